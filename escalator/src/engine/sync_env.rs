@@ -1,0 +1,202 @@
+//! A LevelDB environment that can make writes survive power loss.
+//!
+//! rusty-leveldb never calls fsync: its `sync` flag only flushes its buffer to
+//! the page cache. This environment keeps a second handle on every file the
+//! database writes, so that [`SyncState::sync`] can fdatasync exactly the
+//! files written since the last sync (and the directory when entries were
+//! created or removed). Before a file is deleted or renamed — the moments
+//! LevelDB relies on earlier writes being on disk, e.g. a new table before
+//! the log it replaces disappears — everything pending is synced first.
+
+use std::cell::{Cell, RefCell};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use rusty_leveldb::env::{Env, FileLock, Logger, RandomAccess};
+use rusty_leveldb::{PosixDiskEnv, Status, StatusCode};
+
+use super::EngineError;
+
+struct Tracked {
+    path: PathBuf,
+    file: File,
+    dirty: Rc<Cell<bool>>,
+}
+
+#[derive(Default)]
+struct Pending {
+    files: Vec<Tracked>,
+    dir_dirty: bool,
+}
+
+/// What the engine keeps to sync the files of one database.
+#[derive(Clone)]
+pub struct SyncState {
+    dir: PathBuf,
+    pending: Rc<RefCell<Pending>>,
+}
+
+impl SyncState {
+    /// fdatasyncs every file written since the last call, then the directory
+    /// if its entries changed. Returns the number of fsync calls made.
+    pub fn sync(&self) -> Result<u32, EngineError> {
+        let mut pending = self.pending.borrow_mut();
+        let mut calls = 0;
+        for t in &pending.files {
+            if t.dirty.replace(false) {
+                t.file.sync_data().map_err(|source| EngineError::Sync {
+                    path: t.path.display().to_string(),
+                    source,
+                })?;
+                calls += 1;
+            }
+        }
+        // A file whose writer was dropped and that is now clean needs no more tracking.
+        pending
+            .files
+            .retain(|t| t.dirty.get() || Rc::strong_count(&t.dirty) > 1);
+        if std::mem::take(&mut pending.dir_dirty) {
+            sync_dir(&self.dir)?;
+            calls += 1;
+        }
+        Ok(calls)
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), EngineError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| EngineError::Sync {
+            path: dir.display().to_string(),
+            source,
+        })
+}
+
+/// A writable file that marks itself dirty on every write.
+struct TrackedWriter {
+    file: File,
+    dirty: Rc<Cell<bool>>,
+}
+
+impl Write for TrackedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.dirty.set(true);
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+pub struct SyncEnv {
+    inner: PosixDiskEnv,
+    state: SyncState,
+}
+
+impl SyncEnv {
+    pub fn new(dir: &Path) -> (Self, SyncState) {
+        let state = SyncState {
+            dir: dir.to_path_buf(),
+            pending: Rc::default(),
+        };
+        let env = Self {
+            inner: PosixDiskEnv::new(),
+            state: state.clone(),
+        };
+        (env, state)
+    }
+
+    fn open_tracked(&self, p: &Path, append: bool) -> rusty_leveldb::Result<Box<dyn Write>> {
+        let existed = p.exists();
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(p)
+            .map_err(|e| io_status("open", p, e))?;
+        let handle = file.try_clone().map_err(|e| io_status("dup", p, e))?;
+        let dirty = Rc::new(Cell::new(false));
+        let mut pending = self.state.pending.borrow_mut();
+        pending.dir_dirty |= !existed;
+        pending.files.push(Tracked {
+            path: p.to_path_buf(),
+            file: handle,
+            dirty: dirty.clone(),
+        });
+        Ok(Box::new(TrackedWriter { file, dirty }))
+    }
+
+    fn sync_before(&self, op: &str, p: &Path) -> rusty_leveldb::Result<()> {
+        self.state
+            .sync()
+            .map(|_| ())
+            .map_err(|e| Status::new(StatusCode::IOError, &format!("{op} {}: {e}", p.display())))
+    }
+}
+
+fn io_status(op: &str, p: &Path, e: std::io::Error) -> Status {
+    Status::new(StatusCode::IOError, &format!("{op} {}: {e}", p.display()))
+}
+
+impl Env for SyncEnv {
+    fn open_sequential_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn Read>> {
+        self.inner.open_sequential_file(p)
+    }
+    fn open_random_access_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn RandomAccess>> {
+        self.inner.open_random_access_file(p)
+    }
+    fn open_writable_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn Write>> {
+        self.open_tracked(p, false)
+    }
+    fn open_appendable_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn Write>> {
+        self.open_tracked(p, true)
+    }
+    fn exists(&self, p: &Path) -> rusty_leveldb::Result<bool> {
+        self.inner.exists(p)
+    }
+    fn children(&self, p: &Path) -> rusty_leveldb::Result<Vec<PathBuf>> {
+        self.inner.children(p)
+    }
+    fn size_of(&self, p: &Path) -> rusty_leveldb::Result<usize> {
+        self.inner.size_of(p)
+    }
+    fn delete(&self, p: &Path) -> rusty_leveldb::Result<()> {
+        self.sync_before("delete", p)?;
+        self.inner.delete(p)?;
+        self.state.pending.borrow_mut().dir_dirty = true;
+        Ok(())
+    }
+    fn mkdir(&self, p: &Path) -> rusty_leveldb::Result<()> {
+        self.inner.mkdir(p)
+    }
+    fn rmdir(&self, p: &Path) -> rusty_leveldb::Result<()> {
+        self.inner.rmdir(p)
+    }
+    fn rename(&self, old: &Path, new: &Path) -> rusty_leveldb::Result<()> {
+        // CURRENT is replaced by rename: its new content and the manifest it
+        // names must be durable before, and the rename itself right after.
+        self.sync_before("rename", old)?;
+        self.inner.rename(old, new)?;
+        self.state.pending.borrow_mut().dir_dirty = true;
+        self.sync_before("rename", new)
+    }
+    fn lock(&self, p: &Path) -> rusty_leveldb::Result<FileLock> {
+        self.inner.lock(p)
+    }
+    fn unlock(&self, l: FileLock) -> rusty_leveldb::Result<()> {
+        self.inner.unlock(l)
+    }
+    fn new_logger(&self, p: &Path) -> rusty_leveldb::Result<Logger> {
+        self.inner.new_logger(p)
+    }
+    fn micros(&self) -> u64 {
+        self.inner.micros()
+    }
+    fn sleep_for(&self, micros: u32) {
+        self.inner.sleep_for(micros)
+    }
+}

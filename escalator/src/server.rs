@@ -1,0 +1,361 @@
+//! The Escalator server: one ROUTER socket, one thread owning the store.
+//!
+//! Each turn of the loop drains every request already queued (up to a cap),
+//! answers reads at once, applies writes, then — if any of them asked for
+//! durability — fdatasyncs each touched database once before releasing their
+//! replies. That is group commit: N writers waiting on the same turn share
+//! one sync. Range scans are cut into pages so that one client's big scan
+//! holds the others back by at most a page.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::engine::{Engine, LevelDbOptions, ScanLimit};
+use crate::error::EscalatorError;
+use crate::keys::{bounds, full_key};
+use crate::store::Store;
+use vigie_wire::escalator::{
+    BatchOp, DbRef, Entry, Fault, FaultKind, RangeSpec, Reply, Request, RequestBody, RequestHead,
+    Response, Stats,
+};
+use vigie_wire::limits::{MAX_BATCH_OPS, MAX_FRAME, MAX_KEY, MAX_VALUE};
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    /// ZeroMQ endpoints to bind, e.g. `tcp://127.0.0.1:7100`, `ipc:///run/x`.
+    pub endpoints: Vec<String>,
+    /// Share one fdatasync among the durable writes of a loop turn. Off: one
+    /// fdatasync per durable write (the naive reference of the benchmark).
+    pub group_commit: bool,
+    pub page_entries: usize,
+    pub page_bytes: usize,
+    pub leveldb: LevelDbOptions,
+}
+
+impl ServerConfig {
+    pub fn new(data_dir: impl Into<PathBuf>, endpoints: Vec<String>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            endpoints,
+            group_commit: true,
+            page_entries: 1_000,
+            page_bytes: 1 << 20,
+            leveldb: LevelDbOptions::default(),
+        }
+    }
+}
+
+/// What the server did, in order; tests use it to prove that a durable
+/// write's reply left only after the fdatasync that covers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeEvent {
+    Applied { id: u64, durable: bool },
+    Synced { db: String, calls: u32 },
+    Replied { id: u64 },
+}
+
+pub type Probe = Box<dyn FnMut(ProbeEvent) + Send>;
+
+/// Most requests handled per loop turn before replies go out.
+const DRAIN_CAP: usize = 4_096;
+
+struct Server {
+    cfg: ServerConfig,
+    store: Store,
+    stats: Stats,
+    probe: Option<Probe>,
+}
+
+fn fault(kind: FaultKind, message: impl Into<String>) -> Fault {
+    Fault::new(kind, message)
+}
+
+fn check_key(db: &DbRef, key: &[u8]) -> Result<Vec<u8>, Fault> {
+    let full = full_key(&db.prefix, key);
+    if full.len() > MAX_KEY {
+        return Err(fault(
+            FaultKind::TooLarge,
+            format!("key of {} bytes (prefix included) exceeds {MAX_KEY}", full.len()),
+        ));
+    }
+    Ok(full)
+}
+
+fn check_value(value: &[u8]) -> Result<(), Fault> {
+    if value.len() > MAX_VALUE {
+        return Err(fault(
+            FaultKind::TooLarge,
+            format!("value of {} bytes exceeds {MAX_VALUE}", value.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn storage(e: impl std::fmt::Display) -> Fault {
+    fault(FaultKind::Storage, e.to_string())
+}
+
+impl Server {
+    fn emit(&mut self, ev: ProbeEvent) {
+        if let Some(p) = self.probe.as_mut() {
+            p(ev);
+        }
+    }
+
+    /// Executes one decoded request. Returns the response and, for a durable
+    /// write that was applied, the database that must be synced.
+    fn execute(&mut self, body: RequestBody) -> (Result<Response, Fault>, Option<String>) {
+        let durable = body.is_durable_write();
+        let result = match body {
+            RequestBody::Ping => Ok(Response::Pong),
+            RequestBody::Stats => {
+                let mut s = self.stats.clone();
+                s.databases = u32::try_from(self.store.len()).unwrap_or(u32::MAX);
+                Ok(Response::Stats(s))
+            }
+            RequestBody::Create { name, exist_ok } => {
+                self.store.create(&name, exist_ok).map(|()| Response::Done)
+            }
+            RequestBody::Open { db } => self.store.get_mut(&db.name).map(|_| Response::Done),
+            RequestBody::Get { db, key } => check_key(&db, &key).and_then(|k| {
+                let e = self.store.get_mut(&db.name)?;
+                e.get(&k).map(Response::Value).map_err(storage)
+            }),
+            RequestBody::Exists { db, key } => check_key(&db, &key).and_then(|k| {
+                let e = self.store.get_mut(&db.name)?;
+                e.get(&k).map(|v| Response::Exists(v.is_some())).map_err(storage)
+            }),
+            RequestBody::Put { db, key, value, .. } => {
+                let op = BatchOp::Put { key, value };
+                return self.write(&db, vec![op], durable);
+            }
+            RequestBody::Delete { db, key, .. } => {
+                return self.write(&db, vec![BatchOp::Delete { key }], durable);
+            }
+            RequestBody::Batch { db, ops, .. } => return self.write(&db, ops, durable),
+            RequestBody::Range { db, spec } => self.range(&db, &spec),
+        };
+        (result, None)
+    }
+
+    fn write(
+        &mut self,
+        db: &DbRef,
+        ops: Vec<BatchOp>,
+        durable: bool,
+    ) -> (Result<Response, Fault>, Option<String>) {
+        match self.try_write(db, ops) {
+            Ok(()) => (Ok(Response::Done), durable.then(|| db.name.clone())),
+            Err(f) => (Err(f), None),
+        }
+    }
+
+    /// Validates every operation before touching the engine: a batch is
+    /// written whole or not at all.
+    fn try_write(&mut self, db: &DbRef, ops: Vec<BatchOp>) -> Result<(), Fault> {
+        if ops.len() > MAX_BATCH_OPS {
+            return Err(fault(
+                FaultKind::TooLarge,
+                format!("batch of {} operations exceeds {MAX_BATCH_OPS}", ops.len()),
+            ));
+        }
+        let mut full = Vec::with_capacity(ops.len());
+        for op in ops {
+            full.push(match op {
+                BatchOp::Put { key, value } => {
+                    check_value(&value)?;
+                    BatchOp::Put {
+                        key: check_key(db, &key)?,
+                        value,
+                    }
+                }
+                BatchOp::Delete { key } => BatchOp::Delete {
+                    key: check_key(db, &key)?,
+                },
+            });
+        }
+        let engine = self.store.get_mut(&db.name)?;
+        engine.write(&full).map_err(storage)
+    }
+
+    fn range(&mut self, db: &DbRef, spec: &RangeSpec) -> Result<Response, Fault> {
+        for k in [&spec.start, &spec.stop, &spec.prefix].into_iter().flatten() {
+            check_key(db, k)?;
+        }
+        let b = bounds(&db.prefix, spec);
+        let want = spec.limit.map_or(usize::MAX, |l| l as usize);
+        let limit = ScanLimit {
+            entries: want.min(self.cfg.page_entries),
+            bytes: self.cfg.page_bytes,
+        };
+        if want == 0 {
+            return Ok(Response::Page {
+                entries: Vec::new(),
+                resume: None,
+            });
+        }
+        let engine = self.store.get_mut(&db.name)?;
+        let raw = engine.scan(&b, spec.reverse, limit, spec.keys_only).map_err(storage)?;
+        let bytes: usize = raw.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len)).sum();
+        let page_full = raw.len() >= limit.entries || bytes >= limit.bytes;
+        let raw_len = raw.len();
+        let plen = db.prefix.len();
+        let entries: Vec<Entry> = raw
+            .into_iter()
+            .map(|(k, value)| Entry {
+                key: k[plen..].to_vec(),
+                value,
+            })
+            .collect();
+        // More may follow only if this page stopped on a page limit, not on
+        // the range's end or the caller's limit.
+        let resume = match entries.last() {
+            Some(last) if raw_len < want && page_full => Some(if spec.reverse {
+                last.key.clone()
+            } else {
+                let mut k = last.key.clone();
+                k.push(0);
+                k
+            }),
+            _ => None,
+        };
+        Ok(Response::Page { entries, resume })
+    }
+
+    /// Decodes and executes one frame; returns the reply and the database
+    /// to sync before sending it, if any.
+    fn handle(&mut self, frame: &[u8]) -> (Reply, Option<String>) {
+        self.stats.requests += 1;
+        let (id, result, sync) = match vigie_wire::decode::<Request>(frame) {
+            Ok(req) => {
+                let (r, sync) = self.execute(req.body);
+                (req.id, r, sync)
+            }
+            Err(e) => {
+                // Answer with the request's id when at least that decodes.
+                let id = vigie_wire::decode::<RequestHead>(frame).map_or(0, |h| h.id);
+                let kind = if id == 0 {
+                    FaultKind::Malformed
+                } else {
+                    FaultKind::BadRequest
+                };
+                (id, Err(fault(kind, e.to_string())), None)
+            }
+        };
+        if let Err(f) = &result {
+            self.stats.errors += 1;
+            tracing::debug!(event = "request_rejected", id, kind = ?f.kind, reason = %f.message);
+        }
+        let durable = sync.is_some();
+        if durable {
+            self.stats.durable_writes += 1;
+        }
+        self.emit(ProbeEvent::Applied { id, durable });
+        (Reply { id, body: result }, sync)
+    }
+
+    fn sync_db(&mut self, name: &str) -> Result<(), EscalatorError> {
+        let calls = self.store.sync(name)?;
+        self.stats.syncs += u64::from(calls);
+        self.emit(ProbeEvent::Synced {
+            db: name.to_owned(),
+            calls,
+        });
+        Ok(())
+    }
+}
+
+fn encode_reply(reply: &Reply) -> Vec<u8> {
+    vigie_wire::encode(reply).unwrap_or_else(|e| {
+        let fallback = Reply {
+            id: reply.id,
+            body: Err(fault(FaultKind::TooLarge, e.to_string())),
+        };
+        vigie_wire::encode(&fallback).unwrap_or_default()
+    })
+}
+
+/// Runs the server until `shutdown` is set, then syncs and closes every
+/// database. Binds all endpoints before returning an error-free start.
+pub fn serve(
+    cfg: ServerConfig,
+    shutdown: Arc<AtomicBool>,
+    probe: Option<Probe>,
+) -> Result<(), EscalatorError> {
+    let store = Store::open(&cfg.data_dir, cfg.leveldb)?;
+    let ctx = zmq::Context::new();
+    let sock = ctx.socket(zmq::ROUTER)?;
+    sock.set_maxmsgsize(MAX_FRAME as i64)?;
+    sock.set_rcvhwm(100_000)?;
+    sock.set_sndhwm(100_000)?;
+    sock.set_linger(1_000)?;
+    // The endpoints as bound: a `tcp://127.0.0.1:*` wildcard becomes a port.
+    let mut bound = Vec::new();
+    for ep in &cfg.endpoints {
+        sock.bind(ep).map_err(|e| {
+            tracing::error!(event = "bind_failed", endpoint = %ep, error = %e);
+            e
+        })?;
+        bound.push(sock.get_last_endpoint()?.unwrap_or_else(|_| ep.clone()));
+    }
+    tracing::info!(
+        event = "escalator_started",
+        data_dir = %cfg.data_dir.display(),
+        endpoints = %bound.join(","),
+        databases = ?store.names(),
+        group_commit = cfg.group_commit,
+    );
+    let mut server = Server {
+        cfg,
+        store,
+        stats: Stats::default(),
+        probe,
+    };
+    let mut replies: Vec<(Vec<u8>, Reply)> = Vec::with_capacity(DRAIN_CAP);
+    let mut to_sync = BTreeSet::new();
+    while !shutdown.load(Ordering::Relaxed) {
+        let ready = sock.poll(zmq::POLLIN, 100)?;
+        if ready == 0 {
+            continue;
+        }
+        while replies.len() < DRAIN_CAP {
+            let parts = match sock.recv_multipart(zmq::DONTWAIT) {
+                Ok(p) => p,
+                Err(zmq::Error::EAGAIN) => break,
+                Err(e) => return Err(e.into()),
+            };
+            // A DEALER peer sends exactly one frame; ROUTER prepends its identity.
+            let mut parts = parts.into_iter();
+            let (Some(ident), Some(frame), None) = (parts.next(), parts.next(), parts.next()) else {
+                server.stats.errors += 1;
+                tracing::debug!(event = "request_rejected", reason = "not one frame");
+                continue;
+            };
+            let (reply, sync) = server.handle(&frame);
+            if let Some(db) = sync {
+                if server.cfg.group_commit {
+                    to_sync.insert(db);
+                } else {
+                    server.sync_db(&db)?;
+                }
+            }
+            replies.push((ident, reply));
+        }
+        for db in std::mem::take(&mut to_sync) {
+            server.sync_db(&db)?;
+        }
+        for (ident, reply) in replies.drain(..) {
+            let bytes = encode_reply(&reply);
+            // A vanished client is not an error: ROUTER drops its reply.
+            sock.send_multipart([ident, bytes], 0)?;
+            server.emit(ProbeEvent::Replied { id: reply.id });
+        }
+    }
+    drop(sock);
+    server.store.close()?;
+    tracing::info!(event = "escalator_stopped", requests = server.stats.requests);
+    Ok(())
+}

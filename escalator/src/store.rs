@@ -1,0 +1,143 @@
+//! The data dir: an exclusive lock, and one LevelDB per database under `db/`.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::engine::{Engine, LevelDbEngine, LevelDbOptions};
+use crate::error::EscalatorError;
+use vigie_wire::escalator::{Fault, FaultKind};
+use vigie_wire::limits::MAX_DB_NAME;
+
+pub struct Store {
+    root: PathBuf,
+    dbs: HashMap<String, LevelDbEngine>,
+    opts: LevelDbOptions,
+    _lock: Flock<File>,
+}
+
+/// Database names become directory names: keep them boring.
+pub fn check_name(name: &str) -> Result<(), Fault> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_DB_NAME
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Fault::new(
+            FaultKind::InvalidName,
+            format!("database name {name:?} must be 1-{MAX_DB_NAME} of [A-Za-z0-9._-], not starting with '.'"),
+        ))
+    }
+}
+
+fn lock_data_dir(root: &Path) -> Result<Flock<File>, EscalatorError> {
+    let path = root.join("escalator.lock");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| EscalatorError::io(&path, e))?;
+    let mut previous = String::new();
+    // Best effort: the pid is only used in the error message.
+    let _ = file.read_to_string(&mut previous);
+    let mut lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
+        EscalatorError::Locked {
+            dir: root.to_path_buf(),
+            pid: previous.trim().to_owned(),
+        }
+    })?;
+    let pid = std::process::id().to_string();
+    lock.set_len(0)
+        .and_then(|_| lock.rewind())
+        .and_then(|_| lock.write_all(pid.as_bytes()))
+        .map_err(|e| EscalatorError::io(&path, e))?;
+    Ok(lock)
+}
+
+impl Store {
+    /// Locks `root` (creating it) and opens every database in it.
+    pub fn open(root: &Path, opts: LevelDbOptions) -> Result<Self, EscalatorError> {
+        let dbdir = root.join("db");
+        fs::create_dir_all(&dbdir).map_err(|e| EscalatorError::io(&dbdir, e))?;
+        let lock = lock_data_dir(root)?;
+        let mut store = Self {
+            root: root.to_path_buf(),
+            dbs: HashMap::new(),
+            opts,
+            _lock: lock,
+        };
+        for entry in fs::read_dir(&dbdir).map_err(|e| EscalatorError::io(&dbdir, e))? {
+            let entry = entry.map_err(|e| EscalatorError::io(&dbdir, e))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if check_name(&name).is_ok() && entry.path().is_dir() {
+                let engine = LevelDbEngine::open(&entry.path(), opts)?;
+                store.dbs.insert(name, engine);
+            }
+        }
+        Ok(store)
+    }
+
+    pub fn len(&self) -> usize {
+        self.dbs.len()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<_> = self.dbs.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Result<&mut LevelDbEngine, Fault> {
+        self.dbs
+            .get_mut(name)
+            .ok_or_else(|| Fault::new(FaultKind::UnknownDatabase, format!("no database named {name:?}")))
+    }
+
+    /// Creates a database; `exist_ok` makes an existing one a success.
+    pub fn create(&mut self, name: &str, exist_ok: bool) -> Result<(), Fault> {
+        check_name(name)?;
+        if self.dbs.contains_key(name) {
+            return if exist_ok {
+                Ok(())
+            } else {
+                Err(Fault::new(FaultKind::DatabaseExists, format!("database {name:?} exists")))
+            };
+        }
+        let dir = self.root.join("db").join(name);
+        let engine = LevelDbEngine::open(&dir, self.opts)
+            .map_err(|e| Fault::new(FaultKind::Storage, e.to_string()))?;
+        // The new directory entry must survive power loss like the data in it.
+        let parent = self.root.join("db");
+        File::open(&parent)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Fault::new(FaultKind::Storage, format!("sync {}: {e}", parent.display())))?;
+        self.dbs.insert(name.to_owned(), engine);
+        Ok(())
+    }
+
+    /// Syncs and closes every database.
+    pub fn close(self) -> Result<(), EscalatorError> {
+        for (_, engine) in self.dbs {
+            engine.close()?;
+        }
+        Ok(())
+    }
+
+    pub fn sync(&mut self, name: &str) -> Result<u32, EscalatorError> {
+        match self.dbs.get_mut(name) {
+            Some(e) => Ok(e.sync()?),
+            None => Ok(0),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The wire protocol: every message that crosses a Vigie socket is a type of
+//! this crate, encoded as MessagePack inside a versioned envelope.
+//!
+//! A frame is `b"VG"`, the protocol version as a big-endian `u16`, then the
+//! MessagePack body. Decoding never panics: garbage, truncated, oversized and
+//! wrong-version frames each give a typed [`WireError`].
+
+mod envelope;
+pub mod escalator;
+pub mod limits;
+
+pub use envelope::{decode, encode, peek_version, WireError, MAGIC, VERSION};
