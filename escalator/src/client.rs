@@ -15,6 +15,13 @@ use vigie_wire::escalator::{
     BatchOp, DbRef, Entry, Fault, RangeSpec, Reply, Request, RequestBody, Response, Stats,
 };
 
+/// One ZeroMQ context (one I/O thread) for all the clients of a process:
+/// a context per client would cost a thread each.
+fn shared_context() -> zmq::Context {
+    static CTX: std::sync::OnceLock<zmq::Context> = std::sync::OnceLock::new();
+    CTX.get_or_init(zmq::Context::new).clone()
+}
+
 struct Pending {
     frame: Vec<u8>,
     sent: Instant,
@@ -47,7 +54,7 @@ impl Client {
     /// Connects to `endpoint` (the connection itself is made in the
     /// background: a server that is not up yet is waited for).
     pub fn connect(endpoint: &str) -> Result<Self, EscalatorError> {
-        let ctx = zmq::Context::new();
+        let ctx = shared_context();
         let sock = ctx.socket(zmq::DEALER)?;
         sock.set_linger(0)?;
         sock.set_sndhwm(100_000)?;
@@ -120,10 +127,8 @@ impl Client {
                 });
             }
             let wait = c.retry.min(c.deadline - elapsed);
-            let timeout_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX).max(1);
-            if c.sock.poll(zmq::POLLIN, timeout_ms)? > 0 {
-                c.receive_all()?;
-            }
+            let timeout_ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX).max(1);
+            c.receive_one(timeout_ms)?;
             c.resend_overdue()?;
         }
     }
@@ -172,22 +177,23 @@ impl Client {
 }
 
 impl Conn {
-    fn receive_all(&mut self) -> Result<(), EscalatorError> {
-        loop {
-            let frame = match self.sock.recv_bytes(zmq::DONTWAIT) {
-                Ok(f) => f,
-                Err(zmq::Error::EAGAIN) => return Ok(()),
-                Err(e) => return Err(e.into()),
-            };
-            // A reply that does not decode, or answers a request already
-            // answered (a resend's twin), is dropped.
-            let Ok(reply) = vigie_wire::decode::<Reply>(&frame) else {
-                continue;
-            };
+    /// Waits up to `timeout_ms` for one reply (a blocking receive costs
+    /// fewer system calls than poll-then-receive on the lock-step path).
+    fn receive_one(&mut self, timeout_ms: i32) -> Result<(), EscalatorError> {
+        self.sock.set_rcvtimeo(timeout_ms)?;
+        let frame = match self.sock.recv_bytes(0) {
+            Ok(f) => f,
+            Err(zmq::Error::EAGAIN) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        // A reply that does not decode, or answers a request already
+        // answered (a resend's twin), is dropped.
+        if let Ok(reply) = vigie_wire::decode::<Reply>(&frame) {
             if self.pending.remove(&reply.id).is_some() {
                 self.done.insert(reply.id, reply.body);
             }
         }
+        Ok(())
     }
 
     fn resend_overdue(&mut self) -> Result<(), EscalatorError> {

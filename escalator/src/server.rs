@@ -7,7 +7,7 @@
 //! one sync. Range scans are cut into pages so that one client's big scan
 //! holds the others back by at most a page.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -59,6 +59,12 @@ pub enum ProbeEvent {
 
 pub type Probe = Box<dyn FnMut(ProbeEvent) + Send>;
 
+/// A write applied during a loop turn.
+struct Written {
+    db: String,
+    durable: bool,
+}
+
 /// Most requests handled per loop turn before replies go out.
 const DRAIN_CAP: usize = 4_096;
 
@@ -78,7 +84,10 @@ fn check_key(db: &DbRef, key: &[u8]) -> Result<Vec<u8>, Fault> {
     if full.len() > MAX_KEY {
         return Err(fault(
             FaultKind::TooLarge,
-            format!("key of {} bytes (prefix included) exceeds {MAX_KEY}", full.len()),
+            format!(
+                "key of {} bytes (prefix included) exceeds {MAX_KEY}",
+                full.len()
+            ),
         ));
     }
     Ok(full)
@@ -105,9 +114,9 @@ impl Server {
         }
     }
 
-    /// Executes one decoded request. Returns the response and, for a durable
-    /// write that was applied, the database that must be synced.
-    fn execute(&mut self, body: RequestBody) -> (Result<Response, Fault>, Option<String>) {
+    /// Executes one decoded request. Returns the response and, for a write
+    /// that was applied, what must be flushed or synced before replying.
+    fn execute(&mut self, body: RequestBody) -> (Result<Response, Fault>, Option<Written>) {
         let durable = body.is_durable_write();
         let result = match body {
             RequestBody::Ping => Ok(Response::Pong),
@@ -126,7 +135,9 @@ impl Server {
             }),
             RequestBody::Exists { db, key } => check_key(&db, &key).and_then(|k| {
                 let e = self.store.get_mut(&db.name)?;
-                e.get(&k).map(|v| Response::Exists(v.is_some())).map_err(storage)
+                e.get(&k)
+                    .map(|v| Response::Exists(v.is_some()))
+                    .map_err(storage)
             }),
             RequestBody::Put { db, key, value, .. } => {
                 let op = BatchOp::Put { key, value };
@@ -146,9 +157,15 @@ impl Server {
         db: &DbRef,
         ops: Vec<BatchOp>,
         durable: bool,
-    ) -> (Result<Response, Fault>, Option<String>) {
+    ) -> (Result<Response, Fault>, Option<Written>) {
         match self.try_write(db, ops) {
-            Ok(()) => (Ok(Response::Done), durable.then(|| db.name.clone())),
+            Ok(()) => {
+                let w = Written {
+                    db: db.name.clone(),
+                    durable,
+                };
+                (Ok(Response::Done), Some(w))
+            }
             Err(f) => (Err(f), None),
         }
     }
@@ -182,7 +199,10 @@ impl Server {
     }
 
     fn range(&mut self, db: &DbRef, spec: &RangeSpec) -> Result<Response, Fault> {
-        for k in [&spec.start, &spec.stop, &spec.prefix].into_iter().flatten() {
+        for k in [&spec.start, &spec.stop, &spec.prefix]
+            .into_iter()
+            .flatten()
+        {
             check_key(db, k)?;
         }
         let b = bounds(&db.prefix, spec);
@@ -198,8 +218,13 @@ impl Server {
             });
         }
         let engine = self.store.get_mut(&db.name)?;
-        let raw = engine.scan(&b, spec.reverse, limit, spec.keys_only).map_err(storage)?;
-        let bytes: usize = raw.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len)).sum();
+        let raw = engine
+            .scan(&b, spec.reverse, limit, spec.keys_only)
+            .map_err(storage)?;
+        let bytes: usize = raw
+            .iter()
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
+            .sum();
         let page_full = raw.len() >= limit.entries || bytes >= limit.bytes;
         let raw_len = raw.len();
         let plen = db.prefix.len();
@@ -225,9 +250,9 @@ impl Server {
         Ok(Response::Page { entries, resume })
     }
 
-    /// Decodes and executes one frame; returns the reply and the database
-    /// to sync before sending it, if any.
-    fn handle(&mut self, frame: &[u8]) -> (Reply, Option<String>) {
+    /// Decodes and executes one frame; returns the reply and what must reach
+    /// the disk before it is sent.
+    fn handle(&mut self, frame: &[u8]) -> (Reply, Option<Written>) {
         self.stats.requests += 1;
         let (id, result, sync) = match vigie_wire::decode::<Request>(frame) {
             Ok(req) => {
@@ -249,7 +274,7 @@ impl Server {
             self.stats.errors += 1;
             tracing::debug!(event = "request_rejected", id, kind = ?f.kind, reason = %f.message);
         }
-        let durable = sync.is_some();
+        let durable = sync.as_ref().is_some_and(|w| w.durable);
         if durable {
             self.stats.durable_writes += 1;
         }
@@ -257,7 +282,12 @@ impl Server {
         (Reply { id, body: result }, sync)
     }
 
-    fn sync_db(&mut self, name: &str) -> Result<(), EscalatorError> {
+    /// Makes a database's writes of this turn survive a process crash, or
+    /// power loss when one of them was durable.
+    fn commit(&mut self, name: &str, durable: bool) -> Result<(), EscalatorError> {
+        if !durable {
+            return self.store.flush(name);
+        }
         let calls = self.store.sync(name)?;
         self.stats.syncs += u64::from(calls);
         self.emit(ProbeEvent::Synced {
@@ -295,9 +325,8 @@ pub fn serve(
     // The endpoints as bound: a `tcp://127.0.0.1:*` wildcard becomes a port.
     let mut bound = Vec::new();
     for ep in &cfg.endpoints {
-        sock.bind(ep).map_err(|e| {
+        sock.bind(ep).inspect_err(|e| {
             tracing::error!(event = "bind_failed", endpoint = %ep, error = %e);
-            e
         })?;
         bound.push(sock.get_last_endpoint()?.unwrap_or_else(|_| ep.clone()));
     }
@@ -315,37 +344,39 @@ pub fn serve(
         probe,
     };
     let mut replies: Vec<(Vec<u8>, Reply)> = Vec::with_capacity(DRAIN_CAP);
-    let mut to_sync = BTreeSet::new();
+    // Databases written this turn, and whether a write to it was durable.
+    let mut written: BTreeMap<String, bool> = BTreeMap::new();
+    // Wake up at least this often to notice a shutdown request.
+    sock.set_rcvtimeo(100)?;
     while !shutdown.load(Ordering::Relaxed) {
-        let ready = sock.poll(zmq::POLLIN, 100)?;
-        if ready == 0 {
-            continue;
-        }
         while replies.len() < DRAIN_CAP {
-            let parts = match sock.recv_multipart(zmq::DONTWAIT) {
+            // Block for the first request of a turn, then take what is queued.
+            let flags = if replies.is_empty() { 0 } else { zmq::DONTWAIT };
+            let parts = match sock.recv_multipart(flags) {
                 Ok(p) => p,
                 Err(zmq::Error::EAGAIN) => break,
                 Err(e) => return Err(e.into()),
             };
             // A DEALER peer sends exactly one frame; ROUTER prepends its identity.
             let mut parts = parts.into_iter();
-            let (Some(ident), Some(frame), None) = (parts.next(), parts.next(), parts.next()) else {
+            let (Some(ident), Some(frame), None) = (parts.next(), parts.next(), parts.next())
+            else {
                 server.stats.errors += 1;
                 tracing::debug!(event = "request_rejected", reason = "not one frame");
                 continue;
             };
             let (reply, sync) = server.handle(&frame);
-            if let Some(db) = sync {
-                if server.cfg.group_commit {
-                    to_sync.insert(db);
+            if let Some(w) = sync {
+                if w.durable && !server.cfg.group_commit {
+                    server.commit(&w.db, true)?;
                 } else {
-                    server.sync_db(&db)?;
+                    *written.entry(w.db).or_default() |= w.durable;
                 }
             }
             replies.push((ident, reply));
         }
-        for db in std::mem::take(&mut to_sync) {
-            server.sync_db(&db)?;
+        for (db, durable) in std::mem::take(&mut written) {
+            server.commit(&db, durable)?;
         }
         for (ident, reply) in replies.drain(..) {
             let bytes = encode_reply(&reply);
@@ -356,6 +387,9 @@ pub fn serve(
     }
     drop(sock);
     server.store.close()?;
-    tracing::info!(event = "escalator_stopped", requests = server.stats.requests);
+    tracing::info!(
+        event = "escalator_stopped",
+        requests = server.stats.requests
+    );
     Ok(())
 }

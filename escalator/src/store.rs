@@ -49,12 +49,11 @@ fn lock_data_dir(root: &Path) -> Result<Flock<File>, EscalatorError> {
     let mut previous = String::new();
     // Best effort: the pid is only used in the error message.
     let _ = file.read_to_string(&mut previous);
-    let mut lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
-        EscalatorError::Locked {
+    let mut lock =
+        Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| EscalatorError::Locked {
             dir: root.to_path_buf(),
             pid: previous.trim().to_owned(),
-        }
-    })?;
+        })?;
     let pid = std::process::id().to_string();
     lock.set_len(0)
         .and_then(|_| lock.rewind())
@@ -99,9 +98,12 @@ impl Store {
     }
 
     pub fn get_mut(&mut self, name: &str) -> Result<&mut LevelDbEngine, Fault> {
-        self.dbs
-            .get_mut(name)
-            .ok_or_else(|| Fault::new(FaultKind::UnknownDatabase, format!("no database named {name:?}")))
+        self.dbs.get_mut(name).ok_or_else(|| {
+            Fault::new(
+                FaultKind::UnknownDatabase,
+                format!("no database named {name:?}"),
+            )
+        })
     }
 
     /// Creates a database; `exist_ok` makes an existing one a success.
@@ -111,7 +113,10 @@ impl Store {
             return if exist_ok {
                 Ok(())
             } else {
-                Err(Fault::new(FaultKind::DatabaseExists, format!("database {name:?} exists")))
+                Err(Fault::new(
+                    FaultKind::DatabaseExists,
+                    format!("database {name:?} exists"),
+                ))
             };
         }
         let dir = self.root.join("db").join(name);
@@ -121,7 +126,12 @@ impl Store {
         let parent = self.root.join("db");
         File::open(&parent)
             .and_then(|d| d.sync_all())
-            .map_err(|e| Fault::new(FaultKind::Storage, format!("sync {}: {e}", parent.display())))?;
+            .map_err(|e| {
+                Fault::new(
+                    FaultKind::Storage,
+                    format!("sync {}: {e}", parent.display()),
+                )
+            })?;
         self.dbs.insert(name.to_owned(), engine);
         Ok(())
     }
@@ -130,6 +140,13 @@ impl Store {
     pub fn close(self) -> Result<(), EscalatorError> {
         for (_, engine) in self.dbs {
             engine.close()?;
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self, name: &str) -> Result<(), EscalatorError> {
+        if let Some(e) = self.dbs.get_mut(name) {
+            e.flush()?;
         }
         Ok(())
     }

@@ -103,7 +103,10 @@ mod tests {
     fn every_truncation_is_an_error_not_a_panic() {
         let frame = encode(&sample()).unwrap();
         for n in 0..frame.len() {
-            assert!(decode::<Request>(&frame[..n]).is_err(), "prefix of {n} bytes decoded");
+            assert!(
+                decode::<Request>(&frame[..n]).is_err(),
+                "prefix of {n} bytes decoded"
+            );
         }
     }
 
@@ -111,12 +114,18 @@ mod tests {
     fn wrong_version_is_typed() {
         let mut frame = encode(&sample()).unwrap();
         frame[3] = 99;
-        assert!(matches!(decode::<Request>(&frame), Err(WireError::Version { got: 99 })));
+        assert!(matches!(
+            decode::<Request>(&frame),
+            Err(WireError::Version { got: 99 })
+        ));
     }
 
     #[test]
     fn bad_magic_and_garbage() {
-        assert!(matches!(decode::<Request>(b"XXXXXXXX"), Err(WireError::BadMagic)));
+        assert!(matches!(
+            decode::<Request>(b"XXXXXXXX"),
+            Err(WireError::BadMagic)
+        ));
         let mut garbage = b"VG\x00\x01".to_vec();
         garbage.extend((0..=255u8).cycle().take(4096).map(|b| b.wrapping_mul(37)));
         assert!(decode::<Request>(&garbage).is_err());
@@ -125,7 +134,10 @@ mod tests {
     #[test]
     fn oversized_rejected_before_decoding() {
         let big = vec![0u8; MAX_FRAME + 1];
-        assert!(matches!(decode::<Request>(&big), Err(WireError::Oversized { .. })));
+        assert!(matches!(
+            decode::<Request>(&big),
+            Err(WireError::Oversized { .. })
+        ));
     }
 
     #[test]

@@ -61,8 +61,15 @@ pub fn point_operations(e: &mut dyn Engine) {
     e.write(&[put(b"", b"empty key")]).unwrap();
     assert_eq!(e.get(b"").unwrap(), Some(b"empty key".to_vec()));
     e.write(&[put(b"bin\x00\xff", b"")]).unwrap();
-    assert_eq!(e.get(b"bin\x00\xff").unwrap(), Some(Vec::new()), "empty value");
-    assert!(e.sync().unwrap() > 0, "sync after writes must reach the disk");
+    assert_eq!(
+        e.get(b"bin\x00\xff").unwrap(),
+        Some(Vec::new()),
+        "empty value"
+    );
+    assert!(
+        e.sync().unwrap() > 0,
+        "sync after writes must reach the disk"
+    );
 }
 
 pub fn batches_are_atomic_and_ordered(e: &mut dyn Engine) {
@@ -76,7 +83,10 @@ pub fn batches_are_atomic_and_ordered(e: &mut dyn Engine) {
 
 pub fn scan_edges(e: &mut dyn Engine) {
     assert!(keys(e, &Bounds::all(), false).is_empty(), "empty engine");
-    assert!(keys(e, &Bounds::all(), true).is_empty(), "empty engine reverse");
+    assert!(
+        keys(e, &Bounds::all(), true).is_empty(),
+        "empty engine reverse"
+    );
     let ks: [&[u8]; 6] = [b"a", b"ab", b"abc", b"b", b"\xff", b"\xff\xff"];
     e.write(&ks.iter().map(|k| put(k, k)).collect::<Vec<_>>())
         .unwrap();
@@ -84,40 +94,81 @@ pub fn scan_edges(e: &mut dyn Engine) {
     assert_eq!(keys(e, &Bounds::all(), false), all);
     let mut rev = all.clone();
     rev.reverse();
-    assert_eq!(keys(e, &Bounds::all(), true), rev, "reverse to the very end");
+    assert_eq!(
+        keys(e, &Bounds::all(), true),
+        rev,
+        "reverse to the very end"
+    );
     let prefix_ab = between(b"ab", successor(b"ab").as_deref());
-    assert_eq!(keys(e, &prefix_ab, false), vec![b"ab".to_vec(), b"abc".to_vec()]);
-    assert_eq!(keys(e, &prefix_ab, true), vec![b"abc".to_vec(), b"ab".to_vec()]);
+    assert_eq!(
+        keys(e, &prefix_ab, false),
+        vec![b"ab".to_vec(), b"abc".to_vec()]
+    );
+    assert_eq!(
+        keys(e, &prefix_ab, true),
+        vec![b"abc".to_vec(), b"ab".to_vec()]
+    );
     let ff = between(b"\xff", None);
-    assert_eq!(keys(e, &ff, true), vec![b"\xff\xff".to_vec(), b"\xff".to_vec()]);
-    assert!(keys(e, &between(b"c", Some(b"c")), false).is_empty(), "empty range");
-    assert!(keys(e, &between(b"c", Some(b"a")), true).is_empty(), "inverted range");
-    assert!(keys(e, &between(b"abd", Some(b"b")), true).is_empty(), "gap");
-    assert_eq!(keys(e, &between(b"", Some(b"ab")), true), vec![b"a".to_vec()], "stop exclusive");
-    let with_values = e.scan(&between(b"b", Some(b"c")), false, ALL, false).unwrap();
+    assert_eq!(
+        keys(e, &ff, true),
+        vec![b"\xff\xff".to_vec(), b"\xff".to_vec()]
+    );
+    assert!(
+        keys(e, &between(b"c", Some(b"c")), false).is_empty(),
+        "empty range"
+    );
+    assert!(
+        keys(e, &between(b"c", Some(b"a")), true).is_empty(),
+        "inverted range"
+    );
+    assert!(
+        keys(e, &between(b"abd", Some(b"b")), true).is_empty(),
+        "gap"
+    );
+    assert_eq!(
+        keys(e, &between(b"", Some(b"ab")), true),
+        vec![b"a".to_vec()],
+        "stop exclusive"
+    );
+    let with_values = e
+        .scan(&between(b"b", Some(b"c")), false, ALL, false)
+        .unwrap();
     assert_eq!(with_values, vec![(b"b".to_vec(), Some(b"b".to_vec()))]);
 }
 
 pub fn scan_limits(e: &mut dyn Engine) {
-    let ops: Vec<_> = (0..100u32).map(|i| put(&i.to_be_bytes(), &[7; 100])).collect();
+    let ops: Vec<_> = (0..100u32)
+        .map(|i| put(&i.to_be_bytes(), &[7; 100]))
+        .collect();
     e.write(&ops).unwrap();
     let three = ScanLimit {
         entries: 3,
         bytes: usize::MAX,
     };
     let got = e.scan(&Bounds::all(), true, three, true).unwrap();
-    let want: Vec<_> = [99u32, 98, 97].iter().map(|i| (i.to_be_bytes().to_vec(), None)).collect();
+    let want: Vec<_> = [99u32, 98, 97]
+        .iter()
+        .map(|i| (i.to_be_bytes().to_vec(), None))
+        .collect();
     assert_eq!(got, want, "reverse limit 3");
     let small = ScanLimit {
         entries: usize::MAX,
         bytes: 250,
     };
-    assert_eq!(e.scan(&Bounds::all(), false, small, false).unwrap().len(), 3, "byte limit");
+    assert_eq!(
+        e.scan(&Bounds::all(), false, small, false).unwrap().len(),
+        3,
+        "byte limit"
+    );
     let tiny = ScanLimit {
         entries: usize::MAX,
         bytes: 1,
     };
-    assert_eq!(e.scan(&Bounds::all(), false, tiny, false).unwrap().len(), 1, "at least one");
+    assert_eq!(
+        e.scan(&Bounds::all(), false, tiny, false).unwrap().len(),
+        1,
+        "at least one"
+    );
 }
 
 /// A deterministic random workload of puts, deletes and batches, checked
@@ -160,12 +211,20 @@ pub fn matches_model(e: &mut dyn Engine, seed: u64, steps: usize) {
             }
         }
         e.write(&ops).unwrap();
-        assert_eq!(e.get(&key).unwrap(), model.get(&key).cloned(), "step {step} get");
+        assert_eq!(
+            e.get(&key).unwrap(),
+            model.get(&key).cloned(),
+            "step {step} get"
+        );
         if step % 97 == 0 {
             let lo = format!("k{:03}", next() % 500).into_bytes();
             let hi = format!("k{:03}", next() % 500).into_bytes();
             let b = between(&lo, Some(&hi));
-            let want: Vec<_> = model.range(lo.clone()..).take_while(|(k, _)| **k < hi).map(|(k, _)| k.clone()).collect();
+            let want: Vec<_> = model
+                .range(lo.clone()..)
+                .take_while(|(k, _)| **k < hi)
+                .map(|(k, _)| k.clone())
+                .collect();
             assert_eq!(keys(e, &b, false), want, "step {step} forward scan");
             let mut want_rev = want;
             want_rev.reverse();

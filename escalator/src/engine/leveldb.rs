@@ -72,12 +72,16 @@ impl Engine for LevelDbEngine {
                 BatchOp::Delete { key } => wb.delete(key),
             }
         }
-        // One log record per batch (atomic on recovery); `true` pushes it out
-        // of LevelDB's buffer to the OS, so a killed process loses nothing.
-        self.db.write(wb, true).map_err(ldb)
+        // One log record per batch: atomic on recovery.
+        self.db.write(wb, false).map_err(ldb)
+    }
+
+    fn flush(&mut self) -> Result<(), EngineError> {
+        self.db.flush().map_err(ldb)
     }
 
     fn sync(&mut self) -> Result<u32, EngineError> {
+        self.flush()?;
         self.sync.sync()
     }
 

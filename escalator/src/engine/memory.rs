@@ -34,6 +34,10 @@ impl Engine for MemEngine {
         Ok(())
     }
 
+    fn flush(&mut self) -> Result<(), EngineError> {
+        Ok(())
+    }
+
     fn sync(&mut self) -> Result<u32, EngineError> {
         Ok(u32::from(std::mem::take(&mut self.unsynced)))
     }
@@ -53,7 +57,9 @@ impl Engine for MemEngine {
             Some(u) => Bound::Excluded(u.clone()),
             None => Bound::Unbounded,
         };
-        let range = self.map.range((Bound::Included(bounds.lower.clone()), upper));
+        let range = self
+            .map
+            .range((Bound::Included(bounds.lower.clone()), upper));
         let mut bytes = 0;
         let iter: Box<dyn Iterator<Item = _>> = if reverse {
             Box::new(range.rev())

@@ -36,12 +36,16 @@ pub struct ScanLimit {
 pub trait Engine {
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
 
-    /// Applies all `ops` atomically. Once it returns, the write is visible and
-    /// survives a crash of the process (not yet a power loss: see `sync`).
+    /// Applies all `ops` atomically: once it returns the write is visible,
+    /// but it may still sit in the engine's buffers (see `flush`).
     fn write(&mut self, ops: &[BatchOp]) -> Result<(), EngineError>;
 
-    /// Makes every write so far survive power loss. Returns how many fsync
-    /// calls it took (0 when nothing was pending).
+    /// Makes every write so far survive a crash of the process (handed to
+    /// the OS), not yet a power loss.
+    fn flush(&mut self) -> Result<(), EngineError>;
+
+    /// Makes every write so far survive power loss (flushing first). Returns
+    /// how many fsync calls it took (0 when nothing was pending).
     fn sync(&mut self) -> Result<u32, EngineError>;
 
     /// Entries within `bounds`, ascending or descending, at most `limit`

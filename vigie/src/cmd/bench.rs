@@ -1,0 +1,135 @@
+//! `vigie bench escalator`: prints figures and the ratios the issues target.
+
+use std::process::{Command, ExitCode};
+
+use clap::Subcommand;
+use vigie_escalator::bench::{self, Figure, LocalServer, Redis};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Debug, Subcommand)]
+enum What {
+    /// Escalator against in-process LevelDB and Redis on loopback.
+    Escalator {
+        /// Operations per lock-step workload.
+        #[arg(long, default_value_t = 20_000)]
+        ops: u64,
+        /// Skip the Redis reference (otherwise installed if missing).
+        #[arg(long)]
+        no_redis: bool,
+    },
+}
+
+fn show(f: &Figure) {
+    println!(
+        "{:<58} {:>12.0} ops/s  ({} ops in {:.3} s)",
+        f.name,
+        f.rate(),
+        f.ops,
+        f.secs
+    );
+}
+
+fn ratio(label: &str, a: &Figure, b: &Figure) {
+    println!("  ratio {label:<52} {:>8.2}x", a.rate() / b.rate());
+}
+
+fn ensure_redis() -> bool {
+    if Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        return true;
+    }
+    println!(
+        "redis-server missing: installing it from the OS packages (apt-get install redis-server)"
+    );
+    Command::new("apt-get")
+        .args(["install", "-y", "-qq", "redis-server"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let What::Escalator { ops, no_redis } = args.what;
+    // 64 writers on 4 driving threads: see `bench::durable`.
+    let writer_threads = 4;
+    let dir = tempfile::Builder::new().prefix("vigie-bench-").tempdir()?;
+    println!("# vigie bench escalator --ops {ops}  (100-byte values; one run, same machine)");
+
+    let (lp, lg) = bench::inprocess(&dir.path().join("inproc"), ops)?;
+    let server = LocalServer::start(&dir.path().join("grouped"), true)?;
+    let (np, ng) = bench::lockstep(&server.endpoint, ops)?;
+    let (pp, pg) = bench::pipelined(&server.endpoint, 16, 32, ops / 4)?;
+    let d1 = bench::durable(&server.endpoint, 1, 1, ops / 10, "group commit")?;
+    let d64 = bench::durable(
+        &server.endpoint,
+        64,
+        writer_threads,
+        (ops / 20).max(10),
+        "group commit",
+    )?;
+    let st = vigie_escalator::Client::connect(&server.endpoint)?.stats()?;
+    println!(
+        "group commit: {} durable writes shared {} fdatasync calls ({:.1} writes per sync)",
+        st.durable_writes,
+        st.syncs,
+        st.durable_writes as f64 / st.syncs.max(1) as f64
+    );
+    drop(server);
+    let naive = LocalServer::start(&dir.path().join("naive"), false)?;
+    let n1 = bench::durable(&naive.endpoint, 1, 1, ops / 10, "one fdatasync per write")?;
+    let n64 = bench::durable(
+        &naive.endpoint,
+        64,
+        writer_threads,
+        (ops / 200).max(5),
+        "one fdatasync per write",
+    )?;
+    drop(naive);
+    let floor = bench::zmq_echo_floor(ops)?;
+
+    for f in [&lp, &lg, &np, &ng, &pp, &pg, &d1, &d64, &n1, &n64, &floor] {
+        show(f);
+    }
+    println!("overhead of the network layer (in-process / escalator):");
+    ratio("put, lock-step", &lp, &np);
+    ratio("get, lock-step", &lg, &ng);
+    ratio("put, 16 pipelined", &lp, &pp);
+    ratio("get, 16 pipelined", &lg, &pg);
+    println!("group commit (target: 64 writers >= 8x one-fsync-per-write):");
+    ratio("64 writers grouped / 64 writers naive", &d64, &n64);
+    ratio("64 writers grouped / 1 writer naive", &d64, &n1);
+    ratio("1 writer grouped / 1 writer naive", &d1, &n1);
+
+    if no_redis || !ensure_redis() {
+        println!("redis reference skipped");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let r = Redis::start(&dir.path().join("redis"), false)?;
+    let (rp, rg) = bench::redis_lockstep(&r, ops)?;
+    let (rpp, rpg) = bench::redis_pipelined(&r, 16, 32, ops / 4)?;
+    drop(r);
+    let rd = Redis::start(&dir.path().join("redis-aof"), true)?;
+    let rd1 = bench::redis_durable(&rd, 1, ops / 20)?;
+    let rd64 = bench::redis_durable(&rd, 64, (ops / 200).max(10))?;
+    drop(rd);
+    for f in [&rp, &rg, &rpp, &rpg, &rd1, &rd64] {
+        show(f);
+    }
+    println!("escalator / redis (target: lock-step >= 1.0x):");
+    ratio("put lock-step", &np, &rp);
+    ratio("bare libzmq echo lock-step / redis GET", &floor, &rg);
+    ratio("escalator get lock-step / bare libzmq echo", &ng, &floor);
+    ratio("get lock-step", &ng, &rg);
+    ratio("put 16 pipelined", &pp, &rpp);
+    ratio("get 16 pipelined", &pg, &rpg);
+    ratio("durable put, 1 writer", &d1, &rd1);
+    ratio("durable put, 64 writers", &d64, &rd64);
+    Ok(ExitCode::SUCCESS)
+}
