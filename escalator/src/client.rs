@@ -183,7 +183,7 @@ impl Conn {
         self.sock.set_rcvtimeo(timeout_ms)?;
         let frame = match self.sock.recv_bytes(0) {
             Ok(f) => f,
-            Err(zmq::Error::EAGAIN) => return Ok(()),
+            Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
         // A reply that does not decode, or answers a request already

@@ -52,9 +52,18 @@ impl ServerConfig {
 /// write's reply left only after the fdatasync that covers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeEvent {
-    Applied { id: u64, durable: bool },
-    Synced { db: String, calls: u32 },
-    Replied { id: u64 },
+    /// `seq` numbers the requests the server received, from 1.
+    Applied {
+        seq: u64,
+        durable: bool,
+    },
+    Synced {
+        db: String,
+        calls: u32,
+    },
+    Replied {
+        seq: u64,
+    },
 }
 
 pub type Probe = Box<dyn FnMut(ProbeEvent) + Send>;
@@ -278,7 +287,8 @@ impl Server {
         if durable {
             self.stats.durable_writes += 1;
         }
-        self.emit(ProbeEvent::Applied { id, durable });
+        let seq = self.stats.requests;
+        self.emit(ProbeEvent::Applied { seq, durable });
         (Reply { id, body: result }, sync)
     }
 
@@ -343,7 +353,7 @@ pub fn serve(
         stats: Stats::default(),
         probe,
     };
-    let mut replies: Vec<(Vec<u8>, Reply)> = Vec::with_capacity(DRAIN_CAP);
+    let mut replies: Vec<(Vec<u8>, Reply, u64)> = Vec::with_capacity(DRAIN_CAP);
     // Databases written this turn, and whether a write to it was durable.
     let mut written: BTreeMap<String, bool> = BTreeMap::new();
     // Wake up at least this often to notice a shutdown request.
@@ -354,7 +364,8 @@ pub fn serve(
             let flags = if replies.is_empty() { 0 } else { zmq::DONTWAIT };
             let parts = match sock.recv_multipart(flags) {
                 Ok(p) => p,
-                Err(zmq::Error::EAGAIN) => break,
+                // EINTR: a signal (SIGTERM) arrived; the loop condition checks it.
+                Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
                 Err(e) => return Err(e.into()),
             };
             // A DEALER peer sends exactly one frame; ROUTER prepends its identity.
@@ -373,16 +384,16 @@ pub fn serve(
                     *written.entry(w.db).or_default() |= w.durable;
                 }
             }
-            replies.push((ident, reply));
+            replies.push((ident, reply, server.stats.requests));
         }
         for (db, durable) in std::mem::take(&mut written) {
             server.commit(&db, durable)?;
         }
-        for (ident, reply) in replies.drain(..) {
+        for (ident, reply, seq) in replies.drain(..) {
             let bytes = encode_reply(&reply);
             // A vanished client is not an error: ROUTER drops its reply.
             sock.send_multipart([ident, bytes], 0)?;
-            server.emit(ProbeEvent::Replied { id: reply.id });
+            server.emit(ProbeEvent::Replied { seq });
         }
     }
     drop(sock);

@@ -1,0 +1,182 @@
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::events::EventLog;
+
+/// The `vigie` binary built beside the running test (`target/<profile>/`).
+pub fn vigie_bin() -> PathBuf {
+    if let Some(p) = option_env!("CARGO_BIN_EXE_vigie") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test> -> target/<profile>/vigie
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("vigie");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first (cargo build --workspace --bins)",
+        bin.display()
+    );
+    bin
+}
+
+/// A `vigie` process whose JSON events are collected as they come. A
+/// thread owns the child and reports its exit status, so waiting for an
+/// exit is a wait on that report, not a polling loop.
+pub struct Daemon {
+    pid: Pid,
+    exited: mpsc::Receiver<ExitStatus>,
+    status: Option<ExitStatus>,
+    pub events: EventLog,
+    stderr_tail: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    /// Starts `vigie --log-json ARGS...`.
+    pub fn spawn<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> anyhow::Result<Self> {
+        let mut child = Command::new(vigie_bin())
+            .arg("--log-json")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("spawning vigie")?;
+        let pid = Pid::from_raw(i32::try_from(child.id())?);
+        let events = EventLog::default();
+        let stderr_tail = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().context("stderr")?;
+        let (log, tail) = (events.clone(), stderr_tail.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                log.push_line(&line);
+                tail.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+            log.close();
+        });
+        let (tx, exited) = mpsc::channel();
+        std::thread::spawn(move || {
+            if let Ok(status) = child.wait() {
+                let _ = tx.send(status);
+            }
+        });
+        Ok(Self {
+            pid,
+            exited,
+            status: None,
+            events,
+            stderr_tail,
+        })
+    }
+
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    pub fn signal(&self, sig: Signal) -> anyhow::Result<()> {
+        kill(self.pid, sig).context("kill")
+    }
+
+    /// Everything the process wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr_tail
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .join("\n")
+    }
+
+    /// Waits for the process to exit, failing after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
+        if let Some(s) = self.status {
+            return Ok(s);
+        }
+        match self.exited.recv_timeout(timeout) {
+            Ok(s) => {
+                self.status = Some(s);
+                Ok(s)
+            }
+            Err(_) => anyhow::bail!(
+                "process {} did not exit within {timeout:?}; stderr:\n{}",
+                self.pid,
+                self.stderr()
+            ),
+        }
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill9(&mut self) -> anyhow::Result<()> {
+        self.signal(Signal::SIGKILL)?;
+        self.wait_exit(Duration::from_secs(10)).map(|_| ())
+    }
+
+    /// SIGTERM, then wait for the exit.
+    pub fn terminate(&mut self) -> anyhow::Result<ExitStatus> {
+        self.signal(Signal::SIGTERM)?;
+        self.wait_exit(Duration::from_secs(20))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = kill(self.pid, Signal::SIGKILL);
+            let _ = self.exited.recv_timeout(Duration::from_secs(10));
+        }
+    }
+}
+
+/// A real `vigie escalator` process on an ipc endpoint inside its dir.
+pub struct Escalator {
+    pub daemon: Daemon,
+    pub endpoint: String,
+    pub data: PathBuf,
+    extra: Vec<String>,
+}
+
+pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Escalator {
+    pub fn start(dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        let data = dir.join("data");
+        let endpoint = format!("ipc://{}/escalator.sock", dir.display());
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let daemon = Self::launch(&data, &endpoint, &extra)?;
+        Ok(Self {
+            daemon,
+            endpoint,
+            data,
+            extra,
+        })
+    }
+
+    fn launch(data: &Path, endpoint: &str, extra: &[String]) -> anyhow::Result<Daemon> {
+        let mut args = vec![
+            "escalator".to_owned(),
+            "--data".to_owned(),
+            data.display().to_string(),
+            "--bind".to_owned(),
+            endpoint.to_owned(),
+        ];
+        args.extend(extra.iter().cloned());
+        let d = Daemon::spawn(&args)?;
+        d.events.wait("escalator_started", START_TIMEOUT)?;
+        Ok(d)
+    }
+
+    /// Starts a new process on the same data dir and endpoint.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.daemon = Self::launch(&self.data, &self.endpoint, &self.extra)?;
+        Ok(())
+    }
+
+    pub fn client(&self) -> anyhow::Result<vigie_escalator::Client> {
+        Ok(vigie_escalator::Client::connect(&self.endpoint)?)
+    }
+}
