@@ -6,6 +6,7 @@
 //! wrong-version frames each give a typed [`WireError`].
 
 mod envelope;
+pub mod change;
 pub mod escalator;
 pub mod limits;
 

@@ -1,0 +1,110 @@
+//! A change request's program: steps, their actions, and what a step
+//! reports once it ran. Produced by `vigie-changes` from a YAML file,
+//! carried in orders, executed by drivers.
+
+use serde::{Deserialize, Serialize};
+
+pub type Bytes = Vec<u8>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeSpec {
+    pub title: String,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// A human name: the YAML `name`, or one derived from the action.
+    pub name: String,
+    pub action: Action,
+}
+
+/// A command: an argv run directly, or a line given to `/bin/sh -c`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    Argv(Vec<String>),
+    Shell(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Probe {
+    /// Healthy when the command exits 0.
+    Command(Command),
+    /// Healthy when a GET of `url` answers `status`.
+    Http { url: String, status: u16 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Runs `command` (in `cwd`, relative to the host root); `undo` runs on
+    /// rollback. Killed, with its whole process group, after `timeout_ms`.
+    Run {
+        command: Command,
+        undo: Option<Command>,
+        env: Vec<(String, String)>,
+        cwd: Option<String>,
+        timeout_ms: u64,
+    },
+    /// Writes a file; undo restores the previous content, or its absence.
+    File {
+        path: String,
+        #[serde(with = "serde_bytes")]
+        content: Bytes,
+        mode: Option<u32>,
+    },
+    /// Removes a file or a directory tree; undo puts it back.
+    Remove { path: String },
+    /// A health check, tried up to `retries + 1` times, `interval_ms` apart,
+    /// each attempt bounded by `timeout_ms`. Nothing to undo.
+    Check {
+        probe: Probe,
+        retries: u32,
+        interval_ms: u64,
+        timeout_ms: u64,
+    },
+}
+
+impl Action {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Run { .. } => "run",
+            Action::File { .. } => "file",
+            Action::Remove { .. } => "remove",
+            Action::Check { .. } => "check",
+        }
+    }
+}
+
+/// What a step (or its undo) did: enough for the audit to say what changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepResult {
+    pub ok: bool,
+    /// One line for humans: "wrote 120 bytes", "exit 3", "timed out after 5s".
+    pub summary: String,
+    pub exit_code: Option<i32>,
+    /// The last few KiB of output.
+    pub stdout_tail: String,
+    pub stderr_tail: String,
+    /// sha256 of the file before and after (`None`: absent), file steps only.
+    pub before_digest: Option<String>,
+    pub after_digest: Option<String>,
+    pub duration_ms: u64,
+}
+
+impl StepResult {
+    pub fn failed(summary: impl Into<String>) -> Self {
+        Self {
+            ok: false,
+            summary: summary.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn ok(summary: impl Into<String>) -> Self {
+        Self {
+            ok: true,
+            summary: summary.into(),
+            ..Self::default()
+        }
+    }
+}
