@@ -1,1 +1,18 @@
-//! placeholder
+//! The plug: the library every executor uses. It receives the orders for
+//! its host, journals and acknowledges them, runs the steps through its
+//! driver, reports each one, and on a failed step undoes the completed
+//! steps in reverse order. The journal makes it crash-safe: restarted after
+//! a crash mid-change, it rolls the partial change back and reports it as
+//! interrupted — never half-applied, never a step run twice.
+
+mod error;
+mod fleet;
+mod journal;
+mod plug;
+mod runner;
+
+pub use error::PlugError;
+pub use fleet::{run_fleet, FleetConfig};
+pub use journal::{FileJournal, Journal, JournalRecord, MemJournal};
+pub use plug::Plug;
+pub use runner::{run, PlugConfig};

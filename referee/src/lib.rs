@@ -1,1 +1,23 @@
-//! placeholder
+//! The referee: receives plugs' events on a PULL socket and operators'
+//! calls on a ROUTER socket, owns the change-request state machine, stores
+//! every state change in Escalator before anyone hears of it, and publishes
+//! orders on a PUB socket routed by exact host id.
+//!
+//! queued → dispatched → running (step i) → succeeded | rolled back |
+//! rollback failed | cancelled; per host FIFO by the sequence the referee
+//! assigns, at most one change in flight per host, all hosts in parallel.
+
+mod api;
+mod audit;
+mod client;
+mod error;
+mod events;
+mod model;
+mod server;
+mod tower;
+mod turn;
+
+pub use audit::{verify_chain, AuditChain};
+pub use client::{ApiClient, ClientError, Watcher};
+pub use error::RefereeError;
+pub use server::{serve, RefereeConfig};

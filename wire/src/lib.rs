@@ -5,9 +5,10 @@
 //! MessagePack body. Decoding never panics: garbage, truncated, oversized and
 //! wrong-version frames each give a typed [`WireError`].
 
-mod envelope;
 pub mod change;
+mod envelope;
 pub mod escalator;
 pub mod limits;
+pub mod tower;
 
 pub use envelope::{decode, encode, peek_version, WireError, MAGIC, VERSION};

@@ -4,6 +4,9 @@ mod bench;
 mod demo;
 mod escalator;
 mod kv;
+mod plug;
+mod referee;
+mod tower;
 
 use std::process::ExitCode;
 
@@ -11,6 +14,10 @@ use clap::{Parser, Subcommand};
 
 /// The default Escalator endpoint of a tower on this machine.
 pub const DEFAULT_ESCALATOR: &str = "tcp://127.0.0.1:7100";
+/// The referee's endpoints: operators' API, plugs' events, orders and updates.
+pub const DEFAULT_API: &str = "tcp://127.0.0.1:7101";
+pub const DEFAULT_EVENTS: &str = "tcp://127.0.0.1:7102";
+pub const DEFAULT_ORDERS: &str = "tcp://127.0.0.1:7103";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,6 +42,26 @@ pub enum Command {
     Escalator(escalator::Args),
     /// Talk to an Escalator: create, get, put, delete, range, stats.
     Kv(kv::Args),
+    /// Run the referee daemon (change requests' state machine and routing).
+    Referee(referee::Args),
+    /// Run a plug: the executor of one host, with the local driver.
+    Plug(plug::Args),
+    /// Run simulated hosts (noop driver) in one process, for benchmarks.
+    Fleet(plug::FleetArgs),
+    /// Submit a change request to the hosts a target matches.
+    Submit(tower::SubmitArgs),
+    /// Show a change, or the latest changes.
+    Status(tower::StatusArgs),
+    /// Follow changes live until they end.
+    Watch(tower::WatchArgs),
+    /// Show a host's queue, in-flight change first.
+    Queue(tower::QueueArgs),
+    /// Cancel a queued change.
+    Cancel(tower::CancelArgs),
+    /// Show the audit (or `audit verify` its hash chain).
+    Audit(tower::AuditArgs),
+    /// List hosts, or `hosts add ID` to register one.
+    Hosts(tower::HostsArgs),
     /// Start a throwaway tower and show it working.
     Demo(demo::Args),
     /// Benchmarks (not tests): print figures and ratios.
@@ -45,6 +72,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Escalator(a) => escalator::run(a),
         Command::Kv(a) => kv::run(a),
+        Command::Referee(a) => referee::run(a),
+        Command::Plug(a) => plug::run(a),
+        Command::Fleet(a) => plug::fleet(a),
+        Command::Submit(a) => tower::submit(a),
+        Command::Status(a) => tower::status(a),
+        Command::Watch(a) => tower::watch(a),
+        Command::Queue(a) => tower::queue(a),
+        Command::Cancel(a) => tower::cancel(a),
+        Command::Audit(a) => tower::audit(a),
+        Command::Hosts(a) => tower::hosts(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
     }

@@ -1,0 +1,101 @@
+//! The one error type of the crate. Every message about a change file says
+//! where to look: the file, the line when the YAML parser knows it, the step
+//! (1-based, with its name) and the field.
+
+use std::fmt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("{file}: cannot read the change file: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
+        "{file}: the change file is {len} bytes, more than the {max} a change request may hold"
+    )]
+    TooLarge {
+        file: String,
+        len: usize,
+        max: usize,
+    },
+
+    /// Not YAML at all, or YAML of the wrong shape at the top level.
+    #[error("{}: invalid YAML: {message}", Place(file, *at))]
+    Syntax {
+        file: String,
+        at: Option<Location>,
+        message: String,
+    },
+
+    /// Well-formed YAML that breaks a rule of the change-file format.
+    #[error("{}: {}{message}", Place(file, *at), Subject(step.as_ref(), field.as_deref()))]
+    Invalid {
+        file: String,
+        at: Option<Location>,
+        step: Option<StepRef>,
+        field: Option<String>,
+        message: String,
+    },
+
+    #[error("invalid host id {id:?}: {reason}")]
+    HostId { id: String, reason: String },
+
+    #[error("invalid selector {selector:?}: {reason}")]
+    Selector { selector: String, reason: String },
+}
+
+/// A position in the YAML text, both 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Which step an error is about: its 1-based index as operators count, and
+/// its `name` when the file gives one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRef {
+    pub index: usize,
+    pub name: Option<String>,
+}
+
+impl fmt::Display for StepRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "step {}", self.index)?;
+        if let Some(name) = &self.name {
+            write!(f, " ({name:?})")?;
+        }
+        Ok(())
+    }
+}
+
+/// `file:line:col`, the form editors and terminals turn into links.
+struct Place<'a>(&'a str, Option<Location>);
+
+impl fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)?;
+        if let Some(at) = self.1 {
+            write!(f, ":{}:{}", at.line, at.column)?;
+        }
+        Ok(())
+    }
+}
+
+/// `step 2 ("write config"): field 'mode': `, each part only when known.
+struct Subject<'a>(Option<&'a StepRef>, Option<&'a str>);
+
+impl fmt::Display for Subject<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(step) = self.0 {
+            write!(f, "{step}: ")?;
+        }
+        if let Some(field) = self.1 {
+            write!(f, "field '{field}': ")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,3 @@
+mod change_files;
+mod examples;
+mod selectors;

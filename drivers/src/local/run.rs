@@ -1,0 +1,136 @@
+//! Runs a command for a Run step, its undo, or a command probe: in its own
+//! process group, output tails captured, killed with the whole group when
+//! it outlives its timeout.
+
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{self, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use vigie_wire::change::{Command, StepResult};
+use wait_timeout::ChildExt;
+
+use super::tail::TailReader;
+
+/// After the command ended, how long its output may take to drain. A
+/// background process it left behind may hold the pipes open for ever;
+/// the result does not wait for it.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
+/// The environment variable naming the host root for every command.
+pub const HOST_ROOT_ENV: &str = "VIGIE_HOST_ROOT";
+
+pub(crate) struct Invocation<'a> {
+    pub command: &'a Command,
+    pub env: &'a [(String, String)],
+    pub cwd: &'a Path,
+    pub root: &'a Path,
+    pub timeout: Duration,
+}
+
+enum Outcome {
+    Exited(ExitStatus),
+    TimedOut,
+    WaitFailed(std::io::Error),
+}
+
+/// A short description for summaries and logs.
+pub(crate) fn describe(command: &Command) -> String {
+    match command {
+        Command::Argv(argv) => argv.join(" "),
+        Command::Shell(line) => line.clone(),
+    }
+}
+
+pub(crate) fn run(inv: &Invocation<'_>) -> StepResult {
+    let mut cmd = match inv.command {
+        Command::Argv(argv) => {
+            let Some((program, args)) = argv.split_first() else {
+                return StepResult::failed("empty command");
+            };
+            let mut cmd = process::Command::new(program);
+            cmd.args(args);
+            cmd
+        }
+        Command::Shell(line) => {
+            let mut cmd = process::Command::new("/bin/sh");
+            cmd.arg("-c").arg(line);
+            cmd
+        }
+    };
+    cmd.current_dir(inv.cwd)
+        // Ours is the caller's; a shell trusts $PWD for `pwd`.
+        .env("PWD", inv.cwd)
+        .envs(inv.env.iter().map(|(k, v)| (k, v)))
+        .env(HOST_ROOT_ENV, inv.root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own group, so a timeout kills everything it started.
+        .process_group(0);
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            return StepResult::failed(format!("cannot start {}: {e}", describe(inv.command)))
+        }
+    };
+    let stdout = TailReader::spawn(child.stdout.take(), "stdout");
+    let stderr = TailReader::spawn(child.stderr.take(), "stderr");
+    let pid = child.id();
+    tracing::debug!(event = "step_started", pid, command = %describe(inv.command));
+
+    let outcome = match child.wait_timeout(inv.timeout) {
+        Ok(Some(status)) => Outcome::Exited(status),
+        Ok(None) => {
+            kill_group(pid);
+            tracing::warn!(event = "step_killed", pid, timeout_ms = inv.timeout.as_millis() as u64);
+            let _ = child.wait();
+            Outcome::TimedOut
+        }
+        Err(e) => {
+            kill_group(pid);
+            let _ = child.wait();
+            Outcome::WaitFailed(e)
+        }
+    };
+    let deadline = Instant::now() + DRAIN_GRACE;
+    let stdout_tail = stdout.finish(deadline);
+    let stderr_tail = stderr.finish(deadline);
+
+    let (ok, exit_code, summary) = match outcome {
+        Outcome::Exited(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => (code == 0, Some(code), format!("exit {code}")),
+            (None, Some(sig)) => (false, None, format!("killed by signal {}", signal_name(sig))),
+            (None, None) => (false, None, format!("ended with {status}")),
+        },
+        Outcome::TimedOut => (
+            false,
+            None,
+            format!("timed out after {}s", inv.timeout.as_secs_f64()),
+        ),
+        Outcome::WaitFailed(e) => (false, None, format!("cannot wait for the command: {e}")),
+    };
+    StepResult {
+        ok,
+        summary,
+        exit_code,
+        stdout_tail,
+        stderr_tail,
+        ..StepResult::default()
+    }
+}
+
+fn kill_group(pid: u32) {
+    let Ok(pgid) = i32::try_from(pid) else {
+        return;
+    };
+    if let Err(e) = killpg(Pid::from_raw(pgid), Signal::SIGKILL) {
+        tracing::warn!(event = "kill_failed", pgid, error = %e);
+    }
+}
+
+fn signal_name(sig: i32) -> String {
+    Signal::try_from(sig).map_or_else(|_| sig.to_string(), |s| s.as_str().to_string())
+}

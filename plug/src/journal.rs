@@ -1,0 +1,156 @@
+//! The plug's journal: what it accepted and reported, so that after a crash
+//! it knows which steps may have touched the host and which reports the
+//! referee may not have. Behind a small trait: a file (fsync'ed) for real
+//! hosts, memory for simulated fleets.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use vigie_wire::change::ChangeSpec;
+use vigie_wire::tower::{ChangeId, Report};
+
+use crate::error::PlugError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JournalRecord {
+    /// An order accepted: written before its first report.
+    Order { change: ChangeId, spec: ChangeSpec },
+    /// A report, written before it is sent.
+    Report(Report),
+    /// The referee acknowledged every report up to `upto`.
+    Acked { upto: u64 },
+}
+
+pub trait Journal: Send {
+    /// Appends a record; `durable` ones are on stable storage on return.
+    fn append(&mut self, rec: &JournalRecord, durable: bool) -> Result<(), PlugError>;
+    /// Every record appended so far (a torn last record is dropped).
+    fn load(&mut self) -> Result<Vec<JournalRecord>, PlugError>;
+}
+
+#[derive(Debug, Default)]
+pub struct MemJournal {
+    records: Vec<JournalRecord>,
+}
+
+impl Journal for MemJournal {
+    fn append(&mut self, rec: &JournalRecord, _durable: bool) -> Result<(), PlugError> {
+        self.records.push(rec.clone());
+        Ok(())
+    }
+
+    fn load(&mut self) -> Result<Vec<JournalRecord>, PlugError> {
+        Ok(self.records.clone())
+    }
+}
+
+/// Records as `u32` little-endian length + a versioned wire frame.
+pub struct FileJournal {
+    path: PathBuf,
+    file: File,
+}
+
+impl FileJournal {
+    pub fn open(path: &Path) -> Result<Self, PlugError> {
+        let err = |source| PlugError::Journal {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(err)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    fn err(&self, source: std::io::Error) -> PlugError {
+        PlugError::Journal {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+impl Journal for FileJournal {
+    fn append(&mut self, rec: &JournalRecord, durable: bool) -> Result<(), PlugError> {
+        let frame = vigie_wire::encode(rec)?;
+        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        let mut buf = Vec::with_capacity(frame.len() + 4);
+        buf.extend_from_slice(&len.to_le_bytes());
+        buf.extend_from_slice(&frame);
+        self.file.write_all(&buf).map_err(|e| self.err(e))?;
+        if durable {
+            self.file.sync_data().map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    fn load(&mut self) -> Result<Vec<JournalRecord>, PlugError> {
+        let mut bytes = Vec::new();
+        File::open(&self.path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at + 4 <= bytes.len() {
+            let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+                as usize;
+            let Some(frame) = bytes.get(at + 4..at + 4 + len) else {
+                break;
+            };
+            let Ok(rec) = vigie_wire::decode::<JournalRecord>(frame) else {
+                break;
+            };
+            out.push(rec);
+            at += 4 + len;
+        }
+        if at < bytes.len() {
+            // A record torn by a crash: cut it off so appends follow the last good one.
+            tracing::warn!(event = "journal_truncated", path = %self.path.display(), at, len = bytes.len());
+            self.file.set_len(at as u64).map_err(|e| self.err(e))?;
+            self.file.sync_data().map_err(|e| self.err(e))?;
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_journal_survives_reopen_and_drops_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        let a = JournalRecord::Acked { upto: 1 };
+        let b = JournalRecord::Acked { upto: 2 };
+        {
+            let mut j = FileJournal::open(&path).unwrap();
+            j.append(&a, true).unwrap();
+            j.append(&b, true).unwrap();
+        }
+        // Tear the last record in half.
+        let len = std::fs::metadata(&path).unwrap().len();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - 3)
+            .unwrap();
+        let mut j = FileJournal::open(&path).unwrap();
+        assert_eq!(j.load().unwrap(), vec![a.clone()]);
+        let c = JournalRecord::Acked { upto: 3 };
+        j.append(&c, true).unwrap();
+        assert_eq!(
+            FileJournal::open(&path).unwrap().load().unwrap(),
+            vec![a, c]
+        );
+    }
+}

@@ -1,0 +1,324 @@
+//! The plug's logic, independent of sockets: orders in, events out through
+//! a sink, the journal written before anything is sent or touched.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use vigie_drivers::Driver;
+use vigie_wire::change::{ChangeSpec, StepResult};
+use vigie_wire::tower::{ChangeId, HostId, Labels, Order, Outcome, PlugEvent, Report, ReportKind};
+
+use crate::error::PlugError;
+use crate::journal::{Journal, JournalRecord};
+
+/// Where a plug's events go (a PUSH socket, or a test's vector).
+pub type Sink<'a> = &'a mut dyn FnMut(PlugEvent);
+
+/// How long unacknowledged reports wait before they are sent again.
+const RESEND_AFTER: Duration = Duration::from_secs(1);
+
+pub struct Plug {
+    host: HostId,
+    labels: Labels,
+    driver: Box<dyn Driver>,
+    journal: Box<dyn Journal>,
+    stash: PathBuf,
+    next_seq: u64,
+    outbox: VecDeque<Report>,
+    /// Every change this plug ever accepted: an order for one is a replay.
+    seen: HashSet<ChangeId>,
+    busy: Option<ChangeId>,
+    last_resend: Option<Instant>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// What the journal says about one change.
+#[derive(Default)]
+struct Progress {
+    spec: Option<ChangeSpec>,
+    started: BTreeSet<u32>,
+    failed: BTreeSet<u32>,
+    undone: BTreeSet<u32>,
+    finished: bool,
+}
+
+impl Plug {
+    pub fn new(
+        host: &str,
+        labels: Labels,
+        driver: Box<dyn Driver>,
+        journal: Box<dyn Journal>,
+        stash: &Path,
+    ) -> Self {
+        Self {
+            host: host.to_owned(),
+            labels,
+            driver,
+            journal,
+            stash: stash.to_path_buf(),
+            next_seq: 1,
+            outbox: VecDeque::new(),
+            seen: HashSet::new(),
+            busy: None,
+            last_resend: None,
+        }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn busy(&self) -> Option<&ChangeId> {
+        self.busy.as_ref()
+    }
+
+    pub fn heartbeat(&self) -> PlugEvent {
+        self.heartbeat_with(self.busy.clone())
+    }
+
+    /// A heartbeat announcing `busy`: sent by another thread while a change runs.
+    pub fn heartbeat_with(&self, busy: Option<ChangeId>) -> PlugEvent {
+        PlugEvent::Heartbeat {
+            host: self.host.clone(),
+            labels: self.labels.clone(),
+            busy,
+        }
+    }
+
+    /// Replays the journal; a change left unfinished by a crash is rolled
+    /// back now and reported as interrupted. Unacknowledged reports are sent
+    /// again.
+    pub fn recover(&mut self, out: Sink) -> Result<(), PlugError> {
+        let mut acked = 0;
+        let mut changes: BTreeMap<ChangeId, Progress> = BTreeMap::new();
+        let mut order: Vec<ChangeId> = Vec::new();
+        for rec in self.journal.load()? {
+            match rec {
+                JournalRecord::Order { change, spec } => {
+                    self.seen.insert(change.clone());
+                    order.push(change.clone());
+                    changes.entry(change).or_default().spec = Some(spec);
+                }
+                JournalRecord::Report(r) => {
+                    self.next_seq = self.next_seq.max(r.seq + 1);
+                    let p = changes.entry(r.change.clone()).or_default();
+                    match &r.kind {
+                        ReportKind::StepStarted { step } => {
+                            p.started.insert(*step);
+                        }
+                        ReportKind::StepFinished { step, result } if !result.ok => {
+                            p.failed.insert(*step);
+                        }
+                        ReportKind::UndoFinished { step, .. } => {
+                            p.undone.insert(*step);
+                        }
+                        ReportKind::Finished { .. } => p.finished = true,
+                        _ => {}
+                    }
+                    self.outbox.push_back(r);
+                }
+                JournalRecord::Acked { upto } => acked = acked.max(upto),
+            }
+        }
+        self.outbox.retain(|r| r.seq > acked);
+        for r in &self.outbox {
+            out(PlugEvent::Report(r.clone()));
+        }
+        for change in order {
+            let Some(p) = changes.remove(&change) else {
+                continue;
+            };
+            let Some(spec) = p.spec.filter(|_| !p.finished) else {
+                continue;
+            };
+            // Steps that may have touched the host: started, not failed
+            // (a failed step is not undone, as in a normal rollback), not
+            // undone yet. A step cut off mid-way is undone: undo is safe on
+            // a partly applied step.
+            let undo: Vec<u32> = p
+                .started
+                .iter()
+                .filter(|s| !p.failed.contains(s) && !p.undone.contains(s))
+                .copied()
+                .collect();
+            tracing::warn!(event = "change_interrupted", host = %self.host, change = %change, undo = ?undo);
+            self.busy = Some(change.clone());
+            let failed = p.failed.iter().next().copied();
+            self.roll_back(&change, &spec, &undo, failed, true, out)?;
+        }
+        Ok(())
+    }
+
+    fn report(&mut self, change: &str, kind: ReportKind, out: Sink) -> Result<(), PlugError> {
+        let r = Report {
+            host: self.host.clone(),
+            seq: self.next_seq,
+            change: change.to_owned(),
+            at_ms: now_ms(),
+            kind,
+        };
+        self.next_seq += 1;
+        // Journaled before it is sent, and before the step it announces
+        // touches the host.
+        self.journal
+            .append(&JournalRecord::Report(r.clone()), true)?;
+        self.outbox.push_back(r.clone());
+        out(PlugEvent::Report(r));
+        Ok(())
+    }
+
+    /// Handles an order: refuses it if it is not for this host or was
+    /// already accepted (a replay), else runs the change to its end.
+    pub fn on_order(&mut self, order: Order, out: Sink) -> Result<(), PlugError> {
+        if order.host != self.host {
+            tracing::warn!(event = "order_refused", host = %self.host, change = %order.change, reason = "misaddressed", to = %order.host);
+            return Ok(());
+        }
+        if self.seen.contains(&order.change) {
+            tracing::info!(event = "order_refused", host = %self.host, change = %order.change, reason = "replay");
+            return Ok(());
+        }
+        let (change, spec) = (order.change, order.spec);
+        self.seen.insert(change.clone());
+        let rec = JournalRecord::Order {
+            change: change.clone(),
+            spec: spec.clone(),
+        };
+        self.journal.append(&rec, true)?;
+        self.busy = Some(change.clone());
+        self.report(&change, ReportKind::Accepted, out)?;
+        let mut done = Vec::new();
+        let mut failed = None;
+        for (i, step) in spec.steps.iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            let stash = self.step_stash(&change, i)?;
+            if let Err(e) = self.driver.prepare(&step.action, &stash) {
+                // Not attempted: nothing to undo for this step.
+                let r = StepResult::failed(format!("not attempted: {e}"));
+                self.report(
+                    &change,
+                    ReportKind::StepFinished { step: i, result: r },
+                    out,
+                )?;
+                failed = Some(i);
+                break;
+            }
+            self.report(&change, ReportKind::StepStarted { step: i }, out)?;
+            let result = self.driver.apply(&step.action, &stash);
+            let ok = result.ok;
+            self.report(&change, ReportKind::StepFinished { step: i, result }, out)?;
+            if !ok {
+                failed = Some(i);
+                break;
+            }
+            done.push(i);
+        }
+        if failed.is_none() {
+            self.report(
+                &change,
+                ReportKind::Finished {
+                    outcome: Outcome::Succeeded,
+                },
+                out,
+            )?;
+            self.end(&change);
+            return Ok(());
+        }
+        self.roll_back(&change, &spec, &done, failed, false, out)
+    }
+
+    /// Undoes `steps` in reverse order, then reports the outcome.
+    fn roll_back(
+        &mut self,
+        change: &str,
+        spec: &ChangeSpec,
+        steps: &[u32],
+        failed_step: Option<u32>,
+        interrupted: bool,
+        out: Sink,
+    ) -> Result<(), PlugError> {
+        let mut all_ok = true;
+        for &i in steps.iter().rev() {
+            let Some(step) = spec.steps.get(i as usize) else {
+                continue;
+            };
+            self.report(change, ReportKind::UndoStarted { step: i }, out)?;
+            let stash = self.step_stash(change, i)?;
+            let result = self.driver.undo(&step.action, &stash);
+            all_ok &= result.ok;
+            self.report(change, ReportKind::UndoFinished { step: i, result }, out)?;
+        }
+        let outcome = if all_ok {
+            Outcome::RolledBack {
+                failed_step,
+                interrupted,
+            }
+        } else {
+            Outcome::RollbackFailed {
+                failed_step,
+                interrupted,
+            }
+        };
+        self.report(change, ReportKind::Finished { outcome }, out)?;
+        self.end(change);
+        Ok(())
+    }
+
+    fn end(&mut self, change: &str) {
+        self.busy = None;
+        // The stash is only needed until the change is final (journaled above).
+        let dir = self.stash.join(change);
+        if dir.exists() {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(event = "stash_kept", path = %dir.display(), error = %e);
+            }
+        }
+    }
+
+    fn step_stash(&self, change: &str, step: u32) -> Result<PathBuf, PlugError> {
+        let dir = self.stash.join(change).join(step.to_string());
+        std::fs::create_dir_all(&dir).map_err(|source| PlugError::Stash {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(dir)
+    }
+
+    /// The referee stored every report up to `upto`.
+    pub fn on_ack(&mut self, upto: u64) -> Result<(), PlugError> {
+        let before = self.outbox.len();
+        while self.outbox.front().is_some_and(|r| r.seq <= upto) {
+            self.outbox.pop_front();
+        }
+        if self.outbox.len() != before {
+            // Not durable: losing it only means resending a few reports.
+            self.journal.append(&JournalRecord::Acked { upto }, false)?;
+        }
+        Ok(())
+    }
+
+    /// Sends unacknowledged reports again when they are overdue.
+    pub fn tick(&mut self, now: Instant, out: Sink) {
+        if self.outbox.is_empty() {
+            self.last_resend = None;
+            return;
+        }
+        let last = *self.last_resend.get_or_insert(now);
+        if now.duration_since(last) >= RESEND_AFTER {
+            self.last_resend = Some(now);
+            for r in &self.outbox {
+                out(PlugEvent::Report(r.clone()));
+            }
+        }
+    }
+
+    pub fn unacked(&self) -> usize {
+        self.outbox.len()
+    }
+}

@@ -1,0 +1,130 @@
+//! A plug process: one host, its SUB and PUSH sockets, and a heartbeat
+//! thread that keeps the host alive in the referee's eyes even while a
+//! long step runs.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use vigie_wire::tower::{host_topic, PlugEvent, Published};
+
+use crate::error::PlugError;
+use crate::plug::Plug;
+
+#[derive(Debug, Clone)]
+pub struct PlugConfig {
+    /// The referee's PULL endpoint (events go there).
+    pub events: String,
+    /// The referee's PUB endpoint (orders come from there).
+    pub orders: String,
+    pub heartbeat: Duration,
+}
+
+/// Sends without blocking: with the referee away, the report stays in the
+/// outbox and is sent again later.
+pub fn send(sock: &zmq::Socket, ev: &PlugEvent) {
+    match vigie_wire::encode(ev) {
+        Ok(frame) => {
+            if let Err(e) = sock.send(frame, zmq::DONTWAIT) {
+                tracing::debug!(event = "send_deferred", error = %e);
+            }
+        }
+        Err(e) => tracing::error!(event = "encode_failed", error = %e),
+    }
+}
+
+pub fn push_socket(ctx: &zmq::Context, ep: &str) -> Result<zmq::Socket, PlugError> {
+    let s = ctx.socket(zmq::PUSH)?;
+    s.set_sndhwm(100_000)?;
+    s.set_linger(2_000)?;
+    s.set_reconnect_ivl(100)?;
+    s.set_reconnect_ivl_max(2_000)?;
+    s.connect(ep)?;
+    Ok(s)
+}
+
+pub fn sub_socket(ctx: &zmq::Context, ep: &str) -> Result<zmq::Socket, PlugError> {
+    let s = ctx.socket(zmq::SUB)?;
+    s.set_maxmsgsize(vigie_wire::limits::MAX_FRAME as i64)?;
+    s.set_rcvhwm(100_000)?;
+    s.set_reconnect_ivl(100)?;
+    s.set_reconnect_ivl_max(2_000)?;
+    s.connect(ep)?;
+    Ok(s)
+}
+
+/// Decodes a PUB message: topic frame, then the message.
+pub fn decode_published(parts: Vec<Vec<u8>>) -> Option<Published> {
+    let [_topic, frame] = <[Vec<u8>; 2]>::try_from(parts).ok()?;
+    match vigie_wire::decode::<Published>(&frame) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::warn!(event = "order_rejected", reason = %e);
+            None
+        }
+    }
+}
+
+pub fn run(cfg: PlugConfig, mut plug: Plug, shutdown: Arc<AtomicBool>) -> Result<(), PlugError> {
+    let ctx = zmq::Context::new();
+    let sub = sub_socket(&ctx, &cfg.orders)?;
+    sub.set_subscribe(&host_topic(plug.host()))?;
+    let push = push_socket(&ctx, &cfg.events)?;
+    let host = plug.host().to_owned();
+
+    let beat = Arc::new(Mutex::new(plug.heartbeat()));
+    let heart = {
+        let (ctx, beat, stop, ep) = (
+            ctx.clone(),
+            beat.clone(),
+            shutdown.clone(),
+            cfg.events.clone(),
+        );
+        std::thread::spawn(move || -> Result<(), PlugError> {
+            let push = push_socket(&ctx, &ep)?;
+            push.set_linger(0)?;
+            while !stop.load(Ordering::Relaxed) {
+                let ev = beat
+                    .lock()
+                    .map(|b| b.clone())
+                    .unwrap_or_else(|p| p.into_inner().clone());
+                send(&push, &ev);
+                std::thread::sleep(cfg.heartbeat);
+            }
+            Ok(())
+        })
+    };
+    let mut out = |ev: PlugEvent| send(&push, &ev);
+    plug.recover(&mut out)?;
+    tracing::info!(event = "plug_started", host = %host, orders = %cfg.orders, events = %cfg.events);
+    while !shutdown.load(Ordering::Relaxed) {
+        match sub.poll(zmq::POLLIN, 100) {
+            Ok(_) | Err(zmq::Error::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        loop {
+            let parts = match sub.recv_multipart(zmq::DONTWAIT) {
+                Ok(p) => p,
+                Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
+                Err(e) => return Err(e.into()),
+            };
+            match decode_published(parts) {
+                Some(Published::Order(order)) => {
+                    if let Ok(mut b) = beat.lock() {
+                        *b = plug.heartbeat_with(Some(order.change.clone()));
+                    }
+                    plug.on_order(order, &mut out)?;
+                    if let Ok(mut b) = beat.lock() {
+                        *b = plug.heartbeat();
+                    }
+                }
+                Some(Published::ReportAck { host: h, upto }) if h == host => plug.on_ack(upto)?,
+                _ => {}
+            }
+        }
+        plug.tick(Instant::now(), &mut out);
+    }
+    let _ = heart.join();
+    tracing::info!(event = "plug_stopped", host = %host, unacked = plug.unacked());
+    Ok(())
+}

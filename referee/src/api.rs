@@ -1,0 +1,339 @@
+//! The operator's calls. Every call is scoped to the caller's tenant: a
+//! host, change or audit record of another tenant does not exist for them.
+
+use std::time::Instant;
+
+use vigie_changes::Selector;
+use vigie_escalator::{Database, RangeSpec};
+use vigie_wire::change::ChangeSpec;
+use vigie_wire::tower::{
+    ApiAnswer, ApiCall, ApiFault, ApiFaultKind, AuditRecord, Caller, ChangeState, ChangeView,
+    HostView, Labels, StepStatus, StepView,
+};
+
+use crate::audit::{self, verify_chain, AuditChain};
+use crate::model::{change_id, change_key, queue_key, spec_key, ChangeRecord, HostRecord};
+use crate::tower::{decode, encode, now_ms, HostState, Tower};
+use crate::turn::{Log, Turn};
+
+fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
+    ApiFault::new(kind, msg)
+}
+
+fn storage(e: impl std::fmt::Display) -> ApiFault {
+    fault(ApiFaultKind::Storage, e.to_string())
+}
+
+impl Tower {
+    pub fn api(
+        &mut self,
+        caller: &Caller,
+        call: ApiCall,
+        db: &Database,
+        now: Instant,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        match call {
+            ApiCall::Submit { spec, target } => self.submit(caller, spec, &target, now, turn),
+            ApiCall::Status {
+                change: Some(id), ..
+            } => Ok(ApiAnswer::Changes(vec![self.find(caller, &id, db)?])),
+            ApiCall::Status {
+                change: None,
+                limit,
+            } => Ok(ApiAnswer::Changes(self.latest(caller, limit))),
+            ApiCall::Queue { host } => self.queue(caller, &host),
+            ApiCall::Cancel { change } => self.cancel(caller, &change, db, turn),
+            ApiCall::Audit {
+                host,
+                change,
+                limit,
+            } => {
+                let all = read_audit(db)?;
+                let mut v: Vec<AuditRecord> = all
+                    .into_iter()
+                    .filter(|r| r.tenant == caller.tenant)
+                    .filter(|r| host.as_ref().is_none_or(|h| *h == r.host))
+                    .filter(|r| change.as_ref().is_none_or(|c| *c == r.change))
+                    .collect();
+                let skip = v.len().saturating_sub(limit as usize);
+                v.drain(..skip);
+                Ok(ApiAnswer::Audit(v))
+            }
+            ApiCall::AuditVerify => {
+                let head = match db.get(audit::HEAD_KEY).map_err(storage)? {
+                    Some(v) => AuditChain::decode_head(&v).ok_or_else(|| {
+                        fault(ApiFaultKind::Tampered, "the audit head is unreadable")
+                    })?,
+                    None => AuditChain::default(),
+                };
+                let at = verify_chain(read_audit(db)?, &head)
+                    .map_err(|e| fault(ApiFaultKind::Tampered, e))?;
+                Ok(ApiAnswer::AuditVerified {
+                    records: at.last_seq,
+                    head: at.last_hash,
+                })
+            }
+            ApiCall::HostAdd { host, labels } => self.host_add(caller, &host, labels, turn),
+            ApiCall::Hosts => Ok(ApiAnswer::Hosts(
+                self.hosts
+                    .values()
+                    .filter(|h| h.rec.tenant == caller.tenant)
+                    .map(|h| HostView {
+                        id: h.rec.id.clone(),
+                        tenant: h.rec.tenant.clone(),
+                        labels: h.rec.labels.clone(),
+                        online: h.online,
+                        queued: u32::try_from(h.queue.len()).unwrap_or(u32::MAX),
+                        in_flight: h
+                            .queue
+                            .values()
+                            .next()
+                            .filter(|id| {
+                                self.changes
+                                    .get(*id)
+                                    .is_some_and(|c| c.view.state != ChangeState::Queued)
+                            })
+                            .cloned(),
+                    })
+                    .collect(),
+            )),
+        }
+    }
+
+    fn submit(
+        &mut self,
+        caller: &Caller,
+        spec: ChangeSpec,
+        target: &str,
+        now: Instant,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        if spec.steps.is_empty() || spec.title.trim().is_empty() {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                "a change needs a title and at least one step",
+            ));
+        }
+        let selector =
+            Selector::parse(target).map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
+        let mine = |h: &&HostState| h.rec.tenant == caller.tenant;
+        if let Some(ids) = selector.exact_ids() {
+            let unknown: Vec<&str> = ids
+                .iter()
+                .filter(|id| !self.hosts.get(*id).is_some_and(|h| mine(&h)))
+                .map(String::as_str)
+                .collect();
+            if !unknown.is_empty() {
+                return Err(fault(
+                    ApiFaultKind::NotFound,
+                    format!("unknown host(s): {}", unknown.join(", ")),
+                ));
+            }
+        }
+        let matched: Vec<String> = self
+            .hosts
+            .values()
+            .filter(mine)
+            .filter(|h| selector.matches(&h.rec.id, &h.rec.labels))
+            .map(|h| h.rec.id.clone())
+            .collect();
+        if matched.is_empty() {
+            return Err(fault(
+                ApiFaultKind::NotFound,
+                format!("target {target:?} matches no host"),
+            ));
+        }
+        let steps: Vec<StepView> = spec
+            .steps
+            .iter()
+            .map(|s| StepView {
+                name: s.name.clone(),
+                kind: s.action.kind().to_owned(),
+                status: StepStatus::Pending,
+                result: None,
+                undo: None,
+            })
+            .collect();
+        let spec_bytes = encode(&spec);
+        let mut views = Vec::with_capacity(matched.len());
+        for host in matched {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let id = change_id(seq);
+            let view = ChangeView {
+                id: id.clone(),
+                host: host.clone(),
+                seq,
+                tenant: caller.tenant.clone(),
+                operator: caller.operator.clone(),
+                title: spec.title.clone(),
+                state: ChangeState::Queued,
+                steps: steps.clone(),
+                submitted_ms: now_ms(),
+                updated_ms: now_ms(),
+            };
+            turn.put(spec_key(&id), spec_bytes.clone());
+            turn.put(queue_key(&host, seq), id.clone().into_bytes());
+            if let Some(h) = self.hosts.get_mut(&host) {
+                h.queue.insert(seq, id.clone());
+            }
+            self.busy.insert(host.clone());
+            self.audit(turn, &view, None, "submitted", None);
+            turn.logs.push(Log::ChangeQueued {
+                change: id.clone(),
+                host: host.clone(),
+                seq,
+            });
+            turn.dirty_changes.insert(id.clone());
+            self.specs.insert(id.clone(), spec.clone());
+            self.changes.insert(
+                id,
+                ChangeRecord {
+                    view: view.clone(),
+                    accepted: false,
+                },
+            );
+            views.push((host, view));
+        }
+        self.persist_next_seq(turn);
+        for (host, _) in &views {
+            self.pump(host, now, turn);
+        }
+        Ok(ApiAnswer::Submitted(
+            views.into_iter().map(|(_, v)| v).collect(),
+        ))
+    }
+
+    /// A change of the caller's tenant, wherever it lives now.
+    fn find(&self, caller: &Caller, id: &str, db: &Database) -> Result<ChangeView, ApiFault> {
+        let view = if let Some(rec) = self.changes.get(id) {
+            Some(rec.view.clone())
+        } else if let Some(v) = self.recent.iter().rev().find(|v| v.id == id) {
+            Some(v.clone())
+        } else {
+            let key = change_key(id);
+            match db.get(&key).map_err(storage)? {
+                Some(bytes) => Some(decode::<ChangeRecord>(&key, &bytes).map_err(storage)?.view),
+                None => None,
+            }
+        };
+        view.filter(|v| v.tenant == caller.tenant)
+            .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no change {id}")))
+    }
+
+    /// The caller's changes still in progress and the most recently
+    /// finished ones, oldest first, at most `limit`.
+    fn latest(&self, caller: &Caller, limit: u32) -> Vec<ChangeView> {
+        let mut v: Vec<ChangeView> = self
+            .changes
+            .values()
+            .map(|c| c.view.clone())
+            .chain(self.recent.iter().cloned())
+            .filter(|v| v.tenant == caller.tenant)
+            .collect();
+        v.sort_by_key(|v| v.seq);
+        let skip = v.len().saturating_sub(limit as usize);
+        v.drain(..skip);
+        v
+    }
+
+    fn queue(&self, caller: &Caller, host: &str) -> Result<ApiAnswer, ApiFault> {
+        let h = self
+            .hosts
+            .get(host)
+            .filter(|h| h.rec.tenant == caller.tenant)
+            .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no host {host}")))?;
+        let v = h
+            .queue
+            .values()
+            .filter_map(|id| self.changes.get(id))
+            .map(|c| c.view.clone())
+            .collect();
+        Ok(ApiAnswer::Changes(v))
+    }
+
+    fn cancel(
+        &mut self,
+        caller: &Caller,
+        id: &str,
+        db: &Database,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        let view = self.find(caller, id, db)?;
+        if view.state != ChangeState::Queued {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!(
+                    "change {id} is {}: only a queued change can be cancelled",
+                    view.state.word()
+                ),
+            ));
+        }
+        let Some(rec) = self.changes.get_mut(id) else {
+            return Err(fault(ApiFaultKind::NotFound, format!("no change {id}")));
+        };
+        rec.view.state = ChangeState::Cancelled;
+        rec.view.updated_ms = now_ms();
+        let view = rec.view.clone();
+        turn.dirty_changes.insert(id.to_owned());
+        turn.logs.push(Log::ChangeCancelled {
+            change: id.to_owned(),
+            host: view.host.clone(),
+        });
+        self.audit(turn, &view, None, "cancelled", None);
+        self.dequeue(&view.host, view.seq, turn);
+        Ok(ApiAnswer::Changes(vec![view]))
+    }
+
+    fn host_add(
+        &mut self,
+        caller: &Caller,
+        host: &str,
+        labels: Labels,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        vigie_changes::validate_host_id(host)
+            .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
+        match self.hosts.get_mut(host) {
+            Some(h) if h.rec.tenant != caller.tenant => {
+                return Err(fault(
+                    ApiFaultKind::Conflict,
+                    format!("host id {host} is taken"),
+                ));
+            }
+            Some(h) => h.rec.labels = labels,
+            None => {
+                self.hosts.insert(
+                    host.to_owned(),
+                    HostState::new(HostRecord {
+                        id: host.to_owned(),
+                        tenant: caller.tenant.clone(),
+                        labels,
+                        report_seq: 0,
+                    }),
+                );
+                turn.logs.push(Log::HostRegistered {
+                    host: host.to_owned(),
+                });
+            }
+        }
+        turn.dirty_hosts.insert(host.to_owned());
+        Ok(ApiAnswer::Done)
+    }
+}
+
+/// Every audit record, in sequence order.
+fn read_audit(db: &Database) -> Result<Vec<AuditRecord>, ApiFault> {
+    let spec = RangeSpec {
+        prefix: Some(audit::PREFIX.to_vec()),
+        ..RangeSpec::default()
+    };
+    db.iter(spec)
+        .map(|e| {
+            let e = e.map_err(storage)?;
+            decode::<AuditRecord>(&e.key, &e.value.unwrap_or_default())
+                .map_err(|err| fault(ApiFaultKind::Tampered, err.to_string()))
+        })
+        .collect()
+}

@@ -1,0 +1,11 @@
+#[derive(Debug, thiserror::Error)]
+pub enum RefereeError {
+    #[error("escalator: {0}")]
+    Escalator(#[from] vigie_escalator::EscalatorError),
+    #[error("zeromq: {0}")]
+    Zmq(#[from] zmq::Error),
+    #[error(transparent)]
+    Wire(#[from] vigie_wire::WireError),
+    #[error("stored record {key} is unreadable: {reason}")]
+    Corrupt { key: String, reason: String },
+}

@@ -1,0 +1,53 @@
+//! What the referee stores, and where, in Escalator's `tower` database.
+//!
+//! - `host/<id>`            → [`HostRecord`]
+//! - `change/<id>`          → [`ChangeRecord`] (its current view)
+//! - `spec/<id>`            → the change's [`ChangeSpec`], written once
+//! - `queue/<host>/<seq>`   → change id, while the change is not final
+//! - `meta/next_seq`        → the next sequence number
+//! - `audit/rec/<seq>`, `audit/head` → the audit chain (see `audit.rs`)
+//!
+//! Sequence numbers are zero-padded so that key order is FIFO order.
+
+use serde::{Deserialize, Serialize};
+use vigie_wire::tower::{ChangeView, HostId, Labels};
+
+pub const DB: &str = "tower";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRecord {
+    pub id: HostId,
+    pub tenant: String,
+    pub labels: Labels,
+    /// The last plug report applied: the next one must be `report_seq + 1`.
+    pub report_seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    pub view: ChangeView,
+    /// The plug acknowledged the order: stop resending it.
+    pub accepted: bool,
+}
+
+pub fn host_key(id: &str) -> Vec<u8> {
+    format!("host/{id}").into_bytes()
+}
+
+pub fn change_key(id: &str) -> Vec<u8> {
+    format!("change/{id}").into_bytes()
+}
+
+pub fn spec_key(id: &str) -> Vec<u8> {
+    format!("spec/{id}").into_bytes()
+}
+
+pub fn queue_key(host: &str, seq: u64) -> Vec<u8> {
+    format!("queue/{host}/{seq:020}").into_bytes()
+}
+
+pub const NEXT_SEQ_KEY: &[u8] = b"meta/next_seq";
+
+pub fn change_id(seq: u64) -> String {
+    format!("c{seq}")
+}

@@ -1,0 +1,197 @@
+//! The referee's sockets and loop. One thread; each turn drains what the
+//! sockets hold, applies it, stores the turn's writes in one durable
+//! Escalator batch, and only then publishes orders, acknowledgements,
+//! updates and replies. A failed commit stops the referee (its state is
+//! rebuilt from Escalator on restart): nothing unstored is ever announced.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vigie_escalator::{Client, Database};
+use vigie_wire::tower::{ApiFault, ApiFaultKind, ApiReply, ApiRequest, PlugEvent, Published};
+
+use crate::error::RefereeError;
+use crate::model::DB;
+use crate::tower::{Timing, Tower};
+use crate::turn::Turn;
+
+#[derive(Debug, Clone)]
+pub struct RefereeConfig {
+    pub escalator: String,
+    /// ROUTER for operators' calls.
+    pub api: String,
+    /// PULL for plugs' heartbeats and reports.
+    pub events: String,
+    /// PUB for orders, acknowledgements and change updates.
+    pub orders: String,
+    pub host_timeout: Duration,
+    pub resend_after: Duration,
+}
+
+impl RefereeConfig {
+    pub fn new(escalator: &str, api: &str, events: &str, orders: &str) -> Self {
+        Self {
+            escalator: escalator.to_owned(),
+            api: api.to_owned(),
+            events: events.to_owned(),
+            orders: orders.to_owned(),
+            host_timeout: Duration::from_secs(3),
+            resend_after: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Most messages taken from one socket in a turn: bounds a turn's batch.
+const DRAIN_CAP: usize = 2_000;
+/// Most operations in one Escalator batch.
+const BATCH_OPS: usize = 20_000;
+
+struct Sockets {
+    api: zmq::Socket,
+    events: zmq::Socket,
+    orders: zmq::Socket,
+}
+
+fn bind(ctx: &zmq::Context, kind: zmq::SocketType, ep: &str) -> Result<zmq::Socket, RefereeError> {
+    let s = ctx.socket(kind)?;
+    s.set_maxmsgsize(vigie_wire::limits::MAX_FRAME as i64)?;
+    s.set_sndhwm(1_000_000)?;
+    s.set_rcvhwm(1_000_000)?;
+    s.set_linger(1_000)?;
+    s.bind(ep)
+        .inspect_err(|e| tracing::error!(event = "bind_failed", endpoint = ep, error = %e))?;
+    Ok(s)
+}
+
+pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), RefereeError> {
+    let client = Client::connect(&cfg.escalator)?;
+    let db = client.create(DB)?;
+    let timing = Timing {
+        host_timeout: cfg.host_timeout,
+        resend_after: cfg.resend_after,
+    };
+    let mut tower = Tower::load(&db, timing)?;
+    let ctx = zmq::Context::new();
+    let s = Sockets {
+        api: bind(&ctx, zmq::ROUTER, &cfg.api)?,
+        events: bind(&ctx, zmq::PULL, &cfg.events)?,
+        orders: bind(&ctx, zmq::PUB, &cfg.orders)?,
+    };
+    tracing::info!(
+        event = "referee_started",
+        api = cfg.api,
+        events = cfg.events,
+        orders = cfg.orders,
+        hosts = tower.hosts.len(),
+        pending = tower.changes.len(),
+        next_seq = tower.next_seq,
+    );
+    while !shutdown.load(Ordering::Relaxed) {
+        let mut items = [
+            s.api.as_poll_item(zmq::POLLIN),
+            s.events.as_poll_item(zmq::POLLIN),
+        ];
+        match zmq::poll(&mut items, 100) {
+            Ok(_) | Err(zmq::Error::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let now = Instant::now();
+        let mut turn = Turn::default();
+        drain_api(&s.api, &mut tower, &db, now, &mut turn)?;
+        drain_events(&s.events, &mut tower, now, &mut turn)?;
+        tower.tick(now, &mut turn);
+        tower.finish_turn(&mut turn);
+        commit(&db, &mut turn)?;
+        release(&s, turn)?;
+    }
+    tracing::info!(event = "referee_stopped");
+    Ok(())
+}
+
+fn drain_api(
+    sock: &zmq::Socket,
+    tower: &mut Tower,
+    db: &Database,
+    now: Instant,
+    turn: &mut Turn,
+) -> Result<(), RefereeError> {
+    for _ in 0..DRAIN_CAP {
+        let parts = match sock.recv_multipart(zmq::DONTWAIT) {
+            Ok(p) => p,
+            Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
+            Err(e) => return Err(e.into()),
+        };
+        let [ident, frame] = <[Vec<u8>; 2]>::try_from(parts).unwrap_or_default();
+        if ident.is_empty() {
+            continue;
+        }
+        let reply = match vigie_wire::decode::<ApiRequest>(&frame) {
+            Ok(req) => ApiReply {
+                id: req.id,
+                body: tower.api(&req.caller, req.call, db, now, turn),
+            },
+            Err(e) => ApiReply {
+                id: 0,
+                body: Err(ApiFault::new(ApiFaultKind::Malformed, e.to_string())),
+            },
+        };
+        turn.replies.push((ident, reply));
+    }
+    Ok(())
+}
+
+fn drain_events(
+    sock: &zmq::Socket,
+    tower: &mut Tower,
+    now: Instant,
+    turn: &mut Turn,
+) -> Result<(), RefereeError> {
+    for _ in 0..DRAIN_CAP {
+        let frame = match sock.recv_bytes(zmq::DONTWAIT) {
+            Ok(f) => f,
+            Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
+            Err(e) => return Err(e.into()),
+        };
+        match vigie_wire::decode::<PlugEvent>(&frame) {
+            Ok(PlugEvent::Heartbeat { host, labels, .. }) => {
+                tower.heartbeat(&host, labels, now, turn)
+            }
+            Ok(PlugEvent::Report(r)) => tower.report(r, now, turn),
+            Err(e) => tracing::warn!(event = "event_rejected", reason = %e),
+        }
+    }
+    Ok(())
+}
+
+/// Stores the turn's writes: durable, in batches of bounded size.
+fn commit(db: &Database, turn: &mut Turn) -> Result<(), RefereeError> {
+    for chunk in turn.writes.chunks(BATCH_OPS) {
+        let mut batch = db.batch();
+        for (k, v) in chunk {
+            match v {
+                Some(v) => batch.put(k, v),
+                None => batch.delete(k),
+            };
+        }
+        batch.write()?;
+    }
+    turn.writes.clear();
+    Ok(())
+}
+
+/// Sends what the turn produced, now that it is stored.
+fn release(s: &Sockets, turn: Turn) -> Result<(), RefereeError> {
+    for (topic, msg) in turn.publish {
+        let frame = vigie_wire::encode::<Published>(&msg)?;
+        s.orders.send_multipart([topic, frame], 0)?;
+    }
+    for (ident, reply) in turn.replies {
+        let frame = vigie_wire::encode(&reply)?;
+        s.api.send_multipart([ident, frame], 0)?;
+    }
+    for log in turn.logs {
+        log.emit();
+    }
+    Ok(())
+}

@@ -1,0 +1,314 @@
+//! The referee's state: hosts, their FIFO queues, the changes not yet final,
+//! and the audit chain's head. Mutations go through a [`Turn`] that records
+//! the writes, orders and events they imply; `finish_turn` turns dirty
+//! records into writes and updates.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use vigie_escalator::{Database, RangeSpec};
+use vigie_wire::change::ChangeSpec;
+use vigie_wire::tower::{
+    host_topic, AuditRecord, ChangeId, ChangeState, ChangeView, HostId, Order, Published,
+};
+
+use crate::audit::{self, AuditChain};
+use crate::error::RefereeError;
+use crate::model::{
+    change_key, host_key, queue_key, spec_key, ChangeRecord, HostRecord, NEXT_SEQ_KEY,
+};
+use crate::turn::{Log, Turn};
+
+/// How many finished changes `status` lists from memory.
+const RECENT: usize = 1_000;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// A host without a heartbeat for this long is offline.
+    pub host_timeout: Duration,
+    /// An order not acknowledged after this long is sent again.
+    pub resend_after: Duration,
+}
+
+#[derive(Debug)]
+pub struct HostState {
+    pub rec: HostRecord,
+    pub last_seen: Option<Instant>,
+    pub online: bool,
+    /// Changes not final, by sequence: the head is in flight or next.
+    pub queue: BTreeMap<u64, ChangeId>,
+    pub last_order: Option<Instant>,
+}
+
+impl HostState {
+    pub fn new(rec: HostRecord) -> Self {
+        Self {
+            rec,
+            last_seen: None,
+            online: false,
+            queue: BTreeMap::new(),
+            last_order: None,
+        }
+    }
+}
+
+pub struct Tower {
+    pub hosts: BTreeMap<HostId, HostState>,
+    pub changes: HashMap<ChangeId, ChangeRecord>,
+    pub specs: HashMap<ChangeId, ChangeSpec>,
+    pub recent: VecDeque<ChangeView>,
+    /// Hosts with a non-empty queue: the only ones a tick must look at.
+    pub busy: BTreeSet<HostId>,
+    pub next_seq: u64,
+    pub audit: AuditChain,
+    pub timing: Timing,
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn corrupt(key: &[u8], e: impl std::fmt::Display) -> RefereeError {
+    RefereeError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: e.to_string(),
+    }
+}
+
+pub fn decode<T: serde::de::DeserializeOwned>(key: &[u8], v: &[u8]) -> Result<T, RefereeError> {
+    vigie_wire::decode(v).map_err(|e| corrupt(key, e))
+}
+
+pub fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    // Our own records always encode: the limits are far above their size.
+    vigie_wire::encode(v).unwrap_or_default()
+}
+
+fn prefix(p: &str) -> RangeSpec {
+    RangeSpec {
+        prefix: Some(p.as_bytes().to_vec()),
+        ..RangeSpec::default()
+    }
+}
+
+impl Tower {
+    /// Rebuilds the state from what Escalator holds.
+    pub fn load(db: &Database, timing: Timing) -> Result<Self, RefereeError> {
+        let mut t = Tower {
+            hosts: BTreeMap::new(),
+            changes: HashMap::new(),
+            specs: HashMap::new(),
+            recent: VecDeque::new(),
+            busy: BTreeSet::new(),
+            next_seq: 1,
+            audit: AuditChain::default(),
+            timing,
+        };
+        if let Some(v) = db.get(NEXT_SEQ_KEY)? {
+            let bytes: [u8; 8] = v
+                .as_slice()
+                .try_into()
+                .map_err(|_| corrupt(NEXT_SEQ_KEY, "not 8 bytes"))?;
+            t.next_seq = u64::from_be_bytes(bytes);
+        }
+        if let Some(v) = db.get(audit::HEAD_KEY)? {
+            t.audit =
+                AuditChain::decode_head(&v).ok_or_else(|| corrupt(audit::HEAD_KEY, "bad head"))?;
+        }
+        for e in db.iter(prefix("host/")) {
+            let e = e?;
+            let rec: HostRecord = decode(&e.key, &e.value.unwrap_or_default())?;
+            t.hosts.insert(rec.id.clone(), HostState::new(rec));
+        }
+        for e in db.iter(prefix("queue/")) {
+            let e = e?;
+            let id = String::from_utf8(e.value.unwrap_or_default())
+                .map_err(|err| corrupt(&e.key, err))?;
+            let ck = change_key(&id);
+            let rec: ChangeRecord =
+                decode(&ck, &db.get(&ck)?.ok_or_else(|| corrupt(&ck, "missing"))?)?;
+            let sk = spec_key(&id);
+            let spec: ChangeSpec =
+                decode(&sk, &db.get(&sk)?.ok_or_else(|| corrupt(&sk, "missing"))?)?;
+            let host = rec.view.host.clone();
+            let h = t
+                .hosts
+                .get_mut(&host)
+                .ok_or_else(|| corrupt(&e.key, "queued for an unknown host"))?;
+            h.queue.insert(rec.view.seq, id.clone());
+            t.busy.insert(host);
+            t.specs.insert(id.clone(), spec);
+            t.changes.insert(id, rec);
+        }
+        Ok(t)
+    }
+
+    /// Appends an audit record for `change` to the chain and the turn.
+    pub fn audit(
+        &mut self,
+        turn: &mut Turn,
+        change: &ChangeView,
+        step: Option<u32>,
+        action: &str,
+        result: Option<&vigie_wire::change::StepResult>,
+    ) {
+        let r = result.cloned().unwrap_or_default();
+        let tail = if r.stderr_tail.is_empty() {
+            r.stdout_tail
+        } else {
+            format!("{}{}", r.stdout_tail, r.stderr_tail)
+        };
+        let rec = self.audit.seal(AuditRecord {
+            seq: 0,
+            at_ms: now_ms(),
+            tenant: change.tenant.clone(),
+            operator: change.operator.clone(),
+            host: change.host.clone(),
+            change: change.id.clone(),
+            step,
+            action: action.to_owned(),
+            summary: if r.summary.is_empty() {
+                change.title.clone()
+            } else {
+                r.summary
+            },
+            exit_code: r.exit_code,
+            before_digest: r.before_digest,
+            after_digest: r.after_digest,
+            output_tail: tail,
+            prev_hash: String::new(),
+            hash: String::new(),
+        });
+        turn.put(audit::record_key(rec.seq), encode(&rec));
+        turn.put(audit::HEAD_KEY.to_vec(), self.audit.encode_head());
+    }
+
+    /// Dispatches the head of a host's queue if the host is online and idle,
+    /// or sends an unacknowledged order again.
+    pub fn pump(&mut self, host: &str, now: Instant, turn: &mut Turn) {
+        let Some(h) = self.hosts.get_mut(host) else {
+            return;
+        };
+        if !h.online {
+            return;
+        }
+        let Some(id) = h.queue.values().next().cloned() else {
+            return;
+        };
+        let Some(rec) = self.changes.get_mut(&id) else {
+            return;
+        };
+        let resend = match rec.view.state {
+            ChangeState::Queued => false,
+            ChangeState::Dispatched if !rec.accepted => {
+                let due = h
+                    .last_order
+                    .is_none_or(|t| now.duration_since(t) >= self.timing.resend_after);
+                if !due {
+                    return;
+                }
+                true
+            }
+            _ => return,
+        };
+        let Some(spec) = self.specs.get(&id) else {
+            return;
+        };
+        rec.view.state = ChangeState::Dispatched;
+        rec.view.updated_ms = now_ms();
+        h.last_order = Some(now);
+        let order = Order {
+            change: id.clone(),
+            host: host.to_owned(),
+            seq: rec.view.seq,
+            spec: spec.clone(),
+        };
+        turn.publish
+            .push((host_topic(host), Published::Order(order)));
+        turn.logs.push(Log::ChangeDispatched {
+            change: id.clone(),
+            host: host.to_owned(),
+            seq: rec.view.seq,
+            resent: resend,
+        });
+        if !resend {
+            turn.dirty_changes.insert(id);
+        }
+    }
+
+    /// Periodic work: liveness transitions, dispatch and resends.
+    pub fn tick(&mut self, now: Instant, turn: &mut Turn) {
+        let timeout = self.timing.host_timeout;
+        for (id, h) in self.hosts.iter_mut() {
+            let alive = h.last_seen.is_some_and(|t| now.duration_since(t) < timeout);
+            if h.online && !alive {
+                h.online = false;
+                turn.logs.push(Log::HostOffline { host: id.clone() });
+            }
+        }
+        let busy: Vec<HostId> = self.busy.iter().cloned().collect();
+        for host in busy {
+            self.pump(&host, now, turn);
+        }
+    }
+
+    /// Turns dirty records into writes and published updates; evicts the
+    /// changes that became final.
+    pub fn finish_turn(&mut self, turn: &mut Turn) {
+        for id in std::mem::take(&mut turn.dirty_hosts) {
+            if let Some(h) = self.hosts.get(&id) {
+                turn.put(host_key(&id), encode(&h.rec));
+            }
+        }
+        for id in std::mem::take(&mut turn.dirty_changes) {
+            let Some(rec) = self.changes.get(&id) else {
+                continue;
+            };
+            turn.put(change_key(&id), encode(rec));
+            let view = rec.view.clone();
+            turn.publish.push((
+                vigie_wire::tower::change_topic(&id),
+                Published::Update(view.clone()),
+            ));
+            turn.publish.push((
+                vigie_wire::tower::ALL_CHANGES_TOPIC.to_vec(),
+                Published::Update(view.clone()),
+            ));
+            if view.state.is_final() {
+                self.changes.remove(&id);
+                self.specs.remove(&id);
+                self.recent.push_back(view);
+                if self.recent.len() > RECENT {
+                    self.recent.pop_front();
+                }
+            }
+        }
+        for host in std::mem::take(&mut turn.acks) {
+            if let Some(h) = self.hosts.get(&host) {
+                let ack = Published::ReportAck {
+                    host: host.clone(),
+                    upto: h.rec.report_seq,
+                };
+                turn.publish.push((host_topic(&host), ack));
+            }
+        }
+    }
+
+    /// Removes a change that became final from its host's queue.
+    pub fn dequeue(&mut self, host: &str, seq: u64, turn: &mut Turn) {
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.queue.remove(&seq);
+            h.last_order = None;
+            if h.queue.is_empty() {
+                self.busy.remove(host);
+            }
+        }
+        turn.delete(queue_key(host, seq));
+    }
+
+    pub fn persist_next_seq(&self, turn: &mut Turn) {
+        turn.put(NEXT_SEQ_KEY.to_vec(), self.next_seq.to_be_bytes().to_vec());
+    }
+}

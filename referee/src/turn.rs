@@ -1,0 +1,153 @@
+//! What one loop turn of the referee produces. Nothing leaves the process
+//! before the turn's writes are durably stored: replies, orders, updates
+//! and lifecycle events are all released after the commit.
+
+use std::collections::BTreeSet;
+
+use vigie_wire::tower::{ApiReply, ChangeId, HostId, Published};
+
+#[derive(Debug, Default)]
+pub struct Turn {
+    /// Escalator batch operations: `None` deletes.
+    pub writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Changes whose record must be rewritten and announced.
+    pub dirty_changes: BTreeSet<ChangeId>,
+    pub dirty_hosts: BTreeSet<HostId>,
+    /// Hosts whose report acknowledgement must be published.
+    pub acks: BTreeSet<HostId>,
+    pub publish: Vec<(Vec<u8>, Published)>,
+    pub replies: Vec<(Vec<u8>, ApiReply)>,
+    pub logs: Vec<Log>,
+}
+
+impl Turn {
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.push((key, Some(value)));
+    }
+
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.writes.push((key, None));
+    }
+}
+
+/// Lifecycle events, logged once their state is stored. Names are stable:
+/// tests and operators wait on them.
+#[derive(Debug, Clone)]
+pub enum Log {
+    HostRegistered {
+        host: HostId,
+    },
+    HostOnline {
+        host: HostId,
+    },
+    HostOffline {
+        host: HostId,
+    },
+    ChangeQueued {
+        change: ChangeId,
+        host: HostId,
+        seq: u64,
+    },
+    ChangeDispatched {
+        change: ChangeId,
+        host: HostId,
+        seq: u64,
+        resent: bool,
+    },
+    ChangeAccepted {
+        change: ChangeId,
+        host: HostId,
+    },
+    StepStarted {
+        change: ChangeId,
+        host: HostId,
+        step: u32,
+    },
+    StepFinished {
+        change: ChangeId,
+        host: HostId,
+        step: u32,
+        ok: bool,
+        summary: String,
+    },
+    StepUndone {
+        change: ChangeId,
+        host: HostId,
+        step: u32,
+        ok: bool,
+        summary: String,
+    },
+    ChangeFinished {
+        change: ChangeId,
+        host: HostId,
+        state: &'static str,
+    },
+    ChangeCancelled {
+        change: ChangeId,
+        host: HostId,
+    },
+    ReportRejected {
+        host: HostId,
+        seq: u64,
+        reason: &'static str,
+    },
+}
+
+impl Log {
+    pub fn emit(&self) {
+        use tracing::{info, warn};
+        match self {
+            Log::HostRegistered { host } => info!(event = "host_registered", host),
+            Log::HostOnline { host } => info!(event = "host_online", host),
+            Log::HostOffline { host } => info!(event = "host_offline", host),
+            Log::ChangeQueued { change, host, seq } => {
+                info!(event = "change_queued", change, host, seq)
+            }
+            Log::ChangeDispatched {
+                change,
+                host,
+                seq,
+                resent,
+            } => {
+                info!(event = "change_dispatched", change, host, seq, resent)
+            }
+            Log::ChangeAccepted { change, host } => info!(event = "change_accepted", change, host),
+            Log::StepStarted { change, host, step } => {
+                info!(event = "step_started", change, host, step)
+            }
+            Log::StepFinished {
+                change,
+                host,
+                step,
+                ok,
+                summary,
+            } => {
+                let event = if *ok { "step_succeeded" } else { "step_failed" };
+                info!(event, change, host, step, summary)
+            }
+            Log::StepUndone {
+                change,
+                host,
+                step,
+                ok,
+                summary,
+            } => {
+                let event = if *ok { "step_undone" } else { "undo_failed" };
+                info!(event, change, host, step, summary)
+            }
+            Log::ChangeFinished {
+                change,
+                host,
+                state,
+            } => {
+                info!(event = "change_finished", change, host, state)
+            }
+            Log::ChangeCancelled { change, host } => {
+                info!(event = "change_cancelled", change, host)
+            }
+            Log::ReportRejected { host, seq, reason } => {
+                warn!(event = "report_rejected", host, seq, reason)
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use vigie_drivers::LocalDriver;
+use vigie_plug::{FileJournal, FleetConfig, Plug, PlugConfig};
+use vigie_wire::tower::Labels;
+
+use crate::runtime::{shutdown_flag, EXIT_CONFIG};
+
+#[derive(Debug, clap::Args)]
+pub struct Endpoints {
+    /// The referee's PULL endpoint.
+    #[arg(long, default_value = super::DEFAULT_EVENTS)]
+    events: String,
+    /// The referee's PUB endpoint.
+    #[arg(long, default_value = super::DEFAULT_ORDERS)]
+    orders: String,
+    /// Milliseconds between heartbeats.
+    #[arg(long, default_value_t = 500)]
+    heartbeat_ms: u64,
+}
+
+impl Endpoints {
+    fn config(&self) -> PlugConfig {
+        PlugConfig {
+            events: self.events.clone(),
+            orders: self.orders.clone(),
+            heartbeat: Duration::from_millis(self.heartbeat_ms.max(10)),
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// This host's id.
+    #[arg(long)]
+    host: String,
+    /// The host's root directory (local driver: every path stays inside).
+    #[arg(long)]
+    root: PathBuf,
+    /// The plug's own state: journal and undo stash (not inside the root).
+    #[arg(long)]
+    state: PathBuf,
+    /// A label, `key=value` (repeatable).
+    #[arg(long = "label", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+    #[command(flatten)]
+    endpoints: Endpoints,
+}
+
+pub fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("label {s:?} is not key=value")),
+    }
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if let Err(e) = vigie_changes::validate_host_id(&a.host) {
+        eprintln!("vigie plug: --host: {e}");
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    }
+    let driver = match LocalDriver::new(&a.root) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("vigie plug: --root {}: {e}", a.root.display());
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    std::fs::create_dir_all(&a.state).with_context(|| format!("creating {}", a.state.display()))?;
+    let journal = FileJournal::open(&a.state.join("journal"))?;
+    let labels: Labels = a.labels.into_iter().collect();
+    let plug = Plug::new(
+        &a.host,
+        labels,
+        Box::new(driver),
+        Box::new(journal),
+        &a.state.join("stash"),
+    );
+    vigie_plug::run(a.endpoints.config(), plug, shutdown_flag()?)
+        .context("plug stopped on an error")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FleetArgs {
+    /// How many simulated hosts.
+    #[arg(long, default_value_t = 100)]
+    hosts: usize,
+    /// Host ids are PREFIX1, PREFIX2, ...
+    #[arg(long, default_value = "sim-")]
+    prefix: String,
+    #[arg(long = "label", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+    #[command(flatten)]
+    endpoints: Endpoints,
+}
+
+/// Simulated hosts (noop driver, in-memory journal) in one process.
+pub fn fleet(a: FleetArgs) -> anyhow::Result<ExitCode> {
+    let stash = tempfile::Builder::new().prefix("vigie-fleet-").tempdir()?;
+    let cfg = FleetConfig {
+        plug: a.endpoints.config(),
+        prefix: a.prefix,
+        hosts: a.hosts,
+        labels: a.labels.into_iter().collect(),
+        stash: stash.path().to_path_buf(),
+    };
+    vigie_plug::run_fleet(cfg, shutdown_flag()?).context("fleet stopped on an error")?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,427 @@
+//! The operator's commands: submit, status, watch, queue, cancel, audit,
+//! hosts. Human-readable by default, `--json` for scripts (one JSON value
+//! per line). Exit status is non-zero when a change did not succeed.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Subcommand;
+use vigie_referee::{ApiClient, Watcher};
+use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, ChangeView, StepStatus};
+
+#[derive(Debug, clap::Args)]
+pub struct Conn {
+    /// The referee's API endpoint.
+    #[arg(long, global = true, default_value = super::DEFAULT_API)]
+    referee: String,
+    /// The referee's PUB endpoint (live progress).
+    #[arg(long, global = true, default_value = super::DEFAULT_ORDERS)]
+    orders: String,
+    #[arg(long, global = true, default_value = "default")]
+    tenant: String,
+    /// Who is acting (recorded in the audit); defaults to $USER.
+    #[arg(long, global = true)]
+    operator: Option<String>,
+    /// One JSON value per line instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+impl Conn {
+    fn client(&self) -> anyhow::Result<ApiClient> {
+        let operator = self
+            .operator
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "operator".into());
+        Ok(ApiClient::connect(
+            &self.referee,
+            Caller {
+                tenant: self.tenant.clone(),
+                operator,
+            },
+        )?)
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(v)?);
+    Ok(())
+}
+
+fn state_text(s: &ChangeState) -> String {
+    match s {
+        ChangeState::Running { step } => format!("running step {}", step + 1),
+        ChangeState::RollingBack { step } => format!("rolling back step {}", step + 1),
+        ChangeState::RolledBack {
+            failed_step,
+            interrupted,
+        } => match (failed_step, interrupted) {
+            (_, true) => "rolled back (interrupted)".into(),
+            (Some(s), false) => format!("rolled back (step {} failed)", s + 1),
+            (None, false) => "rolled back".into(),
+        },
+        ChangeState::RollbackFailed { .. } => "ROLLBACK FAILED".into(),
+        other => other.word().into(),
+    }
+}
+
+fn print_change(v: &ChangeView, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(v);
+    }
+    println!(
+        "{:<8} {:<12} #{:<6} {:<28} {}",
+        v.id,
+        v.host,
+        v.seq,
+        state_text(&v.state),
+        v.title
+    );
+    Ok(())
+}
+
+/// Lines describing what changed between two views of a change.
+fn progress(prev: Option<&ChangeView>, now: &ChangeView) -> Vec<String> {
+    let mut lines = Vec::new();
+    let total = now.steps.len();
+    for (i, s) in now.steps.iter().enumerate() {
+        let before = prev.and_then(|p| p.steps.get(i)).map(|p| p.status);
+        if before == Some(s.status) || s.status == StepStatus::Pending {
+            continue;
+        }
+        let detail = match s.status {
+            StepStatus::Undone | StepStatus::UndoFailed => {
+                s.undo.as_ref().map(|r| r.summary.clone())
+            }
+            _ => s.result.as_ref().map(|r| r.summary.clone()),
+        }
+        .unwrap_or_default();
+        let word = match s.status {
+            StepStatus::Running => "started",
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "FAILED",
+            StepStatus::Undoing => "undoing",
+            StepStatus::Undone => "undone",
+            StepStatus::UndoFailed => "UNDO FAILED",
+            StepStatus::Pending => "pending",
+        };
+        lines.push(format!(
+            "{} {}: step {}/{} {} ({}) {word} {detail}",
+            now.id,
+            now.host,
+            i + 1,
+            total,
+            s.name,
+            s.kind
+        ));
+    }
+    if prev.is_none_or(|p| p.state != now.state) && (now.state.is_final() || prev.is_none()) {
+        lines.push(format!(
+            "{} {}: {}",
+            now.id,
+            now.host,
+            state_text(&now.state)
+        ));
+    }
+    lines
+}
+
+/// Follows changes until all are final; prints progress. Returns the final views.
+fn follow(conn: &Conn, client: &mut ApiClient, ids: &[String]) -> anyhow::Result<Vec<ChangeView>> {
+    let watcher = Watcher::connect(&conn.orders, ids)?;
+    let mut seen: HashMap<String, ChangeView> = HashMap::new();
+    let mut refresh = Instant::now();
+    let show = |v: ChangeView, seen: &mut HashMap<String, ChangeView>| -> anyhow::Result<()> {
+        if conn.json {
+            if seen.get(&v.id) != Some(&v) {
+                print_json(&v)?;
+            }
+        } else {
+            for line in progress(seen.get(&v.id), &v) {
+                println!("{line}");
+            }
+        }
+        seen.insert(v.id.clone(), v);
+        Ok(())
+    };
+    loop {
+        // The current state first (and again now and then: an update
+        // published before our subscription took effect is not lost).
+        if refresh <= Instant::now() {
+            for id in ids {
+                if seen.get(id).is_some_and(|v| v.state.is_final()) {
+                    continue;
+                }
+                let call = ApiCall::Status {
+                    change: Some(id.clone()),
+                    limit: 1,
+                };
+                for v in client.changes(call)? {
+                    show(v, &mut seen)?;
+                }
+            }
+            refresh = Instant::now() + Duration::from_secs(1);
+        }
+        if ids
+            .iter()
+            .all(|id| seen.get(id).is_some_and(|v| v.state.is_final()))
+        {
+            return Ok(ids.iter().filter_map(|id| seen.remove(id)).collect());
+        }
+        if let Some(v) = watcher.next(Duration::from_millis(500))? {
+            if ids.contains(&v.id) {
+                show(v, &mut seen)?;
+            }
+        }
+    }
+}
+
+fn outcome(views: &[ChangeView]) -> ExitCode {
+    if views.iter().all(|v| v.state == ChangeState::Succeeded) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SubmitArgs {
+    /// The change request (YAML).
+    file: PathBuf,
+    /// Hosts: an id, a list (a,b), a glob (web-*), or labels (role=web).
+    #[arg(long)]
+    target: String,
+    /// Follow the changes until they end; exit non-zero unless all succeeded.
+    #[arg(long)]
+    wait: bool,
+    #[command(flatten)]
+    conn: Conn,
+}
+
+pub fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
+    let spec = match vigie_changes::load_change(&a.file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("vigie submit: {e}");
+            return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
+        }
+    };
+    let mut client = a.conn.client()?;
+    let views = client.changes(ApiCall::Submit {
+        spec,
+        target: a.target,
+    })?;
+    for v in &views {
+        print_change(v, a.conn.json)?;
+    }
+    if !a.wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
+    let done = follow(&a.conn, &mut client, &ids)?;
+    Ok(outcome(&done))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// A change id; without it, the latest changes.
+    id: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    #[command(flatten)]
+    conn: Conn,
+}
+
+pub fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
+    let mut client = a.conn.client()?;
+    let views = client.changes(ApiCall::Status {
+        change: a.id.clone(),
+        limit: a.limit,
+    })?;
+    for v in &views {
+        print_change(v, a.conn.json)?;
+        if a.id.is_some() && !a.conn.json {
+            for (i, s) in v.steps.iter().enumerate() {
+                let r = s.result.as_ref().map(|r| r.summary.as_str()).unwrap_or("");
+                println!(
+                    "  {}. {:<30} {:<10} {:?} {}",
+                    i + 1,
+                    s.name,
+                    s.kind,
+                    s.status,
+                    r
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    /// Change ids to follow until they end.
+    #[arg(required = true)]
+    ids: Vec<String>,
+    #[command(flatten)]
+    conn: Conn,
+}
+
+pub fn watch(a: WatchArgs) -> anyhow::Result<ExitCode> {
+    let mut client = a.conn.client()?;
+    let done = follow(&a.conn, &mut client, &a.ids)?;
+    Ok(outcome(&done))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct QueueArgs {
+    host: String,
+    #[command(flatten)]
+    conn: Conn,
+}
+
+pub fn queue(a: QueueArgs) -> anyhow::Result<ExitCode> {
+    for v in a.conn.client()?.changes(ApiCall::Queue { host: a.host })? {
+        print_change(&v, a.conn.json)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CancelArgs {
+    id: String,
+    #[command(flatten)]
+    conn: Conn,
+}
+
+pub fn cancel(a: CancelArgs) -> anyhow::Result<ExitCode> {
+    for v in a.conn.client()?.changes(ApiCall::Cancel { change: a.id })? {
+        print_change(&v, a.conn.json)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    verify: Option<AuditVerify>,
+    #[arg(long)]
+    host: Option<String>,
+    #[arg(long)]
+    change: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    #[command(flatten)]
+    conn: Conn,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditVerify {
+    /// Check the whole hash chain: detects an edited or deleted record.
+    Verify,
+}
+
+pub fn audit(a: AuditArgs) -> anyhow::Result<ExitCode> {
+    let mut client = a.conn.client()?;
+    if a.verify.is_some() {
+        return match client.call(ApiCall::AuditVerify) {
+            Ok(ApiAnswer::AuditVerified { records, head }) => {
+                if a.conn.json {
+                    print_json(
+                        &serde_json::json!({ "ok": true, "records": records, "head": head }),
+                    )?;
+                } else {
+                    println!("audit intact: {records} records, head {head}");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Ok(other) => anyhow::bail!("unexpected answer {other:?}"),
+            Err(e) => {
+                if a.conn.json {
+                    print_json(&serde_json::json!({ "ok": false, "error": e.to_string() }))?;
+                } else {
+                    println!("AUDIT BROKEN: {e}");
+                }
+                Ok(ExitCode::FAILURE)
+            }
+        };
+    }
+    let call = ApiCall::Audit {
+        host: a.host,
+        change: a.change,
+        limit: a.limit,
+    };
+    let ApiAnswer::Audit(records) = client.call(call)? else {
+        anyhow::bail!("unexpected answer");
+    };
+    for r in records {
+        if a.conn.json {
+            print_json(&r)?;
+        } else {
+            let step = r
+                .step
+                .map(|s| format!("step {}", s + 1))
+                .unwrap_or_default();
+            println!(
+                "#{:<5} {} {}/{} {:<8} {:<8} {:<7} {:<13} {}",
+                r.seq, r.at_ms, r.tenant, r.operator, r.host, r.change, step, r.action, r.summary
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HostsArgs {
+    #[command(subcommand)]
+    add: Option<HostsAdd>,
+    #[command(flatten)]
+    conn: Conn,
+}
+
+#[derive(Debug, Subcommand)]
+enum HostsAdd {
+    /// Register a host (its changes queue until its plug comes online).
+    Add {
+        id: String,
+        #[arg(long = "label", value_parser = super::plug::parse_label)]
+        labels: Vec<(String, String)>,
+    },
+}
+
+pub fn hosts(a: HostsArgs) -> anyhow::Result<ExitCode> {
+    let mut client = a.conn.client()?;
+    if let Some(HostsAdd::Add { id, labels }) = a.add {
+        client.call(ApiCall::HostAdd {
+            host: id.clone(),
+            labels: labels.into_iter().collect(),
+        })?;
+        if !a.conn.json {
+            println!("host {id} registered");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ApiAnswer::Hosts(hosts) = client.call(ApiCall::Hosts)? else {
+        anyhow::bail!("unexpected answer");
+    };
+    for h in hosts {
+        if a.conn.json {
+            print_json(&h)?;
+        } else {
+            let labels: Vec<String> = h.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let state = if h.online { "online" } else { "offline" };
+            let flight = h.in_flight.unwrap_or_else(|| "-".into());
+            println!(
+                "{:<16} {:<8} queued {:<4} running {:<8} {}",
+                h.id,
+                state,
+                h.queued,
+                flight,
+                labels.join(",")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

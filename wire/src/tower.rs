@@ -1,0 +1,348 @@
+//! The tower's messages: plugs ↔ referee, and the operator's API.
+//!
+//! Sockets:
+//! - plug → referee: PUSH → PULL, [`PlugEvent`] (heartbeats and reports);
+//! - referee → plugs and watchers: PUB → SUB, two frames: a topic (see
+//!   [`host_topic`], [`change_topic`]) then a [`Published`] message;
+//! - operator → referee: DEALER → ROUTER, [`ApiRequest`] / [`ApiReply`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::change::{ChangeSpec, StepResult};
+
+pub type HostId = String;
+pub type ChangeId = String;
+pub type Labels = BTreeMap<String, String>;
+
+/// The PUB topic of one host. The trailing NUL makes SUB's prefix filter an
+/// exact match: `web-1\0` is not a prefix of `web-10\0`.
+pub fn host_topic(host: &str) -> Vec<u8> {
+    let mut t = host.as_bytes().to_vec();
+    t.push(0);
+    t
+}
+
+/// The PUB topic of one change's updates (host ids never start with '@').
+pub fn change_topic(change: &str) -> Vec<u8> {
+    let mut t = b"@change/".to_vec();
+    t.extend_from_slice(change.as_bytes());
+    t.push(0);
+    t
+}
+
+/// The PUB topic on which every change update is also published.
+pub const ALL_CHANGES_TOPIC: &[u8] = b"@changes\0";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PlugEvent {
+    /// "I am alive" (every half second or so), with what the plug is running.
+    Heartbeat {
+        host: HostId,
+        labels: Labels,
+        busy: Option<ChangeId>,
+    },
+    Report(Report),
+}
+
+/// A plug's report. `seq` counts the host's reports from 1 without gaps;
+/// the referee applies report `n` only after `n - 1`, exactly once, and
+/// acknowledges with [`Published::ReportAck`]; the plug resends until then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub host: HostId,
+    pub seq: u64,
+    pub change: ChangeId,
+    pub at_ms: u64,
+    pub kind: ReportKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReportKind {
+    /// The order was received, journaled, and will run.
+    Accepted,
+    StepStarted {
+        step: u32,
+    },
+    StepFinished {
+        step: u32,
+        result: StepResult,
+    },
+    UndoStarted {
+        step: u32,
+    },
+    UndoFinished {
+        step: u32,
+        result: StepResult,
+    },
+    Finished {
+        outcome: Outcome,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Succeeded,
+    /// Every started step was undone. `failed_step` is the step that failed
+    /// (none when the plug was interrupted by a crash and rolled back after).
+    RolledBack {
+        failed_step: Option<u32>,
+        interrupted: bool,
+    },
+    RollbackFailed {
+        failed_step: Option<u32>,
+        interrupted: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Published {
+    /// Run this change. Bound to its change id and host: a plug refuses an
+    /// order for another host, or one it already ran.
+    Order(Order),
+    ReportAck {
+        host: HostId,
+        upto: u64,
+    },
+    /// A change's new state, after it was durably stored.
+    Update(ChangeView),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub change: ChangeId,
+    pub host: HostId,
+    /// The referee's sequence: the FIFO order of changes.
+    pub seq: u64,
+    pub spec: ChangeSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChangeState {
+    Queued,
+    Dispatched,
+    Running {
+        step: u32,
+    },
+    RollingBack {
+        step: u32,
+    },
+    Succeeded,
+    RolledBack {
+        failed_step: Option<u32>,
+        interrupted: bool,
+    },
+    RollbackFailed {
+        failed_step: Option<u32>,
+        interrupted: bool,
+    },
+    Cancelled,
+}
+
+impl ChangeState {
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::Succeeded
+                | Self::RolledBack { .. }
+                | Self::RollbackFailed { .. }
+                | Self::Cancelled
+        )
+    }
+
+    /// One stable word for logs, events and the CLI.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Dispatched => "dispatched",
+            Self::Running { .. } => "running",
+            Self::RollingBack { .. } => "rolling_back",
+            Self::Succeeded => "succeeded",
+            Self::RolledBack { .. } => "rolled_back",
+            Self::RollbackFailed { .. } => "rollback_failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl From<Outcome> for ChangeState {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Succeeded => Self::Succeeded,
+            Outcome::RolledBack {
+                failed_step,
+                interrupted,
+            } => Self::RolledBack {
+                failed_step,
+                interrupted,
+            },
+            Outcome::RollbackFailed {
+                failed_step,
+                interrupted,
+            } => Self::RollbackFailed {
+                failed_step,
+                interrupted,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Undoing,
+    Undone,
+    UndoFailed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepView {
+    pub name: String,
+    pub kind: String,
+    pub status: StepStatus,
+    pub result: Option<StepResult>,
+    pub undo: Option<StepResult>,
+}
+
+/// A change request as the referee knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeView {
+    pub id: ChangeId,
+    pub host: HostId,
+    pub seq: u64,
+    pub tenant: String,
+    pub operator: String,
+    pub title: String,
+    pub state: ChangeState,
+    pub steps: Vec<StepView>,
+    pub submitted_ms: u64,
+    pub updated_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostView {
+    pub id: HostId,
+    pub tenant: String,
+    pub labels: Labels,
+    pub online: bool,
+    pub queued: u32,
+    pub in_flight: Option<ChangeId>,
+}
+
+/// Who is asking. Until the majordomo authenticates operators, the local
+/// CLI states it; every record carries it from day one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    pub tenant: String,
+    pub operator: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiRequest {
+    pub id: u64,
+    pub caller: Caller,
+    pub call: ApiCall,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApiCall {
+    /// One change request per host matching `target`.
+    Submit {
+        spec: ChangeSpec,
+        target: String,
+    },
+    /// One change, or the most recent ones.
+    Status {
+        change: Option<ChangeId>,
+        limit: u32,
+    },
+    /// A host's queue: in flight first, then queued in FIFO order.
+    Queue {
+        host: HostId,
+    },
+    Cancel {
+        change: ChangeId,
+    },
+    Audit {
+        host: Option<HostId>,
+        change: Option<ChangeId>,
+        limit: u32,
+    },
+    AuditVerify,
+    HostAdd {
+        host: HostId,
+        labels: Labels,
+    },
+    Hosts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiReply {
+    pub id: u64,
+    pub body: Result<ApiAnswer, ApiFault>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApiAnswer {
+    Submitted(Vec<ChangeView>),
+    Changes(Vec<ChangeView>),
+    Hosts(Vec<HostView>),
+    Audit(Vec<AuditRecord>),
+    AuditVerified { records: u64, head: String },
+    Done,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct ApiFault {
+    pub kind: ApiFaultKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApiFaultKind {
+    Malformed,
+    Invalid,
+    NotFound,
+    /// The request is valid but the change's state forbids it.
+    Conflict,
+    /// The audit chain is broken.
+    Tampered,
+    Storage,
+}
+
+impl ApiFault {
+    pub fn new(kind: ApiFaultKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// One audit record: append-only, hash-chained (`hash` covers every other
+/// field, `prev_hash` included), tenant on every record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub seq: u64,
+    pub at_ms: u64,
+    pub tenant: String,
+    pub operator: String,
+    pub host: HostId,
+    pub change: ChangeId,
+    pub step: Option<u32>,
+    /// One word: submitted, cancelled, step_applied, step_failed,
+    /// step_undone, undo_failed, finished.
+    pub action: String,
+    pub summary: String,
+    pub exit_code: Option<i32>,
+    pub before_digest: Option<String>,
+    pub after_digest: Option<String>,
+    pub output_tail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
