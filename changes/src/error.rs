@@ -31,20 +31,38 @@ pub enum ChangeError {
     },
 
     /// Well-formed YAML that breaks a rule of the change-file format.
-    #[error("{}: {}{message}", Place(file, *at), Subject(step.as_ref(), field.as_deref()))]
-    Invalid {
-        file: String,
-        at: Option<Location>,
-        step: Option<StepRef>,
-        field: Option<String>,
-        message: String,
-    },
+    #[error("{0}")]
+    Invalid(Box<InvalidChange>),
 
     #[error("invalid host id {id:?}: {reason}")]
     HostId { id: String, reason: String },
 
     #[error("invalid selector {selector:?}: {reason}")]
     Selector { selector: String, reason: String },
+}
+
+/// Where a change file breaks a rule, and which rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidChange {
+    pub file: String,
+    pub at: Option<Location>,
+    pub step: Option<StepRef>,
+    /// The key at fault, as a path within the step (`mode`, `check.http`,
+    /// `env.PORT`) or the file (`title`), when there is one.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for InvalidChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}{}",
+            Place(&self.file, self.at),
+            Subject(self.step.as_ref(), self.field.as_deref()),
+            self.message
+        )
+    }
 }
 
 /// A position in the YAML text, both 1-based.

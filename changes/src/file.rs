@@ -8,7 +8,7 @@ use serde_norway::Value;
 use serde_path_to_error::Segment;
 use vigie_wire::change::ChangeSpec;
 
-use crate::error::{ChangeError, Location, StepRef};
+use crate::error::{ChangeError, InvalidChange, Location, StepRef};
 use crate::schema::ChangeFile;
 use crate::step::split_rule_field;
 
@@ -130,24 +130,18 @@ fn invalid_error(
     let (rule_field, rule_message) = split_rule_field(&message);
     let mut field = join_segments(field_segments);
     if let Some(rule_field) = rule_field {
-        field = Some(match field {
-            Some(outer) => format!("{outer}.{rule_field}"),
-            None => rule_field.to_string(),
-        });
+        field = Some(nest(field, rule_field));
     }
     let mut message = rule_message.to_string();
     if let Some(missing) = message
         .strip_prefix("missing field `")
         .and_then(|rest| rest.strip_suffix('`'))
     {
-        field = Some(match field {
-            Some(outer) => format!("{outer}.{missing}"),
-            None => missing.to_string(),
-        });
+        field = Some(nest(field, missing));
         message = "is required".to_string();
     }
 
-    ChangeError::Invalid {
+    ChangeError::Invalid(Box::new(InvalidChange {
         file: file.to_string(),
         at,
         step: step_index.map(|index| StepRef {
@@ -156,7 +150,7 @@ fn invalid_error(
         }),
         field,
         message,
-    }
+    }))
 }
 
 /// The `name` the file gives to step `index` (0-based), if any.
@@ -165,6 +159,14 @@ fn step_name(tree: &Value, index: usize) -> Option<String> {
     step.get("name")?
         .as_str()
         .map(|name| name.trim().to_string())
+}
+
+/// `inner` as a key of `outer` (`check` + `http` gives `check.http`).
+fn nest(outer: Option<String>, inner: &str) -> String {
+    match outer {
+        Some(outer) => format!("{outer}.{inner}"),
+        None => inner.to_string(),
+    }
 }
 
 /// `check.command[0]`, or `None` for no segments.

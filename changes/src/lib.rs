@@ -16,7 +16,7 @@ mod step;
 mod values;
 
 pub use duration::{parse_duration_ms, MAX_DURATION_MS};
-pub use error::{ChangeError, Location, StepRef};
+pub use error::{ChangeError, InvalidChange, Location, StepRef};
 pub use file::{load_change, parse_change, MAX_CHANGE_FILE};
 pub use host_id::{validate_host_id, MAX_HOST_ID};
 pub use selector::{HostGlob, Selector};

@@ -48,6 +48,48 @@ mod tests {
         conformance::run_all(&mut local);
     }
 
+    /// Each check on its own too, so a failure names its check.
+    macro_rules! conformance_checks {
+        ($($check:ident),* $(,)?) => {
+            mod local_conformance {
+                $(
+                    #[test]
+                    fn $check() {
+                        crate::conformance::$check(&mut super::local);
+                    }
+                )*
+            }
+        };
+    }
+
+    conformance_checks!(
+        file_new_then_undo,
+        file_overwrite_with_other_mode_then_undo,
+        file_keeps_mode_when_none_given,
+        file_in_new_dirs_then_undo,
+        file_undo_keeps_dirs_that_are_not_empty,
+        file_over_a_directory_is_refused,
+        remove_file_then_undo,
+        remove_tree_then_undo,
+        remove_absent,
+        undo_without_apply_changes_nothing,
+        undo_twice_is_harmless,
+        torn_overwrite_then_undo,
+        torn_new_file_then_undo,
+        garbled_after_apply_then_undo,
+        second_prepare_keeps_the_first_stash,
+        run_reports_exit_code_and_output,
+        run_failing,
+        run_env_and_cwd,
+        run_keeps_only_output_tails,
+        run_undo_command,
+        run_timeout_kills_process_group,
+        paths_cannot_escape_the_root,
+        the_root_is_not_a_target,
+        command_probe,
+        http_probe,
+    );
+
     fn every_kind() -> Vec<Action> {
         vec![
             Action::Run {

@@ -32,7 +32,7 @@ pub fn vigie_bin() -> PathBuf {
 /// exit is a wait on that report, not a polling loop.
 pub struct Daemon {
     pid: Pid,
-    exited: mpsc::Receiver<ExitStatus>,
+    exited: Mutex<mpsc::Receiver<ExitStatus>>,
     status: Option<ExitStatus>,
     pub events: EventLog,
     stderr_tail: Arc<Mutex<Vec<String>>>,
@@ -69,7 +69,7 @@ impl Daemon {
         });
         Ok(Self {
             pid,
-            exited,
+            exited: Mutex::new(exited),
             status: None,
             events,
             stderr_tail,
@@ -97,7 +97,12 @@ impl Daemon {
         if let Some(s) = self.status {
             return Ok(s);
         }
-        match self.exited.recv_timeout(timeout) {
+        let got = self
+            .exited
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .recv_timeout(timeout);
+        match got {
             Ok(s) => {
                 self.status = Some(s);
                 Ok(s)
@@ -127,7 +132,9 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         if self.status.is_none() {
             let _ = kill(self.pid, Signal::SIGKILL);
-            let _ = self.exited.recv_timeout(Duration::from_secs(10));
+            if let Ok(rx) = self.exited.lock() {
+                let _ = rx.recv_timeout(Duration::from_secs(10));
+            }
         }
     }
 }

@@ -6,6 +6,8 @@
 
 mod daemon;
 mod events;
+mod tower;
 
 pub use daemon::{vigie_bin, Daemon, Escalator};
 pub use events::{Event, EventLog};
+pub use tower::Tower;

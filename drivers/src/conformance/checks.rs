@@ -137,6 +137,11 @@ pub fn http_probe(make: Maker<'_>) {
     let (_, result) = host.apply(&check(Probe::Http { url, status: 503 }, 0));
     assert!(result.ok, "{}", result.summary);
 
+    // Redirects are not followed: the status is the one expected, or not.
+    let (url, _) = serve(vec![], 302);
+    let (_, result) = host.apply(&check(Probe::Http { url, status: 302 }, 0));
+    assert!(result.ok, "{}", result.summary);
+
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", closed.local_addr().unwrap());
     drop(closed);

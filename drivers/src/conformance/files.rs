@@ -38,7 +38,10 @@ pub fn file_new_then_undo(make: Maker<'_>) {
     );
     assert_eq!(result.before_digest, None);
     assert_eq!(result.after_digest, Some(sha256_hex(b"port = 80\n")));
-    assert_eq!(fs::read(host.path("/etc/app.conf")).unwrap(), b"port = 80\n");
+    assert_eq!(
+        fs::read(host.path("/etc/app.conf")).unwrap(),
+        b"port = 80\n"
+    );
     assert_eq!(mode_of(&host, "/etc/app.conf"), 0o644, "default mode");
 
     let undone = host.undo(&step, &stash);
@@ -109,7 +112,11 @@ pub fn file_over_a_directory_is_refused(make: Maker<'_>) {
     if host.driver.prepare(&step, &stash).is_ok() {
         let result = host.driver.apply(&step, &stash);
         assert!(!result.ok, "{}", result.summary);
-        assert!(result.summary.contains("/etc/app.conf"), "{}", result.summary);
+        assert!(
+            result.summary.contains("/etc/app.conf"),
+            "{}",
+            result.summary
+        );
         host.undo(&step, &stash);
     }
     assert_eq!(host.snapshot(), before);

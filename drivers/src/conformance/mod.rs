@@ -23,8 +23,8 @@ use crate::Driver;
 pub use checks::{command_probe, http_probe};
 pub use confinement::{paths_cannot_escape_the_root, the_root_is_not_a_target};
 pub use crash::{
-    garbled_after_apply_then_undo, second_prepare_keeps_the_first_stash,
-    torn_new_file_then_undo, torn_overwrite_then_undo,
+    garbled_after_apply_then_undo, second_prepare_keeps_the_first_stash, torn_new_file_then_undo,
+    torn_overwrite_then_undo,
 };
 pub use files::{
     file_in_new_dirs_then_undo, file_keeps_mode_when_none_given, file_new_then_undo,

@@ -17,7 +17,11 @@ pub fn remove_file_then_undo(make: Maker<'_>) {
     let step = remove("/etc/app.conf");
     let (stash, result) = host.apply(&step);
     assert!(result.ok, "{}", result.summary);
-    assert!(result.summary.contains("/etc/app.conf"), "{}", result.summary);
+    assert!(
+        result.summary.contains("/etc/app.conf"),
+        "{}",
+        result.summary
+    );
     assert_eq!(result.before_digest, Some(sha256_hex(b"keep me")));
     assert!(!host.path("/etc/app.conf").exists());
     assert!(host.path("/etc/sibling").exists());

@@ -39,7 +39,10 @@ pub fn run_reports_exit_code_and_output(make: Maker<'_>) {
     let (_, result) = host.apply(&run(argv(&["printf", "%s|%s", "a b", "$HOME"]), None));
     assert!(result.ok, "{}", result.summary);
     assert_eq!(result.exit_code, Some(0));
-    assert_eq!(result.stdout_tail, "a b|$HOME", "argv is not given to a shell");
+    assert_eq!(
+        result.stdout_tail, "a b|$HOME",
+        "argv is not given to a shell"
+    );
 }
 
 /// A failing command, and one that cannot even start.
@@ -50,7 +53,11 @@ pub fn run_failing(make: Maker<'_>) {
     assert_eq!(result.exit_code, Some(1));
     let (_, result) = host.apply(&run(argv(&["/no/such/program"]), None));
     assert!(!result.ok);
-    assert!(result.summary.contains("/no/such/program"), "{}", result.summary);
+    assert!(
+        result.summary.contains("/no/such/program"),
+        "{}",
+        result.summary
+    );
 }
 
 /// Environment added, VIGIE_HOST_ROOT set, working directory under the root.
@@ -72,7 +79,10 @@ pub fn run_env_and_cwd(make: Maker<'_>) {
     assert_eq!(lines.len(), 3, "{:?}", result.stdout_tail);
     assert_eq!(lines[0], "hello there");
     let canonical = |p: &Path| fs::canonicalize(p).unwrap();
-    assert_eq!(canonical(Path::new(lines[1])), canonical(&host.path("/srv/app")));
+    assert_eq!(
+        canonical(Path::new(lines[1])),
+        canonical(&host.path("/srv/app"))
+    );
     assert_eq!(canonical(Path::new(lines[2])), canonical(&host.root));
 
     // Without a cwd: the root.
@@ -90,8 +100,16 @@ pub fn run_keeps_only_output_tails(make: Maker<'_>) {
                 echo \"err $i\" >&2; i=$((i+1)); done; echo END";
     let (_, result) = host.apply(&run(shell(line), None));
     assert!(result.ok, "{}", result.summary);
-    assert!(result.stdout_tail.len() <= 4096, "{}", result.stdout_tail.len());
-    assert!(result.stdout_tail.len() > 3000, "{}", result.stdout_tail.len());
+    assert!(
+        result.stdout_tail.len() <= 4096,
+        "{}",
+        result.stdout_tail.len()
+    );
+    assert!(
+        result.stdout_tail.len() > 3000,
+        "{}",
+        result.stdout_tail.len()
+    );
     assert!(result.stdout_tail.ends_with("line 19999 of noise\nEND\n"));
     assert!(result.stderr_tail.len() <= 4096);
     assert!(result.stderr_tail.ends_with("err 19999\n"));
@@ -115,7 +133,11 @@ pub fn run_undo_command(make: Maker<'_>) {
     let step = run(shell("true"), None);
     let (stash, _) = host.apply(&step);
     let undone = host.undo(&step, &stash);
-    assert!(undone.summary.contains("no undo command"), "{}", undone.summary);
+    assert!(
+        undone.summary.contains("no undo command"),
+        "{}",
+        undone.summary
+    );
 
     let step = run(shell("true"), Some(shell("exit 4")));
     let (stash, _) = host.apply(&step);
@@ -183,7 +205,11 @@ fn live_members(pgid: i32) -> Vec<i32> {
     };
     let mut live = vec![];
     for entry in proc.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {

@@ -27,16 +27,16 @@ fn walk(path: &Path, rel: PathBuf, tree: &mut BTreeMap<PathBuf, String>) {
     let entry = if kind.is_symlink() {
         format!("symlink {}", fs::read_link(path).unwrap().display())
     } else if kind.is_dir() {
-        let entries = fs::read_dir(path)
-            .unwrap_or_else(|e| panic!("snapshot of {}: {e}", path.display()));
+        let entries =
+            fs::read_dir(path).unwrap_or_else(|e| panic!("snapshot of {}: {e}", path.display()));
         for entry in entries {
             let entry = entry.unwrap();
             walk(&entry.path(), rel.join(entry.file_name()), tree);
         }
         format!("dir {mode:o}")
     } else if kind.is_file() {
-        let digest = file_sha256_hex(path)
-            .unwrap_or_else(|e| panic!("snapshot of {}: {e}", path.display()));
+        let digest =
+            file_sha256_hex(path).unwrap_or_else(|e| panic!("snapshot of {}: {e}", path.display()));
         format!("file {mode:o} {digest}")
     } else {
         format!("other {mode:o}")

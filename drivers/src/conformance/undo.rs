@@ -41,7 +41,11 @@ pub fn undo_without_apply_changes_nothing(make: Maker<'_>) {
         let before = host.snapshot();
         let stash = host.new_stash();
         host.driver.prepare(&step, &stash).unwrap();
-        assert_eq!(host.snapshot(), before, "prepare changed the host: {step:?}");
+        assert_eq!(
+            host.snapshot(),
+            before,
+            "prepare changed the host: {step:?}"
+        );
         host.undo(&step, &stash);
         assert_eq!(host.snapshot(), before, "undo without apply: {step:?}");
         host.undo(&step, &stash);

@@ -85,8 +85,6 @@ fn http_get(url: &str, expected: u16, timeout: Duration) -> StepResult {
     if status == expected {
         StepResult::ok(format!("GET {url} answered {status}"))
     } else {
-        StepResult::failed(format!(
-            "GET {url} answered {status}, expected {expected}"
-        ))
+        StepResult::failed(format!("GET {url} answered {status}, expected {expected}"))
     }
 }

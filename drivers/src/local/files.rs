@@ -26,8 +26,12 @@ const DEFAULT_MODE: u32 = 0o644;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Before {
     /// The file did not exist; the write creates that many parent dirs.
-    Absent { created_parents: usize },
-    Present { mode: u32 },
+    Absent {
+        created_parents: usize,
+    },
+    Present {
+        mode: u32,
+    },
 }
 
 impl Before {

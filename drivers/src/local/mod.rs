@@ -220,7 +220,11 @@ mod tests {
         };
         let result = driver.apply(&action, stash.path());
         assert!(!result.ok);
-        assert!(result.summary.contains("not prepared"), "{}", result.summary);
+        assert!(
+            result.summary.contains("not prepared"),
+            "{}",
+            result.summary
+        );
         assert!(!root.path().join("f").exists());
     }
 }

@@ -115,3 +115,52 @@ fn clear_remnant(target: &HostPath) -> Result<(), DriverError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::conformance::snapshot_tree;
+
+    /// A move across filesystems interrupted while deleting the original
+    /// (or while copying it back) leaves a partial tree at the target and
+    /// the complete one in the stash: undo puts back the complete one.
+    #[test]
+    fn undo_replaces_a_remnant_of_an_interrupted_move() {
+        let root = tempfile::tempdir().unwrap();
+        let stash = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("srv/app")).unwrap();
+        fs::write(root.path().join("srv/app/a"), b"a").unwrap();
+        fs::write(root.path().join("srv/app/b"), b"b").unwrap();
+        let before = snapshot_tree(root.path());
+
+        prepare(root.path(), "/srv/app", stash.path()).unwrap();
+        assert!(apply(root.path(), "/srv/app", stash.path()).unwrap().ok);
+        fs::create_dir(root.path().join("srv/app")).unwrap();
+        fs::write(root.path().join("srv/app/a"), b"a").unwrap();
+        fs::create_dir(root.path().join("srv/.app.vigie-tmp")).unwrap();
+
+        let undone = undo(root.path(), "/srv/app", stash.path()).unwrap();
+        assert!(undone.ok, "{}", undone.summary);
+        assert_eq!(snapshot_tree(root.path()), before);
+        assert!(!stash.path().join(REMOVED).exists());
+    }
+
+    #[test]
+    fn apply_reports_the_digest_and_undo_restores() {
+        let root = tempfile::tempdir().unwrap();
+        let stash = tempfile::tempdir().unwrap();
+        fs::write(root.path().join("f"), b"abc").unwrap();
+        prepare(root.path(), "f", stash.path()).unwrap();
+        let applied = apply(root.path(), "f", stash.path()).unwrap();
+        assert_eq!(applied.summary, "removed file /f");
+        assert_eq!(
+            applied.before_digest.as_deref(),
+            Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+        let undone = undo(root.path(), "f", stash.path()).unwrap();
+        assert_eq!(undone.summary, "restored file /f");
+        assert_eq!(undone.after_digest, applied.before_digest);
+    }
+}

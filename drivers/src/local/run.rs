@@ -85,7 +85,11 @@ pub(crate) fn run(inv: &Invocation<'_>) -> StepResult {
         Ok(Some(status)) => Outcome::Exited(status),
         Ok(None) => {
             kill_group(pid);
-            tracing::warn!(event = "step_killed", pid, timeout_ms = inv.timeout.as_millis() as u64);
+            tracing::warn!(
+                event = "step_killed",
+                pid,
+                timeout_ms = inv.timeout.as_millis() as u64
+            );
             let _ = child.wait();
             Outcome::TimedOut
         }
@@ -102,7 +106,11 @@ pub(crate) fn run(inv: &Invocation<'_>) -> StepResult {
     let (ok, exit_code, summary) = match outcome {
         Outcome::Exited(status) => match (status.code(), status.signal()) {
             (Some(code), _) => (code == 0, Some(code), format!("exit {code}")),
-            (None, Some(sig)) => (false, None, format!("killed by signal {}", signal_name(sig))),
+            (None, Some(sig)) => (
+                false,
+                None,
+                format!("killed by signal {}", signal_name(sig)),
+            ),
             (None, None) => (false, None, format!("ended with {status}")),
         },
         Outcome::TimedOut => (
@@ -133,4 +141,59 @@ fn kill_group(pid: u32) {
 
 fn signal_name(sig: i32) -> String {
     Signal::try_from(sig).map_or_else(|_| sig.to_string(), |s| s.as_str().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A command that leaves a process in the background (holding the
+    /// output pipes) returns once it exits, and the process keeps running:
+    /// only a timeout kills the group.
+    #[test]
+    fn a_background_process_outlives_a_command_that_succeeded() {
+        let root = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        let result = run(&Invocation {
+            command: &Command::Shell("sleep 20 & echo $!".into()),
+            env: &[],
+            cwd: root.path(),
+            root: root.path(),
+            timeout: Duration::from_secs(30),
+        });
+        assert!(result.ok, "{}", result.summary);
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let pid = Pid::from_raw(result.stdout_tail.trim().parse().unwrap());
+        assert!(nix::sys::signal::kill(pid, None).is_ok(), "still running");
+        nix::sys::signal::kill(pid, Signal::SIGKILL).unwrap();
+    }
+
+    #[test]
+    fn an_empty_argv_is_a_failure() {
+        let root = tempfile::tempdir().unwrap();
+        let result = run(&Invocation {
+            command: &Command::Argv(vec![]),
+            env: &[],
+            cwd: root.path(),
+            root: root.path(),
+            timeout: Duration::from_secs(1),
+        });
+        assert!(!result.ok);
+        assert_eq!(result.summary, "empty command");
+    }
+
+    #[test]
+    fn a_killing_signal_is_reported() {
+        let root = tempfile::tempdir().unwrap();
+        let result = run(&Invocation {
+            command: &Command::Shell("kill -TERM $$".into()),
+            env: &[],
+            cwd: root.path(),
+            root: root.path(),
+            timeout: Duration::from_secs(30),
+        });
+        assert!(!result.ok);
+        assert_eq!(result.exit_code, None);
+        assert_eq!(result.summary, "killed by signal SIGTERM");
+    }
 }

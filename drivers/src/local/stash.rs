@@ -67,7 +67,12 @@ pub(crate) fn read_record(stash: &Path, name: &str) -> Result<Option<String>, Dr
 }
 
 pub(crate) fn write_record(stash: &Path, name: &str, text: &str) -> Result<(), DriverError> {
-    write_atomic(stash, OsStr::new(name), format!("{text}\n").as_bytes(), 0o600)
+    write_atomic(
+        stash,
+        OsStr::new(name),
+        format!("{text}\n").as_bytes(),
+        0o600,
+    )
 }
 
 pub(crate) fn not_prepared(stash: &Path) -> DriverError {

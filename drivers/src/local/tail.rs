@@ -33,13 +33,16 @@ impl TailReader {
                     buf.extend_from_slice(&chunk[..n]);
                     if buf.len() > 2 * TAIL_BYTES {
                         let cut = buf.len() - TAIL_BYTES;
-                        buf.drain(..cut / 2);
+                        buf.drain(..cut);
                     }
                 }
                 drop(tx);
             });
         match spawned {
-            Ok(_) => Self { buf, done: Some(rx) },
+            Ok(_) => Self {
+                buf,
+                done: Some(rx),
+            },
             Err(e) => {
                 // The pipe is dropped with the closure: the process gets
                 // EPIPE on write instead of blocking forever.
