@@ -12,7 +12,7 @@ use crate::digest::file_sha256_hex;
 /// `symlink <target>` (never followed), `other <mode>`. Modes are the 12
 /// permission bits in octal. Two equal snapshots mean the trees are
 /// byte-identical in content, modes, kinds and links (not timestamps or
-/// ownership).
+/// ownership). Test support: panics if the tree cannot be read.
 pub fn snapshot_tree(root: &Path) -> BTreeMap<PathBuf, String> {
     let mut tree = BTreeMap::new();
     walk(root, PathBuf::from("."), &mut tree);
