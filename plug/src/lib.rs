@@ -16,3 +16,6 @@ pub use fleet::{run_fleet, FleetConfig};
 pub use journal::{FileJournal, Journal, JournalRecord, MemJournal};
 pub use plug::Plug;
 pub use runner::{run, PlugConfig};
+
+#[cfg(test)]
+mod tests;

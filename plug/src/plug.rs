@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use vigie_drivers::Driver;
-use vigie_wire::change::{ChangeSpec, StepResult};
+use vigie_wire::change::{Action, ChangeSpec, StepResult};
 use vigie_wire::tower::{ChangeId, HostId, Labels, Order, Outcome, PlugEvent, Report, ReportKind};
 
 use crate::error::PlugError;
@@ -36,6 +36,14 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Whether a failed step is part of its rollback. A failed file or remove
+/// step may have half-happened and its undo restores exactly what was there;
+/// a failed command is not undone — its undo command is written for a
+/// command that succeeded.
+fn undoes_when_failed(action: &Action) -> bool {
+    matches!(action, Action::File { .. } | Action::Remove { .. })
 }
 
 /// What the journal says about one change.
@@ -137,14 +145,21 @@ impl Plug {
             let Some(spec) = p.spec.filter(|_| !p.finished) else {
                 continue;
             };
-            // Steps that may have touched the host: started, not failed
-            // (a failed step is not undone, as in a normal rollback), not
-            // undone yet. A step cut off mid-way is undone: undo is safe on
-            // a partly applied step.
+            // Steps that may have touched the host: started and not undone
+            // yet, except failed steps that a normal rollback leaves alone.
+            // A step cut off mid-way is undone: undo is safe on a partly
+            // applied step.
             let undo: Vec<u32> = p
                 .started
                 .iter()
-                .filter(|s| !p.failed.contains(s) && !p.undone.contains(s))
+                .filter(|s| !p.undone.contains(s))
+                .filter(|s| {
+                    !p.failed.contains(s)
+                        || spec
+                            .steps
+                            .get(**s as usize)
+                            .is_some_and(|st| undoes_when_failed(&st.action))
+                })
                 .copied()
                 .collect();
             tracing::warn!(event = "change_interrupted", host = %self.host, change = %change, undo = ?undo);
@@ -214,6 +229,9 @@ impl Plug {
             let ok = result.ok;
             self.report(&change, ReportKind::StepFinished { step: i, result }, out)?;
             if !ok {
+                if undoes_when_failed(&step.action) {
+                    done.push(i);
+                }
                 failed = Some(i);
                 break;
             }

@@ -1,0 +1,205 @@
+//! The plug's logic against a recording driver and an in-memory journal.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use vigie_drivers::{Driver, DriverError};
+use vigie_wire::change::{Action, ChangeSpec, Command, Step, StepResult};
+use vigie_wire::tower::{Order, Outcome, PlugEvent, ReportKind};
+
+use crate::journal::{Journal, JournalRecord, MemJournal};
+use crate::plug::Plug;
+
+/// Records "apply N" / "undo N"; fails `apply` of the command "fail".
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+fn which(a: &Action) -> String {
+    match a {
+        Action::Run {
+            command: Command::Shell(s),
+            ..
+        } => s.clone(),
+        Action::File { path, .. } => path.clone(),
+        other => other.kind().to_owned(),
+    }
+}
+
+impl Driver for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+    fn prepare(&mut self, _: &Action, _: &Path) -> Result<(), DriverError> {
+        Ok(())
+    }
+    fn apply(&mut self, a: &Action, _: &Path) -> StepResult {
+        self.0.lock().unwrap().push(format!("apply {}", which(a)));
+        if which(a) == "fail" || which(a) == "/bad" {
+            StepResult::failed("failed")
+        } else {
+            StepResult::ok("ok")
+        }
+    }
+    fn undo(&mut self, a: &Action, _: &Path) -> StepResult {
+        self.0.lock().unwrap().push(format!("undo {}", which(a)));
+        StepResult::ok("undone")
+    }
+}
+
+fn run(cmd: &str) -> Step {
+    Step {
+        name: cmd.into(),
+        action: Action::Run {
+            command: Command::Shell(cmd.into()),
+            undo: None,
+            env: vec![],
+            cwd: None,
+            timeout_ms: 1000,
+        },
+    }
+}
+
+fn file(path: &str) -> Step {
+    Step {
+        name: path.into(),
+        action: Action::File {
+            path: path.into(),
+            content: vec![],
+            mode: None,
+        },
+    }
+}
+
+fn order(change: &str, steps: Vec<Step>) -> Order {
+    Order {
+        change: change.into(),
+        host: "h".into(),
+        seq: 1,
+        spec: ChangeSpec {
+            title: "t".into(),
+            steps,
+        },
+    }
+}
+
+/// A journal that survives the plug (the plug owns a box of it).
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<MemJournal>>);
+
+impl Journal for Shared {
+    fn append(&mut self, rec: &JournalRecord, durable: bool) -> Result<(), crate::PlugError> {
+        self.0.lock().unwrap().append(rec, durable)
+    }
+    fn load(&mut self) -> Result<Vec<JournalRecord>, crate::PlugError> {
+        self.0.lock().unwrap().load()
+    }
+}
+
+fn plug(rec: &Recorder, j: &Shared, stash: &Path) -> Plug {
+    Plug::new(
+        "h",
+        Default::default(),
+        Box::new(rec.clone()),
+        Box::new(j.clone()),
+        stash,
+    )
+}
+
+fn outcome(events: &[PlugEvent]) -> Option<Outcome> {
+    events.iter().rev().find_map(|e| match e {
+        PlugEvent::Report(r) => match r.kind {
+            ReportKind::Finished { outcome } => Some(outcome),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+#[test]
+fn failure_undoes_completed_steps_in_reverse_and_a_failed_file_step_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, j) = (Recorder::default(), Shared::default());
+    let mut p = plug(&rec, &j, dir.path());
+    let mut out = Vec::new();
+    p.on_order(
+        order("c1", vec![run("a"), run("b"), run("fail"), run("d")]),
+        &mut |e| out.push(e),
+    )
+    .unwrap();
+    assert_eq!(
+        *rec.0.lock().unwrap(),
+        ["apply a", "apply b", "apply fail", "undo b", "undo a"]
+    );
+    assert_eq!(
+        outcome(&out),
+        Some(Outcome::RolledBack {
+            failed_step: Some(2),
+            interrupted: false
+        })
+    );
+
+    rec.0.lock().unwrap().clear();
+    p.on_order(order("c2", vec![run("a"), file("/bad")]), &mut |e| {
+        out.push(e)
+    })
+    .unwrap();
+    assert_eq!(
+        *rec.0.lock().unwrap(),
+        ["apply a", "apply /bad", "undo /bad", "undo a"]
+    );
+}
+
+#[test]
+fn a_crash_mid_change_is_rolled_back_on_restart_and_nothing_runs_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, j) = (Recorder::default(), Shared::default());
+    let o = order("c1", vec![run("a"), run("b"), run("c")]);
+    // The journal of a plug killed while step 2 ("b") was running.
+    {
+        let mut p = plug(&rec, &j, dir.path());
+        p.on_order(order("c1", vec![run("a"), run("b"), run("c")]), &mut |_| {})
+            .unwrap();
+        let mut kept = j.0.lock().unwrap().load().unwrap();
+        let cut = kept
+            .iter()
+            .position(|r| matches!(r, JournalRecord::Report(r) if r.kind == ReportKind::StepStarted { step: 1 }))
+            .unwrap();
+        kept.truncate(cut + 1);
+        *j.0.lock().unwrap() = MemJournal::default();
+        for r in &kept {
+            j.0.lock().unwrap().append(r, true).unwrap();
+        }
+    }
+    rec.0.lock().unwrap().clear();
+    let mut p = plug(&rec, &j, dir.path());
+    let mut out = Vec::new();
+    p.recover(&mut |e| out.push(e)).unwrap();
+    assert_eq!(
+        *rec.0.lock().unwrap(),
+        ["undo b", "undo a"],
+        "rolled back, step c never ran"
+    );
+    assert_eq!(
+        outcome(&out),
+        Some(Outcome::RolledBack {
+            failed_step: None,
+            interrupted: true
+        })
+    );
+    // The referee resends the order: a replay, refused.
+    p.on_order(o, &mut |e| out.push(e)).unwrap();
+    assert_eq!(rec.0.lock().unwrap().len(), 2);
+    // Reports are numbered on from the journal, without a gap.
+    let seqs: Vec<u64> = out
+        .iter()
+        .filter_map(|e| match e {
+            PlugEvent::Report(r) => Some(r.seq),
+            _ => None,
+        })
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    // Acknowledged reports are not sent again.
+    let last = *seqs.last().unwrap();
+    p.on_ack(last).unwrap();
+    assert_eq!(p.unacked(), 0);
+}
