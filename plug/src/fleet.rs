@@ -37,10 +37,11 @@ pub fn run_fleet(cfg: FleetConfig, shutdown: Arc<AtomicBool>) -> Result<(), Plug
         let plug = Plug::new(
             &host,
             cfg.labels.clone(),
-            Box::new(NoopDriver::default()),
+            Box::new(NoopDriver),
             Box::new(MemJournal::default()),
             &cfg.stash.join(&host),
-        );
+        )
+        .without_stash_dirs();
         plugs.insert(host, plug);
     }
     let mut out = |ev: PlugEvent| send(&push, &ev);

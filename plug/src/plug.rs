@@ -24,6 +24,9 @@ pub struct Plug {
     driver: Box<dyn Driver>,
     journal: Box<dyn Journal>,
     stash: PathBuf,
+    /// Whether to create a stash directory per step (drivers that touch
+    /// nothing, like the fleet's noop driver, need none).
+    make_stash: bool,
     next_seq: u64,
     outbox: VecDeque<Report>,
     /// Every change this plug ever accepted: an order for one is a replay.
@@ -70,12 +73,19 @@ impl Plug {
             driver,
             journal,
             stash: stash.to_path_buf(),
+            make_stash: true,
             next_seq: 1,
             outbox: VecDeque::new(),
             seen: HashSet::new(),
             busy: None,
             last_resend: None,
         }
+    }
+
+    /// For drivers that never use their stash: skips its directories.
+    pub fn without_stash_dirs(mut self) -> Self {
+        self.make_stash = false;
+        self
     }
 
     pub fn host(&self) -> &str {
@@ -292,7 +302,7 @@ impl Plug {
         self.busy = None;
         // The stash is only needed until the change is final (journaled above).
         let dir = self.stash.join(change);
-        if dir.exists() {
+        if self.make_stash && dir.exists() {
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 tracing::warn!(event = "stash_kept", path = %dir.display(), error = %e);
             }
@@ -301,6 +311,9 @@ impl Plug {
 
     fn step_stash(&self, change: &str, step: u32) -> Result<PathBuf, PlugError> {
         let dir = self.stash.join(change).join(step.to_string());
+        if !self.make_stash {
+            return Ok(dir);
+        }
         std::fs::create_dir_all(&dir).map_err(|source| PlugError::Stash {
             path: dir.clone(),
             source,

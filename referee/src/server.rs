@@ -98,12 +98,27 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
         }
         let now = Instant::now();
         let mut turn = Turn::default();
-        drain_api(&s.api, &mut tower, &db, now, &mut turn)?;
-        drain_events(&s.events, &mut tower, now, &mut turn)?;
+        let calls = drain_api(&s.api, &mut tower, &db, now, &mut turn)?;
+        let events = drain_events(&s.events, &mut tower, now, &mut turn)?;
         tower.tick(now, &mut turn);
         tower.finish_turn(&mut turn);
+        let (writes, publish) = (turn.writes.len(), turn.publish.len());
+        let applied = now.elapsed();
         commit(&db, &mut turn)?;
+        let committed = now.elapsed();
         release(&s, turn)?;
+        if calls + events > 0 {
+            tracing::debug!(
+                event = "turn",
+                calls,
+                events,
+                writes,
+                publish,
+                apply_us = applied.as_micros() as u64,
+                commit_us = (committed - applied).as_micros() as u64,
+                release_us = (now.elapsed() - committed).as_micros() as u64,
+            );
+        }
     }
     tracing::info!(event = "referee_stopped");
     Ok(())
@@ -115,7 +130,8 @@ fn drain_api(
     db: &Database,
     now: Instant,
     turn: &mut Turn,
-) -> Result<(), RefereeError> {
+) -> Result<usize, RefereeError> {
+    let mut n = 0;
     for _ in 0..DRAIN_CAP {
         let parts = match sock.recv_multipart(zmq::DONTWAIT) {
             Ok(p) => p,
@@ -137,8 +153,9 @@ fn drain_api(
             },
         };
         turn.replies.push((ident, reply));
+        n += 1;
     }
-    Ok(())
+    Ok(n)
 }
 
 fn drain_events(
@@ -146,7 +163,8 @@ fn drain_events(
     tower: &mut Tower,
     now: Instant,
     turn: &mut Turn,
-) -> Result<(), RefereeError> {
+) -> Result<usize, RefereeError> {
+    let mut n = 0;
     for _ in 0..DRAIN_CAP {
         let frame = match sock.recv_bytes(zmq::DONTWAIT) {
             Ok(f) => f,
@@ -160,8 +178,9 @@ fn drain_events(
             Ok(PlugEvent::Report(r)) => tower.report(r, now, turn),
             Err(e) => tracing::warn!(event = "event_rejected", reason = %e),
         }
+        n += 1;
     }
-    Ok(())
+    Ok(n)
 }
 
 /// Stores the turn's writes: durable, in batches of bounded size.

@@ -22,6 +22,18 @@ enum What {
         #[arg(long)]
         no_redis: bool,
     },
+    /// Change requests: dispatch latency, one-host throughput, fan-out.
+    Changes {
+        /// Simulated hosts (noop driver) in the fleet.
+        #[arg(long, default_value_t = 1_000)]
+        hosts: usize,
+        /// Dispatch latency samples.
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+        /// One-step changes submitted back to back to one host.
+        #[arg(long, default_value_t = 500)]
+        back_to_back: usize,
+    },
 }
 
 fn show(f: &Figure) {
@@ -56,7 +68,22 @@ fn ensure_redis() -> bool {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let What::Escalator { ops, no_redis } = args.what;
+    let (ops, no_redis) = match args.what {
+        What::Escalator { ops, no_redis } => (ops, no_redis),
+        What::Changes {
+            hosts,
+            samples,
+            back_to_back,
+        } => {
+            let a = super::bench_changes::Args {
+                hosts: hosts.max(1),
+                samples,
+                back_to_back,
+            };
+            super::bench_changes::run(a)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     // 64 writers on 4 driving threads: see `bench::durable`.
     let writer_threads = 4;
     let dir = tempfile::Builder::new().prefix("vigie-bench-").tempdir()?;

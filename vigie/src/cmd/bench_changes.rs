@@ -1,0 +1,233 @@
+//! `vigie bench changes`: dispatch latency, back-to-back throughput on one
+//! host, and fan-out of one change to a fleet of simulated hosts. The
+//! escalator, referee and fleet run on threads of this process over TCP
+//! loopback; every state change is durably stored as in production.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use vigie_escalator::bench::{free_port, LocalServer};
+use vigie_plug::{FleetConfig, PlugConfig};
+use vigie_referee::{ApiClient, RefereeConfig, Watcher};
+use vigie_wire::tower::{
+    host_topic, ApiAnswer, ApiCall, Caller, ChangeState, ChangeView, StepStatus,
+};
+
+pub struct Args {
+    pub hosts: usize,
+    pub samples: usize,
+    pub back_to_back: usize,
+}
+
+fn tcp() -> anyhow::Result<String> {
+    Ok(format!("tcp://127.0.0.1:{}", free_port()?))
+}
+
+fn spec(steps: usize) -> anyhow::Result<vigie_wire::change::ChangeSpec> {
+    let mut yaml = String::from("title: bench\nsteps:\n");
+    for i in 0..steps {
+        yaml.push_str(&format!("  - run: step {i}\n"));
+    }
+    Ok(vigie_changes::parse_change("bench.yml", &yaml)?)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or_default()
+}
+
+fn started(v: &ChangeView) -> bool {
+    v.steps
+        .first()
+        .is_some_and(|s| s.status != StepStatus::Pending)
+}
+
+/// Waits for the update of `id` that satisfies `done`.
+fn wait_for(
+    w: &Watcher,
+    id: &str,
+    mut done: impl FnMut(&ChangeView) -> bool,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        if let Some(v) = w.next(Duration::from_secs(1))? {
+            if v.id == id && done(&v) {
+                return Ok(());
+            }
+        }
+    }
+    anyhow::bail!("no update for {id} within 2 s")
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let dir = tempfile::Builder::new().prefix("vigie-bench-").tempdir()?;
+    let esc = LocalServer::start(&dir.path().join("escalator"), true)?;
+    let (api, events, orders) = (tcp()?, tcp()?, tcp()?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let cfg = RefereeConfig::new(&esc.endpoint, &api, &events, &orders);
+    let flag = stop.clone();
+    let referee = std::thread::spawn(move || vigie_referee::serve(cfg, flag));
+    let fleet_cfg = FleetConfig {
+        plug: PlugConfig {
+            events: events.clone(),
+            orders: orders.clone(),
+            heartbeat: Duration::from_millis(500),
+        },
+        prefix: "sim-".into(),
+        hosts: a.hosts,
+        labels: Default::default(),
+        stash: dir.path().join("stash"),
+    };
+    let flag = stop.clone();
+    let fleet = std::thread::spawn(move || vigie_plug::run_fleet(fleet_cfg, flag));
+
+    let caller = Caller {
+        tenant: "default".into(),
+        operator: "bench".into(),
+    };
+    let mut client = ApiClient::connect(&api, caller)?;
+    // A benchmark may poll: wait until the referee counts every host online.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let ApiAnswer::Hosts(h) = client.call(ApiCall::Hosts)? {
+            if h.iter().filter(|h| h.online).count() == a.hosts {
+                break;
+            }
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the fleet did not come online");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!(
+        "# vigie bench changes --hosts {} --samples {} --back-to-back {}",
+        a.hosts, a.samples, a.back_to_back
+    );
+    println!(
+        "(escalator, referee and a fleet of {} noop plugs on threads of one process, TCP loopback)",
+        a.hosts
+    );
+
+    // 1. Dispatch latency on idle hosts.
+    let watcher = Watcher::connect(&orders, &[])?;
+    let ctx = zmq::Context::new();
+    let observer = ctx.socket(zmq::SUB)?;
+    observer.connect(&orders)?;
+    observer.set_rcvtimeo(30_000)?;
+    let one = spec(1)?;
+    // A SUB socket misses what is published before its subscription reaches
+    // the publisher: warm up until the watcher sees a change end.
+    loop {
+        let v = client.changes(ApiCall::Submit {
+            spec: one.clone(),
+            target: "sim-1".into(),
+        })?;
+        let id = v.first().context("no change")?.id.clone();
+        if wait_for(&watcher, &id, |v| v.state.is_final()).is_ok() {
+            break;
+        }
+    }
+    let mut to_order = Vec::new();
+    let mut to_started = Vec::new();
+    for i in 0..a.samples {
+        let host = format!("sim-{}", 1 + i % a.hosts);
+        observer.set_subscribe(&host_topic(&host))?;
+        std::thread::sleep(Duration::from_millis(5)); // let the subscription reach the publisher
+        let t0 = Instant::now();
+        let v = client.changes(ApiCall::Submit {
+            spec: one.clone(),
+            target: host.clone(),
+        })?;
+        let id = v.first().context("no change")?.id.clone();
+        observer.recv_multipart(0).context("no order seen")?;
+        to_order.push(t0.elapsed());
+        // One update may say both "started" and "final": record the first
+        // update showing the start, then wait for the end.
+        let mut start = None;
+        wait_for(&watcher, &id, |v| {
+            if start.is_none() && started(v) {
+                start = Some(t0.elapsed());
+            }
+            v.state.is_final()
+        })?;
+        to_started.push(start.context("never started")?);
+        observer.set_unsubscribe(&host_topic(&host))?;
+    }
+    to_order.sort();
+    to_started.sort();
+    println!(
+        "submit -> order on the wire (idle host):        p50 {:>8.2?}  p99 {:>8.2?}  ({} samples)",
+        pct(&to_order, 0.5),
+        pct(&to_order, 0.99),
+        a.samples
+    );
+    println!(
+        "submit -> first step started, stored, published: p50 {:>8.2?}  p99 {:>8.2?}",
+        pct(&to_started, 0.5),
+        pct(&to_started, 0.99)
+    );
+
+    // 2. Back-to-back one-step changes on one host.
+    let t0 = Instant::now();
+    let mut last = String::new();
+    for _ in 0..a.back_to_back {
+        let v = client.changes(ApiCall::Submit {
+            spec: one.clone(),
+            target: "sim-1".into(),
+        })?;
+        last = v.first().context("no change")?.id.clone();
+    }
+    let submitted = t0.elapsed();
+    wait_for(&watcher, &last, |v| v.state.is_final())?;
+    let e = t0.elapsed();
+    println!(
+        "back-to-back one-step changes on one host:      {:>8.0} changes/s  ({} in {:.2?}; submitting took {:.2?})",
+        a.back_to_back as f64 / e.as_secs_f64(),
+        a.back_to_back,
+        e,
+        submitted
+    );
+
+    // 3. One 3-step change to every host.
+    let three = spec(3)?;
+    let t0 = Instant::now();
+    let views = client.changes(ApiCall::Submit {
+        spec: three,
+        target: "sim-*".into(),
+    })?;
+    let submitted = t0.elapsed();
+    let mut open: std::collections::HashSet<String> = views.into_iter().map(|v| v.id).collect();
+    let n = open.len();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut ok = 0;
+    while !open.is_empty() {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{} changes still open",
+            open.len()
+        );
+        if let Some(v) = watcher.next(Duration::from_secs(1))? {
+            if v.state.is_final() && open.remove(&v.id) && v.state == ChangeState::Succeeded {
+                ok += 1;
+            }
+        }
+    }
+    let e = t0.elapsed();
+    println!(
+        "one 3-step change to {n} hosts:                 {:>8.2?} until all done, {:>8.0} hosts/s  ({ok} succeeded; the submit itself took {:.2?})",
+        e,
+        n as f64 / e.as_secs_f64(),
+        submitted
+    );
+    println!("peer reference: Choria, one RPC to 50,000 nodes in about 16 s = 3,125 nodes/s");
+    println!(
+        "  ratio vigie fan-out / choria: {:.2}x",
+        n as f64 / e.as_secs_f64() / 3_125.0
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    let _ = referee.join();
+    let _ = fleet.join();
+    drop(esc);
+    Ok(())
+}
