@@ -8,6 +8,7 @@ mod digest;
 mod error;
 mod local;
 mod noop;
+mod schema;
 
 use std::path::Path;
 
@@ -15,6 +16,7 @@ pub use digest::{file_sha256_hex, sha256_hex};
 pub use error::DriverError;
 pub use local::{LocalDriver, HOST_ROOT_ENV};
 pub use noop::NoopDriver;
+pub use schema::{options_of, OptionKind, OptionSpec, DRIVERS};
 pub use vigie_wire::change::{Action, Command, Probe, StepResult};
 
 /// How steps touch a host. One driver serves one host, one step at a time.

@@ -12,10 +12,12 @@ mod client;
 pub mod engine;
 mod error;
 mod keys;
+mod lock;
 pub mod server;
 mod store;
 
 pub use client::{Batch, Client, Database, RangeIter, Ticket};
 pub use error::EscalatorError;
+pub use lock::lock_dir;
 pub use server::{serve, Probe, ProbeEvent, ServerConfig};
 pub use vigie_wire::escalator::{BatchOp, Entry, FaultKind, RangeSpec, Stats};

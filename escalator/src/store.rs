@@ -1,11 +1,10 @@
 //! The data dir: an exclusive lock, and one LevelDB per database under `db/`.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 
 use crate::engine::{Engine, LevelDbEngine, LevelDbOptions};
 use crate::error::EscalatorError;
@@ -37,37 +36,12 @@ pub fn check_name(name: &str) -> Result<(), Fault> {
     }
 }
 
-fn lock_data_dir(root: &Path) -> Result<Flock<File>, EscalatorError> {
-    let path = root.join("escalator.lock");
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| EscalatorError::io(&path, e))?;
-    let mut previous = String::new();
-    // Best effort: the pid is only used in the error message.
-    let _ = file.read_to_string(&mut previous);
-    let mut lock =
-        Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| EscalatorError::Locked {
-            dir: root.to_path_buf(),
-            pid: previous.trim().to_owned(),
-        })?;
-    let pid = std::process::id().to_string();
-    lock.set_len(0)
-        .and_then(|_| lock.rewind())
-        .and_then(|_| lock.write_all(pid.as_bytes()))
-        .map_err(|e| EscalatorError::io(&path, e))?;
-    Ok(lock)
-}
-
 impl Store {
     /// Locks `root` (creating it) and opens every database in it.
     pub fn open(root: &Path, opts: LevelDbOptions) -> Result<Self, EscalatorError> {
         let dbdir = root.join("db");
         fs::create_dir_all(&dbdir).map_err(|e| EscalatorError::io(&dbdir, e))?;
-        let lock = lock_data_dir(root)?;
+        let lock = crate::lock::lock_dir(root, "escalator.lock")?;
         let mut store = Self {
             root: root.to_path_buf(),
             dbs: HashMap::new(),

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    runtime::die_with_parent();
     // A benchmark prints figures; its in-process servers' logs would drown them.
     let quiet = matches!(cli.command, cmd::Command::Bench(_));
     runtime::init_tracing(cli.log_json, cli.verbose, quiet);

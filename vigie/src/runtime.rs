@@ -56,3 +56,21 @@ pub fn shutdown_flag() -> anyhow::Result<Arc<AtomicBool>> {
     }
     Ok(flag)
 }
+
+/// When started by a launcher, die with it: ask the kernel for SIGKILL when
+/// the parent dies, then check the parent did not die before we asked.
+pub fn die_with_parent() {
+    let Some(parent) = std::env::var(vigie_launcher::PARENT_PID_ENV)
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok())
+    else {
+        return;
+    };
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
+        eprintln!("vigie: cannot ask for a parent-death signal: {e}");
+    }
+    if nix::unistd::getppid().as_raw() != parent {
+        eprintln!("vigie: the launcher (pid {parent}) is gone; exiting");
+        std::process::exit(1);
+    }
+}

@@ -7,6 +7,7 @@ mod escalator;
 mod kv;
 mod plug;
 mod referee;
+mod start;
 mod tower;
 
 use std::process::ExitCode;
@@ -39,6 +40,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start a tower from a setup file and supervise it until SIGTERM.
+    Start(start::Args),
     /// Run the Escalator key-value daemon.
     Escalator(escalator::Args),
     /// Talk to an Escalator: create, get, put, delete, range, stats.
@@ -71,6 +74,7 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Start(a) => start::run(a, cli.log_json),
         Command::Escalator(a) => escalator::run(a),
         Command::Kv(a) => kv::run(a),
         Command::Referee(a) => referee::run(a),

@@ -37,9 +37,12 @@ pub struct Args {
     /// This host's id.
     #[arg(long)]
     host: String,
+    /// How steps touch the host: `local` (a root directory) or `noop`.
+    #[arg(long, default_value = "local")]
+    driver: String,
     /// The host's root directory (local driver: every path stays inside).
-    #[arg(long)]
-    root: PathBuf,
+    #[arg(long, required_if_eq("driver", "local"))]
+    root: Option<PathBuf>,
     /// The plug's own state: journal and undo stash (not inside the root).
     #[arg(long)]
     state: PathBuf,
@@ -62,10 +65,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         eprintln!("vigie plug: --host: {e}");
         return Ok(ExitCode::from(EXIT_CONFIG));
     }
-    let driver = match LocalDriver::new(&a.root) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("vigie plug: --root {}: {e}", a.root.display());
+    let driver: Box<dyn vigie_drivers::Driver> = match (a.driver.as_str(), &a.root) {
+        ("noop", _) => Box::new(vigie_drivers::NoopDriver),
+        ("local", Some(root)) => match LocalDriver::new(root) {
+            Ok(d) => Box::new(d),
+            Err(e) => {
+                eprintln!("vigie plug: --root {}: {e}", root.display());
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            }
+        },
+        (other, _) => {
+            eprintln!(
+                "vigie plug: --driver {other:?}: unknown (known: {})",
+                vigie_drivers::DRIVERS.join(", ")
+            );
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
@@ -75,7 +88,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let plug = Plug::new(
         &a.host,
         labels,
-        Box::new(driver),
+        driver,
         Box::new(journal),
         &a.state.join("stash"),
     );

@@ -1,0 +1,91 @@
+//! Lifecycle events: the launcher's own and those its children log, all
+//! published on the lifecycle PUB socket and written to the launcher's
+//! stderr — as one JSON object per line with `--log-json`, the event's
+//! fields at the top level plus `source`.
+
+use serde_json::{Map, Value};
+use vigie_wire::lifecycle::LifecycleEvent;
+
+pub struct Events {
+    sock: zmq::Socket,
+    json: bool,
+    quiet: bool,
+}
+
+/// Fields a child's log line carries that are not the event's own.
+const ENVELOPE: [&str; 4] = ["timestamp", "level", "target", "event"];
+
+fn now_rfc3339ish() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+}
+
+impl Events {
+    pub fn bind(
+        ctx: &zmq::Context,
+        endpoint: &str,
+        json: bool,
+        quiet: bool,
+    ) -> Result<Self, zmq::Error> {
+        let sock = ctx.socket(zmq::PUB)?;
+        sock.set_sndhwm(100_000)?;
+        sock.set_linger(500)?;
+        sock.bind(endpoint)?;
+        Ok(Self { sock, json, quiet })
+    }
+
+    pub fn emit(&self, source: &str, name: &str, fields: Map<String, Value>) {
+        let fields_json = Value::Object(fields.clone()).to_string();
+        let ev = LifecycleEvent {
+            source: source.to_owned(),
+            name: name.to_owned(),
+            fields_json,
+        };
+        if let Ok(frame) = vigie_wire::encode(&ev) {
+            // A lifecycle subscriber that cannot keep up loses events, the
+            // tower does not slow down for it.
+            let _ = self
+                .sock
+                .send_multipart([name.as_bytes(), &frame], zmq::DONTWAIT);
+        }
+        if self.quiet {
+            return;
+        }
+        if self.json {
+            let mut line = Map::new();
+            line.insert("timestamp".into(), Value::String(now_rfc3339ish()));
+            line.insert("event".into(), Value::String(name.to_owned()));
+            line.insert("source".into(), Value::String(source.to_owned()));
+            line.extend(fields);
+            eprintln!("{}", Value::Object(line));
+        } else {
+            let rest: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            eprintln!("{:<14} {:<18} {}", source, name, rest.join(" "));
+        }
+    }
+
+    /// Forwards one stderr line of a child: an event keeps its fields; any
+    /// other line (a panic, an error message) becomes `child_output`.
+    pub fn forward(&self, source: &str, line: &str) -> Option<String> {
+        if let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(line) {
+            if let Some(Value::String(name)) = m.get("event").cloned() {
+                for k in ENVELOPE {
+                    m.remove(k);
+                }
+                self.emit(source, &name, m);
+                return Some(name);
+            }
+        }
+        let mut m = Map::new();
+        m.insert("line".into(), Value::String(line.to_owned()));
+        self.emit(source, "child_output", m);
+        None
+    }
+}
+
+/// Builds a field map from pairs.
+pub fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}

@@ -1,0 +1,93 @@
+//! The tower's Curve25519 key pair, made at first start (never shipped in
+//! the repository): `keys/tower.secret` (mode 0600) and `keys/tower.public`,
+//! both Z85 text as ZeroMQ's CURVE options take them.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use x25519_dalek::{PublicKey, StaticSecret};
+
+use crate::error::LauncherError;
+
+#[derive(Debug, Clone)]
+pub struct TowerKeys {
+    pub public_z85: String,
+    pub secret_path: PathBuf,
+    /// Whether this call created them.
+    pub created: bool,
+}
+
+fn z85(bytes: &[u8; 32]) -> Result<String, LauncherError> {
+    zmq::z85_encode(bytes)
+        .map_err(|e| LauncherError::io("key", std::io::Error::other(e.to_string())))
+}
+
+/// Creates the key pair under `data/keys` unless it exists; returns it.
+pub fn ensure_tower_keys(data: &Path) -> Result<TowerKeys, LauncherError> {
+    let dir = data.join("keys");
+    let secret_path = dir.join("tower.secret");
+    let public_path = dir.join("tower.public");
+    if secret_path.exists() && public_path.exists() {
+        let public_z85 = fs::read_to_string(&public_path)
+            .map_err(|e| LauncherError::io(&public_path, e))?
+            .trim()
+            .to_owned();
+        return Ok(TowerKeys {
+            public_z85,
+            secret_path,
+            created: false,
+        });
+    }
+    fs::create_dir_all(&dir).map_err(|e| LauncherError::io(&dir, e))?;
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+        .map_err(|e| LauncherError::io(&dir, e))?;
+    let secret = StaticSecret::random();
+    let public = PublicKey::from(&secret);
+    let public_z85 = z85(public.as_bytes())?;
+    // Written under a temporary name then renamed: a crash never leaves a
+    // half-written secret behind.
+    let tmp = dir.join("tower.secret.tmp");
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| LauncherError::io(&tmp, e))?;
+    f.write_all(z85(&secret.to_bytes())?.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| LauncherError::io(&tmp, e))?;
+    fs::rename(&tmp, &secret_path).map_err(|e| LauncherError::io(&secret_path, e))?;
+    fs::write(&public_path, format!("{public_z85}\n"))
+        .map_err(|e| LauncherError::io(&public_path, e))?;
+    Ok(TowerKeys {
+        public_z85,
+        secret_path,
+        created: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_made_once_with_a_private_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = ensure_tower_keys(dir.path()).unwrap();
+        assert!(k.created);
+        assert_eq!(k.public_z85.len(), 40);
+        let mode = fs::metadata(&k.secret_path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let again = ensure_tower_keys(dir.path()).unwrap();
+        assert!(!again.created);
+        assert_eq!(again.public_z85, k.public_z85);
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(
+            ensure_tower_keys(other.path()).unwrap().public_z85,
+            k.public_z85
+        );
+    }
+}

@@ -1,0 +1,357 @@
+//! The setup file (`tower.yml`, in the spirit of Onitu's setup files):
+//! the tower's name, data dir, endpoints, supervision, the hosts served by
+//! local plugs with their driver and options, and label rules. Validated
+//! whole before anything starts; every error names the file, and the host
+//! and option when there is one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use vigie_drivers::{options_of, OptionKind, DRIVERS};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{file}{at}: {message}")]
+pub struct SetupError {
+    pub file: String,
+    /// `:line:col` when the YAML parser knows it.
+    pub at: String,
+    pub message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSetup {
+    name: String,
+    data_dir: String,
+    #[serde(default)]
+    endpoints: RawEndpoints,
+    #[serde(default)]
+    supervision: RawSupervision,
+    #[serde(default)]
+    hosts: Vec<RawHost>,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoints {
+    escalator: Option<String>,
+    api: Option<String>,
+    events: Option<String>,
+    orders: Option<String>,
+    lifecycle: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSupervision {
+    grace: Option<String>,
+    ready_timeout: Option<String>,
+    backoff_initial: Option<String>,
+    backoff_max: Option<String>,
+    max_fast_crashes: Option<u32>,
+    fast_crash_window: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    id: String,
+    driver: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    options: BTreeMap<String, serde_norway::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    /// A host selector (`web-*`, `web-1,web-2`, `role=web`).
+    hosts: String,
+    labels: BTreeMap<String, String>,
+}
+
+/// Where the daemons listen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    pub escalator: String,
+    pub api: String,
+    pub events: String,
+    pub orders: String,
+    /// PUB socket of the launcher's lifecycle events.
+    pub lifecycle: String,
+}
+
+impl Endpoints {
+    /// The defaults of a tower on this machine (what the CLI expects).
+    pub fn default_tcp() -> Self {
+        Self {
+            escalator: "tcp://127.0.0.1:7100".into(),
+            api: "tcp://127.0.0.1:7101".into(),
+            events: "tcp://127.0.0.1:7102".into(),
+            orders: "tcp://127.0.0.1:7103".into(),
+            lifecycle: "tcp://127.0.0.1:7104".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Supervision {
+    /// How long a child has after SIGTERM before SIGKILL.
+    pub grace: Duration,
+    /// How long a child has to say it is ready.
+    pub ready_timeout: Duration,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Give up on a child after this many crashes, each within
+    /// `fast_crash_window` of its start, in a row.
+    pub max_fast_crashes: u32,
+    pub fast_crash_window: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSetup {
+    pub id: String,
+    pub driver: String,
+    pub labels: BTreeMap<String, String>,
+    /// Every option of the driver's schema, defaults filled in, paths
+    /// absolute.
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setup {
+    pub name: String,
+    pub file: PathBuf,
+    pub data_dir: PathBuf,
+    pub endpoints: Endpoints,
+    pub supervision: Supervision,
+    pub hosts: Vec<HostSetup>,
+}
+
+fn duration(
+    file: &str,
+    field: &str,
+    v: &Option<String>,
+    default_ms: u64,
+) -> Result<Duration, SetupError> {
+    match v {
+        None => Ok(Duration::from_millis(default_ms)),
+        Some(s) => vigie_changes::parse_duration_ms(s)
+            .map(Duration::from_millis)
+            .map_err(|e| err(file, format!("supervision.{field}: {e}"))),
+    }
+}
+
+fn err(file: &str, message: String) -> SetupError {
+    SetupError {
+        file: file.to_owned(),
+        at: String::new(),
+        message,
+    }
+}
+
+fn scalar(v: &serde_norway::Value) -> Option<String> {
+    match v {
+        serde_norway::Value::String(s) => Some(s.clone()),
+        serde_norway::Value::Number(n) => Some(n.to_string()),
+        serde_norway::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Checks one option value against its declared kind; returns it resolved.
+fn check_option(kind: OptionKind, v: &serde_norway::Value, base: &Path) -> Option<String> {
+    match (kind, v) {
+        (OptionKind::Path, serde_norway::Value::String(s)) if !s.is_empty() => {
+            Some(base.join(s).display().to_string())
+        }
+        (OptionKind::String, serde_norway::Value::String(s)) => Some(s.clone()),
+        (OptionKind::Integer, serde_norway::Value::Number(n)) if n.is_i64() || n.is_u64() => {
+            Some(n.to_string())
+        }
+        (OptionKind::Bool, serde_norway::Value::Bool(b)) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+pub fn load(path: &Path) -> Result<Setup, SetupError> {
+    let file = path.display().to_string();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| err(&file, format!("cannot read: {e}")))?;
+    parse(path, &text)
+}
+
+/// Parses and validates a setup file's text; `path` names it in errors and
+/// anchors its relative paths.
+pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
+    let file = path.display().to_string();
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base
+    };
+    // Children run elsewhere: every path they get is absolute.
+    let base = std::path::absolute(&base).unwrap_or(base);
+    let de = serde_norway::Deserializer::from_str(text);
+    let raw: RawSetup = serde_path_to_error::deserialize(de).map_err(|e| {
+        let at = e
+            .inner()
+            .location()
+            .map(|l| format!(":{}:{}", l.line(), l.column()))
+            .unwrap_or_default();
+        let inner = e.inner().to_string();
+        // serde_norway appends its own "at line L column C": we already say where.
+        let inner = inner.split(" at line ").next().unwrap_or(&inner).to_owned();
+        let path = e.path().to_string();
+        let message = if path == "." {
+            inner
+        } else {
+            format!("{path}: {inner}")
+        };
+        SetupError {
+            file: file.clone(),
+            at,
+            message,
+        }
+    })?;
+    if raw.name.trim().is_empty() {
+        return Err(err(&file, "name: must not be empty".into()));
+    }
+    if raw.data_dir.is_empty() {
+        return Err(err(&file, "data_dir: must not be empty".into()));
+    }
+    let d = Endpoints::default_tcp();
+    let e = raw.endpoints;
+    let endpoints = Endpoints {
+        escalator: e.escalator.unwrap_or(d.escalator),
+        api: e.api.unwrap_or(d.api),
+        events: e.events.unwrap_or(d.events),
+        orders: e.orders.unwrap_or(d.orders),
+        lifecycle: e.lifecycle.unwrap_or(d.lifecycle),
+    };
+    let all = [
+        &endpoints.escalator,
+        &endpoints.api,
+        &endpoints.events,
+        &endpoints.orders,
+        &endpoints.lifecycle,
+    ];
+    for ep in all {
+        if !(ep.starts_with("tcp://") || ep.starts_with("ipc://")) {
+            return Err(err(
+                &file,
+                format!("endpoints: {ep:?} is not a tcp:// or ipc:// endpoint"),
+            ));
+        }
+    }
+    if all.iter().collect::<BTreeSet<_>>().len() != all.len() {
+        return Err(err(
+            &file,
+            "endpoints: every endpoint must be different".into(),
+        ));
+    }
+    let s = raw.supervision;
+    let supervision = Supervision {
+        grace: duration(&file, "grace", &s.grace, 5_000)?,
+        ready_timeout: duration(&file, "ready_timeout", &s.ready_timeout, 30_000)?,
+        backoff_initial: duration(&file, "backoff_initial", &s.backoff_initial, 100)?,
+        backoff_max: duration(&file, "backoff_max", &s.backoff_max, 5_000)?,
+        max_fast_crashes: s.max_fast_crashes.unwrap_or(5).max(1),
+        fast_crash_window: duration(&file, "fast_crash_window", &s.fast_crash_window, 10_000)?,
+    };
+    let mut seen = BTreeSet::new();
+    let mut hosts = Vec::new();
+    for (i, h) in raw.hosts.into_iter().enumerate() {
+        let at = format!("hosts[{i}] ({:?})", h.id);
+        vigie_changes::validate_host_id(&h.id).map_err(|e| err(&file, format!("{at}: {e}")))?;
+        if !seen.insert(h.id.clone()) {
+            return Err(err(&file, format!("{at}: duplicate host id {:?}", h.id)));
+        }
+        let Some(schema) = options_of(&h.driver) else {
+            return Err(err(
+                &file,
+                format!(
+                    "{at}: unknown driver {:?} (known: {})",
+                    h.driver,
+                    DRIVERS.join(", ")
+                ),
+            ));
+        };
+        for name in h.options.keys() {
+            if !schema.iter().any(|o| o.name == name) {
+                let known: Vec<&str> = schema.iter().map(|o| o.name).collect();
+                return Err(err(
+                    &file,
+                    format!(
+                        "{at}: option '{name}': unknown for driver {} (known: {})",
+                        h.driver,
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        let mut options = BTreeMap::new();
+        for spec in schema {
+            let value = match h.options.get(spec.name) {
+                Some(v) => check_option(spec.kind, v, &base).ok_or_else(|| {
+                    let got = scalar(v).unwrap_or_else(|| "a list or map".into());
+                    err(
+                        &file,
+                        format!(
+                            "{at}: option '{}': expected {}, got {got:?}",
+                            spec.name,
+                            spec.kind.word()
+                        ),
+                    )
+                })?,
+                None if spec.required => {
+                    return Err(err(
+                        &file,
+                        format!("{at}: option '{}' is required ({})", spec.name, spec.help),
+                    ));
+                }
+                None => match spec.default {
+                    Some(d) => d.to_owned(),
+                    None => continue,
+                },
+            };
+            if spec.kind == OptionKind::Path && spec.name == "root" && !Path::new(&value).is_dir() {
+                return Err(err(
+                    &file,
+                    format!("{at}: option 'root': {value} is not an existing directory"),
+                ));
+            }
+            options.insert(spec.name.to_owned(), value);
+        }
+        hosts.push(HostSetup {
+            id: h.id,
+            driver: h.driver,
+            labels: h.labels,
+            options,
+        });
+    }
+    for (i, rule) in raw.rules.into_iter().enumerate() {
+        let sel = vigie_changes::Selector::parse(&rule.hosts)
+            .map_err(|e| err(&file, format!("rules[{i}]: {e}")))?;
+        for h in &mut hosts {
+            if sel.matches(&h.id, &h.labels) {
+                h.labels
+                    .extend(rule.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+    }
+    Ok(Setup {
+        name: raw.name,
+        file: path.to_path_buf(),
+        data_dir: base.join(raw.data_dir),
+        endpoints,
+        supervision,
+        hosts,
+    })
+}

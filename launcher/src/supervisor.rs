@@ -1,0 +1,496 @@
+//! Starting, watching and stopping the children.
+//!
+//! One thread runs the loop below; for each child two helper threads turn
+//! its stderr lines and its exit into messages on one channel, tagged with
+//! the child's generation so that news from a previous incarnation is
+//! ignored. Start order: escalator, referee, then every plug; stop order is
+//! the reverse.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::{json, Value};
+
+use crate::error::LauncherError;
+use crate::events::{fields, Events};
+use crate::setup::{HostSetup, Setup};
+
+#[derive(Debug, Clone)]
+pub struct LaunchOptions {
+    /// The `vigie` binary the children run.
+    pub exe: PathBuf,
+    /// Write events as JSON lines.
+    pub json: bool,
+    /// Publish events without writing them (the demo prints its own story).
+    pub quiet: bool,
+}
+
+/// How the launcher ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Asked to stop; every child stopped within its grace period.
+    Clean,
+    /// Asked to stop; some child had to be killed or exited badly.
+    Unclean,
+    /// An essential child (escalator, referee) kept crashing.
+    GaveUp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Starting,
+    Ready,
+    /// Crashed; to be started again at this instant.
+    Backoff(Instant),
+    GaveUp,
+    Stopped,
+}
+
+struct Child {
+    name: String,
+    args: Vec<String>,
+    /// The event that says it is ready.
+    ready_event: &'static str,
+    essential: bool,
+    gen: u64,
+    pid: Option<Pid>,
+    started: Instant,
+    state: State,
+    fast_crashes: u32,
+    restarts: u32,
+}
+
+enum Msg {
+    Line {
+        idx: usize,
+        gen: u64,
+        line: String,
+    },
+    Exit {
+        idx: usize,
+        gen: u64,
+        status: ExitStatus,
+    },
+}
+
+fn status_fields(status: &ExitStatus) -> (Value, Value, String) {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => (json!(c), Value::Null, format!("exit {c}")),
+        (None, Some(s)) => {
+            let name = Signal::try_from(s)
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_else(|_| s.to_string());
+            (Value::Null, json!(name), format!("killed by {name}"))
+        }
+        _ => (Value::Null, Value::Null, "unknown".into()),
+    }
+}
+
+fn children(setup: &Setup) -> Vec<Vec<Child>> {
+    let e = &setup.endpoints;
+    let data = &setup.data_dir;
+    let child = |name: String, args: Vec<String>, ready_event, essential| Child {
+        name,
+        args,
+        ready_event,
+        essential,
+        gen: 0,
+        pid: None,
+        started: Instant::now(),
+        state: State::Stopped,
+        fast_crashes: 0,
+        restarts: 0,
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let p = |p: &Path| p.display().to_string();
+    let escalator = child(
+        "escalator".into(),
+        s(&[
+            "escalator",
+            "--data",
+            &p(&data.join("escalator")),
+            "--bind",
+            &e.escalator,
+        ]),
+        "escalator_started",
+        true,
+    );
+    let referee = child(
+        "referee".into(),
+        s(&[
+            "referee",
+            "--escalator",
+            &e.escalator,
+            "--api",
+            &e.api,
+            "--events",
+            &e.events,
+            "--orders",
+            &e.orders,
+        ]),
+        "referee_started",
+        true,
+    );
+    let plug = |h: &HostSetup| {
+        let mut args = s(&[
+            "plug", "--host", &h.id, "--driver", &h.driver, "--events", &e.events, "--orders",
+            &e.orders,
+        ]);
+        args.extend(["--state".into(), p(&data.join("plugs").join(&h.id))]);
+        for (k, v) in &h.options {
+            args.extend([format!("--{k}"), v.clone()]);
+        }
+        for (k, v) in &h.labels {
+            args.extend(["--label".into(), format!("{k}={v}")]);
+        }
+        child(format!("plug:{}", h.id), args, "plug_started", false)
+    };
+    vec![
+        vec![escalator],
+        vec![referee],
+        setup.hosts.iter().map(plug).collect(),
+    ]
+}
+
+struct Supervisor {
+    setup: Setup,
+    opts: LaunchOptions,
+    events: Events,
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+    children: Vec<Child>,
+    /// Indexes of `children`, by start group.
+    groups: Vec<Vec<usize>>,
+}
+
+impl Supervisor {
+    fn spawn(&mut self, idx: usize) -> Result<(), LauncherError> {
+        let c = &mut self.children[idx];
+        c.gen += 1;
+        let mut cmd = Command::new(&self.opts.exe);
+        cmd.arg("--log-json")
+            .args(&c.args)
+            .env(crate::PARENT_PID_ENV, std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            // Its own process group: a Ctrl-C in the terminal reaches the
+            // launcher only, which then stops the children in order.
+            .process_group(0);
+        let mut proc = cmd
+            .spawn()
+            .map_err(|e| LauncherError::io(&self.opts.exe, e))?;
+        let pid = Pid::from_raw(i32::try_from(proc.id()).unwrap_or(0));
+        let (gen, tx) = (c.gen, self.tx.clone());
+        if let Some(stderr) = proc.stderr.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if tx.send(Msg::Line { idx, gen, line }).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let tx = self.tx.clone();
+        std::thread::spawn(move || {
+            if let Ok(status) = proc.wait() {
+                let _ = tx.send(Msg::Exit { idx, gen, status });
+            }
+        });
+        c.pid = Some(pid);
+        c.started = Instant::now();
+        c.state = State::Starting;
+        let f = fields([("name", json!(c.name)), ("pid", json!(pid.as_raw()))]);
+        self.events.emit("launcher", "child_started", f);
+        Ok(())
+    }
+
+    /// Handles one message. Returns true when an essential child gave up.
+    fn handle(&mut self, msg: Msg, stopping: bool) -> bool {
+        match msg {
+            Msg::Line { idx, gen, line } => {
+                let c = &mut self.children[idx];
+                let name = self.events.forward(&c.name, &line);
+                if gen == c.gen
+                    && c.state == State::Starting
+                    && name.as_deref() == Some(c.ready_event)
+                {
+                    c.state = State::Ready;
+                }
+                false
+            }
+            Msg::Exit { idx, gen, status } => {
+                if gen != self.children[idx].gen {
+                    return false;
+                }
+                self.exited(idx, status, stopping)
+            }
+        }
+    }
+
+    fn exited(&mut self, idx: usize, status: ExitStatus, stopping: bool) -> bool {
+        let sup = self.setup.supervision.clone();
+        let c = &mut self.children[idx];
+        c.pid = None;
+        let uptime = c.started.elapsed();
+        let (code, signal, text) = status_fields(&status);
+        self.events.emit(
+            "launcher",
+            "child_exited",
+            fields([
+                ("name", json!(c.name)),
+                ("status", json!(text)),
+                ("code", code),
+                ("signal", signal),
+                ("uptime_ms", json!(uptime.as_millis() as u64)),
+            ]),
+        );
+        if stopping {
+            c.state = State::Stopped;
+            return false;
+        }
+        c.fast_crashes = if uptime < sup.fast_crash_window {
+            c.fast_crashes + 1
+        } else {
+            1
+        };
+        if c.fast_crashes >= sup.max_fast_crashes {
+            c.state = State::GaveUp;
+            let f = fields([("name", json!(c.name)), ("crashes", json!(c.fast_crashes))]);
+            self.events.emit("launcher", "child_gave_up", f);
+            return c.essential;
+        }
+        let factor = 1u32 << (c.fast_crashes - 1).min(16);
+        let backoff = sup
+            .backoff_initial
+            .saturating_mul(factor)
+            .min(sup.backoff_max);
+        c.state = State::Backoff(Instant::now() + backoff);
+        false
+    }
+
+    /// Starts one group and waits until every member is ready.
+    fn start_group(&mut self, g: usize, shutdown: &AtomicBool) -> Result<(), LauncherError> {
+        let members = self.groups[g].clone();
+        for &i in &members {
+            self.spawn(i)?;
+        }
+        let deadline = Instant::now() + self.setup.supervision.ready_timeout;
+        while members
+            .iter()
+            .any(|&i| self.children[i].state != State::Ready)
+        {
+            if shutdown.load(Ordering::Relaxed) {
+                return Err(LauncherError::NotReady {
+                    name: "tower".into(),
+                    reason: "asked to stop while starting".into(),
+                });
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let slow = || {
+                members
+                    .iter()
+                    .map(|&i| &self.children[i])
+                    .find(|c| c.state != State::Ready)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default()
+            };
+            if left.is_zero() {
+                return Err(LauncherError::NotReady {
+                    name: slow(),
+                    reason: format!(
+                        "no readiness within {:?}",
+                        self.setup.supervision.ready_timeout
+                    ),
+                });
+            }
+            match self.rx.recv_timeout(left.min(Duration::from_millis(100))) {
+                Ok(Msg::Exit { idx, gen, status })
+                    if gen == self.children[idx].gen && members.contains(&idx) =>
+                {
+                    let name = self.children[idx].name.clone();
+                    self.exited(idx, status, true);
+                    return Err(LauncherError::NotReady {
+                        name,
+                        reason: format!("it exited while starting ({})", status_fields(&status).2),
+                    });
+                }
+                Ok(msg) => {
+                    self.handle(msg, false);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn restart_due(&mut self) -> Result<(), LauncherError> {
+        let now = Instant::now();
+        for i in 0..self.children.len() {
+            if let State::Backoff(at) = self.children[i].state {
+                if now >= at {
+                    self.children[i].restarts += 1;
+                    let c = &self.children[i];
+                    let f = fields([("name", json!(c.name)), ("attempt", json!(c.restarts))]);
+                    self.events.emit("launcher", "child_restarted", f);
+                    self.spawn(i)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the children in reverse start order: SIGTERM, a grace period,
+    /// then SIGKILL. Returns whether every one stopped by itself.
+    fn stop_all(&mut self) -> bool {
+        let mut clean = true;
+        let groups = self.groups.clone();
+        for group in groups.iter().rev() {
+            let live: Vec<usize> = group
+                .iter()
+                .copied()
+                .filter(|&i| self.children[i].pid.is_some())
+                .collect();
+            for &i in &live {
+                if let Some(pid) = self.children[i].pid {
+                    let _ = kill(pid, Signal::SIGTERM);
+                }
+            }
+            let deadline = Instant::now() + self.setup.supervision.grace;
+            let mut killed = false;
+            while live.iter().any(|&i| self.children[i].pid.is_some()) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() && !killed {
+                    for &i in &live {
+                        if let Some(pid) = self.children[i].pid {
+                            let f = fields([("name", json!(self.children[i].name))]);
+                            self.events.emit("launcher", "child_killed", f);
+                            let _ = kill(pid, Signal::SIGKILL);
+                        }
+                    }
+                    killed = true;
+                    clean = false;
+                }
+                let wait = if killed { Duration::from_secs(5) } else { left };
+                match self.rx.recv_timeout(wait) {
+                    Ok(Msg::Exit { idx, gen, status }) if gen == self.children[idx].gen => {
+                        clean &= status.success();
+                        self.exited(idx, status, true);
+                    }
+                    Ok(msg) => {
+                        self.handle(msg, true);
+                    }
+                    Err(RecvTimeoutError::Timeout) if killed => break,
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        }
+        clean
+    }
+}
+
+/// Runs a tower from its setup until `shutdown` is set. The data dir must
+/// be locked by the caller (see `vigie start`).
+pub fn run(
+    setup: Setup,
+    opts: LaunchOptions,
+    shutdown: Arc<AtomicBool>,
+) -> Result<Outcome, LauncherError> {
+    let ctx = zmq::Context::new();
+    let events = Events::bind(&ctx, &setup.endpoints.lifecycle, opts.json, opts.quiet)?;
+    let (tx, rx) = mpsc::channel();
+    let groups_of_children = children(&setup);
+    let mut all = Vec::new();
+    let mut groups = Vec::new();
+    for g in groups_of_children {
+        let mut idx = Vec::new();
+        for c in g {
+            idx.push(all.len());
+            all.push(c);
+        }
+        groups.push(idx);
+    }
+    let mut sup = Supervisor {
+        setup,
+        opts,
+        events,
+        tx,
+        rx,
+        children: all,
+        groups,
+    };
+    let f = fields([
+        ("name", json!(sup.setup.name)),
+        ("data_dir", json!(sup.setup.data_dir.display().to_string())),
+        ("pid", json!(std::process::id())),
+        ("lifecycle", json!(sup.setup.endpoints.lifecycle)),
+    ]);
+    sup.events.emit("launcher", "launcher_started", f);
+    for g in 0..sup.groups.len() {
+        if let Err(e) = sup.start_group(g, &shutdown) {
+            let f = fields([("reason", json!(e.to_string()))]);
+            sup.events.emit("launcher", "start_failed", f);
+            sup.stop_all();
+            sup.events.emit(
+                "launcher",
+                "launcher_stopped",
+                fields([("clean", json!(false))]),
+            );
+            return Err(e);
+        }
+    }
+    let f = fields([
+        ("name", json!(sup.setup.name)),
+        ("hosts", json!(sup.setup.hosts.len())),
+        ("api", json!(sup.setup.endpoints.api)),
+    ]);
+    sup.events.emit("launcher", "tower_ready", f);
+
+    let mut gave_up = false;
+    while !shutdown.load(Ordering::Relaxed) && !gave_up {
+        let next = sup
+            .children
+            .iter()
+            .filter_map(|c| match c.state {
+                State::Backoff(at) => Some(at),
+                _ => None,
+            })
+            .min();
+        let wait = next
+            .map(|at| at.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_millis(100))
+            .min(Duration::from_millis(100));
+        match sup.rx.recv_timeout(wait) {
+            Ok(msg) => gave_up = sup.handle(msg, false),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        sup.restart_due()?;
+    }
+    sup.events.emit(
+        "launcher",
+        "launcher_stopping",
+        fields([("gave_up", json!(gave_up))]),
+    );
+    let clean = sup.stop_all();
+    sup.events.emit(
+        "launcher",
+        "launcher_stopped",
+        fields([("clean", json!(clean && !gave_up))]),
+    );
+    Ok(match (gave_up, clean) {
+        (true, _) => Outcome::GaveUp,
+        (false, true) => Outcome::Clean,
+        (false, false) => Outcome::Unclean,
+    })
+}

@@ -1,0 +1,65 @@
+//! `vigie start --setup tower.yml`: the launcher.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use vigie_launcher::{LaunchOptions, Outcome};
+
+use crate::runtime::{shutdown_flag, EXIT_CONFIG};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The setup file.
+    #[arg(long)]
+    setup: PathBuf,
+}
+
+pub fn run(a: Args, json: bool) -> anyhow::Result<ExitCode> {
+    let setup = match vigie_launcher::setup::load(&a.setup) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("vigie start: {e}");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    let data = setup.data_dir.clone();
+    if let Err(e) = std::fs::create_dir_all(&data) {
+        eprintln!("vigie start: data_dir {}: {e}", data.display());
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    }
+    // One launcher per data dir: held until this process ends.
+    let _lock = match vigie_escalator::lock_dir(&data, "launcher.lock") {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("vigie start: refusing to start: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let keys = vigie_launcher::ensure_tower_keys(&data)?;
+    if keys.created {
+        eprintln!(
+            "vigie start: created the tower's keys in {} (public key {})",
+            data.join("keys").display(),
+            keys.public_z85
+        );
+    }
+    let opts = LaunchOptions {
+        exe: std::env::current_exe()?,
+        json,
+        quiet: false,
+    };
+    match vigie_launcher::run(setup, opts, shutdown_flag()?) {
+        Ok(Outcome::Clean) => Ok(ExitCode::SUCCESS),
+        Ok(Outcome::Unclean) => Ok(ExitCode::FAILURE),
+        Ok(Outcome::GaveUp) => {
+            eprintln!(
+                "vigie start: gave up: an essential daemon kept crashing (see child_gave_up)"
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => {
+            eprintln!("vigie start: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
