@@ -3,6 +3,8 @@
 //! stderr — as one JSON object per line with `--log-json`, the event's
 //! fields at the top level plus `source`.
 
+use std::sync::mpsc::Sender;
+
 use serde_json::{Map, Value};
 use vigie_wire::lifecycle::LifecycleEvent;
 
@@ -10,6 +12,7 @@ pub struct Events {
     sock: zmq::Socket,
     json: bool,
     quiet: bool,
+    observer: Option<Sender<LifecycleEvent>>,
 }
 
 /// Fields a child's log line carries that are not the event's own.
@@ -28,12 +31,18 @@ impl Events {
         endpoint: &str,
         json: bool,
         quiet: bool,
+        observer: Option<Sender<LifecycleEvent>>,
     ) -> Result<Self, zmq::Error> {
         let sock = ctx.socket(zmq::PUB)?;
         sock.set_sndhwm(100_000)?;
         sock.set_linger(500)?;
         sock.bind(endpoint)?;
-        Ok(Self { sock, json, quiet })
+        Ok(Self {
+            sock,
+            json,
+            quiet,
+            observer,
+        })
     }
 
     pub fn emit(&self, source: &str, name: &str, fields: Map<String, Value>) {
@@ -49,6 +58,9 @@ impl Events {
             let _ = self
                 .sock
                 .send_multipart([name.as_bytes(), &frame], zmq::DONTWAIT);
+        }
+        if let Some(o) = &self.observer {
+            let _ = o.send(ev);
         }
         if self.quiet {
             return;

@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 use crate::error::LauncherError;
 use crate::events::{fields, Events};
 use crate::setup::{HostSetup, Setup};
+use vigie_wire::lifecycle::LifecycleEvent;
 
 #[derive(Debug, Clone)]
 pub struct LaunchOptions {
@@ -31,6 +32,8 @@ pub struct LaunchOptions {
     pub json: bool,
     /// Publish events without writing them (the demo prints its own story).
     pub quiet: bool,
+    /// Also hand every event to this channel (in-process observers).
+    pub observer: Option<mpsc::Sender<LifecycleEvent>>,
 }
 
 /// How the launcher ended.
@@ -407,7 +410,13 @@ pub fn run(
     shutdown: Arc<AtomicBool>,
 ) -> Result<Outcome, LauncherError> {
     let ctx = zmq::Context::new();
-    let events = Events::bind(&ctx, &setup.endpoints.lifecycle, opts.json, opts.quiet)?;
+    let events = Events::bind(
+        &ctx,
+        &setup.endpoints.lifecycle,
+        opts.json,
+        opts.quiet,
+        opts.observer.clone(),
+    )?;
     let (tx, rx) = mpsc::channel();
     let groups_of_children = children(&setup);
     let mut all = Vec::new();

@@ -1,14 +1,24 @@
-//! `vigie demo`: the first thing a newcomer runs. For now it starts an
-//! Escalator on a throwaway data dir and shows the client at work.
+//! `vigie demo`: the first thing a newcomer runs. A whole tower in a temp
+//! dir — launcher, escalator, referee, three local hosts — then a sample
+//! change set: one change that succeeds on every host, one that fails on
+//! `db-1` and rolls back. Serves until Ctrl-C (`--exit`: stop after it).
 
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use vigie_escalator::{Client, RangeSpec, ServerConfig};
+use vigie_launcher::LaunchOptions;
+use vigie_referee::ApiClient;
+use vigie_wire::lifecycle::LifecycleEvent;
+use vigie_wire::tower::{ApiCall, Caller, ChangeState};
 
 use crate::runtime::shutdown_flag;
+
+const HELLO: &str = include_str!("../../../examples/changes/hello.yml");
+const FAILS: &str = include_str!("../../../examples/changes/fails.yml");
+const HOSTS: [(&str, &str); 3] = [("web-1", "web"), ("web-2", "web"), ("db-1", "db")];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -17,61 +27,115 @@ pub struct Args {
     exit: bool,
 }
 
+fn setup_yaml(dir: &std::path::Path) -> String {
+    let ep = |n: &str| format!("ipc://{}/{n}.sock", dir.display());
+    let mut y = format!(
+        "name: demo\ndata_dir: data\nendpoints:\n  escalator: {}\n  api: {}\n  events: {}\n  orders: {}\n  lifecycle: {}\nhosts:\n",
+        ep("escalator"),
+        ep("api"),
+        ep("events"),
+        ep("orders"),
+        ep("lifecycle")
+    );
+    for (id, role) in HOSTS {
+        y.push_str(&format!("  - id: {id}\n    driver: local\n    labels: {{role: {role}}}\n    options: {{root: hosts/{id}}}\n"));
+    }
+    y
+}
+
+/// Waits for the tower to be ready and every host online at the referee.
+fn wait_ready(events: &mpsc::Receiver<LifecycleEvent>) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut ready, mut online) = (false, 0);
+    while !(ready && online == HOSTS.len()) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ev = events
+            .recv_timeout(left)
+            .map_err(|_| anyhow::anyhow!("the tower did not come up within 60 s"))?;
+        match ev.name.as_str() {
+            "tower_ready" => ready = true,
+            "host_online" => online += 1,
+            "start_failed" => anyhow::bail!("the tower failed to start: {}", ev.fields_json),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let dir = tempfile::Builder::new().prefix("vigie-demo-").tempdir()?;
-    let endpoint = format!("ipc://{}/escalator.sock", dir.path().display());
-    let shutdown = shutdown_flag()?;
-    let cfg = ServerConfig::new(dir.path().join("data"), vec![endpoint.clone()]);
-    let flag = shutdown.clone();
-    let server = std::thread::spawn(move || vigie_escalator::serve(cfg, flag, None));
+    for (id, _) in HOSTS {
+        std::fs::create_dir_all(dir.path().join("hosts").join(id))?;
+    }
+    let file = dir.path().join("tower.yml");
+    std::fs::write(&file, setup_yaml(dir.path()))?;
+    let setup = vigie_launcher::setup::load(&file)?;
+    let data = setup.data_dir.clone();
+    std::fs::create_dir_all(&data)?;
+    let _lock = vigie_escalator::lock_dir(&data, "launcher.lock")?;
+    vigie_launcher::ensure_tower_keys(&data)?;
+    let (api, orders) = (setup.endpoints.api.clone(), setup.endpoints.orders.clone());
+    let (tx, events) = mpsc::channel();
 
-    let client = Client::connect(&endpoint)?;
-    client.ping().context("escalator did not come up")?;
-    println!(
-        "escalator up at {endpoint} (data in {})",
-        dir.path().join("data").display()
-    );
-    let hosts = client.create("demo")?.prefixed(b"host/");
-    let t = Instant::now();
-    for (id, role) in [("web-1", "web"), ("web-2", "web"), ("db-1", "database")] {
-        hosts.put(id.as_bytes(), role.as_bytes())?;
-        println!("put   host/{id} = {role}  (durable: fdatasync'ed before the reply)");
-    }
-    println!("3 durable puts in {:.2?}", t.elapsed());
-    let got = hosts.get(b"web-2")?.unwrap_or_default();
-    println!("get   host/web-2 -> {}", String::from_utf8_lossy(&got));
-    let mut batch = hosts.batch();
-    batch.put(b"web-3", b"web").delete(b"db-1");
-    batch.write()?;
-    println!("batch put host/web-3, delete host/db-1 (all or nothing)");
-    let spec = RangeSpec {
-        prefix: Some(b"web-".to_vec()),
-        reverse: true,
-        ..RangeSpec::default()
+    let shutdown = shutdown_flag()?;
+    let opts = LaunchOptions {
+        exe: std::env::current_exe()?,
+        json: false,
+        quiet: true,
+        observer: Some(tx),
     };
-    println!("range prefix=web- reverse:");
-    for e in hosts.iter(spec) {
-        let e = e?;
-        let v = e.value.unwrap_or_default();
-        println!(
-            "      {} = {}",
-            String::from_utf8_lossy(&e.key),
-            String::from_utf8_lossy(&v)
-        );
-    }
-    let stats = client.stats()?;
+    let flag = shutdown.clone();
+    let launcher = std::thread::spawn(move || vigie_launcher::run(setup, opts, flag));
+    println!("Starting a tower in {} ...", dir.path().display());
+    wait_ready(&events)?;
+    println!("Tower up: escalator, referee and 3 hosts (web-1, web-2, db-1), each a directory under {}/hosts.\n", dir.path().display());
+
+    let caller = Caller {
+        tenant: "default".into(),
+        operator: std::env::var("USER").unwrap_or_else(|_| "demo".into()),
+    };
+    let mut client = ApiClient::connect(&api, caller)?;
+    let hello = vigie_changes::parse_change("examples/changes/hello.yml", HELLO)?;
+    let fails = vigie_changes::parse_change("examples/changes/fails.yml", FAILS)?;
+    println!("$ vigie submit examples/changes/hello.yml --target '*' --wait");
+    let views = client.changes(ApiCall::Submit {
+        spec: hello,
+        target: "*".into(),
+    })?;
+    let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
+    let first = super::tower::follow(&orders, false, &mut client, &ids)?;
+    println!("\n$ vigie submit examples/changes/fails.yml --target db-1 --wait");
+    let views = client.changes(ApiCall::Submit {
+        spec: fails,
+        target: "db-1".into(),
+    })?;
+    let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
+    let second = super::tower::follow(&orders, false, &mut client, &ids)?;
+    let ok = first
+        .iter()
+        .filter(|v| v.state == ChangeState::Succeeded)
+        .count();
+    let rolled = second
+        .iter()
+        .filter(|v| matches!(v.state, ChangeState::RolledBack { .. }))
+        .count();
     println!(
-        "server: {} requests, {} durable writes, {} fdatasync calls",
-        stats.requests, stats.durable_writes, stats.syncs
+        "\n{ok} changes succeeded, {rolled} rolled back (db-1 is as it was before that change)."
     );
+    println!("Every modification is in the audit, hash-chained, in Escalator's `tower` database under {}:", data.join("escalator").display());
+    println!("  vigie audit --referee {api}");
+    println!("  vigie audit verify --referee {api}");
+    println!("  vigie status --referee {api}");
+
     if args.exit {
         shutdown.store(true, Ordering::Relaxed);
     } else {
-        println!("serving at {endpoint}; try `vigie kv --escalator {endpoint} range demo`; Ctrl-C to stop");
+        println!("\nThe tower keeps running; try the commands above in another terminal. Ctrl-C to stop.");
     }
-    server
+    let outcome = launcher
         .join()
-        .map_err(|_| anyhow::anyhow!("escalator thread panicked"))??;
-    println!("stopped cleanly");
+        .map_err(|_| anyhow::anyhow!("the launcher thread panicked"))?
+        .context("launcher")?;
+    println!("Tower stopped ({outcome:?}).");
     Ok(ExitCode::SUCCESS)
 }

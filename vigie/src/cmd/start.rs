@@ -47,6 +47,7 @@ pub fn run(a: Args, json: bool) -> anyhow::Result<ExitCode> {
         exe: std::env::current_exe()?,
         json,
         quiet: false,
+        observer: None,
     };
     match vigie_launcher::run(setup, opts, shutdown_flag()?) {
         Ok(Outcome::Clean) => Ok(ExitCode::SUCCESS),

@@ -130,12 +130,17 @@ fn progress(prev: Option<&ChangeView>, now: &ChangeView) -> Vec<String> {
 }
 
 /// Follows changes until all are final; prints progress. Returns the final views.
-fn follow(conn: &Conn, client: &mut ApiClient, ids: &[String]) -> anyhow::Result<Vec<ChangeView>> {
-    let watcher = Watcher::connect(&conn.orders, ids)?;
+pub fn follow(
+    orders: &str,
+    json: bool,
+    client: &mut ApiClient,
+    ids: &[String],
+) -> anyhow::Result<Vec<ChangeView>> {
+    let watcher = Watcher::connect(orders, ids)?;
     let mut seen: HashMap<String, ChangeView> = HashMap::new();
     let mut refresh = Instant::now();
     let show = |v: ChangeView, seen: &mut HashMap<String, ChangeView>| -> anyhow::Result<()> {
-        if conn.json {
+        if json {
             if seen.get(&v.id) != Some(&v) {
                 print_json(&v)?;
             }
@@ -221,7 +226,7 @@ pub fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
-    let done = follow(&a.conn, &mut client, &ids)?;
+    let done = follow(&a.conn.orders, a.conn.json, &mut client, &ids)?;
     Ok(outcome(&done))
 }
 
@@ -271,7 +276,7 @@ pub struct WatchArgs {
 
 pub fn watch(a: WatchArgs) -> anyhow::Result<ExitCode> {
     let mut client = a.conn.client()?;
-    let done = follow(&a.conn, &mut client, &a.ids)?;
+    let done = follow(&a.conn.orders, a.conn.json, &mut client, &a.ids)?;
     Ok(outcome(&done))
 }
 
