@@ -1,13 +1,20 @@
-//! The Vigie test kit: run the real `vigie` binary, wait on its structured
-//! events (never on log text, never by sleeping), kill and restart it.
+//! The Vigie test kit: describe a tower in Rust ([`Setup`], [`Rule`]), run
+//! the real `vigie` binary on it ([`Launcher`], or single daemons with
+//! [`Daemon`] and [`Escalator`]), wait on structured events (never on log
+//! text, never by sleeping), kill and restart any process. Driver authors
+//! run [`conformance`] against their driver.
 //!
 //! Every wait has a timeout; when it expires the test fails with the list
 //! of events seen so far.
 
 mod daemon;
 mod events;
-mod tower;
+mod launcher;
+mod setup;
 
 pub use daemon::{vigie_bin, Daemon, Escalator};
 pub use events::{Event, EventLog};
-pub use tower::Tower;
+pub use launcher::Launcher;
+pub use setup::{HostDef, Rule, Setup};
+/// The driver conformance suite, for anyone writing a driver.
+pub use vigie_drivers::conformance;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use vigie_tests::Tower;
+use vigie_tests::{Launcher, Setup};
 use vigie_wire::tower::{ApiCall, ChangeState, ChangeView};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -14,7 +14,7 @@ fn spec(yaml: &str) -> vigie_wire::change::ChangeSpec {
     vigie_changes::parse_change("test.yml", yaml).expect("valid change")
 }
 
-fn submit(tower: &Tower, yaml: &str, target: &str) -> anyhow::Result<Vec<ChangeView>> {
+fn submit(tower: &Launcher, yaml: &str, target: &str) -> anyhow::Result<Vec<ChangeView>> {
     let call = ApiCall::Submit {
         spec: spec(yaml),
         target: target.into(),
@@ -41,11 +41,11 @@ fn trace_change(token: &str) -> String {
 
 #[test]
 fn fifo_per_host_under_concurrent_submissions() -> anyhow::Result<()> {
-    let mut tower = Tower::start()?;
-    for h in ["a-1", "a-2", "a-3"] {
-        tower.start_plug(h, &["group=a"])?;
-    }
-    let tower = std::sync::Arc::new(tower);
+    let setup = Setup::new("fifo")
+        .host("a-1", &[("group", "a")])
+        .host("a-2", &[("group", "a")])
+        .host("a-3", &[("group", "a")]);
+    let tower = std::sync::Arc::new(Launcher::start(setup)?);
     let submitters: Vec<_> = (0..4)
         .map(|t| {
             let tower = tower.clone();
@@ -88,10 +88,12 @@ fn fifo_per_host_under_concurrent_submissions() -> anyhow::Result<()> {
 
 #[test]
 fn one_change_at_a_time_per_host_and_hosts_in_parallel() -> anyhow::Result<()> {
-    let mut tower = Tower::start()?;
-    for h in ["p-1", "p-2", "p-3"] {
-        tower.start_plug(h, &[])?;
-    }
+    let tower = Launcher::start(
+        Setup::new("par")
+            .host("p-1", &[])
+            .host("p-2", &[])
+            .host("p-3", &[]),
+    )?;
     // Each change records its start and end (ns); two per host.
     let yaml = "title: slow\nsteps:\n  - run: echo start $(date +%s%N) >> spans; sleep 0.4; echo end $(date +%s%N) >> spans\n";
     let mut all = Vec::new();
@@ -133,8 +135,7 @@ fn one_change_at_a_time_per_host_and_hosts_in_parallel() -> anyhow::Result<()> {
 
 #[test]
 fn failing_step_rolls_back_to_a_byte_identical_root() -> anyhow::Result<()> {
-    let mut tower = Tower::start()?;
-    tower.start_plug("web-1", &[])?;
+    let tower = Launcher::start(Setup::new("rollback").host("web-1", &[]))?;
     let root = tower.root("web-1");
     std::fs::create_dir_all(root.join("etc"))?;
     std::fs::create_dir_all(root.join("var/data/deep"))?;
@@ -211,7 +212,7 @@ fn failing_step_rolls_back_to_a_byte_identical_root() -> anyhow::Result<()> {
 
 #[test]
 fn offline_host_gets_its_queue_when_it_starts_and_queued_changes_cancel() -> anyhow::Result<()> {
-    let mut tower = Tower::start()?;
+    let mut tower = Launcher::start(Setup::new("offline"))?;
     let out = tower.cli(&["hosts", "add", "late-1", "--label", "role=db"])?;
     assert!(
         out.status.success(),
@@ -268,8 +269,7 @@ fn offline_host_gets_its_queue_when_it_starts_and_queued_changes_cancel() -> any
 
 #[test]
 fn bad_change_file_is_refused_with_its_location_and_nothing_is_queued() -> anyhow::Result<()> {
-    let mut tower = Tower::start()?;
-    tower.start_plug("web-1", &[])?;
+    let tower = Launcher::start(Setup::new("bad").host("web-1", &[]))?;
     let file = tower.data_dir().join("bad.yml");
     std::fs::write(&file, "title: bad\nsteps:\n  - run: echo ok\n  - name: broken\n    file: /etc/x\n    content: x\n    mode: \"0999\"\n")?;
     let out = tower.cli(&["submit", file.to_str().expect("utf-8"), "--target", "web-1"])?;
@@ -295,8 +295,7 @@ fn bad_change_file_is_refused_with_its_location_and_nothing_is_queued() -> anyho
 
 #[test]
 fn audit_verify_detects_edited_and_deleted_records() -> anyhow::Result<()> {
-    let mut tower = Tower::start()?;
-    tower.start_plug("web-1", &[])?;
+    let tower = Launcher::start(Setup::new("audit").host("web-1", &[]))?;
     let c = submit(&tower, &trace_change("x"), "web-1")?;
     tower.wait_final(&ids(&c), LONG)?;
     let ok = tower.cli(&["audit", "verify"])?;
@@ -306,7 +305,7 @@ fn audit_verify_detects_edited_and_deleted_records() -> anyhow::Result<()> {
         String::from_utf8_lossy(&ok.stdout)
     );
 
-    let db = tower.escalator.client()?.connect_db("tower")?;
+    let db = vigie_escalator::Client::connect(&tower.endpoint("escalator"))?.connect_db("tower")?;
     let key = b"audit/rec/00000000000000000002".to_vec();
     let original = db.get(&key)?.expect("record 2");
     let mut rec: vigie_wire::tower::AuditRecord = vigie_wire::decode(&original)?;

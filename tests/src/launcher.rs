@@ -1,0 +1,308 @@
+//! The `Launcher` harness: runs the real `vigie start --setup` in a temp
+//! dir from a [`Setup`], waits until the tower is ready and every host is
+//! online, exposes the event stream (the launcher's own events and every
+//! child's, each with its `source`), kills and restarts the launcher or any
+//! of its children, and drives the CLI and the API against the tower.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Output};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use vigie_referee::{ApiClient, Watcher};
+use vigie_wire::tower::{ApiCall, Caller, ChangeView};
+
+use crate::daemon::{vigie_bin, Daemon, START_TIMEOUT};
+use crate::events::{Event, EventLog};
+use crate::setup::Setup;
+
+pub struct Launcher {
+    pub dir: tempfile::TempDir,
+    pub setup: Setup,
+    pub file: PathBuf,
+    pub daemon: Daemon,
+    /// Plugs started by the test itself, outside the launcher.
+    pub standalone: BTreeMap<String, Daemon>,
+    standalone_labels: HashMap<String, Vec<String>>,
+}
+
+fn ep(dir: &Path, n: &str) -> String {
+    format!("ipc://{}/{n}.sock", dir.display())
+}
+
+impl Launcher {
+    /// Starts a tower and waits until it is ready and its hosts online.
+    pub fn start(setup: Setup) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("vigie-tower-").tempdir()?;
+        let file = setup.write(dir.path())?;
+        let daemon = Self::launch(&file)?;
+        let l = Self {
+            dir,
+            setup,
+            file,
+            daemon,
+            standalone: BTreeMap::new(),
+            standalone_labels: HashMap::new(),
+        };
+        l.wait_ready()?;
+        Ok(l)
+    }
+
+    fn launch(file: &Path) -> anyhow::Result<Daemon> {
+        let f = file.display().to_string();
+        Daemon::spawn(&["start", "--setup", f.as_str()])
+    }
+
+    fn wait_ready(&self) -> anyhow::Result<()> {
+        self.events().wait("tower_ready", START_TIMEOUT)?;
+        for h in &self.setup.hosts {
+            self.wait_online(h.id.as_str(), 1)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the `n`-th `host_online` of `host` at the referee.
+    fn wait_online(&self, host: &str, n: usize) -> anyhow::Result<Event> {
+        let what = format!("host_online {host}");
+        self.events().wait_n(&what, n, START_TIMEOUT, |e| {
+            e.name == "host_online" && e.str("host") == Some(host)
+        })
+    }
+
+    pub fn events(&self) -> &EventLog {
+        &self.daemon.events
+    }
+
+    /// Waits for `n` events named `name` from `source` (a child's name, or
+    /// `launcher`).
+    pub fn wait_from(
+        &self,
+        source: &str,
+        name: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Event> {
+        let what = format!("{name} from {source}");
+        self.events().wait_n(&what, n, timeout, |e| {
+            e.name == name && e.str("source") == Some(source)
+        })
+    }
+
+    /// Waits until `host` has had `n` steps succeed.
+    pub fn until_step_succeeded(
+        &self,
+        host: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Event> {
+        let what = format!("step_succeeded on {host}");
+        self.events().wait_n(&what, n, timeout, |e| {
+            e.name == "step_succeeded" && e.str("host") == Some(host)
+        })
+    }
+
+    /// Waits until `n` changes have finished (any outcome).
+    pub fn until_changes_finished(&self, n: usize, timeout: Duration) -> anyhow::Result<Event> {
+        self.events().wait_n("change_finished", n, timeout, |e| {
+            e.name == "change_finished"
+        })
+    }
+
+    /// The pid of a running child (`escalator`, `referee`, `plug:<host>`).
+    pub fn child_pid(&self, name: &str) -> anyhow::Result<Pid> {
+        let started = self
+            .events()
+            .snapshot()
+            .into_iter()
+            .filter(|e| e.name == "child_started" && e.str("name") == Some(name))
+            .last()
+            .with_context(|| format!("no child {name} was started"))?;
+        let pid = started.u64("pid").context("pid")?;
+        Ok(Pid::from_raw(i32::try_from(pid)?))
+    }
+
+    /// Every child pid the launcher ever started.
+    pub fn all_child_pids(&self) -> Vec<Pid> {
+        self.events()
+            .snapshot()
+            .into_iter()
+            .filter(|e| e.name == "child_started")
+            .filter_map(|e| e.u64("pid"))
+            .filter_map(|p| i32::try_from(p).ok())
+            .map(Pid::from_raw)
+            .collect()
+    }
+
+    /// SIGKILLs a child and waits until the launcher restarted it and it is
+    /// ready again.
+    pub fn kill_child(&self, name: &str) -> anyhow::Result<()> {
+        let ready = match name {
+            "escalator" => "escalator_started",
+            "referee" => "referee_started",
+            _ => "plug_started",
+        };
+        let before = self.count_from(name, ready);
+        kill(self.child_pid(name)?, Signal::SIGKILL)?;
+        self.wait_from(name, ready, before + 1, START_TIMEOUT)?;
+        Ok(())
+    }
+
+    fn count_from(&self, source: &str, name: &str) -> usize {
+        self.events()
+            .snapshot()
+            .iter()
+            .filter(|e| e.name == name && e.str("source") == Some(source))
+            .count()
+    }
+
+    /// SIGTERM to the launcher; waits for its exit.
+    pub fn quit(&mut self) -> anyhow::Result<ExitStatus> {
+        self.daemon.terminate()
+    }
+
+    /// SIGKILL to the launcher itself.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        self.daemon.kill9()
+    }
+
+    /// Starts the launcher again on the same setup and data.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.daemon = Self::launch(&self.file)?;
+        self.wait_ready()
+    }
+
+    pub fn root(&self, host: &str) -> PathBuf {
+        Setup::root(self.dir.path(), host)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn endpoint(&self, name: &str) -> String {
+        ep(self.dir.path(), name)
+    }
+
+    /// A plug started by the test, outside the launcher (a host that joins
+    /// later); returns once the referee counts it online.
+    pub fn start_plug(&mut self, host: &str, labels: &[&str]) -> anyhow::Result<()> {
+        std::fs::create_dir_all(self.root(host))?;
+        self.standalone_labels.insert(
+            host.to_owned(),
+            labels.iter().map(|s| s.to_string()).collect(),
+        );
+        let seen = self
+            .events()
+            .snapshot()
+            .iter()
+            .filter(|e| e.name == "host_online" && e.str("host") == Some(host))
+            .count();
+        let (root, state) = (
+            self.root(host),
+            self.dir.path().join("standalone").join(host),
+        );
+        let mut args: Vec<String> = ["plug", "--host", host, "--heartbeat-ms", "100"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend([
+            "--events".into(),
+            self.endpoint("events"),
+            "--orders".into(),
+            self.endpoint("orders"),
+        ]);
+        args.extend([
+            "--root".into(),
+            root.display().to_string(),
+            "--state".into(),
+            state.display().to_string(),
+        ]);
+        for l in self.standalone_labels.get(host).into_iter().flatten() {
+            args.extend(["--label".into(), l.clone()]);
+        }
+        let d = Daemon::spawn(&args)?;
+        d.events.wait("plug_started", START_TIMEOUT)?;
+        self.standalone.insert(host.to_owned(), d);
+        self.wait_online(host, seen + 1)?;
+        Ok(())
+    }
+
+    pub fn caller() -> Caller {
+        Caller {
+            tenant: "default".into(),
+            operator: "tester".into(),
+        }
+    }
+
+    pub fn api(&self) -> anyhow::Result<ApiClient> {
+        let mut c = ApiClient::connect(&self.endpoint("api"), Self::caller())?;
+        c.set_timeout(Duration::from_secs(30));
+        Ok(c)
+    }
+
+    /// Runs `vigie ARGS... --referee .. --orders ..` and returns its output.
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<Output> {
+        Command::new(vigie_bin())
+            .args(args)
+            .args([
+                "--referee",
+                &self.endpoint("api"),
+                "--orders",
+                &self.endpoint("orders"),
+            ])
+            .args(["--operator", "tester"])
+            .output()
+            .context("running the vigie CLI")
+    }
+
+    /// Waits until every change in `ids` is final, on the referee's
+    /// published updates; fails after `timeout` listing those still open.
+    pub fn wait_final(&self, ids: &[String], timeout: Duration) -> anyhow::Result<Vec<ChangeView>> {
+        let watcher = Watcher::connect(&self.endpoint("orders"), &[])?;
+        let mut api = self.api()?;
+        let deadline = Instant::now() + timeout;
+        let mut views: HashMap<String, ChangeView> = HashMap::new();
+        let mut open: Vec<String> = ids.to_vec();
+        loop {
+            // The current state of what is still open: updates published
+            // before the subscription took effect are covered by this read,
+            // later ones by the watcher.
+            for id in &open {
+                let call = ApiCall::Status {
+                    change: Some(id.clone()),
+                    limit: 1,
+                };
+                for v in api.changes(call)? {
+                    views.insert(v.id.clone(), v);
+                }
+            }
+            open.retain(|id| !views.get(id).is_some_and(|v| v.state.is_final()));
+            while !open.is_empty() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                anyhow::ensure!(
+                    !left.is_zero(),
+                    "timed out after {timeout:?}: {} changes not final: {:?}",
+                    open.len(),
+                    open.iter()
+                        .take(20)
+                        .map(|id| views.get(id).map(|v| (id, v.host.clone(), v.state)))
+                        .collect::<Vec<_>>()
+                );
+                // A quiet spell: read the open ones again.
+                let Some(v) = watcher.next(left.min(Duration::from_secs(2)))? else {
+                    break;
+                };
+                if v.state.is_final() {
+                    open.retain(|id| *id != v.id);
+                }
+                views.insert(v.id.clone(), v);
+            }
+            if open.is_empty() {
+                return Ok(ids.iter().filter_map(|id| views.remove(id)).collect());
+            }
+        }
+    }
+}

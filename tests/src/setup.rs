@@ -1,0 +1,143 @@
+//! Setup files from Rust code (Onitu's `Setup` and `Rule`, typed): tests
+//! describe a tower and get the YAML the launcher reads.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct HostDef {
+    pub id: String,
+    pub driver: String,
+    pub labels: BTreeMap<String, String>,
+    /// Driver options; `root` of a local host defaults to `hosts/<id>/root`.
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub hosts: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Rule {
+    pub fn new(hosts: &str) -> Self {
+        Self {
+            hosts: hosts.into(),
+            labels: BTreeMap::new(),
+        }
+    }
+
+    pub fn label(mut self, k: &str, v: &str) -> Self {
+        self.labels.insert(k.into(), v.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub name: String,
+    pub hosts: Vec<HostDef>,
+    pub rules: Vec<Rule>,
+    pub supervision: BTreeMap<String, String>,
+}
+
+impl Setup {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            hosts: Vec::new(),
+            rules: Vec::new(),
+            supervision: BTreeMap::new(),
+        }
+    }
+
+    /// A host served by a local plug, its root created under the test dir.
+    pub fn host(mut self, id: &str, labels: &[(&str, &str)]) -> Self {
+        self.hosts.push(HostDef {
+            id: id.into(),
+            driver: "local".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            options: BTreeMap::new(),
+        });
+        self
+    }
+
+    pub fn rule(mut self, r: Rule) -> Self {
+        self.rules.push(r);
+        self
+    }
+
+    /// A `supervision:` setting, e.g. `("max_fast_crashes", "3")`.
+    pub fn supervise(mut self, key: &str, value: &str) -> Self {
+        self.supervision.insert(key.into(), value.into());
+        self
+    }
+
+    pub fn root(dir: &Path, host: &str) -> PathBuf {
+        dir.join("hosts").join(host).join("root")
+    }
+
+    /// The YAML, with ipc endpoints inside `dir` (tests never share ports).
+    pub fn yaml(&self, dir: &Path) -> String {
+        let ep = |n: &str| format!("ipc://{}/{n}.sock", dir.display());
+        let mut y = String::new();
+        let _ = writeln!(y, "name: {}\ndata_dir: data\nendpoints:", self.name);
+        for n in ["escalator", "api", "events", "orders", "lifecycle"] {
+            let _ = writeln!(y, "  {n}: {}", ep(n));
+        }
+        if !self.supervision.is_empty() {
+            let _ = writeln!(y, "supervision:");
+            for (k, v) in &self.supervision {
+                let _ = writeln!(y, "  {k}: {v}");
+            }
+        }
+        let _ = writeln!(y, "hosts:");
+        for h in &self.hosts {
+            let _ = writeln!(y, "  - id: {}\n    driver: {}", h.id, h.driver);
+            if !h.labels.is_empty() {
+                let _ = writeln!(y, "    labels:");
+                for (k, v) in &h.labels {
+                    let _ = writeln!(y, "      {k}: {v}");
+                }
+            }
+            let mut options = h.options.clone();
+            if h.driver == "local" {
+                options
+                    .entry("root".into())
+                    .or_insert_with(|| Self::root(dir, &h.id).display().to_string());
+            }
+            if !options.is_empty() {
+                let _ = writeln!(y, "    options:");
+                for (k, v) in &options {
+                    let _ = writeln!(y, "      {k}: {v}");
+                }
+            }
+        }
+        if !self.rules.is_empty() {
+            let _ = writeln!(y, "rules:");
+            for r in &self.rules {
+                let _ = writeln!(y, "  - hosts: \"{}\"\n    labels:", r.hosts);
+                for (k, v) in &r.labels {
+                    let _ = writeln!(y, "      {k}: {v}");
+                }
+            }
+        }
+        y
+    }
+
+    /// Writes `tower.yml` into `dir` and creates the hosts' roots.
+    pub fn write(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        for h in &self.hosts {
+            if h.driver == "local" && !h.options.contains_key("root") {
+                std::fs::create_dir_all(Self::root(dir, &h.id))?;
+            }
+        }
+        let file = dir.join("tower.yml");
+        std::fs::write(&file, self.yaml(dir))?;
+        Ok(file)
+    }
+}
