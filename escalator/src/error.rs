@@ -17,8 +17,8 @@ pub enum EscalatorError {
     Timeout { endpoint: String, after: Duration },
     #[error("unexpected reply to {request}: {got}")]
     UnexpectedReply { request: &'static str, got: String },
-    #[error("data dir {dir} is already used by another escalator (pid {pid})")]
-    Locked { dir: PathBuf, pid: String },
+    #[error("data dir {dir} is in use by another process (pid {pid}, holding {lock})")]
+    Locked { dir: PathBuf, pid: String, lock: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

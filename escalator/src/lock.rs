@@ -27,6 +27,7 @@ pub fn lock_dir(root: &Path, name: &str) -> Result<Flock<File>, EscalatorError> 
         Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| EscalatorError::Locked {
             dir: root.to_path_buf(),
             pid: previous.trim().to_owned(),
+            lock: name.to_owned(),
         })?;
     let pid = std::process::id().to_string();
     lock.set_len(0)

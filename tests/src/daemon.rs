@@ -1,4 +1,5 @@
 use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
@@ -36,9 +37,64 @@ pub struct Daemon {
     status: Option<ExitStatus>,
     pub events: EventLog,
     stderr_tail: Arc<Mutex<Vec<String>>>,
+    /// Reads stderr until the process closes it.
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The read end of a pipe whose write end the process and every process it
+/// starts inherit: it reads end-of-file exactly when all of them are gone.
+/// Use it in a test binary of its own (a process spawned by another test
+/// running at the same time would inherit the write end too).
+pub struct Witness {
+    read: std::os::fd::OwnedFd,
+}
+
+impl Witness {
+    /// Waits until no process holds the write end any more.
+    pub fn wait_all_gone(&self, timeout: Duration) -> anyhow::Result<()> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            anyhow::ensure!(!left.is_zero(), "some process still holds the witness pipe after {timeout:?}");
+            let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+            let mut fds = [PollFd::new(self.read.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(ms)) {
+                Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+                Ok(_) => {
+                    let mut buf = [0u8; 16];
+                    if nix::unistd::read(self.read.as_raw_fd(), &mut buf)? == 0 {
+                        return Ok(());
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Whether `pid` is a running process (a zombie is not running).
+pub fn is_running(pid: Pid) -> bool {
+    match std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw())) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"),
+        Err(_) => false,
+    }
 }
 
 impl Daemon {
+    /// Starts `vigie --log-json ARGS...` holding a [`Witness`] pipe.
+    pub fn spawn_witnessed<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> anyhow::Result<(Self, Witness)> {
+        use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+        let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        // Only the write end is inherited; ours closes when `write` drops.
+        fcntl(write.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::empty()))?;
+        let d = Self::spawn(args)?;
+        drop(write);
+        Ok((d, Witness { read }))
+    }
+
     /// Starts `vigie --log-json ARGS...`.
     pub fn spawn<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> anyhow::Result<Self> {
         let mut child = Command::new(vigie_bin())
@@ -54,7 +110,7 @@ impl Daemon {
         let stderr_tail = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().context("stderr")?;
         let (log, tail) = (events.clone(), stderr_tail.clone());
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 log.push_line(&line);
                 tail.lock().unwrap_or_else(|p| p.into_inner()).push(line);
@@ -73,6 +129,7 @@ impl Daemon {
             status: None,
             events,
             stderr_tail,
+            reader: Some(reader),
         })
     }
 
@@ -105,6 +162,11 @@ impl Daemon {
         match got {
             Ok(s) => {
                 self.status = Some(s);
+                // Everything it wrote is read once its stderr closes (at
+                // exit, unless a child of it still holds it).
+                if let Some(r) = self.reader.take() {
+                    let _ = r.join();
+                }
                 Ok(s)
             }
             Err(_) => anyhow::bail!(

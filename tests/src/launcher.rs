@@ -15,7 +15,7 @@ use nix::unistd::Pid;
 use vigie_referee::{ApiClient, Watcher};
 use vigie_wire::tower::{ApiCall, Caller, ChangeView};
 
-use crate::daemon::{vigie_bin, Daemon, START_TIMEOUT};
+use crate::daemon::{vigie_bin, Daemon, Witness, START_TIMEOUT};
 use crate::events::{Event, EventLog};
 use crate::setup::Setup;
 
@@ -36,9 +36,30 @@ fn ep(dir: &Path, n: &str) -> String {
 impl Launcher {
     /// Starts a tower and waits until it is ready and its hosts online.
     pub fn start(setup: Setup) -> anyhow::Result<Self> {
+        Self::start_inner(setup, None)
+    }
+
+    /// Like `start`, with a [`Witness`] held by the launcher and every
+    /// process it starts.
+    pub fn start_witnessed(setup: Setup) -> anyhow::Result<(Self, Witness)> {
+        let mut w = None;
+        let l = Self::start_inner(setup, Some(&mut w))?;
+        let w = w.context("witness")?;
+        Ok((l, w))
+    }
+
+    fn start_inner(setup: Setup, witness: Option<&mut Option<Witness>>) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("vigie-tower-").tempdir()?;
         let file = setup.write(dir.path())?;
-        let daemon = Self::launch(&file)?;
+        let daemon = match witness {
+            Some(slot) => {
+                let f = file.display().to_string();
+                let (d, w) = Daemon::spawn_witnessed(&["start", "--setup", f.as_str()])?;
+                *slot = Some(w);
+                d
+            }
+            None => Self::launch(&file)?,
+        };
         let l = Self {
             dir,
             setup,

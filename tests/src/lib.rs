@@ -12,7 +12,7 @@ mod events;
 mod launcher;
 mod setup;
 
-pub use daemon::{vigie_bin, Daemon, Escalator};
+pub use daemon::{is_running, vigie_bin, Daemon, Escalator, Witness};
 pub use events::{Event, EventLog};
 pub use launcher::Launcher;
 pub use setup::{HostDef, Rule, Setup};

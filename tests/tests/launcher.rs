@@ -1,0 +1,181 @@
+//! The launcher with real child processes: ordered start, restart after
+//! SIGKILL with the tower still working, crash-loop give-up, bad setup
+//! files refused before anything starts, one launcher per data dir.
+
+use std::time::Duration;
+
+use vigie_tests::{Daemon, Launcher, Rule, Setup};
+use vigie_wire::tower::{ApiCall, ChangeState};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn spec(yaml: &str) -> vigie_wire::change::ChangeSpec {
+    vigie_changes::parse_change("t.yml", yaml).expect("change")
+}
+
+#[test]
+fn children_start_in_order_and_rules_label_hosts() -> anyhow::Result<()> {
+    let setup = Setup::new("order")
+        .host("web-1", &[("role", "web")])
+        .host("db-1", &[])
+        .rule(Rule::new("web-*").label("tier", "front"));
+    let tower = Launcher::start(setup)?;
+    let names: Vec<String> = tower
+        .events()
+        .snapshot()
+        .iter()
+        .filter(|e| {
+            ["escalator_started", "referee_started", "plug_started", "tower_ready"].contains(&e.name.as_str())
+        })
+        .map(|e| e.name.clone())
+        .collect();
+    assert_eq!(
+        names,
+        ["escalator_started", "referee_started", "plug_started", "plug_started", "tower_ready"]
+    );
+    // The rule's label reached the host: a label target finds it.
+    let v = tower.api()?.changes(ApiCall::Submit {
+        spec: spec("title: t\nsteps:\n  - run: \"true\"\n"),
+        target: "tier=front".into(),
+    })?;
+    assert_eq!(v.iter().map(|c| c.host.as_str()).collect::<Vec<_>>(), ["web-1"]);
+    // First start made the tower's keys in the data dir.
+    assert!(tower.data_dir().join("keys/tower.public").is_file());
+    Ok(())
+}
+
+#[test]
+fn killed_children_are_restarted_and_a_change_submitted_before_completes() -> anyhow::Result<()> {
+    let tower = Launcher::start(Setup::new("restart").host("web-1", &[]))?;
+    let slow = "title: slow\nsteps:\n  - run: sleep 1; echo one >> trace\n  - run: echo two >> trace\n";
+    let c = tower.api()?.changes(ApiCall::Submit { spec: spec(slow), target: "web-1".into() })?;
+    tower.events().wait("step_started", WAIT)?;
+    tower.kill_child("referee")?;
+    tower.kill_child("escalator")?;
+    tower.wait_from("launcher", "child_restarted", 2, WAIT)?;
+    let exited = tower.events().snapshot().into_iter().filter(|e| e.name == "child_exited").count();
+    assert_eq!(exited, 2);
+    let done = tower.wait_final(&[c[0].id.clone()], WAIT)?;
+    assert_eq!(done[0].state, ChangeState::Succeeded);
+    assert_eq!(std::fs::read_to_string(tower.root("web-1").join("trace"))?, "one\ntwo\n");
+    Ok(())
+}
+
+#[test]
+fn a_crash_looping_child_is_given_up_and_the_rest_keeps_working() -> anyhow::Result<()> {
+    let setup = Setup::new("loop")
+        .host("web-1", &[])
+        .host("web-2", &[])
+        .supervise("max_fast_crashes", "3")
+        .supervise("backoff_initial", "10ms");
+    let tower = Launcher::start(setup)?;
+    // web-2's root disappears: its plug now exits at once on every start.
+    std::fs::remove_dir_all(tower.root("web-2"))?;
+    let pid = tower.child_pid("plug:web-2")?;
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL)?;
+    let gave_up = tower.wait_from("launcher", "child_gave_up", 1, WAIT)?;
+    assert_eq!(gave_up.str("name"), Some("plug:web-2"));
+    assert_eq!(gave_up.u64("crashes"), Some(3));
+    let restarts = tower
+        .events()
+        .snapshot()
+        .into_iter()
+        .filter(|e| e.name == "child_restarted" && e.str("name") == Some("plug:web-2"))
+        .count();
+    assert_eq!(restarts, 2, "restarted twice, then given up");
+    let c = tower.api()?.changes(ApiCall::Submit {
+        spec: spec("title: t\nsteps:\n  - run: \"true\"\n"),
+        target: "web-1".into(),
+    })?;
+    assert_eq!(tower.wait_final(&[c[0].id.clone()], WAIT)?[0].state, ChangeState::Succeeded);
+    Ok(())
+}
+
+#[test]
+fn lifecycle_events_are_published_on_the_lifecycle_socket() -> anyhow::Result<()> {
+    let tower = Launcher::start(Setup::new("pub").host("web-1", &[]))?;
+    let ctx = zmq::Context::new();
+    let sub = ctx.socket(zmq::SUB)?;
+    sub.set_subscribe(b"change_finished")?;
+    sub.set_rcvtimeo(500)?;
+    sub.connect(&tower.endpoint("lifecycle"))?;
+    // A subscription takes effect a moment after connecting: submit until
+    // one change_finished arrives on the socket.
+    let mut api = tower.api()?;
+    for _ in 0..40 {
+        api.changes(ApiCall::Submit { spec: spec("title: t\nsteps:\n  - run: \"true\"\n"), target: "web-1".into() })?;
+        if let Ok(parts) = sub.recv_multipart(0) {
+            let ev: vigie_wire::lifecycle::LifecycleEvent = vigie_wire::decode(&parts[1])?;
+            assert_eq!((ev.source.as_str(), ev.name.as_str()), ("referee", "change_finished"));
+            let fields: serde_json::Value = serde_json::from_str(&ev.fields_json)?;
+            assert_eq!(fields["host"], "web-1");
+            return Ok(());
+        }
+    }
+    anyhow::bail!("no lifecycle event arrived on the socket")
+}
+
+fn refused(yaml: &str, expect: &[&str]) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir_all(dir.path().join("web-1"))?;
+    let file = dir.path().join("tower.yml");
+    std::fs::write(&file, yaml)?;
+    let f = file.display().to_string();
+    let mut d = Daemon::spawn(&["start", "--setup", f.as_str()])?;
+    let status = d.wait_exit(WAIT)?;
+    let err = d.stderr();
+    assert_eq!(status.code(), Some(64), "{yaml}\n{err}");
+    for part in expect {
+        assert!(err.contains(part), "the error should name {part:?}: {err}");
+    }
+    assert!(!dir.path().join("data").exists(), "nothing created");
+    assert_eq!(d.events.count("child_started"), 0, "nothing started");
+    Ok(())
+}
+
+#[test]
+fn bad_setup_files_exit_64_before_anything_starts() -> anyhow::Result<()> {
+    let head = "name: t\ndata_dir: data\n";
+    refused(&format!("{head}colour: blue\n"), &["tower.yml", "colour"])?;
+    refused(
+        &format!("{head}hosts:\n  - id: web-1\n    driver: local\n    options: {{root: web-1}}\n    labels: [a, b]\n"),
+        &["tower.yml", "labels"],
+    )?;
+    refused(
+        &format!("{head}hosts:\n  - id: web-1\n    driver: local\n    options: {{root: [web-1]}}\n"),
+        &["tower.yml", "web-1", "root", "expected a path"],
+    )?;
+    refused(&format!("{head}hosts:\n  - id: web-1\n    driver: local\n"), &["tower.yml", "web-1", "root", "required"])?;
+    refused(
+        &format!("{head}hosts:\n  - id: web-1\n    driver: local\n    options: {{root: nowhere}}\n"),
+        &["tower.yml", "web-1", "root", "not an existing directory"],
+    )?;
+    refused(
+        &format!("{head}hosts:\n  - id: web-1\n    driver: local\n    options: {{root: web-1, colour: 3}}\n"),
+        &["tower.yml", "web-1", "colour", "unknown"],
+    )?;
+    refused(
+        &format!("{head}hosts:\n  - {{id: web-1, driver: noop}}\n  - {{id: web-1, driver: noop}}\n"),
+        &["tower.yml", "duplicate", "web-1"],
+    )?;
+    refused(&format!("{head}hosts:\n  - {{id: web-1, driver: ssh}}\n"), &["tower.yml", "web-1", "ssh"])?;
+    Ok(())
+}
+
+#[test]
+fn a_second_launcher_on_the_same_data_dir_is_refused() -> anyhow::Result<()> {
+    let tower = Launcher::start(Setup::new("one").host("web-1", &[]))?;
+    let f = tower.file.display().to_string();
+    let mut second = Daemon::spawn(&["start", "--setup", f.as_str()])?;
+    let status = second.wait_exit(WAIT)?;
+    assert_eq!(status.code(), Some(1), "{}", second.stderr());
+    assert!(second.stderr().contains("launcher.lock"), "{}", second.stderr());
+    assert_eq!(second.events.count("child_started"), 0);
+    // The first tower is untouched.
+    let c = tower.api()?.changes(ApiCall::Submit {
+        spec: spec("title: t\nsteps:\n  - run: \"true\"\n"),
+        target: "web-1".into(),
+    })?;
+    assert_eq!(tower.wait_final(&[c[0].id.clone()], WAIT)?[0].state, ChangeState::Succeeded);
+    Ok(())
+}

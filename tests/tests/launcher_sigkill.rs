@@ -1,0 +1,18 @@
+//! The launcher SIGKILLed: its children die with it (parent-death signal).
+//! (Its own test binary: the witness pipe must not leak into other tests.)
+
+use std::time::Duration;
+
+use vigie_tests::{is_running, Launcher, Setup};
+
+#[test]
+fn children_never_outlive_a_sigkilled_launcher() -> anyhow::Result<()> {
+    let (mut tower, witness) = Launcher::start_witnessed(Setup::new("kill").host("web-1", &[]))?;
+    let pids = tower.all_child_pids();
+    assert_eq!(pids.len(), 3);
+    assert!(pids.iter().all(|p| is_running(*p)));
+    tower.kill()?;
+    witness.wait_all_gone(Duration::from_secs(20))?;
+    assert!(pids.iter().all(|p| !is_running(*p)), "no orphan left in the process table");
+    Ok(())
+}
