@@ -18,7 +18,11 @@ pub enum EscalatorError {
     #[error("unexpected reply to {request}: {got}")]
     UnexpectedReply { request: &'static str, got: String },
     #[error("data dir {dir} is in use by another process (pid {pid}, holding {lock})")]
-    Locked { dir: PathBuf, pid: String, lock: String },
+    Locked {
+        dir: PathBuf,
+        pid: String,
+        lock: String,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -45,6 +45,9 @@ pub fn run_fleet(cfg: FleetConfig, shutdown: Arc<AtomicBool>) -> Result<(), Plug
         plugs.insert(host, plug);
     }
     let mut out = |ev: PlugEvent| send(&push, &ev);
+    for p in plugs.values_mut() {
+        p.recover(&mut out)?;
+    }
     let mut next_beat = Instant::now();
     tracing::info!(event = "fleet_started", hosts = cfg.hosts, prefix = %cfg.prefix);
     while !shutdown.load(Ordering::Relaxed) {

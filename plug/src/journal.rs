@@ -15,6 +15,8 @@ use crate::error::PlugError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JournalRecord {
+    /// The journal's first record: its incarnation (see `Report`).
+    Incarnation { id: u64 },
     /// An order accepted: written before its first report.
     Order { change: ChangeId, spec: ChangeSpec },
     /// A report, written before it is sent.
@@ -58,12 +60,19 @@ impl FileJournal {
             path: path.to_path_buf(),
             source,
         };
+        let existed = path.exists();
         let file = OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
             .open(path)
             .map_err(err)?;
+        if !existed {
+            // The new directory entry must survive a power loss too.
+            if let Some(dir) = path.parent() {
+                File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+            }
+        }
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -105,14 +114,19 @@ impl Journal for FileJournal {
             let Some(frame) = bytes.get(at + 4..at + 4 + len) else {
                 break;
             };
-            let Ok(rec) = vigie_wire::decode::<JournalRecord>(frame) else {
-                break;
-            };
+            // A whole record that does not decode is not a torn write: stop
+            // rather than cut away what follows it.
+            let rec = vigie_wire::decode::<JournalRecord>(frame).map_err(|e| {
+                self.err(std::io::Error::other(format!(
+                    "record at byte {at} is unreadable: {e}"
+                )))
+            })?;
             out.push(rec);
             at += 4 + len;
         }
         if at < bytes.len() {
-            // A record torn by a crash: cut it off so appends follow the last good one.
+            // The last record was cut short by a crash: drop it so appends
+            // follow the last whole one.
             tracing::warn!(event = "journal_truncated", path = %self.path.display(), at, len = bytes.len());
             self.file.set_len(at as u64).map_err(|e| self.err(e))?;
             self.file.sync_data().map_err(|e| self.err(e))?;
@@ -136,7 +150,7 @@ mod tests {
             j.append(&a, true).unwrap();
             j.append(&b, true).unwrap();
         }
-        // Tear the last record in half.
+        // Tear the last record short.
         let len = std::fs::metadata(&path).unwrap().len();
         OpenOptions::new()
             .write(true)
@@ -152,5 +166,26 @@ mod tests {
             FileJournal::open(&path).unwrap().load().unwrap(),
             vec![a, c]
         );
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[test]
+    fn a_garbled_whole_record_refuses_to_load_instead_of_cutting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        {
+            let mut j = FileJournal::open(&path).unwrap();
+            j.append(&JournalRecord::Acked { upto: 1 }, true).unwrap();
+            j.append(&JournalRecord::Acked { upto: 2 }, true).unwrap();
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[5] ^= 0xff; // inside the first record's envelope
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(FileJournal::open(&path).unwrap().load().is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing cut");
     }
 }

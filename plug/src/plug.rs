@@ -33,12 +33,23 @@ pub struct Plug {
     seen: HashSet<ChangeId>,
     busy: Option<ChangeId>,
     last_resend: Option<Instant>,
+    /// This journal's incarnation (set by `recover`).
+    incarnation: u64,
 }
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A change id names directories of the stash: letters, digits, `-`, `_`.
+fn safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Whether a failed step is part of its rollback. A failed file or remove
@@ -79,6 +90,7 @@ impl Plug {
             seen: HashSet::new(),
             busy: None,
             last_resend: None,
+            incarnation: 0,
         }
     }
 
@@ -104,6 +116,7 @@ impl Plug {
     pub fn heartbeat_with(&self, busy: Option<ChangeId>) -> PlugEvent {
         PlugEvent::Heartbeat {
             host: self.host.clone(),
+            incarnation: self.incarnation,
             labels: self.labels.clone(),
             busy,
         }
@@ -116,8 +129,18 @@ impl Plug {
         let mut acked = 0;
         let mut changes: BTreeMap<ChangeId, Progress> = BTreeMap::new();
         let mut order: Vec<ChangeId> = Vec::new();
-        for rec in self.journal.load()? {
+        let records = self.journal.load()?;
+        if records.is_empty() {
+            // A new journal: a new incarnation, later than any before it
+            // on this host (its creation time; only compared with itself).
+            let id = now_ms().max(1);
+            self.journal
+                .append(&JournalRecord::Incarnation { id }, true)?;
+            self.incarnation = id;
+        }
+        for rec in records {
             match rec {
+                JournalRecord::Incarnation { id } => self.incarnation = id,
                 JournalRecord::Order { change, spec } => {
                     self.seen.insert(change.clone());
                     order.push(change.clone());
@@ -183,6 +206,7 @@ impl Plug {
     fn report(&mut self, change: &str, kind: ReportKind, out: Sink) -> Result<(), PlugError> {
         let r = Report {
             host: self.host.clone(),
+            incarnation: self.incarnation,
             seq: self.next_seq,
             change: change.to_owned(),
             at_ms: now_ms(),
@@ -195,6 +219,8 @@ impl Plug {
             .append(&JournalRecord::Report(r.clone()), true)?;
         self.outbox.push_back(r.clone());
         out(PlugEvent::Report(r));
+        // Between steps of a long change, too, what was lost is resent.
+        self.tick(Instant::now(), out);
         Ok(())
     }
 
@@ -203,6 +229,10 @@ impl Plug {
     pub fn on_order(&mut self, order: Order, out: Sink) -> Result<(), PlugError> {
         if order.host != self.host {
             tracing::warn!(event = "order_refused", host = %self.host, change = %order.change, reason = "misaddressed", to = %order.host);
+            return Ok(());
+        }
+        if !safe_id(&order.change) {
+            tracing::warn!(event = "order_refused", host = %self.host, reason = "bad_change_id");
             return Ok(());
         }
         if self.seen.contains(&order.change) {
@@ -314,10 +344,19 @@ impl Plug {
         if !self.make_stash {
             return Ok(dir);
         }
-        std::fs::create_dir_all(&dir).map_err(|source| PlugError::Stash {
+        let err = |source| PlugError::Stash {
             path: dir.clone(),
             source,
-        })?;
+        };
+        std::fs::create_dir_all(&dir).map_err(err)?;
+        // The step's stash must outlive a power loss as its StepStarted
+        // record does: sync the new directory entries up to the stash root.
+        let change_dir = self.stash.join(change);
+        for d in [&change_dir, &self.stash] {
+            std::fs::File::open(d)
+                .and_then(|f| f.sync_all())
+                .map_err(err)?;
+        }
         Ok(dir)
     }
 

@@ -72,6 +72,9 @@ pub fn run(cfg: PlugConfig, mut plug: Plug, shutdown: Arc<AtomicBool>) -> Result
     let push = push_socket(&ctx, &cfg.events)?;
     let host = plug.host().to_owned();
 
+    let mut out = |ev: PlugEvent| send(&push, &ev);
+    // Recover first: heartbeats then carry the journal's incarnation.
+    plug.recover(&mut out)?;
     let beat = Arc::new(Mutex::new(plug.heartbeat()));
     let heart = {
         let (ctx, beat, stop, ep) = (
@@ -94,8 +97,7 @@ pub fn run(cfg: PlugConfig, mut plug: Plug, shutdown: Arc<AtomicBool>) -> Result
             Ok(())
         })
     };
-    let mut out = |ev: PlugEvent| send(&push, &ev);
-    plug.recover(&mut out)?;
+
     tracing::info!(event = "plug_started", host = %host, orders = %cfg.orders, events = %cfg.events);
     while !shutdown.load(Ordering::Relaxed) {
         match sub.poll(zmq::POLLIN, 100) {

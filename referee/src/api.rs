@@ -1,7 +1,10 @@
 //! The operator's calls. Every call is scoped to the caller's tenant: a
 //! host, change or audit record of another tenant does not exist for them.
 
+use std::sync::Arc;
 use std::time::Instant;
+
+use vigie_wire::limits::MAX_VALUE;
 
 use vigie_changes::Selector;
 use vigie_escalator::{Database, RangeSpec};
@@ -15,6 +18,11 @@ use crate::audit::{self, verify_chain, AuditChain};
 use crate::model::{change_id, change_key, queue_key, spec_key, ChangeRecord, HostRecord};
 use crate::tower::{decode, encode, now_ms, HostState, Tower};
 use crate::turn::{Log, Turn};
+
+/// Most hosts one submission may target: one turn stores them all.
+pub const MAX_SUBMIT_HOSTS: usize = 5_000;
+/// Most entries one answer lists.
+pub const MAX_LIST: u32 = 1_000;
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
@@ -56,7 +64,7 @@ impl Tower {
                     .filter(|r| host.as_ref().is_none_or(|h| *h == r.host))
                     .filter(|r| change.as_ref().is_none_or(|c| *c == r.change))
                     .collect();
-                let skip = v.len().saturating_sub(limit as usize);
+                let skip = v.len().saturating_sub(limit.min(MAX_LIST) as usize);
                 v.drain(..skip);
                 Ok(ApiAnswer::Audit(v))
             }
@@ -156,6 +164,29 @@ impl Tower {
             })
             .collect();
         let spec_bytes = encode(&spec);
+        if spec_bytes.len() > MAX_VALUE {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                format!(
+                    "the change is {} bytes: at most {MAX_VALUE}",
+                    spec_bytes.len()
+                ),
+            ));
+        }
+        if matched.len() > MAX_SUBMIT_HOSTS {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                format!(
+                    "target {target:?} matches {} hosts: at most {MAX_SUBMIT_HOSTS} per submission",
+                    matched.len()
+                ),
+            ));
+        }
+        // One copy of the program for the whole submission.
+        let spec_id = change_id(self.next_seq);
+        turn.put(spec_key(&spec_id), spec_bytes);
+        self.specs
+            .insert(spec_id.clone(), (Arc::new(spec.clone()), matched.len()));
         let mut views = Vec::with_capacity(matched.len());
         for host in matched {
             let seq = self.next_seq;
@@ -173,7 +204,6 @@ impl Tower {
                 submitted_ms: now_ms(),
                 updated_ms: now_ms(),
             };
-            turn.put(spec_key(&id), spec_bytes.clone());
             turn.put(queue_key(&host, seq), id.clone().into_bytes());
             if let Some(h) = self.hosts.get_mut(&host) {
                 h.queue.insert(seq, id.clone());
@@ -186,12 +216,12 @@ impl Tower {
                 seq,
             });
             turn.dirty_changes.insert(id.clone());
-            self.specs.insert(id.clone(), spec.clone());
             self.changes.insert(
                 id,
                 ChangeRecord {
                     view: view.clone(),
                     accepted: false,
+                    spec_id: spec_id.clone(),
                 },
             );
             views.push((host, view));
@@ -311,6 +341,7 @@ impl Tower {
                         tenant: caller.tenant.clone(),
                         labels,
                         report_seq: 0,
+                        incarnation: 0,
                     }),
                 );
                 turn.logs.push(Log::HostRegistered {

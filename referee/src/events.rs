@@ -9,13 +9,126 @@ use crate::model::HostRecord;
 use crate::tower::{now_ms, HostState, Tower};
 use crate::turn::{Log, Turn};
 
+/// Longest text kept from a plug's report (summaries, output tails): a
+/// change record holds every step's result and must stay well under
+/// Escalator's value limit.
+const MAX_TEXT: usize = 4 * 1024;
+/// Most labels a plug may announce, and the longest key or value.
+const MAX_LABELS: usize = 64;
+const MAX_LABEL_LEN: usize = 256;
+
+fn cut(s: &mut String) {
+    if s.len() > MAX_TEXT {
+        let mut at = s.len() - MAX_TEXT;
+        while !s.is_char_boundary(at) {
+            at += 1;
+        }
+        s.drain(..at);
+    }
+}
+
+/// Bounds what a report carries, whoever sent it: keeps the last bytes.
+pub fn bound(r: &mut Report) {
+    if let ReportKind::StepFinished { result, .. } | ReportKind::UndoFinished { result, .. } =
+        &mut r.kind
+    {
+        for s in [
+            &mut result.summary,
+            &mut result.stdout_tail,
+            &mut result.stderr_tail,
+        ] {
+            cut(s);
+        }
+        for d in [&mut result.before_digest, &mut result.after_digest]
+            .into_iter()
+            .flatten()
+        {
+            d.truncate(128);
+        }
+    }
+}
+
+fn labels_ok(labels: &Labels) -> bool {
+    labels.len() <= MAX_LABELS
+        && labels
+            .iter()
+            .all(|(k, v)| k.len() <= MAX_LABEL_LEN && v.len() <= MAX_LABEL_LEN)
+}
+
 /// Tenant of hosts that register themselves (multi-tenancy comes with the
 /// majordomo, which will know the tenant of each agent's key).
 pub const DEFAULT_TENANT: &str = "default";
 
 impl Tower {
-    pub fn heartbeat(&mut self, host: &str, labels: Labels, now: Instant, turn: &mut Turn) {
-        if vigie_changes::validate_host_id(host).is_err() {
+    /// Adopts a plug's newer journal: numbering starts again, and the change
+    /// it was running, if any, is over — its outcome on the host is unknown.
+    /// Returns false for a message of an older journal (ignored).
+    fn incarnation(&mut self, host: &str, inc: u64, now: Instant, turn: &mut Turn) -> bool {
+        let Some(h) = self.hosts.get_mut(host) else {
+            return true;
+        };
+        if inc == h.rec.incarnation {
+            return true;
+        }
+        if inc < h.rec.incarnation {
+            return false;
+        }
+        let first = h.rec.incarnation == 0;
+        h.rec.incarnation = inc;
+        h.rec.report_seq = 0;
+        turn.dirty_hosts.insert(host.to_owned());
+        if first {
+            return true;
+        }
+        turn.logs.push(Log::HostReset {
+            host: host.to_owned(),
+            incarnation: inc,
+        });
+        let Some(id) = h.queue.values().next().cloned() else {
+            return true;
+        };
+        let Some(rec) = self.changes.get_mut(&id) else {
+            return true;
+        };
+        match rec.view.state {
+            // Never accepted by the old journal: the new plug gets it anew.
+            ChangeState::Queued => {}
+            ChangeState::Dispatched if !rec.accepted => {}
+            _ => {
+                rec.view.state = ChangeState::RollbackFailed {
+                    failed_step: None,
+                    interrupted: true,
+                };
+                rec.view.updated_ms = now_ms();
+                let view = rec.view.clone();
+                turn.dirty_changes.insert(id.clone());
+                turn.logs.push(Log::ChangeFinished {
+                    change: id,
+                    host: host.to_owned(),
+                    state: view.state.word(),
+                });
+                let r = vigie_wire::change::StepResult::failed(
+                    "the host's journal was lost: outcome unknown",
+                );
+                self.audit(turn, &view, None, "host_reset", Some(&r));
+                self.dequeue(host, view.seq, turn);
+                self.pump(host, now, turn);
+            }
+        }
+        true
+    }
+
+    pub fn heartbeat(
+        &mut self,
+        host: &str,
+        incarnation: u64,
+        labels: Labels,
+        busy: Option<&str>,
+        now: Instant,
+        turn: &mut Turn,
+    ) {
+        if vigie_changes::validate_host_id(host).is_err() || !labels_ok(&labels) {
+            tracing::warn!(event = "heartbeat_rejected", host);
             return;
         }
         let h = self.hosts.entry(host.to_owned()).or_insert_with(|| {
@@ -28,6 +141,7 @@ impl Tower {
                 tenant: DEFAULT_TENANT.to_owned(),
                 labels: labels.clone(),
                 report_seq: 0,
+                incarnation: 0,
             })
         });
         if h.rec.labels != labels && !labels.is_empty() {
@@ -35,12 +149,31 @@ impl Tower {
             turn.dirty_hosts.insert(host.to_owned());
         }
         h.last_seen = Some(now);
+        if !self.incarnation(host, incarnation, now, turn) {
+            return;
+        }
+        let Some(h) = self.hosts.get_mut(host) else {
+            return;
+        };
         if !h.online {
             h.online = true;
             turn.logs.push(Log::HostOnline {
                 host: host.to_owned(),
             });
             self.pump(host, now, turn);
+        }
+        // A plug running the head change has it, whether or not its
+        // `Accepted` report got through: no need to send the order again.
+        if let Some(busy) = busy {
+            if let Some(rec) = self.changes.get_mut(busy) {
+                if rec.view.host == host
+                    && rec.view.state == ChangeState::Dispatched
+                    && !rec.accepted
+                {
+                    rec.accepted = true;
+                    turn.dirty_changes.insert(busy.to_owned());
+                }
+            }
         }
     }
 
@@ -52,8 +185,14 @@ impl Tower {
                 reason,
             })
         };
-        let Some(h) = self.hosts.get_mut(&r.host) else {
+        if !self.hosts.contains_key(&r.host) {
             return reject(turn, "unknown_host");
+        }
+        if !self.incarnation(&r.host, r.incarnation, now, turn) {
+            return reject(turn, "old_incarnation");
+        }
+        let Some(h) = self.hosts.get_mut(&r.host) else {
+            return;
         };
         if r.seq <= h.rec.report_seq {
             // Already applied: the plug missed our acknowledgement.
@@ -70,8 +209,8 @@ impl Tower {
         let Some(rec) = self.changes.get_mut(&r.change) else {
             return reject(turn, "unknown_change");
         };
-        if rec.view.host != r.host {
-            return reject(turn, "wrong_host");
+        if rec.view.host != r.host || rec.view.state == ChangeState::Queued {
+            return reject(turn, "not_in_flight");
         }
         let (host, change) = (r.host.clone(), r.change.clone());
         let view = &mut rec.view;

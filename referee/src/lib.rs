@@ -21,3 +21,6 @@ pub use audit::{verify_chain, AuditChain};
 pub use client::{ApiClient, ClientError, Watcher};
 pub use error::RefereeError;
 pub use server::{serve, RefereeConfig};
+
+#[cfg(test)]
+mod tests;

@@ -2,7 +2,10 @@
 //!
 //! - `host/<id>`            → [`HostRecord`]
 //! - `change/<id>`          → [`ChangeRecord`] (its current view)
-//! - `spec/<id>`            → the change's [`ChangeSpec`], written once
+//! - `spec/<id>`            → a submission's [`ChangeSpec`], written once
+//!   and shared by its changes (named after the first of them)
+//! - `done/<seq>`           → change id, once the change is final (the
+//!   index `status` lists recent changes from after a restart)
 //! - `queue/<host>/<seq>`   → change id, while the change is not final
 //! - `meta/next_seq`        → the next sequence number
 //! - `audit/rec/<seq>`, `audit/head` → the audit chain (see `audit.rs`)
@@ -21,6 +24,9 @@ pub struct HostRecord {
     pub labels: Labels,
     /// The last plug report applied: the next one must be `report_seq + 1`.
     pub report_seq: u64,
+    /// The plug's journal the reports are numbered in (a new journal —
+    /// a reinstalled host — numbers from 1 again).
+    pub incarnation: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +34,8 @@ pub struct ChangeRecord {
     pub view: ChangeView,
     /// The plug acknowledged the order: stop resending it.
     pub accepted: bool,
+    /// The key of its program under `spec/`.
+    pub spec_id: String,
 }
 
 pub fn host_key(id: &str) -> Vec<u8> {
@@ -44,6 +52,10 @@ pub fn spec_key(id: &str) -> Vec<u8> {
 
 pub fn queue_key(host: &str, seq: u64) -> Vec<u8> {
     format!("queue/{host}/{seq:020}").into_bytes()
+}
+
+pub fn done_key(seq: u64) -> Vec<u8> {
+    format!("done/{seq:020}").into_bytes()
 }
 
 pub const NEXT_SEQ_KEY: &[u8] = b"meta/next_seq";

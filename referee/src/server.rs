@@ -44,8 +44,8 @@ impl RefereeConfig {
 
 /// Most messages taken from one socket in a turn: bounds a turn's batch.
 const DRAIN_CAP: usize = 2_000;
-/// Most operations in one Escalator batch.
-const BATCH_OPS: usize = 20_000;
+/// How often liveness and resends are looked at.
+const TICK: Duration = Duration::from_millis(100);
 
 struct Sockets {
     api: zmq::Socket,
@@ -87,6 +87,7 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
         pending = tower.changes.len(),
         next_seq = tower.next_seq,
     );
+    let mut last_tick = Instant::now();
     while !shutdown.load(Ordering::Relaxed) {
         let mut items = [
             s.api.as_poll_item(zmq::POLLIN),
@@ -100,7 +101,10 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
         let mut turn = Turn::default();
         let calls = drain_api(&s.api, &mut tower, &db, now, &mut turn)?;
         let events = drain_events(&s.events, &mut tower, now, &mut turn)?;
-        tower.tick(now, &mut turn);
+        if now.duration_since(last_tick) >= TICK {
+            tower.tick(now, &mut turn);
+            last_tick = now;
+        }
         tower.finish_turn(&mut turn);
         let (writes, publish) = (turn.writes.len(), turn.publish.len());
         let applied = now.elapsed();
@@ -133,6 +137,9 @@ fn drain_api(
 ) -> Result<usize, RefereeError> {
     let mut n = 0;
     for _ in 0..DRAIN_CAP {
+        if turn.full() {
+            break;
+        }
         let parts = match sock.recv_multipart(zmq::DONTWAIT) {
             Ok(p) => p,
             Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
@@ -166,16 +173,25 @@ fn drain_events(
 ) -> Result<usize, RefereeError> {
     let mut n = 0;
     for _ in 0..DRAIN_CAP {
+        if turn.full() {
+            break;
+        }
         let frame = match sock.recv_bytes(zmq::DONTWAIT) {
             Ok(f) => f,
             Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
             Err(e) => return Err(e.into()),
         };
         match vigie_wire::decode::<PlugEvent>(&frame) {
-            Ok(PlugEvent::Heartbeat { host, labels, .. }) => {
-                tower.heartbeat(&host, labels, now, turn)
+            Ok(PlugEvent::Heartbeat {
+                host,
+                incarnation,
+                labels,
+                busy,
+            }) => tower.heartbeat(&host, incarnation, labels, busy.as_deref(), now, turn),
+            Ok(PlugEvent::Report(mut r)) => {
+                crate::events::bound(&mut r);
+                tower.report(r, now, turn)
             }
-            Ok(PlugEvent::Report(r)) => tower.report(r, now, turn),
             Err(e) => tracing::warn!(event = "event_rejected", reason = %e),
         }
         n += 1;
@@ -183,30 +199,43 @@ fn drain_events(
     Ok(n)
 }
 
-/// Stores the turn's writes: durable, in batches of bounded size.
+/// Stores the turn's writes in one durable batch: a turn is stored whole
+/// or not at all (its size is bounded by `Turn::full`).
 fn commit(db: &Database, turn: &mut Turn) -> Result<(), RefereeError> {
-    for chunk in turn.writes.chunks(BATCH_OPS) {
-        let mut batch = db.batch();
-        for (k, v) in chunk {
-            match v {
-                Some(v) => batch.put(k, v),
-                None => batch.delete(k),
-            };
-        }
-        batch.write()?;
+    if turn.writes.is_empty() {
+        return Ok(());
     }
-    turn.writes.clear();
+    let mut batch = db.batch();
+    for (k, v) in turn.writes.drain(..) {
+        match v {
+            Some(v) => batch.put(&k, &v),
+            None => batch.delete(&k),
+        };
+    }
+    batch.write()?;
     Ok(())
 }
 
 /// Sends what the turn produced, now that it is stored.
 fn release(s: &Sockets, turn: Turn) -> Result<(), RefereeError> {
     for (topic, msg) in turn.publish {
-        let frame = vigie_wire::encode::<Published>(&msg)?;
-        s.orders.send_multipart([topic, frame], 0)?;
+        match vigie_wire::encode::<Published>(&msg) {
+            Ok(frame) => s.orders.send_multipart([topic, frame], 0)?,
+            Err(e) => tracing::error!(event = "publish_failed", error = %e),
+        }
     }
     for (ident, reply) in turn.replies {
-        let frame = vigie_wire::encode(&reply)?;
+        let frame = vigie_wire::encode(&reply).or_else(|e| {
+            // Too big for a frame: say so rather than stop the referee.
+            let fault = ApiFault::new(
+                ApiFaultKind::Invalid,
+                format!("the answer is too large ({e}): ask for less"),
+            );
+            vigie_wire::encode(&ApiReply {
+                id: reply.id,
+                body: Err(fault),
+            })
+        })?;
         s.api.send_multipart([ident, frame], 0)?;
     }
     for log in turn.logs {

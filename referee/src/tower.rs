@@ -4,6 +4,7 @@
 //! records into writes and updates.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vigie_escalator::{Database, RangeSpec};
@@ -15,7 +16,7 @@ use vigie_wire::tower::{
 use crate::audit::{self, AuditChain};
 use crate::error::RefereeError;
 use crate::model::{
-    change_key, host_key, queue_key, spec_key, ChangeRecord, HostRecord, NEXT_SEQ_KEY,
+    change_key, done_key, host_key, queue_key, spec_key, ChangeRecord, HostRecord, NEXT_SEQ_KEY,
 };
 use crate::turn::{Log, Turn};
 
@@ -55,7 +56,9 @@ impl HostState {
 pub struct Tower {
     pub hosts: BTreeMap<HostId, HostState>,
     pub changes: HashMap<ChangeId, ChangeRecord>,
-    pub specs: HashMap<ChangeId, ChangeSpec>,
+    /// Programs of the changes not final, by spec id, with how many of
+    /// those changes share each.
+    pub specs: HashMap<String, (Arc<ChangeSpec>, usize)>,
     pub recent: VecDeque<ChangeView>,
     /// Hosts with a non-empty queue: the only ones a tick must look at.
     pub busy: BTreeSet<HostId>,
@@ -129,9 +132,15 @@ impl Tower {
             let ck = change_key(&id);
             let rec: ChangeRecord =
                 decode(&ck, &db.get(&ck)?.ok_or_else(|| corrupt(&ck, "missing"))?)?;
-            let sk = spec_key(&id);
-            let spec: ChangeSpec =
-                decode(&sk, &db.get(&sk)?.ok_or_else(|| corrupt(&sk, "missing"))?)?;
+            if !t.specs.contains_key(&rec.spec_id) {
+                let sk = spec_key(&rec.spec_id);
+                let spec: ChangeSpec =
+                    decode(&sk, &db.get(&sk)?.ok_or_else(|| corrupt(&sk, "missing"))?)?;
+                t.specs.insert(rec.spec_id.clone(), (Arc::new(spec), 0));
+            }
+            if let Some(entry) = t.specs.get_mut(&rec.spec_id) {
+                entry.1 += 1;
+            }
             let host = rec.view.host.clone();
             let h = t
                 .hosts
@@ -139,8 +148,21 @@ impl Tower {
                 .ok_or_else(|| corrupt(&e.key, "queued for an unknown host"))?;
             h.queue.insert(rec.view.seq, id.clone());
             t.busy.insert(host);
-            t.specs.insert(id.clone(), spec);
             t.changes.insert(id, rec);
+        }
+        // The most recent final changes, for `status` without an id.
+        let from = done_key(t.next_seq.saturating_sub(RECENT as u64));
+        let spec = RangeSpec {
+            prefix: Some(b"done/".to_vec()),
+            start: Some(from[b"done/".len()..].to_vec()),
+            ..RangeSpec::default()
+        };
+        for e in db.iter(spec) {
+            let e = e?;
+            let ck = change_key(&String::from_utf8_lossy(&e.value.unwrap_or_default()));
+            if let Some(v) = db.get(&ck)? {
+                t.recent.push_back(decode::<ChangeRecord>(&ck, &v)?.view);
+            }
         }
         Ok(t)
     }
@@ -182,7 +204,7 @@ impl Tower {
             hash: String::new(),
         });
         turn.put(audit::record_key(rec.seq), encode(&rec));
-        turn.put(audit::HEAD_KEY.to_vec(), self.audit.encode_head());
+        turn.audit_grew = true;
     }
 
     /// Dispatches the head of a host's queue if the host is online and idle,
@@ -213,7 +235,7 @@ impl Tower {
             }
             _ => return,
         };
-        let Some(spec) = self.specs.get(&id) else {
+        let Some((spec, _)) = self.specs.get(&rec.spec_id) else {
             return;
         };
         rec.view.state = ChangeState::Dispatched;
@@ -223,7 +245,7 @@ impl Tower {
             change: id.clone(),
             host: host.to_owned(),
             seq: rec.view.seq,
-            spec: spec.clone(),
+            spec: ChangeSpec::clone(spec),
         };
         turn.publish
             .push((host_topic(host), Published::Order(order)));
@@ -257,6 +279,9 @@ impl Tower {
     /// Turns dirty records into writes and published updates; evicts the
     /// changes that became final.
     pub fn finish_turn(&mut self, turn: &mut Turn) {
+        if std::mem::take(&mut turn.audit_grew) {
+            turn.put(audit::HEAD_KEY.to_vec(), self.audit.encode_head());
+        }
         for id in std::mem::take(&mut turn.dirty_hosts) {
             if let Some(h) = self.hosts.get(&id) {
                 turn.put(host_key(&id), encode(&h.rec));
@@ -277,8 +302,10 @@ impl Tower {
                 Published::Update(view.clone()),
             ));
             if view.state.is_final() {
-                self.changes.remove(&id);
-                self.specs.remove(&id);
+                turn.put(done_key(view.seq), id.clone().into_bytes());
+                if let Some(rec) = self.changes.remove(&id) {
+                    self.release_spec(&rec.spec_id);
+                }
                 self.recent.push_back(view);
                 if self.recent.len() > RECENT {
                     self.recent.pop_front();
@@ -292,6 +319,16 @@ impl Tower {
                     upto: h.rec.report_seq,
                 };
                 turn.publish.push((host_topic(&host), ack));
+            }
+        }
+    }
+
+    /// One change fewer uses this program: forget it when none does.
+    fn release_spec(&mut self, spec_id: &str) {
+        if let Some(entry) = self.specs.get_mut(spec_id) {
+            entry.1 = entry.1.saturating_sub(1);
+            if entry.1 == 0 {
+                self.specs.remove(spec_id);
             }
         }
     }

@@ -18,15 +18,32 @@ pub struct Turn {
     pub publish: Vec<(Vec<u8>, Published)>,
     pub replies: Vec<(Vec<u8>, ApiReply)>,
     pub logs: Vec<Log>,
+    /// Bytes of keys and values in `writes`: a turn stops taking work
+    /// before its batch nears Escalator's limits.
+    pub bytes: usize,
+    /// The audit chain grew: its head is written once, at the end.
+    pub audit_grew: bool,
 }
+
+/// A turn takes no more work past these: one Escalator batch must hold it
+/// (limits: 100,000 operations, a 16 MiB frame).
+pub const TURN_MAX_WRITES: usize = 40_000;
+pub const TURN_MAX_BYTES: usize = 8 << 20;
 
 impl Turn {
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.bytes += key.len() + value.len();
         self.writes.push((key, Some(value)));
     }
 
     pub fn delete(&mut self, key: Vec<u8>) {
+        self.bytes += key.len();
         self.writes.push((key, None));
+    }
+
+    /// Whether the turn should stop taking new work.
+    pub fn full(&self) -> bool {
+        self.writes.len() >= TURN_MAX_WRITES || self.bytes >= TURN_MAX_BYTES
     }
 }
 
@@ -42,6 +59,10 @@ pub enum Log {
     },
     HostOffline {
         host: HostId,
+    },
+    HostReset {
+        host: HostId,
+        incarnation: u64,
     },
     ChangeQueued {
         change: ChangeId,
@@ -100,6 +121,9 @@ impl Log {
             Log::HostRegistered { host } => info!(event = "host_registered", host),
             Log::HostOnline { host } => info!(event = "host_online", host),
             Log::HostOffline { host } => info!(event = "host_offline", host),
+            Log::HostReset { host, incarnation } => {
+                warn!(event = "host_reset", host, incarnation)
+            }
             Log::ChangeQueued { change, host, seq } => {
                 info!(event = "change_queued", change, host, seq)
             }

@@ -57,7 +57,10 @@ impl Witness {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            anyhow::ensure!(!left.is_zero(), "some process still holds the witness pipe after {timeout:?}");
+            anyhow::ensure!(
+                !left.is_zero(),
+                "some process still holds the witness pipe after {timeout:?}"
+            );
             let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
             let mut fds = [PollFd::new(self.read.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, PollTimeout::from(ms)) {
@@ -78,14 +81,21 @@ impl Witness {
 pub fn is_running(pid: Pid) -> bool {
     match std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw())) {
         // The state follows the parenthesised command name.
-        Ok(stat) => stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"),
+        Ok(stat) => {
+            stat.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                != Some("Z")
+        }
         Err(_) => false,
     }
 }
 
 impl Daemon {
     /// Starts `vigie --log-json ARGS...` holding a [`Witness`] pipe.
-    pub fn spawn_witnessed<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> anyhow::Result<(Self, Witness)> {
+    pub fn spawn_witnessed<S: AsRef<std::ffi::OsStr>>(
+        args: &[S],
+    ) -> anyhow::Result<(Self, Witness)> {
         use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
         // Only the write end is inherited; ours closes when `write` drops.

@@ -138,8 +138,8 @@ impl Launcher {
             .events()
             .snapshot()
             .into_iter()
-            .filter(|e| e.name == "child_started" && e.str("name") == Some(name))
-            .last()
+            .rev()
+            .find(|e| e.name == "child_started" && e.str("name") == Some(name))
             .with_context(|| format!("no child {name} was started"))?;
         let pid = started.u64("pid").context("pid")?;
         Ok(Pid::from_raw(i32::try_from(pid)?))

@@ -25,20 +25,35 @@ fn children_start_in_order_and_rules_label_hosts() -> anyhow::Result<()> {
         .snapshot()
         .iter()
         .filter(|e| {
-            ["escalator_started", "referee_started", "plug_started", "tower_ready"].contains(&e.name.as_str())
+            [
+                "escalator_started",
+                "referee_started",
+                "plug_started",
+                "tower_ready",
+            ]
+            .contains(&e.name.as_str())
         })
         .map(|e| e.name.clone())
         .collect();
     assert_eq!(
         names,
-        ["escalator_started", "referee_started", "plug_started", "plug_started", "tower_ready"]
+        [
+            "escalator_started",
+            "referee_started",
+            "plug_started",
+            "plug_started",
+            "tower_ready"
+        ]
     );
     // The rule's label reached the host: a label target finds it.
     let v = tower.api()?.changes(ApiCall::Submit {
         spec: spec("title: t\nsteps:\n  - run: \"true\"\n"),
         target: "tier=front".into(),
     })?;
-    assert_eq!(v.iter().map(|c| c.host.as_str()).collect::<Vec<_>>(), ["web-1"]);
+    assert_eq!(
+        v.iter().map(|c| c.host.as_str()).collect::<Vec<_>>(),
+        ["web-1"]
+    );
     // First start made the tower's keys in the data dir.
     assert!(tower.data_dir().join("keys/tower.public").is_file());
     Ok(())
@@ -47,17 +62,29 @@ fn children_start_in_order_and_rules_label_hosts() -> anyhow::Result<()> {
 #[test]
 fn killed_children_are_restarted_and_a_change_submitted_before_completes() -> anyhow::Result<()> {
     let tower = Launcher::start(Setup::new("restart").host("web-1", &[]))?;
-    let slow = "title: slow\nsteps:\n  - run: sleep 1; echo one >> trace\n  - run: echo two >> trace\n";
-    let c = tower.api()?.changes(ApiCall::Submit { spec: spec(slow), target: "web-1".into() })?;
+    let slow =
+        "title: slow\nsteps:\n  - run: sleep 1; echo one >> trace\n  - run: echo two >> trace\n";
+    let c = tower.api()?.changes(ApiCall::Submit {
+        spec: spec(slow),
+        target: "web-1".into(),
+    })?;
     tower.events().wait("step_started", WAIT)?;
     tower.kill_child("referee")?;
     tower.kill_child("escalator")?;
     tower.wait_from("launcher", "child_restarted", 2, WAIT)?;
-    let exited = tower.events().snapshot().into_iter().filter(|e| e.name == "child_exited").count();
+    let exited = tower
+        .events()
+        .snapshot()
+        .into_iter()
+        .filter(|e| e.name == "child_exited")
+        .count();
     assert_eq!(exited, 2);
     let done = tower.wait_final(&[c[0].id.clone()], WAIT)?;
     assert_eq!(done[0].state, ChangeState::Succeeded);
-    assert_eq!(std::fs::read_to_string(tower.root("web-1").join("trace"))?, "one\ntwo\n");
+    assert_eq!(
+        std::fs::read_to_string(tower.root("web-1").join("trace"))?,
+        "one\ntwo\n"
+    );
     Ok(())
 }
 
@@ -87,7 +114,10 @@ fn a_crash_looping_child_is_given_up_and_the_rest_keeps_working() -> anyhow::Res
         spec: spec("title: t\nsteps:\n  - run: \"true\"\n"),
         target: "web-1".into(),
     })?;
-    assert_eq!(tower.wait_final(&[c[0].id.clone()], WAIT)?[0].state, ChangeState::Succeeded);
+    assert_eq!(
+        tower.wait_final(&[c[0].id.clone()], WAIT)?[0].state,
+        ChangeState::Succeeded
+    );
     Ok(())
 }
 
@@ -103,10 +133,16 @@ fn lifecycle_events_are_published_on_the_lifecycle_socket() -> anyhow::Result<()
     // one change_finished arrives on the socket.
     let mut api = tower.api()?;
     for _ in 0..40 {
-        api.changes(ApiCall::Submit { spec: spec("title: t\nsteps:\n  - run: \"true\"\n"), target: "web-1".into() })?;
+        api.changes(ApiCall::Submit {
+            spec: spec("title: t\nsteps:\n  - run: \"true\"\n"),
+            target: "web-1".into(),
+        })?;
         if let Ok(parts) = sub.recv_multipart(0) {
             let ev: vigie_wire::lifecycle::LifecycleEvent = vigie_wire::decode(&parts[1])?;
-            assert_eq!((ev.source.as_str(), ev.name.as_str()), ("referee", "change_finished"));
+            assert_eq!(
+                (ev.source.as_str(), ev.name.as_str()),
+                ("referee", "change_finished")
+            );
             let fields: serde_json::Value = serde_json::from_str(&ev.fields_json)?;
             assert_eq!(fields["host"], "web-1");
             return Ok(());
@@ -142,12 +178,19 @@ fn bad_setup_files_exit_64_before_anything_starts() -> anyhow::Result<()> {
         &["tower.yml", "labels"],
     )?;
     refused(
-        &format!("{head}hosts:\n  - id: web-1\n    driver: local\n    options: {{root: [web-1]}}\n"),
+        &format!(
+            "{head}hosts:\n  - id: web-1\n    driver: local\n    options: {{root: [web-1]}}\n"
+        ),
         &["tower.yml", "web-1", "root", "expected a path"],
     )?;
-    refused(&format!("{head}hosts:\n  - id: web-1\n    driver: local\n"), &["tower.yml", "web-1", "root", "required"])?;
     refused(
-        &format!("{head}hosts:\n  - id: web-1\n    driver: local\n    options: {{root: nowhere}}\n"),
+        &format!("{head}hosts:\n  - id: web-1\n    driver: local\n"),
+        &["tower.yml", "web-1", "root", "required"],
+    )?;
+    refused(
+        &format!(
+            "{head}hosts:\n  - id: web-1\n    driver: local\n    options: {{root: nowhere}}\n"
+        ),
         &["tower.yml", "web-1", "root", "not an existing directory"],
     )?;
     refused(
@@ -155,10 +198,15 @@ fn bad_setup_files_exit_64_before_anything_starts() -> anyhow::Result<()> {
         &["tower.yml", "web-1", "colour", "unknown"],
     )?;
     refused(
-        &format!("{head}hosts:\n  - {{id: web-1, driver: noop}}\n  - {{id: web-1, driver: noop}}\n"),
+        &format!(
+            "{head}hosts:\n  - {{id: web-1, driver: noop}}\n  - {{id: web-1, driver: noop}}\n"
+        ),
         &["tower.yml", "duplicate", "web-1"],
     )?;
-    refused(&format!("{head}hosts:\n  - {{id: web-1, driver: ssh}}\n"), &["tower.yml", "web-1", "ssh"])?;
+    refused(
+        &format!("{head}hosts:\n  - {{id: web-1, driver: ssh}}\n"),
+        &["tower.yml", "web-1", "ssh"],
+    )?;
     Ok(())
 }
 
@@ -169,13 +217,20 @@ fn a_second_launcher_on_the_same_data_dir_is_refused() -> anyhow::Result<()> {
     let mut second = Daemon::spawn(&["start", "--setup", f.as_str()])?;
     let status = second.wait_exit(WAIT)?;
     assert_eq!(status.code(), Some(1), "{}", second.stderr());
-    assert!(second.stderr().contains("launcher.lock"), "{}", second.stderr());
+    assert!(
+        second.stderr().contains("launcher.lock"),
+        "{}",
+        second.stderr()
+    );
     assert_eq!(second.events.count("child_started"), 0);
     // The first tower is untouched.
     let c = tower.api()?.changes(ApiCall::Submit {
         spec: spec("title: t\nsteps:\n  - run: \"true\"\n"),
         target: "web-1".into(),
     })?;
-    assert_eq!(tower.wait_final(&[c[0].id.clone()], WAIT)?[0].state, ChangeState::Succeeded);
+    assert_eq!(
+        tower.wait_final(&[c[0].id.clone()], WAIT)?[0].state,
+        ChangeState::Succeeded
+    );
     Ok(())
 }

@@ -13,6 +13,9 @@ fn children_never_outlive_a_sigkilled_launcher() -> anyhow::Result<()> {
     assert!(pids.iter().all(|p| is_running(*p)));
     tower.kill()?;
     witness.wait_all_gone(Duration::from_secs(20))?;
-    assert!(pids.iter().all(|p| !is_running(*p)), "no orphan left in the process table");
+    assert!(
+        pids.iter().all(|p| !is_running(*p)),
+        "no orphan left in the process table"
+    );
     Ok(())
 }

@@ -7,25 +7,42 @@ use vigie_tests::{is_running, Launcher, Setup};
 
 #[test]
 fn sigterm_stops_every_child_in_reverse_order_and_leaves_no_process() -> anyhow::Result<()> {
-    let (mut tower, witness) = Launcher::start_witnessed(Setup::new("term").host("web-1", &[]).host("web-2", &[]))?;
+    let (mut tower, witness) =
+        Launcher::start_witnessed(Setup::new("term").host("web-1", &[]).host("web-2", &[]))?;
     let pids = tower.all_child_pids();
     assert_eq!(pids.len(), 4);
     let status = tower.quit()?;
     assert_eq!(status.code(), Some(0), "{}", tower.daemon.stderr());
     witness.wait_all_gone(Duration::from_secs(20))?;
-    assert!(pids.iter().all(|p| !is_running(*p)), "no child left in the process table");
+    assert!(
+        pids.iter().all(|p| !is_running(*p)),
+        "no child left in the process table"
+    );
     let exits: Vec<String> = tower
         .events()
         .snapshot()
         .iter()
         .filter(|e| e.name == "child_exited")
-        .map(|e| format!("{} {}", e.str("name").unwrap_or(""), e.str("status").unwrap_or("")))
+        .map(|e| {
+            format!(
+                "{} {}",
+                e.str("name").unwrap_or(""),
+                e.str("status").unwrap_or("")
+            )
+        })
         .collect();
     // Plugs first (any order between them), then the referee, then escalator.
     assert_eq!(exits.len(), 4, "{exits:?}");
-    assert!(exits[..2].iter().all(|e| e.starts_with("plug:") && e.ends_with("exit 0")), "{exits:?}");
+    assert!(
+        exits[..2]
+            .iter()
+            .all(|e| e.starts_with("plug:") && e.ends_with("exit 0")),
+        "{exits:?}"
+    );
     assert_eq!(exits[2..], ["referee exit 0", "escalator exit 0"]);
-    let stopped = tower.events().wait("launcher_stopped", Duration::from_secs(1))?;
+    let stopped = tower
+        .events()
+        .wait("launcher_stopped", Duration::from_secs(1))?;
     assert_eq!(stopped.fields["clean"], true);
     Ok(())
 }

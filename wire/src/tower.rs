@@ -40,6 +40,8 @@ pub enum PlugEvent {
     /// "I am alive" (every half second or so), with what the plug is running.
     Heartbeat {
         host: HostId,
+        /// The plug's journal (see [`Report::incarnation`]).
+        incarnation: u64,
         labels: Labels,
         busy: Option<ChangeId>,
     },
@@ -52,6 +54,10 @@ pub enum PlugEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     pub host: HostId,
+    /// Which journal the plug numbers its reports in: made when the journal
+    /// is created, larger for a later one. A host whose journal was lost
+    /// (reinstalled) numbers from 1 again in a new incarnation.
+    pub incarnation: u64,
     pub seq: u64,
     pub change: ChangeId,
     pub at_ms: u64,

@@ -1,0 +1,193 @@
+//! The referee's state machine against a real (in-process) Escalator.
+
+use std::time::{Duration, Instant};
+
+use vigie_escalator::bench::LocalServer;
+use vigie_wire::change::StepResult;
+use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, Published, Report, ReportKind};
+
+use crate::tower::{Timing, Tower};
+use crate::turn::Turn;
+
+fn caller() -> Caller {
+    Caller {
+        tenant: "default".into(),
+        operator: "t".into(),
+    }
+}
+
+fn spec() -> vigie_wire::change::ChangeSpec {
+    vigie_changes::parse_change("t.yml", "title: t\nsteps:\n  - run: a\n  - run: b\n").unwrap()
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    _server: LocalServer,
+    db: vigie_escalator::Database,
+    tower: Tower,
+    now: Instant,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(dir.path(), true).unwrap();
+    let db = vigie_escalator::Client::connect(&server.endpoint)
+        .unwrap()
+        .create(crate::model::DB)
+        .unwrap();
+    let timing = Timing {
+        host_timeout: Duration::from_secs(3),
+        resend_after: Duration::from_secs(1),
+    };
+    let tower = Tower::load(&db, timing).unwrap();
+    Fixture {
+        _dir: dir,
+        _server: server,
+        db,
+        tower,
+        now: Instant::now(),
+    }
+}
+
+impl Fixture {
+    fn beat(&mut self, host: &str, inc: u64, busy: Option<&str>) -> Turn {
+        let mut t = Turn::default();
+        self.tower
+            .heartbeat(host, inc, Default::default(), busy, self.now, &mut t);
+        t
+    }
+
+    fn submit(&mut self, target: &str) -> Vec<String> {
+        let mut t = Turn::default();
+        let call = ApiCall::Submit {
+            spec: spec(),
+            target: target.into(),
+        };
+        match self
+            .tower
+            .api(&caller(), call, &self.db, self.now, &mut t)
+            .unwrap()
+        {
+            ApiAnswer::Submitted(v) => v.into_iter().map(|v| v.id).collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn report(&mut self, host: &str, inc: u64, seq: u64, change: &str, kind: ReportKind) -> Turn {
+        let mut t = Turn::default();
+        let r = Report {
+            host: host.into(),
+            incarnation: inc,
+            seq,
+            change: change.into(),
+            at_ms: 0,
+            kind,
+        };
+        self.tower.report(r, self.now, &mut t);
+        t
+    }
+
+    fn state(&self, id: &str) -> Option<ChangeState> {
+        self.tower.changes.get(id).map(|c| c.view.state)
+    }
+}
+
+fn orders(t: &Turn) -> usize {
+    t.publish
+        .iter()
+        .filter(|(_, p)| matches!(p, Published::Order(_)))
+        .count()
+}
+
+#[test]
+fn a_report_for_a_change_not_in_flight_is_refused_and_its_number_consumed() {
+    let mut f = fixture();
+    f.beat("h", 1, None);
+    let ids = f.submit("h");
+    let queued = f.submit("h");
+    let t = f.report("h", 1, 1, &queued[0], ReportKind::StepStarted { step: 0 });
+    assert_eq!(
+        f.state(&queued[0]),
+        Some(ChangeState::Queued),
+        "a queued change cannot start"
+    );
+    assert!(
+        t.acks.contains("h"),
+        "the report's number is used up and acknowledged"
+    );
+    f.report("h", 1, 2, &ids[0], ReportKind::Accepted);
+    f.report("h", 1, 3, &ids[0], ReportKind::StepStarted { step: 0 });
+    assert_eq!(f.state(&ids[0]), Some(ChangeState::Running { step: 0 }));
+    // Out of order: ignored until the gap is filled.
+    f.report("h", 1, 5, &ids[0], ReportKind::StepStarted { step: 1 });
+    assert_eq!(f.state(&ids[0]), Some(ChangeState::Running { step: 0 }));
+}
+
+#[test]
+fn a_host_with_a_new_journal_ends_its_running_change_and_numbers_from_one() {
+    let mut f = fixture();
+    f.beat("h", 10, None);
+    let ids = f.submit("h");
+    f.report("h", 10, 1, &ids[0], ReportKind::Accepted);
+    f.report("h", 10, 2, &ids[0], ReportKind::StepStarted { step: 0 });
+    let next = f.submit("h");
+    // The host was reinstalled: its new journal is a later incarnation.
+    let t = f.beat("h", 20, None);
+    assert_eq!(
+        f.tower.changes.get(&ids[0]).map(|c| c.view.state),
+        Some(ChangeState::RollbackFailed {
+            failed_step: None,
+            interrupted: true
+        })
+    );
+    assert_eq!(orders(&t), 1, "the next change is dispatched");
+    f.report("h", 20, 1, &next[0], ReportKind::Accepted);
+    assert!(
+        f.tower.changes.get(&next[0]).is_some_and(|c| c.accepted),
+        "numbering restarted at 1"
+    );
+    // A late message of the old journal changes nothing.
+    f.report("h", 10, 3, &next[0], ReportKind::StepStarted { step: 0 });
+    assert_eq!(f.state(&next[0]), Some(ChangeState::Dispatched));
+}
+
+#[test]
+fn a_heartbeat_showing_the_change_running_stops_order_resends() {
+    let mut f = fixture();
+    f.beat("h", 1, None);
+    let ids = f.submit("h");
+    f.now += Duration::from_secs(2);
+    let mut t = Turn::default();
+    f.tower.tick(f.now, &mut t);
+    assert_eq!(orders(&t), 1, "unacknowledged: sent again");
+    f.beat("h", 1, Some(&ids[0]));
+    f.now += Duration::from_secs(2);
+    let mut t = Turn::default();
+    f.tower.tick(f.now, &mut t);
+    assert_eq!(orders(&t), 0, "the plug has it");
+}
+
+#[test]
+fn report_texts_are_bounded() {
+    let mut r = Report {
+        host: "h".into(),
+        incarnation: 1,
+        seq: 1,
+        change: "c1".into(),
+        at_ms: 0,
+        kind: ReportKind::StepFinished {
+            step: 0,
+            result: StepResult {
+                stdout_tail: "x".repeat(1 << 20),
+                summary: "é".repeat(100_000),
+                ..StepResult::default()
+            },
+        },
+    };
+    crate::events::bound(&mut r);
+    let ReportKind::StepFinished { result, .. } = r.kind else {
+        unreachable!()
+    };
+    assert!(result.stdout_tail.len() <= 4096 && result.summary.len() <= 4096);
+    assert!(result.summary.chars().all(|c| c == 'é'));
+}
