@@ -277,6 +277,13 @@ impl Tower {
             }
             ReportKind::Finished { outcome } => {
                 view.state = outcome.into();
+                for s in view
+                    .steps
+                    .iter_mut()
+                    .filter(|s| s.status == StepStatus::Pending)
+                {
+                    s.status = StepStatus::Skipped;
+                }
                 turn.logs.push(Log::ChangeFinished {
                     change,
                     host,

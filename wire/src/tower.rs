@@ -203,6 +203,8 @@ pub enum StepStatus {
     Undoing,
     Undone,
     UndoFailed,
+    /// Never ran: an earlier step failed, or the change was interrupted.
+    Skipped,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -46,6 +46,12 @@ impl Conn {
     }
 }
 
+/// A record's time, for humans: RFC 3339 in UTC, to the millisecond.
+fn when(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
 fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string(v)?);
     Ok(())
@@ -83,41 +89,59 @@ fn print_change(v: &ChangeView, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Lines describing what changed between two views of a change.
+/// What a step's result says in one line: its summary, and for a failure
+/// the last line of its error output.
+fn result_text(r: Option<&vigie_wire::change::StepResult>) -> String {
+    let Some(r) = r else { return String::new() };
+    let err = r.stderr_tail.lines().rev().find(|l| !l.trim().is_empty());
+    match err {
+        Some(e) if !r.ok => format!(": {} ({})", r.summary, e.trim()),
+        _ => format!(": {}", r.summary),
+    }
+}
+
+/// Lines describing what changed between two views of a change: forward
+/// steps in order, then undone steps in the order they were undone.
 fn progress(prev: Option<&ChangeView>, now: &ChangeView) -> Vec<String> {
-    let mut lines = Vec::new();
     let total = now.steps.len();
+    let mut forward = Vec::new();
+    let mut backward = Vec::new();
     for (i, s) in now.steps.iter().enumerate() {
         let before = prev.and_then(|p| p.steps.get(i)).map(|p| p.status);
-        if before == Some(s.status) || s.status == StepStatus::Pending {
+        if before == Some(s.status) || matches!(s.status, StepStatus::Pending | StepStatus::Skipped)
+        {
             continue;
         }
-        let detail = match s.status {
-            StepStatus::Undone | StepStatus::UndoFailed => {
-                s.undo.as_ref().map(|r| r.summary.clone())
-            }
-            _ => s.result.as_ref().map(|r| r.summary.clone()),
-        }
-        .unwrap_or_default();
-        let word = match s.status {
-            StepStatus::Running => "started",
-            StepStatus::Succeeded => "succeeded",
-            StepStatus::Failed => "FAILED",
-            StepStatus::Undoing => "undoing",
-            StepStatus::Undone => "undone",
-            StepStatus::UndoFailed => "UNDO FAILED",
-            StepStatus::Pending => "pending",
+        let (word, detail) = match s.status {
+            StepStatus::Running => ("started", String::new()),
+            StepStatus::Succeeded => ("succeeded", result_text(s.result.as_ref())),
+            StepStatus::Failed => ("FAILED", result_text(s.result.as_ref())),
+            StepStatus::Undoing => ("undoing", String::new()),
+            StepStatus::Undone => ("undone", result_text(s.undo.as_ref())),
+            StepStatus::UndoFailed => ("UNDO FAILED", result_text(s.undo.as_ref())),
+            StepStatus::Pending | StepStatus::Skipped => continue,
         };
-        lines.push(format!(
-            "{} {}: step {}/{} {} ({}) {word} {detail}",
+        let line = format!(
+            "{} {}: step {}/{} {} ({}) {word}{detail}",
             now.id,
             now.host,
             i + 1,
             total,
             s.name,
             s.kind
-        ));
+        );
+        if matches!(
+            s.status,
+            StepStatus::Undoing | StepStatus::Undone | StepStatus::UndoFailed
+        ) {
+            backward.push(line);
+        } else {
+            forward.push(line);
+        }
     }
+    backward.reverse();
+    let mut lines = forward;
+    lines.extend(backward);
     if prev.is_none_or(|p| p.state != now.state) && (now.state.is_final() || prev.is_none()) {
         lines.push(format!(
             "{} {}: {}",
@@ -288,7 +312,13 @@ pub struct QueueArgs {
 }
 
 pub fn queue(a: QueueArgs) -> anyhow::Result<ExitCode> {
-    for v in a.conn.client()?.changes(ApiCall::Queue { host: a.host })? {
+    let views = a.conn.client()?.changes(ApiCall::Queue {
+        host: a.host.clone(),
+    })?;
+    if views.is_empty() && !a.conn.json {
+        println!("no change queued for {}", a.host);
+    }
+    for v in views {
         print_change(&v, a.conn.json)?;
     }
     Ok(ExitCode::SUCCESS)
@@ -371,7 +401,15 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default();
             println!(
                 "#{:<5} {} {}/{} {:<8} {:<8} {:<7} {:<13} {}",
-                r.seq, r.at_ms, r.tenant, r.operator, r.host, r.change, step, r.action, r.summary
+                r.seq,
+                when(r.at_ms),
+                r.tenant,
+                r.operator,
+                r.host,
+                r.change,
+                step,
+                r.action,
+                r.summary
             );
         }
     }
