@@ -14,7 +14,7 @@ use vigie_wire::tower::{host_topic, Labels, PlugEvent, Published};
 use crate::error::PlugError;
 use crate::journal::MemJournal;
 use crate::plug::Plug;
-use crate::runner::{decode_published, push_socket, send, sub_socket, PlugConfig};
+use crate::runner::{drain_published, push_socket, send, sub_socket, PlugConfig};
 
 #[derive(Debug, Clone)]
 pub struct FleetConfig {
@@ -65,26 +65,17 @@ pub fn run_fleet(cfg: FleetConfig, shutdown: Arc<AtomicBool>) -> Result<(), Plug
             Ok(_) | Err(zmq::Error::EINTR) => {}
             Err(e) => return Err(e.into()),
         }
-        loop {
-            let parts = match sub.recv_multipart(zmq::DONTWAIT) {
-                Ok(p) => p,
-                Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
-                Err(e) => return Err(e.into()),
-            };
-            match decode_published(parts) {
-                Some(Published::Order(order)) => {
-                    if let Some(p) = plugs.get_mut(&order.host) {
-                        p.on_order(order, &mut out)?;
-                    }
-                }
-                Some(Published::ReportAck { host, upto }) => {
-                    if let Some(p) = plugs.get_mut(&host) {
-                        p.on_ack(upto)?;
-                    }
-                }
-                _ => {}
-            }
-        }
+        drain_published(&sub, |p| match p {
+            Published::Order(order) => match plugs.get_mut(&order.host) {
+                Some(p) => p.on_order(order, &mut out),
+                None => Ok(()),
+            },
+            Published::ReportAck { host, upto } => match plugs.get_mut(&host) {
+                Some(p) => p.on_ack(upto),
+                None => Ok(()),
+            },
+            Published::Update(_) => Ok(()),
+        })?;
         let now = Instant::now();
         for p in plugs.values_mut() {
             p.tick(now, &mut out);

@@ -53,6 +53,23 @@ pub fn sub_socket(ctx: &zmq::Context, ep: &str) -> Result<zmq::Socket, PlugError
     Ok(s)
 }
 
+/// Hands every message the SUB socket holds to `handle`, without blocking.
+pub fn drain_published(
+    sub: &zmq::Socket,
+    mut handle: impl FnMut(Published) -> Result<(), PlugError>,
+) -> Result<(), PlugError> {
+    loop {
+        let parts = match sub.recv_multipart(zmq::DONTWAIT) {
+            Ok(p) => p,
+            Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(p) = decode_published(parts) {
+            handle(p)?;
+        }
+    }
+}
+
 /// Decodes a PUB message: topic frame, then the message.
 pub fn decode_published(parts: Vec<Vec<u8>>) -> Option<Published> {
     let [_topic, frame] = <[Vec<u8>; 2]>::try_from(parts).ok()?;
@@ -104,26 +121,20 @@ pub fn run(cfg: PlugConfig, mut plug: Plug, shutdown: Arc<AtomicBool>) -> Result
             Ok(_) | Err(zmq::Error::EINTR) => {}
             Err(e) => return Err(e.into()),
         }
-        loop {
-            let parts = match sub.recv_multipart(zmq::DONTWAIT) {
-                Ok(p) => p,
-                Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
-                Err(e) => return Err(e.into()),
-            };
-            match decode_published(parts) {
-                Some(Published::Order(order)) => {
-                    if let Ok(mut b) = beat.lock() {
-                        *b = plug.heartbeat_with(Some(order.change.clone()));
-                    }
-                    plug.on_order(order, &mut out)?;
-                    if let Ok(mut b) = beat.lock() {
-                        *b = plug.heartbeat();
-                    }
+        drain_published(&sub, |p| match p {
+            Published::Order(order) => {
+                if let Ok(mut b) = beat.lock() {
+                    *b = plug.heartbeat_with(Some(order.change.clone()));
                 }
-                Some(Published::ReportAck { host: h, upto }) if h == host => plug.on_ack(upto)?,
-                _ => {}
+                plug.on_order(order, &mut out)?;
+                if let Ok(mut b) = beat.lock() {
+                    *b = plug.heartbeat();
+                }
+                Ok(())
             }
-        }
+            Published::ReportAck { host: h, upto } if h == host => plug.on_ack(upto),
+            _ => Ok(()),
+        })?;
         plug.tick(Instant::now(), &mut out);
     }
     let _ = heart.join();

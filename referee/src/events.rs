@@ -3,7 +3,8 @@
 
 use std::time::Instant;
 
-use vigie_wire::tower::{ChangeState, Labels, Report, ReportKind, StepStatus};
+use vigie_wire::change::StepResult;
+use vigie_wire::tower::{ChangeState, Labels, Report, ReportKind, StepStatus, StepView};
 
 use crate::model::HostRecord;
 use crate::tower::{now_ms, HostState, Tower};
@@ -46,6 +47,20 @@ pub fn bound(r: &mut Report) {
             d.truncate(128);
         }
     }
+}
+
+/// Records a step's result, or its undo's; returns the audit action.
+fn record_result(s: &mut StepView, result: &StepResult, undo: bool) -> &'static str {
+    let (status, action) = match (undo, result.ok) {
+        (false, true) => (StepStatus::Succeeded, "step_applied"),
+        (false, false) => (StepStatus::Failed, "step_failed"),
+        (true, true) => (StepStatus::Undone, "step_undone"),
+        (true, false) => (StepStatus::UndoFailed, "undo_failed"),
+    };
+    s.status = status;
+    let slot = if undo { &mut s.undo } else { &mut s.result };
+    *slot = Some(result.clone());
+    action
 }
 
 fn labels_ok(labels: &Labels) -> bool {
@@ -228,25 +243,15 @@ impl Tower {
                 turn.logs.push(Log::StepStarted { change, host, step });
             }
             ReportKind::StepFinished { step, result } if step_ok(step, view.steps.len()) => {
-                let s = &mut view.steps[step as usize];
-                s.status = if result.ok {
-                    StepStatus::Succeeded
-                } else {
-                    StepStatus::Failed
-                };
-                let action = if result.ok {
-                    "step_applied"
-                } else {
-                    "step_failed"
-                };
-                turn.logs.push(Log::StepFinished {
+                let action = record_result(&mut view.steps[step as usize], &result, false);
+                turn.logs.push(Log::StepResult {
                     change,
                     host,
                     step,
+                    undo: false,
                     ok: result.ok,
                     summary: result.summary.clone(),
                 });
-                s.result = Some(result.clone());
                 audit = Some((Some(step), action, Some(result)));
             }
             ReportKind::UndoStarted { step } if step_ok(step, view.steps.len()) => {
@@ -254,25 +259,15 @@ impl Tower {
                 view.steps[step as usize].status = StepStatus::Undoing;
             }
             ReportKind::UndoFinished { step, result } if step_ok(step, view.steps.len()) => {
-                let s = &mut view.steps[step as usize];
-                s.status = if result.ok {
-                    StepStatus::Undone
-                } else {
-                    StepStatus::UndoFailed
-                };
-                let action = if result.ok {
-                    "step_undone"
-                } else {
-                    "undo_failed"
-                };
-                turn.logs.push(Log::StepUndone {
+                let action = record_result(&mut view.steps[step as usize], &result, true);
+                turn.logs.push(Log::StepResult {
                     change,
                     host,
                     step,
+                    undo: true,
                     ok: result.ok,
                     summary: result.summary.clone(),
                 });
-                s.undo = Some(result.clone());
                 audit = Some((Some(step), action, Some(result)));
             }
             ReportKind::Finished { outcome } => {

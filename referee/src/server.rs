@@ -128,6 +128,25 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
     Ok(())
 }
 
+/// Takes what a socket holds, without blocking, while the turn has room.
+/// Returns how many messages it handled.
+fn drain(
+    sock: &zmq::Socket,
+    turn: &mut Turn,
+    mut handle: impl FnMut(Vec<Vec<u8>>, &mut Turn),
+) -> Result<usize, RefereeError> {
+    let mut n = 0;
+    while n < DRAIN_CAP && !turn.full() {
+        match sock.recv_multipart(zmq::DONTWAIT) {
+            Ok(parts) => handle(parts, turn),
+            Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
+            Err(e) => return Err(e.into()),
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
 fn drain_api(
     sock: &zmq::Socket,
     tower: &mut Tower,
@@ -135,19 +154,10 @@ fn drain_api(
     now: Instant,
     turn: &mut Turn,
 ) -> Result<usize, RefereeError> {
-    let mut n = 0;
-    for _ in 0..DRAIN_CAP {
-        if turn.full() {
-            break;
-        }
-        let parts = match sock.recv_multipart(zmq::DONTWAIT) {
-            Ok(p) => p,
-            Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
-            Err(e) => return Err(e.into()),
-        };
+    drain(sock, turn, |parts, turn| {
         let [ident, frame] = <[Vec<u8>; 2]>::try_from(parts).unwrap_or_default();
         if ident.is_empty() {
-            continue;
+            return;
         }
         let reply = match vigie_wire::decode::<ApiRequest>(&frame) {
             Ok(req) => ApiReply {
@@ -160,9 +170,7 @@ fn drain_api(
             },
         };
         turn.replies.push((ident, reply));
-        n += 1;
-    }
-    Ok(n)
+    })
 }
 
 fn drain_events(
@@ -171,17 +179,9 @@ fn drain_events(
     now: Instant,
     turn: &mut Turn,
 ) -> Result<usize, RefereeError> {
-    let mut n = 0;
-    for _ in 0..DRAIN_CAP {
-        if turn.full() {
-            break;
-        }
-        let frame = match sock.recv_bytes(zmq::DONTWAIT) {
-            Ok(f) => f,
-            Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
-            Err(e) => return Err(e.into()),
-        };
-        match vigie_wire::decode::<PlugEvent>(&frame) {
+    drain(sock, turn, |parts, turn| {
+        let Some(frame) = parts.first() else { return };
+        match vigie_wire::decode::<PlugEvent>(frame) {
             Ok(PlugEvent::Heartbeat {
                 host,
                 incarnation,
@@ -194,9 +194,7 @@ fn drain_events(
             }
             Err(e) => tracing::warn!(event = "event_rejected", reason = %e),
         }
-        n += 1;
-    }
-    Ok(n)
+    })
 }
 
 /// Stores the turn's writes in one durable batch: a turn is stored whole

@@ -84,17 +84,12 @@ pub enum Log {
         host: HostId,
         step: u32,
     },
-    StepFinished {
+    /// A step's result, or its undo's (`undo`).
+    StepResult {
         change: ChangeId,
         host: HostId,
         step: u32,
-        ok: bool,
-        summary: String,
-    },
-    StepUndone {
-        change: ChangeId,
-        host: HostId,
-        step: u32,
+        undo: bool,
         ok: bool,
         summary: String,
     },
@@ -139,24 +134,20 @@ impl Log {
             Log::StepStarted { change, host, step } => {
                 info!(event = "step_started", change, host, step)
             }
-            Log::StepFinished {
+            Log::StepResult {
                 change,
                 host,
                 step,
+                undo,
                 ok,
                 summary,
             } => {
-                let event = if *ok { "step_succeeded" } else { "step_failed" };
-                info!(event, change, host, step, summary)
-            }
-            Log::StepUndone {
-                change,
-                host,
-                step,
-                ok,
-                summary,
-            } => {
-                let event = if *ok { "step_undone" } else { "undo_failed" };
+                let event = match (undo, ok) {
+                    (false, true) => "step_succeeded",
+                    (false, false) => "step_failed",
+                    (true, true) => "step_undone",
+                    (true, false) => "undo_failed",
+                };
                 info!(event, change, host, step, summary)
             }
             Log::ChangeFinished {
