@@ -43,6 +43,7 @@ struct RawEndpoints {
     events: Option<String>,
     orders: Option<String>,
     lifecycle: Option<String>,
+    majordomo: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,6 +85,9 @@ pub struct Endpoints {
     pub orders: String,
     /// PUB socket of the launcher's lifecycle events.
     pub lifecycle: String,
+    /// The front door for remote agents (CurveZMQ): the only endpoint
+    /// meant to be reachable from other machines.
+    pub majordomo: String,
 }
 
 impl Endpoints {
@@ -95,6 +99,7 @@ impl Endpoints {
             events: "tcp://127.0.0.1:7102".into(),
             orders: "tcp://127.0.0.1:7103".into(),
             lifecycle: "tcp://127.0.0.1:7104".into(),
+            majordomo: "tcp://127.0.0.1:7110".into(),
         }
     }
 }
@@ -234,6 +239,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
         events: e.events.unwrap_or(d.events),
         orders: e.orders.unwrap_or(d.orders),
         lifecycle: e.lifecycle.unwrap_or(d.lifecycle),
+        majordomo: e.majordomo.unwrap_or(d.majordomo),
     };
     let all = [
         &endpoints.escalator,
@@ -241,6 +247,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
         &endpoints.events,
         &endpoints.orders,
         &endpoints.lifecycle,
+        &endpoints.majordomo,
     ];
     for ep in all {
         if !(ep.starts_with("tcp://") || ep.starts_with("ipc://")) {

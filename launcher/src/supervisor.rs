@@ -156,9 +156,31 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         }
         child(format!("plug:{}", h.id), args, "plug_started", false)
     };
+    let secret = data.join("keys").join("tower.secret");
+    let majordomo = child(
+        "majordomo".into(),
+        s(&[
+            "majordomo",
+            "--bind",
+            &e.majordomo,
+            "--escalator",
+            &e.escalator,
+            "--api",
+            &e.api,
+            "--events",
+            &e.events,
+            "--orders",
+            &e.orders,
+            "--secret-key",
+            &p(&secret),
+        ]),
+        "majordomo_started",
+        false,
+    );
     vec![
         vec![escalator],
         vec![referee],
+        vec![majordomo],
         setup.hosts.iter().map(plug).collect(),
     ]
 }

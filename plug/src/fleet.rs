@@ -74,7 +74,7 @@ pub fn run_fleet(cfg: FleetConfig, shutdown: Arc<AtomicBool>) -> Result<(), Plug
                 Some(p) => p.on_ack(upto),
                 None => Ok(()),
             },
-            Published::Update(_) => Ok(()),
+            _ => Ok(()),
         })?;
         let now = Instant::now();
         for p in plugs.values_mut() {

@@ -15,6 +15,7 @@ use vigie_wire::tower::{
 };
 
 use crate::audit::{self, verify_chain, AuditChain};
+use crate::keys::KeyCall;
 use crate::model::{change_id, change_key, queue_key, spec_key, ChangeRecord, HostRecord};
 use crate::tower::{decode, encode, now_ms, HostState, Tower};
 use crate::turn::{Log, Turn};
@@ -83,6 +84,19 @@ impl Tower {
                 })
             }
             ApiCall::HostAdd { host, labels } => self.host_add(caller, &host, labels, turn),
+            ApiCall::Keys => self.key_call(caller, KeyCall::List, db, turn),
+            ApiCall::KeyPending { public, address } => {
+                self.key_call(caller, KeyCall::Pending { public, address }, db, turn)
+            }
+            ApiCall::KeyAdd { host, public } => {
+                self.key_call(caller, KeyCall::Add { host, public }, db, turn)
+            }
+            ApiCall::KeyAccept { host, public } => {
+                self.key_call(caller, KeyCall::Accept { host, public }, db, turn)
+            }
+            ApiCall::KeyRevoke { host } => {
+                self.key_call(caller, KeyCall::Revoke { host }, db, turn)
+            }
             ApiCall::Hosts => Ok(ApiAnswer::Hosts(
                 self.hosts
                     .values()

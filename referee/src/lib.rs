@@ -12,6 +12,7 @@ mod audit;
 mod client;
 mod error;
 mod events;
+mod keys;
 mod model;
 mod server;
 mod tower;

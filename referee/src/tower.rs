@@ -207,6 +207,36 @@ impl Tower {
         turn.audit_grew = true;
     }
 
+    /// Audits a modification that is not a change request's (keys, hosts).
+    pub fn audit_host(
+        &mut self,
+        turn: &mut Turn,
+        caller: &vigie_wire::tower::Caller,
+        host: &str,
+        action: &str,
+        summary: String,
+    ) {
+        let rec = self.audit.seal(AuditRecord {
+            seq: 0,
+            at_ms: now_ms(),
+            tenant: caller.tenant.clone(),
+            operator: caller.operator.clone(),
+            host: host.to_owned(),
+            change: String::new(),
+            step: None,
+            action: action.to_owned(),
+            summary,
+            exit_code: None,
+            before_digest: None,
+            after_digest: None,
+            output_tail: String::new(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        });
+        turn.put(audit::record_key(rec.seq), encode(&rec));
+        turn.audit_grew = true;
+    }
+
     /// Dispatches the head of a host's queue if the host is online and idle,
     /// or sends an unacknowledged order again.
     pub fn pump(&mut self, host: &str, now: Instant, turn: &mut Turn) {

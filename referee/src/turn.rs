@@ -64,6 +64,11 @@ pub enum Log {
         host: HostId,
         incarnation: u64,
     },
+    KeyChanged {
+        host: HostId,
+        public: String,
+        state: &'static str,
+    },
     ChangeQueued {
         change: ChangeId,
         host: HostId,
@@ -116,6 +121,13 @@ impl Log {
             Log::HostRegistered { host } => info!(event = "host_registered", host),
             Log::HostOnline { host } => info!(event = "host_online", host),
             Log::HostOffline { host } => info!(event = "host_offline", host),
+            Log::KeyChanged {
+                host,
+                public,
+                state,
+            } => {
+                info!(event = "key_changed", host, public, state)
+            }
             Log::HostReset { host, incarnation } => {
                 warn!(event = "host_reset", host, incarnation)
             }

@@ -163,6 +163,7 @@ impl Launcher {
         let ready = match name {
             "escalator" => "escalator_started",
             "referee" => "referee_started",
+            "majordomo" => "majordomo_started",
             _ => "plug_started",
         };
         let before = self.count_from(name, ready);

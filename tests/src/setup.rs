@@ -86,7 +86,14 @@ impl Setup {
         let ep = |n: &str| format!("ipc://{}/{n}.sock", dir.display());
         let mut y = String::new();
         let _ = writeln!(y, "name: {}\ndata_dir: data\nendpoints:", self.name);
-        for n in ["escalator", "api", "events", "orders", "lifecycle"] {
+        for n in [
+            "escalator",
+            "api",
+            "events",
+            "orders",
+            "lifecycle",
+            "majordomo",
+        ] {
             let _ = writeln!(y, "  {n}: {}", ep(n));
         }
         if !self.supervision.is_empty() {

@@ -10,7 +10,7 @@ fn sigterm_stops_every_child_in_reverse_order_and_leaves_no_process() -> anyhow:
     let (mut tower, witness) =
         Launcher::start_witnessed(Setup::new("term").host("web-1", &[]).host("web-2", &[]))?;
     let pids = tower.all_child_pids();
-    assert_eq!(pids.len(), 4);
+    assert_eq!(pids.len(), 5);
     let status = tower.quit()?;
     assert_eq!(status.code(), Some(0), "{}", tower.daemon.stderr());
     witness.wait_all_gone(Duration::from_secs(20))?;

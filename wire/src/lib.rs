@@ -8,6 +8,7 @@
 pub mod change;
 mod envelope;
 pub mod escalator;
+pub mod front;
 pub mod lifecycle;
 pub mod limits;
 pub mod tower;

@@ -113,6 +113,9 @@ pub enum Published {
     },
     /// A change's new state, after it was durably stored.
     Update(ChangeView),
+    /// A key of the registry changed (topic `KEYS_TOPIC`), after it was
+    /// durably stored.
+    Key(crate::front::KeyRecord),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,6 +289,28 @@ pub enum ApiCall {
         labels: Labels,
     },
     Hosts,
+    /// An unknown key knocked at the majordomo's door (sent by the
+    /// majordomo; recorded as pending).
+    KeyPending {
+        public: String,
+        address: String,
+    },
+    /// Pre-authorises `public` as `host`'s agent key.
+    KeyAdd {
+        host: HostId,
+        public: String,
+    },
+    /// Accepts a pending key as `host`'s agent key (the operator checks the
+    /// key against the one the agent prints when it starts).
+    KeyAccept {
+        host: HostId,
+        public: String,
+    },
+    /// Revokes `host`'s keys: the agent is cut off at once; its queue stays.
+    KeyRevoke {
+        host: HostId,
+    },
+    Keys,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -301,6 +326,7 @@ pub enum ApiAnswer {
     Hosts(Vec<HostView>),
     Audit(Vec<AuditRecord>),
     AuditVerified { records: u64, head: String },
+    Keys(Vec<crate::front::KeyRecord>),
     Done,
 }
 

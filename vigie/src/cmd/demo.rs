@@ -30,12 +30,13 @@ pub struct Args {
 fn setup_yaml(dir: &std::path::Path) -> String {
     let ep = |n: &str| format!("ipc://{}/{n}.sock", dir.display());
     let mut y = format!(
-        "name: demo\ndata_dir: data\nendpoints:\n  escalator: {}\n  api: {}\n  events: {}\n  orders: {}\n  lifecycle: {}\nhosts:\n",
+        "name: demo\ndata_dir: data\nendpoints:\n  escalator: {}\n  api: {}\n  events: {}\n  orders: {}\n  lifecycle: {}\n  majordomo: {}\nhosts:\n",
         ep("escalator"),
         ep("api"),
         ep("events"),
         ep("orders"),
-        ep("lifecycle")
+        ep("lifecycle"),
+        ep("majordomo")
     );
     for (id, role) in HOSTS {
         y.push_str(&format!("  - id: {id}\n    driver: local\n    labels: {{role: {role}}}\n    options: {{root: hosts/{id}}}\n"));

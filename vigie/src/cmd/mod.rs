@@ -5,6 +5,7 @@ mod bench_changes;
 mod demo;
 mod escalator;
 mod kv;
+mod majordomo;
 mod plug;
 mod referee;
 mod start;
@@ -20,6 +21,8 @@ pub const DEFAULT_ESCALATOR: &str = "tcp://127.0.0.1:7100";
 pub const DEFAULT_API: &str = "tcp://127.0.0.1:7101";
 pub const DEFAULT_EVENTS: &str = "tcp://127.0.0.1:7102";
 pub const DEFAULT_ORDERS: &str = "tcp://127.0.0.1:7103";
+/// The majordomo's front door.
+pub const DEFAULT_MAJORDOMO: &str = "tcp://127.0.0.1:7110";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,6 +53,12 @@ pub enum Command {
     Referee(referee::Args),
     /// Run a plug: the executor of one host, with the local driver.
     Plug(plug::Args),
+    /// Run the majordomo: the front door for remote agents (CurveZMQ).
+    Majordomo(majordomo::Args),
+    /// Run an agent: a plug on a remote machine, connecting to a majordomo.
+    Agent(majordomo::AgentArgs),
+    /// Curve25519 keys: `keys gen --out FILE`.
+    Keys(majordomo::KeysArgs),
     /// Run simulated hosts (noop driver) in one process, for benchmarks.
     Fleet(plug::FleetArgs),
     /// Submit a change request to the hosts a target matches.
@@ -80,6 +89,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Referee(a) => referee::run(a),
         Command::Plug(a) => plug::run(a),
         Command::Fleet(a) => plug::fleet(a),
+        Command::Majordomo(a) => majordomo::run(a),
+        Command::Agent(a) => majordomo::agent(a),
+        Command::Keys(a) => majordomo::keys(a),
         Command::Submit(a) => tower::submit(a),
         Command::Status(a) => tower::status(a),
         Command::Watch(a) => tower::watch(a),

@@ -426,25 +426,83 @@ pub struct HostsArgs {
 
 #[derive(Debug, Subcommand)]
 enum HostsAdd {
-    /// Register a host (its changes queue until its plug comes online).
+    /// Register a host (its changes queue until its plug comes online);
+    /// with `--key`, pre-authorise its agent's public key.
     Add {
         id: String,
         #[arg(long = "label", value_parser = super::plug::parse_label)]
         labels: Vec<(String, String)>,
+        /// The agent's public key (Z85).
+        #[arg(long)]
+        key: Option<String>,
     },
+    /// Keys that knocked at the majordomo and wait for an operator.
+    Pending,
+    /// Accept a pending key as this host's agent key (check it against the
+    /// key the agent printed when it started).
+    Accept {
+        id: String,
+        #[arg(long)]
+        key: String,
+    },
+    /// Revoke this host's key: its agent is cut off at once; its queue stays.
+    Revoke { id: String },
 }
 
 pub fn hosts(a: HostsArgs) -> anyhow::Result<ExitCode> {
     let mut client = a.conn.client()?;
-    if let Some(HostsAdd::Add { id, labels }) = a.add {
-        client.call(ApiCall::HostAdd {
-            host: id.clone(),
-            labels: labels.into_iter().collect(),
-        })?;
+    let done = |what: String| {
         if !a.conn.json {
-            println!("host {id} registered");
+            println!("{what}");
         }
-        return Ok(ExitCode::SUCCESS);
+        Ok(ExitCode::SUCCESS)
+    };
+    match a.add {
+        Some(HostsAdd::Add { id, labels, key }) => {
+            client.call(ApiCall::HostAdd {
+                host: id.clone(),
+                labels: labels.into_iter().collect(),
+            })?;
+            if let Some(public) = key {
+                client.call(ApiCall::KeyAdd {
+                    host: id.clone(),
+                    public,
+                })?;
+                return done(format!("host {id} registered, its agent key authorised"));
+            }
+            return done(format!("host {id} registered"));
+        }
+        Some(HostsAdd::Pending) => {
+            let ApiAnswer::Keys(keys) = client.call(ApiCall::Keys)? else {
+                anyhow::bail!("unexpected answer");
+            };
+            for k in keys {
+                if a.conn.json {
+                    print_json(&k)?;
+                } else {
+                    println!(
+                        "{:<16} {:<9} {} {}",
+                        k.host,
+                        k.state.word(),
+                        k.public,
+                        k.address
+                    );
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(HostsAdd::Accept { id, key }) => {
+            client.call(ApiCall::KeyAccept {
+                host: id.clone(),
+                public: key,
+            })?;
+            return done(format!("the key of {id} is accepted"));
+        }
+        Some(HostsAdd::Revoke { id }) => {
+            client.call(ApiCall::KeyRevoke { host: id.clone() })?;
+            return done(format!("the key of {id} is revoked: its agent is cut off"));
+        }
+        None => {}
     }
     let ApiAnswer::Hosts(hosts) = client.call(ApiCall::Hosts)? else {
         anyhow::bail!("unexpected answer");

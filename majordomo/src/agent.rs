@@ -1,0 +1,176 @@
+//! `vigie agent`: a plug on a remote machine. It connects out to the
+//! majordomo over CurveZMQ (no inbound port on the host), sends its
+//! heartbeats and reports, and runs the orders relayed to it. It reconnects
+//! with back-off when the tower goes away, and says clearly when the tower
+//! refuses it: a wrong tower key would otherwise leave libzmq retrying
+//! silently forever. Revoked, it stops talking to the tower; what it
+//! deployed keeps running.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vigie_plug::Plug;
+use vigie_wire::front::{FrontIn, FrontOut};
+use vigie_wire::tower::{PlugEvent, Published};
+
+use crate::error::MajordomoError;
+use crate::keys::KeyPair;
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The majordomo, e.g. `tcp://192.0.2.1:7110`.
+    pub tower: String,
+    /// The tower's public key (Z85 bytes decoded).
+    pub tower_key: [u8; 32],
+    pub keys: KeyPair,
+    pub heartbeat: Duration,
+    /// Failed handshakes in a row, without one success, before giving up.
+    pub max_refusals: u32,
+}
+
+fn send(dealer: &zmq::Socket, ev: PlugEvent) {
+    match vigie_wire::encode(&FrontIn::Plug(ev)) {
+        // Not connected: the outbox resends reports; heartbeats just go on.
+        Ok(frame) => {
+            let _ = dealer.send(frame, zmq::DONTWAIT);
+        }
+        Err(e) => tracing::error!(event = "encode_failed", error = %e),
+    }
+}
+
+fn dealer(ctx: &zmq::Context, cfg: &AgentConfig) -> Result<zmq::Socket, MajordomoError> {
+    let d = ctx.socket(zmq::DEALER)?;
+    d.set_curve_serverkey(&cfg.tower_key)?;
+    d.set_curve_publickey(&cfg.keys.public)?;
+    d.set_curve_secretkey(&cfg.keys.secret)?;
+    d.set_maxmsgsize(vigie_wire::limits::MAX_FRAME as i64)?;
+    d.set_heartbeat_ivl(1_000)?;
+    d.set_heartbeat_timeout(5_000)?;
+    d.set_reconnect_ivl(100)?;
+    d.set_reconnect_ivl_max(5_000)?;
+    d.set_sndhwm(10_000)?;
+    d.set_linger(500)?;
+    Ok(d)
+}
+
+/// What the monitor says about the connection.
+enum Link {
+    Up,
+    Refused(&'static str),
+    Other,
+}
+
+fn read_monitor(mon: &zmq::Socket) -> Option<Link> {
+    let parts = mon.recv_multipart(zmq::DONTWAIT).ok()?;
+    let head = parts.first()?;
+    let event = u16::from_le_bytes([*head.first()?, *head.get(1)?]);
+    let e = zmq::SocketEvent::from_raw(event);
+    Some(match e {
+        zmq::SocketEvent::HANDSHAKE_SUCCEEDED => Link::Up,
+        zmq::SocketEvent::HANDSHAKE_FAILED_AUTH => Link::Refused(
+            "the tower does not accept this agent's key (unknown, pending or revoked)",
+        ),
+        zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL
+        | zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL => {
+            Link::Refused("the CURVE handshake failed: is --tower-key the tower's public key?")
+        }
+        _ => Link::Other,
+    })
+}
+
+pub fn run(
+    cfg: AgentConfig,
+    mut plug: Plug,
+    shutdown: Arc<AtomicBool>,
+) -> Result<(), MajordomoError> {
+    let ctx = zmq::Context::new();
+    let host = plug.host().to_owned();
+    let dealer = dealer(&ctx, &cfg)?;
+    let events = zmq::SocketEvent::HANDSHAKE_SUCCEEDED as i32
+        | zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as i32
+        | zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL as i32
+        | zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as i32;
+    dealer.monitor("inproc://agent-monitor", events)?;
+    let mon = ctx.socket(zmq::PAIR)?;
+    mon.connect("inproc://agent-monitor")?;
+    dealer.connect(&cfg.tower)?;
+
+    let mut out = |ev: PlugEvent| send(&dealer, ev);
+    plug.recover(&mut out)?;
+    tracing::info!(event = "agent_started", host = %host, tower = %cfg.tower, public = %cfg.keys.public_z85());
+    let mut refusals = 0u32;
+    let mut ever_up = false;
+    // libzmq does not knock again after a refused handshake: we do, with
+    // back-off, since an operator may accept a pending key at any time.
+    let mut knock_again: Option<Instant> = None;
+    let mut next_beat = Instant::now();
+    while !shutdown.load(Ordering::Relaxed) {
+        if Instant::now() >= next_beat {
+            out(plug.heartbeat());
+            next_beat = Instant::now() + cfg.heartbeat;
+        }
+        let mut items = [
+            dealer.as_poll_item(zmq::POLLIN),
+            mon.as_poll_item(zmq::POLLIN),
+        ];
+        match zmq::poll(&mut items, 100) {
+            Ok(_) | Err(zmq::Error::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        while let Some(link) = read_monitor(&mon) {
+            match link {
+                Link::Up => {
+                    ever_up = true;
+                    refusals = 0;
+                    tracing::info!(event = "agent_connected", host = %host);
+                }
+                Link::Refused(why) => {
+                    refusals += 1;
+                    tracing::warn!(event = "agent_refused", host = %host, reason = why, attempt = refusals);
+                    // A pending key may be accepted any time: only a tower
+                    // that never let us in is given up on.
+                    if !ever_up && refusals >= cfg.max_refusals && why.contains("--tower-key") {
+                        return Err(MajordomoError::Refused(refusals, why.into()));
+                    }
+                    let backoff = Duration::from_millis(200 * u64::from(refusals.min(50)))
+                        .min(Duration::from_secs(10));
+                    knock_again = Some(Instant::now() + backoff);
+                }
+                Link::Other => {}
+            }
+        }
+        loop {
+            let frame = match dealer.recv_bytes(zmq::DONTWAIT) {
+                Ok(f) => f,
+                Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
+                Err(e) => return Err(e.into()),
+            };
+            match vigie_wire::decode::<FrontOut>(&frame) {
+                Ok(FrontOut::Published(Published::Order(order))) => {
+                    plug.on_order(order, &mut out)?
+                }
+                Ok(FrontOut::Published(Published::ReportAck { host: h, upto })) if h == host => {
+                    plug.on_ack(upto)?
+                }
+                Ok(FrontOut::Refused { reason }) => {
+                    tracing::warn!(event = "agent_message_refused", reason = %reason)
+                }
+                Ok(FrontOut::Revoked) => {
+                    tracing::error!(event = "agent_revoked", host = %host);
+                    return Err(MajordomoError::Revoked);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(event = "tower_message_rejected", reason = %e),
+            }
+        }
+        if knock_again.is_some_and(|t| Instant::now() >= t) {
+            knock_again = None;
+            let _ = dealer.disconnect(&cfg.tower);
+            dealer.connect(&cfg.tower)?;
+        }
+        plug.tick(Instant::now(), &mut out);
+    }
+    tracing::info!(event = "agent_stopped", host = %host);
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! The ZAP handler (ZeroMQ RFC 27): libzmq asks it, for every CURVE
+//! handshake on the front door, whether the client's public key may in.
+//! Only accepted keys are; an unknown key is reported as pending (an
+//! operator may accept it), and refused like a revoked one.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+use vigie_wire::front::KeyState;
+
+use crate::error::MajordomoError;
+use crate::keys::z85;
+use crate::registry::Registry;
+
+/// A key that knocked without being known: (public, address).
+pub type Knock = (String, String);
+
+pub fn bind(ctx: &zmq::Context) -> Result<zmq::Socket, MajordomoError> {
+    let rep = ctx.socket(zmq::REP)?;
+    rep.set_rcvtimeo(100)?;
+    rep.set_linger(0)?;
+    rep.bind("inproc://zeromq.zap.01")?;
+    Ok(rep)
+}
+
+fn reply(
+    rep: &zmq::Socket,
+    req_id: &[u8],
+    code: &str,
+    text: &str,
+    user: &str,
+) -> Result<(), zmq::Error> {
+    rep.send_multipart(
+        [
+            &b"1.0"[..],
+            req_id,
+            code.as_bytes(),
+            text.as_bytes(),
+            user.as_bytes(),
+            b"",
+        ],
+        0,
+    )
+}
+
+/// Answers handshakes until `stop` is set.
+pub fn run(
+    rep: zmq::Socket,
+    registry: Registry,
+    knocks: Sender<Knock>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), MajordomoError> {
+    while !stop.load(Ordering::Relaxed) {
+        let frames = match rep.recv_multipart(0) {
+            Ok(f) => f,
+            Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        // version, request id, domain, address, identity, mechanism, key
+        let get = |i: usize| frames.get(i).map(Vec::as_slice).unwrap_or_default();
+        let req_id = get(1);
+        let address = String::from_utf8_lossy(get(3)).into_owned();
+        let key: Option<[u8; 32]> = get(6).try_into().ok();
+        let (Some(key), b"CURVE") = (key, get(5)) else {
+            reply(&rep, req_id, "400", "CURVE only", "")?;
+            continue;
+        };
+        let public = z85(&key);
+        match registry.get(&public).map(|r| r.state) {
+            Some(KeyState::Accepted) => {
+                tracing::debug!(event = "handshake_accepted", public = %public, address = %address);
+                reply(&rep, req_id, "200", "OK", &public)?;
+            }
+            state => {
+                let reason = match state {
+                    Some(KeyState::Revoked) => "revoked",
+                    Some(KeyState::Pending) => "pending",
+                    _ => "unknown",
+                };
+                tracing::warn!(event = "handshake_refused", public = %public, address = %address, reason);
+                if state.is_none() {
+                    let _ = knocks.send((public.clone(), address));
+                }
+                reply(&rep, req_id, "400", reason, "")?;
+            }
+        }
+    }
+    Ok(())
+}

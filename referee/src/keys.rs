@@ -1,0 +1,175 @@
+//! The key registry: which Curve25519 public key may speak for which host
+//! at the majordomo's door. The referee stores it (`key/<public>`), audits
+//! every change to it, and publishes each change on `KEYS_TOPIC` after it is
+//! stored; the majordomo keeps a copy and enforces it.
+
+use vigie_escalator::{Database, RangeSpec};
+use vigie_wire::front::{KeyRecord, KeyState, KEYS_TOPIC};
+use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Published};
+
+use crate::tower::{decode, encode, Tower};
+use crate::turn::Turn;
+
+pub fn key_key(public: &str) -> Vec<u8> {
+    format!("key/{public}").into_bytes()
+}
+
+fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
+    ApiFault::new(kind, msg)
+}
+
+/// Every key record (the registry is small: one key per host).
+pub fn all_keys(db: &Database) -> Result<Vec<KeyRecord>, ApiFault> {
+    let spec = RangeSpec {
+        prefix: Some(b"key/".to_vec()),
+        ..RangeSpec::default()
+    };
+    db.iter(spec)
+        .map(|e| {
+            let e = e.map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?;
+            decode::<KeyRecord>(&e.key, &e.value.unwrap_or_default())
+                .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))
+        })
+        .collect()
+}
+
+/// A Z85 Curve25519 public key: 40 characters of the Z85 alphabet.
+fn check_public(public: &str) -> Result<(), ApiFault> {
+    let ok = public.len() == 40 && zmq_z85_alphabet(public);
+    ok.then_some(()).ok_or_else(|| {
+        fault(
+            ApiFaultKind::Invalid,
+            format!("{public:?} is not a Z85 public key (40 characters)"),
+        )
+    })
+}
+
+fn zmq_z85_alphabet(s: &str) -> bool {
+    const Z85: &str =
+        "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+    s.chars().all(|c| Z85.contains(c))
+}
+
+impl Tower {
+    fn store_key(&mut self, turn: &mut Turn, caller: &Caller, rec: KeyRecord, action: &str) {
+        turn.put(key_key(&rec.public), encode(&rec));
+        let summary = format!("key {} {}", rec.public, rec.state.word());
+        self.audit_host(turn, caller, &rec.host, action, summary);
+        turn.logs.push(crate::turn::Log::KeyChanged {
+            host: rec.host.clone(),
+            public: rec.public.clone(),
+            state: rec.state.word(),
+        });
+        turn.publish
+            .push((KEYS_TOPIC.to_vec(), Published::Key(rec)));
+    }
+
+    pub fn key_call(
+        &mut self,
+        caller: &Caller,
+        call: KeyCall,
+        db: &Database,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        let keys = all_keys(db)?;
+        match call {
+            KeyCall::List => Ok(ApiAnswer::Keys(
+                keys.into_iter()
+                    .filter(|k| k.tenant == caller.tenant)
+                    .collect(),
+            )),
+            KeyCall::Pending { public, address } => {
+                check_public(&public)?;
+                if keys.iter().any(|k| k.public == public) {
+                    return Ok(ApiAnswer::Done);
+                }
+                let rec = KeyRecord {
+                    public,
+                    host: String::new(),
+                    tenant: caller.tenant.clone(),
+                    state: KeyState::Pending,
+                    address,
+                };
+                self.store_key(turn, caller, rec, "key_pending");
+                Ok(ApiAnswer::Done)
+            }
+            KeyCall::Add { host, public } => {
+                check_public(&public)?;
+                vigie_changes::validate_host_id(&host)
+                    .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
+                if let Some(k) = keys.iter().find(|k| k.public == public) {
+                    if k.host != host || k.state == KeyState::Revoked {
+                        return Err(fault(
+                            ApiFaultKind::Conflict,
+                            format!("key is already {} for {}", k.state.word(), k.host),
+                        ));
+                    }
+                }
+                let rec = KeyRecord {
+                    public,
+                    host,
+                    tenant: caller.tenant.clone(),
+                    state: KeyState::Accepted,
+                    address: String::new(),
+                };
+                self.store_key(turn, caller, rec, "key_added");
+                Ok(ApiAnswer::Done)
+            }
+            KeyCall::Accept { host, public } => {
+                vigie_changes::validate_host_id(&host)
+                    .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
+                let Some(mut rec) = keys
+                    .into_iter()
+                    .find(|k| k.public == public && k.state == KeyState::Pending)
+                else {
+                    return Err(fault(
+                        ApiFaultKind::NotFound,
+                        format!("no pending key {public}"),
+                    ));
+                };
+                rec.host = host;
+                rec.tenant = caller.tenant.clone();
+                rec.state = KeyState::Accepted;
+                self.store_key(turn, caller, rec, "key_accepted");
+                Ok(ApiAnswer::Done)
+            }
+            KeyCall::Revoke { host } => {
+                let live: Vec<KeyRecord> = keys
+                    .into_iter()
+                    .filter(|k| {
+                        k.host == host && k.tenant == caller.tenant && k.state != KeyState::Revoked
+                    })
+                    .collect();
+                if live.is_empty() {
+                    return Err(fault(
+                        ApiFaultKind::NotFound,
+                        format!("no key for host {host}"),
+                    ));
+                }
+                for mut rec in live {
+                    rec.state = KeyState::Revoked;
+                    self.store_key(turn, caller, rec, "key_revoked");
+                }
+                // Cut off now: nothing new is dispatched to it; its queue waits.
+                if let Some(h) = self.hosts.get_mut(&host) {
+                    if h.online {
+                        h.online = false;
+                        turn.logs
+                            .push(crate::turn::Log::HostOffline { host: host.clone() });
+                    }
+                    h.last_seen = None;
+                }
+                Ok(ApiAnswer::Done)
+            }
+        }
+    }
+}
+
+/// The key calls of the API, in one place.
+pub enum KeyCall {
+    List,
+    Pending { public: String, address: String },
+    Add { host: String, public: String },
+    Accept { host: String, public: String },
+    Revoke { host: String },
+}

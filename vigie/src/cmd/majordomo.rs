@@ -1,0 +1,151 @@
+//! `vigie majordomo`, `vigie agent` and `vigie keys`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Subcommand;
+use vigie_majordomo::agent::AgentConfig;
+use vigie_majordomo::{keys, MajordomoConfig, MajordomoError};
+use vigie_plug::{FileJournal, Plug};
+
+use crate::runtime::{shutdown_flag, EXIT_CONFIG};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The front door (the only endpoint open to the network).
+    #[arg(long, default_value = super::DEFAULT_MAJORDOMO)]
+    bind: String,
+    #[arg(long, default_value = super::DEFAULT_ESCALATOR)]
+    escalator: String,
+    #[arg(long, default_value = super::DEFAULT_API)]
+    api: String,
+    #[arg(long, default_value = super::DEFAULT_EVENTS)]
+    events: String,
+    #[arg(long, default_value = super::DEFAULT_ORDERS)]
+    orders: String,
+    /// The tower's secret key (made by `vigie start` in DATA/keys).
+    #[arg(long)]
+    secret_key: PathBuf,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let cfg = MajordomoConfig {
+        bind: a.bind,
+        escalator: a.escalator,
+        api: a.api,
+        events: a.events,
+        orders: a.orders,
+        secret_key: a.secret_key,
+    };
+    match vigie_majordomo::serve(cfg, shutdown_flag()?) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e @ MajordomoError::Key { .. }) => {
+            eprintln!("vigie majordomo: {e}");
+            Ok(ExitCode::from(EXIT_CONFIG))
+        }
+        Err(e) => Err(e).context("majordomo stopped on an error"),
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    /// The tower's majordomo, e.g. tcp://192.0.2.1:7110.
+    #[arg(long)]
+    tower: String,
+    /// The tower's public key (Z85, 40 characters; DATA/keys/tower.public).
+    #[arg(long)]
+    tower_key: String,
+    /// This agent's secret key file (`vigie keys gen`).
+    #[arg(long)]
+    key: PathBuf,
+    /// The host this agent runs.
+    #[arg(long)]
+    host: String,
+    /// The host's root directory.
+    #[arg(long)]
+    root: PathBuf,
+    /// The agent's own state: journal and undo stash.
+    #[arg(long)]
+    state: PathBuf,
+    #[arg(long = "label", value_parser = super::plug::parse_label)]
+    labels: Vec<(String, String)>,
+    #[arg(long, default_value_t = 500)]
+    heartbeat_ms: u64,
+}
+
+/// Exit status of an agent the tower cut off (revoked or refused).
+const EXIT_REFUSED: u8 = 3;
+
+pub fn agent(a: AgentArgs) -> anyhow::Result<ExitCode> {
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        eprintln!("vigie agent: {what}: {e}");
+        Ok(ExitCode::from(EXIT_CONFIG))
+    };
+    if let Err(e) = vigie_changes::validate_host_id(&a.host) {
+        return bad("--host", &e);
+    }
+    let Some(tower_key) = keys::from_z85(&a.tower_key) else {
+        return bad("--tower-key", &"not a Z85 public key (40 characters)");
+    };
+    let pair = match keys::read_secret(&a.key) {
+        Ok(p) => p,
+        Err(e) => return bad("--key", &e),
+    };
+    let driver = match vigie_drivers::LocalDriver::new(&a.root) {
+        Ok(d) => d,
+        Err(e) => return bad("--root", &e),
+    };
+    std::fs::create_dir_all(&a.state).with_context(|| format!("creating {}", a.state.display()))?;
+    let journal = FileJournal::open(&a.state.join("journal"))?;
+    let plug = Plug::new(
+        &a.host,
+        a.labels.into_iter().collect(),
+        Box::new(driver),
+        Box::new(journal),
+        &a.state.join("stash"),
+    );
+    let cfg = AgentConfig {
+        tower: a.tower,
+        tower_key,
+        keys: pair,
+        heartbeat: Duration::from_millis(a.heartbeat_ms.max(10)),
+        max_refusals: 3,
+    };
+    match vigie_majordomo::agent::run(cfg, plug, shutdown_flag()?) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e @ (MajordomoError::Refused(..) | MajordomoError::Revoked)) => {
+            eprintln!("vigie agent: {e}; what this agent deployed keeps running");
+            Ok(ExitCode::from(EXIT_REFUSED))
+        }
+        Err(e) => Err(e).context("agent stopped on an error"),
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    op: KeysOp,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysOp {
+    /// Make a Curve25519 key pair: FILE (secret, 0600) and FILE.pub.
+    Gen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+pub fn keys(a: KeysArgs) -> anyhow::Result<ExitCode> {
+    let KeysOp::Gen { out } = a.op;
+    let pair = keys::write_new(&out)?;
+    println!("{}", pair.public_z85());
+    eprintln!(
+        "secret key in {} (keep it private), public key in {}",
+        out.display(),
+        keys::public_path(&out).display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
