@@ -31,15 +31,19 @@ fn sigterm_stops_every_child_in_reverse_order_and_leaves_no_process() -> anyhow:
             )
         })
         .collect();
-    // Plugs first (any order between them), then the referee, then escalator.
-    assert_eq!(exits.len(), 4, "{exits:?}");
+    // Plugs first (any order between them), then the majordomo, the referee,
+    // and escalator last.
+    assert_eq!(exits.len(), 5, "{exits:?}");
     assert!(
         exits[..2]
             .iter()
             .all(|e| e.starts_with("plug:") && e.ends_with("exit 0")),
         "{exits:?}"
     );
-    assert_eq!(exits[2..], ["referee exit 0", "escalator exit 0"]);
+    assert_eq!(
+        exits[2..],
+        ["majordomo exit 0", "referee exit 0", "escalator exit 0"]
+    );
     let stopped = tower
         .events()
         .wait("launcher_stopped", Duration::from_secs(1))?;
