@@ -107,7 +107,25 @@ impl Daemon {
 
     /// Starts `vigie --log-json ARGS...`.
     pub fn spawn<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> anyhow::Result<Self> {
-        let mut child = Command::new(vigie_bin())
+        Self::spawn_in(None, args)
+    }
+
+    /// Starts `vigie --log-json ARGS...` inside a network namespace, as a
+    /// machine of its own (`ip netns exec NS`, which execs: the pid is
+    /// vigie's).
+    pub fn spawn_in<S: AsRef<std::ffi::OsStr>>(
+        netns: Option<&str>,
+        args: &[S],
+    ) -> anyhow::Result<Self> {
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(vigie_bin());
+                c
+            }
+            None => Command::new(vigie_bin()),
+        };
+        let mut child = command
             .arg("--log-json")
             .args(args)
             .stdin(Stdio::null())

@@ -39,6 +39,25 @@ impl Launcher {
         Self::start_inner(setup, None)
     }
 
+    /// Starts the tower inside a network namespace (its own machine); its
+    /// ipc endpoints stay reachable from the test through the filesystem.
+    pub fn start_in_netns(setup: Setup, netns: &str) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("vigie-tower-").tempdir()?;
+        let file = setup.write(dir.path())?;
+        let f = file.display().to_string();
+        let daemon = Daemon::spawn_in(Some(netns), &["start", "--setup", f.as_str()])?;
+        let l = Self {
+            dir,
+            setup,
+            file,
+            daemon,
+            standalone: BTreeMap::new(),
+            standalone_labels: HashMap::new(),
+        };
+        l.wait_ready()?;
+        Ok(l)
+    }
+
     /// Like `start`, with a [`Witness`] held by the launcher and every
     /// process it starts.
     pub fn start_witnessed(setup: Setup) -> anyhow::Result<(Self, Witness)> {

@@ -10,6 +10,7 @@
 mod daemon;
 mod events;
 mod launcher;
+pub mod netns;
 mod setup;
 
 pub use daemon::{is_running, vigie_bin, Daemon, Escalator, Witness};

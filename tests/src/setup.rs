@@ -40,6 +40,8 @@ pub struct Setup {
     pub hosts: Vec<HostDef>,
     pub rules: Vec<Rule>,
     pub supervision: BTreeMap<String, String>,
+    /// The majordomo's endpoint; an ipc one in the test dir by default.
+    pub majordomo: Option<String>,
 }
 
 impl Setup {
@@ -49,6 +51,7 @@ impl Setup {
             hosts: Vec::new(),
             rules: Vec::new(),
             supervision: BTreeMap::new(),
+            majordomo: None,
         }
     }
 
@@ -71,6 +74,12 @@ impl Setup {
         self
     }
 
+    /// Where the majordomo listens, e.g. `tcp://0.0.0.0:7110`.
+    pub fn majordomo(mut self, endpoint: &str) -> Self {
+        self.majordomo = Some(endpoint.into());
+        self
+    }
+
     /// A `supervision:` setting, e.g. `("max_fast_crashes", "3")`.
     pub fn supervise(mut self, key: &str, value: &str) -> Self {
         self.supervision.insert(key.into(), value.into());
@@ -86,16 +95,11 @@ impl Setup {
         let ep = |n: &str| format!("ipc://{}/{n}.sock", dir.display());
         let mut y = String::new();
         let _ = writeln!(y, "name: {}\ndata_dir: data\nendpoints:", self.name);
-        for n in [
-            "escalator",
-            "api",
-            "events",
-            "orders",
-            "lifecycle",
-            "majordomo",
-        ] {
+        for n in ["escalator", "api", "events", "orders", "lifecycle"] {
             let _ = writeln!(y, "  {n}: {}", ep(n));
         }
+        let majordomo = self.majordomo.clone().unwrap_or_else(|| ep("majordomo"));
+        let _ = writeln!(y, "  majordomo: {majordomo}");
         if !self.supervision.is_empty() {
             let _ = writeln!(y, "supervision:");
             for (k, v) in &self.supervision {

@@ -1,0 +1,105 @@
+//! Machines for cross-machine tests: network namespaces joined by veth
+//! pairs, addresses only from 192.0.2.0/24 (TEST-NET-1), on this machine.
+//! Everything made is removed on drop.
+
+use std::process::Command;
+
+use anyhow::Context;
+
+fn ip(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .context("running ip (iproute2)")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// Why namespaces cannot be made here, if they cannot.
+pub fn unavailable() -> Option<String> {
+    if !nix::unistd::Uid::effective().is_root() {
+        return Some("not root: network namespaces need it".into());
+    }
+    let probe = format!("vigie-probe-{}", std::process::id());
+    if let Err(e) = ip(&["netns", "add", &probe]) {
+        return Some(format!("cannot create a network namespace: {e}"));
+    }
+    let _ = ip(&["netns", "del", &probe]);
+    None
+}
+
+/// A set of namespaces ("machines") and the links between them.
+pub struct Machines {
+    prefix: String,
+    names: Vec<String>,
+}
+
+impl Machines {
+    pub fn new() -> Self {
+        Self {
+            prefix: format!("vt{}", std::process::id()),
+            names: Vec::new(),
+        }
+    }
+
+    /// Makes a machine (its loopback up); returns its namespace name.
+    pub fn add(&mut self, name: &str) -> anyhow::Result<String> {
+        let ns = format!("{}-{name}", self.prefix);
+        ip(&["netns", "add", &ns])?;
+        self.names.push(ns.clone());
+        ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// Joins two machines with a veth pair: `a` gets `a_addr`, `b` gets
+    /// `b_addr` (both `x.x.x.x/nn`). Returns the interface name in `b`.
+    pub fn link(
+        &self,
+        a: &str,
+        a_addr: &str,
+        b: &str,
+        b_addr: &str,
+        tag: &str,
+    ) -> anyhow::Result<String> {
+        let (ia, ib) = (format!("va{tag}"), format!("vb{tag}"));
+        ip(&[
+            "link", "add", &ia, "netns", a, "type", "veth", "peer", "name", &ib, "netns", b,
+        ])?;
+        ip(&["-n", a, "addr", "add", a_addr, "dev", &ia])?;
+        ip(&["-n", b, "addr", "add", b_addr, "dev", &ib])?;
+        ip(&["-n", a, "link", "set", &ia, "up"])?;
+        ip(&["-n", b, "link", "set", &ib, "up"])?;
+        Ok(ib)
+    }
+
+    /// Takes a machine's interface down (a network cut) or up again.
+    pub fn set_link(&self, ns: &str, iface: &str, up: bool) -> anyhow::Result<()> {
+        ip(&[
+            "-n",
+            ns,
+            "link",
+            "set",
+            iface,
+            if up { "up" } else { "down" },
+        ])
+    }
+}
+
+impl Default for Machines {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Machines {
+    fn drop(&mut self) {
+        for ns in &self.names {
+            let _ = ip(&["netns", "del", ns]);
+        }
+    }
+}
