@@ -228,7 +228,7 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
             loop {
                 match door.inbound(&sub, &push) {
                     Ok(()) => {}
-                    Err(MajordomoError::Zmq(zmq::Error::EAGAIN)) => break,
+                    Err(MajordomoError::Zmq(zmq::Error::EAGAIN | zmq::Error::EINTR)) => break,
                     Err(e) => return Err(e),
                 }
             }
@@ -237,7 +237,7 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
             loop {
                 match door.outbound(&sub) {
                     Ok(()) => {}
-                    Err(MajordomoError::Zmq(zmq::Error::EAGAIN)) => break,
+                    Err(MajordomoError::Zmq(zmq::Error::EAGAIN | zmq::Error::EINTR)) => break,
                     Err(e) => return Err(e),
                 }
             }

@@ -77,18 +77,34 @@ impl Witness {
     }
 }
 
-/// Whether `pid` is a running process (a zombie is not running).
+/// Whether `pid` is a running process (a zombie, or a dead one, is not).
 pub fn is_running(pid: Pid) -> bool {
     match std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw())) {
         // The state follows the parenthesised command name.
-        Ok(stat) => {
+        Ok(stat) => !matches!(
             stat.rsplit(')')
                 .next()
-                .and_then(|r| r.split_whitespace().next())
-                != Some("Z")
-        }
+                .and_then(|r| r.split_whitespace().next()),
+            Some("Z" | "X" | "x")
+        ),
         Err(_) => false,
     }
+}
+
+/// Waits until none of `pids` is running. A process closes its files a
+/// moment before the kernel marks it dead, so this follows a [`Witness`]:
+/// the kernel offers no event for a process that is not our child, hence a
+/// bounded spin on the process table (never a sleep).
+pub fn wait_not_running(pids: &[Pid], timeout: Duration) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + timeout;
+    while let Some(p) = pids.iter().find(|p| is_running(**p)) {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "process {p} still runs after {timeout:?}"
+        );
+        std::thread::yield_now();
+    }
+    Ok(())
 }
 
 impl Daemon {

@@ -13,7 +13,7 @@ mod launcher;
 pub mod netns;
 mod setup;
 
-pub use daemon::{is_running, vigie_bin, Daemon, Escalator, Witness};
+pub use daemon::{is_running, vigie_bin, wait_not_running, Daemon, Escalator, Witness};
 pub use events::{Event, EventLog};
 pub use launcher::Launcher;
 pub use setup::{HostDef, Rule, Setup};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use vigie_tests::{is_running, Launcher, Setup};
+use vigie_tests::{wait_not_running, Launcher, Setup};
 
 #[test]
 fn sigterm_stops_every_child_in_reverse_order_and_leaves_no_process() -> anyhow::Result<()> {
@@ -14,10 +14,8 @@ fn sigterm_stops_every_child_in_reverse_order_and_leaves_no_process() -> anyhow:
     let status = tower.quit()?;
     assert_eq!(status.code(), Some(0), "{}", tower.daemon.stderr());
     witness.wait_all_gone(Duration::from_secs(20))?;
-    assert!(
-        pids.iter().all(|p| !is_running(*p)),
-        "no child left in the process table"
-    );
+    // No child left in the process table.
+    wait_not_running(&pids, Duration::from_secs(5))?;
     let exits: Vec<String> = tower
         .events()
         .snapshot()
