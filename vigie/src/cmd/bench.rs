@@ -22,6 +22,11 @@ enum What {
         #[arg(long)]
         no_redis: bool,
     },
+    /// Agents over CURVE through the majordomo: fan-out, memory, CPU.
+    Agents {
+        #[arg(long, default_value_t = 1_000)]
+        hosts: usize,
+    },
     /// Change requests: dispatch latency, one-host throughput, fan-out.
     Changes {
         /// Simulated hosts (noop driver) in the fleet.
@@ -69,6 +74,10 @@ fn ensure_redis() -> bool {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (ops, no_redis) = match args.what {
+        What::Agents { hosts } => {
+            super::bench_agents::run(hosts.max(1))?;
+            return Ok(ExitCode::SUCCESS);
+        }
         What::Escalator { ops, no_redis } => (ops, no_redis),
         What::Changes {
             hosts,

@@ -1,6 +1,7 @@
 //! The command line: one subcommand per daemon, plus the operator's client.
 
 mod bench;
+mod bench_agents;
 mod bench_changes;
 mod demo;
 mod escalator;

@@ -1,0 +1,268 @@
+//! `vigie bench agents`: a fleet of simulated agents, each with its own
+//! Curve25519 key and its own CURVE connection to the majordomo, against a
+//! real tower started by the launcher (separate processes, so their memory
+//! and CPU can be read from /proc). Measures a 3-step change to every agent,
+//! the tower's memory per connected agent, and the majordomo's CPU.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use vigie_escalator::bench::free_port;
+use vigie_majordomo::keys::KeyPair;
+use vigie_plug::{MemJournal, Plug};
+use vigie_referee::{ApiClient, Watcher};
+use vigie_wire::front::{FrontIn, FrontOut};
+use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, PlugEvent, Published};
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// User + system CPU time of a process, in clock ticks (1/100 s).
+fn cpu_ticks(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let f: Vec<&str> = rest.split(' ').collect();
+            // After the command name: state is field 0; utime 11, stime 12.
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
+struct SimAgent {
+    sock: zmq::Socket,
+    plug: Plug,
+}
+
+fn send(sock: &zmq::Socket, ev: PlugEvent) {
+    if let Ok(f) = vigie_wire::encode(&FrontIn::Plug(ev)) {
+        let _ = sock.send(f, zmq::DONTWAIT);
+    }
+}
+
+pub fn run(hosts: usize) -> anyhow::Result<()> {
+    let dir = tempfile::Builder::new()
+        .prefix("vigie-bench-agents-")
+        .tempdir()?;
+    let ep = |n: &str| format!("ipc://{}/{n}.sock", dir.path().display());
+    let majordomo = format!("tcp://127.0.0.1:{}", free_port()?);
+    let setup = format!(
+        "name: bench\ndata_dir: data\nendpoints:\n  escalator: {}\n  api: {}\n  events: {}\n  orders: {}\n  lifecycle: {}\n  majordomo: {majordomo}\n",
+        ep("escalator"),
+        ep("api"),
+        ep("events"),
+        ep("orders"),
+        ep("lifecycle")
+    );
+    let file = dir.path().join("tower.yml");
+    std::fs::write(&file, setup)?;
+    let mut launcher = Command::new(std::env::current_exe()?)
+        .args(["--log-json", "start", "--setup"])
+        .arg(&file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = launcher.stderr.take().context("stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let mut pids: HashMap<String, u32> = HashMap::new();
+    for line in lines.by_ref() {
+        let line = line?;
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["event"] == "child_started" {
+            if let (Some(n), Some(p)) = (v["name"].as_str(), v["pid"].as_u64()) {
+                pids.insert(n.to_owned(), u32::try_from(p)?);
+            }
+        }
+        if v["event"] == "tower_ready" {
+            break;
+        }
+        anyhow::ensure!(
+            v["event"] != "start_failed",
+            "the tower did not start: {line}"
+        );
+    }
+    // Keep reading the launcher's output so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let tower_pids: Vec<u32> = pids.values().copied().chain([launcher.id()]).collect();
+    let tower_rss = || tower_pids.iter().map(|p| rss_kib(*p)).sum::<u64>();
+    let majordomo_pid = *pids.get("majordomo").context("no majordomo")?;
+    let tower_key = vigie_majordomo::keys::from_z85(&std::fs::read_to_string(
+        dir.path().join("data/keys/tower.public"),
+    )?)
+    .context("tower key")?;
+
+    let caller = Caller {
+        tenant: "default".into(),
+        operator: "bench".into(),
+    };
+    let mut api = ApiClient::connect(&ep("api"), caller)?;
+    println!("# vigie bench agents --hosts {hosts}");
+    println!("(tower: launcher, escalator, referee, majordomo as processes; agents: {hosts} CURVE connections, each its own key, noop driver, in this process)");
+    let t = Instant::now();
+    let mut pairs = Vec::with_capacity(hosts);
+    for i in 1..=hosts {
+        let pair = KeyPair::generate();
+        api.call(ApiCall::KeyAdd {
+            host: format!("sim-{i}"),
+            public: pair.public_z85(),
+        })?;
+        pairs.push(pair);
+    }
+    println!("registered {hosts} agent keys in {:.2?}", t.elapsed());
+    let before = tower_rss();
+
+    let ctx = zmq::Context::new();
+    let stash = dir.path().join("stash");
+    let mut agents = Vec::with_capacity(hosts);
+    let t = Instant::now();
+    for (i, pair) in pairs.iter().enumerate() {
+        let sock = ctx.socket(zmq::DEALER)?;
+        sock.set_curve_serverkey(&tower_key)?;
+        sock.set_curve_publickey(&pair.public)?;
+        sock.set_curve_secretkey(&pair.secret)?;
+        sock.set_linger(0)?;
+        sock.connect(&majordomo)?;
+        let host = format!("sim-{}", i + 1);
+        let mut plug = Plug::new(
+            &host,
+            Default::default(),
+            Box::new(vigie_drivers::NoopDriver),
+            Box::new(MemJournal::default()),
+            &stash,
+        )
+        .without_stash_dirs();
+        plug.recover(&mut |ev| send(&sock, ev))?;
+        send(&sock, plug.heartbeat());
+        agents.push(SimAgent { sock, plug });
+    }
+    // A benchmark may poll: until the referee counts every agent online.
+    let pump = |agents: &mut Vec<SimAgent>, wait_ms: i64| -> anyhow::Result<()> {
+        let mut items: Vec<zmq::PollItem> = agents
+            .iter()
+            .map(|a| a.sock.as_poll_item(zmq::POLLIN))
+            .collect();
+        zmq::poll(&mut items, wait_ms)?;
+        let ready: Vec<usize> = items
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.is_readable())
+            .map(|(n, _)| n)
+            .collect();
+        drop(items);
+        for n in ready {
+            let a = &mut agents[n];
+            while let Ok(frame) = a.sock.recv_bytes(zmq::DONTWAIT) {
+                let sock = &a.sock;
+                let mut out = |ev| send(sock, ev);
+                match vigie_wire::decode::<FrontOut>(&frame) {
+                    Ok(FrontOut::Published(Published::Order(o))) => a.plug.on_order(o, &mut out)?,
+                    Ok(FrontOut::Published(Published::ReportAck { upto, .. })) => {
+                        a.plug.on_ack(upto)?
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    };
+    let mut last_beat = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        pump(&mut agents, 50)?;
+        if last_beat.elapsed() > Duration::from_millis(500) {
+            for a in &agents {
+                send(&a.sock, a.plug.heartbeat());
+            }
+            last_beat = Instant::now();
+            if let ApiAnswer::Hosts(h) = api.call(ApiCall::Hosts)? {
+                if h.iter().filter(|h| h.online).count() == hosts {
+                    break;
+                }
+            }
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the agents did not all come online"
+        );
+    }
+    println!(
+        "{hosts} agents connected (CURVE handshakes) and online in {:.2?}",
+        t.elapsed()
+    );
+    let after = tower_rss();
+
+    let watcher = Watcher::connect(&ep("orders"), &[])?;
+    let spec = vigie_changes::parse_change(
+        "bench.yml",
+        "title: bench\nsteps:\n  - run: a\n  - run: b\n  - run: c\n",
+    )?;
+    // Let the watcher's subscription reach the referee first.
+    let warm = Instant::now();
+    while warm.elapsed() < Duration::from_millis(300) {
+        pump(&mut agents, 10)?;
+    }
+    let cpu0 = cpu_ticks(majordomo_pid);
+    let t = Instant::now();
+    let views = api.changes(ApiCall::Submit {
+        spec,
+        target: "sim-*".into(),
+    })?;
+    let mut open: std::collections::HashSet<String> = views.into_iter().map(|v| v.id).collect();
+    let n = open.len();
+    let mut ok = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !open.is_empty() {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{} changes still open",
+            open.len()
+        );
+        pump(&mut agents, 1)?;
+        while let Some(v) = watcher.next(Duration::from_micros(50))? {
+            if v.state.is_final() && open.remove(&v.id) && v.state == ChangeState::Succeeded {
+                ok += 1;
+            }
+        }
+    }
+    let e = t.elapsed();
+    let cpu = cpu_ticks(majordomo_pid) - cpu0;
+    println!(
+        "one 3-step change to {n} agents through the majordomo: {e:.2?} until all done, {:.0} hosts/s ({ok} succeeded)",
+        n as f64 / e.as_secs_f64()
+    );
+    println!(
+        "tower memory (launcher + daemons' RSS): {before} KiB before the agents, {after} KiB with {hosts} connected: {:.1} KiB per agent",
+        (after.saturating_sub(before)) as f64 / hosts as f64
+    );
+    println!(
+        "majordomo CPU during the fan-out: {:.2} s over {:.2?} ({:.0}% of one core)",
+        cpu as f64 / 100.0,
+        e,
+        cpu as f64 / e.as_secs_f64()
+    );
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(launcher.id())?),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = launcher.wait();
+    Ok(())
+}
