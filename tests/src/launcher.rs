@@ -36,49 +36,38 @@ fn ep(dir: &Path, n: &str) -> String {
 impl Launcher {
     /// Starts a tower and waits until it is ready and its hosts online.
     pub fn start(setup: Setup) -> anyhow::Result<Self> {
-        Self::start_inner(setup, None)
+        Self::start_with(setup, |f| Daemon::spawn(&["start", "--setup", f]))
     }
 
     /// Starts the tower inside a network namespace (its own machine); its
     /// ipc endpoints stay reachable from the test through the filesystem.
     pub fn start_in_netns(setup: Setup, netns: &str) -> anyhow::Result<Self> {
-        let dir = tempfile::Builder::new().prefix("vigie-tower-").tempdir()?;
-        let file = setup.write(dir.path())?;
-        let f = file.display().to_string();
-        let daemon = Daemon::spawn_in(Some(netns), &["start", "--setup", f.as_str()])?;
-        let l = Self {
-            dir,
-            setup,
-            file,
-            daemon,
-            standalone: BTreeMap::new(),
-            standalone_labels: HashMap::new(),
-        };
-        l.wait_ready()?;
-        Ok(l)
+        Self::start_with(setup, |f| {
+            Daemon::spawn_in(Some(netns), &["start", "--setup", f])
+        })
     }
 
     /// Like `start`, with a [`Witness`] held by the launcher and every
     /// process it starts.
     pub fn start_witnessed(setup: Setup) -> anyhow::Result<(Self, Witness)> {
         let mut w = None;
-        let l = Self::start_inner(setup, Some(&mut w))?;
-        let w = w.context("witness")?;
-        Ok((l, w))
+        let l = Self::start_with(setup, |f| {
+            let (d, witness) = Daemon::spawn_witnessed(&["start", "--setup", f])?;
+            w = Some(witness);
+            Ok(d)
+        })?;
+        Ok((l, w.context("witness")?))
     }
 
-    fn start_inner(setup: Setup, witness: Option<&mut Option<Witness>>) -> anyhow::Result<Self> {
+    /// Writes the setup in a new temp dir, runs the launcher on it with
+    /// `spawn` (given the setup file), and waits until the tower is ready.
+    fn start_with(
+        setup: Setup,
+        spawn: impl FnOnce(&str) -> anyhow::Result<Daemon>,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("vigie-tower-").tempdir()?;
         let file = setup.write(dir.path())?;
-        let daemon = match witness {
-            Some(slot) => {
-                let f = file.display().to_string();
-                let (d, w) = Daemon::spawn_witnessed(&["start", "--setup", f.as_str()])?;
-                *slot = Some(w);
-                d
-            }
-            None => Self::launch(&file)?,
-        };
+        let daemon = spawn(&file.display().to_string())?;
         let l = Self {
             dir,
             setup,
@@ -336,6 +325,11 @@ impl Launcher {
                 let Some(v) = watcher.next(left.min(Duration::from_secs(2)))? else {
                     break;
                 };
+                // Updates queued before our status read may arrive after it:
+                // a final state is never replaced by an older one.
+                if views.get(&v.id).is_some_and(|old| old.state.is_final()) {
+                    continue;
+                }
                 if v.state.is_final() {
                     open.retain(|id| *id != v.id);
                 }

@@ -68,7 +68,11 @@ fn fifo_per_host_under_concurrent_submissions() -> anyhow::Result<()> {
     }
     assert_eq!(submitted.len(), 4 * 8 * 3);
     let done = tower.wait_final(&ids(&submitted), LONG)?;
-    assert!(done.iter().all(|v| v.state == ChangeState::Succeeded));
+    let bad: Vec<_> = done
+        .iter()
+        .filter(|v| v.state != ChangeState::Succeeded)
+        .collect();
+    assert!(bad.is_empty(), "{bad:#?}");
     for host in ["a-1", "a-2", "a-3"] {
         // The order the host ran them in is the order of the referee's sequence.
         let mut by_seq: Vec<&ChangeView> = done.iter().filter(|v| v.host == host).collect();

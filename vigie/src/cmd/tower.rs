@@ -164,6 +164,11 @@ pub fn follow(
     let mut seen: HashMap<String, ChangeView> = HashMap::new();
     let mut refresh = Instant::now();
     let show = |v: ChangeView, seen: &mut HashMap<String, ChangeView>| -> anyhow::Result<()> {
+        // An update older than what a status read showed can still arrive:
+        // a final state is never replaced.
+        if seen.get(&v.id).is_some_and(|old| old.state.is_final()) {
+            return Ok(());
+        }
         if json {
             if seen.get(&v.id) != Some(&v) {
                 print_json(&v)?;
