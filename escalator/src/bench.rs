@@ -142,7 +142,7 @@ where
     let t = Instant::now();
     for h in handles {
         h.join()
-            .map_err(|_| EscalatorError::Redis("benchmark thread panicked".into()))??;
+            .map_err(|_| EscalatorError::Bench("benchmark thread panicked".into()))??;
     }
     Ok(t.elapsed())
 }
@@ -191,7 +191,7 @@ pub fn pipelined(
     let get = out.pop();
     let put = out.pop();
     put.zip(get)
-        .ok_or_else(|| EscalatorError::Redis("no figures".into()))
+        .ok_or_else(|| EscalatorError::Bench("no figures".into()))
 }
 
 /// `writers` concurrent writers of durable puts, each on its own connection
@@ -256,7 +256,7 @@ pub fn zmq_echo_floor(n: u64) -> Result<Figure, EscalatorError> {
     }
     let f = Figure::new("bare libzmq DEALER/ROUTER echo, lock-step", n, t.elapsed());
     echo.join()
-        .map_err(|_| EscalatorError::Redis("echo thread panicked".into()))??;
+        .map_err(|_| EscalatorError::Bench("echo thread panicked".into()))??;
     Ok(f)
 }
 
@@ -396,7 +396,7 @@ pub fn redis_pipelined(
     let get = out.pop();
     let put = out.pop();
     put.zip(get)
-        .ok_or_else(|| EscalatorError::Redis("no figures".into()))
+        .ok_or_else(|| EscalatorError::Bench("no figures".into()))
 }
 
 /// Redis with `appendfsync always`: `writers` lock-step SET clients.

@@ -32,6 +32,8 @@ pub enum EscalatorError {
     Engine(#[from] crate::engine::EngineError),
     #[error("redis reference: {0}")]
     Redis(String),
+    #[error("benchmark: {0}")]
+    Bench(String),
 }
 
 impl EscalatorError {

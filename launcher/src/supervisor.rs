@@ -126,10 +126,10 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         "escalator_started",
         true,
     );
-    let referee = child(
-        "referee".into(),
+    // The referee binds these; the majordomo reaches the referee through them.
+    let tower_eps = |cmd: &str| {
         s(&[
-            "referee",
+            cmd,
             "--escalator",
             &e.escalator,
             "--api",
@@ -138,7 +138,11 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
             &e.events,
             "--orders",
             &e.orders,
-        ]),
+        ])
+    };
+    let referee = child(
+        "referee".into(),
+        tower_eps("referee"),
         "referee_started",
         true,
     );
@@ -156,24 +160,15 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         }
         child(format!("plug:{}", h.id), args, "plug_started", false)
     };
-    let secret = data.join("keys").join("tower.secret");
+    let mut majordomo_args = tower_eps("majordomo");
+    majordomo_args.extend(["--bind".into(), e.majordomo.clone()]);
+    majordomo_args.extend([
+        "--secret-key".into(),
+        p(&data.join("keys").join("tower.secret")),
+    ]);
     let majordomo = child(
         "majordomo".into(),
-        s(&[
-            "majordomo",
-            "--bind",
-            &e.majordomo,
-            "--escalator",
-            &e.escalator,
-            "--api",
-            &e.api,
-            "--events",
-            &e.events,
-            "--orders",
-            &e.orders,
-            "--secret-key",
-            &p(&secret),
-        ]),
+        majordomo_args,
         "majordomo_started",
         false,
     );

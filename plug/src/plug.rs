@@ -104,10 +104,6 @@ impl Plug {
         &self.host
     }
 
-    pub fn busy(&self) -> Option<&ChangeId> {
-        self.busy.as_ref()
-    }
-
     pub fn heartbeat(&self) -> PlugEvent {
         self.heartbeat_with(self.busy.clone())
     }

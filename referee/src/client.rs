@@ -1,6 +1,7 @@
 //! The operator's side of the referee's API: calls over a DEALER socket,
 //! and a watcher of change updates over SUB.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use vigie_wire::tower::{
@@ -20,6 +21,12 @@ pub enum ClientError {
     Timeout { endpoint: String, after: Duration },
     #[error("unexpected answer: {0}")]
     Unexpected(String),
+    #[error("after {after:?}, {count} changes are not final: {open}")]
+    NotFinal {
+        after: Duration,
+        count: usize,
+        open: String,
+    },
 }
 
 pub struct ApiClient {
@@ -81,6 +88,81 @@ impl ApiClient {
             let reply: ApiReply = vigie_wire::decode(&frame)?;
             if reply.id == id {
                 return Ok(reply.body?);
+            }
+        }
+    }
+
+    /// Follows `ids` until every one is final: subscribes to their updates
+    /// first, then reads their current state, then applies the updates the
+    /// referee publishes. After a quiet second it reads the open ones again:
+    /// an update published before the subscription took effect is not lost.
+    /// An update older than what was read never replaces a final state.
+    /// `on_view(previous, new)` sees every new view. Fails after `timeout`.
+    pub fn follow(
+        &mut self,
+        orders: &str,
+        ids: &[String],
+        timeout: Option<Duration>,
+        mut on_view: impl FnMut(Option<&ChangeView>, &ChangeView),
+    ) -> Result<Vec<ChangeView>, ClientError> {
+        let watcher = Watcher::connect(orders, ids)?;
+        let started = Instant::now();
+        let mut views: HashMap<String, ChangeView> = HashMap::new();
+        let mut take = |v: ChangeView, views: &mut HashMap<String, ChangeView>| {
+            let old = views.get(&v.id);
+            if old.is_some_and(|o| o.state.is_final()) || old == Some(&v) {
+                return;
+            }
+            on_view(old, &v);
+            views.insert(v.id.clone(), v);
+        };
+        let open = |views: &HashMap<String, ChangeView>| -> Vec<String> {
+            ids.iter()
+                .filter(|id| !views.get(*id).is_some_and(|v| v.state.is_final()))
+                .cloned()
+                .collect()
+        };
+        loop {
+            for id in open(&views) {
+                for v in self.changes(ApiCall::Status {
+                    change: Some(id),
+                    limit: 1,
+                })? {
+                    take(v, &mut views);
+                }
+            }
+            let quiet_until = |now: Instant| now + Duration::from_secs(1);
+            let mut quiet = quiet_until(Instant::now());
+            loop {
+                let left = open(&views);
+                if left.is_empty() {
+                    return Ok(ids.iter().filter_map(|id| views.remove(id)).collect());
+                }
+                if let Some(t) = timeout.filter(|t| started.elapsed() >= *t) {
+                    let open: Vec<String> = left
+                        .iter()
+                        .take(20)
+                        .map(|id| {
+                            format!(
+                                "{id} ({})",
+                                views.get(id).map_or("unknown", |v| v.state.word())
+                            )
+                        })
+                        .collect();
+                    return Err(ClientError::NotFinal {
+                        after: t,
+                        count: left.len(),
+                        open: open.join(", "),
+                    });
+                }
+                let now = Instant::now();
+                if now >= quiet {
+                    break;
+                }
+                if let Some(v) = watcher.next(quiet - now)? {
+                    take(v, &mut views);
+                    quiet = quiet_until(Instant::now());
+                }
             }
         }
     }

@@ -7,13 +7,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use vigie_referee::{ApiClient, Watcher};
-use vigie_wire::tower::{ApiCall, Caller, ChangeView};
+use vigie_referee::ApiClient;
+use vigie_wire::tower::{Caller, ChangeView};
 
 use crate::daemon::{vigie_bin, Daemon, Witness, START_TIMEOUT};
 use crate::events::{Event, EventLog};
@@ -291,53 +291,8 @@ impl Launcher {
     /// Waits until every change in `ids` is final, on the referee's
     /// published updates; fails after `timeout` listing those still open.
     pub fn wait_final(&self, ids: &[String], timeout: Duration) -> anyhow::Result<Vec<ChangeView>> {
-        let watcher = Watcher::connect(&self.endpoint("orders"), &[])?;
-        let mut api = self.api()?;
-        let deadline = Instant::now() + timeout;
-        let mut views: HashMap<String, ChangeView> = HashMap::new();
-        let mut open: Vec<String> = ids.to_vec();
-        loop {
-            // The current state of what is still open: updates published
-            // before the subscription took effect are covered by this read,
-            // later ones by the watcher.
-            for id in &open {
-                let call = ApiCall::Status {
-                    change: Some(id.clone()),
-                    limit: 1,
-                };
-                for v in api.changes(call)? {
-                    views.insert(v.id.clone(), v);
-                }
-            }
-            open.retain(|id| !views.get(id).is_some_and(|v| v.state.is_final()));
-            while !open.is_empty() {
-                let left = deadline.saturating_duration_since(Instant::now());
-                anyhow::ensure!(
-                    !left.is_zero(),
-                    "timed out after {timeout:?}: {} changes not final: {:?}",
-                    open.len(),
-                    open.iter()
-                        .take(20)
-                        .map(|id| views.get(id).map(|v| (id, v.host.clone(), v.state)))
-                        .collect::<Vec<_>>()
-                );
-                // A quiet spell: read the open ones again.
-                let Some(v) = watcher.next(left.min(Duration::from_secs(2)))? else {
-                    break;
-                };
-                // Updates queued before our status read may arrive after it:
-                // a final state is never replaced by an older one.
-                if views.get(&v.id).is_some_and(|old| old.state.is_final()) {
-                    continue;
-                }
-                if v.state.is_final() {
-                    open.retain(|id| *id != v.id);
-                }
-                views.insert(v.id.clone(), v);
-            }
-            if open.is_empty() {
-                return Ok(ids.iter().filter_map(|id| views.remove(id)).collect());
-            }
-        }
+        Ok(self
+            .api()?
+            .follow(&self.endpoint("orders"), ids, Some(timeout), |_, _| {})?)
     }
 }

@@ -13,6 +13,15 @@ fn spec(yaml: &str) -> vigie_wire::change::ChangeSpec {
     vigie_changes::parse_change("t.yml", yaml).expect("change")
 }
 
+/// Submits a one-step change to `target` (one host) and waits for its end.
+fn run_one(tower: &Launcher, target: &str) -> anyhow::Result<ChangeState> {
+    let c = tower.api()?.changes(ApiCall::Submit {
+        spec: spec("title: t\nsteps:\n  - run: \"true\"\n"),
+        target: target.into(),
+    })?;
+    Ok(tower.wait_final(&[c[0].id.clone()], WAIT)?[0].state)
+}
+
 #[test]
 fn children_start_in_order_and_rules_label_hosts() -> anyhow::Result<()> {
     let setup = Setup::new("order")
@@ -53,6 +62,12 @@ fn children_start_in_order_and_rules_label_hosts() -> anyhow::Result<()> {
     assert_eq!(
         v.iter().map(|c| c.host.as_str()).collect::<Vec<_>>(),
         ["web-1"]
+    );
+    tower.until_step_succeeded("web-1", 1, WAIT)?;
+    let finished = tower.until_changes_finished(1, WAIT)?;
+    assert_eq!(
+        (finished.str("host"), finished.str("state")),
+        (Some("web-1"), Some("succeeded"))
     );
     // First start made the tower's keys in the data dir.
     assert!(tower.data_dir().join("keys/tower.public").is_file());
@@ -110,14 +125,7 @@ fn a_crash_looping_child_is_given_up_and_the_rest_keeps_working() -> anyhow::Res
         .filter(|e| e.name == "child_restarted" && e.str("name") == Some("plug:web-2"))
         .count();
     assert_eq!(restarts, 2, "restarted twice, then given up");
-    let c = tower.api()?.changes(ApiCall::Submit {
-        spec: spec("title: t\nsteps:\n  - run: \"true\"\n"),
-        target: "web-1".into(),
-    })?;
-    assert_eq!(
-        tower.wait_final(&[c[0].id.clone()], WAIT)?[0].state,
-        ChangeState::Succeeded
-    );
+    assert_eq!(run_one(&tower, "web-1")?, ChangeState::Succeeded);
     Ok(())
 }
 
@@ -224,13 +232,6 @@ fn a_second_launcher_on_the_same_data_dir_is_refused() -> anyhow::Result<()> {
     );
     assert_eq!(second.events.count("child_started"), 0);
     // The first tower is untouched.
-    let c = tower.api()?.changes(ApiCall::Submit {
-        spec: spec("title: t\nsteps:\n  - run: \"true\"\n"),
-        target: "web-1".into(),
-    })?;
-    assert_eq!(
-        tower.wait_final(&[c[0].id.clone()], WAIT)?[0].state,
-        ChangeState::Succeeded
-    );
+    assert_eq!(run_one(&tower, "web-1")?, ChangeState::Succeeded);
     Ok(())
 }

@@ -17,14 +17,8 @@ pub struct Args {
     /// The front door (the only endpoint open to the network).
     #[arg(long, default_value = super::DEFAULT_MAJORDOMO)]
     bind: String,
-    #[arg(long, default_value = super::DEFAULT_ESCALATOR)]
-    escalator: String,
-    #[arg(long, default_value = super::DEFAULT_API)]
-    api: String,
-    #[arg(long, default_value = super::DEFAULT_EVENTS)]
-    events: String,
-    #[arg(long, default_value = super::DEFAULT_ORDERS)]
-    orders: String,
+    #[command(flatten)]
+    ep: super::TowerEndpoints,
     /// The tower's secret key (made by `vigie start` in DATA/keys).
     #[arg(long)]
     secret_key: PathBuf,
@@ -33,10 +27,10 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let cfg = MajordomoConfig {
         bind: a.bind,
-        escalator: a.escalator,
-        api: a.api,
-        events: a.events,
-        orders: a.orders,
+        escalator: a.ep.escalator,
+        api: a.ep.api,
+        events: a.ep.events,
+        orders: a.ep.orders,
         secret_key: a.secret_key,
     };
     match vigie_majordomo::serve(cfg, shutdown_flag()?) {

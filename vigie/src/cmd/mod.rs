@@ -25,6 +25,23 @@ pub const DEFAULT_ORDERS: &str = "tcp://127.0.0.1:7103";
 /// The majordomo's front door.
 pub const DEFAULT_MAJORDOMO: &str = "tcp://127.0.0.1:7110";
 
+/// The tower's internal endpoints, as the referee binds them and the
+/// majordomo reaches them.
+#[derive(Debug, clap::Args)]
+pub struct TowerEndpoints {
+    #[arg(long, default_value = DEFAULT_ESCALATOR)]
+    pub escalator: String,
+    /// The referee's ROUTER for operators' calls.
+    #[arg(long, default_value = DEFAULT_API)]
+    pub api: String,
+    /// The referee's PULL for plugs' events.
+    #[arg(long, default_value = DEFAULT_EVENTS)]
+    pub events: String,
+    /// The referee's PUB for orders and change updates.
+    #[arg(long, default_value = DEFAULT_ORDERS)]
+    pub orders: String,
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "vigie",

@@ -8,17 +8,8 @@ use crate::runtime::shutdown_flag;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[arg(long, default_value = super::DEFAULT_ESCALATOR)]
-    escalator: String,
-    /// ROUTER endpoint for operators' calls.
-    #[arg(long, default_value = super::DEFAULT_API)]
-    api: String,
-    /// PULL endpoint for plugs' events.
-    #[arg(long, default_value = super::DEFAULT_EVENTS)]
-    events: String,
-    /// PUB endpoint for orders and change updates.
-    #[arg(long, default_value = super::DEFAULT_ORDERS)]
-    orders: String,
+    #[command(flatten)]
+    ep: super::TowerEndpoints,
     /// Milliseconds without a heartbeat before a host is offline.
     #[arg(long, default_value_t = 3_000)]
     host_timeout_ms: u64,
@@ -28,7 +19,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let mut cfg = RefereeConfig::new(&a.escalator, &a.api, &a.events, &a.orders);
+    let mut cfg = RefereeConfig::new(&a.ep.escalator, &a.ep.api, &a.ep.events, &a.ep.orders);
     cfg.host_timeout = Duration::from_millis(a.host_timeout_ms);
     cfg.resend_after = Duration::from_millis(a.resend_ms);
     vigie_referee::serve(cfg, shutdown_flag()?).context("referee stopped on an error")?;

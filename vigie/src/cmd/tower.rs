@@ -2,13 +2,12 @@
 //! hosts. Human-readable by default, `--json` for scripts (one JSON value
 //! per line). Exit status is non-zero when a change did not succeed.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Subcommand;
-use vigie_referee::{ApiClient, Watcher};
+use vigie_referee::ApiClient;
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, ChangeView, StepStatus};
 
 #[derive(Debug, clap::Args)]
@@ -154,63 +153,24 @@ fn progress(prev: Option<&ChangeView>, now: &ChangeView) -> Vec<String> {
 }
 
 /// Follows changes until all are final; prints progress. Returns the final views.
+/// Follows changes until all are final, printing their progress. Returns
+/// the final views.
 pub fn follow(
     orders: &str,
     json: bool,
     client: &mut ApiClient,
     ids: &[String],
 ) -> anyhow::Result<Vec<ChangeView>> {
-    let watcher = Watcher::connect(orders, ids)?;
-    let mut seen: HashMap<String, ChangeView> = HashMap::new();
-    let mut refresh = Instant::now();
-    let show = |v: ChangeView, seen: &mut HashMap<String, ChangeView>| -> anyhow::Result<()> {
-        // An update older than what a status read showed can still arrive:
-        // a final state is never replaced.
-        if seen.get(&v.id).is_some_and(|old| old.state.is_final()) {
-            return Ok(());
-        }
+    let views = client.follow(orders, ids, None, |prev, v| {
         if json {
-            if seen.get(&v.id) != Some(&v) {
-                print_json(&v)?;
-            }
+            println!("{}", serde_json::to_string(v).unwrap_or_default());
         } else {
-            for line in progress(seen.get(&v.id), &v) {
+            for line in progress(prev, v) {
                 println!("{line}");
             }
         }
-        seen.insert(v.id.clone(), v);
-        Ok(())
-    };
-    loop {
-        // The current state first (and again now and then: an update
-        // published before our subscription took effect is not lost).
-        if refresh <= Instant::now() {
-            for id in ids {
-                if seen.get(id).is_some_and(|v| v.state.is_final()) {
-                    continue;
-                }
-                let call = ApiCall::Status {
-                    change: Some(id.clone()),
-                    limit: 1,
-                };
-                for v in client.changes(call)? {
-                    show(v, &mut seen)?;
-                }
-            }
-            refresh = Instant::now() + Duration::from_secs(1);
-        }
-        if ids
-            .iter()
-            .all(|id| seen.get(id).is_some_and(|v| v.state.is_final()))
-        {
-            return Ok(ids.iter().filter_map(|id| seen.remove(id)).collect());
-        }
-        if let Some(v) = watcher.next(Duration::from_millis(500))? {
-            if ids.contains(&v.id) {
-                show(v, &mut seen)?;
-            }
-        }
-    }
+    })?;
+    Ok(views)
 }
 
 fn outcome(views: &[ChangeView]) -> ExitCode {
