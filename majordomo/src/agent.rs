@@ -14,6 +14,7 @@ use vigie_plug::Plug;
 use vigie_wire::front::{FrontIn, FrontOut};
 use vigie_wire::tower::{PlugEvent, Published};
 
+use crate::door::{curve_dealer, read_monitor, Handshake};
 use crate::error::MajordomoError;
 use crate::keys::KeyPair;
 
@@ -39,46 +40,6 @@ fn send(dealer: &zmq::Socket, ev: PlugEvent) {
     }
 }
 
-fn dealer(ctx: &zmq::Context, cfg: &AgentConfig) -> Result<zmq::Socket, MajordomoError> {
-    let d = ctx.socket(zmq::DEALER)?;
-    d.set_curve_serverkey(&cfg.tower_key)?;
-    d.set_curve_publickey(&cfg.keys.public)?;
-    d.set_curve_secretkey(&cfg.keys.secret)?;
-    d.set_maxmsgsize(vigie_wire::limits::MAX_FRAME as i64)?;
-    d.set_heartbeat_ivl(1_000)?;
-    d.set_heartbeat_timeout(5_000)?;
-    d.set_reconnect_ivl(100)?;
-    d.set_reconnect_ivl_max(5_000)?;
-    d.set_sndhwm(10_000)?;
-    d.set_linger(500)?;
-    Ok(d)
-}
-
-/// What the monitor says about the connection.
-enum Link {
-    Up,
-    Refused(&'static str),
-    Other,
-}
-
-fn read_monitor(mon: &zmq::Socket) -> Option<Link> {
-    let parts = mon.recv_multipart(zmq::DONTWAIT).ok()?;
-    let head = parts.first()?;
-    let event = u16::from_le_bytes([*head.first()?, *head.get(1)?]);
-    let e = zmq::SocketEvent::from_raw(event);
-    Some(match e {
-        zmq::SocketEvent::HANDSHAKE_SUCCEEDED => Link::Up,
-        zmq::SocketEvent::HANDSHAKE_FAILED_AUTH => Link::Refused(
-            "the tower does not accept this agent's key (unknown, pending or revoked)",
-        ),
-        zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL
-        | zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL => {
-            Link::Refused("the CURVE handshake failed: is --tower-key the tower's public key?")
-        }
-        _ => Link::Other,
-    })
-}
-
 pub fn run(
     cfg: AgentConfig,
     mut plug: Plug,
@@ -86,14 +47,7 @@ pub fn run(
 ) -> Result<(), MajordomoError> {
     let ctx = zmq::Context::new();
     let host = plug.host().to_owned();
-    let dealer = dealer(&ctx, &cfg)?;
-    let events = zmq::SocketEvent::HANDSHAKE_SUCCEEDED as i32
-        | zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as i32
-        | zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL as i32
-        | zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as i32;
-    dealer.monitor("inproc://agent-monitor", events)?;
-    let mon = ctx.socket(zmq::PAIR)?;
-    mon.connect("inproc://agent-monitor")?;
+    let (dealer, mon) = curve_dealer(&ctx, &cfg.tower_key, &cfg.keys)?;
     dealer.connect(&cfg.tower)?;
 
     let mut out = |ev: PlugEvent| send(&dealer, ev);
@@ -120,24 +74,26 @@ pub fn run(
         }
         while let Some(link) = read_monitor(&mon) {
             match link {
-                Link::Up => {
+                Handshake::Up => {
                     ever_up = true;
                     refusals = 0;
                     tracing::info!(event = "agent_connected", host = %host);
                 }
-                Link::Refused(why) => {
+                Handshake::KeyRefused | Handshake::TowerKeyWrong => {
                     refusals += 1;
-                    tracing::warn!(event = "agent_refused", host = %host, reason = why, attempt = refusals);
+                    let why = link.explain("agent");
+                    tracing::warn!(event = "agent_refused", host = %host, reason = %why, attempt = refusals);
                     // A pending key may be accepted any time: only a tower
                     // that never let us in is given up on.
-                    if !ever_up && refusals >= cfg.max_refusals && why.contains("--tower-key") {
-                        return Err(MajordomoError::Refused(refusals, why.into()));
+                    if !ever_up && refusals >= cfg.max_refusals && link == Handshake::TowerKeyWrong
+                    {
+                        return Err(MajordomoError::Refused(refusals, why));
                     }
                     let backoff = Duration::from_millis(200 * u64::from(refusals.min(50)))
                         .min(Duration::from_secs(10));
                     knock_again = Some(Instant::now() + backoff);
                 }
-                Link::Other => {}
+                Handshake::Other => {}
             }
         }
         loop {

@@ -13,8 +13,11 @@
 //! machine, connecting out to the majordomo.
 
 pub mod agent;
+mod calls;
+pub mod door;
 mod error;
 pub mod keys;
+pub mod operator;
 mod registry;
 mod server;
 mod zap;

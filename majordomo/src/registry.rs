@@ -1,47 +1,97 @@
-//! The majordomo's copy of the key registry, shared with its ZAP thread.
+//! The majordomo's copy of who may talk at the door — agents' keys and
+//! operators — shared with its ZAP thread. Loaded from Escalator, kept
+//! current by the referee's `Published::Key` / `Published::Operator`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use serde::de::DeserializeOwned;
 use vigie_escalator::{Database, RangeSpec};
-use vigie_wire::front::{KeyRecord, KeyState};
+use vigie_wire::front::{KeyRecord, KeyState, OperatorRecord};
 
 use crate::error::MajordomoError;
 
+/// Who an admitted key is.
+#[derive(Debug, Clone)]
+pub enum Peer {
+    Agent(KeyRecord),
+    Operator(OperatorRecord),
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    /// Agents' keys, by public key.
+    keys: HashMap<String, KeyRecord>,
+    /// Operators, by name (a name's key may change).
+    operators: HashMap<String, OperatorRecord>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    inner: Arc<RwLock<HashMap<String, KeyRecord>>>,
+    inner: Arc<RwLock<Tables>>,
+}
+
+fn load_all<T: DeserializeOwned>(
+    db: &Database,
+    prefix: &[u8],
+    mut put: impl FnMut(T),
+) -> Result<(), MajordomoError> {
+    let spec = RangeSpec {
+        prefix: Some(prefix.to_vec()),
+        ..RangeSpec::default()
+    };
+    for e in db.iter(spec) {
+        let e = e?;
+        match vigie_wire::decode::<T>(&e.value.unwrap_or_default()) {
+            Ok(rec) => put(rec),
+            Err(err) => tracing::warn!(event = "record_unreadable", key = %String::from_utf8_lossy(&e.key), error = %err),
+        }
+    }
+    Ok(())
 }
 
 impl Registry {
     pub fn load(db: &Database) -> Result<Self, MajordomoError> {
         let r = Registry::default();
-        let spec = RangeSpec {
-            prefix: Some(b"key/".to_vec()),
-            ..RangeSpec::default()
-        };
-        for e in db.iter(spec) {
-            let e = e?;
-            match vigie_wire::decode::<KeyRecord>(&e.value.unwrap_or_default()) {
-                Ok(rec) => r.put(rec),
-                Err(err) => tracing::warn!(event = "key_unreadable", error = %err),
-            }
-        }
+        load_all(db, b"key/", |k| r.put(k))?;
+        load_all(db, b"operator/", |o| r.put_operator(o))?;
         Ok(r)
     }
 
     pub fn put(&self, rec: KeyRecord) {
-        if let Ok(mut m) = self.inner.write() {
-            m.insert(rec.public.clone(), rec);
+        if let Ok(mut t) = self.inner.write() {
+            t.keys.insert(rec.public.clone(), rec);
         }
     }
 
-    pub fn get(&self, public: &str) -> Option<KeyRecord> {
-        self.inner.read().ok()?.get(public).cloned()
+    pub fn put_operator(&self, rec: OperatorRecord) {
+        if let Ok(mut t) = self.inner.write() {
+            t.operators.insert(rec.name.clone(), rec);
+        }
     }
 
-    /// The accepted record of a key, if it may talk.
-    pub fn accepted(&self, public: &str) -> Option<KeyRecord> {
-        self.get(public).filter(|r| r.state == KeyState::Accepted)
+    /// Who `public` is, if it may talk: an accepted agent key or an
+    /// operator not revoked.
+    pub fn peer(&self, public: &str) -> Option<Peer> {
+        let t = self.inner.read().ok()?;
+        // An operator's key may have knocked (and be pending) before the
+        // operator was added.
+        if let Some(o) = t.operators.values().find(|o| o.public == public) {
+            return (!o.revoked).then(|| Peer::Operator(o.clone()));
+        }
+        t.keys
+            .get(public)
+            .filter(|k| k.state == KeyState::Accepted)
+            .map(|k| Peer::Agent(k.clone()))
+    }
+
+    /// Why a key that is not a peer is refused; `None` when the tower has
+    /// never seen it (it is then recorded as pending).
+    pub fn refusal(&self, public: &str) -> Option<&'static str> {
+        let t = self.inner.read().ok()?;
+        if t.operators.values().any(|o| o.public == public) {
+            return Some("revoked");
+        }
+        t.keys.get(public).map(|k| k.state.word())
     }
 }

@@ -1,6 +1,6 @@
 //! The majordomo's loop: the CURVE ROUTER facing the network, a SUB and a
-//! PUSH towards the referee, and a DEALER to the referee's API for the
-//! registry's "pending" knocks.
+//! PUSH towards the referee, and a DEALER to the referee's API for
+//! operators' calls and the registry's "pending" knocks.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,11 +9,12 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vigie_wire::front::{FrontIn, FrontOut, KeyState, KEYS_TOPIC};
-use vigie_wire::tower::{host_topic, ApiCall, ApiRequest, Caller, PlugEvent, Published};
+use vigie_wire::front::{FrontIn, FrontOut, KeyRecord, KeyState, KEYS_TOPIC};
+use vigie_wire::tower::{host_topic, ApiCall, ApiReply, ApiRequest, Caller, PlugEvent, Published};
 
+use crate::calls::{Calls, Effect};
 use crate::error::MajordomoError;
-use crate::registry::Registry;
+use crate::registry::{Peer, Registry};
 
 #[derive(Debug, Clone)]
 pub struct MajordomoConfig {
@@ -36,17 +37,22 @@ struct Agent {
     last_seen: Instant,
 }
 
+/// The door's own calls (knocks) are the tower's.
 fn caller() -> Caller {
-    Caller {
-        tenant: "default".into(),
-        operator: "majordomo".into(),
-    }
+    Caller::internal(vigie_referee::TOWER_TENANT, "majordomo")
 }
+
+/// A call the referee has not answered for this long is forgotten.
+const CALL_EXPIRY: Duration = Duration::from_secs(120);
 
 struct Door {
     router: zmq::Socket,
+    sub: zmq::Socket,
+    push: zmq::Socket,
+    api: zmq::Socket,
     registry: Registry,
     agents: HashMap<String, Agent>,
+    calls: Calls,
 }
 
 impl Door {
@@ -65,9 +71,14 @@ impl Door {
         }
     }
 
+    fn refuse(&self, routing_id: &[u8], who: &str, reason: String) {
+        tracing::warn!(event = "frame_rejected", peer = who, reason = %reason);
+        self.send(routing_id, &FrontOut::Refused { reason });
+    }
+
     /// One message from the front door: who sent it is the key libzmq
     /// authenticated (ZAP user id), never what the message says.
-    fn inbound(&mut self, sub: &zmq::Socket, push: &zmq::Socket) -> Result<(), MajordomoError> {
+    fn inbound(&mut self) -> Result<(), MajordomoError> {
         let id = self.router.recv_msg(zmq::DONTWAIT)?;
         let routing_id = id.to_vec();
         let mut parts = Vec::new();
@@ -82,33 +93,80 @@ impl Door {
             .gets("User-Id")
             .map(str::to_owned)
             .unwrap_or_default();
-        let Some(key) = self.registry.accepted(&public) else {
+        let Some(peer) = self.registry.peer(&public) else {
             // Revoked since the handshake: cut off.
             self.send(&routing_id, &FrontOut::Revoked);
             return Ok(());
         };
+        let who = match &peer {
+            Peer::Agent(k) => k.host.clone(),
+            Peer::Operator(o) => o.name.clone(),
+        };
         let msg = match vigie_wire::decode::<FrontIn>(&payload) {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(event = "frame_rejected", host = %key.host, reason = %e);
-                self.send(
-                    &routing_id,
-                    &FrontOut::Refused {
-                        reason: e.to_string(),
-                    },
-                );
+                self.refuse(&routing_id, &who, e.to_string());
                 return Ok(());
             }
         };
-        let FrontIn::Plug(ev) = msg;
+        match (peer, msg) {
+            (Peer::Agent(key), FrontIn::Plug(ev)) => self.agent_event(key, routing_id, ev),
+            (
+                Peer::Operator(op),
+                FrontIn::Call {
+                    id,
+                    call,
+                    tenant,
+                    watch,
+                },
+            ) => {
+                let (effect, subscribe) =
+                    self.calls
+                        .call(&op, routing_id.clone(), id, call, tenant, watch);
+                if let Some(topic) = subscribe {
+                    self.sub.set_subscribe(&topic)?;
+                }
+                match effect {
+                    Effect::Forward(req) => {
+                        if let Err(e) = self.api.send(vigie_wire::encode(&req)?, zmq::DONTWAIT) {
+                            tracing::warn!(event = "call_deferred", operator = %who, error = %e);
+                            let fault = vigie_wire::tower::ApiFault::new(
+                                vigie_wire::tower::ApiFaultKind::Storage,
+                                "the referee is not reachable: try again",
+                            );
+                            let reply = ApiReply { id, body: Err(fault) };
+                            self.send(&routing_id, &FrontOut::Reply(reply));
+                        }
+                    }
+                    Effect::Answer(reply) => self.send(&routing_id, &FrontOut::Reply(reply)),
+                }
+                Ok(())
+            }
+            (Peer::Agent(_), _) => {
+                self.refuse(&routing_id, &who, "agents may only send heartbeats and reports".into());
+                Ok(())
+            }
+            (Peer::Operator(_), _) => {
+                self.refuse(&routing_id, &who, "operators may only make calls".into());
+                Ok(())
+            }
+        }
+    }
+
+    /// An agent's heartbeat or report, for its own host only.
+    fn agent_event(
+        &mut self,
+        key: KeyRecord,
+        routing_id: Vec<u8>,
+        ev: PlugEvent,
+    ) -> Result<(), MajordomoError> {
         let host = match &ev {
             PlugEvent::Heartbeat { host, .. } => host,
             PlugEvent::Report(r) => &r.host,
         };
         if *host != key.host {
             let reason = format!("this key speaks for {}, not {host}", key.host);
-            tracing::warn!(event = "frame_rejected", host = %key.host, reason = %reason);
-            self.send(&routing_id, &FrontOut::Refused { reason });
+            self.refuse(&routing_id, &key.host, reason);
             return Ok(());
         }
         let known = self.agents.insert(
@@ -119,19 +177,43 @@ impl Door {
             },
         );
         if known.is_none() {
-            sub.set_subscribe(&host_topic(&key.host))?;
-            tracing::info!(event = "agent_connected", host = %key.host, public = %public);
+            self.sub.set_subscribe(&host_topic(&key.host))?;
+            tracing::info!(event = "agent_connected", host = %key.host, public = %key.public);
         }
         let frame = vigie_wire::encode(&ev)?;
-        if let Err(e) = push.send(frame, zmq::DONTWAIT) {
+        if let Err(e) = self.push.send(frame, zmq::DONTWAIT) {
             tracing::warn!(event = "relay_deferred", host = %key.host, error = %e);
         }
         Ok(())
     }
 
+    /// One answer from the referee's API, relayed to the operator who asked.
+    fn answer(&mut self) -> Result<(), MajordomoError> {
+        let frame = self.api.recv_bytes(zmq::DONTWAIT)?;
+        let reply = match vigie_wire::decode::<ApiReply>(&frame) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(event = "answer_rejected", reason = %e);
+                return Ok(());
+            }
+        };
+        // Answers to the door's own knocks are only acknowledgements.
+        let Some((peer, reply, held, unsubscribe)) = self.calls.answer(reply) else {
+            return Ok(());
+        };
+        self.send(&peer, &FrontOut::Reply(reply));
+        for v in held {
+            self.send(&peer, &FrontOut::Update(v));
+        }
+        if let Some(topic) = unsubscribe {
+            self.sub.set_unsubscribe(&topic)?;
+        }
+        Ok(())
+    }
+
     /// One message from the referee's PUB.
-    fn outbound(&mut self, sub: &zmq::Socket) -> Result<(), MajordomoError> {
-        let parts = sub.recv_multipart(zmq::DONTWAIT)?;
+    fn outbound(&mut self) -> Result<(), MajordomoError> {
+        let parts = self.sub.recv_multipart(zmq::DONTWAIT)?;
         let Some(frame) = parts.get(1) else {
             return Ok(());
         };
@@ -150,14 +232,24 @@ impl Door {
                 if revoked {
                     if let Some(agent) = self.agents.remove(&host) {
                         self.send(&agent.routing_id, &FrontOut::Revoked);
-                        sub.set_unsubscribe(&host_topic(&host))?;
+                        self.sub.set_unsubscribe(&host_topic(&host))?;
                         tracing::warn!(event = "agent_cut", host = %host, reason = "revoked");
                     }
                 }
             }
             Published::Order(ref o) => self.to_agent(&o.host.clone(), msg),
             Published::ReportAck { ref host, .. } => self.to_agent(&host.clone(), msg),
-            Published::Update(_) => {}
+            Published::Operator(rec) => self.registry.put_operator(rec),
+            Published::Update(v) => {
+                let (peers, unsubscribe) = self.calls.update(&v);
+                let out = FrontOut::Update(v);
+                for p in peers {
+                    self.send(&p, &out);
+                }
+                if let Some(topic) = unsubscribe {
+                    self.sub.set_unsubscribe(&topic)?;
+                }
+            }
         }
         Ok(())
     }
@@ -204,16 +296,19 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
 
     let mut door = Door {
         router,
+        sub,
+        push,
+        api,
         registry,
         agents: HashMap::new(),
+        calls: Calls::default(),
     };
     let mut next_ping = Instant::now();
-    let mut api_id = 0u64;
     while !shutdown.load(Ordering::Relaxed) {
         let mut items = [
             door.router.as_poll_item(zmq::POLLIN),
-            sub.as_poll_item(zmq::POLLIN),
-            api.as_poll_item(zmq::POLLIN),
+            door.sub.as_poll_item(zmq::POLLIN),
+            door.api.as_poll_item(zmq::POLLIN),
         ];
         match zmq::poll(&mut items, 100) {
             Ok(_) | Err(zmq::Error::EINTR) => {}
@@ -226,7 +321,7 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
         );
         if front {
             loop {
-                match door.inbound(&sub, &push) {
+                match door.inbound() {
                     Ok(()) => {}
                     Err(MajordomoError::Zmq(zmq::Error::EAGAIN | zmq::Error::EINTR)) => break,
                     Err(e) => return Err(e),
@@ -235,28 +330,37 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
         }
         if back {
             loop {
-                match door.outbound(&sub) {
+                match door.outbound() {
                     Ok(()) => {}
                     Err(MajordomoError::Zmq(zmq::Error::EAGAIN | zmq::Error::EINTR)) => break,
                     Err(e) => return Err(e),
                 }
             }
         }
-        // The referee's answers to our knocks are only acknowledgements.
-        while answers && api.recv_bytes(zmq::DONTWAIT).is_ok() {}
+        if answers {
+            loop {
+                match door.answer() {
+                    Ok(()) => {}
+                    Err(MajordomoError::Zmq(zmq::Error::EAGAIN | zmq::Error::EINTR)) => break,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         while let Ok((public, address)) = knocks.try_recv() {
-            api_id += 1;
             let req = ApiRequest {
-                id: api_id,
+                id: door.calls.own_id(),
                 caller: caller(),
                 call: ApiCall::KeyPending { public, address },
             };
-            api.send(vigie_wire::encode(&req)?, zmq::DONTWAIT).ok();
+            door.api.send(vigie_wire::encode(&req)?, zmq::DONTWAIT).ok();
         }
         if Instant::now() >= next_ping {
             next_ping = Instant::now() + PING;
             door.agents
                 .retain(|_, a| a.last_seen.elapsed() < Duration::from_secs(30));
+            for topic in door.calls.expire(CALL_EXPIRY) {
+                door.sub.set_unsubscribe(&topic)?;
+            }
             for a in door.agents.values() {
                 door.send(&a.routing_id, &FrontOut::Ping);
             }

@@ -1,13 +1,11 @@
 //! The ZAP handler (ZeroMQ RFC 27): libzmq asks it, for every CURVE
 //! handshake on the front door, whether the client's public key may in.
-//! Only accepted keys are; an unknown key is reported as pending (an
+//! Only accepted agents' keys and operators not revoked are; an unknown key is reported as pending (an
 //! operator may accept it), and refused like a revoked one.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-
-use vigie_wire::front::KeyState;
 
 use crate::error::MajordomoError;
 use crate::keys::z85;
@@ -67,24 +65,18 @@ pub fn run(
             continue;
         };
         let public = z85(&key);
-        match registry.get(&public).map(|r| r.state) {
-            Some(KeyState::Accepted) => {
-                tracing::debug!(event = "handshake_accepted", public = %public, address = %address);
-                reply(&rep, req_id, "200", "OK", &public)?;
-            }
-            state => {
-                let reason = match state {
-                    Some(KeyState::Revoked) => "revoked",
-                    Some(KeyState::Pending) => "pending",
-                    _ => "unknown",
-                };
-                tracing::warn!(event = "handshake_refused", public = %public, address = %address, reason);
-                if state.is_none() {
-                    let _ = knocks.send((public.clone(), address));
-                }
-                reply(&rep, req_id, "400", reason, "")?;
-            }
+        if registry.peer(&public).is_some() {
+            tracing::debug!(event = "handshake_accepted", public = %public, address = %address);
+            reply(&rep, req_id, "200", "OK", &public)?;
+            continue;
         }
+        let refusal = registry.refusal(&public);
+        let reason = refusal.unwrap_or("unknown");
+        tracing::warn!(event = "handshake_refused", public = %public, address = %address, reason);
+        if refusal.is_none() {
+            let _ = knocks.send((public.clone(), address));
+        }
+        reply(&rep, req_id, "400", reason, "")?;
     }
     Ok(())
 }

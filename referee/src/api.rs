@@ -16,6 +16,8 @@ use vigie_wire::tower::{
 
 use crate::audit::{self, verify_chain, AuditChain};
 use crate::keys::KeyCall;
+use crate::operators::OperatorCall;
+use crate::scope::Visible;
 use crate::model::{change_id, change_key, queue_key, spec_key, ChangeRecord, HostRecord};
 use crate::tower::{decode, encode, now_ms, HostState, Tower};
 use crate::turn::{Log, Turn};
@@ -59,9 +61,17 @@ impl Tower {
                 limit,
             } => {
                 let all = read_audit(db)?;
+                let vis = Visible::of(caller);
                 let mut v: Vec<AuditRecord> = all
                     .into_iter()
                     .filter(|r| r.tenant == caller.tenant)
+                    .filter(|r| {
+                        if r.host.is_empty() {
+                            vis.unscoped()
+                        } else {
+                            self.host_visible(&vis, &r.host)
+                        }
+                    })
                     .filter(|r| host.as_ref().is_none_or(|h| *h == r.host))
                     .filter(|r| change.as_ref().is_none_or(|c| *c == r.change))
                     .collect();
@@ -83,7 +93,7 @@ impl Tower {
                     head: at.last_hash,
                 })
             }
-            ApiCall::HostAdd { host, labels } => self.host_add(caller, &host, labels, turn),
+            ApiCall::HostAdd { host, labels } => self.host_add(caller, &host, Some(labels), turn),
             ApiCall::Keys => self.key_call(caller, KeyCall::List, db, turn),
             ApiCall::KeyPending { public, address } => {
                 self.key_call(caller, KeyCall::Pending { public, address }, db, turn)
@@ -97,10 +107,28 @@ impl Tower {
             ApiCall::KeyRevoke { host } => {
                 self.key_call(caller, KeyCall::Revoke { host }, db, turn)
             }
+            ApiCall::Operators => self.operator_call(caller, OperatorCall::List, db, turn),
+            ApiCall::OperatorAdd {
+                name,
+                public,
+                grants,
+            } => self.operator_call(
+                caller,
+                OperatorCall::Add {
+                    name,
+                    public,
+                    grants,
+                },
+                db,
+                turn,
+            ),
+            ApiCall::OperatorRevoke { name } => {
+                self.operator_call(caller, OperatorCall::Revoke { name }, db, turn)
+            }
             ApiCall::Hosts => Ok(ApiAnswer::Hosts(
                 self.hosts
                     .values()
-                    .filter(|h| h.rec.tenant == caller.tenant)
+                    .filter(|h| Visible::of(caller).host(&h.rec.tenant, &h.rec.id, &h.rec.labels))
                     .map(|h| HostView {
                         id: h.rec.id.clone(),
                         tenant: h.rec.tenant.clone(),
@@ -164,6 +192,23 @@ impl Tower {
             return Err(fault(
                 ApiFaultKind::NotFound,
                 format!("target {target:?} matches no host"),
+            ));
+        }
+        let vis = Visible::of(caller);
+        let outside: Vec<&str> = matched
+            .iter()
+            .filter(|h| !self.host_visible(&vis, h))
+            .map(String::as_str)
+            .take(20)
+            .collect();
+        if !outside.is_empty() {
+            return Err(fault(
+                ApiFaultKind::Forbidden,
+                format!(
+                    "operator {} may not submit to: {}",
+                    caller.operator,
+                    outside.join(", ")
+                ),
             ));
         }
         let steps: Vec<StepView> = spec
@@ -262,8 +307,11 @@ impl Tower {
                 None => None,
             }
         };
-        view.filter(|v| v.tenant == caller.tenant)
-            .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no change {id}")))
+        let view = view
+            .filter(|v| v.tenant == caller.tenant)
+            .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no change {id}")))?;
+        self.check_host(caller, &view.host)?;
+        Ok(view)
     }
 
     /// The caller's changes still in progress and the most recently
@@ -276,6 +324,8 @@ impl Tower {
             .chain(self.recent.iter().cloned())
             .filter(|v| v.tenant == caller.tenant)
             .collect();
+        let vis = Visible::of(caller);
+        v.retain(|c| self.host_visible(&vis, &c.host));
         v.sort_by_key(|v| v.seq);
         let skip = v.len().saturating_sub(limit as usize);
         v.drain(..skip);
@@ -288,6 +338,7 @@ impl Tower {
             .get(host)
             .filter(|h| h.rec.tenant == caller.tenant)
             .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no host {host}")))?;
+        self.check_host(caller, host)?;
         let v = h
             .queue
             .values()
@@ -330,30 +381,41 @@ impl Tower {
         Ok(ApiAnswer::Changes(vec![view]))
     }
 
-    fn host_add(
+    /// Registers a host in the caller's tenant, or relabels it (`labels`
+    /// given). A host id belongs to one tenant for good.
+    pub(crate) fn host_add(
         &mut self,
         caller: &Caller,
         host: &str,
-        labels: Labels,
+        labels: Option<Labels>,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         vigie_changes::validate_host_id(host)
             .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
-        match self.hosts.get_mut(host) {
-            Some(h) if h.rec.tenant != caller.tenant => {
-                return Err(fault(
-                    ApiFaultKind::Conflict,
-                    format!("host id {host} is taken"),
-                ));
+        if self
+            .hosts
+            .get(host)
+            .is_some_and(|h| h.rec.tenant != caller.tenant)
+        {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!("host id {host} is taken"),
+            ));
+        }
+        self.check_host(caller, host)?;
+        let summary = match (self.hosts.get_mut(host), labels) {
+            (Some(_), None) => return Ok(ApiAnswer::Done),
+            (Some(h), Some(labels)) => {
+                h.rec.labels = labels;
+                "labels set"
             }
-            Some(h) => h.rec.labels = labels,
-            None => {
+            (None, labels) => {
                 self.hosts.insert(
                     host.to_owned(),
                     HostState::new(HostRecord {
                         id: host.to_owned(),
                         tenant: caller.tenant.clone(),
-                        labels,
+                        labels: labels.unwrap_or_default(),
                         report_seq: 0,
                         incarnation: 0,
                     }),
@@ -361,8 +423,22 @@ impl Tower {
                 turn.logs.push(Log::HostRegistered {
                     host: host.to_owned(),
                 });
+                "registered"
             }
-        }
+        };
+        let labels = self.hosts.get(host).map(|h| h.rec.labels.clone());
+        let text: Vec<String> = labels
+            .unwrap_or_default()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        self.audit_host(
+            turn,
+            caller,
+            host,
+            "host_registered",
+            format!("host {host} {summary} [{}]", text.join(",")),
+        );
         turn.dirty_hosts.insert(host.to_owned());
         Ok(ApiAnswer::Done)
     }

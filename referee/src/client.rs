@@ -1,7 +1,9 @@
-//! The operator's side of the referee's API: calls over a DEALER socket,
-//! and a watcher of change updates over SUB.
+//! The operator's side of the tower's API. An [`ApiClient`] makes calls
+//! and follows changes over a [`Link`]: [`Direct`] to the referee (inside
+//! the tower: the majordomo, tests, benchmarks), or through the majordomo
+//! (the operator's CLI; see `vigie_majordomo::operator`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use vigie_wire::tower::{
@@ -17,7 +19,7 @@ pub enum ClientError {
     Wire(#[from] vigie_wire::WireError),
     #[error("{0}")]
     Refused(#[from] ApiFault),
-    #[error("no answer from the referee at {endpoint} within {after:?}")]
+    #[error("no answer from the tower at {endpoint} within {after:?}")]
     Timeout { endpoint: String, after: Duration },
     #[error("unexpected answer: {0}")]
     Unexpected(String),
@@ -27,31 +29,138 @@ pub enum ClientError {
         count: usize,
         open: String,
     },
+    /// The front door turned the connection down (key, handshake).
+    #[error("{0}")]
+    Door(String),
 }
 
-pub struct ApiClient {
+/// What comes back over a link.
+#[derive(Debug)]
+pub enum Incoming {
+    Reply(ApiReply),
+    Update(ChangeView),
+}
+
+/// How calls reach the tower.
+pub trait Link {
+    /// Sends a call. `watch`, for `Status` of one change: also deliver that
+    /// change's updates from now on.
+    fn send(&mut self, id: u64, call: &ApiCall, watch: bool) -> Result<(), ClientError>;
+    /// The next reply or watched update, or `None` after `timeout`.
+    fn recv(&mut self, timeout: Duration) -> Result<Option<Incoming>, ClientError>;
+    /// Where the calls go, for messages.
+    fn endpoint(&self) -> &str;
+}
+
+fn rcvtimeo(sock: &zmq::Socket, left: Duration) -> Result<(), zmq::Error> {
+    sock.set_rcvtimeo(i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1))
+}
+
+/// Straight to the referee's sockets, stating the caller: only for what
+/// runs inside the tower.
+pub struct Direct {
     _ctx: zmq::Context,
-    sock: zmq::Socket,
+    api: zmq::Socket,
     endpoint: String,
+    orders: String,
     caller: Caller,
-    next_id: u64,
-    timeout: Duration,
+    watcher: Option<Watcher>,
 }
 
-impl ApiClient {
-    pub fn connect(endpoint: &str, caller: Caller) -> Result<Self, ClientError> {
+impl Direct {
+    pub fn connect(api: &str, orders: &str, caller: Caller) -> Result<Self, ClientError> {
         let ctx = zmq::Context::new();
         let sock = ctx.socket(zmq::DEALER)?;
         sock.set_linger(0)?;
-        sock.connect(endpoint)?;
+        sock.connect(api)?;
         Ok(Self {
             _ctx: ctx,
-            sock,
-            endpoint: endpoint.to_owned(),
+            api: sock,
+            endpoint: api.to_owned(),
+            orders: orders.to_owned(),
             caller,
+            watcher: None,
+        })
+    }
+}
+
+impl Link for Direct {
+    fn send(&mut self, id: u64, call: &ApiCall, watch: bool) -> Result<(), ClientError> {
+        if let (true, ApiCall::Status { change: Some(c), .. }) = (watch, call) {
+            match &self.watcher {
+                Some(w) => w.subscribe(c)?,
+                None => self.watcher = Some(Watcher::connect(&self.orders, std::slice::from_ref(c))?),
+            }
+        }
+        let req = ApiRequest {
+            id,
+            caller: self.caller.clone(),
+            call: call.clone(),
+        };
+        self.api.send(vigie_wire::encode(&req)?, 0)?;
+        Ok(())
+    }
+
+    fn recv(&mut self, timeout: Duration) -> Result<Option<Incoming>, ClientError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let mut items = vec![self.api.as_poll_item(zmq::POLLIN)];
+            if let Some(w) = &self.watcher {
+                items.push(w.sock.as_poll_item(zmq::POLLIN));
+            }
+            let ms = i64::try_from(left.as_millis()).unwrap_or(i64::MAX).max(1);
+            match zmq::poll(&mut items, ms) {
+                Ok(_) | Err(zmq::Error::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let (api, updates) = (
+                items[0].is_readable(),
+                items.get(1).is_some_and(|i| i.is_readable()),
+            );
+            drop(items);
+            if api {
+                if let Ok(frame) = self.api.recv_bytes(zmq::DONTWAIT) {
+                    return Ok(Some(Incoming::Reply(vigie_wire::decode(&frame)?)));
+                }
+            }
+            if let (true, Some(w)) = (updates, &self.watcher) {
+                if let Some(v) = w.next(Duration::from_millis(1))? {
+                    return Ok(Some(Incoming::Update(v)));
+                }
+            }
+        }
+    }
+
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+pub struct ApiClient {
+    link: Box<dyn Link>,
+    next_id: u64,
+    timeout: Duration,
+    /// Updates that arrived while waiting for a reply.
+    updates: VecDeque<ChangeView>,
+}
+
+impl ApiClient {
+    /// A client inside the tower, straight to the referee.
+    pub fn direct(api: &str, orders: &str, caller: Caller) -> Result<Self, ClientError> {
+        Ok(Self::over(Direct::connect(api, orders, caller)?))
+    }
+
+    pub fn over(link: impl Link + 'static) -> Self {
+        Self {
+            link: Box::new(link),
             next_id: 1,
             timeout: Duration::from_secs(30),
-        })
+            updates: VecDeque::new(),
+        }
     }
 
     pub fn set_timeout(&mut self, t: Duration) {
@@ -61,51 +170,61 @@ impl ApiClient {
     /// One call, waiting for its answer. Not resent on timeout: a submit
     /// must not be applied twice.
     pub fn call(&mut self, call: ApiCall) -> Result<ApiAnswer, ClientError> {
+        self.call_watching(call, false)
+    }
+
+    fn call_watching(&mut self, call: ApiCall, watch: bool) -> Result<ApiAnswer, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
-        let req = ApiRequest {
-            id,
-            caller: self.caller.clone(),
-            call,
-        };
-        self.sock.send(vigie_wire::encode(&req)?, 0)?;
+        self.link.send(id, &call, watch)?;
         let deadline = Instant::now() + self.timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(ClientError::Timeout {
-                    endpoint: self.endpoint.clone(),
+                    endpoint: self.link.endpoint().to_owned(),
                     after: self.timeout,
                 });
             }
-            self.sock
-                .set_rcvtimeo(i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1))?;
-            let frame = match self.sock.recv_bytes(0) {
-                Ok(f) => f,
-                Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let reply: ApiReply = vigie_wire::decode(&frame)?;
-            if reply.id == id {
-                return Ok(reply.body?);
+            match self.link.recv(left)? {
+                Some(Incoming::Reply(r)) if r.id == id => return Ok(r.body?),
+                Some(Incoming::Update(v)) => self.updates.push_back(v),
+                Some(Incoming::Reply(_)) | None => {}
             }
         }
     }
 
-    /// Follows `ids` until every one is final: subscribes to their updates
-    /// first, then reads their current state, then applies the updates the
+    /// The next watched update, or `None` after `timeout`.
+    fn next_update(&mut self, timeout: Duration) -> Result<Option<ChangeView>, ClientError> {
+        if let Some(v) = self.updates.pop_front() {
+            return Ok(Some(v));
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            match self.link.recv(left)? {
+                Some(Incoming::Update(v)) => return Ok(Some(v)),
+                Some(Incoming::Reply(_)) => {}
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Follows `ids` until every one is final: reads their current state
+    /// while asking for their updates, then applies the updates the
     /// referee publishes. After a quiet second it reads the open ones again:
     /// an update published before the subscription took effect is not lost.
     /// An update older than what was read never replaces a final state.
     /// `on_view(previous, new)` sees every new view. Fails after `timeout`.
     pub fn follow(
         &mut self,
-        orders: &str,
         ids: &[String],
         timeout: Option<Duration>,
         mut on_view: impl FnMut(Option<&ChangeView>, &ChangeView),
     ) -> Result<Vec<ChangeView>, ClientError> {
-        let watcher = Watcher::connect(orders, ids)?;
         let started = Instant::now();
         let mut views: HashMap<String, ChangeView> = HashMap::new();
         let mut take = |v: ChangeView, views: &mut HashMap<String, ChangeView>| {
@@ -124,10 +243,17 @@ impl ApiClient {
         };
         loop {
             for id in open(&views) {
-                for v in self.changes(ApiCall::Status {
-                    change: Some(id),
-                    limit: 1,
-                })? {
+                let answer = self.call_watching(
+                    ApiCall::Status {
+                        change: Some(id),
+                        limit: 1,
+                    },
+                    true,
+                )?;
+                let ApiAnswer::Changes(got) = answer else {
+                    return Err(ClientError::Unexpected(format!("{answer:?}")));
+                };
+                for v in got {
                     take(v, &mut views);
                 }
             }
@@ -159,7 +285,7 @@ impl ApiClient {
                 if now >= quiet {
                     break;
                 }
-                if let Some(v) = watcher.next(quiet - now)? {
+                if let Some(v) = self.next_update(quiet - now)? {
                     take(v, &mut views);
                     quiet = quiet_until(Instant::now());
                 }
@@ -210,8 +336,7 @@ impl Watcher {
             if left.is_zero() {
                 return Ok(None);
             }
-            self.sock
-                .set_rcvtimeo(i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1))?;
+            rcvtimeo(&self.sock, left)?;
             let parts = match self.sock.recv_multipart(0) {
                 Ok(p) => p,
                 Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => continue,

@@ -8,4 +8,6 @@ pub enum RefereeError {
     Wire(#[from] vigie_wire::WireError),
     #[error("stored record {key} is unreadable: {reason}")]
     Corrupt { key: String, reason: String },
+    #[error("cannot make the admin operator: {0}")]
+    Admin(vigie_wire::tower::ApiFault),
 }

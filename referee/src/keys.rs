@@ -7,6 +7,7 @@ use vigie_escalator::{Database, RangeSpec};
 use vigie_wire::front::{KeyRecord, KeyState, KEYS_TOPIC};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Published};
 
+use crate::scope::Visible;
 use crate::tower::{decode, encode, Tower};
 use crate::turn::Turn;
 
@@ -34,7 +35,7 @@ pub fn all_keys(db: &Database) -> Result<Vec<KeyRecord>, ApiFault> {
 }
 
 /// A Z85 Curve25519 public key: 40 characters of the Z85 alphabet.
-fn check_public(public: &str) -> Result<(), ApiFault> {
+pub(crate) fn check_public(public: &str) -> Result<(), ApiFault> {
     let ok = public.len() == 40 && zmq_z85_alphabet(public);
     ok.then_some(()).ok_or_else(|| {
         fault(
@@ -72,12 +73,34 @@ impl Tower {
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         let keys = all_keys(db)?;
+        let operator_key = |public: &str| -> Result<(), ApiFault> {
+            let taken = crate::operators::all_operators(db)?
+                .iter()
+                .any(|o| o.public == public);
+            if taken {
+                return Err(fault(
+                    ApiFaultKind::Conflict,
+                    "this key belongs to an operator: an agent needs its own key",
+                ));
+            }
+            Ok(())
+        };
         match call {
-            KeyCall::List => Ok(ApiAnswer::Keys(
-                keys.into_iter()
-                    .filter(|k| k.tenant == caller.tenant)
-                    .collect(),
-            )),
+            KeyCall::List => {
+                let vis = Visible::of(caller);
+                Ok(ApiAnswer::Keys(
+                    keys.into_iter()
+                        .filter(|k| k.tenant == caller.tenant)
+                        .filter(|k| {
+                            if k.host.is_empty() {
+                                vis.unscoped()
+                            } else {
+                                self.host_visible(&vis, &k.host)
+                            }
+                        })
+                        .collect(),
+                ))
+            }
             KeyCall::Pending { public, address } => {
                 check_public(&public)?;
                 if keys.iter().any(|k| k.public == public) {
@@ -95,6 +118,7 @@ impl Tower {
             }
             KeyCall::Add { host, public } => {
                 check_public(&public)?;
+                operator_key(&public)?;
                 vigie_changes::validate_host_id(&host)
                     .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
                 if let Some(k) = keys.iter().find(|k| k.public == public) {
@@ -105,6 +129,7 @@ impl Tower {
                         ));
                     }
                 }
+                self.host_add(caller, &host, None, turn)?;
                 let rec = KeyRecord {
                     public,
                     host,
@@ -116,6 +141,7 @@ impl Tower {
                 Ok(ApiAnswer::Done)
             }
             KeyCall::Accept { host, public } => {
+                operator_key(&public)?;
                 vigie_changes::validate_host_id(&host)
                     .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
                 let Some(mut rec) = keys
@@ -127,6 +153,7 @@ impl Tower {
                         format!("no pending key {public}"),
                     ));
                 };
+                self.host_add(caller, &host, None, turn)?;
                 rec.host = host;
                 rec.tenant = caller.tenant.clone();
                 rec.state = KeyState::Accepted;
@@ -134,6 +161,7 @@ impl Tower {
                 Ok(ApiAnswer::Done)
             }
             KeyCall::Revoke { host } => {
+                self.check_host(caller, &host)?;
                 let live: Vec<KeyRecord> = keys
                     .into_iter()
                     .filter(|k| {

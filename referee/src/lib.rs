@@ -14,13 +14,16 @@ mod error;
 mod events;
 mod keys;
 mod model;
+mod operators;
+mod scope;
 mod server;
 mod tower;
 mod turn;
 
 pub use audit::{verify_chain, AuditChain};
-pub use client::{ApiClient, ClientError, Watcher};
+pub use client::{ApiClient, ClientError, Direct, Incoming, Link, Watcher};
 pub use error::RefereeError;
+pub use operators::{ADMIN, TOWER_TENANT};
 pub use server::{serve, RefereeConfig};
 
 #[cfg(test)]

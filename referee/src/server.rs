@@ -27,6 +27,9 @@ pub struct RefereeConfig {
     pub orders: String,
     pub host_timeout: Duration,
     pub resend_after: Duration,
+    /// The public key (Z85) of the admin operator made at the first start,
+    /// when no operator exists yet.
+    pub admin_key: Option<String>,
 }
 
 impl RefereeConfig {
@@ -38,6 +41,7 @@ impl RefereeConfig {
             orders: orders.to_owned(),
             host_timeout: Duration::from_secs(3),
             resend_after: Duration::from_secs(1),
+            admin_key: None,
         }
     }
 }
@@ -87,6 +91,18 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
         pending = tower.changes.len(),
         next_seq = tower.next_seq,
     );
+    if let Some(public) = &cfg.admin_key {
+        let mut turn = Turn::default();
+        let made = tower
+            .bootstrap_admin(public, &db, &mut turn)
+            .map_err(RefereeError::Admin)?;
+        tower.finish_turn(&mut turn);
+        commit(&db, &mut turn)?;
+        release(&s, turn)?;
+        if made {
+            tracing::info!(event = "admin_created", operator = crate::ADMIN, public);
+        }
+    }
     let mut last_tick = Instant::now();
     while !shutdown.load(Ordering::Relaxed) {
         let mut items = [

@@ -69,6 +69,11 @@ pub enum Log {
         public: String,
         state: &'static str,
     },
+    OperatorChanged {
+        name: String,
+        tenant: String,
+        revoked: bool,
+    },
     ChangeQueued {
         change: ChangeId,
         host: HostId,
@@ -128,6 +133,11 @@ impl Log {
             } => {
                 info!(event = "key_changed", host, public, state)
             }
+            Log::OperatorChanged {
+                name,
+                tenant,
+                revoked,
+            } => info!(event = "operator_changed", operator = name, tenant, revoked),
             Log::HostReset { host, incarnation } => {
                 warn!(event = "host_reset", host, incarnation)
             }

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::tower::{HostId, PlugEvent, Published};
+use crate::tower::{ApiCall, ApiReply, ChangeView, HostId, PlugEvent, Published};
 
 /// From a peer to the majordomo. Only these are dispatched, and only for
 /// the kind of peer the sender's key was registered as.
@@ -12,6 +12,17 @@ use crate::tower::{HostId, PlugEvent, Published};
 pub enum FrontIn {
     /// An agent's heartbeat or report, for the host its key belongs to.
     Plug(PlugEvent),
+    /// An operator's call. The majordomo checks the operator's permission
+    /// for the call's verb and sends it on as that operator, in their tenant.
+    Call {
+        id: u64,
+        call: ApiCall,
+        /// Act in another tenant (needs `tenants.admin`).
+        tenant: Option<String>,
+        /// For `Status` of one change: also send that change's updates
+        /// (`FrontOut::Update`) if the referee lets the caller read it.
+        watch: bool,
+    },
 }
 
 /// From the majordomo to a peer.
@@ -26,6 +37,10 @@ pub enum FrontOut {
     Refused { reason: String },
     /// The peer's key was revoked: it is cut off.
     Revoked,
+    /// The answer to an operator's `FrontIn::Call` (same id).
+    Reply(ApiReply),
+    /// A watched change's new state, after it was stored.
+    Update(ChangeView),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,3 +76,110 @@ pub struct KeyRecord {
 
 /// The PUB topic of key registry changes (host ids never start with '@').
 pub const KEYS_TOPIC: &[u8] = b"@keys\0";
+
+/// What an operator may do; each is granted over a host scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Verb {
+    ChangesSubmit,
+    ChangesCancel,
+    ChangesRead,
+    HostsRead,
+    /// Register hosts, add, accept and revoke their agents' keys.
+    HostsAdmin,
+    AuditRead,
+    /// Add, list and revoke the operators of one's own tenant.
+    OperatorsAdmin,
+    /// Act in any tenant (create tenants and their operators).
+    TenantsAdmin,
+}
+
+impl Verb {
+    pub const ALL: [Verb; 8] = [
+        Verb::ChangesSubmit,
+        Verb::ChangesCancel,
+        Verb::ChangesRead,
+        Verb::HostsRead,
+        Verb::HostsAdmin,
+        Verb::AuditRead,
+        Verb::OperatorsAdmin,
+        Verb::TenantsAdmin,
+    ];
+
+    /// The stable name: `changes.submit`, …
+    pub fn word(self) -> &'static str {
+        match self {
+            Verb::ChangesSubmit => "changes.submit",
+            Verb::ChangesCancel => "changes.cancel",
+            Verb::ChangesRead => "changes.read",
+            Verb::HostsRead => "hosts.read",
+            Verb::HostsAdmin => "hosts.admin",
+            Verb::AuditRead => "audit.read",
+            Verb::OperatorsAdmin => "operators.admin",
+            Verb::TenantsAdmin => "tenants.admin",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Verb> {
+        Verb::ALL.into_iter().find(|v| v.word() == word)
+    }
+}
+
+/// A verb over the hosts a scope matches: a selector (`*`, `web-*`,
+/// `web-1,web-2`, `role=web`). Calls without a host (operators, tenants)
+/// only look at the verb.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub verb: Verb,
+    pub scope: String,
+}
+
+impl Grant {
+    /// `VERB` (every host) or `VERB@SCOPE`, e.g. `changes.submit@web-*`.
+    pub fn parse(text: &str) -> Result<Grant, String> {
+        let (verb, scope) = text.split_once('@').unwrap_or((text, "*"));
+        let verb = Verb::parse(verb.trim()).ok_or_else(|| {
+            let known: Vec<&str> = Verb::ALL.iter().map(|v| v.word()).collect();
+            format!(
+                "unknown permission {verb:?} in {text:?}: one of {}",
+                known.join(", ")
+            )
+        })?;
+        let scope = scope.trim();
+        if scope.is_empty() {
+            return Err(format!("empty host scope in {text:?}"));
+        }
+        Ok(Grant {
+            verb,
+            scope: scope.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.verb.word(), self.scope)
+    }
+}
+
+/// An operator: a person using the tower, in one tenant, with a key and
+/// permissions. Names are unique in the tower.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorRecord {
+    pub name: String,
+    pub tenant: String,
+    /// Z85 Curve25519 public key.
+    pub public: String,
+    pub grants: Vec<Grant>,
+    pub revoked: bool,
+}
+
+impl OperatorRecord {
+    /// The scopes over which this operator holds `verb`.
+    pub fn scopes(&self, verb: Verb) -> Vec<String> {
+        self.grants
+            .iter()
+            .filter(|g| g.verb == verb)
+            .map(|g| g.scope.clone())
+            .collect()
+    }
+}

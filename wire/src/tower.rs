@@ -116,6 +116,8 @@ pub enum Published {
     /// A key of the registry changed (topic `KEYS_TOPIC`), after it was
     /// durably stored.
     Key(crate::front::KeyRecord),
+    /// An operator was added, changed or revoked (topic `KEYS_TOPIC`).
+    Operator(crate::front::OperatorRecord),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,12 +246,34 @@ pub struct HostView {
     pub in_flight: Option<ChangeId>,
 }
 
-/// Who is asking. Until the majordomo authenticates operators, the local
-/// CLI states it; every record carries it from day one.
+/// Who is asking. The majordomo builds it from the operator's
+/// authenticated key; only tower-internal clients state it themselves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Caller {
     pub tenant: String,
     pub operator: String,
+    /// The hosts this call may see and touch, from the operator's grants
+    /// for the call's verb.
+    pub scope: Scope,
+}
+
+impl Caller {
+    /// A tower-internal caller: every host of its tenant.
+    pub fn internal(tenant: &str, operator: &str) -> Self {
+        Self {
+            tenant: tenant.to_owned(),
+            operator: operator.to_owned(),
+            scope: Scope::All,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scope {
+    /// Every host of the caller's tenant.
+    All,
+    /// The hosts any of these selectors match (`web-*`, `role=web`, …).
+    Only(Vec<String>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -311,6 +335,42 @@ pub enum ApiCall {
         host: HostId,
     },
     Keys,
+    /// Adds an operator to the caller's tenant, or replaces the key and
+    /// grants of one of its operators.
+    OperatorAdd {
+        name: String,
+        public: String,
+        grants: Vec<crate::front::Grant>,
+    },
+    /// Revokes an operator of the caller's tenant: its key no longer gets in.
+    OperatorRevoke {
+        name: String,
+    },
+    Operators,
+}
+
+impl ApiCall {
+    /// The permission a call needs at the front door; `None` for calls only
+    /// the tower itself makes.
+    pub fn verb(&self) -> Option<crate::front::Verb> {
+        use crate::front::Verb;
+        Some(match self {
+            ApiCall::Submit { .. } => Verb::ChangesSubmit,
+            ApiCall::Cancel { .. } => Verb::ChangesCancel,
+            ApiCall::Status { .. } | ApiCall::Queue { .. } => Verb::ChangesRead,
+            ApiCall::Audit { .. } | ApiCall::AuditVerify => Verb::AuditRead,
+            ApiCall::Hosts => Verb::HostsRead,
+            ApiCall::HostAdd { .. }
+            | ApiCall::KeyAdd { .. }
+            | ApiCall::KeyAccept { .. }
+            | ApiCall::KeyRevoke { .. }
+            | ApiCall::Keys => Verb::HostsAdmin,
+            ApiCall::OperatorAdd { .. } | ApiCall::OperatorRevoke { .. } | ApiCall::Operators => {
+                Verb::OperatorsAdmin
+            }
+            ApiCall::KeyPending { .. } => return None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -327,6 +387,7 @@ pub enum ApiAnswer {
     Audit(Vec<AuditRecord>),
     AuditVerified { records: u64, head: String },
     Keys(Vec<crate::front::KeyRecord>),
+    Operators(Vec<crate::front::OperatorRecord>),
     Done,
 }
 
@@ -346,6 +407,8 @@ pub enum ApiFaultKind {
     Conflict,
     /// The audit chain is broken.
     Tampered,
+    /// The operator lacks the permission (verb or host scope).
+    Forbidden,
     Storage,
 }
 

@@ -1,0 +1,224 @@
+//! Operators' calls at the door: each is checked against the operator's
+//! grants here, sent on to the referee as that operator (tenant, name,
+//! host scope for the call's verb), and its answer relayed back. Watched
+//! changes' updates go only to peers the referee let read them.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use vigie_wire::front::{OperatorRecord, Verb};
+use vigie_wire::tower::{
+    change_topic, ApiAnswer, ApiCall, ApiFault, ApiFaultKind, ApiReply, ApiRequest, Caller,
+    ChangeId, ChangeView, Scope,
+};
+
+/// A call sent on to the referee, waiting for its answer.
+struct InFlight {
+    peer: Vec<u8>,
+    /// The operator's own request id.
+    id: u64,
+    /// The change whose updates the peer asked for.
+    watch: Option<ChangeId>,
+    sent: Instant,
+}
+
+#[derive(Default)]
+struct Watch {
+    /// Peers the referee let read this change.
+    peers: HashSet<Vec<u8>>,
+    /// Watch requests not answered yet, and the updates held meanwhile.
+    asking: usize,
+    held: Vec<ChangeView>,
+}
+
+#[derive(Default)]
+pub struct Calls {
+    next_id: u64,
+    in_flight: HashMap<u64, InFlight>,
+    watches: HashMap<ChangeId, Watch>,
+}
+
+/// What the door must do after a step of a call.
+pub enum Effect {
+    /// Send this request to the referee's API.
+    Forward(ApiRequest),
+    /// Answer the peer at once.
+    Answer(ApiReply),
+}
+
+fn forbidden(id: u64, msg: String) -> Effect {
+    Effect::Answer(ApiReply {
+        id,
+        body: Err(ApiFault::new(ApiFaultKind::Forbidden, msg)),
+    })
+}
+
+/// The caller a call of `op` goes on as, or why it may not go on.
+pub fn authorize(
+    op: &OperatorRecord,
+    call: &ApiCall,
+    tenant: Option<&str>,
+) -> Result<Caller, String> {
+    let who = &op.name;
+    let Some(verb) = call.verb() else {
+        return Err("operators cannot make this call".into());
+    };
+    let tenants_admin = !op.scopes(Verb::TenantsAdmin).is_empty();
+    let tenant = tenant.unwrap_or(&op.tenant);
+    if tenant != op.tenant && !tenants_admin {
+        return Err(format!(
+            "operator {who} may not act in tenant {tenant} (needs tenants.admin)"
+        ));
+    }
+    if let ApiCall::OperatorAdd { grants, .. } = call {
+        if grants.iter().any(|g| g.verb == Verb::TenantsAdmin) && !tenants_admin {
+            return Err(format!(
+                "operator {who} may not grant tenants.admin without holding it"
+            ));
+        }
+    }
+    let scopes = op.scopes(verb);
+    if scopes.is_empty() {
+        return Err(format!("operator {who} lacks the {} permission", verb.word()));
+    }
+    let scope = if scopes.iter().any(|s| s == "*") {
+        Scope::All
+    } else {
+        Scope::Only(scopes)
+    };
+    Ok(Caller {
+        tenant: tenant.to_owned(),
+        operator: op.name.clone(),
+        scope,
+    })
+}
+
+impl Calls {
+    /// An id for the door's own requests (knocks): never a relayed call's.
+    pub fn own_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// A call from `peer`, operator `op`. Returns what to do, and the change
+    /// topic to subscribe to (a watch that starts).
+    pub fn call(
+        &mut self,
+        op: &OperatorRecord,
+        peer: Vec<u8>,
+        id: u64,
+        call: ApiCall,
+        tenant: Option<String>,
+        watch: bool,
+    ) -> (Effect, Option<Vec<u8>>) {
+        let caller = match authorize(op, &call, tenant.as_deref()) {
+            Ok(c) => c,
+            Err(msg) => {
+                tracing::warn!(event = "call_forbidden", operator = %op.name, reason = %msg);
+                return (forbidden(id, msg), None);
+            }
+        };
+        let watch = match (&call, watch) {
+            (ApiCall::Status { change: Some(c), .. }, true) => Some(c.clone()),
+            _ => None,
+        };
+        let mut subscribe = None;
+        if let Some(c) = &watch {
+            let w = self.watches.entry(c.clone()).or_insert_with(|| {
+                subscribe = Some(change_topic(c));
+                Watch::default()
+            });
+            w.asking += 1;
+        }
+        self.next_id += 1;
+        self.in_flight.insert(
+            self.next_id,
+            InFlight {
+                peer,
+                id,
+                watch,
+                sent: Instant::now(),
+            },
+        );
+        let req = ApiRequest {
+            id: self.next_id,
+            caller,
+            call,
+        };
+        (Effect::Forward(req), subscribe)
+    }
+
+    /// The referee's answer: to whom, rewritten with the peer's id, and the
+    /// held updates to send after it. `None` for answers to others' calls.
+    pub fn answer(
+        &mut self,
+        reply: ApiReply,
+    ) -> Option<(Vec<u8>, ApiReply, Vec<ChangeView>, Option<Vec<u8>>)> {
+        let f = self.in_flight.remove(&reply.id)?;
+        let mut held = Vec::new();
+        let mut unsubscribe = None;
+        if let Some(c) = &f.watch {
+            let readable = matches!(&reply.body, Ok(ApiAnswer::Changes(v)) if v.iter().any(|v| &v.id == c));
+            if let Some(w) = self.watches.get_mut(c) {
+                w.asking = w.asking.saturating_sub(1);
+                if readable {
+                    w.peers.insert(f.peer.clone());
+                    held = w.held.clone();
+                }
+                if w.asking == 0 {
+                    w.held.clear();
+                }
+                if w.peers.is_empty() && w.asking == 0 {
+                    self.watches.remove(c);
+                    unsubscribe = Some(change_topic(c));
+                }
+            }
+        }
+        let reply = ApiReply {
+            id: f.id,
+            body: reply.body,
+        };
+        Some((f.peer, reply, held, unsubscribe))
+    }
+
+    /// A change's update: the peers to send it to, and the topic to drop
+    /// once the change is final.
+    pub fn update(&mut self, v: &ChangeView) -> (Vec<Vec<u8>>, Option<Vec<u8>>) {
+        let Some(w) = self.watches.get_mut(&v.id) else {
+            return (Vec::new(), None);
+        };
+        if w.asking > 0 {
+            w.held.push(v.clone());
+        }
+        let peers = w.peers.iter().cloned().collect();
+        if v.state.is_final() && w.asking == 0 {
+            self.watches.remove(&v.id);
+            return (peers, Some(change_topic(&v.id)));
+        }
+        (peers, None)
+    }
+
+    /// Forgets calls the referee never answered (it restarted): their
+    /// operators have timed out long ago.
+    pub fn expire(&mut self, after: Duration) -> Vec<Vec<u8>> {
+        let old: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.sent.elapsed() > after)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut unsubscribe = Vec::new();
+        for k in old {
+            let Some(f) = self.in_flight.remove(&k) else { continue };
+            let Some(c) = f.watch else { continue };
+            if let Some(w) = self.watches.get_mut(&c) {
+                w.asking = w.asking.saturating_sub(1);
+                if w.asking == 0 && w.peers.is_empty() {
+                    self.watches.remove(&c);
+                    unsubscribe.push(change_topic(&c));
+                }
+            }
+        }
+        unsubscribe
+    }
+}
