@@ -69,6 +69,65 @@ pub fn ensure_tower_keys(data: &Path) -> Result<TowerKeys, LauncherError> {
     })
 }
 
+/// The admin operator made at the tower's first start: its key pair
+/// (`keys/admin.key`, `keys/admin.key.pub`) and a CLI config for it
+/// (`operator.yml`), so the local CLI talks through the majordomo like any
+/// operator's.
+#[derive(Debug, Clone)]
+pub struct AdminKeys {
+    pub public_z85: String,
+    pub public_path: PathBuf,
+    pub config: vigie_majordomo::operator::OperatorConfig,
+    pub config_path: PathBuf,
+    pub created: bool,
+}
+
+pub fn admin_public_path(data: &Path) -> PathBuf {
+    vigie_majordomo::keys::public_path(&data.join("keys").join("admin.key"))
+}
+
+/// The majordomo's endpoint as a client on this machine reaches it.
+fn local_endpoint(bind: &str) -> String {
+    bind.replace("://0.0.0.0:", "://127.0.0.1:")
+        .replace("://*:", "://127.0.0.1:")
+}
+
+pub fn ensure_admin(
+    data: &Path,
+    tower: &TowerKeys,
+    majordomo: &str,
+) -> Result<AdminKeys, LauncherError> {
+    let secret = data.join("keys").join("admin.key");
+    let public_path = admin_public_path(data);
+    let created = !secret.exists();
+    let public_z85 = if created {
+        vigie_majordomo::keys::write_new(&secret)
+            .map_err(|e| LauncherError::io(&secret, std::io::Error::other(e.to_string())))?
+            .public_z85()
+    } else {
+        vigie_majordomo::keys::read_secret(&secret)
+            .map_err(|e| LauncherError::io(&secret, std::io::Error::other(e.to_string())))?
+            .public_z85()
+    };
+    let identity = fs::canonicalize(&secret).map_err(|e| LauncherError::io(&secret, e))?;
+    let config = vigie_majordomo::operator::OperatorConfig {
+        tower: local_endpoint(majordomo),
+        tower_key: tower.public_z85.clone(),
+        identity,
+    };
+    let config_path = data.join("operator.yml");
+    config
+        .write(&config_path)
+        .map_err(|e| LauncherError::io(&config_path, std::io::Error::other(e.to_string())))?;
+    Ok(AdminKeys {
+        public_z85,
+        public_path,
+        config,
+        config_path,
+        created,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

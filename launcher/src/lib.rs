@@ -14,7 +14,7 @@ pub mod setup;
 mod supervisor;
 
 pub use error::LauncherError;
-pub use keys::{ensure_tower_keys, TowerKeys};
+pub use keys::{admin_public_path, ensure_admin, ensure_tower_keys, AdminKeys, TowerKeys};
 pub use setup::{Endpoints, HostSetup, Setup, SetupError, Supervision};
 pub use supervisor::{run, LaunchOptions, Outcome};
 

@@ -140,9 +140,14 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
             &e.orders,
         ])
     };
+    let mut referee_args = tower_eps("referee");
+    referee_args.extend([
+        "--admin-key-file".into(),
+        p(&crate::keys::admin_public_path(data)),
+    ]);
     let referee = child(
         "referee".into(),
-        tower_eps("referee"),
+        referee_args,
         "referee_started",
         true,
     );

@@ -14,6 +14,8 @@ pub enum MajordomoError {
     Plug(#[from] vigie_plug::PlugError),
     #[error("the tower refused this agent's handshake {0} times: {1}")]
     Refused(u32, String),
+    #[error("operator config {path}: {reason}")]
+    Config { path: PathBuf, reason: String },
     #[error("this agent's key was revoked by the tower")]
     Revoked,
 }

@@ -2,6 +2,7 @@
 //! CURVE DEALER to the majordomo, with the operator's own key. A refused
 //! key or a wrong tower key is an error at once, not a silent retry.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use vigie_referee::{ClientError, Incoming, Link};
@@ -11,6 +12,61 @@ use vigie_wire::tower::ApiCall;
 use crate::door::{curve_dealer, read_monitor, Handshake};
 use crate::error::MajordomoError;
 use crate::keys::KeyPair;
+
+/// Where an operator's CLI finds the tower and its own key: flags, or a
+/// YAML file (`$VIGIE_CONFIG`, else `$XDG_CONFIG_HOME/vigie/config.yml`).
+/// The tower's first start writes one for its admin.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorConfig {
+    /// The majordomo, e.g. `tcp://tower.example:7110`.
+    pub tower: String,
+    /// The tower's public key (Z85).
+    pub tower_key: String,
+    /// The operator's secret key file (relative to this file's directory).
+    pub identity: PathBuf,
+}
+
+fn config_err(path: &Path, reason: impl ToString) -> MajordomoError {
+    MajordomoError::Config {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+impl OperatorConfig {
+    pub fn load(path: &Path) -> Result<Self, MajordomoError> {
+        let text = std::fs::read_to_string(path).map_err(|e| config_err(path, e))?;
+        let mut c: OperatorConfig =
+            serde_norway::from_str(&text).map_err(|e| config_err(path, e))?;
+        if c.identity.is_relative() {
+            if let Some(dir) = path.parent() {
+                c.identity = dir.join(&c.identity);
+            }
+        }
+        Ok(c)
+    }
+
+    /// Written whole or not at all (temporary file, then rename).
+    pub fn write(&self, path: &Path) -> Result<(), MajordomoError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| config_err(path, e))?;
+        }
+        let text = serde_norway::to_string(self).map_err(|e| config_err(path, e))?;
+        let tmp = path.with_extension("yml.tmp");
+        std::fs::write(&tmp, text).map_err(|e| config_err(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| config_err(path, e))
+    }
+
+    pub fn connect(&self, tenant: Option<String>) -> Result<FrontLink, MajordomoError> {
+        let tower_key = crate::keys::from_z85(&self.tower_key).ok_or_else(|| MajordomoError::Key {
+            path: PathBuf::from("tower_key"),
+            reason: format!("{:?} is not a Z85 public key (40 characters)", self.tower_key),
+        })?;
+        let keys = crate::keys::read_secret(&self.identity)?;
+        FrontLink::connect(&self.tower, &tower_key, &keys, tenant)
+    }
+}
 
 pub struct FrontLink {
     _ctx: zmq::Context,

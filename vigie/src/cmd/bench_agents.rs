@@ -110,11 +110,8 @@ pub fn run(hosts: usize) -> anyhow::Result<()> {
     )?)
     .context("tower key")?;
 
-    let caller = Caller {
-        tenant: "default".into(),
-        operator: "bench".into(),
-    };
-    let mut api = ApiClient::connect(&ep("api"), caller)?;
+    let caller = Caller::internal(vigie_referee::TOWER_TENANT, "bench");
+    let mut api = ApiClient::direct(&ep("api"), &ep("orders"), caller)?;
     println!("# vigie bench agents --hosts {hosts}");
     println!("(tower: launcher, escalator, referee, majordomo as processes; agents: {hosts} CURVE connections, each its own key, noop driver, in this process)");
     let t = Instant::now();

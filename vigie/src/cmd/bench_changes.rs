@@ -83,11 +83,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let flag = stop.clone();
     let fleet = std::thread::spawn(move || vigie_plug::run_fleet(fleet_cfg, flag));
 
-    let caller = Caller {
-        tenant: "default".into(),
-        operator: "bench".into(),
-    };
-    let mut client = ApiClient::connect(&api, caller)?;
+    let caller = Caller::internal(vigie_referee::TOWER_TENANT, "bench");
+    let mut client = ApiClient::direct(&api, &orders, caller)?;
     // A benchmark may poll: wait until the referee counts every host online.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -12,7 +12,7 @@ use anyhow::Context;
 use vigie_launcher::LaunchOptions;
 use vigie_referee::ApiClient;
 use vigie_wire::lifecycle::LifecycleEvent;
-use vigie_wire::tower::{ApiCall, Caller, ChangeState};
+use vigie_wire::tower::{ApiCall, ChangeState};
 
 use crate::runtime::shutdown_flag;
 
@@ -74,8 +74,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let data = setup.data_dir.clone();
     std::fs::create_dir_all(&data)?;
     let _lock = vigie_escalator::lock_dir(&data, "launcher.lock")?;
-    vigie_launcher::ensure_tower_keys(&data)?;
-    let (api, orders) = (setup.endpoints.api.clone(), setup.endpoints.orders.clone());
+    let tower_keys = vigie_launcher::ensure_tower_keys(&data)?;
+    let admin = vigie_launcher::ensure_admin(&data, &tower_keys, &setup.endpoints.majordomo)?;
     let (tx, events) = mpsc::channel();
 
     let shutdown = shutdown_flag()?;
@@ -91,11 +91,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     wait_ready(&events)?;
     println!("Tower up: escalator, referee and 3 hosts (web-1, web-2, db-1), each a directory under {}/hosts.\n", dir.path().display());
 
-    let caller = Caller {
-        tenant: "default".into(),
-        operator: std::env::var("USER").unwrap_or_else(|_| "demo".into()),
-    };
-    let mut client = ApiClient::connect(&api, caller)?;
+    // The demo's operator is the tower's admin, through the front door.
+    let mut client = ApiClient::over(admin.config.connect(None)?);
     let hello = vigie_changes::parse_change("examples/changes/hello.yml", HELLO)?;
     let fails = vigie_changes::parse_change("examples/changes/fails.yml", FAILS)?;
     println!("$ vigie submit examples/changes/hello.yml --target '*' --wait");
@@ -104,14 +101,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         target: "*".into(),
     })?;
     let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
-    let first = super::tower::follow(&orders, false, &mut client, &ids)?;
+    let first = super::tower::follow(false, &mut client, &ids)?;
     println!("\n$ vigie submit examples/changes/fails.yml --target db-1 --wait");
     let views = client.changes(ApiCall::Submit {
         spec: fails,
         target: "db-1".into(),
     })?;
     let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
-    let second = super::tower::follow(&orders, false, &mut client, &ids)?;
+    let second = super::tower::follow(false, &mut client, &ids)?;
     let ok = first
         .iter()
         .filter(|v| v.state == ChangeState::Succeeded)
@@ -124,9 +121,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "\n{ok} changes succeeded, {rolled} rolled back (db-1 is as it was before that change)."
     );
     println!("Every modification is in the audit, hash-chained, in Escalator's `tower` database under {}:", data.join("escalator").display());
-    println!("  vigie audit --referee {api}");
-    println!("  vigie audit verify --referee {api}");
-    println!("  vigie status --referee {api}");
+    let cfg = admin.config_path.display();
+    println!("  vigie audit --config {cfg}");
+    println!("  vigie audit verify --config {cfg}");
+    println!("  vigie status --config {cfg}");
 
     if args.exit {
         shutdown.store(true, Ordering::Relaxed);

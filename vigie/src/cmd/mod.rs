@@ -3,10 +3,12 @@
 mod bench;
 mod bench_agents;
 mod bench_changes;
+pub mod conn;
 mod demo;
 mod escalator;
 mod kv;
 mod majordomo;
+mod operators;
 mod plug;
 mod referee;
 mod start;
@@ -93,6 +95,8 @@ pub enum Command {
     Audit(tower::AuditArgs),
     /// List hosts, or `hosts add ID` to register one.
     Hosts(tower::HostsArgs),
+    /// List the tenant's operators, or `operators add NAME --key K --grant G`.
+    Operators(operators::Args),
     /// Start a throwaway tower and show it working.
     Demo(demo::Args),
     /// Benchmarks (not tests): print figures and ratios.
@@ -117,6 +121,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel(a) => tower::cancel(a),
         Command::Audit(a) => tower::audit(a),
         Command::Hosts(a) => tower::hosts(a),
+        Command::Operators(a) => operators::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
     }

@@ -16,12 +16,25 @@ pub struct Args {
     /// Milliseconds before an unacknowledged order is sent again.
     #[arg(long, default_value_t = 1_000)]
     resend_ms: u64,
+    /// The admin operator's public key file: at the first start (no
+    /// operator yet), that operator is made with every permission.
+    #[arg(long)]
+    admin_key_file: Option<std::path::PathBuf>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut cfg = RefereeConfig::new(&a.ep.escalator, &a.ep.api, &a.ep.events, &a.ep.orders);
     cfg.host_timeout = Duration::from_millis(a.host_timeout_ms);
     cfg.resend_after = Duration::from_millis(a.resend_ms);
+    if let Some(path) = &a.admin_key_file {
+        match std::fs::read_to_string(path) {
+            Ok(text) => cfg.admin_key = Some(text.trim().to_owned()),
+            Err(e) => {
+                eprintln!("vigie referee: --admin-key-file {}: {e}", path.display());
+                return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
+            }
+        }
+    }
     vigie_referee::serve(cfg, shutdown_flag()?).context("referee stopped on an error")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -43,6 +43,22 @@ pub fn run(a: Args, json: bool) -> anyhow::Result<ExitCode> {
             keys.public_z85
         );
     }
+    let admin = vigie_launcher::ensure_admin(&data, &keys, &setup.endpoints.majordomo)?;
+    if admin.created {
+        eprintln!(
+            "vigie start: created the admin operator's key {} and its CLI config {}",
+            admin.config.identity.display(),
+            admin.config_path.display()
+        );
+    }
+    // The local CLI works like any operator's: through the majordomo, with
+    // the admin's key, found in the user's config unless one is there.
+    if let Some(user) = super::conn::user_config_path().filter(|p| !p.exists()) {
+        match admin.config.write(&user) {
+            Ok(()) => eprintln!("vigie start: wrote {} for the CLI", user.display()),
+            Err(e) => eprintln!("vigie start: could not write the CLI config: {e}"),
+        }
+    }
     let opts = LaunchOptions {
         exe: std::env::current_exe()?,
         json,

@@ -8,42 +8,9 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use vigie_referee::ApiClient;
-use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, ChangeView, StepStatus};
+use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeState, ChangeView, StepStatus};
 
-#[derive(Debug, clap::Args)]
-pub struct Conn {
-    /// The referee's API endpoint.
-    #[arg(long, global = true, default_value = super::DEFAULT_API)]
-    referee: String,
-    /// The referee's PUB endpoint (live progress).
-    #[arg(long, global = true, default_value = super::DEFAULT_ORDERS)]
-    orders: String,
-    #[arg(long, global = true, default_value = "default")]
-    tenant: String,
-    /// Who is acting (recorded in the audit); defaults to $USER.
-    #[arg(long, global = true)]
-    operator: Option<String>,
-    /// One JSON value per line instead of text.
-    #[arg(long, global = true)]
-    json: bool,
-}
-
-impl Conn {
-    fn client(&self) -> anyhow::Result<ApiClient> {
-        let operator = self
-            .operator
-            .clone()
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "operator".into());
-        Ok(ApiClient::connect(
-            &self.referee,
-            Caller {
-                tenant: self.tenant.clone(),
-                operator,
-            },
-        )?)
-    }
-}
+use super::conn::Conn;
 
 /// A record's time, for humans: RFC 3339 in UTC, to the millisecond.
 fn when(ms: u64) -> String {
@@ -152,16 +119,10 @@ fn progress(prev: Option<&ChangeView>, now: &ChangeView) -> Vec<String> {
     lines
 }
 
-/// Follows changes until all are final; prints progress. Returns the final views.
 /// Follows changes until all are final, printing their progress. Returns
 /// the final views.
-pub fn follow(
-    orders: &str,
-    json: bool,
-    client: &mut ApiClient,
-    ids: &[String],
-) -> anyhow::Result<Vec<ChangeView>> {
-    let views = client.follow(orders, ids, None, |prev, v| {
+pub fn follow(json: bool, client: &mut ApiClient, ids: &[String]) -> anyhow::Result<Vec<ChangeView>> {
+    let views = client.follow(ids, None, |prev, v| {
         if json {
             println!("{}", serde_json::to_string(v).unwrap_or_default());
         } else {
@@ -215,7 +176,7 @@ pub fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
-    let done = follow(&a.conn.orders, a.conn.json, &mut client, &ids)?;
+    let done = follow(a.conn.json, &mut client, &ids)?;
     Ok(outcome(&done))
 }
 
@@ -265,7 +226,7 @@ pub struct WatchArgs {
 
 pub fn watch(a: WatchArgs) -> anyhow::Result<ExitCode> {
     let mut client = a.conn.client()?;
-    let done = follow(&a.conn.orders, a.conn.json, &mut client, &a.ids)?;
+    let done = follow(a.conn.json, &mut client, &a.ids)?;
     Ok(outcome(&done))
 }
 
