@@ -10,10 +10,7 @@ use crate::tower::{Timing, Tower};
 use crate::turn::Turn;
 
 fn caller() -> Caller {
-    Caller {
-        tenant: "default".into(),
-        operator: "t".into(),
-    }
+    Caller::internal("default", "t")
 }
 
 fn spec() -> vigie_wire::change::ChangeSpec {

@@ -110,13 +110,14 @@ pub fn wait_not_running(pids: &[Pid], timeout: Duration) -> anyhow::Result<()> {
 impl Daemon {
     /// Starts `vigie --log-json ARGS...` holding a [`Witness`] pipe.
     pub fn spawn_witnessed<S: AsRef<std::ffi::OsStr>>(
+        env: &[(&str, &Path)],
         args: &[S],
     ) -> anyhow::Result<(Self, Witness)> {
         use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
         // Only the write end is inherited; ours closes when `write` drops.
         fcntl(write.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::empty()))?;
-        let d = Self::spawn(args)?;
+        let d = Self::spawn_env(None, env, args)?;
         drop(write);
         Ok((d, Witness { read }))
     }
@@ -133,6 +134,15 @@ impl Daemon {
         netns: Option<&str>,
         args: &[S],
     ) -> anyhow::Result<Self> {
+        Self::spawn_env(netns, &[], args)
+    }
+
+    /// Like `spawn_in`, with these variables added to the environment.
+    pub fn spawn_env<S: AsRef<std::ffi::OsStr>>(
+        netns: Option<&str>,
+        env: &[(&str, &Path)],
+        args: &[S],
+    ) -> anyhow::Result<Self> {
         let mut command = match netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
@@ -142,6 +152,7 @@ impl Daemon {
             None => Command::new(vigie_bin()),
         };
         let mut child = command
+            .envs(env.iter().copied())
             .arg("--log-json")
             .args(args)
             .stdin(Stdio::null())

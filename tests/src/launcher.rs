@@ -36,14 +36,16 @@ fn ep(dir: &Path, n: &str) -> String {
 impl Launcher {
     /// Starts a tower and waits until it is ready and its hosts online.
     pub fn start(setup: Setup) -> anyhow::Result<Self> {
-        Self::start_with(setup, |f| Daemon::spawn(&["start", "--setup", f]))
+        Self::start_with(setup, |f, env| {
+            Daemon::spawn_env(None, env, &["start", "--setup", f])
+        })
     }
 
     /// Starts the tower inside a network namespace (its own machine); its
     /// ipc endpoints stay reachable from the test through the filesystem.
     pub fn start_in_netns(setup: Setup, netns: &str) -> anyhow::Result<Self> {
-        Self::start_with(setup, |f| {
-            Daemon::spawn_in(Some(netns), &["start", "--setup", f])
+        Self::start_with(setup, |f, env| {
+            Daemon::spawn_env(Some(netns), env, &["start", "--setup", f])
         })
     }
 
@@ -51,8 +53,8 @@ impl Launcher {
     /// process it starts.
     pub fn start_witnessed(setup: Setup) -> anyhow::Result<(Self, Witness)> {
         let mut w = None;
-        let l = Self::start_with(setup, |f| {
-            let (d, witness) = Daemon::spawn_witnessed(&["start", "--setup", f])?;
+        let l = Self::start_with(setup, |f, env| {
+            let (d, witness) = Daemon::spawn_witnessed(env, &["start", "--setup", f])?;
             w = Some(witness);
             Ok(d)
         })?;
@@ -63,11 +65,12 @@ impl Launcher {
     /// `spawn` (given the setup file), and waits until the tower is ready.
     fn start_with(
         setup: Setup,
-        spawn: impl FnOnce(&str) -> anyhow::Result<Daemon>,
+        spawn: impl FnOnce(&str, &[(&str, &Path)]) -> anyhow::Result<Daemon>,
     ) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("vigie-tower-").tempdir()?;
         let file = setup.write(dir.path())?;
-        let daemon = spawn(&file.display().to_string())?;
+        let xdg = Self::xdg(dir.path());
+        let daemon = spawn(&file.display().to_string(), &[("XDG_CONFIG_HOME", &xdg)])?;
         let l = Self {
             dir,
             setup,
@@ -80,9 +83,17 @@ impl Launcher {
         Ok(l)
     }
 
+    /// The test's own XDG config dir: `vigie start` writes the admin's CLI
+    /// config there, and the CLI run by `cli` finds it there, as on a real
+    /// tower.
+    fn xdg(dir: &Path) -> PathBuf {
+        dir.join("xdg")
+    }
+
     fn launch(file: &Path) -> anyhow::Result<Daemon> {
         let f = file.display().to_string();
-        Daemon::spawn(&["start", "--setup", f.as_str()])
+        let xdg = Self::xdg(file.parent().context("setup file dir")?);
+        Daemon::spawn_env(None, &[("XDG_CONFIG_HOME", &xdg)], &["start", "--setup", f.as_str()])
     }
 
     fn wait_ready(&self) -> anyhow::Result<()> {
@@ -261,29 +272,29 @@ impl Launcher {
     }
 
     pub fn caller() -> Caller {
-        Caller {
-            tenant: "default".into(),
-            operator: "tester".into(),
-        }
+        Caller::internal("default", "tester")
     }
 
+    /// A client straight to the referee (inside the tower, every host of
+    /// the default tenant): for the test's own bookkeeping.
     pub fn api(&self) -> anyhow::Result<ApiClient> {
-        let mut c = ApiClient::connect(&self.endpoint("api"), Self::caller())?;
+        let mut c = ApiClient::direct(
+            &self.endpoint("api"),
+            &self.endpoint("orders"),
+            Self::caller(),
+        )?;
         c.set_timeout(Duration::from_secs(30));
         Ok(c)
     }
 
-    /// Runs `vigie ARGS... --referee .. --orders ..` and returns its output.
+    /// Runs the operator's CLI `vigie ARGS...` as the tower's admin would
+    /// on the tower: through the majordomo, with the config `vigie start`
+    /// wrote at first start; returns its output.
     pub fn cli(&self, args: &[&str]) -> anyhow::Result<Output> {
         Command::new(vigie_bin())
             .args(args)
-            .args([
-                "--referee",
-                &self.endpoint("api"),
-                "--orders",
-                &self.endpoint("orders"),
-            ])
-            .args(["--operator", "tester"])
+            .env("XDG_CONFIG_HOME", Self::xdg(self.dir.path()))
+            .env_remove("VIGIE_CONFIG")
             .output()
             .context("running the vigie CLI")
     }
@@ -293,6 +304,6 @@ impl Launcher {
     pub fn wait_final(&self, ids: &[String], timeout: Duration) -> anyhow::Result<Vec<ChangeView>> {
         Ok(self
             .api()?
-            .follow(&self.endpoint("orders"), ids, Some(timeout), |_, _| {})?)
+            .follow(ids, Some(timeout), |_, _| {})?)
     }
 }

@@ -167,12 +167,11 @@ fn failing_step_rolls_back_to_a_byte_identical_root() -> anyhow::Result<()> {
         !out.status.success(),
         "a rolled back change makes --wait fail"
     );
-    let last: ChangeView = serde_json::from_str(
-        String::from_utf8(out.stdout)?
-            .lines()
-            .last()
-            .expect("json lines"),
-    )?;
+    let stdout = String::from_utf8(out.stdout)?;
+    let Some(line) = stdout.lines().last() else {
+        anyhow::bail!("no output; stderr: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let last: ChangeView = serde_json::from_str(line)?;
     assert_eq!(
         last.state,
         ChangeState::RolledBack {

@@ -1,0 +1,367 @@
+//! Tenants, operators and permissions at the front door. Every call here
+//! goes through the majordomo with an operator's own key. The matrix: for
+//! each verb, an operator of the same tenant with the permission, one
+//! without it (holding every other), and one of another tenant with it —
+//! every cell checked against the resources of tenant `acme`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use vigie_majordomo::keys::{write_new, KeyPair};
+use vigie_majordomo::operator::{FrontLink, OperatorConfig};
+use vigie_referee::{ApiClient, ClientError};
+use vigie_tests::{Launcher, Setup};
+use vigie_wire::front::{Grant, Verb};
+use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFaultKind, ChangeState, Labels};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The tower's admin, made at first start, acting in `tenant`.
+fn admin(t: &Launcher, tenant: Option<&str>) -> anyhow::Result<ApiClient> {
+    let cfg = OperatorConfig::load(&t.data_dir().join("operator.yml"))?;
+    let mut c = ApiClient::over(cfg.connect(tenant.map(str::to_owned))?);
+    c.set_timeout(WAIT);
+    Ok(c)
+}
+
+fn tower_key(t: &Launcher) -> anyhow::Result<[u8; 32]> {
+    let text = std::fs::read_to_string(t.data_dir().join("keys/tower.public"))?;
+    vigie_majordomo::keys::from_z85(&text).ok_or_else(|| anyhow::anyhow!("tower key"))
+}
+
+/// Adds operator `name` to `tenant` with `grants` (as the admin) and
+/// returns a client holding its key.
+fn operator(
+    t: &Launcher,
+    dir: &Path,
+    tenant: &str,
+    name: &str,
+    grants: &[Grant],
+) -> anyhow::Result<ApiClient> {
+    let keys = write_new(&dir.join(format!("{name}.key")))?;
+    admin(t, Some(tenant))?.call(ApiCall::OperatorAdd {
+        name: name.into(),
+        public: keys.public_z85(),
+        grants: grants.to_vec(),
+    })?;
+    client(t, &keys)
+}
+
+fn client(t: &Launcher, keys: &KeyPair) -> anyhow::Result<ApiClient> {
+    let link = FrontLink::connect(&t.endpoint("majordomo"), &tower_key(t)?, keys, None)?;
+    let mut c = ApiClient::over(link);
+    c.set_timeout(WAIT);
+    Ok(c)
+}
+
+fn grant(verb: Verb) -> Grant {
+    Grant {
+        verb,
+        scope: "*".into(),
+    }
+}
+
+/// Every permission but `verb` (and `tenants.admin`).
+fn all_but(verb: Verb) -> Vec<Grant> {
+    Verb::ALL
+        .into_iter()
+        .filter(|v| *v != verb && *v != Verb::TenantsAdmin)
+        .map(grant)
+        .collect()
+}
+
+fn fault(r: Result<ApiAnswer, ClientError>) -> Option<ApiFaultKind> {
+    match r {
+        Err(ClientError::Refused(f)) => Some(f.kind),
+        _ => None,
+    }
+}
+
+fn spec(title: &str) -> anyhow::Result<vigie_wire::change::ChangeSpec> {
+    Ok(vigie_changes::parse_change(
+        "t.yml",
+        &format!("title: {title}\nsteps:\n  - run: \"true\"\n"),
+    )?)
+}
+
+/// A change queued on acme's offline host `a-1`.
+fn queued(t: &Launcher) -> anyhow::Result<String> {
+    let v = admin(t, Some("acme"))?.changes(ApiCall::Submit {
+        spec: spec("queued")?,
+        target: "a-1".into(),
+    })?;
+    Ok(v[0].id.clone())
+}
+
+/// The three operators of one row of the matrix.
+struct Row {
+    with: ApiClient,
+    without: ApiClient,
+    other: ApiClient,
+}
+
+fn row(t: &Launcher, dir: &Path, verb: Verb) -> anyhow::Result<Row> {
+    let w = verb.word().replace('.', "-");
+    Ok(Row {
+        with: operator(t, dir, "acme", &format!("with-{w}"), &[grant(verb)])?,
+        without: operator(t, dir, "acme", &format!("without-{w}"), &all_but(verb))?,
+        other: operator(t, dir, "globex", &format!("other-{w}"), &[grant(verb)])?,
+    })
+}
+
+#[test]
+fn every_verb_with_and_without_permission_in_same_and_other_tenant() -> anyhow::Result<()> {
+    let t = Launcher::start(Setup::new("tenants"))?;
+    let dir = t.dir.path().to_path_buf();
+    // acme owns a-1 (no plug: its changes stay queued); globex owns g-1.
+    let mut acme = admin(&t, Some("acme"))?;
+    acme.call(ApiCall::HostAdd {
+        host: "a-1".into(),
+        labels: Labels::new(),
+    })?;
+    admin(&t, Some("globex"))?.call(ApiCall::HostAdd {
+        host: "g-1".into(),
+        labels: Labels::new(),
+    })?;
+    let forbidden = Some(ApiFaultKind::Forbidden);
+    let not_found = Some(ApiFaultKind::NotFound);
+
+    // changes.submit
+    let mut r = row(&t, &dir, Verb::ChangesSubmit)?;
+    let submit = |c: &mut ApiClient| {
+        c.call(ApiCall::Submit {
+            spec: spec("s")?,
+            target: "a-1".into(),
+        })
+        .map_err(anyhow::Error::from)
+    };
+    assert!(matches!(submit(&mut r.with)?, ApiAnswer::Submitted(v) if v.len() == 1));
+    let err = |r: anyhow::Result<ApiAnswer>| {
+        r.err()
+            .and_then(|e| e.downcast::<ClientError>().ok())
+            .and_then(|e| fault(Err(e)))
+    };
+    assert_eq!(err(submit(&mut r.without)), forbidden);
+    assert_eq!(err(submit(&mut r.other)), not_found, "a-1 is not globex's");
+
+    // changes.cancel: the failing cells first, the change stays queued.
+    let mut r = row(&t, &dir, Verb::ChangesCancel)?;
+    let id = queued(&t)?;
+    let cancel = |c: &mut ApiClient| c.call(ApiCall::Cancel { change: id.clone() });
+    assert_eq!(fault(cancel(&mut r.other)), not_found);
+    assert_eq!(fault(cancel(&mut r.without)), forbidden);
+    let ApiAnswer::Changes(v) = cancel(&mut r.with)? else {
+        anyhow::bail!("cancel answer")
+    };
+    assert_eq!(v[0].state, ChangeState::Cancelled);
+
+    // changes.read: status, queue, and following a change.
+    let mut r = row(&t, &dir, Verb::ChangesRead)?;
+    let id = queued(&t)?;
+    let status = |c: &mut ApiClient| {
+        c.call(ApiCall::Status {
+            change: Some(id.clone()),
+            limit: 1,
+        })
+    };
+    assert!(matches!(status(&mut r.with)?, ApiAnswer::Changes(v) if v[0].id == id));
+    assert_eq!(fault(status(&mut r.without)), forbidden);
+    assert_eq!(fault(status(&mut r.other)), not_found);
+    let queue = |c: &mut ApiClient| c.call(ApiCall::Queue { host: "a-1".into() });
+    assert!(matches!(queue(&mut r.with)?, ApiAnswer::Changes(v) if v.iter().any(|c| c.id == id)));
+    assert_eq!(fault(queue(&mut r.without)), forbidden);
+    assert_eq!(fault(queue(&mut r.other)), not_found);
+    let latest = |c: &mut ApiClient| c.changes(ApiCall::Status { change: None, limit: 1000 });
+    assert!(latest(&mut r.other)?.is_empty(), "globex sees none of acme's changes");
+    let follow = r.other.follow(std::slice::from_ref(&id), Some(WAIT), |_, _| {});
+    assert!(
+        matches!(&follow, Err(ClientError::Refused(f)) if f.kind == ApiFaultKind::NotFound),
+        "another tenant cannot follow the change: {follow:?}"
+    );
+
+    // hosts.read
+    let mut r = row(&t, &dir, Verb::HostsRead)?;
+    let hosts = |c: &mut ApiClient| -> anyhow::Result<Vec<String>> {
+        let ApiAnswer::Hosts(h) = c.call(ApiCall::Hosts)? else {
+            anyhow::bail!("hosts answer")
+        };
+        Ok(h.into_iter().map(|h| h.id).collect())
+    };
+    assert_eq!(hosts(&mut r.with)?, vec!["a-1".to_string()]);
+    assert_eq!(fault(r.without.call(ApiCall::Hosts)), forbidden);
+    assert_eq!(hosts(&mut r.other)?, vec!["g-1".to_string()]);
+
+    // hosts.admin: authorise an agent key for a-1.
+    let mut r = row(&t, &dir, Verb::HostsAdmin)?;
+    let key_add = |c: &mut ApiClient| {
+        c.call(ApiCall::KeyAdd {
+            host: "a-1".into(),
+            public: KeyPair::generate().public_z85(),
+        })
+    };
+    assert_eq!(fault(key_add(&mut r.without)), forbidden);
+    assert!(
+        matches!(fault(key_add(&mut r.other)), Some(ApiFaultKind::NotFound | ApiFaultKind::Conflict)),
+        "globex cannot touch a-1"
+    );
+    assert_eq!(key_add(&mut r.with)?, ApiAnswer::Done);
+    let ApiAnswer::Keys(keys) = r.with.call(ApiCall::Keys)? else {
+        anyhow::bail!("keys answer")
+    };
+    assert_eq!(keys.len(), 1, "exactly one key for a-1: {keys:?}");
+    let ApiAnswer::Keys(theirs) = r.other.call(ApiCall::Keys)? else {
+        anyhow::bail!("keys answer")
+    };
+    assert!(theirs.is_empty(), "globex sees no acme key: {theirs:?}");
+
+    // audit.read
+    let mut r = row(&t, &dir, Verb::AuditRead)?;
+    let audit = |c: &mut ApiClient| {
+        c.call(ApiCall::Audit {
+            host: Some("a-1".into()),
+            change: None,
+            limit: 1000,
+        })
+    };
+    let ApiAnswer::Audit(records) = audit(&mut r.with)? else {
+        anyhow::bail!("audit answer")
+    };
+    assert!(records.iter().any(|a| a.action == "submitted"));
+    assert!(records.iter().all(|a| a.tenant == "acme"));
+    assert_eq!(fault(audit(&mut r.without)), forbidden);
+    assert_eq!(audit(&mut r.other)?, ApiAnswer::Audit(Vec::new()));
+
+    // operators.admin
+    let mut r = row(&t, &dir, Verb::OperatorsAdmin)?;
+    let names = |c: &mut ApiClient| -> anyhow::Result<Vec<String>> {
+        let ApiAnswer::Operators(o) = c.call(ApiCall::Operators)? else {
+            anyhow::bail!("operators answer")
+        };
+        Ok(o.into_iter().map(|o| o.name).collect())
+    };
+    assert!(names(&mut r.with)?.contains(&"with-changes-submit".to_string()));
+    assert_eq!(fault(r.without.call(ApiCall::Operators)), forbidden);
+    let theirs = names(&mut r.other)?;
+    assert!(!theirs.contains(&"with-changes-submit".to_string()), "{theirs:?}");
+    let revoke = |c: &mut ApiClient| {
+        c.call(ApiCall::OperatorRevoke {
+            name: "with-changes-submit".into(),
+        })
+    };
+    assert_eq!(fault(revoke(&mut r.other)), not_found);
+    assert_eq!(fault(revoke(&mut r.without)), forbidden);
+    assert_eq!(revoke(&mut r.with)?, ApiAnswer::Done);
+
+    // tenants.admin: acting in another tenant.
+    let keys = write_new(&dir.join("tenants-with.key"))?;
+    admin(&t, Some("globex"))?.call(ApiCall::OperatorAdd {
+        name: "globex-root".into(),
+        public: keys.public_z85(),
+        grants: vec![grant(Verb::TenantsAdmin), grant(Verb::ChangesRead)],
+    })?;
+    let link = FrontLink::connect(&t.endpoint("majordomo"), &tower_key(&t)?, &keys, Some("acme".into()))?;
+    let mut as_acme = ApiClient::over(link);
+    assert!(matches!(
+        as_acme.call(ApiCall::Status { change: Some(id.clone()), limit: 1 })?,
+        ApiAnswer::Changes(v) if v[0].id == id
+    ));
+    let keys = write_new(&dir.join("tenants-without.key"))?;
+    admin(&t, Some("globex"))?.call(ApiCall::OperatorAdd {
+        name: "globex-reader".into(),
+        public: keys.public_z85(),
+        grants: all_but(Verb::TenantsAdmin),
+    })?;
+    let link = FrontLink::connect(&t.endpoint("majordomo"), &tower_key(&t)?, &keys, Some("acme".into()))?;
+    let mut cannot = ApiClient::over(link);
+    assert_eq!(
+        fault(cannot.call(ApiCall::Status { change: Some(id.clone()), limit: 1 })),
+        forbidden
+    );
+    // Nor may an operators.admin hand out tenants.admin.
+    assert_eq!(
+        fault(cannot.call(ApiCall::OperatorAdd {
+            name: "sneaky".into(),
+            public: KeyPair::generate().public_z85(),
+            grants: vec![grant(Verb::TenantsAdmin)],
+        })),
+        forbidden
+    );
+    Ok(())
+}
+
+#[test]
+fn host_scopes_narrow_a_permission_by_id_glob_and_labels() -> anyhow::Result<()> {
+    let t = Launcher::start(Setup::new("scopes"))?;
+    let dir = t.dir.path().to_path_buf();
+    let mut acme = admin(&t, Some("acme"))?;
+    for (host, role) in [("web-1", "web"), ("web-2", "web"), ("db-1", "db")] {
+        acme.call(ApiCall::HostAdd {
+            host: host.into(),
+            labels: [("role".to_string(), role.to_string())].into(),
+        })?;
+    }
+    let g = |s: &str| Grant::parse(s).map_err(anyhow::Error::msg);
+    let mut by_glob = operator(&t, &dir, "acme", "web-deployer", &[g("changes.submit@web-*")?, g("changes.read@web-*")?])?;
+    let mut by_label = operator(&t, &dir, "acme", "db-deployer", &[g("changes.submit@role=db")?])?;
+    let submit = |c: &mut ApiClient, target: &str| {
+        c.call(ApiCall::Submit {
+            spec: spec("scoped")?,
+            target: target.into(),
+        })
+        .map_err(anyhow::Error::from)
+    };
+    let kind = |r: anyhow::Result<ApiAnswer>| match r {
+        Err(e) => e.downcast::<ClientError>().ok().and_then(|e| fault(Err(e))),
+        Ok(_) => None,
+    };
+    let ApiAnswer::Submitted(v) = submit(&mut by_glob, "role=web")? else {
+        anyhow::bail!("submit answer")
+    };
+    assert_eq!(v.len(), 2);
+    assert_eq!(kind(submit(&mut by_glob, "db-1")), Some(ApiFaultKind::Forbidden));
+    // A target reaching outside the scope is refused whole: nothing queued.
+    assert_eq!(kind(submit(&mut by_glob, "*")), Some(ApiFaultKind::Forbidden));
+    assert!(matches!(submit(&mut by_label, "db-1")?, ApiAnswer::Submitted(v) if v.len() == 1));
+    assert_eq!(kind(submit(&mut by_label, "web-1")), Some(ApiFaultKind::Forbidden));
+    // Reading is narrowed the same way: db-1's change is not listed.
+    let seen = by_glob.changes(ApiCall::Status { change: None, limit: 100 })?;
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.iter().all(|c| c.host.starts_with("web-")));
+    let ApiAnswer::Changes(all) = acme.call(ApiCall::Status { change: None, limit: 100 })? else {
+        anyhow::bail!("status answer")
+    };
+    assert_eq!(all.len(), 3, "the refused submissions queued nothing");
+    Ok(())
+}
+
+#[test]
+fn the_local_cli_is_the_admin_and_a_stranger_key_is_refused_clearly() -> anyhow::Result<()> {
+    let t = Launcher::start(Setup::new("cli"))?;
+    // The CLI found the config `vigie start` wrote in the XDG config dir.
+    let out = t.cli(&["operators", "--json"])?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout)?;
+    assert!(text.contains("\"admin\""), "{text}");
+    // An operator whose key the tower does not know gets a clear error.
+    let stranger = t.dir.path().join("stranger.key");
+    write_new(&stranger)?;
+    let out = t.cli(&["hosts", "--identity", stranger.to_str().unwrap_or_default()])?;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not accept this operator's key"), "{err}");
+    // Revoked, the admin's own operator cannot call any more.
+    let bob = t.dir.path().join("bob.key");
+    let pair = write_new(&bob)?;
+    let added = t.cli(&["operators", "add", "bob", "--key", &pair.public_z85(), "--grant", "hosts.read"])?;
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let bob_arg = bob.to_str().unwrap_or_default();
+    assert!(t.cli(&["hosts", "--identity", bob_arg])?.status.success());
+    assert!(t.cli(&["operators", "revoke", "bob"])?.status.success());
+    let out = t.cli(&["hosts", "--identity", bob_arg])?;
+    assert!(!out.status.success(), "a revoked operator is refused");
+    // Every one of these modifications is audited, with who did it.
+    let audit = t.cli(&["audit", "--json"])?;
+    let text = String::from_utf8(audit.stdout)?;
+    assert!(text.contains("operator_added") && text.contains("operator_revoked"), "{text}");
+    Ok(())
+}
