@@ -145,12 +145,7 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         "--admin-key-file".into(),
         p(&crate::keys::admin_public_path(data)),
     ]);
-    let referee = child(
-        "referee".into(),
-        referee_args,
-        "referee_started",
-        true,
-    );
+    let referee = child("referee".into(), referee_args, "referee_started", true);
     let plug = |h: &HostSetup| {
         let mut args = s(&[
             "plug", "--host", &h.id, "--driver", &h.driver, "--events", &e.events, "--orders",

@@ -38,6 +38,17 @@ pub struct Calls {
     watches: HashMap<ChangeId, Watch>,
 }
 
+/// The referee's answer to one operator's call, ready to relay.
+pub struct Answer {
+    pub peer: Vec<u8>,
+    /// With the operator's own request id.
+    pub reply: ApiReply,
+    /// Updates of the watched change held while the referee answered.
+    pub held: Vec<ChangeView>,
+    /// A change topic nobody watches any more.
+    pub unsubscribe: Option<Vec<u8>>,
+}
+
 /// What the door must do after a step of a call.
 pub enum Effect {
     /// Send this request to the referee's API.
@@ -79,7 +90,10 @@ pub fn authorize(
     }
     let scopes = op.scopes(verb);
     if scopes.is_empty() {
-        return Err(format!("operator {who} lacks the {} permission", verb.word()));
+        return Err(format!(
+            "operator {who} lacks the {} permission",
+            verb.word()
+        ));
     }
     let scope = if scopes.iter().any(|s| s == "*") {
         Scope::All
@@ -119,7 +133,12 @@ impl Calls {
             }
         };
         let watch = match (&call, watch) {
-            (ApiCall::Status { change: Some(c), .. }, true) => Some(c.clone()),
+            (
+                ApiCall::Status {
+                    change: Some(c), ..
+                },
+                true,
+            ) => Some(c.clone()),
             _ => None,
         };
         let mut subscribe = None;
@@ -148,17 +167,15 @@ impl Calls {
         (Effect::Forward(req), subscribe)
     }
 
-    /// The referee's answer: to whom, rewritten with the peer's id, and the
-    /// held updates to send after it. `None` for answers to others' calls.
-    pub fn answer(
-        &mut self,
-        reply: ApiReply,
-    ) -> Option<(Vec<u8>, ApiReply, Vec<ChangeView>, Option<Vec<u8>>)> {
+    /// The referee's answer, to relay; `None` for answers to the door's
+    /// own requests.
+    pub fn answer(&mut self, reply: ApiReply) -> Option<Answer> {
         let f = self.in_flight.remove(&reply.id)?;
         let mut held = Vec::new();
         let mut unsubscribe = None;
         if let Some(c) = &f.watch {
-            let readable = matches!(&reply.body, Ok(ApiAnswer::Changes(v)) if v.iter().any(|v| &v.id == c));
+            let readable =
+                matches!(&reply.body, Ok(ApiAnswer::Changes(v)) if v.iter().any(|v| &v.id == c));
             if let Some(w) = self.watches.get_mut(c) {
                 w.asking = w.asking.saturating_sub(1);
                 if readable {
@@ -178,7 +195,12 @@ impl Calls {
             id: f.id,
             body: reply.body,
         };
-        Some((f.peer, reply, held, unsubscribe))
+        Some(Answer {
+            peer: f.peer,
+            reply,
+            held,
+            unsubscribe,
+        })
     }
 
     /// A change's update: the peers to send it to, and the topic to drop
@@ -209,7 +231,9 @@ impl Calls {
             .collect();
         let mut unsubscribe = Vec::new();
         for k in old {
-            let Some(f) = self.in_flight.remove(&k) else { continue };
+            let Some(f) = self.in_flight.remove(&k) else {
+                continue;
+            };
             let Some(c) = f.watch else { continue };
             if let Some(w) = self.watches.get_mut(&c) {
                 w.asking = w.asking.saturating_sub(1);

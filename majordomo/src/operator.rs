@@ -59,10 +59,14 @@ impl OperatorConfig {
     }
 
     pub fn connect(&self, tenant: Option<String>) -> Result<FrontLink, MajordomoError> {
-        let tower_key = crate::keys::from_z85(&self.tower_key).ok_or_else(|| MajordomoError::Key {
-            path: PathBuf::from("tower_key"),
-            reason: format!("{:?} is not a Z85 public key (40 characters)", self.tower_key),
-        })?;
+        let tower_key =
+            crate::keys::from_z85(&self.tower_key).ok_or_else(|| MajordomoError::Key {
+                path: PathBuf::from("tower_key"),
+                reason: format!(
+                    "{:?} is not a Z85 public key (40 characters)",
+                    self.tower_key
+                ),
+            })?;
         let keys = crate::keys::read_secret(&self.identity)?;
         FrontLink::connect(&self.tower, &tower_key, &keys, tenant)
     }

@@ -44,7 +44,9 @@ fn load_all<T: DeserializeOwned>(
         let e = e?;
         match vigie_wire::decode::<T>(&e.value.unwrap_or_default()) {
             Ok(rec) => put(rec),
-            Err(err) => tracing::warn!(event = "record_unreadable", key = %String::from_utf8_lossy(&e.key), error = %err),
+            Err(err) => {
+                tracing::warn!(event = "record_unreadable", key = %String::from_utf8_lossy(&e.key), error = %err)
+            }
         }
     }
     Ok(())

@@ -134,7 +134,10 @@ impl Door {
                                 vigie_wire::tower::ApiFaultKind::Storage,
                                 "the referee is not reachable: try again",
                             );
-                            let reply = ApiReply { id, body: Err(fault) };
+                            let reply = ApiReply {
+                                id,
+                                body: Err(fault),
+                            };
                             self.send(&routing_id, &FrontOut::Reply(reply));
                         }
                     }
@@ -143,7 +146,11 @@ impl Door {
                 Ok(())
             }
             (Peer::Agent(_), _) => {
-                self.refuse(&routing_id, &who, "agents may only send heartbeats and reports".into());
+                self.refuse(
+                    &routing_id,
+                    &who,
+                    "agents may only send heartbeats and reports".into(),
+                );
                 Ok(())
             }
             (Peer::Operator(_), _) => {
@@ -198,14 +205,14 @@ impl Door {
             }
         };
         // Answers to the door's own knocks are only acknowledgements.
-        let Some((peer, reply, held, unsubscribe)) = self.calls.answer(reply) else {
+        let Some(a) = self.calls.answer(reply) else {
             return Ok(());
         };
-        self.send(&peer, &FrontOut::Reply(reply));
-        for v in held {
-            self.send(&peer, &FrontOut::Update(v));
+        self.send(&a.peer, &FrontOut::Reply(a.reply));
+        for v in a.held {
+            self.send(&a.peer, &FrontOut::Update(v));
         }
-        if let Some(topic) = unsubscribe {
+        if let Some(topic) = a.unsubscribe {
             self.sub.set_unsubscribe(&topic)?;
         }
         Ok(())

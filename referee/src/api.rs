@@ -16,9 +16,9 @@ use vigie_wire::tower::{
 
 use crate::audit::{self, verify_chain, AuditChain};
 use crate::keys::KeyCall;
+use crate::model::{change_id, change_key, queue_key, spec_key, ChangeRecord, HostRecord};
 use crate::operators::OperatorCall;
 use crate::scope::Visible;
-use crate::model::{change_id, change_key, queue_key, spec_key, ChangeRecord, HostRecord};
 use crate::tower::{decode, encode, now_ms, HostState, Tower};
 use crate::turn::{Log, Turn};
 

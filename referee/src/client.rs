@@ -86,10 +86,18 @@ impl Direct {
 
 impl Link for Direct {
     fn send(&mut self, id: u64, call: &ApiCall, watch: bool) -> Result<(), ClientError> {
-        if let (true, ApiCall::Status { change: Some(c), .. }) = (watch, call) {
+        if let (
+            true,
+            ApiCall::Status {
+                change: Some(c), ..
+            },
+        ) = (watch, call)
+        {
             match &self.watcher {
                 Some(w) => w.subscribe(c)?,
-                None => self.watcher = Some(Watcher::connect(&self.orders, std::slice::from_ref(c))?),
+                None => {
+                    self.watcher = Some(Watcher::connect(&self.orders, std::slice::from_ref(c))?)
+                }
             }
         }
         let req = ApiRequest {

@@ -73,7 +73,13 @@ pub enum OperatorCall {
 }
 
 impl Tower {
-    fn store_operator(&mut self, turn: &mut Turn, caller: &Caller, rec: OperatorRecord, action: &str) {
+    fn store_operator(
+        &mut self,
+        turn: &mut Turn,
+        caller: &Caller,
+        rec: OperatorRecord,
+        action: &str,
+    ) {
         turn.put(operator_key(&rec.name), encode(&rec));
         let grants: Vec<String> = rec.grants.iter().map(Grant::to_string).collect();
         let summary = format!(
@@ -152,10 +158,7 @@ impl Tower {
                     .into_iter()
                     .find(|o| o.name == name && o.tenant == caller.tenant)
                 else {
-                    return Err(fault(
-                        ApiFaultKind::NotFound,
-                        format!("no operator {name}"),
-                    ));
+                    return Err(fault(ApiFaultKind::NotFound, format!("no operator {name}")));
                 };
                 rec.revoked = true;
                 self.store_operator(turn, caller, rec, "operator_revoked");

@@ -27,6 +27,8 @@ pub struct Launcher {
     /// Plugs started by the test itself, outside the launcher.
     pub standalone: BTreeMap<String, Daemon>,
     standalone_labels: HashMap<String, Vec<String>>,
+    /// The network namespace the tower runs in, if not the test's.
+    netns: Option<String>,
 }
 
 fn ep(dir: &Path, n: &str) -> String {
@@ -44,9 +46,11 @@ impl Launcher {
     /// Starts the tower inside a network namespace (its own machine); its
     /// ipc endpoints stay reachable from the test through the filesystem.
     pub fn start_in_netns(setup: Setup, netns: &str) -> anyhow::Result<Self> {
-        Self::start_with(setup, |f, env| {
+        let mut l = Self::start_with(setup, |f, env| {
             Daemon::spawn_env(Some(netns), env, &["start", "--setup", f])
-        })
+        })?;
+        l.netns = Some(netns.to_owned());
+        Ok(l)
     }
 
     /// Like `start`, with a [`Witness`] held by the launcher and every
@@ -78,6 +82,7 @@ impl Launcher {
             daemon,
             standalone: BTreeMap::new(),
             standalone_labels: HashMap::new(),
+            netns: None,
         };
         l.wait_ready()?;
         Ok(l)
@@ -93,7 +98,11 @@ impl Launcher {
     fn launch(file: &Path) -> anyhow::Result<Daemon> {
         let f = file.display().to_string();
         let xdg = Self::xdg(file.parent().context("setup file dir")?);
-        Daemon::spawn_env(None, &[("XDG_CONFIG_HOME", &xdg)], &["start", "--setup", f.as_str()])
+        Daemon::spawn_env(
+            None,
+            &[("XDG_CONFIG_HOME", &xdg)],
+            &["start", "--setup", f.as_str()],
+        )
     }
 
     fn wait_ready(&self) -> anyhow::Result<()> {
@@ -291,8 +300,15 @@ impl Launcher {
     /// on the tower: through the majordomo, with the config `vigie start`
     /// wrote at first start; returns its output.
     pub fn cli(&self, args: &[&str]) -> anyhow::Result<Output> {
-        Command::new(vigie_bin())
-            .args(args)
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(vigie_bin());
+                c
+            }
+            None => Command::new(vigie_bin()),
+        };
+        cmd.args(args)
             .env("XDG_CONFIG_HOME", Self::xdg(self.dir.path()))
             .env_remove("VIGIE_CONFIG")
             .output()
@@ -302,8 +318,6 @@ impl Launcher {
     /// Waits until every change in `ids` is final, on the referee's
     /// published updates; fails after `timeout` listing those still open.
     pub fn wait_final(&self, ids: &[String], timeout: Duration) -> anyhow::Result<Vec<ChangeView>> {
-        Ok(self
-            .api()?
-            .follow(ids, Some(timeout), |_, _| {})?)
+        Ok(self.api()?.follow(ids, Some(timeout), |_, _| {})?)
     }
 }

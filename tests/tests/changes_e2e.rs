@@ -169,7 +169,10 @@ fn failing_step_rolls_back_to_a_byte_identical_root() -> anyhow::Result<()> {
     );
     let stdout = String::from_utf8(out.stdout)?;
     let Some(line) = stdout.lines().last() else {
-        anyhow::bail!("no output; stderr: {}", String::from_utf8_lossy(&out.stderr));
+        anyhow::bail!(
+            "no output; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     let last: ChangeView = serde_json::from_str(line)?;
     assert_eq!(

@@ -1,14 +1,17 @@
-//! The tower and three agents on four machines (network namespaces joined
-//! by veth pairs): changes run on all three; one agent's link is cut, a
-//! change is submitted for it, the link comes back, the change completes.
+//! The tower, three agents and an operator's laptop on five machines
+//! (network namespaces joined by veth pairs). The admin, on the tower,
+//! admits the agents and adds the operator; the operator, from the laptop,
+//! with her own key, runs changes on all three; one agent's link is cut,
+//! she submits a change for it, the link comes back, the change completes.
 //! Skipped, saying so, where namespaces cannot be made (not root); CI runs
 //! as root.
 
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use vigie_tests::netns::{unavailable, Machines};
 use vigie_tests::{Daemon, Launcher, Setup};
-use vigie_wire::tower::{ApiCall, ChangeState};
+use vigie_wire::tower::{ChangeState, ChangeView};
 
 const WAIT: Duration = Duration::from_secs(60);
 const PORT: u16 = 7110;
@@ -35,23 +38,57 @@ fn agents_on_other_machines_run_changes_and_ride_out_a_network_cut() -> anyhow::
         )?;
         agents.push((format!("far-{i}"), ns, iface, format!("192.0.2.{t}")));
     }
+    let laptop = m.add("op")?;
+    m.link(&tower_ns, "192.0.2.13/30", &laptop, "192.0.2.14/30", "3")?;
     let setup = Setup::new("netns").majordomo(&format!("tcp://0.0.0.0:{PORT}"));
     let tower = Launcher::start_in_netns(setup, &tower_ns)?;
     let tower_key = std::fs::read_to_string(tower.data_dir().join("keys/tower.public"))?;
-    let mut daemons = Vec::new();
-    for (host, ns, _, addr) in &agents {
-        let key = tower.dir.path().join(format!("{host}.key"));
-        let out = std::process::Command::new(vigie_tests::vigie_bin())
+    let keygen = |name: &str| -> anyhow::Result<(String, String)> {
+        let key = tower.dir.path().join(format!("{name}.key"));
+        let out = Command::new(vigie_tests::vigie_bin())
             .args(["keys", "gen", "--out"])
             .arg(&key)
             .output()?;
         let public = String::from_utf8(out.stdout)?.trim().to_owned();
-        let added = tower.cli(&["hosts", "add", host, "--key", &public])?;
+        Ok((key.display().to_string(), public))
+    };
+    let ok = |out: Output| -> anyhow::Result<String> {
         anyhow::ensure!(
-            added.status.success(),
+            out.status.success(),
             "{}",
-            String::from_utf8_lossy(&added.stderr)
+            String::from_utf8_lossy(&out.stderr)
         );
+        Ok(String::from_utf8(out.stdout)?)
+    };
+    // The admin, on the tower, adds alice; she works from the laptop.
+    let (alice_key, alice_public) = keygen("alice")?;
+    ok(tower.cli(&[
+        "operators",
+        "add",
+        "alice",
+        "--key",
+        &alice_public,
+        "--grant",
+        "changes.submit@far-*",
+        "--grant",
+        "changes.read",
+    ])?)?;
+    let alice = |args: &[&str]| -> anyhow::Result<Output> {
+        Ok(Command::new("ip")
+            .args(["netns", "exec", &laptop])
+            .arg(vigie_tests::vigie_bin())
+            .args(args)
+            .args(["--tower", &format!("tcp://192.0.2.13:{PORT}")])
+            .args(["--tower-key", tower_key.trim(), "--identity", &alice_key])
+            .env("XDG_CONFIG_HOME", tower.dir.path().join("laptop"))
+            .env_remove("VIGIE_CONFIG")
+            .output()?)
+    };
+    let change = tower.dir.path().join("t.yml");
+    let mut daemons = Vec::new();
+    for (host, ns, _, addr) in &agents {
+        let (key, public) = keygen(host)?;
+        ok(tower.cli(&["hosts", "add", host, "--key", &public])?)?;
         let root = tower.root(host);
         std::fs::create_dir_all(&root)?;
         let state = tower.dir.path().join("agents").join(host);
@@ -62,7 +99,7 @@ fn agents_on_other_machines_run_changes_and_ride_out_a_network_cut() -> anyhow::
             "--tower-key".into(),
             tower_key.trim().into(),
             "--key".into(),
-            key.display().to_string(),
+            key,
             "--host".into(),
             host.clone(),
             "--root".into(),
@@ -76,16 +113,25 @@ fn agents_on_other_machines_run_changes_and_ride_out_a_network_cut() -> anyhow::
         d.events.wait("agent_connected", WAIT)?;
         daemons.push(d);
     }
-    let run = |target: &str, token: &str| -> anyhow::Result<Vec<String>> {
-        let spec = vigie_changes::parse_change(
-            "t.yml",
-            &format!("title: t\nsteps:\n  - run: echo {token} >> trace\n"),
+    // Alice's submit, from the laptop: the final states with --wait, else
+    // the queued changes.
+    let submit = |target: &str, token: &str, wait: bool| -> anyhow::Result<Vec<ChangeView>> {
+        std::fs::write(
+            &change,
+            format!("title: t\nsteps:\n  - run: echo {token} >> trace\n"),
         )?;
-        let v = tower.api()?.changes(ApiCall::Submit {
-            spec,
-            target: target.into(),
-        })?;
-        Ok(v.into_iter().map(|c| c.id).collect())
+        let file = change.display().to_string();
+        let mut args = vec!["submit", &file, "--target", target, "--json"];
+        if wait {
+            args.push("--wait");
+        }
+        let out = ok(alice(&args)?)?;
+        let mut last = std::collections::BTreeMap::new();
+        for line in out.lines() {
+            let v: ChangeView = serde_json::from_str(line)?;
+            last.insert(v.id.clone(), v);
+        }
+        Ok(last.into_values().collect())
     };
     for (host, ..) in &agents {
         let what = format!("host_online {host}");
@@ -93,13 +139,15 @@ fn agents_on_other_machines_run_changes_and_ride_out_a_network_cut() -> anyhow::
             e.name == "host_online" && e.str("host") == Some(host)
         })?;
     }
-    let first = run("far-*", "one")?;
-    assert_eq!(first.len(), 3);
-    let done = tower.wait_final(&first, WAIT)?;
+    let done = submit("far-*", "one", true)?;
+    assert_eq!(done.len(), 3);
     assert!(
         done.iter().all(|v| v.state == ChangeState::Succeeded),
         "{done:?}"
     );
+    // Her grants stop at far-*: the tower's own hosts are not hers.
+    let refused = alice(&["hosts"])?;
+    assert!(!refused.status.success(), "alice has no hosts.read");
 
     // Cut far-0's link: the referee sees it go offline.
     let (host, ns, iface, _) = &agents[0];
@@ -107,15 +155,12 @@ fn agents_on_other_machines_run_changes_and_ride_out_a_network_cut() -> anyhow::
     tower.events().wait_n("host_offline far-0", 1, WAIT, |e| {
         e.name == "host_offline" && e.str("host") == Some(host)
     })?;
-    let second = run(host, "two")?;
-    let status = tower.api()?.changes(ApiCall::Status {
-        change: Some(second[0].clone()),
-        limit: 1,
-    })?;
-    assert_eq!(status[0].state, ChangeState::Queued, "waits for the host");
+    let second = submit(host, "two", false)?;
+    assert_eq!(second[0].state, ChangeState::Queued, "waits for the host");
     m.set_link(ns, iface, true)?;
-    let done = tower.wait_final(&second, WAIT)?;
-    assert_eq!(done[0].state, ChangeState::Succeeded);
+    let watched = ok(alice(&["watch", &second[0].id, "--json"])?)?;
+    let last: ChangeView = serde_json::from_str(watched.lines().last().unwrap_or_default())?;
+    assert_eq!(last.state, ChangeState::Succeeded);
     assert_eq!(
         std::fs::read_to_string(tower.root(host).join("trace"))?,
         "one\ntwo\n"

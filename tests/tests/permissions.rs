@@ -171,9 +171,19 @@ fn every_verb_with_and_without_permission_in_same_and_other_tenant() -> anyhow::
     assert!(matches!(queue(&mut r.with)?, ApiAnswer::Changes(v) if v.iter().any(|c| c.id == id)));
     assert_eq!(fault(queue(&mut r.without)), forbidden);
     assert_eq!(fault(queue(&mut r.other)), not_found);
-    let latest = |c: &mut ApiClient| c.changes(ApiCall::Status { change: None, limit: 1000 });
-    assert!(latest(&mut r.other)?.is_empty(), "globex sees none of acme's changes");
-    let follow = r.other.follow(std::slice::from_ref(&id), Some(WAIT), |_, _| {});
+    let latest = |c: &mut ApiClient| {
+        c.changes(ApiCall::Status {
+            change: None,
+            limit: 1000,
+        })
+    };
+    assert!(
+        latest(&mut r.other)?.is_empty(),
+        "globex sees none of acme's changes"
+    );
+    let follow = r
+        .other
+        .follow(std::slice::from_ref(&id), Some(WAIT), |_, _| {});
     assert!(
         matches!(&follow, Err(ClientError::Refused(f)) if f.kind == ApiFaultKind::NotFound),
         "another tenant cannot follow the change: {follow:?}"
@@ -201,7 +211,10 @@ fn every_verb_with_and_without_permission_in_same_and_other_tenant() -> anyhow::
     };
     assert_eq!(fault(key_add(&mut r.without)), forbidden);
     assert!(
-        matches!(fault(key_add(&mut r.other)), Some(ApiFaultKind::NotFound | ApiFaultKind::Conflict)),
+        matches!(
+            fault(key_add(&mut r.other)),
+            Some(ApiFaultKind::NotFound | ApiFaultKind::Conflict)
+        ),
         "globex cannot touch a-1"
     );
     assert_eq!(key_add(&mut r.with)?, ApiAnswer::Done);
@@ -242,7 +255,10 @@ fn every_verb_with_and_without_permission_in_same_and_other_tenant() -> anyhow::
     assert!(names(&mut r.with)?.contains(&"with-changes-submit".to_string()));
     assert_eq!(fault(r.without.call(ApiCall::Operators)), forbidden);
     let theirs = names(&mut r.other)?;
-    assert!(!theirs.contains(&"with-changes-submit".to_string()), "{theirs:?}");
+    assert!(
+        !theirs.contains(&"with-changes-submit".to_string()),
+        "{theirs:?}"
+    );
     let revoke = |c: &mut ApiClient| {
         c.call(ApiCall::OperatorRevoke {
             name: "with-changes-submit".into(),
@@ -259,7 +275,12 @@ fn every_verb_with_and_without_permission_in_same_and_other_tenant() -> anyhow::
         public: keys.public_z85(),
         grants: vec![grant(Verb::TenantsAdmin), grant(Verb::ChangesRead)],
     })?;
-    let link = FrontLink::connect(&t.endpoint("majordomo"), &tower_key(&t)?, &keys, Some("acme".into()))?;
+    let link = FrontLink::connect(
+        &t.endpoint("majordomo"),
+        &tower_key(&t)?,
+        &keys,
+        Some("acme".into()),
+    )?;
     let mut as_acme = ApiClient::over(link);
     assert!(matches!(
         as_acme.call(ApiCall::Status { change: Some(id.clone()), limit: 1 })?,
@@ -271,10 +292,18 @@ fn every_verb_with_and_without_permission_in_same_and_other_tenant() -> anyhow::
         public: keys.public_z85(),
         grants: all_but(Verb::TenantsAdmin),
     })?;
-    let link = FrontLink::connect(&t.endpoint("majordomo"), &tower_key(&t)?, &keys, Some("acme".into()))?;
+    let link = FrontLink::connect(
+        &t.endpoint("majordomo"),
+        &tower_key(&t)?,
+        &keys,
+        Some("acme".into()),
+    )?;
     let mut cannot = ApiClient::over(link);
     assert_eq!(
-        fault(cannot.call(ApiCall::Status { change: Some(id.clone()), limit: 1 })),
+        fault(cannot.call(ApiCall::Status {
+            change: Some(id.clone()),
+            limit: 1
+        })),
         forbidden
     );
     // Nor may an operators.admin hand out tenants.admin.
@@ -301,8 +330,20 @@ fn host_scopes_narrow_a_permission_by_id_glob_and_labels() -> anyhow::Result<()>
         })?;
     }
     let g = |s: &str| Grant::parse(s).map_err(anyhow::Error::msg);
-    let mut by_glob = operator(&t, &dir, "acme", "web-deployer", &[g("changes.submit@web-*")?, g("changes.read@web-*")?])?;
-    let mut by_label = operator(&t, &dir, "acme", "db-deployer", &[g("changes.submit@role=db")?])?;
+    let mut by_glob = operator(
+        &t,
+        &dir,
+        "acme",
+        "web-deployer",
+        &[g("changes.submit@web-*")?, g("changes.read@web-*")?],
+    )?;
+    let mut by_label = operator(
+        &t,
+        &dir,
+        "acme",
+        "db-deployer",
+        &[g("changes.submit@role=db")?],
+    )?;
     let submit = |c: &mut ApiClient, target: &str| {
         c.call(ApiCall::Submit {
             spec: spec("scoped")?,
@@ -318,16 +359,32 @@ fn host_scopes_narrow_a_permission_by_id_glob_and_labels() -> anyhow::Result<()>
         anyhow::bail!("submit answer")
     };
     assert_eq!(v.len(), 2);
-    assert_eq!(kind(submit(&mut by_glob, "db-1")), Some(ApiFaultKind::Forbidden));
+    assert_eq!(
+        kind(submit(&mut by_glob, "db-1")),
+        Some(ApiFaultKind::Forbidden)
+    );
     // A target reaching outside the scope is refused whole: nothing queued.
-    assert_eq!(kind(submit(&mut by_glob, "*")), Some(ApiFaultKind::Forbidden));
+    assert_eq!(
+        kind(submit(&mut by_glob, "*")),
+        Some(ApiFaultKind::Forbidden)
+    );
     assert!(matches!(submit(&mut by_label, "db-1")?, ApiAnswer::Submitted(v) if v.len() == 1));
-    assert_eq!(kind(submit(&mut by_label, "web-1")), Some(ApiFaultKind::Forbidden));
+    assert_eq!(
+        kind(submit(&mut by_label, "web-1")),
+        Some(ApiFaultKind::Forbidden)
+    );
     // Reading is narrowed the same way: db-1's change is not listed.
-    let seen = by_glob.changes(ApiCall::Status { change: None, limit: 100 })?;
+    let seen = by_glob.changes(ApiCall::Status {
+        change: None,
+        limit: 100,
+    })?;
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert!(seen.iter().all(|c| c.host.starts_with("web-")));
-    let ApiAnswer::Changes(all) = acme.call(ApiCall::Status { change: None, limit: 100 })? else {
+    let ApiAnswer::Changes(all) = acme.call(ApiCall::Status {
+        change: None,
+        limit: 100,
+    })?
+    else {
         anyhow::bail!("status answer")
     };
     assert_eq!(all.len(), 3, "the refused submissions queued nothing");
@@ -339,7 +396,11 @@ fn the_local_cli_is_the_admin_and_a_stranger_key_is_refused_clearly() -> anyhow:
     let t = Launcher::start(Setup::new("cli"))?;
     // The CLI found the config `vigie start` wrote in the XDG config dir.
     let out = t.cli(&["operators", "--json"])?;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout)?;
     assert!(text.contains("\"admin\""), "{text}");
     // An operator whose key the tower does not know gets a clear error.
@@ -352,8 +413,20 @@ fn the_local_cli_is_the_admin_and_a_stranger_key_is_refused_clearly() -> anyhow:
     // Revoked, the admin's own operator cannot call any more.
     let bob = t.dir.path().join("bob.key");
     let pair = write_new(&bob)?;
-    let added = t.cli(&["operators", "add", "bob", "--key", &pair.public_z85(), "--grant", "hosts.read"])?;
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let added = t.cli(&[
+        "operators",
+        "add",
+        "bob",
+        "--key",
+        &pair.public_z85(),
+        "--grant",
+        "hosts.read",
+    ])?;
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
     let bob_arg = bob.to_str().unwrap_or_default();
     assert!(t.cli(&["hosts", "--identity", bob_arg])?.status.success());
     assert!(t.cli(&["operators", "revoke", "bob"])?.status.success());
@@ -362,6 +435,9 @@ fn the_local_cli_is_the_admin_and_a_stranger_key_is_refused_clearly() -> anyhow:
     // Every one of these modifications is audited, with who did it.
     let audit = t.cli(&["audit", "--json"])?;
     let text = String::from_utf8(audit.stdout)?;
-    assert!(text.contains("operator_added") && text.contains("operator_revoked"), "{text}");
+    assert!(
+        text.contains("operator_added") && text.contains("operator_revoked"),
+        "{text}"
+    );
     Ok(())
 }

@@ -65,7 +65,11 @@ impl Conn {
             })
         };
         let tower = pick(&self.tower, base.as_ref().map(|b| &b.tower), "tower")?;
-        let tower_key = pick(&self.tower_key, base.as_ref().map(|b| &b.tower_key), "tower_key")?;
+        let tower_key = pick(
+            &self.tower_key,
+            base.as_ref().map(|b| &b.tower_key),
+            "tower_key",
+        )?;
         let identity = match (&self.identity, &base) {
             (Some(p), _) => p.clone(),
             (None, Some(b)) => b.identity.clone(),

@@ -121,7 +121,11 @@ fn progress(prev: Option<&ChangeView>, now: &ChangeView) -> Vec<String> {
 
 /// Follows changes until all are final, printing their progress. Returns
 /// the final views.
-pub fn follow(json: bool, client: &mut ApiClient, ids: &[String]) -> anyhow::Result<Vec<ChangeView>> {
+pub fn follow(
+    json: bool,
+    client: &mut ApiClient,
+    ids: &[String],
+) -> anyhow::Result<Vec<ChangeView>> {
     let views = client.follow(ids, None, |prev, v| {
         if json {
             println!("{}", serde_json::to_string(v).unwrap_or_default());
