@@ -19,6 +19,8 @@ struct InFlight {
     id: u64,
     /// The change whose updates the peer asked for.
     watch: Option<ChangeId>,
+    /// Whether the call changes who may talk at the door.
+    registry: bool,
     sent: Instant,
 }
 
@@ -47,6 +49,9 @@ pub struct Answer {
     pub held: Vec<ChangeView>,
     /// A change topic nobody watches any more.
     pub unsubscribe: Option<Vec<u8>>,
+    /// The call changed the key registry or the operators: reload them
+    /// before relaying the answer.
+    pub registry_changed: bool,
 }
 
 /// What the door must do after a step of a call.
@@ -149,6 +154,14 @@ impl Calls {
             });
             w.asking += 1;
         }
+        let registry = matches!(
+            call,
+            ApiCall::OperatorAdd { .. }
+                | ApiCall::OperatorRevoke { .. }
+                | ApiCall::KeyAdd { .. }
+                | ApiCall::KeyAccept { .. }
+                | ApiCall::KeyRevoke { .. }
+        );
         self.next_id += 1;
         self.in_flight.insert(
             self.next_id,
@@ -156,6 +169,7 @@ impl Calls {
                 peer,
                 id,
                 watch,
+                registry,
                 sent: Instant::now(),
             },
         );
@@ -191,6 +205,7 @@ impl Calls {
                 }
             }
         }
+        let registry_changed = f.registry && reply.body.is_ok();
         let reply = ApiReply {
             id: f.id,
             body: reply.body,
@@ -200,6 +215,7 @@ impl Calls {
             reply,
             held,
             unsubscribe,
+            registry_changed,
         })
     }
 

@@ -55,9 +55,25 @@ fn load_all<T: DeserializeOwned>(
 impl Registry {
     pub fn load(db: &Database) -> Result<Self, MajordomoError> {
         let r = Registry::default();
-        load_all(db, b"key/", |k| r.put(k))?;
-        load_all(db, b"operator/", |o| r.put_operator(o))?;
+        r.reload(db)?;
         Ok(r)
+    }
+
+    /// Reads the whole registry again from Escalator: after an operator's
+    /// call changed it, so the change holds before the call's answer is
+    /// relayed (the referee's publication of it may come a little later).
+    pub fn reload(&self, db: &Database) -> Result<(), MajordomoError> {
+        let mut fresh = Tables::default();
+        load_all(db, b"key/", |k: KeyRecord| {
+            fresh.keys.insert(k.public.clone(), k);
+        })?;
+        load_all(db, b"operator/", |o: OperatorRecord| {
+            fresh.operators.insert(o.name.clone(), o);
+        })?;
+        if let Ok(mut t) = self.inner.write() {
+            *t = fresh;
+        }
+        Ok(())
     }
 
     pub fn put(&self, rec: KeyRecord) {

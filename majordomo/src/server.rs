@@ -51,6 +51,7 @@ struct Door {
     push: zmq::Socket,
     api: zmq::Socket,
     registry: Registry,
+    db: vigie_escalator::Database,
     agents: HashMap<String, Agent>,
     calls: Calls,
 }
@@ -208,6 +209,9 @@ impl Door {
         let Some(a) = self.calls.answer(reply) else {
             return Ok(());
         };
+        if a.registry_changed {
+            self.registry.reload(&self.db)?;
+        }
         self.send(&a.peer, &FrontOut::Reply(a.reply));
         for v in a.held {
             self.send(&a.peer, &FrontOut::Update(v));
@@ -307,6 +311,7 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
         push,
         api,
         registry,
+        db,
         agents: HashMap::new(),
         calls: Calls::default(),
     };

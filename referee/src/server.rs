@@ -82,15 +82,8 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
         events: bind(&ctx, zmq::PULL, &cfg.events)?,
         orders: bind(&ctx, zmq::PUB, &cfg.orders)?,
     };
-    tracing::info!(
-        event = "referee_started",
-        api = cfg.api,
-        events = cfg.events,
-        orders = cfg.orders,
-        hosts = tower.hosts.len(),
-        pending = tower.changes.len(),
-        next_seq = tower.next_seq,
-    );
+    // Before `referee_started`: the majordomo, started after it, must
+    // find the admin in the registry it loads.
     if let Some(public) = &cfg.admin_key {
         let mut turn = Turn::default();
         let made = tower
@@ -103,6 +96,15 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
             tracing::info!(event = "admin_created", operator = crate::ADMIN, public);
         }
     }
+    tracing::info!(
+        event = "referee_started",
+        api = cfg.api,
+        events = cfg.events,
+        orders = cfg.orders,
+        hosts = tower.hosts.len(),
+        pending = tower.changes.len(),
+        next_seq = tower.next_seq,
+    );
     let mut last_tick = Instant::now();
     while !shutdown.load(Ordering::Relaxed) {
         let mut items = [

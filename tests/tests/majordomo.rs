@@ -224,7 +224,9 @@ fn malformed_or_foreign_frames_from_an_accepted_peer_are_refused() -> anyhow::Re
     d.send_multipart([&b"two"[..], b"frames"], 0)?;
     // The door is still open for the real agent.
     let a = agent(&t, "far-4", &key, &tower_key(&t)?)?;
-    a.events.wait("agent_connected", WAIT)?;
+    if let Err(e) = a.events.wait("agent_connected", WAIT) {
+        anyhow::bail!("{e}; agent stderr: {}", a.stderr());
+    }
     online(&t, "far-4")?;
     assert_eq!(run_one(&t, "far-4", "still")?, ChangeState::Succeeded);
     assert_eq!(t.events().count("child_exited"), 0, "no daemon crashed");

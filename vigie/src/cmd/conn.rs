@@ -16,7 +16,8 @@ pub struct Conn {
     #[arg(long, global = true)]
     tower: Option<String>,
     /// The tower's public key (Z85), as `vigie start` printed it.
-    #[arg(long, global = true)]
+    // Z85 text may start with '-': every key argument allows it.
+    #[arg(long, allow_hyphen_values = true, global = true)]
     tower_key: Option<String>,
     /// This operator's secret key file (made by `vigie keys gen`).
     #[arg(long, global = true)]

@@ -49,7 +49,7 @@ pub struct AgentArgs {
     #[arg(long)]
     tower: String,
     /// The tower's public key (Z85, 40 characters; DATA/keys/tower.public).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     tower_key: String,
     /// This agent's secret key file (`vigie keys gen`).
     #[arg(long)]

@@ -126,3 +126,34 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(a) => bench::run(a),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    /// One key in 85 starts with '-': it is a value, not a flag.
+    #[test]
+    fn keys_starting_with_a_dash_are_values() {
+        let key = "-T1ee2#J>cL=O[(WqW?pR&8MN/jIZb(+SG%[6>%k";
+        let cli = Cli::try_parse_from([
+            "vigie",
+            "operators",
+            "add",
+            "a",
+            "--key",
+            key,
+            "--grant",
+            "changes.read",
+        ]);
+        assert!(matches!(cli.map(|c| c.command), Ok(Command::Operators(_))));
+        for args in [
+            vec!["vigie", "hosts", "add", "h", "--key", key],
+            vec!["vigie", "hosts", "accept", "h", "--key", key],
+            vec!["vigie", "status", "--tower-key", key],
+        ] {
+            assert!(Cli::try_parse_from(&args).is_ok(), "{args:?}");
+        }
+    }
+}

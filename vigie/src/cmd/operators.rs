@@ -23,7 +23,7 @@ enum Action {
     Add {
         name: String,
         /// The operator's public key (Z85; `vigie keys gen` prints it).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         key: String,
         /// A permission, `VERB` or `VERB@SCOPE` (scope: a host id, list,
         /// glob or labels; every host when omitted), e.g.

@@ -363,7 +363,7 @@ enum HostsAdd {
         #[arg(long = "label", value_parser = super::plug::parse_label)]
         labels: Vec<(String, String)>,
         /// The agent's public key (Z85).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         key: Option<String>,
     },
     /// Keys that knocked at the majordomo and wait for an operator.
@@ -372,7 +372,7 @@ enum HostsAdd {
     /// key the agent printed when it started).
     Accept {
         id: String,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         key: String,
     },
     /// Revoke this host's key: its agent is cut off at once; its queue stays.
