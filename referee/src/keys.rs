@@ -62,7 +62,7 @@ impl Tower {
             state: rec.state.word(),
         });
         turn.publish
-            .push((KEYS_TOPIC.to_vec(), Published::Key(rec)));
+            .push((vec![KEYS_TOPIC.to_vec()], Published::Key(rec)));
     }
 
     pub fn key_call(

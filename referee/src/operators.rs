@@ -95,7 +95,7 @@ impl Tower {
             revoked: rec.revoked,
         });
         turn.publish
-            .push((KEYS_TOPIC.to_vec(), Published::Operator(rec)));
+            .push((vec![KEYS_TOPIC.to_vec()], Published::Operator(rec)));
     }
 
     pub fn operator_call(

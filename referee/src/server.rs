@@ -47,7 +47,7 @@ impl RefereeConfig {
 }
 
 /// Most messages taken from one socket in a turn: bounds a turn's batch.
-const DRAIN_CAP: usize = 2_000;
+const DRAIN_CAP: usize = 5_000;
 /// How often liveness and resends are looked at.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -234,9 +234,13 @@ fn commit(db: &Database, turn: &mut Turn) -> Result<(), RefereeError> {
 
 /// Sends what the turn produced, now that it is stored.
 fn release(s: &Sockets, turn: Turn) -> Result<(), RefereeError> {
-    for (topic, msg) in turn.publish {
+    for (topics, msg) in turn.publish {
         match vigie_wire::encode::<Published>(&msg) {
-            Ok(frame) => s.orders.send_multipart([topic, frame], 0)?,
+            Ok(frame) => {
+                for topic in topics {
+                    s.orders.send_multipart([topic.as_slice(), &frame], 0)?;
+                }
+            }
             Err(e) => tracing::error!(event = "publish_failed", error = %e),
         }
     }

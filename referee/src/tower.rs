@@ -278,7 +278,7 @@ impl Tower {
             spec: ChangeSpec::clone(spec),
         };
         turn.publish
-            .push((host_topic(host), Published::Order(order)));
+            .push((vec![host_topic(host)], Published::Order(order)));
         turn.logs.push(Log::ChangeDispatched {
             change: id.clone(),
             host: host.to_owned(),
@@ -323,14 +323,11 @@ impl Tower {
             };
             turn.put(change_key(&id), encode(rec));
             let view = rec.view.clone();
-            turn.publish.push((
+            let topics = vec![
                 vigie_wire::tower::change_topic(&id),
-                Published::Update(view.clone()),
-            ));
-            turn.publish.push((
                 vigie_wire::tower::ALL_CHANGES_TOPIC.to_vec(),
-                Published::Update(view.clone()),
-            ));
+            ];
+            turn.publish.push((topics, Published::Update(view.clone())));
             if view.state.is_final() {
                 turn.put(done_key(view.seq), id.clone().into_bytes());
                 if let Some(rec) = self.changes.remove(&id) {
@@ -348,7 +345,7 @@ impl Tower {
                     host: host.clone(),
                     upto: h.rec.report_seq,
                 };
-                turn.publish.push((host_topic(&host), ack));
+                turn.publish.push((vec![host_topic(&host)], ack));
             }
         }
     }

@@ -15,7 +15,9 @@ pub struct Turn {
     pub dirty_hosts: BTreeSet<HostId>,
     /// Hosts whose report acknowledgement must be published.
     pub acks: BTreeSet<HostId>,
-    pub publish: Vec<(Vec<u8>, Published)>,
+    /// Messages to publish after the commit, each encoded once for all
+    /// its topics.
+    pub publish: Vec<(Vec<Vec<u8>>, Published)>,
     pub replies: Vec<(Vec<u8>, ApiReply)>,
     pub logs: Vec<Log>,
     /// Bytes of keys and values in `writes`: a turn stops taking work

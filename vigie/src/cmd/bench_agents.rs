@@ -13,9 +13,11 @@ use anyhow::Context;
 use vigie_escalator::bench::free_port;
 use vigie_majordomo::keys::KeyPair;
 use vigie_plug::{MemJournal, Plug};
-use vigie_referee::{ApiClient, Watcher};
+use vigie_referee::ApiClient;
 use vigie_wire::front::{FrontIn, FrontOut};
-use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, PlugEvent, Published};
+use vigie_wire::tower::{
+    ApiAnswer, ApiCall, Caller, ChangeState, PlugEvent, Published, ALL_CHANGES_TOPIC,
+};
 
 /// Resident memory of a process, in KiB.
 fn rss_kib(pid: u32) -> u64 {
@@ -126,6 +128,9 @@ pub fn run(hosts: usize) -> anyhow::Result<()> {
     }
     println!("registered {hosts} agent keys in {:.2?}", t.elapsed());
     let before = tower_rss();
+    let rss_each =
+        || -> Vec<(String, u64)> { pids.iter().map(|(n, p)| (n.clone(), rss_kib(*p))).collect() };
+    let each_before = rss_each();
 
     let ctx = zmq::Context::new();
     let stash = dir.path().join("stash");
@@ -152,14 +157,22 @@ pub fn run(hosts: usize) -> anyhow::Result<()> {
         agents.push(SimAgent { sock, plug });
     }
     // A benchmark may poll: until the referee counts every agent online.
-    let pump = |agents: &mut Vec<SimAgent>, wait_ms: i64| -> anyhow::Result<()> {
+    // One poll over every agent and, when given, the updates' SUB: true
+    // when the SUB has something.
+    let pump = |agents: &mut Vec<SimAgent>,
+                updates: Option<&zmq::Socket>,
+                wait_ms: i64|
+     -> anyhow::Result<bool> {
         let mut items: Vec<zmq::PollItem> = agents
             .iter()
             .map(|a| a.sock.as_poll_item(zmq::POLLIN))
+            .chain(updates.map(|u| u.as_poll_item(zmq::POLLIN)))
             .collect();
         zmq::poll(&mut items, wait_ms)?;
+        let sub_ready = updates.is_some() && items.last().is_some_and(|i| i.is_readable());
         let ready: Vec<usize> = items
             .iter()
+            .take(agents.len())
             .enumerate()
             .filter(|(_, i)| i.is_readable())
             .map(|(n, _)| n)
@@ -179,12 +192,12 @@ pub fn run(hosts: usize) -> anyhow::Result<()> {
                 }
             }
         }
-        Ok(())
+        Ok(sub_ready)
     };
     let mut last_beat = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        pump(&mut agents, 50)?;
+        pump(&mut agents, None, 50)?;
         if last_beat.elapsed() > Duration::from_millis(500) {
             for a in &agents {
                 send(&a.sock, a.plug.heartbeat());
@@ -206,8 +219,16 @@ pub fn run(hosts: usize) -> anyhow::Result<()> {
         t.elapsed()
     );
     let after = tower_rss();
+    let grew: Vec<String> = rss_each()
+        .into_iter()
+        .zip(each_before)
+        .map(|((n, a), (_, b))| format!("{n} +{} KiB", a.saturating_sub(b)))
+        .collect();
 
-    let watcher = Watcher::connect(&ep("orders"), &[])?;
+    let updates = ctx.socket(zmq::SUB)?;
+    updates.set_rcvhwm(1_000_000)?;
+    updates.set_subscribe(ALL_CHANGES_TOPIC)?;
+    updates.connect(&ep("orders"))?;
     let spec = vigie_changes::parse_change(
         "bench.yml",
         "title: bench\nsteps:\n  - run: a\n  - run: b\n  - run: c\n",
@@ -215,9 +236,17 @@ pub fn run(hosts: usize) -> anyhow::Result<()> {
     // Let the watcher's subscription reach the referee first.
     let warm = Instant::now();
     while warm.elapsed() < Duration::from_millis(300) {
-        pump(&mut agents, 10)?;
+        pump(&mut agents, None, 10)?;
     }
     let cpu0 = cpu_ticks(majordomo_pid);
+    let me = std::process::id();
+    let all_cpu = || -> Vec<(String, u64)> {
+        pids.iter()
+            .map(|(n, p)| (n.clone(), cpu_ticks(*p)))
+            .chain([("simulated agents".to_owned(), cpu_ticks(me))])
+            .collect()
+    };
+    let cpu_before = all_cpu();
     let t = Instant::now();
     let views = api.changes(ApiCall::Submit {
         spec,
@@ -233,15 +262,25 @@ pub fn run(hosts: usize) -> anyhow::Result<()> {
             "{} changes still open",
             open.len()
         );
-        pump(&mut agents, 1)?;
-        while let Some(v) = watcher.next(Duration::from_micros(50))? {
-            if v.state.is_final() && open.remove(&v.id) && v.state == ChangeState::Succeeded {
-                ok += 1;
+        if !pump(&mut agents, Some(&updates), 10)? {
+            continue;
+        }
+        while let Ok(parts) = updates.recv_multipart(zmq::DONTWAIT) {
+            let Some(frame) = parts.get(1) else { continue };
+            if let Ok(Published::Update(v)) = vigie_wire::decode::<Published>(frame) {
+                if v.state.is_final() && open.remove(&v.id) && v.state == ChangeState::Succeeded {
+                    ok += 1;
+                }
             }
         }
     }
     let e = t.elapsed();
     let cpu = cpu_ticks(majordomo_pid) - cpu0;
+    let spent: Vec<String> = all_cpu()
+        .into_iter()
+        .zip(cpu_before)
+        .map(|((n, after), (_, before))| format!("{n} {:.2} s", (after - before) as f64 / 100.0))
+        .collect();
     println!(
         "one 3-step change to {n} agents through the majordomo: {e:.2?} until all done, {:.0} hosts/s ({ok} succeeded)",
         n as f64 / e.as_secs_f64()
@@ -255,6 +294,14 @@ pub fn run(hosts: usize) -> anyhow::Result<()> {
         cpu as f64 / 100.0,
         e,
         cpu as f64 / e.as_secs_f64()
+    );
+    println!(
+        "CPU of every process during the fan-out: {}",
+        spent.join(", ")
+    );
+    println!(
+        "memory each process gained with the agents: {}",
+        grew.join(", ")
     );
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(launcher.id())?),
