@@ -3,12 +3,12 @@
 //! every change to it, and publishes each change on `KEYS_TOPIC` after it is
 //! stored; the majordomo keeps a copy and enforces it.
 
-use vigie_escalator::{Database, RangeSpec};
+use vigie_escalator::Database;
 use vigie_wire::front::{KeyRecord, KeyState, KEYS_TOPIC};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Published};
 
 use crate::scope::Visible;
-use crate::tower::{decode, encode, Tower};
+use crate::tower::{encode, scan_all, Tower};
 use crate::turn::Turn;
 
 pub fn key_key(public: &str) -> Vec<u8> {
@@ -21,17 +21,7 @@ fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
 
 /// Every key record (the registry is small: one key per host).
 pub fn all_keys(db: &Database) -> Result<Vec<KeyRecord>, ApiFault> {
-    let spec = RangeSpec {
-        prefix: Some(b"key/".to_vec()),
-        ..RangeSpec::default()
-    };
-    db.iter(spec)
-        .map(|e| {
-            let e = e.map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?;
-            decode::<KeyRecord>(&e.key, &e.value.unwrap_or_default())
-                .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))
-        })
-        .collect()
+    scan_all(db, b"key/")
 }
 
 /// A Z85 Curve25519 public key: 40 characters of the Z85 alphabet.

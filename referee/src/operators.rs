@@ -3,12 +3,12 @@
 //! `KEYS_TOPIC` after it is stored: the majordomo admits operators' keys
 //! and checks their grants from its copy.
 
-use vigie_escalator::{Database, RangeSpec};
+use vigie_escalator::Database;
 use vigie_wire::front::{Grant, KeyState, OperatorRecord, Verb, KEYS_TOPIC};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Published};
 
 use crate::keys::{all_keys, check_public};
-use crate::tower::{decode, encode, Tower};
+use crate::tower::{encode, scan_all, Tower};
 use crate::turn::Turn;
 
 /// The operator made at the tower's first start.
@@ -25,17 +25,7 @@ fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
 }
 
 pub fn all_operators(db: &Database) -> Result<Vec<OperatorRecord>, ApiFault> {
-    let spec = RangeSpec {
-        prefix: Some(b"operator/".to_vec()),
-        ..RangeSpec::default()
-    };
-    db.iter(spec)
-        .map(|e| {
-            let e = e.map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?;
-            decode::<OperatorRecord>(&e.key, &e.value.unwrap_or_default())
-                .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))
-        })
-        .collect()
+    scan_all(db, b"operator/")
 }
 
 /// Operator names and tenant names follow the host id rules.

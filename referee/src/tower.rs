@@ -89,6 +89,25 @@ pub fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
     vigie_wire::encode(v).unwrap_or_default()
 }
 
+/// Every record under `prefix`, decoded (small registries: keys, operators).
+pub fn scan_all<T: serde::de::DeserializeOwned>(
+    db: &Database,
+    prefix: &[u8],
+) -> Result<Vec<T>, vigie_wire::tower::ApiFault> {
+    let storage =
+        |e: String| vigie_wire::tower::ApiFault::new(vigie_wire::tower::ApiFaultKind::Storage, e);
+    let spec = RangeSpec {
+        prefix: Some(prefix.to_vec()),
+        ..RangeSpec::default()
+    };
+    db.iter(spec)
+        .map(|e| {
+            let e = e.map_err(|e| storage(e.to_string()))?;
+            decode::<T>(&e.key, &e.value.unwrap_or_default()).map_err(|e| storage(e.to_string()))
+        })
+        .collect()
+}
+
 fn prefix(p: &str) -> RangeSpec {
     RangeSpec {
         prefix: Some(p.as_bytes().to_vec()),

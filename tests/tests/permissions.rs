@@ -38,17 +38,30 @@ fn operator(
     name: &str,
     grants: &[Grant],
 ) -> anyhow::Result<ApiClient> {
+    operator_acting_in(t, dir, tenant, name, grants, None)
+}
+
+/// Like `operator`, its calls asking to act in tenant `act_in`.
+fn operator_acting_in(
+    t: &Launcher,
+    dir: &Path,
+    tenant: &str,
+    name: &str,
+    grants: &[Grant],
+    act_in: Option<&str>,
+) -> anyhow::Result<ApiClient> {
     let keys = write_new(&dir.join(format!("{name}.key")))?;
     admin(t, Some(tenant))?.call(ApiCall::OperatorAdd {
         name: name.into(),
         public: keys.public_z85(),
         grants: grants.to_vec(),
     })?;
-    client(t, &keys)
-}
-
-fn client(t: &Launcher, keys: &KeyPair) -> anyhow::Result<ApiClient> {
-    let link = FrontLink::connect(&t.endpoint("majordomo"), &tower_key(t)?, keys, None)?;
+    let link = FrontLink::connect(
+        &t.endpoint("majordomo"),
+        &tower_key(t)?,
+        &keys,
+        act_in.map(str::to_owned),
+    )?;
     let mut c = ApiClient::over(link);
     c.set_timeout(WAIT);
     Ok(c)
@@ -269,36 +282,26 @@ fn every_verb_with_and_without_permission_in_same_and_other_tenant() -> anyhow::
     assert_eq!(revoke(&mut r.with)?, ApiAnswer::Done);
 
     // tenants.admin: acting in another tenant.
-    let keys = write_new(&dir.join("tenants-with.key"))?;
-    admin(&t, Some("globex"))?.call(ApiCall::OperatorAdd {
-        name: "globex-root".into(),
-        public: keys.public_z85(),
-        grants: vec![grant(Verb::TenantsAdmin), grant(Verb::ChangesRead)],
-    })?;
-    let link = FrontLink::connect(
-        &t.endpoint("majordomo"),
-        &tower_key(&t)?,
-        &keys,
-        Some("acme".into()),
+    let mut as_acme = operator_acting_in(
+        &t,
+        &dir,
+        "globex",
+        "globex-root",
+        &[grant(Verb::TenantsAdmin), grant(Verb::ChangesRead)],
+        Some("acme"),
     )?;
-    let mut as_acme = ApiClient::over(link);
     assert!(matches!(
         as_acme.call(ApiCall::Status { change: Some(id.clone()), limit: 1 })?,
         ApiAnswer::Changes(v) if v[0].id == id
     ));
-    let keys = write_new(&dir.join("tenants-without.key"))?;
-    admin(&t, Some("globex"))?.call(ApiCall::OperatorAdd {
-        name: "globex-reader".into(),
-        public: keys.public_z85(),
-        grants: all_but(Verb::TenantsAdmin),
-    })?;
-    let link = FrontLink::connect(
-        &t.endpoint("majordomo"),
-        &tower_key(&t)?,
-        &keys,
-        Some("acme".into()),
+    let mut cannot = operator_acting_in(
+        &t,
+        &dir,
+        "globex",
+        "globex-reader",
+        &all_but(Verb::TenantsAdmin),
+        Some("acme"),
     )?;
-    let mut cannot = ApiClient::over(link);
     assert_eq!(
         fault(cannot.call(ApiCall::Status {
             change: Some(id.clone()),
