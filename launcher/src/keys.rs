@@ -7,7 +7,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use x25519_dalek::{PublicKey, StaticSecret};
+use vigie_majordomo::keys::{z85, KeyPair};
 
 use crate::error::LauncherError;
 
@@ -17,11 +17,6 @@ pub struct TowerKeys {
     pub secret_path: PathBuf,
     /// Whether this call created them.
     pub created: bool,
-}
-
-fn z85(bytes: &[u8; 32]) -> Result<String, LauncherError> {
-    zmq::z85_encode(bytes)
-        .map_err(|e| LauncherError::io("key", std::io::Error::other(e.to_string())))
 }
 
 /// Creates the key pair under `data/keys` unless it exists; returns it.
@@ -43,9 +38,8 @@ pub fn ensure_tower_keys(data: &Path) -> Result<TowerKeys, LauncherError> {
     fs::create_dir_all(&dir).map_err(|e| LauncherError::io(&dir, e))?;
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
         .map_err(|e| LauncherError::io(&dir, e))?;
-    let secret = StaticSecret::random();
-    let public = PublicKey::from(&secret);
-    let public_z85 = z85(public.as_bytes())?;
+    let pair = KeyPair::generate();
+    let public_z85 = pair.public_z85();
     // Written under a temporary name then renamed: a crash never leaves a
     // half-written secret behind.
     let tmp = dir.join("tower.secret.tmp");
@@ -56,7 +50,7 @@ pub fn ensure_tower_keys(data: &Path) -> Result<TowerKeys, LauncherError> {
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| LauncherError::io(&tmp, e))?;
-    f.write_all(z85(&secret.to_bytes())?.as_bytes())
+    f.write_all(z85(&pair.secret).as_bytes())
         .and_then(|_| f.sync_all())
         .map_err(|e| LauncherError::io(&tmp, e))?;
     fs::rename(&tmp, &secret_path).map_err(|e| LauncherError::io(&secret_path, e))?;

@@ -185,26 +185,13 @@ impl Calls {
     /// own requests.
     pub fn answer(&mut self, reply: ApiReply) -> Option<Answer> {
         let f = self.in_flight.remove(&reply.id)?;
-        let mut held = Vec::new();
-        let mut unsubscribe = None;
-        if let Some(c) = &f.watch {
-            let readable =
-                matches!(&reply.body, Ok(ApiAnswer::Changes(v)) if v.iter().any(|v| &v.id == c));
-            if let Some(w) = self.watches.get_mut(c) {
-                w.asking = w.asking.saturating_sub(1);
-                if readable {
-                    w.peers.insert(f.peer.clone());
-                    held = w.held.clone();
-                }
-                if w.asking == 0 {
-                    w.held.clear();
-                }
-                if w.peers.is_empty() && w.asking == 0 {
-                    self.watches.remove(c);
-                    unsubscribe = Some(change_topic(c));
-                }
+        let (held, unsubscribe) = match &f.watch {
+            Some(c) => {
+                let readable = matches!(&reply.body, Ok(ApiAnswer::Changes(v)) if v.iter().any(|v| &v.id == c));
+                self.settle(c, readable.then(|| f.peer.clone()))
             }
-        }
+            None => (Vec::new(), None),
+        };
         let registry_changed = f.registry && reply.body.is_ok();
         let reply = ApiReply {
             id: f.id,
@@ -251,14 +238,32 @@ impl Calls {
                 continue;
             };
             let Some(c) = f.watch else { continue };
-            if let Some(w) = self.watches.get_mut(&c) {
-                w.asking = w.asking.saturating_sub(1);
-                if w.asking == 0 && w.peers.is_empty() {
-                    self.watches.remove(&c);
-                    unsubscribe.push(change_topic(&c));
-                }
-            }
+            unsubscribe.extend(self.settle(&c, None).1);
         }
         unsubscribe
+    }
+
+    /// A watch request on `c` is over: `reader` is the peer the referee
+    /// let read it, if it did. Returns the updates held for that reader,
+    /// and the topic to drop when nobody watches or asks any more.
+    fn settle(&mut self, c: &str, reader: Option<Vec<u8>>) -> (Vec<ChangeView>, Option<Vec<u8>>) {
+        let Some(w) = self.watches.get_mut(c) else {
+            return (Vec::new(), None);
+        };
+        w.asking = w.asking.saturating_sub(1);
+        let mut held = Vec::new();
+        if let Some(peer) = reader {
+            w.peers.insert(peer);
+            held = w.held.clone();
+        }
+        if w.asking > 0 {
+            return (held, None);
+        }
+        w.held.clear();
+        if !w.peers.is_empty() {
+            return (held, None);
+        }
+        self.watches.remove(c);
+        (held, Some(change_topic(c)))
     }
 }

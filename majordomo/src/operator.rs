@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use vigie_referee::{ClientError, Incoming, Link};
+use vigie_referee::{poll_for, ClientError, Incoming, Link};
 use vigie_wire::front::{FrontIn, FrontOut};
 use vigie_wire::tower::ApiCall;
 
@@ -139,11 +139,7 @@ impl Link for FrontLink {
                 self.dealer.as_poll_item(zmq::POLLIN),
                 self.monitor.as_poll_item(zmq::POLLIN),
             ];
-            let ms = i64::try_from(left.as_millis()).unwrap_or(i64::MAX).max(1);
-            match zmq::poll(&mut items, ms) {
-                Ok(_) | Err(zmq::Error::EINTR) => {}
-                Err(e) => return Err(e.into()),
-            }
+            poll_for(&mut items, left)?;
             let frame = match self.dealer.recv_bytes(zmq::DONTWAIT) {
                 Ok(f) => f,
                 Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => continue,

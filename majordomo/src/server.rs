@@ -272,6 +272,17 @@ impl Door {
     }
 }
 
+/// Handles messages until the socket has none left (EAGAIN).
+fn drain(mut handle: impl FnMut() -> Result<(), MajordomoError>) -> Result<(), MajordomoError> {
+    loop {
+        match handle() {
+            Ok(()) => {}
+            Err(MajordomoError::Zmq(zmq::Error::EAGAIN | zmq::Error::EINTR)) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), MajordomoError> {
     let keys = crate::keys::read_secret(&cfg.secret_key)?;
     let db = vigie_escalator::Client::connect(&cfg.escalator)?.create("tower")?;
@@ -332,31 +343,13 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
             items[2].is_readable(),
         );
         if front {
-            loop {
-                match door.inbound() {
-                    Ok(()) => {}
-                    Err(MajordomoError::Zmq(zmq::Error::EAGAIN | zmq::Error::EINTR)) => break,
-                    Err(e) => return Err(e),
-                }
-            }
+            drain(|| door.inbound())?;
         }
         if back {
-            loop {
-                match door.outbound() {
-                    Ok(()) => {}
-                    Err(MajordomoError::Zmq(zmq::Error::EAGAIN | zmq::Error::EINTR)) => break,
-                    Err(e) => return Err(e),
-                }
-            }
+            drain(|| door.outbound())?;
         }
         if answers {
-            loop {
-                match door.answer() {
-                    Ok(()) => {}
-                    Err(MajordomoError::Zmq(zmq::Error::EAGAIN | zmq::Error::EINTR)) => break,
-                    Err(e) => return Err(e),
-                }
-            }
+            drain(|| door.answer())?;
         }
         while let Ok((public, address)) = knocks.try_recv() {
             let req = ApiRequest {

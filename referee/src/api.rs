@@ -65,13 +65,7 @@ impl Tower {
                 let mut v: Vec<AuditRecord> = all
                     .into_iter()
                     .filter(|r| r.tenant == caller.tenant)
-                    .filter(|r| {
-                        if r.host.is_empty() {
-                            vis.unscoped()
-                        } else {
-                            self.host_visible(&vis, &r.host)
-                        }
-                    })
+                    .filter(|r| self.record_visible(&vis, &r.host))
                     .filter(|r| host.as_ref().is_none_or(|h| *h == r.host))
                     .filter(|r| change.as_ref().is_none_or(|c| *c == r.change))
                     .collect();
@@ -125,29 +119,32 @@ impl Tower {
             ApiCall::OperatorRevoke { name } => {
                 self.operator_call(caller, OperatorCall::Revoke { name }, db, turn)
             }
-            ApiCall::Hosts => Ok(ApiAnswer::Hosts(
-                self.hosts
-                    .values()
-                    .filter(|h| Visible::of(caller).host(&h.rec.tenant, &h.rec.id, &h.rec.labels))
-                    .map(|h| HostView {
-                        id: h.rec.id.clone(),
-                        tenant: h.rec.tenant.clone(),
-                        labels: h.rec.labels.clone(),
-                        online: h.online,
-                        queued: u32::try_from(h.queue.len()).unwrap_or(u32::MAX),
-                        in_flight: h
-                            .queue
-                            .values()
-                            .next()
-                            .filter(|id| {
-                                self.changes
-                                    .get(*id)
-                                    .is_some_and(|c| c.view.state != ChangeState::Queued)
-                            })
-                            .cloned(),
-                    })
-                    .collect(),
-            )),
+            ApiCall::Hosts => {
+                let vis = Visible::of(caller);
+                Ok(ApiAnswer::Hosts(
+                    self.hosts
+                        .values()
+                        .filter(|h| vis.host(&h.rec.tenant, &h.rec.id, &h.rec.labels))
+                        .map(|h| HostView {
+                            id: h.rec.id.clone(),
+                            tenant: h.rec.tenant.clone(),
+                            labels: h.rec.labels.clone(),
+                            online: h.online,
+                            queued: u32::try_from(h.queue.len()).unwrap_or(u32::MAX),
+                            in_flight: h
+                                .queue
+                                .values()
+                                .next()
+                                .filter(|id| {
+                                    self.changes
+                                        .get(*id)
+                                        .is_some_and(|c| c.view.state != ChangeState::Queued)
+                                })
+                                .cloned(),
+                        })
+                        .collect(),
+                ))
+            }
         }
     }
 

@@ -52,6 +52,15 @@ pub trait Link {
     fn endpoint(&self) -> &str;
 }
 
+/// Waits at most `left` for one of `items`; an interrupted wait is a short one.
+pub fn poll_for(items: &mut [zmq::PollItem], left: Duration) -> Result<(), ClientError> {
+    let ms = i64::try_from(left.as_millis()).unwrap_or(i64::MAX).max(1);
+    match zmq::poll(items, ms) {
+        Ok(_) | Err(zmq::Error::EINTR) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn rcvtimeo(sock: &zmq::Socket, left: Duration) -> Result<(), zmq::Error> {
     sock.set_rcvtimeo(i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1))
 }
@@ -120,25 +129,18 @@ impl Link for Direct {
             if let Some(w) = &self.watcher {
                 items.push(w.sock.as_poll_item(zmq::POLLIN));
             }
-            let ms = i64::try_from(left.as_millis()).unwrap_or(i64::MAX).max(1);
-            match zmq::poll(&mut items, ms) {
-                Ok(_) | Err(zmq::Error::EINTR) => {}
-                Err(e) => return Err(e.into()),
+            poll_for(&mut items, left)?;
+            if let Ok(frame) = self.api.recv_bytes(zmq::DONTWAIT) {
+                return Ok(Some(Incoming::Reply(vigie_wire::decode(&frame)?)));
             }
-            let (api, updates) = (
-                items[0].is_readable(),
-                items.get(1).is_some_and(|i| i.is_readable()),
-            );
-            drop(items);
-            if api {
-                if let Ok(frame) = self.api.recv_bytes(zmq::DONTWAIT) {
-                    return Ok(Some(Incoming::Reply(vigie_wire::decode(&frame)?)));
-                }
-            }
-            if let (true, Some(w)) = (updates, &self.watcher) {
-                if let Some(v) = w.next(Duration::from_millis(1))? {
-                    return Ok(Some(Incoming::Update(v)));
-                }
+            if let Some(v) = self
+                .watcher
+                .as_ref()
+                .map(Watcher::try_next)
+                .transpose()?
+                .flatten()
+            {
+                return Ok(Some(Incoming::Update(v)));
             }
         }
     }
@@ -350,10 +352,30 @@ impl Watcher {
                 Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => continue,
                 Err(e) => return Err(e.into()),
             };
-            let Some(frame) = parts.get(1) else { continue };
-            if let Published::Update(v) = vigie_wire::decode::<Published>(frame)? {
+            if let Some(v) = update_of(&parts)? {
                 return Ok(Some(v));
             }
         }
+    }
+
+    /// The next update already received, without waiting.
+    pub fn try_next(&self) -> Result<Option<ChangeView>, ClientError> {
+        while let Ok(parts) = self.sock.recv_multipart(zmq::DONTWAIT) {
+            if let Some(v) = update_of(&parts)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The change update in a published message (topic, message), if it is one.
+fn update_of(parts: &[Vec<u8>]) -> Result<Option<ChangeView>, ClientError> {
+    let Some(frame) = parts.get(1) else {
+        return Ok(None);
+    };
+    match vigie_wire::decode::<Published>(frame)? {
+        Published::Update(v) => Ok(Some(v)),
+        _ => Ok(None),
     }
 }

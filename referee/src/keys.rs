@@ -81,13 +81,7 @@ impl Tower {
                 Ok(ApiAnswer::Keys(
                     keys.into_iter()
                         .filter(|k| k.tenant == caller.tenant)
-                        .filter(|k| {
-                            if k.host.is_empty() {
-                                vis.unscoped()
-                            } else {
-                                self.host_visible(&vis, &k.host)
-                            }
-                        })
+                        .filter(|k| self.record_visible(&vis, &k.host))
                         .collect(),
                 ))
             }

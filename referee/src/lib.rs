@@ -21,7 +21,7 @@ mod tower;
 mod turn;
 
 pub use audit::{verify_chain, AuditChain};
-pub use client::{ApiClient, ClientError, Direct, Incoming, Link, Watcher};
+pub use client::{poll_for, ApiClient, ClientError, Direct, Incoming, Link, Watcher};
 pub use error::RefereeError;
 pub use operators::{ADMIN, TOWER_TENANT};
 pub use server::{serve, RefereeConfig};

@@ -57,6 +57,16 @@ impl Tower {
         }
     }
 
+    /// A record that may name no host (audit, keys): those without one are
+    /// only seen with a scope over every host.
+    pub fn record_visible(&self, v: &Visible, host: &str) -> bool {
+        if host.is_empty() {
+            v.unscoped()
+        } else {
+            self.host_visible(v, host)
+        }
+    }
+
     /// Not found for a host of another tenant (it does not exist for the
     /// caller); forbidden unless the caller's scope covers `host`.
     pub fn check_host(&self, caller: &Caller, host: &str) -> Result<(), ApiFault> {
