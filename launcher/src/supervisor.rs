@@ -145,6 +145,12 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         "--admin-key-file".into(),
         p(&crate::keys::admin_public_path(data)),
     ]);
+    // The setup's labels reach the referee from the launcher, not from the
+    // plugs: a host does not choose its own labels.
+    for h in &setup.hosts {
+        let labels: Vec<String> = h.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        referee_args.extend(["--setup-host".into(), format!("{}:{}", h.id, labels.join(","))]);
+    }
     let referee = child("referee".into(), referee_args, "referee_started", true);
     let plug = |h: &HostSetup| {
         let mut args = s(&[

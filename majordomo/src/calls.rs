@@ -3,18 +3,20 @@
 //! host scope for the call's verb), and its answer relayed back. Watched
 //! changes' updates go only to peers the referee let read them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use vigie_wire::front::{OperatorRecord, Verb};
 use vigie_wire::tower::{
     change_topic, ApiAnswer, ApiCall, ApiFault, ApiFaultKind, ApiReply, ApiRequest, Caller,
-    ChangeId, ChangeView, Scope,
+    ChangeId, ChangeView, IdemKey, Origin, Scope,
 };
 
 /// A call sent on to the referee, waiting for its answer.
 struct InFlight {
     peer: Vec<u8>,
+    /// The operator's key the call came with.
+    public: String,
     /// The operator's own request id.
     id: u64,
     /// The change whose updates the peer asked for.
@@ -26,8 +28,9 @@ struct InFlight {
 
 #[derive(Default)]
 struct Watch {
-    /// Peers the referee let read this change.
-    peers: HashSet<Vec<u8>>,
+    /// Peers the referee let read this change, with the operator's key
+    /// each came with (a revoked or rotated key loses its watches).
+    peers: HashMap<Vec<u8>, String>,
     /// Watch requests not answered yet, and the updates held meanwhile.
     asking: usize,
     held: Vec<ChangeView>,
@@ -38,6 +41,8 @@ pub struct Calls {
     next_id: u64,
     in_flight: HashMap<u64, InFlight>,
     watches: HashMap<ChangeId, Watch>,
+    /// Whether an operator's key may still talk (the registry's answer).
+    active: Option<Box<dyn Fn(&str) -> bool>>,
 }
 
 /// The referee's answer to one operator's call, ready to relay.
@@ -109,10 +114,48 @@ pub fn authorize(
         tenant: tenant.to_owned(),
         operator: op.name.clone(),
         scope,
+        origin: Origin::Operator {
+            home: op.tenant.clone(),
+        },
     })
 }
 
 impl Calls {
+    /// Calls whose watchers are checked against `active` (the registry).
+    pub fn new(active: impl Fn(&str) -> bool + 'static) -> Self {
+        Self {
+            active: Some(Box::new(active)),
+            ..Self::default()
+        }
+    }
+
+    /// Ends every watch of a key that may no longer talk (revoked or
+    /// rotated): returns the peers cut and the topics nobody watches now.
+    pub fn prune(&mut self) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let Some(active) = &self.active else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut cut = Vec::new();
+        let mut topics = Vec::new();
+        self.watches.retain(|c, w| {
+            w.peers.retain(|peer, public| {
+                let keep = active(public);
+                if !keep {
+                    cut.push(peer.clone());
+                }
+                keep
+            });
+            let keep = !w.peers.is_empty() || w.asking > 0;
+            if !keep {
+                topics.push(change_topic(c));
+            }
+            keep
+        });
+        cut.sort();
+        cut.dedup();
+        (cut, topics)
+    }
+
     /// An id for the door's own requests (knocks): never a relayed call's.
     pub fn own_id(&mut self) -> u64 {
         self.next_id += 1;
@@ -121,6 +164,7 @@ impl Calls {
 
     /// A call from `peer`, operator `op`. Returns what to do, and the change
     /// topic to subscribe to (a watch that starts).
+    #[allow(clippy::too_many_arguments)]
     pub fn call(
         &mut self,
         op: &OperatorRecord,
@@ -129,6 +173,7 @@ impl Calls {
         call: ApiCall,
         tenant: Option<String>,
         watch: bool,
+        idem: Option<IdemKey>,
     ) -> (Effect, Option<Vec<u8>>) {
         let caller = match authorize(op, &call, tenant.as_deref()) {
             Ok(c) => c,
@@ -157,6 +202,7 @@ impl Calls {
         let registry = matches!(
             call,
             ApiCall::OperatorAdd { .. }
+                | ApiCall::OperatorRotateKey { .. }
                 | ApiCall::OperatorRevoke { .. }
                 | ApiCall::KeyAdd { .. }
                 | ApiCall::KeyAccept { .. }
@@ -167,6 +213,7 @@ impl Calls {
             self.next_id,
             InFlight {
                 peer,
+                public: op.public.clone(),
                 id,
                 watch,
                 registry,
@@ -177,6 +224,7 @@ impl Calls {
             id: self.next_id,
             caller,
             call,
+            idem,
         };
         (Effect::Forward(req), subscribe)
     }
@@ -188,7 +236,7 @@ impl Calls {
         let (held, unsubscribe) = match &f.watch {
             Some(c) => {
                 let readable = matches!(&reply.body, Ok(ApiAnswer::Changes(v)) if v.iter().any(|v| &v.id == c));
-                self.settle(c, readable.then(|| f.peer.clone()))
+                self.settle(c, readable.then(|| (f.peer.clone(), f.public.clone())))
             }
             None => (Vec::new(), None),
         };
@@ -215,7 +263,7 @@ impl Calls {
         if w.asking > 0 {
             w.held.push(v.clone());
         }
-        let peers = w.peers.iter().cloned().collect();
+        let peers = w.peers.keys().cloned().collect();
         if v.state.is_final() && w.asking == 0 {
             self.watches.remove(&v.id);
             return (peers, Some(change_topic(&v.id)));
@@ -246,15 +294,22 @@ impl Calls {
     /// A watch request on `c` is over: `reader` is the peer the referee
     /// let read it, if it did. Returns the updates held for that reader,
     /// and the topic to drop when nobody watches or asks any more.
-    fn settle(&mut self, c: &str, reader: Option<Vec<u8>>) -> (Vec<ChangeView>, Option<Vec<u8>>) {
+    fn settle(
+        &mut self,
+        c: &str,
+        reader: Option<(Vec<u8>, String)>,
+    ) -> (Vec<ChangeView>, Option<Vec<u8>>) {
         let Some(w) = self.watches.get_mut(c) else {
             return (Vec::new(), None);
         };
         w.asking = w.asking.saturating_sub(1);
         let mut held = Vec::new();
-        if let Some(peer) = reader {
-            w.peers.insert(peer);
-            held = w.held.clone();
+        if let Some((peer, public)) = reader {
+            // Revoked while the referee answered: no updates for it.
+            if self.active.as_ref().is_none_or(|still| still(&public)) {
+                w.peers.insert(peer, public);
+                held = w.held.clone();
+            }
         }
         if w.asking > 0 {
             return (held, None);

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod operator;
 mod registry;
 mod server;
+mod throttle;
 mod zap;
 
 pub use error::MajordomoError;

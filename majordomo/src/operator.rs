@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use vigie_referee::{poll_for, ClientError, Incoming, Link};
 use vigie_wire::front::{FrontIn, FrontOut};
-use vigie_wire::tower::ApiCall;
+use vigie_wire::tower::{ApiCall, IdemKey};
 
 use crate::door::{curve_dealer, read_monitor, Handshake};
 use crate::error::MajordomoError;
@@ -107,12 +107,19 @@ fn zmq_err(e: zmq::Error) -> ClientError {
 }
 
 impl Link for FrontLink {
-    fn send(&mut self, id: u64, call: &ApiCall, watch: bool) -> Result<(), ClientError> {
+    fn send(
+        &mut self,
+        id: u64,
+        call: &ApiCall,
+        watch: bool,
+        idem: Option<&IdemKey>,
+    ) -> Result<(), ClientError> {
         let msg = FrontIn::Call {
             id,
             call: call.clone(),
             tenant: self.tenant.clone(),
             watch,
+            idem: idem.cloned(),
         };
         self.dealer
             .send(vigie_wire::encode(&msg)?, 0)

@@ -22,8 +22,9 @@ pub enum Peer {
 struct Tables {
     /// Agents' keys, by public key.
     keys: HashMap<String, KeyRecord>,
-    /// Operators, by name (a name's key may change).
-    operators: HashMap<String, OperatorRecord>,
+    /// Operators, by (tenant, name): names are per tenant, and a name's
+    /// key may change.
+    operators: HashMap<(String, String), OperatorRecord>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -68,7 +69,7 @@ impl Registry {
             fresh.keys.insert(k.public.clone(), k);
         })?;
         load_all(db, b"operator/", |o: OperatorRecord| {
-            fresh.operators.insert(o.name.clone(), o);
+            fresh.operators.insert((o.tenant.clone(), o.name.clone()), o);
         })?;
         if let Ok(mut t) = self.inner.write() {
             *t = fresh;
@@ -84,7 +85,7 @@ impl Registry {
 
     pub fn put_operator(&self, rec: OperatorRecord) {
         if let Ok(mut t) = self.inner.write() {
-            t.operators.insert(rec.name.clone(), rec);
+            t.operators.insert((rec.tenant.clone(), rec.name.clone()), rec);
         }
     }
 
@@ -101,6 +102,11 @@ impl Registry {
             .get(public)
             .filter(|k| k.state == KeyState::Accepted)
             .map(|k| Peer::Agent(k.clone()))
+    }
+
+    /// Whether `public` is an operator's key that may still talk.
+    pub fn operator_active(&self, public: &str) -> bool {
+        matches!(self.peer(public), Some(Peer::Operator(_)))
     }
 
     /// Why a key that is not a peer is refused; `None` when the tower has

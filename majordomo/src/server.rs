@@ -9,12 +9,13 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vigie_wire::front::{FrontIn, FrontOut, KeyRecord, KeyState, KEYS_TOPIC};
+use vigie_wire::front::{FrontIn, FrontOut, KeyRecord, KeyState, Knock, KEYS_TOPIC};
 use vigie_wire::tower::{host_topic, ApiCall, ApiReply, ApiRequest, Caller, PlugEvent, Published};
 
 use crate::calls::{Calls, Effect};
 use crate::error::MajordomoError;
 use crate::registry::{Peer, Registry};
+use crate::throttle::Throttle;
 
 #[derive(Debug, Clone)]
 pub struct MajordomoConfig {
@@ -54,6 +55,13 @@ struct Door {
     db: vigie_escalator::Database,
     agents: HashMap<String, Agent>,
     calls: Calls,
+    /// Refused frames, per peer.
+    rejects: Throttle<Vec<u8>>,
+    /// Unknown keys' knocks, per source address.
+    knocks: Throttle<String>,
+    /// Knocks that passed, sent to the referee as one batch a second.
+    knocked: Vec<Knock>,
+    knocks_dropped: u64,
 }
 
 impl Door {
@@ -72,9 +80,28 @@ impl Door {
         }
     }
 
-    fn refuse(&self, routing_id: &[u8], who: &str, reason: String) {
+    /// Refuses a frame: logged and answered a few times per peer and
+    /// window, counted beyond (`frames_rejected`), so a flood of bad
+    /// frames costs a bounded amount of log and traffic.
+    fn refuse(&mut self, routing_id: &[u8], who: &str, reason: String) {
+        if !self.rejects.allow(routing_id.to_vec(), Instant::now()) {
+            return;
+        }
         tracing::warn!(event = "frame_rejected", peer = who, reason = %reason);
         self.send(routing_id, &FrontOut::Refused { reason });
+    }
+
+    /// Ends the watches of operators who may no longer talk.
+    fn prune_watches(&mut self) -> Result<(), MajordomoError> {
+        let (cut, topics) = self.calls.prune();
+        for peer in cut {
+            tracing::warn!(event = "watch_cut", reason = "revoked");
+            self.send(&peer, &FrontOut::Revoked);
+        }
+        for topic in topics {
+            self.sub.set_unsubscribe(&topic)?;
+        }
+        Ok(())
     }
 
     /// One message from the front door: who sent it is the key libzmq
@@ -119,11 +146,12 @@ impl Door {
                     call,
                     tenant,
                     watch,
+                    idem,
                 },
             ) => {
                 let (effect, subscribe) =
                     self.calls
-                        .call(&op, routing_id.clone(), id, call, tenant, watch);
+                        .call(&op, routing_id.clone(), id, call, tenant, watch, idem);
                 if let Some(topic) = subscribe {
                     self.sub.set_subscribe(&topic)?;
                 }
@@ -211,6 +239,7 @@ impl Door {
         };
         if a.registry_changed {
             self.registry.reload(&self.db)?;
+            self.prune_watches()?;
         }
         self.send(&a.peer, &FrontOut::Reply(a.reply));
         for v in a.held {
@@ -250,7 +279,10 @@ impl Door {
             }
             Published::Order(ref o) => self.to_agent(&o.host.clone(), msg),
             Published::ReportAck { ref host, .. } => self.to_agent(&host.clone(), msg),
-            Published::Operator(rec) => self.registry.put_operator(rec),
+            Published::Operator(rec) => {
+                self.registry.put_operator(rec);
+                self.prune_watches()?;
+            }
             Published::Update(v) => {
                 let (peers, unsubscribe) = self.calls.update(&v);
                 let out = FrontOut::Update(v);
@@ -268,6 +300,58 @@ impl Door {
     fn to_agent(&self, host: &str, msg: Published) {
         if let Some(a) = self.agents.get(host) {
             self.send(&a.routing_id, &FrontOut::Published(msg));
+        }
+    }
+}
+
+/// The window of the limits on refused frames' logs and replies.
+const LOG_WINDOW: Duration = Duration::from_secs(10);
+/// Unknown keys recorded as pending: per source address and in all, per
+/// window. A legitimate agent knocks again: it gets in at a later window.
+const KNOCK_WINDOW: Duration = Duration::from_secs(60);
+const KNOCKS_PER_SOURCE: u32 = 10;
+const KNOCKS_TOTAL: u32 = 100;
+
+impl Door {
+    /// An unknown key knocked: kept for the next batch if the limits let it.
+    fn knock(&mut self, public: String, address: String) {
+        // The same key knocking again before its batch left counts once.
+        if self.knocked.iter().any(|k| k.public == public) {
+            return;
+        }
+        if self.knocks.allow(address.clone(), Instant::now()) {
+            self.knocked.push(Knock { public, address });
+        } else {
+            self.knocks_dropped += 1;
+        }
+    }
+
+    /// Sends the knocks of the last second to the referee as one call.
+    fn send_knocks(&mut self) -> Result<(), MajordomoError> {
+        if self.knocked.is_empty() && self.knocks_dropped == 0 {
+            return Ok(());
+        }
+        let req = ApiRequest {
+            id: self.calls.own_id(),
+            caller: caller(),
+            call: ApiCall::KeysPending {
+                knocks: std::mem::take(&mut self.knocked),
+                dropped: std::mem::take(&mut self.knocks_dropped),
+            },
+            idem: None,
+        };
+        self.api.send(vigie_wire::encode(&req)?, zmq::DONTWAIT).ok();
+        Ok(())
+    }
+
+    /// Closes the limits' windows and says, once, what they held back.
+    fn roll_limits(&mut self) {
+        let now = Instant::now();
+        if let Some(s) = self.rejects.roll(now) {
+            tracing::warn!(event = "frames_rejected", suppressed = s.events, peers = s.sources);
+        }
+        if let Some(s) = self.knocks.roll(now) {
+            tracing::warn!(event = "knocks_dropped", suppressed = s.events, sources = s.sources);
         }
     }
 }
@@ -321,10 +405,17 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
         sub,
         push,
         api,
-        registry,
+        registry: registry.clone(),
         db,
         agents: HashMap::new(),
-        calls: Calls::default(),
+        calls: Calls::new({
+            let registry = registry.clone();
+            move |public| registry.operator_active(public)
+        }),
+        rejects: Throttle::new(LOG_WINDOW, 5, 100, Instant::now()),
+        knocks: Throttle::new(KNOCK_WINDOW, KNOCKS_PER_SOURCE, KNOCKS_TOTAL, Instant::now()),
+        knocked: Vec::new(),
+        knocks_dropped: 0,
     };
     let mut next_ping = Instant::now();
     while !shutdown.load(Ordering::Relaxed) {
@@ -352,15 +443,12 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
             drain(|| door.answer())?;
         }
         while let Ok((public, address)) = knocks.try_recv() {
-            let req = ApiRequest {
-                id: door.calls.own_id(),
-                caller: caller(),
-                call: ApiCall::KeyPending { public, address },
-            };
-            door.api.send(vigie_wire::encode(&req)?, zmq::DONTWAIT).ok();
+            door.knock(public, address);
         }
+        door.roll_limits();
         if Instant::now() >= next_ping {
             next_ping = Instant::now() + PING;
+            door.send_knocks()?;
             door.agents
                 .retain(|_, a| a.last_seen.elapsed() < Duration::from_secs(30));
             for topic in door.calls.expire(CALL_EXPIRY) {

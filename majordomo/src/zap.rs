@@ -6,10 +6,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::error::MajordomoError;
 use crate::keys::z85;
 use crate::registry::Registry;
+use crate::throttle::Throttle;
 
 /// A key that knocked without being known: (public, address).
 pub type Knock = (String, String);
@@ -49,7 +51,13 @@ pub fn run(
     knocks: Sender<Knock>,
     stop: Arc<AtomicBool>,
 ) -> Result<(), MajordomoError> {
+    // Refused handshakes are logged a few times per address and window,
+    // then counted (`handshakes_refused`): knocking costs little log.
+    let mut logs = Throttle::new(Duration::from_secs(10), 5, 50, Instant::now());
     while !stop.load(Ordering::Relaxed) {
+        if let Some(s) = logs.roll(Instant::now()) {
+            tracing::warn!(event = "handshakes_refused", suppressed = s.events, sources = s.sources);
+        }
         let frames = match rep.recv_multipart(0) {
             Ok(f) => f,
             Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => continue,
@@ -72,7 +80,9 @@ pub fn run(
         }
         let refusal = registry.refusal(&public);
         let reason = refusal.unwrap_or("unknown");
-        tracing::warn!(event = "handshake_refused", public = %public, address = %address, reason);
+        if logs.allow(address.clone(), Instant::now()) {
+            tracing::warn!(event = "handshake_refused", public = %public, address = %address, reason);
+        }
         if refusal.is_none() {
             let _ = knocks.send((public.clone(), address));
         }

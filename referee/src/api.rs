@@ -89,8 +89,8 @@ impl Tower {
             }
             ApiCall::HostAdd { host, labels } => self.host_add(caller, &host, Some(labels), turn),
             ApiCall::Keys => self.key_call(caller, KeyCall::List, db, turn),
-            ApiCall::KeyPending { public, address } => {
-                self.key_call(caller, KeyCall::Pending { public, address }, db, turn)
+            ApiCall::KeysPending { knocks, dropped } => {
+                self.key_call(caller, KeyCall::Pending { knocks, dropped }, db, turn)
             }
             ApiCall::KeyAdd { host, public } => {
                 self.key_call(caller, KeyCall::Add { host, public }, db, turn)
@@ -116,6 +116,12 @@ impl Tower {
                 db,
                 turn,
             ),
+            ApiCall::OperatorRotateKey { name, public } => self.operator_call(
+                caller,
+                OperatorCall::RotateKey { name, public },
+                db,
+                turn,
+            ),
             ApiCall::OperatorRevoke { name } => {
                 self.operator_call(caller, OperatorCall::Revoke { name }, db, turn)
             }
@@ -129,6 +135,7 @@ impl Tower {
                             id: h.rec.id.clone(),
                             tenant: h.rec.tenant.clone(),
                             labels: h.rec.labels.clone(),
+                            reported: h.reported.clone(),
                             online: h.online,
                             queued: u32::try_from(h.queue.len()).unwrap_or(u32::MAX),
                             in_flight: h
@@ -292,7 +299,7 @@ impl Tower {
     }
 
     /// A change of the caller's tenant, wherever it lives now.
-    fn find(&self, caller: &Caller, id: &str, db: &Database) -> Result<ChangeView, ApiFault> {
+    pub(crate) fn find(&self, caller: &Caller, id: &str, db: &Database) -> Result<ChangeView, ApiFault> {
         let view = if let Some(rec) = self.changes.get(id) {
             Some(rec.view.clone())
         } else if let Some(v) = self.recent.iter().rev().find(|v| v.id == id) {
@@ -394,25 +401,36 @@ impl Tower {
             .get(host)
             .is_some_and(|h| h.rec.tenant != caller.tenant)
         {
+            // Host ids route orders, so they are unique in the tower; the
+            // answer does not say which tenant has it.
             return Err(fault(
                 ApiFaultKind::Conflict,
-                format!("host id {host} is taken"),
+                format!("host id {host} cannot be registered: choose another id"),
             ));
         }
         self.check_host(caller, host)?;
-        let summary = match (self.hosts.get_mut(host), labels) {
+        let (action, summary) = match (self.hosts.get_mut(host), labels) {
             (Some(_), None) => return Ok(ApiAnswer::Done),
             (Some(h), Some(labels)) => {
-                h.rec.labels = labels;
-                "labels set"
+                if h.rec.labels == labels {
+                    return Ok(ApiAnswer::Done);
+                }
+                let before = std::mem::replace(&mut h.rec.labels, labels);
+                let after = &h.rec.labels;
+                (
+                    "labels_set",
+                    format!("host {host} labels [{}] -> [{}]", show(&before), show(after)),
+                )
             }
             (None, labels) => {
+                let labels = labels.unwrap_or_default();
+                let summary = format!("host {host} registered [{}]", show(&labels));
                 self.hosts.insert(
                     host.to_owned(),
                     HostState::new(HostRecord {
                         id: host.to_owned(),
                         tenant: caller.tenant.clone(),
-                        labels: labels.unwrap_or_default(),
+                        labels,
                         report_seq: 0,
                         incarnation: 0,
                     }),
@@ -420,25 +438,19 @@ impl Tower {
                 turn.logs.push(Log::HostRegistered {
                     host: host.to_owned(),
                 });
-                "registered"
+                ("host_registered", summary)
             }
         };
-        let labels = self.hosts.get(host).map(|h| h.rec.labels.clone());
-        let text: Vec<String> = labels
-            .unwrap_or_default()
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        self.audit_host(
-            turn,
-            caller,
-            host,
-            "host_registered",
-            format!("host {host} {summary} [{}]", text.join(",")),
-        );
+        self.audit_host(turn, caller, host, action, summary);
         turn.dirty_hosts.insert(host.to_owned());
         Ok(ApiAnswer::Done)
     }
+}
+
+/// Labels as `k=v,k=v` for audit summaries.
+pub(crate) fn show(labels: &Labels) -> String {
+    let text: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    text.join(",")
 }
 
 /// Every audit record, in sequence order.

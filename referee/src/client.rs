@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use vigie_wire::tower::{
     change_topic, ApiAnswer, ApiCall, ApiFault, ApiReply, ApiRequest, Caller, ChangeView,
-    Published, ALL_CHANGES_TOPIC,
+    IdemKey, Published, ALL_CHANGES_TOPIC,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -44,8 +44,14 @@ pub enum Incoming {
 /// How calls reach the tower.
 pub trait Link {
     /// Sends a call. `watch`, for `Status` of one change: also deliver that
-    /// change's updates from now on.
-    fn send(&mut self, id: u64, call: &ApiCall, watch: bool) -> Result<(), ClientError>;
+    /// change's updates from now on. `idem`: the call's idempotency key.
+    fn send(
+        &mut self,
+        id: u64,
+        call: &ApiCall,
+        watch: bool,
+        idem: Option<&IdemKey>,
+    ) -> Result<(), ClientError>;
     /// The next reply or watched update, or `None` after `timeout`.
     fn recv(&mut self, timeout: Duration) -> Result<Option<Incoming>, ClientError>;
     /// Where the calls go, for messages.
@@ -94,7 +100,13 @@ impl Direct {
 }
 
 impl Link for Direct {
-    fn send(&mut self, id: u64, call: &ApiCall, watch: bool) -> Result<(), ClientError> {
+    fn send(
+        &mut self,
+        id: u64,
+        call: &ApiCall,
+        watch: bool,
+        idem: Option<&IdemKey>,
+    ) -> Result<(), ClientError> {
         if let (
             true,
             ApiCall::Status {
@@ -113,6 +125,7 @@ impl Link for Direct {
             id,
             caller: self.caller.clone(),
             call: call.clone(),
+            idem: idem.cloned(),
         };
         self.api.send(vigie_wire::encode(&req)?, 0)?;
         Ok(())
@@ -150,6 +163,16 @@ impl Link for Direct {
     }
 }
 
+/// An unanswered call is sent again after this long.
+const RESEND_AFTER: Duration = Duration::from_secs(5);
+
+/// A fresh idempotency key: 128 random bits in hex.
+pub fn new_idem_key() -> IdemKey {
+    let text = format!("{:032x}", rand::random::<u128>());
+    // 32 hex digits always make a valid key.
+    IdemKey::try_from(text).unwrap_or_else(|_| unreachable!("hex is a valid key"))
+}
+
 pub struct ApiClient {
     link: Box<dyn Link>,
     next_id: u64,
@@ -177,26 +200,55 @@ impl ApiClient {
         self.timeout = t;
     }
 
-    /// One call, waiting for its answer. Not resent on timeout: a submit
-    /// must not be applied twice.
+    /// One call, waiting for its answer. A call that changes things
+    /// carries a fresh idempotency key, so it is resent while unanswered
+    /// (a lost reply, a restarting tower) without acting twice.
     pub fn call(&mut self, call: ApiCall) -> Result<ApiAnswer, ClientError> {
-        self.call_watching(call, false)
+        let key = call.mutates().then(new_idem_key);
+        self.call_with(call, false, key.as_ref())
+    }
+
+    /// A call with the caller's own idempotency key: the same key again
+    /// gets the first answer.
+    pub fn call_idempotent(
+        &mut self,
+        call: ApiCall,
+        key: &IdemKey,
+    ) -> Result<ApiAnswer, ClientError> {
+        self.call_with(call, false, Some(key))
     }
 
     fn call_watching(&mut self, call: ApiCall, watch: bool) -> Result<ApiAnswer, ClientError> {
+        self.call_with(call, watch, None)
+    }
+
+    fn call_with(
+        &mut self,
+        call: ApiCall,
+        watch: bool,
+        idem: Option<&IdemKey>,
+    ) -> Result<ApiAnswer, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
-        self.link.send(id, &call, watch)?;
+        self.link.send(id, &call, watch, idem)?;
         let deadline = Instant::now() + self.timeout;
+        let mut resend = Instant::now() + RESEND_AFTER;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let now = Instant::now();
+            let left = deadline.saturating_duration_since(now);
             if left.is_zero() {
                 return Err(ClientError::Timeout {
                     endpoint: self.link.endpoint().to_owned(),
                     after: self.timeout,
                 });
             }
-            match self.link.recv(left)? {
+            // Reads are harmless twice; changes only with their key.
+            if now >= resend && (idem.is_some() || !call.mutates()) {
+                self.link.send(id, &call, watch, idem)?;
+                resend = now + RESEND_AFTER;
+            }
+            let wait = left.min(resend.saturating_duration_since(now).max(Duration::from_millis(1)));
+            match self.link.recv(wait)? {
                 Some(Incoming::Reply(r)) if r.id == id => return Ok(r.body?),
                 Some(Incoming::Update(v)) => self.updates.push_back(v),
                 Some(Incoming::Reply(_)) | None => {}

@@ -151,18 +151,17 @@ impl Tower {
                 host: host.to_owned(),
             });
             turn.dirty_hosts.insert(host.to_owned());
+            // Labels are the tower's to give (operators, setup rules),
+            // never the host's: what it announces is only "reported".
             HostState::new(HostRecord {
                 id: host.to_owned(),
                 tenant: DEFAULT_TENANT.to_owned(),
-                labels: labels.clone(),
+                labels: Labels::new(),
                 report_seq: 0,
                 incarnation: 0,
             })
         });
-        if h.rec.labels != labels && !labels.is_empty() {
-            h.rec.labels = labels;
-            turn.dirty_hosts.insert(host.to_owned());
-        }
+        h.reported = labels;
         h.last_seen = Some(now);
         if !self.incarnation(host, incarnation, now, turn) {
             return;

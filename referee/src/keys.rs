@@ -41,7 +41,75 @@ fn zmq_z85_alphabet(s: &str) -> bool {
     s.chars().all(|c| Z85.contains(c))
 }
 
+/// Most pending keys the registry holds: knocks beyond it are counted,
+/// not stored (an unauthenticated peer must not grow the tower's state
+/// without bound).
+pub const MAX_PENDING: usize = 1_000;
+
 impl Tower {
+    /// A batch of knocks from the door (already rate-limited there):
+    /// stores the new keys as pending up to [`MAX_PENDING`], and audits the
+    /// batch as one record rather than one per key.
+    fn knocks(
+        &mut self,
+        caller: &Caller,
+        knocks: Vec<vigie_wire::front::Knock>,
+        dropped: u64,
+        keys: &[KeyRecord],
+        turn: &mut Turn,
+    ) {
+        let mut pending = keys.iter().filter(|k| k.state == KeyState::Pending).count();
+        let (mut stored, mut over) = (0usize, dropped);
+        let mut seen = std::collections::BTreeSet::new();
+        let mut addresses = std::collections::BTreeSet::new();
+        for k in knocks {
+            if check_public(&k.public).is_err()
+                || keys.iter().any(|r| r.public == k.public)
+                || !seen.insert(k.public.clone())
+            {
+                continue;
+            }
+            if pending >= MAX_PENDING {
+                over += 1;
+                continue;
+            }
+            pending += 1;
+            stored += 1;
+            addresses.insert(k.address.clone());
+            let rec = KeyRecord {
+                public: k.public,
+                host: String::new(),
+                tenant: caller.tenant.clone(),
+                state: KeyState::Pending,
+                address: k.address,
+            };
+            turn.put(key_key(&rec.public), encode(&rec));
+            turn.publish
+                .push((vec![KEYS_TOPIC.to_vec()], Published::Key(rec)));
+        }
+        if stored == 0 && over == 0 {
+            return;
+        }
+        let mut from: Vec<String> = addresses.into_iter().take(10).collect();
+        if from.is_empty() {
+            from.push("-".into());
+        }
+        turn.logs.push(crate::turn::Log::KeysPending {
+            stored,
+            dropped: over,
+        });
+        self.audit_host(
+            turn,
+            caller,
+            "",
+            "keys_pending",
+            format!(
+                "{stored} unknown key(s) recorded as pending, {over} dropped by the limits; from {}",
+                from.join(", ")
+            ),
+        );
+    }
+
     fn store_key(&mut self, turn: &mut Turn, caller: &Caller, rec: KeyRecord, action: &str) {
         turn.put(key_key(&rec.public), encode(&rec));
         let summary = format!("key {} {}", rec.public, rec.state.word());
@@ -85,19 +153,8 @@ impl Tower {
                         .collect(),
                 ))
             }
-            KeyCall::Pending { public, address } => {
-                check_public(&public)?;
-                if keys.iter().any(|k| k.public == public) {
-                    return Ok(ApiAnswer::Done);
-                }
-                let rec = KeyRecord {
-                    public,
-                    host: String::new(),
-                    tenant: caller.tenant.clone(),
-                    state: KeyState::Pending,
-                    address,
-                };
-                self.store_key(turn, caller, rec, "key_pending");
+            KeyCall::Pending { knocks, dropped } => {
+                self.knocks(caller, knocks, dropped, &keys, turn);
                 Ok(ApiAnswer::Done)
             }
             KeyCall::Add { host, public } => {
@@ -106,10 +163,13 @@ impl Tower {
                 vigie_changes::validate_host_id(&host)
                     .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
                 if let Some(k) = keys.iter().find(|k| k.public == public) {
-                    if k.host != host || k.state == KeyState::Revoked {
+                    if k.host != host || k.tenant != caller.tenant || k.state == KeyState::Revoked
+                    {
+                        // Says nothing of which host or tenant has it.
                         return Err(fault(
                             ApiFaultKind::Conflict,
-                            format!("key is already {} for {}", k.state.word(), k.host),
+                            "this key cannot be used for this host: make a new one on the \
+                             agent (`vigie keys gen`)",
                         ));
                     }
                 }
@@ -180,7 +240,10 @@ impl Tower {
 /// The key calls of the API, in one place.
 pub enum KeyCall {
     List,
-    Pending { public: String, address: String },
+    Pending {
+        knocks: Vec<vigie_wire::front::Knock>,
+        dropped: u64,
+    },
     Add { host: String, public: String },
     Accept { host: String, public: String },
     Revoke { host: String },

@@ -12,11 +12,14 @@ mod audit;
 mod client;
 mod error;
 mod events;
+mod grants;
+mod idem;
 mod keys;
 mod model;
 mod operators;
 mod scope;
 mod server;
+mod setup_hosts;
 mod tower;
 mod turn;
 
@@ -25,6 +28,7 @@ pub use client::{poll_for, ApiClient, ClientError, Direct, Incoming, Link, Watch
 pub use error::RefereeError;
 pub use operators::{ADMIN, TOWER_TENANT};
 pub use server::{serve, RefereeConfig};
+pub use setup_hosts::parse_setup_host;
 
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,9 @@
 //!   index `status` lists recent changes from after a restart)
 //! - `queue/<host>/<seq>`   → change id, while the change is not final
 //! - `meta/next_seq`        → the next sequence number
+//! - `operator/<tenant>/<name>` → an operator (`operators.rs`)
+//! - `key/<public>`         → an agent's key record (`keys.rs`)
+//! - `idem/<tenant>/<operator>/<key>` → a call's first answer (`idem.rs`)
 //! - `audit/rec/<seq>`, `audit/head` → the audit chain (see `audit.rs`)
 //!
 //! Sequence numbers are zero-padded so that key order is FIFO order.

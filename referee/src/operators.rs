@@ -5,7 +5,7 @@
 
 use vigie_escalator::Database;
 use vigie_wire::front::{Grant, KeyState, OperatorRecord, Verb, KEYS_TOPIC};
-use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Published};
+use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin, Published};
 
 use crate::keys::{all_keys, check_public};
 use crate::tower::{encode, scan_all, Tower};
@@ -16,8 +16,9 @@ pub const ADMIN: &str = "admin";
 /// The tenant of the tower's own operators.
 pub const TOWER_TENANT: &str = "default";
 
-pub fn operator_key(name: &str) -> Vec<u8> {
-    format!("operator/{name}").into_bytes()
+/// Operator names are per tenant: `operator/<tenant>/<name>`.
+pub fn operator_key(tenant: &str, name: &str) -> Vec<u8> {
+    format!("operator/{tenant}/{name}").into_bytes()
 }
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
@@ -57,9 +58,67 @@ pub enum OperatorCall {
         public: String,
         grants: Vec<Grant>,
     },
+    RotateKey {
+        name: String,
+        public: String,
+    },
     Revoke {
         name: String,
     },
+}
+
+fn forbidden(msg: String) -> ApiFault {
+    fault(ApiFaultKind::Forbidden, msg)
+}
+
+/// The grants a caller acts with: `None` for the tower itself (every
+/// power); an operator's own stored record otherwise, not what the front
+/// door said.
+fn powers<'a>(
+    caller: &Caller,
+    operators: &'a [OperatorRecord],
+) -> Result<Option<&'a [Grant]>, ApiFault> {
+    match &caller.origin {
+        Origin::Tower => Ok(None),
+        Origin::Operator { home } => operators
+            .iter()
+            .find(|o| o.tenant == *home && o.name == caller.operator && !o.revoked)
+            .map(|o| Some(o.grants.as_slice()))
+            .ok_or_else(|| forbidden(format!("operator {} is not active", caller.operator))),
+    }
+}
+
+/// Refuses unless the caller holds every grant of `asked` (`what` says
+/// what the caller tries to do with them).
+fn within(held: Option<&[Grant]>, asked: &[Grant], caller: &Caller, what: &str) -> Result<(), ApiFault> {
+    let Some(held) = held else { return Ok(()) };
+    let beyond = crate::grants::beyond(held, asked);
+    if beyond.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = beyond.iter().map(|g| g.to_string()).collect();
+    Err(forbidden(format!(
+        "operator {} may not {what}: {} beyond its own grants",
+        caller.operator,
+        list.join(" ")
+    )))
+}
+
+/// Keys are unique in the whole tower, across operators (revoked ones
+/// too: a revoked key stays refused) and agents. The message names no
+/// tenant, host or operator: it must not tell one tenant of another.
+fn check_key_free(public: &str, operators: &[OperatorRecord], db: &Database) -> Result<(), ApiFault> {
+    let taken = operators.iter().any(|o| o.public == public)
+        || all_keys(db)?
+            .iter()
+            .any(|k| k.public == public && k.state != KeyState::Pending);
+    if taken {
+        return Err(fault(
+            ApiFaultKind::Conflict,
+            "this key is already in use: make a new one (`vigie keys gen`)",
+        ));
+    }
+    Ok(())
 }
 
 impl Tower {
@@ -70,7 +129,7 @@ impl Tower {
         rec: OperatorRecord,
         action: &str,
     ) {
-        turn.put(operator_key(&rec.name), encode(&rec));
+        turn.put(operator_key(&rec.tenant, &rec.name), encode(&rec));
         let grants: Vec<String> = rec.grants.iter().map(Grant::to_string).collect();
         let summary = format!(
             "operator {} key {} [{}]",
@@ -96,11 +155,17 @@ impl Tower {
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         let operators = all_operators(db)?;
+        let mine = |name: &str| {
+            operators
+                .iter()
+                .find(|o| o.name == name && o.tenant == caller.tenant)
+        };
         match call {
             OperatorCall::List => Ok(ApiAnswer::Operators(
                 operators
-                    .into_iter()
+                    .iter()
                     .filter(|o| o.tenant == caller.tenant)
+                    .cloned()
                     .collect(),
             )),
             OperatorCall::Add {
@@ -112,27 +177,17 @@ impl Tower {
                 check_name("tenant", &caller.tenant)?;
                 check_public(&public)?;
                 check_grants(&grants)?;
-                if operators
-                    .iter()
-                    .any(|o| o.name == name && o.tenant != caller.tenant)
-                {
+                within(powers(caller, &operators)?, &grants, caller, "grant")?;
+                if mine(&name).is_some_and(|o| !o.revoked) {
                     return Err(fault(
                         ApiFaultKind::Conflict,
-                        format!("operator name {name} is taken"),
+                        format!(
+                            "operator {name} exists: `operators rotate-key` gives it a new key; \
+                             revoke it before adding it again"
+                        ),
                     ));
                 }
-                let key_taken = operators
-                    .iter()
-                    .any(|o| o.public == public && o.name != name)
-                    || all_keys(db)?
-                        .iter()
-                        .any(|k| k.public == public && k.state != KeyState::Pending);
-                if key_taken {
-                    return Err(fault(
-                        ApiFaultKind::Conflict,
-                        "this key already belongs to another operator or an agent: one key per operator",
-                    ));
-                }
+                check_key_free(&public, &operators, db)?;
                 let rec = OperatorRecord {
                     name,
                     tenant: caller.tenant.clone(),
@@ -143,13 +198,48 @@ impl Tower {
                 self.store_operator(turn, caller, rec, "operator_added");
                 Ok(ApiAnswer::Done)
             }
-            OperatorCall::Revoke { name } => {
-                let Some(mut rec) = operators
-                    .into_iter()
-                    .find(|o| o.name == name && o.tenant == caller.tenant)
-                else {
+            OperatorCall::RotateKey { name, public } => {
+                check_public(&public)?;
+                let Some(rec) = mine(&name).filter(|o| !o.revoked) else {
                     return Err(fault(ApiFaultKind::NotFound, format!("no operator {name}")));
                 };
+                // Whoever holds the new key becomes that operator.
+                within(
+                    powers(caller, &operators)?,
+                    &rec.grants,
+                    caller,
+                    &format!("take over operator {name}"),
+                )?;
+                check_key_free(&public, &operators, db)?;
+                let mut rec = rec.clone();
+                rec.public = public;
+                self.store_operator(turn, caller, rec, "operator_key_rotated");
+                Ok(ApiAnswer::Done)
+            }
+            OperatorCall::Revoke { name } => {
+                let Some(rec) = mine(&name) else {
+                    return Err(fault(ApiFaultKind::NotFound, format!("no operator {name}")));
+                };
+                if rec.revoked {
+                    return Ok(ApiAnswer::Done);
+                }
+                within(
+                    powers(caller, &operators)?,
+                    &rec.grants,
+                    caller,
+                    &format!("revoke operator {name}"),
+                )?;
+                if let Some(verb) = crate::grants::last_holder(&operators, rec) {
+                    return Err(fault(
+                        ApiFaultKind::Conflict,
+                        format!(
+                            "operator {name} is the last who holds {}: grant it to another \
+                             operator first",
+                            verb.word()
+                        ),
+                    ));
+                }
+                let mut rec = rec.clone();
                 rec.revoked = true;
                 self.store_operator(turn, caller, rec, "operator_revoked");
                 Ok(ApiAnswer::Done)

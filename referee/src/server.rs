@@ -30,6 +30,8 @@ pub struct RefereeConfig {
     /// The public key (Z85) of the admin operator made at the first start,
     /// when no operator exists yet.
     pub admin_key: Option<String>,
+    /// The setup file's hosts and their labels (see `setup_hosts`).
+    pub setup_hosts: Vec<(vigie_wire::tower::HostId, vigie_wire::tower::Labels)>,
 }
 
 impl RefereeConfig {
@@ -42,6 +44,7 @@ impl RefereeConfig {
             host_timeout: Duration::from_secs(3),
             resend_after: Duration::from_secs(1),
             admin_key: None,
+            setup_hosts: Vec::new(),
         }
     }
 }
@@ -83,18 +86,20 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
         orders: bind(&ctx, zmq::PUB, &cfg.orders)?,
     };
     // Before `referee_started`: the majordomo, started after it, must
-    // find the admin in the registry it loads.
-    if let Some(public) = &cfg.admin_key {
-        let mut turn = Turn::default();
-        let made = tower
+    // find the admin in the registry it loads, and plugs their labels.
+    let mut turn = Turn::default();
+    let made = match &cfg.admin_key {
+        Some(public) => tower
             .bootstrap_admin(public, &db, &mut turn)
-            .map_err(RefereeError::Admin)?;
-        tower.finish_turn(&mut turn);
-        commit(&db, &mut turn)?;
-        release(&s, turn)?;
-        if made {
-            tracing::info!(event = "admin_created", operator = crate::ADMIN, public);
-        }
+            .map_err(RefereeError::Admin)?,
+        None => false,
+    };
+    tower.apply_setup_hosts(&cfg.setup_hosts, &mut turn);
+    tower.finish_turn(&mut turn);
+    commit(&db, &mut turn)?;
+    release(&s, turn)?;
+    if made {
+        tracing::info!(event = "admin_created", operator = crate::ADMIN);
     }
     tracing::info!(
         event = "referee_started",
@@ -180,7 +185,7 @@ fn drain_api(
         let reply = match vigie_wire::decode::<ApiRequest>(&frame) {
             Ok(req) => ApiReply {
                 id: req.id,
-                body: tower.api(&req.caller, req.call, db, now, turn),
+                body: tower.idempotent(&req.caller, req.call, req.idem, db, now, turn),
             },
             Err(e) => ApiReply {
                 id: 0,

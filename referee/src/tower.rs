@@ -34,6 +34,8 @@ pub struct Timing {
 #[derive(Debug)]
 pub struct HostState {
     pub rec: HostRecord,
+    /// The labels its plug announces: shown, never used to target.
+    pub reported: vigie_wire::tower::Labels,
     pub last_seen: Option<Instant>,
     pub online: bool,
     /// Changes not final, by sequence: the head is in flight or next.
@@ -45,6 +47,7 @@ impl HostState {
     pub fn new(rec: HostRecord) -> Self {
         Self {
             rec,
+            reported: Default::default(),
             last_seen: None,
             online: false,
             queue: BTreeMap::new(),
@@ -65,6 +68,8 @@ pub struct Tower {
     pub next_seq: u64,
     pub audit: AuditChain,
     pub timing: Timing,
+    /// Idempotency keys of recent calls and their answers.
+    pub idem: crate::idem::Remembered,
 }
 
 pub fn now_ms() -> u64 {
@@ -127,6 +132,7 @@ impl Tower {
             next_seq: 1,
             audit: AuditChain::default(),
             timing,
+            idem: crate::idem::Remembered::load(db)?,
         };
         if let Some(v) = db.get(NEXT_SEQ_KEY)? {
             let bytes: [u8; 8] = v
@@ -311,6 +317,7 @@ impl Tower {
 
     /// Periodic work: liveness transitions, dispatch and resends.
     pub fn tick(&mut self, now: Instant, turn: &mut Turn) {
+        self.idem.prune(now, turn);
         let timeout = self.timing.host_timeout;
         for (id, h) in self.hosts.iter_mut() {
             let alive = h.last_seen.is_some_and(|t| now.duration_since(t) < timeout);

@@ -76,6 +76,10 @@ pub enum Log {
         tenant: String,
         revoked: bool,
     },
+    KeysPending {
+        stored: usize,
+        dropped: u64,
+    },
     ChangeQueued {
         change: ChangeId,
         host: HostId,
@@ -140,6 +144,9 @@ impl Log {
                 tenant,
                 revoked,
             } => info!(event = "operator_changed", operator = name, tenant, revoked),
+            Log::KeysPending { stored, dropped } => {
+                warn!(event = "keys_pending", stored, dropped)
+            }
             Log::HostReset { host, incarnation } => {
                 warn!(event = "host_reset", host, incarnation)
             }

@@ -22,7 +22,16 @@ pub enum FrontIn {
         /// For `Status` of one change: also send that change's updates
         /// (`FrontOut::Update`) if the referee lets the caller read it.
         watch: bool,
+        /// See [`crate::tower::ApiRequest::idem`].
+        idem: Option<crate::tower::IdemKey>,
     },
+}
+
+/// An unknown key seen at the door, and where from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Knock {
+    pub public: String,
+    pub address: String,
 }
 
 /// From the majordomo to a peer.
@@ -162,7 +171,7 @@ impl std::fmt::Display for Grant {
 }
 
 /// An operator: a person using the tower, in one tenant, with a key and
-/// permissions. Names are unique in the tower.
+/// permissions. Names are unique within a tenant; keys in the tower.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperatorRecord {
     pub name: String,

@@ -240,7 +240,11 @@ pub struct ChangeView {
 pub struct HostView {
     pub id: HostId,
     pub tenant: String,
+    /// The labels operators and setup rules gave the host: the only ones
+    /// targeting and scopes use.
     pub labels: Labels,
+    /// What the host's plug says of itself: shown, never trusted.
+    pub reported: Labels,
     pub online: bool,
     pub queued: u32,
     pub in_flight: Option<ChangeId>,
@@ -250,11 +254,24 @@ pub struct HostView {
 /// authenticated key; only tower-internal clients state it themselves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Caller {
+    /// The tenant the call acts in.
     pub tenant: String,
     pub operator: String,
     /// The hosts this call may see and touch, from the operator's grants
     /// for the call's verb.
     pub scope: Scope,
+    pub origin: Origin,
+}
+
+/// Where a call comes from: the referee checks an operator's own record
+/// (grants, revocation) for what the front door cannot judge alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Origin {
+    /// The tower itself (launcher, majordomo's knocks, tests inside it).
+    Tower,
+    /// An operator, whose record lives in this tenant (which differs from
+    /// [`Caller::tenant`] when a `tenants.admin` acts in another tenant).
+    Operator { home: String },
 }
 
 impl Caller {
@@ -264,6 +281,15 @@ impl Caller {
             tenant: tenant.to_owned(),
             operator: operator.to_owned(),
             scope: Scope::All,
+            origin: Origin::Tower,
+        }
+    }
+
+    /// The tenant of the caller's own operator record.
+    pub fn home(&self) -> &str {
+        match &self.origin {
+            Origin::Tower => &self.tenant,
+            Origin::Operator { home } => home,
         }
     }
 }
@@ -281,6 +307,47 @@ pub struct ApiRequest {
     pub id: u64,
     pub caller: Caller,
     pub call: ApiCall,
+    /// Set by the client on calls that change things: a retry with the
+    /// same key gets the first answer instead of acting twice.
+    pub idem: Option<IdemKey>,
+}
+
+/// A client's idempotency key: 1 to 64 characters of `[A-Za-z0-9_-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct IdemKey(String);
+
+impl IdemKey {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for IdemKey {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        let ok = !s.is_empty()
+            && s.len() <= Self::MAX_LEN
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(s))
+        } else {
+            Err(format!(
+                "an idempotency key is 1 to {} characters of A-Z a-z 0-9 - _",
+                Self::MAX_LEN
+            ))
+        }
+    }
+}
+
+impl From<IdemKey> for String {
+    fn from(k: IdemKey) -> String {
+        k.0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -313,11 +380,13 @@ pub enum ApiCall {
         labels: Labels,
     },
     Hosts,
-    /// An unknown key knocked at the majordomo's door (sent by the
-    /// majordomo; recorded as pending).
-    KeyPending {
-        public: String,
-        address: String,
+    /// Unknown keys knocked at the majordomo's door (sent by the
+    /// majordomo, a batch per interval, already rate-limited; recorded as
+    /// pending within a bound, audited as one record).
+    KeysPending {
+        knocks: Vec<crate::front::Knock>,
+        /// Knocks the door dropped by its rate limits since the last batch.
+        dropped: u64,
     },
     /// Pre-authorises `public` as `host`'s agent key.
     KeyAdd {
@@ -335,12 +404,18 @@ pub enum ApiCall {
         host: HostId,
     },
     Keys,
-    /// Adds an operator to the caller's tenant, or replaces the key and
-    /// grants of one of its operators.
+    /// Adds an operator to the caller's tenant, with grants no wider than
+    /// the caller's own. A name in use is a conflict.
     OperatorAdd {
         name: String,
         public: String,
         grants: Vec<crate::front::Grant>,
+    },
+    /// Gives an operator of the caller's tenant a new key: the old one
+    /// stops getting in at once.
+    OperatorRotateKey {
+        name: String,
+        public: String,
     },
     /// Revokes an operator of the caller's tenant: its key no longer gets in.
     OperatorRevoke {
@@ -350,6 +425,21 @@ pub enum ApiCall {
 }
 
 impl ApiCall {
+    /// Whether the call changes the tower's state (and so takes an
+    /// idempotency key).
+    pub fn mutates(&self) -> bool {
+        !matches!(
+            self,
+            ApiCall::Status { .. }
+                | ApiCall::Queue { .. }
+                | ApiCall::Audit { .. }
+                | ApiCall::AuditVerify
+                | ApiCall::Hosts
+                | ApiCall::Keys
+                | ApiCall::Operators
+        )
+    }
+
     /// The permission a call needs at the front door; `None` for calls only
     /// the tower itself makes.
     pub fn verb(&self) -> Option<crate::front::Verb> {
@@ -365,10 +455,11 @@ impl ApiCall {
             | ApiCall::KeyAccept { .. }
             | ApiCall::KeyRevoke { .. }
             | ApiCall::Keys => Verb::HostsAdmin,
-            ApiCall::OperatorAdd { .. } | ApiCall::OperatorRevoke { .. } | ApiCall::Operators => {
-                Verb::OperatorsAdmin
-            }
-            ApiCall::KeyPending { .. } => return None,
+            ApiCall::OperatorAdd { .. }
+            | ApiCall::OperatorRotateKey { .. }
+            | ApiCall::OperatorRevoke { .. }
+            | ApiCall::Operators => Verb::OperatorsAdmin,
+            ApiCall::KeysPending { .. } => return None,
         })
     }
 }

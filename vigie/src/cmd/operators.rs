@@ -1,5 +1,5 @@
-//! `vigie operators`: the operators' catalogue of one's tenant — list, add
-//! (or change the key and grants of) an operator, revoke one.
+//! `vigie operators`: the operators' catalogue of one's tenant — list, add,
+//! rotate an operator's key, revoke one.
 
 use std::process::ExitCode;
 
@@ -19,7 +19,8 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Action {
-    /// Add an operator to the tenant (or replace its key and grants).
+    /// Add an operator to the tenant, with grants no wider than yours
+    /// (a name in use is refused: see rotate-key).
     Add {
         name: String,
         /// The operator's public key (Z85; `vigie keys gen` prints it).
@@ -31,7 +32,15 @@ enum Action {
         #[arg(long = "grant", value_parser = Grant::parse, required = true)]
         grants: Vec<Grant>,
     },
-    /// Revoke an operator: its key no longer gets in.
+    /// Give an operator a new key: the old one no longer gets in (refused
+    /// for an operator whose grants exceed yours).
+    RotateKey {
+        name: String,
+        /// The new public key (Z85).
+        #[arg(long, allow_hyphen_values = true)]
+        key: String,
+    },
+    /// Revoke an operator: its key no longer gets in, its watches end.
     Revoke { name: String },
 }
 
@@ -52,6 +61,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 grants,
             })?;
             said(format!("operator {name} added"))
+        }
+        Some(Action::RotateKey { name, key }) => {
+            client.call(ApiCall::OperatorRotateKey {
+                name: name.clone(),
+                public: key,
+            })?;
+            said(format!("operator {name} has a new key"))
         }
         Some(Action::Revoke { name }) => {
             client.call(ApiCall::OperatorRevoke { name: name.clone() })?;

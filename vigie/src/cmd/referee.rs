@@ -20,12 +20,18 @@ pub struct Args {
     /// operator yet), that operator is made with every permission.
     #[arg(long)]
     admin_key_file: Option<std::path::PathBuf>,
+    /// A host of the setup file and its labels, `ID:k=v,k=v` (repeat):
+    /// registered or relabelled at start. Labels come from here and from
+    /// operators, never from what a plug announces.
+    #[arg(long = "setup-host", value_parser = vigie_referee::parse_setup_host)]
+    setup_hosts: Vec<(String, vigie_wire::tower::Labels)>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut cfg = RefereeConfig::new(&a.ep.escalator, &a.ep.api, &a.ep.events, &a.ep.orders);
     cfg.host_timeout = Duration::from_millis(a.host_timeout_ms);
     cfg.resend_after = Duration::from_millis(a.resend_ms);
+    cfg.setup_hosts = a.setup_hosts;
     if let Some(path) = &a.admin_key_file {
         match std::fs::read_to_string(path) {
             Ok(text) => cfg.admin_key = Some(text.trim().to_owned()),

@@ -444,8 +444,15 @@ pub fn hosts(a: HostsArgs) -> anyhow::Result<ExitCode> {
             let labels: Vec<String> = h.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
             let state = if h.online { "online" } else { "offline" };
             let flight = h.in_flight.unwrap_or_else(|| "-".into());
+            // What the host says of itself is shown apart: never trusted.
+            let reported = if h.reported.is_empty() || h.reported == h.labels {
+                String::new()
+            } else {
+                let r: Vec<String> = h.reported.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!(" (reported: {})", r.join(","))
+            };
             println!(
-                "{:<16} {:<8} queued {:<4} running {:<8} {}",
+                "{:<16} {:<8} queued {:<4} running {:<8} {}{reported}",
                 h.id,
                 state,
                 h.queued,

@@ -1,0 +1,101 @@
+//! Who may hand out, take over or take away which permissions: pure rules
+//! over grants, tested alone. Nobody grants a verb or a scope wider than
+//! their own, and nobody rotates or revokes an operator more powerful
+//! than themselves.
+
+use vigie_wire::front::{Grant, OperatorRecord, Verb};
+
+/// Whether `held` covers `asked`: the same verb over every host (`*`), or
+/// over exactly the same scope. Selectors are not compared beyond that
+/// (whether one label selector contains another depends on hosts that do
+/// not exist yet), so a narrower scope spelled differently is refused:
+/// the safe side.
+pub fn covers(held: &[Grant], asked: &Grant) -> bool {
+    held.iter().any(|g| {
+        g.verb == asked.verb && (g.scope.trim() == "*" || g.scope.trim() == asked.scope.trim())
+    })
+}
+
+/// The grants of `asked` that `held` does not cover (empty: all covered).
+pub fn beyond<'a>(held: &[Grant], asked: &'a [Grant]) -> Vec<&'a Grant> {
+    asked.iter().filter(|g| !covers(held, g)).collect()
+}
+
+/// Whether an operator holds `verb` at all.
+pub fn holds(op: &OperatorRecord, verb: Verb) -> bool {
+    !op.revoked && op.grants.iter().any(|g| g.verb == verb)
+}
+
+/// The verbs that must always keep a holder: `tenants.admin` in the whole
+/// tower, and the power to manage each tenant's operators —
+/// `operators.admin` in that tenant, or `tenants.admin` anywhere (which
+/// acts in every tenant).
+pub const GUARDED: [Verb; 2] = [Verb::TenantsAdmin, Verb::OperatorsAdmin];
+
+/// Which guarded verb revoking `target` would leave without a holder, if
+/// any. `all` is every operator of the tower.
+pub fn last_holder(all: &[OperatorRecord], target: &OperatorRecord) -> Option<Verb> {
+    let others = || {
+        all.iter()
+            .filter(move |o| !(o.name == target.name && o.tenant == target.tenant))
+    };
+    GUARDED.into_iter().find(|&verb| {
+        holds(target, verb)
+            && !others().any(|o| match verb {
+                Verb::OperatorsAdmin => {
+                    (o.tenant == target.tenant && holds(o, verb)) || holds(o, Verb::TenantsAdmin)
+                }
+                _ => holds(o, verb),
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(text: &str) -> Grant {
+        Grant::parse(text).unwrap()
+    }
+
+    fn op(tenant: &str, name: &str, grants: &[&str]) -> OperatorRecord {
+        OperatorRecord {
+            name: name.into(),
+            tenant: tenant.into(),
+            public: String::new(),
+            grants: grants.iter().map(|t| g(t)).collect(),
+            revoked: false,
+        }
+    }
+
+    #[test]
+    fn a_grant_is_covered_by_the_same_verb_over_every_host_or_the_same_scope() {
+        let held = [g("changes.submit@web-*"), g("hosts.read")];
+        assert!(covers(&held, &g("changes.submit@web-*")));
+        assert!(covers(&held, &g("hosts.read@role=db")));
+        assert!(!covers(&held, &g("changes.submit")), "wider scope");
+        assert!(!covers(&held, &g("changes.submit@db-*")), "other scope");
+        assert!(!covers(&held, &g("hosts.admin@web-*")), "other verb");
+        let asked = [g("hosts.read"), g("operators.admin"), g("changes.submit@web-*")];
+        assert_eq!(beyond(&held, &asked), vec![&asked[1]]);
+    }
+
+    #[test]
+    fn the_last_holder_of_a_guarded_verb_is_found_per_tower_and_per_tenant() {
+        let admin = op("default", "admin", &["tenants.admin", "operators.admin"]);
+        let alice = op("acme", "alice", &["operators.admin"]);
+        let bob = op("acme", "bob", &["operators.admin"]);
+        let all = vec![admin.clone(), alice.clone(), bob.clone()];
+        assert_eq!(last_holder(&all, &admin), Some(Verb::TenantsAdmin));
+        assert_eq!(last_holder(&all, &alice), None, "bob still holds it in acme");
+        let mut revoked_bob = bob.clone();
+        revoked_bob.revoked = true;
+        let all = vec![admin.clone(), alice.clone(), revoked_bob];
+        // A tenants.admin anywhere still manages acme's operators...
+        assert_eq!(last_holder(&all, &alice), None);
+        // ...another tenant's operators.admin does not.
+        let other = op("globex", "gina", &["operators.admin"]);
+        let all = vec![alice.clone(), other];
+        assert_eq!(last_holder(&all, &alice), Some(Verb::OperatorsAdmin));
+    }
+}

@@ -1,0 +1,157 @@
+//! Idempotent calls. A call that changes things may carry the client's
+//! idempotency key; its first successful answer is stored under that key
+//! in the same batch as what the call did (so it survives a restart), and
+//! a retry with the same key — after a lost reply — gets that answer
+//! instead of acting twice. Keys are the caller's own (per operator) and
+//! forgotten after [`IDEM_TTL`].
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use vigie_escalator::{Database, RangeSpec};
+use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller, ChangeId, IdemKey};
+
+use crate::error::RefereeError;
+use crate::tower::{decode, encode, now_ms, Tower};
+use crate::turn::Turn;
+
+/// How long a key is remembered.
+pub const IDEM_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How often forgotten keys are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+const PREFIX: &str = "idem/";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdemRecord {
+    pub at_ms: u64,
+    /// What the key was used for: a retry must be the same call.
+    pub digest: String,
+    pub answer: Stored,
+}
+
+/// A submission's answer is kept as its change ids (it can list thousands
+/// of changes); a retry gets their current views.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Stored {
+    Answer(ApiAnswer),
+    Changes(Vec<ChangeId>),
+}
+
+/// `idem/<home tenant>/<operator>/<key>`: one operator's keys never meet
+/// another's.
+pub fn idem_key(caller: &Caller, key: &IdemKey) -> Vec<u8> {
+    format!(
+        "{PREFIX}{}/{}/{}",
+        caller.home(),
+        caller.operator,
+        key.as_str()
+    )
+    .into_bytes()
+}
+
+fn digest(caller: &Caller, call: &ApiCall) -> String {
+    let mut h = Sha256::new();
+    h.update(caller.tenant.as_bytes());
+    h.update([0]);
+    h.update(encode(call));
+    format!("{:x}", h.finalize())
+}
+
+/// The remembered keys, loaded at start.
+#[derive(Debug)]
+pub struct Remembered {
+    pub records: std::collections::HashMap<Vec<u8>, IdemRecord>,
+    pruned: Instant,
+}
+
+impl Remembered {
+    pub fn load(db: &Database) -> Result<Self, RefereeError> {
+        let mut records = std::collections::HashMap::new();
+        let spec = RangeSpec {
+            prefix: Some(PREFIX.as_bytes().to_vec()),
+            ..RangeSpec::default()
+        };
+        for e in db.iter(spec) {
+            let e = e?;
+            let rec: IdemRecord = decode(&e.key, &e.value.unwrap_or_default())?;
+            records.insert(e.key, rec);
+        }
+        Ok(Self {
+            records,
+            // The first tick prunes what aged while the referee was down.
+            pruned: Instant::now() - PRUNE_EVERY,
+        })
+    }
+
+    /// Forgets keys older than the TTL (at most once a minute).
+    pub fn prune(&mut self, now: Instant, turn: &mut Turn) {
+        if now.duration_since(self.pruned) < PRUNE_EVERY {
+            return;
+        }
+        self.pruned = now;
+        let cutoff = now_ms().saturating_sub(IDEM_TTL.as_millis() as u64);
+        let old: Vec<Vec<u8>> = self
+            .records
+            .iter()
+            .filter(|(_, r)| r.at_ms < cutoff)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in old {
+            self.records.remove(&k);
+            turn.delete(k);
+        }
+    }
+}
+
+impl Tower {
+    /// An operator's call, answered once per idempotency key.
+    pub fn idempotent(
+        &mut self,
+        caller: &Caller,
+        call: ApiCall,
+        idem: Option<IdemKey>,
+        db: &Database,
+        now: Instant,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        let Some(key) = idem.filter(|_| call.mutates()) else {
+            return self.api(caller, call, db, now, turn);
+        };
+        let at = idem_key(caller, &key);
+        let digest = digest(caller, &call);
+        if let Some(rec) = self.idem.records.get(&at) {
+            if rec.digest != digest {
+                return Err(ApiFault::new(
+                    ApiFaultKind::Conflict,
+                    format!(
+                        "idempotency key {} was used for another call",
+                        key.as_str()
+                    ),
+                ));
+            }
+            tracing::info!(event = "call_replayed", operator = %caller.operator, key = key.as_str());
+            return match rec.answer.clone() {
+                Stored::Answer(a) => Ok(a),
+                Stored::Changes(ids) => Ok(ApiAnswer::Submitted(
+                    ids.iter()
+                        .map(|id| self.find(caller, id, db))
+                        .collect::<Result<_, _>>()?,
+                )),
+            };
+        }
+        let answer = self.api(caller, call, db, now, turn)?;
+        let stored = match &answer {
+            ApiAnswer::Submitted(v) => Stored::Changes(v.iter().map(|c| c.id.clone()).collect()),
+            other => Stored::Answer(other.clone()),
+        };
+        let rec = IdemRecord {
+            at_ms: now_ms(),
+            digest,
+            answer: stored,
+        };
+        turn.put(at.clone(), encode(&rec));
+        self.idem.records.insert(at, rec);
+        Ok(answer)
+    }
+}
