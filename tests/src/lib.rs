@@ -9,6 +9,7 @@
 
 mod daemon;
 mod events;
+pub mod front;
 mod launcher;
 pub mod netns;
 mod setup;

@@ -8,26 +8,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use vigie_majordomo::keys::{write_new, KeyPair};
-use vigie_majordomo::operator::{FrontLink, OperatorConfig};
 use vigie_referee::{ApiClient, ClientError};
+use vigie_tests::front::{add_operator, admin, client_with};
 use vigie_tests::{Launcher, Setup};
 use vigie_wire::front::{Grant, Verb};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFaultKind, ChangeState, Labels};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// The tower's admin, made at first start, acting in `tenant`.
-fn admin(t: &Launcher, tenant: Option<&str>) -> anyhow::Result<ApiClient> {
-    let cfg = OperatorConfig::load(&t.data_dir().join("operator.yml"))?;
-    let mut c = ApiClient::over(cfg.connect(tenant.map(str::to_owned))?);
-    c.set_timeout(WAIT);
-    Ok(c)
-}
-
-fn tower_key(t: &Launcher) -> anyhow::Result<[u8; 32]> {
-    let text = std::fs::read_to_string(t.data_dir().join("keys/tower.public"))?;
-    vigie_majordomo::keys::from_z85(&text).ok_or_else(|| anyhow::anyhow!("tower key"))
-}
 
 /// Adds operator `name` to `tenant` with `grants` (as the admin) and
 /// returns a client holding its key.
@@ -50,21 +37,8 @@ fn operator_acting_in(
     grants: &[Grant],
     act_in: Option<&str>,
 ) -> anyhow::Result<ApiClient> {
-    let keys = write_new(&dir.join(format!("{name}.key")))?;
-    admin(t, Some(tenant))?.call(ApiCall::OperatorAdd {
-        name: name.into(),
-        public: keys.public_z85(),
-        grants: grants.to_vec(),
-    })?;
-    let link = FrontLink::connect(
-        &t.endpoint("majordomo"),
-        &tower_key(t)?,
-        &keys,
-        act_in.map(str::to_owned),
-    )?;
-    let mut c = ApiClient::over(link);
-    c.set_timeout(WAIT);
-    Ok(c)
+    let keys = add_operator(t, dir, tenant, name, grants)?;
+    client_with(t, &keys, act_in)
 }
 
 fn grant(verb: Verb) -> Grant {
