@@ -1,7 +1,8 @@
-//! Who may hand out, take over or take away which permissions: pure rules
-//! over grants, tested alone. Nobody grants a verb or a scope wider than
-//! their own, and nobody rotates or revokes an operator more powerful
-//! than themselves.
+//! Who may hand out or take over which permissions, and which must keep a
+//! holder: pure rules over grants, tested alone. Nobody grants a verb or
+//! a scope wider than their own, nobody takes over (rotates the key of) an
+//! operator more powerful than themselves, and the last holder of a
+//! guarded verb is never revoked.
 
 use vigie_wire::front::{Grant, OperatorRecord, Verb};
 
