@@ -7,12 +7,15 @@
 //! grace period before SIGKILL. Children die with the launcher, even when
 //! it is SIGKILLed (they ask the kernel for a parent-death signal).
 
+mod datadir;
+pub mod endpoints;
 mod error;
 mod events;
 mod keys;
 pub mod setup;
 mod supervisor;
 
+pub use datadir::prepare_data_dir;
 pub use error::LauncherError;
 pub use keys::{admin_public_path, ensure_admin, ensure_tower_keys, AdminKeys, TowerKeys};
 pub use setup::{Endpoints, HostSetup, Setup, SetupError, Supervision};

@@ -235,3 +235,42 @@ fn a_second_launcher_on_the_same_data_dir_is_refused() -> anyhow::Result<()> {
     assert_eq!(run_one(&tower, "web-1")?, ChangeState::Succeeded);
     Ok(())
 }
+
+#[test]
+fn internal_endpoints_off_the_private_data_dir_are_refused() -> anyhow::Result<()> {
+    let head = "name: t\ndata_dir: data\n";
+    // Anyone on the network could add an operator, read every order...
+    refused(
+        &format!("{head}endpoints:\n  api: tcp://0.0.0.0:17101\n"),
+        &[
+            "tower.yml",
+            "endpoints.api",
+            "tcp://0.0.0.0:17101",
+            "ipc://",
+        ],
+    )?;
+    refused(
+        &format!("{head}endpoints:\n  escalator: tcp://0.0.0.0:17100\n"),
+        &["tower.yml", "endpoints.escalator", "tcp://0.0.0.0:17100"],
+    )?;
+    // ...and on loopback, any user of the machine could.
+    refused(
+        &format!("{head}endpoints:\n  orders: tcp://127.0.0.1:17103\n"),
+        &[
+            "tower.yml",
+            "endpoints.orders",
+            "every user of this machine",
+        ],
+    )?;
+    refused(
+        &format!("{head}endpoints:\n  events: ipc://@vigie-events\n"),
+        &["tower.yml", "endpoints.events", "abstract"],
+    )?;
+    // A data dir so deep its default sockets cannot be bound.
+    let deep = "d".repeat(100);
+    refused(
+        &format!("name: t\ndata_dir: {deep}\n"),
+        &["tower.yml", "endpoints.escalator", "107-byte limit", &deep],
+    )?;
+    Ok(())
+}

@@ -23,8 +23,8 @@ pub fn run(a: Args, json: bool) -> anyhow::Result<ExitCode> {
         }
     };
     let data = setup.data_dir.clone();
-    if let Err(e) = std::fs::create_dir_all(&data) {
-        eprintln!("vigie start: data_dir {}: {e}", data.display());
+    if let Err(e) = vigie_launcher::prepare_data_dir(&setup) {
+        eprintln!("vigie start: data_dir: {e}");
         return Ok(ExitCode::from(EXIT_CONFIG));
     }
     // One launcher per data dir: held until this process ends.
