@@ -165,3 +165,23 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_dir_creates_0700_and_narrows_a_wider_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let deep = tmp.path().join("a/b");
+        assert_eq!(private_dir(&deep).unwrap(), None);
+        assert_eq!(mode(&deep), 0o700);
+        assert_eq!(mode(&tmp.path().join("a")), 0o700);
+        fs::set_permissions(&deep, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(private_dir(&deep).unwrap(), Some(0o755));
+        assert_eq!(mode(&deep), 0o700);
+        fs::set_permissions(&deep, fs::Permissions::from_mode(0o500)).unwrap();
+        assert_eq!(private_dir(&deep).unwrap(), None, "narrower is left alone");
+    }
+}

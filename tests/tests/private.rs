@@ -109,3 +109,95 @@ fn a_default_tower_has_its_internal_sockets_in_a_private_run_dir() -> anyhow::Re
     assert!(!Path::new(&run).join("majordomo.sock").exists());
     Ok(())
 }
+
+/// Every entry under `dir` whose mode lets anyone but its user in: dirs
+/// must be 0700 or narrower, files 0600 or narrower (public keys too: they
+/// are only read by the tower's user), sockets reachable by their user only.
+fn too_open(dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let meta = std::fs::symlink_metadata(&path)?;
+        let mode = meta.permissions().mode() & 0o7777;
+        let t = meta.file_type();
+        // A socket needs its user's write bit to be connected to.
+        let allowed = if t.is_dir() || t.is_socket() {
+            0o700
+        } else {
+            0o600
+        };
+        if mode & !allowed != 0 {
+            out.push(format!("{} {mode:o}", path.display()));
+        }
+        if t.is_dir() {
+            too_open(&path, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// This process's umask, read without changing it.
+fn own_umask() -> anyhow::Result<u32> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .ok_or_else(|| anyhow::anyhow!("no Umask in /proc/self/status"))?;
+    Ok(u32::from_str_radix(line.trim(), 8)?)
+}
+
+#[test]
+fn data_at_rest_is_readable_by_the_towers_user_only() -> anyhow::Result<()> {
+    use vigie_wire::tower::{ApiCall, ChangeState};
+    let mut tower = Launcher::start(Setup::new("rest").host("web-1", &[]))?;
+    let spec = vigie_changes::parse_change(
+        "t.yml",
+        "title: t\nsteps:\n  - file: /etc/secret.conf\n    content: \"password=hunter2\\n\"\n  - run: mkdir -p var/cache\n",
+    )?;
+    let c = tower.api()?.changes(ApiCall::Submit {
+        spec,
+        target: "web-1".into(),
+    })?;
+    let done = tower.wait_final(&[c[0].id.clone()], std::time::Duration::from_secs(30))?;
+    assert_eq!(done[0].state, ChangeState::Succeeded);
+    let data = tower.data_dir();
+    let mut open = Vec::new();
+    assert_eq!(
+        std::fs::metadata(&data)?.permissions().mode() & 0o777,
+        0o700
+    );
+    too_open(&data, &mut open)?;
+    assert!(open.is_empty(), "readable by others:\n{}", open.join("\n"));
+    // Only the tower's own files turned private: the plug's commands run
+    // under the umask the tower was started with (the test's).
+    let cache = tower.root("web-1").join("var/cache");
+    assert_eq!(
+        std::fs::metadata(cache)?.permissions().mode() & 0o777,
+        0o777 & !own_umask()?
+    );
+
+    // A data dir opened by hand is narrowed again at the next start, and
+    // said so.
+    tower.quit()?;
+    for d in [data.clone(), data.join("escalator")] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755))?;
+    }
+    tower.restart()?;
+    let tightened: Vec<String> = tower
+        .events()
+        .snapshot()
+        .iter()
+        .filter(|e| e.name == "data_dir_tightened")
+        .filter_map(|e| e.str("path").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        tightened,
+        [
+            data.display().to_string(),
+            data.join("escalator").display().to_string()
+        ]
+    );
+    let mut open = Vec::new();
+    too_open(&data, &mut open)?;
+    assert!(open.is_empty(), "readable by others:\n{}", open.join("\n"));
+    Ok(())
+}
