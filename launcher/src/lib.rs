@@ -1,9 +1,10 @@
 //! The launcher: `vigie start --setup tower.yml`. Validates the setup file,
 //! creates the data dir and the tower's keys at first start, then starts
-//! and supervises escalator, referee and one plug per local host — in
-//! dependency order, each waited for until it says it is ready — restarts
-//! crashed children with exponential back-off (and gives up after repeated
-//! fast crashes), and on SIGTERM stops them in reverse order, each with a
+//! and supervises escalator, referee, majordomo and one plug per local
+//! host — in dependency order, each waited for until it says it is ready —
+//! restarts crashed children with exponential back-off (a plug is given up
+//! on after repeated fast crashes; an essential child never is while the
+//! tower runs, it is retried at the back-off ceiling), and on SIGTERM stops them in reverse order, each with a
 //! grace period before SIGKILL. Children die with the launcher, even when
 //! it is SIGKILLed (they ask the kernel for a parent-death signal).
 
@@ -12,6 +13,7 @@ pub mod endpoints;
 mod error;
 mod events;
 mod keys;
+mod restart;
 pub mod setup;
 mod supervisor;
 

@@ -1,6 +1,8 @@
 //! The launcher with real child processes: ordered start, restart after
-//! SIGKILL with the tower still working, crash-loop give-up, bad setup
-//! files refused before anything starts, one launcher per data dir.
+//! SIGKILL with the tower still working, crash-loop give-up for a plug and
+//! never for the front door, bad setup files (and internal endpoints
+//! others could reach) refused before anything starts, one launcher per
+//! data dir.
 
 use std::time::Duration;
 
@@ -126,6 +128,54 @@ fn a_crash_looping_child_is_given_up_and_the_rest_keeps_working() -> anyhow::Res
         .count();
     assert_eq!(restarts, 2, "restarted twice, then given up");
     assert_eq!(run_one(&tower, "web-1")?, ChangeState::Succeeded);
+    Ok(())
+}
+
+#[test]
+fn the_front_door_is_never_given_up_and_comes_back_when_its_port_is_free() -> anyhow::Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let setup = Setup::new("door")
+        .host("web-1", &[])
+        .majordomo(&format!("tcp://127.0.0.1:{port}"))
+        .supervise("max_fast_crashes", "2")
+        .supervise("backoff_initial", "500ms")
+        .supervise("backoff_max", "1s");
+    let tower = Launcher::start(setup)?;
+    let exits = |n: usize| {
+        tower
+            .events()
+            .wait_n("child_exited majordomo", n, WAIT, |e| {
+                e.name == "child_exited" && e.str("name") == Some("majordomo")
+            })
+    };
+    // The majordomo dies, and another process takes its port meanwhile:
+    // every restart fails to bind.
+    nix::sys::signal::kill(
+        tower.child_pid("majordomo")?,
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    exits(1)?;
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", port))?;
+    let ceiling = tower.wait_from("launcher", "child_backoff_ceiling", 1, WAIT)?;
+    assert_eq!(ceiling.str("name"), Some("majordomo"));
+    assert_eq!(ceiling.u64("backoff_ms"), Some(1_000));
+    // Well past max_fast_crashes, and still tried again at the ceiling.
+    exits(4)?;
+    assert_eq!(tower.events().count("child_gave_up"), 0);
+    // The port comes free: the front door is back, the launcher never
+    // restarted, and the operator's CLI works again.
+    drop(squatter);
+    tower.wait_from("majordomo", "majordomo_started", 2, WAIT)?;
+    let out = tower.cli(&["hosts"])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("web-1"));
+    assert_eq!(tower.events().count("launcher_started"), 1);
     Ok(())
 }
 

@@ -68,12 +68,6 @@ pub fn run(a: Args, json: bool) -> anyhow::Result<ExitCode> {
     match vigie_launcher::run(setup, opts, shutdown_flag()?) {
         Ok(Outcome::Clean) => Ok(ExitCode::SUCCESS),
         Ok(Outcome::Unclean) => Ok(ExitCode::FAILURE),
-        Ok(Outcome::GaveUp) => {
-            eprintln!(
-                "vigie start: gave up: an essential daemon kept crashing (see child_gave_up)"
-            );
-            Ok(ExitCode::FAILURE)
-        }
         Err(e) => {
             eprintln!("vigie start: {e}");
             Ok(ExitCode::FAILURE)
