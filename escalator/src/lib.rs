@@ -20,4 +20,5 @@ pub use client::{Batch, Client, Database, RangeIter, Ticket};
 pub use error::EscalatorError;
 pub use lock::lock_dir;
 pub use server::{serve, Probe, ProbeEvent, ServerConfig};
+pub use store::{ensure_private_dir, private_dir};
 pub use vigie_wire::escalator::{BatchOp, Entry, FaultKind, RangeSpec, Stats};

@@ -1,7 +1,9 @@
-//! The data dir: an exclusive lock, and one LevelDB per database under `db/`.
+//! The data dir: private to the tower's user (0700), an exclusive lock,
+//! and one LevelDB per database under `db/`.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::Flock;
@@ -36,9 +38,40 @@ pub fn check_name(name: &str) -> Result<(), Fault> {
     }
 }
 
+/// Makes `dir` private to this user: creates it (and its missing parents)
+/// with mode 0700, or narrows an existing one to 0700. Returns the previous
+/// mode when it let anyone else in (the caller reports it): data at rest
+/// holds file contents and keys in clear.
+pub fn private_dir(dir: &Path) -> std::io::Result<Option<u32>> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mode = fs::metadata(dir)?.permissions().mode() & 0o7777;
+    if mode & 0o077 == 0 {
+        return Ok(None);
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    Ok(Some(mode))
+}
+
+/// `private_dir`, logging `data_dir_tightened` when it had to narrow it.
+pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
+    if let Some(was) = private_dir(dir)? {
+        tracing::warn!(
+            event = "data_dir_tightened",
+            path = %dir.display(),
+            was = format!("{was:o}"),
+            now = "700"
+        );
+    }
+    Ok(())
+}
+
 impl Store {
-    /// Locks `root` (creating it) and opens every database in it.
+    /// Locks `root` (creating it, private) and opens every database in it.
     pub fn open(root: &Path, opts: LevelDbOptions) -> Result<Self, EscalatorError> {
+        ensure_private_dir(root).map_err(|e| EscalatorError::io(root, e))?;
         let dbdir = root.join("db");
         fs::create_dir_all(&dbdir).map_err(|e| EscalatorError::io(&dbdir, e))?;
         let lock = crate::lock::lock_dir(root, "escalator.lock")?;
@@ -130,5 +163,25 @@ impl Store {
             Some(e) => Ok(e.sync()?),
             None => Ok(0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_dir_creates_0700_and_narrows_a_wider_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let deep = tmp.path().join("a/b");
+        assert_eq!(private_dir(&deep).unwrap(), None);
+        assert_eq!(mode(&deep), 0o700);
+        assert_eq!(mode(&tmp.path().join("a")), 0o700);
+        fs::set_permissions(&deep, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(private_dir(&deep).unwrap(), Some(0o755));
+        assert_eq!(mode(&deep), 0o700);
+        fs::set_permissions(&deep, fs::Permissions::from_mode(0o500)).unwrap();
+        assert_eq!(private_dir(&deep).unwrap(), None, "narrower is left alone");
     }
 }

@@ -4,7 +4,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use vigie_majordomo::keys::{z85, KeyPair};
@@ -24,6 +24,7 @@ pub fn ensure_tower_keys(data: &Path) -> Result<TowerKeys, LauncherError> {
     let dir = data.join("keys");
     let secret_path = dir.join("tower.secret");
     let public_path = dir.join("tower.public");
+    vigie_escalator::ensure_private_dir(&dir).map_err(|e| LauncherError::io(&dir, e))?;
     if secret_path.exists() && public_path.exists() {
         let public_z85 = fs::read_to_string(&public_path)
             .map_err(|e| LauncherError::io(&public_path, e))?
@@ -35,9 +36,7 @@ pub fn ensure_tower_keys(data: &Path) -> Result<TowerKeys, LauncherError> {
             created: false,
         });
     }
-    fs::create_dir_all(&dir).map_err(|e| LauncherError::io(&dir, e))?;
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
-        .map_err(|e| LauncherError::io(&dir, e))?;
+    vigie_escalator::ensure_private_dir(&dir).map_err(|e| LauncherError::io(&dir, e))?;
     let pair = KeyPair::generate();
     let public_z85 = pair.public_z85();
     // Written under a temporary name then renamed: a crash never leaves a
@@ -125,6 +124,7 @@ pub fn ensure_admin(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn keys_are_made_once_with_a_private_secret() {

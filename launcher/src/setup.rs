@@ -11,6 +11,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use vigie_drivers::{options_of, OptionKind, DRIVERS};
 
+pub use crate::endpoints::Endpoints;
+
 #[derive(Debug, thiserror::Error)]
 #[error("{file}{at}: {message}")]
 pub struct SetupError {
@@ -74,34 +76,6 @@ struct RawRule {
     /// A host selector (`web-*`, `web-1,web-2`, `role=web`).
     hosts: String,
     labels: BTreeMap<String, String>,
-}
-
-/// Where the daemons listen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoints {
-    pub escalator: String,
-    pub api: String,
-    pub events: String,
-    pub orders: String,
-    /// PUB socket of the launcher's lifecycle events.
-    pub lifecycle: String,
-    /// The front door for remote agents (CurveZMQ): the only endpoint
-    /// meant to be reachable from other machines.
-    pub majordomo: String,
-}
-
-impl Endpoints {
-    /// The defaults of a tower on this machine (what the CLI expects).
-    pub fn default_tcp() -> Self {
-        Self {
-            escalator: "tcp://127.0.0.1:7100".into(),
-            api: "tcp://127.0.0.1:7101".into(),
-            events: "tcp://127.0.0.1:7102".into(),
-            orders: "tcp://127.0.0.1:7103".into(),
-            lifecycle: "tcp://127.0.0.1:7104".into(),
-            majordomo: "tcp://127.0.0.1:7110".into(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,7 +205,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
     if raw.data_dir.is_empty() {
         return Err(err(&file, "data_dir: must not be empty".into()));
     }
-    let d = Endpoints::default_tcp();
+    let data_dir = base.join(&raw.data_dir);
+    let d = Endpoints::defaults(&data_dir);
     let e = raw.endpoints;
     let endpoints = Endpoints {
         escalator: e.escalator.unwrap_or(d.escalator),
@@ -241,22 +216,26 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
         lifecycle: e.lifecycle.unwrap_or(d.lifecycle),
         majordomo: e.majordomo.unwrap_or(d.majordomo),
     };
-    let all = [
-        &endpoints.escalator,
-        &endpoints.api,
-        &endpoints.events,
-        &endpoints.orders,
-        &endpoints.lifecycle,
-        &endpoints.majordomo,
-    ];
-    for ep in all {
-        if !(ep.starts_with("tcp://") || ep.starts_with("ipc://")) {
-            return Err(err(
-                &file,
-                format!("endpoints: {ep:?} is not a tcp:// or ipc:// endpoint"),
-            ));
+    for (key, ep) in endpoints.internal() {
+        if let Some(why) = crate::endpoints::refuse_internal(key, ep) {
+            return Err(err(&file, why));
         }
     }
+    if !(endpoints.majordomo.starts_with("tcp://") || endpoints.majordomo.starts_with("ipc://")) {
+        return Err(err(
+            &file,
+            format!(
+                "endpoints.majordomo: {:?} is not a tcp:// or ipc:// endpoint",
+                endpoints.majordomo
+            ),
+        ));
+    }
+    let all: Vec<&str> = endpoints
+        .internal()
+        .iter()
+        .map(|(_, ep)| *ep)
+        .chain([endpoints.majordomo.as_str()])
+        .collect();
     if all.iter().collect::<BTreeSet<_>>().len() != all.len() {
         return Err(err(
             &file,
@@ -356,7 +335,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
     Ok(Setup {
         name: raw.name,
         file: path.to_path_buf(),
-        data_dir: base.join(raw.data_dir),
+        data_dir,
         endpoints,
         supervision,
         hosts,

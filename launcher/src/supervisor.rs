@@ -3,8 +3,8 @@
 //! One thread runs the loop below; for each child two helper threads turn
 //! its stderr lines and its exit into messages on one channel, tagged with
 //! the child's generation so that news from a previous incarnation is
-//! ignored. Start order: escalator, referee, then every plug; stop order is
-//! the reverse.
+//! ignored. Start order: escalator, referee, majordomo, then every plug;
+//! stop order is the reverse. What follows a crash is `restart`'s decision.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 
 use crate::error::LauncherError;
 use crate::events::{fields, Events};
+use crate::restart::{after_crash, AfterCrash};
 use crate::setup::{HostSetup, Setup};
 use vigie_wire::lifecycle::LifecycleEvent;
 
@@ -43,8 +44,6 @@ pub enum Outcome {
     Clean,
     /// Asked to stop; some child had to be killed or exited badly.
     Unclean,
-    /// An essential child (escalator, referee) kept crashing.
-    GaveUp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +52,7 @@ enum State {
     Ready,
     /// Crashed; to be started again at this instant.
     Backoff(Instant),
+    /// A plug that kept crashing (an essential child never is).
     GaveUp,
     Stopped,
 }
@@ -62,6 +62,7 @@ struct Child {
     args: Vec<String>,
     /// The event that says it is ready.
     ready_event: &'static str,
+    /// Never given up on while the tower runs (see `restart`).
     essential: bool,
     gen: u64,
     pid: Option<Pid>,
@@ -69,6 +70,8 @@ struct Child {
     state: State,
     fast_crashes: u32,
     restarts: u32,
+    /// The back-off before the pending restart.
+    backoff: Duration,
 }
 
 enum Msg {
@@ -111,6 +114,7 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         state: State::Stopped,
         fast_crashes: 0,
         restarts: 0,
+        backoff: Duration::ZERO,
     };
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let p = |p: &Path| p.display().to_string();
@@ -172,11 +176,12 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         "--secret-key".into(),
         p(&data.join("keys").join("tower.secret")),
     ]);
+    // The front door: without it no operator reaches the tower.
     let majordomo = child(
         "majordomo".into(),
         majordomo_args,
         "majordomo_started",
-        false,
+        true,
     );
     vec![
         vec![escalator],
@@ -239,8 +244,8 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Handles one message. Returns true when an essential child gave up.
-    fn handle(&mut self, msg: Msg, stopping: bool) -> bool {
+    /// Handles one message.
+    fn handle(&mut self, msg: Msg, stopping: bool) {
         match msg {
             Msg::Line { idx, gen, line } => {
                 let c = &mut self.children[idx];
@@ -251,18 +256,16 @@ impl Supervisor {
                 {
                     c.state = State::Ready;
                 }
-                false
             }
             Msg::Exit { idx, gen, status } => {
-                if gen != self.children[idx].gen {
-                    return false;
+                if gen == self.children[idx].gen {
+                    self.exited(idx, status, stopping);
                 }
-                self.exited(idx, status, stopping)
             }
         }
     }
 
-    fn exited(&mut self, idx: usize, status: ExitStatus, stopping: bool) -> bool {
+    fn exited(&mut self, idx: usize, status: ExitStatus, stopping: bool) {
         let sup = self.setup.supervision.clone();
         let c = &mut self.children[idx];
         c.pid = None;
@@ -281,26 +284,35 @@ impl Supervisor {
         );
         if stopping {
             c.state = State::Stopped;
-            return false;
+            return;
         }
         c.fast_crashes = if uptime < sup.fast_crash_window {
-            c.fast_crashes + 1
+            c.fast_crashes.saturating_add(1)
         } else {
             1
         };
-        if c.fast_crashes >= sup.max_fast_crashes {
-            c.state = State::GaveUp;
-            let f = fields([("name", json!(c.name)), ("crashes", json!(c.fast_crashes))]);
-            self.events.emit("launcher", "child_gave_up", f);
-            return c.essential;
+        match after_crash(&sup, c.essential, c.fast_crashes) {
+            AfterCrash::GiveUp => {
+                c.state = State::GaveUp;
+                let f = fields([("name", json!(c.name)), ("crashes", json!(c.fast_crashes))]);
+                self.events.emit("launcher", "child_gave_up", f);
+            }
+            AfterCrash::Restart {
+                after,
+                ceiling_reached,
+            } => {
+                c.state = State::Backoff(Instant::now() + after);
+                c.backoff = after;
+                if ceiling_reached {
+                    let f = fields([
+                        ("name", json!(c.name)),
+                        ("crashes", json!(c.fast_crashes)),
+                        ("backoff_ms", json!(after.as_millis() as u64)),
+                    ]);
+                    self.events.emit("launcher", "child_backoff_ceiling", f);
+                }
+            }
         }
-        let factor = 1u32 << (c.fast_crashes - 1).min(16);
-        let backoff = sup
-            .backoff_initial
-            .saturating_mul(factor)
-            .min(sup.backoff_max);
-        c.state = State::Backoff(Instant::now() + backoff);
-        false
     }
 
     /// Starts one group and waits until every member is ready.
@@ -349,9 +361,7 @@ impl Supervisor {
                         reason: format!("it exited while starting ({})", status_fields(&status).2),
                     });
                 }
-                Ok(msg) => {
-                    self.handle(msg, false);
-                }
+                Ok(msg) => self.handle(msg, false),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
@@ -366,7 +376,12 @@ impl Supervisor {
                 if now >= at {
                     self.children[i].restarts += 1;
                     let c = &self.children[i];
-                    let f = fields([("name", json!(c.name)), ("attempt", json!(c.restarts))]);
+                    let f = fields([
+                        ("name", json!(c.name)),
+                        ("attempt", json!(c.restarts)),
+                        ("crashes", json!(c.fast_crashes)),
+                        ("backoff_ms", json!(c.backoff.as_millis() as u64)),
+                    ]);
                     self.events.emit("launcher", "child_restarted", f);
                     self.spawn(i)?;
                 }
@@ -412,9 +427,7 @@ impl Supervisor {
                         clean &= status.success();
                         self.exited(idx, status, true);
                     }
-                    Ok(msg) => {
-                        self.handle(msg, true);
-                    }
+                    Ok(msg) => self.handle(msg, true),
                     Err(RecvTimeoutError::Timeout) if killed => break,
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -488,8 +501,7 @@ pub fn run(
     ]);
     sup.events.emit("launcher", "tower_ready", f);
 
-    let mut gave_up = false;
-    while !shutdown.load(Ordering::Relaxed) && !gave_up {
+    while !shutdown.load(Ordering::Relaxed) {
         let next = sup
             .children
             .iter()
@@ -503,26 +515,22 @@ pub fn run(
             .unwrap_or(Duration::from_millis(100))
             .min(Duration::from_millis(100));
         match sup.rx.recv_timeout(wait) {
-            Ok(msg) => gave_up = sup.handle(msg, false),
+            Ok(msg) => sup.handle(msg, false),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
         sup.restart_due()?;
     }
-    sup.events.emit(
-        "launcher",
-        "launcher_stopping",
-        fields([("gave_up", json!(gave_up))]),
-    );
+    sup.events.emit("launcher", "launcher_stopping", fields([]));
     let clean = sup.stop_all();
     sup.events.emit(
         "launcher",
         "launcher_stopped",
-        fields([("clean", json!(clean && !gave_up))]),
+        fields([("clean", json!(clean))]),
     );
-    Ok(match (gave_up, clean) {
-        (true, _) => Outcome::GaveUp,
-        (false, true) => Outcome::Clean,
-        (false, false) => Outcome::Unclean,
+    Ok(if clean {
+        Outcome::Clean
+    } else {
+        Outcome::Unclean
     })
 }

@@ -3,8 +3,9 @@
 //! referee may not have. Behind a small trait: a file (fsync'ed) for real
 //! hosts, memory for simulated fleets.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, Permissions};
 use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -61,12 +62,20 @@ impl FileJournal {
             source,
         };
         let existed = path.exists();
+        // It holds whole change specs (file contents): its user's only,
+        // whatever the umask (a plug works under the host's).
         let file = OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
+            .mode(0o600)
             .open(path)
             .map_err(err)?;
+        let mode = file.metadata().map_err(err)?.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            file.set_permissions(Permissions::from_mode(0o600))
+                .map_err(err)?;
+        }
         if !existed {
             // The new directory entry must survive a power loss too.
             if let Some(dir) = path.parent() {
@@ -187,5 +196,24 @@ mod more_tests {
         std::fs::write(&path, &bytes).unwrap();
         assert!(FileJournal::open(&path).unwrap().load().is_err());
         assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing cut");
+    }
+}
+
+#[cfg(test)]
+mod mode_tests {
+    use super::*;
+
+    #[test]
+    fn the_journal_is_its_users_only_new_or_existing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let new = dir.path().join("new");
+        FileJournal::open(&new).unwrap();
+        assert_eq!(mode(&new), 0o600);
+        let old = dir.path().join("old");
+        std::fs::write(&old, b"").unwrap();
+        std::fs::set_permissions(&old, Permissions::from_mode(0o644)).unwrap();
+        FileJournal::open(&old).unwrap();
+        assert_eq!(mode(&old), 0o600);
     }
 }

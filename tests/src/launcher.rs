@@ -31,8 +31,9 @@ pub struct Launcher {
     netns: Option<String>,
 }
 
+/// An internal endpoint where the launcher puts it by default.
 fn ep(dir: &Path, n: &str) -> String {
-    format!("ipc://{}/{n}.sock", dir.display())
+    format!("ipc://{}/data/run/{n}.sock", dir.display())
 }
 
 impl Launcher {
@@ -232,8 +233,14 @@ impl Launcher {
         self.dir.path().join("data")
     }
 
+    /// A daemon's endpoint: an internal one (`api`, `orders`, ...) or
+    /// `majordomo`.
     pub fn endpoint(&self, name: &str) -> String {
-        ep(self.dir.path(), name)
+        match (name, &self.setup.majordomo) {
+            ("majordomo", Some(set)) => set.clone(),
+            ("majordomo", None) => format!("ipc://{}/majordomo.sock", self.dir.path().display()),
+            _ => ep(self.dir.path(), name),
+        }
     }
 
     /// A plug started by the test, outside the launcher (a host that joins

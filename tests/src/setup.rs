@@ -90,15 +90,16 @@ impl Setup {
         dir.join("hosts").join(host).join("root")
     }
 
-    /// The YAML, with ipc endpoints inside `dir` (tests never share ports).
+    /// The YAML. The internal endpoints are the launcher's defaults
+    /// (sockets in `dir/data/run/`); the majordomo is an ipc socket in
+    /// `dir` unless set (tests never share ports).
     pub fn yaml(&self, dir: &Path) -> String {
-        let ep = |n: &str| format!("ipc://{}/{n}.sock", dir.display());
         let mut y = String::new();
         let _ = writeln!(y, "name: {}\ndata_dir: data\nendpoints:", self.name);
-        for n in ["escalator", "api", "events", "orders", "lifecycle"] {
-            let _ = writeln!(y, "  {n}: {}", ep(n));
-        }
-        let majordomo = self.majordomo.clone().unwrap_or_else(|| ep("majordomo"));
+        let majordomo = self
+            .majordomo
+            .clone()
+            .unwrap_or_else(|| format!("ipc://{}/majordomo.sock", dir.display()));
         let _ = writeln!(y, "  majordomo: {majordomo}");
         if !self.supervision.is_empty() {
             let _ = writeln!(y, "supervision:");

@@ -1,6 +1,8 @@
 //! The launcher with real child processes: ordered start, restart after
-//! SIGKILL with the tower still working, crash-loop give-up, bad setup
-//! files refused before anything starts, one launcher per data dir.
+//! SIGKILL with the tower still working, crash-loop give-up for a plug and
+//! never for the front door, bad setup files (and internal endpoints
+//! others could reach) refused before anything starts, one launcher per
+//! data dir.
 
 use std::time::Duration;
 
@@ -130,6 +132,54 @@ fn a_crash_looping_child_is_given_up_and_the_rest_keeps_working() -> anyhow::Res
 }
 
 #[test]
+fn the_front_door_is_never_given_up_and_comes_back_when_its_port_is_free() -> anyhow::Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let setup = Setup::new("door")
+        .host("web-1", &[])
+        .majordomo(&format!("tcp://127.0.0.1:{port}"))
+        .supervise("max_fast_crashes", "2")
+        .supervise("backoff_initial", "500ms")
+        .supervise("backoff_max", "1s");
+    let tower = Launcher::start(setup)?;
+    let exits = |n: usize| {
+        tower
+            .events()
+            .wait_n("child_exited majordomo", n, WAIT, |e| {
+                e.name == "child_exited" && e.str("name") == Some("majordomo")
+            })
+    };
+    // The majordomo dies, and another process takes its port meanwhile:
+    // every restart fails to bind.
+    nix::sys::signal::kill(
+        tower.child_pid("majordomo")?,
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    exits(1)?;
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", port))?;
+    let ceiling = tower.wait_from("launcher", "child_backoff_ceiling", 1, WAIT)?;
+    assert_eq!(ceiling.str("name"), Some("majordomo"));
+    assert_eq!(ceiling.u64("backoff_ms"), Some(1_000));
+    // Well past max_fast_crashes, and still tried again at the ceiling.
+    exits(4)?;
+    assert_eq!(tower.events().count("child_gave_up"), 0);
+    // The port comes free: the front door is back, the launcher never
+    // restarted, and the operator's CLI works again.
+    drop(squatter);
+    tower.wait_from("majordomo", "majordomo_started", 2, WAIT)?;
+    let out = tower.cli(&["hosts"])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("web-1"));
+    assert_eq!(tower.events().count("launcher_started"), 1);
+    Ok(())
+}
+
+#[test]
 fn lifecycle_events_are_published_on_the_lifecycle_socket() -> anyhow::Result<()> {
     let tower = Launcher::start(Setup::new("pub").host("web-1", &[]))?;
     let ctx = zmq::Context::new();
@@ -233,5 +283,44 @@ fn a_second_launcher_on_the_same_data_dir_is_refused() -> anyhow::Result<()> {
     assert_eq!(second.events.count("child_started"), 0);
     // The first tower is untouched.
     assert_eq!(run_one(&tower, "web-1")?, ChangeState::Succeeded);
+    Ok(())
+}
+
+#[test]
+fn internal_endpoints_off_the_private_data_dir_are_refused() -> anyhow::Result<()> {
+    let head = "name: t\ndata_dir: data\n";
+    // Anyone on the network could add an operator, read every order...
+    refused(
+        &format!("{head}endpoints:\n  api: tcp://0.0.0.0:17101\n"),
+        &[
+            "tower.yml",
+            "endpoints.api",
+            "tcp://0.0.0.0:17101",
+            "ipc://",
+        ],
+    )?;
+    refused(
+        &format!("{head}endpoints:\n  escalator: tcp://0.0.0.0:17100\n"),
+        &["tower.yml", "endpoints.escalator", "tcp://0.0.0.0:17100"],
+    )?;
+    // ...and on loopback, any user of the machine could.
+    refused(
+        &format!("{head}endpoints:\n  orders: tcp://127.0.0.1:17103\n"),
+        &[
+            "tower.yml",
+            "endpoints.orders",
+            "every user of this machine",
+        ],
+    )?;
+    refused(
+        &format!("{head}endpoints:\n  events: ipc://@vigie-events\n"),
+        &["tower.yml", "endpoints.events", "abstract"],
+    )?;
+    // A data dir so deep its default sockets cannot be bound.
+    let deep = "d".repeat(100);
+    refused(
+        &format!("name: t\ndata_dir: {deep}\n"),
+        &["tower.yml", "endpoints.escalator", "107-byte limit", &deep],
+    )?;
     Ok(())
 }

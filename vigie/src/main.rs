@@ -21,6 +21,10 @@ fn main() -> ExitCode {
             };
         }
     };
+    runtime::set_umask(matches!(
+        cli.command,
+        cmd::Command::Plug(_) | cmd::Command::Agent(_)
+    ));
     runtime::die_with_parent();
     // A benchmark prints figures; its in-process servers' logs would drown them.
     let quiet = matches!(cli.command, cmd::Command::Bench(_));

@@ -1,4 +1,5 @@
-//! What every daemon entry point shares: exit codes, tracing, signals.
+//! What every daemon entry point shares: exit codes, tracing, signals,
+//! the umask.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -72,5 +73,52 @@ pub fn die_with_parent() {
     if nix::unistd::getppid().as_raw() != parent {
         eprintln!("vigie: the launcher (pid {parent}) is gone; exiting");
         std::process::exit(1);
+    }
+}
+
+/// Every file the tower makes for itself is its user's only.
+const PRIVATE_UMASK: u32 = 0o077;
+/// The umask `vigie` was first started with, handed down to the launcher's
+/// children so that a plug works on its host under the operator's umask.
+pub const HOST_UMASK_ENV: &str = "VIGIE_HOST_UMASK";
+
+/// The umask host work runs under: the one handed down by a launcher, else
+/// the one this process was started with.
+fn host_umask(handed_down: Option<&str>, inherited: u32) -> u32 {
+    handed_down
+        .and_then(|v| u32::from_str_radix(v, 8).ok())
+        .filter(|m| *m <= 0o777)
+        .unwrap_or(inherited)
+}
+
+/// Sets the process umask. Data at rest (LevelDB files, keys, sockets,
+/// journals) holds file contents and secrets in clear: every daemon makes
+/// its files under umask 077. A process that works on a host (`works_on_host`:
+/// plug, agent) keeps the operator's umask instead — its commands and the
+/// directories it creates in the host root must not turn private — and
+/// makes its own state with explicit modes. Call before any thread starts.
+pub fn set_umask(works_on_host: bool) {
+    use nix::sys::stat::{umask, Mode};
+    let inherited = umask(Mode::from_bits_truncate(PRIVATE_UMASK)).bits();
+    let handed_down = std::env::var(HOST_UMASK_ENV).ok();
+    let host = host_umask(handed_down.as_deref(), inherited);
+    if handed_down.is_none() {
+        std::env::set_var(HOST_UMASK_ENV, format!("{host:o}"));
+    }
+    if works_on_host {
+        umask(Mode::from_bits_truncate(host));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_work_keeps_the_umask_the_tower_was_started_with() {
+        assert_eq!(host_umask(None, 0o022), 0o022);
+        assert_eq!(host_umask(Some("27"), 0o077), 0o027);
+        assert_eq!(host_umask(Some("nonsense"), 0o022), 0o022);
+        assert_eq!(host_umask(Some("7777"), 0o022), 0o022);
     }
 }

@@ -27,16 +27,12 @@ pub struct Args {
     exit: bool,
 }
 
+/// The demo's setup: the internal endpoints are the defaults (sockets in
+/// the data dir); the front door is a socket too, so the demo takes no port.
 fn setup_yaml(dir: &std::path::Path) -> String {
-    let ep = |n: &str| format!("ipc://{}/{n}.sock", dir.display());
     let mut y = format!(
-        "name: demo\ndata_dir: data\nendpoints:\n  escalator: {}\n  api: {}\n  events: {}\n  orders: {}\n  lifecycle: {}\n  majordomo: {}\nhosts:\n",
-        ep("escalator"),
-        ep("api"),
-        ep("events"),
-        ep("orders"),
-        ep("lifecycle"),
-        ep("majordomo")
+        "name: demo\ndata_dir: data\nendpoints:\n  majordomo: ipc://{}/majordomo.sock\nhosts:\n",
+        dir.display()
     );
     for (id, role) in HOSTS {
         y.push_str(&format!("  - id: {id}\n    driver: local\n    labels: {{role: {role}}}\n    options: {{root: hosts/{id}}}\n"));
@@ -72,7 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::write(&file, setup_yaml(dir.path()))?;
     let setup = vigie_launcher::setup::load(&file)?;
     let data = setup.data_dir.clone();
-    std::fs::create_dir_all(&data)?;
+    vigie_launcher::prepare_data_dir(&setup)?;
     let _lock = vigie_escalator::lock_dir(&data, "launcher.lock")?;
     let tower_keys = vigie_launcher::ensure_tower_keys(&data)?;
     let admin = vigie_launcher::ensure_admin(&data, &tower_keys, &setup.endpoints.majordomo)?;

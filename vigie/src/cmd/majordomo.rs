@@ -91,7 +91,11 @@ pub fn agent(a: AgentArgs) -> anyhow::Result<ExitCode> {
         Ok(d) => d,
         Err(e) => return bad("--root", &e),
     };
-    std::fs::create_dir_all(&a.state).with_context(|| format!("creating {}", a.state.display()))?;
+    // Like a plug's: private, whatever the umask the host work runs under.
+    for dir in [a.state.clone(), a.state.join("stash")] {
+        vigie_escalator::ensure_private_dir(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
     let journal = FileJournal::open(&a.state.join("journal"))?;
     let plug = Plug::new(
         &a.host,

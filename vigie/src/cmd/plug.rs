@@ -82,7 +82,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    std::fs::create_dir_all(&a.state).with_context(|| format!("creating {}", a.state.display()))?;
+    // The plug works under the host's umask: its own state is made private
+    // explicitly (the journal and stash hold file contents in clear).
+    for dir in [a.state.clone(), a.state.join("stash")] {
+        vigie_escalator::ensure_private_dir(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
     let journal = FileJournal::open(&a.state.join("journal"))?;
     let labels: Labels = a.labels.into_iter().collect();
     let plug = Plug::new(

@@ -23,8 +23,8 @@ pub fn run(a: Args, json: bool) -> anyhow::Result<ExitCode> {
         }
     };
     let data = setup.data_dir.clone();
-    if let Err(e) = std::fs::create_dir_all(&data) {
-        eprintln!("vigie start: data_dir {}: {e}", data.display());
+    if let Err(e) = vigie_launcher::prepare_data_dir(&setup) {
+        eprintln!("vigie start: data_dir: {e}");
         return Ok(ExitCode::from(EXIT_CONFIG));
     }
     // One launcher per data dir: held until this process ends.
@@ -68,12 +68,6 @@ pub fn run(a: Args, json: bool) -> anyhow::Result<ExitCode> {
     match vigie_launcher::run(setup, opts, shutdown_flag()?) {
         Ok(Outcome::Clean) => Ok(ExitCode::SUCCESS),
         Ok(Outcome::Unclean) => Ok(ExitCode::FAILURE),
-        Ok(Outcome::GaveUp) => {
-            eprintln!(
-                "vigie start: gave up: an essential daemon kept crashing (see child_gave_up)"
-            );
-            Ok(ExitCode::FAILURE)
-        }
         Err(e) => {
             eprintln!("vigie start: {e}");
             Ok(ExitCode::FAILURE)
