@@ -153,7 +153,10 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
     // plugs: a host does not choose its own labels.
     for h in &setup.hosts {
         let labels: Vec<String> = h.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        referee_args.extend(["--setup-host".into(), format!("{}:{}", h.id, labels.join(","))]);
+        referee_args.extend([
+            "--setup-host".into(),
+            format!("{}:{}", h.id, labels.join(",")),
+        ]);
     }
     let referee = child("referee".into(), referee_args, "referee_started", true);
     let plug = |h: &HostSetup| {

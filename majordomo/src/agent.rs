@@ -109,6 +109,12 @@ pub fn run(
                 Ok(FrontOut::Published(Published::ReportAck { host: h, upto })) if h == host => {
                     plug.on_ack(upto)?
                 }
+                Ok(FrontOut::Published(Published::Incarnation {
+                    host: h,
+                    incarnation,
+                })) => {
+                    plug.on_incarnation(&h, incarnation)?;
+                }
                 Ok(FrontOut::Refused { reason }) => {
                     tracing::warn!(event = "agent_message_refused", reason = %reason)
                 }

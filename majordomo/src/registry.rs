@@ -69,7 +69,9 @@ impl Registry {
             fresh.keys.insert(k.public.clone(), k);
         })?;
         load_all(db, b"operator/", |o: OperatorRecord| {
-            fresh.operators.insert((o.tenant.clone(), o.name.clone()), o);
+            fresh
+                .operators
+                .insert((o.tenant.clone(), o.name.clone()), o);
         })?;
         if let Ok(mut t) = self.inner.write() {
             *t = fresh;
@@ -85,7 +87,8 @@ impl Registry {
 
     pub fn put_operator(&self, rec: OperatorRecord) {
         if let Ok(mut t) = self.inner.write() {
-            t.operators.insert((rec.tenant.clone(), rec.name.clone()), rec);
+            t.operators
+                .insert((rec.tenant.clone(), rec.name.clone()), rec);
         }
     }
 

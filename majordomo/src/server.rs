@@ -278,7 +278,9 @@ impl Door {
                 }
             }
             Published::Order(ref o) => self.to_agent(&o.host.clone(), msg),
-            Published::ReportAck { ref host, .. } => self.to_agent(&host.clone(), msg),
+            Published::ReportAck { ref host, .. } | Published::Incarnation { ref host, .. } => {
+                self.to_agent(&host.clone(), msg)
+            }
             Published::Operator(rec) => {
                 self.registry.put_operator(rec);
                 self.prune_watches()?;
@@ -348,10 +350,18 @@ impl Door {
     fn roll_limits(&mut self) {
         let now = Instant::now();
         if let Some(s) = self.rejects.roll(now) {
-            tracing::warn!(event = "frames_rejected", suppressed = s.events, peers = s.sources);
+            tracing::warn!(
+                event = "frames_rejected",
+                suppressed = s.events,
+                peers = s.sources
+            );
         }
         if let Some(s) = self.knocks.roll(now) {
-            tracing::warn!(event = "knocks_dropped", suppressed = s.events, sources = s.sources);
+            tracing::warn!(
+                event = "knocks_dropped",
+                suppressed = s.events,
+                sources = s.sources
+            );
         }
     }
 }
@@ -413,7 +423,12 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
             move |public| registry.operator_active(public)
         }),
         rejects: Throttle::new(LOG_WINDOW, 5, 100, Instant::now()),
-        knocks: Throttle::new(KNOCK_WINDOW, KNOCKS_PER_SOURCE, KNOCKS_TOTAL, Instant::now()),
+        knocks: Throttle::new(
+            KNOCK_WINDOW,
+            KNOCKS_PER_SOURCE,
+            KNOCKS_TOTAL,
+            Instant::now(),
+        ),
         knocked: Vec::new(),
         knocks_dropped: 0,
     };

@@ -92,12 +92,20 @@ mod tests {
         assert_eq!(passed_a, 3, "per key");
         let passed_b = (0..1_000).filter(|_| t.allow("b", t0)).count();
         assert_eq!(passed_b, 2, "the total caps every key together");
-        assert_eq!(t.roll(t0 + Duration::from_secs(1)), None, "window still open");
+        assert_eq!(
+            t.roll(t0 + Duration::from_secs(1)),
+            None,
+            "window still open"
+        );
         let s = t.roll(t0 + Duration::from_secs(10)).unwrap();
         assert_eq!(s.events, 1_995);
         assert_eq!(s.sources, 2);
         // A new window lets the key through again.
         assert!(t.allow("a", t0 + Duration::from_secs(11)));
-        assert_eq!(t.roll(t0 + Duration::from_secs(21)), None, "nothing held back");
+        assert_eq!(
+            t.roll(t0 + Duration::from_secs(21)),
+            None,
+            "nothing held back"
+        );
     }
 }

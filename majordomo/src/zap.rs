@@ -56,7 +56,11 @@ pub fn run(
     let mut logs = Throttle::new(Duration::from_secs(10), 5, 50, Instant::now());
     while !stop.load(Ordering::Relaxed) {
         if let Some(s) = logs.roll(Instant::now()) {
-            tracing::warn!(event = "handshakes_refused", suppressed = s.events, sources = s.sources);
+            tracing::warn!(
+                event = "handshakes_refused",
+                suppressed = s.events,
+                sources = s.sources
+            );
         }
         let frames = match rep.recv_multipart(0) {
             Ok(f) => f,

@@ -74,6 +74,10 @@ pub fn run_fleet(cfg: FleetConfig, shutdown: Arc<AtomicBool>) -> Result<(), Plug
                 Some(p) => p.on_ack(upto),
                 None => Ok(()),
             },
+            Published::Incarnation { host, incarnation } => match plugs.get_mut(&host) {
+                Some(p) => p.on_incarnation(&host, incarnation).map(|_| ()),
+                None => Ok(()),
+            },
             _ => Ok(()),
         })?;
         let now = Instant::now();

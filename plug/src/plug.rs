@@ -126,14 +126,8 @@ impl Plug {
         let mut changes: BTreeMap<ChangeId, Progress> = BTreeMap::new();
         let mut order: Vec<ChangeId> = Vec::new();
         let records = self.journal.load()?;
-        if records.is_empty() {
-            // A new journal: a new incarnation, later than any before it
-            // on this host (its creation time; only compared with itself).
-            let id = now_ms().max(1);
-            self.journal
-                .append(&JournalRecord::Incarnation { id }, true)?;
-            self.incarnation = id;
-        }
+        // A new journal has no incarnation yet: heartbeats say 0 until the
+        // referee hands one out (`on_incarnation`).
         for rec in records {
             match rec {
                 JournalRecord::Incarnation { id } => self.incarnation = id,
@@ -199,6 +193,20 @@ impl Plug {
         Ok(())
     }
 
+    /// The referee handed out an incarnation: a journal without one takes
+    /// it (journaled before use); one that has one keeps it. Returns
+    /// whether it was taken.
+    pub fn on_incarnation(&mut self, host: &str, id: u64) -> Result<bool, PlugError> {
+        if host != self.host || self.incarnation != 0 || id == 0 {
+            return Ok(false);
+        }
+        self.journal
+            .append(&JournalRecord::Incarnation { id }, true)?;
+        self.incarnation = id;
+        tracing::info!(event = "incarnation_taken", host = %self.host, incarnation = id);
+        Ok(true)
+    }
+
     fn report(&mut self, change: &str, kind: ReportKind, out: Sink) -> Result<(), PlugError> {
         let r = Report {
             host: self.host.clone(),
@@ -225,6 +233,12 @@ impl Plug {
     pub fn on_order(&mut self, order: Order, out: Sink) -> Result<(), PlugError> {
         if order.host != self.host {
             tracing::warn!(event = "order_refused", host = %self.host, change = %order.change, reason = "misaddressed", to = %order.host);
+            return Ok(());
+        }
+        if self.incarnation == 0 {
+            // Reports need an incarnation; the referee does not dispatch
+            // before it handed one out, so this is a stray order.
+            tracing::warn!(event = "order_refused", host = %self.host, change = %order.change, reason = "no_incarnation");
             return Ok(());
         }
         if !safe_id(&order.change) {

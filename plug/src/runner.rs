@@ -133,6 +133,17 @@ pub fn run(cfg: PlugConfig, mut plug: Plug, shutdown: Arc<AtomicBool>) -> Result
                 Ok(())
             }
             Published::ReportAck { host: h, upto } if h == host => plug.on_ack(upto),
+            Published::Incarnation {
+                host: h,
+                incarnation,
+            } => {
+                if plug.on_incarnation(&h, incarnation)? {
+                    if let Ok(mut b) = beat.lock() {
+                        *b = plug.heartbeat();
+                    }
+                }
+                Ok(())
+            }
             _ => Ok(()),
         })?;
         plug.tick(Instant::now(), &mut out);

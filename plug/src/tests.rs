@@ -105,6 +105,13 @@ fn plug(rec: &Recorder, j: &Shared, stash: &Path) -> Plug {
     )
 }
 
+/// A plug on a new journal, given its incarnation by the referee.
+fn fresh_plug(rec: &Recorder, j: &Shared, stash: &Path) -> Plug {
+    let mut p = plug(rec, j, stash);
+    assert!(p.on_incarnation("h", 7).unwrap());
+    p
+}
+
 fn outcome(events: &[PlugEvent]) -> Option<Outcome> {
     events.iter().rev().find_map(|e| match e {
         PlugEvent::Report(r) => match r.kind {
@@ -119,7 +126,7 @@ fn outcome(events: &[PlugEvent]) -> Option<Outcome> {
 fn failure_undoes_completed_steps_in_reverse_and_a_failed_file_step_too() {
     let dir = tempfile::tempdir().unwrap();
     let (rec, j) = (Recorder::default(), Shared::default());
-    let mut p = plug(&rec, &j, dir.path());
+    let mut p = fresh_plug(&rec, &j, dir.path());
     let mut out = Vec::new();
     p.on_order(
         order("c1", vec![run("a"), run("b"), run("fail"), run("d")]),
@@ -156,7 +163,7 @@ fn a_crash_mid_change_is_rolled_back_on_restart_and_nothing_runs_twice() {
     let o = order("c1", vec![run("a"), run("b"), run("c")]);
     // The journal of a plug killed while step 2 ("b") was running.
     {
-        let mut p = plug(&rec, &j, dir.path());
+        let mut p = fresh_plug(&rec, &j, dir.path());
         p.on_order(order("c1", vec![run("a"), run("b"), run("c")]), &mut |_| {})
             .unwrap();
         let mut kept = j.0.lock().unwrap().load().unwrap();
@@ -202,4 +209,36 @@ fn a_crash_mid_change_is_rolled_back_on_restart_and_nothing_runs_twice() {
     let last = *seqs.last().unwrap();
     p.on_ack(last).unwrap();
     assert_eq!(p.unacked(), 0);
+}
+
+#[test]
+fn a_new_journal_waits_for_the_referee_to_hand_it_an_incarnation_and_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, j) = (Recorder::default(), Shared::default());
+    let mut p = plug(&rec, &j, dir.path());
+    p.recover(&mut |_| {}).unwrap();
+    let inc = |p: &Plug| match p.heartbeat() {
+        PlugEvent::Heartbeat { incarnation, .. } => incarnation,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(inc(&p), 0, "asks for one");
+    // Without one, an order is not run (its reports could not be numbered).
+    p.on_order(order("c1", vec![run("a")]), &mut |_| {})
+        .unwrap();
+    assert!(rec.0.lock().unwrap().is_empty());
+    assert!(!p.on_incarnation("other-host", 5).unwrap(), "not for it");
+    assert!(p.on_incarnation("h", 5).unwrap());
+    assert!(
+        !p.on_incarnation("h", 6).unwrap(),
+        "a journal keeps its first"
+    );
+    assert_eq!(inc(&p), 5);
+    // After a restart, the journal says which.
+    let mut again = plug(&rec, &j, dir.path());
+    again.recover(&mut |_| {}).unwrap();
+    assert_eq!(inc(&again), 5);
+    again
+        .on_order(order("c1", vec![run("a")]), &mut |_| {})
+        .unwrap();
+    assert_eq!(*rec.0.lock().unwrap(), ["apply a"]);
 }

@@ -116,12 +116,9 @@ impl Tower {
                 db,
                 turn,
             ),
-            ApiCall::OperatorRotateKey { name, public } => self.operator_call(
-                caller,
-                OperatorCall::RotateKey { name, public },
-                db,
-                turn,
-            ),
+            ApiCall::OperatorRotateKey { name, public } => {
+                self.operator_call(caller, OperatorCall::RotateKey { name, public }, db, turn)
+            }
             ApiCall::OperatorRevoke { name } => {
                 self.operator_call(caller, OperatorCall::Revoke { name }, db, turn)
             }
@@ -299,7 +296,12 @@ impl Tower {
     }
 
     /// A change of the caller's tenant, wherever it lives now.
-    pub(crate) fn find(&self, caller: &Caller, id: &str, db: &Database) -> Result<ChangeView, ApiFault> {
+    pub(crate) fn find(
+        &self,
+        caller: &Caller,
+        id: &str,
+        db: &Database,
+    ) -> Result<ChangeView, ApiFault> {
         let view = if let Some(rec) = self.changes.get(id) {
             Some(rec.view.clone())
         } else if let Some(v) = self.recent.iter().rev().find(|v| v.id == id) {
@@ -419,7 +421,11 @@ impl Tower {
                 let after = &h.rec.labels;
                 (
                     "labels_set",
-                    format!("host {host} labels [{}] -> [{}]", show(&before), show(after)),
+                    format!(
+                        "host {host} labels [{}] -> [{}]",
+                        show(&before),
+                        show(after)
+                    ),
                 )
             }
             (None, labels) => {
@@ -433,6 +439,7 @@ impl Tower {
                         labels,
                         report_seq: 0,
                         incarnation: 0,
+                        issued: 0,
                     }),
                 );
                 turn.logs.push(Log::HostRegistered {

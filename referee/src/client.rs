@@ -7,8 +7,8 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use vigie_wire::tower::{
-    change_topic, ApiAnswer, ApiCall, ApiFault, ApiReply, ApiRequest, Caller, ChangeView,
-    IdemKey, Published, ALL_CHANGES_TOPIC,
+    change_topic, ApiAnswer, ApiCall, ApiFault, ApiReply, ApiRequest, Caller, ChangeView, IdemKey,
+    Published, ALL_CHANGES_TOPIC,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -247,7 +247,11 @@ impl ApiClient {
                 self.link.send(id, &call, watch, idem)?;
                 resend = now + RESEND_AFTER;
             }
-            let wait = left.min(resend.saturating_duration_since(now).max(Duration::from_millis(1)));
+            let wait = left.min(
+                resend
+                    .saturating_duration_since(now)
+                    .max(Duration::from_millis(1)),
+            );
             match self.link.recv(wait)? {
                 Some(Incoming::Reply(r)) if r.id == id => return Ok(r.body?),
                 Some(Incoming::Update(v)) => self.updates.push_back(v),

@@ -159,9 +159,41 @@ impl Tower {
                 labels: Labels::new(),
                 report_seq: 0,
                 incarnation: 0,
+                issued: 0,
             })
         });
         h.reported = labels;
+        if incarnation == 0 {
+            // A new journal: hand it the next incarnation (again, if the
+            // first hand-out was lost). It is not online before it uses it.
+            let next = if h.rec.issued > h.rec.incarnation {
+                h.rec.issued
+            } else {
+                h.rec.issued.max(h.rec.incarnation) + 1
+            };
+            if next != h.rec.issued {
+                h.rec.issued = next;
+                turn.dirty_hosts.insert(host.to_owned());
+                turn.logs.push(Log::IncarnationIssued {
+                    host: host.to_owned(),
+                    incarnation: next,
+                });
+            }
+            if h.online {
+                h.online = false;
+                turn.logs.push(Log::HostOffline {
+                    host: host.to_owned(),
+                });
+            }
+            turn.publish.push((
+                vec![vigie_wire::tower::host_topic(host)],
+                vigie_wire::tower::Published::Incarnation {
+                    host: host.to_owned(),
+                    incarnation: next,
+                },
+            ));
+            return;
+        }
         h.last_seen = Some(now);
         if !self.incarnation(host, incarnation, now, turn) {
             return;

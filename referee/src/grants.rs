@@ -77,7 +77,11 @@ mod tests {
         assert!(!covers(&held, &g("changes.submit")), "wider scope");
         assert!(!covers(&held, &g("changes.submit@db-*")), "other scope");
         assert!(!covers(&held, &g("hosts.admin@web-*")), "other verb");
-        let asked = [g("hosts.read"), g("operators.admin"), g("changes.submit@web-*")];
+        let asked = [
+            g("hosts.read"),
+            g("operators.admin"),
+            g("changes.submit@web-*"),
+        ];
         assert_eq!(beyond(&held, &asked), vec![&asked[1]]);
     }
 
@@ -88,7 +92,11 @@ mod tests {
         let bob = op("acme", "bob", &["operators.admin"]);
         let all = vec![admin.clone(), alice.clone(), bob.clone()];
         assert_eq!(last_holder(&all, &admin), Some(Verb::TenantsAdmin));
-        assert_eq!(last_holder(&all, &alice), None, "bob still holds it in acme");
+        assert_eq!(
+            last_holder(&all, &alice),
+            None,
+            "bob still holds it in acme"
+        );
         let mut revoked_bob = bob.clone();
         revoked_bob.revoked = true;
         let all = vec![admin.clone(), alice.clone(), revoked_bob];

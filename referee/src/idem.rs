@@ -124,10 +124,7 @@ impl Tower {
             if rec.digest != digest {
                 return Err(ApiFault::new(
                     ApiFaultKind::Conflict,
-                    format!(
-                        "idempotency key {} was used for another call",
-                        key.as_str()
-                    ),
+                    format!("idempotency key {} was used for another call", key.as_str()),
                 ));
             }
             tracing::info!(event = "call_replayed", operator = %caller.operator, key = key.as_str());

@@ -163,8 +163,7 @@ impl Tower {
                 vigie_changes::validate_host_id(&host)
                     .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
                 if let Some(k) = keys.iter().find(|k| k.public == public) {
-                    if k.host != host || k.tenant != caller.tenant || k.state == KeyState::Revoked
-                    {
+                    if k.host != host || k.tenant != caller.tenant || k.state == KeyState::Revoked {
                         // Says nothing of which host or tenant has it.
                         return Err(fault(
                             ApiFaultKind::Conflict,
@@ -244,7 +243,15 @@ pub enum KeyCall {
         knocks: Vec<vigie_wire::front::Knock>,
         dropped: u64,
     },
-    Add { host: String, public: String },
-    Accept { host: String, public: String },
-    Revoke { host: String },
+    Add {
+        host: String,
+        public: String,
+    },
+    Accept {
+        host: String,
+        public: String,
+    },
+    Revoke {
+        host: String,
+    },
 }

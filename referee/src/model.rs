@@ -30,6 +30,10 @@ pub struct HostRecord {
     /// The plug's journal the reports are numbered in (a new journal —
     /// a reinstalled host — numbers from 1 again).
     pub incarnation: u64,
+    /// The last incarnation handed out to this host: above `incarnation`
+    /// while its new journal has not used it yet.
+    #[serde(default)]
+    pub issued: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

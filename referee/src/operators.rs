@@ -90,7 +90,12 @@ fn powers<'a>(
 
 /// Refuses unless the caller holds every grant of `asked` (`what` says
 /// what the caller tries to do with them).
-fn within(held: Option<&[Grant]>, asked: &[Grant], caller: &Caller, what: &str) -> Result<(), ApiFault> {
+fn within(
+    held: Option<&[Grant]>,
+    asked: &[Grant],
+    caller: &Caller,
+    what: &str,
+) -> Result<(), ApiFault> {
     let Some(held) = held else { return Ok(()) };
     let beyond = crate::grants::beyond(held, asked);
     if beyond.is_empty() {
@@ -107,7 +112,11 @@ fn within(held: Option<&[Grant]>, asked: &[Grant], caller: &Caller, what: &str) 
 /// Keys are unique in the whole tower, across operators (revoked ones
 /// too: a revoked key stays refused) and agents. The message names no
 /// tenant, host or operator: it must not tell one tenant of another.
-fn check_key_free(public: &str, operators: &[OperatorRecord], db: &Database) -> Result<(), ApiFault> {
+fn check_key_free(
+    public: &str,
+    operators: &[OperatorRecord],
+    db: &Database,
+) -> Result<(), ApiFault> {
     let taken = operators.iter().any(|o| o.public == public)
         || all_keys(db)?
             .iter()

@@ -188,3 +188,47 @@ fn report_texts_are_bounded() {
     assert!(result.stdout_tail.len() <= 4096 && result.summary.len() <= 4096);
     assert!(result.summary.chars().all(|c| c == 'é'));
 }
+
+fn issued(t: &Turn) -> Option<u64> {
+    t.publish.iter().find_map(|(_, p)| match p {
+        Published::Incarnation { incarnation, .. } => Some(*incarnation),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_reinstalled_host_whose_clock_is_behind_is_handed_an_incarnation_and_comes_back() {
+    let mut f = fixture();
+    // The old journal numbered itself from a clock far ahead.
+    f.beat("h", 1_900_000_000_000, None);
+    let ids = f.submit("h");
+    f.report("h", 1_900_000_000_000, 1, &ids[0], ReportKind::Accepted);
+    // Reinstalled: a new journal asks for an incarnation and is not online
+    // until it uses one.
+    let t = f.beat("h", 0, None);
+    let given = issued(&t).expect("an incarnation is handed out");
+    assert!(given > 1_900_000_000_000, "above every earlier one");
+    assert!(
+        !f.tower.hosts["h"].online,
+        "nothing is dispatched to it yet"
+    );
+    assert_eq!(orders(&t), 0);
+    // The hand-out was lost: asking again gets the same number.
+    assert_eq!(issued(&f.beat("h", 0, None)), Some(given));
+    let next = f.submit("h");
+    let t = f.beat("h", given, None);
+    assert!(f.tower.hosts["h"].online, "back online with it");
+    assert_eq!(
+        f.state(&ids[0]),
+        Some(ChangeState::RollbackFailed {
+            failed_step: None,
+            interrupted: true
+        }),
+        "the change the old journal had is over (not run again)"
+    );
+    assert_eq!(orders(&t), 1, "the next change is dispatched");
+    f.report("h", given, 1, &next[0], ReportKind::Accepted);
+    assert!(f.tower.changes.get(&next[0]).is_some_and(|c| c.accepted));
+    // Reinstalled once more: the next number, not the used one.
+    assert_eq!(issued(&f.beat("h", 0, None)), Some(given + 1));
+}

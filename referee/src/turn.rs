@@ -80,6 +80,10 @@ pub enum Log {
         stored: usize,
         dropped: u64,
     },
+    IncarnationIssued {
+        host: HostId,
+        incarnation: u64,
+    },
     ChangeQueued {
         change: ChangeId,
         host: HostId,
@@ -146,6 +150,9 @@ impl Log {
             } => info!(event = "operator_changed", operator = name, tenant, revoked),
             Log::KeysPending { stored, dropped } => {
                 warn!(event = "keys_pending", stored, dropped)
+            }
+            Log::IncarnationIssued { host, incarnation } => {
+                info!(event = "incarnation_issued", host, incarnation)
             }
             Log::HostReset { host, incarnation } => {
                 warn!(event = "host_reset", host, incarnation)

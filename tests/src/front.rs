@@ -30,7 +30,11 @@ pub fn admin(t: &Launcher, tenant: Option<&str>) -> anyhow::Result<ApiClient> {
 }
 
 /// A client holding `keys`, acting in `act_in` (its own tenant if `None`).
-pub fn client_with(t: &Launcher, keys: &KeyPair, act_in: Option<&str>) -> anyhow::Result<ApiClient> {
+pub fn client_with(
+    t: &Launcher,
+    keys: &KeyPair,
+    act_in: Option<&str>,
+) -> anyhow::Result<ApiClient> {
     let link = FrontLink::connect(
         &t.endpoint("majordomo"),
         &tower_key(t)?,

@@ -26,8 +26,24 @@ impl FakeReferee {
     fn pump(&mut self, wait: Duration) -> anyhow::Result<()> {
         self.pull.set_rcvtimeo(i32::try_from(wait.as_millis())?)?;
         if let Ok(frame) = self.pull.recv_bytes(0) {
-            if let PlugEvent::Report(r) = vigie_wire::decode(&frame)? {
-                self.reports.insert(r.seq, r);
+            match vigie_wire::decode(&frame)? {
+                PlugEvent::Report(r) => {
+                    self.reports.insert(r.seq, r);
+                }
+                // A new journal asks for its incarnation, as from a referee.
+                PlugEvent::Heartbeat {
+                    host,
+                    incarnation: 0,
+                    ..
+                } => {
+                    let give = Published::Incarnation {
+                        host: host.clone(),
+                        incarnation: 1,
+                    };
+                    let frame = vigie_wire::encode(&give)?;
+                    self.publ.send_multipart([host_topic(&host), frame], 0)?;
+                }
+                PlugEvent::Heartbeat { .. } => {}
             }
         }
         Ok(())

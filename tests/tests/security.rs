@@ -123,7 +123,12 @@ fn operators_admin_grants_no_more_than_it_holds_and_takes_over_nobody() -> anyho
         &dir,
         "acme",
         "boss",
-        &grants(&["operators.admin", "hosts.admin", "changes.submit", "changes.read"])?,
+        &grants(&[
+            "operators.admin",
+            "hosts.admin",
+            "changes.submit",
+            "changes.read",
+        ])?,
     )?;
     let narrow = add_operator(
         &t,
@@ -144,7 +149,11 @@ fn operators_admin_grants_no_more_than_it_holds_and_takes_over_nobody() -> anyho
     // Wider verbs or scopes than its own: refused, nothing stored.
     assert_eq!(add(&mut narrow, "x1", &["changes.submit"])?, forbidden);
     assert_eq!(add(&mut narrow, "x2", &["hosts.admin@*"])?, forbidden);
-    assert_eq!(add(&mut narrow, "x3", &["changes.read"])?, forbidden, "wider scope");
+    assert_eq!(
+        add(&mut narrow, "x3", &["changes.read"])?,
+        forbidden,
+        "wider scope"
+    );
     // Within its own: fine. The same name again: a conflict, not a takeover.
     assert_eq!(add(&mut narrow, "reader", &["changes.read@web-*"])?, None);
     assert_eq!(
@@ -218,7 +227,10 @@ fn operators_admin_grants_no_more_than_it_holds_and_takes_over_nobody() -> anyho
     match r {
         Err(ClientError::Refused(f)) => {
             assert_eq!(f.kind, ApiFaultKind::Conflict);
-            assert!(!f.message.contains("narrow") && !f.message.contains("acme"), "{f}");
+            assert!(
+                !f.message.contains("narrow") && !f.message.contains("acme"),
+                "{f}"
+            );
         }
         other => anyhow::bail!("an operator's key as an agent's: {other:?}"),
     }
@@ -368,7 +380,9 @@ fn floods_of_unknown_keys_and_bad_frames_cost_a_bounded_amount() -> anyhow::Resu
         e.name == "knocks_dropped" && e.str("source") == Some("majordomo")
     });
     // The limits' window is a minute: the first batches are what counts.
-    let pending = t.events().wait_n("keys_pending", 1, WAIT, |e| e.name == "keys_pending")?;
+    let pending = t
+        .events()
+        .wait_n("keys_pending", 1, WAIT, |e| e.name == "keys_pending")?;
     drop(socks);
     let ApiAnswer::Keys(keys) = admin(&t, None)?.call(ApiCall::Keys)? else {
         anyhow::bail!("keys answer")
@@ -386,26 +400,45 @@ fn floods_of_unknown_keys_and_bad_frames_cost_a_bounded_amount() -> anyhow::Resu
     else {
         anyhow::bail!("audit answer")
     };
-    let knocks = records.iter().filter(|r| r.action.starts_with("key")).count();
+    let knocks = records
+        .iter()
+        .filter(|r| r.action.starts_with("key"))
+        .count();
     assert!(knocks <= 5, "knocks audited in aggregate: {knocks} records");
     let refused_logs = t.events().count("handshake_refused");
-    assert!(refused_logs <= 50, "{refused_logs} handshake_refused lines for 300 knocks");
+    assert!(
+        refused_logs <= 50,
+        "{refused_logs} handshake_refused lines for 300 knocks"
+    );
     let _ = (dropped, pending);
 
     // An accepted operator floods malformed frames: a few are answered and
     // logged, the rest counted; the door keeps serving.
-    let keys = add_operator(&t, t.dir.path(), "default", "noisy", &grants(&["hosts.read"])?)?;
+    let keys = add_operator(
+        &t,
+        t.dir.path(),
+        "default",
+        "noisy",
+        &grants(&["hosts.read"])?,
+    )?;
     let (_ctx2, d) = raw_peer(&t, &keys)?;
     for _ in 0..2_000 {
         d.send(&b"garbage"[..], 0)?;
     }
-    t.events().wait_n("frames_rejected", 1, WAIT, |e| e.name == "frames_rejected")?;
+    t.events()
+        .wait_n("frames_rejected", 1, WAIT, |e| e.name == "frames_rejected")?;
     let logged = t.events().count("frame_rejected");
-    assert!(logged <= 10, "{logged} frame_rejected lines for 2,000 bad frames");
+    assert!(
+        logged <= 10,
+        "{logged} frame_rejected lines for 2,000 bad frames"
+    );
     let mut replies = 0;
     d.set_rcvtimeo(200)?;
     while let Ok(bytes) = d.recv_bytes(0) {
-        if matches!(vigie_wire::decode::<FrontOut>(&bytes)?, FrontOut::Refused { .. }) {
+        if matches!(
+            vigie_wire::decode::<FrontOut>(&bytes)?,
+            FrontOut::Refused { .. }
+        ) {
             replies += 1;
         }
     }

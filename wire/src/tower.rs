@@ -40,7 +40,8 @@ pub enum PlugEvent {
     /// "I am alive" (every half second or so), with what the plug is running.
     Heartbeat {
         host: HostId,
-        /// The plug's journal (see [`Report::incarnation`]).
+        /// The plug's journal (see [`Report::incarnation`]); 0 for a new
+        /// journal still waiting for the referee to hand it one.
         incarnation: u64,
         labels: Labels,
         busy: Option<ChangeId>,
@@ -118,6 +119,13 @@ pub enum Published {
     Key(crate::front::KeyRecord),
     /// An operator was added, changed or revoked (topic `KEYS_TOPIC`).
     Operator(crate::front::OperatorRecord),
+    /// The incarnation a plug with a new journal numbers its reports in,
+    /// handed out by the referee (never a clock: a host whose clock is
+    /// behind must still come back).
+    Incarnation {
+        host: HostId,
+        incarnation: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
