@@ -36,13 +36,15 @@ struct Watch {
     held: Vec<ChangeView>,
 }
 
+/// Whether an operator's key may still talk (the registry's answer).
+type ActiveCheck = Box<dyn Fn(&str) -> bool>;
+
 #[derive(Default)]
 pub struct Calls {
     next_id: u64,
     in_flight: HashMap<u64, InFlight>,
     watches: HashMap<ChangeId, Watch>,
-    /// Whether an operator's key may still talk (the registry's answer).
-    active: Option<Box<dyn Fn(&str) -> bool>>,
+    active: Option<ActiveCheck>,
 }
 
 /// The referee's answer to one operator's call, ready to relay.
