@@ -88,6 +88,7 @@ mod tests {
         run_timeout_kills_process_group,
         paths_cannot_escape_the_root,
         the_root_is_not_a_target,
+        swapped_directory_never_leads_outside,
         command_probe,
         http_probe,
     );

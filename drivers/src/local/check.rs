@@ -64,6 +64,7 @@ fn once(root: &Path, probe: &Probe, timeout: Duration) -> StepResult {
             command,
             env: &[],
             cwd: root,
+            pwd: root,
             root,
             timeout,
         }),

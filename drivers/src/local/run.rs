@@ -25,7 +25,10 @@ pub const HOST_ROOT_ENV: &str = "VIGIE_HOST_ROOT";
 pub(crate) struct Invocation<'a> {
     pub command: &'a Command,
     pub env: &'a [(String, String)],
+    /// Where the command starts; may be a `/proc/self/fd` name.
     pub cwd: &'a Path,
+    /// The working directory's path as the command should see it.
+    pub pwd: &'a Path,
     pub root: &'a Path,
     pub timeout: Duration,
 }
@@ -62,7 +65,7 @@ pub(crate) fn run(inv: &Invocation<'_>) -> StepResult {
     };
     cmd.current_dir(inv.cwd)
         // Ours is the caller's; a shell trusts $PWD for `pwd`.
-        .env("PWD", inv.cwd)
+        .env("PWD", inv.pwd)
         .envs(inv.env.iter().map(|(k, v)| (k, v)))
         .env(HOST_ROOT_ENV, inv.root)
         .stdin(Stdio::null())
@@ -158,6 +161,7 @@ mod tests {
             command: &Command::Shell("sleep 20 & echo $!".into()),
             env: &[],
             cwd: root.path(),
+            pwd: root.path(),
             root: root.path(),
             timeout: Duration::from_secs(30),
         });
@@ -175,6 +179,7 @@ mod tests {
             command: &Command::Argv(vec![]),
             env: &[],
             cwd: root.path(),
+            pwd: root.path(),
             root: root.path(),
             timeout: Duration::from_secs(1),
         });
@@ -189,6 +194,7 @@ mod tests {
             command: &Command::Shell("kill -TERM $$".into()),
             env: &[],
             cwd: root.path(),
+            pwd: root.path(),
             root: root.path(),
             timeout: Duration::from_secs(30),
         });
