@@ -7,6 +7,7 @@ mod check;
 mod files;
 mod handle;
 mod paths;
+mod reap;
 mod remove;
 mod run;
 mod stash;
@@ -19,10 +20,12 @@ use std::time::{Duration, Instant};
 
 use vigie_wire::change::{Action, Command, StepResult};
 
+pub use reap::STEP_MARK_ENV;
 pub use run::HOST_ROOT_ENV;
 
 use crate::{Driver, DriverError};
 use handle::DirFd;
+use reap::StepMark;
 
 #[derive(Debug)]
 pub struct LocalDriver {
@@ -59,6 +62,7 @@ impl LocalDriver {
         env: &[(String, String)],
         cwd: Option<&str>,
         timeout_ms: u64,
+        mark: &StepMark,
     ) -> Result<StepResult, DriverError> {
         let cwd = paths::confine(&self.root, cwd.unwrap_or("/"))?;
         let Some(dir) = paths::open_dir(&self.dir, &cwd)? else {
@@ -74,6 +78,7 @@ impl LocalDriver {
             pwd: &cwd.full,
             root: &self.root,
             timeout: Duration::from_millis(timeout_ms),
+            mark,
         }))
     }
 
@@ -85,7 +90,10 @@ impl LocalDriver {
                 cwd,
                 timeout_ms,
                 ..
-            } => self.run_step(command, env, cwd.as_deref(), *timeout_ms),
+            } => {
+                let mark = StepMark::for_stash(stash)?;
+                self.run_step(command, env, cwd.as_deref(), *timeout_ms, &mark)
+            }
             Action::File {
                 path,
                 content,
@@ -105,11 +113,19 @@ impl LocalDriver {
                     interval: Duration::from_millis(*interval_ms),
                     timeout: Duration::from_millis(*timeout_ms),
                 },
+                &StepMark::for_stash(stash)?,
             )),
         }
     }
 
     fn undo_inner(&self, action: &Action, stash: &Path) -> Result<StepResult, DriverError> {
+        if matches!(action, Action::Run { .. } | Action::Check { .. }) {
+            // The step may have been cut off by a crash: what it started
+            // must be gone before the undo touches the host.
+            if let Some(mark) = StepMark::recorded(stash)? {
+                mark.kill_all();
+            }
+        }
         match action {
             Action::Run {
                 undo: Some(command),
@@ -117,7 +133,10 @@ impl LocalDriver {
                 cwd,
                 timeout_ms,
                 ..
-            } => self.run_step(command, env, cwd.as_deref(), *timeout_ms),
+            } => {
+                let mark = StepMark::for_stash(stash)?;
+                self.run_step(command, env, cwd.as_deref(), *timeout_ms, &mark)
+            }
             Action::Run { undo: None, .. } => Ok(StepResult::ok("no undo command")),
             Action::File { path, .. } => files::undo(&self.dir, path, stash),
             Action::Remove { path } => remove::undo(&self.dir, path, stash),
