@@ -87,6 +87,7 @@ mod tests {
         run_undo_command,
         run_timeout_kills_process_group,
         run_leaves_no_process_behind,
+        undo_kills_what_an_interrupted_step_left_running,
         paths_cannot_escape_the_root,
         the_root_is_not_a_target,
         swapped_directory_never_leads_outside,

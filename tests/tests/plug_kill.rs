@@ -3,11 +3,9 @@
 //! before the recovering plug runs the step's undo, and never finishes.
 
 use std::fs;
-use std::io::Read;
-use std::path::Path;
-use std::sync::mpsc;
 use std::time::Duration;
 
+use vigie_tests::steps::{alive, make_fifo, read_pids};
 use vigie_tests::{Launcher, Setup};
 use vigie_wire::tower::{ApiCall, ChangeState};
 
@@ -35,50 +33,6 @@ steps:
     timeout: 60s
 "#;
 
-/// The live (not zombie) processes of group `pgid`, and those of `pids`.
-fn alive(pgid: i32, pids: &[i32]) -> Vec<String> {
-    let mut live = vec![];
-    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid pgrp ...": comm may hold spaces and parens.
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let (state, group) = (fields.first(), fields.get(2));
-        let dead = matches!(state, Some(&"Z" | &"X"));
-        let ours = group == Some(&pgid.to_string().as_str()) || pids.contains(&pid);
-        if ours && !dead {
-            live.push(format!("{pid} {}", stat.trim_end()));
-        }
-    }
-    live
-}
-
-/// Reads the fifo on a thread: opening it blocks until the step writes.
-fn read_fifo(path: &Path, timeout: Duration) -> anyhow::Result<String> {
-    let (tx, rx) = mpsc::channel();
-    let path = path.to_path_buf();
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let read = fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut text));
-        let _ = tx.send(read.map(|_| text));
-    });
-    match rx.recv_timeout(timeout) {
-        Ok(read) => Ok(read?),
-        Err(_) => anyhow::bail!("the step never wrote its pids within {timeout:?}"),
-    }
-}
-
 /// Runs the slow step, interrupts it with `interrupt` (which returns once
 /// the plug is back), and checks that nothing the step started was alive
 /// when the undo ran, nor is now.
@@ -88,18 +42,12 @@ fn interrupted_step(
 ) -> anyhow::Result<()> {
     let mut tower = Launcher::start(Setup::new(name).host("web-1", &[]))?;
     let root = tower.root("web-1");
-    nix::unistd::mkfifo(
-        &root.join("ready"),
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-    )?;
+    make_fifo(&root.join("ready"))?;
     let c = tower.api()?.changes(ApiCall::Submit {
         spec: vigie_changes::parse_change("slow.yml", CHANGE)?,
         target: "web-1".into(),
     })?;
-    let pids: Vec<i32> = read_fifo(&root.join("ready"), WAIT)?
-        .split_whitespace()
-        .map(str::parse)
-        .collect::<Result<_, _>>()?;
+    let pids = read_pids(&root.join("ready"), WAIT)?;
     assert_eq!(pids.len(), 3, "{pids:?}");
     let pgid = pids[0];
     assert!(!alive(pgid, &pids).is_empty(), "the step is running");

@@ -295,3 +295,57 @@ pub fn run_leaves_no_process_behind(make: Maker<'_>) {
         );
     }
 }
+
+/// The plug crashed in the middle of a long Run step and, restarted,
+/// undoes it (a second driver on the same root and stash, while the first
+/// is still waiting on the command): everything the step started — in its
+/// group and in a session of its own — is gone before the undo command
+/// runs, which lists what it still sees alive.
+pub fn undo_kills_what_an_interrupted_step_left_running(make: Maker<'_>) {
+    let mut host = Host::new(make);
+    nix::unistd::mkfifo(
+        &host.path("/ready"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let step = Action::Run {
+        command: shell(
+            "setsid sleep 120 & e=$!; sleep 120 & s=$!; \
+             echo \"$$ $e $s\" > pids; echo \"$$ $e $s\" > ready; wait $s; echo late > marker",
+        ),
+        undo: Some(shell(
+            "for p in $(cat pids); do \
+               state=$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null); \
+               case \"$state\" in ''|Z|X) ;; *) echo \"$p $state\" ;; esac; \
+             done > alive-at-undo",
+        )),
+        env: vec![],
+        cwd: None,
+        timeout_ms: 300_000,
+    };
+    let stash = host.new_stash();
+    host.driver.prepare(&step, &stash).unwrap();
+    let mut first = make(&host.root);
+    let applying = {
+        let (step, stash) = (step.clone(), stash.clone());
+        std::thread::spawn(move || first.apply(&step, &stash))
+    };
+    // Opening the fifo waits until the step wrote its pids.
+    let pids = fs::read_to_string(host.path("/ready")).unwrap();
+    assert_eq!(pids.split_whitespace().count(), 3, "{pids}");
+
+    let undone = host.undo(&step, &stash);
+    assert!(undone.ok, "{}", undone.summary);
+    assert_eq!(
+        fs::read_to_string(host.path("/alive-at-undo")).unwrap(),
+        "",
+        "the undo ran beside the step it undoes"
+    );
+    let applied = applying.join().unwrap();
+    assert!(
+        !applied.ok,
+        "the interrupted step was killed: {}",
+        applied.summary
+    );
+    assert!(!host.path("/marker").exists());
+}

@@ -6,6 +6,7 @@
 mod check;
 mod files;
 mod handle;
+mod janitor;
 mod paths;
 mod reap;
 mod remove;
@@ -91,7 +92,7 @@ impl LocalDriver {
                 timeout_ms,
                 ..
             } => {
-                let mark = StepMark::for_stash(stash)?;
+                let mark = StepMark::record_fresh(stash)?;
                 self.run_step(command, env, cwd.as_deref(), *timeout_ms, &mark)
             }
             Action::File {
@@ -113,7 +114,7 @@ impl LocalDriver {
                     interval: Duration::from_millis(*interval_ms),
                     timeout: Duration::from_millis(*timeout_ms),
                 },
-                &StepMark::for_stash(stash)?,
+                &StepMark::record_fresh(stash)?,
             )),
         }
     }
@@ -134,7 +135,7 @@ impl LocalDriver {
                 timeout_ms,
                 ..
             } => {
-                let mark = StepMark::for_stash(stash)?;
+                let mark = StepMark::record_fresh(stash)?;
                 self.run_step(command, env, cwd.as_deref(), *timeout_ms, &mark)
             }
             Action::Run { undo: None, .. } => Ok(StepResult::ok("no undo command")),

@@ -6,9 +6,10 @@
 //! group and session (`setsid`) still carries it. When a command ends —
 //! exited or timed out — every process carrying the step's mark is killed,
 //! found by a scan of `/proc/*/environ`. The mark is recorded in the
-//! step's stash before the first command starts, so after a crash of the
-//! plug, the undo (which recovery runs) kills what the interrupted step
-//! left running before anything else happens on the host.
+//! step's stash before a command carrying it starts, so after a crash of
+//! the plug, the undo (which recovery runs) kills what the interrupted step
+//! left running before anything else happens on the host. A mark starts
+//! with the pid of the process that made it, for its `janitor`.
 
 use std::fs;
 use std::path::Path;
@@ -54,11 +55,11 @@ impl StepMark {
             .map(StepMark))
     }
 
-    /// The step's mark, recorded (durably) before its first command starts.
-    pub fn for_stash(stash: &Path) -> Result<StepMark, DriverError> {
-        if let Some(mark) = Self::recorded(stash)? {
-            return Ok(mark);
-        }
+    /// A new mark for the step, recorded (durably) in its stash before a
+    /// command carrying it starts. Each run of the step's commands (apply,
+    /// then undo, maybe after a restart) gets its own, made by this
+    /// process, so this process's janitor knows it (see `janitor`).
+    pub fn record_fresh(stash: &Path) -> Result<StepMark, DriverError> {
         let mark = Self::fresh();
         write_record(stash, RECORD, &mark.0)?;
         Ok(mark)
@@ -148,12 +149,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_mark_is_recorded_once() {
+    fn the_last_mark_is_recorded() {
         let stash = tempfile::tempdir().unwrap();
         assert_eq!(StepMark::recorded(stash.path()).unwrap(), None);
-        let first = StepMark::for_stash(stash.path()).unwrap();
-        assert_eq!(StepMark::for_stash(stash.path()).unwrap(), first);
-        assert_eq!(StepMark::recorded(stash.path()).unwrap(), Some(first));
+        let first = StepMark::record_fresh(stash.path()).unwrap();
+        assert_eq!(
+            StepMark::recorded(stash.path()).unwrap(),
+            Some(first.clone())
+        );
+        let second = StepMark::record_fresh(stash.path()).unwrap();
+        assert_ne!(second, first);
+        assert_eq!(StepMark::recorded(stash.path()).unwrap(), Some(second));
         assert_ne!(StepMark::fresh(), StepMark::fresh());
     }
 

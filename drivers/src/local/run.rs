@@ -79,6 +79,8 @@ pub(crate) fn run(inv: &Invocation<'_>) -> StepResult {
         .stderr(Stdio::piped())
         // Its own group, so a timeout kills everything it started.
         .process_group(0);
+    // Before the first command: what it leaves behind dies with us.
+    super::janitor::ensure_started();
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
