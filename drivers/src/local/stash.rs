@@ -95,6 +95,24 @@ pub(crate) fn write_record(stash: &Path, name: &str, text: &str) -> Result<(), D
     )
 }
 
+/// Like [`write_record`], whole or absent but not fsynced: for a record
+/// that only has to outlive a crash of this process, not of the machine
+/// (the processes a step mark names do not survive a power loss either).
+pub(crate) fn write_record_unsynced(
+    stash: &Path,
+    name: &str,
+    text: &str,
+) -> Result<(), DriverError> {
+    let dir = open_stash(stash)?;
+    let (name, temp) = (OsStr::new(name), temp_name(OsStr::new(name)));
+    remove_file(&dir, &temp)?;
+    dir.create_file(&temp)
+        .and_then(|mut file| file.write_all(format!("{text}\n").as_bytes()))
+        .map_err(|e| DriverError::io(dir.show(&temp), e))?;
+    dir.rename(&temp, &dir, name)
+        .map_err(|e| DriverError::io(dir.show(name), e))
+}
+
 pub(crate) fn not_prepared(stash: &Path) -> DriverError {
     DriverError::BadStash {
         path: stash.to_path_buf(),
