@@ -63,8 +63,10 @@ pub struct AgentArgs {
     /// The agent's own state: journal and undo stash.
     #[arg(long)]
     state: PathBuf,
+    /// A label the host reports, `key=value` (repeatable; shown, not trusted).
     #[arg(long = "label", value_parser = super::plug::parse_label)]
     labels: Vec<(String, String)>,
+    /// Milliseconds between heartbeats.
     #[arg(long, default_value_t = 500)]
     heartbeat_ms: u64,
 }
@@ -131,6 +133,7 @@ pub struct KeysArgs {
 enum KeysOp {
     /// Make a Curve25519 key pair: FILE (secret, 0600) and FILE.pub.
     Gen {
+        /// The secret key file to write (refused if it exists).
         #[arg(long)]
         out: PathBuf,
     },

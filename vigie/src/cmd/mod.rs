@@ -36,6 +36,7 @@ pub const DEFAULT_MAJORDOMO: &str = "tcp://127.0.0.1:7110";
 /// majordomo reaches them.
 #[derive(Debug, clap::Args)]
 pub struct TowerEndpoints {
+    /// The Escalator the tower's state lives in.
     #[arg(long, default_value = DEFAULT_ESCALATOR)]
     pub escalator: String,
     /// The referee's ROUTER for operators' calls.
@@ -121,7 +122,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Start(a) => start::run(a, cli.log_json),
         Command::Escalator(a) => escalator::run(a),
-        Command::Kv(a) => kv::run(a),
+        Command::Kv(a) => kv::run(a, format),
         Command::Referee(a) => referee::run(a),
         Command::Plug(a) => plug::run(a),
         Command::Fleet(a) => plug::fleet(a),
