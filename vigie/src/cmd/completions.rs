@@ -55,6 +55,8 @@ fn write_pages(
     clap_mangen::Man::new(page).render(&mut buf)?;
     let file = dir.join(format!("{name}.1"));
     std::fs::write(&file, buf).with_context(|| format!("{}", file.display()))?;
+    // Every command runs under umask 077; a man page is for every user.
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
     *written += 1;
     for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
         write_pages(sub, &format!("{name}-{}", sub.get_name()), dir, written)?;

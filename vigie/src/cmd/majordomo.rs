@@ -48,8 +48,10 @@ pub struct AgentArgs {
     /// The tower's majordomo, e.g. tcp://192.0.2.1:7110.
     #[arg(long)]
     tower: String,
-    /// The tower's public key (Z85, 40 characters; DATA/keys/tower.public).
-    #[arg(long, allow_hyphen_values = true)]
+    /// The tower's public key: @FILE (a copy of DATA/keys/tower.public),
+    /// 64 hex digits, or Z85.
+    #[arg(long, allow_hyphen_values = true, value_name = "KEY",
+          value_parser = super::key_arg::parse_key)]
     tower_key: String,
     /// This agent's secret key file (`vigie keys gen`).
     #[arg(long)]

@@ -57,8 +57,13 @@ fn print_changes(views: &[ChangeView], format: Format) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A step's duration: milliseconds under a second, else seconds.
 fn seconds(ms: u64) -> String {
-    format!("{:.1}s", Duration::from_millis(ms).as_secs_f64())
+    if ms < 1_000 {
+        format!("{ms}ms")
+    } else {
+        format!("{:.1}s", Duration::from_millis(ms).as_secs_f64())
+    }
 }
 
 /// What a step's result says in one line: its summary and duration, and
