@@ -127,7 +127,10 @@ fn tables_have_headers_queued_excludes_running_and_status_shows_stderr() -> anyh
     nix::unistd::mkfifo(&gate, nix::sys::stat::Mode::from_bits_truncate(0o600))?;
     let dir = t.data_dir();
     let hold = dir.join("hold.yml");
-    std::fs::write(&hold, "title: hold\nsteps:\n  - run: read x < gate\n    timeout: 60s\n")?;
+    std::fs::write(
+        &hold,
+        "title: hold\nsteps:\n  - run: read x < gate\n    timeout: 60s\n",
+    )?;
     let fails = dir.join("fails.yml");
     std::fs::write(
         &fails,
@@ -140,7 +143,12 @@ fn tables_have_headers_queued_excludes_running_and_status_shows_stderr() -> anyh
     let mut queued = Vec::new();
     for _ in 0..2 {
         let out = ok(t.cli(&["submit", path(&fails), "--target", "web-1", "--json"])?)?;
-        queued.push(json_lines(&out)?[0]["id"].as_str().unwrap_or_default().to_owned());
+        queued.push(
+            json_lines(&out)?[0]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
     }
 
     let hosts = ok(t.cli(&["hosts"])?)?;
@@ -150,9 +158,17 @@ fn tables_have_headers_queued_excludes_running_and_status_shows_stderr() -> anyh
     assert!(header.starts_with("HOST "), "{text}");
     let row = lines.next().unwrap_or_default();
     let cols: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(cols[..4], ["web-1", "online", "2", held_id.as_str()], "{text}");
+    assert_eq!(
+        cols[..4],
+        ["web-1", "online", "2", held_id.as_str()],
+        "{text}"
+    );
     // Columns line up under their header.
-    assert_eq!(header.find("QUEUED"), row.find(" 2 ").map(|i| i + 1), "{text}");
+    assert_eq!(
+        header.find("QUEUED"),
+        row.find(" 2 ").map(|i| i + 1),
+        "{text}"
+    );
     let hosts = json_lines(&ok(t.cli(&["hosts", "--json"])?)?)?;
     assert_eq!(hosts[0]["queued"], 2);
     assert_eq!(hosts[0]["running"], held_id.as_str());
@@ -167,7 +183,10 @@ fn tables_have_headers_queued_excludes_running_and_status_shows_stderr() -> anyh
     assert_eq!(done.len(), 2);
     let status = ok(t.cli(&["status", &queued[0]])?)?;
     let text = stdout(&status);
-    assert!(text.lines().next().unwrap_or_default().starts_with("ID "), "{text}");
+    assert!(
+        text.lines().next().unwrap_or_default().starts_with("ID "),
+        "{text}"
+    );
     assert!(text.contains("rolled back (step 2 failed)"), "{text}");
     assert!(text.contains("STEP") && text.contains("broken"), "{text}");
     assert!(
@@ -190,7 +209,14 @@ fn the_json_contract() -> anyhow::Result<()> {
         &file,
         "title: fails\nsteps:\n  - run: \"true\"\n  - name: boom\n    run: exit 3\n",
     )?;
-    let out = t.cli(&["submit", path(&file), "--target", "web-*", "--wait", "--json"])?;
+    let out = t.cli(&[
+        "submit",
+        path(&file),
+        "--target",
+        "web-*",
+        "--wait",
+        "--json",
+    ])?;
     assert!(!out.status.success(), "rolled back changes fail --wait");
     let lines = json_lines(&out)?;
     let last = lines
@@ -206,7 +232,10 @@ fn the_json_contract() -> anyhow::Result<()> {
     assert_eq!(last["steps"][1]["status"], "failed");
     assert_eq!(last["steps"][0]["status"], "undone");
     assert_eq!(last["steps"][1]["result"]["exit_code"], 3);
-    assert!(is_rfc3339(&last["submitted"]) && is_rfc3339(&last["updated"]), "{last}");
+    assert!(
+        is_rfc3339(&last["submitted"]) && is_rfc3339(&last["updated"]),
+        "{last}"
+    );
     // Every state is a plain word: no object, no capital.
     for v in &lines {
         let s = v["state"].as_str().unwrap_or("?");
@@ -257,7 +286,11 @@ fn keys_are_taken_from_a_file_and_pending_lists_pending_keys_only() -> anyhow::R
     // A missing file is named.
     let out = t.cli(&["hosts", "add", "far-2", "--key", "@/nonexistent/far-2.pub"])?;
     assert_eq!(out.status.code(), Some(64));
-    assert!(stderr(&out).contains("/nonexistent/far-2.pub"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/far-2.pub"),
+        "{}",
+        stderr(&out)
+    );
     Ok(())
 }
 
@@ -286,16 +319,26 @@ fn a_closed_pipe_ends_the_command_quietly() -> anyhow::Result<()> {
 #[test]
 fn completions_and_man_pages_cover_the_subcommands() -> anyhow::Result<()> {
     for shell in ["bash", "zsh", "fish"] {
-        let out = ok(Command::new(vigie_bin()).args(["completions", shell]).output()?)?;
+        let out = ok(Command::new(vigie_bin())
+            .args(["completions", shell])
+            .output()?)?;
         let text = stdout(&out);
-        assert!(text.contains("submit") && text.contains("rotate-key"), "{shell}");
+        assert!(
+            text.contains("submit") && text.contains("rotate-key"),
+            "{shell}"
+        );
     }
     let dir = tempfile::tempdir()?;
     let out_dir = dir.path().join("man");
     ok(Command::new(vigie_bin())
         .args(["man", "--out", path(&out_dir)])
         .output()?)?;
-    for page in ["vigie.1", "vigie-submit.1", "vigie-hosts-add.1", "vigie-completions.1"] {
+    for page in [
+        "vigie.1",
+        "vigie-submit.1",
+        "vigie-hosts-add.1",
+        "vigie-completions.1",
+    ] {
         let text = std::fs::read_to_string(out_dir.join(page))?;
         assert!(text.contains(".TH"), "{page}");
     }

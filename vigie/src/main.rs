@@ -79,7 +79,10 @@ mod tests {
     #[test]
     fn a_cause_the_message_already_says_is_not_repeated() {
         let e = anyhow::Error::from(Wrapper::from(Fault));
-        assert_eq!(format!("{e:#}"), "NotFound: no change c9: NotFound: no change c9");
+        assert_eq!(
+            format!("{e:#}"),
+            "NotFound: no change c9: NotFound: no change c9"
+        );
         assert_eq!(said_once(&e), "NotFound: no change c9");
         let e = anyhow::Error::from(Wrapper::from(Fault)).context("status c9");
         assert_eq!(said_once(&e), "status c9: NotFound: no change c9");

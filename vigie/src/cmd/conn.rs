@@ -134,9 +134,9 @@ impl Conn {
     /// A client for the tower, with this command's timeouts.
     pub fn client(&self) -> anyhow::Result<Tower> {
         let (config, source) = self.resolve()?;
-        let link = config.connect(self.tenant.clone()).map_err(|e| {
-            anyhow::anyhow!("{e}{}", source.hint())
-        })?;
+        let link = config
+            .connect(self.tenant.clone())
+            .map_err(|e| anyhow::anyhow!("{e}{}", source.hint()))?;
         let mut client = ApiClient::over(link);
         client.set_timeouts(self.timeout, self.timeout * CHANGE_TIMEOUT_FACTOR);
         Ok(Tower { client, source })

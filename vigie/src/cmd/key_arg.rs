@@ -12,11 +12,13 @@ pub fn parse_key(text: &str) -> Result<String, String> {
         // '@' is also a Z85 digit: a key that starts with it and names no
         // file is a key.
         if Path::new(path).exists() || from_text(text).is_none() {
-            let body = std::fs::read_to_string(path)
-                .map_err(|e| format!("key file {path}: {e}"))?;
+            let body =
+                std::fs::read_to_string(path).map_err(|e| format!("key file {path}: {e}"))?;
             let first = body.lines().map(str::trim).find(|l| !l.is_empty());
             return first.and_then(from_text).ok_or_else(|| {
-                format!("key file {path}: not a public key (40 characters of Z85, or 64 hex digits)")
+                format!(
+                    "key file {path}: not a public key (40 characters of Z85, or 64 hex digits)"
+                )
             });
         }
     }

@@ -99,13 +99,11 @@ pub fn run(args: Args, format: super::out::Format) -> anyhow::Result<ExitCode> {
     match args.op {
         Op::Create { db } => {
             client.create(&db)?;
-            super::out::line(
-                &if json {
-                    "{\"created\":true}".into()
-                } else {
-                    format!("created {db}")
-                },
-            )?;
+            super::out::line(&if json {
+                "{\"created\":true}".into()
+            } else {
+                format!("created {db}")
+            })?;
         }
         Op::Get { db, key } => {
             let v = client.connect_db(&db)?.get(key.as_bytes())?;
@@ -171,12 +169,10 @@ pub fn run(args: Args, format: super::out::Format) -> anyhow::Result<ExitCode> {
         }
         Op::Stats => {
             let s = client.stats()?;
-            super::out::json(
-                &serde_json::json!({
-                    "requests": s.requests, "durable_writes": s.durable_writes,
-                    "syncs": s.syncs, "errors": s.errors, "databases": s.databases,
-                }),
-            )?;
+            super::out::json(&serde_json::json!({
+                "requests": s.requests, "durable_writes": s.durable_writes,
+                "syncs": s.syncs, "errors": s.errors, "databases": s.databases,
+            }))?;
         }
     }
     Ok(ExitCode::SUCCESS)

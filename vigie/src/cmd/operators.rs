@@ -112,7 +112,13 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             let mut t = Table::new(&["NAME", "TENANT", "STATE", "KEY", "GRANTS"]);
             for o in &ops {
                 let j = OperatorJson::from(o);
-                t.row(vec![j.name, j.tenant, j.state.into(), j.public, j.grants.join(" ")]);
+                t.row(vec![
+                    j.name,
+                    j.tenant,
+                    j.state.into(),
+                    j.public,
+                    j.grants.join(" "),
+                ]);
             }
             t.print()?;
             Ok(ExitCode::SUCCESS)

@@ -113,11 +113,7 @@ mod tests {
         t.row(vec!["c22".into(), "db".into(), String::new()]);
         assert_eq!(
             t.lines(),
-            [
-                "ID   HOST    TITLE",
-                "c1   web-10  deploy",
-                "c22  db",
-            ]
+            ["ID   HOST    TITLE", "c1   web-10  deploy", "c22  db",]
         );
     }
 }

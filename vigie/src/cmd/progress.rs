@@ -203,9 +203,6 @@ mod tests {
                 waiting: 3
             }
         );
-        assert_eq!(
-            c.text(7),
-            "1 done, 1 failed, 2 running, 3 waiting, of 7"
-        );
+        assert_eq!(c.text(7), "1 done, 1 failed, 2 running, 3 waiting, of 7");
     }
 }

@@ -358,7 +358,9 @@ pub fn audit(a: AuditArgs, format: Format) -> anyhow::Result<ExitCode> {
         return match tower.call_raw(ApiCall::AuditVerify) {
             Ok(ApiAnswer::AuditVerified { records, head }) => {
                 if format == Format::Json {
-                    out::json(&serde_json::json!({ "ok": true, "records": records, "head": head }))?;
+                    out::json(
+                        &serde_json::json!({ "ok": true, "records": records, "head": head }),
+                    )?;
                 } else {
                     out::line(&format!("audit intact: {records} records, head {head}"))?;
                 }
