@@ -1,13 +1,12 @@
 //! `vigie start --setup tower.yml`: the launcher.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-use std::path::Path;
 
 use vigie_launcher::{LaunchOptions, Outcome};
 use vigie_majordomo::operator::OperatorConfig;
 
+use super::conn::normalised;
 use crate::runtime::{shutdown_flag, EXIT_CONFIG};
 
 #[derive(Debug, clap::Args)]
@@ -42,7 +41,7 @@ pub fn run(a: Args, json: bool) -> anyhow::Result<ExitCode> {
     if keys.created {
         eprintln!(
             "vigie start: created the tower's keys in {} (public key {})",
-            data.join("keys").display(),
+            normalised(&data.join("keys")).display(),
             keys.public_z85
         );
     }
@@ -50,8 +49,8 @@ pub fn run(a: Args, json: bool) -> anyhow::Result<ExitCode> {
     if admin.created {
         eprintln!(
             "vigie start: created the admin operator's key {} and its CLI config {}",
-            admin.config.identity.display(),
-            admin.config_path.display()
+            normalised(&admin.config.identity).display(),
+            normalised(&admin.config_path).display()
         );
     }
     // The local CLI works like any operator's: through the majordomo, with
@@ -80,7 +79,7 @@ pub fn run(a: Args, json: bool) -> anyhow::Result<ExitCode> {
 /// tower (an older tower's on the same machine), since every command
 /// would then fail its handshake.
 fn say_user_config(user: &Path, admin: &OperatorConfig, admin_path: &Path) {
-    let ours = super::conn::normalised(admin_path);
+    let ours = normalised(admin_path);
     if !user.exists() {
         match admin.write(user) {
             Ok(()) => eprintln!("vigie start: wrote {} for the CLI", user.display()),
