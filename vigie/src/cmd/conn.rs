@@ -144,11 +144,23 @@ impl Conn {
 }
 
 impl Source {
+    /// For a refused handshake: the settings may be an older tower's.
     fn hint(&self) -> String {
         match self {
             Source::Flags => String::new(),
             Source::File(p) => format!(
                 " (the tower's address and key come from the config file {}: if it is an older tower's, pass --config FILE, or --tower and --tower-key, or replace that file)",
+                p.display()
+            ),
+        }
+    }
+
+    /// For no answer at all: the tower may be down, or elsewhere.
+    fn down_hint(&self) -> String {
+        match self {
+            Source::Flags => " (is the tower running?)".to_owned(),
+            Source::File(p) => format!(
+                " (is the tower running? its address comes from the config file {})",
                 p.display()
             ),
         }
@@ -187,9 +199,8 @@ impl Tower {
     pub fn explain(&self, e: ClientError) -> anyhow::Error {
         match e {
             ClientError::Refused(f) => anyhow::anyhow!("{}: {}", fault_word(f.kind), f.message),
-            ClientError::Door(_) | ClientError::Timeout { .. } => {
-                anyhow::anyhow!("{e}{}", self.source.hint())
-            }
+            ClientError::Door(_) => anyhow::anyhow!("{e}{}", self.source.hint()),
+            ClientError::Timeout { .. } => anyhow::anyhow!("{e}{}", self.source.down_hint()),
             other => anyhow::anyhow!("{other}"),
         }
     }
