@@ -346,3 +346,47 @@ fn completions_and_man_pages_cover_the_subcommands() -> anyhow::Result<()> {
     assert!(submit.contains("wait"), "{submit}");
     Ok(())
 }
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir()?;
+    let sock = format!("ipc://{}/escalator.sock", dir.path().display());
+    let mut child = Command::new(vigie_bin())
+        .args([
+            "escalator",
+            "--data",
+            path(&dir.path().join("data")),
+            "--bind",
+            &sock,
+        ])
+        .env_remove("NO_COLOR")
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut seen = Vec::new();
+    // Blocking reads: the daemon's first event ends the wait.
+    for line in lines.by_ref() {
+        let line = line?;
+        let started = line.contains("escalator_started");
+        seen.push(line);
+        if started {
+            break;
+        }
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id())?);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
+    for line in lines {
+        seen.push(line?);
+    }
+    child.wait()?;
+    assert!(
+        seen.iter().any(|l| l.contains("escalator_started")),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.iter().all(|l| !l.contains('\u{1b}')),
+        "colour codes on a pipe: {seen:#?}"
+    );
+    Ok(())
+}
