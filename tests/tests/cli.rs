@@ -390,3 +390,30 @@ fn logs_to_a_pipe_carry_no_colour_codes() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn demo_exit_points_at_nothing_it_deleted() -> anyhow::Result<()> {
+    let xdg = tempfile::tempdir()?;
+    let out = ok(Command::new(vigie_bin())
+        .args(["demo", "--exit"])
+        .env("XDG_CONFIG_HOME", xdg.path())
+        .output()?)?;
+    let text = stdout(&out);
+    let dir = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Starting a tower in "))
+        .map(|l| l.trim_end_matches(" ...").to_owned())
+        .unwrap_or_default();
+    assert!(!dir.is_empty(), "{text}");
+    assert!(!std::path::Path::new(&dir).exists(), "{dir} is removed");
+    let after_start: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("Starting") && !l.starts_with("Tower up"))
+        .collect();
+    assert!(
+        after_start.iter().all(|l| !l.contains(&dir)),
+        "no command for the deleted {dir}: {text}"
+    );
+    assert!(text.contains("rolled back"), "{text}");
+    Ok(())
+}
