@@ -417,3 +417,59 @@ fn demo_exit_points_at_nothing_it_deleted() -> anyhow::Result<()> {
     assert!(text.contains("rolled back"), "{text}");
     Ok(())
 }
+
+#[test]
+fn watch_into_a_closed_pipe_stops_at_the_next_line() -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let t = Launcher::start(Setup::new("pipe").host("web-1", &[]))?;
+    let root = t.root("web-1");
+    for gate in ["gate1", "gate2"] {
+        nix::unistd::mkfifo(
+            &root.join(gate),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )?;
+    }
+    let file = t.data_dir().join("gates.yml");
+    std::fs::write(
+        &file,
+        "title: gates\nsteps:\n  - run: read x < gate1\n    timeout: 60s\n  - run: read x < gate2\n    timeout: 60s\n",
+    )?;
+    let out = ok(t.cli(&["submit", path(&file), "--target", "web-1", "--json"])?)?;
+    let id = json_lines(&out)?[0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    t.events().wait("step_started", LONG)?;
+    let mut child = Command::new(vigie_bin())
+        .args(["watch", &id])
+        .env("XDG_CONFIG_HOME", t.dir.path().join("xdg"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut first = String::new();
+    if let Some(out) = child.stdout.take() {
+        std::io::BufReader::new(out).read_line(&mut first)?;
+    }
+    assert!(first.contains(&id), "{first}");
+    // The reader is gone; the next line the change makes meets the closed pipe.
+    std::fs::write(root.join("gate1"), "go\n")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let status = child.wait();
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        let _ = tx.send((status, err));
+    });
+    let got = rx.recv_timeout(Duration::from_secs(20));
+    std::fs::write(root.join("gate2"), "go\n")?;
+    let (status, err) = got.map_err(|_| anyhow::anyhow!("watch kept following a closed pipe"))?;
+    let status = status?;
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(err.is_empty(), "quiet: {err}");
+    waiter.join().map_err(|_| anyhow::anyhow!("waiter"))?;
+    let states = t.wait_final(&[id], LONG)?;
+    assert_eq!(states.len(), 1);
+    Ok(())
+}

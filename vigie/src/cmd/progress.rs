@@ -58,7 +58,7 @@ pub struct Progress {
     states: HashMap<String, ChangeState>,
     /// The step the live line shows, for one change: (change, step).
     step: Option<(String, usize)>,
-    /// The first failed write to stdout (a closed pipe): printing stops.
+    /// The first failed write to stdout: printing stops.
     error: Option<std::io::Error>,
 }
 
@@ -101,8 +101,17 @@ impl Progress {
             Some(bar) => bar.suspend(write),
             None => write(),
         };
-        if let Err(e) = r {
-            self.error = Some(e);
+        match r {
+            Ok(()) => {}
+            // `vigie watch ID | head`: the reader had what it wanted; like
+            // any Unix tool, stop now rather than follow on unseen.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                if let Some(bar) = &self.bar {
+                    bar.finish_and_clear();
+                }
+                std::process::exit(0);
+            }
+            Err(e) => self.error = Some(e),
         }
     }
 
