@@ -50,9 +50,18 @@ impl Journal for MemJournal {
 }
 
 /// Records as `u32` little-endian length + a versioned wire frame.
+///
+/// An append that fails (a full disk, an I/O error) may leave part of its
+/// record behind: the file is cut back to the end of the last whole record
+/// before anything else is appended, so a failed write never leaves
+/// garbage between records.
 pub struct FileJournal {
     path: PathBuf,
     file: File,
+    /// Where the last whole record ends: the next one goes there.
+    end: u64,
+    /// A failed append may have left bytes past `end`.
+    tail_dirty: bool,
 }
 
 impl FileJournal {
@@ -82,10 +91,25 @@ impl FileJournal {
                 File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
             }
         }
+        let end = file.metadata().map_err(err)?.len();
         Ok(Self {
             path: path.to_path_buf(),
             file,
+            end,
+            // Until `load` checked it, the tail may be torn.
+            tail_dirty: true,
         })
+    }
+
+    /// Cuts what a failed append (or a crash) left past the last whole
+    /// record.
+    fn cut_tail(&mut self) -> Result<(), PlugError> {
+        if self.file.metadata().map_err(|e| self.err(e))?.len() != self.end {
+            self.file.set_len(self.end).map_err(|e| self.err(e))?;
+            self.file.sync_data().map_err(|e| self.err(e))?;
+        }
+        self.tail_dirty = false;
+        Ok(())
     }
 
     fn err(&self, source: std::io::Error) -> PlugError {
@@ -103,10 +127,25 @@ impl Journal for FileJournal {
         let mut buf = Vec::with_capacity(frame.len() + 4);
         buf.extend_from_slice(&len.to_le_bytes());
         buf.extend_from_slice(&frame);
-        self.file.write_all(&buf).map_err(|e| self.err(e))?;
-        if durable {
-            self.file.sync_data().map_err(|e| self.err(e))?;
+        if self.tail_dirty {
+            self.cut_tail()?;
         }
+        let written = self.file.write_all(&buf).and_then(|()| {
+            if durable {
+                self.file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = written {
+            // Part of the record may be in the file (and after a failed
+            // fsync nothing says what is on disk): cut it now if we can,
+            // before the next append otherwise.
+            self.tail_dirty = true;
+            let _ = self.cut_tail();
+            return Err(self.err(e));
+        }
+        self.end += buf.len() as u64;
         Ok(())
     }
 
@@ -137,9 +176,9 @@ impl Journal for FileJournal {
             // The last record was cut short by a crash: drop it so appends
             // follow the last whole one.
             tracing::warn!(event = "journal_truncated", path = %self.path.display(), at, len = bytes.len());
-            self.file.set_len(at as u64).map_err(|e| self.err(e))?;
-            self.file.sync_data().map_err(|e| self.err(e))?;
         }
+        self.end = at as u64;
+        self.cut_tail()?;
         Ok(out)
     }
 }

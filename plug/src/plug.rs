@@ -17,6 +17,8 @@ pub type Sink<'a> = &'a mut dyn FnMut(PlugEvent);
 
 /// How long unacknowledged reports wait before they are sent again.
 const RESEND_AFTER: Duration = Duration::from_secs(1);
+/// How often a plug that cannot write its journal tries again.
+pub const RETRY_JOURNAL_AFTER: Duration = Duration::from_millis(500);
 
 pub struct Plug {
     host: HostId,
@@ -35,6 +37,12 @@ pub struct Plug {
     last_resend: Option<Instant>,
     /// This journal's incarnation (set by `recover`).
     incarnation: u64,
+    /// The highest acknowledgement journaled.
+    acked: u64,
+    /// Why the plug refuses orders: its journal or stash could not be
+    /// written. Cleared by `retry_journal` once a write succeeds.
+    refusing: Option<String>,
+    last_retry: Option<Instant>,
 }
 
 fn now_ms() -> u64 {
@@ -91,6 +99,9 @@ impl Plug {
             busy: None,
             last_resend: None,
             incarnation: 0,
+            acked: 0,
+            refusing: None,
+            last_retry: None,
         }
     }
 
@@ -115,17 +126,82 @@ impl Plug {
             incarnation: self.incarnation,
             labels: self.labels.clone(),
             busy,
+            refusing: self.refusing.clone(),
         }
     }
 
+    /// Why the plug refuses orders, if it does.
+    pub fn refusing(&self) -> Option<&str> {
+        self.refusing.as_deref()
+    }
+
+    /// A write to the journal or the stash failed: from now on the plug
+    /// runs nothing and refuses orders, as if it had crashed — without
+    /// dying, so it keeps telling the referee why — until
+    /// `retry_journal` can write again and recovers from the journal.
+    fn stall(&mut self, e: &PlugError) {
+        tracing::error!(event = "journal_failed", host = %self.host, busy = ?self.busy, error = %e);
+        self.refusing = Some(e.to_string());
+        self.last_retry = Some(Instant::now());
+        // Not running anything any more; an order whose acceptance was
+        // not journaled must be sent again by the referee.
+        self.busy = None;
+    }
+
+    /// While refusing, every `RETRY_JOURNAL_AFTER`: writes to the journal
+    /// again; once that works, forgets what is in memory and recovers
+    /// from the journal as after a crash — a change cut by the failure is
+    /// rolled back from what was journaled and reported as interrupted.
+    /// Returns whether the plug takes orders again.
+    pub fn retry_journal(&mut self, now: Instant, out: Sink) -> bool {
+        if self.refusing.is_none()
+            || self
+                .last_retry
+                .is_some_and(|t| now.duration_since(t) < RETRY_JOURNAL_AFTER)
+        {
+            return false;
+        }
+        self.last_retry = Some(now);
+        // A record that changes nothing on replay, written durably.
+        let probe = JournalRecord::Acked { upto: self.acked };
+        if let Err(e) = self.journal.append(&probe, true) {
+            self.refusing = Some(e.to_string());
+            return false;
+        }
+        self.refusing = None;
+        self.next_seq = 1;
+        self.outbox.clear();
+        self.seen.clear();
+        self.busy = None;
+        self.last_resend = None;
+        if let Err(e) = self.recover(out) {
+            self.stall(&e);
+            return false;
+        }
+        if self.refusing.is_some() {
+            return false;
+        }
+        tracing::info!(event = "journal_resumed", host = %self.host);
+        true
+    }
     /// Replays the journal; a change left unfinished by a crash is rolled
     /// back now and reported as interrupted. Unacknowledged reports are sent
     /// again.
     pub fn recover(&mut self, out: Sink) -> Result<(), PlugError> {
+        let records = self.journal.load()?;
+        match self.replay(records, out) {
+            Err(e) if e.is_storage() => {
+                self.stall(&e);
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    fn replay(&mut self, records: Vec<JournalRecord>, out: Sink) -> Result<(), PlugError> {
         let mut acked = 0;
         let mut changes: BTreeMap<ChangeId, Progress> = BTreeMap::new();
         let mut order: Vec<ChangeId> = Vec::new();
-        let records = self.journal.load()?;
         // A new journal has no incarnation yet: heartbeats say 0 until the
         // referee hands one out (`on_incarnation`).
         for rec in records {
@@ -157,6 +233,7 @@ impl Plug {
                 JournalRecord::Acked { upto } => acked = acked.max(upto),
             }
         }
+        self.acked = acked;
         self.outbox.retain(|r| r.seq > acked);
         for r in &self.outbox {
             out(PlugEvent::Report(r.clone()));
@@ -200,8 +277,14 @@ impl Plug {
         if host != self.host || self.incarnation != 0 || id == 0 {
             return Ok(false);
         }
-        self.journal
-            .append(&JournalRecord::Incarnation { id }, true)?;
+        if let Err(e) = self
+            .journal
+            .append(&JournalRecord::Incarnation { id }, true)
+        {
+            // Asked again with the next heartbeat, once it can write.
+            self.stall(&e);
+            return Ok(false);
+        }
         self.incarnation = id;
         tracing::info!(event = "incarnation_taken", host = %self.host, incarnation = id);
         Ok(true)
@@ -216,11 +299,11 @@ impl Plug {
             at_ms: now_ms(),
             kind,
         };
-        self.next_seq += 1;
         // Journaled before it is sent, and before the step it announces
-        // touches the host.
+        // touches the host; numbered on only once journaled.
         self.journal
             .append(&JournalRecord::Report(r.clone()), true)?;
+        self.next_seq += 1;
         self.outbox.push_back(r.clone());
         out(PlugEvent::Report(r));
         // Between steps of a long change, too, what was lost is resent.
@@ -229,8 +312,24 @@ impl Plug {
     }
 
     /// Handles an order: refuses it if it is not for this host or was
-    /// already accepted (a replay), else runs the change to its end.
+    /// already accepted (a replay), or while the journal cannot be
+    /// written; else runs the change to its end. A journal or stash write
+    /// that fails on the way stops the change where it is (`stall`).
     pub fn on_order(&mut self, order: Order, out: Sink) -> Result<(), PlugError> {
+        if let Some(reason) = &self.refusing {
+            tracing::warn!(event = "order_refused", host = %self.host, change = %order.change, reason = "journal_unwritable", error = %reason);
+            return Ok(());
+        }
+        match self.run_order(order, out) {
+            Err(e) if e.is_storage() => {
+                self.stall(&e);
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    fn run_order(&mut self, order: Order, out: Sink) -> Result<(), PlugError> {
         if order.host != self.host {
             tracing::warn!(event = "order_refused", host = %self.host, change = %order.change, reason = "misaddressed", to = %order.host);
             return Ok(());
@@ -378,7 +477,11 @@ impl Plug {
         }
         if self.outbox.len() != before {
             // Not durable: losing it only means resending a few reports.
-            self.journal.append(&JournalRecord::Acked { upto }, false)?;
+            if let Err(e) = self.journal.append(&JournalRecord::Acked { upto }, false) {
+                self.stall(&e);
+                return Ok(());
+            }
+            self.acked = self.acked.max(upto);
         }
         Ok(())
     }

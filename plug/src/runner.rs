@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use vigie_wire::tower::{host_topic, PlugEvent, Published};
+use vigie_wire::tower::{host_topic, PlugEvent, Published, ReportKind};
 
 use crate::error::PlugError;
 use crate::plug::Plug;
@@ -82,6 +82,21 @@ pub fn decode_published(parts: Vec<Vec<u8>>) -> Option<Published> {
     }
 }
 
+/// The heartbeat thread's next message: what the plug says of itself now.
+fn refresh(beat: &Mutex<PlugEvent>, plug: &Plug) {
+    if let Ok(mut b) = beat.lock() {
+        *b = plug.heartbeat();
+    }
+}
+
+fn set_busy(beat: &Mutex<PlugEvent>, now: Option<String>) {
+    if let Ok(mut b) = beat.lock() {
+        if let PlugEvent::Heartbeat { busy, .. } = &mut *b {
+            *busy = now;
+        }
+    }
+}
+
 pub fn run(cfg: PlugConfig, mut plug: Plug, shutdown: Arc<AtomicBool>) -> Result<(), PlugError> {
     let ctx = zmq::Context::new();
     let sub = sub_socket(&ctx, &cfg.orders)?;
@@ -89,10 +104,26 @@ pub fn run(cfg: PlugConfig, mut plug: Plug, shutdown: Arc<AtomicBool>) -> Result
     let push = push_socket(&ctx, &cfg.events)?;
     let host = plug.host().to_owned();
 
-    let mut out = |ev: PlugEvent| send(&push, &ev);
     // Recover first: heartbeats then carry the journal's incarnation.
-    plug.recover(&mut out)?;
     let beat = Arc::new(Mutex::new(plug.heartbeat()));
+    let mut out = |ev: PlugEvent| {
+        // The heartbeat says busy only once the plug journaled and sent
+        // `Accepted`: a heartbeat naming a change the journal does not
+        // hold would stop the referee from sending its order again.
+        if let PlugEvent::Report(r) = &ev {
+            let busy = match r.kind {
+                ReportKind::Accepted => Some(Some(r.change.clone())),
+                ReportKind::Finished { .. } => Some(None),
+                _ => None,
+            };
+            if let Some(now) = busy {
+                set_busy(&beat, now);
+            }
+        }
+        send(&push, &ev)
+    };
+    plug.recover(&mut out)?;
+    refresh(&beat, &plug);
     let heart = {
         let (ctx, beat, stop, ep) = (
             ctx.clone(),
@@ -123,13 +154,8 @@ pub fn run(cfg: PlugConfig, mut plug: Plug, shutdown: Arc<AtomicBool>) -> Result
         }
         drain_published(&sub, |p| match p {
             Published::Order(order) => {
-                if let Ok(mut b) = beat.lock() {
-                    *b = plug.heartbeat_with(Some(order.change.clone()));
-                }
                 plug.on_order(order, &mut out)?;
-                if let Ok(mut b) = beat.lock() {
-                    *b = plug.heartbeat();
-                }
+                refresh(&beat, &plug);
                 Ok(())
             }
             Published::ReportAck { host: h, upto } if h == host => plug.on_ack(upto),
@@ -137,16 +163,15 @@ pub fn run(cfg: PlugConfig, mut plug: Plug, shutdown: Arc<AtomicBool>) -> Result
                 host: h,
                 incarnation,
             } => {
-                if plug.on_incarnation(&h, incarnation)? {
-                    if let Ok(mut b) = beat.lock() {
-                        *b = plug.heartbeat();
-                    }
-                }
+                plug.on_incarnation(&h, incarnation)?;
                 Ok(())
             }
             _ => Ok(()),
         })?;
-        plug.tick(Instant::now(), &mut out);
+        let now = Instant::now();
+        plug.retry_journal(now, &mut out);
+        plug.tick(now, &mut out);
+        refresh(&beat, &plug);
     }
     let _ = heart.join();
     tracing::info!(event = "plug_stopped", host = %host, unacked = plug.unacked());

@@ -242,3 +242,105 @@ fn a_new_journal_waits_for_the_referee_to_hand_it_an_incarnation_and_keeps_it() 
         .unwrap();
     assert_eq!(*rec.0.lock().unwrap(), ["apply a"]);
 }
+
+/// A journal whose disk fills up: appends fail (as with ENOSPC) once
+/// `room` records are in it, until it is given room again.
+#[derive(Clone, Default)]
+struct Filling {
+    inner: Shared,
+    room: Arc<Mutex<Option<usize>>>,
+}
+
+impl Journal for Filling {
+    fn append(&mut self, rec: &JournalRecord, durable: bool) -> Result<(), crate::PlugError> {
+        let held = self.inner.0.lock().unwrap().load()?.len();
+        if self.room.lock().unwrap().is_some_and(|room| held >= room) {
+            return Err(crate::PlugError::Journal {
+                path: "journal".into(),
+                source: std::io::Error::from_raw_os_error(28),
+            });
+        }
+        self.inner.append(rec, durable)
+    }
+    fn load(&mut self) -> Result<Vec<JournalRecord>, crate::PlugError> {
+        self.inner.load()
+    }
+}
+
+#[test]
+fn a_journal_that_fills_mid_change_stops_the_change_refuses_orders_and_rolls_back_when_it_can_write(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, j) = (Recorder::default(), Filling::default());
+    let mut p = Plug::new(
+        "h",
+        Default::default(),
+        Box::new(rec.clone()),
+        Box::new(j.clone()),
+        dir.path(),
+    );
+    p.recover(&mut |_| {}).unwrap();
+    assert!(p.on_incarnation("h", 7).unwrap());
+    // Room for: incarnation, order, Accepted, started 0, finished 0,
+    // started 1 — step 1 runs, its result cannot be journaled.
+    *j.room.lock().unwrap() = Some(6);
+    let mut out = Vec::new();
+    p.on_order(order("c1", vec![run("a"), run("b"), run("c")]), &mut |e| {
+        out.push(e)
+    })
+    .unwrap();
+    assert_eq!(
+        *rec.0.lock().unwrap(),
+        ["apply a", "apply b"],
+        "c never ran"
+    );
+    let reason = p.refusing().expect("refusing").to_owned();
+    assert!(reason.contains("No space left"), "{reason}");
+    match p.heartbeat() {
+        PlugEvent::Heartbeat { refusing, busy, .. } => {
+            assert_eq!(refusing.as_deref(), Some(reason.as_str()));
+            assert_eq!(busy, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A new order is refused without running anything.
+    p.on_order(order("c2", vec![run("x")]), &mut |e| out.push(e))
+        .unwrap();
+    assert_eq!(rec.0.lock().unwrap().len(), 2);
+    // Still full: retrying changes nothing.
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    assert!(!p.retry_journal(later, &mut |e| out.push(e)));
+    assert!(p.refusing().is_some());
+    // Room again: the cut change is rolled back from the journal.
+    *j.room.lock().unwrap() = None;
+    let later = later + std::time::Duration::from_secs(1);
+    assert!(p.retry_journal(later, &mut |e| out.push(e)));
+    assert_eq!(p.refusing(), None);
+    assert_eq!(
+        *rec.0.lock().unwrap(),
+        ["apply a", "apply b", "undo b", "undo a"]
+    );
+    assert_eq!(
+        outcome(&out),
+        Some(Outcome::RolledBack {
+            failed_step: None,
+            interrupted: true
+        })
+    );
+    // The refused order, sent again, runs.
+    p.on_order(order("c2", vec![run("x")]), &mut |e| out.push(e))
+        .unwrap();
+    assert_eq!(rec.0.lock().unwrap().last().unwrap(), "apply x");
+    assert_eq!(outcome(&out), Some(Outcome::Succeeded));
+    // Numbered without a gap across the failure (resends aside).
+    let mut seqs: Vec<u64> = out
+        .iter()
+        .filter_map(|e| match e {
+            PlugEvent::Report(r) => Some(r.seq),
+            _ => None,
+        })
+        .collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+}

@@ -134,6 +134,7 @@ impl Tower {
                             labels: h.rec.labels.clone(),
                             reported: h.reported.clone(),
                             online: h.online,
+                            refusing: h.refusing.clone(),
                             queued: u32::try_from(h.queue.len()).unwrap_or(u32::MAX),
                             in_flight: h
                                 .queue

@@ -70,6 +70,14 @@ fn labels_ok(labels: &Labels) -> bool {
             .all(|(k, v)| k.len() <= MAX_LABEL_LEN && v.len() <= MAX_LABEL_LEN)
 }
 
+/// What a heartbeat says (see `PlugEvent::Heartbeat`).
+pub struct Beat<'a> {
+    pub incarnation: u64,
+    pub labels: Labels,
+    pub busy: Option<&'a str>,
+    pub refusing: Option<String>,
+}
+
 /// Tenant of hosts that register themselves (multi-tenancy comes with the
 /// majordomo, which will know the tenant of each agent's key).
 pub const DEFAULT_TENANT: &str = "default";
@@ -133,15 +141,17 @@ impl Tower {
         true
     }
 
-    pub fn heartbeat(
-        &mut self,
-        host: &str,
-        incarnation: u64,
-        labels: Labels,
-        busy: Option<&str>,
-        now: Instant,
-        turn: &mut Turn,
-    ) {
+    pub fn heartbeat(&mut self, host: &str, beat: Beat, now: Instant, turn: &mut Turn) {
+        let Beat {
+            incarnation,
+            labels,
+            busy,
+            refusing,
+        } = beat;
+        let refusing = refusing.map(|mut r| {
+            cut(&mut r);
+            r
+        });
         if vigie_changes::validate_host_id(host).is_err() || !labels_ok(&labels) {
             tracing::warn!(event = "heartbeat_rejected", host);
             return;
@@ -197,6 +207,24 @@ impl Tower {
         h.last_seen = Some(now);
         if !self.incarnation(host, incarnation, now, turn) {
             return;
+        }
+        let Some(h) = self.hosts.get_mut(host) else {
+            return;
+        };
+        if h.refusing != refusing {
+            turn.logs.push(match &refusing {
+                Some(reason) => Log::HostRefusing {
+                    host: host.to_owned(),
+                    reason: reason.clone(),
+                },
+                None => Log::HostResumed {
+                    host: host.to_owned(),
+                },
+            });
+            h.refusing = refusing;
+            // An order it refused is sent again now, not after a resend delay.
+            h.last_order = None;
+            self.pump(host, now, turn);
         }
         let Some(h) = self.hosts.get_mut(host) else {
             return;

@@ -210,7 +210,16 @@ fn drain_events(
                 incarnation,
                 labels,
                 busy,
-            }) => tower.heartbeat(&host, incarnation, labels, busy.as_deref(), now, turn),
+                refusing,
+            }) => {
+                let beat = crate::events::Beat {
+                    incarnation,
+                    labels,
+                    busy: busy.as_deref(),
+                    refusing,
+                };
+                tower.heartbeat(&host, beat, now, turn)
+            }
             Ok(PlugEvent::Report(mut r)) => {
                 crate::events::bound(&mut r);
                 tower.report(r, now, turn)

@@ -49,8 +49,13 @@ fn fixture() -> Fixture {
 impl Fixture {
     fn beat(&mut self, host: &str, inc: u64, busy: Option<&str>) -> Turn {
         let mut t = Turn::default();
-        self.tower
-            .heartbeat(host, inc, Default::default(), busy, self.now, &mut t);
+        let beat = crate::events::Beat {
+            incarnation: inc,
+            labels: Default::default(),
+            busy,
+            refusing: None,
+        };
+        self.tower.heartbeat(host, beat, self.now, &mut t);
         t
     }
 

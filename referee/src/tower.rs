@@ -38,6 +38,9 @@ pub struct HostState {
     pub reported: vigie_wire::tower::Labels,
     pub last_seen: Option<Instant>,
     pub online: bool,
+    /// Why its plug refuses orders (it cannot journal), from its last
+    /// heartbeat: nothing is dispatched to it meanwhile.
+    pub refusing: Option<String>,
     /// Changes not final, by sequence: the head is in flight or next.
     pub queue: BTreeMap<u64, ChangeId>,
     pub last_order: Option<Instant>,
@@ -50,6 +53,7 @@ impl HostState {
             reported: Default::default(),
             last_seen: None,
             online: false,
+            refusing: None,
             queue: BTreeMap::new(),
             last_order: None,
         }
@@ -268,7 +272,7 @@ impl Tower {
         let Some(h) = self.hosts.get_mut(host) else {
             return;
         };
-        if !h.online {
+        if !h.online || h.refusing.is_some() {
             return;
         }
         let Some(id) = h.queue.values().next().cloned() else {

@@ -62,6 +62,15 @@ pub enum Log {
     HostOffline {
         host: HostId,
     },
+    /// Its plug cannot journal and refuses orders.
+    HostRefusing {
+        host: HostId,
+        reason: String,
+    },
+    /// Its plug journals again and takes orders.
+    HostResumed {
+        host: HostId,
+    },
     HostReset {
         host: HostId,
         incarnation: u64,
@@ -136,6 +145,8 @@ impl Log {
             Log::HostRegistered { host } => info!(event = "host_registered", host),
             Log::HostOnline { host } => info!(event = "host_online", host),
             Log::HostOffline { host } => info!(event = "host_offline", host),
+            Log::HostRefusing { host, reason } => warn!(event = "host_refusing", host, reason),
+            Log::HostResumed { host } => info!(event = "host_resumed", host),
             Log::KeyChanged {
                 host,
                 public,

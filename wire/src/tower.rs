@@ -45,6 +45,10 @@ pub enum PlugEvent {
         incarnation: u64,
         labels: Labels,
         busy: Option<ChangeId>,
+        /// Why the plug refuses new orders (its journal cannot be
+        /// written: a full or failing disk); `None` when it takes them.
+        #[serde(default)]
+        refusing: Option<String>,
     },
     Report(Report),
 }
@@ -256,6 +260,10 @@ pub struct HostView {
     pub online: bool,
     pub queued: u32,
     pub in_flight: Option<ChangeId>,
+    /// Why the host's plug refuses orders (see `PlugEvent::Heartbeat`):
+    /// nothing is dispatched to it meanwhile.
+    #[serde(default)]
+    pub refusing: Option<String>,
 }
 
 /// Who is asking. The majordomo builds it from the operator's

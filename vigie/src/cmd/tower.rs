@@ -451,6 +451,10 @@ pub fn hosts(a: HostsArgs) -> anyhow::Result<ExitCode> {
                 let r: Vec<String> = h.reported.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 format!(" (reported: {})", r.join(","))
             };
+            let reported = match &h.refusing {
+                Some(why) => format!("{reported} (refusing orders: {why})"),
+                None => reported,
+            };
             println!(
                 "{:<16} {:<8} queued {:<4} running {:<8} {}{reported}",
                 h.id,
