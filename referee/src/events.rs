@@ -124,7 +124,7 @@ impl Tower {
                 };
                 rec.view.updated_ms = now_ms();
                 let view = rec.view.clone();
-                turn.dirty_changes.insert(id.clone());
+                turn.dirty_change(&id, rec.size_bound());
                 turn.logs.push(Log::ChangeFinished {
                     change: id,
                     host: host.to_owned(),
@@ -245,7 +245,7 @@ impl Tower {
                     && !rec.accepted
                 {
                     rec.accepted = true;
-                    turn.dirty_changes.insert(busy.to_owned());
+                    turn.dirty_change(busy, rec.size_bound());
                 }
             }
         }
@@ -348,7 +348,9 @@ impl Tower {
             _ => return reject(turn, "bad_step_index"),
         }
         let view = view.clone();
-        turn.dirty_changes.insert(view.id.clone());
+        // Its record grows by this report's result within the turn: that
+        // much is counted by the audit record below, which holds it too.
+        turn.dirty_change(&view.id, rec.size_bound());
         if let Some((step, action, result)) = audit {
             let mut result = result;
             if action == "finished" {

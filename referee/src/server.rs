@@ -231,7 +231,7 @@ fn drain_events(
 
 /// Stores the turn's writes in one durable batch: a turn is stored whole
 /// or not at all (its size is bounded by `Turn::full`).
-fn commit(db: &Database, turn: &mut Turn) -> Result<(), RefereeError> {
+pub(crate) fn commit(db: &Database, turn: &mut Turn) -> Result<(), RefereeError> {
     if turn.writes.is_empty() {
         return Ok(());
     }
