@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vigie_drivers::Driver;
@@ -43,6 +45,23 @@ pub struct Plug {
     /// written. Cleared by `retry_journal` once a write succeeds.
     refusing: Option<String>,
     last_retry: Option<Instant>,
+    /// Set when the plug is asked to stop (SIGTERM): the step in flight
+    /// finishes, no other starts.
+    stop: Arc<AtomicBool>,
+}
+
+/// Why the plug says it refuses orders while it stops.
+pub const STOPPING: &str = "the plug is stopping";
+
+/// Why a change is rolled back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// A step failed.
+    Failed,
+    /// A crash (or a journal failure) cut it: rolled back at recovery.
+    Interrupted,
+    /// The plug was asked to stop between two steps.
+    Stopped,
 }
 
 fn now_ms() -> u64 {
@@ -102,7 +121,20 @@ impl Plug {
             acked: 0,
             refusing: None,
             last_retry: None,
+            stop: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The flag that asks this plug to stop (set by SIGTERM): from then on
+    /// it refuses orders, finishes the step in flight, starts no other and
+    /// rolls the change back (`stopped`).
+    pub fn stop_on(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = flag;
+        self
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
     }
 
     /// For drivers that never use their stash: skips its directories.
@@ -126,7 +158,10 @@ impl Plug {
             incarnation: self.incarnation,
             labels: self.labels.clone(),
             busy,
-            refusing: self.refusing.clone(),
+            refusing: self
+                .refusing
+                .clone()
+                .or_else(|| self.stopping().then(|| STOPPING.to_owned())),
         }
     }
 
@@ -265,7 +300,7 @@ impl Plug {
             tracing::warn!(event = "change_interrupted", host = %self.host, change = %change, undo = ?undo);
             self.busy = Some(change.clone());
             let failed = p.failed.iter().next().copied();
-            self.roll_back(&change, &spec, &undo, failed, true, out)?;
+            self.roll_back(&change, &spec, &undo, failed, Cut::Interrupted, out)?;
         }
         Ok(())
     }
@@ -320,6 +355,11 @@ impl Plug {
             tracing::warn!(event = "order_refused", host = %self.host, change = %order.change, reason = "journal_unwritable", error = %reason);
             return Ok(());
         }
+        if self.stopping() {
+            // Not accepted: the referee sends it again after the restart.
+            tracing::info!(event = "order_refused", host = %self.host, change = %order.change, reason = "stopping");
+            return Ok(());
+        }
         match self.run_order(order, out) {
             Err(e) if e.is_storage() => {
                 self.stall(&e);
@@ -359,8 +399,17 @@ impl Plug {
         self.report(&change, ReportKind::Accepted, out)?;
         let mut done = Vec::new();
         let mut failed = None;
+        let mut stopped = false;
         for (i, step) in spec.steps.iter().enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
+            if self.stopping() {
+                // Asked to stop between two steps: the steps done are
+                // undone now, while the tower still runs, rather than left
+                // half-applied until it comes back.
+                tracing::warn!(event = "change_stopped", host = %self.host, change = %change, before_step = i);
+                stopped = true;
+                break;
+            }
             let stash = self.step_stash(&change, i)?;
             if let Err(e) = self.driver.prepare(&step.action, &stash) {
                 // Not attempted: nothing to undo for this step.
@@ -386,6 +435,9 @@ impl Plug {
             }
             done.push(i);
         }
+        if stopped {
+            return self.roll_back(&change, &spec, &done, None, Cut::Stopped, out);
+        }
         if failed.is_none() {
             self.report(
                 &change,
@@ -397,7 +449,7 @@ impl Plug {
             self.end(&change);
             return Ok(());
         }
-        self.roll_back(&change, &spec, &done, failed, false, out)
+        self.roll_back(&change, &spec, &done, failed, Cut::Failed, out)
     }
 
     /// Undoes `steps` in reverse order, then reports the outcome.
@@ -407,9 +459,10 @@ impl Plug {
         spec: &ChangeSpec,
         steps: &[u32],
         failed_step: Option<u32>,
-        interrupted: bool,
+        why: Cut,
         out: Sink,
     ) -> Result<(), PlugError> {
+        let (interrupted, stopped) = (why == Cut::Interrupted, why == Cut::Stopped);
         let mut all_ok = true;
         for &i in steps.iter().rev() {
             let Some(step) = spec.steps.get(i as usize) else {
@@ -425,11 +478,13 @@ impl Plug {
             Outcome::RolledBack {
                 failed_step,
                 interrupted,
+                stopped,
             }
         } else {
             Outcome::RollbackFailed {
                 failed_step,
                 interrupted,
+                stopped,
             }
         };
         self.report(change, ReportKind::Finished { outcome }, out)?;

@@ -97,7 +97,19 @@ fn set_busy(beat: &Mutex<PlugEvent>, now: Option<String>) {
     }
 }
 
-pub fn run(cfg: PlugConfig, mut plug: Plug, shutdown: Arc<AtomicBool>) -> Result<(), PlugError> {
+/// How long a stopping plug waits for the referee to acknowledge its last
+/// reports (they are journaled: what is not acknowledged is sent again at
+/// the next start).
+const FLUSH_FOR: Duration = Duration::from_secs(2);
+
+/// Runs the plug until `shutdown` is set (SIGTERM). Stopping: the plug
+/// tells the referee at once (its heartbeat says it refuses orders, so
+/// nothing more is dispatched to it), finishes the step in flight, starts
+/// no other — the change's steps done are undone and it ends `rolled_back`
+/// with `stopped` — then waits a little for its last reports to be
+/// acknowledged.
+pub fn run(cfg: PlugConfig, plug: Plug, shutdown: Arc<AtomicBool>) -> Result<(), PlugError> {
+    let mut plug = plug.stop_on(shutdown.clone());
     let ctx = zmq::Context::new();
     let sub = sub_socket(&ctx, &cfg.orders)?;
     sub.set_subscribe(&host_topic(plug.host()))?;
@@ -124,21 +136,32 @@ pub fn run(cfg: PlugConfig, mut plug: Plug, shutdown: Arc<AtomicBool>) -> Result
     };
     plug.recover(&mut out)?;
     refresh(&beat, &plug);
+    // Beats until the very end: while the plug stops, the referee must
+    // still count it online (its last reports are coming) and know it
+    // takes no more orders.
+    let done = Arc::new(AtomicBool::new(false));
     let heart = {
-        let (ctx, beat, stop, ep) = (
+        let (ctx, beat, stop, done, ep) = (
             ctx.clone(),
             beat.clone(),
             shutdown.clone(),
+            done.clone(),
             cfg.events.clone(),
         );
         std::thread::spawn(move || -> Result<(), PlugError> {
             let push = push_socket(&ctx, &ep)?;
             push.set_linger(0)?;
-            while !stop.load(Ordering::Relaxed) {
-                let ev = beat
+            while !done.load(Ordering::Relaxed) {
+                let mut ev = beat
                     .lock()
                     .map(|b| b.clone())
                     .unwrap_or_else(|p| p.into_inner().clone());
+                if let PlugEvent::Heartbeat { refusing, .. } = &mut ev {
+                    // Said at once, even while a step runs.
+                    if refusing.is_none() && stop.load(Ordering::Relaxed) {
+                        *refusing = Some(crate::plug::STOPPING.to_owned());
+                    }
+                }
                 send(&push, &ev);
                 std::thread::sleep(cfg.heartbeat);
             }
@@ -173,6 +196,19 @@ pub fn run(cfg: PlugConfig, mut plug: Plug, shutdown: Arc<AtomicBool>) -> Result
         plug.tick(now, &mut out);
         refresh(&beat, &plug);
     }
+    let until = Instant::now() + FLUSH_FOR;
+    while plug.unacked() > 0 && Instant::now() < until {
+        match sub.poll(zmq::POLLIN, 100) {
+            Ok(_) | Err(zmq::Error::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        drain_published(&sub, |p| match p {
+            Published::ReportAck { host: h, upto } if h == host => plug.on_ack(upto),
+            _ => Ok(()),
+        })?;
+        plug.tick(Instant::now(), &mut out);
+    }
+    done.store(true, Ordering::Relaxed);
     let _ = heart.join();
     tracing::info!(event = "plug_stopped", host = %host, unacked = plug.unacked());
     Ok(())

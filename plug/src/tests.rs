@@ -141,7 +141,8 @@ fn failure_undoes_completed_steps_in_reverse_and_a_failed_file_step_too() {
         outcome(&out),
         Some(Outcome::RolledBack {
             failed_step: Some(2),
-            interrupted: false
+            interrupted: false,
+            stopped: false
         })
     );
 
@@ -190,7 +191,8 @@ fn a_crash_mid_change_is_rolled_back_on_restart_and_nothing_runs_twice() {
         outcome(&out),
         Some(Outcome::RolledBack {
             failed_step: None,
-            interrupted: true
+            interrupted: true,
+            stopped: false
         })
     );
     // The referee resends the order: a replay, refused.
@@ -324,7 +326,8 @@ fn a_journal_that_fills_mid_change_stops_the_change_refuses_orders_and_rolls_bac
         outcome(&out),
         Some(Outcome::RolledBack {
             failed_step: None,
-            interrupted: true
+            interrupted: true,
+            stopped: false
         })
     );
     // The refused order, sent again, runs.
@@ -343,4 +346,71 @@ fn a_journal_that_fills_mid_change_stops_the_change_refuses_orders_and_rolls_bac
     seqs.sort_unstable();
     seqs.dedup();
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+}
+
+/// A driver that asks the plug to stop while its first step runs (SIGTERM).
+struct StopsDuring {
+    rec: Recorder,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Driver for StopsDuring {
+    fn name(&self) -> &'static str {
+        "stops-during"
+    }
+    fn prepare(&mut self, _: &Action, _: &Path) -> Result<(), DriverError> {
+        Ok(())
+    }
+    fn apply(&mut self, a: &Action, p: &Path) -> StepResult {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.rec.apply(a, p)
+    }
+    fn undo(&mut self, a: &Action, p: &Path) -> StepResult {
+        self.rec.undo(a, p)
+    }
+}
+
+#[test]
+fn a_stop_during_a_step_lets_it_finish_starts_no_other_and_rolls_back_as_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, j) = (Recorder::default(), Shared::default());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let driver = StopsDuring {
+        rec: rec.clone(),
+        stop: stop.clone(),
+    };
+    let mut p = Plug::new(
+        "h",
+        Default::default(),
+        Box::new(driver),
+        Box::new(j.clone()),
+        dir.path(),
+    )
+    .stop_on(stop.clone());
+    assert!(p.on_incarnation("h", 7).unwrap());
+    let mut out = Vec::new();
+    p.on_order(order("c1", vec![run("a"), run("b")]), &mut |e| out.push(e))
+        .unwrap();
+    assert_eq!(*rec.0.lock().unwrap(), ["apply a", "undo a"], "b never ran");
+    assert_eq!(
+        outcome(&out),
+        Some(Outcome::RolledBack {
+            failed_step: None,
+            interrupted: false,
+            stopped: true
+        })
+    );
+    // Stopping, it refuses orders (not journaled: sent again after the
+    // restart) and says so.
+    let before = j.0.lock().unwrap().load().unwrap().len();
+    p.on_order(order("c2", vec![run("x")]), &mut |e| out.push(e))
+        .unwrap();
+    assert_eq!(rec.0.lock().unwrap().len(), 2);
+    assert_eq!(j.0.lock().unwrap().load().unwrap().len(), before);
+    match p.heartbeat() {
+        PlugEvent::Heartbeat { refusing, .. } => {
+            assert_eq!(refusing.as_deref(), Some(crate::plug::STOPPING))
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -121,6 +121,7 @@ impl Tower {
                 rec.view.state = ChangeState::RollbackFailed {
                     failed_step: None,
                     interrupted: true,
+                    stopped: false,
                 };
                 rec.view.updated_ms = now_ms();
                 let view = rec.view.clone();

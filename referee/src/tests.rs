@@ -139,7 +139,8 @@ fn a_host_with_a_new_journal_ends_its_running_change_and_numbers_from_one() {
         f.tower.changes.get(&ids[0]).map(|c| c.view.state),
         Some(ChangeState::RollbackFailed {
             failed_step: None,
-            interrupted: true
+            interrupted: true,
+            stopped: false
         })
     );
     assert_eq!(orders(&t), 1, "the next change is dispatched");
@@ -227,7 +228,8 @@ fn a_reinstalled_host_whose_clock_is_behind_is_handed_an_incarnation_and_comes_b
         f.state(&ids[0]),
         Some(ChangeState::RollbackFailed {
             failed_step: None,
-            interrupted: true
+            interrupted: true,
+            stopped: false
         }),
         "the change the old journal had is over (not run again)"
     );

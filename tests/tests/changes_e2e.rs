@@ -179,7 +179,8 @@ fn failing_step_rolls_back_to_a_byte_identical_root() -> anyhow::Result<()> {
         last.state,
         ChangeState::RolledBack {
             failed_step: Some(2),
-            interrupted: false
+            interrupted: false,
+            stopped: false
         }
     );
     let failed = last.steps[2].result.as_ref().expect("result");

@@ -96,14 +96,21 @@ pub enum ReportKind {
 pub enum Outcome {
     Succeeded,
     /// Every started step was undone. `failed_step` is the step that failed
-    /// (none when the plug was interrupted by a crash and rolled back after).
+    /// (none when the plug was interrupted by a crash and rolled back after,
+    /// or stopped).
     RolledBack {
         failed_step: Option<u32>,
         interrupted: bool,
+        /// The tower was stopping: the step in flight finished, the next
+        /// one did not start, and the steps done were undone.
+        #[serde(default)]
+        stopped: bool,
     },
     RollbackFailed {
         failed_step: Option<u32>,
         interrupted: bool,
+        #[serde(default)]
+        stopped: bool,
     },
 }
 
@@ -155,10 +162,15 @@ pub enum ChangeState {
     RolledBack {
         failed_step: Option<u32>,
         interrupted: bool,
+        /// Cut by a stop of the tower (see `Outcome::RolledBack`).
+        #[serde(default)]
+        stopped: bool,
     },
     RollbackFailed {
         failed_step: Option<u32>,
         interrupted: bool,
+        #[serde(default)]
+        stopped: bool,
     },
     Cancelled,
 }
@@ -196,16 +208,20 @@ impl From<Outcome> for ChangeState {
             Outcome::RolledBack {
                 failed_step,
                 interrupted,
+                stopped,
             } => Self::RolledBack {
                 failed_step,
                 interrupted,
+                stopped,
             },
             Outcome::RollbackFailed {
                 failed_step,
                 interrupted,
+                stopped,
             } => Self::RollbackFailed {
                 failed_step,
                 interrupted,
+                stopped,
             },
         }
     }

@@ -28,13 +28,22 @@ fn state_text(s: &ChangeState) -> String {
         ChangeState::Running { step } => format!("running step {}", step + 1),
         ChangeState::RollingBack { step } => format!("rolling back step {}", step + 1),
         ChangeState::RolledBack {
+            stopped: true,
+            failed_step: None,
+            ..
+        } => "rolled back (stopped with the tower before its next step)".into(),
+        ChangeState::RolledBack {
             failed_step,
             interrupted,
+            ..
         } => match (failed_step, interrupted) {
             (_, true) => "rolled back (interrupted)".into(),
             (Some(s), false) => format!("rolled back (step {} failed)", s + 1),
             (None, false) => "rolled back".into(),
         },
+        ChangeState::RollbackFailed { stopped: true, .. } => {
+            "ROLLBACK FAILED (stopped with the tower)".into()
+        }
         ChangeState::RollbackFailed { .. } => "ROLLBACK FAILED".into(),
         other => other.word().into(),
     }
