@@ -219,6 +219,7 @@ impl Plug {
         tracing::info!(event = "journal_resumed", host = %self.host);
         true
     }
+
     /// Replays the journal; a change left unfinished by a crash is rolled
     /// back now and reported as interrupted. Unacknowledged reports are sent
     /// again.
