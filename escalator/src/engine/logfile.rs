@@ -65,7 +65,11 @@ pub struct Scan {
 }
 
 struct Bad {
+    /// Where the damaged record starts (its FIRST fragment if it has one).
     offset: usize,
+    /// The fragment found wrong: anything valid from here on was written
+    /// after the damage.
+    at: usize,
     reason: String,
     /// Damage no torn write can leave (a record whose checksum matches but
     /// whose content does not decode): corruption wherever it is.
@@ -75,6 +79,7 @@ struct Bad {
 fn bad(offset: usize, reason: impl Into<String>) -> Bad {
     Bad {
         offset,
+        at: offset,
         reason: reason.into(),
         never_torn: false,
     }
@@ -123,6 +128,15 @@ fn fragment(data: &[u8], pos: usize) -> Result<(u8, &[u8]), Bad> {
     Ok((typ, body))
 }
 
+/// A record torn in a later fragment is cut from its start; what comes
+/// after the wrong fragment tells a tear from corruption.
+fn from_pending(mut b: Bad, pending: &Option<(usize, Vec<u8>)>) -> Bad {
+    if let Some((start, _)) = pending {
+        b.offset = *start;
+    }
+    b
+}
+
 /// Reads `data` from `start` (a record boundary): the records before the
 /// first bad spot, and that spot if any.
 fn read_until_bad(data: &[u8], start: usize, kind: LogKind) -> (Vec<Record>, Option<Bad>) {
@@ -135,7 +149,8 @@ fn read_until_bad(data: &[u8], start: usize, kind: LogKind) -> (Vec<Record>, Opt
         if left_in_block < HEADER_SIZE {
             let pad = &data[pos..data.len().min(pos + left_in_block)];
             if pad.iter().any(|&b| b != 0) {
-                return (records, Some(bad(pos, "block trailer is not zero padding")));
+                let b = bad(pos, "block trailer is not zero padding");
+                return (records, Some(from_pending(b, &pending)));
             }
             pos += pad.len();
             if pad.len() < left_in_block {
@@ -148,7 +163,7 @@ fn read_until_bad(data: &[u8], start: usize, kind: LogKind) -> (Vec<Record>, Opt
         }
         let (typ, body) = match fragment(data, pos) {
             Ok(f) => f,
-            Err(b) => return (records, Some(b)),
+            Err(b) => return (records, Some(from_pending(b, &pending))),
         };
         let start = pos;
         pos += HEADER_SIZE + body.len();
@@ -167,11 +182,9 @@ fn read_until_bad(data: &[u8], start: usize, kind: LogKind) -> (Vec<Record>, Opt
                 acc.extend_from_slice(body);
                 Some((at, acc))
             }
-            (FULL | FIRST, Some((at, _))) => {
-                return (
-                    records,
-                    Some(bad(at, "record's FIRST fragment has no LAST")),
-                );
+            (FULL | FIRST, Some(p)) => {
+                let b = bad(start, "record's FIRST fragment has no LAST");
+                return (records, Some(from_pending(b, &Some(p))));
             }
             _ => {
                 return (
@@ -195,26 +208,26 @@ fn read_until_bad(data: &[u8], start: usize, kind: LogKind) -> (Vec<Record>, Opt
             });
         }
     }
-    if let Some((at, _)) = pending {
-        return (
-            records,
-            Some(bad(at, "record's FIRST fragment has no LAST")),
-        );
+    if pending.is_some() {
+        let b = bad(pos, "record's FIRST fragment has no LAST");
+        return (records, Some(from_pending(b, &pending)));
     }
     (records, None)
 }
 
-/// Whether any block after the one holding `offset` starts with a valid
-/// fragment: then the damage is not the end of the writes.
-fn valid_after(data: &[u8], offset: usize) -> bool {
-    let mut b = (offset / BLOCK_SIZE + 1) * BLOCK_SIZE;
-    while b < data.len() {
-        if fragment(data, b).is_ok() {
-            return true;
-        }
-        b += BLOCK_SIZE;
-    }
-    false
+/// The first valid fragment at or after `from` (of type FULL or FIRST when
+/// `starts_only`). Any position is tried, not only block starts: a writer
+/// that appended after garbage wrote at whatever offset the garbage ended.
+fn next_valid(data: &[u8], from: usize, starts_only: bool) -> Option<usize> {
+    (from..data.len().saturating_sub(HEADER_SIZE - 1)).find(|&pos| {
+        let typ = data[pos + HEADER_SIZE - 1];
+        let wanted = if starts_only {
+            typ == FULL || typ == FIRST
+        } else {
+            (FULL..=LAST).contains(&typ)
+        };
+        wanted && BLOCK_SIZE - pos % BLOCK_SIZE >= HEADER_SIZE && fragment(data, pos).is_ok()
+    })
 }
 
 /// Reads a whole log file strictly.
@@ -222,7 +235,7 @@ pub fn scan(data: &[u8], kind: LogKind) -> Scan {
     let (records, bad) = read_until_bad(data, 0, kind);
     let verdict = match bad {
         None => Verdict::Clean,
-        Some(b) if b.never_torn || valid_after(data, b.offset) => Verdict::Corrupt {
+        Some(b) if b.never_torn || next_valid(data, b.at, false).is_some() => Verdict::Corrupt {
             offset: b.offset as u64,
             reason: b.reason,
         },
@@ -243,7 +256,7 @@ pub struct Salvage {
 }
 
 /// Every intact record of a log: after a bad spot, reading resumes at the
-/// first FULL or FIRST fragment of a later block.
+/// next valid FULL or FIRST fragment.
 pub fn salvage(data: &[u8], kind: LogKind) -> Salvage {
     let mut out = Salvage {
         records: Vec::new(),
@@ -255,37 +268,26 @@ pub fn salvage(data: &[u8], kind: LogKind) -> Salvage {
         out.records.extend(records);
         let Some(b) = bad else { break };
         out.skipped.push((b.offset as u64, b.reason));
-        start = resync(data, b.offset);
+        start = next_valid(data, b.at.max(b.offset + 1), true);
     }
     out
 }
 
-/// The first FULL or FIRST fragment after the block holding `offset`,
-/// skipping the tails of records begun before.
-fn resync(data: &[u8], offset: usize) -> Option<usize> {
-    let mut block = (offset / BLOCK_SIZE + 1) * BLOCK_SIZE;
-    while block < data.len() {
-        let mut pos = block;
-        while pos < block + BLOCK_SIZE - HEADER_SIZE {
-            match fragment(data, pos) {
-                Ok((FULL | FIRST, _)) => return Some(pos),
-                Ok((_, body)) => pos += HEADER_SIZE + body.len(),
-                Err(_) => break,
-            }
-        }
-        block += BLOCK_SIZE;
-    }
-    None
-}
-
 /// Encodes records as a fresh log, as LevelDB's writer does.
 pub fn encode(records: &[Vec<u8>]) -> Vec<u8> {
+    encode_from(0, records)
+}
+
+/// Encodes records as LevelDB's writer appends them to a log of `start`
+/// bytes (the bytes to append).
+pub fn encode_from(start: u64, records: &[Vec<u8>]) -> Vec<u8> {
+    let skip = start as usize % BLOCK_SIZE;
     let mut out = Vec::new();
     for rec in records {
         let mut rest: &[u8] = rec;
         let mut first = true;
         loop {
-            let left_in_block = BLOCK_SIZE - out.len() % BLOCK_SIZE;
+            let left_in_block = BLOCK_SIZE - (skip + out.len()) % BLOCK_SIZE;
             if left_in_block < HEADER_SIZE {
                 out.resize(out.len() + left_in_block, 0);
                 continue;
@@ -432,7 +434,7 @@ mod tests {
             match s.verdict {
                 Verdict::Clean => assert!(cut as u64 - end < HEADER_SIZE as u64, "cut at {cut}"),
                 Verdict::TornTail { keep, .. } => assert_eq!(keep, end, "cut at {cut}"),
-                Verdict::Corrupt { .. } => panic!("cut at {cut} taken for corruption"),
+                v @ Verdict::Corrupt { .. } => panic!("cut at {cut} taken for corruption: {v:?}"),
             }
             // Nothing complete is lost: the next record ends past the cut.
             if whole < recs.len() {
@@ -491,5 +493,27 @@ mod tests {
         );
         // A manifest's records are not batches.
         assert_eq!(scan(&bytes, LogKind::Manifest).verdict, Verdict::Clean);
+    }
+
+    #[test]
+    fn records_appended_after_a_torn_record_are_found_and_salvaged() {
+        let (recs, bytes) = log(4, 12_000);
+        let full = scan(&bytes, LogKind::WriteAhead);
+        // Torn inside the last record's second fragment, then new records
+        // appended where the garbage ended, mid-block.
+        let torn = full.records[3].offset as usize + 8_000;
+        let mut damaged = bytes[..torn].to_vec();
+        let after: Vec<_> = (0..3).map(|i| batch(100 + i, b"after", b"v")).collect();
+        damaged.extend(encode_from(torn as u64, &after));
+        let s = scan(&damaged, LogKind::WriteAhead);
+        assert!(
+            matches!(s.verdict, Verdict::Corrupt { offset, .. } if offset == full.records[3].offset),
+            "{:?}",
+            s.verdict
+        );
+        let sv = salvage(&damaged, LogKind::WriteAhead);
+        let mut want = recs[..3].to_vec();
+        want.extend(after);
+        assert_eq!(datas(&sv.records), want);
     }
 }
