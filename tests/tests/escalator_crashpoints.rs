@@ -21,7 +21,7 @@ fn check(s: &Sweep) {
 #[test]
 fn every_crash_point_of_a_workload_keeps_every_acknowledged_write() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let turns = crashpoint::workload(7, 30);
+    let turns = crashpoint::workload(7, 45);
     let t = Instant::now();
     let s =
         crashpoint::sweep(dir.path(), &turns, &FaultMode::ALL, 1).map_err(anyhow::Error::msg)?;

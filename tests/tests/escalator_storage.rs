@@ -71,9 +71,7 @@ fn writes_acknowledged_after_a_torn_tail_survive_the_next_restart() -> anyhow::R
     cut(&log, torn)?;
 
     esc.restart()?;
-    let ev = esc.daemon.events.wait("log_tail_cut", WAIT)?;
-    assert_eq!(ev.u64("kept"), Some(big.offset), "{ev:?}");
-    assert_eq!(ev.u64("dropped"), Some(torn - big.offset), "{ev:?}");
+    let first_start = esc.daemon.events.clone();
     let db = esc.client()?.connect_db("d")?;
     for i in 0..20 {
         db.put(format!("after{i:02}").as_bytes(), b"acknowledged")?;

@@ -253,6 +253,11 @@ impl Env for SyncEnv {
         self.inner.open_random_access_file(p)
     }
     fn open_writable_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn Write>> {
+        // The info log is best effort (its errors are ignored): it must
+        // neither stop the database on a full disk nor be synced.
+        if p.file_name().is_some_and(|n| n == "LOG") {
+            return self.inner.open_writable_file(p);
+        }
         self.open_tracked(p, false)
     }
     fn open_appendable_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn Write>> {
