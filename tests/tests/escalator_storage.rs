@@ -101,6 +101,10 @@ fn writes_acknowledged_after_a_torn_tail_survive_the_next_restart() -> anyhow::R
         None,
         "the torn write was never acknowledged"
     );
+    // The first start said what it cut; the second had nothing to cut.
+    let ev = first_start.wait("log_tail_cut", WAIT)?;
+    assert_eq!(ev.u64("kept"), Some(big.offset), "{ev:?}");
+    assert_eq!(ev.u64("dropped"), Some(torn - big.offset), "{ev:?}");
     assert_eq!(
         esc.daemon.events.count("log_tail_cut"),
         0,
