@@ -70,6 +70,8 @@ pub struct Tower {
     pub timing: Timing,
     /// Idempotency keys of recent calls and their answers.
     pub idem: crate::idem::Remembered,
+    /// Servers, sessions, pools, applications (`catalog.rs`).
+    pub catalog: crate::catalog::Catalog,
 }
 
 pub fn now_ms() -> u64 {
@@ -133,6 +135,7 @@ impl Tower {
             audit: AuditChain::default(),
             timing,
             idem: crate::idem::Remembered::load(db)?,
+            catalog: crate::catalog::Catalog::load(db)?,
         };
         if let Some(v) = db.get(NEXT_SEQ_KEY)? {
             let bytes: [u8; 8] = v

@@ -1,16 +1,19 @@
 //! The command line: one subcommand per daemon, plus the operator's client.
 
+mod apps;
 mod bench;
 mod bench_agents;
 mod bench_changes;
 pub mod conn;
 mod demo;
 mod escalator;
+mod ips;
 mod kv;
 mod majordomo;
 mod operators;
 mod plug;
 mod referee;
+mod servers;
 mod start;
 mod tower;
 
@@ -97,6 +100,12 @@ pub enum Command {
     Hosts(tower::HostsArgs),
     /// List the tenant's operators, or `operators add NAME --key K --grant G`.
     Operators(operators::Args),
+    /// The server catalog: `servers import FILE.csv`, sessions, list, show.
+    Servers(servers::Args),
+    /// IP pools: `ips pool add`, pools, allocate, release, list.
+    Ips(ips::Args),
+    /// The application catalog: `apps add FILE.yml`, list, show.
+    Apps(apps::Args),
     /// Start a throwaway tower and show it working.
     Demo(demo::Args),
     /// Benchmarks (not tests): print figures and ratios.
@@ -122,6 +131,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(a) => tower::audit(a),
         Command::Hosts(a) => tower::hosts(a),
         Command::Operators(a) => operators::run(a),
+        Command::Servers(a) => servers::run(a),
+        Command::Ips(a) => ips::run(a),
+        Command::Apps(a) => apps::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
     }
