@@ -96,9 +96,9 @@ pub fn check_app(a: &AppSpec) -> Result<(), String> {
     let url = ["https://", "http://", "ssh://", "git://", "file://"]
         .iter()
         .any(|p| r.starts_with(p) && r.len() > p.len());
-    let scp_like = r.split_once(':').is_some_and(|(h, p)| {
-        h.contains('@') && !p.is_empty() && !h.contains('/')
-    });
+    let scp_like = r
+        .split_once(':')
+        .is_some_and(|(h, p)| h.contains('@') && !p.is_empty() && !h.contains('/'));
     if !(url || scp_like) || r.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!(
             "repository {r:?}: a URL (https://, ssh://, git://, file://) or user@host:path"
@@ -106,8 +106,7 @@ pub fn check_app(a: &AppSpec) -> Result<(), String> {
     }
     let mut seen = std::collections::BTreeSet::new();
     for s in &a.services {
-        vigie_changes::validate_host_id(&s.name)
-            .map_err(|e| format!("services: name: {e}"))?;
+        vigie_changes::validate_host_id(&s.name).map_err(|e| format!("services: name: {e}"))?;
         if !seen.insert(&s.name) {
             return Err(format!("services: {:?} is listed twice", s.name));
         }
@@ -137,10 +136,16 @@ mod tests {
     fn bad_files_name_the_field() {
         let e = parse_app("x.yml", "name: shop\nversion: 1\nrepository: x\n").unwrap_err();
         assert!(e.to_string().contains("repository"), "{e}");
-        let e = parse_app("x.yml", "name: shop\nversion: 1\nrepository: https://h/r\nport: 3\n")
-            .unwrap_err();
+        let e = parse_app(
+            "x.yml",
+            "name: shop\nversion: 1\nrepository: https://h/r\nport: 3\n",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("port"), "{e}");
         let dup = "name: s\nversion: 1\nrepository: git@h:r\nservices:\n  - name: a\n  - name: a\n";
-        assert!(parse_app("x.yml", dup).unwrap_err().to_string().contains("twice"));
+        assert!(parse_app("x.yml", dup)
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
     }
 }

@@ -11,8 +11,7 @@ use vigie_wire::catalog::PoolSpec;
 
 /// Why a pool cannot be made as asked.
 pub fn check_pool(spec: &PoolSpec) -> Result<(), String> {
-    vigie_changes::validate_host_id(&spec.name)
-        .map_err(|e| format!("pool name: {e}"))?;
+    vigie_changes::validate_host_id(&spec.name).map_err(|e| format!("pool name: {e}"))?;
     if spec.cidr.trunc() != spec.cidr {
         return Err(format!(
             "{} has host bits set: the network is {}",
@@ -55,10 +54,7 @@ fn hosts(cidr: &IpNet) -> u64 {
 /// How many addresses the pool can hand out in all.
 pub fn usable(spec: &PoolSpec) -> u64 {
     let excluded: BTreeSet<&IpAddr> = spec.gateway.iter().chain(spec.reserved.iter()).collect();
-    let inside = excluded
-        .iter()
-        .filter(|a| is_host(&spec.cidr, a))
-        .count() as u64;
+    let inside = excluded.iter().filter(|a| is_host(&spec.cidr, a)).count() as u64;
     hosts(&spec.cidr).saturating_sub(inside)
 }
 

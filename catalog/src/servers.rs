@@ -280,7 +280,10 @@ pub fn check_server(s: &ServerSpec) -> Vec<(&'static str, String)> {
         }
     };
     push("name", check_name(&s.name));
-    push("ssh_port", (s.ssh_port != 0).then_some(()).ok_or("port 0".into()));
+    push(
+        "ssh_port",
+        (s.ssh_port != 0).then_some(()).ok_or("port 0".into()),
+    );
     push("ssh_user", check_user(&s.ssh_user));
     push("provider", check_text(&s.provider, 64));
     let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -385,7 +388,13 @@ fn check_host_key(v: &str) -> Result<(), String> {
     }
     let mut parts = v.split_whitespace();
     if let (Some(kind), Some(blob)) = (parts.next(), parts.next()) {
-        let kinds = ["ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"];
+        let kinds = [
+            "ssh-ed25519",
+            "ssh-rsa",
+            "ecdsa-sha2-nistp256",
+            "ecdsa-sha2-nistp384",
+            "ecdsa-sha2-nistp521",
+        ];
         if kinds.contains(&kind) && b64(blob) {
             return Ok(());
         }
@@ -418,7 +427,10 @@ mod tests {
         let rows = parse(text.as_bytes()).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].line, 2);
-        assert_eq!(rows[0].server.labels.get("env").map(String::as_str), Some("prod"));
+        assert_eq!(
+            rows[0].server.labels.get("env").map(String::as_str),
+            Some("prod")
+        );
         assert_eq!(rows[1].line, 3);
         assert_eq!(rows[1].server.ssh_port, 2222);
         assert!(rows[1].server.labels.is_empty());
@@ -449,7 +461,8 @@ mod tests {
 
     #[test]
     fn unknown_missing_and_repeated_headers_are_refused() {
-        let errs = errors(b"name,address,ssh_port,ssh_user,provider,cpu,ram,disk_gb,labels,name\nx\n");
+        let errs =
+            errors(b"name,address,ssh_port,ssh_user,provider,cpu,ram,disk_gb,labels,name\nx\n");
         let got: Vec<(&str, &str)> = errs
             .iter()
             .map(|e| (e.column.as_deref().unwrap_or(""), e.message.as_str()))
@@ -481,7 +494,10 @@ mod tests {
     #[test]
     fn an_empty_file_or_a_header_alone_is_refused() {
         assert!(matches!(parse(b""), Err(CatalogError::File { .. })));
-        assert!(matches!(parse(HEAD.as_bytes()), Err(CatalogError::File { .. })));
+        assert!(matches!(
+            parse(HEAD.as_bytes()),
+            Err(CatalogError::File { .. })
+        ));
     }
 
     #[test]
@@ -492,7 +508,10 @@ mod tests {
         assert!(rows[0].server.host_key.is_some());
         assert!(rows[1].server.host_key.is_none());
         let bad = format!("{head}a,10.0.0.1,22,debian,x,1,1,1,,yes\n");
-        assert_eq!(errors(bad.as_bytes())[0].column.as_deref(), Some("host_key"));
+        assert_eq!(
+            errors(bad.as_bytes())[0].column.as_deref(),
+            Some("host_key")
+        );
     }
 
     #[test]

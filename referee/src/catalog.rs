@@ -102,7 +102,11 @@ impl Catalog {
         }
         load_all(db, "app/", |r: AppRecord| {
             c.apps.insert(
-                (r.tenant.clone(), r.spec.name.clone(), r.spec.version.clone()),
+                (
+                    r.tenant.clone(),
+                    r.spec.name.clone(),
+                    r.spec.version.clone(),
+                ),
                 r,
             );
         })?;

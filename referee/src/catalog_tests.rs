@@ -46,13 +46,23 @@ fn acme() -> Caller {
 
 impl Fixture {
     /// Calls in one turn, then stores the turn.
-    fn turn(&mut self, caller: &Caller, calls: Vec<CatalogCall>) -> Vec<Result<CatalogAnswer, ApiFault>> {
+    fn turn(
+        &mut self,
+        caller: &Caller,
+        calls: Vec<CatalogCall>,
+    ) -> Vec<Result<CatalogAnswer, ApiFault>> {
         let mut t = Turn::default();
         let out = calls
             .into_iter()
             .map(|c| {
                 self.tower
-                    .api(caller, ApiCall::Catalog(c), &self.db, Instant::now(), &mut t)
+                    .api(
+                        caller,
+                        ApiCall::Catalog(c),
+                        &self.db,
+                        Instant::now(),
+                        &mut t,
+                    )
                     .map(|a| match a {
                         ApiAnswer::Catalog(c) => c,
                         other => panic!("{other:?}"),
@@ -86,9 +96,13 @@ impl Fixture {
 }
 
 fn csv_rows(names: &[&str]) -> Vec<ImportRow> {
-    let mut text = String::from("name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels\n");
+    let mut text =
+        String::from("name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels\n");
     for (i, n) in names.iter().enumerate() {
-        text.push_str(&format!("{n},10.9.0.{},22,debian,ovh,2,4,40,role=web\n", i + 1));
+        text.push_str(&format!(
+            "{n},10.9.0.{},22,debian,ovh,2,4,40,role=web\n",
+            i + 1
+        ));
     }
     vigie_catalog::servers::parse_servers("s.csv", text.as_bytes(), |_| {}).unwrap()
 }
@@ -105,8 +119,12 @@ fn import(rows: Vec<ImportRow>, dry_run: bool) -> CatalogCall {
 #[test]
 fn an_import_is_all_or_nothing_and_lists_every_conflict() {
     let mut f = fixture();
-    let first = f.one(&acme(), import(csv_rows(&["a", "b"]), false)).unwrap();
-    assert!(matches!(first, CatalogAnswer::Imported { session: Some(ref s), servers: 2 } if s.id == 1));
+    let first = f
+        .one(&acme(), import(csv_rows(&["a", "b"]), false))
+        .unwrap();
+    assert!(
+        matches!(first, CatalogAnswer::Imported { session: Some(ref s), servers: 2 } if s.id == 1)
+    );
     let audit_before = f.keys("audit/rec/");
     // Two names already imported, one new: refused whole.
     let err = f
@@ -114,21 +132,49 @@ fn an_import_is_all_or_nothing_and_lists_every_conflict() {
         .unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Invalid);
     assert!(err.message.contains("2 error(s)"), "{}", err.message);
-    assert!(err.message.contains("line 3, column 'name'"), "{}", err.message);
-    assert!(err.message.contains("line 4, column 'name'"), "{}", err.message);
-    assert_eq!(f.keys("server/"), 2, "nothing of the refused import is stored");
+    assert!(
+        err.message.contains("line 3, column 'name'"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message.contains("line 4, column 'name'"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        f.keys("server/"),
+        2,
+        "nothing of the refused import is stored"
+    );
     assert_eq!(f.keys("session/"), 1);
     assert_eq!(f.keys("audit/rec/"), audit_before);
     // A dry run checks and writes nothing.
     let dry = f.one(&acme(), import(csv_rows(&["c"]), true)).unwrap();
-    assert!(matches!(dry, CatalogAnswer::Imported { session: None, servers: 1 }));
+    assert!(matches!(
+        dry,
+        CatalogAnswer::Imported {
+            session: None,
+            servers: 1
+        }
+    ));
     assert_eq!(f.keys("server/"), 2);
     // Names are the tower's: another tenant cannot take one, nor see it.
     let other = Caller::internal("globex", "ops");
     let err = f.one(&other, import(csv_rows(&["a"]), false)).unwrap_err();
-    assert!(err.message.contains("in use in this tower"), "{}", err.message);
+    assert!(
+        err.message.contains("in use in this tower"),
+        "{}",
+        err.message
+    );
     let listed = f
-        .one(&other, CatalogCall::Servers { session: None, target: None })
+        .one(
+            &other,
+            CatalogCall::Servers {
+                session: None,
+                target: None,
+            },
+        )
         .unwrap();
     assert_eq!(listed, CatalogAnswer::Servers(vec![]));
     // Sessions are numbered per tenant and survive a restart.
@@ -166,12 +212,18 @@ fn allocations_in_one_turn_never_share_an_address_and_survive_a_restart() {
     let out = f.turn(&acme(), vec![alloc(), alloc(), alloc(), alloc()]);
     let mut got = Vec::new();
     for r in &out[..3] {
-        let Ok(CatalogAnswer::Allocations(a)) = r else { panic!("{r:?}") };
+        let Ok(CatalogAnswer::Allocations(a)) = r else {
+            panic!("{r:?}")
+        };
         got.extend(a.iter().map(|a| a.address));
     }
     let err = out[3].clone().unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Conflict);
-    assert!(err.message.contains("pool lan exhausted"), "{}", err.message);
+    assert!(
+        err.message.contains("pool lan exhausted"),
+        "{}",
+        err.message
+    );
     let mut unique = got.clone();
     unique.sort();
     unique.dedup();
@@ -199,7 +251,9 @@ fn allocations_in_one_turn_never_share_an_address_and_survive_a_restart() {
             },
         )
         .unwrap();
-    let CatalogAnswer::Allocations(a) = again else { panic!() };
+    let CatalogAnswer::Allocations(a) = again else {
+        panic!()
+    };
     assert_eq!(a[0].address, got[0]);
 }
 
@@ -235,6 +289,9 @@ fn bad_pool_calls_are_refused_and_write_nothing() {
     assert!(err.message.contains("no server unknown"), "{}", err.message);
     assert_eq!(f.keys(""), writes);
     // Another tenant may use the same range: pools are per tenant.
-    f.one(&Caller::internal("globex", "ops"), pool("lan", "10.0.0.0/16"))
-        .unwrap();
+    f.one(
+        &Caller::internal("globex", "ops"),
+        pool("lan", "10.0.0.0/16"),
+    )
+    .unwrap();
 }

@@ -63,7 +63,10 @@ impl Tower {
                 problems.push(at(c, &m));
             }
             if let Some(first) = seen.insert(&s.name, r.line) {
-                problems.push(at("name", &format!("{:?} is already on line {first}", s.name)));
+                problems.push(at(
+                    "name",
+                    &format!("{:?} is already on line {first}", s.name),
+                ));
             }
             if let Some(old) = self.catalog.servers.get(&s.name) {
                 let m = if old.tenant == caller.tenant {

@@ -114,7 +114,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 if json {
                     println!("{}", serde_json::to_string(&p)?);
                 } else {
-                    let gw = p.spec.gateway.map(|g| format!(" gateway {g}")).unwrap_or_default();
+                    let gw = p
+                        .spec
+                        .gateway
+                        .map(|g| format!(" gateway {g}"))
+                        .unwrap_or_default();
                     println!(
                         "{:<16} {:<20} {} of {} allocated{gw}",
                         p.spec.name, p.spec.cidr, p.allocated, p.usable

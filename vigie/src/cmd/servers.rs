@@ -81,8 +81,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     match a.action {
         Action::Import { file, dry_run } => import(&a.conn, &file, dry_run),
         Action::Sessions => {
-            let CatalogAnswer::Sessions(v) =
-                catalog(a.conn.client()?.call(ApiCall::Catalog(CatalogCall::Sessions))?)?
+            let CatalogAnswer::Sessions(v) = catalog(
+                a.conn
+                    .client()?
+                    .call(ApiCall::Catalog(CatalogCall::Sessions))?,
+            )?
             else {
                 anyhow::bail!("unexpected answer");
             };
@@ -137,11 +140,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 let p = &s.spec;
                 println!("name:      {}", p.name);
                 println!("state:     {}", state(&s.state));
-                println!("address:   {} port {} user {}", p.address, p.ssh_port, p.ssh_user);
+                println!(
+                    "address:   {} port {} user {}",
+                    p.address, p.ssh_port, p.ssh_user
+                );
                 println!("provider:  {}", p.provider);
-                println!("size:      {} cpu, {} GB RAM, {} GB disk", p.cpu, p.ram_gb, p.disk_gb);
+                println!(
+                    "size:      {} cpu, {} GB RAM, {} GB disk",
+                    p.cpu, p.ram_gb, p.disk_gb
+                );
                 println!("labels:    {}", labels(&s));
-                println!("host key:  {}", p.host_key.as_deref().unwrap_or("(not pinned yet)"));
+                println!(
+                    "host key:  {}",
+                    p.host_key.as_deref().unwrap_or("(not pinned yet)")
+                );
                 println!("session:   {} ({})", s.session, when(s.added_ms));
             }
             Ok(ExitCode::SUCCESS)
@@ -198,7 +210,10 @@ fn import(conn: &Conn, file: &std::path::Path, dry_run: bool) -> anyhow::Result<
     };
     match session {
         Some(s) if conn.json => println!("{}", serde_json::to_string(&s)?),
-        Some(s) => println!("session {}: {servers} server(s) imported from {}", s.id, s.file),
+        Some(s) => println!(
+            "session {}: {servers} server(s) imported from {}",
+            s.id, s.file
+        ),
         None => println!("dry run: {servers} server(s) would be imported, nothing written"),
     }
     Ok(ExitCode::SUCCESS)
