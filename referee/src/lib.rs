@@ -37,4 +37,6 @@ pub use setup_hosts::parse_setup_host;
 #[cfg(test)]
 mod catalog_tests;
 #[cfg(test)]
+mod enrol_tests;
+#[cfg(test)]
 mod tests;

@@ -3,6 +3,7 @@
 mod apps;
 mod bench;
 mod bench_agents;
+mod bench_catalog;
 mod bench_changes;
 pub mod conn;
 mod demo;
