@@ -295,3 +295,50 @@ fn bad_pool_calls_are_refused_and_write_nothing() {
     )
     .unwrap();
 }
+
+#[test]
+fn a_scoped_importer_imports_only_inside_its_scope_and_apps_versions_are_not_rewritten() {
+    let mut f = fixture();
+    let mut web_only = acme();
+    web_only.scope = vigie_wire::tower::Scope::Only(vec!["web-*".into()]);
+    let err = f
+        .one(&web_only, import(csv_rows(&["web-1", "db-1"]), false))
+        .unwrap_err();
+    assert!(
+        err.message.contains("may not import \"db-1\""),
+        "{}",
+        err.message
+    );
+    assert_eq!(f.keys("server/"), 0);
+    f.one(&web_only, import(csv_rows(&["web-1"]), false))
+        .unwrap();
+    // It sees its servers only.
+    f.one(&acme(), import(csv_rows(&["db-1"]), false)).unwrap();
+    let CatalogAnswer::Servers(v) = f
+        .one(
+            &web_only,
+            CatalogCall::Servers {
+                session: None,
+                target: None,
+            },
+        )
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(v.len(), 1);
+
+    let app = |repo: &str| CatalogCall::AppAdd {
+        spec: vigie_catalog::apps::parse_app(
+            "a.yml",
+            &format!("name: shop\nversion: 1.0.0\nrepository: {repo}\n"),
+        )
+        .unwrap(),
+    };
+    f.one(&acme(), app("https://h/shop.git")).unwrap();
+    // The same again is a no-op; other content under the same version is refused.
+    f.one(&acme(), app("https://h/shop.git")).unwrap();
+    let err = f.one(&acme(), app("https://h/other.git")).unwrap_err();
+    assert_eq!(err.kind, ApiFaultKind::Conflict);
+    assert_eq!(f.keys("app/"), 1);
+}
