@@ -133,6 +133,12 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_reads() {
+        let a = parse_app("app.yml", include_str!("../../examples/app.yml")).unwrap();
+        assert_eq!(a.name, "shop");
+    }
+
+    #[test]
     fn bad_files_name_the_field() {
         let e = parse_app("x.yml", "name: shop\nversion: 1\nrepository: x\n").unwrap_err();
         assert!(e.to_string().contains("repository"), "{e}");

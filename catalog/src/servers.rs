@@ -515,6 +515,13 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_imports() {
+        let text = include_bytes!("../../examples/servers.csv");
+        let rows = parse_servers("servers.csv", text, |_| {}).unwrap();
+        assert_eq!(rows.len(), 3);
+    }
+
+    #[test]
     fn ten_thousand_rows_parse_quickly() {
         let mut text = HEAD.to_owned();
         for i in 0..10_000u32 {
