@@ -164,6 +164,7 @@ pub enum Log {
         seq: u64,
         reason: &'static str,
     },
+    Catalog(crate::catalog::CatalogLog),
 }
 
 impl Log {
@@ -240,6 +241,7 @@ impl Log {
             Log::ReportRejected { host, seq, reason } => {
                 warn!(event = "report_rejected", host, seq, reason)
             }
+            Log::Catalog(c) => c.emit(),
         }
     }
 }
