@@ -7,6 +7,7 @@ pub mod conn;
 mod demo;
 mod escalator;
 mod kv;
+mod lifecycle;
 mod majordomo;
 mod operators;
 mod plug;
@@ -91,6 +92,10 @@ pub enum Command {
     Queue(tower::QueueArgs),
     /// Cancel a queued change.
     Cancel(tower::CancelArgs),
+    /// Declare the host of a running change lost: the change ends abandoned.
+    Abandon(lifecycle::AbandonArgs),
+    /// Submit a finished change again, to the same host, as a new change.
+    Retry(lifecycle::RetryArgs),
     /// Show the audit (or `audit verify` its hash chain).
     Audit(tower::AuditArgs),
     /// List hosts, or `hosts add ID` to register one.
@@ -119,6 +124,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Watch(a) => tower::watch(a),
         Command::Queue(a) => tower::queue(a),
         Command::Cancel(a) => tower::cancel(a),
+        Command::Abandon(a) => lifecycle::abandon(a),
+        Command::Retry(a) => lifecycle::retry(a),
         Command::Audit(a) => tower::audit(a),
         Command::Hosts(a) => tower::hosts(a),
         Command::Operators(a) => operators::run(a),

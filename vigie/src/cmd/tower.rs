@@ -40,7 +40,7 @@ fn state_text(s: &ChangeState) -> String {
     }
 }
 
-fn print_change(v: &ChangeView, json: bool) -> anyhow::Result<()> {
+pub(super) fn print_change(v: &ChangeView, json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(v);
     }
@@ -53,6 +53,14 @@ fn print_change(v: &ChangeView, json: bool) -> anyhow::Result<()> {
         v.title
     );
     Ok(())
+}
+
+/// What a queued change waits for, for humans (`--json` has it in the
+/// change's `waiting`).
+pub(super) fn print_waiting(v: &ChangeView, json: bool) {
+    if let (false, Some(w)) = (json, &v.waiting) {
+        println!("{} {}: waiting: {}", v.id, v.host, w.text(&v.host));
+    }
 }
 
 /// What a step's result says in one line: its summary, and for a failure
@@ -175,6 +183,7 @@ pub fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
     })?;
     for v in &views {
         print_change(v, a.conn.json)?;
+        print_waiting(v, a.conn.json);
     }
     if !a.wait {
         return Ok(ExitCode::SUCCESS);
@@ -276,10 +285,45 @@ pub struct AuditArgs {
     host: Option<String>,
     #[arg(long)]
     change: Option<String>,
+    /// Only this operator's records.
+    #[arg(long)]
+    operator: Option<String>,
+    /// From this time: RFC 3339 (`2026-01-31T12:00:00Z`) or a duration ago (`2h`).
+    #[arg(long, value_parser = parse_time)]
+    since: Option<u64>,
+    /// Before this time (same forms as --since).
+    #[arg(long, value_parser = parse_time)]
+    until: Option<u64>,
+    /// Page back: records numbered below N (the `#` column).
+    #[arg(long)]
+    before: Option<u64>,
+    /// Page forward: records numbered above N.
+    #[arg(long)]
+    after: Option<u64>,
     #[arg(long, default_value_t = 100)]
     limit: u32,
     #[command(flatten)]
     conn: Conn,
+}
+
+/// Unix milliseconds from RFC 3339 or from a duration ago.
+fn parse_time(s: &str) -> Result<u64, String> {
+    let t = match humantime::parse_rfc3339_weak(s) {
+        Ok(t) => t,
+        Err(_) => {
+            let ago = humantime::parse_duration(s).map_err(|_| {
+                format!("{s:?} is neither a time (2026-01-31T12:00:00Z) nor a duration (2h)")
+            })?;
+            std::time::SystemTime::now()
+                .checked_sub(ago)
+                .ok_or_else(|| format!("{s:?} is too long ago"))?
+        }
+    };
+    let ms = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| format!("{s:?} is before 1970"))?
+        .as_millis();
+    u64::try_from(ms).map_err(|_| format!("{s:?} is too far"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -317,6 +361,13 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<ExitCode> {
         host: a.host,
         change: a.change,
         limit: a.limit,
+        filter: vigie_wire::tower::AuditFilter {
+            operator: a.operator,
+            since_ms: a.since,
+            until_ms: a.until,
+            before: a.before,
+            after: a.after,
+        },
     };
     let ApiAnswer::Audit(records) = client.call(call)? else {
         anyhow::bail!("unexpected answer");
@@ -331,7 +382,7 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default();
             println!(
                 "#{:<5} {} {}/{} {:<8} {:<8} {:<7} {:<13} {}",
-                r.seq,
+                r.tenant_seq,
                 when(r.at_ms),
                 r.tenant,
                 r.operator,
@@ -374,9 +425,29 @@ enum HostsAdd {
         id: String,
         #[arg(long, allow_hyphen_values = true)]
         key: String,
+        /// Accept again a key that was revoked for this host.
+        #[arg(long)]
+        readmit: bool,
     },
     /// Revoke this host's key: its agent is cut off at once; its queue stays.
     Revoke { id: String },
+    /// Set labels (`k=v`) and remove them (`--remove k`), audited.
+    Label {
+        id: String,
+        #[arg(value_parser = super::plug::parse_label)]
+        set: Vec<(String, String)>,
+        #[arg(long)]
+        remove: Vec<String>,
+    },
+    /// Forget a host and revoke its keys; refused while changes wait for
+    /// it unless `--force` (cancels the queued, abandons the one in flight).
+    Remove {
+        id: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Let a held queue move on (see `vigie abandon --hold`).
+    Release { id: String },
 }
 
 pub fn hosts(a: HostsArgs) -> anyhow::Result<ExitCode> {
@@ -389,10 +460,14 @@ pub fn hosts(a: HostsArgs) -> anyhow::Result<ExitCode> {
     };
     match a.add {
         Some(HostsAdd::Add { id, labels, key }) => {
-            client.call(ApiCall::HostAdd {
-                host: id.clone(),
-                labels: labels.into_iter().collect(),
-            })?;
+            // A key alone registers the host if needed, and may be for a
+            // host the setup already declared.
+            if key.is_none() || !labels.is_empty() {
+                client.call(ApiCall::HostAdd {
+                    host: id.clone(),
+                    labels: labels.into_iter().collect(),
+                })?;
+            }
             if let Some(public) = key {
                 client.call(ApiCall::KeyAdd {
                     host: id.clone(),
@@ -421,12 +496,33 @@ pub fn hosts(a: HostsArgs) -> anyhow::Result<ExitCode> {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        Some(HostsAdd::Accept { id, key }) => {
-            client.call(ApiCall::KeyAccept {
-                host: id.clone(),
-                public: key,
+        Some(HostsAdd::Accept { id, key, readmit }) => {
+            let host = id.clone();
+            client.call(if readmit {
+                ApiCall::KeyReadmit { host, public: key }
+            } else {
+                ApiCall::KeyAccept { host, public: key }
             })?;
             return done(format!("the key of {id} is accepted"));
+        }
+        Some(HostsAdd::Label { id, set, remove }) => {
+            client.call(ApiCall::HostLabel {
+                host: id.clone(),
+                set: set.into_iter().collect(),
+                remove,
+            })?;
+            return done(format!("labels of {id} set"));
+        }
+        Some(HostsAdd::Remove { id, force }) => {
+            client.call(ApiCall::HostRemove {
+                host: id.clone(),
+                force,
+            })?;
+            return done(format!("host {id} removed, its keys revoked"));
+        }
+        Some(HostsAdd::Release { id }) => {
+            client.call(ApiCall::HostRelease { host: id.clone() })?;
+            return done(format!("the queue of {id} moves on"));
         }
         Some(HostsAdd::Revoke { id }) => {
             client.call(ApiCall::KeyRevoke { host: id.clone() })?;
@@ -442,7 +538,11 @@ pub fn hosts(a: HostsArgs) -> anyhow::Result<ExitCode> {
             print_json(&h)?;
         } else {
             let labels: Vec<String> = h.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let state = if h.online { "online" } else { "offline" };
+            let state = match (h.online, h.held) {
+                (_, true) => "held",
+                (true, false) => "online",
+                (false, false) => "offline",
+            };
             let flight = h.in_flight.unwrap_or_else(|| "-".into());
             // What the host says of itself is shown apart: never trusted.
             let reported = if h.reported.is_empty() || h.reported == h.labels {
