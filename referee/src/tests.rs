@@ -359,7 +359,11 @@ fn a_finished_change_is_retried_as_a_new_one_and_a_host_with_work_is_removed_onl
     f.beat("h", 1, None);
     let ids = f.submit("h");
     let retry = |c: &str| ApiCall::Retry { change: c.into() };
-    assert_eq!(f.fault(retry(&ids[0])), ApiFaultKind::Conflict, "not finished");
+    assert_eq!(
+        f.fault(retry(&ids[0])),
+        ApiFaultKind::Conflict,
+        "not finished"
+    );
     f.report("h", 1, 1, &ids[0], ReportKind::Accepted);
     let t = f.report(
         "h",
