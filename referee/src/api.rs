@@ -73,7 +73,7 @@ impl Tower {
                 let query = AuditQuery {
                     host,
                     change,
-                    filter,
+                    filter: *filter,
                     limit: limit.min(MAX_LIST) as usize,
                 };
                 let vis = Visible::of(caller);

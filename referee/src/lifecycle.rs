@@ -142,10 +142,10 @@ impl Tower {
         now: Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
-        if !self
+        if self
             .hosts
             .get(host)
-            .is_some_and(|h| h.rec.tenant == caller.tenant)
+            .is_none_or(|h| h.rec.tenant != caller.tenant)
         {
             return Err(fault(ApiFaultKind::NotFound, format!("no host {host}")));
         }

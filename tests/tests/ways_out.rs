@@ -190,6 +190,14 @@ fn label_rules_reach_hosts_registered_later_and_hosts_add_never_relabels() -> an
     };
     let before = far1(&t)?;
     assert_eq!(before.get("role").map(String::as_str), Some("web"));
+    // far-1 has no agent yet: a submission says what it waits for.
+    let file = t.dir.path().join("c.yml");
+    std::fs::write(&file, "title: t\nsteps:\n  - run: \"true\"\n")?;
+    let out = ok(t.cli(&["submit", &file.display().to_string(), "--target", "far-1"])?)?;
+    assert!(
+        out.contains("waiting: host far-1 is offline: the change starts when it comes online"),
+        "{out}"
+    );
 
     // `hosts add` on a host that exists says so, and changes nothing.
     for args in [
@@ -224,7 +232,7 @@ fn audit(
         host: None,
         change: None,
         limit,
-        filter,
+        filter: Box::new(filter),
     })?
     else {
         anyhow::bail!("audit answer")

@@ -433,7 +433,9 @@ pub enum ApiCall {
         host: Option<HostId>,
         change: Option<ChangeId>,
         limit: u32,
-        filter: AuditFilter,
+        /// Boxed: most calls carry none, and every call is as big as its
+        /// largest variant.
+        filter: Box<AuditFilter>,
     },
     AuditVerify,
     HostAdd {

@@ -361,13 +361,13 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<ExitCode> {
         host: a.host,
         change: a.change,
         limit: a.limit,
-        filter: vigie_wire::tower::AuditFilter {
+        filter: Box::new(vigie_wire::tower::AuditFilter {
             operator: a.operator,
             since_ms: a.since,
             until_ms: a.until,
             before: a.before,
             after: a.after,
-        },
+        }),
     };
     let ApiAnswer::Audit(records) = client.call(call)? else {
         anyhow::bail!("unexpected answer");
