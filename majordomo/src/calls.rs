@@ -208,7 +208,9 @@ impl Calls {
                 | ApiCall::OperatorRevoke { .. }
                 | ApiCall::KeyAdd { .. }
                 | ApiCall::KeyAccept { .. }
+                | ApiCall::KeyReadmit { .. }
                 | ApiCall::KeyRevoke { .. }
+                | ApiCall::HostRemove { .. }
         );
         self.next_id += 1;
         self.in_flight.insert(

@@ -381,7 +381,7 @@ fn a_revoked_agent_key_is_readmitted_only_on_purpose() -> anyhow::Result<()> {
         t.dir.path().join("far-1.key").display().to_string(),
     );
     let (root, state) = (root.display().to_string(), state.display().to_string());
-    let agent = vigie_tests::Daemon::spawn(&[
+    let mut agent = vigie_tests::Daemon::spawn(&[
         "agent",
         "--tower",
         &majordomo,
@@ -407,6 +407,18 @@ fn a_revoked_agent_key_is_readmitted_only_on_purpose() -> anyhow::Result<()> {
     assert!(
         audit.iter().any(|r| r.action == "key_readmitted"),
         "{audit:?}"
+    );
+
+    // Removing the host revokes its key: the agent is cut off at once.
+    ok(t.cli(&["hosts", "remove", "far-1"])?)?;
+    agent.events.wait("agent_revoked", WAIT)?;
+    assert_eq!(agent.wait_exit(WAIT)?.code(), Some(3));
+    let keys: Vec<vigie_wire::front::KeyRecord> =
+        json_lines(&ok(t.cli(&["hosts", "pending", "--json"])?)?)?;
+    assert!(
+        keys.iter()
+            .any(|k| k.public == public && k.state == vigie_wire::front::KeyState::Revoked),
+        "{keys:?}"
     );
     Ok(())
 }
