@@ -427,27 +427,23 @@ impl Tower {
     ) -> Result<ApiAnswer, ApiFault> {
         let view = self.find(caller, id, db)?;
         if view.state != ChangeState::Queued {
+            let hint = if view.state.is_final() {
+                String::new()
+            } else {
+                format!("; if its host is lost for good, `vigie abandon {id}`")
+            };
             return Err(fault(
                 ApiFaultKind::Conflict,
                 format!(
-                    "change {id} is {}: only a queued change can be cancelled",
+                    "change {id} is {}: only a queued change can be cancelled{hint}",
                     view.state.word()
                 ),
             ));
         }
-        let Some(rec) = self.changes.get_mut(id) else {
-            return Err(fault(ApiFaultKind::NotFound, format!("no change {id}")));
-        };
-        rec.view.state = ChangeState::Cancelled;
-        rec.view.updated_ms = now_ms();
-        let view = rec.view.clone();
-        turn.dirty_changes.insert(id.to_owned());
-        turn.logs.push(Log::ChangeCancelled {
-            change: id.to_owned(),
-            host: view.host.clone(),
-        });
-        self.audit(turn, &view, None, "cancelled", None);
-        self.dequeue(&view.host, view.seq, turn);
+        let why = format!("cancelled by {} while queued", caller.operator);
+        let view = self
+            .end_change(caller, id, ChangeState::Cancelled, why, turn)
+            .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no change {id}")))?;
         Ok(ApiAnswer::Changes(vec![view]))
     }
 

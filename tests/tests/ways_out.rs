@@ -88,7 +88,10 @@ fn a_lost_hosts_change_is_abandoned_never_rerun_retried_and_the_host_removed() -
         .id
         .clone();
     let err = refused(t.cli(&["cancel", &a])?)?;
-    assert!(err.contains("only a queued change"), "{err}");
+    assert!(
+        err.contains("only a queued change") && err.contains(&format!("vigie abandon {a}")),
+        "points the way out: {err}"
+    );
     let err = refused(t.cli(&["abandon", &b])?)?;
     assert!(
         err.contains("vigie cancel"),
