@@ -211,6 +211,7 @@ pub fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
     })?;
     for v in &views {
         print_change(v, a.conn.json)?;
+        print_waiting(v, a.conn.json);
         if a.id.is_some() && !a.conn.json {
             for (i, s) in v.steps.iter().enumerate() {
                 let r = s.result.as_ref().map(|r| r.summary.as_str()).unwrap_or("");
