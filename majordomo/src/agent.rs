@@ -80,6 +80,9 @@ pub fn run(
                     refusals = 0;
                     tracing::info!(event = "agent_connected", host = %host);
                 }
+                // Already waiting to knock again: a late word on the
+                // attempt we dropped, not a new one.
+                Handshake::KeyRefused | Handshake::TowerKeyWrong if knock_again.is_some() => {}
                 Handshake::KeyRefused | Handshake::TowerKeyWrong => {
                     refusals += 1;
                     let why = link.explain("agent");

@@ -69,6 +69,7 @@ fn an_agent_refused_by_a_tower_whose_key_changed_backs_off() -> anyhow::Result<(
     };
     let first_refusal = refusals(1)?;
     let span = refusals(5)?.duration_since(first_refusal).as_secs_f64();
+    println!("5 refused handshakes in {span:.2}s");
     assert!(
         span >= 1.5,
         "5 handshakes in {span:.2}s: the agent does not back off"
