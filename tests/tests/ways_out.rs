@@ -425,3 +425,55 @@ fn a_revoked_agent_key_is_readmitted_only_on_purpose() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn abandon_hold_keeps_the_queue_until_the_operator_releases_it() -> anyhow::Result<()> {
+    let mut t = Launcher::start(Setup::new("hold"))?;
+    t.start_plug("h-1", &[])?;
+    let mut adm = admin(&t, None)?;
+    let mut submit = |yaml: &str| -> anyhow::Result<String> {
+        Ok(adm.changes(ApiCall::Submit {
+            spec: spec(yaml)?,
+            target: "h-1".into(),
+        })?[0]
+            .id
+            .clone())
+    };
+    let a = submit("title: a\nsteps:\n  - run: sleep 5\n")?;
+    t.events().wait_n("step_started of a", 1, WAIT, |e| {
+        e.name == "step_started" && e.str("change") == Some(a.as_str())
+    })?;
+    t.kill_plug("h-1")?;
+    wait_event(&t, "host_offline", "h-1")?;
+    let b = submit("title: b\nsteps:\n  - run: echo b >> trace\n")?;
+    ok(t.cli(&["abandon", &a, "--hold"])?)?;
+
+    // Back online, held: the referee dispatches on the heartbeat that
+    // brings a host online, so b would be under way by now if not held.
+    t.start_plug("h-1", &[])?;
+    let h = hosts(&t)?
+        .into_iter()
+        .find(|h| h.id == "h-1")
+        .ok_or_else(|| anyhow::anyhow!("h-1 listed"))?;
+    assert!(h.online && h.held, "{h:?}");
+    let status: Vec<ChangeView> = json_lines(&ok(t.cli(&["status", &b, "--json"])?)?)?;
+    assert_eq!(status[0].state, ChangeState::Queued);
+    assert_eq!(
+        status[0].waiting,
+        Some(vigie_wire::tower::Waiting::HostHeld),
+        "says why it waits"
+    );
+    let out = ok(t.cli(&["status", &b])?)?;
+    assert!(out.contains("vigie hosts release h-1"), "{out}");
+
+    ok(t.cli(&["hosts", "release", "h-1"])?)?;
+    let done = t.wait_final(std::slice::from_ref(&b), WAIT)?;
+    assert_eq!(done[0].state, ChangeState::Succeeded);
+    let audit: Vec<AuditRecord> = json_lines(&ok(t.cli(&["audit", "--host", "h-1", "--json"])?)?)?;
+    let actions: Vec<&str> = audit.iter().map(|r| r.action.as_str()).collect();
+    assert!(
+        actions.contains(&"host_held") && actions.contains(&"host_released"),
+        "{actions:?}"
+    );
+    Ok(())
+}
