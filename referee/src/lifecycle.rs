@@ -54,7 +54,7 @@ impl Tower {
             s.status = StepStatus::Skipped;
         }
         let view = rec.view.clone();
-        turn.dirty_changes.insert(id.to_owned());
+        turn.dirty_change(id, rec.size_bound());
         let (change, host) = (id.to_owned(), view.host.clone());
         turn.logs.push(match state {
             ChangeState::Abandoned => Log::ChangeAbandoned { change, host },
@@ -187,7 +187,7 @@ impl Tower {
             }
         };
         let spec: ChangeSpec = match self.specs.get(&rec.spec_id) {
-            Some((spec, _)) => ChangeSpec::clone(spec),
+            Some(program) => ChangeSpec::clone(&program.spec),
             None => {
                 let sk = spec_key(&rec.spec_id);
                 let bytes = db

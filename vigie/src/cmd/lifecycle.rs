@@ -3,15 +3,18 @@
 //! program, submitted again as a new change).
 
 use std::process::ExitCode;
+use std::time::Duration;
 
-use vigie_wire::tower::ApiCall;
+use vigie_wire::tower::{ApiCall, ChangeState};
 
 use super::conn::Conn;
-use super::tower::{follow, print_change, print_waiting};
+use super::out::Format;
+use super::tower::{follow, print_changes, print_waiting};
 
 #[derive(Debug, clap::Args)]
 pub struct AbandonArgs {
     /// The change in flight whose host is lost.
+    #[arg(value_name = "ID")]
     id: String,
     /// Hold the host's queue: nothing more is sent to it until
     /// `vigie hosts release HOST` (by default the next change goes to it
@@ -22,43 +25,44 @@ pub struct AbandonArgs {
     conn: Conn,
 }
 
-pub fn abandon(a: AbandonArgs) -> anyhow::Result<ExitCode> {
+pub fn abandon(a: AbandonArgs, format: Format) -> anyhow::Result<ExitCode> {
     let call = ApiCall::Abandon {
         change: a.id,
         hold: a.hold,
     };
-    for v in a.conn.client()?.changes(call)? {
-        print_change(&v, a.conn.json)?;
-    }
+    let views = a.conn.client()?.changes(call)?;
+    print_changes(&views, format)?;
     Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Debug, clap::Args)]
 pub struct RetryArgs {
     /// A finished change (succeeded, rolled back, cancelled, abandoned...).
+    #[arg(value_name = "ID")]
     id: String,
     /// Follow the new change until it ends; exit non-zero unless it succeeded.
     #[arg(long)]
     wait: bool,
+    /// With --wait: give up waiting after this long (e.g. 30m); the
+    /// change goes on. Waits until it ends when not given.
+    #[arg(long, value_name = "DURATION", requires = "wait",
+          value_parser = humantime::parse_duration)]
+    wait_timeout: Option<Duration>,
     #[command(flatten)]
     conn: Conn,
 }
 
-pub fn retry(a: RetryArgs) -> anyhow::Result<ExitCode> {
-    let mut client = a.conn.client()?;
-    let views = client.changes(ApiCall::Retry { change: a.id })?;
-    for v in &views {
-        print_change(v, a.conn.json)?;
-        print_waiting(v, a.conn.json);
-    }
+pub fn retry(a: RetryArgs, format: Format) -> anyhow::Result<ExitCode> {
+    let mut tower = a.conn.client()?;
+    let views = tower.changes(ApiCall::Retry { change: a.id })?;
+    print_changes(&views, format)?;
+    print_waiting(&views, format)?;
     if !a.wait {
         return Ok(ExitCode::SUCCESS);
     }
     let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
-    let done = follow(a.conn.json, &mut client, &ids)?;
-    let ok = done
-        .iter()
-        .all(|v| v.state == vigie_wire::tower::ChangeState::Succeeded);
+    let done = follow(format, &mut tower, &ids, a.wait_timeout)?;
+    let ok = done.iter().all(|v| v.state == ChangeState::Succeeded);
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
