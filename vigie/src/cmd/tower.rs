@@ -678,12 +678,7 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
         };
         t.row(vec![
             h.id.clone(),
-            match (h.online, h.held) {
-                (_, true) => "held",
-                (true, false) => "online",
-                (false, false) => "offline",
-            }
-            .into(),
+            host_state(h).into(),
             json::waiting(h).to_string(),
             h.in_flight.clone().unwrap_or_else(|| "-".into()),
             labels(&h.labels),
@@ -693,6 +688,17 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
     }
     t.print()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A host's state in one word: its queue held by an operator, its plug
+/// refusing orders (the REFUSING column says why), online or offline.
+fn host_state(h: &vigie_wire::tower::HostView) -> &'static str {
+    match (h.held, h.online, h.refusing.is_some()) {
+        (true, _, _) => "held",
+        (false, true, true) => "refusing",
+        (false, true, false) => "online",
+        (false, false, _) => "offline",
+    }
 }
 
 /// Keys that wait for an operator, and only those.
