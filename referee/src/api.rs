@@ -274,6 +274,7 @@ impl Tower {
                 change: id.clone(),
                 host: host.clone(),
                 seq,
+                tenant: view.tenant.clone(),
             });
             turn.dirty_changes.insert(id.clone());
             self.changes.insert(
@@ -381,6 +382,7 @@ impl Tower {
         turn.logs.push(Log::ChangeCancelled {
             change: id.to_owned(),
             host: view.host.clone(),
+            tenant: view.tenant.clone(),
         });
         self.audit(turn, &view, None, "cancelled", None);
         self.dequeue(&view.host, view.seq, turn);
