@@ -37,19 +37,37 @@ pub enum Observed {
         took: Option<f64>,
     },
     /// A change's order was sent for the first time (not a resend).
-    Dispatched { waited: f64 },
-    Step { kind: String, outcome: StepOutcome },
-    HandshakesRefused { count: u64 },
+    Dispatched {
+        waited: f64,
+    },
+    Step {
+        kind: String,
+        outcome: StepOutcome,
+    },
+    HandshakesRefused {
+        count: u64,
+    },
     AgentConnected,
     AgentCut,
     /// The majordomo (re)started: it knows no agent.
     MajordomoStarted,
-    Call { verb: String, outcome: String },
+    Call {
+        verb: String,
+        outcome: String,
+    },
     /// A child of the launcher; `host` when it is a host's plug.
-    ChildRestarted { child: String, host: String },
-    ChildGaveUp { child: String, host: String },
+    ChildRestarted {
+        child: String,
+        host: String,
+    },
+    ChildGaveUp {
+        child: String,
+        host: String,
+    },
     /// An operator was changed: its tenant may have hosts.
-    Tenant { tenant: String },
+    Tenant {
+        tenant: String,
+    },
 }
 
 fn text(f: &Map<String, Value>, k: &str) -> Option<String> {

@@ -49,10 +49,15 @@ pub fn parse_bind(bind: &str) -> Result<SocketAddr, MetricsError> {
         .map_err(|_| MetricsError::Endpoint(bind.to_owned()))
 }
 
+/// How long the daemon waits to see its own probe come back on the
+/// lifecycle stream before it says it is started anyway.
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(5);
+
 fn read_lifecycle(
     endpoint: &str,
     metrics: &TowerMetrics,
     stop: &AtomicBool,
+    subscribed: &std::sync::mpsc::Sender<()>,
 ) -> Result<(), MetricsError> {
     let ctx = zmq::Context::new();
     let sub = ctx.socket(zmq::SUB)?;
@@ -70,6 +75,10 @@ fn read_lifecycle(
         let Ok(ev) = vigie_wire::decode::<LifecycleEvent>(frame) else {
             continue;
         };
+        if ev.name == "metrics_subscribing" {
+            let _ = subscribed.send(());
+            continue;
+        }
         if let Some(o) = observed::parse(&ev.name, &ev.fields_json) {
             metrics.observe(&o);
         }
@@ -94,6 +103,13 @@ fn respond(req: tiny_http::Request, metrics: &TowerMetrics, sources: &mut Source
             metrics.set_snapshot(&snap);
             match metrics.encode() {
                 Ok(body) => {
+                    // One line per scrape: whether Prometheus reaches the
+                    // tower, and what the scrape could read.
+                    tracing::info!(
+                        event = "scrape_served",
+                        referee = snap.fleet.is_some(),
+                        escalator = snap.escalator.is_some()
+                    );
                     let mut r = Response::from_string(body);
                     if let Some(h) = header(CONTENT_TYPE) {
                         r.add_header(h);
@@ -128,9 +144,24 @@ pub fn serve(cfg: MetricsConfig, shutdown: Arc<AtomicBool>) -> Result<(), Metric
         .map_or_else(|| cfg.bind.clone(), |a| format!("http://{a}"));
     let metrics = Arc::new(TowerMetrics::new());
     let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
     let reader = {
         let (m, s, ep) = (metrics.clone(), stop.clone(), cfg.lifecycle.clone());
-        std::thread::spawn(move || read_lifecycle(&ep, &m, &s))
+        std::thread::spawn(move || read_lifecycle(&ep, &m, &s, &tx))
+    };
+    // A SUB socket misses what is published before its subscription
+    // reaches the publisher: say "started" (and let the launcher start the
+    // other daemons) only once our own probe came back through the
+    // launcher, so no daemon's event is missed.
+    let waiting = std::time::Instant::now();
+    let subscribed = loop {
+        tracing::info!(event = "metrics_subscribing");
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(()) => break true,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                if waiting.elapsed() < SUBSCRIBE_WAIT && !shutdown.load(Ordering::Relaxed) => {}
+            Err(_) => break false,
+        }
     };
     let mut sources = Sources::new(
         &cfg.api,
@@ -138,7 +169,7 @@ pub fn serve(cfg: MetricsConfig, shutdown: Arc<AtomicBool>) -> Result<(), Metric
         &cfg.escalator,
         cfg.database_dir.clone(),
     );
-    tracing::info!(event = "metrics_started", address = %bound, lifecycle = %cfg.lifecycle);
+    tracing::info!(event = "metrics_started", address = %bound, lifecycle = %cfg.lifecycle, subscribed);
     while !shutdown.load(Ordering::Relaxed) && !reader.is_finished() {
         match http.recv_timeout(Duration::from_millis(200)) {
             Ok(Some(req)) => respond(req, &metrics, &mut sources),
@@ -165,10 +196,7 @@ mod tests {
             parse_bind("http://127.0.0.1:9464").ok(),
             "127.0.0.1:9464".parse().ok()
         );
-        assert_eq!(
-            parse_bind("localhost:0").ok(),
-            "127.0.0.1:0".parse().ok()
-        );
+        assert_eq!(parse_bind("localhost:0").ok(), "127.0.0.1:0".parse().ok());
         assert!(parse_bind("tcp://127.0.0.1").is_err());
         assert!(parse_bind("http://tower.example:9464").is_err());
     }

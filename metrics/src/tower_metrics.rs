@@ -239,7 +239,7 @@ impl TowerMetrics {
         );
         r.register(
             "metrics_events",
-            "Lifecycle events the metrics daemon read",
+            "Lifecycle events that moved a metric",
             m.events.clone(),
         );
         r.register(
@@ -428,7 +428,11 @@ mod tests {
         }
         let t = m.encode().unwrap_or_default();
         assert!(
-            line(&t, r#"vigie_changes_total{state="succeeded",tenant="acme"} 1"#).is_some(),
+            line(
+                &t,
+                r#"vigie_changes_total{state="succeeded",tenant="acme"} 1"#
+            )
+            .is_some(),
             "{t}"
         );
         assert!(line(&t, r#"vigie_rollbacks_total{outcome="rolled_back"} 1"#).is_some());
@@ -438,7 +442,10 @@ mod tests {
             r#"vigie_calls_total{verb="changes.submit",outcome="forbidden"} 1"#
         )
         .is_some());
-        assert!(line(&t, "vigie_dispatch_latency_seconds_count 1").is_some(), "{t}");
+        assert!(
+            line(&t, "vigie_dispatch_latency_seconds_count 1").is_some(),
+            "{t}"
+        );
         assert!(line(&t, "vigie_change_duration_seconds_count 2").is_some());
     }
 
@@ -456,7 +463,10 @@ mod tests {
             database_bytes: None,
         });
         let t = m.encode().unwrap_or_default();
-        assert!(line(&t, r#"vigie_hosts{state="online"} 2"#).is_some(), "{t}");
+        assert!(
+            line(&t, r#"vigie_hosts{state="online"} 2"#).is_some(),
+            "{t}"
+        );
         assert!(line(&t, "vigie_queue_depth 7").is_some(), "{t}");
         assert!(line(&t, r#"vigie_queue_deepest{host="web-1"} 5"#).is_some());
         assert!(line(&t, "vigie_referee_up 1").is_some());

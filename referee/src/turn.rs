@@ -184,11 +184,7 @@ impl Log {
             } => {
                 info!(
                     event = "change_dispatched",
-                    change,
-                    host,
-                    seq,
-                    resent,
-                    waited_ms
+                    change, host, seq, resent, waited_ms
                 )
             }
             Log::ChangeAccepted { change, host } => info!(event = "change_accepted", change, host),
@@ -219,7 +215,10 @@ impl Log {
                 tenant,
                 took_ms,
             } => {
-                info!(event = "change_finished", change, host, state, tenant, took_ms)
+                info!(
+                    event = "change_finished",
+                    change, host, state, tenant, took_ms
+                )
             }
             Log::ChangeCancelled {
                 change,
