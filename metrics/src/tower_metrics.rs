@@ -478,3 +478,62 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod dashboard {
+    use super::*;
+    use crate::observed::parse;
+    use crate::snapshot::Fleet;
+
+    /// Every series the shipped Grafana dashboard queries is one this
+    /// daemon exports (a renamed metric would leave a panel empty).
+    #[test]
+    fn the_grafana_dashboard_queries_only_exported_series() {
+        let m = TowerMetrics::new();
+        for (name, f) in [
+            ("change_finished", r#"{"state":"rolled_back","tenant":"t","took_ms":1}"#),
+            ("step_failed", r#"{"kind":"run"}"#),
+            ("call_answered", r#"{"verb":"hosts.read","outcome":"ok"}"#),
+            ("child_restarted", r#"{"name":"referee"}"#),
+            ("child_gave_up", r#"{"name":"plug:h"}"#),
+        ] {
+            if let Some(o) = parse(name, f) {
+                m.observe(&o);
+            }
+        }
+        m.set_snapshot(&Snapshot {
+            fleet: Some(Fleet {
+                deepest: Some(("h".into(), 1)),
+                ..Fleet::default()
+            }),
+            escalator: Some(Default::default()),
+            database_bytes: Some(1),
+        });
+        let exposed = m.encode().unwrap_or_default();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/grafana/vigie-tower.json");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let dash: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let mut exprs = Vec::new();
+        for p in dash["panels"].as_array().into_iter().flatten() {
+            for t in p["targets"].as_array().into_iter().flatten() {
+                exprs.extend(t["expr"].as_str().map(str::to_owned));
+            }
+        }
+        assert!(exprs.len() > 10, "no queries read from {path}");
+        for e in &exprs {
+            for (i, _) in e.match_indices("vigie_") {
+                let name: String = e[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(
+                    exposed
+                        .lines()
+                        .any(|l| l.starts_with(&format!("{name} "))
+                            || l.starts_with(&format!("{name}{{"))),
+                    "{name} (in {e}) is not exported:\n{exposed}"
+                );
+            }
+        }
+    }
+}
