@@ -491,7 +491,10 @@ mod dashboard {
     fn the_grafana_dashboard_queries_only_exported_series() {
         let m = TowerMetrics::new();
         for (name, f) in [
-            ("change_finished", r#"{"state":"rolled_back","tenant":"t","took_ms":1}"#),
+            (
+                "change_finished",
+                r#"{"state":"rolled_back","tenant":"t","took_ms":1}"#,
+            ),
             ("step_failed", r#"{"kind":"run"}"#),
             ("call_answered", r#"{"verb":"hosts.read","outcome":"ok"}"#),
             ("child_restarted", r#"{"name":"referee"}"#),
@@ -510,7 +513,10 @@ mod dashboard {
             database_bytes: Some(1),
         });
         let exposed = m.encode().unwrap_or_default();
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/grafana/vigie-tower.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/grafana/vigie-tower.json"
+        );
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let dash: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         let mut exprs = Vec::new();
@@ -527,10 +533,8 @@ mod dashboard {
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                     .collect();
                 assert!(
-                    exposed
-                        .lines()
-                        .any(|l| l.starts_with(&format!("{name} "))
-                            || l.starts_with(&format!("{name}{{"))),
+                    exposed.lines().any(|l| l.starts_with(&format!("{name} "))
+                        || l.starts_with(&format!("{name}{{"))),
                     "{name} (in {e}) is not exported:\n{exposed}"
                 );
             }

@@ -199,3 +199,101 @@ fn prometheus_reads_back_what_the_tower_ran() -> anyhow::Result<()> {
     assert_eq!(v(r#"up{job="vigie"}"#)?, 1.0);
     Ok(())
 }
+
+/// `GET url`: the status and body, whatever the status.
+fn get(url: &str) -> anyhow::Result<(u16, String)> {
+    match ureq::get(url).call() {
+        Ok(r) => Ok((r.status(), r.into_string()?)),
+        Err(ureq::Error::Status(code, r)) => Ok((code, r.into_string()?)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn has_line(body: &str, prefix: &str) -> bool {
+    body.lines().any(|l| l.starts_with(prefix))
+}
+
+#[test]
+fn a_scrape_while_the_referee_is_unreachable_drops_its_series() -> anyhow::Result<()> {
+    use nix::sys::signal::{kill, Signal};
+    let tower = Launcher::start(Setup::new("stale").host("web-1", &[]))?;
+    let started = tower.wait_from("metrics", "metrics_started", 1, LONG)?;
+    let url = format!(
+        "{}/metrics",
+        started
+            .str("address")
+            .ok_or_else(|| anyhow::anyhow!("no address"))?
+    );
+    let (code, body) = get(&url)?;
+    assert_eq!(code, 200);
+    assert!(
+        has_line(&body, r#"vigie_hosts{state="online"} 1"#),
+        "{body}"
+    );
+    assert!(has_line(&body, "vigie_referee_up 1"), "{body}");
+
+    // A referee that does not answer (stopped, as while it restarts): the
+    // scrape still answers, says so, and shows no host or queue figure.
+    let referee = tower.child_pid("referee")?;
+    kill(referee, Signal::SIGSTOP)?;
+    let during = get(&url);
+    kill(referee, Signal::SIGCONT)?;
+    let (code, body) = during?;
+    assert_eq!(code, 200);
+    assert!(has_line(&body, "vigie_referee_up 0"), "{body}");
+    for stale in ["vigie_hosts{", "vigie_queue_depth ", "vigie_queue_deepest{"] {
+        assert!(
+            !has_line(&body, stale),
+            "{stale} reported as current:\n{body}"
+        );
+    }
+    assert!(has_line(&body, "vigie_escalator_up 1"), "{body}");
+    // The operator's log says why too.
+    tower
+        .events()
+        .wait_n("scrape_served without referee", 1, LONG, |e| {
+            e.name == "scrape_served" && e.fields["referee"] == Value::Bool(false)
+        })?;
+
+    // Back: the series come back with current values.
+    let (_, body) = get(&url)?;
+    assert!(has_line(&body, "vigie_referee_up 1"), "{body}");
+    assert!(
+        has_line(&body, r#"vigie_hosts{state="online"} 1"#),
+        "{body}"
+    );
+
+    // Anything but GET /metrics gets a clear answer.
+    let base = url.trim_end_matches("/metrics");
+    let (code, body) = get(&format!("{base}/hosts/nowhere"))?;
+    assert_eq!(code, 404);
+    assert!(body.contains("/metrics"), "{body}");
+    Ok(())
+}
+
+#[test]
+fn a_metrics_endpoint_that_is_not_http_ip_port_is_refused() -> anyhow::Result<()> {
+    for bad in [
+        "tcp://127.0.0.1:9464",
+        "http://tower.example:9464",
+        "http://127.0.0.1",
+    ] {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("tower.yml");
+        std::fs::write(
+            &file,
+            format!("name: t\ndata_dir: data\nendpoints:\n  metrics: {bad}\n"),
+        )?;
+        let f = file.display().to_string();
+        let mut d = vigie_tests::Daemon::spawn(&["start", "--setup", f.as_str()])?;
+        let status = d.wait_exit(LONG)?;
+        let err = d.stderr();
+        assert_eq!(status.code(), Some(64), "{bad}: {err}");
+        assert!(
+            err.contains("endpoints.metrics") && err.contains(bad),
+            "{err}"
+        );
+        assert_eq!(d.events.count("child_started"), 0);
+    }
+    Ok(())
+}
