@@ -17,5 +17,5 @@ pub mod snapshot;
 pub mod tower_metrics;
 
 pub use error::MetricsError;
-pub use server::{serve, MetricsConfig};
+pub use server::{serve, MetricsConfig, SUBSCRIBE_WAIT};
 pub use tower_metrics::TowerMetrics;

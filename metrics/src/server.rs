@@ -32,6 +32,10 @@ pub struct MetricsConfig {
     pub escalator: String,
     /// Escalator's database dir, whose size is reported.
     pub database_dir: Option<PathBuf>,
+    /// How long to wait for the daemon's own probe to come back on the
+    /// lifecycle stream before saying it started (`SUBSCRIBE_WAIT` under
+    /// the launcher; zero where nobody republishes its events).
+    pub subscribe_wait: Duration,
 }
 
 /// `http://HOST:PORT` (or `HOST:PORT`) as a socket address; no name
@@ -49,9 +53,9 @@ pub fn parse_bind(bind: &str) -> Result<SocketAddr, MetricsError> {
         .map_err(|_| MetricsError::Endpoint(bind.to_owned()))
 }
 
-/// How long the daemon waits to see its own probe come back on the
-/// lifecycle stream before it says it is started anyway.
-const SUBSCRIBE_WAIT: Duration = Duration::from_secs(5);
+/// How long the daemon waits, under the launcher, to see its own probe
+/// come back on the lifecycle stream before it says it is started anyway.
+pub const SUBSCRIBE_WAIT: Duration = Duration::from_secs(5);
 
 fn read_lifecycle(
     endpoint: &str,
@@ -159,7 +163,7 @@ pub fn serve(cfg: MetricsConfig, shutdown: Arc<AtomicBool>) -> Result<(), Metric
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(()) => break true,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout)
-                if waiting.elapsed() < SUBSCRIBE_WAIT && !shutdown.load(Ordering::Relaxed) => {}
+                if waiting.elapsed() < cfg.subscribe_wait && !shutdown.load(Ordering::Relaxed) => {}
             Err(_) => break false,
         }
     };

@@ -80,6 +80,7 @@ impl Prometheus {
     /// The value of an instant query returning one series.
     fn value(&self, query: &str) -> anyhow::Result<f64> {
         let text = ureq::get(&format!("{}/api/v1/query", self.url))
+            .timeout(Duration::from_secs(10))
             .query("query", query)
             .call()?
             .into_string()?;
@@ -202,7 +203,7 @@ fn prometheus_reads_back_what_the_tower_ran() -> anyhow::Result<()> {
 
 /// `GET url`: the status and body, whatever the status.
 fn get(url: &str) -> anyhow::Result<(u16, String)> {
-    match ureq::get(url).call() {
+    match ureq::get(url).timeout(Duration::from_secs(10)).call() {
         Ok(r) => Ok((r.status(), r.into_string()?)),
         Err(ureq::Error::Status(code, r)) => Ok((code, r.into_string()?)),
         Err(e) => Err(e.into()),

@@ -34,6 +34,7 @@ fn start_metrics(
     escalator: &str,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<(zmq::Socket, Vec<std::thread::JoinHandle<()>>)> {
+    let (first, scraped) = std::sync::mpsc::channel();
     let lifecycle = ctx.socket(zmq::PUB)?;
     let ep = tcp()?;
     lifecycle.bind(&ep)?;
@@ -45,6 +46,7 @@ fn start_metrics(
         orders: orders.to_owned(),
         escalator: escalator.to_owned(),
         database_dir: None,
+        subscribe_wait: Duration::ZERO,
     };
     let flag = stop.clone();
     let daemon = std::thread::spawn(move || {
@@ -52,15 +54,26 @@ fn start_metrics(
     });
     let scraper = std::thread::spawn(move || {
         let url = format!("http://127.0.0.1:{port}/metrics");
+        // Like Prometheus's scrape_timeout: a scrape never hangs the run.
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(2))
+            .build();
         let mut scrapes = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            if ureq::get(&url).call().is_ok() {
+            if agent.get(&url).call().is_ok() {
                 scrapes += 1;
+                if scrapes == 1 {
+                    let _ = first.send(());
+                }
             }
             std::thread::sleep(Duration::from_secs(1));
         }
         println!("metrics scraped {scrapes} times");
     });
+    // Measure only once scrapes happen.
+    scraped
+        .recv_timeout(Duration::from_secs(30))
+        .context("the metrics daemon never answered a scrape")?;
     Ok((lifecycle, vec![daemon, scraper]))
 }
 

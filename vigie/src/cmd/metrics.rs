@@ -43,6 +43,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         orders: a.ep.orders,
         escalator: a.ep.escalator,
         database_dir: a.database_dir,
+        subscribe_wait: vigie_metrics::SUBSCRIBE_WAIT,
     };
     let shutdown = shutdown_flag()?;
     match vigie_metrics::serve(cfg, shutdown) {
