@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
-use vigie_tests::{Launcher, Setup};
+use vigie_tests::{front, Launcher, Setup};
 use vigie_wire::tower::{ApiCall, ChangeState};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -161,6 +161,27 @@ fn prometheus_reads_back_what_the_tower_ran() -> anyhow::Result<()> {
     // A call through the front door, counted by verb and outcome.
     let out = tower.cli(&["hosts"])?;
     assert!(out.status.success());
+    // A forbidden one counts too...
+    let keys = dir.path().join("keys");
+    std::fs::create_dir_all(&keys)?;
+    let reader = front::add_operator(
+        &tower,
+        &keys,
+        "default",
+        "reader",
+        &front::grants(&["changes.read"])?,
+    )?;
+    let denied = front::client_with(&tower, &reader, None)?.call(ApiCall::Submit {
+        spec: spec(bad),
+        target: "web-1".into(),
+    });
+    assert!(denied.is_err(), "{denied:?}");
+    // ...and so does a key the tower does not know, refused at the handshake.
+    let stranger = vigie_majordomo::keys::KeyPair::generate();
+    let knocked =
+        front::client_with(&tower, &stranger, None).and_then(|mut c| Ok(c.call(ApiCall::Hosts)?));
+    assert!(knocked.is_err());
+    tower.events().wait("handshake_refused", LONG)?;
 
     // Every change ended before this point; the first scrape served after
     // it read them, and the one after that proves Prometheus stored it
@@ -195,6 +216,11 @@ fn prometheus_reads_back_what_the_tower_ran() -> anyhow::Result<()> {
         v(r#"vigie_calls_total{verb="hosts.read",outcome="ok"}"#)?,
         1.0
     );
+    assert_eq!(
+        v(r#"vigie_calls_total{verb="changes.submit",outcome="forbidden"}"#)?,
+        1.0
+    );
+    assert!(v("vigie_handshakes_refused_total")? >= 1.0);
     assert!(v("vigie_escalator_durable_writes_total")? > 0.0);
     assert!(v("vigie_escalator_database_bytes")? > 0.0);
     assert_eq!(v(r#"up{job="vigie"}"#)?, 1.0);
