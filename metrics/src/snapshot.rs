@@ -151,6 +151,7 @@ mod tests {
             online,
             queued,
             in_flight: None,
+            refusing: None,
         }
     }
 

@@ -45,6 +45,34 @@ pub struct ChangeRecord {
     pub spec_id: String,
 }
 
+impl ChangeRecord {
+    /// A bound on the size of this record once encoded, without encoding
+    /// it: what a turn counts for it (`Turn::dirty_change`).
+    pub fn size_bound(&self) -> usize {
+        let v = &self.view;
+        let text = |r: &Option<vigie_wire::change::StepResult>| {
+            r.as_ref().map_or(0, |r| {
+                r.summary.len()
+                    + r.stdout_tail.len()
+                    + r.stderr_tail.len()
+                    + r.before_digest.as_ref().map_or(0, String::len)
+                    + r.after_digest.as_ref().map_or(0, String::len)
+                    + 64
+            })
+        };
+        128 + v.id.len()
+            + v.host.len()
+            + v.tenant.len()
+            + v.operator.len()
+            + v.title.len()
+            + self.spec_id.len()
+            + v.steps
+                .iter()
+                .map(|s| 32 + s.name.len() + s.kind.len() + text(&s.result) + text(&s.undo))
+                .sum::<usize>()
+    }
+}
+
 pub fn host_key(id: &str) -> Vec<u8> {
     format!("host/{id}").into_bytes()
 }

@@ -154,7 +154,7 @@ fn an_unknown_key_never_gets_in_until_an_operator_accepts_it() -> anyhow::Result
     let pending = t.cli(&["hosts", "pending", "--json"])?;
     let text = String::from_utf8(pending.stdout)?;
     assert!(
-        text.contains("\"Pending\"") && text.contains(&public),
+        text.contains("\"pending\"") && text.contains(&public),
         "{text}"
     );
     // Nothing it sent reached the referee.
@@ -217,6 +217,7 @@ fn malformed_or_foreign_frames_from_an_accepted_peer_are_refused() -> anyhow::Re
         incarnation: 1,
         labels: Default::default(),
         busy: None,
+        refusing: None,
     });
     d.send(vigie_wire::encode(&foreign)?, 0)?;
     assert!(refused(&d)?.contains("far-4"));

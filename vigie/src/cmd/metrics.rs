@@ -27,10 +27,13 @@ pub struct Args {
 /// The sockets a scrape reads gauges from.
 #[derive(Debug, clap::Args)]
 struct Endpoints {
+    /// Escalator, for its counters (`stats`).
     #[arg(long, default_value = super::DEFAULT_ESCALATOR)]
     escalator: String,
+    /// The referee's API, for hosts and queue depths at each scrape.
     #[arg(long, default_value = super::DEFAULT_API)]
     api: String,
+    /// The referee's PUB socket (the API client's other half).
     #[arg(long, default_value = super::DEFAULT_ORDERS)]
     orders: String,
 }
