@@ -21,8 +21,8 @@ struct InFlight {
     id: u64,
     /// The change whose updates the peer asked for.
     watch: Option<ChangeId>,
-    /// Whether the call changes who may talk at the door.
-    registry: bool,
+    /// What of the door's registry the call changes, if anything.
+    registry: Option<crate::registry::Refresh>,
     sent: Instant,
     /// The call's verb, for the `call_answered` event (metrics).
     verb: &'static str,
@@ -71,9 +71,9 @@ pub struct Answer {
     pub held: Vec<ChangeView>,
     /// A change topic nobody watches any more.
     pub unsubscribe: Option<Vec<u8>>,
-    /// The call changed the key registry or the operators: reload them
-    /// before relaying the answer.
-    pub registry_changed: bool,
+    /// The call changed these records of the key registry or the
+    /// operators: read them again before relaying the answer.
+    pub refresh: Option<crate::registry::Refresh>,
 }
 
 /// What the door must do after a step of a call.
@@ -217,15 +217,7 @@ impl Calls {
             });
             w.asking += 1;
         }
-        let registry = matches!(
-            call,
-            ApiCall::OperatorAdd { .. }
-                | ApiCall::OperatorRotateKey { .. }
-                | ApiCall::OperatorRevoke { .. }
-                | ApiCall::KeyAdd { .. }
-                | ApiCall::KeyAccept { .. }
-                | ApiCall::KeyRevoke { .. }
-        );
+        let registry = crate::registry::Refresh::of(&caller.tenant, &call);
         let verb = call.verb().map_or("none", Verb::word);
         self.next_id += 1;
         self.in_flight.insert(
@@ -265,7 +257,7 @@ impl Calls {
             }
             None => (Vec::new(), None),
         };
-        let registry_changed = f.registry && reply.body.is_ok();
+        let refresh = f.registry.filter(|_| reply.body.is_ok());
         let reply = ApiReply {
             id: f.id,
             body: reply.body,
@@ -275,7 +267,7 @@ impl Calls {
             reply,
             held,
             unsubscribe,
-            registry_changed,
+            refresh,
         })
     }
 

@@ -12,6 +12,8 @@
 //! - `key/<public>`         → an agent's key record (`keys.rs`)
 //! - `idem/<tenant>/<operator>/<key>` → a call's first answer (`idem.rs`)
 //! - `audit/rec/<seq>`, `audit/head` → the audit chain (see `audit.rs`)
+//! - `server/`, `session/`, `pool/`, `ip/`, `app/` → the catalogs
+//!   (`catalog.rs`)
 //!
 //! Sequence numbers are zero-padded so that key order is FIFO order.
 

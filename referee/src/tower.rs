@@ -73,6 +73,12 @@ pub struct Tower {
     pub timing: Timing,
     /// Idempotency keys of recent calls and their answers.
     pub idem: crate::idem::Remembered,
+    /// The key registry by public key, read once at start and kept
+    /// current by `keys.rs` (a scan per registration made enrolment
+    /// quadratic).
+    pub keys: HashMap<String, vigie_wire::front::KeyRecord>,
+    /// Servers, sessions, pools, applications (`catalog.rs`).
+    pub catalog: crate::catalog::Catalog,
 }
 
 /// A submission's program, shared by its changes.
@@ -152,7 +158,14 @@ impl Tower {
             audit: AuditChain::default(),
             timing,
             idem: crate::idem::Remembered::load(db)?,
+            keys: HashMap::new(),
+            catalog: crate::catalog::Catalog::load(db)?,
         };
+        for e in db.iter(prefix("key/")) {
+            let e = e?;
+            let rec: vigie_wire::front::KeyRecord = decode(&e.key, &e.value.unwrap_or_default())?;
+            t.keys.insert(rec.public.clone(), rec);
+        }
         if let Some(v) = db.get(NEXT_SEQ_KEY)? {
             let bytes: [u8; 8] = v
                 .as_slice()

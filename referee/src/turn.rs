@@ -174,6 +174,7 @@ pub enum Log {
         seq: u64,
         reason: &'static str,
     },
+    Catalog(crate::catalog::CatalogLog),
 }
 
 impl Log {
@@ -269,6 +270,7 @@ impl Log {
             Log::ReportRejected { host, seq, reason } => {
                 warn!(event = "report_rejected", host, seq, reason)
             }
+            Log::Catalog(c) => c.emit(),
         }
     }
 }

@@ -454,12 +454,17 @@ pub enum ApiCall {
         name: String,
     },
     Operators,
+    /// Servers, import sessions, IP pools, applications.
+    Catalog(crate::catalog::CatalogCall),
 }
 
 impl ApiCall {
     /// Whether the call changes the tower's state (and so takes an
     /// idempotency key).
     pub fn mutates(&self) -> bool {
+        if let ApiCall::Catalog(c) = self {
+            return c.mutates();
+        }
         !matches!(
             self,
             ApiCall::Status { .. }
@@ -492,6 +497,7 @@ impl ApiCall {
             | ApiCall::OperatorRevoke { .. }
             | ApiCall::Operators => Verb::OperatorsAdmin,
             ApiCall::KeysPending { .. } => return None,
+            ApiCall::Catalog(c) => c.verb(),
         })
     }
 }
@@ -512,6 +518,7 @@ pub enum ApiAnswer {
     Keys(Vec<crate::front::KeyRecord>),
     Operators(Vec<crate::front::OperatorRecord>),
     Done,
+    Catalog(crate::catalog::CatalogAnswer),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

@@ -41,6 +41,18 @@ enum What {
         #[arg(long, default_value_t = 1_000)]
         hosts: usize,
     },
+    /// Onboarding: agent keys enrolled one by one, a CSV import, allocations.
+    Catalog {
+        /// Agent keys to enrol, one call each.
+        #[arg(long, default_value_t = 10_000)]
+        keys: usize,
+        /// Rows of the CSV to import.
+        #[arg(long, default_value_t = 10_000)]
+        rows: usize,
+        /// Single-address allocations, one call each.
+        #[arg(long, default_value_t = 1_000)]
+        allocations: usize,
+    },
     /// Change requests: dispatch latency, one-host throughput, fan-out.
     Changes {
         /// Simulated hosts (noop driver) in the fleet.
@@ -126,6 +138,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (ops, no_redis) = match args.what {
         What::Agents { hosts } => {
             super::bench_agents::run(hosts.max(1))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        What::Catalog {
+            keys,
+            rows,
+            allocations,
+        } => {
+            super::bench_catalog::run(keys, rows, allocations)?;
             return Ok(ExitCode::SUCCESS);
         }
         What::Escalator { ops, no_redis } => (ops, no_redis),

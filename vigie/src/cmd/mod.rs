@@ -1,12 +1,15 @@
 //! The command line: one subcommand per daemon, plus the operator's client.
 
+mod apps;
 mod bench;
 mod bench_agents;
+mod bench_catalog;
 mod bench_changes;
 mod completions;
 pub mod conn;
 mod demo;
 mod escalator;
+mod ips;
 mod json;
 mod key_arg;
 mod kv;
@@ -17,6 +20,7 @@ pub mod out;
 mod plug;
 mod progress;
 mod referee;
+mod servers;
 mod start;
 mod tower;
 
@@ -110,6 +114,12 @@ pub enum Command {
     Hosts(tower::HostsArgs),
     /// List the tenant's operators, or `operators add NAME --key K --grant G`.
     Operators(operators::Args),
+    /// The server catalog: `servers import FILE.csv`, sessions, list, show.
+    Servers(servers::Args),
+    /// IP pools: `ips pool add`, pools, allocate, release, list.
+    Ips(ips::Args),
+    /// The application catalog: `apps add FILE.yml`, list, show.
+    Apps(apps::Args),
     /// Start a throwaway tower and show it working.
     Demo(demo::Args),
     /// Benchmarks (not tests): print figures and ratios.
@@ -141,6 +151,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(a) => tower::audit(a, format),
         Command::Hosts(a) => tower::hosts(a, format),
         Command::Operators(a) => operators::run(a, format),
+        Command::Servers(a) => servers::run(a, format),
+        Command::Ips(a) => ips::run(a, format),
+        Command::Apps(a) => apps::run(a, format),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Completions(a) => completions::completions(a),

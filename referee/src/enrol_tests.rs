@@ -1,0 +1,50 @@
+//! Enrolment against a real (in-process) Escalator: the referee keeps the
+//! key registry in memory, so a registration sees every earlier one — in
+//! the same turn too. (That it costs the same however many keys exist is
+//! measured by `vigie bench catalog`, not timed here.)
+
+use std::time::{Duration, Instant};
+
+use vigie_escalator::bench::LocalServer;
+use vigie_wire::tower::{ApiCall, ApiFaultKind, Caller};
+
+use crate::tower::{Timing, Tower};
+use crate::turn::Turn;
+
+const TIMING: Timing = Timing {
+    host_timeout: Duration::from_secs(3),
+    resend_after: Duration::from_secs(1),
+};
+
+fn key(i: usize) -> String {
+    // 40 characters of the Z85 alphabet, distinct per i.
+    format!("{i:0>40}")
+}
+
+#[test]
+fn one_key_cannot_be_enrolled_for_two_hosts_even_in_one_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(dir.path(), true).unwrap();
+    let db = vigie_escalator::Client::connect(&server.endpoint)
+        .unwrap()
+        .create(crate::model::DB)
+        .unwrap();
+    let mut tower = Tower::load(&db, TIMING).unwrap();
+    let caller = Caller::internal("default", "t");
+    let mut turn = Turn::default();
+    let mut add = |host: &str, turn: &mut Turn| {
+        tower.api(
+            &caller,
+            ApiCall::KeyAdd {
+                host: host.into(),
+                public: key(1),
+            },
+            &db,
+            Instant::now(),
+            turn,
+        )
+    };
+    assert!(add("h-1", &mut turn).is_ok());
+    let second = add("h-2", &mut turn).unwrap_err();
+    assert_eq!(second.kind, ApiFaultKind::Conflict, "{second:?}");
+}
