@@ -18,6 +18,10 @@ pub const MAX_IPC_PATH: usize = 107;
 /// The majordomo's default: loopback only until the setup opens it.
 pub const DEFAULT_MAJORDOMO: &str = "tcp://127.0.0.1:7110";
 
+/// The metrics daemon's HTTP endpoint (Prometheus's scrape target):
+/// loopback by default, port 9464 as Prometheus exporters use.
+pub const DEFAULT_METRICS: &str = "http://127.0.0.1:9464";
+
 /// Where the daemons listen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
@@ -30,6 +34,8 @@ pub struct Endpoints {
     /// The front door for remote agents and operators (CurveZMQ): the only
     /// endpoint meant to be reachable from other machines.
     pub majordomo: String,
+    /// HTTP, read-only: the Prometheus metrics (`http://HOST:PORT`).
+    pub metrics: String,
 }
 
 /// The directory of the default internal sockets inside a data dir.
@@ -49,6 +55,7 @@ impl Endpoints {
             orders: ipc("orders"),
             lifecycle: ipc("lifecycle"),
             majordomo: DEFAULT_MAJORDOMO.into(),
+            metrics: DEFAULT_METRICS.into(),
         }
     }
 

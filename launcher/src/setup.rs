@@ -46,6 +46,7 @@ struct RawEndpoints {
     orders: Option<String>,
     lifecycle: Option<String>,
     majordomo: Option<String>,
+    metrics: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -219,7 +220,28 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
         orders: e.orders.unwrap_or(d.orders),
         lifecycle: e.lifecycle.unwrap_or(d.lifecycle),
         majordomo: e.majordomo.unwrap_or(d.majordomo),
+        metrics: e.metrics.unwrap_or(d.metrics),
     };
+    // Metrics are read-only HTTP, not an internal socket: any address, but
+    // a literal one (checked here, before anything starts).
+    if !endpoints.metrics.starts_with("http://")
+        || endpoints
+            .metrics
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .replace("localhost:", "127.0.0.1:")
+            .parse::<std::net::SocketAddr>()
+            .is_err()
+    {
+        return Err(err(
+            &file,
+            format!(
+                "endpoints.metrics: {:?} is not http://IP:PORT (default {})",
+                endpoints.metrics,
+                crate::endpoints::DEFAULT_METRICS
+            ),
+        ));
+    }
     for (key, ep) in endpoints.internal() {
         if let Some(why) = crate::endpoints::refuse_internal(key, ep) {
             return Err(err(&file, why));

@@ -3,7 +3,7 @@
 //! One thread runs the loop below; for each child two helper threads turn
 //! its stderr lines and its exit into messages on one channel, tagged with
 //! the child's generation so that news from a previous incarnation is
-//! ignored. Start order: escalator, referee, majordomo, then every plug;
+//! ignored. Start order: metrics, escalator, referee, majordomo, then every plug;
 //! stop order is the reverse. What follows a crash is `restart`'s decision.
 
 use std::io::{BufRead, BufReader};
@@ -190,7 +190,30 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         "majordomo_started",
         true,
     );
+    // First, so that it counts every other child's events from the start;
+    // not essential: the tower runs without its metrics.
+    let metrics = child(
+        "metrics".into(),
+        s(&[
+            "metrics",
+            "--bind",
+            &e.metrics,
+            "--lifecycle",
+            &e.lifecycle,
+            "--escalator",
+            &e.escalator,
+            "--api",
+            &e.api,
+            "--orders",
+            &e.orders,
+            "--database-dir",
+            &p(&data.join("escalator").join("db")),
+        ]),
+        "metrics_started",
+        false,
+    );
     vec![
+        vec![metrics],
         vec![escalator],
         vec![referee],
         vec![majordomo],

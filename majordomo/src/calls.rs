@@ -24,6 +24,8 @@ struct InFlight {
     /// What of the door's registry the call changes, if anything.
     registry: Option<crate::registry::Refresh>,
     sent: Instant,
+    /// The call's verb, for the `call_answered` event (metrics).
+    verb: &'static str,
 }
 
 #[derive(Default)]
@@ -45,6 +47,19 @@ pub struct Calls {
     in_flight: HashMap<u64, InFlight>,
     watches: HashMap<ChangeId, Watch>,
     active: Option<ActiveCheck>,
+}
+
+/// One stable word per fault kind, for events and metrics labels.
+fn fault_word(kind: ApiFaultKind) -> &'static str {
+    match kind {
+        ApiFaultKind::Malformed => "malformed",
+        ApiFaultKind::Invalid => "invalid",
+        ApiFaultKind::NotFound => "not_found",
+        ApiFaultKind::Conflict => "conflict",
+        ApiFaultKind::Tampered => "tampered",
+        ApiFaultKind::Forbidden => "forbidden",
+        ApiFaultKind::Storage => "storage",
+    }
 }
 
 /// The referee's answer to one operator's call, ready to relay.
@@ -180,7 +195,8 @@ impl Calls {
         let caller = match authorize(op, &call, tenant.as_deref()) {
             Ok(c) => c,
             Err(msg) => {
-                tracing::warn!(event = "call_forbidden", operator = %op.name, reason = %msg);
+                let verb = call.verb().map_or("none", Verb::word);
+                tracing::warn!(event = "call_forbidden", operator = %op.name, verb, reason = %msg);
                 return (forbidden(id, msg), None);
             }
         };
@@ -202,6 +218,7 @@ impl Calls {
             w.asking += 1;
         }
         let registry = crate::registry::Refresh::of(&caller.tenant, &call);
+        let verb = call.verb().map_or("none", Verb::word);
         self.next_id += 1;
         self.in_flight.insert(
             self.next_id,
@@ -212,6 +229,7 @@ impl Calls {
                 watch,
                 registry,
                 sent: Instant::now(),
+                verb,
             },
         );
         let req = ApiRequest {
@@ -227,6 +245,11 @@ impl Calls {
     /// own requests.
     pub fn answer(&mut self, reply: ApiReply) -> Option<Answer> {
         let f = self.in_flight.remove(&reply.id)?;
+        let outcome = match &reply.body {
+            Ok(_) => "ok",
+            Err(fault) => fault_word(fault.kind),
+        };
+        tracing::info!(event = "call_answered", verb = f.verb, outcome);
         let (held, unsubscribe) = match &f.watch {
             Some(c) => {
                 let readable = matches!(&reply.body, Ok(ApiAnswer::Changes(v)) if v.iter().any(|v| &v.id == c));

@@ -354,6 +354,7 @@ impl Tower {
                 change: id.clone(),
                 host: host.clone(),
                 seq,
+                tenant: view.tenant.clone(),
             });
             turn.dirty_change(&id, record);
             self.changes.insert(

@@ -129,6 +129,8 @@ impl Tower {
                     change: id,
                     host: host.to_owned(),
                     state: view.state.word(),
+                    tenant: view.tenant.clone(),
+                    took_ms: view.updated_ms.saturating_sub(view.submitted_ms),
                 });
                 let r = vigie_wire::change::StepResult::failed(
                     "the host's journal was lost: outcome unknown",
@@ -302,6 +304,7 @@ impl Tower {
                     undo: false,
                     ok: result.ok,
                     summary: result.summary.clone(),
+                    kind: view.steps[step as usize].kind.clone(),
                 });
                 audit = Some((Some(step), action, Some(result)));
             }
@@ -318,6 +321,7 @@ impl Tower {
                     undo: true,
                     ok: result.ok,
                     summary: result.summary.clone(),
+                    kind: view.steps[step as usize].kind.clone(),
                 });
                 audit = Some((Some(step), action, Some(result)));
             }
@@ -334,6 +338,8 @@ impl Tower {
                     change,
                     host,
                     state: view.state.word(),
+                    tenant: view.tenant.clone(),
+                    took_ms: view.updated_ms.saturating_sub(view.submitted_ms),
                 });
                 audit = Some((None, "finished", None));
             }

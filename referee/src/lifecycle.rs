@@ -58,7 +58,11 @@ impl Tower {
         let (change, host) = (id.to_owned(), view.host.clone());
         turn.logs.push(match state {
             ChangeState::Abandoned => Log::ChangeAbandoned { change, host },
-            _ => Log::ChangeCancelled { change, host },
+            _ => Log::ChangeCancelled {
+                change,
+                host,
+                tenant: view.tenant.clone(),
+            },
         });
         let mut by = view.clone();
         by.operator = caller.operator.clone();

@@ -388,6 +388,7 @@ impl Tower {
             host: host.to_owned(),
             seq: rec.view.seq,
             resent: resend,
+            waited_ms: rec.view.updated_ms.saturating_sub(rec.view.submitted_ms),
         });
         if !resend {
             turn.dirty_change(&id, rec.size_bound());

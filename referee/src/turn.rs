@@ -127,12 +127,16 @@ pub enum Log {
         change: ChangeId,
         host: HostId,
         seq: u64,
+        tenant: String,
     },
     ChangeDispatched {
         change: ChangeId,
         host: HostId,
         seq: u64,
         resent: bool,
+        /// Wall-clock time since the submission (metrics only, never
+        /// used to order anything).
+        waited_ms: u64,
     },
     ChangeAccepted {
         change: ChangeId,
@@ -151,15 +155,21 @@ pub enum Log {
         undo: bool,
         ok: bool,
         summary: String,
+        /// The step's kind (`run`, `file`, ...).
+        kind: String,
     },
     ChangeFinished {
         change: ChangeId,
         host: HostId,
         state: &'static str,
+        tenant: String,
+        /// Wall-clock time since the submission (metrics only).
+        took_ms: u64,
     },
     ChangeCancelled {
         change: ChangeId,
         host: HostId,
+        tenant: String,
     },
     ChangeAbandoned {
         change: ChangeId,
@@ -210,16 +220,25 @@ impl Log {
             Log::HostReset { host, incarnation } => {
                 warn!(event = "host_reset", host, incarnation)
             }
-            Log::ChangeQueued { change, host, seq } => {
-                info!(event = "change_queued", change, host, seq)
+            Log::ChangeQueued {
+                change,
+                host,
+                seq,
+                tenant,
+            } => {
+                info!(event = "change_queued", change, host, seq, tenant)
             }
             Log::ChangeDispatched {
                 change,
                 host,
                 seq,
                 resent,
+                waited_ms,
             } => {
-                info!(event = "change_dispatched", change, host, seq, resent)
+                info!(
+                    event = "change_dispatched",
+                    change, host, seq, resent, waited_ms
+                )
             }
             Log::ChangeAccepted { change, host } => info!(event = "change_accepted", change, host),
             Log::StepStarted { change, host, step } => {
@@ -232,6 +251,7 @@ impl Log {
                 undo,
                 ok,
                 summary,
+                kind,
             } => {
                 let event = match (undo, ok) {
                     (false, true) => "step_succeeded",
@@ -239,17 +259,26 @@ impl Log {
                     (true, true) => "step_undone",
                     (true, false) => "undo_failed",
                 };
-                info!(event, change, host, step, summary)
+                info!(event, change, host, step, summary, kind)
             }
             Log::ChangeFinished {
                 change,
                 host,
                 state,
+                tenant,
+                took_ms,
             } => {
-                info!(event = "change_finished", change, host, state)
+                info!(
+                    event = "change_finished",
+                    change, host, state, tenant, took_ms
+                )
             }
-            Log::ChangeCancelled { change, host } => {
-                info!(event = "change_cancelled", change, host)
+            Log::ChangeCancelled {
+                change,
+                host,
+                tenant,
+            } => {
+                info!(event = "change_cancelled", change, host, tenant)
             }
             Log::ChangeAbandoned { change, host } => {
                 warn!(event = "change_abandoned", change, host)

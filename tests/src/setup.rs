@@ -101,6 +101,9 @@ impl Setup {
             .clone()
             .unwrap_or_else(|| format!("ipc://{}/majordomo.sock", dir.display()));
         let _ = writeln!(y, "  majordomo: {majordomo}");
+        // Any free port: towers of parallel tests never collide; the
+        // bound address is in the `metrics_started` event.
+        let _ = writeln!(y, "  metrics: http://127.0.0.1:0");
         if !self.supervision.is_empty() {
             let _ = writeln!(y, "supervision:");
             for (k, v) in &self.supervision {

@@ -10,7 +10,8 @@ fn sigterm_stops_every_child_in_reverse_order_and_leaves_no_process() -> anyhow:
     let (mut tower, witness) =
         Launcher::start_witnessed(Setup::new("term").host("web-1", &[]).host("web-2", &[]))?;
     let pids = tower.all_child_pids();
-    assert_eq!(pids.len(), 5);
+    // metrics, escalator, referee, majordomo, two plugs.
+    assert_eq!(pids.len(), 6);
     let status = tower.quit()?;
     assert_eq!(status.code(), Some(0), "{}", tower.daemon.stderr());
     witness.wait_all_gone(Duration::from_secs(20))?;
@@ -30,8 +31,8 @@ fn sigterm_stops_every_child_in_reverse_order_and_leaves_no_process() -> anyhow:
         })
         .collect();
     // Plugs first (any order between them), then the majordomo, the referee,
-    // and escalator last.
-    assert_eq!(exits.len(), 5, "{exits:?}");
+    // escalator, and the metrics daemon last (it counted every stop).
+    assert_eq!(exits.len(), 6, "{exits:?}");
     assert!(
         exits[..2]
             .iter()
@@ -40,7 +41,12 @@ fn sigterm_stops_every_child_in_reverse_order_and_leaves_no_process() -> anyhow:
     );
     assert_eq!(
         exits[2..],
-        ["majordomo exit 0", "referee exit 0", "escalator exit 0"]
+        [
+            "majordomo exit 0",
+            "referee exit 0",
+            "escalator exit 0",
+            "metrics exit 0"
+        ]
     );
     let stopped = tower
         .events()

@@ -64,6 +64,10 @@ enum What {
         /// One-step changes submitted back to back to one host.
         #[arg(long, default_value_t = 500)]
         back_to_back: usize,
+        /// Also run the metrics daemon and scrape it every second (its
+        /// cost on dispatch).
+        #[arg(long)]
+        scrape_metrics: bool,
     },
 }
 
@@ -154,11 +158,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             hosts,
             samples,
             back_to_back,
+            scrape_metrics,
         } => {
             let a = super::bench_changes::Args {
                 hosts: hosts.max(1),
                 samples,
                 back_to_back,
+                scrape_metrics,
             };
             super::bench_changes::run(a)?;
             return Ok(ExitCode::SUCCESS);

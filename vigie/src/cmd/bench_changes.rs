@@ -19,6 +19,62 @@ pub struct Args {
     pub hosts: usize,
     pub samples: usize,
     pub back_to_back: usize,
+    /// Run the metrics daemon, scraped every second.
+    pub scrape_metrics: bool,
+}
+
+/// The metrics daemon on a thread, and a scraper asking it every second,
+/// as a Prometheus would. The lifecycle stream is a PUB of our own that
+/// stays quiet: the daemons' events cost the same with or without metrics
+/// (the launcher forwards them anyway); what metrics add is the scrape.
+fn start_metrics(
+    ctx: &zmq::Context,
+    api: &str,
+    orders: &str,
+    escalator: &str,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<(zmq::Socket, Vec<std::thread::JoinHandle<()>>)> {
+    let (first, scraped) = std::sync::mpsc::channel();
+    let lifecycle = ctx.socket(zmq::PUB)?;
+    let ep = tcp()?;
+    lifecycle.bind(&ep)?;
+    let port = free_port()?;
+    let cfg = vigie_metrics::MetricsConfig {
+        bind: format!("http://127.0.0.1:{port}"),
+        lifecycle: ep,
+        api: api.to_owned(),
+        orders: orders.to_owned(),
+        escalator: escalator.to_owned(),
+        database_dir: None,
+        subscribe_wait: Duration::ZERO,
+    };
+    let flag = stop.clone();
+    let daemon = std::thread::spawn(move || {
+        let _ = vigie_metrics::serve(cfg, flag);
+    });
+    let scraper = std::thread::spawn(move || {
+        let url = format!("http://127.0.0.1:{port}/metrics");
+        // Like Prometheus's scrape_timeout: a scrape never hangs the run.
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(2))
+            .build();
+        let mut scrapes = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            if agent.get(&url).call().is_ok() {
+                scrapes += 1;
+                if scrapes == 1 {
+                    let _ = first.send(());
+                }
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        println!("metrics scraped {scrapes} times");
+    });
+    // Measure only once scrapes happen.
+    scraped
+        .recv_timeout(Duration::from_secs(30))
+        .context("the metrics daemon never answered a scrape")?;
+    Ok((lifecycle, vec![daemon, scraper]))
 }
 
 fn tcp() -> anyhow::Result<String> {
@@ -83,6 +139,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let flag = stop.clone();
     let fleet = std::thread::spawn(move || vigie_plug::run_fleet(fleet_cfg, flag));
 
+    let metrics = if a.scrape_metrics {
+        let ctx = zmq::Context::new();
+        let (sock, threads) = start_metrics(&ctx, &api, &orders, &esc.endpoint, stop.clone())?;
+        Some((ctx, sock, threads))
+    } else {
+        None
+    };
     let caller = Caller::internal(vigie_referee::TOWER_TENANT, "bench");
     let mut client = ApiClient::direct(&api, &orders, caller)?;
     // A benchmark may poll: wait until the referee counts every host online.
@@ -97,8 +160,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
     println!(
-        "# vigie bench changes --hosts {} --samples {} --back-to-back {}",
-        a.hosts, a.samples, a.back_to_back
+        "# vigie bench changes --hosts {} --samples {} --back-to-back {}{}",
+        a.hosts,
+        a.samples,
+        a.back_to_back,
+        if a.scrape_metrics {
+            " --scrape-metrics"
+        } else {
+            ""
+        }
     );
     println!(
         "(escalator, referee and a fleet of {} noop plugs on threads of one process, TCP loopback)",
@@ -225,6 +295,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     stop.store(true, Ordering::Relaxed);
     let _ = referee.join();
     let _ = fleet.join();
+    if let Some((_ctx, _sock, threads)) = metrics {
+        for t in threads {
+            let _ = t.join();
+        }
+    }
     drop(esc);
     Ok(())
 }

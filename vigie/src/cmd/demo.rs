@@ -28,10 +28,11 @@ pub struct Args {
 }
 
 /// The demo's setup: the internal endpoints are the defaults (sockets in
-/// the data dir); the front door is a socket too, so the demo takes no port.
+/// the data dir); the front door is a socket too, and metrics take any free
+/// port, so the demo takes no fixed port.
 fn setup_yaml(dir: &std::path::Path) -> String {
     let mut y = format!(
-        "name: demo\ndata_dir: data\nendpoints:\n  majordomo: ipc://{}/majordomo.sock\nhosts:\n",
+        "name: demo\ndata_dir: data\nendpoints:\n  majordomo: ipc://{}/majordomo.sock\n  metrics: http://127.0.0.1:0\nhosts:\n",
         dir.display()
     );
     for (id, role) in HOSTS {

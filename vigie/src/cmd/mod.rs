@@ -15,6 +15,7 @@ mod key_arg;
 mod kv;
 mod lifecycle;
 mod majordomo;
+mod metrics;
 mod operators;
 pub mod out;
 mod plug;
@@ -94,6 +95,8 @@ pub enum Command {
     Agent(majordomo::AgentArgs),
     /// Curve25519 keys: `keys gen --out FILE`.
     Keys(majordomo::KeysArgs),
+    /// Run the metrics daemon: Prometheus metrics over HTTP.
+    Metrics(metrics::Args),
     /// Run simulated hosts (noop driver) in one process, for benchmarks.
     Fleet(plug::FleetArgs),
     /// Submit a change request to the hosts a target matches.
@@ -141,6 +144,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Referee(a) => referee::run(a),
         Command::Plug(a) => plug::run(a),
         Command::Fleet(a) => plug::fleet(a),
+        Command::Metrics(a) => metrics::run(a),
         Command::Majordomo(a) => majordomo::run(a),
         Command::Agent(a) => majordomo::agent(a),
         Command::Keys(a) => majordomo::keys(a),

@@ -1,0 +1,21 @@
+//! The metrics daemon (`vigie metrics`): the tower's numbers in the
+//! Prometheus text format, over HTTP.
+//!
+//! Counters and histograms are derived from the structured events every
+//! daemon already emits, which the launcher republishes on its lifecycle
+//! PUB socket (`observed` reads them, `tower_metrics` counts them);
+//! gauges (hosts, queue depths, Escalator's counters and size) are read at
+//! scrape time from the referee's internal API and Escalator (`snapshot`),
+//! and dropped — not reported stale — when they cannot be read. `server`
+//! ties the two to one HTTP endpoint. No global state: one explicit
+//! `prometheus_client` registry per daemon.
+
+mod error;
+pub mod observed;
+pub mod server;
+pub mod snapshot;
+pub mod tower_metrics;
+
+pub use error::MetricsError;
+pub use server::{serve, MetricsConfig, SUBSCRIBE_WAIT};
+pub use tower_metrics::TowerMetrics;

@@ -1,0 +1,543 @@
+//! The registry and its metrics. `observe` moves counters and histograms
+//! for one event; `set_snapshot` replaces the scrape-time gauges. Neither
+//! does I/O. Names follow Prometheus's conventions: the `vigie_` prefix,
+//! base units (seconds, bytes), `_total` counters; the only id used as a
+//! label is `host`, on per-host series.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::observed::Observed;
+use crate::snapshot::Snapshot;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChangeLabels {
+    pub state: String,
+    pub tenant: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StepLabels {
+    pub kind: String,
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    pub verb: String,
+    pub outcome: String,
+}
+
+/// A launcher child: `host` is empty (absent) except for a host's plug.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChildLabels {
+    pub child: String,
+    pub host: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HostLabels {
+    pub host: String,
+}
+
+/// The single-valued scrape-time series: constants encoded on each
+/// scrape from the last snapshot, and absent when their source did not
+/// answer (a plain gauge could only show a stale value or a false zero).
+#[derive(Debug, Default)]
+struct SnapshotSeries(Arc<Mutex<Snapshot>>);
+
+impl Collector for SnapshotSeries {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(f) = &s.fleet {
+            let g = ConstGauge::new(i64::try_from(f.queued).unwrap_or(i64::MAX));
+            let m = encoder.encode_descriptor(
+                "queue_depth",
+                "Changes not final, over every host",
+                None,
+                g.metric_type(),
+            )?;
+            g.encode(m)?;
+        }
+        if let Some(b) = s.database_bytes {
+            let g = ConstGauge::new(i64::try_from(b).unwrap_or(i64::MAX));
+            let m = encoder.encode_descriptor(
+                "escalator_database",
+                "Bytes of Escalator's LevelDB files on disk",
+                Some(&Unit::Bytes),
+                g.metric_type(),
+            )?;
+            g.encode(m)?;
+        }
+        let Some(e) = s.escalator else {
+            return Ok(());
+        };
+        let rows = [
+            (
+                "escalator_requests",
+                "Requests Escalator answered since it started",
+                e.requests,
+            ),
+            (
+                "escalator_durable_writes",
+                "Durable writes (fdatasync'ed before their reply)",
+                e.durable_writes,
+            ),
+            (
+                "escalator_fdatasyncs",
+                "fdatasync calls; durable_writes / fdatasyncs is the group-commit size",
+                e.syncs,
+            ),
+            (
+                "escalator_errors",
+                "Requests answered with an error",
+                e.errors,
+            ),
+        ];
+        for (name, help, v) in rows {
+            let c = ConstCounter::new(v);
+            let m = encoder.encode_descriptor(name, help, None, c.metric_type())?;
+            c.encode(m)?;
+        }
+        Ok(())
+    }
+}
+
+/// Every metric of the tower, in one explicit registry.
+#[derive(Debug)]
+pub struct TowerMetrics {
+    registry: Registry,
+    changes: Family<ChangeLabels, Counter>,
+    dispatch_latency: Histogram,
+    change_duration: Histogram,
+    steps: Family<StepLabels, Counter>,
+    rollbacks: Family<OutcomeLabels, Counter>,
+    handshakes_refused: Counter,
+    agents_connected: Gauge,
+    calls: Family<CallLabels, Counter>,
+    child_restarts: Family<ChildLabels, Counter>,
+    child_gave_up: Family<ChildLabels, Counter>,
+    events: Counter,
+    // Scrape-time gauges.
+    referee_up: Gauge,
+    hosts: Family<StateLabels, Gauge>,
+    queue_deepest: Family<HostLabels, Gauge>,
+    escalator_up: Gauge,
+    snapshot: Arc<Mutex<Snapshot>>,
+    /// Tenants seen in events: whose hosts the snapshot asks for.
+    tenants: Mutex<BTreeSet<String>>,
+}
+
+fn seconds_buckets() -> Histogram {
+    // 1 ms to about 65 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+impl Default for TowerMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TowerMetrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("vigie");
+        let m = Self {
+            changes: Family::default(),
+            dispatch_latency: seconds_buckets(),
+            change_duration: seconds_buckets(),
+            steps: Family::default(),
+            rollbacks: Family::default(),
+            handshakes_refused: Counter::default(),
+            agents_connected: Gauge::default(),
+            calls: Family::default(),
+            child_restarts: Family::default(),
+            child_gave_up: Family::default(),
+            events: Counter::default(),
+            referee_up: Gauge::default(),
+            hosts: Family::default(),
+            queue_deepest: Family::default(),
+            escalator_up: Gauge::default(),
+            snapshot: Arc::default(),
+            tenants: Mutex::new(BTreeSet::from([vigie_referee::TOWER_TENANT.to_owned()])),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "changes",
+            "Changes that entered a state: queued at submission, then their final state",
+            m.changes.clone(),
+        );
+        r.register_with_unit(
+            "dispatch_latency",
+            "From a change's submission to its order's first sending",
+            Unit::Seconds,
+            m.dispatch_latency.clone(),
+        );
+        r.register_with_unit(
+            "change_duration",
+            "From a change's submission to its final state",
+            Unit::Seconds,
+            m.change_duration.clone(),
+        );
+        r.register(
+            "steps",
+            "Steps and undos that ended, by step kind and outcome",
+            m.steps.clone(),
+        );
+        r.register(
+            "rollbacks",
+            "Changes that ended in a rollback: rolled_back or rollback_failed",
+            m.rollbacks.clone(),
+        );
+        r.register(
+            "handshakes_refused",
+            "CURVE handshakes the majordomo refused (unknown, pending or revoked keys)",
+            m.handshakes_refused.clone(),
+        );
+        r.register(
+            "agents_connected",
+            "Remote agents the majordomo relays for",
+            m.agents_connected.clone(),
+        );
+        r.register(
+            "calls",
+            "Operators' calls at the front door, by verb and outcome (forbidden included)",
+            m.calls.clone(),
+        );
+        r.register(
+            "child_restarts",
+            "Children the launcher restarted after a crash",
+            m.child_restarts.clone(),
+        );
+        r.register(
+            "child_gave_up",
+            "Children the launcher gave up on",
+            m.child_gave_up.clone(),
+        );
+        r.register(
+            "metrics_events",
+            "Lifecycle events that moved a metric",
+            m.events.clone(),
+        );
+        r.register(
+            "referee_up",
+            "1 when the referee answered this scrape; 0 and no host or queue series otherwise",
+            m.referee_up.clone(),
+        );
+        r.register(
+            "hosts",
+            "Hosts known to the tower, by state (online, offline)",
+            m.hosts.clone(),
+        );
+        r.register(
+            "queue_deepest",
+            "The deepest host queue (changes not final), labelled with its host",
+            m.queue_deepest.clone(),
+        );
+        r.register(
+            "escalator_up",
+            "1 when Escalator answered this scrape",
+            m.escalator_up.clone(),
+        );
+        r.register_collector(Box::new(SnapshotSeries(m.snapshot.clone())));
+        Self { registry, ..m }
+    }
+
+    /// Counts one event.
+    pub fn observe(&self, o: &Observed) {
+        self.events.inc();
+        match o {
+            Observed::Change {
+                state,
+                tenant,
+                took,
+            } => {
+                self.remember_tenant(tenant);
+                self.changes
+                    .get_or_create(&ChangeLabels {
+                        state: state.clone(),
+                        tenant: tenant.clone(),
+                    })
+                    .inc();
+                if let Some(t) = took {
+                    self.change_duration.observe(*t);
+                }
+                if matches!(state.as_str(), "rolled_back" | "rollback_failed") {
+                    self.rollbacks
+                        .get_or_create(&OutcomeLabels {
+                            outcome: state.clone(),
+                        })
+                        .inc();
+                }
+            }
+            Observed::Dispatched { waited } => self.dispatch_latency.observe(*waited),
+            Observed::Step { kind, outcome } => {
+                self.steps
+                    .get_or_create(&StepLabels {
+                        kind: kind.clone(),
+                        outcome: outcome.word().into(),
+                    })
+                    .inc();
+            }
+            Observed::HandshakesRefused { count } => {
+                self.handshakes_refused.inc_by(*count);
+            }
+            Observed::AgentConnected => {
+                self.agents_connected.inc();
+            }
+            Observed::AgentCut => {
+                if self.agents_connected.get() > 0 {
+                    self.agents_connected.dec();
+                }
+            }
+            Observed::MajordomoStarted => {
+                self.agents_connected.set(0);
+            }
+            Observed::Call { verb, outcome } => {
+                self.calls
+                    .get_or_create(&CallLabels {
+                        verb: verb.clone(),
+                        outcome: outcome.clone(),
+                    })
+                    .inc();
+            }
+            Observed::ChildRestarted { child, host } => {
+                self.child_restarts
+                    .get_or_create(&ChildLabels {
+                        child: child.clone(),
+                        host: host.clone(),
+                    })
+                    .inc();
+            }
+            Observed::ChildGaveUp { child, host } => {
+                self.child_gave_up
+                    .get_or_create(&ChildLabels {
+                        child: child.clone(),
+                        host: host.clone(),
+                    })
+                    .inc();
+            }
+            Observed::Tenant { tenant } => self.remember_tenant(tenant),
+        }
+    }
+
+    fn remember_tenant(&self, tenant: &str) {
+        let mut t = self.tenants.lock().unwrap_or_else(PoisonError::into_inner);
+        if !t.contains(tenant) {
+            t.insert(tenant.to_owned());
+        }
+    }
+
+    /// The tenants whose hosts a snapshot should list.
+    pub fn tenants(&self) -> Vec<String> {
+        let t = self.tenants.lock().unwrap_or_else(PoisonError::into_inner);
+        t.iter().cloned().collect()
+    }
+
+    /// Replaces the scrape-time gauges. A part the snapshot could not read
+    /// is removed, so a scrape never shows an old value as current.
+    pub fn set_snapshot(&self, s: &Snapshot) {
+        self.hosts.clear();
+        self.queue_deepest.clear();
+
+        match &s.fleet {
+            Some(f) => {
+                self.referee_up.set(1);
+                for (state, n) in [("online", f.online), ("offline", f.offline)] {
+                    self.hosts
+                        .get_or_create(&StateLabels {
+                            state: state.into(),
+                        })
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+                if let Some((host, depth)) = &f.deepest {
+                    self.queue_deepest
+                        .get_or_create(&HostLabels { host: host.clone() })
+                        .set(i64::from(*depth));
+                }
+            }
+            None => {
+                self.referee_up.set(0);
+            }
+        }
+        self.escalator_up.set(i64::from(s.escalator.is_some()));
+        *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner) = s.clone();
+    }
+
+    /// The text exposition of every metric.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observed::parse;
+    use crate::snapshot::Fleet;
+
+    fn line<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+        text.lines().find(|l| l.starts_with(prefix))
+    }
+
+    #[test]
+    fn events_become_counters_with_base_units_and_total_suffix() {
+        let m = TowerMetrics::new();
+        for (name, f) in [
+            ("change_queued", r#"{"tenant":"acme"}"#),
+            (
+                "change_finished",
+                r#"{"state":"succeeded","tenant":"acme","took_ms":40}"#,
+            ),
+            (
+                "change_finished",
+                r#"{"state":"rolled_back","tenant":"acme","took_ms":40}"#,
+            ),
+            ("change_dispatched", r#"{"resent":false,"waited_ms":3}"#),
+            ("step_failed", r#"{"kind":"run"}"#),
+            ("call_forbidden", r#"{"verb":"changes.submit"}"#),
+        ] {
+            if let Some(o) = parse(name, f) {
+                m.observe(&o);
+            }
+        }
+        let t = m.encode().unwrap_or_default();
+        assert!(
+            line(
+                &t,
+                r#"vigie_changes_total{state="succeeded",tenant="acme"} 1"#
+            )
+            .is_some(),
+            "{t}"
+        );
+        assert!(line(&t, r#"vigie_rollbacks_total{outcome="rolled_back"} 1"#).is_some());
+        assert!(line(&t, r#"vigie_steps_total{kind="run",outcome="failed"} 1"#).is_some());
+        assert!(line(
+            &t,
+            r#"vigie_calls_total{verb="changes.submit",outcome="forbidden"} 1"#
+        )
+        .is_some());
+        assert!(
+            line(&t, "vigie_dispatch_latency_seconds_count 1").is_some(),
+            "{t}"
+        );
+        assert!(line(&t, "vigie_change_duration_seconds_count 2").is_some());
+    }
+
+    #[test]
+    fn an_unreadable_referee_drops_its_series_instead_of_keeping_old_values() {
+        let m = TowerMetrics::new();
+        m.set_snapshot(&Snapshot {
+            fleet: Some(Fleet {
+                online: 2,
+                offline: 1,
+                queued: 7,
+                deepest: Some(("web-1".into(), 5)),
+            }),
+            escalator: None,
+            database_bytes: None,
+        });
+        let t = m.encode().unwrap_or_default();
+        assert!(
+            line(&t, r#"vigie_hosts{state="online"} 2"#).is_some(),
+            "{t}"
+        );
+        assert!(line(&t, "vigie_queue_depth 7").is_some(), "{t}");
+        assert!(line(&t, r#"vigie_queue_deepest{host="web-1"} 5"#).is_some());
+        assert!(line(&t, "vigie_referee_up 1").is_some());
+        m.set_snapshot(&Snapshot::default());
+        let t = m.encode().unwrap_or_default();
+        assert!(line(&t, "vigie_referee_up 0").is_some(), "{t}");
+        for gone in ["vigie_hosts{", "vigie_queue_depth ", "vigie_queue_deepest{"] {
+            assert!(line(&t, gone).is_none(), "{gone} still in:\n{t}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod dashboard {
+    use super::*;
+    use crate::observed::parse;
+    use crate::snapshot::Fleet;
+
+    /// Every series the shipped Grafana dashboard queries is one this
+    /// daemon exports (a renamed metric would leave a panel empty).
+    #[test]
+    fn the_grafana_dashboard_queries_only_exported_series() {
+        let m = TowerMetrics::new();
+        for (name, f) in [
+            (
+                "change_finished",
+                r#"{"state":"rolled_back","tenant":"t","took_ms":1}"#,
+            ),
+            ("step_failed", r#"{"kind":"run"}"#),
+            ("call_answered", r#"{"verb":"hosts.read","outcome":"ok"}"#),
+            ("child_restarted", r#"{"name":"referee"}"#),
+            ("child_gave_up", r#"{"name":"plug:h"}"#),
+        ] {
+            if let Some(o) = parse(name, f) {
+                m.observe(&o);
+            }
+        }
+        m.set_snapshot(&Snapshot {
+            fleet: Some(Fleet {
+                deepest: Some(("h".into(), 1)),
+                ..Fleet::default()
+            }),
+            escalator: Some(Default::default()),
+            database_bytes: Some(1),
+        });
+        let exposed = m.encode().unwrap_or_default();
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/grafana/vigie-tower.json"
+        );
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let dash: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let mut exprs = Vec::new();
+        for p in dash["panels"].as_array().into_iter().flatten() {
+            for t in p["targets"].as_array().into_iter().flatten() {
+                exprs.extend(t["expr"].as_str().map(str::to_owned));
+            }
+        }
+        assert!(exprs.len() > 10, "no queries read from {path}");
+        for e in &exprs {
+            for (i, _) in e.match_indices("vigie_") {
+                let name: String = e[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(
+                    exposed.lines().any(|l| l.starts_with(&format!("{name} "))
+                        || l.starts_with(&format!("{name}{{"))),
+                    "{name} (in {e}) is not exported:\n{exposed}"
+                );
+            }
+        }
+    }
+}
