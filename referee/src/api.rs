@@ -561,7 +561,7 @@ pub(crate) fn show(labels: &Labels) -> String {
 }
 
 /// Every audit record, in sequence order.
-fn read_audit(db: &Database) -> Result<Vec<AuditRecord>, ApiFault> {
+pub(crate) fn read_audit(db: &Database) -> Result<Vec<AuditRecord>, ApiFault> {
     let spec = RangeSpec {
         prefix: Some(audit::PREFIX.to_vec()),
         ..RangeSpec::default()
