@@ -570,12 +570,20 @@ fn a_large_program_to_many_online_hosts_goes_out_over_several_turns() {
     assert_eq!(sent, n, "every host got its order over the next ticks");
 }
 
+/// A change's state and its steps' statuses.
+type StoredChange = (ChangeState, Vec<vigie_wire::tower::StepStatus>);
+/// A host's report number, incarnation and queue (sequence, change).
+type StoredHost = (u64, u64, Vec<(u64, String)>);
+/// A simulated plug: its next report number, and the change it runs with
+/// the reports it has still to send.
+type SimPlug = (u64, Option<(String, Vec<ReportKind>)>);
+
 /// What the referee's storage must give back at a turn boundary: every
 /// record a restart rebuilds from (in-memory liveness aside).
 #[derive(Debug, PartialEq)]
 struct Stored {
-    changes: std::collections::BTreeMap<String, (ChangeState, Vec<vigie_wire::tower::StepStatus>)>,
-    hosts: std::collections::BTreeMap<String, (u64, u64, Vec<(u64, String)>)>,
+    changes: std::collections::BTreeMap<String, StoredChange>,
+    hosts: std::collections::BTreeMap<String, StoredHost>,
     next_seq: u64,
     audit: (u64, String),
 }
@@ -623,7 +631,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
     };
     // Each simulated plug: its next report number and the change it runs
     // with the reports still to send.
-    let mut plugs: std::collections::BTreeMap<&str, (u64, Option<(String, Vec<ReportKind>)>)> =
+    let mut plugs: std::collections::BTreeMap<&str, SimPlug> =
         hosts.iter().map(|h| (*h, (1, None))).collect();
     let mut ids = std::collections::BTreeSet::new();
     let mut ran: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
