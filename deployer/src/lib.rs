@@ -1,0 +1,23 @@
+//! The deployer (seeds 001 and 003): from a minimal, normalised
+//! `environment.yml` it derives the names it owns (`auto-*`), the ports,
+//! the instance numbers of each component, and compiles a deploy into one
+//! change request per host. Everything here is pure: the I/O (reading the
+//! inventory, submitting the changes) is the caller's.
+
+mod error;
+mod file;
+mod names;
+mod spec;
+mod values;
+
+pub use error::{DeployError, Location};
+pub use file::{load_environment, parse_environment, MAX_ENV_FILE};
+pub use names::{owned_names, EnvKey, Part, BIN_DIR, MAX_PART, PROXY_DIR};
+pub use spec::{
+    Cache, CacheEngine, Database, DbEngine, Environment, Health, Migrations, Role, Service,
+    DEFAULT_DRAIN_MS, DEFAULT_PORTS, DEFAULT_STOP_GRACE_MS, RESERVED_ENV,
+};
+pub use values::{PortRange, MAX_REPLICAS};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,3 @@
+//! Unit tests of the deployer's pure parts.
+
+mod env_files;
