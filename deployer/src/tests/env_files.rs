@@ -79,7 +79,7 @@ fn bad_values_name_their_line_and_field() {
         ("interval: 100ms", "interval: 100", "env.yml:15:17: field 'services.web.health.interval'", "invalid duration"),
         ("revision: v1\n    install", "revision: --upload-pack=x\n    install", "env.yml:8:15: field 'services.web.revision'", "'-'"),
         ("GREETING: hello", "PORT: 1", "env.yml:19:7: field 'services.web.env.PORT'", "set by the deployer"),
-        ("engine: redis", "engine: memcached", "env.yml:32:11: field 'cache.engine'", "unknown variant"),
+        ("engine: redis", "engine: memcached", "env.yml:29:11: field 'cache.engine'", "unknown variant"),
     ];
     for (from, to, place, says) in cases {
         let e = err(&SHOP.replacen(from, to, 1));
