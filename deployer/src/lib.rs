@@ -6,13 +6,21 @@
 
 mod error;
 mod file;
+mod inventory;
 mod names;
+mod plan;
+mod ports;
 mod spec;
 mod values;
 
 pub use error::{DeployError, Location};
 pub use file::{load_environment, parse_environment, MAX_ENV_FILE};
+pub use inventory::{
+    Component, ComponentState, DeployRecord, EnvRecord, HostState, Outcome, Placement,
+};
 pub use names::{owned_names, EnvKey, Part, BIN_DIR, MAX_PART, PROXY_DIR};
+pub use plan::{components_of, plan, settle, Bump, DeployPlan, HostPlan, ServicePlan};
+pub use ports::allocate;
 pub use spec::{
     Cache, CacheEngine, Database, DbEngine, Environment, Health, Migrations, Role, Service,
     DEFAULT_DRAIN_MS, DEFAULT_PORTS, DEFAULT_STOP_GRACE_MS, RESERVED_ENV,

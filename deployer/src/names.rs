@@ -119,8 +119,10 @@ pub const BIN_DIR: &str = "/srv/services/auto-bin";
 /// `auto-a-b-c`; the grammar cannot rule that out, the inventory can).
 pub fn owned_names(key: &EnvKey, services: &[Part], databases: &[Part]) -> Vec<String> {
     let mut names = vec![key.stem()];
-    names.extend(services.iter().map(|s| key.service_dir(s)));
-    names.extend(databases.iter().map(|d| format!("db:{}", key.database(d))));
+    // One namespace for all kinds: stricter than needed (a database and a
+    // directory of the same name would not clash), and simpler to reason on.
+    names.extend(services.iter().map(|s| format!("{}-{s}", key.stem())));
+    names.extend(databases.iter().map(|d| key.database(d)));
     names
 }
 
