@@ -13,7 +13,11 @@ pub enum DeployError {
     },
 
     #[error("{file}: the environment file is {len} bytes, more than the {max} accepted")]
-    TooLarge { file: String, len: usize, max: usize },
+    TooLarge {
+        file: String,
+        len: usize,
+        max: usize,
+    },
 
     /// Not YAML, or a rule of the environment format broken.
     #[error("{}: {}{message}", Place(file, *at), Field(field.as_deref()))]
@@ -35,6 +39,9 @@ pub enum DeployError {
         wanted: usize,
         used: usize,
     },
+
+    #[error("host {host}: label address={value:?} is not an IPv4 address")]
+    Address { host: String, value: String },
 
     #[error("no host matches the environment's selector {selector:?}")]
     NoHosts { selector: String },

@@ -48,7 +48,11 @@ pub fn parse_environment(file: &str, text: &str) -> Result<Environment, DeployEr
     };
     let tree: Value = serde_norway::from_str(text).map_err(|err| {
         let at = location(&err);
-        invalid(at, None, format!("invalid YAML: {}", without_position(&err, at)))
+        invalid(
+            at,
+            None,
+            format!("invalid YAML: {}", without_position(&err, at)),
+        )
     })?;
     if !matches!(tree, Value::Mapping(_)) {
         return Err(invalid(
@@ -58,32 +62,31 @@ pub fn parse_environment(file: &str, text: &str) -> Result<Environment, DeployEr
         ));
     }
     let deserializer = serde_norway::Deserializer::from_str(text);
-    let raw: RawEnvironment =
-        serde_path_to_error::deserialize(deserializer).map_err(|err| {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            let at = location(&inner);
-            let mut message = without_position(&inner, at);
-            // The parser puts its own idea of the path in front; ours is
-            // shown as the field.
-            if let Some((head, rest)) = message.split_once(": ") {
-                if !head.is_empty() && path.starts_with(head) {
-                    message = rest.to_string();
-                }
+    let raw: RawEnvironment = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let at = location(&inner);
+        let mut message = without_position(&inner, at);
+        // The parser puts its own idea of the path in front; ours is
+        // shown as the field.
+        if let Some((head, rest)) = message.split_once(": ") {
+            if !head.is_empty() && path.starts_with(head) {
+                message = rest.to_string();
             }
-            let mut field = (path != ".").then_some(path);
-            if let Some(missing) = message
-                .strip_prefix("missing field `")
-                .and_then(|rest| rest.strip_suffix('`'))
-            {
-                field = Some(match field {
-                    Some(outer) => format!("{outer}.{missing}"),
-                    None => missing.to_string(),
-                });
-                message = "is required".into();
-            }
-            invalid(at, field, message)
-        })?;
+        }
+        let mut field = (path != ".").then_some(path);
+        if let Some(missing) = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.strip_suffix('`'))
+        {
+            field = Some(match field {
+                Some(outer) => format!("{outer}.{missing}"),
+                None => missing.to_string(),
+            });
+            message = "is required".into();
+        }
+        invalid(at, field, message)
+    })?;
     build(raw).map_err(|(field, message)| invalid(None, Some(field), message))
 }
 

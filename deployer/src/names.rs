@@ -26,14 +26,15 @@ impl Part {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         let starts = text.bytes().next().is_some_and(|b| b.is_ascii_lowercase());
-        if text.is_empty() || text.len() > MAX_PART || !ok_chars || !starts || text.ends_with('-')
-        {
+        if text.is_empty() || text.len() > MAX_PART || !ok_chars || !starts || text.ends_with('-') {
             return Err(format!(
                 "{text:?} is not a name (1-{MAX_PART} of a-z, 0-9, '-', starting with a letter, not ending with '-')"
             ));
         }
         if text.contains("--") {
-            return Err(format!("{text:?} has '--', which would blur the auto-* names"));
+            return Err(format!(
+                "{text:?} has '--', which would blur the auto-* names"
+            ));
         }
         Ok(Part(text.to_string()))
     }
@@ -142,14 +143,31 @@ mod tests {
         let k = key("shop", "prod");
         let web = Part::parse("web").unwrap();
         assert_eq!(k.service_dir(&web), "/srv/services/auto-shop-prod-web");
-        assert_eq!(k.instance_dir(&web, 3), "/srv/services/auto-shop-prod-web/3");
-        assert_eq!(k.database(&Part::parse("main").unwrap()), "auto-shop-prod-main");
+        assert_eq!(
+            k.instance_dir(&web, 3),
+            "/srv/services/auto-shop-prod-web/3"
+        );
+        assert_eq!(
+            k.database(&Part::parse("main").unwrap()),
+            "auto-shop-prod-main"
+        );
         assert_eq!(k.cache_prefix(), "auto-shop-prod:");
     }
 
     #[test]
     fn parts_refuse_what_would_need_quoting_or_blur_names() {
-        for bad in ["", "Shop", "1shop", "shop_", "sh op", "shop-", "a--b", "é", "x/y", "abcdefghijklmnopq"] {
+        for bad in [
+            "",
+            "Shop",
+            "1shop",
+            "shop_",
+            "sh op",
+            "shop-",
+            "a--b",
+            "é",
+            "x/y",
+            "abcdefghijklmnopq",
+        ] {
             assert!(Part::parse(bad).is_err(), "{bad:?}");
         }
         for good in ["a", "shop", "shop-2", "abcdefghijklmnop"] {

@@ -4,6 +4,7 @@
 //! the hosts answered, what the inventory becomes.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -38,13 +39,45 @@ pub struct ServicePlan {
     pub ports: Vec<u16>,
 }
 
+/// A host a deploy targets, with the address its instances and proxy
+/// bind to: the host's `address` label, else loopback. Hosts that share a
+/// network (local hosts of one machine) are told apart by address, since
+/// each allocates its ports on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub id: String,
+    pub address: Ipv4Addr,
+}
+
+/// The label that gives a host's address to the deployer.
+pub const ADDRESS_LABEL: &str = "address";
+
+impl Target {
+    pub fn from_labels(id: &str, labels: &BTreeMap<String, String>) -> Result<Target, DeployError> {
+        let address = match labels.get(ADDRESS_LABEL) {
+            None => Ipv4Addr::LOCALHOST,
+            Some(text) => text.parse().map_err(|_| DeployError::Address {
+                host: id.to_string(),
+                value: text.clone(),
+            })?,
+        };
+        Ok(Target {
+            id: id.to_string(),
+            address,
+        })
+    }
+}
+
 /// What one host does in this deploy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPlan {
     pub host: String,
+    pub address: Ipv4Addr,
     pub proxy_port: u16,
     /// Services to roll; a service already at its instance is left alone.
     pub services: Vec<ServicePlan>,
+    /// Services left alone, as they run (the proxy still routes to them).
+    pub steady: BTreeMap<Part, Placement>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +125,7 @@ pub fn components_of(env: &Environment) -> BTreeMap<Component, String> {
 pub fn plan(
     env: &Environment,
     previous: Option<&EnvRecord>,
-    hosts: &[String],
+    hosts: &[Target],
     others: &[EnvRecord],
 ) -> Result<DeployPlan, DeployError> {
     if hosts.is_empty() {
@@ -127,7 +160,8 @@ pub fn plan(
     }
 
     let mut host_plans = Vec::new();
-    for host in hosts {
+    for target in hosts {
+        let host = &target.id;
         let current = previous.hosts.get(host);
         let mut used: BTreeSet<u16> = others.iter().flat_map(|o| o.ports_on(host)).collect();
         used.extend(previous.ports_on(host));
@@ -148,19 +182,22 @@ pub fn plan(
             }
         };
         let mut services = Vec::new();
+        let mut steady = BTreeMap::new();
         for (name, spec) in &env.services {
             let instance = components
                 .get(&Component::Code(name.clone()))
                 .map_or(1, |c| c.instance);
             let placed = current.and_then(|c| c.services.get(name));
-            if placed.is_some_and(|p| p.instance == instance) {
+            if let Some(placed) = placed.filter(|p| p.instance == instance) {
+                steady.insert(name.clone(), placed.clone());
                 continue;
             }
             let wanted = match spec.role {
                 Role::Web => spec.replicas as usize,
                 Role::Worker => 0,
             };
-            let ports = allocate(env.ports, &used, wanted).ok_or_else(|| exhausted(&used, wanted))?;
+            let ports =
+                allocate(env.ports, &used, wanted).ok_or_else(|| exhausted(&used, wanted))?;
             used.extend(&ports);
             services.push(ServicePlan {
                 name: name.clone(),
@@ -172,8 +209,10 @@ pub fn plan(
         }
         host_plans.push(HostPlan {
             host: host.clone(),
+            address: target.address,
             proxy_port,
             services,
+            steady,
         });
     }
 
@@ -238,7 +277,7 @@ pub fn settle(
         record.components = plan.components.clone();
     }
     for host in &plan.hosts {
-        let ok = results.get(&host.host).map_or(true, |r| r.1);
+        let ok = !matches!(results.get(&host.host), Some((_, false)));
         if !ok {
             continue;
         }
@@ -265,7 +304,10 @@ pub fn settle(
         } else {
             Vec::new()
         },
-        changes: results.iter().map(|(h, (id, _))| (h.clone(), *id)).collect(),
+        changes: results
+            .iter()
+            .map(|(h, (id, _))| (h.clone(), *id))
+            .collect(),
         outcome: if all_ok {
             Outcome::Succeeded
         } else {

@@ -22,7 +22,10 @@ mod tests {
 
     #[test]
     fn lowest_free_ports_and_exhaustion() {
-        let range = PortRange { low: 2000, high: 2004 };
+        let range = PortRange {
+            low: 2000,
+            high: 2004,
+        };
         let used: BTreeSet<u16> = [2000, 2002].into();
         assert_eq!(allocate(range, &used, 2), Some(vec![2001, 2003]));
         assert_eq!(allocate(range, &used, 3), Some(vec![2001, 2003, 2004]));

@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::names::{EnvKey, Part};
-use crate::values::{
-    Count, Millis, NamePart, OneLine, PortRange, Replicas, ShellLine, UrlPath,
-};
+use crate::values::{Count, Millis, NamePart, OneLine, PortRange, Replicas, ShellLine, UrlPath};
 
 /// The ports a host hands out when the file does not say.
 pub const DEFAULT_PORTS: PortRange = PortRange {
@@ -55,6 +53,8 @@ pub struct Service {
     pub start: String,
     pub replicas: u32,
     pub health: Option<Health>,
+    /// Where the proxy routes to a web service (`location` in nginx).
+    pub path: Option<String>,
     pub stop_grace_ms: u64,
     pub drain_ms: u64,
     pub env: BTreeMap<String, String>,
@@ -130,6 +130,7 @@ pub(crate) struct RawService {
     pub start: ShellLine,
     pub replicas: Option<Replicas>,
     pub health: Option<RawHealth>,
+    pub path: Option<UrlPath>,
     pub stop_grace: Option<Millis>,
     pub drain: Option<Millis>,
     #[serde(default)]
@@ -173,12 +174,15 @@ pub(crate) struct RawMigrations {
 pub(crate) struct EnvVarName(pub String);
 
 /// Names the deployer sets in every `.env`.
-pub const RESERVED_ENV: [&str; 4] = ["PORT", "CACHE_PREFIX", "INSTANCE", "REPLICA"];
+pub const RESERVED_ENV: [&str; 5] = ["PORT", "BIND", "CACHE_PREFIX", "INSTANCE", "REPLICA"];
 
 impl<'de> Deserialize<'de> for EnvVarName {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         crate::values::checked_text(d, "a variable name", |text| {
-            let ok = text.bytes().next().is_some_and(|b| b.is_ascii_uppercase() || b == b'_')
+            let ok = text
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_uppercase() || b == b'_')
                 && text
                     .bytes()
                     .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
@@ -200,9 +204,13 @@ impl<'de> Deserialize<'de> for EnvVarName {
 /// read: a message, and the field it is about.
 pub(crate) fn build(raw: RawEnvironment) -> Result<Environment, (String, String)> {
     if raw.services.is_empty() {
-        return Err(("services".into(), "an environment needs at least one service".into()));
+        return Err((
+            "services".into(),
+            "an environment needs at least one service".into(),
+        ));
     }
     let mut services = BTreeMap::new();
+    let mut paths = std::collections::BTreeSet::new();
     for (NamePart(name), s) in raw.services {
         let role = s.role.unwrap_or(Role::Web);
         let field = |f: &str| format!("services.{name}.{f}");
@@ -213,7 +221,25 @@ pub(crate) fn build(raw: RawEnvironment) -> Result<Environment, (String, String)
             ));
         }
         if role == Role::Worker && s.health.is_some() {
-            return Err((field("health"), "a worker is not checked over HTTP (it has no port)".into()));
+            return Err((
+                field("health"),
+                "a worker is not checked over HTTP (it has no port)".into(),
+            ));
+        }
+        if role == Role::Worker && s.path.is_some() {
+            return Err((
+                field("path"),
+                "a worker gets no traffic from the proxy".into(),
+            ));
+        }
+        let path = (role == Role::Web).then(|| s.path.map_or("/".to_string(), |p| p.0));
+        if let Some(path) = &path {
+            if !paths.insert(path.clone()) {
+                return Err((
+                    field("path"),
+                    format!("another web service is already routed at {path}"),
+                ));
+            }
         }
         services.insert(
             name,
@@ -230,6 +256,7 @@ pub(crate) fn build(raw: RawEnvironment) -> Result<Environment, (String, String)
                     interval_ms: h.interval.map_or(DEFAULT_HEALTH_INTERVAL_MS, |m| m.0),
                     timeout_ms: h.timeout.map_or(DEFAULT_HEALTH_TIMEOUT_MS, |m| m.0),
                 }),
+                path,
                 stop_grace_ms: s.stop_grace.map_or(DEFAULT_STOP_GRACE_MS, |m| m.0),
                 drain_ms: s.drain.map_or(DEFAULT_DRAIN_MS, |m| m.0),
                 env: s.env.into_iter().map(|(k, v)| (k.0, v.0)).collect(),
@@ -240,7 +267,10 @@ pub(crate) fn build(raw: RawEnvironment) -> Result<Environment, (String, String)
         if !services.contains_key(&m.service.0) {
             return Err((
                 "migrations.service".into(),
-                format!("{:?} is not one of this environment's services", m.service.0.as_str()),
+                format!(
+                    "{:?} is not one of this environment's services",
+                    m.service.0.as_str()
+                ),
             ));
         }
     }

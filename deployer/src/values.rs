@@ -78,7 +78,9 @@ impl<'de> Deserialize<'de> for OneLine {
                 return Err(format!("{text:?} must be one line without NUL"));
             }
             if text.starts_with('-') {
-                return Err(format!("{text:?} must not start with '-' (git would read an option)"));
+                return Err(format!(
+                    "{text:?} must not start with '-' (git would read an option)"
+                ));
             }
             Ok(OneLine(text.to_string()))
         })
@@ -107,9 +109,13 @@ pub const MAX_REPLICAS: u32 = 16;
 
 impl<'de> Deserialize<'de> for Replicas {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        checked_text(d, "a number of replicas", |text| match text.parse::<u32>() {
-            Ok(n) if (1..=MAX_REPLICAS).contains(&n) => Ok(Replicas(n)),
-            _ => Err(format!("{text:?} is not a number of replicas (1-{MAX_REPLICAS})")),
+        checked_text(d, "a number of replicas", |text| {
+            match text.parse::<u32>() {
+                Ok(n) if (1..=MAX_REPLICAS).contains(&n) => Ok(Replicas(n)),
+                _ => Err(format!(
+                    "{text:?} is not a number of replicas (1-{MAX_REPLICAS})"
+                )),
+            }
         })
     }
 }
@@ -135,7 +141,9 @@ impl<'de> Deserialize<'de> for UrlPath {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         checked_text(d, "a URL path such as /health", |text| {
             if !text.starts_with('/') || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(format!("{text:?} is not a URL path (starts with '/', no spaces)"));
+                return Err(format!(
+                    "{text:?} is not a URL path (starts with '/', no spaces)"
+                ));
             }
             Ok(UrlPath(text.to_string()))
         })

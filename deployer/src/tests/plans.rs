@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::inventory::{Component, EnvRecord, Outcome};
 use crate::plan::{plan, settle, DeployPlan};
-use crate::{parse_environment, DeployError, Environment, Part};
+use crate::{parse_environment, DeployError, Environment, Part, Target};
 
 const BASE: &str = "\
 app: shop
@@ -30,8 +30,10 @@ fn env(text: &str) -> Environment {
     parse_environment("env.yml", text).unwrap()
 }
 
-fn hosts() -> Vec<String> {
-    vec!["web-1".into(), "web-2".into()]
+fn hosts() -> Vec<Target> {
+    ["web-1", "web-2"]
+        .map(|id| Target::from_labels(id, &BTreeMap::new()).unwrap())
+        .to_vec()
 }
 
 /// Deploys and settles with every host succeeding.
@@ -67,9 +69,10 @@ fn instance_numbers_follow_the_seed_table() {
     assert_eq!(p2.bumps.len(), 1);
     assert_eq!(instances(&r2), (2, 1, 1));
     // deploy 3: code and database change.
-    let v3 = v2
-        .replace("revision: v2", "revision: v3")
-        .replace("engine: postgresql", "engine: postgresql\n    version: '16'");
+    let v3 = v2.replace("revision: v2", "revision: v3").replace(
+        "engine: postgresql",
+        "engine: postgresql\n    version: '16'",
+    );
     let (p3, r3) = deploy(&env(&v3), Some(&r2));
     assert_eq!(p3.bumps.len(), 2);
     assert_eq!(instances(&r3), (3, 2, 1));
@@ -99,7 +102,10 @@ fn new_instances_take_fresh_ports_and_the_proxy_keeps_its_own() {
     assert_eq!(h2.proxy_port, 21000);
     // Old and new run side by side: the new ports avoid the old ones.
     assert_eq!(h2.services[0].ports, vec![21003, 21004]);
-    assert_eq!(h2.services[0].previous.as_ref().unwrap().ports, vec![21001, 21002]);
+    assert_eq!(
+        h2.services[0].previous.as_ref().unwrap().ports,
+        vec![21001, 21002]
+    );
     // Once the old instance is gone its ports are free again.
     let (p3, _) = deploy(&env(&BASE.replace("v1", "v3")), Some(&r2));
     assert_eq!(p3.hosts[0].services[0].ports, vec![21001, 21002]);
@@ -120,7 +126,10 @@ fn another_environments_ports_and_names_are_respected() {
     let p = plan(&env(BASE), None, &hosts(), std::slice::from_ref(&staging)).unwrap();
     assert_eq!(p.hosts[0].proxy_port, 21003);
     // shop-prod + service "x" and shop + environment "prod-x" would share a directory.
-    let clash = BASE.replace("app: shop\nenvironment: prod", "app: shop\nenvironment: prod-node");
+    let clash = BASE.replace(
+        "app: shop\nenvironment: prod",
+        "app: shop\nenvironment: prod-node",
+    );
     let (_, other) = deploy(&env(&clash.replace("  node:", "  web:")), None);
     let err = plan(&env(BASE), None, &hosts(), &[other]).unwrap_err();
     assert!(matches!(err, DeployError::Collision { .. }), "{err}");
@@ -133,8 +142,11 @@ fn a_host_that_rolled_back_is_rolled_again_by_the_next_deploy() {
     let (_, r1) = deploy(&e1, None);
     let e2 = env(&BASE.replace("v1", "v2"));
     let p2 = plan(&e2, Some(&r1), &hosts(), &[]).unwrap();
-    let results: BTreeMap<String, (u64, bool)> =
-        [("web-1".to_string(), (7, true)), ("web-2".to_string(), (8, false))].into();
+    let results: BTreeMap<String, (u64, bool)> = [
+        ("web-1".to_string(), (7, true)),
+        ("web-2".to_string(), (8, false)),
+    ]
+    .into();
     let r2 = settle(Some(&r1), &p2, &e2, &results);
     assert_eq!(r2.history.last().unwrap().outcome, Outcome::RolledBack);
     let node = Part::parse("node").unwrap();
@@ -145,8 +157,11 @@ fn a_host_that_rolled_back_is_rolled_again_by_the_next_deploy() {
     let busy: Vec<&str> = p3.busy_hosts().map(|h| h.host.as_str()).collect();
     assert_eq!(busy, ["web-2"]);
     // Every host rolled back: no component moves.
-    let all_failed: BTreeMap<String, (u64, bool)> =
-        [("web-1".to_string(), (7, false)), ("web-2".to_string(), (8, false))].into();
+    let all_failed: BTreeMap<String, (u64, bool)> = [
+        ("web-1".to_string(), (7, false)),
+        ("web-2".to_string(), (8, false)),
+    ]
+    .into();
     let r = settle(Some(&r1), &p2, &e2, &all_failed);
     assert_eq!(instances(&r), (1, 1, 1));
     assert!(r.history.last().unwrap().bumped.is_empty());
