@@ -91,7 +91,7 @@ pub struct DeployRecord {
     /// Components bumped, with their new instance.
     pub bumped: Vec<(Component, u32)>,
     /// The change request sent to each host.
-    pub changes: BTreeMap<String, u64>,
+    pub changes: BTreeMap<String, String>,
     pub outcome: Outcome,
 }
 

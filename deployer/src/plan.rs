@@ -261,7 +261,7 @@ pub fn settle(
     previous: Option<&EnvRecord>,
     plan: &DeployPlan,
     env: &Environment,
-    results: &BTreeMap<String, (u64, bool)>,
+    results: &BTreeMap<String, (String, bool)>,
 ) -> EnvRecord {
     let mut record = previous
         .cloned()
@@ -277,7 +277,8 @@ pub fn settle(
         record.components = plan.components.clone();
     }
     for host in &plan.hosts {
-        let ok = !matches!(results.get(&host.host), Some((_, false)));
+        // A host not attempted (an earlier host failed) keeps what it ran.
+        let ok = host.services.is_empty() || matches!(results.get(&host.host), Some((_, true)));
         if !ok {
             continue;
         }
@@ -306,7 +307,7 @@ pub fn settle(
         },
         changes: results
             .iter()
-            .map(|(h, (id, _))| (h.clone(), *id))
+            .map(|(h, (id, _))| (h.clone(), id.clone()))
             .collect(),
         outcome: if all_ok {
             Outcome::Succeeded

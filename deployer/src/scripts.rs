@@ -32,6 +32,14 @@ case "$op" in
 start)
   if alive; then exit 0; fi
   rm -f "$pidf"
+  # A port of the deployer's range held by someone else would answer the
+  # health check in the new instance's place: refuse to start.
+  port=$(sed -n "s/^PORT='\\([0-9]*\\)'$/\\1/p" "$rep/env")
+  bind=$(sed -n "s/^BIND='\\([0-9.]*\\)'$/\\1/p" "$rep/env")
+  if [ -n "$port" ] && command -v ss >/dev/null && [ -n "$(ss -Hltn src "${bind:-127.0.0.1}:$port")" ]; then
+    echo "port ${bind:-127.0.0.1}:$port is already taken by another process" >&2
+    exit 1
+  fi
   setsid -f "$0" run "$dir" "$r" </dev/null >>"$rep/supervisor.log" 2>&1
   n=0
   while [ ! -s "$pidf" ]; do
@@ -52,7 +60,7 @@ stop)
   while ! gone "$pid"; do
     n=$((n + 1))
     if [ $n -gt "$limit" ]; then
-      app=$(cat "$rep/app.pid" 2>/dev/null) && kill -KILL -- "-$app" 2>/dev/null
+      app=$(cat "$rep/app.pid" 2>/dev/null) && kill -KILL "-$app" 2>/dev/null
       kill -KILL "$pid" 2>/dev/null
       break
     fi
@@ -64,7 +72,7 @@ stop)
 run)
   echo $$ >"$pidf.tmp" && mv "$pidf.tmp" "$pidf"
   stopping=0 child=
-  trap 'stopping=1; [ -n "$child" ] && kill -TERM -- "-$child" 2>/dev/null' TERM INT
+  trap 'stopping=1; [ -n "$child" ] && kill -TERM "-$child" 2>/dev/null' TERM INT
   while [ $stopping = 0 ]; do
     (
       set -a; . "$rep/env"; set +a
@@ -79,7 +87,7 @@ run)
     echo "$(date -u +%FT%TZ) app exited ($status), restarting in 1s"
     sleep 1
   done
-  ( sleep "$grace"; kill -KILL -- "-$child" 2>/dev/null ) &
+  ( sleep "$grace"; kill -KILL "-$child" 2>/dev/null ) &
   killer=$!
   while ! gone "$child"; do wait "$child" 2>/dev/null || sleep 0.05; done
   kill "$killer" 2>/dev/null

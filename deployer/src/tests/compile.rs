@@ -47,7 +47,8 @@ fn a_rolling_update_starts_checks_and_switches_each_replica_before_stopping_old_
     let v1 = parse_environment("e", ENV).unwrap();
     let hosts = [target("web-1", Some("127.0.0.2"))];
     let p1 = plan(&v1, None, &hosts, &[]).unwrap();
-    let ok: BTreeMap<String, (u64, bool)> = [("web-1".to_string(), (1, true))].into();
+    let ok: BTreeMap<String, (String, bool)> =
+        [("web-1".to_string(), ("c1".to_string(), true))].into();
     let r1 = settle(None, &p1, &v1, &ok);
     let v2 = parse_environment("e", &ENV.replace("revision: v1", "revision: v2")).unwrap();
     let p2 = plan(&v2, Some(&r1), &hosts, &[]).unwrap();

@@ -39,10 +39,10 @@ fn hosts() -> Vec<Target> {
 /// Deploys and settles with every host succeeding.
 fn deploy(env: &Environment, record: Option<&EnvRecord>) -> (DeployPlan, EnvRecord) {
     let p = plan(env, record, &hosts(), &[]).unwrap();
-    let results: BTreeMap<String, (u64, bool)> = p
+    let results: BTreeMap<String, (String, bool)> = p
         .busy_hosts()
         .enumerate()
-        .map(|(i, h)| (h.host.clone(), (i as u64 + 1, true)))
+        .map(|(i, h)| (h.host.clone(), (format!("c{i}"), true)))
         .collect();
     let next = settle(record, &p, env, &results);
     (p, next)
@@ -142,9 +142,9 @@ fn a_host_that_rolled_back_is_rolled_again_by_the_next_deploy() {
     let (_, r1) = deploy(&e1, None);
     let e2 = env(&BASE.replace("v1", "v2"));
     let p2 = plan(&e2, Some(&r1), &hosts(), &[]).unwrap();
-    let results: BTreeMap<String, (u64, bool)> = [
-        ("web-1".to_string(), (7, true)),
-        ("web-2".to_string(), (8, false)),
+    let results: BTreeMap<String, (String, bool)> = [
+        ("web-1".to_string(), ("c7".to_string(), true)),
+        ("web-2".to_string(), ("c8".to_string(), false)),
     ]
     .into();
     let r2 = settle(Some(&r1), &p2, &e2, &results);
@@ -157,9 +157,9 @@ fn a_host_that_rolled_back_is_rolled_again_by_the_next_deploy() {
     let busy: Vec<&str> = p3.busy_hosts().map(|h| h.host.as_str()).collect();
     assert_eq!(busy, ["web-2"]);
     // Every host rolled back: no component moves.
-    let all_failed: BTreeMap<String, (u64, bool)> = [
-        ("web-1".to_string(), (7, false)),
-        ("web-2".to_string(), (8, false)),
+    let all_failed: BTreeMap<String, (String, bool)> = [
+        ("web-1".to_string(), ("c7".to_string(), false)),
+        ("web-2".to_string(), ("c8".to_string(), false)),
     ]
     .into();
     let r = settle(Some(&r1), &p2, &e2, &all_failed);

@@ -1,0 +1,201 @@
+//! The deployer with real parts: examples/shop (a real HTTP app in a real
+//! git repository) deployed by change requests to two local hosts, each
+//! with its own real nginx; HTTP load through nginx during the updates.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use vigie_deployer::{
+    compile_host, load_environment, plan, settle, Component, EnvRecord, Part, Target,
+};
+use vigie_tests::http_load::{get, LoadLoop};
+use vigie_tests::{Launcher, Setup};
+use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeState, ChangeView};
+
+const LONG: Duration = Duration::from_secs(90);
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop")
+}
+
+/// Stops what the deploys left running (supervisors, apps, nginx) when the
+/// test ends, pass or fail: they are detached on purpose.
+struct Leftovers(Vec<PathBuf>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for root in &self.0 {
+            let script = format!(
+                "for p in {r}/srv/services/auto-*/*/replica-*/app.pid; do [ -f \"$p\" ] && kill -KILL -$(cat \"$p\"); done; \
+                 for p in {r}/srv/services/auto-*/*/replica-*/supervisor.pid; do [ -f \"$p\" ] && kill -KILL $(cat \"$p\"); done; \
+                 [ -f {r}/srv/services/auto-proxy/run/nginx.pid ] && kill -TERM $(cat {r}/srv/services/auto-proxy/run/nginx.pid); true",
+                r = root.display()
+            );
+            let _ = Command::new("sh").arg("-c").arg(script).status();
+        }
+    }
+}
+
+/// What `vigie deploy` does, one host at a time: plan against the
+/// inventory, one change per host, stop at the first host that fails.
+fn deploy(
+    tower: &Launcher,
+    file: &Path,
+    record: &mut Option<EnvRecord>,
+) -> anyhow::Result<Vec<ChangeView>> {
+    let env = load_environment(file)?;
+    let selector = vigie_changes::Selector::parse(&env.hosts)?;
+    let ApiAnswer::Hosts(hosts) = tower.api()?.call(ApiCall::Hosts)? else {
+        bail!("hosts: unexpected answer")
+    };
+    let targets: Vec<Target> = hosts
+        .iter()
+        .filter(|h| selector.matches(&h.id, &h.labels))
+        .map(|h| Target::from_labels(&h.id, &h.labels))
+        .collect::<Result<_, _>>()?;
+    let plan = plan(&env, record.as_ref(), &targets, &[])?;
+    let mut results = BTreeMap::new();
+    let mut views = Vec::new();
+    for host in plan.busy_hosts() {
+        let spec = compile_host(&env, &plan, host);
+        let submitted = tower.api()?.changes(ApiCall::Submit {
+            spec,
+            target: host.host.clone(),
+        })?;
+        let ids: Vec<String> = submitted.iter().map(|c| c.id.clone()).collect();
+        let done = tower.wait_final(&ids, LONG)?;
+        let ok = done.iter().all(|c| c.state == ChangeState::Succeeded);
+        results.insert(host.host.clone(), (ids[0].clone(), ok));
+        views.extend(done);
+        if !ok {
+            break;
+        }
+    }
+    *record = Some(settle(record.as_ref(), &plan, &env, &results));
+    Ok(views)
+}
+
+fn proxy(record: &EnvRecord, host: &str, address: Ipv4Addr) -> anyhow::Result<SocketAddr> {
+    let port = record
+        .hosts
+        .get(host)
+        .and_then(|h| h.proxy_port)
+        .context("no proxy port")?;
+    Ok(SocketAddr::from((address, port)))
+}
+
+#[test]
+fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
+) -> anyhow::Result<()> {
+    let work = tempfile::tempdir()?;
+    let made = Command::new(examples().join("make-repo.sh"))
+        .arg(work.path())
+        .output()?;
+    assert!(
+        made.status.success(),
+        "make-repo: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let setup = Setup::new("deploy")
+        .host("shop-1", &[("role", "shop"), ("address", "127.0.0.2")])
+        .host("shop-2", &[("role", "shop"), ("address", "127.0.0.3")]);
+    let tower = Launcher::start(setup)?;
+    let _leftovers = Leftovers(vec![tower.root("shop-1"), tower.root("shop-2")]);
+    let hosts = [
+        ("shop-1", Ipv4Addr::new(127, 0, 0, 2)),
+        ("shop-2", Ipv4Addr::new(127, 0, 0, 3)),
+    ];
+    let web = Component::Code(Part::parse("web").map_err(anyhow::Error::msg)?);
+    let mut record = None;
+
+    // v1, two replicas on each host.
+    let done = deploy(&tower, &work.path().join("environment-v1.yml"), &mut record)?;
+    assert!(
+        done.iter().all(|c| c.state == ChangeState::Succeeded),
+        "{done:#?}"
+    );
+    let r = record.clone().context("record")?;
+    assert_eq!(r.components[&web].instance, 1);
+    for (host, addr) in hosts {
+        let body =
+            get(proxy(&r, host, addr)?, "/", Duration::from_secs(5)).map_err(anyhow::Error::msg)?;
+        assert!(body.starts_with("shop v1 instance 1"), "{host}: {body}");
+    }
+
+    // v2 under load: not one failed request, answers move from v1 to v2.
+    let loads: Vec<LoadLoop> = hosts
+        .iter()
+        .map(|(host, addr)| Ok(LoadLoop::start(proxy(&r, host, *addr)?, LONG)))
+        .collect::<anyhow::Result<_>>()?;
+    let done = deploy(&tower, &work.path().join("environment-v2.yml"), &mut record)?;
+    assert!(
+        done.iter().all(|c| c.state == ChangeState::Succeeded),
+        "{done:#?}"
+    );
+    for ((host, _), load) in hosts.iter().zip(loads) {
+        let report = load.stop();
+        assert!(
+            report.failures.is_empty(),
+            "{host}: {} failed: {:?}",
+            report.failures.len(),
+            report.failures
+        );
+        assert!(report.served > 10, "{host}: {report:?}");
+        assert!(
+            report
+                .answers
+                .first()
+                .is_some_and(|a| a.starts_with("shop v1")),
+            "{host}: {:?}",
+            report.answers
+        );
+        assert!(
+            report
+                .answers
+                .last()
+                .is_some_and(|a| a.starts_with("shop v2")),
+            "{host}: {:?}",
+            report.answers
+        );
+    }
+    let r = record.clone().context("record")?;
+    assert_eq!(r.components[&web].instance, 2);
+
+    // v3 is broken: its health check fails, the change rolls back, not a
+    // request fails, v2 still answers, and instance 2 stays current.
+    let loads: Vec<LoadLoop> = hosts
+        .iter()
+        .map(|(host, addr)| Ok(LoadLoop::start(proxy(&r, host, *addr)?, LONG)))
+        .collect::<anyhow::Result<_>>()?;
+    let done = deploy(&tower, &work.path().join("environment-v3.yml"), &mut record)?;
+    assert_eq!(
+        done.len(),
+        1,
+        "the deploy stops at the first host that fails: {done:#?}"
+    );
+    assert!(
+        matches!(done[0].state, ChangeState::RolledBack { .. }),
+        "{done:#?}"
+    );
+    for ((host, _), load) in hosts.iter().zip(loads) {
+        let report = load.stop();
+        assert!(report.failures.is_empty(), "{host}: {:?}", report.failures);
+        assert!(
+            report.answers.iter().all(|a| a.starts_with("shop v2")),
+            "{host}: {:?}",
+            report.answers
+        );
+    }
+    let r3 = record.clone().context("record")?;
+    assert_eq!(r3.components[&web].instance, 2);
+    assert_eq!(r3.hosts, r.hosts);
+    assert!(!tower
+        .root("shop-1")
+        .join("srv/services/auto-shop-prod-web/3")
+        .exists());
+    Ok(())
+}
