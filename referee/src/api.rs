@@ -122,6 +122,7 @@ impl Tower {
             ApiCall::OperatorRevoke { name } => {
                 self.operator_call(caller, OperatorCall::Revoke { name }, db, turn)
             }
+            ApiCall::Deploy(call) => self.deploy_call(caller, call, db, turn),
             ApiCall::Hosts => {
                 let vis = Visible::of(caller);
                 Ok(ApiAnswer::Hosts(

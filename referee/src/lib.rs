@@ -10,6 +10,7 @@
 mod api;
 mod audit;
 mod client;
+mod deployments;
 mod error;
 mod events;
 mod grants;

@@ -2,19 +2,16 @@
 //! git repository) deployed by change requests to two local hosts, each
 //! with its own real nginx; HTTP load through nginx during the updates.
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-use vigie_deployer::{
-    compile_host, load_environment, plan, settle, Component, EnvRecord, Part, Target,
-};
+use anyhow::Context;
+use vigie_deployer::{Component, EnvRecord, Outcome, Part};
 use vigie_tests::http_load::{get, LoadLoop};
 use vigie_tests::{Launcher, Setup};
-use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeState, ChangeView};
+use vigie_wire::tower::{ChangeState, ChangeView};
 
 const LONG: Duration = Duration::from_secs(90);
 
@@ -40,43 +37,37 @@ impl Drop for Leftovers {
     }
 }
 
-/// What `vigie deploy` does, one host at a time: plan against the
-/// inventory, one change per host, stop at the first host that fails.
-fn deploy(
-    tower: &Launcher,
-    file: &Path,
-    record: &mut Option<EnvRecord>,
-) -> anyhow::Result<Vec<ChangeView>> {
-    let env = load_environment(file)?;
-    let selector = vigie_changes::Selector::parse(&env.hosts)?;
-    let ApiAnswer::Hosts(hosts) = tower.api()?.call(ApiCall::Hosts)? else {
-        bail!("hosts: unexpected answer")
-    };
-    let targets: Vec<Target> = hosts
-        .iter()
-        .filter(|h| selector.matches(&h.id, &h.labels))
-        .map(|h| Target::from_labels(&h.id, &h.labels))
-        .collect::<Result<_, _>>()?;
-    let plan = plan(&env, record.as_ref(), &targets, &[])?;
-    let mut results = BTreeMap::new();
-    let mut views = Vec::new();
-    for host in plan.busy_hosts() {
-        let spec = compile_host(&env, &plan, host);
-        let submitted = tower.api()?.changes(ApiCall::Submit {
-            spec,
-            target: host.host.clone(),
-        })?;
-        let ids: Vec<String> = submitted.iter().map(|c| c.id.clone()).collect();
-        let done = tower.wait_final(&ids, LONG)?;
-        let ok = done.iter().all(|c| c.state == ChangeState::Succeeded);
-        results.insert(host.host.clone(), (ids[0].clone(), ok));
-        views.extend(done);
-        if !ok {
-            break;
-        }
-    }
-    *record = Some(settle(record.as_ref(), &plan, &env, &results));
-    Ok(views)
+/// Runs `vigie deploy FILE` (through the majordomo, as the admin) and
+/// returns the environment's record and the changes of this deploy.
+fn deploy(tower: &Launcher, file: &Path) -> anyhow::Result<(EnvRecord, Vec<ChangeView>)> {
+    let out = tower.cli(&["deploy", &file.display().to_string()])?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let record = record(tower)?;
+    let ids: Vec<String> = record
+        .history
+        .last()
+        .map(|d| d.changes.values().cloned().collect())
+        .unwrap_or_default();
+    let views = tower.wait_final(&ids, LONG)?;
+    let all_ok = views.iter().all(|c| c.state == ChangeState::Succeeded);
+    assert_eq!(
+        out.status.success(),
+        all_ok,
+        "exit status vs changes: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((record, views))
+}
+
+/// `vigie deployments show shop/prod --json`.
+fn record(tower: &Launcher) -> anyhow::Result<EnvRecord> {
+    let out = tower.cli(&["deployments", "show", "shop/prod", "--json"])?;
+    anyhow::ensure!(
+        out.status.success(),
+        "deployments show: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
 }
 
 fn proxy(record: &EnvRecord, host: &str, address: Ipv4Addr) -> anyhow::Result<SocketAddr> {
@@ -110,15 +101,29 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         ("shop-2", Ipv4Addr::new(127, 0, 0, 3)),
     ];
     let web = Component::Code(Part::parse("web").map_err(anyhow::Error::msg)?);
-    let mut record = None;
+    let file = |v: &str| work.path().join(format!("environment-{v}.yml"));
+
+    // --plan shows what would change and does nothing.
+    let planned = tower.cli(&["deploy", "--plan", &file("v1").display().to_string()])?;
+    let text = String::from_utf8_lossy(&planned.stdout);
+    assert!(planned.status.success(), "{text}");
+    assert!(text.contains("code:web: instance 1 (new)"), "{text}");
+    assert!(
+        text.contains("switch the proxy to web #1 replica 2"),
+        "{text}"
+    );
+    assert!(
+        !tower.root("shop-1").join("srv/services").exists(),
+        "--plan touched a host"
+    );
 
     // v1, two replicas on each host.
-    let done = deploy(&tower, &work.path().join("environment-v1.yml"), &mut record)?;
+    let (r, done) = deploy(&tower, &file("v1"))?;
+    assert_eq!(done.len(), 2);
     assert!(
         done.iter().all(|c| c.state == ChangeState::Succeeded),
         "{done:#?}"
     );
-    let r = record.clone().context("record")?;
     assert_eq!(r.components[&web].instance, 1);
     for (host, addr) in hosts {
         let body =
@@ -131,7 +136,7 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         .iter()
         .map(|(host, addr)| Ok(LoadLoop::start(proxy(&r, host, *addr)?, LONG)))
         .collect::<anyhow::Result<_>>()?;
-    let done = deploy(&tower, &work.path().join("environment-v2.yml"), &mut record)?;
+    let (r, done) = deploy(&tower, &file("v2"))?;
     assert!(
         done.iter().all(|c| c.state == ChangeState::Succeeded),
         "{done:#?}"
@@ -162,7 +167,6 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
             report.answers
         );
     }
-    let r = record.clone().context("record")?;
     assert_eq!(r.components[&web].instance, 2);
 
     // v3 is broken: its health check fails, the change rolls back, not a
@@ -171,7 +175,7 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         .iter()
         .map(|(host, addr)| Ok(LoadLoop::start(proxy(&r, host, *addr)?, LONG)))
         .collect::<anyhow::Result<_>>()?;
-    let done = deploy(&tower, &work.path().join("environment-v3.yml"), &mut record)?;
+    let (r3, done) = deploy(&tower, &file("v3"))?;
     assert_eq!(
         done.len(),
         1,
@@ -190,9 +194,11 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
             report.answers
         );
     }
-    let r3 = record.clone().context("record")?;
     assert_eq!(r3.components[&web].instance, 2);
     assert_eq!(r3.hosts, r.hosts);
+    assert_eq!(r3.history.len(), 3);
+    assert_eq!(r3.history[2].outcome, Outcome::RolledBack);
+    assert!(r3.history[2].bumped.is_empty());
     assert!(!tower
         .root("shop-1")
         .join("srv/services/auto-shop-prod-web/3")

@@ -6,6 +6,7 @@
 //! wrong-version frames each give a typed [`WireError`].
 
 pub mod change;
+pub mod deploy;
 mod envelope;
 pub mod escalator;
 pub mod front;

@@ -430,6 +430,8 @@ pub enum ApiCall {
         name: String,
     },
     Operators,
+    /// The deployer's inventory (`deploy.rs`).
+    Deploy(crate::deploy::DeployCall),
 }
 
 impl ApiCall {
@@ -445,7 +447,7 @@ impl ApiCall {
                 | ApiCall::Hosts
                 | ApiCall::Keys
                 | ApiCall::Operators
-        )
+        ) && !matches!(self, ApiCall::Deploy(d) if !d.mutates())
     }
 
     /// The permission a call needs at the front door; `None` for calls only
@@ -468,6 +470,9 @@ impl ApiCall {
             | ApiCall::OperatorRevoke { .. }
             | ApiCall::Operators => Verb::OperatorsAdmin,
             ApiCall::KeysPending { .. } => return None,
+            // Recording a deploy follows its changes: the same verb.
+            ApiCall::Deploy(crate::deploy::DeployCall::Record { .. }) => Verb::ChangesSubmit,
+            ApiCall::Deploy(crate::deploy::DeployCall::List) => Verb::ChangesRead,
         })
     }
 }
@@ -488,6 +493,7 @@ pub enum ApiAnswer {
     Keys(Vec<crate::front::KeyRecord>),
     Operators(Vec<crate::front::OperatorRecord>),
     Done,
+    Deploy(crate::deploy::DeployAnswer),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

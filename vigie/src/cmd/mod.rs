@@ -5,6 +5,7 @@ mod bench_agents;
 mod bench_changes;
 pub mod conn;
 mod demo;
+mod deploy;
 mod escalator;
 mod kv;
 mod majordomo;
@@ -97,6 +98,10 @@ pub enum Command {
     Hosts(tower::HostsArgs),
     /// List the tenant's operators, or `operators add NAME --key K --grant G`.
     Operators(operators::Args),
+    /// Deploy an environment (environment.yml): `--plan` shows what would change.
+    Deploy(deploy::DeployArgs),
+    /// What the deployer deployed: `deployments list|show APP/ENV`.
+    Deployments(deploy::DeploymentsArgs),
     /// Start a throwaway tower and show it working.
     Demo(demo::Args),
     /// Benchmarks (not tests): print figures and ratios.
@@ -122,6 +127,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(a) => tower::audit(a),
         Command::Hosts(a) => tower::hosts(a),
         Command::Operators(a) => operators::run(a),
+        Command::Deploy(a) => deploy::deploy(a),
+        Command::Deployments(a) => deploy::deployments(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
     }
