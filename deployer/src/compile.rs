@@ -209,7 +209,8 @@ pub fn compile_host(env: &Environment, plan: &DeployPlan, host: &HostPlan) -> Ch
         steps.push(run(
             format!("fetch {label} ({})", spec.revision),
             format!(
-                "rm -rf {qdir} && mkdir -p {qdir} && git clone -q --no-checkout {repo} {qdir}/src && git -C {qdir}/src checkout -q --detach {rev}",
+                // A failed step is not undone: it cleans up after itself.
+                "rm -rf {qdir} && mkdir -p {qdir} && git clone -q --no-checkout {repo} {qdir}/src && git -C {qdir}/src checkout -q --detach {rev} || {{ status=$?; rm -rf {qdir}; exit $status; }}",
                 repo = sh_quote(&spec.repository),
                 rev = sh_quote(&format!("{}^{{commit}}", spec.revision)),
             ),

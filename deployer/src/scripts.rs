@@ -84,6 +84,8 @@ run)
     wait "$child"
     status=$?
     [ $stopping = 1 ] && break
+    # The instance was removed under us (a rollback, a cleanup): nothing to restart.
+    [ -d "$dir/src" ] || break
     echo "$(date -u +%FT%TZ) app exited ($status), restarting in 1s"
     sleep 1
   done

@@ -94,7 +94,9 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
     let setup = Setup::new("deploy")
         .host("shop-1", &[("role", "shop"), ("address", "127.0.0.2")])
         .host("shop-2", &[("role", "shop"), ("address", "127.0.0.3")]);
-    let tower = Launcher::start(setup)?;
+    // Declared before the guard: dropped after it, so the host roots (in
+    // the tower's dir) are still there when the guard reads their pid files.
+    let mut tower = Launcher::start(setup)?;
     let _leftovers = Leftovers(vec![tower.root("shop-1"), tower.root("shop-2")]);
     let hosts = [
         ("shop-1", Ipv4Addr::new(127, 0, 0, 2)),
@@ -203,5 +205,42 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         .root("shop-1")
         .join("srv/services/auto-shop-prod-web/3")
         .exists());
+
+    // A revision that does not exist: the fetch fails, nothing is left
+    // half-deployed, v2 keeps serving.
+    let text = std::fs::read_to_string(file("v2"))?.replace("revision: v2", "revision: v9");
+    std::fs::write(file("v9"), text)?;
+    let (r9, done) = deploy(&tower, &file("v9"))?;
+    assert!(
+        matches!(done[0].state, ChangeState::RolledBack { .. }),
+        "{done:#?}"
+    );
+    let fetch = done[0]
+        .steps
+        .iter()
+        .find(|s| s.name.starts_with("fetch web #3"))
+        .context("fetch step")?;
+    let stderr = fetch
+        .result
+        .as_ref()
+        .map(|r| r.stderr_tail.clone())
+        .unwrap_or_default();
+    assert!(stderr.contains("v9"), "the fetch says why: {stderr}");
+    assert_eq!(r9.hosts, r.hosts);
+    assert!(!tower
+        .root("shop-1")
+        .join("srv/services/auto-shop-prod-web/3")
+        .exists());
+
+    // Deployed services outlive the tower: the launcher SIGKILLed and
+    // every daemon and plug gone with it, each host's nginx still serves v2.
+    let children = tower.all_child_pids();
+    tower.kill()?;
+    vigie_tests::wait_not_running(&children, LONG)?;
+    for (host, addr) in hosts {
+        let body =
+            get(proxy(&r, host, addr)?, "/", Duration::from_secs(5)).map_err(anyhow::Error::msg)?;
+        assert!(body.starts_with("shop v2 instance 2"), "{host}: {body}");
+    }
     Ok(())
 }
