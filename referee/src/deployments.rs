@@ -124,3 +124,112 @@ impl Tower {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use vigie_deployer::{parse_environment, plan, settle, Target};
+    use vigie_escalator::bench::LocalServer;
+    use vigie_wire::deploy::{DeployAnswer, DeployCall};
+    use vigie_wire::tower::{ApiAnswer, ApiFaultKind, Caller};
+
+    use crate::tower::{Timing, Tower};
+    use crate::turn::Turn;
+
+    const ENV: &str = "app: shop\nenvironment: prod\nhosts: web-1\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health:\n      http: /h\n";
+
+    /// The JSON record of a deploy of ENV at `revision` after `previous`.
+    fn record(
+        revision: &str,
+        previous: Option<&vigie_deployer::EnvRecord>,
+    ) -> vigie_deployer::EnvRecord {
+        let env = parse_environment("e", &ENV.replace("v1", revision)).unwrap();
+        let targets = [Target::from_labels("web-1", &Default::default()).unwrap()];
+        let p = plan(&env, previous, &targets, &[]).unwrap();
+        let ok = [("web-1".to_string(), ("c1".to_string(), true))].into();
+        settle(previous, &p, &env, &ok)
+    }
+
+    fn call(record: &vigie_deployer::EnvRecord, expected: u32, app: &str) -> DeployCall {
+        DeployCall::Record {
+            app: app.into(),
+            environment: "prod".into(),
+            expected,
+            record: record.to_json().unwrap(),
+        }
+    }
+
+    #[test]
+    fn records_are_per_tenant_checked_and_never_overwritten_by_a_stale_deploy() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = LocalServer::start(dir.path(), true).unwrap();
+        let db = vigie_escalator::Client::connect(&server.endpoint)
+            .unwrap()
+            .create(crate::model::DB)
+            .unwrap();
+        let timing = Timing {
+            host_timeout: Duration::from_secs(3),
+            resend_after: Duration::from_secs(1),
+        };
+        let mut tower = Tower::load(&db, timing).unwrap();
+        let alice = Caller::internal("alice", "op");
+        let bob = Caller::internal("bob", "op");
+        let mut turn = Turn::default();
+
+        let r1 = record("v1", None);
+        tower
+            .deploy_call(&alice, call(&r1, 0, "shop"), &db, &mut turn)
+            .unwrap();
+        // Two deploys planned on the same state: the second is refused.
+        let r2 = record("v2", Some(&r1));
+        tower
+            .deploy_call(&alice, call(&r2, 1, "shop"), &db, &mut turn)
+            .unwrap();
+        let stale = record("v3", Some(&r1));
+        let err = tower
+            .deploy_call(&alice, call(&stale, 1, "shop"), &db, &mut turn)
+            .unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::Conflict, "{err}");
+        // A record under another environment's name, or not a record at all.
+        let err = tower
+            .deploy_call(&alice, call(&r1, 0, "other"), &db, &mut turn)
+            .unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::Invalid, "{err}");
+        let garbage = DeployCall::Record {
+            app: "shop".into(),
+            environment: "prod".into(),
+            expected: 2,
+            record: b"{".to_vec(),
+        };
+        let err = tower
+            .deploy_call(&alice, garbage, &db, &mut turn)
+            .unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::Invalid, "{err}");
+
+        let list = |tower: &mut Tower, who: &Caller, turn: &mut Turn| match tower
+            .deploy_call(who, DeployCall::List, &db, turn)
+            .unwrap()
+        {
+            ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => all,
+            other => panic!("{other:?}"),
+        };
+        let seen = list(&mut tower, &alice, &mut turn);
+        assert_eq!(seen.len(), 1);
+        assert_eq!(
+            vigie_deployer::EnvRecord::from_json(&seen[0].record).unwrap(),
+            r2
+        );
+        assert!(
+            list(&mut tower, &bob, &mut turn).is_empty(),
+            "another tenant sees nothing"
+        );
+        assert_eq!(
+            turn.writes
+                .iter()
+                .filter(|(k, _)| k.starts_with(b"audit/rec/"))
+                .count(),
+            2
+        );
+    }
+}

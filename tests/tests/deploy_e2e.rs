@@ -70,6 +70,32 @@ fn record(tower: &Launcher) -> anyhow::Result<EnvRecord> {
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
+/// Where a host's rolling update spent its time (BENCHMARKS.md): the
+/// change from submission to end, and the steps grouped by what they wait
+/// for; what is left is Vigie's own overhead (queueing, reports, scripts).
+fn timing(change: &ChangeView) -> String {
+    let mut by_kind = std::collections::BTreeMap::<&str, u64>::new();
+    for step in &change.steps {
+        let ms = step.result.as_ref().map_or(0, |r| r.duration_ms);
+        let kind = match step.name.split_whitespace().next().unwrap_or_default() {
+            "fetch" | "install" => "fetch+install",
+            "health" => "health checks",
+            "stop" => "drain+stop",
+            "start" => "start",
+            "switch" => "proxy switch",
+            _ => "files",
+        };
+        *by_kind.entry(kind).or_default() += ms;
+    }
+    let total = change.updated_ms.saturating_sub(change.submitted_ms);
+    let steps: u64 = by_kind.values().sum();
+    format!(
+        "rolling update on {}: {total} ms in all; {by_kind:?}; outside steps {} ms",
+        change.host,
+        total.saturating_sub(steps)
+    )
+}
+
 fn proxy(record: &EnvRecord, host: &str, address: Ipv4Addr) -> anyhow::Result<SocketAddr> {
     let port = record
         .hosts
@@ -152,6 +178,12 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
             report.failures
         );
         assert!(report.served > 10, "{host}: {report:?}");
+        eprintln!(
+            "{host}: {} requests served during the v2 deploy, {} failed, slowest {:?}",
+            report.served,
+            report.failures.len(),
+            report.slowest
+        );
         assert!(
             report
                 .answers
@@ -170,6 +202,9 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         );
     }
     assert_eq!(r.components[&web].instance, 2);
+    for change in &done {
+        eprintln!("{}", timing(change));
+    }
 
     // v3 is broken: its health check fails, the change rolls back, not a
     // request fails, v2 still answers, and instance 2 stays current.

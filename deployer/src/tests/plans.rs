@@ -174,3 +174,18 @@ fn the_record_survives_its_storage_form() {
     assert_eq!(back, r1);
     assert!(EnvRecord::from_json(b"{").is_err());
 }
+
+#[test]
+fn a_host_the_deploy_never_reached_keeps_what_it_ran() {
+    let e1 = env(BASE);
+    let (_, r1) = deploy(&e1, None);
+    let e2 = env(&BASE.replace("v1", "v2"));
+    let p2 = plan(&e2, Some(&r1), &hosts(), &[]).unwrap();
+    // web-1 rolled back, so web-2 was never sent its change.
+    let results: BTreeMap<String, (String, bool)> =
+        [("web-1".to_string(), ("c7".to_string(), false))].into();
+    let r2 = settle(Some(&r1), &p2, &e2, &results);
+    assert_eq!(r2.hosts, r1.hosts);
+    assert_eq!(r2.components, r1.components);
+    assert_eq!(r2.history.last().unwrap().changes.len(), 1);
+}
