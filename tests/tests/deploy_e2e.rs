@@ -11,7 +11,7 @@ use anyhow::Context;
 use vigie_deployer::{Component, EnvRecord, Outcome, Part};
 use vigie_tests::http_load::{get, LoadLoop};
 use vigie_tests::{Launcher, Setup};
-use vigie_wire::tower::{ChangeState, ChangeView};
+use vigie_wire::tower::{ApiCall, ChangeState, ChangeView};
 
 const LONG: Duration = Duration::from_secs(90);
 
@@ -40,7 +40,18 @@ impl Drop for Leftovers {
 /// Runs `vigie deploy FILE` (through the majordomo, as the admin) and
 /// returns the environment's record and the changes of this deploy.
 fn deploy(tower: &Launcher, file: &Path) -> anyhow::Result<(EnvRecord, Vec<ChangeView>)> {
-    let out = tower.cli(&["deploy", &file.display().to_string()])?;
+    deploy_with(tower, file, &[])
+}
+
+fn deploy_with(
+    tower: &Launcher,
+    file: &Path,
+    flags: &[&str],
+) -> anyhow::Result<(EnvRecord, Vec<ChangeView>)> {
+    let file = file.display().to_string();
+    let mut args = vec!["deploy", file.as_str()];
+    args.extend(flags);
+    let out = tower.cli(&args)?;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let record = record(tower)?;
     let ids: Vec<String> = record
@@ -241,13 +252,15 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         .join("srv/services/auto-shop-prod-web/3")
         .exists());
 
-    // A revision that does not exist: the fetch fails, nothing is left
-    // half-deployed, v2 keeps serving.
+    // A revision that does not exist, both hosts at once: each fetch
+    // fails, nothing is left half-deployed, v2 keeps serving.
     let text = std::fs::read_to_string(file("v2"))?.replace("revision: v2", "revision: v9");
     std::fs::write(file("v9"), text)?;
-    let (r9, done) = deploy(&tower, &file("v9"))?;
+    let (r9, done) = deploy_with(&tower, &file("v9"), &["--parallel", "2"])?;
+    assert_eq!(done.len(), 2, "--parallel 2 sends both hosts their change");
     assert!(
-        matches!(done[0].state, ChangeState::RolledBack { .. }),
+        done.iter()
+            .all(|c| matches!(c.state, ChangeState::RolledBack { .. })),
         "{done:#?}"
     );
     let fetch = done[0]
@@ -266,6 +279,33 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         .root("shop-1")
         .join("srv/services/auto-shop-prod-web/3")
         .exists());
+
+    // A crashed replica is restarted by its supervisor: SIGKILL the app of
+    // shop-1's replica 1, and a check change (the plug waits, not the test)
+    // finds it answering again, as a new process.
+    let pid_file = tower
+        .root("shop-1")
+        .join("srv/services/auto-shop-prod-web/2/replica-1/app.pid");
+    let old_pid: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(old_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    let port =
+        r.hosts["shop-1"].services[&Part::parse("web").map_err(anyhow::Error::msg)?].ports[0];
+    let check = vigie_changes::parse_change(
+        "check.yml",
+        &format!("title: shop answers\nsteps:\n  - check:\n      http: http://127.0.0.2:{port}/\n    retries: 100\n    interval: 100ms\n"),
+    )?;
+    let submitted = tower.api()?.changes(ApiCall::Submit {
+        spec: check,
+        target: "shop-1".into(),
+    })?;
+    let ids: Vec<String> = submitted.iter().map(|c| c.id.clone()).collect();
+    let checked = tower.wait_final(&ids, LONG)?;
+    assert_eq!(checked[0].state, ChangeState::Succeeded, "{checked:#?}");
+    let new_pid: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+    assert_ne!(new_pid, old_pid, "the app was restarted");
 
     // Deployed services outlive the tower: the launcher SIGKILLed and
     // every daemon and plug gone with it, each host's nginx still serves v2.
