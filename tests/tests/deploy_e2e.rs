@@ -280,6 +280,13 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         .join("srv/services/auto-shop-prod-web/3")
         .exists());
 
+    let listed = tower.cli(&["deployments", "list"])?;
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("shop/prod") && listed.contains("code:web#2"),
+        "{listed}"
+    );
+
     // A crashed replica is restarted by its supervisor: SIGKILL the app of
     // shop-1's replica 1, and a check change (the plug waits, not the test)
     // finds it answering again, as a new process.
