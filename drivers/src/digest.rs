@@ -12,7 +12,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Streams the file so a large one is never held in memory.
 pub fn file_sha256_hex(path: &Path) -> io::Result<String> {
-    let mut file = File::open(path)?;
+    read_sha256_hex(File::open(path)?)
+}
+
+/// The digest of everything `source` yields, streamed.
+pub(crate) fn read_sha256_hex(mut file: impl Read) -> io::Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {

@@ -14,7 +14,7 @@ use std::path::Path;
 
 pub use digest::{file_sha256_hex, sha256_hex};
 pub use error::DriverError;
-pub use local::{LocalDriver, HOST_ROOT_ENV};
+pub use local::{LocalDriver, HOST_ROOT_ENV, STEP_MARK_ENV};
 pub use noop::NoopDriver;
 pub use schema::{options_of, OptionKind, OptionSpec, DRIVERS};
 pub use vigie_wire::change::{Action, Command, Probe, StepResult};
@@ -86,8 +86,11 @@ mod tests {
         run_keeps_only_output_tails,
         run_undo_command,
         run_timeout_kills_process_group,
+        run_leaves_no_process_behind,
+        undo_kills_what_an_interrupted_step_left_running,
         paths_cannot_escape_the_root,
         the_root_is_not_a_target,
+        swapped_directory_never_leads_outside,
         command_probe,
         http_probe,
     );

@@ -130,13 +130,17 @@ impl Link for FrontLink {
         let deadline = Instant::now() + timeout;
         loop {
             while let Some(h) = read_monitor(&self.monitor) {
-                if matches!(h, Handshake::KeyRefused | Handshake::TowerKeyWrong) {
-                    return Err(ClientError::Door(format!(
-                        "{}: {}",
-                        self.endpoint,
-                        h.explain("operator")
-                    )));
-                }
+                // The operator's key may come from flags or a config file:
+                // the CLI says which, so the words here name no flag.
+                let why = match h {
+                    Handshake::KeyRefused => h.explain("operator"),
+                    Handshake::TowerKeyWrong => {
+                        "the CURVE handshake failed: the tower key is not this tower's public key"
+                            .to_owned()
+                    }
+                    Handshake::Up | Handshake::Other => continue,
+                };
+                return Err(ClientError::Door(format!("{}: {why}", self.endpoint)));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {

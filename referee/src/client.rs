@@ -176,7 +176,10 @@ pub fn new_idem_key() -> IdemKey {
 pub struct ApiClient {
     link: Box<dyn Link>,
     next_id: u64,
+    /// How long a call that only reads waits for its answer.
     timeout: Duration,
+    /// How long a call that changes something waits (resent meanwhile).
+    change_timeout: Duration,
     /// Updates that arrived while waiting for a reply.
     updates: VecDeque<ChangeView>,
 }
@@ -192,12 +195,23 @@ impl ApiClient {
             link: Box::new(link),
             next_id: 1,
             timeout: Duration::from_secs(30),
+            change_timeout: Duration::from_secs(30),
             updates: VecDeque::new(),
         }
     }
 
+    /// The same wait for every call.
     pub fn set_timeout(&mut self, t: Duration) {
         self.timeout = t;
+        self.change_timeout = t;
+    }
+
+    /// A wait for reads and a longer one for calls that change something:
+    /// those are resent every few seconds while unanswered, so a short
+    /// read timeout still tells quickly that the tower is down.
+    pub fn set_timeouts(&mut self, read: Duration, change: Duration) {
+        self.timeout = read;
+        self.change_timeout = change;
     }
 
     /// One call, waiting for its answer. A call that changes things
@@ -231,7 +245,12 @@ impl ApiClient {
         let id = self.next_id;
         self.next_id += 1;
         self.link.send(id, &call, watch, idem)?;
-        let deadline = Instant::now() + self.timeout;
+        let timeout = if call.mutates() {
+            self.change_timeout
+        } else {
+            self.timeout
+        };
+        let deadline = Instant::now() + timeout;
         let mut resend = Instant::now() + RESEND_AFTER;
         loop {
             let now = Instant::now();
@@ -239,7 +258,7 @@ impl ApiClient {
             if left.is_zero() {
                 return Err(ClientError::Timeout {
                     endpoint: self.link.endpoint().to_owned(),
-                    after: self.timeout,
+                    after: timeout,
                 });
             }
             // Reads are harmless twice; changes only with their key.

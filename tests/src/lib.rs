@@ -14,6 +14,7 @@ pub mod http_load;
 mod launcher;
 pub mod netns;
 mod setup;
+pub mod steps;
 
 pub use daemon::{is_running, vigie_bin, wait_not_running, Daemon, Escalator, Witness};
 pub use events::{Event, EventLog};

@@ -174,24 +174,22 @@ fn failing_step_rolls_back_to_a_byte_identical_root() -> anyhow::Result<()> {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    let last: ChangeView = serde_json::from_str(line)?;
-    assert_eq!(
-        last.state,
-        ChangeState::RolledBack {
-            failed_step: Some(2),
-            interrupted: false
-        }
-    );
-    let failed = last.steps[2].result.as_ref().expect("result");
-    assert_eq!(failed.exit_code, Some(3));
-    assert!(failed.stderr_tail.contains("boom"));
+    let last: serde_json::Value = serde_json::from_str(line)?;
+    assert_eq!(last["state"], "rolled_back", "{last}");
+    assert_eq!(last["step"], 3, "steps are numbered from 1");
+    let failed = &last["steps"][2]["result"];
+    assert_eq!(failed["exit_code"], 3);
+    assert!(failed["stderr_tail"]
+        .as_str()
+        .is_some_and(|t| t.contains("boom")));
+    let last_id = last["id"].as_str().unwrap_or_default().to_owned();
     assert_eq!(
         vigie_drivers::conformance::snapshot_tree(&root),
         before,
         "root after rollback"
     );
     // The audit tells the story, step by step.
-    let audit = tower.cli(&["audit", "--change", &last.id, "--json"])?;
+    let audit = tower.cli(&["audit", "--change", &last_id, "--json"])?;
     let actions: Vec<String> = String::from_utf8(audit.stdout)?
         .lines()
         .map(|l| {
@@ -230,16 +228,20 @@ fn offline_host_gets_its_queue_when_it_starts_and_queued_changes_cancel() -> any
         all.extend(submit(&tower, &trace_change(t), "role=db")?);
     }
     let queue = tower.cli(&["queue", "late-1", "--json"])?;
-    let queued: Vec<ChangeView> = String::from_utf8(queue.stdout)?
+    let queued: Vec<serde_json::Value> = String::from_utf8(queue.stdout)?
         .lines()
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()?;
+    let queued_ids: Vec<String> = queued
+        .iter()
+        .map(|v| v["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
     assert_eq!(
-        ids(&queued),
+        queued_ids,
         ids(&all),
         "the queue lists the changes in FIFO order"
     );
-    assert!(queued.iter().all(|v| v.state == ChangeState::Queued));
+    assert!(queued.iter().all(|v| v["state"] == "queued"));
 
     let cancel = tower.cli(&["cancel", &all[1].id])?;
     assert!(

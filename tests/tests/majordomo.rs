@@ -154,7 +154,7 @@ fn an_unknown_key_never_gets_in_until_an_operator_accepts_it() -> anyhow::Result
     let pending = t.cli(&["hosts", "pending", "--json"])?;
     let text = String::from_utf8(pending.stdout)?;
     assert!(
-        text.contains("\"Pending\"") && text.contains(&public),
+        text.contains("\"pending\"") && text.contains(&public),
         "{text}"
     );
     // Nothing it sent reached the referee.

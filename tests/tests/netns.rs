@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use vigie_tests::netns::{unavailable, Machines};
 use vigie_tests::{Daemon, Launcher, Setup};
-use vigie_wire::tower::{ChangeState, ChangeView};
 
 const WAIT: Duration = Duration::from_secs(60);
 const PORT: u16 = 7110;
@@ -115,24 +114,25 @@ fn agents_on_other_machines_run_changes_and_ride_out_a_network_cut() -> anyhow::
     }
     // Alice's submit, from the laptop: the final states with --wait, else
     // the queued changes.
-    let submit = |target: &str, token: &str, wait: bool| -> anyhow::Result<Vec<ChangeView>> {
-        std::fs::write(
-            &change,
-            format!("title: t\nsteps:\n  - run: echo {token} >> trace\n"),
-        )?;
-        let file = change.display().to_string();
-        let mut args = vec!["submit", &file, "--target", target, "--json"];
-        if wait {
-            args.push("--wait");
-        }
-        let out = ok(alice(&args)?)?;
-        let mut last = std::collections::BTreeMap::new();
-        for line in out.lines() {
-            let v: ChangeView = serde_json::from_str(line)?;
-            last.insert(v.id.clone(), v);
-        }
-        Ok(last.into_values().collect())
-    };
+    let submit =
+        |target: &str, token: &str, wait: bool| -> anyhow::Result<Vec<serde_json::Value>> {
+            std::fs::write(
+                &change,
+                format!("title: t\nsteps:\n  - run: echo {token} >> trace\n"),
+            )?;
+            let file = change.display().to_string();
+            let mut args = vec!["submit", &file, "--target", target, "--json"];
+            if wait {
+                args.push("--wait");
+            }
+            let out = ok(alice(&args)?)?;
+            let mut last = std::collections::BTreeMap::new();
+            for line in out.lines() {
+                let v: serde_json::Value = serde_json::from_str(line)?;
+                last.insert(v["id"].as_str().unwrap_or_default().to_owned(), v);
+            }
+            Ok(last.into_values().collect())
+        };
     for (host, ..) in &agents {
         let what = format!("host_online {host}");
         tower.events().wait_n(&what, 1, WAIT, |e| {
@@ -141,10 +141,7 @@ fn agents_on_other_machines_run_changes_and_ride_out_a_network_cut() -> anyhow::
     }
     let done = submit("far-*", "one", true)?;
     assert_eq!(done.len(), 3);
-    assert!(
-        done.iter().all(|v| v.state == ChangeState::Succeeded),
-        "{done:?}"
-    );
+    assert!(done.iter().all(|v| v["state"] == "succeeded"), "{done:?}");
     // Her grants stop at far-*: the tower's own hosts are not hers.
     let refused = alice(&["hosts"])?;
     assert!(!refused.status.success(), "alice has no hosts.read");
@@ -156,11 +153,12 @@ fn agents_on_other_machines_run_changes_and_ride_out_a_network_cut() -> anyhow::
         e.name == "host_offline" && e.str("host") == Some(host)
     })?;
     let second = submit(host, "two", false)?;
-    assert_eq!(second[0].state, ChangeState::Queued, "waits for the host");
+    assert_eq!(second[0]["state"], "queued", "waits for the host");
     m.set_link(ns, iface, true)?;
-    let watched = ok(alice(&["watch", &second[0].id, "--json"])?)?;
-    let last: ChangeView = serde_json::from_str(watched.lines().last().unwrap_or_default())?;
-    assert_eq!(last.state, ChangeState::Succeeded);
+    let second_id = second[0]["id"].as_str().unwrap_or_default();
+    let watched = ok(alice(&["watch", second_id, "--json"])?)?;
+    let last: serde_json::Value = serde_json::from_str(watched.lines().last().unwrap_or_default())?;
+    assert_eq!(last["state"], "succeeded");
     assert_eq!(
         std::fs::read_to_string(tower.root(host).join("trace"))?,
         "one\ntwo\n"

@@ -35,9 +35,56 @@ fn main() -> ExitCode {
     }
     match cmd::run(cli) {
         Ok(code) => code,
+        // `vigie status | head`: the reader had what it wanted.
+        Err(e) if cmd::out::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vigie: {e:#}");
+            eprintln!("vigie: {}", said_once(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// An error and its causes on one line, a cause that the message already
+/// ends with said once (a wrapper that prints its source would otherwise
+/// read "NotFound: x: NotFound: x").
+fn said_once(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.ends_with(&part) || text.contains(&format!("{part}: ")) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::said_once;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("NotFound: no change c9")]
+    struct Fault;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Wrapper {
+        #[error("{0}")]
+        Refused(#[from] Fault),
+    }
+
+    #[test]
+    fn a_cause_the_message_already_says_is_not_repeated() {
+        let e = anyhow::Error::from(Wrapper::from(Fault));
+        assert_eq!(
+            format!("{e:#}"),
+            "NotFound: no change c9: NotFound: no change c9"
+        );
+        assert_eq!(said_once(&e), "NotFound: no change c9");
+        let e = anyhow::Error::from(Wrapper::from(Fault)).context("status c9");
+        assert_eq!(said_once(&e), "status c9: NotFound: no change c9");
     }
 }

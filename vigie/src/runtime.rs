@@ -24,7 +24,10 @@ pub fn init_tracing(json: bool, verbose: u8, quiet: bool) {
     let filter = EnvFilter::try_from_env("VIGIE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal: a file or a pipe
+        // (journald, CI logs, `2>err.txt`) gets plain text; NO_COLOR wins.
+        .with_ansi(colour_on_stderr());
     if json {
         builder
             .json()
@@ -34,6 +37,12 @@ pub fn init_tracing(json: bool, verbose: u8, quiet: bool) {
     } else {
         builder.with_target(false).init();
     }
+}
+
+/// Whether stderr is a terminal that wants colour (`NO_COLOR` unset).
+pub fn colour_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Vigie's front door needs CurveZMQ; a libzmq without it must stop us now,

@@ -11,6 +11,7 @@ mod confinement;
 mod crash;
 mod files;
 mod host;
+mod race;
 mod remove;
 mod run;
 mod snapshot;
@@ -32,10 +33,12 @@ pub use files::{
     file_undo_keeps_dirs_that_are_not_empty,
 };
 pub use host::Host;
+pub use race::swapped_directory_never_leads_outside;
 pub use remove::{remove_absent, remove_file_then_undo, remove_tree_then_undo};
 pub use run::{
-    run_env_and_cwd, run_failing, run_keeps_only_output_tails, run_reports_exit_code_and_output,
-    run_timeout_kills_process_group, run_undo_command,
+    run_env_and_cwd, run_failing, run_keeps_only_output_tails, run_leaves_no_process_behind,
+    run_reports_exit_code_and_output, run_timeout_kills_process_group, run_undo_command,
+    undo_kills_what_an_interrupted_step_left_running,
 };
 pub use snapshot::snapshot_tree;
 pub use undo::{undo_twice_is_harmless, undo_without_apply_changes_nothing};
@@ -66,8 +69,11 @@ pub fn run_all(make: &mut dyn FnMut(&Path) -> Box<dyn Driver>) {
     run_keeps_only_output_tails(make);
     run_undo_command(make);
     run_timeout_kills_process_group(make);
+    run_leaves_no_process_behind(make);
+    undo_kills_what_an_interrupted_step_left_running(make);
     paths_cannot_escape_the_root(make);
     the_root_is_not_a_target(make);
+    swapped_directory_never_leads_outside(make);
     command_probe(make);
     http_probe(make);
 }

@@ -227,3 +227,125 @@ fn live_members(pgid: i32) -> Vec<i32> {
     }
     live
 }
+
+/// Live processes whose environment holds `var` as one entry (a zombie's
+/// environment reads empty: the dead are not counted).
+fn carrying(var: &str) -> Vec<i32> {
+    let mut found = vec![];
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = fs::read(entry.path().join("environ")) else {
+            continue; // gone meanwhile
+        };
+        if environ.split(|b| *b == 0).any(|v| v == var.as_bytes()) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// A command that backgrounds processes — a double fork (`(sleep 120 &)`,
+/// re-parented away from the step) and `setsid` (out of the step's
+/// process group and session) — leaves nothing running once the step has
+/// ended, whether it exited at once or ran into its timeout. Checked the
+/// moment the step returns: the step is only over when they are gone.
+pub fn run_leaves_no_process_behind(make: Maker<'_>) {
+    let mut host = Host::new(make);
+    let cases = [
+        (
+            "exits",
+            "(sleep 120 &); setsid sleep 120 & echo started",
+            true,
+        ),
+        ("times out", "(sleep 120 &); setsid sleep 120", false),
+    ];
+    for (i, (what, line, ok)) in cases.into_iter().enumerate() {
+        let tag = format!(
+            "{}-{}-{i}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let step = Action::Run {
+            command: shell(line),
+            undo: None,
+            env: vec![("VIGIE_TEST_TAG".into(), tag.clone())],
+            cwd: None,
+            timeout_ms: 1_000,
+        };
+        let started = Instant::now();
+        let (_, result) = host.apply(&step);
+        assert_eq!(result.ok, ok, "{what}: {}", result.summary);
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what}: the step waited for what it left behind"
+        );
+        let left = carrying(&format!("VIGIE_TEST_TAG={tag}"));
+        assert!(
+            left.is_empty(),
+            "{what}: processes the step started are still running: {left:?}"
+        );
+    }
+}
+
+/// The plug crashed in the middle of a long Run step and, restarted,
+/// undoes it (a second driver on the same root and stash, while the first
+/// is still waiting on the command): everything the step started — in its
+/// group and in a session of its own — is gone before the undo command
+/// runs, which lists what it still sees alive.
+pub fn undo_kills_what_an_interrupted_step_left_running(make: Maker<'_>) {
+    let mut host = Host::new(make);
+    nix::unistd::mkfifo(
+        &host.path("/ready"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let step = Action::Run {
+        command: shell(
+            "setsid sleep 120 & e=$!; sleep 120 & s=$!; \
+             echo \"$$ $e $s\" > pids; echo \"$$ $e $s\" > ready; wait $s; echo late > marker",
+        ),
+        undo: Some(shell(
+            "for p in $(cat pids); do \
+               state=$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null); \
+               case \"$state\" in ''|Z|X) ;; *) echo \"$p $state\" ;; esac; \
+             done > alive-at-undo",
+        )),
+        env: vec![],
+        cwd: None,
+        timeout_ms: 300_000,
+    };
+    let stash = host.new_stash();
+    host.driver.prepare(&step, &stash).unwrap();
+    let mut first = make(&host.root);
+    let applying = {
+        let (step, stash) = (step.clone(), stash.clone());
+        std::thread::spawn(move || first.apply(&step, &stash))
+    };
+    // Opening the fifo waits until the step wrote its pids.
+    let pids = fs::read_to_string(host.path("/ready")).unwrap();
+    assert_eq!(pids.split_whitespace().count(), 3, "{pids}");
+
+    let undone = host.undo(&step, &stash);
+    assert!(undone.ok, "{}", undone.summary);
+    assert_eq!(
+        fs::read_to_string(host.path("/alive-at-undo")).unwrap(),
+        "",
+        "the undo ran beside the step it undoes"
+    );
+    let applied = applying.join().unwrap();
+    assert!(
+        !applied.ok,
+        "the interrupted step was killed: {}",
+        applied.summary
+    );
+    assert!(!host.path("/marker").exists());
+}

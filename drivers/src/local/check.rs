@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use vigie_wire::change::{Probe, StepResult};
 
+use super::reap::StepMark;
 use super::run::{run, Invocation};
 use crate::DriverError;
 
@@ -28,14 +29,19 @@ pub(crate) fn validate(probe: &Probe) -> Result<(), DriverError> {
     }
 }
 
-pub(crate) fn check(root: &Path, probe: &Probe, schedule: &Schedule) -> StepResult {
+pub(crate) fn check(
+    root: &Path,
+    probe: &Probe,
+    schedule: &Schedule,
+    mark: &StepMark,
+) -> StepResult {
     if let Err(e) = validate(probe) {
         return StepResult::failed(e.to_string());
     }
     let attempts = schedule.retries.saturating_add(1);
     let mut last = StepResult::default();
     for attempt in 1..=attempts {
-        last = once(root, probe, schedule.timeout);
+        last = once(root, probe, schedule.timeout, mark);
         if last.ok {
             last.summary = format!("healthy after {}: {}", plural(attempt), last.summary);
             return last;
@@ -58,14 +64,16 @@ fn plural(attempts: u32) -> String {
     }
 }
 
-fn once(root: &Path, probe: &Probe, timeout: Duration) -> StepResult {
+fn once(root: &Path, probe: &Probe, timeout: Duration, mark: &StepMark) -> StepResult {
     match probe {
         Probe::Command(command) => run(&Invocation {
             command,
             env: &[],
             cwd: root,
+            pwd: root,
             root,
             timeout,
+            mark,
         }),
         Probe::Http { url, status } => http_get(url, *status, timeout),
     }

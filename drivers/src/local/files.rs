@@ -5,18 +5,19 @@
 //! Stash: `file.state` (`absent <created parents>` or `present <mode>`)
 //! and, when present, `file.previous` (the previous bytes).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use vigie_wire::change::StepResult;
 
-use super::paths::{confine_target, gone, missing_parents, HostPath};
+use super::handle::{entry_of_file, DirFd, Kind};
+use super::paths::{confine_target, make_parent, open_chain, Chain, HostPath};
 use super::stash::{
-    corrupt, not_prepared, read_record, sync_dir, temp_name, write_atomic, write_record,
+    corrupt, not_prepared, open_stash, read_record, remove_file, sync_dir, temp_name, write_atomic,
+    write_record,
 };
-use crate::digest::{file_sha256_hex, sha256_hex};
+use crate::digest::{read_sha256_hex, sha256_hex};
 use crate::DriverError;
 
 const STATE: &str = "file.state";
@@ -64,81 +65,109 @@ fn read_before(stash: &Path) -> Result<Option<Before>, DriverError> {
     }
 }
 
-/// What is at the target now: `None` if nothing, the digest and mode of a
-/// regular file, an error for anything else.
-fn current(path: &HostPath) -> Result<Option<(String, u32)>, DriverError> {
-    match path.full.symlink_metadata() {
-        Ok(meta) if meta.is_file() => {
-            let digest = file_sha256_hex(&path.full).map_err(|e| DriverError::io(&path.full, e))?;
-            Ok(Some((digest, meta.permissions().mode() & 0o7777)))
+/// The regular file at the target, opened, and its mode; `None` if
+/// nothing is there. A symlink or anything else is refused.
+fn current(dir: &DirFd, target: &HostPath) -> Result<Option<(File, u32)>, DriverError> {
+    let name = name(target)?;
+    let not_a_file = || DriverError::NotAFile {
+        path: target.display.clone(),
+    };
+    let depth = usize::MAX;
+    match dir.entry(name).map_err(|e| target.error(depth, e))? {
+        None => return Ok(None),
+        Some(entry) if entry.kind == Kind::Symlink => return Err(target.target_is_symlink()),
+        Some(entry) if entry.kind != Kind::File => return Err(not_a_file()),
+        Some(_) => {}
+    }
+    // Checked again on the open file: the name may have changed since.
+    let file = match dir.open_file(name) {
+        Ok(file) => file,
+        Err(e) if super::paths::gone(&e) => return Ok(None),
+        Err(e) => return Err(target.error(depth, e)),
+    };
+    let entry = entry_of_file(&file).map_err(|e| target.error(depth, e))?;
+    if entry.kind != Kind::File {
+        return Err(not_a_file());
+    }
+    Ok(Some((file, entry.mode)))
+}
+
+/// The digest and mode of the regular file at the target, if any.
+fn current_digest(
+    dir: Option<&DirFd>,
+    target: &HostPath,
+) -> Result<Option<(String, u32)>, DriverError> {
+    let Some(dir) = dir else { return Ok(None) };
+    match current(dir, target)? {
+        None => Ok(None),
+        Some((file, mode)) => {
+            let digest = read_sha256_hex(file).map_err(|e| DriverError::io(&target.full, e))?;
+            Ok(Some((digest, mode)))
         }
-        Ok(_) => Err(DriverError::NotAFile {
-            path: path.display.clone(),
-        }),
-        Err(e) if gone(&e) => Ok(None),
-        Err(e) => Err(DriverError::io(&path.full, e)),
     }
 }
 
-fn split(path: &HostPath) -> Result<(&Path, std::ffi::OsString), DriverError> {
-    path.split().ok_or_else(|| DriverError::IsRoot {
+fn name(path: &HostPath) -> Result<&std::ffi::OsStr, DriverError> {
+    path.name().ok_or_else(|| DriverError::IsRoot {
         path: path.display.clone(),
     })
 }
 
-pub(crate) fn prepare(root: &Path, raw: &str, stash: &Path) -> Result<(), DriverError> {
-    let target = confine_target(root, raw)?;
+pub(crate) fn prepare(root: &DirFd, raw: &str, stash: &Path) -> Result<(), DriverError> {
+    let target = confine_target(root.label(), raw)?;
     if read_before(stash)?.is_some() {
         // Prepared already (the caller restarted): the first record is the
         // true "before"; the host may have changed since.
         tracing::debug!(event = "stash_kept", path = %target.display);
         return Ok(());
     }
-    let before = match current(&target)? {
-        Some((_, mode)) => {
-            let copy = stash.join(PREVIOUS);
-            copy_bytes(&target.full, &copy)?;
+    let chain = open_chain(root, &target)?;
+    let found = match chain.parent(&target) {
+        Some(dir) => current(dir, &target)?,
+        None => None,
+    };
+    let before = match found {
+        Some((file, mode)) => {
+            copy_bytes(file, &target, &open_stash(stash)?)?;
             Before::Present { mode }
         }
         None => Before::Absent {
-            created_parents: missing_parents(&target)?,
+            created_parents: chain.missing,
         },
     };
     write_record(stash, STATE, &before.encode())
 }
 
-/// Copies bytes only (the stash copy stays writable by us, whatever the
-/// original's mode), fsynced.
-fn copy_bytes(from: &Path, to: &Path) -> Result<(), DriverError> {
-    let mut src = File::open(from).map_err(|e| DriverError::io(from, e))?;
-    let mut dst = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(to)
-        .map_err(|e| DriverError::io(to, e))?;
-    io::copy(&mut src, &mut dst)
-        .and_then(|_| dst.sync_all())
-        .map_err(|e| DriverError::io(to, e))
+/// Copies bytes only (the stash copy is 0600, whatever the original's
+/// mode), fsynced.
+fn copy_bytes(mut from: File, target: &HostPath, stash: &DirFd) -> Result<(), DriverError> {
+    let name = std::ffi::OsStr::new(PREVIOUS);
+    remove_file(stash, name)?;
+    let to = stash.show(name);
+    let mut dst = stash
+        .create_file(name)
+        .map_err(|e| DriverError::io(&to, e))?;
+    io::copy(&mut from, &mut dst)
+        .map_err(|e| DriverError::io(&target.full, e))
+        .and_then(|_| dst.sync_all().map_err(|e| DriverError::io(&to, e)))
 }
 
 pub(crate) fn apply(
-    root: &Path,
+    root: &DirFd,
     raw: &str,
     content: &[u8],
     mode: Option<u32>,
     stash: &Path,
 ) -> Result<StepResult, DriverError> {
-    let target = confine_target(root, raw)?;
+    let target = confine_target(root.label(), raw)?;
     read_before(stash)?.ok_or_else(|| not_prepared(stash))?;
-    let (dir, name) = split(&target)?;
-    let now = current(&target)?;
+    let chain = open_chain(root, &target)?;
+    let now = current_digest(chain.parent(&target), &target)?;
     let mode = mode
         .or(now.as_ref().map(|(_, mode)| *mode))
         .unwrap_or(DEFAULT_MODE);
-    fs::create_dir_all(dir).map_err(|e| DriverError::io(dir, e))?;
-    write_atomic(dir, &name, content, mode)?;
+    let dir = make_parent(root, &target)?;
+    write_atomic(&dir, name(&target)?, content, mode)?;
     Ok(StepResult {
         before_digest: now.map(|(digest, _)| digest),
         after_digest: Some(sha256_hex(content)),
@@ -150,34 +179,32 @@ pub(crate) fn apply(
     })
 }
 
-pub(crate) fn undo(root: &Path, raw: &str, stash: &Path) -> Result<StepResult, DriverError> {
-    let target = confine_target(root, raw)?;
+pub(crate) fn undo(root: &DirFd, raw: &str, stash: &Path) -> Result<StepResult, DriverError> {
+    let target = confine_target(root.label(), raw)?;
     let Some(before) = read_before(stash)? else {
         return Ok(StepResult::ok("nothing to undo: the step was not prepared"));
     };
-    let (dir, name) = split(&target)?;
-    // A write torn by a crash may have left its temporary file.
-    let temp = dir.join(temp_name(&name));
-    match fs::remove_file(&temp) {
-        Ok(()) => tracing::debug!(event = "temp_removed", path = %temp.display()),
-        Err(e) if gone(&e) => {}
-        Err(e) => return Err(DriverError::io(&temp, e)),
+    let name = name(&target)?;
+    let chain = open_chain(root, &target)?;
+    if let Some(dir) = chain.parent(&target) {
+        // A write torn by a crash may have left its temporary file.
+        remove_file(dir, &temp_name(name))?;
     }
-    let now = current(&target)?.map(|(digest, _)| digest);
+    let now = current_digest(chain.parent(&target), &target)?.map(|(digest, _)| digest);
     let (summary, after) = match before {
         Before::Present { mode } => {
             let copy = stash.join(PREVIOUS);
             let bytes = fs::read(&copy).map_err(|e| DriverError::io(&copy, e))?;
-            fs::create_dir_all(dir).map_err(|e| DriverError::io(dir, e))?;
-            write_atomic(dir, &name, &bytes, mode)?;
+            let dir = make_parent(root, &target)?;
+            write_atomic(&dir, name, &bytes, mode)?;
             let summary = format!("restored {} bytes to {}", bytes.len(), target.display);
             (summary, Some(sha256_hex(&bytes)))
         }
         Before::Absent { created_parents } => {
-            if now.is_some() {
-                fs::remove_file(&target.full).map_err(|e| DriverError::io(&target.full, e))?;
+            if let (Some(dir), Some(_)) = (chain.parent(&target), &now) {
+                remove_file(dir, name)?;
             }
-            remove_created_parents(&target, created_parents)?;
+            remove_created_parents(&chain, &target, created_parents)?;
             (format!("removed {} (it was absent)", target.display), None)
         }
     };
@@ -189,38 +216,38 @@ pub(crate) fn undo(root: &Path, raw: &str, stash: &Path) -> Result<StepResult, D
 }
 
 /// Removes the directories the write created, deepest first, as long as
-/// they are empty (something else may have been put there since).
-fn remove_created_parents(target: &HostPath, created: usize) -> Result<(), DriverError> {
-    let mut synced = false;
-    for dir in target.ancestors(created) {
-        match fs::remove_dir(dir) {
-            Ok(()) => {}
-            Err(e) if gone(&e) => {}
+/// they are empty (something else may have been put there since), then
+/// makes the last removal durable.
+fn remove_created_parents(
+    chain: &Chain,
+    target: &HostPath,
+    created: usize,
+) -> Result<(), DriverError> {
+    // `chain.dirs[i]` holds the directory `dirs[i + 1]`, named `names[i]`.
+    let opened = chain.dirs.len() - 1;
+    let parents = target.parent_names();
+    let first = parents.len().saturating_sub(created);
+    let mut changed = chain.parent(target).map(|_| opened);
+    for i in (first..opened).rev() {
+        let holder = &chain.dirs[i];
+        match holder.rmdir(&parents[i]) {
+            Ok(()) => changed = Some(i),
+            Err(e) if super::paths::gone(&e) => {}
             Err(e)
                 if matches!(
                     e.raw_os_error(),
                     Some(nix::libc::ENOTEMPTY | nix::libc::EEXIST)
                 ) =>
             {
-                sync_dir(dir)?;
-                synced = true;
                 break;
             }
-            Err(e) => return Err(DriverError::io(dir, e)),
+            Err(e) => return Err(target.error(i + 1, e)),
         }
     }
-    if !synced {
-        // The entry removed last lives in the nearest surviving ancestor.
-        let survivor = target
-            .full
-            .ancestors()
-            .skip(1)
-            .find(|dir| dir.symlink_metadata().is_ok());
-        if let Some(dir) = survivor {
-            sync_dir(dir)?;
-        }
+    match changed {
+        Some(i) => sync_dir(&chain.dirs[i]),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -244,7 +271,8 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let stash = tempfile::tempdir().unwrap();
         fs::write(stash.path().join(STATE), "sideways\n").unwrap();
-        let err = undo(root.path(), "/f", stash.path()).unwrap_err();
+        let root = DirFd::open(root.path()).unwrap();
+        let err = undo(&root, "/f", stash.path()).unwrap_err();
         assert!(err.to_string().contains("sideways"), "{err}");
     }
 }

@@ -1,9 +1,14 @@
 //! The local driver: a host is a root directory on this machine. Every
-//! path a step names is confined inside that root (see `paths`).
+//! path a step names is confined inside that root (see `paths`): reached
+//! from a handle on the root opened once, never through a symlink
+//! (see `handle`).
 
 mod check;
 mod files;
+mod handle;
+mod janitor;
 mod paths;
+mod reap;
 mod remove;
 mod run;
 mod stash;
@@ -16,13 +21,18 @@ use std::time::{Duration, Instant};
 
 use vigie_wire::change::{Action, Command, StepResult};
 
+pub use reap::STEP_MARK_ENV;
 pub use run::HOST_ROOT_ENV;
 
 use crate::{Driver, DriverError};
+use handle::DirFd;
+use reap::StepMark;
 
 #[derive(Debug)]
 pub struct LocalDriver {
     root: PathBuf,
+    /// The root, opened once: every file operation starts from it.
+    dir: DirFd,
 }
 
 impl LocalDriver {
@@ -39,7 +49,8 @@ impl LocalDriver {
             return Err(bad("not a directory".into()));
         }
         let root = fs::canonicalize(&root).map_err(|e| bad(e.to_string()))?;
-        Ok(LocalDriver { root })
+        let dir = DirFd::open(&root).map_err(|e| bad(e.to_string()))?;
+        Ok(LocalDriver { root, dir })
     }
 
     pub fn root(&self) -> &Path {
@@ -52,20 +63,23 @@ impl LocalDriver {
         env: &[(String, String)],
         cwd: Option<&str>,
         timeout_ms: u64,
+        mark: &StepMark,
     ) -> Result<StepResult, DriverError> {
         let cwd = paths::confine(&self.root, cwd.unwrap_or("/"))?;
-        if !fs::symlink_metadata(&cwd.full).is_ok_and(|m| m.is_dir()) {
+        let Some(dir) = paths::open_dir(&self.dir, &cwd)? else {
             return Ok(StepResult::failed(format!(
                 "working directory {} is not a directory",
                 cwd.display
             )));
-        }
+        };
         Ok(run::run(&run::Invocation {
             command,
             env,
-            cwd: &cwd.full,
+            cwd: &dir.proc_path(),
+            pwd: &cwd.full,
             root: &self.root,
             timeout: Duration::from_millis(timeout_ms),
+            mark,
         }))
     }
 
@@ -77,13 +91,16 @@ impl LocalDriver {
                 cwd,
                 timeout_ms,
                 ..
-            } => self.run_step(command, env, cwd.as_deref(), *timeout_ms),
+            } => {
+                let mark = StepMark::record_fresh(stash)?;
+                self.run_step(command, env, cwd.as_deref(), *timeout_ms, &mark)
+            }
             Action::File {
                 path,
                 content,
                 mode,
-            } => files::apply(&self.root, path, content, *mode, stash),
-            Action::Remove { path } => remove::apply(&self.root, path, stash),
+            } => files::apply(&self.dir, path, content, *mode, stash),
+            Action::Remove { path } => remove::apply(&self.dir, path, stash),
             Action::Check {
                 probe,
                 retries,
@@ -97,11 +114,19 @@ impl LocalDriver {
                     interval: Duration::from_millis(*interval_ms),
                     timeout: Duration::from_millis(*timeout_ms),
                 },
+                &StepMark::record_fresh(stash)?,
             )),
         }
     }
 
     fn undo_inner(&self, action: &Action, stash: &Path) -> Result<StepResult, DriverError> {
+        if matches!(action, Action::Run { .. } | Action::Check { .. }) {
+            // The step may have been cut off by a crash: what it started
+            // must be gone before the undo touches the host.
+            if let Some(mark) = StepMark::recorded(stash)? {
+                mark.kill_all();
+            }
+        }
         match action {
             Action::Run {
                 undo: Some(command),
@@ -109,10 +134,13 @@ impl LocalDriver {
                 cwd,
                 timeout_ms,
                 ..
-            } => self.run_step(command, env, cwd.as_deref(), *timeout_ms),
+            } => {
+                let mark = StepMark::record_fresh(stash)?;
+                self.run_step(command, env, cwd.as_deref(), *timeout_ms, &mark)
+            }
             Action::Run { undo: None, .. } => Ok(StepResult::ok("no undo command")),
-            Action::File { path, .. } => files::undo(&self.root, path, stash),
-            Action::Remove { path } => remove::undo(&self.root, path, stash),
+            Action::File { path, .. } => files::undo(&self.dir, path, stash),
+            Action::Remove { path } => remove::undo(&self.dir, path, stash),
             Action::Check { .. } => Ok(StepResult::ok("nothing to undo for a check")),
         }
     }
@@ -158,10 +186,11 @@ impl Driver for LocalDriver {
                 if let Some(undo) = undo {
                     validate_command(undo)?;
                 }
-                paths::confine(&self.root, cwd.as_deref().unwrap_or("/")).map(drop)
+                let cwd = paths::confine(&self.root, cwd.as_deref().unwrap_or("/"))?;
+                paths::open_dir(&self.dir, &cwd).map(drop)
             }
-            Action::File { path, .. } => files::prepare(&self.root, path, stash),
-            Action::Remove { path } => remove::prepare(&self.root, path, stash),
+            Action::File { path, .. } => files::prepare(&self.dir, path, stash),
+            Action::Remove { path } => remove::prepare(&self.dir, path, stash),
             Action::Check { probe, .. } => check::validate(probe),
         }
     }
@@ -206,6 +235,32 @@ mod tests {
             driver.root(),
             fs::canonicalize(base.path().join("real")).unwrap()
         );
+    }
+
+    /// The stash holds copies of host files and entries removed from the
+    /// host: only the driver's user may read it.
+    #[test]
+    fn the_stash_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let stash = tempfile::tempdir().unwrap();
+        fs::write(root.path().join("f"), b"secret").unwrap();
+        fs::set_permissions(root.path().join("f"), fs::Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(stash.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let mut driver = LocalDriver::new(root.path()).unwrap();
+        let action = Action::File {
+            path: "/f".into(),
+            content: b"x".to_vec(),
+            mode: None,
+        };
+        driver.prepare(&action, stash.path()).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(stash.path()), 0o700);
+        for record in fs::read_dir(stash.path()).unwrap() {
+            let record = record.unwrap().path();
+            assert_eq!(mode(&record), 0o600, "{}", record.display());
+        }
+        assert_eq!(fs::read_dir(stash.path()).unwrap().count(), 2);
     }
 
     #[test]

@@ -6,14 +6,16 @@
 //! Stash: `remove.state` (`absent` or `present`, the prepare marker) and
 //! `removed` (the entry, once applied).
 
+use std::ffi::OsStr;
 use std::path::Path;
 
 use vigie_wire::change::StepResult;
 
-use super::paths::{confine_target, HostPath};
-use super::stash::{corrupt, not_prepared, read_record, write_record};
-use super::tree::{exists, move_entry, remove_tree};
-use crate::digest::file_sha256_hex;
+use super::handle::{entry_of_file, DirFd, Kind};
+use super::paths::{confine_target, make_parent, open_parent, HostPath};
+use super::stash::{corrupt, not_prepared, open_stash, read_record, temp_name, write_record};
+use super::tree::{kind, move_entry, remove_tree};
+use crate::digest::read_sha256_hex;
 use crate::DriverError;
 
 const STATE: &str = "remove.state";
@@ -28,75 +30,105 @@ fn read_state(stash: &Path) -> Result<Option<bool>, DriverError> {
     }
 }
 
-/// The digest of a regular file at `path`, `None` for anything else.
-fn digest_if_file(path: &Path) -> Result<Option<String>, DriverError> {
-    match path.symlink_metadata() {
-        Ok(meta) if meta.is_file() => file_sha256_hex(path)
-            .map(Some)
-            .map_err(|e| DriverError::io(path, e)),
-        _ => Ok(None),
+/// The digest of a regular file at `name`, `None` for anything else.
+fn digest_if_file(dir: &DirFd, name: &OsStr) -> Result<Option<String>, DriverError> {
+    if kind(dir, name)? != Some(Kind::File) {
+        return Ok(None);
     }
+    let at = |e| DriverError::io(dir.show(name), e);
+    let file = dir.open_file(name).map_err(at)?;
+    if entry_of_file(&file).map_err(at)?.kind != Kind::File {
+        return Ok(None);
+    }
+    read_sha256_hex(file).map(Some).map_err(at)
 }
 
-fn kind(path: &Path) -> &'static str {
-    match path.symlink_metadata() {
-        Ok(meta) if meta.is_dir() => "directory",
-        Ok(meta) if meta.is_file() => "file",
+fn describe(kind: Option<Kind>) -> &'static str {
+    match kind {
+        Some(Kind::Dir) => "directory",
+        Some(Kind::File) => "file",
         _ => "entry",
     }
 }
 
-pub(crate) fn prepare(root: &Path, raw: &str, stash: &Path) -> Result<(), DriverError> {
-    let target = confine_target(root, raw)?;
+fn name(path: &HostPath) -> Result<&OsStr, DriverError> {
+    path.name().ok_or_else(|| DriverError::IsRoot {
+        path: path.display.clone(),
+    })
+}
+
+/// What is at the target (its directory and kind), `None` if nothing. A
+/// symlink target is refused: removing one is not a step's business.
+fn find(root: &DirFd, target: &HostPath) -> Result<Option<(DirFd, Kind)>, DriverError> {
+    let Some(dir) = open_parent(root, target)? else {
+        return Ok(None);
+    };
+    match kind(&dir, name(target)?)? {
+        None => Ok(None),
+        Some(Kind::Symlink) => Err(target.target_is_symlink()),
+        Some(kind) => Ok(Some((dir, kind))),
+    }
+}
+
+pub(crate) fn prepare(root: &DirFd, raw: &str, stash: &Path) -> Result<(), DriverError> {
+    let target = confine_target(root.label(), raw)?;
     if read_state(stash)?.is_some() {
         tracing::debug!(event = "stash_kept", path = %target.display);
         return Ok(());
     }
-    let present = exists(&target.full)?;
+    let present = find(root, &target)?.is_some();
     write_record(stash, STATE, if present { "present" } else { "absent" })
 }
 
-pub(crate) fn apply(root: &Path, raw: &str, stash: &Path) -> Result<StepResult, DriverError> {
-    let target = confine_target(root, raw)?;
+pub(crate) fn apply(root: &DirFd, raw: &str, stash: &Path) -> Result<StepResult, DriverError> {
+    let target = confine_target(root.label(), raw)?;
     read_state(stash)?.ok_or_else(|| not_prepared(stash))?;
-    if !exists(&target.full)? {
+    let Some((dir, found)) = find(root, &target)? else {
         return Ok(StepResult::ok(format!("{} was absent", target.display)));
-    }
-    let removed = stash.join(REMOVED);
-    if exists(&removed)? {
+    };
+    let stash_dir = open_stash(stash)?;
+    let removed = OsStr::new(REMOVED);
+    if kind(&stash_dir, removed)?.is_some() {
         return Err(DriverError::BadStash {
             path: stash.to_path_buf(),
             reason: format!("it already holds a removed {}", target.display),
         });
     }
-    let before = digest_if_file(&target.full)?;
-    let kind = kind(&target.full);
-    move_entry(&target.full, &removed)?;
+    let name = name(&target)?;
+    let before = digest_if_file(&dir, name)?;
+    move_entry(&dir, name, &stash_dir, removed)?;
     Ok(StepResult {
         before_digest: before,
-        ..StepResult::ok(format!("removed {kind} {}", target.display))
+        ..StepResult::ok(format!(
+            "removed {} {}",
+            describe(Some(found)),
+            target.display
+        ))
     })
 }
 
-pub(crate) fn undo(root: &Path, raw: &str, stash: &Path) -> Result<StepResult, DriverError> {
-    let target = confine_target(root, raw)?;
+pub(crate) fn undo(root: &DirFd, raw: &str, stash: &Path) -> Result<StepResult, DriverError> {
+    let target = confine_target(root.label(), raw)?;
     if read_state(stash)?.is_none() {
         return Ok(StepResult::ok("nothing to undo: the step was not prepared"));
     }
-    let removed = stash.join(REMOVED);
-    if !exists(&removed)? {
+    let stash_dir = open_stash(stash)?;
+    let removed = OsStr::new(REMOVED);
+    if kind(&stash_dir, removed)?.is_none() {
         return Ok(StepResult::ok(format!(
             "nothing to restore for {}",
             target.display
         )));
     }
-    clear_remnant(&target)?;
-    move_entry(&removed, &target.full)?;
+    let dir = make_parent(root, &target)?;
+    let name = name(&target)?;
+    clear_remnant(&dir, name, &target)?;
+    move_entry(&stash_dir, removed, &dir, name)?;
     Ok(StepResult {
-        after_digest: digest_if_file(&target.full)?,
+        after_digest: digest_if_file(&dir, name)?,
         ..StepResult::ok(format!(
             "restored {} {}",
-            kind(&target.full),
+            describe(kind(&dir, name)?),
             target.display
         ))
     })
@@ -105,13 +137,11 @@ pub(crate) fn undo(root: &Path, raw: &str, stash: &Path) -> Result<StepResult, D
 /// The stash holds the complete entry, so whatever is at the target is
 /// what a cross-filesystem move was interrupted in the middle of deleting
 /// (or copying back): it goes, and the stashed entry takes its place.
-fn clear_remnant(target: &HostPath) -> Result<(), DriverError> {
-    if let Some((dir, name)) = target.split() {
-        remove_tree(&dir.join(super::stash::temp_name(&name)))?;
-    }
-    if exists(&target.full)? {
+fn clear_remnant(dir: &DirFd, name: &OsStr, target: &HostPath) -> Result<(), DriverError> {
+    remove_tree(dir, &temp_name(name))?;
+    if kind(dir, name)?.is_some() {
         tracing::warn!(event = "remnant_removed", path = %target.display);
-        remove_tree(&target.full)?;
+        remove_tree(dir, name)?;
     }
     Ok(())
 }
@@ -135,13 +165,14 @@ mod tests {
         fs::write(root.path().join("srv/app/b"), b"b").unwrap();
         let before = snapshot_tree(root.path());
 
-        prepare(root.path(), "/srv/app", stash.path()).unwrap();
-        assert!(apply(root.path(), "/srv/app", stash.path()).unwrap().ok);
+        let handle = DirFd::open(root.path()).unwrap();
+        prepare(&handle, "/srv/app", stash.path()).unwrap();
+        assert!(apply(&handle, "/srv/app", stash.path()).unwrap().ok);
         fs::create_dir(root.path().join("srv/app")).unwrap();
         fs::write(root.path().join("srv/app/a"), b"a").unwrap();
         fs::create_dir(root.path().join("srv/.app.vigie-tmp")).unwrap();
 
-        let undone = undo(root.path(), "/srv/app", stash.path()).unwrap();
+        let undone = undo(&handle, "/srv/app", stash.path()).unwrap();
         assert!(undone.ok, "{}", undone.summary);
         assert_eq!(snapshot_tree(root.path()), before);
         assert!(!stash.path().join(REMOVED).exists());
@@ -152,14 +183,15 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let stash = tempfile::tempdir().unwrap();
         fs::write(root.path().join("f"), b"abc").unwrap();
-        prepare(root.path(), "f", stash.path()).unwrap();
-        let applied = apply(root.path(), "f", stash.path()).unwrap();
+        let handle = DirFd::open(root.path()).unwrap();
+        prepare(&handle, "f", stash.path()).unwrap();
+        let applied = apply(&handle, "f", stash.path()).unwrap();
         assert_eq!(applied.summary, "removed file /f");
         assert_eq!(
             applied.before_digest.as_deref(),
             Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         );
-        let undone = undo(root.path(), "f", stash.path()).unwrap();
+        let undone = undo(&handle, "f", stash.path()).unwrap();
         assert_eq!(undone.summary, "restored file /f");
         assert_eq!(undone.after_digest, applied.before_digest);
     }

@@ -1,6 +1,8 @@
 //! Runs a command for a Run step, its undo, or a command probe: in its own
 //! process group, output tails captured, killed with the whole group when
-//! it outlives its timeout.
+//! it outlives its timeout. When it ends, exited or killed, whatever it
+//! left behind is killed too (its group, and every process carrying the
+//! step's mark, see `reap`): a step's commands never outlive it.
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -12,6 +14,7 @@ use nix::unistd::Pid;
 use vigie_wire::change::{Command, StepResult};
 use wait_timeout::ChildExt;
 
+use super::reap::{StepMark, STEP_MARK_ENV};
 use super::tail::TailReader;
 
 /// After the command ended, how long its output may take to drain. A
@@ -25,9 +28,14 @@ pub const HOST_ROOT_ENV: &str = "VIGIE_HOST_ROOT";
 pub(crate) struct Invocation<'a> {
     pub command: &'a Command,
     pub env: &'a [(String, String)],
+    /// Where the command starts; may be a `/proc/self/fd` name.
     pub cwd: &'a Path,
+    /// The working directory's path as the command should see it.
+    pub pwd: &'a Path,
     pub root: &'a Path,
     pub timeout: Duration,
+    /// Carried by every process the command starts.
+    pub mark: &'a StepMark,
 }
 
 enum Outcome {
@@ -62,14 +70,17 @@ pub(crate) fn run(inv: &Invocation<'_>) -> StepResult {
     };
     cmd.current_dir(inv.cwd)
         // Ours is the caller's; a shell trusts $PWD for `pwd`.
-        .env("PWD", inv.cwd)
+        .env("PWD", inv.pwd)
         .envs(inv.env.iter().map(|(k, v)| (k, v)))
         .env(HOST_ROOT_ENV, inv.root)
+        .env(STEP_MARK_ENV, inv.mark.value())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Its own group, so a timeout kills everything it started.
         .process_group(0);
+    // Before the first command: what it leaves behind dies with us.
+    super::janitor::ensure_started();
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
@@ -99,6 +110,9 @@ pub(crate) fn run(inv: &Invocation<'_>) -> StepResult {
             Outcome::WaitFailed(e)
         }
     };
+    // What it left behind (holding the output pipes, maybe) goes now.
+    kill_group(pid);
+    inv.mark.kill_all();
     let deadline = Instant::now() + DRAIN_GRACE;
     let stdout_tail = stdout.finish(deadline);
     let stderr_tail = stderr.finish(deadline);
@@ -134,8 +148,9 @@ fn kill_group(pid: u32) {
     let Ok(pgid) = i32::try_from(pid) else {
         return;
     };
-    if let Err(e) = killpg(Pid::from_raw(pgid), Signal::SIGKILL) {
-        tracing::warn!(event = "kill_failed", pgid, error = %e);
+    match killpg(Pid::from_raw(pgid), Signal::SIGKILL) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(e) => tracing::warn!(event = "kill_failed", pgid, error = %e),
     }
 }
 
@@ -148,24 +163,31 @@ mod tests {
     use super::*;
 
     /// A command that leaves a process in the background (holding the
-    /// output pipes) returns once it exits, and the process keeps running:
-    /// only a timeout kills the group.
+    /// output pipes) returns once it exits, and the process is killed
+    /// with it: a step's commands never outlive the step.
     #[test]
-    fn a_background_process_outlives_a_command_that_succeeded() {
+    fn a_background_process_dies_with_a_command_that_succeeded() {
         let root = tempfile::tempdir().unwrap();
         let started = Instant::now();
+        let mark = StepMark::fresh();
         let result = run(&Invocation {
             command: &Command::Shell("sleep 20 & echo $!".into()),
             env: &[],
             cwd: root.path(),
+            pwd: root.path(),
             root: root.path(),
             timeout: Duration::from_secs(30),
+            mark: &mark,
         });
         assert!(result.ok, "{}", result.summary);
         assert!(started.elapsed() < Duration::from_secs(10));
-        let pid = Pid::from_raw(result.stdout_tail.trim().parse().unwrap());
-        assert!(nix::sys::signal::kill(pid, None).is_ok(), "still running");
-        nix::sys::signal::kill(pid, Signal::SIGKILL).unwrap();
+        let pid: u32 = result.stdout_tail.trim().parse().unwrap();
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = state.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+        assert!(
+            state.is_none_or(|s| s.starts_with('Z') || s.starts_with('X')),
+            "still running: {state:?}"
+        );
     }
 
     #[test]
@@ -175,8 +197,10 @@ mod tests {
             command: &Command::Argv(vec![]),
             env: &[],
             cwd: root.path(),
+            pwd: root.path(),
             root: root.path(),
             timeout: Duration::from_secs(1),
+            mark: &StepMark::fresh(),
         });
         assert!(!result.ok);
         assert_eq!(result.summary, "empty command");
@@ -189,8 +213,10 @@ mod tests {
             command: &Command::Shell("kill -TERM $$".into()),
             env: &[],
             cwd: root.path(),
+            pwd: root.path(),
             root: root.path(),
             timeout: Duration::from_secs(30),
+            mark: &StepMark::fresh(),
         });
         assert!(!result.ok);
         assert_eq!(result.exit_code, None);

@@ -1,17 +1,20 @@
 //! Small durable records in a step's stash directory, and the atomic
 //! replace-a-file primitive shared by file writes and their undo.
 //!
+//! Records are files 0600 in a stash kept 0700.
 //! A record is written to a temporary name, fsynced, then renamed: a
 //! record either exists whole or not at all, so after a crash the stash
 //! never says something half-true. A step's state record is written last
 //! and marks the step as prepared.
 
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use super::handle::DirFd;
+use super::paths::gone;
 use crate::DriverError;
 
 /// The name of the temporary sibling an atomic write goes through. Fixed
@@ -23,37 +26,54 @@ pub(crate) fn temp_name(name: &OsStr) -> OsString {
     temp
 }
 
-/// Replaces `dir/name` with `bytes` and `mode` (all 12 permission bits,
-/// regardless of the umask), durably: temp file, fsync, rename, fsync dir.
+/// Replaces `name` in `dir` with `bytes` and `mode` (all 12 permission
+/// bits, regardless of the umask), durably: temp file, fsync, rename,
+/// fsync dir. The temp file is created anew, never opened through
+/// whatever (a symlink) someone left at its name.
 pub(crate) fn write_atomic(
-    dir: &Path,
+    dir: &DirFd,
     name: &OsStr,
     bytes: &[u8],
     mode: u32,
 ) -> Result<(), DriverError> {
-    let temp = dir.join(temp_name(name));
-    let target = dir.join(name);
+    let temp = temp_name(name);
+    remove_file(dir, &temp)?;
     let write = || -> io::Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temp)?;
+        let mut file = dir.create_file(&temp)?;
         file.write_all(bytes)?;
         file.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
         file.sync_all()
     };
-    write().map_err(|e| DriverError::io(&temp, e))?;
-    fs::rename(&temp, &target).map_err(|e| DriverError::io(&target, e))?;
+    write().map_err(|e| DriverError::io(dir.show(&temp), e))?;
+    dir.rename(&temp, dir, name)
+        .map_err(|e| DriverError::io(dir.show(name), e))?;
     sync_dir(dir)
 }
 
+/// Removes a file (or symlink) if it is there.
+pub(crate) fn remove_file(dir: &DirFd, name: &OsStr) -> Result<(), DriverError> {
+    match dir.unlink(name) {
+        Ok(()) => Ok(()),
+        Err(e) if gone(&e) => Ok(()),
+        Err(e) => Err(DriverError::io(dir.show(name), e)),
+    }
+}
+
 /// Makes a directory's entries (creations, renames, removals) durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), DriverError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| DriverError::io(dir, e))
+pub(crate) fn sync_dir(dir: &DirFd) -> Result<(), DriverError> {
+    dir.sync().map_err(|e| DriverError::io(dir.label(), e))
+}
+
+/// Opens the caller's stash directory and keeps it private (0700): it
+/// holds copies of host files and the entries removed from the host.
+pub(crate) fn open_stash(stash: &Path) -> Result<DirFd, DriverError> {
+    let bad = |e: io::Error| DriverError::BadStash {
+        path: stash.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let dir = DirFd::open(stash).map_err(bad)?;
+    dir.chmod(0o700).map_err(bad)?;
+    Ok(dir)
 }
 
 /// Reads a record; `None` if it was never (completely) written.
@@ -68,11 +88,29 @@ pub(crate) fn read_record(stash: &Path, name: &str) -> Result<Option<String>, Dr
 
 pub(crate) fn write_record(stash: &Path, name: &str, text: &str) -> Result<(), DriverError> {
     write_atomic(
-        stash,
+        &open_stash(stash)?,
         OsStr::new(name),
         format!("{text}\n").as_bytes(),
         0o600,
     )
+}
+
+/// Like [`write_record`], whole or absent but not fsynced: for a record
+/// that only has to outlive a crash of this process, not of the machine
+/// (the processes a step mark names do not survive a power loss either).
+pub(crate) fn write_record_unsynced(
+    stash: &Path,
+    name: &str,
+    text: &str,
+) -> Result<(), DriverError> {
+    let dir = open_stash(stash)?;
+    let (name, temp) = (OsStr::new(name), temp_name(OsStr::new(name)));
+    remove_file(&dir, &temp)?;
+    dir.create_file(&temp)
+        .and_then(|mut file| file.write_all(format!("{text}\n").as_bytes()))
+        .map_err(|e| DriverError::io(dir.show(&temp), e))?;
+    dir.rename(&temp, &dir, name)
+        .map_err(|e| DriverError::io(dir.show(name), e))
 }
 
 pub(crate) fn not_prepared(stash: &Path) -> DriverError {

@@ -24,6 +24,7 @@ enum What {
     },
     /// Agents over CURVE through the majordomo: fan-out, memory, CPU.
     Agents {
+        /// Agents to connect.
         #[arg(long, default_value_t = 1_000)]
         hosts: usize,
     },

@@ -2,35 +2,47 @@
 //! majordomo, with the operator's own key. Flags override the config file
 //! (`--config`, else `$VIGIE_CONFIG`, else `$XDG_CONFIG_HOME/vigie/config.yml`
 //! or `~/.config/vigie/config.yml`), which `vigie start` writes for the
-//! tower's admin at first start.
+//! tower's admin at first start. An error reaching the tower says where
+//! its address and key came from: a config file left by an older tower on
+//! the same machine must be recognisable as the cause.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use vigie_majordomo::operator::OperatorConfig;
-use vigie_referee::ApiClient;
+use vigie_referee::{ApiClient, ClientError};
+use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFaultKind, ChangeView};
+
+/// A call that changes something waits this many times `--timeout`: it is
+/// resent every 5 s while unanswered, with its idempotency key.
+const CHANGE_TIMEOUT_FACTOR: u32 = 3;
 
 #[derive(Debug, clap::Args)]
 pub struct Conn {
     /// The tower's front door (the majordomo), e.g. tcp://tower.example:7110.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "ENDPOINT")]
     tower: Option<String>,
-    /// The tower's public key (Z85), as `vigie start` printed it.
+    /// The tower's public key, as `vigie start` printed it: @FILE, 64 hex
+    /// digits, or Z85.
     // Z85 text may start with '-': every key argument allows it.
-    #[arg(long, allow_hyphen_values = true, global = true)]
+    #[arg(long, allow_hyphen_values = true, global = true, value_name = "KEY",
+          value_parser = super::key_arg::parse_key)]
     tower_key: Option<String>,
     /// This operator's secret key file (made by `vigie keys gen`).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "FILE")]
     identity: Option<PathBuf>,
     /// The CLI config file (YAML: tower, tower_key, identity).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Act in this tenant instead of one's own (needs tenants.admin).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "TENANT")]
     tenant: Option<String>,
-    /// One JSON value per line instead of text.
-    #[arg(long, global = true)]
-    pub json: bool,
+    /// How long to wait for the tower's answer to a read, e.g. 5s, 1m; a
+    /// call that changes something waits three times as long.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "5s",
+          value_parser = humantime::parse_duration)]
+    timeout: Duration,
 }
 
 /// The operator's config file in the XDG config dir.
@@ -42,15 +54,44 @@ pub fn user_config_path() -> Option<PathBuf> {
     Some(base.join("vigie").join("config.yml"))
 }
 
+/// A path as printed to the operator: absolute, without `.` or `..`
+/// (lexically: a path that does not exist yet still prints).
+pub fn normalised(path: &Path) -> PathBuf {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map_or_else(|_| path.to_path_buf(), |d| d.join(path))
+    };
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Where the tower's address and key came from, for error messages.
+#[derive(Debug, Clone)]
+enum Source {
+    Flags,
+    File(PathBuf),
+}
+
 impl Conn {
     fn config_file(&self) -> Option<PathBuf> {
         self.config
             .clone()
             .or_else(|| std::env::var_os("VIGIE_CONFIG").map(PathBuf::from))
             .or_else(|| user_config_path().filter(|p| p.exists()))
+            .map(|p| normalised(&p))
     }
 
-    pub fn resolve(&self) -> anyhow::Result<OperatorConfig> {
+    fn resolve(&self) -> anyhow::Result<(OperatorConfig, Source)> {
         let file = self.config_file();
         let base = match &file {
             Some(path) => Some(OperatorConfig::load(path)?),
@@ -76,15 +117,132 @@ impl Conn {
             (None, Some(b)) => b.identity.clone(),
             (None, None) => anyhow::bail!("no identity: pass --identity FILE (the operator's secret key) or write a config file"),
         };
-        Ok(OperatorConfig {
-            tower,
-            tower_key,
-            identity,
-        })
+        let source = match (&file, self.tower.is_some() && self.tower_key.is_some()) {
+            (Some(f), false) => Source::File(f.clone()),
+            _ => Source::Flags,
+        };
+        Ok((
+            OperatorConfig {
+                tower,
+                tower_key,
+                identity,
+            },
+            source,
+        ))
     }
 
-    pub fn client(&self) -> anyhow::Result<ApiClient> {
-        let link = self.resolve()?.connect(self.tenant.clone())?;
-        Ok(ApiClient::over(link))
+    /// A client for the tower, with this command's timeouts.
+    pub fn client(&self) -> anyhow::Result<Tower> {
+        let (config, source) = self.resolve()?;
+        let link = config
+            .connect(self.tenant.clone())
+            .map_err(|e| anyhow::anyhow!("{e}{}", source.hint()))?;
+        let mut client = ApiClient::over(link);
+        client.set_timeouts(self.timeout, self.timeout * CHANGE_TIMEOUT_FACTOR);
+        Ok(Tower { client, source })
+    }
+}
+
+impl Source {
+    /// For a refused handshake: the settings may be an older tower's.
+    fn hint(&self) -> String {
+        match self {
+            Source::Flags => String::new(),
+            Source::File(p) => format!(
+                " (the tower's address and key come from the config file {}: if it is an older tower's, pass --config FILE, or --tower and --tower-key, or replace that file)",
+                p.display()
+            ),
+        }
+    }
+
+    /// For no answer at all: the tower may be down, or elsewhere.
+    fn down_hint(&self) -> String {
+        match self {
+            Source::Flags => " (is the tower running?)".to_owned(),
+            Source::File(p) => format!(
+                " (is the tower running? its address comes from the config file {})",
+                p.display()
+            ),
+        }
+    }
+}
+
+/// The tower as the CLI talks to it: the API client, and errors said once
+/// in words, naming the config file when the settings came from one.
+pub struct Tower {
+    client: ApiClient,
+    source: Source,
+}
+
+fn fault_word(kind: ApiFaultKind) -> &'static str {
+    match kind {
+        ApiFaultKind::Malformed => "malformed",
+        ApiFaultKind::Invalid => "invalid",
+        ApiFaultKind::NotFound => "not found",
+        ApiFaultKind::Conflict => "conflict",
+        ApiFaultKind::Tampered => "tampered",
+        ApiFaultKind::Forbidden => "forbidden",
+        ApiFaultKind::Storage => "storage",
+    }
+}
+
+impl Tower {
+    /// A client made elsewhere (the demo's, from the admin's config).
+    pub fn over(client: ApiClient) -> Self {
+        Self {
+            client,
+            source: Source::Flags,
+        }
+    }
+
+    /// An error from the client, as one message (no repeated cause).
+    pub fn explain(&self, e: ClientError) -> anyhow::Error {
+        match e {
+            ClientError::Refused(f) => anyhow::anyhow!("{}: {}", fault_word(f.kind), f.message),
+            ClientError::Door(_) => anyhow::anyhow!("{e}{}", self.source.hint()),
+            ClientError::Timeout { .. } => anyhow::anyhow!("{e}{}", self.source.down_hint()),
+            other => anyhow::anyhow!("{other}"),
+        }
+    }
+
+    pub fn call(&mut self, call: ApiCall) -> anyhow::Result<ApiAnswer> {
+        self.client.call(call).map_err(|e| self.explain(e))
+    }
+
+    /// Like `call`, keeping the client's error (`audit verify` shows a
+    /// refusal as the verdict, not as a failure to ask).
+    pub fn call_raw(&mut self, call: ApiCall) -> Result<ApiAnswer, ClientError> {
+        self.client.call(call)
+    }
+
+    pub fn changes(&mut self, call: ApiCall) -> anyhow::Result<Vec<ChangeView>> {
+        self.client.changes(call).map_err(|e| self.explain(e))
+    }
+
+    pub fn follow(
+        &mut self,
+        ids: &[String],
+        timeout: Option<Duration>,
+        on_view: impl FnMut(Option<&ChangeView>, &ChangeView),
+    ) -> anyhow::Result<Vec<ChangeView>> {
+        self.client
+            .follow(ids, timeout, on_view)
+            .map_err(|e| self.explain(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::normalised;
+
+    #[test]
+    fn printed_paths_have_no_dot_components() {
+        assert_eq!(
+            normalised(Path::new("/srv/vigie/./data/../keys/admin.key")),
+            Path::new("/srv/vigie/keys/admin.key")
+        );
+        assert!(normalised(Path::new("data/x")).is_absolute());
     }
 }

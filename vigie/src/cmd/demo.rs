@@ -88,7 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("Tower up: escalator, referee and 3 hosts (web-1, web-2, db-1), each a directory under {}/hosts.\n", dir.path().display());
 
     // The demo's operator is the tower's admin, through the front door.
-    let mut client = ApiClient::over(admin.config.connect(None)?);
+    let mut client = super::conn::Tower::over(ApiClient::over(admin.config.connect(None)?));
     let hello = vigie_changes::parse_change("examples/changes/hello.yml", HELLO)?;
     let fails = vigie_changes::parse_change("examples/changes/fails.yml", FAILS)?;
     println!("$ vigie submit examples/changes/hello.yml --target '*' --wait");
@@ -97,14 +97,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         target: "*".into(),
     })?;
     let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
-    let first = super::tower::follow(false, &mut client, &ids)?;
+    let first = super::tower::follow(super::out::Format::Text, &mut client, &ids, None)?;
     println!("\n$ vigie submit examples/changes/fails.yml --target db-1 --wait");
     let views = client.changes(ApiCall::Submit {
         spec: fails,
         target: "db-1".into(),
     })?;
     let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
-    let second = super::tower::follow(false, &mut client, &ids)?;
+    let second = super::tower::follow(super::out::Format::Text, &mut client, &ids, None)?;
     let ok = first
         .iter()
         .filter(|v| v.state == ChangeState::Succeeded)
@@ -116,16 +116,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!(
         "\n{ok} changes succeeded, {rolled} rolled back (db-1 is as it was before that change)."
     );
-    println!("Every modification is in the audit, hash-chained, in Escalator's `tower` database under {}:", data.join("escalator").display());
-    let cfg = admin.config_path.display();
-    println!("  vigie audit --config {cfg}");
-    println!("  vigie audit verify --config {cfg}");
-    println!("  vigie status --config {cfg}");
-
     if args.exit {
+        // The temp dir goes with the tower: no commands to point at it.
+        println!("Every modification is in the audit, hash-chained; run `vigie demo` without --exit to look at it.");
         shutdown.store(true, Ordering::Relaxed);
     } else {
-        println!("\nThe tower keeps running; try the commands above in another terminal. Ctrl-C to stop.");
+        println!("Every modification is in the audit, hash-chained, in Escalator's `tower` database under {}:", data.join("escalator").display());
+        let cfg = admin.config_path.display();
+        println!("  vigie audit --config {cfg}");
+        println!("  vigie audit verify --config {cfg}");
+        println!("  vigie status --config {cfg}");
+        println!("\nThe tower keeps running; try the commands above in another terminal. Ctrl-C to stop (the temp dir is removed).");
     }
     let outcome = launcher
         .join()

@@ -13,12 +13,12 @@ use anyhow::{bail, Context};
 use vigie_deployer::{
     compile_host, load_environment, plan, settle, DeployPlan, EnvRecord, Environment, Target,
 };
-use vigie_referee::ApiClient;
 use vigie_wire::change::Action;
 use vigie_wire::deploy::{DeployAnswer, DeployCall};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeState};
 
-use super::conn::Conn;
+use super::conn::{Conn, Tower};
+use super::out::Format;
 use crate::runtime::EXIT_CONFIG;
 
 #[derive(Debug, clap::Args)]
@@ -54,7 +54,7 @@ enum DeploymentsCmd {
     },
 }
 
-fn inventory(client: &mut ApiClient) -> anyhow::Result<Vec<EnvRecord>> {
+fn inventory(client: &mut Tower) -> anyhow::Result<Vec<EnvRecord>> {
     match client.call(ApiCall::Deploy(DeployCall::List))? {
         ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => all
             .iter()
@@ -67,7 +67,7 @@ fn inventory(client: &mut ApiClient) -> anyhow::Result<Vec<EnvRecord>> {
     }
 }
 
-fn targets(client: &mut ApiClient, env: &Environment) -> anyhow::Result<Vec<Target>> {
+fn targets(client: &mut Tower, env: &Environment) -> anyhow::Result<Vec<Target>> {
     let selector = vigie_changes::Selector::parse(&env.hosts)?;
     let ApiAnswer::Hosts(mut hosts) = client.call(ApiCall::Hosts)? else {
         bail!("unexpected answer to hosts");
@@ -127,7 +127,7 @@ fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
     }
 }
 
-pub fn deploy(a: DeployArgs) -> anyhow::Result<ExitCode> {
+pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
     let env = match load_environment(&a.file) {
         Ok(env) => env,
         Err(e) => {
@@ -172,7 +172,7 @@ pub fn deploy(a: DeployArgs) -> anyhow::Result<ExitCode> {
                 ids.push(v.id);
             }
         }
-        let done = super::tower::follow(a.conn.json, &mut client, &ids)?;
+        let done = super::tower::follow(format, &mut client, &ids, None)?;
         for v in done {
             let ok = v.state == ChangeState::Succeeded;
             failed |= !ok;
@@ -204,13 +204,13 @@ pub fn deploy(a: DeployArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn deployments(a: DeploymentsArgs) -> anyhow::Result<ExitCode> {
+pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCode> {
     let mut client = a.conn.client()?;
     let records = inventory(&mut client)?;
     match a.what.unwrap_or(DeploymentsCmd::List) {
         DeploymentsCmd::List => {
             for r in &records {
-                if a.conn.json {
+                if format == Format::Json {
                     println!("{}", serde_json::to_string(r)?);
                     continue;
                 }
@@ -234,7 +234,7 @@ pub fn deployments(a: DeploymentsArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("vigie deployments: no environment {name} (write APP/ENVIRONMENT)");
                 return Ok(ExitCode::FAILURE);
             };
-            if a.conn.json {
+            if format == Format::Json {
                 println!("{}", serde_json::to_string(r)?);
                 return Ok(ExitCode::SUCCESS);
             }

@@ -12,9 +12,6 @@ pub struct Args {
     /// Escalator endpoint.
     #[arg(long, default_value = super::DEFAULT_ESCALATOR)]
     escalator: String,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    json: bool,
     /// Seconds before giving up on the server.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
@@ -26,41 +23,62 @@ pub struct Args {
 enum Op {
     /// Create a database (no error if it exists).
     Create {
+        /// The database's name.
         db: String,
     },
+    /// Print a key's value (exit 1 when absent).
     Get {
+        /// The database's name.
         db: String,
+        /// The key (UTF-8 text).
         key: String,
     },
+    /// Say whether a key is there (exit 1 when absent).
     Exists {
+        /// The database's name.
         db: String,
+        /// The key (UTF-8 text).
         key: String,
     },
+    /// Store a value under a key (durable unless --volatile).
     Put {
+        /// The database's name.
         db: String,
+        /// The key (UTF-8 text).
         key: String,
+        /// The value (UTF-8 text).
         value: String,
         /// Do not wait for fdatasync.
         #[arg(long)]
         volatile: bool,
     },
+    /// Delete a key (no error if absent).
     Delete {
+        /// The database's name.
         db: String,
+        /// The key (UTF-8 text).
         key: String,
     },
     /// List a range: start inclusive, stop exclusive.
     Range {
+        /// The database's name.
         db: String,
+        /// The first key (inclusive).
         #[arg(long)]
         start: Option<String>,
+        /// The key to stop before (exclusive).
         #[arg(long)]
         stop: Option<String>,
+        /// Only keys with this prefix.
         #[arg(long)]
         prefix: Option<String>,
+        /// Last key first.
         #[arg(long)]
         reverse: bool,
+        /// At most this many entries.
         #[arg(long)]
         limit: Option<u32>,
+        /// Keys without their values.
         #[arg(long)]
         keys_only: bool,
     },
@@ -72,7 +90,8 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, format: super::out::Format) -> anyhow::Result<ExitCode> {
+    let json = format == super::out::Format::Json;
     let client = Client::connect(&args.escalator)?;
     let timeout = std::time::Duration::from_secs(args.timeout.max(1));
     client.set_timeouts(timeout.min(std::time::Duration::from_secs(1)), timeout);
@@ -80,23 +99,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.op {
         Op::Create { db } => {
             client.create(&db)?;
-            println!(
-                "{}",
-                if args.json {
-                    "{\"created\":true}".into()
-                } else {
-                    format!("created {db}")
-                }
-            );
+            super::out::line(&if json {
+                "{\"created\":true}".into()
+            } else {
+                format!("created {db}")
+            })?;
         }
         Op::Get { db, key } => {
             let v = client.connect_db(&db)?.get(key.as_bytes())?;
-            match (&v, args.json) {
-                (_, true) => println!(
-                    "{}",
-                    serde_json::json!({ "key": key, "value": v.as_deref().map(text) })
-                ),
-                (Some(v), false) => println!("{}", text(v)),
+            match (&v, json) {
+                (_, true) => super::out::json(
+                    &serde_json::json!({ "key": key, "value": v.as_deref().map(text) }),
+                )?,
+                (Some(v), false) => super::out::line(&text(v))?,
                 (None, false) => {
                     eprintln!("{key}: not found");
                     return Ok(ExitCode::FAILURE);
@@ -105,7 +120,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Op::Exists { db, key } => {
             let e = client.connect_db(&db)?.exists(key.as_bytes())?;
-            println!("{e}");
+            super::out::line(&e.to_string())?;
             if !e {
                 return Ok(ExitCode::FAILURE);
             }
@@ -142,28 +157,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             for e in client.connect_db(&db)?.iter(spec) {
                 let e = e?;
                 let value = e.value.as_deref().map(text);
-                if args.json {
-                    println!(
-                        "{}",
-                        serde_json::json!({ "key": text(&e.key), "value": value })
-                    );
+                if json {
+                    super::out::json(&serde_json::json!({ "key": text(&e.key), "value": value }))?;
                 } else {
                     match value {
-                        Some(v) => println!("{}\t{v}", text(&e.key)),
-                        None => println!("{}", text(&e.key)),
+                        Some(v) => super::out::line(&format!("{}\t{v}", text(&e.key)))?,
+                        None => super::out::line(&text(&e.key))?,
                     }
                 }
             }
         }
         Op::Stats => {
             let s = client.stats()?;
-            println!(
-                "{}",
-                serde_json::json!({
-                    "requests": s.requests, "durable_writes": s.durable_writes,
-                    "syncs": s.syncs, "errors": s.errors, "databases": s.databases,
-                })
-            );
+            super::out::json(&serde_json::json!({
+                "requests": s.requests, "durable_writes": s.durable_writes,
+                "syncs": s.syncs, "errors": s.errors, "databases": s.databases,
+            }))?;
         }
     }
     Ok(ExitCode::SUCCESS)

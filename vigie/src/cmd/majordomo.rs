@@ -48,8 +48,10 @@ pub struct AgentArgs {
     /// The tower's majordomo, e.g. tcp://192.0.2.1:7110.
     #[arg(long)]
     tower: String,
-    /// The tower's public key (Z85, 40 characters; DATA/keys/tower.public).
-    #[arg(long, allow_hyphen_values = true)]
+    /// The tower's public key: @FILE (a copy of DATA/keys/tower.public),
+    /// 64 hex digits, or Z85.
+    #[arg(long, allow_hyphen_values = true, value_name = "KEY",
+          value_parser = super::key_arg::parse_key)]
     tower_key: String,
     /// This agent's secret key file (`vigie keys gen`).
     #[arg(long)]
@@ -63,8 +65,10 @@ pub struct AgentArgs {
     /// The agent's own state: journal and undo stash.
     #[arg(long)]
     state: PathBuf,
+    /// A label the host reports, `key=value` (repeatable; shown, not trusted).
     #[arg(long = "label", value_parser = super::plug::parse_label)]
     labels: Vec<(String, String)>,
+    /// Milliseconds between heartbeats.
     #[arg(long, default_value_t = 500)]
     heartbeat_ms: u64,
 }
@@ -131,6 +135,7 @@ pub struct KeysArgs {
 enum KeysOp {
     /// Make a Curve25519 key pair: FILE (secret, 0600) and FILE.pub.
     Gen {
+        /// The secret key file to write (refused if it exists).
         #[arg(long)]
         out: PathBuf,
     },

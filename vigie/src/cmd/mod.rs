@@ -3,14 +3,19 @@
 mod bench;
 mod bench_agents;
 mod bench_changes;
+mod completions;
 pub mod conn;
 mod demo;
 mod deploy;
 mod escalator;
+mod json;
+mod key_arg;
 mod kv;
 mod majordomo;
 mod operators;
+pub mod out;
 mod plug;
+mod progress;
 mod referee;
 mod start;
 mod tower;
@@ -32,6 +37,7 @@ pub const DEFAULT_MAJORDOMO: &str = "tcp://127.0.0.1:7110";
 /// majordomo reaches them.
 #[derive(Debug, clap::Args)]
 pub struct TowerEndpoints {
+    /// The Escalator the tower's state lives in.
     #[arg(long, default_value = DEFAULT_ESCALATOR)]
     pub escalator: String,
     /// The referee's ROUTER for operators' calls.
@@ -58,6 +64,10 @@ pub struct Cli {
     /// More logging (-v debug, -vv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Print one JSON object per line instead of text (see the README's
+    /// "JSON output"); accepted before or after any subcommand.
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -106,31 +116,38 @@ pub enum Command {
     Demo(demo::Args),
     /// Benchmarks (not tests): print figures and ratios.
     Bench(bench::Args),
+    /// Print a shell completion script: `vigie completions bash`.
+    Completions(completions::Args),
+    /// Write man pages (vigie.1, vigie-submit.1, …) into a directory.
+    Man(completions::ManArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let format = out::Format::of(cli.json);
     match cli.command {
         Command::Start(a) => start::run(a, cli.log_json),
         Command::Escalator(a) => escalator::run(a),
-        Command::Kv(a) => kv::run(a),
+        Command::Kv(a) => kv::run(a, format),
         Command::Referee(a) => referee::run(a),
         Command::Plug(a) => plug::run(a),
         Command::Fleet(a) => plug::fleet(a),
         Command::Majordomo(a) => majordomo::run(a),
         Command::Agent(a) => majordomo::agent(a),
         Command::Keys(a) => majordomo::keys(a),
-        Command::Submit(a) => tower::submit(a),
-        Command::Status(a) => tower::status(a),
-        Command::Watch(a) => tower::watch(a),
-        Command::Queue(a) => tower::queue(a),
-        Command::Cancel(a) => tower::cancel(a),
-        Command::Audit(a) => tower::audit(a),
-        Command::Hosts(a) => tower::hosts(a),
-        Command::Operators(a) => operators::run(a),
-        Command::Deploy(a) => deploy::deploy(a),
-        Command::Deployments(a) => deploy::deployments(a),
+        Command::Submit(a) => tower::submit(a, format),
+        Command::Status(a) => tower::status(a, format),
+        Command::Watch(a) => tower::watch(a, format),
+        Command::Queue(a) => tower::queue(a, format),
+        Command::Cancel(a) => tower::cancel(a, format),
+        Command::Audit(a) => tower::audit(a, format),
+        Command::Hosts(a) => tower::hosts(a, format),
+        Command::Operators(a) => operators::run(a, format),
+        Command::Deploy(a) => deploy::deploy(a, format),
+        Command::Deployments(a) => deploy::deployments(a, format),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man(a) => completions::man(a),
     }
 }
 
@@ -138,7 +155,52 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 mod tests {
     use clap::Parser;
 
+    use clap::CommandFactory;
+
     use super::{Cli, Command};
+
+    /// Every subcommand and every argument says what it is for: `--help`,
+    /// the man pages and the completions are made from these words.
+    #[test]
+    fn every_subcommand_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} <{id}>"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_name() != "help" && sub.get_about().is_none() {
+                    missing.push(sub_path.clone());
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "vigie", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:#?}");
+    }
+
+    /// `--json` is one flag of the whole command line: before the
+    /// subcommand or after it, the same.
+    #[test]
+    fn json_is_accepted_before_or_after_any_subcommand() {
+        for args in [
+            vec!["vigie", "--json", "status"],
+            vec!["vigie", "status", "--json"],
+            vec!["vigie", "hosts", "pending", "--json"],
+            vec!["vigie", "--json", "operators", "revoke", "bob"],
+            vec!["vigie", "audit", "verify", "--json"],
+        ] {
+            let cli = Cli::try_parse_from(&args);
+            assert!(cli.as_ref().is_ok_and(|c| c.json), "{args:?}: {cli:?}");
+        }
+    }
 
     /// One key in 85 starts with '-': it is a value, not a flag.
     #[test]
@@ -159,6 +221,7 @@ mod tests {
             vec!["vigie", "hosts", "add", "h", "--key", key],
             vec!["vigie", "hosts", "accept", "h", "--key", key],
             vec!["vigie", "status", "--tower-key", key],
+            vec!["vigie", "operators", "rotate-key", "a", "--key", key],
         ] {
             assert!(Cli::try_parse_from(&args).is_ok(), "{args:?}");
         }

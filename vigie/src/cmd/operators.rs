@@ -8,6 +8,8 @@ use vigie_wire::front::Grant;
 use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::conn::Conn;
+use super::json::{DoneJson, OperatorJson};
+use super::out::{self, Format, Table};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -22,77 +24,103 @@ enum Action {
     /// Add an operator to the tenant, with grants no wider than yours
     /// (a name in use is refused: see rotate-key).
     Add {
+        /// The new operator's name, unique in the tenant.
+        #[arg(value_name = "NAME")]
         name: String,
-        /// The operator's public key (Z85; `vigie keys gen` prints it).
-        #[arg(long, allow_hyphen_values = true)]
+        /// The operator's public key: @FILE (the .pub `vigie keys gen`
+        /// wrote), 64 hex digits, or Z85.
+        #[arg(long, allow_hyphen_values = true, value_name = "KEY",
+              value_parser = super::key_arg::parse_key)]
         key: String,
         /// A permission, `VERB` or `VERB@SCOPE` (scope: a host id, list,
         /// glob or labels; every host when omitted), e.g.
         /// `changes.submit@web-*`. Repeat for several.
-        #[arg(long = "grant", value_parser = Grant::parse, required = true)]
+        #[arg(long = "grant", value_parser = Grant::parse, required = true, value_name = "GRANT")]
         grants: Vec<Grant>,
     },
     /// Give an operator a new key: the old one no longer gets in (refused
     /// for an operator whose grants exceed yours).
     RotateKey {
+        /// The operator whose key changes.
+        #[arg(value_name = "NAME")]
         name: String,
-        /// The new public key (Z85).
-        #[arg(long, allow_hyphen_values = true)]
+        /// The new public key: @FILE, 64 hex digits, or Z85.
+        #[arg(long, allow_hyphen_values = true, value_name = "KEY",
+              value_parser = super::key_arg::parse_key)]
         key: String,
     },
     /// Revoke an operator: its key no longer gets in, its watches end.
-    Revoke { name: String },
+    Revoke {
+        /// The operator to revoke.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
 }
 
-pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let mut client = a.conn.client()?;
-    let json = a.conn.json;
-    let said = |what: String| {
-        if !json {
-            println!("{what}");
-        }
-        Ok(ExitCode::SUCCESS)
-    };
+fn said(format: Format, command: &'static str, message: String) -> anyhow::Result<ExitCode> {
+    match format {
+        Format::Json => out::json(&DoneJson {
+            ok: true,
+            command,
+            message,
+        })?,
+        Format::Text => out::line(&message)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
+    let mut tower = a.conn.client()?;
     match a.action {
         Some(Action::Add { name, key, grants }) => {
-            client.call(ApiCall::OperatorAdd {
+            tower.call(ApiCall::OperatorAdd {
                 name: name.clone(),
                 public: key,
                 grants,
             })?;
-            said(format!("operator {name} added"))
+            said(format, "operators add", format!("operator {name} added"))
         }
         Some(Action::RotateKey { name, key }) => {
-            client.call(ApiCall::OperatorRotateKey {
+            tower.call(ApiCall::OperatorRotateKey {
                 name: name.clone(),
                 public: key,
             })?;
-            said(format!("operator {name} has a new key"))
+            said(
+                format,
+                "operators rotate-key",
+                format!("operator {name} has a new key"),
+            )
         }
         Some(Action::Revoke { name }) => {
-            client.call(ApiCall::OperatorRevoke { name: name.clone() })?;
-            said(format!("operator {name} revoked"))
+            tower.call(ApiCall::OperatorRevoke { name: name.clone() })?;
+            said(
+                format,
+                "operators revoke",
+                format!("operator {name} revoked"),
+            )
         }
         None => {
-            let ApiAnswer::Operators(ops) = client.call(ApiCall::Operators)? else {
+            let ApiAnswer::Operators(ops) = tower.call(ApiCall::Operators)? else {
                 anyhow::bail!("unexpected answer");
             };
-            for o in ops {
-                if json {
-                    println!("{}", serde_json::to_string(&o)?);
-                    continue;
+            if format == Format::Json {
+                for o in &ops {
+                    out::json(&OperatorJson::from(o))?;
                 }
-                let grants: Vec<String> = o.grants.iter().map(Grant::to_string).collect();
-                let state = if o.revoked { "revoked" } else { "active" };
-                println!(
-                    "{:<16} {:<12} {:<8} {} {}",
-                    o.name,
-                    o.tenant,
-                    state,
-                    o.public,
-                    grants.join(" ")
-                );
+                return Ok(ExitCode::SUCCESS);
             }
+            let mut t = Table::new(&["NAME", "TENANT", "STATE", "KEY", "GRANTS"]);
+            for o in &ops {
+                let j = OperatorJson::from(o);
+                t.row(vec![
+                    j.name,
+                    j.tenant,
+                    j.state.into(),
+                    j.public,
+                    j.grants.join(" "),
+                ]);
+            }
+            t.print()?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -110,6 +110,7 @@ pub struct FleetArgs {
     /// Host ids are PREFIX1, PREFIX2, ...
     #[arg(long, default_value = "sim-")]
     prefix: String,
+    /// A label every simulated host reports, `key=value` (repeatable).
     #[arg(long = "label", value_parser = parse_label)]
     labels: Vec<(String, String)>,
     #[command(flatten)]

@@ -1,16 +1,18 @@
 //! `vigie start --setup tower.yml`: the launcher.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use vigie_launcher::{LaunchOptions, Outcome};
+use vigie_majordomo::operator::OperatorConfig;
 
+use super::conn::normalised;
 use crate::runtime::{shutdown_flag, EXIT_CONFIG};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The setup file.
-    #[arg(long)]
+    /// The setup file (YAML: name, data_dir, endpoints, hosts, rules).
+    #[arg(long, value_name = "FILE")]
     setup: PathBuf,
 }
 
@@ -39,7 +41,7 @@ pub fn run(a: Args, json: bool) -> anyhow::Result<ExitCode> {
     if keys.created {
         eprintln!(
             "vigie start: created the tower's keys in {} (public key {})",
-            data.join("keys").display(),
+            normalised(&data.join("keys")).display(),
             keys.public_z85
         );
     }
@@ -47,17 +49,14 @@ pub fn run(a: Args, json: bool) -> anyhow::Result<ExitCode> {
     if admin.created {
         eprintln!(
             "vigie start: created the admin operator's key {} and its CLI config {}",
-            admin.config.identity.display(),
-            admin.config_path.display()
+            normalised(&admin.config.identity).display(),
+            normalised(&admin.config_path).display()
         );
     }
     // The local CLI works like any operator's: through the majordomo, with
     // the admin's key, found in the user's config unless one is there.
-    if let Some(user) = super::conn::user_config_path().filter(|p| !p.exists()) {
-        match admin.config.write(&user) {
-            Ok(()) => eprintln!("vigie start: wrote {} for the CLI", user.display()),
-            Err(e) => eprintln!("vigie start: could not write the CLI config: {e}"),
-        }
+    if let Some(user) = super::conn::user_config_path() {
+        say_user_config(&user, &admin.config, &admin.config_path);
     }
     let opts = LaunchOptions {
         exe: std::env::current_exe()?,
@@ -72,5 +71,37 @@ pub fn run(a: Args, json: bool) -> anyhow::Result<ExitCode> {
             eprintln!("vigie start: {e}");
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// Writes the admin's CLI config into the user's config dir when none is
+/// there; keeps one that is there, and says so when it points at another
+/// tower (an older tower's on the same machine), since every command
+/// would then fail its handshake.
+fn say_user_config(user: &Path, admin: &OperatorConfig, admin_path: &Path) {
+    let ours = normalised(admin_path);
+    if !user.exists() {
+        match admin.write(user) {
+            Ok(()) => eprintln!("vigie start: wrote {} for the CLI", user.display()),
+            Err(e) => eprintln!("vigie start: could not write the CLI config: {e}"),
+        }
+        return;
+    }
+    match OperatorConfig::load(user) {
+        Ok(c) if c.tower_key == admin.tower_key && c.tower == admin.tower => {}
+        Ok(c) => eprintln!(
+            "vigie start: keeping the CLI config {}: it points at another tower ({} with key {}), not this one ({} with key {}); use `--config {}` or copy that file over it",
+            user.display(),
+            c.tower,
+            c.tower_key,
+            admin.tower,
+            admin.tower_key,
+            ours.display()
+        ),
+        Err(e) => eprintln!(
+            "vigie start: keeping the CLI config {}, which does not load ({e}); this tower's is {}",
+            user.display(),
+            ours.display()
+        ),
     }
 }

@@ -1,38 +1,33 @@
 //! The operator's commands: submit, status, watch, queue, cancel, audit,
-//! hosts. Human-readable by default, `--json` for scripts (one JSON value
-//! per line). Exit status is non-zero when a change did not succeed.
+//! hosts. Text tables by default, `--json` for scripts (one JSON object per
+//! line, see `json.rs`). Exit status is non-zero when a change did not
+//! succeed. Steps are numbered from 1 everywhere.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Subcommand;
-use vigie_referee::ApiClient;
+use vigie_wire::change::StepResult;
 use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeState, ChangeView, StepStatus};
 
-use super::conn::Conn;
+use super::conn::{Conn, Tower};
+use super::json::{self, ChangeJson, DoneJson};
+use super::out::{self, Format, Table};
+use super::progress::Progress;
 
-/// A record's time, for humans: RFC 3339 in UTC, to the millisecond.
-fn when(ms: u64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms);
-    humantime::format_rfc3339_millis(t).to_string()
-}
-
-fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string(v)?);
-    Ok(())
-}
-
-fn state_text(s: &ChangeState) -> String {
+pub fn state_text(s: &ChangeState) -> String {
     match s {
-        ChangeState::Running { step } => format!("running step {}", step + 1),
-        ChangeState::RollingBack { step } => format!("rolling back step {}", step + 1),
+        ChangeState::Running { step } => format!("running step {}", json::step_number(*step)),
+        ChangeState::RollingBack { step } => {
+            format!("rolling back step {}", json::step_number(*step))
+        }
         ChangeState::RolledBack {
             failed_step,
             interrupted,
         } => match (failed_step, interrupted) {
             (_, true) => "rolled back (interrupted)".into(),
-            (Some(s), false) => format!("rolled back (step {} failed)", s + 1),
+            (Some(s), false) => format!("rolled back (step {} failed)", json::step_number(*s)),
             (None, false) => "rolled back".into(),
         },
         ChangeState::RollbackFailed { .. } => "ROLLBACK FAILED".into(),
@@ -40,35 +35,56 @@ fn state_text(s: &ChangeState) -> String {
     }
 }
 
-fn print_change(v: &ChangeView, json: bool) -> anyhow::Result<()> {
-    if json {
-        return print_json(v);
+/// Changes as a table (text) or one object a line (JSON).
+fn print_changes(views: &[ChangeView], format: Format) -> anyhow::Result<()> {
+    if format == Format::Json {
+        for v in views {
+            out::json(&ChangeJson::from(v))?;
+        }
+        return Ok(());
     }
-    println!(
-        "{:<8} {:<12} #{:<6} {:<28} {}",
-        v.id,
-        v.host,
-        v.seq,
-        state_text(&v.state),
-        v.title
-    );
+    let mut t = Table::new(&["ID", "HOST", "SEQ", "STATE", "TITLE"]);
+    for v in views {
+        t.row(vec![
+            v.id.clone(),
+            v.host.clone(),
+            v.seq.to_string(),
+            state_text(&v.state),
+            v.title.clone(),
+        ]);
+    }
+    t.print()?;
     Ok(())
 }
 
-/// What a step's result says in one line: its summary, and for a failure
-/// the last line of its error output.
-fn result_text(r: Option<&vigie_wire::change::StepResult>) -> String {
+/// A step's duration: milliseconds under a second, else seconds.
+fn seconds(ms: u64) -> String {
+    if ms < 1_000 {
+        format!("{ms}ms")
+    } else {
+        format!("{:.1}s", Duration::from_millis(ms).as_secs_f64())
+    }
+}
+
+/// What a step's result says in one line: its summary and duration, and
+/// for a failure the last line of its error output.
+fn result_text(r: Option<&StepResult>) -> String {
     let Some(r) = r else { return String::new() };
     let err = r.stderr_tail.lines().rev().find(|l| !l.trim().is_empty());
     match err {
-        Some(e) if !r.ok => format!(": {} ({})", r.summary, e.trim()),
-        _ => format!(": {}", r.summary),
+        Some(e) if !r.ok => format!(
+            ": {} in {} ({})",
+            r.summary,
+            seconds(r.duration_ms),
+            e.trim()
+        ),
+        _ => format!(": {} in {}", r.summary, seconds(r.duration_ms)),
     }
 }
 
 /// Lines describing what changed between two views of a change: forward
 /// steps in order, then undone steps in the order they were undone.
-fn progress(prev: Option<&ChangeView>, now: &ChangeView) -> Vec<String> {
+pub fn progress_lines(prev: Option<&ChangeView>, now: &ChangeView) -> Vec<String> {
     let total = now.steps.len();
     let mut forward = Vec::new();
     let mut backward = Vec::new();
@@ -109,32 +125,27 @@ fn progress(prev: Option<&ChangeView>, now: &ChangeView) -> Vec<String> {
     let mut lines = forward;
     lines.extend(backward);
     if prev.is_none_or(|p| p.state != now.state) && (now.state.is_final() || prev.is_none()) {
-        lines.push(format!(
-            "{} {}: {}",
-            now.id,
-            now.host,
-            state_text(&now.state)
-        ));
+        lines.push(final_line(now));
     }
     lines
 }
 
-/// Follows changes until all are final, printing their progress. Returns
-/// the final views.
+fn final_line(v: &ChangeView) -> String {
+    format!("{} {}: {}", v.id, v.host, state_text(&v.state))
+}
+
+/// Follows changes until all are final, printing their progress: each
+/// step as it moves, or, for many changes on a terminal, one live line of
+/// counts and each change's end. Returns the final views.
 pub fn follow(
-    json: bool,
-    client: &mut ApiClient,
+    format: Format,
+    tower: &mut Tower,
     ids: &[String],
+    timeout: Option<Duration>,
 ) -> anyhow::Result<Vec<ChangeView>> {
-    let views = client.follow(ids, None, |prev, v| {
-        if json {
-            println!("{}", serde_json::to_string(v).unwrap_or_default());
-        } else {
-            for line in progress(prev, v) {
-                println!("{line}");
-            }
-        }
-    })?;
+    let mut shown = Progress::new(format, ids.len());
+    let views = tower.follow(ids, timeout, |prev, v| shown.view(prev, v))?;
+    shown.finish()?;
     Ok(views)
 }
 
@@ -149,18 +160,24 @@ fn outcome(views: &[ChangeView]) -> ExitCode {
 #[derive(Debug, clap::Args)]
 pub struct SubmitArgs {
     /// The change request (YAML).
+    #[arg(value_name = "FILE")]
     file: PathBuf,
     /// Hosts: an id, a list (a,b), a glob (web-*), or labels (role=web).
-    #[arg(long)]
+    #[arg(long, value_name = "SELECTOR")]
     target: String,
     /// Follow the changes until they end; exit non-zero unless all succeeded.
     #[arg(long)]
     wait: bool,
+    /// With --wait: give up waiting after this long (e.g. 30m); the
+    /// changes go on. Waits until they end when not given.
+    #[arg(long, value_name = "DURATION", requires = "wait",
+          value_parser = humantime::parse_duration)]
+    wait_timeout: Option<Duration>,
     #[command(flatten)]
     conn: Conn,
 }
 
-pub fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
+pub fn submit(a: SubmitArgs, format: Format) -> anyhow::Result<ExitCode> {
     let spec = match vigie_changes::load_change(&a.file) {
         Ok(s) => s,
         Err(e) => {
@@ -168,53 +185,92 @@ pub fn submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
         }
     };
-    let mut client = a.conn.client()?;
-    let views = client.changes(ApiCall::Submit {
+    let mut tower = a.conn.client()?;
+    let views = tower.changes(ApiCall::Submit {
         spec,
         target: a.target,
     })?;
-    for v in &views {
-        print_change(v, a.conn.json)?;
-    }
+    print_changes(&views, format)?;
     if !a.wait {
         return Ok(ExitCode::SUCCESS);
     }
     let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
-    let done = follow(a.conn.json, &mut client, &ids)?;
+    let done = follow(format, &mut tower, &ids, a.wait_timeout)?;
     Ok(outcome(&done))
 }
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    /// A change id; without it, the latest changes.
+    /// A change id: its steps, and the failing step's error output; without
+    /// it, the latest changes.
+    #[arg(value_name = "ID")]
     id: Option<String>,
-    #[arg(long, default_value_t = 50)]
+    /// How many of the latest changes to list.
+    #[arg(long, default_value_t = 50, value_name = "N")]
     limit: u32,
     #[command(flatten)]
     conn: Conn,
 }
 
-pub fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
-    let mut client = a.conn.client()?;
-    let views = client.changes(ApiCall::Status {
+/// One change in full: its line, then its steps, then the error output of
+/// the step that failed (and of an undo that failed).
+fn print_detail(v: &ChangeView) -> anyhow::Result<()> {
+    print_changes(std::slice::from_ref(v), Format::Text)?;
+    out::line("")?;
+    let mut t = Table::new(&["STEP", "NAME", "KIND", "STATUS", "RESULT"]);
+    for (i, s) in v.steps.iter().enumerate() {
+        let r = match s.status {
+            StepStatus::Undone | StepStatus::UndoFailed => s.undo.as_ref(),
+            _ => s.result.as_ref(),
+        };
+        t.row(vec![
+            (i + 1).to_string(),
+            s.name.clone(),
+            s.kind.clone(),
+            json::status_word(s.status).to_owned(),
+            r.map(|r| format!("{} ({})", r.summary, seconds(r.duration_ms)))
+                .unwrap_or_default(),
+        ]);
+    }
+    t.print()?;
+    for (i, s) in v.steps.iter().enumerate() {
+        for (what, r) in [("failed", &s.result), ("undo failed", &s.undo)] {
+            let Some(r) = r.as_ref().filter(|r| !r.ok) else {
+                continue;
+            };
+            out::line(&format!(
+                "\nstep {} ({}) {what}: {}",
+                i + 1,
+                s.name,
+                r.summary
+            ))?;
+            for (name, tail) in [("stderr", &r.stderr_tail), ("stdout", &r.stdout_tail)] {
+                if tail.trim().is_empty() {
+                    continue;
+                }
+                out::line(&format!("  {name}:"))?;
+                for l in tail.lines() {
+                    out::line(&format!("    {l}"))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn status(a: StatusArgs, format: Format) -> anyhow::Result<ExitCode> {
+    let mut tower = a.conn.client()?;
+    let views = tower.changes(ApiCall::Status {
         change: a.id.clone(),
         limit: a.limit,
     })?;
-    for v in &views {
-        print_change(v, a.conn.json)?;
-        if a.id.is_some() && !a.conn.json {
-            for (i, s) in v.steps.iter().enumerate() {
-                let r = s.result.as_ref().map(|r| r.summary.as_str()).unwrap_or("");
-                println!(
-                    "  {}. {:<30} {:<10} {:?} {}",
-                    i + 1,
-                    s.name,
-                    s.kind,
-                    s.status,
-                    r
-                );
+    match (&a.id, format) {
+        (Some(_), Format::Text) => {
+            for v in &views {
+                print_detail(v)?;
             }
         }
+        _ => print_changes(&views, format)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -222,49 +278,54 @@ pub fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
 #[derive(Debug, clap::Args)]
 pub struct WatchArgs {
     /// Change ids to follow until they end.
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "ID")]
     ids: Vec<String>,
+    /// Give up watching after this long (e.g. 30m); the changes go on.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    wait_timeout: Option<Duration>,
     #[command(flatten)]
     conn: Conn,
 }
 
-pub fn watch(a: WatchArgs) -> anyhow::Result<ExitCode> {
-    let mut client = a.conn.client()?;
-    let done = follow(a.conn.json, &mut client, &a.ids)?;
+pub fn watch(a: WatchArgs, format: Format) -> anyhow::Result<ExitCode> {
+    let mut tower = a.conn.client()?;
+    let done = follow(format, &mut tower, &a.ids, a.wait_timeout)?;
     Ok(outcome(&done))
 }
 
 #[derive(Debug, clap::Args)]
 pub struct QueueArgs {
+    /// The host whose queue to show.
+    #[arg(value_name = "HOST")]
     host: String,
     #[command(flatten)]
     conn: Conn,
 }
 
-pub fn queue(a: QueueArgs) -> anyhow::Result<ExitCode> {
+pub fn queue(a: QueueArgs, format: Format) -> anyhow::Result<ExitCode> {
     let views = a.conn.client()?.changes(ApiCall::Queue {
         host: a.host.clone(),
     })?;
-    if views.is_empty() && !a.conn.json {
-        println!("no change queued for {}", a.host);
+    if views.is_empty() && format == Format::Text {
+        out::line(&format!("no change queued for {}", a.host))?;
+        return Ok(ExitCode::SUCCESS);
     }
-    for v in views {
-        print_change(&v, a.conn.json)?;
-    }
+    print_changes(&views, format)?;
     Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Debug, clap::Args)]
 pub struct CancelArgs {
+    /// The queued change to cancel.
+    #[arg(value_name = "ID")]
     id: String,
     #[command(flatten)]
     conn: Conn,
 }
 
-pub fn cancel(a: CancelArgs) -> anyhow::Result<ExitCode> {
-    for v in a.conn.client()?.changes(ApiCall::Cancel { change: a.id })? {
-        print_change(&v, a.conn.json)?;
-    }
+pub fn cancel(a: CancelArgs, format: Format) -> anyhow::Result<ExitCode> {
+    let views = a.conn.client()?.changes(ApiCall::Cancel { change: a.id })?;
+    print_changes(&views, format)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -272,11 +333,14 @@ pub fn cancel(a: CancelArgs) -> anyhow::Result<ExitCode> {
 pub struct AuditArgs {
     #[command(subcommand)]
     verify: Option<AuditVerify>,
-    #[arg(long)]
+    /// Only the records of this host.
+    #[arg(long, value_name = "HOST")]
     host: Option<String>,
-    #[arg(long)]
+    /// Only the records of this change.
+    #[arg(long, value_name = "ID")]
     change: Option<String>,
-    #[arg(long, default_value_t = 100)]
+    /// How many records, the latest last.
+    #[arg(long, default_value_t = 100, value_name = "N")]
     limit: u32,
     #[command(flatten)]
     conn: Conn,
@@ -288,29 +352,30 @@ enum AuditVerify {
     Verify,
 }
 
-pub fn audit(a: AuditArgs) -> anyhow::Result<ExitCode> {
-    let mut client = a.conn.client()?;
+pub fn audit(a: AuditArgs, format: Format) -> anyhow::Result<ExitCode> {
+    let mut tower = a.conn.client()?;
     if a.verify.is_some() {
-        return match client.call(ApiCall::AuditVerify) {
+        return match tower.call_raw(ApiCall::AuditVerify) {
             Ok(ApiAnswer::AuditVerified { records, head }) => {
-                if a.conn.json {
-                    print_json(
+                if format == Format::Json {
+                    out::json(
                         &serde_json::json!({ "ok": true, "records": records, "head": head }),
                     )?;
                 } else {
-                    println!("audit intact: {records} records, head {head}");
+                    out::line(&format!("audit intact: {records} records, head {head}"))?;
                 }
                 Ok(ExitCode::SUCCESS)
             }
             Ok(other) => anyhow::bail!("unexpected answer {other:?}"),
-            Err(e) => {
-                if a.conn.json {
-                    print_json(&serde_json::json!({ "ok": false, "error": e.to_string() }))?;
+            Err(vigie_referee::ClientError::Refused(f)) => {
+                if format == Format::Json {
+                    out::json(&serde_json::json!({ "ok": false, "error": f.message }))?;
                 } else {
-                    println!("AUDIT BROKEN: {e}");
+                    out::line(&format!("AUDIT BROKEN: {}", f.message))?;
                 }
                 Ok(ExitCode::FAILURE)
             }
+            Err(e) => Err(tower.explain(e)),
         };
     }
     let call = ApiCall::Audit {
@@ -318,31 +383,33 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<ExitCode> {
         change: a.change,
         limit: a.limit,
     };
-    let ApiAnswer::Audit(records) = client.call(call)? else {
+    let ApiAnswer::Audit(records) = tower.call(call)? else {
         anyhow::bail!("unexpected answer");
     };
-    for r in records {
-        if a.conn.json {
-            print_json(&r)?;
-        } else {
-            let step = r
-                .step
-                .map(|s| format!("step {}", s + 1))
-                .unwrap_or_default();
-            println!(
-                "#{:<5} {} {}/{} {:<8} {:<8} {:<7} {:<13} {}",
-                r.seq,
-                when(r.at_ms),
-                r.tenant,
-                r.operator,
-                r.host,
-                r.change,
-                step,
-                r.action,
-                r.summary
-            );
+    if format == Format::Json {
+        for r in &records {
+            out::json(&json::AuditJson::from(r))?;
         }
+        return Ok(ExitCode::SUCCESS);
     }
+    let mut t = Table::new(&[
+        "SEQ", "TIME", "OPERATOR", "HOST", "CHANGE", "STEP", "ACTION", "SUMMARY",
+    ]);
+    for r in records {
+        t.row(vec![
+            r.seq.to_string(),
+            json::rfc3339(r.at_ms),
+            format!("{}/{}", r.tenant, r.operator),
+            r.host,
+            r.change,
+            r.step
+                .map(|s| json::step_number(s).to_string())
+                .unwrap_or_default(),
+            r.action,
+            r.summary,
+        ]);
+    }
+    t.print()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -359,11 +426,16 @@ enum HostsAdd {
     /// Register a host (its changes queue until its plug comes online);
     /// with `--key`, pre-authorise its agent's public key.
     Add {
+        /// The host's id.
+        #[arg(value_name = "HOST")]
         id: String,
-        #[arg(long = "label", value_parser = super::plug::parse_label)]
+        /// A label, `KEY=VALUE`; repeat for several.
+        #[arg(long = "label", value_name = "KEY=VALUE", value_parser = super::plug::parse_label)]
         labels: Vec<(String, String)>,
-        /// The agent's public key (Z85).
-        #[arg(long, allow_hyphen_values = true)]
+        /// The agent's public key: @FILE (the .pub the agent printed), 64
+        /// hex digits, or Z85.
+        #[arg(long, allow_hyphen_values = true, value_name = "KEY",
+              value_parser = super::key_arg::parse_key)]
         key: Option<String>,
     },
     /// Keys that knocked at the majordomo and wait for an operator.
@@ -371,95 +443,135 @@ enum HostsAdd {
     /// Accept a pending key as this host's agent key (check it against the
     /// key the agent printed when it started).
     Accept {
+        /// The host the key is for.
+        #[arg(value_name = "HOST")]
         id: String,
-        #[arg(long, allow_hyphen_values = true)]
+        /// The pending key: @FILE, 64 hex digits, or Z85.
+        #[arg(long, allow_hyphen_values = true, value_name = "KEY",
+              value_parser = super::key_arg::parse_key)]
         key: String,
     },
     /// Revoke this host's key: its agent is cut off at once; its queue stays.
-    Revoke { id: String },
+    Revoke {
+        /// The host whose key to revoke.
+        #[arg(value_name = "HOST")]
+        id: String,
+    },
 }
 
-pub fn hosts(a: HostsArgs) -> anyhow::Result<ExitCode> {
-    let mut client = a.conn.client()?;
-    let done = |what: String| {
-        if !a.conn.json {
-            println!("{what}");
-        }
-        Ok(ExitCode::SUCCESS)
-    };
+fn done(format: Format, command: &'static str, message: String) -> anyhow::Result<ExitCode> {
+    match format {
+        Format::Json => out::json(&DoneJson {
+            ok: true,
+            command,
+            message,
+        })?,
+        Format::Text => out::line(&message)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
+    let mut tower = a.conn.client()?;
     match a.add {
         Some(HostsAdd::Add { id, labels, key }) => {
-            client.call(ApiCall::HostAdd {
+            tower.call(ApiCall::HostAdd {
                 host: id.clone(),
                 labels: labels.into_iter().collect(),
             })?;
             if let Some(public) = key {
-                client.call(ApiCall::KeyAdd {
+                tower.call(ApiCall::KeyAdd {
                     host: id.clone(),
                     public,
                 })?;
-                return done(format!("host {id} registered, its agent key authorised"));
+                return done(
+                    format,
+                    "hosts add",
+                    format!("host {id} registered, its agent key authorised"),
+                );
             }
-            return done(format!("host {id} registered"));
+            return done(format, "hosts add", format!("host {id} registered"));
         }
-        Some(HostsAdd::Pending) => {
-            let ApiAnswer::Keys(keys) = client.call(ApiCall::Keys)? else {
-                anyhow::bail!("unexpected answer");
-            };
-            for k in keys {
-                if a.conn.json {
-                    print_json(&k)?;
-                } else {
-                    println!(
-                        "{:<16} {:<9} {} {}",
-                        k.host,
-                        k.state.word(),
-                        k.public,
-                        k.address
-                    );
-                }
-            }
-            return Ok(ExitCode::SUCCESS);
-        }
+        Some(HostsAdd::Pending) => return pending(&mut tower, format),
         Some(HostsAdd::Accept { id, key }) => {
-            client.call(ApiCall::KeyAccept {
+            tower.call(ApiCall::KeyAccept {
                 host: id.clone(),
                 public: key,
             })?;
-            return done(format!("the key of {id} is accepted"));
+            return done(
+                format,
+                "hosts accept",
+                format!("the key of {id} is accepted"),
+            );
         }
         Some(HostsAdd::Revoke { id }) => {
-            client.call(ApiCall::KeyRevoke { host: id.clone() })?;
-            return done(format!("the key of {id} is revoked: its agent is cut off"));
+            tower.call(ApiCall::KeyRevoke { host: id.clone() })?;
+            return done(
+                format,
+                "hosts revoke",
+                format!("the key of {id} is revoked: its agent is cut off"),
+            );
         }
         None => {}
     }
-    let ApiAnswer::Hosts(hosts) = client.call(ApiCall::Hosts)? else {
+    let ApiAnswer::Hosts(hosts) = tower.call(ApiCall::Hosts)? else {
         anyhow::bail!("unexpected answer");
     };
-    for h in hosts {
-        if a.conn.json {
-            print_json(&h)?;
-        } else {
-            let labels: Vec<String> = h.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let state = if h.online { "online" } else { "offline" };
-            let flight = h.in_flight.unwrap_or_else(|| "-".into());
-            // What the host says of itself is shown apart: never trusted.
-            let reported = if h.reported.is_empty() || h.reported == h.labels {
-                String::new()
-            } else {
-                let r: Vec<String> = h.reported.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                format!(" (reported: {})", r.join(","))
-            };
-            println!(
-                "{:<16} {:<8} queued {:<4} running {:<8} {}{reported}",
-                h.id,
-                state,
-                h.queued,
-                flight,
-                labels.join(",")
-            );
+    if format == Format::Json {
+        for h in &hosts {
+            out::json(&json::HostJson::from(h))?;
         }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let labels = |l: &vigie_wire::tower::Labels| {
+        l.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut t = Table::new(&["HOST", "STATE", "QUEUED", "RUNNING", "LABELS", "REPORTED"]);
+    for h in &hosts {
+        // What the host says of itself is shown apart: never trusted.
+        let reported = if h.reported == h.labels {
+            String::new()
+        } else {
+            labels(&h.reported)
+        };
+        t.row(vec![
+            h.id.clone(),
+            if h.online { "online" } else { "offline" }.into(),
+            json::waiting(h).to_string(),
+            h.in_flight.clone().unwrap_or_else(|| "-".into()),
+            labels(&h.labels),
+            reported,
+        ]);
+    }
+    t.print()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Keys that wait for an operator, and only those.
+fn pending(tower: &mut Tower, format: Format) -> anyhow::Result<ExitCode> {
+    let ApiAnswer::Keys(keys) = tower.call(ApiCall::Keys)? else {
+        anyhow::bail!("unexpected answer");
+    };
+    let waiting = keys
+        .iter()
+        .filter(|k| k.state == vigie_wire::front::KeyState::Pending);
+    if format == Format::Json {
+        for k in waiting {
+            out::json(&json::KeyJson::from(k))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = Table::new(&["KEY", "FROM"]);
+    for k in waiting {
+        t.row(vec![k.public.clone(), k.address.clone()]);
+    }
+    if t.is_empty() {
+        out::line("no key is waiting")?;
+    } else {
+        t.print()?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,333 @@
+//! The CLI's one JSON contract (`--json`): what scripts read, converted
+//! from the wire types rather than their serde form, so the wire can change
+//! without breaking scripts. States and statuses are lowercase words, a
+//! step is a separate field and numbered from 1 as in the text output,
+//! permissions are spelled as on the command line, times are RFC 3339 (UTC,
+//! milliseconds). One JSON object per line.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use vigie_wire::change::StepResult;
+use vigie_wire::front::{Grant, KeyRecord, OperatorRecord};
+use vigie_wire::tower::{AuditRecord, ChangeState, ChangeView, HostView, StepStatus, StepView};
+
+/// A time for humans and scripts: RFC 3339 in UTC, to the millisecond.
+pub fn rfc3339(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// A 0-based step index of the wire as the CLI numbers steps: from 1.
+pub fn step_number(index: u32) -> u32 {
+    index.saturating_add(1)
+}
+
+/// A change state's parts: its word, the step it is about (numbered from
+/// 1), and whether a crash interrupted it.
+pub fn state_parts(s: &ChangeState) -> (&'static str, Option<u32>, bool) {
+    match *s {
+        ChangeState::Running { step } | ChangeState::RollingBack { step } => {
+            (s.word(), Some(step_number(step)), false)
+        }
+        ChangeState::RolledBack {
+            failed_step,
+            interrupted,
+        }
+        | ChangeState::RollbackFailed {
+            failed_step,
+            interrupted,
+        } => (s.word(), failed_step.map(step_number), interrupted),
+        _ => (s.word(), None, false),
+    }
+}
+
+pub fn status_word(s: StepStatus) -> &'static str {
+    match s {
+        StepStatus::Pending => "pending",
+        StepStatus::Running => "running",
+        StepStatus::Succeeded => "succeeded",
+        StepStatus::Failed => "failed",
+        StepStatus::Undoing => "undoing",
+        StepStatus::Undone => "undone",
+        StepStatus::UndoFailed => "undo_failed",
+        StepStatus::Skipped => "skipped",
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ResultJson {
+    pub ok: bool,
+    pub summary: String,
+    pub exit_code: Option<i32>,
+    pub stdout_tail: String,
+    pub stderr_tail: String,
+    pub before_digest: Option<String>,
+    pub after_digest: Option<String>,
+    pub duration_ms: u64,
+}
+
+impl From<&StepResult> for ResultJson {
+    fn from(r: &StepResult) -> Self {
+        Self {
+            ok: r.ok,
+            summary: r.summary.clone(),
+            exit_code: r.exit_code,
+            stdout_tail: r.stdout_tail.clone(),
+            stderr_tail: r.stderr_tail.clone(),
+            before_digest: r.before_digest.clone(),
+            after_digest: r.after_digest.clone(),
+            duration_ms: r.duration_ms,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct StepJson {
+    /// From 1, as `status ID` prints it.
+    pub step: u32,
+    pub name: String,
+    pub kind: String,
+    pub status: &'static str,
+    pub result: Option<ResultJson>,
+    pub undo: Option<ResultJson>,
+}
+
+impl StepJson {
+    fn of(index: usize, s: &StepView) -> Self {
+        Self {
+            step: u32::try_from(index).map_or(u32::MAX, step_number),
+            name: s.name.clone(),
+            kind: s.kind.clone(),
+            status: status_word(s.status),
+            result: s.result.as_ref().map(ResultJson::from),
+            undo: s.undo.as_ref().map(ResultJson::from),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChangeJson {
+    pub id: String,
+    pub host: String,
+    pub seq: u64,
+    pub tenant: String,
+    pub operator: String,
+    pub title: String,
+    /// queued, dispatched, running, rolling_back, succeeded, rolled_back,
+    /// rollback_failed, cancelled.
+    pub state: &'static str,
+    /// The step running or rolling back, or the one that failed (from 1).
+    pub step: Option<u32>,
+    /// Rolled back because the host's plug crashed mid-change.
+    pub interrupted: bool,
+    /// No more changes of state will come.
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    pub steps: Vec<StepJson>,
+    pub submitted: String,
+    pub updated: String,
+}
+
+impl From<&ChangeView> for ChangeJson {
+    fn from(v: &ChangeView) -> Self {
+        let (state, step, interrupted) = state_parts(&v.state);
+        Self {
+            id: v.id.clone(),
+            host: v.host.clone(),
+            seq: v.seq,
+            tenant: v.tenant.clone(),
+            operator: v.operator.clone(),
+            title: v.title.clone(),
+            state,
+            step,
+            interrupted,
+            is_final: v.state.is_final(),
+            steps: v
+                .steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| StepJson::of(i, s))
+                .collect(),
+            submitted: rfc3339(v.submitted_ms),
+            updated: rfc3339(v.updated_ms),
+        }
+    }
+}
+
+/// The changes waiting behind the running one: the wire's count includes it.
+pub fn waiting(h: &HostView) -> u32 {
+    h.queued.saturating_sub(u32::from(h.in_flight.is_some()))
+}
+
+#[derive(Debug, Serialize)]
+pub struct HostJson {
+    pub id: String,
+    pub tenant: String,
+    pub online: bool,
+    /// Changes waiting, not counting the running one.
+    pub queued: u32,
+    /// The change running on the host, if any.
+    pub running: Option<String>,
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// What the host says of itself: shown, never trusted.
+    pub reported: std::collections::BTreeMap<String, String>,
+}
+
+impl From<&HostView> for HostJson {
+    fn from(h: &HostView) -> Self {
+        Self {
+            id: h.id.clone(),
+            tenant: h.tenant.clone(),
+            online: h.online,
+            queued: waiting(h),
+            running: h.in_flight.clone(),
+            labels: h.labels.clone(),
+            reported: h.reported.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditJson {
+    pub seq: u64,
+    pub at: String,
+    pub tenant: String,
+    pub operator: String,
+    pub host: String,
+    pub change: String,
+    /// From 1, as in `status ID`.
+    pub step: Option<u32>,
+    pub action: String,
+    pub summary: String,
+    pub exit_code: Option<i32>,
+    pub before_digest: Option<String>,
+    pub after_digest: Option<String>,
+    pub output_tail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<&AuditRecord> for AuditJson {
+    fn from(r: &AuditRecord) -> Self {
+        Self {
+            seq: r.seq,
+            at: rfc3339(r.at_ms),
+            tenant: r.tenant.clone(),
+            operator: r.operator.clone(),
+            host: r.host.clone(),
+            change: r.change.clone(),
+            step: r.step.map(step_number),
+            action: r.action.clone(),
+            summary: r.summary.clone(),
+            exit_code: r.exit_code,
+            before_digest: r.before_digest.clone(),
+            after_digest: r.after_digest.clone(),
+            output_tail: r.output_tail.clone(),
+            prev_hash: r.prev_hash.clone(),
+            hash: r.hash.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyJson {
+    pub public: String,
+    /// Empty for a pending key: a handshake does not say which host it is.
+    pub host: String,
+    pub tenant: String,
+    /// pending, accepted, revoked.
+    pub state: &'static str,
+    pub address: String,
+}
+
+impl From<&KeyRecord> for KeyJson {
+    fn from(k: &KeyRecord) -> Self {
+        Self {
+            public: k.public.clone(),
+            host: k.host.clone(),
+            tenant: k.tenant.clone(),
+            state: k.state.word(),
+            address: k.address.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct OperatorJson {
+    pub name: String,
+    pub tenant: String,
+    /// active or revoked.
+    pub state: &'static str,
+    pub public: String,
+    /// As `--grant` takes them: `changes.submit@web-*`.
+    pub grants: Vec<String>,
+}
+
+impl From<&OperatorRecord> for OperatorJson {
+    fn from(o: &OperatorRecord) -> Self {
+        Self {
+            name: o.name.clone(),
+            tenant: o.tenant.clone(),
+            state: if o.revoked { "revoked" } else { "active" },
+            public: o.public.clone(),
+            grants: o.grants.iter().map(Grant::to_string).collect(),
+        }
+    }
+}
+
+/// What a command that changes something says it did.
+#[derive(Debug, Serialize)]
+pub struct DoneJson {
+    pub ok: bool,
+    /// The command as typed: `hosts add`, `operators revoke`, …
+    pub command: &'static str,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use vigie_wire::tower::{ChangeState, ChangeView, StepStatus, StepView};
+
+    use super::ChangeJson;
+
+    fn view(state: ChangeState) -> ChangeView {
+        ChangeView {
+            id: "c1".into(),
+            host: "web-1".into(),
+            seq: 1,
+            tenant: "default".into(),
+            operator: "admin".into(),
+            title: "t".into(),
+            state,
+            steps: vec![StepView {
+                name: "a".into(),
+                kind: "run".into(),
+                status: StepStatus::UndoFailed,
+                result: None,
+                undo: None,
+            }],
+            submitted_ms: 0,
+            updated_ms: 1_500,
+        }
+    }
+
+    #[test]
+    fn states_are_words_with_a_step_numbered_from_one() -> anyhow::Result<()> {
+        let v = serde_json::to_value(ChangeJson::from(&view(ChangeState::Running { step: 0 })))?;
+        assert_eq!(v["state"], "running");
+        assert_eq!(v["step"], 1);
+        assert_eq!(v["final"], false);
+        assert_eq!(v["steps"][0]["step"], 1);
+        assert_eq!(v["steps"][0]["status"], "undo_failed");
+        assert_eq!(v["updated"], "1970-01-01T00:00:01.500Z");
+        let v = serde_json::to_value(ChangeJson::from(&view(ChangeState::RolledBack {
+            failed_step: Some(2),
+            interrupted: false,
+        })))?;
+        assert_eq!(v["state"], "rolled_back");
+        assert_eq!(v["step"], 3);
+        assert_eq!(v["final"], true);
+        Ok(())
+    }
+}
