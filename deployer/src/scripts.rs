@@ -6,6 +6,10 @@
 
 /// `supervise start|stop|run INSTANCE_DIR REPLICA`.
 ///
+/// The mark the local driver puts on a step's processes (`VIGIE_STEP`,
+/// `vigie_drivers::STEP_MARK_ENV`) is dropped when the supervisor and
+/// nginx detach: they are the processes a step means to leave running.
+///
 /// Where systemd is not PID 1 (test machines, containers) nothing would
 /// keep an instance running once the agent is gone, and an instance must
 /// not be the agent's child (a restarted agent would take it down): `start`
@@ -40,7 +44,10 @@ start)
     echo "port ${bind:-127.0.0.1}:$port is already taken by another process" >&2
     exit 1
   fi
-  setsid -f "$0" run "$dir" "$r" </dev/null >>"$rep/supervisor.log" 2>&1
+  # The local driver kills what a step leaves behind, found by the
+  # VIGIE_STEP mark in its environment: an instance is meant to outlive
+  # the step (and the agent), so the supervisor leaves without the mark.
+  env -u VIGIE_STEP setsid -f "$0" run "$dir" "$r" </dev/null >>"$rep/supervisor.log" 2>&1
   n=0
   while [ ! -s "$pidf" ]; do
     n=$((n + 1))
@@ -124,7 +131,8 @@ ensure)
   mkdir -p "$P/sites" "$P/staged" "$P/logs" "$P/run" "$P/tmp"
   if running; then exit 0; fi
   ngx -t -q || exit 1
-  ngx </dev/null >/dev/null 2>&1 || exit 1
+  # Without the step's mark, like the supervisor: nginx outlives the step.
+  env -u VIGIE_STEP nginx -p "$P/" -c "$P/nginx.conf" -e "$P/logs/error.log" </dev/null >/dev/null 2>&1 || exit 1
   echo "nginx started"
   ;;
 apply|back)

@@ -158,7 +158,7 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
 
     // v1, two replicas on each host.
     let (r, done) = deploy(&tower, &file("v1"))?;
-    assert_eq!(done.len(), 2);
+    assert_eq!(done.len(), 2, "{done:#?}");
     assert!(
         done.iter().all(|c| c.state == ChangeState::Succeeded),
         "{done:#?}"

@@ -177,3 +177,12 @@ fn a_bad_address_label_is_refused() {
         .to_string();
     assert!(err.contains("web-9") && err.contains("nowhere"), "{err}");
 }
+
+/// The scripts name the driver's step mark by its value: they must drop
+/// the very variable the driver reaps by.
+#[test]
+fn detached_processes_drop_the_local_drivers_step_mark() {
+    assert_eq!(vigie_drivers::STEP_MARK_ENV, "VIGIE_STEP");
+    assert!(crate::scripts::SUPERVISE.contains("env -u VIGIE_STEP setsid -f"));
+    assert!(crate::scripts::PROXY.contains("env -u VIGIE_STEP nginx"));
+}
