@@ -142,6 +142,19 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
     let web = Component::Code(Part::parse("web").map_err(anyhow::Error::msg)?);
     let file = |v: &str| work.path().join(format!("environment-{v}.yml"));
 
+    // A spec with an unknown key is refused before anything is sent,
+    // naming the place (exit 64, like a bad change file).
+    let bad = std::fs::read_to_string(file("v1"))?
+        .replace("    replicas: 2\n", "    replicas: 2\n    replica: 3\n");
+    std::fs::write(file("bad"), bad)?;
+    let refused = tower.cli(&["deploy", &file("bad").display().to_string()])?;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("environment-bad.yml:14:5: field 'services.web.replica': unknown field"),
+        "{stderr}"
+    );
+
     // --plan shows what would change and does nothing.
     let planned = tower.cli(&["deploy", "--plan", &file("v1").display().to_string()])?;
     let text = String::from_utf8_lossy(&planned.stdout);
