@@ -13,12 +13,14 @@ pub mod engine;
 mod error;
 mod keys;
 mod lock;
+mod repair;
 pub mod server;
 mod store;
 
 pub use client::{Batch, Client, Database, RangeIter, Ticket};
 pub use error::EscalatorError;
 pub use lock::lock_dir;
+pub use repair::{repair, RepairReport};
 pub use server::{serve, Probe, ProbeEvent, ServerConfig};
 pub use store::{ensure_private_dir, private_dir};
 pub use vigie_wire::escalator::{BatchOp, Entry, FaultKind, RangeSpec, Stats};

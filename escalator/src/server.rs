@@ -72,6 +72,9 @@ pub type Probe = Box<dyn FnMut(ProbeEvent) + Send>;
 struct Written {
     db: String,
     durable: bool,
+    /// The engine's generation when applied: if the engine dropped its
+    /// instance since (a failed write or sync), this write went with it.
+    generation: u64,
 }
 
 /// Most requests handled per loop turn before replies go out.
@@ -82,6 +85,8 @@ struct Server {
     store: Store,
     stats: Stats,
     probe: Option<Probe>,
+    /// Why a database's writes failed during this turn.
+    failed: BTreeMap<String, String>,
 }
 
 fn fault(kind: FaultKind, message: impl Into<String>) -> Fault {
@@ -168,20 +173,26 @@ impl Server {
         durable: bool,
     ) -> (Result<Response, Fault>, Option<Written>) {
         match self.try_write(db, ops) {
-            Ok(()) => {
+            Ok(generation) => {
                 let w = Written {
                     db: db.name.clone(),
                     durable,
+                    generation,
                 };
                 (Ok(Response::Done), Some(w))
             }
-            Err(f) => (Err(f), None),
+            Err(f) => {
+                if f.kind == FaultKind::Storage {
+                    self.failed.insert(db.name.clone(), f.message.clone());
+                }
+                (Err(f), None)
+            }
         }
     }
 
     /// Validates every operation before touching the engine: a batch is
-    /// written whole or not at all.
-    fn try_write(&mut self, db: &DbRef, ops: Vec<BatchOp>) -> Result<(), Fault> {
+    /// written whole or not at all. Returns the engine's generation.
+    fn try_write(&mut self, db: &DbRef, ops: Vec<BatchOp>) -> Result<u64, Fault> {
         if ops.len() > MAX_BATCH_OPS {
             return Err(fault(
                 FaultKind::TooLarge,
@@ -204,7 +215,9 @@ impl Server {
             });
         }
         let engine = self.store.get_mut(&db.name)?;
-        engine.write(&full).map_err(storage)
+        let generation = engine.generation();
+        engine.write(&full).map_err(storage)?;
+        Ok(generation)
     }
 
     fn range(&mut self, db: &DbRef, spec: &RangeSpec) -> Result<Response, Fault> {
@@ -293,18 +306,48 @@ impl Server {
     }
 
     /// Makes a database's writes of this turn survive a process crash, or
-    /// power loss when one of them was durable.
-    fn commit(&mut self, name: &str, durable: bool) -> Result<(), EscalatorError> {
-        if !durable {
-            return self.store.flush(name);
+    /// power loss when one of them was durable. A failure (a full disk, an
+    /// I/O error) fails this turn's writes to that database, not the server.
+    fn commit(&mut self, name: &str, durable: bool) {
+        let r = if durable {
+            self.store.sync(name).map(|calls| {
+                self.stats.syncs += u64::from(calls);
+                self.emit(ProbeEvent::Synced {
+                    db: name.to_owned(),
+                    calls,
+                });
+            })
+        } else {
+            self.store.flush(name)
+        };
+        if let Err(e) = r {
+            tracing::warn!(event = "commit_failed", db = name, durable, error = %e);
+            self.failed.insert(name.to_owned(), e.to_string());
         }
-        let calls = self.store.sync(name)?;
-        self.stats.syncs += u64::from(calls);
-        self.emit(ProbeEvent::Synced {
-            db: name.to_owned(),
-            calls,
-        });
-        Ok(())
+    }
+
+    /// An applied write whose engine instance was dropped before its turn
+    /// was committed is not acknowledged: its reply becomes an error.
+    fn settle(&mut self, reply: &mut Reply, written: Option<(String, u64)>) {
+        let Some((db, generation)) = written else {
+            return;
+        };
+        let now = self.store.get_mut(&db).map(|e| e.generation());
+        if now.is_ok_and(|g| g == generation) {
+            return;
+        }
+        let why = self
+            .failed
+            .get(&db)
+            .map_or("the database failed in the same turn", String::as_str);
+        self.stats.errors += 1;
+        reply.body = Err(fault(
+            FaultKind::Storage,
+            format!(
+                "write to {db:?} not acknowledged: {why}; it is applied whole or not at all, \
+                 and nothing acknowledged was lost"
+            ),
+        ));
     }
 }
 
@@ -352,8 +395,11 @@ pub fn serve(
         store,
         stats: Stats::default(),
         probe,
+        failed: BTreeMap::new(),
     };
-    let mut replies: Vec<(Vec<u8>, Reply, u64)> = Vec::with_capacity(DRAIN_CAP);
+    // Each reply, its request's number, and the write it answers if any.
+    type Pending = (Vec<u8>, Reply, u64, Option<(String, u64)>);
+    let mut replies: Vec<Pending> = Vec::with_capacity(DRAIN_CAP);
     // Databases written this turn, and whether a write to it was durable.
     let mut written: BTreeMap<String, bool> = BTreeMap::new();
     // Wake up at least this often to notice a shutdown request.
@@ -377,24 +423,28 @@ pub fn serve(
                 continue;
             };
             let (reply, sync) = server.handle(&frame);
+            let mut applied = None;
             if let Some(w) = sync {
                 if w.durable && !server.cfg.group_commit {
-                    server.commit(&w.db, true)?;
+                    server.commit(&w.db, true);
                 } else {
-                    *written.entry(w.db).or_default() |= w.durable;
+                    *written.entry(w.db.clone()).or_default() |= w.durable;
                 }
+                applied = Some((w.db, w.generation));
             }
-            replies.push((ident, reply, server.stats.requests));
+            replies.push((ident, reply, server.stats.requests, applied));
         }
         for (db, durable) in std::mem::take(&mut written) {
-            server.commit(&db, durable)?;
+            server.commit(&db, durable);
         }
-        for (ident, reply, seq) in replies.drain(..) {
+        for (ident, mut reply, seq, applied) in replies.drain(..) {
+            server.settle(&mut reply, applied);
             let bytes = encode_reply(&reply);
             // A vanished client is not an error: ROUTER drops its reply.
             sock.send_multipart([ident, bytes], 0)?;
             server.emit(ProbeEvent::Replied { seq });
         }
+        server.failed.clear();
     }
     drop(sock);
     server.store.close()?;

@@ -68,12 +68,39 @@ pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Creates `dir` and its missing parents, fsyncing the parent of each
+/// directory created so that its entry survives power loss.
+fn create_durably(dir: &Path) -> Result<(), EscalatorError> {
+    let mut missing = Vec::new();
+    let mut d = dir;
+    while !d.exists() {
+        missing.push(d);
+        match d.parent() {
+            Some(p) if !p.as_os_str().is_empty() => d = p,
+            _ => break,
+        }
+    }
+    fs::create_dir_all(dir).map_err(|e| EscalatorError::io(dir, e))?;
+    for created in missing.iter().rev() {
+        let parent = match created.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        File::open(parent)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| EscalatorError::io(parent, e))?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Locks `root` (creating it, private) and opens every database in it.
     pub fn open(root: &Path, opts: LevelDbOptions) -> Result<Self, EscalatorError> {
+        // Created with its parents' entries synced, then made private.
+        create_durably(root)?;
         ensure_private_dir(root).map_err(|e| EscalatorError::io(root, e))?;
         let dbdir = root.join("db");
-        fs::create_dir_all(&dbdir).map_err(|e| EscalatorError::io(&dbdir, e))?;
+        create_durably(&dbdir)?;
         let lock = crate::lock::lock_dir(root, "escalator.lock")?;
         let mut store = Self {
             root: root.to_path_buf(),

@@ -131,6 +131,8 @@ pub fn run(
             let _ = dealer.disconnect(&cfg.tower);
             dealer.connect(&cfg.tower)?;
         }
+        // A plug that could not journal tries again (see `Plug::stall`).
+        plug.retry_journal(Instant::now(), &mut out);
         plug.tick(Instant::now(), &mut out);
     }
     tracing::info!(event = "agent_stopped", host = %host);

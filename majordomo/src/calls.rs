@@ -21,8 +21,8 @@ struct InFlight {
     id: u64,
     /// The change whose updates the peer asked for.
     watch: Option<ChangeId>,
-    /// Whether the call changes who may talk at the door.
-    registry: bool,
+    /// What of the door's registry the call changes, if anything.
+    registry: Option<crate::registry::Refresh>,
     sent: Instant,
 }
 
@@ -56,9 +56,9 @@ pub struct Answer {
     pub held: Vec<ChangeView>,
     /// A change topic nobody watches any more.
     pub unsubscribe: Option<Vec<u8>>,
-    /// The call changed the key registry or the operators: reload them
-    /// before relaying the answer.
-    pub registry_changed: bool,
+    /// The call changed these records of the key registry or the
+    /// operators: read them again before relaying the answer.
+    pub refresh: Option<crate::registry::Refresh>,
 }
 
 /// What the door must do after a step of a call.
@@ -201,15 +201,7 @@ impl Calls {
             });
             w.asking += 1;
         }
-        let registry = matches!(
-            call,
-            ApiCall::OperatorAdd { .. }
-                | ApiCall::OperatorRotateKey { .. }
-                | ApiCall::OperatorRevoke { .. }
-                | ApiCall::KeyAdd { .. }
-                | ApiCall::KeyAccept { .. }
-                | ApiCall::KeyRevoke { .. }
-        );
+        let registry = crate::registry::Refresh::of(&caller.tenant, &call);
         self.next_id += 1;
         self.in_flight.insert(
             self.next_id,
@@ -242,7 +234,7 @@ impl Calls {
             }
             None => (Vec::new(), None),
         };
-        let registry_changed = f.registry && reply.body.is_ok();
+        let refresh = f.registry.filter(|_| reply.body.is_ok());
         let reply = ApiReply {
             id: f.id,
             body: reply.body,
@@ -252,7 +244,7 @@ impl Calls {
             reply,
             held,
             unsubscribe,
-            registry_changed,
+            refresh,
         })
     }
 

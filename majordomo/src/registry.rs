@@ -27,6 +27,46 @@ struct Tables {
     operators: HashMap<(String, String), OperatorRecord>,
 }
 
+/// Which records of the registry an operator's call changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refresh {
+    Key(String),
+    /// Every key of a host (a revocation).
+    HostKeys {
+        tenant: String,
+        host: String,
+    },
+    Operator {
+        tenant: String,
+        name: String,
+    },
+}
+
+impl Refresh {
+    /// What `call`, made in `tenant`, may change; `None` for calls that
+    /// leave the registry alone.
+    pub fn of(tenant: &str, call: &vigie_wire::tower::ApiCall) -> Option<Refresh> {
+        use vigie_wire::tower::ApiCall;
+        let op = |name: &String| Refresh::Operator {
+            tenant: tenant.to_owned(),
+            name: name.clone(),
+        };
+        Some(match call {
+            ApiCall::OperatorAdd { name, .. }
+            | ApiCall::OperatorRotateKey { name, .. }
+            | ApiCall::OperatorRevoke { name } => op(name),
+            ApiCall::KeyAdd { public, .. } | ApiCall::KeyAccept { public, .. } => {
+                Refresh::Key(public.clone())
+            }
+            ApiCall::KeyRevoke { host } => Refresh::HostKeys {
+                tenant: tenant.to_owned(),
+                host: host.clone(),
+            },
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     inner: Arc<RwLock<Tables>>,
@@ -75,6 +115,50 @@ impl Registry {
         })?;
         if let Ok(mut t) = self.inner.write() {
             *t = fresh;
+        }
+        Ok(())
+    }
+
+    /// Reads again only the records an operator's call changed, so that
+    /// the change holds before the call's answer is relayed (the referee's
+    /// publication of it may come a little later) — at a cost that does not
+    /// grow with the registry, unlike a [`Registry::reload`].
+    pub fn refresh(&self, db: &Database, what: &Refresh) -> Result<(), MajordomoError> {
+        let get = |key: String| -> Result<Option<Vec<u8>>, MajordomoError> {
+            Ok(db.get(key.as_bytes())?)
+        };
+        let publics: Vec<String> = match what {
+            Refresh::Key(public) => vec![public.clone()],
+            Refresh::HostKeys { tenant, host } => match self.inner.read() {
+                Ok(t) => t
+                    .keys
+                    .values()
+                    .filter(|k| k.host == *host && k.tenant == *tenant)
+                    .map(|k| k.public.clone())
+                    .collect(),
+                Err(_) => Vec::new(),
+            },
+            Refresh::Operator { tenant, name } => {
+                if let Some(v) = get(format!("operator/{tenant}/{name}"))? {
+                    match vigie_wire::decode::<OperatorRecord>(&v) {
+                        Ok(o) => self.put_operator(o),
+                        Err(e) => {
+                            tracing::warn!(event = "record_unreadable", operator = %name, error = %e)
+                        }
+                    }
+                }
+                return Ok(());
+            }
+        };
+        for public in publics {
+            if let Some(v) = get(format!("key/{public}"))? {
+                match vigie_wire::decode::<KeyRecord>(&v) {
+                    Ok(k) => self.put(k),
+                    Err(e) => {
+                        tracing::warn!(event = "record_unreadable", public = %public, error = %e)
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -237,8 +237,8 @@ impl Door {
         let Some(a) = self.calls.answer(reply) else {
             return Ok(());
         };
-        if a.registry_changed {
-            self.registry.reload(&self.db)?;
+        if let Some(r) = &a.refresh {
+            self.registry.refresh(&self.db, r)?;
             self.prune_watches()?;
         }
         self.send(&a.peer, &FrontOut::Reply(a.reply));

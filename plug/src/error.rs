@@ -17,3 +17,11 @@ pub enum PlugError {
     #[error("zeromq: {0}")]
     Zmq(#[from] zmq::Error),
 }
+
+impl PlugError {
+    /// The plug's own storage failed (a full or failing disk): the plug
+    /// stays up and refuses orders until it can write again.
+    pub fn is_storage(&self) -> bool {
+        matches!(self, PlugError::Journal { .. } | PlugError::Stash { .. })
+    }
+}

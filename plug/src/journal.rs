@@ -49,10 +49,31 @@ impl Journal for MemJournal {
     }
 }
 
-/// Records as `u32` little-endian length + a versioned wire frame.
+/// The first bytes of a journal file (format 2).
+const MAGIC: &[u8; 8] = b"VGJOURN2";
+/// A record's header: the frame's length (`u32` LE), the CRC-32C of those
+/// four bytes, the CRC-32C of the frame.
+const HEADER: usize = 12;
+
+/// A journal file: [`MAGIC`], then records, each a header and a versioned
+/// wire frame. The length has its own checksum so that a damaged length is
+/// told from a record cut short by a crash: a record that ends the file
+/// cut short (or followed by zeros only) is a torn write and is cut; a
+/// damaged record with records after it is an error — never silently
+/// dropped with everything after it. A file of the first format (length
+/// and frame only) is rewritten in this one when opened.
+///
+/// An append that fails (a full disk, an I/O error) may leave part of its
+/// record behind: the file is cut back to the end of the last whole record
+/// before anything else is appended, so a failed write never leaves
+/// garbage between records.
 pub struct FileJournal {
     path: PathBuf,
     file: File,
+    /// Where the last whole record ends: the next one goes there.
+    end: u64,
+    /// A failed append may have left bytes past `end`.
+    tail_dirty: bool,
 }
 
 impl FileJournal {
@@ -82,10 +103,96 @@ impl FileJournal {
                 File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
             }
         }
-        Ok(Self {
+        let mut j = Self {
             path: path.to_path_buf(),
             file,
-        })
+            end: 0,
+            // Until `load` checked it, the tail may be torn.
+            tail_dirty: true,
+        };
+        let mut start = [0u8; MAGIC.len()];
+        let len = j.file.metadata().map_err(err)?.len();
+        let head = usize::try_from(len).map_or(MAGIC.len(), |l| l.min(MAGIC.len()));
+        File::open(path)
+            .and_then(|mut f| f.read_exact(&mut start[..head]))
+            .map_err(err)?;
+        if MAGIC.starts_with(&start[..head]) && head < MAGIC.len() {
+            // New, or its creation was cut short.
+            j.file.set_len(0).map_err(err)?;
+            j.file.write_all(MAGIC).map_err(err)?;
+            j.file.sync_data().map_err(err)?;
+        } else if start != *MAGIC {
+            // The first format starts with a length then a wire envelope;
+            // anything else (a damaged header) is not guessed at.
+            let legacy = len < 6 || start[4..6] == *b"VG";
+            if !legacy {
+                return Err(j.corrupt(0, "not a journal (its header is damaged)"));
+            }
+            j.migrate()?;
+        }
+        j.end = j.file.metadata().map_err(err)?.len();
+        Ok(j)
+    }
+
+    /// Rewrites a journal of the first format in this one, atomically: a
+    /// new file beside it, synced, renamed over it.
+    fn migrate(&mut self) -> Result<(), PlugError> {
+        let mut bytes = Vec::new();
+        File::open(&self.path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(|e| self.err(e))?;
+        let mut records = Vec::new();
+        let mut at = 0;
+        while let Some(len) = bytes.get(at..at + 4) {
+            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let Some(frame) = bytes.get(at + 4..at + 4 + len) else {
+                break;
+            };
+            let rec = vigie_wire::decode::<JournalRecord>(frame)
+                .map_err(|e| self.corrupt(at, &format!("unreadable (first format): {e}")))?;
+            records.push(rec);
+            at += 4 + len;
+        }
+        let tmp = self.path.with_extension("migrating");
+        let mut out = MAGIC.to_vec();
+        for rec in &records {
+            out.extend_from_slice(&record_bytes(rec)?);
+        }
+        let write = || -> std::io::Result<File> {
+            let mut f = OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(&out)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &self.path)?;
+            if let Some(dir) = self.path.parent() {
+                File::open(dir)?.sync_all()?;
+            }
+            OpenOptions::new().read(true).append(true).open(&self.path)
+        };
+        self.file = write().map_err(|e| self.err(e))?;
+        tracing::info!(event = "journal_migrated", path = %self.path.display(), records = records.len());
+        Ok(())
+    }
+
+    fn corrupt(&self, at: usize, what: &str) -> PlugError {
+        self.err(std::io::Error::other(format!(
+            "record at byte {at} is {what}"
+        )))
+    }
+
+    /// Cuts what a failed append (or a crash) left past the last whole
+    /// record.
+    fn cut_tail(&mut self) -> Result<(), PlugError> {
+        if self.file.metadata().map_err(|e| self.err(e))?.len() != self.end {
+            self.file.set_len(self.end).map_err(|e| self.err(e))?;
+            self.file.sync_data().map_err(|e| self.err(e))?;
+        }
+        self.tail_dirty = false;
+        Ok(())
     }
 
     fn err(&self, source: std::io::Error) -> PlugError {
@@ -96,17 +203,40 @@ impl FileJournal {
     }
 }
 
+/// A record as the file holds it: header, then the frame.
+fn record_bytes(rec: &JournalRecord) -> Result<Vec<u8>, PlugError> {
+    let frame = vigie_wire::encode(rec)?;
+    let len = u32::try_from(frame.len()).unwrap_or(u32::MAX).to_le_bytes();
+    let mut buf = Vec::with_capacity(frame.len() + HEADER);
+    buf.extend_from_slice(&len);
+    buf.extend_from_slice(&crc32c::crc32c(&len).to_le_bytes());
+    buf.extend_from_slice(&crc32c::crc32c(&frame).to_le_bytes());
+    buf.extend_from_slice(&frame);
+    Ok(buf)
+}
+
 impl Journal for FileJournal {
     fn append(&mut self, rec: &JournalRecord, durable: bool) -> Result<(), PlugError> {
-        let frame = vigie_wire::encode(rec)?;
-        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
-        let mut buf = Vec::with_capacity(frame.len() + 4);
-        buf.extend_from_slice(&len.to_le_bytes());
-        buf.extend_from_slice(&frame);
-        self.file.write_all(&buf).map_err(|e| self.err(e))?;
-        if durable {
-            self.file.sync_data().map_err(|e| self.err(e))?;
+        let buf = record_bytes(rec)?;
+        if self.tail_dirty {
+            self.cut_tail()?;
         }
+        let written = self.file.write_all(&buf).and_then(|()| {
+            if durable {
+                self.file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = written {
+            // Part of the record may be in the file (and after a failed
+            // fsync nothing says what is on disk): cut it now if we can,
+            // before the next append otherwise.
+            self.tail_dirty = true;
+            let _ = self.cut_tail();
+            return Err(self.err(e));
+        }
+        self.end += buf.len() as u64;
         Ok(())
     }
 
@@ -115,31 +245,48 @@ impl Journal for FileJournal {
         File::open(&self.path)
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(|e| self.err(e))?;
+        if !bytes.starts_with(MAGIC) {
+            return Err(self.corrupt(0, "not a journal (no header)"));
+        }
+        let zeros = |from: usize| bytes.get(from..).is_none_or(|b| b.iter().all(|&x| x == 0));
         let mut out = Vec::new();
-        let mut at = 0;
-        while at + 4 <= bytes.len() {
-            let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-                as usize;
-            let Some(frame) = bytes.get(at + 4..at + 4 + len) else {
-                break;
+        let mut at = MAGIC.len();
+        while at < bytes.len() {
+            let Some(h) = bytes.get(at..at + HEADER) else {
+                break; // a header cut short
             };
-            // A whole record that does not decode is not a torn write: stop
-            // rather than cut away what follows it.
-            let rec = vigie_wire::decode::<JournalRecord>(frame).map_err(|e| {
-                self.err(std::io::Error::other(format!(
-                    "record at byte {at} is unreadable: {e}"
-                )))
-            })?;
+            let word = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+            if crc32c::crc32c(&h[..4]) != word(4) {
+                if zeros(at + HEADER) {
+                    // A header cut short, the rest of the tail filled
+                    // with zeros by the filesystem.
+                    break;
+                }
+                return Err(self.corrupt(at, "damaged (its length fails its checksum)"));
+            }
+            let end = at + HEADER + word(0) as usize;
+            let Some(frame) = bytes.get(at + HEADER..end) else {
+                break; // the frame cut short
+            };
+            if crc32c::crc32c(frame) != word(8) {
+                if zeros(end) {
+                    break; // the last record, damaged by the crash
+                }
+                return Err(self.corrupt(at, "damaged (fails its checksum) and records follow it"));
+            }
+            // A whole record that does not decode is not a torn write.
+            let rec = vigie_wire::decode::<JournalRecord>(frame)
+                .map_err(|e| self.corrupt(at, &format!("unreadable: {e}")))?;
             out.push(rec);
-            at += 4 + len;
+            at = end;
         }
         if at < bytes.len() {
             // The last record was cut short by a crash: drop it so appends
             // follow the last whole one.
             tracing::warn!(event = "journal_truncated", path = %self.path.display(), at, len = bytes.len());
-            self.file.set_len(at as u64).map_err(|e| self.err(e))?;
-            self.file.sync_data().map_err(|e| self.err(e))?;
         }
+        self.end = at as u64;
+        self.cut_tail()?;
         Ok(out)
     }
 }
@@ -192,7 +339,7 @@ mod more_tests {
             j.append(&JournalRecord::Acked { upto: 2 }, true).unwrap();
         }
         let mut bytes = std::fs::read(&path).unwrap();
-        bytes[5] ^= 0xff; // inside the first record's envelope
+        bytes[MAGIC.len() + HEADER + 1] ^= 0xff; // inside the first record's envelope
         std::fs::write(&path, &bytes).unwrap();
         assert!(FileJournal::open(&path).unwrap().load().is_err());
         assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing cut");
@@ -215,5 +362,38 @@ mod mode_tests {
         std::fs::set_permissions(&old, Permissions::from_mode(0o644)).unwrap();
         FileJournal::open(&old).unwrap();
         assert_eq!(mode(&old), 0o600);
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_of_the_first_format_is_rewritten_in_this_one_with_its_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        let recs = [
+            JournalRecord::Incarnation { id: 2 },
+            JournalRecord::Acked { upto: 5 },
+        ];
+        let mut old = Vec::new();
+        for r in &recs {
+            let frame = vigie_wire::encode(r).unwrap();
+            old.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            old.extend_from_slice(&frame);
+        }
+        old.extend_from_slice(&[9, 0]); // a torn tail
+        std::fs::write(&path, &old).unwrap();
+        let mut j = FileJournal::open(&path).unwrap();
+        assert_eq!(j.load().unwrap(), recs);
+        assert!(std::fs::read(&path).unwrap().starts_with(MAGIC));
+        let more = JournalRecord::Acked { upto: 6 };
+        j.append(&more, true).unwrap();
+        let mut again = FileJournal::open(&path).unwrap();
+        assert_eq!(
+            again.load().unwrap(),
+            [recs[0].clone(), recs[1].clone(), more]
+        );
     }
 }

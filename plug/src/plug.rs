@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vigie_drivers::Driver;
@@ -17,6 +19,8 @@ pub type Sink<'a> = &'a mut dyn FnMut(PlugEvent);
 
 /// How long unacknowledged reports wait before they are sent again.
 const RESEND_AFTER: Duration = Duration::from_secs(1);
+/// How often a plug that cannot write its journal tries again.
+pub const RETRY_JOURNAL_AFTER: Duration = Duration::from_millis(500);
 
 pub struct Plug {
     host: HostId,
@@ -35,6 +39,29 @@ pub struct Plug {
     last_resend: Option<Instant>,
     /// This journal's incarnation (set by `recover`).
     incarnation: u64,
+    /// The highest acknowledgement journaled.
+    acked: u64,
+    /// Why the plug refuses orders: its journal or stash could not be
+    /// written. Cleared by `retry_journal` once a write succeeds.
+    refusing: Option<String>,
+    last_retry: Option<Instant>,
+    /// Set when the plug is asked to stop (SIGTERM): the step in flight
+    /// finishes, no other starts.
+    stop: Arc<AtomicBool>,
+}
+
+/// Why the plug says it refuses orders while it stops.
+pub const STOPPING: &str = "the plug is stopping";
+
+/// Why a change is rolled back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// A step failed.
+    Failed,
+    /// A crash (or a journal failure) cut it: rolled back at recovery.
+    Interrupted,
+    /// The plug was asked to stop between two steps.
+    Stopped,
 }
 
 fn now_ms() -> u64 {
@@ -91,7 +118,23 @@ impl Plug {
             busy: None,
             last_resend: None,
             incarnation: 0,
+            acked: 0,
+            refusing: None,
+            last_retry: None,
+            stop: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The flag that asks this plug to stop (set by SIGTERM): from then on
+    /// it refuses orders, finishes the step in flight, starts no other and
+    /// rolls the change back (`stopped`).
+    pub fn stop_on(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = flag;
+        self
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
     }
 
     /// For drivers that never use their stash: skips its directories.
@@ -115,17 +158,86 @@ impl Plug {
             incarnation: self.incarnation,
             labels: self.labels.clone(),
             busy,
+            refusing: self
+                .refusing
+                .clone()
+                .or_else(|| self.stopping().then(|| STOPPING.to_owned())),
         }
+    }
+
+    /// Why the plug refuses orders, if it does.
+    pub fn refusing(&self) -> Option<&str> {
+        self.refusing.as_deref()
+    }
+
+    /// A write to the journal or the stash failed: from now on the plug
+    /// runs nothing and refuses orders, as if it had crashed — without
+    /// dying, so it keeps telling the referee why — until
+    /// `retry_journal` can write again and recovers from the journal.
+    fn stall(&mut self, e: &PlugError) {
+        tracing::error!(event = "journal_failed", host = %self.host, busy = ?self.busy, error = %e);
+        self.refusing = Some(e.to_string());
+        self.last_retry = Some(Instant::now());
+        // Not running anything any more; an order whose acceptance was
+        // not journaled must be sent again by the referee.
+        self.busy = None;
+    }
+
+    /// While refusing, every `RETRY_JOURNAL_AFTER`: writes to the journal
+    /// again; once that works, forgets what is in memory and recovers
+    /// from the journal as after a crash — a change cut by the failure is
+    /// rolled back from what was journaled and reported as interrupted.
+    /// Returns whether the plug takes orders again.
+    pub fn retry_journal(&mut self, now: Instant, out: Sink) -> bool {
+        if self.refusing.is_none()
+            || self
+                .last_retry
+                .is_some_and(|t| now.duration_since(t) < RETRY_JOURNAL_AFTER)
+        {
+            return false;
+        }
+        self.last_retry = Some(now);
+        // A record that changes nothing on replay, written durably.
+        let probe = JournalRecord::Acked { upto: self.acked };
+        if let Err(e) = self.journal.append(&probe, true) {
+            self.refusing = Some(e.to_string());
+            return false;
+        }
+        self.refusing = None;
+        self.next_seq = 1;
+        self.outbox.clear();
+        self.seen.clear();
+        self.busy = None;
+        self.last_resend = None;
+        if let Err(e) = self.recover(out) {
+            self.stall(&e);
+            return false;
+        }
+        if self.refusing.is_some() {
+            return false;
+        }
+        tracing::info!(event = "journal_resumed", host = %self.host);
+        true
     }
 
     /// Replays the journal; a change left unfinished by a crash is rolled
     /// back now and reported as interrupted. Unacknowledged reports are sent
     /// again.
     pub fn recover(&mut self, out: Sink) -> Result<(), PlugError> {
+        let records = self.journal.load()?;
+        match self.replay(records, out) {
+            Err(e) if e.is_storage() => {
+                self.stall(&e);
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    fn replay(&mut self, records: Vec<JournalRecord>, out: Sink) -> Result<(), PlugError> {
         let mut acked = 0;
         let mut changes: BTreeMap<ChangeId, Progress> = BTreeMap::new();
         let mut order: Vec<ChangeId> = Vec::new();
-        let records = self.journal.load()?;
         // A new journal has no incarnation yet: heartbeats say 0 until the
         // referee hands one out (`on_incarnation`).
         for rec in records {
@@ -157,6 +269,7 @@ impl Plug {
                 JournalRecord::Acked { upto } => acked = acked.max(upto),
             }
         }
+        self.acked = acked;
         self.outbox.retain(|r| r.seq > acked);
         for r in &self.outbox {
             out(PlugEvent::Report(r.clone()));
@@ -188,7 +301,7 @@ impl Plug {
             tracing::warn!(event = "change_interrupted", host = %self.host, change = %change, undo = ?undo);
             self.busy = Some(change.clone());
             let failed = p.failed.iter().next().copied();
-            self.roll_back(&change, &spec, &undo, failed, true, out)?;
+            self.roll_back(&change, &spec, &undo, failed, Cut::Interrupted, out)?;
         }
         Ok(())
     }
@@ -200,8 +313,14 @@ impl Plug {
         if host != self.host || self.incarnation != 0 || id == 0 {
             return Ok(false);
         }
-        self.journal
-            .append(&JournalRecord::Incarnation { id }, true)?;
+        if let Err(e) = self
+            .journal
+            .append(&JournalRecord::Incarnation { id }, true)
+        {
+            // Asked again with the next heartbeat, once it can write.
+            self.stall(&e);
+            return Ok(false);
+        }
         self.incarnation = id;
         tracing::info!(event = "incarnation_taken", host = %self.host, incarnation = id);
         Ok(true)
@@ -216,11 +335,11 @@ impl Plug {
             at_ms: now_ms(),
             kind,
         };
-        self.next_seq += 1;
         // Journaled before it is sent, and before the step it announces
-        // touches the host.
+        // touches the host; numbered on only once journaled.
         self.journal
             .append(&JournalRecord::Report(r.clone()), true)?;
+        self.next_seq += 1;
         self.outbox.push_back(r.clone());
         out(PlugEvent::Report(r));
         // Between steps of a long change, too, what was lost is resent.
@@ -229,8 +348,29 @@ impl Plug {
     }
 
     /// Handles an order: refuses it if it is not for this host or was
-    /// already accepted (a replay), else runs the change to its end.
+    /// already accepted (a replay), or while the journal cannot be
+    /// written; else runs the change to its end. A journal or stash write
+    /// that fails on the way stops the change where it is (`stall`).
     pub fn on_order(&mut self, order: Order, out: Sink) -> Result<(), PlugError> {
+        if let Some(reason) = &self.refusing {
+            tracing::warn!(event = "order_refused", host = %self.host, change = %order.change, reason = "journal_unwritable", error = %reason);
+            return Ok(());
+        }
+        if self.stopping() {
+            // Not accepted: the referee sends it again after the restart.
+            tracing::info!(event = "order_refused", host = %self.host, change = %order.change, reason = "stopping");
+            return Ok(());
+        }
+        match self.run_order(order, out) {
+            Err(e) if e.is_storage() => {
+                self.stall(&e);
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    fn run_order(&mut self, order: Order, out: Sink) -> Result<(), PlugError> {
         if order.host != self.host {
             tracing::warn!(event = "order_refused", host = %self.host, change = %order.change, reason = "misaddressed", to = %order.host);
             return Ok(());
@@ -260,8 +400,17 @@ impl Plug {
         self.report(&change, ReportKind::Accepted, out)?;
         let mut done = Vec::new();
         let mut failed = None;
+        let mut stopped = false;
         for (i, step) in spec.steps.iter().enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
+            if self.stopping() {
+                // Asked to stop between two steps: the steps done are
+                // undone now, while the tower still runs, rather than left
+                // half-applied until it comes back.
+                tracing::warn!(event = "change_stopped", host = %self.host, change = %change, before_step = i);
+                stopped = true;
+                break;
+            }
             let stash = self.step_stash(&change, i)?;
             if let Err(e) = self.driver.prepare(&step.action, &stash) {
                 // Not attempted: nothing to undo for this step.
@@ -287,6 +436,9 @@ impl Plug {
             }
             done.push(i);
         }
+        if stopped {
+            return self.roll_back(&change, &spec, &done, None, Cut::Stopped, out);
+        }
         if failed.is_none() {
             self.report(
                 &change,
@@ -298,7 +450,7 @@ impl Plug {
             self.end(&change);
             return Ok(());
         }
-        self.roll_back(&change, &spec, &done, failed, false, out)
+        self.roll_back(&change, &spec, &done, failed, Cut::Failed, out)
     }
 
     /// Undoes `steps` in reverse order, then reports the outcome.
@@ -308,9 +460,10 @@ impl Plug {
         spec: &ChangeSpec,
         steps: &[u32],
         failed_step: Option<u32>,
-        interrupted: bool,
+        why: Cut,
         out: Sink,
     ) -> Result<(), PlugError> {
+        let (interrupted, stopped) = (why == Cut::Interrupted, why == Cut::Stopped);
         let mut all_ok = true;
         for &i in steps.iter().rev() {
             let Some(step) = spec.steps.get(i as usize) else {
@@ -326,11 +479,13 @@ impl Plug {
             Outcome::RolledBack {
                 failed_step,
                 interrupted,
+                stopped,
             }
         } else {
             Outcome::RollbackFailed {
                 failed_step,
                 interrupted,
+                stopped,
             }
         };
         self.report(change, ReportKind::Finished { outcome }, out)?;
@@ -378,7 +533,11 @@ impl Plug {
         }
         if self.outbox.len() != before {
             // Not durable: losing it only means resending a few reports.
-            self.journal.append(&JournalRecord::Acked { upto }, false)?;
+            if let Err(e) = self.journal.append(&JournalRecord::Acked { upto }, false) {
+                self.stall(&e);
+                return Ok(());
+            }
+            self.acked = self.acked.max(upto);
         }
         Ok(())
     }

@@ -141,7 +141,8 @@ fn failure_undoes_completed_steps_in_reverse_and_a_failed_file_step_too() {
         outcome(&out),
         Some(Outcome::RolledBack {
             failed_step: Some(2),
-            interrupted: false
+            interrupted: false,
+            stopped: false
         })
     );
 
@@ -190,7 +191,8 @@ fn a_crash_mid_change_is_rolled_back_on_restart_and_nothing_runs_twice() {
         outcome(&out),
         Some(Outcome::RolledBack {
             failed_step: None,
-            interrupted: true
+            interrupted: true,
+            stopped: false
         })
     );
     // The referee resends the order: a replay, refused.
@@ -241,4 +243,174 @@ fn a_new_journal_waits_for_the_referee_to_hand_it_an_incarnation_and_keeps_it() 
         .on_order(order("c1", vec![run("a")]), &mut |_| {})
         .unwrap();
     assert_eq!(*rec.0.lock().unwrap(), ["apply a"]);
+}
+
+/// A journal whose disk fills up: appends fail (as with ENOSPC) once
+/// `room` records are in it, until it is given room again.
+#[derive(Clone, Default)]
+struct Filling {
+    inner: Shared,
+    room: Arc<Mutex<Option<usize>>>,
+}
+
+impl Journal for Filling {
+    fn append(&mut self, rec: &JournalRecord, durable: bool) -> Result<(), crate::PlugError> {
+        let held = self.inner.0.lock().unwrap().load()?.len();
+        if self.room.lock().unwrap().is_some_and(|room| held >= room) {
+            return Err(crate::PlugError::Journal {
+                path: "journal".into(),
+                source: std::io::Error::from_raw_os_error(28),
+            });
+        }
+        self.inner.append(rec, durable)
+    }
+    fn load(&mut self) -> Result<Vec<JournalRecord>, crate::PlugError> {
+        self.inner.load()
+    }
+}
+
+#[test]
+fn a_journal_that_fills_mid_change_stops_the_change_refuses_orders_and_rolls_back_when_it_can_write(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, j) = (Recorder::default(), Filling::default());
+    let mut p = Plug::new(
+        "h",
+        Default::default(),
+        Box::new(rec.clone()),
+        Box::new(j.clone()),
+        dir.path(),
+    );
+    p.recover(&mut |_| {}).unwrap();
+    assert!(p.on_incarnation("h", 7).unwrap());
+    // Room for: incarnation, order, Accepted, started 0, finished 0,
+    // started 1 — step 1 runs, its result cannot be journaled.
+    *j.room.lock().unwrap() = Some(6);
+    let mut out = Vec::new();
+    p.on_order(order("c1", vec![run("a"), run("b"), run("c")]), &mut |e| {
+        out.push(e)
+    })
+    .unwrap();
+    assert_eq!(
+        *rec.0.lock().unwrap(),
+        ["apply a", "apply b"],
+        "c never ran"
+    );
+    let reason = p.refusing().expect("refusing").to_owned();
+    assert!(reason.contains("No space left"), "{reason}");
+    match p.heartbeat() {
+        PlugEvent::Heartbeat { refusing, busy, .. } => {
+            assert_eq!(refusing.as_deref(), Some(reason.as_str()));
+            assert_eq!(busy, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A new order is refused without running anything.
+    p.on_order(order("c2", vec![run("x")]), &mut |e| out.push(e))
+        .unwrap();
+    assert_eq!(rec.0.lock().unwrap().len(), 2);
+    // Still full: retrying changes nothing.
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    assert!(!p.retry_journal(later, &mut |e| out.push(e)));
+    assert!(p.refusing().is_some());
+    // Room again: the cut change is rolled back from the journal.
+    *j.room.lock().unwrap() = None;
+    let later = later + std::time::Duration::from_secs(1);
+    assert!(p.retry_journal(later, &mut |e| out.push(e)));
+    assert_eq!(p.refusing(), None);
+    assert_eq!(
+        *rec.0.lock().unwrap(),
+        ["apply a", "apply b", "undo b", "undo a"]
+    );
+    assert_eq!(
+        outcome(&out),
+        Some(Outcome::RolledBack {
+            failed_step: None,
+            interrupted: true,
+            stopped: false
+        })
+    );
+    // The refused order, sent again, runs.
+    p.on_order(order("c2", vec![run("x")]), &mut |e| out.push(e))
+        .unwrap();
+    assert_eq!(rec.0.lock().unwrap().last().unwrap(), "apply x");
+    assert_eq!(outcome(&out), Some(Outcome::Succeeded));
+    // Numbered without a gap across the failure (resends aside).
+    let mut seqs: Vec<u64> = out
+        .iter()
+        .filter_map(|e| match e {
+            PlugEvent::Report(r) => Some(r.seq),
+            _ => None,
+        })
+        .collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+}
+
+/// A driver that asks the plug to stop while its first step runs (SIGTERM).
+struct StopsDuring {
+    rec: Recorder,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Driver for StopsDuring {
+    fn name(&self) -> &'static str {
+        "stops-during"
+    }
+    fn prepare(&mut self, _: &Action, _: &Path) -> Result<(), DriverError> {
+        Ok(())
+    }
+    fn apply(&mut self, a: &Action, p: &Path) -> StepResult {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.rec.apply(a, p)
+    }
+    fn undo(&mut self, a: &Action, p: &Path) -> StepResult {
+        self.rec.undo(a, p)
+    }
+}
+
+#[test]
+fn a_stop_during_a_step_lets_it_finish_starts_no_other_and_rolls_back_as_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, j) = (Recorder::default(), Shared::default());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let driver = StopsDuring {
+        rec: rec.clone(),
+        stop: stop.clone(),
+    };
+    let mut p = Plug::new(
+        "h",
+        Default::default(),
+        Box::new(driver),
+        Box::new(j.clone()),
+        dir.path(),
+    )
+    .stop_on(stop.clone());
+    assert!(p.on_incarnation("h", 7).unwrap());
+    let mut out = Vec::new();
+    p.on_order(order("c1", vec![run("a"), run("b")]), &mut |e| out.push(e))
+        .unwrap();
+    assert_eq!(*rec.0.lock().unwrap(), ["apply a", "undo a"], "b never ran");
+    assert_eq!(
+        outcome(&out),
+        Some(Outcome::RolledBack {
+            failed_step: None,
+            interrupted: false,
+            stopped: true
+        })
+    );
+    // Stopping, it refuses orders (not journaled: sent again after the
+    // restart) and says so.
+    let before = j.0.lock().unwrap().load().unwrap().len();
+    p.on_order(order("c2", vec![run("x")]), &mut |e| out.push(e))
+        .unwrap();
+    assert_eq!(rec.0.lock().unwrap().len(), 2);
+    assert_eq!(j.0.lock().unwrap().load().unwrap().len(), before);
+    match p.heartbeat() {
+        PlugEvent::Heartbeat { refusing, .. } => {
+            assert_eq!(refusing.as_deref(), Some(crate::plug::STOPPING))
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -20,7 +20,7 @@ use crate::model::{change_id, change_key, queue_key, spec_key, ChangeRecord, Hos
 use crate::operators::OperatorCall;
 use crate::scope::Visible;
 use crate::tower::{decode, encode, now_ms, HostState, Tower};
-use crate::turn::{Log, Turn};
+use crate::turn::{Log, Turn, WORK_MAX_BYTES, WORK_MAX_WRITES};
 
 /// Most hosts one submission may target: one turn stores them all.
 pub const MAX_SUBMIT_HOSTS: usize = 5_000;
@@ -123,6 +123,7 @@ impl Tower {
                 self.operator_call(caller, OperatorCall::Revoke { name }, db, turn)
             }
             ApiCall::Deploy(call) => self.deploy_call(caller, call, db, turn),
+            ApiCall::Catalog(c) => self.catalog_call(caller, c, turn),
             ApiCall::Hosts => {
                 let vis = Visible::of(caller);
                 Ok(ApiAnswer::Hosts(
@@ -135,6 +136,7 @@ impl Tower {
                             labels: h.rec.labels.clone(),
                             reported: h.reported.clone(),
                             online: h.online,
+                            refusing: h.refusing.clone(),
                             queued: u32::try_from(h.queue.len()).unwrap_or(u32::MAX),
                             in_flight: h
                                 .queue
@@ -243,11 +245,54 @@ impl Tower {
                 ),
             ));
         }
+        // The program is stored once, but every change copies its title
+        // and step names into its record, its audit record and the answer:
+        // the whole submission must fit the turn that takes it, one
+        // Escalator batch.
+        let longest = matched.iter().map(String::len).max().unwrap_or(0);
+        let sample = ChangeRecord {
+            view: ChangeView {
+                id: change_id(u64::MAX),
+                host: "h".repeat(longest),
+                seq: u64::MAX,
+                tenant: caller.tenant.clone(),
+                operator: caller.operator.clone(),
+                title: spec.title.clone(),
+                state: ChangeState::Queued,
+                steps: steps.clone(),
+                submitted_ms: u64::MAX,
+                updated_ms: u64::MAX,
+            },
+            accepted: false,
+            spec_id: change_id(u64::MAX),
+        };
+        let record = sample.size_bound();
+        let audit = 256 + spec.title.len() + longest + caller.tenant.len() + caller.operator.len();
+        // The record, its audit record, the queue entry and the keys.
+        let per_change = record + audit + 2 * (longest + 64);
+        let total = spec_bytes.len() + matched.len() * per_change;
+        if total > WORK_MAX_BYTES || matched.len() * 3 + 8 > WORK_MAX_WRITES {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                format!(
+                    "the submission would store {total} bytes ({} changes of {per_change} bytes \
+                     each, the title and step names being copied into every change, and a \
+                     program of {} bytes): at most {WORK_MAX_BYTES} — target fewer hosts or \
+                     shorten the title and step names",
+                    matched.len(),
+                    spec_bytes.len()
+                ),
+            ));
+        }
         // One copy of the program for the whole submission.
         let spec_id = change_id(self.next_seq);
+        let program = crate::tower::Program {
+            spec: Arc::new(spec.clone()),
+            users: matched.len(),
+            bytes: spec_bytes.len(),
+        };
         turn.put(spec_key(&spec_id), spec_bytes);
-        self.specs
-            .insert(spec_id.clone(), (Arc::new(spec.clone()), matched.len()));
+        self.specs.insert(spec_id.clone(), program);
         let mut views = Vec::with_capacity(matched.len());
         for host in matched {
             let seq = self.next_seq;
@@ -276,7 +321,7 @@ impl Tower {
                 host: host.clone(),
                 seq,
             });
-            turn.dirty_changes.insert(id.clone());
+            turn.dirty_change(&id, record);
             self.changes.insert(
                 id,
                 ChangeRecord {
@@ -378,7 +423,7 @@ impl Tower {
         rec.view.state = ChangeState::Cancelled;
         rec.view.updated_ms = now_ms();
         let view = rec.view.clone();
-        turn.dirty_changes.insert(id.to_owned());
+        turn.dirty_change(id, rec.size_bound());
         turn.logs.push(Log::ChangeCancelled {
             change: id.to_owned(),
             host: view.host.clone(),

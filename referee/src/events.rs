@@ -70,6 +70,14 @@ fn labels_ok(labels: &Labels) -> bool {
             .all(|(k, v)| k.len() <= MAX_LABEL_LEN && v.len() <= MAX_LABEL_LEN)
 }
 
+/// What a heartbeat says (see `PlugEvent::Heartbeat`).
+pub struct Beat<'a> {
+    pub incarnation: u64,
+    pub labels: Labels,
+    pub busy: Option<&'a str>,
+    pub refusing: Option<String>,
+}
+
 /// Tenant of hosts that register themselves (multi-tenancy comes with the
 /// majordomo, which will know the tenant of each agent's key).
 pub const DEFAULT_TENANT: &str = "default";
@@ -113,10 +121,11 @@ impl Tower {
                 rec.view.state = ChangeState::RollbackFailed {
                     failed_step: None,
                     interrupted: true,
+                    stopped: false,
                 };
                 rec.view.updated_ms = now_ms();
                 let view = rec.view.clone();
-                turn.dirty_changes.insert(id.clone());
+                turn.dirty_change(&id, rec.size_bound());
                 turn.logs.push(Log::ChangeFinished {
                     change: id,
                     host: host.to_owned(),
@@ -133,15 +142,17 @@ impl Tower {
         true
     }
 
-    pub fn heartbeat(
-        &mut self,
-        host: &str,
-        incarnation: u64,
-        labels: Labels,
-        busy: Option<&str>,
-        now: Instant,
-        turn: &mut Turn,
-    ) {
+    pub fn heartbeat(&mut self, host: &str, beat: Beat, now: Instant, turn: &mut Turn) {
+        let Beat {
+            incarnation,
+            labels,
+            busy,
+            refusing,
+        } = beat;
+        let refusing = refusing.map(|mut r| {
+            cut(&mut r);
+            r
+        });
         if vigie_changes::validate_host_id(host).is_err() || !labels_ok(&labels) {
             tracing::warn!(event = "heartbeat_rejected", host);
             return;
@@ -201,6 +212,24 @@ impl Tower {
         let Some(h) = self.hosts.get_mut(host) else {
             return;
         };
+        if h.refusing != refusing {
+            turn.logs.push(match &refusing {
+                Some(reason) => Log::HostRefusing {
+                    host: host.to_owned(),
+                    reason: reason.clone(),
+                },
+                None => Log::HostResumed {
+                    host: host.to_owned(),
+                },
+            });
+            h.refusing = refusing;
+            // An order it refused is sent again now, not after a resend delay.
+            h.last_order = None;
+            self.pump(host, now, turn);
+        }
+        let Some(h) = self.hosts.get_mut(host) else {
+            return;
+        };
         if !h.online {
             h.online = true;
             turn.logs.push(Log::HostOnline {
@@ -217,7 +246,7 @@ impl Tower {
                     && !rec.accepted
                 {
                     rec.accepted = true;
-                    turn.dirty_changes.insert(busy.to_owned());
+                    turn.dirty_change(busy, rec.size_bound());
                 }
             }
         }
@@ -320,7 +349,9 @@ impl Tower {
             _ => return reject(turn, "bad_step_index"),
         }
         let view = view.clone();
-        turn.dirty_changes.insert(view.id.clone());
+        // Its record grows by this report's result within the turn: that
+        // much is counted by the audit record below, which holds it too.
+        turn.dirty_change(&view.id, rec.size_bound());
         if let Some((step, action, result)) = audit {
             let mut result = result;
             if action == "finished" {

@@ -19,7 +19,9 @@ fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
 }
 
-/// Every key record (the registry is small: one key per host).
+/// Every key record, from the store: the referee reads it once at start
+/// (`Tower::keys`) and keeps it current itself, so a registration costs
+/// the same with 10 keys or 10,000.
 pub fn all_keys(db: &Database) -> Result<Vec<KeyRecord>, ApiFault> {
     scan_all(db, b"key/")
 }
@@ -55,16 +57,19 @@ impl Tower {
         caller: &Caller,
         knocks: Vec<vigie_wire::front::Knock>,
         dropped: u64,
-        keys: &[KeyRecord],
         turn: &mut Turn,
     ) {
-        let mut pending = keys.iter().filter(|k| k.state == KeyState::Pending).count();
+        let mut pending = self
+            .keys
+            .values()
+            .filter(|k| k.state == KeyState::Pending)
+            .count();
         let (mut stored, mut over) = (0usize, dropped);
         let mut seen = std::collections::BTreeSet::new();
         let mut addresses = std::collections::BTreeSet::new();
         for k in knocks {
             if check_public(&k.public).is_err()
-                || keys.iter().any(|r| r.public == k.public)
+                || self.keys.contains_key(&k.public)
                 || !seen.insert(k.public.clone())
             {
                 continue;
@@ -84,6 +89,7 @@ impl Tower {
                 address: k.address,
             };
             turn.put(key_key(&rec.public), encode(&rec));
+            self.keys.insert(rec.public.clone(), rec.clone());
             turn.publish
                 .push((vec![KEYS_TOPIC.to_vec()], Published::Key(rec)));
         }
@@ -112,6 +118,7 @@ impl Tower {
 
     fn store_key(&mut self, turn: &mut Turn, caller: &Caller, rec: KeyRecord, action: &str) {
         turn.put(key_key(&rec.public), encode(&rec));
+        self.keys.insert(rec.public.clone(), rec.clone());
         let summary = format!("key {} {}", rec.public, rec.state.word());
         self.audit_host(turn, caller, &rec.host, action, summary);
         turn.logs.push(crate::turn::Log::KeyChanged {
@@ -130,7 +137,6 @@ impl Tower {
         db: &Database,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
-        let keys = all_keys(db)?;
         let operator_key = |public: &str| -> Result<(), ApiFault> {
             let taken = crate::operators::all_operators(db)?
                 .iter()
@@ -147,14 +153,16 @@ impl Tower {
             KeyCall::List => {
                 let vis = Visible::of(caller);
                 Ok(ApiAnswer::Keys(
-                    keys.into_iter()
+                    self.keys
+                        .values()
                         .filter(|k| k.tenant == caller.tenant)
                         .filter(|k| self.record_visible(&vis, &k.host))
+                        .cloned()
                         .collect(),
                 ))
             }
             KeyCall::Pending { knocks, dropped } => {
-                self.knocks(caller, knocks, dropped, &keys, turn);
+                self.knocks(caller, knocks, dropped, turn);
                 Ok(ApiAnswer::Done)
             }
             KeyCall::Add { host, public } => {
@@ -162,7 +170,7 @@ impl Tower {
                 operator_key(&public)?;
                 vigie_changes::validate_host_id(&host)
                     .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
-                if let Some(k) = keys.iter().find(|k| k.public == public) {
+                if let Some(k) = self.keys.get(&public) {
                     if k.host != host || k.tenant != caller.tenant || k.state == KeyState::Revoked {
                         // Says nothing of which host or tenant has it.
                         return Err(fault(
@@ -187,9 +195,11 @@ impl Tower {
                 operator_key(&public)?;
                 vigie_changes::validate_host_id(&host)
                     .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
-                let Some(mut rec) = keys
-                    .into_iter()
-                    .find(|k| k.public == public && k.state == KeyState::Pending)
+                let Some(mut rec) = self
+                    .keys
+                    .get(&public)
+                    .filter(|k| k.state == KeyState::Pending)
+                    .cloned()
                 else {
                     return Err(fault(
                         ApiFaultKind::NotFound,
@@ -205,11 +215,13 @@ impl Tower {
             }
             KeyCall::Revoke { host } => {
                 self.check_host(caller, &host)?;
-                let live: Vec<KeyRecord> = keys
-                    .into_iter()
+                let live: Vec<KeyRecord> = self
+                    .keys
+                    .values()
                     .filter(|k| {
                         k.host == host && k.tenant == caller.tenant && k.state != KeyState::Revoked
                     })
+                    .cloned()
                     .collect();
                 if live.is_empty() {
                     return Err(fault(

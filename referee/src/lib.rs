@@ -8,18 +8,22 @@
 //! assigns, at most one change in flight per host, all hosts in parallel.
 
 mod api;
+mod apps;
 mod audit;
+mod catalog;
 mod client;
 mod deployments;
 mod error;
 mod events;
 mod grants;
 mod idem;
+mod ips;
 mod keys;
 mod model;
 mod operators;
 mod scope;
 mod server;
+mod servers;
 mod setup_hosts;
 mod tower;
 mod turn;
@@ -31,5 +35,9 @@ pub use operators::{ADMIN, TOWER_TENANT};
 pub use server::{serve, RefereeConfig};
 pub use setup_hosts::parse_setup_host;
 
+#[cfg(test)]
+mod catalog_tests;
+#[cfg(test)]
+mod enrol_tests;
 #[cfg(test)]
 mod tests;

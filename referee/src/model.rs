@@ -14,6 +14,8 @@
 //! - `deploy/<tenant>/<app>/<environment>` → the deployer's record of an
 //!   environment (`deployments.rs`)
 //! - `audit/rec/<seq>`, `audit/head` → the audit chain (see `audit.rs`)
+//! - `server/`, `session/`, `pool/`, `ip/`, `app/` → the catalogs
+//!   (`catalog.rs`)
 //!
 //! Sequence numbers are zero-padded so that key order is FIFO order.
 
@@ -45,6 +47,34 @@ pub struct ChangeRecord {
     pub accepted: bool,
     /// The key of its program under `spec/`.
     pub spec_id: String,
+}
+
+impl ChangeRecord {
+    /// A bound on the size of this record once encoded, without encoding
+    /// it: what a turn counts for it (`Turn::dirty_change`).
+    pub fn size_bound(&self) -> usize {
+        let v = &self.view;
+        let text = |r: &Option<vigie_wire::change::StepResult>| {
+            r.as_ref().map_or(0, |r| {
+                r.summary.len()
+                    + r.stdout_tail.len()
+                    + r.stderr_tail.len()
+                    + r.before_digest.as_ref().map_or(0, String::len)
+                    + r.after_digest.as_ref().map_or(0, String::len)
+                    + 64
+            })
+        };
+        128 + v.id.len()
+            + v.host.len()
+            + v.tenant.len()
+            + v.operator.len()
+            + v.title.len()
+            + self.spec_id.len()
+            + v.steps
+                .iter()
+                .map(|s| 32 + s.name.len() + s.kind.len() + text(&s.result) + text(&s.undo))
+                .sum::<usize>()
+    }
 }
 
 pub fn host_key(id: &str) -> Vec<u8> {

@@ -210,7 +210,16 @@ fn drain_events(
                 incarnation,
                 labels,
                 busy,
-            }) => tower.heartbeat(&host, incarnation, labels, busy.as_deref(), now, turn),
+                refusing,
+            }) => {
+                let beat = crate::events::Beat {
+                    incarnation,
+                    labels,
+                    busy: busy.as_deref(),
+                    refusing,
+                };
+                tower.heartbeat(&host, beat, now, turn)
+            }
             Ok(PlugEvent::Report(mut r)) => {
                 crate::events::bound(&mut r);
                 tower.report(r, now, turn)
@@ -222,7 +231,7 @@ fn drain_events(
 
 /// Stores the turn's writes in one durable batch: a turn is stored whole
 /// or not at all (its size is bounded by `Turn::full`).
-fn commit(db: &Database, turn: &mut Turn) -> Result<(), RefereeError> {
+pub(crate) fn commit(db: &Database, turn: &mut Turn) -> Result<(), RefereeError> {
     if turn.writes.is_empty() {
         return Ok(());
     }

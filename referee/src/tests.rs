@@ -49,8 +49,13 @@ fn fixture() -> Fixture {
 impl Fixture {
     fn beat(&mut self, host: &str, inc: u64, busy: Option<&str>) -> Turn {
         let mut t = Turn::default();
-        self.tower
-            .heartbeat(host, inc, Default::default(), busy, self.now, &mut t);
+        let beat = crate::events::Beat {
+            incarnation: inc,
+            labels: Default::default(),
+            busy,
+            refusing: None,
+        };
+        self.tower.heartbeat(host, beat, self.now, &mut t);
         t
     }
 
@@ -134,7 +139,8 @@ fn a_host_with_a_new_journal_ends_its_running_change_and_numbers_from_one() {
         f.tower.changes.get(&ids[0]).map(|c| c.view.state),
         Some(ChangeState::RollbackFailed {
             failed_step: None,
-            interrupted: true
+            interrupted: true,
+            stopped: false
         })
     );
     assert_eq!(orders(&t), 1, "the next change is dispatched");
@@ -222,7 +228,8 @@ fn a_reinstalled_host_whose_clock_is_behind_is_handed_an_incarnation_and_comes_b
         f.state(&ids[0]),
         Some(ChangeState::RollbackFailed {
             failed_step: None,
-            interrupted: true
+            interrupted: true,
+            stopped: false
         }),
         "the change the old journal had is over (not run again)"
     );
@@ -231,4 +238,150 @@ fn a_reinstalled_host_whose_clock_is_behind_is_handed_an_incarnation_and_comes_b
     assert!(f.tower.changes.get(&next[0]).is_some_and(|c| c.accepted));
     // Reinstalled once more: the next number, not the used one.
     assert_eq!(issued(&f.beat("h", 0, None)), Some(given + 1));
+}
+
+/// Registers `n` hosts (offline: their changes stay queued) in one stored
+/// turn.
+fn add_hosts(f: &mut Fixture, n: usize) -> Vec<String> {
+    let mut t = Turn::default();
+    let hosts: Vec<String> = (0..n).map(|i| format!("host-{i:05}")).collect();
+    for h in &hosts {
+        let call = ApiCall::HostAdd {
+            host: h.clone(),
+            labels: [("fleet".to_owned(), "all".to_owned())].into(),
+        };
+        f.tower.api(&caller(), call, &f.db, f.now, &mut t).unwrap();
+    }
+    f.tower.finish_turn(&mut t);
+    crate::server::commit(&f.db, &mut t).unwrap();
+    hosts
+}
+
+/// Submits as the referee's loop does: the call, the turn's end, one
+/// batch. Returns the answer, and whether the batch was stored.
+fn submit_stored(
+    f: &mut Fixture,
+    spec: vigie_wire::change::ChangeSpec,
+) -> (Result<usize, vigie_wire::tower::ApiFault>, Turn) {
+    let mut t = Turn::default();
+    let call = ApiCall::Submit {
+        spec,
+        target: "fleet=all".into(),
+    };
+    let answer = f.tower.api(&caller(), call, &f.db, f.now, &mut t);
+    let answer = answer.map(|a| match a {
+        ApiAnswer::Submitted(v) => {
+            // The answer goes back in one frame.
+            let reply = vigie_wire::tower::ApiReply {
+                id: 1,
+                body: Ok(ApiAnswer::Submitted(v.clone())),
+            };
+            vigie_wire::encode(&reply).expect("the answer fits a frame");
+            v.len()
+        }
+        other => panic!("{other:?}"),
+    });
+    f.tower.finish_turn(&mut t);
+    let stored = crate::server::commit(&f.db, &mut t);
+    assert!(
+        stored.is_ok(),
+        "the turn's batch was refused, which stops the referee: {stored:?}"
+    );
+    (answer, t)
+}
+
+#[test]
+fn the_largest_submissions_the_limits_allow_are_stored_in_one_batch_or_refused_whole() {
+    let mut f = fixture();
+    let hosts = add_hosts(&mut f, crate::api::MAX_SUBMIT_HOSTS);
+    // The largest program: a file step whose content fills the value
+    // limit, to every host.
+    let big = vigie_wire::limits::MAX_VALUE - 4 * 1024;
+    let yaml = format!(
+        "title: big\nsteps:\n  - file: /big\n    content: \"{}\"\n",
+        "x".repeat(big)
+    );
+    let spec_big = vigie_changes::parse_change("big.yml", &yaml).unwrap();
+    let (answer, _) = submit_stored(&mut f, spec_big);
+    let stored = answer.expect("a big program is stored once, whatever the hosts");
+    assert_eq!(stored, hosts.len());
+    // What a turn counts for a change record is a bound on its size.
+    for rec in f.tower.changes.values().take(10) {
+        assert!(crate::tower::encode(rec).len() <= rec.size_bound());
+    }
+    // A title (copied into every change and its audit record) as big as
+    // the value limit allows: never a batch Escalator refuses.
+    for title_len in [64 * 1024, 1024 * 1024, big] {
+        let mut spec = spec();
+        spec.title = "t".repeat(title_len);
+        let before = f.tower.changes.len();
+        let (answer, t) = submit_stored(&mut f, spec);
+        match answer {
+            Ok(n) => assert_eq!(n, hosts.len()),
+            Err(e) => {
+                assert_eq!(e.kind, vigie_wire::tower::ApiFaultKind::Invalid, "{e}");
+                assert!(e.message.contains("bytes"), "{e}");
+                assert_eq!(f.tower.changes.len(), before, "nothing queued");
+                assert!(t.publish.is_empty(), "nothing announced");
+            }
+        }
+    }
+    // Many steps with long names (copied into every change) likewise.
+    let mut many = spec();
+    many.steps = (0..2_000)
+        .map(|i| {
+            let mut s = spec().steps[0].clone();
+            s.name = format!("{i}-{}", "n".repeat(1_000));
+            s
+        })
+        .collect();
+    let (answer, _) = submit_stored(&mut f, many);
+    assert!(answer.is_err() || answer == Ok(hosts.len()));
+    // 5,000 copies of a 64 KiB title cannot be one batch: refused, and a
+    // normal submission to the same hosts is stored after it.
+    let mut long = spec();
+    long.title = "t".repeat(64 * 1024);
+    assert!(submit_stored(&mut f, long).0.is_err());
+    assert_eq!(submit_stored(&mut f, spec()).0, Ok(hosts.len()));
+    // The referee goes on: what was stored is all there after a restart.
+    let timing = f.tower.timing;
+    let again = Tower::load(&f.db, timing).unwrap();
+    assert_eq!(again.changes.len(), f.tower.changes.len());
+}
+
+#[test]
+fn a_large_program_to_many_online_hosts_goes_out_over_several_turns() {
+    let mut f = fixture();
+    let n = 40;
+    for i in 0..n {
+        f.beat(&format!("on-{i:02}"), 1, None);
+    }
+    let yaml = format!(
+        "title: big\nsteps:\n  - file: /big\n    content: \"{}\"\n",
+        "x".repeat(vigie_wire::limits::MAX_VALUE - 4 * 1024)
+    );
+    let mut t = Turn::default();
+    let call = ApiCall::Submit {
+        spec: vigie_changes::parse_change("big.yml", &yaml).unwrap(),
+        target: "on-*".into(),
+    };
+    f.tower.api(&caller(), call, &f.db, f.now, &mut t).unwrap();
+    let first = orders(&t);
+    assert!(first > 0, "some go out at once");
+    assert!(
+        first * vigie_wire::limits::MAX_VALUE
+            <= crate::tower::TURN_MAX_ORDER_BYTES + vigie_wire::limits::MAX_VALUE,
+        "{first} copies of a 4 MiB program in one turn"
+    );
+    let mut sent = first;
+    for _ in 0..n {
+        if sent == n {
+            break;
+        }
+        let mut t = Turn::default();
+        f.now += Duration::from_millis(150);
+        f.tower.tick(f.now, &mut t);
+        sent += orders(&t);
+    }
+    assert_eq!(sent, n, "every host got its order over the next ticks");
 }

@@ -38,6 +38,9 @@ pub struct HostState {
     pub reported: vigie_wire::tower::Labels,
     pub last_seen: Option<Instant>,
     pub online: bool,
+    /// Why its plug refuses orders (it cannot journal), from its last
+    /// heartbeat: nothing is dispatched to it meanwhile.
+    pub refusing: Option<String>,
     /// Changes not final, by sequence: the head is in flight or next.
     pub queue: BTreeMap<u64, ChangeId>,
     pub last_order: Option<Instant>,
@@ -50,6 +53,7 @@ impl HostState {
             reported: Default::default(),
             last_seen: None,
             online: false,
+            refusing: None,
             queue: BTreeMap::new(),
             last_order: None,
         }
@@ -59,9 +63,8 @@ impl HostState {
 pub struct Tower {
     pub hosts: BTreeMap<HostId, HostState>,
     pub changes: HashMap<ChangeId, ChangeRecord>,
-    /// Programs of the changes not final, by spec id, with how many of
-    /// those changes share each.
-    pub specs: HashMap<String, (Arc<ChangeSpec>, usize)>,
+    /// Programs of the changes not final, by spec id.
+    pub specs: HashMap<String, Program>,
     pub recent: VecDeque<ChangeView>,
     /// Hosts with a non-empty queue: the only ones a tick must look at.
     pub busy: BTreeSet<HostId>,
@@ -70,7 +73,29 @@ pub struct Tower {
     pub timing: Timing,
     /// Idempotency keys of recent calls and their answers.
     pub idem: crate::idem::Remembered,
+    /// The key registry by public key, read once at start and kept
+    /// current by `keys.rs` (a scan per registration made enrolment
+    /// quadratic).
+    pub keys: HashMap<String, vigie_wire::front::KeyRecord>,
+    /// Servers, sessions, pools, applications (`catalog.rs`).
+    pub catalog: crate::catalog::Catalog,
 }
+
+/// A submission's program, shared by its changes.
+#[derive(Debug)]
+pub struct Program {
+    pub spec: Arc<ChangeSpec>,
+    /// How many changes not final run it.
+    pub users: usize,
+    /// Its encoded size: what an order for it weighs.
+    pub bytes: usize,
+}
+
+/// Most bytes of orders one turn publishes: a large program to thousands
+/// of hosts goes out over several turns (the rest stays queued and is
+/// dispatched by the next ticks) instead of holding thousands of copies
+/// of it in memory at once.
+pub const TURN_MAX_ORDER_BYTES: usize = 64 << 20;
 
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -133,7 +158,14 @@ impl Tower {
             audit: AuditChain::default(),
             timing,
             idem: crate::idem::Remembered::load(db)?,
+            keys: HashMap::new(),
+            catalog: crate::catalog::Catalog::load(db)?,
         };
+        for e in db.iter(prefix("key/")) {
+            let e = e?;
+            let rec: vigie_wire::front::KeyRecord = decode(&e.key, &e.value.unwrap_or_default())?;
+            t.keys.insert(rec.public.clone(), rec);
+        }
         if let Some(v) = db.get(NEXT_SEQ_KEY)? {
             let bytes: [u8; 8] = v
                 .as_slice()
@@ -159,12 +191,17 @@ impl Tower {
                 decode(&ck, &db.get(&ck)?.ok_or_else(|| corrupt(&ck, "missing"))?)?;
             if !t.specs.contains_key(&rec.spec_id) {
                 let sk = spec_key(&rec.spec_id);
-                let spec: ChangeSpec =
-                    decode(&sk, &db.get(&sk)?.ok_or_else(|| corrupt(&sk, "missing"))?)?;
-                t.specs.insert(rec.spec_id.clone(), (Arc::new(spec), 0));
+                let bytes = db.get(&sk)?.ok_or_else(|| corrupt(&sk, "missing"))?;
+                let spec: ChangeSpec = decode(&sk, &bytes)?;
+                let program = Program {
+                    spec: Arc::new(spec),
+                    users: 0,
+                    bytes: bytes.len(),
+                };
+                t.specs.insert(rec.spec_id.clone(), program);
             }
             if let Some(entry) = t.specs.get_mut(&rec.spec_id) {
-                entry.1 += 1;
+                entry.users += 1;
             }
             let host = rec.view.host.clone();
             let h = t
@@ -268,7 +305,7 @@ impl Tower {
         let Some(h) = self.hosts.get_mut(host) else {
             return;
         };
-        if !h.online {
+        if !h.online || h.refusing.is_some() {
             return;
         }
         let Some(id) = h.queue.values().next().cloned() else {
@@ -277,6 +314,13 @@ impl Tower {
         let Some(rec) = self.changes.get_mut(&id) else {
             return;
         };
+        let Some(program) = self.specs.get(&rec.spec_id) else {
+            return;
+        };
+        if turn.order_bytes > 0 && turn.order_bytes + program.bytes > TURN_MAX_ORDER_BYTES {
+            // The next ticks dispatch it.
+            return;
+        }
         let resend = match rec.view.state {
             ChangeState::Queued => false,
             ChangeState::Dispatched if !rec.accepted => {
@@ -290,9 +334,8 @@ impl Tower {
             }
             _ => return,
         };
-        let Some((spec, _)) = self.specs.get(&rec.spec_id) else {
-            return;
-        };
+        turn.order_bytes += program.bytes;
+        let spec = &program.spec;
         rec.view.state = ChangeState::Dispatched;
         rec.view.updated_ms = now_ms();
         h.last_order = Some(now);
@@ -311,7 +354,7 @@ impl Tower {
             resent: resend,
         });
         if !resend {
-            turn.dirty_changes.insert(id);
+            turn.dirty_change(&id, rec.size_bound());
         }
     }
 
@@ -379,8 +422,8 @@ impl Tower {
     /// One change fewer uses this program: forget it when none does.
     fn release_spec(&mut self, spec_id: &str) {
         if let Some(entry) = self.specs.get_mut(spec_id) {
-            entry.1 = entry.1.saturating_sub(1);
-            if entry.1 == 0 {
+            entry.users = entry.users.saturating_sub(1);
+            if entry.users == 0 {
                 self.specs.remove(spec_id);
             }
         }

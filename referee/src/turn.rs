@@ -23,6 +23,12 @@ pub struct Turn {
     /// Bytes of keys and values in `writes`: a turn stops taking work
     /// before its batch nears Escalator's limits.
     pub bytes: usize,
+    /// Bytes `finish_turn` will write for the dirty changes (their
+    /// records), counted when a change first becomes dirty.
+    pub reserved: usize,
+    /// Bytes of the programs in the orders published (see
+    /// `TURN_MAX_ORDER_BYTES`).
+    pub order_bytes: usize,
     /// The audit chain grew: its head is written once, at the end.
     pub audit_grew: bool,
 }
@@ -30,7 +36,19 @@ pub struct Turn {
 /// A turn takes no more work past these: one Escalator batch must hold it
 /// (limits: 100,000 operations, a 16 MiB frame).
 pub const TURN_MAX_WRITES: usize = 40_000;
-pub const TURN_MAX_BYTES: usize = 8 << 20;
+pub const TURN_MAX_BYTES: usize = 5 << 20;
+/// The most one message may add to a turn that still took it: a
+/// submission bigger than this is refused (`api.rs`). A turn stops taking
+/// work at `TURN_MAX_BYTES`, so its batch stays under
+/// `TURN_MAX_BYTES + WORK_MAX_BYTES` plus the encoding's overhead.
+pub const WORK_MAX_BYTES: usize = 9 << 20;
+/// Most writes one message may add (a submission's queue, change and audit
+/// records for `MAX_SUBMIT_HOSTS`, with room to spare).
+pub const WORK_MAX_WRITES: usize = 20_000;
+const _: () = assert!(
+    TURN_MAX_BYTES + WORK_MAX_BYTES + (2 << 20) <= vigie_wire::limits::MAX_FRAME
+        && TURN_MAX_WRITES + WORK_MAX_WRITES + 20_000 <= vigie_wire::limits::MAX_BATCH_OPS
+);
 
 impl Turn {
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
@@ -43,9 +61,19 @@ impl Turn {
         self.writes.push((key, None));
     }
 
+    /// Marks a change's record to be written and announced at the end of
+    /// the turn; `bytes` (its record's size, or a bound) counts in the
+    /// turn's size the first time.
+    pub fn dirty_change(&mut self, id: &str, bytes: usize) {
+        if self.dirty_changes.insert(id.to_owned()) {
+            self.reserved += bytes + id.len() + 16;
+        }
+    }
+
     /// Whether the turn should stop taking new work.
     pub fn full(&self) -> bool {
-        self.writes.len() >= TURN_MAX_WRITES || self.bytes >= TURN_MAX_BYTES
+        self.writes.len() + self.dirty_changes.len() >= TURN_MAX_WRITES
+            || self.bytes + self.reserved >= TURN_MAX_BYTES
     }
 }
 
@@ -60,6 +88,15 @@ pub enum Log {
         host: HostId,
     },
     HostOffline {
+        host: HostId,
+    },
+    /// Its plug cannot journal and refuses orders.
+    HostRefusing {
+        host: HostId,
+        reason: String,
+    },
+    /// Its plug journals again and takes orders.
+    HostResumed {
         host: HostId,
     },
     HostReset {
@@ -127,6 +164,7 @@ pub enum Log {
         seq: u64,
         reason: &'static str,
     },
+    Catalog(crate::catalog::CatalogLog),
 }
 
 impl Log {
@@ -136,6 +174,8 @@ impl Log {
             Log::HostRegistered { host } => info!(event = "host_registered", host),
             Log::HostOnline { host } => info!(event = "host_online", host),
             Log::HostOffline { host } => info!(event = "host_offline", host),
+            Log::HostRefusing { host, reason } => warn!(event = "host_refusing", host, reason),
+            Log::HostResumed { host } => info!(event = "host_resumed", host),
             Log::KeyChanged {
                 host,
                 public,
@@ -201,6 +241,7 @@ impl Log {
             Log::ReportRejected { host, seq, reason } => {
                 warn!(event = "report_rejected", host, seq, reason)
             }
+            Log::Catalog(c) => c.emit(),
         }
     }
 }

@@ -217,6 +217,7 @@ fn malformed_or_foreign_frames_from_an_accepted_peer_are_refused() -> anyhow::Re
         incarnation: 1,
         labels: Default::default(),
         busy: None,
+        refusing: None,
     });
     d.send(vigie_wire::encode(&foreign)?, 0)?;
     assert!(refused(&d)?.contains("far-4"));

@@ -58,7 +58,8 @@ fn interrupted_step(
         done[0].state,
         ChangeState::RolledBack {
             failed_step: None,
-            interrupted: true
+            interrupted: true,
+            stopped: false
         }
     );
     assert_eq!(

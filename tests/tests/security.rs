@@ -70,6 +70,7 @@ fn a_host_cannot_choose_its_own_labels() -> anyhow::Result<()> {
         incarnation: 1,
         labels: labels(&[("role", "db")]),
         busy: None,
+        refusing: None,
     });
     d.send(vigie_wire::encode(&lie)?, 0)?;
     t.events().wait_n("host_online far-1", 1, WAIT, |e| {

@@ -100,10 +100,20 @@ pub enum Verb {
     OperatorsAdmin,
     /// Act in any tenant (create tenants and their operators).
     TenantsAdmin,
+    /// See the server catalog and its import sessions.
+    ServersRead,
+    /// Import servers (and, later, provision them).
+    ServersAdmin,
+    /// Make IP pools, allocate and release addresses.
+    IpsAdmin,
+    /// See the application catalog.
+    AppsRead,
+    /// Add applications to the catalog.
+    AppsAdmin,
 }
 
 impl Verb {
-    pub const ALL: [Verb; 8] = [
+    pub const ALL: [Verb; 13] = [
         Verb::ChangesSubmit,
         Verb::ChangesCancel,
         Verb::ChangesRead,
@@ -112,6 +122,11 @@ impl Verb {
         Verb::AuditRead,
         Verb::OperatorsAdmin,
         Verb::TenantsAdmin,
+        Verb::ServersRead,
+        Verb::ServersAdmin,
+        Verb::IpsAdmin,
+        Verb::AppsRead,
+        Verb::AppsAdmin,
     ];
 
     /// The stable name: `changes.submit`, …
@@ -125,6 +140,11 @@ impl Verb {
             Verb::AuditRead => "audit.read",
             Verb::OperatorsAdmin => "operators.admin",
             Verb::TenantsAdmin => "tenants.admin",
+            Verb::ServersRead => "servers.read",
+            Verb::ServersAdmin => "servers.admin",
+            Verb::IpsAdmin => "ips.admin",
+            Verb::AppsRead => "apps.read",
+            Verb::AppsAdmin => "apps.admin",
         }
     }
 

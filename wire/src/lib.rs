@@ -5,6 +5,7 @@
 //! MessagePack body. Decoding never panics: garbage, truncated, oversized and
 //! wrong-version frames each give a typed [`WireError`].
 
+pub mod catalog;
 pub mod change;
 pub mod deploy;
 mod envelope;

@@ -45,6 +45,10 @@ pub enum PlugEvent {
         incarnation: u64,
         labels: Labels,
         busy: Option<ChangeId>,
+        /// Why the plug refuses new orders (its journal cannot be
+        /// written: a full or failing disk); `None` when it takes them.
+        #[serde(default)]
+        refusing: Option<String>,
     },
     Report(Report),
 }
@@ -92,14 +96,21 @@ pub enum ReportKind {
 pub enum Outcome {
     Succeeded,
     /// Every started step was undone. `failed_step` is the step that failed
-    /// (none when the plug was interrupted by a crash and rolled back after).
+    /// (none when the plug was interrupted by a crash and rolled back after,
+    /// or stopped).
     RolledBack {
         failed_step: Option<u32>,
         interrupted: bool,
+        /// The tower was stopping: the step in flight finished, the next
+        /// one did not start, and the steps done were undone.
+        #[serde(default)]
+        stopped: bool,
     },
     RollbackFailed {
         failed_step: Option<u32>,
         interrupted: bool,
+        #[serde(default)]
+        stopped: bool,
     },
 }
 
@@ -151,10 +162,15 @@ pub enum ChangeState {
     RolledBack {
         failed_step: Option<u32>,
         interrupted: bool,
+        /// Cut by a stop of the tower (see `Outcome::RolledBack`).
+        #[serde(default)]
+        stopped: bool,
     },
     RollbackFailed {
         failed_step: Option<u32>,
         interrupted: bool,
+        #[serde(default)]
+        stopped: bool,
     },
     Cancelled,
 }
@@ -192,16 +208,20 @@ impl From<Outcome> for ChangeState {
             Outcome::RolledBack {
                 failed_step,
                 interrupted,
+                stopped,
             } => Self::RolledBack {
                 failed_step,
                 interrupted,
+                stopped,
             },
             Outcome::RollbackFailed {
                 failed_step,
                 interrupted,
+                stopped,
             } => Self::RollbackFailed {
                 failed_step,
                 interrupted,
+                stopped,
             },
         }
     }
@@ -256,6 +276,10 @@ pub struct HostView {
     pub online: bool,
     pub queued: u32,
     pub in_flight: Option<ChangeId>,
+    /// Why the host's plug refuses orders (see `PlugEvent::Heartbeat`):
+    /// nothing is dispatched to it meanwhile.
+    #[serde(default)]
+    pub refusing: Option<String>,
 }
 
 /// Who is asking. The majordomo builds it from the operator's
@@ -432,12 +456,20 @@ pub enum ApiCall {
     Operators,
     /// The deployer's inventory (`deploy.rs`).
     Deploy(crate::deploy::DeployCall),
+    /// Servers, import sessions, IP pools, applications.
+    Catalog(crate::catalog::CatalogCall),
 }
 
 impl ApiCall {
     /// Whether the call changes the tower's state (and so takes an
     /// idempotency key).
     pub fn mutates(&self) -> bool {
+        if let ApiCall::Catalog(c) = self {
+            return c.mutates();
+        }
+        if let ApiCall::Deploy(d) = self {
+            return d.mutates();
+        }
         !matches!(
             self,
             ApiCall::Status { .. }
@@ -447,7 +479,7 @@ impl ApiCall {
                 | ApiCall::Hosts
                 | ApiCall::Keys
                 | ApiCall::Operators
-        ) && !matches!(self, ApiCall::Deploy(d) if !d.mutates())
+        )
     }
 
     /// The permission a call needs at the front door; `None` for calls only
@@ -473,6 +505,7 @@ impl ApiCall {
             // Recording a deploy follows its changes: the same verb.
             ApiCall::Deploy(crate::deploy::DeployCall::Record { .. }) => Verb::ChangesSubmit,
             ApiCall::Deploy(crate::deploy::DeployCall::List) => Verb::ChangesRead,
+            ApiCall::Catalog(c) => c.verb(),
         })
     }
 }
@@ -494,6 +527,7 @@ pub enum ApiAnswer {
     Operators(Vec<crate::front::OperatorRecord>),
     Done,
     Deploy(crate::deploy::DeployAnswer),
+    Catalog(crate::catalog::CatalogAnswer),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

@@ -1,11 +1,21 @@
 //! The LevelDB engine (rusty-leveldb) with real fdatasync through [`SyncEnv`].
+//!
+//! Opening first checks every log ([`recovery::check`]). After any failed
+//! write or sync (a full disk, an I/O error) rusty-leveldb's memory no
+//! longer matches the disk — its memtable holds the failed write, its log
+//! buffer unwritten bytes — so the engine drops that instance and, at the
+//! next call, reopens the database from disk: the torn tail the failure left
+//! is cut and every acknowledged write is back. [`LevelDbEngine::generation`]
+//! tells the server which writes of its turn went with the dropped instance.
 
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use rusty_leveldb::{LdbIterator, Options, WriteBatch, DB};
 
+use super::faults::Faults;
+use super::recovery;
 use super::sync_env::{SyncEnv, SyncState};
 use super::{push_entry, Engine, EngineError, ScanEntries, ScanLimit};
 use crate::keys::Bounds;
@@ -26,42 +36,113 @@ impl Default for LevelDbOptions {
     }
 }
 
-pub struct LevelDbEngine {
+struct Open {
     db: DB,
     sync: SyncState,
+}
+
+pub struct LevelDbEngine {
+    dir: PathBuf,
+    opts: LevelDbOptions,
+    faults: Option<Rc<Faults>>,
+    /// None after a failure, until the next call reopens.
+    open: Option<Open>,
+    generation: u64,
 }
 
 fn ldb(e: rusty_leveldb::Status) -> EngineError {
     EngineError::LevelDb(e.to_string())
 }
 
+fn open_db(
+    dir: &Path,
+    opts: LevelDbOptions,
+    faults: Option<Rc<Faults>>,
+) -> Result<Open, EngineError> {
+    recovery::check(dir)?;
+    let (env, sync) = SyncEnv::new(dir, faults);
+    let options = Options {
+        env: Rc::new(Box::new(env)),
+        create_if_missing: true,
+        write_buffer_size: opts.write_buffer_size,
+        ..Options::default()
+    };
+    let db = DB::open(dir, options).map_err(ldb)?;
+    sync.sync()?;
+    Ok(Open { db, sync })
+}
+
 impl LevelDbEngine {
     /// Opens (creating if missing) the database in `dir`.
     pub fn open(dir: &Path, opts: LevelDbOptions) -> Result<Self, EngineError> {
-        let (env, sync) = SyncEnv::new(dir);
-        let options = Options {
-            env: Rc::new(Box::new(env)),
-            create_if_missing: true,
-            write_buffer_size: opts.write_buffer_size,
-            ..Options::default()
-        };
-        let db = DB::open(dir, options).map_err(ldb)?;
-        let mut engine = Self { db, sync };
-        engine.sync()?;
-        Ok(engine)
+        Self::open_with_faults(dir, opts, None)
+    }
+
+    /// Opens with injected I/O faults (crash-point tests).
+    pub fn open_with_faults(
+        dir: &Path,
+        opts: LevelDbOptions,
+        faults: Option<Rc<Faults>>,
+    ) -> Result<Self, EngineError> {
+        let open = open_db(dir, opts, faults.clone())?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            opts,
+            faults,
+            open: Some(open),
+            generation: 0,
+        })
+    }
+
+    /// Counts the instances dropped after a failure: a write applied at one
+    /// generation and not synced before the next was lost with it.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Flushes LevelDB's buffers and closes the database.
     pub fn close(mut self) -> Result<(), EngineError> {
-        self.db.close().map_err(ldb)?;
-        self.sync.sync()?;
+        if let Some(mut o) = self.open.take() {
+            o.db.close().map_err(ldb)?;
+            o.sync.sync()?;
+        }
         Ok(())
+    }
+
+    fn ready(&mut self) -> Result<&mut Open, EngineError> {
+        if self.open.is_none() {
+            let o = open_db(&self.dir, self.opts, self.faults.clone())?;
+            tracing::info!(event = "database_reopened", dir = %self.dir.display(), generation = self.generation);
+            self.open = Some(o);
+        }
+        self.open
+            .as_mut()
+            .ok_or_else(|| EngineError::LevelDb("not open".into()))
+    }
+
+    /// Runs a mutation; on failure drops the instance (its memory is no
+    /// longer what the disk holds).
+    fn mutate<T>(
+        &mut self,
+        f: impl FnOnce(&mut Open) -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
+        let r = f(self.ready()?);
+        if let Err(e) = &r {
+            if let Some(o) = self.open.take() {
+                let why = o.sync.poisoned().unwrap_or_else(|| e.to_string());
+                tracing::warn!(event = "database_write_failed", dir = %self.dir.display(), error = %why);
+                // Stop every later write of this instance, even on drop.
+                o.sync.poison(&why);
+            }
+            self.generation += 1;
+        }
+        r
     }
 }
 
 impl Engine for LevelDbEngine {
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
-        Ok(self.db.get(key).map(|b| b.to_vec()))
+        Ok(self.ready()?.db.get(key).map(|b| b.to_vec()))
     }
 
     fn write(&mut self, ops: &[BatchOp]) -> Result<(), EngineError> {
@@ -73,16 +154,18 @@ impl Engine for LevelDbEngine {
             }
         }
         // One log record per batch: atomic on recovery.
-        self.db.write(wb, false).map_err(ldb)
+        self.mutate(|o| o.db.write(wb, false).map_err(ldb))
     }
 
     fn flush(&mut self) -> Result<(), EngineError> {
-        self.db.flush().map_err(ldb)
+        self.mutate(|o| o.db.flush().map_err(ldb))
     }
 
     fn sync(&mut self) -> Result<u32, EngineError> {
-        self.flush()?;
-        self.sync.sync()
+        self.mutate(|o| {
+            o.db.flush().map_err(ldb)?;
+            o.sync.sync()
+        })
     }
 
     fn scan(
@@ -96,7 +179,7 @@ impl Engine for LevelDbEngine {
         if bounds.is_empty() {
             return Ok(out);
         }
-        let mut it = self.db.new_iter().map_err(ldb)?;
+        let mut it = self.ready()?.db.new_iter().map_err(ldb)?;
         it.seek(&bounds.lower);
         let in_range = |k: &[u8]| bounds.upper.as_deref().is_none_or(|u| k < u);
         let mut bytes = 0;

@@ -2,8 +2,12 @@
 //! Every implementation passes the suite in [`conformance`].
 
 pub mod conformance;
+pub mod crashpoint;
+pub mod faults;
 mod leveldb;
+pub mod logfile;
 mod memory;
+pub mod recovery;
 mod sync_env;
 
 pub use self::leveldb::{LevelDbEngine, LevelDbOptions};
@@ -20,6 +24,21 @@ pub enum EngineError {
     Sync {
         path: String,
         source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// Damage that no crash leaves: valid records follow it.
+    #[error(
+        "{file}: corrupt at byte {offset} ({reason}), with intact records after it — not the \
+         torn tail of a crash; `vigie escalator repair` keeps every intact record"
+    )]
+    Corrupt {
+        file: String,
+        offset: u64,
+        reason: String,
     },
 }
 

@@ -7,6 +7,12 @@
 //! created or removed). Before a file is deleted or renamed — the moments
 //! LevelDB relies on earlier writes being on disk, e.g. a new table before
 //! the log it replaces disappears — everything pending is synced first.
+//!
+//! Every write is made whole (a short write(2) is retried until done) or
+//! fails. After any failed write or sync the environment is *poisoned*: it
+//! refuses every later mutation, so that nothing rusty-leveldb still holds in
+//! its buffers (or retries on drop) can land after the failure; the engine
+//! then reopens the database from what is on disk.
 
 use std::cell::{Cell, RefCell};
 use std::fs::{File, OpenOptions};
@@ -17,6 +23,7 @@ use std::rc::Rc;
 use rusty_leveldb::env::{Env, FileLock, Logger, RandomAccess};
 use rusty_leveldb::{PosixDiskEnv, Status, StatusCode};
 
+use super::faults::{self, Faults, WriteFate};
 use super::EngineError;
 
 struct Tracked {
@@ -36,20 +43,61 @@ struct Pending {
 pub struct SyncState {
     dir: PathBuf,
     pending: Rc<RefCell<Pending>>,
+    /// The first write or sync failure, after which nothing is written.
+    poison: Rc<RefCell<Option<String>>>,
+    faults: Option<Rc<Faults>>,
 }
 
 impl SyncState {
+    /// Why writes stopped, if they did.
+    pub fn poisoned(&self) -> Option<String> {
+        self.poison.borrow().clone()
+    }
+
+    pub(super) fn poison(&self, why: &str) {
+        self.poison
+            .borrow_mut()
+            .get_or_insert_with(|| why.to_owned());
+    }
+
+    fn check_alive(&self) -> std::io::Result<()> {
+        if let Some(why) = self.poison.borrow().as_ref() {
+            return Err(std::io::Error::other(format!(
+                "writes stopped after an earlier failure: {why}"
+            )));
+        }
+        self.faults.as_ref().map_or(Ok(()), |f| f.alive())
+    }
+
+    fn sync_file(&self, file: &File) -> std::io::Result<()> {
+        self.check_alive()?;
+        if let Some(f) = &self.faults {
+            f.on_sync()?;
+        }
+        file.sync_data()
+    }
+
     /// fdatasyncs every file written since the last call, then the directory
     /// if its entries changed. Returns the number of fsync calls made.
     pub fn sync(&self) -> Result<u32, EngineError> {
+        let r = self.sync_pending();
+        if let Err(e) = &r {
+            self.poison(&e.to_string());
+        }
+        r
+    }
+
+    fn sync_pending(&self) -> Result<u32, EngineError> {
         let mut pending = self.pending.borrow_mut();
         let mut calls = 0;
         for t in &pending.files {
-            if t.dirty.replace(false) {
-                t.file.sync_data().map_err(|source| EngineError::Sync {
-                    path: t.path.display().to_string(),
-                    source,
-                })?;
+            if t.dirty.get() {
+                self.sync_file(&t.file)
+                    .map_err(|source| EngineError::Sync {
+                        path: t.path.display().to_string(),
+                        source,
+                    })?;
+                t.dirty.set(false);
                 calls += 1;
             }
         }
@@ -57,33 +105,76 @@ impl SyncState {
         pending
             .files
             .retain(|t| t.dirty.get() || Rc::strong_count(&t.dirty) > 1);
-        if std::mem::take(&mut pending.dir_dirty) {
-            sync_dir(&self.dir)?;
+        if pending.dir_dirty {
+            File::open(&self.dir)
+                .and_then(|d| self.sync_file(&d))
+                .map_err(|source| EngineError::Sync {
+                    path: self.dir.display().to_string(),
+                    source,
+                })?;
+            pending.dir_dirty = false;
             calls += 1;
         }
         Ok(calls)
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<(), EngineError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| EngineError::Sync {
-            path: dir.display().to_string(),
-            source,
-        })
-}
-
-/// A writable file that marks itself dirty on every write.
+/// A writable file that marks itself dirty on every write and writes whole.
 struct TrackedWriter {
+    path: PathBuf,
     file: File,
     dirty: Rc<Cell<bool>>,
+    state: SyncState,
+}
+
+impl TrackedWriter {
+    /// One write(2) call, or the fault injected in its place.
+    fn write_once(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let fate = self
+            .state
+            .faults
+            .as_ref()
+            .map_or(WriteFate::Whole, |f| f.on_write(buf.len()));
+        match fate {
+            WriteFate::Whole => self.file.write(buf),
+            WriteFate::Short(n) => self.file.write(&buf[..n]),
+            WriteFate::NoSpace => Err(faults::no_space()),
+            WriteFate::Kill(n) => {
+                self.file.write_all(&buf[..n])?;
+                Err(faults::killed())
+            }
+            WriteFate::Dead => Err(faults::killed()),
+        }
+    }
+
+    /// rusty-leveldb takes a short count for a whole write: retry until
+    /// every byte is written, or fail.
+    fn write_whole(&mut self, mut buf: &[u8]) -> std::io::Result<()> {
+        while !buf.is_empty() {
+            match self.write_once(buf) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Write for TrackedWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.state.check_alive()?;
         self.dirty.set(true);
-        self.file.write(buf)
+        match self.write_whole(buf) {
+            Ok(()) => Ok(buf.len()),
+            Err(e) => {
+                // Part of `buf` may be in the file: nothing may follow it.
+                self.state
+                    .poison(&format!("write {}: {e}", self.path.display()));
+                Err(e)
+            }
+        }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -97,10 +188,12 @@ pub struct SyncEnv {
 }
 
 impl SyncEnv {
-    pub fn new(dir: &Path) -> (Self, SyncState) {
+    pub fn new(dir: &Path, faults: Option<Rc<Faults>>) -> (Self, SyncState) {
         let state = SyncState {
             dir: dir.to_path_buf(),
             pending: Rc::default(),
+            poison: Rc::default(),
+            faults,
         };
         let env = Self {
             inner: PosixDiskEnv::new(),
@@ -110,6 +203,7 @@ impl SyncEnv {
     }
 
     fn open_tracked(&self, p: &Path, append: bool) -> rusty_leveldb::Result<Box<dyn Write>> {
+        self.alive("open", p)?;
         let existed = p.exists();
         let file = OpenOptions::new()
             .create(true)
@@ -127,7 +221,16 @@ impl SyncEnv {
             file: handle,
             dirty: dirty.clone(),
         });
-        Ok(Box::new(TrackedWriter { file, dirty }))
+        Ok(Box::new(TrackedWriter {
+            path: p.to_path_buf(),
+            file,
+            dirty,
+            state: self.state.clone(),
+        }))
+    }
+
+    fn alive(&self, op: &str, p: &Path) -> rusty_leveldb::Result<()> {
+        self.state.check_alive().map_err(|e| io_status(op, p, e))
     }
 
     fn sync_before(&self, op: &str, p: &Path) -> rusty_leveldb::Result<()> {
@@ -150,6 +253,11 @@ impl Env for SyncEnv {
         self.inner.open_random_access_file(p)
     }
     fn open_writable_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn Write>> {
+        // The info log is best effort (its errors are ignored): it must
+        // neither stop the database on a full disk nor be synced.
+        if p.file_name().is_some_and(|n| n == "LOG") {
+            return self.inner.open_writable_file(p);
+        }
         self.open_tracked(p, false)
     }
     fn open_appendable_file(&self, p: &Path) -> rusty_leveldb::Result<Box<dyn Write>> {
@@ -165,6 +273,7 @@ impl Env for SyncEnv {
         self.inner.size_of(p)
     }
     fn delete(&self, p: &Path) -> rusty_leveldb::Result<()> {
+        self.alive("delete", p)?;
         self.sync_before("delete", p)?;
         self.inner.delete(p)?;
         self.state.pending.borrow_mut().dir_dirty = true;
@@ -179,6 +288,7 @@ impl Env for SyncEnv {
     fn rename(&self, old: &Path, new: &Path) -> rusty_leveldb::Result<()> {
         // CURRENT is replaced by rename: its new content and the manifest it
         // names must be durable before, and the rename itself right after.
+        self.alive("rename", old)?;
         self.sync_before("rename", old)?;
         self.inner.rename(old, new)?;
         self.state.pending.borrow_mut().dir_dirty = true;

@@ -1,4 +1,5 @@
-//! `vigie bench escalator`: prints figures and the ratios the issues target.
+//! `vigie bench escalator`: prints figures and the ratios the issues target;
+//! `vigie bench crashpoints`: the storage's crash-point sweep, longer.
 
 use std::process::{Command, ExitCode};
 
@@ -22,11 +23,35 @@ enum What {
         #[arg(long)]
         no_redis: bool,
     },
+    /// Escalator's storage under a fault at every write and sync of a workload.
+    Crashpoints {
+        /// Writes in the workload (puts, deletes, batches).
+        #[arg(long, default_value_t = 200)]
+        writes: usize,
+        /// Workload seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Inject at one call in this many (1: every call).
+        #[arg(long, default_value_t = 1)]
+        every: u64,
+    },
     /// Agents over CURVE through the majordomo: fan-out, memory, CPU.
     Agents {
         /// Agents to connect.
         #[arg(long, default_value_t = 1_000)]
         hosts: usize,
+    },
+    /// Onboarding: agent keys enrolled one by one, a CSV import, allocations.
+    Catalog {
+        /// Agent keys to enrol, one call each.
+        #[arg(long, default_value_t = 10_000)]
+        keys: usize,
+        /// Rows of the CSV to import.
+        #[arg(long, default_value_t = 10_000)]
+        rows: usize,
+        /// Single-address allocations, one call each.
+        #[arg(long, default_value_t = 1_000)]
+        allocations: usize,
     },
     /// Change requests: dispatch latency, one-host throughput, fan-out.
     Changes {
@@ -40,6 +65,38 @@ enum What {
         #[arg(long, default_value_t = 500)]
         back_to_back: usize,
     },
+}
+
+fn crashpoints(writes: usize, seed: u64, every: u64) -> anyhow::Result<ExitCode> {
+    use vigie_escalator::engine::crashpoint;
+    use vigie_escalator::engine::faults::FaultMode;
+    let dir = tempfile::Builder::new().prefix("vigie-crash-").tempdir()?;
+    let turns = crashpoint::workload(seed, writes.max(1));
+    println!(
+        "# vigie bench crashpoints --writes {writes} --seed {seed} --every {every}  ({} turns; modes fail, short, kill)",
+        turns.len()
+    );
+    let t = std::time::Instant::now();
+    let s = crashpoint::sweep(dir.path(), &turns, &FaultMode::ALL, every)
+        .map_err(anyhow::Error::msg)?;
+    println!(
+        "{} write/sync calls, {} runs in {:.1} s: {} acknowledged writes checked, {} unacknowledged found whole, {} torn tails cut",
+        s.ops,
+        s.runs,
+        t.elapsed().as_secs_f64(),
+        s.acknowledged,
+        s.unacked_present,
+        s.tails_cut
+    );
+    for (p, why) in s.failures.iter().take(20) {
+        println!("FAILED at call {} ({:?}): {why}", p.at, p.mode);
+    }
+    println!("{} failed runs", s.failures.len());
+    Ok(if s.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn show(f: &Figure) {
@@ -79,7 +136,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             super::bench_agents::run(hosts.max(1))?;
             return Ok(ExitCode::SUCCESS);
         }
+        What::Catalog {
+            keys,
+            rows,
+            allocations,
+        } => {
+            super::bench_catalog::run(keys, rows, allocations)?;
+            return Ok(ExitCode::SUCCESS);
+        }
         What::Escalator { ops, no_redis } => (ops, no_redis),
+        What::Crashpoints {
+            writes,
+            seed,
+            every,
+        } => return crashpoints(writes, seed, every),
         What::Changes {
             hosts,
             samples,

@@ -20,7 +20,7 @@ use vigie_wire::tower::{
 };
 
 /// Resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
+pub(super) fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -60,50 +60,87 @@ fn send(sock: &zmq::Socket, ev: PlugEvent) {
     }
 }
 
-pub fn run(hosts: usize) -> anyhow::Result<()> {
-    let dir = tempfile::Builder::new()
-        .prefix("vigie-bench-agents-")
-        .tempdir()?;
-    let ep = |n: &str| format!("ipc://{}/{n}.sock", dir.path().display());
-    let majordomo = format!("tcp://127.0.0.1:{}", free_port()?);
-    let setup = format!(
-        "name: bench\ndata_dir: data\nendpoints:\n  escalator: {}\n  api: {}\n  events: {}\n  orders: {}\n  lifecycle: {}\n  majordomo: {majordomo}\n",
-        ep("escalator"),
-        ep("api"),
-        ep("events"),
-        ep("orders"),
-        ep("lifecycle")
-    );
-    let file = dir.path().join("tower.yml");
-    std::fs::write(&file, setup)?;
-    let mut launcher = Command::new(std::env::current_exe()?)
-        .args(["--log-json", "start", "--setup"])
-        .arg(&file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let stderr = launcher.stderr.take().context("stderr")?;
-    let mut lines = BufReader::new(stderr).lines();
-    let mut pids: HashMap<String, u32> = HashMap::new();
-    for line in lines.by_ref() {
-        let line = line?;
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["event"] == "child_started" {
-            if let (Some(n), Some(p)) = (v["name"].as_str(), v["pid"].as_u64()) {
-                pids.insert(n.to_owned(), u32::try_from(p)?);
-            }
-        }
-        if v["event"] == "tower_ready" {
-            break;
-        }
-        anyhow::ensure!(
-            v["event"] != "start_failed",
-            "the tower did not start: {line}"
+/// A tower started by the launcher in a temp dir for a benchmark: its
+/// children's pids (to read their memory and CPU) and endpoints.
+pub(super) struct BenchTower {
+    pub dir: tempfile::TempDir,
+    pub launcher: std::process::Child,
+    pub pids: HashMap<String, u32>,
+    pub majordomo: String,
+}
+
+impl BenchTower {
+    pub fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("vigie-bench-agents-")
+            .tempdir()?;
+        let ep = |n: &str| format!("ipc://{}/{n}.sock", dir.path().display());
+        let majordomo = format!("tcp://127.0.0.1:{}", free_port()?);
+        let setup = format!(
+            "name: bench\ndata_dir: data\nendpoints:\n  escalator: {}\n  api: {}\n  events: {}\n  orders: {}\n  lifecycle: {}\n  majordomo: {majordomo}\n",
+            ep("escalator"),
+            ep("api"),
+            ep("events"),
+            ep("orders"),
+            ep("lifecycle")
         );
+        let file = dir.path().join("tower.yml");
+        std::fs::write(&file, setup)?;
+        let mut launcher = Command::new(std::env::current_exe()?)
+            .args(["--log-json", "start", "--setup"])
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stderr = launcher.stderr.take().context("stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let mut pids: HashMap<String, u32> = HashMap::new();
+        for line in lines.by_ref() {
+            let line = line?;
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if v["event"] == "child_started" {
+                if let (Some(n), Some(p)) = (v["name"].as_str(), v["pid"].as_u64()) {
+                    pids.insert(n.to_owned(), u32::try_from(p)?);
+                }
+            }
+            if v["event"] == "tower_ready" {
+                break;
+            }
+            anyhow::ensure!(
+                v["event"] != "start_failed",
+                "the tower did not start: {line}"
+            );
+        }
+        // Keep reading the launcher's output so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Self {
+            dir,
+            launcher,
+            pids,
+            majordomo,
+        })
     }
-    // Keep reading the launcher's output so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+
+    pub fn ep(&self, n: &str) -> String {
+        format!("ipc://{}/{n}.sock", self.dir.path().display())
+    }
+
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(self.launcher.id())?),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.launcher.wait();
+        Ok(())
+    }
+}
+
+pub fn run(hosts: usize) -> anyhow::Result<()> {
+    let tower = BenchTower::start()?;
+    let (dir, pids, majordomo) = (&tower.dir, &tower.pids, tower.majordomo.clone());
+    let launcher = &tower.launcher;
+    let ep = |n: &str| tower.ep(n);
     let tower_pids: Vec<u32> = pids.values().copied().chain([launcher.id()]).collect();
     let tower_rss = || tower_pids.iter().map(|p| rss_kib(*p)).sum::<u64>();
     let majordomo_pid = *pids.get("majordomo").context("no majordomo")?;
@@ -303,10 +340,5 @@ pub fn run(hosts: usize) -> anyhow::Result<()> {
         "memory each process gained with the agents: {}",
         grew.join(", ")
     );
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(launcher.id())?),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let _ = launcher.wait();
-    Ok(())
+    tower.stop()
 }

@@ -1,16 +1,22 @@
+//! `vigie escalator`: the key-value daemon, and `vigie escalator repair`.
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use vigie_escalator::engine::EngineError;
 use vigie_escalator::{EscalatorError, ServerConfig};
 
 use crate::runtime::{shutdown_flag, EXIT_CONFIG};
 
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
     /// Data directory (created if missing; locked while the daemon runs).
-    #[arg(long)]
-    data: PathBuf,
+    #[arg(long, required = true)]
+    data: Option<PathBuf>,
     /// Endpoint to bind (repeatable): tcp://IP:PORT, tcp://IP:* or ipc://PATH.
     #[arg(long = "bind", default_value = super::DEFAULT_ESCALATOR)]
     binds: Vec<String>,
@@ -22,8 +28,23 @@ pub struct Args {
     page_entries: u32,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Salvage the intact records of damaged logs (the daemon refuses to
+    /// start on them); each damaged original is kept as NAME.corrupt.
+    Repair {
+        /// The data directory (the daemon must be stopped).
+        #[arg(long)]
+        data: PathBuf,
+    },
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut cfg = ServerConfig::new(&args.data, args.binds);
+    if let Some(Action::Repair { data }) = args.action {
+        return repair(&data);
+    }
+    let data = args.data.context("--data is required")?;
+    let mut cfg = ServerConfig::new(&data, args.binds);
     cfg.group_commit = !args.no_group_commit;
     cfg.page_entries = args.page_entries as usize;
     let shutdown = shutdown_flag()?;
@@ -37,6 +58,43 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("vigie escalator: refusing to start: {e}");
             Ok(ExitCode::FAILURE)
         }
+        Err(EscalatorError::Engine(e @ EngineError::Corrupt { .. })) => {
+            tracing::error!(event = "storage_corrupt", error = %e);
+            eprintln!(
+                "vigie escalator: refusing to start: {e} (vigie escalator repair --data {})",
+                data.display()
+            );
+            Ok(ExitCode::FAILURE)
+        }
         Err(e) => Err(e).context("escalator stopped on an error"),
     }
+}
+
+fn repair(data: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let report =
+        vigie_escalator::repair(data).with_context(|| format!("repairing {}", data.display()))?;
+    for r in &report.repaired {
+        println!(
+            "{}: rewritten with its {} intact records; original kept as {}",
+            r.file.display(),
+            r.records_kept,
+            r.original.display()
+        );
+        for (offset, why) in &r.skipped {
+            println!("  skipped damage at byte {offset}: {why}");
+        }
+    }
+    for c in &report.tails_cut {
+        println!(
+            "{}: torn tail of {} bytes cut (an unacknowledged write)",
+            c.file.display(),
+            c.dropped
+        );
+    }
+    println!(
+        "{} databases open cleanly: {}",
+        report.databases.len(),
+        report.databases.join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
 }

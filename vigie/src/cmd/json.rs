@@ -33,13 +33,24 @@ pub fn state_parts(s: &ChangeState) -> (&'static str, Option<u32>, bool) {
         ChangeState::RolledBack {
             failed_step,
             interrupted,
+            ..
         }
         | ChangeState::RollbackFailed {
             failed_step,
             interrupted,
+            ..
         } => (s.word(), failed_step.map(step_number), interrupted),
         _ => (s.word(), None, false),
     }
+}
+
+/// Whether a stop of the tower ended the change (before its next step).
+pub fn stopped(s: &ChangeState) -> bool {
+    matches!(
+        s,
+        ChangeState::RolledBack { stopped: true, .. }
+            | ChangeState::RollbackFailed { stopped: true, .. }
+    )
 }
 
 pub fn status_word(s: StepStatus) -> &'static str {
@@ -121,6 +132,8 @@ pub struct ChangeJson {
     pub step: Option<u32>,
     /// Rolled back because the host's plug crashed mid-change.
     pub interrupted: bool,
+    /// Rolled back because the tower was stopped mid-change.
+    pub stopped: bool,
     /// No more changes of state will come.
     #[serde(rename = "final")]
     pub is_final: bool,
@@ -142,6 +155,7 @@ impl From<&ChangeView> for ChangeJson {
             state,
             step,
             interrupted,
+            stopped: stopped(&v.state),
             is_final: v.state.is_final(),
             steps: v
                 .steps
@@ -172,6 +186,8 @@ pub struct HostJson {
     pub labels: std::collections::BTreeMap<String, String>,
     /// What the host says of itself: shown, never trusted.
     pub reported: std::collections::BTreeMap<String, String>,
+    /// Why its plug refuses orders (a full journal, a stop), if it does.
+    pub refusing: Option<String>,
 }
 
 impl From<&HostView> for HostJson {
@@ -184,6 +200,7 @@ impl From<&HostView> for HostJson {
             running: h.in_flight.clone(),
             labels: h.labels.clone(),
             reported: h.reported.clone(),
+            refusing: h.refusing.clone(),
         }
     }
 }
@@ -324,6 +341,7 @@ mod tests {
         let v = serde_json::to_value(ChangeJson::from(&view(ChangeState::RolledBack {
             failed_step: Some(2),
             interrupted: false,
+            stopped: false,
         })))?;
         assert_eq!(v["state"], "rolled_back");
         assert_eq!(v["step"], 3);

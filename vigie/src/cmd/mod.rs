@@ -1,13 +1,16 @@
 //! The command line: one subcommand per daemon, plus the operator's client.
 
+mod apps;
 mod bench;
 mod bench_agents;
+mod bench_catalog;
 mod bench_changes;
 mod completions;
 pub mod conn;
 mod demo;
 mod deploy;
 mod escalator;
+mod ips;
 mod json;
 mod key_arg;
 mod kv;
@@ -17,6 +20,7 @@ pub mod out;
 mod plug;
 mod progress;
 mod referee;
+mod servers;
 mod start;
 mod tower;
 
@@ -112,6 +116,12 @@ pub enum Command {
     Deploy(deploy::DeployArgs),
     /// What the deployer deployed: `deployments list|show APP/ENV`.
     Deployments(deploy::DeploymentsArgs),
+    /// The server catalog: `servers import FILE.csv`, sessions, list, show.
+    Servers(servers::Args),
+    /// IP pools: `ips pool add`, pools, allocate, release, list.
+    Ips(ips::Args),
+    /// The application catalog: `apps add FILE.yml`, list, show.
+    Apps(apps::Args),
     /// Start a throwaway tower and show it working.
     Demo(demo::Args),
     /// Benchmarks (not tests): print figures and ratios.
@@ -144,6 +154,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Operators(a) => operators::run(a, format),
         Command::Deploy(a) => deploy::deploy(a, format),
         Command::Deployments(a) => deploy::deployments(a, format),
+        Command::Servers(a) => servers::run(a, format),
+        Command::Ips(a) => ips::run(a, format),
+        Command::Apps(a) => apps::run(a, format),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Completions(a) => completions::completions(a),

@@ -197,6 +197,7 @@ mod tests {
             ChangeState::RolledBack {
                 failed_step: Some(0),
                 interrupted: false,
+                stopped: false,
             },
             ChangeState::Running { step: 1 },
             ChangeState::Dispatched,

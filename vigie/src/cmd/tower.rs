@@ -23,13 +23,22 @@ pub fn state_text(s: &ChangeState) -> String {
             format!("rolling back step {}", json::step_number(*step))
         }
         ChangeState::RolledBack {
+            stopped: true,
+            failed_step: None,
+            ..
+        } => "rolled back (stopped with the tower before its next step)".into(),
+        ChangeState::RolledBack {
             failed_step,
             interrupted,
+            ..
         } => match (failed_step, interrupted) {
             (_, true) => "rolled back (interrupted)".into(),
             (Some(s), false) => format!("rolled back (step {} failed)", json::step_number(*s)),
             (None, false) => "rolled back".into(),
         },
+        ChangeState::RollbackFailed { stopped: true, .. } => {
+            "ROLLBACK FAILED (stopped with the tower)".into()
+        }
         ChangeState::RollbackFailed { .. } => "ROLLBACK FAILED".into(),
         other => other.word().into(),
     }
@@ -529,7 +538,9 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(",")
     };
-    let mut t = Table::new(&["HOST", "STATE", "QUEUED", "RUNNING", "LABELS", "REPORTED"]);
+    let mut t = Table::new(&[
+        "HOST", "STATE", "QUEUED", "RUNNING", "LABELS", "REPORTED", "REFUSING",
+    ]);
     for h in &hosts {
         // What the host says of itself is shown apart: never trusted.
         let reported = if h.reported == h.labels {
@@ -544,6 +555,7 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
             h.in_flight.clone().unwrap_or_else(|| "-".into()),
             labels(&h.labels),
             reported,
+            h.refusing.clone().unwrap_or_default(),
         ]);
     }
     t.print()?;

@@ -1,0 +1,157 @@
+//! Application files (YAML) into the wire's [`AppSpec`]: a named, versioned
+//! application with its repository and default services. `extra` keeps
+//! what the deployer will define, so the record stays open to it.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use vigie_wire::catalog::{AppService, AppSpec};
+
+use crate::error::CatalogError;
+
+/// Largest application file.
+pub const MAX_APP_FILE: usize = 256 << 10;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    name: String,
+    version: String,
+    repository: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    services: Vec<Service>,
+    #[serde(default)]
+    extra: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Service {
+    name: String,
+    #[serde(default)]
+    runtime: Option<String>,
+    #[serde(default)]
+    command: Option<String>,
+    #[serde(default)]
+    port: Option<u16>,
+}
+
+/// Reads an application file.
+pub fn parse_app(file: &str, text: &str) -> Result<AppSpec, CatalogError> {
+    let err = |message: String| CatalogError::File {
+        file: file.to_owned(),
+        message,
+    };
+    if text.len() > MAX_APP_FILE {
+        return Err(err(format!("larger than {MAX_APP_FILE} bytes")));
+    }
+    let de = serde_norway::Deserializer::from_str(text);
+    let f: File = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let at = inner
+            .location()
+            .map(|l| format!("{}:{}: ", l.line(), l.column()))
+            .unwrap_or_default();
+        err(format!("{at}field '{path}': {inner}"))
+    })?;
+    let spec = AppSpec {
+        name: f.name,
+        version: f.version,
+        repository: f.repository,
+        description: f.description,
+        services: f
+            .services
+            .into_iter()
+            .map(|s| AppService {
+                name: s.name,
+                runtime: s.runtime,
+                command: s.command,
+                port: s.port,
+            })
+            .collect(),
+        extra: f.extra,
+    };
+    check_app(&spec).map_err(err)?;
+    Ok(spec)
+}
+
+/// The rules of an application record (the referee checks them again).
+pub fn check_app(a: &AppSpec) -> Result<(), String> {
+    vigie_changes::validate_host_id(&a.name).map_err(|e| format!("name: {e}"))?;
+    let version_ok = !a.version.is_empty()
+        && a.version.len() <= 64
+        && a.version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'));
+    if !version_ok {
+        return Err(format!(
+            "version {:?}: 1 to 64 of a-z A-Z 0-9 . _ - +",
+            a.version
+        ));
+    }
+    let r = &a.repository;
+    let url = ["https://", "http://", "ssh://", "git://", "file://"]
+        .iter()
+        .any(|p| r.starts_with(p) && r.len() > p.len());
+    let scp_like = r
+        .split_once(':')
+        .is_some_and(|(h, p)| h.contains('@') && !p.is_empty() && !h.contains('/'));
+    if !(url || scp_like) || r.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "repository {r:?}: a URL (https://, ssh://, git://, file://) or user@host:path"
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for s in &a.services {
+        vigie_changes::validate_host_id(&s.name).map_err(|e| format!("services: name: {e}"))?;
+        if !seen.insert(&s.name) {
+            return Err(format!("services: {:?} is listed twice", s.name));
+        }
+        if s.port == Some(0) {
+            return Err(format!("services: {}: port 0", s.name));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const APP: &str = "name: shop\nversion: 1.2.0\nrepository: https://git.example/acme/shop.git\nservices:\n  - name: web\n    runtime: php-fpm\n    port: 8080\n  - name: worker\n    command: php artisan queue:work\nextra:\n  php: \"8.2\"\n";
+
+    #[test]
+    fn an_app_file_reads_into_a_record() {
+        let a = parse_app("shop.yml", APP).unwrap();
+        assert_eq!((a.name.as_str(), a.version.as_str()), ("shop", "1.2.0"));
+        assert_eq!(a.services.len(), 2);
+        assert_eq!(a.services[0].port, Some(8080));
+        assert_eq!(a.extra.get("php").map(String::as_str), Some("8.2"));
+    }
+
+    #[test]
+    fn the_shipped_example_reads() {
+        let a = parse_app("app.yml", include_str!("../../examples/app.yml")).unwrap();
+        assert_eq!(a.name, "shop");
+    }
+
+    #[test]
+    fn bad_files_name_the_field() {
+        let e = parse_app("x.yml", "name: shop\nversion: 1\nrepository: x\n").unwrap_err();
+        assert!(e.to_string().contains("repository"), "{e}");
+        let e = parse_app(
+            "x.yml",
+            "name: shop\nversion: 1\nrepository: https://h/r\nport: 3\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("port"), "{e}");
+        let dup = "name: s\nversion: 1\nrepository: git@h:r\nservices:\n  - name: a\n  - name: a\n";
+        assert!(parse_app("x.yml", dup)
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
+    }
+}

@@ -1,0 +1,224 @@
+//! The tower's catalogs held by the referee: servers and their import
+//! sessions, IP pools and their allocations, applications. The referee
+//! is their only writer and keeps them in memory (loaded at start), so
+//! two calls in one turn see each other's effects: an address is decided
+//! once, an import is checked against everything already imported.
+//!
+//! Keys in the `tower` database:
+//! - `server/<name>`                  → `ServerRecord` (names are unique in
+//!   the tower: a server becomes the host of the same id)
+//! - `session/<tenant>/<id>`          → `SessionRecord`
+//! - `pool/<tenant>/<name>`           → `PoolSpec`
+//! - `ip/<tenant>/<pool>/<address>`   → `Allocation`
+//! - `app/<tenant>/<name>/<version>`  → `AppRecord`
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use vigie_escalator::Database;
+use vigie_wire::catalog::{
+    Allocation, AppRecord, CatalogAnswer, CatalogCall, PoolSpec, ServerRecord, SessionRecord,
+};
+use vigie_wire::tower::{ApiAnswer, ApiFault, Caller};
+
+use crate::error::RefereeError;
+use crate::tower::{decode, Tower};
+use crate::turn::Turn;
+
+pub fn server_key(name: &str) -> Vec<u8> {
+    format!("server/{name}").into_bytes()
+}
+
+pub fn session_key(tenant: &str, id: u64) -> Vec<u8> {
+    format!("session/{tenant}/{id:020}").into_bytes()
+}
+
+pub fn pool_key(tenant: &str, name: &str) -> Vec<u8> {
+    format!("pool/{tenant}/{name}").into_bytes()
+}
+
+pub fn ip_key(tenant: &str, pool: &str, address: &IpAddr) -> Vec<u8> {
+    format!("ip/{tenant}/{pool}/{address}").into_bytes()
+}
+
+pub fn app_key(tenant: &str, name: &str, version: &str) -> Vec<u8> {
+    format!("app/{tenant}/{name}/{version}").into_bytes()
+}
+
+/// (tenant, name)
+pub type Named = (String, String);
+
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub servers: BTreeMap<String, ServerRecord>,
+    pub sessions: BTreeMap<(String, u64), SessionRecord>,
+    pub pools: BTreeMap<Named, PoolSpec>,
+    /// Per pool, the addresses handed out.
+    pub allocations: BTreeMap<Named, BTreeMap<IpAddr, Allocation>>,
+    /// (tenant, name, version)
+    pub apps: BTreeMap<(String, String, String), AppRecord>,
+}
+
+fn load_all<T: serde::de::DeserializeOwned>(
+    db: &Database,
+    prefix: &str,
+    mut f: impl FnMut(T),
+) -> Result<(), RefereeError> {
+    let spec = vigie_escalator::RangeSpec {
+        prefix: Some(prefix.as_bytes().to_vec()),
+        ..Default::default()
+    };
+    for e in db.iter(spec) {
+        let e = e?;
+        f(decode(&e.key, &e.value.unwrap_or_default())?);
+    }
+    Ok(())
+}
+
+impl Catalog {
+    pub fn load(db: &Database) -> Result<Self, RefereeError> {
+        let mut c = Catalog::default();
+        load_all(db, "server/", |r: ServerRecord| {
+            c.servers.insert(r.spec.name.clone(), r);
+        })?;
+        load_all(db, "session/", |r: SessionRecord| {
+            c.sessions.insert((r.tenant.clone(), r.id), r);
+        })?;
+        let mut pools = Vec::new();
+        load_all(db, "pool/", |r: (String, PoolSpec)| pools.push(r))?;
+        for (tenant, spec) in pools {
+            c.allocations
+                .entry((tenant.clone(), spec.name.clone()))
+                .or_default();
+            c.pools.insert((tenant, spec.name.clone()), spec);
+        }
+        let mut ips = Vec::new();
+        load_all(db, "ip/", |r: (String, Allocation)| ips.push(r))?;
+        for (tenant, a) in ips {
+            c.allocations
+                .entry((tenant, a.pool.clone()))
+                .or_default()
+                .insert(a.address, a);
+        }
+        load_all(db, "app/", |r: AppRecord| {
+            c.apps.insert(
+                (
+                    r.tenant.clone(),
+                    r.spec.name.clone(),
+                    r.spec.version.clone(),
+                ),
+                r,
+            );
+        })?;
+        Ok(c)
+    }
+}
+
+/// Lifecycle events of the catalogs (stable names).
+#[derive(Debug, Clone)]
+pub enum CatalogLog {
+    ServersImported {
+        tenant: String,
+        session: u64,
+        servers: u64,
+    },
+    PoolAdded {
+        tenant: String,
+        pool: String,
+    },
+    IpsAllocated {
+        tenant: String,
+        pool: String,
+        count: usize,
+    },
+    IpsReleased {
+        tenant: String,
+        pool: String,
+        count: usize,
+    },
+    AppAdded {
+        tenant: String,
+        app: String,
+        version: String,
+    },
+}
+
+impl CatalogLog {
+    pub fn emit(&self) {
+        use tracing::info;
+        match self {
+            CatalogLog::ServersImported {
+                tenant,
+                session,
+                servers,
+            } => info!(event = "servers_imported", tenant, session, servers),
+            CatalogLog::PoolAdded { tenant, pool } => info!(event = "pool_added", tenant, pool),
+            CatalogLog::IpsAllocated {
+                tenant,
+                pool,
+                count,
+            } => info!(event = "ips_allocated", tenant, pool, count),
+            CatalogLog::IpsReleased {
+                tenant,
+                pool,
+                count,
+            } => info!(event = "ips_released", tenant, pool, count),
+            CatalogLog::AppAdded {
+                tenant,
+                app,
+                version,
+            } => info!(event = "app_added", tenant, app, version),
+        }
+    }
+}
+
+impl Tower {
+    /// A catalog call, within the caller's tenant. Every check is made
+    /// before anything is written: a refused call leaves no trace.
+    pub fn catalog_call(
+        &mut self,
+        caller: &Caller,
+        call: CatalogCall,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        let answer = match call {
+            CatalogCall::Import {
+                file,
+                digest,
+                rows,
+                dry_run,
+            } => self.import(caller, file, digest, rows, dry_run, turn)?,
+            CatalogCall::Sessions => CatalogAnswer::Sessions(self.sessions(caller)),
+            CatalogCall::Servers { session, target } => {
+                CatalogAnswer::Servers(self.servers(caller, session, target.as_deref())?)
+            }
+            CatalogCall::Server { name } => {
+                CatalogAnswer::Servers(vec![self.server(caller, &name)?.clone()])
+            }
+            CatalogCall::PoolAdd { spec } => self.pool_add(caller, spec, turn)?,
+            CatalogCall::Pools => CatalogAnswer::Pools(self.pools(caller)),
+            CatalogCall::Allocate { pool, owner, count } => {
+                self.allocate(caller, &pool, owner, count, turn)?
+            }
+            CatalogCall::Release {
+                pool,
+                address,
+                owner,
+            } => self.release(caller, &pool, address, owner, turn)?,
+            CatalogCall::Allocations { pool } => self.allocations(caller, &pool)?,
+            CatalogCall::AppAdd { spec } => self.app_add(caller, spec, turn)?,
+            CatalogCall::Apps => CatalogAnswer::Apps(self.apps(caller, None)),
+            CatalogCall::App { name } => {
+                let v = self.apps(caller, Some(&name));
+                if v.is_empty() {
+                    return Err(crate::servers::fault(
+                        vigie_wire::tower::ApiFaultKind::NotFound,
+                        format!("no application {name}"),
+                    ));
+                }
+                CatalogAnswer::Apps(v)
+            }
+        };
+        Ok(ApiAnswer::Catalog(answer))
+    }
+}

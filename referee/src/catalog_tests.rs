@@ -1,0 +1,344 @@
+//! The catalogs against a real (in-process) Escalator: an import is all
+//! or nothing, an address is decided once even within one turn, and both
+//! survive a restart of the referee's state.
+
+use std::time::{Duration, Instant};
+
+use vigie_escalator::bench::LocalServer;
+use vigie_escalator::Database;
+use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ImportRow, Owner, PoolSpec};
+use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller};
+
+use crate::tower::{Timing, Tower};
+use crate::turn::Turn;
+
+const TIMING: Timing = Timing {
+    host_timeout: Duration::from_secs(3),
+    resend_after: Duration::from_secs(1),
+};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    _server: LocalServer,
+    db: Database,
+    tower: Tower,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(dir.path(), true).unwrap();
+    let db = vigie_escalator::Client::connect(&server.endpoint)
+        .unwrap()
+        .create(crate::model::DB)
+        .unwrap();
+    let tower = Tower::load(&db, TIMING).unwrap();
+    Fixture {
+        _dir: dir,
+        _server: server,
+        db,
+        tower,
+    }
+}
+
+fn acme() -> Caller {
+    Caller::internal("acme", "ops")
+}
+
+impl Fixture {
+    /// Calls in one turn, then stores the turn.
+    fn turn(
+        &mut self,
+        caller: &Caller,
+        calls: Vec<CatalogCall>,
+    ) -> Vec<Result<CatalogAnswer, ApiFault>> {
+        let mut t = Turn::default();
+        let out = calls
+            .into_iter()
+            .map(|c| {
+                self.tower
+                    .api(
+                        caller,
+                        ApiCall::Catalog(c),
+                        &self.db,
+                        Instant::now(),
+                        &mut t,
+                    )
+                    .map(|a| match a {
+                        ApiAnswer::Catalog(c) => c,
+                        other => panic!("{other:?}"),
+                    })
+            })
+            .collect();
+        self.tower.finish_turn(&mut t);
+        let mut b = self.db.batch();
+        for (k, v) in t.writes.drain(..) {
+            match v {
+                Some(v) => b.put(&k, &v),
+                None => b.delete(&k),
+            };
+        }
+        b.write().unwrap();
+        out
+    }
+
+    fn one(&mut self, caller: &Caller, call: CatalogCall) -> Result<CatalogAnswer, ApiFault> {
+        self.turn(caller, vec![call]).remove(0)
+    }
+
+    fn keys(&self, prefix: &str) -> usize {
+        self.db
+            .iter(vigie_escalator::RangeSpec {
+                prefix: Some(prefix.as_bytes().to_vec()),
+                ..Default::default()
+            })
+            .count()
+    }
+}
+
+fn csv_rows(names: &[&str]) -> Vec<ImportRow> {
+    let mut text =
+        String::from("name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels\n");
+    for (i, n) in names.iter().enumerate() {
+        text.push_str(&format!(
+            "{n},10.9.0.{},22,debian,ovh,2,4,40,role=web\n",
+            i + 1
+        ));
+    }
+    vigie_catalog::servers::parse_servers("s.csv", text.as_bytes(), |_| {}).unwrap()
+}
+
+fn import(rows: Vec<ImportRow>, dry_run: bool) -> CatalogCall {
+    CatalogCall::Import {
+        file: "s.csv".into(),
+        digest: "0".repeat(64),
+        rows,
+        dry_run,
+    }
+}
+
+#[test]
+fn an_import_is_all_or_nothing_and_lists_every_conflict() {
+    let mut f = fixture();
+    let first = f
+        .one(&acme(), import(csv_rows(&["a", "b"]), false))
+        .unwrap();
+    assert!(
+        matches!(first, CatalogAnswer::Imported { session: Some(ref s), servers: 2 } if s.id == 1)
+    );
+    let audit_before = f.keys("audit/rec/");
+    // Two names already imported, one new: refused whole.
+    let err = f
+        .one(&acme(), import(csv_rows(&["c", "a", "b"]), false))
+        .unwrap_err();
+    assert_eq!(err.kind, ApiFaultKind::Invalid);
+    assert!(err.message.contains("2 error(s)"), "{}", err.message);
+    assert!(
+        err.message.contains("line 3, column 'name'"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message.contains("line 4, column 'name'"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        f.keys("server/"),
+        2,
+        "nothing of the refused import is stored"
+    );
+    assert_eq!(f.keys("session/"), 1);
+    assert_eq!(f.keys("audit/rec/"), audit_before);
+    // A dry run checks and writes nothing.
+    let dry = f.one(&acme(), import(csv_rows(&["c"]), true)).unwrap();
+    assert!(matches!(
+        dry,
+        CatalogAnswer::Imported {
+            session: None,
+            servers: 1
+        }
+    ));
+    assert_eq!(f.keys("server/"), 2);
+    // Names are the tower's: another tenant cannot take one, nor see it.
+    let other = Caller::internal("globex", "ops");
+    let err = f.one(&other, import(csv_rows(&["a"]), false)).unwrap_err();
+    assert!(
+        err.message.contains("in use in this tower"),
+        "{}",
+        err.message
+    );
+    let listed = f
+        .one(
+            &other,
+            CatalogCall::Servers {
+                session: None,
+                target: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(listed, CatalogAnswer::Servers(vec![]));
+    // Sessions are numbered per tenant and survive a restart.
+    f.one(&acme(), import(csv_rows(&["c"]), false)).unwrap();
+    f.tower = Tower::load(&f.db, TIMING).unwrap();
+    let CatalogAnswer::Sessions(s) = f.one(&acme(), CatalogCall::Sessions).unwrap() else {
+        panic!()
+    };
+    let ids: Vec<(u64, u64)> = s.iter().map(|s| (s.id, s.rows)).collect();
+    assert_eq!(ids, vec![(1, 2), (2, 1)]);
+}
+
+fn pool(name: &str, cidr: &str) -> CatalogCall {
+    CatalogCall::PoolAdd {
+        spec: PoolSpec {
+            name: name.into(),
+            cidr: cidr.parse().unwrap(),
+            gateway: None,
+            reserved: vec![],
+        },
+    }
+}
+
+#[test]
+fn allocations_in_one_turn_never_share_an_address_and_survive_a_restart() {
+    let mut f = fixture();
+    f.one(&acme(), import(csv_rows(&["a"]), false)).unwrap();
+    f.one(&acme(), pool("lan", "192.0.2.0/29")).unwrap();
+    let alloc = || CatalogCall::Allocate {
+        pool: "lan".into(),
+        owner: Owner::Server("a".into()),
+        count: 2,
+    };
+    // Four calls of two in one turn: six usable addresses.
+    let out = f.turn(&acme(), vec![alloc(), alloc(), alloc(), alloc()]);
+    let mut got = Vec::new();
+    for r in &out[..3] {
+        let Ok(CatalogAnswer::Allocations(a)) = r else {
+            panic!("{r:?}")
+        };
+        got.extend(a.iter().map(|a| a.address));
+    }
+    let err = out[3].clone().unwrap_err();
+    assert_eq!(err.kind, ApiFaultKind::Conflict);
+    assert!(
+        err.message.contains("pool lan exhausted"),
+        "{}",
+        err.message
+    );
+    let mut unique = got.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 6, "{got:?}");
+    // After a restart the table is the same: nothing more to hand out.
+    f.tower = Tower::load(&f.db, TIMING).unwrap();
+    assert!(f.one(&acme(), alloc()).is_err());
+    // Release one, get that one back.
+    f.one(
+        &acme(),
+        CatalogCall::Release {
+            pool: "lan".into(),
+            address: Some(got[0]),
+            owner: None,
+        },
+    )
+    .unwrap();
+    let again = f
+        .one(
+            &acme(),
+            CatalogCall::Allocate {
+                pool: "lan".into(),
+                owner: Owner::Server("a".into()),
+                count: 1,
+            },
+        )
+        .unwrap();
+    let CatalogAnswer::Allocations(a) = again else {
+        panic!()
+    };
+    assert_eq!(a[0].address, got[0]);
+}
+
+#[test]
+fn bad_pool_calls_are_refused_and_write_nothing() {
+    let mut f = fixture();
+    f.one(&acme(), pool("lan", "10.0.0.0/16")).unwrap();
+    let writes = f.keys("");
+    let err = f.one(&acme(), pool("dmz", "10.0.4.0/24")).unwrap_err();
+    assert_eq!(err.kind, ApiFaultKind::Conflict);
+    assert!(err.message.contains("overlaps pool lan"), "{}", err.message);
+    let err = f
+        .one(
+            &acme(),
+            CatalogCall::Allocate {
+                pool: "nope".into(),
+                owner: Owner::Server("x".into()),
+                count: 1,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.kind, ApiFaultKind::NotFound);
+    let err = f
+        .one(
+            &acme(),
+            CatalogCall::Allocate {
+                pool: "lan".into(),
+                owner: Owner::Server("unknown".into()),
+                count: 1,
+            },
+        )
+        .unwrap_err();
+    assert!(err.message.contains("no server unknown"), "{}", err.message);
+    assert_eq!(f.keys(""), writes);
+    // Another tenant may use the same range: pools are per tenant.
+    f.one(
+        &Caller::internal("globex", "ops"),
+        pool("lan", "10.0.0.0/16"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_scoped_importer_imports_only_inside_its_scope_and_apps_versions_are_not_rewritten() {
+    let mut f = fixture();
+    let mut web_only = acme();
+    web_only.scope = vigie_wire::tower::Scope::Only(vec!["web-*".into()]);
+    let err = f
+        .one(&web_only, import(csv_rows(&["web-1", "db-1"]), false))
+        .unwrap_err();
+    assert!(
+        err.message.contains("may not import \"db-1\""),
+        "{}",
+        err.message
+    );
+    assert_eq!(f.keys("server/"), 0);
+    f.one(&web_only, import(csv_rows(&["web-1"]), false))
+        .unwrap();
+    // It sees its servers only.
+    f.one(&acme(), import(csv_rows(&["db-1"]), false)).unwrap();
+    let CatalogAnswer::Servers(v) = f
+        .one(
+            &web_only,
+            CatalogCall::Servers {
+                session: None,
+                target: None,
+            },
+        )
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(v.len(), 1);
+
+    let app = |repo: &str| CatalogCall::AppAdd {
+        spec: vigie_catalog::apps::parse_app(
+            "a.yml",
+            &format!("name: shop\nversion: 1.0.0\nrepository: {repo}\n"),
+        )
+        .unwrap(),
+    };
+    f.one(&acme(), app("https://h/shop.git")).unwrap();
+    // The same again is a no-op; other content under the same version is refused.
+    f.one(&acme(), app("https://h/shop.git")).unwrap();
+    let err = f.one(&acme(), app("https://h/other.git")).unwrap_err();
+    assert_eq!(err.kind, ApiFaultKind::Conflict);
+    assert_eq!(f.keys("app/"), 1);
+}

@@ -1,0 +1,247 @@
+//! IP pools and allocations. The referee is the single writer and decides
+//! every allocation against its in-memory table, updated at once: two
+//! requests, even in the same turn, never get the same address. An
+//! allocation of N addresses is one decision, all or none; each is stored
+//! with its audit record in the turn's batch.
+
+use std::net::IpAddr;
+
+use vigie_wire::catalog::{Allocation, CatalogAnswer, Owner, PoolSpec, PoolView};
+use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
+
+use crate::catalog::{ip_key, pool_key, CatalogLog};
+use crate::servers::fault;
+use crate::tower::{encode, now_ms, Tower};
+use crate::turn::{Log, Turn};
+
+/// Most addresses one call allocates.
+pub const MAX_ALLOCATE: u32 = 4_096;
+
+impl Tower {
+    pub(crate) fn pool_add(
+        &mut self,
+        caller: &Caller,
+        spec: PoolSpec,
+        turn: &mut Turn,
+    ) -> Result<CatalogAnswer, ApiFault> {
+        vigie_catalog::pools::check_pool(&spec).map_err(|m| fault(ApiFaultKind::Invalid, m))?;
+        let key = (caller.tenant.clone(), spec.name.clone());
+        if self.catalog.pools.contains_key(&key) {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!("pool {} exists", spec.name),
+            ));
+        }
+        if let Some(other) = self
+            .tenant_pools(&caller.tenant)
+            .find(|p| vigie_catalog::pools::overlaps(&p.cidr, &spec.cidr))
+        {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!(
+                    "{} overlaps pool {} ({})",
+                    spec.cidr, other.name, other.cidr
+                ),
+            ));
+        }
+        turn.put(
+            pool_key(&caller.tenant, &spec.name),
+            encode(&(caller.tenant.clone(), spec.clone())),
+        );
+        self.audit_host(
+            turn,
+            caller,
+            "",
+            "pool_added",
+            format!("pool {} {}", spec.name, spec.cidr),
+        );
+        turn.logs.push(Log::Catalog(CatalogLog::PoolAdded {
+            tenant: caller.tenant.clone(),
+            pool: spec.name.clone(),
+        }));
+        self.catalog.allocations.entry(key.clone()).or_default();
+        self.catalog.pools.insert(key, spec.clone());
+        Ok(CatalogAnswer::Pools(vec![self.pool_view(caller, &spec)]))
+    }
+
+    fn tenant_pools<'a>(&'a self, tenant: &'a str) -> impl Iterator<Item = &'a PoolSpec> + 'a {
+        self.catalog
+            .pools
+            .iter()
+            .filter(move |((t, _), _)| t == tenant)
+            .map(|(_, p)| p)
+    }
+
+    fn pool_view(&self, caller: &Caller, spec: &PoolSpec) -> PoolView {
+        let allocated = self
+            .catalog
+            .allocations
+            .get(&(caller.tenant.clone(), spec.name.clone()))
+            .map_or(0, |a| a.len() as u64);
+        PoolView {
+            spec: spec.clone(),
+            tenant: caller.tenant.clone(),
+            usable: vigie_catalog::pools::usable(spec),
+            allocated,
+        }
+    }
+
+    pub(crate) fn pools(&self, caller: &Caller) -> Vec<PoolView> {
+        self.tenant_pools(&caller.tenant)
+            .map(|p| self.pool_view(caller, p))
+            .collect()
+    }
+
+    fn pool(&self, caller: &Caller, name: &str) -> Result<PoolSpec, ApiFault> {
+        self.catalog
+            .pools
+            .get(&(caller.tenant.clone(), name.to_owned()))
+            .cloned()
+            .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no pool {name}")))
+    }
+
+    /// An owner must exist in the caller's tenant: a server of the catalog
+    /// or an application of the catalog.
+    fn check_owner(&self, caller: &Caller, owner: &Owner) -> Result<(), ApiFault> {
+        match owner {
+            Owner::Server(n) => self.server(caller, n).map(|_| ()),
+            Owner::App(n) => {
+                if self.apps(caller, Some(n)).is_empty() {
+                    Err(fault(ApiFaultKind::NotFound, format!("no application {n}")))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    pub(crate) fn allocate(
+        &mut self,
+        caller: &Caller,
+        pool: &str,
+        owner: Owner,
+        count: u32,
+        turn: &mut Turn,
+    ) -> Result<CatalogAnswer, ApiFault> {
+        if count == 0 || count > MAX_ALLOCATE {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                format!("count {count}: 1 to {MAX_ALLOCATE}"),
+            ));
+        }
+        let spec = self.pool(caller, pool)?;
+        self.check_owner(caller, &owner)?;
+        let key = (caller.tenant.clone(), pool.to_owned());
+        let table = self.catalog.allocations.entry(key).or_default();
+        let taken: std::collections::BTreeSet<IpAddr> = table.keys().copied().collect();
+        let picked = vigie_catalog::pools::pick(&spec, &taken, count).map_err(|e| {
+            fault(
+                ApiFaultKind::Conflict,
+                format!(
+                    "pool {pool} exhausted: {count} address(es) asked, {} free",
+                    e.free
+                ),
+            )
+        })?;
+        let at_ms = now_ms();
+        let mut out = Vec::with_capacity(picked.len());
+        for address in picked {
+            let a = Allocation {
+                pool: pool.to_owned(),
+                address,
+                owner: owner.clone(),
+                operator: caller.operator.clone(),
+                at_ms,
+            };
+            turn.put(
+                ip_key(&caller.tenant, pool, &address),
+                encode(&(caller.tenant.clone(), a.clone())),
+            );
+            table.insert(address, a.clone());
+            out.push(a);
+        }
+        let list: Vec<String> = out.iter().map(|a| a.address.to_string()).collect();
+        self.audit_host(
+            turn,
+            caller,
+            "",
+            "ips_allocated",
+            format!("pool {pool}: {} for {owner}", list.join(",")),
+        );
+        turn.logs.push(Log::Catalog(CatalogLog::IpsAllocated {
+            tenant: caller.tenant.clone(),
+            pool: pool.to_owned(),
+            count: out.len(),
+        }));
+        Ok(CatalogAnswer::Allocations(out))
+    }
+
+    pub(crate) fn release(
+        &mut self,
+        caller: &Caller,
+        pool: &str,
+        address: Option<IpAddr>,
+        owner: Option<Owner>,
+        turn: &mut Turn,
+    ) -> Result<CatalogAnswer, ApiFault> {
+        self.pool(caller, pool)?;
+        if address.is_none() && owner.is_none() {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                "name an address or an owner to release",
+            ));
+        }
+        let key = (caller.tenant.clone(), pool.to_owned());
+        let table = self.catalog.allocations.entry(key).or_default();
+        let gone: Vec<IpAddr> = table
+            .values()
+            .filter(|a| address.is_none_or(|x| x == a.address))
+            .filter(|a| owner.as_ref().is_none_or(|o| *o == a.owner))
+            .map(|a| a.address)
+            .collect();
+        if gone.is_empty() {
+            let what = match (address, &owner) {
+                (Some(a), _) => format!("{a} is not allocated in pool {pool}"),
+                (None, Some(o)) => format!("{o} holds no address of pool {pool}"),
+                (None, None) => String::new(),
+            };
+            return Err(fault(ApiFaultKind::NotFound, what));
+        }
+        let mut out = Vec::new();
+        for a in &gone {
+            if let Some(rec) = table.remove(a) {
+                out.push(rec);
+            }
+            turn.delete(ip_key(&caller.tenant, pool, a));
+        }
+        let list: Vec<String> = gone.iter().map(ToString::to_string).collect();
+        self.audit_host(
+            turn,
+            caller,
+            "",
+            "ips_released",
+            format!("pool {pool}: {}", list.join(",")),
+        );
+        turn.logs.push(Log::Catalog(CatalogLog::IpsReleased {
+            tenant: caller.tenant.clone(),
+            pool: pool.to_owned(),
+            count: out.len(),
+        }));
+        Ok(CatalogAnswer::Allocations(out))
+    }
+
+    pub(crate) fn allocations(
+        &self,
+        caller: &Caller,
+        pool: &str,
+    ) -> Result<CatalogAnswer, ApiFault> {
+        self.pool(caller, pool)?;
+        Ok(CatalogAnswer::Allocations(
+            self.catalog
+                .allocations
+                .get(&(caller.tenant.clone(), pool.to_owned()))
+                .map(|t| t.values().cloned().collect())
+                .unwrap_or_default(),
+        ))
+    }
+}

@@ -1,0 +1,233 @@
+//! The server catalog and its import sessions. An import is all or
+//! nothing: every row is checked again here (the CLI checked the file),
+//! against the other rows and against the whole tower's servers and hosts,
+//! every problem is reported at once with its line and column, and only a
+//! clean import is stored — its servers, its session record and its audit
+//! record in the turn's one batch.
+
+use std::collections::HashMap;
+
+use vigie_changes::Selector;
+use vigie_wire::catalog::{CatalogAnswer, ImportRow, ServerRecord, ServerState, SessionRecord};
+use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
+
+use crate::catalog::{server_key, session_key, CatalogLog};
+use crate::scope::Visible;
+use crate::tower::{encode, now_ms, Tower};
+use crate::turn::{Log, Turn};
+
+pub(crate) fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
+    ApiFault::new(kind, msg)
+}
+
+/// Most problems one refusal lists (the count says how many there were).
+const MAX_LISTED: usize = 200;
+
+impl Tower {
+    pub(crate) fn import(
+        &mut self,
+        caller: &Caller,
+        file: String,
+        digest: String,
+        rows: Vec<ImportRow>,
+        dry_run: bool,
+        turn: &mut Turn,
+    ) -> Result<CatalogAnswer, ApiFault> {
+        if rows.is_empty() {
+            return Err(fault(ApiFaultKind::Invalid, format!("{file}: no rows")));
+        }
+        if rows.len() > vigie_catalog::servers::MAX_ROWS {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                format!(
+                    "{file}: {} rows, at most {} per import",
+                    rows.len(),
+                    vigie_catalog::servers::MAX_ROWS
+                ),
+            ));
+        }
+        let digest_ok = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit());
+        if file.trim().is_empty() || file.len() > 255 || !digest_ok {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                "an import names its file and carries its SHA-256 digest (64 hex)",
+            ));
+        }
+        let vis = Visible::of(caller);
+        let mut problems: Vec<String> = Vec::new();
+        let mut seen: HashMap<&str, u64> = HashMap::new();
+        for r in &rows {
+            let s = &r.server;
+            let at = |c: &str, m: &str| format!("line {}, column '{c}': {m}", r.line);
+            for (c, m) in vigie_catalog::servers::check_server(s) {
+                problems.push(at(c, &m));
+            }
+            if let Some(first) = seen.insert(&s.name, r.line) {
+                problems.push(at(
+                    "name",
+                    &format!("{:?} is already on line {first}", s.name),
+                ));
+            }
+            if let Some(old) = self.catalog.servers.get(&s.name) {
+                let m = if old.tenant == caller.tenant {
+                    format!(
+                        "{:?} is already in the catalog (session {})",
+                        s.name, old.session
+                    )
+                } else {
+                    // Names are unique in the tower; which tenant has it is
+                    // not said.
+                    format!("{:?} is in use in this tower: choose another name", s.name)
+                };
+                problems.push(at("name", &m));
+            } else if self
+                .hosts
+                .get(&s.name)
+                .is_some_and(|h| h.rec.tenant != caller.tenant)
+            {
+                problems.push(at(
+                    "name",
+                    &format!("{:?} is in use in this tower: choose another name", s.name),
+                ));
+            }
+            if !vis.host(&caller.tenant, &s.name, &s.labels) {
+                problems.push(at(
+                    "name",
+                    &format!(
+                        "operator {} may not import {:?} (outside the scope of servers.admin)",
+                        caller.operator, s.name
+                    ),
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            let n = problems.len();
+            problems.truncate(MAX_LISTED);
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                format!(
+                    "{file}: {n} error(s), nothing imported:\n  {}",
+                    problems.join("\n  ")
+                ),
+            ));
+        }
+        let count = rows.len() as u64;
+        if dry_run {
+            return Ok(CatalogAnswer::Imported {
+                session: None,
+                servers: count,
+            });
+        }
+        let id = self
+            .catalog
+            .sessions
+            .range((caller.tenant.clone(), 0)..=(caller.tenant.clone(), u64::MAX))
+            .next_back()
+            .map_or(1, |((_, id), _)| id + 1);
+        let at_ms = now_ms();
+        let mut names = Vec::with_capacity(rows.len());
+        for r in rows {
+            let rec = ServerRecord {
+                spec: r.server,
+                tenant: caller.tenant.clone(),
+                session: id,
+                state: ServerState::New,
+                added_ms: at_ms,
+            };
+            names.push(rec.spec.name.clone());
+            turn.put(server_key(&rec.spec.name), encode(&rec));
+            self.catalog.servers.insert(rec.spec.name.clone(), rec);
+        }
+        let session = SessionRecord {
+            id,
+            tenant: caller.tenant.clone(),
+            operator: caller.operator.clone(),
+            at_ms,
+            file: file.clone(),
+            digest: digest.clone(),
+            rows: count,
+            servers: names,
+        };
+        turn.put(session_key(&caller.tenant, id), encode(&session));
+        self.catalog
+            .sessions
+            .insert((caller.tenant.clone(), id), session.clone());
+        self.audit_host(
+            turn,
+            caller,
+            "",
+            "servers_imported",
+            format!("session {id}: {count} server(s) from {file} (sha256 {digest})"),
+        );
+        turn.logs.push(Log::Catalog(CatalogLog::ServersImported {
+            tenant: caller.tenant.clone(),
+            session: id,
+            servers: count,
+        }));
+        Ok(CatalogAnswer::Imported {
+            session: Some(session),
+            servers: count,
+        })
+    }
+
+    pub(crate) fn sessions(&self, caller: &Caller) -> Vec<SessionRecord> {
+        self.catalog
+            .sessions
+            .range((caller.tenant.clone(), 0)..=(caller.tenant.clone(), u64::MAX))
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+
+    fn visible_servers<'a>(
+        &'a self,
+        caller: &'a Caller,
+    ) -> impl Iterator<Item = &'a ServerRecord> + 'a {
+        let vis = Visible::of(caller);
+        self.catalog
+            .servers
+            .values()
+            .filter(move |s| vis.host(&s.tenant, &s.spec.name, &s.spec.labels))
+    }
+
+    pub(crate) fn servers(
+        &self,
+        caller: &Caller,
+        session: Option<u64>,
+        target: Option<&str>,
+    ) -> Result<Vec<ServerRecord>, ApiFault> {
+        let selector = target
+            .map(Selector::parse)
+            .transpose()
+            .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
+        if let Some(id) = session {
+            if !self
+                .catalog
+                .sessions
+                .contains_key(&(caller.tenant.clone(), id))
+            {
+                return Err(fault(ApiFaultKind::NotFound, format!("no session {id}")));
+            }
+        }
+        Ok(self
+            .visible_servers(caller)
+            .filter(|s| session.is_none_or(|id| s.session == id))
+            .filter(|s| {
+                selector
+                    .as_ref()
+                    .is_none_or(|sel| sel.matches(&s.spec.name, &s.spec.labels))
+            })
+            .take(crate::api::MAX_LIST as usize * 20)
+            .cloned()
+            .collect())
+    }
+
+    pub(crate) fn server<'a>(
+        &'a self,
+        caller: &'a Caller,
+        name: &str,
+    ) -> Result<&'a ServerRecord, ApiFault> {
+        self.visible_servers(caller)
+            .find(|s| s.spec.name == name)
+            .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no server {name}")))
+    }
+}

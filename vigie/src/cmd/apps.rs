@@ -1,0 +1,80 @@
+//! `vigie apps`: the application catalog — add a version from a YAML file,
+//! list applications, show one with every version.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use vigie_wire::catalog::{CatalogAnswer, CatalogCall};
+use vigie_wire::tower::{ApiAnswer, ApiCall};
+
+use super::conn::Conn;
+use super::out::Format;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+    #[command(flatten)]
+    conn: Conn,
+}
+
+#[derive(Debug, Subcommand)]
+enum Action {
+    /// Add an application version (name, version, repository, services).
+    Add {
+        /// The application's YAML file (examples/app.yml).
+        file: PathBuf,
+    },
+    /// The tenant's applications, every version.
+    List,
+    /// One application, every version, with its services.
+    Show {
+        /// The application's name.
+        name: String,
+    },
+}
+
+pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
+    let json = format == Format::Json;
+    let (call, detail) = match a.action {
+        Action::Add { file } => {
+            let name = file.display().to_string();
+            let spec = std::fs::read_to_string(&file)
+                .map_err(|e| vigie_catalog::CatalogError::Io {
+                    file: name.clone(),
+                    source: e,
+                })
+                .and_then(|text| vigie_catalog::apps::parse_app(&name, &text));
+            match spec {
+                Ok(spec) => (CatalogCall::AppAdd { spec }, false),
+                Err(e) => {
+                    eprintln!("vigie apps add: {e}");
+                    return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
+                }
+            }
+        }
+        Action::List => (CatalogCall::Apps, false),
+        Action::Show { name } => (CatalogCall::App { name }, true),
+    };
+    let answer = a.conn.client()?.call(ApiCall::Catalog(call))?;
+    let ApiAnswer::Catalog(CatalogAnswer::Apps(v)) = answer else {
+        anyhow::bail!("unexpected answer: {answer:?}");
+    };
+    for app in v {
+        if json {
+            println!("{}", serde_json::to_string(&app)?);
+            continue;
+        }
+        let s = &app.spec;
+        println!("{:<20} {:<12} {}", s.name, s.version, s.repository);
+        if detail {
+            for svc in &s.services {
+                let port = svc.port.map(|p| format!(" port {p}")).unwrap_or_default();
+                let rt = svc.runtime.as_deref().unwrap_or("-");
+                println!("  service {:<16} runtime {rt}{port}", svc.name);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

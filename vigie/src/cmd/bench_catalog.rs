@@ -1,0 +1,112 @@
+//! `vigie bench catalog`: onboarding figures against a real tower started
+//! by the launcher — agent keys enrolled one by one (does the cost per key
+//! stay flat as the registry grows?), a supplier CSV of N rows checked and
+//! imported as one session (time, the tower's memory), and addresses
+//! allocated one call at a time.
+
+use std::time::Instant;
+
+use vigie_referee::ApiClient;
+use vigie_wire::catalog::{CatalogCall, Owner, PoolSpec};
+use vigie_wire::tower::{ApiCall, Caller};
+
+use super::bench_agents::{rss_kib, BenchTower};
+
+pub fn run(keys: usize, rows: usize, allocations: usize) -> anyhow::Result<()> {
+    let tower = BenchTower::start()?;
+    let caller = Caller::internal(vigie_referee::TOWER_TENANT, "bench");
+    let mut api = ApiClient::direct(&tower.ep("api"), &tower.ep("orders"), caller)?;
+    api.set_timeout(std::time::Duration::from_secs(120));
+    let rss = |name: &str| tower.pids.get(name).map_or(0, |p| rss_kib(*p));
+    println!("# vigie bench catalog --keys {keys} --rows {rows} --allocations {allocations}");
+
+    // Enrolment: one KeyAdd per agent, each its own stored turn.
+    let t = Instant::now();
+    let mut lap = Instant::now();
+    let mut marks = vec![1_000, 3_000, 10_000, keys];
+    marks.retain(|m| *m <= keys);
+    marks.dedup();
+    let mut last = 0;
+    for i in 1..=keys {
+        let public = vigie_majordomo::keys::KeyPair::generate().public_z85();
+        api.call(ApiCall::KeyAdd {
+            host: format!("sim-{i}"),
+            public,
+        })?;
+        if marks.contains(&i) {
+            println!(
+                "enrolled {i} agent keys in {:.2?} (keys {}..{i}: {:.0} µs each)",
+                t.elapsed(),
+                last + 1,
+                lap.elapsed().as_micros() as f64 / (i - last) as f64
+            );
+            last = i;
+            lap = Instant::now();
+        }
+    }
+
+    // Import: the CLI's check of the file, then the tower's (one call).
+    let mut csv =
+        String::from("name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels\n");
+    for i in 0..rows {
+        csv.push_str(&format!(
+            "srv-{i},10.{}.{}.{},22,debian,ovh,4,8,80,role=web;rack=r{}\n",
+            (i >> 16) & 255,
+            (i >> 8) & 255,
+            i & 255,
+            i % 40
+        ));
+    }
+    let (referee0, escalator0) = (rss("referee"), rss("escalator"));
+    let t = Instant::now();
+    let parsed = vigie_catalog::servers::parse_servers("bench.csv", csv.as_bytes(), |_| {})?;
+    let parse = t.elapsed();
+    let call = ApiCall::Catalog(CatalogCall::Import {
+        file: "bench.csv".into(),
+        digest: vigie_catalog::servers::digest(csv.as_bytes()),
+        rows: parsed,
+        dry_run: false,
+    });
+    let t = Instant::now();
+    api.call(call)?;
+    let stored = t.elapsed();
+    println!(
+        "import of {rows} rows ({} KiB): checked by the CLI in {parse:.2?}, checked and stored by the tower in {stored:.2?}, {:.2?} in all",
+        csv.len() / 1024,
+        parse + stored
+    );
+    println!(
+        "memory the import added: referee +{} KiB, escalator +{} KiB",
+        rss("referee").saturating_sub(referee0),
+        rss("escalator").saturating_sub(escalator0)
+    );
+
+    // Allocations: one address per call, each its own stored turn.
+    api.call(ApiCall::Catalog(CatalogCall::PoolAdd {
+        spec: PoolSpec {
+            name: "bench".into(),
+            cidr: "10.200.0.0/16".parse()?,
+            gateway: Some("10.200.0.1".parse()?),
+            reserved: vec![],
+        },
+    }))?;
+    let owner = Owner::Server(if rows > 0 {
+        "srv-0".into()
+    } else {
+        "none".into()
+    });
+    let t = Instant::now();
+    for _ in 0..allocations {
+        api.call(ApiCall::Catalog(CatalogCall::Allocate {
+            pool: "bench".into(),
+            owner: owner.clone(),
+            count: 1,
+        }))?;
+    }
+    let e = t.elapsed();
+    println!(
+        "{allocations} allocations one by one: {e:.2?} ({:.0} µs each)",
+        e.as_micros() as f64 / allocations.max(1) as f64
+    );
+    tower.stop()
+}

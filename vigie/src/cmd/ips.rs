@@ -1,0 +1,152 @@
+//! `vigie ips`: IP pools and allocations. The tower decides every
+//! allocation (one writer), so parallel calls never get the same address.
+
+use std::net::IpAddr;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use ipnet::IpNet;
+use vigie_wire::catalog::{CatalogAnswer, CatalogCall, Owner, PoolSpec};
+use vigie_wire::tower::{ApiAnswer, ApiCall};
+
+use super::conn::Conn;
+use super::out::Format;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+    #[command(flatten)]
+    conn: Conn,
+}
+
+#[derive(Debug, Subcommand)]
+enum Action {
+    /// Pools: `ips pool add NAME CIDR`.
+    Pool {
+        #[command(subcommand)]
+        action: PoolAction,
+    },
+    /// The tenant's pools with their use.
+    Pools,
+    /// Hand out addresses of a pool (all or none).
+    Allocate {
+        /// The pool's name.
+        pool: String,
+        /// Who for: server:NAME or app:NAME.
+        #[arg(long = "for")]
+        owner: Owner,
+        /// How many addresses.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+    },
+    /// Give an address, or every address of an owner, back to the pool.
+    Release {
+        /// The pool's name.
+        pool: String,
+        /// The address to give back.
+        address: Option<IpAddr>,
+        /// Give back every address of this owner (server:NAME or app:NAME).
+        #[arg(long = "for")]
+        owner: Option<Owner>,
+    },
+    /// The addresses of a pool handed out, and to whom.
+    List {
+        /// The pool's name.
+        pool: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PoolAction {
+    /// A new pool: its CIDR must not overlap another pool of the tenant.
+    Add {
+        /// The pool's name.
+        name: String,
+        /// Its network, e.g. 10.0.0.0/24.
+        cidr: IpNet,
+        /// Never handed out.
+        #[arg(long)]
+        gateway: Option<IpAddr>,
+        /// Never handed out either (repeat for several).
+        #[arg(long = "reserve")]
+        reserved: Vec<IpAddr>,
+    },
+}
+
+fn catalog(answer: ApiAnswer) -> anyhow::Result<CatalogAnswer> {
+    match answer {
+        ApiAnswer::Catalog(c) => Ok(c),
+        other => anyhow::bail!("unexpected answer: {other:?}"),
+    }
+}
+
+pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
+    let json = format == Format::Json;
+    let call = match a.action {
+        Action::Pool {
+            action:
+                PoolAction::Add {
+                    name,
+                    cidr,
+                    gateway,
+                    reserved,
+                },
+        } => CatalogCall::PoolAdd {
+            spec: PoolSpec {
+                name,
+                cidr,
+                gateway,
+                reserved,
+            },
+        },
+        Action::Pools => CatalogCall::Pools,
+        Action::Allocate { pool, owner, count } => CatalogCall::Allocate { pool, owner, count },
+        Action::Release {
+            pool,
+            address,
+            owner,
+        } => {
+            if address.is_none() && owner.is_none() {
+                eprintln!("vigie ips release: name an ADDRESS or --for OWNER");
+                return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
+            }
+            CatalogCall::Release {
+                pool,
+                address,
+                owner,
+            }
+        }
+        Action::List { pool } => CatalogCall::Allocations { pool },
+    };
+    match catalog(a.conn.client()?.call(ApiCall::Catalog(call))?)? {
+        CatalogAnswer::Pools(v) => {
+            for p in v {
+                if json {
+                    println!("{}", serde_json::to_string(&p)?);
+                } else {
+                    let gw = p
+                        .spec
+                        .gateway
+                        .map(|g| format!(" gateway {g}"))
+                        .unwrap_or_default();
+                    println!(
+                        "{:<16} {:<20} {} of {} allocated{gw}",
+                        p.spec.name, p.spec.cidr, p.allocated, p.usable
+                    );
+                }
+            }
+        }
+        CatalogAnswer::Allocations(v) => {
+            for al in v {
+                if json {
+                    println!("{}", serde_json::to_string(&al)?);
+                } else {
+                    println!("{:<40} {:<24} {}", al.address, al.owner, al.operator);
+                }
+            }
+        }
+        other => anyhow::bail!("unexpected answer: {other:?}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,230 @@
+//! `vigie servers`: the server catalog — import a supplier's CSV as one
+//! session (checked whole here, checked again by the referee, stored all or
+//! nothing), list sessions and servers, show one server.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ServerRecord, ServerState};
+use vigie_wire::tower::{ApiAnswer, ApiCall};
+
+use super::conn::Conn;
+use super::out::Format;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+    #[command(flatten)]
+    conn: Conn,
+}
+
+#[derive(Debug, Subcommand)]
+enum Action {
+    /// Import a supplier's CSV (header: name,address,ssh_port,ssh_user,
+    /// provider,cpu,ram_gb,disk_gb,labels[,host_key]) as one session: every
+    /// row or none.
+    Import {
+        /// The CSV file (UTF-8, comma-separated, a header row first).
+        file: PathBuf,
+        /// Check everything (here and in the tower), write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The import sessions of the tenant.
+    Sessions,
+    /// The servers of the catalog.
+    List {
+        /// Only the servers this session added.
+        #[arg(long)]
+        session: Option<u64>,
+        /// Only the servers a selector matches (web-*, role=web, …).
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// One server, all its fields.
+    Show {
+        /// The server's name, as in the CSV.
+        name: String,
+    },
+}
+
+/// A record's time, for humans.
+fn when(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn catalog(answer: ApiAnswer) -> anyhow::Result<CatalogAnswer> {
+    match answer {
+        ApiAnswer::Catalog(c) => Ok(c),
+        other => anyhow::bail!("unexpected answer: {other:?}"),
+    }
+}
+
+fn state(s: &ServerState) -> String {
+    match s {
+        ServerState::Failed { reason } => format!("failed ({reason})"),
+        other => other.word().to_owned(),
+    }
+}
+
+fn labels(s: &ServerRecord) -> String {
+    let v: Vec<String> = s
+        .spec
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    v.join(";")
+}
+
+pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
+    let json = format == Format::Json;
+    match a.action {
+        Action::Import { file, dry_run } => import(&a.conn, &file, dry_run, json),
+        Action::Sessions => {
+            let CatalogAnswer::Sessions(v) = catalog(
+                a.conn
+                    .client()?
+                    .call(ApiCall::Catalog(CatalogCall::Sessions))?,
+            )?
+            else {
+                anyhow::bail!("unexpected answer");
+            };
+            for s in v {
+                if json {
+                    println!("{}", serde_json::to_string(&s)?);
+                } else {
+                    println!(
+                        "session {:<4} {}  {:>6} server(s)  by {:<12} {} sha256:{}",
+                        s.id,
+                        when(s.at_ms),
+                        s.rows,
+                        s.operator,
+                        s.file,
+                        &s.digest[..s.digest.len().min(12)]
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::List { session, target } => {
+            let call = ApiCall::Catalog(CatalogCall::Servers { session, target });
+            let CatalogAnswer::Servers(v) = catalog(a.conn.client()?.call(call)?)? else {
+                anyhow::bail!("unexpected answer");
+            };
+            for s in v {
+                if json {
+                    println!("{}", serde_json::to_string(&s)?);
+                } else {
+                    println!(
+                        "{:<20} {:<16} {:<12} session {:<4} {}",
+                        s.spec.name,
+                        s.spec.address,
+                        state(&s.state),
+                        s.session,
+                        labels(&s)
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Show { name } => {
+            let call = ApiCall::Catalog(CatalogCall::Server { name });
+            let CatalogAnswer::Servers(v) = catalog(a.conn.client()?.call(call)?)? else {
+                anyhow::bail!("unexpected answer");
+            };
+            for s in v {
+                if json {
+                    println!("{}", serde_json::to_string(&s)?);
+                    continue;
+                }
+                let p = &s.spec;
+                println!("name:      {}", p.name);
+                println!("state:     {}", state(&s.state));
+                println!(
+                    "address:   {} port {} user {}",
+                    p.address, p.ssh_port, p.ssh_user
+                );
+                println!("provider:  {}", p.provider);
+                println!(
+                    "size:      {} cpu, {} GB RAM, {} GB disk",
+                    p.cpu, p.ram_gb, p.disk_gb
+                );
+                println!("labels:    {}", labels(&s));
+                println!(
+                    "host key:  {}",
+                    p.host_key.as_deref().unwrap_or("(not pinned yet)")
+                );
+                println!("session:   {} ({})", s.session, when(s.added_ms));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn import(
+    conn: &Conn,
+    file: &std::path::Path,
+    dry_run: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let name = file.display().to_string();
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("vigie servers import: cannot read {name}: {e}");
+            return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
+        }
+    };
+    let tty = std::io::stderr().is_terminal();
+    let progress = |n: usize| {
+        if tty {
+            eprint!("\rchecking {name}: {n} rows");
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let parsed = vigie_catalog::servers::parse_servers(&name, &bytes, progress);
+    if tty {
+        eprint!("\r\x1b[K");
+    }
+    let rows = match parsed {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("vigie servers import: {e}\nnothing imported");
+            return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
+        }
+    };
+    if tty {
+        eprint!("sending {} rows to the tower…", rows.len());
+    }
+    let digest = vigie_catalog::servers::digest(&bytes);
+    let file_name = file
+        .file_name()
+        .map_or(name.clone(), |f| f.to_string_lossy().into_owned());
+    let call = ApiCall::Catalog(CatalogCall::Import {
+        file: file_name,
+        digest,
+        rows,
+        dry_run,
+    });
+    let answer = conn.client()?.call(call);
+    if tty {
+        eprint!("\r\x1b[K");
+    }
+    let CatalogAnswer::Imported { session, servers } = catalog(answer?)? else {
+        anyhow::bail!("unexpected answer");
+    };
+    match session {
+        Some(s) if json => println!("{}", serde_json::to_string(&s)?),
+        Some(s) => println!(
+            "session {}: {servers} server(s) imported from {}",
+            s.id, s.file
+        ),
+        None => println!("dry run: {servers} server(s) would be imported, nothing written"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

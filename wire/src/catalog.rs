@@ -1,0 +1,267 @@
+//! The tower's catalogs on the wire: servers and their import sessions,
+//! IP pools and their allocations, applications. One API variant,
+//! [`crate::tower::ApiCall::Catalog`], carries a [`CatalogCall`]; its
+//! answer is [`crate::tower::ApiAnswer::Catalog`].
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::front::Verb;
+use crate::tower::Labels;
+
+/// A server as a supplier lists it (one CSV row, validated).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerSpec {
+    /// Unique in the tenant; becomes the host id once provisioned.
+    pub name: String,
+    pub address: IpAddr,
+    pub ssh_port: u16,
+    pub ssh_user: String,
+    pub provider: String,
+    pub cpu: u32,
+    pub ram_gb: u32,
+    pub disk_gb: u32,
+    pub labels: Labels,
+    /// The SSH host key the supplier announced (`ssh-ed25519 AAAA…` or a
+    /// `SHA256:…` fingerprint): pinned when given.
+    pub host_key: Option<String>,
+}
+
+/// A row of an import, with its line in the file (for error messages the
+/// referee gives after its own checks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRow {
+    pub line: u64,
+    pub server: ServerSpec,
+}
+
+/// Where a server is on its way to becoming a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerState {
+    New,
+    Provisioning,
+    Host,
+    Failed { reason: String },
+}
+
+impl ServerState {
+    pub fn word(&self) -> &'static str {
+        match self {
+            ServerState::New => "new",
+            ServerState::Provisioning => "provisioning",
+            ServerState::Host => "host",
+            ServerState::Failed { .. } => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerRecord {
+    pub spec: ServerSpec,
+    pub tenant: String,
+    /// The import session that added it.
+    pub session: u64,
+    pub state: ServerState,
+    pub added_ms: u64,
+}
+
+/// One CSV import, a record of its own: "session 1 → 100 servers added on
+/// a date".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// Numbered per tenant from 1.
+    pub id: u64,
+    pub tenant: String,
+    pub operator: String,
+    pub at_ms: u64,
+    /// The file's name as the operator gave it.
+    pub file: String,
+    /// SHA-256 of the file's bytes, hex.
+    pub digest: String,
+    pub rows: u64,
+    /// The servers it added, in file order.
+    pub servers: Vec<String>,
+}
+
+/// A pool of addresses to hand out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolSpec {
+    pub name: String,
+    pub cidr: IpNet,
+    /// Never handed out.
+    pub gateway: Option<IpAddr>,
+    /// Never handed out either (routers, DNS, …).
+    pub reserved: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolView {
+    pub spec: PoolSpec,
+    pub tenant: String,
+    /// Addresses that can be handed out (network, broadcast, gateway and
+    /// reserved ones excluded), saturated at `u64::MAX`.
+    pub usable: u64,
+    pub allocated: u64,
+}
+
+/// Who an address is for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Owner {
+    Server(String),
+    App(String),
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Owner::Server(n) => write!(f, "server:{n}"),
+            Owner::App(n) => write!(f, "app:{n}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Owner {
+    type Err = String;
+
+    /// `server:NAME` or `app:NAME`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once(':') {
+            Some(("server", n)) if !n.is_empty() => Ok(Owner::Server(n.to_owned())),
+            Some(("app", n)) if !n.is_empty() => Ok(Owner::App(n.to_owned())),
+            _ => Err(format!("{s:?}: expected server:NAME or app:NAME")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocation {
+    pub pool: String,
+    pub address: IpAddr,
+    pub owner: Owner,
+    pub operator: String,
+    pub at_ms: u64,
+}
+
+/// A service an application runs by default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppService {
+    pub name: String,
+    /// How it runs (`php-fpm`, `node`, `static`, …), free text.
+    pub runtime: Option<String>,
+    pub command: Option<String>,
+    pub port: Option<u16>,
+}
+
+/// An application of the catalog, one version of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSpec {
+    pub name: String,
+    pub version: String,
+    pub repository: String,
+    pub description: Option<String>,
+    pub services: Vec<AppService>,
+    /// What the deployer will need beyond this (kept, not interpreted yet).
+    pub extra: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppRecord {
+    pub spec: AppSpec,
+    pub tenant: String,
+    pub operator: String,
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CatalogCall {
+    /// One CSV import: all rows or none. `dry_run` checks everything the
+    /// referee would and writes nothing.
+    Import {
+        file: String,
+        digest: String,
+        rows: Vec<ImportRow>,
+        dry_run: bool,
+    },
+    Sessions,
+    /// Servers, of one session and/or matching a selector.
+    Servers {
+        session: Option<u64>,
+        target: Option<String>,
+    },
+    Server {
+        name: String,
+    },
+    PoolAdd {
+        spec: PoolSpec,
+    },
+    Pools,
+    /// `count` addresses of `pool` for `owner`, in one decision.
+    Allocate {
+        pool: String,
+        owner: Owner,
+        count: u32,
+    },
+    /// One address, or every address of an owner, back to the pool.
+    Release {
+        pool: String,
+        address: Option<IpAddr>,
+        owner: Option<Owner>,
+    },
+    Allocations {
+        pool: String,
+    },
+    AppAdd {
+        spec: AppSpec,
+    },
+    Apps,
+    /// Every version of an application.
+    App {
+        name: String,
+    },
+}
+
+impl CatalogCall {
+    pub fn mutates(&self) -> bool {
+        matches!(
+            self,
+            CatalogCall::Import { dry_run: false, .. }
+                | CatalogCall::PoolAdd { .. }
+                | CatalogCall::Allocate { .. }
+                | CatalogCall::Release { .. }
+                | CatalogCall::AppAdd { .. }
+        )
+    }
+
+    pub fn verb(&self) -> Verb {
+        match self {
+            CatalogCall::Sessions | CatalogCall::Servers { .. } | CatalogCall::Server { .. } => {
+                Verb::ServersRead
+            }
+            CatalogCall::Import { .. } => Verb::ServersAdmin,
+            CatalogCall::PoolAdd { .. }
+            | CatalogCall::Pools
+            | CatalogCall::Allocate { .. }
+            | CatalogCall::Release { .. }
+            | CatalogCall::Allocations { .. } => Verb::IpsAdmin,
+            CatalogCall::AppAdd { .. } => Verb::AppsAdmin,
+            CatalogCall::Apps | CatalogCall::App { .. } => Verb::AppsRead,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CatalogAnswer {
+    /// `session` is `None` after a dry run.
+    Imported {
+        session: Option<SessionRecord>,
+        servers: u64,
+    },
+    Sessions(Vec<SessionRecord>),
+    Servers(Vec<ServerRecord>),
+    Pools(Vec<PoolView>),
+    Allocations(Vec<Allocation>),
+    Apps(Vec<AppRecord>),
+}
