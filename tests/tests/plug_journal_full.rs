@@ -101,7 +101,7 @@ fn a_plug_that_cannot_journal_refuses_orders_and_runs_them_once_space_returns() 
     let hosts = tower.cli(&["hosts"])?;
     let listing = String::from_utf8_lossy(&hosts.stdout).into_owned();
     assert!(
-        listing.contains("refusing orders") && listing.contains("No space left"),
+        listing.contains("REFUSING") && listing.contains("No space left"),
         "{listing}"
     );
     assert!(!tower.root("tiny-1").join("trace").exists(), "nothing ran");
