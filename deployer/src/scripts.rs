@@ -133,6 +133,15 @@ ensure)
   ngx -t -q || exit 1
   # Without the step's mark, like the supervisor: nginx outlives the step.
   env -u VIGIE_STEP nginx -p "$P/" -c "$P/nginx.conf" -e "$P/logs/error.log" </dev/null >/dev/null 2>&1 || exit 1
+  # nginx's first process returns before the daemon writes its pid file
+  # (its signal handlers are set by then): a reload sent earlier would be
+  # lost, or kill it. Wait for the pid file.
+  n=0
+  until running; do
+    n=$((n + 1))
+    if [ $n -gt 200 ]; then echo "nginx did not write its pid file" >&2; exit 1; fi
+    sleep 0.05
+  done
   echo "nginx started"
   ;;
 apply|back)
@@ -149,7 +158,13 @@ apply|back)
   else
     restore
   fi
-  if running; then ngx -s reload; fi
+  if running; then
+    ngx -s reload || exit 1
+  elif [ "$1" = apply ]; then
+    echo "nginx is not running: start it with \"proxy ensure\"" >&2
+    restore
+    exit 1
+  fi
   echo "proxy $2: $1 $3"
   ;;
 *)
