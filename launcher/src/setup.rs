@@ -110,6 +110,10 @@ pub struct Setup {
     pub endpoints: Endpoints,
     pub supervision: Supervision,
     pub hosts: Vec<HostSetup>,
+    /// The label rules, in order, as `(selector, labels)`: applied here to
+    /// the setup's hosts, and passed to the referee for hosts that
+    /// register later.
+    pub rules: Vec<(String, BTreeMap<String, String>)>,
 }
 
 fn duration(
@@ -322,6 +326,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
             options,
         });
     }
+    let mut rules = Vec::new();
     for (i, rule) in raw.rules.into_iter().enumerate() {
         let sel = vigie_changes::Selector::parse(&rule.hosts)
             .map_err(|e| err(&file, format!("rules[{i}]: {e}")))?;
@@ -331,6 +336,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
                     .extend(rule.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
         }
+        rules.push((rule.hosts, rule.labels));
     }
     Ok(Setup {
         name: raw.name,
@@ -339,5 +345,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
         endpoints,
         supervision,
         hosts,
+        rules,
     })
 }

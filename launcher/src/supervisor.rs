@@ -158,6 +158,10 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
             format!("{}:{}", h.id, labels.join(",")),
         ]);
     }
+    for (hosts, labels) in &setup.rules {
+        let rule = serde_json::json!({ "hosts": hosts, "labels": labels });
+        referee_args.extend(["--label-rule".into(), rule.to_string()]);
+    }
     let referee = child("referee".into(), referee_args, "referee_started", true);
     let plug = |h: &HostSetup| {
         let mut args = s(&[

@@ -1,8 +1,9 @@
 //! `vigie agent`: a plug on a remote machine. It connects out to the
 //! majordomo over CurveZMQ (no inbound port on the host), sends its
 //! heartbeats and reports, and runs the orders relayed to it. It reconnects
-//! with back-off when the tower goes away, and says clearly when the tower
-//! refuses it: a wrong tower key would otherwise leave libzmq retrying
+//! with back-off when the tower goes away, knocks again after a refused
+//! handshake with a doubling, jittered wait (`backoff.rs`), and says
+//! clearly when the tower refuses it: a wrong tower key would otherwise leave libzmq retrying
 //! silently forever. Revoked, it stops talking to the tower; what it
 //! deployed keeps running.
 
@@ -79,6 +80,9 @@ pub fn run(
                     refusals = 0;
                     tracing::info!(event = "agent_connected", host = %host);
                 }
+                // Already waiting to knock again: a late word on the
+                // attempt we dropped, not a new one.
+                Handshake::KeyRefused | Handshake::TowerKeyWrong if knock_again.is_some() => {}
                 Handshake::KeyRefused | Handshake::TowerKeyWrong => {
                     refusals += 1;
                     let why = link.explain("agent");
@@ -89,8 +93,11 @@ pub fn run(
                     {
                         return Err(MajordomoError::Refused(refusals, why));
                     }
-                    let backoff = Duration::from_millis(200 * u64::from(refusals.min(50)))
-                        .min(Duration::from_secs(10));
+                    // Stop libzmq's own reconnecting (every 100 ms or so
+                    // after a failed handshake): we knock again, later.
+                    let _ = dealer.disconnect(&cfg.tower);
+                    let backoff = crate::backoff::knock_delay(refusals, rand::random::<f64>());
+                    tracing::info!(event = "agent_backoff", host = %host, attempt = refusals, wait_ms = backoff.as_millis() as u64);
                     knock_again = Some(Instant::now() + backoff);
                 }
                 Handshake::Other => {}
@@ -128,7 +135,6 @@ pub fn run(
         }
         if knock_again.is_some_and(|t| Instant::now() >= t) {
             knock_again = None;
-            let _ = dealer.disconnect(&cfg.tower);
             dealer.connect(&cfg.tower)?;
         }
         // A plug that could not journal tries again (see `Plug::stall`).

@@ -13,6 +13,7 @@
 //! machine, connecting out to the majordomo.
 
 pub mod agent;
+mod backoff;
 mod calls;
 pub mod door;
 mod error;

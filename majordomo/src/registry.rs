@@ -55,10 +55,10 @@ impl Refresh {
             ApiCall::OperatorAdd { name, .. }
             | ApiCall::OperatorRotateKey { name, .. }
             | ApiCall::OperatorRevoke { name } => op(name),
-            ApiCall::KeyAdd { public, .. } | ApiCall::KeyAccept { public, .. } => {
-                Refresh::Key(public.clone())
-            }
-            ApiCall::KeyRevoke { host } => Refresh::HostKeys {
+            ApiCall::KeyAdd { public, .. }
+            | ApiCall::KeyAccept { public, .. }
+            | ApiCall::KeyReadmit { public, .. } => Refresh::Key(public.clone()),
+            ApiCall::KeyRevoke { host } | ApiCall::HostRemove { host, .. } => Refresh::HostKeys {
                 tenant: tenant.to_owned(),
                 host: host.clone(),
             },

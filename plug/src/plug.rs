@@ -513,7 +513,11 @@ impl Plug {
             path: dir.clone(),
             source,
         };
-        std::fs::create_dir_all(&dir).map_err(err)?;
+        // The stash holds copies of host files: private from its first
+        // directory on, whatever the umask the plug runs under.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&dir)
+            .map_err(err)?;
         // The step's stash must outlive a power loss as its StepStarted
         // record does: sync the new directory entries up to the stash root.
         let change_dir = self.stash.join(change);

@@ -11,12 +11,14 @@ use vigie_escalator::{Database, RangeSpec};
 use vigie_wire::change::ChangeSpec;
 use vigie_wire::tower::{
     ApiAnswer, ApiCall, ApiFault, ApiFaultKind, AuditRecord, Caller, ChangeState, ChangeView,
-    HostView, Labels, StepStatus, StepView,
+    HostView, Labels, Origin, StepStatus, StepView, Waiting,
 };
 
 use crate::audit::{self, verify_chain, AuditChain};
+use crate::audit_query::AuditQuery;
 use crate::keys::KeyCall;
-use crate::model::{change_id, change_key, queue_key, spec_key, ChangeRecord, HostRecord};
+use crate::labels::Register;
+use crate::model::{change_id, change_key, queue_key, spec_key, ChangeRecord};
 use crate::operators::OperatorCall;
 use crate::scope::Visible;
 use crate::tower::{decode, encode, now_ms, HostState, Tower};
@@ -48,29 +50,44 @@ impl Tower {
             ApiCall::Submit { spec, target } => self.submit(caller, spec, &target, now, turn),
             ApiCall::Status {
                 change: Some(id), ..
-            } => Ok(ApiAnswer::Changes(vec![self.find(caller, &id, db)?])),
+            } => Ok(ApiAnswer::Changes(vec![
+                self.with_waiting(self.find(caller, &id, db)?)
+            ])),
             ApiCall::Status {
                 change: None,
                 limit,
-            } => Ok(ApiAnswer::Changes(self.latest(caller, limit))),
+            } => Ok(ApiAnswer::Changes(
+                self.latest(caller, limit)
+                    .into_iter()
+                    .map(|v| self.with_waiting(v))
+                    .collect(),
+            )),
             ApiCall::Queue { host } => self.queue(caller, &host),
             ApiCall::Cancel { change } => self.cancel(caller, &change, db, turn),
             ApiCall::Audit {
                 host,
                 change,
                 limit,
+                filter,
             } => {
-                let all = read_audit(db)?;
+                let query = AuditQuery {
+                    host,
+                    change,
+                    filter: *filter,
+                    limit: limit.min(MAX_LIST) as usize,
+                };
                 let vis = Visible::of(caller);
-                let mut v: Vec<AuditRecord> = all
+                let mine = read_audit(db)?
                     .into_iter()
                     .filter(|r| r.tenant == caller.tenant)
-                    .filter(|r| self.record_visible(&vis, &r.host))
-                    .filter(|r| host.as_ref().is_none_or(|h| *h == r.host))
-                    .filter(|r| change.as_ref().is_none_or(|c| *c == r.change))
-                    .collect();
-                let skip = v.len().saturating_sub(limit.min(MAX_LIST) as usize);
-                v.drain(..skip);
+                    .filter(|r| self.record_visible(&vis, &r.host));
+                let mut v = query.select(mine);
+                if caller.origin != Origin::Tower {
+                    // The chain's own numbers count every tenant's records.
+                    for r in &mut v {
+                        r.seq = 0;
+                    }
+                }
                 Ok(ApiAnswer::Audit(v))
             }
             ApiCall::AuditVerify => {
@@ -80,14 +97,29 @@ impl Tower {
                     })?,
                     None => AuditChain::default(),
                 };
-                let at = verify_chain(read_audit(db)?, &head)
-                    .map_err(|e| fault(ApiFaultKind::Tampered, e))?;
+                let all = read_audit(db)?;
+                // The whole chain is checked; the count is the caller's
+                // tenant's records only (the chain holds every tenant's).
+                let mine = all.iter().filter(|r| r.tenant == caller.tenant).count();
+                let at = verify_chain(all, &head).map_err(|e| fault(ApiFaultKind::Tampered, e))?;
                 Ok(ApiAnswer::AuditVerified {
-                    records: at.last_seq,
+                    records: mine as u64,
                     head: at.last_hash,
                 })
             }
-            ApiCall::HostAdd { host, labels } => self.host_add(caller, &host, Some(labels), turn),
+            ApiCall::HostAdd { host, labels } => {
+                self.host_add(caller, &host, Register::New(labels), turn)
+            }
+            ApiCall::HostLabel { host, set, remove } => {
+                self.host_label(caller, &host, set, remove, turn)
+            }
+            ApiCall::HostRemove { host, force } => self.host_remove(caller, &host, force, db, turn),
+            ApiCall::HostRelease { host } => self.host_release(caller, &host, now, turn),
+            ApiCall::Abandon { change, hold } => self.abandon(caller, &change, hold, db, now, turn),
+            ApiCall::Retry { change } => self.retry(caller, &change, db, now, turn),
+            ApiCall::KeyReadmit { host, public } => {
+                self.key_call(caller, KeyCall::Readmit { host, public }, db, turn)
+            }
             ApiCall::Keys => self.key_call(caller, KeyCall::List, db, turn),
             ApiCall::KeysPending { knocks, dropped } => {
                 self.key_call(caller, KeyCall::Pending { knocks, dropped }, db, turn)
@@ -148,6 +180,7 @@ impl Tower {
                                         .is_some_and(|c| c.view.state != ChangeState::Queued)
                                 })
                                 .cloned(),
+                            held: h.rec.held,
                         })
                         .collect(),
                 ))
@@ -155,7 +188,7 @@ impl Tower {
         }
     }
 
-    fn submit(
+    pub(crate) fn submit(
         &mut self,
         caller: &Caller,
         spec: ChangeSpec,
@@ -262,6 +295,7 @@ impl Tower {
                 steps: steps.clone(),
                 submitted_ms: u64::MAX,
                 updated_ms: u64::MAX,
+                waiting: None,
             },
             accepted: false,
             spec_id: change_id(u64::MAX),
@@ -309,6 +343,7 @@ impl Tower {
                 steps: steps.clone(),
                 submitted_ms: now_ms(),
                 updated_ms: now_ms(),
+                waiting: None,
             };
             turn.put(queue_key(&host, seq), id.clone().into_bytes());
             if let Some(h) = self.hosts.get_mut(&host) {
@@ -337,8 +372,38 @@ impl Tower {
             self.pump(host, now, turn);
         }
         Ok(ApiAnswer::Submitted(
-            views.into_iter().map(|(_, v)| v).collect(),
+            views
+                .into_iter()
+                .map(|(_, v)| self.with_waiting(v))
+                .collect(),
         ))
+    }
+
+    /// A queued change's view, saying what it waits for: its host offline
+    /// or held, or changes ahead of it.
+    pub(crate) fn with_waiting(&self, mut v: ChangeView) -> ChangeView {
+        v.waiting = None;
+        if v.state != ChangeState::Queued {
+            return v;
+        }
+        let Some(h) = self.hosts.get(&v.host) else {
+            return v;
+        };
+        let ahead = h.queue.range(..v.seq).count();
+        v.waiting = Some(if h.rec.held {
+            Waiting::HostHeld
+        } else if !h.online {
+            Waiting::HostOffline
+        } else {
+            Waiting::Behind {
+                ahead: u32::try_from(ahead).unwrap_or(u32::MAX),
+            }
+        });
+        if matches!(v.waiting, Some(Waiting::Behind { ahead: 0 })) {
+            // Next in line on an online host: about to be dispatched.
+            v.waiting = None;
+        }
+        v
     }
 
     /// A change of the caller's tenant, wherever it lives now.
@@ -395,7 +460,7 @@ impl Tower {
             .queue
             .values()
             .filter_map(|id| self.changes.get(id))
-            .map(|c| c.view.clone())
+            .map(|c| self.with_waiting(c.view.clone()))
             .collect();
         Ok(ApiAnswer::Changes(v))
     }
@@ -409,37 +474,33 @@ impl Tower {
     ) -> Result<ApiAnswer, ApiFault> {
         let view = self.find(caller, id, db)?;
         if view.state != ChangeState::Queued {
+            let hint = if view.state.is_final() {
+                String::new()
+            } else {
+                format!("; if its host is lost for good, `vigie abandon {id}`")
+            };
             return Err(fault(
                 ApiFaultKind::Conflict,
                 format!(
-                    "change {id} is {}: only a queued change can be cancelled",
+                    "change {id} is {}: only a queued change can be cancelled{hint}",
                     view.state.word()
                 ),
             ));
         }
-        let Some(rec) = self.changes.get_mut(id) else {
-            return Err(fault(ApiFaultKind::NotFound, format!("no change {id}")));
-        };
-        rec.view.state = ChangeState::Cancelled;
-        rec.view.updated_ms = now_ms();
-        let view = rec.view.clone();
-        turn.dirty_change(id, rec.size_bound());
-        turn.logs.push(Log::ChangeCancelled {
-            change: id.to_owned(),
-            host: view.host.clone(),
-        });
-        self.audit(turn, &view, None, "cancelled", None);
-        self.dequeue(&view.host, view.seq, turn);
+        let why = format!("cancelled by {} while queued", caller.operator);
+        let view = self
+            .end_change(caller, id, ChangeState::Cancelled, why, turn)
+            .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no change {id}")))?;
         Ok(ApiAnswer::Changes(vec![view]))
     }
 
-    /// Registers a host in the caller's tenant, or relabels it (`labels`
-    /// given). A host id belongs to one tenant for good.
+    /// Registers a host in the caller's tenant (see [`Register`] for an
+    /// id that exists). A host id belongs to one tenant for good.
     pub(crate) fn host_add(
         &mut self,
         caller: &Caller,
         host: &str,
-        labels: Option<Labels>,
+        how: Register,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         vigie_changes::validate_host_id(host)
@@ -457,45 +518,38 @@ impl Tower {
             ));
         }
         self.check_host(caller, host)?;
-        let (action, summary) = match (self.hosts.get_mut(host), labels) {
-            (Some(_), None) => return Ok(ApiAnswer::Done),
-            (Some(h), Some(labels)) => {
-                if h.rec.labels == labels {
-                    return Ok(ApiAnswer::Done);
-                }
-                let before = std::mem::replace(&mut h.rec.labels, labels);
-                let after = &h.rec.labels;
-                (
-                    "labels_set",
-                    format!(
-                        "host {host} labels [{}] -> [{}]",
-                        show(&before),
-                        show(after)
-                    ),
-                )
+        let exists = self.hosts.contains_key(host);
+        match how {
+            Register::Ensure if exists => Ok(ApiAnswer::Done),
+            Register::New(_) if exists => Err(fault(
+                ApiFaultKind::Conflict,
+                format!(
+                    "host {host} exists: its labels change with `vigie hosts label {host} k=v`"
+                ),
+            )),
+            Register::Setup(labels) if exists => self.set_labels(caller, host, labels, turn),
+            Register::New(labels) | Register::Setup(labels) => {
+                self.register(caller, host, labels, turn)
             }
-            (None, labels) => {
-                let labels = labels.unwrap_or_default();
-                let summary = format!("host {host} registered [{}]", show(&labels));
-                self.hosts.insert(
-                    host.to_owned(),
-                    HostState::new(HostRecord {
-                        id: host.to_owned(),
-                        tenant: caller.tenant.clone(),
-                        labels,
-                        report_seq: 0,
-                        incarnation: 0,
-                        issued: 0,
-                    }),
-                );
-                turn.logs.push(Log::HostRegistered {
-                    host: host.to_owned(),
-                });
-                ("host_registered", summary)
-            }
-        };
-        self.audit_host(turn, caller, host, action, summary);
-        turn.dirty_hosts.insert(host.to_owned());
+            Register::Ensure => self.register(caller, host, Labels::new(), turn),
+        }
+    }
+
+    fn register(
+        &mut self,
+        caller: &Caller,
+        host: &str,
+        labels: Labels,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        self.new_host(&caller.tenant, host, labels, turn);
+        let labels = self
+            .hosts
+            .get(host)
+            .map(|h| show(&h.rec.labels))
+            .unwrap_or_default();
+        let summary = format!("host {host} registered [{labels}]");
+        self.audit_host(turn, caller, host, "host_registered", summary);
         Ok(ApiAnswer::Done)
     }
 }

@@ -18,6 +18,15 @@ pub fn record_key(seq: u64) -> Vec<u8> {
     format!("audit/rec/{seq:020}").into_bytes()
 }
 
+pub const TENANT_PREFIX: &[u8] = b"audit/tenant/";
+
+/// Where a tenant's last audit number is kept.
+pub fn tenant_key(tenant: &str) -> Vec<u8> {
+    let mut k = TENANT_PREFIX.to_vec();
+    k.extend_from_slice(tenant.as_bytes());
+    k
+}
+
 /// The chain's end: what the next record links to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditChain {
@@ -96,6 +105,11 @@ pub fn hash(r: &AuditRecord) -> String {
     opt(&mut h, r.after_digest.as_deref());
     field(&mut h, r.output_tail.as_bytes());
     field(&mut h, r.prev_hash.as_bytes());
+    // Records made before tenant numbers keep the hash they were sealed with.
+    if r.tenant_seq > 0 {
+        h.update(b"tenant_seq");
+        h.update(r.tenant_seq.to_le_bytes());
+    }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -159,6 +173,7 @@ mod tests {
             output_tail: String::new(),
             prev_hash: String::new(),
             hash: String::new(),
+            tenant_seq: 0,
         }
     }
 
@@ -196,6 +211,19 @@ mod tests {
         assert!(verify_chain(v, &head)
             .unwrap_err()
             .contains("does not link"));
+
+        // A record's tenant number is sealed too.
+        let mut c = AuditChain::default();
+        let mut v: Vec<AuditRecord> = (1..=3)
+            .map(|n| {
+                c.seal(AuditRecord {
+                    tenant_seq: n,
+                    ..rec("a")
+                })
+            })
+            .collect();
+        v[1].tenant_seq = 7;
+        assert!(verify_chain(v, &c).unwrap_err().contains("edited"));
     }
 
     #[test]

@@ -6,8 +6,7 @@ use std::time::Instant;
 use vigie_wire::change::StepResult;
 use vigie_wire::tower::{ChangeState, Labels, Report, ReportKind, StepStatus, StepView};
 
-use crate::model::HostRecord;
-use crate::tower::{now_ms, HostState, Tower};
+use crate::tower::{now_ms, Tower};
 use crate::turn::{Log, Turn};
 
 /// Longest text kept from a plug's report (summaries, output tails): a
@@ -157,22 +156,14 @@ impl Tower {
             tracing::warn!(event = "heartbeat_rejected", host);
             return;
         }
-        let h = self.hosts.entry(host.to_owned()).or_insert_with(|| {
-            turn.logs.push(Log::HostRegistered {
-                host: host.to_owned(),
-            });
-            turn.dirty_hosts.insert(host.to_owned());
+        if !self.hosts.contains_key(host) {
             // Labels are the tower's to give (operators, setup rules),
             // never the host's: what it announces is only "reported".
-            HostState::new(HostRecord {
-                id: host.to_owned(),
-                tenant: DEFAULT_TENANT.to_owned(),
-                labels: Labels::new(),
-                report_seq: 0,
-                incarnation: 0,
-                issued: 0,
-            })
-        });
+            self.new_host(DEFAULT_TENANT, host, Labels::new(), turn);
+        }
+        let Some(h) = self.hosts.get_mut(host) else {
+            return;
+        };
         h.reported = labels;
         if incarnation == 0 {
             // A new journal: hand it the next incarnation (again, if the

@@ -116,7 +116,13 @@ impl Tower {
         );
     }
 
-    fn store_key(&mut self, turn: &mut Turn, caller: &Caller, rec: KeyRecord, action: &str) {
+    pub(crate) fn store_key(
+        &mut self,
+        turn: &mut Turn,
+        caller: &Caller,
+        rec: KeyRecord,
+        action: &str,
+    ) {
         turn.put(key_key(&rec.public), encode(&rec));
         self.keys.insert(rec.public.clone(), rec.clone());
         let summary = format!("key {} {}", rec.public, rec.state.word());
@@ -171,6 +177,9 @@ impl Tower {
                 vigie_changes::validate_host_id(&host)
                     .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
                 if let Some(k) = self.keys.get(&public) {
+                    if k.host == host && k.tenant == caller.tenant && k.state == KeyState::Revoked {
+                        return Err(readmit_hint(&host, &public));
+                    }
                     if k.host != host || k.tenant != caller.tenant || k.state == KeyState::Revoked {
                         // Says nothing of which host or tenant has it.
                         return Err(fault(
@@ -180,7 +189,7 @@ impl Tower {
                         ));
                     }
                 }
-                self.host_add(caller, &host, None, turn)?;
+                self.host_add(caller, &host, crate::labels::Register::Ensure, turn)?;
                 let rec = KeyRecord {
                     public,
                     host,
@@ -195,6 +204,11 @@ impl Tower {
                 operator_key(&public)?;
                 vigie_changes::validate_host_id(&host)
                     .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
+                if self.keys.get(&public).is_some_and(|k| {
+                    k.host == host && k.tenant == caller.tenant && k.state == KeyState::Revoked
+                }) {
+                    return Err(readmit_hint(&host, &public));
+                }
                 let Some(mut rec) = self
                     .keys
                     .get(&public)
@@ -206,11 +220,34 @@ impl Tower {
                         format!("no pending key {public}"),
                     ));
                 };
-                self.host_add(caller, &host, None, turn)?;
+                self.host_add(caller, &host, crate::labels::Register::Ensure, turn)?;
                 rec.host = host;
                 rec.tenant = caller.tenant.clone();
                 rec.state = KeyState::Accepted;
                 self.store_key(turn, caller, rec, "key_accepted");
+                Ok(ApiAnswer::Done)
+            }
+            KeyCall::Readmit { host, public } => {
+                operator_key(&public)?;
+                vigie_changes::validate_host_id(&host)
+                    .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
+                self.check_host(caller, &host)?;
+                let Some(mut rec) = self
+                    .keys
+                    .get(&public)
+                    .filter(|k| {
+                        k.host == host && k.tenant == caller.tenant && k.state == KeyState::Revoked
+                    })
+                    .cloned()
+                else {
+                    return Err(fault(
+                        ApiFaultKind::NotFound,
+                        format!("no revoked key {public} for host {host}"),
+                    ));
+                };
+                self.host_add(caller, &host, crate::labels::Register::Ensure, turn)?;
+                rec.state = KeyState::Accepted;
+                self.store_key(turn, caller, rec, "key_readmitted");
                 Ok(ApiAnswer::Done)
             }
             KeyCall::Revoke { host } => {
@@ -266,4 +303,22 @@ pub enum KeyCall {
     Revoke {
         host: String,
     },
+    /// Accepts again a key revoked for this host.
+    Readmit {
+        host: String,
+        public: String,
+    },
+}
+
+/// The answer to re-accepting a revoked key without saying so: the way
+/// forward, both of them.
+fn readmit_hint(host: &str, public: &str) -> ApiFault {
+    fault(
+        ApiFaultKind::Conflict,
+        format!(
+            "key {public} was revoked for host {host}: make a new key on the agent \
+             (`vigie keys gen`) and accept that one, or re-admit this one with \
+             `vigie hosts accept {host} --key {public} --readmit`"
+        ),
+    )
 }

@@ -4,12 +4,13 @@
 //! orders on a PUB socket routed by exact host id.
 //!
 //! queued → dispatched → running (step i) → succeeded | rolled back |
-//! rollback failed | cancelled; per host FIFO by the sequence the referee
+//! rollback failed | cancelled | abandoned; per host FIFO by the sequence the referee
 //! assigns, at most one change in flight per host, all hosts in parallel.
 
 mod api;
 mod apps;
 mod audit;
+mod audit_query;
 mod catalog;
 mod client;
 mod deployments;
@@ -19,6 +20,8 @@ mod grants;
 mod idem;
 mod ips;
 mod keys;
+mod labels;
+mod lifecycle;
 mod model;
 mod operators;
 mod scope;
@@ -31,6 +34,7 @@ mod turn;
 pub use audit::{verify_chain, AuditChain};
 pub use client::{poll_for, ApiClient, ClientError, Direct, Incoming, Link, Watcher};
 pub use error::RefereeError;
+pub use labels::LabelRule;
 pub use operators::{ADMIN, TOWER_TENANT};
 pub use server::{serve, RefereeConfig};
 pub use setup_hosts::parse_setup_host;

@@ -16,6 +16,7 @@
 //! - `audit/rec/<seq>`, `audit/head` → the audit chain (see `audit.rs`)
 //! - `server/`, `session/`, `pool/`, `ip/`, `app/` → the catalogs
 //!   (`catalog.rs`)
+//! - `audit/tenant/<tenant>` → the tenant's last audit number
 //!
 //! Sequence numbers are zero-padded so that key order is FIFO order.
 
@@ -38,6 +39,24 @@ pub struct HostRecord {
     /// while its new journal has not used it yet.
     #[serde(default)]
     pub issued: u64,
+    /// An operator holds the queue: nothing is dispatched until released.
+    #[serde(default)]
+    pub held: bool,
+}
+
+impl HostRecord {
+    /// A host just registered: no report, journal or hold yet.
+    pub fn new(id: &str, tenant: &str, labels: Labels) -> Self {
+        Self {
+            id: id.to_owned(),
+            tenant: tenant.to_owned(),
+            labels,
+            report_seq: 0,
+            incarnation: 0,
+            issued: 0,
+            held: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

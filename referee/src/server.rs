@@ -32,6 +32,8 @@ pub struct RefereeConfig {
     pub admin_key: Option<String>,
     /// The setup file's hosts and their labels (see `setup_hosts`).
     pub setup_hosts: Vec<(vigie_wire::tower::HostId, vigie_wire::tower::Labels)>,
+    /// The setup's label rules, applied to every host when it registers.
+    pub label_rules: Vec<crate::labels::LabelRule>,
 }
 
 impl RefereeConfig {
@@ -45,6 +47,7 @@ impl RefereeConfig {
             resend_after: Duration::from_secs(1),
             admin_key: None,
             setup_hosts: Vec::new(),
+            label_rules: Vec::new(),
         }
     }
 }
@@ -79,6 +82,7 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
         resend_after: cfg.resend_after,
     };
     let mut tower = Tower::load(&db, timing)?;
+    tower.rules = cfg.label_rules.clone();
     let ctx = zmq::Context::new();
     let s = Sockets {
         api: bind(&ctx, zmq::ROUTER, &cfg.api)?,

@@ -32,7 +32,12 @@ impl Tower {
     pub fn apply_setup_hosts(&mut self, hosts: &[(HostId, Labels)], turn: &mut Turn) {
         let caller = Caller::internal(crate::TOWER_TENANT, SETUP_OPERATOR);
         for (id, labels) in hosts {
-            if let Err(f) = self.host_add(&caller, id, Some(labels.clone()), turn) {
+            if let Err(f) = self.host_add(
+                &caller,
+                id,
+                crate::labels::Register::Setup(labels.clone()),
+                turn,
+            ) {
                 let conflict = f.kind == ApiFaultKind::Conflict;
                 tracing::warn!(event = "setup_host_refused", host = %id, conflict, reason = %f.message);
             }

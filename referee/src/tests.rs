@@ -65,11 +65,12 @@ impl Fixture {
             spec: spec(),
             target: target.into(),
         };
-        match self
+        let answer = self
             .tower
             .api(&caller(), call, &self.db, self.now, &mut t)
-            .unwrap()
-        {
+            .unwrap();
+        self.store(t);
+        match answer {
             ApiAnswer::Submitted(v) => v.into_iter().map(|v| v.id).collect(),
             other => panic!("{other:?}"),
         }
@@ -238,6 +239,189 @@ fn a_reinstalled_host_whose_clock_is_behind_is_handed_an_incarnation_and_comes_b
     assert!(f.tower.changes.get(&next[0]).is_some_and(|c| c.accepted));
     // Reinstalled once more: the next number, not the used one.
     assert_eq!(issued(&f.beat("h", 0, None)), Some(given + 1));
+}
+
+impl Fixture {
+    /// A call, its turn finished and stored as the server would.
+    fn call(&mut self, call: ApiCall) -> (Result<ApiAnswer, vigie_wire::tower::ApiFault>, Turn) {
+        let mut t = Turn::default();
+        let r = self.tower.api(&caller(), call, &self.db, self.now, &mut t);
+        let t = self.store(t);
+        (r, t)
+    }
+
+    fn store(&mut self, mut t: Turn) -> Turn {
+        self.tower.finish_turn(&mut t);
+        let mut batch = self.db.batch();
+        for (k, v) in t.writes.drain(..) {
+            match v {
+                Some(v) => batch.put(&k, &v),
+                None => batch.delete(&k),
+            };
+        }
+        batch.write().unwrap();
+        t
+    }
+
+    fn fault(&mut self, call: ApiCall) -> vigie_wire::tower::ApiFaultKind {
+        self.call(call).0.unwrap_err().kind
+    }
+}
+
+fn order_for(t: &Turn) -> Option<String> {
+    t.publish.iter().find_map(|(_, p)| match p {
+        Published::Order(o) => Some(o.change.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn an_abandoned_change_is_never_sent_again_and_its_late_reports_keep_the_numbering() {
+    use vigie_wire::tower::ApiFaultKind;
+    let mut f = fixture();
+    f.beat("h", 1, None);
+    let ids = f.submit("h");
+    let next = f.submit("h");
+    f.report("h", 1, 1, &ids[0], ReportKind::Accepted);
+    f.report("h", 1, 2, &ids[0], ReportKind::StepStarted { step: 0 });
+    // Only an in-flight change can be abandoned; a running one not cancelled.
+    let abandon = |change: &str, hold| ApiCall::Abandon {
+        change: change.into(),
+        hold,
+    };
+    assert_eq!(f.fault(abandon(&next[0], false)), ApiFaultKind::Conflict);
+    assert_eq!(
+        f.fault(ApiCall::Cancel {
+            change: ids[0].clone()
+        }),
+        ApiFaultKind::Conflict
+    );
+    let (r, t) = f.call(abandon(&ids[0], true));
+    let ApiAnswer::Changes(v) = r.unwrap() else {
+        panic!("changes")
+    };
+    assert_eq!(v[0].state, ChangeState::Abandoned);
+    assert!(v[0].state.is_final());
+    assert_eq!(order_for(&t), None, "held: the next change waits");
+    assert!(
+        t.writes.is_empty() && f.db.get(b"change/c1").unwrap().is_some(),
+        "stored with the turn"
+    );
+    f.now += Duration::from_secs(5);
+    f.beat("h", 1, Some(&ids[0]));
+    let mut t = Turn::default();
+    f.tower.tick(f.now, &mut t);
+    assert_eq!(order_for(&t), None, "held, even online");
+
+    // The plug comes back and still reports the abandoned change: each
+    // report is consumed and acknowledged, nothing is applied.
+    let t = f.report(
+        "h",
+        1,
+        3,
+        &ids[0],
+        ReportKind::Finished {
+            outcome: vigie_wire::tower::Outcome::Succeeded,
+        },
+    );
+    assert!(t.acks.contains("h"));
+    assert_eq!(f.tower.hosts["h"].rec.report_seq, 3);
+    assert!(f.state(&ids[0]).is_none(), "not in flight any more");
+
+    let (r, t) = f.call(ApiCall::HostRelease { host: "h".into() });
+    r.unwrap();
+    assert_eq!(order_for(&t), Some(next[0].clone()), "released: moves on");
+    assert!(
+        !orders_of(&t).contains(&ids[0]),
+        "the abandoned change is never ordered again"
+    );
+    f.report("h", 1, 4, &next[0], ReportKind::Accepted);
+    assert!(
+        f.tower.changes.get(&next[0]).is_some_and(|c| c.accepted),
+        "numbering continues without a gap"
+    );
+    let (r, _) = f.call(ApiCall::Audit {
+        host: None,
+        change: Some(ids[0].clone()),
+        limit: 100,
+        filter: Default::default(),
+    });
+    let ApiAnswer::Audit(records) = r.unwrap() else {
+        panic!("audit")
+    };
+    assert!(records.iter().any(|r| r.action == "abandoned"));
+}
+
+fn orders_of(t: &Turn) -> Vec<String> {
+    t.publish
+        .iter()
+        .filter_map(|(_, p)| match p {
+            Published::Order(o) => Some(o.change.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_finished_change_is_retried_as_a_new_one_and_a_host_with_work_is_removed_only_by_force() {
+    use vigie_wire::tower::ApiFaultKind;
+    let mut f = fixture();
+    f.beat("h", 1, None);
+    let ids = f.submit("h");
+    let retry = |c: &str| ApiCall::Retry { change: c.into() };
+    assert_eq!(
+        f.fault(retry(&ids[0])),
+        ApiFaultKind::Conflict,
+        "not finished"
+    );
+    f.report("h", 1, 1, &ids[0], ReportKind::Accepted);
+    let t = f.report(
+        "h",
+        1,
+        2,
+        &ids[0],
+        ReportKind::Finished {
+            outcome: vigie_wire::tower::Outcome::RolledBack {
+                failed_step: Some(0),
+                interrupted: false,
+                stopped: false,
+            },
+        },
+    );
+    f.store(t);
+    let (r, _) = f.call(retry(&ids[0]));
+    let ApiAnswer::Submitted(v) = r.unwrap() else {
+        panic!("submitted")
+    };
+    assert_ne!(v[0].id, ids[0]);
+    assert_eq!((v[0].host.as_str(), v[0].steps.len()), ("h", 2));
+    let queued = f.submit("h");
+
+    let remove = |force| ApiCall::HostRemove {
+        host: "h".into(),
+        force,
+    };
+    assert_eq!(f.fault(remove(false)), ApiFaultKind::Conflict);
+    assert!(f.tower.hosts.contains_key("h"), "refused: nothing changed");
+    f.call(remove(true)).0.unwrap();
+    assert!(!f.tower.hosts.contains_key("h"));
+    let ended: Vec<ChangeState> = [&v[0].id, &queued[0]]
+        .iter()
+        .map(|id| {
+            f.tower
+                .recent
+                .iter()
+                .find(|c| &c.id == *id)
+                .map(|c| c.state)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        ended,
+        vec![ChangeState::Abandoned, ChangeState::Cancelled],
+        "the dispatched one abandoned, the queued one cancelled"
+    );
+    assert!(f.db.get(b"host/h").unwrap().is_none(), "forgotten for good");
 }
 
 /// Registers `n` hosts (offline: their changes stay queued) in one stored

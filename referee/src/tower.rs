@@ -79,6 +79,10 @@ pub struct Tower {
     pub keys: HashMap<String, vigie_wire::front::KeyRecord>,
     /// Servers, sessions, pools, applications (`catalog.rs`).
     pub catalog: crate::catalog::Catalog,
+    /// The setup's label rules, applied to every host when it registers.
+    pub rules: Vec<crate::labels::LabelRule>,
+    /// Each tenant's last audit number (`AuditRecord::tenant_seq`).
+    pub tenant_seqs: HashMap<String, u64>,
 }
 
 /// A submission's program, shared by its changes.
@@ -160,7 +164,23 @@ impl Tower {
             idem: crate::idem::Remembered::load(db)?,
             keys: HashMap::new(),
             catalog: crate::catalog::Catalog::load(db)?,
+            rules: Vec::new(),
+            tenant_seqs: HashMap::new(),
         };
+        for e in db.iter(RangeSpec {
+            prefix: Some(audit::TENANT_PREFIX.to_vec()),
+            ..RangeSpec::default()
+        }) {
+            let e = e?;
+            let bytes: [u8; 8] = e
+                .value
+                .unwrap_or_default()
+                .as_slice()
+                .try_into()
+                .map_err(|_| corrupt(&e.key, "not 8 bytes"))?;
+            let tenant = String::from_utf8_lossy(&e.key[audit::TENANT_PREFIX.len()..]).into_owned();
+            t.tenant_seqs.insert(tenant, u64::from_be_bytes(bytes));
+        }
         for e in db.iter(prefix("key/")) {
             let e = e?;
             let rec: vigie_wire::front::KeyRecord = decode(&e.key, &e.value.unwrap_or_default())?;
@@ -244,27 +264,41 @@ impl Tower {
         } else {
             format!("{}{}", r.stdout_tail, r.stderr_tail)
         };
-        let rec = self.audit.seal(AuditRecord {
-            seq: 0,
-            at_ms: now_ms(),
-            tenant: change.tenant.clone(),
-            operator: change.operator.clone(),
-            host: change.host.clone(),
-            change: change.id.clone(),
-            step,
-            action: action.to_owned(),
-            summary: if r.summary.is_empty() {
-                change.title.clone()
-            } else {
-                r.summary
+        self.append_audit(
+            turn,
+            AuditRecord {
+                seq: 0,
+                at_ms: now_ms(),
+                tenant: change.tenant.clone(),
+                operator: change.operator.clone(),
+                host: change.host.clone(),
+                change: change.id.clone(),
+                step,
+                action: action.to_owned(),
+                summary: if r.summary.is_empty() {
+                    change.title.clone()
+                } else {
+                    r.summary
+                },
+                exit_code: r.exit_code,
+                before_digest: r.before_digest,
+                after_digest: r.after_digest,
+                output_tail: tail,
+                prev_hash: String::new(),
+                hash: String::new(),
+                tenant_seq: 0,
             },
-            exit_code: r.exit_code,
-            before_digest: r.before_digest,
-            after_digest: r.after_digest,
-            output_tail: tail,
-            prev_hash: String::new(),
-            hash: String::new(),
-        });
+        );
+    }
+
+    /// Numbers `rec` in its tenant and in the chain, seals it, and stores it
+    /// with the turn.
+    fn append_audit(&mut self, turn: &mut Turn, mut rec: AuditRecord) {
+        let n = self.tenant_seqs.entry(rec.tenant.clone()).or_insert(0);
+        *n += 1;
+        rec.tenant_seq = *n;
+        turn.audit_tenants.insert(rec.tenant.clone());
+        let rec = self.audit.seal(rec);
         turn.put(audit::record_key(rec.seq), encode(&rec));
         turn.audit_grew = true;
     }
@@ -278,25 +312,27 @@ impl Tower {
         action: &str,
         summary: String,
     ) {
-        let rec = self.audit.seal(AuditRecord {
-            seq: 0,
-            at_ms: now_ms(),
-            tenant: caller.tenant.clone(),
-            operator: caller.operator.clone(),
-            host: host.to_owned(),
-            change: String::new(),
-            step: None,
-            action: action.to_owned(),
-            summary,
-            exit_code: None,
-            before_digest: None,
-            after_digest: None,
-            output_tail: String::new(),
-            prev_hash: String::new(),
-            hash: String::new(),
-        });
-        turn.put(audit::record_key(rec.seq), encode(&rec));
-        turn.audit_grew = true;
+        self.append_audit(
+            turn,
+            AuditRecord {
+                seq: 0,
+                at_ms: now_ms(),
+                tenant: caller.tenant.clone(),
+                operator: caller.operator.clone(),
+                host: host.to_owned(),
+                change: String::new(),
+                step: None,
+                action: action.to_owned(),
+                summary,
+                exit_code: None,
+                before_digest: None,
+                after_digest: None,
+                output_tail: String::new(),
+                prev_hash: String::new(),
+                hash: String::new(),
+                tenant_seq: 0,
+            },
+        );
     }
 
     /// Dispatches the head of a host's queue if the host is online and idle,
@@ -305,7 +341,7 @@ impl Tower {
         let Some(h) = self.hosts.get_mut(host) else {
             return;
         };
-        if !h.online || h.refusing.is_some() {
+        if !h.online || h.rec.held || h.refusing.is_some() {
             return;
         }
         let Some(id) = h.queue.values().next().cloned() else {
@@ -380,6 +416,11 @@ impl Tower {
     pub fn finish_turn(&mut self, turn: &mut Turn) {
         if std::mem::take(&mut turn.audit_grew) {
             turn.put(audit::HEAD_KEY.to_vec(), self.audit.encode_head());
+        }
+        for tenant in std::mem::take(&mut turn.audit_tenants) {
+            if let Some(n) = self.tenant_seqs.get(&tenant) {
+                turn.put(audit::tenant_key(&tenant), n.to_be_bytes().to_vec());
+            }
         }
         for id in std::mem::take(&mut turn.dirty_hosts) {
             if let Some(h) = self.hosts.get(&id) {

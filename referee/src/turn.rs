@@ -31,6 +31,8 @@ pub struct Turn {
     pub order_bytes: usize,
     /// The audit chain grew: its head is written once, at the end.
     pub audit_grew: bool,
+    /// Tenants whose audit number moved: each written once, at the end.
+    pub audit_tenants: BTreeSet<String>,
 }
 
 /// A turn takes no more work past these: one Escalator batch must hold it
@@ -159,6 +161,17 @@ pub enum Log {
         change: ChangeId,
         host: HostId,
     },
+    ChangeAbandoned {
+        change: ChangeId,
+        host: HostId,
+    },
+    HostRemoved {
+        host: HostId,
+    },
+    HostHeld {
+        host: HostId,
+        held: bool,
+    },
     ReportRejected {
         host: HostId,
         seq: u64,
@@ -238,6 +251,11 @@ impl Log {
             Log::ChangeCancelled { change, host } => {
                 info!(event = "change_cancelled", change, host)
             }
+            Log::ChangeAbandoned { change, host } => {
+                warn!(event = "change_abandoned", change, host)
+            }
+            Log::HostRemoved { host } => info!(event = "host_removed", host),
+            Log::HostHeld { host, held } => info!(event = "host_held", host, held),
             Log::ReportRejected { host, seq, reason } => {
                 warn!(event = "report_rejected", host, seq, reason)
             }

@@ -287,6 +287,16 @@ impl Launcher {
         Ok(())
     }
 
+    /// Kills (SIGKILL) a plug the test started: its host is lost until
+    /// `start_plug` brings it back on the same journal.
+    pub fn kill_plug(&mut self, host: &str) -> anyhow::Result<()> {
+        let mut d = self
+            .standalone
+            .remove(host)
+            .with_context(|| format!("no plug of {host} started by the test"))?;
+        d.kill9()
+    }
+
     pub fn caller() -> Caller {
         Caller::internal("default", "tester")
     }

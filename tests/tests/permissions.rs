@@ -221,6 +221,7 @@ fn every_verb_with_and_without_permission_in_same_and_other_tenant() -> anyhow::
             host: Some("a-1".into()),
             change: None,
             limit: 1000,
+            filter: Default::default(),
         })
     };
     let ApiAnswer::Audit(records) = audit(&mut r.with)? else {

@@ -100,8 +100,12 @@ fn a_plug_that_cannot_journal_refuses_orders_and_runs_them_once_space_returns() 
     // The plug is still up, and says why it refuses.
     let hosts = tower.cli(&["hosts"])?;
     let listing = String::from_utf8_lossy(&hosts.stdout).into_owned();
+    let row = listing
+        .lines()
+        .find(|l| l.starts_with("tiny-1 "))
+        .unwrap_or_default();
     assert!(
-        listing.contains("REFUSING") && listing.contains("No space left"),
+        row.split_whitespace().nth(1) == Some("refusing") && row.contains("No space left"),
         "{listing}"
     );
     assert!(!tower.root("tiny-1").join("trace").exists(), "nothing ran");

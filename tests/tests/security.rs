@@ -94,14 +94,16 @@ fn a_host_cannot_choose_its_own_labels() -> anyhow::Result<()> {
     assert_eq!(hosts, vec!["db-1"]);
     // The setup's labels came from the launcher, and an operator's label
     // change is audited with before and after.
-    admin.call(ApiCall::HostAdd {
+    admin.call(ApiCall::HostLabel {
         host: "far-1".into(),
-        labels: labels(&[("role", "cache")]),
+        set: labels(&[("role", "cache")]),
+        remove: Vec::new(),
     })?;
     let ApiAnswer::Audit(records) = admin.call(ApiCall::Audit {
         host: Some("far-1".into()),
         change: None,
         limit: 100,
+        filter: Default::default(),
     })?
     else {
         anyhow::bail!("audit answer")
@@ -397,6 +399,7 @@ fn floods_of_unknown_keys_and_bad_frames_cost_a_bounded_amount() -> anyhow::Resu
         host: None,
         change: None,
         limit: 1000,
+        filter: Default::default(),
     })?
     else {
         anyhow::bail!("audit answer")

@@ -173,6 +173,10 @@ pub enum ChangeState {
         stopped: bool,
     },
     Cancelled,
+    /// An operator declared the change's host lost while the change was in
+    /// flight: its outcome on the host is unknown, and it is never sent
+    /// again (a plug that comes back has its reports consumed, not applied).
+    Abandoned,
 }
 
 impl ChangeState {
@@ -183,6 +187,7 @@ impl ChangeState {
                 | Self::RolledBack { .. }
                 | Self::RollbackFailed { .. }
                 | Self::Cancelled
+                | Self::Abandoned
         )
     }
 
@@ -197,6 +202,7 @@ impl ChangeState {
             Self::RolledBack { .. } => "rolled_back",
             Self::RollbackFailed { .. } => "rollback_failed",
             Self::Cancelled => "cancelled",
+            Self::Abandoned => "abandoned",
         }
     }
 }
@@ -262,6 +268,37 @@ pub struct ChangeView {
     pub steps: Vec<StepView>,
     pub submitted_ms: u64,
     pub updated_ms: u64,
+    /// What a queued change waits for, in answers (never stored).
+    #[serde(default)]
+    pub waiting: Option<Waiting>,
+}
+
+/// Why a queued change has not started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Waiting {
+    /// Its host's plug or agent is not connected: it starts when it is.
+    HostOffline,
+    /// An operator holds the host's queue (`vigie hosts release` lets it go).
+    HostHeld,
+    /// Changes ahead of it in its host's queue (the host runs one at a time).
+    Behind { ahead: u32 },
+}
+
+impl Waiting {
+    /// For humans: what the change waits for.
+    pub fn text(&self, host: &str) -> String {
+        match self {
+            Waiting::HostOffline => {
+                format!("host {host} is offline: the change starts when it comes online")
+            }
+            Waiting::HostHeld => {
+                format!("the queue of host {host} is held: `vigie hosts release {host}`")
+            }
+            Waiting::Behind { ahead } => {
+                format!("{ahead} change(s) ahead of it on host {host}")
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,6 +313,9 @@ pub struct HostView {
     pub online: bool,
     pub queued: u32,
     pub in_flight: Option<ChangeId>,
+    /// An operator holds its queue: nothing is dispatched to it.
+    #[serde(default)]
+    pub held: bool,
     /// Why the host's plug refuses orders (see `PlugEvent::Heartbeat`):
     /// nothing is dispatched to it meanwhile.
     #[serde(default)]
@@ -401,10 +441,25 @@ pub enum ApiCall {
     Cancel {
         change: ChangeId,
     },
+    /// The operator declares an in-flight change's host lost: the change
+    /// ends `abandoned`; `hold` keeps the host's queue from moving on until
+    /// `HostRelease`.
+    Abandon {
+        change: ChangeId,
+        hold: bool,
+    },
+    /// Submits a finished change's program again, to the same host, as a
+    /// new change.
+    Retry {
+        change: ChangeId,
+    },
     Audit {
         host: Option<HostId>,
         change: Option<ChangeId>,
         limit: u32,
+        /// Boxed: most calls carry none, and every call is as big as its
+        /// largest variant.
+        filter: Box<AuditFilter>,
     },
     AuditVerify,
     HostAdd {
@@ -412,6 +467,29 @@ pub enum ApiCall {
         labels: Labels,
     },
     Hosts,
+    /// Sets and removes labels of a registered host (audited `labels_set`).
+    HostLabel {
+        host: HostId,
+        set: Labels,
+        remove: Vec<String>,
+    },
+    /// Forgets a host: refused while changes wait for it unless `force`
+    /// (queued ones are cancelled, the one in flight abandoned); its agent
+    /// keys are revoked.
+    HostRemove {
+        host: HostId,
+        force: bool,
+    },
+    /// Lets a held queue move on.
+    HostRelease {
+        host: HostId,
+    },
+    /// Accepts again a key that was revoked for `host` (the operator's
+    /// explicit choice, audited `key_readmitted`).
+    KeyReadmit {
+        host: HostId,
+        public: String,
+    },
     /// Unknown keys knocked at the majordomo's door (sent by the
     /// majordomo, a batch per interval, already rate-limited; recorded as
     /// pending within a bound, audited as one record).
@@ -487,12 +565,16 @@ impl ApiCall {
     pub fn verb(&self) -> Option<crate::front::Verb> {
         use crate::front::Verb;
         Some(match self {
-            ApiCall::Submit { .. } => Verb::ChangesSubmit,
-            ApiCall::Cancel { .. } => Verb::ChangesCancel,
+            ApiCall::Submit { .. } | ApiCall::Retry { .. } => Verb::ChangesSubmit,
+            ApiCall::Cancel { .. } | ApiCall::Abandon { .. } => Verb::ChangesCancel,
             ApiCall::Status { .. } | ApiCall::Queue { .. } => Verb::ChangesRead,
             ApiCall::Audit { .. } | ApiCall::AuditVerify => Verb::AuditRead,
             ApiCall::Hosts => Verb::HostsRead,
             ApiCall::HostAdd { .. }
+            | ApiCall::HostLabel { .. }
+            | ApiCall::HostRemove { .. }
+            | ApiCall::HostRelease { .. }
+            | ApiCall::KeyReadmit { .. }
             | ApiCall::KeyAdd { .. }
             | ApiCall::KeyAccept { .. }
             | ApiCall::KeyRevoke { .. }
@@ -572,7 +654,8 @@ pub struct AuditRecord {
     pub change: ChangeId,
     pub step: Option<u32>,
     /// One word: submitted, cancelled, step_applied, step_failed,
-    /// step_undone, undo_failed, finished.
+    /// step_undone, undo_failed, finished, abandoned, retried, labels_set,
+    /// host_registered, host_removed, host_held, host_released, key_*.
     pub action: String,
     pub summary: String,
     pub exit_code: Option<i32>,
@@ -581,4 +664,22 @@ pub struct AuditRecord {
     pub output_tail: String,
     pub prev_hash: String,
     pub hash: String,
+    /// The record's number within its tenant, from 1 without gaps (`seq`
+    /// numbers the whole tower's chain). 0 on records made before it.
+    #[serde(default)]
+    pub tenant_seq: u64,
+}
+
+/// Which audit records a call wants, besides host and change. `before` and
+/// `after` are tenant numbers (`AuditRecord::tenant_seq`): page back from
+/// the newest with `before`, forward from a point with `after`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditFilter {
+    pub operator: Option<String>,
+    /// Unix milliseconds, inclusive.
+    pub since_ms: Option<u64>,
+    /// Unix milliseconds, exclusive.
+    pub until_ms: Option<u64>,
+    pub before: Option<u64>,
+    pub after: Option<u64>,
 }

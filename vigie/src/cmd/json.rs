@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde::Serialize;
 use vigie_wire::change::StepResult;
 use vigie_wire::front::{Grant, KeyRecord, OperatorRecord};
-use vigie_wire::tower::{AuditRecord, ChangeState, ChangeView, HostView, StepStatus, StepView};
+use vigie_wire::tower::{
+    AuditRecord, ChangeState, ChangeView, HostView, StepStatus, StepView, Waiting,
+};
 
 /// A time for humans and scripts: RFC 3339 in UTC, to the millisecond.
 pub fn rfc3339(ms: u64) -> String {
@@ -126,7 +128,7 @@ pub struct ChangeJson {
     pub operator: String,
     pub title: String,
     /// queued, dispatched, running, rolling_back, succeeded, rolled_back,
-    /// rollback_failed, cancelled.
+    /// rollback_failed, cancelled, abandoned.
     pub state: &'static str,
     /// The step running or rolling back, or the one that failed (from 1).
     pub step: Option<u32>,
@@ -140,6 +142,34 @@ pub struct ChangeJson {
     pub steps: Vec<StepJson>,
     pub submitted: String,
     pub updated: String,
+    /// What a queued change waits for; absent once it is under way.
+    pub waiting: Option<WaitingJson>,
+}
+
+/// Why a queued change has not started.
+#[derive(Debug, Serialize)]
+pub struct WaitingJson {
+    /// host_offline, host_held (`vigie hosts release`), behind.
+    pub reason: &'static str,
+    /// With `behind`: how many changes are ahead of it on its host.
+    pub ahead: Option<u32>,
+    /// The same for humans, as the text output says it.
+    pub message: String,
+}
+
+impl WaitingJson {
+    fn of(w: &Waiting, host: &str) -> Self {
+        let (reason, ahead) = match *w {
+            Waiting::HostOffline => ("host_offline", None),
+            Waiting::HostHeld => ("host_held", None),
+            Waiting::Behind { ahead } => ("behind", Some(ahead)),
+        };
+        Self {
+            reason,
+            ahead,
+            message: w.text(host),
+        }
+    }
 }
 
 impl From<&ChangeView> for ChangeJson {
@@ -165,6 +195,7 @@ impl From<&ChangeView> for ChangeJson {
                 .collect(),
             submitted: rfc3339(v.submitted_ms),
             updated: rfc3339(v.updated_ms),
+            waiting: v.waiting.as_ref().map(|w| WaitingJson::of(w, &v.host)),
         }
     }
 }
@@ -188,6 +219,9 @@ pub struct HostJson {
     pub reported: std::collections::BTreeMap<String, String>,
     /// Why its plug refuses orders (a full journal, a stop), if it does.
     pub refusing: Option<String>,
+    /// An operator holds its queue (`vigie abandon --hold`): nothing is
+    /// sent to it until `vigie hosts release`.
+    pub held: bool,
 }
 
 impl From<&HostView> for HostJson {
@@ -201,13 +235,18 @@ impl From<&HostView> for HostJson {
             labels: h.labels.clone(),
             reported: h.reported.clone(),
             refusing: h.refusing.clone(),
+            held: h.held,
         }
     }
 }
 
 #[derive(Debug, Serialize)]
 pub struct AuditJson {
+    /// The number in the tower's whole chain (0 for a tenant's operator).
     pub seq: u64,
+    /// The number within its tenant, from 1 without gaps: what `audit
+    /// --before/--after` page with.
+    pub tenant_seq: u64,
     pub at: String,
     pub tenant: String,
     pub operator: String,
@@ -229,6 +268,7 @@ impl From<&AuditRecord> for AuditJson {
     fn from(r: &AuditRecord) -> Self {
         Self {
             seq: r.seq,
+            tenant_seq: r.tenant_seq,
             at: rfc3339(r.at_ms),
             tenant: r.tenant.clone(),
             operator: r.operator.clone(),
@@ -326,6 +366,7 @@ mod tests {
             }],
             submitted_ms: 0,
             updated_ms: 1_500,
+            waiting: None,
         }
     }
 

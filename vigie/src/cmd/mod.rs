@@ -14,6 +14,7 @@ mod ips;
 mod json;
 mod key_arg;
 mod kv;
+mod lifecycle;
 mod majordomo;
 mod operators;
 pub mod out;
@@ -106,6 +107,10 @@ pub enum Command {
     Queue(tower::QueueArgs),
     /// Cancel a queued change.
     Cancel(tower::CancelArgs),
+    /// Declare the host of a running change lost: the change ends abandoned.
+    Abandon(lifecycle::AbandonArgs),
+    /// Submit a finished change again, to the same host, as a new change.
+    Retry(lifecycle::RetryArgs),
     /// Show the audit (or `audit verify` its hash chain).
     Audit(tower::AuditArgs),
     /// List hosts, or `hosts add ID` to register one.
@@ -149,6 +154,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Watch(a) => tower::watch(a, format),
         Command::Queue(a) => tower::queue(a, format),
         Command::Cancel(a) => tower::cancel(a, format),
+        Command::Abandon(a) => lifecycle::abandon(a, format),
+        Command::Retry(a) => lifecycle::retry(a, format),
         Command::Audit(a) => tower::audit(a, format),
         Command::Hosts(a) => tower::hosts(a, format),
         Command::Operators(a) => operators::run(a, format),

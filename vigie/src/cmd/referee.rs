@@ -25,6 +25,22 @@ pub struct Args {
     /// operators, never from what a plug announces.
     #[arg(long = "setup-host", value_parser = vigie_referee::parse_setup_host)]
     setup_hosts: Vec<(String, vigie_wire::tower::Labels)>,
+    /// A label rule of the setup file, as JSON `{"hosts": SELECTOR,
+    /// "labels": {k: v}}` (repeat, in order): applied to every host when it
+    /// registers, setup hosts and hosts that come later alike.
+    #[arg(long = "label-rule", value_parser = parse_label_rule)]
+    label_rules: Vec<vigie_referee::LabelRule>,
+}
+
+fn parse_label_rule(text: &str) -> Result<vigie_referee::LabelRule, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Rule {
+        hosts: String,
+        labels: vigie_wire::tower::Labels,
+    }
+    let r: Rule = serde_json::from_str(text).map_err(|e| format!("{text:?}: {e}"))?;
+    vigie_referee::LabelRule::new(&r.hosts, r.labels)
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -32,6 +48,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     cfg.host_timeout = Duration::from_millis(a.host_timeout_ms);
     cfg.resend_after = Duration::from_millis(a.resend_ms);
     cfg.setup_hosts = a.setup_hosts;
+    cfg.label_rules = a.label_rules;
     if let Some(path) = &a.admin_key_file {
         match std::fs::read_to_string(path) {
             Ok(text) => cfg.admin_key = Some(text.trim().to_owned()),

@@ -45,7 +45,7 @@ pub fn state_text(s: &ChangeState) -> String {
 }
 
 /// Changes as a table (text) or one object a line (JSON).
-fn print_changes(views: &[ChangeView], format: Format) -> anyhow::Result<()> {
+pub(super) fn print_changes(views: &[ChangeView], format: Format) -> anyhow::Result<()> {
     if format == Format::Json {
         for v in views {
             out::json(&ChangeJson::from(v))?;
@@ -63,6 +63,25 @@ fn print_changes(views: &[ChangeView], format: Format) -> anyhow::Result<()> {
         ]);
     }
     t.print()?;
+    Ok(())
+}
+
+/// What queued changes wait for, for humans (`--json` has it in each
+/// change's `waiting`).
+pub(super) fn print_waiting(views: &[ChangeView], format: Format) -> anyhow::Result<()> {
+    if format == Format::Json {
+        return Ok(());
+    }
+    for v in views {
+        if let Some(w) = &v.waiting {
+            out::line(&format!(
+                "{} {}: waiting: {}",
+                v.id,
+                v.host,
+                w.text(&v.host)
+            ))?;
+        }
+    }
     Ok(())
 }
 
@@ -200,6 +219,7 @@ pub fn submit(a: SubmitArgs, format: Format) -> anyhow::Result<ExitCode> {
         target: a.target,
     })?;
     print_changes(&views, format)?;
+    print_waiting(&views, format)?;
     if !a.wait {
         return Ok(ExitCode::SUCCESS);
     }
@@ -281,6 +301,7 @@ pub fn status(a: StatusArgs, format: Format) -> anyhow::Result<ExitCode> {
         }
         _ => print_changes(&views, format)?,
     }
+    print_waiting(&views, format)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -348,11 +369,47 @@ pub struct AuditArgs {
     /// Only the records of this change.
     #[arg(long, value_name = "ID")]
     change: Option<String>,
+    /// Only this operator's records.
+    #[arg(long, value_name = "NAME")]
+    operator: Option<String>,
+    /// From this time: RFC 3339 (`2026-01-31T12:00:00Z`) or a duration ago (`2h`).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    since: Option<u64>,
+    /// Before this time (same forms as --since).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    until: Option<u64>,
+    /// Page back: records numbered below N (the SEQ column, each tenant's
+    /// own numbers).
+    #[arg(long, value_name = "N")]
+    before: Option<u64>,
+    /// Page forward: records numbered above N.
+    #[arg(long, value_name = "N")]
+    after: Option<u64>,
     /// How many records, the latest last.
     #[arg(long, default_value_t = 100, value_name = "N")]
     limit: u32,
     #[command(flatten)]
     conn: Conn,
+}
+
+/// Unix milliseconds from RFC 3339 or from a duration ago.
+fn parse_time(s: &str) -> Result<u64, String> {
+    let t = match humantime::parse_rfc3339_weak(s) {
+        Ok(t) => t,
+        Err(_) => {
+            let ago = humantime::parse_duration(s).map_err(|_| {
+                format!("{s:?} is neither a time (2026-01-31T12:00:00Z) nor a duration (2h)")
+            })?;
+            std::time::SystemTime::now()
+                .checked_sub(ago)
+                .ok_or_else(|| format!("{s:?} is too long ago"))?
+        }
+    };
+    let ms = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| format!("{s:?} is before 1970"))?
+        .as_millis();
+    u64::try_from(ms).map_err(|_| format!("{s:?} is too far"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -391,6 +448,13 @@ pub fn audit(a: AuditArgs, format: Format) -> anyhow::Result<ExitCode> {
         host: a.host,
         change: a.change,
         limit: a.limit,
+        filter: Box::new(vigie_wire::tower::AuditFilter {
+            operator: a.operator,
+            since_ms: a.since,
+            until_ms: a.until,
+            before: a.before,
+            after: a.after,
+        }),
     };
     let ApiAnswer::Audit(records) = tower.call(call)? else {
         anyhow::bail!("unexpected answer");
@@ -406,7 +470,7 @@ pub fn audit(a: AuditArgs, format: Format) -> anyhow::Result<ExitCode> {
     ]);
     for r in records {
         t.row(vec![
-            r.seq.to_string(),
+            r.tenant_seq.to_string(),
             json::rfc3339(r.at_ms),
             format!("{}/{}", r.tenant, r.operator),
             r.host,
@@ -459,10 +523,41 @@ enum HostsAdd {
         #[arg(long, allow_hyphen_values = true, value_name = "KEY",
               value_parser = super::key_arg::parse_key)]
         key: String,
+        /// Accept again a key that was revoked for this host.
+        #[arg(long)]
+        readmit: bool,
     },
     /// Revoke this host's key: its agent is cut off at once; its queue stays.
     Revoke {
         /// The host whose key to revoke.
+        #[arg(value_name = "HOST")]
+        id: String,
+    },
+    /// Set labels and remove labels; audited.
+    Label {
+        /// The host whose labels to change.
+        #[arg(value_name = "HOST")]
+        id: String,
+        /// A label to set, `KEY=VALUE`; repeat for several.
+        #[arg(value_name = "KEY=VALUE", value_parser = super::plug::parse_label)]
+        set: Vec<(String, String)>,
+        /// A label to remove, by its key; repeat for several.
+        #[arg(long, value_name = "KEY")]
+        remove: Vec<String>,
+    },
+    /// Forget a host and revoke its keys; refused while changes wait for
+    /// it unless `--force` (cancels the queued, abandons the one in flight).
+    Remove {
+        /// The host to forget.
+        #[arg(value_name = "HOST")]
+        id: String,
+        /// Remove it even with changes queued or in flight.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Let a held queue move on (see `vigie abandon --hold`).
+    Release {
+        /// The host whose queue to release.
         #[arg(value_name = "HOST")]
         id: String,
     },
@@ -484,10 +579,14 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
     let mut tower = a.conn.client()?;
     match a.add {
         Some(HostsAdd::Add { id, labels, key }) => {
-            tower.call(ApiCall::HostAdd {
-                host: id.clone(),
-                labels: labels.into_iter().collect(),
-            })?;
+            // A key alone registers the host if needed, and may be for a
+            // host the setup already declared.
+            if key.is_none() || !labels.is_empty() {
+                tower.call(ApiCall::HostAdd {
+                    host: id.clone(),
+                    labels: labels.into_iter().collect(),
+                })?;
+            }
             if let Some(public) = key {
                 tower.call(ApiCall::KeyAdd {
                     host: id.clone(),
@@ -502,15 +601,44 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
             return done(format, "hosts add", format!("host {id} registered"));
         }
         Some(HostsAdd::Pending) => return pending(&mut tower, format),
-        Some(HostsAdd::Accept { id, key }) => {
-            tower.call(ApiCall::KeyAccept {
-                host: id.clone(),
-                public: key,
+        Some(HostsAdd::Accept { id, key, readmit }) => {
+            let host = id.clone();
+            tower.call(if readmit {
+                ApiCall::KeyReadmit { host, public: key }
+            } else {
+                ApiCall::KeyAccept { host, public: key }
             })?;
             return done(
                 format,
                 "hosts accept",
                 format!("the key of {id} is accepted"),
+            );
+        }
+        Some(HostsAdd::Label { id, set, remove }) => {
+            tower.call(ApiCall::HostLabel {
+                host: id.clone(),
+                set: set.into_iter().collect(),
+                remove,
+            })?;
+            return done(format, "hosts label", format!("labels of {id} set"));
+        }
+        Some(HostsAdd::Remove { id, force }) => {
+            tower.call(ApiCall::HostRemove {
+                host: id.clone(),
+                force,
+            })?;
+            return done(
+                format,
+                "hosts remove",
+                format!("host {id} removed, its keys revoked"),
+            );
+        }
+        Some(HostsAdd::Release { id }) => {
+            tower.call(ApiCall::HostRelease { host: id.clone() })?;
+            return done(
+                format,
+                "hosts release",
+                format!("the queue of {id} moves on"),
             );
         }
         Some(HostsAdd::Revoke { id }) => {
@@ -550,7 +678,7 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
         };
         t.row(vec![
             h.id.clone(),
-            if h.online { "online" } else { "offline" }.into(),
+            host_state(h).into(),
             json::waiting(h).to_string(),
             h.in_flight.clone().unwrap_or_else(|| "-".into()),
             labels(&h.labels),
@@ -560,6 +688,17 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
     }
     t.print()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A host's state in one word: its queue held by an operator, its plug
+/// refusing orders (the REFUSING column says why), online or offline.
+fn host_state(h: &vigie_wire::tower::HostView) -> &'static str {
+    match (h.held, h.online, h.refusing.is_some()) {
+        (true, _, _) => "held",
+        (false, true, true) => "refusing",
+        (false, true, false) => "online",
+        (false, false, _) => "offline",
+    }
 }
 
 /// Keys that wait for an operator, and only those.
