@@ -154,6 +154,7 @@ impl Tower {
             ApiCall::OperatorRevoke { name } => {
                 self.operator_call(caller, OperatorCall::Revoke { name }, db, turn)
             }
+            ApiCall::Deploy(call) => self.deploy_call(caller, call, db, turn),
             ApiCall::Catalog(c) => self.catalog_call(caller, c, turn),
             ApiCall::Hosts => {
                 let vis = Visible::of(caller);

@@ -13,6 +13,7 @@ mod audit;
 mod audit_query;
 mod catalog;
 mod client;
+mod deployments;
 mod error;
 mod events;
 mod grants;

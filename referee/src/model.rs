@@ -11,6 +11,8 @@
 //! - `operator/<tenant>/<name>` → an operator (`operators.rs`)
 //! - `key/<public>`         → an agent's key record (`keys.rs`)
 //! - `idem/<tenant>/<operator>/<key>` → a call's first answer (`idem.rs`)
+//! - `deploy/<tenant>/<app>/<environment>` → the deployer's record of an
+//!   environment (`deployments.rs`)
 //! - `audit/rec/<seq>`, `audit/head` → the audit chain (see `audit.rs`)
 //! - `server/`, `session/`, `pool/`, `ip/`, `app/` → the catalogs
 //!   (`catalog.rs`)

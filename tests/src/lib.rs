@@ -10,6 +10,7 @@
 mod daemon;
 mod events;
 pub mod front;
+pub mod http_load;
 mod launcher;
 pub mod netns;
 mod setup;

@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod change;
+pub mod deploy;
 mod envelope;
 pub mod escalator;
 pub mod front;

@@ -532,6 +532,8 @@ pub enum ApiCall {
         name: String,
     },
     Operators,
+    /// The deployer's inventory (`deploy.rs`).
+    Deploy(crate::deploy::DeployCall),
     /// Servers, import sessions, IP pools, applications.
     Catalog(crate::catalog::CatalogCall),
 }
@@ -542,6 +544,9 @@ impl ApiCall {
     pub fn mutates(&self) -> bool {
         if let ApiCall::Catalog(c) = self {
             return c.mutates();
+        }
+        if let ApiCall::Deploy(d) = self {
+            return d.mutates();
         }
         !matches!(
             self,
@@ -579,6 +584,9 @@ impl ApiCall {
             | ApiCall::OperatorRevoke { .. }
             | ApiCall::Operators => Verb::OperatorsAdmin,
             ApiCall::KeysPending { .. } => return None,
+            // Recording a deploy follows its changes: the same verb.
+            ApiCall::Deploy(crate::deploy::DeployCall::Record { .. }) => Verb::ChangesSubmit,
+            ApiCall::Deploy(crate::deploy::DeployCall::List) => Verb::ChangesRead,
             ApiCall::Catalog(c) => c.verb(),
         })
     }
@@ -600,6 +608,7 @@ pub enum ApiAnswer {
     Keys(Vec<crate::front::KeyRecord>),
     Operators(Vec<crate::front::OperatorRecord>),
     Done,
+    Deploy(crate::deploy::DeployAnswer),
     Catalog(crate::catalog::CatalogAnswer),
 }
 

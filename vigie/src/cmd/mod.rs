@@ -8,6 +8,7 @@ mod bench_changes;
 mod completions;
 pub mod conn;
 mod demo;
+mod deploy;
 mod escalator;
 mod ips;
 mod json;
@@ -119,6 +120,10 @@ pub enum Command {
     Hosts(tower::HostsArgs),
     /// List the tenant's operators, or `operators add NAME --key K --grant G`.
     Operators(operators::Args),
+    /// Deploy an environment (environment.yml): `--plan` shows what would change.
+    Deploy(deploy::DeployArgs),
+    /// What the deployer deployed: `deployments list|show APP/ENV`.
+    Deployments(deploy::DeploymentsArgs),
     /// The server catalog: `servers import FILE.csv`, sessions, list, show.
     Servers(servers::Args),
     /// IP pools: `ips pool add`, pools, allocate, release, list.
@@ -158,6 +163,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(a) => tower::audit(a, format),
         Command::Hosts(a) => tower::hosts(a, format),
         Command::Operators(a) => operators::run(a, format),
+        Command::Deploy(a) => deploy::deploy(a, format),
+        Command::Deployments(a) => deploy::deployments(a, format),
         Command::Servers(a) => servers::run(a, format),
         Command::Ips(a) => ips::run(a, format),
         Command::Apps(a) => apps::run(a, format),

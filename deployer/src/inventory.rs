@@ -1,0 +1,145 @@
+//! What the deployer knows it deployed, per tenant and environment: each
+//! component's instance number and the digest of the spec it was made
+//! from, where each service runs on each host (instance and ports), and
+//! the history of deploys. Stored whole as one record per environment
+//! (JSON), so another environment's deploy never prunes it (Kamal #1922).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::names::{EnvKey, Part};
+
+/// A part of an environment that has its own instance number (seed 001's
+/// columns): a service's code, a database, the cache.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Component {
+    Code(Part),
+    Database(Part),
+    Cache,
+}
+
+impl fmt::Display for Component {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Component::Code(s) => write!(f, "code:{s}"),
+            Component::Database(d) => write!(f, "database:{d}"),
+            Component::Cache => f.write_str("cache"),
+        }
+    }
+}
+
+impl FromStr for Component {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text == "cache" {
+            return Ok(Component::Cache);
+        }
+        if let Some(s) = text.strip_prefix("code:") {
+            return Part::parse(s).map(Component::Code);
+        }
+        if let Some(d) = text.strip_prefix("database:") {
+            return Part::parse(d).map(Component::Database);
+        }
+        Err(format!("{text:?} is not a component"))
+    }
+}
+
+impl Serialize for Component {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Component {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A component's current instance and the digest of its spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentState {
+    pub instance: u32,
+    pub digest: String,
+}
+
+/// One service on one host: the instance running and its replicas' ports
+/// (empty for a worker).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub instance: u32,
+    pub replicas: u32,
+    pub ports: Vec<u16>,
+}
+
+/// An environment on one host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostState {
+    /// Where this environment's proxy listens on the host.
+    pub proxy_port: Option<u16>,
+    pub services: BTreeMap<Part, Placement>,
+}
+
+/// One deploy, as `vigie deployments show` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployRecord {
+    pub number: u32,
+    /// Components bumped, with their new instance.
+    pub bumped: Vec<(Component, u32)>,
+    /// The change request sent to each host.
+    pub changes: BTreeMap<String, String>,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    /// At least one host rolled back: the inventory kept what ran before.
+    RolledBack,
+}
+
+/// The deployer's record of one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvRecord {
+    pub key: EnvKey,
+    pub components: BTreeMap<Component, ComponentState>,
+    pub hosts: BTreeMap<String, HostState>,
+    pub history: Vec<DeployRecord>,
+}
+
+impl EnvRecord {
+    pub fn new(key: EnvKey) -> EnvRecord {
+        EnvRecord {
+            key,
+            components: BTreeMap::new(),
+            hosts: BTreeMap::new(),
+            history: Vec::new(),
+        }
+    }
+
+    /// Ports this environment holds on `host`.
+    pub fn ports_on(&self, host: &str) -> BTreeSet<u16> {
+        let Some(state) = self.hosts.get(host) else {
+            return BTreeSet::new();
+        };
+        state
+            .services
+            .values()
+            .flat_map(|p| p.ports.iter().copied())
+            .chain(state.proxy_port)
+            .collect()
+    }
+
+    pub fn to_json(&self) -> Result<Vec<u8>, crate::DeployError> {
+        serde_json::to_vec(self).map_err(|e| crate::DeployError::Inventory(e.to_string()))
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<EnvRecord, crate::DeployError> {
+        serde_json::from_slice(bytes).map_err(|e| crate::DeployError::Inventory(e.to_string()))
+    }
+}

@@ -1,0 +1,36 @@
+//! The deployer (seeds 001 and 003): from a minimal, normalised
+//! `environment.yml` it derives the names it owns (`auto-*`), the ports,
+//! the instance numbers of each component, and compiles a deploy into one
+//! change request per host. Everything here is pure: the I/O (reading the
+//! inventory, submitting the changes) is the caller's.
+
+mod compile;
+mod error;
+mod file;
+mod inventory;
+mod names;
+mod plan;
+mod ports;
+mod scripts;
+mod spec;
+mod values;
+
+pub use compile::{compile_host, env_file, sh_quote, site_conf};
+pub use error::{DeployError, Location};
+pub use file::{load_environment, parse_environment, MAX_ENV_FILE};
+pub use inventory::{
+    Component, ComponentState, DeployRecord, EnvRecord, HostState, Outcome, Placement,
+};
+pub use names::{owned_names, EnvKey, Part, BIN_DIR, MAX_PART, PROXY_DIR};
+pub use plan::{
+    components_of, plan, settle, Bump, DeployPlan, HostPlan, ServicePlan, Target, ADDRESS_LABEL,
+};
+pub use ports::allocate;
+pub use spec::{
+    Cache, CacheEngine, Database, DbEngine, Environment, Health, Migrations, Role, Service,
+    DEFAULT_DRAIN_MS, DEFAULT_PORTS, DEFAULT_STOP_GRACE_MS, RESERVED_ENV,
+};
+pub use values::{PortRange, MAX_REPLICAS};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,319 @@
+//! The decision of a deploy, without I/O: which components get a new
+//! instance number (only those whose spec changed — seed 001's table),
+//! what each host must do, which ports the new instances take, and, once
+//! the hosts answered, what the inventory becomes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::DeployError;
+use crate::inventory::{
+    Component, ComponentState, DeployRecord, EnvRecord, HostState, Outcome, Placement,
+};
+use crate::names::{owned_names, Part};
+use crate::ports::allocate;
+use crate::spec::{Environment, Role, Service};
+
+/// A component whose instance number changes in this deploy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bump {
+    pub component: Component,
+    /// `None`: the component is new.
+    pub from: Option<u32>,
+    pub to: u32,
+}
+
+/// One service on one host in this deploy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePlan {
+    pub name: Part,
+    pub spec: Service,
+    pub instance: u32,
+    /// What runs there now, to be replaced (`None`: nothing yet).
+    pub previous: Option<Placement>,
+    /// The new replicas' ports (web services), fresh so that old and new
+    /// run side by side until the proxy is switched.
+    pub ports: Vec<u16>,
+}
+
+/// A host a deploy targets, with the address its instances and proxy
+/// bind to: the host's `address` label, else loopback. Hosts that share a
+/// network (local hosts of one machine) are told apart by address, since
+/// each allocates its ports on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub id: String,
+    pub address: Ipv4Addr,
+}
+
+/// The label that gives a host's address to the deployer.
+pub const ADDRESS_LABEL: &str = "address";
+
+impl Target {
+    pub fn from_labels(id: &str, labels: &BTreeMap<String, String>) -> Result<Target, DeployError> {
+        let address = match labels.get(ADDRESS_LABEL) {
+            None => Ipv4Addr::LOCALHOST,
+            Some(text) => text.parse().map_err(|_| DeployError::Address {
+                host: id.to_string(),
+                value: text.clone(),
+            })?,
+        };
+        Ok(Target {
+            id: id.to_string(),
+            address,
+        })
+    }
+}
+
+/// What one host does in this deploy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPlan {
+    pub host: String,
+    pub address: Ipv4Addr,
+    pub proxy_port: u16,
+    /// Services to roll; a service already at its instance is left alone.
+    pub services: Vec<ServicePlan>,
+    /// Services left alone, as they run (the proxy still routes to them).
+    pub steady: BTreeMap<Part, Placement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployPlan {
+    pub number: u32,
+    pub bumps: Vec<Bump>,
+    /// Every targeted host, even those with nothing to do (empty services).
+    pub hosts: Vec<HostPlan>,
+    /// The components' states once the deploy is done.
+    pub components: BTreeMap<Component, ComponentState>,
+}
+
+impl DeployPlan {
+    /// Hosts that have something to do.
+    pub fn busy_hosts(&self) -> impl Iterator<Item = &HostPlan> {
+        self.hosts.iter().filter(|h| !h.services.is_empty())
+    }
+}
+
+fn digest<T: Serialize>(value: &T) -> String {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let sum = Sha256::digest(&bytes);
+    sum.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Each component of `env` with the digest of its spec.
+pub fn components_of(env: &Environment) -> BTreeMap<Component, String> {
+    let mut out = BTreeMap::new();
+    for (name, service) in &env.services {
+        out.insert(Component::Code(name.clone()), digest(service));
+    }
+    for (name, db) in &env.databases {
+        out.insert(Component::Database(name.clone()), digest(db));
+    }
+    if let Some(cache) = &env.cache {
+        out.insert(Component::Cache, digest(cache));
+    }
+    out
+}
+
+/// Plans deploying `env` to `hosts` (the hosts its selector matched),
+/// given what was deployed before (`previous`, `None` for a first deploy)
+/// and the tenant's other environments (`others`): their names must not
+/// overlap ours, and their ports on our hosts are taken.
+pub fn plan(
+    env: &Environment,
+    previous: Option<&EnvRecord>,
+    hosts: &[Target],
+    others: &[EnvRecord],
+) -> Result<DeployPlan, DeployError> {
+    if hosts.is_empty() {
+        return Err(DeployError::NoHosts {
+            selector: env.hosts.clone(),
+        });
+    }
+    check_collisions(env, others)?;
+
+    let empty = EnvRecord::new(env.key.clone());
+    let previous = previous.unwrap_or(&empty);
+    let mut bumps = Vec::new();
+    let mut components = BTreeMap::new();
+    for (component, digest) in components_of(env) {
+        let state = match previous.components.get(&component) {
+            Some(old) if old.digest == digest => old.clone(),
+            old => {
+                let from = old.map(|o| o.instance);
+                let to = from.map_or(1, |n| n + 1);
+                bumps.push(Bump {
+                    component: component.clone(),
+                    from,
+                    to,
+                });
+                ComponentState {
+                    instance: to,
+                    digest,
+                }
+            }
+        };
+        components.insert(component, state);
+    }
+
+    let mut host_plans = Vec::new();
+    for target in hosts {
+        let host = &target.id;
+        let current = previous.hosts.get(host);
+        let mut used: BTreeSet<u16> = others.iter().flat_map(|o| o.ports_on(host)).collect();
+        used.extend(previous.ports_on(host));
+        let exhausted = |used: &BTreeSet<u16>, wanted: usize| DeployError::PortsExhausted {
+            host: host.clone(),
+            range: env.ports.to_string(),
+            wanted,
+            used: used.len(),
+        };
+        let proxy_port = match current.and_then(|c| c.proxy_port) {
+            Some(port) => port,
+            None => {
+                let port = allocate(env.ports, &used, 1)
+                    .and_then(|p| p.first().copied())
+                    .ok_or_else(|| exhausted(&used, 1))?;
+                used.insert(port);
+                port
+            }
+        };
+        let mut services = Vec::new();
+        let mut steady = BTreeMap::new();
+        for (name, spec) in &env.services {
+            let instance = components
+                .get(&Component::Code(name.clone()))
+                .map_or(1, |c| c.instance);
+            let placed = current.and_then(|c| c.services.get(name));
+            if let Some(placed) = placed.filter(|p| p.instance == instance) {
+                steady.insert(name.clone(), placed.clone());
+                continue;
+            }
+            let wanted = match spec.role {
+                Role::Web => spec.replicas as usize,
+                Role::Worker => 0,
+            };
+            let ports =
+                allocate(env.ports, &used, wanted).ok_or_else(|| exhausted(&used, wanted))?;
+            used.extend(&ports);
+            services.push(ServicePlan {
+                name: name.clone(),
+                spec: spec.clone(),
+                instance,
+                previous: placed.cloned(),
+                ports,
+            });
+        }
+        host_plans.push(HostPlan {
+            host: host.clone(),
+            address: target.address,
+            proxy_port,
+            services,
+            steady,
+        });
+    }
+
+    Ok(DeployPlan {
+        number: u32::try_from(previous.history.len()).unwrap_or(u32::MAX - 1) + 1,
+        bumps,
+        hosts: host_plans,
+        components,
+    })
+}
+
+fn check_collisions(env: &Environment, others: &[EnvRecord]) -> Result<(), DeployError> {
+    let services: Vec<Part> = env.services.keys().cloned().collect();
+    let databases: Vec<Part> = env.databases.keys().cloned().collect();
+    let ours: BTreeSet<String> = owned_names(&env.key, &services, &databases)
+        .into_iter()
+        .collect();
+    for other in others.iter().filter(|o| o.key != env.key) {
+        let mut their_services = Vec::new();
+        let mut their_dbs = Vec::new();
+        for component in other.components.keys() {
+            match component {
+                Component::Code(s) => their_services.push(s.clone()),
+                Component::Database(d) => their_dbs.push(d.clone()),
+                Component::Cache => {}
+            }
+        }
+        for name in owned_names(&other.key, &their_services, &their_dbs) {
+            if ours.contains(&name) {
+                return Err(DeployError::Collision {
+                    name,
+                    owner: other.key.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What the inventory becomes once the hosts answered: `results` maps
+/// each busy host to its change id and whether it succeeded. A host that
+/// rolled back keeps what it ran; components move to their new instance
+/// when at least one host runs it (another deploy then finishes the rest,
+/// since a host whose placement lags behind is rolled again).
+pub fn settle(
+    previous: Option<&EnvRecord>,
+    plan: &DeployPlan,
+    env: &Environment,
+    results: &BTreeMap<String, (String, bool)>,
+) -> EnvRecord {
+    let mut record = previous
+        .cloned()
+        .unwrap_or_else(|| EnvRecord::new(env.key.clone()));
+    let any_ok = plan
+        .busy_hosts()
+        .any(|h| results.get(&h.host).is_some_and(|r| r.1));
+    let all_ok = plan
+        .busy_hosts()
+        .all(|h| results.get(&h.host).is_some_and(|r| r.1));
+    let nothing_to_do = plan.busy_hosts().next().is_none();
+    if any_ok || nothing_to_do {
+        record.components = plan.components.clone();
+    }
+    for host in &plan.hosts {
+        // A host not attempted (an earlier host failed) keeps what it ran.
+        let ok = host.services.is_empty() || matches!(results.get(&host.host), Some((_, true)));
+        if !ok {
+            continue;
+        }
+        let state: &mut HostState = record.hosts.entry(host.host.clone()).or_default();
+        state.proxy_port = Some(host.proxy_port);
+        for service in &host.services {
+            state.services.insert(
+                service.name.clone(),
+                Placement {
+                    instance: service.instance,
+                    replicas: service.spec.replicas,
+                    ports: service.ports.clone(),
+                },
+            );
+        }
+    }
+    record.history.push(DeployRecord {
+        number: plan.number,
+        bumped: if any_ok || nothing_to_do {
+            plan.bumps
+                .iter()
+                .map(|b| (b.component.clone(), b.to))
+                .collect()
+        } else {
+            Vec::new()
+        },
+        changes: results
+            .iter()
+            .map(|(h, (id, _))| (h.clone(), id.clone()))
+            .collect(),
+        outcome: if all_ok {
+            Outcome::Succeeded
+        } else {
+            Outcome::RolledBack
+        },
+    });
+    record
+}

@@ -1,0 +1,191 @@
+//! The deployer's helpers on a host, installed by every deploy's first
+//! steps under `/srv/services/auto-bin/` (so a host needs nothing but
+//! `sh`, `git`, `setsid` and nginx): the supervisor that keeps an
+//! instance running outside the agent's process tree, and the proxy
+//! switch that tests nginx's configuration before a graceful reload.
+
+/// `supervise start|stop|run INSTANCE_DIR REPLICA`.
+///
+/// The mark the local driver puts on a step's processes (`VIGIE_STEP`,
+/// `vigie_drivers::STEP_MARK_ENV`) is dropped when the supervisor and
+/// nginx detach: they are the processes a step means to leave running.
+///
+/// Where systemd is not PID 1 (test machines, containers) nothing would
+/// keep an instance running once the agent is gone, and an instance must
+/// not be the agent's child (a restarted agent would take it down): `start`
+/// detaches a supervisor with `setsid -f`; the supervisor writes its own
+/// pid file, starts the app in its own session (a stop reaches everything
+/// the app started), restarts it when it crashes, and on SIGTERM passes
+/// SIGTERM on, waits the instance's grace period, then SIGKILLs (seed 003).
+/// `stop` waits for the supervisor's own exit; a zombie (PID 1 of a
+/// container may never reap) counts as gone.
+pub const SUPERVISE: &str = r#"#!/bin/sh
+# Installed by the Vigie deployer; do not edit (rewritten at every deploy).
+set -u
+op=$1 dir=$2 r=$3
+rep="$dir/replica-$r"
+pidf="$rep/supervisor.pid"
+grace=$(cat "$dir/stop_grace" 2>/dev/null || echo 10)
+gone() {
+  [ -d "/proc/$1" ] || return 0
+  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+  [ "$state" = Z ] || [ -z "$state" ]
+}
+alive() { [ -s "$pidf" ] && ! gone "$(cat "$pidf")"; }
+case "$op" in
+start)
+  if alive; then exit 0; fi
+  rm -f "$pidf"
+  # A port of the deployer's range held by someone else would answer the
+  # health check in the new instance's place: refuse to start.
+  port=$(sed -n "s/^PORT='\\([0-9]*\\)'$/\\1/p" "$rep/env")
+  bind=$(sed -n "s/^BIND='\\([0-9.]*\\)'$/\\1/p" "$rep/env")
+  if [ -n "$port" ] && command -v ss >/dev/null && [ -n "$(ss -Hltn src "${bind:-127.0.0.1}:$port")" ]; then
+    echo "port ${bind:-127.0.0.1}:$port is already taken by another process" >&2
+    exit 1
+  fi
+  # The local driver kills what a step leaves behind, found by the
+  # VIGIE_STEP mark in its environment: an instance is meant to outlive
+  # the step (and the agent), so the supervisor leaves without the mark.
+  env -u VIGIE_STEP setsid -f "$0" run "$dir" "$r" </dev/null >>"$rep/supervisor.log" 2>&1
+  n=0
+  while [ ! -s "$pidf" ]; do
+    n=$((n + 1))
+    if [ $n -gt 200 ]; then echo "supervisor of $rep did not start" >&2; exit 1; fi
+    sleep 0.05
+  done
+  echo "started supervisor $(cat "$pidf") for $rep"
+  ;;
+stop)
+  if ! alive; then rm -f "$pidf"; echo "$rep was not running"; exit 0; fi
+  pid=$(cat "$pidf")
+  kill -TERM "$pid" 2>/dev/null
+  # The supervisor SIGKILLs the app after the grace period; wait that and
+  # a margin, then kill what is left ourselves.
+  limit=$(awk "BEGIN { print int(($grace + 5) * 20) }")
+  n=0
+  while ! gone "$pid"; do
+    n=$((n + 1))
+    if [ $n -gt "$limit" ]; then
+      app=$(cat "$rep/app.pid" 2>/dev/null) && kill -KILL "-$app" 2>/dev/null
+      kill -KILL "$pid" 2>/dev/null
+      break
+    fi
+    sleep 0.05
+  done
+  rm -f "$pidf" "$rep/app.pid"
+  echo "stopped $rep"
+  ;;
+run)
+  echo $$ >"$pidf.tmp" && mv "$pidf.tmp" "$pidf"
+  stopping=0 child=
+  trap 'stopping=1; [ -n "$child" ] && kill -TERM "-$child" 2>/dev/null' TERM INT
+  while [ $stopping = 0 ]; do
+    (
+      set -a; . "$rep/env"; set +a
+      cd "$dir/src" && exec setsid /bin/sh "$dir/start"
+    ) >>"$rep/app.log" 2>&1 </dev/null &
+    child=$!
+    echo "$child" >"$rep/app.pid"
+    echo "$(date -u +%FT%TZ) app started, pid $child"
+    wait "$child"
+    status=$?
+    [ $stopping = 1 ] && break
+    # The instance was removed under us (a rollback, a cleanup): nothing to restart.
+    [ -d "$dir/src" ] || break
+    echo "$(date -u +%FT%TZ) app exited ($status), restarting in 1s"
+    sleep 1
+  done
+  ( sleep "$grace"; kill -KILL "-$child" 2>/dev/null ) &
+  killer=$!
+  while ! gone "$child"; do wait "$child" 2>/dev/null || sleep 0.05; done
+  kill "$killer" 2>/dev/null
+  echo "$(date -u +%FT%TZ) app stopped"
+  rm -f "$rep/app.pid" "$pidf"
+  ;;
+*)
+  echo "usage: supervise start|stop|run INSTANCE_DIR REPLICA" >&2; exit 64
+  ;;
+esac
+"#;
+
+/// `proxy ensure | apply SITE TAG | back SITE TAG`: the host's nginx for
+/// the deployer, run from `/srv/services/auto-proxy` (its own prefix,
+/// configuration, pid and logs). `apply` puts a staged site configuration
+/// live, keeps the one it replaces, runs `nginx -t` and puts the old one
+/// back if nginx refuses, then reloads gracefully (old workers finish
+/// their requests); `back` is its undo.
+pub const PROXY: &str = r#"#!/bin/sh
+# Installed by the Vigie deployer; do not edit (rewritten at every deploy).
+set -u
+P="${VIGIE_HOST_ROOT%/}/srv/services/auto-proxy"
+ngx() { nginx -p "$P/" -c "$P/nginx.conf" -e "$P/logs/error.log" "$@"; }
+running() { [ -s "$P/run/nginx.pid" ] && kill -0 "$(cat "$P/run/nginx.pid")" 2>/dev/null; }
+restore() {
+  if [ -f "$before.absent" ]; then rm -f "$live"
+  elif [ -f "$before" ]; then cp "$before" "$live.new" && mv "$live.new" "$live"
+  fi
+}
+case "$1" in
+ensure)
+  mkdir -p "$P/sites" "$P/staged" "$P/logs" "$P/run" "$P/tmp"
+  if running; then exit 0; fi
+  ngx -t -q || exit 1
+  # Without the step's mark, like the supervisor: nginx outlives the step.
+  env -u VIGIE_STEP nginx -p "$P/" -c "$P/nginx.conf" -e "$P/logs/error.log" </dev/null >/dev/null 2>&1 || exit 1
+  # nginx's first process returns before the daemon writes its pid file
+  # (its signal handlers are set by then): a reload sent earlier would be
+  # lost, or kill it. Wait for the pid file.
+  n=0
+  until running; do
+    n=$((n + 1))
+    if [ $n -gt 200 ]; then echo "nginx did not write its pid file" >&2; exit 1; fi
+    sleep 0.05
+  done
+  echo "nginx started"
+  ;;
+apply|back)
+  live="$P/sites/$2.conf" staged="$P/staged/$2.$3" before="$P/staged/$2.$3.before"
+  if [ "$1" = apply ]; then
+    rm -f "$before" "$before.absent"
+    if [ -f "$live" ]; then cp "$live" "$before"; else : >"$before.absent"; fi
+    cp "$staged" "$live.new" && mv "$live.new" "$live"
+    if ! ngx -t -q; then
+      echo "nginx refused the configuration of $2; the previous one is kept" >&2
+      restore
+      exit 1
+    fi
+  else
+    restore
+  fi
+  if running; then
+    ngx -s reload || exit 1
+  elif [ "$1" = apply ]; then
+    echo "nginx is not running: start it with \"proxy ensure\"" >&2
+    restore
+    exit 1
+  fi
+  echo "proxy $2: $1 $3"
+  ;;
+*)
+  echo "usage: proxy ensure | apply SITE TAG | back SITE TAG" >&2; exit 64
+  ;;
+esac
+"#;
+
+/// The deployer's nginx: one per host, sites included from `sites/`.
+pub const NGINX_CONF: &str = "# Installed by the Vigie deployer; do not edit.
+worker_processes 1;
+pid run/nginx.pid;
+error_log logs/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path tmp/body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+    include sites/*.conf;
+}
+";

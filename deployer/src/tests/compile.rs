@@ -1,0 +1,188 @@
+//! The steps of a rolling update, in order, with their undos.
+
+use std::collections::BTreeMap;
+
+use vigie_wire::change::{Action, Command};
+
+use crate::plan::{plan, settle};
+use crate::{compile_host, parse_environment, sh_quote, Target};
+
+const ENV: &str = "\
+app: shop
+environment: prod
+hosts: web-*
+ports: 21000-21009
+services:
+  web:
+    repository: /git/shop.git
+    revision: v1
+    install: ./install.sh
+    start: python3 app.py
+    replicas: 2
+    health:
+      http: /health
+    drain: 250ms
+  jobs:
+    type: worker
+    repository: /git/shop.git
+    revision: v1
+    start: python3 worker.py
+cache:
+  engine: redis
+";
+
+fn target(id: &str, address: Option<&str>) -> Target {
+    let labels: BTreeMap<String, String> = address
+        .map(|a| [("address".to_string(), a.to_string())].into())
+        .unwrap_or_default();
+    Target::from_labels(id, &labels).unwrap()
+}
+
+fn names(spec: &vigie_wire::change::ChangeSpec) -> Vec<String> {
+    spec.steps.iter().map(|s| s.name.clone()).collect()
+}
+
+#[test]
+fn a_rolling_update_starts_checks_and_switches_each_replica_before_stopping_old_ones() {
+    let v1 = parse_environment("e", ENV).unwrap();
+    let hosts = [target("web-1", Some("127.0.0.2"))];
+    let p1 = plan(&v1, None, &hosts, &[]).unwrap();
+    let ok: BTreeMap<String, (String, bool)> =
+        [("web-1".to_string(), ("c1".to_string(), true))].into();
+    let r1 = settle(None, &p1, &v1, &ok);
+    let v2 = parse_environment("e", &ENV.replace("revision: v1", "revision: v2")).unwrap();
+    let p2 = plan(&v2, Some(&r1), &hosts, &[]).unwrap();
+    let change = compile_host(&v2, &p2, &p2.hosts[0]);
+    assert_eq!(change.title, "deploy shop/prod #2 on web-1");
+    let want = [
+        "install the supervisor",
+        "install the proxy switch",
+        "configure the proxy",
+        "start the proxy",
+        "fetch web #2 (v2)",
+        "start command of web #2",
+        "grace period of web #2",
+        "install web #2",
+        "environment of web #2 replica 1",
+        "start web #2 replica 1",
+        "health of web #2 replica 1",
+        "proxy config for web #2 replica 1",
+        "switch the proxy to web #2 replica 1",
+        "environment of web #2 replica 2",
+        "start web #2 replica 2",
+        "health of web #2 replica 2",
+        "proxy config for web #2 replica 2",
+        "switch the proxy to web #2 replica 2",
+        // Workers: the old one stops before the new one starts.
+        "fetch jobs #2 (v2)",
+        "start command of jobs #2",
+        "grace period of jobs #2",
+        "stop jobs #1 replica 1",
+        "environment of jobs #2 replica 1",
+        "start jobs #2 replica 1",
+        // Old web replicas only once every new one serves.
+        "stop web #1 replica 1",
+        "stop web #1 replica 2",
+    ];
+    assert_eq!(names(&change), want);
+
+    let step = |name: &str| &change.steps.iter().find(|s| s.name == name).unwrap().action;
+    // Each step that changes what runs has its undo.
+    for (name, undo_has) in [
+        ("fetch web #2 (v2)", "rm -rf"),
+        ("start web #2 replica 1", "supervise' stop"),
+        ("switch the proxy to web #2 replica 1", "proxy' back"),
+        ("stop web #1 replica 2", "supervise' start"),
+    ] {
+        let Action::Run {
+            undo: Some(Command::Shell(undo)),
+            ..
+        } = step(name)
+        else {
+            panic!("{name}: no undo");
+        };
+        assert!(undo.contains(undo_has), "{name}: {undo}");
+    }
+    let Action::Run {
+        command: Command::Shell(stop),
+        ..
+    } = step("stop web #1 replica 1")
+    else {
+        panic!()
+    };
+    assert!(stop.starts_with("sleep 0.250 && "), "drain first: {stop}");
+    // The first switch routes to new replica 1 and old replica 2.
+    let Action::File { content, .. } = step("proxy config for web #2 replica 1") else {
+        panic!()
+    };
+    let conf = String::from_utf8(content.clone()).unwrap();
+    let old = &r1.hosts["web-1"].services[&crate::Part::parse("web").unwrap()].ports;
+    let new = &p2.hosts[0]
+        .services
+        .iter()
+        .find(|s| s.name.as_str() == "web")
+        .unwrap()
+        .ports;
+    assert!(
+        conf.contains(&format!("server 127.0.0.2:{} ", new[0])),
+        "{conf}"
+    );
+    assert!(
+        conf.contains(&format!("server 127.0.0.2:{} ", old[1])),
+        "{conf}"
+    );
+    assert!(!conf.contains(&format!(":{} ", old[0])), "{conf}");
+    assert!(
+        conf.contains(&format!("listen 127.0.0.2:{};", p2.hosts[0].proxy_port)),
+        "{conf}"
+    );
+    let Action::File { content, .. } = step("environment of web #2 replica 2") else {
+        panic!()
+    };
+    let dotenv = String::from_utf8(content.clone()).unwrap();
+    for line in [
+        "BIND='127.0.0.2'".to_string(),
+        format!("PORT='{}'", new[1]),
+        "INSTANCE='2'".into(),
+        "REPLICA='2'".into(),
+        "CACHE_PREFIX='auto-shop-prod:'".into(),
+    ] {
+        assert!(dotenv.lines().any(|l| l == line), "{line} in {dotenv}");
+    }
+}
+
+#[test]
+fn a_first_deploy_stops_nothing_and_quotes_what_it_is_given() {
+    let text = ENV.replace("revision: v1", "revision: \"it's\"");
+    let env = parse_environment("e", &text).unwrap();
+    let p = plan(&env, None, &[target("web-1", None)], &[]).unwrap();
+    let change = compile_host(&env, &p, &p.hosts[0]);
+    assert!(!names(&change).iter().any(|n| n.starts_with("stop ")));
+    let Action::Run {
+        command: Command::Shell(fetch),
+        ..
+    } = &change.steps[4].action
+    else {
+        panic!()
+    };
+    assert!(fetch.contains(&sh_quote("it's^{commit}")), "{fetch}");
+    assert_eq!(sh_quote("it's"), r"'it'\''s'");
+}
+
+#[test]
+fn a_bad_address_label_is_refused() {
+    let labels: BTreeMap<String, String> = [("address".to_string(), "nowhere".to_string())].into();
+    let err = Target::from_labels("web-9", &labels)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("web-9") && err.contains("nowhere"), "{err}");
+}
+
+/// The scripts name the driver's step mark by its value: they must drop
+/// the very variable the driver reaps by.
+#[test]
+fn detached_processes_drop_the_local_drivers_step_mark() {
+    assert_eq!(vigie_drivers::STEP_MARK_ENV, "VIGIE_STEP");
+    assert!(crate::scripts::SUPERVISE.contains("env -u VIGIE_STEP setsid -f"));
+    assert!(crate::scripts::PROXY.contains("env -u VIGIE_STEP nginx"));
+}

@@ -1,0 +1,5 @@
+//! Unit tests of the deployer's pure parts.
+
+mod compile;
+mod env_files;
+mod plans;

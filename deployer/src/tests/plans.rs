@@ -1,0 +1,191 @@
+//! Instance numbers and host plans: seed 001's table, ports, collisions.
+
+use std::collections::BTreeMap;
+
+use crate::inventory::{Component, EnvRecord, Outcome};
+use crate::plan::{plan, settle, DeployPlan};
+use crate::{parse_environment, DeployError, Environment, Part, Target};
+
+const BASE: &str = "\
+app: shop
+environment: prod
+hosts: web-*
+ports: 21000-21009
+services:
+  node:
+    repository: /git/shop.git
+    revision: v1
+    start: python3 app.py
+    replicas: 2
+    health:
+      http: /health
+databases:
+  mysql:
+    engine: postgresql
+cache:
+  engine: redis
+";
+
+fn env(text: &str) -> Environment {
+    parse_environment("env.yml", text).unwrap()
+}
+
+fn hosts() -> Vec<Target> {
+    ["web-1", "web-2"]
+        .map(|id| Target::from_labels(id, &BTreeMap::new()).unwrap())
+        .to_vec()
+}
+
+/// Deploys and settles with every host succeeding.
+fn deploy(env: &Environment, record: Option<&EnvRecord>) -> (DeployPlan, EnvRecord) {
+    let p = plan(env, record, &hosts(), &[]).unwrap();
+    let results: BTreeMap<String, (String, bool)> = p
+        .busy_hosts()
+        .enumerate()
+        .map(|(i, h)| (h.host.clone(), (format!("c{i}"), true)))
+        .collect();
+    let next = settle(record, &p, env, &results);
+    (p, next)
+}
+
+fn instances(record: &EnvRecord) -> (u32, u32, u32) {
+    let get = |c: &Component| record.components[c].instance;
+    (
+        get(&Component::Code(Part::parse("node").unwrap())),
+        get(&Component::Database(Part::parse("mysql").unwrap())),
+        get(&Component::Cache),
+    )
+}
+
+#[test]
+fn instance_numbers_follow_the_seed_table() {
+    // deploy 1: everything new.
+    let (p1, r1) = deploy(&env(BASE), None);
+    assert_eq!(p1.bumps.len(), 3);
+    assert_eq!(instances(&r1), (1, 1, 1));
+    // deploy 2: the code changes.
+    let v2 = BASE.replace("revision: v1", "revision: v2");
+    let (p2, r2) = deploy(&env(&v2), Some(&r1));
+    assert_eq!(p2.bumps.len(), 1);
+    assert_eq!(instances(&r2), (2, 1, 1));
+    // deploy 3: code and database change.
+    let v3 = v2.replace("revision: v2", "revision: v3").replace(
+        "engine: postgresql",
+        "engine: postgresql\n    version: '16'",
+    );
+    let (p3, r3) = deploy(&env(&v3), Some(&r2));
+    assert_eq!(p3.bumps.len(), 2);
+    assert_eq!(instances(&r3), (3, 2, 1));
+    // deploy 4: only the cache.
+    let v4 = v3.replace("engine: redis", "engine: redis\n  version: '7'");
+    let (p4, r4) = deploy(&env(&v4), Some(&r3));
+    assert_eq!(p4.bumps.len(), 1);
+    assert_eq!(p4.bumps[0].component, Component::Cache);
+    assert!(p4.busy_hosts().next().is_none(), "no code to roll: {p4:?}");
+    assert_eq!(instances(&r4), (3, 2, 2));
+    // The same spec again: nothing bumped, nothing to do.
+    let (p5, r5) = deploy(&env(&v4), Some(&r4));
+    assert!(p5.bumps.is_empty() && p5.busy_hosts().next().is_none());
+    assert_eq!(r5.history.len(), 5);
+    assert_eq!(r5.history[2].bumped.len(), 2);
+}
+
+#[test]
+fn new_instances_take_fresh_ports_and_the_proxy_keeps_its_own() {
+    let (p1, r1) = deploy(&env(BASE), None);
+    let h1 = &p1.hosts[0];
+    assert_eq!(h1.proxy_port, 21000);
+    assert_eq!(h1.services[0].ports, vec![21001, 21002]);
+    assert!(h1.services[0].previous.is_none());
+    let (p2, r2) = deploy(&env(&BASE.replace("v1", "v2")), Some(&r1));
+    let h2 = &p2.hosts[0];
+    assert_eq!(h2.proxy_port, 21000);
+    // Old and new run side by side: the new ports avoid the old ones.
+    assert_eq!(h2.services[0].ports, vec![21003, 21004]);
+    assert_eq!(
+        h2.services[0].previous.as_ref().unwrap().ports,
+        vec![21001, 21002]
+    );
+    // Once the old instance is gone its ports are free again.
+    let (p3, _) = deploy(&env(&BASE.replace("v1", "v3")), Some(&r2));
+    assert_eq!(p3.hosts[0].services[0].ports, vec![21001, 21002]);
+}
+
+#[test]
+fn an_exhausted_range_is_refused_naming_the_host() {
+    let small = BASE.replace("21000-21009", "21000-21002");
+    let (_, r1) = deploy(&env(&small), None);
+    let err = plan(&env(&small.replace("v1", "v2")), Some(&r1), &hosts(), &[]).unwrap_err();
+    assert!(matches!(err, DeployError::PortsExhausted { .. }), "{err}");
+    assert!(err.to_string().contains("host web-1"), "{err}");
+}
+
+#[test]
+fn another_environments_ports_and_names_are_respected() {
+    let (_, staging) = deploy(&env(&BASE.replace("prod", "staging")), None);
+    let p = plan(&env(BASE), None, &hosts(), std::slice::from_ref(&staging)).unwrap();
+    assert_eq!(p.hosts[0].proxy_port, 21003);
+    // shop-prod + service "x" and shop + environment "prod-x" would share a directory.
+    let clash = BASE.replace(
+        "app: shop\nenvironment: prod",
+        "app: shop\nenvironment: prod-node",
+    );
+    let (_, other) = deploy(&env(&clash.replace("  node:", "  web:")), None);
+    let err = plan(&env(BASE), None, &hosts(), &[other]).unwrap_err();
+    assert!(matches!(err, DeployError::Collision { .. }), "{err}");
+    assert!(err.to_string().contains("auto-shop-prod-node"), "{err}");
+}
+
+#[test]
+fn a_host_that_rolled_back_is_rolled_again_by_the_next_deploy() {
+    let e1 = env(BASE);
+    let (_, r1) = deploy(&e1, None);
+    let e2 = env(&BASE.replace("v1", "v2"));
+    let p2 = plan(&e2, Some(&r1), &hosts(), &[]).unwrap();
+    let results: BTreeMap<String, (String, bool)> = [
+        ("web-1".to_string(), ("c7".to_string(), true)),
+        ("web-2".to_string(), ("c8".to_string(), false)),
+    ]
+    .into();
+    let r2 = settle(Some(&r1), &p2, &e2, &results);
+    assert_eq!(r2.history.last().unwrap().outcome, Outcome::RolledBack);
+    let node = Part::parse("node").unwrap();
+    assert_eq!(r2.hosts["web-1"].services[&node].instance, 2);
+    assert_eq!(r2.hosts["web-2"].services[&node].instance, 1);
+    let p3 = plan(&e2, Some(&r2), &hosts(), &[]).unwrap();
+    assert!(p3.bumps.is_empty());
+    let busy: Vec<&str> = p3.busy_hosts().map(|h| h.host.as_str()).collect();
+    assert_eq!(busy, ["web-2"]);
+    // Every host rolled back: no component moves.
+    let all_failed: BTreeMap<String, (String, bool)> = [
+        ("web-1".to_string(), ("c7".to_string(), false)),
+        ("web-2".to_string(), ("c8".to_string(), false)),
+    ]
+    .into();
+    let r = settle(Some(&r1), &p2, &e2, &all_failed);
+    assert_eq!(instances(&r), (1, 1, 1));
+    assert!(r.history.last().unwrap().bumped.is_empty());
+}
+
+#[test]
+fn the_record_survives_its_storage_form() {
+    let (_, r1) = deploy(&env(BASE), None);
+    let back = EnvRecord::from_json(&r1.to_json().unwrap()).unwrap();
+    assert_eq!(back, r1);
+    assert!(EnvRecord::from_json(b"{").is_err());
+}
+
+#[test]
+fn a_host_the_deploy_never_reached_keeps_what_it_ran() {
+    let e1 = env(BASE);
+    let (_, r1) = deploy(&e1, None);
+    let e2 = env(&BASE.replace("v1", "v2"));
+    let p2 = plan(&e2, Some(&r1), &hosts(), &[]).unwrap();
+    // web-1 rolled back, so web-2 was never sent its change.
+    let results: BTreeMap<String, (String, bool)> =
+        [("web-1".to_string(), ("c7".to_string(), false))].into();
+    let r2 = settle(Some(&r1), &p2, &e2, &results);
+    assert_eq!(r2.hosts, r1.hosts);
+    assert_eq!(r2.components, r1.components);
+    assert_eq!(r2.history.last().unwrap().changes.len(), 1);
+}

@@ -1,0 +1,341 @@
+//! The deployer with real parts: examples/shop (a real HTTP app in a real
+//! git repository) deployed by change requests to two local hosts, each
+//! with its own real nginx; HTTP load through nginx during the updates.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Context;
+use vigie_deployer::{Component, EnvRecord, Outcome, Part};
+use vigie_tests::http_load::{get, LoadLoop};
+use vigie_tests::{Launcher, Setup};
+use vigie_wire::tower::{ApiCall, ChangeState, ChangeView};
+
+const LONG: Duration = Duration::from_secs(90);
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop")
+}
+
+/// Stops what the deploys left running (supervisors, apps, nginx) when the
+/// test ends, pass or fail: they are detached on purpose.
+struct Leftovers(Vec<PathBuf>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for root in &self.0 {
+            let script = format!(
+                "for p in {r}/srv/services/auto-*/*/replica-*/app.pid; do [ -f \"$p\" ] && kill -KILL -$(cat \"$p\"); done; \
+                 for p in {r}/srv/services/auto-*/*/replica-*/supervisor.pid; do [ -f \"$p\" ] && kill -KILL $(cat \"$p\"); done; \
+                 [ -f {r}/srv/services/auto-proxy/run/nginx.pid ] && kill -TERM $(cat {r}/srv/services/auto-proxy/run/nginx.pid); true",
+                r = root.display()
+            );
+            let _ = Command::new("sh").arg("-c").arg(script).status();
+        }
+    }
+}
+
+/// Runs `vigie deploy FILE` (through the majordomo, as the admin) and
+/// returns the environment's record and the changes of this deploy.
+fn deploy(tower: &Launcher, file: &Path) -> anyhow::Result<(EnvRecord, Vec<ChangeView>)> {
+    deploy_with(tower, file, &[])
+}
+
+fn deploy_with(
+    tower: &Launcher,
+    file: &Path,
+    flags: &[&str],
+) -> anyhow::Result<(EnvRecord, Vec<ChangeView>)> {
+    let file = file.display().to_string();
+    let mut args = vec!["deploy", file.as_str()];
+    args.extend(flags);
+    let out = tower.cli(&args)?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let record = record(tower)?;
+    let ids: Vec<String> = record
+        .history
+        .last()
+        .map(|d| d.changes.values().cloned().collect())
+        .unwrap_or_default();
+    let views = tower.wait_final(&ids, LONG)?;
+    let all_ok = views.iter().all(|c| c.state == ChangeState::Succeeded);
+    assert_eq!(
+        out.status.success(),
+        all_ok,
+        "exit status vs changes: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((record, views))
+}
+
+/// `vigie deployments show shop/prod --json`.
+fn record(tower: &Launcher) -> anyhow::Result<EnvRecord> {
+    let out = tower.cli(&["deployments", "show", "shop/prod", "--json"])?;
+    anyhow::ensure!(
+        out.status.success(),
+        "deployments show: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// Where a host's rolling update spent its time (BENCHMARKS.md): the
+/// change from submission to end, and the steps grouped by what they wait
+/// for; what is left is Vigie's own overhead (queueing, reports, scripts).
+fn timing(change: &ChangeView) -> String {
+    let mut by_kind = std::collections::BTreeMap::<&str, u64>::new();
+    for step in &change.steps {
+        let ms = step.result.as_ref().map_or(0, |r| r.duration_ms);
+        let kind = match step.name.split_whitespace().next().unwrap_or_default() {
+            "fetch" | "install" => "fetch+install",
+            "health" => "health checks",
+            "stop" => "drain+stop",
+            "start" => "start",
+            "switch" => "proxy switch",
+            _ => "files",
+        };
+        *by_kind.entry(kind).or_default() += ms;
+    }
+    let total = change.updated_ms.saturating_sub(change.submitted_ms);
+    let steps: u64 = by_kind.values().sum();
+    format!(
+        "rolling update on {}: {total} ms in all; {by_kind:?}; outside steps {} ms",
+        change.host,
+        total.saturating_sub(steps)
+    )
+}
+
+fn proxy(record: &EnvRecord, host: &str, address: Ipv4Addr) -> anyhow::Result<SocketAddr> {
+    let port = record
+        .hosts
+        .get(host)
+        .and_then(|h| h.proxy_port)
+        .context("no proxy port")?;
+    Ok(SocketAddr::from((address, port)))
+}
+
+#[test]
+fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
+) -> anyhow::Result<()> {
+    let work = tempfile::tempdir()?;
+    let made = Command::new(examples().join("make-repo.sh"))
+        .arg(work.path())
+        .output()?;
+    assert!(
+        made.status.success(),
+        "make-repo: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let setup = Setup::new("deploy")
+        .host("shop-1", &[("role", "shop"), ("address", "127.0.0.2")])
+        .host("shop-2", &[("role", "shop"), ("address", "127.0.0.3")]);
+    // Declared before the guard: dropped after it, so the host roots (in
+    // the tower's dir) are still there when the guard reads their pid files.
+    let mut tower = Launcher::start(setup)?;
+    let _leftovers = Leftovers(vec![tower.root("shop-1"), tower.root("shop-2")]);
+    let hosts = [
+        ("shop-1", Ipv4Addr::new(127, 0, 0, 2)),
+        ("shop-2", Ipv4Addr::new(127, 0, 0, 3)),
+    ];
+    let web = Component::Code(Part::parse("web").map_err(anyhow::Error::msg)?);
+    let file = |v: &str| work.path().join(format!("environment-{v}.yml"));
+
+    // A spec with an unknown key is refused before anything is sent,
+    // naming the place (exit 64, like a bad change file).
+    let bad = std::fs::read_to_string(file("v1"))?
+        .replace("    replicas: 2\n", "    replicas: 2\n    replica: 3\n");
+    std::fs::write(file("bad"), bad)?;
+    let refused = tower.cli(&["deploy", &file("bad").display().to_string()])?;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("environment-bad.yml:14:5: field 'services.web.replica': unknown field"),
+        "{stderr}"
+    );
+
+    // --plan shows what would change and does nothing.
+    let planned = tower.cli(&["deploy", "--plan", &file("v1").display().to_string()])?;
+    let text = String::from_utf8_lossy(&planned.stdout);
+    assert!(planned.status.success(), "{text}");
+    assert!(text.contains("code:web: instance 1 (new)"), "{text}");
+    assert!(
+        text.contains("switch the proxy to web #1 replica 2"),
+        "{text}"
+    );
+    assert!(
+        !tower.root("shop-1").join("srv/services").exists(),
+        "--plan touched a host"
+    );
+
+    // v1, two replicas on each host.
+    let (r, done) = deploy(&tower, &file("v1"))?;
+    assert_eq!(done.len(), 2, "{done:#?}");
+    assert!(
+        done.iter().all(|c| c.state == ChangeState::Succeeded),
+        "{done:#?}"
+    );
+    assert_eq!(r.components[&web].instance, 1);
+    for (host, addr) in hosts {
+        let body =
+            get(proxy(&r, host, addr)?, "/", Duration::from_secs(5)).map_err(anyhow::Error::msg)?;
+        assert!(body.starts_with("shop v1 instance 1"), "{host}: {body}");
+    }
+
+    // v2 under load: not one failed request, answers move from v1 to v2.
+    let loads: Vec<LoadLoop> = hosts
+        .iter()
+        .map(|(host, addr)| Ok(LoadLoop::start(proxy(&r, host, *addr)?, LONG)))
+        .collect::<anyhow::Result<_>>()?;
+    let (r, done) = deploy(&tower, &file("v2"))?;
+    assert!(
+        done.iter().all(|c| c.state == ChangeState::Succeeded),
+        "{done:#?}"
+    );
+    for ((host, _), load) in hosts.iter().zip(loads) {
+        let report = load.stop();
+        assert!(
+            report.failures.is_empty(),
+            "{host}: {} failed: {:?}",
+            report.failures.len(),
+            report.failures
+        );
+        assert!(report.served > 10, "{host}: {report:?}");
+        eprintln!(
+            "{host}: {} requests served during the v2 deploy, {} failed, slowest {:?}",
+            report.served,
+            report.failures.len(),
+            report.slowest
+        );
+        assert!(
+            report
+                .answers
+                .first()
+                .is_some_and(|a| a.starts_with("shop v1")),
+            "{host}: {:?}",
+            report.answers
+        );
+        assert!(
+            report
+                .answers
+                .last()
+                .is_some_and(|a| a.starts_with("shop v2")),
+            "{host}: {:?}",
+            report.answers
+        );
+    }
+    assert_eq!(r.components[&web].instance, 2);
+    for change in &done {
+        eprintln!("{}", timing(change));
+    }
+
+    // v3 is broken: its health check fails, the change rolls back, not a
+    // request fails, v2 still answers, and instance 2 stays current.
+    let loads: Vec<LoadLoop> = hosts
+        .iter()
+        .map(|(host, addr)| Ok(LoadLoop::start(proxy(&r, host, *addr)?, LONG)))
+        .collect::<anyhow::Result<_>>()?;
+    let (r3, done) = deploy(&tower, &file("v3"))?;
+    assert_eq!(
+        done.len(),
+        1,
+        "the deploy stops at the first host that fails: {done:#?}"
+    );
+    assert!(
+        matches!(done[0].state, ChangeState::RolledBack { .. }),
+        "{done:#?}"
+    );
+    for ((host, _), load) in hosts.iter().zip(loads) {
+        let report = load.stop();
+        assert!(report.failures.is_empty(), "{host}: {:?}", report.failures);
+        assert!(
+            report.answers.iter().all(|a| a.starts_with("shop v2")),
+            "{host}: {:?}",
+            report.answers
+        );
+    }
+    assert_eq!(r3.components[&web].instance, 2);
+    assert_eq!(r3.hosts, r.hosts);
+    assert_eq!(r3.history.len(), 3);
+    assert_eq!(r3.history[2].outcome, Outcome::RolledBack);
+    assert!(r3.history[2].bumped.is_empty());
+    assert!(!tower
+        .root("shop-1")
+        .join("srv/services/auto-shop-prod-web/3")
+        .exists());
+
+    // A revision that does not exist, both hosts at once: each fetch
+    // fails, nothing is left half-deployed, v2 keeps serving.
+    let text = std::fs::read_to_string(file("v2"))?.replace("revision: v2", "revision: v9");
+    std::fs::write(file("v9"), text)?;
+    let (r9, done) = deploy_with(&tower, &file("v9"), &["--parallel", "2"])?;
+    assert_eq!(done.len(), 2, "--parallel 2 sends both hosts their change");
+    assert!(
+        done.iter()
+            .all(|c| matches!(c.state, ChangeState::RolledBack { .. })),
+        "{done:#?}"
+    );
+    let fetch = done[0]
+        .steps
+        .iter()
+        .find(|s| s.name.starts_with("fetch web #3"))
+        .context("fetch step")?;
+    let stderr = fetch
+        .result
+        .as_ref()
+        .map(|r| r.stderr_tail.clone())
+        .unwrap_or_default();
+    assert!(stderr.contains("v9"), "the fetch says why: {stderr}");
+    assert_eq!(r9.hosts, r.hosts);
+    assert!(!tower
+        .root("shop-1")
+        .join("srv/services/auto-shop-prod-web/3")
+        .exists());
+
+    let listed = tower.cli(&["deployments", "list"])?;
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("shop/prod") && listed.contains("code:web#2"),
+        "{listed}"
+    );
+
+    // A crashed replica is restarted by its supervisor: SIGKILL the app of
+    // shop-1's replica 1, and a check change (the plug waits, not the test)
+    // finds it answering again, as a new process.
+    let pid_file = tower
+        .root("shop-1")
+        .join("srv/services/auto-shop-prod-web/2/replica-1/app.pid");
+    let old_pid: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(old_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    let port =
+        r.hosts["shop-1"].services[&Part::parse("web").map_err(anyhow::Error::msg)?].ports[0];
+    let check = vigie_changes::parse_change(
+        "check.yml",
+        &format!("title: shop answers\nsteps:\n  - check:\n      http: http://127.0.0.2:{port}/\n    retries: 100\n    interval: 100ms\n"),
+    )?;
+    let submitted = tower.api()?.changes(ApiCall::Submit {
+        spec: check,
+        target: "shop-1".into(),
+    })?;
+    let ids: Vec<String> = submitted.iter().map(|c| c.id.clone()).collect();
+    let checked = tower.wait_final(&ids, LONG)?;
+    assert_eq!(checked[0].state, ChangeState::Succeeded, "{checked:#?}");
+    let new_pid: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+    assert_ne!(new_pid, old_pid, "the app was restarted");
+
+    // Deployed services outlive the tower: the launcher SIGKILLed and
+    // every daemon and plug gone with it, each host's nginx still serves v2.
+    let children = tower.all_child_pids();
+    tower.kill()?;
+    vigie_tests::wait_not_running(&children, LONG)?;
+    for (host, addr) in hosts {
+        let body =
+            get(proxy(&r, host, addr)?, "/", Duration::from_secs(5)).map_err(anyhow::Error::msg)?;
+        assert!(body.starts_with("shop v2 instance 2"), "{host}: {body}");
+    }
+    Ok(())
+}
