@@ -24,6 +24,7 @@ pub use step::{
     DEFAULT_CHECK_INTERVAL_MS, DEFAULT_CHECK_TIMEOUT_MS, DEFAULT_HTTP_STATUS,
     DEFAULT_RUN_TIMEOUT_MS,
 };
+pub use values::checked_text;
 
 #[cfg(test)]
 mod tests;

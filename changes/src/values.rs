@@ -12,7 +12,8 @@ use crate::duration::parse_duration_ms;
 /// Reads any scalar as the text written in the file, then checks it. Asking
 /// for a string gives the text as written, so `mode: 0644` stays "0644"
 /// rather than becoming the number 644, and `[sleep, 5]` gives "5".
-fn checked_text<'de, D, T>(
+/// Shared with the other YAML files of the tower (the deployer's).
+pub fn checked_text<'de, D, T>(
     deserializer: D,
     expecting: &'static str,
     check: fn(&str) -> Result<T, String>,

@@ -3,38 +3,10 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, Visitor};
+use serde::de::{Deserialize, Deserializer};
 
 use crate::names::Part;
-
-/// Reads any scalar as the text written in the file, then checks it.
-pub(crate) fn checked_text<'de, D, T>(
-    deserializer: D,
-    expecting: &'static str,
-    check: fn(&str) -> Result<T, String>,
-) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    struct TextVisitor<T> {
-        expecting: &'static str,
-        check: fn(&str) -> Result<T, String>,
-    }
-
-    impl<T> Visitor<'_> for TextVisitor<T> {
-        type Value = T;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(self.expecting)
-        }
-
-        fn visit_str<E: de::Error>(self, value: &str) -> Result<T, E> {
-            (self.check)(value).map_err(E::custom)
-        }
-    }
-
-    deserializer.deserialize_str(TextVisitor { expecting, check })
-}
+pub(crate) use vigie_changes::checked_text;
 
 /// A name part (`app`, `environment`, a service or database key).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

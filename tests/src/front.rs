@@ -71,3 +71,21 @@ pub fn grants(texts: &[&str]) -> anyhow::Result<Vec<Grant>> {
         .map(|t| Grant::parse(t).map_err(anyhow::Error::msg))
         .collect()
 }
+
+/// The kind of fault a call was refused with, if it was refused.
+pub fn fault(
+    r: Result<vigie_wire::tower::ApiAnswer, vigie_referee::ClientError>,
+) -> Option<vigie_wire::tower::ApiFaultKind> {
+    match r {
+        Err(vigie_referee::ClientError::Refused(f)) => Some(f.kind),
+        _ => None,
+    }
+}
+
+/// A one-step change (`true`) titled `title`.
+pub fn spec(title: &str) -> anyhow::Result<vigie_wire::change::ChangeSpec> {
+    Ok(vigie_changes::parse_change(
+        "t.yml",
+        &format!("title: {title}\nsteps:\n  - run: \"true\"\n"),
+    )?)
+}

@@ -15,6 +15,7 @@ mod launcher;
 pub mod netns;
 mod setup;
 pub mod steps;
+pub mod tmpfs;
 
 pub use daemon::{is_running, vigie_bin, wait_not_running, Daemon, Escalator, Witness};
 pub use events::{Event, EventLog};

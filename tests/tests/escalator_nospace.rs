@@ -5,37 +5,11 @@
 //! is there and no failed one is half there.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use vigie_escalator::{EscalatorError, FaultKind};
+use vigie_tests::tmpfs::Tmpfs;
 use vigie_tests::Escalator;
-
-/// A tmpfs mounted for the test, unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> anyhow::Result<Option<Self>> {
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output()?;
-        if !out.status.success() {
-            eprintln!(
-                "SKIPPED: cannot mount a tmpfs here ({}); the full-disk test needs root",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            return Ok(None);
-        }
-        Ok(Some(Self(dir.to_path_buf())))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 fn free_bytes(dir: &Path) -> anyhow::Result<u64> {
     let s = nix::sys::statvfs::statvfs(dir)?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use vigie_majordomo::keys::{write_new, KeyPair};
 use vigie_referee::{ApiClient, ClientError};
-use vigie_tests::front::{add_operator, admin, client_with};
+use vigie_tests::front::{add_operator, admin, client_with, fault, spec};
 use vigie_tests::{Launcher, Setup};
 use vigie_wire::front::{Grant, Verb};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFaultKind, ChangeState, Labels};
@@ -55,20 +55,6 @@ fn all_but(verb: Verb) -> Vec<Grant> {
         .filter(|v| *v != verb && *v != Verb::TenantsAdmin)
         .map(grant)
         .collect()
-}
-
-fn fault(r: Result<ApiAnswer, ClientError>) -> Option<ApiFaultKind> {
-    match r {
-        Err(ClientError::Refused(f)) => Some(f.kind),
-        _ => None,
-    }
-}
-
-fn spec(title: &str) -> anyhow::Result<vigie_wire::change::ChangeSpec> {
-    Ok(vigie_changes::parse_change(
-        "t.yml",
-        &format!("title: {title}\nsteps:\n  - run: \"true\"\n"),
-    )?)
 }
 
 /// A change queued on acme's offline host `a-1`.

@@ -4,43 +4,14 @@
 //! The plug's state dir is a real tiny tmpfs filled by a real file.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
+use vigie_tests::tmpfs::Tmpfs;
 use vigie_tests::{Launcher, Setup};
 use vigie_wire::tower::{ApiCall, ChangeState};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A tmpfs mounted for the test, lazily unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> anyhow::Result<Option<Self>> {
-        std::fs::create_dir_all(dir)?;
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700")])
-            .arg("tmpfs")
-            .arg(dir)
-            .output()?;
-        if !out.status.success() {
-            eprintln!(
-                "SKIPPED: cannot mount a tmpfs on {} ({}): this test needs root",
-                dir.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            return Ok(None);
-        }
-        Ok(Some(Self(dir.to_path_buf())))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 /// Writes `path` until the filesystem is full.
 fn fill(path: &Path) -> anyhow::Result<u64> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use vigie_majordomo::keys::{write_new, KeyPair};
 use vigie_referee::{ApiClient, ClientError, Incoming, Link};
-use vigie_tests::front::{add_operator, admin, client_with, grants, tower_key};
+use vigie_tests::front::{add_operator, admin, client_with, fault, grants, spec, tower_key};
 use vigie_tests::{Launcher, Setup};
 use vigie_wire::front::{FrontIn, FrontOut};
 use vigie_wire::tower::{
@@ -16,20 +16,6 @@ use vigie_wire::tower::{
 };
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn fault(r: Result<ApiAnswer, ClientError>) -> Option<ApiFaultKind> {
-    match r {
-        Err(ClientError::Refused(f)) => Some(f.kind),
-        _ => None,
-    }
-}
-
-fn spec(title: &str) -> anyhow::Result<vigie_wire::change::ChangeSpec> {
-    Ok(vigie_changes::parse_change(
-        "t.yml",
-        &format!("title: {title}\nsteps:\n  - run: \"true\"\n"),
-    )?)
-}
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs
