@@ -25,13 +25,9 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let server = LocalServer::start(dir.path(), true).unwrap();
-    let db = vigie_escalator::Client::connect(&server.endpoint)
-        .unwrap()
-        .create(crate::model::DB)
-        .unwrap();
-    let tower = Tower::load(&db, TIMING).unwrap();
+    let s = crate::test_store::store();
+    let tower = s.tower();
+    let crate::test_store::TestStore { dir, server, db } = s;
     Fixture {
         _dir: dir,
         _server: server,

@@ -127,14 +127,12 @@ impl Tower {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use vigie_deployer::{parse_environment, plan, settle, Target};
-    use vigie_escalator::bench::LocalServer;
     use vigie_wire::deploy::{DeployAnswer, DeployCall};
     use vigie_wire::tower::{ApiAnswer, ApiFaultKind, Caller};
 
-    use crate::tower::{Timing, Tower};
+    use crate::tower::Tower;
     use crate::turn::Turn;
 
     const ENV: &str = "app: shop\nenvironment: prod\nhosts: web-1\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health:\n      http: /h\n";
@@ -162,38 +160,30 @@ mod tests {
 
     #[test]
     fn records_are_per_tenant_checked_and_never_overwritten_by_a_stale_deploy() {
-        let dir = tempfile::tempdir().unwrap();
-        let server = LocalServer::start(dir.path(), true).unwrap();
-        let db = vigie_escalator::Client::connect(&server.endpoint)
-            .unwrap()
-            .create(crate::model::DB)
-            .unwrap();
-        let timing = Timing {
-            host_timeout: Duration::from_secs(3),
-            resend_after: Duration::from_secs(1),
-        };
-        let mut tower = Tower::load(&db, timing).unwrap();
+        let s = crate::test_store::store();
+        let mut tower = s.tower();
+        let db = &s.db;
         let alice = Caller::internal("alice", "op");
         let bob = Caller::internal("bob", "op");
         let mut turn = Turn::default();
 
         let r1 = record("v1", None);
         tower
-            .deploy_call(&alice, call(&r1, 0, "shop"), &db, &mut turn)
+            .deploy_call(&alice, call(&r1, 0, "shop"), db, &mut turn)
             .unwrap();
         // Two deploys planned on the same state: the second is refused.
         let r2 = record("v2", Some(&r1));
         tower
-            .deploy_call(&alice, call(&r2, 1, "shop"), &db, &mut turn)
+            .deploy_call(&alice, call(&r2, 1, "shop"), db, &mut turn)
             .unwrap();
         let stale = record("v3", Some(&r1));
         let err = tower
-            .deploy_call(&alice, call(&stale, 1, "shop"), &db, &mut turn)
+            .deploy_call(&alice, call(&stale, 1, "shop"), db, &mut turn)
             .unwrap_err();
         assert_eq!(err.kind, ApiFaultKind::Conflict, "{err}");
         // A record under another environment's name, or not a record at all.
         let err = tower
-            .deploy_call(&alice, call(&r1, 0, "other"), &db, &mut turn)
+            .deploy_call(&alice, call(&r1, 0, "other"), db, &mut turn)
             .unwrap_err();
         assert_eq!(err.kind, ApiFaultKind::Invalid, "{err}");
         let garbage = DeployCall::Record {
@@ -203,12 +193,12 @@ mod tests {
             record: b"{".to_vec(),
         };
         let err = tower
-            .deploy_call(&alice, garbage, &db, &mut turn)
+            .deploy_call(&alice, garbage, db, &mut turn)
             .unwrap_err();
         assert_eq!(err.kind, ApiFaultKind::Invalid, "{err}");
 
         let list = |tower: &mut Tower, who: &Caller, turn: &mut Turn| match tower
-            .deploy_call(who, DeployCall::List, &db, turn)
+            .deploy_call(who, DeployCall::List, db, turn)
             .unwrap()
         {
             ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => all,

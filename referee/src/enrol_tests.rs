@@ -3,18 +3,11 @@
 //! the same turn too. (That it costs the same however many keys exist is
 //! measured by `vigie bench catalog`, not timed here.)
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use vigie_escalator::bench::LocalServer;
 use vigie_wire::tower::{ApiCall, ApiFaultKind, Caller};
 
-use crate::tower::{Timing, Tower};
 use crate::turn::Turn;
-
-const TIMING: Timing = Timing {
-    host_timeout: Duration::from_secs(3),
-    resend_after: Duration::from_secs(1),
-};
 
 fn key(i: usize) -> String {
     // 40 characters of the Z85 alphabet, distinct per i.
@@ -23,13 +16,9 @@ fn key(i: usize) -> String {
 
 #[test]
 fn one_key_cannot_be_enrolled_for_two_hosts_even_in_one_turn() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = LocalServer::start(dir.path(), true).unwrap();
-    let db = vigie_escalator::Client::connect(&server.endpoint)
-        .unwrap()
-        .create(crate::model::DB)
-        .unwrap();
-    let mut tower = Tower::load(&db, TIMING).unwrap();
+    let s = crate::test_store::store();
+    let mut tower = s.tower();
+    let db = &s.db;
     let caller = Caller::internal("default", "t");
     let mut turn = Turn::default();
     let mut add = |host: &str, turn: &mut Turn| {
@@ -39,7 +28,7 @@ fn one_key_cannot_be_enrolled_for_two_hosts_even_in_one_turn() {
                 host: host.into(),
                 public: key(1),
             },
-            &db,
+            db,
             Instant::now(),
             turn,
         )

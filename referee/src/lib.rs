@@ -44,4 +44,6 @@ mod catalog_tests;
 #[cfg(test)]
 mod enrol_tests;
 #[cfg(test)]
+mod test_store;
+#[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@ use vigie_escalator::bench::LocalServer;
 use vigie_wire::change::StepResult;
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, Published, Report, ReportKind};
 
-use crate::tower::{Timing, Tower};
+use crate::tower::Tower;
 use crate::turn::Turn;
 
 fn caller() -> Caller {
@@ -26,17 +26,9 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let server = LocalServer::start(dir.path(), true).unwrap();
-    let db = vigie_escalator::Client::connect(&server.endpoint)
-        .unwrap()
-        .create(crate::model::DB)
-        .unwrap();
-    let timing = Timing {
-        host_timeout: Duration::from_secs(3),
-        resend_after: Duration::from_secs(1),
-    };
-    let tower = Tower::load(&db, timing).unwrap();
+    let s = crate::test_store::store();
+    let tower = s.tower();
+    let crate::test_store::TestStore { dir, server, db } = s;
     Fixture {
         _dir: dir,
         _server: server,

@@ -1,0 +1,37 @@
+//! For the referee's own tests: a real Escalator (in-process, durable) in
+//! a temp dir, the tower's database on it, and towers loaded from it.
+
+use std::time::Duration;
+
+use vigie_escalator::bench::LocalServer;
+use vigie_escalator::Database;
+
+use crate::tower::{Timing, Tower};
+
+pub const TIMING: Timing = Timing {
+    host_timeout: Duration::from_secs(3),
+    resend_after: Duration::from_secs(1),
+};
+
+pub struct TestStore {
+    pub dir: tempfile::TempDir,
+    pub server: LocalServer,
+    pub db: Database,
+}
+
+pub fn store() -> TestStore {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(dir.path(), true).unwrap();
+    let db = vigie_escalator::Client::connect(&server.endpoint)
+        .unwrap()
+        .create(crate::model::DB)
+        .unwrap();
+    TestStore { dir, server, db }
+}
+
+impl TestStore {
+    /// A tower as a start rebuilds it from what is stored.
+    pub fn tower(&self) -> Tower {
+        Tower::load(&self.db, TIMING).unwrap()
+    }
+}
