@@ -1,3 +1,5 @@
+//! The drivers' error type (`DriverError`).
+
 use std::path::PathBuf;
 
 /// Why a driver refused a step before touching the host, or could not

@@ -1,3 +1,5 @@
+//! Escalator's error type (`EscalatorError`) and the faults its replies carry.
+
 use std::path::PathBuf;
 use std::time::Duration;
 

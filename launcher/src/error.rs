@@ -1,3 +1,5 @@
+//! The launcher's error type (`LauncherError`).
+
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,3 +1,5 @@
+//! The majordomo's error type (`MajordomoError`).
+
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]

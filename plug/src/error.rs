@@ -1,3 +1,5 @@
+//! The plug's error type (`PlugError`).
+
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]

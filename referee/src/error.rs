@@ -1,3 +1,5 @@
+//! The referee's error type (`RefereeError`).
+
 #[derive(Debug, thiserror::Error)]
 pub enum RefereeError {
     #[error("escalator: {0}")]

@@ -1,3 +1,7 @@
+//! `Daemon`: the real `vigie` binary as a child, its structured events
+//! collected; `Escalator` on its own; the `Witness` pipe that proves no
+//! descendant is left.
+
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};

@@ -1,3 +1,6 @@
+//! `EventLog`: a daemon's structured events, and waits on them that fail
+//! with the list of what was seen.
+
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 

@@ -1,3 +1,6 @@
+//! The versioned envelope around every message: magic, version, then the
+//! MessagePack body; size, magic and version are checked before decoding.
+
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::limits::MAX_FRAME;

@@ -1,3 +1,5 @@
+//! Conformance: `check` steps (commands and HTTP probes, retries, timeouts).
+
 #![allow(clippy::unwrap_used)] // a test suite
 
 use std::fs;

@@ -1,3 +1,5 @@
+//! Conformance: every path stays inside the host root (`..`, symlinks).
+
 #![allow(clippy::unwrap_used)] // a test suite
 
 use std::os::unix::fs::symlink;

@@ -1,3 +1,5 @@
+//! Conformance: a step cut off mid-way is undone correctly after a crash.
+
 #![allow(clippy::unwrap_used)] // a test suite
 
 use super::host::Host;

@@ -1,3 +1,6 @@
+//! Conformance: `file` steps (atomic writes, modes, the previous bytes kept
+//! for the undo).
+
 #![allow(clippy::unwrap_used)] // a test suite
 
 use std::fs;

@@ -1,3 +1,5 @@
+//! Conformance: a throwaway host root for each check.
+
 #![allow(clippy::unwrap_used)] // test support
 
 use std::collections::BTreeMap;

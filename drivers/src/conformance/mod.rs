@@ -1,3 +1,5 @@
+//! The one conformance suite every driver that touches a real root passes.
+
 #![allow(clippy::unwrap_used)] // a test suite: a failure is a panic with its context
 //! The conformance suite every driver that touches a real host root
 //! passes. Each check takes a maker, which builds a driver for a fresh,

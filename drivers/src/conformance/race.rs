@@ -1,3 +1,6 @@
+//! Conformance: a writer inside the host root swapping a directory for a
+//! symlink while steps run never gets the tower's writes outside it.
+
 #![allow(clippy::unwrap_used)] // a test suite
 
 use std::collections::BTreeMap;

@@ -1,3 +1,5 @@
+//! Conformance: `remove` steps and their undo.
+
 #![allow(clippy::unwrap_used)] // a test suite
 
 use super::host::Host;

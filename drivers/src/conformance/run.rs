@@ -1,3 +1,6 @@
+//! Conformance: `run` steps (output tails, timeouts, process groups, and no
+//! process left behind).
+
 #![allow(clippy::unwrap_used)] // a test suite
 
 use std::fs;

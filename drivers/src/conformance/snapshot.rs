@@ -1,3 +1,6 @@
+//! Conformance: `snapshot_tree`, how a root is proved byte-identical after
+//! a rollback.
+
 #![allow(clippy::unwrap_used)] // test support: an unreadable tree is a failed test
 
 use std::collections::BTreeMap;

@@ -1,3 +1,5 @@
+//! Conformance: undo after a full, partial or absent apply, idempotent.
+
 #![allow(clippy::unwrap_used)] // a test suite
 
 use super::host::Host;

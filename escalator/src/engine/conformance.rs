@@ -1,3 +1,6 @@
+//! The one conformance suite every `Engine` passes, with a randomized
+//! comparison against the `MemEngine` model.
+
 #![allow(clippy::unwrap_used)] // a test suite: a failure is a panic with its context
 //! The conformance suite every [`Engine`] passes. Each check takes a fresh,
 //! empty engine and panics with a description of the first divergence.

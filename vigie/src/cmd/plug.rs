@@ -1,3 +1,6 @@
+//! `vigie plug` (one host's executor, a daemon) and `vigie fleet` (many
+//! simulated plugs behind one pair of sockets).
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;

@@ -1,3 +1,5 @@
+//! `vigie referee`: the referee daemon's entry point.
+
 use std::process::ExitCode;
 use std::time::Duration;
 

@@ -1,0 +1,101 @@
+//! The conventions, enforced (rust-analyzer's tidy test): every source file
+//! starts with its module doc, every crate of the workspace has its
+//! paragraph in ARCHITECTURE.md, and every module is named there.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The workspace's crate directories, from the root manifest.
+fn members() -> Vec<String> {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap_or_default();
+    let line = manifest
+        .lines()
+        .find(|l| l.trim_start().starts_with("members"))
+        .unwrap_or_default();
+    line.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            sources(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn every_source_file_starts_with_its_module_doc() {
+    let mut missing = Vec::new();
+    for m in members() {
+        let mut files = Vec::new();
+        sources(&root().join(&m).join("src"), &mut files);
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or_default();
+            if !first.starts_with("//!") {
+                missing.push(f.strip_prefix(root()).unwrap_or(&f).display().to_string());
+            }
+        }
+    }
+    assert!(missing.is_empty(), "no module doc: {missing:#?}");
+}
+
+#[test]
+fn architecture_maps_every_crate_and_module() {
+    let arch = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap_or_default();
+    let mut missing = Vec::new();
+    for m in members() {
+        if !arch.contains(&format!("`{m}/`")) {
+            missing.push(format!("crate {m}/"));
+        }
+        let mut files = Vec::new();
+        sources(&root().join(&m).join("src"), &mut files);
+        for f in files {
+            let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            let name = if stem == "mod" {
+                f.parent()
+                    .and_then(|d| d.file_name())
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+            } else {
+                stem
+            };
+            // Entry points, errors and test modules are named by their
+            // crate's paragraph.
+            let in_tests = f
+                .parent()
+                .and_then(|d| d.file_name())
+                .is_some_and(|d| d == "tests");
+            if in_tests
+                || matches!(name, "lib" | "main" | "error" | "tests" | "src")
+                || name.ends_with("tests")
+                || name.starts_with("test_")
+            {
+                continue;
+            }
+            if !arch.contains(&format!("`{name}")) && !arch.contains(&format!("{name}.rs")) {
+                missing.push(format!("{m}: {name}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not in ARCHITECTURE.md: {missing:#?}");
+}
