@@ -4,8 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use vigie_escalator::bench::LocalServer;
-use vigie_escalator::Database;
 use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ImportRow, Owner, PoolSpec};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller};
 
@@ -18,21 +16,15 @@ const TIMING: Timing = Timing {
 };
 
 struct Fixture {
-    _dir: tempfile::TempDir,
-    _server: LocalServer,
-    db: Database,
+    store: crate::test_store::TestStore,
     tower: Tower,
 }
 
 fn fixture() -> Fixture {
-    let s = crate::test_store::store();
-    let tower = s.tower();
-    let crate::test_store::TestStore { dir, server, db } = s;
+    let store = crate::test_store::store();
     Fixture {
-        _dir: dir,
-        _server: server,
-        db,
-        tower,
+        tower: store.tower(),
+        store,
     }
 }
 
@@ -55,7 +47,7 @@ impl Fixture {
                     .api(
                         caller,
                         ApiCall::Catalog(c),
-                        &self.db,
+                        &self.store.db,
                         Instant::now(),
                         &mut t,
                     )
@@ -66,7 +58,7 @@ impl Fixture {
             })
             .collect();
         self.tower.finish_turn(&mut t);
-        let mut b = self.db.batch();
+        let mut b = self.store.db.batch();
         for (k, v) in t.writes.drain(..) {
             match v {
                 Some(v) => b.put(&k, &v),
@@ -82,7 +74,8 @@ impl Fixture {
     }
 
     fn keys(&self, prefix: &str) -> usize {
-        self.db
+        self.store
+            .db
             .iter(vigie_escalator::RangeSpec {
                 prefix: Some(prefix.as_bytes().to_vec()),
                 ..Default::default()
@@ -175,7 +168,7 @@ fn an_import_is_all_or_nothing_and_lists_every_conflict() {
     assert_eq!(listed, CatalogAnswer::Servers(vec![]));
     // Sessions are numbered per tenant and survive a restart.
     f.one(&acme(), import(csv_rows(&["c"]), false)).unwrap();
-    f.tower = Tower::load(&f.db, TIMING).unwrap();
+    f.tower = Tower::load(&f.store.db, TIMING).unwrap();
     let CatalogAnswer::Sessions(s) = f.one(&acme(), CatalogCall::Sessions).unwrap() else {
         panic!()
     };
@@ -225,7 +218,7 @@ fn allocations_in_one_turn_never_share_an_address_and_survive_a_restart() {
     unique.dedup();
     assert_eq!(unique.len(), 6, "{got:?}");
     // After a restart the table is the same: nothing more to hand out.
-    f.tower = Tower::load(&f.db, TIMING).unwrap();
+    f.tower = Tower::load(&f.store.db, TIMING).unwrap();
     assert!(f.one(&acme(), alloc()).is_err());
     // Release one, get that one back.
     f.one(

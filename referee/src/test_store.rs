@@ -14,8 +14,9 @@ pub const TIMING: Timing = Timing {
 };
 
 pub struct TestStore {
-    pub dir: tempfile::TempDir,
-    pub server: LocalServer,
+    /// Kept for the store's life: the data dir and its server.
+    _dir: tempfile::TempDir,
+    _server: LocalServer,
     pub db: Database,
 }
 
@@ -26,7 +27,11 @@ pub fn store() -> TestStore {
         .unwrap()
         .create(crate::model::DB)
         .unwrap();
-    TestStore { dir, server, db }
+    TestStore {
+        _dir: dir,
+        _server: server,
+        db,
+    }
 }
 
 impl TestStore {

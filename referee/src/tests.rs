@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use vigie_escalator::bench::LocalServer;
 use vigie_wire::change::StepResult;
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, Published, Report, ReportKind};
 
@@ -18,22 +17,16 @@ fn spec() -> vigie_wire::change::ChangeSpec {
 }
 
 struct Fixture {
-    _dir: tempfile::TempDir,
-    _server: LocalServer,
-    db: vigie_escalator::Database,
+    store: crate::test_store::TestStore,
     tower: Tower,
     now: Instant,
 }
 
 fn fixture() -> Fixture {
-    let s = crate::test_store::store();
-    let tower = s.tower();
-    let crate::test_store::TestStore { dir, server, db } = s;
+    let store = crate::test_store::store();
     Fixture {
-        _dir: dir,
-        _server: server,
-        db,
-        tower,
+        tower: store.tower(),
+        store,
         now: Instant::now(),
     }
 }
@@ -59,7 +52,7 @@ impl Fixture {
         };
         let answer = self
             .tower
-            .api(&caller(), call, &self.db, self.now, &mut t)
+            .api(&caller(), call, &self.store.db, self.now, &mut t)
             .unwrap();
         self.store(t);
         match answer {
@@ -237,14 +230,16 @@ impl Fixture {
     /// A call, its turn finished and stored as the server would.
     fn call(&mut self, call: ApiCall) -> (Result<ApiAnswer, vigie_wire::tower::ApiFault>, Turn) {
         let mut t = Turn::default();
-        let r = self.tower.api(&caller(), call, &self.db, self.now, &mut t);
+        let r = self
+            .tower
+            .api(&caller(), call, &self.store.db, self.now, &mut t);
         let t = self.store(t);
         (r, t)
     }
 
     fn store(&mut self, mut t: Turn) -> Turn {
         self.tower.finish_turn(&mut t);
-        let mut batch = self.db.batch();
+        let mut batch = self.store.db.batch();
         for (k, v) in t.writes.drain(..) {
             match v {
                 Some(v) => batch.put(&k, &v),
@@ -296,7 +291,7 @@ fn an_abandoned_change_is_never_sent_again_and_its_late_reports_keep_the_numberi
     assert!(v[0].state.is_final());
     assert_eq!(order_for(&t), None, "held: the next change waits");
     assert!(
-        t.writes.is_empty() && f.db.get(b"change/c1").unwrap().is_some(),
+        t.writes.is_empty() && f.store.db.get(b"change/c1").unwrap().is_some(),
         "stored with the turn"
     );
     f.now += Duration::from_secs(5);
@@ -413,7 +408,10 @@ fn a_finished_change_is_retried_as_a_new_one_and_a_host_with_work_is_removed_onl
         vec![ChangeState::Abandoned, ChangeState::Cancelled],
         "the dispatched one abandoned, the queued one cancelled"
     );
-    assert!(f.db.get(b"host/h").unwrap().is_none(), "forgotten for good");
+    assert!(
+        f.store.db.get(b"host/h").unwrap().is_none(),
+        "forgotten for good"
+    );
 }
 
 /// Registers `n` hosts (offline: their changes stay queued) in one stored
@@ -426,10 +424,12 @@ fn add_hosts(f: &mut Fixture, n: usize) -> Vec<String> {
             host: h.clone(),
             labels: [("fleet".to_owned(), "all".to_owned())].into(),
         };
-        f.tower.api(&caller(), call, &f.db, f.now, &mut t).unwrap();
+        f.tower
+            .api(&caller(), call, &f.store.db, f.now, &mut t)
+            .unwrap();
     }
     f.tower.finish_turn(&mut t);
-    crate::server::commit(&f.db, &mut t).unwrap();
+    crate::server::commit(&f.store.db, &mut t).unwrap();
     hosts
 }
 
@@ -444,7 +444,7 @@ fn submit_stored(
         spec,
         target: "fleet=all".into(),
     };
-    let answer = f.tower.api(&caller(), call, &f.db, f.now, &mut t);
+    let answer = f.tower.api(&caller(), call, &f.store.db, f.now, &mut t);
     let answer = answer.map(|a| match a {
         ApiAnswer::Submitted(v) => {
             // The answer goes back in one frame.
@@ -458,7 +458,7 @@ fn submit_stored(
         other => panic!("{other:?}"),
     });
     f.tower.finish_turn(&mut t);
-    let stored = crate::server::commit(&f.db, &mut t);
+    let stored = crate::server::commit(&f.store.db, &mut t);
     assert!(
         stored.is_ok(),
         "the turn's batch was refused, which stops the referee: {stored:?}"
@@ -521,7 +521,7 @@ fn the_largest_submissions_the_limits_allow_are_stored_in_one_batch_or_refused_w
     assert_eq!(submit_stored(&mut f, spec()).0, Ok(hosts.len()));
     // The referee goes on: what was stored is all there after a restart.
     let timing = f.tower.timing;
-    let again = Tower::load(&f.db, timing).unwrap();
+    let again = Tower::load(&f.store.db, timing).unwrap();
     assert_eq!(again.changes.len(), f.tower.changes.len());
 }
 
@@ -541,7 +541,9 @@ fn a_large_program_to_many_online_hosts_goes_out_over_several_turns() {
         spec: vigie_changes::parse_change("big.yml", &yaml).unwrap(),
         target: "on-*".into(),
     };
-    f.tower.api(&caller(), call, &f.db, f.now, &mut t).unwrap();
+    f.tower
+        .api(&caller(), call, &f.store.db, f.now, &mut t)
+        .unwrap();
     let first = orders(&t);
     assert!(first > 0, "some go out at once");
     assert!(
@@ -634,7 +636,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
         }
         // A crash here, then a restart: the tower is what storage says.
         let before = stored(&f.tower);
-        f.tower = Tower::load(&f.db, f.tower.timing).unwrap();
+        f.tower = Tower::load(&f.store.db, f.tower.timing).unwrap();
         assert_eq!(
             stored(&f.tower),
             before,
@@ -659,7 +661,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
                     spec: spec(),
                     target: target.into(),
                 },
-                &f.db,
+                &f.store.db,
                 f.now,
                 &mut t,
             ) {
@@ -677,7 +679,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
                 let _ = f.tower.api(
                     &caller(),
                     ApiCall::Cancel { change: id },
-                    &f.db,
+                    &f.store.db,
                     f.now,
                     &mut t,
                 );
@@ -783,7 +785,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
             "{h} ran out of sequence order: {seqs:?}"
         );
     }
-    let records = crate::api::read_audit(&f.db).unwrap();
+    let records = crate::api::read_audit(&f.store.db).unwrap();
     let head = f.tower.audit.clone();
     crate::audit::verify_chain(records, &head).unwrap();
 }

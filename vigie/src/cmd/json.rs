@@ -342,6 +342,24 @@ pub struct DoneJson {
     pub message: String,
 }
 
+/// What a command that changed something says: its message as a line, or
+/// as a `DoneJson` object.
+pub fn done(
+    format: super::out::Format,
+    command: &'static str,
+    message: String,
+) -> anyhow::Result<std::process::ExitCode> {
+    match format {
+        super::out::Format::Json => super::out::json(&DoneJson {
+            ok: true,
+            command,
+            message,
+        })?,
+        super::out::Format::Text => super::out::line(&message)?,
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
 #[cfg(test)]
 mod tests {
     use vigie_wire::tower::{ChangeState, ChangeView, StepStatus, StepView};

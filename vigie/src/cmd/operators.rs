@@ -8,7 +8,7 @@ use vigie_wire::front::Grant;
 use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::conn::Conn;
-use super::json::{DoneJson, OperatorJson};
+use super::json::OperatorJson;
 use super::out::{self, Format, Table};
 
 #[derive(Debug, clap::Args)]
@@ -57,18 +57,6 @@ enum Action {
     },
 }
 
-fn said(format: Format, command: &'static str, message: String) -> anyhow::Result<ExitCode> {
-    match format {
-        Format::Json => out::json(&DoneJson {
-            ok: true,
-            command,
-            message,
-        })?,
-        Format::Text => out::line(&message)?,
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
     let mut tower = a.conn.client()?;
     match a.action {
@@ -78,14 +66,14 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
                 public: key,
                 grants,
             })?;
-            said(format, "operators add", format!("operator {name} added"))
+            super::json::done(format, "operators add", format!("operator {name} added"))
         }
         Some(Action::RotateKey { name, key }) => {
             tower.call(ApiCall::OperatorRotateKey {
                 name: name.clone(),
                 public: key,
             })?;
-            said(
+            super::json::done(
                 format,
                 "operators rotate-key",
                 format!("operator {name} has a new key"),
@@ -93,7 +81,7 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
         }
         Some(Action::Revoke { name }) => {
             tower.call(ApiCall::OperatorRevoke { name: name.clone() })?;
-            said(
+            super::json::done(
                 format,
                 "operators revoke",
                 format!("operator {name} revoked"),

@@ -12,7 +12,7 @@ use vigie_wire::change::StepResult;
 use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeState, ChangeView, StepStatus};
 
 use super::conn::{Conn, Tower};
-use super::json::{self, ChangeJson, DoneJson};
+use super::json::{self, ChangeJson};
 use super::out::{self, Format, Table};
 use super::progress::Progress;
 
@@ -563,18 +563,6 @@ enum HostsAdd {
     },
 }
 
-fn done(format: Format, command: &'static str, message: String) -> anyhow::Result<ExitCode> {
-    match format {
-        Format::Json => out::json(&DoneJson {
-            ok: true,
-            command,
-            message,
-        })?,
-        Format::Text => out::line(&message)?,
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
     let mut tower = a.conn.client()?;
     match a.add {
@@ -592,13 +580,13 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
                     host: id.clone(),
                     public,
                 })?;
-                return done(
+                return super::json::done(
                     format,
                     "hosts add",
                     format!("host {id} registered, its agent key authorised"),
                 );
             }
-            return done(format, "hosts add", format!("host {id} registered"));
+            return super::json::done(format, "hosts add", format!("host {id} registered"));
         }
         Some(HostsAdd::Pending) => return pending(&mut tower, format),
         Some(HostsAdd::Accept { id, key, readmit }) => {
@@ -608,7 +596,7 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
             } else {
                 ApiCall::KeyAccept { host, public: key }
             })?;
-            return done(
+            return super::json::done(
                 format,
                 "hosts accept",
                 format!("the key of {id} is accepted"),
@@ -620,14 +608,14 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
                 set: set.into_iter().collect(),
                 remove,
             })?;
-            return done(format, "hosts label", format!("labels of {id} set"));
+            return super::json::done(format, "hosts label", format!("labels of {id} set"));
         }
         Some(HostsAdd::Remove { id, force }) => {
             tower.call(ApiCall::HostRemove {
                 host: id.clone(),
                 force,
             })?;
-            return done(
+            return super::json::done(
                 format,
                 "hosts remove",
                 format!("host {id} removed, its keys revoked"),
@@ -635,7 +623,7 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
         }
         Some(HostsAdd::Release { id }) => {
             tower.call(ApiCall::HostRelease { host: id.clone() })?;
-            return done(
+            return super::json::done(
                 format,
                 "hosts release",
                 format!("the queue of {id} moves on"),
@@ -643,7 +631,7 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
         }
         Some(HostsAdd::Revoke { id }) => {
             tower.call(ApiCall::KeyRevoke { host: id.clone() })?;
-            return done(
+            return super::json::done(
                 format,
                 "hosts revoke",
                 format!("the key of {id} is revoked: its agent is cut off"),
