@@ -308,3 +308,42 @@ impl Escalator {
         Ok(vigie_escalator::Client::connect(&self.endpoint)?)
     }
 }
+
+impl Daemon {
+    /// `vigie agent` for `host`: a plug behind a CURVE DEALER to the
+    /// majordomo at `tower` (whose public key is `tower_key`), holding the
+    /// secret key file `key`, its host a directory `root`, its journal in
+    /// `state`, heartbeating every 100 ms.
+    pub fn agent(
+        tower: &str,
+        tower_key: &str,
+        key: &Path,
+        host: &str,
+        root: &Path,
+        state: &Path,
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(root)?;
+        let (key, root, state) = (
+            key.display().to_string(),
+            root.display().to_string(),
+            state.display().to_string(),
+        );
+        Self::spawn(&[
+            "agent",
+            "--tower",
+            tower,
+            "--tower-key",
+            tower_key.trim(),
+            "--key",
+            &key,
+            "--host",
+            host,
+            "--root",
+            &root,
+            "--state",
+            &state,
+            "--heartbeat-ms",
+            "100",
+        ])
+    }
+}

@@ -27,32 +27,15 @@ fn an_agent_refused_by_a_tower_whose_key_changed_backs_off() -> anyhow::Result<(
     let public = vigie_majordomo::keys::write_new(&key)?.public_z85();
     let out = first.cli(&["hosts", "add", "far-1", "--key", &public])?;
     anyhow::ensure!(out.status.success(), "{out:?}");
-    let state = door.path().join("agent");
-    let root = door.path().join("root");
-    std::fs::create_dir_all(&root)?;
     let tower_key = public_key(&first)?;
-    let (key, state, root) = (
-        key.display().to_string(),
-        state.display().to_string(),
-        root.display().to_string(),
-    );
-    let agent = Daemon::spawn(&[
-        "agent",
-        "--tower",
+    let agent = Daemon::agent(
         &endpoint,
-        "--tower-key",
         &tower_key,
-        "--key",
         &key,
-        "--host",
         "far-1",
-        "--root",
-        &root,
-        "--state",
-        &state,
-        "--heartbeat-ms",
-        "100",
-    ])?;
+        &door.path().join("root"),
+        &door.path().join("agent"),
+    )?;
     agent.events.wait("agent_connected", WAIT)?;
     first.quit()?;
     let second = Launcher::start(Setup::new("after").majordomo(&endpoint))?;

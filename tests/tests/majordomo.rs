@@ -36,29 +36,15 @@ fn tower_key(t: &Launcher) -> anyhow::Result<String> {
 }
 
 fn agent(t: &Launcher, host: &str, key: &Path, tower_key: &str) -> anyhow::Result<Daemon> {
-    let root = t.root(host);
-    std::fs::create_dir_all(&root)?;
     let state = t.dir.path().join("agents").join(host);
-    let (root, state) = (root.display().to_string(), state.display().to_string());
-    let key = key.display().to_string();
-    let tower = t.endpoint("majordomo");
-    Daemon::spawn(&[
-        "agent",
-        "--tower",
-        &tower,
-        "--tower-key",
+    Daemon::agent(
+        &t.endpoint("majordomo"),
         tower_key,
-        "--key",
-        &key,
-        "--host",
+        key,
         host,
-        "--root",
-        &root,
-        "--state",
+        &t.root(host),
         &state,
-        "--heartbeat-ms",
-        "100",
-    ])
+    )
 }
 
 fn ok(out: std::process::Output) -> anyhow::Result<()> {

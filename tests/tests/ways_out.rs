@@ -405,32 +405,16 @@ fn a_revoked_agent_key_is_readmitted_only_on_purpose() -> anyhow::Result<()> {
     assert!(err.contains("--readmit"), "{err}");
     ok(t.cli(&["hosts", "accept", "far-1", "--key", &public, "--readmit"])?)?;
     // The key gets in again at the door: its agent connects and runs.
-    let root = t.root("far-1");
-    std::fs::create_dir_all(&root)?;
     let state = t.dir.path().join("agents").join("far-1");
     let tower_key = std::fs::read_to_string(t.data_dir().join("keys/tower.public"))?;
-    let (majordomo, key_file) = (
-        t.endpoint("majordomo"),
-        t.dir.path().join("far-1.key").display().to_string(),
-    );
-    let (root, state) = (root.display().to_string(), state.display().to_string());
-    let mut agent = vigie_tests::Daemon::spawn(&[
-        "agent",
-        "--tower",
-        &majordomo,
-        "--tower-key",
-        tower_key.trim(),
-        "--key",
-        &key_file,
-        "--host",
+    let mut agent = vigie_tests::Daemon::agent(
+        &t.endpoint("majordomo"),
+        &tower_key,
+        &t.dir.path().join("far-1.key"),
         "far-1",
-        "--root",
-        &root,
-        "--state",
+        &t.root("far-1"),
         &state,
-        "--heartbeat-ms",
-        "100",
-    ])?;
+    )?;
     if let Err(e) = agent.events.wait("agent_connected", WAIT) {
         anyhow::bail!("{e}; agent stderr: {}", agent.stderr());
     }
