@@ -114,7 +114,9 @@ impl Door {
             parts.push(self.router.recv_msg(0)?);
         }
         let Some(mut payload) = parts.pop().filter(|_| parts.is_empty()) else {
-            tracing::warn!(event = "frame_rejected", reason = "not one frame");
+            if self.rejects.allow(routing_id, Instant::now()) {
+                tracing::warn!(event = "frame_rejected", reason = "not one frame");
+            }
             return Ok(());
         };
         let public = payload
@@ -122,8 +124,11 @@ impl Door {
             .map(str::to_owned)
             .unwrap_or_default();
         let Some(peer) = self.registry.peer(&public) else {
-            // Revoked since the handshake: cut off.
-            self.send(&routing_id, &FrontOut::Revoked);
+            // Revoked since the handshake: cut off (told a few times, not
+            // once per frame of a flood).
+            if self.rejects.allow(routing_id.clone(), Instant::now()) {
+                self.send(&routing_id, &FrontOut::Revoked);
+            }
             return Ok(());
         };
         let who = match &peer {

@@ -18,6 +18,9 @@ pub struct Throttle<K> {
     counts: HashMap<K, u32>,
     passed: u32,
     suppressed: u64,
+    /// What a window closed by `allow` (nobody rolled it in time) held
+    /// back: handed out by the next `roll`, never lost.
+    carried: Option<Suppressed>,
 }
 
 /// What a closed window held back.
@@ -38,14 +41,14 @@ impl<K: Eq + Hash> Throttle<K> {
             counts: HashMap::new(),
             passed: 0,
             suppressed: 0,
+            carried: None,
         }
     }
 
     /// Whether this event of `key` may go on.
     pub fn allow(&mut self, key: K, now: Instant) -> bool {
         if now.duration_since(self.started) >= self.window {
-            // A window nobody rolled: its count is lost only if nobody
-            // calls `roll`, which the loops do every turn.
+            self.carry();
             self.reset(now);
         }
         let n = self.counts.entry(key).or_insert(0);
@@ -61,15 +64,24 @@ impl<K: Eq + Hash> Throttle<K> {
 
     /// Closes the window if it is over: what it suppressed, if anything.
     pub fn roll(&mut self, now: Instant) -> Option<Suppressed> {
-        if now.duration_since(self.started) < self.window {
-            return None;
+        if now.duration_since(self.started) >= self.window {
+            self.carry();
+            self.reset(now);
         }
-        let out = (self.suppressed > 0).then_some(Suppressed {
-            events: self.suppressed,
-            sources: self.counts.len(),
+        self.carried.take()
+    }
+
+    /// Adds the current window's count to what the next `roll` says.
+    fn carry(&mut self) {
+        if self.suppressed == 0 {
+            return;
+        }
+        let c = self.carried.get_or_insert(Suppressed {
+            events: 0,
+            sources: 0,
         });
-        self.reset(now);
-        out
+        c.events += self.suppressed;
+        c.sources += self.counts.len();
     }
 
     fn reset(&mut self, now: Instant) {
@@ -107,5 +119,12 @@ mod tests {
             None,
             "nothing held back"
         );
+        // A window closed by `allow` rather than `roll` keeps its count.
+        for _ in 0..10 {
+            t.allow("c", t0 + Duration::from_secs(22));
+        }
+        t.allow("c", t0 + Duration::from_secs(40));
+        let s = t.roll(t0 + Duration::from_secs(41)).expect("carried over");
+        assert_eq!(s.events, 7);
     }
 }

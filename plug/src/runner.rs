@@ -140,6 +140,8 @@ pub fn run(cfg: PlugConfig, plug: Plug, shutdown: Arc<AtomicBool>) -> Result<(),
     // still count it online (its last reports are coming) and know it
     // takes no more orders.
     let done = Arc::new(AtomicBool::new(false));
+    // However `run` ends (an error too), the beats stop with it.
+    let _stop_beats = StopBeats(done.clone());
     let heart = {
         let (ctx, beat, stop, done, ep) = (
             ctx.clone(),
@@ -212,4 +214,14 @@ pub fn run(cfg: PlugConfig, plug: Plug, shutdown: Arc<AtomicBool>) -> Result<(),
     let _ = heart.join();
     tracing::info!(event = "plug_stopped", host = %host, unacked = plug.unacked());
     Ok(())
+}
+
+/// Sets the heartbeat thread's flag when dropped: a plug that returns
+/// early on an error must not leave a thread beating for it.
+struct StopBeats(Arc<AtomicBool>);
+
+impl Drop for StopBeats {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }

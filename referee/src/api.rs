@@ -113,27 +113,25 @@ impl Tower {
             ApiCall::HostLabel { host, set, remove } => {
                 self.host_label(caller, &host, set, remove, turn)
             }
-            ApiCall::HostRemove { host, force } => self.host_remove(caller, &host, force, db, turn),
+            ApiCall::HostRemove { host, force } => self.host_remove(caller, &host, force, turn),
             ApiCall::HostRelease { host } => self.host_release(caller, &host, now, turn),
             ApiCall::Abandon { change, hold } => self.abandon(caller, &change, hold, db, now, turn),
             ApiCall::Retry { change } => self.retry(caller, &change, db, now, turn),
             ApiCall::KeyReadmit { host, public } => {
-                self.key_call(caller, KeyCall::Readmit { host, public }, db, turn)
+                self.key_call(caller, KeyCall::Readmit { host, public }, turn)
             }
-            ApiCall::Keys => self.key_call(caller, KeyCall::List, db, turn),
+            ApiCall::Keys => self.key_call(caller, KeyCall::List, turn),
             ApiCall::KeysPending { knocks, dropped } => {
-                self.key_call(caller, KeyCall::Pending { knocks, dropped }, db, turn)
+                self.key_call(caller, KeyCall::Pending { knocks, dropped }, turn)
             }
             ApiCall::KeyAdd { host, public } => {
-                self.key_call(caller, KeyCall::Add { host, public }, db, turn)
+                self.key_call(caller, KeyCall::Add { host, public }, turn)
             }
             ApiCall::KeyAccept { host, public } => {
-                self.key_call(caller, KeyCall::Accept { host, public }, db, turn)
+                self.key_call(caller, KeyCall::Accept { host, public }, turn)
             }
-            ApiCall::KeyRevoke { host } => {
-                self.key_call(caller, KeyCall::Revoke { host }, db, turn)
-            }
-            ApiCall::Operators => self.operator_call(caller, OperatorCall::List, db, turn),
+            ApiCall::KeyRevoke { host } => self.key_call(caller, KeyCall::Revoke { host }, turn),
+            ApiCall::Operators => self.operator_call(caller, OperatorCall::List, turn),
             ApiCall::OperatorAdd {
                 name,
                 public,
@@ -145,14 +143,13 @@ impl Tower {
                     public,
                     grants,
                 },
-                db,
                 turn,
             ),
             ApiCall::OperatorRotateKey { name, public } => {
-                self.operator_call(caller, OperatorCall::RotateKey { name, public }, db, turn)
+                self.operator_call(caller, OperatorCall::RotateKey { name, public }, turn)
             }
             ApiCall::OperatorRevoke { name } => {
-                self.operator_call(caller, OperatorCall::Revoke { name }, db, turn)
+                self.operator_call(caller, OperatorCall::Revoke { name }, turn)
             }
             ApiCall::Deploy(call) => self.deploy_call(caller, call, db, turn),
             ApiCall::Catalog(c) => self.catalog_call(caller, c, turn),

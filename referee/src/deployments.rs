@@ -60,6 +60,17 @@ impl Tower {
                 expected,
                 record,
             } => {
+                // An environment spans hosts: recording where it runs needs
+                // `changes.submit` over every host, not a narrower scope.
+                if !crate::scope::Visible::of(caller).unscoped() {
+                    return Err(ApiFault::new(
+                        ApiFaultKind::Forbidden,
+                        format!(
+                            "operator {} may not record deployments: needs changes.submit over every host",
+                            caller.operator
+                        ),
+                    ));
+                }
                 let parsed = EnvRecord::from_json(&record)
                     .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
                 let names_ok = Part::parse(&app).is_ok_and(|a| a == parsed.key.app)

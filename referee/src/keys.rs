@@ -3,12 +3,11 @@
 //! every change to it, and publishes each change on `KEYS_TOPIC` after it is
 //! stored; the majordomo keeps a copy and enforces it.
 
-use vigie_escalator::Database;
 use vigie_wire::front::{KeyRecord, KeyState, KEYS_TOPIC};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Published};
 
 use crate::scope::Visible;
-use crate::tower::{encode, scan_all, Tower};
+use crate::tower::{encode, Tower};
 use crate::turn::Turn;
 
 pub fn key_key(public: &str) -> Vec<u8> {
@@ -17,13 +16,6 @@ pub fn key_key(public: &str) -> Vec<u8> {
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
-}
-
-/// Every key record, from the store: the referee reads it once at start
-/// (`Tower::keys`) and keeps it current itself, so a registration costs
-/// the same with 10 keys or 10,000.
-pub fn all_keys(db: &Database) -> Result<Vec<KeyRecord>, ApiFault> {
-    scan_all(db, b"key/")
 }
 
 /// A Z85 Curve25519 public key: 40 characters of the Z85 alphabet.
@@ -140,13 +132,10 @@ impl Tower {
         &mut self,
         caller: &Caller,
         call: KeyCall,
-        db: &Database,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         let operator_key = |public: &str| -> Result<(), ApiFault> {
-            let taken = crate::operators::all_operators(db)?
-                .iter()
-                .any(|o| o.public == public);
+            let taken = self.operators.iter().any(|o| o.public == public);
             if taken {
                 return Err(fault(
                     ApiFaultKind::Conflict,

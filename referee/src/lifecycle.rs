@@ -222,7 +222,6 @@ impl Tower {
         caller: &Caller,
         host: &str,
         force: bool,
-        db: &Database,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         let Some(h) = self
@@ -268,12 +267,15 @@ impl Tower {
             };
             self.end_change(caller, id, end, why, turn);
         }
-        let keys = crate::keys::all_keys(db)?;
-        let mut revoked = 0;
-        for mut rec in keys
-            .into_iter()
+        // The registry in memory: it holds keys added earlier in this turn.
+        let live: Vec<_> = self
+            .keys
+            .values()
             .filter(|k| k.host == host && k.tenant == caller.tenant && k.state != KeyState::Revoked)
-        {
+            .cloned()
+            .collect();
+        let mut revoked = 0;
+        for mut rec in live {
             rec.state = KeyState::Revoked;
             self.store_key(turn, caller, rec, "key_revoked");
             revoked += 1;

@@ -7,7 +7,7 @@ use vigie_escalator::Database;
 use vigie_wire::front::{Grant, KeyState, OperatorRecord, Verb, KEYS_TOPIC};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin, Published};
 
-use crate::keys::{all_keys, check_public};
+use crate::keys::check_public;
 use crate::tower::{encode, scan_all, Tower};
 use crate::turn::Turn;
 
@@ -115,12 +115,12 @@ fn within(
 fn check_key_free(
     public: &str,
     operators: &[OperatorRecord],
-    db: &Database,
+    keys: &std::collections::HashMap<String, vigie_wire::front::KeyRecord>,
 ) -> Result<(), ApiFault> {
     let taken = operators.iter().any(|o| o.public == public)
-        || all_keys(db)?
-            .iter()
-            .any(|k| k.public == public && k.state != KeyState::Pending);
+        || keys
+            .get(public)
+            .is_some_and(|k| k.state != KeyState::Pending);
     if taken {
         return Err(fault(
             ApiFaultKind::Conflict,
@@ -139,6 +139,14 @@ impl Tower {
         action: &str,
     ) {
         turn.put(operator_key(&rec.tenant, &rec.name), encode(&rec));
+        match self
+            .operators
+            .iter_mut()
+            .find(|o| o.tenant == rec.tenant && o.name == rec.name)
+        {
+            Some(o) => *o = rec.clone(),
+            None => self.operators.push(rec.clone()),
+        }
         let grants: Vec<String> = rec.grants.iter().map(Grant::to_string).collect();
         let summary = format!(
             "operator {} key {} [{}]",
@@ -160,10 +168,9 @@ impl Tower {
         &mut self,
         caller: &Caller,
         call: OperatorCall,
-        db: &Database,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
-        let operators = all_operators(db)?;
+        let operators = self.operators.clone();
         let mine = |name: &str| {
             operators
                 .iter()
@@ -196,7 +203,7 @@ impl Tower {
                         ),
                     ));
                 }
-                check_key_free(&public, &operators, db)?;
+                check_key_free(&public, &operators, &self.keys)?;
                 let rec = OperatorRecord {
                     name,
                     tenant: caller.tenant.clone(),
@@ -219,7 +226,7 @@ impl Tower {
                     caller,
                     &format!("take over operator {name}"),
                 )?;
-                check_key_free(&public, &operators, db)?;
+                check_key_free(&public, &operators, &self.keys)?;
                 let mut rec = rec.clone();
                 rec.public = public;
                 self.store_operator(turn, caller, rec, "operator_key_rotated");
@@ -255,13 +262,8 @@ impl Tower {
 
     /// At the first start (no operator at all), makes the tower's admin:
     /// every permission over every host, in the tower's tenant.
-    pub fn bootstrap_admin(
-        &mut self,
-        public: &str,
-        db: &Database,
-        turn: &mut Turn,
-    ) -> Result<bool, ApiFault> {
-        if !all_operators(db)?.is_empty() {
+    pub fn bootstrap_admin(&mut self, public: &str, turn: &mut Turn) -> Result<bool, ApiFault> {
+        if !self.operators.is_empty() {
             return Ok(false);
         }
         let caller = Caller::internal(TOWER_TENANT, "tower");
@@ -279,7 +281,6 @@ impl Tower {
                 public: public.to_owned(),
                 grants,
             },
-            db,
             turn,
         )?;
         Ok(true)

@@ -94,7 +94,7 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
     let mut turn = Turn::default();
     let made = match &cfg.admin_key {
         Some(public) => tower
-            .bootstrap_admin(public, &db, &mut turn)
+            .bootstrap_admin(public, &mut turn)
             .map_err(RefereeError::Admin)?,
         None => false,
     };

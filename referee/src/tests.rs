@@ -789,3 +789,51 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
     let head = f.tower.audit.clone();
     crate::audit::verify_chain(records, &head).unwrap();
 }
+
+/// Calls of one turn see each other's effects on the operators: two
+/// revocations in one turn cannot leave a tenant without anyone to manage
+/// its operators, and a key rotated after a revocation does not revive it.
+#[test]
+fn operator_calls_in_one_turn_see_each_other() {
+    let mut f = fixture();
+    let acme = Caller::internal("acme", "t");
+    let add = |name: &str, key: char| ApiCall::OperatorAdd {
+        name: name.into(),
+        public: key.to_string().repeat(40),
+        grants: vec![vigie_wire::front::Grant::parse("operators.admin").unwrap()],
+    };
+    let mut t = Turn::default();
+    for (name, key) in [("alice", 'a'), ("bob", 'b')] {
+        f.tower
+            .api(&acme, add(name, key), &f.store.db, f.now, &mut t)
+            .unwrap();
+    }
+    f.store(t);
+    let mut t = Turn::default();
+    let revoke = |name: &str| ApiCall::OperatorRevoke { name: name.into() };
+    let first = f
+        .tower
+        .api(&acme, revoke("alice"), &f.store.db, f.now, &mut t);
+    assert!(first.is_ok(), "{first:?}");
+    let second = f
+        .tower
+        .api(&acme, revoke("bob"), &f.store.db, f.now, &mut t);
+    assert_eq!(
+        second.unwrap_err().kind,
+        vigie_wire::tower::ApiFaultKind::Conflict,
+        "bob is now the last who manages acme's operators"
+    );
+    let rotate = ApiCall::OperatorRotateKey {
+        name: "alice".into(),
+        public: "c".repeat(40),
+    };
+    let revived = f.tower.api(&acme, rotate, &f.store.db, f.now, &mut t);
+    assert!(
+        revived.is_err(),
+        "a revoked operator's key is not rotated back to life"
+    );
+    f.store(t);
+    let again = Tower::load(&f.store.db, f.tower.timing).unwrap();
+    let alice = again.operators.iter().find(|o| o.name == "alice").unwrap();
+    assert!(alice.revoked && alice.public == "a".repeat(40));
+}

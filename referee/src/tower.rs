@@ -77,6 +77,9 @@ pub struct Tower {
     /// current by `keys.rs` (a scan per registration made enrolment
     /// quadratic).
     pub keys: HashMap<String, vigie_wire::front::KeyRecord>,
+    /// The operators, read once at start and kept current by
+    /// `operators.rs`: every call of a turn sees the ones before it.
+    pub operators: Vec<vigie_wire::front::OperatorRecord>,
     /// Servers, sessions, pools, applications (`catalog.rs`).
     pub catalog: crate::catalog::Catalog,
     /// The setup's label rules, applied to every host when it registers.
@@ -163,6 +166,8 @@ impl Tower {
             timing,
             idem: crate::idem::Remembered::load(db)?,
             keys: HashMap::new(),
+            operators: crate::operators::all_operators(db)
+                .map_err(|f| corrupt(b"operator/", f.message))?,
             catalog: crate::catalog::Catalog::load(db)?,
             rules: Vec::new(),
             tenant_seqs: HashMap::new(),

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use vigie_majordomo::keys::{write_new, KeyPair};
+use vigie_majordomo::keys::KeyPair;
 use vigie_referee::{ApiClient, ClientError, Incoming, Link};
 use vigie_tests::front::{add_operator, admin, client_with, fault, grants, spec, tower_key};
 use vigie_tests::{Launcher, Setup};
@@ -365,13 +365,12 @@ fn floods_of_unknown_keys_and_bad_frames_cost_a_bounded_amount() -> anyhow::Resu
         d.connect(&t.endpoint("majordomo"))?;
         socks.push(d);
     }
-    let dropped = t.events().wait_n("knocks_dropped", 1, WAIT, |e| {
-        e.name == "knocks_dropped" && e.str("source") == Some("majordomo")
-    });
-    // The limits' window is a minute: the first batches are what counts.
-    let pending = t
-        .events()
-        .wait_n("keys_pending", 1, WAIT, |e| e.name == "keys_pending")?;
+    // The door's batches say what its limits dropped; the referee logs
+    // each batch (the limits' window is a minute: these are the first).
+    t.events()
+        .wait_n("keys_pending (some dropped)", 1, WAIT, |e| {
+            e.name == "keys_pending" && e.u64("dropped").is_some_and(|d| d > 0)
+        })?;
     drop(socks);
     let ApiAnswer::Keys(keys) = admin(&t, None)?.call(ApiCall::Keys)? else {
         anyhow::bail!("keys answer")
@@ -400,7 +399,6 @@ fn floods_of_unknown_keys_and_bad_frames_cost_a_bounded_amount() -> anyhow::Resu
         refused_logs <= 50,
         "{refused_logs} handshake_refused lines for 300 knocks"
     );
-    let _ = (dropped, pending);
 
     // An accepted operator floods malformed frames: a few are answered and
     // logged, the rest counted; the door keeps serving.
@@ -432,12 +430,14 @@ fn floods_of_unknown_keys_and_bad_frames_cost_a_bounded_amount() -> anyhow::Resu
             replies += 1;
         }
     }
-    assert!(replies <= 10, "{replies} refusals sent back");
+    assert!(
+        (1..=10).contains(&replies),
+        "{replies} refusals sent back for 2,000 bad frames"
+    );
     assert!(matches!(
         client_with(&t, &keys, None)?.call(ApiCall::Hosts)?,
         ApiAnswer::Hosts(_)
     ));
     assert_eq!(t.events().count("child_exited"), 0, "no daemon crashed");
-    let _ = write_new;
     Ok(())
 }
