@@ -19,13 +19,13 @@ use vigie_wire::change::{Action, ChangeSpec, Command, Probe, Step};
 
 use crate::names::{EnvKey, Part, BIN_DIR, PROXY_DIR};
 use crate::plan::{DeployPlan, HostPlan, ServicePlan};
-use crate::scripts::{NGINX_CONF, PROXY, SUPERVISE};
+use crate::scripts::{DATABASE, NGINX_CONF, PROXY, SUPERVISE};
 use crate::spec::{Environment, Role};
 
 /// How long fetching code or installing it may take.
-const FETCH_TIMEOUT_MS: u64 = 600_000;
+pub(crate) const FETCH_TIMEOUT_MS: u64 = 600_000;
 /// Margin over the grace period for a stop step.
-const STOP_MARGIN_MS: u64 = 30_000;
+pub(crate) const STOP_MARGIN_MS: u64 = 30_000;
 
 /// A word for `/bin/sh`: single-quoted, quotes inside escaped.
 pub fn sh_quote(text: &str) -> String {
@@ -34,15 +34,15 @@ pub fn sh_quote(text: &str) -> String {
 
 /// A host path as a shell word, under the host root the driver gives in
 /// `$VIGIE_HOST_ROOT` (`/` on a real host).
-fn host_path(path: &str) -> String {
+pub(crate) fn host_path(path: &str) -> String {
     format!("\"${{VIGIE_HOST_ROOT%/}}\"{}", sh_quote(path))
 }
 
-fn seconds(ms: u64) -> String {
+pub(crate) fn seconds(ms: u64) -> String {
     format!("{}.{:03}", ms / 1000, ms % 1000)
 }
 
-fn run(name: String, line: String, undo: Option<String>, timeout_ms: u64) -> Step {
+pub(crate) fn run(name: String, line: String, undo: Option<String>, timeout_ms: u64) -> Step {
     Step {
         name,
         action: Action::Run {
@@ -55,7 +55,7 @@ fn run(name: String, line: String, undo: Option<String>, timeout_ms: u64) -> Ste
     }
 }
 
-fn file(name: String, path: String, content: String, mode: u32) -> Step {
+pub(crate) fn file(name: String, path: String, content: String, mode: u32) -> Step {
     Step {
         name,
         action: Action::File {
@@ -81,19 +81,7 @@ pub fn env_file(
     }
     vars.insert("INSTANCE".into(), service.instance.to_string());
     vars.insert("REPLICA".into(), replica.to_string());
-    if env.cache.is_some() {
-        vars.insert("CACHE_PREFIX".into(), env.key.cache_prefix());
-    }
-    for name in env.databases.keys() {
-        let db = env.key.database(name);
-        vars.insert(
-            format!(
-                "DATABASE_URL_{}",
-                name.as_str().to_uppercase().replace('-', "_")
-            ),
-            format!("postgresql://{db}@/{db}"),
-        );
-    }
+    vars.extend(connections(env));
     for (k, v) in &service.spec.env {
         vars.insert(k.clone(), v.clone());
     }
@@ -102,6 +90,32 @@ pub fn env_file(
         let _ = writeln!(out, "{k}={}", sh_quote(&v));
     }
     out
+}
+
+/// What every instance of `env` is told about its databases and cache:
+/// `DATABASE_URL_<NAME>` for each database (and `DATABASE_URL` when there
+/// is one), `REDIS_URL` and `CACHE_PREFIX`. Part of each code component's
+/// digest: instances are restarted when these change.
+pub fn connections(env: &Environment) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::new();
+    if let Some(cache) = &env.cache {
+        vars.insert("CACHE_PREFIX".into(), env.key.cache_prefix());
+        vars.insert("REDIS_URL".into(), cache.url.0.clone());
+    }
+    for (name, spec) in &env.databases {
+        let url = spec.server.app_url(&env.key.database(name));
+        if env.databases.len() == 1 {
+            vars.insert("DATABASE_URL".into(), url.clone());
+        }
+        vars.insert(
+            format!(
+                "DATABASE_URL_{}",
+                name.as_str().to_uppercase().replace('-', "_")
+            ),
+            url,
+        );
+    }
+    vars
 }
 
 /// The nginx site of an environment on a host, routing each web service's
@@ -131,10 +145,27 @@ pub fn site_conf(
     out
 }
 
-/// The change request that deploys `plan` on one host.
-pub fn compile_host(env: &Environment, plan: &DeployPlan, host: &HostPlan) -> ChangeSpec {
-    let key = &env.key;
-    let stem = key.stem();
+/// What a host does in a deploy beyond its own rollout: the first host of
+/// a rollout also makes sure the databases exist and runs the migrations,
+/// so both happen once per deploy, not once per host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Duties {
+    pub databases: bool,
+    pub migrate: bool,
+}
+
+impl Duties {
+    /// The duties of the `index`th host of a rollout.
+    pub fn of_host(env: &Environment, index: usize, migrate: bool) -> Duties {
+        Duties {
+            databases: index == 0 && !env.databases.is_empty(),
+            migrate: index == 0 && migrate && env.migrations.is_some(),
+        }
+    }
+}
+
+/// The helpers every deploy installs first, and the host's proxy started.
+pub(crate) fn prelude(env: &Environment) -> Vec<Step> {
     let mut steps = vec![
         file(
             "install the supervisor".into(),
@@ -148,21 +179,261 @@ pub fn compile_host(env: &Environment, plan: &DeployPlan, host: &HostPlan) -> Ch
             PROXY.into(),
             0o755,
         ),
+    ];
+    if !env.databases.is_empty() {
+        steps.push(file(
+            "install the database helper".into(),
+            format!("{BIN_DIR}/database"),
+            DATABASE.into(),
+            0o755,
+        ));
+    }
+    steps.push(file(
+        "configure the proxy".into(),
+        format!("{PROXY_DIR}/nginx.conf"),
+        NGINX_CONF.into(),
+        0o644,
+    ));
+    steps.push(run(
+        "start the proxy".into(),
+        format!("{} ensure", host_path(&format!("{BIN_DIR}/proxy"))),
+        None,
+        60_000,
+    ));
+    steps
+}
+
+/// Each database and its role made sure of; the undo drops only what the
+/// step itself created.
+pub(crate) fn database_steps(env: &Environment) -> Vec<Step> {
+    let helper = host_path(&format!("{BIN_DIR}/database"));
+    env.databases
+        .iter()
+        .map(|(name, spec)| {
+            let db = env.key.database(name);
+            let admin = sh_quote(&spec.server.admin);
+            run(
+                format!("database {db}"),
+                format!("{helper} ensure {admin} {db}"),
+                Some(format!("{helper} undo {admin} {db}")),
+                60_000,
+            )
+        })
+        .collect()
+}
+
+/// Fetching a service's new instance and installing it.
+pub(crate) fn fetch_steps(key: &EnvKey, service: &ServicePlan) -> Vec<Step> {
+    let spec = &service.spec;
+    let dir = key.instance_dir(&service.name, service.instance);
+    let qdir = host_path(&dir);
+    let label = format!("{} #{}", service.name, service.instance);
+    let mut steps = vec![
+        run(
+            format!("fetch {label} ({})", spec.revision),
+            format!(
+                // A failed step is not undone: it cleans up after itself.
+                "rm -rf {qdir} && mkdir -p {qdir} && git clone -q --no-checkout {repo} {qdir}/src && git -C {qdir}/src checkout -q --detach {rev} || {{ status=$?; rm -rf {qdir}; exit $status; }}",
+                repo = sh_quote(&spec.repository),
+                rev = sh_quote(&format!("{}^{{commit}}", spec.revision)),
+            ),
+            Some(format!("rm -rf {qdir}")),
+            FETCH_TIMEOUT_MS,
+        ),
         file(
-            "configure the proxy".into(),
-            format!("{PROXY_DIR}/nginx.conf"),
-            NGINX_CONF.into(),
+            format!("start command of {label}"),
+            format!("{dir}/start"),
+            format!("{}\n", spec.start),
+            0o644,
+        ),
+        file(
+            format!("grace period of {label}"),
+            format!("{dir}/stop_grace"),
+            format!("{}\n", seconds(spec.stop_grace_ms)),
+            0o644,
+        ),
+    ];
+    if let Some(install) = &spec.install {
+        steps.push(run(
+            format!("install {label}"),
+            format!("cd {qdir}/src && {install}"),
+            None,
+            FETCH_TIMEOUT_MS,
+        ));
+    }
+    steps
+}
+
+/// Running the pending migrations, if any, in the code of the instance in
+/// `dir` with that instance's environment. Exit 0 of `pending`: some are
+/// pending; 1: none; anything else is an error.
+pub(crate) fn migrate_steps(
+    env: &Environment,
+    service: &ServicePlan,
+    address: Ipv4Addr,
+) -> Vec<Step> {
+    let Some(m) = &env.migrations else {
+        return Vec::new();
+    };
+    let dir = env.key.instance_dir(&service.name, service.instance);
+    let qdir = host_path(&dir);
+    vec![
+        file(
+            "environment of the migrations".into(),
+            format!("{dir}/migrate.env"),
+            env_file(env, service, address, 0, None),
+            0o600,
+        ),
+        run(
+            "run the pending migrations".into(),
+            format!(
+                "s=99; cd {qdir}/src && set -a && . {qdir}/migrate.env && set +a && \
+                 {{ sh -c {pending}; s=$?; }}; \
+                 case $s in 0) echo 'migrations pending: applying'; sh -c {apply} || exit $?; echo 'migrations applied';; \
+                 1) echo 'no migration pending';; \
+                 99) echo 'cannot enter the instance or read its environment' >&2; exit 1;; \
+                 *) echo \"the pending-migrations command failed ($s)\" >&2; exit $s;; esac",
+                pending = sh_quote(&m.pending),
+                apply = sh_quote(&m.apply),
+            ),
+            // Nothing here can undo a migration: see ARCHITECTURE.md.
+            None,
+            FETCH_TIMEOUT_MS,
+        ),
+    ]
+}
+
+/// The steps that start one replica of a new instance and, for a web
+/// service, wait until it is healthy.
+pub(crate) fn replica_steps(
+    env: &Environment,
+    service: &ServicePlan,
+    address: Ipv4Addr,
+    r: u32,
+) -> Vec<Step> {
+    let supervise = host_path(&format!("{BIN_DIR}/supervise"));
+    let dir = env.key.instance_dir(&service.name, service.instance);
+    let qdir = host_path(&dir);
+    let label = format!("{} #{}", service.name, service.instance);
+    let port = service.ports.get((r - 1) as usize).copied();
+    let mut steps = vec![
+        file(
+            format!("environment of {label} replica {r}"),
+            format!("{dir}/replica-{r}/env"),
+            env_file(env, service, address, r, port),
+            0o600,
+        ),
+        run(
+            format!("start {label} replica {r}"),
+            format!("{supervise} start {qdir} {r}"),
+            Some(format!("{supervise} stop {qdir} {r}")),
+            30_000,
+        ),
+    ];
+    if let (Some(port), Some(health)) = (port, &service.spec.health) {
+        steps.push(health_step(
+            format!("health of {label} replica {r}"),
+            address,
+            port,
+            health,
+        ));
+    }
+    steps
+}
+
+pub(crate) fn health_step(
+    name: String,
+    address: Ipv4Addr,
+    port: u16,
+    health: &crate::spec::Health,
+) -> Step {
+    Step {
+        name,
+        action: Action::Check {
+            probe: Probe::Http {
+                url: format!("http://{address}:{port}{}", health.path),
+                status: 200,
+            },
+            retries: health.retries,
+            interval_ms: health.interval_ms,
+            timeout_ms: health.timeout_ms,
+        },
+    }
+}
+
+/// Removing a service's instance directories other than the new one and
+/// the one it replaces (bounded disk). Last step of a change, so nothing
+/// after it can fail and ask for them back; an instance still running is
+/// never among them (only the previous one ran, and it is kept).
+pub(crate) fn prune_step(key: &EnvKey, service: &ServicePlan) -> Step {
+    let keep = crate::plan::kept_instances(service);
+    let words: Vec<String> = keep.iter().map(u32::to_string).collect();
+    let qdir = host_path(&key.service_dir(&service.name));
+    run(
+        format!("prune old instances of {}", service.name),
+        format!(
+            "cd {qdir} && for d in *; do case \"$d\" in ''|*[!0-9]*) continue;; esac; \
+             case ' {keep} ' in *\" $d \"*) ;; *) rm -rf \"./$d\" && echo \"removed instance $d\";; esac; done; true",
+            keep = words.join(" "),
+        ),
+        None,
+        FETCH_TIMEOUT_MS,
+    )
+}
+
+/// The routes of a host's site, one per web service with replicas.
+pub(crate) fn route_list(
+    env: &Environment,
+    routes: &BTreeMap<Part, Vec<u16>>,
+) -> Vec<(String, String, Vec<u16>)> {
+    let stem = env.key.stem();
+    routes
+        .iter()
+        .filter(|(_, ports)| !ports.is_empty())
+        .map(|(name, ports)| {
+            let path = env
+                .services
+                .get(name)
+                .and_then(|s| s.path.clone())
+                .unwrap_or_else(|| "/".into());
+            (format!("{stem}-{name}"), path, ports.clone())
+        })
+        .collect()
+}
+
+/// Staging a site configuration and putting it live (`nginx -t` first);
+/// the undo puts back the one it replaced.
+pub(crate) fn switch_steps(env: &Environment, tag: &str, what: String, conf: String) -> Vec<Step> {
+    let stem = env.key.stem();
+    let proxy = host_path(&format!("{BIN_DIR}/proxy"));
+    vec![
+        file(
+            format!("proxy config for {what}"),
+            format!("{PROXY_DIR}/staged/{stem}.{tag}"),
+            conf,
             0o644,
         ),
         run(
-            "start the proxy".into(),
-            format!("{} ensure", host_path(&format!("{BIN_DIR}/proxy"))),
-            None,
+            format!("switch the proxy to {what}"),
+            format!("{proxy} apply {stem} {tag}"),
+            Some(format!("{proxy} back {stem} {tag}")),
             60_000,
         ),
-    ];
-    let supervise = host_path(&format!("{BIN_DIR}/supervise"));
-    let proxy = host_path(&format!("{BIN_DIR}/proxy"));
+    ]
+}
+
+/// The change request that deploys `plan` on one host as a rolling update.
+pub fn compile_host(
+    env: &Environment,
+    plan: &DeployPlan,
+    host: &HostPlan,
+    duties: Duties,
+) -> ChangeSpec {
+    let key = &env.key;
+    let mut steps = prelude(env);
+    if duties.databases {
+        steps.extend(database_steps(env));
+    }
 
     // What the proxy routes to, service by service, updated as replicas switch.
     let mut routes: BTreeMap<Part, Vec<u16>> = BTreeMap::new();
@@ -181,95 +452,29 @@ pub fn compile_host(env: &Environment, plan: &DeployPlan, host: &HostPlan) -> Ch
             routes.insert(service.name.clone(), old);
         }
     }
-    let route_list = |routes: &BTreeMap<Part, Vec<u16>>| -> Vec<(String, String, Vec<u16>)> {
-        routes
-            .iter()
-            .filter(|(_, ports)| !ports.is_empty())
-            .map(|(name, ports)| {
-                let path = env
-                    .services
-                    .get(name)
-                    .and_then(|s| s.path.clone())
-                    .unwrap_or_else(|| "/".into());
-                (format!("{stem}-{name}"), path, ports.clone())
-            })
-            .collect()
-    };
 
     let mut stops = Vec::new();
     let web_first = host.services.iter().filter(|s| s.spec.role == Role::Web);
     let workers = host.services.iter().filter(|s| s.spec.role == Role::Worker);
+    let mut migrated = !duties.migrate;
     for service in web_first.chain(workers) {
         let name = &service.name;
         let spec = &service.spec;
-        let dir = key.instance_dir(name, service.instance);
-        let qdir = host_path(&dir);
         let label = format!("{name} #{}", service.instance);
-
-        steps.push(run(
-            format!("fetch {label} ({})", spec.revision),
-            format!(
-                // A failed step is not undone: it cleans up after itself.
-                "rm -rf {qdir} && mkdir -p {qdir} && git clone -q --no-checkout {repo} {qdir}/src && git -C {qdir}/src checkout -q --detach {rev} || {{ status=$?; rm -rf {qdir}; exit $status; }}",
-                repo = sh_quote(&spec.repository),
-                rev = sh_quote(&format!("{}^{{commit}}", spec.revision)),
-            ),
-            Some(format!("rm -rf {qdir}")),
-            FETCH_TIMEOUT_MS,
-        ));
-        steps.push(file(
-            format!("start command of {label}"),
-            format!("{dir}/start"),
-            format!("{}\n", spec.start),
-            0o644,
-        ));
-        steps.push(file(
-            format!("grace period of {label}"),
-            format!("{dir}/stop_grace"),
-            format!("{}\n", seconds(spec.stop_grace_ms)),
-            0o644,
-        ));
-        if let Some(install) = &spec.install {
-            steps.push(run(
-                format!("install {label}"),
-                format!("cd {qdir}/src && {install}"),
-                None,
-                FETCH_TIMEOUT_MS,
-            ));
+        steps.extend(fetch_steps(key, service));
+        if !migrated && env.migrations.as_ref().is_some_and(|m| &m.service == name) {
+            // A first deploy: nothing serves yet, no maintenance needed.
+            steps.extend(migrate_steps(env, service, host.address));
+            migrated = true;
         }
-
         if spec.role == Role::Worker {
             steps.extend(stop_steps(key, service, 0));
         }
         for r in 1..=spec.replicas {
-            let port = service.ports.get((r - 1) as usize).copied();
-            steps.push(file(
-                format!("environment of {label} replica {r}"),
-                format!("{dir}/replica-{r}/env"),
-                env_file(env, service, host.address, r, port),
-                0o600,
-            ));
-            steps.push(run(
-                format!("start {label} replica {r}"),
-                format!("{supervise} start {qdir} {r}"),
-                Some(format!("{supervise} stop {qdir} {r}")),
-                30_000,
-            ));
-            let (Some(port), Some(health)) = (port, &spec.health) else {
+            steps.extend(replica_steps(env, service, host.address, r));
+            let Some(port) = service.ports.get((r - 1) as usize).copied() else {
                 continue;
             };
-            steps.push(Step {
-                name: format!("health of {label} replica {r}"),
-                action: Action::Check {
-                    probe: Probe::Http {
-                        url: format!("http://{}:{port}{}", host.address, health.path),
-                        status: 200,
-                    },
-                    retries: health.retries,
-                    interval_ms: health.interval_ms,
-                    timeout_ms: health.timeout_ms,
-                },
-            });
             // The new replica replaces the old one of the same rank.
             if let Some(ports) = routes.get_mut(name) {
                 let rank = (r - 1) as usize;
@@ -283,17 +488,16 @@ pub fn compile_host(env: &Environment, plan: &DeployPlan, host: &HostPlan) -> Ch
                 }
             }
             let tag = format!("{name}-{}-{r}", service.instance);
-            steps.push(file(
-                format!("proxy config for {label} replica {r}"),
-                format!("{PROXY_DIR}/staged/{stem}.{tag}"),
-                site_conf(key, host.address, host.proxy_port, &route_list(&routes)),
-                0o644,
-            ));
-            steps.push(run(
-                format!("switch the proxy to {label} replica {r}"),
-                format!("{proxy} apply {stem} {tag}"),
-                Some(format!("{proxy} back {stem} {tag}")),
-                60_000,
+            steps.extend(switch_steps(
+                env,
+                &tag,
+                format!("{label} replica {r}"),
+                site_conf(
+                    key,
+                    host.address,
+                    host.proxy_port,
+                    &route_list(env, &routes),
+                ),
             ));
         }
         if spec.role == Role::Web {
@@ -305,6 +509,7 @@ pub fn compile_host(env: &Environment, plan: &DeployPlan, host: &HostPlan) -> Ch
     for (service, drain_ms) in stops {
         steps.extend(stop_steps(key, service, drain_ms));
     }
+    steps.extend(host.services.iter().map(|s| prune_step(key, s)));
     ChangeSpec {
         title: format!("deploy {key} #{} on {}", plan.number, host.host),
         steps,
@@ -314,12 +519,22 @@ pub fn compile_host(env: &Environment, plan: &DeployPlan, host: &HostPlan) -> Ch
 /// Stopping the replicas a service ran before: drain (the proxy no longer
 /// sends them requests, those in flight finish), then SIGTERM → grace →
 /// SIGKILL through the supervisor. Undo starts them again.
-fn stop_steps(key: &EnvKey, service: &ServicePlan, drain_ms: u64) -> Vec<Step> {
-    let Some(old) = &service.previous else {
-        return Vec::new();
-    };
+pub(crate) fn stop_steps(key: &EnvKey, service: &ServicePlan, drain_ms: u64) -> Vec<Step> {
+    match &service.previous {
+        Some(old) => stop_placement(key, &service.name, old, &service.spec, drain_ms),
+        None => Vec::new(),
+    }
+}
+
+pub(crate) fn stop_placement(
+    key: &EnvKey,
+    name: &Part,
+    old: &crate::inventory::Placement,
+    spec: &crate::spec::Service,
+    drain_ms: u64,
+) -> Vec<Step> {
     let supervise = host_path(&format!("{BIN_DIR}/supervise"));
-    let qold = host_path(&key.instance_dir(&service.name, old.instance));
+    let qold = host_path(&key.instance_dir(name, old.instance));
     let drain = if drain_ms > 0 {
         format!("sleep {} && ", seconds(drain_ms))
     } else {
@@ -328,10 +543,10 @@ fn stop_steps(key: &EnvKey, service: &ServicePlan, drain_ms: u64) -> Vec<Step> {
     (1..=old.replicas)
         .map(|r| {
             run(
-                format!("stop {} #{} replica {r}", service.name, old.instance),
+                format!("stop {name} #{} replica {r}", old.instance),
                 format!("{drain}{supervise} stop {qold} {r}"),
                 Some(format!("{supervise} start {qold} {r}")),
-                drain_ms + service.spec.stop_grace_ms + STOP_MARGIN_MS,
+                drain_ms + spec.stop_grace_ms + STOP_MARGIN_MS,
             )
         })
         .collect()

@@ -93,6 +93,9 @@ pub struct DeployRecord {
     /// The change request sent to each host.
     pub changes: BTreeMap<String, String>,
     pub outcome: Outcome,
+    /// Whether the deploy went through maintenance (pending migrations).
+    #[serde(default)]
+    pub maintenance: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,6 +8,7 @@ mod compile;
 mod error;
 mod file;
 mod inventory;
+mod maintenance;
 mod names;
 mod plan;
 mod ports;
@@ -15,22 +16,28 @@ mod scripts;
 mod spec;
 mod values;
 
-pub use compile::{compile_host, env_file, sh_quote, site_conf};
+pub use compile::{compile_host, connections, env_file, sh_quote, site_conf, Duties};
 pub use error::{DeployError, Location};
 pub use file::{load_environment, parse_environment, MAX_ENV_FILE};
 pub use inventory::{
     Component, ComponentState, DeployRecord, EnvRecord, HostState, Outcome, Placement,
 };
+pub use maintenance::{
+    compile_enter, compile_leave, compile_probe, compile_upgrade, migration_check, probe_answer,
+    MigrationCheck,
+};
 pub use names::{owned_names, EnvKey, Part, BIN_DIR, MAX_PART, PROXY_DIR};
 pub use plan::{
-    components_of, plan, settle, Bump, DeployPlan, HostPlan, ServicePlan, Target, ADDRESS_LABEL,
+    components_of, kept_instances, plan, settle, Bump, DeployPlan, HostPlan, ServicePlan, Target,
+    ADDRESS_LABEL,
 };
 pub use ports::allocate;
+pub use scripts::{maintenance_conf, RETRY_AFTER_S};
 pub use spec::{
     Cache, CacheEngine, Database, DbEngine, Environment, Health, Migrations, Role, Service,
     DEFAULT_DRAIN_MS, DEFAULT_PORTS, DEFAULT_STOP_GRACE_MS, RESERVED_ENV,
 };
-pub use values::{PortRange, MAX_REPLICAS};
+pub use values::{PgServer, PortRange, RedisUrl, MAX_REPLICAS};
 
 #[cfg(test)]
 mod tests;

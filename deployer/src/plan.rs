@@ -106,8 +106,17 @@ fn digest<T: Serialize>(value: &T) -> String {
 /// Each component of `env` with the digest of its spec.
 pub fn components_of(env: &Environment) -> BTreeMap<Component, String> {
     let mut out = BTreeMap::new();
+    // A service's code is restarted when what it is told about its
+    // databases and cache changes (their addresses), not when only their
+    // own spec does (seed 001: deploy 4 bumps the cache alone).
+    let connections = crate::compile::connections(env);
     for (name, service) in &env.services {
-        out.insert(Component::Code(name.clone()), digest(service));
+        let of_code = if connections.is_empty() {
+            digest(service)
+        } else {
+            digest(&(service, &connections))
+        };
+        out.insert(Component::Code(name.clone()), of_code);
     }
     for (name, db) in &env.databases {
         out.insert(Component::Database(name.clone()), digest(db));
@@ -314,6 +323,16 @@ pub fn settle(
         } else {
             Outcome::RolledBack
         },
+        maintenance: false,
     });
     record
+}
+
+/// The instance directories of a service a successful deploy keeps: the
+/// new one, and the one it replaced (what a later rollback to it, or an
+/// operator's look at what ran, needs). Every other one is removed.
+pub fn kept_instances(service: &ServicePlan) -> BTreeSet<u32> {
+    let mut keep: BTreeSet<u32> = [service.instance].into();
+    keep.extend(service.previous.as_ref().map(|p| p.instance));
+    keep
 }

@@ -121,6 +121,31 @@ set -u
 P="${VIGIE_HOST_ROOT%/}/srv/services/auto-proxy"
 ngx() { nginx -p "$P/" -c "$P/nginx.conf" -e "$P/logs/error.log" "$@"; }
 running() { [ -s "$P/run/nginx.pid" ] && kill -0 "$(cat "$P/run/nginx.pid")" 2>/dev/null; }
+# The worker processes of our nginx (children of its master).
+workers() {
+  m=$(cat "$P/run/nginx.pid" 2>/dev/null) || return 0
+  for s in /proc/[0-9]*/stat; do
+    read -r line <"$s" 2>/dev/null || continue
+    set -- ${line##*) }
+    [ "$2" = "$m" ] && { p=${s%/stat}; echo "${p#/proc/}"; }
+  done
+}
+# A graceful reload, returned from once the workers of the previous
+# configuration are gone: until then they may still accept a connection,
+# so a switch is not done before (bounded: a request that never ends does
+# not hold a deploy).
+reload() {
+  old=$(workers)
+  ngx -s reload || return 1
+  n=0
+  for w in $old; do
+    while [ -d "/proc/$w" ] && [ "$(sed 's/.*) //' "/proc/$w/stat" 2>/dev/null | cut -c1)" != Z ]; do
+      n=$((n + 1))
+      [ $n -gt 600 ] && { echo "nginx workers of the previous configuration still run" >&2; return 0; }
+      sleep 0.02
+    done
+  done
+}
 restore() {
   if [ -f "$before.absent" ]; then rm -f "$live"
   elif [ -f "$before" ]; then cp "$before" "$live.new" && mv "$live.new" "$live"
@@ -159,7 +184,7 @@ apply|back)
     restore
   fi
   if running; then
-    ngx -s reload || exit 1
+    reload || exit 1
   elif [ "$1" = apply ]; then
     echo "nginx is not running: start it with \"proxy ensure\"" >&2
     restore
@@ -189,3 +214,67 @@ http {
     include sites/*.conf;
 }
 ";
+
+/// `database ensure|undo ADMIN_URL NAME`: the database `NAME` and its
+/// login role `NAME` (owner of the database) on a PostgreSQL server,
+/// through `psql` as the admin role. `ensure` is idempotent and records
+/// in `/srv/services/auto-state/NAME.created` what it created itself;
+/// `undo` drops exactly that (a database this deploy did not create is
+/// never dropped). A failed `ensure` undoes its own half.
+pub const DATABASE: &str = r#"#!/bin/sh
+# Installed by the Vigie deployer; do not edit (rewritten at every deploy).
+set -u
+op=$1 admin=$2 name=$3
+state="${VIGIE_HOST_ROOT%/}/srv/services/auto-state"
+marker="$state/$name.created"
+q() { psql "$admin" -v ON_ERROR_STOP=1 -qtAX -c "$1"; }
+undo() {
+  [ -f "$marker" ] || return 0
+  if grep -qx database "$marker"; then
+    q "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" || return 1
+  fi
+  if grep -qx role "$marker"; then
+    q "DROP ROLE IF EXISTS \"$name\"" || return 1
+  fi
+  rm -f "$marker"
+  echo "dropped what this deploy created for $name"
+}
+case "$op" in
+ensure)
+  mkdir -p "$state" && rm -f "$marker" || exit 1
+  roles=$(q "SELECT count(*) FROM pg_roles WHERE rolname = '$name'") || exit 1
+  if [ "$roles" = 0 ]; then
+    q "CREATE ROLE \"$name\" LOGIN" || exit 1
+    echo role >>"$marker"
+  fi
+  dbs=$(q "SELECT count(*) FROM pg_database WHERE datname = '$name'") || { undo; exit 1; }
+  if [ "$dbs" = 0 ]; then
+    if ! q "CREATE DATABASE \"$name\" OWNER \"$name\""; then undo; exit 1; fi
+    echo database >>"$marker"
+  fi
+  if [ -f "$marker" ]; then echo "database $name: created $(tr '\n' ' ' <"$marker")"
+  else echo "database $name: already there"; fi
+  ;;
+undo)
+  undo
+  ;;
+*)
+  echo "usage: database ensure|undo ADMIN_URL NAME" >&2; exit 64
+  ;;
+esac
+"#;
+
+/// How long clients are told to wait before retrying during maintenance.
+pub const RETRY_AFTER_S: u32 = 30;
+
+/// The nginx site of an environment in maintenance: every request is
+/// answered 503 with `Retry-After`, no instance is reached.
+pub fn maintenance_conf(key: &crate::EnvKey, address: std::net::Ipv4Addr, listen: u16) -> String {
+    format!(
+        "# Written by the Vigie deployer for {key}: maintenance.\n\
+         server {{\n    listen {address}:{listen};\n    location / {{\n        \
+         add_header Retry-After {RETRY_AFTER_S} always;\n        \
+         default_type text/plain;\n        \
+         return 503 \"{key} is under maintenance, retry in {RETRY_AFTER_S}s\\n\";\n    }}\n}}\n"
+    )
+}

@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::names::{EnvKey, Part};
-use crate::values::{Count, Millis, NamePart, OneLine, PortRange, Replicas, ShellLine, UrlPath};
+use crate::values::{
+    Count, Millis, NamePart, OneLine, PgServer, PortRange, RedisUrl, Replicas, ShellLine, UrlPath,
+    DEFAULT_PG_SERVER, DEFAULT_REDIS_URL,
+};
 
 /// The ports a host hands out when the file does not say.
 pub const DEFAULT_PORTS: PortRange = PortRange {
@@ -78,6 +81,9 @@ pub enum DbEngine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Database {
     pub engine: DbEngine,
+    /// How the deployer reaches the server to create the database and its
+    /// role (`server:`, default the local socket as `postgres`).
+    pub server: PgServer,
     /// Bumping this (any text) asks for a new instance of the database.
     pub version: Option<String>,
 }
@@ -91,6 +97,8 @@ pub enum CacheEngine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Cache {
     pub engine: CacheEngine,
+    /// Where the instances find the cache (`REDIS_URL` in their `.env`).
+    pub url: RedisUrl,
     pub version: Option<String>,
 }
 
@@ -150,6 +158,7 @@ pub(crate) struct RawHealth {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDatabase {
     pub engine: DbEngine,
+    pub server: Option<PgServer>,
     pub version: Option<OneLine>,
 }
 
@@ -157,6 +166,7 @@ pub(crate) struct RawDatabase {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCache {
     pub engine: CacheEngine,
+    pub url: Option<RedisUrl>,
     pub version: Option<OneLine>,
 }
 
@@ -174,7 +184,14 @@ pub(crate) struct RawMigrations {
 pub(crate) struct EnvVarName(pub String);
 
 /// Names the deployer sets in every `.env`.
-pub const RESERVED_ENV: [&str; 5] = ["PORT", "BIND", "CACHE_PREFIX", "INSTANCE", "REPLICA"];
+pub const RESERVED_ENV: [&str; 6] = [
+    "PORT",
+    "BIND",
+    "CACHE_PREFIX",
+    "REDIS_URL",
+    "INSTANCE",
+    "REPLICA",
+];
 
 impl<'de> Deserialize<'de> for EnvVarName {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -292,6 +309,7 @@ pub(crate) fn build(raw: RawEnvironment) -> Result<Environment, (String, String)
                     name,
                     Database {
                         engine: d.engine,
+                        server: d.server.unwrap_or_else(default_pg_server),
                         version: d.version.map(|v| v.0),
                     },
                 )
@@ -299,6 +317,9 @@ pub(crate) fn build(raw: RawEnvironment) -> Result<Environment, (String, String)
             .collect(),
         cache: raw.cache.map(|c| Cache {
             engine: c.engine,
+            url: c
+                .url
+                .unwrap_or_else(|| RedisUrl(DEFAULT_REDIS_URL.to_string())),
             version: c.version.map(|v| v.0),
         }),
         migrations: raw.migrations.map(|m| Migrations {
@@ -307,4 +328,12 @@ pub(crate) fn build(raw: RawEnvironment) -> Result<Environment, (String, String)
             apply: m.apply.0,
         }),
     })
+}
+
+fn default_pg_server() -> PgServer {
+    PgServer {
+        admin: DEFAULT_PG_SERVER.to_string(),
+        host: String::new(),
+        params: String::new(),
+    }
 }

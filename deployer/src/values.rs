@@ -155,3 +155,111 @@ impl<'de> Deserialize<'de> for PortRange {
         checked_text(d, "a port range such as 20000-20999", PortRange::parse)
     }
 }
+
+/// How the deployer reaches a PostgreSQL server as its admin role:
+/// `postgresql://ROLE@[HOST][:PORT][/DB][?PARAMS]` (HOST may be a
+/// percent-encoded unix socket directory, empty for libpq's default). No
+/// password: the environment file ends up in change requests and their
+/// audit, so authentication is the server's (`pg_hba`, `.pgpass` on the
+/// host, a certificate).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PgServer {
+    pub admin: String,
+    /// `HOST[:PORT]`, as written.
+    pub host: String,
+    /// `?PARAMS` with its `?`, or empty.
+    pub params: String,
+}
+
+/// libpq's default: the local unix socket, as the `postgres` role.
+pub const DEFAULT_PG_SERVER: &str = "postgresql://postgres@/postgres";
+
+impl PgServer {
+    pub fn parse(text: &str) -> Result<PgServer, String> {
+        let bad = |why: &str| {
+            format!("{text:?} is not a PostgreSQL admin URL ({why}); write postgresql://ROLE@HOST:PORT/DB")
+        };
+        let rest = text
+            .strip_prefix("postgresql://")
+            .or_else(|| text.strip_prefix("postgres://"))
+            .ok_or_else(|| bad("it starts with postgresql://"))?;
+        let (rest, params) = match rest.split_once('?') {
+            Some((r, p)) => (r, format!("?{p}")),
+            None => (rest, String::new()),
+        };
+        let authority = rest.split_once('/').map_or(rest, |(a, _)| a);
+        let (user, host) = authority
+            .split_once('@')
+            .ok_or_else(|| bad("the admin role is missing: ROLE@"))?;
+        if user.contains(':') || params.contains("password") {
+            return Err(bad(
+                "no password here: the file travels in change requests; use the server's authentication or the host's .pgpass",
+            ));
+        }
+        let ok = |s: &str, extra: &str| {
+            s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-%".contains(c) || extra.contains(c))
+        };
+        if user.is_empty() || !ok(user, "") {
+            return Err(bad("the role is a plain name"));
+        }
+        if !ok(host, ":[]") || !ok(&params, "?=&/") {
+            return Err(bad("unexpected characters"));
+        }
+        Ok(PgServer {
+            admin: text.to_string(),
+            host: host.to_string(),
+            params,
+        })
+    }
+
+    /// The URL an application connects with: its own role and database.
+    pub fn app_url(&self, database: &str) -> String {
+        format!(
+            "postgresql://{database}@{}/{database}{}",
+            self.host, self.params
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for PgServer {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked_text(d, "a PostgreSQL admin URL", PgServer::parse)
+    }
+}
+
+/// Where the cache is: `redis://HOST:PORT[/DB]`, no password (same reason
+/// as [`PgServer`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RedisUrl(pub String);
+
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+impl RedisUrl {
+    pub fn parse(text: &str) -> Result<RedisUrl, String> {
+        let rest = text
+            .strip_prefix("redis://")
+            .ok_or_else(|| format!("{text:?} is not a Redis URL such as redis://127.0.0.1:6379"))?;
+        if rest.contains('@') {
+            return Err(format!(
+                "{text:?}: no credentials here: the file travels in change requests"
+            ));
+        }
+        if rest.is_empty()
+            || !rest
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:/[]".contains(c))
+        {
+            return Err(format!(
+                "{text:?} is not a Redis URL such as redis://127.0.0.1:6379"
+            ));
+        }
+        Ok(RedisUrl(text.to_string()))
+    }
+}
+
+impl<'de> Deserialize<'de> for RedisUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked_text(d, "a Redis URL", RedisUrl::parse)
+    }
+}

@@ -3,16 +3,54 @@
 
 It listens on $BIND:$PORT (given by the deployer's .env), answers every
 path with its version, instance and replica, and /health with 200 (or 500
-when broken). On SIGTERM it stops accepting and finishes the requests in
-flight, then exits: a graceful stop.
+when broken). At start it counts itself in the cache ($REDIS_URL, keys
+under $CACHE_PREFIX) and, from v4 on, reads the note its migration 002
+wrote into its PostgreSQL database ($DATABASE_URL, through psql) and shows
+it in every answer: a v4 answer proves the migration ran. Either failing
+stops the app (so its health check fails). On SIGTERM it stops accepting
+and finishes the requests in flight, then exits: a graceful stop.
 """
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 VERSION = "v1"
 HEALTHY = True
+NOTES = False
+
+
+def count_start():
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return
+    where = url[len("redis://"):].split("/")[0]
+    host, _, port = where.rpartition(":")
+    key = (os.environ.get("CACHE_PREFIX", "") + "starts").encode()
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(b"*2\r\n$4\r\nINCR\r\n$%d\r\n%s\r\n" % (len(key), key))
+        reply = s.recv(64)
+    if not reply.startswith(b":"):
+        sys.exit("the cache refused INCR: %r" % reply)
+
+
+def note():
+    if not NOTES:
+        return ""
+    out = subprocess.run(
+        ["psql", os.environ["DATABASE_URL"], "-qtAX", "-c",
+         "SELECT note FROM notes ORDER BY id LIMIT 1"],
+        capture_output=True, text=True, timeout=10)
+    if out.returncode != 0 or not out.stdout.strip():
+        sys.exit("cannot read the notes: " + out.stderr)
+    return " note: " + out.stdout.strip()
+
+
+count_start()
+NOTE = note()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -20,8 +58,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/health":
             code, body = (200, "ok\n") if HEALTHY else (500, "broken\n")
         else:
-            code, body = 200, "shop {} instance {} replica {}\n".format(
-                VERSION, os.environ.get("INSTANCE"), os.environ.get("REPLICA"))
+            code, body = 200, "shop {} instance {} replica {}{}\n".format(
+                VERSION, os.environ.get("INSTANCE"), os.environ.get("REPLICA"), NOTE)
         data = body.encode()
         self.send_response(code)
         self.send_header("Content-Type", "text/plain")

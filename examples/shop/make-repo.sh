@@ -1,26 +1,40 @@
 #!/bin/sh
-# Creates the shop's git repository in DEST/shop.git with three tagged
-# versions — v1, v2 (a new answer) and v3 (broken: /health answers 500) —
-# and DEST/environment-vN.yml for each, from environment.yml.
+# Creates the shop's git repository in DEST/shop.git with four tagged
+# versions — v1, v2 (a new answer), v3 (broken: /health answers 500) and
+# v4 (a migration that adds a table and a row the app shows, and a new
+# database spec) — and DEST/environment-vN.yml for each, from
+# environment.yml, pointing at PostgreSQL and Redis as the environment
+# says (PG_ADMIN_URL, REDIS_URL; default: the local servers).
 #   examples/shop/make-repo.sh DEST
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 dest=$1
+pg=${PG_ADMIN_URL:-postgresql://postgres@/postgres}
+redis=${REDIS_URL:-redis://127.0.0.1:6379}
 repo="$dest/shop.git"
 rm -rf "$repo"
-mkdir -p "$repo"
+mkdir -p "$repo/migrations"
 git -C "$repo" init -q
 git -C "$repo" config user.email shop@example.invalid
 git -C "$repo" config user.name shop
-for v in v1 v2 v3; do
-  healthy=True
+cp "$here/migrate.sh" "$repo/migrate.sh"
+cp "$here/migrations/001_items.sql" "$repo/migrations/"
+for v in v1 v2 v3 v4; do
+  healthy=True notes=False
   [ "$v" = v3 ] && healthy=False
+  if [ "$v" = v4 ]; then
+    notes=True
+    cp "$here/migrations/002_notes.sql" "$repo/migrations/"
+  fi
   sed -e "s/^VERSION = .*/VERSION = \"$v\"/" -e "s/^HEALTHY = .*/HEALTHY = $healthy/" \
-    "$here/app.py" >"$repo/app.py"
-  git -C "$repo" add app.py
+    -e "s/^NOTES = .*/NOTES = $notes/" "$here/app.py" >"$repo/app.py"
+  git -C "$repo" add app.py migrate.sh migrations
   git -C "$repo" commit -q -m "shop $v"
   git -C "$repo" tag "$v"
   sed -e "s|REPOSITORY|$repo|" -e "s/revision: v1/revision: $v/" \
+    -e "s|PG_ADMIN_URL|$pg|" -e "s|REDIS_URL|$redis|" \
     "$here/environment.yml" >"$dest/environment-$v.yml"
 done
+# v4 also changes its database's spec: the database gets instance 2.
+sed -i '/^    engine: postgresql$/a\    version: "2"' "$dest/environment-v4.yml"
 echo "$repo"

@@ -13,6 +13,7 @@ pub mod front;
 pub mod http_load;
 mod launcher;
 pub mod netns;
+pub mod servers;
 mod setup;
 pub mod steps;
 pub mod tmpfs;

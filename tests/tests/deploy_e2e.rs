@@ -1,6 +1,7 @@
 //! The deployer with real parts: examples/shop (a real HTTP app in a real
 //! git repository) deployed by change requests to two local hosts, each
-//! with its own real nginx; HTTP load through nginx during the updates.
+//! with its own real nginx, with its database on a real PostgreSQL and its
+//! cache on a real Redis; HTTP load through nginx during the updates.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -9,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use vigie_deployer::{Component, EnvRecord, Outcome, Part};
-use vigie_tests::http_load::{get, LoadLoop};
+use vigie_tests::http_load::{get, LoadLoop, MAINTENANCE};
+use vigie_tests::servers::{Postgres, Redis};
 use vigie_tests::{Launcher, Setup};
 use vigie_wire::tower::{ApiCall, ChangeState, ChangeView};
 
@@ -120,8 +122,12 @@ fn proxy(record: &EnvRecord, host: &str, address: Ipv4Addr) -> anyhow::Result<So
 fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
 ) -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
+    let pg = Postgres::start()?;
+    let redis = Redis::start()?;
     let made = Command::new(examples().join("make-repo.sh"))
         .arg(work.path())
+        .env("PG_ADMIN_URL", pg.admin_url())
+        .env("REDIS_URL", redis.url())
         .output()?;
     assert!(
         made.status.success(),
@@ -182,6 +188,22 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
             get(proxy(&r, host, addr)?, "/", Duration::from_secs(5)).map_err(anyhow::Error::msg)?;
         assert!(body.starts_with("shop v1 instance 1"), "{host}: {body}");
     }
+    // The first deploy made the database and its role, and ran the
+    // migrations there before anything started.
+    assert_eq!(
+        pg.query(
+            "auto-shop-prod-main",
+            "SELECT count(*) FROM shop_migrations"
+        )?,
+        "1"
+    );
+    assert_eq!(
+        pg.query(
+            "postgres",
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'auto-shop-prod-main'"
+        )?,
+        "auto-shop-prod-main"
+    );
 
     // v2 under load: not one failed request, answers move from v1 to v2.
     let loads: Vec<LoadLoop> = hosts
@@ -202,6 +224,10 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
             report.failures
         );
         assert!(report.served > 10, "{host}: {report:?}");
+        assert_eq!(
+            report.maintenance, 0,
+            "no migration pending: no maintenance"
+        );
         eprintln!(
             "{host}: {} requests served during the v2 deploy, {} failed, slowest {:?}",
             report.served,
@@ -265,21 +291,20 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         .join("srv/services/auto-shop-prod-web/3")
         .exists());
 
-    // A revision that does not exist, both hosts at once: each fetch
-    // fails, nothing is left half-deployed, v2 keeps serving.
+    // A revision that does not exist: the first host's migrations check
+    // cannot fetch it, says why, and nothing else is sent; v2 keeps serving.
     let text = std::fs::read_to_string(file("v2"))?.replace("revision: v2", "revision: v9");
     std::fs::write(file("v9"), text)?;
-    let (r9, done) = deploy_with(&tower, &file("v9"), &["--parallel", "2"])?;
-    assert_eq!(done.len(), 2, "--parallel 2 sends both hosts their change");
+    let (r9, done) = deploy(&tower, &file("v9"))?;
+    assert_eq!(done.len(), 1, "{done:#?}");
     assert!(
-        done.iter()
-            .all(|c| matches!(c.state, ChangeState::RolledBack { .. })),
+        matches!(done[0].state, ChangeState::RolledBack { .. }),
         "{done:#?}"
     );
     let fetch = done[0]
         .steps
         .iter()
-        .find(|s| s.name.starts_with("fetch web #3"))
+        .find(|s| s.name.starts_with("check for pending migrations (v9)"))
         .context("fetch step")?;
     let stderr = fetch
         .result
@@ -290,8 +315,58 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
     assert_eq!(r9.hosts, r.hosts);
     assert!(!tower
         .root("shop-1")
-        .join("srv/services/auto-shop-prod-web/3")
+        .join("srv/services/auto-shop-prod-web/probe/src")
         .exists());
+
+    // nginx refuses the generated configuration (a path it cannot parse),
+    // both hosts at once: `nginx -t` fails before any reload, each change
+    // rolls back, nothing of the new instance is left, v2 keeps serving.
+    let text = std::fs::read_to_string(file("v2"))?
+        .replace("    replicas: 2\n", "    replicas: 2\n    path: /a;b\n");
+    std::fs::write(file("badpath"), text)?;
+    let loads: Vec<LoadLoop> = hosts
+        .iter()
+        .map(|(host, addr)| Ok(LoadLoop::start(proxy(&r, host, *addr)?, LONG)))
+        .collect::<anyhow::Result<_>>()?;
+    let (rb, done) = deploy_with(&tower, &file("badpath"), &["--parallel", "2"])?;
+    assert_eq!(done.len(), 2, "--parallel 2 sends both hosts their change");
+    for change in &done {
+        assert!(
+            matches!(change.state, ChangeState::RolledBack { .. }),
+            "{change:#?}"
+        );
+        let switch = change
+            .steps
+            .iter()
+            .find(|s| s.name.starts_with("switch the proxy to web #3"))
+            .context("switch step")?;
+        let stderr = switch
+            .result
+            .as_ref()
+            .map(|r| r.stderr_tail.clone())
+            .unwrap_or_default();
+        assert!(
+            stderr.contains("nginx refused the configuration"),
+            "{}: {stderr}",
+            change.host
+        );
+    }
+    for ((host, _), load) in hosts.iter().zip(loads) {
+        let report = load.stop();
+        assert!(report.failures.is_empty(), "{host}: {:?}", report.failures);
+        assert!(
+            report.answers.iter().all(|a| a.starts_with("shop v2")),
+            "{host}: {:?}",
+            report.answers
+        );
+    }
+    assert_eq!(rb.hosts, r.hosts);
+    for (host, _) in hosts {
+        let services = tower.root(host).join("srv/services");
+        assert!(!services.join("auto-shop-prod-web/3").exists(), "{host}");
+        let site = std::fs::read_to_string(services.join("auto-proxy/sites/auto-shop-prod.conf"))?;
+        assert!(!site.contains("/a;b"), "{host}: {site}");
+    }
 
     let listed = tower.cli(&["deployments", "list"])?;
     let listed = String::from_utf8_lossy(&listed.stdout);
@@ -327,15 +402,137 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
     let new_pid: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
     assert_ne!(new_pid, old_pid, "the app was restarted");
 
+    // v4 has a pending migration: under load each host answers v2, then
+    // the maintenance page (503 with Retry-After, never a failure), then
+    // v4, which shows the row its migration wrote. The migration ran once.
+    let loads: Vec<LoadLoop> = hosts
+        .iter()
+        .map(|(host, addr)| Ok(LoadLoop::start(proxy(&r, host, *addr)?, LONG)))
+        .collect::<anyhow::Result<_>>()?;
+    let planned = tower.cli(&["deploy", "--plan", &file("v4").display().to_string()])?;
+    let text = String::from_utf8_lossy(&planned.stdout);
+    assert!(text.contains("database:main: instance 1 → 2"), "{text}");
+    assert!(!text.contains("cache:"), "{text}");
+    let (r4, done) = deploy(&tower, &file("v4"))?;
+    assert_eq!(done.len(), 2, "{done:#?}");
+    assert!(
+        done.iter().all(|c| c.state == ChangeState::Succeeded),
+        "{done:#?}"
+    );
+    for ((host, _), load) in hosts.iter().zip(loads) {
+        let report = load.stop();
+        eprintln!(
+            "{host}: during the v4 deploy {} served, {} maintenance (503), {} failed",
+            report.served,
+            report.maintenance,
+            report.failures.len()
+        );
+        assert!(report.failures.is_empty(), "{host}: {:?}", report.failures);
+        assert!(report.maintenance > 0, "{host}: {report:?}");
+        let a = &report.answers;
+        let at = &report.answer_times;
+        let kind = |x: &str| {
+            if x == MAINTENANCE {
+                "maintenance"
+            } else if x.starts_with("shop v2") {
+                "v2"
+            } else if x.starts_with("shop v4") {
+                "v4"
+            } else {
+                "other"
+            }
+        };
+        let first = |k: &str| a.iter().position(|x| kind(x) == k);
+        let last = |k: &str| a.iter().rposition(|x| kind(x) == k);
+        // v2, then the maintenance page, then v4. A graceful reload lets
+        // nginx's old worker accept a few more connections while the new
+        // one starts, so the two pages of each switch overlap for a moment:
+        // bounded here, never a failure.
+        let (Some(m0), Some(m1), Some(v2), Some(v4)) = (
+            first("maintenance"),
+            last("maintenance"),
+            last("v2"),
+            first("v4"),
+        ) else {
+            panic!("{host}: v2, maintenance and v4 all seen: {a:?}");
+        };
+        assert!(first("other").is_none(), "{host}: {a:?}");
+        assert_eq!(kind(&a[0]), "v2", "{host}");
+        assert_eq!(kind(&a[a.len() - 1]), "v4", "{host}");
+        assert!(v2 < v4, "{host}: no v2 once v4 served: {a:?}");
+        let overlap = Duration::from_millis(500);
+        assert!(
+            at[v2].saturating_sub(at[m0]) < overlap && at[m1].saturating_sub(at[v4]) < overlap,
+            "{host}: switches overlap at most {overlap:?}: v2 until {:?} after maintenance began; maintenance until {:?} after v4 began",
+            at[v2].saturating_sub(at[m0]),
+            at[m1].saturating_sub(at[v4])
+        );
+        assert!(
+            a.last()
+                .is_some_and(|x| x.ends_with("note: hello from the v4 migration")),
+            "{host}: {a:?}"
+        );
+    }
+    assert_eq!(
+        pg.query("auto-shop-prod-main", "SELECT count(*) FROM notes")?,
+        "1",
+        "the migration ran exactly once"
+    );
+    assert_eq!(
+        pg.query(
+            "auto-shop-prod-main",
+            "SELECT count(*) FROM shop_migrations"
+        )?,
+        "2"
+    );
+    let db = Component::Database(Part::parse("main").map_err(anyhow::Error::msg)?);
+    assert_eq!(r4.components[&web].instance, 3);
+    assert_eq!(r4.components[&db].instance, 2);
+    assert_eq!(r4.components[&Component::Cache].instance, 1);
+    assert!(r4.history.last().is_some_and(|d| d.maintenance));
+    // Old instances are pruned: the one serving (3) and the one it
+    // replaced (2) stay.
+    for (host, _) in hosts {
+        let dir = tower.root(host).join("srv/services/auto-shop-prod-web");
+        assert!(dir.join("3").exists() && dir.join("2").exists(), "{host}");
+        assert!(!dir.join("1").exists(), "{host}: instance 1 was not pruned");
+    }
+    // The instances counted themselves in the cache, under their prefix.
+    let keys = redis.keys()?;
+    assert!(
+        keys.contains(&"auto-shop-prod:starts".to_string()),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter().all(|k| k.starts_with("auto-shop-prod:")),
+        "{keys:?}"
+    );
+
+    // A change of the cache's spec alone bumps the cache alone (seed 001's
+    // deploy 4): nothing to do on the hosts.
+    let text = std::fs::read_to_string(file("v4"))?
+        .replace("  engine: redis\n", "  engine: redis\n  version: \"2\"\n");
+    std::fs::write(file("v5"), text)?;
+    let (r5, done) = deploy(&tower, &file("v5"))?;
+    assert!(done.is_empty(), "{done:#?}");
+    assert_eq!(r5.components[&Component::Cache].instance, 2);
+    assert_eq!(r5.components[&web].instance, 3);
+    assert_eq!(r5.components[&db].instance, 2);
+    assert_eq!(
+        r5.history.last().map(|d| d.bumped.clone()),
+        Some(vec![(Component::Cache, 2)])
+    );
+    let r = r5;
+
     // Deployed services outlive the tower: the launcher SIGKILLed and
-    // every daemon and plug gone with it, each host's nginx still serves v2.
+    // every daemon and plug gone with it, each host's nginx still serves v4.
     let children = tower.all_child_pids();
     tower.kill()?;
     vigie_tests::wait_not_running(&children, LONG)?;
     for (host, addr) in hosts {
         let body =
             get(proxy(&r, host, addr)?, "/", Duration::from_secs(5)).map_err(anyhow::Error::msg)?;
-        assert!(body.starts_with("shop v2 instance 2"), "{host}: {body}");
+        assert!(body.starts_with("shop v4 instance 3"), "{host}: {body}");
     }
     Ok(())
 }

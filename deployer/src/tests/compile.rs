@@ -52,7 +52,7 @@ fn a_rolling_update_starts_checks_and_switches_each_replica_before_stopping_old_
     let r1 = settle(None, &p1, &v1, &ok);
     let v2 = parse_environment("e", &ENV.replace("revision: v1", "revision: v2")).unwrap();
     let p2 = plan(&v2, Some(&r1), &hosts, &[]).unwrap();
-    let change = compile_host(&v2, &p2, &p2.hosts[0]);
+    let change = compile_host(&v2, &p2, &p2.hosts[0], Default::default());
     assert_eq!(change.title, "deploy shop/prod #2 on web-1");
     let want = [
         "install the supervisor",
@@ -83,6 +83,9 @@ fn a_rolling_update_starts_checks_and_switches_each_replica_before_stopping_old_
         // Old web replicas only once every new one serves.
         "stop web #1 replica 1",
         "stop web #1 replica 2",
+        // Last: what neither serves nor replaced it goes (bounded disk).
+        "prune old instances of jobs",
+        "prune old instances of web",
     ];
     assert_eq!(names(&change), want);
 
@@ -156,7 +159,7 @@ fn a_first_deploy_stops_nothing_and_quotes_what_it_is_given() {
     let text = ENV.replace("revision: v1", "revision: \"it's\"");
     let env = parse_environment("e", &text).unwrap();
     let p = plan(&env, None, &[target("web-1", None)], &[]).unwrap();
-    let change = compile_host(&env, &p, &p.hosts[0]);
+    let change = compile_host(&env, &p, &p.hosts[0], Default::default());
     assert!(!names(&change).iter().any(|n| n.starts_with("stop ")));
     let Action::Run {
         command: Command::Shell(fetch),

@@ -10,12 +10,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use std::collections::BTreeMap;
+
 use vigie_deployer::{
-    compile_host, load_environment, plan, settle, DeployPlan, EnvRecord, Environment, Target,
+    compile_enter, compile_host, compile_leave, compile_probe, compile_upgrade, load_environment,
+    migration_check, plan, probe_answer, settle, DeployPlan, Duties, EnvRecord, Environment,
+    HostPlan, MigrationCheck, Target,
 };
 use vigie_wire::change::Action;
+use vigie_wire::change::ChangeSpec;
 use vigie_wire::deploy::{DeployAnswer, DeployCall};
-use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeState};
+use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeState, ChangeView};
 
 use super::conn::{Conn, Tower};
 use super::out::Format;
@@ -82,6 +87,17 @@ fn targets(client: &mut Tower, env: &Environment) -> anyhow::Result<Vec<Target>>
 
 fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
     println!("deploy {} #{}", env.key, plan.number);
+    let first = plan.busy_hosts().next().map_or("-", |h| h.host.as_str());
+    match migration_check(env, plan) {
+        MigrationCheck::NotNeeded => {}
+        MigrationCheck::FirstDeploy => println!("  migrations: run on {first} before anything starts"),
+        MigrationCheck::Probe => println!(
+            "  migrations: {first} is asked whether any are pending; if so, maintenance on every host and migrations on {first}"
+        ),
+        MigrationCheck::Pending => println!(
+            "  migrations: pending (a new database): maintenance on every host and migrations on {first}"
+        ),
+    }
     if plan.bumps.is_empty() {
         println!("  no component changed");
     }
@@ -114,7 +130,17 @@ fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
             );
         }
         if steps {
-            for (i, step) in compile_host(env, plan, host).steps.iter().enumerate() {
+            let index = plan
+                .busy_hosts()
+                .position(|h| h.host == host.host)
+                .unwrap_or(0);
+            let first_deploy = migration_check(env, plan) == MigrationCheck::FirstDeploy;
+            let duties = Duties::of_host(env, index, first_deploy);
+            for (i, step) in compile_host(env, plan, host, duties)
+                .steps
+                .iter()
+                .enumerate()
+            {
                 let kind = match &step.action {
                     Action::Run { .. } => "run",
                     Action::File { .. } => "file",
@@ -156,34 +182,37 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let busy: Vec<_> = plan.busy_hosts().collect();
-    let mut results = std::collections::BTreeMap::new();
-    let mut failed = false;
-    for wave in busy.chunks(a.parallel as usize) {
-        let mut ids = Vec::new();
-        for host in wave {
-            let spec = compile_host(&env, &plan, host);
-            let views = client.changes(ApiCall::Submit {
-                spec,
-                target: host.host.clone(),
-            })?;
-            for v in views {
-                println!("{}: change {} queued", v.host, v.id);
-                ids.push(v.id);
-            }
+    let busy: Vec<&HostPlan> = plan.busy_hosts().collect();
+    let check = migration_check(&env, &plan);
+    let mut results = BTreeMap::new();
+    let mut maintenance = false;
+    let pending = match check {
+        MigrationCheck::NotNeeded | MigrationCheck::FirstDeploy => Some(false),
+        MigrationCheck::Pending => Some(true),
+        MigrationCheck::Probe => probe(&mut client, format, &env, &plan, busy[0], &mut results)?,
+    };
+    let failed = match pending {
+        // The probe itself failed: nothing was touched.
+        None => true,
+        Some(true) => {
+            maintenance = true;
+            with_maintenance(&mut client, format, &env, &plan, &busy, &mut results)?
         }
-        let done = super::tower::follow(format, &mut client, &ids, None)?;
-        for v in done {
-            let ok = v.state == ChangeState::Succeeded;
-            failed |= !ok;
-            results.insert(v.host.clone(), (v.id.clone(), ok));
-        }
-        if failed {
-            println!("a host rolled back: the deploy stops here");
-            break;
-        }
+        Some(false) => rolling(
+            &mut client,
+            format,
+            &env,
+            &plan,
+            &busy,
+            check == MigrationCheck::FirstDeploy,
+            a.parallel,
+            &mut results,
+        )?,
+    };
+    let mut record = settle(previous, &plan, &env, &results);
+    if let Some(last) = record.history.last_mut() {
+        last.maintenance = maintenance;
     }
-    let record = settle(previous, &plan, &env, &results);
     let expected = previous.map_or(0, |p| p.history.len());
     client.call(ApiCall::Deploy(DeployCall::Record {
         app: env.key.app.to_string(),
@@ -202,6 +231,202 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Submits one change per host and follows them to their end.
+fn submit_all(
+    client: &mut Tower,
+    format: Format,
+    specs: Vec<(String, ChangeSpec)>,
+) -> anyhow::Result<Vec<ChangeView>> {
+    let mut ids = Vec::new();
+    for (host, spec) in specs {
+        let views = client.changes(ApiCall::Submit { spec, target: host })?;
+        for v in views {
+            println!("{}: change {} queued", v.host, v.id);
+            ids.push(v.id);
+        }
+    }
+    super::tower::follow(format, client, &ids, None)
+}
+
+type Results = BTreeMap<String, (String, bool)>;
+
+/// Asks the first host whether migrations are pending: `None` when the
+/// probe itself failed (recorded in `results`).
+fn probe(
+    client: &mut Tower,
+    format: Format,
+    env: &Environment,
+    plan: &DeployPlan,
+    host: &HostPlan,
+    results: &mut Results,
+) -> anyhow::Result<Option<bool>> {
+    let Some(spec) = compile_probe(env, plan, host) else {
+        return Ok(Some(false));
+    };
+    println!("asking {} whether migrations are pending", host.host);
+    let done = submit_all(client, format, vec![(host.host.clone(), spec)])?;
+    let Some(view) = done.first() else {
+        bail!("the migrations check was not queued");
+    };
+    let answer = view
+        .steps
+        .last()
+        .and_then(|s| s.result.as_ref())
+        .and_then(|r| probe_answer(&r.stdout_tail));
+    match (view.state == ChangeState::Succeeded, answer) {
+        (true, Some(pending)) => {
+            println!(
+                "migrations: {}",
+                if pending { "pending" } else { "none pending" }
+            );
+            Ok(Some(pending))
+        }
+        _ => {
+            println!(
+                "{}: the migrations check failed (change {}): nothing was deployed",
+                host.host, view.id
+            );
+            results.insert(host.host.clone(), (view.id.clone(), false));
+            Ok(None)
+        }
+    }
+}
+
+/// The rolling update, `parallel` hosts at a time; the first host goes
+/// alone when it makes what the others rely on (a new database, the first
+/// migrations). Returns whether a host rolled back.
+#[allow(clippy::too_many_arguments)]
+fn rolling(
+    client: &mut Tower,
+    format: Format,
+    env: &Environment,
+    plan: &DeployPlan,
+    busy: &[&HostPlan],
+    first_deploy: bool,
+    parallel: u32,
+    results: &mut Results,
+) -> anyhow::Result<bool> {
+    // The others rely on what the first host makes: a new database, the
+    // first migrations.
+    let new_database = plan
+        .bumps
+        .iter()
+        .any(|b| matches!(b.component, vigie_deployer::Component::Database(_)) && b.from.is_none());
+    let mut waves: Vec<&[&HostPlan]> = Vec::new();
+    let rest = if (first_deploy || new_database) && busy.len() > 1 {
+        waves.push(&busy[..1]);
+        &busy[1..]
+    } else {
+        busy
+    };
+    waves.extend(rest.chunks(parallel as usize));
+    for wave in waves {
+        let specs = wave
+            .iter()
+            .map(|host| {
+                let index = busy.iter().position(|h| h.host == host.host).unwrap_or(0);
+                let duties = Duties::of_host(env, index, first_deploy);
+                (host.host.clone(), compile_host(env, plan, host, duties))
+            })
+            .collect();
+        let mut failed = false;
+        for v in submit_all(client, format, specs)? {
+            let ok = v.state == ChangeState::Succeeded;
+            failed |= !ok;
+            results.insert(v.host.clone(), (v.id.clone(), ok));
+        }
+        if failed {
+            println!("a host rolled back: the deploy stops here");
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Brings hosts that entered maintenance back to the previous version.
+fn leave(
+    client: &mut Tower,
+    format: Format,
+    env: &Environment,
+    plan: &DeployPlan,
+    hosts: &[&HostPlan],
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    if hosts.is_empty() {
+        return Ok(());
+    }
+    println!("back to the previous version on {} host(s)", hosts.len());
+    let specs = hosts
+        .iter()
+        .map(|h| (h.host.clone(), compile_leave(env, plan, h)))
+        .collect();
+    for v in submit_all(client, format, specs)? {
+        if v.state != ChangeState::Succeeded {
+            println!(
+                "{}: could not leave maintenance (change {}): the host still answers 503",
+                v.host, v.id
+            );
+        }
+        results
+            .entry(v.host.clone())
+            .or_insert((v.id.clone(), false));
+    }
+    Ok(())
+}
+
+/// A deploy with pending migrations: every host enters maintenance, the
+/// first upgrades and runs the migrations, then the others upgrade. A
+/// failure brings the hosts still in maintenance back to the previous
+/// version. Returns whether something failed.
+fn with_maintenance(
+    client: &mut Tower,
+    format: Format,
+    env: &Environment,
+    plan: &DeployPlan,
+    busy: &[&HostPlan],
+    results: &mut Results,
+) -> anyhow::Result<bool> {
+    println!("maintenance: entering on {} host(s)", busy.len());
+    let specs = busy
+        .iter()
+        .map(|h| (h.host.clone(), compile_enter(env, plan, h)))
+        .collect();
+    let mut entered = Vec::new();
+    for v in submit_all(client, format, specs)? {
+        if v.state == ChangeState::Succeeded {
+            entered.extend(busy.iter().copied().find(|h| h.host == v.host));
+        } else {
+            println!("{}: could not enter maintenance (change {})", v.host, v.id);
+            results.insert(v.host.clone(), (v.id.clone(), false));
+        }
+    }
+    if entered.len() < busy.len() {
+        leave(client, format, env, plan, &entered, results)?;
+        return Ok(true);
+    }
+    for (index, host) in busy.iter().enumerate() {
+        let duties = Duties::of_host(env, index, true);
+        let spec = compile_upgrade(env, plan, host, duties);
+        let done = submit_all(client, format, vec![(host.host.clone(), spec)])?;
+        let Some(v) = done.first() else {
+            bail!("the upgrade of {} was not queued", host.host);
+        };
+        let ok = v.state == ChangeState::Succeeded;
+        results.insert(v.host.clone(), (v.id.clone(), ok));
+        if !ok {
+            println!(
+                "{}: the new version rolled back (change {}): the deploy stops here",
+                v.host, v.id
+            );
+            // Hosts already upgraded keep the new version (the migrations
+            // ran); the others, this one too, go back to the previous one.
+            leave(client, format, env, plan, &busy[index..], results)?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCode> {
