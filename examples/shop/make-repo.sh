@@ -2,7 +2,7 @@
 # Creates the shop's git repository in DEST/shop.git with four tagged
 # versions — v1, v2 (a new answer), v3 (broken: /health answers 500) and
 # v4 (a migration that adds a table and a row the app shows, and a new
-# database spec) — and DEST/environment-vN.yml for each, from
+# database spec), plus v4-bad (v4 with a migration that fails) — and DEST/environment-vN.yml for each, from
 # environment.yml, pointing at PostgreSQL and Redis as the environment
 # says (PG_ADMIN_URL, REDIS_URL; default: the local servers).
 #   examples/shop/make-repo.sh DEST
@@ -37,4 +37,13 @@ for v in v1 v2 v3 v4; do
 done
 # v4 also changes its database's spec: the database gets instance 2.
 sed -i '/^    engine: postgresql$/a\    version: "2"' "$dest/environment-v4.yml"
+# v4-bad: v4 whose migration fails half-way (its transaction is rolled back).
+git -C "$repo" checkout -q -b bad-migration v4
+printf '%s\n' "-- Fails half-way: the table is made, then an error." \
+  "CREATE TABLE notes (id serial PRIMARY KEY, note text NOT NULL);" \
+  "INSERT INTO notes (missing_column) VALUES ('x');" >"$repo/migrations/002_notes.sql"
+git -C "$repo" commit -q -am "shop v4 with a failing migration"
+git -C "$repo" tag v4-bad
+git -C "$repo" checkout -q --detach v4
+sed -e "s/revision: v4/revision: v4-bad/" "$dest/environment-v4.yml" >"$dest/environment-v4-bad.yml"
 echo "$repo"

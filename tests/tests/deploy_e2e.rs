@@ -402,6 +402,68 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
     let new_pid: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
     assert_ne!(new_pid, old_pid, "the app was restarted");
 
+    // v4-bad's migration fails half-way: the first host's upgrade rolls
+    // back (its transaction too), both hosts go back to v2 and leave
+    // maintenance; clients saw v2 and the maintenance page, no failure.
+    let loads: Vec<LoadLoop> = hosts
+        .iter()
+        .map(|(host, addr)| Ok(LoadLoop::start(proxy(&r, host, *addr)?, LONG)))
+        .collect::<anyhow::Result<_>>()?;
+    let (rbad, done) = deploy(&tower, &file("v4-bad"))?;
+    let by_host = |h: &str| {
+        done.iter()
+            .find(|c| c.host == h)
+            .context("a change per host")
+    };
+    let upgrade = by_host("shop-1")?;
+    assert!(
+        matches!(upgrade.state, ChangeState::RolledBack { .. }),
+        "{upgrade:#?}"
+    );
+    let failed = upgrade
+        .steps
+        .iter()
+        .find(|s| s.name == "run the pending migrations")
+        .and_then(|s| s.result.as_ref())
+        .context("the migration step ran")?;
+    assert!(failed.stderr_tail.contains("missing_column"), "{failed:#?}");
+    assert_eq!(
+        by_host("shop-2")?.state,
+        ChangeState::Succeeded,
+        "shop-2 left maintenance"
+    );
+    for ((host, _), load) in hosts.iter().zip(loads) {
+        let report = load.stop();
+        assert!(report.failures.is_empty(), "{host}: {:?}", report.failures);
+        assert!(report.maintenance > 0, "{host}: {report:?}");
+        assert!(
+            report
+                .answers
+                .last()
+                .is_some_and(|a| a.starts_with("shop v2")),
+            "{host}: back to v2: {:?}",
+            report.answers.last()
+        );
+    }
+    assert_eq!(
+        pg.query(
+            "auto-shop-prod-main",
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'notes'"
+        )?,
+        "0",
+        "the failed migration's transaction was rolled back"
+    );
+    assert_eq!(rbad.components[&web].instance, 2);
+    assert_eq!(rbad.hosts, r.hosts);
+    assert!(rbad
+        .history
+        .last()
+        .is_some_and(|d| d.maintenance && d.outcome == Outcome::RolledBack));
+    assert!(!tower
+        .root("shop-1")
+        .join("srv/services/auto-shop-prod-web/3")
+        .exists());
+
     // v4 has a pending migration: under load each host answers v2, then
     // the maintenance page (503 with Retry-After, never a failure), then
     // v4, which shows the row its migration wrote. The migration ran once.
