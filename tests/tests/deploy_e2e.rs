@@ -13,7 +13,8 @@ use vigie_deployer::{Component, EnvRecord, Outcome, Part};
 use vigie_tests::http_load::{get, LoadLoop, MAINTENANCE};
 use vigie_tests::servers::{Postgres, Redis};
 use vigie_tests::{Launcher, Setup};
-use vigie_wire::tower::{ApiCall, ChangeState, ChangeView};
+use vigie_wire::deploy::{DeployAnswer, DeployCall};
+use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeState, ChangeView};
 
 const LONG: Duration = Duration::from_secs(90);
 
@@ -72,15 +73,19 @@ fn deploy_with(
     Ok((record, views))
 }
 
-/// `vigie deployments show shop/prod --json`.
+/// The deployer's record of shop/prod, read from the referee (the test's
+/// bookkeeping; the CLI's JSON contract is checked on its own).
 fn record(tower: &Launcher) -> anyhow::Result<EnvRecord> {
-    let out = tower.cli(&["deployments", "show", "shop/prod", "--json"])?;
-    anyhow::ensure!(
-        out.status.success(),
-        "deployments show: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(serde_json::from_slice(&out.stdout)?)
+    match tower.api()?.call(ApiCall::Deploy(DeployCall::List))? {
+        ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => {
+            let found = all
+                .iter()
+                .find(|d| d.app == "shop" && d.environment == "prod")
+                .context("shop/prod is in the inventory")?;
+            Ok(EnvRecord::from_json(&found.record)?)
+        }
+        other => anyhow::bail!("unexpected answer: {other:?}"),
+    }
 }
 
 /// Where a host's rolling update spent its time (BENCHMARKS.md): the
@@ -585,6 +590,33 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         Some(vec![(Component::Cache, 2)])
     );
     let r = r5;
+
+    // The CLI's JSON contract: `show` with the history, `list` without.
+    let shown = tower.cli(&["deployments", "show", "shop/prod", "--json"])?;
+    assert!(shown.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&shown.stdout)?;
+    assert_eq!(v["name"], "shop/prod");
+    let components = v["components"].as_array().context("components")?;
+    for (component, instance) in [("code:web", 3), ("database:main", 2), ("cache", 2)] {
+        assert!(
+            components
+                .iter()
+                .any(|c| c["component"] == component && c["instance"] == instance),
+            "{component}#{instance}: {v}"
+        );
+    }
+    assert_eq!(v["hosts"][0]["host"], "shop-1");
+    assert_eq!(v["hosts"][0]["services"][0]["instance"], 3);
+    let history = v["history"].as_array().context("history")?;
+    assert_eq!(history.len(), v["deploys"].as_u64().unwrap_or(0) as usize);
+    let v4 = &history[history.len() - 2];
+    assert_eq!(v4["outcome"], "succeeded");
+    assert_eq!(v4["maintenance"], true);
+    assert_eq!(history[2]["outcome"], "rolled_back");
+    let listed = tower.cli(&["deployments", "list", "--json"])?;
+    let line: serde_json::Value = serde_json::from_slice(&listed.stdout)?;
+    assert_eq!(line["name"], "shop/prod");
+    assert!(line["history"].is_null(), "{line}");
 
     // Deployed services outlive the tower: the launcher SIGKILLed and
     // every daemon and plug gone with it, each host's nginx still serves v4.

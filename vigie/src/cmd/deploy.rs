@@ -436,7 +436,7 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
         DeploymentsCmd::List => {
             for r in &records {
                 if format == Format::Json {
-                    println!("{}", serde_json::to_string(r)?);
+                    super::out::json(&super::json::DeploymentJson::new(r, false))?;
                     continue;
                 }
                 let instances: Vec<String> = r
@@ -460,7 +460,7 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
                 return Ok(ExitCode::FAILURE);
             };
             if format == Format::Json {
-                println!("{}", serde_json::to_string(r)?);
+                super::out::json(&super::json::DeploymentJson::new(r, true))?;
                 return Ok(ExitCode::SUCCESS);
             }
             println!("{}", r.key);
@@ -482,9 +482,10 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
                 let changes: Vec<String> =
                     d.changes.iter().map(|(h, c)| format!("{h}:{c}")).collect();
                 println!(
-                    "  #{} {:?} bumped [{}] changes [{}]",
+                    "  #{} {:?}{} bumped [{}] changes [{}]",
                     d.number,
                     d.outcome,
+                    if d.maintenance { " (maintenance)" } else { "" },
                     bumped.join(" "),
                     changes.join(" ")
                 );

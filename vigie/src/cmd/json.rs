@@ -360,6 +360,117 @@ pub fn done(
     Ok(std::process::ExitCode::SUCCESS)
 }
 
+/// One environment the deployer deployed (`vigie deployments list|show
+/// --json`): its components' instance numbers, where each service runs,
+/// and (for `show`) its deploys.
+#[derive(Debug, Serialize)]
+pub struct DeploymentJson {
+    /// `APP/ENVIRONMENT`, as `deployments show` takes it.
+    pub name: String,
+    pub app: String,
+    pub environment: String,
+    pub components: Vec<ComponentJson>,
+    pub hosts: Vec<DeployedHostJson>,
+    /// How many deploys were recorded.
+    pub deploys: usize,
+    /// Every deploy, oldest first (`show` only; `null` in `list`).
+    pub history: Option<Vec<DeployJson>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ComponentJson {
+    /// `code:SERVICE`, `database:NAME` or `cache`.
+    pub component: String,
+    pub instance: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeployedHostJson {
+    pub host: String,
+    pub proxy_port: Option<u16>,
+    pub services: Vec<PlacementJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlacementJson {
+    pub service: String,
+    pub instance: u32,
+    pub replicas: u32,
+    pub ports: Vec<u16>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeployJson {
+    pub number: u32,
+    /// `succeeded` or `rolled_back`.
+    pub outcome: &'static str,
+    /// Whether the deploy went through maintenance (pending migrations).
+    pub maintenance: bool,
+    pub bumped: Vec<ComponentJson>,
+    /// The change sent last to each host.
+    pub changes: std::collections::BTreeMap<String, String>,
+}
+
+impl DeploymentJson {
+    pub fn new(r: &vigie_deployer::EnvRecord, with_history: bool) -> Self {
+        use vigie_deployer::Outcome;
+        Self {
+            name: r.key.to_string(),
+            app: r.key.app.to_string(),
+            environment: r.key.environment.to_string(),
+            components: r
+                .components
+                .iter()
+                .map(|(c, s)| ComponentJson {
+                    component: c.to_string(),
+                    instance: s.instance,
+                })
+                .collect(),
+            hosts: r
+                .hosts
+                .iter()
+                .map(|(host, state)| DeployedHostJson {
+                    host: host.clone(),
+                    proxy_port: state.proxy_port,
+                    services: state
+                        .services
+                        .iter()
+                        .map(|(name, p)| PlacementJson {
+                            service: name.to_string(),
+                            instance: p.instance,
+                            replicas: p.replicas,
+                            ports: p.ports.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            deploys: r.history.len(),
+            history: with_history.then(|| {
+                r.history
+                    .iter()
+                    .map(|d| DeployJson {
+                        number: d.number,
+                        outcome: match d.outcome {
+                            Outcome::Succeeded => "succeeded",
+                            Outcome::RolledBack => "rolled_back",
+                        },
+                        maintenance: d.maintenance,
+                        bumped: d
+                            .bumped
+                            .iter()
+                            .map(|(c, n)| ComponentJson {
+                                component: c.to_string(),
+                                instance: *n,
+                            })
+                            .collect(),
+                        changes: d.changes.clone(),
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use vigie_wire::tower::{ChangeState, ChangeView, StepStatus, StepView};
