@@ -2,4 +2,5 @@
 
 mod compile;
 mod env_files;
+mod migrations;
 mod plans;
