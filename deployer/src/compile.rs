@@ -253,6 +253,15 @@ pub(crate) fn fetch_steps(key: &EnvKey, service: &ServicePlan) -> Vec<Step> {
             0o644,
         ),
     ];
+    steps.push(file(
+        format!("systemd unit of {label}"),
+        format!(
+            "{dir}/{}",
+            crate::systemd::unit_template(key, &service.name, service.instance)
+        ),
+        crate::systemd::unit_text(key, &service.name, service.instance, spec),
+        0o644,
+    ));
     if let Some(install) = &spec.install {
         steps.push(run(
             format!("install {label}"),

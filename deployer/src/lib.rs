@@ -14,6 +14,7 @@ mod plan;
 mod ports;
 mod scripts;
 mod spec;
+mod systemd;
 mod values;
 
 pub use compile::{compile_host, connections, env_file, sh_quote, site_conf, Duties};
@@ -32,11 +33,12 @@ pub use plan::{
     ADDRESS_LABEL,
 };
 pub use ports::allocate;
-pub use scripts::{maintenance_conf, RETRY_AFTER_S};
+pub use scripts::{maintenance_conf, DATABASE, RETRY_AFTER_S};
 pub use spec::{
     Cache, CacheEngine, Database, DbEngine, Environment, Health, Migrations, Role, Service,
     DEFAULT_DRAIN_MS, DEFAULT_PORTS, DEFAULT_STOP_GRACE_MS, RESERVED_ENV,
 };
+pub use systemd::{unit_template, unit_text, Supervisor};
 pub use values::{PgServer, PortRange, RedisUrl, MAX_REPLICAS};
 
 #[cfg(test)]

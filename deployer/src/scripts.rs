@@ -26,6 +26,18 @@ op=$1 dir=$2 r=$3
 rep="$dir/replica-$r"
 pidf="$rep/supervisor.pid"
 grace=$(cat "$dir/stop_grace" 2>/dev/null || echo 10)
+# Where systemd runs the machine and the host is the whole machine, the
+# instance is a unit (vigie_deployer::Supervisor::choose says the same).
+inst=$(basename "$dir")
+unit="$(basename "$(dirname "$dir")")-$inst@$r.service"
+template="$dir/${unit%@*}@.service"
+systemd() { [ -d /run/systemd/system ] && [ -z "${VIGIE_HOST_ROOT%/}" ] && [ -f "$template" ] && command -v systemctl >/dev/null; }
+if systemd; then
+  case "$op" in
+  start) systemctl link "$template" >/dev/null && systemctl enable --now "$unit"; exit $? ;;
+  stop) systemctl disable --now "$unit"; exit $? ;;
+  esac
+fi
 gone() {
   [ -d "/proc/$1" ] || return 0
   state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)

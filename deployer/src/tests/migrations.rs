@@ -341,3 +341,45 @@ fn pruning_keeps_the_new_instance_and_the_one_it_replaced() {
         [1]
     );
 }
+
+#[test]
+fn systemd_runs_instances_only_where_it_is_pid_1_on_the_whole_machine() {
+    use crate::Supervisor;
+    assert_eq!(Supervisor::choose(true, "/"), Supervisor::Systemd);
+    assert_eq!(Supervisor::choose(true, ""), Supervisor::Systemd);
+    assert_eq!(Supervisor::choose(false, "/"), Supervisor::Detached);
+    assert_eq!(
+        Supervisor::choose(true, "/tmp/hosts/web-1/root"),
+        Supervisor::Detached
+    );
+    // The host-side script makes the same choice.
+    assert!(crate::scripts::SUPERVISE
+        .contains(r#"[ -d /run/systemd/system ] && [ -z "${VIGIE_HOST_ROOT%/}" ]"#));
+
+    let e = env(ENV);
+    let (p1, _) = deployed(&e, None);
+    let web = p1.hosts[0]
+        .services
+        .iter()
+        .find(|s| s.name.as_str() == "web")
+        .unwrap();
+    assert_eq!(
+        crate::unit_template(&e.key, &web.name, 1),
+        "auto-shop-prod-web-1@.service"
+    );
+    let text = crate::unit_text(&e.key, &web.name, 1, &web.spec);
+    for line in [
+        "WorkingDirectory=/srv/services/auto-shop-prod-web/1/src",
+        "EnvironmentFile=/srv/services/auto-shop-prod-web/1/replica-%i/env",
+        "ExecStart=/bin/sh /srv/services/auto-shop-prod-web/1/start",
+        "KillSignal=SIGTERM",
+        "TimeoutStopSec=10.000",
+        "Restart=always",
+        "WantedBy=multi-user.target",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    // Every deploy writes it beside the instance's code.
+    let change = compile_host(&e, &p1, &p1.hosts[0], Duties::default());
+    assert!(names(&change).contains(&"systemd unit of web #1".to_string()));
+}
