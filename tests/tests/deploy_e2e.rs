@@ -630,3 +630,115 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
     }
     Ok(())
 }
+
+/// BENCHMARKS.md's rolling-update figures: one host, two replicas, load
+/// through nginx, a rolling update per setting of the health check's
+/// interval and the drain; prints one table row per setting. Run with
+/// `cargo test -p vigie-tests --test deploy_e2e -- --ignored --nocapture`.
+#[test]
+#[ignore = "a benchmark: prints BENCHMARKS.md's rolling-update table"]
+fn rolling_update_costs() -> anyhow::Result<()> {
+    let work = tempfile::tempdir()?;
+    let made = Command::new(examples().join("make-repo.sh"))
+        .arg(work.path())
+        .output()?;
+    anyhow::ensure!(made.status.success(), "make-repo failed");
+    let setup = Setup::new("bench").host("bench-1", &[("role", "shop"), ("address", "127.0.0.4")]);
+    let tower = Launcher::start(setup)?;
+    let _leftovers = Leftovers(vec![tower.root("bench-1")]);
+    let addr = Ipv4Addr::new(127, 0, 0, 4);
+    // The shop without database, cache or migrations: the rollout alone.
+    let env_text = |rev: &str, interval: &str, drain: &str| -> anyhow::Result<String> {
+        let text = std::fs::read_to_string(work.path().join(format!("environment-{rev}.yml")))?;
+        let text = &text[..text.find("databases:").context("databases")?];
+        Ok(text
+            .replace("ports: 27100-27199", "ports: 27200-27299")
+            .replace("interval: 100ms", &format!("interval: {interval}"))
+            .replace("drain: 300ms", &format!("drain: {drain}")))
+    };
+    let file = work.path().join("bench.yml");
+    std::fs::write(&file, env_text("v1", "100ms", "300ms")?)?;
+    let (mut r, _) = deploy_env(&tower, &file)?;
+    println!("| health interval | drain | rollout (ms) | in health checks | in drain+stop | in fetch+install | outside steps | served | failed | 503 |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut rev = "v1";
+    for (interval, drain) in [
+        ("100ms", "50ms"),
+        ("100ms", "300ms"),
+        ("100ms", "1s"),
+        ("500ms", "300ms"),
+        ("1s", "300ms"),
+    ] {
+        rev = if rev == "v1" { "v2" } else { "v1" };
+        std::fs::write(&file, env_text(rev, interval, drain)?)?;
+        let load = LoadLoop::start(proxy(&r, "bench-1", addr)?, LONG);
+        let (next, done) = deploy_env(&tower, &file)?;
+        let report = load.stop();
+        let change = done.first().context("one change")?;
+        anyhow::ensure!(change.state == ChangeState::Succeeded, "{change:#?}");
+        let by = |kinds: &[&str]| -> u64 {
+            change
+                .steps
+                .iter()
+                .filter(|s| kinds.contains(&s.name.split_whitespace().next().unwrap_or_default()))
+                .map(|s| s.result.as_ref().map_or(0, |r| r.duration_ms))
+                .sum()
+        };
+        let total = change.updated_ms.saturating_sub(change.submitted_ms);
+        let steps: u64 = change
+            .steps
+            .iter()
+            .map(|s| s.result.as_ref().map_or(0, |r| r.duration_ms))
+            .sum();
+        println!(
+            "| {interval} | {drain} | {total} | {} | {} | {} | {} | {} | {} | {} |",
+            by(&["health"]),
+            by(&["stop"]),
+            by(&["fetch", "install"]),
+            total.saturating_sub(steps),
+            report.served,
+            report.failures.len(),
+            report.maintenance
+        );
+        anyhow::ensure!(report.failures.is_empty(), "{:?}", report.failures);
+        r = next;
+    }
+    Ok(())
+}
+
+/// Deploys `file` (any environment) and returns its record and changes.
+fn deploy_env(tower: &Launcher, file: &Path) -> anyhow::Result<(EnvRecord, Vec<ChangeView>)> {
+    let out = tower.cli(&["deploy", &file.display().to_string()])?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(file)?;
+    let (app, env) = (
+        "shop",
+        if text.contains("environment: prod") {
+            "prod"
+        } else {
+            "?"
+        },
+    );
+    let record = match tower.api()?.call(ApiCall::Deploy(DeployCall::List))? {
+        ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => {
+            let found = all
+                .iter()
+                .find(|d| d.app == app && d.environment == env)
+                .context("in the inventory")?;
+            EnvRecord::from_json(&found.record)?
+        }
+        other => anyhow::bail!("unexpected answer: {other:?}"),
+    };
+    let ids: Vec<String> = record
+        .history
+        .last()
+        .map(|d| d.changes.values().cloned().collect())
+        .unwrap_or_default();
+    let views = tower.wait_final(&ids, LONG)?;
+    Ok((record, views))
+}
