@@ -189,7 +189,10 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
     let pending = match check {
         MigrationCheck::NotNeeded | MigrationCheck::FirstDeploy => Some(false),
         MigrationCheck::Pending => Some(true),
-        MigrationCheck::Probe => probe(&mut client, format, &env, &plan, busy[0], &mut results)?,
+        MigrationCheck::Probe => match busy.first() {
+            Some(first) => probe(&mut client, format, &env, &plan, first, &mut results)?,
+            None => Some(false),
+        },
     };
     let failed = match pending {
         // The probe itself failed: nothing was touched.
