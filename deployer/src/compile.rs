@@ -377,16 +377,35 @@ pub(crate) fn health_step(
 pub(crate) fn prune_step(key: &EnvKey, service: &ServicePlan) -> Step {
     let keep = crate::plan::kept_instances(service);
     let words: Vec<String> = keep.iter().map(u32::to_string).collect();
-    let qdir = host_path(&key.service_dir(&service.name));
+    let dir = key.service_dir(&service.name);
+    let qdir = host_path(&dir);
+    // On a systemd host the instance's unit was linked from /etc: its
+    // link goes with it (the unit itself was disabled when it stopped).
+    let unit_stem = dir.rsplit('/').next().unwrap_or_default();
     run(
         format!("prune old instances of {}", service.name),
         format!(
             "cd {qdir} && for d in *; do case \"$d\" in ''|*[!0-9]*) continue;; esac; \
-             case ' {keep} ' in *\" $d \"*) ;; *) rm -rf \"./$d\" && echo \"removed instance $d\";; esac; done; true",
+             case ' {keep} ' in *\" $d \"*) ;; *) rm -rf \"./$d\" && echo \"removed instance $d\"; \
+             link=\"/etc/systemd/system/{unit_stem}-$d@.service\"; \
+             [ -z \"${{VIGIE_HOST_ROOT%/}}\" ] && [ -L \"$link\" ] && rm -f \"$link\";; esac; done; true",
             keep = words.join(" "),
         ),
         None,
         FETCH_TIMEOUT_MS,
+    )
+}
+
+/// Forgetting the proxy configurations this change staged (and the ones
+/// their undos would have put back): once the change cannot fail any
+/// more, nothing needs them, and they would pile up deploy after deploy.
+pub(crate) fn forget_staged_step(key: &EnvKey) -> Step {
+    let staged = host_path(&format!("{PROXY_DIR}/staged"));
+    run(
+        "forget the staged proxy configs".into(),
+        format!("rm -f {staged}/{}.*; true", key.stem()),
+        None,
+        60_000,
     )
 }
 
@@ -519,6 +538,7 @@ pub fn compile_host(
         steps.extend(stop_steps(key, service, drain_ms));
     }
     steps.extend(host.services.iter().map(|s| prune_step(key, s)));
+    steps.push(forget_staged_step(key));
     ChangeSpec {
         title: format!("deploy {key} #{} on {}", plan.number, host.host),
         steps,

@@ -21,9 +21,9 @@ use std::collections::BTreeMap;
 use vigie_wire::change::{ChangeSpec, Step};
 
 use crate::compile::{
-    database_steps, fetch_steps, health_step, host_path, migrate_steps, prelude, prune_step,
-    replica_steps, route_list, run, site_conf, stop_placement, switch_steps, Duties,
-    FETCH_TIMEOUT_MS,
+    database_steps, fetch_steps, forget_staged_step, health_step, host_path, migrate_steps,
+    prelude, prune_step, replica_steps, route_list, run, site_conf, stop_placement, switch_steps,
+    Duties, FETCH_TIMEOUT_MS,
 };
 use crate::inventory::{Component, Placement};
 use crate::names::{Part, BIN_DIR};
@@ -276,6 +276,7 @@ pub fn compile_upgrade(
         ),
     ));
     steps.extend(host.services.iter().map(|s| prune_step(key, s)));
+    steps.push(forget_staged_step(key));
     ChangeSpec {
         title: format!(
             "deploy {} #{} on {}: new version{}",

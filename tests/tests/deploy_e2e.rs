@@ -563,6 +563,14 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         let dir = tower.root(host).join("srv/services/auto-shop-prod-web");
         assert!(dir.join("3").exists() && dir.join("2").exists(), "{host}");
         assert!(!dir.join("1").exists(), "{host}: instance 1 was not pruned");
+        let staged = std::fs::read_dir(tower.root(host).join("srv/services/auto-proxy/staged"))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect::<Vec<_>>();
+        assert!(
+            staged.is_empty(),
+            "{host}: staged configs pile up: {staged:?}"
+        );
     }
     // The instances counted themselves in the cache, under their prefix.
     let keys = redis.keys()?;

@@ -88,6 +88,7 @@ fn a_rolling_update_starts_checks_and_switches_each_replica_before_stopping_old_
         // Last: what neither serves nor replaced it goes (bounded disk).
         "prune old instances of jobs",
         "prune old instances of web",
+        "forget the staged proxy configs",
     ];
     assert_eq!(names(&change), want);
 

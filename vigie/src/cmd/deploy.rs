@@ -136,11 +136,21 @@ fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
                 .unwrap_or(0);
             let first_deploy = migration_check(env, plan) == MigrationCheck::FirstDeploy;
             let duties = Duties::of_host(env, index, first_deploy);
-            for (i, step) in compile_host(env, plan, host, duties)
-                .steps
-                .iter()
-                .enumerate()
-            {
+            let check = migration_check(env, plan);
+            let spec = if matches!(check, MigrationCheck::Probe | MigrationCheck::Pending) {
+                // What a maintenance deploy sends this host (when pending).
+                let mut upgrade = compile_enter(env, plan, host);
+                upgrade.steps.extend(
+                    compile_upgrade(env, plan, host, Duties::of_host(env, index, true)).steps,
+                );
+                if check == MigrationCheck::Probe {
+                    println!("      if migrations are pending (else a rolling update):");
+                }
+                upgrade
+            } else {
+                compile_host(env, plan, host, duties)
+            };
+            for (i, step) in spec.steps.iter().enumerate() {
                 let kind = match &step.action {
                     Action::Run { .. } => "run",
                     Action::File { .. } => "file",
