@@ -26,6 +26,9 @@ pub struct Context {
     pub orders: String,
     /// The tower's provisioning secret key.
     pub identity: PathBuf,
+    /// Why that key could not be made (`ssh-keygen` missing, …): every
+    /// attempt fails with it, the daemon stays up.
+    pub identity_problem: Option<String>,
     /// Where per-server known_hosts files go.
     pub known_hosts_dir: PathBuf,
     pub connect_timeout: Duration,
@@ -116,6 +119,9 @@ fn attempt(
 ) -> Result<(), ProvisionError> {
     let s = &server.spec;
     let name = s.name.as_str();
+    if let Some(p) = &ctx.identity_problem {
+        return Err(ProvisionError::Config(format!("no SSH key for provisioning: {p}")));
+    }
     let Some(tower) = &ctx.tower else {
         return Err(ProvisionError::Config(
             "the setup does not say how servers reach the tower: set provisioner.tower \
