@@ -65,8 +65,7 @@ pub fn run(cfg: ProvisionerConfig, shutdown: Arc<AtomicBool>) -> Result<(), Prov
                 Ok(list) => {
                     for s in list {
                         let name = &s.spec.name;
-                        if !running.contains(name) && !queue.iter().any(|q| q.spec.name == *name)
-                        {
+                        if !running.contains(name) && !queue.iter().any(|q| q.spec.name == *name) {
                             queue.push_back(s);
                         }
                     }

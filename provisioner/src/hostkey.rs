@@ -133,8 +133,10 @@ mod tests {
 
     // Two real ed25519 host keys (made with ssh-keygen) and their
     // fingerprints as `ssh-keygen -lf` prints them.
-    const A: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGUpChAjEq0XhvYPDMZC1nzbMls3ceoahEsmCO3SnHrA";
-    const B: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGWL/ZHE98R1Cw6KuawNTiIOfSNSuNSxmcGXmd0tFRv3";
+    const A: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGUpChAjEq0XhvYPDMZC1nzbMls3ceoahEsmCO3SnHrA";
+    const B: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGWL/ZHE98R1Cw6KuawNTiIOfSNSuNSxmcGXmd0tFRv3";
 
     fn key(s: &str) -> HostKey {
         HostKey::parse(s).expect("a key")
@@ -150,7 +152,10 @@ mod tests {
 
     #[test]
     fn a_key_whose_blob_names_another_type_is_refused() {
-        assert!(HostKey::parse("ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIGUpChAjEq0XhvYPDMZC1nzbMls3ceoahEsmCO3SnHrA").is_none());
+        assert!(HostKey::parse(
+            "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIGUpChAjEq0XhvYPDMZC1nzbMls3ceoahEsmCO3SnHrA"
+        )
+        .is_none());
         assert!(HostKey::parse("ssh-ed25519 !!!").is_none());
     }
 

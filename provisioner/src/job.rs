@@ -78,8 +78,7 @@ pub fn provision(ctx: &Context, server: &ServerRecord) -> Result<bool, Provision
             );
             Ok(true)
         }
-        Err(e)
-            if matches!(&e, ProvisionError::Referee(c) if !matches!(c, ClientError::Refused(_))) =>
+        Err(e) if matches!(&e, ProvisionError::Referee(c) if !matches!(c, ClientError::Refused(_))) =>
         {
             // The referee did not answer: the server stays `provisioning`
             // and is tried again (a retry reuses the key on the server).
@@ -120,7 +119,9 @@ fn attempt(
     let s = &server.spec;
     let name = s.name.as_str();
     if let Some(p) = &ctx.identity_problem {
-        return Err(ProvisionError::Config(format!("no SSH key for provisioning: {p}")));
+        return Err(ProvisionError::Config(format!(
+            "no SSH key for provisioning: {p}"
+        )));
     }
     let Some(tower) = &ctx.tower else {
         return Err(ProvisionError::Config(

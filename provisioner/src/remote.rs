@@ -90,13 +90,7 @@ pub const KEY_MARK: &str = "vigie-agent-key";
 /// uploaded binary, checks it runs here, writes the tower's key and the
 /// agent's start script, makes the agent's key unless one is there (a
 /// retry reuses it), and prints its public half.
-pub fn install(
-    l: &Layout,
-    upload: &str,
-    host: &str,
-    tower: &str,
-    tower_key: &str,
-) -> String {
+pub fn install(l: &Layout, upload: &str, host: &str, tower: &str, tower_key: &str) -> String {
     let d = quote(&l.install_dir);
     let run_agent = run_agent(l, host, tower);
     format!(
@@ -241,7 +235,10 @@ mod tests {
         );
         assert!(s.contains(r#"if [ ! -s "$D/agent.key" ]; then"#), "{s}");
         assert!(s.contains(r#"cat "$D/agent.key.pub""#), "{s}");
-        assert!(!s.contains(r#"cat "$D/agent.key""#), "the secret is never printed: {s}");
+        assert!(
+            !s.contains(r#"cat "$D/agent.key""#),
+            "the secret is never printed: {s}"
+        );
         assert!(s.contains("'--host' 'web-1'"), "{s}");
     }
 

@@ -69,8 +69,18 @@ fn run(
             String::from_utf8_lossy(&buf).into_owned()
         })
     };
-    let out = reader(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let err = reader(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let out = reader(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let err = reader(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
     let status = match child
         .wait_timeout(limit)
         .map_err(|e| ProvisionError::io(&program, e))?
@@ -144,7 +154,6 @@ impl Ssh {
                 "Connection refused",
                 "No route to host",
                 "Network is unreachable",
-                "Connection closed",
                 "Connection reset",
             ]
             .iter()

@@ -32,7 +32,16 @@ pub fn ensure(data_dir: &Path) -> Result<PathBuf, ProvisionError> {
     // A half-made pair (a crash in ssh-keygen) is made again.
     let _ = std::fs::remove_file(&secret);
     let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "vigie-provisioner", "-f"])
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "vigie-provisioner",
+            "-f",
+        ])
         .arg(&secret)
         .output()
         .map_err(|e| ProvisionError::Config(format!("running ssh-keygen (openssh-client): {e}")))?;

@@ -185,11 +185,10 @@ impl Tower {
                 turn.put(server_key(n), encode(&*s));
                 out.push(s.clone());
             }
-            turn.logs
-                .push(Log::Catalog(CatalogLog::ServerProvisioning {
-                    tenant: caller.tenant.clone(),
-                    server: n.clone(),
-                }));
+            turn.logs.push(Log::Catalog(CatalogLog::ServerProvisioning {
+                tenant: caller.tenant.clone(),
+                server: n.clone(),
+            }));
         }
         let listed: Vec<&str> = chosen.iter().take(20).map(String::as_str).collect();
         let more = chosen.len().saturating_sub(listed.len());
@@ -300,20 +299,23 @@ impl Tower {
         now: Instant,
         turn: &mut Turn,
     ) -> Result<CatalogAnswer, ApiFault> {
-        let s = match self.provisioning_server(caller, name) {
-            // A retry after a lost answer: the same key, already enrolled.
-            Err(_)
-                if self.catalog.servers.get(name).is_some_and(|s| {
-                    s.tenant == caller.tenant && s.state == ServerState::Host
-                }) && self
-                    .keys
-                    .get(&public)
-                    .is_some_and(|k| k.host == name && k.state == KeyState::Accepted) =>
-            {
-                return Ok(CatalogAnswer::Servers(vec![self.catalog.servers[name].clone()]));
-            }
-            r => r?,
-        };
+        let s =
+            match self.provisioning_server(caller, name) {
+                // A retry after a lost answer: the same key, already enrolled.
+                Err(_)
+                    if self.catalog.servers.get(name).is_some_and(|s| {
+                        s.tenant == caller.tenant && s.state == ServerState::Host
+                    }) && self
+                        .keys
+                        .get(&public)
+                        .is_some_and(|k| k.host == name && k.state == KeyState::Accepted) =>
+                {
+                    return Ok(CatalogAnswer::Servers(vec![
+                        self.catalog.servers[name].clone()
+                    ]));
+                }
+                r => r?,
+            };
         crate::keys::check_public(&public)?;
         if self.operators.iter().any(|o| o.public == public) || self.keys.contains_key(&public) {
             return Err(fault(

@@ -55,14 +55,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         Ok(p) => (p, None),
         Err(e) => {
             tracing::error!(event = "provisioner_no_key", error = %e);
-            (vigie_provisioner::sshkey::secret_path(&a.data), Some(e.to_string()))
+            (
+                vigie_provisioner::sshkey::secret_path(&a.data),
+                Some(e.to_string()),
+            )
         }
     };
     let key_file = a.data.join("keys").join("tower.public");
     let tower_key = match std::fs::read_to_string(&key_file) {
         Ok(k) => k.trim().to_owned(),
         Err(e) => {
-            eprintln!("vigie provisioner: reading the tower's public key {}: {e}", key_file.display());
+            eprintln!(
+                "vigie provisioner: reading the tower's public key {}: {e}",
+                key_file.display()
+            );
             return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
         }
     };
