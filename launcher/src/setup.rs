@@ -409,12 +409,14 @@ fn provisioner(
 ) -> Result<ProvisionerSetup, SetupError> {
     let tower = match p.tower {
         Some(t) if t.starts_with("tcp://") => Some(t),
-        Some(t) => return Err(err(
-            file,
-            format!(
+        Some(t) => {
+            return Err(err(
+                file,
+                format!(
                 "provisioner.tower: {t:?} is not tcp://IP:PORT (the majordomo as servers reach it)"
             ),
-        )),
+            ))
+        }
         // 0.0.0.0 or a unix socket is no address a server can dial.
         None => Some(majordomo.to_owned())
             .filter(|m| m.starts_with("tcp://") && !m.contains("0.0.0.0") && !m.contains("[::]")),

@@ -346,9 +346,12 @@ fn enrol(name: &str, public: &str) -> CatalogCall {
 #[test]
 fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_turn() {
     let mut f = fixture();
-    f.one(&acme(), import(csv_rows(&["a", "b"]), false)).unwrap();
+    f.one(&acme(), import(csv_rows(&["a", "b"]), false))
+        .unwrap();
     let operator = Caller {
-        origin: vigie_wire::tower::Origin::Operator { home: "acme".into() },
+        origin: vigie_wire::tower::Origin::Operator {
+            home: "acme".into(),
+        },
         ..acme()
     };
     // An operator asks; only the tower enrols.
@@ -411,15 +414,16 @@ fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_tur
 #[test]
 fn a_refused_enrolment_leaves_nothing_and_a_failed_server_can_be_retried() {
     let mut f = fixture();
-    f.one(&acme(), import(csv_rows(&["a", "b"]), false)).unwrap();
-    let provision = |names: &[&str], init: Option<vigie_wire::change::ChangeSpec>| {
-        CatalogCall::Provision {
+    f.one(&acme(), import(csv_rows(&["a", "b"]), false))
+        .unwrap();
+    let provision =
+        |names: &[&str], init: Option<vigie_wire::change::ChangeSpec>| CatalogCall::Provision {
             names: names.iter().map(|n| n.to_string()).collect(),
             target: None,
             init,
-        }
-    };
-    f.one(&acme(), provision(&["a", "b"], Some(init()))).unwrap();
+        };
+    f.one(&acme(), provision(&["a", "b"], Some(init())))
+        .unwrap();
     let tower = Caller::internal("acme", "provisioner");
     f.one(&tower, enrol("a", &"1".repeat(40))).unwrap();
     let audit_before = f.keys("audit/rec/");

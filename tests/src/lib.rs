@@ -14,6 +14,7 @@ pub mod http_load;
 mod launcher;
 pub mod netns;
 mod setup;
+pub mod sshd;
 pub mod steps;
 pub mod tmpfs;
 
