@@ -478,3 +478,48 @@ fn a_host_key_once_pinned_is_never_replaced() {
         Some(k1)
     );
 }
+
+#[test]
+fn an_import_too_large_for_one_batch_is_refused_whole_and_says_to_split_it() {
+    let mut f = fixture();
+    // 20,000 rows (the most a file may hold) with long labels: a file
+    // the CLI accepts (under 8 MiB), whose records — each also naming
+    // its tenant, here a long name — outgrow one batch.
+    let tenant = Caller::internal(&"t".repeat(48), "ops");
+    let v = "v".repeat(64);
+    let mut text = String::from(
+        "name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels,host_key\n",
+    );
+    for i in 0..vigie_catalog::servers::MAX_ROWS {
+        text.push_str(&format!(
+            "s-{i},10.{}.{}.{},22,debian,ovh,2,4,40,l0={v};l1={v};l2={v};l3={v};l4={},\
+             SHA256:{}\n",
+            (i >> 16) & 255,
+            (i >> 8) & 255,
+            i & 255,
+            &v[..30],
+            "A".repeat(43)
+        ));
+    }
+    assert!(
+        text.len() < vigie_catalog::servers::MAX_FILE,
+        "{}",
+        text.len()
+    );
+    let rows = vigie_catalog::servers::parse_servers("big.csv", text.as_bytes(), |_| {}).unwrap();
+    for dry_run in [true, false] {
+        let err = f.one(&tenant, import(rows.clone(), dry_run)).unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::Invalid);
+        assert!(
+            err.message.contains("split the file") && err.message.contains("20000 rows"),
+            "{}",
+            err.message
+        );
+    }
+    assert_eq!(f.keys("server/"), 0, "nothing stored");
+    assert_eq!(f.keys("session/"), 0);
+    // Half of it fits.
+    f.one(&acme(), import(rows[..10_000].to_vec(), false))
+        .unwrap();
+    assert_eq!(f.keys("server/"), 10_000);
+}
