@@ -1,5 +1,5 @@
 //! From a supplier's CSV to running hosts, over real SSH: a tower on one
-//! machine (network namespace) and five servers on others, each running
+//! machine (network namespace) and six servers on others, each running
 //! its own real OpenSSH server (see `vigie_tests::sshd`: every server has
 //! its own files at the one install path the provisioner is set to).
 //!
@@ -7,7 +7,9 @@
 //! recorded), srv-1 pins its full key, srv-2 its SHA256 fingerprint, srv-3
 //! pins a wrong key (refused: failed, nothing registered), srv-4's sshd is
 //! not running at first (failed, unreachable) and is provisioned again
-//! once it runs. Skipped, saying so, where namespaces cannot be made.
+//! once it runs — across a restart of the tower —, srv-5 names an SSH
+//! user the tower's key is not authorised for (failed, refused). Skipped,
+//! saying so, where namespaces cannot be made.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,7 +22,7 @@ use vigie_tests::Launcher;
 
 const WAIT: Duration = Duration::from_secs(120);
 const PORT: u16 = 7120;
-const SERVERS: usize = 5;
+const SERVERS: usize = 6;
 
 /// `servers show NAME --json`.
 fn show(tower: &Launcher, name: &str) -> anyhow::Result<serde_json::Value> {
@@ -56,7 +58,7 @@ fn a_suppliers_servers_become_hosts_over_ssh_and_a_wrong_host_key_is_refused() -
     let ssh_key = ok(tower.cli(&["servers", "ssh-key", "--data-dir", &data])?)?;
     assert!(ssh_key.starts_with("ssh-ed25519 "), "{ssh_key}");
     net.authorize(&ssh_key)?;
-    for i in 0..4 {
+    for i in [0, 1, 2, 3, 5] {
         net.start_sshd(i)?;
     }
 
@@ -69,7 +71,12 @@ fn a_suppliers_servers_become_hosts_over_ssh_and_a_wrong_host_key_is_refused() -
         String::new(),
     ];
     let csv_file = dir.path().join("servers.csv");
-    std::fs::write(&csv_file, net.csv(&pins))?;
+    // srv-5 names a user the tower's key is not authorised for.
+    let csv = net.csv(&pins).replace(
+        &format!("srv-5,{},22,root,", net.servers[5].ip),
+        &format!("srv-5,{},22,nobody-here,", net.servers[5].ip),
+    );
+    std::fs::write(&csv_file, csv)?;
     ok(tower.cli(&["servers", "import", &csv_file.display().to_string()])?)?;
     let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/init.yml");
     let init = init.display().to_string();
@@ -77,7 +84,7 @@ fn a_suppliers_servers_become_hosts_over_ssh_and_a_wrong_host_key_is_refused() -
     let mut args = vec!["servers", "provision", "--init", &init];
     args.extend(names.iter().map(String::as_str));
     let asked = ok(tower.cli(&args)?)?;
-    assert!(asked.contains("5 server(s) to provision"), "{asked}");
+    assert!(asked.contains("6 server(s) to provision"), "{asked}");
 
     // Asking again while they are provisioning is refused, whole.
     let again = tower.cli(&["servers", "provision", "srv-0"])?;
@@ -113,6 +120,15 @@ fn a_suppliers_servers_become_hosts_over_ssh_and_a_wrong_host_key_is_refused() -
             .str("reason")
             .is_some_and(|r| r.contains("unreachable")),
         "{unreachable:?}"
+    );
+
+    let refused = outcome("srv-5")?;
+    assert_eq!(refused.name, "provision_failed");
+    assert!(
+        refused
+            .str("reason")
+            .is_some_and(|r| r.contains("refused the tower's key for user nobody-here")),
+        "{refused:?}"
     );
 
     // The three are hosts, online through their agents, and their first
@@ -154,14 +170,19 @@ fn a_suppliers_servers_become_hosts_over_ssh_and_a_wrong_host_key_is_refused() -
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()?;
     let ids: Vec<&str> = hosts.iter().filter_map(|h| h["id"].as_str()).collect();
-    assert!(ids.contains(&"srv-0") && !ids.contains(&"srv-3") && !ids.contains(&"srv-4"));
+    assert!(ids.contains(&"srv-0"));
+    for failed in ["srv-3", "srv-4", "srv-5"] {
+        assert!(!ids.contains(&failed), "{failed} is no host: {ids:?}");
+    }
     let h0 = hosts.iter().find(|h| h["id"] == "srv-0").context("srv-0")?;
     assert_eq!(h0["labels"]["rack"], "r0", "{h0}");
     let keys = match tower.api()?.call(vigie_wire::tower::ApiCall::Keys)? {
         vigie_wire::tower::ApiAnswer::Keys(k) => k,
         other => anyhow::bail!("{other:?}"),
     };
-    assert!(keys.iter().all(|k| k.host != "srv-3" && k.host != "srv-4"));
+    assert!(keys
+        .iter()
+        .all(|k| !["srv-3", "srv-4", "srv-5"].contains(&k.host.as_str())));
     assert_eq!(
         keys.iter().filter(|k| k.host.starts_with("srv-")).count(),
         3
