@@ -454,3 +454,62 @@ fn provisioner(
         connect_timeout,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(extra: &str) -> Result<Setup, SetupError> {
+        parse(
+            Path::new("/etc/vigie/tower.yml"),
+            &format!("name: t\ndata_dir: /var/lib/vigie\n{extra}"),
+        )
+    }
+
+    #[test]
+    fn the_provisioner_reaches_servers_where_the_majordomo_listens_by_default() {
+        let p = setup("endpoints:\n  majordomo: tcp://203.0.113.10:7110\n")
+            .unwrap()
+            .provisioner;
+        assert_eq!(p.tower.as_deref(), Some("tcp://203.0.113.10:7110"));
+        assert_eq!((p.parallel, p.service.as_str()), (8, "auto"));
+        assert_eq!(p.install_dir, "/opt/vigie");
+        // 0.0.0.0 is no address a server can dial: it must be said.
+        let p = setup("endpoints:\n  majordomo: tcp://0.0.0.0:7110\n")
+            .unwrap()
+            .provisioner;
+        assert_eq!(p.tower, None);
+        let p = setup(
+            "provisioner:\n  tower: tcp://198.51.100.1:7110\n  parallel: 2\n  \
+             connect_timeout: 3s\n  service: detached\n",
+        )
+        .unwrap()
+        .provisioner;
+        assert_eq!(p.tower.as_deref(), Some("tcp://198.51.100.1:7110"));
+        assert_eq!(p.connect_timeout, Duration::from_secs(3));
+        assert_eq!((p.parallel, p.service.as_str()), (2, "detached"));
+    }
+
+    #[test]
+    fn bad_provisioner_settings_are_refused_naming_the_field() {
+        for (text, field) in [
+            ("provisioner:\n  service: cron\n", "provisioner.service"),
+            (
+                "provisioner:\n  install_dir: opt/vigie\n",
+                "provisioner.install_dir",
+            ),
+            (
+                "provisioner:\n  tower: 192.0.2.1:7110\n",
+                "provisioner.tower",
+            ),
+            (
+                "provisioner:\n  connect_timeout: soon\n",
+                "provisioner.connect_timeout",
+            ),
+            ("provisioner:\n  colour: blue\n", "colour"),
+        ] {
+            let e = setup(text).unwrap_err().to_string();
+            assert!(e.contains(field) && e.contains("tower.yml"), "{text}: {e}");
+        }
+    }
+}

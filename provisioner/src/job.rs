@@ -175,22 +175,7 @@ fn attempt(
         step: "preflight",
         detail: "the server's shell printed no answer".into(),
     })?;
-    let sudo = match pre.how.as_str() {
-        "root" => false,
-        "sudo" => true,
-        "no-sudo" => {
-            return Err(ProvisionError::MissingSudo {
-                user: s.ssh_user.clone(),
-                detail: "is not root and sudo is not installed".into(),
-            })
-        }
-        _ => {
-            return Err(ProvisionError::MissingSudo {
-                user: s.ssh_user.clone(),
-                detail: "may not use sudo without a password".into(),
-            })
-        }
-    };
+    let sudo = pre.sudo(&s.ssh_user)?;
     if pre.arch != std::env::consts::ARCH {
         return Err(ProvisionError::Install {
             step: "preflight",

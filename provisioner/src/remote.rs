@@ -83,6 +83,23 @@ pub fn read_preflight(out: &str) -> Option<Preflight> {
     })
 }
 
+impl Preflight {
+    /// Whether the install runs under `sudo -n` (not root), or why it
+    /// cannot run at all.
+    pub fn sudo(&self, user: &str) -> Result<bool, crate::ProvisionError> {
+        let missing = |detail: &str| crate::ProvisionError::MissingSudo {
+            user: user.to_owned(),
+            detail: detail.to_owned(),
+        };
+        match self.how.as_str() {
+            "root" => Ok(false),
+            "sudo" => Ok(true),
+            "no-sudo" => Err(missing("is not root and sudo is not installed")),
+            _ => Err(missing("may not use sudo without a password")),
+        }
+    }
+}
+
 /// The line of the install's output that carries the agent's public key.
 pub const KEY_MARK: &str = "vigie-agent-key";
 
@@ -222,6 +239,21 @@ mod tests {
             })
         );
         assert_eq!(read_preflight("nothing"), None);
+    }
+
+    #[test]
+    fn root_runs_as_is_a_sudoer_under_sudo_and_anyone_else_is_refused_clearly() {
+        let p = |how: &str| Preflight {
+            arch: "x86_64".into(),
+            home: "/home/deb".into(),
+            how: how.into(),
+        };
+        assert_eq!(p("root").sudo("root").ok(), Some(false));
+        assert_eq!(p("sudo").sudo("deb").ok(), Some(true));
+        let e = p("no-sudo").sudo("deb").unwrap_err().to_string();
+        assert!(e.starts_with("missing sudo: user deb is not root"), "{e}");
+        let e = p("sudo-password").sudo("deb").unwrap_err().to_string();
+        assert!(e.contains("without a password"), "{e}");
     }
 
     #[test]
