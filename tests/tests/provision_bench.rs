@@ -13,6 +13,37 @@ use vigie_tests::Launcher;
 
 const WAIT: Duration = Duration::from_secs(300);
 
+/// An event's time, in seconds.
+fn at(e: &vigie_tests::Event) -> f64 {
+    e.str("timestamp")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_default()
+}
+
+/// Where one server's time went: each `provision_step` until the next,
+/// the last until enrolment, then until its init change finished.
+fn breakdown(events: &vigie_tests::EventLog) -> String {
+    let all = events.snapshot();
+    let mut marks: Vec<(String, f64)> = all
+        .iter()
+        .filter(|e| e.name == "provision_step")
+        .map(|e| (e.str("step").unwrap_or("?").to_owned(), at(e)))
+        .collect();
+    for (name, label) in [
+        ("server_enrolled", "(enrolled)"),
+        ("change_finished", "(init done)"),
+    ] {
+        if let Some(e) = all.iter().find(|e| e.name == name) {
+            marks.push((label.to_owned(), at(e)));
+        }
+    }
+    marks
+        .windows(2)
+        .map(|w| format!("{} {:.2} s", w[0].0, w[1].1 - w[0].1))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Seconds to every `server_enrolled`, and to every init change finished.
 fn provision(n: usize, parallel: usize) -> anyhow::Result<(f64, f64)> {
     let dir = tempfile::tempdir()?;
@@ -53,6 +84,9 @@ fn provision(n: usize, parallel: usize) -> anyhow::Result<(f64, f64)> {
         e.name == "change_finished"
     })?;
     let finished = start.elapsed().as_secs_f64();
+    if n == 1 {
+        println!("one server, step by step: {}", breakdown(events));
+    }
     drop(tower);
     drop(net);
     Ok((enrolled, finished))
