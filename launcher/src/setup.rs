@@ -491,6 +491,15 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_setup_files_are_valid() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for f in ["examples/tower.yml", "packaging/etc/tower.yml"] {
+            let s = load(&root.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+            assert_eq!(s.provisioner.parallel, 8, "{f}");
+        }
+    }
+
+    #[test]
     fn bad_provisioner_settings_are_refused_naming_the_field() {
         for (text, field) in [
             ("provisioner:\n  service: cron\n", "provisioner.service"),

@@ -70,8 +70,9 @@ enum Action {
     /// SSH user must accept it (give it to your supplier). Read on the
     /// tower's machine, from its data dir.
     SshKey {
-        /// The tower's data dir (`data_dir` of its setup file).
-        #[arg(long, default_value = "/var/lib/vigie")]
+        /// The tower's data dir (`data_dir` of its setup file; the
+        /// package's default).
+        #[arg(long, default_value = "/var/lib/vigie/data")]
         data_dir: PathBuf,
     },
 }
