@@ -166,6 +166,10 @@ pub enum CatalogLog {
         server: String,
         reason: String,
     },
+    HostKeySet {
+        tenant: String,
+        server: String,
+    },
 }
 
 impl CatalogLog {
@@ -209,6 +213,9 @@ impl CatalogLog {
                 server,
                 reason,
             } => tracing::warn!(event = "provision_failed", tenant, server, reason),
+            CatalogLog::HostKeySet { tenant, server } => {
+                info!(event = "host_key_set", tenant, server)
+            }
         }
     }
 }
@@ -273,6 +280,7 @@ impl Tower {
             CatalogCall::ProvisionFailed { name, reason } => {
                 self.provision_failed(caller, &name, reason, turn)?
             }
+            CatalogCall::Pin { name, host_key } => self.pin(caller, &name, host_key, turn)?,
         };
         Ok(ApiAnswer::Catalog(answer))
     }

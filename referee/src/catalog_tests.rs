@@ -451,7 +451,7 @@ fn a_refused_enrolment_leaves_nothing_and_a_failed_server_can_be_retried() {
 }
 
 #[test]
-fn a_host_key_once_pinned_is_never_replaced() {
+fn a_host_key_once_pinned_is_replaced_only_by_an_operator_explicitly() {
     let mut f = fixture();
     f.one(&acme(), import(csv_rows(&["a"]), false)).unwrap();
     f.one(
@@ -477,6 +477,31 @@ fn a_host_key_once_pinned_is_never_replaced() {
         f.tower.catalog.servers["a"].spec.host_key.as_deref(),
         Some(k1)
     );
+    // Only an operator replaces a pin, explicitly, and not while the
+    // server is being provisioned.
+    let pin = |k: &str| CatalogCall::Pin {
+        name: "a".into(),
+        host_key: k.into(),
+    };
+    let busy = f.one(&acme(), pin(k2)).unwrap_err();
+    assert_eq!(busy.kind, ApiFaultKind::Conflict);
+    f.one(
+        &tower,
+        CatalogCall::ProvisionFailed {
+            name: "a".into(),
+            reason: "host key mismatch".into(),
+        },
+    )
+    .unwrap();
+    let audit_before = f.keys("audit/rec/");
+    let bad = f.one(&acme(), pin("ssh-ed25519 !!")).unwrap_err();
+    assert_eq!(bad.kind, ApiFaultKind::Invalid);
+    f.one(&acme(), pin(k2)).unwrap();
+    assert_eq!(
+        f.tower.catalog.servers["a"].spec.host_key.as_deref(),
+        Some(k2)
+    );
+    assert_eq!(f.keys("audit/rec/"), audit_before + 1, "audited");
 }
 
 #[test]

@@ -3,7 +3,9 @@
 //! to queue, stored with its audit record); the provisioner daemon (a
 //! tower-internal caller, never an operator) lists the servers waiting,
 //! pins a host key seen first, and ends each attempt with `Enrol` or
-//! `ProvisionFailed`.
+//! `ProvisionFailed`. An operator may set a server's pin (`Pin`) while it
+//! is not a host nor being provisioned: explicit and audited with the key
+//! it replaces.
 //!
 //! Enrolment is one call and so one batch: the host registered with the
 //! server's catalog labels, its agent's key accepted, the init change
@@ -242,6 +244,59 @@ impl Tower {
             ));
         }
         Ok(s.clone())
+    }
+
+    /// An operator's explicit pin: the host key a server must offer.
+    pub(crate) fn pin(
+        &mut self,
+        caller: &Caller,
+        name: &str,
+        key: String,
+        turn: &mut Turn,
+    ) -> Result<CatalogAnswer, ApiFault> {
+        let mut s = self.server(caller, name)?.clone();
+        match s.state {
+            ServerState::Host => {
+                return Err(fault(
+                    ApiFaultKind::Conflict,
+                    format!("{name} is a host: its host key stays the one it was provisioned with"),
+                ))
+            }
+            ServerState::Provisioning => {
+                return Err(fault(
+                    ApiFaultKind::Conflict,
+                    format!("{name} is being provisioned: pin it once that ends"),
+                ))
+            }
+            ServerState::New | ServerState::Failed { .. } => {}
+        }
+        let key = key.trim().to_owned();
+        let mut check = s.spec.clone();
+        check.host_key = Some(key.clone());
+        if let Some((_, m)) = vigie_catalog::servers::check_server(&check)
+            .into_iter()
+            .find(|(c, _)| *c == "host_key")
+        {
+            return Err(fault(ApiFaultKind::Invalid, format!("host key: {m}")));
+        }
+        let old = s.spec.host_key.replace(key.clone());
+        turn.put(server_key(name), encode(&s));
+        self.catalog.servers.insert(name.to_owned(), s.clone());
+        self.audit_host(
+            turn,
+            caller,
+            name,
+            "host_key_set",
+            format!(
+                "server {name}: host key {} replaced by {key}",
+                old.as_deref().unwrap_or("(none)")
+            ),
+        );
+        turn.logs.push(Log::Catalog(CatalogLog::HostKeySet {
+            tenant: caller.tenant.clone(),
+            server: name.to_owned(),
+        }));
+        Ok(CatalogAnswer::Servers(vec![s]))
     }
 
     /// Pins the host key first seen on a server that had none. A key once

@@ -5,9 +5,10 @@
 //!
 //! Servers: srv-0 has no pinned key (the first seen is pinned and
 //! recorded), srv-1 pins its full key, srv-2 its SHA256 fingerprint, srv-3
-//! pins a wrong key (refused: failed, nothing registered), srv-4's sshd is
-//! not running at first (failed, unreachable) and is provisioned again
-//! once it runs — across a restart of the tower —, srv-5 names an SSH
+//! pins a wrong key (refused: failed, nothing registered; then an
+//! operator pins the right one), srv-4's sshd is not running at first
+//! (failed, unreachable); both are provisioned again — across a restart
+//! of the tower —, srv-5 names an SSH
 //! user the tower's key is not authorised for (failed, refused). Skipped,
 //! saying so, where namespaces cannot be made.
 
@@ -197,35 +198,49 @@ fn a_suppliers_servers_become_hosts_over_ssh_and_a_wrong_host_key_is_refused() -
     let listed = ok(tower.cli(&["servers", "list"])?)?;
     assert!(listed.contains("failed (host key mismatch"), "{listed}");
 
-    // srv-4 runs its sshd now: provisioned again (the init kept). The
-    // tower is stopped right after the request (an attempt takes seconds:
-    // the provisioner, stopped within a second, cannot have enrolled it)
-    // and started again: the provisioner resumes the server still
-    // `provisioning`, and it becomes a host.
+    // srv-3's supplier gave a wrong key: a pin is replaced only by an
+    // operator, explicitly (audited). srv-4 runs its sshd now. Both are
+    // provisioned again (the init kept); the tower is stopped right after
+    // the request (an attempt takes seconds: the provisioner, stopped
+    // within a second, cannot have enrolled them) and started again: the
+    // provisioner resumes the servers still `provisioning`.
+    ok(tower.cli(&["servers", "pin", "srv-3", &net.servers[3].host_key])?)?;
     net.start_sshd(4)?;
-    ok(tower.cli(&["servers", "provision", "srv-4"])?)?;
+    ok(tower.cli(&["servers", "provision", "srv-3", "srv-4"])?)?;
     let quit = tower.quit()?;
     assert!(quit.success(), "{quit:?}");
     tower.restart()?;
     let events = tower.events();
-    let resumed = |e: &vigie_tests::Event| {
-        (e.name == "server_enrolled" || e.name == "provision_failed")
-            && e.str("server") == Some("srv-4")
-    };
-    let e = events.wait_n("srv-4 enrolled after the restart", 1, WAIT, resumed)?;
-    assert_eq!(e.name, "server_enrolled", "{e:?}");
-    let n = "srv-4".to_owned();
-    let done = events.wait_n("init change of srv-4 finished", 1, WAIT, move |e| {
-        e.name == "change_finished" && e.str("host") == Some(&n)
-    })?;
-    assert_eq!(done.str("state"), Some("succeeded"), "{done:?}");
-    assert!(net.servers[4].dir.join("root/etc/vigie-managed").is_file());
+    for (i, name) in ["srv-3", "srv-4"].into_iter().enumerate() {
+        let e = events.wait_n(
+            &format!("{name} enrolled after the restart"),
+            1,
+            WAIT,
+            |e| {
+                (e.name == "server_enrolled" || e.name == "provision_failed")
+                    && e.str("server") == Some(name)
+            },
+        )?;
+        assert_eq!(e.name, "server_enrolled", "{e:?}");
+        let done = events.wait_n(&format!("init change of {name} finished"), 1, WAIT, |e| {
+            e.name == "change_finished" && e.str("host") == Some(name)
+        })?;
+        assert_eq!(done.str("state"), Some("succeeded"), "{done:?}");
+        assert!(net.servers[3 + i]
+            .dir
+            .join("root/etc/vigie-managed")
+            .is_file());
+    }
+    let audit = ok(tower.cli(&["audit", "--host", "srv-3", "--json"])?)?;
+    assert!(audit.contains("host_key_set"), "{audit}");
     let mut states = BTreeMap::new();
     for s in &net.servers {
         let v = show(&tower, &s.name)?;
         states.insert(s.name.clone(), v["state"].to_string());
     }
-    assert_eq!(states["srv-4"], "\"Host\"", "{states:?}");
+    for host in ["srv-0", "srv-1", "srv-2", "srv-3", "srv-4"] {
+        assert_eq!(states[host], "\"Host\"", "{states:?}");
+    }
     drop(tower);
     drop(net);
     Ok(())

@@ -250,6 +250,13 @@ pub enum CatalogCall {
         name: String,
         reason: String,
     },
+    /// An operator sets the host key a server that is not a host must
+    /// offer (the supplier's was wrong, or the server was reinstalled):
+    /// explicit and audited, never done by the tower itself.
+    Pin {
+        name: String,
+        host_key: String,
+    },
 }
 
 impl CatalogCall {
@@ -265,6 +272,7 @@ impl CatalogCall {
                 | CatalogCall::HostKeySeen { .. }
                 | CatalogCall::Enrol { .. }
                 | CatalogCall::ProvisionFailed { .. }
+                | CatalogCall::Pin { .. }
         )
     }
 
@@ -278,7 +286,8 @@ impl CatalogCall {
             | CatalogCall::Provisioning
             | CatalogCall::HostKeySeen { .. }
             | CatalogCall::Enrol { .. }
-            | CatalogCall::ProvisionFailed { .. } => Verb::ServersAdmin,
+            | CatalogCall::ProvisionFailed { .. }
+            | CatalogCall::Pin { .. } => Verb::ServersAdmin,
             CatalogCall::PoolAdd { .. }
             | CatalogCall::Pools
             | CatalogCall::Allocate { .. }

@@ -66,6 +66,16 @@ enum Action {
         #[arg(long, value_name = "FILE")]
         init: Option<PathBuf>,
     },
+    /// Set the SSH host key a server must offer (the supplier's was
+    /// wrong, the server was reinstalled): audited with the key it
+    /// replaces; refused for a host or a server being provisioned.
+    Pin {
+        /// The server's name.
+        name: String,
+        /// `ssh-ed25519 AAAA…` (quoted) or a `SHA256:…` fingerprint.
+        #[arg(allow_hyphen_values = true)]
+        host_key: String,
+    },
     /// Print the tower's SSH public key for provisioning: the servers'
     /// SSH user must accept it (give it to your supplier). Read on the
     /// tower's machine, from its data dir.
@@ -116,6 +126,24 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             target,
             init,
         } => provision(&a.conn, names, target, init, json),
+        Action::Pin { name, host_key } => {
+            let call = ApiCall::Catalog(CatalogCall::Pin { name, host_key });
+            let CatalogAnswer::Servers(v) = catalog(a.conn.client()?.call(call)?)? else {
+                anyhow::bail!("unexpected answer");
+            };
+            for s in v {
+                if json {
+                    println!("{}", serde_json::to_string(&s)?);
+                } else {
+                    println!(
+                        "{}: host key pinned: {}",
+                        s.spec.name,
+                        s.spec.host_key.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Action::SshKey { data_dir } => match vigie_provisioner::sshkey::public(&data_dir) {
             Ok(k) => {
                 println!("{k}");
