@@ -91,7 +91,10 @@ impl BenchTower {
             .arg(&file)
             // Dies with the benchmark, however it ends (its output piped
             // into `head`, a Ctrl-C): no tower left behind.
-            .env(vigie_launcher::PARENT_PID_ENV, std::process::id().to_string())
+            .env(
+                vigie_launcher::PARENT_PID_ENV,
+                std::process::id().to_string(),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
