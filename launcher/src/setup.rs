@@ -35,6 +35,34 @@ struct RawSetup {
     hosts: Vec<RawHost>,
     #[serde(default)]
     rules: Vec<RawRule>,
+    #[serde(default)]
+    provisioner: RawProvisioner,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvisioner {
+    parallel: Option<u32>,
+    tower: Option<String>,
+    install_dir: Option<String>,
+    agent_root: Option<String>,
+    service: Option<String>,
+    connect_timeout: Option<String>,
+}
+
+/// The provisioner's settings (`provisioner:` in the setup file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionerSetup {
+    /// Servers provisioned at once (default 8).
+    pub parallel: u32,
+    /// The majordomo as the servers reach it; by default the majordomo's
+    /// endpoint when it names an address servers can dial.
+    pub tower: Option<String>,
+    pub install_dir: String,
+    pub agent_root: String,
+    /// `auto`, `systemd` or `detached`.
+    pub service: String,
+    pub connect_timeout: Duration,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -115,6 +143,7 @@ pub struct Setup {
     /// the setup's hosts, and passed to the referee for hosts that
     /// register later.
     pub rules: Vec<(String, BTreeMap<String, String>)>,
+    pub provisioner: ProvisionerSetup,
 }
 
 fn duration(
@@ -360,7 +389,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
         }
         rules.push((rule.hosts, rule.labels));
     }
+    let provisioner = provisioner(&file, raw.provisioner, &endpoints.majordomo)?;
     Ok(Setup {
+        provisioner,
         name: raw.name,
         file: path.to_path_buf(),
         data_dir,
@@ -369,4 +400,125 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
         hosts,
         rules,
     })
+}
+
+fn provisioner(
+    file: &str,
+    p: RawProvisioner,
+    majordomo: &str,
+) -> Result<ProvisionerSetup, SetupError> {
+    let tower = match p.tower {
+        Some(t) if t.starts_with("tcp://") => Some(t),
+        Some(t) => {
+            return Err(err(
+                file,
+                format!(
+                "provisioner.tower: {t:?} is not tcp://IP:PORT (the majordomo as servers reach it)"
+            ),
+            ))
+        }
+        // 0.0.0.0 or a unix socket is no address a server can dial.
+        None => Some(majordomo.to_owned())
+            .filter(|m| m.starts_with("tcp://") && !m.contains("0.0.0.0") && !m.contains("[::]")),
+    };
+    let service = p.service.unwrap_or_else(|| "auto".into());
+    if !["auto", "systemd", "detached"].contains(&service.as_str()) {
+        return Err(err(
+            file,
+            format!("provisioner.service: {service:?}: expected auto, systemd or detached"),
+        ));
+    }
+    let abs = |field: &str, v: Option<String>, default: &str| -> Result<String, SetupError> {
+        let v = v.unwrap_or_else(|| default.to_owned());
+        if v.starts_with('/') {
+            Ok(v)
+        } else {
+            Err(err(
+                file,
+                format!("provisioner.{field}: {v:?} must be an absolute path on the servers"),
+            ))
+        }
+    };
+    let connect_timeout = match &p.connect_timeout {
+        None => Duration::from_secs(10),
+        Some(s) => vigie_changes::parse_duration_ms(s)
+            .map(Duration::from_millis)
+            .map_err(|e| err(file, format!("provisioner.connect_timeout: {e}")))?,
+    };
+    Ok(ProvisionerSetup {
+        parallel: p.parallel.unwrap_or(8).clamp(1, 256),
+        tower,
+        install_dir: abs("install_dir", p.install_dir, "/opt/vigie")?,
+        agent_root: abs("agent_root", p.agent_root, "/")?,
+        service,
+        connect_timeout,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(extra: &str) -> Result<Setup, SetupError> {
+        parse(
+            Path::new("/etc/vigie/tower.yml"),
+            &format!("name: t\ndata_dir: /var/lib/vigie\n{extra}"),
+        )
+    }
+
+    #[test]
+    fn the_provisioner_reaches_servers_where_the_majordomo_listens_by_default() {
+        let p = setup("endpoints:\n  majordomo: tcp://203.0.113.10:7110\n")
+            .unwrap()
+            .provisioner;
+        assert_eq!(p.tower.as_deref(), Some("tcp://203.0.113.10:7110"));
+        assert_eq!((p.parallel, p.service.as_str()), (8, "auto"));
+        assert_eq!(p.install_dir, "/opt/vigie");
+        // 0.0.0.0 is no address a server can dial: it must be said.
+        let p = setup("endpoints:\n  majordomo: tcp://0.0.0.0:7110\n")
+            .unwrap()
+            .provisioner;
+        assert_eq!(p.tower, None);
+        let p = setup(
+            "provisioner:\n  tower: tcp://198.51.100.1:7110\n  parallel: 2\n  \
+             connect_timeout: 3s\n  service: detached\n",
+        )
+        .unwrap()
+        .provisioner;
+        assert_eq!(p.tower.as_deref(), Some("tcp://198.51.100.1:7110"));
+        assert_eq!(p.connect_timeout, Duration::from_secs(3));
+        assert_eq!((p.parallel, p.service.as_str()), (2, "detached"));
+    }
+
+    #[test]
+    fn the_shipped_setup_files_are_valid() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for f in ["examples/tower.yml", "packaging/etc/tower.yml"] {
+            let s = load(&root.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+            assert_eq!(s.provisioner.parallel, 8, "{f}");
+        }
+    }
+
+    #[test]
+    fn bad_provisioner_settings_are_refused_naming_the_field() {
+        for (text, field) in [
+            ("provisioner:\n  service: cron\n", "provisioner.service"),
+            (
+                "provisioner:\n  install_dir: opt/vigie\n",
+                "provisioner.install_dir",
+            ),
+            (
+                "provisioner:\n  tower: 192.0.2.1:7110\n",
+                "provisioner.tower",
+            ),
+            (
+                "provisioner:\n  connect_timeout: soon\n",
+                "provisioner.connect_timeout",
+            ),
+            ("provisioner:\n  colour: blue\n", "colour"),
+        ] {
+            let e = setup(text).unwrap_err().to_string();
+            assert!(e.contains(field) && e.contains("tower.yml"), "{text}: {e}");
+        }
+    }
 }

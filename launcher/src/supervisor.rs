@@ -3,7 +3,8 @@
 //! One thread runs the loop below; for each child two helper threads turn
 //! its stderr lines and its exit into messages on one channel, tagged with
 //! the child's generation so that news from a previous incarnation is
-//! ignored. Start order: metrics, escalator, referee, majordomo, then every plug;
+//! ignored. Start order: metrics, escalator, referee, majordomo and the
+//! provisioner, then every plug;
 //! stop order is the reverse. What follows a crash is `restart`'s decision.
 
 use std::io::{BufRead, BufReader};
@@ -212,11 +213,42 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         "metrics_started",
         false,
     );
+    let pr = &setup.provisioner;
+    let mut provisioner_args = s(&[
+        "provisioner",
+        "--api",
+        &e.api,
+        "--orders",
+        &e.orders,
+        "--data",
+        &p(data),
+        "--parallel",
+        &pr.parallel.to_string(),
+        "--install-dir",
+        &pr.install_dir,
+        "--agent-root",
+        &pr.agent_root,
+        "--service",
+        &pr.service,
+        "--connect-timeout-ms",
+        &pr.connect_timeout.as_millis().to_string(),
+    ]);
+    if let Some(t) = &pr.tower {
+        provisioner_args.extend(["--tower".into(), t.clone()]);
+    }
+    // After the referee it talks to; not essential: the tower runs
+    // without it, and what it was doing resumes when it is back.
+    let provisioner = child(
+        "provisioner".into(),
+        provisioner_args,
+        "provisioner_started",
+        false,
+    );
     vec![
         vec![metrics],
         vec![escalator],
         vec![referee],
-        vec![majordomo],
+        vec![majordomo, provisioner],
         setup.hosts.iter().map(plug).collect(),
     ]
 }

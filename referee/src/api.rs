@@ -152,7 +152,7 @@ impl Tower {
                 self.operator_call(caller, OperatorCall::Revoke { name }, turn)
             }
             ApiCall::Deploy(call) => self.deploy_call(caller, call, db, turn),
-            ApiCall::Catalog(c) => self.catalog_call(caller, c, turn),
+            ApiCall::Catalog(c) => self.catalog_call(caller, c, now, turn),
             ApiCall::Hosts => {
                 let vis = Visible::of(caller);
                 Ok(ApiAnswer::Hosts(

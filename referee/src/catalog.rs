@@ -11,6 +11,7 @@
 //! - `pool/<tenant>/<name>`           → `PoolSpec`
 //! - `ip/<tenant>/<pool>/<address>`   → `Allocation`
 //! - `app/<tenant>/<name>/<version>`  → `AppRecord`
+//! - `provision/<name>`               → `ProvisionRecord` (see `provision`)
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -57,6 +58,8 @@ pub struct Catalog {
     pub allocations: BTreeMap<Named, BTreeMap<IpAddr, Allocation>>,
     /// (tenant, name, version)
     pub apps: BTreeMap<(String, String, String), AppRecord>,
+    /// Provisioning requests by server name (kept after a failure).
+    pub provisions: BTreeMap<String, crate::provision::ProvisionRecord>,
 }
 
 fn load_all<T: serde::de::DeserializeOwned>(
@@ -110,6 +113,9 @@ impl Catalog {
                 r,
             );
         })?;
+        load_all(db, "provision/", |r: crate::provision::ProvisionRecord| {
+            c.provisions.insert(r.name.clone(), r);
+        })?;
         Ok(c)
     }
 }
@@ -141,6 +147,29 @@ pub enum CatalogLog {
         app: String,
         version: String,
     },
+    ServerProvisioning {
+        tenant: String,
+        server: String,
+    },
+    HostKeyPinned {
+        tenant: String,
+        server: String,
+    },
+    ServerEnrolled {
+        tenant: String,
+        server: String,
+        /// The init change queued first ("" without one).
+        change: String,
+    },
+    ProvisionFailed {
+        tenant: String,
+        server: String,
+        reason: String,
+    },
+    HostKeySet {
+        tenant: String,
+        server: String,
+    },
 }
 
 impl CatalogLog {
@@ -168,6 +197,25 @@ impl CatalogLog {
                 app,
                 version,
             } => info!(event = "app_added", tenant, app, version),
+            CatalogLog::ServerProvisioning { tenant, server } => {
+                info!(event = "server_provisioning", tenant, server)
+            }
+            CatalogLog::HostKeyPinned { tenant, server } => {
+                info!(event = "host_key_pinned", tenant, server)
+            }
+            CatalogLog::ServerEnrolled {
+                tenant,
+                server,
+                change,
+            } => info!(event = "server_enrolled", tenant, server, change),
+            CatalogLog::ProvisionFailed {
+                tenant,
+                server,
+                reason,
+            } => tracing::warn!(event = "provision_failed", tenant, server, reason),
+            CatalogLog::HostKeySet { tenant, server } => {
+                info!(event = "host_key_set", tenant, server)
+            }
         }
     }
 }
@@ -179,6 +227,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         call: CatalogCall,
+        now: std::time::Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         let answer = match call {
@@ -218,6 +267,20 @@ impl Tower {
                 }
                 CatalogAnswer::Apps(v)
             }
+            CatalogCall::Provision {
+                names,
+                target,
+                init,
+            } => self.provision(caller, names, target, init, turn)?,
+            CatalogCall::Provisioning => self.provisioning(caller)?,
+            CatalogCall::HostKeySeen { name, key } => {
+                self.host_key_seen(caller, &name, key, turn)?
+            }
+            CatalogCall::Enrol { name, public } => self.enrol(caller, &name, public, now, turn)?,
+            CatalogCall::ProvisionFailed { name, reason } => {
+                self.provision_failed(caller, &name, reason, turn)?
+            }
+            CatalogCall::Pin { name, host_key } => self.pin(caller, &name, host_key, turn)?,
         };
         Ok(ApiAnswer::Catalog(answer))
     }

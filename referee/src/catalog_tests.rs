@@ -331,3 +331,220 @@ fn a_scoped_importer_imports_only_inside_its_scope_and_apps_versions_are_not_rew
     assert_eq!(err.kind, ApiFaultKind::Conflict);
     assert_eq!(f.keys("app/"), 1);
 }
+
+fn init() -> vigie_wire::change::ChangeSpec {
+    vigie_changes::parse_change("init.yml", "title: init\nsteps:\n  - run: \"true\"\n").unwrap()
+}
+
+fn enrol(name: &str, public: &str) -> CatalogCall {
+    CatalogCall::Enrol {
+        name: name.into(),
+        public: public.into(),
+    }
+}
+
+#[test]
+fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_turn() {
+    let mut f = fixture();
+    f.one(&acme(), import(csv_rows(&["a", "b"]), false))
+        .unwrap();
+    let operator = Caller {
+        origin: vigie_wire::tower::Origin::Operator {
+            home: "acme".into(),
+        },
+        ..acme()
+    };
+    // An operator asks; only the tower enrols.
+    f.one(
+        &operator,
+        CatalogCall::Provision {
+            names: vec!["a".into()],
+            target: None,
+            init: Some(init()),
+        },
+    )
+    .unwrap();
+    let forged = f.one(&operator, enrol("a", &"1".repeat(40))).unwrap_err();
+    assert_eq!(forged.kind, ApiFaultKind::Forbidden);
+    let again = f
+        .one(
+            &acme(),
+            CatalogCall::Provision {
+                names: vec!["a".into(), "b".into()],
+                target: None,
+                init: None,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(again.kind, ApiFaultKind::Conflict, "a is provisioning");
+    assert_eq!(f.keys("provision/"), 1, "nothing of the refused request");
+
+    let tower = Caller::internal("acme", "provisioner");
+    f.one(&tower, enrol("a", &"1".repeat(40))).unwrap();
+    let host = &f.tower.hosts["a"];
+    assert_eq!(host.rec.labels.get("role").map(String::as_str), Some("web"));
+    assert_eq!(host.queue.len(), 1, "the init change is queued first");
+    assert_eq!(f.tower.keys[&"1".repeat(40)].host, "a");
+    assert_eq!(
+        f.tower.catalog.servers["a"].state,
+        vigie_wire::catalog::ServerState::Host
+    );
+    assert_eq!(f.keys("provision/"), 0);
+    // The state is stored: a restarted referee sees the same.
+    let reloaded = f.store.tower();
+    assert!(reloaded.hosts.contains_key("a"));
+    assert_eq!(
+        reloaded.catalog.servers["a"].state,
+        vigie_wire::catalog::ServerState::Host
+    );
+    // A host is not provisioned again.
+    let host_again = f
+        .one(
+            &acme(),
+            CatalogCall::Provision {
+                names: vec!["a".into()],
+                target: None,
+                init: None,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(host_again.kind, ApiFaultKind::Conflict);
+}
+
+#[test]
+fn a_refused_enrolment_leaves_nothing_and_a_failed_server_can_be_retried() {
+    let mut f = fixture();
+    f.one(&acme(), import(csv_rows(&["a", "b"]), false))
+        .unwrap();
+    let provision =
+        |names: &[&str], init: Option<vigie_wire::change::ChangeSpec>| CatalogCall::Provision {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            target: None,
+            init,
+        };
+    f.one(&acme(), provision(&["a", "b"], Some(init())))
+        .unwrap();
+    let tower = Caller::internal("acme", "provisioner");
+    f.one(&tower, enrol("a", &"1".repeat(40))).unwrap();
+    let audit_before = f.keys("audit/rec/");
+    // b's agent key is a's: refused, nothing registered for b.
+    let dup = f.one(&tower, enrol("b", &"1".repeat(40))).unwrap_err();
+    assert_eq!(dup.kind, ApiFaultKind::Conflict);
+    assert!(!f.tower.hosts.contains_key("b"));
+    assert_eq!(f.keys("audit/rec/"), audit_before, "no trace");
+    f.one(
+        &tower,
+        CatalogCall::ProvisionFailed {
+            name: "b".into(),
+            reason: "unreachable: 10.9.0.2:22: refused".into(),
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        &f.tower.catalog.servers["b"].state,
+        vigie_wire::catalog::ServerState::Failed { reason } if reason.contains("unreachable")
+    ));
+    // A retry without --init keeps the first request's init change.
+    f.one(&acme(), provision(&["b"], None)).unwrap();
+    f.one(&tower, enrol("b", &"2".repeat(40))).unwrap();
+    assert_eq!(f.tower.hosts["b"].queue.len(), 1, "the init change kept");
+}
+
+#[test]
+fn a_host_key_once_pinned_is_replaced_only_by_an_operator_explicitly() {
+    let mut f = fixture();
+    f.one(&acme(), import(csv_rows(&["a"]), false)).unwrap();
+    f.one(
+        &acme(),
+        CatalogCall::Provision {
+            names: vec!["a".into()],
+            target: None,
+            init: None,
+        },
+    )
+    .unwrap();
+    let tower = Caller::internal("acme", "provisioner");
+    let k1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGUpChAjEq0XhvYPDMZC1nzbMls3ceoahEsmCO3SnHrA";
+    let k2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGWL/ZHE98R1Cw6KuawNTiIOfSNSuNSxmcGXmd0tFRv3";
+    let seen = |k: &str| CatalogCall::HostKeySeen {
+        name: "a".into(),
+        key: k.into(),
+    };
+    f.one(&tower, seen(k1)).unwrap();
+    let replaced = f.one(&tower, seen(k2)).unwrap_err();
+    assert_eq!(replaced.kind, ApiFaultKind::Conflict);
+    assert_eq!(
+        f.tower.catalog.servers["a"].spec.host_key.as_deref(),
+        Some(k1)
+    );
+    // Only an operator replaces a pin, explicitly, and not while the
+    // server is being provisioned.
+    let pin = |k: &str| CatalogCall::Pin {
+        name: "a".into(),
+        host_key: k.into(),
+    };
+    let busy = f.one(&acme(), pin(k2)).unwrap_err();
+    assert_eq!(busy.kind, ApiFaultKind::Conflict);
+    f.one(
+        &tower,
+        CatalogCall::ProvisionFailed {
+            name: "a".into(),
+            reason: "host key mismatch".into(),
+        },
+    )
+    .unwrap();
+    let audit_before = f.keys("audit/rec/");
+    let bad = f.one(&acme(), pin("ssh-ed25519 !!")).unwrap_err();
+    assert_eq!(bad.kind, ApiFaultKind::Invalid);
+    f.one(&acme(), pin(k2)).unwrap();
+    assert_eq!(
+        f.tower.catalog.servers["a"].spec.host_key.as_deref(),
+        Some(k2)
+    );
+    assert_eq!(f.keys("audit/rec/"), audit_before + 1, "audited");
+}
+
+#[test]
+fn an_import_too_large_for_one_batch_is_refused_whole_and_says_to_split_it() {
+    let mut f = fixture();
+    // 20,000 rows (the most a file may hold) with long labels: a file
+    // the CLI accepts (under 8 MiB), whose records — each also naming
+    // its tenant, here a long name — outgrow one batch.
+    let tenant = Caller::internal(&"t".repeat(48), "ops");
+    let v = "v".repeat(64);
+    let mut text = String::from(
+        "name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels,host_key\n",
+    );
+    for i in 0..vigie_catalog::servers::MAX_ROWS {
+        text.push_str(&format!(
+            "s-{i},10.{}.{}.{},22,debian,ovh,2,4,40,l0={v};l1={v};l2={v};l3={v};l4={},\
+             SHA256:{}\n",
+            (i >> 16) & 255,
+            (i >> 8) & 255,
+            i & 255,
+            &v[..30],
+            "A".repeat(43)
+        ));
+    }
+    assert!(
+        text.len() < vigie_catalog::servers::MAX_FILE,
+        "{}",
+        text.len()
+    );
+    let rows = vigie_catalog::servers::parse_servers("big.csv", text.as_bytes(), |_| {}).unwrap();
+    for dry_run in [true, false] {
+        let err = f.one(&tenant, import(rows.clone(), dry_run)).unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::Invalid);
+        assert!(
+            err.message.contains("split the file") && err.message.contains("20000 rows"),
+            "{}",
+            err.message
+        );
+    }
+    assert_eq!(f.keys("server/"), 0, "nothing stored");
+    assert_eq!(f.keys("session/"), 0);
+    // Half of it fits.
+    f.one(&acme(), import(rows[..10_000].to_vec(), false))
+        .unwrap();
+    assert_eq!(f.keys("server/"), 10_000);
+}

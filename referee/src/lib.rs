@@ -24,6 +24,7 @@ mod labels;
 mod lifecycle;
 mod model;
 mod operators;
+mod provision;
 mod scope;
 mod server;
 mod servers;

@@ -14,7 +14,7 @@ use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 use crate::catalog::{server_key, session_key, CatalogLog};
 use crate::scope::Visible;
 use crate::tower::{encode, now_ms, Tower};
-use crate::turn::{Log, Turn};
+use crate::turn::{Log, Turn, WORK_MAX_BYTES};
 
 pub(crate) fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
@@ -112,12 +112,6 @@ impl Tower {
             ));
         }
         let count = rows.len() as u64;
-        if dry_run {
-            return Ok(CatalogAnswer::Imported {
-                session: None,
-                servers: count,
-            });
-        }
         let id = self
             .catalog
             .sessions
@@ -125,17 +119,49 @@ impl Tower {
             .next_back()
             .map_or(1, |((_, id), _)| id + 1);
         let at_ms = now_ms();
-        let mut names = Vec::with_capacity(rows.len());
-        for r in rows {
-            let rec = ServerRecord {
-                spec: r.server,
-                tenant: caller.tenant.clone(),
-                session: id,
-                state: ServerState::New,
-                added_ms: at_ms,
-            };
+        // Encoded once, here: the size decides before anything is written
+        // whether the import fits the one batch it must be stored in.
+        let recs: Vec<(ServerRecord, Vec<u8>)> = rows
+            .into_iter()
+            .map(|r| {
+                let rec = ServerRecord {
+                    spec: r.server,
+                    tenant: caller.tenant.clone(),
+                    session: id,
+                    state: ServerState::New,
+                    added_ms: at_ms,
+                };
+                let bytes = encode(&rec);
+                (rec, bytes)
+            })
+            .collect();
+        // Each record, its key, its name again in the session record, and
+        // room for the session's and audit's own records.
+        let bytes: usize = recs
+            .iter()
+            .map(|(r, b)| b.len() + 2 * r.spec.name.len() + 16)
+            .sum::<usize>()
+            + 4096;
+        if bytes > WORK_MAX_BYTES {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                format!(
+                    "{file}: {count} rows would store {bytes} bytes, more than one batch \
+                     takes ({WORK_MAX_BYTES}): nothing imported; split the file into \
+                     several imports"
+                ),
+            ));
+        }
+        if dry_run {
+            return Ok(CatalogAnswer::Imported {
+                session: None,
+                servers: count,
+            });
+        }
+        let mut names = Vec::with_capacity(recs.len());
+        for (rec, bytes) in recs {
             names.push(rec.spec.name.clone());
-            turn.put(server_key(&rec.spec.name), encode(&rec));
+            turn.put(server_key(&rec.spec.name), bytes);
             self.catalog.servers.insert(rec.spec.name.clone(), rec);
         }
         let session = SessionRecord {

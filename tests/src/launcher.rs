@@ -96,11 +96,12 @@ impl Launcher {
         dir.join("xdg")
     }
 
-    fn launch(file: &Path) -> anyhow::Result<Daemon> {
+    /// Runs the launcher on `file`, in `netns` when the tower has one.
+    fn launch(file: &Path, netns: Option<&str>) -> anyhow::Result<Daemon> {
         let f = file.display().to_string();
         let xdg = Self::xdg(file.parent().context("setup file dir")?);
         Daemon::spawn_env(
-            None,
+            netns,
             &[("XDG_CONFIG_HOME", &xdg)],
             &["start", "--setup", f.as_str()],
         )
@@ -219,9 +220,10 @@ impl Launcher {
         self.daemon.kill9()
     }
 
-    /// Starts the launcher again on the same setup and data.
+    /// Starts the launcher again on the same setup and data (in the same
+    /// network namespace).
     pub fn restart(&mut self) -> anyhow::Result<()> {
-        self.daemon = Self::launch(&self.file)?;
+        self.daemon = Self::launch(&self.file, self.netns.as_deref())?;
         self.wait_ready()
     }
 

@@ -15,6 +15,7 @@ mod launcher;
 pub mod netns;
 pub mod servers;
 mod setup;
+pub mod sshd;
 pub mod steps;
 pub mod tmpfs;
 

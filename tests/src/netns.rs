@@ -77,6 +77,14 @@ impl Machines {
         Ok(ib)
     }
 
+    /// Runs `ip -n NS ARGS…` on a machine (an address on its loopback, a
+    /// route through its link).
+    pub fn ip_in(&self, ns: &str, args: &[&str]) -> anyhow::Result<()> {
+        let mut all = vec!["-n", ns];
+        all.extend_from_slice(args);
+        ip(&all)
+    }
+
     /// Takes a machine's interface down (a network cut) or up again.
     pub fn set_link(&self, ns: &str, iface: &str, up: bool) -> anyhow::Result<()> {
         ip(&[

@@ -42,6 +42,8 @@ pub struct Setup {
     pub supervision: BTreeMap<String, String>,
     /// The majordomo's endpoint; an ipc one in the test dir by default.
     pub majordomo: Option<String>,
+    /// `provisioner:` settings (parallel, tower, install_dir, …).
+    pub provisioner: BTreeMap<String, String>,
 }
 
 impl Setup {
@@ -52,6 +54,7 @@ impl Setup {
             rules: Vec::new(),
             supervision: BTreeMap::new(),
             majordomo: None,
+            provisioner: BTreeMap::new(),
         }
     }
 
@@ -86,6 +89,12 @@ impl Setup {
         self
     }
 
+    /// A `provisioner:` setting, e.g. `("parallel", "4")`.
+    pub fn provision(mut self, key: &str, value: &str) -> Self {
+        self.provisioner.insert(key.into(), value.into());
+        self
+    }
+
     pub fn root(dir: &Path, host: &str) -> PathBuf {
         dir.join("hosts").join(host).join("root")
     }
@@ -108,6 +117,16 @@ impl Setup {
             let _ = writeln!(y, "supervision:");
             for (k, v) in &self.supervision {
                 let _ = writeln!(y, "  {k}: {v}");
+            }
+        }
+        if !self.provisioner.is_empty() {
+            let _ = writeln!(y, "provisioner:");
+            for (k, v) in &self.provisioner {
+                if v.parse::<u64>().is_ok() {
+                    let _ = writeln!(y, "  {k}: {v}");
+                } else {
+                    let _ = writeln!(y, "  {k}: {v:?}");
+                }
             }
         }
         let _ = writeln!(y, "hosts:");

@@ -221,6 +221,42 @@ pub enum CatalogCall {
     App {
         name: String,
     },
+    /// Asks the tower to make these servers hosts (named, or those
+    /// `target` matches): they become `provisioning`, with the change to
+    /// queue as each new host's first (`None`: a retry keeps the last one).
+    Provision {
+        names: Vec<String>,
+        target: Option<String>,
+        init: Option<crate::change::ChangeSpec>,
+    },
+    /// The tower's own (the provisioner's): every tenant's servers in
+    /// `provisioning`.
+    Provisioning,
+    /// The tower's own: the SSH host key first seen on a server that had
+    /// none pinned (`ssh-ed25519 AAAA…`), pinned from now on.
+    HostKeySeen {
+        name: String,
+        key: String,
+    },
+    /// The tower's own: the last step of provisioning, in one batch —
+    /// the host registered with the server's labels, its agent's key
+    /// accepted, the init change queued first, the server a `host`.
+    Enrol {
+        name: String,
+        public: String,
+    },
+    /// The tower's own: provisioning this server failed.
+    ProvisionFailed {
+        name: String,
+        reason: String,
+    },
+    /// An operator sets the host key a server that is not a host must
+    /// offer (the supplier's was wrong, or the server was reinstalled):
+    /// explicit and audited, never done by the tower itself.
+    Pin {
+        name: String,
+        host_key: String,
+    },
 }
 
 impl CatalogCall {
@@ -232,6 +268,11 @@ impl CatalogCall {
                 | CatalogCall::Allocate { .. }
                 | CatalogCall::Release { .. }
                 | CatalogCall::AppAdd { .. }
+                | CatalogCall::Provision { .. }
+                | CatalogCall::HostKeySeen { .. }
+                | CatalogCall::Enrol { .. }
+                | CatalogCall::ProvisionFailed { .. }
+                | CatalogCall::Pin { .. }
         )
     }
 
@@ -240,7 +281,13 @@ impl CatalogCall {
             CatalogCall::Sessions | CatalogCall::Servers { .. } | CatalogCall::Server { .. } => {
                 Verb::ServersRead
             }
-            CatalogCall::Import { .. } => Verb::ServersAdmin,
+            CatalogCall::Import { .. }
+            | CatalogCall::Provision { .. }
+            | CatalogCall::Provisioning
+            | CatalogCall::HostKeySeen { .. }
+            | CatalogCall::Enrol { .. }
+            | CatalogCall::ProvisionFailed { .. }
+            | CatalogCall::Pin { .. } => Verb::ServersAdmin,
             CatalogCall::PoolAdd { .. }
             | CatalogCall::Pools
             | CatalogCall::Allocate { .. }

@@ -46,6 +46,10 @@ enum What {
         /// Agent keys to enrol, one call each.
         #[arg(long, default_value_t = 10_000)]
         keys: usize,
+        /// Clients enrolling at once (the provisioner enrols up to its
+        /// `parallel` servers at once); 1: lock step.
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
         /// Rows of the CSV to import.
         #[arg(long, default_value_t = 10_000)]
         rows: usize,
@@ -142,10 +146,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         What::Catalog {
             keys,
+            clients,
             rows,
             allocations,
         } => {
-            super::bench_catalog::run(keys, rows, allocations)?;
+            super::bench_catalog::run(keys, clients, rows, allocations)?;
             return Ok(ExitCode::SUCCESS);
         }
         What::Escalator { ops, no_redis } => (ops, no_redis),

@@ -77,7 +77,7 @@ impl BenchTower {
         let ep = |n: &str| format!("ipc://{}/{n}.sock", dir.path().display());
         let majordomo = format!("tcp://127.0.0.1:{}", free_port()?);
         let setup = format!(
-            "name: bench\ndata_dir: data\nendpoints:\n  escalator: {}\n  api: {}\n  events: {}\n  orders: {}\n  lifecycle: {}\n  majordomo: {majordomo}\n",
+            "name: bench\ndata_dir: data\nendpoints:\n  escalator: {}\n  api: {}\n  events: {}\n  orders: {}\n  lifecycle: {}\n  majordomo: {majordomo}\n  metrics: http://127.0.0.1:0\n",
             ep("escalator"),
             ep("api"),
             ep("events"),
@@ -89,6 +89,12 @@ impl BenchTower {
         let mut launcher = Command::new(std::env::current_exe()?)
             .args(["--log-json", "start", "--setup"])
             .arg(&file)
+            // Dies with the benchmark, however it ends (its output piped
+            // into `head`, a Ctrl-C): no tower left behind.
+            .env(
+                vigie_launcher::PARENT_PID_ENV,
+                std::process::id().to_string(),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -1,6 +1,7 @@
 //! `vigie bench catalog`: onboarding figures against a real tower started
 //! by the launcher — agent keys enrolled one by one (does the cost per key
-//! stay flat as the registry grows?), a supplier CSV of N rows checked and
+//! stay flat as the registry grows?) in lock step or by several clients at
+//! once (as the provisioner's parallel jobs do), a supplier CSV of N rows checked and
 //! imported as one session (time, the tower's memory), and addresses
 //! allocated one call at a time.
 
@@ -12,13 +13,58 @@ use vigie_wire::tower::{ApiCall, Caller};
 
 use super::bench_agents::{rss_kib, BenchTower};
 
-pub fn run(keys: usize, rows: usize, allocations: usize) -> anyhow::Result<()> {
+/// Enrols `keys` keys with `clients` clients at once, each its own
+/// connection; returns the time taken.
+fn enrol_concurrently(
+    tower: &BenchTower,
+    keys: usize,
+    clients: usize,
+) -> anyhow::Result<std::time::Duration> {
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                let (api, orders) = (tower.ep("api"), tower.ep("orders"));
+                s.spawn(move || -> anyhow::Result<()> {
+                    let caller = Caller::internal(vigie_referee::TOWER_TENANT, "bench");
+                    let mut api = ApiClient::direct(&api, &orders, caller)?;
+                    api.set_timeout(std::time::Duration::from_secs(120));
+                    for i in (c..keys).step_by(clients) {
+                        let public = vigie_majordomo::keys::KeyPair::generate().public_z85();
+                        api.call(ApiCall::KeyAdd {
+                            host: format!("sim-{}", i + 1),
+                            public,
+                        })?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("an enrolling client panicked"))??;
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(t.elapsed())
+}
+
+pub fn run(keys: usize, clients: usize, rows: usize, allocations: usize) -> anyhow::Result<()> {
     let tower = BenchTower::start()?;
     let caller = Caller::internal(vigie_referee::TOWER_TENANT, "bench");
     let mut api = ApiClient::direct(&tower.ep("api"), &tower.ep("orders"), caller)?;
     api.set_timeout(std::time::Duration::from_secs(120));
     let rss = |name: &str| tower.pids.get(name).map_or(0, |p| rss_kib(*p));
-    println!("# vigie bench catalog --keys {keys} --rows {rows} --allocations {allocations}");
+    println!(
+        "# vigie bench catalog --keys {keys} --clients {clients} --rows {rows} --allocations {allocations}"
+    );
+    if clients > 1 {
+        let e = enrol_concurrently(&tower, keys, clients)?;
+        println!(
+            "enrolled {keys} agent keys with {clients} clients at once in {e:.2?} ({:.0} µs each)",
+            e.as_micros() as f64 / keys.max(1) as f64
+        );
+    }
 
     // Enrolment: one KeyAdd per agent, each its own stored turn.
     let t = Instant::now();
@@ -27,7 +73,7 @@ pub fn run(keys: usize, rows: usize, allocations: usize) -> anyhow::Result<()> {
     marks.retain(|m| *m <= keys);
     marks.dedup();
     let mut last = 0;
-    for i in 1..=keys {
+    for i in (1..=keys).filter(|_| clients <= 1) {
         let public = vigie_majordomo::keys::KeyPair::generate().public_z85();
         api.call(ApiCall::KeyAdd {
             host: format!("sim-{i}"),

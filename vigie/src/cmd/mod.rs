@@ -21,6 +21,7 @@ mod operators;
 pub mod out;
 mod plug;
 mod progress;
+mod provisioner;
 mod referee;
 mod servers;
 mod start;
@@ -100,6 +101,8 @@ pub enum Command {
     Metrics(metrics::Args),
     /// Run simulated hosts (noop driver) in one process, for benchmarks.
     Fleet(plug::FleetArgs),
+    /// Run the provisioner: makes catalog servers hosts over SSH.
+    Provisioner(provisioner::Args),
     /// Submit a change request to the hosts a target matches.
     Submit(tower::SubmitArgs),
     /// Show a change, or the latest changes.
@@ -150,6 +153,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plug(a) => plug::run(a),
         Command::Fleet(a) => plug::fleet(a),
         Command::Metrics(a) => metrics::run(a),
+        Command::Provisioner(a) => provisioner::run(a),
         Command::Majordomo(a) => majordomo::run(a),
         Command::Agent(a) => majordomo::agent(a),
         Command::Keys(a) => majordomo::keys(a),

@@ -1,6 +1,7 @@
 //! `vigie servers`: the server catalog — import a supplier's CSV as one
 //! session (checked whole here, checked again by the referee, stored all or
-//! nothing), list sessions and servers, show one server.
+//! nothing), list sessions and servers, show one server; ask the tower to
+//! provision servers into hosts, and print the tower's SSH key for them.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -49,6 +50,41 @@ enum Action {
         /// The server's name, as in the CSV.
         name: String,
     },
+    /// Make servers hosts: the tower's provisioner connects over SSH
+    /// (host key pinned), installs and enrols the agent, and queues the
+    /// init change first. Follow it with `servers list`; a failed server
+    /// can be provisioned again.
+    Provision {
+        /// Servers by name.
+        names: Vec<String>,
+        /// Servers a selector matches (web-*, role=web, …).
+        #[arg(long)]
+        target: Option<String>,
+        /// A change file queued as each new host's first change (the same
+        /// for every server; examples/init.yml). A retry without it keeps
+        /// the one given before.
+        #[arg(long, value_name = "FILE")]
+        init: Option<PathBuf>,
+    },
+    /// Set the SSH host key a server must offer (the supplier's was
+    /// wrong, the server was reinstalled): audited with the key it
+    /// replaces; refused for a host or a server being provisioned.
+    Pin {
+        /// The server's name.
+        name: String,
+        /// `ssh-ed25519 AAAA…` (quoted) or a `SHA256:…` fingerprint.
+        #[arg(allow_hyphen_values = true)]
+        host_key: String,
+    },
+    /// Print the tower's SSH public key for provisioning: the servers'
+    /// SSH user must accept it (give it to your supplier). Read on the
+    /// tower's machine, from its data dir.
+    SshKey {
+        /// The tower's data dir (`data_dir` of its setup file; the
+        /// package's default).
+        #[arg(long, default_value = "/var/lib/vigie/data")]
+        data_dir: PathBuf,
+    },
 }
 
 /// A record's time, for humans.
@@ -85,6 +121,43 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
     let json = format == Format::Json;
     match a.action {
         Action::Import { file, dry_run } => import(&a.conn, &file, dry_run, json),
+        Action::Provision {
+            names,
+            target,
+            init,
+        } => provision(&a.conn, names, target, init, json),
+        Action::Pin { name, host_key } => {
+            let call = ApiCall::Catalog(CatalogCall::Pin { name, host_key });
+            let CatalogAnswer::Servers(v) = catalog(a.conn.client()?.call(call)?)? else {
+                anyhow::bail!("unexpected answer");
+            };
+            for s in v {
+                if json {
+                    println!("{}", serde_json::to_string(&s)?);
+                } else {
+                    println!(
+                        "{}: host key pinned: {}",
+                        s.spec.name,
+                        s.spec.host_key.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::SshKey { data_dir } => match vigie_provisioner::sshkey::public(&data_dir) {
+            Ok(k) => {
+                println!("{k}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!(
+                    "vigie servers ssh-key: {e} (the tower makes it at its first start: \
+                     is {} its data dir?)",
+                    data_dir.display()
+                );
+                Ok(ExitCode::from(crate::runtime::EXIT_CONFIG))
+            }
+        },
         Action::Sessions => {
             let CatalogAnswer::Sessions(v) = catalog(
                 a.conn
@@ -225,6 +298,48 @@ fn import(
             s.id, s.file
         ),
         None => println!("dry run: {servers} server(s) would be imported, nothing written"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn provision(
+    conn: &Conn,
+    names: Vec<String>,
+    target: Option<String>,
+    init: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    if names.is_empty() && target.is_none() {
+        eprintln!("vigie servers provision: name servers or give --target");
+        return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
+    }
+    let init = match init.as_deref().map(vigie_changes::load_change).transpose() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("vigie servers provision: {e}");
+            return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
+        }
+    };
+    let call = ApiCall::Catalog(CatalogCall::Provision {
+        names,
+        target,
+        init,
+    });
+    let CatalogAnswer::Servers(v) = catalog(conn.client()?.call(call)?)? else {
+        anyhow::bail!("unexpected answer");
+    };
+    for s in &v {
+        if json {
+            println!("{}", serde_json::to_string(s)?);
+        } else {
+            println!("{:<20} {}", s.spec.name, state(&s.state));
+        }
+    }
+    if !json {
+        println!(
+            "{} server(s) to provision: follow them with `vigie servers list`",
+            v.len()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

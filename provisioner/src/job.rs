@@ -1,0 +1,229 @@
+//! Provisioning one server, start to end: probe its SSH port, see its
+//! host keys and decide against the pin (pinning the first seen through
+//! the referee), connect trusting only that key, check sudo, copy the
+//! binary, install and make the agent's key on the server, enrol (the
+//! last and only step that registers anything), start the agent. A
+//! failure before enrolment is recorded as the server's `failed` reason;
+//! nothing is registered for it.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+use vigie_referee::{ApiClient, ClientError};
+use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ServerRecord};
+use vigie_wire::tower::{ApiAnswer, ApiCall, Caller};
+
+use crate::error::ProvisionError;
+use crate::hostkey::{decide, parse_keyscan, Decision};
+use crate::remote::{self, Layout, KEY_MARK};
+use crate::ssh::{keyscan, probe, Ssh, Target};
+
+/// What every job shares.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub api: String,
+    pub orders: String,
+    /// The tower's provisioning secret key.
+    pub identity: PathBuf,
+    /// Why that key could not be made (`ssh-keygen` missing, …): every
+    /// attempt fails with it, the daemon stays up.
+    pub identity_problem: Option<String>,
+    /// Where per-server known_hosts files go.
+    pub known_hosts_dir: PathBuf,
+    pub connect_timeout: Duration,
+    /// The binary copied to servers (the running one).
+    pub exe: PathBuf,
+    pub layout: Layout,
+    /// The majordomo as the servers reach it; `None`: not configured.
+    pub tower: Option<String>,
+    /// The tower's Curve25519 public key (Z85).
+    pub tower_key: String,
+}
+
+/// The name a provisioner's calls are audited under.
+pub const OPERATOR: &str = "provisioner";
+
+/// How long one script or copy may take.
+const STEP_LIMIT: Duration = Duration::from_secs(300);
+
+fn catalog(client: &mut ApiClient, call: CatalogCall) -> Result<CatalogAnswer, ProvisionError> {
+    match client.call(ApiCall::Catalog(call))? {
+        ApiAnswer::Catalog(a) => Ok(a),
+        other => Err(ProvisionError::Referee(
+            vigie_referee::ClientError::Unexpected(format!("{other:?}")),
+        )),
+    }
+}
+
+/// Provisions `server`; records the outcome with the referee. Returns
+/// whether it became a host.
+pub fn provision(ctx: &Context, server: &ServerRecord) -> Result<bool, ProvisionError> {
+    let name = &server.spec.name;
+    let started = Instant::now();
+    info!(event = "provision_started", server = %name, tenant = %server.tenant);
+    let mut client = ApiClient::direct(
+        &ctx.api,
+        &ctx.orders,
+        Caller::internal(&server.tenant, OPERATOR),
+    )?;
+    client.set_timeout(Duration::from_secs(10));
+    match attempt(ctx, server, &mut client) {
+        Ok(()) => {
+            info!(
+                event = "provision_finished",
+                server = %name,
+                outcome = "host",
+                took_ms = started.elapsed().as_millis() as u64
+            );
+            Ok(true)
+        }
+        Err(e) if matches!(&e, ProvisionError::Referee(c) if !matches!(c, ClientError::Refused(_))) =>
+        {
+            // The referee did not answer: the server stays `provisioning`
+            // and is tried again (a retry reuses the key on the server).
+            warn!(event = "provision_interrupted", server = %name, error = %e);
+            Err(e)
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            info!(
+                event = "provision_finished",
+                server = %name,
+                outcome = "failed",
+                reason = %reason,
+                took_ms = started.elapsed().as_millis() as u64
+            );
+            catalog(
+                &mut client,
+                CatalogCall::ProvisionFailed {
+                    name: name.clone(),
+                    reason,
+                },
+            )?;
+            Ok(false)
+        }
+    }
+}
+
+fn step(server: &str, step: &'static str) {
+    info!(event = "provision_step", server, step);
+}
+
+/// Everything up to and including enrolment and the agent's start.
+fn attempt(
+    ctx: &Context,
+    server: &ServerRecord,
+    client: &mut ApiClient,
+) -> Result<(), ProvisionError> {
+    let s = &server.spec;
+    let name = s.name.as_str();
+    if let Some(p) = &ctx.identity_problem {
+        return Err(ProvisionError::Config(format!(
+            "no SSH key for provisioning: {p}"
+        )));
+    }
+    let Some(tower) = &ctx.tower else {
+        return Err(ProvisionError::Config(
+            "the setup does not say how servers reach the tower: set provisioner.tower \
+             (e.g. tcp://198.51.100.1:7110)"
+                .into(),
+        ));
+    };
+    let target = Target {
+        name: name.to_owned(),
+        address: s.address.to_string(),
+        port: s.ssh_port,
+        user: s.ssh_user.clone(),
+    };
+    step(name, "probe");
+    probe(&target, ctx.connect_timeout)?;
+    step(name, "host_key");
+    let seen = parse_keyscan(&keyscan(&target, ctx.connect_timeout)?);
+    let key = match decide(s.host_key.as_deref(), &seen) {
+        Decision::Pinned(k) => k,
+        Decision::FirstSeen(k) => {
+            // Recorded (audited) before we trust it: from now on it is the pin.
+            catalog(
+                client,
+                CatalogCall::HostKeySeen {
+                    name: name.to_owned(),
+                    key: k.line(),
+                },
+            )?;
+            k
+        }
+        Decision::Mismatch { expected, seen } => {
+            return Err(ProvisionError::HostKeyMismatch { expected, seen })
+        }
+        Decision::NoKey => return Err(ProvisionError::NoHostKey),
+    };
+    let known_hosts = ctx.known_hosts_dir.join(name);
+    std::fs::create_dir_all(&ctx.known_hosts_dir)
+        .map_err(|e| ProvisionError::io(&ctx.known_hosts_dir, e))?;
+    std::fs::write(&known_hosts, format!("{name} {}\n", key.line()))
+        .map_err(|e| ProvisionError::io(&known_hosts, e))?;
+    let ssh = Ssh {
+        target,
+        identity: ctx.identity.clone(),
+        known_hosts,
+        connect_timeout: ctx.connect_timeout,
+    };
+    step(name, "preflight");
+    let pre = ssh.script("preflight", &remote::preflight(), false, STEP_LIMIT)?;
+    let pre = remote::read_preflight(&pre.stdout).ok_or_else(|| ProvisionError::Install {
+        step: "preflight",
+        detail: "the server's shell printed no answer".into(),
+    })?;
+    let sudo = pre.sudo(&s.ssh_user)?;
+    if pre.arch != std::env::consts::ARCH {
+        return Err(ProvisionError::Install {
+            step: "preflight",
+            detail: format!(
+                "the server is {}, this tower's binary is {}",
+                pre.arch,
+                std::env::consts::ARCH
+            ),
+        });
+    }
+    step(name, "copy");
+    let upload = format!("{}/.vigie-upload-{name}", pre.home.trim_end_matches('/'));
+    ssh.copy(&ctx.exe, &upload, STEP_LIMIT)?;
+    step(name, "install");
+    let out = ssh.script(
+        "install",
+        &remote::install(&ctx.layout, &upload, name, tower, &ctx.tower_key),
+        sudo,
+        STEP_LIMIT,
+    )?;
+    let public = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(KEY_MARK))
+        .map(|k| k.trim().to_owned())
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| ProvisionError::Install {
+            step: "install",
+            detail: "the agent's public key was not printed".into(),
+        })?;
+    step(name, "enrol");
+    catalog(
+        client,
+        CatalogCall::Enrol {
+            name: name.to_owned(),
+            public,
+        },
+    )?;
+    step(name, "start");
+    // Enrolled: a failure to start is the host's (offline), not a
+    // half-enrolled server; it is said loudly.
+    if let Err(e) = ssh.script(
+        "start",
+        &remote::start(&ctx.layout, name, tower),
+        sudo,
+        STEP_LIMIT,
+    ) {
+        warn!(event = "agent_start_failed", server = %name, error = %e);
+    }
+    Ok(())
+}

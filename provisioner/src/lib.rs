@@ -1,0 +1,19 @@
+//! The provisioner: turns catalog servers into hosts over SSH, with
+//! OpenSSH's own tools. `daemon` is the loop (`vigie provisioner`, started
+//! by the launcher), `job` one server's attempt, `ssh` the commands,
+//! `hostkey` the pinning decision and `remote` the scripts run on the
+//! server (both without I/O), `sshkey` the tower's provisioning key pair,
+//! `error` the reasons.
+
+pub mod daemon;
+pub mod error;
+pub mod hostkey;
+pub mod job;
+pub mod remote;
+pub mod ssh;
+pub mod sshkey;
+
+pub use daemon::{run, ProvisionerConfig};
+pub use error::ProvisionError;
+pub use job::Context;
+pub use remote::{Layout, Service};

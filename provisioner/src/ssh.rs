@@ -1,0 +1,257 @@
+//! OpenSSH's own client, run as commands: `ssh-keyscan` to see a
+//! server's host keys, `ssh` to run a script, `scp` to copy the binary.
+//! Every connection trusts only the key pinned for that server (its own
+//! known_hosts file, `StrictHostKeyChecking=yes`, no global file, no user
+//! config), authenticates with the tower's provisioning key only, never
+//! asks anything (`BatchMode`), and gives up after `ConnectTimeout`. An
+//! SSH failure is read into a typed [`ProvisionError`].
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use wait_timeout::ChildExt;
+
+use crate::error::ProvisionError;
+
+/// Where and as whom to connect.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The server's name: also the alias its pinned key is filed under.
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Ssh {
+    pub target: Target,
+    /// The tower's provisioning secret key.
+    pub identity: PathBuf,
+    /// This server's own known_hosts file (one pinned key).
+    pub known_hosts: PathBuf,
+    pub connect_timeout: Duration,
+}
+
+/// What a command printed, once it exited 0.
+pub struct Ran {
+    pub stdout: String,
+}
+
+/// Runs `cmd` with `input` on its stdin, killed after `limit`.
+fn run(
+    mut cmd: Command,
+    input: Vec<u8>,
+    limit: Duration,
+    what: &str,
+) -> Result<(Option<i32>, String, String), ProvisionError> {
+    let program = PathBuf::from(cmd.get_program());
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| ProvisionError::io(&program, e))?;
+    let mut stdin = child.stdin.take();
+    let writer = std::thread::spawn(move || {
+        if let Some(s) = stdin.as_mut() {
+            let _ = s.write_all(&input);
+        }
+    });
+    let reader = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = reader(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let err = reader(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let status = match child
+        .wait_timeout(limit)
+        .map_err(|e| ProvisionError::io(&program, e))?
+    {
+        Some(s) => s,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(ProvisionError::Timeout {
+                what: what.to_owned(),
+                secs: limit.as_secs(),
+            });
+        }
+    };
+    let _ = writer.join();
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    Ok((status.code(), stdout, stderr))
+}
+
+/// The last lines of a command's stderr, for a reason.
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+    let from = lines.len().saturating_sub(3);
+    lines[from..].join(" / ")
+}
+
+impl Ssh {
+    fn options(&self) -> Vec<String> {
+        let secs = self.connect_timeout.as_secs().max(1);
+        let o = |s: String| ["-o".to_owned(), s];
+        [
+            // No user or system config may change what follows.
+            ["-F".to_owned(), "/dev/null".to_owned()],
+            o("BatchMode=yes".into()),
+            o("StrictHostKeyChecking=yes".into()),
+            o(format!("UserKnownHostsFile={}", self.known_hosts.display())),
+            o("GlobalKnownHostsFile=/dev/null".into()),
+            o(format!("HostKeyAlias={}", self.target.name)),
+            o("IdentitiesOnly=yes".into()),
+            o(format!("IdentityFile={}", self.identity.display())),
+            o("PasswordAuthentication=no".into()),
+            o("KbdInteractiveAuthentication=no".into()),
+            o(format!("ConnectTimeout={secs}")),
+            o("ServerAliveInterval=5".into()),
+            o("ServerAliveCountMax=3".into()),
+            o("LogLevel=ERROR".into()),
+        ]
+        .concat()
+    }
+
+    /// An `ssh` or `scp` exit of 255 (or any failure) read into a reason.
+    fn failure(&self, what: &'static str, code: Option<i32>, stderr: &str) -> ProvisionError {
+        let t = &self.target;
+        let has = |s: &str| stderr.contains(s);
+        if has("Host key verification failed") || has("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+            return ProvisionError::HostKeyMismatch {
+                expected: "the pinned key".into(),
+                seen: vec![format!("another key ({})", tail(stderr))],
+            };
+        }
+        if has("Permission denied") {
+            return ProvisionError::Credentials {
+                user: t.user.clone(),
+                detail: tail(stderr),
+            };
+        }
+        if code == Some(255)
+            && [
+                "timed out",
+                "Connection refused",
+                "No route to host",
+                "Network is unreachable",
+                "Connection reset",
+            ]
+            .iter()
+            .any(|s| has(s))
+        {
+            return ProvisionError::Unreachable {
+                address: format!("{}:{}", t.address, t.port),
+                detail: tail(stderr),
+            };
+        }
+        ProvisionError::Install {
+            step: what,
+            detail: format!(
+                "exit {}: {}",
+                code.map_or("by a signal".into(), |c| c.to_string()),
+                tail(stderr)
+            ),
+        }
+    }
+
+    /// Runs `script` with `sh -s` on the server (under `sudo -n` when
+    /// `sudo`), the script on stdin.
+    pub fn script(
+        &self,
+        what: &'static str,
+        script: &str,
+        sudo: bool,
+        limit: Duration,
+    ) -> Result<Ran, ProvisionError> {
+        let t = &self.target;
+        let mut cmd = Command::new("ssh");
+        cmd.args(self.options())
+            .args(["-p", &t.port.to_string(), "-l", &t.user])
+            .arg(&t.address)
+            .arg("--")
+            .arg(if sudo { "sudo -n sh -s" } else { "sh -s" });
+        let (code, stdout, stderr) = run(cmd, script.as_bytes().to_vec(), limit, what)?;
+        if code == Some(0) {
+            Ok(Ran { stdout })
+        } else {
+            Err(self.failure(what, code, &stderr))
+        }
+    }
+
+    /// Copies `local` to `remote` (a path on the server).
+    pub fn copy(&self, local: &Path, remote: &str, limit: Duration) -> Result<(), ProvisionError> {
+        let t = &self.target;
+        let mut cmd = Command::new("scp");
+        cmd.args(self.options())
+            .args(["-q", "-P", &t.port.to_string()])
+            .arg(local)
+            .arg(format!("{}@{}:{remote}", t.user, bracket(&t.address)));
+        let (code, _, stderr) = run(cmd, Vec::new(), limit, "copying the binary")?;
+        if code == Some(0) {
+            Ok(())
+        } else {
+            Err(self.failure("copying the binary", code, &stderr))
+        }
+    }
+}
+
+/// An IPv6 address in brackets (scp's `user@[::1]:path`).
+fn bracket(address: &str) -> String {
+    if address.contains(':') {
+        format!("[{address}]")
+    } else {
+        address.to_owned()
+    }
+}
+
+/// The host keys a server offers (`ssh-keyscan`'s output, read by
+/// [`crate::hostkey::parse_keyscan`]).
+pub fn keyscan(t: &Target, timeout: Duration) -> Result<String, ProvisionError> {
+    let secs = timeout.as_secs().max(1);
+    let mut cmd = Command::new("ssh-keyscan");
+    cmd.args(["-T", &secs.to_string(), "-p", &t.port.to_string()])
+        .arg(&t.address);
+    let (_, stdout, _) = run(cmd, Vec::new(), timeout * 3, "ssh-keyscan")?;
+    Ok(stdout)
+}
+
+/// Whether the server's SSH port answers at all: a clear reason
+/// (refused, timed out, no route) before any SSH tool runs.
+pub fn probe(t: &Target, timeout: Duration) -> Result<(), ProvisionError> {
+    let unreachable = |detail: String| ProvisionError::Unreachable {
+        address: format!("{}:{}", t.address, t.port),
+        detail,
+    };
+    let ip: std::net::IpAddr = t
+        .address
+        .parse()
+        .map_err(|_| unreachable("not an IP address".into()))?;
+    std::net::TcpStream::connect_timeout(&(ip, t.port).into(), timeout)
+        .map(drop)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                unreachable(format!("no answer within {} s", timeout.as_secs()))
+            }
+            _ => unreachable(e.to_string()),
+        })
+}

@@ -1,0 +1,472 @@
+//! Provisioning servers into hosts, the referee's half: an operator asks
+//! (`Provision`: the servers become `provisioning`, with the init change
+//! to queue, stored with its audit record); the provisioner daemon (a
+//! tower-internal caller, never an operator) lists the servers waiting,
+//! pins a host key seen first, and ends each attempt with `Enrol` or
+//! `ProvisionFailed`. An operator may set a server's pin (`Pin`) while it
+//! is not a host nor being provisioned: explicit and audited with the key
+//! it replaces.
+//!
+//! Enrolment is one call and so one batch: the host registered with the
+//! server's catalog labels, its agent's key accepted, the init change
+//! queued as the host's first, the server set to `host`, each audited.
+//! Every check is made before the first write, so a refused enrolment
+//! leaves nothing half-enrolled.
+//!
+//! Keys: `provision/<name>` → [`ProvisionRecord`] while a server is being
+//! provisioned or after it failed (a retry reuses its init change).
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use vigie_changes::Selector;
+use vigie_wire::catalog::{CatalogAnswer, ServerRecord, ServerState};
+use vigie_wire::change::ChangeSpec;
+use vigie_wire::front::{KeyRecord, KeyState};
+use vigie_wire::limits::MAX_VALUE;
+use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin};
+
+use crate::catalog::{server_key, CatalogLog};
+use crate::labels::Register;
+use crate::servers::fault;
+use crate::tower::{encode, now_ms, Tower};
+use crate::turn::{Log, Turn};
+
+pub fn provision_key(name: &str) -> Vec<u8> {
+    format!("provision/{name}").into_bytes()
+}
+
+/// What a provisioning request asked for, kept until the server is a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionRecord {
+    pub name: String,
+    pub operator: String,
+    pub at_ms: u64,
+    /// Queued as the new host's first change.
+    pub init: Option<ChangeSpec>,
+}
+
+/// Longest failure reason kept (the provisioner's reasons are short; an
+/// SSH error's tail is cut).
+const MAX_REASON: usize = 1_000;
+
+fn tower_only(caller: &Caller) -> Result<(), ApiFault> {
+    match caller.origin {
+        Origin::Tower => Ok(()),
+        Origin::Operator { .. } => Err(fault(
+            ApiFaultKind::Forbidden,
+            "only the tower's provisioner makes this call",
+        )),
+    }
+}
+
+/// Checks an init change the way a submission is checked, before any
+/// server is touched: it must be queueable on every new host.
+fn check_init(init: &ChangeSpec) -> Result<(), ApiFault> {
+    if init.steps.is_empty() || init.title.trim().is_empty() {
+        return Err(fault(
+            ApiFaultKind::Invalid,
+            "the init change needs a title and at least one step",
+        ));
+    }
+    let bytes = encode(init).len();
+    if bytes > MAX_VALUE {
+        return Err(fault(
+            ApiFaultKind::Invalid,
+            format!("the init change is {bytes} bytes: at most {MAX_VALUE}"),
+        ));
+    }
+    Ok(())
+}
+
+impl Tower {
+    /// An operator's request: the named servers (or those `target`
+    /// matches) become `provisioning`. Refused whole if one is unknown,
+    /// already a host or already provisioning.
+    pub(crate) fn provision(
+        &mut self,
+        caller: &Caller,
+        names: Vec<String>,
+        target: Option<String>,
+        init: Option<ChangeSpec>,
+        turn: &mut Turn,
+    ) -> Result<CatalogAnswer, ApiFault> {
+        if let Some(i) = &init {
+            check_init(i)?;
+        }
+        let mut chosen: BTreeSet<String> = BTreeSet::new();
+        let mut unknown = Vec::new();
+        for n in &names {
+            match self.server(caller, n) {
+                Ok(_) => {
+                    chosen.insert(n.clone());
+                }
+                Err(_) => unknown.push(n.as_str()),
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(fault(
+                ApiFaultKind::NotFound,
+                format!("no server(s) {} in the catalog", unknown.join(", ")),
+            ));
+        }
+        if let Some(t) = &target {
+            Selector::parse(t).map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
+            let matched = self.servers(caller, None, Some(t))?;
+            if matched.is_empty() {
+                return Err(fault(
+                    ApiFaultKind::NotFound,
+                    format!("target {t:?} matches no server"),
+                ));
+            }
+            chosen.extend(matched.into_iter().map(|s| s.spec.name));
+        }
+        if chosen.is_empty() {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                "name the servers to provision, or a --target",
+            ));
+        }
+        if chosen.len() > vigie_catalog::servers::MAX_ROWS {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                format!(
+                    "{} servers: at most {} per request",
+                    chosen.len(),
+                    vigie_catalog::servers::MAX_ROWS
+                ),
+            ));
+        }
+        let mut problems = Vec::new();
+        for n in &chosen {
+            let s = &self.catalog.servers[n];
+            match &s.state {
+                ServerState::Host => problems.push(format!("{n} is already a host")),
+                ServerState::Provisioning => {
+                    problems.push(format!("{n} is already being provisioned"))
+                }
+                ServerState::New | ServerState::Failed { .. } => {}
+            }
+            if self.hosts.contains_key(n) {
+                problems.push(format!(
+                    "{n}: a host of that id exists (remove it first: `vigie hosts remove {n}`)"
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            let n = problems.len();
+            problems.truncate(50);
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!(
+                    "{n} server(s) cannot be provisioned, nothing done:\n  {}",
+                    problems.join("\n  ")
+                ),
+            ));
+        }
+        let at_ms = now_ms();
+        let mut out = Vec::with_capacity(chosen.len());
+        let mut retries = 0;
+        for n in &chosen {
+            // A retry without --init keeps the change the first request gave.
+            let previous = self.catalog.provisions.get(n).and_then(|p| p.init.clone());
+            let rec = ProvisionRecord {
+                name: n.clone(),
+                operator: caller.operator.clone(),
+                at_ms,
+                init: init.clone().or(previous),
+            };
+            turn.put(provision_key(n), encode(&rec));
+            self.catalog.provisions.insert(n.clone(), rec);
+            if let Some(s) = self.catalog.servers.get_mut(n) {
+                if matches!(s.state, ServerState::Failed { .. }) {
+                    retries += 1;
+                }
+                s.state = ServerState::Provisioning;
+                turn.put(server_key(n), encode(&*s));
+                out.push(s.clone());
+            }
+            turn.logs.push(Log::Catalog(CatalogLog::ServerProvisioning {
+                tenant: caller.tenant.clone(),
+                server: n.clone(),
+            }));
+        }
+        let listed: Vec<&str> = chosen.iter().take(20).map(String::as_str).collect();
+        let more = chosen.len().saturating_sub(listed.len());
+        let title = init.as_ref().map_or("(kept or none)", |i| i.title.as_str());
+        self.audit_host(
+            turn,
+            caller,
+            "",
+            "servers_provisioning",
+            format!(
+                "{} server(s) to provision ({retries} retried), init change {title:?}: {}{}",
+                chosen.len(),
+                listed.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            ),
+        );
+        Ok(CatalogAnswer::Servers(out))
+    }
+
+    /// Every tenant's servers waiting to be provisioned (the provisioner
+    /// resumes them after a restart).
+    pub(crate) fn provisioning(&self, caller: &Caller) -> Result<CatalogAnswer, ApiFault> {
+        tower_only(caller)?;
+        Ok(CatalogAnswer::Servers(
+            self.catalog
+                .servers
+                .values()
+                .filter(|s| s.state == ServerState::Provisioning)
+                .cloned()
+                .collect(),
+        ))
+    }
+
+    /// The server `name` of the caller's tenant, in `provisioning`.
+    fn provisioning_server(&self, caller: &Caller, name: &str) -> Result<ServerRecord, ApiFault> {
+        tower_only(caller)?;
+        let s = self
+            .catalog
+            .servers
+            .get(name)
+            .filter(|s| s.tenant == caller.tenant)
+            .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no server {name}")))?;
+        if s.state != ServerState::Provisioning {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!("server {name} is {}, not provisioning", s.state.word()),
+            ));
+        }
+        Ok(s.clone())
+    }
+
+    /// An operator's explicit pin: the host key a server must offer.
+    pub(crate) fn pin(
+        &mut self,
+        caller: &Caller,
+        name: &str,
+        key: String,
+        turn: &mut Turn,
+    ) -> Result<CatalogAnswer, ApiFault> {
+        let mut s = self.server(caller, name)?.clone();
+        match s.state {
+            ServerState::Host => {
+                return Err(fault(
+                    ApiFaultKind::Conflict,
+                    format!("{name} is a host: its host key stays the one it was provisioned with"),
+                ))
+            }
+            ServerState::Provisioning => {
+                return Err(fault(
+                    ApiFaultKind::Conflict,
+                    format!("{name} is being provisioned: pin it once that ends"),
+                ))
+            }
+            ServerState::New | ServerState::Failed { .. } => {}
+        }
+        let key = key.trim().to_owned();
+        let mut check = s.spec.clone();
+        check.host_key = Some(key.clone());
+        if let Some((_, m)) = vigie_catalog::servers::check_server(&check)
+            .into_iter()
+            .find(|(c, _)| *c == "host_key")
+        {
+            return Err(fault(ApiFaultKind::Invalid, format!("host key: {m}")));
+        }
+        let old = s.spec.host_key.replace(key.clone());
+        turn.put(server_key(name), encode(&s));
+        self.catalog.servers.insert(name.to_owned(), s.clone());
+        self.audit_host(
+            turn,
+            caller,
+            name,
+            "host_key_set",
+            format!(
+                "server {name}: host key {} replaced by {key}",
+                old.as_deref().unwrap_or("(none)")
+            ),
+        );
+        turn.logs.push(Log::Catalog(CatalogLog::HostKeySet {
+            tenant: caller.tenant.clone(),
+            server: name.to_owned(),
+        }));
+        Ok(CatalogAnswer::Servers(vec![s]))
+    }
+
+    /// Pins the host key first seen on a server that had none. A key once
+    /// pinned is never replaced here: a different one is a conflict.
+    pub(crate) fn host_key_seen(
+        &mut self,
+        caller: &Caller,
+        name: &str,
+        key: String,
+        turn: &mut Turn,
+    ) -> Result<CatalogAnswer, ApiFault> {
+        let mut s = self.provisioning_server(caller, name)?;
+        let key = key.trim().to_owned();
+        let mut check = s.spec.clone();
+        check.host_key = Some(key.clone());
+        if let Some((_, m)) = vigie_catalog::servers::check_server(&check)
+            .into_iter()
+            .find(|(c, _)| *c == "host_key")
+        {
+            return Err(fault(ApiFaultKind::Invalid, format!("host key: {m}")));
+        }
+        match &s.spec.host_key {
+            Some(k) if *k == key => return Ok(CatalogAnswer::Servers(vec![s])),
+            Some(k) => {
+                return Err(fault(
+                    ApiFaultKind::Conflict,
+                    format!("server {name} has host key {k} pinned: it is never replaced"),
+                ))
+            }
+            None => {}
+        }
+        s.spec.host_key = Some(key.clone());
+        turn.put(server_key(name), encode(&s));
+        self.catalog.servers.insert(name.to_owned(), s.clone());
+        self.audit_host(
+            turn,
+            caller,
+            name,
+            "host_key_pinned",
+            format!("server {name}: host key first seen and pinned: {key}"),
+        );
+        turn.logs.push(Log::Catalog(CatalogLog::HostKeyPinned {
+            tenant: caller.tenant.clone(),
+            server: name.to_owned(),
+        }));
+        Ok(CatalogAnswer::Servers(vec![s]))
+    }
+
+    /// The last step of provisioning, whole or not at all.
+    pub(crate) fn enrol(
+        &mut self,
+        caller: &Caller,
+        name: &str,
+        public: String,
+        now: Instant,
+        turn: &mut Turn,
+    ) -> Result<CatalogAnswer, ApiFault> {
+        let s =
+            match self.provisioning_server(caller, name) {
+                // A retry after a lost answer: the same key, already enrolled.
+                Err(_)
+                    if self.catalog.servers.get(name).is_some_and(|s| {
+                        s.tenant == caller.tenant && s.state == ServerState::Host
+                    }) && self
+                        .keys
+                        .get(&public)
+                        .is_some_and(|k| k.host == name && k.state == KeyState::Accepted) =>
+                {
+                    return Ok(CatalogAnswer::Servers(vec![
+                        self.catalog.servers[name].clone()
+                    ]));
+                }
+                r => r?,
+            };
+        crate::keys::check_public(&public)?;
+        if self.operators.iter().any(|o| o.public == public) || self.keys.contains_key(&public) {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!("the agent key of {name} is already known to this tower: make a new one"),
+            ));
+        }
+        if self.hosts.contains_key(name) {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!("a host {name} exists already: remove it, then provision again"),
+            ));
+        }
+        let init = self
+            .catalog
+            .provisions
+            .get(name)
+            .and_then(|p| p.init.clone());
+        if let Some(i) = &init {
+            check_init(i)?;
+        }
+        // Every check is done: from here on, writes only.
+        self.host_add(caller, name, Register::New(s.spec.labels.clone()), turn)?;
+        let rec = KeyRecord {
+            public,
+            host: name.to_owned(),
+            tenant: caller.tenant.clone(),
+            state: KeyState::Accepted,
+            address: s.spec.address.to_string(),
+        };
+        self.store_key(turn, caller, rec, "key_added");
+        let change = match init {
+            Some(spec) => match self.submit(caller, spec, name, now, turn)? {
+                ApiAnswer::Submitted(v) => v.first().map(|c| c.id.clone()),
+                _ => None,
+            },
+            None => None,
+        };
+        let mut s = s;
+        s.state = ServerState::Host;
+        turn.put(server_key(name), encode(&s));
+        turn.delete(provision_key(name));
+        self.catalog.provisions.remove(name);
+        self.catalog.servers.insert(name.to_owned(), s.clone());
+        self.audit_host(
+            turn,
+            caller,
+            name,
+            "server_enrolled",
+            format!(
+                "server {name} is a host; first change {}",
+                change.as_deref().unwrap_or("(none)")
+            ),
+        );
+        turn.logs.push(Log::Catalog(CatalogLog::ServerEnrolled {
+            tenant: caller.tenant.clone(),
+            server: name.to_owned(),
+            change: change.unwrap_or_default(),
+        }));
+        Ok(CatalogAnswer::Servers(vec![s]))
+    }
+
+    pub(crate) fn provision_failed(
+        &mut self,
+        caller: &Caller,
+        name: &str,
+        reason: String,
+        turn: &mut Turn,
+    ) -> Result<CatalogAnswer, ApiFault> {
+        let mut s = self.provisioning_server(caller, name)?;
+        let mut reason = reason.trim().to_owned();
+        if reason.len() > MAX_REASON {
+            let mut cut = MAX_REASON;
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            reason.truncate(cut);
+            reason.push('…');
+        }
+        s.state = ServerState::Failed {
+            reason: reason.clone(),
+        };
+        turn.put(server_key(name), encode(&s));
+        self.catalog.servers.insert(name.to_owned(), s.clone());
+        self.audit_host(
+            turn,
+            caller,
+            name,
+            "provision_failed",
+            format!("server {name}: {reason}"),
+        );
+        turn.logs.push(Log::Catalog(CatalogLog::ProvisionFailed {
+            tenant: caller.tenant.clone(),
+            server: name.to_owned(),
+            reason,
+        }));
+        Ok(CatalogAnswer::Servers(vec![s]))
+    }
+}
