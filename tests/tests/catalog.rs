@@ -88,9 +88,7 @@ fn a_supplier_csv_is_imported_whole_or_not_at_all() -> anyhow::Result<()> {
     let o = t.cli(&["servers", "list", "--json"])?;
     let names: Vec<String> = String::from_utf8(o.stdout)?
         .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).map(|v| v["spec"]["name"].to_string())
-        })
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).map(|v| v["name"].to_string()))
         .collect::<Result<_, _>>()?;
     assert_eq!(
         names,
@@ -99,7 +97,11 @@ fn a_supplier_csv_is_imported_whole_or_not_at_all() -> anyhow::Result<()> {
     );
     let o = t.cli(&["servers", "list", "--session", "1", "--target", "role=web"])?;
     let listed = String::from_utf8(o.stdout)?;
-    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert_eq!(
+        listed.lines().count(),
+        3,
+        "a header and two servers: {listed}"
+    );
     let o = t.cli(&["servers", "show", "db-1"])?;
     assert!(text(&o).contains("port 2222 user admin"), "{}", text(&o));
     let o = t.cli(&["servers", "show", "nope"])?;
@@ -231,5 +233,28 @@ fn fifty_clients_racing_for_a_slash_26_never_share_an_address() -> anyhow::Resul
     };
     let r = admin(&t, None)?.call(ApiCall::Catalog(CatalogCall::PoolAdd { spec: pool }));
     assert!(matches!(r, Err(ClientError::Refused(f)) if f.kind == ApiFaultKind::Conflict));
+
+    // What scripts read: owners spelled as `--for` takes them, plain fields.
+    let json_lines = |args: &[&str]| -> anyhow::Result<Vec<serde_json::Value>> {
+        let o = t.cli(args)?;
+        anyhow::ensure!(o.status.success(), "{}", text(&o));
+        Ok(String::from_utf8(o.stdout)?
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?)
+    };
+    let listed = json_lines(&["ips", "list", "lan", "--json"])?;
+    assert_eq!(listed.len(), 62);
+    assert!(
+        listed.iter().all(|a| a["owner"] == "app:shop"),
+        "{listed:?}"
+    );
+    let pools = json_lines(&["ips", "pools", "--json"])?;
+    assert_eq!(
+        (&pools[0]["cidr"], &pools[0]["allocated"]),
+        (&serde_json::json!("192.0.2.0/26"), &serde_json::json!(62))
+    );
+    let apps = json_lines(&["apps", "list", "--json"])?;
+    assert_eq!(apps[0]["services"][0]["port"], 8080, "{apps:?}");
     Ok(())
 }

@@ -9,7 +9,8 @@ use vigie_wire::catalog::{CatalogAnswer, CatalogCall};
 use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::conn::Conn;
-use super::out::Format;
+use super::json_catalog::AppJson;
+use super::out::{self, Format, Table};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -61,20 +62,34 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
     let ApiAnswer::Catalog(CatalogAnswer::Apps(v)) = answer else {
         anyhow::bail!("unexpected answer: {answer:?}");
     };
+    if json {
+        for app in &v {
+            out::json(&AppJson::from(app))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !detail {
+        let mut t = Table::new(&["APP", "VERSION", "REPOSITORY"]);
+        for app in v {
+            t.row(vec![app.spec.name, app.spec.version, app.spec.repository]);
+        }
+        if !t.is_empty() {
+            t.print()?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     for app in v {
-        if json {
-            println!("{}", serde_json::to_string(&app)?);
-            continue;
-        }
         let s = &app.spec;
-        println!("{:<20} {:<12} {}", s.name, s.version, s.repository);
-        if detail {
-            for svc in &s.services {
-                let port = svc.port.map(|p| format!(" port {p}")).unwrap_or_default();
-                let rt = svc.runtime.as_deref().unwrap_or("-");
-                println!("  service {:<16} runtime {rt}{port}", svc.name);
-            }
+        out::line(&format!("{} {}  {}", s.name, s.version, s.repository))?;
+        let mut t = Table::new(&["  SERVICE", "RUNTIME", "PORT"]);
+        for svc in &s.services {
+            t.row(vec![
+                format!("  {}", svc.name),
+                svc.runtime.clone().unwrap_or_else(|| "-".to_owned()),
+                svc.port.map_or("-".to_owned(), |p| p.to_string()),
+            ]);
         }
+        t.print()?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,8 @@ use vigie_wire::catalog::{CatalogAnswer, CatalogCall, Owner, PoolSpec};
 use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::conn::Conn;
-use super::out::Format;
+use super::json_catalog::{AllocationJson, PoolJson};
+use super::out::{self, Format, Table};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -120,30 +121,42 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
         Action::List { pool } => CatalogCall::Allocations { pool },
     };
     match catalog(a.conn.client()?.call(ApiCall::Catalog(call))?)? {
+        CatalogAnswer::Pools(v) if json => {
+            for p in &v {
+                out::json(&PoolJson::from(p))?;
+            }
+        }
         CatalogAnswer::Pools(v) => {
+            let mut t = Table::new(&["POOL", "CIDR", "ALLOCATED", "USABLE", "GATEWAY"]);
             for p in v {
-                if json {
-                    println!("{}", serde_json::to_string(&p)?);
-                } else {
-                    let gw = p
-                        .spec
-                        .gateway
-                        .map(|g| format!(" gateway {g}"))
-                        .unwrap_or_default();
-                    println!(
-                        "{:<16} {:<20} {} of {} allocated{gw}",
-                        p.spec.name, p.spec.cidr, p.allocated, p.usable
-                    );
-                }
+                t.row(vec![
+                    p.spec.name,
+                    p.spec.cidr.to_string(),
+                    p.allocated.to_string(),
+                    p.usable.to_string(),
+                    p.spec.gateway.map_or("-".to_owned(), |g| g.to_string()),
+                ]);
+            }
+            if !t.is_empty() {
+                t.print()?;
+            }
+        }
+        CatalogAnswer::Allocations(v) if json => {
+            for al in &v {
+                out::json(&AllocationJson::from(al))?;
             }
         }
         CatalogAnswer::Allocations(v) => {
+            let mut t = Table::new(&["ADDRESS", "FOR", "BY"]);
             for al in v {
-                if json {
-                    println!("{}", serde_json::to_string(&al)?);
-                } else {
-                    println!("{:<40} {:<24} {}", al.address, al.owner, al.operator);
-                }
+                t.row(vec![
+                    al.address.to_string(),
+                    al.owner.to_string(),
+                    al.operator,
+                ]);
+            }
+            if !t.is_empty() {
+                t.print()?;
             }
         }
         other => anyhow::bail!("unexpected answer: {other:?}"),

@@ -12,6 +12,7 @@ mod deploy;
 mod escalator;
 mod ips;
 mod json;
+mod json_catalog;
 mod key_arg;
 mod kv;
 mod lifecycle;

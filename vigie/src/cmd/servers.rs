@@ -12,7 +12,8 @@ use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ServerRecord, ServerState}
 use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::conn::Conn;
-use super::out::Format;
+use super::json_catalog::{ServerJson, SessionJson};
+use super::out::{self, Format, Table};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -133,13 +134,13 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             };
             for s in v {
                 if json {
-                    println!("{}", serde_json::to_string(&s)?);
+                    out::json(&ServerJson::from(&s))?;
                 } else {
-                    println!(
+                    out::line(&format!(
                         "{}: host key pinned: {}",
                         s.spec.name,
                         s.spec.host_key.as_deref().unwrap_or("")
-                    );
+                    ))?;
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -167,20 +168,25 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             else {
                 anyhow::bail!("unexpected answer");
             };
-            for s in v {
-                if json {
-                    println!("{}", serde_json::to_string(&s)?);
-                } else {
-                    println!(
-                        "session {:<4} {}  {:>6} server(s)  by {:<12} {} sha256:{}",
-                        s.id,
-                        when(s.at_ms),
-                        s.rows,
-                        s.operator,
-                        s.file,
-                        &s.digest[..s.digest.len().min(12)]
-                    );
+            if json {
+                for s in &v {
+                    out::json(&SessionJson::from(s))?;
                 }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut t = Table::new(&["SESSION", "AT", "SERVERS", "BY", "FILE", "SHA256"]);
+            for s in v {
+                t.row(vec![
+                    s.id.to_string(),
+                    when(s.at_ms),
+                    s.rows.to_string(),
+                    s.operator,
+                    s.file,
+                    s.digest[..s.digest.len().min(12)].to_owned(),
+                ]);
+            }
+            if !t.is_empty() {
+                t.print()?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -189,19 +195,24 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             let CatalogAnswer::Servers(v) = catalog(a.conn.client()?.call(call)?)? else {
                 anyhow::bail!("unexpected answer");
             };
-            for s in v {
-                if json {
-                    println!("{}", serde_json::to_string(&s)?);
-                } else {
-                    println!(
-                        "{:<20} {:<16} {:<12} session {:<4} {}",
-                        s.spec.name,
-                        s.spec.address,
-                        state(&s.state),
-                        s.session,
-                        labels(&s)
-                    );
+            if json {
+                for s in &v {
+                    out::json(&ServerJson::from(s))?;
                 }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut t = Table::new(&["NAME", "ADDRESS", "STATE", "SESSION", "LABELS"]);
+            for s in &v {
+                t.row(vec![
+                    s.spec.name.clone(),
+                    s.spec.address.to_string(),
+                    state(&s.state),
+                    s.session.to_string(),
+                    labels(s),
+                ]);
+            }
+            if !t.is_empty() {
+                t.print()?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -212,7 +223,7 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             };
             for s in v {
                 if json {
-                    println!("{}", serde_json::to_string(&s)?);
+                    out::json(&ServerJson::from(&s))?;
                     continue;
                 }
                 let p = &s.spec;
@@ -292,11 +303,12 @@ fn import(
         anyhow::bail!("unexpected answer");
     };
     match session {
-        Some(s) if json => println!("{}", serde_json::to_string(&s)?),
+        Some(s) if json => out::json(&SessionJson::from(&s))?,
         Some(s) => println!(
             "session {}: {servers} server(s) imported from {}",
             s.id, s.file
         ),
+        None if json => out::json(&serde_json::json!({ "dry_run": true, "servers": servers }))?,
         None => println!("dry run: {servers} server(s) would be imported, nothing written"),
     }
     Ok(ExitCode::SUCCESS)
@@ -330,7 +342,7 @@ fn provision(
     };
     for s in &v {
         if json {
-            println!("{}", serde_json::to_string(s)?);
+            out::json(&ServerJson::from(s))?;
         } else {
             println!("{:<20} {}", s.spec.name, state(&s.state));
         }
