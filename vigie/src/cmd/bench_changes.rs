@@ -130,6 +130,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             events: events.clone(),
             orders: orders.clone(),
             heartbeat: Duration::from_millis(500),
+            observe: None,
         },
         prefix: "sim-".into(),
         hosts: a.hosts,
