@@ -661,6 +661,8 @@ pub enum ApiFaultKind {
     /// The operator lacks the permission (verb or host scope).
     Forbidden,
     Storage,
+    /// The host could not be asked (offline, not answering in time).
+    Unavailable,
 }
 
 impl ApiFault {
