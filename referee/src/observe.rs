@@ -64,9 +64,12 @@ impl Tower {
             return;
         }
         sample.services.truncate(vigie_wire::observe::MAX_SERVICES);
-        self.observed
-            .samples
-            .insert(sample.host.clone(), (sample, now));
+        let host = sample.host.clone();
+        let first = self.observed.samples.insert(host.clone(), (sample, now));
+        if first.is_none() {
+            // Once per host and start, not per sample.
+            tracing::info!(event = "host_sampled", host = %host);
+        }
     }
 
     /// The latest samples of the hosts the caller may read.
