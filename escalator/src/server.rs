@@ -17,8 +17,8 @@ use crate::error::EscalatorError;
 use crate::keys::{bounds, full_key};
 use crate::store::Store;
 use vigie_wire::escalator::{
-    BatchOp, DbRef, Entry, Fault, FaultKind, RangeSpec, Reply, Request, RequestBody, RequestHead,
-    Histogram, Response, Stats,
+    BatchOp, DbRef, Entry, Fault, FaultKind, Histogram, RangeSpec, Reply, Request, RequestBody,
+    RequestHead, Response, Stats,
 };
 use vigie_wire::limits::{MAX_BATCH_OPS, MAX_FRAME, MAX_KEY, MAX_VALUE};
 

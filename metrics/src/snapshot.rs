@@ -104,7 +104,10 @@ impl Sources {
 
     /// The current (not stale) samples of a tenant's hosts.
     fn samples_of(&mut self, tenant: &str) -> Option<Vec<HostSample>> {
-        match self.client(tenant)?.call(ApiCall::HostMetrics { host: None }) {
+        match self
+            .client(tenant)?
+            .call(ApiCall::HostMetrics { host: None })
+        {
             Ok(ApiAnswer::HostMetrics(v)) => Some(
                 v.into_iter()
                     .filter(|m| !m.stale)

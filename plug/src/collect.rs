@@ -106,7 +106,9 @@ mod tests {
     fn services_output_is_copied_once_even_across_a_restart() {
         let root = tempfile::tempdir().unwrap();
         let state = tempfile::tempdir().unwrap();
-        let rep = root.path().join("srv/services/auto-shop-prod-web/1/replica-1");
+        let rep = root
+            .path()
+            .join("srv/services/auto-shop-prod-web/1/replica-1");
         fs::create_dir_all(&rep).unwrap();
         fs::write(rep.join("app.log"), "listening\nhalf a li").unwrap();
         let store = LogStore::open(state.path()).unwrap();

@@ -99,9 +99,9 @@ fn parse_cpus(stat: &str) -> u32 {
 fn parse_load(loadavg: &str) -> [u32; 3] {
     let mut out = [0; 3];
     for (slot, f) in out.iter_mut().zip(loadavg.split_whitespace()) {
-        *slot = f
-            .parse::<f64>()
-            .map_or(0, |l| (l * 100.0).round().clamp(0.0, u32::MAX as f64) as u32);
+        *slot = f.parse::<f64>().map_or(0, |l| {
+            (l * 100.0).round().clamp(0.0, u32::MAX as f64) as u32
+        });
     }
     out
 }
@@ -175,7 +175,10 @@ mod tests {
     #[test]
     fn proc_files_are_read_into_base_units() {
         let stat = "cpu  100 5 20 1000 30 1 2 3 0 0\ncpu0 50 2 10 500 15 0 1 1 0 0\ncpu1 50 3 10 500 15 1 1 2 0 0\nintr 1\n";
-        assert_eq!(parse_cpu(stat), ((100 + 5 + 20 + 1 + 2 + 3) * 10, 1030 * 10));
+        assert_eq!(
+            parse_cpu(stat),
+            ((100 + 5 + 20 + 1 + 2 + 3) * 10, 1030 * 10)
+        );
         assert_eq!(parse_cpus(stat), 2);
         assert_eq!(parse_load("0.52 1.00 12.25 2/300 999\n"), [52, 100, 1225]);
         let mem = "MemTotal:       2048 kB\nMemFree:  10 kB\nMemAvailable:   1024 kB\n";
@@ -187,10 +190,16 @@ mod tests {
     #[test]
     fn the_deployer_s_replicas_are_found_and_their_state_read() {
         let root = tempfile::tempdir().unwrap();
-        let rep = root.path().join("srv/services/auto-shop-prod-web/3/replica-1");
+        let rep = root
+            .path()
+            .join("srv/services/auto-shop-prod-web/3/replica-1");
         fs::create_dir_all(&rep).unwrap();
         fs::create_dir_all(root.path().join("srv/services/auto-bin")).unwrap();
-        fs::create_dir_all(root.path().join("srv/services/auto-shop-prod-web/3/replica-2")).unwrap();
+        fs::create_dir_all(
+            root.path()
+                .join("srv/services/auto-shop-prod-web/3/replica-2"),
+        )
+        .unwrap();
         fs::write(rep.join("supervisor.pid"), std::process::id().to_string()).unwrap();
         let s = sample("h", root.path(), 10_000);
         let got: Vec<(&str, &str, &str, bool)> = s

@@ -18,9 +18,9 @@ mod runner;
 pub use error::PlugError;
 pub use fleet::{run_fleet, FleetConfig};
 pub use journal::{FileJournal, Journal, JournalRecord, MemJournal};
-pub use plug::Plug;
 pub use logs::LogStore;
 pub use observer::{Observer, ObserverConfig};
+pub use plug::Plug;
 pub use runner::{run, PlugConfig};
 
 #[cfg(test)]

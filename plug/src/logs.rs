@@ -295,8 +295,8 @@ impl LogStore {
                         if g == oldest && first_at.is_none() {
                             first_at = Some(at);
                         }
-                        let wanted = q.since_ms.is_none_or(|s| at >= s)
-                            && change.is_none_or(|c| c == who);
+                        let wanted =
+                            q.since_ms.is_none_or(|s| at >= s) && change.is_none_or(|c| c == who);
                         if wanted {
                             if !page.text.is_empty() && page.text.len() + line.len() > max {
                                 page.more = true;
@@ -313,12 +313,9 @@ impl LogStore {
                 }
             }
         }
-        if let (Some(since), Some(first), true, None) = (
-            q.since_ms,
-            first_at,
-            rotated_away,
-            &page.beyond_retention,
-        ) {
+        if let (Some(since), Some(first), true, None) =
+            (q.since_ms, first_at, rotated_away, &page.beyond_retention)
+        {
             if since < first && q.cursor.is_none() {
                 page.beyond_retention = Some(format!(
                     "the host keeps logs from {first} (Unix ms) on ({} files of {} KiB per \

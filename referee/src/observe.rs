@@ -180,10 +180,7 @@ impl Tower {
             return;
         };
         let body = chunk.body.map(ApiAnswer::Logs).map_err(|why| {
-            ApiFault::new(
-                ApiFaultKind::Invalid,
-                format!("host {}: {why}", chunk.host),
-            )
+            ApiFault::new(ApiFaultKind::Invalid, format!("host {}: {why}", chunk.host))
         });
         turn.replies.push((
             p.ident,

@@ -23,9 +23,7 @@ fn text(b: &[u8]) -> String {
 fn chatty(t: &Launcher, host: &str, lines: u32) -> anyhow::Result<String> {
     let spec = vigie_changes::parse_change(
         "t.yml",
-        &format!(
-            "title: chatty\nsteps:\n  - run: \"seq 1 {lines}; echo on-stderr >&2\"\n"
-        ),
+        &format!("title: chatty\nsteps:\n  - run: \"seq 1 {lines}; echo on-stderr >&2\"\n"),
     )?;
     let c = t.api()?.changes(ApiCall::Submit {
         spec,
@@ -35,7 +33,11 @@ fn chatty(t: &Launcher, host: &str, lines: u32) -> anyhow::Result<String> {
     let done = t.wait_final(std::slice::from_ref(&id), WAIT)?;
     anyhow::ensure!(done[0].state == ChangeState::Succeeded, "{:?}", done[0]);
     // The step's result keeps only a tail: the logs are what has it all.
-    let tail = &done[0].steps[0].result.as_ref().expect("result").stdout_tail;
+    let tail = &done[0].steps[0]
+        .result
+        .as_ref()
+        .expect("result")
+        .stdout_tail;
     anyhow::ensure!(!tail.starts_with("1\n"), "the tail holds everything");
     Ok(id)
 }
@@ -92,21 +94,41 @@ fn a_step_s_whole_output_is_read_back_and_permissions_apply() -> anyhow::Result<
     // An unknown host, and a registered one that is offline: said clearly.
     let out = t.cli(&["logs", "nosuch"])?;
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("no host nosuch"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no host nosuch"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(t.cli(&["hosts", "add", "ghost"])?.status.success());
     let out = t.cli(&["logs", "ghost"])?;
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("host ghost is offline"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("host ghost is offline"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // Permissions: logs.read over other hosts only, none at all, another tenant.
     let dir = t.dir.path();
-    let elsewhere = add_operator(&t, dir, "default", "elsewhere", &grants(&["logs.read@db-*"])?)?;
+    let elsewhere = add_operator(
+        &t,
+        dir,
+        "default",
+        "elsewhere",
+        &grants(&["logs.read@db-*"])?,
+    )?;
     let r = client_with(&t, &elsewhere, None)?.call(logs_query("web-1"));
     assert_eq!(fault(r), Some(ApiFaultKind::Forbidden));
     let reader = add_operator(&t, dir, "default", "reader", &grants(&["hosts.read"])?)?;
     let r = client_with(&t, &reader, None)?.call(logs_query("web-1"));
     assert_eq!(fault(r), Some(ApiFaultKind::Forbidden));
-    let other = add_operator(&t, dir, "globex", "other", &grants(&["logs.read", "hosts.read"])?)?;
+    let other = add_operator(
+        &t,
+        dir,
+        "globex",
+        "other",
+        &grants(&["logs.read", "hosts.read"])?,
+    )?;
     match client_with(&t, &other, None)?.call(logs_query("web-1")) {
         Err(vigie_referee::ClientError::Refused(f)) => {
             assert_eq!(f.kind, ApiFaultKind::NotFound);
@@ -140,7 +162,11 @@ fn host_metrics_are_shown_per_host_and_an_agent_s_logs_come_through_the_majordom
     assert!(v["disk_total_bytes"].as_u64() > Some(0), "{v}");
     assert!(v["cpus"].as_u64() >= Some(1), "{v}");
     let table = t.cli(&["hosts", "--metrics"])?;
-    assert!(text(&table.stdout).starts_with("HOST"), "{}", text(&table.stdout));
+    assert!(
+        text(&table.stdout).starts_with("HOST"),
+        "{}",
+        text(&table.stdout)
+    );
     assert!(text(&table.stdout).contains("web-1"));
 
     // An agent: its samples and its logs travel through the majordomo.
@@ -151,7 +177,10 @@ fn host_metrics_are_shown_per_host_and_an_agent_s_logs_come_through_the_majordom
         .output()?;
     anyhow::ensure!(out.status.success(), "{}", text(&out.stderr));
     let public = text(&out.stdout).trim().to_owned();
-    assert!(t.cli(&["hosts", "add", "far-1", "--key", &public])?.status.success());
+    assert!(t
+        .cli(&["hosts", "add", "far-1", "--key", &public])?
+        .status
+        .success());
     let tower_key = std::fs::read_to_string(t.data_dir().join("keys/tower.public"))?;
     let agent = Daemon::agent(
         &t.endpoint("majordomo"),

@@ -238,7 +238,11 @@ fn prometheus_reads_back_what_the_tower_ran() -> anyhow::Result<()> {
     );
     // Each host's resources, labelled by host only.
     for host in ["web-1", "web-2"] {
-        assert!(v(&format!(r#"vigie_host_memory_total_bytes{{host="{host}"}}"#))? > 0.0);
+        assert!(
+            v(&format!(
+                r#"vigie_host_memory_total_bytes{{host="{host}"}}"#
+            ))? > 0.0
+        );
         assert!(v(&format!(r#"vigie_host_disk_total_bytes{{host="{host}"}}"#))? > 0.0);
         assert!(v(&format!(r#"vigie_host_cpus{{host="{host}"}}"#))? >= 1.0);
     }
@@ -280,7 +284,10 @@ fn a_scrape_while_the_referee_is_unreachable_drops_its_series() -> anyhow::Resul
         "{body}"
     );
     assert!(has_line(&body, "vigie_referee_up 1"), "{body}");
-    assert!(has_line(&body, r#"vigie_host_uptime_seconds{host="web-1"}"#), "{body}");
+    assert!(
+        has_line(&body, r#"vigie_host_uptime_seconds{host="web-1"}"#),
+        "{body}"
+    );
 
     // A referee that does not answer (stopped, as while it restarts): the
     // scrape still answers, says so, and shows no host or queue figure.

@@ -30,7 +30,15 @@ pub fn host_metrics(tower: &mut Tower, format: Format) -> anyhow::Result<ExitCod
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = Table::new(&[
-        "HOST", "AGE", "CPUS", "LOAD1", "LOAD5", "MEM USED", "DISK USED", "UPTIME", "SERVICES",
+        "HOST",
+        "AGE",
+        "CPUS",
+        "LOAD1",
+        "LOAD5",
+        "MEM USED",
+        "DISK USED",
+        "UPTIME",
+        "SERVICES",
     ]);
     for v in &views {
         t.row(metrics_row(v));

@@ -137,8 +137,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         plug = plug.with_logs(o.logs.clone());
         cfg.observe = Some(o);
     }
-    vigie_plug::run(cfg, plug, shutdown_flag()?)
-        .context("plug stopped on an error")?;
+    vigie_plug::run(cfg, plug, shutdown_flag()?).context("plug stopped on an error")?;
     Ok(ExitCode::SUCCESS)
 }
 
