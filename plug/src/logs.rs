@@ -246,7 +246,14 @@ impl LogStore {
             if let LogSource::Service { name } = &q.source {
                 return Err(format!("no logs of service {name} on this host"));
             }
-            return Ok(LogsPage::default());
+            // Nothing yet: go on from the first file that will be written.
+            return Ok(LogsPage {
+                cursor: q.cursor.unwrap_or(LogCursor {
+                    generation: 1,
+                    offset: 0,
+                }),
+                ..LogsPage::default()
+            });
         };
         let rotated_away = oldest > 1;
         let mut page = LogsPage::default();
@@ -438,6 +445,19 @@ mod tests {
             ))
             .unwrap();
         assert!(page.beyond_retention.unwrap().contains("rotated away"));
+    }
+
+    #[test]
+    fn following_an_empty_store_is_not_beyond_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path()).unwrap();
+        let first = store.read(&query(None, None)).unwrap();
+        store.begin_step("c-1", 0, "apply");
+        store.write("stdout", b"later\n");
+        store.end_step();
+        let next = store.read(&query(None, Some(first.cursor))).unwrap();
+        assert_eq!(next.beyond_retention, None);
+        assert!(next.text.ends_with("\tstdout\tlater\n"), "{}", next.text);
     }
 
     #[test]

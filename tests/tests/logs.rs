@@ -147,6 +147,84 @@ fn a_step_s_whole_output_is_read_back_and_permissions_apply() -> anyhow::Result<
 }
 
 #[test]
+fn a_service_s_output_is_read_and_follow_shows_what_comes_next() -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let t = Launcher::start(Setup::new("svc").host("web-1", &[]))?;
+    // What the deployer's supervisor writes for a replica.
+    let rep = "srv/services/auto-shop-prod-web/1/replica-1";
+    let spec = vigie_changes::parse_change(
+        "t.yml",
+        &format!(
+            "title: svc\nsteps:\n  - run: \"mkdir -p {rep} && printf 'listening on 8080\\nGET / 200\\n' > {rep}/app.log\"\n"
+        ),
+    )?;
+    let c = t.api()?.changes(ApiCall::Submit {
+        spec,
+        target: "web-1".into(),
+    })?;
+    let done = t.wait_final(&[c[0].id.clone()], WAIT)?;
+    assert_eq!(done[0].state, ChangeState::Succeeded, "{:?}", done[0]);
+    let out = t.cli(&["logs", "web-1", "--service", "auto-shop-prod-web"])?;
+    anyhow::ensure!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("1/1 | listening on 8080\n"), "{shown}");
+    assert!(shown.contains("1/1 | GET / 200\n"), "{shown}");
+    let out = t.cli(&["logs", "web-1", "--service", "auto-none-prod-web"])?;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no logs of service auto-none-prod-web"));
+
+    // --follow: what a later change prints shows up without asking again.
+    let mut follow = std::process::Command::new(vigie_tests::vigie_bin())
+        .args(["logs", "web-1", "--follow"])
+        .env("XDG_CONFIG_HOME", t.dir.path().join("xdg"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = follow
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("stdout"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let spec = vigie_changes::parse_change(
+        "t.yml",
+        "title: later\nsteps:\n  - run: echo later-marker\n",
+    )?;
+    let c = t.api()?.changes(ApiCall::Submit {
+        spec,
+        target: "web-1".into(),
+    })?;
+    let mut seen = Vec::new();
+    let found = loop {
+        match rx.recv_timeout(WAIT) {
+            Ok(l) if l.ends_with("stdout | later-marker") => break Some(l),
+            Ok(l) => seen.push(l),
+            Err(_) => break None,
+        }
+    };
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let mut err = String::new();
+    if let Some(mut e) = follow.stderr.take() {
+        std::io::Read::read_to_string(&mut e, &mut err)?;
+    }
+    // Following from an empty store is not "beyond retention".
+    assert!(!err.contains("rotated away"), "{err}");
+    let line = found.ok_or_else(|| anyhow::anyhow!("follow never showed the marker: {seen:?}"))?;
+    assert!(line.contains(&c[0].id), "{line}");
+    Ok(())
+}
+
+#[test]
 fn host_metrics_are_shown_per_host_and_an_agent_s_logs_come_through_the_majordomo(
 ) -> anyhow::Result<()> {
     let t = Launcher::start(Setup::new("metrics").host("web-1", &[]))?;
