@@ -340,5 +340,72 @@ pub fn run(hosts: usize) -> anyhow::Result<()> {
         "memory each process gained with the agents: {}",
         grew.join(", ")
     );
+
+    // Host metrics: the majordomo's CPU with the agents idle (heartbeats
+    // every 500 ms), without samples and with one sample per agent every
+    // 10 s (staggered, as real agents started at different times are),
+    // in alternating windows of the same run.
+    let mut sample = vigie_plug::host_metrics::sample("sim-0", dir.path(), 10_000);
+    for r in 1..=4 {
+        sample.services.push(vigie_wire::observe::ServiceState {
+            name: "auto-shop-prod-web".into(),
+            instance: "12".into(),
+            replica: r.to_string(),
+            running: true,
+        });
+    }
+    let frame_bytes = vigie_wire::encode(&FrontIn::Plug(PlugEvent::HostMetrics(sample.clone())))
+        .map_or(0, |f| f.len());
+    let window = Duration::from_secs(8);
+    let every = Duration::from_secs(10);
+    let mut ticks = [0u64; 2];
+    let mut referee_ticks = [0u64; 2];
+    let referee_pid = *pids.get("referee").context("no referee")?;
+    let mut samples_sent = 0u64;
+    for round in 0..4 {
+        let with = round % 2 == 1;
+        let start = Instant::now();
+        let cpu0 = cpu_ticks(majordomo_pid);
+        let referee0 = cpu_ticks(referee_pid);
+        let mut last_beat = Instant::now();
+        let mut next_sample = 0usize;
+        while start.elapsed() < window {
+            pump(&mut agents, None, 20)?;
+            if last_beat.elapsed() >= Duration::from_millis(500) {
+                for a in &agents {
+                    send(&a.sock, a.plug.heartbeat());
+                }
+                last_beat = Instant::now();
+            }
+            if with {
+                // Agent i samples at i/hosts of the interval.
+                let due =
+                    ((start.elapsed().as_secs_f64() / every.as_secs_f64()) * hosts as f64) as usize;
+                while next_sample < due {
+                    let a = &agents[next_sample % hosts];
+                    let mut s = sample.clone();
+                    s.host = a.plug.host().to_owned();
+                    send(&a.sock, PlugEvent::HostMetrics(s));
+                    next_sample += 1;
+                    samples_sent += 1;
+                }
+            }
+        }
+        ticks[usize::from(with)] += cpu_ticks(majordomo_pid) - cpu0;
+        referee_ticks[usize::from(with)] += cpu_ticks(referee_pid) - referee0;
+    }
+    let secs = 2.0 * window.as_secs_f64();
+    println!(
+        "majordomo CPU with {hosts} idle agents over {secs:.0} s: {:.2} s without host metrics, {:.2} s with one sample per agent every {} s ({samples_sent} samples of {frame_bytes} bytes): ratio {:.3}",
+        ticks[0] as f64 / 100.0,
+        ticks[1] as f64 / 100.0,
+        every.as_secs(),
+        ticks[1] as f64 / ticks[0].max(1) as f64
+    );
+    println!(
+        "referee CPU in the same windows: {:.2} s without, {:.2} s with host metrics",
+        referee_ticks[0] as f64 / 100.0,
+        referee_ticks[1] as f64 / 100.0
+    );
     tower.stop()
 }
