@@ -66,7 +66,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         "# medians of {} alternated rounds: without metrics | with metrics scraped every 1 s | with / without",
         a.compare_metrics
     );
-    let rows: [(&str, fn(&Figures) -> f64, &str); 4] = [
+    type Row = (&'static str, fn(&Figures) -> f64, &'static str);
+    let rows: [Row; 4] = [
         (
             "submit -> order, p50 (ms)",
             |f| f.order_p50.as_secs_f64() * 1e3,
