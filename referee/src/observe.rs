@@ -223,6 +223,114 @@ impl Tower {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vigie_wire::observe::{LogSource, LogsPage};
+
+    fn online_tower(store: &crate::test_store::TestStore, now: Instant) -> Tower {
+        let mut tower = store.tower();
+        let beat = crate::events::Beat {
+            incarnation: 1,
+            labels: Default::default(),
+            busy: None,
+            refusing: None,
+        };
+        tower.heartbeat("web-1", beat, now, &mut Turn::default());
+        tower
+    }
+
+    fn query(host: &str) -> LogsQuery {
+        LogsQuery {
+            host: host.into(),
+            source: LogSource::Steps { change: None },
+            since_ms: None,
+            cursor: None,
+            max_bytes: 1024,
+        }
+    }
+
+    fn caller() -> Caller {
+        Caller::internal("default", "t")
+    }
+
+    #[test]
+    fn samples_are_kept_for_known_hosts_only_and_go_stale() {
+        let store = crate::test_store::store();
+        let now = Instant::now();
+        let mut tower = online_tower(&store, now);
+        for host in ["web-1", "ghost"] {
+            let s = HostSample {
+                host: host.into(),
+                interval_ms: 10_000,
+                cpus: 2,
+                ..HostSample::default()
+            };
+            tower.host_sample(s, now);
+        }
+        let ApiAnswer::HostMetrics(v) = tower.host_metrics(&caller(), None, now).unwrap() else {
+            panic!()
+        };
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!((v[0].host.as_str(), v[0].stale), ("web-1", false));
+        let later = now + Duration::from_secs(31);
+        let ApiAnswer::HostMetrics(v) = tower.host_metrics(&caller(), None, later).unwrap() else {
+            panic!()
+        };
+        assert!(v[0].stale);
+        let e = tower
+            .host_metrics(&caller(), Some("ghost".into()), now)
+            .unwrap_err();
+        assert_eq!(e.kind, ApiFaultKind::NotFound);
+    }
+
+    #[test]
+    fn a_logs_call_is_answered_by_its_host_or_the_timeout() {
+        let store = crate::test_store::store();
+        let now = Instant::now();
+        let mut tower = online_tower(&store, now);
+        let mut turn = Turn::default();
+        tower
+            .logs_call(&caller(), query("web-1"), b"id".to_vec(), 7, now, &mut turn)
+            .unwrap();
+        let Some((topics, Published::LogsRequest(req))) = turn.publish.pop() else {
+            panic!("no request published")
+        };
+        assert_eq!(topics, vec![host_topic("web-1")]);
+        // Another host cannot answer in its place.
+        let page = |host: &str| LogsChunk {
+            host: host.into(),
+            request: req.request,
+            body: Ok(LogsPage::default()),
+        };
+        tower.logs_answer(page("web-2"), &mut turn);
+        assert!(turn.replies.is_empty());
+        tower.logs_answer(page("web-1"), &mut turn);
+        let (ident, reply) = turn.replies.pop().unwrap();
+        assert_eq!((ident.as_slice(), reply.id), (&b"id"[..], 7));
+        assert!(matches!(reply.body, Ok(ApiAnswer::Logs(_))));
+
+        // Silent host: a clear error after the timeout, not before.
+        tower
+            .logs_call(&caller(), query("web-1"), b"id".to_vec(), 8, now, &mut turn)
+            .unwrap();
+        tower.expire_logs(now + Duration::from_secs(5), &mut turn);
+        assert!(turn.replies.is_empty());
+        tower.expire_logs(now + LOGS_TIMEOUT, &mut turn);
+        let (_, reply) = turn.replies.pop().unwrap();
+        let fault = reply.body.unwrap_err();
+        assert_eq!(fault.kind, ApiFaultKind::Unavailable);
+        assert!(fault.message.contains("did not answer"), "{fault:?}");
+
+        // Unknown host, offline host.
+        let e = tower
+            .logs_call(&caller(), query("nosuch"), vec![1], 9, now, &mut turn)
+            .unwrap_err();
+        assert_eq!(e.kind, ApiFaultKind::NotFound);
+        tower.tick(now + Duration::from_secs(10), &mut turn);
+        let e = tower
+            .logs_call(&caller(), query("web-1"), vec![1], 9, now, &mut turn)
+            .unwrap_err();
+        assert_eq!(e.kind, ApiFaultKind::Unavailable);
+        assert!(e.message.contains("offline"), "{e:?}");
+    }
 
     #[test]
     fn a_sample_is_stale_after_three_of_its_intervals() {
