@@ -179,7 +179,17 @@ impl Tower {
         let Some(p) = self.observed.pending.remove(&chunk.request) else {
             return;
         };
-        let body = chunk.body.map(ApiAnswer::Logs).map_err(|why| {
+        // A host answers at most what was asked; a lying one is cut short
+        // rather than relayed whole.
+        let limit = 2 * vigie_wire::observe::MAX_LOG_CHUNK as usize;
+        let body = match chunk.body {
+            Ok(page) if page.text.len() > limit => Err(format!(
+                "it sent {} bytes of logs, more than the {limit} a chunk may hold",
+                page.text.len()
+            )),
+            other => other,
+        };
+        let body = body.map(ApiAnswer::Logs).map_err(|why| {
             ApiFault::new(ApiFaultKind::Invalid, format!("host {}: {why}", chunk.host))
         });
         turn.replies.push((
