@@ -77,7 +77,7 @@ impl BenchTower {
         let ep = |n: &str| format!("ipc://{}/{n}.sock", dir.path().display());
         let majordomo = format!("tcp://127.0.0.1:{}", free_port()?);
         let setup = format!(
-            "name: bench\ndata_dir: data\nendpoints:\n  escalator: {}\n  api: {}\n  events: {}\n  orders: {}\n  lifecycle: {}\n  majordomo: {majordomo}\n",
+            "name: bench\ndata_dir: data\nendpoints:\n  escalator: {}\n  api: {}\n  events: {}\n  orders: {}\n  lifecycle: {}\n  majordomo: {majordomo}\n  metrics: http://127.0.0.1:0\n",
             ep("escalator"),
             ep("api"),
             ep("events"),
