@@ -225,6 +225,11 @@ pub fn run(hosts: usize) -> anyhow::Result<()> {
                     Ok(FrontOut::Published(Published::ReportAck { upto, .. })) => {
                         a.plug.on_ack(upto)?
                     }
+                    // A new journal numbers its reports in the incarnation
+                    // the referee hands out; until then it is not online.
+                    Ok(FrontOut::Published(Published::Incarnation { host, incarnation })) => {
+                        a.plug.on_incarnation(&host, incarnation)?;
+                    }
                     _ => {}
                 }
             }
@@ -233,6 +238,7 @@ pub fn run(hosts: usize) -> anyhow::Result<()> {
     };
     let mut last_beat = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut online = 0;
     loop {
         pump(&mut agents, None, 50)?;
         if last_beat.elapsed() > Duration::from_millis(500) {
@@ -241,14 +247,15 @@ pub fn run(hosts: usize) -> anyhow::Result<()> {
             }
             last_beat = Instant::now();
             if let ApiAnswer::Hosts(h) = api.call(ApiCall::Hosts)? {
-                if h.iter().filter(|h| h.online).count() == hosts {
+                online = h.iter().filter(|h| h.online).count();
+                if online == hosts {
                     break;
                 }
             }
         }
         anyhow::ensure!(
             Instant::now() < deadline,
-            "the agents did not all come online"
+            "the agents did not all come online ({online} of {hosts})"
         );
     }
     println!(
