@@ -85,8 +85,17 @@ fn a_step_s_whole_output_is_read_back_and_permissions_apply() -> anyhow::Result<
     // In small chunks (the CLI follows the cursor) nothing is lost either.
     let json = t.cli(&["--json", "logs", "web-1", "--change", &id, "--since", "10m"])?;
     anyhow::ensure!(json.status.success(), "{}", text(&json.stderr));
-    let first: serde_json::Value =
-        serde_json::from_str(text(&json.stdout).lines().next().unwrap_or("{}"))?;
+    // stdout and stderr are read apart: the first line of stdout, wherever
+    // stderr's line landed.
+    let lines: Vec<serde_json::Value> = text(&json.stdout)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(lines.len(), 2_001, "{}", text(&json.stdout));
+    let first = lines
+        .iter()
+        .find(|l| l["stream"] == "stdout")
+        .ok_or_else(|| anyhow::anyhow!("no stdout line"))?;
     assert_eq!(first["change"], id.as_str());
     assert_eq!(first["step"], 1);
     assert_eq!(first["text"], "1");
