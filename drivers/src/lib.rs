@@ -19,6 +19,13 @@ pub use noop::NoopDriver;
 pub use schema::{options_of, OptionKind, OptionSpec, DRIVERS};
 pub use vigie_wire::change::{Action, Command, Probe, StepResult};
 
+/// Where a driver copies every byte a step's commands print (besides the
+/// tail kept in the step's result): the plug's log store. Called from the
+/// output reader threads, so it must be cheap and never block for long.
+pub trait OutputSink: Send + Sync {
+    fn write(&self, stream: &'static str, bytes: &[u8]);
+}
+
 /// How steps touch a host. One driver serves one host, one step at a time.
 pub trait Driver: Send {
     /// A short stable name: "local", "noop".

@@ -17,8 +17,8 @@ use crate::error::EscalatorError;
 use crate::keys::{bounds, full_key};
 use crate::store::Store;
 use vigie_wire::escalator::{
-    BatchOp, DbRef, Entry, Fault, FaultKind, RangeSpec, Reply, Request, RequestBody, RequestHead,
-    Response, Stats,
+    BatchOp, DbRef, Entry, Fault, FaultKind, Histogram, RangeSpec, Reply, Request, RequestBody,
+    RequestHead, Response, Stats,
 };
 use vigie_wire::limits::{MAX_BATCH_OPS, MAX_FRAME, MAX_KEY, MAX_VALUE};
 
@@ -308,10 +308,15 @@ impl Server {
     /// Makes a database's writes of this turn survive a process crash, or
     /// power loss when one of them was durable. A failure (a full disk, an
     /// I/O error) fails this turn's writes to that database, not the server.
-    fn commit(&mut self, name: &str, durable: bool) {
+    fn commit(&mut self, name: &str, durable: bool, writes: u64) {
         let r = if durable {
+            let began = std::time::Instant::now();
             self.store.sync(name).map(|calls| {
                 self.stats.syncs += u64::from(calls);
+                self.stats
+                    .commit_us
+                    .observe(began.elapsed().as_micros() as u64);
+                self.stats.commit_writes.observe(writes);
                 self.emit(ProbeEvent::Synced {
                     db: name.to_owned(),
                     calls,
@@ -350,6 +355,14 @@ impl Server {
         ));
     }
 }
+
+/// The buckets of the commit histograms (microseconds; writes per
+/// fdatasync), chosen around what a disk's fdatasync costs (0.1 to 100 ms)
+/// and the group sizes the benchmark sees.
+const COMMIT_US_BOUNDS: &[u64] = &[
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
+];
+const COMMIT_WRITES_BOUNDS: &[u64] = &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 fn encode_reply(reply: &Reply) -> Vec<u8> {
     vigie_wire::encode(reply).unwrap_or_else(|e| {
@@ -393,7 +406,11 @@ pub fn serve(
     let mut server = Server {
         cfg,
         store,
-        stats: Stats::default(),
+        stats: Stats {
+            commit_us: Histogram::with_bounds(COMMIT_US_BOUNDS),
+            commit_writes: Histogram::with_bounds(COMMIT_WRITES_BOUNDS),
+            ..Stats::default()
+        },
         probe,
         failed: BTreeMap::new(),
     };
@@ -402,6 +419,8 @@ pub fn serve(
     let mut replies: Vec<Pending> = Vec::with_capacity(DRAIN_CAP);
     // Databases written this turn, and whether a write to it was durable.
     let mut written: BTreeMap<String, bool> = BTreeMap::new();
+    // Durable writes per database this turn: one fdatasync's group.
+    let mut group: BTreeMap<String, u64> = BTreeMap::new();
     // Wake up at least this often to notice a shutdown request.
     sock.set_rcvtimeo(100)?;
     while !shutdown.load(Ordering::Relaxed) {
@@ -426,8 +445,11 @@ pub fn serve(
             let mut applied = None;
             if let Some(w) = sync {
                 if w.durable && !server.cfg.group_commit {
-                    server.commit(&w.db, true);
+                    server.commit(&w.db, true, 1);
                 } else {
+                    if w.durable {
+                        *group.entry(w.db.clone()).or_default() += 1;
+                    }
                     *written.entry(w.db.clone()).or_default() |= w.durable;
                 }
                 applied = Some((w.db, w.generation));
@@ -435,7 +457,8 @@ pub fn serve(
             replies.push((ident, reply, server.stats.requests, applied));
         }
         for (db, durable) in std::mem::take(&mut written) {
-            server.commit(&db, durable);
+            let writes = group.remove(&db).unwrap_or(0);
+            server.commit(&db, durable, writes);
         }
         for (ident, mut reply, seq, applied) in replies.drain(..) {
             server.settle(&mut reply, applied);

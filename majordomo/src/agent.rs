@@ -29,6 +29,8 @@ pub struct AgentConfig {
     pub heartbeat: Duration,
     /// Failed handshakes in a row, without one success, before giving up.
     pub max_refusals: u32,
+    /// Host metrics and logs.
+    pub observe: Option<vigie_plug::ObserverConfig>,
 }
 
 fn send(dealer: &zmq::Socket, ev: PlugEvent) {
@@ -60,6 +62,12 @@ pub fn run(
     // back-off, since an operator may accept a pending key at any time.
     let mut knock_again: Option<Instant> = None;
     let mut next_beat = Instant::now();
+    // Driven from this loop (one DEALER): while a step runs, samples and
+    // logs answers wait for it (see ARCHITECTURE.md, Known limits).
+    let mut observer = cfg
+        .observe
+        .clone()
+        .map(|o| vigie_plug::Observer::new(&host, o));
     while !shutdown.load(Ordering::Relaxed) {
         if Instant::now() >= next_beat {
             out(plug.heartbeat());
@@ -122,6 +130,11 @@ pub fn run(
                 })) => {
                     plug.on_incarnation(&h, incarnation)?;
                 }
+                Ok(FrontOut::Published(Published::LogsRequest(req))) => {
+                    if let Some(ev) = observer.as_mut().and_then(|o| o.answer(req)) {
+                        out(ev);
+                    }
+                }
                 Ok(FrontOut::Refused { reason }) => {
                     tracing::warn!(event = "agent_message_refused", reason = %reason)
                 }
@@ -136,6 +149,9 @@ pub fn run(
         if knock_again.is_some_and(|t| Instant::now() >= t) {
             knock_again = None;
             dealer.connect(&cfg.tower)?;
+        }
+        if let Some(ev) = observer.as_mut().and_then(|o| o.tick(Instant::now())) {
+            out(ev);
         }
         // A plug that could not journal tries again (see `Plug::stall`).
         plug.retry_journal(Instant::now(), &mut out);

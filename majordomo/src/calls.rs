@@ -59,6 +59,7 @@ fn fault_word(kind: ApiFaultKind) -> &'static str {
         ApiFaultKind::Tampered => "tampered",
         ApiFaultKind::Forbidden => "forbidden",
         ApiFaultKind::Storage => "storage",
+        ApiFaultKind::Unavailable => "unavailable",
     }
 }
 

@@ -201,11 +201,10 @@ impl Door {
         routing_id: Vec<u8>,
         ev: PlugEvent,
     ) -> Result<(), MajordomoError> {
-        let host = match &ev {
-            PlugEvent::Heartbeat { host, .. } => host,
-            PlugEvent::Report(r) => &r.host,
-        };
-        if *host != key.host {
+        // Heartbeats, reports, host metrics and logs alike: only for the
+        // host the key was registered as.
+        let host = ev.host();
+        if host != key.host {
             let reason = format!("this key speaks for {}, not {host}", key.host);
             self.refuse(&routing_id, &key.host, reason);
             return Ok(());
@@ -286,6 +285,7 @@ impl Door {
             Published::ReportAck { ref host, .. } | Published::Incarnation { ref host, .. } => {
                 self.to_agent(&host.clone(), msg)
             }
+            Published::LogsRequest(ref r) => self.to_agent(&r.query.host.clone(), msg),
             Published::Operator(rec) => {
                 self.registry.put_operator(rec);
                 self.prune_watches()?;

@@ -11,6 +11,7 @@
 //! `prometheus_client` registry per daemon.
 
 mod error;
+mod host_series;
 pub mod observed;
 pub mod server;
 pub mod snapshot;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use vigie_referee::ApiClient;
 use vigie_wire::escalator::Stats;
+use vigie_wire::observe::HostSample;
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, HostView};
 
 /// How long a scrape waits for each daemon.
@@ -55,6 +56,9 @@ pub struct Snapshot {
     pub escalator: Option<Stats>,
     /// `None`: the database dir could not be read.
     pub database_bytes: Option<u64>,
+    /// The hosts' current samples (stale ones left out: a host that stopped
+    /// sending has no series rather than its last values), by host id.
+    pub host_samples: Vec<HostSample>,
 }
 
 /// Where the snapshot is read from. Not `Send` (Escalator's client is
@@ -81,27 +85,49 @@ impl Sources {
         }
     }
 
-    fn hosts_of(&mut self, tenant: &str) -> Option<Vec<HostView>> {
+    fn client(&mut self, tenant: &str) -> Option<&mut ApiClient> {
         if !self.referee.contains_key(tenant) {
             let caller = Caller::internal(tenant, "metrics");
             let mut c = ApiClient::direct(&self.api, &self.orders, caller).ok()?;
             c.set_timeout(READ_TIMEOUT);
             self.referee.insert(tenant.to_owned(), c);
         }
-        let c = self.referee.get_mut(tenant)?;
-        match c.call(ApiCall::Hosts) {
+        self.referee.get_mut(tenant)
+    }
+
+    fn hosts_of(&mut self, tenant: &str) -> Option<Vec<HostView>> {
+        match self.client(tenant)?.call(ApiCall::Hosts) {
             Ok(ApiAnswer::Hosts(h)) => Some(h),
             _ => None,
         }
     }
 
-    fn fleet(&mut self, tenants: &[String]) -> Option<Fleet> {
+    /// The current (not stale) samples of a tenant's hosts.
+    fn samples_of(&mut self, tenant: &str) -> Option<Vec<HostSample>> {
+        match self
+            .client(tenant)?
+            .call(ApiCall::HostMetrics { host: None })
+        {
+            Ok(ApiAnswer::HostMetrics(v)) => Some(
+                v.into_iter()
+                    .filter(|m| !m.stale)
+                    .filter_map(|m| m.sample)
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
+    fn fleet(&mut self, tenants: &[String]) -> Option<(Fleet, Vec<HostSample>)> {
         let mut hosts = Vec::new();
+        let mut samples = Vec::new();
         for t in tenants {
             hosts.extend(self.hosts_of(t)?);
+            samples.extend(self.samples_of(t)?);
         }
         hosts.sort_by(|a, b| a.id.cmp(&b.id));
-        Some(Fleet::of(&hosts))
+        samples.sort_by(|a, b| a.host.cmp(&b.host));
+        Some((Fleet::of(&hosts), samples))
     }
 
     fn escalator_stats(&mut self) -> Option<Stats> {
@@ -115,10 +141,15 @@ impl Sources {
 
     /// Reads everything; a part that fails is left out.
     pub fn read(&mut self, tenants: &[String]) -> Snapshot {
+        let (fleet, host_samples) = match self.fleet(tenants) {
+            Some((f, s)) => (Some(f), s),
+            None => (None, Vec::new()),
+        };
         Snapshot {
-            fleet: self.fleet(tenants),
+            fleet,
             escalator: self.escalator_stats(),
             database_bytes: self.database_dir.as_deref().and_then(dir_bytes),
+            host_samples,
         }
     }
 }

@@ -91,9 +91,26 @@ impl Collector for SnapshotSeries {
             )?;
             g.encode(m)?;
         }
+        crate::host_series::encode(&s.host_samples, &mut encoder)?;
         let Some(e) = s.escalator else {
             return Ok(());
         };
+        crate::host_series::encode_histogram(
+            "escalator_commit",
+            "How long each fdatasync turn of Escalator took",
+            Some(&Unit::Seconds),
+            &e.commit_us,
+            1e-6,
+            &mut encoder,
+        )?;
+        crate::host_series::encode_histogram(
+            "escalator_commit_writes",
+            "Durable writes covered by each fdatasync (the group-commit size)",
+            None,
+            &e.commit_writes,
+            1.0,
+            &mut encoder,
+        )?;
         let rows = [
             (
                 "escalator_requests",
@@ -461,6 +478,7 @@ mod tests {
             }),
             escalator: None,
             database_bytes: None,
+            host_samples: Vec::new(),
         });
         let t = m.encode().unwrap_or_default();
         assert!(
@@ -476,6 +494,88 @@ mod tests {
         for gone in ["vigie_hosts{", "vigie_queue_depth ", "vigie_queue_deepest{"] {
             assert!(line(&t, gone).is_none(), "{gone} still in:\n{t}");
         }
+    }
+}
+
+#[cfg(test)]
+fn sample(host: &str) -> vigie_wire::observe::HostSample {
+    vigie_wire::observe::HostSample {
+        host: host.into(),
+        interval_ms: 10_000,
+        cpus: 2,
+        cpu_busy_ms: 1_500,
+        load_centi: [52, 100, 3],
+        memory_total_bytes: 4096,
+        memory_available_bytes: 1024,
+        disk_total_bytes: 8192,
+        disk_available_bytes: 2048,
+        uptime_ms: 90_000,
+        services: vec![vigie_wire::observe::ServiceState {
+            name: "auto-shop-prod-web".into(),
+            instance: "1".into(),
+            replica: "1".into(),
+            running: true,
+        }],
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+fn escalator_with_histograms() -> vigie_wire::escalator::Stats {
+    let mut commit_us = vigie_wire::escalator::Histogram::with_bounds(&[1_000, 10_000]);
+    commit_us.observe(500);
+    commit_us.observe(5_000);
+    let mut commit_writes = vigie_wire::escalator::Histogram::with_bounds(&[1, 8]);
+    commit_writes.observe(1);
+    commit_writes.observe(20);
+    vigie_wire::escalator::Stats {
+        commit_us,
+        commit_writes,
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod host_and_commit_series {
+    use super::*;
+
+    fn line<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+        text.lines().find(|l| l.starts_with(prefix))
+    }
+
+    #[test]
+    fn host_samples_are_exported_per_host_and_absent_without_one() {
+        let m = TowerMetrics::new();
+        m.set_snapshot(&Snapshot {
+            fleet: Some(Default::default()),
+            escalator: Some(escalator_with_histograms()),
+            database_bytes: None,
+            host_samples: vec![sample("web-1")],
+        });
+        let t = m.encode().unwrap_or_default();
+        for want in [
+            r#"vigie_host_load1{host="web-1"} 0.52"#,
+            r#"vigie_host_memory_available_bytes{host="web-1"} 1024"#,
+            r#"vigie_host_disk_total_bytes{host="web-1"} 8192"#,
+            r#"vigie_host_cpu_busy_seconds_total{host="web-1"} 1.5"#,
+            r#"vigie_host_uptime_seconds{host="web-1"} 90"#,
+            r#"vigie_host_services_running{host="web-1"} 1"#,
+            r#"vigie_escalator_commit_seconds_bucket{le="0.001"} 1"#,
+            r#"vigie_escalator_commit_seconds_bucket{le="+Inf"} 2"#,
+            "vigie_escalator_commit_seconds_count 2",
+            r#"vigie_escalator_commit_writes_bucket{le="8.0"} 1"#,
+            r#"vigie_escalator_commit_writes_bucket{le="+Inf"} 2"#,
+        ] {
+            assert!(line(&t, want).is_some(), "{want} not in:\n{t}");
+        }
+        // The next scrape has no current sample (stale, or the referee
+        // restarted): no host series at all, not the old values.
+        m.set_snapshot(&Snapshot {
+            fleet: Some(Default::default()),
+            ..Snapshot::default()
+        });
+        let t = m.encode().unwrap_or_default();
+        assert!(line(&t, "vigie_host_").is_none(), "{t}");
     }
 }
 
@@ -509,8 +609,9 @@ mod dashboard {
                 deepest: Some(("h".into(), 1)),
                 ..Fleet::default()
             }),
-            escalator: Some(Default::default()),
+            escalator: Some(escalator_with_histograms()),
             database_bytes: Some(1),
+            host_samples: vec![sample("h")],
         });
         let exposed = m.encode().unwrap_or_default();
         let path = concat!(

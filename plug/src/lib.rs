@@ -5,15 +5,21 @@
 //! a crash mid-change, it rolls the partial change back and reports it as
 //! interrupted — never half-applied, never a step run twice.
 
+mod collect;
 mod error;
 mod fleet;
+pub mod host_metrics;
 mod journal;
+pub mod logs;
+mod observer;
 mod plug;
 mod runner;
 
 pub use error::PlugError;
 pub use fleet::{run_fleet, FleetConfig};
 pub use journal::{FileJournal, Journal, JournalRecord, MemJournal};
+pub use logs::LogStore;
+pub use observer::{Observer, ObserverConfig};
 pub use plug::Plug;
 pub use runner::{run, PlugConfig};
 

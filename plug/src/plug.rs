@@ -48,6 +48,9 @@ pub struct Plug {
     /// Set when the plug is asked to stop (SIGTERM): the step in flight
     /// finishes, no other starts.
     stop: Arc<AtomicBool>,
+    /// Where the steps' whole output goes (the driver writes it there;
+    /// the plug says which step it belongs to).
+    logs: Option<Arc<crate::logs::LogStore>>,
 }
 
 /// Why the plug says it refuses orders while it stops.
@@ -122,6 +125,26 @@ impl Plug {
             refusing: None,
             last_retry: None,
             stop: Arc::new(AtomicBool::new(false)),
+            logs: None,
+        }
+    }
+
+    /// Files the output the driver copies to `logs` under each step (the
+    /// driver must have been given the same store as its output sink).
+    pub fn with_logs(mut self, logs: Arc<crate::logs::LogStore>) -> Self {
+        self.logs = Some(logs);
+        self
+    }
+
+    fn begin_step(&self, change: &str, step: u32, phase: &'static str) {
+        if let Some(l) = &self.logs {
+            l.begin_step(change, step, phase);
+        }
+    }
+
+    fn end_step(&self) {
+        if let Some(l) = &self.logs {
+            l.end_step();
         }
     }
 
@@ -424,7 +447,9 @@ impl Plug {
                 break;
             }
             self.report(&change, ReportKind::StepStarted { step: i }, out)?;
+            self.begin_step(&change, i, "apply");
             let result = self.driver.apply(&step.action, &stash);
+            self.end_step();
             let ok = result.ok;
             self.report(&change, ReportKind::StepFinished { step: i, result }, out)?;
             if !ok {
@@ -471,7 +496,9 @@ impl Plug {
             };
             self.report(change, ReportKind::UndoStarted { step: i }, out)?;
             let stash = self.step_stash(change, i)?;
+            self.begin_step(change, i, "undo");
             let result = self.driver.undo(&step.action, &stash);
+            self.end_step();
             all_ok &= result.ok;
             self.report(change, ReportKind::UndoFinished { step: i, result }, out)?;
         }

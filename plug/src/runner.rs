@@ -18,6 +18,8 @@ pub struct PlugConfig {
     /// The referee's PUB endpoint (orders come from there).
     pub orders: String,
     pub heartbeat: Duration,
+    /// Host metrics and logs (none for simulated hosts).
+    pub observe: Option<crate::observer::ObserverConfig>,
 }
 
 /// Sends without blocking: with the referee away, the report stays in the
@@ -171,6 +173,11 @@ pub fn run(cfg: PlugConfig, plug: Plug, shutdown: Arc<AtomicBool>) -> Result<(),
         })
     };
 
+    let observer = cfg
+        .observe
+        .clone()
+        .map(|o| spawn_observer(&ctx, &cfg, &host, o, done.clone()));
+
     tracing::info!(event = "plug_started", host = %host, orders = %cfg.orders, events = %cfg.events);
     while !shutdown.load(Ordering::Relaxed) {
         match sub.poll(zmq::POLLIN, 100) {
@@ -212,8 +219,54 @@ pub fn run(cfg: PlugConfig, plug: Plug, shutdown: Arc<AtomicBool>) -> Result<(),
     }
     done.store(true, Ordering::Relaxed);
     let _ = heart.join();
+    if let Some(o) = observer {
+        let _ = o.join();
+    }
     tracing::info!(event = "plug_stopped", host = %host, unacked = plug.unacked());
     Ok(())
+}
+
+/// The observer's thread: its own SUB on the host's topic (it takes the
+/// logs requests, the main loop the orders) and its own PUSH, so logs are
+/// answered and metrics sent while a step runs.
+fn spawn_observer(
+    ctx: &zmq::Context,
+    cfg: &PlugConfig,
+    host: &str,
+    o: crate::observer::ObserverConfig,
+    done: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Result<(), PlugError>> {
+    let (ctx, orders, events, host) = (
+        ctx.clone(),
+        cfg.orders.clone(),
+        cfg.events.clone(),
+        host.to_owned(),
+    );
+    std::thread::spawn(move || -> Result<(), PlugError> {
+        let sub = sub_socket(&ctx, &orders)?;
+        sub.set_subscribe(&host_topic(&host))?;
+        let push = push_socket(&ctx, &events)?;
+        push.set_linger(0)?;
+        let mut observer = crate::observer::Observer::new(&host, o);
+        while !done.load(Ordering::Relaxed) {
+            match sub.poll(zmq::POLLIN, 200) {
+                Ok(_) | Err(zmq::Error::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            drain_published(&sub, |p| {
+                if let Published::LogsRequest(req) = p {
+                    if let Some(ev) = observer.answer(req) {
+                        send(&push, &ev);
+                    }
+                }
+                Ok(())
+            })?;
+            if let Some(ev) = observer.tick(Instant::now()) {
+                send(&push, &ev);
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Sets the heartbeat thread's flag when dropped: a plug that returns

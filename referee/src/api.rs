@@ -153,6 +153,12 @@ impl Tower {
             }
             ApiCall::Deploy(call) => self.deploy_call(caller, call, db, turn),
             ApiCall::Catalog(c) => self.catalog_call(caller, c, now, turn),
+            ApiCall::HostMetrics { host } => self.host_metrics(caller, host, now),
+            // Answered later, by the server loop (`observe.rs`).
+            ApiCall::Logs(_) => Err(ApiFault::new(
+                ApiFaultKind::Invalid,
+                "a logs call is answered by the referee's loop",
+            )),
             ApiCall::Hosts => {
                 let vis = Visible::of(caller);
                 Ok(ApiAnswer::Hosts(

@@ -23,6 +23,7 @@ mod keys;
 mod labels;
 mod lifecycle;
 mod model;
+mod observe;
 mod operators;
 mod provision;
 mod scope;

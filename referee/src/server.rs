@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vigie_escalator::{Client, Database};
-use vigie_wire::tower::{ApiFault, ApiFaultKind, ApiReply, ApiRequest, PlugEvent, Published};
+use vigie_wire::tower::{
+    ApiCall, ApiFault, ApiFaultKind, ApiReply, ApiRequest, PlugEvent, Published,
+};
 
 use crate::error::RefereeError;
 use crate::model::DB;
@@ -187,6 +189,19 @@ fn drain_api(
             return;
         }
         let reply = match vigie_wire::decode::<ApiRequest>(&frame) {
+            Ok(ApiRequest {
+                id,
+                caller,
+                call: ApiCall::Logs(query),
+                ..
+            }) => match tower.logs_call(&caller, query, ident.clone(), id, now, turn) {
+                // Answered when the host answers (or the timeout).
+                Ok(()) => return,
+                Err(fault) => ApiReply {
+                    id,
+                    body: Err(fault),
+                },
+            },
             Ok(req) => ApiReply {
                 id: req.id,
                 body: tower.idempotent(&req.caller, req.call, req.idem, db, now, turn),
@@ -228,6 +243,8 @@ fn drain_events(
                 crate::events::bound(&mut r);
                 tower.report(r, now, turn)
             }
+            Ok(PlugEvent::HostMetrics(sample)) => tower.host_sample(sample, now),
+            Ok(PlugEvent::Logs(chunk)) => tower.logs_answer(chunk, turn),
             Err(e) => tracing::warn!(event = "event_rejected", reason = %e),
         }
     })

@@ -86,6 +86,8 @@ pub struct Tower {
     pub rules: Vec<crate::labels::LabelRule>,
     /// Each tenant's last audit number (`AuditRecord::tenant_seq`).
     pub tenant_seqs: HashMap<String, u64>,
+    /// Host metrics and waiting logs requests: memory only (`observe.rs`).
+    pub observed: crate::observe::Observed,
 }
 
 /// A submission's program, shared by its changes.
@@ -171,6 +173,7 @@ impl Tower {
             catalog: crate::catalog::Catalog::load(db)?,
             rules: Vec::new(),
             tenant_seqs: HashMap::new(),
+            observed: Default::default(),
         };
         for e in db.iter(RangeSpec {
             prefix: Some(audit::TENANT_PREFIX.to_vec()),
@@ -403,6 +406,7 @@ impl Tower {
     /// Periodic work: liveness transitions, dispatch and resends.
     pub fn tick(&mut self, now: Instant, turn: &mut Turn) {
         self.idem.prune(now, turn);
+        self.expire_logs(now, turn);
         let timeout = self.timing.host_timeout;
         for (id, h) in self.hosts.iter_mut() {
             let alive = h.last_seen.is_some_and(|t| now.duration_since(t) < timeout);

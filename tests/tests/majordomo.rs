@@ -207,6 +207,20 @@ fn malformed_or_foreign_frames_from_an_accepted_peer_are_refused() -> anyhow::Re
     });
     d.send(vigie_wire::encode(&foreign)?, 0)?;
     assert!(refused(&d)?.contains("far-4"));
+    // Host metrics and logs answers too: an agent speaks for its host only.
+    let lying = FrontIn::Plug(PlugEvent::HostMetrics(vigie_wire::observe::HostSample {
+        host: "someone-else".into(),
+        ..Default::default()
+    }));
+    d.send(vigie_wire::encode(&lying)?, 0)?;
+    assert!(refused(&d)?.contains("not someone-else"));
+    let lying = FrontIn::Plug(PlugEvent::Logs(vigie_wire::observe::LogsChunk {
+        host: "someone-else".into(),
+        request: 1,
+        body: Ok(Default::default()),
+    }));
+    d.send(vigie_wire::encode(&lying)?, 0)?;
+    assert!(refused(&d)?.contains("not someone-else"));
     d.send_multipart([&b"two"[..], b"frames"], 0)?;
     // The door is still open for the real agent.
     let a = agent(&t, "far-4", &key, &tower_key(&t)?)?;

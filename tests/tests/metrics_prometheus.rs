@@ -183,6 +183,13 @@ fn prometheus_reads_back_what_the_tower_ran() -> anyhow::Result<()> {
     assert!(knocked.is_err());
     tower.events().wait("handshake_refused", LONG)?;
 
+    for host in ["web-1", "web-2"] {
+        tower
+            .events()
+            .wait_n(&format!("host_sampled {host}"), 1, LONG, |e| {
+                e.name == "host_sampled" && e.str("host") == Some(host)
+            })?;
+    }
     // Every change ended before this point; the first scrape served after
     // it read them, and the one after that proves Prometheus stored it
     // (a scrape loop appends its samples before its next scrape).
@@ -223,6 +230,22 @@ fn prometheus_reads_back_what_the_tower_ran() -> anyhow::Result<()> {
     assert!(v("vigie_handshakes_refused_total")? >= 1.0);
     assert!(v("vigie_escalator_durable_writes_total")? > 0.0);
     assert!(v("vigie_escalator_database_bytes")? > 0.0);
+    // Every fdatasync turn is in the commit histograms.
+    assert!(v("vigie_escalator_commit_seconds_count")? > 0.0);
+    assert_eq!(
+        v(r#"vigie_escalator_commit_writes_bucket{le="+Inf"}"#)?,
+        v("vigie_escalator_commit_seconds_count")?
+    );
+    // Each host's resources, labelled by host only.
+    for host in ["web-1", "web-2"] {
+        assert!(
+            v(&format!(
+                r#"vigie_host_memory_total_bytes{{host="{host}"}}"#
+            ))? > 0.0
+        );
+        assert!(v(&format!(r#"vigie_host_disk_total_bytes{{host="{host}"}}"#))? > 0.0);
+        assert!(v(&format!(r#"vigie_host_cpus{{host="{host}"}}"#))? >= 1.0);
+    }
     assert_eq!(v(r#"up{job="vigie"}"#)?, 1.0);
     Ok(())
 }
@@ -251,6 +274,9 @@ fn a_scrape_while_the_referee_is_unreachable_drops_its_series() -> anyhow::Resul
             .str("address")
             .ok_or_else(|| anyhow::anyhow!("no address"))?
     );
+    tower.events().wait_n("host_sampled web-1", 1, LONG, |e| {
+        e.name == "host_sampled" && e.str("host") == Some("web-1")
+    })?;
     let (code, body) = get(&url)?;
     assert_eq!(code, 200);
     assert!(
@@ -258,6 +284,10 @@ fn a_scrape_while_the_referee_is_unreachable_drops_its_series() -> anyhow::Resul
         "{body}"
     );
     assert!(has_line(&body, "vigie_referee_up 1"), "{body}");
+    assert!(
+        has_line(&body, r#"vigie_host_uptime_seconds{host="web-1"}"#),
+        "{body}"
+    );
 
     // A referee that does not answer (stopped, as while it restarts): the
     // scrape still answers, says so, and shows no host or queue figure.
@@ -268,7 +298,12 @@ fn a_scrape_while_the_referee_is_unreachable_drops_its_series() -> anyhow::Resul
     let (code, body) = during?;
     assert_eq!(code, 200);
     assert!(has_line(&body, "vigie_referee_up 0"), "{body}");
-    for stale in ["vigie_hosts{", "vigie_queue_depth ", "vigie_queue_deepest{"] {
+    for stale in [
+        "vigie_hosts{",
+        "vigie_queue_depth ",
+        "vigie_queue_deepest{",
+        "vigie_host_",
+    ] {
         assert!(
             !has_line(&body, stale),
             "{stale} reported as current:\n{body}"

@@ -43,7 +43,7 @@ impl FakeReferee {
                     let frame = vigie_wire::encode(&give)?;
                     self.publ.send_multipart([host_topic(&host), frame], 0)?;
                 }
-                PlugEvent::Heartbeat { .. } => {}
+                PlugEvent::Heartbeat { .. } | PlugEvent::HostMetrics(_) | PlugEvent::Logs(_) => {}
             }
         }
         Ok(())

@@ -178,6 +178,58 @@ pub struct Stats {
     pub syncs: u64,
     pub errors: u64,
     pub databases: u32,
+    /// How long each fdatasync turn took, in microseconds.
+    #[serde(default)]
+    pub commit_us: Histogram,
+    /// How many durable writes each fdatasync covered (the group size).
+    #[serde(default)]
+    pub commit_writes: Histogram,
+}
+
+/// Counts per bucket, cheap to keep in memory and to send: `counts[i]`
+/// holds the observations `<= bounds[i]` not counted in a lower bucket,
+/// and the last count those above every bound.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Histogram {
+    pub bounds: Vec<u64>,
+    pub counts: Vec<u64>,
+    pub sum: u64,
+    pub count: u64,
+}
+
+impl Histogram {
+    pub fn with_bounds(bounds: &[u64]) -> Self {
+        Self {
+            bounds: bounds.to_vec(),
+            counts: vec![0; bounds.len() + 1],
+            sum: 0,
+            count: 0,
+        }
+    }
+
+    pub fn observe(&mut self, value: u64) {
+        let i = self.bounds.partition_point(|b| *b < value);
+        if let Some(c) = self.counts.get_mut(i) {
+            *c += 1;
+        }
+        self.sum = self.sum.saturating_add(value);
+        self.count += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Histogram;
+
+    #[test]
+    fn an_observation_lands_in_the_first_bucket_it_fits() {
+        let mut h = Histogram::with_bounds(&[1, 10]);
+        for v in [0, 1, 2, 10, 11] {
+            h.observe(v);
+        }
+        assert_eq!(h.counts, vec![2, 2, 1]);
+        assert_eq!((h.sum, h.count), (24, 5));
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

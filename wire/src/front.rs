@@ -110,10 +110,12 @@ pub enum Verb {
     AppsRead,
     /// Add applications to the catalog.
     AppsAdmin,
+    /// Read hosts' logs (steps' output, services' stdout/stderr).
+    LogsRead,
 }
 
 impl Verb {
-    pub const ALL: [Verb; 13] = [
+    pub const ALL: [Verb; 14] = [
         Verb::ChangesSubmit,
         Verb::ChangesCancel,
         Verb::ChangesRead,
@@ -127,6 +129,7 @@ impl Verb {
         Verb::IpsAdmin,
         Verb::AppsRead,
         Verb::AppsAdmin,
+        Verb::LogsRead,
     ];
 
     /// The stable name: `changes.submit`, …
@@ -145,6 +148,7 @@ impl Verb {
             Verb::IpsAdmin => "ips.admin",
             Verb::AppsRead => "apps.read",
             Verb::AppsAdmin => "apps.admin",
+            Verb::LogsRead => "logs.read",
         }
     }
 

@@ -13,6 +13,7 @@ pub mod escalator;
 pub mod front;
 pub mod lifecycle;
 pub mod limits;
+pub mod observe;
 pub mod tower;
 
 pub use envelope::{decode, encode, peek_version, WireError, MAGIC, VERSION};

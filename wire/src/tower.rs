@@ -51,6 +51,22 @@ pub enum PlugEvent {
         refusing: Option<String>,
     },
     Report(Report),
+    /// The host's resources, every few seconds (not every heartbeat).
+    HostMetrics(crate::observe::HostSample),
+    /// The answer to a `Published::LogsRequest`.
+    Logs(crate::observe::LogsChunk),
+}
+
+impl PlugEvent {
+    /// The host the event speaks for.
+    pub fn host(&self) -> &str {
+        match self {
+            PlugEvent::Heartbeat { host, .. } => host,
+            PlugEvent::Report(r) => &r.host,
+            PlugEvent::HostMetrics(s) => &s.host,
+            PlugEvent::Logs(l) => &l.host,
+        }
+    }
 }
 
 /// A plug's report. `seq` counts the host's reports from 1 without gaps;
@@ -137,6 +153,8 @@ pub enum Published {
         host: HostId,
         incarnation: u64,
     },
+    /// Send these logs (on the host's exact topic).
+    LogsRequest(crate::observe::LogsRequest),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -536,6 +554,13 @@ pub enum ApiCall {
     Deploy(crate::deploy::DeployCall),
     /// Servers, import sessions, IP pools, applications.
     Catalog(crate::catalog::CatalogCall),
+    /// The latest host metrics of one host or every host in scope.
+    HostMetrics {
+        host: Option<HostId>,
+    },
+    /// A chunk of a host's logs, fetched from the host (answered when the
+    /// host answers, or a timeout).
+    Logs(crate::observe::LogsQuery),
 }
 
 impl ApiCall {
@@ -555,6 +580,8 @@ impl ApiCall {
                 | ApiCall::Audit { .. }
                 | ApiCall::AuditVerify
                 | ApiCall::Hosts
+                | ApiCall::HostMetrics { .. }
+                | ApiCall::Logs(_)
                 | ApiCall::Keys
                 | ApiCall::Operators
         )
@@ -569,7 +596,8 @@ impl ApiCall {
             ApiCall::Cancel { .. } | ApiCall::Abandon { .. } => Verb::ChangesCancel,
             ApiCall::Status { .. } | ApiCall::Queue { .. } => Verb::ChangesRead,
             ApiCall::Audit { .. } | ApiCall::AuditVerify => Verb::AuditRead,
-            ApiCall::Hosts => Verb::HostsRead,
+            ApiCall::Hosts | ApiCall::HostMetrics { .. } => Verb::HostsRead,
+            ApiCall::Logs(_) => Verb::LogsRead,
             ApiCall::HostAdd { .. }
             | ApiCall::HostLabel { .. }
             | ApiCall::HostRemove { .. }
@@ -610,6 +638,8 @@ pub enum ApiAnswer {
     Done,
     Deploy(crate::deploy::DeployAnswer),
     Catalog(crate::catalog::CatalogAnswer),
+    HostMetrics(Vec<crate::observe::HostMetricsView>),
+    Logs(crate::observe::LogsPage),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -631,6 +661,8 @@ pub enum ApiFaultKind {
     /// The operator lacks the permission (verb or host scope).
     Forbidden,
     Storage,
+    /// The host could not be asked (offline, not answering in time).
+    Unavailable,
 }
 
 impl ApiFault {

@@ -74,6 +74,7 @@ fn once(root: &Path, probe: &Probe, timeout: Duration, mark: &StepMark) -> StepR
             root,
             timeout,
             mark,
+            output: None,
         }),
         Probe::Http { url, status } => http_get(url, *status, timeout),
     }

@@ -17,6 +17,7 @@ mod tree;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vigie_wire::change::{Action, Command, StepResult};
@@ -24,15 +25,24 @@ use vigie_wire::change::{Action, Command, StepResult};
 pub use reap::STEP_MARK_ENV;
 pub use run::HOST_ROOT_ENV;
 
-use crate::{Driver, DriverError};
+use crate::{Driver, DriverError, OutputSink};
 use handle::DirFd;
 use reap::StepMark;
 
-#[derive(Debug)]
 pub struct LocalDriver {
     root: PathBuf,
     /// The root, opened once: every file operation starts from it.
     dir: DirFd,
+    /// Gets the whole output of the step's commands (the plug's logs).
+    output: Option<Arc<dyn OutputSink>>,
+}
+
+impl std::fmt::Debug for LocalDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalDriver")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LocalDriver {
@@ -50,7 +60,17 @@ impl LocalDriver {
         }
         let root = fs::canonicalize(&root).map_err(|e| bad(e.to_string()))?;
         let dir = DirFd::open(&root).map_err(|e| bad(e.to_string()))?;
-        Ok(LocalDriver { root, dir })
+        Ok(LocalDriver {
+            root,
+            dir,
+            output: None,
+        })
+    }
+
+    /// Copies every byte the steps' commands print to `sink` too.
+    pub fn with_output(mut self, sink: Arc<dyn OutputSink>) -> Self {
+        self.output = Some(sink);
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -80,6 +100,7 @@ impl LocalDriver {
             root: &self.root,
             timeout: Duration::from_millis(timeout_ms),
             mark,
+            output: self.output.clone(),
         }))
     }
 

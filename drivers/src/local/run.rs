@@ -36,6 +36,8 @@ pub(crate) struct Invocation<'a> {
     pub timeout: Duration,
     /// Carried by every process the command starts.
     pub mark: &'a StepMark,
+    /// Gets the whole output, not only its tail.
+    pub output: Option<std::sync::Arc<dyn crate::OutputSink>>,
 }
 
 enum Outcome {
@@ -87,8 +89,8 @@ pub(crate) fn run(inv: &Invocation<'_>) -> StepResult {
             return StepResult::failed(format!("cannot start {}: {e}", describe(inv.command)))
         }
     };
-    let stdout = TailReader::spawn(child.stdout.take(), "stdout");
-    let stderr = TailReader::spawn(child.stderr.take(), "stderr");
+    let stdout = TailReader::spawn(child.stdout.take(), "stdout", inv.output.clone());
+    let stderr = TailReader::spawn(child.stderr.take(), "stderr", inv.output.clone());
     let pid = child.id();
     tracing::debug!(event = "step_started", pid, command = %describe(inv.command));
 
@@ -178,6 +180,7 @@ mod tests {
             root: root.path(),
             timeout: Duration::from_secs(30),
             mark: &mark,
+            output: None,
         });
         assert!(result.ok, "{}", result.summary);
         assert!(started.elapsed() < Duration::from_secs(10));
@@ -201,6 +204,7 @@ mod tests {
             root: root.path(),
             timeout: Duration::from_secs(1),
             mark: &StepMark::fresh(),
+            output: None,
         });
         assert!(!result.ok);
         assert_eq!(result.summary, "empty command");
@@ -217,6 +221,7 @@ mod tests {
             root: root.path(),
             timeout: Duration::from_secs(30),
             mark: &StepMark::fresh(),
+            output: None,
         });
         assert!(!result.ok);
         assert_eq!(result.exit_code, None);

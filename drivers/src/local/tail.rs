@@ -15,7 +15,12 @@ pub(crate) struct TailReader {
 }
 
 impl TailReader {
-    pub fn spawn(source: Option<impl Read + Send + 'static>, stream: &'static str) -> Self {
+    /// `copy`, when given, gets every byte read (the plug's full logs).
+    pub fn spawn(
+        source: Option<impl Read + Send + 'static>,
+        stream: &'static str,
+        copy: Option<Arc<dyn crate::OutputSink>>,
+    ) -> Self {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let Some(mut source) = source else {
             return Self { buf, done: None };
@@ -29,6 +34,9 @@ impl TailReader {
                 // Ends at EOF or on a read error; either way the tail so
                 // far is what there is. Dropping `tx` signals the end.
                 while let Ok(n @ 1..) = source.read(&mut chunk) {
+                    if let Some(copy) = &copy {
+                        copy.write(stream, &chunk[..n]);
+                    }
                     let mut buf = shared.lock().unwrap_or_else(|p| p.into_inner());
                     buf.extend_from_slice(&chunk[..n]);
                     if buf.len() > 2 * TAIL_BYTES {
@@ -76,14 +84,14 @@ mod tests {
     #[test]
     fn keeps_only_the_tail() {
         let data: Vec<u8> = (0..20_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-        let reader = TailReader::spawn(Some(std::io::Cursor::new(data.clone())), "test");
+        let reader = TailReader::spawn(Some(std::io::Cursor::new(data.clone())), "test", None);
         let tail = reader.finish(Instant::now() + Duration::from_secs(10));
         assert_eq!(tail.as_bytes(), &data[data.len() - TAIL_BYTES..]);
     }
 
     #[test]
     fn no_source_is_empty() {
-        let reader = TailReader::spawn(None::<std::io::Empty>, "test");
+        let reader = TailReader::spawn(None::<std::io::Empty>, "test", None);
         assert_eq!(reader.finish(Instant::now()), "");
     }
 }

@@ -72,6 +72,10 @@ enum What {
         /// cost on dispatch).
         #[arg(long)]
         scrape_metrics: bool,
+        /// Alternate N rounds without and with the metrics daemon scraped
+        /// every second, in this run, and print the medians' ratios.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        compare_metrics: usize,
     },
 }
 
@@ -164,12 +168,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             samples,
             back_to_back,
             scrape_metrics,
+            compare_metrics,
         } => {
             let a = super::bench_changes::Args {
                 hosts: hosts.max(1),
                 samples,
                 back_to_back,
                 scrape_metrics,
+                compare_metrics,
             };
             super::bench_changes::run(a)?;
             return Ok(ExitCode::SUCCESS);

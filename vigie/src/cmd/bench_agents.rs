@@ -231,6 +231,11 @@ pub fn run(hosts: usize) -> anyhow::Result<()> {
                     Ok(FrontOut::Published(Published::ReportAck { upto, .. })) => {
                         a.plug.on_ack(upto)?
                     }
+                    // A new journal numbers its reports in the incarnation
+                    // the referee hands out; until then it is not online.
+                    Ok(FrontOut::Published(Published::Incarnation { host, incarnation })) => {
+                        a.plug.on_incarnation(&host, incarnation)?;
+                    }
                     _ => {}
                 }
             }
@@ -239,6 +244,7 @@ pub fn run(hosts: usize) -> anyhow::Result<()> {
     };
     let mut last_beat = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut online = 0;
     loop {
         pump(&mut agents, None, 50)?;
         if last_beat.elapsed() > Duration::from_millis(500) {
@@ -247,14 +253,15 @@ pub fn run(hosts: usize) -> anyhow::Result<()> {
             }
             last_beat = Instant::now();
             if let ApiAnswer::Hosts(h) = api.call(ApiCall::Hosts)? {
-                if h.iter().filter(|h| h.online).count() == hosts {
+                online = h.iter().filter(|h| h.online).count();
+                if online == hosts {
                     break;
                 }
             }
         }
         anyhow::ensure!(
             Instant::now() < deadline,
-            "the agents did not all come online"
+            "the agents did not all come online ({online} of {hosts})"
         );
     }
     println!(
@@ -345,6 +352,77 @@ pub fn run(hosts: usize) -> anyhow::Result<()> {
     println!(
         "memory each process gained with the agents: {}",
         grew.join(", ")
+    );
+
+    // Host metrics: the majordomo's CPU with the agents idle (heartbeats
+    // every 500 ms), without samples and with one sample per agent every
+    // 10 s, in alternating windows of the same run. Both are staggered, as
+    // real agents started at different times are: beats sent all at once
+    // would let the majordomo drain 1,000 per wake-up, a cost no real
+    // fleet has, and make any message sent apart look dear.
+    let mut sample = vigie_plug::host_metrics::sample("sim-0", dir.path(), 10_000);
+    for r in 1..=4 {
+        sample.services.push(vigie_wire::observe::ServiceState {
+            name: "auto-shop-prod-web".into(),
+            instance: "12".into(),
+            replica: r.to_string(),
+            running: true,
+        });
+    }
+    let frame_bytes = vigie_wire::encode(&FrontIn::Plug(PlugEvent::HostMetrics(sample.clone())))
+        .map_or(0, |f| f.len());
+    let window = Duration::from_secs(8);
+    let every = Duration::from_secs(10);
+    let mut ticks = [0u64; 2];
+    let mut referee_ticks = [0u64; 2];
+    let referee_pid = *pids.get("referee").context("no referee")?;
+    let mut samples_sent = 0u64;
+    for round in 0..4 {
+        let with = round % 2 == 1;
+        let start = Instant::now();
+        let cpu0 = cpu_ticks(majordomo_pid);
+        let referee0 = cpu_ticks(referee_pid);
+        let mut next_beat = 0usize;
+        let mut next_sample = 0usize;
+        while start.elapsed() < window {
+            pump(&mut agents, None, 5)?;
+            // Real agents beat each at its own moment, not all at once:
+            // agent i beats at i/hosts of every 500 ms.
+            let due = (start.elapsed().as_secs_f64() / 0.5 * hosts as f64) as usize;
+            while next_beat < due {
+                let a = &agents[next_beat % hosts];
+                send(&a.sock, a.plug.heartbeat());
+                next_beat += 1;
+            }
+            if with {
+                // Agent i samples at i/hosts of the interval.
+                let due =
+                    ((start.elapsed().as_secs_f64() / every.as_secs_f64()) * hosts as f64) as usize;
+                while next_sample < due {
+                    let a = &agents[next_sample % hosts];
+                    let mut s = sample.clone();
+                    s.host = a.plug.host().to_owned();
+                    send(&a.sock, PlugEvent::HostMetrics(s));
+                    next_sample += 1;
+                    samples_sent += 1;
+                }
+            }
+        }
+        ticks[usize::from(with)] += cpu_ticks(majordomo_pid) - cpu0;
+        referee_ticks[usize::from(with)] += cpu_ticks(referee_pid) - referee0;
+    }
+    let secs = 2.0 * window.as_secs_f64();
+    println!(
+        "majordomo CPU with {hosts} idle agents over {secs:.0} s: {:.2} s without host metrics, {:.2} s with one sample per agent every {} s ({samples_sent} samples of {frame_bytes} bytes): ratio {:.3}",
+        ticks[0] as f64 / 100.0,
+        ticks[1] as f64 / 100.0,
+        every.as_secs(),
+        ticks[1] as f64 / ticks[0].max(1) as f64
+    );
+    println!(
+        "referee CPU in the same windows: {:.2} s without, {:.2} s with host metrics",
+        referee_ticks[0] as f64 / 100.0,
+        referee_ticks[1] as f64 / 100.0
     );
     tower.stop()
 }

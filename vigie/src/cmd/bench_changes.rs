@@ -21,6 +21,78 @@ pub struct Args {
     pub back_to_back: usize,
     /// Run the metrics daemon, scraped every second.
     pub scrape_metrics: bool,
+    /// Rounds of without / with metrics alternated in this run (0: one
+    /// measurement, as `scrape_metrics` says).
+    pub compare_metrics: usize,
+}
+
+/// One measurement's figures.
+#[derive(Debug, Clone, Copy, Default)]
+struct Figures {
+    order_p50: Duration,
+    order_p99: Duration,
+    back_to_back: f64,
+    fan_out: f64,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    if a.compare_metrics == 0 {
+        return measure(&a, a.scrape_metrics).map(drop);
+    }
+    // Alternated, so a machine that gets busier or quieter during the run
+    // weighs on both sides alike.
+    let mut without = Vec::new();
+    let mut with = Vec::new();
+    for round in 0..a.compare_metrics {
+        println!(
+            "## round {} of {}: without metrics",
+            round + 1,
+            a.compare_metrics
+        );
+        without.push(measure(&a, false)?);
+        println!(
+            "## round {} of {}: with metrics scraped every second",
+            round + 1,
+            a.compare_metrics
+        );
+        with.push(measure(&a, true)?);
+    }
+    fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
+        v.sort_by(|x, y| x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal));
+        v[v.len() / 2]
+    }
+    let pick = |v: &[Figures], f: fn(&Figures) -> f64| median(v.iter().map(f).collect());
+    println!(
+        "# medians of {} alternated rounds: without metrics | with metrics scraped every 1 s | with / without",
+        a.compare_metrics
+    );
+    type Row = (&'static str, fn(&Figures) -> f64, &'static str);
+    let rows: [Row; 4] = [
+        (
+            "submit -> order, p50 (ms)",
+            |f| f.order_p50.as_secs_f64() * 1e3,
+            "lower is better",
+        ),
+        (
+            "submit -> order, p99 (ms)",
+            |f| f.order_p99.as_secs_f64() * 1e3,
+            "lower is better",
+        ),
+        (
+            "back-to-back (changes/s)",
+            |f| f.back_to_back,
+            "higher is better",
+        ),
+        ("fan-out (hosts/s)", |f| f.fan_out, "higher is better"),
+    ];
+    for (name, f, better) in rows {
+        let (x, y) = (pick(&without, f), pick(&with, f));
+        println!(
+            "{name:<28} {x:>10.2} | {y:>10.2} | ratio {:.3} ({better})",
+            y / x
+        );
+    }
+    Ok(())
 }
 
 /// The metrics daemon on a thread, and a scraper asking it every second,
@@ -117,7 +189,7 @@ fn wait_for(
     anyhow::bail!("no update for {id} within 2 s")
 }
 
-pub fn run(a: Args) -> anyhow::Result<()> {
+fn measure(a: &Args, scrape_metrics: bool) -> anyhow::Result<Figures> {
     let dir = tempfile::Builder::new().prefix("vigie-bench-").tempdir()?;
     let esc = LocalServer::start(&dir.path().join("escalator"), true)?;
     let (api, events, orders) = (tcp()?, tcp()?, tcp()?);
@@ -130,6 +202,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             events: events.clone(),
             orders: orders.clone(),
             heartbeat: Duration::from_millis(500),
+            observe: None,
         },
         prefix: "sim-".into(),
         hosts: a.hosts,
@@ -139,7 +212,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let flag = stop.clone();
     let fleet = std::thread::spawn(move || vigie_plug::run_fleet(fleet_cfg, flag));
 
-    let metrics = if a.scrape_metrics {
+    let metrics = if scrape_metrics {
         let ctx = zmq::Context::new();
         let (sock, threads) = start_metrics(&ctx, &api, &orders, &esc.endpoint, stop.clone())?;
         Some((ctx, sock, threads))
@@ -164,7 +237,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         a.hosts,
         a.samples,
         a.back_to_back,
-        if a.scrape_metrics {
+        if scrape_metrics {
             " --scrape-metrics"
         } else {
             ""
@@ -222,6 +295,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     to_order.sort();
     to_started.sort();
+    let mut figures = Figures {
+        order_p50: pct(&to_order, 0.5),
+        order_p99: pct(&to_order, 0.99),
+        ..Figures::default()
+    };
     println!(
         "submit -> order on the wire (idle host):        p50 {:>8.2?}  p99 {:>8.2?}  ({} samples)",
         pct(&to_order, 0.5),
@@ -247,6 +325,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let submitted = t0.elapsed();
     wait_for(&watcher, &last, |v| v.state.is_final())?;
     let e = t0.elapsed();
+    figures.back_to_back = a.back_to_back as f64 / e.as_secs_f64();
     println!(
         "back-to-back one-step changes on one host:      {:>8.0} changes/s  ({} in {:.2?}; submitting took {:.2?})",
         a.back_to_back as f64 / e.as_secs_f64(),
@@ -280,6 +359,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
     let e = t0.elapsed();
+    figures.fan_out = n as f64 / e.as_secs_f64();
     println!(
         "one 3-step change to {n} hosts:                 {:>8.2?} until all done, {:>8.0} hosts/s  ({ok} succeeded; the submit itself took {:.2?})",
         e,
@@ -301,5 +381,5 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
     drop(esc);
-    Ok(())
+    Ok(figures)
 }

@@ -183,6 +183,7 @@ fn fault_word(kind: ApiFaultKind) -> &'static str {
         ApiFaultKind::Tampered => "tampered",
         ApiFaultKind::Forbidden => "forbidden",
         ApiFaultKind::Storage => "storage",
+        ApiFaultKind::Unavailable => "unavailable",
     }
 }
 
@@ -203,6 +204,12 @@ impl Tower {
             ClientError::Timeout { .. } => anyhow::anyhow!("{e}{}", self.source.down_hint()),
             other => anyhow::anyhow!("{other}"),
         }
+    }
+
+    /// Reads wait at least `d` (a logs call waits for its host).
+    pub fn wait_at_least(&mut self, d: Duration) {
+        let (read, change) = self.client.timeouts();
+        self.client.set_timeouts(read.max(d), change.max(d));
     }
 
     pub fn call(&mut self, call: ApiCall) -> anyhow::Result<ApiAnswer> {

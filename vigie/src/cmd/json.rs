@@ -519,3 +519,127 @@ mod tests {
         Ok(())
     }
 }
+
+/// A host's latest metrics (`vigie hosts --metrics --json`), in base units.
+#[derive(Debug, Serialize)]
+pub struct HostMetricsJson {
+    pub host: String,
+    /// When the host sampled them (its clock); none without a sample.
+    pub at: Option<String>,
+    pub age_ms: u64,
+    /// Older than three of the host's sampling intervals: not current.
+    pub stale: bool,
+    pub cpus: Option<u32>,
+    pub cpu_busy_seconds: Option<f64>,
+    pub cpu_idle_seconds: Option<f64>,
+    pub load: Option<[f64; 3]>,
+    pub memory_total_bytes: Option<u64>,
+    pub memory_available_bytes: Option<u64>,
+    pub disk_total_bytes: Option<u64>,
+    pub disk_available_bytes: Option<u64>,
+    pub uptime_seconds: Option<f64>,
+    pub services: Vec<ServiceJson>,
+    /// Services beyond the list's bound, not listed.
+    pub services_omitted: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceJson {
+    pub name: String,
+    pub instance: String,
+    pub replica: String,
+    pub running: bool,
+}
+
+impl From<&vigie_wire::observe::HostMetricsView> for HostMetricsJson {
+    fn from(v: &vigie_wire::observe::HostMetricsView) -> Self {
+        let s = v.sample.as_ref();
+        let secs = |ms: u64| ms as f64 / 1000.0;
+        Self {
+            host: v.host.clone(),
+            at: s.map(|s| rfc3339(s.at_ms)),
+            age_ms: v.age_ms,
+            stale: v.stale,
+            cpus: s.map(|s| s.cpus),
+            cpu_busy_seconds: s.map(|s| secs(s.cpu_busy_ms)),
+            cpu_idle_seconds: s.map(|s| secs(s.cpu_idle_ms)),
+            load: s.map(|s| s.load_centi.map(|l| f64::from(l) / 100.0)),
+            memory_total_bytes: s.map(|s| s.memory_total_bytes),
+            memory_available_bytes: s.map(|s| s.memory_available_bytes),
+            disk_total_bytes: s.map(|s| s.disk_total_bytes),
+            disk_available_bytes: s.map(|s| s.disk_available_bytes),
+            uptime_seconds: s.map(|s| secs(s.uptime_ms)),
+            services: s
+                .map(|s| {
+                    s.services
+                        .iter()
+                        .map(|x| ServiceJson {
+                            name: x.name.clone(),
+                            instance: x.instance.clone(),
+                            replica: x.replica.clone(),
+                            running: x.running,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            services_omitted: s.map_or(0, |s| s.services_omitted),
+        }
+    }
+}
+
+/// One line of a host's logs (`vigie logs --json`): a step's output (change,
+/// step from 1, phase `apply`/`undo`, stream) or a service's (instance,
+/// replica).
+#[derive(Debug, Serialize)]
+pub struct LogLineJson {
+    pub at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
+    pub text: String,
+}
+
+impl LogLineJson {
+    /// A record as the host keeps it: `AT \t A \t B \t PHASE \t STREAM \t text`.
+    pub fn parse(record: &str, source: &vigie_wire::observe::LogSource) -> Option<Self> {
+        let mut f = record.splitn(6, '\t');
+        let at: u64 = f.next()?.parse().ok()?;
+        let (a, b, phase, stream, text) = (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
+        let mut l = Self {
+            at: rfc3339(at),
+            change: None,
+            step: None,
+            phase: None,
+            stream: None,
+            service: None,
+            instance: None,
+            replica: None,
+            text: text.to_owned(),
+        };
+        match source {
+            vigie_wire::observe::LogSource::Steps { .. } => {
+                l.change = Some(a.to_owned());
+                l.step = b.parse::<u32>().ok().map(step_number);
+                l.phase = Some(phase.to_owned());
+                l.stream = Some(stream.to_owned());
+            }
+            vigie_wire::observe::LogSource::Service { name } => {
+                l.service = Some(name.clone());
+                l.instance = Some(a.to_owned());
+                l.replica = Some(b.to_owned());
+            }
+        }
+        Some(l)
+    }
+}

@@ -71,6 +71,9 @@ pub struct AgentArgs {
     /// Milliseconds between heartbeats.
     #[arg(long, default_value_t = 500)]
     heartbeat_ms: u64,
+    /// Milliseconds between two host metrics samples.
+    #[arg(long, default_value_t = super::plug::DEFAULT_METRICS_EVERY_MS)]
+    metrics_every_ms: u64,
 }
 
 /// Exit status of an agent the tower cut off (revoked or refused).
@@ -101,19 +104,23 @@ pub fn agent(a: AgentArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("creating {}", dir.display()))?;
     }
     let journal = FileJournal::open(&a.state.join("journal"))?;
+    let observe = super::plug::observe(&a.state, &a.root, a.metrics_every_ms)?;
+    let driver = driver.with_output(observe.logs.clone());
     let plug = Plug::new(
         &a.host,
         a.labels.into_iter().collect(),
         Box::new(driver),
         Box::new(journal),
         &a.state.join("stash"),
-    );
+    )
+    .with_logs(observe.logs.clone());
     let cfg = AgentConfig {
         tower: a.tower,
         tower_key,
         keys: pair,
         heartbeat: Duration::from_millis(a.heartbeat_ms.max(10)),
         max_refusals: 3,
+        observe: Some(observe),
     };
     match vigie_majordomo::agent::run(cfg, plug, shutdown_flag()?) {
         Ok(()) => Ok(ExitCode::SUCCESS),

@@ -18,6 +18,7 @@ mod kv;
 mod lifecycle;
 mod majordomo;
 mod metrics;
+mod observe;
 mod operators;
 pub mod out;
 mod plug;
@@ -122,6 +123,8 @@ pub enum Command {
     Audit(tower::AuditArgs),
     /// List hosts, or `hosts add ID` to register one.
     Hosts(tower::HostsArgs),
+    /// A host's logs: its steps' whole output, or a service's stdout/stderr.
+    Logs(observe::LogsArgs),
     /// List the tenant's operators, or `operators add NAME --key K --grant G`.
     Operators(operators::Args),
     /// Deploy an environment (environment.yml): `--plan` shows what would change.
@@ -167,6 +170,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Retry(a) => lifecycle::retry(a, format),
         Command::Audit(a) => tower::audit(a, format),
         Command::Hosts(a) => tower::hosts(a, format),
+        Command::Logs(a) => observe::logs(a, format),
         Command::Operators(a) => operators::run(a, format),
         Command::Deploy(a) => deploy::deploy(a, format),
         Command::Deployments(a) => deploy::deployments(a, format),

@@ -31,8 +31,30 @@ impl Endpoints {
             events: self.events.clone(),
             orders: self.orders.clone(),
             heartbeat: Duration::from_millis(self.heartbeat_ms.max(10)),
+            observe: None,
         }
     }
+}
+
+/// Milliseconds between two host metrics samples (plugs and agents).
+pub const DEFAULT_METRICS_EVERY_MS: u64 = 10_000;
+
+/// The host's log store (`STATE/logs`, private) and what the observer
+/// needs; the local driver copies the steps' output into the store.
+pub fn observe(
+    state: &std::path::Path,
+    root: &std::path::Path,
+    metrics_every_ms: u64,
+) -> anyhow::Result<vigie_plug::ObserverConfig> {
+    let dir = state.join("logs");
+    vigie_escalator::ensure_private_dir(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let logs = std::sync::Arc::new(vigie_plug::LogStore::open(&dir)?);
+    Ok(vigie_plug::ObserverConfig {
+        root: root.to_path_buf(),
+        logs,
+        metrics_every: Duration::from_millis(metrics_every_ms.max(100)),
+    })
 }
 
 #[derive(Debug, clap::Args)]
@@ -52,6 +74,9 @@ pub struct Args {
     /// A label, `key=value` (repeatable).
     #[arg(long = "label", value_parser = parse_label)]
     labels: Vec<(String, String)>,
+    /// Milliseconds between two host metrics samples.
+    #[arg(long, default_value_t = DEFAULT_METRICS_EVERY_MS)]
+    metrics_every_ms: u64,
     #[command(flatten)]
     endpoints: Endpoints,
 }
@@ -68,16 +93,29 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         eprintln!("vigie plug: --host: {e}");
         return Ok(ExitCode::from(EXIT_CONFIG));
     }
-    let driver: Box<dyn vigie_drivers::Driver> = match (a.driver.as_str(), &a.root) {
-        ("noop", _) => Box::new(vigie_drivers::NoopDriver),
-        ("local", Some(root)) => match LocalDriver::new(root) {
-            Ok(d) => Box::new(d),
+    // The plug works under the host's umask: its own state is made private
+    // explicitly (the journal and stash hold file contents in clear).
+    for dir in [a.state.clone(), a.state.join("stash")] {
+        vigie_escalator::ensure_private_dir(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let observe = match &a.root {
+        Some(root) if a.driver == "local" => Some(observe(&a.state, root, a.metrics_every_ms)?),
+        _ => None,
+    };
+    let driver: Box<dyn vigie_drivers::Driver> = match (a.driver.as_str(), &a.root, &observe) {
+        ("noop", _, _) => Box::new(vigie_drivers::NoopDriver),
+        ("local", Some(root), o) => match LocalDriver::new(root) {
+            Ok(d) => match o {
+                Some(o) => Box::new(d.with_output(o.logs.clone())),
+                None => Box::new(d),
+            },
             Err(e) => {
                 eprintln!("vigie plug: --root {}: {e}", root.display());
                 return Ok(ExitCode::from(EXIT_CONFIG));
             }
         },
-        (other, _) => {
+        (other, _, _) => {
             eprintln!(
                 "vigie plug: --driver {other:?}: unknown (known: {})",
                 vigie_drivers::DRIVERS.join(", ")
@@ -85,23 +123,21 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    // The plug works under the host's umask: its own state is made private
-    // explicitly (the journal and stash hold file contents in clear).
-    for dir in [a.state.clone(), a.state.join("stash")] {
-        vigie_escalator::ensure_private_dir(&dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
-    }
     let journal = FileJournal::open(&a.state.join("journal"))?;
     let labels: Labels = a.labels.into_iter().collect();
-    let plug = Plug::new(
+    let mut plug = Plug::new(
         &a.host,
         labels,
         driver,
         Box::new(journal),
         &a.state.join("stash"),
     );
-    vigie_plug::run(a.endpoints.config(), plug, shutdown_flag()?)
-        .context("plug stopped on an error")?;
+    let mut cfg = a.endpoints.config();
+    if let Some(o) = observe {
+        plug = plug.with_logs(o.logs.clone());
+        cfg.observe = Some(o);
+    }
+    vigie_plug::run(cfg, plug, shutdown_flag()?).context("plug stopped on an error")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -490,6 +490,10 @@ pub fn audit(a: AuditArgs, format: Format) -> anyhow::Result<ExitCode> {
 pub struct HostsArgs {
     #[command(subcommand)]
     add: Option<HostsAdd>,
+    /// Show each host's latest metrics (CPU, load, memory, disk, uptime,
+    /// services) instead of its queue.
+    #[arg(long)]
+    metrics: bool,
     #[command(flatten)]
     conn: Conn,
 }
@@ -638,6 +642,9 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
             );
         }
         None => {}
+    }
+    if a.metrics {
+        return super::observe::host_metrics(&mut tower, format);
     }
     let ApiAnswer::Hosts(hosts) = tower.call(ApiCall::Hosts)? else {
         anyhow::bail!("unexpected answer");

@@ -1,0 +1,354 @@
+//! What hosts say of themselves besides changes, kept in memory only:
+//! host metrics (the latest sample per host, stale after a few of its
+//! intervals) and logs requests waiting for their host's answer. Neither
+//! is tower state: nothing here is ever written to Escalator, and a
+//! restarted referee simply starts without samples (`metrics` shows none
+//! until the next one, a few seconds later) and without pending requests
+//! (their callers' clients time out and say so).
+//!
+//! A logs call is answered later: the referee publishes a
+//! `Published::LogsRequest` on the host's exact topic (like an order; the
+//! majordomo relays it to an agent), the plug answers with a bounded chunk
+//! on its PUSH (`PlugEvent::Logs`), and the referee sends that as the
+//! call's reply. A host offline, or silent past [`LOGS_TIMEOUT`], is a
+//! clear `Unavailable`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use vigie_wire::observe::{HostMetricsView, HostSample, LogsChunk, LogsQuery, LogsRequest};
+use vigie_wire::tower::{
+    host_topic, ApiAnswer, ApiFault, ApiFaultKind, ApiReply, Caller, HostId, Published,
+};
+
+use crate::scope::Visible;
+use crate::tower::Tower;
+use crate::turn::Turn;
+
+/// How long a host has to answer a logs request.
+pub const LOGS_TIMEOUT: Duration = Duration::from_secs(10);
+/// A sample older than this many of its intervals is stale.
+pub const STALE_AFTER_INTERVALS: u64 = 3;
+/// Logs requests waiting at once: beyond, new ones are refused.
+const MAX_PENDING: usize = 1_000;
+
+struct Pending {
+    ident: Vec<u8>,
+    reply_id: u64,
+    host: HostId,
+    deadline: Instant,
+}
+
+#[derive(Default)]
+pub struct Observed {
+    samples: HashMap<HostId, (HostSample, Instant)>,
+    pending: HashMap<u64, Pending>,
+    next_request: u64,
+}
+
+/// Whether a sample that arrived `age` ago is no longer current (no I/O).
+pub fn stale(sample: &HostSample, age: Duration) -> bool {
+    let every = sample.interval_ms.max(1_000);
+    age.as_millis() as u64 > every.saturating_mul(STALE_AFTER_INTERVALS)
+}
+
+fn unavailable(message: String) -> ApiFault {
+    ApiFault::new(ApiFaultKind::Unavailable, message)
+}
+
+impl Tower {
+    /// A host's sample, kept if the host is registered (a plug may only
+    /// speak for itself: the majordomo checked an agent's key).
+    pub fn host_sample(&mut self, mut sample: HostSample, now: Instant) {
+        if !self.hosts.contains_key(&sample.host) {
+            return;
+        }
+        sample.services.truncate(vigie_wire::observe::MAX_SERVICES);
+        let host = sample.host.clone();
+        let first = self.observed.samples.insert(host.clone(), (sample, now));
+        if first.is_none() {
+            // Once per host and start, not per sample.
+            tracing::info!(event = "host_sampled", host = %host);
+        }
+    }
+
+    /// The latest samples of the hosts the caller may read.
+    pub fn host_metrics(
+        &self,
+        caller: &Caller,
+        host: Option<HostId>,
+        now: Instant,
+    ) -> Result<ApiAnswer, ApiFault> {
+        if let Some(h) = &host {
+            self.check_known_host(caller, h)?;
+        }
+        let vis = Visible::of(caller);
+        let views = self
+            .hosts
+            .values()
+            .filter(|h| host.as_ref().is_none_or(|want| *want == h.rec.id))
+            .filter(|h| vis.host(&h.rec.tenant, &h.rec.id, &h.rec.labels))
+            .map(|h| match self.observed.samples.get(&h.rec.id) {
+                Some((s, at)) => {
+                    let age = now.duration_since(*at);
+                    HostMetricsView {
+                        host: h.rec.id.clone(),
+                        stale: stale(s, age),
+                        age_ms: age.as_millis() as u64,
+                        sample: Some(s.clone()),
+                    }
+                }
+                None => HostMetricsView {
+                    host: h.rec.id.clone(),
+                    sample: None,
+                    age_ms: 0,
+                    stale: true,
+                },
+            })
+            .collect();
+        Ok(ApiAnswer::HostMetrics(views))
+    }
+
+    /// Scope first (another tenant's host does not exist), then existence.
+    fn check_known_host(&self, caller: &Caller, host: &str) -> Result<(), ApiFault> {
+        self.check_host(caller, host)?;
+        if !self.hosts.contains_key(host) {
+            return Err(ApiFault::new(
+                ApiFaultKind::NotFound,
+                format!("no host {host}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A logs call: asks the host, answered by `logs_answer` or the
+    /// timeout. An error is answered at once.
+    pub fn logs_call(
+        &mut self,
+        caller: &Caller,
+        query: LogsQuery,
+        ident: Vec<u8>,
+        reply_id: u64,
+        now: Instant,
+        turn: &mut Turn,
+    ) -> Result<(), ApiFault> {
+        self.check_known_host(caller, &query.host)?;
+        let online = self.hosts.get(&query.host).is_some_and(|h| h.online);
+        if !online {
+            return Err(unavailable(format!(
+                "host {} is offline: its logs stay on it (within its retention) and can be read \
+                 when it is back",
+                query.host
+            )));
+        }
+        if self.observed.pending.len() >= MAX_PENDING {
+            return Err(unavailable(
+                "too many logs requests are waiting for their hosts: try again".into(),
+            ));
+        }
+        self.observed.next_request += 1;
+        let request = self.observed.next_request;
+        let host = query.host.clone();
+        turn.publish.push((
+            vec![host_topic(&host)],
+            Published::LogsRequest(LogsRequest { request, query }),
+        ));
+        self.observed.pending.insert(
+            request,
+            Pending {
+                ident,
+                reply_id,
+                host,
+                deadline: now + LOGS_TIMEOUT,
+            },
+        );
+        Ok(())
+    }
+
+    /// A host's answer: relayed to the caller waiting for it, if any (an
+    /// answer from another host than asked is dropped).
+    pub fn logs_answer(&mut self, chunk: LogsChunk, turn: &mut Turn) {
+        let ours = self
+            .observed
+            .pending
+            .get(&chunk.request)
+            .is_some_and(|p| p.host == chunk.host);
+        if !ours {
+            return;
+        }
+        let Some(p) = self.observed.pending.remove(&chunk.request) else {
+            return;
+        };
+        // A host answers at most what was asked; a lying one is cut short
+        // rather than relayed whole.
+        let limit = 2 * vigie_wire::observe::MAX_LOG_CHUNK as usize;
+        let body = match chunk.body {
+            Ok(page) if page.text.len() > limit => Err(format!(
+                "it sent {} bytes of logs, more than the {limit} a chunk may hold",
+                page.text.len()
+            )),
+            other => other,
+        };
+        let body = body.map(ApiAnswer::Logs).map_err(|why| {
+            ApiFault::new(ApiFaultKind::Invalid, format!("host {}: {why}", chunk.host))
+        });
+        turn.replies.push((
+            p.ident,
+            ApiReply {
+                id: p.reply_id,
+                body,
+            },
+        ));
+    }
+
+    /// Requests whose host did not answer in time get a clear error.
+    pub fn expire_logs(&mut self, now: Instant, turn: &mut Turn) {
+        let late: Vec<u64> = self
+            .observed
+            .pending
+            .iter()
+            .filter(|(_, p)| now >= p.deadline)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            if let Some(p) = self.observed.pending.remove(&id) {
+                let fault = unavailable(format!(
+                    "host {} did not answer within {} s (busy with a long step, or going \
+                     offline): try again",
+                    p.host,
+                    LOGS_TIMEOUT.as_secs()
+                ));
+                turn.replies.push((
+                    p.ident,
+                    ApiReply {
+                        id: p.reply_id,
+                        body: Err(fault),
+                    },
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigie_wire::observe::{LogSource, LogsPage};
+
+    fn online_tower(store: &crate::test_store::TestStore, now: Instant) -> Tower {
+        let mut tower = store.tower();
+        let beat = crate::events::Beat {
+            incarnation: 1,
+            labels: Default::default(),
+            busy: None,
+            refusing: None,
+        };
+        tower.heartbeat("web-1", beat, now, &mut Turn::default());
+        tower
+    }
+
+    fn query(host: &str) -> LogsQuery {
+        LogsQuery {
+            host: host.into(),
+            source: LogSource::Steps { change: None },
+            since_ms: None,
+            cursor: None,
+            max_bytes: 1024,
+        }
+    }
+
+    fn caller() -> Caller {
+        Caller::internal("default", "t")
+    }
+
+    #[test]
+    fn samples_are_kept_for_known_hosts_only_and_go_stale() {
+        let store = crate::test_store::store();
+        let now = Instant::now();
+        let mut tower = online_tower(&store, now);
+        for host in ["web-1", "ghost"] {
+            let s = HostSample {
+                host: host.into(),
+                interval_ms: 10_000,
+                cpus: 2,
+                ..HostSample::default()
+            };
+            tower.host_sample(s, now);
+        }
+        let ApiAnswer::HostMetrics(v) = tower.host_metrics(&caller(), None, now).unwrap() else {
+            panic!()
+        };
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!((v[0].host.as_str(), v[0].stale), ("web-1", false));
+        let later = now + Duration::from_secs(31);
+        let ApiAnswer::HostMetrics(v) = tower.host_metrics(&caller(), None, later).unwrap() else {
+            panic!()
+        };
+        assert!(v[0].stale);
+        let e = tower
+            .host_metrics(&caller(), Some("ghost".into()), now)
+            .unwrap_err();
+        assert_eq!(e.kind, ApiFaultKind::NotFound);
+    }
+
+    #[test]
+    fn a_logs_call_is_answered_by_its_host_or_the_timeout() {
+        let store = crate::test_store::store();
+        let now = Instant::now();
+        let mut tower = online_tower(&store, now);
+        let mut turn = Turn::default();
+        tower
+            .logs_call(&caller(), query("web-1"), b"id".to_vec(), 7, now, &mut turn)
+            .unwrap();
+        let Some((topics, Published::LogsRequest(req))) = turn.publish.pop() else {
+            panic!("no request published")
+        };
+        assert_eq!(topics, vec![host_topic("web-1")]);
+        // Another host cannot answer in its place.
+        let page = |host: &str| LogsChunk {
+            host: host.into(),
+            request: req.request,
+            body: Ok(LogsPage::default()),
+        };
+        tower.logs_answer(page("web-2"), &mut turn);
+        assert!(turn.replies.is_empty());
+        tower.logs_answer(page("web-1"), &mut turn);
+        let (ident, reply) = turn.replies.pop().unwrap();
+        assert_eq!((ident.as_slice(), reply.id), (&b"id"[..], 7));
+        assert!(matches!(reply.body, Ok(ApiAnswer::Logs(_))));
+
+        // Silent host: a clear error after the timeout, not before.
+        tower
+            .logs_call(&caller(), query("web-1"), b"id".to_vec(), 8, now, &mut turn)
+            .unwrap();
+        tower.expire_logs(now + Duration::from_secs(5), &mut turn);
+        assert!(turn.replies.is_empty());
+        tower.expire_logs(now + LOGS_TIMEOUT, &mut turn);
+        let (_, reply) = turn.replies.pop().unwrap();
+        let fault = reply.body.unwrap_err();
+        assert_eq!(fault.kind, ApiFaultKind::Unavailable);
+        assert!(fault.message.contains("did not answer"), "{fault:?}");
+
+        // Unknown host, offline host.
+        let e = tower
+            .logs_call(&caller(), query("nosuch"), vec![1], 9, now, &mut turn)
+            .unwrap_err();
+        assert_eq!(e.kind, ApiFaultKind::NotFound);
+        tower.tick(now + Duration::from_secs(10), &mut turn);
+        let e = tower
+            .logs_call(&caller(), query("web-1"), vec![1], 9, now, &mut turn)
+            .unwrap_err();
+        assert_eq!(e.kind, ApiFaultKind::Unavailable);
+        assert!(e.message.contains("offline"), "{e:?}");
+    }
+
+    #[test]
+    fn a_sample_is_stale_after_three_of_its_intervals() {
+        let s = HostSample {
+            interval_ms: 10_000,
+            ..HostSample::default()
+        };
+        assert!(!stale(&s, Duration::from_secs(29)));
+        assert!(stale(&s, Duration::from_secs(31)));
+    }
+}
