@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use vigie_changes::Selector;
-use vigie_wire::catalog::{CatalogAnswer, ServerRecord, ServerState};
+use vigie_wire::catalog::{CatalogAnswer, ServerRecord, ServerSpec, ServerState};
 use vigie_wire::change::ChangeSpec;
 use vigie_wire::front::{KeyRecord, KeyState};
 use vigie_wire::limits::MAX_VALUE;
@@ -78,6 +78,21 @@ fn check_init(init: &ChangeSpec) -> Result<(), ApiFault> {
         ));
     }
     Ok(())
+}
+
+/// A host key as the catalog would take it in a CSV (an OpenSSH public
+/// key or a `SHA256:` fingerprint), trimmed.
+fn checked_host_key(spec: &ServerSpec, key: String) -> Result<String, ApiFault> {
+    let key = key.trim().to_owned();
+    let mut check = spec.clone();
+    check.host_key = Some(key.clone());
+    match vigie_catalog::servers::check_server(&check)
+        .into_iter()
+        .find(|(c, _)| *c == "host_key")
+    {
+        Some((_, m)) => Err(fault(ApiFaultKind::Invalid, format!("host key: {m}"))),
+        None => Ok(key),
+    }
 }
 
 impl Tower {
@@ -270,33 +285,17 @@ impl Tower {
             }
             ServerState::New | ServerState::Failed { .. } => {}
         }
-        let key = key.trim().to_owned();
-        let mut check = s.spec.clone();
-        check.host_key = Some(key.clone());
-        if let Some((_, m)) = vigie_catalog::servers::check_server(&check)
-            .into_iter()
-            .find(|(c, _)| *c == "host_key")
-        {
-            return Err(fault(ApiFaultKind::Invalid, format!("host key: {m}")));
-        }
+        let key = checked_host_key(&s.spec, key)?;
         let old = s.spec.host_key.replace(key.clone());
-        turn.put(server_key(name), encode(&s));
-        self.catalog.servers.insert(name.to_owned(), s.clone());
-        self.audit_host(
-            turn,
-            caller,
-            name,
-            "host_key_set",
-            format!(
-                "server {name}: host key {} replaced by {key}",
-                old.as_deref().unwrap_or("(none)")
-            ),
+        let detail = format!(
+            "server {name}: host key {} replaced by {key}",
+            old.as_deref().unwrap_or("(none)")
         );
-        turn.logs.push(Log::Catalog(CatalogLog::HostKeySet {
+        let log = CatalogLog::HostKeySet {
             tenant: caller.tenant.clone(),
             server: name.to_owned(),
-        }));
-        Ok(CatalogAnswer::Servers(vec![s]))
+        };
+        Ok(self.store_host_key(caller, s, "host_key_set", detail, log, turn))
     }
 
     /// Pins the host key first seen on a server that had none. A key once
@@ -309,15 +308,7 @@ impl Tower {
         turn: &mut Turn,
     ) -> Result<CatalogAnswer, ApiFault> {
         let mut s = self.provisioning_server(caller, name)?;
-        let key = key.trim().to_owned();
-        let mut check = s.spec.clone();
-        check.host_key = Some(key.clone());
-        if let Some((_, m)) = vigie_catalog::servers::check_server(&check)
-            .into_iter()
-            .find(|(c, _)| *c == "host_key")
-        {
-            return Err(fault(ApiFaultKind::Invalid, format!("host key: {m}")));
-        }
+        let key = checked_host_key(&s.spec, key)?;
         match &s.spec.host_key {
             Some(k) if *k == key => return Ok(CatalogAnswer::Servers(vec![s])),
             Some(k) => {
@@ -329,20 +320,30 @@ impl Tower {
             None => {}
         }
         s.spec.host_key = Some(key.clone());
-        turn.put(server_key(name), encode(&s));
-        self.catalog.servers.insert(name.to_owned(), s.clone());
-        self.audit_host(
-            turn,
-            caller,
-            name,
-            "host_key_pinned",
-            format!("server {name}: host key first seen and pinned: {key}"),
-        );
-        turn.logs.push(Log::Catalog(CatalogLog::HostKeyPinned {
+        let detail = format!("server {name}: host key first seen and pinned: {key}");
+        let log = CatalogLog::HostKeyPinned {
             tenant: caller.tenant.clone(),
             server: name.to_owned(),
-        }));
-        Ok(CatalogAnswer::Servers(vec![s]))
+        };
+        Ok(self.store_host_key(caller, s, "host_key_pinned", detail, log, turn))
+    }
+
+    /// A server's new host key in the turn, with its audit record.
+    fn store_host_key(
+        &mut self,
+        caller: &Caller,
+        s: ServerRecord,
+        action: &str,
+        detail: String,
+        log: CatalogLog,
+        turn: &mut Turn,
+    ) -> CatalogAnswer {
+        let name = s.spec.name.clone();
+        turn.put(server_key(&name), encode(&s));
+        self.catalog.servers.insert(name.clone(), s.clone());
+        self.audit_host(turn, caller, &name, action, detail);
+        turn.logs.push(Log::Catalog(log));
+        CatalogAnswer::Servers(vec![s])
     }
 
     /// The last step of provisioning, whole or not at all.

@@ -114,6 +114,20 @@ fn timing(change: &ChangeView) -> String {
     )
 }
 
+/// What the step whose name starts with `name` printed on stderr (its tail).
+fn step_stderr(change: &ChangeView, name: &str) -> anyhow::Result<String> {
+    let step = change
+        .steps
+        .iter()
+        .find(|s| s.name.starts_with(name))
+        .with_context(|| format!("no step {name:?} in {change:#?}"))?;
+    Ok(step
+        .result
+        .as_ref()
+        .map(|r| r.stderr_tail.clone())
+        .unwrap_or_default())
+}
+
 fn proxy(record: &EnvRecord, host: &str, address: Ipv4Addr) -> anyhow::Result<SocketAddr> {
     let port = record
         .hosts
@@ -306,16 +320,7 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         matches!(done[0].state, ChangeState::RolledBack { .. }),
         "{done:#?}"
     );
-    let fetch = done[0]
-        .steps
-        .iter()
-        .find(|s| s.name.starts_with("check for pending migrations (v9)"))
-        .context("fetch step")?;
-    let stderr = fetch
-        .result
-        .as_ref()
-        .map(|r| r.stderr_tail.clone())
-        .unwrap_or_default();
+    let stderr = step_stderr(&done[0], "check for pending migrations (v9)")?;
     assert!(stderr.contains("v9"), "the fetch says why: {stderr}");
     assert_eq!(r9.hosts, r.hosts);
     assert!(!tower
@@ -340,16 +345,7 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
             matches!(change.state, ChangeState::RolledBack { .. }),
             "{change:#?}"
         );
-        let switch = change
-            .steps
-            .iter()
-            .find(|s| s.name.starts_with("switch the proxy to web #3"))
-            .context("switch step")?;
-        let stderr = switch
-            .result
-            .as_ref()
-            .map(|r| r.stderr_tail.clone())
-            .unwrap_or_default();
+        let stderr = step_stderr(change, "switch the proxy to web #3")?;
         assert!(
             stderr.contains("nginx refused the configuration"),
             "{}: {stderr}",

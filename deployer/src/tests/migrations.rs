@@ -3,15 +3,13 @@
 //! migrations on the first host only, what instances are told about their
 //! databases and cache, and which instance directories are pruned.
 
-use std::collections::BTreeMap;
-
 use vigie_wire::change::{Action, ChangeSpec, Command};
 
-use crate::plan::{plan, settle, DeployPlan};
+use super::{deploy, env, hosts};
+use crate::plan::plan;
 use crate::{
     compile_enter, compile_host, compile_leave, compile_probe, compile_upgrade, connections,
-    kept_instances, migration_check, parse_environment, probe_answer, Duties, EnvRecord,
-    Environment, MigrationCheck, Target,
+    kept_instances, migration_check, parse_environment, probe_answer, Duties, MigrationCheck,
 };
 
 const ENV: &str = "\
@@ -45,26 +43,6 @@ migrations:
   apply: sh migrate.sh apply
 ";
 
-fn env(text: &str) -> Environment {
-    parse_environment("env.yml", text).unwrap()
-}
-
-fn hosts() -> Vec<Target> {
-    ["web-1", "web-2"]
-        .map(|id| Target::from_labels(id, &BTreeMap::new()).unwrap())
-        .to_vec()
-}
-
-fn deployed(e: &Environment, before: Option<&EnvRecord>) -> (DeployPlan, EnvRecord) {
-    let p = plan(e, before, &hosts(), &[]).unwrap();
-    let ok = p
-        .busy_hosts()
-        .map(|h| (h.host.clone(), ("c".to_string(), true)))
-        .collect();
-    let r = settle(before, &p, e, &ok);
-    (p, r)
-}
-
 fn names(spec: &ChangeSpec) -> Vec<String> {
     spec.steps.iter().map(|s| s.name.clone()).collect()
 }
@@ -85,7 +63,7 @@ fn undo_of<'a>(spec: &'a ChangeSpec, name: &str) -> Option<&'a str> {
 #[test]
 fn when_the_first_host_is_asked_about_pending_migrations() {
     let v1 = env(ENV);
-    let (p1, r1) = deployed(&v1, None);
+    let (p1, r1) = deploy(&v1, None);
     assert_eq!(migration_check(&v1, &p1), MigrationCheck::FirstDeploy);
     // The first deploy runs them on the first host only, before it starts anything.
     let first = compile_host(&v1, &p1, &p1.hosts[0], Duties::of_host(&v1, 0, true));
@@ -110,29 +88,29 @@ fn when_the_first_host_is_asked_about_pending_migrations() {
 
     // New code of the migrations' service: ask.
     let v2 = env(&ENV.replace("revision: v1", "revision: v2"));
-    let (p2, r2) = deployed(&v2, Some(&r1));
+    let (p2, r2) = deploy(&v2, Some(&r1));
     assert_eq!(migration_check(&v2, &p2), MigrationCheck::Probe);
     // Only the cache changed: no code rolls, nothing to ask.
     let v3 = env(&ENV.replace("  url: redis", "  version: \"2\"\n  url: redis"));
-    let (p3, _) = deployed(&v3, Some(&r1));
+    let (p3, _) = deploy(&v3, Some(&r1));
     assert_eq!(migration_check(&v3, &p3), MigrationCheck::NotNeeded);
     assert_eq!(p3.bumps.len(), 1, "{:?}", p3.bumps);
     // A database new to a running environment: pending, no question.
     let v4 = env(&ENV
         .replace("revision: v1", "revision: v4")
         .replace("cache:\n", "  extra:\n    engine: postgresql\ncache:\n"));
-    let (p4, _) = deployed(&v4, Some(&r2));
+    let (p4, _) = deploy(&v4, Some(&r2));
     assert_eq!(migration_check(&v4, &p4), MigrationCheck::Pending);
     // Without migrations, never.
     let plain = env(&ENV[..ENV.find("migrations:").unwrap()]);
-    let (pp, _) = deployed(&plain, None);
+    let (pp, _) = deploy(&plain, None);
     assert_eq!(migration_check(&plain, &pp), MigrationCheck::NotNeeded);
 }
 
 #[test]
 fn the_probe_touches_nothing_that_serves_and_its_answer_is_read_back() {
     let v1 = env(ENV);
-    let (_, r1) = deployed(&v1, None);
+    let (_, r1) = deploy(&v1, None);
     let v2 = env(&ENV.replace("revision: v1", "revision: v2"));
     let p2 = plan(&v2, Some(&r1), &hosts(), &[]).unwrap();
     let probe = compile_probe(&v2, &p2, &p2.hosts[0]).unwrap();
@@ -166,7 +144,7 @@ fn the_probe_touches_nothing_that_serves_and_its_answer_is_read_back() {
 #[test]
 fn a_maintenance_deploy_stops_everything_migrates_once_and_can_go_back() {
     let v1 = env(ENV);
-    let (_, r1) = deployed(&v1, None);
+    let (_, r1) = deploy(&v1, None);
     let v2 = env(&ENV.replace("revision: v1", "revision: v2"));
     let p2 = plan(&v2, Some(&r1), &hosts(), &[]).unwrap();
     let host = &p2.hosts[0];
@@ -259,7 +237,7 @@ fn instances_are_told_their_own_database_role_and_cache() {
     assert_eq!(vars["REDIS_URL"], "redis://cache.internal:6380/2");
     assert_eq!(vars["CACHE_PREFIX"], "auto-shop-prod:");
     // Moving the cache restarts the code (its .env changes); its version alone does not.
-    let (_, r1) = deployed(&e, None);
+    let (_, r1) = deploy(&e, None);
     let moved = env(&ENV.replace("cache.internal:6380", "cache2.internal:6380"));
     let p = plan(&moved, Some(&r1), &hosts(), &[]).unwrap();
     let bumped: Vec<String> = p.bumps.iter().map(|b| b.component.to_string()).collect();
@@ -310,9 +288,9 @@ fn admin_connections_carry_no_password() {
 #[test]
 fn pruning_keeps_the_new_instance_and_the_one_it_replaced() {
     let e = env(ENV);
-    let (_, r1) = deployed(&e, None);
+    let (_, r1) = deploy(&e, None);
     let v2 = env(&ENV.replace("revision: v1", "revision: v2"));
-    let (_, r2) = deployed(&v2, Some(&r1));
+    let (_, r2) = deploy(&v2, Some(&r1));
     let v3 = env(&ENV.replace("revision: v1", "revision: v3"));
     let p3 = plan(&v3, Some(&r2), &hosts(), &[]).unwrap();
     let web = p3.hosts[0]
@@ -340,7 +318,7 @@ fn pruning_keeps_the_new_instance_and_the_one_it_replaced() {
         "{prune}"
     );
     // A first deploy keeps its one instance.
-    let (p1, _) = deployed(&e, None);
+    let (p1, _) = deploy(&e, None);
     assert_eq!(
         kept_instances(&p1.hosts[0].services[0])
             .into_iter()
@@ -364,7 +342,7 @@ fn systemd_runs_instances_only_where_it_is_pid_1_on_the_whole_machine() {
         .contains(r#"[ -d /run/systemd/system ] && [ -z "${VIGIE_HOST_ROOT%/}" ]"#));
 
     let e = env(ENV);
-    let (p1, _) = deployed(&e, None);
+    let (p1, _) = deploy(&e, None);
     let web = p1.hosts[0]
         .services
         .iter()

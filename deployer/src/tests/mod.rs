@@ -1,6 +1,36 @@
-//! Unit tests of the deployer's pure parts.
+//! Unit tests of the deployer's pure parts, and what they share: an
+//! environment from text, two hosts, a deploy every host of which succeeds.
+
+use std::collections::BTreeMap;
+
+use crate::plan::{plan, settle, DeployPlan};
+use crate::{parse_environment, EnvRecord, Environment, Target};
 
 mod compile;
 mod env_files;
 mod migrations;
 mod plans;
+
+fn env(text: &str) -> Environment {
+    parse_environment("env.yml", text).unwrap()
+}
+
+/// `web-1` and `web-2`, without labels.
+fn hosts() -> Vec<Target> {
+    ["web-1", "web-2"]
+        .map(|id| Target::from_labels(id, &BTreeMap::new()).unwrap())
+        .to_vec()
+}
+
+/// Plans against `hosts()` and settles with every host succeeding (each
+/// its own change id).
+fn deploy(env: &Environment, record: Option<&EnvRecord>) -> (DeployPlan, EnvRecord) {
+    let p = plan(env, record, &hosts(), &[]).unwrap();
+    let results: BTreeMap<String, (String, bool)> = p
+        .busy_hosts()
+        .enumerate()
+        .map(|(i, h)| (h.host.clone(), (format!("c{i}"), true)))
+        .collect();
+    let next = settle(record, &p, env, &results);
+    (p, next)
+}

@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use super::{deploy, env, hosts};
 use crate::inventory::{Component, EnvRecord, Outcome};
-use crate::plan::{plan, settle, DeployPlan};
-use crate::{parse_environment, DeployError, Environment, Part, Target};
+use crate::plan::{plan, settle};
+use crate::{DeployError, Part};
 
 const BASE: &str = "\
 app: shop
@@ -25,28 +26,6 @@ databases:
 cache:
   engine: redis
 ";
-
-fn env(text: &str) -> Environment {
-    parse_environment("env.yml", text).unwrap()
-}
-
-fn hosts() -> Vec<Target> {
-    ["web-1", "web-2"]
-        .map(|id| Target::from_labels(id, &BTreeMap::new()).unwrap())
-        .to_vec()
-}
-
-/// Deploys and settles with every host succeeding.
-fn deploy(env: &Environment, record: Option<&EnvRecord>) -> (DeployPlan, EnvRecord) {
-    let p = plan(env, record, &hosts(), &[]).unwrap();
-    let results: BTreeMap<String, (String, bool)> = p
-        .busy_hosts()
-        .enumerate()
-        .map(|(i, h)| (h.host.clone(), (format!("c{i}"), true)))
-        .collect();
-    let next = settle(record, &p, env, &results);
-    (p, next)
-}
 
 fn instances(record: &EnvRecord) -> (u32, u32, u32) {
     let get = |c: &Component| record.components[c].instance;
