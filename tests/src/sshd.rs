@@ -33,6 +33,8 @@ pub struct SshServer {
     pub dir: PathBuf,
     /// `ssh-ed25519 AAAA…`
     pub host_key: String,
+    /// A user of this machine only (see [`SshMachines::add_user`]).
+    user: Option<String>,
     sshd: Option<Child>,
 }
 
@@ -130,6 +132,7 @@ impl SshMachines {
                 ip: format!("192.0.2.{a}"),
                 dir: sdir,
                 host_key,
+                user: None,
                 sshd: None,
             });
         }
@@ -155,10 +158,39 @@ impl SshMachines {
             .provision("connect_timeout", "3s")
     }
 
-    /// Authorises the tower's provisioning public key for root on every
-    /// server.
+    /// Authorises the tower's provisioning public key for every user on
+    /// every server. sshd reads the file as the user logging in, so a
+    /// user other than root must be able to reach it: the test's dir is
+    /// made traversable (not listable), the file readable.
     pub fn authorize(&self, public: &str) -> anyhow::Result<()> {
-        Ok(std::fs::write(&self.authorized, public)?)
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(&self.authorized, public)?;
+        std::fs::set_permissions(&self.authorized, std::fs::Permissions::from_mode(0o644))?;
+        if let Some(dir) = self.authorized.parent() {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
+        }
+        Ok(())
+    }
+
+    /// Gives server `i` a user of its own (not root, no sudo, a login
+    /// shell): its sshd sees copies of `/etc/passwd` and `/etc/shadow`
+    /// with that user added, bind-mounted in its mount namespace only, so
+    /// this machine's user database is not touched.
+    pub fn add_user(&mut self, i: usize, user: &str) -> anyhow::Result<()> {
+        let s = &mut self.servers[i];
+        let passwd = std::fs::read_to_string("/etc/passwd")?;
+        std::fs::write(
+            s.dir.join("passwd"),
+            format!("{passwd}{user}:x:2345:2345::/tmp:/bin/sh\n"),
+        )?;
+        let shadow = std::fs::read_to_string("/etc/shadow")?;
+        // `*`: no password, yet not locked (sshd refuses a locked account).
+        std::fs::write(
+            s.dir.join("shadow"),
+            format!("{shadow}{user}:*:20000::::::\n"),
+        )?;
+        s.user = Some(user.to_owned());
+        Ok(())
     }
 
     /// Starts server `i`'s sshd; returns once it listens.
@@ -186,12 +218,18 @@ impl SshMachines {
             .args([
                 "sh",
                 "-c",
-                r#"mount --bind "$1" "$2" && exec /usr/sbin/sshd -D -e -f "$3""#,
+                r#"mount --bind "$1" "$2" &&
+                   if [ -n "$4" ]; then
+                     mount --bind "$1/passwd" /etc/passwd &&
+                     mount --bind "$1/shadow" /etc/shadow || exit 1
+                   fi &&
+                   exec /usr/sbin/sshd -D -e -f "$3""#,
                 "sh",
             ])
             .arg(&s.dir)
             .arg(&self.mount)
             .arg(&config)
+            .arg(s.user.as_deref().unwrap_or(""))
             .env("NOTIFY_SOCKET", &notify)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

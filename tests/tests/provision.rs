@@ -1,5 +1,5 @@
 //! From a supplier's CSV to running hosts, over real SSH: a tower on one
-//! machine (network namespace) and six servers on others, each running
+//! machine (network namespace) and seven servers on others, each running
 //! its own real OpenSSH server (see `vigie_tests::sshd`: every server has
 //! its own files at the one install path the provisioner is set to).
 //!
@@ -9,8 +9,10 @@
 //! operator pins the right one), srv-4's sshd is not running at first
 //! (failed, unreachable); both are provisioned again — across a restart
 //! of the tower —, srv-5 names an SSH
-//! user the tower's key is not authorised for (failed, refused). Skipped,
-//! saying so, where namespaces cannot be made.
+//! user the tower's key is not authorised for (failed, refused), srv-6 a
+//! user that is not root and may not use sudo (a user of that machine
+//! only: failed, missing sudo).
+//! Skipped, saying so, where namespaces cannot be made.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,7 +25,7 @@ use vigie_tests::Launcher;
 
 const WAIT: Duration = Duration::from_secs(120);
 const PORT: u16 = 7120;
-const SERVERS: usize = 6;
+const SERVERS: usize = 7;
 
 /// `servers show NAME --json`.
 fn show(tower: &Launcher, name: &str) -> anyhow::Result<serde_json::Value> {
@@ -59,7 +61,8 @@ fn a_suppliers_servers_become_hosts_over_ssh_and_a_wrong_host_key_is_refused() -
     let ssh_key = ok(tower.cli(&["servers", "ssh-key", "--data-dir", &data])?)?;
     assert!(ssh_key.starts_with("ssh-ed25519 "), "{ssh_key}");
     net.authorize(&ssh_key)?;
-    for i in [0, 1, 2, 3, 5] {
+    net.add_user(6, "deploy")?;
+    for i in [0, 1, 2, 3, 5, 6] {
         net.start_sshd(i)?;
     }
 
@@ -73,10 +76,17 @@ fn a_suppliers_servers_become_hosts_over_ssh_and_a_wrong_host_key_is_refused() -
     ];
     let csv_file = dir.path().join("servers.csv");
     // srv-5 names a user the tower's key is not authorised for.
-    let csv = net.csv(&pins).replace(
-        &format!("srv-5,{},22,root,", net.servers[5].ip),
-        &format!("srv-5,{},22,nobody-here,", net.servers[5].ip),
-    );
+    // srv-6's user logs in with that key but is no root and no sudoer.
+    let csv = net
+        .csv(&pins)
+        .replace(
+            &format!("srv-5,{},22,root,", net.servers[5].ip),
+            &format!("srv-5,{},22,nobody-here,", net.servers[5].ip),
+        )
+        .replace(
+            &format!("srv-6,{},22,root,", net.servers[6].ip),
+            &format!("srv-6,{},22,deploy,", net.servers[6].ip),
+        );
     std::fs::write(&csv_file, csv)?;
     ok(tower.cli(&["servers", "import", &csv_file.display().to_string()])?)?;
     let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/init.yml");
@@ -85,7 +95,7 @@ fn a_suppliers_servers_become_hosts_over_ssh_and_a_wrong_host_key_is_refused() -
     let mut args = vec!["servers", "provision", "--init", &init];
     args.extend(names.iter().map(String::as_str));
     let asked = ok(tower.cli(&args)?)?;
-    assert!(asked.contains("6 server(s) to provision"), "{asked}");
+    assert!(asked.contains("7 server(s) to provision"), "{asked}");
 
     // Asking again while they are provisioning is refused, whole.
     let again = tower.cli(&["servers", "provision", "srv-0"])?;
@@ -131,6 +141,14 @@ fn a_suppliers_servers_become_hosts_over_ssh_and_a_wrong_host_key_is_refused() -
             .is_some_and(|r| r.contains("refused the tower's key for user nobody-here")),
         "{refused:?}"
     );
+    let no_sudo = outcome("srv-6")?;
+    assert_eq!(no_sudo.name, "provision_failed");
+    assert!(
+        no_sudo
+            .str("reason")
+            .is_some_and(|r| r.contains("missing sudo: user deploy")),
+        "{no_sudo:?}"
+    );
 
     // The three are hosts, online through their agents, and their first
     // change — the init — succeeded in their own roots.
@@ -172,7 +190,7 @@ fn a_suppliers_servers_become_hosts_over_ssh_and_a_wrong_host_key_is_refused() -
         .collect::<Result<_, _>>()?;
     let ids: Vec<&str> = hosts.iter().filter_map(|h| h["id"].as_str()).collect();
     assert!(ids.contains(&"srv-0"));
-    for failed in ["srv-3", "srv-4", "srv-5"] {
+    for failed in ["srv-3", "srv-4", "srv-5", "srv-6"] {
         assert!(!ids.contains(&failed), "{failed} is no host: {ids:?}");
     }
     let h0 = hosts.iter().find(|h| h["id"] == "srv-0").context("srv-0")?;
@@ -183,7 +201,7 @@ fn a_suppliers_servers_become_hosts_over_ssh_and_a_wrong_host_key_is_refused() -
     };
     assert!(keys
         .iter()
-        .all(|k| !["srv-3", "srv-4", "srv-5"].contains(&k.host.as_str())));
+        .all(|k| !["srv-3", "srv-4", "srv-5", "srv-6"].contains(&k.host.as_str())));
     assert_eq!(
         keys.iter().filter(|k| k.host.starts_with("srv-")).count(),
         3
