@@ -4,10 +4,13 @@
 //! removed by a rollback or a cleanup. Where each file was read up to is
 //! kept in `logs/offsets` (one `PATH\tOFFSET` per line) so a restarted plug
 //! neither loses nor copies twice; a file that shrank was recreated and is
-//! read from its start.
+//! read from its start. Once a file of at least `TRUNCATE_AT` bytes was
+//! copied whole, it is emptied (the supervisor appends to it), so the
+//! host's disk holds at most that much beside the rotated store. Every
+//! file is opened from the root's handle, never through a symlink.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -17,6 +20,8 @@ use crate::logs::LogStore;
 /// Most bytes copied from one file per pass: a chatty service cannot stall
 /// the plug; the rest is copied at the next passes.
 const PER_PASS: u64 = 256 * 1024;
+/// A service's own log file is emptied once this much of it was copied.
+const TRUNCATE_AT: u64 = 1024 * 1024;
 
 pub struct Collector {
     root: PathBuf,
@@ -46,10 +51,11 @@ impl Collector {
         let mut moved = false;
         let mut seen = BTreeMap::new();
         for r in replicas(&self.root) {
-            let path = r.dir.join("app.log");
-            let Ok(mut f) = File::open(&path) else {
+            // Opened from the root's handle, never through a symlink.
+            let Ok(mut f) = r.dir.file("app.log") else {
                 continue;
             };
+            let path = self.root.join(&r.path).join("app.log");
             let len = f.metadata().map_or(0, |m| m.len());
             let mut from = self.offsets.get(&path).copied().unwrap_or(0);
             if len < from {
@@ -76,7 +82,18 @@ impl Collector {
                 }
             }
             moved |= whole > 0;
-            seen.insert(path, from + whole as u64);
+            let upto = from + whole as u64;
+            // Everything copied: a big file is emptied so the supervisor's
+            // log stays bounded on the host; the store keeps its lines.
+            if upto == len
+                && len >= TRUNCATE_AT
+                && r.dir.truncate_if_len("app.log", len).unwrap_or(false)
+            {
+                tracing::info!(event = "service_log_truncated", path = %path.display(), bytes = len);
+                seen.insert(path, 0);
+                continue;
+            }
+            seen.insert(path, upto);
         }
         let forgot = seen.len() != self.offsets.len();
         self.offsets = seen;
@@ -137,5 +154,69 @@ mod tests {
             .map(|l| l.rsplit('\t').next().unwrap())
             .collect();
         assert_eq!(texts, ["listening", "half a line", "served GET /"]);
+    }
+
+    fn service_text(store: &LogStore) -> String {
+        let mut text = String::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .read(&LogsQuery {
+                    host: "h".into(),
+                    source: LogSource::Service {
+                        name: "auto-shop-prod-web".into(),
+                    },
+                    since_ms: None,
+                    cursor,
+                    max_bytes: MAX_LOG_CHUNK,
+                })
+                .unwrap();
+            text.push_str(&page.text);
+            if !page.more {
+                return text;
+            }
+            cursor = Some(page.cursor);
+        }
+    }
+
+    #[test]
+    fn a_symlinked_log_is_not_followed_and_a_big_one_is_emptied_once_copied() {
+        let root = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("shadow"), "root:secret\n").unwrap();
+        let inst = root.path().join("srv/services/auto-shop-prod-web/1");
+        fs::create_dir_all(inst.join("replica-1")).unwrap();
+        fs::create_dir_all(inst.join("replica-2")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("shadow"),
+            inst.join("replica-1/app.log"),
+        )
+        .unwrap();
+        let big = "x".repeat(99) + "\n";
+        let lines = (TRUNCATE_AT as usize).div_ceil(big.len());
+        fs::write(inst.join("replica-2/app.log"), big.repeat(lines)).unwrap();
+        let store = LogStore::open(state.path()).unwrap();
+        let mut c = Collector::new(root.path(), &store);
+        // A pass copies at most PER_PASS: enough passes to copy it all.
+        for _ in 0..(TRUNCATE_AT / PER_PASS + 2) {
+            c.collect(&store);
+        }
+        let text = service_text(&store);
+        assert!(!text.contains("secret"), "a file outside the root was read");
+        assert_eq!(text.matches(&big[..99]).count(), lines, "every line copied");
+        assert_eq!(
+            fs::metadata(inst.join("replica-2/app.log")).unwrap().len(),
+            0,
+            "emptied once copied"
+        );
+        assert_eq!(
+            fs::read_to_string(outside.path().join("shadow")).unwrap(),
+            "root:secret\n"
+        );
+        // What comes next is copied from the start of the emptied file.
+        fs::write(inst.join("replica-2/app.log"), "after\n").unwrap();
+        c.collect(&store);
+        assert!(service_text(&store).ends_with("after\n"));
     }
 }

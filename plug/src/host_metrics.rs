@@ -2,12 +2,16 @@
 //! load, memory and uptime from `/proc`, the root's filesystem from
 //! `statvfs`, and the deployer's instances under
 //! `ROOT/srv/services/auto-*/<instance>/replica-<n>/` (running when the
-//! supervisor's pid file names a live process). Parsing is separate from
-//! reading, so it is tested on fixed text.
+//! supervisor's pid file names a live process). The root is walked from
+//! its handle, never through a symlink (`vigie_drivers::RootDir`): what
+//! runs there cannot point the plug at a file outside it. Parsing is
+//! separate from reading, so it is tested on fixed text.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 
+use vigie_drivers::RootDir;
 use vigie_wire::observe::{HostSample, ServiceState, MAX_SERVICES};
 
 /// One replica directory of a deployed instance.
@@ -15,39 +19,44 @@ pub struct Replica {
     pub service: String,
     pub instance: String,
     pub replica: String,
-    pub dir: PathBuf,
-}
-
-fn sorted_dirs(dir: &Path) -> Vec<(String, PathBuf)> {
-    let mut out: Vec<(String, PathBuf)> = fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
-        .collect();
-    out.sort();
-    out
+    /// Its directory, opened from the root without following symlinks.
+    pub dir: RootDir,
+    /// Its path under the root, `srv/services/…/replica-N` (a name for
+    /// bookkeeping, never looked up).
+    pub path: String,
 }
 
 /// The deployer's replicas on the host (`auto-bin` and `auto-proxy` are
 /// its tools, not services).
 pub fn replicas(root: &Path) -> Vec<Replica> {
     let mut out = Vec::new();
-    for (service, sdir) in sorted_dirs(&root.join("srv/services")) {
+    let Ok(services) = RootDir::open(root).and_then(|r| r.dir("srv/services")) else {
+        return out;
+    };
+    let subdirs = |d: &RootDir| d.subdirs().unwrap_or_default();
+    for service in subdirs(&services) {
         if !service.starts_with("auto-") || service == "auto-bin" || service == "auto-proxy" {
             continue;
         }
-        for (instance, idir) in sorted_dirs(&sdir) {
-            for (replica, rdir) in sorted_dirs(&idir) {
-                if let Some(r) = replica.strip_prefix("replica-") {
-                    out.push(Replica {
-                        service: service.clone(),
-                        instance: instance.clone(),
-                        replica: r.to_owned(),
-                        dir: rdir,
-                    });
-                }
+        let Ok(sdir) = services.dir(&service) else {
+            continue;
+        };
+        for instance in subdirs(&sdir) {
+            let Ok(idir) = sdir.dir(&instance) else {
+                continue;
+            };
+            for name in subdirs(&idir) {
+                let Some(r) = name.strip_prefix("replica-") else {
+                    continue;
+                };
+                let Ok(dir) = idir.dir(&name) else { continue };
+                out.push(Replica {
+                    path: format!("srv/services/{service}/{instance}/{name}"),
+                    service: service.clone(),
+                    instance: instance.clone(),
+                    replica: r.to_owned(),
+                    dir,
+                });
             }
         }
     }
@@ -64,10 +73,12 @@ fn alive(pid: u32) -> bool {
     })
 }
 
-fn running(dir: &Path) -> bool {
-    fs::read_to_string(dir.join("supervisor.pid"))
+fn running(dir: &RootDir) -> bool {
+    let mut text = String::new();
+    dir.file("supervisor.pid")
+        .and_then(|f| f.take(64).read_to_string(&mut text))
         .ok()
-        .and_then(|p| p.trim().parse::<u32>().ok())
+        .and_then(|_| text.trim().parse::<u32>().ok())
         .is_some_and(alive)
 }
 

@@ -112,6 +112,14 @@ impl DirFd {
         Ok(File::from(fd))
     }
 
+    /// Opens the existing `name` for writing (not truncated, not created),
+    /// never through a symlink nor blocking on a fifo.
+    pub fn open_file_write(&self, name: &OsStr) -> io::Result<File> {
+        let flags = OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK;
+        let fd = rustix::fs::openat(&self.fd, name, flags, Mode::empty())?;
+        Ok(File::from(fd))
+    }
+
     /// Creates `name`, which must not exist (not even as a symlink), 0600.
     pub fn create_file(&self, name: &OsStr) -> io::Result<File> {
         let flags =

@@ -6,6 +6,7 @@
 mod check;
 mod files;
 mod handle;
+mod inspect;
 mod janitor;
 mod paths;
 mod reap;
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use vigie_wire::change::{Action, Command, StepResult};
 
+pub use inspect::RootDir;
 pub use reap::STEP_MARK_ENV;
 pub use run::HOST_ROOT_ENV;
 
