@@ -231,7 +231,7 @@ impl Door<'_> {
                     Handshake::Other => {}
                 }
             }
-            if self.from_plug()? {
+            if self.relay_reports()? {
                 return Ok(());
             }
             loop {
@@ -275,7 +275,7 @@ impl Door<'_> {
     }
 
     /// Relays the plug's reports; true once its thread said it ended.
-    fn from_plug(&self) -> Result<bool, MajordomoError> {
+    fn relay_reports(&self) -> Result<bool, MajordomoError> {
         loop {
             match self.pair.recv_bytes(zmq::DONTWAIT) {
                 Ok(f) if f.is_empty() => return Ok(true),
