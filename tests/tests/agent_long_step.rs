@@ -44,8 +44,9 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-#[test]
-fn an_agent_stays_online_and_answers_logs_while_its_step_blocks() -> anyhow::Result<()> {
+/// A tower with one agent, `far-1`, debug events on (it says each sample
+/// it sends: `sample_sent`), a sample every `SAMPLE_EVERY_MS`.
+fn tower_and_agent() -> anyhow::Result<(Launcher, Daemon)> {
     let t = Launcher::start(Setup::new("busy"))?;
     let dir = t.dir.path();
     let key = dir.join("far-1.key");
@@ -62,7 +63,6 @@ fn an_agent_stays_online_and_answers_logs_while_its_step_blocks() -> anyhow::Res
         key.display().to_string(),
     );
     let every = SAMPLE_EVERY_MS.to_string();
-    // Debug: the agent says each sample it sends (`sample_sent`).
     let agent = Daemon::spawn_env(
         None,
         &[("VIGIE_LOG", Path::new("debug"))],
@@ -90,16 +90,19 @@ fn an_agent_stays_online_and_answers_logs_while_its_step_blocks() -> anyhow::Res
     t.events().wait_n("host_online far-1", 1, WAIT, |e| {
         e.name == "host_online" && e.str("host") == Some("far-1")
     })?;
+    Ok((t, agent))
+}
 
-    // The step says it runs (its pid into one fifo), then waits on another.
-    let (started, release) = (dir.join("started.fifo"), dir.join("release.fifo"));
+/// Submits a change to `far-1` whose first step says it runs (its pid
+/// into one fifo), then waits on another, and whose `then` steps follow;
+/// returns once the first step runs.
+fn submit_blocking(t: &Launcher, release: &Release<'_>, then: &str) -> anyhow::Result<String> {
+    let started = t.dir.path().join("started.fifo");
     make_fifo(&started)?;
-    make_fifo(&release)?;
-    let release = Release(&release);
     let spec = vigie_changes::parse_change(
         "t.yml",
         &format!(
-            "title: long\nsteps:\n  - run: \"echo step-is-running; echo $$ > {}; read x < {}; echo released\"\n",
+            "title: long\nsteps:\n  - run: \"echo step-is-running; echo $$ > {}; read x < {}; echo released\"\n{then}",
             started.display(),
             release.0.display()
         ),
@@ -108,8 +111,17 @@ fn an_agent_stays_online_and_answers_logs_while_its_step_blocks() -> anyhow::Res
         spec,
         target: "far-1".into(),
     })?;
-    let id = c[0].id.clone();
     read_pids(&started, WAIT)?;
+    Ok(c[0].id.clone())
+}
+
+#[test]
+fn an_agent_stays_online_and_answers_logs_while_its_step_blocks() -> anyhow::Result<()> {
+    let (t, agent) = tower_and_agent()?;
+    let release = t.dir.path().join("release.fifo");
+    make_fifo(&release)?;
+    let release = Release(&release);
+    let id = submit_blocking(&t, &release, "")?;
     let blocked = Instant::now();
     let samples = agent.events.count("sample_sent");
 
@@ -163,5 +175,44 @@ fn an_agent_stays_online_and_answers_logs_while_its_step_blocks() -> anyhow::Res
         .expect("result")
         .stdout_tail;
     assert!(tail.contains("released"), "{tail}");
+    Ok(())
+}
+
+#[test]
+fn an_agent_stopped_mid_step_says_so_at_once_finishes_the_step_and_rolls_back() -> anyhow::Result<()>
+{
+    let (t, mut agent) = tower_and_agent()?;
+    let release = t.dir.path().join("release.fifo");
+    make_fifo(&release)?;
+    let release = Release(&release);
+    let second = t.dir.path().join("second");
+    let id = submit_blocking(
+        &t,
+        &release,
+        &format!("  - run: \"touch {}\"\n", second.display()),
+    )?;
+    agent.signal(nix::sys::signal::Signal::SIGTERM)?;
+    // Said while the step still runs: the referee dispatches nothing more.
+    t.events()
+        .wait_n("host_refusing far-1 (stopping)", 1, WAIT, |e| {
+            e.name == "host_refusing"
+                && e.str("host") == Some("far-1")
+                && e.str("reason") == Some("the plug is stopping")
+        })?;
+    release.now()?;
+    let done = t.wait_final(std::slice::from_ref(&id), WAIT)?;
+    assert_eq!(
+        done[0].state,
+        ChangeState::RolledBack {
+            failed_step: None,
+            interrupted: false,
+            stopped: true
+        },
+        "{:?}",
+        done[0]
+    );
+    assert!(!second.exists(), "no step started after the stop");
+    let status = agent.wait_exit(WAIT)?;
+    assert!(status.success(), "{status:?}: {}", agent.stderr());
     Ok(())
 }
