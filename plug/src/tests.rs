@@ -423,7 +423,7 @@ fn scripted(
 ) -> impl FnMut(crate::Handler<'_>) -> Result<(), crate::PlugError> {
     move |handle| {
         match script.pop_front() {
-            Some(batch) => batch.into_iter().try_for_each(|p| handle(p))?,
+            Some(batch) => batch.into_iter().try_for_each(&mut *handle)?,
             None => stop.store(true, std::sync::atomic::Ordering::Relaxed),
         }
         Ok(())
