@@ -20,4 +20,6 @@ pub enum MajordomoError {
     Config { path: PathBuf, reason: String },
     #[error("this agent's key was revoked by the tower")]
     Revoked,
+    #[error("the agent's plug thread panicked")]
+    PlugThread,
 }

@@ -5,7 +5,9 @@
 //! a crash mid-change, it rolls the partial change back and reports it as
 //! interrupted — never half-applied, never a step run twice.
 
+mod beat;
 mod collect;
+mod drive;
 mod error;
 mod fleet;
 pub mod host_metrics;
@@ -15,6 +17,8 @@ mod observer;
 mod plug;
 mod runner;
 
+pub use beat::HeartbeatSnapshot;
+pub use drive::{drive, Handler, FLUSH_FOR};
 pub use error::PlugError;
 pub use fleet::{run_fleet, FleetConfig};
 pub use journal::{FileJournal, Journal, JournalRecord, MemJournal};

@@ -2,8 +2,9 @@
 //! every `metrics_every` (`PlugEvent::HostMetrics`, the first at once),
 //! copies the services' output into the log store every two seconds, and
 //! answers the referee's logs requests from the store. No sockets here:
-//! the plug's runner drives it from a thread of its own (so logs and
-//! metrics flow while a step runs), the agent from its loop.
+//! the plug's runner drives it from a thread of its own, the agent from
+//! the thread that owns its DEALER (not the plug's): logs and metrics
+//! flow while a step runs.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -3,11 +3,13 @@
 //! long step runs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vigie_wire::tower::{host_topic, PlugEvent, Published, ReportKind};
+use vigie_wire::tower::{host_topic, PlugEvent, Published};
 
+use crate::beat::HeartbeatSnapshot;
+use crate::drive::{drive, Handler};
 use crate::error::PlugError;
 use crate::plug::Plug;
 
@@ -84,26 +86,6 @@ pub fn decode_published(parts: Vec<Vec<u8>>) -> Option<Published> {
     }
 }
 
-/// The heartbeat thread's next message: what the plug says of itself now.
-fn refresh(beat: &Mutex<PlugEvent>, plug: &Plug) {
-    if let Ok(mut b) = beat.lock() {
-        *b = plug.heartbeat();
-    }
-}
-
-fn set_busy(beat: &Mutex<PlugEvent>, now: Option<String>) {
-    if let Ok(mut b) = beat.lock() {
-        if let PlugEvent::Heartbeat { busy, .. } = &mut *b {
-            *busy = now;
-        }
-    }
-}
-
-/// How long a stopping plug waits for the referee to acknowledge its last
-/// reports (they are journaled: what is not acknowledged is sent again at
-/// the next start).
-const FLUSH_FOR: Duration = Duration::from_secs(2);
-
 /// Runs the plug until `shutdown` is set (SIGTERM). Stopping: the plug
 /// tells the referee at once (its heartbeat says it refuses orders, so
 /// nothing more is dispatched to it), finishes the step in flight, starts
@@ -118,26 +100,10 @@ pub fn run(cfg: PlugConfig, plug: Plug, shutdown: Arc<AtomicBool>) -> Result<(),
     let push = push_socket(&ctx, &cfg.events)?;
     let host = plug.host().to_owned();
 
+    let mut out = |ev: PlugEvent| send(&push, &ev);
     // Recover first: heartbeats then carry the journal's incarnation.
-    let beat = Arc::new(Mutex::new(plug.heartbeat()));
-    let mut out = |ev: PlugEvent| {
-        // The heartbeat says busy only once the plug journaled and sent
-        // `Accepted`: a heartbeat naming a change the journal does not
-        // hold would stop the referee from sending its order again.
-        if let PlugEvent::Report(r) = &ev {
-            let busy = match r.kind {
-                ReportKind::Accepted => Some(Some(r.change.clone())),
-                ReportKind::Finished { .. } => Some(None),
-                _ => None,
-            };
-            if let Some(now) = busy {
-                set_busy(&beat, now);
-            }
-        }
-        send(&push, &ev)
-    };
     plug.recover(&mut out)?;
-    refresh(&beat, &plug);
+    let beat = HeartbeatSnapshot::new(&plug);
     // Beats until the very end: while the plug stops, the referee must
     // still count it online (its last reports are coming) and know it
     // takes no more orders.
@@ -156,17 +122,7 @@ pub fn run(cfg: PlugConfig, plug: Plug, shutdown: Arc<AtomicBool>) -> Result<(),
             let push = push_socket(&ctx, &ep)?;
             push.set_linger(0)?;
             while !done.load(Ordering::Relaxed) {
-                let mut ev = beat
-                    .lock()
-                    .map(|b| b.clone())
-                    .unwrap_or_else(|p| p.into_inner().clone());
-                if let PlugEvent::Heartbeat { refusing, .. } = &mut ev {
-                    // Said at once, even while a step runs.
-                    if refusing.is_none() && stop.load(Ordering::Relaxed) {
-                        *refusing = Some(crate::plug::STOPPING.to_owned());
-                    }
-                }
-                send(&push, &ev);
+                send(&push, &beat.beat(stop.load(Ordering::Relaxed)));
                 std::thread::sleep(cfg.heartbeat);
             }
             Ok(())
@@ -179,44 +135,14 @@ pub fn run(cfg: PlugConfig, plug: Plug, shutdown: Arc<AtomicBool>) -> Result<(),
         .map(|o| spawn_observer(&ctx, &cfg, &host, o, done.clone()));
 
     tracing::info!(event = "plug_started", host = %host, orders = %cfg.orders, events = %cfg.events);
-    while !shutdown.load(Ordering::Relaxed) {
+    let inbox = |handle: Handler<'_>| {
         match sub.poll(zmq::POLLIN, 100) {
             Ok(_) | Err(zmq::Error::EINTR) => {}
             Err(e) => return Err(e.into()),
         }
-        drain_published(&sub, |p| match p {
-            Published::Order(order) => {
-                plug.on_order(order, &mut out)?;
-                refresh(&beat, &plug);
-                Ok(())
-            }
-            Published::ReportAck { host: h, upto } if h == host => plug.on_ack(upto),
-            Published::Incarnation {
-                host: h,
-                incarnation,
-            } => {
-                plug.on_incarnation(&h, incarnation)?;
-                Ok(())
-            }
-            _ => Ok(()),
-        })?;
-        let now = Instant::now();
-        plug.retry_journal(now, &mut out);
-        plug.tick(now, &mut out);
-        refresh(&beat, &plug);
-    }
-    let until = Instant::now() + FLUSH_FOR;
-    while plug.unacked() > 0 && Instant::now() < until {
-        match sub.poll(zmq::POLLIN, 100) {
-            Ok(_) | Err(zmq::Error::EINTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-        drain_published(&sub, |p| match p {
-            Published::ReportAck { host: h, upto } if h == host => plug.on_ack(upto),
-            _ => Ok(()),
-        })?;
-        plug.tick(Instant::now(), &mut out);
-    }
+        drain_published(&sub, handle)
+    };
+    drive(&mut plug, &beat, &shutdown, inbox, &mut out)?;
     done.store(true, Ordering::Relaxed);
     let _ = heart.join();
     if let Some(o) = observer {

@@ -414,3 +414,98 @@ fn a_stop_during_a_step_lets_it_finish_starts_no_other_and_rolls_back_as_stopped
         other => panic!("{other:?}"),
     }
 }
+
+/// `drive` from a scripted inbox: each call hands over the next batch of
+/// messages; once the script is done, the stop flag is set.
+fn scripted(
+    mut script: std::collections::VecDeque<Vec<vigie_wire::tower::Published>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> impl FnMut(crate::Handler<'_>) -> Result<(), crate::PlugError> {
+    move |handle| {
+        match script.pop_front() {
+            Some(batch) => batch.into_iter().try_for_each(&mut *handle)?,
+            None => stop.store(true, std::sync::atomic::Ordering::Relaxed),
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn drive_runs_orders_keeps_the_heartbeat_current_and_ends_once_its_reports_are_acked() {
+    use vigie_wire::tower::Published;
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, j) = (Recorder::default(), Shared::default());
+    let mut p = plug(&rec, &j, dir.path());
+    p.recover(&mut |_| {}).unwrap();
+    let beat = crate::HeartbeatSnapshot::new(&p);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let script = [
+        vec![Published::Incarnation {
+            host: "h".into(),
+            incarnation: 3,
+        }],
+        vec![Published::Order(order("c1", vec![run("a")]))],
+    ];
+    let mut inbox = scripted(script.into_iter().collect(), stop.clone());
+    // Once stopped, the flush takes the acknowledgement of everything.
+    let mut acked = false;
+    let inbox = |handle: crate::Handler<'_>| {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) && !acked {
+            acked = true;
+            return handle(Published::ReportAck {
+                host: "h".into(),
+                upto: u64::MAX,
+            });
+        }
+        inbox(handle)
+    };
+    // What the beating thread would have said as each report went out.
+    let mut said = Vec::new();
+    let watch = beat.clone();
+    let started = std::time::Instant::now();
+    crate::drive(&mut p, &beat, &stop, inbox, &mut |e| {
+        if let (PlugEvent::Report(_), PlugEvent::Heartbeat { busy, .. }) = (&e, watch.beat(false)) {
+            said.push(busy);
+        }
+    })
+    .unwrap();
+    assert!(started.elapsed() < crate::FLUSH_FOR, "acked: no wait");
+    assert_eq!(p.unacked(), 0);
+    assert_eq!(*rec.0.lock().unwrap(), ["apply a"]);
+    // Busy from `Accepted` (the first report) to `Finished` (the last).
+    assert_eq!(said.first(), Some(&Some("c1".to_owned())));
+    assert_eq!(said.last(), Some(&None));
+    match beat.beat(true) {
+        PlugEvent::Heartbeat {
+            incarnation,
+            busy,
+            refusing,
+            ..
+        } => {
+            assert_eq!((incarnation, busy), (3, None));
+            assert_eq!(refusing.as_deref(), Some(crate::plug::STOPPING));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn drive_ends_with_the_inbox_s_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, j) = (Recorder::default(), Shared::default());
+    let mut p = plug(&rec, &j, dir.path());
+    p.recover(&mut |_| {}).unwrap();
+    let beat = crate::HeartbeatSnapshot::new(&p);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let r = crate::drive(
+        &mut p,
+        &beat,
+        &stop,
+        |_| Err(crate::PlugError::Zmq(zmq::Error::ETERM)),
+        &mut |_| {},
+    );
+    assert!(
+        matches!(r, Err(crate::PlugError::Zmq(zmq::Error::ETERM))),
+        "{r:?}"
+    );
+}
