@@ -51,6 +51,9 @@ impl Collector {
         let mut moved = false;
         let mut seen = BTreeMap::new();
         for r in replicas(&self.root) {
+            if !store.accepts_service(&r.service) {
+                continue;
+            }
             // Opened from the root's handle, never through a symlink.
             let Ok(mut f) = r.dir.file("app.log") else {
                 continue;
@@ -104,10 +107,15 @@ impl Collector {
                 .map(|(p, o)| format!("{}\t{o}\n", p.display()))
                 .collect();
             let tmp = store.dir().join("offsets.tmp");
-            if fs::write(&tmp, text)
-                .and_then(|()| fs::rename(&tmp, store.dir().join("offsets")))
-                .is_err()
-            {
+            // Synced before the rename: after a crash the offsets are the
+            // old ones or the new ones, never an empty file.
+            let saved = fs::File::create(&tmp)
+                .and_then(|mut f| {
+                    std::io::Write::write_all(&mut f, text.as_bytes())?;
+                    f.sync_data()
+                })
+                .and_then(|()| fs::rename(&tmp, store.dir().join("offsets")));
+            if saved.is_err() {
                 tracing::warn!(event = "log_offsets_unsaved", dir = %store.dir().display());
             }
         }

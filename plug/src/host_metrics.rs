@@ -161,9 +161,7 @@ pub fn sample(host: &str, root: &Path, interval_ms: u64) -> HostSample {
         .collect();
     HostSample {
         host: host.to_owned(),
-        at_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
+        at_ms: crate::plug::now_ms(),
         interval_ms,
         cpus: parse_cpus(&stat),
         cpu_busy_ms,

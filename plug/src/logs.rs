@@ -23,6 +23,10 @@ use vigie_wire::observe::{LogCursor, LogSource, LogsPage, LogsQuery, MAX_LOG_CHU
 pub const ROTATE_BYTES: u64 = 1024 * 1024;
 /// Files kept per source (the one being written included).
 pub const KEEP_FILES: u64 = 8;
+/// Services whose output a store keeps: what an app in the host root can
+/// make the plug write (a directory `auto-…` a source) is bounded, at
+/// most this many times `KEEP_FILES` × `ROTATE_BYTES`.
+pub const MAX_SERVICE_SOURCES: usize = 64;
 /// The longest line kept whole; longer output is cut into such lines.
 const MAX_LINE: usize = 16 * 1024;
 
@@ -113,18 +117,28 @@ struct Inner {
     /// A line not yet ended, per stream.
     partial: BTreeMap<&'static str, Vec<u8>>,
     sources: BTreeMap<String, Rotating>,
+    /// Services refused for the cap, each said once (at most a cap's worth).
+    refused: std::collections::BTreeSet<String>,
+}
+
+/// The service sources that have files in `dir`.
+fn service_sources(dir: &Path) -> std::collections::BTreeSet<String> {
+    fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let source = name.strip_prefix("service-")?.split('.').next()?;
+            Some(format!("service-{source}"))
+        })
+        .collect()
 }
 
 /// A host's log store (see the module doc).
 pub struct LogStore {
     dir: PathBuf,
     inner: Mutex<Inner>,
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A name safe in a file name: `auto-…` services, change ids.
@@ -194,7 +208,7 @@ impl LogStore {
         };
         let record = format!(
             "{}\t{}\t{}\t{}\t{stream}\t{}\n",
-            now_ms(),
+            crate::plug::now_ms(),
             ctx.change,
             ctx.step,
             ctx.phase,
@@ -219,16 +233,44 @@ impl LogStore {
         }
     }
 
-    /// One line of a deployed service's output (see `collect.rs`).
+    /// Whether the output of `service` is kept: a safe `auto-…` name, and
+    /// one of at most [`MAX_SERVICE_SOURCES`] (those with files here
+    /// count, from earlier runs too). Asked once per file and pass, not
+    /// per line.
+    pub fn accepts_service(&self, service: &str) -> bool {
+        if !safe_name(service) || !service.starts_with("auto-") {
+            return false;
+        }
+        let source = format!("service-{service}");
+        let mut inner = self.lock();
+        if inner.sources.contains_key(&source) {
+            return true;
+        }
+        let on_disk = service_sources(&self.dir);
+        if on_disk.contains(&source) || on_disk.len() < MAX_SERVICE_SOURCES {
+            self.ensure(&mut inner, &source);
+            return true;
+        }
+        if inner.refused.len() < MAX_SERVICE_SOURCES && inner.refused.insert(source) {
+            tracing::warn!(
+                event = "log_source_refused",
+                service,
+                max = MAX_SERVICE_SOURCES
+            );
+        }
+        false
+    }
+
+    /// One line of a deployed service's output (see `collect.rs`), kept
+    /// if [`Self::accepts_service`] said so.
     pub fn service_line(&self, service: &str, instance: &str, replica: &str, line: &[u8]) {
         let source = format!("service-{service}");
         let record = format!(
             "{}\t{instance}\t{replica}\t-\tout\t{}\n",
-            now_ms(),
+            crate::plug::now_ms(),
             String::from_utf8_lossy(line).trim_end_matches('\r')
         );
         let mut inner = self.lock();
-        self.ensure(&mut inner, &source);
         Self::append(&mut inner, &source, record.as_bytes());
     }
 
@@ -309,7 +351,17 @@ impl LogStore {
                                 page.more = true;
                                 break 'files;
                             }
-                            page.text.push_str(&text);
+                            if text.len() > max {
+                                // One line longer than a chunk: its head,
+                                // so no answer holds more than was asked.
+                                let mut end = max;
+                                while !text.is_char_boundary(end) {
+                                    end -= 1;
+                                }
+                                page.text.push_str(&text[..end]);
+                            } else {
+                                page.text.push_str(&text);
+                            }
                         }
                         offset += n as u64;
                         page.cursor = LogCursor {
@@ -458,6 +510,25 @@ mod tests {
         let next = store.read(&query(None, Some(first.cursor))).unwrap();
         assert_eq!(next.beyond_retention, None);
         assert!(next.text.ends_with("\tstdout\tlater\n"), "{}", next.text);
+    }
+
+    #[test]
+    fn an_app_cannot_make_the_store_keep_more_than_its_cap_of_services() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path()).unwrap();
+        for i in 0..MAX_SERVICE_SOURCES {
+            let name = format!("auto-s-{i}");
+            assert!(store.accepts_service(&name));
+            store.service_line(&name, "1", "1", b"up");
+        }
+        assert!(!store.accepts_service("auto-one-more"));
+        assert!(!store.accepts_service("auto-../../etc"), "not a safe name");
+        assert!(!store.accepts_service("postgres"), "not the deployer's");
+        assert!(store.accepts_service("auto-s-3"), "a known one still is");
+        // A restarted plug counts what is on disk.
+        let again = LogStore::open(dir.path()).unwrap();
+        assert!(!again.accepts_service("auto-one-more"));
+        assert!(again.accepts_service("auto-s-0"));
     }
 
     #[test]

@@ -169,30 +169,48 @@ fn spawn_observer(
         host.to_owned(),
     );
     std::thread::spawn(move || -> Result<(), PlugError> {
-        let sub = sub_socket(&ctx, &orders)?;
-        sub.set_subscribe(&host_topic(&host))?;
-        let push = push_socket(&ctx, &events)?;
-        push.set_linger(0)?;
-        let mut observer = crate::observer::Observer::new(&host, o);
-        while !done.load(Ordering::Relaxed) {
-            match sub.poll(zmq::POLLIN, 200) {
-                Ok(_) | Err(zmq::Error::EINTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-            drain_published(&sub, |p| {
-                if let Published::LogsRequest(req) = p {
-                    if let Some(ev) = observer.answer(req) {
-                        send(&push, &ev);
-                    }
-                }
-                Ok(())
-            })?;
-            if let Some(ev) = observer.tick(Instant::now()) {
-                send(&push, &ev);
-            }
+        // Said when it happens, not at the join: until the plug stops,
+        // its host has no samples and no logs answers.
+        let ended = observe(&ctx, &orders, &events, &host, o, &done);
+        if let Err(e) = &ended {
+            tracing::error!(event = "observer_stopped", host = %host, error = %e);
         }
-        Ok(())
+        ended
     })
+}
+
+/// The observer thread's loop (see `spawn_observer`).
+fn observe(
+    ctx: &zmq::Context,
+    orders: &str,
+    events: &str,
+    host: &str,
+    o: crate::observer::ObserverConfig,
+    done: &AtomicBool,
+) -> Result<(), PlugError> {
+    let sub = sub_socket(ctx, orders)?;
+    sub.set_subscribe(&host_topic(host))?;
+    let push = push_socket(ctx, events)?;
+    push.set_linger(0)?;
+    let mut observer = crate::observer::Observer::new(host, o);
+    while !done.load(Ordering::Relaxed) {
+        match sub.poll(zmq::POLLIN, 200) {
+            Ok(_) | Err(zmq::Error::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        drain_published(&sub, |p| {
+            if let Published::LogsRequest(req) = p {
+                if let Some(ev) = observer.answer(req) {
+                    send(&push, &ev);
+                }
+            }
+            Ok(())
+        })?;
+        if let Some(ev) = observer.tick(Instant::now()) {
+            send(&push, &ev);
+        }
+    }
+    Ok(())
 }
 
 /// Sets the heartbeat thread's flag when dropped: a plug that returns

@@ -206,14 +206,14 @@ impl ApiClient {
         self.change_timeout = t;
     }
 
-    /// A wait for reads and a longer one for calls that change something:
-    /// those are resent every few seconds while unanswered, so a short
-    /// read timeout still tells quickly that the tower is down.
     /// The read and change timeouts.
     pub fn timeouts(&self) -> (Duration, Duration) {
         (self.timeout, self.change_timeout)
     }
 
+    /// A wait for reads and a longer one for calls that change something:
+    /// those are resent every few seconds while unanswered, so a short
+    /// read timeout still tells quickly that the tower is down.
     pub fn set_timeouts(&mut self, read: Duration, change: Duration) {
         self.timeout = read;
         self.change_timeout = change;

@@ -40,6 +40,7 @@ pub use labels::LabelRule;
 pub use operators::{ADMIN, TOWER_TENANT};
 pub use server::{serve, RefereeConfig};
 pub use setup_hosts::parse_setup_host;
+pub use tower::now_ms;
 
 #[cfg(test)]
 mod catalog_tests;

@@ -281,6 +281,7 @@ impl Tower {
             revoked += 1;
         }
         self.hosts.remove(host);
+        self.forget_sample(host);
         self.busy.remove(host);
         turn.dirty_hosts.remove(host);
         turn.delete(host_key(host));

@@ -36,7 +36,46 @@ struct Pending {
     ident: Vec<u8>,
     reply_id: u64,
     host: HostId,
+    /// What the caller asked for at most (capped at `MAX_LOG_CHUNK`).
+    max_bytes: usize,
     deadline: Instant,
+}
+
+/// The interval a sample may claim: a lying host cannot keep a sample
+/// fresh for ever (`u64::MAX`) nor make every sample stale at once.
+const INTERVAL_MS: std::ops::RangeInclusive<u64> = 1_000..=3_600_000;
+/// Longest name, instance or replica of a service a sample may carry.
+const MAX_SERVICE_FIELD: usize = 128;
+/// Longest error or retention note relayed from a host's logs answer.
+const MAX_NOTE: usize = 1_024;
+
+/// What a host sends is checked before it is kept: bounded strings, a
+/// plausible interval. Fields that do not pass are dropped, not relayed.
+fn bounded(mut sample: HostSample) -> HostSample {
+    sample.interval_ms = sample
+        .interval_ms
+        .clamp(*INTERVAL_MS.start(), *INTERVAL_MS.end());
+    let ok = |f: &str| !f.is_empty() && f.len() <= MAX_SERVICE_FIELD;
+    let before = sample.services.len();
+    sample
+        .services
+        .retain(|s| ok(&s.name) && ok(&s.instance) && ok(&s.replica));
+    sample.services.truncate(vigie_wire::observe::MAX_SERVICES);
+    let dropped = before - sample.services.len();
+    sample.services_omitted = sample.services_omitted.saturating_add(dropped as u32);
+    sample
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }
 
 #[derive(Default)]
@@ -59,11 +98,11 @@ fn unavailable(message: String) -> ApiFault {
 impl Tower {
     /// A host's sample, kept if the host is registered (a plug may only
     /// speak for itself: the majordomo checked an agent's key).
-    pub fn host_sample(&mut self, mut sample: HostSample, now: Instant) {
+    pub fn host_sample(&mut self, sample: HostSample, now: Instant) {
         if !self.hosts.contains_key(&sample.host) {
             return;
         }
-        sample.services.truncate(vigie_wire::observe::MAX_SERVICES);
+        let sample = bounded(sample);
         let host = sample.host.clone();
         let first = self.observed.samples.insert(host.clone(), (sample, now));
         if first.is_none() {
@@ -109,6 +148,12 @@ impl Tower {
         Ok(ApiAnswer::HostMetrics(views))
     }
 
+    /// A removed host's sample goes with it: a host registered later
+    /// under the same id (another tenant's, maybe) starts without one.
+    pub fn forget_sample(&mut self, host: &str) {
+        self.observed.samples.remove(host);
+    }
+
     /// Scope first (another tenant's host does not exist), then existence.
     fn check_known_host(&self, caller: &Caller, host: &str) -> Result<(), ApiFault> {
         self.check_host(caller, host)?;
@@ -149,6 +194,7 @@ impl Tower {
         self.observed.next_request += 1;
         let request = self.observed.next_request;
         let host = query.host.clone();
+        let max_bytes = query.max_bytes.clamp(1, vigie_wire::observe::MAX_LOG_CHUNK) as usize;
         turn.publish.push((
             vec![host_topic(&host)],
             Published::LogsRequest(LogsRequest { request, query }),
@@ -159,6 +205,7 @@ impl Tower {
                 ident,
                 reply_id,
                 host,
+                max_bytes,
                 deadline: now + LOGS_TIMEOUT,
             },
         );
@@ -179,15 +226,19 @@ impl Tower {
         let Some(p) = self.observed.pending.remove(&chunk.request) else {
             return;
         };
-        // A host answers at most what was asked; a lying one is cut short
-        // rather than relayed whole.
-        let limit = 2 * vigie_wire::observe::MAX_LOG_CHUNK as usize;
+        // A host answers at most what was asked; a lying one is refused
+        // rather than relayed, and its notes are cut.
         let body = match chunk.body {
-            Ok(page) if page.text.len() > limit => Err(format!(
-                "it sent {} bytes of logs, more than the {limit} a chunk may hold",
-                page.text.len()
+            Ok(page) if page.text.len() > p.max_bytes => Err(format!(
+                "it sent {} bytes of logs, more than the {} asked",
+                page.text.len(),
+                p.max_bytes
             )),
-            other => other,
+            Ok(mut page) => {
+                page.beyond_retention = page.beyond_retention.map(|n| cut(n, MAX_NOTE));
+                Ok(page)
+            }
+            Err(why) => Err(cut(why, MAX_NOTE)),
         };
         let body = body.map(ApiAnswer::Logs).map_err(|why| {
             ApiFault::new(ApiFaultKind::Invalid, format!("host {}: {why}", chunk.host))
@@ -340,6 +391,89 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind, ApiFaultKind::Unavailable);
         assert!(e.message.contains("offline"), "{e:?}");
+    }
+
+    #[test]
+    fn a_lying_sample_is_bounded_and_a_removed_host_forgets_it() {
+        let store = crate::test_store::store();
+        let now = Instant::now();
+        let mut tower = online_tower(&store, now);
+        let service = |name: String| vigie_wire::observe::ServiceState {
+            name,
+            instance: "1".into(),
+            replica: "1".into(),
+            running: true,
+        };
+        let s = HostSample {
+            host: "web-1".into(),
+            interval_ms: u64::MAX,
+            services: vec![service("x".repeat(1 << 20)), service("auto-a-b-c".into())],
+            ..HostSample::default()
+        };
+        tower.host_sample(s, now);
+        let year = now + Duration::from_secs(365 * 24 * 3600);
+        let ApiAnswer::HostMetrics(v) = tower.host_metrics(&caller(), None, year).unwrap() else {
+            panic!()
+        };
+        assert!(
+            v[0].stale,
+            "a claimed interval of u64::MAX does not keep it fresh"
+        );
+        let kept = v[0].sample.as_ref().unwrap();
+        assert_eq!(kept.services.len(), 1, "the 1 MiB name is dropped");
+        assert_eq!(kept.services_omitted, 1);
+        tower.forget_sample("web-1");
+        let ApiAnswer::HostMetrics(v) = tower.host_metrics(&caller(), None, now).unwrap() else {
+            panic!()
+        };
+        assert!(v[0].sample.is_none());
+    }
+
+    #[test]
+    fn a_logs_answer_larger_than_asked_is_refused_and_notes_are_cut() {
+        let store = crate::test_store::store();
+        let now = Instant::now();
+        let mut tower = online_tower(&store, now);
+        let mut turn = Turn::default();
+        let ask = |tower: &mut Tower, turn: &mut Turn| {
+            tower
+                .logs_call(&caller(), query("web-1"), b"id".to_vec(), 1, now, turn)
+                .unwrap();
+            match turn.publish.pop() {
+                Some((_, Published::LogsRequest(req))) => req.request,
+                other => panic!("{other:?}"),
+            }
+        };
+        let request = ask(&mut tower, &mut turn);
+        let page = LogsPage {
+            text: "x".repeat(1025),
+            ..LogsPage::default()
+        };
+        tower.logs_answer(
+            LogsChunk {
+                host: "web-1".into(),
+                request,
+                body: Ok(page),
+            },
+            &mut turn,
+        );
+        let (_, reply) = turn.replies.pop().unwrap();
+        let fault = reply.body.unwrap_err();
+        assert!(
+            fault.message.contains("more than the 1024 asked"),
+            "{fault:?}"
+        );
+        let request = ask(&mut tower, &mut turn);
+        tower.logs_answer(
+            LogsChunk {
+                host: "web-1".into(),
+                request,
+                body: Err("é".repeat(1 << 20)),
+            },
+            &mut turn,
+        );
+        let (_, reply) = turn.replies.pop().unwrap();
+        assert!(reply.body.unwrap_err().message.len() < 2 * MAX_NOTE);
     }
 
     #[test]

@@ -36,8 +36,10 @@ fn wait_ready(child: &mut Child, stderr: bool, ready: &str, what: &str) -> anyho
         }
     });
     let mut seen = Vec::new();
+    // One deadline for the whole wait: a chatty server cannot extend it.
+    let deadline = std::time::Instant::now() + READY;
     loop {
-        match rx.recv_timeout(READY) {
+        match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
             Ok(line) if line.contains(ready) => return Ok(()),
             Ok(line) => seen.push(line),
             Err(_) => bail!("{what} never got ready:\n{}", seen.join("\n")),

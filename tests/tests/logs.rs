@@ -213,8 +213,10 @@ fn a_service_s_output_is_read_and_follow_shows_what_comes_next() -> anyhow::Resu
         target: "web-1".into(),
     })?;
     let mut seen = Vec::new();
+    // One deadline for the whole wait: a chatty stream cannot extend it.
+    let deadline = std::time::Instant::now() + WAIT;
     let found = loop {
-        match rx.recv_timeout(WAIT) {
+        match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
             Ok(l) if l.ends_with("stdout | later-marker") => break Some(l),
             Ok(l) => seen.push(l),
             Err(_) => break None,

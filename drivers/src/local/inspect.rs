@@ -14,6 +14,26 @@ use std::path::Path;
 
 use super::handle::{entry_of_file, DirFd, Kind};
 
+/// A regular file with one name: a hard link to a file elsewhere (made
+/// where `fs.protected_hardlinks` is off, or by a root process in the
+/// root) would reach past the root as surely as a symlink.
+fn own_file(f: &File, name: &str) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let refuse = |why: &str| {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{name} {why}"),
+        ))
+    };
+    if entry_of_file(f)?.kind != Kind::File {
+        return refuse("is not a regular file");
+    }
+    if f.metadata()?.nlink() != 1 {
+        return refuse("has other hard links");
+    }
+    Ok(())
+}
+
 /// A directory reached from a host root without following a symlink.
 #[derive(Debug)]
 pub struct RootDir(DirFd);
@@ -58,12 +78,7 @@ impl RootDir {
     /// Opens the regular file `name` of this directory for reading.
     pub fn file(&self, name: &str) -> io::Result<File> {
         let f = self.0.open_file(OsStr::new(name))?;
-        if entry_of_file(&f)?.kind != Kind::File {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{name} is not a regular file"),
-            ));
-        }
+        own_file(&f, name)?;
         Ok(f)
     }
 
@@ -74,8 +89,8 @@ impl RootDir {
     /// two system calls apart, can be lost.
     pub fn truncate_if_len(&self, name: &str, len: u64) -> io::Result<bool> {
         let f = self.0.open_file_write(OsStr::new(name))?;
-        let meta = f.metadata()?;
-        if !meta.is_file() || meta.len() != len {
+        own_file(&f, name)?;
+        if f.metadata()?.len() != len {
             return Ok(false);
         }
         f.set_len(0)?;
@@ -128,6 +143,20 @@ mod tests {
             "a fifo is no log"
         );
         assert!(rep.truncate_if_len("leak.log", 6).is_err(), "nor truncated");
+        // Same filesystem: a hard link to a file outside the root.
+        let secret2 = root.path().join("../").join(format!(
+            "{}-secret",
+            root.path().file_name().unwrap().to_string_lossy()
+        ));
+        std::fs::write(&secret2, "db").unwrap();
+        std::fs::hard_link(&secret2, svc.join("linked.log")).unwrap();
+        assert!(
+            rep.file("linked.log").is_err(),
+            "a hard-linked file is refused"
+        );
+        assert!(rep.truncate_if_len("linked.log", 2).is_err());
+        assert_eq!(std::fs::read(&secret2).unwrap(), b"db");
+        std::fs::remove_file(&secret2).unwrap();
         assert!(
             !rep.truncate_if_len("app.log", 2).unwrap(),
             "more was written"

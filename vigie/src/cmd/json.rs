@@ -15,9 +15,15 @@ use vigie_wire::tower::{
 };
 
 /// A time for humans and scripts: RFC 3339 in UTC, to the millisecond.
+/// Times can come from a host's clock: one that RFC 3339 cannot write
+/// (past the year 9999) is shown as its raw number, never a panic.
 pub fn rfc3339(ms: u64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms);
-    humantime::format_rfc3339_millis(t).to_string()
+    use std::fmt::Write;
+    let mut out = String::new();
+    match std::time::UNIX_EPOCH.checked_add(Duration::from_millis(ms)) {
+        Some(t) if write!(out, "{}", humantime::format_rfc3339_millis(t)).is_ok() => out,
+        _ => format!("{ms} ms after the Unix epoch"),
+    }
 }
 
 /// A 0-based step index of the wire as the CLI numbers steps: from 1.
@@ -473,6 +479,15 @@ impl DeploymentJson {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_time_past_the_year_9999_is_shown_not_a_panic() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            super::rfc3339(u64::MAX),
+            format!("{} ms after the Unix epoch", u64::MAX)
+        );
+    }
+
     use vigie_wire::tower::{ChangeState, ChangeView, StepStatus, StepView};
 
     use super::ChangeJson;

@@ -116,12 +116,6 @@ pub struct LogsArgs {
     conn: Conn,
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 pub fn logs(a: LogsArgs, format: Format) -> anyhow::Result<ExitCode> {
     let mut tower = a.conn.client()?;
     tower.wait_at_least(LOGS_TIMEOUT);
@@ -133,7 +127,7 @@ pub fn logs(a: LogsArgs, format: Format) -> anyhow::Result<ExitCode> {
     };
     let since_ms = a
         .since
-        .map(|d| now_ms().saturating_sub(d.as_millis() as u64));
+        .map(|d| vigie_referee::now_ms().saturating_sub(d.as_millis() as u64));
     let mut cursor: Option<LogCursor> = None;
     loop {
         let query = LogsQuery {

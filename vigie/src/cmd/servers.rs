@@ -90,8 +90,7 @@ enum Action {
 
 /// A record's time, for humans.
 fn when(ms: u64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
-    humantime::format_rfc3339_seconds(t).to_string()
+    super::json::rfc3339(ms)
 }
 
 fn catalog(answer: ApiAnswer) -> anyhow::Result<CatalogAnswer> {
