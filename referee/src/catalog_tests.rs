@@ -336,6 +336,108 @@ fn init() -> vigie_wire::change::ChangeSpec {
     vigie_changes::parse_change("init.yml", "title: init\nsteps:\n  - run: \"true\"\n").unwrap()
 }
 
+/// acme's operator `ops`, stored with these grants, as it calls.
+fn ops_with(f: &mut Fixture, grants: &[&str]) -> Caller {
+    f.tower.operators.retain(|o| o.name != "ops");
+    f.tower.operators.push(vigie_wire::front::OperatorRecord {
+        name: "ops".into(),
+        tenant: "acme".into(),
+        public: "o".repeat(40),
+        grants: grants
+            .iter()
+            .map(|g| vigie_wire::front::Grant::parse(g).unwrap())
+            .collect(),
+        revoked: false,
+    });
+    Caller {
+        origin: vigie_wire::tower::Origin::Operator {
+            home: "acme".into(),
+        },
+        ..acme()
+    }
+}
+
+fn provision(names: &[&str], init: Option<vigie_wire::change::ChangeSpec>) -> CatalogCall {
+    CatalogCall::Provision {
+        names: names.iter().map(|n| n.to_string()).collect(),
+        target: None,
+        init,
+    }
+}
+
+#[test]
+fn an_init_change_needs_changes_submit_over_the_new_hosts_and_runs_as_the_requester() {
+    let mut f = fixture();
+    f.one(&acme(), import(csv_rows(&["a", "b"]), false))
+        .unwrap();
+    let admin_only = ops_with(&mut f, &["servers.admin"]);
+    let writes_before = f.keys("");
+    let refused = f
+        .one(&admin_only, provision(&["a"], Some(init())))
+        .unwrap_err();
+    assert_eq!(refused.kind, ApiFaultKind::Forbidden, "{refused:?}");
+    assert!(
+        refused.message.contains("changes.submit"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(f.keys(""), writes_before, "nothing written");
+    assert_eq!(
+        f.tower.catalog.servers["a"].state,
+        vigie_wire::catalog::ServerState::New
+    );
+    // A grant over other hosts is not enough either.
+    let elsewhere = ops_with(&mut f, &["servers.admin", "changes.submit@role=db"]);
+    let refused = f
+        .one(&elsewhere, provision(&["a"], Some(init())))
+        .unwrap_err();
+    assert_eq!(refused.kind, ApiFaultKind::Forbidden);
+    // Without an init change, servers.admin is enough.
+    let admin_only = ops_with(&mut f, &["servers.admin"]);
+    f.one(&admin_only, provision(&["a"], None)).unwrap();
+
+    // With changes.submit over the server's labels, the init is queued
+    // under the requester's name, not the provisioner's.
+    let submitter = ops_with(&mut f, &["servers.admin", "changes.submit@role=web"]);
+    f.one(&submitter, provision(&["b"], Some(init()))).unwrap();
+    let tower = Caller::internal("acme", "provisioner");
+    f.one(&tower, enrol("b", &"2".repeat(40))).unwrap();
+    let first = f.tower.hosts["b"].queue.values().next().unwrap().clone();
+    assert_eq!(f.tower.changes[&first].view.operator, "ops");
+}
+
+#[test]
+fn an_oversize_init_is_refused_when_asked_and_an_enrolment_that_cannot_queue_it_writes_nothing() {
+    let mut f = fixture();
+    f.one(&acme(), import(csv_rows(&["a"]), false)).unwrap();
+    // Under MAX_VALUE once, too large once copied into the change record.
+    let big = vigie_changes::parse_change(
+        "init.yml",
+        &format!(
+            "title: {}\nsteps:\n  - run: \"true\"\n",
+            "x".repeat(3 << 20)
+        ),
+    )
+    .unwrap();
+    let refused = f
+        .one(&acme(), provision(&["a"], Some(big.clone())))
+        .unwrap_err();
+    assert_eq!(refused.kind, ApiFaultKind::Invalid, "{refused:?}");
+    assert_eq!(f.keys("provision/"), 0);
+    // One stored before this check existed: the enrolment refuses before
+    // registering the host or accepting its key.
+    f.one(&acme(), provision(&["a"], None)).unwrap();
+    f.tower.catalog.provisions.get_mut("a").unwrap().init = Some(big);
+    let audit_before = f.keys("audit/rec/");
+    let tower = Caller::internal("acme", "provisioner");
+    let err = f.one(&tower, enrol("a", &"1".repeat(40))).unwrap_err();
+    assert_eq!(err.kind, ApiFaultKind::Invalid, "{err:?}");
+    assert!(!f.tower.hosts.contains_key("a"), "no host");
+    assert!(!f.tower.keys.contains_key(&"1".repeat(40)), "no key");
+    assert_eq!(f.keys("host/"), 0);
+    assert_eq!(f.keys("audit/rec/"), audit_before, "no trace");
+}
+
 fn enrol(name: &str, public: &str) -> CatalogCall {
     CatalogCall::Enrol {
         name: name.into(),
@@ -348,12 +450,7 @@ fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_tur
     let mut f = fixture();
     f.one(&acme(), import(csv_rows(&["a", "b"]), false))
         .unwrap();
-    let operator = Caller {
-        origin: vigie_wire::tower::Origin::Operator {
-            home: "acme".into(),
-        },
-        ..acme()
-    };
+    let operator = ops_with(&mut f, &["servers.admin", "changes.submit@role=web"]);
     // An operator asks; only the tower enrols.
     f.one(
         &operator,
