@@ -192,7 +192,14 @@ fn attempt(
     step(name, "install");
     let out = ssh.script(
         "install",
-        &remote::install(&ctx.layout, &upload, name, tower, &ctx.tower_key),
+        &remote::install(
+            &ctx.layout,
+            &upload,
+            name,
+            tower,
+            &ctx.tower_key,
+            server.fresh_key,
+        ),
         sudo,
         STEP_LIMIT,
     )?;

@@ -438,6 +438,61 @@ fn an_oversize_init_is_refused_when_asked_and_an_enrolment_that_cannot_queue_it_
     assert_eq!(f.keys("audit/rec/"), audit_before, "no trace");
 }
 
+#[test]
+fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_key() {
+    let mut f = fixture();
+    f.one(&acme(), import(csv_rows(&["a"]), false)).unwrap();
+    f.one(&acme(), provision(&["a"], None)).unwrap();
+    let tower = Caller::internal("acme", "provisioner");
+    f.one(&tower, enrol("a", &"1".repeat(40))).unwrap();
+    assert!(!f.tower.catalog.servers["a"].fresh_key);
+    let audit_before = f.keys("audit/rec/");
+    let mut t = Turn::default();
+    f.tower
+        .api(
+            &acme(),
+            ApiCall::HostRemove {
+                host: "a".into(),
+                force: false,
+            },
+            &f.store.db,
+            Instant::now(),
+            &mut t,
+        )
+        .unwrap();
+    f.tower.finish_turn(&mut t);
+    let mut b = f.store.db.batch();
+    for (k, v) in t.writes.drain(..) {
+        match v {
+            Some(v) => b.put(&k, &v),
+            None => b.delete(&k),
+        };
+    }
+    b.write().unwrap();
+    let s = &f.tower.catalog.servers["a"];
+    assert_eq!(s.state, vigie_wire::catalog::ServerState::New);
+    assert!(s.fresh_key, "its old agent key is revoked");
+    // host_removed, key_revoked and server_unhosted, in the removal's batch.
+    assert_eq!(f.keys("audit/rec/"), audit_before + 3);
+    let reloaded = f.store.tower();
+    assert_eq!(
+        reloaded.catalog.servers["a"].state,
+        vigie_wire::catalog::ServerState::New
+    );
+    // Provisioned again: the provisioner is told to make a fresh key, and
+    // the old (revoked) one is refused.
+    f.one(&acme(), provision(&["a"], None)).unwrap();
+    match f.one(&tower, CatalogCall::Provisioning).unwrap() {
+        CatalogAnswer::Servers(v) => assert!(v.iter().any(|s| s.spec.name == "a" && s.fresh_key)),
+        other => panic!("{other:?}"),
+    }
+    let old = f.one(&tower, enrol("a", &"1".repeat(40))).unwrap_err();
+    assert_eq!(old.kind, ApiFaultKind::Conflict);
+    f.one(&tower, enrol("a", &"2".repeat(40))).unwrap();
+    assert!(f.tower.hosts.contains_key("a"));
+    assert!(!f.tower.catalog.servers["a"].fresh_key);
+}
+
 fn enrol(name: &str, public: &str) -> CatalogCall {
     CatalogCall::Enrol {
         name: name.into(),

@@ -272,6 +272,31 @@ impl Tower {
         ))
     }
 
+    /// After `hosts remove`: the catalog server of that name (same tenant)
+    /// that had become the host is `new` again, to be provisioned anew
+    /// with a fresh agent key (the old one is revoked), in the removal's
+    /// batch, audited.
+    pub(crate) fn server_unhosted(&mut self, caller: &Caller, name: &str, turn: &mut Turn) {
+        let Some(s) = self
+            .catalog
+            .servers
+            .get_mut(name)
+            .filter(|s| s.tenant == caller.tenant && s.state == ServerState::Host)
+        else {
+            return;
+        };
+        s.state = ServerState::New;
+        s.fresh_key = true;
+        turn.put(server_key(name), encode(&*s));
+        self.audit_host(
+            turn,
+            caller,
+            name,
+            "server_unhosted",
+            format!("server {name} is new again (its host removed): a new provisioning makes its agent a new key"),
+        );
+    }
+
     /// Every tenant's servers waiting to be provisioned (the provisioner
     /// resumes them after a restart).
     pub(crate) fn provisioning(&self, caller: &Caller) -> Result<CatalogAnswer, ApiFault> {
@@ -460,6 +485,7 @@ impl Tower {
         };
         let mut s = s;
         s.state = ServerState::Host;
+        s.fresh_key = false;
         turn.put(server_key(name), encode(&s));
         turn.delete(provision_key(name));
         self.catalog.provisions.remove(name);
