@@ -254,6 +254,16 @@ echo started systemd"#,
     format!("set -e\n{body}\n")
 }
 
+/// Run as root after a refused enrolment: stops and disables the agent
+/// the attempt started (its key is not the tower's to accept).
+pub fn stop(l: &Layout) -> String {
+    let d = quote(&l.install_dir);
+    let prelude = prelude();
+    format!(
+        "set -e\nD={d}\nif [ -d /run/systemd/system ] && systemctl is-enabled --quiet {UNIT} 2>/dev/null; then systemctl disable --now {UNIT}; fi\n{prelude}"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,5 +421,14 @@ mod tests {
         assert!(s.contains("systemctl restart vigie-agent.service") && !s.contains("setsid"));
         let a = start(&layout(Service::Auto), "h", "tcp://t:1");
         assert!(a.contains("if [ -d /run/systemd/system ]") && a.contains("setsid"));
+        let stop = stop(&layout(Service::Auto));
+        assert!(
+            stop.contains("systemctl disable --now vigie-agent.service"),
+            "{stop}"
+        );
+        assert!(
+            stop.contains(&prelude()),
+            "the detached agent, checked: {stop}"
+        );
     }
 }

@@ -493,6 +493,41 @@ fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_k
     assert!(!f.tower.catalog.servers["a"].fresh_key);
 }
 
+#[test]
+fn an_agent_started_before_its_enrolment_knocks_pending_and_is_enrolled() {
+    let mut f = fixture();
+    f.one(&acme(), import(csv_rows(&["a"]), false)).unwrap();
+    f.one(&acme(), provision(&["a"], None)).unwrap();
+    let public = "3".repeat(40);
+    let mut t = Turn::default();
+    f.tower
+        .api(
+            &Caller::internal("default", "majordomo"),
+            ApiCall::KeysPending {
+                knocks: vec![vigie_wire::front::Knock {
+                    public: public.clone(),
+                    address: "10.9.0.1".into(),
+                }],
+                dropped: 0,
+            },
+            &f.store.db,
+            Instant::now(),
+            &mut t,
+        )
+        .unwrap();
+    f.tower.finish_turn(&mut t);
+    assert_eq!(
+        f.tower.keys[&public].state,
+        vigie_wire::front::KeyState::Pending
+    );
+    let tower = Caller::internal("acme", "provisioner");
+    f.one(&tower, enrol("a", &public)).unwrap();
+    let k = &f.tower.keys[&public];
+    assert_eq!(k.state, vigie_wire::front::KeyState::Accepted);
+    assert_eq!((k.host.as_str(), k.tenant.as_str()), ("a", "acme"));
+    assert!(f.tower.hosts.contains_key("a"));
+}
+
 fn enrol(name: &str, public: &str) -> CatalogCall {
     CatalogCall::Enrol {
         name: name.into(),

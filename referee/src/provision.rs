@@ -441,7 +441,15 @@ impl Tower {
                 r => r?,
             };
         crate::keys::check_public(&public)?;
-        if self.operators.iter().any(|o| o.public == public) || self.keys.contains_key(&public) {
+        // The provisioner starts the agent before enrolling it, so its
+        // key may have knocked and wait as pending: enrolment accepts it.
+        // Any other known key (accepted, revoked, an operator's) is refused.
+        if self.operators.iter().any(|o| o.public == public)
+            || self
+                .keys
+                .get(&public)
+                .is_some_and(|k| k.state != KeyState::Pending)
+        {
             return Err(fault(
                 ApiFaultKind::Conflict,
                 format!("the agent key of {name} is already known to this tower: make a new one"),
