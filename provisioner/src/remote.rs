@@ -139,7 +139,8 @@ fi
 /// uploaded binary, checks it runs here, writes the tower's key and the
 /// agent's start script, makes the agent's key unless one is there (a
 /// retry reuses it; `fresh_key`: the server was a host whose key is
-/// revoked, so a new one is made), and prints its public half.
+/// revoked, so a new one is made, and its agent's state — journal,
+/// stash — starts anew), and prints its public half.
 pub fn install(
     l: &Layout,
     upload: &str,
@@ -151,8 +152,10 @@ pub fn install(
     let d = quote(&l.install_dir);
     let run_agent = run_agent(l, host, tower);
     let prelude = prelude();
+    // A removed host's server is a new host: a new key, and a new journal
+    // (the old one numbers reports the tower forgot with the host).
     let fresh = if fresh_key {
-        "rm -f \"$D/agent.key\" \"$D/agent.key.pub\"\n"
+        "rm -f \"$D/agent.key\" \"$D/agent.key.pub\"\nrm -rf \"$D/state\"\nmkdir -p \"$D/state\"\n"
     } else {
         ""
     };
