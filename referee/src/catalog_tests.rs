@@ -404,6 +404,17 @@ fn an_init_change_needs_changes_submit_over_the_new_hosts_and_runs_as_the_reques
     f.one(&tower, enrol("b", &"2".repeat(40))).unwrap();
     let first = f.tower.hosts["b"].queue.values().next().unwrap().clone();
     assert_eq!(f.tower.changes[&first].view.operator, "ops");
+
+    // Revoked between the request and the enrolment: the init is not run
+    // in its name; the enrolment is refused and writes nothing.
+    f.one(&acme(), import(csv_rows(&["c"]), false)).unwrap();
+    f.one(&submitter, provision(&["c"], Some(init()))).unwrap();
+    f.tower.operators.iter_mut().for_each(|o| o.revoked = true);
+    let audit_before = f.keys("audit/rec/");
+    let refused = f.one(&tower, enrol("c", &"4".repeat(40))).unwrap_err();
+    assert_eq!(refused.kind, ApiFaultKind::Forbidden, "{refused:?}");
+    assert!(!f.tower.hosts.contains_key("c"));
+    assert_eq!(f.keys("audit/rec/"), audit_before, "no trace");
 }
 
 #[test]

@@ -44,6 +44,11 @@ pub struct ProvisionRecord {
     pub at_ms: u64,
     /// Queued as the new host's first change.
     pub init: Option<ChangeSpec>,
+    /// The tenant of the operator's own record (`Origin::Operator`);
+    /// `None` when the tower asked. Its grants are checked again when the
+    /// init change is queued.
+    #[serde(default)]
+    pub home: Option<String>,
 }
 
 /// Longest failure reason kept (the provisioner's reasons are short; an
@@ -190,6 +195,10 @@ impl Tower {
                 operator: caller.operator.clone(),
                 at_ms,
                 init: init.clone().or(previous),
+                home: match &caller.origin {
+                    Origin::Tower => None,
+                    Origin::Operator { home } => Some(home.clone()),
+                },
             };
             turn.put(provision_key(n), encode(&rec));
             self.catalog.provisions.insert(n.clone(), rec);
@@ -461,18 +470,26 @@ impl Tower {
                 format!("a host {name} exists already: remove it, then provision again"),
             ));
         }
-        let (init, requester) = match self.catalog.provisions.get(name) {
-            Some(p) => (p.init.clone(), p.operator.clone()),
-            None => (None, caller.operator.clone()),
+        let (init, requester, home) = match self.catalog.provisions.get(name) {
+            Some(p) => (p.init.clone(), p.operator.clone(), p.home.clone()),
+            None => (None, caller.operator.clone(), None),
         };
         // The init change is the requesting operator's (checked for
-        // `changes.submit` when asked), so the audit says who.
+        // `changes.submit` when asked, and again now: it may have been
+        // revoked since), so the audit says who.
         let submitter = Caller {
             operator: requester,
             ..caller.clone()
         };
         if let Some(i) = &init {
             check_init(i, &caller.tenant, &submitter.operator, name)?;
+            if let Some(home) = home {
+                let as_asked = Caller {
+                    origin: Origin::Operator { home },
+                    ..submitter.clone()
+                };
+                self.check_may_submit(&as_asked, &[&name.to_owned()])?;
+            }
         }
         // Every check is done: from here on, writes only.
         self.host_add(caller, name, Register::New(s.spec.labels.clone()), turn)?;
