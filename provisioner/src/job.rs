@@ -1,10 +1,11 @@
 //! Provisioning one server, start to end: probe its SSH port, see its
 //! host keys and decide against the pin (pinning the first seen through
 //! the referee), connect trusting only that key, check sudo, copy the
-//! binary, install and make the agent's key on the server, enrol (the
-//! last and only step that registers anything), start the agent. A
-//! failure before enrolment is recorded as the server's `failed` reason;
-//! nothing is registered for it.
+//! binary, install and make the agent's key on the server, start the
+//! agent (it knocks, pending), enrol (the last and only step that
+//! registers anything; a refused one stops the agent again). A failure
+//! before enrolment is recorded as the server's `failed` reason; nothing
+//! is registered for it.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -192,7 +193,14 @@ fn attempt(
     step(name, "install");
     let out = ssh.script(
         "install",
-        &remote::install(&ctx.layout, &upload, name, tower, &ctx.tower_key),
+        &remote::install(
+            &ctx.layout,
+            &upload,
+            name,
+            tower,
+            &ctx.tower_key,
+            server.fresh_key,
+        ),
         sudo,
         STEP_LIMIT,
     )?;
@@ -206,24 +214,30 @@ fn attempt(
             step: "install",
             detail: "the agent's public key was not printed".into(),
         })?;
+    // The agent starts before the enrolment: it knocks, pending, until
+    // enrolled. So a crash, a stop or a lost answer after `Enrol` leaves a
+    // host whose agent already runs (it comes online), and a failure to
+    // start is the attempt's, with nothing registered.
+    step(name, "start");
+    ssh.script(
+        "start",
+        &remote::start(&ctx.layout, name, tower),
+        sudo,
+        STEP_LIMIT,
+    )?;
     step(name, "enrol");
-    catalog(
+    let enrolled = catalog(
         client,
         CatalogCall::Enrol {
             name: name.to_owned(),
             public,
         },
-    )?;
-    step(name, "start");
-    // Enrolled: a failure to start is the host's (offline), not a
-    // half-enrolled server; it is said loudly.
-    if let Err(e) = ssh.script(
-        "start",
-        &remote::start(&ctx.layout, name, tower),
-        sudo,
-        STEP_LIMIT,
-    ) {
-        warn!(event = "agent_start_failed", server = %name, error = %e);
+    );
+    if let Err(ProvisionError::Referee(ClientError::Refused(_))) = &enrolled {
+        // Refused (nothing registered): the agent started for it goes.
+        if let Err(e) = ssh.script("stop", &remote::stop(&ctx.layout), sudo, STEP_LIMIT) {
+            warn!(event = "agent_stop_failed", server = %name, error = %e);
+        }
     }
-    Ok(())
+    enrolled.map(drop)
 }

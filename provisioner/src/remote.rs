@@ -103,19 +103,67 @@ impl Preflight {
 /// The line of the install's output that carries the agent's public key.
 pub const KEY_MARK: &str = "vigie-agent-key";
 
+/// Exit status of an install refused before it touched anything.
+pub const REFUSED: i32 = 3;
+
+/// The install's first part, with `D` set: refuses an install dir that is
+/// a symbolic link or that someone else owns than the user installing
+/// (root, or the SSH user when it installs without sudo), and stops a
+/// detached agent an earlier install started — only if the pid file
+/// names a process running `$D/bin/vigie … agent …`: a stale pid file
+/// may name anyone's process by now.
+pub fn prelude() -> String {
+    format!(
+        r#"if [ -L "$D" ]; then echo "vigie: $D is a symbolic link: refusing to install there" >&2; exit {REFUSED}; fi
+if [ -e "$D" ]; then
+  owner=$(stat -c %u "$D")
+  if [ "$owner" != "$(id -u)" ]; then echo "vigie: $D exists and belongs to uid $owner, not to $(id -un) who installs: refusing to install there" >&2; exit {REFUSED}; fi
+fi
+if [ -s "$D/agent.pid" ]; then
+  pid=$(head -c 32 "$D/agent.pid" | tr -d ' \n')
+  case "$pid" in
+    ''|*[!0-9]*) ;;
+    *)
+      first=$(tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | head -n 1) || true
+      if [ "$first" = "$D/bin/vigie" ] && tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qx agent; then
+        kill "$pid" 2>/dev/null || true
+      fi;;
+  esac
+  rm -f "$D/agent.pid"
+fi
+"#
+    )
+}
+
 /// Run as root: stops an agent a previous attempt started, installs the
 /// uploaded binary, checks it runs here, writes the tower's key and the
 /// agent's start script, makes the agent's key unless one is there (a
-/// retry reuses it), and prints its public half.
-pub fn install(l: &Layout, upload: &str, host: &str, tower: &str, tower_key: &str) -> String {
+/// retry reuses it; `fresh_key`: the server was a host whose key is
+/// revoked, so a new one is made, and its agent's state — journal,
+/// stash — starts anew), and prints its public half.
+pub fn install(
+    l: &Layout,
+    upload: &str,
+    host: &str,
+    tower: &str,
+    tower_key: &str,
+    fresh_key: bool,
+) -> String {
     let d = quote(&l.install_dir);
     let run_agent = run_agent(l, host, tower);
+    let prelude = prelude();
+    // A removed host's server is a new host: a new key, and a new journal
+    // (the old one numbers reports the tower forgot with the host).
+    let fresh = if fresh_key {
+        "rm -f \"$D/agent.key\" \"$D/agent.key.pub\"\nrm -rf \"$D/state\"\nmkdir -p \"$D/state\"\n"
+    } else {
+        ""
+    };
     format!(
         r#"set -e
 umask 077
 D={d}
-if [ -d /run/systemd/system ] && systemctl is-active --quiet {UNIT} 2>/dev/null; then systemctl stop {UNIT}; fi
-if [ -s "$D/agent.pid" ]; then kill "$(cat "$D/agent.pid")" 2>/dev/null || true; rm -f "$D/agent.pid"; fi
+{prelude}if [ -d /run/systemd/system ] && systemctl is-active --quiet {UNIT} 2>/dev/null; then systemctl stop {UNIT}; fi
 mkdir -p "$D/bin" "$D/state"
 chmod 0755 "$D" "$D/bin"
 install -m 0755 {upload} "$D/bin/vigie"
@@ -126,7 +174,7 @@ printf '%s\n' {key} > "$D/tower.public"
 cat > "$D/run-agent.sh" <<'VIGIE_EOF'
 {run_agent}VIGIE_EOF
 chmod 0700 "$D/run-agent.sh"
-if [ -s "$D/agent.key" ] && [ ! -s "$D/agent.key.pub" ]; then rm -f "$D/agent.key"; fi
+{fresh}if [ -s "$D/agent.key" ] && [ ! -s "$D/agent.key.pub" ]; then rm -f "$D/agent.key"; fi
 if [ ! -s "$D/agent.key" ]; then "$D/bin/vigie" keys gen --out "$D/agent.key" >/dev/null 2>&1; fi
 echo "{KEY_MARK} $(cat "$D/agent.key.pub")"
 "#,
@@ -209,6 +257,16 @@ echo started systemd"#,
     format!("set -e\n{body}\n")
 }
 
+/// Run as root after a refused enrolment: stops and disables the agent
+/// the attempt started (its key is not the tower's to accept).
+pub fn stop(l: &Layout) -> String {
+    let d = quote(&l.install_dir);
+    let prelude = prelude();
+    format!(
+        "set -e\nD={d}\nif [ -d /run/systemd/system ] && systemctl is-enabled --quiet {UNIT} 2>/dev/null; then systemctl disable --now {UNIT}; fi\n{prelude}"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +322,7 @@ mod tests {
             "web-1",
             "tcp://192.0.2.1:7110",
             "k",
+            false,
         );
         assert!(s.contains(r#"if [ ! -s "$D/agent.key" ]; then"#), "{s}");
         assert!(s.contains(r#"cat "$D/agent.key.pub""#), "{s}");
@@ -272,6 +331,89 @@ mod tests {
             "the secret is never printed: {s}"
         );
         assert!(s.contains("'--host' 'web-1'"), "{s}");
+        assert!(!s.contains(r#"rm -f "$D/agent.key" "$D/agent.key.pub""#));
+        let fresh = install(
+            &layout(Service::Auto),
+            "/root/.up",
+            "web-1",
+            "tcp://192.0.2.1:7110",
+            "k",
+            true,
+        );
+        let rm = fresh
+            .find(r#"rm -f "$D/agent.key" "$D/agent.key.pub""#)
+            .expect("a fresh key: the old one removed");
+        assert!(rm < fresh.find("keys gen").unwrap(), "{fresh}");
+    }
+
+    /// Runs the prelude with a real `sh`, `D` set to `dir`.
+    fn run_prelude(dir: &std::path::Path) -> std::process::Output {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "set -e\nD={}\n{}",
+                quote(&dir.to_string_lossy()),
+                prelude()
+            ))
+            .output()
+            .unwrap()
+    }
+
+    fn alive(child: &mut std::process::Child) -> bool {
+        child.try_wait().unwrap().is_none()
+    }
+
+    #[test]
+    fn only_the_install_dirs_own_agent_is_stopped_and_a_foreign_dir_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("vigie");
+        std::fs::create_dir_all(d.join("bin")).unwrap();
+        // A stale pid file naming someone else's process: left alone.
+        let mut other = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        std::fs::write(d.join("agent.pid"), format!("{}\n", other.id())).unwrap();
+        let out = run_prelude(&d);
+        assert!(out.status.success(), "{out:?}");
+        assert!(alive(&mut other), "a foreign process is not killed");
+        assert!(!d.join("agent.pid").exists());
+        // The agent this dir runs (argv[0] `$D/bin/vigie`, an `agent` word).
+        let argv0 = d.join("bin/vigie");
+        let mut agent = std::process::Command::new("sh");
+        std::os::unix::process::CommandExt::arg0(&mut agent, &argv0);
+        let mut agent = agent.args(["-c", "sleep 30; :", "agent"]).spawn().unwrap();
+        std::fs::write(d.join("agent.pid"), format!("{}\n", agent.id())).unwrap();
+        let out = run_prelude(&d);
+        assert!(out.status.success(), "{out:?}");
+        let status = agent.wait().unwrap();
+        assert!(!status.success(), "killed: {status:?}");
+        other.kill().unwrap();
+        other.wait().unwrap();
+
+        // A dir owned by another user than the one installing: refused.
+        let foreign = if is_root() {
+            let f = tmp.path().join("foreign");
+            std::fs::create_dir(&f).unwrap();
+            std::os::unix::fs::chown(&f, Some(65534), Some(65534)).unwrap();
+            f
+        } else {
+            std::path::PathBuf::from("/usr")
+        };
+        let out = run_prelude(&foreign);
+        assert_eq!(out.status.code(), Some(REFUSED), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("refusing to install there"), "{err}");
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&d, &link).unwrap();
+        assert_eq!(run_prelude(&link).status.code(), Some(REFUSED));
+    }
+
+    fn is_root() -> bool {
+        std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
     }
 
     #[test]
@@ -282,5 +424,14 @@ mod tests {
         assert!(s.contains("systemctl restart vigie-agent.service") && !s.contains("setsid"));
         let a = start(&layout(Service::Auto), "h", "tcp://t:1");
         assert!(a.contains("if [ -d /run/systemd/system ]") && a.contains("setsid"));
+        let stop = stop(&layout(Service::Auto));
+        assert!(
+            stop.contains("systemctl disable --now vigie-agent.service"),
+            "{stop}"
+        );
+        assert!(
+            stop.contains(&prelude()),
+            "the detached agent, checked: {stop}"
+        );
     }
 }

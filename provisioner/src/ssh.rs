@@ -61,12 +61,9 @@ fn run(
         }
     });
     let reader = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut buf);
-            }
-            String::from_utf8_lossy(&buf).into_owned()
+        std::thread::spawn(move || match r {
+            Some(r) => read_capped(r, MAX_OUTPUT),
+            None => String::new(),
         })
     };
     let out = reader(
@@ -101,11 +98,37 @@ fn run(
     Ok((status.code(), stdout, stderr))
 }
 
-/// The last lines of a command's stderr, for a reason.
+/// Most of a command's stdout or stderr kept: the server may be hostile
+/// and print without end; what passes this is read and dropped, so the
+/// command is not blocked on a full pipe and ends (or meets its limit).
+pub const MAX_OUTPUT: u64 = 1 << 20;
+/// Lines of stderr a failure's reason quotes, and the most of each.
+const TAIL_LINES: usize = 3;
+const TAIL_LINE_CHARS: usize = 200;
+
+/// At most `cap` bytes of `r` (lossy UTF-8), the rest drained.
+fn read_capped(r: impl Read, cap: u64) -> String {
+    let mut buf = Vec::new();
+    let mut r = r.take(cap);
+    let _ = r.read_to_end(&mut buf);
+    let _ = std::io::copy(&mut r.into_inner(), &mut std::io::sink());
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// The last lines of a command's stderr, for a reason: at most
+/// `TAIL_LINES` of `TAIL_LINE_CHARS` each.
 fn tail(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
-    let from = lines.len().saturating_sub(3);
-    lines[from..].join(" / ")
+    let lines: Vec<String> = s
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .rev()
+        .take(TAIL_LINES)
+        .map(|l| match l.char_indices().nth(TAIL_LINE_CHARS) {
+            Some((cut, _)) => format!("{}…", &l[..cut]),
+            None => l.to_owned(),
+        })
+        .collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join(" / ")
 }
 
 impl Ssh {
@@ -254,4 +277,42 @@ pub fn probe(t: &Target, timeout: Duration) -> Result<(), ProvisionError> {
             }
             _ => unreachable(e.to_string()),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_read_up_to_the_cap_and_the_rest_drained() {
+        let endless = std::io::repeat(b'y').take(3 * MAX_OUTPUT);
+        let mut counted = Counting(endless, 0);
+        let kept = read_capped(&mut counted, MAX_OUTPUT);
+        assert_eq!(kept.len() as u64, MAX_OUTPUT);
+        assert_eq!(counted.1, 3 * MAX_OUTPUT, "the rest read and dropped");
+        assert_eq!(read_capped(&b"short"[..], MAX_OUTPUT), "short");
+    }
+
+    struct Counting<R>(R, u64);
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.read(buf)?;
+            self.1 += n as u64;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_reason_quotes_the_last_three_lines_each_cut_short() {
+        let long = "é".repeat(5_000);
+        let stderr = format!("one\n\ntwo\n{long}\nfour\n");
+        let t = tail(&stderr);
+        assert!(t.starts_with("two / "), "{t}");
+        assert!(t.ends_with(" / four"), "{t}");
+        assert_eq!(
+            t.chars().count(),
+            "two / ".len() + TAIL_LINE_CHARS + 1 + " / four".len()
+        );
+        assert_eq!(tail("a\nb"), "a / b");
+    }
 }

@@ -4,14 +4,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use vigie_wire::limits::MAX_VALUE;
-
 use vigie_changes::Selector;
 use vigie_escalator::{Database, RangeSpec};
 use vigie_wire::change::ChangeSpec;
 use vigie_wire::tower::{
     ApiAnswer, ApiCall, ApiFault, ApiFaultKind, AuditRecord, Caller, ChangeState, ChangeView,
-    HostView, Labels, Origin, StepStatus, StepView, Waiting,
+    HostView, Labels, Origin, Waiting,
 };
 
 use crate::audit::{self, verify_chain, AuditChain};
@@ -21,8 +19,8 @@ use crate::labels::Register;
 use crate::model::{change_id, change_key, queue_key, spec_key, ChangeRecord};
 use crate::operators::OperatorCall;
 use crate::scope::Visible;
-use crate::tower::{decode, encode, now_ms, HostState, Tower};
-use crate::turn::{Log, Turn, WORK_MAX_BYTES, WORK_MAX_WRITES};
+use crate::tower::{decode, now_ms, HostState, Tower};
+use crate::turn::{Log, Turn};
 
 /// Most hosts one submission may target: one turn stores them all.
 pub const MAX_SUBMIT_HOSTS: usize = 5_000;
@@ -199,12 +197,7 @@ impl Tower {
         now: Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
-        if spec.steps.is_empty() || spec.title.trim().is_empty() {
-            return Err(fault(
-                ApiFaultKind::Invalid,
-                "a change needs a title and at least one step",
-            ));
-        }
+        crate::submission::check_shape(&spec)?;
         let selector =
             Selector::parse(target).map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
         let mine = |h: &&HostState| h.rec.tenant == caller.tenant;
@@ -251,27 +244,6 @@ impl Tower {
                 ),
             ));
         }
-        let steps: Vec<StepView> = spec
-            .steps
-            .iter()
-            .map(|s| StepView {
-                name: s.name.clone(),
-                kind: s.action.kind().to_owned(),
-                status: StepStatus::Pending,
-                result: None,
-                undo: None,
-            })
-            .collect();
-        let spec_bytes = encode(&spec);
-        if spec_bytes.len() > MAX_VALUE {
-            return Err(fault(
-                ApiFaultKind::Invalid,
-                format!(
-                    "the change is {} bytes: at most {MAX_VALUE}",
-                    spec_bytes.len()
-                ),
-            ));
-        }
         if matched.len() > MAX_SUBMIT_HOSTS {
             return Err(fault(
                 ApiFaultKind::Invalid,
@@ -281,46 +253,11 @@ impl Tower {
                 ),
             ));
         }
-        // The program is stored once, but every change copies its title
-        // and step names into its record, its audit record and the answer:
-        // the whole submission must fit the turn that takes it, one
-        // Escalator batch.
-        let longest = matched.iter().map(String::len).max().unwrap_or(0);
-        let sample = ChangeRecord {
-            view: ChangeView {
-                id: change_id(u64::MAX),
-                host: "h".repeat(longest),
-                seq: u64::MAX,
-                tenant: caller.tenant.clone(),
-                operator: caller.operator.clone(),
-                title: spec.title.clone(),
-                state: ChangeState::Queued,
-                steps: steps.clone(),
-                submitted_ms: u64::MAX,
-                updated_ms: u64::MAX,
-                waiting: None,
-            },
-            accepted: false,
-            spec_id: change_id(u64::MAX),
-        };
-        let record = sample.size_bound();
-        let audit = 256 + spec.title.len() + longest + caller.tenant.len() + caller.operator.len();
-        // The record, its audit record, the queue entry and the keys.
-        let per_change = record + audit + 2 * (longest + 64);
-        let total = spec_bytes.len() + matched.len() * per_change;
-        if total > WORK_MAX_BYTES || matched.len() * 3 + 8 > WORK_MAX_WRITES {
-            return Err(fault(
-                ApiFaultKind::Invalid,
-                format!(
-                    "the submission would store {total} bytes ({} changes of {per_change} bytes \
-                     each, the title and step names being copied into every change, and a \
-                     program of {} bytes): at most {WORK_MAX_BYTES} — target fewer hosts or \
-                     shorten the title and step names",
-                    matched.len(),
-                    spec_bytes.len()
-                ),
-            ));
-        }
+        let crate::submission::Sized {
+            steps,
+            spec_bytes,
+            record,
+        } = crate::submission::check(&spec, &caller.tenant, &caller.operator, &matched)?;
         // One copy of the program for the whole submission.
         let spec_id = change_id(self.next_seq);
         let program = crate::tower::Program {

@@ -336,6 +336,209 @@ fn init() -> vigie_wire::change::ChangeSpec {
     vigie_changes::parse_change("init.yml", "title: init\nsteps:\n  - run: \"true\"\n").unwrap()
 }
 
+/// acme's operator `ops`, stored with these grants, as it calls.
+fn ops_with(f: &mut Fixture, grants: &[&str]) -> Caller {
+    f.tower.operators.retain(|o| o.name != "ops");
+    f.tower.operators.push(vigie_wire::front::OperatorRecord {
+        name: "ops".into(),
+        tenant: "acme".into(),
+        public: "o".repeat(40),
+        grants: grants
+            .iter()
+            .map(|g| vigie_wire::front::Grant::parse(g).unwrap())
+            .collect(),
+        revoked: false,
+    });
+    Caller {
+        origin: vigie_wire::tower::Origin::Operator {
+            home: "acme".into(),
+        },
+        ..acme()
+    }
+}
+
+fn provision(names: &[&str], init: Option<vigie_wire::change::ChangeSpec>) -> CatalogCall {
+    CatalogCall::Provision {
+        names: names.iter().map(|n| n.to_string()).collect(),
+        target: None,
+        init,
+    }
+}
+
+#[test]
+fn an_init_change_needs_changes_submit_over_the_new_hosts_and_runs_as_the_requester() {
+    let mut f = fixture();
+    f.one(&acme(), import(csv_rows(&["a", "b"]), false))
+        .unwrap();
+    let admin_only = ops_with(&mut f, &["servers.admin"]);
+    let writes_before = f.keys("");
+    let refused = f
+        .one(&admin_only, provision(&["a"], Some(init())))
+        .unwrap_err();
+    assert_eq!(refused.kind, ApiFaultKind::Forbidden, "{refused:?}");
+    assert!(
+        refused.message.contains("changes.submit"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(f.keys(""), writes_before, "nothing written");
+    assert_eq!(
+        f.tower.catalog.servers["a"].state,
+        vigie_wire::catalog::ServerState::New
+    );
+    // A grant over other hosts is not enough either.
+    let elsewhere = ops_with(&mut f, &["servers.admin", "changes.submit@role=db"]);
+    let refused = f
+        .one(&elsewhere, provision(&["a"], Some(init())))
+        .unwrap_err();
+    assert_eq!(refused.kind, ApiFaultKind::Forbidden);
+    // Without an init change, servers.admin is enough.
+    let admin_only = ops_with(&mut f, &["servers.admin"]);
+    f.one(&admin_only, provision(&["a"], None)).unwrap();
+
+    // With changes.submit over the server's labels, the init is queued
+    // under the requester's name, not the provisioner's.
+    let submitter = ops_with(&mut f, &["servers.admin", "changes.submit@role=web"]);
+    f.one(&submitter, provision(&["b"], Some(init()))).unwrap();
+    let tower = Caller::internal("acme", "provisioner");
+    f.one(&tower, enrol("b", &"2".repeat(40))).unwrap();
+    let first = f.tower.hosts["b"].queue.values().next().unwrap().clone();
+    assert_eq!(f.tower.changes[&first].view.operator, "ops");
+
+    // Revoked between the request and the enrolment: the init is not run
+    // in its name; the enrolment is refused and writes nothing.
+    f.one(&acme(), import(csv_rows(&["c"]), false)).unwrap();
+    f.one(&submitter, provision(&["c"], Some(init()))).unwrap();
+    f.tower.operators.iter_mut().for_each(|o| o.revoked = true);
+    let audit_before = f.keys("audit/rec/");
+    let refused = f.one(&tower, enrol("c", &"4".repeat(40))).unwrap_err();
+    assert_eq!(refused.kind, ApiFaultKind::Forbidden, "{refused:?}");
+    assert!(!f.tower.hosts.contains_key("c"));
+    assert_eq!(f.keys("audit/rec/"), audit_before, "no trace");
+}
+
+#[test]
+fn an_oversize_init_is_refused_when_asked_and_an_enrolment_that_cannot_queue_it_writes_nothing() {
+    let mut f = fixture();
+    f.one(&acme(), import(csv_rows(&["a"]), false)).unwrap();
+    // Under MAX_VALUE once, too large once copied into the change record.
+    let big = vigie_changes::parse_change(
+        "init.yml",
+        &format!(
+            "title: {}\nsteps:\n  - run: \"true\"\n",
+            "x".repeat(3 << 20)
+        ),
+    )
+    .unwrap();
+    let refused = f
+        .one(&acme(), provision(&["a"], Some(big.clone())))
+        .unwrap_err();
+    assert_eq!(refused.kind, ApiFaultKind::Invalid, "{refused:?}");
+    assert_eq!(f.keys("provision/"), 0);
+    // One stored before this check existed: the enrolment refuses before
+    // registering the host or accepting its key.
+    f.one(&acme(), provision(&["a"], None)).unwrap();
+    f.tower.catalog.provisions.get_mut("a").unwrap().init = Some(big);
+    let audit_before = f.keys("audit/rec/");
+    let tower = Caller::internal("acme", "provisioner");
+    let err = f.one(&tower, enrol("a", &"1".repeat(40))).unwrap_err();
+    assert_eq!(err.kind, ApiFaultKind::Invalid, "{err:?}");
+    assert!(!f.tower.hosts.contains_key("a"), "no host");
+    assert!(!f.tower.keys.contains_key(&"1".repeat(40)), "no key");
+    assert_eq!(f.keys("host/"), 0);
+    assert_eq!(f.keys("audit/rec/"), audit_before, "no trace");
+}
+
+#[test]
+fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_key() {
+    let mut f = fixture();
+    f.one(&acme(), import(csv_rows(&["a"]), false)).unwrap();
+    f.one(&acme(), provision(&["a"], None)).unwrap();
+    let tower = Caller::internal("acme", "provisioner");
+    f.one(&tower, enrol("a", &"1".repeat(40))).unwrap();
+    assert!(!f.tower.catalog.servers["a"].fresh_key);
+    let audit_before = f.keys("audit/rec/");
+    let mut t = Turn::default();
+    f.tower
+        .api(
+            &acme(),
+            ApiCall::HostRemove {
+                host: "a".into(),
+                force: false,
+            },
+            &f.store.db,
+            Instant::now(),
+            &mut t,
+        )
+        .unwrap();
+    f.tower.finish_turn(&mut t);
+    let mut b = f.store.db.batch();
+    for (k, v) in t.writes.drain(..) {
+        match v {
+            Some(v) => b.put(&k, &v),
+            None => b.delete(&k),
+        };
+    }
+    b.write().unwrap();
+    let s = &f.tower.catalog.servers["a"];
+    assert_eq!(s.state, vigie_wire::catalog::ServerState::New);
+    assert!(s.fresh_key, "its old agent key is revoked");
+    // host_removed, key_revoked and server_unhosted, in the removal's batch.
+    assert_eq!(f.keys("audit/rec/"), audit_before + 3);
+    let reloaded = f.store.tower();
+    assert_eq!(
+        reloaded.catalog.servers["a"].state,
+        vigie_wire::catalog::ServerState::New
+    );
+    // Provisioned again: the provisioner is told to make a fresh key, and
+    // the old (revoked) one is refused.
+    f.one(&acme(), provision(&["a"], None)).unwrap();
+    match f.one(&tower, CatalogCall::Provisioning).unwrap() {
+        CatalogAnswer::Servers(v) => assert!(v.iter().any(|s| s.spec.name == "a" && s.fresh_key)),
+        other => panic!("{other:?}"),
+    }
+    let old = f.one(&tower, enrol("a", &"1".repeat(40))).unwrap_err();
+    assert_eq!(old.kind, ApiFaultKind::Conflict);
+    f.one(&tower, enrol("a", &"2".repeat(40))).unwrap();
+    assert!(f.tower.hosts.contains_key("a"));
+    assert!(!f.tower.catalog.servers["a"].fresh_key);
+}
+
+#[test]
+fn an_agent_started_before_its_enrolment_knocks_pending_and_is_enrolled() {
+    let mut f = fixture();
+    f.one(&acme(), import(csv_rows(&["a"]), false)).unwrap();
+    f.one(&acme(), provision(&["a"], None)).unwrap();
+    let public = "3".repeat(40);
+    let mut t = Turn::default();
+    f.tower
+        .api(
+            &Caller::internal("default", "majordomo"),
+            ApiCall::KeysPending {
+                knocks: vec![vigie_wire::front::Knock {
+                    public: public.clone(),
+                    address: "10.9.0.1".into(),
+                }],
+                dropped: 0,
+            },
+            &f.store.db,
+            Instant::now(),
+            &mut t,
+        )
+        .unwrap();
+    f.tower.finish_turn(&mut t);
+    assert_eq!(
+        f.tower.keys[&public].state,
+        vigie_wire::front::KeyState::Pending
+    );
+    let tower = Caller::internal("acme", "provisioner");
+    f.one(&tower, enrol("a", &public)).unwrap();
+    let k = &f.tower.keys[&public];
+    assert_eq!(k.state, vigie_wire::front::KeyState::Accepted);
+    assert_eq!((k.host.as_str(), k.tenant.as_str()), ("a", "acme"));
+    assert!(f.tower.hosts.contains_key("a"));
+}
+
 fn enrol(name: &str, public: &str) -> CatalogCall {
     CatalogCall::Enrol {
         name: name.into(),
@@ -348,12 +551,7 @@ fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_tur
     let mut f = fixture();
     f.one(&acme(), import(csv_rows(&["a", "b"]), false))
         .unwrap();
-    let operator = Caller {
-        origin: vigie_wire::tower::Origin::Operator {
-            home: "acme".into(),
-        },
-        ..acme()
-    };
+    let operator = ops_with(&mut f, &["servers.admin", "changes.submit@role=web"]);
     // An operator asks; only the tower enrols.
     f.one(
         &operator,

@@ -5,6 +5,7 @@
 //! guarded verb is never revoked.
 
 use vigie_wire::front::{Grant, OperatorRecord, Verb};
+use vigie_wire::tower::Labels;
 
 /// Whether `held` covers `asked`: the same verb over every host (`*`), or
 /// over exactly the same scope. Selectors are not compared beyond that
@@ -25,6 +26,17 @@ pub fn beyond<'a>(held: &[Grant], asked: &'a [Grant]) -> Vec<&'a Grant> {
 /// Whether an operator holds `verb` at all.
 pub fn holds(op: &OperatorRecord, verb: Verb) -> bool {
     !op.revoked && op.grants.iter().any(|g| g.verb == verb)
+}
+
+/// Whether `held` lets its holder queue changes on a host `id` with these
+/// labels: a `changes.submit` grant whose scope (a selector) matches it.
+/// A provisioning request with an init change needs this over every
+/// server it makes a host.
+pub fn may_submit_on(held: &[Grant], id: &str, labels: &Labels) -> bool {
+    held.iter().any(|g| {
+        g.verb == Verb::ChangesSubmit
+            && vigie_changes::Selector::parse(&g.scope).is_ok_and(|s| s.matches(id, labels))
+    })
 }
 
 /// The verbs that must always keep a holder: `tenants.admin` in the whole
@@ -106,5 +118,25 @@ mod tests {
         let other = op("globex", "gina", &["operators.admin"]);
         let all = vec![alice.clone(), other];
         assert_eq!(last_holder(&all, &alice), Some(Verb::OperatorsAdmin));
+    }
+
+    #[test]
+    fn submitting_on_a_future_host_needs_changes_submit_whose_scope_matches_it() {
+        let web: Labels = [("role".to_owned(), "web".to_owned())].into();
+        let admin_only = [g("servers.admin"), g("hosts.admin")];
+        assert!(!may_submit_on(&admin_only, "web-1", &web));
+        assert!(may_submit_on(&[g("changes.submit")], "web-1", &web));
+        assert!(may_submit_on(
+            &[g("changes.submit@role=web")],
+            "web-1",
+            &web
+        ));
+        assert!(may_submit_on(
+            &[g("changes.submit@web-*")],
+            "web-1",
+            &Labels::new()
+        ));
+        assert!(!may_submit_on(&[g("changes.submit@db-*")], "web-1", &web));
+        assert!(!may_submit_on(&[g("changes.read")], "web-1", &web));
     }
 }

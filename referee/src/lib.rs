@@ -30,6 +30,7 @@ mod scope;
 mod server;
 mod servers;
 mod setup_hosts;
+mod submission;
 mod tower;
 mod turn;
 

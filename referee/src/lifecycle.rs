@@ -293,6 +293,7 @@ impl Tower {
             pending.len()
         );
         self.audit_host(turn, caller, host, "host_removed", summary);
+        self.server_unhosted(caller, host, turn);
         Ok(ApiAnswer::Done)
     }
 }

@@ -24,7 +24,6 @@ use vigie_changes::Selector;
 use vigie_wire::catalog::{CatalogAnswer, ServerRecord, ServerSpec, ServerState};
 use vigie_wire::change::ChangeSpec;
 use vigie_wire::front::{KeyRecord, KeyState};
-use vigie_wire::limits::MAX_VALUE;
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin};
 
 use crate::catalog::{server_key, CatalogLog};
@@ -45,6 +44,11 @@ pub struct ProvisionRecord {
     pub at_ms: u64,
     /// Queued as the new host's first change.
     pub init: Option<ChangeSpec>,
+    /// The tenant of the operator's own record (`Origin::Operator`);
+    /// `None` when the tower asked. Its grants are checked again when the
+    /// init change is queued.
+    #[serde(default)]
+    pub home: Option<String>,
 }
 
 /// Longest failure reason kept (the provisioner's reasons are short; an
@@ -61,23 +65,11 @@ fn tower_only(caller: &Caller) -> Result<(), ApiFault> {
     }
 }
 
-/// Checks an init change the way a submission is checked, before any
-/// server is touched: it must be queueable on every new host.
-fn check_init(init: &ChangeSpec) -> Result<(), ApiFault> {
-    if init.steps.is_empty() || init.title.trim().is_empty() {
-        return Err(fault(
-            ApiFaultKind::Invalid,
-            "the init change needs a title and at least one step",
-        ));
-    }
-    let bytes = encode(init).len();
-    if bytes > MAX_VALUE {
-        return Err(fault(
-            ApiFaultKind::Invalid,
-            format!("the init change is {bytes} bytes: at most {MAX_VALUE}"),
-        ));
-    }
-    Ok(())
+/// Checks an init change the way its submission at enrolment will be
+/// (`submission::check`: shape and every size), so a request that would
+/// fail there is refused when asked, before any server is touched.
+fn check_init(init: &ChangeSpec, tenant: &str, operator: &str, host: &str) -> Result<(), ApiFault> {
+    crate::submission::check(init, tenant, operator, &[host.to_owned()]).map(|_| ())
 }
 
 /// A host key as the catalog would take it in a CSV (an OpenSSH public
@@ -108,7 +100,7 @@ impl Tower {
         turn: &mut Turn,
     ) -> Result<CatalogAnswer, ApiFault> {
         if let Some(i) = &init {
-            check_init(i)?;
+            crate::submission::check_shape(i)?;
         }
         let mut chosen: BTreeSet<String> = BTreeSet::new();
         let mut unknown = Vec::new();
@@ -180,6 +172,18 @@ impl Tower {
                 ),
             ));
         }
+        // The init change (given, or kept from an earlier request) runs on
+        // each new host as the caller's own change: checked now as its
+        // submission will be, and the caller must be allowed to submit it.
+        let mut submit_on = Vec::new();
+        for n in &chosen {
+            let kept = self.catalog.provisions.get(n).and_then(|p| p.init.as_ref());
+            if let Some(i) = init.as_ref().or(kept) {
+                check_init(i, &caller.tenant, &caller.operator, n)?;
+                submit_on.push(n);
+            }
+        }
+        self.check_may_submit(caller, &submit_on)?;
         let at_ms = now_ms();
         let mut out = Vec::with_capacity(chosen.len());
         let mut retries = 0;
@@ -191,6 +195,10 @@ impl Tower {
                 operator: caller.operator.clone(),
                 at_ms,
                 init: init.clone().or(previous),
+                home: match &caller.origin {
+                    Origin::Tower => None,
+                    Origin::Operator { home } => Some(home.clone()),
+                },
             };
             turn.put(provision_key(n), encode(&rec));
             self.catalog.provisions.insert(n.clone(), rec);
@@ -227,6 +235,75 @@ impl Tower {
             ),
         );
         Ok(CatalogAnswer::Servers(out))
+    }
+
+    /// Refuses unless the caller's own stored record (not what the front
+    /// door let through: `servers.admin`) holds `changes.submit` over
+    /// every one of `names`, judged on the server's name and catalog
+    /// labels (its future host id and labels). The tower may.
+    fn check_may_submit(&self, caller: &Caller, names: &[&String]) -> Result<(), ApiFault> {
+        let Origin::Operator { home } = &caller.origin else {
+            return Ok(());
+        };
+        if names.is_empty() {
+            return Ok(());
+        }
+        let Some(me) = self
+            .operators
+            .iter()
+            .find(|o| o.tenant == *home && o.name == caller.operator && !o.revoked)
+        else {
+            return Err(fault(
+                ApiFaultKind::Forbidden,
+                format!("operator {} is not active", caller.operator),
+            ));
+        };
+        let outside: Vec<&str> = names
+            .iter()
+            .filter(|n| {
+                let labels = &self.catalog.servers[n.as_str()].spec.labels;
+                !crate::grants::may_submit_on(&me.grants, n, labels)
+            })
+            .map(|n| n.as_str())
+            .take(20)
+            .collect();
+        if outside.is_empty() {
+            return Ok(());
+        }
+        Err(fault(
+            ApiFaultKind::Forbidden,
+            format!(
+                "operator {} may not give an init change for {}: it runs as the operator's \
+                 own change and needs changes.submit over those hosts; nothing done",
+                caller.operator,
+                outside.join(", ")
+            ),
+        ))
+    }
+
+    /// After `hosts remove`: the catalog server of that name (same tenant)
+    /// that had become the host is `new` again, to be provisioned anew
+    /// with a fresh agent key (the old one is revoked), in the removal's
+    /// batch, audited.
+    pub(crate) fn server_unhosted(&mut self, caller: &Caller, name: &str, turn: &mut Turn) {
+        let Some(s) = self
+            .catalog
+            .servers
+            .get_mut(name)
+            .filter(|s| s.tenant == caller.tenant && s.state == ServerState::Host)
+        else {
+            return;
+        };
+        s.state = ServerState::New;
+        s.fresh_key = true;
+        turn.put(server_key(name), encode(&*s));
+        self.audit_host(
+            turn,
+            caller,
+            name,
+            "server_unhosted",
+            format!("server {name} is new again (its host removed): a new provisioning makes its agent a new key"),
+        );
     }
 
     /// Every tenant's servers waiting to be provisioned (the provisioner
@@ -373,7 +450,15 @@ impl Tower {
                 r => r?,
             };
         crate::keys::check_public(&public)?;
-        if self.operators.iter().any(|o| o.public == public) || self.keys.contains_key(&public) {
+        // The provisioner starts the agent before enrolling it, so its
+        // key may have knocked and wait as pending: enrolment accepts it.
+        // Any other known key (accepted, revoked, an operator's) is refused.
+        if self.operators.iter().any(|o| o.public == public)
+            || self
+                .keys
+                .get(&public)
+                .is_some_and(|k| k.state != KeyState::Pending)
+        {
             return Err(fault(
                 ApiFaultKind::Conflict,
                 format!("the agent key of {name} is already known to this tower: make a new one"),
@@ -385,13 +470,26 @@ impl Tower {
                 format!("a host {name} exists already: remove it, then provision again"),
             ));
         }
-        let init = self
-            .catalog
-            .provisions
-            .get(name)
-            .and_then(|p| p.init.clone());
+        let (init, requester, home) = match self.catalog.provisions.get(name) {
+            Some(p) => (p.init.clone(), p.operator.clone(), p.home.clone()),
+            None => (None, caller.operator.clone(), None),
+        };
+        // The init change is the requesting operator's (checked for
+        // `changes.submit` when asked, and again now: it may have been
+        // revoked since), so the audit says who.
+        let submitter = Caller {
+            operator: requester,
+            ..caller.clone()
+        };
         if let Some(i) = &init {
-            check_init(i)?;
+            check_init(i, &caller.tenant, &submitter.operator, name)?;
+            if let Some(home) = home {
+                let as_asked = Caller {
+                    origin: Origin::Operator { home },
+                    ..submitter.clone()
+                };
+                self.check_may_submit(&as_asked, &[&name.to_owned()])?;
+            }
         }
         // Every check is done: from here on, writes only.
         self.host_add(caller, name, Register::New(s.spec.labels.clone()), turn)?;
@@ -404,7 +502,7 @@ impl Tower {
         };
         self.store_key(turn, caller, rec, "key_added");
         let change = match init {
-            Some(spec) => match self.submit(caller, spec, name, now, turn)? {
+            Some(spec) => match self.submit(&submitter, spec, name, now, turn)? {
                 ApiAnswer::Submitted(v) => v.first().map(|c| c.id.clone()),
                 _ => None,
             },
@@ -412,6 +510,7 @@ impl Tower {
         };
         let mut s = s;
         s.state = ServerState::Host;
+        s.fresh_key = false;
         turn.put(server_key(name), encode(&s));
         turn.delete(provision_key(name));
         self.catalog.provisions.remove(name);

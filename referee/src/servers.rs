@@ -130,6 +130,7 @@ impl Tower {
                     session: id,
                     state: ServerState::New,
                     added_ms: at_ms,
+                    fresh_key: false,
                 };
                 let bytes = encode(&rec);
                 (rec, bytes)

@@ -11,7 +11,8 @@
 //! of the tower —, srv-5 names an SSH
 //! user the tower's key is not authorised for (failed, refused), srv-6 a
 //! user that is not root and may not use sudo (a user of that machine
-//! only: failed, missing sudo).
+//! only: failed, missing sudo). Last, srv-0's host is removed and the
+//! server provisioned again: a new agent key, its init change run.
 //! Skipped, saying so, where namespaces cannot be made.
 
 use std::collections::BTreeMap;
@@ -259,6 +260,25 @@ fn a_suppliers_servers_become_hosts_over_ssh_and_a_wrong_host_key_is_refused() -
     for host in ["srv-0", "srv-1", "srv-2", "srv-3", "srv-4"] {
         assert_eq!(states[host], "\"host\"", "{states:?}");
     }
+
+    // A removed host's server is new again and is provisioned anew: its
+    // agent gets a new key (the old one is revoked), runs, and takes the
+    // new init change.
+    let old_key = std::fs::read_to_string(net.servers[0].dir.join("agent.key.pub"))?;
+    ok(tower.cli(&["hosts", "remove", "srv-0", "--force"])?)?;
+    assert_eq!(show(&tower, "srv-0")?["state"], "new");
+    ok(tower.cli(&["servers", "provision", "--init", &init, "srv-0"])?)?;
+    let e = events.wait_n("srv-0 enrolled again", 1, WAIT, |e| {
+        (e.name == "server_enrolled" || e.name == "provision_failed")
+            && e.str("server") == Some("srv-0")
+    })?;
+    assert_eq!(e.name, "server_enrolled", "{e:?}");
+    let done = events.wait_n("srv-0's second init finished", 1, WAIT, |e| {
+        e.name == "change_finished" && e.str("host") == Some("srv-0")
+    })?;
+    assert_eq!(done.str("state"), Some("succeeded"), "{done:?}");
+    let new_key = std::fs::read_to_string(net.servers[0].dir.join("agent.key.pub"))?;
+    assert_ne!(old_key, new_key, "a fresh agent key");
     drop(tower);
     drop(net);
     Ok(())

@@ -66,6 +66,10 @@ pub struct ServerRecord {
     pub session: u64,
     pub state: ServerState,
     pub added_ms: u64,
+    /// It was a host, removed since: its old agent key is revoked, so the
+    /// next provisioning makes the agent a new one on the server.
+    #[serde(default)]
+    pub fresh_key: bool,
 }
 
 /// One CSV import, a record of its own: "session 1 → 100 servers added on

@@ -201,6 +201,7 @@ mod tests {
             session: 1,
             state,
             added_ms: 0,
+            fresh_key: false,
         }
     }
 
