@@ -87,10 +87,16 @@ impl Fixture {
 fn csv_rows(names: &[&str]) -> Vec<ImportRow> {
     let mut text =
         String::from("name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels\n");
-    for (i, n) in names.iter().enumerate() {
+    for n in names {
+        // An address of its own per name: one machine is one server.
+        let h = n
+            .bytes()
+            .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
         text.push_str(&format!(
-            "{n},10.9.0.{},22,debian,ovh,2,4,40,role=web\n",
-            i + 1
+            "{n},10.{}.{}.{},22,debian,ovh,2,4,40,role=web\n",
+            (h >> 16) & 0xff,
+            (h >> 8) & 0xff,
+            (h & 0xff).max(1)
         ));
     }
     vigie_catalog::servers::parse_servers("s.csv", text.as_bytes(), |_| {}).unwrap()
@@ -147,6 +153,16 @@ fn an_import_is_all_or_nothing_and_lists_every_conflict() {
             servers: 1
         }
     ));
+    assert_eq!(f.keys("server/"), 2);
+    // One machine is one server: another name at a's address is refused.
+    let mut same_machine = csv_rows(&["d"]);
+    same_machine[0].server.address = csv_rows(&["a"])[0].server.address;
+    let err = f.one(&acme(), import(same_machine, false)).unwrap_err();
+    assert!(
+        err.message.contains("column 'address'") && err.message.contains("already server \"a\"'s"),
+        "{}",
+        err.message
+    );
     assert_eq!(f.keys("server/"), 2);
     // Names are the tower's: another tenant cannot take one, nor see it.
     let other = Caller::internal("globex", "ops");

@@ -56,6 +56,15 @@ impl Tower {
         let vis = Visible::of(caller);
         let mut problems: Vec<String> = Vec::new();
         let mut seen: HashMap<&str, u64> = HashMap::new();
+        // The tenant's addresses already in the catalog: one machine is one
+        // server (another tenant's are not looked at, nor named).
+        let taken: HashMap<std::net::IpAddr, &ServerRecord> = self
+            .catalog
+            .servers
+            .values()
+            .filter(|o| o.tenant == caller.tenant)
+            .map(|o| (o.spec.address, o))
+            .collect();
         for r in &rows {
             let s = &r.server;
             let at = |c: &str, m: &str| format!("line {}, column '{c}': {m}", r.line);
@@ -88,6 +97,15 @@ impl Tower {
                 problems.push(at(
                     "name",
                     &format!("{:?} is in use in this tower: choose another name", s.name),
+                ));
+            }
+            if let Some(o) = taken.get(&s.address).filter(|o| o.spec.name != s.name) {
+                problems.push(at(
+                    "address",
+                    &format!(
+                        "{} is already server {:?}'s (session {})",
+                        s.address, o.spec.name, o.session
+                    ),
                 ));
             }
             if !vis.host(&caller.tenant, &s.name, &s.labels) {
