@@ -82,6 +82,11 @@ pub struct HostState {
     /// Where this environment's proxy listens on the host.
     pub proxy_port: Option<u16>,
     pub services: BTreeMap<Part, Placement>,
+    /// The host answers the maintenance page with its old code stopped:
+    /// a maintenance deploy left it there (migrations committed, or the
+    /// deploy was cut), and only a deploy `--from-maintenance` moves it.
+    #[serde(default)]
+    pub maintenance: bool,
 }
 
 /// One deploy, as `vigie deployments show` lists it.
@@ -104,6 +109,9 @@ pub enum Outcome {
     Succeeded,
     /// At least one host rolled back: the inventory kept what ran before.
     RolledBack,
+    /// The migrations committed but a host's upgrade failed (or the
+    /// deploy was cut): the hosts not upgraded stay in maintenance.
+    InMaintenance,
 }
 
 /// The deployer's record of one environment.
@@ -123,6 +131,15 @@ impl EnvRecord {
             hosts: BTreeMap::new(),
             history: Vec::new(),
         }
+    }
+
+    /// The hosts left in maintenance by a deploy, old code stopped.
+    pub fn in_maintenance(&self) -> Vec<String> {
+        self.hosts
+            .iter()
+            .filter(|(_, s)| s.maintenance)
+            .map(|(h, _)| h.clone())
+            .collect()
     }
 
     /// Ports this environment holds on `host`.

@@ -12,12 +12,13 @@ mod maintenance;
 mod names;
 mod plan;
 mod ports;
+mod recovery;
 mod scripts;
 mod spec;
 mod systemd;
 mod values;
 
-pub use compile::{compile_host, connections, env_file, sh_quote, site_conf, Duties};
+pub use compile::{compile_host, connections, env_file, sh_quote, site_conf, Duties, MIGRATE_STEP};
 pub use error::{DeployError, Location};
 pub use file::{load_environment, parse_environment, MAX_ENV_FILE};
 pub use inventory::{
@@ -33,6 +34,7 @@ pub use plan::{
     ADDRESS_LABEL,
 };
 pub use ports::allocate;
+pub use recovery::{migrations_committed, recovery, MigrateRun, Recovery};
 pub use scripts::{maintenance_conf, DATABASE, RETRY_AFTER_S};
 pub use spec::{
     Cache, CacheEngine, Database, DbEngine, Environment, Health, Migrations, Role, Service,

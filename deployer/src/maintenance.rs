@@ -63,11 +63,7 @@ pub fn migration_check(env: &Environment, plan: &DeployPlan) -> MigrationCheck {
     if !running {
         return MigrationCheck::FirstDeploy;
     }
-    let new_database = plan
-        .bumps
-        .iter()
-        .any(|b| matches!(b.component, Component::Database(_)) && b.from.is_none());
-    if new_database {
+    if plan.adds_database() {
         MigrationCheck::Pending
     } else {
         MigrationCheck::Probe

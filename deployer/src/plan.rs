@@ -95,6 +95,15 @@ impl DeployPlan {
     pub fn busy_hosts(&self) -> impl Iterator<Item = &HostPlan> {
         self.hosts.iter().filter(|h| !h.services.is_empty())
     }
+
+    /// Whether this deploy makes a database the environment did not have:
+    /// the first host makes it alone before the others rely on it, and a
+    /// running environment's migrations are then pending.
+    pub fn adds_database(&self) -> bool {
+        self.bumps
+            .iter()
+            .any(|b| matches!(b.component, Component::Database(_)) && b.from.is_none())
+    }
 }
 
 fn digest<T: Serialize>(value: &T) -> String {
@@ -293,6 +302,7 @@ pub fn settle(
         }
         let state: &mut HostState = record.hosts.entry(host.host.clone()).or_default();
         state.proxy_port = Some(host.proxy_port);
+        state.maintenance = false;
         for service in &host.services {
             state.services.insert(
                 service.name.clone(),

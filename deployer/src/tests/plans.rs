@@ -168,3 +168,41 @@ fn a_host_the_deploy_never_reached_keeps_what_it_ran() {
     assert_eq!(r2.components, r1.components);
     assert_eq!(r2.history.last().unwrap().changes.len(), 1);
 }
+
+#[test]
+fn a_host_left_in_maintenance_is_recorded_until_a_deploy_upgrades_it() {
+    let e1 = env(BASE);
+    let (_, mut r1) = deploy(&e1, None);
+    // A record written before this field existed reads as "not in maintenance".
+    let old = String::from_utf8(r1.to_json().unwrap())
+        .unwrap()
+        .replace(",\"maintenance\":false", "");
+    assert!(!old.contains("\"maintenance\""), "{old}");
+    assert!(EnvRecord::from_json(old.as_bytes())
+        .unwrap()
+        .in_maintenance()
+        .is_empty());
+    r1.hosts.get_mut("web-2").unwrap().maintenance = true;
+    assert_eq!(r1.in_maintenance(), ["web-2"]);
+    let back = EnvRecord::from_json(&r1.to_json().unwrap()).unwrap();
+    assert_eq!(back.in_maintenance(), ["web-2"]);
+    let e2 = env(&BASE.replace("v1", "v2"));
+    let (_, r2) = deploy(&e2, Some(&r1));
+    assert!(r2.in_maintenance().is_empty(), "{r2:?}");
+}
+
+#[test]
+fn a_new_database_is_said_once_by_the_plan() {
+    let e1 = env(BASE);
+    let (p1, r1) = deploy(&e1, None);
+    assert!(p1.adds_database());
+    let (p2, _) = deploy(&env(&BASE.replace("v1", "v2")), Some(&r1));
+    assert!(!p2.adds_database());
+    let more = BASE.replace(
+        "databases:\n  mysql:\n    engine: postgresql\n",
+        "databases:\n  mysql:\n    engine: postgresql\n  extra:\n    engine: postgresql\n",
+    );
+    assert_ne!(more, BASE);
+    let (p3, _) = deploy(&env(&more), Some(&r1));
+    assert!(p3.adds_database());
+}

@@ -453,6 +453,7 @@ impl DeploymentJson {
                         outcome: match d.outcome {
                             Outcome::Succeeded => "succeeded",
                             Outcome::RolledBack => "rolled_back",
+                            Outcome::InMaintenance => "in_maintenance",
                         },
                         maintenance: d.maintenance,
                         bumped: d
