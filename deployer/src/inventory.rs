@@ -101,6 +101,10 @@ pub struct DeployRecord {
     /// Whether the deploy went through maintenance (pending migrations).
     #[serde(default)]
     pub maintenance: bool,
+    /// The run that wrote an `InProgress` entry: only that run may
+    /// rewrite it (`may_record`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +116,52 @@ pub enum Outcome {
     /// The migrations committed but a host's upgrade failed (or the
     /// deploy was cut): the hosts not upgraded stay in maintenance.
     InMaintenance,
+    /// Still running, or cut before it could say (the CLI killed): what
+    /// the entry and the hosts say is what was known at its last phase.
+    InProgress,
+}
+
+/// Why a record may not replace the stored one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub stored: usize,
+    pub expected: u32,
+}
+
+/// The compare-and-set of the inventory (the referee applies it): a deploy
+/// planned after `expected` deploys appends its entry to a record that did
+/// not move since, or rewrites the `InProgress` entry its own run wrote
+/// (same number and run, the entries before it unchanged). Anything else
+/// is another deploy having run meanwhile.
+pub fn may_record(
+    stored: Option<&EnvRecord>,
+    expected: u32,
+    new: &EnvRecord,
+) -> Result<(), Conflict> {
+    let history = stored.map_or(&[][..], |s| s.history.as_slice());
+    let conflict = Conflict {
+        stored: history.len(),
+        expected,
+    };
+    let expected = expected as usize;
+    if history.len() == expected && new.history.len() == expected + 1 {
+        return Ok(());
+    }
+    let (Some(mine), Some(theirs)) = (history.last(), new.history.last()) else {
+        return Err(conflict);
+    };
+    let rewrite = history.len() == expected + 1
+        && new.history.len() == history.len()
+        && mine.outcome == Outcome::InProgress
+        && mine.run.is_some()
+        && mine.run == theirs.run
+        && mine.number == theirs.number
+        && history[..expected] == new.history[..expected];
+    if rewrite {
+        Ok(())
+    } else {
+        Err(conflict)
+    }
 }
 
 /// The deployer's record of one environment.

@@ -22,7 +22,8 @@ pub use compile::{compile_host, connections, env_file, sh_quote, site_conf, Duti
 pub use error::{DeployError, Location};
 pub use file::{load_environment, parse_environment, MAX_ENV_FILE};
 pub use inventory::{
-    Component, ComponentState, DeployRecord, EnvRecord, HostState, Outcome, Placement,
+    may_record, Component, ComponentState, Conflict, DeployRecord, EnvRecord, HostState, Outcome,
+    Placement,
 };
 pub use maintenance::{
     compile_enter, compile_leave, compile_probe, compile_upgrade, migration_check, probe_answer,

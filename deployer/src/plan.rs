@@ -334,6 +334,7 @@ pub fn settle(
             Outcome::RolledBack
         },
         maintenance: false,
+        run: None,
     });
     record
 }

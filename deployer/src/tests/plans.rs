@@ -206,3 +206,41 @@ fn a_new_database_is_said_once_by_the_plan() {
     let (p3, _) = deploy(&env(&more), Some(&r1));
     assert!(p3.adds_database());
 }
+
+#[test]
+fn only_the_run_that_wrote_an_in_progress_entry_may_rewrite_it() {
+    use crate::inventory::{may_record, Conflict};
+    let (_, r1) = deploy(&env(BASE), None);
+    let e2 = env(&BASE.replace("v1", "v2"));
+    let p2 = plan(&e2, Some(&r1), &hosts(), &[]).unwrap();
+    let in_progress = |run: &str, outcome: Outcome| {
+        let mut r = settle(Some(&r1), &p2, &e2, &BTreeMap::new());
+        let last = r.history.last_mut().unwrap();
+        last.outcome = outcome;
+        last.run = Some(run.to_string());
+        r
+    };
+    let mine = in_progress("a", Outcome::InProgress);
+    // Appending after what was planned on: allowed.
+    assert_eq!(may_record(Some(&r1), 1, &mine), Ok(()));
+    // The same run rewrites its entry, in progress or final.
+    assert_eq!(may_record(Some(&mine), 1, &mine), Ok(()));
+    let done = in_progress("a", Outcome::Succeeded);
+    assert_eq!(may_record(Some(&mine), 1, &done), Ok(()));
+    // Another run planned on the same state, or a rewrite of a finished
+    // entry, is a conflict.
+    let theirs = in_progress("b", Outcome::InProgress);
+    let conflict = Err(Conflict {
+        stored: 2,
+        expected: 1,
+    });
+    assert_eq!(may_record(Some(&mine), 1, &theirs), conflict);
+    assert_eq!(may_record(Some(&done), 1, &done), conflict);
+    // A rewrite may not change the entries before it.
+    let mut forged = mine.clone();
+    forged.history[0].number = 9;
+    assert_eq!(may_record(Some(&mine), 1, &forged), conflict);
+    // A first record needs nothing stored.
+    assert_eq!(may_record(None, 0, &r1), Ok(()));
+    assert!(may_record(None, 1, &r1).is_err());
+}

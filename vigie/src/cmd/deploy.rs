@@ -201,10 +201,20 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
             println!("  in maintenance: {} ({hint})", stuck.join(", "));
         } else if !a.from_maintenance {
             eprintln!(
-                "vigie deploy: {} of {} in maintenance (503), left there by deploy #{}: {hint}",
+                "vigie deploy: {} of {} in maintenance (503), left there by deploy #{}{}: {hint}",
                 stuck.join(", "),
                 env.key,
-                previous.map_or(0, |p| p.history.len())
+                previous
+                    .and_then(|p| p.history.last())
+                    .map_or(0, |d| d.number),
+                if previous
+                    .and_then(|p| p.history.last())
+                    .is_some_and(|d| d.outcome == Outcome::InProgress)
+                {
+                    " (still in progress, or cut short)"
+                } else {
+                    ""
+                }
             );
             return Ok(ExitCode::FAILURE);
         }
@@ -217,6 +227,18 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
     let check = migration_check(&env, &plan);
     let mut results = BTreeMap::new();
     let mut run = MaintenanceRun::default();
+    let journal = Journal {
+        previous,
+        env: &env,
+        plan: &plan,
+        token: format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ),
+    };
     // Forced by hosts an earlier deploy left in maintenance: the schema
     // may be ahead of their code, so they only ever get a new version.
     let maintenance = !stuck.is_empty() && !busy.is_empty();
@@ -232,6 +254,7 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
             &plan,
             &busy,
             true,
+            &journal,
             &mut results,
             &mut run,
         )
@@ -244,6 +267,7 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
             &busy,
             check,
             a.parallel,
+            &journal,
             &mut results,
             &mut run,
         )
@@ -251,23 +275,7 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
     // Recorded whatever happened, a cut deploy too: the next deploy plans
     // from what the hosts run and sees the hosts left in maintenance.
     let failed = outcome.as_ref().map_or(true, |f| *f);
-    let mut record = settle(previous, &plan, &env, &results);
-    for host in &run.in_maintenance {
-        record.hosts.entry(host.clone()).or_default().maintenance = true;
-    }
-    if let Some(last) = record.history.last_mut() {
-        last.maintenance = run.went;
-        if !run.in_maintenance.is_empty() {
-            last.outcome = Outcome::InMaintenance;
-        }
-    }
-    let expected = previous.map_or(0, |p| p.history.len());
-    let recorded = client.call(ApiCall::Deploy(DeployCall::Record {
-        app: env.key.app.to_string(),
-        environment: env.key.environment.to_string(),
-        expected: u32::try_from(expected).unwrap_or(u32::MAX),
-        record: record.to_json()?,
-    }));
+    let recorded = journal.write(&mut client, &results, &run, true);
     if let Err(e) = outcome {
         if !run.in_maintenance.is_empty() {
             eprintln!(
@@ -310,6 +318,7 @@ fn deploy_steps(
     busy: &[&HostPlan],
     check: MigrationCheck,
     parallel: u32,
+    journal: &Journal,
     results: &mut Results,
     run: &mut MaintenanceRun,
 ) -> anyhow::Result<bool> {
@@ -324,7 +333,9 @@ fn deploy_steps(
     Ok(match pending {
         // The probe itself failed: nothing was touched.
         None => true,
-        Some(true) => with_maintenance(client, format, env, plan, busy, false, results, run)?,
+        Some(true) => with_maintenance(
+            client, format, env, plan, busy, false, journal, results, run,
+        )?,
         Some(false) => rolling(
             client,
             format,
@@ -500,6 +511,50 @@ impl MaintenanceRun {
     }
 }
 
+/// Writes the environment's record for this deploy: while it runs an
+/// `InProgress` entry (its own run may rewrite it), then the outcome.
+struct Journal<'a> {
+    previous: Option<&'a EnvRecord>,
+    env: &'a Environment,
+    plan: &'a DeployPlan,
+    /// Tells this run's in-progress entry from another deploy's.
+    token: String,
+}
+
+impl Journal<'_> {
+    fn write(
+        &self,
+        client: &mut Tower,
+        results: &Results,
+        run: &MaintenanceRun,
+        done: bool,
+    ) -> anyhow::Result<()> {
+        let mut record = settle(self.previous, self.plan, self.env, results);
+        for host in &run.in_maintenance {
+            record.hosts.entry(host.clone()).or_default().maintenance = true;
+        }
+        if let Some(last) = record.history.last_mut() {
+            last.maintenance = run.went;
+            last.run = Some(self.token.clone());
+            if !done {
+                last.outcome = Outcome::InProgress;
+            } else if !run.in_maintenance.is_empty() {
+                last.outcome = Outcome::InMaintenance;
+            }
+        }
+        let expected = self.previous.map_or(0, |p| p.history.len());
+        client
+            .call(ApiCall::Deploy(DeployCall::Record {
+                app: self.env.key.app.to_string(),
+                environment: self.env.key.environment.to_string(),
+                expected: u32::try_from(expected).unwrap_or(u32::MAX),
+                record: record.to_json()?,
+            }))
+            .context("recording the deploy in the inventory")?;
+        Ok(())
+    }
+}
+
 /// How the migrations step of `view` went (`recovery`).
 fn migrate_run(view: &ChangeView) -> MigrateRun {
     let Some(step) = view.steps.iter().find(|s| s.name == MIGRATE_STEP) else {
@@ -567,6 +622,7 @@ fn with_maintenance(
     plan: &DeployPlan,
     busy: &[&HostPlan],
     schema_ahead: bool,
+    journal: &Journal,
     results: &mut Results,
     run: &mut MaintenanceRun,
 ) -> anyhow::Result<bool> {
@@ -577,6 +633,10 @@ fn with_maintenance(
         .collect();
     run.went = true;
     run.in_maintenance = busy.iter().map(|h| h.host.clone()).collect();
+    // Recorded before any host is touched (this also takes the
+    // environment: a deploy planned meanwhile is refused), then after
+    // each phase, so a deploy cut here leaves the truth behind.
+    journal.write(client, results, run, false)?;
     let mut entered = Vec::new();
     for v in submit_all(client, format, specs)? {
         if v.state == ChangeState::Succeeded {
@@ -591,6 +651,7 @@ fn with_maintenance(
             }
         }
     }
+    journal.write(client, results, run, false)?;
     if entered.len() < busy.len() {
         recover(
             client,
@@ -615,6 +676,7 @@ fn with_maintenance(
         results.insert(v.host.clone(), (v.id.clone(), ok));
         if ok {
             run.out(&v.host);
+            journal.write(client, results, run, false)?;
             continue;
         }
         println!(

@@ -454,6 +454,7 @@ impl DeploymentJson {
                             Outcome::Succeeded => "succeeded",
                             Outcome::RolledBack => "rolled_back",
                             Outcome::InMaintenance => "in_maintenance",
+                            Outcome::InProgress => "in_progress",
                         },
                         maintenance: d.maintenance,
                         bumped: d
