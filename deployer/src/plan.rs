@@ -78,6 +78,10 @@ pub struct HostPlan {
     pub services: Vec<ServicePlan>,
     /// Services left alone, as they run (the proxy still routes to them).
     pub steady: BTreeMap<Part, Placement>,
+    /// An earlier deploy left the host in maintenance, its replicas
+    /// stopped: even with nothing new to roll, it has its steady services
+    /// to start and its proxy to switch back (`compile_upgrade`).
+    pub maintenance: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +97,9 @@ pub struct DeployPlan {
 impl DeployPlan {
     /// Hosts that have something to do.
     pub fn busy_hosts(&self) -> impl Iterator<Item = &HostPlan> {
-        self.hosts.iter().filter(|h| !h.services.is_empty())
+        self.hosts
+            .iter()
+            .filter(|h| !h.services.is_empty() || h.maintenance)
     }
 
     /// Whether this deploy makes a database the environment did not have:
@@ -231,6 +237,7 @@ pub fn plan(
             proxy_port,
             services,
             steady,
+            maintenance: current.is_some_and(|c| c.maintenance),
         });
     }
 
@@ -296,7 +303,8 @@ pub fn settle(
     }
     for host in &plan.hosts {
         // A host not attempted (an earlier host failed) keeps what it ran.
-        let ok = host.services.is_empty() || matches!(results.get(&host.host), Some((_, true)));
+        let idle = host.services.is_empty() && !host.maintenance;
+        let ok = idle || matches!(results.get(&host.host), Some((_, true)));
         if !ok {
             continue;
         }

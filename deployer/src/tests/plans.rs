@@ -186,6 +186,11 @@ fn a_host_left_in_maintenance_is_recorded_until_a_deploy_upgrades_it() {
     assert_eq!(r1.in_maintenance(), ["web-2"]);
     let back = EnvRecord::from_json(&r1.to_json().unwrap()).unwrap();
     assert_eq!(back.in_maintenance(), ["web-2"]);
+    // Nothing new to roll, yet web-2 has its replicas to start again.
+    let (same, r) = deploy(&e1, Some(&r1));
+    let busy: Vec<&str> = same.busy_hosts().map(|h| h.host.as_str()).collect();
+    assert_eq!(busy, ["web-2"]);
+    assert!(r.in_maintenance().is_empty(), "{r:?}");
     let e2 = env(&BASE.replace("v1", "v2"));
     let (_, r2) = deploy(&e2, Some(&r1));
     assert!(r2.in_maintenance().is_empty(), "{r2:?}");

@@ -4,7 +4,10 @@
 //! the referee), plans it (`vigie_deployer::plan`, pure), submits one
 //! change request per host — `--parallel` hosts at a time, one by default —
 //! follows them, stops at the first host that rolls back, and records the
-//! outcome in the inventory.
+//! outcome in the inventory. A maintenance deploy is recorded in progress
+//! before it touches a host and after each phase; hosts it leaves in
+//! maintenance (migrations committed) block the next deploy until
+//! `--from-maintenance`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -114,7 +117,7 @@ fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
         }
     }
     for host in &plan.hosts {
-        if host.services.is_empty() {
+        if host.services.is_empty() && !host.maintenance {
             println!(
                 "  {}: up to date (proxy {}:{})",
                 host.host, host.address, host.proxy_port
@@ -122,8 +125,15 @@ fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
             continue;
         }
         println!(
-            "  {}: proxy {}:{}",
-            host.host, host.address, host.proxy_port
+            "  {}: proxy {}:{}{}",
+            host.host,
+            host.address,
+            host.proxy_port,
+            if host.maintenance {
+                ", in maintenance: its replicas start again"
+            } else {
+                ""
+            }
         );
         for s in &host.services {
             let was = s
