@@ -740,6 +740,101 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         "the migration ran once"
     );
 
+    // A maintenance deploy cut short (v7's migration pending, its CLI
+    // SIGKILLed while the hosts enter maintenance) is in the inventory as
+    // in progress, its hosts in maintenance: the next deploy refuses,
+    // naming them, and one `--from-maintenance` brings them back.
+    let count = |name: &str, host: &str| {
+        tower
+            .events()
+            .snapshot()
+            .iter()
+            .filter(|e| e.name == name && e.str("host") == Some(host))
+            .count()
+    };
+    let ended: Vec<usize> = hosts
+        .iter()
+        .map(|(h, _)| count("change_finished", h))
+        .collect();
+    let started = count("step_succeeded", "shop-2");
+    // The kit's `cli` waits for the end; this one is killed: same binary,
+    // same config (the XDG dir beside the tower's data dir).
+    let mut cli = Command::new(vigie_tests::vigie_bin())
+        .args(["deploy", &file("v7").display().to_string()])
+        .env(
+            "XDG_CONFIG_HOME",
+            tower
+                .data_dir()
+                .parent()
+                .context("the tower's dir")?
+                .join("xdg"),
+        )
+        .env_remove("VIGIE_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    tower
+        .events()
+        .wait_n("a step of shop-2's enter", started + 1, LONG, |e| {
+            e.name == "step_succeeded" && e.str("host") == Some("shop-2")
+        })?;
+    cli.kill()?;
+    cli.wait()?;
+    // shop-1 answered the migrations check first.
+    for ((host, _), n) in hosts.iter().zip(&ended) {
+        let changes = if *host == "shop-1" { 2 } else { 1 };
+        tower
+            .events()
+            .wait_n("the enter's end", n + changes, LONG, |e| {
+                e.name == "change_finished" && e.str("host") == Some(*host)
+            })?;
+    }
+    let cut = record(&tower)?;
+    assert!(
+        cut.history
+            .last()
+            .is_some_and(|d| d.outcome == Outcome::InProgress && d.maintenance),
+        "{cut:?}"
+    );
+    assert_eq!(cut.in_maintenance(), ["shop-1", "shop-2"]);
+    for (host, addr) in hosts {
+        let answer =
+            vigie_tests::http_load::request(proxy(&r, host, addr)?, "/", Duration::from_secs(5))
+                .map_err(anyhow::Error::msg)?;
+        assert!(
+            answer.is_maintenance(),
+            "{host}: {} {}",
+            answer.status,
+            answer.body
+        );
+    }
+    let refused = tower.cli(&["deploy", &file("v7").display().to_string()])?;
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{err}");
+    assert!(
+        err.contains("shop-1, shop-2") && err.contains("cut short"),
+        "{err}"
+    );
+    let (r7, done) = deploy_with(&tower, &file("v7"), &["--from-maintenance"])?;
+    assert!(
+        done.iter().all(|c| c.state == ChangeState::Succeeded),
+        "{done:#?}"
+    );
+    assert!(r7.in_maintenance().is_empty(), "{r7:?}");
+    assert_eq!(r7.history.len(), cut.history.len() + 1);
+    for (host, addr) in hosts {
+        let body =
+            get(proxy(&r, host, addr)?, "/", Duration::from_secs(5)).map_err(anyhow::Error::msg)?;
+        assert!(body.starts_with("shop v7 instance 5"), "{host}: {body}");
+    }
+    assert_eq!(
+        pg.query(
+            "auto-shop-prod-main",
+            "SELECT count(*) FROM shop_migrations"
+        )?,
+        "4"
+    );
+
     // Deployed services outlive the tower: the launcher SIGKILLed and
     // every daemon and plug gone with it, each host's nginx still serves v4.
     let children = tower.all_child_pids();
@@ -748,7 +843,7 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
     for (host, addr) in hosts {
         let body =
             get(proxy(&r, host, addr)?, "/", Duration::from_secs(5)).map_err(anyhow::Error::msg)?;
-        assert!(body.starts_with("shop v6 instance 4"), "{host}: {body}");
+        assert!(body.starts_with("shop v7 instance 5"), "{host}: {body}");
     }
     Ok(())
 }

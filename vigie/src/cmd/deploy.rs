@@ -646,7 +646,11 @@ fn with_maintenance(
     // Recorded before any host is touched (this also takes the
     // environment: a deploy planned meanwhile is refused), then after
     // each phase, so a deploy cut here leaves the truth behind.
-    journal.write(client, results, run, false)?;
+    if let Err(e) = journal.write(client, results, run, false) {
+        // Nothing was touched.
+        *run = MaintenanceRun::default();
+        return Err(e);
+    }
     let mut entered = Vec::new();
     for v in submit_all(client, format, specs)? {
         if v.state == ChangeState::Succeeded {
