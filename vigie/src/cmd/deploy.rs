@@ -754,7 +754,15 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
                 println!("  {c}: instance {}", s.instance);
             }
             for (host, state) in &r.hosts {
-                println!("  {host}: proxy port {:?}", state.proxy_port);
+                println!(
+                    "  {host}: proxy port {:?}{}",
+                    state.proxy_port,
+                    if state.maintenance {
+                        ", in maintenance (deploy --from-maintenance)"
+                    } else {
+                        ""
+                    }
+                );
                 for (name, p) in &state.services {
                     println!(
                         "    {name} #{}: {} replica(s), ports {:?}",
