@@ -276,6 +276,10 @@ pub(crate) fn fetch_steps(key: &EnvKey, service: &ServicePlan) -> Vec<Step> {
 /// Running the pending migrations, if any, in the code of the instance in
 /// `dir` with that instance's environment. Exit 0 of `pending`: some are
 /// pending; 1: none; anything else is an error.
+/// The name of the step that runs the migrations: the CLI reads its
+/// result to know whether they committed (`recovery`).
+pub const MIGRATE_STEP: &str = "run the pending migrations";
+
 pub(crate) fn migrate_steps(
     env: &Environment,
     service: &ServicePlan,
@@ -294,7 +298,7 @@ pub(crate) fn migrate_steps(
             0o600,
         ),
         run(
-            "run the pending migrations".into(),
+            MIGRATE_STEP.into(),
             format!(
                 "s=99; cd {qdir}/src && set -a && . {qdir}/migrate.env && set +a && \
                  {{ sh -c {pending}; s=$?; }}; \

@@ -82,6 +82,11 @@ pub struct HostState {
     /// Where this environment's proxy listens on the host.
     pub proxy_port: Option<u16>,
     pub services: BTreeMap<Part, Placement>,
+    /// The host answers the maintenance page with its old code stopped:
+    /// a maintenance deploy left it there (migrations committed, or the
+    /// deploy was cut), and only a deploy `--from-maintenance` moves it.
+    #[serde(default)]
+    pub maintenance: bool,
 }
 
 /// One deploy, as `vigie deployments show` lists it.
@@ -96,6 +101,10 @@ pub struct DeployRecord {
     /// Whether the deploy went through maintenance (pending migrations).
     #[serde(default)]
     pub maintenance: bool,
+    /// The run that wrote an `InProgress` entry: only that run may
+    /// rewrite it (`may_record`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +113,55 @@ pub enum Outcome {
     Succeeded,
     /// At least one host rolled back: the inventory kept what ran before.
     RolledBack,
+    /// The migrations committed but a host's upgrade failed (or the
+    /// deploy was cut): the hosts not upgraded stay in maintenance.
+    InMaintenance,
+    /// Still running, or cut before it could say (the CLI killed): what
+    /// the entry and the hosts say is what was known at its last phase.
+    InProgress,
+}
+
+/// Why a record may not replace the stored one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub stored: usize,
+    pub expected: u32,
+}
+
+/// The compare-and-set of the inventory (the referee applies it): a deploy
+/// planned after `expected` deploys appends its entry to a record that did
+/// not move since, or rewrites the `InProgress` entry its own run wrote
+/// (same number and run, the entries before it unchanged). Anything else
+/// is another deploy having run meanwhile.
+pub fn may_record(
+    stored: Option<&EnvRecord>,
+    expected: u32,
+    new: &EnvRecord,
+) -> Result<(), Conflict> {
+    let history = stored.map_or(&[][..], |s| s.history.as_slice());
+    let conflict = Conflict {
+        stored: history.len(),
+        expected,
+    };
+    let expected = expected as usize;
+    if history.len() == expected && new.history.len() == expected + 1 {
+        return Ok(());
+    }
+    let (Some(mine), Some(theirs)) = (history.last(), new.history.last()) else {
+        return Err(conflict);
+    };
+    let rewrite = history.len() == expected + 1
+        && new.history.len() == history.len()
+        && mine.outcome == Outcome::InProgress
+        && mine.run.is_some()
+        && mine.run == theirs.run
+        && mine.number == theirs.number
+        && history[..expected] == new.history[..expected];
+    if rewrite {
+        Ok(())
+    } else {
+        Err(conflict)
+    }
 }
 
 /// The deployer's record of one environment.
@@ -123,6 +181,15 @@ impl EnvRecord {
             hosts: BTreeMap::new(),
             history: Vec::new(),
         }
+    }
+
+    /// The hosts left in maintenance by a deploy, old code stopped.
+    pub fn in_maintenance(&self) -> Vec<String> {
+        self.hosts
+            .iter()
+            .filter(|(_, s)| s.maintenance)
+            .map(|(h, _)| h.clone())
+            .collect()
     }
 
     /// Ports this environment holds on `host`.

@@ -12,16 +12,18 @@ mod maintenance;
 mod names;
 mod plan;
 mod ports;
+mod recovery;
 mod scripts;
 mod spec;
 mod systemd;
 mod values;
 
-pub use compile::{compile_host, connections, env_file, sh_quote, site_conf, Duties};
+pub use compile::{compile_host, connections, env_file, sh_quote, site_conf, Duties, MIGRATE_STEP};
 pub use error::{DeployError, Location};
 pub use file::{load_environment, parse_environment, MAX_ENV_FILE};
 pub use inventory::{
-    Component, ComponentState, DeployRecord, EnvRecord, HostState, Outcome, Placement,
+    may_record, Component, ComponentState, Conflict, DeployRecord, EnvRecord, HostState, Outcome,
+    Placement,
 };
 pub use maintenance::{
     compile_enter, compile_leave, compile_probe, compile_upgrade, migration_check, probe_answer,
@@ -33,6 +35,7 @@ pub use plan::{
     ADDRESS_LABEL,
 };
 pub use ports::allocate;
+pub use recovery::{migrations_committed, recovery, MigrateRun, Recovery};
 pub use scripts::{maintenance_conf, DATABASE, RETRY_AFTER_S};
 pub use spec::{
     Cache, CacheEngine, Database, DbEngine, Environment, Health, Migrations, Role, Service,

@@ -13,8 +13,9 @@
 //! migrations run, the new replicas started and checked, the proxy
 //! switched to them: maintenance left) and on the others without the
 //! migrations. A change that fails rolls itself back to "in maintenance,
-//! old code stopped"; `compile_leave` then brings every host that entered
-//! back to the previous version (started, checked, proxy switched back).
+//! old code stopped"; `compile_leave` then brings the hosts still in
+//! maintenance back to the previous version (started, checked, proxy
+//! switched back) when the migrations did not commit (`recovery`).
 
 use std::collections::BTreeMap;
 
@@ -63,11 +64,7 @@ pub fn migration_check(env: &Environment, plan: &DeployPlan) -> MigrationCheck {
     if !running {
         return MigrationCheck::FirstDeploy;
     }
-    let new_database = plan
-        .bumps
-        .iter()
-        .any(|b| matches!(b.component, Component::Database(_)) && b.from.is_none());
-    if new_database {
+    if plan.adds_database() {
         MigrationCheck::Pending
     } else {
         MigrationCheck::Probe

@@ -78,6 +78,10 @@ pub struct HostPlan {
     pub services: Vec<ServicePlan>,
     /// Services left alone, as they run (the proxy still routes to them).
     pub steady: BTreeMap<Part, Placement>,
+    /// An earlier deploy left the host in maintenance, its replicas
+    /// stopped: even with nothing new to roll, it has its steady services
+    /// to start and its proxy to switch back (`compile_upgrade`).
+    pub maintenance: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +97,18 @@ pub struct DeployPlan {
 impl DeployPlan {
     /// Hosts that have something to do.
     pub fn busy_hosts(&self) -> impl Iterator<Item = &HostPlan> {
-        self.hosts.iter().filter(|h| !h.services.is_empty())
+        self.hosts
+            .iter()
+            .filter(|h| !h.services.is_empty() || h.maintenance)
+    }
+
+    /// Whether this deploy makes a database the environment did not have:
+    /// the first host makes it alone before the others rely on it, and a
+    /// running environment's migrations are then pending.
+    pub fn adds_database(&self) -> bool {
+        self.bumps
+            .iter()
+            .any(|b| matches!(b.component, Component::Database(_)) && b.from.is_none())
     }
 }
 
@@ -222,6 +237,7 @@ pub fn plan(
             proxy_port,
             services,
             steady,
+            maintenance: current.is_some_and(|c| c.maintenance),
         });
     }
 
@@ -287,12 +303,14 @@ pub fn settle(
     }
     for host in &plan.hosts {
         // A host not attempted (an earlier host failed) keeps what it ran.
-        let ok = host.services.is_empty() || matches!(results.get(&host.host), Some((_, true)));
+        let idle = host.services.is_empty() && !host.maintenance;
+        let ok = idle || matches!(results.get(&host.host), Some((_, true)));
         if !ok {
             continue;
         }
         let state: &mut HostState = record.hosts.entry(host.host.clone()).or_default();
         state.proxy_port = Some(host.proxy_port);
+        state.maintenance = false;
         for service in &host.services {
             state.services.insert(
                 service.name.clone(),
@@ -324,6 +342,7 @@ pub fn settle(
             Outcome::RolledBack
         },
         maintenance: false,
+        run: None,
     });
     record
 }

@@ -1,8 +1,11 @@
 #!/bin/sh
-# Creates the shop's git repository in DEST/shop.git with four tagged
+# Creates the shop's git repository in DEST/shop.git with tagged
 # versions — v1, v2 (a new answer), v3 (broken: /health answers 500) and
 # v4 (a migration that adds a table and a row the app shows, and a new
-# database spec), plus v4-bad (v4 with a migration that fails) — and DEST/environment-vN.yml for each, from
+# database spec), plus v4-bad (v4 with a migration that fails), v6 (a
+# second migration), v6-unhealthy (v6 that never gets healthy) and v7 (a
+# third migration) — and
+# DEST/environment-vN.yml for each, from
 # environment.yml, pointing at PostgreSQL and Redis as the environment
 # says (PG_ADMIN_URL, REDIS_URL; default: the local servers).
 #   examples/shop/make-repo.sh DEST
@@ -46,4 +49,25 @@ git -C "$repo" commit -q -am "shop v4 with a failing migration"
 git -C "$repo" tag v4-bad
 git -C "$repo" checkout -q --detach v4
 sed -e "s/revision: v4/revision: v4-bad/" "$dest/environment-v4.yml" >"$dest/environment-v4-bad.yml"
+# v6: v4 with a second migration (003); v6-unhealthy: v6 whose migration
+# commits but whose /health answers 500 (the hosts must stay in maintenance).
+printf '%s\n' "INSERT INTO notes (note) VALUES ('hello from v6');" >"$repo/migrations/003_more.sql"
+sed -i -e 's/^VERSION = .*/VERSION = "v6"/' "$repo/app.py"
+git -C "$repo" add app.py migrations
+git -C "$repo" commit -q -m "shop v6"
+git -C "$repo" tag v6
+sed -i -e 's/^HEALTHY = .*/HEALTHY = False/' "$repo/app.py"
+git -C "$repo" commit -q -am "shop v6, unhealthy"
+git -C "$repo" tag v6-unhealthy
+# v7: v6 with a third migration (004).
+git -C "$repo" checkout -q --detach v6
+printf '%s\n' "INSERT INTO notes (note) VALUES ('hello from v7');" >"$repo/migrations/004_more.sql"
+sed -i -e 's/^VERSION = .*/VERSION = "v7"/' "$repo/app.py"
+git -C "$repo" add app.py migrations
+git -C "$repo" commit -q -m "shop v7"
+git -C "$repo" tag v7
+git -C "$repo" checkout -q --detach v4
+for v in v6 v6-unhealthy v7; do
+  sed -e "s/revision: v4/revision: $v/" "$dest/environment-v4.yml" >"$dest/environment-$v.yml"
+done
 echo "$repo"

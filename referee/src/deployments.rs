@@ -4,9 +4,11 @@
 //! never touches it. A record is stored only if it parses as the
 //! deployer's `EnvRecord` for that environment and the environment did not
 //! move since the deploy was planned (compare-and-set on its history
-//! length): two deploys of one environment at once cannot both win.
+//! length, `vigie_deployer::may_record`; a deploy may rewrite the
+//! in-progress entry its own run wrote): two deploys of one environment
+//! at once cannot both win.
 
-use vigie_deployer::{EnvRecord, Part};
+use vigie_deployer::{may_record, EnvRecord, Part};
 use vigie_escalator::Database;
 use vigie_wire::deploy::{DeployAnswer, DeployCall, Deployment};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
@@ -86,18 +88,19 @@ impl Tower {
                     Some(bytes) => {
                         let d: Deployment = decode(&key, &bytes)
                             .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?;
-                        EnvRecord::from_json(&d.record)
-                            .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?
-                            .history
-                            .len()
+                        Some(
+                            EnvRecord::from_json(&d.record)
+                                .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?,
+                        )
                     }
-                    None => 0,
+                    None => None,
                 };
-                if stored != expected as usize || parsed.history.len() != stored + 1 {
+                if let Err(c) = may_record(stored.as_ref(), expected, &parsed) {
                     return Err(fault(
                         ApiFaultKind::Conflict,
                         format!(
-                            "{app}/{environment} has {stored} deploys recorded, this one was planned after {expected}: another deploy ran meanwhile; plan again"
+                            "{app}/{environment} has {} deploys recorded, this one was planned after {}: another deploy ran meanwhile; plan again",
+                            c.stored, c.expected
                         ),
                     ));
                 }

@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// What a load loop saw.
 #[derive(Debug, Default, Clone)]
@@ -25,6 +25,11 @@ pub struct LoadReport {
     pub answers: Vec<String>,
     /// When each of `answers` was first seen, since the loop started.
     pub answer_times: Vec<Duration>,
+    /// Every answered request (served or maintenance): the wall-clock time
+    /// it was sent, and the index in `answers` of what it got. Compared
+    /// with the tower's event times, it tells what a request sent after a
+    /// switch completed got, whatever the machine's load.
+    pub sent: Vec<(SystemTime, usize)>,
     /// The longest request.
     pub slowest: Duration,
 }
@@ -118,11 +123,13 @@ impl LoadLoop {
             let began = Instant::now();
             while !flag.load(Ordering::Relaxed) && began.elapsed() < max {
                 let t0 = Instant::now();
+                let sent = SystemTime::now();
                 let mut seen = |body: &str| {
                     if report.answers.last().map(String::as_str) != Some(body) {
                         report.answers.push(body.to_string());
                         report.answer_times.push(began.elapsed());
                     }
+                    report.sent.push((sent, report.answers.len() - 1));
                 };
                 match request(addr, "/", Duration::from_secs(5)) {
                     Ok(a) if a.status == 200 => {

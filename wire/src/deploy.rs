@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 pub enum DeployCall {
     /// Every environment of the caller's tenant the deployer knows.
     List,
-    /// Stores an environment's record once its deploy settled. `expected`
-    /// is the number of deploys in its history when the deploy was
-    /// planned: a record that moved since (another deploy of the same
-    /// environment) is a conflict, never overwritten.
+    /// Stores an environment's record once its deploy settled, or while
+    /// a maintenance deploy runs (an in-progress entry only its own run
+    /// rewrites). `expected` is the number of deploys in its history when
+    /// the deploy was planned: a record that moved since (another deploy
+    /// of the same environment) is a conflict, never overwritten.
     Record {
         app: String,
         environment: String,

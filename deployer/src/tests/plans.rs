@@ -168,3 +168,84 @@ fn a_host_the_deploy_never_reached_keeps_what_it_ran() {
     assert_eq!(r2.components, r1.components);
     assert_eq!(r2.history.last().unwrap().changes.len(), 1);
 }
+
+#[test]
+fn a_host_left_in_maintenance_is_recorded_until_a_deploy_upgrades_it() {
+    let e1 = env(BASE);
+    let (_, mut r1) = deploy(&e1, None);
+    // A record written before this field existed reads as "not in maintenance".
+    let old = String::from_utf8(r1.to_json().unwrap())
+        .unwrap()
+        .replace(",\"maintenance\":false", "");
+    assert!(!old.contains("\"maintenance\""), "{old}");
+    assert!(EnvRecord::from_json(old.as_bytes())
+        .unwrap()
+        .in_maintenance()
+        .is_empty());
+    r1.hosts.get_mut("web-2").unwrap().maintenance = true;
+    assert_eq!(r1.in_maintenance(), ["web-2"]);
+    let back = EnvRecord::from_json(&r1.to_json().unwrap()).unwrap();
+    assert_eq!(back.in_maintenance(), ["web-2"]);
+    // Nothing new to roll, yet web-2 has its replicas to start again.
+    let (same, r) = deploy(&e1, Some(&r1));
+    let busy: Vec<&str> = same.busy_hosts().map(|h| h.host.as_str()).collect();
+    assert_eq!(busy, ["web-2"]);
+    assert!(r.in_maintenance().is_empty(), "{r:?}");
+    let e2 = env(&BASE.replace("v1", "v2"));
+    let (_, r2) = deploy(&e2, Some(&r1));
+    assert!(r2.in_maintenance().is_empty(), "{r2:?}");
+}
+
+#[test]
+fn a_new_database_is_said_once_by_the_plan() {
+    let e1 = env(BASE);
+    let (p1, r1) = deploy(&e1, None);
+    assert!(p1.adds_database());
+    let (p2, _) = deploy(&env(&BASE.replace("v1", "v2")), Some(&r1));
+    assert!(!p2.adds_database());
+    let more = BASE.replace(
+        "databases:\n  mysql:\n    engine: postgresql\n",
+        "databases:\n  mysql:\n    engine: postgresql\n  extra:\n    engine: postgresql\n",
+    );
+    assert_ne!(more, BASE);
+    let (p3, _) = deploy(&env(&more), Some(&r1));
+    assert!(p3.adds_database());
+}
+
+#[test]
+fn only_the_run_that_wrote_an_in_progress_entry_may_rewrite_it() {
+    use crate::inventory::{may_record, Conflict};
+    let (_, r1) = deploy(&env(BASE), None);
+    let e2 = env(&BASE.replace("v1", "v2"));
+    let p2 = plan(&e2, Some(&r1), &hosts(), &[]).unwrap();
+    let in_progress = |run: &str, outcome: Outcome| {
+        let mut r = settle(Some(&r1), &p2, &e2, &BTreeMap::new());
+        let last = r.history.last_mut().unwrap();
+        last.outcome = outcome;
+        last.run = Some(run.to_string());
+        r
+    };
+    let mine = in_progress("a", Outcome::InProgress);
+    // Appending after what was planned on: allowed.
+    assert_eq!(may_record(Some(&r1), 1, &mine), Ok(()));
+    // The same run rewrites its entry, in progress or final.
+    assert_eq!(may_record(Some(&mine), 1, &mine), Ok(()));
+    let done = in_progress("a", Outcome::Succeeded);
+    assert_eq!(may_record(Some(&mine), 1, &done), Ok(()));
+    // Another run planned on the same state, or a rewrite of a finished
+    // entry, is a conflict.
+    let theirs = in_progress("b", Outcome::InProgress);
+    let conflict = Err(Conflict {
+        stored: 2,
+        expected: 1,
+    });
+    assert_eq!(may_record(Some(&mine), 1, &theirs), conflict);
+    assert_eq!(may_record(Some(&done), 1, &done), conflict);
+    // A rewrite may not change the entries before it.
+    let mut forged = mine.clone();
+    forged.history[0].number = 9;
+    assert_eq!(may_record(Some(&mine), 1, &forged), conflict);
+    // A first record needs nothing stored.
+    assert_eq!(may_record(None, 0, &r1), Ok(()));
+    assert!(may_record(None, 1, &r1).is_err());
+}

@@ -4,7 +4,10 @@
 //! the referee), plans it (`vigie_deployer::plan`, pure), submits one
 //! change request per host — `--parallel` hosts at a time, one by default —
 //! follows them, stops at the first host that rolls back, and records the
-//! outcome in the inventory.
+//! outcome in the inventory. A maintenance deploy is recorded in progress
+//! before it touches a host and after each phase; hosts it leaves in
+//! maintenance (migrations committed) block the next deploy until
+//! `--from-maintenance`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,13 +17,14 @@ use std::collections::BTreeMap;
 
 use vigie_deployer::{
     compile_enter, compile_host, compile_leave, compile_probe, compile_upgrade, load_environment,
-    migration_check, plan, probe_answer, settle, DeployPlan, Duties, EnvRecord, Environment,
-    HostPlan, MigrationCheck, Target,
+    migration_check, migrations_committed, plan, probe_answer, recovery, settle, DeployPlan,
+    Duties, EnvRecord, Environment, HostPlan, MigrateRun, MigrationCheck, Outcome, Recovery,
+    Target, MIGRATE_STEP,
 };
 use vigie_wire::change::Action;
 use vigie_wire::change::ChangeSpec;
 use vigie_wire::deploy::{DeployAnswer, DeployCall};
-use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeState, ChangeView};
+use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeState, ChangeView, StepStatus};
 
 use super::conn::{Conn, Tower};
 use super::out::Format;
@@ -36,6 +40,11 @@ pub struct DeployArgs {
     /// Hosts updated at once (each host rolls its replicas one at a time).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     parallel: u32,
+    /// Deploy although an earlier deploy left hosts in maintenance (its
+    /// migrations applied): this deploy goes through maintenance and never
+    /// restarts the previous version.
+    #[arg(long)]
+    from_maintenance: bool,
     #[command(flatten)]
     conn: Conn,
 }
@@ -108,7 +117,7 @@ fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
         }
     }
     for host in &plan.hosts {
-        if host.services.is_empty() {
+        if host.services.is_empty() && !host.maintenance {
             println!(
                 "  {}: up to date (proxy {}:{})",
                 host.host, host.address, host.proxy_port
@@ -116,8 +125,15 @@ fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
             continue;
         }
         println!(
-            "  {}: proxy {}:{}",
-            host.host, host.address, host.proxy_port
+            "  {}: proxy {}:{}{}",
+            host.host,
+            host.address,
+            host.proxy_port,
+            if host.maintenance {
+                ", in maintenance: its replicas start again"
+            } else {
+                ""
+            }
         );
         for s in &host.services {
             let was = s
@@ -188,6 +204,31 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
         }
     };
     print_plan(&env, &plan, a.plan);
+    let stuck = previous.map(EnvRecord::in_maintenance).unwrap_or_default();
+    if !stuck.is_empty() {
+        let hint = "the migrations of an earlier deploy may have been applied, so the previous version must not run again; fix the new version and deploy it with --from-maintenance";
+        if a.plan {
+            println!("  in maintenance: {} ({hint})", stuck.join(", "));
+        } else if !a.from_maintenance {
+            eprintln!(
+                "vigie deploy: {} of {} in maintenance (503), left there by deploy #{}{}: {hint}",
+                stuck.join(", "),
+                env.key,
+                previous
+                    .and_then(|p| p.history.last())
+                    .map_or(0, |d| d.number),
+                if previous
+                    .and_then(|p| p.history.last())
+                    .is_some_and(|d| d.outcome == Outcome::InProgress)
+                {
+                    " (still in progress, or cut short)"
+                } else {
+                    ""
+                }
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     if a.plan {
         return Ok(ExitCode::SUCCESS);
     }
@@ -195,54 +236,126 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
     let busy: Vec<&HostPlan> = plan.busy_hosts().collect();
     let check = migration_check(&env, &plan);
     let mut results = BTreeMap::new();
-    let mut maintenance = false;
-    let pending = match check {
-        MigrationCheck::NotNeeded | MigrationCheck::FirstDeploy => Some(false),
-        MigrationCheck::Pending => Some(true),
-        MigrationCheck::Probe => match busy.first() {
-            Some(first) => probe(&mut client, format, &env, &plan, first, &mut results)?,
-            None => Some(false),
-        },
+    let mut run = MaintenanceRun::default();
+    let journal = Journal {
+        previous,
+        env: &env,
+        plan: &plan,
+        token: format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ),
     };
-    let failed = match pending {
-        // The probe itself failed: nothing was touched.
-        None => true,
-        Some(true) => {
-            maintenance = true;
-            with_maintenance(&mut client, format, &env, &plan, &busy, &mut results)?
-        }
-        Some(false) => rolling(
+    // Forced by hosts an earlier deploy left in maintenance: the schema
+    // may be ahead of their code, so they only ever get a new version.
+    let maintenance = !stuck.is_empty() && !busy.is_empty();
+    let outcome = if maintenance {
+        println!(
+            "{} in maintenance since an earlier deploy: maintenance deploy, the previous version is never restarted",
+            stuck.join(", ")
+        );
+        with_maintenance(
             &mut client,
             format,
             &env,
             &plan,
             &busy,
-            check == MigrationCheck::FirstDeploy,
-            a.parallel,
+            true,
+            &journal,
             &mut results,
-        )?,
+            &mut run,
+        )
+    } else {
+        deploy_steps(
+            &mut client,
+            format,
+            &env,
+            &plan,
+            &busy,
+            check,
+            a.parallel,
+            &journal,
+            &mut results,
+            &mut run,
+        )
     };
-    let mut record = settle(previous, &plan, &env, &results);
-    if let Some(last) = record.history.last_mut() {
-        last.maintenance = maintenance;
+    // Recorded whatever happened, a cut deploy too: the next deploy plans
+    // from what the hosts run and sees the hosts left in maintenance.
+    let failed = outcome.as_ref().map_or(true, |f| *f);
+    let recorded = journal.write(&mut client, &results, &run, true);
+    if let Err(e) = outcome {
+        if !run.in_maintenance.is_empty() {
+            eprintln!(
+                "vigie deploy: cut short; may be in maintenance: {}",
+                run.in_maintenance.join(", ")
+            );
+        }
+        return Err(match recorded {
+            Ok(_) => e,
+            Err(r) => e.context(format!("and the deploy could not be recorded: {r:#}")),
+        });
     }
-    let expected = previous.map_or(0, |p| p.history.len());
-    client.call(ApiCall::Deploy(DeployCall::Record {
-        app: env.key.app.to_string(),
-        environment: env.key.environment.to_string(),
-        expected: u32::try_from(expected).unwrap_or(u32::MAX),
-        record: record.to_json()?,
-    }))?;
+    recorded?;
     println!(
         "deploy {} #{}: {}",
         env.key,
         plan.number,
-        if failed { "rolled back" } else { "succeeded" }
+        match (failed, run.in_maintenance.is_empty()) {
+            (false, _) => "succeeded",
+            (true, true) => "rolled back",
+            (true, false) => "failed, hosts left in maintenance",
+        }
     );
     Ok(if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// The deploy proper: asks whether migrations are pending when needed,
+/// then a rolling update or a maintenance deploy. Returns whether it
+/// failed.
+#[allow(clippy::too_many_arguments)]
+fn deploy_steps(
+    client: &mut Tower,
+    format: Format,
+    env: &Environment,
+    plan: &DeployPlan,
+    busy: &[&HostPlan],
+    check: MigrationCheck,
+    parallel: u32,
+    journal: &Journal,
+    results: &mut Results,
+    run: &mut MaintenanceRun,
+) -> anyhow::Result<bool> {
+    let pending = match check {
+        MigrationCheck::NotNeeded | MigrationCheck::FirstDeploy => Some(false),
+        MigrationCheck::Pending => Some(true),
+        MigrationCheck::Probe => match busy.first() {
+            Some(first) => probe(client, format, env, plan, first, results)?,
+            None => Some(false),
+        },
+    };
+    Ok(match pending {
+        // The probe itself failed: nothing was touched.
+        None => true,
+        Some(true) => with_maintenance(
+            client, format, env, plan, busy, false, journal, results, run,
+        )?,
+        Some(false) => rolling(
+            client,
+            format,
+            env,
+            plan,
+            busy,
+            check == MigrationCheck::FirstDeploy,
+            parallel,
+            results,
+        )?,
     })
 }
 
@@ -323,12 +436,8 @@ fn rolling(
 ) -> anyhow::Result<bool> {
     // The others rely on what the first host makes: a new database, the
     // first migrations.
-    let new_database = plan
-        .bumps
-        .iter()
-        .any(|b| matches!(b.component, vigie_deployer::Component::Database(_)) && b.from.is_none());
     let mut waves: Vec<&[&HostPlan]> = Vec::new();
-    let rest = if (first_deploy || new_database) && busy.len() > 1 {
+    let rest = if (first_deploy || plan.adds_database()) && busy.len() > 1 {
         waves.push(&busy[..1]);
         &busy[1..]
     } else {
@@ -358,7 +467,8 @@ fn rolling(
     Ok(false)
 }
 
-/// Brings hosts that entered maintenance back to the previous version.
+/// Brings hosts that entered maintenance back to the previous version;
+/// returns those that left it.
 fn leave(
     client: &mut Tower,
     format: Format,
@@ -366,17 +476,20 @@ fn leave(
     plan: &DeployPlan,
     hosts: &[&HostPlan],
     results: &mut Results,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
     if hosts.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     println!("back to the previous version on {} host(s)", hosts.len());
     let specs = hosts
         .iter()
         .map(|h| (h.host.clone(), compile_leave(env, plan, h)))
         .collect();
+    let mut left = Vec::new();
     for v in submit_all(client, format, specs)? {
-        if v.state != ChangeState::Succeeded {
+        if v.state == ChangeState::Succeeded {
+            left.push(v.host.clone());
+        } else {
             println!(
                 "{}: could not leave maintenance (change {}): the host still answers 503",
                 v.host, v.id
@@ -386,26 +499,158 @@ fn leave(
             .entry(v.host.clone())
             .or_insert((v.id.clone(), false));
     }
+    Ok(left)
+}
+
+/// What a maintenance deploy did so far, kept by the caller so that a
+/// deploy cut by an error (the tower unreachable, a timeout) still records
+/// which hosts may be in maintenance.
+#[derive(Debug, Default)]
+struct MaintenanceRun {
+    /// Whether the deploy went through maintenance.
+    went: bool,
+    /// Hosts that may answer the maintenance page: every host from the
+    /// moment its enter change is submitted until it is upgraded, went
+    /// back, or its enter rolled back.
+    in_maintenance: Vec<String>,
+}
+
+impl MaintenanceRun {
+    fn out(&mut self, host: &str) {
+        self.in_maintenance.retain(|h| h != host);
+    }
+}
+
+/// Writes the environment's record for this deploy: while it runs an
+/// `InProgress` entry (its own run may rewrite it), then the outcome.
+struct Journal<'a> {
+    previous: Option<&'a EnvRecord>,
+    env: &'a Environment,
+    plan: &'a DeployPlan,
+    /// Tells this run's in-progress entry from another deploy's.
+    token: String,
+}
+
+impl Journal<'_> {
+    fn write(
+        &self,
+        client: &mut Tower,
+        results: &Results,
+        run: &MaintenanceRun,
+        done: bool,
+    ) -> anyhow::Result<()> {
+        let mut record = settle(self.previous, self.plan, self.env, results);
+        for host in &run.in_maintenance {
+            record.hosts.entry(host.clone()).or_default().maintenance = true;
+        }
+        if let Some(last) = record.history.last_mut() {
+            last.maintenance = run.went;
+            last.run = Some(self.token.clone());
+            if !done {
+                last.outcome = Outcome::InProgress;
+            } else if !run.in_maintenance.is_empty() {
+                last.outcome = Outcome::InMaintenance;
+            }
+        }
+        let expected = self.previous.map_or(0, |p| p.history.len());
+        client
+            .call(ApiCall::Deploy(DeployCall::Record {
+                app: self.env.key.app.to_string(),
+                environment: self.env.key.environment.to_string(),
+                expected: u32::try_from(expected).unwrap_or(u32::MAX),
+                record: record.to_json()?,
+            }))
+            .context("recording the deploy in the inventory")?;
+        Ok(())
+    }
+}
+
+/// How the migrations step of `view` went (`recovery`).
+fn migrate_run(view: &ChangeView) -> MigrateRun {
+    let Some(step) = view.steps.iter().find(|s| s.name == MIGRATE_STEP) else {
+        return MigrateRun::NotRun;
+    };
+    match (&step.status, &step.result) {
+        (StepStatus::Pending | StepStatus::Skipped, _) | (_, None) => MigrateRun::NotRun,
+        (_, Some(r)) if r.ok => MigrateRun::Succeeded,
+        (_, Some(r)) if r.exit_code.is_some() => MigrateRun::Exited,
+        _ => MigrateRun::Unknown,
+    }
+}
+
+/// Hosts whose upgrade failed or never ran once the migrations may have
+/// committed: the previous version must not run on the new schema, so
+/// they stay in maintenance; the operator is told so and how out.
+fn stay_in_maintenance(env: &Environment, hosts: &[String]) {
+    println!(
+        "migrations of {} were applied: {} stay in maintenance (503 with Retry-After), \
+         old code stopped, since the previous version must not run on the new schema",
+        env.key,
+        hosts.join(", ")
+    );
+    println!(
+        "to leave maintenance, fix the new version and deploy it with `vigie deploy ENV.yml --from-maintenance`"
+    );
+}
+
+/// What to do with `waiting` (in maintenance, not upgraded) once a change
+/// failed: the previous version back, or maintenance kept.
+#[allow(clippy::too_many_arguments)]
+fn recover(
+    client: &mut Tower,
+    format: Format,
+    env: &Environment,
+    plan: &DeployPlan,
+    waiting: &[&HostPlan],
+    committed: bool,
+    results: &mut Results,
+    run: &mut MaintenanceRun,
+) -> anyhow::Result<()> {
+    let names = waiting.iter().map(|h| h.host.clone()).collect();
+    match recovery(names, committed) {
+        Recovery::LeaveWithPrevious(_) => {
+            for host in leave(client, format, env, plan, waiting, results)? {
+                run.out(&host);
+            }
+        }
+        Recovery::StayInMaintenance(hosts) => stay_in_maintenance(env, &hosts),
+    }
     Ok(())
 }
 
 /// A deploy with pending migrations: every host enters maintenance, the
 /// first upgrades and runs the migrations, then the others upgrade. A
 /// failure brings the hosts still in maintenance back to the previous
-/// version. Returns whether something failed.
+/// version when the migrations did not commit, and leaves them in
+/// maintenance when they did (`schema_ahead`: an earlier deploy already
+/// migrated). Returns whether something failed.
+#[allow(clippy::too_many_arguments)]
 fn with_maintenance(
     client: &mut Tower,
     format: Format,
     env: &Environment,
     plan: &DeployPlan,
     busy: &[&HostPlan],
+    schema_ahead: bool,
+    journal: &Journal,
     results: &mut Results,
+    run: &mut MaintenanceRun,
 ) -> anyhow::Result<bool> {
     println!("maintenance: entering on {} host(s)", busy.len());
     let specs = busy
         .iter()
         .map(|h| (h.host.clone(), compile_enter(env, plan, h)))
         .collect();
+    run.went = true;
+    run.in_maintenance = busy.iter().map(|h| h.host.clone()).collect();
+    // Recorded before any host is touched (this also takes the
+    // environment: a deploy planned meanwhile is refused), then after
+    // each phase, so a deploy cut here leaves the truth behind.
+    if let Err(e) = journal.write(client, results, run, false) {
+        // Nothing was touched.
+        *run = MaintenanceRun::default();
+        return Err(e);
+    }
     let mut entered = Vec::new();
     for v in submit_all(client, format, specs)? {
         if v.state == ChangeState::Succeeded {
@@ -413,10 +658,25 @@ fn with_maintenance(
         } else {
             println!("{}: could not enter maintenance (change {})", v.host, v.id);
             results.insert(v.host.clone(), (v.id.clone(), false));
+            // Its enter rolled back: it serves what it served, unless an
+            // earlier deploy had left it in maintenance already.
+            if !schema_ahead {
+                run.out(&v.host);
+            }
         }
     }
+    journal.write(client, results, run, false)?;
     if entered.len() < busy.len() {
-        leave(client, format, env, plan, &entered, results)?;
+        recover(
+            client,
+            format,
+            env,
+            plan,
+            &entered,
+            schema_ahead,
+            results,
+            run,
+        )?;
         return Ok(true);
     }
     for (index, host) in busy.iter().enumerate() {
@@ -428,16 +688,29 @@ fn with_maintenance(
         };
         let ok = v.state == ChangeState::Succeeded;
         results.insert(v.host.clone(), (v.id.clone(), ok));
-        if !ok {
-            println!(
-                "{}: the new version rolled back (change {}): the deploy stops here",
-                v.host, v.id
-            );
-            // Hosts already upgraded keep the new version (the migrations
-            // ran); the others, this one too, go back to the previous one.
-            leave(client, format, env, plan, &busy[index..], results)?;
-            return Ok(true);
+        if ok {
+            run.out(&v.host);
+            journal.write(client, results, run, false)?;
+            continue;
         }
+        println!(
+            "{}: the new version rolled back (change {}): the deploy stops here",
+            v.host, v.id
+        );
+        // Hosts already upgraded keep the new version; the others, this
+        // one too, go back only if the migrations did not commit.
+        let committed = migrations_committed(index, migrate_run(v), schema_ahead);
+        recover(
+            client,
+            format,
+            env,
+            plan,
+            &busy[index..],
+            committed,
+            results,
+            run,
+        )?;
+        return Ok(true);
     }
     Ok(false)
 }
@@ -481,7 +754,15 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
                 println!("  {c}: instance {}", s.instance);
             }
             for (host, state) in &r.hosts {
-                println!("  {host}: proxy port {:?}", state.proxy_port);
+                println!(
+                    "  {host}: proxy port {:?}{}",
+                    state.proxy_port,
+                    if state.maintenance {
+                        ", in maintenance (deploy --from-maintenance)"
+                    } else {
+                        ""
+                    }
+                );
                 for (name, p) in &state.services {
                     println!(
                         "    {name} #{}: {} replica(s), ports {:?}",

@@ -459,6 +459,8 @@ impl DeploymentJson {
                         outcome: match d.outcome {
                             Outcome::Succeeded => "succeeded",
                             Outcome::RolledBack => "rolled_back",
+                            Outcome::InMaintenance => "in_maintenance",
+                            Outcome::InProgress => "in_progress",
                         },
                         maintenance: d.maintenance,
                         bumped: d
