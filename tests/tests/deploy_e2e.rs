@@ -688,6 +688,13 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         .context("the migration step ran")?;
     assert!(migrated.ok, "{migrated:#?}");
     assert_eq!(r6bad.in_maintenance(), ["shop-1", "shop-2"]);
+    let shown = tower.cli(&["deployments", "show", "shop/prod", "--json"])?;
+    let v: serde_json::Value = serde_json::from_slice(&shown.stdout)?;
+    let hosts = v["hosts"].as_array().context("hosts")?;
+    assert!(
+        hosts.iter().all(|h| h["maintenance"] == true),
+        "scripts see the hosts left in maintenance: {v}"
+    );
     assert!(r6bad
         .history
         .last()

@@ -394,6 +394,9 @@ pub struct ComponentJson {
 pub struct DeployedHostJson {
     pub host: String,
     pub proxy_port: Option<u16>,
+    /// Left behind the maintenance page (a deploy failed after its
+    /// migrations, or was cut short): `deploy --from-maintenance` moves it.
+    pub maintenance: bool,
     pub services: Vec<PlacementJson>,
 }
 
@@ -438,6 +441,7 @@ impl DeploymentJson {
                 .map(|(host, state)| DeployedHostJson {
                     host: host.clone(),
                     proxy_port: state.proxy_port,
+                    maintenance: state.maintenance,
                     services: state
                         .services
                         .iter()
