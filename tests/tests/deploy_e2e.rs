@@ -690,9 +690,9 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
     assert_eq!(r6bad.in_maintenance(), ["shop-1", "shop-2"]);
     let shown = tower.cli(&["deployments", "show", "shop/prod", "--json"])?;
     let v: serde_json::Value = serde_json::from_slice(&shown.stdout)?;
-    let hosts = v["hosts"].as_array().context("hosts")?;
+    let listed = v["hosts"].as_array().context("hosts")?;
     assert!(
-        hosts.iter().all(|h| h["maintenance"] == true),
+        listed.iter().all(|h| h["maintenance"] == true),
         "scripts see the hosts left in maintenance: {v}"
     );
     assert!(r6bad
