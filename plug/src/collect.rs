@@ -145,19 +145,8 @@ mod tests {
         std::io::Write::write_all(&mut log, b"ne\nserved GET /\n").unwrap();
         // A new collector: a restarted plug, reading the saved offsets.
         Collector::new(root.path(), &store).collect(&store);
-        let page = store
-            .read(&LogsQuery {
-                host: "h".into(),
-                source: LogSource::Service {
-                    name: "auto-shop-prod-web".into(),
-                },
-                since_ms: None,
-                cursor: None,
-                max_bytes: MAX_LOG_CHUNK,
-            })
-            .unwrap();
-        let texts: Vec<&str> = page
-            .text
+        let text = service_text(&store);
+        let texts: Vec<&str> = text
             .lines()
             .map(|l| l.rsplit('\t').next().unwrap())
             .collect();

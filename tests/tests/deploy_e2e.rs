@@ -153,6 +153,36 @@ fn step_stderr(change: &ChangeView, name: &str) -> anyhow::Result<String> {
         .unwrap_or_default())
 }
 
+/// Every host's nginx answers with a body starting with `prefix`.
+fn every_host_answers(
+    record: &EnvRecord,
+    hosts: &[(&str, Ipv4Addr)],
+    prefix: &str,
+) -> anyhow::Result<()> {
+    for (host, addr) in hosts {
+        let body = get(proxy(record, host, *addr)?, "/", Duration::from_secs(5))
+            .map_err(anyhow::Error::msg)?;
+        assert!(body.starts_with(prefix), "{host}: {body}");
+    }
+    Ok(())
+}
+
+/// One HTTP load loop per host, through its nginx.
+fn start_loads(record: &EnvRecord, hosts: &[(&str, Ipv4Addr)]) -> anyhow::Result<Vec<LoadLoop>> {
+    hosts
+        .iter()
+        .map(|(host, addr)| Ok(LoadLoop::start(proxy(record, host, *addr)?, LONG)))
+        .collect()
+}
+
+/// How many migrations the shop's database has recorded.
+fn migrations_run(pg: &Postgres) -> anyhow::Result<String> {
+    pg.query(
+        "auto-shop-prod-main",
+        "SELECT count(*) FROM shop_migrations",
+    )
+}
+
 fn proxy(record: &EnvRecord, host: &str, address: Ipv4Addr) -> anyhow::Result<SocketAddr> {
     let port = record
         .hosts
@@ -227,20 +257,10 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         "{done:#?}"
     );
     assert_eq!(r.components[&web].instance, 1);
-    for (host, addr) in hosts {
-        let body =
-            get(proxy(&r, host, addr)?, "/", Duration::from_secs(5)).map_err(anyhow::Error::msg)?;
-        assert!(body.starts_with("shop v1 instance 1"), "{host}: {body}");
-    }
+    every_host_answers(&r, &hosts, "shop v1 instance 1")?;
     // The first deploy made the database and its role, and ran the
     // migrations there before anything started.
-    assert_eq!(
-        pg.query(
-            "auto-shop-prod-main",
-            "SELECT count(*) FROM shop_migrations"
-        )?,
-        "1"
-    );
+    assert_eq!(migrations_run(&pg)?, "1");
     assert_eq!(
         pg.query(
             "postgres",
@@ -250,10 +270,7 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
     );
 
     // v2 under load: not one failed request, answers move from v1 to v2.
-    let loads: Vec<LoadLoop> = hosts
-        .iter()
-        .map(|(host, addr)| Ok(LoadLoop::start(proxy(&r, host, *addr)?, LONG)))
-        .collect::<anyhow::Result<_>>()?;
+    let loads = start_loads(&r, &hosts)?;
     let (r, done) = deploy(&tower, &file("v2"))?;
     assert!(
         done.iter().all(|c| c.state == ChangeState::Succeeded),
@@ -302,10 +319,7 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
 
     // v3 is broken: its health check fails, the change rolls back, not a
     // request fails, v2 still answers, and instance 2 stays current.
-    let loads: Vec<LoadLoop> = hosts
-        .iter()
-        .map(|(host, addr)| Ok(LoadLoop::start(proxy(&r, host, *addr)?, LONG)))
-        .collect::<anyhow::Result<_>>()?;
+    let loads = start_loads(&r, &hosts)?;
     let (r3, done) = deploy(&tower, &file("v3"))?;
     assert_eq!(
         done.len(),
@@ -359,10 +373,7 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
     let text = std::fs::read_to_string(file("v2"))?
         .replace("    replicas: 2\n", "    replicas: 2\n    path: /a;b\n");
     std::fs::write(file("badpath"), text)?;
-    let loads: Vec<LoadLoop> = hosts
-        .iter()
-        .map(|(host, addr)| Ok(LoadLoop::start(proxy(&r, host, *addr)?, LONG)))
-        .collect::<anyhow::Result<_>>()?;
+    let loads = start_loads(&r, &hosts)?;
     let (rb, done) = deploy_with(&tower, &file("badpath"), &["--parallel", "2"])?;
     assert_eq!(done.len(), 2, "--parallel 2 sends both hosts their change");
     for change in &done {
@@ -431,10 +442,7 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
     // v4-bad's migration fails half-way: the first host's upgrade rolls
     // back (its transaction too), both hosts go back to v2 and leave
     // maintenance; clients saw v2 and the maintenance page, no failure.
-    let loads: Vec<LoadLoop> = hosts
-        .iter()
-        .map(|(host, addr)| Ok(LoadLoop::start(proxy(&r, host, *addr)?, LONG)))
-        .collect::<anyhow::Result<_>>()?;
+    let loads = start_loads(&r, &hosts)?;
     let (rbad, done) = deploy(&tower, &file("v4-bad"))?;
     let by_host = |h: &str| {
         done.iter()
@@ -493,10 +501,7 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
     // v4 has a pending migration: under load each host answers v2, then
     // the maintenance page (503 with Retry-After, never a failure), then
     // v4, which shows the row its migration wrote. The migration ran once.
-    let loads: Vec<LoadLoop> = hosts
-        .iter()
-        .map(|(host, addr)| Ok(LoadLoop::start(proxy(&r, host, *addr)?, LONG)))
-        .collect::<anyhow::Result<_>>()?;
+    let loads = start_loads(&r, &hosts)?;
     let planned = tower.cli(&["deploy", "--plan", &file("v4").display().to_string()])?;
     let text = String::from_utf8_lossy(&planned.stdout);
     assert!(text.contains("database:main: instance 1 → 2"), "{text}");
@@ -585,13 +590,7 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         "1",
         "the migration ran exactly once"
     );
-    assert_eq!(
-        pg.query(
-            "auto-shop-prod-main",
-            "SELECT count(*) FROM shop_migrations"
-        )?,
-        "2"
-    );
+    assert_eq!(migrations_run(&pg)?, "2");
     let db = Component::Database(Part::parse("main").map_err(anyhow::Error::msg)?);
     assert_eq!(r4.components[&web].instance, 3);
     assert_eq!(r4.components[&db].instance, 2);
@@ -711,13 +710,7 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
             answer.body
         );
     }
-    assert_eq!(
-        pg.query(
-            "auto-shop-prod-main",
-            "SELECT count(*) FROM shop_migrations"
-        )?,
-        "3"
-    );
+    assert_eq!(migrations_run(&pg)?, "3");
     let refused = tower.cli(&["deploy", &file("v6").display().to_string()])?;
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "{err}");
@@ -733,19 +726,8 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
     );
     assert!(r6.in_maintenance().is_empty(), "{r6:?}");
     assert_eq!(r6.components[&web].instance, 4);
-    for (host, addr) in hosts {
-        let body =
-            get(proxy(&r, host, addr)?, "/", Duration::from_secs(5)).map_err(anyhow::Error::msg)?;
-        assert!(body.starts_with("shop v6 instance 4"), "{host}: {body}");
-    }
-    assert_eq!(
-        pg.query(
-            "auto-shop-prod-main",
-            "SELECT count(*) FROM shop_migrations"
-        )?,
-        "3",
-        "the migration ran once"
-    );
+    every_host_answers(&r, &hosts, "shop v6 instance 4")?;
+    assert_eq!(migrations_run(&pg)?, "3", "the migration ran once");
 
     // A maintenance deploy cut short (v7's migration pending, its CLI
     // SIGKILLed while the hosts enter maintenance) is in the inventory as
@@ -829,29 +811,15 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
     );
     assert!(r7.in_maintenance().is_empty(), "{r7:?}");
     assert_eq!(r7.history.len(), cut.history.len() + 1);
-    for (host, addr) in hosts {
-        let body =
-            get(proxy(&r, host, addr)?, "/", Duration::from_secs(5)).map_err(anyhow::Error::msg)?;
-        assert!(body.starts_with("shop v7 instance 5"), "{host}: {body}");
-    }
-    assert_eq!(
-        pg.query(
-            "auto-shop-prod-main",
-            "SELECT count(*) FROM shop_migrations"
-        )?,
-        "4"
-    );
+    every_host_answers(&r, &hosts, "shop v7 instance 5")?;
+    assert_eq!(migrations_run(&pg)?, "4");
 
     // Deployed services outlive the tower: the launcher SIGKILLed and
     // every daemon and plug gone with it, each host's nginx still serves v4.
     let children = tower.all_child_pids();
     tower.kill()?;
     vigie_tests::wait_not_running(&children, LONG)?;
-    for (host, addr) in hosts {
-        let body =
-            get(proxy(&r, host, addr)?, "/", Duration::from_secs(5)).map_err(anyhow::Error::msg)?;
-        assert!(body.starts_with("shop v7 instance 5"), "{host}: {body}");
-    }
+    every_host_answers(&r, &hosts, "shop v7 instance 5")?;
     Ok(())
 }
 
