@@ -167,6 +167,25 @@ fn every_host_answers(
     Ok(())
 }
 
+/// Every host's nginx answers the maintenance page (503, Retry-After).
+fn every_host_in_maintenance(record: &EnvRecord, hosts: &[(&str, Ipv4Addr)]) -> anyhow::Result<()> {
+    for (host, addr) in hosts {
+        let answer = vigie_tests::http_load::request(
+            proxy(record, host, *addr)?,
+            "/",
+            Duration::from_secs(5),
+        )
+        .map_err(anyhow::Error::msg)?;
+        assert!(
+            answer.is_maintenance(),
+            "{host}: {} {}",
+            answer.status,
+            answer.body
+        );
+    }
+    Ok(())
+}
+
 /// One HTTP load loop per host, through its nginx.
 fn start_loads(record: &EnvRecord, hosts: &[(&str, Ipv4Addr)]) -> anyhow::Result<Vec<LoadLoop>> {
     hosts
@@ -699,17 +718,7 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         .last()
         .is_some_and(|d| d.maintenance && d.outcome == Outcome::InMaintenance));
     assert_eq!(r6bad.components[&web].instance, 3);
-    for (host, addr) in hosts {
-        let answer =
-            vigie_tests::http_load::request(proxy(&r, host, addr)?, "/", Duration::from_secs(5))
-                .map_err(anyhow::Error::msg)?;
-        assert!(
-            answer.is_maintenance(),
-            "{host}: {} {}",
-            answer.status,
-            answer.body
-        );
-    }
+    every_host_in_maintenance(&r, &hosts)?;
     assert_eq!(migrations_run(&pg)?, "3");
     let refused = tower.cli(&["deploy", &file("v6").display().to_string()])?;
     let err = String::from_utf8_lossy(&refused.stderr);
@@ -786,17 +795,7 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         "{cut:?}"
     );
     assert_eq!(cut.in_maintenance(), ["shop-1", "shop-2"]);
-    for (host, addr) in hosts {
-        let answer =
-            vigie_tests::http_load::request(proxy(&r, host, addr)?, "/", Duration::from_secs(5))
-                .map_err(anyhow::Error::msg)?;
-        assert!(
-            answer.is_maintenance(),
-            "{host}: {} {}",
-            answer.status,
-            answer.body
-        );
-    }
+    every_host_in_maintenance(&r, &hosts)?;
     let refused = tower.cli(&["deploy", &file("v7").display().to_string()])?;
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "{err}");
