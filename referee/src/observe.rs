@@ -31,8 +31,13 @@ pub const LOGS_TIMEOUT: Duration = Duration::from_secs(10);
 pub const STALE_AFTER_INTERVALS: u64 = 3;
 /// Logs requests waiting at once: beyond, new ones are refused.
 const MAX_PENDING: usize = 1_000;
+/// Of those, one operator's: one operator asking in a loop cannot take
+/// every slot from the others.
+const MAX_PENDING_PER_OPERATOR: usize = 16;
 
 struct Pending {
+    /// Who asked: `(tenant, operator)`.
+    asker: (String, String),
     ident: Vec<u8>,
     reply_id: u64,
     host: HostId,
@@ -191,6 +196,19 @@ impl Tower {
                 "too many logs requests are waiting for their hosts: try again".into(),
             ));
         }
+        let asker = (caller.tenant.clone(), caller.operator.clone());
+        let theirs = self
+            .observed
+            .pending
+            .values()
+            .filter(|p| p.asker == asker)
+            .count();
+        if theirs >= MAX_PENDING_PER_OPERATOR {
+            return Err(unavailable(format!(
+                "{theirs} of your logs requests are still waiting for their hosts: try again \
+                 when they are answered"
+            )));
+        }
         self.observed.next_request += 1;
         let request = self.observed.next_request;
         let host = query.host.clone();
@@ -202,6 +220,7 @@ impl Tower {
         self.observed.pending.insert(
             request,
             Pending {
+                asker,
                 ident,
                 reply_id,
                 host,
@@ -474,6 +493,28 @@ mod tests {
         );
         let (_, reply) = turn.replies.pop().unwrap();
         assert!(reply.body.unwrap_err().message.len() < 2 * MAX_NOTE);
+    }
+
+    #[test]
+    fn one_operator_cannot_take_every_waiting_logs_slot() {
+        let store = crate::test_store::store();
+        let now = Instant::now();
+        let mut tower = online_tower(&store, now);
+        let mut turn = Turn::default();
+        for i in 0..MAX_PENDING_PER_OPERATOR as u64 {
+            tower
+                .logs_call(&caller(), query("web-1"), vec![1], i, now, &mut turn)
+                .unwrap();
+        }
+        let e = tower
+            .logs_call(&caller(), query("web-1"), vec![1], 99, now, &mut turn)
+            .unwrap_err();
+        assert_eq!(e.kind, ApiFaultKind::Unavailable);
+        assert!(e.message.contains("of your logs requests"), "{e:?}");
+        let other = Caller::internal("default", "u");
+        tower
+            .logs_call(&other, query("web-1"), vec![2], 100, now, &mut turn)
+            .unwrap();
     }
 
     #[test]
