@@ -2,8 +2,11 @@
 //! `replica-<n>/app.log`) into the plug's log store, a few KiB at a time,
 //! so it is kept rotated and bounded, and outlives an instance directory
 //! removed by a rollback or a cleanup. Where each file was read up to is
-//! kept in `logs/offsets` (one `PATH\tOFFSET` per line) so a restarted plug
-//! neither loses nor copies twice; a file that shrank was recreated and is
+//! kept in `logs/offsets` (one `PATH\tOFFSET` per line, saved after each
+//! pass) so a stopped and restarted plug neither loses nor copies twice; a
+//! plug killed between a pass's copy and its save copies that pass's lines
+//! again (at most `PER_PASS` per file: logs are at least once, never lost
+//! within retention); a file that shrank was recreated and is
 //! read from its start. Once a file of at least `TRUNCATE_AT` bytes was
 //! copied whole, it is emptied (the supervisor appends to it), so the
 //! host's disk holds at most that much beside the rotated store. Every
