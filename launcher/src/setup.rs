@@ -37,6 +37,8 @@ struct RawSetup {
     rules: Vec<RawRule>,
     #[serde(default)]
     provisioner: RawProvisioner,
+    #[serde(default)]
+    limits: vigie_wire::limits::Shares,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -144,6 +146,8 @@ pub struct Setup {
     /// register later.
     pub rules: Vec<(String, BTreeMap<String, String>)>,
     pub provisioner: ProvisionerSetup,
+    /// The shares of the tower's bounded resources (`limits:`), checked.
+    pub limits: vigie_wire::limits::Shares,
 }
 
 fn duration(
@@ -390,8 +394,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
         rules.push((rule.hosts, rule.labels));
     }
     let provisioner = provisioner(&file, raw.provisioner, &endpoints.majordomo)?;
+    raw.limits
+        .check()
+        .map_err(|e| err(&file, format!("limits: {e}")))?;
     Ok(Setup {
         provisioner,
+        limits: raw.limits,
         name: raw.name,
         file: path.to_path_buf(),
         data_dir,
@@ -488,6 +496,24 @@ mod tests {
         assert_eq!(p.tower.as_deref(), Some("tcp://198.51.100.1:7110"));
         assert_eq!(p.connect_timeout, Duration::from_secs(3));
         assert_eq!((p.parallel, p.service.as_str()), (2, "detached"));
+    }
+
+    #[test]
+    fn limits_default_when_absent_and_a_bad_share_is_refused_naming_it() {
+        let l = setup("").unwrap().limits;
+        assert_eq!(l, vigie_wire::limits::Shares::default());
+        let l = setup("limits:\n  servers_per_tenant: 500\n  logs_waiting_per_tenant: 50\n")
+            .unwrap()
+            .limits;
+        assert_eq!((l.servers_per_tenant, l.logs_waiting_per_tenant), (500, 50));
+        for (text, field) in [
+            ("limits:\n  servers_per_tenant: 300000\n", "servers_per_tenant"),
+            ("limits:\n  knocks_per_source: 0\n", "knocks_per_source"),
+            ("limits:\n  colour: 3\n", "colour"),
+        ] {
+            let e = setup(text).unwrap_err().to_string();
+            assert!(e.contains(field) && e.contains("tower.yml"), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -163,6 +163,10 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         let rule = serde_json::json!({ "hosts": hosts, "labels": labels });
         referee_args.extend(["--label-rule".into(), rule.to_string()]);
     }
+    // The shares of `limits:`, as one JSON argument (the referee keeps
+    // most, the majordomo the knocks').
+    let limits = serde_json::to_string(&setup.limits).unwrap_or_default();
+    referee_args.extend(["--limits".into(), limits.clone()]);
     let referee = child("referee".into(), referee_args, "referee_started", true);
     let plug = |h: &HostSetup| {
         let mut args = s(&[
@@ -180,6 +184,7 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
     };
     let mut majordomo_args = tower_eps("majordomo");
     majordomo_args.extend(["--bind".into(), e.majordomo.clone()]);
+    majordomo_args.extend(["--limits".into(), limits]);
     majordomo_args.extend([
         "--secret-key".into(),
         p(&data.join("keys").join("tower.secret")),

@@ -27,6 +27,10 @@ pub struct MajordomoConfig {
     pub orders: String,
     /// The tower's secret key file (Z85).
     pub secret_key: PathBuf,
+    /// Unknown keys a minute recorded as pending, in all and per source
+    /// (the setup's `limits:`).
+    pub knocks_per_minute: u32,
+    pub knocks_per_source: u32,
 }
 
 /// How often agents hear from the tower.

@@ -29,11 +29,6 @@ use crate::turn::Turn;
 pub const LOGS_TIMEOUT: Duration = Duration::from_secs(10);
 /// A sample older than this many of its intervals is stale.
 pub const STALE_AFTER_INTERVALS: u64 = 3;
-/// Logs requests waiting at once: beyond, new ones are refused.
-const MAX_PENDING: usize = 1_000;
-/// Of those, one operator's: one operator asking in a loop cannot take
-/// every slot from the others.
-const MAX_PENDING_PER_OPERATOR: usize = 16;
 
 struct Pending {
     /// Who asked: `(tenant, operator)`.
@@ -191,24 +186,8 @@ impl Tower {
                 query.host
             )));
         }
-        if self.observed.pending.len() >= MAX_PENDING {
-            return Err(unavailable(
-                "too many logs requests are waiting for their hosts: try again".into(),
-            ));
-        }
         let asker = (caller.tenant.clone(), caller.operator.clone());
-        let theirs = self
-            .observed
-            .pending
-            .values()
-            .filter(|p| p.asker == asker)
-            .count();
-        if theirs >= MAX_PENDING_PER_OPERATOR {
-            return Err(unavailable(format!(
-                "{theirs} of your logs requests are still waiting for their hosts: try again \
-                 when they are answered"
-            )));
-        }
+        self.check_logs_share(&asker)?;
         self.observed.next_request += 1;
         let request = self.observed.next_request;
         let host = query.host.clone();
@@ -228,6 +207,42 @@ impl Tower {
                 deadline: now + LOGS_TIMEOUT,
             },
         );
+        Ok(())
+    }
+
+    /// Waiting requests are bounded three ways (the setup's `limits:`):
+    /// one operator asking in a loop cannot take his tenant's share, one
+    /// tenant (many operators, a host that never answers) cannot take the
+    /// tower's, and the tower's bounds memory. The tenant's share is
+    /// checked before the tower's so that a tenant at its share is told
+    /// so, and the others still have room.
+    fn check_logs_share(&self, asker: &(String, String)) -> Result<(), ApiFault> {
+        let l = &self.limits;
+        let (mut tenant, mut operator) = (0usize, 0usize);
+        for p in self.observed.pending.values() {
+            if p.asker.0 == asker.0 {
+                tenant += 1;
+                operator += usize::from(p.asker.1 == asker.1);
+            }
+        }
+        if operator >= l.logs_waiting_per_operator as usize {
+            return Err(unavailable(format!(
+                "{operator} of your logs requests are still waiting for their hosts: try again \
+                 when they are answered"
+            )));
+        }
+        if tenant >= l.logs_waiting_per_tenant as usize {
+            return Err(unavailable(format!(
+                "{tenant} logs requests of tenant {} are waiting for their hosts, its share \
+                 (limits.logs_waiting_per_tenant): try again when they are answered",
+                asker.0
+            )));
+        }
+        if self.observed.pending.len() >= l.logs_waiting as usize {
+            return Err(unavailable(
+                "too many logs requests are waiting for their hosts: try again".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -501,7 +516,7 @@ mod tests {
         let now = Instant::now();
         let mut tower = online_tower(&store, now);
         let mut turn = Turn::default();
-        for i in 0..MAX_PENDING_PER_OPERATOR as u64 {
+        for i in 0..u64::from(tower.limits.logs_waiting_per_operator) {
             tower
                 .logs_call(&caller(), query("web-1"), vec![1], i, now, &mut turn)
                 .unwrap();
@@ -515,6 +530,60 @@ mod tests {
         tower
             .logs_call(&other, query("web-1"), vec![2], 100, now, &mut turn)
             .unwrap();
+    }
+
+    /// Issue 18, attack 3: a tenant with 63 operators and a host that
+    /// never answers asked until the tower was full; every other
+    /// tenant's logs were refused.
+    #[test]
+    fn a_tenant_with_many_operators_and_a_silent_host_leaves_other_tenants_their_logs() {
+        let store = crate::test_store::store();
+        let now = Instant::now();
+        let mut tower = online_tower(&store, now);
+        let mut turn = Turn::default();
+        let beat = || crate::events::Beat {
+            incarnation: 1,
+            labels: Default::default(),
+            busy: None,
+            refusing: None,
+        };
+        tower.new_host("acme", "silent-1", Default::default(), &mut turn);
+        tower.heartbeat("silent-1", beat(), now, &mut turn);
+        let share = tower.limits.logs_waiting_per_tenant as usize;
+        let mut waiting = 0;
+        for op in 0..63 {
+            let acme = Caller::internal("acme", &format!("op-{op}"));
+            for i in 0..16 {
+                let id = (op * 100 + i) as u64;
+                if tower
+                    .logs_call(&acme, query("silent-1"), vec![1], id, now, &mut turn)
+                    .is_ok()
+                {
+                    waiting += 1;
+                }
+            }
+        }
+        assert_eq!(waiting, share, "acme waits for its share, no more");
+        let e = tower
+            .logs_call(
+                &Caller::internal("acme", "op-99"),
+                query("silent-1"),
+                vec![1],
+                1,
+                now,
+                &mut turn,
+            )
+            .unwrap_err();
+        assert_eq!(e.kind, ApiFaultKind::Unavailable);
+        assert!(e.message.contains("logs_waiting_per_tenant"), "{e:?}");
+        // Another tenant's logs are still asked for.
+        tower
+            .logs_call(&caller(), query("web-1"), b"b".to_vec(), 7, now, &mut turn)
+            .expect("tenant default still reads its logs");
+        // Nothing lost: each of acme's waiting callers gets an answer.
+        turn.replies.clear();
+        tower.expire_logs(now + LOGS_TIMEOUT, &mut turn);
+        assert_eq!(turn.replies.len(), share + 1);
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct RefereeConfig {
     pub setup_hosts: Vec<(vigie_wire::tower::HostId, vigie_wire::tower::Labels)>,
     /// The setup's label rules, applied to every host when it registers.
     pub label_rules: Vec<crate::labels::LabelRule>,
+    /// The shares of the tower's bounded resources (the setup's `limits:`).
+    pub limits: vigie_wire::limits::Shares,
 }
 
 impl RefereeConfig {
@@ -50,6 +52,7 @@ impl RefereeConfig {
             admin_key: None,
             setup_hosts: Vec::new(),
             label_rules: Vec::new(),
+            limits: Default::default(),
         }
     }
 }
@@ -85,6 +88,7 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
     };
     let mut tower = Tower::load(&db, timing)?;
     tower.rules = cfg.label_rules.clone();
+    tower.limits = cfg.limits.clone();
     let ctx = zmq::Context::new();
     let s = Sockets {
         api: bind(&ctx, zmq::ROUTER, &cfg.api)?,

@@ -88,6 +88,8 @@ pub struct Tower {
     pub tenant_seqs: HashMap<String, u64>,
     /// Host metrics and waiting logs requests: memory only (`observe.rs`).
     pub observed: crate::observe::Observed,
+    /// The shares of bounded resources (the setup's `limits:`).
+    pub limits: vigie_wire::limits::Shares,
 }
 
 /// A submission's program, shared by its changes.
@@ -174,6 +176,7 @@ impl Tower {
             rules: Vec::new(),
             tenant_seqs: HashMap::new(),
             observed: Default::default(),
+            limits: Default::default(),
         };
         for e in db.iter(RangeSpec {
             prefix: Some(audit::TENANT_PREFIX.to_vec()),

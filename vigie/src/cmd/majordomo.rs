@@ -22,6 +22,9 @@ pub struct Args {
     /// The tower's secret key (made by `vigie start` in DATA/keys).
     #[arg(long)]
     secret_key: PathBuf,
+    /// The setup's `limits:` as JSON (the knocks' budget is read here).
+    #[arg(long, value_parser = super::parse_limits, default_value = "{}")]
+    limits: vigie_wire::limits::Shares,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -32,6 +35,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         events: a.ep.events,
         orders: a.ep.orders,
         secret_key: a.secret_key,
+        knocks_per_minute: a.limits.knocks_per_minute,
+        knocks_per_source: a.limits.knocks_per_source,
     };
     match vigie_majordomo::serve(cfg, shutdown_flag()?) {
         Ok(()) => Ok(ExitCode::SUCCESS),

@@ -60,6 +60,15 @@ pub struct TowerEndpoints {
     pub orders: String,
 }
 
+/// `--limits JSON` of the referee and the majordomo: the setup's
+/// `limits:` (fields left out keep their default), checked.
+pub fn parse_limits(text: &str) -> Result<vigie_wire::limits::Shares, String> {
+    let shares: vigie_wire::limits::Shares =
+        serde_json::from_str(text).map_err(|e| format!("{text:?}: {e}"))?;
+    shares.check()?;
+    Ok(shares)
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "vigie",

@@ -32,6 +32,10 @@ pub struct Args {
     /// registers, setup hosts and hosts that come later alike.
     #[arg(long = "label-rule", value_parser = parse_label_rule)]
     label_rules: Vec<vigie_referee::LabelRule>,
+    /// The setup's `limits:` as JSON (each field optional): the shares of
+    /// the tower's bounded resources.
+    #[arg(long, value_parser = super::parse_limits, default_value = "{}")]
+    limits: vigie_wire::limits::Shares,
 }
 
 fn parse_label_rule(text: &str) -> Result<vigie_referee::LabelRule, String> {
@@ -51,6 +55,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     cfg.resend_after = Duration::from_millis(a.resend_ms);
     cfg.setup_hosts = a.setup_hosts;
     cfg.label_rules = a.label_rules;
+    cfg.limits = a.limits;
     if let Some(path) = &a.admin_key_file {
         match std::fs::read_to_string(path) {
             Ok(text) => cfg.admin_key = Some(text.trim().to_owned()),
