@@ -258,6 +258,7 @@ impl Tower {
             spec_bytes,
             record,
         } = crate::submission::check(&spec, &caller.tenant, &caller.operator, &matched)?;
+        self.check_changes_share(&caller.tenant, matched.len())?;
         // One copy of the program for the whole submission.
         let spec_id = change_id(self.next_seq);
         let program = crate::tower::Program {

@@ -27,6 +27,36 @@ pub fn tenant_key(tenant: &str) -> Vec<u8> {
     k
 }
 
+/// Longest summary a record keeps: whatever a caller names (a title, a
+/// list of addresses), one record stays small. What is cut is said.
+pub const MAX_SUMMARY: usize = 4 * 1024;
+/// Longest output tail a record keeps (a step's stdout and stderr tails,
+/// 4 KiB each from the drivers): the end is kept, as a tail.
+pub const MAX_OUTPUT_TAIL: usize = 8 * 1024;
+
+/// `rec` with its free-text fields within their bounds, cut on character
+/// boundaries, the summary saying how much was left out.
+pub fn bounded(mut rec: AuditRecord) -> AuditRecord {
+    if rec.summary.len() > MAX_SUMMARY {
+        let cut = rec.summary.len();
+        let mut end = MAX_SUMMARY - 64;
+        while !rec.summary.is_char_boundary(end) {
+            end -= 1;
+        }
+        rec.summary.truncate(end);
+        rec.summary
+            .push_str(&format!(" … ({} of {cut} bytes kept)", end));
+    }
+    if rec.output_tail.len() > MAX_OUTPUT_TAIL {
+        let mut start = rec.output_tail.len() - MAX_OUTPUT_TAIL;
+        while !rec.output_tail.is_char_boundary(start) {
+            start += 1;
+        }
+        rec.output_tail.drain(..start);
+    }
+    rec
+}
+
 /// The chain's end: what the next record links to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditChain {
@@ -224,6 +254,21 @@ mod tests {
             .collect();
         v[1].tenant_seq = 7;
         assert!(verify_chain(v, &c).unwrap_err().contains("edited"));
+    }
+
+    #[test]
+    fn a_record_s_summary_and_tail_are_bounded_saying_what_was_cut() {
+        let r = bounded(AuditRecord {
+            summary: "é".repeat(40_000),
+            output_tail: format!("{}end", "x".repeat(100_000)),
+            ..rec("ips_allocated")
+        });
+        assert!(r.summary.len() <= MAX_SUMMARY, "{}", r.summary.len());
+        assert!(r.summary.ends_with("of 80000 bytes kept)"), "{}", r.summary);
+        assert_eq!(r.output_tail.len(), MAX_OUTPUT_TAIL);
+        assert!(r.output_tail.ends_with("end"));
+        let small = rec("a");
+        assert_eq!(bounded(small.clone()), small);
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //!
 //! Keys in the `tower` database:
 //! - `server/<name>`                  → `ServerRecord` (names are unique in
-//!   the tower: a server becomes the host of the same id)
+//!   the tower: a server becomes the host of the same id, and hosts are
+//!   routed by exact id; a name taken is refused without naming whose it
+//!   is, and one tenant squats at most its share of names, below)
 //! - `session/<tenant>/<id>`          → `SessionRecord`
 //! - `pool/<tenant>/<name>`           → `PoolSpec`
 //! - `ip/<tenant>/<pool>/<address>`   → `Allocation`
@@ -221,6 +223,49 @@ impl CatalogLog {
 }
 
 impl Tower {
+    /// Whether `rows` more servers fit `tenant`'s share and the tower's
+    /// (the setup's `limits:`): checked before anything is written, so an
+    /// import past it is refused whole. The share also bounds the names a
+    /// tenant can squat (names are tower-wide: they are host ids).
+    pub(crate) fn check_servers_share(
+        &self,
+        tenant: &str,
+        file: &str,
+        rows: usize,
+    ) -> Result<(), ApiFault> {
+        let rows = rows as u64;
+        let all = self.catalog.servers.len() as u64;
+        let theirs = self
+            .catalog
+            .servers
+            .values()
+            .filter(|s| s.tenant == tenant)
+            .count() as u64;
+        let l = &self.limits;
+        let over = |held: u64, most: u64, whose: String, field: &str| {
+            crate::servers::fault(
+                vigie_wire::tower::ApiFaultKind::Conflict,
+                format!(
+                    "{file}: {rows} row(s) would bring {whose} to {} servers, more than \
+                     {most} (limits.{field}): nothing imported",
+                    held + rows
+                ),
+            )
+        };
+        if theirs + rows > l.servers_per_tenant {
+            return Err(over(
+                theirs,
+                l.servers_per_tenant,
+                format!("tenant {tenant}"),
+                "servers_per_tenant",
+            ));
+        }
+        if all + rows > l.servers {
+            return Err(over(all, l.servers, "the tower".into(), "servers"));
+        }
+        Ok(())
+    }
+
     /// A catalog call, within the caller's tenant. Every check is made
     /// before anything is written: a refused call leaves no trace.
     pub fn catalog_call(

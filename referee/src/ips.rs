@@ -3,6 +3,11 @@
 //! requests, even in the same turn, never get the same address. An
 //! allocation of N addresses is one decision, all or none; each is stored
 //! with its audit record in the turn's batch.
+//!
+//! A tenant's share (the setup's `limits:`): so many addresses a call and
+//! so many in all its pools. The audit record of an allocation or a
+//! release names ranges, not every address: its size does not grow with
+//! the count (each address is stored under its own key anyway).
 
 use std::net::IpAddr;
 
@@ -14,8 +19,53 @@ use crate::servers::fault;
 use crate::tower::{encode, now_ms, Tower};
 use crate::turn::{Log, Turn};
 
-/// Most addresses one call allocates.
-pub const MAX_ALLOCATE: u32 = 4_096;
+/// Most ranges an audit record lists; the rest are counted.
+const AUDIT_RANGES: usize = 16;
+
+fn ordinal(a: &IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v4) => u128::from(u32::from(*v4)),
+        IpAddr::V6(v6) => u128::from(*v6),
+    }
+}
+
+/// Sorted `addresses` as runs of consecutive ones (`a-b`), the first
+/// [`AUDIT_RANGES`] named and the rest counted: a bounded text whatever
+/// the count.
+pub fn ranges(addresses: &[IpAddr]) -> String {
+    let mut runs: Vec<(IpAddr, IpAddr, u128)> = Vec::new();
+    for a in addresses {
+        match runs.last_mut() {
+            Some((_, last, n))
+                if a.is_ipv4() == last.is_ipv4()
+                    && ordinal(last).checked_add(1) == Some(ordinal(a)) =>
+            {
+                *last = *a;
+                *n += 1;
+            }
+            _ => runs.push((*a, *a, 1)),
+        }
+    }
+    let mut named: Vec<String> = runs
+        .iter()
+        .take(AUDIT_RANGES)
+        .map(|(first, last, n)| {
+            if *n == 1 {
+                first.to_string()
+            } else {
+                format!("{first}-{last}")
+            }
+        })
+        .collect();
+    if runs.len() > AUDIT_RANGES {
+        let more: u128 = runs[AUDIT_RANGES..].iter().map(|r| r.2).sum();
+        named.push(format!(
+            "and {more} more in {} range(s)",
+            runs.len() - AUDIT_RANGES
+        ));
+    }
+    format!("{} address(es): {}", addresses.len(), named.join(","))
+}
 
 impl Tower {
     pub(crate) fn pool_add(
@@ -123,14 +173,19 @@ impl Tower {
         count: u32,
         turn: &mut Turn,
     ) -> Result<CatalogAnswer, ApiFault> {
-        if count == 0 || count > MAX_ALLOCATE {
+        let per_call = self.limits.allocate_per_call;
+        if count == 0 || count > per_call {
             return Err(fault(
                 ApiFaultKind::Invalid,
-                format!("count {count}: 1 to {MAX_ALLOCATE}"),
+                format!(
+                    "count {count}: 1 to {per_call} per call (limits.allocate_per_call): \
+                     nothing allocated"
+                ),
             ));
         }
         let spec = self.pool(caller, pool)?;
         self.check_owner(caller, &owner)?;
+        self.check_allocated_share(&caller.tenant, count)?;
         let key = (caller.tenant.clone(), pool.to_owned());
         let table = self.catalog.allocations.entry(key).or_default();
         let taken: std::collections::BTreeSet<IpAddr> = table.keys().copied().collect();
@@ -160,13 +215,13 @@ impl Tower {
             table.insert(address, a.clone());
             out.push(a);
         }
-        let list: Vec<String> = out.iter().map(|a| a.address.to_string()).collect();
+        let list: Vec<IpAddr> = out.iter().map(|a| a.address).collect();
         self.audit_host(
             turn,
             caller,
             "",
             "ips_allocated",
-            format!("pool {pool}: {} for {owner}", list.join(",")),
+            format!("pool {pool}: {} for {owner}", ranges(&list)),
         );
         turn.logs.push(Log::Catalog(CatalogLog::IpsAllocated {
             tenant: caller.tenant.clone(),
@@ -174,6 +229,29 @@ impl Tower {
             count: out.len(),
         }));
         Ok(CatalogAnswer::Allocations(out))
+    }
+
+    /// Whether `tenant` may hold `count` more addresses, over all its
+    /// pools (limits.allocated_per_tenant).
+    fn check_allocated_share(&self, tenant: &str, count: u32) -> Result<(), ApiFault> {
+        let held: u64 = self
+            .catalog
+            .allocations
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|(_, table)| table.len() as u64)
+            .sum();
+        let share = self.limits.allocated_per_tenant;
+        if held + u64::from(count) > share {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!(
+                    "tenant {tenant} holds {held} address(es): {count} more would pass its \
+                     share of {share} (limits.allocated_per_tenant): nothing allocated"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub(crate) fn release(
@@ -214,13 +292,12 @@ impl Tower {
             }
             turn.delete(ip_key(&caller.tenant, pool, a));
         }
-        let list: Vec<String> = gone.iter().map(ToString::to_string).collect();
         self.audit_host(
             turn,
             caller,
             "",
             "ips_released",
-            format!("pool {pool}: {}", list.join(",")),
+            format!("pool {pool}: {}", ranges(&gone)),
         );
         turn.logs.push(Log::Catalog(CatalogLog::IpsReleased {
             tenant: caller.tenant.clone(),

@@ -48,6 +48,8 @@ mod catalog_tests;
 #[cfg(test)]
 mod enrol_tests;
 #[cfg(test)]
+mod shares_tests;
+#[cfg(test)]
 mod test_store;
 #[cfg(test)]
 mod tests;

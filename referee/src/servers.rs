@@ -46,6 +46,7 @@ impl Tower {
                 ),
             ));
         }
+        self.check_servers_share(&caller.tenant, &file, rows.len())?;
         let digest_ok = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit());
         if file.trim().is_empty() || file.len() > 255 || !digest_ok {
             return Err(fault(

@@ -4,6 +4,11 @@
 //! change copies the title and step names). `submit` and provisioning (a
 //! server's init change, checked when asked and again before enrolment
 //! writes anything) share it, so an enrolment never fails half-way.
+//!
+//! And whether the tenant has room for them: changes not yet final are
+//! bounded per tenant and in the tower (the setup's `limits:`), so that
+//! one tenant queueing without end neither grows the referee's memory
+//! without bound nor takes the room of the others.
 
 use vigie_wire::change::ChangeSpec;
 use vigie_wire::limits::MAX_VALUE;
@@ -11,7 +16,7 @@ use vigie_wire::tower::{ApiFault, ApiFaultKind, ChangeState, ChangeView, StepSta
 
 use crate::api::MAX_SUBMIT_HOSTS;
 use crate::model::{change_id, ChangeRecord};
-use crate::tower::encode;
+use crate::tower::{encode, Tower};
 use crate::turn::{WORK_MAX_BYTES, WORK_MAX_WRITES};
 
 /// A submission that fits: what `submit` then stores.
@@ -112,6 +117,45 @@ pub fn check(
         spec_bytes,
         record,
     })
+}
+
+impl Tower {
+    /// Whether `adding` more changes fit `tenant`'s share of changes not
+    /// yet final (queued, or in flight: a host's queue holds both) and the
+    /// tower's. Refused whole, naming the limit, before anything is stored.
+    pub(crate) fn check_changes_share(&self, tenant: &str, adding: usize) -> Result<(), ApiFault> {
+        let (mut all, mut theirs) = (0u64, 0u64);
+        for h in self.hosts.values() {
+            let n = h.queue.len() as u64;
+            all += n;
+            if h.rec.tenant == tenant {
+                theirs += n;
+            }
+        }
+        let adding = adding as u64;
+        let l = &self.limits;
+        let refuse = |held: u64, most: u64, whose: String, field: &str| {
+            ApiFault::new(
+                ApiFaultKind::Unavailable,
+                format!(
+                    "{whose} has {held} change(s) not yet final: {adding} more would pass \
+                     {most} (limits.{field}); nothing queued, try again when some have ended"
+                ),
+            )
+        };
+        if theirs + adding > l.changes_queued_per_tenant {
+            return Err(refuse(
+                theirs,
+                l.changes_queued_per_tenant,
+                format!("tenant {tenant}"),
+                "changes_queued_per_tenant",
+            ));
+        }
+        if all + adding > l.changes_queued {
+            return Err(refuse(all, l.changes_queued, "the tower".into(), "changes_queued"));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -309,7 +309,7 @@ impl Tower {
         *n += 1;
         rec.tenant_seq = *n;
         turn.audit_tenants.insert(rec.tenant.clone());
-        let rec = self.audit.seal(rec);
+        let rec = self.audit.seal(audit::bounded(rec));
         turn.put(audit::record_key(rec.seq), encode(&rec));
         turn.audit_grew = true;
     }
