@@ -15,7 +15,7 @@ use vigie_wire::tower::{host_topic, ApiCall, ApiReply, ApiRequest, Caller, PlugE
 use crate::calls::{Calls, Effect};
 use crate::error::MajordomoError;
 use crate::registry::{Peer, Registry};
-use crate::throttle::Throttle;
+use crate::throttle::{Admit, FairBudget, Throttle};
 
 #[derive(Debug, Clone)]
 pub struct MajordomoConfig {
@@ -61,8 +61,8 @@ struct Door {
     calls: Calls,
     /// Refused frames, per peer.
     rejects: Throttle<Vec<u8>>,
-    /// Unknown keys' knocks, per source address.
-    knocks: Throttle<String>,
+    /// Unknown keys' knocks, shared fairly by source address.
+    knocks: FairBudget<String>,
     /// Knocks that passed, sent to the referee as one batch a second.
     knocked: Vec<Knock>,
     knocks_dropped: u64,
@@ -318,10 +318,11 @@ impl Door {
 /// The window of the limits on refused frames' logs and replies.
 const LOG_WINDOW: Duration = Duration::from_secs(10);
 /// Unknown keys recorded as pending: per source address and in all, per
-/// window. A legitimate agent knocks again: it gets in at a later window.
+/// window (the setup's `limits:`), shared fairly: a source new in the
+/// window takes a slot from the most active one, so a flood from many
+/// addresses does not keep a genuine new agent out. A legitimate agent
+/// dropped anyway knocks again: it gets in at a later window.
 const KNOCK_WINDOW: Duration = Duration::from_secs(60);
-const KNOCKS_PER_SOURCE: u32 = 10;
-const KNOCKS_TOTAL: u32 = 100;
 
 impl Door {
     /// An unknown key knocked: kept for the next batch if the limits let it.
@@ -330,11 +331,23 @@ impl Door {
         if self.knocked.iter().any(|k| k.public == public) {
             return;
         }
-        if self.knocks.allow(address.clone(), Instant::now()) {
-            self.knocked.push(Knock { public, address });
-        } else {
-            self.knocks_dropped += 1;
+        match self.knocks.admit(address.clone(), Instant::now()) {
+            Admit::Pass => {}
+            Admit::PassEvicting(victim) => {
+                // The victim's latest knock not yet sent gives way: then
+                // the slot cost nothing.
+                if let Some(i) = self.knocked.iter().rposition(|k| k.address == victim) {
+                    self.knocked.remove(i);
+                    self.knocks_dropped += 1;
+                    self.knocks.refund();
+                }
+            }
+            Admit::Drop => {
+                self.knocks_dropped += 1;
+                return;
+            }
         }
+        self.knocked.push(Knock { public, address });
     }
 
     /// Sends the knocks of the last second to the referee as one call.
@@ -432,10 +445,10 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
             move |public| registry.operator_active(public)
         }),
         rejects: Throttle::new(LOG_WINDOW, 5, 100, Instant::now()),
-        knocks: Throttle::new(
+        knocks: FairBudget::new(
             KNOCK_WINDOW,
-            KNOCKS_PER_SOURCE,
-            KNOCKS_TOTAL,
+            cfg.knocks_per_source,
+            cfg.knocks_per_minute,
             Instant::now(),
         ),
         knocked: Vec::new(),

@@ -44,6 +44,8 @@ pub struct Setup {
     pub majordomo: Option<String>,
     /// `provisioner:` settings (parallel, tower, install_dir, …).
     pub provisioner: BTreeMap<String, String>,
+    /// `limits:` settings (the shares of bounded resources).
+    pub limits: BTreeMap<String, u64>,
 }
 
 impl Setup {
@@ -55,7 +57,14 @@ impl Setup {
             supervision: BTreeMap::new(),
             majordomo: None,
             provisioner: BTreeMap::new(),
+            limits: BTreeMap::new(),
         }
+    }
+
+    /// A `limits:` setting, e.g. `("servers_per_tenant", 100)`.
+    pub fn limit(mut self, key: &str, value: u64) -> Self {
+        self.limits.insert(key.into(), value);
+        self
     }
 
     /// A host served by a local plug, its root created under the test dir.
@@ -127,6 +136,12 @@ impl Setup {
                 } else {
                     let _ = writeln!(y, "  {k}: {v:?}");
                 }
+            }
+        }
+        if !self.limits.is_empty() {
+            let _ = writeln!(y, "limits:");
+            for (k, v) in &self.limits {
+                let _ = writeln!(y, "  {k}: {v}");
             }
         }
         let _ = writeln!(y, "hosts:");
