@@ -507,7 +507,10 @@ mod tests {
             .limits;
         assert_eq!((l.servers_per_tenant, l.logs_waiting_per_tenant), (500, 50));
         for (text, field) in [
-            ("limits:\n  servers_per_tenant: 300000\n", "servers_per_tenant"),
+            (
+                "limits:\n  servers_per_tenant: 300000\n",
+                "servers_per_tenant",
+            ),
             ("limits:\n  knocks_per_source: 0\n", "knocks_per_source"),
             ("limits:\n  colour: 3\n", "colour"),
         ] {

@@ -286,25 +286,29 @@ mod tests {
         let mut b = FairBudget::new(Duration::from_secs(60), 10, 100, t0);
         // The attack: 200 sources knocking three times each.
         let mut passed = 0;
-        for round in 0..3 {
+        for _ in 0..3 {
             for src in 0..200 {
-                let _ = round;
                 if b.admit(src, t0) != Admit::Drop {
                     passed += 1;
                 }
             }
         }
-        assert!(passed <= 600, "{passed}");
+        // Each source got in at least once; most repeats did not.
+        assert!((200..=450).contains(&passed), "{passed}");
         // A genuine agent, new this window, is recorded.
         assert!(matches!(b.admit(10_000, t0), Admit::PassEvicting(_)));
         // One source alone never takes more than its share.
         let mut one = FairBudget::new(Duration::from_secs(60), 10, 100, t0);
-        let n = (0..1_000).filter(|_| one.admit(1, t0) != Admit::Drop).count();
+        let n = (0..1_000)
+            .filter(|_| one.admit(1, t0) != Admit::Drop)
+            .count();
         assert_eq!(n, 10);
         // A flood of sources knocking once each: newcomers still get in
         // while the window's overdraft lasts, bounded.
         let mut many = FairBudget::new(Duration::from_secs(60), 10, 100, t0);
-        let n = (0..2_000).filter(|s| many.admit(*s, t0) != Admit::Drop).count();
+        let n = (0..2_000)
+            .filter(|s| many.admit(*s, t0) != Admit::Drop)
+            .count();
         assert_eq!(n, 1_100, "the budget and its overdraft, no more");
         // Unsent evictions are refunded: then newcomers keep getting in.
         let mut refunded = FairBudget::new(Duration::from_secs(60), 10, 100, t0);

@@ -125,7 +125,11 @@ fn an_import_past_the_tenant_s_row_share_is_refused_whole_and_others_keep_theirs
         "{}",
         e.message
     );
-    assert_eq!(f.keys(""), before, "nothing stored, not even an audit record");
+    assert_eq!(
+        f.keys(""),
+        before,
+        "nothing stored, not even an audit record"
+    );
     assert_eq!(f.tower.catalog.servers.len(), 3);
     // Another tenant has its own share, within the tower's.
     f.catalog(&globex(), import(rows("g", 5))).unwrap();
@@ -178,7 +182,8 @@ fn allocations_past_the_call_or_tenant_share_are_refused_and_audited_as_ranges()
     let e = f.catalog(&acme(), allocate(4_096)).unwrap_err();
     assert_eq!(e.kind, ApiFaultKind::Invalid);
     assert!(
-        e.message.contains("1 to 1024 per call (limits.allocate_per_call)"),
+        e.message
+            .contains("1 to 1024 per call (limits.allocate_per_call)"),
         "{}",
         e.message
     );
@@ -199,7 +204,8 @@ fn allocations_past_the_call_or_tenant_share_are_refused_and_audited_as_ranges()
         rec.summary
     );
     assert!(
-        rec.summary.contains("1024 address(es): 2001:db8::-2001:db8::3ff"),
+        rec.summary
+            .contains("1024 address(es): 2001:db8::-2001:db8::3ff"),
         "{}",
         rec.summary
     );
@@ -260,8 +266,7 @@ fn changes_past_the_tenant_s_share_are_refused_and_others_still_submit() {
         ..Shares::default()
     });
     let mut t = Turn::default();
-    f.tower
-        .new_host("acme", "a-1", Default::default(), &mut t);
+    f.tower.new_host("acme", "a-1", Default::default(), &mut t);
     f.tower
         .new_host("globex", "g-1", Default::default(), &mut t);
     let submit = |target: &str| ApiCall::Submit {

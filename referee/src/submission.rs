@@ -152,7 +152,12 @@ impl Tower {
             ));
         }
         if all + adding > l.changes_queued {
-            return Err(refuse(all, l.changes_queued, "the tower".into(), "changes_queued"));
+            return Err(refuse(
+                all,
+                l.changes_queued,
+                "the tower".into(),
+                "changes_queued",
+            ));
         }
         Ok(())
     }

@@ -54,9 +54,9 @@ fn a_knock_flood_from_many_sources_leaves_room_for_a_genuine_new_agent() -> anyh
     let t = Launcher::start(Setup::new("knocks").majordomo(&format!("tcp://127.0.0.1:{port}")))?;
     let ctx = zmq::Context::new();
     let mut flood = Vec::new();
-    for round in 0..2 {
+    // Two keys from each of 200 addresses.
+    for _ in 0..2 {
         for i in 0..200u32 {
-            let _ = round;
             flood.push(knock(&ctx, &t, port, &format!("127.0.1.{}", i + 1))?);
         }
     }
@@ -72,7 +72,9 @@ fn a_knock_flood_from_many_sources_leaves_room_for_a_genuine_new_agent() -> anyh
     let mut seen = Vec::new();
     for n in 1..=10 {
         t.events()
-            .wait_n("keys_pending", batches + n, WAIT, |e| e.name == "keys_pending")
+            .wait_n("keys_pending", batches + n, WAIT, |e| {
+                e.name == "keys_pending"
+            })
             .map_err(|e| anyhow::anyhow!("the genuine knock was not recorded: {e}"))?;
         seen = pending_keys(&t)?;
         if seen.contains(&public) {
@@ -84,8 +86,7 @@ fn a_knock_flood_from_many_sources_leaves_room_for_a_genuine_new_agent() -> anyh
         "the genuine knock was not recorded ({} pending keys)",
         seen.len()
     );
-    let flood_keys: std::collections::BTreeSet<&String> =
-        flood.iter().map(|(_, p)| p).collect();
+    let flood_keys: std::collections::BTreeSet<&String> = flood.iter().map(|(_, p)| p).collect();
     let recorded = seen.iter().filter(|p| flood_keys.contains(p)).count();
     assert!(
         recorded <= 1_100,

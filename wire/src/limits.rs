@@ -106,7 +106,8 @@ impl Shares {
                 return Err(format!("{share} ({s}) is more than {whole} ({w})"));
             }
         }
-        if self.allocate_per_call == 0 || u64::from(self.allocate_per_call) > self.allocated_per_tenant
+        if self.allocate_per_call == 0
+            || u64::from(self.allocate_per_call) > self.allocated_per_tenant
         {
             return Err(format!(
                 "allocate_per_call ({}) must be from 1 to allocated_per_tenant ({})",
