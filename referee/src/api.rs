@@ -461,6 +461,9 @@ impl Tower {
         }
         self.check_host(caller, host)?;
         let exists = self.hosts.contains_key(host);
+        if !exists {
+            self.check_hosts_share(&caller.tenant)?;
+        }
         match how {
             Register::Ensure if exists => Ok(ApiAnswer::Done),
             Register::New(_) if exists => Err(fault(

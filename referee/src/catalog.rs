@@ -266,6 +266,39 @@ impl Tower {
         Ok(())
     }
 
+    /// Whether one more host fits `tenant`'s share and the tower's: host
+    /// ids are tower-wide (orders are routed by exact id), so this bounds
+    /// the ids one tenant can take from the others too.
+    pub(crate) fn check_hosts_share(&self, tenant: &str) -> Result<(), ApiFault> {
+        let all = self.hosts.len() as u64;
+        let theirs = self
+            .hosts
+            .values()
+            .filter(|h| h.rec.tenant == tenant)
+            .count() as u64;
+        let l = &self.limits;
+        let refuse = |held: u64, most: u64, whose: String, field: &str| {
+            crate::servers::fault(
+                vigie_wire::tower::ApiFaultKind::Conflict,
+                format!(
+                    "{whose} has {held} hosts, at most {most} (limits.{field}): not registered"
+                ),
+            )
+        };
+        if theirs >= l.hosts_per_tenant {
+            return Err(refuse(
+                theirs,
+                l.hosts_per_tenant,
+                format!("tenant {tenant}"),
+                "hosts_per_tenant",
+            ));
+        }
+        if all >= l.hosts {
+            return Err(refuse(all, l.hosts, "the tower".into(), "hosts"));
+        }
+        Ok(())
+    }
+
     /// A catalog call, within the caller's tenant. Every check is made
     /// before anything is written: a refused call leaves no trace.
     pub fn catalog_call(

@@ -289,3 +289,34 @@ fn changes_past_the_tenant_s_share_are_refused_and_others_still_submit() {
     f.call(&globex(), submit("g-1"))
         .expect("another tenant still submits");
 }
+
+#[test]
+fn hosts_past_the_tenant_s_share_are_refused_and_a_taken_id_names_no_tenant() {
+    let mut f = fixture(Shares {
+        hosts_per_tenant: 3,
+        ..Shares::default()
+    });
+    let add = |host: &str| ApiCall::HostAdd {
+        host: host.into(),
+        labels: Default::default(),
+    };
+    for i in 0..3 {
+        f.call(&acme(), add(&format!("a-{i}"))).unwrap();
+    }
+    let before = f.keys("");
+    let e = f.call(&acme(), add("a-3")).unwrap_err();
+    assert_eq!(e.kind, ApiFaultKind::Conflict);
+    assert!(
+        e.message.contains("tenant acme has 3 hosts")
+            && e.message.contains("limits.hosts_per_tenant"),
+        "{}",
+        e.message
+    );
+    assert_eq!(f.keys(""), before, "nothing stored");
+    // Host ids are tower-wide (orders are routed by exact id): another
+    // tenant cannot take one, and is not told whose it is.
+    let e = f.call(&globex(), add("a-0")).unwrap_err();
+    assert!(!e.message.contains("acme"), "{}", e.message);
+    f.call(&globex(), add("g-0"))
+        .expect("another tenant has its own share");
+}

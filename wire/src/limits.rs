@@ -34,6 +34,11 @@ pub struct Shares {
     pub servers: u64,
     /// Of those, one tenant's.
     pub servers_per_tenant: u64,
+    /// Hosts registered, in the whole tower (ids are tower-wide: this also
+    /// bounds the names one tenant holds).
+    pub hosts: u64,
+    /// Of those, one tenant's (provisioned servers included).
+    pub hosts_per_tenant: u64,
     /// Addresses one allocation call hands out.
     pub allocate_per_call: u32,
     /// Addresses allocated to one tenant, over all its pools.
@@ -54,6 +59,8 @@ impl Default for Shares {
             changes_queued_per_tenant: 100_000,
             servers: 200_000,
             servers_per_tenant: 20_000,
+            hosts: 200_000,
+            hosts_per_tenant: 25_000,
             allocate_per_call: 1_024,
             allocated_per_tenant: 65_536,
             knocks_per_minute: 100,
@@ -66,7 +73,7 @@ impl Shares {
     /// Every bound positive, every share within its tower-wide bound:
     /// what is wrong, naming the field.
     pub fn check(&self) -> Result<(), String> {
-        let pairs: [(&str, u64, &str, u64); 5] = [
+        let pairs: [(&str, u64, &str, u64); 6] = [
             (
                 "logs_waiting_per_operator",
                 self.logs_waiting_per_operator.into(),
@@ -90,6 +97,12 @@ impl Shares {
                 self.servers_per_tenant,
                 "servers",
                 self.servers,
+            ),
+            (
+                "hosts_per_tenant",
+                self.hosts_per_tenant,
+                "hosts",
+                self.hosts,
             ),
             (
                 "knocks_per_source",
