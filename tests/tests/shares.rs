@@ -1,4 +1,6 @@
-//! Fair shares of the tower (issue 18): a knock flood from many source
+//! Fair shares of the tower (issue 18): past its shares a tenant's import
+//! is refused whole and its allocation refused, naming the setting, and
+//! an allocation is audited as ranges; a knock flood from many source
 //! addresses leaves room for a genuine new agent's knock; and, run by
 //! hand (`#[ignore]`, see BENCHMARKS.md), a benchmark showing that one
 //! tenant at its limits leaves another tenant's `vigie logs` and
@@ -93,6 +95,107 @@ fn a_knock_flood_from_many_sources_leaves_room_for_a_genuine_new_agent() -> anyh
         "the flood took {recorded} slots: the budget and its overdraft at most"
     );
     drop(flood);
+    Ok(())
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Issue 18, attack 4, as an operator meets it: one tenant imported
+/// 220,000 servers and allocated 4,096 addresses a call (each audit
+/// record ~62 kB). Past its share an import is refused whole and an
+/// allocation refused, naming the setting; an allocation is audited as
+/// ranges.
+#[test]
+fn past_its_shares_a_tenant_is_refused_whole_naming_the_setting() -> anyhow::Result<()> {
+    let t = Launcher::start(
+        Setup::new("quota")
+            .limit("servers_per_tenant", 3)
+            .limit("allocate_per_call", 256),
+    )?;
+    let csv = |name: &str, rows: &[&str]| -> anyhow::Result<String> {
+        let p = t.dir.path().join(name);
+        let mut body =
+            String::from("name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels\n");
+        for (i, r) in rows.iter().enumerate() {
+            body.push_str(&format!("{r},10.7.0.{},22,debian,ovh,2,4,40,\n", i + 1));
+        }
+        std::fs::write(&p, body)?;
+        Ok(p.display().to_string())
+    };
+    let o = t.cli(&["servers", "import", &csv("one.csv", &["s-1", "s-2"])?])?;
+    assert!(o.status.success(), "{}", text(&o));
+    let o = t.cli(&["servers", "import", &csv("two.csv", &["s-3", "s-4"])?])?;
+    assert!(!o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("would bring tenant default to 4 servers, more than 3")
+            && out.contains("limits.servers_per_tenant")
+            && out.contains("nothing imported"),
+        "{out}"
+    );
+    let o = t.cli(&["servers", "list", "--json"])?;
+    assert_eq!(
+        String::from_utf8(o.stdout)?.lines().count(),
+        2,
+        "s-3 was not stored"
+    );
+
+    let o = t.cli(&["ips", "pool", "add", "v6", "2001:db8::/64"])?;
+    assert!(o.status.success(), "{}", text(&o));
+    let o = t.cli(&[
+        "ips",
+        "allocate",
+        "v6",
+        "--for",
+        "server:s-1",
+        "--count",
+        "4096",
+    ])?;
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("1 to 256 per call (limits.allocate_per_call)"),
+        "{}",
+        text(&o)
+    );
+    let o = t.cli(&[
+        "ips",
+        "allocate",
+        "v6",
+        "--for",
+        "server:s-1",
+        "--count",
+        "256",
+    ])?;
+    assert!(o.status.success(), "{}", text(&o));
+    let ApiAnswer::Audit(records) = admin(&t, None)?.call(ApiCall::Audit {
+        host: None,
+        change: None,
+        limit: 1000,
+        filter: Default::default(),
+    })?
+    else {
+        anyhow::bail!("audit answer")
+    };
+    let allocated: Vec<_> = records
+        .iter()
+        .filter(|r| r.action == "ips_allocated")
+        .collect();
+    assert_eq!(allocated.len(), 1, "the refused call was not audited");
+    assert!(
+        allocated[0]
+            .summary
+            .contains("256 address(es): 2001:db8::-2001:db8::ff"),
+        "{}",
+        allocated[0].summary
+    );
+    assert!(allocated[0].summary.len() < 200, "{}", allocated[0].summary);
     Ok(())
 }
 
