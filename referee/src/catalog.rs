@@ -235,12 +235,15 @@ impl Tower {
     ) -> Result<(), ApiFault> {
         let rows = rows as u64;
         let all = self.catalog.servers.len() as u64;
-        let theirs = self
-            .catalog
-            .servers
-            .values()
-            .filter(|s| s.tenant == tenant)
-            .count() as u64;
+        let theirs = if all + rows <= self.limits.servers_per_tenant {
+            all
+        } else {
+            self.catalog
+                .servers
+                .values()
+                .filter(|s| s.tenant == tenant)
+                .count() as u64
+        };
         let l = &self.limits;
         let over = |held: u64, most: u64, whose: String, field: &str| {
             crate::servers::fault(
@@ -271,11 +274,16 @@ impl Tower {
     /// the ids one tenant can take from the others too.
     pub(crate) fn check_hosts_share(&self, tenant: &str) -> Result<(), ApiFault> {
         let all = self.hosts.len() as u64;
-        let theirs = self
-            .hosts
-            .values()
-            .filter(|h| h.rec.tenant == tenant)
-            .count() as u64;
+        // One pass over the hosts per new id, skipped while the whole
+        // tower is below a tenant's share.
+        let theirs = if all < self.limits.hosts_per_tenant {
+            all
+        } else {
+            self.hosts
+                .values()
+                .filter(|h| h.rec.tenant == tenant)
+                .count() as u64
+        };
         let l = &self.limits;
         let refuse = |held: u64, most: u64, whose: String, field: &str| {
             crate::servers::fault(

@@ -125,7 +125,8 @@ impl Tower {
     /// tower's. Refused whole, naming the limit, before anything is stored.
     pub(crate) fn check_changes_share(&self, tenant: &str, adding: usize) -> Result<(), ApiFault> {
         let (mut all, mut theirs) = (0u64, 0u64);
-        for h in self.hosts.values() {
+        // Only hosts with a queue hold changes not final.
+        for h in self.busy.iter().filter_map(|id| self.hosts.get(id)) {
             let n = h.queue.len() as u64;
             all += n;
             if h.rec.tenant == tenant {
