@@ -228,7 +228,17 @@ fn allocations_past_the_call_or_tenant_share_are_refused_and_audited_as_ranges()
         },
     )
     .unwrap();
-    // Released, scattered addresses are audited as ranges too, bounded.
+}
+
+/// Released, scattered addresses are audited as ranges too, bounded.
+#[test]
+fn scattered_releases_are_audited_as_bounded_ranges() {
+    let mut f = fixture(Shares::default());
+    f.catalog(&acme(), import(rows("a", 1))).unwrap();
+    f.catalog(&acme(), pool("2001:db8::/64")).unwrap();
+    let CatalogAnswer::Allocations(got) = f.catalog(&acme(), allocate(64)).unwrap() else {
+        panic!()
+    };
     for i in (0..64).step_by(2) {
         let address = got[i].address;
         f.catalog(

@@ -107,6 +107,20 @@ fn text(o: &std::process::Output) -> String {
     )
 }
 
+/// The tower's audit records of `action`.
+fn audited(t: &Launcher, action: &str) -> anyhow::Result<Vec<vigie_wire::tower::AuditRecord>> {
+    let ApiAnswer::Audit(records) = admin(t, None)?.call(ApiCall::Audit {
+        host: None,
+        change: None,
+        limit: 1000,
+        filter: Default::default(),
+    })?
+    else {
+        anyhow::bail!("audit answer")
+    };
+    Ok(records.into_iter().filter(|r| r.action == action).collect())
+}
+
 /// Issue 18, attack 4, as an operator meets it: one tenant imported
 /// 220,000 servers and allocated 4,096 addresses a call (each audit
 /// record ~62 kB). Past its share an import is refused whole and an
@@ -174,19 +188,7 @@ fn past_its_shares_a_tenant_is_refused_whole_naming_the_setting() -> anyhow::Res
         "256",
     ])?;
     assert!(o.status.success(), "{}", text(&o));
-    let ApiAnswer::Audit(records) = admin(&t, None)?.call(ApiCall::Audit {
-        host: None,
-        change: None,
-        limit: 1000,
-        filter: Default::default(),
-    })?
-    else {
-        anyhow::bail!("audit answer")
-    };
-    let allocated: Vec<_> = records
-        .iter()
-        .filter(|r| r.action == "ips_allocated")
-        .collect();
+    let allocated = audited(&t, "ips_allocated")?;
     assert_eq!(allocated.len(), 1, "the refused call was not audited");
     assert!(
         allocated[0]
@@ -331,41 +333,7 @@ fn fill_acme(t: &Launcher) -> anyhow::Result<(Load, std::sync::mpsc::Receiver<()
     };
     let mut acme = admin(t, Some("acme"))?;
     acme.set_timeout(Duration::from_secs(120));
-    let limits = vigie_wire::limits::Shares::default();
-    // Servers: its whole share, in one import.
-    let mut csv =
-        String::from("name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels\n");
-    for i in 0..limits.servers_per_tenant {
-        csv.push_str(&format!(
-            "s-{i},10.{}.{}.{},22,debian,ovh,2,4,40,role=web\n",
-            i / 62_500,
-            (i / 250) % 250,
-            i % 250 + 1
-        ));
-    }
-    let rows = vigie_catalog::servers::parse_servers("s.csv", csv.as_bytes(), |_| {})?;
-    acme.call(ApiCall::Catalog(CatalogCall::Import {
-        file: "s.csv".into(),
-        digest: "0".repeat(64),
-        rows,
-        dry_run: false,
-    }))?;
-    // Addresses: its whole share, a call's worth at a time.
-    acme.call(ApiCall::Catalog(CatalogCall::PoolAdd {
-        spec: PoolSpec {
-            name: "v6".into(),
-            cidr: "2001:db8::/64".parse()?,
-            gateway: None,
-            reserved: vec![],
-        },
-    }))?;
-    for _ in 0..limits.allocated_per_tenant / u64::from(limits.allocate_per_call) {
-        acme.call(ApiCall::Catalog(CatalogCall::Allocate {
-            pool: "v6".into(),
-            owner: Owner::Server("s-0".into()),
-            count: limits.allocate_per_call,
-        }))?;
-    }
+    fill_catalog(&mut acme)?;
     // A host that never answers, online.
     let agent = KeyPair::generate();
     acme.call(ApiCall::HostAdd {
@@ -388,15 +356,13 @@ fn fill_acme(t: &Launcher) -> anyhow::Result<(Load, std::sync::mpsc::Receiver<()
         })?;
     }
     let spec = vigie_tests::front::spec("never")?;
-    loop {
-        let r = acme.call(ApiCall::Submit {
+    while acme
+        .call(ApiCall::Submit {
             spec: spec.clone(),
             target: "a-*".into(),
-        });
-        if r.is_err() {
-            break;
-        }
-    }
+        })
+        .is_ok()
+    {}
     // Logs calls: 13 operators of 16 calls each, past the tenant's 200.
     for i in 0..13 {
         let keys = add_operator(
@@ -409,6 +375,45 @@ fn fill_acme(t: &Launcher) -> anyhow::Result<(Load, std::sync::mpsc::Receiver<()
         logs_asker(t, &keys, "a-silent", &mut load)?;
     }
     Ok((load, told))
+}
+
+/// The tenant's whole share of servers (one import) and of addresses
+/// (a call's worth at a time).
+fn fill_catalog(acme: &mut vigie_referee::ApiClient) -> anyhow::Result<()> {
+    let limits = vigie_wire::limits::Shares::default();
+    let mut csv =
+        String::from("name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels\n");
+    for i in 0..limits.servers_per_tenant {
+        csv.push_str(&format!(
+            "s-{i},10.{}.{}.{},22,debian,ovh,2,4,40,role=web\n",
+            i / 62_500,
+            (i / 250) % 250,
+            i % 250 + 1
+        ));
+    }
+    let rows = vigie_catalog::servers::parse_servers("s.csv", csv.as_bytes(), |_| {})?;
+    acme.call(ApiCall::Catalog(CatalogCall::Import {
+        file: "s.csv".into(),
+        digest: "0".repeat(64),
+        rows,
+        dry_run: false,
+    }))?;
+    acme.call(ApiCall::Catalog(CatalogCall::PoolAdd {
+        spec: PoolSpec {
+            name: "v6".into(),
+            cidr: "2001:db8::/64".parse()?,
+            gateway: None,
+            reserved: vec![],
+        },
+    }))?;
+    for _ in 0..limits.allocated_per_tenant / u64::from(limits.allocate_per_call) {
+        acme.call(ApiCall::Catalog(CatalogCall::Allocate {
+            pool: "v6".into(),
+            owner: Owner::Server("s-0".into()),
+            count: limits.allocate_per_call,
+        }))?;
+    }
+    Ok(())
 }
 
 struct Latency {
