@@ -17,7 +17,7 @@ pub struct Args {
     #[command(subcommand)]
     action: Action,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 #[derive(Debug, Subcommand)]

@@ -46,7 +46,7 @@ pub struct DeployArgs {
     #[arg(long)]
     from_maintenance: bool,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 #[derive(Debug, clap::Args)]
@@ -54,7 +54,7 @@ pub struct DeploymentsArgs {
     #[command(subcommand)]
     what: Option<DeploymentsCmd>,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 #[derive(Debug, clap::Subcommand)]

@@ -10,6 +10,7 @@ pub mod conn;
 mod demo;
 mod deploy;
 mod escalator;
+pub mod failure;
 mod ips;
 mod json;
 mod json_catalog;
@@ -86,6 +87,8 @@ pub struct Cli {
     /// "JSON output"); accepted before or after any subcommand.
     #[arg(long, global = true)]
     pub json: bool,
+    #[command(flatten)]
+    pub conn: conn::TopConn,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -156,7 +159,48 @@ pub enum Command {
     Man(completions::ManArgs),
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// The connection options of a subcommand that talks to the tower.
+fn conn_of(command: &mut Command) -> Option<&mut conn::Conn> {
+    Some(match command {
+        Command::Submit(a) => &mut a.conn,
+        Command::Status(a) => &mut a.conn,
+        Command::Watch(a) => &mut a.conn,
+        Command::Queue(a) => &mut a.conn,
+        Command::Cancel(a) => &mut a.conn,
+        Command::Abandon(a) => &mut a.conn,
+        Command::Retry(a) => &mut a.conn,
+        Command::Audit(a) => &mut a.conn,
+        Command::Hosts(a) => &mut a.conn,
+        Command::Logs(a) => &mut a.conn,
+        Command::Operators(a) => &mut a.conn,
+        Command::Deploy(a) => &mut a.conn,
+        Command::Deployments(a) => &mut a.conn,
+        Command::Servers(a) => &mut a.conn,
+        Command::Ips(a) => &mut a.conn,
+        Command::Apps(a) => &mut a.conn,
+        _ => return None,
+    })
+}
+
+/// Connection options given before the subcommand go to it; before one
+/// that does not talk to the tower they are a usage error, not ignored.
+fn place_conn(cli: &mut Cli) -> anyhow::Result<()> {
+    let top = std::mem::take(&mut cli.conn.0);
+    match conn_of(&mut cli.command) {
+        Some(conn) => conn.merge_under(top),
+        None if top.is_empty() => {}
+        None => {
+            return Err(failure::Failure::new(
+                failure::Cause::Usage,
+                "--tower, --tower-key, --identity, --config, --tenant and --timeout are for the commands that talk to the tower",
+            ))
+        }
+    }
+    Ok(())
+}
+
+pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
+    place_conn(&mut cli)?;
     let format = out::Format::of(cli.json);
     match cli.command {
         Command::Start(a) => start::run(a, cli.log_json),

@@ -113,7 +113,7 @@ pub struct LogsArgs {
     #[arg(long)]
     follow: bool,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 pub fn logs(a: LogsArgs, format: Format) -> anyhow::Result<ExitCode> {

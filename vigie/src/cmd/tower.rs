@@ -202,7 +202,7 @@ pub struct SubmitArgs {
           value_parser = humantime::parse_duration)]
     wait_timeout: Option<Duration>,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 pub fn submit(a: SubmitArgs, format: Format) -> anyhow::Result<ExitCode> {
@@ -238,7 +238,7 @@ pub struct StatusArgs {
     #[arg(long, default_value_t = 50, value_name = "N")]
     limit: u32,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 /// One change in full: its line, then its steps, then the error output of
@@ -314,7 +314,7 @@ pub struct WatchArgs {
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     wait_timeout: Option<Duration>,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 pub fn watch(a: WatchArgs, format: Format) -> anyhow::Result<ExitCode> {
@@ -329,7 +329,7 @@ pub struct QueueArgs {
     #[arg(value_name = "HOST")]
     host: String,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 pub fn queue(a: QueueArgs, format: Format) -> anyhow::Result<ExitCode> {
@@ -350,7 +350,7 @@ pub struct CancelArgs {
     #[arg(value_name = "ID")]
     id: String,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 pub fn cancel(a: CancelArgs, format: Format) -> anyhow::Result<ExitCode> {
@@ -389,7 +389,7 @@ pub struct AuditArgs {
     #[arg(long, default_value_t = 100, value_name = "N")]
     limit: u32,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 /// Unix milliseconds from RFC 3339 or from a duration ago.
@@ -495,7 +495,7 @@ pub struct HostsArgs {
     #[arg(long)]
     metrics: bool,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 #[derive(Debug, Subcommand)]
