@@ -226,11 +226,7 @@ impl Conn {
         if refused(&config.tower) {
             return Err(Failure::new(
                 Cause::Unavailable,
-                format!(
-                    "nothing listens at {} (connection refused){}",
-                    config.tower,
-                    source.down_hint()
-                ),
+                format!("nothing listens at {}{}", config.tower, source.down_hint()),
             ));
         }
         let link = config
@@ -243,12 +239,23 @@ impl Conn {
     }
 }
 
-/// Whether nothing listens at a `tcp://` endpoint: ZeroMQ would retry a
-/// refused connection silently until the call's timeout. A name that does
-/// not resolve, no answer within `PROBE_TIMEOUT` or another transport are
-/// left to the ZeroMQ call. The probe closes before ZeroMQ's greeting: the
-/// majordomo sees a connection that said nothing, never a key.
+/// Whether nothing listens at a `tcp://` or `ipc://` endpoint: ZeroMQ
+/// would retry a refused connection silently until the call's timeout. A
+/// name that does not resolve, no answer within `PROBE_TIMEOUT` or another
+/// transport are left to the ZeroMQ call. The probe closes before ZeroMQ's
+/// greeting: the majordomo sees a connection that said nothing, never a key.
 fn refused(endpoint: &str) -> bool {
+    let nobody = |e: std::io::Error| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+        )
+    };
+    if let Some(path) = endpoint.strip_prefix("ipc://") {
+        // '@' is Linux's abstract namespace: not a path.
+        return !path.starts_with('@')
+            && std::os::unix::net::UnixStream::connect(path).is_err_and(nobody);
+    }
     let Some(addr) = endpoint.strip_prefix("tcp://") else {
         return false;
     };
@@ -257,10 +264,9 @@ fn refused(endpoint: &str) -> bool {
     };
     let addrs: Vec<_> = addrs.collect();
     !addrs.is_empty()
-        && addrs.iter().all(|a| {
-            matches!(TcpStream::connect_timeout(a, PROBE_TIMEOUT),
-                     Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused)
-        })
+        && addrs
+            .iter()
+            .all(|a| TcpStream::connect_timeout(a, PROBE_TIMEOUT).is_err_and(nobody))
 }
 
 impl Source {
