@@ -70,11 +70,26 @@ pub fn parse_limits(text: &str) -> Result<vigie_wire::limits::Shares, String> {
     Ok(shares)
 }
 
+/// The exit codes, in `vigie --help` and the `vigie(1)` man page.
+const EXIT_STATUS: &str = "\
+Exit status (the same code and kind in --json's error object on stdout,
+{\"error\":{\"code\":79,\"kind\":\"not_found\",\"message\":\"...\"}}):
+  0   success
+  1   failure: any other cause (a file, a change that rolled back with --wait)
+  64  usage: a bad command line, or no tower, key or identity to use
+  65  data: the tower refused what was sent as invalid
+  69  unavailable: nothing listens at the tower's address, or the host is out of reach
+  75  temporary: no answer in time (--timeout), or the tower's storage failed
+  77  forbidden: the operator's grants do not allow it, or the tower refused the key
+  79  not found: no such change, host, server... (in this tenant)
+  80  conflict: it exists, but its state forbids the request";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "vigie",
     version,
-    about = "Vigie: a control tower for fleets of servers"
+    about = "Vigie: a control tower for fleets of servers",
+    after_long_help = EXIT_STATUS
 )]
 pub struct Cli {
     /// Log one JSON object per event on stderr.
@@ -285,6 +300,15 @@ mod tests {
         ] {
             let cli = Cli::try_parse_from(&args);
             assert!(cli.as_ref().is_ok_and(|c| c.json), "{args:?}: {cli:?}");
+        }
+    }
+
+    /// `vigie --help` and `vigie(1)` list every exit code with its kind.
+    #[test]
+    fn the_exit_codes_are_documented() {
+        for cause in super::failure::Cause::ALL {
+            let line = format!("\n  {:<3} {}:", cause.code(), cause.word().replace('_', " "));
+            assert!(super::EXIT_STATUS.contains(&line), "{line:?}");
         }
     }
 
