@@ -76,7 +76,7 @@ Exit status (the same code and kind in --json's error object on stdout,
 {\"error\":{\"code\":79,\"kind\":\"not_found\",\"message\":\"...\"}}):
   0   success
   1   failure: any other cause (a file, a change that rolled back with --wait)
-  64  usage: a bad command line, or no tower, key or identity to use
+  64  usage: a bad command line or file, or no tower, key or identity to use
   65  data: the tower refused what was sent as invalid
   69  unavailable: nothing listens at the tower's address, or the host is out of reach
   75  temporary: no answer in time (--timeout), or the tower's storage failed
