@@ -307,7 +307,11 @@ mod tests {
     #[test]
     fn the_exit_codes_are_documented() {
         for cause in super::failure::Cause::ALL {
-            let line = format!("\n  {:<3} {}:", cause.code(), cause.word().replace('_', " "));
+            let line = format!(
+                "\n  {:<3} {}:",
+                cause.code(),
+                cause.word().replace('_', " ")
+            );
             assert!(super::EXIT_STATUS.contains(&line), "{line:?}");
         }
     }
