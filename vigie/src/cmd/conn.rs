@@ -177,13 +177,13 @@ impl Conn {
         let base = match &file {
             Some(path) => Some(
                 OperatorConfig::load(path)
-                    .map_err(|e| Failure::new(Cause::Usage, e.to_string()))?,
+                    .map_err(|e| Failure::error(Cause::Usage, e.to_string()))?,
             ),
             None => None,
         };
         let pick = |flag: &Option<String>, from: Option<&String>, name: &str| {
             flag.clone().or_else(|| from.cloned()).ok_or_else(|| {
-                Failure::new(Cause::Usage, format!(
+                Failure::error(Cause::Usage, format!(
                     "no {name}: pass --{} or write a config file ({}; the tower's first start writes one for its admin in its data dir, operator.yml)",
                     name.replace('_', "-"),
                     user_config_path().map_or("$XDG_CONFIG_HOME/vigie/config.yml".into(), |p| p.display().to_string())
@@ -199,7 +199,7 @@ impl Conn {
         let identity = match (&self.identity, &base) {
             (Some(p), _) => p.clone(),
             (None, Some(b)) => b.identity.clone(),
-            (None, None) => return Err(Failure::new(Cause::Usage, "no identity: pass --identity FILE (the operator's secret key) or write a config file")),
+            (None, None) => return Err(Failure::error(Cause::Usage, "no identity: pass --identity FILE (the operator's secret key) or write a config file")),
         };
         let origin = |given: bool| match (&file, given) {
             (Some(f), false) => Origin::File(f.clone()),
@@ -224,14 +224,14 @@ impl Conn {
     pub fn client(&self) -> anyhow::Result<Tower> {
         let (config, source) = self.resolve()?;
         if refused(&config.tower) {
-            return Err(Failure::new(
+            return Err(Failure::error(
                 Cause::Unavailable,
                 format!("nothing listens at {}{}", config.tower, source.down_hint()),
             ));
         }
         let link = config
             .connect(self.tenant.clone())
-            .map_err(|e| Failure::new(Cause::Usage, format!("{e}{}", source.hint())))?;
+            .map_err(|e| Failure::error(Cause::Usage, format!("{e}{}", source.hint())))?;
         let mut client = ApiClient::over(link);
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
         client.set_timeouts(timeout, timeout * CHANGE_TIMEOUT_FACTOR);
@@ -340,7 +340,7 @@ impl Tower {
             ClientError::Timeout { .. } => format!("{e}{}", self.source.down_hint()),
             other => other.to_string(),
         };
-        Failure::new(cause, message)
+        Failure::error(cause, message)
     }
 
     /// Reads wait at least `d` (a logs call waits for its host).

@@ -124,7 +124,8 @@ impl std::fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 impl Failure {
-    pub fn new(cause: Cause, message: impl Into<String>) -> anyhow::Error {
+    /// An `anyhow::Error` carrying its cause for `main`.
+    pub fn error(cause: Cause, message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(Self {
             cause,
             message: message.into(),
@@ -157,7 +158,7 @@ mod tests {
         let fault = vigie_wire::tower::ApiFault::new(ApiFaultKind::Forbidden, "no");
         let e = anyhow::Error::from(ClientError::Refused(fault)).context("hosts add");
         assert_eq!(Cause::of(&e), Cause::Forbidden);
-        let e = Failure::new(Cause::NotFound, "no change c9");
+        let e = Failure::error(Cause::NotFound, "no change c9");
         assert_eq!(Cause::of(&e.context("status")), Cause::NotFound);
         assert_eq!(Cause::of(&anyhow::anyhow!("disk")), Cause::Other);
     }

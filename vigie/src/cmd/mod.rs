@@ -205,7 +205,7 @@ fn place_conn(cli: &mut Cli) -> anyhow::Result<()> {
         Some(conn) => conn.merge_under(top),
         None if top.is_empty() => {}
         None => {
-            return Err(failure::Failure::new(
+            return Err(failure::Failure::error(
                 failure::Cause::Usage,
                 "--tower, --tower-key, --identity, --config, --tenant and --timeout are for the commands that talk to the tower",
             ))
