@@ -103,6 +103,26 @@ fn a_tower_that_is_down_is_said_within_a_second_naming_tower() -> anyhow::Result
     let (out, _) = o.run(&[&["servers", "list", "--json"][..], &conn[..]].concat())?;
     assert_eq!(out.status.code(), Some(69));
     assert_eq!(json_error(&out)?, (69, "unavailable".to_owned()));
+
+    // A config file gives the key and identity, --tower the address: the
+    // message blames --tower, not the file.
+    let file = o.dir.path().join("xdg/vigie/config.yml");
+    std::fs::create_dir_all(o.dir.path().join("xdg/vigie"))?;
+    OperatorConfig {
+        tower: "tcp://192.0.2.1:7110".into(),
+        tower_key: o.tower_key.clone(),
+        identity: o.identity.clone(),
+    }
+    .write(&file)?;
+    let (out, took) = o.run(&["hosts", "--tower", &o.tower])?;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(69), "{err}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(err.contains("--tower"), "{err}");
+    assert!(
+        !err.contains(path(&file)),
+        "the file gave no address: {err}"
+    );
     Ok(())
 }
 

@@ -279,9 +279,13 @@ impl Source {
 
     /// For a refused handshake: the settings may be an older tower's.
     fn hint(&self) -> String {
-        match &self.key {
-            Origin::Flag => String::new(),
-            Origin::File(p) => format!(
+        match (&self.key, &self.tower) {
+            (Origin::Flag, _) => String::new(),
+            (Origin::File(p), Origin::Flag) => format!(
+                " (the tower's key comes from the config file {}, its address from --tower: if the key is another tower's, pass --tower-key too)",
+                p.display()
+            ),
+            (Origin::File(p), Origin::File(_)) => format!(
                 " (the tower's address and key come from the config file {}: if it is an older tower's, pass --config FILE, or --tower and --tower-key, or replace that file)",
                 p.display()
             ),
