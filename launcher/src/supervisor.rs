@@ -209,6 +209,8 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
             &e.orders,
             "--database-dir",
             &p(&data.join("escalator").join("db")),
+            "--token-file",
+            &p(&data.join("keys").join("metrics.token")),
         ]),
         "metrics_started",
         false,
