@@ -171,7 +171,8 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         ]);
         args.extend(["--state".into(), p(&data.join("plugs").join(&h.id))]);
         for (k, v) in &h.options {
-            args.extend([format!("--{k}"), v.clone()]);
+            // Setup keys are snake_case, flags kebab-case.
+            args.extend([format!("--{}", k.replace('_', "-")), v.clone()]);
         }
         for (k, v) in &h.labels {
             args.extend(["--label".into(), format!("{k}={v}")]);
