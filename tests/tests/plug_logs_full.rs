@@ -122,8 +122,7 @@ fn a_step_printing_more_than_the_disk_leaves_the_journal_its_room() -> anyhow::R
     assert!(free >= MIB, "the reserve is free: {free} bytes");
     let newest = files
         .iter()
-        .filter(|(n, _, _)| n.starts_with("steps."))
-        .next_back()
+        .rfind(|(n, _, _)| n.starts_with("steps."))
         .map(|(n, _, _)| n.clone())
         .unwrap_or_default();
     let text = std::fs::read_to_string(state.join("logs").join(newest))?;
