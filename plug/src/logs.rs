@@ -32,9 +32,9 @@ use vigie_wire::observe::{LogCursor, LogSource, LogsPage, LogsQuery, MAX_LOG_CHU
 pub const ROTATE_BYTES: u64 = 1024 * 1024;
 /// Files kept per source (the one being written included).
 pub const KEEP_FILES: u64 = 8;
-/// Services whose output a store keeps: what an app in the host root can
-/// make the plug write (a directory `auto-…` a source) is bounded, at
-/// most this many times `KEEP_FILES` × `ROTATE_BYTES`.
+/// Services whose output a store keeps: an app in the host root cannot
+/// make the plug keep a source per directory `auto-…` it makes (their
+/// bytes are bounded by the store's budget anyway).
 pub const MAX_SERVICE_SOURCES: usize = 64;
 /// Refused service names remembered, so they are not looked up again.
 const MAX_REFUSED: usize = 4_096;
@@ -490,6 +490,13 @@ impl LogStore {
 
     /// A chunk of a source's records, from the cursor (or the oldest kept),
     /// filtered by time and change, at most `max_bytes` of text.
+    /// `source`'s file of generation `g`, read from `offset`.
+    fn open_at(&self, source: &str, g: u64, offset: u64) -> Option<BufReader<File>> {
+        let mut f = File::open(self.dir.join(file_name(source, g))).ok()?;
+        f.seek(SeekFrom::Start(offset)).ok()?;
+        Some(BufReader::new(f))
+    }
+
     pub fn read(&self, q: &LogsQuery) -> Result<LogsPage, String> {
         let source = source_of(&q.source)?;
         let change = match &q.source {
@@ -499,17 +506,7 @@ impl LogStore {
         let max = q.max_bytes.clamp(1, MAX_LOG_CHUNK) as usize;
         let gens = generations(&self.dir, &source);
         let Some(&oldest) = gens.first() else {
-            if let LogSource::Service { name } = &q.source {
-                return Err(format!("no logs of service {name} on this host"));
-            }
-            // Nothing yet: go on from the first file that will be written.
-            return Ok(LogsPage {
-                cursor: q.cursor.unwrap_or(LogCursor {
-                    generation: 1,
-                    offset: 0,
-                }),
-                ..LogsPage::default()
-            });
+            return nothing_yet(q);
         };
         let rotated_away = oldest > 1;
         let mut page = LogsPage::default();
@@ -531,18 +528,14 @@ impl LogStore {
         page.cursor = start;
         let mut first_at: Option<u64> = None;
         'files: for &g in gens.iter().filter(|g| **g >= start.generation) {
-            let Ok(mut f) = File::open(self.dir.join(file_name(&source, g))) else {
-                continue;
-            };
             let mut offset = if g == start.generation {
                 start.offset
             } else {
                 0
             };
-            if f.seek(SeekFrom::Start(offset)).is_err() {
+            let Some(mut reader) = self.open_at(&source, g, offset) else {
                 continue;
-            }
-            let mut reader = BufReader::new(f);
+            };
             let mut line = Vec::new();
             loop {
                 line.clear();
@@ -559,22 +552,8 @@ impl LogStore {
                         }
                         let wanted =
                             q.since_ms.is_none_or(|s| at >= s) && change.is_none_or(|c| c == who);
-                        if wanted {
-                            if !page.text.is_empty() && page.text.len() + line.len() > max {
-                                page.more = true;
-                                break 'files;
-                            }
-                            if text.len() > max {
-                                // One line longer than a chunk: its head,
-                                // so no answer holds more than was asked.
-                                let mut end = max;
-                                while !text.is_char_boundary(end) {
-                                    end -= 1;
-                                }
-                                page.text.push_str(&text[..end]);
-                            } else {
-                                page.text.push_str(&text);
-                            }
+                        if wanted && !take(&mut page, &text, max) {
+                            break 'files;
                         }
                         offset += n as u64;
                         page.cursor = LogCursor {
@@ -598,6 +577,42 @@ impl LogStore {
         }
         Ok(page)
     }
+}
+
+/// The answer of a store with no file of the source yet.
+fn nothing_yet(q: &LogsQuery) -> Result<LogsPage, String> {
+    if let LogSource::Service { name } = &q.source {
+        return Err(format!("no logs of service {name} on this host"));
+    }
+    // Nothing yet: go on from the first file that will be written.
+    Ok(LogsPage {
+        cursor: q.cursor.unwrap_or(LogCursor {
+            generation: 1,
+            offset: 0,
+        }),
+        ..LogsPage::default()
+    })
+}
+
+/// Adds a wanted line to `page`; false, and `more` said, when it does not
+/// fit in what is left of the chunk.
+fn take(page: &mut LogsPage, text: &str, max: usize) -> bool {
+    if !page.text.is_empty() && page.text.len() + text.len() > max {
+        page.more = true;
+        return false;
+    }
+    if text.len() > max {
+        // One line longer than a chunk: its head, so no answer holds more
+        // than was asked.
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        page.text.push_str(&text[..end]);
+    } else {
+        page.text.push_str(text);
+    }
+    true
 }
 
 impl vigie_drivers::OutputSink for LogStore {
