@@ -143,7 +143,12 @@ impl Responder<'_> {
         use tiny_http::Method;
         let answer = if !authorized(&req, &self.token) {
             if self.log.refused() {
-                tracing::info!(event = "scrape_refused", reason = "no valid bearer token");
+                let from = req.remote_addr().map(ToString::to_string);
+                tracing::info!(
+                    event = "scrape_refused",
+                    reason = "no valid bearer token",
+                    from = from.as_deref().unwrap_or("-")
+                );
             } else {
                 tracing::debug!(event = "scrape_refused");
             }

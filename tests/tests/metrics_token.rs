@@ -96,6 +96,7 @@ fn a_scrape_loop_does_not_grow_the_tower_s_log() -> anyhow::Result<()> {
     let before = tower.events().snapshot().len();
 
     let (served, refused) = (400, 400);
+    let looped = std::time::Instant::now();
     for i in 0..served + refused {
         let auth = if i % 2 == 0 {
             Some(bearer.as_str())
@@ -108,6 +109,7 @@ fn a_scrape_loop_does_not_grow_the_tower_s_log() -> anyhow::Result<()> {
         assert_eq!(code, if i % 2 == 0 { 200 } else { 401 });
     }
 
+    let took = looped.elapsed();
     // A scrape whose reading changes is said: once it is seen, everything
     // the loop made the daemon log before it has been seen too.
     let referee = tower.child_pid("referee")?;
@@ -128,7 +130,8 @@ fn a_scrape_loop_does_not_grow_the_tower_s_log() -> anyhow::Result<()> {
         .collect();
     let bytes: usize = during.iter().map(|e| e.fields.to_string().len()).sum();
     eprintln!(
-        "{} scrapes ({served} served, {refused} refused): {} metrics events, {bytes} bytes of log",
+        "{} scrapes ({served} served, {refused} refused) in {took:?}: {} metrics events, {bytes} \
+         bytes of log",
         served + refused,
         during.len()
     );
