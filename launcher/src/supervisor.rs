@@ -175,7 +175,8 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         ]);
         args.extend(["--state".into(), p(&data.join("plugs").join(&h.id))]);
         for (k, v) in &h.options {
-            args.extend([format!("--{k}"), v.clone()]);
+            // Setup keys are snake_case, flags kebab-case.
+            args.extend([format!("--{}", k.replace('_', "-")), v.clone()]);
         }
         for (k, v) in &h.labels {
             args.extend(["--label".into(), format!("{k}={v}")]);
@@ -214,6 +215,8 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
             &e.orders,
             "--database-dir",
             &p(&data.join("escalator").join("db")),
+            "--token-file",
+            &p(&data.join("keys").join("metrics.token")),
         ]),
         "metrics_started",
         false,

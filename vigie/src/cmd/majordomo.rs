@@ -79,6 +79,8 @@ pub struct AgentArgs {
     /// Milliseconds between two host metrics samples.
     #[arg(long, default_value_t = super::plug::DEFAULT_METRICS_EVERY_MS)]
     metrics_every_ms: u64,
+    #[command(flatten)]
+    logs: super::plug::LogsArgs,
 }
 
 /// Exit status of an agent the tower cut off (revoked or refused).
@@ -109,7 +111,7 @@ pub fn agent(a: AgentArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("creating {}", dir.display()))?;
     }
     let journal = FileJournal::open(&a.state.join("journal"))?;
-    let observe = super::plug::observe(&a.state, &a.root, a.metrics_every_ms)?;
+    let observe = super::plug::observe(&a.state, &a.root, a.metrics_every_ms, &a.logs)?;
     let driver = driver.with_output(observe.logs.clone());
     let plug = Plug::new(
         &a.host,
