@@ -54,43 +54,75 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 }
 
 /// An agent with a valid key that says what it likes: a CURVE DEALER to
-/// the front door, registered as `host` and online.
-fn hostile_agent(
-    t: &Launcher,
-    host: &str,
-    reported: Labels,
-    refusing: Option<String>,
-) -> anyhow::Result<(zmq::Context, zmq::Socket)> {
-    let keys = KeyPair::generate();
-    let mut admin = admin(t, None)?;
-    admin.call(ApiCall::HostAdd {
-        host: host.into(),
-        labels: Labels::new(),
-    })?;
-    admin.call(ApiCall::KeyAdd {
-        host: host.into(),
-        public: keys.public_z85(),
-    })?;
-    let ctx = zmq::Context::new();
-    let d = ctx.socket(zmq::DEALER)?;
-    d.set_curve_serverkey(&tower_key(t)?)?;
-    d.set_curve_publickey(&keys.public)?;
-    d.set_curve_secretkey(&keys.secret)?;
-    d.set_linger(0)?;
-    d.connect(&t.endpoint("majordomo"))?;
-    let beat = FrontIn::Plug(PlugEvent::Heartbeat {
-        host: host.into(),
-        incarnation: 1,
-        labels: reported,
-        busy: None,
-        refusing,
-    });
-    d.send(vigie_wire::encode(&beat)?, 0)?;
-    t.events()
-        .wait_n(&format!("host_online {host}"), 1, WAIT, |e| {
-            e.name == "host_online" && e.str("host") == Some(host)
+/// the front door, registered as its host.
+struct HostileAgent {
+    _ctx: zmq::Context,
+    socket: zmq::Socket,
+    beat: Vec<u8>,
+}
+
+impl HostileAgent {
+    /// Registers `host` with the agent's key and brings it online.
+    fn online(
+        t: &Launcher,
+        host: &str,
+        reported: Labels,
+        refusing: Option<String>,
+    ) -> anyhow::Result<Self> {
+        let keys = KeyPair::generate();
+        let mut admin = admin(t, None)?;
+        admin.call(ApiCall::HostAdd {
+            host: host.into(),
+            labels: Labels::new(),
         })?;
-    Ok((ctx, d))
+        admin.call(ApiCall::KeyAdd {
+            host: host.into(),
+            public: keys.public_z85(),
+        })?;
+        let ctx = zmq::Context::new();
+        let socket = ctx.socket(zmq::DEALER)?;
+        socket.set_curve_serverkey(&tower_key(t)?)?;
+        socket.set_curve_publickey(&keys.public)?;
+        socket.set_curve_secretkey(&keys.secret)?;
+        socket.set_linger(0)?;
+        socket.connect(&t.endpoint("majordomo"))?;
+        let beat = vigie_wire::encode(&FrontIn::Plug(PlugEvent::Heartbeat {
+            host: host.into(),
+            incarnation: 1,
+            labels: reported,
+            busy: None,
+            refusing,
+        }))?;
+        let agent = Self {
+            _ctx: ctx,
+            socket,
+            beat,
+        };
+        agent.beat()?;
+        t.events()
+            .wait_n(&format!("host_online {host}"), 1, WAIT, |e| {
+                e.name == "host_online" && e.str("host") == Some(host)
+            })?;
+        Ok(agent)
+    }
+
+    /// A heartbeat: the host stays online (the referee's timeout is 3 s).
+    fn beat(&self) -> anyhow::Result<()> {
+        self.socket.send(&self.beat, 0)?;
+        Ok(())
+    }
+
+    /// Keeps the host online from a thread until the returned flag is set.
+    fn keep_beating(self) -> Arc<std::sync::atomic::AtomicBool> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) && self.beat().is_ok() {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+        stop
+    }
 }
 
 #[test]
@@ -106,12 +138,13 @@ fn a_host_s_labels_and_refusing_note_are_shown_not_obeyed() -> anyhow::Result<()
         &format!("fake={forged_row}"),
     ])?;
     anyhow::ensure!(set.status.success(), "{}", text(&set.stderr));
-    let (_ctx, _agent) = hostile_agent(
+    let beating = HostileAgent::online(
         &t,
         "far-1",
         labels(&[("role", ATTACK)]),
         Some(format!("journal full: {ATTACK}")),
-    )?;
+    )?
+    .keep_beating();
 
     let out = t.cli(&["hosts"])?;
     anyhow::ensure!(out.status.success(), "{}", text(&out.stderr));
@@ -142,6 +175,7 @@ fn a_host_s_labels_and_refusing_note_are_shown_not_obeyed() -> anyhow::Result<()
         .ok_or_else(|| anyhow::anyhow!("far-1 in {raw}"))?;
     assert_eq!(far["reported"]["role"], ATTACK);
     assert_eq!(far["refusing"], format!("journal full: {ATTACK}"));
+    beating.store(true, Ordering::SeqCst);
     Ok(())
 }
 
@@ -252,7 +286,7 @@ fn a_step_s_output_and_a_change_s_title_are_escaped_in_progress_status_and_logs(
 #[test]
 fn a_log_record_forged_by_an_agent_cannot_forge_a_line() -> anyhow::Result<()> {
     let t = Launcher::start(Setup::new("term-forged").host("web-1", &[]))?;
-    let (_ctx, agent) = hostile_agent(&t, "far-1", Labels::new(), None)?;
+    let agent = HostileAgent::online(&t, "far-1", Labels::new(), None)?;
     let mut cli = Command::new(vigie_bin())
         .args(["logs", "far-1"])
         .env("XDG_CONFIG_HOME", t.dir.path().join("xdg"))
@@ -264,12 +298,16 @@ fn a_log_record_forged_by_an_agent_cannot_forge_a_line() -> anyhow::Result<()> {
     // with records whose every field is hostile.
     let deadline = Instant::now() + WAIT;
     let request = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        anyhow::ensure!(!left.is_zero(), "no logs request reached the agent");
-        if agent.poll(zmq::POLLIN, left.as_millis() as i64)? == 0 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no logs request reached the agent"
+        );
+        // Online all along: a heartbeat between waits for the request.
+        agent.beat()?;
+        if agent.socket.poll(zmq::POLLIN, 500)? == 0 {
             continue;
         }
-        let frame = agent.recv_bytes(0)?;
+        let frame = agent.socket.recv_bytes(0)?;
         if let Ok(FrontOut::Published(Published::LogsRequest(r))) = vigie_wire::decode(&frame) {
             break r;
         }
@@ -289,7 +327,7 @@ fn a_log_record_forged_by_an_agent_cannot_forge_a_line() -> anyhow::Result<()> {
             skipped_bytes: 0,
         }),
     }));
-    agent.send(vigie_wire::encode(&answer)?, 0)?;
+    agent.socket.send(vigie_wire::encode(&answer)?, 0)?;
     let mut out = Vec::new();
     let mut err = Vec::new();
     if let Some(mut o) = cli.stdout.take() {
