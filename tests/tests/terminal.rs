@@ -485,3 +485,111 @@ fn follow_on_a_flood_is_paced_and_says_what_it_skipped() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The issue's measure (`cargo test -p vigie-tests --test terminal --
+/// --ignored --nocapture`): an app writing ~30 MiB/s for 30 s, followed by
+/// `vigie logs --service --follow`; prints the bytes the CLI printed, its
+/// calls and its skips (figures in BENCHMARKS.md).
+#[test]
+#[ignore]
+fn bench_follow_on_a_flood_for_30_s() -> anyhow::Result<()> {
+    let t = Launcher::start(Setup::new("term-bench").host("web-1", &[]))?;
+    let dir = t.root("web-1").join(REPLICA);
+    std::fs::create_dir_all(&dir)?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (stop, written) = (stop.clone(), written.clone());
+        let path = dir.join("app.log");
+        std::thread::spawn(move || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            let line = format!("{}\n", "flood ".repeat(16));
+            let block = line.repeat((1 << 20) / line.len());
+            while !stop.load(Ordering::SeqCst) {
+                f.write_all(block.as_bytes())?;
+                written.fetch_add(block.len() as u64, Ordering::SeqCst);
+                // About 30 MiB/s: far more than anyone reads.
+                std::thread::sleep(Duration::from_millis(33));
+            }
+            Ok(())
+        })
+    };
+    let mut follow = Command::new(vigie_bin())
+        .args([
+            "--log-json",
+            "logs",
+            "web-1",
+            "--service",
+            "auto-shop-prod-web",
+            "--follow",
+        ])
+        .env("XDG_CONFIG_HOME", t.dir.path().join("xdg"))
+        .env("VIGIE_LOG", "warn,vigie=debug")
+        .env_remove("VIGIE_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdout = follow
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("stdout"))?;
+    let printed = std::thread::spawn(move || {
+        let mut n = 0u64;
+        let mut buf = vec![0u8; 1 << 16];
+        while let Ok(k) = stdout.read(&mut buf) {
+            if k == 0 {
+                break;
+            }
+            n += k as u64;
+        }
+        n
+    });
+    let stderr = follow
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("stderr"))?;
+    let notes = std::thread::spawn(move || {
+        let (mut calls, mut pulled, mut skips, mut skipped) = (0u64, 0u64, 0u64, 0u64);
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("\"event\":\"logs_page\"") {
+                calls += 1;
+                pulled += serde_json::from_str::<serde_json::Value>(&line)
+                    .ok()
+                    .and_then(|v| v["bytes"].as_u64())
+                    .unwrap_or(0);
+            } else if let Some(rest) = line.split("… ").nth(1) {
+                skips += 1;
+                skipped += rest
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+            }
+        }
+        (calls, pulled, skips, skipped)
+    });
+    std::thread::sleep(Duration::from_secs(30));
+    let _ = follow.kill();
+    let _ = follow.wait();
+    stop.store(true, Ordering::SeqCst);
+    let _ = writer.join();
+    let printed = printed.join().unwrap_or(0);
+    let (calls, pulled, skips, skipped) = notes.join().unwrap_or_default();
+    let mib = |b: u64| b as f64 / f64::from(1 << 20);
+    println!(
+        "follow 30 s on a flood: app wrote {} MiB; CLI pulled {:.1} MiB in {calls} calls, \
+         printed {:.1} MiB, {skips} skips ({:.1} MiB skipped)",
+        written.load(Ordering::SeqCst) >> 20,
+        mib(pulled),
+        mib(printed),
+        mib(skipped)
+    );
+    Ok(())
+}
