@@ -40,7 +40,9 @@ fn text(b: &[u8]) -> String {
 fn harmless(what: &str, out: &[u8]) -> anyhow::Result<String> {
     let s = text(out);
     let bad = s.chars().find(|c| {
-        (c.is_control() && !matches!(c, '\n' | '\t')) || ('\u{202a}'..='\u{202e}').contains(c)
+        (c.is_control() && !matches!(c, '\n' | '\t'))
+            || ('\u{202a}'..='\u{202e}').contains(c)
+            || ('\u{2066}'..='\u{2069}').contains(c)
     });
     anyhow::ensure!(bad.is_none(), "{what} printed {bad:?} raw:\n{s:?}");
     Ok(s)
@@ -176,6 +178,36 @@ fn a_host_s_labels_and_refusing_note_are_shown_not_obeyed() -> anyhow::Result<()
     assert_eq!(far["reported"]["role"], ATTACK);
     assert_eq!(far["refusing"], format!("journal full: {ATTACK}"));
     beating.store(true, Ordering::SeqCst);
+    Ok(())
+}
+
+#[test]
+fn a_catalog_s_values_and_an_imported_file_s_name_are_shown_not_obeyed() -> anyhow::Result<()> {
+    let t = Launcher::start(Setup::new("term-catalog"))?;
+    // The CSV refuses control characters (and labels are names); a
+    // bidirectional override is not one, and a file's name holds anything.
+    let csv = t.dir.path().join("x\x1b]0;owned\x07\u{202e}vsc.csv");
+    std::fs::write(
+        &csv,
+        "name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels\n\
+         web-1,10.1.0.1,22,debian,ovh\u{202e}gpj.exe\u{2066},4,8,80,role=web\n",
+    )?;
+    let out = t.cli(&["servers", "import", &csv.display().to_string()])?;
+    anyhow::ensure!(out.status.success(), "{}", text(&out.stderr));
+    let s = harmless("vigie servers import", &out.stdout)?;
+    assert!(
+        s.contains("imported from x\\x1b]0;owned\\x07\\u{202e}vsc.csv"),
+        "{s}"
+    );
+    let sessions = t.cli(&["servers", "sessions"])?;
+    let s = harmless("vigie servers sessions", &sessions.stdout)?;
+    assert!(s.contains("x\\x1b]0;owned\\x07\\u{202e}vsc.csv"), "{s}");
+    let show = t.cli(&["servers", "show", "web-1"])?;
+    let s = harmless("vigie servers show", &show.stdout)?;
+    assert!(
+        s.contains("provider:  ovh\\u{202e}gpj.exe\\u{2066}\n"),
+        "{s}"
+    );
     Ok(())
 }
 
