@@ -550,9 +550,12 @@ impl LogStore {
                         if g == oldest && first_at.is_none() {
                             first_at = Some(at);
                         }
-                        let wanted =
-                            q.since_ms.is_none_or(|s| at >= s) && change.is_none_or(|c| c == who);
-                        if wanted && !take(&mut page, &text, max) {
+                        let recent = q.since_ms.is_none_or(|s| at >= s);
+                        let ours = change.is_none_or(|c| c == who);
+                        if ours && !recent {
+                            page.skipped_bytes += n as u64;
+                        }
+                        if recent && ours && !take(&mut page, &text, max) {
                             break 'files;
                         }
                         offset += n as u64;
@@ -724,6 +727,35 @@ mod tests {
             ))
             .unwrap();
         assert!(page.beyond_retention.unwrap().contains("rotated away"));
+    }
+
+    #[test]
+    fn a_read_since_the_end_of_time_skips_to_the_end_and_counts_what_it_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path()).unwrap();
+        store.begin_step("c-1", 0, "apply");
+        store.write("stdout", b"one\ntwo\n");
+        store.end_step();
+        store.begin_step("c-2", 0, "apply");
+        store.write("stdout", b"other\n");
+        store.end_step();
+        let all = store.read(&query(Some("c-1"), None)).unwrap();
+        let skip = LogsQuery {
+            since_ms: Some(u64::MAX),
+            ..query(Some("c-1"), None)
+        };
+        let page = store.read(&skip).unwrap();
+        assert_eq!(page.text, "");
+        assert!(!page.more);
+        // The change asked for: its records, not the other change's.
+        assert_eq!(page.skipped_bytes, all.text.len() as u64);
+        store.begin_step("c-1", 1, "apply");
+        store.write("stdout", b"three\n");
+        store.end_step();
+        let next = store.read(&query(Some("c-1"), Some(page.cursor))).unwrap();
+        assert!(next.text.ends_with("\tstdout\tthree\n"), "{}", next.text);
+        assert_eq!(next.text.lines().count(), 1, "{}", next.text);
+        assert_eq!(next.skipped_bytes, 0);
     }
 
     #[test]

@@ -38,7 +38,8 @@ fn main() -> ExitCode {
         // `vigie status | head`: the reader had what it wanted.
         Err(e) if cmd::out::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vigie: {}", said_once(&e));
+            // An error may quote the tower, a host or a file: shown, not obeyed.
+            eprintln!("vigie: {}", cmd::escape::text(&said_once(&e)));
             ExitCode::FAILURE
         }
     }

@@ -199,7 +199,12 @@ impl Tower {
     /// An error from the client, as one message (no repeated cause).
     pub fn explain(&self, e: ClientError) -> anyhow::Error {
         match e {
-            ClientError::Refused(f) => anyhow::anyhow!("{}: {}", fault_word(f.kind), f.message),
+            // The tower's words may quote a host or a file: one line, shown.
+            ClientError::Refused(f) => anyhow::anyhow!(
+                "{}: {}",
+                fault_word(f.kind),
+                super::escape::field(&f.message)
+            ),
             ClientError::Door(_) => anyhow::anyhow!("{e}{}", self.source.hint()),
             ClientError::Timeout { .. } => anyhow::anyhow!("{e}{}", self.source.down_hint()),
             other => anyhow::anyhow!("{other}"),

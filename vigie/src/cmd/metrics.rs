@@ -57,7 +57,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     match vigie_metrics::serve(cfg, shutdown) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e @ (MetricsError::Endpoint(_) | MetricsError::Token { .. })) => {
-            eprintln!("vigie metrics: {e}");
+            super::out::esay!("vigie metrics: {e}");
             Ok(ExitCode::from(EXIT_CONFIG))
         }
         Err(e) => Err(e).context("metrics daemon stopped on an error"),

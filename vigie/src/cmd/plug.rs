@@ -115,7 +115,7 @@ pub fn parse_label(s: &str) -> Result<(String, String), String> {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if let Err(e) = vigie_changes::validate_host_id(&a.host) {
-        eprintln!("vigie plug: --host: {e}");
+        super::out::esay!("vigie plug: --host: {e}");
         return Ok(ExitCode::from(EXIT_CONFIG));
     }
     // The plug works under the host's umask: its own state is made private
@@ -138,12 +138,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 None => Box::new(d),
             },
             Err(e) => {
-                eprintln!("vigie plug: --root {}: {e}", root.display());
+                super::out::esay!("vigie plug: --root {}: {e}", root.display());
                 return Ok(ExitCode::from(EXIT_CONFIG));
             }
         },
         (other, _, _) => {
-            eprintln!(
+            super::out::esay!(
                 "vigie plug: --driver {other:?}: unknown (known: {})",
                 vigie_drivers::DRIVERS.join(", ")
             );

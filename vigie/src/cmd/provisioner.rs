@@ -65,7 +65,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let tower_key = match std::fs::read_to_string(&key_file) {
         Ok(k) => k.trim().to_owned(),
         Err(e) => {
-            eprintln!(
+            super::out::esay!(
                 "vigie provisioner: reading the tower's public key {}: {e}",
                 key_file.display()
             );

@@ -60,7 +60,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         match std::fs::read_to_string(path) {
             Ok(text) => cfg.admin_key = Some(text.trim().to_owned()),
             Err(e) => {
-                eprintln!("vigie referee: --admin-key-file {}: {e}", path.display());
+                super::out::esay!("vigie referee: --admin-key-file {}: {e}", path.display());
                 return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
             }
         }
