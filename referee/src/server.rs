@@ -36,6 +36,9 @@ pub struct RefereeConfig {
     pub setup_hosts: Vec<(vigie_wire::tower::HostId, vigie_wire::tower::Labels)>,
     /// The setup's label rules, applied to every host when it registers.
     pub label_rules: Vec<crate::labels::LabelRule>,
+    /// Where tenants' SSH keys for provisioning are (`DATA/provisioner`,
+    /// see `ssh_keys`); `None`: the tower gives none.
+    pub ssh_keys: Option<std::path::PathBuf>,
 }
 
 impl RefereeConfig {
@@ -50,6 +53,7 @@ impl RefereeConfig {
             admin_key: None,
             setup_hosts: Vec::new(),
             label_rules: Vec::new(),
+            ssh_keys: None,
         }
     }
 }
@@ -85,6 +89,7 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
     };
     let mut tower = Tower::load(&db, timing)?;
     tower.rules = cfg.label_rules.clone();
+    tower.catalog.ssh_keys = cfg.ssh_keys.clone();
     let ctx = zmq::Context::new();
     let s = Sockets {
         api: bind(&ctx, zmq::ROUTER, &cfg.api)?,

@@ -32,6 +32,11 @@ pub struct Args {
     /// registers, setup hosts and hosts that come later alike.
     #[arg(long = "label-rule", value_parser = parse_label_rule)]
     label_rules: Vec<vigie_referee::LabelRule>,
+    /// Where tenants' SSH keys for provisioning are made and read
+    /// (DATA/provisioner, shared with the provisioner): `vigie servers
+    /// ssh-key` asks the referee for its tenant's public key.
+    #[arg(long)]
+    ssh_keys: Option<std::path::PathBuf>,
 }
 
 fn parse_label_rule(text: &str) -> Result<vigie_referee::LabelRule, String> {
@@ -51,6 +56,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     cfg.resend_after = Duration::from_millis(a.resend_ms);
     cfg.setup_hosts = a.setup_hosts;
     cfg.label_rules = a.label_rules;
+    cfg.ssh_keys = a.ssh_keys;
     if let Some(path) = &a.admin_key_file {
         match std::fs::read_to_string(path) {
             Ok(text) => cfg.admin_key = Some(text.trim().to_owned()),
