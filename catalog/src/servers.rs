@@ -538,7 +538,9 @@ mod tests {
         ] {
             assert_eq!(parse_address(text).unwrap().to_string(), want, "{text}");
         }
-        let text = format!("{HEAD}a,127.0.0.2,22,debian,x,1,1,1,\nb,::ffff:127.0.0.2,22,debian,x,1,1,1,\n");
+        let text = format!(
+            "{HEAD}a,127.0.0.2,22,debian,x,1,1,1,\nb,::ffff:127.0.0.2,22,debian,x,1,1,1,\n"
+        );
         let errs = errors(text.as_bytes());
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(errs[0].column.as_deref(), Some("address"));

@@ -459,7 +459,9 @@ fn provisioner(
             n.trim().parse::<ipnet::IpNet>().map_err(|_| {
                 err(
                     file,
-                    format!("provisioner.networks: {n:?} is not a network (CIDR, e.g. 192.0.2.0/24)"),
+                    format!(
+                        "provisioner.networks: {n:?} is not a network (CIDR, e.g. 192.0.2.0/24)"
+                    ),
                 )
             })
         })

@@ -162,9 +162,7 @@ fn attempt(
         Decision::Mismatch { expected, seen } => {
             return Err(ProvisionError::HostKeyMismatch { expected, seen })
         }
-        Decision::NoKey => {
-            return Err(crate::ssh::unreachable(&target, "no host key offered"))
-        }
+        Decision::NoKey => return Err(crate::ssh::unreachable(&target, "no host key offered")),
     };
     let known_hosts = ctx.known_hosts_dir.join(name);
     std::fs::create_dir_all(&ctx.known_hosts_dir)

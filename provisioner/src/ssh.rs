@@ -299,7 +299,10 @@ pub fn host_keys(
     probe(t, timeout)?;
     let seen = crate::hostkey::parse_keyscan(&keyscan(t, timeout)?);
     if seen.is_empty() {
-        return Err(unreachable(t, "the port answered, no SSH host key was read"));
+        return Err(unreachable(
+            t,
+            "the port answered, no SSH host key was read",
+        ));
     }
     Ok(seen)
 }

@@ -792,7 +792,11 @@ fn servers_admin_without_hosts_admin_registers_no_host() {
     let before = f.keys("");
     let refused = f.one(&importer, provision(&["a"], None)).unwrap_err();
     assert_eq!(refused.kind, ApiFaultKind::Forbidden, "{refused:?}");
-    assert!(refused.message.contains("hosts.admin"), "{}", refused.message);
+    assert!(
+        refused.message.contains("hosts.admin"),
+        "{}",
+        refused.message
+    );
     assert_eq!(f.keys(""), before, "nothing written");
     // Asked with the grant, then revoked before the enrolment: refused
     // then too, nothing registered.
@@ -816,7 +820,11 @@ fn an_address_is_one_machine_however_spelt_and_the_first_host_claims_it_tower_wi
     let mut mapped = row_at("a-1", "192.0.2.3");
     mapped[0].server.address = "::ffff:192.0.2.2".parse().unwrap();
     let dup = f.one(&acme(), import(mapped, false)).unwrap_err();
-    assert!(dup.message.contains("is already server \"a-0\"'s"), "{}", dup.message);
+    assert!(
+        dup.message.contains("is already server \"a-0\"'s"),
+        "{}",
+        dup.message
+    );
     // Another tenant's import of it is accepted (in the mapped spelling,
     // stored as the IPv4 address)...
     let mut theirs = row_at("b-0", "192.0.2.9");
@@ -835,7 +843,11 @@ fn an_address_is_one_machine_however_spelt_and_the_first_host_claims_it_tower_wi
     f.one(&tower, enrol("a-0", &"4".repeat(40))).unwrap();
     let refused = f.one(&bravo(), provision(&["b-0"], None)).unwrap_err();
     assert_eq!(refused.kind, ApiFaultKind::Conflict, "{refused:?}");
-    assert!(refused.message.contains("another server's"), "{}", refused.message);
+    assert!(
+        refused.message.contains("another server's"),
+        "{}",
+        refused.message
+    );
     for secret in ["acme", "a-0"] {
         assert!(!refused.message.contains(secret), "{}", refused.message);
     }

@@ -156,31 +156,7 @@ impl Tower {
                 ),
             ));
         }
-        let mut problems = Vec::new();
-        let mut addresses = BTreeSet::new();
-        for n in &chosen {
-            let s = &self.catalog.servers[n];
-            let address = normal_address(s.spec.address);
-            if self.address_claimed(n, address) || !addresses.insert(address) {
-                // Which server, and so which tenant, holds it is not said.
-                problems.push(format!(
-                    "{n}: its address {address} is another server's in this tower \
-                     (provisioned or being provisioned): refused"
-                ));
-            }
-            match &s.state {
-                ServerState::Host => problems.push(format!("{n} is already a host")),
-                ServerState::Provisioning => {
-                    problems.push(format!("{n} is already being provisioned"))
-                }
-                ServerState::New | ServerState::Failed { .. } => {}
-            }
-            if self.hosts.contains_key(n) {
-                problems.push(format!(
-                    "{n}: a host of that id exists (remove it first: `vigie hosts remove {n}`)"
-                ));
-            }
-        }
+        let mut problems = self.provision_problems(&chosen);
         if !problems.is_empty() {
             let n = problems.len();
             problems.truncate(50);
@@ -259,6 +235,36 @@ impl Tower {
             ),
         );
         Ok(CatalogAnswer::Servers(out))
+    }
+
+    /// Why each of `chosen` may not be provisioned now, if it may not.
+    fn provision_problems(&self, chosen: &BTreeSet<String>) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut addresses = BTreeSet::new();
+        for n in chosen {
+            let s = &self.catalog.servers[n];
+            let address = normal_address(s.spec.address);
+            if self.address_claimed(n, address) || !addresses.insert(address) {
+                // Which server, and so which tenant, holds it is not said.
+                problems.push(format!(
+                    "{n}: its address {address} is another server's in this tower \
+                     (provisioned or being provisioned): refused"
+                ));
+            }
+            match &s.state {
+                ServerState::Host => problems.push(format!("{n} is already a host")),
+                ServerState::Provisioning => {
+                    problems.push(format!("{n} is already being provisioned"))
+                }
+                ServerState::New | ServerState::Failed { .. } => {}
+            }
+            if self.hosts.contains_key(n) {
+                problems.push(format!(
+                    "{n}: a host of that id exists (remove it first: `vigie hosts remove {n}`)"
+                ));
+            }
+        }
+        problems
     }
 
     /// Whether another server than `name`, of any tenant, holds
@@ -531,43 +537,7 @@ impl Tower {
                 format!("a host {name} exists already: remove it, then provision again"),
             ));
         }
-        let address = normal_address(s.spec.address);
-        if self.catalog.servers.values().any(|o| {
-            o.spec.name != name
-                && o.state == ServerState::Host
-                && normal_address(o.spec.address) == address
-        }) {
-            return Err(fault(
-                ApiFaultKind::Conflict,
-                format!("{name}: its address {address} is another server's in this tower: refused"),
-            ));
-        }
-        let (init, requester, home) = match self.catalog.provisions.get(name) {
-            Some(p) => (p.init.clone(), p.operator.clone(), p.home.clone()),
-            None => (None, caller.operator.clone(), None),
-        };
-        // The init change is the requesting operator's (checked for
-        // `changes.submit` when asked, and again now: it may have been
-        // revoked since), so the audit says who.
-        let submitter = Caller {
-            operator: requester,
-            ..caller.clone()
-        };
-        // So are its `hosts.admin` (the host registered, its key
-        // accepted) and, with an init change, its `changes.submit`.
-        let as_asked = home.map(|home| Caller {
-            origin: Origin::Operator { home },
-            ..submitter.clone()
-        });
-        if let Some(a) = &as_asked {
-            self.check_may_register(a, &[&name.to_owned()])?;
-        }
-        if let Some(i) = &init {
-            check_init(i, &caller.tenant, &submitter.operator, name)?;
-            if let Some(a) = &as_asked {
-                self.check_may_submit(a, &[&name.to_owned()])?;
-            }
-        }
+        let (init, submitter) = self.enrol_checks(caller, &s)?;
         // Every check is done: from here on, writes only.
         self.host_add(caller, name, Register::New(s.spec.labels.clone()), turn)?;
         let rec = KeyRecord {
@@ -628,6 +598,56 @@ impl Tower {
                 ))
             }
         }
+    }
+
+    /// An enrolment's checks beyond the server's state and key: the
+    /// address not another host's, and the requester's grants again
+    /// (`hosts.admin`; `changes.submit` with an init change). Returns the
+    /// init change and the caller it is submitted as.
+    fn enrol_checks(
+        &self,
+        caller: &Caller,
+        s: &ServerRecord,
+    ) -> Result<(Option<ChangeSpec>, Caller), ApiFault> {
+        let name = s.spec.name.as_str();
+        let address = normal_address(s.spec.address);
+        if self.catalog.servers.values().any(|o| {
+            o.spec.name != name
+                && o.state == ServerState::Host
+                && normal_address(o.spec.address) == address
+        }) {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!("{name}: its address {address} is another server's in this tower: refused"),
+            ));
+        }
+        let (init, requester, home) = match self.catalog.provisions.get(name) {
+            Some(p) => (p.init.clone(), p.operator.clone(), p.home.clone()),
+            None => (None, caller.operator.clone(), None),
+        };
+        // The init change is the requesting operator's (checked for
+        // `changes.submit` when asked, and again now: it may have been
+        // revoked since), so the audit says who.
+        let submitter = Caller {
+            operator: requester,
+            ..caller.clone()
+        };
+        // So are its `hosts.admin` (the host registered, its key
+        // accepted) and, with an init change, its `changes.submit`.
+        let as_asked = home.map(|home| Caller {
+            origin: Origin::Operator { home },
+            ..submitter.clone()
+        });
+        if let Some(a) = &as_asked {
+            self.check_may_register(a, &[&name.to_owned()])?;
+        }
+        if let Some(i) = &init {
+            check_init(i, &caller.tenant, &submitter.operator, name)?;
+            if let Some(a) = &as_asked {
+                self.check_may_submit(a, &[&name.to_owned()])?;
+            }
+        }
+        Ok((init, submitter))
     }
 
     pub(crate) fn provision_failed(

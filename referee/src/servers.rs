@@ -65,17 +65,7 @@ impl Tower {
         let mut problems: Vec<String> = Vec::new();
         let mut seen: HashMap<&str, u64> = HashMap::new();
         let mut seen_at: HashMap<IpAddr, u64> = HashMap::new();
-        // The tenant's addresses already in the catalog: one machine is one
-        // server (another tenant's are not looked at, nor named: their
-        // import is accepted, and the first provisioning claims the
-        // address, see `provision.rs`).
-        let taken: HashMap<IpAddr, &ServerRecord> = self
-            .catalog
-            .servers
-            .values()
-            .filter(|o| o.tenant == caller.tenant)
-            .map(|o| (normal_address(o.spec.address), o))
-            .collect();
+        let taken = self.tenant_addresses(&caller.tenant);
         for r in &rows {
             let s = &r.server;
             let at = |c: &str, m: &str| format!("line {}, column '{c}': {m}", r.line);
@@ -230,6 +220,19 @@ impl Tower {
             session: Some(session),
             servers: count,
         })
+    }
+
+    /// The tenant's addresses already in the catalog: one machine is one
+    /// server (another tenant's are not looked at, nor named: their
+    /// import is accepted, and the first provisioning claims the address,
+    /// see `provision.rs`).
+    fn tenant_addresses(&self, tenant: &str) -> HashMap<IpAddr, &ServerRecord> {
+        self.catalog
+            .servers
+            .values()
+            .filter(|o| o.tenant == tenant)
+            .map(|o| (normal_address(o.spec.address), o))
+            .collect()
     }
 
     pub(crate) fn sessions(&self, caller: &Caller) -> Vec<SessionRecord> {
