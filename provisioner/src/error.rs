@@ -14,7 +14,7 @@ pub enum ProvisionError {
          of its setup): refused before any connection"
     )]
     OutsideNetworks { address: String },
-    #[error("SSH refused the tower's key for user {user}: {detail}")]
+    #[error("SSH refused this tenant's key for user {user} (`vigie servers ssh-key` prints it): {detail}")]
     Credentials { user: String, detail: String },
     #[error(
         "host key mismatch: the catalog pins {expected}, the server offers {}; \

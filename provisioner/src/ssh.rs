@@ -2,7 +2,7 @@
 //! server's host keys, `ssh` to run a script, `scp` to copy the binary.
 //! Every connection trusts only the key pinned for that server (its own
 //! known_hosts file, `StrictHostKeyChecking=yes`, no global file, no user
-//! config), authenticates with the tower's provisioning key only, never
+//! config), authenticates with the server's tenant's key only, never
 //! asks anything (`BatchMode`), and gives up after `ConnectTimeout`. An
 //! SSH failure is read into a typed [`ProvisionError`].
 
@@ -28,7 +28,7 @@ pub struct Target {
 #[derive(Debug, Clone)]
 pub struct Ssh {
     pub target: Target,
-    /// The tower's provisioning secret key.
+    /// The server's tenant's provisioning secret key.
     pub identity: PathBuf,
     /// This server's own known_hosts file (one pinned key).
     pub known_hosts: PathBuf,
@@ -297,7 +297,12 @@ pub fn host_keys(
     timeout: Duration,
 ) -> Result<Vec<crate::hostkey::HostKey>, ProvisionError> {
     probe(t, timeout)?;
-    let seen = crate::hostkey::parse_keyscan(&keyscan(t, timeout)?);
+    let out = keyscan(t, timeout).map_err(|e| match e {
+        // A port that accepts and then says nothing reads as a closed one.
+        ProvisionError::Timeout { .. } => unreachable(t, &e.to_string()),
+        e => e,
+    })?;
+    let seen = crate::hostkey::parse_keyscan(&out);
     if seen.is_empty() {
         return Err(unreachable(
             t,

@@ -197,7 +197,7 @@ fn a_tenant_never_provisions_nor_stops_another_tenants_server() -> anyhow::Resul
     let e = outcome("b-1")?;
     assert_eq!(e.name, "provision_failed", "{e:?}");
     let reason = e.str("reason").unwrap_or_default();
-    assert!(reason.contains("refused the tower's key"), "{reason}");
+    assert!(reason.contains("refused this tenant's key"), "{reason}");
 
     // acme's agent was never touched: the same process runs, its host is
     // online, nothing was registered for bravo.
