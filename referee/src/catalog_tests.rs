@@ -856,3 +856,34 @@ fn an_address_is_one_machine_however_spelt_and_the_first_host_claims_it_tower_wi
         vigie_wire::catalog::ServerState::New
     );
 }
+
+#[test]
+fn twenty_thousand_servers_are_provisioned_in_one_request_without_a_scan_each() {
+    let mut f = fixture();
+    let mut text =
+        String::from("name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels\n");
+    let n = vigie_catalog::servers::MAX_ROWS;
+    for i in 0..n {
+        text.push_str(&format!(
+            "s-{i},10.{}.{}.{},22,debian,ovh,2,4,40,role=web\n",
+            i >> 16,
+            (i >> 8) & 255,
+            i & 255
+        ));
+    }
+    let rows = vigie_catalog::servers::parse_servers("s.csv", text.as_bytes(), |_| {}).unwrap();
+    let asked: Vec<String> = rows.iter().map(|r| r.server.name.clone()).collect();
+    f.one(&acme(), import(rows, false)).unwrap();
+    // An operator's request: its hosts.admin is checked on every server.
+    let ops = ops_with(&mut f, &["servers.admin", "hosts.admin@role=web"]);
+    let t = Instant::now();
+    let call = CatalogCall::Provision {
+        names: asked,
+        target: None,
+        init: None,
+    };
+    f.one(&ops, call).unwrap();
+    let took = t.elapsed();
+    eprintln!("provision of {n} servers in a catalog of {n}: {took:?}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+}

@@ -16,7 +16,7 @@
 //! Keys: `provision/<name>` → [`ProvisionRecord`] while a server is being
 //! provisioned or after it failed (a retry reuses its init change).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -241,10 +241,15 @@ impl Tower {
     fn provision_problems(&self, chosen: &BTreeSet<String>) -> Vec<String> {
         let mut problems = Vec::new();
         let mut addresses = BTreeSet::new();
+        // One pass over the catalog, however many servers are asked for.
+        let claimed = self.claimed_addresses();
         for n in chosen {
             let s = &self.catalog.servers[n];
             let address = normal_address(s.spec.address);
-            if self.address_claimed(n, address) || !addresses.insert(address) {
+            let other = claimed
+                .get(&address)
+                .is_some_and(|c| c.iter().any(|o| o != n));
+            if other || !addresses.insert(address) {
                 // Which server, and so which tenant, holds it is not said.
                 problems.push(format!(
                     "{n}: its address {address} is another server's in this tower \
@@ -267,15 +272,20 @@ impl Tower {
         problems
     }
 
-    /// Whether another server than `name`, of any tenant, holds
-    /// `address`: it is a host (the first successful provisioning claimed
-    /// the machine) or is being provisioned.
-    fn address_claimed(&self, name: &str, address: IpAddr) -> bool {
-        self.catalog.servers.values().any(|o| {
-            o.spec.name != name
-                && matches!(o.state, ServerState::Host | ServerState::Provisioning)
-                && normal_address(o.spec.address) == address
-        })
+    /// The addresses servers of any tenant hold, and which servers: a
+    /// host (the first successful provisioning claimed the machine) or
+    /// one being provisioned.
+    fn claimed_addresses(&self) -> HashMap<IpAddr, Vec<&str>> {
+        let mut claimed: HashMap<IpAddr, Vec<&str>> = HashMap::new();
+        for o in self.catalog.servers.values() {
+            if matches!(o.state, ServerState::Host | ServerState::Provisioning) {
+                claimed
+                    .entry(normal_address(o.spec.address))
+                    .or_default()
+                    .push(&o.spec.name);
+            }
+        }
+        claimed
     }
 
     /// Refuses unless the caller's own stored record (not what the front
