@@ -112,12 +112,15 @@ fn step(server: &str, step: &'static str) {
     info!(event = "provision_step", server, step);
 }
 
-/// Everything up to and including enrolment and the agent's start.
-fn attempt(
+/// The checks before any connection (the setup's networks, the
+/// tenant's key), then the server's host key decided against its pin
+/// (the first seen pinned through the referee): an `Ssh` that trusts
+/// that key only.
+fn connect(
     ctx: &Context,
     server: &ServerRecord,
     client: &mut ApiClient,
-) -> Result<(), ProvisionError> {
+) -> Result<Ssh, ProvisionError> {
     let s = &server.spec;
     let name = s.name.as_str();
     let address = s.address.to_canonical();
@@ -131,13 +134,6 @@ fn attempt(
     let identity = vigie_referee::ssh_keys::ensure(&ctx.keys_dir, &server.tenant)
         .map_err(|e| ProvisionError::Config(format!("no SSH key for provisioning: {e}")))?
         .secret;
-    let Some(tower) = &ctx.tower else {
-        return Err(ProvisionError::Config(
-            "the setup does not say how servers reach the tower: set provisioner.tower \
-             (e.g. tcp://198.51.100.1:7110)"
-                .into(),
-        ));
-    };
     let target = Target {
         name: name.to_owned(),
         address: address.to_string(),
@@ -169,12 +165,30 @@ fn attempt(
         .map_err(|e| ProvisionError::io(&ctx.known_hosts_dir, e))?;
     std::fs::write(&known_hosts, format!("{name} {}\n", key.line()))
         .map_err(|e| ProvisionError::io(&known_hosts, e))?;
-    let ssh = Ssh {
+    Ok(Ssh {
         target,
         identity,
         known_hosts,
         connect_timeout: ctx.connect_timeout,
+    })
+}
+
+/// Everything up to and including enrolment and the agent's start.
+fn attempt(
+    ctx: &Context,
+    server: &ServerRecord,
+    client: &mut ApiClient,
+) -> Result<(), ProvisionError> {
+    let s = &server.spec;
+    let name = s.name.as_str();
+    let Some(tower) = &ctx.tower else {
+        return Err(ProvisionError::Config(
+            "the setup does not say how servers reach the tower: set provisioner.tower \
+             (e.g. tcp://198.51.100.1:7110)"
+                .into(),
+        ));
     };
+    let ssh = connect(ctx, server, client)?;
     step(name, "preflight");
     let pre = ssh.script("preflight", &remote::preflight(), false, STEP_LIMIT)?;
     let pre = remote::read_preflight(&pre.stdout).ok_or_else(|| ProvisionError::Install {
