@@ -170,6 +170,8 @@ pub fn install(
     format!(
         r#"set -e
 umask 077
+U={upload}
+trap 'rm -f "$U"' EXIT
 D={d}
 {prelude}if [ -d /run/systemd/system ] && systemctl is-active --quiet {UNIT} 2>/dev/null; then systemctl stop {UNIT}; fi
 mkdir -p "$D/bin" "$D/state"
@@ -425,6 +427,32 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(stop.status.code(), Some(REFUSED), "{stop:?}");
+        assert!(alive(&mut agent));
+        // The whole install refuses too, and removes the binary uploaded
+        // for it.
+        let upload = tmp.path().join(".vigie-upload-b-web-1");
+        std::fs::write(&upload, "binary").unwrap();
+        let layout = Layout {
+            install_dir: d.to_string_lossy().into_owned(),
+            agent_root: "/".into(),
+            service: Service::Detached,
+        };
+        let script = install(
+            &layout,
+            &upload.to_string_lossy(),
+            "b-web-1",
+            "tcp://t:1",
+            "k",
+            false,
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(REFUSED), "{out:?}");
+        assert!(!upload.exists(), "the upload is not left behind");
+        assert_eq!(std::fs::read_to_string(d.join(OWNER)).unwrap(), "a-web-1\n");
         assert!(alive(&mut agent));
         // Its own host's install goes on, and stops it.
         let out = run_prelude_for(&d, "a-web-1");

@@ -7,7 +7,9 @@
 //! - srv-0 is acme's, provisioned: bravo imports its address (accepted)
 //!   but its provisioning is refused, naming neither acme nor its server;
 //!   acme's agent keeps running and its host online, and the install dir
-//!   says whose agent it holds.
+//!   says whose agent it holds. Once acme's host is removed and the
+//!   machine lets bravo's key in, bravo's install still refuses to touch
+//!   a-0's agent dir.
 //! - srv-1 accepts acme's key only: bravo's provisioning of it fails,
 //!   its key refused (one key per tenant).
 //!
@@ -214,6 +216,28 @@ fn a_tenant_never_provisions_nor_stops_another_tenants_server() -> anyhow::Resul
     assert_eq!(a0["online"], true, "{a0}");
     let theirs = ok(cli_as(&tower, &bravo, &["hosts", "--json"])?)?;
     assert!(theirs.trim().is_empty(), "bravo has no host: {theirs}");
+
+    // acme removes its host (the claim ends) and its supplier lets
+    // bravo's key in too: bravo's provisioning now reaches the machine,
+    // whose install dir still holds a-0's agent — the install refuses
+    // to stop, reuse or overwrite it, and says not whose it is.
+    ok(cli_as(
+        &tower,
+        &acme,
+        &["hosts", "remove", "a-0", "--force"],
+    )?)?;
+    net.authorize_on(0, &format!("{a_key}\n{b_key}"))?;
+    ok(cli_as(&tower, &bravo, &["servers", "provision", "b-0"])?)?;
+    let e = outcome("b-0")?;
+    assert_eq!(e.name, "provision_failed", "{e:?}");
+    let reason = e.str("reason").unwrap_or_default();
+    assert!(
+        reason.contains("holds the agent of another host"),
+        "{reason}"
+    );
+    assert!(!reason.contains("a-0"), "{reason}");
+    let owner = std::fs::read_to_string(net.servers[0].dir.join("owner"))?;
+    assert_eq!(owner.trim(), "a-0", "not overwritten");
     drop(tower);
     drop(net);
     Ok(())
