@@ -1,7 +1,7 @@
 //! `vigie servers`: the server catalog — import a supplier's CSV as one
 //! session (checked whole here, checked again by the referee, stored all or
 //! nothing), list sessions and servers, show one server; ask the tower to
-//! provision servers into hosts, and print the tower's SSH key for them.
+//! provision servers into hosts, and print the tenant's SSH key for them.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -77,14 +77,15 @@ enum Action {
         #[arg(allow_hyphen_values = true)]
         host_key: String,
     },
-    /// Print the tower's SSH public key for provisioning: the servers'
-    /// SSH user must accept it (give it to your supplier). Read on the
-    /// tower's machine, from its data dir.
+    /// Print your tenant's SSH public key for provisioning, asked of
+    /// the tower (made at the tenant's first use; its secret half never
+    /// leaves the tower): your servers' SSH user must accept it (give it
+    /// to your supplier). Each tenant has its own.
     SshKey {
-        /// The tower's data dir (`data_dir` of its setup file; the
-        /// package's default).
-        #[arg(long, default_value = "/var/lib/vigie/data")]
-        data_dir: PathBuf,
+        /// Read the tower's own tenant's key from this data dir instead,
+        /// on the tower's machine (`data_dir` of its setup file).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -145,7 +146,17 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Action::SshKey { data_dir } => match vigie_provisioner::sshkey::public(&data_dir) {
+        Action::SshKey { data_dir: None } => {
+            let call = ApiCall::Catalog(CatalogCall::SshKey);
+            let CatalogAnswer::SshKey(k) = catalog(a.conn.client()?.call(call)?)? else {
+                anyhow::bail!("unexpected answer");
+            };
+            out::line(&k)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::SshKey {
+            data_dir: Some(data_dir),
+        } => match vigie_provisioner::sshkey::public(&data_dir) {
             Ok(k) => {
                 println!("{k}");
                 Ok(ExitCode::SUCCESS)
