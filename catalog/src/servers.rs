@@ -302,8 +302,22 @@ fn check_name(v: &str) -> Result<(), String> {
     })
 }
 
-fn parse_address(v: &str) -> Result<IpAddr, String> {
-    v.parse()
+/// A server's address as the tower compares and dials it: one spelling
+/// per machine. An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is the
+/// IPv4 address it maps (the kernel dials that very machine), so it is
+/// never a second server, nor a way past a check of the IPv4 one.
+pub fn normal_address(a: IpAddr) -> IpAddr {
+    a.to_canonical()
+}
+
+/// An address as a supplier may spell it: any case (IPv6 hex), one
+/// trailing dot (a fully qualified spelling), read into its
+/// [`normal_address`].
+pub fn parse_address(v: &str) -> Result<IpAddr, String> {
+    let text = v.trim();
+    let text = text.strip_suffix('.').unwrap_or(text);
+    text.parse()
+        .map(normal_address)
         .map_err(|_| format!("{v:?} is not an IP address (IPv4 or IPv6)"))
 }
 
@@ -512,6 +526,25 @@ mod tests {
             errors(bad.as_bytes())[0].column.as_deref(),
             Some("host_key")
         );
+    }
+
+    #[test]
+    fn one_machine_has_one_spelling_and_a_file_may_not_list_it_twice() {
+        for (text, want) in [
+            ("::ffff:127.0.0.2", "127.0.0.2"),
+            ("::FFFF:7f00:2", "127.0.0.2"),
+            ("127.0.0.2.", "127.0.0.2"),
+            ("2001:DB8::1", "2001:db8::1"),
+        ] {
+            assert_eq!(parse_address(text).unwrap().to_string(), want, "{text}");
+        }
+        let text = format!(
+            "{HEAD}a,127.0.0.2,22,debian,x,1,1,1,\nb,::ffff:127.0.0.2,22,debian,x,1,1,1,\n"
+        );
+        let errs = errors(text.as_bytes());
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].column.as_deref(), Some("address"));
+        assert!(errs[0].message.contains("already on line 2"), "{}", errs[0]);
     }
 
     #[test]

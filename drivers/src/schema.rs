@@ -31,13 +31,30 @@ pub struct OptionSpec {
     pub help: &'static str,
 }
 
-const LOCAL: &[OptionSpec] = &[OptionSpec {
-    name: "root",
-    kind: OptionKind::Path,
-    required: true,
-    default: None,
-    help: "the directory that is the host's root; it must exist",
-}];
+const LOCAL: &[OptionSpec] = &[
+    OptionSpec {
+        name: "root",
+        kind: OptionKind::Path,
+        required: true,
+        default: None,
+        help: "the directory that is the host's root; it must exist",
+    },
+    // No default here: the plug's depends on its state dir's disk.
+    OptionSpec {
+        name: "logs_budget_mib",
+        kind: OptionKind::Integer,
+        required: false,
+        default: None,
+        help: "MiB the host's log store may hold (default 64, at most a quarter of the state dir's disk)",
+    },
+    OptionSpec {
+        name: "logs_reserve_mib",
+        kind: OptionKind::Integer,
+        required: false,
+        default: None,
+        help: "MiB of free space logs never take, kept for the journal (default 16, at most a quarter of the disk)",
+    },
+];
 
 const NOOP: &[OptionSpec] = &[];
 

@@ -149,6 +149,9 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
     referee_args.extend([
         "--admin-key-file".into(),
         p(&crate::keys::admin_public_path(data)),
+        // Tenants' SSH keys, made and read here and by the provisioner.
+        "--ssh-keys".into(),
+        p(&data.join("provisioner")),
     ]);
     // The setup's labels reach the referee from the launcher, not from the
     // plugs: a host does not choose its own labels.
@@ -175,7 +178,8 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         ]);
         args.extend(["--state".into(), p(&data.join("plugs").join(&h.id))]);
         for (k, v) in &h.options {
-            args.extend([format!("--{k}"), v.clone()]);
+            // Setup keys are snake_case, flags kebab-case.
+            args.extend([format!("--{}", k.replace('_', "-")), v.clone()]);
         }
         for (k, v) in &h.labels {
             args.extend(["--label".into(), format!("{k}={v}")]);
@@ -214,6 +218,8 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
             &e.orders,
             "--database-dir",
             &p(&data.join("escalator").join("db")),
+            "--token-file",
+            &p(&data.join("keys").join("metrics.token")),
         ]),
         "metrics_started",
         false,
@@ -240,6 +246,9 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
     ]);
     if let Some(t) = &pr.tower {
         provisioner_args.extend(["--tower".into(), t.clone()]);
+    }
+    for n in &pr.networks {
+        provisioner_args.extend(["--network".into(), n.to_string()]);
     }
     // After the referee it talks to; not essential: the tower runs
     // without it, and what it was doing resumes when it is back.

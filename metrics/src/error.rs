@@ -6,6 +6,11 @@ pub enum MetricsError {
     Zmq(#[from] zmq::Error),
     #[error("cannot serve HTTP on {addr}: {reason}")]
     Bind { addr: String, reason: String },
+    #[error("metrics token {}: {reason}", path.display())]
+    Token {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("bad metrics endpoint {0:?}: expected http://HOST:PORT")]
     Endpoint(String),
 }

@@ -1,19 +1,23 @@
 //! The daemon: one thread reads the lifecycle stream and counts, the
-//! calling thread answers HTTP. A scrape (`GET /metrics`) reads the
-//! scrape-time gauges first, then encodes the registry: what it shows is
-//! what was true during that scrape, or absent.
+//! calling thread answers HTTP. Every request must carry the bearer token
+//! (`token.rs`) or gets a bare 401, before anything is read. A scrape
+//! (`GET /metrics`) reads the scrape-time gauges first, then encodes the
+//! registry: what it shows is what was true during that scrape, or absent.
+//! Scrapes are counted, not logged one by one (`scrape_log.rs`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use vigie_wire::lifecycle::LifecycleEvent;
 
 use crate::error::MetricsError;
 use crate::observed;
+use crate::scrape_log::{Read, ScrapeLog, SUMMARY_EVERY};
 use crate::snapshot::Sources;
+use crate::token::Token;
 use crate::tower_metrics::TowerMetrics;
 
 /// The content type of `prometheus_client`'s text encoding.
@@ -36,6 +40,9 @@ pub struct MetricsConfig {
     /// lifecycle stream before saying it started (`SUBSCRIBE_WAIT` under
     /// the launcher; zero where nobody republishes its events).
     pub subscribe_wait: Duration,
+    /// The bearer token every request must carry (made there if missing:
+    /// `DATA/keys/metrics.token` under the launcher).
+    pub token_file: PathBuf,
 }
 
 /// `http://HOST:PORT` (or `HOST:PORT`) as a socket address; no name
@@ -90,51 +97,120 @@ fn read_lifecycle(
     Ok(())
 }
 
-fn respond(req: tiny_http::Request, metrics: &TowerMetrics, sources: &mut Sources) {
-    use tiny_http::{Header, Method, Response};
-    let header = |v: &str| Header::from_bytes(&b"Content-Type"[..], v.as_bytes()).ok();
-    let text = |code: u16, body: &str| {
-        let mut r = Response::from_string(body).with_status_code(code);
-        if let Some(h) = header("text/plain; charset=utf-8") {
-            r.add_header(h);
-        }
-        r
-    };
-    let path = req.url().split('?').next().unwrap_or_default().to_owned();
-    let answer = match (req.method(), path.as_str()) {
-        (Method::Get, "/metrics") => {
-            let snap = sources.read(&metrics.tenants());
-            metrics.set_snapshot(&snap);
-            match metrics.encode() {
-                Ok(body) => {
-                    // One line per scrape: whether Prometheus reaches the
-                    // tower, and what the scrape could read.
-                    tracing::info!(
-                        event = "scrape_served",
-                        referee = snap.fleet.is_some(),
-                        escalator = snap.escalator.is_some()
-                    );
-                    let mut r = Response::from_string(body);
-                    if let Some(h) = header(CONTENT_TYPE) {
-                        r.add_header(h);
-                    }
-                    r
-                }
-                Err(_) => text(500, "encoding the metrics failed\n"),
+type Answer = tiny_http::Response<std::io::Cursor<Vec<u8>>>;
+
+fn with_type(mut r: Answer, content_type: &str) -> Answer {
+    if let Ok(h) = tiny_http::Header::from_bytes(&b"Content-Type"[..], content_type.as_bytes()) {
+        r.add_header(h);
+    }
+    r
+}
+
+fn text(code: u16, body: &str) -> Answer {
+    with_type(
+        tiny_http::Response::from_string(body).with_status_code(code),
+        "text/plain; charset=utf-8",
+    )
+}
+
+/// 401 and nothing else: no path, no metric, no hint of what is served.
+fn unauthorized() -> Answer {
+    let mut r = text(401, "unauthorized\n");
+    if let Ok(h) = tiny_http::Header::from_bytes(&b"WWW-Authenticate"[..], &b"Bearer"[..]) {
+        r.add_header(h);
+    }
+    r
+}
+
+/// Whether the request carries the token (its first `Authorization`).
+fn authorized(req: &tiny_http::Request, token: &Token) -> bool {
+    req.headers()
+        .iter()
+        .find(|h| h.field.equiv("Authorization"))
+        .is_some_and(|h| token.admits(h.value.as_str()))
+}
+
+/// What the daemon answers and remembers of one request.
+struct Responder<'a> {
+    metrics: &'a TowerMetrics,
+    sources: Sources,
+    token: Token,
+    log: ScrapeLog,
+}
+
+impl Responder<'_> {
+    fn respond(&mut self, req: tiny_http::Request) {
+        use tiny_http::Method;
+        let answer = if !authorized(&req, &self.token) {
+            if self.log.refused() {
+                let from = req.remote_addr().map(ToString::to_string);
+                tracing::info!(
+                    event = "scrape_refused",
+                    reason = "no valid bearer token",
+                    from = from.as_deref().unwrap_or("-")
+                );
+            } else {
+                tracing::debug!(event = "scrape_refused");
             }
+            unauthorized()
+        } else {
+            let path = req.url().split('?').next().unwrap_or_default().to_owned();
+            match (req.method(), path.as_str()) {
+                (Method::Get, "/metrics") => self.scrape(),
+                (Method::Get, "/") => text(200, "Vigie metrics: GET /metrics\n"),
+                (Method::Get, _) => text(404, "not found: the metrics are at /metrics\n"),
+                _ => text(405, "only GET is served\n"),
+            }
+        };
+        if let Err(e) = req.respond(answer) {
+            tracing::debug!(event = "scrape_unanswered", error = %e);
         }
-        (Method::Get, "/") => text(200, "Vigie metrics: GET /metrics\n"),
-        (Method::Get, _) => text(404, "not found: the metrics are at /metrics\n"),
-        _ => text(405, "only GET is served\n"),
-    };
-    if let Err(e) = req.respond(answer) {
-        tracing::debug!(event = "scrape_unanswered", error = %e);
+    }
+
+    fn scrape(&mut self) -> Answer {
+        let snap = self.sources.read(&self.metrics.tenants());
+        self.metrics.set_snapshot(&snap);
+        let Ok(body) = self.metrics.encode() else {
+            return text(500, "encoding the metrics failed\n");
+        };
+        let read = Read {
+            referee: snap.fleet.is_some(),
+            escalator: snap.escalator.is_some(),
+        };
+        // Said when what a scrape could read changes (whether Prometheus
+        // reaches the tower, and what it sees), not at every scrape.
+        if self.log.served(read) {
+            tracing::info!(
+                event = "scrape_served",
+                referee = read.referee,
+                escalator = read.escalator
+            );
+        } else {
+            tracing::debug!(
+                event = "scrape_served",
+                referee = read.referee,
+                escalator = read.escalator
+            );
+        }
+        with_type(tiny_http::Response::from_string(body), CONTENT_TYPE)
+    }
+
+    fn tick(&mut self, now: Instant) {
+        if let Some(s) = self.log.summary(now) {
+            tracing::info!(
+                event = "scrapes_counted",
+                served = s.served,
+                refused = s.refused,
+                seconds = SUMMARY_EVERY.as_secs()
+            );
+        }
     }
 }
 
 /// Serves until `shutdown` is set.
 pub fn serve(cfg: MetricsConfig, shutdown: Arc<AtomicBool>) -> Result<(), MetricsError> {
     let addr = parse_bind(&cfg.bind)?;
+    let token = Token::ensure(&cfg.token_file)?;
     let http = tiny_http::Server::http(addr).map_err(|e| {
         tracing::error!(event = "bind_failed", endpoint = %cfg.bind, error = %e);
         MetricsError::Bind {
@@ -167,19 +243,25 @@ pub fn serve(cfg: MetricsConfig, shutdown: Arc<AtomicBool>) -> Result<(), Metric
             Err(_) => break false,
         }
     };
-    let mut sources = Sources::new(
-        &cfg.api,
-        &cfg.orders,
-        &cfg.escalator,
-        cfg.database_dir.clone(),
-    );
+    let mut responder = Responder {
+        metrics: &metrics,
+        sources: Sources::new(
+            &cfg.api,
+            &cfg.orders,
+            &cfg.escalator,
+            cfg.database_dir.clone(),
+        ),
+        token,
+        log: ScrapeLog::new(Instant::now(), SUMMARY_EVERY),
+    };
     tracing::info!(event = "metrics_started", address = %bound, lifecycle = %cfg.lifecycle, subscribed);
     while !shutdown.load(Ordering::Relaxed) && !reader.is_finished() {
         match http.recv_timeout(Duration::from_millis(200)) {
-            Ok(Some(req)) => respond(req, &metrics, &mut sources),
+            Ok(Some(req)) => responder.respond(req),
             Ok(None) => {}
             Err(e) => tracing::warn!(event = "scrape_failed", error = %e),
         }
+        responder.tick(Instant::now());
     }
     stop.store(true, Ordering::Relaxed);
     let ended = reader.join();

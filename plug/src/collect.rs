@@ -10,11 +10,13 @@
 //! read from its start. Once a file of at least `TRUNCATE_AT` bytes was
 //! copied whole, it is emptied (the supervisor appends to it), so the
 //! host's disk holds at most that much beside the rotated store. Every
-//! file is opened from the root's handle, never through a symlink.
+//! file is opened from the root's handle, never through a symlink. The
+//! offsets file is 0600, like the store's files.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::host_metrics::replicas;
@@ -112,7 +114,13 @@ impl Collector {
             let tmp = store.dir().join("offsets.tmp");
             // Synced before the rename: after a crash the offsets are the
             // old ones or the new ones, never an empty file.
-            let saved = fs::File::create(&tmp)
+            // The plug's user's only, like the logs it indexes.
+            let saved = fs::OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .mode(0o600)
+                .open(&tmp)
                 .and_then(|mut f| {
                     std::io::Write::write_all(&mut f, text.as_bytes())?;
                     f.sync_data()
@@ -154,6 +162,11 @@ mod tests {
             .map(|l| l.rsplit('\t').next().unwrap())
             .collect();
         assert_eq!(texts, ["listening", "half a line", "served GET /"]);
+        for f in fs::read_dir(state.path()).unwrap().flatten() {
+            let mode =
+                std::os::unix::fs::PermissionsExt::mode(&f.metadata().unwrap().permissions());
+            assert_eq!(mode & 0o777, 0o600, "{:?}", f.file_name());
+        }
     }
 
     fn service_text(store: &LogStore) -> String {

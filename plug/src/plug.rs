@@ -45,6 +45,12 @@ pub struct Plug {
     /// written. Cleared by `retry_journal` once a write succeeds.
     refusing: Option<String>,
     last_retry: Option<Instant>,
+    /// A step's, an undo's or a change's result whose journal write
+    /// failed: it happened on the host, so it is journaled first when the
+    /// journal works again, and the recovery reports it as it was — rather
+    /// than treat the step as cut mid-way (undone as never finished, a
+    /// failed command undone, an undo run twice).
+    unjournaled: Option<JournalRecord>,
     /// Set when the plug is asked to stop (SIGTERM): the step in flight
     /// finishes, no other starts.
     stop: Arc<AtomicBool>,
@@ -126,6 +132,7 @@ impl Plug {
             acked: 0,
             refusing: None,
             last_retry: None,
+            unjournaled: None,
             stop: Arc::new(AtomicBool::new(false)),
             logs: None,
         }
@@ -222,12 +229,21 @@ impl Plug {
             return false;
         }
         self.last_retry = Some(now);
-        // A record that changes nothing on replay, written durably.
-        let probe = JournalRecord::Acked { upto: self.acked };
+        // The plug's own logs never hold the space its journal needs.
+        if let Some(l) = &self.logs {
+            l.yield_space();
+        }
+        // The result that could not be journaled, else a record that
+        // changes nothing on replay; written durably.
+        let probe = self
+            .unjournaled
+            .clone()
+            .unwrap_or(JournalRecord::Acked { upto: self.acked });
         if let Err(e) = self.journal.append(&probe, true) {
             self.refusing = Some(e.to_string());
             return false;
         }
+        self.unjournaled = None;
         self.refusing = None;
         self.next_seq = 1;
         self.outbox.clear();
@@ -362,8 +378,18 @@ impl Plug {
         };
         // Journaled before it is sent, and before the step it announces
         // touches the host; numbered on only once journaled.
-        self.journal
-            .append(&JournalRecord::Report(r.clone()), true)?;
+        let rec = JournalRecord::Report(r.clone());
+        if let Err(e) = self.journal.append(&rec, true) {
+            if matches!(
+                r.kind,
+                ReportKind::StepFinished { .. }
+                    | ReportKind::UndoFinished { .. }
+                    | ReportKind::Finished { .. }
+            ) {
+                self.unjournaled = Some(rec);
+            }
+            return Err(e);
+        }
         self.next_seq += 1;
         self.outbox.push_back(r.clone());
         out(PlugEvent::Report(r));

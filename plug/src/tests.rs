@@ -348,6 +348,80 @@ fn a_journal_that_fills_mid_change_stops_the_change_refuses_orders_and_rolls_bac
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
 }
 
+/// A plug on a `Filling` journal with room for `room` records, given its
+/// incarnation (the first record).
+fn filling_plug(rec: &Recorder, j: &Filling, stash: &Path, room: usize) -> Plug {
+    let mut p = Plug::new(
+        "h",
+        Default::default(),
+        Box::new(rec.clone()),
+        Box::new(j.clone()),
+        stash,
+    );
+    p.recover(&mut |_| {}).unwrap();
+    assert!(p.on_incarnation("h", 7).unwrap());
+    *j.room.lock().unwrap() = Some(room);
+    p
+}
+
+/// Gives a full journal room again and lets the plug retry.
+fn room_again(p: &mut Plug, j: &Filling, out: &mut Vec<PlugEvent>) {
+    assert!(p.refusing().is_some());
+    *j.room.lock().unwrap() = None;
+    let later = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    assert!(p.retry_journal(later, &mut |e| out.push(e)));
+    assert_eq!(p.refusing(), None);
+}
+
+#[test]
+fn a_change_whose_last_result_could_not_be_journaled_is_reported_as_it_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, j) = (Recorder::default(), Filling::default());
+    // Room for: incarnation, order, Accepted, started 0, finished 0 — the
+    // change ran whole; its `Finished` cannot be journaled.
+    let mut p = filling_plug(&rec, &j, dir.path(), 5);
+    let mut out = Vec::new();
+    p.on_order(order("c1", vec![run("a")]), &mut |e| out.push(e))
+        .unwrap();
+    assert_eq!(outcome(&out), None, "nothing said before it is journaled");
+    room_again(&mut p, &j, &mut out);
+    assert_eq!(*rec.0.lock().unwrap(), ["apply a"], "nothing undone");
+    assert_eq!(outcome(&out), Some(Outcome::Succeeded));
+}
+
+#[test]
+fn a_failed_command_whose_result_could_not_be_journaled_is_not_undone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, j) = (Recorder::default(), Filling::default());
+    // Room for: incarnation, order, Accepted, started 0, finished 0,
+    // started 1 — the command fails, its result cannot be journaled.
+    let mut p = filling_plug(&rec, &j, dir.path(), 6);
+    let mut out = Vec::new();
+    p.on_order(order("c1", vec![run("a"), run("fail")]), &mut |e| {
+        out.push(e)
+    })
+    .unwrap();
+    room_again(&mut p, &j, &mut out);
+    // The step's real result is reported, and a failed command is not
+    // undone (its undo is for a command that succeeded).
+    let failed = out.iter().any(|e| {
+        matches!(e, PlugEvent::Report(r) if matches!(
+            &r.kind,
+            ReportKind::StepFinished { step: 1, result } if !result.ok
+        ))
+    });
+    assert!(failed, "{out:?}");
+    assert_eq!(*rec.0.lock().unwrap(), ["apply a", "apply fail", "undo a"]);
+    assert_eq!(
+        outcome(&out),
+        Some(Outcome::RolledBack {
+            failed_step: Some(1),
+            interrupted: true,
+            stopped: false
+        })
+    );
+}
+
 /// A driver that asks the plug to stop while its first step runs (SIGTERM).
 struct StopsDuring {
     rec: Recorder,

@@ -16,20 +16,21 @@ use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ServerRecord};
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller};
 
 use crate::error::ProvisionError;
-use crate::hostkey::{decide, parse_keyscan, Decision};
+use crate::hostkey::{decide, Decision};
+use crate::networks::Networks;
 use crate::remote::{self, Layout, KEY_MARK};
-use crate::ssh::{keyscan, probe, Ssh, Target};
+use crate::ssh::{host_keys, Ssh, Target};
 
 /// What every job shares.
 #[derive(Debug, Clone)]
 pub struct Context {
     pub api: String,
     pub orders: String,
-    /// The tower's provisioning secret key.
-    pub identity: PathBuf,
-    /// Why that key could not be made (`ssh-keygen` missing, …): every
-    /// attempt fails with it, the daemon stays up.
-    pub identity_problem: Option<String>,
+    /// Tenants' SSH key pairs (`DATA/provisioner`): a server is reached
+    /// with its tenant's key only (`vigie_referee::ssh_keys`).
+    pub keys_dir: PathBuf,
+    /// The networks servers may be in (the setup's).
+    pub networks: Networks,
     /// Where per-server known_hosts files go.
     pub known_hosts_dir: PathBuf,
     pub connect_timeout: Duration,
@@ -111,36 +112,36 @@ fn step(server: &str, step: &'static str) {
     info!(event = "provision_step", server, step);
 }
 
-/// Everything up to and including enrolment and the agent's start.
-fn attempt(
+/// The checks before any connection (the setup's networks, the
+/// tenant's key), then the server's host key decided against its pin
+/// (the first seen pinned through the referee): an `Ssh` that trusts
+/// that key only.
+fn connect(
     ctx: &Context,
     server: &ServerRecord,
     client: &mut ApiClient,
-) -> Result<(), ProvisionError> {
+) -> Result<Ssh, ProvisionError> {
     let s = &server.spec;
     let name = s.name.as_str();
-    if let Some(p) = &ctx.identity_problem {
-        return Err(ProvisionError::Config(format!(
-            "no SSH key for provisioning: {p}"
-        )));
+    let address = s.address.to_canonical();
+    if !ctx.networks.allows(address) {
+        return Err(ProvisionError::OutsideNetworks {
+            address: address.to_string(),
+        });
     }
-    let Some(tower) = &ctx.tower else {
-        return Err(ProvisionError::Config(
-            "the setup does not say how servers reach the tower: set provisioner.tower \
-             (e.g. tcp://198.51.100.1:7110)"
-                .into(),
-        ));
-    };
+    // The server's tenant's key, never another's: a server accepting one
+    // tenant's key is never provisioned by another tenant.
+    let identity = vigie_referee::ssh_keys::ensure(&ctx.keys_dir, &server.tenant)
+        .map_err(|e| ProvisionError::Config(format!("no SSH key for provisioning: {e}")))?
+        .secret;
     let target = Target {
         name: name.to_owned(),
-        address: s.address.to_string(),
+        address: address.to_string(),
         port: s.ssh_port,
         user: s.ssh_user.clone(),
     };
-    step(name, "probe");
-    probe(&target, ctx.connect_timeout)?;
     step(name, "host_key");
-    let seen = parse_keyscan(&keyscan(&target, ctx.connect_timeout)?);
+    let seen = host_keys(&target, ctx.connect_timeout)?;
     let key = match decide(s.host_key.as_deref(), &seen) {
         Decision::Pinned(k) => k,
         Decision::FirstSeen(k) => {
@@ -157,19 +158,37 @@ fn attempt(
         Decision::Mismatch { expected, seen } => {
             return Err(ProvisionError::HostKeyMismatch { expected, seen })
         }
-        Decision::NoKey => return Err(ProvisionError::NoHostKey),
+        Decision::NoKey => return Err(crate::ssh::unreachable(&target, "no host key offered")),
     };
     let known_hosts = ctx.known_hosts_dir.join(name);
     std::fs::create_dir_all(&ctx.known_hosts_dir)
         .map_err(|e| ProvisionError::io(&ctx.known_hosts_dir, e))?;
     std::fs::write(&known_hosts, format!("{name} {}\n", key.line()))
         .map_err(|e| ProvisionError::io(&known_hosts, e))?;
-    let ssh = Ssh {
+    Ok(Ssh {
         target,
-        identity: ctx.identity.clone(),
+        identity,
         known_hosts,
         connect_timeout: ctx.connect_timeout,
+    })
+}
+
+/// Everything up to and including enrolment and the agent's start.
+fn attempt(
+    ctx: &Context,
+    server: &ServerRecord,
+    client: &mut ApiClient,
+) -> Result<(), ProvisionError> {
+    let s = &server.spec;
+    let name = s.name.as_str();
+    let Some(tower) = &ctx.tower else {
+        return Err(ProvisionError::Config(
+            "the setup does not say how servers reach the tower: set provisioner.tower \
+             (e.g. tcp://198.51.100.1:7110)"
+                .into(),
+        ));
     };
+    let ssh = connect(ctx, server, client)?;
     step(name, "preflight");
     let pre = ssh.script("preflight", &remote::preflight(), false, STEP_LIMIT)?;
     let pre = remote::read_preflight(&pre.stdout).ok_or_else(|| ProvisionError::Install {
@@ -235,7 +254,8 @@ fn attempt(
     );
     if let Err(ProvisionError::Referee(ClientError::Refused(_))) = &enrolled {
         // Refused (nothing registered): the agent started for it goes.
-        if let Err(e) = ssh.script("stop", &remote::stop(&ctx.layout), sudo, STEP_LIMIT) {
+        let stop = remote::stop(&ctx.layout, name);
+        if let Err(e) = ssh.script("stop", &stop, sudo, STEP_LIMIT) {
             warn!(event = "agent_stop_failed", server = %name, error = %e);
         }
     }

@@ -106,19 +106,27 @@ pub const KEY_MARK: &str = "vigie-agent-key";
 /// Exit status of an install refused before it touched anything.
 pub const REFUSED: i32 = 3;
 
+/// The file of the install dir naming the host id its agent is for.
+pub const OWNER: &str = "owner";
+
 /// The install's first part, with `D` set: refuses an install dir that is
 /// a symbolic link or that someone else owns than the user installing
-/// (root, or the SSH user when it installs without sudo), and stops a
-/// detached agent an earlier install started — only if the pid file
-/// names a process running `$D/bin/vigie … agent …`: a stale pid file
-/// may name anyone's process by now.
-pub fn prelude() -> String {
+/// (root, or the SSH user when it installs without sudo), or whose agent
+/// is another host's (its `owner` file names another host id: that
+/// agent is never stopped, reused nor overwritten, and the refusal does
+/// not say whose it is), and stops a detached agent an earlier install
+/// for this host started — only if the pid file names a process running
+/// `$D/bin/vigie … agent …`: a stale pid file may name anyone's process
+/// by now.
+pub fn prelude(host: &str) -> String {
+    let host = quote(host);
     format!(
         r#"if [ -L "$D" ]; then echo "vigie: $D is a symbolic link: refusing to install there" >&2; exit {REFUSED}; fi
 if [ -e "$D" ]; then
   owner=$(stat -c %u "$D")
   if [ "$owner" != "$(id -u)" ]; then echo "vigie: $D exists and belongs to uid $owner, not to $(id -un) who installs: refusing to install there" >&2; exit {REFUSED}; fi
 fi
+if [ -e "$D/{OWNER}" ] && [ "$(head -n 1 "$D/{OWNER}")" != {host} ]; then echo "vigie: $D holds the agent of another host: refusing to touch it" >&2; exit {REFUSED}; fi
 if [ -s "$D/agent.pid" ]; then
   pid=$(head -c 32 "$D/agent.pid" | tr -d ' \n')
   case "$pid" in
@@ -151,7 +159,7 @@ pub fn install(
 ) -> String {
     let d = quote(&l.install_dir);
     let run_agent = run_agent(l, host, tower);
-    let prelude = prelude();
+    let prelude = prelude(host);
     // A removed host's server is a new host: a new key, and a new journal
     // (the old one numbers reports the tower forgot with the host).
     let fresh = if fresh_key {
@@ -162,10 +170,14 @@ pub fn install(
     format!(
         r#"set -e
 umask 077
+U={upload}
+trap 'rm -f "$U"' EXIT
 D={d}
 {prelude}if [ -d /run/systemd/system ] && systemctl is-active --quiet {UNIT} 2>/dev/null; then systemctl stop {UNIT}; fi
 mkdir -p "$D/bin" "$D/state"
 chmod 0755 "$D" "$D/bin"
+printf '%s\n' {owner} > "$D/{OWNER}.new"
+mv -f "$D/{OWNER}.new" "$D/{OWNER}"
 install -m 0755 {upload} "$D/bin/vigie"
 rm -f {upload}
 "$D/bin/vigie" --version >/dev/null
@@ -181,6 +193,7 @@ echo "{KEY_MARK} $(cat "$D/agent.key.pub")"
         upload = quote(upload),
         root = quote(&l.agent_root),
         key = quote(tower_key),
+        owner = quote(host),
     )
 }
 
@@ -211,11 +224,13 @@ fn agent_command(l: &Layout, host: &str, tower: &str) -> String {
 }
 
 /// `run-agent.sh`: the detached agent's entry (its pid recorded, its
-/// output appended to `agent.log`).
+/// output appended to `agent.log`, which is made, or narrowed, 0600
+/// first: the agent's own umask stays the host's, for its steps).
 fn run_agent(l: &Layout, host: &str, tower: &str) -> String {
     let d = quote(&l.install_dir);
     format!(
-        "#!/bin/sh\necho $$ > {d}/agent.pid\nexec {} >> {d}/agent.log 2>&1 </dev/null\n",
+        "#!/bin/sh\necho $$ > {d}/agent.pid\n(umask 077; : >> {d}/agent.log)\n\
+         chmod 0600 {d}/agent.log\nexec {} >> {d}/agent.log 2>&1 </dev/null\n",
         agent_command(l, host, tower)
     )
 }
@@ -258,12 +273,17 @@ echo started systemd"#,
 }
 
 /// Run as root after a refused enrolment: stops and disables the agent
-/// the attempt started (its key is not the tower's to accept).
-pub fn stop(l: &Layout) -> String {
+/// the attempt started for `host` (its key is not the tower's to
+/// accept) — never another host's.
+pub fn stop(l: &Layout, host: &str) -> String {
     let d = quote(&l.install_dir);
-    let prelude = prelude();
+    let prelude = prelude(host);
+    let owned = format!(
+        "[ \"$(head -n 1 \"$D/{OWNER}\" 2>/dev/null)\" = {} ]",
+        quote(host)
+    );
     format!(
-        "set -e\nD={d}\nif [ -d /run/systemd/system ] && systemctl is-enabled --quiet {UNIT} 2>/dev/null; then systemctl disable --now {UNIT}; fi\n{prelude}"
+        "set -e\nD={d}\nif {owned} && [ -d /run/systemd/system ] && systemctl is-enabled --quiet {UNIT} 2>/dev/null; then systemctl disable --now {UNIT}; fi\n{prelude}"
     )
 }
 
@@ -331,6 +351,12 @@ mod tests {
             "the secret is never printed: {s}"
         );
         assert!(s.contains("'--host' 'web-1'"), "{s}");
+        let owner = s.find("> \"$D/owner.new\"").expect("the owner recorded");
+        assert!(
+            s.find("holds the agent of another host").unwrap() < owner
+                && owner < s.find("install -m 0755").unwrap(),
+            "checked before anything is touched, recorded before the binary: {s}"
+        );
         assert!(!s.contains(r#"rm -f "$D/agent.key" "$D/agent.key.pub""#));
         let fresh = install(
             &layout(Service::Auto),
@@ -348,15 +374,90 @@ mod tests {
 
     /// Runs the prelude with a real `sh`, `D` set to `dir`.
     fn run_prelude(dir: &std::path::Path) -> std::process::Output {
+        run_prelude_for(dir, "web-1")
+    }
+
+    fn run_prelude_for(dir: &std::path::Path, host: &str) -> std::process::Output {
         std::process::Command::new("sh")
             .arg("-c")
             .arg(format!(
                 "set -e\nD={}\n{}",
                 quote(&dir.to_string_lossy()),
-                prelude()
+                prelude(host)
             ))
             .output()
             .unwrap()
+    }
+
+    /// An agent of this install dir: argv[0] `$D/bin/vigie`, an `agent`
+    /// word, its pid in `$D/agent.pid`.
+    fn start_agent(d: &std::path::Path) -> std::process::Child {
+        let mut agent = std::process::Command::new("sh");
+        std::os::unix::process::CommandExt::arg0(&mut agent, d.join("bin/vigie"));
+        let agent = agent.args(["-c", "sleep 30; :", "agent"]).spawn().unwrap();
+        std::fs::write(d.join("agent.pid"), format!("{}\n", agent.id())).unwrap();
+        agent
+    }
+
+    #[test]
+    fn another_hosts_agent_is_never_stopped_nor_its_dir_reused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("vigie");
+        std::fs::create_dir_all(d.join("bin")).unwrap();
+        std::fs::write(d.join(OWNER), "a-web-1\n").unwrap();
+        let mut agent = start_agent(&d);
+        let out = run_prelude_for(&d, "b-web-1");
+        assert_eq!(out.status.code(), Some(REFUSED), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("holds the agent of another host"), "{err}");
+        assert!(!err.contains("a-web-1"), "whose it is is not said: {err}");
+        assert!(alive(&mut agent), "the other host's agent still runs");
+        assert!(d.join("agent.pid").exists());
+        // The stop after a refused enrolment is refused the same way.
+        let stop = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(stop(
+                &Layout {
+                    install_dir: d.to_string_lossy().into_owned(),
+                    agent_root: "/".into(),
+                    service: Service::Detached,
+                },
+                "b-web-1",
+            ))
+            .output()
+            .unwrap();
+        assert_eq!(stop.status.code(), Some(REFUSED), "{stop:?}");
+        assert!(alive(&mut agent));
+        // The whole install refuses too, and removes the binary uploaded
+        // for it.
+        let upload = tmp.path().join(".vigie-upload-b-web-1");
+        std::fs::write(&upload, "binary").unwrap();
+        let layout = Layout {
+            install_dir: d.to_string_lossy().into_owned(),
+            agent_root: "/".into(),
+            service: Service::Detached,
+        };
+        let script = install(
+            &layout,
+            &upload.to_string_lossy(),
+            "b-web-1",
+            "tcp://t:1",
+            "k",
+            false,
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(REFUSED), "{out:?}");
+        assert!(!upload.exists(), "the upload is not left behind");
+        assert_eq!(std::fs::read_to_string(d.join(OWNER)).unwrap(), "a-web-1\n");
+        assert!(alive(&mut agent));
+        // Its own host's install goes on, and stops it.
+        let out = run_prelude_for(&d, "a-web-1");
+        assert!(out.status.success(), "{out:?}");
+        assert!(!agent.wait().unwrap().success());
     }
 
     fn alive(child: &mut std::process::Child) -> bool {
@@ -378,12 +479,8 @@ mod tests {
         assert!(out.status.success(), "{out:?}");
         assert!(alive(&mut other), "a foreign process is not killed");
         assert!(!d.join("agent.pid").exists());
-        // The agent this dir runs (argv[0] `$D/bin/vigie`, an `agent` word).
-        let argv0 = d.join("bin/vigie");
-        let mut agent = std::process::Command::new("sh");
-        std::os::unix::process::CommandExt::arg0(&mut agent, &argv0);
-        let mut agent = agent.args(["-c", "sleep 30; :", "agent"]).spawn().unwrap();
-        std::fs::write(d.join("agent.pid"), format!("{}\n", agent.id())).unwrap();
+        // The agent this dir runs.
+        let mut agent = start_agent(&d);
         let out = run_prelude(&d);
         assert!(out.status.success(), "{out:?}");
         let status = agent.wait().unwrap();
@@ -424,13 +521,13 @@ mod tests {
         assert!(s.contains("systemctl restart vigie-agent.service") && !s.contains("setsid"));
         let a = start(&layout(Service::Auto), "h", "tcp://t:1");
         assert!(a.contains("if [ -d /run/systemd/system ]") && a.contains("setsid"));
-        let stop = stop(&layout(Service::Auto));
+        let stop = stop(&layout(Service::Auto), "h");
         assert!(
             stop.contains("systemctl disable --now vigie-agent.service"),
             "{stop}"
         );
         assert!(
-            stop.contains(&prelude()),
+            stop.contains(&prelude("h")),
             "the detached agent, checked: {stop}"
         );
     }

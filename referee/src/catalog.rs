@@ -62,6 +62,8 @@ pub struct Catalog {
     pub apps: BTreeMap<(String, String, String), AppRecord>,
     /// Provisioning requests by server name (kept after a failure).
     pub provisions: BTreeMap<String, crate::provision::ProvisionRecord>,
+    /// Where tenants' SSH keys are (`ssh_keys`), from the referee's config.
+    pub ssh_keys: Option<std::path::PathBuf>,
 }
 
 fn load_all<T: serde::de::DeserializeOwned>(
@@ -367,6 +369,7 @@ impl Tower {
                 self.provision_failed(caller, &name, reason, turn)?
             }
             CatalogCall::Pin { name, host_key } => self.pin(caller, &name, host_key, turn)?,
+            CatalogCall::SshKey => self.ssh_key(caller)?,
         };
         Ok(ApiAnswer::Catalog(answer))
     }

@@ -30,6 +30,7 @@ mod scope;
 mod server;
 mod servers;
 mod setup_hosts;
+pub mod ssh_keys;
 mod submission;
 mod tower;
 mod turn;

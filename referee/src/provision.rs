@@ -16,15 +16,17 @@
 //! Keys: `provision/<name>` → [`ProvisionRecord`] while a server is being
 //! provisioned or after it failed (a retry reuses its init change).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+use vigie_catalog::servers::normal_address;
 use vigie_changes::Selector;
 use vigie_wire::catalog::{CatalogAnswer, ServerRecord, ServerSpec, ServerState};
 use vigie_wire::change::ChangeSpec;
-use vigie_wire::front::{KeyRecord, KeyState};
-use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin};
+use vigie_wire::front::{Grant, KeyRecord, KeyState, Verb};
+use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Labels, Origin};
 
 use crate::catalog::{server_key, CatalogLog};
 use crate::labels::Register;
@@ -54,6 +56,15 @@ pub struct ProvisionRecord {
 /// Longest failure reason kept (the provisioner's reasons are short; an
 /// SSH error's tail is cut).
 const MAX_REASON: usize = 1_000;
+
+/// Whether `held` has a grant of `verb` whose scope (a selector) matches
+/// a host `id` with these labels.
+fn holds_over(held: &[Grant], verb: Verb, id: &str, labels: &Labels) -> bool {
+    held.iter().any(|g| {
+        g.verb == verb
+            && vigie_changes::Selector::parse(&g.scope).is_ok_and(|s| s.matches(id, labels))
+    })
+}
 
 fn tower_only(caller: &Caller) -> Result<(), ApiFault> {
     match caller.origin {
@@ -145,22 +156,7 @@ impl Tower {
                 ),
             ));
         }
-        let mut problems = Vec::new();
-        for n in &chosen {
-            let s = &self.catalog.servers[n];
-            match &s.state {
-                ServerState::Host => problems.push(format!("{n} is already a host")),
-                ServerState::Provisioning => {
-                    problems.push(format!("{n} is already being provisioned"))
-                }
-                ServerState::New | ServerState::Failed { .. } => {}
-            }
-            if self.hosts.contains_key(n) {
-                problems.push(format!(
-                    "{n}: a host of that id exists (remove it first: `vigie hosts remove {n}`)"
-                ));
-            }
-        }
+        let mut problems = self.provision_problems(&chosen);
         if !problems.is_empty() {
             let n = problems.len();
             problems.truncate(50);
@@ -172,6 +168,10 @@ impl Tower {
                 ),
             ));
         }
+        // Provisioning registers each server as a host and accepts its
+        // agent's key: what `hosts.admin` allows, beyond `servers.admin`.
+        let all: Vec<&String> = chosen.iter().collect();
+        self.check_may_register(caller, &all)?;
         // The init change (given, or kept from an earlier request) runs on
         // each new host as the caller's own change: checked now as its
         // submission will be, and the caller must be allowed to submit it.
@@ -237,11 +237,93 @@ impl Tower {
         Ok(CatalogAnswer::Servers(out))
     }
 
+    /// Why each of `chosen` may not be provisioned now, if it may not.
+    fn provision_problems(&self, chosen: &BTreeSet<String>) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut addresses = BTreeSet::new();
+        // One pass over the catalog, however many servers are asked for.
+        let claimed = self.claimed_addresses();
+        for n in chosen {
+            let s = &self.catalog.servers[n];
+            let address = normal_address(s.spec.address);
+            let other = claimed
+                .get(&address)
+                .is_some_and(|c| c.iter().any(|o| o != n));
+            if other || !addresses.insert(address) {
+                // Which server, and so which tenant, holds it is not said.
+                problems.push(format!(
+                    "{n}: its address {address} is another server's in this tower \
+                     (provisioned or being provisioned): refused"
+                ));
+            }
+            match &s.state {
+                ServerState::Host => problems.push(format!("{n} is already a host")),
+                ServerState::Provisioning => {
+                    problems.push(format!("{n} is already being provisioned"))
+                }
+                ServerState::New | ServerState::Failed { .. } => {}
+            }
+            if self.hosts.contains_key(n) {
+                problems.push(format!(
+                    "{n}: a host of that id exists (remove it first: `vigie hosts remove {n}`)"
+                ));
+            }
+        }
+        problems
+    }
+
+    /// The addresses servers of any tenant hold, and which servers: a
+    /// host (the first successful provisioning claimed the machine) or
+    /// one being provisioned.
+    fn claimed_addresses(&self) -> HashMap<IpAddr, Vec<&str>> {
+        let mut claimed: HashMap<IpAddr, Vec<&str>> = HashMap::new();
+        for o in self.catalog.servers.values() {
+            if matches!(o.state, ServerState::Host | ServerState::Provisioning) {
+                claimed
+                    .entry(normal_address(o.spec.address))
+                    .or_default()
+                    .push(&o.spec.name);
+            }
+        }
+        claimed
+    }
+
     /// Refuses unless the caller's own stored record (not what the front
     /// door let through: `servers.admin`) holds `changes.submit` over
     /// every one of `names`, judged on the server's name and catalog
     /// labels (its future host id and labels). The tower may.
     fn check_may_submit(&self, caller: &Caller, names: &[&String]) -> Result<(), ApiFault> {
+        let allowed = crate::grants::may_submit_on;
+        self.check_own_grant(caller, names, allowed, |who, outside| {
+            format!(
+                "operator {who} may not give an init change for {outside}: it runs as the \
+                 operator's own change and needs changes.submit over those hosts; nothing done"
+            )
+        })
+    }
+
+    /// The same for `hosts.admin`: provisioning registers hosts and
+    /// accepts their agents' keys.
+    fn check_may_register(&self, caller: &Caller, names: &[&String]) -> Result<(), ApiFault> {
+        let allowed = |g: &[Grant], id: &str, l: &Labels| holds_over(g, Verb::HostsAdmin, id, l);
+        self.check_own_grant(caller, names, allowed, |who, outside| {
+            format!(
+                "operator {who} may not provision {outside}: provisioning registers hosts \
+                 and accepts their agents' keys, which needs hosts.admin over them; nothing done"
+            )
+        })
+    }
+
+    /// Refuses, with `refusal(operator, names outside)`, unless the
+    /// caller's own record's grants are `allowed` over every server of
+    /// `names` (its name and catalog labels). The tower may.
+    fn check_own_grant(
+        &self,
+        caller: &Caller,
+        names: &[&String],
+        allowed: impl Fn(&[Grant], &str, &Labels) -> bool,
+        refusal: impl Fn(&str, &str) -> String,
+    ) -> Result<(), ApiFault> {
         let Origin::Operator { home } = &caller.origin else {
             return Ok(());
         };
@@ -262,7 +344,7 @@ impl Tower {
             .iter()
             .filter(|n| {
                 let labels = &self.catalog.servers[n.as_str()].spec.labels;
-                !crate::grants::may_submit_on(&me.grants, n, labels)
+                !allowed(&me.grants, n, labels)
             })
             .map(|n| n.as_str())
             .take(20)
@@ -272,12 +354,7 @@ impl Tower {
         }
         Err(fault(
             ApiFaultKind::Forbidden,
-            format!(
-                "operator {} may not give an init change for {}: it runs as the operator's \
-                 own change and needs changes.submit over those hosts; nothing done",
-                caller.operator,
-                outside.join(", ")
-            ),
+            refusal(&caller.operator, &outside.join(", ")),
         ))
     }
 
@@ -470,27 +547,7 @@ impl Tower {
                 format!("a host {name} exists already: remove it, then provision again"),
             ));
         }
-        let (init, requester, home) = match self.catalog.provisions.get(name) {
-            Some(p) => (p.init.clone(), p.operator.clone(), p.home.clone()),
-            None => (None, caller.operator.clone(), None),
-        };
-        // The init change is the requesting operator's (checked for
-        // `changes.submit` when asked, and again now: it may have been
-        // revoked since), so the audit says who.
-        let submitter = Caller {
-            operator: requester,
-            ..caller.clone()
-        };
-        if let Some(i) = &init {
-            check_init(i, &caller.tenant, &submitter.operator, name)?;
-            if let Some(home) = home {
-                let as_asked = Caller {
-                    origin: Origin::Operator { home },
-                    ..submitter.clone()
-                };
-                self.check_may_submit(&as_asked, &[&name.to_owned()])?;
-            }
-        }
+        let (init, submitter) = self.enrol_checks(caller, &s)?;
         // Every check is done: from here on, writes only.
         self.host_add(caller, name, Register::New(s.spec.labels.clone()), turn)?;
         let rec = KeyRecord {
@@ -531,6 +588,76 @@ impl Tower {
             change: change.unwrap_or_default(),
         }));
         Ok(CatalogAnswer::Servers(vec![s]))
+    }
+
+    /// The caller's tenant's SSH public key, made at its first use.
+    pub(crate) fn ssh_key(&self, caller: &Caller) -> Result<CatalogAnswer, ApiFault> {
+        let Some(dir) = &self.catalog.ssh_keys else {
+            return Err(fault(
+                ApiFaultKind::Unavailable,
+                "this referee was started without a key dir (--ssh-keys): it gives no SSH key",
+            ));
+        };
+        match crate::ssh_keys::ensure(dir, &caller.tenant) {
+            Ok(k) => Ok(CatalogAnswer::SshKey(k.public)),
+            Err(e) => {
+                tracing::error!(event = "ssh_key_failed", tenant = %caller.tenant, error = %e);
+                Err(fault(
+                    ApiFaultKind::Unavailable,
+                    "the tower could not make this tenant's SSH key (its log says why)",
+                ))
+            }
+        }
+    }
+
+    /// An enrolment's checks beyond the server's state and key: the
+    /// address not another host's, and the requester's grants again
+    /// (`hosts.admin`; `changes.submit` with an init change). Returns the
+    /// init change and the caller it is submitted as.
+    fn enrol_checks(
+        &self,
+        caller: &Caller,
+        s: &ServerRecord,
+    ) -> Result<(Option<ChangeSpec>, Caller), ApiFault> {
+        let name = s.spec.name.as_str();
+        let address = normal_address(s.spec.address);
+        if self.catalog.servers.values().any(|o| {
+            o.spec.name != name
+                && o.state == ServerState::Host
+                && normal_address(o.spec.address) == address
+        }) {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!("{name}: its address {address} is another server's in this tower: refused"),
+            ));
+        }
+        let (init, requester, home) = match self.catalog.provisions.get(name) {
+            Some(p) => (p.init.clone(), p.operator.clone(), p.home.clone()),
+            None => (None, caller.operator.clone(), None),
+        };
+        // The init change is the requesting operator's (checked for
+        // `changes.submit` when asked, and again now: it may have been
+        // revoked since), so the audit says who.
+        let submitter = Caller {
+            operator: requester,
+            ..caller.clone()
+        };
+        // So are its `hosts.admin` (the host registered, its key
+        // accepted) and, with an init change, its `changes.submit`.
+        let as_asked = home.map(|home| Caller {
+            origin: Origin::Operator { home },
+            ..submitter.clone()
+        });
+        if let Some(a) = &as_asked {
+            self.check_may_register(a, &[&name.to_owned()])?;
+        }
+        if let Some(i) = &init {
+            check_init(i, &caller.tenant, &submitter.operator, name)?;
+            if let Some(a) = &as_asked {
+                self.check_may_submit(a, &[&name.to_owned()])?;
+            }
+        }
+        Ok((init, submitter))
     }
 
     pub(crate) fn provision_failed(

@@ -6,7 +6,9 @@
 //! record in the turn's one batch.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
+use vigie_catalog::servers::normal_address;
 use vigie_changes::Selector;
 use vigie_wire::catalog::{CatalogAnswer, ImportRow, ServerRecord, ServerState, SessionRecord};
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
@@ -54,18 +56,17 @@ impl Tower {
                 "an import names its file and carries its SHA-256 digest (64 hex)",
             ));
         }
+        // One spelling per machine (`::ffff:192.0.2.1` is 192.0.2.1), the
+        // one stored and dialled: a client may send any.
+        let mut rows = rows;
+        for r in &mut rows {
+            r.server.address = normal_address(r.server.address);
+        }
         let vis = Visible::of(caller);
         let mut problems: Vec<String> = Vec::new();
         let mut seen: HashMap<&str, u64> = HashMap::new();
-        // The tenant's addresses already in the catalog: one machine is one
-        // server (another tenant's are not looked at, nor named).
-        let taken: HashMap<std::net::IpAddr, &ServerRecord> = self
-            .catalog
-            .servers
-            .values()
-            .filter(|o| o.tenant == caller.tenant)
-            .map(|o| (o.spec.address, o))
-            .collect();
+        let mut seen_at: HashMap<IpAddr, u64> = HashMap::new();
+        let taken = self.tenant_addresses(&caller.tenant);
         for r in &rows {
             let s = &r.server;
             let at = |c: &str, m: &str| format!("line {}, column '{c}': {m}", r.line);
@@ -98,6 +99,12 @@ impl Tower {
                 problems.push(at(
                     "name",
                     &format!("{:?} is in use in this tower: choose another name", s.name),
+                ));
+            }
+            if let Some(first) = seen_at.insert(s.address, r.line) {
+                problems.push(at(
+                    "address",
+                    &format!("{} is already on line {first}", s.address),
                 ));
             }
             if let Some(o) = taken.get(&s.address).filter(|o| o.spec.name != s.name) {
@@ -216,6 +223,19 @@ impl Tower {
         })
     }
 
+    /// The tenant's addresses already in the catalog: one machine is one
+    /// server (another tenant's are not looked at, nor named: their
+    /// import is accepted, and the first provisioning claims the address,
+    /// see `provision.rs`).
+    fn tenant_addresses(&self, tenant: &str) -> HashMap<IpAddr, &ServerRecord> {
+        self.catalog
+            .servers
+            .values()
+            .filter(|o| o.tenant == tenant)
+            .map(|o| (normal_address(o.spec.address), o))
+            .collect()
+    }
+
     pub(crate) fn sessions(&self, caller: &Caller) -> Vec<SessionRecord> {
         self.catalog
             .sessions
@@ -272,8 +292,12 @@ impl Tower {
         caller: &'a Caller,
         name: &str,
     ) -> Result<&'a ServerRecord, ApiFault> {
-        self.visible_servers(caller)
-            .find(|s| s.spec.name == name)
+        // By name, not a scan: a request names up to 20,000 servers.
+        let vis = Visible::of(caller);
+        self.catalog
+            .servers
+            .get(name)
+            .filter(|s| vis.host(&s.tenant, &s.spec.name, &s.spec.labels))
             .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no server {name}")))
     }
 }

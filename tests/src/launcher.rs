@@ -44,6 +44,15 @@ impl Launcher {
         })
     }
 
+    /// Like `start`, with variables added to the environment of the
+    /// launcher and of every child (`VIGIE_LOG`, say).
+    pub fn start_env(setup: Setup, env: &[(&str, &Path)]) -> anyhow::Result<Self> {
+        Self::start_with(setup, |f, base| {
+            let all: Vec<(&str, &Path)> = base.iter().chain(env).copied().collect();
+            Daemon::spawn_env(None, &all, &["start", "--setup", f])
+        })
+    }
+
     /// Starts the tower inside a network namespace (its own machine); its
     /// ipc endpoints stay reachable from the test through the filesystem.
     pub fn start_in_netns(setup: Setup, netns: &str) -> anyhow::Result<Self> {

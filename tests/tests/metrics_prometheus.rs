@@ -1,10 +1,11 @@
 //! The tower's metrics as an operator gets them: a real Prometheus (the
 //! Debian package) scrapes a running tower with the shipped
-//! `examples/prometheus.yml`, and the values are read back through
+//! `examples/prometheus.yml`, authenticated by the tower's bearer token
+//! (`credentials_file`), and the values are read back through
 //! Prometheus's HTTP API after running changes.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -97,16 +98,24 @@ impl Prometheus {
     }
 }
 
-/// The shipped example, pointed at this tower and scraping every second.
-fn prometheus_config(dir: &Path, target: &str) -> anyhow::Result<std::path::PathBuf> {
+/// Where the example reads the token: the example tower's data dir.
+const EXAMPLE_TOKEN: &str = "credentials_file: ../data/example/keys/metrics.token";
+
+/// The shipped example, pointed at this tower (and its token file) and
+/// scraping every second.
+fn prometheus_config(dir: &Path, target: &str, token: &Path) -> anyhow::Result<PathBuf> {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/prometheus.yml");
     let text = std::fs::read_to_string(&shipped)?;
     anyhow::ensure!(
-        text.contains("127.0.0.1:9464"),
-        "the example's target moved"
+        text.contains("127.0.0.1:9464") && text.contains(EXAMPLE_TOKEN),
+        "the example's target or token moved"
     );
     let text = text
         .replace("127.0.0.1:9464", target)
+        .replace(
+            EXAMPLE_TOKEN,
+            &format!("credentials_file: {}", token.display()),
+        )
         .replace("scrape_interval: 15s", "scrape_interval: 1s")
         .replace("scrape_timeout: 5s", "scrape_timeout: 1s");
     let path = dir.join("prometheus.yml");
@@ -120,7 +129,11 @@ fn spec(yaml: &str) -> vigie_wire::change::ChangeSpec {
 
 #[test]
 fn prometheus_reads_back_what_the_tower_ran() -> anyhow::Result<()> {
-    let tower = Launcher::start(Setup::new("prom").host("web-1", &[]).host("web-2", &[]))?;
+    // Every scrape an event (at debug), to know which ones Prometheus made.
+    let tower = Launcher::start_env(
+        Setup::new("prom").host("web-1", &[]).host("web-2", &[]),
+        &[("VIGIE_LOG", Path::new("info,vigie_metrics=debug"))],
+    )?;
     let started = tower.wait_from("metrics", "metrics_started", 1, LONG)?;
     assert_eq!(started.fields["subscribed"], Value::Bool(true));
     let address = started
@@ -128,7 +141,9 @@ fn prometheus_reads_back_what_the_tower_ran() -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("metrics_started without address"))?;
     let target = address.trim_start_matches("http://").to_owned();
     let dir = tempfile::tempdir()?;
-    let prom = Prometheus::start(dir.path(), &prometheus_config(dir.path(), &target)?)?;
+    let token = tower.data_dir().join("keys").join("metrics.token");
+    let config = prometheus_config(dir.path(), &target, &token)?;
+    let prom = Prometheus::start(dir.path(), &config)?;
 
     // 3 runs of a two-step change on each host succeed; one fails on
     // web-1 and is rolled back.
@@ -199,6 +214,8 @@ fn prometheus_reads_back_what_the_tower_ran() -> anyhow::Result<()> {
         .wait_n("scrape_served", from + 3, LONG, |e| {
             e.name == "scrape_served"
         })?;
+    // Prometheus authenticated: not one of its scrapes was refused.
+    assert_eq!(tower.events().count("scrape_refused"), 0);
 
     let v = |q: &str| prom.value(q);
     assert_eq!(v(r#"vigie_changes_total{state="succeeded"}"#)?, 6.0);
@@ -250,9 +267,13 @@ fn prometheus_reads_back_what_the_tower_ran() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `GET url`: the status and body, whatever the status.
-fn get(url: &str) -> anyhow::Result<(u16, String)> {
-    match ureq::get(url).timeout(Duration::from_secs(10)).call() {
+/// `GET url` with the tower's bearer token: the status and body,
+/// whatever the status.
+fn get(url: &str, token: &str) -> anyhow::Result<(u16, String)> {
+    let req = ureq::get(url)
+        .timeout(Duration::from_secs(10))
+        .set("Authorization", &format!("Bearer {token}"));
+    match req.call() {
         Ok(r) => Ok((r.status(), r.into_string()?)),
         Err(ureq::Error::Status(code, r)) => Ok((code, r.into_string()?)),
         Err(e) => Err(e.into()),
@@ -277,6 +298,8 @@ fn a_scrape_while_the_referee_is_unreachable_drops_its_series() -> anyhow::Resul
     tower.events().wait_n("host_sampled web-1", 1, LONG, |e| {
         e.name == "host_sampled" && e.str("host") == Some("web-1")
     })?;
+    let token = std::fs::read_to_string(tower.data_dir().join("keys").join("metrics.token"))?;
+    let get = |url: &str| get(url, token.trim());
     let (code, body) = get(&url)?;
     assert_eq!(code, 200);
     assert!(

@@ -139,7 +139,7 @@ fn a_suppliers_servers_become_hosts_over_ssh_and_a_wrong_host_key_is_refused() -
     assert!(
         refused
             .str("reason")
-            .is_some_and(|r| r.contains("refused the tower's key for user nobody-here")),
+            .is_some_and(|r| r.contains("refused this tenant's key for user nobody-here")),
         "{refused:?}"
     );
     let no_sudo = outcome("srv-6")?;

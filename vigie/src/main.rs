@@ -52,8 +52,10 @@ fn main() -> ExitCode {
         Err(e) => {
             let cause = Cause::of(&e);
             let message = said_once(&e);
-            eprintln!("vigie: {message}");
+            // An error may quote the tower, a host or a file: shown, not obeyed.
+            eprintln!("vigie: {}", cmd::escape::text(&message));
             if json {
+                // `out::json` escapes what a terminal would obey.
                 let _ = cmd::out::json(&json_object(cause, &message));
             }
             ExitCode::from(cause.code())

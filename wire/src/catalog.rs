@@ -261,6 +261,10 @@ pub enum CatalogCall {
         name: String,
         host_key: String,
     },
+    /// The caller's tenant's SSH public key for provisioning (made at the
+    /// tenant's first use; its secret half never leaves the tower): what
+    /// its servers' SSH user must accept.
+    SshKey,
 }
 
 impl CatalogCall {
@@ -282,9 +286,10 @@ impl CatalogCall {
 
     pub fn verb(&self) -> Verb {
         match self {
-            CatalogCall::Sessions | CatalogCall::Servers { .. } | CatalogCall::Server { .. } => {
-                Verb::ServersRead
-            }
+            CatalogCall::Sessions
+            | CatalogCall::Servers { .. }
+            | CatalogCall::Server { .. }
+            | CatalogCall::SshKey => Verb::ServersRead,
             CatalogCall::Import { .. }
             | CatalogCall::Provision { .. }
             | CatalogCall::Provisioning
@@ -315,4 +320,6 @@ pub enum CatalogAnswer {
     Pools(Vec<PoolView>),
     Allocations(Vec<Allocation>),
     Apps(Vec<AppRecord>),
+    /// An OpenSSH public key line (`ssh-ed25519 AAAA… vigie-TENANT`).
+    SshKey(String),
 }

@@ -89,6 +89,9 @@ pub struct LogsQuery {
     pub host: HostId,
     pub source: LogSource,
     /// Only records at or after this time (host clock, Unix ms).
+    /// `Some(u64::MAX)` passes over every record there is: the answer is
+    /// empty, its cursor at the end (how `vigie logs --follow` skips ahead
+    /// of a writer faster than it reads, see [`LogsPage::skipped_bytes`]).
     pub since_ms: Option<u64>,
     /// Go on from here (`--follow`); `None`: from the oldest kept.
     pub cursor: Option<LogCursor>,
@@ -125,4 +128,9 @@ pub struct LogsPage {
     /// Part of the asked window was already rotated away: what is shown
     /// starts later than asked. Says from when the host has logs.
     pub beyond_retention: Option<String>,
+    /// Bytes of records of the asked source (and change) passed over
+    /// between the cursor and this page's end for being older than
+    /// `since_ms`.
+    #[serde(default)]
+    pub skipped_bytes: u64,
 }

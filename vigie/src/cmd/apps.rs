@@ -9,6 +9,7 @@ use vigie_wire::catalog::{CatalogAnswer, CatalogCall};
 use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::conn::Conn;
+use super::escape;
 use super::json_catalog::AppJson;
 use super::out::{self, Format, Table};
 
@@ -50,7 +51,7 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             match spec {
                 Ok(spec) => (CatalogCall::AppAdd { spec }, false),
                 Err(e) => {
-                    eprintln!("vigie apps add: {e}");
+                    out::warn(&format!("vigie apps add: {e}"));
                     return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
                 }
             }
@@ -80,7 +81,12 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
     }
     for app in v {
         let s = &app.spec;
-        out::line(&format!("{} {}  {}", s.name, s.version, s.repository))?;
+        out::line(&format!(
+            "{} {}  {}",
+            escape::field(&s.name),
+            escape::field(&s.version),
+            escape::field(&s.repository)
+        ))?;
         let mut t = Table::new(&["  SERVICE", "RUNTIME", "PORT"]);
         for svc in &s.services {
             t.row(vec![

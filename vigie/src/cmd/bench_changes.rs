@@ -101,6 +101,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 /// (the launcher forwards them anyway); what metrics add is the scrape.
 fn start_metrics(
     ctx: &zmq::Context,
+    dir: &std::path::Path,
     api: &str,
     orders: &str,
     escalator: &str,
@@ -119,7 +120,12 @@ fn start_metrics(
         escalator: escalator.to_owned(),
         database_dir: None,
         subscribe_wait: Duration::ZERO,
+        token_file: dir.join("metrics.token"),
     };
+    // Made here before the daemon reads it, then read back as Prometheus
+    // does with its credentials_file.
+    vigie_metrics::Token::ensure(&cfg.token_file)?;
+    let bearer = std::fs::read_to_string(&cfg.token_file)?;
     let flag = stop.clone();
     let daemon = std::thread::spawn(move || {
         let _ = vigie_metrics::serve(cfg, flag);
@@ -132,7 +138,10 @@ fn start_metrics(
             .build();
         let mut scrapes = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            if agent.get(&url).call().is_ok() {
+            let scrape = agent
+                .get(&url)
+                .set("Authorization", &format!("Bearer {}", bearer.trim()));
+            if scrape.call().is_ok() {
                 scrapes += 1;
                 if scrapes == 1 {
                     let _ = first.send(());
@@ -214,7 +223,8 @@ fn measure(a: &Args, scrape_metrics: bool) -> anyhow::Result<Figures> {
 
     let metrics = if scrape_metrics {
         let ctx = zmq::Context::new();
-        let (sock, threads) = start_metrics(&ctx, &api, &orders, &esc.endpoint, stop.clone())?;
+        let (sock, threads) =
+            start_metrics(&ctx, dir.path(), &api, &orders, &esc.endpoint, stop.clone())?;
         Some((ctx, sock, threads))
     } else {
         None

@@ -339,7 +339,14 @@ impl Tower {
     pub fn explain(&self, e: ClientError) -> anyhow::Error {
         let cause = Cause::of_client(&e);
         let message = match e {
-            ClientError::Refused(f) => format!("{}: {}", fault_word(f.kind), f.message),
+            // The tower's words may quote a host or a file: one line, shown.
+            ClientError::Refused(f) => {
+                format!(
+                    "{}: {}",
+                    fault_word(f.kind),
+                    super::escape::field(&f.message)
+                )
+            }
             ClientError::Door(_) => format!("{e}{}", self.source.hint()),
             ClientError::Timeout { .. } => format!("{e}{}", self.source.down_hint()),
             other => other.to_string(),

@@ -27,7 +27,8 @@ use vigie_wire::deploy::{DeployAnswer, DeployCall};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeState, ChangeView, StepStatus};
 
 use super::conn::{Conn, Tower};
-use super::out::Format;
+use super::escape::field;
+use super::out::{esay, say, Format};
 use crate::runtime::EXIT_CONFIG;
 
 #[derive(Debug, clap::Args)]
@@ -95,36 +96,38 @@ fn targets(client: &mut Tower, env: &Environment) -> anyhow::Result<Vec<Target>>
 }
 
 fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
-    println!("deploy {} #{}", env.key, plan.number);
+    say!("deploy {} #{}", env.key, plan.number);
     let first = plan.busy_hosts().next().map_or("-", |h| h.host.as_str());
     match migration_check(env, plan) {
         MigrationCheck::NotNeeded => {}
-        MigrationCheck::FirstDeploy => println!("  migrations: run on {first} before anything starts"),
-        MigrationCheck::Probe => println!(
+        MigrationCheck::FirstDeploy => say!("  migrations: run on {first} before anything starts"),
+        MigrationCheck::Probe => say!(
             "  migrations: {first} is asked whether any are pending; if so, maintenance on every host and migrations on {first}"
         ),
-        MigrationCheck::Pending => println!(
+        MigrationCheck::Pending => say!(
             "  migrations: pending (a new database): maintenance on every host and migrations on {first}"
         ),
     }
     if plan.bumps.is_empty() {
-        println!("  no component changed");
+        say!("  no component changed");
     }
     for bump in &plan.bumps {
         match bump.from {
-            Some(from) => println!("  {}: instance {from} → {}", bump.component, bump.to),
-            None => println!("  {}: instance {} (new)", bump.component, bump.to),
+            Some(from) => say!("  {}: instance {from} → {}", bump.component, bump.to),
+            None => say!("  {}: instance {} (new)", bump.component, bump.to),
         }
     }
     for host in &plan.hosts {
         if host.services.is_empty() && !host.maintenance {
-            println!(
+            say!(
                 "  {}: up to date (proxy {}:{})",
-                host.host, host.address, host.proxy_port
+                host.host,
+                host.address,
+                host.proxy_port
             );
             continue;
         }
-        println!(
+        say!(
             "  {}: proxy {}:{}{}",
             host.host,
             host.address,
@@ -140,9 +143,13 @@ fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
                 .previous
                 .as_ref()
                 .map_or("new".to_string(), |p| format!("replaces #{}", p.instance));
-            println!(
+            say!(
                 "    {} #{} ({}), {} replica(s), ports {:?}, {was}",
-                s.name, s.instance, s.spec.revision, s.spec.replicas, s.ports
+                s.name,
+                s.instance,
+                s.spec.revision,
+                s.spec.replicas,
+                s.ports
             );
         }
         if steps {
@@ -160,7 +167,7 @@ fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
                     compile_upgrade(env, plan, host, Duties::of_host(env, index, true)).steps,
                 );
                 if check == MigrationCheck::Probe {
-                    println!("      if migrations are pending (else a rolling update):");
+                    say!("      if migrations are pending (else a rolling update):");
                 }
                 upgrade
             } else {
@@ -173,7 +180,7 @@ fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
                     Action::Remove { .. } => "remove",
                     Action::Check { .. } => "check",
                 };
-                println!("      {:>3}. {kind:<6} {}", i + 1, step.name);
+                say!("      {:>3}. {kind:<6} {}", i + 1, step.name);
             }
         }
     }
@@ -183,7 +190,7 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
     let env = match load_environment(&a.file) {
         Ok(env) => env,
         Err(e) => {
-            eprintln!("vigie deploy: {e}");
+            esay!("vigie deploy: {e}");
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
@@ -199,7 +206,7 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
     let plan = match plan(&env, previous, &targets, &others) {
         Ok(plan) => plan,
         Err(e) => {
-            eprintln!("vigie deploy: {e}");
+            esay!("vigie deploy: {e}");
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -208,9 +215,9 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
     if !stuck.is_empty() {
         let hint = "the migrations of an earlier deploy may have been applied, so the previous version must not run again; fix the new version and deploy it with --from-maintenance";
         if a.plan {
-            println!("  in maintenance: {} ({hint})", stuck.join(", "));
+            say!("  in maintenance: {} ({hint})", stuck.join(", "));
         } else if !a.from_maintenance {
-            eprintln!(
+            esay!(
                 "vigie deploy: {} of {} in maintenance (503), left there by deploy #{}{}: {hint}",
                 stuck.join(", "),
                 env.key,
@@ -253,7 +260,7 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
     // may be ahead of their code, so they only ever get a new version.
     let maintenance = !stuck.is_empty() && !busy.is_empty();
     let outcome = if maintenance {
-        println!(
+        say!(
             "{} in maintenance since an earlier deploy: maintenance deploy, the previous version is never restarted",
             stuck.join(", ")
         );
@@ -288,7 +295,7 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
     let recorded = journal.write(&mut client, &results, &run, true);
     if let Err(e) = outcome {
         if !run.in_maintenance.is_empty() {
-            eprintln!(
+            esay!(
                 "vigie deploy: cut short; may be in maintenance: {}",
                 run.in_maintenance.join(", ")
             );
@@ -299,7 +306,7 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
         });
     }
     recorded?;
-    println!(
+    say!(
         "deploy {} #{}: {}",
         env.key,
         plan.number,
@@ -369,7 +376,7 @@ fn submit_all(
     for (host, spec) in specs {
         let views = client.changes(ApiCall::Submit { spec, target: host })?;
         for v in views {
-            println!("{}: change {} queued", v.host, v.id);
+            say!("{}: change {} queued", v.host, v.id);
             ids.push(v.id);
         }
     }
@@ -391,7 +398,7 @@ fn probe(
     let Some(spec) = compile_probe(env, plan, host) else {
         return Ok(Some(false));
     };
-    println!("asking {} whether migrations are pending", host.host);
+    say!("asking {} whether migrations are pending", host.host);
     let done = submit_all(client, format, vec![(host.host.clone(), spec)])?;
     let Some(view) = done.first() else {
         bail!("the migrations check was not queued");
@@ -403,16 +410,17 @@ fn probe(
         .and_then(|r| probe_answer(&r.stdout_tail));
     match (view.state == ChangeState::Succeeded, answer) {
         (true, Some(pending)) => {
-            println!(
+            say!(
                 "migrations: {}",
                 if pending { "pending" } else { "none pending" }
             );
             Ok(Some(pending))
         }
         _ => {
-            println!(
+            say!(
                 "{}: the migrations check failed (change {}): nothing was deployed",
-                host.host, view.id
+                host.host,
+                view.id
             );
             results.insert(host.host.clone(), (view.id.clone(), false));
             Ok(None)
@@ -460,7 +468,7 @@ fn rolling(
             results.insert(v.host.clone(), (v.id.clone(), ok));
         }
         if failed {
-            println!("a host rolled back: the deploy stops here");
+            say!("a host rolled back: the deploy stops here");
             return Ok(true);
         }
     }
@@ -480,7 +488,7 @@ fn leave(
     if hosts.is_empty() {
         return Ok(Vec::new());
     }
-    println!("back to the previous version on {} host(s)", hosts.len());
+    say!("back to the previous version on {} host(s)", hosts.len());
     let specs = hosts
         .iter()
         .map(|h| (h.host.clone(), compile_leave(env, plan, h)))
@@ -490,9 +498,10 @@ fn leave(
         if v.state == ChangeState::Succeeded {
             left.push(v.host.clone());
         } else {
-            println!(
+            say!(
                 "{}: could not leave maintenance (change {}): the host still answers 503",
-                v.host, v.id
+                v.host,
+                v.id
             );
         }
         results
@@ -582,13 +591,13 @@ fn migrate_run(view: &ChangeView) -> MigrateRun {
 /// committed: the previous version must not run on the new schema, so
 /// they stay in maintenance; the operator is told so and how out.
 fn stay_in_maintenance(env: &Environment, hosts: &[String]) {
-    println!(
+    say!(
         "migrations of {} were applied: {} stay in maintenance (503 with Retry-After), \
          old code stopped, since the previous version must not run on the new schema",
         env.key,
         hosts.join(", ")
     );
-    println!(
+    say!(
         "to leave maintenance, fix the new version and deploy it with `vigie deploy ENV.yml --from-maintenance`"
     );
 }
@@ -636,7 +645,7 @@ fn with_maintenance(
     results: &mut Results,
     run: &mut MaintenanceRun,
 ) -> anyhow::Result<bool> {
-    println!("maintenance: entering on {} host(s)", busy.len());
+    say!("maintenance: entering on {} host(s)", busy.len());
     let specs = busy
         .iter()
         .map(|h| (h.host.clone(), compile_enter(env, plan, h)))
@@ -656,7 +665,7 @@ fn with_maintenance(
         if v.state == ChangeState::Succeeded {
             entered.extend(busy.iter().copied().find(|h| h.host == v.host));
         } else {
-            println!("{}: could not enter maintenance (change {})", v.host, v.id);
+            say!("{}: could not enter maintenance (change {})", v.host, v.id);
             results.insert(v.host.clone(), (v.id.clone(), false));
             // Its enter rolled back: it serves what it served, unless an
             // earlier deploy had left it in maintenance already.
@@ -693,9 +702,10 @@ fn with_maintenance(
             journal.write(client, results, run, false)?;
             continue;
         }
-        println!(
+        say!(
             "{}: the new version rolled back (change {}): the deploy stops here",
-            v.host, v.id
+            v.host,
+            v.id
         );
         // Hosts already upgraded keep the new version; the others, this
         // one too, go back only if the migrations did not commit.
@@ -730,8 +740,8 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
                     .iter()
                     .map(|(c, s)| format!("{c}#{}", s.instance))
                     .collect();
-                let hosts: Vec<&str> = r.hosts.keys().map(String::as_str).collect();
-                println!(
+                let hosts: Vec<String> = r.hosts.keys().map(|h| field(h).into_owned()).collect();
+                say!(
                     "{:<24} {:>3} deploys  {}  on {}",
                     r.key.to_string(),
                     r.history.len(),
@@ -742,20 +752,24 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
         }
         DeploymentsCmd::Show { name } => {
             let Some(r) = records.iter().find(|r| r.key.to_string() == name) else {
-                eprintln!("vigie deployments: no environment {name} (write APP/ENVIRONMENT)");
+                esay!("vigie deployments: no environment {name} (write APP/ENVIRONMENT)");
                 return Ok(ExitCode::FAILURE);
             };
             if format == Format::Json {
                 super::out::json(&super::json::DeploymentJson::new(r, true))?;
                 return Ok(ExitCode::SUCCESS);
             }
-            println!("{}", r.key);
+            // A record is what a deploying operator's CLI wrote: its app,
+            // component and service names are checked when it is read, its
+            // hosts and changes are shown one line each, whatever they hold.
+            say!("{}", r.key);
             for (c, s) in &r.components {
-                println!("  {c}: instance {}", s.instance);
+                say!("  {c}: instance {}", s.instance);
             }
             for (host, state) in &r.hosts {
-                println!(
-                    "  {host}: proxy port {:?}{}",
+                say!(
+                    "  {}: proxy port {:?}{}",
+                    field(host),
                     state.proxy_port,
                     if state.maintenance {
                         ", in maintenance (deploy --from-maintenance)"
@@ -764,18 +778,24 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
                     }
                 );
                 for (name, p) in &state.services {
-                    println!(
-                        "    {name} #{}: {} replica(s), ports {:?}",
-                        p.instance, p.replicas, p.ports
+                    say!(
+                        "    {} #{}: {} replica(s), ports {:?}",
+                        name,
+                        p.instance,
+                        p.replicas,
+                        p.ports
                     );
                 }
             }
             for d in &r.history {
                 let bumped: Vec<String> =
                     d.bumped.iter().map(|(c, n)| format!("{c}#{n}")).collect();
-                let changes: Vec<String> =
-                    d.changes.iter().map(|(h, c)| format!("{h}:{c}")).collect();
-                println!(
+                let changes: Vec<String> = d
+                    .changes
+                    .iter()
+                    .map(|(h, c)| format!("{}:{}", field(h), field(c)))
+                    .collect();
+                say!(
                     "  #{} {:?}{} bumped [{}] changes [{}]",
                     d.number,
                     d.outcome,

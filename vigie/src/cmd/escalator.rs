@@ -51,16 +51,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match vigie_escalator::serve(cfg, shutdown, None) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(EscalatorError::Zmq(e @ (zmq::Error::EINVAL | zmq::Error::EPROTONOSUPPORT))) => {
-            eprintln!("vigie escalator: bad --bind endpoint: {e}");
+            super::out::esay!("vigie escalator: bad --bind endpoint: {e}");
             Ok(ExitCode::from(EXIT_CONFIG))
         }
         Err(e @ EscalatorError::Locked { .. }) => {
-            eprintln!("vigie escalator: refusing to start: {e}");
+            super::out::esay!("vigie escalator: refusing to start: {e}");
             Ok(ExitCode::FAILURE)
         }
         Err(EscalatorError::Engine(e @ EngineError::Corrupt { .. })) => {
             tracing::error!(event = "storage_corrupt", error = %e);
-            eprintln!(
+            super::out::esay!(
                 "vigie escalator: refusing to start: {e} (vigie escalator repair --data {})",
                 data.display()
             );
@@ -74,24 +74,24 @@ fn repair(data: &std::path::Path) -> anyhow::Result<ExitCode> {
     let report =
         vigie_escalator::repair(data).with_context(|| format!("repairing {}", data.display()))?;
     for r in &report.repaired {
-        println!(
+        super::out::say!(
             "{}: rewritten with its {} intact records; original kept as {}",
             r.file.display(),
             r.records_kept,
             r.original.display()
         );
         for (offset, why) in &r.skipped {
-            println!("  skipped damage at byte {offset}: {why}");
+            super::out::say!("  skipped damage at byte {offset}: {why}");
         }
     }
     for c in &report.tails_cut {
-        println!(
+        super::out::say!(
             "{}: torn tail of {} bytes cut (an unacknowledged write)",
             c.file.display(),
             c.dropped
         );
     }
-    println!(
+    super::out::say!(
         "{} databases open cleanly: {}",
         report.databases.len(),
         report.databases.join(", ")

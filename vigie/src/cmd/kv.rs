@@ -160,9 +160,15 @@ pub fn run(args: Args, format: super::out::Format) -> anyhow::Result<ExitCode> {
                 if json {
                     super::out::json(&serde_json::json!({ "key": text(&e.key), "value": value }))?;
                 } else {
+                    // One record a line, key and value apart by a tab:
+                    // neither can forge one.
+                    let key = text(&e.key);
+                    let key = super::escape::field(&key);
                     match value {
-                        Some(v) => super::out::line(&format!("{}\t{v}", text(&e.key)))?,
-                        None => super::out::line(&text(&e.key))?,
+                        Some(v) => {
+                            super::out::line(&format!("{key}\t{}", super::escape::field(&v)))?
+                        }
+                        None => super::out::line(&key)?,
                     }
                 }
             }

@@ -41,7 +41,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     match vigie_majordomo::serve(cfg, shutdown_flag()?) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e @ MajordomoError::Key { .. }) => {
-            eprintln!("vigie majordomo: {e}");
+            super::out::esay!("vigie majordomo: {e}");
             Ok(ExitCode::from(EXIT_CONFIG))
         }
         Err(e) => Err(e).context("majordomo stopped on an error"),
@@ -79,6 +79,8 @@ pub struct AgentArgs {
     /// Milliseconds between two host metrics samples.
     #[arg(long, default_value_t = super::plug::DEFAULT_METRICS_EVERY_MS)]
     metrics_every_ms: u64,
+    #[command(flatten)]
+    logs: super::plug::LogsArgs,
 }
 
 /// Exit status of an agent the tower cut off (revoked or refused).
@@ -86,7 +88,7 @@ const EXIT_REFUSED: u8 = 3;
 
 pub fn agent(a: AgentArgs) -> anyhow::Result<ExitCode> {
     let bad = |what: &str, e: &dyn std::fmt::Display| {
-        eprintln!("vigie agent: {what}: {e}");
+        super::out::esay!("vigie agent: {what}: {e}");
         Ok(ExitCode::from(EXIT_CONFIG))
     };
     if let Err(e) = vigie_changes::validate_host_id(&a.host) {
@@ -109,7 +111,7 @@ pub fn agent(a: AgentArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("creating {}", dir.display()))?;
     }
     let journal = FileJournal::open(&a.state.join("journal"))?;
-    let observe = super::plug::observe(&a.state, &a.root, a.metrics_every_ms)?;
+    let observe = super::plug::observe(&a.state, &a.root, a.metrics_every_ms, &a.logs)?;
     let driver = driver.with_output(observe.logs.clone());
     let plug = Plug::new(
         &a.host,
@@ -130,7 +132,7 @@ pub fn agent(a: AgentArgs) -> anyhow::Result<ExitCode> {
     match vigie_majordomo::agent::run(cfg, plug, shutdown_flag()?) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e @ (MajordomoError::Refused(..) | MajordomoError::Revoked)) => {
-            eprintln!("vigie agent: {e}; what this agent deployed keeps running");
+            super::out::esay!("vigie agent: {e}; what this agent deployed keeps running");
             Ok(ExitCode::from(EXIT_REFUSED))
         }
         Err(e) => Err(e).context("agent stopped on an error"),
@@ -157,7 +159,7 @@ pub fn keys(a: KeysArgs) -> anyhow::Result<ExitCode> {
     let KeysOp::Gen { out } = a.op;
     let pair = keys::write_new(&out)?;
     println!("{}", pair.public_z85());
-    eprintln!(
+    super::out::esay!(
         "secret key in {} (keep it private), public key in {}",
         out.display(),
         keys::public_path(&out).display()

@@ -22,6 +22,10 @@ pub struct Args {
     /// Escalator's database dir, whose size is reported.
     #[arg(long)]
     database_dir: Option<PathBuf>,
+    /// The bearer token every scrape must carry, made there (0600) if
+    /// missing; the launcher gives DATA/keys/metrics.token.
+    #[arg(long)]
+    token_file: PathBuf,
 }
 
 /// The sockets a scrape reads gauges from.
@@ -47,12 +51,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         escalator: a.ep.escalator,
         database_dir: a.database_dir,
         subscribe_wait: vigie_metrics::SUBSCRIBE_WAIT,
+        token_file: a.token_file,
     };
     let shutdown = shutdown_flag()?;
     match vigie_metrics::serve(cfg, shutdown) {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e @ MetricsError::Endpoint(_)) => {
-            eprintln!("vigie metrics: {e}");
+        Err(e @ (MetricsError::Endpoint(_) | MetricsError::Token { .. })) => {
+            super::out::esay!("vigie metrics: {e}");
             Ok(ExitCode::from(EXIT_CONFIG))
         }
         Err(e) => Err(e).context("metrics daemon stopped on an error"),

@@ -9,13 +9,11 @@ use vigie_wire::observe::{HostMetricsView, LogCursor, LogSource, LogsPage, LogsQ
 use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::conn::{Conn, Tower};
+use super::escape;
 use super::json::{HostMetricsJson, LogLineJson};
 use super::out::{self, Format, Table};
+use super::pace::{self, Next, Pace};
 
-/// A chunk asked of the host at a time.
-const CHUNK: u32 = 64 * 1024;
-/// How long `--follow` waits before asking again when it is up to date.
-const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 /// A logs call waits for the host (the referee gives it 10 s).
 const LOGS_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -109,16 +107,40 @@ pub struct LogsArgs {
     /// Only what was written in the last DURATION, e.g. 10m, 2h.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     since: Option<Duration>,
-    /// Keep printing what comes next, until interrupted.
+    /// Keep printing what comes next, until interrupted (at most 256 KiB a
+    /// second: a host writing faster is skipped ahead, saying how much).
     #[arg(long)]
     follow: bool,
+    /// Each line's text exactly as the host kept it, nothing added and
+    /// nothing escaped: for a file or a pipe, not a terminal.
+    #[arg(long)]
+    raw: bool,
     #[command(flatten)]
     pub(super) conn: Conn,
 }
 
+/// How the lines are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Time, origin and text, escaped for a terminal.
+    Text,
+    Json,
+    /// The text alone, as it came (`--raw`).
+    Raw,
+}
+
 pub fn logs(a: LogsArgs, format: Format) -> anyhow::Result<ExitCode> {
+    if a.raw && format == Format::Json {
+        eprintln!("vigie logs: --raw and --json are two different outputs: choose one");
+        return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
+    }
     let mut tower = a.conn.client()?;
     tower.wait_at_least(LOGS_TIMEOUT);
+    let shape = match (a.raw, format) {
+        (true, _) => Shape::Raw,
+        (false, Format::Json) => Shape::Json,
+        (false, Format::Text) => Shape::Text,
+    };
     let source = match a.service {
         Some(name) => LogSource::Service { name },
         None => LogSource::Steps {
@@ -129,26 +151,49 @@ pub fn logs(a: LogsArgs, format: Format) -> anyhow::Result<ExitCode> {
         .since
         .map(|d| vigie_referee::now_ms().saturating_sub(d.as_millis() as u64));
     let mut cursor: Option<LogCursor> = None;
+    let mut pace = Pace::new(a.follow);
+    let mut skip = false;
     loop {
         let query = LogsQuery {
             host: a.host.clone(),
             source: source.clone(),
-            since_ms,
+            // Records older than the end of time: none, the cursor to the end.
+            since_ms: if skip { Some(u64::MAX) } else { since_ms },
             cursor,
-            max_bytes: CHUNK,
+            max_bytes: pace::CHUNK,
         };
         let ApiAnswer::Logs(page) = tower.call(ApiCall::Logs(query))? else {
             anyhow::bail!("unexpected answer");
         };
-        print_page(&page, &source, a.change.is_some(), format)?;
+        tracing::debug!(
+            event = "logs_page",
+            bytes = page.text.len(),
+            more = page.more,
+            skipped = page.skipped_bytes
+        );
+        if skip {
+            out::warn(&format!(
+                "vigie logs: … {} bytes skipped: the host writes faster than --follow shows",
+                page.skipped_bytes
+            ));
+        }
+        print_page(&page, &source, a.change.is_some(), shape)?;
         cursor = Some(page.cursor);
-        if page.more {
-            continue;
+        skip = false;
+        match pace.after(page.text.len(), page.more) {
+            Next::Now => {}
+            Next::After(d) => std::thread::sleep(d),
+            Next::SkipToEnd => skip = true,
+            Next::Done => return Ok(ExitCode::SUCCESS),
+            Next::Outrun => {
+                out::warn(&format!(
+                    "vigie logs: stopped after {} MiB: the host writes faster than this reads \
+                     (--follow skips ahead)",
+                    pace::BURST_BYTES >> 20
+                ));
+                return Ok(ExitCode::SUCCESS);
+            }
         }
-        if !a.follow {
-            return Ok(ExitCode::SUCCESS);
-        }
-        std::thread::sleep(FOLLOW_EVERY);
     }
 }
 
@@ -156,48 +201,55 @@ fn print_page(
     page: &LogsPage,
     source: &LogSource,
     one_change: bool,
-    format: Format,
+    shape: Shape,
 ) -> anyhow::Result<()> {
     if let Some(why) = &page.beyond_retention {
-        eprintln!("vigie logs: {why}");
+        out::warn(&format!("vigie logs: {why}"));
     }
     for record in page.text.lines() {
         let Some(l) = LogLineJson::parse(record, source) else {
             continue;
         };
-        if format == Format::Json {
-            out::json(&l)?;
-            continue;
+        match shape {
+            Shape::Json => out::json(&l)?,
+            Shape::Raw => out::raw(&l.text)?,
+            Shape::Text => out::line(&line_text(&l, one_change))?,
         }
-        let at = l.at.get(11..23).unwrap_or(&l.at);
-        let text = match (&l.service, &l.change) {
-            (Some(_), _) => format!(
-                "{at} {}/{} | {}",
-                l.instance.as_deref().unwrap_or("-"),
-                l.replica.as_deref().unwrap_or("-"),
-                l.text
-            ),
-            (None, Some(c)) => {
-                let step = l.step.map_or("-".into(), |s| s.to_string());
-                let undo = if l.phase.as_deref() == Some("undo") {
-                    " undo"
-                } else {
-                    ""
-                };
-                let who = if one_change {
-                    String::new()
-                } else {
-                    format!("{c} ")
-                };
-                format!(
-                    "{at} {who}step {step}{undo} {} | {}",
-                    l.stream.as_deref().unwrap_or("-"),
-                    l.text
-                )
-            }
-            (None, None) => l.text.clone(),
-        };
-        out::line(&text)?;
     }
     Ok(())
+}
+
+/// A record as a line: time, where it came from (each field escaped: a
+/// forged record cannot forge a prefix), ` | `, then its text (its
+/// controls shown by `out::line`).
+fn line_text(l: &LogLineJson, one_change: bool) -> String {
+    let f = |s: Option<&str>| escape::field(s.unwrap_or("-")).into_owned();
+    let at = escape::field(l.at.get(11..23).unwrap_or(&l.at)).into_owned();
+    match (&l.service, &l.change) {
+        (Some(_), _) => format!(
+            "{at} {}/{} | {}",
+            f(l.instance.as_deref()),
+            f(l.replica.as_deref()),
+            l.text
+        ),
+        (None, Some(c)) => {
+            let step = l.step.map_or("-".into(), |s| s.to_string());
+            let undo = if l.phase.as_deref() == Some("undo") {
+                " undo"
+            } else {
+                ""
+            };
+            let who = if one_change {
+                String::new()
+            } else {
+                format!("{} ", escape::field(c))
+            };
+            format!(
+                "{at} {who}step {step}{undo} {} | {}",
+                f(l.stream.as_deref()),
+                l.text
+            )
+        }
+        (None, None) => l.text.clone(),
+    }
 }

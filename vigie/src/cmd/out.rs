@@ -1,9 +1,14 @@
 //! Where the operator's commands print: stdout, one line at a time, as a
 //! table with a header row and aligned columns, or one JSON object a line.
+//! Everything goes through `escape.rs` on its way: a line's controls are
+//! shown, a table cell's newlines and tabs too, JSON keeps no raw control;
+//! only [`raw`] (`vigie logs --raw`) writes bytes as they came.
 //! A write error (a reader that went away: `vigie status | head`) comes
 //! back as an `io::Error`, which `main` turns into a quiet exit.
 
 use std::io::Write;
+
+use super::escape;
 
 /// Whether the command prints text or JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,17 +27,53 @@ impl Format {
     }
 }
 
-/// One line on stdout.
+/// One line on stdout, its controls shown (newlines and tabs kept: a
+/// single-line value inside it is the caller's to pass through
+/// [`escape::field`]).
 pub fn line(text: &str) -> std::io::Result<()> {
+    raw(&escape::text(text))
+}
+
+/// One line on stdout exactly as given: for `logs --raw` into a file or a
+/// pipe, and for lines already made safe.
+pub fn raw(text: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}")?;
     out.flush()
 }
 
+/// A value as one line of JSON, with no raw control in it (see
+/// [`escape::json`]).
+pub fn json_line<T: serde::Serialize>(v: &T) -> serde_json::Result<String> {
+    let s = serde_json::to_string(v)?;
+    Ok(escape::json(&s).into_owned())
+}
+
 /// One JSON object on one line.
 pub fn json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
-    line(&serde_json::to_string(v)?)?;
+    raw(&json_line(v)?)?;
     Ok(())
+}
+
+/// `println!` for text holding others' bytes: escaped like [`line`]'s.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", $crate::cmd::escape::text(&format!($($arg)*)))
+    };
+}
+pub(crate) use say;
+
+/// `eprintln!`, escaped the same way.
+macro_rules! esay {
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::cmd::escape::text(&format!($($arg)*)))
+    };
+}
+pub(crate) use esay;
+
+/// An error or note on stderr, its controls shown.
+pub fn warn(text: &str) {
+    eprintln!("{}", escape::text(text));
 }
 
 /// Whether an error is stdout's reader having gone away.
@@ -59,8 +100,18 @@ impl Table {
         }
     }
 
+    /// A row; each cell is escaped as one field, so a value cannot forge
+    /// a row or shift a column.
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|c| match escape::field(&c) {
+                    std::borrow::Cow::Borrowed(_) => c,
+                    std::borrow::Cow::Owned(e) => e,
+                })
+                .collect(),
+        );
     }
 
     pub fn is_empty(&self) -> bool {
@@ -96,7 +147,7 @@ impl Table {
 
     pub fn print(&self) -> std::io::Result<()> {
         for l in self.lines() {
-            line(&l)?;
+            raw(&l)?;
         }
         Ok(())
     }
@@ -115,5 +166,23 @@ mod tests {
             t.lines(),
             ["ID   HOST    TITLE", "c1   web-10  deploy", "c22  db",]
         );
+    }
+
+    #[test]
+    fn a_cell_cannot_forge_a_row_or_send_controls() {
+        let mut t = Table::new(&["HOST", "LABELS"]);
+        t.row(vec![
+            "web-1".into(),
+            "role=web\nweb-2  role=db\x1b[2K\r".into(),
+        ]);
+        t.row(vec!["web-3".into(), "a=\x1b]0;t\x07\u{202e}".into()]);
+        let lines = t.lines();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(
+            lines.iter().all(|l| !l.chars().any(char::is_control)),
+            "{lines:?}"
+        );
+        assert_eq!(lines[1], "web-1  role=web\\nweb-2  role=db\\x1b[2K\\r");
+        assert_eq!(lines[2], "web-3  a=\\x1b]0;t\\x07\\u{202e}");
     }
 }

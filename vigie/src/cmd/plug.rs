@@ -39,17 +39,40 @@ impl Endpoints {
 /// Milliseconds between two host metrics samples (plugs and agents).
 pub const DEFAULT_METRICS_EVERY_MS: u64 = 10_000;
 
+/// How much of the state dir's disk the host's log store may take.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LogsArgs {
+    /// MiB the host's log store (STATE/logs) may hold, every source
+    /// together, the oldest dropped first [default: 64, at most a quarter of
+    /// the state dir's filesystem].
+    #[arg(long)]
+    logs_budget_mib: Option<u64>,
+    /// MiB of free space on the state dir's filesystem that logs never
+    /// take: the journal's room [default: 16, at most a quarter of the
+    /// filesystem].
+    #[arg(long)]
+    logs_reserve_mib: Option<u64>,
+}
+
+impl LogsArgs {
+    fn budget(&self, dir: &std::path::Path) -> vigie_plug::LogBudget {
+        let mib = |v: Option<u64>| v.map(|m| m.saturating_mul(1024 * 1024));
+        vigie_plug::LogBudget::for_dir(dir, mib(self.logs_budget_mib), mib(self.logs_reserve_mib))
+    }
+}
+
 /// The host's log store (`STATE/logs`, private) and what the observer
 /// needs; the local driver copies the steps' output into the store.
 pub fn observe(
     state: &std::path::Path,
     root: &std::path::Path,
     metrics_every_ms: u64,
+    budget: &LogsArgs,
 ) -> anyhow::Result<vigie_plug::ObserverConfig> {
     let dir = state.join("logs");
     vigie_escalator::ensure_private_dir(&dir)
         .with_context(|| format!("creating {}", dir.display()))?;
-    let logs = std::sync::Arc::new(vigie_plug::LogStore::open(&dir)?);
+    let logs = std::sync::Arc::new(vigie_plug::LogStore::open_with(&dir, budget.budget(&dir))?);
     Ok(vigie_plug::ObserverConfig {
         root: root.to_path_buf(),
         logs,
@@ -78,6 +101,8 @@ pub struct Args {
     #[arg(long, default_value_t = DEFAULT_METRICS_EVERY_MS)]
     metrics_every_ms: u64,
     #[command(flatten)]
+    logs: LogsArgs,
+    #[command(flatten)]
     endpoints: Endpoints,
 }
 
@@ -90,7 +115,7 @@ pub fn parse_label(s: &str) -> Result<(String, String), String> {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if let Err(e) = vigie_changes::validate_host_id(&a.host) {
-        eprintln!("vigie plug: --host: {e}");
+        super::out::esay!("vigie plug: --host: {e}");
         return Ok(ExitCode::from(EXIT_CONFIG));
     }
     // The plug works under the host's umask: its own state is made private
@@ -100,7 +125,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("creating {}", dir.display()))?;
     }
     let observe = match &a.root {
-        Some(root) if a.driver == "local" => Some(observe(&a.state, root, a.metrics_every_ms)?),
+        Some(root) if a.driver == "local" => {
+            Some(observe(&a.state, root, a.metrics_every_ms, &a.logs)?)
+        }
         _ => None,
     };
     let driver: Box<dyn vigie_drivers::Driver> = match (a.driver.as_str(), &a.root, &observe) {
@@ -111,12 +138,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 None => Box::new(d),
             },
             Err(e) => {
-                eprintln!("vigie plug: --root {}: {e}", root.display());
+                super::out::esay!("vigie plug: --root {}: {e}", root.display());
                 return Ok(ExitCode::from(EXIT_CONFIG));
             }
         },
         (other, _, _) => {
-            eprintln!(
+            super::out::esay!(
                 "vigie plug: --driver {other:?}: unknown (known: {})",
                 vigie_drivers::DRIVERS.join(", ")
             );

@@ -13,6 +13,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use vigie_wire::tower::{ChangeState, ChangeView, StepStatus};
 
+use super::escape;
 use super::json::ChangeJson;
 use super::out::{self, Format};
 use super::tower::progress_lines;
@@ -120,7 +121,7 @@ impl Progress {
         self.states.insert(v.id.clone(), v.state);
         match self.format {
             Format::Json => {
-                let line = serde_json::to_string(&ChangeJson::from(v)).unwrap_or_default();
+                let line = out::json_line(&ChangeJson::from(v)).unwrap_or_default();
                 self.emit(&[line]);
             }
             Format::Text if self.bar.is_some() && self.total > 1 => {
@@ -150,7 +151,12 @@ impl Progress {
             .iter()
             .position(|s| matches!(s.status, StepStatus::Running | StepStatus::Undoing));
         let Some(i) = running else {
-            bar.set_message(format!("{} {}: {}", v.id, v.host, v.state.word()));
+            bar.set_message(format!(
+                "{} {}: {}",
+                escape::field(&v.id),
+                escape::field(&v.host),
+                v.state.word()
+            ));
             return;
         };
         let now = (v.id.clone(), i);
@@ -164,14 +170,15 @@ impl Progress {
         } else {
             "running"
         };
+        // The live line is redrawn in place: a control in it would be obeyed.
         bar.set_message(format!(
             "{} {}: step {}/{} {} ({}) {doing}",
-            v.id,
-            v.host,
+            escape::field(&v.id),
+            escape::field(&v.host),
             i + 1,
             v.steps.len(),
-            s.name,
-            s.kind
+            escape::field(&s.name),
+            escape::field(&s.kind)
         ));
     }
 

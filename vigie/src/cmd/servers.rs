@@ -1,7 +1,7 @@
 //! `vigie servers`: the server catalog — import a supplier's CSV as one
 //! session (checked whole here, checked again by the referee, stored all or
 //! nothing), list sessions and servers, show one server; ask the tower to
-//! provision servers into hosts, and print the tower's SSH key for them.
+//! provision servers into hosts, and print the tenant's SSH key for them.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -77,14 +77,15 @@ enum Action {
         #[arg(allow_hyphen_values = true)]
         host_key: String,
     },
-    /// Print the tower's SSH public key for provisioning: the servers'
-    /// SSH user must accept it (give it to your supplier). Read on the
-    /// tower's machine, from its data dir.
+    /// Print your tenant's SSH public key for provisioning, asked of
+    /// the tower (made at the tenant's first use; its secret half never
+    /// leaves the tower): your servers' SSH user must accept it (give it
+    /// to your supplier). Each tenant has its own.
     SshKey {
-        /// The tower's data dir (`data_dir` of its setup file; the
-        /// package's default).
-        #[arg(long, default_value = "/var/lib/vigie/data")]
-        data_dir: PathBuf,
+        /// Read the tower's own tenant's key from this data dir instead,
+        /// on the tower's machine (`data_dir` of its setup file).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -102,7 +103,8 @@ fn catalog(answer: ApiAnswer) -> anyhow::Result<CatalogAnswer> {
 
 fn state(s: &ServerState) -> String {
     match s {
-        ServerState::Failed { reason } => format!("failed ({reason})"),
+        // The reason may quote what a server's ssh said.
+        ServerState::Failed { reason } => format!("failed ({})", super::escape::field(reason)),
         other => other.word().to_owned(),
     }
 }
@@ -137,14 +139,24 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
                 } else {
                     out::line(&format!(
                         "{}: host key pinned: {}",
-                        s.spec.name,
-                        s.spec.host_key.as_deref().unwrap_or("")
+                        super::escape::field(&s.spec.name),
+                        super::escape::field(s.spec.host_key.as_deref().unwrap_or(""))
                     ))?;
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        Action::SshKey { data_dir } => match vigie_provisioner::sshkey::public(&data_dir) {
+        Action::SshKey { data_dir: None } => {
+            let call = ApiCall::Catalog(CatalogCall::SshKey);
+            let CatalogAnswer::SshKey(k) = catalog(a.conn.client()?.call(call)?)? else {
+                anyhow::bail!("unexpected answer");
+            };
+            out::line(&k)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::SshKey {
+            data_dir: Some(data_dir),
+        } => match vigie_provisioner::sshkey::public(&data_dir) {
             Ok(k) => {
                 println!("{k}");
                 Ok(ExitCode::SUCCESS)
@@ -226,23 +238,27 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
                     continue;
                 }
                 let p = &s.spec;
-                println!("name:      {}", p.name);
-                println!("state:     {}", state(&s.state));
-                println!(
+                out::say!("name:      {}", super::escape::field(&p.name));
+                out::say!("state:     {}", state(&s.state));
+                out::say!(
                     "address:   {} port {} user {}",
-                    p.address, p.ssh_port, p.ssh_user
+                    p.address,
+                    p.ssh_port,
+                    super::escape::field(&p.ssh_user)
                 );
-                println!("provider:  {}", p.provider);
-                println!(
+                out::say!("provider:  {}", super::escape::field(&p.provider));
+                out::say!(
                     "size:      {} cpu, {} GB RAM, {} GB disk",
-                    p.cpu, p.ram_gb, p.disk_gb
+                    p.cpu,
+                    p.ram_gb,
+                    p.disk_gb
                 );
-                println!("labels:    {}", labels(&s));
-                println!(
+                out::say!("labels:    {}", super::escape::field(&labels(&s)));
+                out::say!(
                     "host key:  {}",
-                    p.host_key.as_deref().unwrap_or("(not pinned yet)")
+                    super::escape::field(p.host_key.as_deref().unwrap_or("(not pinned yet)"))
                 );
-                println!("session:   {} ({})", s.session, when(s.added_ms));
+                out::say!("session:   {} ({})", s.session, when(s.added_ms));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -259,7 +275,7 @@ fn import(
     let bytes = match std::fs::read(file) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("vigie servers import: cannot read {name}: {e}");
+            out::esay!("vigie servers import: cannot read {name}: {e}");
             return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
         }
     };
@@ -277,7 +293,7 @@ fn import(
     let rows = match parsed {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("vigie servers import: {e}\nnothing imported");
+            out::esay!("vigie servers import: {e}\nnothing imported");
             return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
         }
     };
@@ -303,9 +319,10 @@ fn import(
     };
     match session {
         Some(s) if json => out::json(&SessionJson::from(&s))?,
-        Some(s) => println!(
+        Some(s) => out::say!(
             "session {}: {servers} server(s) imported from {}",
-            s.id, s.file
+            s.id,
+            super::escape::field(&s.file)
         ),
         None if json => out::json(&serde_json::json!({ "dry_run": true, "servers": servers }))?,
         None => println!("dry run: {servers} server(s) would be imported, nothing written"),
@@ -327,7 +344,7 @@ fn provision(
     let init = match init.as_deref().map(vigie_changes::load_change).transpose() {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("vigie servers provision: {e}");
+            out::esay!("vigie servers provision: {e}");
             return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
         }
     };
@@ -343,7 +360,11 @@ fn provision(
         if json {
             out::json(&ServerJson::from(s))?;
         } else {
-            println!("{:<20} {}", s.spec.name, state(&s.state));
+            out::say!(
+                "{:<20} {}",
+                super::escape::field(&s.spec.name),
+                state(&s.state)
+            );
         }
     }
     if !json {

@@ -20,26 +20,26 @@ pub fn run(a: Args, json: bool) -> anyhow::Result<ExitCode> {
     let setup = match vigie_launcher::setup::load(&a.setup) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("vigie start: {e}");
+            super::out::esay!("vigie start: {e}");
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
     let data = setup.data_dir.clone();
     if let Err(e) = vigie_launcher::prepare_data_dir(&setup) {
-        eprintln!("vigie start: data_dir: {e}");
+        super::out::esay!("vigie start: data_dir: {e}");
         return Ok(ExitCode::from(EXIT_CONFIG));
     }
     // One launcher per data dir: held until this process ends.
     let _lock = match vigie_escalator::lock_dir(&data, "launcher.lock") {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("vigie start: refusing to start: {e}");
+            super::out::esay!("vigie start: refusing to start: {e}");
             return Ok(ExitCode::FAILURE);
         }
     };
     let keys = vigie_launcher::ensure_tower_keys(&data)?;
     if keys.created {
-        eprintln!(
+        super::out::esay!(
             "vigie start: created the tower's keys in {} (public key {})",
             normalised(&data.join("keys")).display(),
             keys.public_z85
@@ -47,7 +47,7 @@ pub fn run(a: Args, json: bool) -> anyhow::Result<ExitCode> {
     }
     let admin = vigie_launcher::ensure_admin(&data, &keys, &setup.endpoints.majordomo)?;
     if admin.created {
-        eprintln!(
+        super::out::esay!(
             "vigie start: created the admin operator's key {} and its CLI config {}",
             normalised(&admin.config.identity).display(),
             normalised(&admin.config_path).display()
@@ -68,7 +68,7 @@ pub fn run(a: Args, json: bool) -> anyhow::Result<ExitCode> {
         Ok(Outcome::Clean) => Ok(ExitCode::SUCCESS),
         Ok(Outcome::Unclean) => Ok(ExitCode::FAILURE),
         Err(e) => {
-            eprintln!("vigie start: {e}");
+            super::out::esay!("vigie start: {e}");
             Ok(ExitCode::FAILURE)
         }
     }
@@ -82,14 +82,14 @@ fn say_user_config(user: &Path, admin: &OperatorConfig, admin_path: &Path) {
     let ours = normalised(admin_path);
     if !user.exists() {
         match admin.write(user) {
-            Ok(()) => eprintln!("vigie start: wrote {} for the CLI", user.display()),
-            Err(e) => eprintln!("vigie start: could not write the CLI config: {e}"),
+            Ok(()) => super::out::esay!("vigie start: wrote {} for the CLI", user.display()),
+            Err(e) => super::out::esay!("vigie start: could not write the CLI config: {e}"),
         }
         return;
     }
     match OperatorConfig::load(user) {
         Ok(c) if c.tower_key == admin.tower_key && c.tower == admin.tower => {}
-        Ok(c) => eprintln!(
+        Ok(c) => super::out::esay!(
             "vigie start: keeping the CLI config {}: it points at another tower ({} with key {}), not this one ({} with key {}); use `--config {}` or copy that file over it",
             user.display(),
             c.tower,
@@ -98,7 +98,7 @@ fn say_user_config(user: &Path, admin: &OperatorConfig, admin_path: &Path) {
             admin.tower_key,
             ours.display()
         ),
-        Err(e) => eprintln!(
+        Err(e) => super::out::esay!(
             "vigie start: keeping the CLI config {}, which does not load ({e}); this tower's is {}",
             user.display(),
             ours.display()

@@ -12,6 +12,7 @@ use vigie_wire::change::StepResult;
 use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeState, ChangeView, StepStatus};
 
 use super::conn::{Conn, Tower};
+use super::escape;
 use super::json::{self, ChangeJson};
 use super::out::{self, Format, Table};
 use super::progress::Progress;
@@ -76,9 +77,9 @@ pub(super) fn print_waiting(views: &[ChangeView], format: Format) -> anyhow::Res
         if let Some(w) = &v.waiting {
             out::line(&format!(
                 "{} {}: waiting: {}",
-                v.id,
-                v.host,
-                w.text(&v.host)
+                escape::field(&v.id),
+                escape::field(&v.host),
+                escape::field(&w.text(&v.host))
             ))?;
         }
     }
@@ -99,14 +100,14 @@ fn seconds(ms: u64) -> String {
 fn result_text(r: Option<&StepResult>) -> String {
     let Some(r) = r else { return String::new() };
     let err = r.stderr_tail.lines().rev().find(|l| !l.trim().is_empty());
+    let summary = escape::field(&r.summary);
     match err {
         Some(e) if !r.ok => format!(
-            ": {} in {} ({})",
-            r.summary,
+            ": {summary} in {} ({})",
             seconds(r.duration_ms),
-            e.trim()
+            escape::field(e.trim())
         ),
-        _ => format!(": {} in {}", r.summary, seconds(r.duration_ms)),
+        _ => format!(": {summary} in {}", seconds(r.duration_ms)),
     }
 }
 
@@ -133,12 +134,12 @@ pub fn progress_lines(prev: Option<&ChangeView>, now: &ChangeView) -> Vec<String
         };
         let line = format!(
             "{} {}: step {}/{} {} ({}) {word}{detail}",
-            now.id,
-            now.host,
+            escape::field(&now.id),
+            escape::field(&now.host),
             i + 1,
             total,
-            s.name,
-            s.kind
+            escape::field(&s.name),
+            escape::field(&s.kind)
         );
         if matches!(
             s.status,
@@ -159,7 +160,12 @@ pub fn progress_lines(prev: Option<&ChangeView>, now: &ChangeView) -> Vec<String
 }
 
 fn final_line(v: &ChangeView) -> String {
-    format!("{} {}: {}", v.id, v.host, state_text(&v.state))
+    format!(
+        "{} {}: {}",
+        escape::field(&v.id),
+        escape::field(&v.host),
+        state_text(&v.state)
+    )
 }
 
 /// Follows changes until all are final, printing their progress: each
@@ -209,7 +215,7 @@ pub fn submit(a: SubmitArgs, format: Format) -> anyhow::Result<ExitCode> {
     let spec = match vigie_changes::load_change(&a.file) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("vigie submit: {e}");
+            out::warn(&format!("vigie submit: {e}"));
             return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
         }
     };
@@ -270,8 +276,8 @@ fn print_detail(v: &ChangeView) -> anyhow::Result<()> {
             out::line(&format!(
                 "\nstep {} ({}) {what}: {}",
                 i + 1,
-                s.name,
-                r.summary
+                escape::field(&s.name),
+                escape::field(&r.summary)
             ))?;
             for (name, tail) in [("stderr", &r.stderr_tail), ("stdout", &r.stdout_tail)] {
                 if tail.trim().is_empty() {
@@ -337,7 +343,7 @@ pub fn queue(a: QueueArgs, format: Format) -> anyhow::Result<ExitCode> {
         host: a.host.clone(),
     })?;
     if views.is_empty() && format == Format::Text {
-        out::line(&format!("no change queued for {}", a.host))?;
+        out::line(&format!("no change queued for {}", escape::field(&a.host)))?;
         return Ok(ExitCode::SUCCESS);
     }
     print_changes(&views, format)?;
@@ -437,7 +443,7 @@ pub fn audit(a: AuditArgs, format: Format) -> anyhow::Result<ExitCode> {
                 if format == Format::Json {
                     out::json(&serde_json::json!({ "ok": false, "error": f.message }))?;
                 } else {
-                    out::line(&format!("AUDIT BROKEN: {}", f.message))?;
+                    out::line(&format!("AUDIT BROKEN: {}", escape::field(&f.message)))?;
                 }
                 Ok(ExitCode::FAILURE)
             }
