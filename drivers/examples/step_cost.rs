@@ -7,7 +7,7 @@
 //! `cargo run --release -p vigie-drivers --example step_cost -- [ROUNDS] [--background N]`
 //! (`VIGIE_STEP_CONTAIN=subreaper|marks` forces a fallback.)
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vigie_drivers::{Action, Driver, LocalDriver};
@@ -25,9 +25,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .position(|a| a == "--background")
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(0);
-    let idle: Vec<Child> = (0..background)
-        .map(|_| Command::new("sleep").arg("600").spawn())
-        .collect::<Result<_, _>>()?;
+    // Started by a shell that exits: like the machine's other processes,
+    // they are not this process's children.
+    let out = Command::new("sh")
+        .args(["-c", "i=0; while [ $i -lt \"$0\" ]; do sleep 600 >/dev/null 2>&1 & echo $!; i=$((i+1)); done"])
+        .arg(background.to_string())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()?;
+    let idle: Vec<i32> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
 
     let root = tempfile::tempdir()?;
     let stashes = tempfile::tempdir()?;
@@ -61,9 +70,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             bare.push(b);
         }
     }
-    for mut c in idle {
-        let _ = c.kill();
-        let _ = c.wait();
+    if !idle.is_empty() {
+        let pids: Vec<String> = idle.iter().map(i32::to_string).collect();
+        let _ = Command::new("kill").args(&pids).status();
     }
     let how = std::env::var("VIGIE_STEP_CONTAIN").unwrap_or_else(|_| "auto".into());
     let (s50, b50) = (pct(&mut step, 0.5), pct(&mut bare, 0.5));

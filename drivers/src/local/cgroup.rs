@@ -21,6 +21,9 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 /// starts with the pid of the process that made it, for the janitor).
 pub const PREFIX: &str = "vigie-step-";
 
+/// The longest wait on `cgroup.events` before reading it again.
+const RELOOK: Duration = Duration::from_millis(50);
+
 /// The cgroup2 directory this process is in, if it can make step cgroups
 /// there: a probe child is made, must have `cgroup.kill`, and is removed.
 pub fn detect() -> Option<PathBuf> {
@@ -101,7 +104,11 @@ fn wait_empty(dir: &Path, deadline: Instant) -> bool {
     };
     let mut buf = [0u8; 256];
     loop {
-        let n = events.read_at(&mut buf, 0).unwrap_or(0);
+        // Unreadable: removed meanwhile (by whoever else killed it), which
+        // only an empty cgroup can be.
+        let Ok(n) = events.read_at(&mut buf, 0) else {
+            return true;
+        };
         let text = String::from_utf8_lossy(&buf[..n]);
         if text.lines().any(|l| l.trim() == "populated 0") {
             return true;
@@ -110,6 +117,8 @@ fn wait_empty(dir: &Path, deadline: Instant) -> bool {
         if left.is_zero() {
             return false;
         }
+        // A removal wakes no poller: look again at least this often.
+        let left = left.min(RELOOK);
         let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
         let mut fds = [PollFd::new(events.as_fd(), PollFlags::POLLPRI)];
         if let Err(e) = poll(&mut fds, timeout) {

@@ -1,8 +1,8 @@
 //! What a dead plug's steps left running dies with it. A process killed
 //! outright (SIGKILL, or its launcher's death) cannot clean up after
 //! itself, so at its first command the driver starts a janitor: a small
-//! shell in a process group of its own whose standard input is a pipe
-//! only this process writes to. When this process is gone, however it
+//! shell in a process group of its own, not its child, whose standard
+//! input is a pipe only this process writes to. When this process is gone, however it
 //! went, the pipe reads end-of-file, and the janitor kills every step
 //! cgroup this process made and every process carrying a step mark it
 //! made (see `reap`: marks start with its pid), then exits.
@@ -45,20 +45,28 @@ fi
 /// The write end of the janitor's pipe, held until this process ends.
 static JANITOR: OnceLock<Mutex<Option<ChildStdin>>> = OnceLock::new();
 
-/// Starts this process's janitor, once; later calls do nothing. Without
-/// one (it cannot start), step processes still die when their command
-/// ends and at the next plug's recovery, not with this process.
-pub(crate) fn ensure_started() {
-    JANITOR.get_or_init(|| Mutex::new(start()));
+/// Starts the janitor in the background of a shell that exits at once:
+/// it is not this process's child (whose children, as a subreaper, are
+/// its steps' and nothing else). A background job's standard input is
+/// `/dev/null` (even with `<&0`): the pipe goes through fd 3.
+const DETACH: &str = r#"exec 3<&0; /bin/sh -c "$0" "$@" 0<&3 3<&- >/dev/null 2>&1 & exit 0"#;
+
+/// Starts this process's janitor, once; later calls do nothing. `cgroups`
+/// is where this process makes step cgroups, if it does. Without one (it
+/// cannot start), step processes still die when their command ends and
+/// at the next plug's recovery, not with this process.
+pub(crate) fn ensure_started(cgroups: Option<&Path>) {
+    JANITOR.get_or_init(|| Mutex::new(start(cgroups)));
 }
 
-fn start() -> Option<ChildStdin> {
+fn start(cgroups: Option<&Path>) -> Option<ChildStdin> {
     let spawned = Command::new("/bin/sh")
         .arg("-c")
+        .arg(DETACH)
         .arg(SCRIPT)
         .arg(STEP_MARK_ENV)
         .arg(std::process::id().to_string())
-        .arg(super::reap::cgroup_parent().unwrap_or(Path::new("")))
+        .arg(cgroups.unwrap_or(Path::new("")))
         .env_remove(STEP_MARK_ENV)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -68,9 +76,13 @@ fn start() -> Option<ChildStdin> {
         .spawn();
     match spawned {
         Ok(mut child) => {
-            tracing::debug!(event = "janitor_started", pid = child.id());
-            // The child is never waited for: it outlives us by design.
-            child.stdin.take()
+            let stdin = child.stdin.take();
+            // The shell that started it in the background, not the janitor.
+            if let Err(e) = child.wait() {
+                tracing::warn!(event = "janitor_failed", error = %e);
+            }
+            tracing::debug!(event = "janitor_started");
+            stdin
         }
         Err(e) => {
             tracing::warn!(event = "janitor_failed", error = %e);

@@ -28,12 +28,13 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::waitpid;
+use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag};
 use nix::unistd::Pid;
 
 use super::cgroup::{self, StepCgroup};
 use super::stash::{read_record, write_record_unsynced};
 use crate::DriverError;
+use vigie_wire::change::Command;
 
 /// The environment variable that marks a step's processes.
 pub const STEP_MARK_ENV: &str = "VIGIE_STEP";
@@ -43,8 +44,8 @@ pub const STEP_MARK_ENV: &str = "VIGIE_STEP";
 pub const CONTAIN_ENV: &str = "VIGIE_STEP_CONTAIN";
 
 /// The shell that moves itself into the step's cgroup (`$0` is its
-/// `cgroup.procs`), then becomes the command: nothing the command starts
-/// is ever outside it.
+/// `cgroup.procs`), then becomes the argv command: nothing the command
+/// starts is ever outside it.
 const JOIN: &str = r#"echo 0 >"$0" || exit 125; exec "$@""#;
 
 /// The stash record holding the mark.
@@ -212,6 +213,8 @@ pub(crate) fn cgroup_parent() -> Option<&'static Path> {
 }
 
 fn subreaper() -> Containment {
+    // Before: the janitor must not be one of the children we reap.
+    super::janitor::ensure_started(None);
     match nix::sys::prctl::set_child_subreaper(true) {
         Ok(()) => Containment::Subreaper,
         Err(e) => {
@@ -246,25 +249,34 @@ impl<'a> Contained<'a> {
         }
     }
 
-    /// The command running `program` with `args`, in the run's cgroup
-    /// from its first instruction when it has one.
-    pub fn command(&self, program: &str, args: &[&str]) -> process::Command {
-        match &self.cgroup {
-            Some(cg) => {
-                let mut cmd = process::Command::new("/bin/sh");
+    /// The process for `command`, in the run's cgroup from its first
+    /// instruction when it has one: a shell line is prefixed with the
+    /// join (one shell, `$0` and its arguments unchanged), an argv goes
+    /// through a joining shell that `exec`s it. `command` is not an empty
+    /// argv (refused before).
+    pub fn command(&self, command: &Command) -> process::Command {
+        let mut cmd = process::Command::new("/bin/sh");
+        match (command, &self.cgroup) {
+            (Command::Shell(line), Some(cg)) => {
+                let procs = cg.procs().to_string_lossy().replace('\'', r"'\''");
                 cmd.arg("-c")
-                    .arg(JOIN)
-                    .arg(cg.procs())
-                    .arg(program)
-                    .args(args);
-                cmd
+                    .arg(format!("echo 0 >'{procs}' || exit 125; {line}"));
             }
-            None => {
-                let mut cmd = process::Command::new(program);
+            (Command::Shell(line), None) => {
+                cmd.arg("-c").arg(line);
+            }
+            (Command::Argv(argv), Some(cg)) => {
+                cmd.arg("-c").arg(JOIN).arg(cg.procs()).args(argv);
+            }
+            (Command::Argv(argv), None) => {
+                let (program, args) = argv
+                    .split_first()
+                    .map_or(("", &[][..]), |(p, a)| (p.as_str(), a));
+                cmd = process::Command::new(program);
                 cmd.args(args);
-                cmd
             }
         }
+        cmd
     }
 
     /// The command started as `pid`: what starts from now on is the step's.
@@ -365,6 +377,13 @@ fn is_steps(pid: i32, s: &Stat, needle: &[u8], since: u64) -> bool {
     marks.all(|v| v == needle)
 }
 
+/// Whether this process has no child at all, dead or alive (none is
+/// reaped by asking).
+fn childless() -> bool {
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    matches!(waitid(Id::All, flags), Err(nix::errno::Errno::ECHILD))
+}
+
 /// Kills (and reaps: they are ours) the step's descendants until none is
 /// left; their orphans come back to this process as their parents die.
 fn kill_descendants(mark: &StepMark, since: u64) {
@@ -372,7 +391,9 @@ fn kill_descendants(mark: &StepMark, since: u64) {
     let me = i32::try_from(process::id()).unwrap_or(0);
     let deadline = Instant::now() + KILL_BOUND;
     let mut killed = 0;
-    loop {
+    // No child at all, dead or alive: the step left nothing (the common
+    // case, no look at /proc).
+    while !childless() {
         let theirs: Vec<(i32, Stat)> = descendants()
             .into_iter()
             .filter_map(|pid| stat(pid).map(|s| (pid, s)))

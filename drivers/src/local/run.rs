@@ -56,20 +56,18 @@ pub(crate) fn describe(command: &Command) -> String {
 }
 
 pub(crate) fn run(inv: &Invocation<'_>) -> StepResult {
-    let (program, args): (&str, Vec<&str>) = match inv.command {
-        Command::Argv(argv) => {
-            let Some((program, args)) = argv.split_first() else {
-                return StepResult::failed("empty command");
-            };
-            (program, args.iter().map(String::as_str).collect())
-        }
-        Command::Shell(line) => ("/bin/sh", vec!["-c", line]),
+    let program = match inv.command {
+        Command::Argv(argv) => match argv.first() {
+            Some(program) => program.as_str(),
+            None => return StepResult::failed("empty command"),
+        },
+        Command::Shell(_) => "/bin/sh",
     };
     if let Err(e) = startable(program, inv) {
         return StepResult::failed(format!("cannot start {}: {e}", describe(inv.command)));
     }
     let mut contained = Contained::new(inv.mark);
-    let mut cmd = contained.command(program, &args);
+    let mut cmd = contained.command(inv.command);
     cmd.current_dir(inv.cwd)
         // Ours is the caller's; a shell trusts $PWD for `pwd`.
         .env("PWD", inv.pwd)
@@ -82,7 +80,7 @@ pub(crate) fn run(inv: &Invocation<'_>) -> StepResult {
         // Its own group, so a timeout kills everything it started.
         .process_group(0);
     // Before the first command: what it leaves behind dies with us.
-    super::janitor::ensure_started();
+    super::janitor::ensure_started(super::reap::cgroup_parent());
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
