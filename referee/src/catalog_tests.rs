@@ -592,7 +592,7 @@ fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_tur
         .one(
             &acme(),
             CatalogCall::Provision {
-                names: vec!["a".into(), "b".into()],
+                names: vec!["a".into()],
                 target: None,
                 init: None,
             },
