@@ -350,11 +350,14 @@ impl Tower {
             .iter()
             .filter_map(|n| {
                 let s = &self.catalog.servers[n.as_str()];
+                // A failed attempt may have reached the machine (its host
+                // key pinned, the agent's binary and key installed).
                 let was = match s.state {
                     ServerState::Host => Some("a host"),
                     ServerState::Provisioning => Some("being provisioned"),
-                    _ if s.fresh_key => Some("a host once"),
-                    _ => None,
+                    ServerState::Failed { .. } => Some("provisioning failed"),
+                    ServerState::New if s.fresh_key => Some("a host once"),
+                    ServerState::New => None,
                 };
                 was.map(|w| format!("{n} ({w})"))
             })
