@@ -20,8 +20,7 @@ use crate::servers::{
 
 /// The fields `servers edit` sets, in the import's column order.
 pub const FIELDS: [&str; 9] = [
-    "address", "ssh_port", "ssh_user", "provider", "cpu", "ram_gb", "disk_gb", "labels",
-    "host_key",
+    "address", "ssh_port", "ssh_user", "provider", "cpu", "ram_gb", "disk_gb", "labels", "host_key",
 ];
 
 /// Fields refused while the server is a host or being provisioned.
@@ -48,7 +47,10 @@ pub fn parse_edit(sets: &[String]) -> Result<ServerEdit, Vec<String>> {
         }
     }
     if sets.is_empty() {
-        errors.push(format!("nothing to set (--set FIELD=VALUE; fields: {})", FIELDS.join(", ")));
+        errors.push(format!(
+            "nothing to set (--set FIELD=VALUE; fields: {})",
+            FIELDS.join(", ")
+        ));
     }
     if errors.is_empty() {
         Ok(e)
@@ -73,9 +75,11 @@ fn set_field(e: &mut ServerEdit, field: &str, v: &str) -> Result<(), String> {
             e.host_key = Some((!v.is_empty()).then(|| v.to_owned()));
         }
         "name" => {
-            return Err("a server's name is its host id and is not edited: remove the \
+            return Err(
+                "a server's name is its host id and is not edited: remove the \
                         server and import it again under the new name"
-                .into())
+                    .into(),
+            )
         }
         _ => return Err(format!("unknown field (fields: {})", FIELDS.join(", "))),
     }
@@ -187,7 +191,12 @@ mod tests {
 
     #[test]
     fn an_edit_applies_what_it_names_and_says_what_changed() {
-        let e = parse_edit(&sets(&["ram_gb=16", "labels=role=db;env=prod", "host_key="])).unwrap();
+        let e = parse_edit(&sets(&[
+            "ram_gb=16",
+            "labels=role=db;env=prod",
+            "host_key=",
+        ]))
+        .unwrap();
         let old = spec();
         let new = apply(&old, &e);
         assert_eq!(new.ram_gb, 16);

@@ -76,7 +76,9 @@ type NotQueued = (ProvisionOutcome, ApiFaultKind);
 /// server's reason, once; its kind the reasons' own when they share one.
 fn nothing_queued(results: &[(String, Result<(), NotQueued>)]) -> ApiFault {
     let mut problems = Vec::new();
-    let mut kinds = results.iter().filter_map(|(_, r)| r.as_ref().err().map(|e| e.1));
+    let mut kinds = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().err().map(|e| e.1));
     let first = kinds.next();
     let kind = match first {
         Some(k) if kinds.all(|o| o == k) => k,
@@ -295,7 +297,8 @@ impl Tower {
             let reason = f.message.trim_end_matches("; nothing done").to_owned();
             (ProvisionOutcome::Refused { reason }, f.kind)
         };
-        let conflict = |reason: String| (ProvisionOutcome::Refused { reason }, ApiFaultKind::Conflict);
+        let conflict =
+            |reason: String| (ProvisionOutcome::Refused { reason }, ApiFaultKind::Conflict);
         chosen
             .iter()
             .map(|n| {
@@ -305,10 +308,13 @@ impl Tower {
                     .get(&address)
                     .is_some_and(|c| c.iter().any(|o| o != n));
                 let outcome = match &s.state {
-                    ServerState::Host => Err((ProvisionOutcome::AlreadyHost, ApiFaultKind::Conflict)),
-                    ServerState::Provisioning => {
-                        Err((ProvisionOutcome::AlreadyProvisioning, ApiFaultKind::Conflict))
+                    ServerState::Host => {
+                        Err((ProvisionOutcome::AlreadyHost, ApiFaultKind::Conflict))
                     }
+                    ServerState::Provisioning => Err((
+                        ProvisionOutcome::AlreadyProvisioning,
+                        ApiFaultKind::Conflict,
+                    )),
                     ServerState::New | ServerState::Failed { .. } => {
                         if other || addresses.contains(&address) {
                             // Which server, and so which tenant, holds it is not said.

@@ -17,9 +17,7 @@ use std::ops::Bound;
 
 use vigie_catalog::edit;
 use vigie_changes::Selector;
-use vigie_wire::catalog::{
-    Allocation, CatalogAnswer, Owner, ServerEdit, ServerState, EXPORT_PAGE,
-};
+use vigie_wire::catalog::{Allocation, CatalogAnswer, Owner, ServerEdit, ServerState, EXPORT_PAGE};
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 
 use crate::catalog::{ip_key, server_key, session_key, CatalogLog};
@@ -162,7 +160,10 @@ impl Tower {
         if !unknown.is_empty() {
             return Err(fault(
                 ApiFaultKind::NotFound,
-                format!("no server(s) {} in the catalog; nothing removed", listed(unknown)),
+                format!(
+                    "no server(s) {} in the catalog; nothing removed",
+                    listed(unknown)
+                ),
             ));
         }
         let released = self.remove_servers(caller, &names, force, turn)?;
@@ -227,7 +228,10 @@ impl Tower {
         if !problems.is_empty() {
             return Err(refusal(
                 ApiFaultKind::Conflict,
-                format!("{} server(s) cannot be removed, nothing removed", problems.len()),
+                format!(
+                    "{} server(s) cannot be removed, nothing removed",
+                    problems.len()
+                ),
                 problems,
             ));
         }

@@ -302,7 +302,14 @@ fn a_catalog_is_edited_exported_removed_and_an_import_undone() -> anyhow::Result
     // An edit is checked as an import row is: every bad value at once,
     // nothing sent; the tower refuses another server's address.
     let o = t.cli(&[
-        "servers", "edit", "web-1", "--set", "address=10.3.0.300", "--set", "cpu=four", "--set",
+        "servers",
+        "edit",
+        "web-1",
+        "--set",
+        "address=10.3.0.300",
+        "--set",
+        "cpu=four",
+        "--set",
         "name=web-9",
     ])?;
     assert_eq!(o.status.code(), Some(64), "{}", text(&o));
@@ -316,7 +323,13 @@ fn a_catalog_is_edited_exported_removed_and_an_import_undone() -> anyhow::Result
         text(&o)
     );
     ok(&[
-        "servers", "edit", "web-1", "--set", "ram_gb=16", "--set", "labels=role=web;env=prod",
+        "servers",
+        "edit",
+        "web-1",
+        "--set",
+        "ram_gb=16",
+        "--set",
+        "labels=role=web;env=prod",
     ])?;
     let web1: serde_json::Value =
         serde_json::from_str(&ok(&["servers", "show", "web-1", "--json"])?)?;

@@ -322,7 +322,9 @@ pub enum ProvisionOutcome {
     AlreadyHost,
     AlreadyProvisioning,
     /// Not queued, and why.
-    Refused { reason: String },
+    Refused {
+        reason: String,
+    },
 }
 
 impl ProvisionOutcome {

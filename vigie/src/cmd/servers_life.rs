@@ -83,22 +83,20 @@ fn removed(answer: CatalogAnswer, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn remove(conn: &Conn, names: Vec<String>, force: bool, json: bool) -> anyhow::Result<ExitCode> {
+pub fn remove(
+    conn: &Conn,
+    names: Vec<String>,
+    force: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     removed(call(conn, CatalogCall::Remove { names, force })?, json)
 }
 
 pub fn session(conn: &Conn, action: SessionAction, json: bool) -> anyhow::Result<ExitCode> {
     match action {
-        SessionAction::Undo { id, force } => removed(
-            call(
-                conn,
-                CatalogCall::Undo {
-                    session: id,
-                    force,
-                },
-            )?,
-            json,
-        ),
+        SessionAction::Undo { id, force } => {
+            removed(call(conn, CatalogCall::Undo { session: id, force })?, json)
+        }
     }
 }
 
@@ -118,7 +116,9 @@ pub fn export(conn: &Conn, target: Option<String>) -> anyhow::Result<ExitCode> {
         }) else {
             anyhow::bail!("unexpected answer");
         };
-        text.push_str(&vigie_catalog::export::rows(servers.iter().map(|s| &s.spec)));
+        text.push_str(&vigie_catalog::export::rows(
+            servers.iter().map(|s| &s.spec),
+        ));
         match next {
             Some(n) => after = Some(n),
             None => break,
