@@ -194,10 +194,35 @@ impl Tower {
                 server: (*n).clone(),
             }));
         }
+        let not = results.len() - queued.len();
+        self.audit_provisioning(turn, caller, &queued, retries, not, init.as_ref());
+        Ok(CatalogAnswer::Provisioned(
+            results
+                .into_iter()
+                .map(|(name, r)| ProvisionResult {
+                    name,
+                    outcome: match r {
+                        Ok(()) => ProvisionOutcome::Queued,
+                        Err((o, _)) => o,
+                    },
+                })
+                .collect(),
+        ))
+    }
+
+    /// The one audit record of a provisioning request.
+    fn audit_provisioning(
+        &mut self,
+        turn: &mut Turn,
+        caller: &Caller,
+        queued: &[&String],
+        retries: usize,
+        not: usize,
+        init: Option<&ChangeSpec>,
+    ) {
         let listed: Vec<&str> = queued.iter().take(20).map(|n| n.as_str()).collect();
         let more = queued.len().saturating_sub(listed.len());
-        let not = results.len() - queued.len();
-        let title = init.as_ref().map_or("(kept or none)", |i| i.title.as_str());
+        let title = init.map_or("(kept or none)", |i| i.title.as_str());
         self.audit_host(
             turn,
             caller,
@@ -215,18 +240,6 @@ impl Tower {
                 }
             ),
         );
-        Ok(CatalogAnswer::Provisioned(
-            results
-                .into_iter()
-                .map(|(name, r)| ProvisionResult {
-                    name,
-                    outcome: match r {
-                        Ok(()) => ProvisionOutcome::Queued,
-                        Err((o, _)) => o,
-                    },
-                })
-                .collect(),
-        ))
     }
 
     /// The servers a request names or its selector matches, each once.

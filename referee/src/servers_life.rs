@@ -80,29 +80,7 @@ impl Tower {
                 ),
             ));
         }
-        let mut problems: Vec<String> = vigie_catalog::servers::check_server(&new)
-            .into_iter()
-            .map(|(c, m)| format!("{c}: {m}"))
-            .collect();
-        if new.address != s.spec.address {
-            if let Some(o) = self
-                .tenant_addresses(&caller.tenant)
-                .get(&new.address)
-                .filter(|o| o.spec.name != name)
-            {
-                problems.push(format!(
-                    "address: {} is already server {:?}'s (session {})",
-                    new.address, o.spec.name, o.session
-                ));
-            }
-        }
-        if !problems.is_empty() {
-            return Err(refusal(
-                ApiFaultKind::Invalid,
-                format!("{name}: nothing changed"),
-                problems,
-            ));
-        }
+        self.check_edited(caller, name, &s.spec, &new)?;
         if !Visible::of(caller).host(&caller.tenant, name, &new.labels) {
             return Err(fault(
                 ApiFaultKind::Forbidden,
@@ -133,6 +111,41 @@ impl Tower {
             fields: fields.join(","),
         }));
         Ok(CatalogAnswer::Servers(vec![s]))
+    }
+
+    /// An edited row checked as an import row is, and its address
+    /// against the tenant's other servers.
+    fn check_edited(
+        &self,
+        caller: &Caller,
+        name: &str,
+        old: &vigie_wire::catalog::ServerSpec,
+        new: &vigie_wire::catalog::ServerSpec,
+    ) -> Result<(), ApiFault> {
+        let mut problems: Vec<String> = vigie_catalog::servers::check_server(&new)
+            .into_iter()
+            .map(|(c, m)| format!("{c}: {m}"))
+            .collect();
+        if new.address != old.address {
+            if let Some(o) = self
+                .tenant_addresses(&caller.tenant)
+                .get(&new.address)
+                .filter(|o| o.spec.name != name)
+            {
+                problems.push(format!(
+                    "address: {} is already server {:?}'s (session {})",
+                    new.address, o.spec.name, o.session
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(refusal(
+                ApiFaultKind::Invalid,
+                format!("{name}: nothing changed"),
+                problems,
+            ));
+        }
+        Ok(())
     }
 
     pub(crate) fn servers_remove(
@@ -318,6 +331,43 @@ impl Tower {
                 format!("session {id} was undone already"),
             ));
         }
+        let names = self.undoable(caller, &session)?;
+        let released = self.remove_servers(caller, &names, force, turn)?;
+        session.undone_ms = Some(now_ms());
+        turn.put(session_key(&caller.tenant, id), encode(&session));
+        self.catalog.sessions.insert(key, session.clone());
+        self.audit_host(
+            turn,
+            caller,
+            "",
+            "session_undone",
+            format!(
+                "session {id} ({}, sha256 {}) undone: {} server(s) removed{}",
+                session.file,
+                session.digest,
+                names.len(),
+                if released.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} address(es) released", released.len())
+                }
+            ),
+        );
+        Ok(CatalogAnswer::Removed {
+            servers: names.into_iter().collect(),
+            released,
+        })
+    }
+
+    /// The servers `session` may take back with it: those still in the
+    /// catalog as it added them, all in the caller's scope and none
+    /// provisioned.
+    fn undoable(
+        &self,
+        caller: &Caller,
+        session: &vigie_wire::catalog::SessionRecord,
+    ) -> Result<BTreeSet<String>, ApiFault> {
+        let id = session.id;
         // Its servers still in the catalog as it added them (one removed
         // since, or removed and imported again by another session, is not
         // this session's any more).
@@ -377,31 +427,7 @@ impl Tower {
                 ),
             ));
         }
-        let released = self.remove_servers(caller, &names, force, turn)?;
-        session.undone_ms = Some(now_ms());
-        turn.put(session_key(&caller.tenant, id), encode(&session));
-        self.catalog.sessions.insert(key, session.clone());
-        self.audit_host(
-            turn,
-            caller,
-            "",
-            "session_undone",
-            format!(
-                "session {id} ({}, sha256 {}) undone: {} server(s) removed{}",
-                session.file,
-                session.digest,
-                names.len(),
-                if released.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {} address(es) released", released.len())
-                }
-            ),
-        );
-        Ok(CatalogAnswer::Removed {
-            servers: names.into_iter().collect(),
-            released,
-        })
+        Ok(names)
     }
 
     pub(crate) fn servers_export(
