@@ -122,7 +122,7 @@ impl Tower {
         old: &vigie_wire::catalog::ServerSpec,
         new: &vigie_wire::catalog::ServerSpec,
     ) -> Result<(), ApiFault> {
-        let mut problems: Vec<String> = vigie_catalog::servers::check_server(&new)
+        let mut problems: Vec<String> = vigie_catalog::servers::check_server(new)
             .into_iter()
             .map(|(c, m)| format!("{c}: {m}"))
             .collect();
