@@ -97,6 +97,7 @@ enum Action {
     /// while one is a host (`vigie hosts remove` first) or being
     /// provisioned, or holds addresses unless --force.
     Remove {
+        /// The servers' names.
         #[arg(required = true)]
         names: Vec<String>,
         /// Release the addresses the servers hold.
