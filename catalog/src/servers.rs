@@ -321,19 +321,19 @@ pub fn parse_address(v: &str) -> Result<IpAddr, String> {
         .map_err(|_| format!("{v:?} is not an IP address (IPv4 or IPv6)"))
 }
 
-fn parse_port(v: &str) -> Result<u16, String> {
+pub(crate) fn parse_port(v: &str) -> Result<u16, String> {
     match v.parse::<u16>() {
         Ok(p) if p > 0 => Ok(p),
         _ => Err(format!("{v:?} is not a port (1 to 65535)")),
     }
 }
 
-fn parse_count(v: &str) -> Result<u32, String> {
+pub(crate) fn parse_count(v: &str) -> Result<u32, String> {
     v.parse::<u32>()
         .map_err(|_| format!("{v:?} is not a whole number"))
 }
 
-fn check_user(v: &str) -> Result<(), String> {
+pub(crate) fn check_user(v: &str) -> Result<(), String> {
     // Debian's rule for user names (adduser's NAME_REGEX, without '$').
     let ok = !v.is_empty()
         && v.len() <= 32
@@ -344,7 +344,7 @@ fn check_user(v: &str) -> Result<(), String> {
         .ok_or_else(|| format!("{v:?} is not a user name (a-z, 0-9, '_', '-'; 1 to 32)"))
 }
 
-fn check_text(v: &str, max: usize) -> Result<(), String> {
+pub(crate) fn check_text(v: &str, max: usize) -> Result<(), String> {
     if v.is_empty() {
         return Err("empty".into());
     }
@@ -386,7 +386,7 @@ pub fn parse_labels(v: &str) -> Result<Labels, String> {
 
 /// An OpenSSH public key line (`ssh-ed25519 AAAA…`) or fingerprint
 /// (`SHA256:…`), empty for none.
-fn check_host_key(v: &str) -> Result<(), String> {
+pub(crate) fn check_host_key(v: &str) -> Result<(), String> {
     if v.is_empty() {
         return Ok(());
     }

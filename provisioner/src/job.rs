@@ -15,10 +15,11 @@ use vigie_referee::{ApiClient, ClientError};
 use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ServerRecord};
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller};
 
+use crate::agent_bin::AgentBinary;
 use crate::error::ProvisionError;
 use crate::hostkey::{decide, Decision};
 use crate::networks::Networks;
-use crate::remote::{self, Layout, KEY_MARK};
+use crate::remote::{self, Binary, Layout, KEY_MARK};
 use crate::ssh::{host_keys, Ssh, Target};
 
 /// What every job shares.
@@ -34,8 +35,8 @@ pub struct Context {
     /// Where per-server known_hosts files go.
     pub known_hosts_dir: PathBuf,
     pub connect_timeout: Duration,
-    /// The binary copied to servers (the running one).
-    pub exe: PathBuf,
+    /// The binary copied to servers (the running one, stripped once).
+    pub agent: AgentBinary,
     pub layout: Layout,
     /// The majordomo as the servers reach it; `None`: not configured.
     pub tower: Option<String>,
@@ -173,6 +174,38 @@ fn connect(
     })
 }
 
+/// Sends the agent's binary unless the server has it already (the same
+/// SHA-256 in this host's install dir): the path it was copied to, or
+/// `None` when the installed one is kept.
+fn ship(
+    ctx: &Context,
+    ssh: &Ssh,
+    name: &str,
+    home: &str,
+    sudo: bool,
+) -> Result<Option<String>, ProvisionError> {
+    let have = ssh.script(
+        "installed",
+        &remote::installed(&ctx.layout, name),
+        sudo,
+        STEP_LIMIT,
+    )?;
+    if remote::read_installed(&have.stdout) == Some(ctx.agent.sha256.as_str()) {
+        info!(event = "agent_binary_kept", server = %name, sha256 = %ctx.agent.sha256);
+        return Ok(None);
+    }
+    let upload = format!("{}/.vigie-upload-{name}", home.trim_end_matches('/'));
+    let started = Instant::now();
+    ssh.copy(&ctx.agent.path, &upload, STEP_LIMIT)?;
+    info!(
+        event = "agent_binary_copied",
+        server = %name,
+        bytes = ctx.agent.bytes,
+        took_ms = started.elapsed().as_millis() as u64
+    );
+    Ok(Some(upload))
+}
+
 /// Everything up to and including enrolment and the agent's start.
 fn attempt(
     ctx: &Context,
@@ -207,14 +240,19 @@ fn attempt(
         });
     }
     step(name, "copy");
-    let upload = format!("{}/.vigie-upload-{name}", pre.home.trim_end_matches('/'));
-    ssh.copy(&ctx.exe, &upload, STEP_LIMIT)?;
+    let upload = ship(ctx, &ssh, name, &pre.home, sudo)?;
+    let binary = match &upload {
+        Some(u) => Binary::Uploaded(u),
+        None => Binary::Kept {
+            sha256: &ctx.agent.sha256,
+        },
+    };
     step(name, "install");
     let out = ssh.script(
         "install",
         &remote::install(
             &ctx.layout,
-            &upload,
+            &binary,
             name,
             tower,
             &ctx.tower_key,

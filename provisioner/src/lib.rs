@@ -3,9 +3,11 @@
 //! by the launcher), `job` one server's attempt, `ssh` the commands,
 //! `hostkey` the pinning decision, `networks` which addresses may be
 //! dialled and `remote` the scripts run on the server (all three without
-//! I/O), `sshkey` where the tenants' provisioning key pairs are, `error`
+//! I/O), `agent_bin` the agent's binary stripped once and digested,
+//! `sshkey` where the tenants' provisioning key pairs are, `error`
 //! the reasons.
 
+pub mod agent_bin;
 pub mod daemon;
 pub mod error;
 pub mod hostkey;
@@ -15,6 +17,7 @@ pub mod remote;
 pub mod ssh;
 pub mod sshkey;
 
+pub use agent_bin::AgentBinary;
 pub use daemon::{run, ProvisionerConfig};
 pub use error::ProvisionError;
 pub use job::Context;

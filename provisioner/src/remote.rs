@@ -151,7 +151,7 @@ fi
 /// stash — starts anew), and prints its public half.
 pub fn install(
     l: &Layout,
-    upload: &str,
+    binary: &Binary,
     host: &str,
     tower: &str,
     tower_key: &str,
@@ -167,6 +167,7 @@ pub fn install(
     } else {
         ""
     };
+    let (upload, put) = put_binary(binary);
     format!(
         r#"set -e
 umask 077
@@ -178,9 +179,7 @@ mkdir -p "$D/bin" "$D/state"
 chmod 0755 "$D" "$D/bin"
 printf '%s\n' {owner} > "$D/{OWNER}.new"
 mv -f "$D/{OWNER}.new" "$D/{OWNER}"
-install -m 0755 {upload} "$D/bin/vigie"
-rm -f {upload}
-"$D/bin/vigie" --version >/dev/null
+{put}"$D/bin/vigie" --version >/dev/null
 mkdir -p {root}
 printf '%s\n' {key} > "$D/tower.public"
 cat > "$D/run-agent.sh" <<'VIGIE_EOF'
@@ -190,11 +189,73 @@ chmod 0700 "$D/run-agent.sh"
 if [ ! -s "$D/agent.key" ]; then "$D/bin/vigie" keys gen --out "$D/agent.key" >/dev/null 2>&1; fi
 echo "{KEY_MARK} $(cat "$D/agent.key.pub")"
 "#,
-        upload = quote(upload),
         root = quote(&l.agent_root),
         key = quote(tower_key),
         owner = quote(host),
     )
+}
+
+/// The binary an install puts in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binary<'a> {
+    /// Copied to this path on the server (removed however the install ends).
+    Uploaded(&'a str),
+    /// The one installed already, whose SHA-256 is this (the tower's).
+    Kept { sha256: &'a str },
+}
+
+/// Exit status of an install whose kept binary changed since checked.
+pub const STALE: i32 = 4;
+
+/// The line of [`installed`]'s output with the installed binary's digest.
+pub const INSTALLED_MARK: &str = "vigie-installed";
+
+/// Run as the install will be: prints `vigie-installed SHA256` when the
+/// install dir holds this host's agent binary (its `owner` file names
+/// `host`; not a symbolic link), nothing otherwise — then the binary is
+/// copied.
+pub fn installed(l: &Layout, host: &str) -> String {
+    format!(
+        r#"D={d}
+if [ ! -L "$D" ] && [ -f "$D/bin/vigie" ] && [ ! -L "$D/bin/vigie" ] && [ "$(head -n 1 "$D/{OWNER}" 2>/dev/null)" = {host} ]; then
+  echo "{INSTALLED_MARK} $(sha256sum "$D/bin/vigie" 2>/dev/null | cut -d ' ' -f 1)"
+fi
+"#,
+        d = quote(&l.install_dir),
+        host = quote(host),
+    )
+}
+
+/// The digest [`installed`] printed, if it printed one.
+pub fn read_installed(out: &str) -> Option<&str> {
+    out.lines()
+        .find_map(|l| l.strip_prefix(INSTALLED_MARK))
+        .map(str::trim)
+        .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The install's `U` (what to remove however it ends) and the lines
+/// that put the binary in place.
+fn put_binary(binary: &Binary) -> (String, String) {
+    match binary {
+        Binary::Uploaded(u) => (
+            quote(u),
+            format!(
+                "install -m 0755 {u} \"$D/bin/vigie\"\nrm -f {u}\n",
+                u = quote(u)
+            ),
+        ),
+        // Checked again as root, right before it is used: the digest was
+        // read in another session.
+        Binary::Kept { sha256 } => (
+            "''".to_owned(),
+            format!(
+                "if ! printf '%s  %s\\n' {sum} \"$D/bin/vigie\" | sha256sum -c --status; then \
+                 echo \"vigie: $D/bin/vigie changed since it was checked\" >&2; exit {STALE}; fi\n",
+                sum = quote(sha256)
+            ),
+        ),
+    }
 }
 
 /// The agent's command line (`exec`), for the start script and the unit.
@@ -338,7 +399,7 @@ mod tests {
     fn the_install_keeps_a_key_already_there_and_prints_only_the_public_half() {
         let s = install(
             &layout(Service::Auto),
-            "/root/.up",
+            &Binary::Uploaded("/root/.up"),
             "web-1",
             "tcp://192.0.2.1:7110",
             "k",
@@ -360,7 +421,7 @@ mod tests {
         assert!(!s.contains(r#"rm -f "$D/agent.key" "$D/agent.key.pub""#));
         let fresh = install(
             &layout(Service::Auto),
-            "/root/.up",
+            &Binary::Uploaded("/root/.up"),
             "web-1",
             "tcp://192.0.2.1:7110",
             "k",
@@ -439,7 +500,7 @@ mod tests {
         };
         let script = install(
             &layout,
-            &upload.to_string_lossy(),
+            &Binary::Uploaded(&upload.to_string_lossy()),
             "b-web-1",
             "tcp://t:1",
             "k",
@@ -511,6 +572,61 @@ mod tests {
             .arg("-u")
             .output()
             .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    }
+
+    #[test]
+    fn an_installed_binary_is_kept_only_while_its_digest_is_the_towers() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("vigie");
+        std::fs::create_dir_all(d.join("bin")).unwrap();
+        let bin = d.join("bin/vigie");
+        // Stands for the agent: `--version` runs, `keys gen --out F` makes a key.
+        std::fs::write(
+            &bin,
+            "#!/bin/sh\nif [ \"$1\" = keys ]; then echo pub > \"$4.pub\"; echo sec > \"$4\"; fi\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(d.join(OWNER), "web-1\n").unwrap();
+        let l = Layout {
+            install_dir: d.to_string_lossy().into_owned(),
+            agent_root: tmp.path().join("root").to_string_lossy().into_owned(),
+            service: Service::Detached,
+        };
+        let sh = |script: String| {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .output()
+                .unwrap()
+        };
+        let (sum, _) = crate::agent_bin::digest(&bin).unwrap();
+        let out = sh(installed(&l, "web-1"));
+        assert_eq!(
+            read_installed(&String::from_utf8_lossy(&out.stdout)),
+            Some(sum.as_str())
+        );
+        // Another host's dir is never taken for this host's.
+        let out = sh(installed(&l, "web-2"));
+        assert_eq!(read_installed(&String::from_utf8_lossy(&out.stdout)), None);
+        let kept = |sha256: &str| {
+            sh(install(
+                &l,
+                &Binary::Kept { sha256 },
+                "web-1",
+                "tcp://t:1",
+                "k",
+                false,
+            ))
+        };
+        let out = kept(&sum);
+        assert!(out.status.success(), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{KEY_MARK} pub")));
+        // A binary changed since it was checked is not used.
+        let out = kept(&"0".repeat(64));
+        assert_eq!(out.status.code(), Some(STALE), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("changed since it was checked"));
     }
 
     #[test]

@@ -174,6 +174,17 @@ pub enum CatalogLog {
         tenant: String,
         server: String,
     },
+    ServerEdited {
+        tenant: String,
+        server: String,
+        /// The fields changed, comma-separated.
+        fields: String,
+    },
+    ServersRemoved {
+        tenant: String,
+        servers: usize,
+        released: usize,
+    },
 }
 
 impl CatalogLog {
@@ -220,6 +231,16 @@ impl CatalogLog {
             CatalogLog::HostKeySet { tenant, server } => {
                 info!(event = "host_key_set", tenant, server)
             }
+            CatalogLog::ServerEdited {
+                tenant,
+                server,
+                fields,
+            } => info!(event = "server_edited", tenant, server, fields),
+            CatalogLog::ServersRemoved {
+                tenant,
+                servers,
+                released,
+            } => info!(event = "servers_removed", tenant, servers, released),
         }
     }
 }
@@ -370,6 +391,16 @@ impl Tower {
             }
             CatalogCall::Pin { name, host_key } => self.pin(caller, &name, host_key, turn)?,
             CatalogCall::SshKey => self.ssh_key(caller)?,
+            CatalogCall::Edit { name, edit } => self.server_edit(caller, &name, edit, turn)?,
+            CatalogCall::Remove { names, force } => {
+                self.servers_remove(caller, names, force, turn)?
+            }
+            CatalogCall::Undo { session, force } => {
+                self.session_undo(caller, session, force, turn)?
+            }
+            CatalogCall::Export { target, after } => {
+                self.servers_export(caller, target.as_deref(), after.as_deref())?
+            }
         };
         Ok(ApiAnswer::Catalog(answer))
     }

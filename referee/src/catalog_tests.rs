@@ -592,7 +592,7 @@ fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_tur
         .one(
             &acme(),
             CatalogCall::Provision {
-                names: vec!["a".into(), "b".into()],
+                names: vec!["a".into()],
                 target: None,
                 init: None,
             },
@@ -886,4 +886,84 @@ fn twenty_thousand_servers_are_provisioned_in_one_request_without_a_scan_each() 
     let took = t.elapsed();
     eprintln!("provision of {n} servers in a catalog of {n}: {took:?}");
     assert!(took < Duration::from_secs(20), "{took:?}");
+}
+
+#[test]
+fn a_request_goes_server_by_server_and_a_hosts_row_is_kept() {
+    use vigie_wire::catalog::{ProvisionOutcome, ServerEdit};
+    let mut f = fixture();
+    f.one(&acme(), import(csv_rows(&["a", "b"]), false))
+        .unwrap();
+    f.one(&acme(), provision(&["a"], None)).unwrap();
+    let tower = Caller::internal("acme", "provisioner");
+    f.one(&tower, enrol("a", &"1".repeat(40))).unwrap();
+    // a is a host: reported once, and b is queued all the same.
+    let CatalogAnswer::Provisioned(r) = f.one(&acme(), provision(&["a", "b"], None)).unwrap()
+    else {
+        panic!("not per server")
+    };
+    let got: Vec<(&str, &ProvisionOutcome)> =
+        r.iter().map(|r| (r.name.as_str(), &r.outcome)).collect();
+    assert_eq!(
+        got,
+        [
+            ("a", &ProvisionOutcome::AlreadyHost),
+            ("b", &ProvisionOutcome::Queued)
+        ]
+    );
+    assert_eq!(f.keys("provision/"), 1, "b's request only");
+    // A host's machine and labels stay; its inventory facts may change.
+    let audit_before = f.keys("audit/rec/");
+    let moved = ServerEdit {
+        address: Some("10.99.0.1".parse().unwrap()),
+        ..Default::default()
+    };
+    let e = f
+        .one(
+            &acme(),
+            CatalogCall::Edit {
+                name: "a".into(),
+                edit: moved,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.kind, ApiFaultKind::Conflict, "{e:?}");
+    let e = f
+        .one(
+            &acme(),
+            CatalogCall::Remove {
+                names: vec!["a".into()],
+                force: true,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.kind, ApiFaultKind::Conflict, "{e:?}");
+    let e = f
+        .one(
+            &acme(),
+            CatalogCall::Undo {
+                session: 1,
+                force: true,
+            },
+        )
+        .unwrap_err();
+    assert!(e.message.contains("a (a host)"), "{}", e.message);
+    assert_eq!(
+        f.keys("audit/rec/"),
+        audit_before,
+        "refusals leave no trace"
+    );
+    let bigger = ServerEdit {
+        ram_gb: Some(64),
+        ..Default::default()
+    };
+    f.one(
+        &acme(),
+        CatalogCall::Edit {
+            name: "a".into(),
+            edit: bigger,
+        },
+    )
+    .unwrap();
+    assert_eq!(f.store.tower().catalog.servers["a"].spec.ram_gb, 64);
 }

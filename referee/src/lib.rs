@@ -29,6 +29,7 @@ mod provision;
 mod scope;
 mod server;
 mod servers;
+mod servers_life;
 mod setup_hosts;
 pub mod ssh_keys;
 mod submission;

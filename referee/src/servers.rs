@@ -200,6 +200,7 @@ impl Tower {
             digest: digest.clone(),
             rows: count,
             servers: names,
+            undone_ms: None,
         };
         turn.put(session_key(&caller.tenant, id), encode(&session));
         self.catalog
@@ -227,7 +228,7 @@ impl Tower {
     /// server (another tenant's are not looked at, nor named: their
     /// import is accepted, and the first provisioning claims the address,
     /// see `provision.rs`).
-    fn tenant_addresses(&self, tenant: &str) -> HashMap<IpAddr, &ServerRecord> {
+    pub(crate) fn tenant_addresses(&self, tenant: &str) -> HashMap<IpAddr, &ServerRecord> {
         self.catalog
             .servers
             .values()
@@ -244,7 +245,7 @@ impl Tower {
             .collect()
     }
 
-    fn visible_servers<'a>(
+    pub(crate) fn visible_servers<'a>(
         &'a self,
         caller: &'a Caller,
     ) -> impl Iterator<Item = &'a ServerRecord> + 'a {

@@ -29,6 +29,7 @@ mod progress;
 mod provisioner;
 mod referee;
 mod servers;
+mod servers_life;
 mod start;
 mod tower;
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use vigie_provisioner::{Context, Layout, Networks, ProvisionerConfig, Service};
+use vigie_provisioner::{AgentBinary, Context, Layout, Networks, ProvisionerConfig, Service};
 
 use crate::runtime::shutdown_flag;
 
@@ -73,6 +73,16 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let exe = std::env::current_exe().context("finding the running binary")?;
+    // Stripped once here, not per server; what cannot be stripped goes
+    // as it is (the daemon still runs: the tower is not held up).
+    let agent_dir = vigie_provisioner::sshkey::dir(&a.data).join("agent");
+    let agent = match vigie_provisioner::agent_bin::prepare(&exe, &agent_dir) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(event = "agent_binary_failed", error = %e);
+            AgentBinary::of(&exe).context("reading the running binary")?
+        }
+    };
     let cfg = ProvisionerConfig {
         ctx: Context {
             api: a.api,
@@ -81,7 +91,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             networks: Networks::new(a.networks),
             known_hosts_dir: vigie_provisioner::sshkey::dir(&a.data).join("known_hosts"),
             connect_timeout: Duration::from_millis(a.connect_timeout_ms.max(1_000)),
-            exe,
+            agent,
             layout: Layout {
                 install_dir: a.install_dir,
                 agent_root: a.agent_root,

@@ -35,8 +35,12 @@ enum Action {
         #[arg(long)]
         dry_run: bool,
     },
-    /// The import sessions of the tenant.
-    Sessions,
+    /// The import sessions of the tenant (`sessions undo ID` removes
+    /// one's servers).
+    Sessions {
+        #[command(subcommand)]
+        action: Option<super::servers_life::SessionAction>,
+    },
     /// The servers of the catalog.
     List {
         /// Only the servers this session added.
@@ -76,6 +80,36 @@ enum Action {
         /// `ssh-ed25519 AAAA…` (quoted) or a `SHA256:…` fingerprint.
         #[arg(allow_hyphen_values = true)]
         host_key: String,
+    },
+    /// Change fields of a server's catalog row (checked as an import row
+    /// is; audited). While it is a host or being provisioned, its address,
+    /// ssh_port, ssh_user, host_key and labels are kept (a host's labels:
+    /// `vigie hosts label`); provider, cpu, ram_gb, disk_gb at any time.
+    Edit {
+        /// The server's name (never edited: it is the host id).
+        name: String,
+        /// FIELD=VALUE, as the CSV spells it (labels=k=v;k=v; host_key=
+        /// empty removes the pin); repeat.
+        #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
+        set: Vec<String>,
+    },
+    /// Remove servers from the catalog, all or none (audited): refused
+    /// while one is a host (`vigie hosts remove` first) or being
+    /// provisioned, or holds addresses unless --force.
+    Remove {
+        /// The servers' names.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Release the addresses the servers hold.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print servers as the CSV `servers import` takes (its headers, one
+    /// row per server; every server, page by page).
+    Export {
+        /// Only the servers a selector matches (web-*, role=web, …).
+        #[arg(long)]
+        target: Option<String>,
     },
     /// Print your tenant's SSH public key for provisioning, asked of
     /// the tower (made at the tenant's first use; its secret half never
@@ -170,7 +204,13 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(crate::runtime::EXIT_CONFIG))
             }
         },
-        Action::Sessions => {
+        Action::Edit { name, set } => super::servers_life::edit(&a.conn, name, &set, json),
+        Action::Remove { names, force } => super::servers_life::remove(&a.conn, names, force, json),
+        Action::Export { target } => super::servers_life::export(&a.conn, target),
+        Action::Sessions {
+            action: Some(action),
+        } => super::servers_life::session(&a.conn, action, json),
+        Action::Sessions { action: None } => {
             let CatalogAnswer::Sessions(v) = catalog(
                 a.conn
                     .client()?
@@ -353,25 +393,5 @@ fn provision(
         target,
         init,
     });
-    let CatalogAnswer::Servers(v) = catalog(conn.client()?.call(call)?)? else {
-        anyhow::bail!("unexpected answer");
-    };
-    for s in &v {
-        if json {
-            out::json(&ServerJson::from(s))?;
-        } else {
-            out::say!(
-                "{:<20} {}",
-                super::escape::field(&s.spec.name),
-                state(&s.state)
-            );
-        }
-    }
-    if !json {
-        println!(
-            "{} server(s) to provision: follow them with `vigie servers list`",
-            v.len()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    super::servers_life::provisioned(catalog(conn.client()?.call(call)?)?, json)
 }
