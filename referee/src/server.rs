@@ -41,6 +41,8 @@ pub struct RefereeConfig {
     /// Where tenants' SSH keys for provisioning are (`DATA/provisioner`,
     /// see `ssh_keys`); `None`: the tower gives none.
     pub ssh_keys: Option<std::path::PathBuf>,
+    /// The launcher's lifecycle PUB, for its daemons' states (`health.rs`).
+    pub lifecycle: Option<String>,
 }
 
 impl RefereeConfig {
@@ -57,6 +59,7 @@ impl RefereeConfig {
             label_rules: Vec::new(),
             limits: Default::default(),
             ssh_keys: None,
+            lifecycle: None,
         }
     }
 }
@@ -100,6 +103,10 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
         events: bind(&ctx, zmq::PULL, &cfg.events)?,
         orders: bind(&ctx, zmq::PUB, &cfg.orders)?,
     };
+    let health = match &cfg.lifecycle {
+        Some(ep) => Some(crate::health::subscribe(&ctx, ep)?),
+        None => None,
+    };
     // Before `referee_started`: the majordomo, started after it, must
     // find the admin in the registry it loads, and plugs their labels.
     let mut turn = Turn::default();
@@ -134,6 +141,11 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
         match zmq::poll(&mut items, 100) {
             Ok(_) | Err(zmq::Error::EINTR) => {}
             Err(e) => return Err(e.into()),
+        }
+        // Within a poll's 100 ms: a daemon's state is news for people, not
+        // for a hot path.
+        if let Some(sock) = &health {
+            crate::health::drain(sock, &mut tower)?;
         }
         let now = Instant::now();
         let mut turn = Turn::default();
