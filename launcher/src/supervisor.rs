@@ -415,25 +415,29 @@ impl Supervisor {
         } = after_crash(&sup, c.fast_crashes);
         c.set_state(State::Backoff(Instant::now() + after));
         c.backoff = after;
+        let name = c.name.clone();
+        let crashes = c.fast_crashes;
+        // The snapshot first: whoever reads `child_backoff` and then asks
+        // the tower finds the referee already told.
+        self.publish_health();
         self.events.emit(
             "launcher",
             "child_backoff",
             fields([
-                ("name", json!(c.name)),
-                ("crashes", json!(c.fast_crashes)),
+                ("name", json!(name)),
+                ("crashes", json!(crashes)),
                 ("backoff_ms", json!(after.as_millis() as u64)),
                 ("status", json!(text)),
             ]),
         );
         if ceiling_reached {
             let f = fields([
-                ("name", json!(c.name)),
-                ("crashes", json!(c.fast_crashes)),
+                ("name", json!(name)),
+                ("crashes", json!(crashes)),
                 ("backoff_ms", json!(after.as_millis() as u64)),
             ]);
             self.events.emit("launcher", "child_backoff_ceiling", f);
         }
-        self.publish_health();
     }
 
     /// Starts one group and waits until every member is ready.
