@@ -281,7 +281,11 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
     }
     // After the referee it talks to; what it was doing resumes when it is
     // back after a crash.
-    let provisioner = child("provisioner".into(), provisioner_args, "provisioner_started");
+    let provisioner = child(
+        "provisioner".into(),
+        provisioner_args,
+        "provisioner_started",
+    );
     vec![
         vec![metrics],
         vec![escalator],

@@ -59,7 +59,10 @@ impl Tower {
         let Some(d) = self.health.as_ref().and_then(|h| h.get(name)) else {
             return Ok(());
         };
-        if !matches!(d.state, DaemonState::BackingOff { .. } | DaemonState::Stopped) {
+        if !matches!(
+            d.state,
+            DaemonState::BackingOff { .. } | DaemonState::Stopped
+        ) {
             return Ok(());
         }
         let why = d.down_reason(now_ms()).unwrap_or_default();

@@ -51,14 +51,20 @@ fn crash_loop(tower: &Launcher, child: &str) -> anyhow::Result<Vec<Event>> {
 
 /// The back-offs double with each crash, and the launcher gives up none.
 fn assert_growing(backoffs: &[Event], status: &str) {
-    let delays: Vec<u64> = backoffs.iter().filter_map(|e| e.u64("backoff_ms")).collect();
+    let delays: Vec<u64> = backoffs
+        .iter()
+        .filter_map(|e| e.u64("backoff_ms"))
+        .collect();
     assert_eq!(
         delays[..CRASHES],
         [50, 100, 200, 400, 800, 1_600, 3_200, 6_400],
         "{backoffs:?}"
     );
     for e in &backoffs[1..] {
-        assert!(e.str("status").is_some_and(|s| s.starts_with(status)), "{e:?}");
+        assert!(
+            e.str("status").is_some_and(|s| s.starts_with(status)),
+            "{e:?}"
+        );
     }
 }
 
@@ -74,9 +80,20 @@ fn daemon(tower: &Launcher, name: &str) -> anyhow::Result<Option<serde_json::Val
     Ok(None)
 }
 
+/// The metrics daemon's page, with the tower's bearer token.
+fn scrape(tower: &Launcher) -> anyhow::Result<String> {
+    let started = tower.wait_from("metrics", "metrics_started", 1, WAIT)?;
+    let url = format!("{}/metrics", started.str("address").unwrap_or_default());
+    let token = std::fs::read_to_string(tower.data_dir().join("keys/metrics.token"))?;
+    Ok(ureq::get(&url)
+        .set("Authorization", &format!("Bearer {}", token.trim()))
+        .call()?
+        .into_string()?)
+}
+
 #[test]
-fn a_crash_looping_plug_is_never_given_up_and_its_host_says_why_it_is_offline(
-) -> anyhow::Result<()> {
+fn a_crash_looping_plug_is_never_given_up_and_its_host_says_why_it_is_offline() -> anyhow::Result<()>
+{
     let tower = Launcher::start(setup("plugloop"))?;
     // web-2's root disappears: its plug now exits at once on every start.
     let root = tower.root("web-2");
@@ -104,14 +121,40 @@ fn a_crash_looping_plug_is_never_given_up_and_its_host_says_why_it_is_offline(
     let d = daemon(&tower, "plug:web-2")?.expect("plug:web-2 shown");
     assert_eq!(d["state"], "backing_off", "{d}");
     assert_eq!(d["restarts"], (CRASHES - 1) as u64, "{d}");
-    assert!(d["last_exit"].as_str().is_some_and(|s| s.starts_with("exit ")), "{d}");
+    assert!(
+        d["last_exit"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("exit ")),
+        "{d}"
+    );
     assert!(d["next_try_ms"].as_u64().is_some(), "{d}");
     let text = ok(tower.cli(&["tower", "status"])?)?;
-    let row = text.lines().find(|l| l.starts_with("plug:web-2")).unwrap_or("");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("plug:web-2"))
+        .unwrap_or("");
     assert!(row.contains("backing off, next try in"), "{text}");
-    for name in ["escalator", "referee", "majordomo", "metrics", "provisioner", "plug:web-1"] {
+    for name in [
+        "escalator",
+        "referee",
+        "majordomo",
+        "metrics",
+        "provisioner",
+        "plug:web-1",
+    ] {
         let row = text.lines().find(|l| l.starts_with(name)).unwrap_or("");
         assert!(row.contains("running"), "{name}: {text}");
+    }
+
+    // The metrics say it too: a state gauge and a restarts counter.
+    let body = scrape(&tower)?;
+    for line in [
+        r#"vigie_child_state{child="plug",host="web-2",state="backing_off"} 1"#,
+        r#"vigie_child_state{child="plug",host="web-2",state="running"} 0"#,
+        r#"vigie_child_state{child="provisioner",host="",state="running"} 1"#,
+        r#"vigie_child_restarts_total{child="plug",host="web-2"} 7"#,
+    ] {
+        assert!(body.lines().any(|l| l == line), "{line}\n{body}");
     }
 
     // The cause passes: the plug is back at its next try, no restart of
@@ -127,7 +170,10 @@ fn a_crash_looping_plug_is_never_given_up_and_its_host_says_why_it_is_offline(
     })?;
     let done = tower.wait_final(&[c[0].id.clone()], WAIT)?;
     assert_eq!(done[0].state, vigie_wire::tower::ChangeState::Succeeded);
-    assert_eq!(daemon(&tower, "plug:web-2")?.expect("shown")["state"], "running");
+    assert_eq!(
+        daemon(&tower, "plug:web-2")?.expect("shown")["state"],
+        "running"
+    );
     assert_eq!(tower.events().count("launcher_started"), 1);
     Ok(())
 }
@@ -138,23 +184,48 @@ fn tower_status_shows_plugs_only_to_those_who_may_read_their_host() -> anyhow::R
     let dir = tempfile::tempdir()?;
     let tenant = vigie_referee::TOWER_TENANT;
     let names = |keys| -> anyhow::Result<Vec<String>> {
-        let ApiAnswer::TowerStatus(h) = client_with(&tower, keys, None)?.call(ApiCall::TowerStatus)?
+        let ApiAnswer::TowerStatus(h) =
+            client_with(&tower, keys, None)?.call(ApiCall::TowerStatus)?
         else {
             anyhow::bail!("tower status answer")
         };
         Ok(h.daemons.into_iter().map(|d| d.name).collect())
     };
-    let daemons = ["metrics", "escalator", "referee", "majordomo", "provisioner"];
+    let daemons = [
+        "metrics",
+        "escalator",
+        "referee",
+        "majordomo",
+        "provisioner",
+    ];
     // Scoped to web-1: the tower's daemons and web-1's plug, not web-2's.
-    let one = add_operator(&tower, dir.path(), tenant, "one", &grants(&["hosts.read@web-1"])?)?;
+    let one = add_operator(
+        &tower,
+        dir.path(),
+        tenant,
+        "one",
+        &grants(&["hosts.read@web-1"])?,
+    )?;
     let mut want: Vec<String> = daemons.iter().map(|d| d.to_string()).collect();
     want.push("plug:web-1".into());
     assert_eq!(names(&one)?, want);
     // Another tenant: no plug of this one's hosts at all.
-    let other = add_operator(&tower, dir.path(), "globex", "ops", &grants(&["hosts.read@*"])?)?;
+    let other = add_operator(
+        &tower,
+        dir.path(),
+        "globex",
+        "ops",
+        &grants(&["hosts.read@*"])?,
+    )?;
     assert_eq!(names(&other)?, want[..daemons.len()].to_vec());
     // Without hosts.read: refused.
-    let blind = add_operator(&tower, dir.path(), tenant, "blind", &grants(&["changes.read@*"])?)?;
+    let blind = add_operator(
+        &tower,
+        dir.path(),
+        tenant,
+        "blind",
+        &grants(&["changes.read@*"])?,
+    )?;
     let r = client_with(&tower, &blind, None)?.call(ApiCall::TowerStatus);
     assert_eq!(fault(r), Some(ApiFaultKind::Forbidden));
     Ok(())
@@ -210,9 +281,11 @@ fn provisioning_is_refused_while_the_provisioner_backs_off_and_works_once_it_is_
     std::fs::rename(&aside, &key)?;
     tower.wait_from("provisioner", "provisioner_started", 2, WAIT)?;
     ok(tower.cli(&["servers", "provision", "srv-1"])?)?;
-    tower.events().wait_n("provision_started srv-1", 1, WAIT, |e| {
-        e.name == "provision_started" && e.str("server") == Some("srv-1")
-    })?;
+    tower
+        .events()
+        .wait_n("provision_started srv-1", 1, WAIT, |e| {
+            e.name == "provision_started" && e.str("server") == Some("srv-1")
+        })?;
     assert_eq!(tower.events().count("launcher_started"), 1);
     Ok(())
 }

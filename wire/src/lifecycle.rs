@@ -28,7 +28,9 @@ pub enum DaemonState {
     Starting,
     Running,
     /// It exited; the launcher starts it again at `until_ms` (unix ms).
-    BackingOff { until_ms: u64 },
+    BackingOff {
+        until_ms: u64,
+    },
     /// Not running and not to be started again (before its first start,
     /// or while the tower stops).
     Stopped,
