@@ -10,6 +10,7 @@ use vigie_wire::lifecycle::{short_duration, DaemonHealth, DaemonState};
 use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::conn::Conn;
+use super::json::rfc3339;
 use super::out::{self, Format, Table};
 
 #[derive(Debug, clap::Args)]
@@ -28,19 +29,20 @@ enum TowerCmd {
     Status,
 }
 
-/// One daemon in `--json`.
+/// One daemon in `--json` (times RFC 3339, as everywhere).
 #[derive(Debug, Serialize)]
 struct DaemonJson<'a> {
     name: &'a str,
     /// running, starting, backing_off or stopped.
     state: &'static str,
-    /// While backing off: when the launcher starts it again (unix ms).
-    next_try_ms: Option<u64>,
-    /// Since when it is in `state` (unix ms).
-    since_ms: u64,
+    /// While backing off: when the launcher starts it again.
+    next_try: Option<String>,
+    /// Since when it is in `state`.
+    since: String,
     restarts: u32,
+    /// `exit 1`, `killed by SIGKILL`: its last exit while the tower ran.
     last_exit: Option<&'a str>,
-    last_exit_ms: Option<u64>,
+    last_exit_at: Option<String>,
 }
 
 fn word(s: DaemonState) -> &'static str {
@@ -77,14 +79,14 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             out::json(&DaemonJson {
                 name: &d.name,
                 state: word(d.state),
-                next_try_ms: match d.state {
-                    DaemonState::BackingOff { until_ms } => Some(until_ms),
+                next_try: match d.state {
+                    DaemonState::BackingOff { until_ms } => Some(rfc3339(until_ms)),
                     _ => None,
                 },
-                since_ms: d.since_ms,
+                since: rfc3339(d.since_ms),
                 restarts: d.restarts,
                 last_exit: d.last_exit.as_deref(),
-                last_exit_ms: d.last_exit_ms,
+                last_exit_at: d.last_exit_ms.map(rfc3339),
             })?;
         }
         return Ok(ExitCode::SUCCESS);
