@@ -5,7 +5,8 @@
 //! (a plug only to those who may read its host), `vigie hosts` says why a
 //! plug's host is offline, a provisioning request is refused while the
 //! provisioner is down, and once the cause is gone each comes back and
-//! works without a restart of the tower.
+//! works without a restart of the tower; a restarted referee knows every
+//! daemon's state at once.
 
 use std::process::Output;
 use std::time::Duration;
@@ -231,6 +232,24 @@ fn tower_status_shows_plugs_only_to_those_who_may_read_their_host() -> anyhow::R
     )?;
     let r = client_with(&tower, &blind, None)?.call(ApiCall::TowerStatus);
     assert_eq!(fault(r), Some(ApiFaultKind::Forbidden));
+
+    // A restarted referee knows the states at once (the launcher sends
+    // its snapshot to every new subscriber), its own restart included.
+    tower.kill_child("referee")?;
+    let d = daemon(&tower, "referee")?.expect("referee shown");
+    assert_eq!(
+        (&d["state"], &d["restarts"], &d["last_exit"]),
+        (
+            &serde_json::json!("running"),
+            &serde_json::json!(1),
+            &serde_json::json!("killed by SIGKILL")
+        ),
+        "{d}"
+    );
+    assert_eq!(
+        daemon(&tower, "plug:web-2")?.expect("shown")["state"],
+        "running"
+    );
     Ok(())
 }
 
