@@ -98,6 +98,32 @@ pub(crate) fn subscribe(ctx: &zmq::Context, endpoint: &str) -> Result<zmq::Socke
     Ok(s)
 }
 
+/// Waits (at most `within`) for the launcher's first snapshot, so that
+/// a referee that says it started can answer `TowerStatus` and refuse
+/// what needs a daemon that is down: the launcher answers a subscription
+/// within its 100 ms loop.
+pub(crate) fn first_snapshot(
+    sock: &zmq::Socket,
+    tower: &mut Tower,
+    within: std::time::Duration,
+) -> Result<(), zmq::Error> {
+    let deadline = std::time::Instant::now() + within;
+    while tower.health.is_none() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            tracing::warn!(event = "health_unknown", waited_ms = within.as_millis() as u64);
+            return Ok(());
+        }
+        let mut items = [sock.as_poll_item(zmq::POLLIN)];
+        match zmq::poll(&mut items, left.as_millis().clamp(1, 100) as i64) {
+            Ok(_) | Err(zmq::Error::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+        drain(sock, tower)?;
+    }
+    Ok(())
+}
+
 /// Applies every snapshot the socket holds, without waiting.
 pub(crate) fn drain(sock: &zmq::Socket, tower: &mut Tower) -> Result<(), zmq::Error> {
     loop {

@@ -66,6 +66,8 @@ impl RefereeConfig {
 
 /// Most messages taken from one socket in a turn: bounds a turn's batch.
 const DRAIN_CAP: usize = 5_000;
+/// How long a starting referee waits for the launcher's health snapshot.
+const HEALTH_WAIT: Duration = Duration::from_secs(2);
 /// How often liveness and resends are looked at.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -104,7 +106,11 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
         orders: bind(&ctx, zmq::PUB, &cfg.orders)?,
     };
     let health = match &cfg.lifecycle {
-        Some(ep) => Some(crate::health::subscribe(&ctx, ep)?),
+        Some(ep) => {
+            let sock = crate::health::subscribe(&ctx, ep)?;
+            crate::health::first_snapshot(&sock, &mut tower, HEALTH_WAIT)?;
+            Some(sock)
+        }
         None => None,
     };
     // Before `referee_started`: the majordomo, started after it, must
@@ -134,16 +140,16 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
     );
     let mut last_tick = Instant::now();
     while !shutdown.load(Ordering::Relaxed) {
-        let mut items = [
+        let mut items = vec![
             s.api.as_poll_item(zmq::POLLIN),
             s.events.as_poll_item(zmq::POLLIN),
         ];
+        items.extend(health.as_ref().map(|h| h.as_poll_item(zmq::POLLIN)));
         match zmq::poll(&mut items, 100) {
             Ok(_) | Err(zmq::Error::EINTR) => {}
             Err(e) => return Err(e.into()),
         }
-        // Within a poll's 100 ms: a daemon's state is news for people, not
-        // for a hot path.
+        // Before the calls: a call sees the latest states.
         if let Some(sock) = &health {
             crate::health::drain(sock, &mut tower)?;
         }
