@@ -111,7 +111,10 @@ pub(crate) fn first_snapshot(
     while tower.health.is_none() {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
-            tracing::warn!(event = "health_unknown", waited_ms = within.as_millis() as u64);
+            tracing::warn!(
+                event = "health_unknown",
+                waited_ms = within.as_millis() as u64
+            );
             return Ok(());
         }
         let mut items = [sock.as_poll_item(zmq::POLLIN)];
