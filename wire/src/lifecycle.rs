@@ -95,6 +95,7 @@ pub fn short_duration(ms: u64) -> String {
         1..=59 => format!("{s}s"),
         60..=3599 if s.is_multiple_of(60) => format!("{}m", s / 60),
         60..=3599 => format!("{}m{}s", s / 60, s % 60),
+        _ if s % 3600 < 60 => format!("{}h", s / 3600),
         _ => format!("{}h{}m", s / 3600, (s % 3600) / 60),
     }
 }
@@ -126,6 +127,7 @@ mod tests {
         assert_eq!(short_duration(450), "450ms");
         assert_eq!(short_duration(90_000), "1m30s");
         assert_eq!(short_duration(3_900_000), "1h5m");
+        assert_eq!(short_duration(7_230_000), "2h");
     }
 
     #[test]
