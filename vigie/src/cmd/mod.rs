@@ -12,6 +12,7 @@ mod deploy;
 mod escalator;
 pub mod escape;
 pub mod failure;
+mod fleet_logs;
 mod ips;
 mod json;
 mod json_catalog;
