@@ -100,7 +100,7 @@ fn every_matching_host_s_lines_merged_by_time_prefixed_and_filtered() -> anyhow:
 
     // Said clearly: a pattern that does not compile, no host matching.
     let bad = t.cli(&["logs", "--target", "*", "--grep", "("])?;
-    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+    assert_eq!(bad.status.code(), Some(64), "{}", text(&bad.stderr));
     let none = t.cli(&["logs", "--target", "role=cache"])?;
     assert_eq!(none.status.code(), Some(79), "{}", text(&none.stderr));
     Ok(())
