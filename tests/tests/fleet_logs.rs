@@ -144,3 +144,33 @@ fn a_host_outside_the_logs_scope_is_said_and_the_others_shown() -> anyhow::Resul
     assert_eq!(out.status.code(), Some(69), "{err}");
     Ok(())
 }
+
+/// The bound, measured (`cargo test -p vigie-tests --test fleet_logs --
+/// --ignored --nocapture`): three hosts whose steps printed 100,000 lines
+/// each (about 4.6 MiB of records a host) are read until 8 MiB in all,
+/// then `vigie logs --target` stops, saying so; prints the time it took.
+#[test]
+#[ignore]
+fn fleet_read_is_bounded_like_one_host_s_measured() -> anyhow::Result<()> {
+    let hosts = ["big-1", "big-2", "big-3"];
+    let setup = hosts
+        .iter()
+        .fold(Setup::new("fleetbench"), |s, h| s.host(h, &[]));
+    let t = Launcher::start(setup)?;
+    for h in hosts {
+        run(&t, h, "seq 1 100000")?;
+    }
+    let started = std::time::Instant::now();
+    let out = t.cli(&["logs", "--target", "big-*"])?;
+    let took = started.elapsed();
+    anyhow::ensure!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("stopped after 8 MiB"), "{err}");
+    let lines = text(&out.stdout).lines().count();
+    println!(
+        "fleet_logs: 3 hosts x 100000 lines: {lines} lines, {} bytes shown in {took:?}",
+        out.stdout.len()
+    );
+    assert!(lines < 300_000, "{lines} lines: the bound did not hold");
+    Ok(())
+}

@@ -150,12 +150,7 @@ pub fn logs(a: LogsArgs, format: Format) -> anyhow::Result<ExitCode> {
         (false, Format::Json) => Shape::Json,
         (false, Format::Text) => Shape::Text,
     };
-    let source = match a.service {
-        Some(name) => LogSource::Service { name },
-        None => LogSource::Steps {
-            change: a.change.clone(),
-        },
-    };
+    let source = source(a.service.clone(), a.change.clone());
     let since_ms = a
         .since
         .map(|d| vigie_referee::now_ms().saturating_sub(d.as_millis() as u64));
@@ -218,6 +213,14 @@ pub fn logs(a: LogsArgs, format: Format) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
         }
+    }
+}
+
+/// A service's output (`--service`), or the steps' (of one `--change`).
+fn source(service: Option<String>, change: Option<String>) -> LogSource {
+    match service {
+        Some(name) => LogSource::Service { name },
+        None => LogSource::Steps { change },
     }
 }
 
