@@ -109,12 +109,15 @@ pub fn authorize(
             "operator {who} may not act in tenant {tenant} (needs tenants.admin)"
         ));
     }
-    if let ApiCall::OperatorAdd { grants, .. } = call {
-        if grants.iter().any(|g| g.verb == Verb::TenantsAdmin) && !tenants_admin {
-            return Err(format!(
-                "operator {who} may not grant tenants.admin without holding it"
-            ));
-        }
+    let handed = match call {
+        ApiCall::OperatorAdd { grants, .. } => grants.as_slice(),
+        ApiCall::OperatorGrant { grant, .. } => std::slice::from_ref(grant),
+        _ => &[],
+    };
+    if handed.iter().any(|g| g.verb == Verb::TenantsAdmin) && !tenants_admin {
+        return Err(format!(
+            "operator {who} may not grant tenants.admin without holding it"
+        ));
     }
     let scopes = op.scopes(verb);
     if scopes.is_empty() {

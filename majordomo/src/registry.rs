@@ -54,7 +54,9 @@ impl Refresh {
         Some(match call {
             ApiCall::OperatorAdd { name, .. }
             | ApiCall::OperatorRotateKey { name, .. }
-            | ApiCall::OperatorRevoke { name } => op(name),
+            | ApiCall::OperatorRevoke { name }
+            | ApiCall::OperatorGrant { name, .. }
+            | ApiCall::OperatorUngrant { name, .. } => op(name),
             ApiCall::KeyAdd { public, .. }
             | ApiCall::KeyAccept { public, .. }
             | ApiCall::KeyReadmit { public, .. } => Refresh::Key(public.clone()),

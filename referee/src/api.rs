@@ -149,6 +149,24 @@ impl Tower {
             ApiCall::OperatorRevoke { name } => {
                 self.operator_call(caller, OperatorCall::Revoke { name }, turn)
             }
+            ApiCall::OperatorGrant { name, grant } => self.operator_call(
+                caller,
+                OperatorCall::Regrant {
+                    name,
+                    grant,
+                    give: true,
+                },
+                turn,
+            ),
+            ApiCall::OperatorUngrant { name, grant } => self.operator_call(
+                caller,
+                OperatorCall::Regrant {
+                    name,
+                    grant,
+                    give: false,
+                },
+                turn,
+            ),
             ApiCall::Deploy(call) => self.deploy_call(caller, call, db, turn),
             ApiCall::Catalog(c) => self.catalog_call(caller, c, now, turn),
             ApiCall::HostMetrics { host } => self.host_metrics(caller, host, now),

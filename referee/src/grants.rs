@@ -33,6 +33,9 @@ pub enum Over {
     /// with the actor's key (a takeover in two calls), and a weaker
     /// operator could lock a stronger one out.
     Revoke,
+    /// Take one of its grants: a weaker operator could otherwise strip a
+    /// stronger one of its powers.
+    Ungrant,
 }
 
 impl Over {
@@ -41,6 +44,7 @@ impl Over {
         match self {
             Over::Rotate => "rotate the key of",
             Over::Revoke => "revoke",
+            Over::Ungrant => "take a grant from",
         }
     }
 }
@@ -91,6 +95,39 @@ pub fn last_holder(all: &[OperatorRecord], target: &OperatorRecord) -> Option<Ve
                 _ => holds(o, verb),
             })
     })
+}
+
+/// Whether some operator of `ops` keeps `verb` for `tenant`: anyone for
+/// `tenants.admin`; for `operators.admin`, one of that tenant or a
+/// `tenants.admin` anywhere (which acts in every tenant).
+fn kept<'a>(mut ops: impl Iterator<Item = &'a OperatorRecord>, verb: Verb, tenant: &str) -> bool {
+    ops.any(|o| match verb {
+        Verb::OperatorsAdmin => {
+            (o.tenant == tenant && holds(o, verb)) || holds(o, Verb::TenantsAdmin)
+        }
+        _ => holds(o, verb),
+    })
+}
+
+/// Which guarded verb would be left without a holder if `changed` (an
+/// operator's record with grants taken away) replaced its stored record
+/// in `all`, every operator of the tower.
+pub fn left_without(all: &[OperatorRecord], changed: &OperatorRecord) -> Option<Verb> {
+    let same = |o: &OperatorRecord| o.name == changed.name && o.tenant == changed.tenant;
+    let after = || all.iter().map(|o| if same(o) { changed } else { o });
+    GUARDED.into_iter().find(|&verb| {
+        kept(all.iter(), verb, &changed.tenant) && !kept(after(), verb, &changed.tenant)
+    })
+}
+
+/// `grants` without the one equal to `grant` (verb and scope, spaces
+/// around the scope aside); `None` if none is.
+pub fn without(grants: &[Grant], grant: &Grant) -> Option<Vec<Grant>> {
+    let same = |g: &Grant| g.verb == grant.verb && g.scope.trim() == grant.scope.trim();
+    let at = grants.iter().position(same)?;
+    let mut rest = grants.to_vec();
+    rest.remove(at);
+    Some(rest)
 }
 
 #[cfg(test)]
@@ -181,6 +218,33 @@ mod tests {
         let other = op("globex", "gina", &["operators.admin"]);
         let all = vec![alice.clone(), other];
         assert_eq!(last_holder(&all, &alice), Some(Verb::OperatorsAdmin));
+    }
+
+    #[test]
+    fn taking_a_grant_never_leaves_a_guarded_verb_without_a_holder() {
+        let admin = op("default", "admin", &["tenants.admin", "operators.admin"]);
+        let alice = op("acme", "alice", &["operators.admin", "hosts.read"]);
+        let all = vec![admin.clone(), alice.clone()];
+        let strip = |o: &OperatorRecord, text: &str| {
+            let mut o = o.clone();
+            o.grants = without(&o.grants, &g(text)).unwrap();
+            o
+        };
+        assert_eq!(
+            left_without(&all, &strip(&admin, "tenants.admin")),
+            Some(Verb::TenantsAdmin)
+        );
+        // alice's operators.admin is not the last: the tower's
+        // tenants.admin manages acme's operators too.
+        assert_eq!(left_without(&all, &strip(&alice, "operators.admin")), None);
+        assert_eq!(left_without(&all, &strip(&alice, "hosts.read")), None);
+        // Without a tenants.admin in the tower, it is the last.
+        let all = vec![alice.clone(), op("globex", "gina", &["operators.admin"])];
+        assert_eq!(
+            left_without(&all, &strip(&alice, "operators.admin")),
+            Some(Verb::OperatorsAdmin)
+        );
+        assert!(without(&alice.grants, &g("hosts.read@web-*")).is_none());
     }
 
     #[test]

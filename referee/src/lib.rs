@@ -27,6 +27,7 @@ mod model;
 mod observe;
 mod operators;
 mod provision;
+mod regrant;
 mod scope;
 mod server;
 mod servers;

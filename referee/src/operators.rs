@@ -40,7 +40,7 @@ fn check_name(what: &str, name: &str) -> Result<(), ApiFault> {
     })
 }
 
-fn check_grants(grants: &[Grant]) -> Result<(), ApiFault> {
+pub(crate) fn check_grants(grants: &[Grant]) -> Result<(), ApiFault> {
     for g in grants {
         vigie_changes::Selector::parse(&g.scope).map_err(|e| {
             fault(
@@ -66,16 +66,22 @@ pub enum OperatorCall {
     Revoke {
         name: String,
     },
+    /// Gives (`give`) or takes one grant in place (`regrant.rs`).
+    Regrant {
+        name: String,
+        grant: Grant,
+        give: bool,
+    },
 }
 
-fn forbidden(msg: String) -> ApiFault {
+pub(crate) fn forbidden(msg: String) -> ApiFault {
     fault(ApiFaultKind::Forbidden, msg)
 }
 
 /// The grants a caller acts with: `None` for the tower itself (every
 /// power); an operator's own stored record otherwise, not what the front
 /// door said.
-fn powers<'a>(
+pub(crate) fn powers<'a>(
     caller: &Caller,
     operators: &'a [OperatorRecord],
 ) -> Result<Option<&'a [Grant]>, ApiFault> {
@@ -115,7 +121,7 @@ impl Tower {
     /// what the caller lacks for it (`what` says what it tried). The
     /// record and the message stay in the caller's tenant: they name the
     /// caller, the operator acted on and grants, never another tenant.
-    fn refuse_beyond(
+    pub(crate) fn refuse_beyond(
         &mut self,
         turn: &mut Turn,
         caller: &Caller,
@@ -138,7 +144,7 @@ impl Tower {
 
     /// Refuses, audited, to rotate the key of or revoke `target` unless
     /// the caller holds every grant it holds.
-    fn check_over(
+    pub(crate) fn check_over(
         &mut self,
         turn: &mut Turn,
         caller: &Caller,
@@ -151,7 +157,7 @@ impl Tower {
         self.refuse_beyond(turn, caller, &lacking, &what)
     }
 
-    fn store_operator(
+    pub(crate) fn store_operator(
         &mut self,
         turn: &mut Turn,
         caller: &Caller,
@@ -250,6 +256,9 @@ impl Tower {
                 Ok(ApiAnswer::Done)
             }
             OperatorCall::Revoke { name } => self.revoke(turn, caller, &operators, &name),
+            OperatorCall::Regrant { name, grant, give } => {
+                self.regrant(turn, caller, &operators, &name, grant, give)
+            }
         }
     }
 

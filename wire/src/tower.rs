@@ -554,6 +554,20 @@ pub enum ApiCall {
     OperatorRevoke {
         name: String,
     },
+    /// Gives an operator of the caller's tenant one more grant in place
+    /// (its key stays): no wider than the caller's own grants.
+    OperatorGrant {
+        name: String,
+        grant: crate::front::Grant,
+    },
+    /// Takes one grant (exactly as held) from an operator of the caller's
+    /// tenant in place: refused for an operator holding a grant the caller
+    /// lacks, and for the last holder of `tenants.admin` or of a tenant's
+    /// `operators.admin`.
+    OperatorUngrant {
+        name: String,
+        grant: crate::front::Grant,
+    },
     Operators,
     /// The deployer's inventory (`deploy.rs`).
     Deploy(crate::deploy::DeployCall),
@@ -621,6 +635,8 @@ impl ApiCall {
             ApiCall::OperatorAdd { .. }
             | ApiCall::OperatorRotateKey { .. }
             | ApiCall::OperatorRevoke { .. }
+            | ApiCall::OperatorGrant { .. }
+            | ApiCall::OperatorUngrant { .. }
             | ApiCall::Operators => Verb::OperatorsAdmin,
             ApiCall::KeysPending { .. } => return None,
             // Recording a deploy follows its changes: the same verb.

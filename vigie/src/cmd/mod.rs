@@ -12,6 +12,7 @@ mod deploy;
 mod escalator;
 pub mod escape;
 pub mod failure;
+mod fleet_logs;
 mod health;
 mod ips;
 mod json;

@@ -1,6 +1,7 @@
 //! `vigie hosts --metrics` (the latest host metrics the referee holds) and
 //! `vigie logs HOST` (a host's logs, fetched from the host through the
-//! tower: steps' whole output, or a deployed service's stdout/stderr).
+//! tower: steps' whole output, or a deployed service's stdout/stderr;
+//! `--target` reads many hosts: `fleet_logs.rs`).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -95,8 +96,16 @@ fn metrics_row(v: &HostMetricsView) -> Vec<String> {
 #[derive(Debug, clap::Args)]
 pub struct LogsArgs {
     /// The host whose logs to read.
-    #[arg(value_name = "HOST")]
-    host: String,
+    #[arg(value_name = "HOST", required_unless_present = "target")]
+    host: Option<String>,
+    /// Every host this selector matches (`web-*`, `role=web`, `*`): their
+    /// lines merged by time, each prefixed by its host; at most what one
+    /// host's read carries in all.
+    #[arg(long, value_name = "SELECTOR", conflicts_with_all = ["host", "follow", "raw"])]
+    target: Option<String>,
+    /// Only lines whose text matches this regular expression.
+    #[arg(long, value_name = "RE", value_parser = regex::Regex::new)]
+    grep: Option<regex::Regex>,
     /// A deployed service's stdout/stderr (its `auto-APP-ENV-SERVICE` name)
     /// instead of the steps' output.
     #[arg(long, value_name = "NAME", conflicts_with = "change")]
@@ -141,21 +150,31 @@ pub fn logs(a: LogsArgs, format: Format) -> anyhow::Result<ExitCode> {
         (false, Format::Json) => Shape::Json,
         (false, Format::Text) => Shape::Text,
     };
-    let source = match a.service {
-        Some(name) => LogSource::Service { name },
-        None => LogSource::Steps {
-            change: a.change.clone(),
-        },
-    };
+    let source = source(a.service.clone(), a.change.clone());
     let since_ms = a
         .since
         .map(|d| vigie_referee::now_ms().saturating_sub(d.as_millis() as u64));
+    let grep = a.grep.as_ref();
+    let host = match (&a.host, &a.target) {
+        (Some(host), _) => host.clone(),
+        (None, Some(selector)) => {
+            let ask = super::fleet_logs::Ask {
+                selector,
+                source,
+                since_ms,
+                grep,
+                one_change: a.change.is_some(),
+            };
+            return super::fleet_logs::read(&mut tower, ask, format);
+        }
+        (None, None) => anyhow::bail!("a HOST or --target is needed"),
+    };
     let mut cursor: Option<LogCursor> = None;
     let mut pace = Pace::new(a.follow);
     let mut skip = false;
     loop {
         let query = LogsQuery {
-            host: a.host.clone(),
+            host: host.clone(),
             source: source.clone(),
             // Records older than the end of time: none, the cursor to the end.
             since_ms: if skip { Some(u64::MAX) } else { since_ms },
@@ -177,7 +196,7 @@ pub fn logs(a: LogsArgs, format: Format) -> anyhow::Result<ExitCode> {
                 page.skipped_bytes
             ));
         }
-        print_page(&page, &source, a.change.is_some(), shape)?;
+        print_page(&page, &source, (a.change.is_some(), grep), shape)?;
         cursor = Some(page.cursor);
         skip = false;
         match pace.after(page.text.len(), page.more) {
@@ -197,12 +216,22 @@ pub fn logs(a: LogsArgs, format: Format) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// A service's output (`--service`), or the steps' (of one `--change`).
+fn source(service: Option<String>, change: Option<String>) -> LogSource {
+    match service {
+        Some(name) => LogSource::Service { name },
+        None => LogSource::Steps { change },
+    }
+}
+
+/// `only`: whether one change is shown, and `--grep`.
 fn print_page(
     page: &LogsPage,
     source: &LogSource,
-    one_change: bool,
+    only: (bool, Option<&regex::Regex>),
     shape: Shape,
 ) -> anyhow::Result<()> {
+    let (one_change, grep) = only;
     if let Some(why) = &page.beyond_retention {
         out::warn(&format!("vigie logs: {why}"));
     }
@@ -210,6 +239,9 @@ fn print_page(
         let Some(l) = LogLineJson::parse(record, source) else {
             continue;
         };
+        if grep.is_some_and(|re| !re.is_match(&l.text)) {
+            continue;
+        }
         match shape {
             Shape::Json => out::json(&l)?,
             Shape::Raw => out::raw(&l.text)?,
@@ -222,7 +254,7 @@ fn print_page(
 /// A record as a line: time, where it came from (each field escaped: a
 /// forged record cannot forge a prefix), ` | `, then its text (its
 /// controls shown by `out::line`).
-fn line_text(l: &LogLineJson, one_change: bool) -> String {
+pub(super) fn line_text(l: &LogLineJson, one_change: bool) -> String {
     let f = |s: Option<&str>| escape::field(s.unwrap_or("-")).into_owned();
     let at = escape::field(l.at.get(11..23).unwrap_or(&l.at)).into_owned();
     match (&l.service, &l.change) {

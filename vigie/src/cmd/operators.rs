@@ -1,5 +1,5 @@
 //! `vigie operators`: the operators' catalogue of one's tenant — list, add,
-//! rotate an operator's key, revoke one.
+//! rotate an operator's key, revoke one, give or take a grant in place.
 
 use std::process::ExitCode;
 
@@ -55,6 +55,27 @@ enum Action {
         #[arg(value_name = "NAME")]
         name: String,
     },
+    /// Give an operator one more permission in place (its key stays), no
+    /// wider than yours.
+    Grant {
+        /// The operator who gets it.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// `VERB` (every host) or `VERB@SCOPE`, e.g. `changes.submit@web-*`.
+        #[arg(value_parser = Grant::parse, value_name = "GRANT")]
+        grant: Grant,
+    },
+    /// Take a permission from an operator in place, spelled as it holds it
+    /// (refused for an operator holding a grant you lack, and for the last
+    /// holder of tenants.admin or of the tenant's operators.admin).
+    Ungrant {
+        /// The operator who loses it.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The grant exactly as `vigie operators` lists it.
+        #[arg(value_parser = Grant::parse, value_name = "GRANT")]
+        grant: Grant,
+    },
 }
 
 pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
@@ -86,6 +107,16 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
                 "operators revoke",
                 format!("operator {name} revoked"),
             )
+        }
+        Some(Action::Grant { name, grant }) => {
+            let said = format!("operator {name} holds {grant}");
+            tower.call(ApiCall::OperatorGrant { name, grant })?;
+            super::json::done(format, "operators grant", said)
+        }
+        Some(Action::Ungrant { name, grant }) => {
+            let said = format!("operator {name} no longer holds {grant}");
+            tower.call(ApiCall::OperatorUngrant { name, grant })?;
+            super::json::done(format, "operators ungrant", said)
         }
         None => {
             let ApiAnswer::Operators(ops) = tower.call(ApiCall::Operators)? else {
