@@ -11,4 +11,4 @@ mod error;
 pub mod pools;
 pub mod servers;
 
-pub use error::{CatalogError, RowError};
+pub use error::{counted, thousands, CatalogError, RowError};
