@@ -367,6 +367,7 @@ impl Tower {
                 self.provision_failed(caller, &name, reason, turn)?
             }
             CatalogCall::Pin { name, host_key } => self.pin(caller, &name, host_key, turn)?,
+            CatalogCall::ImportCheck { rows } => self.import_check(caller, &rows)?,
         };
         Ok(ApiAnswer::Catalog(answer))
     }

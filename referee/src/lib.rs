@@ -25,6 +25,7 @@ mod lifecycle;
 mod model;
 mod observe;
 mod operators;
+mod paging;
 mod provision;
 mod scope;
 mod server;

@@ -261,6 +261,12 @@ pub enum CatalogCall {
         name: String,
         host_key: String,
     },
+    /// The tower's checks of an import's rows (names and addresses in the
+    /// catalog, scope), answered with every problem rather than refused:
+    /// how the CLI reports them with the file's own errors, in one list.
+    ImportCheck {
+        rows: Vec<ImportRow>,
+    },
 }
 
 impl CatalogCall {
@@ -286,6 +292,7 @@ impl CatalogCall {
                 Verb::ServersRead
             }
             CatalogCall::Import { .. }
+            | CatalogCall::ImportCheck { .. }
             | CatalogCall::Provision { .. }
             | CatalogCall::Provisioning
             | CatalogCall::HostKeySeen { .. }
@@ -315,4 +322,18 @@ pub enum CatalogAnswer {
     Pools(Vec<PoolView>),
     Allocations(Vec<Allocation>),
     Apps(Vec<AppRecord>),
+    /// The problems the tower found in an `ImportCheck`'s rows: at most
+    /// `MAX_ERRORS` of them, `total` counts all.
+    ImportChecked {
+        problems: Vec<ImportProblem>,
+        total: u64,
+    },
+}
+
+/// One problem of an import row, as the tower sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportProblem {
+    pub line: u64,
+    pub column: Option<String>,
+    pub message: String,
 }
