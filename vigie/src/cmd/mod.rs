@@ -23,6 +23,7 @@ mod observe;
 mod operators;
 pub mod out;
 mod pace;
+mod page;
 mod plug;
 mod progress;
 mod provisioner;

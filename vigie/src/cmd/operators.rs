@@ -15,6 +15,9 @@ use super::out::{self, Format, Table};
 pub struct Args {
     #[command(subcommand)]
     action: Option<Action>,
+    /// Listing: a page at a time.
+    #[command(flatten)]
+    page: super::page::PageArgs,
     #[command(flatten)]
     conn: Conn,
 }
@@ -88,13 +91,15 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             )
         }
         None => {
-            let ApiAnswer::Operators(ops) = tower.call(ApiCall::Operators)? else {
+            let (answer, info) = super::page::call(&mut tower, ApiCall::Operators, a.page.ask())?;
+            let ApiAnswer::Operators(ops) = answer else {
                 anyhow::bail!("unexpected answer");
             };
             if format == Format::Json {
                 for o in &ops {
                     out::json(&OperatorJson::from(o))?;
                 }
+                super::page::footer(&info, format, "operators")?;
                 return Ok(ExitCode::SUCCESS);
             }
             let mut t = Table::new(&["NAME", "TENANT", "STATE", "KEY", "GRANTS"]);
@@ -108,7 +113,10 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
                     j.grants.join(" "),
                 ]);
             }
-            t.print()?;
+            if !t.is_empty() {
+                t.print()?;
+            }
+            super::page::footer(&info, format, "operators")?;
             Ok(ExitCode::SUCCESS)
         }
     }

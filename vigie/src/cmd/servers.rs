@@ -14,6 +14,7 @@ use vigie_wire::tower::{ApiAnswer, ApiCall};
 use super::conn::Conn;
 use super::json_catalog::{ServerJson, SessionJson};
 use super::out::{self, Format, Table};
+use super::page::PageArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -36,9 +37,14 @@ enum Action {
         dry_run: bool,
     },
     /// The import sessions of the tenant.
-    Sessions,
-    /// The servers of the catalog.
+    Sessions {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// The servers of the catalog, by name, a page at a time.
     List {
+        #[command(flatten)]
+        page: PageArgs,
         /// Only the servers this session added.
         #[arg(long)]
         session: Option<u64>,
@@ -91,6 +97,15 @@ enum Action {
 /// A record's time, for humans.
 fn when(ms: u64) -> String {
     super::json::rfc3339(ms)
+}
+
+/// One page of a list call.
+fn paged(
+    conn: &Conn,
+    call: ApiCall,
+    page: &PageArgs,
+) -> anyhow::Result<(ApiAnswer, vigie_wire::page::PageInfo)> {
+    super::page::call(&mut conn.client()?, call, page.ask())
 }
 
 fn catalog(answer: ApiAnswer) -> anyhow::Result<CatalogAnswer> {
@@ -159,19 +174,17 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(crate::runtime::EXIT_CONFIG))
             }
         },
-        Action::Sessions => {
-            let CatalogAnswer::Sessions(v) = catalog(
-                a.conn
-                    .client()?
-                    .call(ApiCall::Catalog(CatalogCall::Sessions))?,
-            )?
-            else {
+        Action::Sessions { page } => {
+            let call = ApiCall::Catalog(CatalogCall::Sessions);
+            let (answer, info) = paged(&a.conn, call, &page)?;
+            let CatalogAnswer::Sessions(v) = catalog(answer)? else {
                 anyhow::bail!("unexpected answer");
             };
             if json {
                 for s in &v {
                     out::json(&SessionJson::from(s))?;
                 }
+                super::page::footer(&info, format, "import sessions")?;
                 return Ok(ExitCode::SUCCESS);
             }
             let mut t = Table::new(&["SESSION", "AT", "SERVERS", "BY", "FILE", "SHA256"]);
@@ -188,17 +201,24 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             if !t.is_empty() {
                 t.print()?;
             }
+            super::page::footer(&info, format, "import sessions")?;
             Ok(ExitCode::SUCCESS)
         }
-        Action::List { session, target } => {
+        Action::List {
+            page,
+            session,
+            target,
+        } => {
             let call = ApiCall::Catalog(CatalogCall::Servers { session, target });
-            let CatalogAnswer::Servers(v) = catalog(a.conn.client()?.call(call)?)? else {
+            let (answer, info) = paged(&a.conn, call, &page)?;
+            let CatalogAnswer::Servers(v) = catalog(answer)? else {
                 anyhow::bail!("unexpected answer");
             };
             if json {
                 for s in &v {
                     out::json(&ServerJson::from(s))?;
                 }
+                super::page::footer(&info, format, "servers")?;
                 return Ok(ExitCode::SUCCESS);
             }
             let mut t = Table::new(&["NAME", "ADDRESS", "STATE", "SESSION", "LABELS"]);
@@ -214,6 +234,7 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             if !t.is_empty() {
                 t.print()?;
             }
+            super::page::footer(&info, format, "servers")?;
             Ok(ExitCode::SUCCESS)
         }
         Action::Show { name } => {
@@ -275,17 +296,18 @@ fn import(
             let _ = std::io::stderr().flush();
         }
     };
-    let parsed = vigie_catalog::servers::parse_servers(&name, &bytes, progress);
+    let parsed = vigie_catalog::servers::read_servers(&name, &bytes, progress);
     if tty {
         eprint!("\r\x1b[K");
     }
-    let rows = match parsed {
-        Ok(r) => r,
-        Err(e) => {
-            out::esay!("vigie servers import: {e}\nnothing imported");
-            return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
-        }
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(e) => return refused(&e.to_string()),
     };
+    if !parsed.errors.is_empty() {
+        return refused_with_tower(conn, &name, parsed);
+    }
+    let rows = parsed.rows;
     if tty {
         eprint!("sending {} rows to the tower…", rows.len());
     }
@@ -299,11 +321,23 @@ fn import(
         rows,
         dry_run,
     });
-    let answer = conn.client()?.call(call);
+    let mut tower = conn.client()?;
+    let answer = tower.call_raw(call);
     if tty {
         eprint!("\r\x1b[K");
     }
-    let CatalogAnswer::Imported { session, servers } = catalog(answer?)? else {
+    let answer = match answer {
+        Ok(a) => a,
+        // The tower's problems with the rows: the same words, format and
+        // exit code as the file's own.
+        Err(vigie_referee::ClientError::Refused(f))
+            if f.kind == vigie_wire::tower::ApiFaultKind::Invalid =>
+        {
+            return refused(&f.message)
+        }
+        Err(e) => return Err(tower.explain(e)),
+    };
+    let CatalogAnswer::Imported { session, servers } = catalog(answer)? else {
         anyhow::bail!("unexpected answer");
     };
     match session {
@@ -317,6 +351,49 @@ fn import(
         None => println!("dry run: {servers} server(s) would be imported, nothing written"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An import refused, for a reason in the file or in the tower.
+fn refused(why: &str) -> anyhow::Result<ExitCode> {
+    out::esay!("vigie servers import: {why}\nnothing imported");
+    Ok(ExitCode::from(crate::runtime::EXIT_CONFIG))
+}
+
+/// A file with errors: its rows that are right are checked by the tower
+/// too (names already in the catalog, addresses, scope), so every problem
+/// is in one list, in line order, counted.
+fn refused_with_tower(
+    conn: &Conn,
+    name: &str,
+    parsed: vigie_catalog::servers::Parsed,
+) -> anyhow::Result<ExitCode> {
+    let mut errors = parsed.errors;
+    let mut hidden = 0;
+    let mut note = None;
+    if !parsed.rows.is_empty() {
+        let call = ApiCall::Catalog(CatalogCall::ImportCheck { rows: parsed.rows });
+        match conn.client().and_then(|mut t| t.call(call)) {
+            Ok(ApiAnswer::Catalog(CatalogAnswer::ImportChecked { problems, total })) => {
+                hidden = (total as usize).saturating_sub(problems.len());
+                errors.extend(problems.into_iter().map(|p| vigie_catalog::RowError {
+                    line: p.line,
+                    column: p.column,
+                    message: p.message,
+                }));
+            }
+            Ok(other) => anyhow::bail!("unexpected answer: {other:?}"),
+            Err(e) => note = Some(format!("(the tower did not check the other rows: {e})")),
+        }
+    }
+    let mut e = vigie_catalog::CatalogError::rows(name, errors);
+    if let vigie_catalog::CatalogError::Rows { total, .. } = &mut e {
+        *total += hidden;
+    }
+    let why = match note {
+        Some(n) => format!("{e}\n{n}"),
+        None => e.to_string(),
+    };
+    refused(&why)
 }
 
 fn provision(
