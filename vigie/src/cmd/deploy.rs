@@ -54,17 +54,18 @@ pub struct DeployArgs {
 pub struct DeploymentsArgs {
     #[command(subcommand)]
     what: Option<DeploymentsCmd>,
-    /// Listing: a page at a time.
-    #[command(flatten)]
-    page: super::page::PageArgs,
     #[command(flatten)]
     conn: Conn,
 }
 
 #[derive(Debug, clap::Subcommand)]
 enum DeploymentsCmd {
-    /// Every environment deployed in the tenant (the default).
-    List,
+    /// Every environment deployed in the tenant (the default), a page at
+    /// a time.
+    List {
+        #[command(flatten)]
+        page: super::page::PageArgs,
+    },
     /// One environment: instance numbers, hosts, history.
     Show {
         /// APP/ENVIRONMENT, e.g. shop/prod.
@@ -734,10 +735,16 @@ fn with_maintenance(
 
 pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCode> {
     let mut client = a.conn.client()?;
-    match a.what.unwrap_or(DeploymentsCmd::List) {
-        DeploymentsCmd::List => {
+    let default = DeploymentsCmd::List {
+        page: super::page::PageArgs {
+            limit: vigie_wire::page::DEFAULT_PAGE,
+            after: None,
+        },
+    };
+    match a.what.unwrap_or(default) {
+        DeploymentsCmd::List { page } => {
             let call = ApiCall::Deploy(DeployCall::List);
-            let (answer, info) = super::page::call(&mut client, call, a.page.ask())?;
+            let (answer, info) = super::page::call(&mut client, call, page.ask())?;
             let records = records(answer)?;
             for r in &records {
                 if format == Format::Json {
