@@ -195,7 +195,7 @@ fn outcome(views: &[ChangeView]) -> ExitCode {
 
 #[derive(Debug, clap::Args)]
 pub struct SubmitArgs {
-    /// The change request (YAML).
+    /// The change request (YAML); `-` reads it from stdin.
     #[arg(value_name = "FILE")]
     file: PathBuf,
     /// Hosts: an id, a list (a,b), a glob (web-*), or labels (role=web).
@@ -214,7 +214,7 @@ pub struct SubmitArgs {
 }
 
 pub fn submit(a: SubmitArgs, format: Format) -> anyhow::Result<ExitCode> {
-    let spec = match vigie_changes::load_change(&a.file) {
+    let spec = match read_change(&a.file) {
         Ok(s) => s,
         Err(e) => {
             out::warn(&format!("vigie submit: {e}"));
@@ -233,7 +233,48 @@ pub fn submit(a: SubmitArgs, format: Format) -> anyhow::Result<ExitCode> {
     }
     let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
     let done = follow(format, &mut tower, &ids, a.wait_timeout)?;
+    if format == Format::Text {
+        // What failed, said where the operator waited for it.
+        let failed: Vec<&ChangeView> = done
+            .iter()
+            .filter(|v| {
+                v.steps.iter().any(|s| {
+                    [&s.result, &s.undo]
+                        .iter()
+                        .any(|r| r.as_ref().is_some_and(|r| !r.ok))
+                })
+            })
+            .collect();
+        for v in failed.iter().take(MAX_FAILED_SHOWN) {
+            out::line(&format!("\n{} on {}:", v.id, escape::field(&v.host)))?;
+            print_failed_steps(v)?;
+        }
+        if failed.len() > MAX_FAILED_SHOWN {
+            out::line(&format!(
+                "\n{} more failed: `vigie status ID` shows each",
+                failed.len() - MAX_FAILED_SHOWN
+            ))?;
+        }
+    }
     Ok(outcome(&done))
+}
+
+/// Failed changes whose output `submit --wait` shows.
+const MAX_FAILED_SHOWN: usize = 5;
+
+/// A change file, or stdin for `-` (bounded like a file).
+fn read_change(file: &std::path::Path) -> Result<vigie_wire::change::ChangeSpec, String> {
+    if file.as_os_str() != "-" {
+        return vigie_changes::load_change(file).map_err(|e| e.to_string());
+    }
+    use std::io::Read;
+    let mut text = String::new();
+    let max = vigie_changes::MAX_CHANGE_FILE as u64;
+    std::io::stdin()
+        .take(max + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("<stdin>: {e}"))?;
+    vigie_changes::parse_change("<stdin>", &text).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, clap::Args)]
@@ -278,6 +319,12 @@ fn print_detail(v: &ChangeView) -> anyhow::Result<()> {
         ]);
     }
     t.print()?;
+    print_failed_steps(v)
+}
+
+/// The step that failed (and an undo that failed): its summary and the
+/// tail of its output.
+fn print_failed_steps(v: &ChangeView) -> anyhow::Result<()> {
     for (i, s) in v.steps.iter().enumerate() {
         for (what, r) in [("failed", &s.result), ("undo failed", &s.undo)] {
             let Some(r) = r.as_ref().filter(|r| !r.ok) else {
