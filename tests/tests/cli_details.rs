@@ -34,6 +34,23 @@ fn fish_completes_completions_with_shell_names() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The import's limits are where a user meets them: `--help` says them,
+/// from the same constants the check uses.
+#[test]
+fn import_help_says_its_limits() -> anyhow::Result<()> {
+    let o = Command::new(vigie_bin())
+        .args(["servers", "import", "--help"])
+        .output()?;
+    let help = String::from_utf8(o.stdout)?;
+    let rows = vigie_catalog::thousands(vigie_catalog::servers::MAX_ROWS);
+    let errors = vigie_catalog::thousands(vigie_catalog::servers::MAX_ERRORS);
+    assert!(
+        help.contains(&format!("{rows} rows")) && help.contains(&format!("first {errors} listed")),
+        "{help}"
+    );
+    Ok(())
+}
+
 #[test]
 fn submit_reads_stdin_and_wait_shows_the_failed_steps_output() -> anyhow::Result<()> {
     let t = Launcher::start(Setup::new("details").host("h-1", &[]))?;

@@ -28,9 +28,12 @@ pub struct Args {
 enum Action {
     /// Import a supplier's CSV (header: name,address,ssh_port,ssh_user,
     /// provider,cpu,ram_gb,disk_gb,labels[,host_key]) as one session: every
-    /// row or none.
+    /// row or none. At most 20,000 rows and 8 MiB per import (split a
+    /// bigger file); every error is counted, the first 1,000 listed, the
+    /// tower's (names already in the catalog) with the file's; exit 64.
     Import {
-        /// The CSV file (UTF-8, comma-separated, a header row first).
+        /// The CSV file (UTF-8, comma-separated, a header row first; at
+        /// most 20,000 rows).
         file: PathBuf,
         /// Check everything (here and in the tower), write nothing.
         #[arg(long)]
