@@ -106,7 +106,7 @@ fn address_number(a: &IpAddr) -> u128 {
 
 /// The page `ask` names of a whole list, and what it leaves out.
 fn cut<T: Keyed>(mut items: Vec<T>, ask: &PageAsk) -> Result<(Vec<T>, PageInfo), String> {
-    items.sort_by_key(Keyed::key);
+    items.sort_by_cached_key(Keyed::key);
     let total = items.len();
     let limit = ask.limit.clamp(1, MAX_PAGE) as usize;
     let at = |c: &str, inclusive: bool| -> Result<usize, String> {
