@@ -361,24 +361,38 @@ fn check_name(v: &str) -> Result<(), String> {
     })
 }
 
-fn parse_address(v: &str) -> Result<IpAddr, String> {
-    v.parse()
+/// A server's address as the tower compares and dials it: one spelling
+/// per machine. An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is the
+/// IPv4 address it maps (the kernel dials that very machine), so it is
+/// never a second server, nor a way past a check of the IPv4 one.
+pub fn normal_address(a: IpAddr) -> IpAddr {
+    a.to_canonical()
+}
+
+/// An address as a supplier may spell it: any case (IPv6 hex), one
+/// trailing dot (a fully qualified spelling), read into its
+/// [`normal_address`].
+pub fn parse_address(v: &str) -> Result<IpAddr, String> {
+    let text = v.trim();
+    let text = text.strip_suffix('.').unwrap_or(text);
+    text.parse()
+        .map(normal_address)
         .map_err(|_| format!("{v:?} is not an IP address (IPv4 or IPv6)"))
 }
 
-fn parse_port(v: &str) -> Result<u16, String> {
+pub(crate) fn parse_port(v: &str) -> Result<u16, String> {
     match v.parse::<u16>() {
         Ok(p) if p > 0 => Ok(p),
         _ => Err(format!("{v:?} is not a port (1 to 65535)")),
     }
 }
 
-fn parse_count(v: &str) -> Result<u32, String> {
+pub(crate) fn parse_count(v: &str) -> Result<u32, String> {
     v.parse::<u32>()
         .map_err(|_| format!("{v:?} is not a whole number"))
 }
 
-fn check_user(v: &str) -> Result<(), String> {
+pub(crate) fn check_user(v: &str) -> Result<(), String> {
     // Debian's rule for user names (adduser's NAME_REGEX, without '$').
     let ok = !v.is_empty()
         && v.len() <= 32
@@ -389,7 +403,7 @@ fn check_user(v: &str) -> Result<(), String> {
         .ok_or_else(|| format!("{v:?} is not a user name (a-z, 0-9, '_', '-'; 1 to 32)"))
 }
 
-fn check_text(v: &str, max: usize) -> Result<(), String> {
+pub(crate) fn check_text(v: &str, max: usize) -> Result<(), String> {
     if v.is_empty() {
         return Err("empty".into());
     }
@@ -433,7 +447,7 @@ pub fn parse_labels(v: &str) -> Result<Labels, String> {
 /// (`SHA256:…`), empty for none. The key's blob is decoded: its own
 /// type must be the one the line names, and an ed25519 key must be whole
 /// (`ssh-ed25519 AAAA` is refused, not pinned to fail every connection).
-fn check_host_key(v: &str) -> Result<(), String> {
+pub(crate) fn check_host_key(v: &str) -> Result<(), String> {
     use base64::Engine;
     if v.is_empty() {
         return Ok(());
@@ -660,6 +674,25 @@ mod tests {
         let first = e.to_string();
         let first = first.lines().next().unwrap_or("");
         assert_eq!(first, "s.csv: 4,800 errors, the first 1,000 shown:");
+    }
+
+    #[test]
+    fn one_machine_has_one_spelling_and_a_file_may_not_list_it_twice() {
+        for (text, want) in [
+            ("::ffff:127.0.0.2", "127.0.0.2"),
+            ("::FFFF:7f00:2", "127.0.0.2"),
+            ("127.0.0.2.", "127.0.0.2"),
+            ("2001:DB8::1", "2001:db8::1"),
+        ] {
+            assert_eq!(parse_address(text).unwrap().to_string(), want, "{text}");
+        }
+        let text = format!(
+            "{HEAD}a,127.0.0.2,22,debian,x,1,1,1,\nb,::ffff:127.0.0.2,22,debian,x,1,1,1,\n"
+        );
+        let errs = errors(text.as_bytes());
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].column.as_deref(), Some("address"));
+        assert!(errs[0].message.contains("already on line 2"), "{}", errs[0]);
     }
 
     #[test]

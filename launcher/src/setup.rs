@@ -50,6 +50,8 @@ struct RawProvisioner {
     agent_root: Option<String>,
     service: Option<String>,
     connect_timeout: Option<String>,
+    /// The networks servers may be in (CIDRs); see `ProvisionerSetup`.
+    networks: Option<Vec<String>>,
 }
 
 /// The provisioner's settings (`provisioner:` in the setup file).
@@ -65,6 +67,10 @@ pub struct ProvisionerSetup {
     /// `auto`, `systemd` or `detached`.
     pub service: String,
     pub connect_timeout: Duration,
+    /// The networks servers may be in: an address outside is refused
+    /// before any connection. Empty (not set): any address but the
+    /// tower's own and special ones (loopback, link-local, multicast…).
+    pub networks: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -453,7 +459,23 @@ fn provisioner(
             .map(Duration::from_millis)
             .map_err(|e| err(file, format!("provisioner.connect_timeout: {e}")))?,
     };
+    let networks = p
+        .networks
+        .unwrap_or_default()
+        .iter()
+        .map(|n| {
+            n.trim().parse::<ipnet::IpNet>().map_err(|_| {
+                err(
+                    file,
+                    format!(
+                        "provisioner.networks: {n:?} is not a network (CIDR, e.g. 192.0.2.0/24)"
+                    ),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(ProvisionerSetup {
+        networks,
         parallel: p.parallel.unwrap_or(8).clamp(1, 256),
         tower,
         install_dir: abs("install_dir", p.install_dir, "/opt/vigie")?,
@@ -496,6 +518,12 @@ mod tests {
         assert_eq!(p.tower.as_deref(), Some("tcp://198.51.100.1:7110"));
         assert_eq!(p.connect_timeout, Duration::from_secs(3));
         assert_eq!((p.parallel, p.service.as_str()), (2, "detached"));
+        assert!(p.networks.is_empty(), "not set: the provisioner's default");
+        let p = setup("provisioner:\n  networks: [127.0.0.0/8, 2001:db8::/32]\n")
+            .unwrap()
+            .provisioner;
+        let n: Vec<String> = p.networks.iter().map(ToString::to_string).collect();
+        assert_eq!(n, ["127.0.0.0/8", "2001:db8::/32"]);
     }
 
     #[test]
@@ -545,6 +573,10 @@ mod tests {
                 "provisioner.connect_timeout",
             ),
             ("provisioner:\n  colour: blue\n", "colour"),
+            (
+                "provisioner:\n  networks: [10.0.0.0/33]\n",
+                "provisioner.networks",
+            ),
         ] {
             let e = setup(text).unwrap_err().to_string();
             assert!(e.contains(field) && e.contains("tower.yml"), "{text}: {e}");

@@ -149,6 +149,9 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
     referee_args.extend([
         "--admin-key-file".into(),
         p(&crate::keys::admin_public_path(data)),
+        // Tenants' SSH keys, made and read here and by the provisioner.
+        "--ssh-keys".into(),
+        p(&data.join("provisioner")),
     ]);
     // The setup's labels reach the referee from the launcher, not from the
     // plugs: a host does not choose its own labels.
@@ -243,6 +246,9 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
     ]);
     if let Some(t) = &pr.tower {
         provisioner_args.extend(["--tower".into(), t.clone()]);
+    }
+    for n in &pr.networks {
+        provisioner_args.extend(["--network".into(), n.to_string()]);
     }
     // After the referee it talks to; not essential: the tower runs
     // without it, and what it was doing resumes when it is back.

@@ -5,9 +5,16 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
-    #[error("unreachable: {address}: {detail}")]
-    Unreachable { address: String, detail: String },
-    #[error("SSH refused the tower's key for user {user}: {detail}")]
+    /// The same words whatever kept the server away (closed, filtered,
+    /// no route, a port that is no SSH server): see `ssh::unreachable`.
+    #[error("unreachable: {address}: no SSH server answered")]
+    Unreachable { address: String },
+    #[error(
+        "{address} is outside the networks this tower provisions (provisioner.networks \
+         of its setup): refused before any connection"
+    )]
+    OutsideNetworks { address: String },
+    #[error("SSH refused this tenant's key for user {user} (`vigie servers ssh-key` prints it): {detail}")]
     Credentials { user: String, detail: String },
     #[error(
         "host key mismatch: the catalog pins {expected}, the server offers {}; \
@@ -15,8 +22,6 @@ pub enum ProvisionError {
         seen.join(", ")
     )]
     HostKeyMismatch { expected: String, seen: Vec<String> },
-    #[error("the server offered no SSH host key we can read")]
-    NoHostKey,
     #[error("missing sudo: user {user} {detail}; connect as root or allow `sudo -n`")]
     MissingSudo { user: String, detail: String },
     #[error("install failed ({step}): {detail}")]

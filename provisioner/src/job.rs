@@ -15,26 +15,28 @@ use vigie_referee::{ApiClient, ClientError};
 use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ServerRecord};
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller};
 
+use crate::agent_bin::AgentBinary;
 use crate::error::ProvisionError;
-use crate::hostkey::{decide, parse_keyscan, Decision};
-use crate::remote::{self, Layout, KEY_MARK};
-use crate::ssh::{keyscan, probe, Ssh, Target};
+use crate::hostkey::{decide, Decision};
+use crate::networks::Networks;
+use crate::remote::{self, Binary, Layout, KEY_MARK};
+use crate::ssh::{host_keys, Ssh, Target};
 
 /// What every job shares.
 #[derive(Debug, Clone)]
 pub struct Context {
     pub api: String,
     pub orders: String,
-    /// The tower's provisioning secret key.
-    pub identity: PathBuf,
-    /// Why that key could not be made (`ssh-keygen` missing, …): every
-    /// attempt fails with it, the daemon stays up.
-    pub identity_problem: Option<String>,
+    /// Tenants' SSH key pairs (`DATA/provisioner`): a server is reached
+    /// with its tenant's key only (`vigie_referee::ssh_keys`).
+    pub keys_dir: PathBuf,
+    /// The networks servers may be in (the setup's).
+    pub networks: Networks,
     /// Where per-server known_hosts files go.
     pub known_hosts_dir: PathBuf,
     pub connect_timeout: Duration,
-    /// The binary copied to servers (the running one).
-    pub exe: PathBuf,
+    /// The binary copied to servers (the running one, stripped once).
+    pub agent: AgentBinary,
     pub layout: Layout,
     /// The majordomo as the servers reach it; `None`: not configured.
     pub tower: Option<String>,
@@ -111,36 +113,36 @@ fn step(server: &str, step: &'static str) {
     info!(event = "provision_step", server, step);
 }
 
-/// Everything up to and including enrolment and the agent's start.
-fn attempt(
+/// The checks before any connection (the setup's networks, the
+/// tenant's key), then the server's host key decided against its pin
+/// (the first seen pinned through the referee): an `Ssh` that trusts
+/// that key only.
+fn connect(
     ctx: &Context,
     server: &ServerRecord,
     client: &mut ApiClient,
-) -> Result<(), ProvisionError> {
+) -> Result<Ssh, ProvisionError> {
     let s = &server.spec;
     let name = s.name.as_str();
-    if let Some(p) = &ctx.identity_problem {
-        return Err(ProvisionError::Config(format!(
-            "no SSH key for provisioning: {p}"
-        )));
+    let address = s.address.to_canonical();
+    if !ctx.networks.allows(address) {
+        return Err(ProvisionError::OutsideNetworks {
+            address: address.to_string(),
+        });
     }
-    let Some(tower) = &ctx.tower else {
-        return Err(ProvisionError::Config(
-            "the setup does not say how servers reach the tower: set provisioner.tower \
-             (e.g. tcp://198.51.100.1:7110)"
-                .into(),
-        ));
-    };
+    // The server's tenant's key, never another's: a server accepting one
+    // tenant's key is never provisioned by another tenant.
+    let identity = vigie_referee::ssh_keys::ensure(&ctx.keys_dir, &server.tenant)
+        .map_err(|e| ProvisionError::Config(format!("no SSH key for provisioning: {e}")))?
+        .secret;
     let target = Target {
         name: name.to_owned(),
-        address: s.address.to_string(),
+        address: address.to_string(),
         port: s.ssh_port,
         user: s.ssh_user.clone(),
     };
-    step(name, "probe");
-    probe(&target, ctx.connect_timeout)?;
     step(name, "host_key");
-    let seen = parse_keyscan(&keyscan(&target, ctx.connect_timeout)?);
+    let seen = host_keys(&target, ctx.connect_timeout)?;
     let key = match decide(s.host_key.as_deref(), &seen) {
         Decision::Pinned(k) => k,
         Decision::FirstSeen(k) => {
@@ -157,19 +159,69 @@ fn attempt(
         Decision::Mismatch { expected, seen } => {
             return Err(ProvisionError::HostKeyMismatch { expected, seen })
         }
-        Decision::NoKey => return Err(ProvisionError::NoHostKey),
+        Decision::NoKey => return Err(crate::ssh::unreachable(&target, "no host key offered")),
     };
     let known_hosts = ctx.known_hosts_dir.join(name);
     std::fs::create_dir_all(&ctx.known_hosts_dir)
         .map_err(|e| ProvisionError::io(&ctx.known_hosts_dir, e))?;
     std::fs::write(&known_hosts, format!("{name} {}\n", key.line()))
         .map_err(|e| ProvisionError::io(&known_hosts, e))?;
-    let ssh = Ssh {
+    Ok(Ssh {
         target,
-        identity: ctx.identity.clone(),
+        identity,
         known_hosts,
         connect_timeout: ctx.connect_timeout,
+    })
+}
+
+/// Sends the agent's binary unless the server has it already (the same
+/// SHA-256 in this host's install dir): the path it was copied to, or
+/// `None` when the installed one is kept.
+fn ship(
+    ctx: &Context,
+    ssh: &Ssh,
+    name: &str,
+    home: &str,
+    sudo: bool,
+) -> Result<Option<String>, ProvisionError> {
+    let have = ssh.script(
+        "installed",
+        &remote::installed(&ctx.layout, name),
+        sudo,
+        STEP_LIMIT,
+    )?;
+    if remote::read_installed(&have.stdout) == Some(ctx.agent.sha256.as_str()) {
+        info!(event = "agent_binary_kept", server = %name, sha256 = %ctx.agent.sha256);
+        return Ok(None);
+    }
+    let upload = format!("{}/.vigie-upload-{name}", home.trim_end_matches('/'));
+    let started = Instant::now();
+    ssh.copy(&ctx.agent.path, &upload, STEP_LIMIT)?;
+    info!(
+        event = "agent_binary_copied",
+        server = %name,
+        bytes = ctx.agent.bytes,
+        took_ms = started.elapsed().as_millis() as u64
+    );
+    Ok(Some(upload))
+}
+
+/// Everything up to and including enrolment and the agent's start.
+fn attempt(
+    ctx: &Context,
+    server: &ServerRecord,
+    client: &mut ApiClient,
+) -> Result<(), ProvisionError> {
+    let s = &server.spec;
+    let name = s.name.as_str();
+    let Some(tower) = &ctx.tower else {
+        return Err(ProvisionError::Config(
+            "the setup does not say how servers reach the tower: set provisioner.tower \
+             (e.g. tcp://198.51.100.1:7110)"
+                .into(),
+        ));
     };
+    let ssh = connect(ctx, server, client)?;
     step(name, "preflight");
     let pre = ssh.script("preflight", &remote::preflight(), false, STEP_LIMIT)?;
     let pre = remote::read_preflight(&pre.stdout).ok_or_else(|| ProvisionError::Install {
@@ -188,14 +240,19 @@ fn attempt(
         });
     }
     step(name, "copy");
-    let upload = format!("{}/.vigie-upload-{name}", pre.home.trim_end_matches('/'));
-    ssh.copy(&ctx.exe, &upload, STEP_LIMIT)?;
+    let upload = ship(ctx, &ssh, name, &pre.home, sudo)?;
+    let binary = match &upload {
+        Some(u) => Binary::Uploaded(u),
+        None => Binary::Kept {
+            sha256: &ctx.agent.sha256,
+        },
+    };
     step(name, "install");
     let out = ssh.script(
         "install",
         &remote::install(
             &ctx.layout,
-            &upload,
+            &binary,
             name,
             tower,
             &ctx.tower_key,
@@ -235,7 +292,8 @@ fn attempt(
     );
     if let Err(ProvisionError::Referee(ClientError::Refused(_))) = &enrolled {
         // Refused (nothing registered): the agent started for it goes.
-        if let Err(e) = ssh.script("stop", &remote::stop(&ctx.layout), sudo, STEP_LIMIT) {
+        let stop = remote::stop(&ctx.layout, name);
+        if let Err(e) = ssh.script("stop", &stop, sudo, STEP_LIMIT) {
             warn!(event = "agent_stop_failed", server = %name, error = %e);
         }
     }

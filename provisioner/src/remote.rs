@@ -106,19 +106,27 @@ pub const KEY_MARK: &str = "vigie-agent-key";
 /// Exit status of an install refused before it touched anything.
 pub const REFUSED: i32 = 3;
 
+/// The file of the install dir naming the host id its agent is for.
+pub const OWNER: &str = "owner";
+
 /// The install's first part, with `D` set: refuses an install dir that is
 /// a symbolic link or that someone else owns than the user installing
-/// (root, or the SSH user when it installs without sudo), and stops a
-/// detached agent an earlier install started — only if the pid file
-/// names a process running `$D/bin/vigie … agent …`: a stale pid file
-/// may name anyone's process by now.
-pub fn prelude() -> String {
+/// (root, or the SSH user when it installs without sudo), or whose agent
+/// is another host's (its `owner` file names another host id: that
+/// agent is never stopped, reused nor overwritten, and the refusal does
+/// not say whose it is), and stops a detached agent an earlier install
+/// for this host started — only if the pid file names a process running
+/// `$D/bin/vigie … agent …`: a stale pid file may name anyone's process
+/// by now.
+pub fn prelude(host: &str) -> String {
+    let host = quote(host);
     format!(
         r#"if [ -L "$D" ]; then echo "vigie: $D is a symbolic link: refusing to install there" >&2; exit {REFUSED}; fi
 if [ -e "$D" ]; then
   owner=$(stat -c %u "$D")
   if [ "$owner" != "$(id -u)" ]; then echo "vigie: $D exists and belongs to uid $owner, not to $(id -un) who installs: refusing to install there" >&2; exit {REFUSED}; fi
 fi
+if [ -e "$D/{OWNER}" ] && [ "$(head -n 1 "$D/{OWNER}")" != {host} ]; then echo "vigie: $D holds the agent of another host: refusing to touch it" >&2; exit {REFUSED}; fi
 if [ -s "$D/agent.pid" ]; then
   pid=$(head -c 32 "$D/agent.pid" | tr -d ' \n')
   case "$pid" in
@@ -143,7 +151,7 @@ fi
 /// stash — starts anew), and prints its public half.
 pub fn install(
     l: &Layout,
-    upload: &str,
+    binary: &Binary,
     host: &str,
     tower: &str,
     tower_key: &str,
@@ -151,7 +159,7 @@ pub fn install(
 ) -> String {
     let d = quote(&l.install_dir);
     let run_agent = run_agent(l, host, tower);
-    let prelude = prelude();
+    let prelude = prelude(host);
     // A removed host's server is a new host: a new key, and a new journal
     // (the old one numbers reports the tower forgot with the host).
     let fresh = if fresh_key {
@@ -159,16 +167,19 @@ pub fn install(
     } else {
         ""
     };
+    let (upload, put) = put_binary(binary);
     format!(
         r#"set -e
 umask 077
+U={upload}
+trap 'rm -f "$U"' EXIT
 D={d}
 {prelude}if [ -d /run/systemd/system ] && systemctl is-active --quiet {UNIT} 2>/dev/null; then systemctl stop {UNIT}; fi
 mkdir -p "$D/bin" "$D/state"
 chmod 0755 "$D" "$D/bin"
-install -m 0755 {upload} "$D/bin/vigie"
-rm -f {upload}
-"$D/bin/vigie" --version >/dev/null
+printf '%s\n' {owner} > "$D/{OWNER}.new"
+mv -f "$D/{OWNER}.new" "$D/{OWNER}"
+{put}"$D/bin/vigie" --version >/dev/null
 mkdir -p {root}
 printf '%s\n' {key} > "$D/tower.public"
 cat > "$D/run-agent.sh" <<'VIGIE_EOF'
@@ -178,10 +189,73 @@ chmod 0700 "$D/run-agent.sh"
 if [ ! -s "$D/agent.key" ]; then "$D/bin/vigie" keys gen --out "$D/agent.key" >/dev/null 2>&1; fi
 echo "{KEY_MARK} $(cat "$D/agent.key.pub")"
 "#,
-        upload = quote(upload),
         root = quote(&l.agent_root),
         key = quote(tower_key),
+        owner = quote(host),
     )
+}
+
+/// The binary an install puts in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binary<'a> {
+    /// Copied to this path on the server (removed however the install ends).
+    Uploaded(&'a str),
+    /// The one installed already, whose SHA-256 is this (the tower's).
+    Kept { sha256: &'a str },
+}
+
+/// Exit status of an install whose kept binary changed since checked.
+pub const STALE: i32 = 4;
+
+/// The line of [`installed`]'s output with the installed binary's digest.
+pub const INSTALLED_MARK: &str = "vigie-installed";
+
+/// Run as the install will be: prints `vigie-installed SHA256` when the
+/// install dir holds this host's agent binary (its `owner` file names
+/// `host`; not a symbolic link), nothing otherwise — then the binary is
+/// copied.
+pub fn installed(l: &Layout, host: &str) -> String {
+    format!(
+        r#"D={d}
+if [ ! -L "$D" ] && [ -f "$D/bin/vigie" ] && [ ! -L "$D/bin/vigie" ] && [ "$(head -n 1 "$D/{OWNER}" 2>/dev/null)" = {host} ]; then
+  echo "{INSTALLED_MARK} $(sha256sum "$D/bin/vigie" 2>/dev/null | cut -d ' ' -f 1)"
+fi
+"#,
+        d = quote(&l.install_dir),
+        host = quote(host),
+    )
+}
+
+/// The digest [`installed`] printed, if it printed one.
+pub fn read_installed(out: &str) -> Option<&str> {
+    out.lines()
+        .find_map(|l| l.strip_prefix(INSTALLED_MARK))
+        .map(str::trim)
+        .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The install's `U` (what to remove however it ends) and the lines
+/// that put the binary in place.
+fn put_binary(binary: &Binary) -> (String, String) {
+    match binary {
+        Binary::Uploaded(u) => (
+            quote(u),
+            format!(
+                "install -m 0755 {u} \"$D/bin/vigie\"\nrm -f {u}\n",
+                u = quote(u)
+            ),
+        ),
+        // Checked again as root, right before it is used: the digest was
+        // read in another session.
+        Binary::Kept { sha256 } => (
+            "''".to_owned(),
+            format!(
+                "if ! printf '%s  %s\\n' {sum} \"$D/bin/vigie\" | sha256sum -c --status; then \
+                 echo \"vigie: $D/bin/vigie changed since it was checked\" >&2; exit {STALE}; fi\n",
+                sum = quote(sha256)
+            ),
+        ),
+    }
 }
 
 /// The agent's command line (`exec`), for the start script and the unit.
@@ -211,11 +285,13 @@ fn agent_command(l: &Layout, host: &str, tower: &str) -> String {
 }
 
 /// `run-agent.sh`: the detached agent's entry (its pid recorded, its
-/// output appended to `agent.log`).
+/// output appended to `agent.log`, which is made, or narrowed, 0600
+/// first: the agent's own umask stays the host's, for its steps).
 fn run_agent(l: &Layout, host: &str, tower: &str) -> String {
     let d = quote(&l.install_dir);
     format!(
-        "#!/bin/sh\necho $$ > {d}/agent.pid\nexec {} >> {d}/agent.log 2>&1 </dev/null\n",
+        "#!/bin/sh\necho $$ > {d}/agent.pid\n(umask 077; : >> {d}/agent.log)\n\
+         chmod 0600 {d}/agent.log\nexec {} >> {d}/agent.log 2>&1 </dev/null\n",
         agent_command(l, host, tower)
     )
 }
@@ -258,12 +334,17 @@ echo started systemd"#,
 }
 
 /// Run as root after a refused enrolment: stops and disables the agent
-/// the attempt started (its key is not the tower's to accept).
-pub fn stop(l: &Layout) -> String {
+/// the attempt started for `host` (its key is not the tower's to
+/// accept) — never another host's.
+pub fn stop(l: &Layout, host: &str) -> String {
     let d = quote(&l.install_dir);
-    let prelude = prelude();
+    let prelude = prelude(host);
+    let owned = format!(
+        "[ \"$(head -n 1 \"$D/{OWNER}\" 2>/dev/null)\" = {} ]",
+        quote(host)
+    );
     format!(
-        "set -e\nD={d}\nif [ -d /run/systemd/system ] && systemctl is-enabled --quiet {UNIT} 2>/dev/null; then systemctl disable --now {UNIT}; fi\n{prelude}"
+        "set -e\nD={d}\nif {owned} && [ -d /run/systemd/system ] && systemctl is-enabled --quiet {UNIT} 2>/dev/null; then systemctl disable --now {UNIT}; fi\n{prelude}"
     )
 }
 
@@ -318,7 +399,7 @@ mod tests {
     fn the_install_keeps_a_key_already_there_and_prints_only_the_public_half() {
         let s = install(
             &layout(Service::Auto),
-            "/root/.up",
+            &Binary::Uploaded("/root/.up"),
             "web-1",
             "tcp://192.0.2.1:7110",
             "k",
@@ -331,10 +412,16 @@ mod tests {
             "the secret is never printed: {s}"
         );
         assert!(s.contains("'--host' 'web-1'"), "{s}");
+        let owner = s.find("> \"$D/owner.new\"").expect("the owner recorded");
+        assert!(
+            s.find("holds the agent of another host").unwrap() < owner
+                && owner < s.find("install -m 0755").unwrap(),
+            "checked before anything is touched, recorded before the binary: {s}"
+        );
         assert!(!s.contains(r#"rm -f "$D/agent.key" "$D/agent.key.pub""#));
         let fresh = install(
             &layout(Service::Auto),
-            "/root/.up",
+            &Binary::Uploaded("/root/.up"),
             "web-1",
             "tcp://192.0.2.1:7110",
             "k",
@@ -348,15 +435,90 @@ mod tests {
 
     /// Runs the prelude with a real `sh`, `D` set to `dir`.
     fn run_prelude(dir: &std::path::Path) -> std::process::Output {
+        run_prelude_for(dir, "web-1")
+    }
+
+    fn run_prelude_for(dir: &std::path::Path, host: &str) -> std::process::Output {
         std::process::Command::new("sh")
             .arg("-c")
             .arg(format!(
                 "set -e\nD={}\n{}",
                 quote(&dir.to_string_lossy()),
-                prelude()
+                prelude(host)
             ))
             .output()
             .unwrap()
+    }
+
+    /// An agent of this install dir: argv[0] `$D/bin/vigie`, an `agent`
+    /// word, its pid in `$D/agent.pid`.
+    fn start_agent(d: &std::path::Path) -> std::process::Child {
+        let mut agent = std::process::Command::new("sh");
+        std::os::unix::process::CommandExt::arg0(&mut agent, d.join("bin/vigie"));
+        let agent = agent.args(["-c", "sleep 30; :", "agent"]).spawn().unwrap();
+        std::fs::write(d.join("agent.pid"), format!("{}\n", agent.id())).unwrap();
+        agent
+    }
+
+    #[test]
+    fn another_hosts_agent_is_never_stopped_nor_its_dir_reused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("vigie");
+        std::fs::create_dir_all(d.join("bin")).unwrap();
+        std::fs::write(d.join(OWNER), "a-web-1\n").unwrap();
+        let mut agent = start_agent(&d);
+        let out = run_prelude_for(&d, "b-web-1");
+        assert_eq!(out.status.code(), Some(REFUSED), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("holds the agent of another host"), "{err}");
+        assert!(!err.contains("a-web-1"), "whose it is is not said: {err}");
+        assert!(alive(&mut agent), "the other host's agent still runs");
+        assert!(d.join("agent.pid").exists());
+        // The stop after a refused enrolment is refused the same way.
+        let stop = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(stop(
+                &Layout {
+                    install_dir: d.to_string_lossy().into_owned(),
+                    agent_root: "/".into(),
+                    service: Service::Detached,
+                },
+                "b-web-1",
+            ))
+            .output()
+            .unwrap();
+        assert_eq!(stop.status.code(), Some(REFUSED), "{stop:?}");
+        assert!(alive(&mut agent));
+        // The whole install refuses too, and removes the binary uploaded
+        // for it.
+        let upload = tmp.path().join(".vigie-upload-b-web-1");
+        std::fs::write(&upload, "binary").unwrap();
+        let layout = Layout {
+            install_dir: d.to_string_lossy().into_owned(),
+            agent_root: "/".into(),
+            service: Service::Detached,
+        };
+        let script = install(
+            &layout,
+            &Binary::Uploaded(&upload.to_string_lossy()),
+            "b-web-1",
+            "tcp://t:1",
+            "k",
+            false,
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(REFUSED), "{out:?}");
+        assert!(!upload.exists(), "the upload is not left behind");
+        assert_eq!(std::fs::read_to_string(d.join(OWNER)).unwrap(), "a-web-1\n");
+        assert!(alive(&mut agent));
+        // Its own host's install goes on, and stops it.
+        let out = run_prelude_for(&d, "a-web-1");
+        assert!(out.status.success(), "{out:?}");
+        assert!(!agent.wait().unwrap().success());
     }
 
     fn alive(child: &mut std::process::Child) -> bool {
@@ -378,12 +540,8 @@ mod tests {
         assert!(out.status.success(), "{out:?}");
         assert!(alive(&mut other), "a foreign process is not killed");
         assert!(!d.join("agent.pid").exists());
-        // The agent this dir runs (argv[0] `$D/bin/vigie`, an `agent` word).
-        let argv0 = d.join("bin/vigie");
-        let mut agent = std::process::Command::new("sh");
-        std::os::unix::process::CommandExt::arg0(&mut agent, &argv0);
-        let mut agent = agent.args(["-c", "sleep 30; :", "agent"]).spawn().unwrap();
-        std::fs::write(d.join("agent.pid"), format!("{}\n", agent.id())).unwrap();
+        // The agent this dir runs.
+        let mut agent = start_agent(&d);
         let out = run_prelude(&d);
         assert!(out.status.success(), "{out:?}");
         let status = agent.wait().unwrap();
@@ -417,6 +575,61 @@ mod tests {
     }
 
     #[test]
+    fn an_installed_binary_is_kept_only_while_its_digest_is_the_towers() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("vigie");
+        std::fs::create_dir_all(d.join("bin")).unwrap();
+        let bin = d.join("bin/vigie");
+        // Stands for the agent: `--version` runs, `keys gen --out F` makes a key.
+        std::fs::write(
+            &bin,
+            "#!/bin/sh\nif [ \"$1\" = keys ]; then echo pub > \"$4.pub\"; echo sec > \"$4\"; fi\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(d.join(OWNER), "web-1\n").unwrap();
+        let l = Layout {
+            install_dir: d.to_string_lossy().into_owned(),
+            agent_root: tmp.path().join("root").to_string_lossy().into_owned(),
+            service: Service::Detached,
+        };
+        let sh = |script: String| {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .output()
+                .unwrap()
+        };
+        let (sum, _) = crate::agent_bin::digest(&bin).unwrap();
+        let out = sh(installed(&l, "web-1"));
+        assert_eq!(
+            read_installed(&String::from_utf8_lossy(&out.stdout)),
+            Some(sum.as_str())
+        );
+        // Another host's dir is never taken for this host's.
+        let out = sh(installed(&l, "web-2"));
+        assert_eq!(read_installed(&String::from_utf8_lossy(&out.stdout)), None);
+        let kept = |sha256: &str| {
+            sh(install(
+                &l,
+                &Binary::Kept { sha256 },
+                "web-1",
+                "tcp://t:1",
+                "k",
+                false,
+            ))
+        };
+        let out = kept(&sum);
+        assert!(out.status.success(), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{KEY_MARK} pub")));
+        // A binary changed since it was checked is not used.
+        let out = kept(&"0".repeat(64));
+        assert_eq!(out.status.code(), Some(STALE), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("changed since it was checked"));
+    }
+
+    #[test]
     fn the_start_follows_the_service_setting() {
         let d = start(&layout(Service::Detached), "h", "tcp://t:1");
         assert!(d.contains("setsid -f") && !d.contains("systemctl"), "{d}");
@@ -424,13 +637,13 @@ mod tests {
         assert!(s.contains("systemctl restart vigie-agent.service") && !s.contains("setsid"));
         let a = start(&layout(Service::Auto), "h", "tcp://t:1");
         assert!(a.contains("if [ -d /run/systemd/system ]") && a.contains("setsid"));
-        let stop = stop(&layout(Service::Auto));
+        let stop = stop(&layout(Service::Auto), "h");
         assert!(
             stop.contains("systemctl disable --now vigie-agent.service"),
             "{stop}"
         );
         assert!(
-            stop.contains(&prelude()),
+            stop.contains(&prelude("h")),
             "the detached agent, checked: {stop}"
         );
     }

@@ -2,7 +2,7 @@
 //! server's host keys, `ssh` to run a script, `scp` to copy the binary.
 //! Every connection trusts only the key pinned for that server (its own
 //! known_hosts file, `StrictHostKeyChecking=yes`, no global file, no user
-//! config), authenticates with the tower's provisioning key only, never
+//! config), authenticates with the server's tenant's key only, never
 //! asks anything (`BatchMode`), and gives up after `ConnectTimeout`. An
 //! SSH failure is read into a typed [`ProvisionError`].
 
@@ -28,7 +28,7 @@ pub struct Target {
 #[derive(Debug, Clone)]
 pub struct Ssh {
     pub target: Target,
-    /// The tower's provisioning secret key.
+    /// The server's tenant's provisioning secret key.
     pub identity: PathBuf,
     /// This server's own known_hosts file (one pinned key).
     pub known_hosts: PathBuf,
@@ -182,10 +182,7 @@ impl Ssh {
             .iter()
             .any(|s| has(s))
         {
-            return ProvisionError::Unreachable {
-                address: format!("{}:{}", t.address, t.port),
-                detail: tail(stderr),
-            };
+            return unreachable(t, &tail(stderr));
         }
         ProvisionError::Install {
             step: what,
@@ -258,25 +255,61 @@ pub fn keyscan(t: &Target, timeout: Duration) -> Result<String, ProvisionError> 
     Ok(stdout)
 }
 
-/// Whether the server's SSH port answers at all: a clear reason
-/// (refused, timed out, no route) before any SSH tool runs.
-pub fn probe(t: &Target, timeout: Duration) -> Result<(), ProvisionError> {
-    let unreachable = |detail: String| ProvisionError::Unreachable {
+/// A server that cannot be reached. The reason an operator reads is the
+/// same whatever the cause — refused, timed out, no route, or a port
+/// that answers but is no SSH server — so provisioning cannot be used to
+/// tell open ports from closed ones; the cause is in the tower's log
+/// (`provision_unreachable`), for the tower's administrator.
+pub fn unreachable(t: &Target, detail: &str) -> ProvisionError {
+    tracing::info!(
+        event = "provision_unreachable",
+        server = %t.name,
+        address = %t.address,
+        port = t.port,
+        detail
+    );
+    ProvisionError::Unreachable {
         address: format!("{}:{}", t.address, t.port),
-        detail,
-    };
+    }
+}
+
+/// Whether the server's SSH port answers at all, before any SSH tool
+/// runs.
+pub fn probe(t: &Target, timeout: Duration) -> Result<(), ProvisionError> {
     let ip: std::net::IpAddr = t
         .address
         .parse()
-        .map_err(|_| unreachable("not an IP address".into()))?;
+        .map_err(|_| unreachable(t, "not an IP address"))?;
     std::net::TcpStream::connect_timeout(&(ip, t.port).into(), timeout)
         .map(drop)
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-                unreachable(format!("no answer within {} s", timeout.as_secs()))
+                unreachable(t, &format!("no answer within {} s", timeout.as_secs()))
             }
-            _ => unreachable(e.to_string()),
+            _ => unreachable(t, &e.to_string()),
         })
+}
+
+/// The host keys the SSH server at `t` offers, or `Unreachable` — the
+/// same words for a closed port and for one that is no SSH server.
+pub fn host_keys(
+    t: &Target,
+    timeout: Duration,
+) -> Result<Vec<crate::hostkey::HostKey>, ProvisionError> {
+    probe(t, timeout)?;
+    let out = keyscan(t, timeout).map_err(|e| match e {
+        // A port that accepts and then says nothing reads as a closed one.
+        ProvisionError::Timeout { .. } => unreachable(t, &e.to_string()),
+        e => e,
+    })?;
+    let seen = crate::hostkey::parse_keyscan(&out);
+    if seen.is_empty() {
+        return Err(unreachable(
+            t,
+            "the port answered, no SSH host key was read",
+        ));
+    }
+    Ok(seen)
 }
 
 #[cfg(test)]
@@ -300,6 +333,35 @@ mod tests {
             self.1 += n as u64;
             Ok(n)
         }
+    }
+
+    #[test]
+    fn a_closed_port_and_a_port_that_is_no_ssh_server_read_the_same() {
+        if Command::new("ssh-keyscan").arg("-h").output().is_err() {
+            eprintln!("SKIPPED: no ssh-keyscan");
+            return;
+        }
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed_port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open_port = open.local_addr().unwrap().port();
+        // Answers every connection and hangs up, as a web server
+        // refusing a stranger's bytes would.
+        std::thread::spawn(move || open.incoming().for_each(drop));
+        let reason = |port: u16| {
+            let t = Target {
+                name: "s".into(),
+                address: "127.0.0.1".into(),
+                port,
+                user: "root".into(),
+            };
+            let e = host_keys(&t, Duration::from_secs(1)).unwrap_err();
+            e.to_string().replace(&port.to_string(), "PORT")
+        };
+        let (a, b) = (reason(closed_port), reason(open_port));
+        assert_eq!(a, b);
+        assert_eq!(a, "unreachable: 127.0.0.1:PORT: no SSH server answered");
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub struct Catalog {
     pub apps: BTreeMap<(String, String, String), AppRecord>,
     /// Provisioning requests by server name (kept after a failure).
     pub provisions: BTreeMap<String, crate::provision::ProvisionRecord>,
+    /// Where tenants' SSH keys are (`ssh_keys`), from the referee's config.
+    pub ssh_keys: Option<std::path::PathBuf>,
 }
 
 fn load_all<T: serde::de::DeserializeOwned>(
@@ -172,6 +174,17 @@ pub enum CatalogLog {
         tenant: String,
         server: String,
     },
+    ServerEdited {
+        tenant: String,
+        server: String,
+        /// The fields changed, comma-separated.
+        fields: String,
+    },
+    ServersRemoved {
+        tenant: String,
+        servers: usize,
+        released: usize,
+    },
 }
 
 impl CatalogLog {
@@ -218,6 +231,16 @@ impl CatalogLog {
             CatalogLog::HostKeySet { tenant, server } => {
                 info!(event = "host_key_set", tenant, server)
             }
+            CatalogLog::ServerEdited {
+                tenant,
+                server,
+                fields,
+            } => info!(event = "server_edited", tenant, server, fields),
+            CatalogLog::ServersRemoved {
+                tenant,
+                servers,
+                released,
+            } => info!(event = "servers_removed", tenant, servers, released),
         }
     }
 }
@@ -367,6 +390,17 @@ impl Tower {
                 self.provision_failed(caller, &name, reason, turn)?
             }
             CatalogCall::Pin { name, host_key } => self.pin(caller, &name, host_key, turn)?,
+            CatalogCall::SshKey => self.ssh_key(caller)?,
+            CatalogCall::Edit { name, edit } => self.server_edit(caller, &name, edit, turn)?,
+            CatalogCall::Remove { names, force } => {
+                self.servers_remove(caller, names, force, turn)?
+            }
+            CatalogCall::Undo { session, force } => {
+                self.session_undo(caller, session, force, turn)?
+            }
+            CatalogCall::Export { target, after } => {
+                self.servers_export(caller, target.as_deref(), after.as_deref())?
+            }
             CatalogCall::ImportCheck { rows } => self.import_check(caller, &rows)?,
         };
         Ok(ApiAnswer::Catalog(answer))

@@ -386,7 +386,7 @@ fn an_init_change_needs_changes_submit_over_the_new_hosts_and_runs_as_the_reques
     let mut f = fixture();
     f.one(&acme(), import(csv_rows(&["a", "b"]), false))
         .unwrap();
-    let admin_only = ops_with(&mut f, &["servers.admin"]);
+    let admin_only = ops_with(&mut f, &["servers.admin", "hosts.admin"]);
     let writes_before = f.keys("");
     let refused = f
         .one(&admin_only, provision(&["a"], Some(init())))
@@ -403,18 +403,23 @@ fn an_init_change_needs_changes_submit_over_the_new_hosts_and_runs_as_the_reques
         vigie_wire::catalog::ServerState::New
     );
     // A grant over other hosts is not enough either.
-    let elsewhere = ops_with(&mut f, &["servers.admin", "changes.submit@role=db"]);
+    let elsewhere = ops_with(
+        &mut f,
+        &["servers.admin", "hosts.admin", "changes.submit@role=db"],
+    );
     let refused = f
         .one(&elsewhere, provision(&["a"], Some(init())))
         .unwrap_err();
     assert_eq!(refused.kind, ApiFaultKind::Forbidden);
-    // Without an init change, servers.admin is enough.
-    let admin_only = ops_with(&mut f, &["servers.admin"]);
+    // Without an init change, servers.admin and hosts.admin are enough.
     f.one(&admin_only, provision(&["a"], None)).unwrap();
 
     // With changes.submit over the server's labels, the init is queued
     // under the requester's name, not the provisioner's.
-    let submitter = ops_with(&mut f, &["servers.admin", "changes.submit@role=web"]);
+    let submitter = ops_with(
+        &mut f,
+        &["servers.admin", "hosts.admin", "changes.submit@role=web"],
+    );
     f.one(&submitter, provision(&["b"], Some(init()))).unwrap();
     let tower = Caller::internal("acme", "provisioner");
     f.one(&tower, enrol("b", &"2".repeat(40))).unwrap();
@@ -567,7 +572,10 @@ fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_tur
     let mut f = fixture();
     f.one(&acme(), import(csv_rows(&["a", "b"]), false))
         .unwrap();
-    let operator = ops_with(&mut f, &["servers.admin", "changes.submit@role=web"]);
+    let operator = ops_with(
+        &mut f,
+        &["servers.admin", "hosts.admin", "changes.submit@role=web"],
+    );
     // An operator asks; only the tower enrols.
     f.one(
         &operator,
@@ -584,7 +592,7 @@ fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_tur
         .one(
             &acme(),
             CatalogCall::Provision {
-                names: vec!["a".into(), "b".into()],
+                names: vec!["a".into()],
                 target: None,
                 init: None,
             },
@@ -761,4 +769,201 @@ fn an_import_too_large_for_one_batch_is_refused_whole_and_says_to_split_it() {
     f.one(&acme(), import(rows[..10_000].to_vec(), false))
         .unwrap();
     assert_eq!(f.keys("server/"), 10_000);
+}
+
+fn bravo() -> Caller {
+    Caller::internal("bravo", "ops")
+}
+
+/// One server `name` at `address`.
+fn row_at(name: &str, address: &str) -> Vec<ImportRow> {
+    let text = format!(
+        "name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels\n\
+         {name},{address},22,debian,ovh,2,4,40,role=web\n"
+    );
+    vigie_catalog::servers::parse_servers("s.csv", text.as_bytes(), |_| {}).unwrap()
+}
+
+#[test]
+fn servers_admin_without_hosts_admin_registers_no_host() {
+    let mut f = fixture();
+    f.one(&acme(), import(csv_rows(&["a"]), false)).unwrap();
+    let importer = ops_with(&mut f, &["servers.admin", "changes.submit"]);
+    let before = f.keys("");
+    let refused = f.one(&importer, provision(&["a"], None)).unwrap_err();
+    assert_eq!(refused.kind, ApiFaultKind::Forbidden, "{refused:?}");
+    assert!(
+        refused.message.contains("hosts.admin"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(f.keys(""), before, "nothing written");
+    // Asked with the grant, then revoked before the enrolment: refused
+    // then too, nothing registered.
+    let full = ops_with(&mut f, &["servers.admin", "hosts.admin"]);
+    f.one(&full, provision(&["a"], None)).unwrap();
+    ops_with(&mut f, &["servers.admin"]);
+    let tower = Caller::internal("acme", "provisioner");
+    let refused = f.one(&tower, enrol("a", &"3".repeat(40))).unwrap_err();
+    assert_eq!(refused.kind, ApiFaultKind::Forbidden, "{refused:?}");
+    assert!(!f.tower.hosts.contains_key("a"));
+    assert!(f.tower.keys.is_empty() || !f.tower.keys.values().any(|k| k.host == "a"));
+}
+
+#[test]
+fn an_address_is_one_machine_however_spelt_and_the_first_host_claims_it_tower_wide() {
+    let mut f = fixture();
+    f.one(&acme(), import(row_at("a-0", "192.0.2.2"), false))
+        .unwrap();
+    // The IPv4-mapped spelling of the same machine: refused in one tenant,
+    // whether sent as the CLI reads it or as a raw IPv6 address.
+    let mut mapped = row_at("a-1", "192.0.2.3");
+    mapped[0].server.address = "::ffff:192.0.2.2".parse().unwrap();
+    let dup = f.one(&acme(), import(mapped, false)).unwrap_err();
+    assert!(
+        dup.message.contains("is already server \"a-0\"'s"),
+        "{}",
+        dup.message
+    );
+    // Another tenant's import of it is accepted (in the mapped spelling,
+    // stored as the IPv4 address)...
+    let mut theirs = row_at("b-0", "192.0.2.9");
+    theirs[0].server.address = "::ffff:192.0.2.2".parse().unwrap();
+    f.one(&bravo(), import(theirs, false)).unwrap();
+    assert_eq!(
+        f.tower.catalog.servers["b-0"].spec.address.to_string(),
+        "192.0.2.2"
+    );
+    // ... but once acme's server is a host, bravo's provisioning of that
+    // machine is refused, naming neither acme nor its server.
+    f.one(&acme(), provision(&["a-0"], None)).unwrap();
+    let busy = f.one(&bravo(), provision(&["b-0"], None)).unwrap_err();
+    assert_eq!(busy.kind, ApiFaultKind::Conflict, "{busy:?}");
+    let tower = Caller::internal("acme", "provisioner");
+    f.one(&tower, enrol("a-0", &"4".repeat(40))).unwrap();
+    let refused = f.one(&bravo(), provision(&["b-0"], None)).unwrap_err();
+    assert_eq!(refused.kind, ApiFaultKind::Conflict, "{refused:?}");
+    assert!(
+        refused.message.contains("another server's"),
+        "{}",
+        refused.message
+    );
+    for secret in ["acme", "a-0"] {
+        assert!(!refused.message.contains(secret), "{}", refused.message);
+    }
+    assert_eq!(
+        f.tower.catalog.servers["b-0"].state,
+        vigie_wire::catalog::ServerState::New
+    );
+}
+
+#[test]
+fn twenty_thousand_servers_are_provisioned_in_one_request_without_a_scan_each() {
+    let mut f = fixture();
+    let mut text =
+        String::from("name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels\n");
+    let n = vigie_catalog::servers::MAX_ROWS;
+    for i in 0..n {
+        text.push_str(&format!(
+            "s-{i},10.{}.{}.{},22,debian,ovh,2,4,40,role=web\n",
+            i >> 16,
+            (i >> 8) & 255,
+            i & 255
+        ));
+    }
+    let rows = vigie_catalog::servers::parse_servers("s.csv", text.as_bytes(), |_| {}).unwrap();
+    let asked: Vec<String> = rows.iter().map(|r| r.server.name.clone()).collect();
+    f.one(&acme(), import(rows, false)).unwrap();
+    // An operator's request: its hosts.admin is checked on every server.
+    let ops = ops_with(&mut f, &["servers.admin", "hosts.admin@role=web"]);
+    let t = Instant::now();
+    let call = CatalogCall::Provision {
+        names: asked,
+        target: None,
+        init: None,
+    };
+    f.one(&ops, call).unwrap();
+    let took = t.elapsed();
+    eprintln!("provision of {n} servers in a catalog of {n}: {took:?}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+}
+
+#[test]
+fn a_request_goes_server_by_server_and_a_hosts_row_is_kept() {
+    use vigie_wire::catalog::{ProvisionOutcome, ServerEdit};
+    let mut f = fixture();
+    f.one(&acme(), import(csv_rows(&["a", "b"]), false))
+        .unwrap();
+    f.one(&acme(), provision(&["a"], None)).unwrap();
+    let tower = Caller::internal("acme", "provisioner");
+    f.one(&tower, enrol("a", &"1".repeat(40))).unwrap();
+    // a is a host: reported once, and b is queued all the same.
+    let CatalogAnswer::Provisioned(r) = f.one(&acme(), provision(&["a", "b"], None)).unwrap()
+    else {
+        panic!("not per server")
+    };
+    let got: Vec<(&str, &ProvisionOutcome)> =
+        r.iter().map(|r| (r.name.as_str(), &r.outcome)).collect();
+    assert_eq!(
+        got,
+        [
+            ("a", &ProvisionOutcome::AlreadyHost),
+            ("b", &ProvisionOutcome::Queued)
+        ]
+    );
+    assert_eq!(f.keys("provision/"), 1, "b's request only");
+    // A host's machine and labels stay; its inventory facts may change.
+    let audit_before = f.keys("audit/rec/");
+    let moved = ServerEdit {
+        address: Some("10.99.0.1".parse().unwrap()),
+        ..Default::default()
+    };
+    let e = f
+        .one(
+            &acme(),
+            CatalogCall::Edit {
+                name: "a".into(),
+                edit: moved,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.kind, ApiFaultKind::Conflict, "{e:?}");
+    let e = f
+        .one(
+            &acme(),
+            CatalogCall::Remove {
+                names: vec!["a".into()],
+                force: true,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.kind, ApiFaultKind::Conflict, "{e:?}");
+    let e = f
+        .one(
+            &acme(),
+            CatalogCall::Undo {
+                session: 1,
+                force: true,
+            },
+        )
+        .unwrap_err();
+    assert!(e.message.contains("a (a host)"), "{}", e.message);
+    assert_eq!(
+        f.keys("audit/rec/"),
+        audit_before,
+        "refusals leave no trace"
+    );
+    let bigger = ServerEdit {
+        ram_gb: Some(64),
+        ..Default::default()
+    };
+    f.one(
+        &acme(),
+        CatalogCall::Edit {
+            name: "a".into(),
+            edit: bigger,
+        },
+    )
+    .unwrap();
+    assert_eq!(f.store.tower().catalog.servers["a"].spec.ram_gb, 64);
 }

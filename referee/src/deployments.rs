@@ -7,12 +7,21 @@
 //! length, `vigie_deployer::may_record`; a deploy may rewrite the
 //! in-progress entry its own run wrote): two deploys of one environment
 //! at once cannot both win.
+//!
+//! A reader whose `changes.read` is narrowed to some hosts sees a
+//! deployment only if every host it names — where it runs now and every
+//! host of its history — is inside that scope; otherwise it does not exist
+//! for them. Showing it whole would name hosts outside the scope (with
+//! their ports and change ids), and showing it cut down would be a record
+//! whose components and history speak for hosts it no longer shows: the
+//! whole-or-nothing rule leaks least.
 
 use vigie_deployer::{may_record, EnvRecord, Part};
 use vigie_escalator::Database;
 use vigie_wire::deploy::{DeployAnswer, DeployCall, Deployment};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
 
+use crate::scope::Visible;
 use crate::tower::{decode, encode, scan_all, Tower};
 use crate::turn::Turn;
 
@@ -33,7 +42,25 @@ fn current(db: &Database, turn: &Turn, key: &[u8]) -> Result<Option<Vec<u8>>, Ap
         .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))
 }
 
+/// Every host a deployment names: where it runs and where any of its
+/// deploys sent a change. `None` when the record does not parse.
+fn hosts_named(d: &Deployment) -> Option<std::collections::BTreeSet<String>> {
+    let rec = EnvRecord::from_json(&d.record).ok()?;
+    let past = rec.history.iter().flat_map(|h| h.changes.keys());
+    Some(rec.hosts.keys().chain(past).cloned().collect())
+}
+
 impl Tower {
+    /// Whether a scoped reader sees `d`: every host it names is inside the
+    /// scope. One naming no host (or unreadable) is only seen unscoped,
+    /// like every record that names no host.
+    fn deployment_visible(&self, vis: &Visible, d: &Deployment) -> bool {
+        match hosts_named(d) {
+            Some(hosts) if !hosts.is_empty() => hosts.iter().all(|h| self.host_visible(vis, h)),
+            _ => vis.unscoped(),
+        }
+    }
+
     pub(crate) fn deploy_call(
         &mut self,
         caller: &Caller,
@@ -54,6 +81,10 @@ impl Tower {
                         all.push(d);
                     }
                 }
+                let vis = Visible::of(caller);
+                if !vis.unscoped() {
+                    all.retain(|d| self.deployment_visible(&vis, d));
+                }
                 Ok(ApiAnswer::Deploy(DeployAnswer::Deployments(all)))
             }
             DeployCall::Record {
@@ -64,7 +95,7 @@ impl Tower {
             } => {
                 // An environment spans hosts: recording where it runs needs
                 // `changes.submit` over every host, not a narrower scope.
-                if !crate::scope::Visible::of(caller).unscoped() {
+                if !Visible::of(caller).unscoped() {
                     return Err(ApiFault::new(
                         ApiFaultKind::Forbidden,
                         format!(
@@ -144,7 +175,7 @@ mod tests {
 
     use vigie_deployer::{parse_environment, plan, settle, Target};
     use vigie_wire::deploy::{DeployAnswer, DeployCall};
-    use vigie_wire::tower::{ApiAnswer, ApiFaultKind, Caller};
+    use vigie_wire::tower::{ApiAnswer, ApiFaultKind, Caller, Origin, Scope};
 
     use crate::tower::Tower;
     use crate::turn::Turn;
@@ -235,5 +266,62 @@ mod tests {
                 .count(),
             2
         );
+    }
+
+    /// Issue 18 item 7: `deployments list` follows the reader's scope. A
+    /// deployment is listed to a scoped reader only if every host it names,
+    /// now or in its history, is in the scope.
+    #[test]
+    fn a_scoped_reader_sees_only_deployments_wholly_inside_its_scope() {
+        let s = crate::test_store::store();
+        let mut tower = s.tower();
+        let db = &s.db;
+        let admin = Caller::internal("alice", "op");
+        let mut turn = Turn::default();
+        for (host, role) in [("web-1", "web"), ("db-1", "db")] {
+            let add = vigie_wire::tower::ApiCall::HostAdd {
+                host: host.into(),
+                labels: [("role".to_string(), role.to_string())].into(),
+            };
+            tower
+                .api(&admin, add, db, std::time::Instant::now(), &mut turn)
+                .unwrap();
+        }
+        // shop runs on web-1 only; crm runs on web-1 now but ran on db-1.
+        tower
+            .deploy_call(&admin, call(&record("v1", None), 0, "shop"), db, &mut turn)
+            .unwrap();
+        let mut crm = record("v1", None);
+        crm.key.app = vigie_deployer::Part::parse("crm").unwrap();
+        crm.history[0].changes.insert("db-1".into(), "c0".into());
+        tower
+            .deploy_call(&admin, call(&crm, 0, "crm"), db, &mut turn)
+            .unwrap();
+
+        let reader = |scope: &str| Caller {
+            scope: Scope::Only(vec![scope.to_owned()]),
+            origin: Origin::Operator {
+                home: "alice".into(),
+            },
+            ..Caller::internal("alice", "reader")
+        };
+        let mut apps = |who: &Caller| -> Vec<String> {
+            match tower
+                .deploy_call(who, DeployCall::List, db, &mut turn)
+                .unwrap()
+            {
+                ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => {
+                    let mut v: Vec<String> = all.into_iter().map(|d| d.app).collect();
+                    v.sort();
+                    v
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(apps(&admin), ["crm", "shop"]);
+        assert_eq!(apps(&reader("role=web")), ["shop"], "crm names db-1");
+        assert_eq!(apps(&reader("web-*")), ["shop"]);
+        assert!(apps(&reader("role=db")).is_empty(), "both name web-1");
+        assert!(apps(&reader("nothing-*")).is_empty());
     }
 }

@@ -12,4 +12,6 @@ pub enum RefereeError {
     Corrupt { key: String, reason: String },
     #[error("cannot make the admin operator: {0}")]
     Admin(vigie_wire::tower::ApiFault),
+    #[error("the SSH key of tenant {tenant}: {reason}")]
+    SshKey { tenant: String, reason: String },
 }

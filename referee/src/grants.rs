@@ -1,8 +1,8 @@
 //! Who may hand out or take over which permissions, and which must keep a
 //! holder: pure rules over grants, tested alone. Nobody grants a verb or
-//! a scope wider than their own, nobody takes over (rotates the key of) an
-//! operator more powerful than themselves, and the last holder of a
-//! guarded verb is never revoked.
+//! a scope wider than their own, nobody rotates the key of or revokes an
+//! operator holding a grant they lack (whoever made whom), and the last
+//! holder of a guarded verb is never revoked.
 
 use vigie_wire::front::{Grant, OperatorRecord, Verb};
 use vigie_wire::tower::Labels;
@@ -21,6 +21,36 @@ pub fn covers(held: &[Grant], asked: &Grant) -> bool {
 /// The grants of `asked` that `held` does not cover (empty: all covered).
 pub fn beyond<'a>(held: &[Grant], asked: &'a [Grant]) -> Vec<&'a Grant> {
     asked.iter().filter(|g| !covers(held, g)).collect()
+}
+
+/// What an operator may do to another of its tenant that depends on who
+/// is the stronger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Over {
+    /// Give it a new key: whoever holds that key becomes that operator.
+    Rotate,
+    /// Cut it off: it could otherwise be added again under the same name
+    /// with the actor's key (a takeover in two calls), and a weaker
+    /// operator could lock a stronger one out.
+    Revoke,
+}
+
+impl Over {
+    /// The words of the refusal and of its audit record.
+    pub fn word(self) -> &'static str {
+        match self {
+            Over::Rotate => "rotate the key of",
+            Over::Revoke => "revoke",
+        }
+    }
+}
+
+/// The grants of `target` that `held` lacks: rotating its key or revoking
+/// it is refused unless this is empty. Who created whom does not matter —
+/// an operator minted by another holds no more than it, so it may act on
+/// its maker only if it holds every one of its maker's grants.
+pub fn stronger<'a>(held: &[Grant], target: &'a OperatorRecord) -> Vec<&'a Grant> {
+    beyond(held, &target.grants)
 }
 
 /// Whether an operator holds `verb` at all.
@@ -95,6 +125,39 @@ mod tests {
             g("changes.submit@web-*"),
         ];
         assert_eq!(beyond(&held, &asked), vec![&asked[1]]);
+    }
+
+    /// Issue 18 item 7: a maker's operators.admin hands a peer the power to
+    /// manage operators, not power over the maker.
+    #[test]
+    fn an_operator_acts_on_another_only_if_it_holds_every_grant_of_it() {
+        let maker = op(
+            "acme",
+            "maker",
+            &["operators.admin", "changes.submit", "hosts.read@web-*"],
+        );
+        let minted = op("acme", "minted", &["operators.admin", "hosts.read@web-*"]);
+        assert_eq!(
+            stronger(&minted.grants, &maker),
+            vec![&maker.grants[1]],
+            "the minted peer lacks changes.submit: it may not touch its maker"
+        );
+        assert!(stronger(&maker.grants, &minted).is_empty());
+        // A scope narrower than the target's is not enough.
+        let narrow = op(
+            "acme",
+            "narrow",
+            &["operators.admin", "changes.submit@web-*"],
+        );
+        assert_eq!(stronger(&narrow.grants, &maker).len(), 2);
+        // Equal grants: neither is stronger, either may act on the other.
+        let twin = op(
+            "acme",
+            "twin",
+            &["operators.admin", "changes.submit", "hosts.read@web-*"],
+        );
+        assert!(stronger(&twin.grants, &maker).is_empty());
+        assert!(stronger(&maker.grants, &twin).is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use vigie_escalator::Database;
 use vigie_wire::front::{Grant, KeyState, OperatorRecord, Verb, KEYS_TOPIC};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin, Published};
 
+use crate::grants::Over;
 use crate::keys::check_public;
 use crate::tower::{encode, scan_all, Tower};
 use crate::turn::Turn;
@@ -88,27 +89,6 @@ fn powers<'a>(
     }
 }
 
-/// Refuses unless the caller holds every grant of `asked` (`what` says
-/// what the caller tries to do with them).
-fn within(
-    held: Option<&[Grant]>,
-    asked: &[Grant],
-    caller: &Caller,
-    what: &str,
-) -> Result<(), ApiFault> {
-    let Some(held) = held else { return Ok(()) };
-    let beyond = crate::grants::beyond(held, asked);
-    if beyond.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<String> = beyond.iter().map(|g| g.to_string()).collect();
-    Err(forbidden(format!(
-        "operator {} may not {what}: {} beyond its own grants",
-        caller.operator,
-        list.join(" ")
-    )))
-}
-
 /// Keys are unique in the whole tower, across operators (revoked ones
 /// too: a revoked key stays refused) and agents. The message names no
 /// tenant, host or operator: it must not tell one tenant of another.
@@ -131,6 +111,46 @@ fn check_key_free(
 }
 
 impl Tower {
+    /// Refuses, audited, what would raise the caller's power: `beyond` is
+    /// what the caller lacks for it (`what` says what it tried). The
+    /// record and the message stay in the caller's tenant: they name the
+    /// caller, the operator acted on and grants, never another tenant.
+    fn refuse_beyond(
+        &mut self,
+        turn: &mut Turn,
+        caller: &Caller,
+        beyond: &[&Grant],
+        what: &str,
+    ) -> Result<(), ApiFault> {
+        if beyond.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = beyond.iter().map(|g| g.to_string()).collect();
+        let msg = format!(
+            "operator {} may not {what}: {} beyond its own grants",
+            caller.operator,
+            list.join(" ")
+        );
+        tracing::warn!(event = "operator_refused", tenant = %caller.tenant, operator = %caller.operator, reason = %msg);
+        self.audit_host(turn, caller, "", "operator_refused", msg.clone());
+        Err(forbidden(msg))
+    }
+
+    /// Refuses, audited, to rotate the key of or revoke `target` unless
+    /// the caller holds every grant it holds.
+    fn check_over(
+        &mut self,
+        turn: &mut Turn,
+        caller: &Caller,
+        held: Option<&[Grant]>,
+        target: &OperatorRecord,
+        over: Over,
+    ) -> Result<(), ApiFault> {
+        let lacking = held.map_or_else(Vec::new, |h| crate::grants::stronger(h, target));
+        let what = format!("{} operator {}", over.word(), target.name);
+        self.refuse_beyond(turn, caller, &lacking, &what)
+    }
+
     fn store_operator(
         &mut self,
         turn: &mut Turn,
@@ -193,7 +213,9 @@ impl Tower {
                 check_name("tenant", &caller.tenant)?;
                 check_public(&public)?;
                 check_grants(&grants)?;
-                within(powers(caller, &operators)?, &grants, caller, "grant")?;
+                let held = powers(caller, &operators)?;
+                let lacking = held.map_or_else(Vec::new, |h| crate::grants::beyond(h, &grants));
+                self.refuse_beyond(turn, caller, &lacking, "grant")?;
                 if mine(&name).is_some_and(|o| !o.revoked) {
                     return Err(fault(
                         ApiFaultKind::Conflict,
@@ -220,44 +242,51 @@ impl Tower {
                     return Err(fault(ApiFaultKind::NotFound, format!("no operator {name}")));
                 };
                 // Whoever holds the new key becomes that operator.
-                within(
-                    powers(caller, &operators)?,
-                    &rec.grants,
-                    caller,
-                    &format!("take over operator {name}"),
-                )?;
+                self.check_over(turn, caller, powers(caller, &operators)?, rec, Over::Rotate)?;
                 check_key_free(&public, &operators, &self.keys)?;
                 let mut rec = rec.clone();
                 rec.public = public;
                 self.store_operator(turn, caller, rec, "operator_key_rotated");
                 Ok(ApiAnswer::Done)
             }
-            OperatorCall::Revoke { name } => {
-                let Some(rec) = mine(&name) else {
-                    return Err(fault(ApiFaultKind::NotFound, format!("no operator {name}")));
-                };
-                if rec.revoked {
-                    return Ok(ApiAnswer::Done);
-                }
-                // Revoking only takes power away: any operators.admin of the
-                // tenant may cut off a compromised key, whoever holds it.
-                powers(caller, &operators)?;
-                if let Some(verb) = crate::grants::last_holder(&operators, rec) {
-                    return Err(fault(
-                        ApiFaultKind::Conflict,
-                        format!(
-                            "operator {name} is the last who holds {}: grant it to another \
-                             operator first",
-                            verb.word()
-                        ),
-                    ));
-                }
-                let mut rec = rec.clone();
-                rec.revoked = true;
-                self.store_operator(turn, caller, rec, "operator_revoked");
-                Ok(ApiAnswer::Done)
-            }
+            OperatorCall::Revoke { name } => self.revoke(turn, caller, &operators, &name),
         }
+    }
+
+    /// Cuts an operator of the caller's tenant off (already revoked: done).
+    fn revoke(
+        &mut self,
+        turn: &mut Turn,
+        caller: &Caller,
+        operators: &[OperatorRecord],
+        name: &str,
+    ) -> Result<ApiAnswer, ApiFault> {
+        let Some(rec) = operators
+            .iter()
+            .find(|o| o.name == name && o.tenant == caller.tenant)
+        else {
+            return Err(fault(ApiFaultKind::NotFound, format!("no operator {name}")));
+        };
+        if rec.revoked {
+            return Ok(ApiAnswer::Done);
+        }
+        // A compromised key is cut off by someone at least as strong: the
+        // tower's admin holds every grant.
+        self.check_over(turn, caller, powers(caller, operators)?, rec, Over::Revoke)?;
+        if let Some(verb) = crate::grants::last_holder(operators, rec) {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!(
+                    "operator {name} is the last who holds {}: grant it to another \
+                     operator first",
+                    verb.word()
+                ),
+            ));
+        }
+        let mut rec = rec.clone();
+        rec.revoked = true;
+        self.store_operator(turn, caller, rec, "operator_revoked");
+        Ok(ApiAnswer::Done)
     }
 
     /// At the first start (no operator at all), makes the tower's admin:

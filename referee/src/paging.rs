@@ -210,6 +210,7 @@ mod tests {
             digest: String::new(),
             rows: 0,
             servers: Vec::new(),
+            undone_ms: None,
         }
     }
 

@@ -16,15 +16,19 @@
 //! Keys: `provision/<name>` → [`ProvisionRecord`] while a server is being
 //! provisioned or after it failed (a retry reuses its init change).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+use vigie_catalog::servers::normal_address;
 use vigie_changes::Selector;
-use vigie_wire::catalog::{CatalogAnswer, ServerRecord, ServerSpec, ServerState};
+use vigie_wire::catalog::{
+    CatalogAnswer, ProvisionOutcome, ProvisionResult, ServerRecord, ServerSpec, ServerState,
+};
 use vigie_wire::change::ChangeSpec;
-use vigie_wire::front::{KeyRecord, KeyState};
-use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin};
+use vigie_wire::front::{Grant, KeyRecord, KeyState, Verb};
+use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Labels, Origin};
 
 use crate::catalog::{server_key, CatalogLog};
 use crate::labels::Register;
@@ -54,6 +58,51 @@ pub struct ProvisionRecord {
 /// Longest failure reason kept (the provisioner's reasons are short; an
 /// SSH error's tail is cut).
 const MAX_REASON: usize = 1_000;
+
+/// Whether `held` has a grant of `verb` whose scope (a selector) matches
+/// a host `id` with these labels.
+fn holds_over(held: &[Grant], verb: Verb, id: &str, labels: &Labels) -> bool {
+    held.iter().any(|g| {
+        g.verb == verb
+            && vigie_changes::Selector::parse(&g.scope).is_ok_and(|s| s.matches(id, labels))
+    })
+}
+
+/// Why a server of a request is not queued, and the fault's kind were it
+/// the only one.
+type NotQueued = (ProvisionOutcome, ApiFaultKind);
+
+/// The refusal of a request none of whose servers could be queued: each
+/// server's reason, once; its kind the reasons' own when they share one.
+fn nothing_queued(results: &[(String, Result<(), NotQueued>)]) -> ApiFault {
+    let mut problems = Vec::new();
+    let mut kinds = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().err().map(|e| e.1));
+    let first = kinds.next();
+    let kind = match first {
+        Some(k) if kinds.all(|o| o == k) => k,
+        _ => ApiFaultKind::Conflict,
+    };
+    for (n, r) in results {
+        let Err((o, _)) = r else { continue };
+        problems.push(match o {
+            ProvisionOutcome::AlreadyHost => format!("{n} is already a host"),
+            ProvisionOutcome::AlreadyProvisioning => format!("{n} is already being provisioned"),
+            ProvisionOutcome::Refused { reason } => format!("{n}: {reason}"),
+            ProvisionOutcome::Queued => continue,
+        });
+    }
+    let n = problems.len();
+    problems.truncate(50);
+    fault(
+        kind,
+        format!(
+            "{n} server(s) cannot be provisioned, nothing done:\n  {}",
+            problems.join("\n  ")
+        ),
+    )
+}
 
 fn tower_only(caller: &Caller) -> Result<(), ApiFault> {
     match caller.origin {
@@ -89,8 +138,12 @@ fn checked_host_key(spec: &ServerSpec, key: String) -> Result<String, ApiFault> 
 
 impl Tower {
     /// An operator's request: the named servers (or those `target`
-    /// matches) become `provisioning`. Refused whole if one is unknown,
-    /// already a host or already provisioning.
+    /// matches) become `provisioning`, server by server — each gets its
+    /// own result (queued, already a host, already being provisioned,
+    /// refused and why), and one that cannot be provisioned never holds
+    /// the others back. Refused whole only when the request itself is
+    /// wrong (an unknown name, a selector matching nothing, a bad init
+    /// change) or when no server at all could be queued.
     pub(crate) fn provision(
         &mut self,
         caller: &Caller,
@@ -102,9 +155,103 @@ impl Tower {
         if let Some(i) = &init {
             crate::submission::check_shape(i)?;
         }
+        let chosen = self.provision_chosen(caller, &names, target.as_deref())?;
+        let results = self.provision_outcomes(caller, &chosen, init.as_ref());
+        let queued: Vec<&String> = results
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(n, _)| n)
+            .collect();
+        if queued.is_empty() {
+            return Err(nothing_queued(&results));
+        }
+        let at_ms = now_ms();
+        let mut retries = 0;
+        for n in &queued {
+            // A retry without --init keeps the change the first request gave.
+            let previous = self.catalog.provisions.get(*n).and_then(|p| p.init.clone());
+            let rec = ProvisionRecord {
+                name: (*n).clone(),
+                operator: caller.operator.clone(),
+                at_ms,
+                init: init.clone().or(previous),
+                home: match &caller.origin {
+                    Origin::Tower => None,
+                    Origin::Operator { home } => Some(home.clone()),
+                },
+            };
+            turn.put(provision_key(n), encode(&rec));
+            self.catalog.provisions.insert((*n).clone(), rec);
+            if let Some(s) = self.catalog.servers.get_mut(*n) {
+                if matches!(s.state, ServerState::Failed { .. }) {
+                    retries += 1;
+                }
+                s.state = ServerState::Provisioning;
+                turn.put(server_key(n), encode(&*s));
+            }
+            turn.logs.push(Log::Catalog(CatalogLog::ServerProvisioning {
+                tenant: caller.tenant.clone(),
+                server: (*n).clone(),
+            }));
+        }
+        let not = results.len() - queued.len();
+        self.audit_provisioning(turn, caller, &queued, retries, not, init.as_ref());
+        Ok(CatalogAnswer::Provisioned(
+            results
+                .into_iter()
+                .map(|(name, r)| ProvisionResult {
+                    name,
+                    outcome: match r {
+                        Ok(()) => ProvisionOutcome::Queued,
+                        Err((o, _)) => o,
+                    },
+                })
+                .collect(),
+        ))
+    }
+
+    /// The one audit record of a provisioning request.
+    fn audit_provisioning(
+        &mut self,
+        turn: &mut Turn,
+        caller: &Caller,
+        queued: &[&String],
+        retries: usize,
+        not: usize,
+        init: Option<&ChangeSpec>,
+    ) {
+        let listed: Vec<&str> = queued.iter().take(20).map(|n| n.as_str()).collect();
+        let more = queued.len().saturating_sub(listed.len());
+        let title = init.map_or("(kept or none)", |i| i.title.as_str());
+        self.audit_host(
+            turn,
+            caller,
+            "",
+            "servers_provisioning",
+            format!(
+                "{} server(s) to provision ({retries} retried, {not} not queued), init change \
+                 {title:?}: {}{}",
+                queued.len(),
+                listed.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            ),
+        );
+    }
+
+    /// The servers a request names or its selector matches, each once.
+    fn provision_chosen(
+        &self,
+        caller: &Caller,
+        names: &[String],
+        target: Option<&str>,
+    ) -> Result<BTreeSet<String>, ApiFault> {
         let mut chosen: BTreeSet<String> = BTreeSet::new();
         let mut unknown = Vec::new();
-        for n in &names {
+        for n in names {
             match self.server(caller, n) {
                 Ok(_) => {
                     chosen.insert(n.clone());
@@ -118,7 +265,7 @@ impl Tower {
                 format!("no server(s) {} in the catalog", unknown.join(", ")),
             ));
         }
-        if let Some(t) = &target {
+        if let Some(t) = target {
             Selector::parse(t).map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
             let matched = self.servers(caller, None, Some(t))?;
             if matched.is_empty() {
@@ -145,96 +292,101 @@ impl Tower {
                 ),
             ));
         }
-        let mut problems = Vec::new();
-        for n in &chosen {
-            let s = &self.catalog.servers[n];
-            match &s.state {
-                ServerState::Host => problems.push(format!("{n} is already a host")),
-                ServerState::Provisioning => {
-                    problems.push(format!("{n} is already being provisioned"))
+        Ok(chosen)
+    }
+
+    /// Each chosen server's fate: `Ok` to queue, or the one outcome that
+    /// keeps it out (its first problem: a server is counted once).
+    fn provision_outcomes(
+        &self,
+        caller: &Caller,
+        chosen: &BTreeSet<String>,
+        init: Option<&ChangeSpec>,
+    ) -> Vec<(String, Result<(), NotQueued>)> {
+        let mut addresses = BTreeSet::new();
+        // One pass over the catalog, however many servers are asked for.
+        let claimed = self.claimed_addresses();
+        let refused = |f: ApiFault| {
+            let reason = f.message.trim_end_matches("; nothing done").to_owned();
+            (ProvisionOutcome::Refused { reason }, f.kind)
+        };
+        let conflict =
+            |reason: String| (ProvisionOutcome::Refused { reason }, ApiFaultKind::Conflict);
+        chosen
+            .iter()
+            .map(|n| {
+                let s = &self.catalog.servers[n];
+                let address = normal_address(s.spec.address);
+                let other = claimed
+                    .get(&address)
+                    .is_some_and(|c| c.iter().any(|o| o != n));
+                let outcome = match &s.state {
+                    ServerState::Host => {
+                        Err((ProvisionOutcome::AlreadyHost, ApiFaultKind::Conflict))
+                    }
+                    ServerState::Provisioning => Err((
+                        ProvisionOutcome::AlreadyProvisioning,
+                        ApiFaultKind::Conflict,
+                    )),
+                    ServerState::New | ServerState::Failed { .. } => {
+                        if other || addresses.contains(&address) {
+                            // Which server, and so which tenant, holds it is not said.
+                            Err(conflict(format!(
+                                "its address {address} is another server's in this tower \
+                                 (provisioned or being provisioned)"
+                            )))
+                        } else if self.hosts.contains_key(n) {
+                            Err(conflict(format!(
+                                "a host of that id exists (remove it first: \
+                                 `vigie hosts remove {n}`)"
+                            )))
+                        } else {
+                            self.may_provision(caller, n, init).map_err(refused)
+                        }
+                    }
+                };
+                if outcome.is_ok() {
+                    addresses.insert(address);
                 }
-                ServerState::New | ServerState::Failed { .. } => {}
-            }
-            if self.hosts.contains_key(n) {
-                problems.push(format!(
-                    "{n}: a host of that id exists (remove it first: `vigie hosts remove {n}`)"
-                ));
+                (n.clone(), outcome)
+            })
+            .collect()
+    }
+
+    /// Provisioning registers the server as a host and accepts its
+    /// agent's key: what `hosts.admin` allows, beyond `servers.admin`.
+    /// The init change (given, or kept from an earlier request) runs on
+    /// the new host as the caller's own change: checked now as its
+    /// submission will be, and the caller must be allowed to submit it.
+    fn may_provision(
+        &self,
+        caller: &Caller,
+        n: &String,
+        init: Option<&ChangeSpec>,
+    ) -> Result<(), ApiFault> {
+        self.check_may_register(caller, &[n])?;
+        let kept = self.catalog.provisions.get(n).and_then(|p| p.init.as_ref());
+        if let Some(i) = init.or(kept) {
+            check_init(i, &caller.tenant, &caller.operator, n)?;
+            self.check_may_submit(caller, &[n])?;
+        }
+        Ok(())
+    }
+
+    /// The addresses servers of any tenant hold, and which servers: a
+    /// host (the first successful provisioning claimed the machine) or
+    /// one being provisioned.
+    fn claimed_addresses(&self) -> HashMap<IpAddr, Vec<&str>> {
+        let mut claimed: HashMap<IpAddr, Vec<&str>> = HashMap::new();
+        for o in self.catalog.servers.values() {
+            if matches!(o.state, ServerState::Host | ServerState::Provisioning) {
+                claimed
+                    .entry(normal_address(o.spec.address))
+                    .or_default()
+                    .push(&o.spec.name);
             }
         }
-        if !problems.is_empty() {
-            let n = problems.len();
-            problems.truncate(50);
-            return Err(fault(
-                ApiFaultKind::Conflict,
-                format!(
-                    "{n} server(s) cannot be provisioned, nothing done:\n  {}",
-                    problems.join("\n  ")
-                ),
-            ));
-        }
-        // The init change (given, or kept from an earlier request) runs on
-        // each new host as the caller's own change: checked now as its
-        // submission will be, and the caller must be allowed to submit it.
-        let mut submit_on = Vec::new();
-        for n in &chosen {
-            let kept = self.catalog.provisions.get(n).and_then(|p| p.init.as_ref());
-            if let Some(i) = init.as_ref().or(kept) {
-                check_init(i, &caller.tenant, &caller.operator, n)?;
-                submit_on.push(n);
-            }
-        }
-        self.check_may_submit(caller, &submit_on)?;
-        let at_ms = now_ms();
-        let mut out = Vec::with_capacity(chosen.len());
-        let mut retries = 0;
-        for n in &chosen {
-            // A retry without --init keeps the change the first request gave.
-            let previous = self.catalog.provisions.get(n).and_then(|p| p.init.clone());
-            let rec = ProvisionRecord {
-                name: n.clone(),
-                operator: caller.operator.clone(),
-                at_ms,
-                init: init.clone().or(previous),
-                home: match &caller.origin {
-                    Origin::Tower => None,
-                    Origin::Operator { home } => Some(home.clone()),
-                },
-            };
-            turn.put(provision_key(n), encode(&rec));
-            self.catalog.provisions.insert(n.clone(), rec);
-            if let Some(s) = self.catalog.servers.get_mut(n) {
-                if matches!(s.state, ServerState::Failed { .. }) {
-                    retries += 1;
-                }
-                s.state = ServerState::Provisioning;
-                turn.put(server_key(n), encode(&*s));
-                out.push(s.clone());
-            }
-            turn.logs.push(Log::Catalog(CatalogLog::ServerProvisioning {
-                tenant: caller.tenant.clone(),
-                server: n.clone(),
-            }));
-        }
-        let listed: Vec<&str> = chosen.iter().take(20).map(String::as_str).collect();
-        let more = chosen.len().saturating_sub(listed.len());
-        let title = init.as_ref().map_or("(kept or none)", |i| i.title.as_str());
-        self.audit_host(
-            turn,
-            caller,
-            "",
-            "servers_provisioning",
-            format!(
-                "{} server(s) to provision ({retries} retried), init change {title:?}: {}{}",
-                chosen.len(),
-                listed.join(", "),
-                if more > 0 {
-                    format!(" and {more} more")
-                } else {
-                    String::new()
-                }
-            ),
-        );
-        Ok(CatalogAnswer::Servers(out))
+        claimed
     }
 
     /// Refuses unless the caller's own stored record (not what the front
@@ -242,6 +394,37 @@ impl Tower {
     /// every one of `names`, judged on the server's name and catalog
     /// labels (its future host id and labels). The tower may.
     fn check_may_submit(&self, caller: &Caller, names: &[&String]) -> Result<(), ApiFault> {
+        let allowed = crate::grants::may_submit_on;
+        self.check_own_grant(caller, names, allowed, |who, outside| {
+            format!(
+                "operator {who} may not give an init change for {outside}: it runs as the \
+                 operator's own change and needs changes.submit over those hosts; nothing done"
+            )
+        })
+    }
+
+    /// The same for `hosts.admin`: provisioning registers hosts and
+    /// accepts their agents' keys.
+    fn check_may_register(&self, caller: &Caller, names: &[&String]) -> Result<(), ApiFault> {
+        let allowed = |g: &[Grant], id: &str, l: &Labels| holds_over(g, Verb::HostsAdmin, id, l);
+        self.check_own_grant(caller, names, allowed, |who, outside| {
+            format!(
+                "operator {who} may not provision {outside}: provisioning registers hosts \
+                 and accepts their agents' keys, which needs hosts.admin over them; nothing done"
+            )
+        })
+    }
+
+    /// Refuses, with `refusal(operator, names outside)`, unless the
+    /// caller's own record's grants are `allowed` over every server of
+    /// `names` (its name and catalog labels). The tower may.
+    fn check_own_grant(
+        &self,
+        caller: &Caller,
+        names: &[&String],
+        allowed: impl Fn(&[Grant], &str, &Labels) -> bool,
+        refusal: impl Fn(&str, &str) -> String,
+    ) -> Result<(), ApiFault> {
         let Origin::Operator { home } = &caller.origin else {
             return Ok(());
         };
@@ -262,7 +445,7 @@ impl Tower {
             .iter()
             .filter(|n| {
                 let labels = &self.catalog.servers[n.as_str()].spec.labels;
-                !crate::grants::may_submit_on(&me.grants, n, labels)
+                !allowed(&me.grants, n, labels)
             })
             .map(|n| n.as_str())
             .take(20)
@@ -272,12 +455,7 @@ impl Tower {
         }
         Err(fault(
             ApiFaultKind::Forbidden,
-            format!(
-                "operator {} may not give an init change for {}: it runs as the operator's \
-                 own change and needs changes.submit over those hosts; nothing done",
-                caller.operator,
-                outside.join(", ")
-            ),
+            refusal(&caller.operator, &outside.join(", ")),
         ))
     }
 
@@ -470,27 +648,7 @@ impl Tower {
                 format!("a host {name} exists already: remove it, then provision again"),
             ));
         }
-        let (init, requester, home) = match self.catalog.provisions.get(name) {
-            Some(p) => (p.init.clone(), p.operator.clone(), p.home.clone()),
-            None => (None, caller.operator.clone(), None),
-        };
-        // The init change is the requesting operator's (checked for
-        // `changes.submit` when asked, and again now: it may have been
-        // revoked since), so the audit says who.
-        let submitter = Caller {
-            operator: requester,
-            ..caller.clone()
-        };
-        if let Some(i) = &init {
-            check_init(i, &caller.tenant, &submitter.operator, name)?;
-            if let Some(home) = home {
-                let as_asked = Caller {
-                    origin: Origin::Operator { home },
-                    ..submitter.clone()
-                };
-                self.check_may_submit(&as_asked, &[&name.to_owned()])?;
-            }
-        }
+        let (init, submitter) = self.enrol_checks(caller, &s)?;
         // Every check is done: from here on, writes only.
         self.host_add(caller, name, Register::New(s.spec.labels.clone()), turn)?;
         let rec = KeyRecord {
@@ -531,6 +689,76 @@ impl Tower {
             change: change.unwrap_or_default(),
         }));
         Ok(CatalogAnswer::Servers(vec![s]))
+    }
+
+    /// The caller's tenant's SSH public key, made at its first use.
+    pub(crate) fn ssh_key(&self, caller: &Caller) -> Result<CatalogAnswer, ApiFault> {
+        let Some(dir) = &self.catalog.ssh_keys else {
+            return Err(fault(
+                ApiFaultKind::Unavailable,
+                "this referee was started without a key dir (--ssh-keys): it gives no SSH key",
+            ));
+        };
+        match crate::ssh_keys::ensure(dir, &caller.tenant) {
+            Ok(k) => Ok(CatalogAnswer::SshKey(k.public)),
+            Err(e) => {
+                tracing::error!(event = "ssh_key_failed", tenant = %caller.tenant, error = %e);
+                Err(fault(
+                    ApiFaultKind::Unavailable,
+                    "the tower could not make this tenant's SSH key (its log says why)",
+                ))
+            }
+        }
+    }
+
+    /// An enrolment's checks beyond the server's state and key: the
+    /// address not another host's, and the requester's grants again
+    /// (`hosts.admin`; `changes.submit` with an init change). Returns the
+    /// init change and the caller it is submitted as.
+    fn enrol_checks(
+        &self,
+        caller: &Caller,
+        s: &ServerRecord,
+    ) -> Result<(Option<ChangeSpec>, Caller), ApiFault> {
+        let name = s.spec.name.as_str();
+        let address = normal_address(s.spec.address);
+        if self.catalog.servers.values().any(|o| {
+            o.spec.name != name
+                && o.state == ServerState::Host
+                && normal_address(o.spec.address) == address
+        }) {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!("{name}: its address {address} is another server's in this tower: refused"),
+            ));
+        }
+        let (init, requester, home) = match self.catalog.provisions.get(name) {
+            Some(p) => (p.init.clone(), p.operator.clone(), p.home.clone()),
+            None => (None, caller.operator.clone(), None),
+        };
+        // The init change is the requesting operator's (checked for
+        // `changes.submit` when asked, and again now: it may have been
+        // revoked since), so the audit says who.
+        let submitter = Caller {
+            operator: requester,
+            ..caller.clone()
+        };
+        // So are its `hosts.admin` (the host registered, its key
+        // accepted) and, with an init change, its `changes.submit`.
+        let as_asked = home.map(|home| Caller {
+            origin: Origin::Operator { home },
+            ..submitter.clone()
+        });
+        if let Some(a) = &as_asked {
+            self.check_may_register(a, &[&name.to_owned()])?;
+        }
+        if let Some(i) = &init {
+            check_init(i, &caller.tenant, &submitter.operator, name)?;
+            if let Some(a) = &as_asked {
+                self.check_may_submit(a, &[&name.to_owned()])?;
+            }
+        }
+        Ok((init, submitter))
     }
 
     pub(crate) fn provision_failed(

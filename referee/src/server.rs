@@ -38,6 +38,9 @@ pub struct RefereeConfig {
     pub label_rules: Vec<crate::labels::LabelRule>,
     /// The shares of the tower's bounded resources (the setup's `limits:`).
     pub limits: vigie_wire::limits::Shares,
+    /// Where tenants' SSH keys for provisioning are (`DATA/provisioner`,
+    /// see `ssh_keys`); `None`: the tower gives none.
+    pub ssh_keys: Option<std::path::PathBuf>,
 }
 
 impl RefereeConfig {
@@ -53,6 +56,7 @@ impl RefereeConfig {
             setup_hosts: Vec::new(),
             label_rules: Vec::new(),
             limits: Default::default(),
+            ssh_keys: None,
         }
     }
 }
@@ -89,6 +93,7 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
     let mut tower = Tower::load(&db, timing)?;
     tower.rules = cfg.label_rules.clone();
     tower.limits = cfg.limits.clone();
+    tower.catalog.ssh_keys = cfg.ssh_keys.clone();
     let ctx = zmq::Context::new();
     let s = Sockets {
         api: bind(&ctx, zmq::ROUTER, &cfg.api)?,

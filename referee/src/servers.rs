@@ -6,7 +6,9 @@
 //! record in the turn's one batch.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
+use vigie_catalog::servers::normal_address;
 use vigie_catalog::RowError;
 use vigie_changes::Selector;
 use vigie_wire::catalog::{
@@ -53,6 +55,12 @@ impl Tower {
                 ApiFaultKind::Invalid,
                 "an import names its file and carries its SHA-256 digest (64 hex)",
             ));
+        }
+        // One spelling per machine (`::ffff:192.0.2.1` is 192.0.2.1), the
+        // one stored and dialled: a client may send any.
+        let mut rows = rows;
+        for r in &mut rows {
+            r.server.address = normal_address(r.server.address);
         }
         let problems = self.import_problems(caller, &rows);
         if !problems.is_empty() {
@@ -122,6 +130,7 @@ impl Tower {
             digest: digest.clone(),
             rows: count,
             servers: names,
+            undone_ms: None,
         };
         turn.put(session_key(&caller.tenant, id), encode(&session));
         self.catalog
@@ -152,15 +161,8 @@ impl Tower {
         let vis = Visible::of(caller);
         let mut problems = Vec::new();
         let mut seen: HashMap<&str, u64> = HashMap::new();
-        // The tenant's addresses already in the catalog: one machine is one
-        // server (another tenant's are not looked at, nor named).
-        let taken: HashMap<std::net::IpAddr, &ServerRecord> = self
-            .catalog
-            .servers
-            .values()
-            .filter(|o| o.tenant == caller.tenant)
-            .map(|o| (o.spec.address, o))
-            .collect();
+        let mut seen_at: HashMap<IpAddr, u64> = HashMap::new();
+        let taken = self.tenant_addresses(&caller.tenant);
         for r in rows {
             let s = &r.server;
             let mut at = |c: &str, m: String| {
@@ -178,6 +180,12 @@ impl Tower {
             }
             if let Some(m) = self.name_taken(caller, &s.name) {
                 at("name", m);
+            }
+            if let Some(first) = seen_at.insert(s.address, r.line) {
+                at(
+                    "address",
+                    format!("{} is already on line {first}", s.address),
+                );
             }
             if let Some(o) = taken.get(&s.address).filter(|o| o.spec.name != s.name) {
                 at(
@@ -215,7 +223,15 @@ impl Tower {
                 format!("{} rows, at most {max} per import", rows.len()),
             ));
         }
-        let mut all = self.import_problems(caller, rows);
+        let rows: Vec<ImportRow> = rows
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.server.address = normal_address(r.server.address);
+                r
+            })
+            .collect();
+        let mut all = self.import_problems(caller, &rows);
         all.sort_by_key(|p| p.line);
         let total = all.len() as u64;
         let problems = all
@@ -249,6 +265,19 @@ impl Tower {
             .then(|| format!("{name:?} is in use in this tower: choose another name"))
     }
 
+    /// The tenant's addresses already in the catalog: one machine is one
+    /// server (another tenant's are not looked at, nor named: their
+    /// import is accepted, and the first provisioning claims the address,
+    /// see `provision.rs`).
+    pub(crate) fn tenant_addresses(&self, tenant: &str) -> HashMap<IpAddr, &ServerRecord> {
+        self.catalog
+            .servers
+            .values()
+            .filter(|o| o.tenant == tenant)
+            .map(|o| (normal_address(o.spec.address), o))
+            .collect()
+    }
+
     pub(crate) fn sessions(&self, caller: &Caller) -> Vec<SessionRecord> {
         self.catalog
             .sessions
@@ -257,7 +286,7 @@ impl Tower {
             .collect()
     }
 
-    fn visible_servers<'a>(
+    pub(crate) fn visible_servers<'a>(
         &'a self,
         caller: &'a Caller,
     ) -> impl Iterator<Item = &'a ServerRecord> + 'a {
@@ -304,8 +333,12 @@ impl Tower {
         caller: &'a Caller,
         name: &str,
     ) -> Result<&'a ServerRecord, ApiFault> {
-        self.visible_servers(caller)
-            .find(|s| s.spec.name == name)
+        // By name, not a scan: a request names up to 20,000 servers.
+        let vis = Visible::of(caller);
+        self.catalog
+            .servers
+            .get(name)
+            .filter(|s| vis.host(&s.tenant, &s.spec.name, &s.spec.labels))
             .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no server {name}")))
     }
 }

@@ -837,3 +837,82 @@ fn operator_calls_in_one_turn_see_each_other() {
     let alice = again.operators.iter().find(|o| o.name == "alice").unwrap();
     assert!(alice.revoked && alice.public == "a".repeat(40));
 }
+
+/// Issue 18 item 7: an operators.admin may not revoke or rotate the key of
+/// an operator holding a grant it lacks — not even the one who made it;
+/// each refusal is audited in the tenant and names no other tenant.
+#[test]
+fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
+    use vigie_wire::front::Grant;
+    use vigie_wire::tower::{ApiFaultKind, Origin};
+    let mut f = fixture();
+    let grants = |g: &[&str]| g.iter().map(|g| Grant::parse(g).unwrap()).collect();
+    let add = |name: &str, key: char, g: &[&str]| ApiCall::OperatorAdd {
+        name: name.into(),
+        public: key.to_string().repeat(40),
+        grants: grants(g),
+    };
+    let as_op = |name: &str| Caller {
+        origin: Origin::Operator {
+            home: "acme".into(),
+        },
+        ..Caller::internal("acme", name)
+    };
+    let mut t = Turn::default();
+    let tower = Caller::internal("acme", "t");
+    let maker = add("maker", 'm', &["operators.admin", "changes.submit"]);
+    f.tower
+        .api(&tower, maker, &f.store.db, f.now, &mut t)
+        .unwrap();
+    // The maker mints a peer with operators.admin only.
+    let minted = add("minted", 'p', &["operators.admin"]);
+    f.tower
+        .api(&as_op("maker"), minted, &f.store.db, f.now, &mut t)
+        .unwrap();
+    f.store(t);
+
+    let mut t = Turn::default();
+    let peer = as_op("minted");
+    let revoke = ApiCall::OperatorRevoke {
+        name: "maker".into(),
+    };
+    let err = f
+        .tower
+        .api(&peer, revoke, &f.store.db, f.now, &mut t)
+        .unwrap_err();
+    assert_eq!(err.kind, ApiFaultKind::Forbidden, "{err}");
+    assert!(err.message.contains("changes.submit"), "{err}");
+    let rotate = ApiCall::OperatorRotateKey {
+        name: "maker".into(),
+        public: "x".repeat(40),
+    };
+    let err = f
+        .tower
+        .api(&peer, rotate, &f.store.db, f.now, &mut t)
+        .unwrap_err();
+    assert_eq!(err.kind, ApiFaultKind::Forbidden, "{err}");
+    // Nothing changed: the maker is still active with its own key...
+    f.store(t);
+    let again = Tower::load(&f.store.db, f.tower.timing).unwrap();
+    let maker = again.operators.iter().find(|o| o.name == "maker").unwrap();
+    assert!(!maker.revoked && maker.public == "m".repeat(40));
+    // ...and both refusals are in acme's audit, naming who tried what.
+    let refused: Vec<_> = crate::api::read_audit(&f.store.db)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "operator_refused")
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    for r in &refused {
+        assert_eq!((r.tenant.as_str(), r.operator.as_str()), ("acme", "minted"));
+        assert!(r.summary.contains("operator maker"), "{}", r.summary);
+    }
+    // The maker, holding every grant of its peer, may revoke it.
+    let mut t = Turn::default();
+    let revoke = ApiCall::OperatorRevoke {
+        name: "minted".into(),
+    };
+    f.tower
+        .api(&as_op("maker"), revoke, &f.store.db, f.now, &mut t)
+        .unwrap();
+}

@@ -131,7 +131,8 @@ impl Setup {
         if !self.provisioner.is_empty() {
             let _ = writeln!(y, "provisioner:");
             for (k, v) in &self.provisioner {
-                if v.parse::<u64>().is_ok() {
+                // A number, or a YAML list (`[192.0.2.0/24]`), as is.
+                if v.parse::<u64>().is_ok() || v.starts_with('[') {
                     let _ = writeln!(y, "  {k}: {v}");
                 } else {
                     let _ = writeln!(y, "  {k}: {v:?}");

@@ -35,6 +35,9 @@ pub struct SshServer {
     pub host_key: String,
     /// A user of this machine only (see [`SshMachines::add_user`]).
     user: Option<String>,
+    /// The keys this machine alone accepts (see
+    /// [`SshMachines::authorize_on`]); else the shared file.
+    authorized: Option<PathBuf>,
     sshd: Option<Child>,
 }
 
@@ -133,6 +136,7 @@ impl SshMachines {
                 dir: sdir,
                 host_key,
                 user: None,
+                authorized: None,
                 sshd: None,
             });
         }
@@ -172,6 +176,16 @@ impl SshMachines {
         Ok(())
     }
 
+    /// Server `i` accepts `public` alone (one tenant's key), instead of
+    /// the file every server shares. Before its sshd starts.
+    pub fn authorize_on(&mut self, i: usize, public: &str) -> anyhow::Result<()> {
+        let s = &mut self.servers[i];
+        let file = s.dir.join("authorized_keys");
+        std::fs::write(&file, format!("{}\n", public.trim()))?;
+        s.authorized = Some(file);
+        Ok(())
+    }
+
     /// Gives server `i` a user of its own (not root, no sudo, a login
     /// shell): its sshd sees copies of `/etc/passwd` and `/etc/shadow`
     /// with that user added, bind-mounted in its mount namespace only, so
@@ -205,7 +219,7 @@ impl SshMachines {
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  UsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\n",
                 s.dir.join("ssh_host_ed25519_key").display(),
-                self.authorized.display()
+                s.authorized.as_ref().unwrap_or(&self.authorized).display()
             ),
         )?;
         let notify = s.dir.join("notify.sock");

@@ -258,3 +258,139 @@ fn fifty_clients_racing_for_a_slash_26_never_share_an_address() -> anyhow::Resul
     assert_eq!(apps[0]["services"][0]["port"], 8080, "{apps:?}");
     Ok(())
 }
+
+/// `servers list --json`'s rows without what the tower adds (state,
+/// session, time): what an export carries.
+fn specs(t: &Launcher) -> anyhow::Result<Vec<serde_json::Value>> {
+    let o = t.cli(&["servers", "list", "--json"])?;
+    anyhow::ensure!(o.status.success(), "{}", text(&o));
+    String::from_utf8(o.stdout)?
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l)?;
+            if let Some(m) = v.as_object_mut() {
+                for k in ["state", "reason", "session", "added"] {
+                    m.remove(k);
+                }
+            }
+            Ok(v)
+        })
+        .collect()
+}
+
+#[test]
+fn a_catalog_is_edited_exported_removed_and_an_import_undone() -> anyhow::Result<()> {
+    let t = Launcher::start(Setup::new("catalog-life"))?;
+    let dir = t.dir.path().to_path_buf();
+    let head = "name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels,host_key\n";
+    let first = dir.join("first.csv");
+    std::fs::write(
+        &first,
+        format!(
+            "{head}web-1,10.3.0.1,22,debian,\"ovh, gra\",4,8,80,role=web,\n\
+             web-2,10.3.0.2,22,debian,ovh,4,8,80,role=web,ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKbOZWTxC1Jv1TOGb0EtvCql8xFA2bKc/05y4R2CBTP+\n\
+             db-1,10.3.0.3,2222,admin,hetzner,8,32,500,role=db,\n"
+        ),
+    )?;
+    let ok = |args: &[&str]| -> anyhow::Result<String> {
+        let o = t.cli(args)?;
+        anyhow::ensure!(o.status.success(), "{args:?}: {}", text(&o));
+        Ok(String::from_utf8(o.stdout)?)
+    };
+    ok(&["servers", "import", &first.display().to_string()])?;
+
+    // An edit is checked as an import row is: every bad value at once,
+    // nothing sent; the tower refuses another server's address.
+    let o = t.cli(&[
+        "servers",
+        "edit",
+        "web-1",
+        "--set",
+        "address=10.3.0.300",
+        "--set",
+        "cpu=four",
+        "--set",
+        "name=web-9",
+    ])?;
+    assert_eq!(o.status.code(), Some(64), "{}", text(&o));
+    for want in ["3 error(s)", "address:", "cpu:", "name:"] {
+        assert!(text(&o).contains(want), "missing {want:?}: {}", text(&o));
+    }
+    let o = t.cli(&["servers", "edit", "web-1", "--set", "address=10.3.0.2"])?;
+    assert!(
+        !o.status.success() && text(&o).contains("already server \"web-2\"'s"),
+        "{}",
+        text(&o)
+    );
+    ok(&[
+        "servers",
+        "edit",
+        "web-1",
+        "--set",
+        "ram_gb=16",
+        "--set",
+        "labels=role=web;env=prod",
+    ])?;
+    let web1: serde_json::Value =
+        serde_json::from_str(&ok(&["servers", "show", "web-1", "--json"])?)?;
+    assert_eq!(web1["ram_gb"], 16);
+    assert_eq!(web1["labels"]["env"], "prod");
+    let audit = ok(&["audit", "--host", "web-1"])?;
+    assert!(
+        audit.contains("server_edited") && audit.contains("ram_gb \"8\" → \"16\""),
+        "{audit}"
+    );
+
+    // The export is the import's CSV, every field as the catalog holds it.
+    let before = specs(&t)?;
+    let exported = ok(&["servers", "export"])?;
+    assert!(exported.starts_with(head), "{exported}");
+    assert_eq!(exported.lines().count(), 4, "{exported}");
+    let export_file = dir.join("export.csv");
+    std::fs::write(&export_file, &exported)?;
+    let only_db = ok(&["servers", "export", "--target", "role=db"])?;
+    assert_eq!(only_db.lines().count(), 2, "{only_db}");
+
+    // A server holding an address is removed only with --force, which
+    // releases it; audited.
+    ok(&["ips", "pool", "add", "lan", "192.0.2.0/28"])?;
+    ok(&["ips", "allocate", "lan", "--for", "server:web-2"])?;
+    let o = t.cli(&["servers", "remove", "web-2"])?;
+    assert!(
+        !o.status.success() && text(&o).contains("holds 1 address(es)"),
+        "{}",
+        text(&o)
+    );
+    let o = t.cli(&["servers", "remove", "web-2", "nope"])?;
+    assert!(!o.status.success() && text(&o).contains("no server(s) nope"));
+    let removed = ok(&["servers", "remove", "web-2", "--force"])?;
+    assert!(removed.contains("released 192.0.2.1"), "{removed}");
+    assert!(ok(&["ips", "list", "lan"])?.trim().is_empty());
+    let audit = ok(&["audit"])?;
+    assert!(audit.contains("servers_removed"), "{audit}");
+
+    // The first session undone: its two servers left go; the record stays.
+    let undone = ok(&["servers", "sessions", "undo", "1"])?;
+    assert!(undone.contains("2 server(s) removed"), "{undone}");
+    assert!(specs(&t)?.is_empty());
+    let o = t.cli(&["servers", "sessions", "undo", "1"])?;
+    assert!(!o.status.success() && text(&o).contains("undone already"));
+    let s: serde_json::Value = serde_json::from_str(&ok(&["servers", "sessions", "--json"])?)?;
+    assert!(s["undone"].is_string(), "{s}");
+    assert!(ok(&["audit"])?.contains("session_undone"));
+
+    // The export imports again: the same servers, field for field.
+    ok(&["servers", "import", &export_file.display().to_string()])?;
+    assert_eq!(specs(&t)?, before);
+
+    // Once one of its servers was provisioned, a session is not undone.
+    ok(&["servers", "provision", "db-1"])?;
+    let o = t.cli(&["servers", "sessions", "undo", "2"])?;
+    assert!(
+        !o.status.success() && text(&o).contains("db-1 ("),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(specs(&t)?.len(), 3, "nothing removed");
+    Ok(())
+}

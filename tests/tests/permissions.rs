@@ -233,9 +233,11 @@ fn every_verb_with_and_without_permission_in_same_and_other_tenant() -> anyhow::
         !theirs.contains(&"with-changes-submit".to_string()),
         "{theirs:?}"
     );
+    // The operator revoked holds nothing the revoker lacks.
+    operator(&t, &dir, "acme", "peer", &[grant(Verb::OperatorsAdmin)])?;
     let revoke = |c: &mut ApiClient| {
         c.call(ApiCall::OperatorRevoke {
-            name: "with-changes-submit".into(),
+            name: "peer".into(),
         })
     };
     assert_eq!(fault(revoke(&mut r.other)), not_found);
@@ -403,5 +405,191 @@ fn the_local_cli_is_the_admin_and_a_stranger_key_is_refused_clearly() -> anyhow:
         text.contains("operator_added") && text.contains("operator_revoked"),
         "{text}"
     );
+    Ok(())
+}
+
+/// The message of a refusal, failing the test for anything else.
+fn refusal(r: Result<ApiAnswer, ClientError>) -> anyhow::Result<vigie_wire::tower::ApiFault> {
+    match r {
+        Err(ClientError::Refused(f)) => Ok(f),
+        other => anyhow::bail!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// Issue 18 item 7: operators.admin manages the operators one holds every
+/// grant of. A peer the maker minted (with operators.admin and less) can
+/// neither revoke its maker — and so add it again under its own key — nor
+/// rotate its key; each refusal is audited in the tenant, and its message
+/// names no other tenant. The maker keeps working throughout.
+#[test]
+fn a_minted_peer_cannot_revoke_or_take_over_its_maker() -> anyhow::Result<()> {
+    let t = Launcher::start(Setup::new("takeover"))?;
+    let dir = t.dir.path().to_path_buf();
+    admin(&t, Some("globex"))?.call(ApiCall::HostAdd {
+        host: "g-1".into(),
+        labels: Labels::new(),
+    })?;
+    let g = |s: &str| Grant::parse(s).map_err(anyhow::Error::msg);
+    let maker_grants = [
+        g("operators.admin")?,
+        g("changes.submit")?,
+        g("hosts.read")?,
+    ];
+    let mut maker = operator(&t, &dir, "acme", "maker", &maker_grants)?;
+    let peer_keys = KeyPair::generate();
+    maker.call(ApiCall::OperatorAdd {
+        name: "minted".into(),
+        public: peer_keys.public_z85(),
+        grants: vec![g("operators.admin")?, g("hosts.read")?],
+    })?;
+    let mut peer = client_with(&t, &peer_keys, None)?;
+
+    let revoked = refusal(peer.call(ApiCall::OperatorRevoke {
+        name: "maker".into(),
+    }))?;
+    assert_eq!(revoked.kind, ApiFaultKind::Forbidden, "{revoked}");
+    let mine = KeyPair::generate();
+    let rotated = refusal(peer.call(ApiCall::OperatorRotateKey {
+        name: "maker".into(),
+        public: mine.public_z85(),
+    }))?;
+    assert_eq!(rotated.kind, ApiFaultKind::Forbidden, "{rotated}");
+    for f in [&revoked, &rotated] {
+        assert!(
+            f.message.contains("changes.submit"),
+            "names what is lacking: {f}"
+        );
+        assert!(!f.message.contains("globex"), "{f}");
+    }
+    // The two-call takeover: the name is not free to add again.
+    let readd = refusal(peer.call(ApiCall::OperatorAdd {
+        name: "maker".into(),
+        public: mine.public_z85(),
+        grants: vec![g("hosts.read")?],
+    }))?;
+    assert_eq!(readd.kind, ApiFaultKind::Conflict, "{readd}");
+    // The maker still calls with its own key, and the new key gets nowhere.
+    assert!(matches!(maker.call(ApiCall::Hosts)?, ApiAnswer::Hosts(_)));
+    let stolen = client_with(&t, &mine, None)?.call(ApiCall::Hosts);
+    assert!(matches!(stolen, Err(ClientError::Door(_))), "{stolen:?}");
+
+    // A tenants.admin of another tenant lacking the maker's grants is
+    // refused the same way, and nothing it is told names globex.
+    let mut outsider = operator_acting_in(
+        &t,
+        &dir,
+        "globex",
+        "root",
+        &[grant(Verb::TenantsAdmin), grant(Verb::OperatorsAdmin)],
+        Some("acme"),
+    )?;
+    let f = refusal(outsider.call(ApiCall::OperatorRevoke {
+        name: "maker".into(),
+    }))?;
+    assert_eq!(f.kind, ApiFaultKind::Forbidden, "{f}");
+    assert!(!f.message.contains("globex"), "{f}");
+
+    // The refusals are in acme's audit, with who tried what; not in globex's.
+    let audit = |tenant: &str| -> anyhow::Result<Vec<vigie_wire::tower::AuditRecord>> {
+        let ApiAnswer::Audit(v) = admin(&t, Some(tenant))?.call(ApiCall::Audit {
+            host: None,
+            change: None,
+            limit: 1000,
+            filter: Default::default(),
+        })?
+        else {
+            anyhow::bail!("audit answer")
+        };
+        Ok(v.into_iter()
+            .filter(|r| r.action == "operator_refused")
+            .collect())
+    };
+    let acme = audit("acme")?;
+    let who: Vec<&str> = acme.iter().map(|r| r.operator.as_str()).collect();
+    assert_eq!(who, ["minted", "minted", "root"], "{acme:?}");
+    assert!(
+        acme.iter().all(|r| r.summary.contains("operator maker")),
+        "{acme:?}"
+    );
+    assert!(audit("globex")?.is_empty());
+    // The maker, holding every grant of its peer, may revoke it.
+    assert_eq!(
+        maker.call(ApiCall::OperatorRevoke {
+            name: "minted".into()
+        })?,
+        ApiAnswer::Done
+    );
+    Ok(())
+}
+
+/// A deployment's record as the deployer stores it, run on `hosts`.
+fn deployment(app: &str, hosts: &[&str]) -> anyhow::Result<ApiCall> {
+    use vigie_deployer::{DeployRecord, EnvKey, EnvRecord, HostState, Outcome, Part};
+    let part = |s: &str| Part::parse(s).map_err(anyhow::Error::msg);
+    let mut rec = EnvRecord::new(EnvKey {
+        app: part(app)?,
+        environment: part("prod")?,
+    });
+    for h in hosts {
+        rec.hosts.insert((*h).to_owned(), HostState::default());
+    }
+    rec.history.push(DeployRecord {
+        number: 1,
+        bumped: Vec::new(),
+        changes: hosts
+            .iter()
+            .map(|h| ((*h).to_owned(), "c".to_owned()))
+            .collect(),
+        outcome: Outcome::Succeeded,
+        maintenance: false,
+        run: None,
+    });
+    Ok(ApiCall::Deploy(vigie_wire::deploy::DeployCall::Record {
+        app: app.into(),
+        environment: "prod".into(),
+        expected: 0,
+        record: rec.to_json()?,
+    }))
+}
+
+/// Issue 18 item 7: `deployments list` follows the reader's scope. A
+/// reader scoped to the web hosts sees the deployment that runs on web
+/// hosts only; one that also runs on db-1 does not exist for it.
+#[test]
+fn deployments_list_shows_a_scoped_reader_only_what_is_inside_its_scope() -> anyhow::Result<()> {
+    let t = Launcher::start(Setup::new("deployscope"))?;
+    let dir = t.dir.path().to_path_buf();
+    let mut acme = admin(&t, Some("acme"))?;
+    for (host, role) in [("web-1", "web"), ("web-2", "web"), ("db-1", "db")] {
+        acme.call(ApiCall::HostAdd {
+            host: host.into(),
+            labels: [("role".to_string(), role.to_string())].into(),
+        })?;
+    }
+    acme.call(deployment("shop", &["web-1", "web-2"])?)?;
+    acme.call(deployment("crm", &["web-1", "db-1"])?)?;
+    let list = |c: &mut ApiClient| -> anyhow::Result<Vec<String>> {
+        let call = ApiCall::Deploy(vigie_wire::deploy::DeployCall::List);
+        let ApiAnswer::Deploy(vigie_wire::deploy::DeployAnswer::Deployments(all)) = c.call(call)?
+        else {
+            anyhow::bail!("deployments answer")
+        };
+        let mut apps: Vec<String> = all.into_iter().map(|d| d.app).collect();
+        apps.sort();
+        Ok(apps)
+    };
+    let g = |s: &str| Grant::parse(s).map_err(anyhow::Error::msg);
+    let mut web = operator(
+        &t,
+        &dir,
+        "acme",
+        "web-reader",
+        &[g("changes.read@role=web")?],
+    )?;
+    let mut db = operator(&t, &dir, "acme", "db-reader", &[g("changes.read@db-*")?])?;
+    let mut all = operator(&t, &dir, "acme", "reader", &[g("changes.read")?])?;
+    assert_eq!(list(&mut all)?, ["crm", "shop"]);
+    assert_eq!(list(&mut web)?, ["shop"], "crm runs on db-1 too");
+    assert!(list(&mut db)?.is_empty(), "both run on web hosts");
     Ok(())
 }

@@ -13,6 +13,11 @@
 //! user that is not root and may not use sudo (a user of that machine
 //! only: failed, missing sudo). Last, srv-0's host is removed and the
 //! server provisioned again: a new agent key, its init change run.
+//!
+//! A second test provisions by selector server by server (one already a
+//! host among them: reported, never the batch refused), checks what the
+//! catalog refuses for a host, and that a server provisioned again keeps
+//! the agent binary it has (the same SHA-256: not copied again).
 //! Skipped, saying so, where namespaces cannot be made.
 
 use std::collections::BTreeMap;
@@ -26,6 +31,7 @@ use vigie_tests::Launcher;
 
 const WAIT: Duration = Duration::from_secs(120);
 const PORT: u16 = 7120;
+const PORT_BATCH: u16 = 7122;
 const SERVERS: usize = 7;
 
 /// `servers show NAME --json`.
@@ -139,7 +145,7 @@ fn a_suppliers_servers_become_hosts_over_ssh_and_a_wrong_host_key_is_refused() -
     assert!(
         refused
             .str("reason")
-            .is_some_and(|r| r.contains("refused the tower's key for user nobody-here")),
+            .is_some_and(|r| r.contains("refused this tenant's key for user nobody-here")),
         "{refused:?}"
     );
     let no_sudo = outcome("srv-6")?;
@@ -279,6 +285,123 @@ fn a_suppliers_servers_become_hosts_over_ssh_and_a_wrong_host_key_is_refused() -
     assert_eq!(done.str("state"), Some("succeeded"), "{done:?}");
     let new_key = std::fs::read_to_string(net.servers[0].dir.join("agent.key.pub"))?;
     assert_ne!(old_key, new_key, "a fresh agent key");
+    drop(tower);
+    drop(net);
+    Ok(())
+}
+
+/// The output of a command expected to fail.
+fn refused(out: Output) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        !out.status.success(),
+        "expected a refusal: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    Ok(format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
+#[test]
+fn a_selector_provisions_server_by_server_and_a_kept_agent_binary_is_not_copied_again(
+) -> anyhow::Result<()> {
+    if let Some(why) = unavailable() {
+        eprintln!("SKIPPED: {why}");
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let mut net = SshMachines::new(dir.path(), 3)?;
+    let setup = net.setup("provision-batch", PORT_BATCH, 4);
+    let tower = Launcher::start_in_netns(setup, &net.tower_ns.clone())?;
+    let data = tower.data_dir().display().to_string();
+    net.authorize(&ok(tower.cli(&[
+        "servers",
+        "ssh-key",
+        "--data-dir",
+        &data,
+    ])?)?)?;
+    for i in 0..3 {
+        net.start_sshd(i)?;
+    }
+    let csv_file = dir.path().join("servers.csv");
+    std::fs::write(&csv_file, net.csv(&[]))?;
+    ok(tower.cli(&["servers", "import", &csv_file.display().to_string()])?)?;
+    let events = tower.events();
+    let enrolled = |name: &str, n: usize| -> anyhow::Result<()> {
+        let e = events.wait_n(&format!("{name} enrolled or failed"), n, WAIT, |e| {
+            (e.name == "server_enrolled" || e.name == "provision_failed")
+                && e.str("server") == Some(name)
+        })?;
+        anyhow::ensure!(e.name == "server_enrolled", "{e:?}");
+        Ok(())
+    };
+    ok(tower.cli(&["servers", "provision", "srv-0"])?)?;
+    enrolled("srv-0", 1)?;
+
+    // What a host keeps: its machine, access and labels; its session is
+    // not undone nor is it removed. Inventory facts may change.
+    let e = refused(tower.cli(&["servers", "edit", "srv-0", "--set", "address=192.0.2.99"])?)?;
+    assert!(e.contains("srv-0 is host: its address stay(s)"), "{e}");
+    ok(tower.cli(&["servers", "edit", "srv-0", "--set", "provider=rack-7"])?)?;
+    let e = refused(tower.cli(&["servers", "remove", "srv-0"])?)?;
+    assert!(
+        e.contains("srv-0 is a host: `vigie hosts remove srv-0` first"),
+        "{e}"
+    );
+    let e = refused(tower.cli(&["servers", "sessions", "undo", "1"])?)?;
+    assert!(e.contains("srv-0 (a host)"), "{e}");
+
+    // By selector: srv-0 is already a host, the two others are queued;
+    // each server is reported once, and the batch goes on.
+    let asked = ok(tower.cli(&["servers", "provision", "--target", "role=web"])?)?;
+    assert!(asked.contains("2 server(s) to provision, 1 not"), "{asked}");
+    let line = |n: &str| {
+        asked
+            .lines()
+            .filter(|l| l.starts_with(&format!("{n} ")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(line("srv-0").len(), 1, "{asked}");
+    assert!(line("srv-0")[0].ends_with("already a host"), "{asked}");
+    for n in ["srv-1", "srv-2"] {
+        assert!(
+            line(n).len() == 1 && line(n)[0].ends_with("queued"),
+            "{asked}"
+        );
+    }
+    // Nothing to queue at all: refused, saying why.
+    let e = refused(tower.cli(&["servers", "provision", "--target", "rack=r0"])?)?;
+    assert!(e.contains("srv-0 is already a host"), "{e}");
+    enrolled("srv-1", 1)?;
+    enrolled("srv-2", 1)?;
+
+    // A host removed and provisioned again: the server has the tower's
+    // binary already (the same SHA-256), so it is kept, not copied.
+    ok(tower.cli(&["hosts", "remove", "srv-1", "--force"])?)?;
+    ok(tower.cli(&["servers", "provision", "srv-1"])?)?;
+    enrolled("srv-1", 2)?;
+    let seen = events.snapshot();
+    let of = |name: &str, server: &str| {
+        seen.iter()
+            .filter(|e| e.name == name && e.str("server") == Some(server))
+            .count()
+    };
+    for s in ["srv-0", "srv-1", "srv-2"] {
+        assert_eq!(of("agent_binary_copied", s), 1, "{s}: copied once");
+    }
+    assert_eq!(of("agent_binary_kept", "srv-1"), 1, "kept the second time");
+    let ready = events.wait_n("agent_binary_ready", 1, WAIT, |e| {
+        e.name == "agent_binary_ready"
+    })?;
+    let bytes = ready.u64("bytes").unwrap_or(0);
+    let whole = std::fs::metadata(vigie_tests::vigie_bin())?.len();
+    assert!(bytes > 0 && bytes < whole, "stripped: {bytes} of {whole}");
+    eprintln!(
+        "agent binary shipped: {bytes} bytes (the tower's: {whole}), ready in {} ms",
+        ready.u64("took_ms").unwrap_or(0)
+    );
     drop(tower);
     drop(net);
     Ok(())

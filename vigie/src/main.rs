@@ -1,5 +1,7 @@
 //! `vigie`: a thin entry point. Parses the command line, sets up tracing,
-//! checks libzmq, and hands over to the subcommand.
+//! checks libzmq, and hands over to the subcommand. A failure exits with
+//! its cause's code (`cmd::failure`), said on stderr, and with `--json`
+//! also as an error object on stdout.
 
 mod cmd;
 mod runtime;
@@ -7,20 +9,30 @@ mod runtime;
 use std::process::ExitCode;
 
 use clap::Parser;
+use cmd::failure::{json_object, Cause};
 
 fn main() -> ExitCode {
     let cli = match cmd::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    ExitCode::SUCCESS
-                }
-                _ => ExitCode::from(runtime::EXIT_CONFIG),
-            };
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) {
+                return ExitCode::SUCCESS;
+            }
+            // The line did not parse: `--json` anywhere on it still asks for JSON.
+            if std::env::args_os().any(|a| a == "--json") {
+                let text = e.render().to_string();
+                let first = text.lines().next().unwrap_or_default();
+                let said = first.strip_prefix("error: ").unwrap_or(first);
+                let _ = cmd::out::json(&json_object(Cause::Usage, said));
+            }
+            return ExitCode::from(runtime::EXIT_CONFIG);
         }
     };
+    let json = cli.json;
     runtime::set_umask(matches!(
         cli.command,
         cmd::Command::Plug(_) | cmd::Command::Agent(_)
@@ -38,9 +50,15 @@ fn main() -> ExitCode {
         // `vigie status | head`: the reader had what it wanted.
         Err(e) if cmd::out::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
+            let cause = Cause::of(&e);
+            let message = said_once(&e);
             // An error may quote the tower, a host or a file: shown, not obeyed.
-            eprintln!("vigie: {}", cmd::escape::text(&said_once(&e)));
-            ExitCode::FAILURE
+            eprintln!("vigie: {}", cmd::escape::text(&message));
+            if json {
+                // `out::json` escapes what a terminal would obey.
+                let _ = cmd::out::json(&json_object(cause, &message));
+            }
+            ExitCode::from(cause.code())
         }
     }
 }

@@ -88,6 +88,10 @@ pub struct SessionRecord {
     pub rows: u64,
     /// The servers it added, in file order.
     pub servers: Vec<String>,
+    /// When `servers sessions undo` removed its servers (the record stays:
+    /// session ids are never reused).
+    #[serde(default)]
+    pub undone_ms: Option<u64>,
 }
 
 /// A pool of addresses to hand out.
@@ -261,12 +265,89 @@ pub enum CatalogCall {
         name: String,
         host_key: String,
     },
+    /// The caller's tenant's SSH public key for provisioning (made at the
+    /// tenant's first use; its secret half never leaves the tower): what
+    /// its servers' SSH user must accept.
+    SshKey,
+    /// Changes fields of a server's catalog row, checked like an import
+    /// row; fields that would break a host are refused while it is one.
+    Edit {
+        name: String,
+        edit: ServerEdit,
+    },
+    /// Removes servers from the catalog, all or none: refused while one
+    /// is a host or being provisioned, or holds addresses unless `force`
+    /// (which releases them).
+    Remove {
+        names: Vec<String>,
+        force: bool,
+    },
+    /// Removes an import session's servers, only while none of them was
+    /// provisioned; the session record stays, marked undone.
+    Undo {
+        session: u64,
+        force: bool,
+    },
+    /// Servers for `servers export`, by name from `after`, at most
+    /// [`EXPORT_PAGE`] a call.
+    Export {
+        target: Option<String>,
+        after: Option<String>,
+    },
     /// The tower's checks of an import's rows (names and addresses in the
     /// catalog, scope), answered with every problem rather than refused:
     /// how the CLI reports them with the file's own errors, in one list.
     ImportCheck {
         rows: Vec<ImportRow>,
     },
+}
+
+/// Most servers one `Export` answer holds.
+pub const EXPORT_PAGE: usize = 5_000;
+
+/// What `servers edit` changes (`None`: kept). `host_key: Some(None)`
+/// removes the pin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerEdit {
+    pub address: Option<IpAddr>,
+    pub ssh_port: Option<u16>,
+    pub ssh_user: Option<String>,
+    pub provider: Option<String>,
+    pub cpu: Option<u32>,
+    pub ram_gb: Option<u32>,
+    pub disk_gb: Option<u32>,
+    pub labels: Option<Labels>,
+    pub host_key: Option<Option<String>>,
+}
+
+/// One server's answer to a provisioning request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProvisionOutcome {
+    /// Now `provisioning`.
+    Queued,
+    AlreadyHost,
+    AlreadyProvisioning,
+    /// Not queued, and why.
+    Refused {
+        reason: String,
+    },
+}
+
+impl ProvisionOutcome {
+    pub fn word(&self) -> &'static str {
+        match self {
+            ProvisionOutcome::Queued => "queued",
+            ProvisionOutcome::AlreadyHost => "already_host",
+            ProvisionOutcome::AlreadyProvisioning => "already_provisioning",
+            ProvisionOutcome::Refused { .. } => "refused",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionResult {
+    pub name: String,
+    pub outcome: ProvisionOutcome,
 }
 
 impl CatalogCall {
@@ -283,14 +364,19 @@ impl CatalogCall {
                 | CatalogCall::Enrol { .. }
                 | CatalogCall::ProvisionFailed { .. }
                 | CatalogCall::Pin { .. }
+                | CatalogCall::Edit { .. }
+                | CatalogCall::Remove { .. }
+                | CatalogCall::Undo { .. }
         )
     }
 
     pub fn verb(&self) -> Verb {
         match self {
-            CatalogCall::Sessions | CatalogCall::Servers { .. } | CatalogCall::Server { .. } => {
-                Verb::ServersRead
-            }
+            CatalogCall::Sessions
+            | CatalogCall::Servers { .. }
+            | CatalogCall::Server { .. }
+            | CatalogCall::SshKey
+            | CatalogCall::Export { .. } => Verb::ServersRead,
             CatalogCall::Import { .. }
             | CatalogCall::ImportCheck { .. }
             | CatalogCall::Provision { .. }
@@ -298,7 +384,10 @@ impl CatalogCall {
             | CatalogCall::HostKeySeen { .. }
             | CatalogCall::Enrol { .. }
             | CatalogCall::ProvisionFailed { .. }
-            | CatalogCall::Pin { .. } => Verb::ServersAdmin,
+            | CatalogCall::Pin { .. }
+            | CatalogCall::Edit { .. }
+            | CatalogCall::Remove { .. }
+            | CatalogCall::Undo { .. } => Verb::ServersAdmin,
             CatalogCall::PoolAdd { .. }
             | CatalogCall::Pools
             | CatalogCall::Allocate { .. }
@@ -322,6 +411,21 @@ pub enum CatalogAnswer {
     Pools(Vec<PoolView>),
     Allocations(Vec<Allocation>),
     Apps(Vec<AppRecord>),
+    /// An OpenSSH public key line (`ssh-ed25519 AAAA… vigie-TENANT`).
+    SshKey(String),
+    /// Each server's result of a provisioning request, once per server.
+    Provisioned(Vec<ProvisionResult>),
+    /// A page of `Export`; `next` is where the next page starts.
+    Exported {
+        servers: Vec<ServerRecord>,
+        next: Option<String>,
+    },
+    /// The servers removed (by `Remove` or `Undo`) and the addresses
+    /// released with them.
+    Removed {
+        servers: Vec<String>,
+        released: Vec<Allocation>,
+    },
     /// The problems the tower found in an `ImportCheck`'s rows: at most
     /// `MAX_ERRORS` of them, `total` counts all.
     ImportChecked {

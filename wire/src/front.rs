@@ -102,7 +102,8 @@ pub enum Verb {
     TenantsAdmin,
     /// See the server catalog and its import sessions.
     ServersRead,
-    /// Import servers (and, later, provision them).
+    /// Import servers, pin their host keys, ask for their provisioning
+    /// (which registers hosts: `HostsAdmin` over them too).
     ServersAdmin,
     /// Make IP pools, allocate and release addresses.
     IpsAdmin,

@@ -3,6 +3,7 @@
 //! from a handle on the root opened once, never through a symlink
 //! (see `handle`).
 
+mod cgroup;
 mod check;
 mod files;
 mod handle;

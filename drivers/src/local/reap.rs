@@ -1,29 +1,52 @@
 //! Every process a step started, found again and killed, wherever it went.
 //!
-//! A step's commands carry a mark in their environment (`VIGIE_STEP=…`),
-//! which every descendant inherits: one that backgrounds itself
-//! (`(sleep 120 &)`, re-parented to init) or leaves the step's process
-//! group and session (`setsid`) still carries it. When a command ends —
-//! exited or timed out — every process carrying the step's mark is killed,
-//! found by a scan of `/proc/*/environ`. The mark is recorded in the
-//! step's stash before a command carrying it starts, so after a crash of
-//! the plug, the undo (which recovery runs) kills what the interrupted step
-//! left running before anything else happens on the host. A mark starts
-//! with the pid of the process that made it, for its `janitor`.
+//! When a command ends — exited or timed out — what it left behind is
+//! killed by what the kernel tracks, not by scanning the machine
+//! (`Containment`, chosen once per process): where this process may make
+//! cgroups (cgroup2 writable here, `cgroup.kill`), each run of a command
+//! is in a cgroup of its own from its first instruction, killed whole
+//! (`cgroup`); otherwise this process is a child subreaper, so every
+//! orphaned descendant — double-forked, `setsid` — comes back to it, and
+//! its own descendants started since the command are killed (one step at
+//! a time per process, as in a plug). Only where neither is possible are
+//! the machine's processes scanned for the step's mark.
+//!
+//! The mark (`VIGIE_STEP=…` in the environment, inherited by every
+//! descendant) is kept for when this process is gone: it is recorded in
+//! the step's stash before a command carrying it starts, so after a crash
+//! of the plug the undo (which recovery runs) kills what the interrupted
+//! step left running — its cgroup, and whatever carries the mark — before
+//! anything else happens on the host; the `janitor` does the same at the
+//! plug's death. A mark starts with the pid of the process that made it.
 
+use std::collections::HashMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag};
 use nix::unistd::Pid;
 
+use super::cgroup::{self, StepCgroup};
 use super::stash::{read_record, write_record_unsynced};
 use crate::DriverError;
+use vigie_wire::change::Command;
 
 /// The environment variable that marks a step's processes.
 pub const STEP_MARK_ENV: &str = "VIGIE_STEP";
+
+/// Forces a way to contain steps (`subreaper`, `marks`) instead of the
+/// best this host allows: for tests of the fallbacks.
+pub const CONTAIN_ENV: &str = "VIGIE_STEP_CONTAIN";
+
+/// The shell that moves itself into the step's cgroup (`$0` is its
+/// `cgroup.procs`), then becomes the argv command: nothing the command
+/// starts is ever outside it.
+const JOIN: &str = r#"echo 0 >"$0" || exit 125; exec "$@""#;
 
 /// The stash record holding the mark.
 const RECORD: &str = "step.mark";
@@ -69,11 +92,21 @@ impl StepMark {
         &self.0
     }
 
+    /// Kills what a run marked so left, whoever started it (a plug that
+    /// crashed): its cgroup if it has one, then every process carrying the
+    /// mark. A scan of the machine, for recovery and undo only.
+    pub fn kill_all(&self) -> usize {
+        if let Containment::Cgroup(parent) = containment() {
+            cgroup::kill_dir(&StepCgroup::path(parent, &self.0), KILL_BOUND);
+        }
+        self.kill_carriers()
+    }
+
     /// Kills every process carrying this mark and returns once none is
     /// left alive (or after a bound, reporting the survivors). A process
     /// that forks meanwhile is caught by the next scan: its child carries
     /// the mark too.
-    pub fn kill_all(&self) -> usize {
+    fn kill_carriers(&self) -> usize {
         let needle = format!("{STEP_MARK_ENV}={}", self.0);
         let deadline = Instant::now() + KILL_BOUND;
         let mut killed = 0;
@@ -145,6 +178,260 @@ fn carriers(needle: &[u8]) -> Vec<i32> {
     found
 }
 
+/// How this process keeps a step's processes together.
+#[derive(Debug)]
+enum Containment {
+    /// Step cgroups are made under this cgroup2 directory (ours).
+    Cgroup(PathBuf),
+    /// This process is a child subreaper.
+    Subreaper,
+    /// Neither: the machine is scanned for the mark.
+    Marks,
+}
+
+/// Decided once, at the first command.
+fn containment() -> &'static Containment {
+    static CHOSEN: OnceLock<Containment> = OnceLock::new();
+    CHOSEN.get_or_init(|| {
+        let asked = std::env::var(CONTAIN_ENV).unwrap_or_default();
+        let chosen = match asked.as_str() {
+            "marks" => Containment::Marks,
+            "subreaper" => subreaper(),
+            _ => cgroup::detect().map_or_else(subreaper, Containment::Cgroup),
+        };
+        tracing::info!(event = "steps_contained", how = ?chosen);
+        chosen
+    })
+}
+
+/// Where this process makes step cgroups, if it does.
+pub(crate) fn cgroup_parent() -> Option<&'static Path> {
+    match containment() {
+        Containment::Cgroup(parent) => Some(parent),
+        _ => None,
+    }
+}
+
+fn subreaper() -> Containment {
+    // Before: the janitor must not be one of the children we reap.
+    super::janitor::ensure_started(None);
+    match nix::sys::prctl::set_child_subreaper(true) {
+        Ok(()) => Containment::Subreaper,
+        Err(e) => {
+            tracing::warn!(event = "subreaper_failed", error = %e);
+            Containment::Marks
+        }
+    }
+}
+
+/// One run of a step's command, contained: made before it starts,
+/// `end` kills whatever of it is left.
+pub(crate) struct Contained<'a> {
+    mark: &'a StepMark,
+    cgroup: Option<StepCgroup>,
+    /// When the command started (clock ticks since boot): what starts
+    /// from then on is the step's.
+    since: Option<u64>,
+}
+
+impl<'a> Contained<'a> {
+    pub fn new(mark: &'a StepMark) -> Self {
+        let cgroup = match containment() {
+            Containment::Cgroup(parent) => StepCgroup::create(parent, mark.value())
+                .map_err(|e| tracing::warn!(event = "cgroup_failed", error = %e))
+                .ok(),
+            _ => None,
+        };
+        Contained {
+            mark,
+            cgroup,
+            since: None,
+        }
+    }
+
+    /// The process for `command`, in the run's cgroup from its first
+    /// instruction when it has one: a shell line is prefixed with the
+    /// join (one shell, `$0` and its arguments unchanged), an argv goes
+    /// through a joining shell that `exec`s it. `command` is not an empty
+    /// argv (refused before).
+    pub fn command(&self, command: &Command) -> process::Command {
+        let mut cmd = process::Command::new("/bin/sh");
+        match (command, &self.cgroup) {
+            (Command::Shell(line), Some(cg)) => {
+                let procs = cg.procs().to_string_lossy().replace('\'', r"'\''");
+                cmd.arg("-c")
+                    .arg(format!("echo 0 >'{procs}' || exit 125; {line}"));
+            }
+            (Command::Shell(line), None) => {
+                cmd.arg("-c").arg(line);
+            }
+            (Command::Argv(argv), Some(cg)) => {
+                cmd.arg("-c").arg(JOIN).arg(cg.procs()).args(argv);
+            }
+            (Command::Argv(argv), None) => {
+                let (program, args) = argv
+                    .split_first()
+                    .map_or(("", &[][..]), |(p, a)| (p.as_str(), a));
+                cmd = process::Command::new(program);
+                cmd.args(args);
+            }
+        }
+        cmd
+    }
+
+    /// The command started as `pid`: what starts from now on is the step's.
+    pub fn started(&mut self, pid: u32) {
+        self.since = i32::try_from(pid).ok().and_then(stat).map(|s| s.start);
+    }
+
+    /// Kills everything the run left (the command itself already waited
+    /// for) and returns once none is left, or after a bound.
+    pub fn end(self) {
+        match (&self.cgroup, containment()) {
+            (Some(cg), _) => {
+                cg.kill_and_remove(KILL_BOUND);
+            }
+            (None, Containment::Subreaper) => match self.since {
+                Some(since) => kill_descendants(self.mark, since),
+                None => {
+                    self.mark.kill_carriers();
+                }
+            },
+            (None, _) => {
+                self.mark.kill_carriers();
+            }
+        }
+    }
+}
+
+/// What `/proc/PID/stat` says of a process.
+struct Stat {
+    state: char,
+    ppid: i32,
+    /// Clock ticks since boot.
+    start: u64,
+}
+
+fn stat(pid: i32) -> Option<Stat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields follow the last ')'.
+    let (_, rest) = text.rsplit_once(')')?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(Stat {
+        state: f.first()?.chars().next()?,
+        ppid: f.get(1)?.parse().ok()?,
+        start: f.get(19)?.parse().ok()?,
+    })
+}
+
+/// This process's descendants (it is their subreaper, so orphans are
+/// among them): from each thread's `children` where the kernel has them,
+/// else from one pass over every process's parent.
+fn descendants() -> Vec<i32> {
+    let me = i32::try_from(process::id()).unwrap_or(0);
+    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+    let own = fs::read_dir(format!("/proc/{me}/task"))
+        .into_iter()
+        .flatten();
+    let mut listed = false;
+    for task in own.flatten() {
+        if let Ok(text) = fs::read_to_string(task.path().join("children")) {
+            listed = true;
+            let kids = text
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok());
+            children.entry(me).or_default().extend(kids);
+        }
+    }
+    if !listed {
+        let procs = fs::read_dir("/proc").into_iter().flatten().flatten();
+        for pid in procs.filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok()) {
+            if let Some(s) = stat(pid) {
+                children.entry(s.ppid).or_default().push(pid);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut todo = vec![me];
+    while let Some(pid) = todo.pop() {
+        for &kid in children.get(&pid).into_iter().flatten() {
+            out.push(kid);
+            todo.push(kid);
+        }
+    }
+    out
+}
+
+/// Whether descendant `pid` is the step's: started since its command, and
+/// not carrying another step's mark (a process whose mark was removed is
+/// the step's: nothing else of this process starts during a step).
+fn is_steps(pid: i32, s: &Stat, needle: &[u8], since: u64) -> bool {
+    if s.start < since {
+        return false;
+    }
+    let environ = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let prefix = format!("{STEP_MARK_ENV}=");
+    let mut marks = environ
+        .split(|b| *b == 0)
+        .filter(|v| v.starts_with(prefix.as_bytes()));
+    marks.all(|v| v == needle)
+}
+
+/// Whether this process has no child at all, dead or alive (none is
+/// reaped by asking).
+fn childless() -> bool {
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    matches!(waitid(Id::All, flags), Err(nix::errno::Errno::ECHILD))
+}
+
+/// Kills (and reaps: they are ours) the step's descendants until none is
+/// left; their orphans come back to this process as their parents die.
+fn kill_descendants(mark: &StepMark, since: u64) {
+    let needle = format!("{STEP_MARK_ENV}={}", mark.0);
+    let me = i32::try_from(process::id()).unwrap_or(0);
+    let deadline = Instant::now() + KILL_BOUND;
+    let mut killed = 0;
+    // No child at all, dead or alive: the step left nothing (the common
+    // case, no look at /proc).
+    while !childless() {
+        let theirs: Vec<(i32, Stat)> = descendants()
+            .into_iter()
+            .filter_map(|pid| stat(pid).map(|s| (pid, s)))
+            .filter(|(pid, s)| is_steps(*pid, s, needle.as_bytes(), since))
+            .collect();
+        if theirs.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let pids: Vec<i32> = theirs.iter().map(|(p, _)| *p).collect();
+            tracing::warn!(event = "step_survivors", mark = %mark.0, pids = ?pids);
+            break;
+        }
+        for (pid, s) in &theirs {
+            if s.state != 'Z' && kill(Pid::from_raw(*pid), Signal::SIGKILL).is_ok() {
+                killed += 1;
+            }
+        }
+        // Killed children die at once: waiting for them is the pause
+        // before the next look (their own children come back meanwhile).
+        let mine: Vec<i32> = theirs
+            .iter()
+            .filter(|(_, s)| s.ppid == me)
+            .map(|(p, _)| *p)
+            .collect();
+        for pid in &mine {
+            let _ = waitpid(Pid::from_raw(*pid), None);
+        }
+        if mine.is_empty() {
+            // Only grandchildren left, dying: their death has no event here.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    if killed > 0 {
+        tracing::info!(event = "step_processes_killed", mark = %mark.0, killed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,7 +459,7 @@ mod tests {
             .env(STEP_MARK_ENV, mark.value())
             .spawn()
             .unwrap();
-        let killed = mark.kill_all();
+        let killed = mark.kill_carriers();
         let status = wait_timeout::ChildExt::wait_timeout(&mut child, Duration::from_secs(10));
         let status = status.unwrap().unwrap_or_else(|| {
             let _ = child.kill();

@@ -1,12 +1,13 @@
 //! Runs a command for a Run step, its undo, or a command probe: in its own
 //! process group, output tails captured, killed with the whole group when
 //! it outlives its timeout. When it ends, exited or killed, whatever it
-//! left behind is killed too (its group, and every process carrying the
-//! step's mark, see `reap`): a step's commands never outlive it.
+//! left behind is killed too (its group, and what the kernel tracks of it:
+//! its cgroup or, failing that, this process's orphaned descendants, see
+//! `reap`): a step's commands never outlive it.
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
-use std::process::{self, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
@@ -14,7 +15,7 @@ use nix::unistd::Pid;
 use vigie_wire::change::{Command, StepResult};
 use wait_timeout::ChildExt;
 
-use super::reap::{StepMark, STEP_MARK_ENV};
+use super::reap::{Contained, StepMark, STEP_MARK_ENV};
 use super::tail::TailReader;
 
 /// After the command ended, how long its output may take to drain. A
@@ -55,21 +56,18 @@ pub(crate) fn describe(command: &Command) -> String {
 }
 
 pub(crate) fn run(inv: &Invocation<'_>) -> StepResult {
-    let mut cmd = match inv.command {
-        Command::Argv(argv) => {
-            let Some((program, args)) = argv.split_first() else {
-                return StepResult::failed("empty command");
-            };
-            let mut cmd = process::Command::new(program);
-            cmd.args(args);
-            cmd
-        }
-        Command::Shell(line) => {
-            let mut cmd = process::Command::new("/bin/sh");
-            cmd.arg("-c").arg(line);
-            cmd
-        }
+    let program = match inv.command {
+        Command::Argv(argv) => match argv.first() {
+            Some(program) => program.as_str(),
+            None => return StepResult::failed("empty command"),
+        },
+        Command::Shell(_) => "/bin/sh",
     };
+    if let Err(e) = startable(program, inv) {
+        return StepResult::failed(format!("cannot start {}: {e}", describe(inv.command)));
+    }
+    let mut contained = Contained::new(inv.mark);
+    let mut cmd = contained.command(inv.command);
     cmd.current_dir(inv.cwd)
         // Ours is the caller's; a shell trusts $PWD for `pwd`.
         .env("PWD", inv.pwd)
@@ -82,16 +80,18 @@ pub(crate) fn run(inv: &Invocation<'_>) -> StepResult {
         // Its own group, so a timeout kills everything it started.
         .process_group(0);
     // Before the first command: what it leaves behind dies with us.
-    super::janitor::ensure_started();
+    super::janitor::ensure_started(super::reap::cgroup_parent());
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
-            return StepResult::failed(format!("cannot start {}: {e}", describe(inv.command)))
+            contained.end();
+            return StepResult::failed(format!("cannot start {}: {e}", describe(inv.command)));
         }
     };
     let stdout = TailReader::spawn(child.stdout.take(), "stdout", inv.output.clone());
     let stderr = TailReader::spawn(child.stderr.take(), "stderr", inv.output.clone());
     let pid = child.id();
+    contained.started(pid);
     tracing::debug!(event = "step_started", pid, command = %describe(inv.command));
 
     let outcome = match child.wait_timeout(inv.timeout) {
@@ -114,12 +114,54 @@ pub(crate) fn run(inv: &Invocation<'_>) -> StepResult {
     };
     // What it left behind (holding the output pipes, maybe) goes now.
     kill_group(pid);
-    inv.mark.kill_all();
+    contained.end();
     let deadline = Instant::now() + DRAIN_GRACE;
     let stdout_tail = stdout.finish(deadline);
     let stderr_tail = stderr.finish(deadline);
 
-    let (ok, exit_code, summary) = match outcome {
+    let (ok, exit_code, summary) = summarize(outcome, inv.timeout);
+    StepResult {
+        ok,
+        summary,
+        exit_code,
+        stdout_tail,
+        stderr_tail,
+        ..StepResult::default()
+    }
+}
+
+/// Whether `program` names an executable file, found as `exec` finds it
+/// (a path from the working directory, else each `PATH` entry): the step
+/// is told "cannot start" rather than the exit status of the shell that
+/// would have failed to `exec` it (see `reap`'s cgroup join).
+fn startable(program: &str, inv: &Invocation<'_>) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = if program.contains('/') {
+        executable(&inv.cwd.join(program))
+    } else {
+        let path = inv
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| std::ffi::OsString::from(v))
+            .or_else(|| std::env::var_os("PATH"))
+            .unwrap_or_default();
+        std::env::split_paths(&path).any(|dir| executable(&dir.join(program)))
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(std::io::Error::from(std::io::ErrorKind::NotFound))
+    }
+}
+
+/// Whether the command succeeded, its exit code and what the step says.
+fn summarize(outcome: Outcome, timeout: Duration) -> (bool, Option<i32>, String) {
+    match outcome {
         Outcome::Exited(status) => match (status.code(), status.signal()) {
             (Some(code), _) => (code == 0, Some(code), format!("exit {code}")),
             (None, Some(sig)) => (
@@ -132,17 +174,9 @@ pub(crate) fn run(inv: &Invocation<'_>) -> StepResult {
         Outcome::TimedOut => (
             false,
             None,
-            format!("timed out after {}s", inv.timeout.as_secs_f64()),
+            format!("timed out after {}s", timeout.as_secs_f64()),
         ),
         Outcome::WaitFailed(e) => (false, None, format!("cannot wait for the command: {e}")),
-    };
-    StepResult {
-        ok,
-        summary,
-        exit_code,
-        stdout_tail,
-        stderr_tail,
-        ..StepResult::default()
     }
 }
 
@@ -191,6 +225,63 @@ mod tests {
             state.is_none_or(|s| s.starts_with('Z') || s.starts_with('X')),
             "still running: {state:?}"
         );
+    }
+
+    /// Whether `pid` is gone (or a zombie nobody reaped yet).
+    fn dead(pid: u32) -> bool {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = state.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+        state.is_none_or(|s| s.starts_with('Z') || s.starts_with('X'))
+    }
+
+    /// Issue 23 item 0: a process that drops the step's mark and leaves
+    /// its session is killed when the step ends all the same — the
+    /// kernel, not the environment, says what is the step's.
+    #[test]
+    fn a_process_escaping_the_mark_and_the_session_dies_with_the_step() {
+        let root = tempfile::tempdir().unwrap();
+        let mark = StepMark::fresh();
+        let result = run(&Invocation {
+            command: &Command::Shell(
+                "env -u VIGIE_STEP setsid -w sh -c 'sleep 100 & echo $!'".into(),
+            ),
+            env: &[],
+            cwd: root.path(),
+            pwd: root.path(),
+            root: root.path(),
+            timeout: Duration::from_secs(30),
+            mark: &mark,
+            output: None,
+        });
+        assert!(result.ok, "{} {}", result.summary, result.stderr_tail);
+        let pid: u32 = result.stdout_tail.trim().parse().unwrap();
+        assert!(dead(pid), "the escaped sleep {pid} is still running");
+    }
+
+    /// The same where no cgroup may be made: the process is a subreaper
+    /// (in a process of its own, as a plug is: the mode is per process).
+    #[test]
+    fn a_process_escaping_the_mark_dies_with_the_step_under_a_subreaper() {
+        if std::env::var_os(super::super::reap::CONTAIN_ENV).is_some() {
+            return;
+        }
+        let me = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(me)
+            .args([
+                "--exact",
+                "local::run::tests::a_process_escaping_the_mark_and_the_session_dies_with_the_step",
+                "--nocapture",
+            ])
+            .env(super::super::reap::CONTAIN_ENV, "subreaper")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("1 passed"), "{text}");
     }
 
     #[test]

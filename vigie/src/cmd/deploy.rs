@@ -47,7 +47,7 @@ pub struct DeployArgs {
     #[arg(long)]
     from_maintenance: bool,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,7 +55,7 @@ pub struct DeploymentsArgs {
     #[command(subcommand)]
     what: Option<DeploymentsCmd>,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 #[derive(Debug, clap::Subcommand)]

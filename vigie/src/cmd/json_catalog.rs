@@ -69,6 +69,8 @@ pub struct SessionJson {
     pub digest: String,
     pub rows: u64,
     pub servers: Vec<String>,
+    /// When `servers sessions undo` removed its servers.
+    pub undone: Option<String>,
 }
 
 impl From<&SessionRecord> for SessionJson {
@@ -81,6 +83,7 @@ impl From<&SessionRecord> for SessionJson {
             digest: s.digest.clone(),
             rows: s.rows,
             servers: s.servers.clone(),
+            undone: s.undone_ms.map(rfc3339),
         }
     }
 }

@@ -22,7 +22,7 @@ pub struct AbandonArgs {
     #[arg(long)]
     hold: bool,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 pub fn abandon(a: AbandonArgs, format: Format) -> anyhow::Result<ExitCode> {
@@ -49,7 +49,7 @@ pub struct RetryArgs {
           value_parser = humantime::parse_duration)]
     wait_timeout: Option<Duration>,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 pub fn retry(a: RetryArgs, format: Format) -> anyhow::Result<ExitCode> {

@@ -11,6 +11,7 @@ mod demo;
 mod deploy;
 mod escalator;
 pub mod escape;
+pub mod failure;
 mod ips;
 mod json;
 mod json_catalog;
@@ -29,6 +30,7 @@ mod progress;
 mod provisioner;
 mod referee;
 mod servers;
+mod servers_life;
 mod start;
 mod tower;
 
@@ -72,11 +74,26 @@ pub fn parse_limits(text: &str) -> Result<vigie_wire::limits::Shares, String> {
     Ok(shares)
 }
 
+/// The exit codes, in `vigie --help` and the `vigie(1)` man page.
+const EXIT_STATUS: &str = "\
+Exit status (the same code and kind in --json's error object on stdout,
+{\"error\":{\"code\":79,\"kind\":\"not_found\",\"message\":\"...\"}}):
+  0   success
+  1   failure: any other cause (a file, a change that rolled back with --wait)
+  64  usage: a bad command line or file, or no tower, key or identity to use
+  65  data: the tower refused what was sent as invalid
+  69  unavailable: nothing listens at the tower's address, or the host is out of reach
+  75  temporary: no answer in time (--timeout), or the tower's storage failed
+  77  forbidden: the operator's grants do not allow it, or the tower refused the key
+  79  not found: no such change, host, server... (in this tenant)
+  80  conflict: it exists, but its state forbids the request";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "vigie",
     version,
-    about = "Vigie: a control tower for fleets of servers"
+    about = "Vigie: a control tower for fleets of servers",
+    after_long_help = EXIT_STATUS
 )]
 pub struct Cli {
     /// Log one JSON object per event on stderr.
@@ -89,6 +106,8 @@ pub struct Cli {
     /// "JSON output"); accepted before or after any subcommand.
     #[arg(long, global = true)]
     pub json: bool,
+    #[command(flatten)]
+    pub conn: conn::TopConn,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -159,7 +178,48 @@ pub enum Command {
     Man(completions::ManArgs),
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// The connection options of a subcommand that talks to the tower.
+fn conn_of(command: &mut Command) -> Option<&mut conn::Conn> {
+    Some(match command {
+        Command::Submit(a) => &mut a.conn,
+        Command::Status(a) => &mut a.conn,
+        Command::Watch(a) => &mut a.conn,
+        Command::Queue(a) => &mut a.conn,
+        Command::Cancel(a) => &mut a.conn,
+        Command::Abandon(a) => &mut a.conn,
+        Command::Retry(a) => &mut a.conn,
+        Command::Audit(a) => &mut a.conn,
+        Command::Hosts(a) => &mut a.conn,
+        Command::Logs(a) => &mut a.conn,
+        Command::Operators(a) => &mut a.conn,
+        Command::Deploy(a) => &mut a.conn,
+        Command::Deployments(a) => &mut a.conn,
+        Command::Servers(a) => &mut a.conn,
+        Command::Ips(a) => &mut a.conn,
+        Command::Apps(a) => &mut a.conn,
+        _ => return None,
+    })
+}
+
+/// Connection options given before the subcommand go to it; before one
+/// that does not talk to the tower they are a usage error, not ignored.
+fn place_conn(cli: &mut Cli) -> anyhow::Result<()> {
+    let top = std::mem::take(&mut cli.conn.0);
+    match conn_of(&mut cli.command) {
+        Some(conn) => conn.merge_under(top),
+        None if top.is_empty() => {}
+        None => {
+            return Err(failure::Failure::error(
+                failure::Cause::Usage,
+                "--tower, --tower-key, --identity, --config, --tenant and --timeout are for the commands that talk to the tower",
+            ))
+        }
+    }
+    Ok(())
+}
+
+pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
+    place_conn(&mut cli)?;
     let format = out::Format::of(cli.json);
     match cli.command {
         Command::Start(a) => start::run(a, cli.log_json),
@@ -244,6 +304,19 @@ mod tests {
         ] {
             let cli = Cli::try_parse_from(&args);
             assert!(cli.as_ref().is_ok_and(|c| c.json), "{args:?}: {cli:?}");
+        }
+    }
+
+    /// `vigie --help` and `vigie(1)` list every exit code with its kind.
+    #[test]
+    fn the_exit_codes_are_documented() {
+        for cause in super::failure::Cause::ALL {
+            let line = format!(
+                "\n  {:<3} {}:",
+                cause.code(),
+                cause.word().replace('_', " ")
+            );
+            assert!(super::EXIT_STATUS.contains(&line), "{line:?}");
         }
     }
 

@@ -126,7 +126,7 @@ pub struct LogsArgs {
     #[arg(long)]
     raw: bool,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 /// How the lines are printed.

@@ -19,7 +19,7 @@ pub struct Args {
     #[command(flatten)]
     page: super::page::PageArgs,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use vigie_provisioner::{Context, Layout, ProvisionerConfig, Service};
+use vigie_provisioner::{AgentBinary, Context, Layout, Networks, ProvisionerConfig, Service};
 
 use crate::runtime::shutdown_flag;
 
@@ -18,11 +18,17 @@ pub struct Args {
     /// The referee's PUB socket (the API client's other half).
     #[arg(long, default_value = super::DEFAULT_ORDERS)]
     orders: String,
-    /// The tower's data dir: its SSH key pair for provisioning is made in
-    /// DATA/provisioner at first start, the tower's public key read from
-    /// DATA/keys/tower.public.
+    /// The tower's data dir: each tenant's SSH key pair for provisioning
+    /// is in DATA/provisioner (the tower's own tenant's made at first
+    /// start, the others' at their first use), the tower's public key
+    /// read from DATA/keys/tower.public.
     #[arg(long)]
     data: PathBuf,
+    /// A network servers may be in (CIDR; repeat): an address outside
+    /// them is refused before any connection. None: any address but
+    /// loopback, link-local, multicast and the like.
+    #[arg(long = "network")]
+    networks: Vec<ipnet::IpNet>,
     /// Servers provisioned at once.
     #[arg(long, default_value_t = 8)]
     parallel: usize,
@@ -50,17 +56,11 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     // Without its key the daemon still runs: each server then fails
-    // with the reason, and the rest of the tower is not held up.
-    let (identity, identity_problem) = match vigie_provisioner::sshkey::ensure(&a.data) {
-        Ok(p) => (p, None),
-        Err(e) => {
-            tracing::error!(event = "provisioner_no_key", error = %e);
-            (
-                vigie_provisioner::sshkey::secret_path(&a.data),
-                Some(e.to_string()),
-            )
-        }
-    };
+    // with the reason (each attempt tries to make its tenant's key), and
+    // the rest of the tower is not held up.
+    if let Err(e) = vigie_provisioner::sshkey::ensure(&a.data) {
+        tracing::error!(event = "provisioner_no_key", error = %e);
+    }
     let key_file = a.data.join("keys").join("tower.public");
     let tower_key = match std::fs::read_to_string(&key_file) {
         Ok(k) => k.trim().to_owned(),
@@ -73,15 +73,25 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let exe = std::env::current_exe().context("finding the running binary")?;
+    // Stripped once here, not per server; what cannot be stripped goes
+    // as it is (the daemon still runs: the tower is not held up).
+    let agent_dir = vigie_provisioner::sshkey::dir(&a.data).join("agent");
+    let agent = match vigie_provisioner::agent_bin::prepare(&exe, &agent_dir) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(event = "agent_binary_failed", error = %e);
+            AgentBinary::of(&exe).context("reading the running binary")?
+        }
+    };
     let cfg = ProvisionerConfig {
         ctx: Context {
             api: a.api,
             orders: a.orders,
-            identity,
-            identity_problem,
+            keys_dir: vigie_provisioner::sshkey::dir(&a.data),
+            networks: Networks::new(a.networks),
             known_hosts_dir: vigie_provisioner::sshkey::dir(&a.data).join("known_hosts"),
             connect_timeout: Duration::from_millis(a.connect_timeout_ms.max(1_000)),
-            exe,
+            agent,
             layout: Layout {
                 install_dir: a.install_dir,
                 agent_root: a.agent_root,

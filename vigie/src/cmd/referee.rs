@@ -36,6 +36,11 @@ pub struct Args {
     /// the tower's bounded resources.
     #[arg(long, value_parser = super::parse_limits, default_value = "{}")]
     limits: vigie_wire::limits::Shares,
+    /// Where tenants' SSH keys for provisioning are made and read
+    /// (DATA/provisioner, shared with the provisioner): `vigie servers
+    /// ssh-key` asks the referee for its tenant's public key.
+    #[arg(long)]
+    ssh_keys: Option<std::path::PathBuf>,
 }
 
 fn parse_label_rule(text: &str) -> Result<vigie_referee::LabelRule, String> {
@@ -56,6 +61,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     cfg.setup_hosts = a.setup_hosts;
     cfg.label_rules = a.label_rules;
     cfg.limits = a.limits;
+    cfg.ssh_keys = a.ssh_keys;
     if let Some(path) = &a.admin_key_file {
         match std::fs::read_to_string(path) {
             Ok(text) => cfg.admin_key = Some(text.trim().to_owned()),

@@ -1,7 +1,7 @@
 //! `vigie servers`: the server catalog — import a supplier's CSV as one
 //! session (checked whole here, checked again by the referee, stored all or
 //! nothing), list sessions and servers, show one server; ask the tower to
-//! provision servers into hosts, and print the tower's SSH key for them.
+//! provision servers into hosts, and print the tenant's SSH key for them.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ pub struct Args {
     #[command(subcommand)]
     action: Action,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 #[derive(Debug, Subcommand)]
@@ -39,8 +39,11 @@ enum Action {
         #[arg(long)]
         dry_run: bool,
     },
-    /// The import sessions of the tenant.
+    /// The import sessions of the tenant, a page at a time (`sessions
+    /// undo ID` removes one's servers).
     Sessions {
+        #[command(subcommand)]
+        action: Option<super::servers_life::SessionAction>,
         #[command(flatten)]
         page: PageArgs,
     },
@@ -86,14 +89,45 @@ enum Action {
         #[arg(allow_hyphen_values = true)]
         host_key: String,
     },
-    /// Print the tower's SSH public key for provisioning: the servers'
-    /// SSH user must accept it (give it to your supplier). Read on the
-    /// tower's machine, from its data dir.
+    /// Change fields of a server's catalog row (checked as an import row
+    /// is; audited). While it is a host or being provisioned, its address,
+    /// ssh_port, ssh_user, host_key and labels are kept (a host's labels:
+    /// `vigie hosts label`); provider, cpu, ram_gb, disk_gb at any time.
+    Edit {
+        /// The server's name (never edited: it is the host id).
+        name: String,
+        /// FIELD=VALUE, as the CSV spells it (labels=k=v;k=v; host_key=
+        /// empty removes the pin); repeat.
+        #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
+        set: Vec<String>,
+    },
+    /// Remove servers from the catalog, all or none (audited): refused
+    /// while one is a host (`vigie hosts remove` first) or being
+    /// provisioned, or holds addresses unless --force.
+    Remove {
+        /// The servers' names.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Release the addresses the servers hold.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print servers as the CSV `servers import` takes (its headers, one
+    /// row per server; every server, page by page).
+    Export {
+        /// Only the servers a selector matches (web-*, role=web, …).
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Print your tenant's SSH public key for provisioning, asked of
+    /// the tower (made at the tenant's first use; its secret half never
+    /// leaves the tower): your servers' SSH user must accept it (give it
+    /// to your supplier). Each tenant has its own.
     SshKey {
-        /// The tower's data dir (`data_dir` of its setup file; the
-        /// package's default).
-        #[arg(long, default_value = "/var/lib/vigie/data")]
-        data_dir: PathBuf,
+        /// Read the tower's own tenant's key from this data dir instead,
+        /// on the tower's machine (`data_dir` of its setup file).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -163,7 +197,17 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Action::SshKey { data_dir } => match vigie_provisioner::sshkey::public(&data_dir) {
+        Action::SshKey { data_dir: None } => {
+            let call = ApiCall::Catalog(CatalogCall::SshKey);
+            let CatalogAnswer::SshKey(k) = catalog(a.conn.client()?.call(call)?)? else {
+                anyhow::bail!("unexpected answer");
+            };
+            out::line(&k)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::SshKey {
+            data_dir: Some(data_dir),
+        } => match vigie_provisioner::sshkey::public(&data_dir) {
             Ok(k) => {
                 println!("{k}");
                 Ok(ExitCode::SUCCESS)
@@ -177,7 +221,14 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(crate::runtime::EXIT_CONFIG))
             }
         },
-        Action::Sessions { page } => {
+        Action::Edit { name, set } => super::servers_life::edit(&a.conn, name, &set, json),
+        Action::Remove { names, force } => super::servers_life::remove(&a.conn, names, force, json),
+        Action::Export { target } => super::servers_life::export(&a.conn, target),
+        Action::Sessions {
+            action: Some(action),
+            ..
+        } => super::servers_life::session(&a.conn, action, json),
+        Action::Sessions { action: None, page } => {
             let call = ApiCall::Catalog(CatalogCall::Sessions);
             let (answer, info) = paged(&a.conn, call, &page)?;
             let CatalogAnswer::Sessions(v) = catalog(answer)? else {
@@ -422,25 +473,5 @@ fn provision(
         target,
         init,
     });
-    let CatalogAnswer::Servers(v) = catalog(conn.client()?.call(call)?)? else {
-        anyhow::bail!("unexpected answer");
-    };
-    for s in &v {
-        if json {
-            out::json(&ServerJson::from(s))?;
-        } else {
-            out::say!(
-                "{:<20} {}",
-                super::escape::field(&s.spec.name),
-                state(&s.state)
-            );
-        }
-    }
-    if !json {
-        println!(
-            "{} server(s) to provision: follow them with `vigie servers list`",
-            v.len()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    super::servers_life::provisioned(catalog(conn.client()?.call(call)?)?, json)
 }

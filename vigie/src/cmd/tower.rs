@@ -210,7 +210,7 @@ pub struct SubmitArgs {
           value_parser = humantime::parse_duration)]
     wait_timeout: Option<Duration>,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 pub fn submit(a: SubmitArgs, format: Format) -> anyhow::Result<ExitCode> {
@@ -295,7 +295,7 @@ pub struct StatusArgs {
     #[arg(long, value_name = "CURSOR")]
     after: Option<String>,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 /// One change in full: its line, then its steps, then the error output of
@@ -397,7 +397,7 @@ pub struct WatchArgs {
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     wait_timeout: Option<Duration>,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 pub fn watch(a: WatchArgs, format: Format) -> anyhow::Result<ExitCode> {
@@ -414,7 +414,7 @@ pub struct QueueArgs {
     #[command(flatten)]
     page: super::page::PageArgs,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 pub fn queue(a: QueueArgs, format: Format) -> anyhow::Result<ExitCode> {
@@ -440,7 +440,7 @@ pub struct CancelArgs {
     #[arg(value_name = "ID")]
     id: String,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 pub fn cancel(a: CancelArgs, format: Format) -> anyhow::Result<ExitCode> {
@@ -479,7 +479,7 @@ pub struct AuditArgs {
     #[arg(long, default_value_t = 100, value_name = "N")]
     limit: u32,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 /// Unix milliseconds from RFC 3339 or from a duration ago.
@@ -599,7 +599,7 @@ pub struct HostsArgs {
     #[command(flatten)]
     page: super::page::PageArgs,
     #[command(flatten)]
-    conn: Conn,
+    pub(super) conn: Conn,
 }
 
 #[derive(Debug, Subcommand)]
