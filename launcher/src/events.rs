@@ -1,12 +1,14 @@
 //! Lifecycle events: the launcher's own and those its children log, all
 //! published on the lifecycle PUB socket and written to the launcher's
 //! stderr — as one JSON object per line with `--log-json`, the event's
-//! fields at the top level plus `source`.
+//! fields at the top level plus `source`. The socket is an XPUB: a new
+//! subscription is news to the launcher, which answers it with the
+//! health snapshot (`HEALTH_TOPIC`), published on the socket only.
 
 use std::sync::mpsc::Sender;
 
 use serde_json::{Map, Value};
-use vigie_wire::lifecycle::LifecycleEvent;
+use vigie_wire::lifecycle::{LifecycleEvent, TowerHealth, HEALTH_TOPIC};
 
 pub struct Events {
     sock: zmq::Socket,
@@ -32,7 +34,10 @@ impl Events {
         quiet: bool,
         observer: Option<Sender<LifecycleEvent>>,
     ) -> Result<Self, zmq::Error> {
-        let sock = ctx.socket(zmq::PUB)?;
+        let sock = ctx.socket(zmq::XPUB)?;
+        // Every subscription, not only a topic's first: a daemon that
+        // restarts subscribes again and must get the snapshot again.
+        sock.set_xpub_verbose(true)?;
         sock.set_sndhwm(100_000)?;
         sock.set_linger(500)?;
         sock.bind(endpoint)?;
@@ -44,6 +49,41 @@ impl Events {
         })
     }
 
+    /// Publishes an event on the socket only.
+    fn publish(&self, ev: &LifecycleEvent) {
+        if let Ok(frame) = vigie_wire::encode(ev) {
+            // A lifecycle subscriber that cannot keep up loses events, the
+            // tower does not slow down for it.
+            let _ = self
+                .sock
+                .send_multipart([ev.name.as_bytes(), &frame], zmq::DONTWAIT);
+        }
+    }
+
+    /// Publishes the daemons' states (not logged: the per-child events
+    /// say the same).
+    pub fn health(&self, health: &TowerHealth) {
+        if let Ok(fields_json) = serde_json::to_string(health) {
+            self.publish(&LifecycleEvent {
+                source: "launcher".into(),
+                name: HEALTH_TOPIC.into(),
+                fields_json,
+            });
+        }
+    }
+
+    /// Whether someone subscribed to the health snapshot since the last
+    /// look (a subscription to a prefix of its topic counts). Never waits.
+    pub fn health_wanted(&self) -> bool {
+        let mut wanted = false;
+        while let Ok(msg) = self.sock.recv_bytes(zmq::DONTWAIT) {
+            if let Some((&1, topic)) = msg.split_first() {
+                wanted |= HEALTH_TOPIC.as_bytes().starts_with(topic);
+            }
+        }
+        wanted
+    }
+
     pub fn emit(&self, source: &str, name: &str, fields: Map<String, Value>) {
         let fields_json = Value::Object(fields.clone()).to_string();
         let ev = LifecycleEvent {
@@ -51,13 +91,7 @@ impl Events {
             name: name.to_owned(),
             fields_json,
         };
-        if let Ok(frame) = vigie_wire::encode(&ev) {
-            // A lifecycle subscriber that cannot keep up loses events, the
-            // tower does not slow down for it.
-            let _ = self
-                .sock
-                .send_multipart([name.as_bytes(), &frame], zmq::DONTWAIT);
-        }
+        self.publish(&ev);
         if let Some(o) = &self.observer {
             let _ = o.send(ev);
         }

@@ -92,7 +92,10 @@ struct RawSupervision {
     ready_timeout: Option<String>,
     backoff_initial: Option<String>,
     backoff_max: Option<String>,
-    max_fast_crashes: Option<u32>,
+    /// Accepted for setup files written when a plug was given up after
+    /// that many fast crashes; no daemon is given up any more.
+    #[serde(rename = "max_fast_crashes")]
+    _max_fast_crashes: Option<u32>,
     fast_crash_window: Option<String>,
 }
 
@@ -121,11 +124,12 @@ pub struct Supervision {
     pub grace: Duration,
     /// How long a child has to say it is ready.
     pub ready_timeout: Duration,
+    /// The delay before restarting a child after its first crash...
     pub backoff_initial: Duration,
+    /// ...doubling with each fast crash in a row, up to this ceiling.
     pub backoff_max: Duration,
-    /// Give up on a child after this many crashes, each within
-    /// `fast_crash_window` of its start, in a row.
-    pub max_fast_crashes: u32,
+    /// A crash this soon after the child's start counts as one more in a
+    /// row; a later one starts the doubling again.
     pub fast_crash_window: Duration,
 }
 
@@ -312,8 +316,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
         grace: duration(&file, "grace", &s.grace, 5_000)?,
         ready_timeout: duration(&file, "ready_timeout", &s.ready_timeout, 30_000)?,
         backoff_initial: duration(&file, "backoff_initial", &s.backoff_initial, 100)?,
-        backoff_max: duration(&file, "backoff_max", &s.backoff_max, 5_000)?,
-        max_fast_crashes: s.max_fast_crashes.unwrap_or(5).max(1),
+        backoff_max: duration(&file, "backoff_max", &s.backoff_max, 120_000)?,
         fast_crash_window: duration(&file, "fast_crash_window", &s.fast_crash_window, 10_000)?,
     };
     let mut seen = BTreeSet::new();

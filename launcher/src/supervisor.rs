@@ -5,7 +5,10 @@
 //! the child's generation so that news from a previous incarnation is
 //! ignored. Start order: metrics, escalator, referee, majordomo and the
 //! provisioner, then every plug;
-//! stop order is the reverse. What follows a crash is `restart`'s decision.
+//! stop order is the reverse. What follows a crash is `restart`'s decision:
+//! always a restart, after a back-off. Every change of a child's state is
+//! published as the health snapshot (`tower_health`), which the referee
+//! keeps for `vigie tower status` and the metrics daemon for its gauges.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -24,7 +27,7 @@ use crate::error::LauncherError;
 use crate::events::{fields, Events};
 use crate::restart::{after_crash, AfterCrash};
 use crate::setup::{HostSetup, Setup};
-use vigie_wire::lifecycle::LifecycleEvent;
+use vigie_wire::lifecycle::{DaemonHealth, DaemonState, LifecycleEvent, TowerHealth};
 
 #[derive(Debug, Clone)]
 pub struct LaunchOptions {
@@ -53,8 +56,6 @@ enum State {
     Ready,
     /// Crashed; to be started again at this instant.
     Backoff(Instant),
-    /// A plug that kept crashing (an essential child never is).
-    GaveUp,
     Stopped,
 }
 
@@ -63,8 +64,6 @@ struct Child {
     args: Vec<String>,
     /// The event that says it is ready.
     ready_event: &'static str,
-    /// Never given up on while the tower runs (see `restart`).
-    essential: bool,
     gen: u64,
     pid: Option<Pid>,
     started: Instant,
@@ -73,6 +72,42 @@ struct Child {
     restarts: u32,
     /// The back-off before the pending restart.
     backoff: Duration,
+    /// When `state` last changed (unix ms).
+    since_ms: u64,
+    /// The last exit while the tower ran, and when (unix ms).
+    last_exit: Option<(String, u64)>,
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Child {
+    fn set_state(&mut self, state: State) {
+        self.state = state;
+        self.since_ms = unix_ms();
+    }
+
+    fn health(&self, now: Instant, now_ms: u64) -> DaemonHealth {
+        let state = match self.state {
+            State::Starting => DaemonState::Starting,
+            State::Ready => DaemonState::Running,
+            State::Backoff(at) => DaemonState::BackingOff {
+                until_ms: now_ms + at.saturating_duration_since(now).as_millis() as u64,
+            },
+            State::Stopped => DaemonState::Stopped,
+        };
+        DaemonHealth {
+            name: self.name.clone(),
+            state,
+            since_ms: self.since_ms,
+            restarts: self.restarts,
+            last_exit: self.last_exit.as_ref().map(|(s, _)| s.clone()),
+            last_exit_ms: self.last_exit.as_ref().map(|(_, at)| *at),
+        }
+    }
 }
 
 enum Msg {
@@ -104,11 +139,10 @@ fn status_fields(status: &ExitStatus) -> (Value, Value, String) {
 fn children(setup: &Setup) -> Vec<Vec<Child>> {
     let e = &setup.endpoints;
     let data = &setup.data_dir;
-    let child = |name: String, args: Vec<String>, ready_event, essential| Child {
+    let child = |name: String, args: Vec<String>, ready_event| Child {
         name,
         args,
         ready_event,
-        essential,
         gen: 0,
         pid: None,
         started: Instant::now(),
@@ -116,6 +150,8 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         fast_crashes: 0,
         restarts: 0,
         backoff: Duration::ZERO,
+        since_ms: unix_ms(),
+        last_exit: None,
     };
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let p = |p: &Path| p.display().to_string();
@@ -129,7 +165,6 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
             &e.escalator,
         ]),
         "escalator_started",
-        true,
     );
     // The referee binds these; the majordomo reaches the referee through them.
     let tower_eps = |cmd: &str| {
@@ -146,6 +181,7 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         ])
     };
     let mut referee_args = tower_eps("referee");
+    referee_args.extend(["--lifecycle".into(), e.lifecycle.clone()]);
     referee_args.extend([
         "--admin-key-file".into(),
         p(&crate::keys::admin_public_path(data)),
@@ -170,7 +206,7 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
     // most, the majordomo the knocks').
     let limits = serde_json::to_string(&setup.limits).unwrap_or_default();
     referee_args.extend(["--limits".into(), limits.clone()]);
-    let referee = child("referee".into(), referee_args, "referee_started", true);
+    let referee = child("referee".into(), referee_args, "referee_started");
     let plug = |h: &HostSetup| {
         let mut args = s(&[
             "plug", "--host", &h.id, "--driver", &h.driver, "--events", &e.events, "--orders",
@@ -184,7 +220,7 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         for (k, v) in &h.labels {
             args.extend(["--label".into(), format!("{k}={v}")]);
         }
-        child(format!("plug:{}", h.id), args, "plug_started", false)
+        child(format!("plug:{}", h.id), args, "plug_started")
     };
     let mut majordomo_args = tower_eps("majordomo");
     majordomo_args.extend(["--bind".into(), e.majordomo.clone()]);
@@ -194,14 +230,8 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         p(&data.join("keys").join("tower.secret")),
     ]);
     // The front door: without it no operator reaches the tower.
-    let majordomo = child(
-        "majordomo".into(),
-        majordomo_args,
-        "majordomo_started",
-        true,
-    );
-    // First, so that it counts every other child's events from the start;
-    // not essential: the tower runs without its metrics.
+    let majordomo = child("majordomo".into(), majordomo_args, "majordomo_started");
+    // First, so that it counts every other child's events from the start.
     let metrics = child(
         "metrics".into(),
         s(&[
@@ -222,7 +252,6 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
             &p(&data.join("keys").join("metrics.token")),
         ]),
         "metrics_started",
-        false,
     );
     let pr = &setup.provisioner;
     let mut provisioner_args = s(&[
@@ -250,13 +279,12 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
     for n in &pr.networks {
         provisioner_args.extend(["--network".into(), n.to_string()]);
     }
-    // After the referee it talks to; not essential: the tower runs
-    // without it, and what it was doing resumes when it is back.
+    // After the referee it talks to; what it was doing resumes when it is
+    // back after a crash.
     let provisioner = child(
         "provisioner".into(),
         provisioner_args,
         "provisioner_started",
-        false,
     );
     vec![
         vec![metrics],
@@ -279,6 +307,20 @@ struct Supervisor {
 }
 
 impl Supervisor {
+    /// Publishes every child's state (on each change, and to each new
+    /// subscriber).
+    fn publish_health(&self) {
+        let (now, now_ms) = (Instant::now(), unix_ms());
+        self.events.health(&TowerHealth {
+            at_ms: now_ms,
+            daemons: self
+                .children
+                .iter()
+                .map(|c| c.health(now, now_ms))
+                .collect(),
+        });
+    }
+
     fn spawn(&mut self, idx: usize) -> Result<(), LauncherError> {
         let c = &mut self.children[idx];
         c.gen += 1;
@@ -314,9 +356,10 @@ impl Supervisor {
         });
         c.pid = Some(pid);
         c.started = Instant::now();
-        c.state = State::Starting;
+        c.set_state(State::Starting);
         let f = fields([("name", json!(c.name)), ("pid", json!(pid.as_raw()))]);
         self.events.emit("launcher", "child_started", f);
+        self.publish_health();
         Ok(())
     }
 
@@ -330,7 +373,8 @@ impl Supervisor {
                     && c.state == State::Starting
                     && name.as_deref() == Some(c.ready_event)
                 {
-                    c.state = State::Ready;
+                    c.set_state(State::Ready);
+                    self.publish_health();
                 }
             }
             Msg::Exit { idx, gen, status } => {
@@ -359,35 +403,44 @@ impl Supervisor {
             ]),
         );
         if stopping {
-            c.state = State::Stopped;
+            c.set_state(State::Stopped);
+            self.publish_health();
             return;
         }
+        c.last_exit = Some((text.clone(), unix_ms()));
         c.fast_crashes = if uptime < sup.fast_crash_window {
             c.fast_crashes.saturating_add(1)
         } else {
             1
         };
-        match after_crash(&sup, c.essential, c.fast_crashes) {
-            AfterCrash::GiveUp => {
-                c.state = State::GaveUp;
-                let f = fields([("name", json!(c.name)), ("crashes", json!(c.fast_crashes))]);
-                self.events.emit("launcher", "child_gave_up", f);
-            }
-            AfterCrash::Restart {
-                after,
-                ceiling_reached,
-            } => {
-                c.state = State::Backoff(Instant::now() + after);
-                c.backoff = after;
-                if ceiling_reached {
-                    let f = fields([
-                        ("name", json!(c.name)),
-                        ("crashes", json!(c.fast_crashes)),
-                        ("backoff_ms", json!(after.as_millis() as u64)),
-                    ]);
-                    self.events.emit("launcher", "child_backoff_ceiling", f);
-                }
-            }
+        let AfterCrash {
+            after,
+            ceiling_reached,
+        } = after_crash(&sup, c.fast_crashes);
+        c.set_state(State::Backoff(Instant::now() + after));
+        c.backoff = after;
+        let name = c.name.clone();
+        let crashes = c.fast_crashes;
+        // The snapshot first: whoever reads `child_backoff` and then asks
+        // the tower finds the referee already told.
+        self.publish_health();
+        self.events.emit(
+            "launcher",
+            "child_backoff",
+            fields([
+                ("name", json!(name)),
+                ("crashes", json!(crashes)),
+                ("backoff_ms", json!(after.as_millis() as u64)),
+                ("status", json!(text)),
+            ]),
+        );
+        if ceiling_reached {
+            let f = fields([
+                ("name", json!(name)),
+                ("crashes", json!(crashes)),
+                ("backoff_ms", json!(after.as_millis() as u64)),
+            ]);
+            self.events.emit("launcher", "child_backoff_ceiling", f);
         }
     }
 
@@ -425,6 +478,9 @@ impl Supervisor {
                         self.setup.supervision.ready_timeout
                     ),
                 });
+            }
+            if self.events.health_wanted() {
+                self.publish_health();
             }
             match self.rx.recv_timeout(left.min(Duration::from_millis(100))) {
                 Ok(Msg::Exit { idx, gen, status })
@@ -590,6 +646,9 @@ pub fn run(
             .map(|at| at.saturating_duration_since(Instant::now()))
             .unwrap_or(Duration::from_millis(100))
             .min(Duration::from_millis(100));
+        if sup.events.health_wanted() {
+            sup.publish_health();
+        }
         match sup.rx.recv_timeout(wait) {
             Ok(msg) => sup.handle(msg, false),
             Err(RecvTimeoutError::Timeout) => {}

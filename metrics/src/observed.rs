@@ -4,6 +4,7 @@
 //! than counted wrong.
 
 use serde_json::{Map, Value};
+use vigie_wire::lifecycle::{DaemonState, TowerHealth};
 
 /// How a step (or its undo) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,10 +61,9 @@ pub enum Observed {
         child: String,
         host: String,
     },
-    ChildGaveUp {
-        child: String,
-        host: String,
-    },
+    /// The launcher's snapshot: each child (and host, for a plug) with
+    /// its state word (`running`, `starting`, `backing_off`, `stopped`).
+    ChildStates(Vec<(String, String, &'static str)>),
     /// An operator was changed: its tenant may have hosts.
     Tenant {
         tenant: String,
@@ -79,6 +79,18 @@ fn ms(f: &Map<String, Value>, k: &str) -> Option<f64> {
 }
 
 /// `plug:web-1` is child `plug` of host `web-1`; others have no host.
+/// The values of the `state` label of `vigie_child_state`.
+pub const CHILD_STATES: [&str; 4] = ["running", "starting", "backing_off", "stopped"];
+
+fn state_word(s: DaemonState) -> &'static str {
+    match s {
+        DaemonState::Running => CHILD_STATES[0],
+        DaemonState::Starting => CHILD_STATES[1],
+        DaemonState::BackingOff { .. } => CHILD_STATES[2],
+        DaemonState::Stopped => CHILD_STATES[3],
+    }
+}
+
 fn child_of(f: &Map<String, Value>) -> Option<(String, String)> {
     let name = text(f, "name")?;
     Some(match name.split_once(':') {
@@ -145,9 +157,15 @@ pub fn parse(name: &str, fields_json: &str) -> Option<Observed> {
             let (child, host) = child_of(&f)?;
             Some(Observed::ChildRestarted { child, host })
         }
-        "child_gave_up" => {
-            let (child, host) = child_of(&f)?;
-            Some(Observed::ChildGaveUp { child, host })
+        vigie_wire::lifecycle::HEALTH_TOPIC => {
+            let h: TowerHealth = serde_json::from_value(Value::Object(f)).ok()?;
+            let states = h.daemons.iter().map(|d| {
+                let mut m = Map::new();
+                m.insert("name".into(), Value::String(d.name.clone()));
+                let (child, host) = child_of(&m)?;
+                Some((child, host, state_word(d.state)))
+            });
+            Some(Observed::ChildStates(states.collect::<Option<_>>()?))
         }
         "operator_changed" => Some(Observed::Tenant {
             tenant: text(&f, "tenant")?,
@@ -198,12 +216,17 @@ mod tests {
                 host: "web-1".into()
             })
         );
+        let health = r#"{"at_ms":1,"daemons":[
+            {"name":"referee","state":"running","since_ms":1,"restarts":0,
+             "last_exit":null,"last_exit_ms":null},
+            {"name":"plug:web-1","state":{"backing_off":{"until_ms":9}},"since_ms":1,
+             "restarts":3,"last_exit":"exit 1","last_exit_ms":1}]}"#;
         assert_eq!(
-            parse("child_gave_up", r#"{"name":"referee"}"#),
-            Some(Observed::ChildGaveUp {
-                child: "referee".into(),
-                host: String::new()
-            })
+            parse("tower_health", health),
+            Some(Observed::ChildStates(vec![
+                ("referee".into(), String::new(), "running"),
+                ("plug".into(), "web-1".into(), "backing_off"),
+            ]))
         );
     }
 

@@ -186,6 +186,7 @@ mod tests {
             in_flight: None,
             refusing: None,
             held: false,
+            plug_down: None,
         }
     }
 

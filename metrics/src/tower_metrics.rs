@@ -49,6 +49,13 @@ pub struct ChildLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChildStateLabels {
+    pub child: String,
+    pub host: String,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
     pub state: String,
 }
@@ -155,7 +162,7 @@ pub struct TowerMetrics {
     agents_connected: Gauge,
     calls: Family<CallLabels, Counter>,
     child_restarts: Family<ChildLabels, Counter>,
-    child_gave_up: Family<ChildLabels, Counter>,
+    child_state: Family<ChildStateLabels, Gauge>,
     events: Counter,
     // Scrape-time gauges.
     referee_up: Gauge,
@@ -191,7 +198,7 @@ impl TowerMetrics {
             agents_connected: Gauge::default(),
             calls: Family::default(),
             child_restarts: Family::default(),
-            child_gave_up: Family::default(),
+            child_state: Family::default(),
             events: Counter::default(),
             referee_up: Gauge::default(),
             hosts: Family::default(),
@@ -250,9 +257,9 @@ impl TowerMetrics {
             m.child_restarts.clone(),
         );
         r.register(
-            "child_gave_up",
-            "Children the launcher gave up on",
-            m.child_gave_up.clone(),
+            "child_state",
+            "Each child of the launcher: 1 for the state it is in (running, starting, backing_off, stopped), 0 for the others",
+            m.child_state.clone(),
         );
         r.register(
             "metrics_events",
@@ -349,13 +356,19 @@ impl TowerMetrics {
                     })
                     .inc();
             }
-            Observed::ChildGaveUp { child, host } => {
-                self.child_gave_up
-                    .get_or_create(&ChildLabels {
-                        child: child.clone(),
-                        host: host.clone(),
-                    })
-                    .inc();
+            Observed::ChildStates(states) => {
+                for (child, host, now) in states {
+                    for state in crate::observed::CHILD_STATES {
+                        let labels = ChildStateLabels {
+                            child: child.clone(),
+                            host: host.clone(),
+                            state: state.to_owned(),
+                        };
+                        self.child_state
+                            .get_or_create(&labels)
+                            .set(i64::from(state == *now));
+                    }
+                }
             }
             Observed::Tenant { tenant } => self.remember_tenant(tenant),
         }
@@ -598,7 +611,10 @@ mod dashboard {
             ("step_failed", r#"{"kind":"run"}"#),
             ("call_answered", r#"{"verb":"hosts.read","outcome":"ok"}"#),
             ("child_restarted", r#"{"name":"referee"}"#),
-            ("child_gave_up", r#"{"name":"plug:h"}"#),
+            (
+                "tower_health",
+                r#"{"at_ms":1,"daemons":[{"name":"plug:h","state":"running","since_ms":1,"restarts":0,"last_exit":null,"last_exit_ms":null}]}"#,
+            ),
         ] {
             if let Some(o) = parse(name, f) {
                 m.observe(&o);

@@ -149,6 +149,7 @@ impl Tower {
                 ApiFaultKind::Invalid,
                 "a logs call is answered by the referee's loop",
             )),
+            ApiCall::TowerStatus => self.tower_status(caller),
             ApiCall::Hosts => {
                 let vis = Visible::of(caller);
                 Ok(ApiAnswer::Hosts(
@@ -174,6 +175,7 @@ impl Tower {
                                 })
                                 .cloned(),
                             held: h.rec.held,
+                            plug_down: (!h.online).then(|| self.plug_down(&h.rec.id)).flatten(),
                         })
                         .collect(),
                 ))

@@ -380,7 +380,11 @@ impl Tower {
                 names,
                 target,
                 init,
-            } => self.provision(caller, names, target, init, turn)?,
+            } => {
+                // Accepted, the servers would wait `provisioning` in silence.
+                self.needs_daemon("provisioner", "provisioning")?;
+                self.provision(caller, names, target, init, turn)?
+            }
             CatalogCall::Provisioning => self.provisioning(caller)?,
             CatalogCall::HostKeySeen { name, key } => {
                 self.host_key_seen(caller, &name, key, turn)?

@@ -17,6 +17,7 @@ mod deployments;
 mod error;
 mod events;
 mod grants;
+mod health;
 mod idem;
 mod ips;
 mod keys;

@@ -41,6 +41,8 @@ pub struct RefereeConfig {
     /// Where tenants' SSH keys for provisioning are (`DATA/provisioner`,
     /// see `ssh_keys`); `None`: the tower gives none.
     pub ssh_keys: Option<std::path::PathBuf>,
+    /// The launcher's lifecycle PUB, for its daemons' states (`health.rs`).
+    pub lifecycle: Option<String>,
 }
 
 impl RefereeConfig {
@@ -57,12 +59,15 @@ impl RefereeConfig {
             label_rules: Vec::new(),
             limits: Default::default(),
             ssh_keys: None,
+            lifecycle: None,
         }
     }
 }
 
 /// Most messages taken from one socket in a turn: bounds a turn's batch.
 const DRAIN_CAP: usize = 5_000;
+/// How long a starting referee waits for the launcher's health snapshot.
+const HEALTH_WAIT: Duration = Duration::from_secs(2);
 /// How often liveness and resends are looked at.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -100,6 +105,14 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
         events: bind(&ctx, zmq::PULL, &cfg.events)?,
         orders: bind(&ctx, zmq::PUB, &cfg.orders)?,
     };
+    let health = match &cfg.lifecycle {
+        Some(ep) => {
+            let sock = crate::health::subscribe(&ctx, ep)?;
+            crate::health::first_snapshot(&sock, &mut tower, HEALTH_WAIT)?;
+            Some(sock)
+        }
+        None => None,
+    };
     // Before `referee_started`: the majordomo, started after it, must
     // find the admin in the registry it loads, and plugs their labels.
     let mut turn = Turn::default();
@@ -127,13 +140,18 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
     );
     let mut last_tick = Instant::now();
     while !shutdown.load(Ordering::Relaxed) {
-        let mut items = [
+        let mut items = vec![
             s.api.as_poll_item(zmq::POLLIN),
             s.events.as_poll_item(zmq::POLLIN),
         ];
+        items.extend(health.as_ref().map(|h| h.as_poll_item(zmq::POLLIN)));
         match zmq::poll(&mut items, 100) {
             Ok(_) | Err(zmq::Error::EINTR) => {}
             Err(e) => return Err(e.into()),
+        }
+        // Before the calls: a call sees the latest states.
+        if let Some(sock) = &health {
+            crate::health::drain(sock, &mut tower)?;
         }
         let now = Instant::now();
         let mut turn = Turn::default();

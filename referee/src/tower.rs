@@ -90,6 +90,9 @@ pub struct Tower {
     pub observed: crate::observe::Observed,
     /// The shares of bounded resources (the setup's `limits:`).
     pub limits: vigie_wire::limits::Shares,
+    /// The launcher's latest word on every daemon (`health.rs`); `None`
+    /// until it comes, or without a launcher.
+    pub health: Option<vigie_wire::lifecycle::TowerHealth>,
 }
 
 /// A submission's program, shared by its changes.
@@ -177,6 +180,7 @@ impl Tower {
             tenant_seqs: HashMap::new(),
             observed: Default::default(),
             limits: Default::default(),
+            health: None,
         };
         for e in db.iter(RangeSpec {
             prefix: Some(audit::TENANT_PREFIX.to_vec()),

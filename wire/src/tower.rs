@@ -338,6 +338,11 @@ pub struct HostView {
     /// nothing is dispatched to it meanwhile.
     #[serde(default)]
     pub refusing: Option<String>,
+    /// Why the host's plug is not running, when its launcher says so
+    /// (`restarting: exit 1, next try in 2m`); `None` for a host served
+    /// by an agent or a plug that runs.
+    #[serde(default)]
+    pub plug_down: Option<String>,
 }
 
 /// Who is asking. The majordomo builds it from the operator's
@@ -561,6 +566,9 @@ pub enum ApiCall {
     /// A chunk of a host's logs, fetched from the host (answered when the
     /// host answers, or a timeout).
     Logs(crate::observe::LogsQuery),
+    /// Every daemon of the tower with its state, as the launcher last said
+    /// (the plugs of hosts the caller may read only).
+    TowerStatus,
     /// A page of a list call (`Status` without a change, `Audit`, `Hosts`,
     /// `Keys`, `Operators`, `Queue`, `HostMetrics`, the deployer's list,
     /// the catalogs' lists): answered with [`ApiAnswer::Page`].
@@ -594,6 +602,7 @@ impl ApiCall {
                 | ApiCall::Logs(_)
                 | ApiCall::Keys
                 | ApiCall::Operators
+                | ApiCall::TowerStatus
         )
     }
 
@@ -606,7 +615,9 @@ impl ApiCall {
             ApiCall::Cancel { .. } | ApiCall::Abandon { .. } => Verb::ChangesCancel,
             ApiCall::Status { .. } | ApiCall::Queue { .. } => Verb::ChangesRead,
             ApiCall::Audit { .. } | ApiCall::AuditVerify => Verb::AuditRead,
-            ApiCall::Hosts | ApiCall::HostMetrics { .. } => Verb::HostsRead,
+            // The tower's own daemons are no tenant's data; its plugs are
+            // hosts, filtered like `Hosts`.
+            ApiCall::Hosts | ApiCall::HostMetrics { .. } | ApiCall::TowerStatus => Verb::HostsRead,
             ApiCall::Logs(_) => Verb::LogsRead,
             ApiCall::HostAdd { .. }
             | ApiCall::HostLabel { .. }
@@ -654,6 +665,7 @@ pub enum ApiAnswer {
     Catalog(crate::catalog::CatalogAnswer),
     HostMetrics(Vec<crate::observe::HostMetricsView>),
     Logs(crate::observe::LogsPage),
+    TowerStatus(crate::lifecycle::TowerHealth),
     /// One page of a list, and what it leaves out.
     Page {
         answer: Box<ApiAnswer>,

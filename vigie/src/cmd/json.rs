@@ -228,6 +228,9 @@ pub struct HostJson {
     /// An operator holds its queue (`vigie abandon --hold`): nothing is
     /// sent to it until `vigie hosts release`.
     pub held: bool,
+    /// Why the host's plug is not running, as its launcher says
+    /// (`plug restarting: exit 1, next try in 2m`), while it is offline.
+    pub plug_down: Option<String>,
 }
 
 impl From<&HostView> for HostJson {
@@ -242,6 +245,7 @@ impl From<&HostView> for HostJson {
             reported: h.reported.clone(),
             refusing: h.refusing.clone(),
             held: h.held,
+            plug_down: h.plug_down.clone(),
         }
     }
 }

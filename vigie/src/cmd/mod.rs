@@ -12,6 +12,7 @@ mod deploy;
 mod escalator;
 pub mod escape;
 pub mod failure;
+mod health;
 mod ips;
 mod json;
 mod json_catalog;
@@ -154,6 +155,8 @@ pub enum Command {
     Audit(tower::AuditArgs),
     /// List hosts, or `hosts add ID` to register one.
     Hosts(tower::HostsArgs),
+    /// The tower's own daemons: `tower status`.
+    Tower(health::Args),
     /// A host's logs: its steps' whole output, or a service's stdout/stderr.
     Logs(observe::LogsArgs),
     /// List the tenant's operators, or `operators add NAME --key K --grant G`.
@@ -242,6 +245,7 @@ pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Retry(a) => lifecycle::retry(a, format),
         Command::Audit(a) => tower::audit(a, format),
         Command::Hosts(a) => tower::hosts(a, format),
+        Command::Tower(a) => health::run(a, format),
         Command::Logs(a) => observe::logs(a, format),
         Command::Operators(a) => operators::run(a, format),
         Command::Deploy(a) => deploy::deploy(a, format),

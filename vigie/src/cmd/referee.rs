@@ -41,6 +41,10 @@ pub struct Args {
     /// ssh-key` asks the referee for its tenant's public key.
     #[arg(long)]
     ssh_keys: Option<std::path::PathBuf>,
+    /// The launcher's lifecycle PUB: the referee keeps its daemons' states
+    /// (`vigie tower status`, why a plug's host is offline).
+    #[arg(long)]
+    lifecycle: Option<String>,
 }
 
 fn parse_label_rule(text: &str) -> Result<vigie_referee::LabelRule, String> {
@@ -62,6 +66,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     cfg.label_rules = a.label_rules;
     cfg.limits = a.limits;
     cfg.ssh_keys = a.ssh_keys;
+    cfg.lifecycle = a.lifecycle;
     if let Some(path) = &a.admin_key_file {
         match std::fs::read_to_string(path) {
             Ok(text) => cfg.admin_key = Some(text.trim().to_owned()),

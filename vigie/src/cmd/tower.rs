@@ -779,7 +779,7 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
         };
         t.row(vec![
             h.id.clone(),
-            host_state(h).into(),
+            host_state(h).into_owned(),
             json::waiting(h).to_string(),
             h.in_flight.clone().unwrap_or_else(|| "-".into()),
             labels(&h.labels),
@@ -795,13 +795,15 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
 }
 
 /// A host's state in one word: its queue held by an operator, its plug
-/// refusing orders (the REFUSING column says why), online or offline.
-fn host_state(h: &vigie_wire::tower::HostView) -> &'static str {
-    match (h.held, h.online, h.refusing.is_some()) {
-        (true, _, _) => "held",
-        (false, true, true) => "refusing",
-        (false, true, false) => "online",
-        (false, false, _) => "offline",
+/// refusing orders (the REFUSING column says why), online or offline —
+/// with why when the launcher says its plug is not running.
+fn host_state(h: &vigie_wire::tower::HostView) -> std::borrow::Cow<'static, str> {
+    match (h.held, h.online, h.refusing.is_some(), &h.plug_down) {
+        (true, ..) => "held".into(),
+        (false, true, true, _) => "refusing".into(),
+        (false, true, false, _) => "online".into(),
+        (false, false, _, Some(why)) => format!("offline ({why})").into(),
+        (false, false, _, None) => "offline".into(),
     }
 }
 

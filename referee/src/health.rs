@@ -1,0 +1,188 @@
+//! The tower's own health as the referee knows it: the launcher's latest
+//! snapshot of every daemon's state (`tower_health` on the lifecycle
+//! socket, sent again to each new subscriber, so a restarted referee
+//! learns it at once). It answers `vigie tower status`, says why a host's
+//! plug does not serve in `vigie hosts`, and refuses a request that needs
+//! a daemon that is down rather than accept it to wait in silence.
+//!
+//! The tower's daemons are shown to whoever may read hosts; a plug is a
+//! host, shown only to a caller of its tenant whose scope covers it.
+
+use vigie_wire::lifecycle::{DaemonState, LifecycleEvent, TowerHealth, HEALTH_TOPIC};
+use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
+
+use crate::scope::Visible;
+use crate::tower::{now_ms, Tower};
+
+impl Tower {
+    /// `ApiCall::TowerStatus`.
+    pub(crate) fn tower_status(&self, caller: &Caller) -> Result<ApiAnswer, ApiFault> {
+        let Some(h) = &self.health else {
+            return Err(ApiFault::new(
+                ApiFaultKind::Unavailable,
+                "the referee has no news of the launcher yet (a tower run without \
+                 `vigie start` has none)",
+            ));
+        };
+        let vis = Visible::of(caller);
+        let daemons = h
+            .daemons
+            .iter()
+            .filter(|d| match d.host() {
+                None => true,
+                // A plug of a host the tower does not know is nobody's to see.
+                Some(id) => self
+                    .hosts
+                    .get(id)
+                    .is_some_and(|host| vis.host(&host.rec.tenant, id, &host.rec.labels)),
+            })
+            .cloned()
+            .collect();
+        Ok(ApiAnswer::TowerStatus(TowerHealth {
+            at_ms: h.at_ms,
+            daemons,
+        }))
+    }
+
+    /// Why the launcher's plug of `host` does not serve, if it has one
+    /// and it does not.
+    pub(crate) fn plug_down(&self, host: &str) -> Option<String> {
+        let name = format!("plug:{host}");
+        let d = self.health.as_ref()?.get(&name)?;
+        d.down_reason(now_ms()).map(|r| format!("plug {r}"))
+    }
+
+    /// Refuses a request that needs the daemon `name` while its launcher
+    /// says it is not running (nothing is known without a launcher: the
+    /// request is accepted as before).
+    pub(crate) fn needs_daemon(&self, name: &str, what: &str) -> Result<(), ApiFault> {
+        let Some(d) = self.health.as_ref().and_then(|h| h.get(name)) else {
+            return Ok(());
+        };
+        if !matches!(
+            d.state,
+            DaemonState::BackingOff { .. } | DaemonState::Stopped
+        ) {
+            return Ok(());
+        }
+        let why = d.down_reason(now_ms()).unwrap_or_default();
+        Err(ApiFault::new(
+            ApiFaultKind::Unavailable,
+            format!(
+                "the {name} is down ({why}): {what} was not done; \
+                 `vigie tower status` shows when it runs again"
+            ),
+        ))
+    }
+
+    /// Takes a lifecycle event: only the health snapshot matters here.
+    pub(crate) fn lifecycle_event(&mut self, ev: &LifecycleEvent) {
+        if ev.name != HEALTH_TOPIC {
+            return;
+        }
+        match serde_json::from_str::<TowerHealth>(&ev.fields_json) {
+            // Snapshots arrive in order on one socket; the latest wins.
+            Ok(h) => self.health = Some(h),
+            Err(e) => tracing::warn!(event = "health_rejected", reason = %e),
+        }
+    }
+}
+
+/// The SUB socket on the launcher's lifecycle PUB, subscribed to the
+/// health snapshot only.
+pub(crate) fn subscribe(ctx: &zmq::Context, endpoint: &str) -> Result<zmq::Socket, zmq::Error> {
+    let s = ctx.socket(zmq::SUB)?;
+    s.set_maxmsgsize(vigie_wire::limits::MAX_FRAME as i64)?;
+    s.set_subscribe(HEALTH_TOPIC.as_bytes())?;
+    s.connect(endpoint)?;
+    Ok(s)
+}
+
+/// Waits (at most `within`) for the launcher's first snapshot, so that
+/// a referee that says it started can answer `TowerStatus` and refuse
+/// what needs a daemon that is down: the launcher answers a subscription
+/// within its 100 ms loop.
+pub(crate) fn first_snapshot(
+    sock: &zmq::Socket,
+    tower: &mut Tower,
+    within: std::time::Duration,
+) -> Result<(), zmq::Error> {
+    let deadline = std::time::Instant::now() + within;
+    while tower.health.is_none() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            tracing::warn!(
+                event = "health_unknown",
+                waited_ms = within.as_millis() as u64
+            );
+            return Ok(());
+        }
+        let mut items = [sock.as_poll_item(zmq::POLLIN)];
+        match zmq::poll(&mut items, left.as_millis().clamp(1, 100) as i64) {
+            Ok(_) | Err(zmq::Error::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+        drain(sock, tower)?;
+    }
+    Ok(())
+}
+
+/// Applies every snapshot the socket holds, without waiting.
+pub(crate) fn drain(sock: &zmq::Socket, tower: &mut Tower) -> Result<(), zmq::Error> {
+    loop {
+        match sock.recv_multipart(zmq::DONTWAIT) {
+            Ok(parts) => {
+                let Some(frame) = parts.get(1) else { continue };
+                match vigie_wire::decode::<LifecycleEvent>(frame) {
+                    Ok(ev) => tower.lifecycle_event(&ev),
+                    Err(e) => tracing::warn!(event = "health_rejected", reason = %e),
+                }
+            }
+            Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vigie_wire::lifecycle::DaemonHealth;
+
+    use super::*;
+
+    fn daemon(name: &str, state: DaemonState) -> DaemonHealth {
+        DaemonHealth {
+            name: name.into(),
+            state,
+            since_ms: 1,
+            restarts: 7,
+            last_exit: Some("exit 1".into()),
+            last_exit_ms: Some(1),
+        }
+    }
+
+    #[test]
+    fn a_down_daemon_refuses_what_needs_it_and_a_running_one_does_not() {
+        let store = crate::test_store::store();
+        let mut t = store.tower();
+        assert!(t.needs_daemon("provisioner", "x").is_ok(), "no launcher");
+        let until_ms = now_ms() + 120_000;
+        let snapshot = TowerHealth {
+            at_ms: 1,
+            daemons: vec![daemon("provisioner", DaemonState::BackingOff { until_ms })],
+        };
+        t.lifecycle_event(&LifecycleEvent {
+            source: "launcher".into(),
+            name: HEALTH_TOPIC.into(),
+            fields_json: serde_json::to_string(&snapshot).unwrap(),
+        });
+        let f = t.needs_daemon("provisioner", "provisioning").unwrap_err();
+        assert_eq!(f.kind, ApiFaultKind::Unavailable);
+        assert!(f.message.contains("exit 1, next try in"), "{}", f.message);
+        t.health = Some(TowerHealth {
+            at_ms: 2,
+            daemons: vec![daemon("provisioner", DaemonState::Running)],
+        });
+        assert!(t.needs_daemon("provisioner", "x").is_ok());
+    }
+}
