@@ -24,9 +24,14 @@ impl fmt::Display for RowError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    /// Every problem of the file, in file order.
-    #[error("{file}: {} error(s):\n{}", errors.len(), list(errors))]
-    Rows { file: String, errors: Vec<RowError> },
+    /// Every problem of the file, in file order: at most
+    /// [`crate::servers::MAX_ERRORS`] of them listed, `total` counts all.
+    #[error("{file}: {}:\n{}", counted(*total, errors.len()), list(errors))]
+    Rows {
+        file: String,
+        errors: Vec<RowError>,
+        total: usize,
+    },
     #[error("{file}: {message}")]
     File { file: String, message: String },
     #[error("cannot read {file}: {source}")]
@@ -36,6 +41,47 @@ pub enum CatalogError {
     },
     #[error("{0}")]
     Invalid(String),
+}
+
+impl CatalogError {
+    /// Every problem of a file, in line order; the first
+    /// [`crate::servers::MAX_ERRORS`] are kept to be shown, all are counted.
+    pub fn rows(file: &str, mut errors: Vec<RowError>) -> Self {
+        errors.sort_by_key(|e| e.line);
+        let total = errors.len();
+        errors.truncate(crate::servers::MAX_ERRORS);
+        CatalogError::Rows {
+            file: file.to_owned(),
+            errors,
+            total,
+        }
+    }
+}
+
+/// "3 error(s)", or "4,800 errors, the first 1,000 shown".
+pub fn counted(total: usize, shown: usize) -> String {
+    if shown < total {
+        format!(
+            "{} errors, the first {} shown",
+            thousands(total),
+            thousands(shown)
+        )
+    } else {
+        format!("{} error(s)", thousands(total))
+    }
+}
+
+/// 4800 → "4,800".
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn list(errors: &[RowError]) -> String {

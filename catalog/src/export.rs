@@ -56,7 +56,7 @@ mod tests {
     fn an_export_reads_back_as_the_same_servers() {
         let head = "name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels,host_key\n";
         let text = format!(
-            "{head}web-1,10.0.0.1,22,debian,\"ovh, gra\",4,8,80,role=web;env=prod,ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA\n\
+            "{head}web-1,10.0.0.1,22,debian,\"ovh, gra\",4,8,80,role=web;env=prod,ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKbOZWTxC1Jv1TOGb0EtvCql8xFA2bKc/05y4R2CBTP+\n\
              db-1,2001:db8::1,2222,admin,\"a \"\"quoted\"\" one\",8,32,500,,\n"
         );
         let read = crate::servers::parse_servers("a.csv", text.as_bytes(), |_| {}).unwrap();

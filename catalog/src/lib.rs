@@ -16,4 +16,4 @@ pub mod export;
 pub mod pools;
 pub mod servers;
 
-pub use error::{CatalogError, RowError};
+pub use error::{counted, thousands, CatalogError, RowError};

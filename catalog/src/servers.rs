@@ -36,13 +36,23 @@ pub fn digest(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
 
+/// A file read whole: the rows that passed every check of the file, and
+/// every problem found (all of them: the caller decides how many to show).
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub rows: Vec<ImportRow>,
+    pub errors: Vec<RowError>,
+}
+
 /// Reads a supplier's CSV. `progress` is called with the number of rows
-/// read so far, every 1,000 rows.
-pub fn parse_servers(
+/// read so far, every 1,000 rows. Refused whole ([`CatalogError::File`])
+/// when it cannot be a CSV of servers at all: too big, empty, UTF-16,
+/// semicolon-separated, more than [`MAX_ROWS`] rows.
+pub fn read_servers(
     file: &str,
     bytes: &[u8],
     mut progress: impl FnMut(usize),
-) -> Result<Vec<ImportRow>, CatalogError> {
+) -> Result<Parsed, CatalogError> {
     let whole = |message: String| CatalogError::File {
         file: file.to_owned(),
         message,
@@ -51,6 +61,12 @@ pub fn parse_servers(
         return Err(whole(format!(
             "{} bytes: at most {MAX_FILE} per import (split the file)",
             bytes.len()
+        )));
+    }
+    if looks_utf16(bytes) {
+        return Err(whole(format!(
+            "the file looks UTF-16 (a spreadsheet's \"Unicode text\"): convert it with \
+             `iconv -f UTF-16 -t UTF-8 {file} > servers-utf8.csv`"
         )));
     }
     let mut rdr = csv::ReaderBuilder::new()
@@ -67,12 +83,25 @@ pub fn parse_servers(
             REQUIRED.join(",")
         )));
     }
-    let columns = read_headers(&headers).map_err(|errors| CatalogError::Rows {
-        file: file.to_owned(),
-        errors,
-    })?;
-    let mut errors = Vec::new();
-    let mut rows = Vec::new();
+    if headers.len() == 1 && headers[0].contains(&b';') {
+        return Err(whole(format!(
+            "the file looks semicolon-separated (its header is one column: {:?}): \
+             columns are separated by commas — save it again as CSV with ',' as the \
+             field delimiter ({})",
+            String::from_utf8_lossy(&headers[0]),
+            REQUIRED.join(",")
+        )));
+    }
+    let columns = match read_headers(&headers) {
+        Ok(c) => c,
+        Err(errors) => {
+            return Ok(Parsed {
+                rows: Vec::new(),
+                errors,
+            })
+        }
+    };
+    let mut p = Parsed::default();
     let mut names: HashMap<String, u64> = HashMap::new();
     let mut addresses: HashMap<IpAddr, u64> = HashMap::new();
     let mut record = csv::ByteRecord::new();
@@ -82,7 +111,7 @@ pub fn parse_servers(
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                errors.push(RowError {
+                p.errors.push(RowError {
                     line,
                     column: None,
                     message: format!("unreadable CSV: {e}"),
@@ -91,13 +120,13 @@ pub fn parse_servers(
             }
         }
         let line = record.position().map_or(line, |p| p.line());
-        if rows.len() + errors.len() >= MAX_ROWS {
+        if p.rows.len() + p.errors.len() >= MAX_ROWS {
             return Err(whole(format!(
-                "more than {MAX_ROWS} rows: split the file into several imports"
+                "more than {MAX_ROWS} rows (an import's limit): split the file into several imports"
             )));
         }
         if record.len() != headers.len() {
-            errors.push(RowError {
+            p.errors.push(RowError {
                 line,
                 column: None,
                 message: format!(
@@ -108,8 +137,9 @@ pub fn parse_servers(
             });
             continue;
         }
-        let before = errors.len();
-        if let Some(server) = read_row(&columns, &record, line, &mut errors) {
+        let before = p.errors.len();
+        if let Some(server) = read_row(&columns, &record, line, &mut p.errors) {
+            let errors = &mut p.errors;
             if let Some(first) = names.insert(server.name.clone(), line) {
                 errors.push(RowError {
                     line,
@@ -124,26 +154,44 @@ pub fn parse_servers(
                     message: format!("{} is already on line {first}", server.address),
                 });
             }
-            if errors.len() == before {
-                rows.push(ImportRow { line, server });
+            if p.errors.len() == before {
+                p.rows.push(ImportRow { line, server });
             }
         }
-        let read = rows.len() + errors.len();
+        let read = p.rows.len() + p.errors.len();
         if read % 1_000 == 0 {
             progress(read);
         }
     }
-    if !errors.is_empty() {
-        errors.truncate(MAX_ERRORS);
-        return Err(CatalogError::Rows {
-            file: file.to_owned(),
-            errors,
-        });
-    }
-    if rows.is_empty() {
+    if p.rows.is_empty() && p.errors.is_empty() {
         return Err(whole("no rows after the header: nothing to import".into()));
     }
-    Ok(rows)
+    Ok(p)
+}
+
+/// Reads a supplier's CSV: its rows when every check passed, else every
+/// problem (at most [`MAX_ERRORS`] listed, the count of all of them said).
+pub fn parse_servers(
+    file: &str,
+    bytes: &[u8],
+    progress: impl FnMut(usize),
+) -> Result<Vec<ImportRow>, CatalogError> {
+    let p = read_servers(file, bytes, progress)?;
+    if p.errors.is_empty() {
+        return Ok(p.rows);
+    }
+    Err(CatalogError::rows(file, p.errors))
+}
+
+/// UTF-16 with a byte-order mark, or without one (ASCII text with a NUL
+/// every other byte).
+fn looks_utf16(b: &[u8]) -> bool {
+    if b.starts_with(&[0xFF, 0xFE]) || b.starts_with(&[0xFE, 0xFF]) {
+        return true;
+    }
+    let head = &b[..b.len().min(64)];
+    head.len() >= 4
+        && (head.iter().step_by(2).all(|&c| c == 0) || head[1..].iter().step_by(2).all(|&c| c == 0))
 }
 
 /// Where each known column is. Unknown, missing and repeated headers are
@@ -164,15 +212,26 @@ fn read_headers(headers: &csv::ByteRecord) -> Result<HashMap<&'static str, usize
                     });
                 }
             }
-            None => errors.push(RowError {
-                line: 1,
-                column: Some(name.clone()),
-                message: format!(
-                    "unknown header (known: {}, optional: {})",
-                    REQUIRED.join(","),
-                    OPTIONAL.join(",")
-                ),
-            }),
+            None => {
+                let lower = name.to_lowercase();
+                let near = REQUIRED
+                    .iter()
+                    .chain(OPTIONAL.iter())
+                    .find(|c| **c == lower);
+                let message = match near {
+                    Some(c) => format!("header `{name}` differs from `{c}` only in case"),
+                    None => format!(
+                        "unknown header (known: {}, optional: {})",
+                        REQUIRED.join(","),
+                        OPTIONAL.join(",")
+                    ),
+                };
+                errors.push(RowError {
+                    line: 1,
+                    column: Some(name.clone()),
+                    message,
+                })
+            }
         }
     }
     for c in REQUIRED {
@@ -385,35 +444,71 @@ pub fn parse_labels(v: &str) -> Result<Labels, String> {
 }
 
 /// An OpenSSH public key line (`ssh-ed25519 AAAA…`) or fingerprint
-/// (`SHA256:…`), empty for none.
+/// (`SHA256:…`), empty for none. The key's blob is decoded: its own
+/// type must be the one the line names, and an ed25519 key must be whole
+/// (`ssh-ed25519 AAAA` is refused, not pinned to fail every connection).
 pub(crate) fn check_host_key(v: &str) -> Result<(), String> {
+    use base64::Engine;
     if v.is_empty() {
         return Ok(());
     }
-    let b64 = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
-    };
     if let Some(fp) = v.strip_prefix("SHA256:") {
-        if b64(fp) && fp.len() == 43 {
+        let raw = base64::engine::general_purpose::STANDARD_NO_PAD.decode(fp);
+        if raw.is_ok_and(|r| r.len() == 32) {
             return Ok(());
         }
+        return Err(format!(
+            "{v:?}: a SHA256: fingerprint is 43 base64 characters (ssh-keygen -lf KEY)"
+        ));
     }
     let mut parts = v.split_whitespace();
-    if let (Some(kind), Some(blob)) = (parts.next(), parts.next()) {
-        let kinds = [
-            "ssh-ed25519",
-            "ssh-rsa",
-            "ecdsa-sha2-nistp256",
-            "ecdsa-sha2-nistp384",
-            "ecdsa-sha2-nistp521",
-        ];
-        if kinds.contains(&kind) && b64(blob) {
-            return Ok(());
-        }
+    let (Some(kind), Some(blob)) = (parts.next(), parts.next()) else {
+        return Err(
+            "expected an OpenSSH host public key (ssh-ed25519 AAAA…) or a SHA256:… fingerprint"
+                .into(),
+        );
+    };
+    let kinds = [
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+    ];
+    if !kinds.contains(&kind) {
+        return Err(format!(
+            "{kind:?} is not a host key type (known: {})",
+            kinds.join(", ")
+        ));
     }
-    Err("expected an OpenSSH host public key (ssh-ed25519 AAAA…) or a SHA256:… fingerprint".into())
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(blob)
+        .map_err(|e| format!("the {kind} key is not valid base64: {e}"))?;
+    let (inner, rest) = ssh_string(&raw).ok_or_else(|| format!("the {kind} key is cut short"))?;
+    if inner != kind.as_bytes() {
+        return Err(format!(
+            "the key says {kind} but its blob holds a {:?} key",
+            String::from_utf8_lossy(inner)
+        ));
+    }
+    let whole = match kind {
+        "ssh-ed25519" => ssh_string(rest).is_some_and(|(k, end)| k.len() == 32 && end.is_empty()),
+        _ => ssh_string(rest).is_some_and(|(k, _)| !k.is_empty()),
+    };
+    if !whole {
+        return Err(format!(
+            "the {kind} key is cut short or has extra bytes (copy the whole line of ssh-keyscan)"
+        ));
+    }
+    Ok(())
+}
+
+/// One SSH wire string (a big-endian u32 length, then the bytes), and what
+/// follows it.
+fn ssh_string(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let len = u32::from_be_bytes(b.get(..4)?.try_into().ok()?) as usize;
+    let end = 4usize.checked_add(len)?;
+    Some((b.get(4..end)?, b.get(end..)?))
 }
 
 #[cfg(test)]
@@ -517,7 +612,7 @@ mod tests {
     #[test]
     fn host_keys_are_optional_and_checked() {
         let head = "name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels,host_key\n";
-        let ok = format!("{head}a,10.0.0.1,22,debian,x,1,1,1,,ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA\nb,10.0.0.2,22,debian,x,1,1,1,,\n");
+        let ok = format!("{head}a,10.0.0.1,22,debian,x,1,1,1,,ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKbOZWTxC1Jv1TOGb0EtvCql8xFA2bKc/05y4R2CBTP+\nb,10.0.0.2,22,debian,x,1,1,1,,\n");
         let rows = parse(ok.as_bytes()).unwrap();
         assert!(rows[0].server.host_key.is_some());
         assert!(rows[1].server.host_key.is_none());
@@ -526,6 +621,59 @@ mod tests {
             errors(bad.as_bytes())[0].column.as_deref(),
             Some("host_key")
         );
+    }
+
+    #[test]
+    fn a_cut_or_mislabelled_host_key_is_refused() {
+        let good =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKbOZWTxC1Jv1TOGb0EtvCql8xFA2bKc/05y4R2CBTP+";
+        assert_eq!(check_host_key(good), Ok(()));
+        let ecdsa = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBODuFFex6AVTEKeItdbclVfHKfph23Kfrr8zqsnJai0SN2rHxliIFi0bB92zzQBJx9+0rITI75/GgwRD7ov7Nbw=";
+        assert_eq!(check_host_key(ecdsa), Ok(()));
+        for bad in [
+            "ssh-ed25519 AAAA",
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA",
+            "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIKbOZWTxC1Jv1TOGb0EtvCql8xFA2bKc/05y4R2CBTP+",
+            "ssh-ed25519 !!!!",
+            "SHA256:abc",
+        ] {
+            assert!(check_host_key(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn utf16_semicolons_and_header_case_get_a_hint() {
+        let mut utf16 = vec![0xFF, 0xFE];
+        for u in HEAD.encode_utf16() {
+            utf16.extend_from_slice(&u.to_le_bytes());
+        }
+        let e = parse(&utf16).unwrap_err().to_string();
+        assert!(e.contains("UTF-16") && e.contains("iconv"), "{e}");
+        let semi = HEAD.replace(',', ";") + "a;10.0.0.1;22;debian;x;1;1;1;\n";
+        let e = parse(semi.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("looks semicolon-separated"), "{e}");
+        let cased = HEAD.replace("name,", "Name,") + "a,10.0.0.1,22,debian,x,1,1,1,\n";
+        let e = parse(cased.as_bytes()).unwrap_err().to_string();
+        assert!(
+            e.contains("header `Name` differs from `name` only in case"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_count_of_errors_is_true_when_not_all_are_listed() {
+        let mut text = HEAD.to_owned();
+        for i in 0..4_800u32 {
+            text.push_str(&format!("s-{i},10.0.0.300,22,debian,ovh,4,8,80,\n"));
+        }
+        let e = parse(text.as_bytes()).unwrap_err();
+        let CatalogError::Rows { errors, total, .. } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!((errors.len(), *total), (MAX_ERRORS, 4_800));
+        let first = e.to_string();
+        let first = first.lines().next().unwrap_or("");
+        assert_eq!(first, "s.csv: 4,800 errors, the first 1,000 shown:");
     }
 
     #[test]

@@ -20,11 +20,10 @@ pub struct Events {
 /// Fields a child's log line carries that are not the event's own.
 const ENVELOPE: [&str; 4] = ["timestamp", "level", "target", "event"];
 
-fn now_rfc3339ish() -> String {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+/// RFC 3339 in UTC to the millisecond, as the children's own lines (and
+/// every time `--json` prints): one format for every line of a log.
+fn rfc3339(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
 }
 
 impl Events {
@@ -101,7 +100,10 @@ impl Events {
         }
         if self.json {
             let mut line = Map::new();
-            line.insert("timestamp".into(), Value::String(now_rfc3339ish()));
+            line.insert(
+                "timestamp".into(),
+                Value::String(rfc3339(std::time::SystemTime::now())),
+            );
             line.insert("event".into(), Value::String(name.to_owned()));
             line.insert("source".into(), Value::String(source.to_owned()));
             line.extend(fields);
@@ -134,4 +136,15 @@ impl Events {
 /// Builds a field map from pairs.
 pub fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    /// `--log-json` lines of the launcher carry RFC 3339 times, not
+    /// seconds since 1970 as text.
+    #[test]
+    fn timestamps_are_rfc3339() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_764_950_400_250);
+        assert_eq!(super::rfc3339(t), "2025-12-05T16:00:00.250Z");
+    }
 }

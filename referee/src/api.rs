@@ -74,19 +74,11 @@ impl Tower {
                     filter: *filter,
                     limit: limit.min(MAX_LIST) as usize,
                 };
-                let vis = Visible::of(caller);
-                let mine = read_audit(db)?
-                    .into_iter()
-                    .filter(|r| r.tenant == caller.tenant)
-                    .filter(|r| self.record_visible(&vis, &r.host));
-                let mut v = query.select(mine);
-                if caller.origin != Origin::Tower {
-                    // The chain's own numbers count every tenant's records.
-                    for r in &mut v {
-                        r.seq = 0;
-                    }
-                }
-                Ok(ApiAnswer::Audit(v))
+                Ok(ApiAnswer::Audit(self.audit_records(caller, &query, db)?))
+            }
+            ApiCall::Page { call, page } => {
+                let whole = self.whole_list(caller, *call, db, now, turn)?;
+                crate::paging::page(whole, &page)
             }
             ApiCall::AuditVerify => {
                 let head = match db.get(audit::HEAD_KEY).map_err(storage)? {
@@ -207,6 +199,74 @@ impl Tower {
                 ))
             }
         }
+    }
+
+    /// A list call's whole answer, for [`crate::paging`] to cut (the
+    /// unpaged calls keep their own limits).
+    fn whole_list(
+        &mut self,
+        caller: &Caller,
+        call: ApiCall,
+        db: &Database,
+        now: Instant,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        use vigie_wire::catalog::CatalogCall as C;
+        match call {
+            ApiCall::Status { change: None, .. } => Ok(ApiAnswer::Changes(
+                self.latest(caller, u32::MAX)
+                    .into_iter()
+                    .map(|v| self.with_waiting(v))
+                    .collect(),
+            )),
+            ApiCall::Audit {
+                host,
+                change,
+                filter,
+                ..
+            } => {
+                let query = AuditQuery {
+                    host,
+                    change,
+                    filter: *filter,
+                    limit: usize::MAX,
+                };
+                Ok(ApiAnswer::Audit(self.audit_records(caller, &query, db)?))
+            }
+            c @ (ApiCall::Hosts
+            | ApiCall::Keys
+            | ApiCall::Operators
+            | ApiCall::Queue { .. }
+            | ApiCall::HostMetrics { host: None }
+            | ApiCall::Deploy(vigie_wire::deploy::DeployCall::List)
+            | ApiCall::Catalog(
+                C::Sessions | C::Servers { .. } | C::Pools | C::Allocations { .. } | C::Apps,
+            )) => self.api(caller, c, db, now, turn),
+            _ => Err(fault(ApiFaultKind::Invalid, "only a list call is paged")),
+        }
+    }
+
+    /// The audit records a query picks, within the caller's tenant and
+    /// scope.
+    fn audit_records(
+        &self,
+        caller: &Caller,
+        query: &AuditQuery,
+        db: &Database,
+    ) -> Result<Vec<vigie_wire::tower::AuditRecord>, ApiFault> {
+        let vis = Visible::of(caller);
+        let mine = read_audit(db)?
+            .into_iter()
+            .filter(|r| r.tenant == caller.tenant)
+            .filter(|r| self.record_visible(&vis, &r.host));
+        let mut v = query.select(mine);
+        if caller.origin != Origin::Tower {
+            // The chain's own numbers count every tenant's records.
+            for r in &mut v {
+                r.seq = 0;
+            }
+        }
+        Ok(v)
     }
 
     pub(crate) fn submit(

@@ -405,6 +405,7 @@ impl Tower {
             CatalogCall::Export { target, after } => {
                 self.servers_export(caller, target.as_deref(), after.as_deref())?
             }
+            CatalogCall::ImportCheck { rows } => self.import_check(caller, &rows)?,
         };
         Ok(ApiAnswer::Catalog(answer))
     }

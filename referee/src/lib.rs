@@ -26,6 +26,7 @@ mod lifecycle;
 mod model;
 mod observe;
 mod operators;
+mod paging;
 mod provision;
 mod regrant;
 mod scope;

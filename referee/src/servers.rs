@@ -9,8 +9,11 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use vigie_catalog::servers::normal_address;
+use vigie_catalog::RowError;
 use vigie_changes::Selector;
-use vigie_wire::catalog::{CatalogAnswer, ImportRow, ServerRecord, ServerState, SessionRecord};
+use vigie_wire::catalog::{
+    CatalogAnswer, ImportProblem, ImportRow, ServerRecord, ServerState, SessionRecord,
+};
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 
 use crate::catalog::{server_key, session_key, CatalogLog};
@@ -21,9 +24,6 @@ use crate::turn::{Log, Turn, WORK_MAX_BYTES};
 pub(crate) fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
 }
-
-/// Most problems one refusal lists (the count says how many there were).
-const MAX_LISTED: usize = 200;
 
 impl Tower {
     pub(crate) fn import(
@@ -62,80 +62,10 @@ impl Tower {
         for r in &mut rows {
             r.server.address = normal_address(r.server.address);
         }
-        let vis = Visible::of(caller);
-        let mut problems: Vec<String> = Vec::new();
-        let mut seen: HashMap<&str, u64> = HashMap::new();
-        let mut seen_at: HashMap<IpAddr, u64> = HashMap::new();
-        let taken = self.tenant_addresses(&caller.tenant);
-        for r in &rows {
-            let s = &r.server;
-            let at = |c: &str, m: &str| format!("line {}, column '{c}': {m}", r.line);
-            for (c, m) in vigie_catalog::servers::check_server(s) {
-                problems.push(at(c, &m));
-            }
-            if let Some(first) = seen.insert(&s.name, r.line) {
-                problems.push(at(
-                    "name",
-                    &format!("{:?} is already on line {first}", s.name),
-                ));
-            }
-            if let Some(old) = self.catalog.servers.get(&s.name) {
-                let m = if old.tenant == caller.tenant {
-                    format!(
-                        "{:?} is already in the catalog (session {})",
-                        s.name, old.session
-                    )
-                } else {
-                    // Names are unique in the tower; which tenant has it is
-                    // not said.
-                    format!("{:?} is in use in this tower: choose another name", s.name)
-                };
-                problems.push(at("name", &m));
-            } else if self
-                .hosts
-                .get(&s.name)
-                .is_some_and(|h| h.rec.tenant != caller.tenant)
-            {
-                problems.push(at(
-                    "name",
-                    &format!("{:?} is in use in this tower: choose another name", s.name),
-                ));
-            }
-            if let Some(first) = seen_at.insert(s.address, r.line) {
-                problems.push(at(
-                    "address",
-                    &format!("{} is already on line {first}", s.address),
-                ));
-            }
-            if let Some(o) = taken.get(&s.address).filter(|o| o.spec.name != s.name) {
-                problems.push(at(
-                    "address",
-                    &format!(
-                        "{} is already server {:?}'s (session {})",
-                        s.address, o.spec.name, o.session
-                    ),
-                ));
-            }
-            if !vis.host(&caller.tenant, &s.name, &s.labels) {
-                problems.push(at(
-                    "name",
-                    &format!(
-                        "operator {} may not import {:?} (outside the scope of servers.admin)",
-                        caller.operator, s.name
-                    ),
-                ));
-            }
-        }
+        let problems = self.import_problems(caller, &rows);
         if !problems.is_empty() {
-            let n = problems.len();
-            problems.truncate(MAX_LISTED);
-            return Err(fault(
-                ApiFaultKind::Invalid,
-                format!(
-                    "{file}: {n} error(s), nothing imported:\n  {}",
-                    problems.join("\n  ")
-                ),
-            ));
+            let e = vigie_catalog::CatalogError::rows(&file, problems);
+            return Err(fault(ApiFaultKind::Invalid, e.to_string()));
         }
         let count = rows.len() as u64;
         let id = self
@@ -224,6 +154,117 @@ impl Tower {
         })
     }
 
+    /// Every problem of an import's rows the tower sees: against the other
+    /// rows and the whole tower (names, the tenant's addresses, the
+    /// caller's scope), besides each row's own checks.
+    pub(crate) fn import_problems(&self, caller: &Caller, rows: &[ImportRow]) -> Vec<RowError> {
+        let vis = Visible::of(caller);
+        let mut problems = Vec::new();
+        let mut seen: HashMap<&str, u64> = HashMap::new();
+        let mut seen_at: HashMap<IpAddr, u64> = HashMap::new();
+        let taken = self.tenant_addresses(&caller.tenant);
+        for r in rows {
+            let s = &r.server;
+            let mut at = |c: &str, m: String| {
+                problems.push(RowError {
+                    line: r.line,
+                    column: Some(c.to_owned()),
+                    message: m,
+                })
+            };
+            for (c, m) in vigie_catalog::servers::check_server(s) {
+                at(c, m);
+            }
+            if let Some(first) = seen.insert(&s.name, r.line) {
+                at("name", format!("{:?} is already on line {first}", s.name));
+            }
+            if let Some(m) = self.name_taken(caller, &s.name) {
+                at("name", m);
+            }
+            if let Some(first) = seen_at.insert(s.address, r.line) {
+                at(
+                    "address",
+                    format!("{} is already on line {first}", s.address),
+                );
+            }
+            if let Some(o) = taken.get(&s.address).filter(|o| o.spec.name != s.name) {
+                at(
+                    "address",
+                    format!(
+                        "{} is already server {:?}'s (session {})",
+                        s.address, o.spec.name, o.session
+                    ),
+                );
+            }
+            if !vis.host(&caller.tenant, &s.name, &s.labels) {
+                at(
+                    "name",
+                    format!(
+                        "operator {} may not import {:?} (outside the scope of servers.admin)",
+                        caller.operator, s.name
+                    ),
+                );
+            }
+        }
+        problems
+    }
+
+    /// An import's rows checked by the tower, every problem answered (at
+    /// most `MAX_ERRORS` listed, all counted), nothing written.
+    pub(crate) fn import_check(
+        &self,
+        caller: &Caller,
+        rows: &[ImportRow],
+    ) -> Result<CatalogAnswer, ApiFault> {
+        let max = vigie_catalog::servers::MAX_ROWS;
+        if rows.len() > max {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                format!("{} rows, at most {max} per import", rows.len()),
+            ));
+        }
+        let rows: Vec<ImportRow> = rows
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.server.address = normal_address(r.server.address);
+                r
+            })
+            .collect();
+        let mut all = self.import_problems(caller, &rows);
+        all.sort_by_key(|p| p.line);
+        let total = all.len() as u64;
+        let problems = all
+            .into_iter()
+            .take(vigie_catalog::servers::MAX_ERRORS)
+            .map(|p| ImportProblem {
+                line: p.line,
+                column: p.column,
+                message: p.message,
+            })
+            .collect();
+        Ok(CatalogAnswer::ImportChecked { problems, total })
+    }
+
+    /// Why `name` cannot be a new server's: in the catalog, or another
+    /// tenant's host (names are unique in the tower; whose is not said).
+    fn name_taken(&self, caller: &Caller, name: &str) -> Option<String> {
+        if let Some(old) = self.catalog.servers.get(name) {
+            return Some(if old.tenant == caller.tenant {
+                format!(
+                    "{name:?} is already in the catalog (session {})",
+                    old.session
+                )
+            } else {
+                format!("{name:?} is in use in this tower: choose another name")
+            });
+        }
+        self.hosts
+            .get(name)
+            .is_some_and(|h| h.rec.tenant != caller.tenant)
+            .then(|| format!("{name:?} is in use in this tower: choose another name"))
+    }
+
     /// The tenant's addresses already in the catalog: one machine is one
     /// server (another tenant's are not looked at, nor named: their
     /// import is accepted, and the first provisioning claims the address,
@@ -283,7 +324,6 @@ impl Tower {
                     .as_ref()
                     .is_none_or(|sel| sel.matches(&s.spec.name, &s.spec.labels))
             })
-            .take(crate::api::MAX_LIST as usize * 20)
             .cloned()
             .collect())
     }

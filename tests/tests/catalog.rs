@@ -288,7 +288,7 @@ fn a_catalog_is_edited_exported_removed_and_an_import_undone() -> anyhow::Result
         &first,
         format!(
             "{head}web-1,10.3.0.1,22,debian,\"ovh, gra\",4,8,80,role=web,\n\
-             web-2,10.3.0.2,22,debian,ovh,4,8,80,role=web,ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA\n\
+             web-2,10.3.0.2,22,debian,ovh,4,8,80,role=web,ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKbOZWTxC1Jv1TOGb0EtvCql8xFA2bKc/05y4R2CBTP+\n\
              db-1,10.3.0.3,2222,admin,hetzner,8,32,500,role=db,\n"
         ),
     )?;

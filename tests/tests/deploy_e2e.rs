@@ -89,10 +89,8 @@ fn change_ends(
         .map(|e| {
             let id = e.str("change").context("a change id")?.to_string();
             let stamp = e.str("timestamp").context("a timestamp")?;
-            let (secs, millis) = stamp.split_once('.').context("secs.millis")?;
-            let t = std::time::UNIX_EPOCH
-                + Duration::from_secs(secs.parse()?)
-                + Duration::from_millis(millis.parse::<u64>()? + 1);
+            // RFC 3339 to the millisecond: the next millisecond is surely after.
+            let t = humantime::parse_rfc3339(stamp)? + Duration::from_millis(1);
             Ok((id, t))
         })
         .collect()

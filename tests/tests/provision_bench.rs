@@ -16,8 +16,9 @@ const WAIT: Duration = Duration::from_secs(300);
 /// An event's time, in seconds.
 fn at(e: &vigie_tests::Event) -> f64 {
     e.str("timestamp")
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_default()
+        .and_then(|t| humantime::parse_rfc3339(t).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Where one server's time went: each `provision_step` until the next,

@@ -294,6 +294,12 @@ pub enum CatalogCall {
         target: Option<String>,
         after: Option<String>,
     },
+    /// The tower's checks of an import's rows (names and addresses in the
+    /// catalog, scope), answered with every problem rather than refused:
+    /// how the CLI reports them with the file's own errors, in one list.
+    ImportCheck {
+        rows: Vec<ImportRow>,
+    },
 }
 
 /// Most servers one `Export` answer holds.
@@ -372,6 +378,7 @@ impl CatalogCall {
             | CatalogCall::SshKey
             | CatalogCall::Export { .. } => Verb::ServersRead,
             CatalogCall::Import { .. }
+            | CatalogCall::ImportCheck { .. }
             | CatalogCall::Provision { .. }
             | CatalogCall::Provisioning
             | CatalogCall::HostKeySeen { .. }
@@ -419,4 +426,18 @@ pub enum CatalogAnswer {
         servers: Vec<String>,
         released: Vec<Allocation>,
     },
+    /// The problems the tower found in an `ImportCheck`'s rows: at most
+    /// `MAX_ERRORS` of them, `total` counts all.
+    ImportChecked {
+        problems: Vec<ImportProblem>,
+        total: u64,
+    },
+}
+
+/// One problem of an import row, as the tower sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportProblem {
+    pub line: u64,
+    pub column: Option<String>,
+    pub message: String,
 }

@@ -14,6 +14,7 @@ pub mod front;
 pub mod lifecycle;
 pub mod limits;
 pub mod observe;
+pub mod page;
 pub mod tower;
 
 pub use envelope::{decode, encode, peek_version, WireError, MAGIC, VERSION};

@@ -583,12 +583,22 @@ pub enum ApiCall {
     /// Every daemon of the tower with its state, as the launcher last said
     /// (the plugs of hosts the caller may read only).
     TowerStatus,
+    /// A page of a list call (`Status` without a change, `Audit`, `Hosts`,
+    /// `Keys`, `Operators`, `Queue`, `HostMetrics`, the deployer's list,
+    /// the catalogs' lists): answered with [`ApiAnswer::Page`].
+    Page {
+        call: Box<ApiCall>,
+        page: crate::page::PageAsk,
+    },
 }
 
 impl ApiCall {
     /// Whether the call changes the tower's state (and so takes an
     /// idempotency key).
     pub fn mutates(&self) -> bool {
+        if let ApiCall::Page { call, .. } = self {
+            return call.mutates();
+        }
         if let ApiCall::Catalog(c) = self {
             return c.mutates();
         }
@@ -643,6 +653,7 @@ impl ApiCall {
             ApiCall::Deploy(crate::deploy::DeployCall::Record { .. }) => Verb::ChangesSubmit,
             ApiCall::Deploy(crate::deploy::DeployCall::List) => Verb::ChangesRead,
             ApiCall::Catalog(c) => c.verb(),
+            ApiCall::Page { call, .. } => return call.verb(),
         })
     }
 }
@@ -659,7 +670,10 @@ pub enum ApiAnswer {
     Changes(Vec<ChangeView>),
     Hosts(Vec<HostView>),
     Audit(Vec<AuditRecord>),
-    AuditVerified { records: u64, head: String },
+    AuditVerified {
+        records: u64,
+        head: String,
+    },
     Keys(Vec<crate::front::KeyRecord>),
     Operators(Vec<crate::front::OperatorRecord>),
     Done,
@@ -668,6 +682,11 @@ pub enum ApiAnswer {
     HostMetrics(Vec<crate::observe::HostMetricsView>),
     Logs(crate::observe::LogsPage),
     TowerStatus(crate::lifecycle::TowerHealth),
+    /// One page of a list, and what it leaves out.
+    Page {
+        answer: Box<ApiAnswer>,
+        page: crate::page::PageInfo,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

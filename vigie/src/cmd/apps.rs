@@ -28,8 +28,11 @@ enum Action {
         /// The application's YAML file (examples/app.yml).
         file: PathBuf,
     },
-    /// The tenant's applications, every version.
-    List,
+    /// The tenant's applications, every version, a page at a time.
+    List {
+        #[command(flatten)]
+        page: super::page::PageArgs,
+    },
     /// One application, every version, with its services.
     Show {
         /// The application's name.
@@ -39,6 +42,7 @@ enum Action {
 
 pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
     let json = format == Format::Json;
+    let mut page = None;
     let (call, detail) = match a.action {
         Action::Add { file } => {
             let name = file.display().to_string();
@@ -56,10 +60,24 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Action::List => (CatalogCall::Apps, false),
+        Action::List { page: p } => {
+            page = Some(p);
+            (CatalogCall::Apps, false)
+        }
         Action::Show { name } => (CatalogCall::App { name }, true),
     };
-    let answer = a.conn.client()?.call(ApiCall::Catalog(call))?;
+    let mut tower = a.conn.client()?;
+    let (answer, info) = match &page {
+        Some(p) => {
+            let (answer, info) = super::page::call(&mut tower, ApiCall::Catalog(call), p.ask())?;
+            (answer, Some(info))
+        }
+        None => (tower.call(ApiCall::Catalog(call))?, None),
+    };
+    let footer = |format| match &info {
+        Some(i) => super::page::footer(i, format, "applications"),
+        None => Ok(()),
+    };
     let ApiAnswer::Catalog(CatalogAnswer::Apps(v)) = answer else {
         anyhow::bail!("unexpected answer: {answer:?}");
     };
@@ -67,6 +85,7 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
         for app in &v {
             out::json(&AppJson::from(app))?;
         }
+        footer(format)?;
         return Ok(ExitCode::SUCCESS);
     }
     if !detail {
@@ -77,6 +96,7 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
         if !t.is_empty() {
             t.print()?;
         }
+        footer(format)?;
         return Ok(ExitCode::SUCCESS);
     }
     for app in v {

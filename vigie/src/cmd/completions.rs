@@ -13,7 +13,9 @@ use super::Cli;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The shell: bash, zsh, fish, elvish or powershell.
-    #[arg(value_name = "SHELL")]
+    // `value_enum`: the shells are the argument's possible values, so a
+    // shell's completion offers them (fish offered file names).
+    #[arg(value_name = "SHELL", value_enum)]
     shell: clap_complete::Shell,
 }
 
@@ -28,8 +30,38 @@ pub fn completions(a: Args) -> anyhow::Result<ExitCode> {
     let mut cmd = Cli::command();
     let mut buf = Vec::new();
     clap_complete::generate(a.shell, &mut cmd, "vigie", &mut buf);
+    if a.shell == clap_complete::Shell::Fish {
+        buf.extend(fish_positionals(&cmd).into_bytes());
+    }
     std::io::Write::write_all(&mut std::io::stdout().lock(), &buf)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// clap_complete's fish script completes named options only: a
+/// positional argument with a fixed set of values (`completions SHELL`)
+/// would complete file names. One line per such argument of a top-level
+/// subcommand offers its values instead.
+fn fish_positionals(cmd: &clap::Command) -> String {
+    let mut out = String::new();
+    for sub in cmd.get_subcommands() {
+        for arg in sub.get_positionals() {
+            let values: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .filter(|v| !v.is_hide_set())
+                .map(|v| v.get_name().to_owned())
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
+            out.push_str(&format!(
+                "complete -c vigie -n \"__fish_vigie_using_subcommand {}\" -f -a \"{}\"\n",
+                sub.get_name(),
+                values.join(" ")
+            ));
+        }
+    }
+    out
 }
 
 /// One page for `vigie` and one per subcommand, nested ones included

@@ -60,8 +60,12 @@ pub struct DeploymentsArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum DeploymentsCmd {
-    /// Every environment deployed in the tenant (the default).
-    List,
+    /// Every environment deployed in the tenant (the default), a page at
+    /// a time.
+    List {
+        #[command(flatten)]
+        page: super::page::PageArgs,
+    },
     /// One environment: instance numbers, hosts, history.
     Show {
         /// APP/ENVIRONMENT, e.g. shop/prod.
@@ -70,7 +74,11 @@ enum DeploymentsCmd {
 }
 
 fn inventory(client: &mut Tower) -> anyhow::Result<Vec<EnvRecord>> {
-    match client.call(ApiCall::Deploy(DeployCall::List))? {
+    records(client.call(ApiCall::Deploy(DeployCall::List))?)
+}
+
+fn records(answer: ApiAnswer) -> anyhow::Result<Vec<EnvRecord>> {
+    match answer {
         ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => all
             .iter()
             .map(|d| {
@@ -727,9 +735,17 @@ fn with_maintenance(
 
 pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCode> {
     let mut client = a.conn.client()?;
-    let records = inventory(&mut client)?;
-    match a.what.unwrap_or(DeploymentsCmd::List) {
-        DeploymentsCmd::List => {
+    let default = DeploymentsCmd::List {
+        page: super::page::PageArgs {
+            limit: vigie_wire::page::DEFAULT_PAGE,
+            after: None,
+        },
+    };
+    match a.what.unwrap_or(default) {
+        DeploymentsCmd::List { page } => {
+            let call = ApiCall::Deploy(DeployCall::List);
+            let (answer, info) = super::page::call(&mut client, call, page.ask())?;
+            let records = records(answer)?;
             for r in &records {
                 if format == Format::Json {
                     super::out::json(&super::json::DeploymentJson::new(r, false))?;
@@ -749,8 +765,10 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
                     hosts.join(",")
                 );
             }
+            super::page::footer(&info, format, "deployments")?;
         }
         DeploymentsCmd::Show { name } => {
+            let records = inventory(&mut client)?;
             let Some(r) = records.iter().find(|r| r.key.to_string() == name) else {
                 esay!("vigie deployments: no environment {name} (write APP/ENVIRONMENT)");
                 return Ok(ExitCode::FAILURE);

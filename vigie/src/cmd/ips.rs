@@ -28,8 +28,11 @@ enum Action {
         #[command(subcommand)]
         action: PoolAction,
     },
-    /// The tenant's pools with their use.
-    Pools,
+    /// The tenant's pools with their use, a page at a time.
+    Pools {
+        #[command(flatten)]
+        page: super::page::PageArgs,
+    },
     /// Hand out addresses of a pool (all or none).
     Allocate {
         /// The pool's name.
@@ -55,6 +58,8 @@ enum Action {
     List {
         /// The pool's name.
         pool: String,
+        #[command(flatten)]
+        page: super::page::PageArgs,
     },
 }
 
@@ -84,6 +89,7 @@ fn catalog(answer: ApiAnswer) -> anyhow::Result<CatalogAnswer> {
 
 pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
     let json = format == Format::Json;
+    let mut page = None;
     let call = match a.action {
         Action::Pool {
             action:
@@ -101,7 +107,10 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
                 reserved,
             },
         },
-        Action::Pools => CatalogCall::Pools,
+        Action::Pools { page: p } => {
+            page = Some(p);
+            CatalogCall::Pools
+        }
         Action::Allocate { pool, owner, count } => CatalogCall::Allocate { pool, owner, count },
         Action::Release {
             pool,
@@ -118,9 +127,25 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
                 owner,
             }
         }
-        Action::List { pool } => CatalogCall::Allocations { pool },
+        Action::List { pool, page: p } => {
+            page = Some(p);
+            CatalogCall::Allocations { pool }
+        }
     };
-    match catalog(a.conn.client()?.call(ApiCall::Catalog(call))?)? {
+    let mut tower = a.conn.client()?;
+    let (answer, info) = match page {
+        Some(p) => {
+            let (answer, info) = super::page::call(&mut tower, ApiCall::Catalog(call), p.ask())?;
+            (answer, Some(info))
+        }
+        None => (tower.call(ApiCall::Catalog(call))?, None),
+    };
+    let things = if matches!(answer, ApiAnswer::Catalog(CatalogAnswer::Pools(_))) {
+        "pools"
+    } else {
+        "addresses allocated"
+    };
+    match catalog(answer)? {
         CatalogAnswer::Pools(v) if json => {
             for p in &v {
                 out::json(&PoolJson::from(p))?;
@@ -160,6 +185,9 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             }
         }
         other => anyhow::bail!("unexpected answer: {other:?}"),
+    }
+    if let Some(info) = info {
+        super::page::footer(&info, format, things)?;
     }
     Ok(ExitCode::SUCCESS)
 }

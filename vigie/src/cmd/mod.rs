@@ -26,6 +26,7 @@ mod observe;
 mod operators;
 pub mod out;
 mod pace;
+mod page;
 mod plug;
 mod progress;
 mod provisioner;

@@ -18,14 +18,21 @@ use super::pace::{self, Next, Pace};
 /// A logs call waits for the host (the referee gives it 10 s).
 const LOGS_TIMEOUT: Duration = Duration::from_secs(15);
 
-pub fn host_metrics(tower: &mut Tower, format: Format) -> anyhow::Result<ExitCode> {
-    let ApiAnswer::HostMetrics(views) = tower.call(ApiCall::HostMetrics { host: None })? else {
+pub fn host_metrics(
+    tower: &mut Tower,
+    format: Format,
+    page: &super::page::PageArgs,
+) -> anyhow::Result<ExitCode> {
+    let call = ApiCall::HostMetrics { host: None };
+    let (answer, info) = super::page::call(tower, call, page.ask())?;
+    let ApiAnswer::HostMetrics(views) = answer else {
         anyhow::bail!("unexpected answer");
     };
     if format == Format::Json {
         for v in &views {
             out::json(&HostMetricsJson::from(v))?;
         }
+        super::page::footer(&info, format, "hosts")?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = Table::new(&[
@@ -42,7 +49,10 @@ pub fn host_metrics(tower: &mut Tower, format: Format) -> anyhow::Result<ExitCod
     for v in &views {
         t.row(metrics_row(v));
     }
-    t.print()?;
+    if !t.is_empty() {
+        t.print()?;
+    }
+    super::page::footer(&info, format, "hosts")?;
     Ok(ExitCode::SUCCESS)
 }
 

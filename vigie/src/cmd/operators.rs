@@ -15,6 +15,9 @@ use super::out::{self, Format, Table};
 pub struct Args {
     #[command(subcommand)]
     action: Option<Action>,
+    /// Listing: a page at a time.
+    #[command(flatten)]
+    page: super::page::PageArgs,
     #[command(flatten)]
     pub(super) conn: Conn,
 }
@@ -119,13 +122,15 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             super::json::done(format, "operators ungrant", said)
         }
         None => {
-            let ApiAnswer::Operators(ops) = tower.call(ApiCall::Operators)? else {
+            let (answer, info) = super::page::call(&mut tower, ApiCall::Operators, a.page.ask())?;
+            let ApiAnswer::Operators(ops) = answer else {
                 anyhow::bail!("unexpected answer");
             };
             if format == Format::Json {
                 for o in &ops {
                     out::json(&OperatorJson::from(o))?;
                 }
+                super::page::footer(&info, format, "operators")?;
                 return Ok(ExitCode::SUCCESS);
             }
             let mut t = Table::new(&["NAME", "TENANT", "STATE", "KEY", "GRANTS"]);
@@ -139,7 +144,10 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
                     j.grants.join(" "),
                 ]);
             }
-            t.print()?;
+            if !t.is_empty() {
+                t.print()?;
+            }
+            super::page::footer(&info, format, "operators")?;
             Ok(ExitCode::SUCCESS)
         }
     }

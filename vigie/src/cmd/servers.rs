@@ -14,6 +14,7 @@ use vigie_wire::tower::{ApiAnswer, ApiCall};
 use super::conn::Conn;
 use super::json_catalog::{ServerJson, SessionJson};
 use super::out::{self, Format, Table};
+use super::page::PageArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,22 +28,29 @@ pub struct Args {
 enum Action {
     /// Import a supplier's CSV (header: name,address,ssh_port,ssh_user,
     /// provider,cpu,ram_gb,disk_gb,labels[,host_key]) as one session: every
-    /// row or none.
+    /// row or none. At most 20,000 rows and 8 MiB per import (split a
+    /// bigger file); every error is counted, the first 1,000 listed, the
+    /// tower's (names already in the catalog) with the file's; exit 64.
     Import {
-        /// The CSV file (UTF-8, comma-separated, a header row first).
+        /// The CSV file (UTF-8, comma-separated, a header row first; at
+        /// most 20,000 rows).
         file: PathBuf,
         /// Check everything (here and in the tower), write nothing.
         #[arg(long)]
         dry_run: bool,
     },
-    /// The import sessions of the tenant (`sessions undo ID` removes
-    /// one's servers).
+    /// The import sessions of the tenant, a page at a time (`sessions
+    /// undo ID` removes one's servers).
     Sessions {
         #[command(subcommand)]
         action: Option<super::servers_life::SessionAction>,
+        #[command(flatten)]
+        page: PageArgs,
     },
-    /// The servers of the catalog.
+    /// The servers of the catalog, by name, a page at a time.
     List {
+        #[command(flatten)]
+        page: PageArgs,
         /// Only the servers this session added.
         #[arg(long)]
         session: Option<u64>,
@@ -128,6 +136,15 @@ fn when(ms: u64) -> String {
     super::json::rfc3339(ms)
 }
 
+/// One page of a list call.
+fn paged(
+    conn: &Conn,
+    call: ApiCall,
+    page: &PageArgs,
+) -> anyhow::Result<(ApiAnswer, vigie_wire::page::PageInfo)> {
+    super::page::call(&mut conn.client()?, call, page.ask())
+}
+
 fn catalog(answer: ApiAnswer) -> anyhow::Result<CatalogAnswer> {
     match answer {
         ApiAnswer::Catalog(c) => Ok(c),
@@ -209,20 +226,19 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
         Action::Export { target } => super::servers_life::export(&a.conn, target),
         Action::Sessions {
             action: Some(action),
+            ..
         } => super::servers_life::session(&a.conn, action, json),
-        Action::Sessions { action: None } => {
-            let CatalogAnswer::Sessions(v) = catalog(
-                a.conn
-                    .client()?
-                    .call(ApiCall::Catalog(CatalogCall::Sessions))?,
-            )?
-            else {
+        Action::Sessions { action: None, page } => {
+            let call = ApiCall::Catalog(CatalogCall::Sessions);
+            let (answer, info) = paged(&a.conn, call, &page)?;
+            let CatalogAnswer::Sessions(v) = catalog(answer)? else {
                 anyhow::bail!("unexpected answer");
             };
             if json {
                 for s in &v {
                     out::json(&SessionJson::from(s))?;
                 }
+                super::page::footer(&info, format, "import sessions")?;
                 return Ok(ExitCode::SUCCESS);
             }
             let mut t = Table::new(&["SESSION", "AT", "SERVERS", "BY", "FILE", "SHA256"]);
@@ -239,17 +255,24 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             if !t.is_empty() {
                 t.print()?;
             }
+            super::page::footer(&info, format, "import sessions")?;
             Ok(ExitCode::SUCCESS)
         }
-        Action::List { session, target } => {
+        Action::List {
+            page,
+            session,
+            target,
+        } => {
             let call = ApiCall::Catalog(CatalogCall::Servers { session, target });
-            let CatalogAnswer::Servers(v) = catalog(a.conn.client()?.call(call)?)? else {
+            let (answer, info) = paged(&a.conn, call, &page)?;
+            let CatalogAnswer::Servers(v) = catalog(answer)? else {
                 anyhow::bail!("unexpected answer");
             };
             if json {
                 for s in &v {
                     out::json(&ServerJson::from(s))?;
                 }
+                super::page::footer(&info, format, "servers")?;
                 return Ok(ExitCode::SUCCESS);
             }
             let mut t = Table::new(&["NAME", "ADDRESS", "STATE", "SESSION", "LABELS"]);
@@ -265,6 +288,7 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             if !t.is_empty() {
                 t.print()?;
             }
+            super::page::footer(&info, format, "servers")?;
             Ok(ExitCode::SUCCESS)
         }
         Action::Show { name } => {
@@ -326,17 +350,18 @@ fn import(
             let _ = std::io::stderr().flush();
         }
     };
-    let parsed = vigie_catalog::servers::parse_servers(&name, &bytes, progress);
+    let parsed = vigie_catalog::servers::read_servers(&name, &bytes, progress);
     if tty {
         eprint!("\r\x1b[K");
     }
-    let rows = match parsed {
-        Ok(r) => r,
-        Err(e) => {
-            out::esay!("vigie servers import: {e}\nnothing imported");
-            return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
-        }
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(e) => return refused(&e.to_string()),
     };
+    if !parsed.errors.is_empty() {
+        return refused_with_tower(conn, &name, parsed);
+    }
+    let rows = parsed.rows;
     if tty {
         eprint!("sending {} rows to the tower…", rows.len());
     }
@@ -350,11 +375,23 @@ fn import(
         rows,
         dry_run,
     });
-    let answer = conn.client()?.call(call);
+    let mut tower = conn.client()?;
+    let answer = tower.call_raw(call);
     if tty {
         eprint!("\r\x1b[K");
     }
-    let CatalogAnswer::Imported { session, servers } = catalog(answer?)? else {
+    let answer = match answer {
+        Ok(a) => a,
+        // The tower's problems with the rows: the same words, format and
+        // exit code as the file's own.
+        Err(vigie_referee::ClientError::Refused(f))
+            if f.kind == vigie_wire::tower::ApiFaultKind::Invalid =>
+        {
+            return refused(&f.message)
+        }
+        Err(e) => return Err(tower.explain(e)),
+    };
+    let CatalogAnswer::Imported { session, servers } = catalog(answer)? else {
         anyhow::bail!("unexpected answer");
     };
     match session {
@@ -368,6 +405,49 @@ fn import(
         None => println!("dry run: {servers} server(s) would be imported, nothing written"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An import refused, for a reason in the file or in the tower.
+fn refused(why: &str) -> anyhow::Result<ExitCode> {
+    out::esay!("vigie servers import: {why}\nnothing imported");
+    Ok(ExitCode::from(crate::runtime::EXIT_CONFIG))
+}
+
+/// A file with errors: its rows that are right are checked by the tower
+/// too (names already in the catalog, addresses, scope), so every problem
+/// is in one list, in line order, counted.
+fn refused_with_tower(
+    conn: &Conn,
+    name: &str,
+    parsed: vigie_catalog::servers::Parsed,
+) -> anyhow::Result<ExitCode> {
+    let mut errors = parsed.errors;
+    let mut hidden = 0;
+    let mut note = None;
+    if !parsed.rows.is_empty() {
+        let call = ApiCall::Catalog(CatalogCall::ImportCheck { rows: parsed.rows });
+        match conn.client().and_then(|mut t| t.call(call)) {
+            Ok(ApiAnswer::Catalog(CatalogAnswer::ImportChecked { problems, total })) => {
+                hidden = (total as usize).saturating_sub(problems.len());
+                errors.extend(problems.into_iter().map(|p| vigie_catalog::RowError {
+                    line: p.line,
+                    column: p.column,
+                    message: p.message,
+                }));
+            }
+            Ok(other) => anyhow::bail!("unexpected answer: {other:?}"),
+            Err(e) => note = Some(format!("(the tower did not check the other rows: {e})")),
+        }
+    }
+    let mut e = vigie_catalog::CatalogError::rows(name, errors);
+    if let vigie_catalog::CatalogError::Rows { total, .. } = &mut e {
+        *total += hidden;
+    }
+    let why = match note {
+        Some(n) => format!("{e}\n{n}"),
+        None => e.to_string(),
+    };
+    refused(&why)
 }
 
 fn provision(

@@ -63,7 +63,9 @@ pub(super) fn print_changes(views: &[ChangeView], format: Format) -> anyhow::Res
             v.title.clone(),
         ]);
     }
-    t.print()?;
+    if !t.is_empty() {
+        t.print()?;
+    }
     Ok(())
 }
 
@@ -193,7 +195,7 @@ fn outcome(views: &[ChangeView]) -> ExitCode {
 
 #[derive(Debug, clap::Args)]
 pub struct SubmitArgs {
-    /// The change request (YAML).
+    /// The change request (YAML); `-` reads it from stdin.
     #[arg(value_name = "FILE")]
     file: PathBuf,
     /// Hosts: an id, a list (a,b), a glob (web-*), or labels (role=web).
@@ -212,7 +214,7 @@ pub struct SubmitArgs {
 }
 
 pub fn submit(a: SubmitArgs, format: Format) -> anyhow::Result<ExitCode> {
-    let spec = match vigie_changes::load_change(&a.file) {
+    let spec = match read_change(&a.file) {
         Ok(s) => s,
         Err(e) => {
             out::warn(&format!("vigie submit: {e}"));
@@ -231,7 +233,48 @@ pub fn submit(a: SubmitArgs, format: Format) -> anyhow::Result<ExitCode> {
     }
     let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
     let done = follow(format, &mut tower, &ids, a.wait_timeout)?;
+    if format == Format::Text {
+        // What failed, said where the operator waited for it.
+        let failed: Vec<&ChangeView> = done
+            .iter()
+            .filter(|v| {
+                v.steps.iter().any(|s| {
+                    [&s.result, &s.undo]
+                        .iter()
+                        .any(|r| r.as_ref().is_some_and(|r| !r.ok))
+                })
+            })
+            .collect();
+        for v in failed.iter().take(MAX_FAILED_SHOWN) {
+            out::line(&format!("\n{} on {}:", v.id, escape::field(&v.host)))?;
+            print_failed_steps(v)?;
+        }
+        if failed.len() > MAX_FAILED_SHOWN {
+            out::line(&format!(
+                "\n{} more failed: `vigie status ID` shows each",
+                failed.len() - MAX_FAILED_SHOWN
+            ))?;
+        }
+    }
     Ok(outcome(&done))
+}
+
+/// Failed changes whose output `submit --wait` shows.
+const MAX_FAILED_SHOWN: usize = 5;
+
+/// A change file, or stdin for `-` (bounded like a file).
+fn read_change(file: &std::path::Path) -> Result<vigie_wire::change::ChangeSpec, String> {
+    if file.as_os_str() != "-" {
+        return vigie_changes::load_change(file).map_err(|e| e.to_string());
+    }
+    use std::io::Read;
+    let mut text = String::new();
+    let max = vigie_changes::MAX_CHANGE_FILE as u64;
+    std::io::stdin()
+        .take(max + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("<stdin>: {e}"))?;
+    vigie_changes::parse_change("<stdin>", &text).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, clap::Args)]
@@ -240,9 +283,17 @@ pub struct StatusArgs {
     /// it, the latest changes.
     #[arg(value_name = "ID")]
     id: Option<String>,
-    /// How many of the latest changes to list.
+    /// How many of the latest changes to list (a page, at most 1000; the
+    /// older ones are counted, with the `--before` to reach them).
     #[arg(long, default_value_t = 50, value_name = "N")]
     limit: u32,
+    /// Page back: the changes before this cursor (the `--before X` a page
+    /// ended with).
+    #[arg(long, value_name = "CURSOR")]
+    before: Option<String>,
+    /// Page forward: the changes after this cursor.
+    #[arg(long, value_name = "CURSOR")]
+    after: Option<String>,
     #[command(flatten)]
     pub(super) conn: Conn,
 }
@@ -268,6 +319,12 @@ fn print_detail(v: &ChangeView) -> anyhow::Result<()> {
         ]);
     }
     t.print()?;
+    print_failed_steps(v)
+}
+
+/// The step that failed (and an undo that failed): its summary and the
+/// tail of its output.
+fn print_failed_steps(v: &ChangeView) -> anyhow::Result<()> {
     for (i, s) in v.steps.iter().enumerate() {
         for (what, r) in [("failed", &s.result), ("undo failed", &s.undo)] {
             let Some(r) = r.as_ref().filter(|r| !r.ok) else {
@@ -295,6 +352,26 @@ fn print_detail(v: &ChangeView) -> anyhow::Result<()> {
 
 pub fn status(a: StatusArgs, format: Format) -> anyhow::Result<ExitCode> {
     let mut tower = a.conn.client()?;
+    if a.id.is_none() {
+        let ask = vigie_wire::page::PageAsk {
+            limit: a.limit,
+            after: a.after,
+            before: a.before,
+            newest: true,
+        };
+        let call = ApiCall::Status {
+            change: None,
+            limit: a.limit,
+        };
+        let (answer, info) = super::page::call(&mut tower, call, ask)?;
+        let ApiAnswer::Changes(views) = answer else {
+            anyhow::bail!("unexpected answer");
+        };
+        print_changes(&views, format)?;
+        print_waiting(&views, format)?;
+        super::page::footer(&info, format, "changes")?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let views = tower.changes(ApiCall::Status {
         change: a.id.clone(),
         limit: a.limit,
@@ -335,18 +412,25 @@ pub struct QueueArgs {
     #[arg(value_name = "HOST")]
     host: String,
     #[command(flatten)]
+    page: super::page::PageArgs,
+    #[command(flatten)]
     pub(super) conn: Conn,
 }
 
 pub fn queue(a: QueueArgs, format: Format) -> anyhow::Result<ExitCode> {
-    let views = a.conn.client()?.changes(ApiCall::Queue {
+    let call = ApiCall::Queue {
         host: a.host.clone(),
-    })?;
+    };
+    let (answer, info) = super::page::call(&mut a.conn.client()?, call, a.page.ask())?;
+    let ApiAnswer::Changes(views) = answer else {
+        anyhow::bail!("unexpected answer");
+    };
     if views.is_empty() && format == Format::Text {
         out::line(&format!("no change queued for {}", escape::field(&a.host)))?;
         return Ok(ExitCode::SUCCESS);
     }
     print_changes(&views, format)?;
+    super::page::footer(&info, format, "changes queued")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -458,17 +542,25 @@ pub fn audit(a: AuditArgs, format: Format) -> anyhow::Result<ExitCode> {
             operator: a.operator,
             since_ms: a.since,
             until_ms: a.until,
-            before: a.before,
-            after: a.after,
+            before: None,
+            after: None,
         }),
     };
-    let ApiAnswer::Audit(records) = tower.call(call)? else {
+    let ask = vigie_wire::page::PageAsk {
+        limit: a.limit,
+        after: a.after.map(|n| n.to_string()),
+        before: a.before.map(|n| n.to_string()),
+        newest: true,
+    };
+    let (answer, info) = super::page::call(&mut tower, call, ask)?;
+    let ApiAnswer::Audit(records) = answer else {
         anyhow::bail!("unexpected answer");
     };
     if format == Format::Json {
         for r in &records {
             out::json(&json::AuditJson::from(r))?;
         }
+        super::page::footer(&info, format, "audit records")?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = Table::new(&[
@@ -488,7 +580,10 @@ pub fn audit(a: AuditArgs, format: Format) -> anyhow::Result<ExitCode> {
             r.summary,
         ]);
     }
-    t.print()?;
+    if !t.is_empty() {
+        t.print()?;
+    }
+    super::page::footer(&info, format, "audit records")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -500,6 +595,9 @@ pub struct HostsArgs {
     /// services) instead of its queue.
     #[arg(long)]
     metrics: bool,
+    /// Listing: a page at a time.
+    #[command(flatten)]
+    page: super::page::PageArgs,
     #[command(flatten)]
     pub(super) conn: Conn,
 }
@@ -650,15 +748,17 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
         None => {}
     }
     if a.metrics {
-        return super::observe::host_metrics(&mut tower, format);
+        return super::observe::host_metrics(&mut tower, format, &a.page);
     }
-    let ApiAnswer::Hosts(hosts) = tower.call(ApiCall::Hosts)? else {
+    let (answer, info) = super::page::call(&mut tower, ApiCall::Hosts, a.page.ask())?;
+    let ApiAnswer::Hosts(hosts) = answer else {
         anyhow::bail!("unexpected answer");
     };
     if format == Format::Json {
         for h in &hosts {
             out::json(&json::HostJson::from(h))?;
         }
+        super::page::footer(&info, format, "hosts")?;
         return Ok(ExitCode::SUCCESS);
     }
     let labels = |l: &vigie_wire::tower::Labels| {
@@ -687,7 +787,10 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
             h.refusing.clone().unwrap_or_default(),
         ]);
     }
-    t.print()?;
+    if !t.is_empty() {
+        t.print()?;
+    }
+    super::page::footer(&info, format, "hosts")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -704,11 +807,32 @@ fn host_state(h: &vigie_wire::tower::HostView) -> std::borrow::Cow<'static, str>
     }
 }
 
-/// Keys that wait for an operator, and only those.
+/// Every key the tower knows, page after page (pending keys are bounded
+/// by the referee's `MAX_PENDING`; the accepted ones are one per host).
+fn all_keys(tower: &mut Tower) -> anyhow::Result<Vec<vigie_wire::front::KeyRecord>> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let ask = vigie_wire::page::PageAsk {
+            limit: vigie_wire::page::MAX_PAGE,
+            after,
+            ..Default::default()
+        };
+        let (answer, info) = super::page::call(tower, ApiCall::Keys, ask)?;
+        let ApiAnswer::Keys(keys) = answer else {
+            anyhow::bail!("unexpected answer");
+        };
+        all.extend(keys);
+        match info.next {
+            Some(n) => after = Some(n),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// Keys that wait for an operator, and only those: all of them.
 fn pending(tower: &mut Tower, format: Format) -> anyhow::Result<ExitCode> {
-    let ApiAnswer::Keys(keys) = tower.call(ApiCall::Keys)? else {
-        anyhow::bail!("unexpected answer");
-    };
+    let keys = all_keys(tower)?;
     let waiting = keys
         .iter()
         .filter(|k| k.state == vigie_wire::front::KeyState::Pending);
