@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::error::EscalatorError;
 use crate::frame;
 use vigie_wire::escalator::{
-    BatchOp, DbRef, Entry, Fault, RangeSpec, Reply, Request, RequestBody, Response, Stats,
+    BatchOp, DbRef, Entry, Fault, RangeSpec, Request, RequestBody, Response, Stats,
 };
 
 /// One ZeroMQ context (one I/O thread) for all the clients of a process:
@@ -207,7 +207,7 @@ impl Conn {
         }
         // A reply that does not decode, or answers a request already
         // answered (a resend's twin), is dropped.
-        if let Ok(reply) = vigie_wire::decode::<Reply>(&self.incoming) {
+        if let Ok(reply) = frame::decode_reply(&self.incoming) {
             if self.pending.remove(&reply.id).is_some() {
                 self.done.insert(reply.id, reply.body);
             }
@@ -296,17 +296,23 @@ impl Database {
     }
 
     pub fn get_async(&self, key: &[u8]) -> Result<Ticket, EscalatorError> {
-        let db = frame::DbOut::of(&self.db);
+        let body = frame::BodyRef::Get {
+            db: frame::DbRefRef::of(&self.db),
+            key,
+        };
         self.client
-            .send_with(|id| Ok(frame::encode_request(id, frame::BodyOut::Get { db, key })?))
+            .send_with(|id| Ok(frame::encode_request(id, &body)?))
     }
 
     pub fn exists(&self, key: &[u8]) -> Result<bool, EscalatorError> {
-        let body = RequestBody::Exists {
-            db: self.db.clone(),
-            key: key.to_vec(),
+        let body = frame::BodyRef::Exists {
+            db: frame::DbRefRef::of(&self.db),
+            key,
         };
-        match self.client.call(body)? {
+        let t = self
+            .client
+            .send_with(|id| Ok(frame::encode_request(id, &body)?))?;
+        match self.client.wait(t)? {
             Response::Exists(b) => Ok(b),
             other => Err(unexpected("exists", other)),
         }
@@ -317,23 +323,26 @@ impl Database {
     }
 
     pub fn put_async(&self, key: &[u8], value: &[u8]) -> Result<Ticket, EscalatorError> {
-        let body = frame::BodyOut::Put {
-            db: frame::DbOut::of(&self.db),
+        let body = frame::BodyRef::Put {
+            db: frame::DbRefRef::of(&self.db),
             key,
             value,
             durable: self.durable,
         };
         self.client
-            .send_with(|id| Ok(frame::encode_request(id, body)?))
+            .send_with(|id| Ok(frame::encode_request(id, &body)?))
     }
 
     pub fn delete(&self, key: &[u8]) -> Result<(), EscalatorError> {
-        let body = RequestBody::Delete {
-            db: self.db.clone(),
-            key: key.to_vec(),
+        let body = frame::BodyRef::Delete {
+            db: frame::DbRefRef::of(&self.db),
+            key,
             durable: self.durable,
         };
-        expect_done(self.client.call(body)?, "delete")
+        let t = self
+            .client
+            .send_with(|id| Ok(frame::encode_request(id, &body)?))?;
+        expect_done(self.client.wait(t)?, "delete")
     }
 
     /// Starts an atomic batch.

@@ -223,7 +223,10 @@ impl Server {
             other => return (self.read(other), None),
         };
         match self.try_write(db, ops) {
-            Ok(generation) => (Ok(Response::Done), Some(written(&db.name, durable, generation))),
+            Ok(generation) => (
+                Ok(Response::Done),
+                Some(written(&db.name, durable, generation)),
+            ),
             Err(f) => (Err(self.write_failed(&db.name, f)), None),
         }
     }
@@ -251,7 +254,13 @@ impl Server {
     }
 
     /// A get, or an exists when `exists`.
-    fn get(&mut self, db: &str, prefix: &[u8], key: &[u8], exists: bool) -> Result<Response, Fault> {
+    fn get(
+        &mut self,
+        db: &str,
+        prefix: &[u8],
+        key: &[u8],
+        exists: bool,
+    ) -> Result<Response, Fault> {
         full_key_into(&mut self.key, prefix, key)?;
         let e = self.store.get_mut(db)?;
         let v = e.get(&self.key).map_err(storage)?;
@@ -285,13 +294,12 @@ impl Server {
                 durable,
             } => (db, key, Some(*value), *durable),
             BodyRef::Delete { db, key, durable } => (db, key, None, *durable),
-            _ => {
-                let f = fault(FaultKind::BadRequest, "not a hot request");
-                return (Err(f), None);
-            }
         };
         match self.stage(db, key, value) {
-            Ok(generation) => (Ok(Response::Done), Some(written(db.name, durable, generation))),
+            Ok(generation) => (
+                Ok(Response::Done),
+                Some(written(db.name, durable, generation)),
+            ),
             Err(f) => (Err(self.write_failed(db.name, f)), None),
         }
     }
