@@ -130,7 +130,21 @@ struct Slot {
     applied: Option<(usize, u64)>,
 }
 
+/// Bytes a slot keeps between turns: a big range page or batch must not
+/// stay pinned in each of thousands of idle slots.
+const SLOT_KEEP: usize = 16 << 10;
+
 impl Slot {
+    /// Lets go of what a big request or reply left in the slot.
+    fn shrink(&mut self) {
+        if self.out.capacity() > SLOT_KEEP {
+            self.out = Vec::with_capacity(256);
+        }
+        if self.frame.len() > SLOT_KEEP {
+            self.frame = zmq::Message::new();
+        }
+    }
+
     fn new() -> Self {
         Self {
             ident: zmq::Message::new(),
@@ -609,6 +623,7 @@ pub fn serve(
             sock.send(&slot.ident[..], zmq::SNDMORE)?;
             sock.send(&slot.out[..], 0)?;
             server.emit(ProbeEvent::Replied { seq: slot.seq });
+            slot.shrink();
         }
         turn.dbs.clear();
         server.failed.clear();
