@@ -11,8 +11,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::error::EscalatorError;
+use crate::frame;
 use vigie_wire::escalator::{
-    BatchOp, DbRef, Entry, Fault, RangeSpec, Reply, Request, RequestBody, Response, Stats,
+    BatchOp, DbRef, Entry, Fault, RangeSpec, Request, RequestBody, Response, Stats,
 };
 
 /// One ZeroMQ context (one I/O thread) for all the clients of a process:
@@ -36,6 +37,13 @@ struct Conn {
     done: HashMap<u64, Result<Response, Fault>>,
     retry: Duration,
     deadline: Duration,
+    /// No pending request is overdue before this instant: replies are
+    /// taken without scanning every pending request for a resend.
+    resend_due: Option<Instant>,
+    /// The receive timeout the socket holds (set only when it changes).
+    rcvtimeo: i32,
+    /// The last reply received, its memory reused.
+    incoming: zmq::Message,
 }
 
 /// A connection to one Escalator server. Cheap to clone; not `Send` (a
@@ -72,6 +80,9 @@ impl Client {
                 done: HashMap::new(),
                 retry: Duration::from_millis(1_000),
                 deadline: Duration::from_secs(30),
+                resend_due: None,
+                rcvtimeo: -1,
+                incoming: zmq::Message::new(),
             })),
         })
     }
@@ -89,18 +100,23 @@ impl Client {
 
     /// Sends a request without waiting for its reply.
     pub fn send(&self, body: RequestBody) -> Result<Ticket, EscalatorError> {
+        self.send_with(|id| Ok(vigie_wire::encode(&Request { id, body })?))
+    }
+
+    /// Sends the frame `encode` makes for the next request id.
+    fn send_with(
+        &self,
+        encode: impl FnOnce(u64) -> Result<Vec<u8>, EscalatorError>,
+    ) -> Result<Ticket, EscalatorError> {
         let mut c = self.conn.borrow_mut();
         let id = c.next_id;
         c.next_id += 1;
-        let frame = vigie_wire::encode(&Request { id, body })?;
+        let frame = encode(id)?;
         c.sock.send(&frame, 0)?;
-        c.pending.insert(
-            id,
-            Pending {
-                frame,
-                sent: Instant::now(),
-            },
-        );
+        let sent = Instant::now();
+        let due = sent + c.retry;
+        c.resend_due = Some(c.resend_due.map_or(due, |d| d.min(due)));
+        c.pending.insert(id, Pending { frame, sent });
         Ok(Ticket(id))
     }
 
@@ -180,15 +196,18 @@ impl Conn {
     /// Waits up to `timeout_ms` for one reply (a blocking receive costs
     /// fewer system calls than poll-then-receive on the lock-step path).
     fn receive_one(&mut self, timeout_ms: i32) -> Result<(), EscalatorError> {
-        self.sock.set_rcvtimeo(timeout_ms)?;
-        let frame = match self.sock.recv_bytes(0) {
-            Ok(f) => f,
+        if self.rcvtimeo != timeout_ms {
+            self.sock.set_rcvtimeo(timeout_ms)?;
+            self.rcvtimeo = timeout_ms;
+        }
+        match self.sock.recv(&mut self.incoming, 0) {
+            Ok(()) => {}
             Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => return Ok(()),
             Err(e) => return Err(e.into()),
-        };
+        }
         // A reply that does not decode, or answers a request already
         // answered (a resend's twin), is dropped.
-        if let Ok(reply) = vigie_wire::decode::<Reply>(&frame) {
+        if let Ok(reply) = frame::decode_reply(&self.incoming) {
             if self.pending.remove(&reply.id).is_some() {
                 self.done.insert(reply.id, reply.body);
             }
@@ -198,6 +217,10 @@ impl Conn {
 
     fn resend_overdue(&mut self) -> Result<(), EscalatorError> {
         let now = Instant::now();
+        if self.resend_due.is_none_or(|due| now < due) {
+            return Ok(());
+        }
+        let mut due: Option<Instant> = None;
         for p in self.pending.values_mut() {
             if now.duration_since(p.sent) >= self.retry {
                 match self.sock.send(&p.frame, zmq::DONTWAIT) {
@@ -205,7 +228,10 @@ impl Conn {
                     Err(e) => return Err(e.into()),
                 }
             }
+            let next = p.sent + self.retry;
+            due = Some(due.map_or(next, |d| d.min(next)));
         }
+        self.resend_due = due;
         Ok(())
     }
 }
@@ -270,18 +296,23 @@ impl Database {
     }
 
     pub fn get_async(&self, key: &[u8]) -> Result<Ticket, EscalatorError> {
-        self.client.send(RequestBody::Get {
-            db: self.db.clone(),
-            key: key.to_vec(),
-        })
+        let body = frame::BodyRef::Get {
+            db: frame::DbRefRef::of(&self.db),
+            key,
+        };
+        self.client
+            .send_with(|id| Ok(frame::encode_request(id, &body)?))
     }
 
     pub fn exists(&self, key: &[u8]) -> Result<bool, EscalatorError> {
-        let body = RequestBody::Exists {
-            db: self.db.clone(),
-            key: key.to_vec(),
+        let body = frame::BodyRef::Exists {
+            db: frame::DbRefRef::of(&self.db),
+            key,
         };
-        match self.client.call(body)? {
+        let t = self
+            .client
+            .send_with(|id| Ok(frame::encode_request(id, &body)?))?;
+        match self.client.wait(t)? {
             Response::Exists(b) => Ok(b),
             other => Err(unexpected("exists", other)),
         }
@@ -292,21 +323,26 @@ impl Database {
     }
 
     pub fn put_async(&self, key: &[u8], value: &[u8]) -> Result<Ticket, EscalatorError> {
-        self.client.send(RequestBody::Put {
-            db: self.db.clone(),
-            key: key.to_vec(),
-            value: value.to_vec(),
+        let body = frame::BodyRef::Put {
+            db: frame::DbRefRef::of(&self.db),
+            key,
+            value,
             durable: self.durable,
-        })
+        };
+        self.client
+            .send_with(|id| Ok(frame::encode_request(id, &body)?))
     }
 
     pub fn delete(&self, key: &[u8]) -> Result<(), EscalatorError> {
-        let body = RequestBody::Delete {
-            db: self.db.clone(),
-            key: key.to_vec(),
+        let body = frame::BodyRef::Delete {
+            db: frame::DbRefRef::of(&self.db),
+            key,
             durable: self.durable,
         };
-        expect_done(self.client.call(body)?, "delete")
+        let t = self
+            .client
+            .send_with(|id| Ok(frame::encode_request(id, &body)?))?;
+        expect_done(self.client.wait(t)?, "delete")
     }
 
     /// Starts an atomic batch.

@@ -63,11 +63,6 @@ fn join(a: &[u8], b: &[u8]) -> Vec<u8> {
     v
 }
 
-/// The full-key key of `key` in the sub-database `prefix`.
-pub fn full_key(prefix: &[u8], key: &[u8]) -> Vec<u8> {
-    join(prefix, key)
-}
-
 /// Maps a range of a sub-database to bounds over full keys.
 pub fn bounds(db_prefix: &[u8], spec: &RangeSpec) -> Bounds {
     let mut b = Bounds {

@@ -11,6 +11,7 @@ pub mod bench;
 mod client;
 pub mod engine;
 mod error;
+mod frame;
 mod keys;
 mod lock;
 mod repair;

@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use crate::engine::{Engine, LevelDbOptions, ScanLimit};
 use crate::error::EscalatorError;
-use crate::keys::{bounds, full_key};
+use crate::frame::{self, BodyRef, DbRefRef};
+use crate::keys::bounds;
 use crate::store::Store;
 use vigie_wire::escalator::{
     BatchOp, DbRef, Entry, Fault, FaultKind, Histogram, RangeSpec, Reply, Request, RequestBody,
@@ -68,13 +69,92 @@ pub enum ProbeEvent {
 
 pub type Probe = Box<dyn FnMut(ProbeEvent) + Send>;
 
-/// A write applied during a loop turn.
-struct Written {
-    db: String,
+/// A write applied (or staged) during a loop turn.
+struct Written<'a> {
+    db: &'a str,
     durable: bool,
     /// The engine's generation when applied: if the engine dropped its
     /// instance since (a failed write or sync), this write went with it.
     generation: u64,
+}
+
+/// A database written during a loop turn.
+struct TurnDb {
+    name: String,
+    /// Some write still needs a flush (or a sync) at the end of the turn.
+    commit: bool,
+    /// Some write needs a sync, and how many: one fdatasync's group.
+    durable: bool,
+    writes: u64,
+}
+
+/// The databases written during a loop turn, in first-written order.
+#[derive(Default)]
+struct Turn {
+    dbs: Vec<TurnDb>,
+}
+
+impl Turn {
+    /// Notes a write to `name`; returns the database's index in the turn.
+    fn note(&mut self, name: &str, commit: bool, durable: bool) -> usize {
+        let i = match self.dbs.iter().position(|d| d.name == name) {
+            Some(i) => i,
+            None => {
+                self.dbs.push(TurnDb {
+                    name: name.to_owned(),
+                    commit: false,
+                    durable: false,
+                    writes: 0,
+                });
+                self.dbs.len() - 1
+            }
+        };
+        let d = &mut self.dbs[i];
+        d.commit |= commit;
+        d.durable |= durable && commit;
+        d.writes += u64::from(durable && commit);
+        i
+    }
+}
+
+/// One request of a turn, kept until its reply leaves. Slots are reused
+/// from turn to turn: their messages and reply buffer keep their memory.
+struct Slot {
+    ident: zmq::Message,
+    frame: zmq::Message,
+    /// The encoded reply.
+    out: Vec<u8>,
+    id: u64,
+    seq: u64,
+    /// The write it answers: its database's index in the turn, generation.
+    applied: Option<(usize, u64)>,
+}
+
+/// Bytes a slot keeps between turns: a big range page or batch must not
+/// stay pinned in each of thousands of idle slots.
+const SLOT_KEEP: usize = 16 << 10;
+
+impl Slot {
+    /// Lets go of what a big request or reply left in the slot.
+    fn shrink(&mut self) {
+        if self.out.capacity() > SLOT_KEEP {
+            self.out = Vec::with_capacity(256);
+        }
+        if self.frame.len() > SLOT_KEEP {
+            self.frame = zmq::Message::new();
+        }
+    }
+
+    fn new() -> Self {
+        Self {
+            ident: zmq::Message::new(),
+            frame: zmq::Message::new(),
+            out: Vec::with_capacity(256),
+            id: 0,
+            seq: 0,
+            applied: None,
+        }
+    }
 }
 
 /// Most requests handled per loop turn before replies go out.
@@ -87,6 +167,8 @@ struct Server {
     probe: Option<Probe>,
     /// Why a database's writes failed during this turn.
     failed: BTreeMap<String, String>,
+    /// The full key (prefix included) of the hot request being served.
+    key: Vec<u8>,
 }
 
 fn fault(kind: FaultKind, message: impl Into<String>) -> Fault {
@@ -94,17 +176,24 @@ fn fault(kind: FaultKind, message: impl Into<String>) -> Fault {
 }
 
 fn check_key(db: &DbRef, key: &[u8]) -> Result<Vec<u8>, Fault> {
-    let full = full_key(&db.prefix, key);
-    if full.len() > MAX_KEY {
+    let mut full = Vec::new();
+    full_key_into(&mut full, &db.prefix, key)?;
+    Ok(full)
+}
+
+/// Writes `prefix` + `key` into `out`, refusing a key over the limit.
+fn full_key_into(out: &mut Vec<u8>, prefix: &[u8], key: &[u8]) -> Result<(), Fault> {
+    let len = prefix.len() + key.len();
+    if len > MAX_KEY {
         return Err(fault(
             FaultKind::TooLarge,
-            format!(
-                "key of {} bytes (prefix included) exceeds {MAX_KEY}",
-                full.len()
-            ),
+            format!("key of {len} bytes (prefix included) exceeds {MAX_KEY}"),
         ));
     }
-    Ok(full)
+    out.clear();
+    out.extend_from_slice(prefix);
+    out.extend_from_slice(key);
+    Ok(())
 }
 
 fn check_value(value: &[u8]) -> Result<(), Fault> {
@@ -130,9 +219,35 @@ impl Server {
 
     /// Executes one decoded request. Returns the response and, for a write
     /// that was applied, what must be flushed or synced before replying.
-    fn execute(&mut self, body: RequestBody) -> (Result<Response, Fault>, Option<Written>) {
+    fn execute<'b>(
+        &mut self,
+        body: &'b RequestBody,
+    ) -> (Result<Response, Fault>, Option<Written<'b>>) {
         let durable = body.is_durable_write();
-        let result = match body {
+        let (db, ops) = match body {
+            RequestBody::Put { db, key, value, .. } => {
+                let op = BatchOp::Put {
+                    key: key.clone(),
+                    value: value.clone(),
+                };
+                (db, vec![op])
+            }
+            RequestBody::Delete { db, key, .. } => (db, vec![BatchOp::Delete { key: key.clone() }]),
+            RequestBody::Batch { db, ops, .. } => (db, ops.clone()),
+            other => return (self.read(other), None),
+        };
+        match self.try_write(db, ops) {
+            Ok(generation) => (
+                Ok(Response::Done),
+                Some(written(&db.name, durable, generation)),
+            ),
+            Err(f) => (Err(self.write_failed(&db.name, f)), None),
+        }
+    }
+
+    /// Requests that write nothing to a database.
+    fn read(&mut self, body: &RequestBody) -> Result<Response, Fault> {
+        match body {
             RequestBody::Ping => Ok(Response::Pong),
             RequestBody::Stats => {
                 let mut s = self.stats.clone();
@@ -140,54 +255,95 @@ impl Server {
                 Ok(Response::Stats(s))
             }
             RequestBody::Create { name, exist_ok } => {
-                self.store.create(&name, exist_ok).map(|()| Response::Done)
+                self.store.create(name, *exist_ok).map(|()| Response::Done)
             }
             RequestBody::Open { db } => self.store.get_mut(&db.name).map(|_| Response::Done),
-            RequestBody::Get { db, key } => check_key(&db, &key).and_then(|k| {
-                let e = self.store.get_mut(&db.name)?;
-                e.get(&k).map(Response::Value).map_err(storage)
-            }),
-            RequestBody::Exists { db, key } => check_key(&db, &key).and_then(|k| {
-                let e = self.store.get_mut(&db.name)?;
-                e.get(&k)
-                    .map(|v| Response::Exists(v.is_some()))
-                    .map_err(storage)
-            }),
-            RequestBody::Put { db, key, value, .. } => {
-                let op = BatchOp::Put { key, value };
-                return self.write(&db, vec![op], durable);
-            }
-            RequestBody::Delete { db, key, .. } => {
-                return self.write(&db, vec![BatchOp::Delete { key }], durable);
-            }
-            RequestBody::Batch { db, ops, .. } => return self.write(&db, ops, durable),
-            RequestBody::Range { db, spec } => self.range(&db, &spec),
-        };
-        (result, None)
-    }
-
-    fn write(
-        &mut self,
-        db: &DbRef,
-        ops: Vec<BatchOp>,
-        durable: bool,
-    ) -> (Result<Response, Fault>, Option<Written>) {
-        match self.try_write(db, ops) {
-            Ok(generation) => {
-                let w = Written {
-                    db: db.name.clone(),
-                    durable,
-                    generation,
-                };
-                (Ok(Response::Done), Some(w))
-            }
-            Err(f) => {
-                if f.kind == FaultKind::Storage {
-                    self.failed.insert(db.name.clone(), f.message.clone());
-                }
-                (Err(f), None)
+            RequestBody::Get { db, key } => self.get(&db.name, &db.prefix, key, false),
+            RequestBody::Exists { db, key } => self.get(&db.name, &db.prefix, key, true),
+            RequestBody::Range { db, spec } => self.range(db, spec),
+            RequestBody::Put { .. } | RequestBody::Delete { .. } | RequestBody::Batch { .. } => {
+                Err(fault(FaultKind::BadRequest, "a write is not a read"))
             }
         }
+    }
+
+    /// A get, or an exists when `exists`.
+    fn get(
+        &mut self,
+        db: &str,
+        prefix: &[u8],
+        key: &[u8],
+        exists: bool,
+    ) -> Result<Response, Fault> {
+        full_key_into(&mut self.key, prefix, key)?;
+        let e = self.store.get_mut(db)?;
+        let v = e.get(&self.key).map_err(storage)?;
+        Ok(if exists {
+            Response::Exists(v.is_some())
+        } else {
+            Response::Value(v)
+        })
+    }
+
+    /// Executes a request decoded borrowed from its frame ([`frame`]).
+    /// Puts and deletes are staged: they reach LevelDB together, as one
+    /// batch, before the next read or at the end of the turn.
+    fn execute_hot<'b>(
+        &mut self,
+        body: &BodyRef<'b>,
+    ) -> (Result<Response, Fault>, Option<Written<'b>>) {
+        let (db, key, value, durable) = match body {
+            BodyRef::Get { db, key } => {
+                self.apply_staged();
+                return (self.get(db.name, db.prefix, key, false), None);
+            }
+            BodyRef::Exists { db, key } => {
+                self.apply_staged();
+                return (self.get(db.name, db.prefix, key, true), None);
+            }
+            BodyRef::Put {
+                db,
+                key,
+                value,
+                durable,
+            } => (db, key, Some(*value), *durable),
+            BodyRef::Delete { db, key, durable } => (db, key, None, *durable),
+        };
+        match self.stage(db, key, value) {
+            Ok(generation) => (
+                Ok(Response::Done),
+                Some(written(db.name, durable, generation)),
+            ),
+            Err(f) => (Err(self.write_failed(db.name, f)), None),
+        }
+    }
+
+    fn stage(&mut self, db: &DbRefRef<'_>, key: &[u8], value: Option<&[u8]>) -> Result<u64, Fault> {
+        if let Some(v) = value {
+            check_value(v)?;
+        }
+        full_key_into(&mut self.key, db.prefix, key)?;
+        let engine = self.store.get_mut(db.name)?;
+        let generation = engine.generation();
+        engine.stage(&self.key, value).map_err(storage)?;
+        Ok(generation)
+    }
+
+    /// Applies every staged write, so that what follows reads them.
+    fn apply_staged(&mut self) {
+        let failed = &mut self.failed;
+        self.store.apply_staged(|name, e| {
+            tracing::warn!(event = "write_failed", db = name, error = %e);
+            failed.insert(name.to_owned(), e.to_string());
+        });
+    }
+
+    /// Remembers why a write to `db` failed when the storage failed.
+    fn write_failed(&mut self, db: &str, f: Fault) -> Fault {
+        if f.kind == FaultKind::Storage {
+            self.failed.insert(db.to_owned(), f.message.clone());
+        }
+        f
     }
 
     /// Validates every operation before touching the engine: a batch is
@@ -272,37 +428,73 @@ impl Server {
         Ok(Response::Page { entries, resume })
     }
 
-    /// Decodes and executes one frame; returns the reply and what must reach
-    /// the disk before it is sent.
-    fn handle(&mut self, frame: &[u8]) -> (Reply, Option<Written>) {
+    /// Decodes and executes one frame, encodes its reply into `out`, and
+    /// notes in `turn` what must reach the disk before the reply is sent.
+    /// Returns the request's id and the write it made, if any.
+    fn handle(
+        &mut self,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+        turn: &mut Turn,
+    ) -> (u64, Option<(usize, u64)>) {
         self.stats.requests += 1;
-        let (id, result, sync) = match vigie_wire::decode::<Request>(frame) {
-            Ok(req) => {
-                let (r, sync) = self.execute(req.body);
-                (req.id, r, sync)
-            }
-            Err(e) => {
-                // Answer with the request's id when at least that decodes.
-                let id = vigie_wire::decode::<RequestHead>(frame).map_or(0, |h| h.id);
-                let kind = if id == 0 {
-                    FaultKind::Malformed
-                } else {
-                    FaultKind::BadRequest
-                };
-                (id, Err(fault(kind, e.to_string())), None)
+        let (id, result, (applied, durable)) = if let Some(req) = frame::decode_hot(frame) {
+            let (r, w) = self.execute_hot(&req.body);
+            (req.id, r, self.record(turn, w))
+        } else {
+            self.apply_staged();
+            match vigie_wire::decode::<Request>(frame) {
+                Ok(req) => {
+                    let (r, w) = self.execute(&req.body);
+                    (req.id, r, self.record(turn, w))
+                }
+                Err(e) => {
+                    // Answer with the request's id when at least that decodes.
+                    let id = vigie_wire::decode::<RequestHead>(frame).map_or(0, |h| h.id);
+                    let kind = if id == 0 {
+                        FaultKind::Malformed
+                    } else {
+                        FaultKind::BadRequest
+                    };
+                    (id, Err(fault(kind, e.to_string())), (None, false))
+                }
             }
         };
         if let Err(f) = &result {
             self.stats.errors += 1;
             tracing::debug!(event = "request_rejected", id, kind = ?f.kind, reason = %f.message);
         }
-        let durable = sync.as_ref().is_some_and(|w| w.durable);
-        if durable {
-            self.stats.durable_writes += 1;
-        }
         let seq = self.stats.requests;
         self.emit(ProbeEvent::Applied { seq, durable });
-        (Reply { id, body: result }, sync)
+        frame::encode_reply_into(out, &Reply { id, body: result });
+        (id, applied)
+    }
+
+    /// Notes a write in the turn; without group commit a durable write is
+    /// synced at once, alone.
+    /// Returns the write's place in the turn, and whether it was durable.
+    fn record(&mut self, turn: &mut Turn, w: Option<Written<'_>>) -> (Option<(usize, u64)>, bool) {
+        let Some(w) = w else {
+            return (None, false);
+        };
+        if w.durable {
+            self.stats.durable_writes += 1;
+        }
+        let alone = w.durable && !self.cfg.group_commit;
+        if alone {
+            self.commit(w.db, true, 1);
+        }
+        let i = turn.note(w.db, !alone, w.durable);
+        (Some((i, w.generation)), w.durable)
+    }
+
+    /// Brings every write of the turn to the disk: one flush, or one
+    /// fdatasync shared by all its durable writes, per database.
+    fn finish_turn(&mut self, turn: &Turn) {
+        self.apply_staged();
+        for d in turn.dbs.iter().filter(|d| d.commit) {
+            self.commit(&d.name, d.durable, d.writes);
+        }
     }
 
     /// Makes a database's writes of this turn survive a process crash, or
@@ -333,26 +525,38 @@ impl Server {
 
     /// An applied write whose engine instance was dropped before its turn
     /// was committed is not acknowledged: its reply becomes an error.
-    fn settle(&mut self, reply: &mut Reply, written: Option<(String, u64)>) {
-        let Some((db, generation)) = written else {
+    fn settle(&mut self, slot: &mut Slot, turn: &Turn) {
+        let Some((i, generation)) = slot.applied else {
             return;
         };
-        let now = self.store.get_mut(&db).map(|e| e.generation());
+        let Some(db) = turn.dbs.get(i).map(|d| d.name.as_str()) else {
+            return;
+        };
+        let now = self.store.get_mut(db).map(|e| e.generation());
         if now.is_ok_and(|g| g == generation) {
             return;
         }
         let why = self
             .failed
-            .get(&db)
+            .get(db)
             .map_or("the database failed in the same turn", String::as_str);
         self.stats.errors += 1;
-        reply.body = Err(fault(
+        let body = Err(fault(
             FaultKind::Storage,
             format!(
                 "write to {db:?} not acknowledged: {why}; it is applied whole or not at all, \
                  and nothing acknowledged was lost"
             ),
         ));
+        frame::encode_reply_into(&mut slot.out, &Reply { id: slot.id, body });
+    }
+}
+
+fn written(db: &str, durable: bool, generation: u64) -> Written<'_> {
+    Written {
+        db,
+        durable,
+        generation,
     }
 }
 
@@ -363,16 +567,6 @@ const COMMIT_US_BOUNDS: &[u64] = &[
     100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
 ];
 const COMMIT_WRITES_BOUNDS: &[u64] = &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
-
-fn encode_reply(reply: &Reply) -> Vec<u8> {
-    vigie_wire::encode(reply).unwrap_or_else(|e| {
-        let fallback = Reply {
-            id: reply.id,
-            body: Err(fault(FaultKind::TooLarge, e.to_string())),
-        };
-        vigie_wire::encode(&fallback).unwrap_or_default()
-    })
-}
 
 /// Runs the server until `shutdown` is set, then syncs and closes every
 /// database. Binds all endpoints before returning an error-free start.
@@ -413,60 +607,25 @@ pub fn serve(
         },
         probe,
         failed: BTreeMap::new(),
+        key: Vec::with_capacity(MAX_KEY),
     };
-    // Each reply, its request's number, and the write it answers if any.
-    type Pending = (Vec<u8>, Reply, u64, Option<(String, u64)>);
-    let mut replies: Vec<Pending> = Vec::with_capacity(DRAIN_CAP);
-    // Databases written this turn, and whether a write to it was durable.
-    let mut written: BTreeMap<String, bool> = BTreeMap::new();
-    // Durable writes per database this turn: one fdatasync's group.
-    let mut group: BTreeMap<String, u64> = BTreeMap::new();
+    // Slots of the turn: reused, so a turn allocates nothing per request.
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut turn = Turn::default();
     // Wake up at least this often to notice a shutdown request.
     sock.set_rcvtimeo(100)?;
     while !shutdown.load(Ordering::Relaxed) {
-        while replies.len() < DRAIN_CAP {
-            // Block for the first request of a turn, then take what is queued.
-            let flags = if replies.is_empty() { 0 } else { zmq::DONTWAIT };
-            let parts = match sock.recv_multipart(flags) {
-                Ok(p) => p,
-                // EINTR: a signal (SIGTERM) arrived; the loop condition checks it.
-                Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
-                Err(e) => return Err(e.into()),
-            };
-            // A DEALER peer sends exactly one frame; ROUTER prepends its identity.
-            let mut parts = parts.into_iter();
-            let (Some(ident), Some(frame), None) = (parts.next(), parts.next(), parts.next())
-            else {
-                server.stats.errors += 1;
-                tracing::debug!(event = "request_rejected", reason = "not one frame");
-                continue;
-            };
-            let (reply, sync) = server.handle(&frame);
-            let mut applied = None;
-            if let Some(w) = sync {
-                if w.durable && !server.cfg.group_commit {
-                    server.commit(&w.db, true, 1);
-                } else {
-                    if w.durable {
-                        *group.entry(w.db.clone()).or_default() += 1;
-                    }
-                    *written.entry(w.db.clone()).or_default() |= w.durable;
-                }
-                applied = Some((w.db, w.generation));
-            }
-            replies.push((ident, reply, server.stats.requests, applied));
-        }
-        for (db, durable) in std::mem::take(&mut written) {
-            let writes = group.remove(&db).unwrap_or(0);
-            server.commit(&db, durable, writes);
-        }
-        for (ident, mut reply, seq, applied) in replies.drain(..) {
-            server.settle(&mut reply, applied);
-            let bytes = encode_reply(&reply);
+        let used = server.drain(&sock, &mut slots, &mut turn)?;
+        server.finish_turn(&turn);
+        for slot in &mut slots[..used] {
+            server.settle(slot, &turn);
             // A vanished client is not an error: ROUTER drops its reply.
-            sock.send_multipart([ident, bytes], 0)?;
-            server.emit(ProbeEvent::Replied { seq });
+            sock.send(&slot.ident[..], zmq::SNDMORE)?;
+            sock.send(&slot.out[..], 0)?;
+            server.emit(ProbeEvent::Replied { seq: slot.seq });
+            slot.shrink();
         }
+        turn.dbs.clear();
         server.failed.clear();
     }
     drop(sock);
@@ -476,4 +635,59 @@ pub fn serve(
         requests = server.stats.requests
     );
     Ok(())
+}
+
+impl Server {
+    /// Takes every request waiting on the socket (blocking for the first,
+    /// up to [`DRAIN_CAP`]) and handles each; returns how many slots hold
+    /// a reply to send.
+    fn drain(
+        &mut self,
+        sock: &zmq::Socket,
+        slots: &mut Vec<Slot>,
+        turn: &mut Turn,
+    ) -> Result<usize, EscalatorError> {
+        let mut used = 0;
+        while used < DRAIN_CAP {
+            if used == slots.len() {
+                slots.push(Slot::new());
+            }
+            let slot = &mut slots[used];
+            let flags = if used == 0 { 0 } else { zmq::DONTWAIT };
+            match receive(sock, slot, flags) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.stats.errors += 1;
+                    tracing::debug!(event = "request_rejected", reason = "not one frame");
+                    continue;
+                }
+                // EINTR: a signal (SIGTERM) arrived; the loop condition checks it.
+                Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
+                Err(e) => return Err(e.into()),
+            }
+            let (id, applied) = self.handle(&slot.frame, &mut slot.out, turn);
+            slot.id = id;
+            slot.seq = self.stats.requests;
+            slot.applied = applied;
+            used += 1;
+        }
+        Ok(used)
+    }
+}
+
+/// Receives one request into `slot`: the peer's identity, then its one
+/// frame. `Ok(false)`: the message was not exactly one frame (dropped).
+fn receive(sock: &zmq::Socket, slot: &mut Slot, flags: i32) -> Result<bool, zmq::Error> {
+    sock.recv(&mut slot.ident, flags)?;
+    if !slot.ident.get_more() {
+        return Ok(false);
+    }
+    // The other parts of a message arrive with its first.
+    sock.recv(&mut slot.frame, 0)?;
+    let mut one = true;
+    while slot.frame.get_more() {
+        one = false;
+        sock.recv(&mut slot.frame, 0)?;
+    }
+    Ok(one)
 }

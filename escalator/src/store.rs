@@ -178,6 +178,16 @@ impl Store {
         Ok(())
     }
 
+    /// Applies every database's staged writes; `failed` hears of each
+    /// database whose batch could not be written.
+    pub fn apply_staged(&mut self, mut failed: impl FnMut(&str, &crate::engine::EngineError)) {
+        for (name, e) in &mut self.dbs {
+            if let Err(err) = e.apply_staged() {
+                failed(name, &err);
+            }
+        }
+    }
+
     pub fn flush(&mut self, name: &str) -> Result<(), EscalatorError> {
         if let Some(e) = self.dbs.get_mut(name) {
             e.flush()?;

@@ -275,3 +275,26 @@ fn sixty_four_pipelined_clients() -> anyhow::Result<()> {
     assert_eq!(all.len(), 64 * 16);
     Ok(())
 }
+
+/// Puts are staged and reach LevelDB as one batch per server turn: a read
+/// pipelined right behind a write, in the same turn, still sees it, and
+/// each reply answers its own request.
+#[test]
+fn a_read_pipelined_behind_a_write_sees_it() -> anyhow::Result<()> {
+    use vigie_wire::escalator::Response;
+    let dir = tempfile::tempdir()?;
+    let esc = Escalator::start(dir.path(), &[])?;
+    let db = esc.client()?.create("c")?.durable(false);
+    let client = db.client().clone();
+    let mut tickets = Vec::new();
+    for round in 0..200u32 {
+        let v = round.to_string().into_bytes();
+        tickets.push((db.put_async(b"k", &v)?, Response::Done));
+        tickets.push((db.get_async(b"k")?, Response::Value(Some(v))));
+    }
+    tickets.push((db.get_async(b"never")?, Response::Value(None)));
+    for (t, want) in tickets {
+        assert_eq!(client.wait(t)?, want);
+    }
+    Ok(())
+}

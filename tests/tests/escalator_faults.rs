@@ -254,3 +254,67 @@ fn sigterm_stops_cleanly_and_restart_keeps_data_and_handles() -> anyhow::Result<
     );
     Ok(())
 }
+
+/// The server reads the frequent requests with its own MessagePack reader;
+/// a hostile frame mixed into a pipelined burst — trailing bytes, a
+/// database name that is not UTF-8 — still gets the error reply the owned
+/// decoder gives, and the good writes around it land.
+#[test]
+fn hostile_frames_in_a_pipelined_burst_are_refused_alone() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let esc = Escalator::start(dir.path(), &[])?;
+    esc.client()?.create("ok")?;
+    let raw = Raw::connect(&esc.endpoint)?;
+    let put = |id: u64, key: &[u8]| {
+        req(
+            id,
+            RequestBody::Put {
+                db: DbRef::root("ok"),
+                key: key.to_vec(),
+                value: b"v".to_vec(),
+                durable: false,
+            },
+        )
+    };
+    let mut trailing = put(2, b"t");
+    trailing.push(0xc0);
+    // "ok" as the name, its bytes turned into invalid UTF-8.
+    let mut not_utf8 = put(3, b"u");
+    let at = not_utf8
+        .windows(2)
+        .position(|w| w == b"ok")
+        .expect("name in frame");
+    not_utf8[at] = 0xff;
+    for frame in [put(1, b"a"), trailing, not_utf8, put(4, b"b")] {
+        raw.sock.send(&frame, 0)?;
+    }
+    // A frame that does not decode whole is answered under id 0 when not
+    // even its id can be read (trailing bytes spoil that too).
+    let (mut done, mut refused) = (Vec::new(), Vec::new());
+    for _ in 0..4 {
+        let r: Reply = vigie_wire::decode(&raw.sock.recv_bytes(0)?)?;
+        match r.body {
+            Ok(Response::Done) => done.push(r.id),
+            Ok(other) => anyhow::bail!("request {} answered {other:?}", r.id),
+            Err(f) => refused.push((r.id, f.kind)),
+        }
+    }
+    done.sort_unstable();
+    assert_eq!(done, [1, 4]);
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    for (id, kind) in refused {
+        assert!(
+            matches!(
+                (id, kind),
+                (0, FaultKind::Malformed) | (2 | 3, FaultKind::BadRequest)
+            ),
+            "{id} {kind:?}"
+        );
+    }
+    let db = esc.client()?.connect_db("ok")?;
+    assert_eq!(db.get(b"a")?, Some(b"v".to_vec()));
+    assert_eq!(db.get(b"b")?, Some(b"v".to_vec()));
+    assert_eq!(db.get(b"t")?, None, "a refused frame writes nothing");
+    assert_eq!(db.get(b"u")?, None);
+    Ok(())
+}

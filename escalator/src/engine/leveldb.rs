@@ -48,7 +48,14 @@ pub struct LevelDbEngine {
     /// None after a failure, until the next call reopens.
     open: Option<Open>,
     generation: u64,
+    /// Puts and deletes waiting for [`LevelDbEngine::apply_staged`].
+    staged: WriteBatch,
+    staged_bytes: usize,
 }
+
+/// Staged bytes past which a stage applies at once: the batch copies what
+/// the received frames already hold, so it must not grow without bound.
+const STAGE_BYTES: usize = 1 << 20;
 
 fn ldb(e: rusty_leveldb::Status) -> EngineError {
     EngineError::LevelDb(e.to_string())
@@ -91,6 +98,8 @@ impl LevelDbEngine {
             faults,
             open: Some(open),
             generation: 0,
+            staged: WriteBatch::default(),
+            staged_bytes: 0,
         })
     }
 
@@ -100,8 +109,35 @@ impl LevelDbEngine {
         self.generation
     }
 
+    /// Stages a put (`Some` value) or a delete: the writes of one server
+    /// turn go to LevelDB as one batch — one log record, one pass over the
+    /// memtable — when the server applies them, before it reads or commits.
+    /// Each request's own writes stay whole: the batch lands whole or not.
+    pub fn stage(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), EngineError> {
+        match value {
+            Some(v) => self.staged.put(key, v),
+            None => self.staged.delete(key),
+        }
+        self.staged_bytes += key.len() + value.map_or(0, <[u8]>::len);
+        if self.staged_bytes >= STAGE_BYTES {
+            return self.apply_staged();
+        }
+        Ok(())
+    }
+
+    /// Writes what was staged as one atomic batch.
+    pub fn apply_staged(&mut self) -> Result<(), EngineError> {
+        if self.staged.count() == 0 {
+            return Ok(());
+        }
+        let wb = std::mem::take(&mut self.staged);
+        self.staged_bytes = 0;
+        self.mutate(|o| o.db.write(wb, false).map_err(ldb))
+    }
+
     /// Flushes LevelDB's buffers and closes the database.
     pub fn close(mut self) -> Result<(), EngineError> {
+        self.apply_staged()?;
         if let Some(mut o) = self.open.take() {
             o.db.close().map_err(ldb)?;
             o.sync.sync()?;
@@ -142,6 +178,7 @@ impl LevelDbEngine {
 
 impl Engine for LevelDbEngine {
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        self.apply_staged()?;
         Ok(self.ready()?.db.get(key).map(|b| b.to_vec()))
     }
 
@@ -153,15 +190,18 @@ impl Engine for LevelDbEngine {
                 BatchOp::Delete { key } => wb.delete(key),
             }
         }
+        self.apply_staged()?;
         // One log record per batch: atomic on recovery.
         self.mutate(|o| o.db.write(wb, false).map_err(ldb))
     }
 
     fn flush(&mut self) -> Result<(), EngineError> {
+        self.apply_staged()?;
         self.mutate(|o| o.db.flush().map_err(ldb))
     }
 
     fn sync(&mut self) -> Result<u32, EngineError> {
+        self.apply_staged()?;
         self.mutate(|o| {
             o.db.flush().map_err(ldb)?;
             o.sync.sync()
@@ -175,6 +215,7 @@ impl Engine for LevelDbEngine {
         limit: ScanLimit,
         keys_only: bool,
     ) -> Result<ScanEntries, EngineError> {
+        self.apply_staged()?;
         let mut out = Vec::new();
         if bounds.is_empty() {
             return Ok(out);
