@@ -366,7 +366,7 @@ impl LogStore {
                         let wanted =
                             q.since_ms.is_none_or(|s| at >= s) && change.is_none_or(|c| c == who);
                         if wanted {
-                            if !page.text.is_empty() && page.text.len() + line.len() > max {
+                            if !page.text.is_empty() && page.text.len() + text.len() > max {
                                 page.more = true;
                                 break 'files;
                             }
