@@ -99,7 +99,10 @@ impl Handover {
         let text = fs::read_to_string(&path).unwrap_or_default();
         let _ = fs::remove_file(&path);
         let mut kept = kept().lock().unwrap_or_else(|e| e.into_inner());
-        for pid in text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+        for pid in text
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
             if let Some(s) = stat(pid) {
                 tracing::info!(event = "service_kept", pid);
                 kept.insert((pid, s.start));

@@ -315,7 +315,10 @@ until [ -s kept ]; do sleep 0.01; done; cat kept"#;
         };
         let kept_alive = !dead(kept);
         let _ = nix::sys::signal::kill(Pid::from_raw(kept as i32), Signal::SIGKILL);
-        assert!(dead(escaped), "the escaped sleep {escaped} is still running");
+        assert!(
+            dead(escaped),
+            "the escaped sleep {escaped} is still running"
+        );
         assert!(kept_alive, "the handed over sleep {kept} was killed");
     }
 
