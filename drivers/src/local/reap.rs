@@ -9,7 +9,8 @@
 //! orphaned descendant — double-forked, `setsid` — comes back to it, and
 //! its own descendants started since the command are killed (one step at
 //! a time per process, as in a plug). Only where neither is possible are
-//! the machine's processes scanned for the step's mark.
+//! the machine's processes scanned for the step's mark. What a step hands
+//! over as a service (`keep`) is left out of the kill.
 //!
 //! The mark (`VIGIE_STEP=…` in the environment, inherited by every
 //! descendant) is kept for when this process is gone: it is recorded in

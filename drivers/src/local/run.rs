@@ -3,7 +3,8 @@
 //! it outlives its timeout. When it ends, exited or killed, whatever it
 //! left behind is killed too (its group, and what the kernel tracks of it:
 //! its cgroup or, failing that, this process's orphaned descendants, see
-//! `reap`): a step's commands never outlive it.
+//! `reap`): a step's commands never outlive it, but for the services it
+//! hands over (see `keep`).
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -320,6 +321,26 @@ until [ -s kept ]; do sleep 0.01; done; cat kept"#;
             "the escaped sleep {escaped} is still running"
         );
         assert!(kept_alive, "the handed over sleep {kept} was killed");
+        if std::env::var_os(super::super::reap::CONTAIN_ENV).is_some() {
+            // A subreaper's: the service, now our child, exited (waited
+            // for without reaping); the next command's end reaps it.
+            use nix::sys::wait::{waitid, Id, WaitPidFlag};
+            let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+            waitid(Id::Pid(Pid::from_raw(kept as i32)), flags).unwrap();
+            let next = run(&Invocation {
+                command: &Command::Shell("true".into()),
+                env: &[],
+                cwd: root.path(),
+                pwd: root.path(),
+                root: root.path(),
+                timeout: Duration::from_secs(60),
+                mark: &mark,
+                output: None,
+            });
+            assert!(next.ok, "{}", next.summary);
+            let left = std::path::Path::new(&format!("/proc/{kept}")).exists();
+            assert!(!left, "the exited service {kept} was not reaped");
+        }
     }
 
     /// The same under a subreaper, in a process of its own.
