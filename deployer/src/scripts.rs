@@ -6,9 +6,12 @@
 
 /// `supervise start|stop|run INSTANCE_DIR REPLICA`.
 ///
-/// The mark the local driver puts on a step's processes (`VIGIE_STEP`,
-/// `vigie_drivers::STEP_MARK_ENV`) is dropped when the supervisor and
-/// nginx detach: they are the processes a step means to leave running.
+/// The supervisor and nginx are the processes a step means to leave
+/// running: each hands itself over to the local driver as a service
+/// (its pid appended to `VIGIE_SERVICE_PIDS`,
+/// `vigie_drivers::SERVICE_ENV`, before it starts anything), and drops
+/// the step's mark (`VIGIE_STEP`, `vigie_drivers::STEP_MARK_ENV`) for a
+/// driver that goes by marks only.
 ///
 /// Where systemd is not PID 1 (test machines, containers) nothing would
 /// keep an instance running once the agent is gone, and an instance must
@@ -56,9 +59,11 @@ start)
     echo "port ${bind:-127.0.0.1}:$port is already taken by another process" >&2
     exit 1
   fi
-  # The local driver kills what a step leaves behind, found by the
-  # VIGIE_STEP mark in its environment: an instance is meant to outlive
-  # the step (and the agent), so the supervisor leaves without the mark.
+  # The local driver kills what a step leaves behind: an instance is
+  # meant to outlive the step (and the agent), so the supervisor hands
+  # itself over as a service (`run` below, before the pid file the wait
+  # below looks for) and, where the driver goes by marks only, leaves
+  # without the VIGIE_STEP mark.
   env -u VIGIE_STEP setsid -f "$0" run "$dir" "$r" </dev/null >>"$rep/supervisor.log" 2>&1
   n=0
   while [ ! -s "$pidf" ]; do
@@ -89,6 +94,10 @@ stop)
   echo "stopped $rep"
   ;;
 run)
+  if [ -n "${VIGIE_SERVICE_PIDS:-}" ]; then
+    echo $$ >>"$VIGIE_SERVICE_PIDS" || exit 1
+    unset VIGIE_SERVICE_PIDS
+  fi
   echo $$ >"$pidf.tmp" && mv "$pidf.tmp" "$pidf"
   stopping=0 child=
   trap 'stopping=1; [ -n "$child" ] && kill -TERM "-$child" 2>/dev/null' TERM INT
@@ -168,8 +177,13 @@ ensure)
   mkdir -p "$P/sites" "$P/staged" "$P/logs" "$P/run" "$P/tmp"
   if running; then exit 0; fi
   ngx -t -q || exit 1
-  # Without the step's mark, like the supervisor: nginx outlives the step.
-  env -u VIGIE_STEP nginx -p "$P/" -c "$P/nginx.conf" -e "$P/logs/error.log" </dev/null >/dev/null 2>&1 || exit 1
+  # Handed over as a service, like the supervisor: nginx outlives the
+  # step (without the step's mark, where the driver goes by marks only).
+  # The shell hands itself over before nginx starts (with step cgroups,
+  # everything it starts is kept) ...
+  env -u VIGIE_STEP /bin/sh -c '[ -z "${VIGIE_SERVICE_PIDS:-}" ] || echo $$ >>"$VIGIE_SERVICE_PIDS" || exit 1
+    unset VIGIE_SERVICE_PIDS; exec "$@"' service \
+    nginx -p "$P/" -c "$P/nginx.conf" -e "$P/logs/error.log" </dev/null >/dev/null 2>&1 || exit 1
   # nginx's first process returns before the daemon writes its pid file
   # (its signal handlers are set by then): a reload sent earlier would be
   # lost, or kill it. Wait for the pid file.
@@ -179,6 +193,9 @@ ensure)
     if [ $n -gt 200 ]; then echo "nginx did not write its pid file" >&2; exit 1; fi
     sleep 0.05
   done
+  # ... and the daemon, which left that shell, once its pid is known
+  # (under a subreaper an orphan is kept by its own pid only).
+  if [ -n "${VIGIE_SERVICE_PIDS:-}" ]; then cat "$P/run/nginx.pid" >>"$VIGIE_SERVICE_PIDS" || exit 1; fi
   echo "nginx started"
   ;;
 apply|back)

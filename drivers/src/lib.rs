@@ -14,7 +14,7 @@ use std::path::Path;
 
 pub use digest::{file_sha256_hex, sha256_hex};
 pub use error::DriverError;
-pub use local::{LocalDriver, RootDir, HOST_ROOT_ENV, STEP_MARK_ENV};
+pub use local::{LocalDriver, RootDir, HOST_ROOT_ENV, SERVICE_ENV, STEP_MARK_ENV};
 pub use noop::NoopDriver;
 pub use schema::{options_of, OptionKind, OptionSpec, DRIVERS};
 pub use vigie_wire::change::{Action, Command, Probe, StepResult};

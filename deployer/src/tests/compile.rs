@@ -184,11 +184,17 @@ fn a_bad_address_label_is_refused() {
     assert!(err.contains("web-9") && err.contains("nowhere"), "{err}");
 }
 
-/// The scripts name the driver's step mark by its value: they must drop
-/// the very variable the driver reaps by.
+/// The scripts name the driver's variables by their values: they must
+/// hand their services over in the very file the driver keeps them by,
+/// and drop the very mark a driver going by marks reaps by.
 #[test]
-fn detached_processes_drop_the_local_drivers_step_mark() {
+fn detached_processes_are_handed_over_to_the_local_driver() {
     assert_eq!(vigie_drivers::STEP_MARK_ENV, "VIGIE_STEP");
+    assert_eq!(vigie_drivers::SERVICE_ENV, "VIGIE_SERVICE_PIDS");
+    let handover = r#"echo $$ >>"$VIGIE_SERVICE_PIDS""#;
     assert!(crate::scripts::SUPERVISE.contains("env -u VIGIE_STEP setsid -f"));
-    assert!(crate::scripts::PROXY.contains("env -u VIGIE_STEP nginx"));
+    assert!(crate::scripts::SUPERVISE.contains(handover));
+    assert!(crate::scripts::PROXY.contains("env -u VIGIE_STEP /bin/sh -c"));
+    assert!(crate::scripts::PROXY.contains(handover));
+    assert!(crate::scripts::PROXY.contains(r#"cat "$P/run/nginx.pid" >>"$VIGIE_SERVICE_PIDS""#));
 }

@@ -9,6 +9,7 @@ mod files;
 mod handle;
 mod inspect;
 mod janitor;
+mod keep;
 mod paths;
 mod reap;
 mod remove;
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 use vigie_wire::change::{Action, Command, StepResult};
 
 pub use inspect::RootDir;
+pub use keep::SERVICE_ENV;
 pub use reap::STEP_MARK_ENV;
 pub use run::HOST_ROOT_ENV;
 

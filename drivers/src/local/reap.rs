@@ -9,7 +9,8 @@
 //! orphaned descendant — double-forked, `setsid` — comes back to it, and
 //! its own descendants started since the command are killed (one step at
 //! a time per process, as in a plug). Only where neither is possible are
-//! the machine's processes scanned for the step's mark.
+//! the machine's processes scanned for the step's mark. What a step hands
+//! over as a service (`keep`) is left out of the kill.
 //!
 //! The mark (`VIGIE_STEP=…` in the environment, inherited by every
 //! descendant) is kept for when this process is gone: it is recorded in
@@ -32,6 +33,7 @@ use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag};
 use nix::unistd::Pid;
 
 use super::cgroup::{self, StepCgroup};
+use super::keep::{self, Handover, SERVICE_ENV};
 use super::stash::{read_record, write_record_unsynced};
 use crate::DriverError;
 use vigie_wire::change::Command;
@@ -232,6 +234,8 @@ pub(crate) struct Contained<'a> {
     /// When the command started (clock ticks since boot): what starts
     /// from then on is the step's.
     since: Option<u64>,
+    /// Where the command hands services over (see `keep`).
+    handover: Option<Handover>,
 }
 
 impl<'a> Contained<'a> {
@@ -242,10 +246,16 @@ impl<'a> Contained<'a> {
                 .ok(),
             _ => None,
         };
+        let handover = match (containment(), &cgroup) {
+            (Containment::Cgroup(parent), Some(_)) => Handover::cgroup(parent),
+            (Containment::Subreaper, _) => Handover::pids(mark.value()),
+            _ => None,
+        };
         Contained {
             mark,
             cgroup,
             since: None,
+            handover,
         }
     }
 
@@ -276,6 +286,10 @@ impl<'a> Contained<'a> {
                 cmd.args(args);
             }
         }
+        match &self.handover {
+            Some(h) => cmd.env(SERVICE_ENV, h.path()),
+            None => cmd.env_remove(SERVICE_ENV),
+        };
         cmd
     }
 
@@ -287,12 +301,18 @@ impl<'a> Contained<'a> {
     /// Kills everything the run left (the command itself already waited
     /// for) and returns once none is left, or after a bound.
     pub fn end(self) {
+        if let Some(handover) = self.handover {
+            handover.finish();
+        }
         match (&self.cgroup, containment()) {
             (Some(cg), _) => {
                 cg.kill_and_remove(KILL_BOUND);
             }
             (None, Containment::Subreaper) => match self.since {
-                Some(since) => kill_descendants(self.mark, since),
+                Some(since) => {
+                    keep::reap_exited();
+                    kill_descendants(self.mark, since);
+                }
                 None => {
                     self.mark.kill_carriers();
                 }
@@ -305,14 +325,14 @@ impl<'a> Contained<'a> {
 }
 
 /// What `/proc/PID/stat` says of a process.
-struct Stat {
-    state: char,
-    ppid: i32,
+pub(super) struct Stat {
+    pub state: char,
+    pub ppid: i32,
     /// Clock ticks since boot.
-    start: u64,
+    pub start: u64,
 }
 
-fn stat(pid: i32) -> Option<Stat> {
+pub(super) fn stat(pid: i32) -> Option<Stat> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: fields follow the last ')'.
     let (_, rest) = text.rsplit_once(')')?;
@@ -325,8 +345,9 @@ fn stat(pid: i32) -> Option<Stat> {
 }
 
 /// This process's descendants (it is their subreaper, so orphans are
-/// among them): from each thread's `children` where the kernel has them,
-/// else from one pass over every process's parent.
+/// among them) but kept services and theirs: from each thread's
+/// `children` where the kernel has them, else from one pass over every
+/// process's parent.
 fn descendants() -> Vec<i32> {
     let me = i32::try_from(process::id()).unwrap_or(0);
     let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
@@ -355,6 +376,9 @@ fn descendants() -> Vec<i32> {
     let mut todo = vec![me];
     while let Some(pid) = todo.pop() {
         for &kid in children.get(&pid).into_iter().flatten() {
+            if stat(kid).is_some_and(|s| keep::is_kept(kid, s.start)) {
+                continue;
+            }
             out.push(kid);
             todo.push(kid);
         }

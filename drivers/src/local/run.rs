@@ -3,7 +3,8 @@
 //! it outlives its timeout. When it ends, exited or killed, whatever it
 //! left behind is killed too (its group, and what the kernel tracks of it:
 //! its cgroup or, failing that, this process's orphaned descendants, see
-//! `reap`): a step's commands never outlive it.
+//! `reap`): a step's commands never outlive it, but for the services it
+//! hands over (see `keep`).
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -270,6 +271,89 @@ mod tests {
             .args([
                 "--exact",
                 "local::run::tests::a_process_escaping_the_mark_and_the_session_dies_with_the_step",
+                "--nocapture",
+            ])
+            .env(super::super::reap::CONTAIN_ENV, "subreaper")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("1 passed"), "{text}");
+    }
+
+    /// A service the step hands over (its pid in `VIGIE_SERVICE_PIDS`
+    /// before it starts anything) outlives the step, while an escape in
+    /// the same step without the handover is still killed.
+    #[test]
+    fn a_handed_over_service_outlives_the_step_and_an_escape_does_not() {
+        let root = tempfile::tempdir().unwrap();
+        let mark = StepMark::fresh();
+        let line = r#"env -u VIGIE_STEP setsid -f sh -c 'echo $$ >>"$VIGIE_SERVICE_PIDS" && echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec sleep 100' "$PWD/kept" </dev/null >/dev/null 2>&1
+env -u VIGIE_STEP setsid -w sh -c 'sleep 100 >/dev/null 2>&1 & echo $!'
+until [ -s kept ]; do sleep 0.01; done; cat kept"#;
+        let result = run(&Invocation {
+            command: &Command::Shell(line.into()),
+            env: &[],
+            cwd: root.path(),
+            pwd: root.path(),
+            root: root.path(),
+            timeout: Duration::from_secs(60),
+            mark: &mark,
+            output: None,
+        });
+        assert!(result.ok, "{} {}", result.summary, result.stderr_tail);
+        let pids: Vec<u32> = result
+            .stdout_tail
+            .split_whitespace()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        let [escaped, kept] = pids[..] else {
+            panic!("{}", result.stdout_tail)
+        };
+        let kept_alive = !dead(kept);
+        let _ = nix::sys::signal::kill(Pid::from_raw(kept as i32), Signal::SIGKILL);
+        assert!(
+            dead(escaped),
+            "the escaped sleep {escaped} is still running"
+        );
+        assert!(kept_alive, "the handed over sleep {kept} was killed");
+        if std::env::var_os(super::super::reap::CONTAIN_ENV).is_some() {
+            // A subreaper's: the service, now our child, exited (waited
+            // for without reaping); the next command's end reaps it.
+            use nix::sys::wait::{waitid, Id, WaitPidFlag};
+            let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+            waitid(Id::Pid(Pid::from_raw(kept as i32)), flags).unwrap();
+            let next = run(&Invocation {
+                command: &Command::Shell("true".into()),
+                env: &[],
+                cwd: root.path(),
+                pwd: root.path(),
+                root: root.path(),
+                timeout: Duration::from_secs(60),
+                mark: &mark,
+                output: None,
+            });
+            assert!(next.ok, "{}", next.summary);
+            let left = std::path::Path::new(&format!("/proc/{kept}")).exists();
+            assert!(!left, "the exited service {kept} was not reaped");
+        }
+    }
+
+    /// The same under a subreaper, in a process of its own.
+    #[test]
+    fn a_handed_over_service_outlives_the_step_under_a_subreaper() {
+        if std::env::var_os(super::super::reap::CONTAIN_ENV).is_some() {
+            return;
+        }
+        let me = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(me)
+            .args([
+                "--exact",
+                "local::run::tests::a_handed_over_service_outlives_the_step_and_an_escape_does_not",
                 "--nocapture",
             ])
             .env(super::super::reap::CONTAIN_ENV, "subreaper")
