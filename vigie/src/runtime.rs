@@ -119,19 +119,6 @@ pub fn set_umask(works_on_host: bool) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_work_keeps_the_umask_the_tower_was_started_with() {
-        assert_eq!(host_umask(None, 0o022), 0o022);
-        assert_eq!(host_umask(Some("27"), 0o077), 0o027);
-        assert_eq!(host_umask(Some("nonsense"), 0o022), 0o022);
-        assert_eq!(host_umask(Some("7777"), 0o022), 0o022);
-    }
-}
-
 /// The daemons raise their descriptor limit to the hard one and say how
 /// many agents that allows (the majordomo holds one descriptor per agent).
 /// Plugs and agents keep theirs: the commands they run inherit it, and
@@ -157,5 +144,18 @@ pub fn raise_fd_limit(command: &crate::cmd::Command) {
             vigie_launcher::fdlimit::raise();
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_work_keeps_the_umask_the_tower_was_started_with() {
+        assert_eq!(host_umask(None, 0o022), 0o022);
+        assert_eq!(host_umask(Some("27"), 0o077), 0o027);
+        assert_eq!(host_umask(Some("nonsense"), 0o022), 0o022);
+        assert_eq!(host_umask(Some("7777"), 0o022), 0o022);
     }
 }
