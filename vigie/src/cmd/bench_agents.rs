@@ -112,7 +112,7 @@ fn wait_online(
     connected: u64,
 ) -> anyhow::Result<Duration> {
     let t = Instant::now();
-    let deadline = t + Duration::from_secs(120 + hosts as u64 / 100);
+    let deadline = t + Duration::from_secs(60 + hosts as u64 / 200);
     let mut online = 0;
     loop {
         if let ApiAnswer::Hosts(h) = api.call(ApiCall::Hosts)? {
