@@ -48,6 +48,10 @@ enum What {
         /// long they take to come back.
         #[arg(long)]
         restart: bool,
+        /// Milliseconds between two heartbeats of one agent (the agent's
+        /// default is 500).
+        #[arg(long, default_value_t = 500)]
+        beat_ms: u64,
         /// Run simulated agents from this key file (started by the
         /// benchmark itself).
         #[arg(long, hide = true)]
@@ -164,21 +168,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             sim: Some(file),
             sim_first,
             sim_count,
+            beat_ms,
             ..
         } => {
-            super::bench_agents_sim::simulate(&file, sim_first, sim_count)?;
+            super::bench_agents_sim::simulate(&file, sim_first, sim_count, beat_ms)?;
             return Ok(ExitCode::SUCCESS);
         }
         What::Agents {
             hosts,
             per_process,
             restart,
+            beat_ms,
             ..
         } => {
             super::bench_agents::run(super::bench_agents::Args {
                 hosts: hosts.max(1),
                 per_process,
                 restart,
+                beat_ms,
             })?;
             return Ok(ExitCode::SUCCESS);
         }

@@ -30,6 +30,8 @@ pub struct Args {
     pub per_process: usize,
     /// Also restart the tower under the connected fleet.
     pub restart: bool,
+    /// Between two heartbeats of one agent.
+    pub beat_ms: u64,
 }
 
 /// The simulator processes. Dropping them kills them (and closing their
@@ -39,7 +41,12 @@ struct Sims {
 }
 
 impl Sims {
-    fn start(keys: &std::path::Path, hosts: usize, per: usize) -> anyhow::Result<Self> {
+    fn start(
+        keys: &std::path::Path,
+        hosts: usize,
+        per: usize,
+        beat_ms: u64,
+    ) -> anyhow::Result<Self> {
         let mut sims = Self {
             children: Vec::new(),
         };
@@ -54,6 +61,8 @@ impl Sims {
                     &first.to_string(),
                     "--sim-count",
                     &count.to_string(),
+                    "--beat-ms",
+                    &beat_ms.to_string(),
                 ])
                 // Dies with the benchmark even if it is SIGKILLed.
                 .env(
@@ -157,7 +166,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         0 => usize::try_from(limit.agents_max(FDS_PER_AGENT))?.max(1),
         n => n,
     };
-    println!("# vigie bench agents --hosts {hosts}");
+    println!(
+        "# vigie bench agents --hosts {hosts} --beat-ms {}",
+        a.beat_ms
+    );
     println!(
         "(tower: launcher, escalator, referee, majordomo as processes; agents: {hosts} CURVE connections, each its own key, noop driver, in {} simulator processes of at most {per}: descriptor limit {} soft / {} hard, {FDS_PER_AGENT} per agent; the majordomo says it holds up to {} agents)",
         hosts.div_ceil(per),
@@ -185,7 +197,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let each_before = rss_each(&pids);
     let before: u64 = each_before.iter().map(|(_, k)| k).sum();
     let t = Instant::now();
-    let mut sims = Sims::start(&keys, hosts, per)?;
+    let mut sims = Sims::start(&keys, hosts, per, a.beat_ms)?;
     wait_online(&mut api, &tower, hosts, hosts as u64)?;
     println!(
         "{hosts} agents connected (CURVE handshakes) and online in {:.2?}",

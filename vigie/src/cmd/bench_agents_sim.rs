@@ -28,9 +28,6 @@ pub(super) const FDS_PER_AGENT: u64 = 2;
 /// for it: a new context every this many agents.
 const SOCKETS_PER_CONTEXT: usize = 1_000;
 
-/// Between two heartbeats of one agent, as the real agent's default.
-const BEAT: Duration = Duration::from_millis(500);
-
 struct SimAgent {
     sock: zmq::Socket,
     plug: Plug,
@@ -153,7 +150,7 @@ fn listen(samples_ms: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
     });
 }
 
-pub fn simulate(file: &Path, first: usize, count: usize) -> anyhow::Result<()> {
+pub fn simulate(file: &Path, first: usize, count: usize, beat_ms: u64) -> anyhow::Result<()> {
     let limit = vigie_launcher::fdlimit::raise();
     let text = std::fs::read_to_string(file)?;
     let mut lines = text.lines();
@@ -182,7 +179,8 @@ pub fn simulate(file: &Path, first: usize, count: usize) -> anyhow::Result<()> {
     let samples_ms = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     listen(samples_ms.clone(), stop.clone());
-    run_agents(&mut agents, &samples_ms, &stop, file)
+    let beat = Duration::from_millis(beat_ms.max(1));
+    run_agents(&mut agents, beat, &samples_ms, &stop, file)
 }
 
 /// Heartbeats and samples staggered as real agents started at different
@@ -191,6 +189,7 @@ pub fn simulate(file: &Path, first: usize, count: usize) -> anyhow::Result<()> {
 /// real fleet has.
 fn run_agents(
     agents: &mut [SimAgent],
+    beat: Duration,
     samples_ms: &AtomicU64,
     stop: &AtomicBool,
     dir: &Path,
@@ -210,7 +209,7 @@ fn run_agents(
     let mut sampling: Option<(Instant, u64, usize)> = None;
     while !stop.load(Ordering::Relaxed) {
         pump(agents, 5)?;
-        let due = (start.elapsed().as_secs_f64() / BEAT.as_secs_f64() * n as f64) as usize;
+        let due = (start.elapsed().as_secs_f64() / beat.as_secs_f64() * n as f64) as usize;
         while next_beat < due {
             let a = &agents[next_beat % n];
             send(&a.sock, a.plug.heartbeat());
