@@ -12,6 +12,7 @@ mod datadir;
 pub mod endpoints;
 mod error;
 mod events;
+pub mod fdlimit;
 mod keys;
 mod restart;
 pub mod setup;

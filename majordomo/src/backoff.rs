@@ -23,6 +23,22 @@ pub fn knock_delay(refusals: u32, draw: f64) -> Duration {
     full.mul_f64(0.5 + draw / 2.0)
 }
 
+/// libzmq's first wait before it reconnects a dropped link (it doubles up
+/// to [`RECONNECT_MAX`]), drawn between 100 and 600 ms: after a tower
+/// restart every agent of the fleet lost its link at the same instant, and
+/// the same wait everywhere would bring them back in one wave per doubling.
+pub fn reconnect_first(draw: f64) -> Duration {
+    let draw = if draw.is_finite() {
+        draw.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    Duration::from_millis(100) + Duration::from_millis(500).mul_f64(draw)
+}
+
+/// The ceiling of libzmq's doubling reconnection wait.
+pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +54,12 @@ mod tests {
         // Ten refusals in a row already take most of a minute.
         let total: Duration = (1..=10).map(|n| knock_delay(n, 0.0)).sum();
         assert!(total > Duration::from_secs(50), "{total:?}");
+    }
+
+    #[test]
+    fn reconnections_are_spread_over_half_a_second() {
+        assert_eq!(reconnect_first(0.0), Duration::from_millis(100));
+        assert_eq!(reconnect_first(1.0), Duration::from_millis(600));
+        assert_eq!(reconnect_first(f64::NAN), Duration::from_millis(100));
     }
 }

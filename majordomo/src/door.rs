@@ -44,8 +44,9 @@ pub fn curve_dealer(
     d.set_maxmsgsize(vigie_wire::limits::MAX_FRAME as i64)?;
     d.set_heartbeat_ivl(1_000)?;
     d.set_heartbeat_timeout(5_000)?;
-    d.set_reconnect_ivl(100)?;
-    d.set_reconnect_ivl_max(5_000)?;
+    let first = crate::backoff::reconnect_first(rand::random::<f64>());
+    d.set_reconnect_ivl(first.as_millis() as i32)?;
+    d.set_reconnect_ivl_max(crate::backoff::RECONNECT_MAX.as_millis() as i32)?;
     d.set_sndhwm(10_000)?;
     d.set_linger(500)?;
     let events = zmq::SocketEvent::HANDSHAKE_SUCCEEDED as i32

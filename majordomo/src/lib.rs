@@ -13,7 +13,7 @@
 //! machine, connecting out to the majordomo.
 
 pub mod agent;
-mod backoff;
+pub mod backoff;
 mod calls;
 pub mod door;
 mod error;

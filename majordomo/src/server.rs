@@ -399,6 +399,9 @@ fn drain(mut handle: impl FnMut() -> Result<(), MajordomoError>) -> Result<(), M
     }
 }
 
+/// Connections waiting to be accepted (`listen(2)`'s backlog).
+const ACCEPT_BACKLOG: i32 = 4_096;
+
 pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), MajordomoError> {
     let keys = crate::keys::read_secret(&cfg.secret_key)?;
     let db = vigie_escalator::Client::connect(&cfg.escalator)?.create("tower")?;
@@ -420,6 +423,11 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
     router.set_heartbeat_timeout(5_000)?;
     router.set_sndhwm(100_000)?;
     router.set_linger(0)?;
+    // libzmq listens with a backlog of 100: a fleet reconnecting at once
+    // (a tower restart) overflows it, and every dropped SYN waits for
+    // the kernel's retransmission (1 s, 3 s, 7 s...). The kernel caps it
+    // at net.core.somaxconn.
+    router.set_backlog(ACCEPT_BACKLOG)?;
     router.bind(&cfg.bind)?;
     let sub = ctx.socket(zmq::SUB)?;
     sub.set_subscribe(KEYS_TOPIC)?;

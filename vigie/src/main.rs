@@ -41,6 +41,7 @@ fn main() -> ExitCode {
     // A benchmark prints figures; its in-process servers' logs would drown them.
     let quiet = matches!(cli.command, cmd::Command::Bench(_));
     runtime::init_tracing(cli.log_json, cli.verbose, quiet);
+    runtime::raise_fd_limit(&cli.command);
     if let Err(msg) = runtime::check_curve() {
         eprintln!("vigie: {msg}");
         return ExitCode::from(runtime::EXIT_UNAVAILABLE);

@@ -119,6 +119,34 @@ pub fn set_umask(works_on_host: bool) {
     }
 }
 
+/// The daemons raise their descriptor limit to the hard one and say how
+/// many agents that allows (the majordomo holds one descriptor per agent).
+/// Plugs and agents keep theirs: the commands they run inherit it, and
+/// some still use `select()`, which breaks above 1,024.
+pub fn raise_fd_limit(command: &crate::cmd::Command) {
+    use crate::cmd::Command;
+    use vigie_launcher::fdlimit::raise_and_say;
+    match command {
+        Command::Majordomo(_) => {
+            raise_and_say("majordomo", Some(1));
+        }
+        Command::Start(_) => {
+            raise_and_say("launcher", None);
+        }
+        Command::Referee(_) => {
+            raise_and_say("referee", None);
+        }
+        Command::Escalator(_) => {
+            raise_and_say("escalator", None);
+        }
+        // The simulator says its own, with the agents per process.
+        Command::Bench(_) => {
+            vigie_launcher::fdlimit::raise();
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

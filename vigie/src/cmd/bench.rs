@@ -40,6 +40,26 @@ enum What {
         /// Agents to connect.
         #[arg(long, default_value_t = 1_000)]
         hosts: usize,
+        /// Agents per simulator process (0: as many as its descriptor
+        /// limit allows).
+        #[arg(long, default_value_t = 0)]
+        per_process: usize,
+        /// Also restart the tower under the connected agents and time how
+        /// long they take to come back.
+        #[arg(long)]
+        restart: bool,
+        /// Milliseconds between two heartbeats of one agent (the agent's
+        /// default is 500).
+        #[arg(long, default_value_t = 500)]
+        beat_ms: u64,
+        /// Run simulated agents from this key file (started by the
+        /// benchmark itself).
+        #[arg(long, hide = true)]
+        sim: Option<std::path::PathBuf>,
+        #[arg(long, hide = true, default_value_t = 0)]
+        sim_first: usize,
+        #[arg(long, hide = true, default_value_t = 0)]
+        sim_count: usize,
     },
     /// Onboarding: agent keys enrolled one by one, a CSV import, allocations.
     Catalog {
@@ -144,8 +164,29 @@ fn ensure_redis() -> bool {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (ops, no_redis) = match args.what {
-        What::Agents { hosts } => {
-            super::bench_agents::run(hosts.max(1))?;
+        What::Agents {
+            sim: Some(file),
+            sim_first,
+            sim_count,
+            beat_ms,
+            ..
+        } => {
+            super::bench_agents_sim::simulate(&file, sim_first, sim_count, beat_ms)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        What::Agents {
+            hosts,
+            per_process,
+            restart,
+            beat_ms,
+            ..
+        } => {
+            super::bench_agents::run(super::bench_agents::Args {
+                hosts: hosts.max(1),
+                per_process,
+                restart,
+                beat_ms,
+            })?;
             return Ok(ExitCode::SUCCESS);
         }
         What::Catalog {

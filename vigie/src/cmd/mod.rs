@@ -3,8 +3,10 @@
 mod apps;
 mod bench;
 mod bench_agents;
+mod bench_agents_sim;
 mod bench_catalog;
 mod bench_changes;
+mod bench_tower;
 mod completions;
 pub mod conn;
 mod demo;
