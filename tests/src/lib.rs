@@ -25,3 +25,15 @@ pub use launcher::Launcher;
 pub use setup::{HostDef, Rule, Setup};
 /// The driver conformance suite, for anyone writing a driver.
 pub use vigie_drivers::conformance;
+
+/// A CLI run's stdout, or an error holding everything it printed when it
+/// did not succeed (for tests driving `vigie` as an operator would).
+pub fn stdout_ok(out: std::process::Output) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}

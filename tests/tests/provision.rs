@@ -41,15 +41,7 @@ fn show(tower: &Launcher, name: &str) -> anyhow::Result<serde_json::Value> {
     )?)?)
 }
 
-fn ok(out: Output) -> anyhow::Result<String> {
-    anyhow::ensure!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
-}
+use vigie_tests::stdout_ok as ok;
 
 #[test]
 fn a_suppliers_servers_become_hosts_over_ssh_and_a_wrong_host_key_is_refused() -> anyhow::Result<()>

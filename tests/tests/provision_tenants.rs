@@ -36,15 +36,7 @@ const WAIT: Duration = Duration::from_secs(120);
 const PORT: u16 = 7121;
 const HEAD: &str = "name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels\n";
 
-fn ok(out: Output) -> anyhow::Result<String> {
-    anyhow::ensure!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
-}
+use vigie_tests::stdout_ok as ok;
 
 fn refused(out: Output) -> anyhow::Result<String> {
     anyhow::ensure!(

@@ -4,21 +4,12 @@
 //! the granter's own, never taken by someone weaker, never leaving the
 //! tower without a `tenants.admin`.
 
-use std::process::Output;
-
 use vigie_referee::ApiClient;
 use vigie_tests::front::{add_operator, admin, client_with, fault, grants, spec};
 use vigie_tests::{Launcher, Setup};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFaultKind, AuditRecord, Labels};
 
-fn ok(out: Output) -> anyhow::Result<String> {
-    anyhow::ensure!(
-        out.status.success(),
-        "vigie failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
-}
+use vigie_tests::stdout_ok as ok;
 
 fn submit(c: &mut ApiClient, host: &str) -> Option<ApiFaultKind> {
     let call = ApiCall::Submit {

@@ -8,7 +8,6 @@
 //! works without a restart of the tower; a restarted referee knows every
 //! daemon's state at once.
 
-use std::process::Output;
 use std::time::Duration;
 
 use vigie_tests::front::{add_operator, client_with, fault, grants};
@@ -30,15 +29,7 @@ fn setup(name: &str) -> Setup {
         .supervise("backoff_max", "1m")
 }
 
-fn ok(out: Output) -> anyhow::Result<String> {
-    anyhow::ensure!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
-}
+use vigie_tests::stdout_ok as ok;
 
 /// Waits for the `CRASHES`-th `child_backoff` of `child`; returns every
 /// one of them, in order.

@@ -56,8 +56,12 @@ enum What {
         /// benchmark itself).
         #[arg(long, hide = true)]
         sim: Option<std::path::PathBuf>,
+        /// The first agent of the file this simulator process runs
+        /// (internal: set by the benchmark itself).
         #[arg(long, hide = true, default_value_t = 0)]
         sim_first: usize,
+        /// How many agents of the file this simulator process runs
+        /// (internal: set by the benchmark itself).
         #[arg(long, hide = true, default_value_t = 0)]
         sim_count: usize,
     },
