@@ -2,7 +2,7 @@
 //! knocking, since the tower may come back as it was, but with a doubling,
 //! jittered wait: not several handshakes a second for ever.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use vigie_tests::{is_running, Daemon, Launcher, Setup};
 
@@ -44,14 +44,21 @@ fn an_agent_refused_by_a_tower_whose_key_changed_backs_off() -> anyhow::Result<(
     // Five refused handshakes in a row: without back-off they come about
     // 8 a second; with it, the waits between them add up to at least
     // half of 200 + 400 + 800 + 1600 ms.
-    let refusals = |n| {
+    // Timed by the agent's own event stamps, not by when this test read
+    // them: a loaded machine may hand the test several lines at once.
+    let refusal = |n| {
         agent
             .events
             .wait_n("agent_refused", n, WAIT, |e| e.name == "agent_refused")
-            .map(|_| Instant::now())
     };
-    let first_refusal = refusals(1)?;
-    let span = refusals(5)?.duration_since(first_refusal).as_secs_f64();
+    let (first, fifth) = (refusal(1)?, refusal(5)?);
+    let stamp = |e: &vigie_tests::Event| -> anyhow::Result<std::time::SystemTime> {
+        let t = e
+            .str("timestamp")
+            .ok_or_else(|| anyhow::anyhow!("no timestamp: {:?}", e.fields))?;
+        Ok(humantime::parse_rfc3339_weak(t)?)
+    };
+    let span = stamp(&fifth)?.duration_since(stamp(&first)?)?.as_secs_f64();
     println!("5 refused handshakes in {span:.2}s");
     assert!(
         span >= 1.5,
