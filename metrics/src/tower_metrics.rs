@@ -356,21 +356,25 @@ impl TowerMetrics {
                     })
                     .inc();
             }
-            Observed::ChildStates(states) => {
-                for (child, host, now) in states {
-                    for state in crate::observed::CHILD_STATES {
-                        let labels = ChildStateLabels {
-                            child: child.clone(),
-                            host: host.clone(),
-                            state: state.to_owned(),
-                        };
-                        self.child_state
-                            .get_or_create(&labels)
-                            .set(i64::from(state == *now));
-                    }
-                }
-            }
+            Observed::ChildStates(states) => self.child_states(states),
             Observed::Tenant { tenant } => self.remember_tenant(tenant),
+        }
+    }
+
+    /// Every daemon's state gauge: 1 for the state it is in, 0 for the
+    /// others, so a state left is never reported still held.
+    fn child_states(&self, states: &[(String, String, &'static str)]) {
+        for (child, host, now) in states {
+            for state in crate::observed::CHILD_STATES {
+                let labels = ChildStateLabels {
+                    child: child.clone(),
+                    host: host.clone(),
+                    state: state.to_owned(),
+                };
+                self.child_state
+                    .get_or_create(&labels)
+                    .set(i64::from(state == *now));
+            }
         }
     }
 
