@@ -57,15 +57,7 @@ impl Fixture {
                     })
             })
             .collect();
-        self.tower.finish_turn(&mut t);
-        let mut b = self.store.db.batch();
-        for (k, v) in t.writes.drain(..) {
-            match v {
-                Some(v) => b.put(&k, &v),
-                None => b.delete(&k),
-            };
-        }
-        b.write().unwrap();
+        self.store.commit(&mut self.tower, &mut t);
         out
     }
 
@@ -492,15 +484,7 @@ fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_k
             &mut t,
         )
         .unwrap();
-    f.tower.finish_turn(&mut t);
-    let mut b = f.store.db.batch();
-    for (k, v) in t.writes.drain(..) {
-        match v {
-            Some(v) => b.put(&k, &v),
-            None => b.delete(&k),
-        };
-    }
-    b.write().unwrap();
+    f.store.commit(&mut f.tower, &mut t);
     let s = &f.tower.catalog.servers["a"];
     assert_eq!(s.state, vigie_wire::catalog::ServerState::New);
     assert!(s.fresh_key, "its old agent key is revoked");

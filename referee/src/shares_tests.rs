@@ -39,15 +39,7 @@ impl Fixture {
         let out = self
             .tower
             .api(caller, call, &self.store.db, Instant::now(), &mut t);
-        self.tower.finish_turn(&mut t);
-        let mut b = self.store.db.batch();
-        for (k, v) in t.writes.drain(..) {
-            match v {
-                Some(v) => b.put(&k, &v),
-                None => b.delete(&k),
-            };
-        }
-        b.write().unwrap();
+        self.store.commit(&mut self.tower, &mut t);
         out
     }
 

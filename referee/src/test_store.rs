@@ -39,4 +39,18 @@ impl TestStore {
     pub fn tower(&self) -> Tower {
         Tower::load(&self.db, TIMING).unwrap()
     }
+
+    /// Ends `turn` on `tower` and stores its writes in one batch, as the
+    /// referee's loop does after every turn.
+    pub fn commit(&self, tower: &mut Tower, turn: &mut crate::turn::Turn) {
+        tower.finish_turn(turn);
+        let mut b = self.db.batch();
+        for (k, v) in turn.writes.drain(..) {
+            match v {
+                Some(v) => b.put(&k, &v),
+                None => b.delete(&k),
+            };
+        }
+        b.write().unwrap();
+    }
 }

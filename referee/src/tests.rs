@@ -238,15 +238,7 @@ impl Fixture {
     }
 
     fn store(&mut self, mut t: Turn) -> Turn {
-        self.tower.finish_turn(&mut t);
-        let mut batch = self.store.db.batch();
-        for (k, v) in t.writes.drain(..) {
-            match v {
-                Some(v) => batch.put(&k, &v),
-                None => batch.delete(&k),
-            };
-        }
-        batch.write().unwrap();
+        self.store.commit(&mut self.tower, &mut t);
         t
     }
 
