@@ -44,6 +44,72 @@ pub struct Parsed {
     pub errors: Vec<RowError>,
 }
 
+/// Refuses bytes that cannot be a CSV of servers at all, saying why.
+fn not_a_servers_file(file: &str, bytes: &[u8]) -> Result<(), String> {
+    if bytes.len() > MAX_FILE {
+        return Err(format!(
+            "{} bytes: at most {MAX_FILE} per import (split the file)",
+            bytes.len()
+        ));
+    }
+    if looks_utf16(bytes) {
+        return Err(format!(
+            "the file looks UTF-16 (a spreadsheet's \"Unicode text\"): convert it with \
+             `iconv -f UTF-16 -t UTF-8 {file} > servers-utf8.csv`"
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a header line that says the file is empty or separated by
+/// semicolons (a spreadsheet's locale), with the hint to fix it.
+fn not_a_servers_header(headers: &csv::ByteRecord) -> Result<(), String> {
+    if headers.is_empty() {
+        return Err(format!(
+            "the file is empty: the first line must be the header ({})",
+            REQUIRED.join(",")
+        ));
+    }
+    if headers.len() == 1 && headers[0].contains(&b';') {
+        return Err(format!(
+            "the file looks semicolon-separated (its header is one column: {:?}): \
+             columns are separated by commas — save it again as CSV with ',' as the \
+             field delimiter ({})",
+            String::from_utf8_lossy(&headers[0]),
+            REQUIRED.join(",")
+        ));
+    }
+    Ok(())
+}
+
+/// The names and addresses a file has listed so far: one machine, one row.
+#[derive(Default)]
+struct Seen {
+    names: HashMap<String, u64>,
+    addresses: HashMap<IpAddr, u64>,
+}
+
+impl Seen {
+    /// Records `server` at `line`, an error for each of its name and
+    /// address an earlier line already holds.
+    fn once(&mut self, server: &ServerSpec, line: u64, errors: &mut Vec<RowError>) {
+        if let Some(first) = self.names.insert(server.name.clone(), line) {
+            errors.push(RowError {
+                line,
+                column: Some("name".into()),
+                message: format!("{:?} is already on line {first}", server.name),
+            });
+        }
+        if let Some(first) = self.addresses.insert(server.address, line) {
+            errors.push(RowError {
+                line,
+                column: Some("address".into()),
+                message: format!("{} is already on line {first}", server.address),
+            });
+        }
+    }
+}
+
 /// Reads a supplier's CSV. `progress` is called with the number of rows
 /// read so far, every 1,000 rows. Refused whole ([`CatalogError::File`])
 /// when it cannot be a CSV of servers at all: too big, empty, UTF-16,
@@ -57,18 +123,7 @@ pub fn read_servers(
         file: file.to_owned(),
         message,
     };
-    if bytes.len() > MAX_FILE {
-        return Err(whole(format!(
-            "{} bytes: at most {MAX_FILE} per import (split the file)",
-            bytes.len()
-        )));
-    }
-    if looks_utf16(bytes) {
-        return Err(whole(format!(
-            "the file looks UTF-16 (a spreadsheet's \"Unicode text\"): convert it with \
-             `iconv -f UTF-16 -t UTF-8 {file} > servers-utf8.csv`"
-        )));
-    }
+    not_a_servers_file(file, bytes).map_err(whole)?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -77,21 +132,7 @@ pub fn read_servers(
         .byte_headers()
         .map_err(|e| whole(format!("the header line cannot be read: {e}")))?
         .clone();
-    if headers.is_empty() {
-        return Err(whole(format!(
-            "the file is empty: the first line must be the header ({})",
-            REQUIRED.join(",")
-        )));
-    }
-    if headers.len() == 1 && headers[0].contains(&b';') {
-        return Err(whole(format!(
-            "the file looks semicolon-separated (its header is one column: {:?}): \
-             columns are separated by commas — save it again as CSV with ',' as the \
-             field delimiter ({})",
-            String::from_utf8_lossy(&headers[0]),
-            REQUIRED.join(",")
-        )));
-    }
+    not_a_servers_header(&headers).map_err(whole)?;
     let columns = match read_headers(&headers) {
         Ok(c) => c,
         Err(errors) => {
@@ -102,8 +143,7 @@ pub fn read_servers(
         }
     };
     let mut p = Parsed::default();
-    let mut names: HashMap<String, u64> = HashMap::new();
-    let mut addresses: HashMap<IpAddr, u64> = HashMap::new();
+    let mut seen = Seen::default();
     let mut record = csv::ByteRecord::new();
     loop {
         let line = rdr.position().line();
@@ -139,21 +179,7 @@ pub fn read_servers(
         }
         let before = p.errors.len();
         if let Some(server) = read_row(&columns, &record, line, &mut p.errors) {
-            let errors = &mut p.errors;
-            if let Some(first) = names.insert(server.name.clone(), line) {
-                errors.push(RowError {
-                    line,
-                    column: Some("name".into()),
-                    message: format!("{:?} is already on line {first}", server.name),
-                });
-            }
-            if let Some(first) = addresses.insert(server.address, line) {
-                errors.push(RowError {
-                    line,
-                    column: Some("address".into()),
-                    message: format!("{} is already on line {first}", server.address),
-                });
-            }
+            seen.once(&server, line, &mut p.errors);
             if p.errors.len() == before {
                 p.rows.push(ImportRow { line, server });
             }
