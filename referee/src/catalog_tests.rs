@@ -490,6 +490,21 @@ fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_k
     assert!(s.fresh_key, "its old agent key is revoked");
     // host_removed, key_revoked and server_unhosted, in the removal's batch.
     assert_eq!(f.keys("audit/rec/"), audit_before + 3);
+    // A beat its agent sent before the front door learnt of the removal
+    // does not bring the host back (nor in the default tenant).
+    let mut t = Turn::default();
+    let beat = crate::events::Beat {
+        incarnation: 1,
+        labels: Default::default(),
+        busy: None,
+        refusing: None,
+    };
+    f.tower.heartbeat("a", beat, Instant::now(), &mut t);
+    f.store.commit(&mut f.tower, &mut t);
+    assert!(
+        !f.tower.hosts.contains_key("a"),
+        "a removed host stays removed"
+    );
     let reloaded = f.store.tower();
     assert_eq!(
         reloaded.catalog.servers["a"].state,

@@ -159,6 +159,13 @@ impl Tower {
             return;
         }
         if !self.hosts.contains_key(host) {
+            if self.keys.values().any(|k| k.host == host) {
+                // A remote host removed by its tenant: a beat its agent sent
+                // before the front door learnt of the revocation must not
+                // bring it back (in another tenant, at that).
+                tracing::info!(event = "heartbeat_ignored", host, reason = "removed");
+                return;
+            }
             // Labels are the tower's to give (operators, setup rules),
             // never the host's: what it announces is only "reported".
             self.new_host(DEFAULT_TENANT, host, Labels::new(), turn);
