@@ -13,6 +13,7 @@ mod names;
 mod plan;
 mod ports;
 mod recovery;
+pub mod rollout;
 mod scripts;
 mod spec;
 mod systemd;
@@ -36,6 +37,7 @@ pub use plan::{
 };
 pub use ports::allocate;
 pub use recovery::{migrations_committed, recovery, MigrateRun, Recovery};
+pub use rollout::Rollout;
 pub use scripts::{maintenance_conf, DATABASE, RETRY_AFTER_S};
 pub use spec::{
     Cache, CacheEngine, Database, DbEngine, Environment, Health, Migrations, Role, Service,

@@ -10,6 +10,7 @@ mod compile;
 mod env_files;
 mod migrations;
 mod plans;
+mod rollout;
 
 fn env(text: &str) -> Environment {
     parse_environment("env.yml", text).unwrap()
