@@ -29,6 +29,7 @@ mod operators;
 mod paging;
 mod provision;
 mod regrant;
+mod rollouts;
 mod scope;
 mod server;
 mod servers;
