@@ -21,7 +21,7 @@ mod values;
 
 pub use compile::{compile_host, connections, env_file, sh_quote, site_conf, Duties, MIGRATE_STEP};
 pub use error::{DeployError, Location};
-pub use file::{load_environment, parse_environment, MAX_ENV_FILE};
+pub use file::{load_environment, parse_environment, read_environment, MAX_ENV_FILE};
 pub use inventory::{
     may_record, Component, ComponentState, Conflict, DeployRecord, EnvRecord, HostState, Outcome,
     Placement,

@@ -286,11 +286,18 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         provisioner_args,
         "provisioner_started",
     );
+    // After the referee it records every rollout's phase in: a deploy in
+    // flight resumes when it is back after a crash.
+    let deployd = child(
+        "deployd".into(),
+        s(&["deployd", "--api", &e.api, "--orders", &e.orders]),
+        "deployd_started",
+    );
     vec![
         vec![metrics],
         vec![escalator],
         vec![referee],
-        vec![majordomo, provisioner],
+        vec![majordomo, provisioner, deployd],
         setup.hosts.iter().map(plug).collect(),
     ]
 }

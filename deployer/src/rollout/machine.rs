@@ -58,6 +58,10 @@ impl Rollout {
         &self.state
     }
 
+    pub fn env(&self) -> &Environment {
+        &self.env
+    }
+
     pub fn finished(&self) -> Option<Finish> {
         match self.state.phase {
             Phase::Done(f) => Some(f),
@@ -110,6 +114,7 @@ impl Rollout {
                 vec![Output::Say(format!("{}: change {change} queued", sent.host))]
             }
             Input::Ended { change, ended } => self.ended(&change, ended),
+            Input::SubmitRefused { key, why } => self.refused(&key, &why),
             Input::Recorded if self.state.phase == Phase::Settle => self.settled(),
             Input::RecordRefused(why) => {
                 let mut out = vec![Output::Say(format!(
@@ -323,6 +328,30 @@ impl Rollout {
         if self.state.sent.iter().all(|s| s.ended.is_some()) {
             out.extend(self.phase_ended());
         }
+        out
+    }
+
+    fn refused(&mut self, key: &str, why: &str) -> Vec<Output> {
+        let Some(sent) = self
+            .state
+            .sent
+            .iter_mut()
+            .find(|s| s.key == key && s.change.is_none())
+        else {
+            return Vec::new();
+        };
+        let refused = format!("refused-{key}");
+        sent.change = Some(refused.clone());
+        let mut out = vec![Output::Say(format!(
+            "{}: the tower refused its change: {why}",
+            sent.host
+        ))];
+        let ended = Ended {
+            ok: false,
+            migrate: crate::MigrateRun::NotRun,
+            probe: None,
+        };
+        out.extend(self.ended(&refused, ended));
         out
     }
 

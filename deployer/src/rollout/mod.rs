@@ -169,6 +169,9 @@ pub enum Input {
     /// A change was submitted under `key`.
     Submitted { key: String, change: String },
     Ended { change: String, ended: Ended },
+    /// The tower refused the change submitted under `key` (its host
+    /// removed, the program too large): as if it rolled back at once.
+    SubmitRefused { key: String, why: String },
     /// The inventory took the last record asked for.
     Recorded,
     /// The inventory refused it (another deploy wrote meanwhile).

@@ -11,6 +11,7 @@ mod completions;
 pub mod conn;
 mod demo;
 mod deploy;
+mod deployd;
 mod escalator;
 pub mod escape;
 pub mod failure;
@@ -33,6 +34,7 @@ mod plug;
 mod progress;
 mod provisioner;
 mod referee;
+mod rollout;
 mod servers;
 mod servers_life;
 mod start;
@@ -140,6 +142,8 @@ pub enum Command {
     Fleet(plug::FleetArgs),
     /// Run the provisioner: makes catalog servers hosts over SSH.
     Provisioner(provisioner::Args),
+    /// Run the deploy daemon: runs the deploys operators start, in the tower.
+    Deployd(deployd::Args),
     /// Submit a change request to the hosts a target matches.
     Submit(tower::SubmitArgs),
     /// Show a change, or the latest changes.
@@ -236,6 +240,7 @@ pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fleet(a) => plug::fleet(a),
         Command::Metrics(a) => metrics::run(a),
         Command::Provisioner(a) => provisioner::run(a),
+        Command::Deployd(a) => deployd::run(a),
         Command::Majordomo(a) => majordomo::run(a),
         Command::Agent(a) => majordomo::agent(a),
         Command::Keys(a) => majordomo::keys(a),

@@ -1,0 +1,27 @@
+//! The deploy daemon's one error type.
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeploydError {
+    #[error("the referee: {0}")]
+    Referee(#[from] vigie_referee::ClientError),
+    #[error("unexpected answer from the referee: {0}")]
+    Unexpected(String),
+    #[error("the rollout's recorded state is unreadable: {0}")]
+    State(String),
+}
+
+impl DeploydError {
+    /// A refusal of the tower that trying again cannot change (as
+    /// opposed to a referee restarting or slow).
+    pub fn refusal(&self) -> Option<&vigie_wire::tower::ApiFault> {
+        use vigie_wire::tower::ApiFaultKind as K;
+        match self {
+            DeploydError::Referee(vigie_referee::ClientError::Refused(f))
+                if !matches!(f.kind, K::Unavailable | K::Storage) =>
+            {
+                Some(f)
+            }
+            _ => None,
+        }
+    }
+}
