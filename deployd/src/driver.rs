@@ -73,7 +73,7 @@ impl Driver {
                 let resumed = !stored.state.is_empty();
                 info!(event = if resumed { "rollout_resumed" } else { "rollout_started" },
                     rollout = %d.id, tenant = %d.tenant, app = %d.app, environment = %d.environment,
-                    phase = ?machine.state().phase);
+                    phase = %machine.state().phase);
                 d.pending.extend(machine.start());
                 // Ended, its end not recorded yet (cut right after).
                 d.end = machine.finished().map(end_of);
@@ -164,7 +164,7 @@ impl Driver {
         self.dirty = false;
         if let Some(m) = &self.machine {
             info!(event = "rollout_recorded", rollout = %self.id, app = %self.app,
-                environment = %self.environment, phase = ?m.state().phase,
+                environment = %self.environment, phase = %m.state().phase,
                 open = m.open_changes().len());
         }
         Ok(())
@@ -205,7 +205,11 @@ impl Driver {
                     change,
                 }))
             }
-            Output::Record { record, expected } => self.write(record, *expected).map(Some),
+            Output::Record {
+                record,
+                expected,
+                done,
+            } => self.write(record, *expected, *done).map(Some),
             Output::Say(line) => {
                 info!(event = "rollout_said", rollout = %self.id, line = %line);
                 self.lines.push(line.clone());
@@ -222,7 +226,12 @@ impl Driver {
 
     /// The inventory written; a conflict with what this very rollout
     /// already wrote (a crash after the write) is the write done.
-    fn write(&mut self, record: &EnvRecord, expected: u32) -> Result<Input, DeploydError> {
+    fn write(
+        &mut self,
+        record: &EnvRecord,
+        expected: u32,
+        done: bool,
+    ) -> Result<Input, DeploydError> {
         let bytes = record
             .to_json()
             .map_err(|e| DeploydError::State(e.to_string()))?;
@@ -233,11 +242,11 @@ impl Driver {
             record: bytes,
         });
         match self.client.call(call) {
-            Ok(_) => Ok(Input::Recorded),
+            Ok(_) => Ok(Input::Recorded { done }),
             Err(vigie_referee::ClientError::Refused(f)) if f.kind == ApiFaultKind::Conflict => {
                 let stored = self.inventory()?.into_iter().find(|r| r.key == record.key);
                 if stored.as_ref() == Some(record) {
-                    Ok(Input::Recorded)
+                    Ok(Input::Recorded { done })
                 } else {
                     Ok(Input::RecordRefused(f.message))
                 }

@@ -115,7 +115,7 @@ impl Rollout {
             }
             Input::Ended { change, ended } => self.ended(&change, ended),
             Input::SubmitRefused { key, why } => self.refused(&key, &why),
-            Input::Recorded if self.state.phase == Phase::Settle => self.settled(),
+            Input::Recorded { done: true } if self.state.phase == Phase::Settle => self.settled(),
             Input::RecordRefused(why) => {
                 let mut out = vec![Output::Say(format!(
                     "the inventory refused this deploy's record: {why}"
@@ -123,7 +123,7 @@ impl Rollout {
                 out.extend(self.done(Finish::Failed));
                 out
             }
-            Input::Facts(_) | Input::Recorded => Vec::new(),
+            Input::Facts(_) | Input::Recorded { .. } => Vec::new(),
         }
     }
 
@@ -568,6 +568,7 @@ impl Rollout {
         Output::Record {
             record: self.record_of(done),
             expected: previous.map_or(0, |p| u32::try_from(p.history.len()).unwrap_or(u32::MAX)),
+            done,
         }
     }
 }

@@ -112,6 +112,21 @@ pub enum Phase {
     Done(Finish),
 }
 
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Phase::Plan => f.write_str("plan"),
+            Phase::Probe => f.write_str("probe"),
+            Phase::Wave(i) => write!(f, "wave {}", i + 1),
+            Phase::Enter => f.write_str("enter"),
+            Phase::Upgrade(i) => write!(f, "upgrade {}", i + 1),
+            Phase::Leave => f.write_str("leave"),
+            Phase::Settle => f.write_str("settle"),
+            Phase::Done(end) => write!(f, "done: {}", end.word()),
+        }
+    }
+}
+
 /// How a rollout ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -172,8 +187,8 @@ pub enum Input {
     /// The tower refused the change submitted under `key` (its host
     /// removed, the program too large): as if it rolled back at once.
     SubmitRefused { key: String, why: String },
-    /// The inventory took the last record asked for.
-    Recorded,
+    /// The inventory took a record asked for (`done`: the final one).
+    Recorded { done: bool },
     /// The inventory refused it (another deploy wrote meanwhile).
     RecordRefused(String),
 }
@@ -190,7 +205,12 @@ pub enum Output {
     },
     /// Write the environment's record (`expected`: deploys in its
     /// history when planned; the referee's compare-and-set).
-    Record { record: EnvRecord, expected: u32 },
+    Record {
+        record: EnvRecord,
+        expected: u32,
+        /// The deploy's outcome (else an in-progress entry).
+        done: bool,
+    },
     /// A line for the operator.
     Say(String),
     Done(Finish),

@@ -123,7 +123,7 @@ fn a_rolling_update_goes_a_wave_at_a_time_and_records_only_at_its_end() {
     assert_eq!(last.run.as_deref(), Some("d1"));
     // Crashed before the record was taken: it is asked for again.
     assert_eq!(records(&crashed(&r, &WEB.replace("v1", "v2")).start()), rec);
-    let out = r.step(Input::Recorded);
+    let out = r.step(Input::Recorded { done: true });
     assert!(out.contains(&Output::Done(Finish::Succeeded)), "{out:?}");
     assert_eq!(r.finished(), Some(Finish::Succeeded));
 }
@@ -144,7 +144,7 @@ fn a_host_that_rolls_back_stops_the_rollout_and_the_others_keep_what_they_ran() 
     let rec = records(&out);
     assert_eq!(rec[0].hosts, r1.hosts, "what runs is what ran");
     assert_eq!(rec[0].history[1].outcome, Outcome::RolledBack);
-    let out = r.step(Input::Recorded);
+    let out = r.step(Input::Recorded { done: true });
     assert!(out.contains(&Output::Done(Finish::RolledBack)), "{out:?}");
 }
 
@@ -202,8 +202,32 @@ fn an_upgrade_cut_in_its_migrations_leaves_the_hosts_in_maintenance() {
         rec[0].history.last().map(|d| d.outcome),
         Some(Outcome::InMaintenance)
     );
-    let out = r.step(Input::Recorded);
+    let out = r.step(Input::Recorded { done: true });
     assert!(out.contains(&Output::Done(Finish::InMaintenance)), "{out:?}");
+}
+
+/// The last upgrade's in-progress record and the final one come out
+/// together: only the final one's write ends the rollout.
+#[test]
+fn only_the_final_record_ends_a_maintenance_deploy() {
+    let (mut r, out, text) = maintenance_until_first_upgrade(ok());
+    let ids = submit_all(&mut r, &out, &text);
+    let out = r.step(Input::Ended {
+        change: ids[0].clone(),
+        ended: ok(),
+    });
+    let dones: Vec<bool> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Record { done, .. } => Some(*done),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dones, [false, true], "{out:?}");
+    assert!(r.step(Input::Recorded { done: false }).is_empty());
+    assert_eq!(r.finished(), None);
+    let out = r.step(Input::Recorded { done: true });
+    assert!(out.contains(&Output::Done(Finish::Succeeded)), "{out:?}");
 }
 
 #[test]
@@ -261,7 +285,8 @@ fn changes_it_did_not_send_and_inputs_out_of_turn_change_nothing() {
     r.start();
     let out = r.step(Input::Facts(facts(Some(r1.clone()))));
     let before = r.state().clone();
-    assert!(r.step(Input::Recorded).is_empty());
+    assert!(r.step(Input::Recorded { done: true }).is_empty());
+    assert!(r.step(Input::Recorded { done: false }).is_empty());
     assert!(r.step(Input::Facts(facts(None))).is_empty());
     assert!(r
         .step(Input::Ended {

@@ -1,0 +1,267 @@
+//! Issue 19: deploys run by the tower outlive whatever is killed. The
+//! shop (examples/shop: real git, real nginx per host, a real PostgreSQL
+//! and Redis of the test's own) is deployed to two local hosts under HTTP
+//! load while the operator's CLI, the deploy daemon and the referee are
+//! SIGKILLed at the phase boundaries the daemon records (`rollout_recorded`
+//! events): each deploy ends by itself, not one request fails, no
+//! instance that serves is deleted, no change is sent twice, and the
+//! migrations run once. Two deploys of one environment at once: the
+//! second is refused, naming who holds it.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use anyhow::Context;
+use vigie_deployer::{EnvRecord, Outcome, Part};
+use vigie_tests::http_load::LoadLoop;
+use vigie_tests::servers::{Postgres, Redis};
+use vigie_tests::{Launcher, Setup};
+use vigie_wire::deploy::{DeployAnswer, DeployCall};
+use vigie_wire::tower::{ApiAnswer, ApiCall};
+
+const LONG: Duration = Duration::from_secs(120);
+const HOSTS: [(&str, Ipv4Addr); 2] = [
+    ("crash-1", Ipv4Addr::new(127, 0, 0, 12)),
+    ("crash-2", Ipv4Addr::new(127, 0, 0, 13)),
+];
+
+/// Stops what the deploys left running when the test ends (detached on
+/// purpose: they outlive the tower).
+struct Leftovers(Vec<PathBuf>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for root in &self.0 {
+            let script = format!(
+                "for p in {r}/srv/services/auto-*/*/replica-*/app.pid; do [ -f \"$p\" ] && kill -KILL -$(cat \"$p\"); done; \
+                 for p in {r}/srv/services/auto-*/*/replica-*/supervisor.pid; do [ -f \"$p\" ] && kill -KILL $(cat \"$p\"); done; \
+                 [ -f {r}/srv/services/auto-proxy/run/nginx.pid ] && kill -TERM $(cat {r}/srv/services/auto-proxy/run/nginx.pid); true",
+                r = root.display()
+            );
+            let _ = Command::new("sh").arg("-c").arg(script).status();
+        }
+    }
+}
+
+fn record(tower: &Launcher) -> anyhow::Result<EnvRecord> {
+    match tower.api()?.call(ApiCall::Deploy(DeployCall::List))? {
+        ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => {
+            let found = all
+                .iter()
+                .find(|d| d.app == "shop" && d.environment == "prod")
+                .context("shop/prod is in the inventory")?;
+            Ok(EnvRecord::from_json(&found.record)?)
+        }
+        other => anyhow::bail!("unexpected answer: {other:?}"),
+    }
+}
+
+/// `vigie deploy FILE` as the admin, left running (to be killed).
+fn spawn_deploy(tower: &Launcher, file: &Path) -> anyhow::Result<Child> {
+    Ok(Command::new(vigie_tests::vigie_bin())
+        .args(["deploy", &file.display().to_string()])
+        .env(
+            "XDG_CONFIG_HOME",
+            tower
+                .data_dir()
+                .parent()
+                .context("the tower's dir")?
+                .join("xdg"),
+        )
+        .env_remove("VIGIE_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?)
+}
+
+/// Waits until the deploy daemon recorded its `n`th entry into `phase`.
+fn recorded(tower: &Launcher, phase: &str, n: usize) -> anyhow::Result<()> {
+    tower
+        .events()
+        .wait_n(&format!("rollout_recorded {phase}"), n, LONG, |e| {
+            e.name == "rollout_recorded" && e.str("phase") == Some(phase)
+        })?;
+    Ok(())
+}
+
+/// The changes deploy `number` sent `host`, as the referee has them.
+fn changes_of(tower: &Launcher, number: u32, host: &str) -> anyhow::Result<usize> {
+    let all = tower.api()?.changes(ApiCall::Status {
+        change: None,
+        limit: 1000,
+    })?;
+    let title = format!("deploy shop/prod #{number} on {host}");
+    Ok(all
+        .iter()
+        .filter(|c| c.host == host && c.title.starts_with(&title))
+        .count())
+}
+
+fn loads(record: &EnvRecord) -> anyhow::Result<Vec<LoadLoop>> {
+    HOSTS
+        .iter()
+        .map(|(host, addr)| {
+            let port = record
+                .hosts
+                .get(*host)
+                .and_then(|h| h.proxy_port)
+                .context("a proxy port")?;
+            Ok(LoadLoop::start(SocketAddr::from((*addr, port)), LONG))
+        })
+        .collect()
+}
+
+/// Not one request failed; the last answer starts with `last`.
+fn no_failure(loads: Vec<LoadLoop>, last: &str) {
+    for ((host, _), load) in HOSTS.iter().zip(loads) {
+        let report = load.stop();
+        assert!(
+            report.failures.is_empty(),
+            "{host}: {} failed: {:?}",
+            report.failures.len(),
+            report.failures
+        );
+        assert!(
+            report.answers.last().is_some_and(|a| a.starts_with(last)),
+            "{host}: {:?}",
+            report.answers
+        );
+    }
+}
+
+/// Follows the environment's deploy to its end (`deployments watch`).
+fn watch(tower: &Launcher) -> anyhow::Result<String> {
+    let out = tower.cli(&["deployments", "watch", "shop/prod"])?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    anyhow::ensure!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(text)
+}
+
+/// Every instance the inventory says serves is on disk, its replicas'
+/// supervisors alive.
+fn serving_instances_exist(tower: &Launcher, record: &EnvRecord) -> anyhow::Result<()> {
+    let web = Part::parse("web").map_err(anyhow::Error::msg)?;
+    for (host, _) in HOSTS {
+        let placed = &record.hosts[host].services[&web];
+        let dir = tower
+            .root(host)
+            .join(format!("srv/services/auto-shop-prod-web/{}", placed.instance));
+        for r in 1..=placed.replicas {
+            let pid = std::fs::read_to_string(dir.join(format!("replica-{r}/supervisor.pid")))
+                .with_context(|| format!("{host}: {} replica {r}", dir.display()))?;
+            let pid: i32 = pid.trim().parse()?;
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                .with_context(|| format!("{host}: the supervisor of replica {r} is alive"))?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn deploys_go_on_through_kills_of_the_cli_the_deploy_daemon_and_the_referee(
+) -> anyhow::Result<()> {
+    let work = tempfile::tempdir()?;
+    let pg = Postgres::start()?;
+    let redis = Redis::start()?;
+    let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let made = Command::new(shop.join("make-repo.sh"))
+        .arg(work.path())
+        .env("PG_ADMIN_URL", pg.admin_url())
+        .env("REDIS_URL", redis.url())
+        .output()?;
+    anyhow::ensure!(
+        made.status.success(),
+        "make-repo: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let file = |v: &str| work.path().join(format!("environment-{v}.yml"));
+    let setup = Setup::new("crash")
+        .host("crash-1", &[("role", "shop"), ("address", "127.0.0.12")])
+        .host("crash-2", &[("role", "shop"), ("address", "127.0.0.13")]);
+    let tower = Launcher::start(setup)?;
+    let _leftovers = Leftovers(vec![tower.root("crash-1"), tower.root("crash-2")]);
+
+    let first = tower.cli(&["deploy", &file("v1").display().to_string()])?;
+    anyhow::ensure!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stdout)
+    );
+    let r1 = record(&tower)?;
+
+    // A rolling update (v2): the CLI killed once the migrations check is
+    // recorded, the deploy daemon once the first wave is, the referee
+    // once the second is.
+    let running = loads(&r1)?;
+    let mut cli = spawn_deploy(&tower, &file("v2"))?;
+    recorded(&tower, "probe", 1)?;
+    cli.kill()?;
+    cli.wait()?;
+    recorded(&tower, "wave 1", 1)?;
+    tower.kill_child("deployd")?;
+    recorded(&tower, "wave 2", 1)?;
+    tower.kill_child("referee")?;
+    let said = watch(&tower)?;
+    assert!(said.contains("#2: succeeded"), "{said}");
+    no_failure(running, "shop v2");
+    let r2 = record(&tower)?;
+    assert_eq!(r2.history.len(), 2);
+    assert_eq!(r2.history[1].outcome, Outcome::Succeeded);
+    serving_instances_exist(&tower, &r2)?;
+    // One change per host, the first host's migrations check besides:
+    // none was sent twice by a resumed daemon.
+    assert_eq!(changes_of(&tower, 2, "crash-1")?, 2);
+    assert_eq!(changes_of(&tower, 2, "crash-2")?, 1);
+
+    // Two deploys of one environment at once: the second is refused,
+    // naming who holds it; the first goes on.
+    let mut cli = spawn_deploy(&tower, &file("v1"))?;
+    tower
+        .events()
+        .wait_n("the third rollout", 3, LONG, |e| e.name == "rollout_started")?;
+    let refused = tower.cli(&["deploy", &file("v2").display().to_string()])?;
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(80), "{err}");
+    assert!(
+        err.contains("shop/prod is being deployed by admin since"),
+        "{err}"
+    );
+    let said = watch(&tower)?;
+    assert!(said.contains("#3: succeeded"), "{said}");
+    cli.wait()?;
+    let r3 = record(&tower)?;
+    assert_eq!(r3.history.len(), 3, "the refused deploy recorded nothing");
+
+    // A maintenance deploy (v4: a migration pending): the deploy daemon
+    // killed while the hosts enter maintenance, the referee while the
+    // first host upgrades. The migration runs once; clients get v1, the
+    // maintenance page, then v4, never an error.
+    let running = loads(&r3)?;
+    let mut cli = spawn_deploy(&tower, &file("v4"))?;
+    recorded(&tower, "enter", 1)?;
+    tower.kill_child("deployd")?;
+    recorded(&tower, "upgrade 1", 1)?;
+    tower.kill_child("referee")?;
+    let said = watch(&tower)?;
+    assert!(said.contains("#4: succeeded"), "{said}");
+    cli.wait()?;
+    no_failure(running, "shop v4");
+    let r4 = record(&tower)?;
+    assert!(r4.in_maintenance().is_empty(), "{r4:?}");
+    serving_instances_exist(&tower, &r4)?;
+    assert_eq!(
+        pg.query(
+            "auto-shop-prod-main",
+            "SELECT count(*) FROM shop_migrations"
+        )?,
+        "2",
+        "the v4 migration ran once"
+    );
+    Ok(())
+}
