@@ -41,7 +41,10 @@ pub fn run(cfg: DeploydConfig, shutdown: Arc<AtomicBool>) -> Result<(), DeploydE
     let caller = Caller::internal(vigie_referee::TOWER_TENANT, OPERATOR);
     let mut client = ApiClient::direct(&cfg.api, &cfg.orders, caller)?;
     client.set_timeout(Duration::from_secs(5));
-    info!(event = "deployd_started", poll_ms = cfg.poll.as_millis() as u64);
+    info!(
+        event = "deployd_started",
+        poll_ms = cfg.poll.as_millis() as u64
+    );
     let mut drivers: BTreeMap<String, Driver> = BTreeMap::new();
     while !shutdown.load(Ordering::Relaxed) {
         let started = Instant::now();
@@ -55,7 +58,9 @@ pub fn run(cfg: DeploydConfig, shutdown: Arc<AtomicBool>) -> Result<(), DeploydE
                         Ok(c) => {
                             drivers.insert(r.id.clone(), Driver::take(&r, c));
                         }
-                        Err(e) => warn!(event = "rollout_client_failed", rollout = %r.id, error = %e),
+                        Err(e) => {
+                            warn!(event = "rollout_client_failed", rollout = %r.id, error = %e)
+                        }
                     }
                 }
             }

@@ -147,7 +147,9 @@ impl Driver {
     /// The rollout's state and new lines in the referee.
     fn record(&mut self) -> Result<(), DeploydError> {
         let state = match &self.machine {
-            Some(m) => serde_json::to_vec(m.state()).map_err(|e| DeploydError::State(e.to_string()))?,
+            Some(m) => {
+                serde_json::to_vec(m.state()).map_err(|e| DeploydError::State(e.to_string()))?
+            }
             None => Vec::new(),
         };
         let call = ApiCall::Deploy(DeployCall::Progress {
@@ -259,7 +261,9 @@ impl Driver {
         match self.client.call(ApiCall::Deploy(DeployCall::List))? {
             ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => all
                 .iter()
-                .map(|d| EnvRecord::from_json(&d.record).map_err(|e| DeploydError::State(e.to_string())))
+                .map(|d| {
+                    EnvRecord::from_json(&d.record).map_err(|e| DeploydError::State(e.to_string()))
+                })
                 .collect(),
             other => Err(DeploydError::Unexpected(format!("{other:?}"))),
         }
@@ -285,7 +289,10 @@ impl Driver {
             .map_err(|e| DeploydError::State(e.to_string()))?;
         let records = self.inventory()?;
         let previous = records.iter().find(|r| r.key.to_string() == key).cloned();
-        let others = records.into_iter().filter(|r| r.key.to_string() != key).collect();
+        let others = records
+            .into_iter()
+            .filter(|r| r.key.to_string() != key)
+            .collect();
         Ok(Facts {
             previous,
             targets,
@@ -295,7 +302,11 @@ impl Driver {
 
     /// Reads the open changes; each one ended goes to the machine.
     fn follow(&mut self) -> Result<(), DeploydError> {
-        let open = self.machine.as_ref().map(Rollout::open_changes).unwrap_or_default();
+        let open = self
+            .machine
+            .as_ref()
+            .map(Rollout::open_changes)
+            .unwrap_or_default();
         for change in open {
             let call = ApiCall::Status {
                 change: Some(change.clone()),

@@ -142,8 +142,11 @@ impl Tower {
                 let now = now_ms();
                 r.state = state;
                 r.said += lines.len() as u64;
-                r.lines
-                    .extend(lines.into_iter().map(|text| RolloutLine { at_ms: now, text }));
+                r.lines.extend(
+                    lines
+                        .into_iter()
+                        .map(|text| RolloutLine { at_ms: now, text }),
+                );
                 let over = r.lines.len().saturating_sub(Rollout::MAX_LINES);
                 r.lines.drain(..over);
                 if let Some(end) = end {
@@ -182,7 +185,10 @@ impl Tower {
             ));
         }
         if s.text.len() > MAX_ENV_FILE || s.file.len() > 4096 {
-            return Err(fault(ApiFaultKind::Invalid, "the environment file is too large"));
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                "the environment file is too large",
+            ));
         }
         let env = parse_environment(&s.file, &s.text)
             .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
@@ -255,7 +261,9 @@ fn open_rollouts(db: &Database, turn: &Turn) -> Result<Vec<Rollout>, ApiFault> {
     for (key, value) in &turn.writes {
         if let (true, Some(value)) = (key.starts_with(PREFIX.as_bytes()), value) {
             let r: Rollout = decode(key, value).map_err(storage)?;
-            all.retain(|o| (&o.tenant, &o.app, &o.environment) != (&r.tenant, &r.app, &r.environment));
+            all.retain(|o| {
+                (&o.tenant, &o.app, &o.environment) != (&r.tenant, &r.app, &r.environment)
+            });
             all.push(r);
         }
     }

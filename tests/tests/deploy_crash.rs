@@ -149,9 +149,10 @@ fn serving_instances_exist(tower: &Launcher, record: &EnvRecord) -> anyhow::Resu
     let web = Part::parse("web").map_err(anyhow::Error::msg)?;
     for (host, _) in HOSTS {
         let placed = &record.hosts[host].services[&web];
-        let dir = tower
-            .root(host)
-            .join(format!("srv/services/auto-shop-prod-web/{}", placed.instance));
+        let dir = tower.root(host).join(format!(
+            "srv/services/auto-shop-prod-web/{}",
+            placed.instance
+        ));
         for r in 1..=placed.replicas {
             let pid = std::fs::read_to_string(dir.join(format!("replica-{r}/supervisor.pid")))
                 .with_context(|| format!("{host}: {} replica {r}", dir.display()))?;
@@ -164,8 +165,8 @@ fn serving_instances_exist(tower: &Launcher, record: &EnvRecord) -> anyhow::Resu
 }
 
 #[test]
-fn deploys_go_on_through_kills_of_the_cli_the_deploy_daemon_and_the_referee(
-) -> anyhow::Result<()> {
+fn deploys_go_on_through_kills_of_the_cli_the_deploy_daemon_and_the_referee() -> anyhow::Result<()>
+{
     let work = tempfile::tempdir()?;
     let pg = Postgres::start()?;
     let redis = Redis::start()?;
@@ -209,6 +210,11 @@ fn deploys_go_on_through_kills_of_the_cli_the_deploy_daemon_and_the_referee(
     tower.kill_child("referee")?;
     let said = watch(&tower)?;
     assert!(said.contains("#2: succeeded"), "{said}");
+    assert_eq!(
+        tower.events().count("rollout_resumed"),
+        1,
+        "the restarted daemon resumed the rollout from its record"
+    );
     no_failure(running, "shop v2");
     let r2 = record(&tower)?;
     assert_eq!(r2.history.len(), 2);
@@ -222,9 +228,9 @@ fn deploys_go_on_through_kills_of_the_cli_the_deploy_daemon_and_the_referee(
     // Two deploys of one environment at once: the second is refused,
     // naming who holds it; the first goes on.
     let mut cli = spawn_deploy(&tower, &file("v1"))?;
-    tower
-        .events()
-        .wait_n("the third rollout", 3, LONG, |e| e.name == "rollout_started")?;
+    tower.events().wait_n("the third rollout", 3, LONG, |e| {
+        e.name == "rollout_started"
+    })?;
     let refused = tower.cli(&["deploy", &file("v2").display().to_string()])?;
     let err = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(80), "{err}");

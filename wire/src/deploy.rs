@@ -144,7 +144,9 @@ pub enum DeployAnswer {
     Deployments(Vec<Deployment>),
     Recorded,
     /// A deploy was started: its rollout's id.
-    Started { id: String },
+    Started {
+        id: String,
+    },
     Rollout(Option<Box<Rollout>>),
     Rollouts(Vec<Rollout>),
 }

@@ -111,7 +111,10 @@ impl Rollout {
                     return Vec::new();
                 }
                 sent.change = Some(change.clone());
-                vec![Output::Say(format!("{}: change {change} queued", sent.host))]
+                vec![Output::Say(format!(
+                    "{}: change {change} queued",
+                    sent.host
+                ))]
             }
             Input::Ended { change, ended } => self.ended(&change, ended),
             Input::SubmitRefused { key, why } => self.refused(&key, &why),
@@ -392,7 +395,9 @@ impl Rollout {
                 out
             }
             _ => {
-                self.state.results.insert(host.clone(), (change.clone(), false));
+                self.state
+                    .results
+                    .insert(host.clone(), (change.clone(), false));
                 let mut out = vec![Output::Say(format!(
                     "{host}: the migrations check failed (change {change}): nothing was deployed"
                 ))];
@@ -409,7 +414,9 @@ impl Rollout {
                 .insert(host.clone(), (change.clone(), ended.ok));
         }
         if outcomes.iter().any(|(_, _, e)| !e.ok) {
-            let mut out = vec![Output::Say("a host rolled back: the deploy stops here".into())];
+            let mut out = vec![Output::Say(
+                "a host rolled back: the deploy stops here".into(),
+            )];
             out.extend(self.settle());
             return out;
         }

@@ -182,13 +182,24 @@ pub struct State {
 pub enum Input {
     Facts(Facts),
     /// A change was submitted under `key`.
-    Submitted { key: String, change: String },
-    Ended { change: String, ended: Ended },
+    Submitted {
+        key: String,
+        change: String,
+    },
+    Ended {
+        change: String,
+        ended: Ended,
+    },
     /// The tower refused the change submitted under `key` (its host
     /// removed, the program too large): as if it rolled back at once.
-    SubmitRefused { key: String, why: String },
+    SubmitRefused {
+        key: String,
+        why: String,
+    },
     /// The inventory took a record asked for (`done`: the final one).
-    Recorded { done: bool },
+    Recorded {
+        done: bool,
+    },
     /// The inventory refused it (another deploy wrote meanwhile).
     RecordRefused(String),
 }

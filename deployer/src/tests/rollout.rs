@@ -102,7 +102,10 @@ fn a_rolling_update_goes_a_wave_at_a_time_and_records_only_at_its_end() {
     assert_eq!(r.start(), vec![Output::ReadFacts]);
     let out = r.step(Input::Facts(facts(Some(r1.clone()))));
     assert_eq!(submits(&out), [("web-1".into(), "d1-1".into())]);
-    assert!(records(&out).is_empty(), "a rolling update records at its end");
+    assert!(
+        records(&out).is_empty(),
+        "a rolling update records at its end"
+    );
     let ids = submit_all(&mut r, &out, &WEB.replace("v1", "v2"));
     assert_eq!(r.open_changes(), ids);
     let out = r.step(Input::Ended {
@@ -165,7 +168,10 @@ fn maintenance_until_first_upgrade(first: Ended) -> (Rollout, Vec<Output>, Strin
     let first_submit = out.iter().position(|o| matches!(o, Output::Submit { .. }));
     assert!(first_record < first_submit, "{out:?}");
     let rec = records(&out);
-    assert_eq!(rec[0].history.last().map(|d| d.outcome), Some(Outcome::InProgress));
+    assert_eq!(
+        rec[0].history.last().map(|d| d.outcome),
+        Some(Outcome::InProgress)
+    );
     assert_eq!(rec[0].in_maintenance(), ["web-1", "web-2"]);
     assert_eq!(submits(&out).len(), 2, "every host enters maintenance");
     // Resumed mid-phase: its record again first, then the changes.
@@ -203,7 +209,10 @@ fn an_upgrade_cut_in_its_migrations_leaves_the_hosts_in_maintenance() {
         Some(Outcome::InMaintenance)
     );
     let out = r.step(Input::Recorded { done: true });
-    assert!(out.contains(&Output::Done(Finish::InMaintenance)), "{out:?}");
+    assert!(
+        out.contains(&Output::Done(Finish::InMaintenance)),
+        "{out:?}"
+    );
 }
 
 /// The last upgrade's in-progress record and the final one come out
@@ -235,7 +244,10 @@ fn an_upgrade_that_failed_before_its_migrations_goes_back_to_the_previous_versio
     let (mut r, out, text) = maintenance_until_first_upgrade(failed(MigrateRun::NotRun));
     assert_eq!(
         submits(&out),
-        [("web-1".into(), "d3-4".into()), ("web-2".into(), "d3-5".into())]
+        [
+            ("web-1".into(), "d3-4".into()),
+            ("web-2".into(), "d3-5".into())
+        ]
     );
     assert_eq!(r.state().phase, Phase::Leave);
     let ids = submit_all(&mut r, &out, &text);
@@ -249,7 +261,10 @@ fn an_upgrade_that_failed_before_its_migrations_goes_back_to_the_previous_versio
     });
     let rec = records(&out);
     assert!(rec[0].in_maintenance().is_empty(), "{rec:?}");
-    assert_eq!(rec[0].history.last().map(|d| d.outcome), Some(Outcome::RolledBack));
+    assert_eq!(
+        rec[0].history.last().map(|d| d.outcome),
+        Some(Outcome::RolledBack)
+    );
 }
 
 #[test]
@@ -259,7 +274,10 @@ fn hosts_left_in_maintenance_refuse_a_plain_deploy_and_touch_nothing() {
     let mut r = Rollout::new(env(&WEB.replace("v1", "v2")), "d4".into(), OPTS);
     r.start();
     let out = r.step(Input::Facts(facts(Some(r1.clone()))));
-    assert!(submits(&out).is_empty() && records(&out).is_empty(), "{out:?}");
+    assert!(
+        submits(&out).is_empty() && records(&out).is_empty(),
+        "{out:?}"
+    );
     assert!(out.contains(&Output::Done(Finish::Refused)), "{out:?}");
     assert!(out.iter().any(
         |o| matches!(o, Output::Say(t) if t.contains("web-1") && t.contains("--from-maintenance"))

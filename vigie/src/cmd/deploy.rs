@@ -156,12 +156,12 @@ fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
                 .as_ref()
                 .map_or("new".to_string(), |p| format!("replaces #{}", p.instance));
             say!(
-                "    {} #{} ({}), {} replica(s), ports {:?}, {was}",
+                "    {} #{} ({}), {} replica(s), ports {}, {was}",
                 s.name,
                 s.instance,
                 s.spec.revision,
                 s.spec.replicas,
-                s.ports
+                ports_text(&s.ports)
             );
         }
         if steps {
@@ -259,6 +259,25 @@ fn show_plan(client: &mut Tower, env: &Environment) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
+/// Ports as `27100,27101`, `-` for none (a worker).
+fn ports_text(ports: &[u16]) -> String {
+    if ports.is_empty() {
+        return "-".into();
+    }
+    let words: Vec<String> = ports.iter().map(u16::to_string).collect();
+    words.join(",")
+}
+
+fn outcome_word(o: vigie_deployer::Outcome) -> &'static str {
+    use vigie_deployer::Outcome;
+    match o {
+        Outcome::Succeeded => "succeeded",
+        Outcome::RolledBack => "rolled back",
+        Outcome::InMaintenance => "in maintenance",
+        Outcome::InProgress => "in progress",
+    }
+}
+
 pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCode> {
     let mut client = a.conn.client()?;
     let default = DeploymentsCmd::List {
@@ -316,9 +335,9 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
             }
             for (host, state) in &r.hosts {
                 say!(
-                    "  {}: proxy port {:?}{}",
+                    "  {}: proxy port {}{}",
                     field(host),
-                    state.proxy_port,
+                    state.proxy_port.map_or("-".to_string(), |p| p.to_string()),
                     if state.maintenance {
                         ", in maintenance (deploy --from-maintenance)"
                     } else {
@@ -327,11 +346,11 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
                 );
                 for (name, p) in &state.services {
                     say!(
-                        "    {} #{}: {} replica(s), ports {:?}",
+                        "    {} #{}: {} replica(s), ports {}",
                         name,
                         p.instance,
                         p.replicas,
-                        p.ports
+                        ports_text(&p.ports)
                     );
                 }
             }
@@ -344,9 +363,9 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
                     .map(|(h, c)| format!("{}:{}", field(h), field(c)))
                     .collect();
                 say!(
-                    "  #{} {:?}{} bumped [{}] changes [{}]",
+                    "  #{} {}{} bumped [{}] changes [{}]",
                     d.number,
-                    d.outcome,
+                    outcome_word(d.outcome),
                     if d.maintenance { " (maintenance)" } else { "" },
                     bumped.join(" "),
                     changes.join(" ")
