@@ -75,10 +75,13 @@ fn holder(r: &Rollout) -> String {
     )
 }
 
-/// A rollout's id: unique per environment and start.
-fn rollout_id(tenant: &str, app: &str, environment: &str, at_ms: u64) -> String {
+/// A rollout's id: unique per environment and start, and never the id of
+/// the rollout it follows (chained to it: two starts in one millisecond,
+/// a force-unlock's, differ).
+fn rollout_id(tenant: &str, app: &str, environment: &str, at_ms: u64, before: &str) -> String {
     use sha2::{Digest, Sha256};
-    let sum = Sha256::digest(format!("{tenant}/{app}/{environment}/{at_ms}").as_bytes());
+    let text = format!("{tenant}/{app}/{environment}/{at_ms}/{before}");
+    let sum = Sha256::digest(text.as_bytes());
     let hex: String = sum.iter().take(6).map(|b| format!("{b:02x}")).collect();
     format!("d{hex}")
 }
@@ -195,7 +198,9 @@ impl Tower {
         let (app, environment) = (env.key.app.to_string(), env.key.environment.to_string());
         let key = rollout_key(&caller.tenant, &app, &environment);
         let now = now_ms();
-        if let Some(mut held) = stored(db, turn, &key)?.filter(|r| r.end.is_none()) {
+        let last = stored(db, turn, &key)?;
+        let before = last.as_ref().map_or(String::new(), |r| r.id.clone());
+        if let Some(mut held) = last.filter(|r| r.end.is_none()) {
             if !s.force_unlock {
                 return Err(fault(ApiFaultKind::Conflict, holder(&held)));
             }
@@ -211,7 +216,7 @@ impl Tower {
             turn.put(key.clone(), encode(&held));
             self.audit_host(turn, caller, "", "deploy_unlocked", summary);
         }
-        let id = rollout_id(&caller.tenant, &app, &environment, now);
+        let id = rollout_id(&caller.tenant, &app, &environment, now, &before);
         let r = Rollout {
             id: id.clone(),
             tenant: caller.tenant.clone(),
