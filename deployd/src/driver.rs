@@ -340,6 +340,8 @@ fn build(stored: &Stored) -> Result<Rollout, DeploydError> {
         let options = Options {
             parallel: stored.parallel,
             from_maintenance: stored.from_maintenance,
+            operator: stored.operator.clone(),
+            started_ms: stored.started_ms,
         };
         return Ok(Rollout::new(env, stored.id.clone(), options));
     }

@@ -4,6 +4,7 @@
 //! change request per host. Everything here is pure: the I/O (reading the
 //! inventory, submitting the changes) is the caller's.
 
+mod check;
 mod compile;
 mod error;
 mod file;
@@ -19,6 +20,7 @@ mod spec;
 mod systemd;
 mod values;
 
+pub use check::{compile_check, findings, Finding, Verdict, CHECK_STEP};
 pub use compile::{compile_host, connections, env_file, sh_quote, site_conf, Duties, MIGRATE_STEP};
 pub use error::{DeployError, Location};
 pub use file::{load_environment, parse_environment, read_environment, MAX_ENV_FILE};

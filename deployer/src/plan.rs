@@ -343,6 +343,13 @@ pub fn settle(
         },
         maintenance: false,
         run: None,
+        at_ms: None,
+        operator: None,
+        revisions: env
+            .services
+            .iter()
+            .map(|(name, s)| (name.to_string(), s.revision.clone()))
+            .collect(),
     });
     record
 }

@@ -269,5 +269,32 @@ fn deploys_go_on_through_kills_of_the_cli_the_deploy_daemon_and_the_referee() ->
         "2",
         "the v4 migration ran once"
     );
+
+    // The inventory says the truth: `deployments check` finds every
+    // host as recorded; a supervisor killed behind the tower's back is
+    // named.
+    let checked = tower.cli(&["deployments", "check", "shop/prod"])?;
+    let text = String::from_utf8_lossy(&checked.stdout);
+    assert!(checked.status.success(), "{text}");
+    assert_eq!(text.matches("as the inventory says").count(), 2, "{text}");
+    let web = Part::parse("web").map_err(anyhow::Error::msg)?;
+    let instance = r4.hosts["crash-2"].services[&web].instance;
+    let pid_file = tower.root("crash-2").join(format!(
+        "srv/services/auto-shop-prod-web/{instance}/replica-1/supervisor.pid"
+    ));
+    let pid: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    let checked = tower.cli(&["deployments", "check", "shop/prod"])?;
+    let text = String::from_utf8_lossy(&checked.stdout);
+    assert_eq!(checked.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "crash-2: differs from the inventory\n  BAD  web #{instance} replica 1: supervisor not running"
+        )),
+        "{text}"
+    );
     Ok(())
 }

@@ -561,6 +561,8 @@ impl Rollout {
         if let Some(last) = record.history.last_mut() {
             last.maintenance = self.state.went;
             last.run = Some(self.state.token.clone());
+            last.at_ms = Some(self.state.options.started_ms);
+            last.operator = Some(self.state.options.operator.clone());
             if !done {
                 last.outcome = Outcome::InProgress;
             } else if !self.state.in_maintenance.is_empty() {

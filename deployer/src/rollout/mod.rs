@@ -35,12 +35,17 @@ use crate::spec::Environment;
 pub use machine::Rollout;
 
 /// What the operator asked of the deploy beside its environment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Options {
     /// Hosts of a rolling update updated at once.
     pub parallel: u32,
     /// Deploy although hosts were left in maintenance.
     pub from_maintenance: bool,
+    /// Who started it, and when (ms since the epoch): the history says so.
+    #[serde(default)]
+    pub operator: String,
+    #[serde(default)]
+    pub started_ms: u64,
 }
 
 /// What a deploy is planned from, read once by the daemon and kept in

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use crate::plan::{plan, settle, DeployPlan};
 use crate::{parse_environment, EnvRecord, Environment, Target};
 
+mod check;
 mod compile;
 mod env_files;
 mod migrations;

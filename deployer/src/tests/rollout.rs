@@ -16,6 +16,8 @@ const MIGRATING: &str = "app: shop\nenvironment: prod\nhosts: web-*\nports: 2100
 const OPTS: Options = Options {
     parallel: 1,
     from_maintenance: false,
+    operator: String::new(),
+    started_ms: 0,
 };
 
 fn facts(previous: Option<EnvRecord>) -> Facts {
@@ -98,7 +100,12 @@ fn submit_all(r: &mut Rollout, out: &[Output], text: &str) -> Vec<String> {
 fn a_rolling_update_goes_a_wave_at_a_time_and_records_only_at_its_end() {
     let v1 = env(WEB);
     let (_, r1) = deploy(&v1, None);
-    let mut r = Rollout::new(env(&WEB.replace("v1", "v2")), "d1".into(), OPTS);
+    let opts = Options {
+        operator: "alice".into(),
+        started_ms: 1_765_059_662_000,
+        ..OPTS
+    };
+    let mut r = Rollout::new(env(&WEB.replace("v1", "v2")), "d1".into(), opts);
     assert_eq!(r.start(), vec![Output::ReadFacts]);
     let out = r.step(Input::Facts(facts(Some(r1.clone()))));
     assert_eq!(submits(&out), [("web-1".into(), "d1-1".into())]);
@@ -124,6 +131,9 @@ fn a_rolling_update_goes_a_wave_at_a_time_and_records_only_at_its_end() {
     let last = &rec[0].history[1];
     assert_eq!(last.outcome, Outcome::Succeeded);
     assert_eq!(last.run.as_deref(), Some("d1"));
+    assert_eq!(last.operator.as_deref(), Some("alice"));
+    assert_eq!(last.at_ms, Some(1_765_059_662_000));
+    assert_eq!(last.revisions.get("web").map(String::as_str), Some("v2"));
     // Crashed before the record was taken: it is asked for again.
     assert_eq!(records(&crashed(&r, &WEB.replace("v1", "v2")).start()), rec);
     let out = r.step(Input::Recorded { done: true });

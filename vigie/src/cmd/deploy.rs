@@ -75,6 +75,13 @@ enum DeploymentsCmd {
         /// APP/ENVIRONMENT, e.g. shop/prod.
         name: String,
     },
+    /// The inventory against what runs on each host: instance dirs,
+    /// supervisors alive, ports listening, the nginx site (exit 1 when
+    /// something differs). Sends each host a change that only reads.
+    Check {
+        /// APP/ENVIRONMENT, e.g. shop/prod.
+        name: String,
+    },
 }
 
 fn inventory(client: &mut Tower) -> anyhow::Result<Vec<EnvRecord>> {
@@ -312,6 +319,11 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
             }
             super::page::footer(&info, format, "deployments")?;
         }
+        DeploymentsCmd::Check { name } => {
+            let key = super::rollout::env_key(&name)?;
+            let records = inventory(&mut client)?;
+            return super::deploy_check::check(&mut client, &key, &records, format);
+        }
         DeploymentsCmd::Watch { name } => {
             let key = super::rollout::env_key(&name)?;
             return super::rollout::follow(&mut client, &key, None, format);
@@ -362,9 +374,22 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
                     .iter()
                     .map(|(h, c)| format!("{}:{}", field(h), field(c)))
                     .collect();
+                let revisions: Vec<String> = d
+                    .revisions
+                    .iter()
+                    .map(|(s, r)| format!("{s}@{}", field(r)))
+                    .collect();
+                let when = d.at_ms.map_or(String::new(), |ms| {
+                    format!(
+                        " {} by {}",
+                        super::json::rfc3339(ms),
+                        field(d.operator.as_deref().unwrap_or("?"))
+                    )
+                });
                 say!(
-                    "  #{} {}{} bumped [{}] changes [{}]",
+                    "  #{}{when} {} {}{} bumped [{}] changes [{}]",
                     d.number,
+                    revisions.join(" "),
                     outcome_word(d.outcome),
                     if d.maintenance { " (maintenance)" } else { "" },
                     bumped.join(" "),

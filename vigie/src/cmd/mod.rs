@@ -11,6 +11,7 @@ mod completions;
 pub mod conn;
 mod demo;
 mod deploy;
+mod deploy_check;
 mod deployd;
 mod escalator;
 pub mod escape;
