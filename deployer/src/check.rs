@@ -42,7 +42,9 @@ pub const CHECK_STEP: &str = "check what runs against the inventory";
 pub fn compile_check(record: &EnvRecord, host: &str) -> Option<ChangeSpec> {
     let state = record.hosts.get(host)?;
     let mut script = String::from(
-        "alive() { [ -s \"$1\" ] && [ -d \"/proc/$(cat \"$1\")\" ]; }\n\
+        // A zombie (a killed process its subreaper has not reaped) is gone.
+        "alive() { [ -s \"$1\" ] || return 1; p=$(cat \"$1\"); [ -d \"/proc/$p\" ] || return 1; \
+         s=$(sed 's/.*) //' \"/proc/$p/stat\" 2>/dev/null | cut -c1); [ -n \"$s\" ] && [ \"$s\" != Z ]; }\n\
          say() { printf '%s %s\\n' \"$1\" \"$2\"; }\n",
     );
     for (name, p) in &state.services {

@@ -102,9 +102,13 @@ fn a_check_tells_what_runs_from_what_the_inventory_says() {
     assert!(seen.iter().any(|(v, t)| *v == Verdict::Note
         && t.starts_with("web #1: instance directory not in the inventory")));
 
-    // The supervisor gone, the port closed, nginx stopped: each said.
+    // The supervisor gone (killed, not reaped yet: a zombie), the port
+    // closed, nginx stopped: each said.
     supervisor.kill().unwrap();
-    supervisor.wait().unwrap();
+    // Exited, left unreaped (WNOWAIT): a zombie, as under a subreaper.
+    let pid = nix::unistd::Pid::from_raw(supervisor.id() as i32);
+    let flags = nix::sys::wait::WaitPidFlag::WEXITED | nix::sys::wait::WaitPidFlag::WNOWAIT;
+    nix::sys::wait::waitid(nix::sys::wait::Id::Pid(pid), flags).unwrap();
     nginx.kill().unwrap();
     nginx.wait().unwrap();
     drop(listener);
