@@ -60,6 +60,14 @@ fn record(tower: &Launcher) -> anyhow::Result<EnvRecord> {
 
 /// `vigie deploy FILE` as the admin, left running (to be killed).
 fn spawn_deploy(tower: &Launcher, file: &Path) -> anyhow::Result<Child> {
+    spawn_deploy_to(tower, file, std::process::Stdio::null())
+}
+
+fn spawn_deploy_to(
+    tower: &Launcher,
+    file: &Path,
+    stderr: std::process::Stdio,
+) -> anyhow::Result<Child> {
     Ok(Command::new(vigie_tests::vigie_bin())
         .args(["deploy", &file.display().to_string()])
         .env(
@@ -72,7 +80,7 @@ fn spawn_deploy(tower: &Launcher, file: &Path) -> anyhow::Result<Child> {
         )
         .env_remove("VIGIE_CONFIG")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(stderr)
         .spawn()?)
 }
 
@@ -111,6 +119,64 @@ fn loads(record: &EnvRecord) -> anyhow::Result<Vec<LoadLoop>> {
             Ok(LoadLoop::start(SocketAddr::from((*addr, port)), LONG))
         })
         .collect()
+}
+
+/// Whether shop/prod's last rollout ended, as the referee has it.
+fn ended(tower: &Launcher) -> anyhow::Result<bool> {
+    let call = ApiCall::Deploy(DeployCall::Rollout {
+        app: "shop".into(),
+        environment: "prod".into(),
+    });
+    match tower.api()?.call(call)? {
+        ApiAnswer::Deploy(DeployAnswer::Rollout(r)) => Ok(r.is_some_and(|r| r.end.is_some())),
+        other => anyhow::bail!("unexpected answer: {other:?}"),
+    }
+}
+
+/// Kills `child` (`deployd`, `referee`) once at every distinct step the
+/// deploy daemon records (its phase and how many of its changes are
+/// open), until the rollout ends; a resumed daemon records the step it
+/// resumes at again, which is not killed twice, so the deploy moves on.
+/// Returns the steps killed at.
+fn kill_at_every_step(tower: &Launcher, child: &str) -> anyhow::Result<Vec<String>> {
+    let marks = |e: &vigie_tests::Event| e.name == "rollout_recorded" || e.name == "rollout_ended";
+    let mut n = tower
+        .events()
+        .snapshot()
+        .iter()
+        .filter(|e| marks(e))
+        .count();
+    let mut killed: Vec<String> = Vec::new();
+    loop {
+        n += 1;
+        let e = tower
+            .events()
+            .wait_n("the next rollout step", n, LONG, marks)?;
+        if e.name == "rollout_ended" {
+            return Ok(killed);
+        }
+        let step = format!(
+            "{} ({} open)",
+            e.str("phase").unwrap_or("?"),
+            e.u64("open").unwrap_or(0)
+        );
+        if !killed.contains(&step) {
+            killed.push(step);
+            tower.kill_child(child)?;
+            // What the killed daemon said after this step, before it died,
+            // is not a step of the one now running; it may even have
+            // recorded the end without saying so.
+            n = tower
+                .events()
+                .snapshot()
+                .iter()
+                .filter(|e| marks(e))
+                .count();
+            if ended(tower)? {
+                return Ok(killed);
+            }
+        }
+    }
 }
 
 /// Not one request failed; the last answer starts with `last`.
@@ -182,7 +248,9 @@ fn deploys_go_on_through_kills_of_the_cli_the_deploy_daemon_and_the_referee() ->
         String::from_utf8_lossy(&made.stderr)
     );
     let file = |v: &str| work.path().join(format!("environment-{v}.yml"));
+    // Killed at every step, a child must not be backed off for minutes.
     let setup = Setup::new("crash")
+        .supervise("backoff_max", "400ms")
         .host("crash-1", &[("role", "shop"), ("address", "127.0.0.12")])
         .host("crash-2", &[("role", "shop"), ("address", "127.0.0.13")]);
     let tower = Launcher::start(setup)?;
@@ -227,7 +295,7 @@ fn deploys_go_on_through_kills_of_the_cli_the_deploy_daemon_and_the_referee() ->
 
     // Two deploys of one environment at once: the second is refused,
     // naming who holds it; the first goes on.
-    let mut cli = spawn_deploy(&tower, &file("v1"))?;
+    let cli = spawn_deploy_to(&tower, &file("v1"), std::process::Stdio::piped())?;
     tower.events().wait_n("the third rollout", 3, LONG, |e| {
         e.name == "rollout_started"
     })?;
@@ -238,9 +306,20 @@ fn deploys_go_on_through_kills_of_the_cli_the_deploy_daemon_and_the_referee() ->
         err.contains("shop/prod is being deployed by admin since"),
         "{err}"
     );
+    // Ctrl-C stops the following, not the deploy, and says how to follow.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(cli.id())?),
+        nix::sys::signal::Signal::SIGINT,
+    )?;
+    let out = cli.wait_with_output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    assert!(
+        err.contains("detached: the deploy of shop/prod goes on in the tower; follow it again with `vigie deployments watch shop/prod`"),
+        "{err}"
+    );
     let said = watch(&tower)?;
     assert!(said.contains("#3: succeeded"), "{said}");
-    cli.wait()?;
     let r3 = record(&tower)?;
     assert_eq!(r3.history.len(), 3, "the refused deploy recorded nothing");
 
@@ -296,5 +375,49 @@ fn deploys_go_on_through_kills_of_the_cli_the_deploy_daemon_and_the_referee() ->
         )),
         "{text}"
     );
+
+    // Every step of a maintenance deploy (v6: migration 003 pending),
+    // the deploy daemon killed at each; then every step of a rolling
+    // update (v6 with a shorter drain: new code, nothing pending), the
+    // referee killed at each. Both end by themselves, serve, and the
+    // migration runs once.
+    let running = loads(&r4)?;
+    let mut cli = spawn_deploy(&tower, &file("v6"))?;
+    let steps = kill_at_every_step(&tower, "deployd")?;
+    eprintln!("deploy daemon killed at: {steps:?}");
+    assert!(steps.len() >= 8, "{steps:?}");
+    let said = watch(&tower)?;
+    assert!(said.contains("#5: succeeded"), "{said}");
+    cli.wait()?;
+    no_failure(running, "shop v6");
+    let r5 = record(&tower)?;
+    serving_instances_exist(&tower, &r5)?;
+    assert_eq!(
+        pg.query(
+            "auto-shop-prod-main",
+            "SELECT count(*) FROM shop_migrations"
+        )?,
+        "3",
+        "the v6 migration ran once"
+    );
+    let text = std::fs::read_to_string(file("v6"))?.replace("drain: 300ms", "drain: 200ms");
+    std::fs::write(file("v6-drain"), text)?;
+    let running = loads(&r5)?;
+    let mut cli = spawn_deploy(&tower, &file("v6-drain"))?;
+    let steps = kill_at_every_step(&tower, "referee")?;
+    eprintln!("referee killed at: {steps:?}");
+    assert!(steps.len() >= 6, "{steps:?}");
+    let said = watch(&tower)?;
+    assert!(said.contains("#6: succeeded"), "{said}");
+    cli.wait()?;
+    no_failure(running, "shop v6");
+    let r6 = record(&tower)?;
+    assert_eq!(r6.history.len(), 6);
+    serving_instances_exist(&tower, &r6)?;
+    assert_eq!(changes_of(&tower, 6, "crash-1")?, 2, "probe and update");
+    assert_eq!(changes_of(&tower, 6, "crash-2")?, 1);
+    let checked = tower.cli(&["deployments", "check", "shop/prod"])?;
+    let text = String::from_utf8_lossy(&checked.stdout);
+    assert!(checked.status.success(), "{text}");
     Ok(())
 }

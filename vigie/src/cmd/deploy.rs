@@ -217,6 +217,7 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
     if a.plan {
         return show_plan(&mut client, &env);
     }
+    let stop = super::rollout::interrupt_flag()?;
     let call = ApiCall::Deploy(DeployCall::Start {
         file: a.file.display().to_string(),
         text,
@@ -234,7 +235,7 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
             env.key
         );
     }
-    super::rollout::follow(&mut client, &env.key, Some(&id), format)
+    super::rollout::follow(&mut client, &env.key, Some(&id), format, &stop)
 }
 
 /// `--plan`: what the deploy would do, planned here from the inventory,
@@ -326,7 +327,8 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
         }
         DeploymentsCmd::Watch { name } => {
             let key = super::rollout::env_key(&name)?;
-            return super::rollout::follow(&mut client, &key, None, format);
+            let stop = super::rollout::interrupt_flag()?;
+            return super::rollout::follow(&mut client, &key, None, format, &stop);
         }
         DeploymentsCmd::Show { name } => {
             let records = inventory(&mut client)?;

@@ -45,14 +45,21 @@ fn read(client: &mut Tower, key: &EnvKey) -> anyhow::Result<Option<Rollout>> {
     }
 }
 
-/// Follows `key`'s rollout (`id`, or whichever is there) to its end.
+/// The flag SIGINT and SIGTERM raise: taken before the deploy is sent,
+/// so an interrupt at any moment after it detaches (never kills) the CLI.
+pub fn interrupt_flag() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    crate::runtime::shutdown_flag()
+}
+
+/// Follows `key`'s rollout (`id`, or whichever is there) to its end;
+/// `stop` raised, it detaches.
 pub fn follow(
     client: &mut Tower,
     key: &EnvKey,
     id: Option<&str>,
     format: Format,
+    stop: &std::sync::atomic::AtomicBool,
 ) -> anyhow::Result<ExitCode> {
-    let stop = crate::runtime::shutdown_flag()?;
     let mut said: u64 = 0;
     let mut quiet_since: Option<Instant> = None;
     loop {
@@ -73,7 +80,7 @@ pub fn follow(
                 continue;
             }
             Err(_) => {
-                pause(&stop);
+                pause(stop);
                 continue;
             }
         };
@@ -88,7 +95,7 @@ pub fn follow(
         if let Some(end) = r.end {
             return Ok(ended(&r, end, format));
         }
-        pause(&stop);
+        pause(stop);
     }
 }
 
