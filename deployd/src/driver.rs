@@ -37,6 +37,8 @@ pub struct Driver {
     pending: VecDeque<Output>,
     /// Lines said since the last record.
     lines: Vec<String>,
+    /// Lines the referee has recorded.
+    said: u64,
     /// The state changed since it was last recorded.
     dirty: bool,
     end: Option<RolloutEnd>,
@@ -65,6 +67,7 @@ impl Driver {
             client,
             pending: VecDeque::new(),
             lines: Vec::new(),
+            said: stored.said,
             dirty: true,
             end: None,
         };
@@ -158,10 +161,12 @@ impl Driver {
             environment: self.environment.clone(),
             id: self.id.clone(),
             state,
+            said_before: self.said,
             lines: self.lines.clone(),
             end: self.end,
         });
         self.client.call(call)?;
+        self.said += self.lines.len() as u64;
         self.lines.clear();
         self.dirty = false;
         if let Some(m) = &self.machine {

@@ -112,6 +112,16 @@ impl Tower {
                 self.start_rollout(caller, start, db, turn)?
             }
             DeployCall::Rollout { app, environment } => {
+                // Its lines name any host of the environment.
+                if !Visible::of(caller).unscoped() {
+                    return Err(fault(
+                        ApiFaultKind::Forbidden,
+                        format!(
+                            "operator {} may not follow deploys: needs changes.read over every host",
+                            caller.operator
+                        ),
+                    ));
+                }
                 let key = rollout_key(&caller.tenant, &app, &environment);
                 let found = stored(db, turn, &key)?.map(|mut r| {
                     r.state.clear();
@@ -129,6 +139,7 @@ impl Tower {
                 environment,
                 id,
                 state,
+                said_before,
                 lines,
                 end,
             } => {
@@ -144,9 +155,15 @@ impl Tower {
                     })?;
                 let now = now_ms();
                 r.state = state;
-                r.said += lines.len() as u64;
+                // Lines a retried call already brought are not said twice.
+                let known = r.said.saturating_sub(said_before);
+                let fresh: Vec<String> = lines
+                    .into_iter()
+                    .skip(usize::try_from(known).unwrap_or(usize::MAX))
+                    .collect();
+                r.said += fresh.len() as u64;
                 r.lines.extend(
-                    lines
+                    fresh
                         .into_iter()
                         .map(|text| RolloutLine { at_ms: now, text }),
                 );
@@ -338,6 +355,20 @@ mod tests {
             err.message.contains("by alice since 20") && err.message.contains(&first),
             "{err}"
         );
+        // A reader scoped to some hosts does not follow a deploy whose
+        // lines name the others.
+        let scoped = Caller {
+            scope: vigie_wire::tower::Scope::Only(vec!["web-1".into()]),
+            ..operator("carol")
+        };
+        let watch = DeployCall::Rollout {
+            app: "shop".into(),
+            environment: "prod".into(),
+        };
+        let err = tower
+            .rollout_call(&scoped, watch, db, &mut turn)
+            .unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::Forbidden);
         // An operator cannot pose as the daemon.
         let list = DeployCall::Rollouts;
         let err = tower.rollout_call(&bob, list, db, &mut turn).unwrap_err();
@@ -350,21 +381,40 @@ mod tests {
         assert_ne!(first, second);
         assert_eq!(audits(&turn, "deploy_unlocked"), 1);
         let daemon = Caller::internal(crate::TOWER_TENANT, "deployd");
-        let progress = |id: &str| DeployCall::Progress {
+        let progress = |id: &str, said_before: u64, end: Option<RolloutEnd>| DeployCall::Progress {
             tenant: "acme".into(),
             app: "shop".into(),
             environment: "prod".into(),
             id: id.into(),
             state: b"{}".to_vec(),
+            said_before,
             lines: vec!["hello".into()],
-            end: Some(RolloutEnd::Succeeded),
+            end,
         };
         let err = tower
-            .rollout_call(&daemon, progress(&first), db, &mut turn)
+            .rollout_call(&daemon, progress(&first, 0, None), db, &mut turn)
             .unwrap_err();
         assert_eq!(err.kind, ApiFaultKind::Conflict, "the unlocked one stops");
+        // A call retried after a lost answer does not say its lines twice.
+        for _ in 0..2 {
+            tower
+                .rollout_call(&daemon, progress(&second, 0, None), db, &mut turn)
+                .unwrap();
+        }
+        let watch = DeployCall::Rollout {
+            app: "shop".into(),
+            environment: "prod".into(),
+        };
+        match tower.rollout_call(&alice, watch, db, &mut turn) {
+            Ok(ApiAnswer::Deploy(DeployAnswer::Rollout(Some(r)))) => {
+                assert_eq!((r.said, r.lines.len()), (1, 1), "{r:?}");
+                assert!(r.state.is_empty(), "the daemon's state is its own");
+            }
+            other => panic!("{other:?}"),
+        }
+        let end = Some(RolloutEnd::Succeeded);
         tower
-            .rollout_call(&daemon, progress(&second), db, &mut turn)
+            .rollout_call(&daemon, progress(&second, 1, end), db, &mut turn)
             .unwrap();
         // Ended: the environment is free again.
         tower

@@ -163,15 +163,18 @@ fn kill_at_every_step(tower: &Launcher, child: &str) -> anyhow::Result<Vec<Strin
         if !killed.contains(&step) {
             killed.push(step);
             tower.kill_child(child)?;
-            // What the killed daemon said after this step, before it died,
-            // is not a step of the one now running; it may even have
-            // recorded the end without saying so.
-            n = tower
-                .events()
-                .snapshot()
-                .iter()
-                .filter(|e| marks(e))
-                .count();
+            // What a killed deploy daemon said after this step, before it
+            // died, is not a step of the one now running (whose steps are
+            // those after its start); it may even have recorded the end
+            // without saying so.
+            if child == "deployd" {
+                let events = tower.events().snapshot();
+                let restart = events
+                    .iter()
+                    .rposition(|e| e.name == "deployd_started")
+                    .unwrap_or(0);
+                n = events[..restart].iter().filter(|e| marks(e)).count();
+            }
             if ended(tower)? {
                 return Ok(killed);
             }
@@ -375,6 +378,27 @@ fn deploys_go_on_through_kills_of_the_cli_the_deploy_daemon_and_the_referee() ->
         )),
         "{text}"
     );
+    // Put right by hand (its app stopped, the replica started again by
+    // the deployer's own supervisor), the host reads as recorded again.
+    let replica = pid_file.parent().context("the replica's dir")?;
+    let app: i32 = std::fs::read_to_string(replica.join("app.pid"))?
+        .trim()
+        .parse()?;
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(app),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    let root = tower.root("crash-2");
+    let instance_dir = replica.parent().context("the instance's dir")?;
+    let started = Command::new(root.join("srv/services/auto-bin/supervise"))
+        .arg("start")
+        .arg(instance_dir)
+        .arg("1")
+        .output()?;
+    assert!(started.status.success(), "{started:?}");
+    let checked = tower.cli(&["deployments", "check", "shop/prod"])?;
+    let text = String::from_utf8_lossy(&checked.stdout);
+    assert!(checked.status.success(), "{text}");
 
     // Every step of a maintenance deploy (v6: migration 003 pending),
     // the deploy daemon killed at each; then every step of a rolling

@@ -49,6 +49,9 @@ pub enum DeployCall {
         id: String,
         #[serde(with = "serde_bytes")]
         state: Vec<u8>,
+        /// Lines said before these: lines already recorded (a call
+        /// retried after a lost answer) are not recorded twice.
+        said_before: u64,
         lines: Vec<String>,
         end: Option<RolloutEnd>,
     },
@@ -149,4 +152,48 @@ pub enum DeployAnswer {
     },
     Rollout(Option<Box<Rollout>>),
     Rollouts(Vec<Rollout>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::front::Verb;
+    use crate::tower::ApiCall;
+
+    /// The deploy daemon's calls have no verb: the front door refuses them
+    /// to every operator, whatever their grants (the referee refuses them
+    /// to an operator's caller too).
+    #[test]
+    fn only_the_tower_lists_rollouts_or_records_their_progress() {
+        let daemon = [
+            DeployCall::Rollouts,
+            DeployCall::Progress {
+                tenant: "acme".into(),
+                app: "shop".into(),
+                environment: "prod".into(),
+                id: "d1".into(),
+                state: Vec::new(),
+                said_before: 0,
+                lines: Vec::new(),
+                end: Some(RolloutEnd::Succeeded),
+            },
+        ];
+        for call in daemon {
+            assert_eq!(ApiCall::Deploy(call).verb(), None);
+        }
+        let start = DeployCall::Start {
+            file: "e.yml".into(),
+            text: String::new(),
+            parallel: 1,
+            from_maintenance: false,
+            force_unlock: true,
+        };
+        assert!(start.mutates());
+        assert_eq!(ApiCall::Deploy(start).verb(), Some(Verb::ChangesSubmit));
+        let watch = DeployCall::Rollout {
+            app: "shop".into(),
+            environment: "prod".into(),
+        };
+        assert_eq!(ApiCall::Deploy(watch).verb(), Some(Verb::ChangesRead));
+    }
 }
