@@ -123,6 +123,7 @@ fn a_check_tells_what_runs_from_what_the_inventory_says() {
             "{wrong}: {seen:#?}"
         );
     }
+    supervisor.wait().unwrap();
     assert!(
         compile_check(&record, "web-2").is_none(),
         "not placed there"
