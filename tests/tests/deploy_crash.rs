@@ -186,6 +186,12 @@ fn kill_at_every_step(tower: &Launcher, child: &str) -> anyhow::Result<Vec<Strin
 fn no_failure(loads: Vec<LoadLoop>, last: &str) {
     for ((host, _), load) in HOSTS.iter().zip(loads) {
         let report = load.stop();
+        eprintln!(
+            "{host}: {} served, {} maintenance (503), {} failed",
+            report.served,
+            report.maintenance,
+            report.failures.len()
+        );
         assert!(
             report.failures.is_empty(),
             "{host}: {} failed: {:?}",
