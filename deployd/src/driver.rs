@@ -121,6 +121,14 @@ impl Driver {
             match self.carry_out(&output) {
                 Ok(Some(input)) => self.feed(input),
                 Ok(None) => {}
+                // Asked again, it would fail again: the rollout ends here,
+                // saying why (a submission refused is the machine's input).
+                Err(e) if e.permanent() => {
+                    warn!(event = "rollout_failed", rollout = %self.id, error = %e);
+                    self.lines.push(format!("this deploy cannot go on: {e}"));
+                    self.end = Some(RolloutEnd::Failed);
+                    self.dirty = true;
+                }
                 Err(e) => {
                     warn!(event = "rollout_output_failed", rollout = %self.id, error = %e);
                     self.pending.push_front(output);

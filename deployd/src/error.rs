@@ -11,6 +11,12 @@ pub enum DeploydError {
 }
 
 impl DeploydError {
+    /// What trying again cannot change: a refusal of the tower, or what
+    /// the rollout holds (its environment's hosts, its state).
+    pub fn permanent(&self) -> bool {
+        self.refusal().is_some() || matches!(self, DeploydError::State(_))
+    }
+
     /// A refusal of the tower that trying again cannot change (as
     /// opposed to a referee restarting or slow).
     pub fn refusal(&self) -> Option<&vigie_wire::tower::ApiFault> {
