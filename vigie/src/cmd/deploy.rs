@@ -22,7 +22,7 @@ use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::conn::{Conn, Tower};
 use super::escape::field;
-use super::out::{esay, say, Format};
+use super::out::{esay, say, sayio, Format};
 use crate::runtime::EXIT_CONFIG;
 
 #[derive(Debug, clap::Args)]
@@ -114,31 +114,31 @@ fn targets(client: &mut Tower, env: &Environment) -> anyhow::Result<Vec<Target>>
         .collect::<Result<_, _>>()?)
 }
 
-fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
-    say!("deploy {} #{}", env.key, plan.number);
+fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) -> std::io::Result<()> {
+    sayio!("deploy {} #{}", env.key, plan.number);
     let first = plan.busy_hosts().next().map_or("-", |h| h.host.as_str());
     match migration_check(env, plan) {
         MigrationCheck::NotNeeded => {}
-        MigrationCheck::FirstDeploy => say!("  migrations: run on {first} before anything starts"),
-        MigrationCheck::Probe => say!(
+        MigrationCheck::FirstDeploy => sayio!("  migrations: run on {first} before anything starts"),
+        MigrationCheck::Probe => sayio!(
             "  migrations: {first} is asked whether any are pending; if so, maintenance on every host and migrations on {first}"
         ),
-        MigrationCheck::Pending => say!(
+        MigrationCheck::Pending => sayio!(
             "  migrations: pending (a new database): maintenance on every host and migrations on {first}"
         ),
     }
     if plan.bumps.is_empty() {
-        say!("  no component changed");
+        sayio!("  no component changed");
     }
     for bump in &plan.bumps {
         match bump.from {
-            Some(from) => say!("  {}: instance {from} → {}", bump.component, bump.to),
-            None => say!("  {}: instance {} (new)", bump.component, bump.to),
+            Some(from) => sayio!("  {}: instance {from} → {}", bump.component, bump.to),
+            None => sayio!("  {}: instance {} (new)", bump.component, bump.to),
         }
     }
     for host in &plan.hosts {
         if host.services.is_empty() && !host.maintenance {
-            say!(
+            sayio!(
                 "  {}: up to date (proxy {}:{})",
                 host.host,
                 host.address,
@@ -146,7 +146,7 @@ fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
             );
             continue;
         }
-        say!(
+        sayio!(
             "  {}: proxy {}:{}{}",
             host.host,
             host.address,
@@ -162,7 +162,7 @@ fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
                 .previous
                 .as_ref()
                 .map_or("new".to_string(), |p| format!("replaces #{}", p.instance));
-            say!(
+            sayio!(
                 "    {} #{} ({}), {} replica(s), ports {}, {was}",
                 s.name,
                 s.instance,
@@ -186,7 +186,7 @@ fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
                     compile_upgrade(env, plan, host, Duties::of_host(env, index, true)).steps,
                 );
                 if check == MigrationCheck::Probe {
-                    say!("      if migrations are pending (else a rolling update):");
+                    sayio!("      if migrations are pending (else a rolling update):");
                 }
                 upgrade
             } else {
@@ -199,10 +199,11 @@ fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
                     Action::Remove { .. } => "remove",
                     Action::Check { .. } => "check",
                 };
-                say!("      {:>3}. {kind:<6} {}", i + 1, step.name);
+                sayio!("      {:>3}. {kind:<6} {}", i + 1, step.name);
             }
         }
     }
+    Ok(())
 }
 
 pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
@@ -256,10 +257,10 @@ fn show_plan(client: &mut Tower, env: &Environment) -> anyhow::Result<ExitCode> 
             return Ok(ExitCode::FAILURE);
         }
     };
-    print_plan(env, &plan, true);
+    print_plan(env, &plan, true)?;
     let stuck = previous.map(EnvRecord::in_maintenance).unwrap_or_default();
     if !stuck.is_empty() {
-        say!(
+        sayio!(
             "  in maintenance: {} (the migrations of an earlier deploy may have been applied, so the previous version must not run again; fix the new version and deploy it with --from-maintenance)",
             stuck.join(", ")
         );
@@ -295,40 +296,16 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
         },
     };
     match a.what.unwrap_or(default) {
-        DeploymentsCmd::List { page } => {
-            let call = ApiCall::Deploy(DeployCall::List);
-            let (answer, info) = super::page::call(&mut client, call, page.ask())?;
-            let records = records(answer)?;
-            for r in &records {
-                if format == Format::Json {
-                    super::out::json(&super::json::DeploymentJson::new(r, false))?;
-                    continue;
-                }
-                let instances: Vec<String> = r
-                    .components
-                    .iter()
-                    .map(|(c, s)| format!("{c}#{}", s.instance))
-                    .collect();
-                let hosts: Vec<String> = r.hosts.keys().map(|h| field(h).into_owned()).collect();
-                say!(
-                    "{:<24} {:>3} deploys  {}  on {}",
-                    r.key.to_string(),
-                    r.history.len(),
-                    instances.join(" "),
-                    hosts.join(",")
-                );
-            }
-            super::page::footer(&info, format, "deployments")?;
-        }
+        DeploymentsCmd::List { page } => list(&mut client, page, format),
         DeploymentsCmd::Check { name } => {
             let key = super::rollout::env_key(&name)?;
             let records = inventory(&mut client)?;
-            return super::deploy_check::check(&mut client, &key, &records, format);
+            super::deploy_check::check(&mut client, &key, &records, format)
         }
         DeploymentsCmd::Watch { name } => {
             let key = super::rollout::env_key(&name)?;
             let stop = super::rollout::interrupt_flag()?;
-            return super::rollout::follow(&mut client, &key, None, format, &stop);
+            super::rollout::follow(&mut client, &key, None, format, &stop)
         }
         DeploymentsCmd::Show { name } => {
             let records = inventory(&mut client)?;
@@ -338,67 +315,107 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
             };
             if format == Format::Json {
                 super::out::json(&super::json::DeploymentJson::new(r, true))?;
-                return Ok(ExitCode::SUCCESS);
+            } else {
+                show(r)?;
             }
-            // A record is what a deploying operator's CLI wrote: its app,
-            // component and service names are checked when it is read, its
-            // hosts and changes are shown one line each, whatever they hold.
-            say!("{}", r.key);
-            for (c, s) in &r.components {
-                say!("  {c}: instance {}", s.instance);
-            }
-            for (host, state) in &r.hosts {
-                say!(
-                    "  {}: proxy port {}{}",
-                    field(host),
-                    state.proxy_port.map_or("-".to_string(), |p| p.to_string()),
-                    if state.maintenance {
-                        ", in maintenance (deploy --from-maintenance)"
-                    } else {
-                        ""
-                    }
-                );
-                for (name, p) in &state.services {
-                    say!(
-                        "    {} #{}: {} replica(s), ports {}",
-                        name,
-                        p.instance,
-                        p.replicas,
-                        ports_text(&p.ports)
-                    );
-                }
-            }
-            for d in &r.history {
-                let bumped: Vec<String> =
-                    d.bumped.iter().map(|(c, n)| format!("{c}#{n}")).collect();
-                let changes: Vec<String> = d
-                    .changes
-                    .iter()
-                    .map(|(h, c)| format!("{}:{}", field(h), field(c)))
-                    .collect();
-                let revisions: Vec<String> = d
-                    .revisions
-                    .iter()
-                    .map(|(s, r)| format!("{s}@{}", field(r)))
-                    .collect();
-                let when = d.at_ms.map_or(String::new(), |ms| {
-                    format!(
-                        " {} by {}",
-                        super::json::rfc3339(ms),
-                        field(d.operator.as_deref().unwrap_or("?"))
-                    )
-                });
-                say!(
-                    "  #{}{when} {} {}{} bumped [{}] changes [{}]",
-                    d.number,
-                    revisions.join(" "),
-                    outcome_word(d.outcome),
-                    if d.maintenance { " (maintenance)" } else { "" },
-                    bumped.join(" "),
-                    changes.join(" ")
-                );
-            }
+            Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn list(
+    client: &mut Tower,
+    page: super::page::PageArgs,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let call = ApiCall::Deploy(DeployCall::List);
+    let (answer, info) = super::page::call(client, call, page.ask())?;
+    for r in &records(answer)? {
+        if format == Format::Json {
+            super::out::json(&super::json::DeploymentJson::new(r, false))?;
+            continue;
+        }
+        let instances: Vec<String> = r
+            .components
+            .iter()
+            .map(|(c, s)| format!("{c}#{}", s.instance))
+            .collect();
+        let hosts: Vec<String> = r.hosts.keys().map(|h| field(h).into_owned()).collect();
+        sayio!(
+            "{:<24} {:>3} deploys  {}  on {}",
+            r.key.to_string(),
+            r.history.len(),
+            instances.join(" "),
+            hosts.join(",")
+        );
+    }
+    super::page::footer(&info, format, "deployments")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `deployments show`: a record is what the deploy daemon wrote: its
+/// app, component and service names are checked when it is read, its
+/// hosts and changes shown one line each, whatever they hold.
+fn show(r: &EnvRecord) -> std::io::Result<()> {
+    sayio!("{}", r.key);
+    for (c, s) in &r.components {
+        sayio!("  {c}: instance {}", s.instance);
+    }
+    for (host, state) in &r.hosts {
+        sayio!(
+            "  {}: proxy port {}{}",
+            field(host),
+            state.proxy_port.map_or("-".to_string(), |p| p.to_string()),
+            if state.maintenance {
+                ", in maintenance (deploy --from-maintenance)"
+            } else {
+                ""
+            }
+        );
+        for (name, p) in &state.services {
+            sayio!(
+                "    {} #{}: {} replica(s), ports {}",
+                name,
+                p.instance,
+                p.replicas,
+                ports_text(&p.ports)
+            );
+        }
+    }
+    for d in &r.history {
+        sayio!("{}", history_line(d));
+    }
+    Ok(())
+}
+
+/// One deploy of the history: number, when and by whom, revisions,
+/// outcome, what it bumped, its changes.
+fn history_line(d: &vigie_deployer::DeployRecord) -> String {
+    let bumped: Vec<String> = d.bumped.iter().map(|(c, n)| format!("{c}#{n}")).collect();
+    let changes: Vec<String> = d
+        .changes
+        .iter()
+        .map(|(h, c)| format!("{}:{}", field(h), field(c)))
+        .collect();
+    let revisions: Vec<String> = d
+        .revisions
+        .iter()
+        .map(|(s, r)| format!("{s}@{}", field(r)))
+        .collect();
+    let when = d.at_ms.map_or(String::new(), |ms| {
+        format!(
+            " {} by {}",
+            super::json::rfc3339(ms),
+            field(d.operator.as_deref().unwrap_or("?"))
+        )
+    });
+    format!(
+        "  #{}{when} {} {}{} bumped [{}] changes [{}]",
+        d.number,
+        revisions.join(" "),
+        outcome_word(d.outcome),
+        if d.maintenance { " (maintenance)" } else { "" },
+        bumped.join(" "),
+        changes.join(" ")
+    )
 }

@@ -13,7 +13,7 @@ use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeState};
 use super::conn::Tower;
 use super::escape::field;
 use super::failure::{Cause, Failure};
-use super::out::{esay, say, Format};
+use super::out::{esay, sayio, Format};
 
 /// Whether a deploy of `key` runs now (what runs may still move).
 fn deploying(client: &mut Tower, key: &EnvKey) -> bool {
@@ -63,7 +63,7 @@ pub fn check(
             .and_then(|s| s.result.as_ref());
         let Some(out) = out.filter(|_| view.state == ChangeState::Succeeded) else {
             bad += 1;
-            say!(
+            sayio!(
                 "{}: the check did not run (change {})",
                 field(&view.host),
                 view.id
@@ -85,7 +85,7 @@ pub fn check(
             super::out::json(&v)?;
             continue;
         }
-        say!(
+        sayio!(
             "{}: {}",
             field(&view.host),
             if wrong == 0 {
@@ -100,7 +100,7 @@ pub fn check(
             } else {
                 "note"
             };
-            say!("  {word} {}", f.text);
+            sayio!("  {word} {}", f.text);
         }
     }
     Ok(if bad == 0 {

@@ -16,7 +16,7 @@ use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::conn::Tower;
 use super::failure::{Cause, Failure};
-use super::out::{esay, say, Format};
+use super::out::{esay, sayio, Format};
 
 const EVERY: Duration = Duration::from_millis(300);
 
@@ -91,7 +91,7 @@ pub fn follow(
                 format!("no deploy of {key} to follow"),
             ));
         };
-        said = print_new(&r, said, format);
+        said = print_new(&r, said, format)?;
         if let Some(end) = r.end {
             return Ok(ended(&r, end, format));
         }
@@ -107,7 +107,7 @@ fn pause(stop: &std::sync::atomic::AtomicBool) {
 }
 
 /// Prints the lines after the first `said`; returns the count said.
-fn print_new(r: &Rollout, said: u64, format: Format) -> u64 {
+fn print_new(r: &Rollout, said: u64, format: Format) -> std::io::Result<u64> {
     let first = r.said.saturating_sub(r.lines.len() as u64);
     if said < first && said > 0 {
         esay!("… {} line(s) dropped", first - said);
@@ -115,11 +115,11 @@ fn print_new(r: &Rollout, said: u64, format: Format) -> u64 {
     if format != Format::Json {
         for (n, line) in (first..).zip(&r.lines) {
             if n >= said {
-                say!("{}", line.text);
+                sayio!("{}", line.text);
             }
         }
     }
-    r.said
+    Ok(r.said)
 }
 
 fn ended(r: &Rollout, end: RolloutEnd, format: Format) -> ExitCode {
