@@ -133,57 +133,72 @@ impl Tower {
                 tower_only(caller)?;
                 DeployAnswer::Rollouts(open_rollouts(db, turn)?)
             }
-            DeployCall::Progress {
-                tenant,
-                app,
-                environment,
-                id,
-                state,
-                said_before,
-                lines,
-                end,
-            } => {
+            p @ DeployCall::Progress { .. } => {
                 tower_only(caller)?;
-                let key = rollout_key(&tenant, &app, &environment);
-                let mut r = stored(db, turn, &key)?
-                    .filter(|r| r.id == id && r.end.is_none())
-                    .ok_or_else(|| {
-                        fault(
-                            ApiFaultKind::Conflict,
-                            format!("rollout {id} of {app}/{environment} is not running"),
-                        )
-                    })?;
-                let now = now_ms();
-                r.state = state;
-                // Lines a retried call already brought are not said twice.
-                let known = r.said.saturating_sub(said_before);
-                let fresh: Vec<String> = lines
-                    .into_iter()
-                    .skip(usize::try_from(known).unwrap_or(usize::MAX))
-                    .collect();
-                r.said += fresh.len() as u64;
-                r.lines.extend(
-                    fresh
-                        .into_iter()
-                        .map(|text| RolloutLine { at_ms: now, text }),
-                );
-                let over = r.lines.len().saturating_sub(Rollout::MAX_LINES);
-                r.lines.drain(..over);
-                if let Some(end) = end {
-                    r.end = Some(end);
-                    r.ended_ms = Some(now);
-                    let summary = format!("{app}/{environment} rollout {id}: {}", end.word());
-                    let by = Caller::internal(&tenant, &r.operator);
-                    self.audit_host(turn, &by, "", "deploy_ended", summary);
-                }
-                turn.put(key, encode(&r));
-                DeployAnswer::Recorded
+                self.rollout_progress(p, db, turn)?
             }
             DeployCall::List | DeployCall::Record { .. } => {
                 return Err(fault(ApiFaultKind::Invalid, "not a rollout call"))
             }
         };
         Ok(ApiAnswer::Deploy(answer))
+    }
+
+    /// The deploy daemon's record of a running rollout: its state, its
+    /// new lines, its end.
+    fn rollout_progress(
+        &mut self,
+        call: DeployCall,
+        db: &Database,
+        turn: &mut Turn,
+    ) -> Result<DeployAnswer, ApiFault> {
+        let DeployCall::Progress {
+            tenant,
+            app,
+            environment,
+            id,
+            state,
+            said_before,
+            lines,
+            end,
+        } = call
+        else {
+            return Err(fault(ApiFaultKind::Invalid, "not a progress call"));
+        };
+        let key = rollout_key(&tenant, &app, &environment);
+        let mut r = stored(db, turn, &key)?
+            .filter(|r| r.id == id && r.end.is_none())
+            .ok_or_else(|| {
+                fault(
+                    ApiFaultKind::Conflict,
+                    format!("rollout {id} of {app}/{environment} is not running"),
+                )
+            })?;
+        let now = now_ms();
+        r.state = state;
+        // Lines a retried call already brought are not said twice.
+        let known = r.said.saturating_sub(said_before);
+        let fresh: Vec<String> = lines
+            .into_iter()
+            .skip(usize::try_from(known).unwrap_or(usize::MAX))
+            .collect();
+        r.said += fresh.len() as u64;
+        r.lines.extend(
+            fresh
+                .into_iter()
+                .map(|text| RolloutLine { at_ms: now, text }),
+        );
+        let over = r.lines.len().saturating_sub(Rollout::MAX_LINES);
+        r.lines.drain(..over);
+        if let Some(end) = end {
+            r.end = Some(end);
+            r.ended_ms = Some(now);
+            let summary = format!("{app}/{environment} rollout {id}: {}", end.word());
+            let by = Caller::internal(&tenant, &r.operator);
+            self.audit_host(turn, &by, "", "deploy_ended", summary);
+        }
+        turn.put(key, encode(&r));
+        Ok(DeployAnswer::Recorded)
     }
 
     fn start_rollout(
@@ -332,6 +347,33 @@ mod tests {
             .count()
     }
 
+    fn started(answer: Result<ApiAnswer, vigie_wire::tower::ApiFault>) -> String {
+        match answer {
+            Ok(ApiAnswer::Deploy(DeployAnswer::Started { id })) => id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn watch() -> DeployCall {
+        DeployCall::Rollout {
+            app: "shop".into(),
+            environment: "prod".into(),
+        }
+    }
+
+    fn progress(id: &str, said_before: u64, end: Option<RolloutEnd>) -> DeployCall {
+        DeployCall::Progress {
+            tenant: "acme".into(),
+            app: "shop".into(),
+            environment: "prod".into(),
+            id: id.into(),
+            state: b"{}".to_vec(),
+            said_before,
+            lines: vec!["hello".into()],
+            end,
+        }
+    }
+
     /// Issue 19: two deploys of one environment at once — the second is
     /// refused, naming who holds it and since when; `--force-unlock`
     /// takes it over, audited, and the first one's daemon is refused.
@@ -342,10 +384,7 @@ mod tests {
         let db = &s.db;
         let mut turn = Turn::default();
         let alice = operator("alice");
-        let first = match tower.rollout_call(&alice, start(false), db, &mut turn) {
-            Ok(ApiAnswer::Deploy(DeployAnswer::Started { id })) => id,
-            other => panic!("{other:?}"),
-        };
+        let first = started(tower.rollout_call(&alice, start(false), db, &mut turn));
         let bob = operator("bob");
         let err = tower
             .rollout_call(&bob, start(false), db, &mut turn)
@@ -355,42 +394,10 @@ mod tests {
             err.message.contains("by alice since 20") && err.message.contains(&first),
             "{err}"
         );
-        // A reader scoped to some hosts does not follow a deploy whose
-        // lines name the others.
-        let scoped = Caller {
-            scope: vigie_wire::tower::Scope::Only(vec!["web-1".into()]),
-            ..operator("carol")
-        };
-        let watch = DeployCall::Rollout {
-            app: "shop".into(),
-            environment: "prod".into(),
-        };
-        let err = tower
-            .rollout_call(&scoped, watch, db, &mut turn)
-            .unwrap_err();
-        assert_eq!(err.kind, ApiFaultKind::Forbidden);
-        // An operator cannot pose as the daemon.
-        let list = DeployCall::Rollouts;
-        let err = tower.rollout_call(&bob, list, db, &mut turn).unwrap_err();
-        assert_eq!(err.kind, ApiFaultKind::Forbidden);
-
-        let second = match tower.rollout_call(&bob, start(true), db, &mut turn) {
-            Ok(ApiAnswer::Deploy(DeployAnswer::Started { id })) => id,
-            other => panic!("{other:?}"),
-        };
+        let second = started(tower.rollout_call(&bob, start(true), db, &mut turn));
         assert_ne!(first, second);
         assert_eq!(audits(&turn, "deploy_unlocked"), 1);
         let daemon = Caller::internal(crate::TOWER_TENANT, "deployd");
-        let progress = |id: &str, said_before: u64, end: Option<RolloutEnd>| DeployCall::Progress {
-            tenant: "acme".into(),
-            app: "shop".into(),
-            environment: "prod".into(),
-            id: id.into(),
-            state: b"{}".to_vec(),
-            said_before,
-            lines: vec!["hello".into()],
-            end,
-        };
         let err = tower
             .rollout_call(&daemon, progress(&first, 0, None), db, &mut turn)
             .unwrap_err();
@@ -401,11 +408,7 @@ mod tests {
                 .rollout_call(&daemon, progress(&second, 0, None), db, &mut turn)
                 .unwrap();
         }
-        let watch = DeployCall::Rollout {
-            app: "shop".into(),
-            environment: "prod".into(),
-        };
-        match tower.rollout_call(&alice, watch, db, &mut turn) {
+        match tower.rollout_call(&alice, watch(), db, &mut turn) {
             Ok(ApiAnswer::Deploy(DeployAnswer::Rollout(Some(r)))) => {
                 assert_eq!((r.said, r.lines.len()), (1, 1), "{r:?}");
                 assert!(r.state.is_empty(), "the daemon's state is its own");
@@ -417,9 +420,33 @@ mod tests {
             .rollout_call(&daemon, progress(&second, 1, end), db, &mut turn)
             .unwrap();
         // Ended: the environment is free again.
-        tower
-            .rollout_call(&alice, start(false), db, &mut turn)
-            .unwrap();
+        started(tower.rollout_call(&alice, start(false), db, &mut turn));
+    }
+
+    #[test]
+    fn a_scoped_reader_and_an_operator_posing_as_the_daemon_are_refused() {
+        let s = crate::test_store::store();
+        let mut tower = s.tower();
+        let db = &s.db;
+        let mut turn = Turn::default();
+        let alice = operator("alice");
+        let id = started(tower.rollout_call(&alice, start(false), db, &mut turn));
+        // A reader scoped to some hosts does not follow a deploy whose
+        // lines name the others, nor start one.
+        let scoped = Caller {
+            scope: vigie_wire::tower::Scope::Only(vec!["web-1".into()]),
+            ..operator("carol")
+        };
+        for call in [watch(), start(true)] {
+            let err = tower
+                .rollout_call(&scoped, call, db, &mut turn)
+                .unwrap_err();
+            assert_eq!(err.kind, ApiFaultKind::Forbidden);
+        }
+        for call in [DeployCall::Rollouts, progress(&id, 0, None)] {
+            let err = tower.rollout_call(&alice, call, db, &mut turn).unwrap_err();
+            assert_eq!(err.kind, ApiFaultKind::Forbidden);
+        }
     }
 
     #[test]
