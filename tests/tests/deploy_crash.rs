@@ -239,53 +239,98 @@ fn serving_instances_exist(tower: &Launcher, record: &EnvRecord) -> anyhow::Resu
     Ok(())
 }
 
+/// The tower, the two hosts' shop, its database, and its versions.
+struct Shop {
+    tower: Launcher,
+    pg: Postgres,
+    _redis: Redis,
+    work: tempfile::TempDir,
+}
+
+impl Shop {
+    fn start() -> anyhow::Result<Shop> {
+        let work = tempfile::tempdir()?;
+        let pg = Postgres::start()?;
+        let redis = Redis::start()?;
+        let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+        let made = Command::new(shop.join("make-repo.sh"))
+            .arg(work.path())
+            .env("PG_ADMIN_URL", pg.admin_url())
+            .env("REDIS_URL", redis.url())
+            .output()?;
+        anyhow::ensure!(
+            made.status.success(),
+            "make-repo: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        // Killed at every step, a child must not be backed off for minutes.
+        let setup = Setup::new("crash")
+            .supervise("backoff_max", "400ms")
+            .host("crash-1", &[("role", "shop"), ("address", "127.0.0.12")])
+            .host("crash-2", &[("role", "shop"), ("address", "127.0.0.13")]);
+        Ok(Shop {
+            tower: Launcher::start(setup)?,
+            pg,
+            _redis: redis,
+            work,
+        })
+    }
+
+    fn file(&self, v: &str) -> PathBuf {
+        self.work.path().join(format!("environment-{v}.yml"))
+    }
+
+    fn migrations(&self) -> anyhow::Result<String> {
+        self.pg.query(
+            "auto-shop-prod-main",
+            "SELECT count(*) FROM shop_migrations",
+        )
+    }
+
+    /// `deployments check`: its exit code and what it printed.
+    fn check(&self) -> anyhow::Result<(Option<i32>, String)> {
+        let out = self.tower.cli(&["deployments", "check", "shop/prod"])?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        Ok((out.status.code(), text))
+    }
+}
+
 #[test]
 fn deploys_go_on_through_kills_of_the_cli_the_deploy_daemon_and_the_referee() -> anyhow::Result<()>
 {
-    let work = tempfile::tempdir()?;
-    let pg = Postgres::start()?;
-    let redis = Redis::start()?;
-    let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
-    let made = Command::new(shop.join("make-repo.sh"))
-        .arg(work.path())
-        .env("PG_ADMIN_URL", pg.admin_url())
-        .env("REDIS_URL", redis.url())
-        .output()?;
-    anyhow::ensure!(
-        made.status.success(),
-        "make-repo: {}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let file = |v: &str| work.path().join(format!("environment-{v}.yml"));
-    // Killed at every step, a child must not be backed off for minutes.
-    let setup = Setup::new("crash")
-        .supervise("backoff_max", "400ms")
-        .host("crash-1", &[("role", "shop"), ("address", "127.0.0.12")])
-        .host("crash-2", &[("role", "shop"), ("address", "127.0.0.13")]);
-    let tower = Launcher::start(setup)?;
+    let shop = Shop::start()?;
+    let tower = &shop.tower;
     let _leftovers = Leftovers(vec![tower.root("crash-1"), tower.root("crash-2")]);
-
-    let first = tower.cli(&["deploy", &file("v1").display().to_string()])?;
+    let first = tower.cli(&["deploy", &shop.file("v1").display().to_string()])?;
     anyhow::ensure!(
         first.status.success(),
         "{}",
         String::from_utf8_lossy(&first.stdout)
     );
-    let r1 = record(&tower)?;
+    let r2 = rolling_update_through_kills(&shop, &record(tower)?)?;
+    let r3 = two_deploys_at_once(&shop)?;
+    let r4 = maintenance_deploy_through_kills(&shop, &r3)?;
+    check_agrees_with_what_runs(&shop, &r4)?;
+    every_step_of_two_deploys(&shop, &r4)?;
+    assert!(r2.history.len() < r4.history.len());
+    Ok(())
+}
 
-    // A rolling update (v2): the CLI killed once the migrations check is
-    // recorded, the deploy daemon once the first wave is, the referee
-    // once the second is.
-    let running = loads(&r1)?;
-    let mut cli = spawn_deploy(&tower, &file("v2"))?;
-    recorded(&tower, "probe", 1)?;
+/// A rolling update (v2): the CLI killed once the migrations check is
+/// recorded, the deploy daemon once the first wave is, the referee once
+/// the second is.
+fn rolling_update_through_kills(shop: &Shop, r1: &EnvRecord) -> anyhow::Result<EnvRecord> {
+    let tower = &shop.tower;
+    let running = loads(r1)?;
+    let mut cli = spawn_deploy(tower, &shop.file("v2"))?;
+    recorded(tower, "probe", 1)?;
     cli.kill()?;
     cli.wait()?;
-    recorded(&tower, "wave 1", 1)?;
+    recorded(tower, "wave 1", 1)?;
     tower.kill_child("deployd")?;
-    recorded(&tower, "wave 2", 1)?;
+    recorded(tower, "wave 2", 1)?;
     tower.kill_child("referee")?;
-    let said = watch(&tower)?;
+    let said = watch(tower)?;
     assert!(said.contains("#2: succeeded"), "{said}");
     assert_eq!(
         tower.events().count("rollout_resumed"),
@@ -293,29 +338,33 @@ fn deploys_go_on_through_kills_of_the_cli_the_deploy_daemon_and_the_referee() ->
         "the restarted daemon resumed the rollout from its record"
     );
     no_failure(running, "shop v2");
-    let r2 = record(&tower)?;
+    let r2 = record(tower)?;
     assert_eq!(r2.history.len(), 2);
     assert_eq!(r2.history[1].outcome, Outcome::Succeeded);
-    serving_instances_exist(&tower, &r2)?;
+    serving_instances_exist(tower, &r2)?;
     // One change per host, the first host's migrations check besides:
     // none was sent twice by a resumed daemon.
-    assert_eq!(changes_of(&tower, 2, "crash-1")?, 2);
-    assert_eq!(changes_of(&tower, 2, "crash-2")?, 1);
+    assert_eq!(changes_of(tower, 2, "crash-1")?, 2);
+    assert_eq!(changes_of(tower, 2, "crash-2")?, 1);
+    Ok(r2)
+}
 
-    // Two deploys of one environment at once: the second is refused,
-    // naming who holds it; the first goes on.
-    let cli = spawn_deploy_to(&tower, &file("v1"), std::process::Stdio::piped())?;
+/// Two deploys of one environment at once: the second is refused,
+/// naming who holds it; Ctrl-C on the first stops its following, not
+/// the deploy, and says how to follow again.
+fn two_deploys_at_once(shop: &Shop) -> anyhow::Result<EnvRecord> {
+    let tower = &shop.tower;
+    let cli = spawn_deploy_to(tower, &shop.file("v1"), std::process::Stdio::piped())?;
     tower.events().wait_n("the third rollout", 3, LONG, |e| {
         e.name == "rollout_started"
     })?;
-    let refused = tower.cli(&["deploy", &file("v2").display().to_string()])?;
+    let refused = tower.cli(&["deploy", &shop.file("v2").display().to_string()])?;
     let err = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(80), "{err}");
     assert!(
         err.contains("shop/prod is being deployed by admin since"),
         "{err}"
     );
-    // Ctrl-C stops the following, not the deploy, and says how to follow.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(cli.id())?),
         nix::sys::signal::Signal::SIGINT,
@@ -327,66 +376,67 @@ fn deploys_go_on_through_kills_of_the_cli_the_deploy_daemon_and_the_referee() ->
         err.contains("detached: the deploy of shop/prod goes on in the tower; follow it again with `vigie deployments watch shop/prod`"),
         "{err}"
     );
-    let said = watch(&tower)?;
+    let said = watch(tower)?;
     assert!(said.contains("#3: succeeded"), "{said}");
-    let r3 = record(&tower)?;
+    let r3 = record(tower)?;
     assert_eq!(r3.history.len(), 3, "the refused deploy recorded nothing");
+    Ok(r3)
+}
 
-    // A maintenance deploy (v4: a migration pending): the deploy daemon
-    // killed while the hosts enter maintenance, the referee while the
-    // first host upgrades. The migration runs once; clients get v1, the
-    // maintenance page, then v4, never an error.
-    let running = loads(&r3)?;
-    let mut cli = spawn_deploy(&tower, &file("v4"))?;
-    recorded(&tower, "enter", 1)?;
+/// A maintenance deploy (v4: a migration pending): the deploy daemon
+/// killed while the hosts enter maintenance, the referee while the first
+/// host upgrades. The migration runs once; clients get v1, the
+/// maintenance page, then v4, never an error.
+fn maintenance_deploy_through_kills(shop: &Shop, r3: &EnvRecord) -> anyhow::Result<EnvRecord> {
+    let tower = &shop.tower;
+    let running = loads(r3)?;
+    let mut cli = spawn_deploy(tower, &shop.file("v4"))?;
+    recorded(tower, "enter", 1)?;
     tower.kill_child("deployd")?;
-    recorded(&tower, "upgrade 1", 1)?;
+    recorded(tower, "upgrade 1", 1)?;
     tower.kill_child("referee")?;
-    let said = watch(&tower)?;
+    let said = watch(tower)?;
     assert!(said.contains("#4: succeeded"), "{said}");
     cli.wait()?;
     no_failure(running, "shop v4");
-    let r4 = record(&tower)?;
+    let r4 = record(tower)?;
     assert!(r4.in_maintenance().is_empty(), "{r4:?}");
-    serving_instances_exist(&tower, &r4)?;
-    assert_eq!(
-        pg.query(
-            "auto-shop-prod-main",
-            "SELECT count(*) FROM shop_migrations"
-        )?,
-        "2",
-        "the v4 migration ran once"
-    );
+    serving_instances_exist(tower, &r4)?;
+    assert_eq!(shop.migrations()?, "2", "the v4 migration ran once");
+    Ok(r4)
+}
 
-    // The inventory says the truth: `deployments check` finds every
-    // host as recorded; a supervisor killed behind the tower's back is
-    // named.
-    let checked = tower.cli(&["deployments", "check", "shop/prod"])?;
-    let text = String::from_utf8_lossy(&checked.stdout);
-    assert!(checked.status.success(), "{text}");
+/// The inventory says the truth: `deployments check` finds every host
+/// as recorded; a supervisor killed behind the tower's back is named;
+/// put right by hand, the host reads as recorded again.
+fn check_agrees_with_what_runs(shop: &Shop, r4: &EnvRecord) -> anyhow::Result<()> {
+    let tower = &shop.tower;
+    let (code, text) = shop.check()?;
+    assert_eq!(code, Some(0), "{text}");
     assert_eq!(text.matches("as the inventory says").count(), 2, "{text}");
     let web = Part::parse("web").map_err(anyhow::Error::msg)?;
     let instance = r4.hosts["crash-2"].services[&web].instance;
-    let pid_file = tower.root("crash-2").join(format!(
-        "srv/services/auto-shop-prod-web/{instance}/replica-1/supervisor.pid"
+    let root = tower.root("crash-2");
+    let replica = root.join(format!(
+        "srv/services/auto-shop-prod-web/{instance}/replica-1"
     ));
-    let pid: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+    let pid: i32 = std::fs::read_to_string(replica.join("supervisor.pid"))?
+        .trim()
+        .parse()?;
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,
     )?;
-    let checked = tower.cli(&["deployments", "check", "shop/prod"])?;
-    let text = String::from_utf8_lossy(&checked.stdout);
-    assert_eq!(checked.status.code(), Some(1), "{text}");
+    let (code, text) = shop.check()?;
+    assert_eq!(code, Some(1), "{text}");
     assert!(
         text.contains(&format!(
             "crash-2: differs from the inventory\n  BAD  web #{instance} replica 1: supervisor not running"
         )),
         "{text}"
     );
-    // Put right by hand (its app stopped, the replica started again by
-    // the deployer's own supervisor), the host reads as recorded again.
-    let replica = pid_file.parent().context("the replica's dir")?;
+    // Its app stopped, the replica started again by the deployer's own
+    // supervisor.
     let app: i32 = std::fs::read_to_string(replica.join("app.pid"))?
         .trim()
         .parse()?;
@@ -394,7 +444,6 @@ fn deploys_go_on_through_kills_of_the_cli_the_deploy_daemon_and_the_referee() ->
         nix::unistd::Pid::from_raw(app),
         nix::sys::signal::Signal::SIGKILL,
     )?;
-    let root = tower.root("crash-2");
     let instance_dir = replica.parent().context("the instance's dir")?;
     let started = Command::new(root.join("srv/services/auto-bin/supervise"))
         .arg("start")
@@ -402,52 +451,46 @@ fn deploys_go_on_through_kills_of_the_cli_the_deploy_daemon_and_the_referee() ->
         .arg("1")
         .output()?;
     assert!(started.status.success(), "{started:?}");
-    let checked = tower.cli(&["deployments", "check", "shop/prod"])?;
-    let text = String::from_utf8_lossy(&checked.stdout);
-    assert!(checked.status.success(), "{text}");
+    let (code, text) = shop.check()?;
+    assert_eq!(code, Some(0), "{text}");
+    Ok(())
+}
 
-    // Every step of a maintenance deploy (v6: migration 003 pending),
-    // the deploy daemon killed at each; then every step of a rolling
-    // update (v6 with a shorter drain: new code, nothing pending), the
-    // referee killed at each. Both end by themselves, serve, and the
-    // migration runs once.
-    let running = loads(&r4)?;
-    let mut cli = spawn_deploy(&tower, &file("v6"))?;
-    let steps = kill_at_every_step(&tower, "deployd")?;
+/// Every step of a maintenance deploy (v6: migration 003 pending), the
+/// deploy daemon killed at each; then every step of a rolling update (v6
+/// with a shorter drain: new code, nothing pending), the referee killed
+/// at each. Both end by themselves, serve, and the migration runs once.
+fn every_step_of_two_deploys(shop: &Shop, r4: &EnvRecord) -> anyhow::Result<()> {
+    let tower = &shop.tower;
+    let running = loads(r4)?;
+    let mut cli = spawn_deploy(tower, &shop.file("v6"))?;
+    let steps = kill_at_every_step(tower, "deployd")?;
     eprintln!("deploy daemon killed at: {steps:?}");
     assert!(steps.len() >= 8, "{steps:?}");
-    let said = watch(&tower)?;
+    let said = watch(tower)?;
     assert!(said.contains("#5: succeeded"), "{said}");
     cli.wait()?;
     no_failure(running, "shop v6");
-    let r5 = record(&tower)?;
-    serving_instances_exist(&tower, &r5)?;
-    assert_eq!(
-        pg.query(
-            "auto-shop-prod-main",
-            "SELECT count(*) FROM shop_migrations"
-        )?,
-        "3",
-        "the v6 migration ran once"
-    );
-    let text = std::fs::read_to_string(file("v6"))?.replace("drain: 300ms", "drain: 200ms");
-    std::fs::write(file("v6-drain"), text)?;
+    let r5 = record(tower)?;
+    serving_instances_exist(tower, &r5)?;
+    assert_eq!(shop.migrations()?, "3", "the v6 migration ran once");
+    let text = std::fs::read_to_string(shop.file("v6"))?.replace("drain: 300ms", "drain: 200ms");
+    std::fs::write(shop.file("v6-drain"), text)?;
     let running = loads(&r5)?;
-    let mut cli = spawn_deploy(&tower, &file("v6-drain"))?;
-    let steps = kill_at_every_step(&tower, "referee")?;
+    let mut cli = spawn_deploy(tower, &shop.file("v6-drain"))?;
+    let steps = kill_at_every_step(tower, "referee")?;
     eprintln!("referee killed at: {steps:?}");
     assert!(steps.len() >= 6, "{steps:?}");
-    let said = watch(&tower)?;
+    let said = watch(tower)?;
     assert!(said.contains("#6: succeeded"), "{said}");
     cli.wait()?;
     no_failure(running, "shop v6");
-    let r6 = record(&tower)?;
+    let r6 = record(tower)?;
     assert_eq!(r6.history.len(), 6);
-    serving_instances_exist(&tower, &r6)?;
-    assert_eq!(changes_of(&tower, 6, "crash-1")?, 2, "probe and update");
-    assert_eq!(changes_of(&tower, 6, "crash-2")?, 1);
-    let checked = tower.cli(&["deployments", "check", "shop/prod"])?;
-    let text = String::from_utf8_lossy(&checked.stdout);
-    assert!(checked.status.success(), "{text}");
+    serving_instances_exist(tower, &r6)?;
+    assert_eq!(changes_of(tower, 6, "crash-1")?, 2, "probe and update");
+    assert_eq!(changes_of(tower, 6, "crash-2")?, 1);
+    let (code, text) = shop.check()?;
+    assert_eq!(code, Some(0), "{text}");
     Ok(())
 }
