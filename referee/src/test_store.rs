@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use vigie_escalator::bench::LocalServer;
 use vigie_escalator::Database;
+use vigie_escalator::LocalServer;
 
 use crate::tower::{Timing, Tower};
 

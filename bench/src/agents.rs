@@ -18,8 +18,8 @@ use vigie_majordomo::keys::KeyPair;
 use vigie_referee::ApiClient;
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, Published, ALL_CHANGES_TOPIC};
 
-use super::bench_agents_sim::{write_keys, FDS_PER_AGENT};
-pub(super) use super::bench_tower::{cpu_ticks, rss_kib, BenchTower};
+use crate::agents_sim::{write_keys, FDS_PER_AGENT};
+pub(super) use crate::tower::{cpu_ticks, rss_kib, BenchTower};
 
 /// What `vigie bench agents` is asked.
 #[derive(Debug, Clone, Copy)]
