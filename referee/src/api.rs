@@ -14,16 +14,17 @@ use vigie_wire::tower::{
 
 use crate::audit::{self, verify_chain, AuditChain};
 use crate::audit_query::AuditQuery;
+use crate::clock::now_ms;
+use crate::codec::decode;
 use crate::keys::KeyCall;
-use crate::labels::Register;
+use crate::labels::{show, Register};
 use crate::model::{change_id, change_key, queue_key, spec_key, ChangeRecord};
 use crate::operators::OperatorCall;
 use crate::scope::Visible;
-use crate::tower::{decode, now_ms, HostState, Tower};
+use crate::submission::MAX_SUBMIT_HOSTS;
+use crate::tower::{HostState, Tower};
 use crate::turn::{Log, Turn};
 
-/// Most hosts one submission may target: one turn stores them all.
-pub const MAX_SUBMIT_HOSTS: usize = 5_000;
 /// Most entries one answer lists.
 pub const MAX_LIST: u32 = 1_000;
 
@@ -577,12 +578,6 @@ impl Tower {
         self.audit_host(turn, caller, host, "host_registered", summary);
         Ok(ApiAnswer::Done)
     }
-}
-
-/// Labels as `k=v,k=v` for audit summaries.
-pub(crate) fn show(labels: &Labels) -> String {
-    let text: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    text.join(",")
 }
 
 /// Every audit record, in sequence order.

@@ -6,9 +6,12 @@
 use vigie_wire::catalog::{AppRecord, AppSpec, CatalogAnswer};
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 
-use crate::catalog::{app_key, CatalogLog};
+use crate::catalog::app_key;
+use crate::catalog_log::CatalogLog;
+use crate::clock::now_ms;
+use crate::codec::encode;
 use crate::servers::fault;
-use crate::tower::{encode, now_ms, Tower};
+use crate::tower::Tower;
 use crate::turn::{Log, Turn};
 
 impl Tower {

@@ -21,8 +21,9 @@ use vigie_escalator::Database;
 use vigie_wire::deploy::{DeployAnswer, DeployCall, Deployment};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
 
+use crate::codec::{decode, encode};
 use crate::scope::Visible;
-use crate::tower::{decode, encode, scan_all, Tower};
+use crate::tower::{scan_all, Tower};
 use crate::turn::Turn;
 
 pub fn deployment_key(tenant: &str, app: &str, environment: &str) -> Vec<u8> {

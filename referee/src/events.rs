@@ -6,7 +6,8 @@ use std::time::Instant;
 use vigie_wire::change::StepResult;
 use vigie_wire::tower::{ChangeState, Labels, Report, ReportKind, StepStatus, StepView};
 
-use crate::tower::{now_ms, Tower};
+use crate::clock::now_ms;
+use crate::tower::Tower;
 use crate::turn::{Log, Turn};
 
 /// Longest text kept from a plug's report (summaries, output tails): a

@@ -14,9 +14,12 @@ use std::net::IpAddr;
 use vigie_wire::catalog::{Allocation, CatalogAnswer, Owner, PoolSpec, PoolView};
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 
-use crate::catalog::{ip_key, pool_key, CatalogLog};
+use crate::catalog::{ip_key, pool_key};
+use crate::catalog_log::CatalogLog;
+use crate::clock::now_ms;
+use crate::codec::encode;
 use crate::servers::fault;
-use crate::tower::{encode, now_ms, Tower};
+use crate::tower::Tower;
 use crate::turn::{Log, Turn};
 
 /// Most ranges an audit record lists; the rest are counted.

@@ -6,8 +6,9 @@
 use vigie_wire::front::{KeyRecord, KeyState, KEYS_TOPIC};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Published};
 
+use crate::codec::encode;
 use crate::scope::Visible;
-use crate::tower::{encode, Tower};
+use crate::tower::Tower;
 use crate::turn::Turn;
 
 pub fn key_key(public: &str) -> Vec<u8> {

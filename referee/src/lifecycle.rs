@@ -18,8 +18,10 @@ use vigie_wire::tower::{
     ApiAnswer, ApiFault, ApiFaultKind, Caller, ChangeState, ChangeView, StepStatus,
 };
 
+use crate::clock::now_ms;
+use crate::codec::decode;
 use crate::model::{change_key, host_key, spec_key, ChangeRecord};
-use crate::tower::{decode, now_ms, Tower};
+use crate::tower::Tower;
 use crate::turn::{Log, Turn};
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {

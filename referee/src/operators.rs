@@ -3,13 +3,13 @@
 //! `KEYS_TOPIC` after it is stored: the majordomo admits operators' keys
 //! and checks their grants from its copy.
 
-use vigie_escalator::Database;
 use vigie_wire::front::{Grant, KeyState, OperatorRecord, Verb, KEYS_TOPIC};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin, Published};
 
+use crate::codec::encode;
 use crate::grants::Over;
 use crate::keys::check_public;
-use crate::tower::{encode, scan_all, Tower};
+use crate::tower::Tower;
 use crate::turn::Turn;
 
 /// The operator made at the tower's first start.
@@ -24,10 +24,6 @@ pub fn operator_key(tenant: &str, name: &str) -> Vec<u8> {
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
-}
-
-pub fn all_operators(db: &Database) -> Result<Vec<OperatorRecord>, ApiFault> {
-    scan_all(db, b"operator/")
 }
 
 /// Operator names and tenant names follow the host id rules.

@@ -20,7 +20,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use vigie_catalog::servers::normal_address;
 use vigie_changes::Selector;
 use vigie_wire::catalog::{
@@ -30,30 +29,14 @@ use vigie_wire::change::ChangeSpec;
 use vigie_wire::front::{Grant, KeyRecord, KeyState, Verb};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Labels, Origin};
 
-use crate::catalog::{server_key, CatalogLog};
+use crate::catalog::{provision_key, server_key, ProvisionRecord};
+use crate::catalog_log::CatalogLog;
+use crate::clock::now_ms;
+use crate::codec::encode;
 use crate::labels::Register;
 use crate::servers::fault;
-use crate::tower::{encode, now_ms, Tower};
+use crate::tower::Tower;
 use crate::turn::{Log, Turn};
-
-pub fn provision_key(name: &str) -> Vec<u8> {
-    format!("provision/{name}").into_bytes()
-}
-
-/// What a provisioning request asked for, kept until the server is a host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProvisionRecord {
-    pub name: String,
-    pub operator: String,
-    pub at_ms: u64,
-    /// Queued as the new host's first change.
-    pub init: Option<ChangeSpec>,
-    /// The tenant of the operator's own record (`Origin::Operator`);
-    /// `None` when the tower asked. Its grants are checked again when the
-    /// init change is queued.
-    #[serde(default)]
-    pub home: Option<String>,
-}
 
 /// Longest failure reason kept (the provisioner's reasons are short; an
 /// SSH error's tail is cut).

@@ -127,7 +127,7 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
     commit(&db, &mut turn)?;
     release(&s, turn)?;
     if made {
-        tracing::info!(event = "admin_created", operator = crate::ADMIN);
+        tracing::info!(event = "admin_created", operator = crate::operators::ADMIN);
     }
     tracing::info!(
         event = "referee_started",

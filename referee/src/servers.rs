@@ -16,9 +16,12 @@ use vigie_wire::catalog::{
 };
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 
-use crate::catalog::{server_key, session_key, CatalogLog};
+use crate::catalog::{server_key, session_key};
+use crate::catalog_log::CatalogLog;
+use crate::clock::now_ms;
+use crate::codec::encode;
 use crate::scope::Visible;
-use crate::tower::{encode, now_ms, Tower};
+use crate::tower::Tower;
 use crate::turn::{Log, Turn, WORK_MAX_BYTES};
 
 pub(crate) fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {

@@ -20,11 +20,13 @@ use vigie_changes::Selector;
 use vigie_wire::catalog::{Allocation, CatalogAnswer, Owner, ServerEdit, ServerState, EXPORT_PAGE};
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 
-use crate::catalog::{ip_key, server_key, session_key, CatalogLog};
-use crate::provision::provision_key;
+use crate::catalog::{ip_key, provision_key, server_key, session_key};
+use crate::catalog_log::CatalogLog;
+use crate::clock::now_ms;
+use crate::codec::encode;
 use crate::scope::Visible;
 use crate::servers::fault;
-use crate::tower::{encode, now_ms, Tower};
+use crate::tower::Tower;
 use crate::turn::{Log, Turn};
 
 /// Most problems or names one answer or audit record lists.

@@ -461,7 +461,7 @@ fn submit_stored(
 #[test]
 fn the_largest_submissions_the_limits_allow_are_stored_in_one_batch_or_refused_whole() {
     let mut f = fixture();
-    let hosts = add_hosts(&mut f, crate::api::MAX_SUBMIT_HOSTS);
+    let hosts = add_hosts(&mut f, crate::submission::MAX_SUBMIT_HOSTS);
     // The largest program: a file step whose content fills the value
     // limit, to every host.
     let big = vigie_wire::limits::MAX_VALUE - 4 * 1024;
@@ -475,7 +475,7 @@ fn the_largest_submissions_the_limits_allow_are_stored_in_one_batch_or_refused_w
     assert_eq!(stored, hosts.len());
     // What a turn counts for a change record is a bound on its size.
     for rec in f.tower.changes.values().take(10) {
-        assert!(crate::tower::encode(rec).len() <= rec.size_bound());
+        assert!(crate::codec::encode(rec).len() <= rec.size_bound());
     }
     // A title (copied into every change and its audit record) as big as
     // the value limit allows: never a batch Escalator refuses.

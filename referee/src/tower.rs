@@ -14,6 +14,8 @@ use vigie_wire::tower::{
 };
 
 use crate::audit::{self, AuditChain};
+use crate::clock::now_ms;
+use crate::codec::{corrupt, decode, encode};
 use crate::error::RefereeError;
 use crate::model::{
     change_key, done_key, host_key, queue_key, spec_key, ChangeRecord, HostRecord, NEXT_SEQ_KEY,
@@ -87,7 +89,7 @@ pub struct Tower {
     /// Each tenant's last audit number (`AuditRecord::tenant_seq`).
     pub tenant_seqs: HashMap<String, u64>,
     /// Host metrics and waiting logs requests: memory only (`observe.rs`).
-    pub observed: crate::observe::Observed,
+    pub observed: crate::observed::Observed,
     /// The shares of bounded resources (the setup's `limits:`).
     pub limits: vigie_wire::limits::Shares,
     /// The launcher's latest word on every daemon (`health.rs`); `None`
@@ -110,28 +112,6 @@ pub struct Program {
 /// dispatched by the next ticks) instead of holding thousands of copies
 /// of it in memory at once.
 pub const TURN_MAX_ORDER_BYTES: usize = 64 << 20;
-
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn corrupt(key: &[u8], e: impl std::fmt::Display) -> RefereeError {
-    RefereeError::Corrupt {
-        key: String::from_utf8_lossy(key).into_owned(),
-        reason: e.to_string(),
-    }
-}
-
-pub fn decode<T: serde::de::DeserializeOwned>(key: &[u8], v: &[u8]) -> Result<T, RefereeError> {
-    vigie_wire::decode(v).map_err(|e| corrupt(key, e))
-}
-
-pub fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
-    // Our own records always encode: the limits are far above their size.
-    vigie_wire::encode(v).unwrap_or_default()
-}
 
 /// Every record under `prefix`, decoded (small registries: keys, operators).
 pub fn scan_all<T: serde::de::DeserializeOwned>(
@@ -173,8 +153,7 @@ impl Tower {
             timing,
             idem: crate::idem::Remembered::load(db)?,
             keys: HashMap::new(),
-            operators: crate::operators::all_operators(db)
-                .map_err(|f| corrupt(b"operator/", f.message))?,
+            operators: scan_all(db, b"operator/").map_err(|f| corrupt(b"operator/", f.message))?,
             catalog: crate::catalog::Catalog::load(db)?,
             rules: Vec::new(),
             tenant_seqs: HashMap::new(),

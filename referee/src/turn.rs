@@ -187,7 +187,7 @@ pub enum Log {
         seq: u64,
         reason: &'static str,
     },
-    Catalog(crate::catalog::CatalogLog),
+    Catalog(crate::catalog_log::CatalogLog),
 }
 
 impl Log {
