@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use vigie_changes::Selector;
-use vigie_escalator::{Database, RangeSpec};
 use vigie_wire::change::ChangeSpec;
 use vigie_wire::tower::{
     ApiAnswer, ApiCall, ApiFault, ApiFaultKind, AuditRecord, Caller, ChangeState, ChangeView,
@@ -21,6 +20,7 @@ use crate::labels::{show, Register};
 use crate::model::{change_id, change_key, queue_key, spec_key, ChangeRecord};
 use crate::operators::OperatorCall;
 use crate::scope::Visible;
+use crate::store::Store;
 use crate::submission::MAX_SUBMIT_HOSTS;
 use crate::tower::{HostState, Tower};
 use crate::turn::{Log, Turn};
@@ -41,7 +41,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         call: ApiCall,
-        db: &Database,
+        db: &dyn Store,
         now: Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
@@ -208,7 +208,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         call: ApiCall,
-        db: &Database,
+        db: &dyn Store,
         now: Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
@@ -253,7 +253,7 @@ impl Tower {
         &self,
         caller: &Caller,
         query: &AuditQuery,
-        db: &Database,
+        db: &dyn Store,
     ) -> Result<Vec<vigie_wire::tower::AuditRecord>, ApiFault> {
         let vis = Visible::of(caller);
         let mine = read_audit(db)?
@@ -434,7 +434,7 @@ impl Tower {
         &self,
         caller: &Caller,
         id: &str,
-        db: &Database,
+        db: &dyn Store,
     ) -> Result<ChangeView, ApiFault> {
         let view = if let Some(rec) = self.changes.get(id) {
             Some(rec.view.clone())
@@ -492,7 +492,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         id: &str,
-        db: &Database,
+        db: &dyn Store,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         let view = self.find(caller, id, db)?;
@@ -581,15 +581,11 @@ impl Tower {
 }
 
 /// Every audit record, in sequence order.
-pub(crate) fn read_audit(db: &Database) -> Result<Vec<AuditRecord>, ApiFault> {
-    let spec = RangeSpec {
-        prefix: Some(audit::PREFIX.to_vec()),
-        ..RangeSpec::default()
-    };
-    db.iter(spec)
+pub(crate) fn read_audit(db: &dyn Store) -> Result<Vec<AuditRecord>, ApiFault> {
+    db.scan(audit::PREFIX, None)
         .map(|e| {
-            let e = e.map_err(storage)?;
-            decode::<AuditRecord>(&e.key, &e.value.unwrap_or_default())
+            let (key, value) = e.map_err(storage)?;
+            decode::<AuditRecord>(&key, &value)
                 .map_err(|err| fault(ApiFaultKind::Tampered, err.to_string()))
         })
         .collect()

@@ -19,12 +19,12 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use vigie_escalator::Database;
 use vigie_wire::catalog::{Allocation, AppRecord, PoolSpec, ServerRecord, SessionRecord};
 use vigie_wire::change::ChangeSpec;
 
 use crate::codec::decode;
 use crate::error::RefereeError;
+use crate::store::Store;
 
 pub fn server_key(name: &str) -> Vec<u8> {
     format!("server/{name}").into_bytes()
@@ -84,23 +84,19 @@ pub struct Catalog {
 }
 
 fn load_all<T: serde::de::DeserializeOwned>(
-    db: &Database,
+    db: &dyn Store,
     prefix: &str,
     mut f: impl FnMut(T),
 ) -> Result<(), RefereeError> {
-    let spec = vigie_escalator::RangeSpec {
-        prefix: Some(prefix.as_bytes().to_vec()),
-        ..Default::default()
-    };
-    for e in db.iter(spec) {
-        let e = e?;
-        f(decode(&e.key, &e.value.unwrap_or_default())?);
+    for e in db.scan(prefix.as_bytes(), None) {
+        let (key, value) = e?;
+        f(decode(&key, &value)?);
     }
     Ok(())
 }
 
 impl Catalog {
-    pub fn load(db: &Database) -> Result<Self, RefereeError> {
+    pub fn load(db: &dyn Store) -> Result<Self, RefereeError> {
         let mut c = Catalog::default();
         load_all(db, "server/", |r: ServerRecord| {
             c.servers.insert(r.spec.name.clone(), r);

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ImportRow, Owner, PoolSpec};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller};
 
+use crate::store::Store;
 use crate::tower::{Timing, Tower};
 use crate::turn::Turn;
 
@@ -66,13 +67,7 @@ impl Fixture {
     }
 
     fn keys(&self, prefix: &str) -> usize {
-        self.store
-            .db
-            .iter(vigie_escalator::RangeSpec {
-                prefix: Some(prefix.as_bytes().to_vec()),
-                ..Default::default()
-            })
-            .count()
+        self.store.db.scan(prefix.as_bytes(), None).count()
     }
 }
 

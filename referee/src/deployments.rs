@@ -17,13 +17,13 @@
 //! whole-or-nothing rule leaks least.
 
 use vigie_deployer::{may_record, EnvRecord, Part};
-use vigie_escalator::Database;
 use vigie_wire::deploy::{DeployAnswer, DeployCall, Deployment};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
 
 use crate::codec::{decode, encode};
 use crate::scope::Visible;
-use crate::tower::{scan_all, Tower};
+use crate::store::{scan_all, Store};
+use crate::tower::Tower;
 use crate::turn::Turn;
 
 pub fn deployment_key(tenant: &str, app: &str, environment: &str) -> Vec<u8> {
@@ -35,7 +35,7 @@ fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
 }
 
 /// The stored value of `key`, counting this turn's writes not yet stored.
-fn current(db: &Database, turn: &Turn, key: &[u8]) -> Result<Option<Vec<u8>>, ApiFault> {
+fn current(db: &dyn Store, turn: &Turn, key: &[u8]) -> Result<Option<Vec<u8>>, ApiFault> {
     if let Some((_, value)) = turn.writes.iter().rev().find(|(k, _)| k == key) {
         return Ok(value.clone());
     }
@@ -66,7 +66,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         call: DeployCall,
-        db: &Database,
+        db: &dyn Store,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         match call {

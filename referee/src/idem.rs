@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use vigie_escalator::{Database, RangeSpec};
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeId, IdemKey};
 
 use crate::clock::now_ms;
 use crate::codec::{decode, encode};
 use crate::error::RefereeError;
+use crate::store::Store;
 use crate::turn::Turn;
 
 /// How long a key is remembered.
@@ -67,16 +67,12 @@ pub struct Remembered {
 }
 
 impl Remembered {
-    pub fn load(db: &Database) -> Result<Self, RefereeError> {
+    pub fn load(db: &dyn Store) -> Result<Self, RefereeError> {
         let mut records = std::collections::HashMap::new();
-        let spec = RangeSpec {
-            prefix: Some(PREFIX.as_bytes().to_vec()),
-            ..RangeSpec::default()
-        };
-        for e in db.iter(spec) {
-            let e = e?;
-            let rec: IdemRecord = decode(&e.key, &e.value.unwrap_or_default())?;
-            records.insert(e.key, rec);
+        for e in db.scan(PREFIX.as_bytes(), None) {
+            let (key, value) = e?;
+            let rec: IdemRecord = decode(&key, &value)?;
+            records.insert(key, rec);
         }
         Ok(Self {
             records,

@@ -42,6 +42,7 @@ mod servers;
 mod servers_life;
 mod setup_hosts;
 pub mod ssh_keys;
+mod store;
 mod submission;
 mod tower;
 mod turn;
@@ -59,6 +60,8 @@ pub use setup_hosts::parse_setup_host;
 mod catalog_tests;
 #[cfg(test)]
 mod enrol_tests;
+#[cfg(test)]
+mod mem_store;
 #[cfg(test)]
 mod shares_tests;
 #[cfg(test)]

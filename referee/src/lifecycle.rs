@@ -11,7 +11,6 @@
 
 use std::time::Instant;
 
-use vigie_escalator::Database;
 use vigie_wire::change::{ChangeSpec, StepResult};
 use vigie_wire::front::KeyState;
 use vigie_wire::tower::{
@@ -21,6 +20,7 @@ use vigie_wire::tower::{
 use crate::clock::now_ms;
 use crate::codec::decode;
 use crate::model::{change_key, host_key, spec_key, ChangeRecord};
+use crate::store::Store;
 use crate::tower::Tower;
 use crate::turn::{Log, Turn};
 
@@ -80,7 +80,7 @@ impl Tower {
         caller: &Caller,
         id: &str,
         hold: bool,
-        db: &Database,
+        db: &dyn Store,
         now: Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
@@ -167,7 +167,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         id: &str,
-        db: &Database,
+        db: &dyn Store,
         now: Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {

@@ -3,12 +3,12 @@
 
 use std::time::Instant;
 
-use vigie_escalator::Database;
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller, IdemKey};
 
 use crate::clock::now_ms;
 use crate::codec::encode;
 use crate::idem::{digest, idem_key, IdemRecord, Stored};
+use crate::store::Store;
 use crate::tower::Tower;
 use crate::turn::Turn;
 
@@ -19,7 +19,7 @@ impl Tower {
         caller: &Caller,
         call: ApiCall,
         idem: Option<IdemKey>,
-        db: &Database,
+        db: &dyn Store,
         now: Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {

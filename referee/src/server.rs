@@ -8,13 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vigie_escalator::{Client, Database};
+use vigie_escalator::Client;
 use vigie_wire::tower::{
     ApiCall, ApiFault, ApiFaultKind, ApiReply, ApiRequest, PlugEvent, Published,
 };
 
 use crate::error::RefereeError;
 use crate::model::DB;
+use crate::store::Store;
 use crate::tower::{Timing, Tower};
 use crate::turn::Turn;
 
@@ -206,7 +207,7 @@ fn drain(
 fn drain_api(
     sock: &zmq::Socket,
     tower: &mut Tower,
-    db: &Database,
+    db: &dyn Store,
     now: Instant,
     turn: &mut Turn,
 ) -> Result<usize, RefereeError> {
@@ -279,18 +280,11 @@ fn drain_events(
 
 /// Stores the turn's writes in one durable batch: a turn is stored whole
 /// or not at all (its size is bounded by `Turn::full`).
-pub(crate) fn commit(db: &Database, turn: &mut Turn) -> Result<(), RefereeError> {
+pub(crate) fn commit(db: &dyn Store, turn: &mut Turn) -> Result<(), RefereeError> {
     if turn.writes.is_empty() {
         return Ok(());
     }
-    let mut batch = db.batch();
-    for (k, v) in turn.writes.drain(..) {
-        match v {
-            Some(v) => batch.put(&k, &v),
-            None => batch.delete(&k),
-        };
-    }
-    batch.write()?;
+    db.write(&mut turn.writes)?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use vigie_wire::change::StepResult;
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, Published, Report, ReportKind};
 
+use crate::store::Store;
 use crate::tower::Tower;
 use crate::turn::Turn;
 

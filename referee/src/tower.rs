@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vigie_escalator::{Database, RangeSpec};
 use vigie_wire::change::ChangeSpec;
 use vigie_wire::tower::{
     host_topic, AuditRecord, ChangeId, ChangeState, ChangeView, HostId, Order, Published,
@@ -20,6 +19,7 @@ use crate::error::RefereeError;
 use crate::model::{
     change_key, done_key, host_key, queue_key, spec_key, ChangeRecord, HostRecord, NEXT_SEQ_KEY,
 };
+use crate::store::{scan_all, Store};
 use crate::turn::{Log, Turn};
 
 /// How many finished changes `status` lists from memory.
@@ -113,35 +113,9 @@ pub struct Program {
 /// of it in memory at once.
 pub const TURN_MAX_ORDER_BYTES: usize = 64 << 20;
 
-/// Every record under `prefix`, decoded (small registries: keys, operators).
-pub fn scan_all<T: serde::de::DeserializeOwned>(
-    db: &Database,
-    prefix: &[u8],
-) -> Result<Vec<T>, vigie_wire::tower::ApiFault> {
-    let storage =
-        |e: String| vigie_wire::tower::ApiFault::new(vigie_wire::tower::ApiFaultKind::Storage, e);
-    let spec = RangeSpec {
-        prefix: Some(prefix.to_vec()),
-        ..RangeSpec::default()
-    };
-    db.iter(spec)
-        .map(|e| {
-            let e = e.map_err(|e| storage(e.to_string()))?;
-            decode::<T>(&e.key, &e.value.unwrap_or_default()).map_err(|e| storage(e.to_string()))
-        })
-        .collect()
-}
-
-fn prefix(p: &str) -> RangeSpec {
-    RangeSpec {
-        prefix: Some(p.as_bytes().to_vec()),
-        ..RangeSpec::default()
-    }
-}
-
 impl Tower {
     /// Rebuilds the state from what Escalator holds.
-    pub fn load(db: &Database, timing: Timing) -> Result<Self, RefereeError> {
+    pub fn load(db: &dyn Store, timing: Timing) -> Result<Self, RefereeError> {
         let mut t = Tower {
             hosts: BTreeMap::new(),
             changes: HashMap::new(),
@@ -161,23 +135,18 @@ impl Tower {
             limits: Default::default(),
             health: None,
         };
-        for e in db.iter(RangeSpec {
-            prefix: Some(audit::TENANT_PREFIX.to_vec()),
-            ..RangeSpec::default()
-        }) {
-            let e = e?;
-            let bytes: [u8; 8] = e
-                .value
-                .unwrap_or_default()
+        for e in db.scan(audit::TENANT_PREFIX, None) {
+            let (key, value) = e?;
+            let bytes: [u8; 8] = value
                 .as_slice()
                 .try_into()
-                .map_err(|_| corrupt(&e.key, "not 8 bytes"))?;
-            let tenant = String::from_utf8_lossy(&e.key[audit::TENANT_PREFIX.len()..]).into_owned();
+                .map_err(|_| corrupt(&key, "not 8 bytes"))?;
+            let tenant = String::from_utf8_lossy(&key[audit::TENANT_PREFIX.len()..]).into_owned();
             t.tenant_seqs.insert(tenant, u64::from_be_bytes(bytes));
         }
-        for e in db.iter(prefix("key/")) {
-            let e = e?;
-            let rec: vigie_wire::front::KeyRecord = decode(&e.key, &e.value.unwrap_or_default())?;
+        for e in db.scan(b"key/", None) {
+            let (key, value) = e?;
+            let rec: vigie_wire::front::KeyRecord = decode(&key, &value)?;
             t.keys.insert(rec.public.clone(), rec);
         }
         if let Some(v) = db.get(NEXT_SEQ_KEY)? {
@@ -191,15 +160,14 @@ impl Tower {
             t.audit =
                 AuditChain::decode_head(&v).ok_or_else(|| corrupt(audit::HEAD_KEY, "bad head"))?;
         }
-        for e in db.iter(prefix("host/")) {
-            let e = e?;
-            let rec: HostRecord = decode(&e.key, &e.value.unwrap_or_default())?;
+        for e in db.scan(b"host/", None) {
+            let (key, value) = e?;
+            let rec: HostRecord = decode(&key, &value)?;
             t.hosts.insert(rec.id.clone(), HostState::new(rec));
         }
-        for e in db.iter(prefix("queue/")) {
-            let e = e?;
-            let id = String::from_utf8(e.value.unwrap_or_default())
-                .map_err(|err| corrupt(&e.key, err))?;
+        for e in db.scan(b"queue/", None) {
+            let (key, value) = e?;
+            let id = String::from_utf8(value).map_err(|err| corrupt(&key, err))?;
             let ck = change_key(&id);
             let rec: ChangeRecord =
                 decode(&ck, &db.get(&ck)?.ok_or_else(|| corrupt(&ck, "missing"))?)?;
@@ -221,21 +189,16 @@ impl Tower {
             let h = t
                 .hosts
                 .get_mut(&host)
-                .ok_or_else(|| corrupt(&e.key, "queued for an unknown host"))?;
+                .ok_or_else(|| corrupt(&key, "queued for an unknown host"))?;
             h.queue.insert(rec.view.seq, id.clone());
             t.busy.insert(host);
             t.changes.insert(id, rec);
         }
         // The most recent final changes, for `status` without an id.
         let from = done_key(t.next_seq.saturating_sub(RECENT as u64));
-        let spec = RangeSpec {
-            prefix: Some(b"done/".to_vec()),
-            start: Some(from[b"done/".len()..].to_vec()),
-            ..RangeSpec::default()
-        };
-        for e in db.iter(spec) {
-            let e = e?;
-            let ck = change_key(&String::from_utf8_lossy(&e.value.unwrap_or_default()));
+        for e in db.scan(b"done/", Some(&from[b"done/".len()..])) {
+            let (_, value) = e?;
+            let ck = change_key(&String::from_utf8_lossy(&value));
             if let Some(v) = db.get(&ck)? {
                 t.recent.push_back(decode::<ChangeRecord>(&ck, &v)?.view);
             }
