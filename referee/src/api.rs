@@ -15,12 +15,12 @@ use crate::audit::{self, verify_chain, AuditChain};
 use crate::audit_query::AuditQuery;
 use crate::clock::now_ms;
 use crate::codec::decode;
+use crate::fetch::Fetched;
 use crate::keys::KeyCall;
 use crate::labels::{show, Register};
 use crate::model::{change_id, change_key, queue_key, spec_key, ChangeRecord};
 use crate::operators::OperatorCall;
 use crate::scope::Visible;
-use crate::store::Store;
 use crate::submission::MAX_SUBMIT_HOSTS;
 use crate::tower::{HostState, Tower};
 use crate::turn::{Log, Turn};
@@ -41,7 +41,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         call: ApiCall,
-        db: &dyn Store,
+        db: &Fetched,
         now: Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
@@ -83,7 +83,7 @@ impl Tower {
             }
             ApiCall::AuditVerify => {
                 let head = match db.get(audit::HEAD_KEY).map_err(storage)? {
-                    Some(v) => AuditChain::decode_head(&v).ok_or_else(|| {
+                    Some(v) => AuditChain::decode_head(v).ok_or_else(|| {
                         fault(ApiFaultKind::Tampered, "the audit head is unreadable")
                     })?,
                     None => AuditChain::default(),
@@ -208,7 +208,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         call: ApiCall,
-        db: &dyn Store,
+        db: &Fetched,
         now: Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
@@ -253,7 +253,7 @@ impl Tower {
         &self,
         caller: &Caller,
         query: &AuditQuery,
-        db: &dyn Store,
+        db: &Fetched,
     ) -> Result<Vec<vigie_wire::tower::AuditRecord>, ApiFault> {
         let vis = Visible::of(caller);
         let mine = read_audit(db)?
@@ -434,7 +434,7 @@ impl Tower {
         &self,
         caller: &Caller,
         id: &str,
-        db: &dyn Store,
+        db: &Fetched,
     ) -> Result<ChangeView, ApiFault> {
         let view = if let Some(rec) = self.changes.get(id) {
             Some(rec.view.clone())
@@ -443,7 +443,7 @@ impl Tower {
         } else {
             let key = change_key(id);
             match db.get(&key).map_err(storage)? {
-                Some(bytes) => Some(decode::<ChangeRecord>(&key, &bytes).map_err(storage)?.view),
+                Some(bytes) => Some(decode::<ChangeRecord>(&key, bytes).map_err(storage)?.view),
                 None => None,
             }
         };
@@ -492,7 +492,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         id: &str,
-        db: &dyn Store,
+        db: &Fetched,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         let view = self.find(caller, id, db)?;
@@ -581,11 +581,12 @@ impl Tower {
 }
 
 /// Every audit record, in sequence order.
-pub(crate) fn read_audit(db: &dyn Store) -> Result<Vec<AuditRecord>, ApiFault> {
-    db.scan(audit::PREFIX, None)
-        .map(|e| {
-            let (key, value) = e.map_err(storage)?;
-            decode::<AuditRecord>(&key, &value)
+pub(crate) fn read_audit(db: &Fetched) -> Result<Vec<AuditRecord>, ApiFault> {
+    db.scan(audit::PREFIX)
+        .map_err(storage)?
+        .iter()
+        .map(|(key, value)| {
+            decode::<AuditRecord>(key, value)
                 .map_err(|err| fault(ApiFaultKind::Tampered, err.to_string()))
         })
         .collect()

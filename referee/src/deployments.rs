@@ -21,8 +21,8 @@ use vigie_wire::deploy::{DeployAnswer, DeployCall, Deployment};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
 
 use crate::codec::{decode, encode};
+use crate::fetch::Fetched;
 use crate::scope::Visible;
-use crate::store::{scan_all, Store};
 use crate::tower::Tower;
 use crate::turn::Turn;
 
@@ -35,12 +35,13 @@ fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
 }
 
 /// The stored value of `key`, counting this turn's writes not yet stored.
-fn current(db: &dyn Store, turn: &Turn, key: &[u8]) -> Result<Option<Vec<u8>>, ApiFault> {
+fn current(db: &Fetched, turn: &Turn, key: &[u8]) -> Result<Option<Vec<u8>>, ApiFault> {
     if let Some((_, value)) = turn.writes.iter().rev().find(|(k, _)| k == key) {
         return Ok(value.clone());
     }
     db.get(key)
-        .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))
+        .map(|v| v.map(<[u8]>::to_vec))
+        .map_err(|e| fault(ApiFaultKind::Storage, e))
 }
 
 /// Every host a deployment names: where it runs and where any of its
@@ -66,13 +67,20 @@ impl Tower {
         &mut self,
         caller: &Caller,
         call: DeployCall,
-        db: &dyn Store,
+        db: &Fetched,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         match call {
             DeployCall::List => {
                 let prefix = format!("deploy/{}/", caller.tenant);
-                let mut all: Vec<Deployment> = scan_all(db, prefix.as_bytes())?;
+                let mut all: Vec<Deployment> = db
+                    .scan(prefix.as_bytes())
+                    .map_err(|e| fault(ApiFaultKind::Storage, e))?
+                    .iter()
+                    .map(|(k, v)| {
+                        decode(k, v).map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))
+                    })
+                    .collect::<Result<_, _>>()?;
                 // This turn's writes too, so a list right after a record sees it.
                 for (key, value) in &turn.writes {
                     if let (true, Some(value)) = (key.starts_with(prefix.as_bytes()), value) {
@@ -204,6 +212,18 @@ mod tests {
         }
     }
 
+    /// A deployments call as the referee's loop answers it.
+    fn deploy(
+        tower: &mut Tower,
+        who: &Caller,
+        call: DeployCall,
+        db: &crate::mem_store::MemStore,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, vigie_wire::tower::ApiFault> {
+        let call = vigie_wire::tower::ApiCall::Deploy(call);
+        crate::fetch::api(tower, who, call, db, std::time::Instant::now(), turn)
+    }
+
     #[test]
     fn records_are_per_tenant_checked_and_never_overwritten_by_a_stale_deploy() {
         let s = crate::test_store::store();
@@ -214,23 +234,15 @@ mod tests {
         let mut turn = Turn::default();
 
         let r1 = record("v1", None);
-        tower
-            .deploy_call(&alice, call(&r1, 0, "shop"), db, &mut turn)
-            .unwrap();
+        deploy(&mut tower, &alice, call(&r1, 0, "shop"), db, &mut turn).unwrap();
         // Two deploys planned on the same state: the second is refused.
         let r2 = record("v2", Some(&r1));
-        tower
-            .deploy_call(&alice, call(&r2, 1, "shop"), db, &mut turn)
-            .unwrap();
+        deploy(&mut tower, &alice, call(&r2, 1, "shop"), db, &mut turn).unwrap();
         let stale = record("v3", Some(&r1));
-        let err = tower
-            .deploy_call(&alice, call(&stale, 1, "shop"), db, &mut turn)
-            .unwrap_err();
+        let err = deploy(&mut tower, &alice, call(&stale, 1, "shop"), db, &mut turn).unwrap_err();
         assert_eq!(err.kind, ApiFaultKind::Conflict, "{err}");
         // A record under another environment's name, or not a record at all.
-        let err = tower
-            .deploy_call(&alice, call(&r1, 0, "other"), db, &mut turn)
-            .unwrap_err();
+        let err = deploy(&mut tower, &alice, call(&r1, 0, "other"), db, &mut turn).unwrap_err();
         assert_eq!(err.kind, ApiFaultKind::Invalid, "{err}");
         let garbage = DeployCall::Record {
             app: "shop".into(),
@@ -238,14 +250,17 @@ mod tests {
             expected: 2,
             record: b"{".to_vec(),
         };
-        let err = tower
-            .deploy_call(&alice, garbage, db, &mut turn)
-            .unwrap_err();
+        let err = deploy(&mut tower, &alice, garbage, db, &mut turn).unwrap_err();
         assert_eq!(err.kind, ApiFaultKind::Invalid, "{err}");
 
-        let list = |tower: &mut Tower, who: &Caller, turn: &mut Turn| match tower
-            .deploy_call(who, DeployCall::List, db, turn)
-            .unwrap()
+        let list = |tower: &mut Tower, who: &Caller, turn: &mut Turn| match deploy(
+            tower,
+            who,
+            DeployCall::List,
+            db,
+            turn,
+        )
+        .unwrap()
         {
             ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => all,
             other => panic!("{other:?}"),
@@ -284,20 +299,29 @@ mod tests {
                 host: host.into(),
                 labels: [("role".to_string(), role.to_string())].into(),
             };
-            tower
-                .api(&admin, add, db, std::time::Instant::now(), &mut turn)
-                .unwrap();
+            crate::fetch::api(
+                &mut tower,
+                &admin,
+                add,
+                db,
+                std::time::Instant::now(),
+                &mut turn,
+            )
+            .unwrap();
         }
         // shop runs on web-1 only; crm runs on web-1 now but ran on db-1.
-        tower
-            .deploy_call(&admin, call(&record("v1", None), 0, "shop"), db, &mut turn)
-            .unwrap();
+        deploy(
+            &mut tower,
+            &admin,
+            call(&record("v1", None), 0, "shop"),
+            db,
+            &mut turn,
+        )
+        .unwrap();
         let mut crm = record("v1", None);
         crm.key.app = vigie_deployer::Part::parse("crm").unwrap();
         crm.history[0].changes.insert("db-1".into(), "c0".into());
-        tower
-            .deploy_call(&admin, call(&crm, 0, "crm"), db, &mut turn)
-            .unwrap();
+        deploy(&mut tower, &admin, call(&crm, 0, "crm"), db, &mut turn).unwrap();
 
         let reader = |scope: &str| Caller {
             scope: Scope::Only(vec![scope.to_owned()]),
@@ -307,10 +331,7 @@ mod tests {
             ..Caller::internal("alice", "reader")
         };
         let mut apps = |who: &Caller| -> Vec<String> {
-            match tower
-                .deploy_call(who, DeployCall::List, db, &mut turn)
-                .unwrap()
-            {
+            match deploy(&mut tower, who, DeployCall::List, db, &mut turn).unwrap() {
                 ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => {
                     let mut v: Vec<String> = all.into_iter().map(|d| d.app).collect();
                     v.sort();

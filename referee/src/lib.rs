@@ -20,6 +20,7 @@ mod codec;
 mod deployments;
 mod error;
 mod events;
+mod fetch;
 mod grants;
 mod health;
 mod host_labels;

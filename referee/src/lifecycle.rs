@@ -19,8 +19,8 @@ use vigie_wire::tower::{
 
 use crate::clock::now_ms;
 use crate::codec::decode;
+use crate::fetch::Fetched;
 use crate::model::{change_key, host_key, spec_key, ChangeRecord};
-use crate::store::Store;
 use crate::tower::Tower;
 use crate::turn::{Log, Turn};
 
@@ -80,7 +80,7 @@ impl Tower {
         caller: &Caller,
         id: &str,
         hold: bool,
-        db: &dyn Store,
+        db: &Fetched,
         now: Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
@@ -167,7 +167,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         id: &str,
-        db: &dyn Store,
+        db: &Fetched,
         now: Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
@@ -183,7 +183,7 @@ impl Tower {
         }
         let key = change_key(id);
         let rec: ChangeRecord = match db.get(&key).map_err(storage)? {
-            Some(bytes) => decode(&key, &bytes).map_err(storage)?,
+            Some(bytes) => decode(&key, bytes).map_err(storage)?,
             // Final in this very turn: stored with it, a moment from now.
             None => {
                 return Err(fault(
@@ -200,7 +200,7 @@ impl Tower {
                     .get(&sk)
                     .map_err(storage)?
                     .ok_or_else(|| storage(format!("the program of change {id} is missing")))?;
-                decode(&sk, &bytes).map_err(storage)?
+                decode(&sk, bytes).map_err(storage)?
             }
         };
         let answer = self.submit(caller, spec, &view.host, now, turn)?;

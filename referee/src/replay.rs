@@ -7,8 +7,8 @@ use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller, Idem
 
 use crate::clock::now_ms;
 use crate::codec::encode;
+use crate::fetch::Fetched;
 use crate::idem::{digest, idem_key, IdemRecord, Stored};
-use crate::store::Store;
 use crate::tower::Tower;
 use crate::turn::Turn;
 
@@ -19,7 +19,7 @@ impl Tower {
         caller: &Caller,
         call: ApiCall,
         idem: Option<IdemKey>,
-        db: &dyn Store,
+        db: &Fetched,
         now: Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {

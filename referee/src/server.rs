@@ -232,7 +232,7 @@ fn drain_api(
             },
             Ok(req) => ApiReply {
                 id: req.id,
-                body: tower.idempotent(&req.caller, req.call, req.idem, db, now, turn),
+                body: crate::fetch::answer(tower, db, &req.caller, req.call, req.idem, now, turn),
             },
             Err(e) => ApiReply {
                 id: 0,

@@ -37,9 +37,14 @@ impl Fixture {
     /// One call in its own turn, the turn stored.
     fn call(&mut self, caller: &Caller, call: ApiCall) -> Result<ApiAnswer, ApiFault> {
         let mut t = Turn::default();
-        let out = self
-            .tower
-            .api(caller, call, &self.store.db, Instant::now(), &mut t);
+        let out = crate::fetch::api(
+            &mut self.tower,
+            caller,
+            call,
+            &self.store.db,
+            Instant::now(),
+            &mut t,
+        );
         self.store.commit(&mut self.tower, &mut t);
         out
     }

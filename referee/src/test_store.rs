@@ -29,6 +29,20 @@ impl TestStore {
         Tower::load(&self.db, TIMING).unwrap()
     }
 
+    /// Every audit record, in sequence order, as stored.
+    pub fn audit(
+        &self,
+    ) -> Result<Vec<vigie_wire::tower::AuditRecord>, vigie_wire::tower::ApiFault> {
+        Ok(self
+            .db
+            .scan(crate::audit::PREFIX, None)
+            .map(|e| {
+                let (key, value) = e.unwrap();
+                crate::codec::decode(&key, &value).unwrap()
+            })
+            .collect())
+    }
+
     /// Ends `turn` on `tower` and stores its writes in one batch, as the
     /// referee's loop does after every turn.
     pub fn commit(&self, tower: &mut Tower, turn: &mut crate::turn::Turn) {
