@@ -135,30 +135,11 @@ impl Tower {
             limits: Default::default(),
             health: None,
         };
-        for e in db.scan(audit::TENANT_PREFIX, None) {
-            let (key, value) = e?;
-            let bytes: [u8; 8] = value
-                .as_slice()
-                .try_into()
-                .map_err(|_| corrupt(&key, "not 8 bytes"))?;
-            let tenant = String::from_utf8_lossy(&key[audit::TENANT_PREFIX.len()..]).into_owned();
-            t.tenant_seqs.insert(tenant, u64::from_be_bytes(bytes));
-        }
+        t.load_counters(db)?;
         for e in db.scan(b"key/", None) {
             let (key, value) = e?;
             let rec: vigie_wire::front::KeyRecord = decode(&key, &value)?;
             t.keys.insert(rec.public.clone(), rec);
-        }
-        if let Some(v) = db.get(NEXT_SEQ_KEY)? {
-            let bytes: [u8; 8] = v
-                .as_slice()
-                .try_into()
-                .map_err(|_| corrupt(NEXT_SEQ_KEY, "not 8 bytes"))?;
-            t.next_seq = u64::from_be_bytes(bytes);
-        }
-        if let Some(v) = db.get(audit::HEAD_KEY)? {
-            t.audit =
-                AuditChain::decode_head(&v).ok_or_else(|| corrupt(audit::HEAD_KEY, "bad head"))?;
         }
         for e in db.scan(b"host/", None) {
             let (key, value) = e?;
@@ -167,43 +148,84 @@ impl Tower {
         }
         for e in db.scan(b"queue/", None) {
             let (key, value) = e?;
-            let id = String::from_utf8(value).map_err(|err| corrupt(&key, err))?;
-            let ck = change_key(&id);
-            let rec: ChangeRecord =
-                decode(&ck, &db.get(&ck)?.ok_or_else(|| corrupt(&ck, "missing"))?)?;
-            if !t.specs.contains_key(&rec.spec_id) {
-                let sk = spec_key(&rec.spec_id);
-                let bytes = db.get(&sk)?.ok_or_else(|| corrupt(&sk, "missing"))?;
-                let spec: ChangeSpec = decode(&sk, &bytes)?;
-                let program = Program {
-                    spec: Arc::new(spec),
-                    users: 0,
-                    bytes: bytes.len(),
-                };
-                t.specs.insert(rec.spec_id.clone(), program);
-            }
-            if let Some(entry) = t.specs.get_mut(&rec.spec_id) {
-                entry.users += 1;
-            }
-            let host = rec.view.host.clone();
-            let h = t
-                .hosts
-                .get_mut(&host)
-                .ok_or_else(|| corrupt(&key, "queued for an unknown host"))?;
-            h.queue.insert(rec.view.seq, id.clone());
-            t.busy.insert(host);
-            t.changes.insert(id, rec);
+            t.load_queued(db, &key, value)?;
         }
-        // The most recent final changes, for `status` without an id.
-        let from = done_key(t.next_seq.saturating_sub(RECENT as u64));
+        t.load_recent(db)?;
+        Ok(t)
+    }
+
+    /// Each tenant's last audit number, the next sequence, the audit head.
+    fn load_counters(&mut self, db: &dyn Store) -> Result<(), RefereeError> {
+        for e in db.scan(audit::TENANT_PREFIX, None) {
+            let (key, value) = e?;
+            let bytes: [u8; 8] = value
+                .as_slice()
+                .try_into()
+                .map_err(|_| corrupt(&key, "not 8 bytes"))?;
+            let tenant = String::from_utf8_lossy(&key[audit::TENANT_PREFIX.len()..]).into_owned();
+            self.tenant_seqs.insert(tenant, u64::from_be_bytes(bytes));
+        }
+        if let Some(v) = db.get(NEXT_SEQ_KEY)? {
+            let bytes: [u8; 8] = v
+                .as_slice()
+                .try_into()
+                .map_err(|_| corrupt(NEXT_SEQ_KEY, "not 8 bytes"))?;
+            self.next_seq = u64::from_be_bytes(bytes);
+        }
+        if let Some(v) = db.get(audit::HEAD_KEY)? {
+            self.audit =
+                AuditChain::decode_head(&v).ok_or_else(|| corrupt(audit::HEAD_KEY, "bad head"))?;
+        }
+        Ok(())
+    }
+
+    /// A queued change (`queue/` entry `key` naming change `value`): its
+    /// record, its program, its place in its host's queue.
+    fn load_queued(
+        &mut self,
+        db: &dyn Store,
+        key: &[u8],
+        value: Vec<u8>,
+    ) -> Result<(), RefereeError> {
+        let id = String::from_utf8(value).map_err(|err| corrupt(key, err))?;
+        let ck = change_key(&id);
+        let rec: ChangeRecord = decode(&ck, &db.get(&ck)?.ok_or_else(|| corrupt(&ck, "missing"))?)?;
+        if !self.specs.contains_key(&rec.spec_id) {
+            let sk = spec_key(&rec.spec_id);
+            let bytes = db.get(&sk)?.ok_or_else(|| corrupt(&sk, "missing"))?;
+            let spec: ChangeSpec = decode(&sk, &bytes)?;
+            let program = Program {
+                spec: Arc::new(spec),
+                users: 0,
+                bytes: bytes.len(),
+            };
+            self.specs.insert(rec.spec_id.clone(), program);
+        }
+        if let Some(entry) = self.specs.get_mut(&rec.spec_id) {
+            entry.users += 1;
+        }
+        let host = rec.view.host.clone();
+        let h = self
+            .hosts
+            .get_mut(&host)
+            .ok_or_else(|| corrupt(key, "queued for an unknown host"))?;
+        h.queue.insert(rec.view.seq, id.clone());
+        self.busy.insert(host);
+        self.changes.insert(id, rec);
+        Ok(())
+    }
+
+    /// The most recent final changes, for `status` without an id.
+    fn load_recent(&mut self, db: &dyn Store) -> Result<(), RefereeError> {
+        let from = done_key(self.next_seq.saturating_sub(RECENT as u64));
         for e in db.scan(b"done/", Some(&from[b"done/".len()..])) {
             let (_, value) = e?;
             let ck = change_key(&String::from_utf8_lossy(&value));
             if let Some(v) = db.get(&ck)? {
-                t.recent.push_back(decode::<ChangeRecord>(&ck, &v)?.view);
+                self.recent.push_back(decode::<ChangeRecord>(&ck, &v)?.view);
             }
         }
-        Ok(t)
+        Ok(())
     }
 
     /// Appends an audit record for `change` to the chain and the turn.
