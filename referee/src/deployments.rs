@@ -71,111 +71,148 @@ impl Tower {
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         match call {
-            DeployCall::List => {
-                let prefix = format!("deploy/{}/", caller.tenant);
-                let mut all: Vec<Deployment> = db
-                    .scan(prefix.as_bytes())
-                    .map_err(|e| fault(ApiFaultKind::Storage, e))?
-                    .iter()
-                    .map(|(k, v)| {
-                        decode(k, v).map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))
-                    })
-                    .collect::<Result<_, _>>()?;
-                // This turn's writes too, so a list right after a record sees it.
-                for (key, value) in &turn.writes {
-                    if let (true, Some(value)) = (key.starts_with(prefix.as_bytes()), value) {
-                        let d: Deployment = decode(key, value)
-                            .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?;
-                        all.retain(|o| (&o.app, &o.environment) != (&d.app, &d.environment));
-                        all.push(d);
-                    }
-                }
-                let vis = Visible::of(caller);
-                if !vis.unscoped() {
-                    all.retain(|d| self.deployment_visible(&vis, d));
-                }
-                Ok(ApiAnswer::Deploy(DeployAnswer::Deployments(all)))
-            }
+            DeployCall::List => self.deploy_list(caller, db, turn),
             DeployCall::Record {
                 app,
                 environment,
                 expected,
                 record,
-            } => {
-                // An environment spans hosts: recording where it runs needs
-                // `changes.submit` over every host, not a narrower scope.
-                if !Visible::of(caller).unscoped() {
-                    return Err(ApiFault::new(
-                        ApiFaultKind::Forbidden,
-                        format!(
-                            "operator {} may not record deployments: needs changes.submit over every host",
-                            caller.operator
-                        ),
-                    ));
-                }
-                let parsed = EnvRecord::from_json(&record)
-                    .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
-                let names_ok = Part::parse(&app).is_ok_and(|a| a == parsed.key.app)
-                    && Part::parse(&environment).is_ok_and(|e| e == parsed.key.environment);
-                if !names_ok {
-                    return Err(fault(
-                        ApiFaultKind::Invalid,
-                        format!("the record is not that of {app}/{environment}"),
-                    ));
-                }
-                let key = deployment_key(&caller.tenant, &app, &environment);
-                let stored = match current(db, turn, &key)? {
-                    Some(bytes) => {
-                        let d: Deployment = decode(&key, &bytes)
-                            .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?;
-                        Some(
-                            EnvRecord::from_json(&d.record)
-                                .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?,
-                        )
-                    }
-                    None => None,
-                };
-                if let Err(c) = may_record(stored.as_ref(), expected, &parsed) {
-                    return Err(fault(
-                        ApiFaultKind::Conflict,
-                        format!(
-                            "{app}/{environment} has {} deploys recorded, this one was planned after {}: another deploy ran meanwhile; plan again",
-                            c.stored, c.expected
-                        ),
-                    ));
-                }
-                let summary = match parsed.history.last() {
-                    Some(last) => {
-                        let bumped: Vec<String> = last
-                            .bumped
-                            .iter()
-                            .map(|(c, n)| format!("{c} → {n}"))
-                            .collect();
-                        format!(
-                            "{app}/{environment} deploy #{} {:?}: {}",
-                            last.number,
-                            last.outcome,
-                            if bumped.is_empty() {
-                                "nothing bumped".into()
-                            } else {
-                                bumped.join(", ")
-                            }
-                        )
-                    }
-                    None => format!("{app}/{environment}"),
-                };
-                turn.put(
-                    key,
-                    encode(&Deployment {
-                        app,
-                        environment,
-                        record,
-                    }),
-                );
-                self.audit_host(turn, caller, "", "deployed", summary);
-                Ok(ApiAnswer::Deploy(DeployAnswer::Recorded))
+            } => self.deploy_record(
+                caller,
+                Deployment {
+                    app,
+                    environment,
+                    record,
+                },
+                expected,
+                db,
+                turn,
+            ),
+        }
+    }
+
+    /// The tenant's deployments the caller may see, this turn's included.
+    fn deploy_list(
+        &self,
+        caller: &Caller,
+        db: &Fetched,
+        turn: &Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        let prefix = format!("deploy/{}/", caller.tenant);
+        let mut all: Vec<Deployment> = db
+            .scan(prefix.as_bytes())
+            .map_err(|e| fault(ApiFaultKind::Storage, e))?
+            .iter()
+            .map(|(k, v)| decode(k, v).map_err(|e| fault(ApiFaultKind::Storage, e.to_string())))
+            .collect::<Result<_, _>>()?;
+        // This turn's writes too, so a list right after a record sees it.
+        for (key, value) in &turn.writes {
+            if let (true, Some(value)) = (key.starts_with(prefix.as_bytes()), value) {
+                let d: Deployment =
+                    decode(key, value).map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?;
+                all.retain(|o| (&o.app, &o.environment) != (&d.app, &d.environment));
+                all.push(d);
             }
         }
+        let vis = Visible::of(caller);
+        if !vis.unscoped() {
+            all.retain(|d| self.deployment_visible(&vis, d));
+        }
+        Ok(ApiAnswer::Deploy(DeployAnswer::Deployments(all)))
+    }
+
+    /// Stores a deploy's record if the environment's history did not move
+    /// since it was planned (`may_record`), audited `deployed`.
+    fn deploy_record(
+        &mut self,
+        caller: &Caller,
+        deployment: Deployment,
+        expected: u32,
+        db: &Fetched,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        let Deployment {
+            app,
+            environment,
+            record,
+        } = deployment;
+        // An environment spans hosts: recording where it runs needs
+        // `changes.submit` over every host, not a narrower scope.
+        if !Visible::of(caller).unscoped() {
+            return Err(ApiFault::new(
+                ApiFaultKind::Forbidden,
+                format!(
+                    "operator {} may not record deployments: needs changes.submit over every host",
+                    caller.operator
+                ),
+            ));
+        }
+        let parsed = EnvRecord::from_json(&record)
+            .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
+        let names_ok = Part::parse(&app).is_ok_and(|a| a == parsed.key.app)
+            && Part::parse(&environment).is_ok_and(|e| e == parsed.key.environment);
+        if !names_ok {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                format!("the record is not that of {app}/{environment}"),
+            ));
+        }
+        let key = deployment_key(&caller.tenant, &app, &environment);
+        let stored = match current(db, turn, &key)? {
+            Some(bytes) => {
+                let d: Deployment = decode(&key, &bytes)
+                    .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?;
+                Some(
+                    EnvRecord::from_json(&d.record)
+                        .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?,
+                )
+            }
+            None => None,
+        };
+        if let Err(c) = may_record(stored.as_ref(), expected, &parsed) {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!(
+                    "{app}/{environment} has {} deploys recorded, this one was planned after {}: another deploy ran meanwhile; plan again",
+                    c.stored, c.expected
+                ),
+            ));
+        }
+        let summary = deploy_summary(&app, &environment, &parsed);
+        turn.put(
+            key,
+            encode(&Deployment {
+                app,
+                environment,
+                record,
+            }),
+        );
+        self.audit_host(turn, caller, "", "deployed", summary);
+        Ok(ApiAnswer::Deploy(DeployAnswer::Recorded))
+    }
+}
+
+/// A recorded deploy as its audit record says it.
+fn deploy_summary(app: &str, environment: &str, parsed: &EnvRecord) -> String {
+    match parsed.history.last() {
+        Some(last) => {
+            let bumped: Vec<String> = last
+                .bumped
+                .iter()
+                .map(|(c, n)| format!("{c} → {n}"))
+                .collect();
+            format!(
+                "{app}/{environment} deploy #{} {:?}: {}",
+                last.number,
+                last.outcome,
+                if bumped.is_empty() {
+                    "nothing bumped".into()
+                } else {
+                    bumped.join(", ")
+                }
+            )
+        }
+        None => format!("{app}/{environment}"),
     }
 }
 
