@@ -610,27 +610,7 @@ impl Tower {
                 }
                 r => r?,
             };
-        crate::keys::check_public(&public)?;
-        // The provisioner starts the agent before enrolling it, so its
-        // key may have knocked and wait as pending: enrolment accepts it.
-        // Any other known key (accepted, revoked, an operator's) is refused.
-        if self.operators.iter().any(|o| o.public == public)
-            || self
-                .keys
-                .get(&public)
-                .is_some_and(|k| k.state != KeyState::Pending)
-        {
-            return Err(fault(
-                ApiFaultKind::Conflict,
-                format!("the agent key of {name} is already known to this tower: make a new one"),
-            ));
-        }
-        if self.hosts.contains_key(name) {
-            return Err(fault(
-                ApiFaultKind::Conflict,
-                format!("a host {name} exists already: remove it, then provision again"),
-            ));
-        }
+        self.check_enrol_key(name, &public)?;
         let (init, submitter) = self.enrol_checks(caller, &s)?;
         // Every check is done: from here on, writes only.
         self.host_add(caller, name, Register::New(s.spec.labels.clone()), turn)?;
@@ -672,6 +652,33 @@ impl Tower {
             change: change.unwrap_or_default(),
         }));
         Ok(CatalogAnswer::Servers(vec![s]))
+    }
+
+    /// The agent key is new (or waits as pending) and no host has the
+    /// server's name yet.
+    fn check_enrol_key(&self, name: &str, public: &str) -> Result<(), ApiFault> {
+        crate::keys::check_public(public)?;
+        // The provisioner starts the agent before enrolling it, so its
+        // key may have knocked and wait as pending: enrolment accepts it.
+        // Any other known key (accepted, revoked, an operator's) is refused.
+        if self.operators.iter().any(|o| o.public == public)
+            || self
+                .keys
+                .get(public)
+                .is_some_and(|k| k.state != KeyState::Pending)
+        {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!("the agent key of {name} is already known to this tower: make a new one"),
+            ));
+        }
+        if self.hosts.contains_key(name) {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!("a host {name} exists already: remove it, then provision again"),
+            ));
+        }
+        Ok(())
     }
 
     /// The caller's tenant's SSH public key, made at its first use.

@@ -38,27 +38,7 @@ impl Tower {
         dry_run: bool,
         turn: &mut Turn,
     ) -> Result<CatalogAnswer, ApiFault> {
-        if rows.is_empty() {
-            return Err(fault(ApiFaultKind::Invalid, format!("{file}: no rows")));
-        }
-        if rows.len() > vigie_catalog::servers::MAX_ROWS {
-            return Err(fault(
-                ApiFaultKind::Invalid,
-                format!(
-                    "{file}: {} rows, at most {} per import",
-                    rows.len(),
-                    vigie_catalog::servers::MAX_ROWS
-                ),
-            ));
-        }
-        self.check_servers_share(&caller.tenant, &file, rows.len())?;
-        let digest_ok = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit());
-        if file.trim().is_empty() || file.len() > 255 || !digest_ok {
-            return Err(fault(
-                ApiFaultKind::Invalid,
-                "an import names its file and carries its SHA-256 digest (64 hex)",
-            ));
-        }
+        self.check_import(caller, &file, &digest, rows.len())?;
         // One spelling per machine (`::ffff:192.0.2.1` is 192.0.2.1), the
         // one stored and dialled: a client may send any.
         let mut rows = rows;
@@ -78,40 +58,7 @@ impl Tower {
             .next_back()
             .map_or(1, |((_, id), _)| id + 1);
         let at_ms = now_ms();
-        // Encoded once, here: the size decides before anything is written
-        // whether the import fits the one batch it must be stored in.
-        let recs: Vec<(ServerRecord, Vec<u8>)> = rows
-            .into_iter()
-            .map(|r| {
-                let rec = ServerRecord {
-                    spec: r.server,
-                    tenant: caller.tenant.clone(),
-                    session: id,
-                    state: ServerState::New,
-                    added_ms: at_ms,
-                    fresh_key: false,
-                };
-                let bytes = encode(&rec);
-                (rec, bytes)
-            })
-            .collect();
-        // Each record, its key, its name again in the session record, and
-        // room for the session's and audit's own records.
-        let bytes: usize = recs
-            .iter()
-            .map(|(r, b)| b.len() + 2 * r.spec.name.len() + 16)
-            .sum::<usize>()
-            + 4096;
-        if bytes > WORK_MAX_BYTES {
-            return Err(fault(
-                ApiFaultKind::Invalid,
-                format!(
-                    "{file}: {count} rows would store {bytes} bytes, more than one batch \
-                     takes ({WORK_MAX_BYTES}): nothing imported; split the file into \
-                     several imports"
-                ),
-            ));
-        }
+        let recs = self.import_records(caller, &file, (id, at_ms), rows)?;
         if dry_run {
             return Ok(CatalogAnswer::Imported {
                 session: None,
@@ -155,6 +102,86 @@ impl Tower {
             session: Some(session),
             servers: count,
         })
+    }
+
+    /// An import's size within bounds and the tenant's share, its file
+    /// named and its digest given.
+    fn check_import(
+        &self,
+        caller: &Caller,
+        file: &str,
+        digest: &str,
+        rows: usize,
+    ) -> Result<(), ApiFault> {
+        if rows == 0 {
+            return Err(fault(ApiFaultKind::Invalid, format!("{file}: no rows")));
+        }
+        if rows > vigie_catalog::servers::MAX_ROWS {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                format!(
+                    "{file}: {} rows, at most {} per import",
+                    rows,
+                    vigie_catalog::servers::MAX_ROWS
+                ),
+            ));
+        }
+        self.check_servers_share(&caller.tenant, file, rows)?;
+        let digest_ok = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit());
+        if file.trim().is_empty() || file.len() > 255 || !digest_ok {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                "an import names its file and carries its SHA-256 digest (64 hex)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The servers of an import's session `id` made at `at_ms`, each
+    /// encoded once, if they fit the one batch they must be stored in.
+    fn import_records(
+        &self,
+        caller: &Caller,
+        file: &str,
+        (id, at_ms): (u64, u64),
+        rows: Vec<ImportRow>,
+    ) -> Result<Vec<(ServerRecord, Vec<u8>)>, ApiFault> {
+        let count = rows.len() as u64;
+        // Encoded once, here: the size decides before anything is written
+        // whether the import fits the one batch it must be stored in.
+        let recs: Vec<(ServerRecord, Vec<u8>)> = rows
+            .into_iter()
+            .map(|r| {
+                let rec = ServerRecord {
+                    spec: r.server,
+                    tenant: caller.tenant.clone(),
+                    session: id,
+                    state: ServerState::New,
+                    added_ms: at_ms,
+                    fresh_key: false,
+                };
+                let bytes = encode(&rec);
+                (rec, bytes)
+            })
+            .collect();
+        // Each record, its key, its name again in the session record, and
+        // room for the session's and audit's own records.
+        let bytes: usize = recs
+            .iter()
+            .map(|(r, b)| b.len() + 2 * r.spec.name.len() + 16)
+            .sum::<usize>()
+            + 4096;
+        if bytes > WORK_MAX_BYTES {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                format!(
+                    "{file}: {count} rows would store {bytes} bytes, more than one batch \
+                     takes ({WORK_MAX_BYTES}): nothing imported; split the file into \
+                     several imports"
+                ),
+            ));
+        }
+        Ok(recs)
     }
 
     /// Every problem of an import's rows the tower sees: against the other
