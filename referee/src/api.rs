@@ -11,6 +11,7 @@ use vigie_wire::tower::{
     HostView, Labels, Origin, StepView, Waiting,
 };
 
+use crate::audit::AuditAction;
 use crate::audit::{self, verify_chain, AuditChain};
 use crate::audit_query::AuditQuery;
 use crate::clock::now_ms;
@@ -461,7 +462,7 @@ impl Tower {
             h.queue.insert(seq, id.clone());
         }
         self.busy.insert(host.to_owned());
-        self.audit(turn, &view, None, "submitted", None);
+        self.audit(turn, &view, None, AuditAction::Submitted, None);
         turn.logs.push(Log::ChangeQueued {
             change: id.clone(),
             host: host.to_owned(),
@@ -653,7 +654,7 @@ impl Tower {
             .map(|h| show(&h.rec.labels))
             .unwrap_or_default();
         let summary = format!("host {host} registered [{labels}]");
-        self.audit_host(turn, caller, host, "host_registered", summary);
+        self.audit_host(turn, caller, host, AuditAction::HostRegistered, summary);
         Ok(ApiAnswer::Done)
     }
 }

@@ -6,6 +6,7 @@
 use vigie_wire::catalog::{AppRecord, AppSpec, CatalogAnswer};
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 
+use crate::audit::AuditAction;
 use crate::catalog::app_key;
 use crate::catalog_log::CatalogLog;
 use crate::clock::now_ms;
@@ -53,7 +54,7 @@ impl Tower {
             turn,
             caller,
             "",
-            "app_added",
+            AuditAction::AppAdded,
             format!(
                 "application {} {} ({})",
                 rec.spec.name, rec.spec.version, rec.spec.repository

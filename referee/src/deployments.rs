@@ -20,6 +20,7 @@ use vigie_deployer::{may_record, EnvRecord, Part};
 use vigie_wire::deploy::{DeployAnswer, DeployCall, Deployment};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
 
+use crate::audit::AuditAction;
 use crate::codec::{decode, encode};
 use crate::fetch::Fetched;
 use crate::scope::Visible;
@@ -187,7 +188,7 @@ impl Tower {
                 record,
             }),
         );
-        self.audit_host(turn, caller, "", "deployed", summary);
+        self.audit_host(turn, caller, "", AuditAction::Deployed, summary);
         Ok(ApiAnswer::Deploy(DeployAnswer::Recorded))
     }
 }

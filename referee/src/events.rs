@@ -6,6 +6,7 @@ use std::time::Instant;
 use vigie_wire::change::StepResult;
 use vigie_wire::tower::{ChangeState, Labels, Report, ReportKind, StepStatus, StepView};
 
+use crate::audit::AuditAction;
 use crate::clock::now_ms;
 use crate::model::ChangeRecord;
 use crate::tower::Tower;
@@ -50,16 +51,16 @@ pub fn bound(r: &mut Report) {
     }
 }
 
-/// Records a step's result, or its undo's; returns the audit action.
 /// An audit record a report makes: its step, action and result.
-type Audited = (Option<u32>, &'static str, Option<StepResult>);
+type Audited = (Option<u32>, AuditAction, Option<StepResult>);
 
-fn record_result(s: &mut StepView, result: &StepResult, undo: bool) -> &'static str {
+/// Records a step's result, or its undo's; returns the audit action.
+fn record_result(s: &mut StepView, result: &StepResult, undo: bool) -> AuditAction {
     let (status, action) = match (undo, result.ok) {
-        (false, true) => (StepStatus::Succeeded, "step_applied"),
-        (false, false) => (StepStatus::Failed, "step_failed"),
-        (true, true) => (StepStatus::Undone, "step_undone"),
-        (true, false) => (StepStatus::UndoFailed, "undo_failed"),
+        (false, true) => (StepStatus::Succeeded, AuditAction::StepApplied),
+        (false, false) => (StepStatus::Failed, AuditAction::StepFailed),
+        (true, true) => (StepStatus::Undone, AuditAction::StepUndone),
+        (true, false) => (StepStatus::UndoFailed, AuditAction::UndoFailed),
     };
     s.status = status;
     let slot = if undo { &mut s.undo } else { &mut s.result };
@@ -140,7 +141,7 @@ impl Tower {
                 let r = vigie_wire::change::StepResult::failed(
                     "the host's journal was lost: outcome unknown",
                 );
-                self.audit(turn, &view, None, "host_reset", Some(&r));
+                self.audit(turn, &view, None, AuditAction::HostReset, Some(&r));
                 self.dequeue(host, view.seq, turn);
                 self.pump(host, now, turn);
             }
@@ -322,7 +323,7 @@ impl Tower {
         turn.dirty_change(&view.id, rec.size_bound());
         if let Some((step, action, result)) = audit {
             let mut result = result;
-            if action == "finished" {
+            if action == AuditAction::Finished {
                 result = Some(vigie_wire::change::StepResult::ok(view.state.word()));
             }
             self.audit(turn, &view, step, action, result.as_ref());
@@ -403,7 +404,7 @@ fn apply(
                 tenant: view.tenant.clone(),
                 took_ms: view.updated_ms.saturating_sub(view.submitted_ms),
             });
-            audit = Some((None, "finished", None));
+            audit = Some((None, AuditAction::Finished, None));
         }
         _ => return Err("bad_step_index"),
     }

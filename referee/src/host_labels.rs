@@ -4,6 +4,7 @@
 
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Labels};
 
+use crate::audit::AuditAction;
 use crate::labels::{show, with_rules};
 use crate::model::HostRecord;
 use crate::tower::{HostState, Tower};
@@ -48,7 +49,7 @@ impl Tower {
             show(&h.rec.labels)
         );
         turn.dirty_hosts.insert(host.to_owned());
-        self.audit_host(turn, caller, host, "labels_set", summary);
+        self.audit_host(turn, caller, host, AuditAction::LabelsSet, summary);
         Ok(ApiAnswer::Done)
     }
 

@@ -6,6 +6,7 @@
 use vigie_wire::front::{KeyRecord, KeyState, KEYS_TOPIC};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Published};
 
+use crate::audit::AuditAction;
 use crate::codec::encode;
 use crate::scope::Visible;
 use crate::tower::Tower;
@@ -101,7 +102,7 @@ impl Tower {
             turn,
             caller,
             "",
-            "keys_pending",
+            AuditAction::KeysPending,
             format!(
                 "{stored} unknown key(s) recorded as pending, {over} dropped by the limits; from {}",
                 from.join(", ")
@@ -114,7 +115,7 @@ impl Tower {
         turn: &mut Turn,
         caller: &Caller,
         rec: KeyRecord,
-        action: &str,
+        action: AuditAction,
     ) {
         turn.put(key_key(&rec.public), encode(&rec));
         self.keys.insert(rec.public.clone(), rec.clone());
@@ -203,7 +204,7 @@ impl Tower {
             state: KeyState::Accepted,
             address: String::new(),
         };
-        self.store_key(turn, caller, rec, "key_added");
+        self.store_key(turn, caller, rec, AuditAction::KeyAdded);
         Ok(ApiAnswer::Done)
     }
 
@@ -238,7 +239,7 @@ impl Tower {
         rec.host = host;
         rec.tenant = caller.tenant.clone();
         rec.state = KeyState::Accepted;
-        self.store_key(turn, caller, rec, "key_accepted");
+        self.store_key(turn, caller, rec, AuditAction::KeyAccepted);
         Ok(ApiAnswer::Done)
     }
 
@@ -267,7 +268,7 @@ impl Tower {
         };
         self.host_add(caller, &host, crate::labels::Register::Ensure, turn)?;
         rec.state = KeyState::Accepted;
-        self.store_key(turn, caller, rec, "key_readmitted");
+        self.store_key(turn, caller, rec, AuditAction::KeyReadmitted);
         Ok(ApiAnswer::Done)
     }
 
@@ -294,7 +295,7 @@ impl Tower {
         }
         for mut rec in live {
             rec.state = KeyState::Revoked;
-            self.store_key(turn, caller, rec, "key_revoked");
+            self.store_key(turn, caller, rec, AuditAction::KeyRevoked);
         }
         // Cut off now: nothing new is dispatched to it; its queue waits.
         if let Some(h) = self.hosts.get_mut(&host) {

@@ -17,6 +17,7 @@ use vigie_wire::tower::{
     ApiAnswer, ApiFault, ApiFaultKind, Caller, ChangeState, ChangeView, StepStatus,
 };
 
+use crate::audit::AuditAction;
 use crate::clock::now_ms;
 use crate::codec::decode;
 use crate::fetch::Fetched;
@@ -68,7 +69,13 @@ impl Tower {
         });
         let mut by = view.clone();
         by.operator = caller.operator.clone();
-        self.audit(turn, &by, None, state.word(), Some(&StepResult::ok(why)));
+        self.audit(
+            turn,
+            &by,
+            None,
+            AuditAction::Ended(state),
+            Some(&StepResult::ok(why)),
+        );
         self.dequeue(&view.host, view.seq, turn);
         Some(view)
     }
@@ -130,10 +137,13 @@ impl Tower {
             held,
         });
         let (action, summary) = if held {
-            ("host_held", format!("the queue of host {host} is held"))
+            (
+                AuditAction::HostHeld,
+                format!("the queue of host {host} is held"),
+            )
         } else {
             (
-                "host_released",
+                AuditAction::HostReleased,
                 format!("the queue of host {host} moves on"),
             )
         };
@@ -210,7 +220,7 @@ impl Tower {
         };
         for v in &new {
             let r = StepResult::ok(format!("retry of {id} ({})", view.state.word()));
-            self.audit(turn, v, None, "retried", Some(&r));
+            self.audit(turn, v, None, AuditAction::Retried, Some(&r));
         }
         Ok(answer)
     }
@@ -279,7 +289,7 @@ impl Tower {
         let mut revoked = 0;
         for mut rec in live {
             rec.state = KeyState::Revoked;
-            self.store_key(turn, caller, rec, "key_revoked");
+            self.store_key(turn, caller, rec, AuditAction::KeyRevoked);
             revoked += 1;
         }
         self.hosts.remove(host);
@@ -294,7 +304,7 @@ impl Tower {
             "host {host} removed: {} change(s) ended, {revoked} key(s) revoked",
             pending.len()
         );
-        self.audit_host(turn, caller, host, "host_removed", summary);
+        self.audit_host(turn, caller, host, AuditAction::HostRemoved, summary);
         self.server_unhosted(caller, host, turn);
         Ok(ApiAnswer::Done)
     }

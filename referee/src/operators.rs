@@ -6,6 +6,7 @@
 use vigie_wire::front::{Grant, KeyState, OperatorRecord, Verb, KEYS_TOPIC};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin, Published};
 
+use crate::audit::AuditAction;
 use crate::codec::encode;
 use crate::grants::Over;
 use crate::keys::check_public;
@@ -134,7 +135,7 @@ impl Tower {
             list.join(" ")
         );
         tracing::warn!(event = "operator_refused", tenant = %caller.tenant, operator = %caller.operator, reason = %msg);
-        self.audit_host(turn, caller, "", "operator_refused", msg.clone());
+        self.audit_host(turn, caller, "", AuditAction::OperatorRefused, msg.clone());
         Err(forbidden(msg))
     }
 
@@ -158,7 +159,7 @@ impl Tower {
         turn: &mut Turn,
         caller: &Caller,
         rec: OperatorRecord,
-        action: &str,
+        action: AuditAction,
     ) {
         turn.put(operator_key(&rec.tenant, &rec.name), encode(&rec));
         match self
@@ -235,7 +236,7 @@ impl Tower {
                     grants,
                     revoked: false,
                 };
-                self.store_operator(turn, caller, rec, "operator_added");
+                self.store_operator(turn, caller, rec, AuditAction::OperatorAdded);
                 Ok(ApiAnswer::Done)
             }
             OperatorCall::RotateKey { name, public } => {
@@ -248,7 +249,7 @@ impl Tower {
                 check_key_free(&public, &operators, &self.keys)?;
                 let mut rec = rec.clone();
                 rec.public = public;
-                self.store_operator(turn, caller, rec, "operator_key_rotated");
+                self.store_operator(turn, caller, rec, AuditAction::OperatorKeyRotated);
                 Ok(ApiAnswer::Done)
             }
             OperatorCall::Revoke { name } => self.revoke(turn, caller, &operators, &name),
@@ -290,7 +291,7 @@ impl Tower {
         }
         let mut rec = rec.clone();
         rec.revoked = true;
-        self.store_operator(turn, caller, rec, "operator_revoked");
+        self.store_operator(turn, caller, rec, AuditAction::OperatorRevoked);
         Ok(ApiAnswer::Done)
     }
 

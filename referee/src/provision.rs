@@ -29,6 +29,7 @@ use vigie_wire::change::ChangeSpec;
 use vigie_wire::front::{Grant, KeyRecord, KeyState, Verb};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Labels, Origin};
 
+use crate::audit::AuditAction;
 use crate::catalog::{provision_key, server_key, ProvisionRecord};
 use crate::catalog_log::CatalogLog;
 use crate::clock::now_ms;
@@ -210,7 +211,7 @@ impl Tower {
             turn,
             caller,
             "",
-            "servers_provisioning",
+            AuditAction::ServersProvisioning,
             format!(
                 "{} server(s) to provision ({retries} retried, {not} not queued), init change \
                  {title:?}: {}{}",
@@ -462,7 +463,7 @@ impl Tower {
             turn,
             caller,
             name,
-            "server_unhosted",
+            AuditAction::ServerUnhosted,
             format!("server {name} is new again (its host removed): a new provisioning makes its agent a new key"),
         );
     }
@@ -533,7 +534,7 @@ impl Tower {
             tenant: caller.tenant.clone(),
             server: name.to_owned(),
         };
-        Ok(self.store_host_key(caller, s, "host_key_set", detail, log, turn))
+        Ok(self.store_host_key(caller, s, AuditAction::HostKeySet, detail, log, turn))
     }
 
     /// Pins the host key first seen on a server that had none. A key once
@@ -563,7 +564,7 @@ impl Tower {
             tenant: caller.tenant.clone(),
             server: name.to_owned(),
         };
-        Ok(self.store_host_key(caller, s, "host_key_pinned", detail, log, turn))
+        Ok(self.store_host_key(caller, s, AuditAction::HostKeyPinned, detail, log, turn))
     }
 
     /// A server's new host key in the turn, with its audit record.
@@ -571,7 +572,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         s: ServerRecord,
-        action: &str,
+        action: AuditAction,
         detail: String,
         log: CatalogLog,
         turn: &mut Turn,
@@ -621,7 +622,7 @@ impl Tower {
             state: KeyState::Accepted,
             address: s.spec.address.to_string(),
         };
-        self.store_key(turn, caller, rec, "key_added");
+        self.store_key(turn, caller, rec, AuditAction::KeyAdded);
         let change = match init {
             Some(spec) => match self.submit(&submitter, spec, name, now, turn)? {
                 ApiAnswer::Submitted(v) => v.first().map(|c| c.id.clone()),
@@ -640,7 +641,7 @@ impl Tower {
             turn,
             caller,
             name,
-            "server_enrolled",
+            AuditAction::ServerEnrolled,
             format!(
                 "server {name} is a host; first change {}",
                 change.as_deref().unwrap_or("(none)")
@@ -777,7 +778,7 @@ impl Tower {
             turn,
             caller,
             name,
-            "provision_failed",
+            AuditAction::ProvisionFailed,
             format!("server {name}: {reason}"),
         );
         turn.logs.push(Log::Catalog(CatalogLog::ProvisionFailed {

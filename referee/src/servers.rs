@@ -16,6 +16,7 @@ use vigie_wire::catalog::{
 };
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 
+use crate::audit::AuditAction;
 use crate::catalog::{server_key, session_key};
 use crate::catalog_log::CatalogLog;
 use crate::clock::now_ms;
@@ -90,7 +91,7 @@ impl Tower {
             turn,
             caller,
             "",
-            "servers_imported",
+            AuditAction::ServersImported,
             format!("session {id}: {count} server(s) from {file} (sha256 {digest})"),
         );
         turn.logs.push(Log::Catalog(CatalogLog::ServersImported {

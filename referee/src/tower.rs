@@ -12,7 +12,7 @@ use vigie_wire::tower::{
     host_topic, AuditRecord, ChangeId, ChangeState, ChangeView, HostId, Order, Published,
 };
 
-use crate::audit::{self, AuditChain};
+use crate::audit::{self, AuditAction, AuditChain};
 use crate::clock::now_ms;
 use crate::codec::{corrupt, decode, encode};
 use crate::error::RefereeError;
@@ -234,7 +234,7 @@ impl Tower {
         turn: &mut Turn,
         change: &ChangeView,
         step: Option<u32>,
-        action: &str,
+        action: AuditAction,
         result: Option<&vigie_wire::change::StepResult>,
     ) {
         let r = result.cloned().unwrap_or_default();
@@ -253,7 +253,7 @@ impl Tower {
                 host: change.host.clone(),
                 change: change.id.clone(),
                 step,
-                action: action.to_owned(),
+                action: action.as_str().to_owned(),
                 summary: if r.summary.is_empty() {
                     change.title.clone()
                 } else {
@@ -288,7 +288,7 @@ impl Tower {
         turn: &mut Turn,
         caller: &vigie_wire::tower::Caller,
         host: &str,
-        action: &str,
+        action: AuditAction,
         summary: String,
     ) {
         self.append_audit(
@@ -301,7 +301,7 @@ impl Tower {
                 host: host.to_owned(),
                 change: String::new(),
                 step: None,
-                action: action.to_owned(),
+                action: action.as_str().to_owned(),
                 summary,
                 exit_code: None,
                 before_digest: None,
