@@ -26,7 +26,11 @@ pub fn store() -> TestStore {
 impl TestStore {
     /// A tower as a start rebuilds it from what is stored.
     pub fn tower(&self) -> Tower {
-        Tower::load(&self.db, TIMING).unwrap()
+        let tower = Tower::load(&self.db, TIMING).unwrap();
+        if let Err(broken) = tower.check() {
+            panic!("as loaded: {broken}");
+        }
+        tower
     }
 
     /// Every audit record, in sequence order, as stored.
@@ -47,6 +51,9 @@ impl TestStore {
     /// referee's loop does after every turn.
     pub fn commit(&self, tower: &mut Tower, turn: &mut crate::turn::Turn) {
         tower.finish_turn(turn);
+        if let Err(broken) = tower.check() {
+            panic!("after a turn: {broken}");
+        }
         self.db.write(&mut turn.writes).unwrap();
     }
 }

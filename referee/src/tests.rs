@@ -941,3 +941,23 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
     )
     .unwrap();
 }
+
+#[test]
+fn the_queue_check_sees_a_change_out_of_its_queue_or_a_miscounted_program() {
+    let mut f = fixture();
+    f.beat("h", 1, None);
+    let ids = f.submit("h");
+    assert_eq!(f.tower.check(), Ok(()));
+    let spec_id = f.tower.changes[&ids[0]].spec_id.clone();
+    if let Some(p) = f.tower.specs.get_mut(&spec_id) {
+        p.users += 1;
+    }
+    assert!(f.tower.check().is_err(), "a program counted once too many");
+    if let Some(p) = f.tower.specs.get_mut(&spec_id) {
+        p.users -= 1;
+    }
+    if let Some(h) = f.tower.hosts.get_mut("h") {
+        h.queue.clear();
+    }
+    assert!(f.tower.check().is_err(), "a change in no queue");
+}

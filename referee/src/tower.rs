@@ -441,6 +441,50 @@ impl Tower {
         }
     }
 
+    /// The queues' invariants, as they hold between turns: each change not
+    /// final is in its host's queue at its sequence and nowhere else,
+    /// `busy` is exactly the hosts with a queue, each program is counted by
+    /// the changes that run it, and `next_seq` is above every sequence.
+    /// The referee's tests check them after every stored turn.
+    #[cfg(test)]
+    pub fn check(&self) -> Result<(), String> {
+        let mut queued = 0;
+        for (host, h) in &self.hosts {
+            for (seq, id) in &h.queue {
+                let rec = self
+                    .changes
+                    .get(id)
+                    .ok_or_else(|| format!("{host} queues {id}, unknown"))?;
+                if (&rec.view.host, rec.view.seq) != (host, *seq) {
+                    return Err(format!("{id} is queued on {host} at {seq}, not its own"));
+                }
+                if *seq >= self.next_seq {
+                    return Err(format!("{id} has {seq}, next_seq is {}", self.next_seq));
+                }
+                queued += 1;
+            }
+            if h.queue.is_empty() == self.busy.contains(host) {
+                return Err(format!("{host}: busy is not whether it has a queue"));
+            }
+        }
+        if queued != self.changes.len() || self.busy.iter().any(|h| !self.hosts.contains_key(h)) {
+            return Err("a change not final is in no queue, or a busy host is unknown".into());
+        }
+        let mut users: HashMap<&str, usize> = HashMap::new();
+        for rec in self.changes.values() {
+            *users.entry(rec.spec_id.as_str()).or_default() += 1;
+        }
+        for (id, p) in &self.specs {
+            if users.get(id.as_str()) != Some(&p.users) {
+                return Err(format!("program {id} counts {} users", p.users));
+            }
+        }
+        if users.keys().any(|id| !self.specs.contains_key(*id)) {
+            return Err("a change runs a program not held".into());
+        }
+        Ok(())
+    }
+
     /// One change fewer uses this program: forget it when none does.
     fn release_spec(&mut self, spec_id: &str) {
         if let Some(entry) = self.specs.get_mut(spec_id) {
