@@ -15,6 +15,7 @@ use crate::clock::now_ms;
 use crate::codec::{decode, encode};
 use crate::error::RefereeError;
 use crate::store::Store;
+use crate::table::Table;
 use crate::turn::Turn;
 
 /// How long a key is remembered.
@@ -62,7 +63,7 @@ pub fn digest(caller: &Caller, call: &ApiCall) -> String {
 /// The remembered keys, loaded at start.
 #[derive(Debug)]
 pub struct Remembered {
-    pub records: std::collections::HashMap<Vec<u8>, IdemRecord>,
+    pub records: Table<Vec<u8>, IdemRecord>,
     pruned: Instant,
 }
 
@@ -75,7 +76,7 @@ impl Remembered {
             records.insert(key, rec);
         }
         Ok(Self {
-            records,
+            records: Table::loaded(records, Vec::clone),
             // The first tick prunes what aged while the referee was down.
             pruned: Instant::now() - PRUNE_EVERY,
         })
@@ -95,8 +96,7 @@ impl Remembered {
             .map(|(k, _)| k.clone())
             .collect();
         for k in old {
-            self.records.remove(&k);
-            turn.delete(k);
+            self.records.remove(turn, &k);
         }
     }
 }

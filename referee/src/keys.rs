@@ -7,14 +7,9 @@ use vigie_wire::front::{KeyRecord, KeyState, KEYS_TOPIC};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Published};
 
 use crate::audit::AuditAction;
-use crate::codec::encode;
 use crate::scope::Visible;
 use crate::tower::Tower;
 use crate::turn::Turn;
-
-pub fn key_key(public: &str) -> Vec<u8> {
-    format!("key/{public}").into_bytes()
-}
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
@@ -82,8 +77,7 @@ impl Tower {
                 state: KeyState::Pending,
                 address: k.address,
             };
-            turn.put(key_key(&rec.public), encode(&rec));
-            self.keys.insert(rec.public.clone(), rec.clone());
+            self.keys.put(turn, rec.public.clone(), rec.clone());
             turn.publish
                 .push((vec![KEYS_TOPIC.to_vec()], Published::Key(rec)));
         }
@@ -117,8 +111,7 @@ impl Tower {
         rec: KeyRecord,
         action: AuditAction,
     ) {
-        turn.put(key_key(&rec.public), encode(&rec));
-        self.keys.insert(rec.public.clone(), rec.clone());
+        self.keys.put(turn, rec.public.clone(), rec.clone());
         let summary = format!("key {} {}", rec.public, rec.state.word());
         self.audit_host(turn, caller, &rec.host, action, summary);
         turn.logs.push(crate::turn::Log::KeyChanged {

@@ -45,6 +45,7 @@ mod setup_hosts;
 pub mod ssh_keys;
 mod store;
 mod submission;
+mod table;
 mod tower;
 mod turn;
 

@@ -96,6 +96,11 @@ impl ChangeRecord {
     }
 }
 
+/// An agent's key in the registry, by its public key.
+pub fn key_key(public: &str) -> Vec<u8> {
+    format!("key/{public}").into_bytes()
+}
+
 pub fn host_key(id: &str) -> Vec<u8> {
     format!("host/{id}").into_bytes()
 }

@@ -6,7 +6,6 @@ use std::time::Instant;
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller, IdemKey};
 
 use crate::clock::now_ms;
-use crate::codec::encode;
 use crate::fetch::Fetched;
 use crate::idem::{digest, idem_key, IdemRecord, Stored};
 use crate::tower::Tower;
@@ -55,8 +54,7 @@ impl Tower {
             digest,
             answer: stored,
         };
-        turn.put(at.clone(), encode(&rec));
-        self.idem.records.insert(at, rec);
+        self.idem.records.put(turn, at, rec);
         Ok(answer)
     }
 }

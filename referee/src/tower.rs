@@ -17,9 +17,11 @@ use crate::clock::now_ms;
 use crate::codec::{corrupt, decode, encode};
 use crate::error::RefereeError;
 use crate::model::{
-    change_key, done_key, host_key, queue_key, spec_key, ChangeRecord, HostRecord, NEXT_SEQ_KEY,
+    change_key, done_key, host_key, key_key, queue_key, spec_key, ChangeRecord, HostRecord,
+    NEXT_SEQ_KEY,
 };
 use crate::store::{scan_all, Store};
+use crate::table::Table;
 use crate::turn::{Log, Turn};
 
 /// How many finished changes `status` lists from memory.
@@ -78,7 +80,7 @@ pub struct Tower {
     /// The key registry by public key, read once at start and kept
     /// current by `keys.rs` (a scan per registration made enrolment
     /// quadratic).
-    pub keys: HashMap<String, vigie_wire::front::KeyRecord>,
+    pub keys: Table<String, vigie_wire::front::KeyRecord>,
     /// The operators, read once at start and kept current by
     /// `operators.rs`: every call of a turn sees the ones before it.
     pub operators: Vec<vigie_wire::front::OperatorRecord>,
@@ -126,7 +128,7 @@ impl Tower {
             audit: AuditChain::default(),
             timing,
             idem: crate::idem::Remembered::load(db)?,
-            keys: HashMap::new(),
+            keys: Table::loaded(HashMap::new(), |public| key_key(public)),
             operators: scan_all(db, b"operator/").map_err(|f| corrupt(b"operator/", f.message))?,
             catalog: crate::catalog::Catalog::load(db)?,
             rules: Vec::new(),
@@ -136,11 +138,13 @@ impl Tower {
             health: None,
         };
         t.load_counters(db)?;
+        let mut keys = HashMap::new();
         for e in db.scan(b"key/", None) {
             let (key, value) = e?;
             let rec: vigie_wire::front::KeyRecord = decode(&key, &value)?;
-            t.keys.insert(rec.public.clone(), rec);
+            keys.insert(rec.public.clone(), rec);
         }
+        t.keys = Table::loaded(keys, |public| key_key(public));
         for e in db.scan(b"host/", None) {
             let (key, value) = e?;
             let rec: HostRecord = decode(&key, &value)?;
