@@ -23,13 +23,10 @@ use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
 use crate::audit::AuditAction;
 use crate::codec::{decode, encode};
 use crate::fetch::Fetched;
+use crate::model::deployment_key;
 use crate::scope::Visible;
 use crate::tower::Tower;
 use crate::turn::Turn;
-
-pub fn deployment_key(tenant: &str, app: &str, environment: &str) -> Vec<u8> {
-    format!("deploy/{tenant}/{app}/{environment}").into_bytes()
-}
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)

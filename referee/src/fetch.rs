@@ -13,9 +13,8 @@ use vigie_wire::deploy::DeployCall;
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, Caller, IdemKey};
 
 use crate::codec::decode;
-use crate::deployments::deployment_key;
 use crate::idem::{idem_key, Stored};
-use crate::model::{change_key, spec_key, ChangeRecord};
+use crate::model::{change_key, deployment_key, spec_key, ChangeRecord};
 use crate::store::{Entry, Store};
 use crate::tower::Tower;
 use crate::turn::Turn;
