@@ -4,7 +4,7 @@ use std::fmt;
 
 use vigie_wire::change::{Action, Probe, Step};
 
-use crate::schema::{RawProbe, RawStep};
+use crate::raw::{RawProbe, RawStep};
 use crate::values::{CommandSpec, DurationMs};
 
 /// How long a `run` step may take when the file does not say.

@@ -20,7 +20,8 @@ use vigie_wire::change::{Action, ChangeSpec, Command, Probe, Step};
 use crate::names::{EnvKey, Part, BIN_DIR, PROXY_DIR};
 use crate::plan::{DeployPlan, HostPlan, ServicePlan};
 use crate::scripts::{DATABASE, NGINX_CONF, PROXY, SUPERVISE};
-use crate::spec::{Environment, Role};
+use crate::spec::{connections, Environment, Role};
+use crate::systemd::seconds;
 
 /// How long fetching code or installing it may take.
 pub(crate) const FETCH_TIMEOUT_MS: u64 = 600_000;
@@ -36,10 +37,6 @@ pub fn sh_quote(text: &str) -> String {
 /// `$VIGIE_HOST_ROOT` (`/` on a real host).
 pub(crate) fn host_path(path: &str) -> String {
     format!("\"${{VIGIE_HOST_ROOT%/}}\"{}", sh_quote(path))
-}
-
-pub(crate) fn seconds(ms: u64) -> String {
-    format!("{}.{:03}", ms / 1000, ms % 1000)
 }
 
 pub(crate) fn run(name: String, line: String, undo: Option<String>, timeout_ms: u64) -> Step {
@@ -90,32 +87,6 @@ pub fn env_file(
         let _ = writeln!(out, "{k}={}", sh_quote(&v));
     }
     out
-}
-
-/// What every instance of `env` is told about its databases and cache:
-/// `DATABASE_URL_<NAME>` for each database (and `DATABASE_URL` when there
-/// is one), `REDIS_URL` and `CACHE_PREFIX`. Part of each code component's
-/// digest: instances are restarted when these change.
-pub fn connections(env: &Environment) -> BTreeMap<String, String> {
-    let mut vars = BTreeMap::new();
-    if let Some(cache) = &env.cache {
-        vars.insert("CACHE_PREFIX".into(), env.key.cache_prefix());
-        vars.insert("REDIS_URL".into(), cache.url.0.clone());
-    }
-    for (name, spec) in &env.databases {
-        let url = spec.server.app_url(&env.key.database(name));
-        if env.databases.len() == 1 {
-            vars.insert("DATABASE_URL".into(), url.clone());
-        }
-        vars.insert(
-            format!(
-                "DATABASE_URL_{}",
-                name.as_str().to_uppercase().replace('-', "_")
-            ),
-            url,
-        );
-    }
-    vars
 }
 
 /// The nginx site of an environment on a host, routing each web service's

@@ -124,7 +124,7 @@ pub fn components_of(env: &Environment) -> BTreeMap<Component, String> {
     // A service's code is restarted when what it is told about its
     // databases and cache changes (their addresses), not when only their
     // own spec does (seed 001: deploy 4 bumps the cache alone).
-    let connections = crate::compile::connections(env);
+    let connections = crate::spec::connections(env);
     for (name, service) in &env.services {
         let of_code = if connections.is_empty() {
             digest(service)

@@ -337,3 +337,29 @@ fn default_pg_server() -> PgServer {
         params: String::new(),
     }
 }
+
+/// What every instance of `env` is told about its databases and cache:
+/// `DATABASE_URL_<NAME>` for each database (and `DATABASE_URL` when there
+/// is one), `REDIS_URL` and `CACHE_PREFIX`. Part of each code component's
+/// digest: instances are restarted when these change.
+pub fn connections(env: &Environment) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::new();
+    if let Some(cache) = &env.cache {
+        vars.insert("CACHE_PREFIX".into(), env.key.cache_prefix());
+        vars.insert("REDIS_URL".into(), cache.url.0.clone());
+    }
+    for (name, spec) in &env.databases {
+        let url = spec.server.app_url(&env.key.database(name));
+        if env.databases.len() == 1 {
+            vars.insert("DATABASE_URL".into(), url.clone());
+        }
+        vars.insert(
+            format!(
+                "DATABASE_URL_{}",
+                name.as_str().to_uppercase().replace('-', "_")
+            ),
+            url,
+        );
+    }
+    vars
+}

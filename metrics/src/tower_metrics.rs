@@ -15,6 +15,7 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::host_series::HostLabels;
 use crate::observed::Observed;
 use crate::snapshot::Snapshot;
 
@@ -58,11 +59,6 @@ pub struct ChildStateLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
     pub state: String,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct HostLabels {
-    pub host: String,
 }
 
 /// The single-valued scrape-time series: constants encoded on each

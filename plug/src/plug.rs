@@ -73,14 +73,6 @@ enum Cut {
     Stopped,
 }
 
-/// Wall-clock Unix milliseconds, for records and reports (never to order
-/// anything).
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// A change id names directories of the stash: letters, digits, `-`, `_`.
 fn safe_id(id: &str) -> bool {
     !id.is_empty()
@@ -373,7 +365,7 @@ impl Plug {
             incarnation: self.incarnation,
             seq: self.next_seq,
             change: change.to_owned(),
-            at_ms: now_ms(),
+            at_ms: crate::clock::now_ms(),
             kind,
         };
         // Journaled before it is sent, and before the step it announces

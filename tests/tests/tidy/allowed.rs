@@ -91,36 +91,28 @@ pub const CRATE_DEPS: &[(&str, &[&str], &[&str])] = &[
 
 /// Import circles not yet broken (crate dir, its modules sorted): the
 /// referee's, which its split into core and shell (issue 20) breaks.
-pub const CIRCLES: &[(&str, &[&str])] = &[
-    ("wire", &["catalog", "front", "observe", "tower"]),
-    ("changes", &["schema", "step"]),
-    ("catalog", &["error", "servers"]),
-    ("drivers", &["local::janitor", "local::keep", "local::reap"]),
-    ("plug", &["log_budget", "logs", "plug"]),
-    ("metrics", &["host_series", "tower_metrics"]),
-    ("deployer", &["compile", "plan", "systemd"]),
-    ("vigie", &["cmd::fleet_logs", "cmd::observe"]),
-    ("vigie", &["cmd::progress", "cmd::tower"]),
-    (
-        "referee",
-        &[
-            "api",
-            "catalog",
-            "idem",
-            "keys",
-            "labels",
-            "observe",
-            "operators",
-            "provision",
-            "scope",
-            "servers",
-            "ssh_keys",
-            "submission",
-            "tower",
-            "turn",
-        ],
-    ),
-];
+/// The nine elsewhere were broken by moving one item each to the module
+/// both sides could depend on (`wire`'s `ids` and `access`, `changes`'
+/// `raw`, `drivers`' `procfs`, `plug`'s `clock`, `vigie`'s `change_text`).
+pub const CIRCLES: &[(&str, &[&str])] = &[(
+    "referee",
+    &[
+        "api",
+        "catalog",
+        "idem",
+        "keys",
+        "labels",
+        "observe",
+        "operators",
+        "provision",
+        "scope",
+        "servers",
+        "ssh_keys",
+        "submission",
+        "tower",
+        "turn",
+    ],
+)];
 
 /// Production functions over 80 lines (`path::fn`, its length at most).
 pub const LONG_FNS: &[(&str, usize)] = &[

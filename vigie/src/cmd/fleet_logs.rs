@@ -108,7 +108,7 @@ pub fn read(tower: &mut Tower, ask: Ask, format: Format) -> anyhow::Result<ExitC
             Format::Text => out::line(&format!(
                 "{} {}",
                 escape::field(&l.host),
-                super::observe::line_text(&l.line, ask.one_change)
+                line_text(&l.line, ask.one_change)
             ))?,
         }
     }
@@ -187,4 +187,39 @@ fn keep(host: &str, record: &str, ask: &Ask, into: &mut Vec<Line>) {
         host: host.to_owned(),
         line,
     });
+}
+
+/// A record as a line: time, where it came from (each field escaped: a
+/// forged record cannot forge a prefix), ` | `, then its text (its
+/// controls shown by `out::line`).
+pub(super) fn line_text(l: &LogLineJson, one_change: bool) -> String {
+    let f = |s: Option<&str>| escape::field(s.unwrap_or("-")).into_owned();
+    let at = escape::field(l.at.get(11..23).unwrap_or(&l.at)).into_owned();
+    match (&l.service, &l.change) {
+        (Some(_), _) => format!(
+            "{at} {}/{} | {}",
+            f(l.instance.as_deref()),
+            f(l.replica.as_deref()),
+            l.text
+        ),
+        (None, Some(c)) => {
+            let step = l.step.map_or("-".into(), |s| s.to_string());
+            let undo = if l.phase.as_deref() == Some("undo") {
+                " undo"
+            } else {
+                ""
+            };
+            let who = if one_change {
+                String::new()
+            } else {
+                format!("{} ", escape::field(c))
+            };
+            format!(
+                "{at} {who}step {step}{undo} {} | {}",
+                f(l.stream.as_deref()),
+                l.text
+            )
+        }
+        (None, None) => l.text.clone(),
+    }
 }

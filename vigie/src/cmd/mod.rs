@@ -7,6 +7,7 @@ mod bench_agents_sim;
 mod bench_catalog;
 mod bench_changes;
 mod bench_tower;
+mod change_text;
 mod completions;
 pub mod conn;
 mod demo;

@@ -1,0 +1,7 @@
+//! The names the tower's messages share: a host, a change, a host's labels.
+
+use std::collections::BTreeMap;
+
+pub type HostId = String;
+pub type ChangeId = String;
+pub type Labels = BTreeMap<String, String>;
