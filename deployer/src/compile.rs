@@ -426,19 +426,8 @@ pub(crate) fn switch_steps(env: &Environment, tag: &str, what: String, conf: Str
 }
 
 /// The change request that deploys `plan` on one host as a rolling update.
-pub fn compile_host(
-    env: &Environment,
-    plan: &DeployPlan,
-    host: &HostPlan,
-    duties: Duties,
-) -> ChangeSpec {
-    let key = &env.key;
-    let mut steps = prelude(env);
-    if duties.databases {
-        steps.extend(database_steps(env));
-    }
-
-    // What the proxy routes to, service by service, updated as replicas switch.
+/// Each web service's ports the proxy routes to before the deploy.
+fn routes_before(env: &Environment, host: &HostPlan) -> BTreeMap<Part, Vec<u16>> {
     let mut routes: BTreeMap<Part, Vec<u16>> = BTreeMap::new();
     for (name, placed) in &host.steady {
         if env.services.get(name).is_some_and(|s| s.role == Role::Web) {
@@ -455,6 +444,37 @@ pub fn compile_host(
             routes.insert(service.name.clone(), old);
         }
     }
+    routes
+}
+
+/// Replica `r`'s new `port` replaces the old one of the same rank; the
+/// last replica cuts the old ones beyond the new count.
+fn switch_route(ports: &mut Vec<u16>, r: u32, port: u16, replicas: u32) {
+    let rank = (r - 1) as usize;
+    if rank < ports.len() {
+        ports[rank] = port;
+    } else {
+        ports.push(port);
+    }
+    if r == replicas {
+        ports.truncate(replicas as usize);
+    }
+}
+
+pub fn compile_host(
+    env: &Environment,
+    plan: &DeployPlan,
+    host: &HostPlan,
+    duties: Duties,
+) -> ChangeSpec {
+    let key = &env.key;
+    let mut steps = prelude(env);
+    if duties.databases {
+        steps.extend(database_steps(env));
+    }
+
+    // What the proxy routes to, service by service, updated as replicas switch.
+    let mut routes = routes_before(env, host);
 
     let mut stops = Vec::new();
     let web_first = host.services.iter().filter(|s| s.spec.role == Role::Web);
@@ -478,17 +498,8 @@ pub fn compile_host(
             let Some(port) = service.ports.get((r - 1) as usize).copied() else {
                 continue;
             };
-            // The new replica replaces the old one of the same rank.
             if let Some(ports) = routes.get_mut(name) {
-                let rank = (r - 1) as usize;
-                if rank < ports.len() {
-                    ports[rank] = port;
-                } else {
-                    ports.push(port);
-                }
-                if r == spec.replicas {
-                    ports.truncate(spec.replicas as usize);
-                }
+                switch_route(ports, r, port, spec.replicas);
             }
             let tag = format!("{name}-{}-{r}", service.instance);
             steps.extend(switch_steps(

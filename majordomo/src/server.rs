@@ -46,7 +46,7 @@ struct Agent {
 
 /// The door's own calls (knocks) are the tower's.
 fn caller() -> Caller {
-    Caller::internal(vigie_referee::TOWER_TENANT, "majordomo")
+    Caller::internal(vigie_wire::ids::TOWER_TENANT, "majordomo")
 }
 
 /// A call the referee has not answered for this long is forgotten.

@@ -493,6 +493,27 @@ impl LogStore {
         Some(BufReader::new(f))
     }
 
+    /// Where a read starts: the caller's cursor, or the oldest file kept
+    /// (said in the page when the cursor's was rotated away).
+    fn start(&self, cursor: Option<LogCursor>, oldest: u64, page: &mut LogsPage) -> LogCursor {
+        let from_oldest = LogCursor {
+            generation: oldest,
+            offset: 0,
+        };
+        match cursor {
+            Some(c) if c.generation < oldest => {
+                page.beyond_retention = Some(format!(
+                    "logs from where the last read stopped were rotated away ({}): showing \
+                     from the oldest kept",
+                    self.retention()
+                ));
+                from_oldest
+            }
+            Some(c) => c,
+            None => from_oldest,
+        }
+    }
+
     pub fn read(&self, q: &LogsQuery) -> Result<LogsPage, String> {
         let source = source_of(&q.source)?;
         let change = match &q.source {
@@ -506,21 +527,7 @@ impl LogStore {
         };
         let rotated_away = oldest > 1;
         let mut page = LogsPage::default();
-        let mut start = q.cursor.unwrap_or(LogCursor {
-            generation: oldest,
-            offset: 0,
-        });
-        if start.generation < oldest {
-            page.beyond_retention = Some(format!(
-                "logs from where the last read stopped were rotated away ({}): showing from the \
-                 oldest kept",
-                self.retention()
-            ));
-            start = LogCursor {
-                generation: oldest,
-                offset: 0,
-            };
-        }
+        let start = self.start(q.cursor, oldest, &mut page);
         page.cursor = start;
         let mut first_at: Option<u64> = None;
         'files: for &g in gens.iter().filter(|g| **g >= start.generation) {

@@ -12,7 +12,6 @@ mod apps;
 mod audit;
 mod audit_query;
 mod catalog;
-mod client;
 mod deployments;
 mod error;
 mod events;
@@ -40,13 +39,14 @@ mod tower;
 mod turn;
 
 pub use audit::{verify_chain, AuditChain};
-pub use client::{poll_for, ApiClient, ClientError, Direct, Incoming, Link, Watcher};
+// Until the benchmarks leave `vigie` (issue 20), their `vigie_referee::ApiClient`.
 pub use error::RefereeError;
 pub use labels::LabelRule;
 pub use operators::{ADMIN, TOWER_TENANT};
 pub use server::{serve, RefereeConfig};
 pub use setup_hosts::parse_setup_host;
 pub use tower::now_ms;
+pub use vigie_client::{poll_for, ApiClient, ClientError, Direct, Incoming, Link, Watcher};
 
 #[cfg(test)]
 mod catalog_tests;

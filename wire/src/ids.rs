@@ -5,3 +5,7 @@ use std::collections::BTreeMap;
 pub type HostId = String;
 pub type ChangeId = String;
 pub type Labels = BTreeMap<String, String>;
+
+/// The tower's own tenant: its daemons' calls are made in it, and the
+/// first admin belongs to it.
+pub const TOWER_TENANT: &str = "default";

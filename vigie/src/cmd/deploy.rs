@@ -12,10 +12,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use vigie_client::calls;
 use vigie_deployer::{
     load_environment, migration_check, plan, EnvRecord, Environment, HostPlan, Outcome, Target,
 };
-use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::conn::{Conn, Tower};
 use super::deploy_run::Run;
@@ -43,9 +43,7 @@ pub struct DeployArgs {
 
 fn targets(client: &mut Tower, env: &Environment) -> anyhow::Result<Vec<Target>> {
     let selector = vigie_changes::Selector::parse(&env.hosts)?;
-    let ApiAnswer::Hosts(mut hosts) = client.call(ApiCall::Hosts)? else {
-        anyhow::bail!("unexpected answer to hosts");
-    };
+    let mut hosts = client.ask(calls::Hosts)?;
     hosts.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(hosts
         .iter()

@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
 
+use vigie_client::calls;
 use vigie_deployer::{
     compile_enter, compile_host, compile_leave, compile_probe, compile_upgrade,
     migrations_committed, probe_answer, recovery, settle, DeployPlan, Duties, EnvRecord,
     Environment, HostPlan, MigrateRun, MigrationCheck, Outcome, Recovery, MIGRATE_STEP,
 };
 use vigie_wire::change::ChangeSpec;
-use vigie_wire::deploy::DeployCall;
-use vigie_wire::tower::{ApiCall, ChangeState, ChangeView, StepStatus};
+use vigie_wire::tower::{ChangeState, ChangeView, StepStatus};
 
 use super::conn::Tower;
 use super::out::{say, Format};
@@ -97,12 +97,12 @@ impl<'a> Run<'a> {
         }
         let expected = self.previous.map_or(0, |p| p.history.len());
         self.client
-            .call(ApiCall::Deploy(DeployCall::Record {
+            .ask(calls::DeployRecord {
                 app: self.env.key.app.to_string(),
                 environment: self.env.key.environment.to_string(),
                 expected: u32::try_from(expected).unwrap_or(u32::MAX),
                 record: record.to_json()?,
-            }))
+            })
             .context("recording the deploy in the inventory")?;
         Ok(())
     }
@@ -136,9 +136,7 @@ impl<'a> Run<'a> {
     fn submit_all(&mut self, specs: Vec<(String, ChangeSpec)>) -> anyhow::Result<Vec<ChangeView>> {
         let mut ids = Vec::new();
         for (host, spec) in specs {
-            let views = self
-                .client
-                .changes(ApiCall::Submit { spec, target: host })?;
+            let views = self.client.ask(calls::Submit { spec, target: host })?;
             for v in views {
                 say!("{}: change {} queued", v.host, v.id);
                 ids.push(v.id);

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use vigie_client::calls;
 use vigie_deployer::EnvRecord;
-use vigie_wire::deploy::DeployCall;
-use vigie_wire::tower::ApiCall;
+use vigie_wire::deploy::Deployment;
 
 use super::conn::{Conn, Tower};
 use super::escape::field;
@@ -38,22 +38,16 @@ enum DeploymentsCmd {
 
 /// The deployer's inventory: every environment's record.
 pub(super) fn inventory(client: &mut Tower) -> anyhow::Result<Vec<EnvRecord>> {
-    records(client.call(ApiCall::Deploy(DeployCall::List))?)
+    records(&client.ask(calls::DeployList)?)
 }
 
-fn records(answer: vigie_wire::tower::ApiAnswer) -> anyhow::Result<Vec<EnvRecord>> {
-    use vigie_wire::deploy::DeployAnswer;
-    use vigie_wire::tower::ApiAnswer;
-    match answer {
-        ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => all
-            .iter()
-            .map(|d| {
-                EnvRecord::from_json(&d.record)
-                    .with_context(|| format!("the record of {}/{}", d.app, d.environment))
-            })
-            .collect(),
-        other => anyhow::bail!("unexpected answer: {other:?}"),
-    }
+fn records(all: &[Deployment]) -> anyhow::Result<Vec<EnvRecord>> {
+    all.iter()
+        .map(|d| {
+            EnvRecord::from_json(&d.record)
+                .with_context(|| format!("the record of {}/{}", d.app, d.environment))
+        })
+        .collect()
 }
 
 pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCode> {
@@ -87,9 +81,8 @@ fn list(
     page: super::page::PageArgs,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
-    let call = ApiCall::Deploy(DeployCall::List);
-    let (answer, info) = super::page::call(client, call, page.ask())?;
-    for r in &records(answer)? {
+    let (all, info) = super::page::call(client, calls::DeployList, page.ask())?;
+    for r in &records(&all)? {
         if format == Format::Json {
             super::out::json(&super::json::DeploymentJson::new(r, false))?;
             continue;

@@ -11,9 +11,8 @@ use std::process::ExitCode;
 use regex::Regex;
 use serde::Serialize;
 use vigie_changes::Selector;
-use vigie_referee::ClientError;
+use vigie_client::{calls, ClientError};
 use vigie_wire::observe::{LogCursor, LogSource, LogsQuery};
-use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::conn::Tower;
 use super::escape;
@@ -62,9 +61,7 @@ pub fn read(tower: &mut Tower, ask: Ask, format: Format) -> anyhow::Result<ExitC
             format!("--target {}: {e}", escape::field(ask.selector)),
         )
     })?;
-    let ApiAnswer::Hosts(hosts) = tower.call(ApiCall::Hosts)? else {
-        anyhow::bail!("unexpected answer");
-    };
+    let hosts = tower.ask(calls::Hosts)?;
     let mut ids: Vec<String> = hosts
         .iter()
         .filter(|h| selector.matches(&h.id, &h.labels))
@@ -143,9 +140,8 @@ fn read_host(
             cursor,
             max_bytes: pace::CHUNK,
         };
-        let page = match tower.call_raw(ApiCall::Logs(query)) {
-            Ok(ApiAnswer::Logs(page)) => page,
-            Ok(_) => anyhow::bail!("unexpected answer"),
+        let page = match tower.ask_raw(calls::Logs { query }) {
+            Ok(page) => page,
             Err(ClientError::Refused(f)) => return Ok(Read::Refused(f.message)),
             Err(e) => return Err(tower.explain(e)),
         };

@@ -6,8 +6,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use vigie_client::calls;
 use vigie_wire::observe::{HostMetricsView, LogCursor, LogSource, LogsPage, LogsQuery};
-use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::conn::{Conn, Tower};
 use super::json::{HostMetricsJson, LogLineJson};
@@ -22,11 +22,8 @@ pub fn host_metrics(
     format: Format,
     page: &super::page::PageArgs,
 ) -> anyhow::Result<ExitCode> {
-    let call = ApiCall::HostMetrics { host: None };
-    let (answer, info) = super::page::call(tower, call, page.ask())?;
-    let ApiAnswer::HostMetrics(views) = answer else {
-        anyhow::bail!("unexpected answer");
-    };
+    let call = calls::HostMetrics { host: None };
+    let (views, info) = super::page::call(tower, call, page.ask())?;
     if format == Format::Json {
         for v in &views {
             out::json(&HostMetricsJson::from(v))?;
@@ -190,9 +187,7 @@ pub fn logs(a: LogsArgs, format: Format) -> anyhow::Result<ExitCode> {
             cursor,
             max_bytes: pace::CHUNK,
         };
-        let ApiAnswer::Logs(page) = tower.call(ApiCall::Logs(query))? else {
-            anyhow::bail!("unexpected answer");
-        };
+        let page = tower.ask(calls::Logs { query })?;
         tracing::debug!(
             event = "logs_page",
             bytes = page.text.len(),
