@@ -132,7 +132,6 @@ pub const LONG_FNS: &[(&str, usize)] = &[
         96,
     ),
     ("escalator/src/engine/crashpoint.rs::run_point", 90),
-    ("launcher/src/supervisor.rs::children", 158),
     ("launcher/src/supervisor.rs::run", 97),
     ("majordomo/src/agent.rs::run", 107),
     ("majordomo/src/server.rs::serve", 106),
