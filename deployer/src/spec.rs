@@ -229,56 +229,8 @@ pub(crate) fn build(raw: RawEnvironment) -> Result<Environment, (String, String)
     let mut services = BTreeMap::new();
     let mut paths = std::collections::BTreeSet::new();
     for (NamePart(name), s) in raw.services {
-        let role = s.role.unwrap_or(Role::Web);
-        let field = |f: &str| format!("services.{name}.{f}");
-        if role == Role::Web && s.health.is_none() {
-            return Err((
-                field("health"),
-                "a web service needs a health check: traffic is switched to an instance only once it is healthy".into(),
-            ));
-        }
-        if role == Role::Worker && s.health.is_some() {
-            return Err((
-                field("health"),
-                "a worker is not checked over HTTP (it has no port)".into(),
-            ));
-        }
-        if role == Role::Worker && s.path.is_some() {
-            return Err((
-                field("path"),
-                "a worker gets no traffic from the proxy".into(),
-            ));
-        }
-        let path = (role == Role::Web).then(|| s.path.map_or("/".to_string(), |p| p.0));
-        if let Some(path) = &path {
-            if !paths.insert(path.clone()) {
-                return Err((
-                    field("path"),
-                    format!("another web service is already routed at {path}"),
-                ));
-            }
-        }
-        services.insert(
-            name,
-            Service {
-                role,
-                repository: s.repository.0,
-                revision: s.revision.0,
-                install: s.install.map(|l| l.0),
-                start: s.start.0,
-                replicas: s.replicas.map_or(1, |r| r.0),
-                health: s.health.map(|h| Health {
-                    path: h.http.0,
-                    retries: h.retries.map_or(DEFAULT_HEALTH_RETRIES, |c| c.0),
-                    interval_ms: h.interval.map_or(DEFAULT_HEALTH_INTERVAL_MS, |m| m.0),
-                    timeout_ms: h.timeout.map_or(DEFAULT_HEALTH_TIMEOUT_MS, |m| m.0),
-                }),
-                path,
-                stop_grace_ms: s.stop_grace.map_or(DEFAULT_STOP_GRACE_MS, |m| m.0),
-                drain_ms: s.drain.map_or(DEFAULT_DRAIN_MS, |m| m.0),
-                env: s.env.into_iter().map(|(k, v)| (k.0, v.0)).collect(),
-            },
-        );
+        let service = build_service(&name, s, &mut paths)?;
+        services.insert(name, service);
     }
     if let Some(m) = &raw.migrations {
         if !services.contains_key(&m.service.0) {
@@ -330,10 +282,92 @@ pub(crate) fn build(raw: RawEnvironment) -> Result<Environment, (String, String)
     })
 }
 
+/// One service of the file, checked (`paths`: the web services' paths so
+/// far, each routed once).
+fn build_service(
+    name: &Part,
+    s: RawService,
+    paths: &mut std::collections::BTreeSet<String>,
+) -> Result<Service, (String, String)> {
+    let role = s.role.unwrap_or(Role::Web);
+    let field = |f: &str| format!("services.{name}.{f}");
+    if role == Role::Web && s.health.is_none() {
+        return Err((
+            field("health"),
+            "a web service needs a health check: traffic is switched to an instance only once it is healthy".into(),
+        ));
+    }
+    if role == Role::Worker && s.health.is_some() {
+        return Err((
+            field("health"),
+            "a worker is not checked over HTTP (it has no port)".into(),
+        ));
+    }
+    if role == Role::Worker && s.path.is_some() {
+        return Err((
+            field("path"),
+            "a worker gets no traffic from the proxy".into(),
+        ));
+    }
+    let path = (role == Role::Web).then(|| s.path.map_or("/".to_string(), |p| p.0));
+    if let Some(path) = &path {
+        if !paths.insert(path.clone()) {
+            return Err((
+                field("path"),
+                format!("another web service is already routed at {path}"),
+            ));
+        }
+    }
+    Ok(Service {
+        role,
+        repository: s.repository.0,
+        revision: s.revision.0,
+        install: s.install.map(|l| l.0),
+        start: s.start.0,
+        replicas: s.replicas.map_or(1, |r| r.0),
+        health: s.health.map(|h| Health {
+            path: h.http.0,
+            retries: h.retries.map_or(DEFAULT_HEALTH_RETRIES, |c| c.0),
+            interval_ms: h.interval.map_or(DEFAULT_HEALTH_INTERVAL_MS, |m| m.0),
+            timeout_ms: h.timeout.map_or(DEFAULT_HEALTH_TIMEOUT_MS, |m| m.0),
+        }),
+        path,
+        stop_grace_ms: s.stop_grace.map_or(DEFAULT_STOP_GRACE_MS, |m| m.0),
+        drain_ms: s.drain.map_or(DEFAULT_DRAIN_MS, |m| m.0),
+        env: s.env.into_iter().map(|(k, v)| (k.0, v.0)).collect(),
+    })
+}
+
 fn default_pg_server() -> PgServer {
     PgServer {
         admin: DEFAULT_PG_SERVER.to_string(),
         host: String::new(),
         params: String::new(),
     }
+}
+
+/// What every instance of `env` is told about its databases and cache:
+/// `DATABASE_URL_<NAME>` for each database (and `DATABASE_URL` when there
+/// is one), `REDIS_URL` and `CACHE_PREFIX`. Part of each code component's
+/// digest: instances are restarted when these change.
+pub fn connections(env: &Environment) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::new();
+    if let Some(cache) = &env.cache {
+        vars.insert("CACHE_PREFIX".into(), env.key.cache_prefix());
+        vars.insert("REDIS_URL".into(), cache.url.0.clone());
+    }
+    for (name, spec) in &env.databases {
+        let url = spec.server.app_url(&env.key.database(name));
+        if env.databases.len() == 1 {
+            vars.insert("DATABASE_URL".into(), url.clone());
+        }
+        vars.insert(
+            format!(
+                "DATABASE_URL_{}",
+                name.as_str().to_uppercase().replace('-', "_")
+            ),
+            url,
+        );
+    }
+    vars
 }

@@ -9,10 +9,12 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vigie_wire::front::{FrontIn, FrontOut, KeyRecord, KeyState, Knock, KEYS_TOPIC};
+use vigie_wire::front::{
+    FrontIn, FrontOut, KeyRecord, KeyState, Knock, OperatorRecord, KEYS_TOPIC,
+};
 use vigie_wire::tower::{host_topic, ApiCall, ApiReply, ApiRequest, Caller, PlugEvent, Published};
 
-use crate::calls::{Calls, Effect};
+use crate::calls::{Calls, Effect, OperatorCall};
 use crate::error::MajordomoError;
 use crate::registry::{Peer, Registry};
 use crate::throttle::{Admit, FairBudget, Throttle};
@@ -44,7 +46,7 @@ struct Agent {
 
 /// The door's own calls (knocks) are the tower's.
 fn caller() -> Caller {
-    Caller::internal(vigie_referee::TOWER_TENANT, "majordomo")
+    Caller::internal(vigie_wire::ids::TOWER_TENANT, "majordomo")
 }
 
 /// A call the referee has not answered for this long is forgotten.
@@ -158,30 +160,14 @@ impl Door {
                     idem,
                 },
             ) => {
-                let (effect, subscribe) =
-                    self.calls
-                        .call(&op, routing_id.clone(), id, call, tenant, watch, idem);
-                if let Some(topic) = subscribe {
-                    self.sub.set_subscribe(&topic)?;
-                }
-                match effect {
-                    Effect::Forward(req) => {
-                        if let Err(e) = self.api.send(vigie_wire::encode(&req)?, zmq::DONTWAIT) {
-                            tracing::warn!(event = "call_deferred", operator = %who, error = %e);
-                            let fault = vigie_wire::tower::ApiFault::new(
-                                vigie_wire::tower::ApiFaultKind::Storage,
-                                "the referee is not reachable: try again",
-                            );
-                            let reply = ApiReply {
-                                id,
-                                body: Err(fault),
-                            };
-                            self.send(&routing_id, &FrontOut::Reply(reply));
-                        }
-                    }
-                    Effect::Answer(reply) => self.send(&routing_id, &FrontOut::Reply(reply)),
-                }
-                Ok(())
+                let asked = OperatorCall {
+                    id,
+                    call,
+                    tenant,
+                    watch,
+                    idem,
+                };
+                self.operator_call(&op, routing_id, &who, asked)
             }
             (Peer::Agent(_), _) => {
                 self.refuse(
@@ -196,6 +182,39 @@ impl Door {
                 Ok(())
             }
         }
+    }
+
+    /// An operator's call: forwarded to the referee, or answered here.
+    fn operator_call(
+        &mut self,
+        op: &OperatorRecord,
+        routing_id: Vec<u8>,
+        who: &str,
+        asked: OperatorCall,
+    ) -> Result<(), MajordomoError> {
+        let id = asked.id;
+        let (effect, subscribe) = self.calls.call(op, routing_id.clone(), asked);
+        if let Some(topic) = subscribe {
+            self.sub.set_subscribe(&topic)?;
+        }
+        match effect {
+            Effect::Forward(req) => {
+                if let Err(e) = self.api.send(vigie_wire::encode(&req)?, zmq::DONTWAIT) {
+                    tracing::warn!(event = "call_deferred", operator = %who, error = %e);
+                    let fault = vigie_wire::tower::ApiFault::new(
+                        vigie_wire::tower::ApiFaultKind::Storage,
+                        "the referee is not reachable: try again",
+                    );
+                    let reply = ApiReply {
+                        id,
+                        body: Err(fault),
+                    };
+                    self.send(&routing_id, &FrontOut::Reply(reply));
+                }
+            }
+            Effect::Answer(reply) => self.send(&routing_id, &FrontOut::Reply(reply)),
+        }
+        Ok(())
     }
 
     /// An agent's heartbeat or report, for its own host only.

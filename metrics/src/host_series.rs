@@ -3,7 +3,7 @@
 //! a host without a current sample has none) and Escalator's commit
 //! histograms (buckets kept by Escalator, read with its `Stats`).
 
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
@@ -11,7 +11,11 @@ use prometheus_client::registry::Unit;
 use vigie_wire::escalator::Histogram;
 use vigie_wire::observe::HostSample;
 
-use crate::tower_metrics::HostLabels;
+/// A series of one host.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HostLabels {
+    pub host: String,
+}
 
 type Read = fn(&HostSample) -> f64;
 

@@ -161,7 +161,7 @@ pub fn sample(host: &str, root: &Path, interval_ms: u64) -> HostSample {
         .collect();
     HostSample {
         host: host.to_owned(),
-        at_ms: crate::plug::now_ms(),
+        at_ms: crate::clock::now_ms(),
         interval_ms,
         cpus: parse_cpus(&stat),
         cpu_busy_ms,

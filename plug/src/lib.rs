@@ -6,6 +6,7 @@
 //! interrupted — never half-applied, never a step run twice.
 
 mod beat;
+mod clock;
 mod collect;
 mod drive;
 mod error;

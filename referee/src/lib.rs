@@ -14,7 +14,6 @@ mod audit_query;
 mod catalog;
 mod catalog_calls;
 mod catalog_log;
-mod client;
 mod clock;
 mod codec;
 mod deployments;
@@ -50,13 +49,14 @@ mod tower;
 mod turn;
 
 pub use audit::{verify_chain, AuditChain};
-pub use client::{poll_for, ApiClient, ClientError, Direct, Incoming, Link, Watcher};
 pub use clock::now_ms;
+// Until the benchmarks leave `vigie` (issue 20), their `vigie_referee::ApiClient`.
 pub use error::RefereeError;
 pub use labels::LabelRule;
 pub use operators::{ADMIN, TOWER_TENANT};
 pub use server::{serve, RefereeConfig};
 pub use setup_hosts::parse_setup_host;
+pub use vigie_client::{poll_for, ApiClient, ClientError, Direct, Incoming, Link, Watcher};
 
 #[cfg(test)]
 mod catalog_tests;

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::tower::{ChangeId, HostId};
+use crate::ids::{ChangeId, HostId};
 
 /// Most services a sample lists (the rest are counted in
 /// [`HostSample::services_omitted`]): a sample stays small.
