@@ -201,6 +201,11 @@ fn the_scanner_finds_each_way_an_event_is_named() {
     let names: Vec<String> = emitted(code).into_iter().map(|(n, _)| n).collect();
     assert_eq!(
         names,
-        ["plug_started", "change_stopped", "child_exited", "step_applied"]
+        [
+            "plug_started",
+            "change_stopped",
+            "child_exited",
+            "step_applied"
+        ]
     );
 }

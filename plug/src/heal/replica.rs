@@ -153,6 +153,60 @@ pub fn wait_gone(pid: Pid, bound: Duration) -> bool {
 mod tests {
     use super::*;
 
+    fn replica_in(root: &Path) -> Replica {
+        let path = "srv/services/auto-a-b-web/1/replica-1";
+        std::fs::create_dir_all(root.join(path)).unwrap();
+        Replica {
+            service: "auto-a-b-web".into(),
+            instance: "1".into(),
+            replica: "1".into(),
+            dir: RootDir::open(root).unwrap().dir(path).unwrap(),
+            path: path.into(),
+        }
+    }
+
+    #[test]
+    fn a_pid_file_is_believed_only_for_the_supervisor_of_that_very_replica() {
+        let root = tempfile::tempdir().unwrap();
+        let r = replica_in(root.path());
+        let bin = root.path().join("srv/services/auto-bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        // Waits on its stdin, as itself (an `exec` would change its
+        // command line), and leaves nothing behind when killed.
+        std::fs::write(bin.join("supervise"), "read -r line\n").unwrap();
+        let instance = root.path().join("srv/services/auto-a-b-web/1");
+        let spawn = |dir: &Path, replica: &str| {
+            std::process::Command::new("/bin/sh")
+                .arg(bin.join("supervise"))
+                .args(["run".as_ref(), dir.as_os_str(), replica.as_ref()])
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let mut ours = spawn(&instance, "1");
+        let mut other_replica = spawn(&instance, "2");
+        let pid_file = root.path().join(&r.path).join("supervisor.pid");
+        // The app wrote another process's pid (the plug's own, here):
+        // nothing is signalled.
+        std::fs::write(&pid_file, std::process::id().to_string()).unwrap();
+        assert_eq!(supervisor(&r), None);
+        // The supervisor of another replica of the same instance: neither.
+        std::fs::write(&pid_file, other_replica.id().to_string()).unwrap();
+        assert_eq!(supervisor(&r), None);
+        // Garbage, pid 1: neither.
+        for junk in ["1", "-5", "x", ""] {
+            std::fs::write(&pid_file, junk).unwrap();
+            assert_eq!(supervisor(&r), None, "{junk:?}");
+        }
+        // Its own supervisor: yes.
+        std::fs::write(&pid_file, ours.id().to_string()).unwrap();
+        assert_eq!(supervisor(&r), Some(Pid::from_raw(ours.id() as i32)));
+        for child in [&mut ours, &mut other_replica] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     #[test]
     fn the_address_is_read_from_the_deployers_env_only_when_well_formed() {
         let env =
