@@ -204,9 +204,14 @@ fn an_unhealthy_replica_is_restarted_under_load_and_one_that_stays_sick_is_left_
         after.iter().any(|a| a.contains("replica 1")),
         "no answer of replica 1 after it recovered: {after:?}"
     );
+    let restarted_at = humantime::parse_rfc3339(restarted.str("timestamp").context("a time")?)?;
     eprintln!(
-        "{} requests served through nginx while replica 1 was restarted, none failed",
-        report.served
+        "{} requests served through nginx while replica 1 was restarted, none failed; \
+         restart to healthy again: {:?} (event times)",
+        report.served,
+        recovered_at
+            .duration_since(restarted_at)
+            .unwrap_or_default()
     );
 
     // Told in the service's log (a JSON line), and in the host's metrics.
