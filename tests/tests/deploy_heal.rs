@@ -283,3 +283,98 @@ fn an_unhealthy_replica_is_restarted_under_load_and_one_that_stays_sick_is_left_
     assert!(text.contains("\"event\":\"replica_abandoned\""), "{text}");
     Ok(())
 }
+
+/// A host behind an agent heals its replicas with the tower gone: the
+/// watch is the agent's, not the tower's.
+#[test]
+fn an_agent_heals_its_replicas_with_the_tower_gone() -> anyhow::Result<()> {
+    const FAR: &str = "far-heal";
+    let work = tempfile::tempdir()?;
+    let made =
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop/make-repo.sh"))
+            .arg(work.path())
+            .output()?;
+    anyhow::ensure!(made.status.success(), "make-repo failed");
+    let repo = String::from_utf8_lossy(&made.stdout).trim().to_string();
+    let sick = work.path().join("sick");
+    std::fs::create_dir_all(&sick)?;
+    let file = work.path().join("environment-heal.yml");
+    std::fs::write(&file, environment(&repo, &sick))?;
+
+    let mut tower = Launcher::start(Setup::new("far"))?;
+    let dir = tower.dir.path().to_path_buf();
+    let key = dir.join("far.key");
+    let public = vigie_majordomo::keys::write_new(&key)?.public_z85();
+    let out = tower.cli(&[
+        "hosts",
+        "add",
+        FAR,
+        "--key",
+        &public,
+        "--label",
+        "role=shop",
+        "--label",
+        "address=127.0.0.5",
+    ])?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tower_key = std::fs::read_to_string(tower.data_dir().join("keys/tower.public"))?;
+    let root = dir.join("far-root");
+    let _leftovers = Leftovers(root.clone());
+    let agent = vigie_tests::Daemon::agent(
+        &tower.endpoint("majordomo"),
+        &tower_key,
+        &key,
+        FAR,
+        &root,
+        &dir.join("agents/far"),
+    )?;
+    agent.events.wait("agent_connected", LONG)?;
+    let out = tower.cli(&["deploy", &file.display().to_string()])?;
+    anyhow::ensure!(
+        out.status.success(),
+        "deploy: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = record(&tower)?
+        .hosts
+        .get(FAR)
+        .and_then(|h| h.proxy_port)
+        .context("no proxy port")?;
+    let nginx = SocketAddr::from((Ipv4Addr::new(127, 0, 0, 5), port));
+
+    // The tower is gone; the host's nginx and replicas are not.
+    tower.kill()?;
+    let load = LoadLoop::start(nginx, LONG);
+    std::fs::write(sick.join("sick-2"), "")?;
+    let of_far = |name: &'static str| {
+        move |e: &Event| {
+            e.name == name && e.str("host") == Some(FAR) && e.str("replica") == Some("2")
+        }
+    };
+    let restarted = agent.events.wait_n(
+        "replica 2 restarted by the agent",
+        1,
+        LONG,
+        of_far("replica_restarted"),
+    )?;
+    assert_eq!(restarted.u64("failures"), Some(3), "{:?}", restarted.fields);
+    agent
+        .events
+        .wait_n("replica 2 recovered", 1, LONG, of_far("replica_recovered"))?;
+    for _ in 0..20 {
+        get(nginx, "/", Duration::from_secs(5)).map_err(anyhow::Error::msg)?;
+    }
+    let report = load.stop();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert!(
+        report.answers.iter().any(|a| a.contains("replica 2")),
+        "{:?}",
+        report.answers
+    );
+    Ok(())
+}
