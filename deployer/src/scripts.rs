@@ -107,6 +107,9 @@ run)
   # its health check too many times in a row).
   trap 'restart=1; [ -n "$child" ] && kill -TERM "-$child" 2>/dev/null' USR1
   while [ $stopping = 0 ]; do
+    # A restart asked while no app ran (between a crash and its restart)
+    # is this start.
+    restart=0
     (
       set -a; . "$rep/env"; set +a
       cd "$dir/src" && exec setsid /bin/sh "$dir/start"
