@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use vigie_drivers::RootDir;
 
 pub use policy::{Policy, ReplicaHealth, Verdict, MAX_RESTARTS, RESTART_WINDOW_MS};
+pub use replica::address;
 
 use crate::host_metrics::{replicas, Replica};
 use crate::logs::LogStore;
