@@ -133,8 +133,6 @@ pub const LONG_FNS: &[(&str, usize)] = &[
     ),
     ("escalator/src/engine/crashpoint.rs::run_point", 90),
     ("launcher/src/supervisor.rs::run", 97),
-    ("majordomo/src/agent.rs::run", 107),
-    ("majordomo/src/server.rs::serve", 106),
     ("referee/src/api.rs::api", 164),
     ("referee/src/api.rs::submit", 131),
     ("referee/src/deployments.rs::deploy_call", 107),
