@@ -132,7 +132,6 @@ pub const LONG_FNS: &[(&str, usize)] = &[
         96,
     ),
     ("escalator/src/engine/crashpoint.rs::run_point", 90),
-    ("launcher/src/supervisor.rs::run", 97),
     ("referee/src/api.rs::api", 164),
     ("referee/src/api.rs::submit", 131),
     ("referee/src/deployments.rs::deploy_call", 107),
