@@ -39,13 +39,14 @@ mod tower;
 mod turn;
 
 pub use audit::{verify_chain, AuditChain};
-// Until the benchmarks leave `vigie` (issue 20), their `vigie_referee::ApiClient`.
 pub use error::RefereeError;
 pub use labels::LabelRule;
 pub use operators::{ADMIN, TOWER_TENANT};
 pub use server::{serve, RefereeConfig};
 pub use setup_hosts::parse_setup_host;
 pub use tower::now_ms;
+
+// Until the benchmarks leave `vigie` (issue 20): their `vigie_referee::ApiClient`.
 pub use vigie_client::{poll_for, ApiClient, ClientError, Direct, Incoming, Link, Watcher};
 
 #[cfg(test)]
