@@ -204,6 +204,49 @@ struct Supervisor {
 }
 
 impl Supervisor {
+    /// The children in their start groups (`groups` holds indexes into
+    /// `children`).
+    fn new(setup: Setup, opts: LaunchOptions, events: Events) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let mut all = Vec::new();
+        let mut groups = Vec::new();
+        for g in children(&setup) {
+            let mut idx = Vec::new();
+            for c in g {
+                idx.push(all.len());
+                all.push(c);
+            }
+            groups.push(idx);
+        }
+        Supervisor {
+            setup,
+            opts,
+            events,
+            tx,
+            rx,
+            children: all,
+            groups,
+        }
+    }
+
+    /// How long the loop may wait: until the next restart due, at most
+    /// 100 ms.
+    fn wait(&self) -> Duration {
+        let next = self
+            .children
+            .iter()
+            .filter_map(|c| match c.state {
+                State::Backoff(at) => Some(at),
+                _ => None,
+            })
+            .min();
+        next.map(|at| at.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_millis(100))
+            .min(Duration::from_millis(100))
+    }
+}
+
+impl Supervisor {
     /// Publishes every child's state (on each change, and to each new
     /// subscriber).
     fn publish_health(&self) {
@@ -482,27 +525,7 @@ pub fn run(
         opts.quiet,
         opts.observer.clone(),
     )?;
-    let (tx, rx) = mpsc::channel();
-    let groups_of_children = children(&setup);
-    let mut all = Vec::new();
-    let mut groups = Vec::new();
-    for g in groups_of_children {
-        let mut idx = Vec::new();
-        for c in g {
-            idx.push(all.len());
-            all.push(c);
-        }
-        groups.push(idx);
-    }
-    let mut sup = Supervisor {
-        setup,
-        opts,
-        events,
-        tx,
-        rx,
-        children: all,
-        groups,
-    };
+    let mut sup = Supervisor::new(setup, opts, events);
     let f = fields([
         ("name", json!(sup.setup.name)),
         ("data_dir", json!(sup.setup.data_dir.display().to_string())),
@@ -531,18 +554,7 @@ pub fn run(
     sup.events.emit("launcher", "tower_ready", f);
 
     while !shutdown.load(Ordering::Relaxed) {
-        let next = sup
-            .children
-            .iter()
-            .filter_map(|c| match c.state {
-                State::Backoff(at) => Some(at),
-                _ => None,
-            })
-            .min();
-        let wait = next
-            .map(|at| at.saturating_duration_since(Instant::now()))
-            .unwrap_or(Duration::from_millis(100))
-            .min(Duration::from_millis(100));
+        let wait = sup.wait();
         if sup.events.health_wanted() {
             sup.publish_health();
         }

@@ -250,35 +250,7 @@ impl Door<'_> {
             if self.relay_reports()? {
                 return Ok(());
             }
-            loop {
-                let frame = match dealer.recv_bytes(zmq::DONTWAIT) {
-                    Ok(f) => f,
-                    Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
-                    Err(e) => return Err(e.into()),
-                };
-                match vigie_wire::decode::<FrontOut>(&frame) {
-                    // The plug's: relayed as they came.
-                    Ok(FrontOut::Published(
-                        Published::Order(_)
-                        | Published::ReportAck { .. }
-                        | Published::Incarnation { .. },
-                    )) => forward(self.pair, &frame),
-                    Ok(FrontOut::Published(Published::LogsRequest(req))) => {
-                        if let Some(ev) = observer.as_mut().and_then(|o| o.answer(req)) {
-                            send(dealer, ev);
-                        }
-                    }
-                    Ok(FrontOut::Refused { reason }) => {
-                        tracing::warn!(event = "agent_message_refused", reason = %reason)
-                    }
-                    Ok(FrontOut::Revoked) => {
-                        tracing::error!(event = "agent_revoked", host = %host);
-                        return Err(MajordomoError::Revoked);
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(event = "tower_message_rejected", reason = %e),
-                }
-            }
+            self.tower_said(&mut observer)?;
             if knock_again.is_some_and(|t| Instant::now() >= t) {
                 knock_again = None;
                 dealer.connect(&cfg.tower)?;
@@ -288,6 +260,45 @@ impl Door<'_> {
                 tracing::debug!(event = "sample_sent", host = %host);
             }
         }
+    }
+
+    /// What the tower sent: the plug's orders relayed, logs requests
+    /// answered by the observer; revoked ends the agent.
+    fn tower_said(
+        &self,
+        observer: &mut Option<vigie_plug::Observer>,
+    ) -> Result<(), MajordomoError> {
+        let (host, dealer) = (self.host, self.dealer);
+        loop {
+            let frame = match dealer.recv_bytes(zmq::DONTWAIT) {
+                Ok(f) => f,
+                Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
+                Err(e) => return Err(e.into()),
+            };
+            match vigie_wire::decode::<FrontOut>(&frame) {
+                // The plug's: relayed as they came.
+                Ok(FrontOut::Published(
+                    Published::Order(_)
+                    | Published::ReportAck { .. }
+                    | Published::Incarnation { .. },
+                )) => forward(self.pair, &frame),
+                Ok(FrontOut::Published(Published::LogsRequest(req))) => {
+                    if let Some(ev) = observer.as_mut().and_then(|o| o.answer(req)) {
+                        send(dealer, ev);
+                    }
+                }
+                Ok(FrontOut::Refused { reason }) => {
+                    tracing::warn!(event = "agent_message_refused", reason = %reason)
+                }
+                Ok(FrontOut::Revoked) => {
+                    tracing::error!(event = "agent_revoked", host = %host);
+                    return Err(MajordomoError::Revoked);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(event = "tower_message_rejected", reason = %e),
+            }
+        }
+        Ok(())
     }
 
     /// Relays the plug's reports; true once its thread said it ended.

@@ -184,6 +184,22 @@ impl Door {
         }
     }
 
+    /// Once a ping interval: the knocks batched to the referee, agents
+    /// not heard from for 30 s forgotten, expired calls' watches dropped,
+    /// and a ping to every agent.
+    fn every_ping(&mut self) -> Result<(), MajordomoError> {
+        self.send_knocks()?;
+        self.agents
+            .retain(|_, a| a.last_seen.elapsed() < Duration::from_secs(30));
+        for topic in self.calls.expire(CALL_EXPIRY) {
+            self.sub.set_unsubscribe(&topic)?;
+        }
+        for a in self.agents.values() {
+            self.send(&a.routing_id, &FrontOut::Ping);
+        }
+        Ok(())
+    }
+
     /// An operator's call: forwarded to the referee, or answered here.
     fn operator_call(
         &mut self,
@@ -421,6 +437,48 @@ fn drain(mut handle: impl FnMut() -> Result<(), MajordomoError>) -> Result<(), M
 /// Connections waiting to be accepted (`listen(2)`'s backlog).
 const ACCEPT_BACKLOG: i32 = 4_096;
 
+/// The CURVE ROUTER remote peers connect to (keys checked by ZAP).
+fn front_door(
+    ctx: &zmq::Context,
+    secret: &[u8],
+    bind: &str,
+) -> Result<zmq::Socket, MajordomoError> {
+    let router = ctx.socket(zmq::ROUTER)?;
+    router.set_curve_server(true)?;
+    router.set_curve_secretkey(secret)?;
+    router.set_zap_domain(crate::ZAP_DOMAIN)?;
+    router.set_maxmsgsize(vigie_wire::limits::MAX_FRAME as i64)?;
+    router.set_heartbeat_ivl(1_000)?;
+    router.set_heartbeat_timeout(5_000)?;
+    router.set_sndhwm(100_000)?;
+    router.set_linger(0)?;
+    // libzmq listens with a backlog of 100: a fleet reconnecting at once
+    // (a tower restart) overflows it, and every dropped SYN waits for
+    // the kernel's retransmission (1 s, 3 s, 7 s...). The kernel caps it
+    // at net.core.somaxconn.
+    router.set_backlog(ACCEPT_BACKLOG)?;
+    router.bind(bind)?;
+    Ok(router)
+}
+
+/// The referee's sockets: its PUB (key changes), its PULL (agents'
+/// events relayed) and its API (operators' calls relayed).
+fn referee_sockets(
+    ctx: &zmq::Context,
+    cfg: &MajordomoConfig,
+) -> Result<(zmq::Socket, zmq::Socket, zmq::Socket), MajordomoError> {
+    let sub = ctx.socket(zmq::SUB)?;
+    sub.set_subscribe(KEYS_TOPIC)?;
+    sub.connect(&cfg.orders)?;
+    let push = ctx.socket(zmq::PUSH)?;
+    push.set_sndhwm(100_000)?;
+    push.connect(&cfg.events)?;
+    let api = ctx.socket(zmq::DEALER)?;
+    api.set_linger(0)?;
+    api.connect(&cfg.api)?;
+    Ok((sub, push, api))
+}
+
 pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), MajordomoError> {
     let keys = crate::keys::read_secret(&cfg.secret_key)?;
     let db = vigie_escalator::Client::connect(&cfg.escalator)?.create("tower")?;
@@ -433,30 +491,8 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
         let (registry, stop) = (registry.clone(), shutdown.clone());
         std::thread::spawn(move || crate::zap::run(rep, registry, knock_tx, stop))
     };
-    let router = ctx.socket(zmq::ROUTER)?;
-    router.set_curve_server(true)?;
-    router.set_curve_secretkey(&keys.secret)?;
-    router.set_zap_domain(crate::ZAP_DOMAIN)?;
-    router.set_maxmsgsize(vigie_wire::limits::MAX_FRAME as i64)?;
-    router.set_heartbeat_ivl(1_000)?;
-    router.set_heartbeat_timeout(5_000)?;
-    router.set_sndhwm(100_000)?;
-    router.set_linger(0)?;
-    // libzmq listens with a backlog of 100: a fleet reconnecting at once
-    // (a tower restart) overflows it, and every dropped SYN waits for
-    // the kernel's retransmission (1 s, 3 s, 7 s...). The kernel caps it
-    // at net.core.somaxconn.
-    router.set_backlog(ACCEPT_BACKLOG)?;
-    router.bind(&cfg.bind)?;
-    let sub = ctx.socket(zmq::SUB)?;
-    sub.set_subscribe(KEYS_TOPIC)?;
-    sub.connect(&cfg.orders)?;
-    let push = ctx.socket(zmq::PUSH)?;
-    push.set_sndhwm(100_000)?;
-    push.connect(&cfg.events)?;
-    let api = ctx.socket(zmq::DEALER)?;
-    api.set_linger(0)?;
-    api.connect(&cfg.api)?;
+    let router = front_door(&ctx, &keys.secret, &cfg.bind)?;
+    let (sub, push, api) = referee_sockets(&ctx, &cfg)?;
     tracing::info!(event = "majordomo_started", bind = %cfg.bind, public = %keys.public_z85());
 
     let mut door = Door {
@@ -512,15 +548,7 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
         door.roll_limits();
         if Instant::now() >= next_ping {
             next_ping = Instant::now() + PING;
-            door.send_knocks()?;
-            door.agents
-                .retain(|_, a| a.last_seen.elapsed() < Duration::from_secs(30));
-            for topic in door.calls.expire(CALL_EXPIRY) {
-                door.sub.set_unsubscribe(&topic)?;
-            }
-            for a in door.agents.values() {
-                door.send(&a.routing_id, &FrontOut::Ping);
-            }
+            door.every_ping()?;
         }
     }
     let _ = zap.join();

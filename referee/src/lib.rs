@@ -50,12 +50,12 @@ mod turn;
 
 pub use audit::{verify_chain, AuditChain};
 pub use clock::now_ms;
-// Until the benchmarks leave `vigie` (issue 20), their `vigie_referee::ApiClient`.
 pub use error::RefereeError;
 pub use labels::LabelRule;
 pub use operators::{ADMIN, TOWER_TENANT};
 pub use server::{serve, RefereeConfig};
 pub use setup_hosts::parse_setup_host;
+// Until the benchmarks leave `vigie` (issue 20): their `vigie_referee::ApiClient`.
 pub use vigie_client::{poll_for, ApiClient, ClientError, Direct, Incoming, Link, Watcher};
 
 #[cfg(test)]
