@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
-use vigie_referee::ApiClient;
+use vigie_client::ApiClient;
 use vigie_wire::deploy::{DeployAnswer, DeployCall, Rollout};
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller};
 
@@ -38,7 +38,7 @@ fn open_rollouts(client: &mut ApiClient) -> Result<Vec<Rollout>, DeploydError> {
 /// Runs until `shutdown`. A rollout in flight is simply left: its state
 /// is in the referee, and the next start resumes it.
 pub fn run(cfg: DeploydConfig, shutdown: Arc<AtomicBool>) -> Result<(), DeploydError> {
-    let caller = Caller::internal(vigie_referee::TOWER_TENANT, OPERATOR);
+    let caller = Caller::internal(vigie_wire::ids::TOWER_TENANT, OPERATOR);
     let mut client = ApiClient::direct(&cfg.api, &cfg.orders, caller)?;
     client.set_timeout(Duration::from_secs(5));
     info!(

@@ -9,9 +9,9 @@
 use std::collections::VecDeque;
 
 use tracing::{info, warn};
+use vigie_client::ApiClient;
 use vigie_deployer::rollout::{Ended, Facts, Finish, Input, Options, Output, State};
 use vigie_deployer::{parse_environment, EnvRecord, Rollout, Target};
-use vigie_referee::ApiClient;
 use vigie_wire::deploy::{DeployAnswer, DeployCall, Rollout as Stored, RolloutEnd};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFaultKind, Caller, IdemKey};
 
@@ -73,10 +73,14 @@ impl Driver {
         };
         match build(stored) {
             Ok(mut machine) => {
-                let resumed = !stored.state.is_empty();
-                info!(event = if resumed { "rollout_resumed" } else { "rollout_started" },
-                    rollout = %d.id, tenant = %d.tenant, app = %d.app, environment = %d.environment,
-                    phase = %machine.state().phase);
+                let phase = machine.state().phase.to_string();
+                if stored.state.is_empty() {
+                    info!(event = "rollout_started", rollout = %d.id, tenant = %d.tenant,
+                        app = %d.app, environment = %d.environment, phase = %phase);
+                } else {
+                    info!(event = "rollout_resumed", rollout = %d.id, tenant = %d.tenant,
+                        app = %d.app, environment = %d.environment, phase = %phase);
+                }
                 d.pending.extend(machine.start());
                 // Ended, its end not recorded yet (cut right after).
                 d.end = machine.finished().map(end_of);
@@ -258,7 +262,7 @@ impl Driver {
         });
         match self.client.call(call) {
             Ok(_) => Ok(Input::Recorded { done }),
-            Err(vigie_referee::ClientError::Refused(f)) if f.kind == ApiFaultKind::Conflict => {
+            Err(vigie_client::ClientError::Refused(f)) if f.kind == ApiFaultKind::Conflict => {
                 let stored = self.inventory()?.into_iter().find(|r| r.key == record.key);
                 if stored.as_ref() == Some(record) {
                     Ok(Input::Recorded { done })

@@ -3,7 +3,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum DeploydError {
     #[error("the referee: {0}")]
-    Referee(#[from] vigie_referee::ClientError),
+    Referee(#[from] vigie_client::ClientError),
     #[error("unexpected answer from the referee: {0}")]
     Unexpected(String),
     #[error("the rollout's recorded state is unreadable: {0}")]
@@ -22,7 +22,7 @@ impl DeploydError {
     pub fn refusal(&self) -> Option<&vigie_wire::tower::ApiFault> {
         use vigie_wire::tower::ApiFaultKind as K;
         match self {
-            DeploydError::Referee(vigie_referee::ClientError::Refused(f))
+            DeploydError::Referee(vigie_client::ClientError::Refused(f))
                 if !matches!(f.kind, K::Unavailable | K::Storage) =>
             {
                 Some(f)

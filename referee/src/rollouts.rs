@@ -9,19 +9,17 @@
 //! rollout's id), with the lines its operator follows (`Rollout`).
 
 use vigie_deployer::{parse_environment, MAX_ENV_FILE};
-use vigie_escalator::Database;
 use vigie_wire::deploy::{DeployAnswer, DeployCall, Rollout, RolloutEnd, RolloutLine};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin};
 
+use crate::audit::AuditAction;
+use crate::clock::now_ms;
+use crate::codec::{decode, encode};
+use crate::fetch::Fetched;
+use crate::model::{rollout_key, ROLLOUT_PREFIX as PREFIX};
 use crate::scope::Visible;
-use crate::tower::{decode, encode, now_ms, scan_all, Tower};
+use crate::tower::Tower;
 use crate::turn::Turn;
-
-const PREFIX: &str = "rollout/";
-
-fn rollout_key(tenant: &str, app: &str, environment: &str) -> Vec<u8> {
-    format!("{PREFIX}{tenant}/{app}/{environment}").into_bytes()
-}
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
@@ -32,7 +30,7 @@ fn storage(e: impl std::fmt::Display) -> ApiFault {
 }
 
 /// The stored rollout of `key`, counting this turn's writes.
-fn stored(db: &Database, turn: &Turn, key: &[u8]) -> Result<Option<Rollout>, ApiFault> {
+fn stored(db: &Fetched, turn: &Turn, key: &[u8]) -> Result<Option<Rollout>, ApiFault> {
     crate::deployments::current(db, turn, key)?
         .map(|bytes| decode(key, &bytes).map_err(storage))
         .transpose()
@@ -91,7 +89,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         call: DeployCall,
-        db: &Database,
+        db: &Fetched,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         let answer = match call {
@@ -149,7 +147,7 @@ impl Tower {
     fn rollout_progress(
         &mut self,
         call: DeployCall,
-        db: &Database,
+        db: &Fetched,
         turn: &mut Turn,
     ) -> Result<DeployAnswer, ApiFault> {
         let DeployCall::Progress {
@@ -195,7 +193,7 @@ impl Tower {
             r.ended_ms = Some(now);
             let summary = format!("{app}/{environment} rollout {id}: {}", end.word());
             let by = Caller::internal(&tenant, &r.operator);
-            self.audit_host(turn, &by, "", "deploy_ended", summary);
+            self.audit_host(turn, &by, "", AuditAction::DeployEnded, summary);
         }
         turn.put(key, encode(&r));
         Ok(DeployAnswer::Recorded)
@@ -205,7 +203,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         s: Start,
-        db: &Database,
+        db: &Fetched,
         turn: &mut Turn,
     ) -> Result<DeployAnswer, ApiFault> {
         // An environment spans hosts: deploying it needs `changes.submit`
@@ -246,7 +244,7 @@ impl Tower {
             held.ended_ms = Some(now);
             held.unlocked_by = Some(caller.operator.clone());
             turn.put(key.clone(), encode(&held));
-            self.audit_host(turn, caller, "", "deploy_unlocked", summary);
+            self.audit_host(turn, caller, "", AuditAction::DeployUnlocked, summary);
         }
         let id = rollout_id(&caller.tenant, &app, &environment, now, &before);
         let r = Rollout {
@@ -269,7 +267,7 @@ impl Tower {
         };
         turn.put(key, encode(&r));
         let summary = format!("{app}/{environment}: rollout {id} started");
-        self.audit_host(turn, caller, "", "deploy_started", summary);
+        self.audit_host(turn, caller, "", AuditAction::DeployStarted, summary);
         Ok(DeployAnswer::Started { id })
     }
 }
@@ -293,8 +291,13 @@ fn tower_only(caller: &Caller) -> Result<(), ApiFault> {
 }
 
 /// Every rollout not ended, all tenants, this turn's writes included.
-fn open_rollouts(db: &Database, turn: &Turn) -> Result<Vec<Rollout>, ApiFault> {
-    let mut all: Vec<Rollout> = scan_all(db, PREFIX.as_bytes())?;
+fn open_rollouts(db: &Fetched, turn: &Turn) -> Result<Vec<Rollout>, ApiFault> {
+    let mut all: Vec<Rollout> = db
+        .scan(PREFIX.as_bytes())
+        .map_err(storage)?
+        .iter()
+        .map(|(k, v)| decode(k, v).map_err(storage))
+        .collect::<Result<_, _>>()?;
     for (key, value) in &turn.writes {
         if let (true, Some(value)) = (key.starts_with(PREFIX.as_bytes()), value) {
             let r: Rollout = decode(key, value).map_err(storage)?;
@@ -313,7 +316,20 @@ mod tests {
     use vigie_wire::deploy::{DeployAnswer, DeployCall, RolloutEnd};
     use vigie_wire::tower::{ApiAnswer, ApiFaultKind, Caller, Origin};
 
+    use crate::tower::Tower;
     use crate::turn::Turn;
+
+    /// A deployments call as the referee's loop answers it.
+    fn deploy(
+        tower: &mut Tower,
+        who: &Caller,
+        call: DeployCall,
+        db: &crate::mem_store::MemStore,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, vigie_wire::tower::ApiFault> {
+        let call = vigie_wire::tower::ApiCall::Deploy(call);
+        crate::fetch::api(tower, who, call, db, std::time::Instant::now(), turn)
+    }
 
     const ENV: &str = "app: shop\nenvironment: prod\nhosts: web-1\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health:\n      http: /h\n";
 
@@ -384,31 +400,39 @@ mod tests {
         let db = &s.db;
         let mut turn = Turn::default();
         let alice = operator("alice");
-        let first = started(tower.rollout_call(&alice, start(false), db, &mut turn));
+        let first = started(deploy(&mut tower, &alice, start(false), db, &mut turn));
         let bob = operator("bob");
-        let err = tower
-            .rollout_call(&bob, start(false), db, &mut turn)
-            .unwrap_err();
+        let err = deploy(&mut tower, &bob, start(false), db, &mut turn).unwrap_err();
         assert_eq!(err.kind, ApiFaultKind::Conflict);
         assert!(
             err.message.contains("by alice since 20") && err.message.contains(&first),
             "{err}"
         );
-        let second = started(tower.rollout_call(&bob, start(true), db, &mut turn));
+        let second = started(deploy(&mut tower, &bob, start(true), db, &mut turn));
         assert_ne!(first, second);
         assert_eq!(audits(&turn, "deploy_unlocked"), 1);
         let daemon = Caller::internal(crate::TOWER_TENANT, "deployd");
-        let err = tower
-            .rollout_call(&daemon, progress(&first, 0, None), db, &mut turn)
-            .unwrap_err();
+        let err = deploy(
+            &mut tower,
+            &daemon,
+            progress(&first, 0, None),
+            db,
+            &mut turn,
+        )
+        .unwrap_err();
         assert_eq!(err.kind, ApiFaultKind::Conflict, "the unlocked one stops");
         // A call retried after a lost answer does not say its lines twice.
         for _ in 0..2 {
-            tower
-                .rollout_call(&daemon, progress(&second, 0, None), db, &mut turn)
-                .unwrap();
+            deploy(
+                &mut tower,
+                &daemon,
+                progress(&second, 0, None),
+                db,
+                &mut turn,
+            )
+            .unwrap();
         }
-        match tower.rollout_call(&alice, watch(), db, &mut turn) {
+        match deploy(&mut tower, &alice, watch(), db, &mut turn) {
             Ok(ApiAnswer::Deploy(DeployAnswer::Rollout(Some(r)))) => {
                 assert_eq!((r.said, r.lines.len()), (1, 1), "{r:?}");
                 assert!(r.state.is_empty(), "the daemon's state is its own");
@@ -416,11 +440,16 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let end = Some(RolloutEnd::Succeeded);
-        tower
-            .rollout_call(&daemon, progress(&second, 1, end), db, &mut turn)
-            .unwrap();
+        deploy(
+            &mut tower,
+            &daemon,
+            progress(&second, 1, end),
+            db,
+            &mut turn,
+        )
+        .unwrap();
         // Ended: the environment is free again.
-        started(tower.rollout_call(&alice, start(false), db, &mut turn));
+        started(deploy(&mut tower, &alice, start(false), db, &mut turn));
     }
 
     #[test]
@@ -430,7 +459,7 @@ mod tests {
         let db = &s.db;
         let mut turn = Turn::default();
         let alice = operator("alice");
-        let id = started(tower.rollout_call(&alice, start(false), db, &mut turn));
+        let id = started(deploy(&mut tower, &alice, start(false), db, &mut turn));
         // A reader scoped to some hosts does not follow a deploy whose
         // lines name the others, nor start one.
         let scoped = Caller {
@@ -438,13 +467,11 @@ mod tests {
             ..operator("carol")
         };
         for call in [watch(), start(true)] {
-            let err = tower
-                .rollout_call(&scoped, call, db, &mut turn)
-                .unwrap_err();
+            let err = deploy(&mut tower, &scoped, call, db, &mut turn).unwrap_err();
             assert_eq!(err.kind, ApiFaultKind::Forbidden);
         }
         for call in [DeployCall::Rollouts, progress(&id, 0, None)] {
-            let err = tower.rollout_call(&alice, call, db, &mut turn).unwrap_err();
+            let err = deploy(&mut tower, &alice, call, db, &mut turn).unwrap_err();
             assert_eq!(err.kind, ApiFaultKind::Forbidden);
         }
     }

@@ -6,9 +6,9 @@
 
 use std::process::ExitCode;
 
+use vigie_client::calls;
 use vigie_deployer::{compile_check, findings, EnvKey, EnvRecord, Verdict, CHECK_STEP};
-use vigie_wire::deploy::{DeployAnswer, DeployCall};
-use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeState};
+use vigie_wire::tower::ChangeState;
 
 use super::conn::Tower;
 use super::escape::field;
@@ -17,14 +17,11 @@ use super::out::{esay, sayio, Format};
 
 /// Whether a deploy of `key` runs now (what runs may still move).
 fn deploying(client: &mut Tower, key: &EnvKey) -> bool {
-    let call = ApiCall::Deploy(DeployCall::Rollout {
+    let call = calls::DeployRollout {
         app: key.app.to_string(),
         environment: key.environment.to_string(),
-    });
-    matches!(
-        client.call(call),
-        Ok(ApiAnswer::Deploy(DeployAnswer::Rollout(Some(r)))) if r.end.is_none()
-    )
+    };
+    matches!(client.ask(call), Ok(Some(r)) if r.end.is_none())
 }
 
 pub fn check(
@@ -47,7 +44,7 @@ pub fn check(
         let Some(spec) = compile_check(record, host) else {
             continue;
         };
-        let views = client.changes(ApiCall::Submit {
+        let views = client.ask(calls::Submit {
             spec,
             target: host.clone(),
         })?;
@@ -56,56 +53,57 @@ pub fn check(
     let done = client.follow(&ids, None, |_, _| {})?;
     let mut bad = 0;
     for view in &done {
-        let out = view
-            .steps
-            .iter()
-            .find(|s| s.name == CHECK_STEP)
-            .and_then(|s| s.result.as_ref());
-        let Some(out) = out.filter(|_| view.state == ChangeState::Succeeded) else {
-            bad += 1;
-            sayio!(
-                "{}: the check did not run (change {})",
-                field(&view.host),
-                view.id
-            );
-            continue;
-        };
-        let found = findings(&out.stdout_tail);
-        let wrong = found.iter().filter(|f| f.verdict == Verdict::Bad).count();
-        bad += wrong;
-        if format == Format::Json {
-            let v = serde_json::json!({
-                "host": view.host,
-                "ok": wrong == 0,
-                "findings": found.iter().map(|f| serde_json::json!({
-                    "verdict": match f.verdict { Verdict::Ok => "ok", Verdict::Bad => "bad", Verdict::Note => "note" },
-                    "text": f.text,
-                })).collect::<Vec<_>>(),
-            });
-            super::out::json(&v)?;
-            continue;
-        }
-        sayio!(
-            "{}: {}",
-            field(&view.host),
-            if wrong == 0 {
-                "as the inventory says"
-            } else {
-                "differs from the inventory"
-            }
-        );
-        for f in found.iter().filter(|f| f.verdict != Verdict::Ok) {
-            let word = if f.verdict == Verdict::Bad {
-                "BAD "
-            } else {
-                "note"
-            };
-            sayio!("  {word} {}", f.text);
-        }
+        bad += say_host(view, format)?;
     }
     Ok(if bad == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// One host's findings; how many are bad (the check not run counts one).
+fn say_host(view: &vigie_wire::tower::ChangeView, format: Format) -> anyhow::Result<usize> {
+    let out = view
+        .steps
+        .iter()
+        .find(|s| s.name == CHECK_STEP)
+        .and_then(|s| s.result.as_ref());
+    let Some(out) = out.filter(|_| view.state == ChangeState::Succeeded) else {
+        sayio!(
+            "{}: the check did not run (change {})",
+            field(&view.host),
+            view.id
+        );
+        return Ok(1);
+    };
+    let found = findings(&out.stdout_tail);
+    let wrong = found.iter().filter(|f| f.verdict == Verdict::Bad).count();
+    if format == Format::Json {
+        let v = serde_json::json!({
+            "host": view.host,
+            "ok": wrong == 0,
+            "findings": found.iter().map(|f| serde_json::json!({
+                "verdict": match f.verdict { Verdict::Ok => "ok", Verdict::Bad => "bad", Verdict::Note => "note" },
+                "text": f.text,
+            })).collect::<Vec<_>>(),
+        });
+        super::out::json(&v)?;
+        return Ok(wrong);
+    }
+    let verdict = if wrong == 0 {
+        "as the inventory says"
+    } else {
+        "differs from the inventory"
+    };
+    sayio!("{}: {verdict}", field(&view.host));
+    for f in found.iter().filter(|f| f.verdict != Verdict::Ok) {
+        let word = if f.verdict == Verdict::Bad {
+            "BAD "
+        } else {
+            "note"
+        };
+        sayio!("  {word} {}", f.text);
+    }
+    Ok(wrong)
 }

@@ -9,10 +9,9 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use vigie_client::calls;
 use vigie_deployer::{EnvKey, Part};
-use vigie_wire::deploy::{DeployAnswer, DeployCall, Rollout, RolloutEnd};
-use vigie_wire::tower::{ApiAnswer, ApiCall};
+use vigie_wire::deploy::{Rollout, RolloutEnd};
 
 use super::conn::Tower;
 use super::failure::{Cause, Failure};
@@ -35,14 +34,11 @@ pub fn env_key(name: &str) -> anyhow::Result<EnvKey> {
 }
 
 fn read(client: &mut Tower, key: &EnvKey) -> anyhow::Result<Option<Rollout>> {
-    let call = ApiCall::Deploy(DeployCall::Rollout {
+    let call = calls::DeployRollout {
         app: key.app.to_string(),
         environment: key.environment.to_string(),
-    });
-    match client.call(call)? {
-        ApiAnswer::Deploy(DeployAnswer::Rollout(r)) => Ok(r.map(|r| *r)),
-        other => bail!("unexpected answer: {other:?}"),
-    }
+    };
+    Ok(client.ask(call)?.map(|r| *r))
 }
 
 /// The flag SIGINT and SIGTERM raise: taken before the deploy is sent,
