@@ -83,6 +83,7 @@ struct RawEndpoints {
     lifecycle: Option<String>,
     majordomo: Option<String>,
     metrics: Option<String>,
+    web: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -264,7 +265,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
         lifecycle: e.lifecycle.unwrap_or(d.lifecycle),
         majordomo: e.majordomo.unwrap_or(d.majordomo),
         metrics: e.metrics.unwrap_or(d.metrics),
+        web: e.web.unwrap_or(d.web),
     };
+    check_http(&file, "web", &endpoints.web, crate::endpoints::DEFAULT_WEB)?;
     // Metrics are read-only HTTP, not an internal socket: any address, but
     // a literal one (checked here, before anything starts).
     if !endpoints.metrics.starts_with("http://")
@@ -585,4 +588,22 @@ mod tests {
             assert!(e.contains(field) && e.contains("tower.yml"), "{text}: {e}");
         }
     }
+}
+
+/// An HTTP endpoint of the setup (`endpoints.web`): a literal
+/// `http://IP:PORT`, checked before anything starts.
+fn check_http(file: &str, key: &str, value: &str, default: &str) -> Result<(), SetupError> {
+    let ok = value.strip_prefix("http://").is_some_and(|a| {
+        a.trim_end_matches('/')
+            .replace("localhost:", "127.0.0.1:")
+            .parse::<std::net::SocketAddr>()
+            .is_ok()
+    });
+    if ok {
+        return Ok(());
+    }
+    Err(err(
+        file,
+        format!("endpoints.{key}: {value:?} is not http://IP:PORT (default {default})"),
+    ))
 }

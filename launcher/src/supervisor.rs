@@ -253,6 +253,14 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         ]),
         "metrics_started",
     );
+    // The console calls the referee as its operators: after the referee.
+    let web = child(
+        "web".into(),
+        s(&[
+            "web", "--bind", &e.web, "--api", &e.api, "--orders", &e.orders,
+        ]),
+        "web_started",
+    );
     let pr = &setup.provisioner;
     let mut provisioner_args = s(&[
         "provisioner",
@@ -290,7 +298,7 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         vec![metrics],
         vec![escalator],
         vec![referee],
-        vec![majordomo, provisioner],
+        vec![majordomo, provisioner, web],
         setup.hosts.iter().map(plug).collect(),
     ]
 }

@@ -38,6 +38,7 @@ pub mod ssh_keys;
 mod submission;
 mod tower;
 mod turn;
+mod web_auth;
 
 pub use audit::{verify_chain, AuditChain};
 pub use client::{poll_for, ApiClient, ClientError, Direct, Incoming, Link, Watcher};

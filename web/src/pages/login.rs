@@ -1,0 +1,77 @@
+//! Signing in with a one-time URL, and out. Opening the URL shows a
+//! button (a link previewer fetching it spends nothing); posting it has
+//! the referee exchange the ticket for a session, set as an HttpOnly,
+//! SameSite=Strict cookie that expires with the session.
+
+use axum::extract::{Form, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use vigie_wire::tower::{ApiAnswer, ApiCall};
+use vigie_wire::web::{WebAnswer, WebCall};
+
+use super::{layout, respond, signed};
+use crate::auth;
+use crate::server::Shared;
+
+pub async fn ticket(Path(ticket): Path<String>) -> Response {
+    let body = html! {
+        form method="post" action="/login" {
+            input type="hidden" name="ticket" value=(ticket);
+            button #signin type="submit" { "Sign in" }
+        }
+    };
+    respond(StatusCode::OK, layout::page("Sign in", None, body))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    pub ticket: String,
+}
+
+pub async fn redeem(State(app): State<Shared>, Form(f): Form<LoginForm>) -> Response {
+    let call = ApiCall::Web(WebCall::Redeem {
+        ticket: f.ticket,
+        valid_ms: app.session_ms,
+    });
+    match app.referee.as_tower(call).await {
+        Ok(ApiAnswer::Web(WebAnswer::Issued { secret, view, .. })) => {
+            tracing::info!(event = "web_login", session = %view.id);
+            let cookie = auth::session_cookie(&secret, app.session_ms / 1000, app.secure);
+            ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+        }
+        _ => respond(
+            StatusCode::FORBIDDEN,
+            layout::page(
+                "Sign in",
+                None,
+                html! { p.error { "This sign-in URL is unknown, used or expired: run "
+                code { "vigie web login" } " again." } },
+            ),
+        ),
+    }
+}
+
+pub async fn logout(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Form(f): Form<super::change::CsrfForm>,
+) -> Response {
+    let who = match signed(&app, &headers).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    if !app.csrf.check(&who.credential.id, &f.csrf) {
+        return super::csrf_refused(&who);
+    }
+    let call = ApiCall::Web(WebCall::Revoke {
+        id: who.credential.id.clone(),
+    });
+    let _ = app.referee.as_operator(&who.operator, call, None).await;
+    (
+        [(header::SET_COOKIE, auth::cleared_cookie())],
+        Redirect::to("/"),
+    )
+        .into_response()
+}
