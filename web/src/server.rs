@@ -92,7 +92,10 @@ async fn announce(referee: Referee, url: String) {
     loop {
         let call = ApiCall::Web(WebCall::Announce { url: url.clone() });
         match referee.as_tower(call).await {
-            Ok(_) => return,
+            Ok(_) => {
+                tracing::info!(event = "web_announced", url = %url);
+                return;
+            }
             Err(e) => tracing::warn!(event = "web_announce_failed", error = %e.message),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
