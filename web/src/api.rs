@@ -179,7 +179,13 @@ async fn audit(
             "limit and before are numbers",
         ));
     };
-    let limit = q.limit.unwrap_or(50).clamp(1, MAX_AUDIT);
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=MAX_AUDIT).contains(&limit) {
+        return error(&ApiFault::new(
+            ApiFaultKind::Invalid,
+            format!("limit is from 1 to {MAX_AUDIT}"),
+        ));
+    }
     match call(
         &app,
         &headers,

@@ -118,6 +118,11 @@ pub fn document() -> Value {
         answer("one change per host", array_of("Change")),
         &with(&["400", "404", "409"]),
     );
+    // For clients (and schemathesis's stateful phase): a submitted
+    // change's id leads to its status.
+    submit["responses"]["200"]["links"] = json!({"status": {"operationId": "change",
+        "parameters": {"id": "$response.body#/0/id"}}});
+    change_get["operationId"] = json!("change");
     submit["requestBody"] =
         json!({"required": true, "content": {"application/json": {"schema": reference("Submit")}}});
     submit["parameters"] = json!([{"name": "Idempotency-Key", "in": "header", "required": false,
