@@ -183,6 +183,24 @@ fn err(file: &str, message: String) -> SetupError {
     }
 }
 
+/// An HTTP endpoint of the setup (`endpoints.web`): a literal
+/// `http://IP:PORT`, checked before anything starts.
+fn check_http(file: &str, key: &str, value: &str, default: &str) -> Result<(), SetupError> {
+    let ok = value.strip_prefix("http://").is_some_and(|a| {
+        a.trim_end_matches('/')
+            .replace("localhost:", "127.0.0.1:")
+            .parse::<std::net::SocketAddr>()
+            .is_ok()
+    });
+    if ok {
+        return Ok(());
+    }
+    Err(err(
+        file,
+        format!("endpoints.{key}: {value:?} is not http://IP:PORT (default {default})"),
+    ))
+}
+
 fn scalar(v: &serde_norway::Value) -> Option<String> {
     match v {
         serde_norway::Value::String(s) => Some(s.clone()),
@@ -588,22 +606,4 @@ mod tests {
             assert!(e.contains(field) && e.contains("tower.yml"), "{text}: {e}");
         }
     }
-}
-
-/// An HTTP endpoint of the setup (`endpoints.web`): a literal
-/// `http://IP:PORT`, checked before anything starts.
-fn check_http(file: &str, key: &str, value: &str, default: &str) -> Result<(), SetupError> {
-    let ok = value.strip_prefix("http://").is_some_and(|a| {
-        a.trim_end_matches('/')
-            .replace("localhost:", "127.0.0.1:")
-            .parse::<std::net::SocketAddr>()
-            .is_ok()
-    });
-    if ok {
-        return Ok(());
-    }
-    Err(err(
-        file,
-        format!("endpoints.{key}: {value:?} is not http://IP:PORT (default {default})"),
-    ))
 }

@@ -115,7 +115,7 @@ fn a_narrow_operator_sees_only_her_hosts_and_gets_403_on_another_s_change() -> a
         target: "db-1".into(),
     })?;
     let db_change = v[0].id.clone();
-    t.wait_final(&[db_change.clone()], WAIT)?;
+    t.wait_final(std::slice::from_ref(&db_change), WAIT)?;
     for path in [
         format!("/changes/{db_change}"),
         format!("/changes/{db_change}/events"),
@@ -244,7 +244,7 @@ fn an_api_token_submits_once_per_idempotency_key_and_is_audited_and_revocable() 
     );
     assert_eq!(a[0]["id"], b[0]["id"], "the same key submitted twice");
     let id = a[0]["id"].as_str().unwrap_or_default().to_owned();
-    t.wait_final(&[id.clone()], WAIT)?;
+    t.wait_final(std::slice::from_ref(&id), WAIT)?;
     let change = http.get(&format!("{base}/api/changes/{id}"), None, Some(&token))?;
     let change: serde_json::Value = serde_json::from_str(&change.body)?;
     assert_eq!(change["state"], "succeeded");

@@ -269,7 +269,7 @@ async fn scenario(t: &Launcher, c: &Client) -> anyhow::Result<()> {
     })?[0]
         .id
         .clone();
-    t.wait_final(&[db.clone()], WAIT)?;
+    t.wait_final(std::slice::from_ref(&db), WAIT)?;
     c.delete_all_cookies().await?;
     let dir = t.dir.path().to_path_buf();
     let keys = add_operator(

@@ -71,7 +71,7 @@ pub async fn page(
         Ok(_) => return unexpected(&who),
         Err(f) => return refused(&who, &f),
     };
-    records.sort_by(|a, b| b.tenant_seq.cmp(&a.tenant_seq));
+    records.sort_by_key(|r| std::cmp::Reverse(r.tenant_seq));
     let older = records.last().map(|r| r.tenant_seq).filter(|n| *n > 1);
     let body = html! {
         p { a href="/audit/verify" { "Verify the chain" } }
