@@ -59,3 +59,5 @@ mod shares_tests;
 mod test_store;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod web_auth_tests;
