@@ -185,20 +185,26 @@ fn err(file: &str, message: String) -> SetupError {
 
 /// An HTTP endpoint of the setup (`endpoints.web`): a literal
 /// `http://IP:PORT`, checked before anything starts.
-fn check_http(file: &str, key: &str, value: &str, default: &str) -> Result<(), SetupError> {
-    let ok = value.strip_prefix("http://").is_some_and(|a| {
-        a.trim_end_matches('/')
-            .replace("localhost:", "127.0.0.1:")
-            .parse::<std::net::SocketAddr>()
-            .is_ok()
-    });
-    if ok {
-        return Ok(());
-    }
-    Err(err(
-        file,
-        format!("endpoints.{key}: {value:?} is not http://IP:PORT (default {default})"),
-    ))
+fn check_http(
+    file: &str,
+    key: &str,
+    value: &str,
+    default: &str,
+) -> Result<std::net::SocketAddr, SetupError> {
+    value
+        .strip_prefix("http://")
+        .and_then(|a| {
+            a.trim_end_matches('/')
+                .replace("localhost:", "127.0.0.1:")
+                .parse::<std::net::SocketAddr>()
+                .ok()
+        })
+        .ok_or_else(|| {
+            err(
+                file,
+                format!("endpoints.{key}: {value:?} is not http://IP:PORT (default {default})"),
+            )
+        })
 }
 
 fn scalar(v: &serde_norway::Value) -> Option<String> {
@@ -285,7 +291,19 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
         metrics: e.metrics.unwrap_or(d.metrics),
         web: e.web.unwrap_or(d.web),
     };
-    check_http(&file, "web", &endpoints.web, crate::endpoints::DEFAULT_WEB)?;
+    let web = check_http(&file, "web", &endpoints.web, crate::endpoints::DEFAULT_WEB)?;
+    // Plain HTTP carries its cookies and tokens in clear (the web daemon
+    // refuses it too; said here before anything starts).
+    if !web.ip().is_loopback() {
+        return Err(err(
+            &file,
+            format!(
+                "endpoints.web: {:?} is not a loopback address: the console has no TLS yet \
+                 (put a TLS proxy on this machine in front of a loopback address)",
+                endpoints.web
+            ),
+        ));
+    }
     // Metrics are read-only HTTP, not an internal socket: any address, but
     // a literal one (checked here, before anything starts).
     if !endpoints.metrics.starts_with("http://")
@@ -518,6 +536,21 @@ mod tests {
             Path::new("/etc/vigie/tower.yml"),
             &format!("name: t\ndata_dir: /var/lib/vigie\n{extra}"),
         )
+    }
+
+    #[test]
+    fn the_web_console_is_on_loopback_by_default_and_only_there() {
+        let s = setup("").unwrap();
+        assert_eq!(s.endpoints.web, crate::endpoints::DEFAULT_WEB);
+        assert!(setup("endpoints:\n  web: http://127.0.0.1:0\n").is_ok());
+        for bad in [
+            "http://0.0.0.0:7180",
+            "http://192.0.2.1:7180",
+            "tcp://127.0.0.1:7180",
+        ] {
+            let e = setup(&format!("endpoints:\n  web: {bad}\n")).unwrap_err();
+            assert!(e.to_string().contains("endpoints.web"), "{bad}: {e}");
+        }
     }
 
     #[test]

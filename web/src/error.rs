@@ -9,6 +9,8 @@ pub enum WebError {
     },
     #[error("the web endpoint {0:?} is not http://IP:PORT")]
     Endpoint(String),
+    #[error("the web endpoint {0:?} is not a loopback address: the console has no TLS yet (put a TLS proxy on this machine in front of a loopback address)")]
+    NotLoopback(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }

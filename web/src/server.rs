@@ -21,6 +21,18 @@ use crate::{api, pages};
 /// How long a console session lasts.
 pub const SESSION_MS: u64 = 12 * 3_600_000;
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_console_listens_on_loopback_only() {
+        assert!(super::parse_bind("http://127.0.0.1:0").is_ok());
+        assert!(super::parse_bind("http://[::1]:7180").is_ok());
+        assert!(super::parse_bind("http://0.0.0.0:7180").is_err());
+        assert!(super::parse_bind("http://10.0.0.1:7180").is_err());
+        assert!(super::parse_bind("https://127.0.0.1:7180").is_err());
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct WebConfig {
     /// `http://IP:PORT` (port 0: any free port).
@@ -80,11 +92,19 @@ pub fn router(app: Shared) -> Router {
         .with_state(app)
 }
 
-fn parse_bind(bind: &str) -> Result<SocketAddr, WebError> {
-    bind.strip_prefix("http://")
+/// The address to listen on: loopback only, since the console serves
+/// plain HTTP (no TLS yet) and its cookies and tokens must not cross a
+/// network in clear.
+pub fn parse_bind(bind: &str) -> Result<SocketAddr, WebError> {
+    let addr: SocketAddr = bind
+        .strip_prefix("http://")
         .map(|a| a.trim_end_matches('/').replace("localhost:", "127.0.0.1:"))
         .and_then(|a| a.parse().ok())
-        .ok_or_else(|| WebError::Endpoint(bind.to_owned()))
+        .ok_or_else(|| WebError::Endpoint(bind.to_owned()))?;
+    if !addr.ip().is_loopback() {
+        return Err(WebError::NotLoopback(bind.to_owned()));
+    }
+    Ok(addr)
 }
 
 /// Tells the referee where the console is, until it has heard it.

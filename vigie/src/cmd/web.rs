@@ -215,7 +215,11 @@ fn daemon(bind: String, api: String, orders: String) -> anyhow::Result<ExitCode>
     let cfg = vigie_web::WebConfig { bind, api, orders };
     match vigie_web::serve(cfg, move || stop.load(std::sync::atomic::Ordering::Relaxed)) {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e @ (vigie_web::WebError::Endpoint(_) | vigie_web::WebError::Bind { .. })) => {
+        Err(
+            e @ (vigie_web::WebError::Endpoint(_)
+            | vigie_web::WebError::NotLoopback(_)
+            | vigie_web::WebError::Bind { .. }),
+        ) => {
             out::esay!("vigie web: {e}");
             Ok(ExitCode::from(EXIT_CONFIG))
         }
