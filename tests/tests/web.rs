@@ -209,6 +209,23 @@ fn a_forged_or_stale_csrf_token_is_refused_and_nothing_is_cancelled() -> anyhow:
         limit: 1,
     })?;
     assert_eq!(done[0].state.word(), "cancelled");
+    // Signing out is an action too: the token first, then the session ends.
+    let forged = http.form(&format!("{base}/logout"), Some(&cookie), &[("csrf", "0")])?;
+    assert_eq!(forged.status, 403);
+    let out = http.form(
+        &format!("{base}/logout"),
+        Some(&cookie),
+        &[("csrf", &token)],
+    )?;
+    assert_eq!(out.status, 303);
+    assert!(out
+        .header("set-cookie")
+        .unwrap_or_default()
+        .contains("Max-Age=0"));
+    assert_eq!(
+        http.get(&format!("{base}/"), Some(&cookie), None)?.status,
+        401
+    );
     Ok(())
 }
 

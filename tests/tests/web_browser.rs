@@ -235,11 +235,11 @@ async fn scenario(t: &Launcher, c: &Client) -> anyhow::Result<()> {
     let origin = c.current_url().await?.origin().ascii_serialization();
     c.goto(&format!("{origin}/changes/{queued}")).await?;
     c.execute(
-        "document.querySelector('input[name=csrf]').value = 'f'.repeat(64)",
+        "document.querySelector('main input[name=csrf]').value = 'f'.repeat(64)",
         vec![],
     )
     .await?;
-    c.find(Locator::Css("form.inline button"))
+    c.find(Locator::Css("main form.inline button"))
         .await?
         .click()
         .await?;

@@ -19,6 +19,8 @@ const MAX_SECRET: usize = 200;
 pub struct Signed {
     pub operator: OperatorRecord,
     pub credential: CredentialView,
+    /// The session's CSRF token, for the forms of its pages.
+    pub csrf: String,
 }
 
 /// The session secret in the request's cookies.
@@ -58,6 +60,7 @@ pub async fn authenticate(referee: &Referee, secret: Option<String>) -> Result<S
         ApiAnswer::Web(WebAnswer::Holder { view, operator }) => Ok(Signed {
             operator,
             credential: view,
+            csrf: String::new(),
         }),
         _ => Err(unauthorized()),
     }

@@ -119,7 +119,7 @@ pub async fn page(
         Ok(c) => c,
         Err(f) => return refused(&who, &f),
     };
-    let csrf = app.csrf.token(&who.credential.id);
+    let csrf = who.csrf.clone();
     let body = html! {
         p { "On " a href={ "/hosts/" (c.host) } { (c.host) } " · by " (c.operator) " · " (c.title) }
         div #live data-events={ "/changes/" (c.id) "/events" } { (steps(&c)) }

@@ -28,6 +28,7 @@ pub fn page(title: &str, who: Option<&Signed>, body: Markup) -> Markup {
                     }
                     @if let Some(s) = who {
                         span.who { (s.operator.name) " @ " (s.operator.tenant) }
+                        (action("/logout", &s.csrf, "Sign out"))
                     }
                 }
                 main {

@@ -28,6 +28,10 @@ pub fn respond(status: StatusCode, m: Markup) -> Response {
 pub async fn signed(app: &App, headers: &HeaderMap) -> Result<Signed, Response> {
     auth::authenticate(&app.referee, auth::cookie_secret(headers))
         .await
+        .map(|mut s| {
+            s.csrf = app.csrf.token(&s.credential.id);
+            s
+        })
         .map_err(|_| {
             respond(
                 StatusCode::UNAUTHORIZED,
