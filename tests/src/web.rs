@@ -118,9 +118,23 @@ impl Http {
         cookie: Option<&str>,
         fields: &[(&str, &str)],
     ) -> anyhow::Result<Answer> {
+        self.form_with(url, cookie, &[], fields)
+    }
+
+    /// POST of a form with more headers (`Origin`, …).
+    pub fn form_with(
+        &self,
+        url: &str,
+        cookie: Option<&str>,
+        headers: &[(&str, &str)],
+        fields: &[(&str, &str)],
+    ) -> anyhow::Result<Answer> {
         let mut r = self.agent.post(url);
         if let Some(c) = cookie {
             r = r.set("Cookie", c);
+        }
+        for (k, v) in headers {
+            r = r.set(k, v);
         }
         Self::answer(r.send_form(fields))
     }

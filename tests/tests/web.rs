@@ -33,6 +33,14 @@ fn a_one_time_url_signs_in_once_and_a_revoked_session_is_out() -> anyhow::Result
     let page = http.get(&url, None, None)?;
     assert_eq!(page.status, 200);
     let ticket = url.rsplit('/').next().unwrap_or_default();
+    // Posted from another site's page: refused, the ticket kept.
+    let evil = http.form_with(
+        &format!("{base}/login"),
+        None,
+        &[("Origin", "http://evil.example")],
+        &[("ticket", ticket)],
+    )?;
+    assert_eq!(evil.status, 403, "{evil:?}");
     let signed = http.form(&format!("{base}/login"), None, &[("ticket", ticket)])?;
     assert_eq!(signed.status, 303, "{signed:?}");
     let set = signed.header("set-cookie").unwrap_or_default().to_owned();

@@ -14,6 +14,9 @@ use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller, Chan
 /// How long one call waits for the referee.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long one round of following a change lasts.
+const FOLLOW_ROUND: Duration = Duration::from_secs(20);
+
 /// The tower's identity for the web daemon's own calls.
 const WEB: &str = "web";
 
@@ -108,11 +111,20 @@ impl Referee {
             let Ok(mut c) = me.client(caller) else {
                 return;
             };
-            let r = c.follow(&[change], Some(Duration::from_secs(3_600)), |_, v| {
-                let _ = tx.blocking_send(v.clone());
-            });
-            if let Err(e) = r {
-                tracing::debug!(event = "web_follow_ended", error = %e);
+            // In rounds, so a reader gone (the page closed) frees the
+            // thread within a round even while the change waits.
+            while !tx.is_closed() {
+                let r = c.follow(std::slice::from_ref(&change), Some(FOLLOW_ROUND), |_, v| {
+                    let _ = tx.blocking_send(v.clone());
+                });
+                match r {
+                    Err(vigie_referee::ClientError::NotFinal { .. }) => continue,
+                    Ok(_) => return,
+                    Err(e) => {
+                        tracing::debug!(event = "web_follow_ended", error = %e);
+                        return;
+                    }
+                }
             }
         });
         Ok(())

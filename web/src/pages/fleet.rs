@@ -5,7 +5,7 @@
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use maud::html;
+use maud::{html, Markup};
 use vigie_json::HostJson;
 use vigie_wire::tower::{ApiAnswer, ApiCall};
 
@@ -51,18 +51,26 @@ pub async fn page(
         .map(HostJson::from)
         .collect();
     hosts.sort_by(|a, b| a.id.cmp(&b.id));
+    let error = filter.err().map(|e| e.to_string());
+    let body = body(&hosts, selector, error.as_deref());
+    respond(StatusCode::OK, layout::page("Fleet", Some(&who), body))
+}
+
+/// The fleet page's body for `hosts` (sorted), pure: what the benchmark
+/// renders.
+pub fn body(hosts: &[HostJson], selector: &str, error: Option<&str>) -> Markup {
     let online = hosts.iter().filter(|h| h.online).count();
-    let body = html! {
+    html! {
         form method="get" action="/" {
             label { "Selector " input type="text" name="selector" value=(selector) placeholder="role=web"; }
             button type="submit" { "Filter" }
         }
-        @if let Err(e) = &filter { p.error { (e.to_string()) } }
+        @if let Some(e) = error { p.error { (e) } }
         p { (hosts.len()) " hosts: " (online) " online, " (hosts.len() - online) " offline" }
         table #hosts {
             thead { tr { th { "Host" } th { "State" } th { "Queued" } th { "Running" } th { "Labels" } } }
             tbody {
-                @for h in &hosts {
+                @for h in hosts {
                     tr {
                         td { a href={ "/hosts/" (h.id) } { (h.id) } }
                         td {
@@ -77,6 +85,5 @@ pub async fn page(
                 }
             }
         }
-    };
-    respond(StatusCode::OK, layout::page("Fleet", Some(&who), body))
+    }
 }

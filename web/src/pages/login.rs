@@ -30,7 +30,38 @@ pub struct LoginForm {
     pub ticket: String,
 }
 
-pub async fn redeem(State(app): State<Shared>, Form(f): Form<LoginForm>) -> Response {
+/// Whether a form post comes from the console's own pages: a browser
+/// says where a post comes from (`Origin`); one from another site could
+/// sign the visitor in as someone else.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match (origin.to_str().ok(), host) {
+        (Some(o), Some(h)) => {
+            o.strip_prefix("http://") == Some(h) || o.strip_prefix("https://") == Some(h)
+        }
+        _ => false,
+    }
+}
+
+pub async fn redeem(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    if !same_origin(&headers) {
+        tracing::warn!(event = "login_cross_origin");
+        return respond(
+            StatusCode::FORBIDDEN,
+            layout::page(
+                "Sign in",
+                None,
+                html! { p.error { "Sign in from the console's own page." } },
+            ),
+        );
+    }
     let call = ApiCall::Web(WebCall::Redeem {
         ticket: f.ticket,
         valid_ms: app.session_ms,
