@@ -41,6 +41,13 @@ fn a_one_time_url_signs_in_once_and_a_revoked_session_is_out() -> anyhow::Result
         &[("ticket", ticket)],
     )?;
     assert_eq!(evil.status, 403, "{evil:?}");
+    let cross = http.form_with(
+        &format!("{base}/login"),
+        None,
+        &[("Sec-Fetch-Site", "cross-site"), ("Origin", "null")],
+        &[("ticket", ticket)],
+    )?;
+    assert_eq!(cross.status, 403, "{cross:?}");
     let signed = http.form(&format!("{base}/login"), None, &[("ticket", ticket)])?;
     assert_eq!(signed.status, 303, "{signed:?}");
     let set = signed.header("set-cookie").unwrap_or_default().to_owned();

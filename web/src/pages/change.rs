@@ -35,9 +35,13 @@ pub fn list(changes: &[ChangeJson]) -> Markup {
     }
 }
 
-/// The live part of a change's page: its state and steps.
-pub fn steps(c: &ChangeJson) -> Markup {
+/// The live part of a change's page: its state, steps, and while it is
+/// not final the form that cancels it (with the session's CSRF token).
+pub fn steps(c: &ChangeJson, csrf: &str) -> Markup {
     html! {
+        @if !c.is_final {
+            p { (layout::action(&format!("/changes/{}/cancel", c.id), csrf, "Cancel")) }
+        }
         p { "State: " strong #state class={ "state-" (c.state) } { (c.state) }
             @if let Some(s) = c.step { " (step " (s) ")" } }
         table #steps {
@@ -122,10 +126,7 @@ pub async fn page(
     let csrf = who.csrf.clone();
     let body = html! {
         p { "On " a href={ "/hosts/" (c.host) } { (c.host) } " · by " (c.operator) " · " (c.title) }
-        div #live data-events={ "/changes/" (c.id) "/events" } { (steps(&c)) }
-        @if !c.is_final {
-            p { (layout::action(&format!("/changes/{}/cancel", c.id), &csrf, "Cancel")) }
-        }
+        div #live data-events={ "/changes/" (c.id) "/events" } { (steps(&c, &csrf)) }
     };
     respond(
         StatusCode::OK,
@@ -145,29 +146,45 @@ pub async fn events(
         Err(r) => return r,
     };
     // The same read as the page: refused here, nothing is followed.
-    if let Err(f) = one(&app, &who.operator, &id).await {
-        return refused(&who, &f);
-    }
+    let first = match one(&app, &who.operator, &id).await {
+        Ok(c) => c,
+        Err(f) => return refused(&who, &f),
+    };
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     if let Err(f) = app.referee.follow(&who.operator, id, tx) {
         return refused(&who, &f);
     }
-    let stream = futures_util::stream::unfold((rx, false), |(mut rx, done)| async move {
-        if done {
-            return None;
-        }
-        let v = rx.recv().await?;
-        let c = ChangeJson::from(&v);
-        let html = steps(&c).into_string();
-        let data = serde_json::to_string(&html).unwrap_or_default();
-        let mut events = vec![Ok::<Event, Infallible>(
-            Event::default().event("view").data(data),
-        )];
-        if c.is_final {
-            events.push(Ok(Event::default().event("end").data("{}")));
-        }
-        Some((futures_util::stream::iter(events), (rx, c.is_final)))
-    });
+    let csrf = who.csrf.clone();
+    let shown = steps(&first, &csrf).into_string();
+    let stream = futures_util::stream::unfold(
+        (rx, shown, first.is_final),
+        move |(mut rx, mut shown, done)| {
+            let csrf = csrf.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                // Only what differs from what the page shows: a view read
+                // again (each round of following) is not sent twice.
+                let (html, last) = loop {
+                    let c = ChangeJson::from(&rx.recv().await?);
+                    let html = steps(&c, &csrf).into_string();
+                    if html != shown {
+                        break (html, c.is_final);
+                    }
+                };
+                shown.clone_from(&html);
+                let data = serde_json::to_string(&html).unwrap_or_default();
+                let mut events = vec![Ok::<Event, Infallible>(
+                    Event::default().event("view").data(data),
+                )];
+                if last {
+                    events.push(Ok(Event::default().event("end").data("{}")));
+                }
+                Some((futures_util::stream::iter(events), (rx, shown, last)))
+            }
+        },
+    );
     use futures_util::StreamExt;
     Sse::new(stream.flatten())
         .keep_alive(KeepAlive::default())

@@ -30,20 +30,27 @@ pub struct LoginForm {
     pub ticket: String,
 }
 
-/// Whether a form post comes from the console's own pages: a browser
-/// says where a post comes from (`Origin`); one from another site could
-/// sign the visitor in as someone else.
+/// Whether a form post comes from the console's own pages, as the
+/// browser says: `Sec-Fetch-Site` when it sends one (`Origin` is `null`
+/// under our `no-referrer` policy), else `Origin`. A post from another
+/// site could sign the visitor in as someone else. Clients that are no
+/// browser send neither.
 fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else {
+    let text = |h| {
+        headers
+            .get(h)
+            .and_then(|v: &header::HeaderValue| v.to_str().ok())
+    };
+    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
+        return site == "same-origin" || site == "none";
+    }
+    let Some(origin) = text(header::ORIGIN) else {
         return true;
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    match (origin.to_str().ok(), host) {
-        (Some(o), Some(h)) => {
-            o.strip_prefix("http://") == Some(h) || o.strip_prefix("https://") == Some(h)
-        }
-        _ => false,
-    }
+    let host = text(header::HOST);
+    host.is_some_and(|h| {
+        origin.strip_prefix("http://") == Some(h) || origin.strip_prefix("https://") == Some(h)
+    })
 }
 
 pub async fn redeem(
