@@ -15,9 +15,9 @@ use vigie_json::{AuditJson, ChangeJson, HostJson};
 use vigie_wire::catalog::CatalogAnswer;
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, IdemKey};
 
+use crate::app::Shared;
 use crate::auth::{self, Signed};
 use crate::headers::{kind_word, status_of};
-use crate::server::Shared;
 
 /// The header a write's idempotency key comes in.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";

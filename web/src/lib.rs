@@ -10,6 +10,7 @@
 //! this daemon holds none of them, only a CSRF key.
 
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod csrf;
 mod error;

@@ -13,6 +13,7 @@ use axum::Router;
 use vigie_wire::tower::ApiCall;
 use vigie_wire::web::WebCall;
 
+use crate::app::{App, Shared};
 use crate::csrf::Csrf;
 use crate::error::WebError;
 use crate::referee::Referee;
@@ -40,17 +41,6 @@ pub struct WebConfig {
     pub api: String,
     pub orders: String,
 }
-
-#[derive(Debug)]
-pub struct App {
-    pub referee: Referee,
-    pub csrf: Csrf,
-    pub session_ms: u64,
-    /// Served over TLS (cookies marked `Secure`).
-    pub secure: bool,
-}
-
-pub type Shared = Arc<App>;
 
 fn asset(body: &'static str, kind: &'static str) -> Response {
     (

@@ -9,7 +9,7 @@ use vigie_json::AuditJson;
 use vigie_wire::tower::{ApiAnswer, ApiCall, AuditFilter};
 
 use super::{layout, refused, respond, signed, unexpected};
-use crate::server::Shared;
+use crate::app::Shared;
 
 /// Records on one audit page.
 pub const PAGE: u32 = 50;

@@ -12,7 +12,7 @@ use vigie_json::ChangeJson;
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind};
 
 use super::{layout, refused, respond, signed, unexpected};
-use crate::server::Shared;
+use crate::app::Shared;
 
 /// A list of changes.
 pub fn list(changes: &[ChangeJson]) -> Markup {

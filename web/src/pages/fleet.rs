@@ -10,7 +10,7 @@ use vigie_json::HostJson;
 use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::{layout, refused, respond, signed, unexpected};
-use crate::server::Shared;
+use crate::app::Shared;
 
 #[derive(Debug, serde::Deserialize)]
 pub struct FleetQuery {

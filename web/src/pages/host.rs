@@ -9,7 +9,7 @@ use vigie_json::{AuditJson, ChangeJson, HostJson};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind};
 
 use super::{layout, refused, respond, signed, unexpected};
-use crate::server::Shared;
+use crate::app::Shared;
 
 pub async fn page(
     State(app): State<Shared>,

@@ -11,8 +11,8 @@ use vigie_wire::tower::{ApiAnswer, ApiCall};
 use vigie_wire::web::{WebAnswer, WebCall};
 
 use super::{layout, respond, signed};
+use crate::app::Shared;
 use crate::auth;
-use crate::server::Shared;
 
 pub async fn ticket(Path(ticket): Path<String>) -> Response {
     let body = html! {

@@ -14,9 +14,9 @@ use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup};
 use vigie_wire::tower::ApiFault;
 
+use crate::app::App;
 use crate::auth::{self, Signed};
 use crate::headers::status_of;
-use crate::server::App;
 
 /// A page's HTML with a status.
 pub fn respond(status: StatusCode, m: Markup) -> Response {

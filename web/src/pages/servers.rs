@@ -9,7 +9,7 @@ use vigie_wire::catalog::{CatalogAnswer, CatalogCall};
 use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::{layout, refused, respond, signed, unexpected};
-use crate::server::Shared;
+use crate::app::Shared;
 
 /// The list call of every server in scope.
 pub fn call() -> ApiCall {
