@@ -7,13 +7,17 @@
 //! holds a secret: the web layer decides nothing about who may do what.
 
 use sha2::{Digest, Sha256};
-use vigie_escalator::Database;
 use vigie_wire::front::OperatorRecord;
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin};
 use vigie_wire::web::{CredentialKind, CredentialView, WebAnswer, WebCall};
 
-use crate::tower::{encode, now_ms, scan_all, Tower};
+use crate::audit::AuditAction;
+use crate::clock::now_ms;
+use crate::codec::encode;
+use crate::fetch::Fetched;
+use crate::tower::Tower;
 use crate::turn::Turn;
+use crate::web_keys::{cred_key, id_of, PREFIX, URL_KEY};
 
 /// How long a login ticket is valid.
 pub const TICKET_MS: u64 = 60_000;
@@ -21,7 +25,6 @@ pub const TICKET_MS: u64 = 60_000;
 pub const MAX_VALID_MS: u64 = 366 * 24 * 3_600_000;
 /// Most live credentials one operator holds (each login makes one).
 pub const MAX_PER_OPERATOR: usize = 256;
-const URL_KEY: &[u8] = b"web/url";
 
 /// A stored credential: never its secret.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -33,10 +36,6 @@ struct CredentialRecord {
     public: String,
     /// SHA-256 of the secret, hex.
     hash: String,
-}
-
-fn cred_key(id: &str) -> Vec<u8> {
-    format!("web/cred/{id}").into_bytes()
 }
 
 fn digest(secret: &str) -> String {
@@ -59,17 +58,18 @@ fn not_signed_in() -> ApiFault {
     )
 }
 
-/// The latest value `key` has in the turn or the store: a ticket redeemed
-/// earlier in this turn is already spent.
-fn read(db: &Database, turn: &Turn, key: &[u8]) -> Result<Option<Vec<u8>>, ApiFault> {
+/// The latest value `key` has in the turn or as read for the call: a
+/// ticket redeemed earlier in this turn is already spent.
+fn read(db: &Fetched, turn: &Turn, key: &[u8]) -> Result<Option<Vec<u8>>, ApiFault> {
     if let Some((_, v)) = turn.writes.iter().rev().find(|(k, _)| k == key) {
         return Ok(v.clone());
     }
     db.get(key)
-        .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))
+        .map(|v| v.map(<[u8]>::to_vec))
+        .map_err(|e| fault(ApiFaultKind::Storage, e))
 }
 
-fn record(db: &Database, turn: &Turn, id: &str) -> Result<Option<CredentialRecord>, ApiFault> {
+fn record(db: &Fetched, turn: &Turn, id: &str) -> Result<Option<CredentialRecord>, ApiFault> {
     let Some(v) = read(db, turn, &cred_key(id))? else {
         return Ok(None);
     };
@@ -79,16 +79,8 @@ fn record(db: &Database, turn: &Turn, id: &str) -> Result<Option<CredentialRecor
 }
 
 /// Splits a secret into its id and checks it against its record.
-fn holder(
-    db: &Database,
-    turn: &Turn,
-    secret: &str,
-    now: u64,
-) -> Result<CredentialRecord, ApiFault> {
-    let id = secret.split_once('.').map_or("", |(id, _)| id);
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(not_signed_in());
-    }
+fn holder(db: &Fetched, turn: &Turn, secret: &str, now: u64) -> Result<CredentialRecord, ApiFault> {
+    let id = id_of(secret).ok_or_else(not_signed_in)?;
     let rec = record(db, turn, id)?.ok_or_else(not_signed_in)?;
     if rec.hash != digest(secret) || rec.view.expires_ms <= now {
         return Err(not_signed_in());
@@ -125,7 +117,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         call: WebCall,
-        db: &Database,
+        db: &Fetched,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         let now = now_ms();
@@ -193,11 +185,14 @@ impl Tower {
     fn own_credentials(
         &self,
         caller: &Caller,
-        db: &Database,
+        db: &Fetched,
     ) -> Result<Vec<CredentialRecord>, ApiFault> {
-        let all: Vec<CredentialRecord> = scan_all(db, b"web/cred/")?;
+        let all = db
+            .scan(PREFIX)
+            .map_err(|e| fault(ApiFaultKind::Storage, e))?;
         Ok(all
-            .into_iter()
+            .iter()
+            .filter_map(|(_, v)| vigie_wire::decode::<CredentialRecord>(v).ok())
             .filter(|r| r.tenant == caller.home() && r.operator == caller.operator)
             .collect())
     }
@@ -207,7 +202,7 @@ impl Tower {
     fn issue(
         &mut self,
         caller: &Caller,
-        db: &Database,
+        db: &Fetched,
         turn: &mut Turn,
         kind: CredentialKind,
         label: String,
@@ -272,7 +267,11 @@ impl Tower {
         if kind != CredentialKind::Ticket {
             let who = Caller::internal(&op.tenant, &op.name);
             let summary = format!("{} {} {}", kind.word(), view.id, view.label);
-            self.audit_host(turn, &who, "", &format!("{}_issued", kind.word()), summary);
+            let action = match kind {
+                CredentialKind::Token => AuditAction::TokenIssued,
+                _ => AuditAction::SessionIssued,
+            };
+            self.audit_host(turn, &who, "", action, summary);
         }
         Ok((view, secret))
     }
@@ -280,7 +279,7 @@ impl Tower {
     fn revoke_credential(
         &mut self,
         caller: &Caller,
-        db: &Database,
+        db: &Fetched,
         turn: &mut Turn,
         id: &str,
     ) -> Result<WebAnswer, ApiFault> {
@@ -297,7 +296,7 @@ impl Tower {
         turn.delete(cred_key(id));
         let who = Caller::internal(&rec.tenant, &rec.operator);
         let summary = format!("{} {} {}", rec.view.kind.word(), id, rec.view.label);
-        self.audit_host(turn, &who, "", "credential_revoked", summary);
+        self.audit_host(turn, &who, "", AuditAction::CredentialRevoked, summary);
         Ok(WebAnswer::Credentials(vec![rec.view]))
     }
 
@@ -305,7 +304,7 @@ impl Tower {
     fn redeem(
         &mut self,
         caller: &Caller,
-        db: &Database,
+        db: &Fetched,
         turn: &mut Turn,
         ticket: &str,
         valid_ms: u64,

@@ -45,9 +45,15 @@ impl F {
         let out = calls
             .into_iter()
             .map(|(c, w)| {
-                self.tower
-                    .api(&c, ApiCall::Web(w), &self.store.db, now, &mut t)
-                    .map_err(|f| f.kind)
+                crate::fetch::api(
+                    &mut self.tower,
+                    &c,
+                    ApiCall::Web(w),
+                    &self.store.db,
+                    now,
+                    &mut t,
+                )
+                .map_err(|f| f.kind)
             })
             .collect();
         self.store.commit(&mut self.tower, &mut t);

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use vigie_referee::ApiClient;
+use vigie_client::ApiClient;
 use vigie_wire::tower::{ApiAnswer, ApiCall};
 use vigie_wire::web::{WebAnswer, WebCall};
 

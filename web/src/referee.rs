@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use vigie_referee::{ApiClient, ClientError};
+use vigie_client::{ApiClient, ClientError};
 use vigie_wire::front::OperatorRecord;
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller, ChangeView, IdemKey};
 
@@ -57,7 +57,7 @@ impl Referee {
     pub async fn as_tower(&self, call: ApiCall) -> Result<ApiAnswer, ApiFault> {
         let me = self.clone();
         Self::blocking(move || {
-            let caller = Caller::internal(vigie_referee::TOWER_TENANT, WEB);
+            let caller = Caller::internal(vigie_wire::ids::TOWER_TENANT, WEB);
             me.client(caller)?.call(call).map_err(fault_of)
         })
         .await
@@ -118,7 +118,7 @@ impl Referee {
                     let _ = tx.blocking_send(v.clone());
                 });
                 match r {
-                    Err(vigie_referee::ClientError::NotFinal { .. }) => continue,
+                    Err(vigie_client::ClientError::NotFinal { .. }) => continue,
                     Ok(_) => return,
                     Err(e) => {
                         tracing::debug!(event = "web_follow_ended", error = %e);

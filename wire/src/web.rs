@@ -89,6 +89,6 @@ pub enum WebAnswer {
     /// Who holds a secret (for `Authenticate` and `Redeem`).
     Holder {
         view: CredentialView,
-        operator: crate::front::OperatorRecord,
+        operator: crate::access::OperatorRecord,
     },
 }

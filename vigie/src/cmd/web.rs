@@ -10,7 +10,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Subcommand;
 use serde::Serialize;
-use vigie_wire::tower::{ApiAnswer, ApiCall};
 use vigie_wire::web::{CredentialKind, CredentialView, WebAnswer, WebCall};
 
 use super::conn::Conn;
@@ -117,8 +116,8 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
     let mut tower = a.conn.client()?;
     match action {
         Action::Login => {
-            let answer = tower.call(ApiCall::Web(WebCall::Login))?;
-            let ApiAnswer::Web(WebAnswer::Issued { view, secret, url }) = answer else {
+            let answer = tower.ask(WebCall::Login)?;
+            let WebAnswer::Issued { view, secret, url } = answer else {
                 anyhow::bail!("unexpected answer");
             };
             let Some(base) = url else {
@@ -148,8 +147,8 @@ pub fn tokens(a: TokensArgs, format: Format) -> anyhow::Result<ExitCode> {
     match a.action {
         TokensAction::Create { expires, label } => {
             let valid_ms = u64::try_from(expires.as_millis()).unwrap_or(u64::MAX);
-            let answer = tower.call(ApiCall::Web(WebCall::TokenCreate { valid_ms, label }))?;
-            let ApiAnswer::Web(WebAnswer::Issued { view, secret, .. }) = answer else {
+            let answer = tower.ask(WebCall::TokenCreate { valid_ms, label })?;
+            let WebAnswer::Issued { view, secret, .. } = answer else {
                 anyhow::bail!("unexpected answer");
             };
             match format {
@@ -178,9 +177,7 @@ fn list(
     format: Format,
     kinds: &[CredentialKind],
 ) -> anyhow::Result<()> {
-    let ApiAnswer::Web(WebAnswer::Credentials(v)) =
-        tower.call(ApiCall::Web(WebCall::Credentials))?
-    else {
+    let WebAnswer::Credentials(v) = tower.ask(WebCall::Credentials)? else {
         anyhow::bail!("unexpected answer");
     };
     let v: Vec<&CredentialView> = v.iter().filter(|c| kinds.contains(&c.kind)).collect();
@@ -205,7 +202,7 @@ fn list(
 }
 
 fn revoke(tower: &mut super::conn::Tower, format: Format, id: String) -> anyhow::Result<()> {
-    tower.call(ApiCall::Web(WebCall::Revoke { id: id.clone() }))?;
+    tower.ask(WebCall::Revoke { id: id.clone() })?;
     super::json::done(format, "web revoke", format!("{id} revoked"))?;
     Ok(())
 }
