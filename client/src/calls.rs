@@ -276,6 +276,7 @@ impl<C: Call> Call for Paged<C> {
 }
 
 pub mod catalog;
+mod web;
 
 #[cfg(test)]
 mod tests;

@@ -158,3 +158,10 @@ pub(crate) fn provisioner(setup: &Setup) -> Vec<String> {
     }
     args
 }
+
+pub(crate) fn web(setup: &Setup) -> Vec<String> {
+    let e = &setup.endpoints;
+    strings(&[
+        "web", "--bind", &e.web, "--api", &e.api, "--orders", &e.orders,
+    ])
+}

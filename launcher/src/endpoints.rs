@@ -22,6 +22,9 @@ pub const DEFAULT_MAJORDOMO: &str = "tcp://127.0.0.1:7110";
 /// loopback by default, port 9464 as Prometheus exporters use.
 pub const DEFAULT_METRICS: &str = "http://127.0.0.1:9464";
 
+/// The web console's HTTP endpoint: loopback by default.
+pub const DEFAULT_WEB: &str = "http://127.0.0.1:7180";
+
 /// Where the daemons listen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
@@ -36,6 +39,9 @@ pub struct Endpoints {
     pub majordomo: String,
     /// HTTP, read-only: the Prometheus metrics (`http://HOST:PORT`).
     pub metrics: String,
+    /// HTTP: the web console and API (`http://HOST:PORT`), every call
+    /// authenticated and made as its operator.
+    pub web: String,
 }
 
 /// The directory of the default internal sockets inside a data dir.
@@ -56,6 +62,7 @@ impl Endpoints {
             lifecycle: ipc("lifecycle"),
             majordomo: DEFAULT_MAJORDOMO.into(),
             metrics: DEFAULT_METRICS.into(),
+            web: DEFAULT_WEB.into(),
         }
     }
 

@@ -83,6 +83,7 @@ struct RawEndpoints {
     lifecycle: Option<String>,
     majordomo: Option<String>,
     metrics: Option<String>,
+    web: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -180,6 +181,30 @@ fn err(file: &str, message: String) -> SetupError {
         at: String::new(),
         message,
     }
+}
+
+/// An HTTP endpoint of the setup (`endpoints.web`): a literal
+/// `http://IP:PORT`, checked before anything starts.
+fn check_http(
+    file: &str,
+    key: &str,
+    value: &str,
+    default: &str,
+) -> Result<std::net::SocketAddr, SetupError> {
+    value
+        .strip_prefix("http://")
+        .and_then(|a| {
+            a.trim_end_matches('/')
+                .replace("localhost:", "127.0.0.1:")
+                .parse::<std::net::SocketAddr>()
+                .ok()
+        })
+        .ok_or_else(|| {
+            err(
+                file,
+                format!("endpoints.{key}: {value:?} is not http://IP:PORT (default {default})"),
+            )
+        })
 }
 
 fn scalar(v: &serde_norway::Value) -> Option<String> {
@@ -308,7 +333,9 @@ fn endpoints_of(file: &str, e: RawEndpoints, data_dir: &Path) -> Result<Endpoint
         lifecycle: e.lifecycle.unwrap_or(d.lifecycle),
         majordomo: e.majordomo.unwrap_or(d.majordomo),
         metrics: e.metrics.unwrap_or(d.metrics),
+        web: e.web.unwrap_or(d.web),
     };
+    check_web(file, &endpoints.web)?;
     // Metrics are read-only HTTP, not an internal socket: any address, but
     // a literal one (checked here, before anything starts).
     if !endpoints.metrics.starts_with("http://")
@@ -356,6 +383,23 @@ fn endpoints_of(file: &str, e: RawEndpoints, data_dir: &Path) -> Result<Endpoint
         ));
     }
     Ok(endpoints)
+}
+
+/// The web console's endpoint: a literal `http://IP:PORT` on loopback,
+/// since plain HTTP carries its cookies and tokens in clear (the web
+/// daemon refuses it too; said here before anything starts).
+fn check_web(file: &str, web: &str) -> Result<(), SetupError> {
+    let addr = check_http(file, "web", web, crate::endpoints::DEFAULT_WEB)?;
+    if addr.ip().is_loopback() {
+        return Ok(());
+    }
+    Err(err(
+        file,
+        format!(
+            "endpoints.web: {web:?} is not a loopback address: the console has no TLS yet \
+             (put a TLS proxy on this machine in front of a loopback address)"
+        ),
+    ))
 }
 
 fn supervision_of(file: &str, s: &RawSupervision) -> Result<Supervision, SetupError> {
@@ -536,6 +580,21 @@ mod tests {
             Path::new("/etc/vigie/tower.yml"),
             &format!("name: t\ndata_dir: /var/lib/vigie\n{extra}"),
         )
+    }
+
+    #[test]
+    fn the_web_console_is_on_loopback_by_default_and_only_there() {
+        let s = setup("").unwrap();
+        assert_eq!(s.endpoints.web, crate::endpoints::DEFAULT_WEB);
+        assert!(setup("endpoints:\n  web: http://127.0.0.1:0\n").is_ok());
+        for bad in [
+            "http://0.0.0.0:7180",
+            "http://192.0.2.1:7180",
+            "tcp://127.0.0.1:7180",
+        ] {
+            let e = setup(&format!("endpoints:\n  web: {bad}\n")).unwrap_err();
+            assert!(e.to_string().contains("endpoints.web"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -193,6 +193,8 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
                 child_args::deployd(setup),
                 "deployd_started",
             ),
+            // The console calls the referee as its operators.
+            child("web".into(), child_args::web(setup), "web_started"),
         ],
         setup.hosts.iter().map(plug).collect(),
     ]

@@ -24,6 +24,7 @@ mod server;
 mod throttle;
 mod zap;
 
+pub use calls::authorize;
 pub use error::MajordomoError;
 pub use server::{serve, MajordomoConfig};
 

@@ -106,6 +106,7 @@ impl Tower {
                 "a logs call is answered by the referee's loop",
             )),
             ApiCall::TowerStatus => self.tower_status(caller),
+            ApiCall::Web(w) => self.web_call(caller, w, db, turn),
             ApiCall::Hosts => Ok(self.hosts_view(caller)),
         }
     }

@@ -57,6 +57,10 @@ pub enum AuditAction {
     DeployStarted,
     DeployUnlocked,
     DeployEnded,
+    /// The web console's credentials (`web_auth.rs`).
+    TokenIssued,
+    SessionIssued,
+    CredentialRevoked,
     /// A change ended by the tower (cancelled, abandoned): its state's word.
     Ended(ChangeState),
 }
@@ -106,6 +110,9 @@ impl AuditAction {
             Self::DeployStarted => "deploy_started",
             Self::DeployUnlocked => "deploy_unlocked",
             Self::DeployEnded => "deploy_ended",
+            Self::TokenIssued => "token_issued",
+            Self::SessionIssued => "session_issued",
+            Self::CredentialRevoked => "credential_revoked",
             Self::Ended(state) => state.word(),
         }
     }

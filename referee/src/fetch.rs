@@ -121,6 +121,7 @@ fn call_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched)
         ApiCall::Audit { .. } => vec![audit()],
         ApiCall::AuditVerify => vec![Read::Key(crate::audit::HEAD_KEY.to_vec()), audit()],
         ApiCall::Page { call, .. } => call_reads(tower, caller, call, fetched),
+        ApiCall::Web(w) => web_reads(w),
         ApiCall::Deploy(DeployCall::List) => vec![Read::Prefix(
             format!("deploy/{}/", caller.tenant).into_bytes(),
         )],
@@ -151,6 +152,19 @@ fn rollout_reads(caller: &Caller, call: &DeployCall) -> Vec<Read> {
             ..
         } => vec![key(tenant, app, environment)],
         DeployCall::List | DeployCall::Record { .. } => Vec::new(),
+/// What a web console call reads: the credential its secret names, the
+/// caller's others (a login lists them), the console's URL.
+fn web_reads(call: &vigie_wire::web::WebCall) -> Vec<Read> {
+    use crate::web_keys::{cred_key, id_of, PREFIX, URL_KEY};
+    use vigie_wire::web::WebCall;
+    let all = || Read::Prefix(PREFIX.to_vec());
+    let one = |secret: &str| id_of(secret).map(|id| Read::Key(cred_key(id)));
+    match call {
+        WebCall::Login => vec![Read::Key(URL_KEY.to_vec()), all()],
+        WebCall::TokenCreate { .. } | WebCall::Credentials | WebCall::Revoke { .. } => vec![all()],
+        WebCall::Redeem { ticket, .. } => one(ticket).into_iter().chain([all()]).collect(),
+        WebCall::Authenticate { secret } => one(secret).into_iter().collect(),
+        WebCall::Announce { .. } => Vec::new(),
     }
 }
 

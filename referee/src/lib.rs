@@ -48,6 +48,8 @@ mod submission;
 mod table;
 mod tower;
 mod turn;
+mod web_auth;
+mod web_keys;
 
 pub use audit::{verify_chain, AuditChain};
 pub use clock::now_ms;
@@ -71,3 +73,5 @@ mod shares_tests;
 mod test_store;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod web_auth_tests;

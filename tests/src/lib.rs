@@ -18,6 +18,7 @@ mod setup;
 pub mod sshd;
 pub mod steps;
 pub mod tmpfs;
+pub mod web;
 
 pub use daemon::{is_running, vigie_bin, wait_not_running, Daemon, Escalator, Witness};
 pub use events::{Event, EventLog};

@@ -122,6 +122,8 @@ impl Setup {
         // Any free port: towers of parallel tests never collide; the
         // bound address is in the `metrics_started` event.
         let _ = writeln!(y, "  metrics: http://127.0.0.1:0");
+        // The web console too (`web_started` says where).
+        let _ = writeln!(y, "  web: http://127.0.0.1:0");
         if !self.supervision.is_empty() {
             let _ = writeln!(y, "supervision:");
             for (k, v) in &self.supervision {

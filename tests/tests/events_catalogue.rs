@@ -161,6 +161,7 @@ fn the_catalogue_has_one_line_per_event_with_its_daemon_and_meaning() {
         "metrics",
         "provisioner",
         "deployd",
+        "web",
         "cli",
     ];
     for line in text.lines().filter(|l| l.starts_with("| `")) {

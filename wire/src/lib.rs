@@ -18,5 +18,6 @@ pub mod limits;
 pub mod observe;
 pub mod page;
 pub mod tower;
+pub mod web;
 
 pub use envelope::{decode, encode, peek_version, WireError, MAGIC, VERSION};

@@ -585,6 +585,8 @@ pub enum ApiCall {
         call: Box<ApiCall>,
         page: crate::page::PageAsk,
     },
+    /// The web console's logins, sessions and API tokens.
+    Web(crate::web::WebCall),
 }
 
 impl ApiCall {
@@ -599,6 +601,9 @@ impl ApiCall {
         }
         if let ApiCall::Deploy(d) = self {
             return d.mutates();
+        }
+        if let ApiCall::Web(w) = self {
+            return w.mutates();
         }
         !matches!(
             self,
@@ -654,6 +659,9 @@ impl ApiCall {
             | ApiCall::Deploy(crate::deploy::DeployCall::Progress { .. }) => return None,
             ApiCall::Catalog(c) => c.verb(),
             ApiCall::Page { call, .. } => return call.verb(),
+            // An operator's own credentials need no grant (the door lets
+            // `WebCall::own` through); the rest are the tower's.
+            ApiCall::Web(_) => return None,
         })
     }
 }
@@ -687,6 +695,7 @@ pub enum ApiAnswer {
         answer: Box<ApiAnswer>,
         page: crate::page::PageInfo,
     },
+    Web(crate::web::WebAnswer),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -761,4 +770,10 @@ pub struct AuditFilter {
     pub until_ms: Option<u64>,
     pub before: Option<u64>,
     pub after: Option<u64>,
+}
+
+impl From<crate::web::WebCall> for ApiCall {
+    fn from(w: crate::web::WebCall) -> Self {
+        ApiCall::Web(w)
+    }
 }

@@ -76,6 +76,21 @@ pub const CRATE_DEPS: &[(&str, &[&str], &[&str])] = &[
         ],
         &[],
     ),
+    // The CLI's `--json` objects, shared with the web API.
+    ("vigie-json", &["vigie-deployer", "vigie-wire"], &[]),
+    // The web console: the referee's client, and the majordomo's own
+    // `authorize`, so a page is allowed exactly when the CLI call is.
+    (
+        "vigie-web",
+        &[
+            "vigie-changes",
+            "vigie-client",
+            "vigie-json",
+            "vigie-majordomo",
+            "vigie-wire",
+        ],
+        &[],
+    ),
     // The benchmarks: they start the tower's daemons on threads of their
     // own process (`vigie bench`), so they link what they measure.
     (
@@ -106,12 +121,14 @@ pub const CRATE_DEPS: &[(&str, &[&str], &[&str])] = &[
             "vigie-deployer",
             "vigie-drivers",
             "vigie-escalator",
+            "vigie-json",
             "vigie-launcher",
             "vigie-majordomo",
             "vigie-metrics",
             "vigie-plug",
             "vigie-provisioner",
             "vigie-referee",
+            "vigie-web",
             "vigie-wire",
         ],
         &[],

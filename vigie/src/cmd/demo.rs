@@ -32,7 +32,7 @@ pub struct Args {
 /// port, so the demo takes no fixed port.
 fn setup_yaml(dir: &std::path::Path) -> String {
     let mut y = format!(
-        "name: demo\ndata_dir: data\nendpoints:\n  majordomo: ipc://{}/majordomo.sock\n  metrics: http://127.0.0.1:0\nhosts:\n",
+        "name: demo\ndata_dir: data\nendpoints:\n  majordomo: ipc://{}/majordomo.sock\n  metrics: http://127.0.0.1:0\n  web: http://127.0.0.1:0\nhosts:\n",
         dir.display()
     );
     for (id, role) in HOSTS {
@@ -127,6 +127,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("  vigie audit --config {cfg}");
         println!("  vigie audit verify --config {cfg}");
         println!("  vigie status --config {cfg}");
+        console(&mut client, &cfg.to_string());
         println!("\nThe tower keeps running; try the commands above in another terminal. Ctrl-C to stop (the temp dir is removed).");
     }
     let outcome = launcher
@@ -135,4 +136,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("launcher")?;
     println!("Tower stopped ({outcome:?}).");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the web console's one-time sign-in URL (the demo's changes are
+/// on its pages).
+fn console(client: &mut super::conn::Tower, cfg: &str) {
+    use vigie_wire::web::{WebAnswer, WebCall};
+    match client.ask(WebCall::Login) {
+        Ok(WebAnswer::Issued {
+            secret,
+            url: Some(base),
+            ..
+        }) => {
+            println!("\nThe web console (this URL signs you in once, within a minute):");
+            println!("  {base}/login/{secret}");
+            println!("  another: vigie web login --config {cfg}");
+        }
+        _ => println!("\nThe web console is not up yet: vigie web login --config {cfg}"),
+    }
 }

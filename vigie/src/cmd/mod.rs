@@ -37,6 +37,7 @@ mod servers;
 mod servers_life;
 mod start;
 mod tower;
+mod web;
 
 use std::process::ExitCode;
 
@@ -142,6 +143,10 @@ pub enum Command {
     Provisioner(provisioner::Args),
     /// Run the deploy daemon: runs the deploys operators start, in the tower.
     Deployd(deployd::Args),
+    /// Run the web console (the launcher does), or `web login` to sign in.
+    Web(web::Args),
+    /// API tokens for scripts: `tokens create --expires 30d`, list, revoke.
+    Tokens(web::TokensArgs),
     /// Submit a change request to the hosts a target matches.
     Submit(tower::SubmitArgs),
     /// Show a change, or the latest changes.
@@ -205,6 +210,8 @@ fn conn_of(command: &mut Command) -> Option<&mut conn::Conn> {
         Command::Servers(a) => &mut a.conn,
         Command::Ips(a) => &mut a.conn,
         Command::Apps(a) => &mut a.conn,
+        Command::Web(a) => &mut a.conn,
+        Command::Tokens(a) => &mut a.conn,
         _ => return None,
     })
 }
@@ -239,6 +246,8 @@ pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Metrics(a) => metrics::run(a),
         Command::Provisioner(a) => provisioner::run(a),
         Command::Deployd(a) => deployd::run(a),
+        Command::Web(a) => web::run(a, format),
+        Command::Tokens(a) => web::tokens(a, format),
         Command::Majordomo(a) => majordomo::run(a),
         Command::Agent(a) => majordomo::agent(a),
         Command::Keys(a) => majordomo::keys(a),
