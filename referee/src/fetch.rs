@@ -152,6 +152,9 @@ fn rollout_reads(caller: &Caller, call: &DeployCall) -> Vec<Read> {
             ..
         } => vec![key(tenant, app, environment)],
         DeployCall::List | DeployCall::Record { .. } => Vec::new(),
+    }
+}
+
 /// What a web console call reads: the credential its secret names, the
 /// caller's others (a login lists them), the console's URL.
 fn web_reads(call: &vigie_wire::web::WebCall) -> Vec<Read> {
