@@ -908,3 +908,19 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
         .api(&as_op("maker"), revoke, &f.store.db, f.now, &mut t)
         .unwrap();
 }
+
+#[test]
+fn a_referee_behind_on_its_events_does_not_take_its_lag_for_hosts_gone_silent() {
+    let mut f = fixture();
+    f.beat("h", 1, None);
+    assert!(f.tower.hosts["h"].online);
+    // Past the host timeout with beats perhaps still unread: judged by
+    // nothing it has not read.
+    f.now += Duration::from_secs(10);
+    let mut t = Turn::default();
+    f.tower.tick_unjudged(f.now, &mut t);
+    assert!(f.tower.hosts["h"].online, "kept while the referee is behind");
+    let mut t = Turn::default();
+    f.tower.tick(f.now, &mut t);
+    assert!(!f.tower.hosts["h"].online, "silent once the referee caught up");
+}
