@@ -407,6 +407,11 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
     let db = vigie_escalator::Client::connect(&cfg.escalator)?.create("tower")?;
     let registry = Registry::load(&db)?;
     let ctx = zmq::Context::new();
+    // Every frame of every agent is CURVE-encrypted or decrypted in an
+    // I/O thread: one a core (libzmq spreads connections over them), not
+    // libzmq's single one, which 7,000 agents kept busy (BENCHMARKS.md).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    ctx.set_io_threads(i32::try_from(cores.clamp(1, 8)).unwrap_or(1))?;
     // The ZAP handler must be bound before the socket that uses it.
     let rep = crate::zap::bind(&ctx)?;
     let (knock_tx, knocks) = mpsc::channel();

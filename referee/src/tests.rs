@@ -919,8 +919,14 @@ fn a_referee_behind_on_its_events_does_not_take_its_lag_for_hosts_gone_silent() 
     f.now += Duration::from_secs(10);
     let mut t = Turn::default();
     f.tower.tick_unjudged(f.now, &mut t);
-    assert!(f.tower.hosts["h"].online, "kept while the referee is behind");
+    assert!(
+        f.tower.hosts["h"].online,
+        "kept while the referee is behind"
+    );
     let mut t = Turn::default();
     f.tower.tick(f.now, &mut t);
-    assert!(!f.tower.hosts["h"].online, "silent once the referee caught up");
+    assert!(
+        !f.tower.hosts["h"].online,
+        "silent once the referee caught up"
+    );
 }
