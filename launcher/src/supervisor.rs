@@ -12,7 +12,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -23,6 +23,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 
+use crate::child_args;
 use crate::error::LauncherError;
 use crate::events::{fields, Events};
 use crate::restart::{after_crash, AfterCrash};
@@ -137,8 +138,6 @@ fn status_fields(status: &ExitStatus) -> (Value, Value, String) {
 }
 
 fn children(setup: &Setup) -> Vec<Vec<Child>> {
-    let e = &setup.endpoints;
-    let data = &setup.data_dir;
     let child = |name: String, args: Vec<String>, ready_event| Child {
         name,
         args,
@@ -153,144 +152,42 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         since_ms: unix_ms(),
         last_exit: None,
     };
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let p = |p: &Path| p.display().to_string();
-    let escalator = child(
-        "escalator".into(),
-        s(&[
-            "escalator",
-            "--data",
-            &p(&data.join("escalator")),
-            "--bind",
-            &e.escalator,
-        ]),
-        "escalator_started",
-    );
-    // The referee binds these; the majordomo reaches the referee through them.
-    let tower_eps = |cmd: &str| {
-        s(&[
-            cmd,
-            "--escalator",
-            &e.escalator,
-            "--api",
-            &e.api,
-            "--events",
-            &e.events,
-            "--orders",
-            &e.orders,
-        ])
-    };
-    let mut referee_args = tower_eps("referee");
-    referee_args.extend(["--lifecycle".into(), e.lifecycle.clone()]);
-    referee_args.extend([
-        "--admin-key-file".into(),
-        p(&crate::keys::admin_public_path(data)),
-        // Tenants' SSH keys, made and read here and by the provisioner.
-        "--ssh-keys".into(),
-        p(&data.join("provisioner")),
-    ]);
-    // The setup's labels reach the referee from the launcher, not from the
-    // plugs: a host does not choose its own labels.
-    for h in &setup.hosts {
-        let labels: Vec<String> = h.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        referee_args.extend([
-            "--setup-host".into(),
-            format!("{}:{}", h.id, labels.join(",")),
-        ]);
-    }
-    for (hosts, labels) in &setup.rules {
-        let rule = serde_json::json!({ "hosts": hosts, "labels": labels });
-        referee_args.extend(["--label-rule".into(), rule.to_string()]);
-    }
-    // The shares of `limits:`, as one JSON argument (the referee keeps
-    // most, the majordomo the knocks').
-    let limits = serde_json::to_string(&setup.limits).unwrap_or_default();
-    referee_args.extend(["--limits".into(), limits.clone()]);
-    let referee = child("referee".into(), referee_args, "referee_started");
     let plug = |h: &HostSetup| {
-        let mut args = s(&[
-            "plug", "--host", &h.id, "--driver", &h.driver, "--events", &e.events, "--orders",
-            &e.orders,
-        ]);
-        args.extend(["--state".into(), p(&data.join("plugs").join(&h.id))]);
-        for (k, v) in &h.options {
-            // Setup keys are snake_case, flags kebab-case.
-            args.extend([format!("--{}", k.replace('_', "-")), v.clone()]);
-        }
-        for (k, v) in &h.labels {
-            args.extend(["--label".into(), format!("{k}={v}")]);
-        }
+        let args = child_args::plug(setup, h);
         child(format!("plug:{}", h.id), args, "plug_started")
     };
-    let mut majordomo_args = tower_eps("majordomo");
-    majordomo_args.extend(["--bind".into(), e.majordomo.clone()]);
-    majordomo_args.extend(["--limits".into(), limits]);
-    majordomo_args.extend([
-        "--secret-key".into(),
-        p(&data.join("keys").join("tower.secret")),
-    ]);
-    // The front door: without it no operator reaches the tower.
-    let majordomo = child("majordomo".into(), majordomo_args, "majordomo_started");
-    // First, so that it counts every other child's events from the start.
-    let metrics = child(
-        "metrics".into(),
-        s(&[
-            "metrics",
-            "--bind",
-            &e.metrics,
-            "--lifecycle",
-            &e.lifecycle,
-            "--escalator",
-            &e.escalator,
-            "--api",
-            &e.api,
-            "--orders",
-            &e.orders,
-            "--database-dir",
-            &p(&data.join("escalator").join("db")),
-            "--token-file",
-            &p(&data.join("keys").join("metrics.token")),
-        ]),
-        "metrics_started",
-    );
-    let pr = &setup.provisioner;
-    let mut provisioner_args = s(&[
-        "provisioner",
-        "--api",
-        &e.api,
-        "--orders",
-        &e.orders,
-        "--data",
-        &p(data),
-        "--parallel",
-        &pr.parallel.to_string(),
-        "--install-dir",
-        &pr.install_dir,
-        "--agent-root",
-        &pr.agent_root,
-        "--service",
-        &pr.service,
-        "--connect-timeout-ms",
-        &pr.connect_timeout.as_millis().to_string(),
-    ]);
-    if let Some(t) = &pr.tower {
-        provisioner_args.extend(["--tower".into(), t.clone()]);
-    }
-    for n in &pr.networks {
-        provisioner_args.extend(["--network".into(), n.to_string()]);
-    }
-    // After the referee it talks to; what it was doing resumes when it is
-    // back after a crash.
-    let provisioner = child(
-        "provisioner".into(),
-        provisioner_args,
-        "provisioner_started",
-    );
     vec![
-        vec![metrics],
-        vec![escalator],
-        vec![referee],
-        vec![majordomo, provisioner],
+        // First, so that it counts every other child's events from the start.
+        vec![child(
+            "metrics".into(),
+            child_args::metrics(setup),
+            "metrics_started",
+        )],
+        vec![child(
+            "escalator".into(),
+            child_args::escalator(setup),
+            "escalator_started",
+        )],
+        vec![child(
+            "referee".into(),
+            child_args::referee(setup),
+            "referee_started",
+        )],
+        // The front door (without it no operator reaches the tower), and
+        // the provisioner, after the referee it talks to: what it was
+        // doing resumes when it is back after a crash.
+        vec![
+            child(
+                "majordomo".into(),
+                child_args::majordomo(setup),
+                "majordomo_started",
+            ),
+            child(
+                "provisioner".into(),
+                child_args::provisioner(setup),
+                "provisioner_started",
+            ),
+        ],
         setup.hosts.iter().map(plug).collect(),
     ]
 }
@@ -304,6 +201,49 @@ struct Supervisor {
     children: Vec<Child>,
     /// Indexes of `children`, by start group.
     groups: Vec<Vec<usize>>,
+}
+
+impl Supervisor {
+    /// The children in their start groups (`groups` holds indexes into
+    /// `children`).
+    fn new(setup: Setup, opts: LaunchOptions, events: Events) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let mut all = Vec::new();
+        let mut groups = Vec::new();
+        for g in children(&setup) {
+            let mut idx = Vec::new();
+            for c in g {
+                idx.push(all.len());
+                all.push(c);
+            }
+            groups.push(idx);
+        }
+        Supervisor {
+            setup,
+            opts,
+            events,
+            tx,
+            rx,
+            children: all,
+            groups,
+        }
+    }
+
+    /// How long the loop may wait: until the next restart due, at most
+    /// 100 ms.
+    fn wait(&self) -> Duration {
+        let next = self
+            .children
+            .iter()
+            .filter_map(|c| match c.state {
+                State::Backoff(at) => Some(at),
+                _ => None,
+            })
+            .min();
+        next.map(|at| at.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_millis(100))
+            .min(Duration::from_millis(100))
+    }
 }
 
 impl Supervisor {
@@ -585,27 +525,7 @@ pub fn run(
         opts.quiet,
         opts.observer.clone(),
     )?;
-    let (tx, rx) = mpsc::channel();
-    let groups_of_children = children(&setup);
-    let mut all = Vec::new();
-    let mut groups = Vec::new();
-    for g in groups_of_children {
-        let mut idx = Vec::new();
-        for c in g {
-            idx.push(all.len());
-            all.push(c);
-        }
-        groups.push(idx);
-    }
-    let mut sup = Supervisor {
-        setup,
-        opts,
-        events,
-        tx,
-        rx,
-        children: all,
-        groups,
-    };
+    let mut sup = Supervisor::new(setup, opts, events);
     let f = fields([
         ("name", json!(sup.setup.name)),
         ("data_dir", json!(sup.setup.data_dir.display().to_string())),
@@ -634,18 +554,7 @@ pub fn run(
     sup.events.emit("launcher", "tower_ready", f);
 
     while !shutdown.load(Ordering::Relaxed) {
-        let next = sup
-            .children
-            .iter()
-            .filter_map(|c| match c.state {
-                State::Backoff(at) => Some(at),
-                _ => None,
-            })
-            .min();
-        let wait = next
-            .map(|at| at.saturating_duration_since(Instant::now()))
-            .unwrap_or(Duration::from_millis(100))
-            .min(Duration::from_millis(100));
+        let wait = sup.wait();
         if sup.events.health_wanted() {
             sup.publish_health();
         }

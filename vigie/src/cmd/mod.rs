@@ -1,10 +1,14 @@
 //! The command line: one subcommand per daemon, plus the operator's client.
 
 mod apps;
+mod change_text;
 mod completions;
 pub mod conn;
 mod demo;
 mod deploy;
+mod deploy_plan;
+mod deploy_run;
+mod deployments;
 mod escalator;
 pub mod escape;
 pub mod failure;
@@ -161,7 +165,7 @@ pub enum Command {
     /// Deploy an environment (environment.yml): `--plan` shows what would change.
     Deploy(deploy::DeployArgs),
     /// What the deployer deployed: `deployments list|show APP/ENV`.
-    Deployments(deploy::DeploymentsArgs),
+    Deployments(deployments::DeploymentsArgs),
     /// The server catalog: `servers import FILE.csv`, sessions, list, show.
     Servers(servers::Args),
     /// IP pools: `ips pool add`, pools, allocate, release, list.
@@ -246,7 +250,7 @@ pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(a) => observe::logs(a, format),
         Command::Operators(a) => operators::run(a, format),
         Command::Deploy(a) => deploy::deploy(a, format),
-        Command::Deployments(a) => deploy::deployments(a, format),
+        Command::Deployments(a) => deployments::deployments(a, format),
         Command::Servers(a) => servers::run(a, format),
         Command::Ips(a) => ips::run(a, format),
         Command::Apps(a) => apps::run(a, format),
