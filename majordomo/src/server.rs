@@ -437,6 +437,17 @@ fn drain(mut handle: impl FnMut() -> Result<(), MajordomoError>) -> Result<(), M
 /// Connections waiting to be accepted (`listen(2)`'s backlog).
 const ACCEPT_BACKLOG: i32 = 4_096;
 
+/// The majordomo's context. Every frame of every agent is CURVE-encrypted
+/// or decrypted in an I/O thread: one a core (libzmq spreads connections
+/// over them), not libzmq's single one, which 7,000 agents kept busy
+/// (BENCHMARKS.md).
+fn context() -> Result<zmq::Context, MajordomoError> {
+    let ctx = zmq::Context::new();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    ctx.set_io_threads(i32::try_from(cores.clamp(1, 8)).unwrap_or(1))?;
+    Ok(ctx)
+}
+
 /// The CURVE ROUTER remote peers connect to (keys checked by ZAP).
 fn front_door(
     ctx: &zmq::Context,
@@ -492,7 +503,7 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
     let keys = crate::keys::read_secret(&cfg.secret_key)?;
     let db = vigie_escalator::Client::connect(&cfg.escalator)?.create("tower")?;
     let registry = Registry::load(&db)?;
-    let ctx = zmq::Context::new();
+    let ctx = context()?;
     // The ZAP handler must be bound before the socket that uses it.
     let rep = crate::zap::bind(&ctx)?;
     let (knock_tx, knocks) = mpsc::channel();

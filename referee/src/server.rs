@@ -185,7 +185,12 @@ fn one_turn(
     let calls = drain_api(&s.api, tower, db, now, &mut turn)?;
     let events = drain_events(&s.events, tower, now, &mut turn)?;
     if now.duration_since(*last_tick) >= TICK {
-        tower.tick(now, &mut turn);
+        // Events left unread may hold the beats a host is judged by.
+        if events >= DRAIN_CAP || turn.full() {
+            tower.tick_unjudged(now, &mut turn);
+        } else {
+            tower.tick(now, &mut turn);
+        }
         *last_tick = now;
     }
     tower.finish_turn(&mut turn);

@@ -961,3 +961,25 @@ fn the_queue_check_sees_a_change_out_of_its_queue_or_a_miscounted_program() {
     }
     assert!(f.tower.check().is_err(), "a change in no queue");
 }
+
+#[test]
+fn a_referee_behind_on_its_events_does_not_take_its_lag_for_hosts_gone_silent() {
+    let mut f = fixture();
+    f.beat("h", 1, None);
+    assert!(f.tower.hosts["h"].online);
+    // Past the host timeout with beats perhaps still unread: judged by
+    // nothing it has not read.
+    f.now += Duration::from_secs(10);
+    let mut t = Turn::default();
+    f.tower.tick_unjudged(f.now, &mut t);
+    assert!(
+        f.tower.hosts["h"].online,
+        "kept while the referee is behind"
+    );
+    let mut t = Turn::default();
+    f.tower.tick(f.now, &mut t);
+    assert!(
+        !f.tower.hosts["h"].online,
+        "silent once the referee caught up"
+    );
+}

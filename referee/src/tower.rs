@@ -380,8 +380,6 @@ impl Tower {
 
     /// Periodic work: liveness transitions, dispatch and resends.
     pub fn tick(&mut self, now: Instant, turn: &mut Turn) {
-        self.idem.prune(now, turn);
-        self.expire_logs(now, turn);
         let timeout = self.timing.host_timeout;
         for (id, h) in self.hosts.iter_mut() {
             let alive = h.last_seen.is_some_and(|t| now.duration_since(t) < timeout);
@@ -390,6 +388,15 @@ impl Tower {
                 turn.logs.push(Log::HostOffline { host: id.clone() });
             }
         }
+        self.tick_unjudged(now, turn);
+    }
+
+    /// A tick that judges no host silent: for a turn that left plugs'
+    /// events unread (a backlog), whose heartbeats may be among them —
+    /// an overloaded referee must not take its own lag for a fleet gone.
+    pub fn tick_unjudged(&mut self, now: Instant, turn: &mut Turn) {
+        self.idem.prune(now, turn);
+        self.expire_logs(now, turn);
         let busy: Vec<HostId> = self.busy.iter().cloned().collect();
         for host in busy {
             self.pump(&host, now, turn);
