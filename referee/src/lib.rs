@@ -63,6 +63,8 @@ mod catalog_tests;
 #[cfg(test)]
 mod enrol_tests;
 #[cfg(test)]
+mod history_tests;
+#[cfg(test)]
 mod mem_store;
 #[cfg(test)]
 mod shares_tests;
