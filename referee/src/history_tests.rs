@@ -6,12 +6,15 @@
 use std::cell::Cell;
 use std::time::Instant;
 
-use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, ChangeView};
+use vigie_wire::tower::{
+    ApiAnswer, ApiCall, AuditFilter, AuditRecord, Caller, ChangeState, ChangeView,
+};
 
+use crate::audit::{self, AuditChain};
 use crate::codec::encode;
 use crate::mem_store::MemStore;
 use crate::model::{change_id, change_key, done_key, ChangeRecord, NEXT_SEQ_KEY};
-use crate::store::{Entries, Store, StoreError, Writes};
+use crate::store::{Entries, Entry, Store, StoreError, Writes};
 use crate::test_store::TIMING;
 use crate::tower::{Tower, RECENT};
 use crate::turn::Turn;
@@ -34,6 +37,12 @@ impl Store for Counted {
         Box::new(self.db.scan(prefix, start).inspect(|_| {
             self.scanned.set(self.scanned.get() + 1);
         }))
+    }
+
+    fn page(&self, prefix: &[u8], start: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let v = self.db.page(prefix, start, limit)?;
+        self.scanned.set(self.scanned.get() + v.len());
+        Ok(v)
     }
 
     fn write(&self, writes: &mut Writes) -> Result<(), StoreError> {
@@ -120,4 +129,98 @@ fn a_start_loads_only_the_recent_finished_changes_and_an_old_one_still_answers()
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// `n` audit records of tenant `default`, on host `web-<seq % 10>`, sealed
+/// and stored with their head and tenant number.
+fn audit_history(n: u64) -> Counted {
+    let store = Counted::default();
+    let mut chain = AuditChain::default();
+    let mut writes: Writes = Vec::new();
+    for seq in 1..=n {
+        let rec = chain.seal(AuditRecord {
+            seq: 0,
+            at_ms: seq,
+            tenant: "default".into(),
+            operator: "op".into(),
+            host: format!("web-{}", seq % 10),
+            change: change_id(seq),
+            step: None,
+            action: "submitted".into(),
+            summary: String::new(),
+            exit_code: None,
+            before_digest: None,
+            after_digest: None,
+            output_tail: String::new(),
+            prev_hash: String::new(),
+            hash: String::new(),
+            tenant_seq: seq,
+        });
+        writes.push((audit::record_key(seq), Some(encode(&rec))));
+        if writes.len() >= 10_000 {
+            store.write(&mut writes).unwrap();
+        }
+    }
+    writes.push((audit::HEAD_KEY.to_vec(), Some(chain.encode_head())));
+    writes.push((audit::tenant_key("default"), Some(n.to_be_bytes().to_vec())));
+    store.write(&mut writes).unwrap();
+    store
+}
+
+/// The tenant numbers `audit` answers `filter` and `limit` with, and how
+/// many records were read for it.
+fn audit_numbers(
+    store: &Counted,
+    host: Option<&str>,
+    filter: AuditFilter,
+    limit: u32,
+) -> (Vec<u64>, usize) {
+    let mut tower = Tower::load(store, TIMING).unwrap();
+    store.scanned.set(0);
+    let call = ApiCall::Audit {
+        host: host.map(str::to_owned),
+        change: None,
+        limit,
+        filter: Box::new(filter),
+    };
+    let caller = Caller::internal("default", "op");
+    let mut turn = Turn::default();
+    match crate::fetch::api(&mut tower, &caller, call, store, Instant::now(), &mut turn) {
+        Ok(ApiAnswer::Audit(v)) => (
+            v.iter().map(|r| r.tenant_seq).collect(),
+            store.scanned.get(),
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn audit_reads_its_page_not_the_chain_and_answers_as_the_whole_chain_would() {
+    let n = 50_000;
+    let store = audit_history(n);
+    let (newest, read) = audit_numbers(&store, None, AuditFilter::default(), 100);
+    assert_eq!(newest, (n - 99..=n).collect::<Vec<_>>());
+    assert!(read <= 256, "{read} records read for a page of 100");
+
+    // Paging back and forward, and a filter that pages further back.
+    let before = AuditFilter {
+        before: Some(n - 99),
+        ..AuditFilter::default()
+    };
+    let (back, _) = audit_numbers(&store, None, before, 100);
+    assert_eq!(back, (n - 199..n - 99).collect::<Vec<_>>());
+    let after = AuditFilter {
+        after: Some(n - 1_000),
+        ..AuditFilter::default()
+    };
+    let (forward, read) = audit_numbers(&store, None, after, 3);
+    assert_eq!(forward, vec![n - 999, n - 998, n - 997]);
+    assert!(read < 2_000, "{read} records read");
+    let (web3, _) = audit_numbers(&store, Some("web-3"), AuditFilter::default(), 300);
+    let want: Vec<u64> = (1..=n).filter(|s| s % 10 == 3).collect();
+    assert_eq!(web3, want[want.len() - 300..]);
+    // No match: the whole chain is read, and nothing answered.
+    let (none, read) = audit_numbers(&store, Some("web-99"), AuditFilter::default(), 10);
+    assert!(none.is_empty());
+    assert_eq!(read, n as usize);
 }

@@ -11,6 +11,7 @@ mod api;
 mod apps;
 mod audit;
 mod audit_query;
+mod audit_read;
 mod catalog;
 mod catalog_calls;
 mod catalog_log;
