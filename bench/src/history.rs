@@ -18,6 +18,7 @@ use vigie_plug::{FleetConfig, PlugConfig};
 use vigie_referee::{ApiClient, AuditChain, RefereeConfig, TOWER_TENANT};
 use vigie_wire::tower::{
     host_topic, ApiAnswer, ApiCall, AuditFilter, AuditRecord, Caller, ChangeState, ChangeView,
+    Published,
 };
 
 /// Simulated hosts of each tower.
@@ -92,7 +93,7 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 /// `n` finished changes and `n` audit records, with the counters a
 /// referee keeps beside them, in batches of at most `BATCH` writes.
 fn seed(db: &Database, n: u64) -> anyhow::Result<()> {
-    const BATCH: usize = 20_000;
+    const BATCH: usize = 6_000;
     let t0 = Instant::now();
     let mut chain = AuditChain::default();
     let mut batch = db.batch();
@@ -145,6 +146,9 @@ fn seed(db: &Database, n: u64) -> anyhow::Result<()> {
         if batch.len() >= BATCH {
             std::mem::replace(&mut batch, db.batch()).write()?;
         }
+        if seq % 100_000 == 0 {
+            println!("  {seq} seeded after {:.2?}", t0.elapsed());
+        }
     }
     batch.put(b"meta/next_seq", &(n + 1).to_be_bytes());
     batch.put(b"audit/head", &chain.encode_head());
@@ -189,9 +193,10 @@ fn measure(history: u64, samples: usize) -> anyhow::Result<Figures> {
     let dir = tempfile::Builder::new().prefix("vigie-bench-").tempdir()?;
     let esc = LocalServer::start(&dir.path().join("escalator"), true)?;
     if history > 0 {
-        let db = vigie_escalator::Client::connect(&esc.endpoint)?
-            .create("tower")?
-            .durable(false);
+        let client = vigie_escalator::Client::connect(&esc.endpoint)?;
+        // A large batch may wait behind the storage's compactions.
+        client.set_timeouts(Duration::from_secs(10), Duration::from_secs(600));
+        let db = client.create("tower")?.durable(false);
         seed(&db, history)?;
     }
     let (api, events, orders) = (tcp()?, tcp()?, tcp()?);
@@ -257,21 +262,33 @@ fn figures(
     let observer = ctx.socket(zmq::SUB)?;
     observer.connect(orders)?;
     observer.set_rcvtimeo(30_000)?;
+    for i in 0..HOSTS {
+        observer.set_subscribe(&host_topic(&format!("sim-{}", 1 + i)))?;
+    }
+    // A SUB socket misses what is published before its subscriptions
+    // reach the publisher.
+    std::thread::sleep(Duration::from_millis(500));
     let mut first = None;
     let mut to_order = Vec::new();
     for i in 0..samples {
         let host = format!("sim-{}", 1 + i % HOSTS);
-        observer.set_subscribe(&host_topic(&host))?;
-        std::thread::sleep(Duration::from_millis(5)); // the subscription reaches the publisher
         let t0 = Instant::now();
         let v = client.changes(ApiCall::Submit {
             spec: spec.clone(),
             target: host.clone(),
         })?;
-        observer.recv_multipart(0).context("no order seen")?;
+        let id = v.first().context("no change")?.id.clone();
+        loop {
+            let parts = observer.recv_multipart(0).context("no order seen")?;
+            let frame = parts.get(1).context("no frame")?;
+            if let Ok(Published::Order(o)) = vigie_wire::decode::<Published>(frame) {
+                if o.change == id {
+                    break;
+                }
+            }
+        }
         to_order.push(t0.elapsed());
-        first.get_or_insert(v.first().context("no change")?.id.clone());
-        observer.set_unsubscribe(&host_topic(&host))?;
+        first.get_or_insert(id);
         // The host runs one change at a time: let this one end.
         std::thread::sleep(Duration::from_millis(20));
     }
