@@ -12,6 +12,7 @@ mod apps;
 mod audit;
 mod audit_query;
 mod audit_read;
+mod audit_verify;
 mod catalog;
 mod catalog_calls;
 mod catalog_log;
