@@ -37,7 +37,8 @@ struct Figures {
     restart: Duration,
 }
 
-pub fn run(history: u64, samples: usize) -> anyhow::Result<()> {
+pub fn run(history: u64, samples: usize) -> anyhow::Result<std::process::ExitCode> {
+    let samples = samples.max(1);
     println!("# vigie bench history --changes {history} --samples {samples}");
     println!("(escalator, referee and {HOSTS} noop plugs on threads of one process, TCP loopback)");
     let empty = measure(0, samples)?;
@@ -78,7 +79,7 @@ pub fn run(history: u64, samples: usize) -> anyhow::Result<()> {
         empty.restart,
         seeded.restart,
     );
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 fn tcp() -> anyhow::Result<String> {
@@ -295,6 +296,16 @@ fn figures(
     to_order.sort();
     f.dispatch_p50 = pct(&to_order, 0.5);
     f.dispatch_p99 = pct(&to_order, 0.99);
+    reads(client, first, samples, f)
+}
+
+/// `status` of the oldest change and `audit --limit 100`, `samples` each.
+fn reads(
+    client: &mut ApiClient,
+    first: Option<String>,
+    samples: usize,
+    f: &mut Figures,
+) -> anyhow::Result<()> {
     // The oldest change: read from the store when history is long.
     let oldest = match client.call(ApiCall::Status {
         change: Some("c1".into()),

@@ -223,10 +223,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             crate::catalog::run(keys, clients, rows, allocations)?;
             return Ok(ExitCode::SUCCESS);
         }
-        What::History { changes, samples } => {
-            crate::history::run(changes, samples.max(1))?;
-            return Ok(ExitCode::SUCCESS);
-        }
+        What::History { changes, samples } => return crate::history::run(changes, samples),
         What::Escalator { ops, no_redis } => (ops, no_redis),
         What::Crashpoints {
             writes,
