@@ -10,6 +10,7 @@ mod agents_sim;
 mod catalog;
 mod changes;
 pub mod escalator;
+mod history;
 mod tower;
 
 use std::process::{Command, ExitCode};
@@ -91,6 +92,15 @@ enum What {
         /// Single-address allocations, one call each.
         #[arg(long, default_value_t = 1_000)]
         allocations: usize,
+    },
+    /// A long history against an empty tower: start-up, dispatch, status, audit.
+    History {
+        /// Finished changes (and audit records) to seed.
+        #[arg(long, default_value_t = 1_000_000)]
+        changes: u64,
+        /// Samples of each latency.
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
     },
     /// Change requests: dispatch latency, one-host throughput, fan-out.
     Changes {
@@ -213,6 +223,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             crate::catalog::run(keys, clients, rows, allocations)?;
             return Ok(ExitCode::SUCCESS);
         }
+        What::History { changes, samples } => return crate::history::run(changes, samples),
         What::Escalator { ops, no_redis } => (ops, no_redis),
         What::Crashpoints {
             writes,

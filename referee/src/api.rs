@@ -26,9 +26,6 @@ use crate::submission::MAX_SUBMIT_HOSTS;
 use crate::tower::{HostState, Tower};
 use crate::turn::{Log, Turn};
 
-/// Most entries one answer lists.
-pub const MAX_LIST: u32 = 1_000;
-
 /// What every change of one submission shares.
 #[derive(Clone, Copy)]
 struct Queued<'a> {
@@ -121,29 +118,21 @@ impl Tower {
         )
     }
 
-    /// `audit`: the records a query picks, at most `MAX_LIST`.
+    /// `audit`: the records a query picks, at most `MAX_LIST`, from the
+    /// newest pages of the chain `fetch.rs` read for it.
     fn audit_list(
         &self,
         caller: &Caller,
         call: ApiCall,
         db: &Fetched,
     ) -> Result<ApiAnswer, ApiFault> {
-        let ApiCall::Audit {
-            host,
-            change,
-            limit,
-            filter,
-        } = call
-        else {
-            return Err(fault(ApiFaultKind::Invalid, "not an audit call"));
-        };
-        let query = AuditQuery {
-            host,
-            change,
-            filter: *filter,
-            limit: limit.min(MAX_LIST) as usize,
-        };
-        Ok(ApiAnswer::Audit(self.audit_records(caller, &query, db)?))
+        let query = AuditQuery::of(&call)
+            .ok_or_else(|| fault(ApiFaultKind::Invalid, "not an audit call"))?;
+        let read = db.pages(audit::PREFIX).map_err(storage)?;
+        let records = crate::audit_read::decode_all(read)?;
+        Ok(ApiAnswer::Audit(
+            self.audit_records(caller, &query, records),
+        ))
     }
 
     /// The whole chain checked against its head; the count is the
@@ -281,7 +270,11 @@ impl Tower {
                     filter: *filter,
                     limit: usize::MAX,
                 };
-                Ok(ApiAnswer::Audit(self.audit_records(caller, &query, db)?))
+                Ok(ApiAnswer::Audit(self.audit_records(
+                    caller,
+                    &query,
+                    read_audit(db)?,
+                )))
             }
             c @ (ApiCall::Hosts
             | ApiCall::Keys
@@ -302,13 +295,9 @@ impl Tower {
         &self,
         caller: &Caller,
         query: &AuditQuery,
-        db: &Fetched,
-    ) -> Result<Vec<vigie_wire::tower::AuditRecord>, ApiFault> {
-        let vis = Visible::of(caller);
-        let mine = read_audit(db)?
-            .into_iter()
-            .filter(|r| r.tenant == caller.tenant)
-            .filter(|r| self.record_visible(&vis, &r.host));
+        records: Vec<AuditRecord>,
+    ) -> Vec<AuditRecord> {
+        let mine = crate::audit_read::visible(self, caller, records);
         let mut v = query.select(mine);
         if caller.origin != Origin::Tower {
             // The chain's own numbers count every tenant's records.
@@ -316,7 +305,7 @@ impl Tower {
                 r.seq = 0;
             }
         }
-        Ok(v)
+        v
     }
 
     pub(crate) fn submit(

@@ -3,7 +3,10 @@
 //! tenant's own sequence (`tenant_seq`) so that no other tenant's volume
 //! shows. No I/O: the caller brings the records.
 
-use vigie_wire::tower::{AuditFilter, AuditRecord};
+use vigie_wire::tower::{ApiCall, AuditFilter, AuditRecord};
+
+/// Most records one `audit` answer lists.
+pub const MAX_LIST: u32 = 1_000;
 
 /// What one `audit` call asks for.
 #[derive(Debug, Clone, Default)]
@@ -15,6 +18,25 @@ pub struct AuditQuery {
 }
 
 impl AuditQuery {
+    /// What an `audit` call asks for, its limit within `MAX_LIST`
+    /// (`None`: not an audit call).
+    pub fn of(call: &ApiCall) -> Option<Self> {
+        match call {
+            ApiCall::Audit {
+                host,
+                change,
+                limit,
+                filter,
+            } => Some(Self {
+                host: host.clone(),
+                change: change.clone(),
+                filter: (**filter).clone(),
+                limit: (*limit).min(MAX_LIST) as usize,
+            }),
+            _ => None,
+        }
+    }
+
     pub fn matches(&self, r: &AuditRecord) -> bool {
         let f = &self.filter;
         self.host.as_ref().is_none_or(|h| *h == r.host)

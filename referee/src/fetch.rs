@@ -6,13 +6,15 @@
 //! the tower's memory and what was read so far (a retried change's
 //! program is known once its record is).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use vigie_deployer::parse_environment;
 use vigie_wire::deploy::DeployCall;
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, Caller, IdemKey};
 
+use crate::audit_query::AuditQuery;
+use crate::audit_read;
 use crate::codec::decode;
 use crate::idem::{idem_key, Stored};
 use crate::model::{
@@ -22,11 +24,17 @@ use crate::store::{Entry, Store};
 use crate::tower::Tower;
 use crate::turn::Turn;
 
-/// One read: a record, or every record under a prefix.
+/// One read: a record, every record under a prefix, or a page of them
+/// (at most `limit` from the whole key `start`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Read {
     Key(Vec<u8>),
     Prefix(Vec<u8>),
+    Page {
+        prefix: Vec<u8>,
+        start: Vec<u8>,
+        limit: usize,
+    },
 }
 
 /// What was read for a call; a failed read keeps the store's error, which
@@ -35,6 +43,8 @@ pub enum Read {
 pub struct Fetched {
     keys: HashMap<Vec<u8>, Result<Option<Vec<u8>>, String>>,
     prefixes: HashMap<Vec<u8>, Result<Vec<Entry>, String>>,
+    /// Pages read, by their start key.
+    pages: BTreeMap<Vec<u8>, Result<Vec<Entry>, String>>,
 }
 
 impl Fetched {
@@ -42,6 +52,7 @@ impl Fetched {
         match read {
             Read::Key(k) => self.keys.contains_key(k),
             Read::Prefix(p) => self.prefixes.contains_key(p),
+            Read::Page { start, .. } => self.pages.contains_key(start),
         }
     }
 
@@ -58,7 +69,32 @@ impl Fetched {
                     .map_err(|e| e.to_string());
                 self.prefixes.insert(p, v);
             }
+            Read::Page {
+                prefix,
+                start,
+                limit,
+            } => {
+                let v = store
+                    .page(&prefix, &start, limit)
+                    .map_err(|e| e.to_string());
+                self.pages.insert(start, v);
+            }
         }
+    }
+
+    /// How many pages under `prefix` were read.
+    pub fn pages_read(&self, prefix: &[u8]) -> usize {
+        self.pages.keys().filter(|k| k.starts_with(prefix)).count()
+    }
+
+    /// The records of every page read under `prefix`, in key order
+    /// (none when no page was).
+    pub fn pages(&self, prefix: &[u8]) -> Result<Vec<&Entry>, String> {
+        let mut v = Vec::new();
+        for (_, page) in self.pages.iter().filter(|(k, _)| k.starts_with(prefix)) {
+            v.extend(page.as_ref().map_err(String::clone)?);
+        }
+        Ok(v)
     }
 
     /// A record read for the call (`None`: not stored).
@@ -118,8 +154,10 @@ fn call_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched)
         | ApiCall::Cancel { change: id }
         | ApiCall::Abandon { change: id, .. } => find(tower, id).into_iter().collect(),
         ApiCall::Retry { change: id } => retry_reads(tower, id, fetched),
-        ApiCall::Audit { .. } => vec![audit()],
+        ApiCall::Audit { .. } => audit_reads(tower, caller, call, fetched),
         ApiCall::AuditVerify => vec![Read::Key(crate::audit::HEAD_KEY.to_vec()), audit()],
+        // A paged list is cut from its whole answer.
+        ApiCall::Page { call, .. } if matches!(**call, ApiCall::Audit { .. }) => vec![audit()],
         ApiCall::Page { call, .. } => call_reads(tower, caller, call, fetched),
         ApiCall::Web(w) => web_reads(w),
         ApiCall::Deploy(DeployCall::List) => vec![Read::Prefix(
@@ -169,6 +207,33 @@ fn web_reads(call: &vigie_wire::web::WebCall) -> Vec<Read> {
         WebCall::Authenticate { secret } => one(secret).into_iter().collect(),
         WebCall::Announce { .. } => Vec::new(),
     }
+}
+
+/// The next page back of the audit chain, until those read hold the
+/// call's answer (`audit_read.rs`).
+fn audit_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched) -> Vec<Read> {
+    let Some(query) = AuditQuery::of(call) else {
+        return Vec::new();
+    };
+    let prefix = crate::audit::PREFIX;
+    let k = fetched.pages_read(prefix);
+    if k > 0 {
+        // A page that failed or does not decode is answered as such.
+        let Ok(Ok(read)) = fetched.pages(prefix).map(audit_read::decode_all) else {
+            return Vec::new();
+        };
+        if audit_read::answered(tower, caller, &query, read) {
+            return Vec::new();
+        }
+    }
+    audit_read::page(k, tower.audit.last_seq)
+        .map(|(start, limit)| Read::Page {
+            prefix: prefix.to_vec(),
+            start,
+            limit,
+        })
+        .into_iter()
+        .collect()
 }
 
 /// A change's record, unless the tower still holds its view in memory.

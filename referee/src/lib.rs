@@ -11,6 +11,8 @@ mod api;
 mod apps;
 mod audit;
 mod audit_query;
+mod audit_read;
+mod audit_verify;
 mod catalog;
 mod catalog_calls;
 mod catalog_log;
@@ -65,6 +67,8 @@ pub use vigie_client::{poll_for, ApiClient, ClientError, Direct, Incoming, Link,
 mod catalog_tests;
 #[cfg(test)]
 mod enrol_tests;
+#[cfg(test)]
+mod history_tests;
 #[cfg(test)]
 mod mem_store;
 #[cfg(test)]

@@ -76,6 +76,8 @@ struct Sockets {
     api: zmq::Socket,
     events: zmq::Socket,
     orders: zmq::Socket,
+    /// `audit verify`, answered off the loop.
+    verifier: crate::audit_verify::Verifier,
 }
 
 fn bind(ctx: &zmq::Context, kind: zmq::SocketType, ep: &str) -> Result<zmq::Socket, RefereeError> {
@@ -105,6 +107,7 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
         api: bind(&ctx, zmq::ROUTER, &cfg.api)?,
         events: bind(&ctx, zmq::PULL, &cfg.events)?,
         orders: bind(&ctx, zmq::PUB, &cfg.orders)?,
+        verifier: crate::audit_verify::Verifier::start(&ctx, &cfg.escalator)?,
     };
     let health = match &cfg.lifecycle {
         Some(ep) => {
@@ -120,6 +123,7 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
         let mut items = vec![
             s.api.as_poll_item(zmq::POLLIN),
             s.events.as_poll_item(zmq::POLLIN),
+            s.verifier.replies.as_poll_item(zmq::POLLIN),
         ];
         items.extend(health.as_ref().map(|h| h.as_poll_item(zmq::POLLIN)));
         match zmq::poll(&mut items, 100) {
@@ -131,6 +135,9 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
             crate::health::drain(sock, &mut tower)?;
         }
         one_turn(&s, &mut tower, &db, &mut last_tick)?;
+        while let Ok(reply) = s.verifier.replies.recv_multipart(zmq::DONTWAIT) {
+            s.api.send_multipart(reply, 0)?;
+        }
     }
     tracing::info!(event = "referee_stopped");
     Ok(())
@@ -182,7 +189,7 @@ fn one_turn(
 ) -> Result<(), RefereeError> {
     let now = Instant::now();
     let mut turn = Turn::default();
-    let calls = drain_api(&s.api, tower, db, now, &mut turn)?;
+    let calls = drain_api(s, tower, db, now, &mut turn)?;
     let events = drain_events(&s.events, tower, now, &mut turn)?;
     if now.duration_since(*last_tick) >= TICK {
         // Events left unread may hold the beats a host is judged by.
@@ -234,13 +241,13 @@ fn drain(
 }
 
 fn drain_api(
-    sock: &zmq::Socket,
+    s: &Sockets,
     tower: &mut Tower,
     db: &dyn Store,
     now: Instant,
     turn: &mut Turn,
 ) -> Result<usize, RefereeError> {
-    drain(sock, turn, |parts, turn| {
+    drain(&s.api, turn, |parts, turn| {
         let [ident, frame] = <[Vec<u8>; 2]>::try_from(parts).unwrap_or_default();
         if ident.is_empty() {
             return;
@@ -259,6 +266,12 @@ fn drain_api(
                     body: Err(fault),
                 },
             },
+            Ok(ApiRequest {
+                id,
+                caller,
+                call: ApiCall::AuditVerify,
+                ..
+            }) if s.verifier.ask(ident.clone(), id, &caller) => return,
             Ok(req) => ApiReply {
                 id: req.id,
                 body: crate::fetch::answer(tower, db, &req.caller, req.call, req.idem, now, turn),

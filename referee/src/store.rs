@@ -31,6 +31,11 @@ pub trait Store {
     /// The records whose key starts with `prefix`, from the key `start`
     /// (a whole key, as Escalator's range start) on.
     fn scan<'a>(&'a self, prefix: &[u8], start: Option<&[u8]>) -> Entries<'a>;
+    /// At most `limit` records under `prefix` from the whole key `start`
+    /// on: one bounded read, whatever follows.
+    fn page(&self, prefix: &[u8], start: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
+        self.scan(prefix, Some(start)).take(limit).collect()
+    }
     /// Writes `writes` (drained) in one durable batch: all or nothing.
     fn write(&self, writes: &mut Writes) -> Result<(), StoreError>;
 }
@@ -50,6 +55,18 @@ impl Store for Database {
             self.iter(spec)
                 .map(|e| Ok(e.map(|e| (e.key, e.value.unwrap_or_default()))?)),
         )
+    }
+
+    fn page(&self, prefix: &[u8], start: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let spec = RangeSpec {
+            prefix: Some(prefix.to_vec()),
+            start: Some(start.to_vec()),
+            limit: Some(u32::try_from(limit).unwrap_or(u32::MAX)),
+            ..RangeSpec::default()
+        };
+        self.iter(spec)
+            .map(|e| Ok(e.map(|e| (e.key, e.value.unwrap_or_default()))?))
+            .collect()
     }
 
     fn write(&self, writes: &mut Writes) -> Result<(), StoreError> {

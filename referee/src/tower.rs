@@ -25,7 +25,7 @@ use crate::table::Table;
 use crate::turn::{Log, Turn};
 
 /// How many finished changes `status` lists from memory.
-const RECENT: usize = 1_000;
+pub const RECENT: usize = 1_000;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -219,10 +219,14 @@ impl Tower {
         Ok(())
     }
 
-    /// The most recent final changes, for `status` without an id.
+    /// The most recent final changes, for `status` without an id: only
+    /// those of the last `RECENT` sequence numbers, so a start reads a
+    /// bounded part of history (older ones are read when asked for, by
+    /// `fetch.rs`). The start is a whole key: one without its `done/`
+    /// prefix sorts below it and Escalator would scan every final change.
     fn load_recent(&mut self, db: &dyn Store) -> Result<(), RefereeError> {
         let from = done_key(self.next_seq.saturating_sub(RECENT as u64));
-        for e in db.scan(b"done/", Some(&from[b"done/".len()..])) {
+        for e in db.scan(b"done/", Some(&from)) {
             let (_, value) = e?;
             let ck = change_key(&String::from_utf8_lossy(&value));
             if let Some(v) = db.get(&ck)? {
