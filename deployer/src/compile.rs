@@ -224,6 +224,14 @@ pub(crate) fn fetch_steps(key: &EnvKey, service: &ServicePlan) -> Vec<Step> {
             0o644,
         ),
     ];
+    if let Some(health) = &spec.health {
+        steps.push(file(
+            format!("health watch of {label}"),
+            format!("{dir}/{}", vigie_wire::observe::HEALTH_WATCH_FILE),
+            watch_file(health),
+            0o644,
+        ));
+    }
     steps.push(file(
         format!("systemd unit of {label}"),
         format!(
@@ -242,6 +250,19 @@ pub(crate) fn fetch_steps(key: &EnvKey, service: &ServicePlan) -> Vec<Step> {
         ));
     }
     steps
+}
+
+/// What the agent's health watch of an instance needs
+/// (`vigie_wire::observe::HEALTH_WATCH_FILE`).
+pub fn watch_file(health: &crate::spec::Health) -> String {
+    vigie_wire::observe::HealthWatch {
+        path: health.path.clone(),
+        every_ms: health.watch_every_ms(),
+        timeout_ms: health.timeout_ms,
+        restart_after: health.restarts_after(),
+        start_ms: health.start_ms(),
+    }
+    .render()
 }
 
 /// Running the pending migrations, if any, in the code of the instance in

@@ -22,6 +22,11 @@ pub const DEFAULT_DRAIN_MS: u64 = 1_000;
 pub const DEFAULT_HEALTH_RETRIES: u32 = 30;
 pub const DEFAULT_HEALTH_INTERVAL_MS: u64 = 500;
 pub const DEFAULT_HEALTH_TIMEOUT_MS: u64 = 2_000;
+/// After the rollout, a replica's health is checked this often by its
+/// host's agent...
+pub const DEFAULT_WATCH_EVERY_MS: u64 = 10_000;
+/// ...and restarted after this many failed checks in a row.
+pub const DEFAULT_RESTART_AFTER: u32 = 3;
 
 /// An environment of an application, as the deployer needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +75,31 @@ pub struct Health {
     pub retries: u32,
     pub interval_ms: u64,
     pub timeout_ms: u64,
+    /// `every:` and `restart_after:` as written (the defaults when absent):
+    /// left out of the digest when absent, so a spec written before they
+    /// existed keeps its instance numbers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub every_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_after: Option<u32>,
+}
+
+impl Health {
+    /// How often the agent checks a replica once the rollout is over.
+    pub fn watch_every_ms(&self) -> u64 {
+        self.every_ms.unwrap_or(DEFAULT_WATCH_EVERY_MS)
+    }
+
+    /// Failed checks in a row that restart a replica (0: never).
+    pub fn restarts_after(&self) -> u32 {
+        self.restart_after.unwrap_or(DEFAULT_RESTART_AFTER)
+    }
+
+    /// How long a (re)started replica has to become healthy before its
+    /// failed checks count: what the rollout gives it.
+    pub fn start_ms(&self) -> u64 {
+        u64::from(self.retries.max(1)) * (self.interval_ms + self.timeout_ms)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +182,8 @@ pub(crate) struct RawHealth {
     pub retries: Option<Count>,
     pub interval: Option<Millis>,
     pub timeout: Option<Millis>,
+    pub every: Option<Millis>,
+    pub restart_after: Option<Count>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -330,6 +362,8 @@ fn build_service(
             retries: h.retries.map_or(DEFAULT_HEALTH_RETRIES, |c| c.0),
             interval_ms: h.interval.map_or(DEFAULT_HEALTH_INTERVAL_MS, |m| m.0),
             timeout_ms: h.timeout.map_or(DEFAULT_HEALTH_TIMEOUT_MS, |m| m.0),
+            every_ms: h.every.map(|m| m.0),
+            restart_after: h.restart_after.map(|c| c.0),
         }),
         path,
         stop_grace_ms: s.stop_grace.map_or(DEFAULT_STOP_GRACE_MS, |m| m.0),

@@ -7,12 +7,12 @@
 //! with group commit: every durable write received while the previous sync
 //! ran shares the next one.
 
-pub mod bench;
 mod client;
 pub mod engine;
 mod error;
 mod frame;
 mod keys;
+mod local;
 mod lock;
 mod repair;
 pub mod server;
@@ -20,6 +20,7 @@ mod store;
 
 pub use client::{Batch, Client, Database, RangeIter, Ticket};
 pub use error::EscalatorError;
+pub use local::LocalServer;
 pub use lock::lock_dir;
 pub use repair::{repair, RepairReport};
 pub use server::{serve, Probe, ProbeEvent, ServerConfig};

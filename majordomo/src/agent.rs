@@ -78,6 +78,19 @@ pub fn run(cfg: AgentConfig, plug: Plug, shutdown: Arc<AtomicBool>) -> Result<()
     pair.set_linger(0)?;
     pair.bind(PLUG_PAIR)?;
     let worker = spawn_plug(&ctx, plug, beat.clone(), shutdown.clone())?;
+    // The health watch: replicas keep being checked (and healed) whether
+    // the tower is reachable or not.
+    let healer = cfg.observe.as_ref().map(|o| {
+        let beat = beat.clone();
+        vigie_plug::heal::spawn(
+            &host,
+            &o.root,
+            o.logs.clone(),
+            o.heal.clone(),
+            move || beat.busy(),
+            shutdown.clone(),
+        )
+    });
     tracing::info!(event = "agent_started", host = %host, tower = %cfg.tower, public = %cfg.keys.public_z85());
     let door = Door {
         cfg: &cfg,
@@ -98,6 +111,9 @@ pub fn run(cfg: AgentConfig, plug: Plug, shutdown: Arc<AtomicBool>) -> Result<()
         Ok(r) => r.map_err(MajordomoError::from),
         Err(_) => Err(MajordomoError::PlugThread),
     };
+    if let Some(h) = healer {
+        let _ = h.join();
+    }
     ended?;
     worked?;
     tracing::info!(event = "agent_stopped", host = %host);

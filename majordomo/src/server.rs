@@ -448,8 +448,17 @@ fn front_door(
     router.set_curve_secretkey(secret)?;
     router.set_zap_domain(crate::ZAP_DOMAIN)?;
     router.set_maxmsgsize(vigie_wire::limits::MAX_FRAME as i64)?;
-    router.set_heartbeat_ivl(1_000)?;
-    router.set_heartbeat_timeout(5_000)?;
+    // No ZMTP heartbeats from the door: libzmq 4.3 keeps an I/O thread's
+    // timers in one multimap whose cancel is a linear scan, and a
+    // heartbeat cancels one timer per peer and interval — peers² steps a
+    // second (the majordomo's top symbol at 3,000 agents, its wall at
+    // 10,000; BENCHMARKS.md). The kernel's keepalive finds a dead peer
+    // instead, agents still ping the door (answered without a timer), and
+    // an agent silent for 30 s is forgotten.
+    router.set_tcp_keepalive(1)?;
+    router.set_tcp_keepalive_idle(10)?;
+    router.set_tcp_keepalive_intvl(2)?;
+    router.set_tcp_keepalive_cnt(3)?;
     router.set_sndhwm(100_000)?;
     router.set_linger(0)?;
     // libzmq listens with a backlog of 100: a fleet reconnecting at once

@@ -89,9 +89,32 @@ const COUNTERS: &[(&str, &str, Read)] = &[
     ),
 ];
 
+/// Counters without a unit (`_total` added by the encoder).
+const EVENT_COUNTERS: &[(&str, &str, Read)] = &[
+    (
+        "host_replica_restarts",
+        "Replicas the host's health watch restarted since its agent started",
+        |s| s.replica_restarts as f64,
+    ),
+    (
+        "host_replicas_given_up",
+        "Replicas restarted too often, stopped and left stopped, since the agent started",
+        |s| f64::from(s.replicas_given_up),
+    ),
+];
+
 pub fn encode(samples: &[HostSample], encoder: &mut DescriptorEncoder) -> std::fmt::Result {
     if samples.is_empty() {
         return Ok(());
+    }
+    for (name, help, read) in EVENT_COUNTERS {
+        let mut m = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for s in samples {
+            let labels = HostLabels {
+                host: s.host.clone(),
+            };
+            ConstCounter::new(read(s)).encode(m.encode_family(&labels)?)?;
+        }
     }
     for (name, help, unit, read) in GAUGES {
         let mut m = encoder.encode_descriptor(name, help, unit.as_ref(), MetricType::Gauge)?;

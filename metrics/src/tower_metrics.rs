@@ -539,6 +539,8 @@ fn sample(host: &str) -> vigie_wire::observe::HostSample {
             replica: "1".into(),
             running: true,
         }],
+        replica_restarts: 2,
+        replicas_given_up: 1,
         ..Default::default()
     }
 }
@@ -583,6 +585,8 @@ mod host_and_commit_series {
             r#"vigie_host_cpu_busy_seconds_total{host="web-1"} 1.5"#,
             r#"vigie_host_uptime_seconds{host="web-1"} 90"#,
             r#"vigie_host_services_running{host="web-1"} 1"#,
+            r#"vigie_host_replica_restarts_total{host="web-1"} 2"#,
+            r#"vigie_host_replicas_given_up_total{host="web-1"} 1"#,
             r#"vigie_escalator_commit_seconds_bucket{le="0.001"} 1"#,
             r#"vigie_escalator_commit_seconds_bucket{le="+Inf"} 2"#,
             "vigie_escalator_commit_seconds_count 2",

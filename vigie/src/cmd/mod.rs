@@ -1,12 +1,6 @@
 //! The command line: one subcommand per daemon, plus the operator's client.
 
 mod apps;
-mod bench;
-mod bench_agents;
-mod bench_agents_sim;
-mod bench_catalog;
-mod bench_changes;
-mod bench_tower;
 mod change_text;
 mod completions;
 pub mod conn;
@@ -181,7 +175,7 @@ pub enum Command {
     /// Start a throwaway tower and show it working.
     Demo(demo::Args),
     /// Benchmarks (not tests): print figures and ratios.
-    Bench(bench::Args),
+    Bench(vigie_bench::Args),
     /// Print a shell completion script: `vigie completions bash`.
     Completions(completions::Args),
     /// Write man pages (vigie.1, vigie-submit.1, …) into a directory.
@@ -261,7 +255,7 @@ pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ips(a) => ips::run(a, format),
         Command::Apps(a) => apps::run(a, format),
         Command::Demo(a) => demo::run(a),
-        Command::Bench(a) => bench::run(a),
+        Command::Bench(a) => vigie_bench::run(a),
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
     }

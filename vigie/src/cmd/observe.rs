@@ -64,6 +64,18 @@ fn used(total: u64, available: u64) -> String {
     format!("{pct:.0}% of {}", gib(total))
 }
 
+/// The replicas running, and what the health watch did when it did.
+fn services_cell(running: usize, listed: usize, s: &vigie_wire::observe::HostSample) -> String {
+    let mut cell = format!("{running}/{listed} running");
+    if s.replica_restarts > 0 {
+        cell.push_str(&format!(", {} restarted", s.replica_restarts));
+    }
+    if s.replicas_given_up > 0 {
+        cell.push_str(&format!(", {} given up", s.replicas_given_up));
+    }
+    cell
+}
+
 fn metrics_row(v: &HostMetricsView) -> Vec<String> {
     let Some(s) = &v.sample else {
         let none = || "-".to_string();
@@ -95,7 +107,7 @@ fn metrics_row(v: &HostMetricsView) -> Vec<String> {
         used(s.memory_total_bytes, s.memory_available_bytes),
         used(s.disk_total_bytes, s.disk_available_bytes),
         humantime::format_duration(Duration::from_secs(s.uptime_ms / 1000)).to_string(),
-        format!("{running}/{listed} running"),
+        services_cell(running, listed, s),
     ]
 }
 

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::escalator::free_port;
 use anyhow::Context;
-use vigie_escalator::bench::{free_port, LocalServer};
+use vigie_escalator::LocalServer;
 use vigie_plug::{FleetConfig, PlugConfig};
 use vigie_referee::{ApiClient, RefereeConfig, Watcher};
 use vigie_wire::tower::{

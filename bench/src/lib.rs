@@ -1,10 +1,21 @@
-//! `vigie bench escalator`: prints figures and the ratios the issues target;
-//! `vigie bench crashpoints`: the storage's crash-point sweep, longer.
+//! Vigie's benchmarks (not tests), run as `vigie bench …`: the `vigie`
+//! binary hands its `bench` subcommand's [`Args`] to [`run`], so no library
+//! crate of the tower carries benchmark code or the Redis client.
+//! `vigie bench escalator` prints figures and the ratios the issues target;
+//! `vigie bench crashpoints` is the storage's crash-point sweep, longer;
+//! `agents`, `catalog` and `changes` drive a whole tower.
+
+mod agents;
+mod agents_sim;
+mod catalog;
+mod changes;
+pub mod escalator;
+mod tower;
 
 use std::process::{Command, ExitCode};
 
+use crate::escalator::{self as bench, bench_server, Figure, Redis};
 use clap::Subcommand;
-use vigie_escalator::bench::{self, Figure, LocalServer, Redis};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -175,7 +186,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             beat_ms,
             ..
         } => {
-            super::bench_agents_sim::simulate(&file, sim_first, sim_count, beat_ms)?;
+            crate::agents_sim::simulate(&file, sim_first, sim_count, beat_ms)?;
             return Ok(ExitCode::SUCCESS);
         }
         What::Agents {
@@ -185,7 +196,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             beat_ms,
             ..
         } => {
-            super::bench_agents::run(super::bench_agents::Args {
+            crate::agents::run(crate::agents::Args {
                 hosts: hosts.max(1),
                 per_process,
                 restart,
@@ -199,7 +210,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             rows,
             allocations,
         } => {
-            super::bench_catalog::run(keys, clients, rows, allocations)?;
+            crate::catalog::run(keys, clients, rows, allocations)?;
             return Ok(ExitCode::SUCCESS);
         }
         What::Escalator { ops, no_redis } => (ops, no_redis),
@@ -215,14 +226,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             scrape_metrics,
             compare_metrics,
         } => {
-            let a = super::bench_changes::Args {
+            let a = crate::changes::Args {
                 hosts: hosts.max(1),
                 samples,
                 back_to_back,
                 scrape_metrics,
                 compare_metrics,
             };
-            super::bench_changes::run(a)?;
+            crate::changes::run(a)?;
             return Ok(ExitCode::SUCCESS);
         }
     };
@@ -232,7 +243,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("# vigie bench escalator --ops {ops}  (100-byte values; one run, same machine)");
 
     let (lp, lg) = bench::inprocess(&dir.path().join("inproc"), ops)?;
-    let server = LocalServer::start(&dir.path().join("grouped"), true)?;
+    let server = bench_server(&dir.path().join("grouped"), true)?;
     let (np, ng) = bench::lockstep(&server.endpoint, ops)?;
     let (pp, pg) = bench::pipelined(&server.endpoint, 16, 32, ops / 4)?;
     let d1 = bench::durable(&server.endpoint, 1, 1, ops / 10, "group commit")?;
@@ -251,7 +262,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         st.durable_writes as f64 / st.syncs.max(1) as f64
     );
     drop(server);
-    let naive = LocalServer::start(&dir.path().join("naive"), false)?;
+    let naive = bench_server(&dir.path().join("naive"), false)?;
     let n1 = bench::durable(&naive.endpoint, 1, 1, ops / 10, "one fdatasync per write")?;
     let n64 = bench::durable(
         &naive.endpoint,
