@@ -14,8 +14,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use vigie_client::ApiClient;
 use vigie_majordomo::keys::KeyPair;
-use vigie_referee::ApiClient;
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, Published, ALL_CHANGES_TOPIC};
 
 use crate::agents_sim::{write_keys, FDS_PER_AGENT};
@@ -169,7 +169,7 @@ fn register(api: &mut ApiClient, hosts: usize) -> anyhow::Result<Vec<(String, Ke
 pub fn run(a: Args) -> anyhow::Result<()> {
     let hosts = a.hosts;
     let mut tower = BenchTower::start()?;
-    let caller = Caller::internal(vigie_referee::TOWER_TENANT, "bench");
+    let caller = Caller::internal(vigie_wire::ids::TOWER_TENANT, "bench");
     let mut api = ApiClient::direct(&tower.ep("api"), &tower.ep("orders"), caller)?;
     api.set_timeout(Duration::from_secs(120));
     let limit = vigie_launcher::fdlimit::raise();
@@ -379,7 +379,7 @@ fn restart(tower: &mut BenchTower, api: &mut ApiClient, hosts: usize) -> anyhow:
     tower.connected_reset();
     tower.restart()?;
     let up = t.elapsed();
-    let caller = Caller::internal(vigie_referee::TOWER_TENANT, "bench");
+    let caller = Caller::internal(vigie_wire::ids::TOWER_TENANT, "bench");
     *api = ApiClient::direct(&tower.ep("api"), &tower.ep("orders"), caller)?;
     api.set_timeout(Duration::from_secs(120));
     let back = wait_online(api, tower, hosts, hosts as u64)?;

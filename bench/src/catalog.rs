@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use vigie_referee::ApiClient;
+use vigie_client::ApiClient;
 use vigie_wire::catalog::{CatalogCall, Owner, PoolSpec};
 use vigie_wire::tower::{ApiCall, Caller};
 
@@ -26,7 +26,7 @@ fn enrol_concurrently(
             .map(|c| {
                 let (api, orders) = (tower.ep("api"), tower.ep("orders"));
                 s.spawn(move || -> anyhow::Result<()> {
-                    let caller = Caller::internal(vigie_referee::TOWER_TENANT, "bench");
+                    let caller = Caller::internal(vigie_wire::ids::TOWER_TENANT, "bench");
                     let mut api = ApiClient::direct(&api, &orders, caller)?;
                     api.set_timeout(std::time::Duration::from_secs(120));
                     for i in (c..keys).step_by(clients) {
@@ -51,7 +51,7 @@ fn enrol_concurrently(
 
 pub fn run(keys: usize, clients: usize, rows: usize, allocations: usize) -> anyhow::Result<()> {
     let tower = BenchTower::start()?;
-    let caller = Caller::internal(vigie_referee::TOWER_TENANT, "bench");
+    let caller = Caller::internal(vigie_wire::ids::TOWER_TENANT, "bench");
     let mut api = ApiClient::direct(&tower.ep("api"), &tower.ep("orders"), caller)?;
     api.set_timeout(std::time::Duration::from_secs(120));
     let rss = |name: &str| tower.pids.get(name).map_or(0, |p| rss_kib(*p));

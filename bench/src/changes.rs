@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use crate::escalator::free_port;
 use anyhow::Context;
+use vigie_client::{ApiClient, Watcher};
 use vigie_escalator::LocalServer;
 use vigie_plug::{FleetConfig, PlugConfig};
-use vigie_referee::{ApiClient, RefereeConfig, Watcher};
+use vigie_referee::RefereeConfig;
 use vigie_wire::tower::{
     host_topic, ApiAnswer, ApiCall, Caller, ChangeState, ChangeView, StepStatus,
 };
@@ -230,7 +231,7 @@ fn measure(a: &Args, scrape_metrics: bool) -> anyhow::Result<Figures> {
     } else {
         None
     };
-    let caller = Caller::internal(vigie_referee::TOWER_TENANT, "bench");
+    let caller = Caller::internal(vigie_wire::ids::TOWER_TENANT, "bench");
     let mut client = ApiClient::direct(&api, &orders, caller)?;
     // A benchmark may poll: wait until the referee counts every host online.
     let deadline = Instant::now() + Duration::from_secs(60);

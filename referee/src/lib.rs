@@ -60,9 +60,6 @@ pub use labels::LabelRule;
 pub use operators::{ADMIN, TOWER_TENANT};
 pub use server::{serve, RefereeConfig};
 pub use setup_hosts::parse_setup_host;
-// Until the benchmarks leave `vigie` (issue 20): their `vigie_referee::ApiClient`.
-pub use vigie_client::{poll_for, ApiClient, ClientError, Direct, Incoming, Link, Watcher};
-
 #[cfg(test)]
 mod catalog_tests;
 #[cfg(test)]

@@ -15,8 +15,9 @@ use crate::turn::Turn;
 
 /// The operator made at the tower's first start.
 pub const ADMIN: &str = "admin";
-/// The tenant of the tower's own operators.
-pub const TOWER_TENANT: &str = "default";
+/// The tenant of the tower's own operators (the wire's, which the
+/// daemons that only call the referee name too).
+pub use vigie_wire::ids::TOWER_TENANT;
 
 /// Operator names are per tenant: `operator/<tenant>/<name>`.
 pub fn operator_key(tenant: &str, name: &str) -> Vec<u8> {

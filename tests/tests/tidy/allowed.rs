@@ -24,8 +24,6 @@ pub const CRATE_DEPS: &[(&str, &[&str], &[&str])] = &[
         &[
             "vigie-catalog",
             "vigie-changes",
-            // Re-exported for the benchmarks until they leave `vigie`.
-            "vigie-client",
             "vigie-deployer",
             "vigie-escalator",
             "vigie-wire",
@@ -98,6 +96,7 @@ pub const CRATE_DEPS: &[(&str, &[&str], &[&str])] = &[
         &[
             "vigie-catalog",
             "vigie-changes",
+            "vigie-client",
             "vigie-drivers",
             "vigie-escalator",
             "vigie-launcher",

@@ -101,19 +101,24 @@ fn names(line: &str, word: &str) -> bool {
     })
 }
 
-/// Every member's production modules (test files left out), by module path.
+/// Every member's production modules (test files, and modules declared
+/// `#[cfg(test)] mod x;`, left out), by module path.
 fn modules(root: &Path, member: &str) -> BTreeMap<modgraph::ModPath, (String, String)> {
     let src = root.join(member).join("src");
-    let mut out = BTreeMap::new();
+    let mut all = BTreeMap::new();
+    let mut tests = Vec::new();
     for f in source::rust_files(&src) {
         let in_src = rel(&src, &f);
         if source::is_test_file(Path::new(&in_src)) {
             continue;
         }
-        let code = source::production(&read(&f));
-        out.insert(modgraph::module_of(&in_src), (rel(root, &f), code));
+        let text = read(&f);
+        let me = modgraph::module_of(&in_src);
+        tests.extend(modgraph::test_children(&source::blank(&text), &me));
+        all.insert(me, (rel(root, &f), source::production(&text)));
     }
-    out
+    all.retain(|m, _| !tests.iter().any(|t| m.starts_with(t)));
+    all
 }
 
 /// The circles of every member against the allow-list (crate dir, its

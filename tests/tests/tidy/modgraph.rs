@@ -27,6 +27,31 @@ pub fn module_of(rel_to_src: &str) -> ModPath {
     parts
 }
 
+/// The child modules `code` (module `me`'s blanked text) declares for
+/// tests only: `#[cfg(test)] mod name;`.
+pub fn test_children(code: &str, me: &ModPath) -> Vec<ModPath> {
+    let mut out = Vec::new();
+    for (i, _) in code.match_indices("#[cfg(test)]") {
+        let rest = code[i + "#[cfg(test)]".len()..].trim_start();
+        let rest = rest.strip_prefix("pub ").unwrap_or(rest).trim_start();
+        let Some(rest) = rest.strip_prefix("mod ") else {
+            continue;
+        };
+        let name: String = rest
+            .trim_start()
+            .chars()
+            .take_while(|c| is_ident(*c))
+            .collect();
+        let after = rest.trim_start()[name.len()..].trim_start();
+        if !name.is_empty() && after.starts_with(';') {
+            let mut child = me.clone();
+            child.push(name);
+            out.push(child);
+        }
+    }
+    out
+}
+
 /// The paths `code` (the blanked production text of module `me`) names.
 pub fn paths_in(code: &str, me: &ModPath) -> Vec<ModPath> {
     let b: Vec<char> = code.chars().collect();

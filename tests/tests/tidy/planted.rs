@@ -82,6 +82,15 @@ fn a_planted_circle_is_caught_through_use_trees_and_super() {
 }
 
 #[test]
+fn a_module_declared_for_tests_only_is_test_code() {
+    let lib = "mod a;\n#[cfg(test)]\nmod mem_store;\n#[cfg(test)]\npub mod fixtures { }\n";
+    assert_eq!(
+        modgraph::test_children(&source::blank(lib), &Vec::new()),
+        [vec!["mem_store".to_owned()]]
+    );
+}
+
+#[test]
 fn a_parent_and_its_child_are_no_circle() {
     let g = modgraph::graph(&files(&[
         ("lib.rs", "mod a; use crate::a::inner::Z;"),
