@@ -1,8 +1,7 @@
 //! The storage engine trait: what Escalator needs of a key-value store.
-//! Every implementation passes the suite in [`conformance`].
+//! Every implementation passes the conformance and crash-point suites of
+//! `vigie-escalator-tests`.
 
-pub mod conformance;
-pub mod crashpoint;
 pub mod faults;
 mod leveldb;
 pub mod logfile;
@@ -13,7 +12,7 @@ mod sync_env;
 pub use self::leveldb::{LevelDbEngine, LevelDbOptions};
 pub use memory::MemEngine;
 
-use crate::keys::Bounds;
+pub use crate::keys::{successor, Bounds};
 use vigie_wire::escalator::BatchOp;
 
 #[derive(Debug, thiserror::Error)]
@@ -90,54 +89,4 @@ pub(crate) fn push_entry(
     *bytes += key.len() + if keys_only { 0 } else { value.len() };
     out.push((key.to_vec(), (!keys_only).then(|| value.to_vec())));
     out.len() >= limit.entries || *bytes >= limit.bytes
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn memory_engine_conforms() {
-        conformance::run_all(&mut || Box::new(MemEngine::default()));
-    }
-
-    #[test]
-    fn leveldb_engine_conforms() {
-        let dirs = std::cell::RefCell::new(Vec::new());
-        conformance::run_all(&mut || {
-            let dir = tempfile::tempdir().unwrap();
-            // A tiny memtable so the suite also runs over tables and compactions.
-            let opts = LevelDbOptions {
-                write_buffer_size: 16 << 10,
-            };
-            let e = LevelDbEngine::open(dir.path(), opts).unwrap();
-            dirs.borrow_mut().push(dir);
-            Box::new(e)
-        });
-    }
-
-    #[test]
-    fn leveldb_reopen_keeps_everything() {
-        let dir = tempfile::tempdir().unwrap();
-        let opts = LevelDbOptions {
-            write_buffer_size: 16 << 10,
-        };
-        let mut model = MemEngine::default();
-        {
-            let mut e = LevelDbEngine::open(dir.path(), opts).unwrap();
-            conformance::matches_model(&mut e, 42, 2_000);
-            conformance::matches_model(&mut model, 42, 2_000);
-            e.close().unwrap();
-        }
-        let mut e = LevelDbEngine::open(dir.path(), opts).unwrap();
-        let all = Bounds::all();
-        let lim = ScanLimit {
-            entries: usize::MAX,
-            bytes: usize::MAX,
-        };
-        assert_eq!(
-            e.scan(&all, false, lim, false).unwrap(),
-            model.scan(&all, false, lim, false).unwrap()
-        );
-    }
 }

@@ -104,8 +104,9 @@ enum What {
 }
 
 fn crashpoints(writes: usize, seed: u64, every: u64) -> anyhow::Result<ExitCode> {
-    use vigie_escalator::engine::crashpoint;
     use vigie_escalator::engine::faults::FaultMode;
+    use vigie_escalator_tests::crashpoint;
+    use vigie_escalator_tests::leveldb_subject::LevelDbSubject;
     let dir = tempfile::Builder::new().prefix("vigie-crash-").tempdir()?;
     let turns = crashpoint::workload(seed, writes.max(1));
     println!(
@@ -113,8 +114,9 @@ fn crashpoints(writes: usize, seed: u64, every: u64) -> anyhow::Result<ExitCode>
         turns.len()
     );
     let t = std::time::Instant::now();
-    let s = crashpoint::sweep(dir.path(), &turns, &FaultMode::ALL, every)
-        .map_err(anyhow::Error::msg)?;
+    let mut make = |name: &str| crashpoint::fresh_dir(dir.path(), name).map(LevelDbSubject::new);
+    let s =
+        crashpoint::sweep(&mut make, &turns, &FaultMode::ALL, every).map_err(anyhow::Error::msg)?;
     println!(
         "{} write/sync calls, {} runs in {:.1} s: {} acknowledged writes checked, {} unacknowledged found whole, {} torn tails cut",
         s.ops,
