@@ -7,4 +7,6 @@
 
 pub mod conformance;
 pub mod crashpoint;
+pub mod etcd_server;
+pub mod etcd_subject;
 pub mod leveldb_subject;

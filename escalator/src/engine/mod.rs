@@ -2,6 +2,7 @@
 //! Every implementation passes the conformance and crash-point suites of
 //! `vigie-escalator-tests`.
 
+mod etcd;
 pub mod faults;
 mod leveldb;
 pub mod logfile;
@@ -9,6 +10,7 @@ mod memory;
 pub mod recovery;
 mod sync_env;
 
+pub use self::etcd::{Election, EtcdEngine, EtcdOptions, Fence, Leader, TooLarge, TxnLimits};
 pub use self::leveldb::{LevelDbEngine, LevelDbOptions};
 pub use memory::MemEngine;
 
@@ -19,6 +21,14 @@ use vigie_wire::escalator::BatchOp;
 pub enum EngineError {
     #[error("leveldb: {0}")]
     LevelDb(String),
+    #[error("etcd: {0}")]
+    Etcd(String),
+    #[error(transparent)]
+    TooLarge(#[from] TooLarge),
+    /// A fenced write after the fence's lease lost its key: this tower is
+    /// no longer the active one.
+    #[error("etcd refused the write: {key:?} is no longer held by lease {lease:x} (this tower was deposed)")]
+    Fenced { key: String, lease: i64 },
     #[error("sync of {path}: {source}")]
     Sync {
         path: String,
