@@ -100,3 +100,18 @@ pub(crate) fn push_entry(
     out.push((key.to_vec(), (!keys_only).then(|| value.to_vec())));
     out.len() >= limit.entries || *bytes >= limit.bytes
 }
+
+/// What the server needs of an engine beyond [`Engine`]: a turn's single
+/// puts and deletes staged and applied together, and a generation that
+/// moves when writes it had staged or applied may have been lost.
+pub trait Staging: Engine {
+    /// Stages a put (`Some` value) or a delete.
+    fn stage(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), EngineError>;
+    /// Writes what was staged.
+    fn apply_staged(&mut self) -> Result<(), EngineError>;
+    /// Writes answered at one generation and not committed before the
+    /// next may be lost: their requests get a `Storage` error.
+    fn generation(&self) -> u64;
+    /// Writes what was staged and lets go of the database.
+    fn close(self: Box<Self>) -> Result<(), EngineError>;
+}

@@ -24,7 +24,7 @@ pub use election::{Election, Leader};
 use gateway::Gateway;
 
 use super::faults::{killed, Faults, WriteFate};
-use super::{push_entry, Engine, EngineError, ScanEntries, ScanLimit};
+use super::{push_entry, Engine, EngineError, ScanEntries, ScanLimit, Staging};
 use crate::keys::{successor, Bounds};
 use gateway::{b64, bytes_of};
 use vigie_wire::escalator::BatchOp;
@@ -60,6 +60,12 @@ pub struct EtcdEngine {
     fence: Option<Fence>,
     unsynced: bool,
     faults: Option<Rc<Faults>>,
+    /// The server's single puts and deletes of a turn, sent as few
+    /// transactions (see [`Staging`]).
+    staged: Vec<BatchOp>,
+    staged_bytes: usize,
+    /// Moves at every failed write: what was staged with it may be lost.
+    generation: u64,
 }
 
 impl EtcdEngine {
@@ -88,6 +94,9 @@ impl EtcdEngine {
             fence: None,
             unsynced: false,
             faults,
+            staged: Vec::new(),
+            staged_bytes: 0,
+            generation: 0,
         };
         e.alive()?;
         e.gw.call("maintenance/status", &json!({}))?;
@@ -97,6 +106,37 @@ impl EtcdEngine {
     /// From now on every write holds only while the fence does.
     pub fn set_fence(&mut self, fence: Option<Fence>) {
         self.fence = fence;
+    }
+
+    /// One transaction, fenced; a failure moves the generation.
+    fn commit(&mut self, ops: &[BatchOp]) -> Result<(), EngineError> {
+        let r = self.commit_once(ops);
+        if r.is_err() {
+            self.generation += 1;
+        }
+        r
+    }
+
+    fn commit_once(&mut self, ops: &[BatchOp]) -> Result<(), EngineError> {
+        self.alive()?;
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let body = self.txn_body(ops)?;
+        self.inject(&body)?;
+        let v = self.gw.call("kv/txn", &body)?;
+        if !v.get("succeeded").and_then(Value::as_bool).unwrap_or(false) {
+            let f = self.fence.clone().unwrap_or(Fence {
+                key: Vec::new(),
+                lease: 0,
+            });
+            return Err(EngineError::Fenced {
+                key: String::from_utf8_lossy(&f.key).into_owned(),
+                lease: f.lease,
+            });
+        }
+        self.unsynced = true;
+        Ok(())
     }
 
     fn alive(&self) -> Result<(), EngineError> {
@@ -179,7 +219,7 @@ impl EtcdEngine {
 
 impl Engine for EtcdEngine {
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
-        self.alive()?;
+        self.apply_staged()?;
         let full = [self.prefix.as_slice(), key].concat();
         let v = self.gw.call("kv/range", &json!({"key": b64(&full)}))?;
         match v.get("kvs").and_then(|k| k.get(0)) {
@@ -189,33 +229,16 @@ impl Engine for EtcdEngine {
     }
 
     fn write(&mut self, ops: &[BatchOp]) -> Result<(), EngineError> {
-        self.alive()?;
-        if ops.is_empty() {
-            return Ok(());
-        }
-        let body = self.txn_body(ops)?;
-        self.inject(&body)?;
-        let v = self.gw.call("kv/txn", &body)?;
-        if !v.get("succeeded").and_then(Value::as_bool).unwrap_or(false) {
-            let f = self.fence.clone().unwrap_or(Fence {
-                key: Vec::new(),
-                lease: 0,
-            });
-            return Err(EngineError::Fenced {
-                key: String::from_utf8_lossy(&f.key).into_owned(),
-                lease: f.lease,
-            });
-        }
-        self.unsynced = true;
-        Ok(())
+        self.apply_staged()?;
+        self.commit(ops)
     }
 
     fn flush(&mut self) -> Result<(), EngineError> {
-        self.alive()
+        self.apply_staged()
     }
 
     fn sync(&mut self) -> Result<u32, EngineError> {
-        self.alive()?;
+        self.apply_staged()?;
         Ok(u32::from(std::mem::take(&mut self.unsynced)))
     }
 
@@ -226,7 +249,7 @@ impl Engine for EtcdEngine {
         limit: ScanLimit,
         keys_only: bool,
     ) -> Result<ScanEntries, EngineError> {
-        self.alive()?;
+        self.apply_staged()?;
         let mut out = Vec::new();
         if bounds.is_empty() {
             return Ok(out);
@@ -261,5 +284,45 @@ impl Engine for EtcdEngine {
                 _ => return Ok(out),
             }
         }
+    }
+}
+
+impl Staging for EtcdEngine {
+    /// Each staged put or delete is one request's whole write: a turn's
+    /// may go as several transactions, each within the cluster's limits.
+    fn stage(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), EngineError> {
+        let size = self.prefix.len() + key.len() + value.map_or(0, <[u8]>::len);
+        if !self.staged.is_empty()
+            && (self.staged.len() >= self.limits.ops
+                || self.staged_bytes + size > self.limits.bytes / 2)
+        {
+            self.apply_staged()?;
+        }
+        self.staged.push(match value {
+            Some(v) => BatchOp::Put {
+                key: key.to_vec(),
+                value: v.to_vec(),
+            },
+            None => BatchOp::Delete { key: key.to_vec() },
+        });
+        self.staged_bytes += size;
+        Ok(())
+    }
+
+    fn apply_staged(&mut self) -> Result<(), EngineError> {
+        if self.staged.is_empty() {
+            return self.alive();
+        }
+        let ops = std::mem::take(&mut self.staged);
+        self.staged_bytes = 0;
+        self.commit(&ops)
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn close(mut self: Box<Self>) -> Result<(), EngineError> {
+        self.apply_staged()
     }
 }
