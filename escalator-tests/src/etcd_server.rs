@@ -31,6 +31,7 @@ pub struct EtcdServer {
     dir: PathBuf,
     client: u16,
     peer: u16,
+    limits: TxnLimits,
     /// Starts so far (1 + restarts).
     pub starts: u32,
 }
@@ -38,11 +39,18 @@ pub struct EtcdServer {
 impl EtcdServer {
     /// Starts a fresh member with its data in `dir`.
     pub fn start(dir: &Path) -> Result<Self, String> {
+        Self::start_with(dir, TxnLimits::default())
+    }
+
+    /// With transactions of up to `limits` (an HA tower's referee writes
+    /// bigger batches than etcd's defaults allow).
+    pub fn start_with(dir: &Path, limits: TxnLimits) -> Result<Self, String> {
         let mut s = Self {
             child: None,
             dir: dir.to_path_buf(),
             client: free_port()?,
             peer: free_port()?,
+            limits,
             starts: 0,
         };
         s.launch()?;
@@ -60,13 +68,13 @@ impl EtcdServer {
             endpoints: vec![self.endpoint()],
             prefix: prefix.to_vec(),
             timeout: Duration::from_secs(10),
-            limits: TxnLimits::default(),
+            limits: self.limits,
         }
     }
 
     fn launch(&mut self) -> Result<(), String> {
         let peer = format!("http://127.0.0.1:{}", self.peer);
-        let limits = TxnLimits::default();
+        let limits = self.limits;
         let mut child = Command::new("etcd")
             .arg("--name=t")
             .arg(format!("--data-dir={}", self.dir.display()))

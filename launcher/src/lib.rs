@@ -13,6 +13,7 @@ pub mod endpoints;
 mod error;
 mod events;
 pub mod fdlimit;
+pub mod ha;
 mod keys;
 mod restart;
 pub mod setup;

@@ -136,7 +136,8 @@ fn status_fields(status: &ExitStatus) -> (Value, Value, String) {
     }
 }
 
-fn children(setup: &Setup) -> Vec<Vec<Child>> {
+/// The children of a tower; `lease`: an HA tower's, fencing its escalator.
+fn children(setup: &Setup, lease: Option<i64>) -> Vec<Vec<Child>> {
     let e = &setup.endpoints;
     let data = &setup.data_dir;
     let child = |name: String, args: Vec<String>, ready_event| Child {
@@ -155,17 +156,17 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
     };
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let p = |p: &Path| p.display().to_string();
-    let escalator = child(
-        "escalator".into(),
-        s(&[
-            "escalator",
-            "--data",
-            &p(&data.join("escalator")),
-            "--bind",
-            &e.escalator,
-        ]),
-        "escalator_started",
-    );
+    let mut escalator_args = s(&[
+        "escalator",
+        "--data",
+        &p(&data.join("escalator")),
+        "--bind",
+        &e.escalator,
+    ]);
+    if let (Some(ha), Some(lease)) = (&setup.ha, lease) {
+        escalator_args.extend(ha.escalator_args(lease));
+    }
+    let escalator = child("escalator".into(), escalator_args, "escalator_started");
     // The referee binds these; the majordomo reaches the referee through them.
     let tower_eps = |cmd: &str| {
         s(&[
@@ -524,6 +525,49 @@ impl Supervisor {
 
     /// Stops the children in reverse start order: SIGTERM, a grace period,
     /// then SIGKILL. Returns whether every one stopped by itself.
+    /// The loop of a running tower, until `shutdown` — or, for an HA
+    /// tower, until its lease is lost (`tower_deposed`, returns true): then
+    /// it stops like on SIGTERM (its escalator's writes already refused by
+    /// etcd) and exits unclean, to come back as a standby.
+    fn supervise(
+        &mut self,
+        shutdown: &AtomicBool,
+        lead: Option<&crate::ha::Keeper>,
+    ) -> Result<bool, LauncherError> {
+        while !shutdown.load(Ordering::Relaxed) {
+            let next = self
+                .children
+                .iter()
+                .filter_map(|c| match c.state {
+                    State::Backoff(at) => Some(at),
+                    _ => None,
+                })
+                .min();
+            let wait = next
+                .map(|at| at.saturating_duration_since(Instant::now()))
+                .unwrap_or(Duration::from_millis(100))
+                .min(Duration::from_millis(100));
+            if self.events.health_wanted() {
+                self.publish_health();
+            }
+            match self.rx.recv_timeout(wait) {
+                Ok(msg) => self.handle(msg, false),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.restart_due()?;
+            if let Some(crate::ha::Deposed(why)) = lead.and_then(|k| k.deposed()) {
+                self.events.emit(
+                    "launcher",
+                    "tower_deposed",
+                    fields([("reason", json!(why))]),
+                );
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn stop_all(&mut self) -> bool {
         let mut clean = true;
         let groups = self.groups.clone();
@@ -585,8 +629,16 @@ pub fn run(
         opts.quiet,
         opts.observer.clone(),
     )?;
+    let lead = match &setup.ha {
+        None => None,
+        Some(ha) => match crate::ha::elect(ha, &events, &shutdown) {
+            Some(lead) => Some(lead.keep()),
+            // Stopped while standby: nothing was started.
+            None => return Ok(Outcome::Clean),
+        },
+    };
     let (tx, rx) = mpsc::channel();
-    let groups_of_children = children(&setup);
+    let groups_of_children = children(&setup, lead.as_ref().map(|k| k.lease));
     let mut all = Vec::new();
     let mut groups = Vec::new();
     for g in groups_of_children {
@@ -633,31 +685,12 @@ pub fn run(
     ]);
     sup.events.emit("launcher", "tower_ready", f);
 
-    while !shutdown.load(Ordering::Relaxed) {
-        let next = sup
-            .children
-            .iter()
-            .filter_map(|c| match c.state {
-                State::Backoff(at) => Some(at),
-                _ => None,
-            })
-            .min();
-        let wait = next
-            .map(|at| at.saturating_duration_since(Instant::now()))
-            .unwrap_or(Duration::from_millis(100))
-            .min(Duration::from_millis(100));
-        if sup.events.health_wanted() {
-            sup.publish_health();
-        }
-        match sup.rx.recv_timeout(wait) {
-            Ok(msg) => sup.handle(msg, false),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        sup.restart_due()?;
-    }
+    let deposed = sup.supervise(&shutdown, lead.as_ref())?;
     sup.events.emit("launcher", "launcher_stopping", fields([]));
-    let clean = sup.stop_all();
+    let clean = sup.stop_all() && !deposed;
+    if let Some(l) = lead {
+        l.resign();
+    }
     sup.events.emit(
         "launcher",
         "launcher_stopped",
