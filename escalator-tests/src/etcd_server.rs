@@ -1,8 +1,9 @@
 //! A real etcd for the tests (Debian's `etcd-server`, installed by
 //! scripts/deps): a child of the test with its own data dir, on free
-//! loopback ports, waited for on its own structured log (etcd's JSON
-//! `serving client traffic` line), killed with SIGKILL — a crash — and
-//! restarted on the same dir and ports.
+//! loopback ports — or a member of a cluster on a machine of its own (a
+//! network namespace, [`EtcdServer::cluster`]) — waited for on its own
+//! structured log (etcd's JSON `serving client traffic` line), killed with
+//! SIGKILL — a crash — and restarted on the same dir and ports.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -24,11 +25,26 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("free port: {e}"))
 }
 
-/// One single-member etcd cluster.
+/// A member of a cluster on another machine.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub name: String,
+    /// Its network namespace.
+    pub netns: String,
+    /// Its address there (ports 2379 and 2380).
+    pub ip: String,
+}
+
+/// One etcd member: of a single-member cluster on loopback by default.
 #[derive(Debug)]
 pub struct EtcdServer {
     child: Option<Child>,
     dir: PathBuf,
+    name: String,
+    ip: String,
+    netns: Option<String>,
+    /// `--initial-cluster`.
+    cluster: String,
     client: u16,
     peer: u16,
     limits: TxnLimits,
@@ -45,21 +61,59 @@ impl EtcdServer {
     /// With transactions of up to `limits` (an HA tower's referee writes
     /// bigger batches than etcd's defaults allow).
     pub fn start_with(dir: &Path, limits: TxnLimits) -> Result<Self, String> {
+        let peer = free_port()?;
         let mut s = Self {
             child: None,
             dir: dir.to_path_buf(),
+            name: "t".into(),
+            ip: "127.0.0.1".into(),
+            netns: None,
+            cluster: format!("t=http://127.0.0.1:{peer}"),
             client: free_port()?,
-            peer: free_port()?,
+            peer,
             limits,
             starts: 0,
         };
-        s.launch()?;
+        let stderr = s.spawn()?;
+        wait_ready(stderr)?;
         Ok(s)
     }
 
-    /// `http://127.0.0.1:PORT`, for the engine.
+    /// A cluster of `members`, each in its namespace, data under `dir`;
+    /// returns once every member serves clients.
+    pub fn cluster(dir: &Path, members: &[Member], limits: TxnLimits) -> Result<Vec<Self>, String> {
+        let cluster: Vec<String> = members
+            .iter()
+            .map(|m| format!("{}=http://{}:2380", m.name, m.ip))
+            .collect();
+        let mut out = Vec::new();
+        let mut pipes = Vec::new();
+        // All spawned before any is waited for: none is ready before a quorum.
+        for m in members {
+            let mut s = Self {
+                child: None,
+                dir: dir.join(&m.name),
+                name: m.name.clone(),
+                ip: m.ip.clone(),
+                netns: Some(m.netns.clone()),
+                cluster: cluster.join(","),
+                client: 2379,
+                peer: 2380,
+                limits,
+                starts: 0,
+            };
+            pipes.push(s.spawn()?);
+            out.push(s);
+        }
+        for p in pipes {
+            wait_ready(p)?;
+        }
+        Ok(out)
+    }
+
+    /// `http://IP:PORT`, for the engine.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client)
+        format!("http://{}:{}", self.ip, self.client)
     }
 
     /// Engine options for a database under `prefix` on this server.
@@ -72,17 +126,30 @@ impl EtcdServer {
         }
     }
 
-    fn launch(&mut self) -> Result<(), String> {
-        let peer = format!("http://127.0.0.1:{}", self.peer);
+    fn command(&self) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "etcd"]);
+                c
+            }
+            None => Command::new("etcd"),
+        }
+    }
+
+    /// Starts the process; its stderr is for [`wait_ready`].
+    fn spawn(&mut self) -> Result<std::process::ChildStderr, String> {
+        let peer = format!("http://{}:{}", self.ip, self.peer);
         let limits = self.limits;
-        let mut child = Command::new("etcd")
-            .arg("--name=t")
+        let mut child = self
+            .command()
+            .arg(format!("--name={}", self.name))
             .arg(format!("--data-dir={}", self.dir.display()))
             .arg(format!("--listen-client-urls={}", self.endpoint()))
             .arg(format!("--advertise-client-urls={}", self.endpoint()))
             .arg(format!("--listen-peer-urls={peer}"))
             .arg(format!("--initial-advertise-peer-urls={peer}"))
-            .arg(format!("--initial-cluster=t={peer}"))
+            .arg(format!("--initial-cluster={}", self.cluster))
             .arg(format!("--max-txn-ops={}", limits.ops))
             .arg(format!("--max-request-bytes={}", limits.bytes))
             .args(["--heartbeat-interval=50", "--election-timeout=500"])
@@ -95,7 +162,7 @@ impl EtcdServer {
         let stderr = child.stderr.take().ok_or("etcd: no stderr")?;
         self.child = Some(child);
         self.starts += 1;
-        wait_ready(stderr)
+        Ok(stderr)
     }
 
     /// SIGKILL, as a crash of its machine's process.
@@ -109,7 +176,8 @@ impl EtcdServer {
     /// Starts it again on the same data dir and ports.
     pub fn restart(&mut self) -> Result<(), String> {
         self.kill();
-        self.launch()
+        let stderr = self.spawn()?;
+        wait_ready(stderr)
     }
 }
 

@@ -77,8 +77,9 @@ impl Launcher {
 
     /// Starts a standby tower of an HA group: `keys` (the first tower's
     /// `DATA/keys`: the group's front-door key and admin) copied into its
-    /// data dir first, as at set-up; returns once it says `tower_standby`.
-    pub fn start_standby(setup: Setup, keys: &Path) -> anyhow::Result<Self> {
+    /// data dir first, as at set-up; in `netns` if given; returns once it
+    /// says `tower_standby`.
+    pub fn start_standby(setup: Setup, keys: &Path, netns: Option<&str>) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("vigie-tower-").tempdir()?;
         let file = setup.write(dir.path())?;
         let to = dir.path().join("data").join("keys");
@@ -87,7 +88,7 @@ impl Launcher {
             let f = f?;
             std::fs::copy(f.path(), to.join(f.file_name()))?;
         }
-        let daemon = Self::launch(&file, None)?;
+        let daemon = Self::launch(&file, netns)?;
         let l = Self {
             dir,
             setup,
@@ -95,7 +96,7 @@ impl Launcher {
             daemon,
             standalone: BTreeMap::new(),
             standalone_labels: HashMap::new(),
-            netns: None,
+            netns: netns.map(str::to_owned),
         };
         l.events().wait("tower_standby", START_TIMEOUT)?;
         Ok(l)

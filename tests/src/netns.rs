@@ -77,6 +77,26 @@ impl Machines {
         Ok(ib)
     }
 
+    /// Plugs machine `ns` into the switch `br0` of machine `lan` (made at
+    /// the first use) with address `addr` (`x.x.x.x/nn`): every machine
+    /// plugged in reaches every other. Returns the switch's port for it,
+    /// in `lan` (set it down to cut `ns` off, as a machine that died).
+    pub fn plug_in(&self, lan: &str, ns: &str, addr: &str, tag: &str) -> anyhow::Result<String> {
+        if ip(&["-n", lan, "link", "show", "br0"]).is_err() {
+            ip(&["-n", lan, "link", "add", "br0", "type", "bridge"])?;
+            ip(&["-n", lan, "link", "set", "br0", "up"])?;
+        }
+        let (port, nic) = (format!("sw{tag}"), format!("eth{tag}"));
+        ip(&[
+            "link", "add", &port, "netns", lan, "type", "veth", "peer", "name", &nic, "netns", ns,
+        ])?;
+        ip(&["-n", lan, "link", "set", &port, "master", "br0"])?;
+        ip(&["-n", ns, "addr", "add", addr, "dev", &nic])?;
+        ip(&["-n", lan, "link", "set", &port, "up"])?;
+        ip(&["-n", ns, "link", "set", &nic, "up"])?;
+        Ok(port)
+    }
+
     /// Runs `ip -n NS ARGS…` on a machine (an address on its loopback, a
     /// route through its link).
     pub fn ip_in(&self, ns: &str, args: &[&str]) -> anyhow::Result<()> {

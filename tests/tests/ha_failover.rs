@@ -54,6 +54,7 @@ fn the_standby_takes_over_when_the_active_tower_dies() -> anyhow::Result<()> {
     let b = Launcher::start_standby(
         tower("b", &doors[1], &etcd.endpoint()),
         &a.data_dir().join("keys"),
+        None,
     )?;
     let standby = b.events().wait("tower_standby", WAIT)?;
     assert_eq!(standby.str("active"), Some("a"));
