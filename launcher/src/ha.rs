@@ -209,9 +209,16 @@ pub fn elect(ha: &HaSetup, events: &Events, shutdown: &AtomicBool) -> Option<Lea
 
 impl Lead {
     /// Renews the lease when due. Err once it is lost: expired in etcd, or
-    /// not confirmed for a whole TTL (etcd out of reach: it may have
-    /// expired there).
+    /// not confirmed for a whole TTL counted from the sending of the last
+    /// renewal etcd confirmed (etcd out of reach: it may have expired
+    /// there, and a standby may be active).
     fn tick(&mut self, now: Instant) -> Result<(), Deposed> {
+        if now.duration_since(self.renewed) >= self.ttl {
+            return Err(Deposed(format!(
+                "lease {:x} not renewed for {:?}",
+                self.lease, self.ttl
+            )));
+        }
         if now < self.next {
             return Ok(());
         }

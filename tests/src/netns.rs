@@ -25,7 +25,10 @@ pub fn unavailable() -> Option<String> {
     if !nix::unistd::Uid::effective().is_root() {
         return Some("not root: network namespaces need it".into());
     }
-    let probe = format!("vigie-probe-{}", std::process::id());
+    // Tests of one process probe in parallel: each its own name.
+    static PROBES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = format!("vigie-probe-{}-{n}", std::process::id());
     if let Err(e) = ip(&["netns", "add", &probe]) {
         return Some(format!("cannot create a network namespace: {e}"));
     }
@@ -41,8 +44,11 @@ pub struct Machines {
 
 impl Machines {
     pub fn new() -> Self {
+        // Tests of one process run in parallel: each set has its own names.
+        static SETS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Self {
-            prefix: format!("vt{}", std::process::id()),
+            prefix: format!("vt{}{}", std::process::id(), n),
             names: Vec::new(),
         }
     }

@@ -2,12 +2,13 @@
 //! namespaces on one switch), three etcd members on three more, three
 //! agents on three others given both front doors. Changes flow to every
 //! agent; the active tower's machine dies (cut off the switch, its
-//! processes SIGKILLed) mid-flow. The standby takes over once the lease
-//! expires; every agent comes back online through it; every change the
-//! active acknowledged finishes, and those queued after the failover too,
-//! each run exactly once; the audit chain verifies across the failover.
-//! Skipped, saying so, where namespaces cannot be made (not root); CI runs
-//! as root.
+//! processes SIGKILLed) mid-flow — or, separately, is only cut off, still
+//! running. The standby takes over once the lease expires (a cut-off
+//! active steps down by itself); every agent comes back online through it;
+//! every change the active acknowledged finishes, and those queued after
+//! the failover too, each run exactly once; the audit chain verifies
+//! across the failover. Skipped, saying so, where namespaces cannot be
+//! made (not root); CI runs as root.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -54,20 +55,34 @@ fn submit(t: &Launcher, host: &str, runs: &std::path::Path, token: &str) -> anyh
     Ok(c[0].id.clone())
 }
 
-#[test]
-fn the_standby_tower_takes_over_when_the_active_machine_dies() -> anyhow::Result<()> {
-    if let Some(why) = unavailable() {
-        eprintln!("SKIPPED: {why}");
-        return Ok(());
-    }
-    let tmp = tempfile::tempdir()?;
-    let mut m = Machines::new();
-    let lan = m.add("lan")?;
+/// The machines, the etcd cluster, both towers (`a` active) and the
+/// agents, online at `a`, with `BEFORE` changes each acknowledged by it
+/// and the first of them finished.
+struct Group {
+    m: Machines,
+    lan: String,
+    port_a: String,
+    _etcd: Vec<EtcdServer>,
+    a: Launcher,
+    b: Launcher,
+    agents: Vec<Daemon>,
+    runs: BTreeMap<String, PathBuf>,
+    /// The changes acknowledged by `a`, and each host's tokens in order.
+    ids: Vec<String>,
+    want: BTreeMap<String, Vec<String>>,
+    tmp: tempfile::TempDir,
+}
+
+fn etcd_cluster(
+    m: &mut Machines,
+    lan: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<EtcdServer>> {
     let mut members = Vec::new();
     for i in 0..3u8 {
         let ns = m.add(&format!("e{i}"))?;
         let ip = format!("192.0.2.{}", 21 + i);
-        m.plug_in(&lan, &ns, &format!("{ip}/24"), &format!("e{i}"))?;
+        m.plug_in(lan, &ns, &format!("{ip}/24"), &format!("e{i}"))?;
         members.push(Member {
             name: format!("e{i}"),
             netns: ns,
@@ -78,8 +93,54 @@ fn the_standby_tower_takes_over_when_the_active_machine_dies() -> anyhow::Result
         ops: 10_000,
         bytes: 8 << 20,
     };
-    let etcd = EtcdServer::cluster(&tmp.path().join("etcd"), &members, limits)
-        .map_err(anyhow::Error::msg)?;
+    EtcdServer::cluster(dir, &members, limits).map_err(anyhow::Error::msg)
+}
+
+/// Starts an agent for `host` on a machine of its own, enrolled at `a`.
+fn agent(g: &mut Group, i: u8, tower_key: &str) -> anyhow::Result<()> {
+    let host = format!("far-{i}");
+    let ns = g.m.add(&format!("h{i}"))?;
+    g.m.plug_in(
+        &g.lan,
+        &ns,
+        &format!("192.0.2.{}/24", 41 + i),
+        &format!("h{i}"),
+    )?;
+    let key = g.tmp.path().join(format!("{host}.key"));
+    let public = vigie_majordomo::keys::write_new(&key)?.public_z85();
+    let out = g.a.cli(&["hosts", "add", &host, "--key", &public])?;
+    anyhow::ensure!(out.status.success(), "{out:?}");
+    let root = g.tmp.path().join("roots").join(&host);
+    std::fs::create_dir_all(&root)?;
+    let state = g.tmp.path().join("agents").join(&host);
+    let args = [
+        "agent".to_owned(),
+        "--tower".into(),
+        DOORS.into(),
+        "--tower-key".into(),
+        tower_key.trim().into(),
+        "--key".into(),
+        key.display().to_string(),
+        "--host".into(),
+        host.clone(),
+        "--root".into(),
+        root.display().to_string(),
+        "--state".into(),
+        state.display().to_string(),
+        "--heartbeat-ms".into(),
+        "200".into(),
+    ];
+    g.agents.push(Daemon::spawn_in(Some(&ns), &args)?);
+    online(&g.a, &host)?;
+    g.runs.insert(host, root.join("runs"));
+    Ok(())
+}
+
+fn group() -> anyhow::Result<Group> {
+    let tmp = tempfile::tempdir()?;
+    let mut m = Machines::new();
+    let lan = m.add("lan")?;
+    let etcd = etcd_cluster(&mut m, &lan, &tmp.path().join("etcd"))?;
     let eps: Vec<String> = etcd.iter().map(EtcdServer::endpoint).collect();
     let setup = |name: &str| {
         Setup::new("group").majordomo("tcp://0.0.0.0:7110").raw(&format!(
@@ -91,82 +152,57 @@ fn the_standby_tower_takes_over_when_the_active_machine_dies() -> anyhow::Result
     let port_a = m.plug_in(&lan, &ta, "192.0.2.31/24", "ta")?;
     let tb = m.add("tb")?;
     m.plug_in(&lan, &tb, "192.0.2.32/24", "tb")?;
-    let mut a = Launcher::start_in_netns(setup("a"), &ta)?;
+    let a = Launcher::start_in_netns(setup("a"), &ta)?;
     let b = Launcher::start_standby(setup("b"), &a.data_dir().join("keys"), Some(&tb))?;
     let tower_key = std::fs::read_to_string(a.data_dir().join("keys/tower.public"))?;
-
-    let mut agents = Vec::new();
-    let mut runs = BTreeMap::<String, PathBuf>::new();
+    let mut g = Group {
+        m,
+        lan,
+        port_a,
+        _etcd: etcd,
+        a,
+        b,
+        agents: Vec::new(),
+        runs: BTreeMap::new(),
+        ids: Vec::new(),
+        want: BTreeMap::new(),
+        tmp,
+    };
     for i in 0..3u8 {
-        let host = format!("far-{i}");
-        let ns = m.add(&format!("h{i}"))?;
-        m.plug_in(
-            &lan,
-            &ns,
-            &format!("192.0.2.{}/24", 41 + i),
-            &format!("h{i}"),
-        )?;
-        let key = tmp.path().join(format!("{host}.key"));
-        let public = vigie_majordomo::keys::write_new(&key)?.public_z85();
-        let out = a.cli(&["hosts", "add", &host, "--key", &public])?;
-        anyhow::ensure!(out.status.success(), "{out:?}");
-        let root = tmp.path().join("roots").join(&host);
-        std::fs::create_dir_all(&root)?;
-        let state = tmp.path().join("agents").join(&host);
-        let args = [
-            "agent".to_owned(),
-            "--tower".into(),
-            DOORS.into(),
-            "--tower-key".into(),
-            tower_key.trim().into(),
-            "--key".into(),
-            key.display().to_string(),
-            "--host".into(),
-            host.clone(),
-            "--root".into(),
-            root.display().to_string(),
-            "--state".into(),
-            state.display().to_string(),
-            "--heartbeat-ms".into(),
-            "200".into(),
-        ];
-        agents.push(Daemon::spawn_in(Some(&ns), &args)?);
-        online(&a, &host)?;
-        runs.insert(host, root.join("runs"));
+        agent(&mut g, i, &tower_key)?;
     }
-
     // Changes flowing to every agent: acknowledged by the active.
-    let mut ids = Vec::new();
-    let mut want = BTreeMap::<String, Vec<String>>::new();
     for n in 0..BEFORE {
-        for (host, file) in &runs {
+        for (host, file) in &g.runs {
             let token = format!("{host}-before-{n}");
-            ids.push(submit(&a, host, file, &token)?);
-            want.entry(host.clone()).or_default().push(token);
+            g.ids.push(submit(&g.a, host, file, &token)?);
+            g.want.entry(host.clone()).or_default().push(token);
         }
     }
-    a.events().wait("change_finished", WAIT)?;
+    g.a.events().wait("change_finished", WAIT)?;
+    Ok(g)
+}
 
-    // The active's machine dies: off the switch, its processes killed.
-    let killed = SystemTime::now();
-    m.set_link(&lan, &port_a, false)?;
-    a.kill()?;
+/// After the active is gone at `lost`: the standby takes over, every agent
+/// comes back, every change runs once, the audit chain verifies.
+fn takes_over(mut g: Group, lost: SystemTime, what: &str) -> anyhow::Result<()> {
+    let b = &g.b;
     let elected = b.events().wait("tower_elected", WAIT)?;
     b.events().wait("tower_ready", WAIT)?;
     let mut back = Vec::new();
-    for host in runs.keys() {
-        back.push(stamp(&online(&b, host)?)?);
+    for host in g.runs.keys() {
+        back.push(stamp(&online(b, host)?)?);
     }
-    let all_online = back.iter().max().copied().unwrap_or(killed);
+    let all_online = back.iter().max().copied().unwrap_or(lost);
+    let before = g.ids.clone();
     let mut after = Vec::new();
-    for (host, file) in &runs {
+    for (host, file) in &g.runs {
         let token = format!("{host}-after");
-        after.push(submit(&b, host, file, &token)?);
-        want.entry(host.clone()).or_default().push(token);
+        after.push(submit(b, host, file, &token)?);
+        g.want.entry(host.clone()).or_default().push(token);
     }
-    let before = ids.clone();
-    ids.extend(after.iter().cloned());
-    let done = b.wait_final(&ids, WAIT)?;
+    g.ids.extend(after.iter().cloned());
+    let done = b.wait_final(&g.ids, WAIT)?;
     let failed: Vec<_> = done
         .iter()
         .filter(|c| c.state != ChangeState::Succeeded)
@@ -194,24 +230,25 @@ fn the_standby_tower_takes_over_when_the_active_machine_dies() -> anyhow::Result
                     .is_some_and(|c| before.iter().any(|b| b == c))
         })
         .count();
-    assert!(carried > 0, "every change had finished before the kill");
+    assert!(carried > 0, "every change had finished before the failover");
     println!(
-        "netns failover: {carried} of {} acknowledged changes finished by the standby",
-        before.len()
-    );
-    println!(
-        "netns failover: elected {:.2}s, every agent online {:.2}s, a change queued after it finished {:.2}s after the kill",
-        stamp(&elected)?.duration_since(killed)?.as_secs_f64(),
-        all_online.duration_since(killed)?.as_secs_f64(),
-        first_after.unwrap_or(killed).duration_since(killed)?.as_secs_f64(),
+        "{what}: {carried} of {} acknowledged changes finished by the standby; elected {:.2}s, \
+         every agent online {:.2}s, a change queued after it finished {:.2}s after",
+        before.len(),
+        stamp(&elected)?.duration_since(lost)?.as_secs_f64(),
+        all_online.duration_since(lost)?.as_secs_f64(),
+        first_after
+            .unwrap_or(lost)
+            .duration_since(lost)?
+            .as_secs_f64(),
     );
     // 0 acknowledged changes lost, 0 run twice, in each host's order.
-    for (host, file) in &runs {
+    for (host, file) in &g.runs {
         let ran: Vec<String> = std::fs::read_to_string(file)?
             .lines()
             .map(str::to_owned)
             .collect();
-        assert_eq!(&ran, &want[host], "{host}: each change once, in order");
+        assert_eq!(&ran, &g.want[host], "{host}: each change once, in order");
     }
     let verify = b.cli(&["audit", "verify"])?;
     assert!(
@@ -219,6 +256,42 @@ fn the_standby_tower_takes_over_when_the_active_machine_dies() -> anyhow::Result
         "the audit chain verifies across the failover: {}",
         String::from_utf8_lossy(&verify.stderr)
     );
-    drop(agents);
     Ok(())
+}
+
+#[test]
+fn the_standby_tower_takes_over_when_the_active_machine_dies() -> anyhow::Result<()> {
+    if let Some(why) = unavailable() {
+        eprintln!("SKIPPED: {why}");
+        return Ok(());
+    }
+    let mut g = group()?;
+    // The active's machine dies: off the switch, its processes killed.
+    let killed = SystemTime::now();
+    g.m.set_link(&g.lan, &g.port_a, false)?;
+    g.a.kill()?;
+    takes_over(g, killed, "machine killed")
+}
+
+#[test]
+fn a_cut_off_active_steps_down_and_the_standby_takes_over() -> anyhow::Result<()> {
+    if let Some(why) = unavailable() {
+        eprintln!("SKIPPED: {why}");
+        return Ok(());
+    }
+    let mut g = group()?;
+    // Off the switch, still running: it cannot renew its lease.
+    let cut = SystemTime::now();
+    g.m.set_link(&g.lan, &g.port_a, false)?;
+    let deposed = g.a.events().wait("tower_deposed", WAIT)?;
+    let status = g.a.daemon.wait_exit(WAIT)?;
+    assert!(
+        !status.success(),
+        "a deposed tower exits unclean: {status:?}"
+    );
+    println!(
+        "cut off: the active stepped down {:.2}s after the cut",
+        stamp(&deposed)?.duration_since(cut)?.as_secs_f64()
+    );
+    takes_over(g, cut, "cut off")
 }
