@@ -100,6 +100,14 @@ enum What {
         /// every second, in this run, and print the medians' ratios.
         #[arg(long, default_value_t = 0, value_name = "N")]
         compare_metrics: usize,
+        /// Keep Escalator's databases in this etcd (client URL; run it with
+        /// --max-txn-ops 100000 --max-request-bytes 67108864).
+        #[arg(long, value_name = "URL")]
+        etcd: Option<String>,
+        /// With --etcd: alternate N rounds on LevelDB and on etcd, in this
+        /// run, and print the medians' ratios.
+        #[arg(long, default_value_t = 0, value_name = "N", requires = "etcd")]
+        compare_etcd: usize,
     },
 }
 
@@ -216,6 +224,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             back_to_back,
             scrape_metrics,
             compare_metrics,
+            etcd,
+            compare_etcd,
         } => {
             let a = super::bench_changes::Args {
                 hosts: hosts.max(1),
@@ -223,6 +233,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 back_to_back,
                 scrape_metrics,
                 compare_metrics,
+                etcd,
+                compare_etcd,
             };
             super::bench_changes::run(a)?;
             return Ok(ExitCode::SUCCESS);

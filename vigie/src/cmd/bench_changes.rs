@@ -24,6 +24,74 @@ pub struct Args {
     /// Rounds of without / with metrics alternated in this run (0: one
     /// measurement, as `scrape_metrics` says).
     pub compare_metrics: usize,
+    /// An etcd (client URL, run with `--max-txn-ops 100000
+    /// --max-request-bytes 67108864`): alternate `compare_etcd` rounds with
+    /// Escalator's databases in LevelDB and in it.
+    pub etcd: Option<String>,
+    pub compare_etcd: usize,
+}
+
+/// An escalator whose databases live in etcd, on a thread, under a prefix
+/// of its own (each run starts empty).
+struct EtcdEscalator {
+    endpoint: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<(), vigie_escalator::EscalatorError>>>,
+}
+
+impl EtcdEscalator {
+    fn start(data: &std::path::Path, etcd: &str) -> anyhow::Result<Self> {
+        let endpoint = format!("tcp://127.0.0.1:{}", free_port()?);
+        let mut cfg = vigie_escalator::ServerConfig::new(data, vec![endpoint.clone()]);
+        let run = format!("bench/{}/{}/", std::process::id(), free_port()?);
+        cfg.etcd = Some(vigie_escalator::EtcdStore {
+            endpoints: vec![etcd.to_owned()],
+            prefix: run.into_bytes(),
+            limits: vigie_escalator::engine::TxnLimits {
+                ops: 100_000,
+                bytes: 64 << 20,
+            },
+            fence: None,
+            timeout: Duration::from_secs(30),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || vigie_escalator::serve(cfg, flag, None));
+        let c = vigie_escalator::Client::connect(&endpoint)?;
+        c.ping()?;
+        c.create("bench")?;
+        Ok(Self {
+            endpoint,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EtcdEscalator {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Alternates LevelDB and etcd rounds and prints the medians' ratios.
+fn compare_etcd(a: &Args, etcd: &str) -> anyhow::Result<()> {
+    let (mut leveldb, mut in_etcd) = (Vec::new(), Vec::new());
+    for round in 0..a.compare_etcd {
+        println!("## round {} of {}: LevelDB", round + 1, a.compare_etcd);
+        leveldb.push(measure(a, false, None)?);
+        println!("## round {} of {}: etcd", round + 1, a.compare_etcd);
+        in_etcd.push(measure(a, false, Some(etcd))?);
+    }
+    println!(
+        "# medians of {} alternated rounds: LevelDB | etcd ({etcd}) | etcd / LevelDB",
+        a.compare_etcd
+    );
+    table(&leveldb, &in_etcd);
+    Ok(())
 }
 
 /// One measurement's figures.
@@ -36,8 +104,11 @@ struct Figures {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    if let (Some(etcd), true) = (&a.etcd, a.compare_etcd > 0) {
+        return compare_etcd(&a, etcd);
+    }
     if a.compare_metrics == 0 {
-        return measure(&a, a.scrape_metrics).map(drop);
+        return measure(&a, a.scrape_metrics, a.etcd.as_deref()).map(drop);
     }
     // Alternated, so a machine that gets busier or quieter during the run
     // weighs on both sides alike.
@@ -49,23 +120,29 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             round + 1,
             a.compare_metrics
         );
-        without.push(measure(&a, false)?);
+        without.push(measure(&a, false, None)?);
         println!(
             "## round {} of {}: with metrics scraped every second",
             round + 1,
             a.compare_metrics
         );
-        with.push(measure(&a, true)?);
+        with.push(measure(&a, true, None)?);
     }
+    println!(
+        "# medians of {} alternated rounds: without metrics | with metrics scraped every 1 s | with / without",
+        a.compare_metrics
+    );
+    table(&without, &with);
+    Ok(())
+}
+
+/// The medians of two sides' rounds, and their ratios.
+fn table(without: &[Figures], with: &[Figures]) {
     fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
         v.sort_by(|x, y| x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal));
         v[v.len() / 2]
     }
     let pick = |v: &[Figures], f: fn(&Figures) -> f64| median(v.iter().map(f).collect());
-    println!(
-        "# medians of {} alternated rounds: without metrics | with metrics scraped every 1 s | with / without",
-        a.compare_metrics
-    );
     type Row = (&'static str, fn(&Figures) -> f64, &'static str);
     let rows: [Row; 4] = [
         (
@@ -86,13 +163,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         ("fan-out (hosts/s)", |f| f.fan_out, "higher is better"),
     ];
     for (name, f, better) in rows {
-        let (x, y) = (pick(&without, f), pick(&with, f));
+        let (x, y) = (pick(without, f), pick(with, f));
         println!(
             "{name:<28} {x:>10.2} | {y:>10.2} | ratio {:.3} ({better})",
             y / x
         );
     }
-    Ok(())
 }
 
 /// The metrics daemon on a thread, and a scraper asking it every second,
@@ -198,12 +274,24 @@ fn wait_for(
     anyhow::bail!("no update for {id} within 2 s")
 }
 
-fn measure(a: &Args, scrape_metrics: bool) -> anyhow::Result<Figures> {
+fn measure(a: &Args, scrape_metrics: bool, etcd: Option<&str>) -> anyhow::Result<Figures> {
     let dir = tempfile::Builder::new().prefix("vigie-bench-").tempdir()?;
-    let esc = LocalServer::start(&dir.path().join("escalator"), true)?;
+    let data = dir.path().join("escalator");
+    let (esc, endpoint): (Box<dyn std::any::Any>, String) = match etcd {
+        Some(url) => {
+            let e = EtcdEscalator::start(&data, url)?;
+            let ep = e.endpoint.clone();
+            (Box::new(e), ep)
+        }
+        None => {
+            let l = LocalServer::start(&data, true)?;
+            let ep = l.endpoint.clone();
+            (Box::new(l), ep)
+        }
+    };
     let (api, events, orders) = (tcp()?, tcp()?, tcp()?);
     let stop = Arc::new(AtomicBool::new(false));
-    let cfg = RefereeConfig::new(&esc.endpoint, &api, &events, &orders);
+    let cfg = RefereeConfig::new(&endpoint, &api, &events, &orders);
     let flag = stop.clone();
     let referee = std::thread::spawn(move || vigie_referee::serve(cfg, flag));
     let fleet_cfg = FleetConfig {
@@ -224,7 +312,7 @@ fn measure(a: &Args, scrape_metrics: bool) -> anyhow::Result<Figures> {
     let metrics = if scrape_metrics {
         let ctx = zmq::Context::new();
         let (sock, threads) =
-            start_metrics(&ctx, dir.path(), &api, &orders, &esc.endpoint, stop.clone())?;
+            start_metrics(&ctx, dir.path(), &api, &orders, &endpoint, stop.clone())?;
         Some((ctx, sock, threads))
     } else {
         None
@@ -254,7 +342,8 @@ fn measure(a: &Args, scrape_metrics: bool) -> anyhow::Result<Figures> {
         }
     );
     println!(
-        "(escalator, referee and a fleet of {} noop plugs on threads of one process, TCP loopback)",
+        "(escalator{}, referee and a fleet of {} noop plugs on threads of one process, TCP loopback)",
+        if etcd.is_some() { " over etcd" } else { "" },
         a.hosts
     );
 
