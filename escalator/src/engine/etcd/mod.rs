@@ -29,7 +29,10 @@ use crate::keys::{successor, Bounds};
 use gateway::{b64, bytes_of};
 use vigie_wire::escalator::BatchOp;
 
-/// Entries asked of etcd per range request.
+/// Entries asked of etcd by a scan's first range request: values may be
+/// big, and a scan's byte limit is the engine's to keep. Each following
+/// request of the scan asks twice as many, up to `PAGE`.
+const FIRST_PAGE: usize = 64;
 const PAGE: usize = 1_000;
 
 #[derive(Debug, Clone)]
@@ -260,8 +263,10 @@ impl Engine for EtcdEngine {
             None => self.end.clone(),
         };
         let mut bytes = 0;
+        let mut page = FIRST_PAGE;
         loop {
-            let want = limit.entries.saturating_sub(out.len()).clamp(1, PAGE);
+            let want = limit.entries.saturating_sub(out.len()).clamp(1, page);
+            page = (page * 2).min(PAGE);
             let (kvs, more) = self.range_page(&lower, &upper, want, reverse, keys_only)?;
             let mut last = None;
             for kv in &kvs {
