@@ -159,6 +159,11 @@ impl Launcher {
         })
     }
 
+    /// The network namespace the tower runs in, if not the test's.
+    pub fn netns(&self) -> Option<&str> {
+        self.netns.as_deref()
+    }
+
     pub fn events(&self) -> &EventLog {
         &self.daemon.events
     }
