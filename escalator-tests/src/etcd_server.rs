@@ -152,7 +152,14 @@ impl EtcdServer {
             .arg(format!("--initial-cluster={}", self.cluster))
             .arg(format!("--max-txn-ops={}", limits.ops))
             .arg(format!("--max-request-bytes={}", limits.bytes))
-            .args(["--heartbeat-interval=50", "--election-timeout=500"])
+            // A lone member elects itself at every restart (the crash
+            // points restart it often): quickly. A cluster keeps etcd's
+            // defaults, so that a loaded machine does not set off elections.
+            .args(if self.netns.is_none() {
+                ["--heartbeat-interval=50", "--election-timeout=500"]
+            } else {
+                ["--heartbeat-interval=100", "--election-timeout=1000"]
+            })
             .args(["--logger=zap", "--log-outputs=stderr"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
