@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use vigie_escalator::engine::faults::{FaultPoint, Faults};
-use vigie_escalator::engine::EtcdEngine;
+use vigie_escalator::engine::{EtcdEngine, Staging};
 
 use crate::crashpoint::Subject;
 use crate::etcd_server::EtcdServer;
@@ -50,9 +50,10 @@ impl Subject for EtcdSubject {
         self.faults.ops()
     }
 
-    fn epoch(_: &EtcdEngine) -> u64 {
-        // A write etcd answered Ok to is on a quorum's disk: never lost.
-        0
+    fn epoch(engine: &EtcdEngine) -> u64 {
+        // Moves at a failed transaction only: a write etcd answered Ok to
+        // is on a quorum's disk, never lost.
+        Staging::generation(engine)
     }
 
     fn short_is_retried(&self) -> bool {
