@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+/// Most errors listed (the count says how many there were).
+pub const MAX_ERRORS: usize = 1_000;
+
 /// One problem in an import file: where (line, column) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
@@ -25,7 +28,7 @@ impl fmt::Display for RowError {
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     /// Every problem of the file, in file order: at most
-    /// [`crate::servers::MAX_ERRORS`] of them listed, `total` counts all.
+    /// [`MAX_ERRORS`] of them listed, `total` counts all.
     #[error("{file}: {}:\n{}", counted(*total, errors.len()), list(errors))]
     Rows {
         file: String,
@@ -45,11 +48,11 @@ pub enum CatalogError {
 
 impl CatalogError {
     /// Every problem of a file, in line order; the first
-    /// [`crate::servers::MAX_ERRORS`] are kept to be shown, all are counted.
+    /// [`MAX_ERRORS`] are kept to be shown, all are counted.
     pub fn rows(file: &str, mut errors: Vec<RowError>) -> Self {
         errors.sort_by_key(|e| e.line);
         let total = errors.len();
-        errors.truncate(crate::servers::MAX_ERRORS);
+        errors.truncate(MAX_ERRORS);
         CatalogError::Rows {
             file: file.to_owned(),
             errors,

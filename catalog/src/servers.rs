@@ -28,8 +28,7 @@ pub const OPTIONAL: [&str; 1] = ["host_key"];
 pub const MAX_ROWS: usize = 20_000;
 /// Largest import file.
 pub const MAX_FILE: usize = 8 << 20;
-/// Most errors listed (the count says how many there were).
-pub const MAX_ERRORS: usize = 1_000;
+pub use crate::error::MAX_ERRORS;
 
 /// SHA-256 of a file's bytes, hex: the import session keeps it.
 pub fn digest(bytes: &[u8]) -> String {

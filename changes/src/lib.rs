@@ -10,6 +10,7 @@ mod duration;
 mod error;
 mod file;
 mod host_id;
+mod raw;
 mod schema;
 mod selector;
 mod step;

@@ -3,17 +3,15 @@
 //! run while the parser still knows where the step starts: a rule error then
 //! carries the step's line.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use vigie_wire::change::{Probe, Step};
+use vigie_wire::change::Step;
 
+use crate::raw::{CheckSpec, RawProbe, RawStep};
 use crate::step::{build_probe, build_step};
-use crate::values::{
-    CommandSpec, Content, DurationMs, EnvName, HostPath, HttpUrl, Label, Mode, Status, Word,
-};
+use crate::values::Label;
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,41 +20,9 @@ pub(crate) struct ChangeFile {
     pub steps: Steps,
 }
 
-/// Every key a step may have; which ones go together is checked by
-/// `build_step`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawStep {
-    pub name: Option<Label>,
-    pub run: Option<CommandSpec>,
-    pub undo: Option<CommandSpec>,
-    pub env: Option<BTreeMap<EnvName, Word>>,
-    pub cwd: Option<HostPath>,
-    pub timeout: Option<DurationMs>,
-    pub file: Option<HostPath>,
-    pub content: Option<Content>,
-    pub mode: Option<Mode>,
-    pub remove: Option<HostPath>,
-    pub check: Option<CheckSpec>,
-    pub retries: Option<u32>,
-    pub interval: Option<DurationMs>,
-}
-
-/// The mapping under `check:`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawProbe {
-    pub command: Option<CommandSpec>,
-    pub http: Option<HttpUrl>,
-    pub status: Option<Status>,
-}
-
 /// The `steps` list: at least one step.
 #[derive(Debug)]
 pub(crate) struct Steps(pub Vec<Step>);
-
-#[derive(Debug)]
-pub(crate) struct CheckSpec(pub Probe);
 
 struct StepVisitor;
 struct StepsVisitor;

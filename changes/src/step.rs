@@ -4,7 +4,7 @@ use std::fmt;
 
 use vigie_wire::change::{Action, Probe, Step};
 
-use crate::schema::{RawProbe, RawStep};
+use crate::raw::{RawProbe, RawStep};
 use crate::values::{CommandSpec, DurationMs};
 
 /// How long a `run` step may take when the file does not say.
@@ -55,8 +55,9 @@ fn rule(field: Option<&'static str>, message: impl Into<String>) -> RuleError {
     }
 }
 
-pub(crate) fn build_step(raw: RawStep) -> Result<Step, RuleError> {
-    let keys = present_keys(&raw);
+/// Exactly one action among `keys`, and every other key one that goes
+/// with it.
+fn check_keys(keys: &[&'static str]) -> Result<(), RuleError> {
     let mut actions = keys.iter().filter(|key| ACTIONS.contains(key));
     let Some(&action) = actions.next() else {
         return Err(rule(
@@ -70,7 +71,7 @@ pub(crate) fn build_step(raw: RawStep) -> Result<Step, RuleError> {
             format!("a step has exactly one action, and this one already has `{action}`"),
         ));
     }
-    for &key in &keys {
+    for &key in keys {
         let allowed_with: &[&str] = match key {
             "undo" | "env" | "cwd" => &["run"],
             "timeout" => &["run", "check"],
@@ -90,7 +91,11 @@ pub(crate) fn build_step(raw: RawStep) -> Result<Step, RuleError> {
             ));
         }
     }
+    Ok(())
+}
 
+pub(crate) fn build_step(raw: RawStep) -> Result<Step, RuleError> {
+    check_keys(&present_keys(&raw))?;
     let (derived, action) = if let Some(command) = raw.run {
         let derived = format!("run: {}", command.describe());
         let action = Action::Run {

@@ -20,7 +20,8 @@ use vigie_wire::change::{Action, ChangeSpec, Command, Probe, Step};
 use crate::names::{EnvKey, Part, BIN_DIR, PROXY_DIR};
 use crate::plan::{DeployPlan, HostPlan, ServicePlan};
 use crate::scripts::{DATABASE, NGINX_CONF, PROXY, SUPERVISE};
-use crate::spec::{Environment, Role};
+use crate::spec::{connections, Environment, Role};
+use crate::systemd::seconds;
 
 /// How long fetching code or installing it may take.
 pub(crate) const FETCH_TIMEOUT_MS: u64 = 600_000;
@@ -36,10 +37,6 @@ pub fn sh_quote(text: &str) -> String {
 /// `$VIGIE_HOST_ROOT` (`/` on a real host).
 pub(crate) fn host_path(path: &str) -> String {
     format!("\"${{VIGIE_HOST_ROOT%/}}\"{}", sh_quote(path))
-}
-
-pub(crate) fn seconds(ms: u64) -> String {
-    format!("{}.{:03}", ms / 1000, ms % 1000)
 }
 
 pub(crate) fn run(name: String, line: String, undo: Option<String>, timeout_ms: u64) -> Step {
@@ -90,32 +87,6 @@ pub fn env_file(
         let _ = writeln!(out, "{k}={}", sh_quote(&v));
     }
     out
-}
-
-/// What every instance of `env` is told about its databases and cache:
-/// `DATABASE_URL_<NAME>` for each database (and `DATABASE_URL` when there
-/// is one), `REDIS_URL` and `CACHE_PREFIX`. Part of each code component's
-/// digest: instances are restarted when these change.
-pub fn connections(env: &Environment) -> BTreeMap<String, String> {
-    let mut vars = BTreeMap::new();
-    if let Some(cache) = &env.cache {
-        vars.insert("CACHE_PREFIX".into(), env.key.cache_prefix());
-        vars.insert("REDIS_URL".into(), cache.url.0.clone());
-    }
-    for (name, spec) in &env.databases {
-        let url = spec.server.app_url(&env.key.database(name));
-        if env.databases.len() == 1 {
-            vars.insert("DATABASE_URL".into(), url.clone());
-        }
-        vars.insert(
-            format!(
-                "DATABASE_URL_{}",
-                name.as_str().to_uppercase().replace('-', "_")
-            ),
-            url,
-        );
-    }
-    vars
 }
 
 /// The nginx site of an environment on a host, routing each web service's
@@ -253,6 +224,14 @@ pub(crate) fn fetch_steps(key: &EnvKey, service: &ServicePlan) -> Vec<Step> {
             0o644,
         ),
     ];
+    if let Some(health) = &spec.health {
+        steps.push(file(
+            format!("health watch of {label}"),
+            format!("{dir}/{}", vigie_wire::observe::HEALTH_WATCH_FILE),
+            watch_file(health),
+            0o644,
+        ));
+    }
     steps.push(file(
         format!("systemd unit of {label}"),
         format!(
@@ -271,6 +250,19 @@ pub(crate) fn fetch_steps(key: &EnvKey, service: &ServicePlan) -> Vec<Step> {
         ));
     }
     steps
+}
+
+/// What the agent's health watch of an instance needs
+/// (`vigie_wire::observe::HEALTH_WATCH_FILE`).
+pub fn watch_file(health: &crate::spec::Health) -> String {
+    vigie_wire::observe::HealthWatch {
+        path: health.path.clone(),
+        every_ms: health.watch_every_ms(),
+        timeout_ms: health.timeout_ms,
+        restart_after: health.restarts_after(),
+        start_ms: health.start_ms(),
+    }
+    .render()
 }
 
 /// Running the pending migrations, if any, in the code of the instance in
@@ -455,19 +447,8 @@ pub(crate) fn switch_steps(env: &Environment, tag: &str, what: String, conf: Str
 }
 
 /// The change request that deploys `plan` on one host as a rolling update.
-pub fn compile_host(
-    env: &Environment,
-    plan: &DeployPlan,
-    host: &HostPlan,
-    duties: Duties,
-) -> ChangeSpec {
-    let key = &env.key;
-    let mut steps = prelude(env);
-    if duties.databases {
-        steps.extend(database_steps(env));
-    }
-
-    // What the proxy routes to, service by service, updated as replicas switch.
+/// Each web service's ports the proxy routes to before the deploy.
+fn routes_before(env: &Environment, host: &HostPlan) -> BTreeMap<Part, Vec<u16>> {
     let mut routes: BTreeMap<Part, Vec<u16>> = BTreeMap::new();
     for (name, placed) in &host.steady {
         if env.services.get(name).is_some_and(|s| s.role == Role::Web) {
@@ -484,6 +465,37 @@ pub fn compile_host(
             routes.insert(service.name.clone(), old);
         }
     }
+    routes
+}
+
+/// Replica `r`'s new `port` replaces the old one of the same rank; the
+/// last replica cuts the old ones beyond the new count.
+fn switch_route(ports: &mut Vec<u16>, r: u32, port: u16, replicas: u32) {
+    let rank = (r - 1) as usize;
+    if rank < ports.len() {
+        ports[rank] = port;
+    } else {
+        ports.push(port);
+    }
+    if r == replicas {
+        ports.truncate(replicas as usize);
+    }
+}
+
+pub fn compile_host(
+    env: &Environment,
+    plan: &DeployPlan,
+    host: &HostPlan,
+    duties: Duties,
+) -> ChangeSpec {
+    let key = &env.key;
+    let mut steps = prelude(env);
+    if duties.databases {
+        steps.extend(database_steps(env));
+    }
+
+    // What the proxy routes to, service by service, updated as replicas switch.
+    let mut routes = routes_before(env, host);
 
     let mut stops = Vec::new();
     let web_first = host.services.iter().filter(|s| s.spec.role == Role::Web);
@@ -507,17 +519,8 @@ pub fn compile_host(
             let Some(port) = service.ports.get((r - 1) as usize).copied() else {
                 continue;
             };
-            // The new replica replaces the old one of the same rank.
             if let Some(ports) = routes.get_mut(name) {
-                let rank = (r - 1) as usize;
-                if rank < ports.len() {
-                    ports[rank] = port;
-                } else {
-                    ports.push(port);
-                }
-                if r == spec.replicas {
-                    ports.truncate(spec.replicas as usize);
-                }
+                switch_route(ports, r, port, spec.replicas);
             }
             let tag = format!("{name}-{}-{r}", service.instance);
             steps.extend(switch_steps(

@@ -18,7 +18,7 @@ mod spec;
 mod systemd;
 mod values;
 
-pub use compile::{compile_host, connections, env_file, sh_quote, site_conf, Duties, MIGRATE_STEP};
+pub use compile::{compile_host, env_file, sh_quote, site_conf, Duties, MIGRATE_STEP};
 pub use error::{DeployError, Location};
 pub use file::{load_environment, parse_environment, MAX_ENV_FILE};
 pub use inventory::{
@@ -38,8 +38,8 @@ pub use ports::allocate;
 pub use recovery::{migrations_committed, recovery, MigrateRun, Recovery};
 pub use scripts::{maintenance_conf, DATABASE, RETRY_AFTER_S};
 pub use spec::{
-    Cache, CacheEngine, Database, DbEngine, Environment, Health, Migrations, Role, Service,
-    DEFAULT_DRAIN_MS, DEFAULT_PORTS, DEFAULT_STOP_GRACE_MS, RESERVED_ENV,
+    connections, Cache, CacheEngine, Database, DbEngine, Environment, Health, Migrations, Role,
+    Service, DEFAULT_DRAIN_MS, DEFAULT_PORTS, DEFAULT_STOP_GRACE_MS, RESERVED_ENV,
 };
 pub use systemd::{unit_template, unit_text, Supervisor};
 pub use values::{PgServer, PortRange, RedisUrl, MAX_REPLICAS};

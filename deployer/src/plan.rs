@@ -124,7 +124,7 @@ pub fn components_of(env: &Environment) -> BTreeMap<Component, String> {
     // A service's code is restarted when what it is told about its
     // databases and cache changes (their addresses), not when only their
     // own spec does (seed 001: deploy 4 bumps the cache alone).
-    let connections = crate::compile::connections(env);
+    let connections = crate::spec::connections(env);
     for (name, service) in &env.services {
         let of_code = if connections.is_empty() {
             digest(service)
@@ -161,6 +161,26 @@ pub fn plan(
 
     let empty = EnvRecord::new(env.key.clone());
     let previous = previous.unwrap_or(&empty);
+    let (bumps, components) = bump_components(env, previous);
+    let host_plans = hosts
+        .iter()
+        .map(|target| plan_host(env, target, previous, others, &components))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    Ok(DeployPlan {
+        number: u32::try_from(previous.history.len()).unwrap_or(u32::MAX - 1) + 1,
+        bumps,
+        hosts: host_plans,
+        components,
+    })
+}
+
+/// Each component's instance: kept while its digest is, else the next
+/// number (a bump).
+fn bump_components(
+    env: &Environment,
+    previous: &EnvRecord,
+) -> (Vec<Bump>, BTreeMap<Component, ComponentState>) {
     let mut bumps = Vec::new();
     let mut components = BTreeMap::new();
     for (component, digest) in components_of(env) {
@@ -182,70 +202,70 @@ pub fn plan(
         };
         components.insert(component, state);
     }
+    (bumps, components)
+}
 
-    let mut host_plans = Vec::new();
-    for target in hosts {
-        let host = &target.id;
-        let current = previous.hosts.get(host);
-        let mut used: BTreeSet<u16> = others.iter().flat_map(|o| o.ports_on(host)).collect();
-        used.extend(previous.ports_on(host));
-        let exhausted = |used: &BTreeSet<u16>, wanted: usize| DeployError::PortsExhausted {
-            host: host.clone(),
-            range: env.ports.to_string(),
-            wanted,
-            used: used.len(),
-        };
-        let proxy_port = match current.and_then(|c| c.proxy_port) {
-            Some(port) => port,
-            None => {
-                let port = allocate(env.ports, &used, 1)
-                    .and_then(|p| p.first().copied())
-                    .ok_or_else(|| exhausted(&used, 1))?;
-                used.insert(port);
-                port
-            }
-        };
-        let mut services = Vec::new();
-        let mut steady = BTreeMap::new();
-        for (name, spec) in &env.services {
-            let instance = components
-                .get(&Component::Code(name.clone()))
-                .map_or(1, |c| c.instance);
-            let placed = current.and_then(|c| c.services.get(name));
-            if let Some(placed) = placed.filter(|p| p.instance == instance) {
-                steady.insert(name.clone(), placed.clone());
-                continue;
-            }
-            let wanted = match spec.role {
-                Role::Web => spec.replicas as usize,
-                Role::Worker => 0,
-            };
-            let ports =
-                allocate(env.ports, &used, wanted).ok_or_else(|| exhausted(&used, wanted))?;
-            used.extend(&ports);
-            services.push(ServicePlan {
-                name: name.clone(),
-                spec: spec.clone(),
-                instance,
-                previous: placed.cloned(),
-                ports,
-            });
+/// One host's part of the plan: its proxy port, and the services whose
+/// instance changes there, with ports no other environment holds.
+fn plan_host(
+    env: &Environment,
+    target: &Target,
+    previous: &EnvRecord,
+    others: &[EnvRecord],
+    components: &BTreeMap<Component, ComponentState>,
+) -> Result<HostPlan, DeployError> {
+    let host = &target.id;
+    let current = previous.hosts.get(host);
+    let mut used: BTreeSet<u16> = others.iter().flat_map(|o| o.ports_on(host)).collect();
+    used.extend(previous.ports_on(host));
+    let exhausted = |used: &BTreeSet<u16>, wanted: usize| DeployError::PortsExhausted {
+        host: host.clone(),
+        range: env.ports.to_string(),
+        wanted,
+        used: used.len(),
+    };
+    let proxy_port = match current.and_then(|c| c.proxy_port) {
+        Some(port) => port,
+        None => {
+            let port = allocate(env.ports, &used, 1)
+                .and_then(|p| p.first().copied())
+                .ok_or_else(|| exhausted(&used, 1))?;
+            used.insert(port);
+            port
         }
-        host_plans.push(HostPlan {
-            host: host.clone(),
-            address: target.address,
-            proxy_port,
-            services,
-            steady,
-            maintenance: current.is_some_and(|c| c.maintenance),
+    };
+    let mut services = Vec::new();
+    let mut steady = BTreeMap::new();
+    for (name, spec) in &env.services {
+        let instance = components
+            .get(&Component::Code(name.clone()))
+            .map_or(1, |c| c.instance);
+        let placed = current.and_then(|c| c.services.get(name));
+        if let Some(placed) = placed.filter(|p| p.instance == instance) {
+            steady.insert(name.clone(), placed.clone());
+            continue;
+        }
+        let wanted = match spec.role {
+            Role::Web => spec.replicas as usize,
+            Role::Worker => 0,
+        };
+        let ports = allocate(env.ports, &used, wanted).ok_or_else(|| exhausted(&used, wanted))?;
+        used.extend(&ports);
+        services.push(ServicePlan {
+            name: name.clone(),
+            spec: spec.clone(),
+            instance,
+            previous: placed.cloned(),
+            ports,
         });
     }
-
-    Ok(DeployPlan {
-        number: u32::try_from(previous.history.len()).unwrap_or(u32::MAX - 1) + 1,
-        bumps,
-        hosts: host_plans,
-        components,
+    Ok(HostPlan {
+        host: host.clone(),
+        address: target.address,
+        proxy_port,
+        services,
+        steady,
+        maintenance: current.is_some_and(|c| c.maintenance),
     })
 }
 

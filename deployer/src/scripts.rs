@@ -20,6 +20,8 @@
 /// pid file, starts the app in its own session (a stop reaches everything
 /// the app started), restarts it when it crashes, and on SIGTERM passes
 /// SIGTERM on, waits the instance's grace period, then SIGKILLs (seed 003).
+/// SIGUSR1 (sent by the agent's health watch, `vigie_plug::heal`) does the
+/// same to the app alone and starts it again.
 /// `stop` waits for the supervisor's own exit; a zombie (PID 1 of a
 /// container may never reap) counts as gone.
 pub const SUPERVISE: &str = r#"#!/bin/sh
@@ -99,9 +101,15 @@ run)
     unset VIGIE_SERVICE_PIDS
   fi
   echo $$ >"$pidf.tmp" && mv "$pidf.tmp" "$pidf"
-  stopping=0 child=
+  stopping=0 restart=0 child=
   trap 'stopping=1; [ -n "$child" ] && kill -TERM "-$child" 2>/dev/null' TERM INT
+  # SIGUSR1: the agent's health watch asks for a restart (the app failed
+  # its health check too many times in a row).
+  trap 'restart=1; [ -n "$child" ] && kill -TERM "-$child" 2>/dev/null' USR1
   while [ $stopping = 0 ]; do
+    # A restart asked while no app ran (between a crash and its restart)
+    # is this start.
+    restart=0
     (
       set -a; . "$rep/env"; set +a
       cd "$dir/src" && exec setsid /bin/sh "$dir/start"
@@ -111,6 +119,16 @@ run)
     echo "$(date -u +%FT%TZ) app started, pid $child"
     wait "$child"
     status=$?
+    if [ $restart = 1 ] && [ $stopping = 0 ]; then
+      # SIGTERM was sent: the grace period, then SIGKILL, then start again.
+      ( sleep "$grace"; kill -KILL "-$child" 2>/dev/null ) &
+      killer=$!
+      while [ $stopping = 0 ] && ! gone "$child"; do wait "$child" 2>/dev/null || sleep 0.05; done
+      kill "$killer" 2>/dev/null
+      restart=0
+      echo "$(date -u +%FT%TZ) app restarted for its health check"
+      continue
+    fi
     [ $stopping = 1 ] && break
     # The instance was removed under us (a rollback, a cleanup): nothing to restart.
     [ -d "$dir/src" ] || break

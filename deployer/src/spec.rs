@@ -22,6 +22,11 @@ pub const DEFAULT_DRAIN_MS: u64 = 1_000;
 pub const DEFAULT_HEALTH_RETRIES: u32 = 30;
 pub const DEFAULT_HEALTH_INTERVAL_MS: u64 = 500;
 pub const DEFAULT_HEALTH_TIMEOUT_MS: u64 = 2_000;
+/// After the rollout, a replica's health is checked this often by its
+/// host's agent...
+pub const DEFAULT_WATCH_EVERY_MS: u64 = 10_000;
+/// ...and restarted after this many failed checks in a row.
+pub const DEFAULT_RESTART_AFTER: u32 = 3;
 
 /// An environment of an application, as the deployer needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +75,31 @@ pub struct Health {
     pub retries: u32,
     pub interval_ms: u64,
     pub timeout_ms: u64,
+    /// `every:` and `restart_after:` as written (the defaults when absent):
+    /// left out of the digest when absent, so a spec written before they
+    /// existed keeps its instance numbers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub every_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_after: Option<u32>,
+}
+
+impl Health {
+    /// How often the agent checks a replica once the rollout is over.
+    pub fn watch_every_ms(&self) -> u64 {
+        self.every_ms.unwrap_or(DEFAULT_WATCH_EVERY_MS)
+    }
+
+    /// Failed checks in a row that restart a replica (0: never).
+    pub fn restarts_after(&self) -> u32 {
+        self.restart_after.unwrap_or(DEFAULT_RESTART_AFTER)
+    }
+
+    /// How long a (re)started replica has to become healthy before its
+    /// failed checks count: what the rollout gives it.
+    pub fn start_ms(&self) -> u64 {
+        u64::from(self.retries.max(1)) * (self.interval_ms + self.timeout_ms)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +182,8 @@ pub(crate) struct RawHealth {
     pub retries: Option<Count>,
     pub interval: Option<Millis>,
     pub timeout: Option<Millis>,
+    pub every: Option<Millis>,
+    pub restart_after: Option<Count>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -229,56 +261,8 @@ pub(crate) fn build(raw: RawEnvironment) -> Result<Environment, (String, String)
     let mut services = BTreeMap::new();
     let mut paths = std::collections::BTreeSet::new();
     for (NamePart(name), s) in raw.services {
-        let role = s.role.unwrap_or(Role::Web);
-        let field = |f: &str| format!("services.{name}.{f}");
-        if role == Role::Web && s.health.is_none() {
-            return Err((
-                field("health"),
-                "a web service needs a health check: traffic is switched to an instance only once it is healthy".into(),
-            ));
-        }
-        if role == Role::Worker && s.health.is_some() {
-            return Err((
-                field("health"),
-                "a worker is not checked over HTTP (it has no port)".into(),
-            ));
-        }
-        if role == Role::Worker && s.path.is_some() {
-            return Err((
-                field("path"),
-                "a worker gets no traffic from the proxy".into(),
-            ));
-        }
-        let path = (role == Role::Web).then(|| s.path.map_or("/".to_string(), |p| p.0));
-        if let Some(path) = &path {
-            if !paths.insert(path.clone()) {
-                return Err((
-                    field("path"),
-                    format!("another web service is already routed at {path}"),
-                ));
-            }
-        }
-        services.insert(
-            name,
-            Service {
-                role,
-                repository: s.repository.0,
-                revision: s.revision.0,
-                install: s.install.map(|l| l.0),
-                start: s.start.0,
-                replicas: s.replicas.map_or(1, |r| r.0),
-                health: s.health.map(|h| Health {
-                    path: h.http.0,
-                    retries: h.retries.map_or(DEFAULT_HEALTH_RETRIES, |c| c.0),
-                    interval_ms: h.interval.map_or(DEFAULT_HEALTH_INTERVAL_MS, |m| m.0),
-                    timeout_ms: h.timeout.map_or(DEFAULT_HEALTH_TIMEOUT_MS, |m| m.0),
-                }),
-                path,
-                stop_grace_ms: s.stop_grace.map_or(DEFAULT_STOP_GRACE_MS, |m| m.0),
-                drain_ms: s.drain.map_or(DEFAULT_DRAIN_MS, |m| m.0),
-                env: s.env.into_iter().map(|(k, v)| (k.0, v.0)).collect(),
-            },
-        );
+        let service = build_service(&name, s, &mut paths)?;
+        services.insert(name, service);
     }
     if let Some(m) = &raw.migrations {
         if !services.contains_key(&m.service.0) {
@@ -330,10 +314,94 @@ pub(crate) fn build(raw: RawEnvironment) -> Result<Environment, (String, String)
     })
 }
 
+/// One service of the file, checked (`paths`: the web services' paths so
+/// far, each routed once).
+fn build_service(
+    name: &Part,
+    s: RawService,
+    paths: &mut std::collections::BTreeSet<String>,
+) -> Result<Service, (String, String)> {
+    let role = s.role.unwrap_or(Role::Web);
+    let field = |f: &str| format!("services.{name}.{f}");
+    if role == Role::Web && s.health.is_none() {
+        return Err((
+            field("health"),
+            "a web service needs a health check: traffic is switched to an instance only once it is healthy".into(),
+        ));
+    }
+    if role == Role::Worker && s.health.is_some() {
+        return Err((
+            field("health"),
+            "a worker is not checked over HTTP (it has no port)".into(),
+        ));
+    }
+    if role == Role::Worker && s.path.is_some() {
+        return Err((
+            field("path"),
+            "a worker gets no traffic from the proxy".into(),
+        ));
+    }
+    let path = (role == Role::Web).then(|| s.path.map_or("/".to_string(), |p| p.0));
+    if let Some(path) = &path {
+        if !paths.insert(path.clone()) {
+            return Err((
+                field("path"),
+                format!("another web service is already routed at {path}"),
+            ));
+        }
+    }
+    Ok(Service {
+        role,
+        repository: s.repository.0,
+        revision: s.revision.0,
+        install: s.install.map(|l| l.0),
+        start: s.start.0,
+        replicas: s.replicas.map_or(1, |r| r.0),
+        health: s.health.map(|h| Health {
+            path: h.http.0,
+            retries: h.retries.map_or(DEFAULT_HEALTH_RETRIES, |c| c.0),
+            interval_ms: h.interval.map_or(DEFAULT_HEALTH_INTERVAL_MS, |m| m.0),
+            timeout_ms: h.timeout.map_or(DEFAULT_HEALTH_TIMEOUT_MS, |m| m.0),
+            every_ms: h.every.map(|m| m.0),
+            restart_after: h.restart_after.map(|c| c.0),
+        }),
+        path,
+        stop_grace_ms: s.stop_grace.map_or(DEFAULT_STOP_GRACE_MS, |m| m.0),
+        drain_ms: s.drain.map_or(DEFAULT_DRAIN_MS, |m| m.0),
+        env: s.env.into_iter().map(|(k, v)| (k.0, v.0)).collect(),
+    })
+}
+
 fn default_pg_server() -> PgServer {
     PgServer {
         admin: DEFAULT_PG_SERVER.to_string(),
         host: String::new(),
         params: String::new(),
     }
+}
+
+/// What every instance of `env` is told about its databases and cache:
+/// `DATABASE_URL_<NAME>` for each database (and `DATABASE_URL` when there
+/// is one), `REDIS_URL` and `CACHE_PREFIX`. Part of each code component's
+/// digest: instances are restarted when these change.
+pub fn connections(env: &Environment) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::new();
+    if let Some(cache) = &env.cache {
+        vars.insert("CACHE_PREFIX".into(), env.key.cache_prefix());
+        vars.insert("REDIS_URL".into(), cache.url.0.clone());
+    }
+    for (name, spec) in &env.databases {
+        let url = spec.server.app_url(&env.key.database(name));
+        if env.databases.len() == 1 {
+            vars.insert("DATABASE_URL".into(), url.clone());
+        }
+        vars.insert(
+            format!(
+                "DATABASE_URL_{}",
+                name.as_str().to_uppercase().replace('-', "_")
+            ),
+            url,
+        );
+    }
+    vars
 }

@@ -7,7 +7,6 @@
 //! not PID 1 (containers, test machines) or the host is a root directory of
 //! the local driver, the detached supervisor is used instead.
 
-use crate::compile::seconds;
 use crate::names::{EnvKey, Part};
 use crate::spec::Service;
 
@@ -63,4 +62,9 @@ pub fn unit_text(key: &EnvKey, name: &Part, instance: u32, spec: &Service) -> St
          WantedBy=multi-user.target\n",
         grace = seconds(spec.stop_grace_ms),
     )
+}
+
+/// Milliseconds as the seconds systemd and `sleep` read (`1.500`).
+pub(crate) fn seconds(ms: u64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
 }

@@ -32,10 +32,6 @@ pub enum EscalatorError {
     },
     #[error("storage engine: {0}")]
     Engine(#[from] crate::engine::EngineError),
-    #[error("redis reference: {0}")]
-    Redis(String),
-    #[error("benchmark: {0}")]
-    Bench(String),
 }
 
 impl EscalatorError {

@@ -7,13 +7,13 @@
 //! with group commit: every durable write received while the previous sync
 //! ran shares the next one.
 
-pub mod bench;
 mod client;
 pub mod engine;
 mod error;
 mod etcd_store;
 mod frame;
 mod keys;
+mod local;
 mod lock;
 mod repair;
 pub mod server;
@@ -22,6 +22,7 @@ mod store;
 pub use client::{Batch, Client, Database, RangeIter, Ticket};
 pub use error::EscalatorError;
 pub use etcd_store::EtcdStore;
+pub use local::LocalServer;
 pub use lock::lock_dir;
 pub use repair::{repair, RepairReport};
 pub use server::{serve, Probe, ProbeEvent, ServerConfig};

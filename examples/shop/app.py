@@ -7,7 +7,11 @@ when broken). At start it counts itself in the cache ($REDIS_URL, keys
 under $CACHE_PREFIX) and, from v4 on, reads the note its migration 002
 wrote into its PostgreSQL database ($DATABASE_URL, through psql) and shows
 it in every answer: a v4 answer proves the migration ran. Either failing
-stops the app (so its health check fails). On SIGTERM it stops accepting
+stops the app (so its health check fails). With $SICK_DIR set (the
+tests'), a file `sick-REPLICA` there makes that replica's /health answer
+500 from then on, until it is restarted (the file is taken: a restart
+cures it), and `always-sick-REPLICA` makes it fail for as long as the
+file is there. On SIGTERM it stops accepting
 and finishes the requests in flight, then exits: a graceful stop.
 """
 import os
@@ -53,10 +57,28 @@ count_start()
 NOTE = note()
 
 
+SICK = False
+
+
+def sick():
+    """A replica gone bad in memory (only a restart cures it)."""
+    global SICK
+    where = os.environ.get("SICK_DIR")
+    if not where:
+        return False
+    me = os.environ.get("REPLICA", "")
+    try:
+        os.remove(os.path.join(where, "sick-" + me))
+        SICK = True
+    except FileNotFoundError:
+        pass
+    return SICK or os.path.exists(os.path.join(where, "always-sick-" + me))
+
+
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/health":
-            code, body = (200, "ok\n") if HEALTHY else (500, "broken\n")
+            code, body = (200, "ok\n") if HEALTHY and not sick() else (500, "broken\n")
         else:
             code, body = 200, "shop {} instance {} replica {}{}\n".format(
                 VERSION, os.environ.get("INSTANCE"), os.environ.get("REPLICA"), NOTE)

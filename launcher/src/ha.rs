@@ -15,7 +15,6 @@ use serde_json::json;
 use vigie_escalator::engine::{Election, Leader, TxnLimits};
 
 use crate::events::{fields, Events};
-use crate::setup::SetupError;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,39 +81,32 @@ fn name_ok(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
-/// Checks the section; `name` (the setup's) is the default group.
-pub(crate) fn check(
-    err: &dyn Fn(String) -> SetupError,
-    raw: Option<RawHa>,
-    name: &str,
-) -> Result<Option<HaSetup>, SetupError> {
+/// Checks the section; `name` (the setup's) is the default group. Err
+/// names the field at fault.
+pub(crate) fn check(raw: Option<RawHa>, name: &str) -> Result<Option<HaSetup>, String> {
     let Some(raw) = raw else {
         return Ok(None);
     };
     if raw.etcd.is_empty() {
-        return Err(err("ha.etcd: at least one etcd member's client URL".into()));
+        return Err("ha.etcd: at least one etcd member's client URL".into());
     }
     if let Some(bad) = raw.etcd.iter().find(|e| !e.starts_with("http://")) {
-        return Err(err(format!("ha.etcd: {bad:?} is not http://HOST:PORT")));
+        return Err(format!("ha.etcd: {bad:?} is not http://HOST:PORT"));
     }
     let group = raw.group.unwrap_or_else(|| name.to_owned());
     for (field, v) in [("tower", &raw.tower), ("group", &group)] {
         if !name_ok(v) {
-            return Err(err(format!(
-                "ha.{field}: {v:?} must be 1-64 of [A-Za-z0-9._-]"
-            )));
+            return Err(format!("ha.{field}: {v:?} must be 1-64 of [A-Za-z0-9._-]"));
         }
     }
     let lease_ttl = match &raw.lease_ttl {
         None => Duration::from_secs(5),
         Some(s) => vigie_changes::parse_duration_ms(s)
             .map(Duration::from_millis)
-            .map_err(|e| err(format!("ha.lease_ttl: {e}")))?,
+            .map_err(|e| format!("ha.lease_ttl: {e}"))?,
     };
     if lease_ttl < Duration::from_secs(2) {
-        return Err(err(
-            "ha.lease_ttl: at least 2s (etcd's leases are whole seconds)".into(),
-        ));
+        return Err("ha.lease_ttl: at least 2s (etcd's leases are whole seconds)".into());
     }
     let d = TxnLimits::default();
     Ok(Some(HaSetup {
@@ -292,23 +284,19 @@ impl Keeper {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    use crate::setup::parse;
-
     fn ha(section: &str) -> Result<Option<super::HaSetup>, String> {
-        parse(
-            Path::new("/etc/vigie/tower.yml"),
-            &format!("name: prod\ndata_dir: /var/lib/vigie\n{section}"),
-        )
-        .map(|s| s.ha)
-        .map_err(|e| e.message)
+        let raw = serde_norway::from_str(section).map_err(|e| e.to_string())?;
+        super::check(raw, "prod")
     }
 
     #[test]
     fn the_ha_section_names_the_group_its_keys_and_the_fenced_escalator() {
-        assert_eq!(ha(""), Ok(None), "single tower by default");
-        let h = ha("ha:\n  etcd: [http://10.0.0.1:2379, http://10.0.0.2:2379]\n  tower: a\n")
+        assert_eq!(
+            super::check(None, "prod"),
+            Ok(None),
+            "single tower by default"
+        );
+        let h = ha("etcd: [http://10.0.0.1:2379, http://10.0.0.2:2379]\ntower: a\n")
             .unwrap()
             .unwrap();
         assert_eq!((h.group.as_str(), h.lease_ttl.as_secs()), ("prod", 5));
@@ -324,15 +312,15 @@ mod tests {
 
     #[test]
     fn a_wrong_ha_section_is_refused_naming_the_field() {
-        let e = ha("ha:\n  etcd: []\n  tower: a\n").unwrap_err();
+        let e = ha("etcd: []\ntower: a\n").unwrap_err();
         assert!(e.contains("ha.etcd"), "{e}");
-        let e = ha("ha:\n  etcd: [https://x:2379]\n  tower: a\n").unwrap_err();
+        let e = ha("etcd: [https://x:2379]\ntower: a\n").unwrap_err();
         assert!(e.contains("http://HOST:PORT"), "{e}");
-        let e = ha("ha:\n  etcd: [http://x:2379]\n  tower: a/b\n").unwrap_err();
+        let e = ha("etcd: [http://x:2379]\ntower: a/b\n").unwrap_err();
         assert!(e.contains("ha.tower"), "{e}");
-        let e = ha("ha:\n  etcd: [http://x:2379]\n  tower: a\n  lease_ttl: 500ms\n").unwrap_err();
+        let e = ha("etcd: [http://x:2379]\ntower: a\nlease_ttl: 500ms\n").unwrap_err();
         assert!(e.contains("ha.lease_ttl"), "{e}");
-        let e = ha("ha:\n  etcd: [http://x:2379]\n  tower: a\n  leader: me\n").unwrap_err();
+        let e = ha("etcd: [http://x:2379]\ntower: a\nleader: me\n").unwrap_err();
         assert!(e.contains("leader"), "{e}");
     }
 }

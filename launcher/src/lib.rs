@@ -8,6 +8,7 @@
 //! grace period before SIGKILL. Children die with the launcher, even when
 //! it is SIGKILLed (they ask the kernel for a parent-death signal).
 
+mod child_args;
 mod datadir;
 pub mod endpoints;
 mod error;

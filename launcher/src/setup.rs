@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use vigie_drivers::{options_of, OptionKind, DRIVERS};
+use vigie_drivers::{options_of, OptionKind, OptionSpec, DRIVERS};
 
 pub use crate::endpoints::Endpoints;
 
@@ -229,8 +229,58 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
     };
     // Children run elsewhere: every path they get is absolute.
     let base = std::path::absolute(&base).unwrap_or(base);
+    let raw = read_raw(&file, text)?;
+    if raw.name.trim().is_empty() {
+        return Err(err(&file, "name: must not be empty".into()));
+    }
+    if raw.data_dir.is_empty() {
+        return Err(err(&file, "data_dir: must not be empty".into()));
+    }
+    let data_dir = base.join(&raw.data_dir);
+    let endpoints = endpoints_of(&file, raw.endpoints, &data_dir)?;
+    let supervision = supervision_of(&file, &raw.supervision)?;
+    let mut seen = BTreeSet::new();
+    let mut hosts = raw
+        .hosts
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| host_of(&file, i, h, &base, &mut seen))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut rules = Vec::new();
+    for (i, rule) in raw.rules.into_iter().enumerate() {
+        let sel = vigie_changes::Selector::parse(&rule.hosts)
+            .map_err(|e| err(&file, format!("rules[{i}]: {e}")))?;
+        for h in &mut hosts {
+            if sel.matches(&h.id, &h.labels) {
+                h.labels
+                    .extend(rule.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        rules.push((rule.hosts, rule.labels));
+    }
+    let provisioner = provisioner(&file, raw.provisioner, &endpoints.majordomo)?;
+    raw.limits
+        .check()
+        .map_err(|e| err(&file, format!("limits: {e}")))?;
+    let ha = crate::ha::check(raw.ha, &raw.name).map_err(|m| err(&file, m))?;
+    Ok(Setup {
+        provisioner,
+        ha,
+        limits: raw.limits,
+        name: raw.name,
+        file: path.to_path_buf(),
+        data_dir,
+        endpoints,
+        supervision,
+        hosts,
+        rules,
+    })
+}
+
+/// The file as serde reads it; an error says where.
+fn read_raw(file: &str, text: &str) -> Result<RawSetup, SetupError> {
     let de = serde_norway::Deserializer::from_str(text);
-    let raw: RawSetup = serde_path_to_error::deserialize(de).map_err(|e| {
+    serde_path_to_error::deserialize(de).map_err(|e| {
         let at = e
             .inner()
             .location()
@@ -246,20 +296,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
             format!("{path}: {inner}")
         };
         SetupError {
-            file: file.clone(),
+            file: file.to_owned(),
             at,
             message,
         }
-    })?;
-    if raw.name.trim().is_empty() {
-        return Err(err(&file, "name: must not be empty".into()));
-    }
-    if raw.data_dir.is_empty() {
-        return Err(err(&file, "data_dir: must not be empty".into()));
-    }
-    let data_dir = base.join(&raw.data_dir);
-    let d = Endpoints::defaults(&data_dir);
-    let e = raw.endpoints;
+    })
+}
+
+/// The endpoints, each defaulting to a socket in the data dir, checked.
+fn endpoints_of(file: &str, e: RawEndpoints, data_dir: &Path) -> Result<Endpoints, SetupError> {
+    let d = Endpoints::defaults(data_dir);
     let endpoints = Endpoints {
         escalator: e.escalator.unwrap_or(d.escalator),
         api: e.api.unwrap_or(d.api),
@@ -281,7 +327,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
             .is_err()
     {
         return Err(err(
-            &file,
+            file,
             format!(
                 "endpoints.metrics: {:?} is not http://IP:PORT (default {})",
                 endpoints.metrics,
@@ -291,12 +337,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
     }
     for (key, ep) in endpoints.internal() {
         if let Some(why) = crate::endpoints::refuse_internal(key, ep) {
-            return Err(err(&file, why));
+            return Err(err(file, why));
         }
     }
     if !(endpoints.majordomo.starts_with("tcp://") || endpoints.majordomo.starts_with("ipc://")) {
         return Err(err(
-            &file,
+            file,
             format!(
                 "endpoints.majordomo: {:?} is not a tcp:// or ipc:// endpoint",
                 endpoints.majordomo
@@ -311,118 +357,111 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
         .collect();
     if all.iter().collect::<BTreeSet<_>>().len() != all.len() {
         return Err(err(
-            &file,
+            file,
             "endpoints: every endpoint must be different".into(),
         ));
     }
-    let s = raw.supervision;
-    let supervision = Supervision {
-        grace: duration(&file, "grace", &s.grace, 5_000)?,
-        ready_timeout: duration(&file, "ready_timeout", &s.ready_timeout, 30_000)?,
-        backoff_initial: duration(&file, "backoff_initial", &s.backoff_initial, 100)?,
-        backoff_max: duration(&file, "backoff_max", &s.backoff_max, 120_000)?,
-        fast_crash_window: duration(&file, "fast_crash_window", &s.fast_crash_window, 10_000)?,
+    Ok(endpoints)
+}
+
+fn supervision_of(file: &str, s: &RawSupervision) -> Result<Supervision, SetupError> {
+    Ok(Supervision {
+        grace: duration(file, "grace", &s.grace, 5_000)?,
+        ready_timeout: duration(file, "ready_timeout", &s.ready_timeout, 30_000)?,
+        backoff_initial: duration(file, "backoff_initial", &s.backoff_initial, 100)?,
+        backoff_max: duration(file, "backoff_max", &s.backoff_max, 120_000)?,
+        fast_crash_window: duration(file, "fast_crash_window", &s.fast_crash_window, 10_000)?,
+    })
+}
+
+/// One host of the file, its options checked against its driver's.
+fn host_of(
+    file: &str,
+    i: usize,
+    h: RawHost,
+    base: &Path,
+    seen: &mut BTreeSet<String>,
+) -> Result<HostSetup, SetupError> {
+    let at = format!("hosts[{i}] ({:?})", h.id);
+    vigie_changes::validate_host_id(&h.id).map_err(|e| err(file, format!("{at}: {e}")))?;
+    if !seen.insert(h.id.clone()) {
+        return Err(err(file, format!("{at}: duplicate host id {:?}", h.id)));
+    }
+    let Some(schema) = options_of(&h.driver) else {
+        return Err(err(
+            file,
+            format!(
+                "{at}: unknown driver {:?} (known: {})",
+                h.driver,
+                DRIVERS.join(", ")
+            ),
+        ));
     };
-    let mut seen = BTreeSet::new();
-    let mut hosts = Vec::new();
-    for (i, h) in raw.hosts.into_iter().enumerate() {
-        let at = format!("hosts[{i}] ({:?})", h.id);
-        vigie_changes::validate_host_id(&h.id).map_err(|e| err(&file, format!("{at}: {e}")))?;
-        if !seen.insert(h.id.clone()) {
-            return Err(err(&file, format!("{at}: duplicate host id {:?}", h.id)));
-        }
-        let Some(schema) = options_of(&h.driver) else {
+    for name in h.options.keys() {
+        if !schema.iter().any(|o| o.name == name) {
+            let known: Vec<&str> = schema.iter().map(|o| o.name).collect();
             return Err(err(
-                &file,
+                file,
                 format!(
-                    "{at}: unknown driver {:?} (known: {})",
+                    "{at}: option '{name}': unknown for driver {} (known: {})",
                     h.driver,
-                    DRIVERS.join(", ")
+                    known.join(", ")
                 ),
             ));
-        };
-        for name in h.options.keys() {
-            if !schema.iter().any(|o| o.name == name) {
-                let known: Vec<&str> = schema.iter().map(|o| o.name).collect();
-                return Err(err(
-                    &file,
-                    format!(
-                        "{at}: option '{name}': unknown for driver {} (known: {})",
-                        h.driver,
-                        known.join(", ")
-                    ),
-                ));
-            }
         }
-        let mut options = BTreeMap::new();
-        for spec in schema {
-            let value = match h.options.get(spec.name) {
-                Some(v) => check_option(spec.kind, v, &base).ok_or_else(|| {
-                    let got = scalar(v).unwrap_or_else(|| "a list or map".into());
-                    err(
-                        &file,
-                        format!(
-                            "{at}: option '{}': expected {}, got {got:?}",
-                            spec.name,
-                            spec.kind.word()
-                        ),
-                    )
-                })?,
-                None if spec.required => {
-                    return Err(err(
-                        &file,
-                        format!("{at}: option '{}' is required ({})", spec.name, spec.help),
-                    ));
-                }
-                None => match spec.default {
-                    Some(d) => d.to_owned(),
-                    None => continue,
-                },
-            };
-            if spec.kind == OptionKind::Path && spec.name == "root" && !Path::new(&value).is_dir() {
-                return Err(err(
-                    &file,
-                    format!("{at}: option 'root': {value} is not an existing directory"),
-                ));
-            }
-            options.insert(spec.name.to_owned(), value);
-        }
-        hosts.push(HostSetup {
-            id: h.id,
-            driver: h.driver,
-            labels: h.labels,
-            options,
-        });
     }
-    let mut rules = Vec::new();
-    for (i, rule) in raw.rules.into_iter().enumerate() {
-        let sel = vigie_changes::Selector::parse(&rule.hosts)
-            .map_err(|e| err(&file, format!("rules[{i}]: {e}")))?;
-        for h in &mut hosts {
-            if sel.matches(&h.id, &h.labels) {
-                h.labels
-                    .extend(rule.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-            }
-        }
-        rules.push((rule.hosts, rule.labels));
-    }
-    let provisioner = provisioner(&file, raw.provisioner, &endpoints.majordomo)?;
-    raw.limits
-        .check()
-        .map_err(|e| err(&file, format!("limits: {e}")))?;
-    let ha = crate::ha::check(&|m| err(&file, m), raw.ha, &raw.name)?;
-    Ok(Setup {
-        provisioner,
-        ha,
-        limits: raw.limits,
-        name: raw.name,
-        file: path.to_path_buf(),
-        data_dir,
-        endpoints,
-        supervision,
-        hosts,
-        rules,
+    let options = host_options(file, &at, &h, schema, base)?;
+    Ok(HostSetup {
+        id: h.id,
+        driver: h.driver,
+        labels: h.labels,
+        options,
     })
+}
+
+/// A host's options: each known to its driver, of its kind, the
+/// required ones given, defaults filled in.
+fn host_options(
+    file: &str,
+    at: &str,
+    h: &RawHost,
+    schema: &[OptionSpec],
+    base: &Path,
+) -> Result<BTreeMap<String, String>, SetupError> {
+    let mut options = BTreeMap::new();
+    for spec in schema {
+        let value = match h.options.get(spec.name) {
+            Some(v) => check_option(spec.kind, v, base).ok_or_else(|| {
+                let got = scalar(v).unwrap_or_else(|| "a list or map".into());
+                err(
+                    file,
+                    format!(
+                        "{at}: option '{}': expected {}, got {got:?}",
+                        spec.name,
+                        spec.kind.word()
+                    ),
+                )
+            })?,
+            None if spec.required => {
+                return Err(err(
+                    file,
+                    format!("{at}: option '{}' is required ({})", spec.name, spec.help),
+                ));
+            }
+            None => match spec.default {
+                Some(d) => d.to_owned(),
+                None => continue,
+            },
+        };
+        if spec.kind == OptionKind::Path && spec.name == "root" && !Path::new(&value).is_dir() {
+            return Err(err(
+                file,
+                format!("{at}: option 'root': {value} is not an existing directory"),
+            ));
+        }
+        options.insert(spec.name.to_owned(), value);
+    }
+    Ok(options)
 }
 
 fn provisioner(

@@ -12,7 +12,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -23,6 +23,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 
+use crate::child_args;
 use crate::error::LauncherError;
 use crate::events::{fields, Events};
 use crate::restart::{after_crash, AfterCrash};
@@ -138,8 +139,6 @@ fn status_fields(status: &ExitStatus) -> (Value, Value, String) {
 
 /// The children of a tower; `lease`: an HA tower's, fencing its escalator.
 fn children(setup: &Setup, lease: Option<i64>) -> Vec<Vec<Child>> {
-    let e = &setup.endpoints;
-    let data = &setup.data_dir;
     let child = |name: String, args: Vec<String>, ready_event| Child {
         name,
         args,
@@ -154,144 +153,42 @@ fn children(setup: &Setup, lease: Option<i64>) -> Vec<Vec<Child>> {
         since_ms: unix_ms(),
         last_exit: None,
     };
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let p = |p: &Path| p.display().to_string();
-    let mut escalator_args = s(&[
-        "escalator",
-        "--data",
-        &p(&data.join("escalator")),
-        "--bind",
-        &e.escalator,
-    ]);
-    if let (Some(ha), Some(lease)) = (&setup.ha, lease) {
-        escalator_args.extend(ha.escalator_args(lease));
-    }
-    let escalator = child("escalator".into(), escalator_args, "escalator_started");
-    // The referee binds these; the majordomo reaches the referee through them.
-    let tower_eps = |cmd: &str| {
-        s(&[
-            cmd,
-            "--escalator",
-            &e.escalator,
-            "--api",
-            &e.api,
-            "--events",
-            &e.events,
-            "--orders",
-            &e.orders,
-        ])
-    };
-    let mut referee_args = tower_eps("referee");
-    referee_args.extend(["--lifecycle".into(), e.lifecycle.clone()]);
-    referee_args.extend([
-        "--admin-key-file".into(),
-        p(&crate::keys::admin_public_path(data)),
-        // Tenants' SSH keys, made and read here and by the provisioner.
-        "--ssh-keys".into(),
-        p(&data.join("provisioner")),
-    ]);
-    // The setup's labels reach the referee from the launcher, not from the
-    // plugs: a host does not choose its own labels.
-    for h in &setup.hosts {
-        let labels: Vec<String> = h.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        referee_args.extend([
-            "--setup-host".into(),
-            format!("{}:{}", h.id, labels.join(",")),
-        ]);
-    }
-    for (hosts, labels) in &setup.rules {
-        let rule = serde_json::json!({ "hosts": hosts, "labels": labels });
-        referee_args.extend(["--label-rule".into(), rule.to_string()]);
-    }
-    // The shares of `limits:`, as one JSON argument (the referee keeps
-    // most, the majordomo the knocks').
-    let limits = serde_json::to_string(&setup.limits).unwrap_or_default();
-    referee_args.extend(["--limits".into(), limits.clone()]);
-    let referee = child("referee".into(), referee_args, "referee_started");
     let plug = |h: &HostSetup| {
-        let mut args = s(&[
-            "plug", "--host", &h.id, "--driver", &h.driver, "--events", &e.events, "--orders",
-            &e.orders,
-        ]);
-        args.extend(["--state".into(), p(&data.join("plugs").join(&h.id))]);
-        for (k, v) in &h.options {
-            // Setup keys are snake_case, flags kebab-case.
-            args.extend([format!("--{}", k.replace('_', "-")), v.clone()]);
-        }
-        for (k, v) in &h.labels {
-            args.extend(["--label".into(), format!("{k}={v}")]);
-        }
+        let args = child_args::plug(setup, h);
         child(format!("plug:{}", h.id), args, "plug_started")
     };
-    let mut majordomo_args = tower_eps("majordomo");
-    majordomo_args.extend(["--bind".into(), e.majordomo.clone()]);
-    majordomo_args.extend(["--limits".into(), limits]);
-    majordomo_args.extend([
-        "--secret-key".into(),
-        p(&data.join("keys").join("tower.secret")),
-    ]);
-    // The front door: without it no operator reaches the tower.
-    let majordomo = child("majordomo".into(), majordomo_args, "majordomo_started");
-    // First, so that it counts every other child's events from the start.
-    let metrics = child(
-        "metrics".into(),
-        s(&[
-            "metrics",
-            "--bind",
-            &e.metrics,
-            "--lifecycle",
-            &e.lifecycle,
-            "--escalator",
-            &e.escalator,
-            "--api",
-            &e.api,
-            "--orders",
-            &e.orders,
-            "--database-dir",
-            &p(&data.join("escalator").join("db")),
-            "--token-file",
-            &p(&data.join("keys").join("metrics.token")),
-        ]),
-        "metrics_started",
-    );
-    let pr = &setup.provisioner;
-    let mut provisioner_args = s(&[
-        "provisioner",
-        "--api",
-        &e.api,
-        "--orders",
-        &e.orders,
-        "--data",
-        &p(data),
-        "--parallel",
-        &pr.parallel.to_string(),
-        "--install-dir",
-        &pr.install_dir,
-        "--agent-root",
-        &pr.agent_root,
-        "--service",
-        &pr.service,
-        "--connect-timeout-ms",
-        &pr.connect_timeout.as_millis().to_string(),
-    ]);
-    if let Some(t) = &pr.tower {
-        provisioner_args.extend(["--tower".into(), t.clone()]);
-    }
-    for n in &pr.networks {
-        provisioner_args.extend(["--network".into(), n.to_string()]);
-    }
-    // After the referee it talks to; what it was doing resumes when it is
-    // back after a crash.
-    let provisioner = child(
-        "provisioner".into(),
-        provisioner_args,
-        "provisioner_started",
-    );
     vec![
-        vec![metrics],
-        vec![escalator],
-        vec![referee],
-        vec![majordomo, provisioner],
+        // First, so that it counts every other child's events from the start.
+        vec![child(
+            "metrics".into(),
+            child_args::metrics(setup),
+            "metrics_started",
+        )],
+        vec![child(
+            "escalator".into(),
+            child_args::escalator(setup, lease),
+            "escalator_started",
+        )],
+        vec![child(
+            "referee".into(),
+            child_args::referee(setup),
+            "referee_started",
+        )],
+        // The front door (without it no operator reaches the tower), and
+        // the provisioner, after the referee it talks to: what it was
+        // doing resumes when it is back after a crash.
+        vec![
+            child(
+                "majordomo".into(),
+                child_args::majordomo(setup),
+                "majordomo_started",
+            ),
+            child(
+                "provisioner".into(),
+                child_args::provisioner(setup),
+                "provisioner_started",
+            ),
+        ],
         setup.hosts.iter().map(plug).collect(),
     ]
 }
@@ -305,6 +202,49 @@ struct Supervisor {
     children: Vec<Child>,
     /// Indexes of `children`, by start group.
     groups: Vec<Vec<usize>>,
+}
+
+impl Supervisor {
+    /// The children in their start groups (`groups` holds indexes into
+    /// `children`).
+    fn new(setup: Setup, opts: LaunchOptions, events: Events, lease: Option<i64>) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let mut all = Vec::new();
+        let mut groups = Vec::new();
+        for g in children(&setup, lease) {
+            let mut idx = Vec::new();
+            for c in g {
+                idx.push(all.len());
+                all.push(c);
+            }
+            groups.push(idx);
+        }
+        Supervisor {
+            setup,
+            opts,
+            events,
+            tx,
+            rx,
+            children: all,
+            groups,
+        }
+    }
+
+    /// How long the loop may wait: until the next restart due, at most
+    /// 100 ms.
+    fn wait(&self) -> Duration {
+        let next = self
+            .children
+            .iter()
+            .filter_map(|c| match c.state {
+                State::Backoff(at) => Some(at),
+                _ => None,
+            })
+            .min();
+        next.map(|at| at.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_millis(100))
+            .min(Duration::from_millis(100))
+    }
 }
 
 impl Supervisor {
@@ -535,18 +475,7 @@ impl Supervisor {
         lead: Option<&crate::ha::Keeper>,
     ) -> Result<bool, LauncherError> {
         while !shutdown.load(Ordering::Relaxed) {
-            let next = self
-                .children
-                .iter()
-                .filter_map(|c| match c.state {
-                    State::Backoff(at) => Some(at),
-                    _ => None,
-                })
-                .min();
-            let wait = next
-                .map(|at| at.saturating_duration_since(Instant::now()))
-                .unwrap_or(Duration::from_millis(100))
-                .min(Duration::from_millis(100));
+            let wait = self.wait();
             if self.events.health_wanted() {
                 self.publish_health();
             }
@@ -557,11 +486,8 @@ impl Supervisor {
             }
             self.restart_due()?;
             if let Some(crate::ha::Deposed(why)) = lead.and_then(|k| k.deposed()) {
-                self.events.emit(
-                    "launcher",
-                    "tower_deposed",
-                    fields([("reason", json!(why))]),
-                );
+                let f = fields([("reason", json!(why))]);
+                self.events.emit("launcher", "tower_deposed", f);
                 return Ok(true);
             }
         }
@@ -637,27 +563,7 @@ pub fn run(
             None => return Ok(Outcome::Clean),
         },
     };
-    let (tx, rx) = mpsc::channel();
-    let groups_of_children = children(&setup, lead.as_ref().map(|k| k.lease));
-    let mut all = Vec::new();
-    let mut groups = Vec::new();
-    for g in groups_of_children {
-        let mut idx = Vec::new();
-        for c in g {
-            idx.push(all.len());
-            all.push(c);
-        }
-        groups.push(idx);
-    }
-    let mut sup = Supervisor {
-        setup,
-        opts,
-        events,
-        tx,
-        rx,
-        children: all,
-        groups,
-    };
+    let mut sup = Supervisor::new(setup, opts, events, lead.as_ref().map(|k| k.lease));
     let f = fields([
         ("name", json!(sup.setup.name)),
         ("data_dir", json!(sup.setup.data_dir.display().to_string())),
@@ -688,8 +594,8 @@ pub fn run(
     let deposed = sup.supervise(&shutdown, lead.as_ref())?;
     sup.events.emit("launcher", "launcher_stopping", fields([]));
     let clean = sup.stop_all() && !deposed;
-    if let Some(l) = lead {
-        l.resign();
+    if let Some(k) = lead {
+        k.resign();
     }
     sup.events.emit(
         "launcher",

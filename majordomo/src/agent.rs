@@ -79,6 +79,19 @@ pub fn run(cfg: AgentConfig, plug: Plug, shutdown: Arc<AtomicBool>) -> Result<()
     pair.set_linger(0)?;
     pair.bind(PLUG_PAIR)?;
     let worker = spawn_plug(&ctx, plug, beat.clone(), shutdown.clone())?;
+    // The health watch: replicas keep being checked (and healed) whether
+    // the tower is reachable or not.
+    let healer = cfg.observe.as_ref().map(|o| {
+        let beat = beat.clone();
+        vigie_plug::heal::spawn(
+            &host,
+            &o.root,
+            o.logs.clone(),
+            o.heal.clone(),
+            move || beat.busy(),
+            shutdown.clone(),
+        )
+    });
     tracing::info!(event = "agent_started", host = %host, tower = %cfg.tower, public = %cfg.keys.public_z85());
     let door = Door {
         cfg: &cfg,
@@ -99,6 +112,9 @@ pub fn run(cfg: AgentConfig, plug: Plug, shutdown: Arc<AtomicBool>) -> Result<()
         Ok(r) => r.map_err(MajordomoError::from),
         Err(_) => Err(MajordomoError::PlugThread),
     };
+    if let Some(h) = healer {
+        let _ = h.join();
+    }
     ended?;
     worked?;
     tracing::info!(event = "agent_stopped", host = %host);
@@ -235,35 +251,7 @@ impl Door<'_> {
             if self.relay_reports()? {
                 return Ok(());
             }
-            loop {
-                let frame = match dealer.recv_bytes(zmq::DONTWAIT) {
-                    Ok(f) => f,
-                    Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
-                    Err(e) => return Err(e.into()),
-                };
-                match vigie_wire::decode::<FrontOut>(&frame) {
-                    // The plug's: relayed as they came.
-                    Ok(FrontOut::Published(
-                        Published::Order(_)
-                        | Published::ReportAck { .. }
-                        | Published::Incarnation { .. },
-                    )) => forward(self.pair, &frame),
-                    Ok(FrontOut::Published(Published::LogsRequest(req))) => {
-                        if let Some(ev) = observer.as_mut().and_then(|o| o.answer(req)) {
-                            send(dealer, ev);
-                        }
-                    }
-                    Ok(FrontOut::Refused { reason }) => {
-                        tracing::warn!(event = "agent_message_refused", reason = %reason)
-                    }
-                    Ok(FrontOut::Revoked) => {
-                        tracing::error!(event = "agent_revoked", host = %host);
-                        return Err(MajordomoError::Revoked);
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(event = "tower_message_rejected", reason = %e),
-                }
-            }
+            self.tower_said(&mut observer)?;
             if knock_again.is_some_and(|t| Instant::now() >= t) {
                 knock_again = None;
                 connect_doors(dealer, &cfg.tower)?;
@@ -273,6 +261,45 @@ impl Door<'_> {
                 tracing::debug!(event = "sample_sent", host = %host);
             }
         }
+    }
+
+    /// What the tower sent: the plug's orders relayed, logs requests
+    /// answered by the observer; revoked ends the agent.
+    fn tower_said(
+        &self,
+        observer: &mut Option<vigie_plug::Observer>,
+    ) -> Result<(), MajordomoError> {
+        let (host, dealer) = (self.host, self.dealer);
+        loop {
+            let frame = match dealer.recv_bytes(zmq::DONTWAIT) {
+                Ok(f) => f,
+                Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
+                Err(e) => return Err(e.into()),
+            };
+            match vigie_wire::decode::<FrontOut>(&frame) {
+                // The plug's: relayed as they came.
+                Ok(FrontOut::Published(
+                    Published::Order(_)
+                    | Published::ReportAck { .. }
+                    | Published::Incarnation { .. },
+                )) => forward(self.pair, &frame),
+                Ok(FrontOut::Published(Published::LogsRequest(req))) => {
+                    if let Some(ev) = observer.as_mut().and_then(|o| o.answer(req)) {
+                        send(dealer, ev);
+                    }
+                }
+                Ok(FrontOut::Refused { reason }) => {
+                    tracing::warn!(event = "agent_message_refused", reason = %reason)
+                }
+                Ok(FrontOut::Revoked) => {
+                    tracing::error!(event = "agent_revoked", host = %host);
+                    return Err(MajordomoError::Revoked);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(event = "tower_message_rejected", reason = %e),
+            }
+        }
+        Ok(())
     }
 
     /// Relays the plug's reports; true once its thread said it ended.

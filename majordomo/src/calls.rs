@@ -41,6 +41,19 @@ struct Watch {
 /// Whether an operator's key may still talk (the registry's answer).
 type ActiveCheck = Box<dyn Fn(&str) -> bool>;
 
+/// An operator's call as it came through the door (`FrontIn::Call`).
+#[derive(Debug)]
+pub struct OperatorCall {
+    /// The operator's own id for the call, echoed in the reply.
+    pub id: u64,
+    pub call: ApiCall,
+    /// The tenant the operator acts in, when it may choose.
+    pub tenant: Option<String>,
+    /// Also deliver the change's updates (`Status` of one change).
+    pub watch: bool,
+    pub idem: Option<IdemKey>,
+}
+
 #[derive(Default)]
 pub struct Calls {
     next_id: u64,
@@ -185,17 +198,19 @@ impl Calls {
 
     /// A call from `peer`, operator `op`. Returns what to do, and the change
     /// topic to subscribe to (a watch that starts).
-    #[allow(clippy::too_many_arguments)]
     pub fn call(
         &mut self,
         op: &OperatorRecord,
         peer: Vec<u8>,
-        id: u64,
-        call: ApiCall,
-        tenant: Option<String>,
-        watch: bool,
-        idem: Option<IdemKey>,
+        asked: OperatorCall,
     ) -> (Effect, Option<Vec<u8>>) {
+        let OperatorCall {
+            id,
+            call,
+            tenant,
+            watch,
+            idem,
+        } = asked;
         let caller = match authorize(op, &call, tenant.as_deref()) {
             Ok(c) => c,
             Err(msg) => {

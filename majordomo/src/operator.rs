@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use vigie_referee::{poll_for, ClientError, Incoming, Link};
+use vigie_client::{poll_for, ClientError, Incoming, Link};
 use vigie_wire::front::{FrontIn, FrontOut};
 use vigie_wire::tower::{ApiCall, IdemKey};
 

@@ -9,10 +9,12 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vigie_wire::front::{FrontIn, FrontOut, KeyRecord, KeyState, Knock, KEYS_TOPIC};
+use vigie_wire::front::{
+    FrontIn, FrontOut, KeyRecord, KeyState, Knock, OperatorRecord, KEYS_TOPIC,
+};
 use vigie_wire::tower::{host_topic, ApiCall, ApiReply, ApiRequest, Caller, PlugEvent, Published};
 
-use crate::calls::{Calls, Effect};
+use crate::calls::{Calls, Effect, OperatorCall};
 use crate::error::MajordomoError;
 use crate::registry::{Peer, Registry};
 use crate::throttle::{Admit, FairBudget, Throttle};
@@ -44,7 +46,7 @@ struct Agent {
 
 /// The door's own calls (knocks) are the tower's.
 fn caller() -> Caller {
-    Caller::internal(vigie_referee::TOWER_TENANT, "majordomo")
+    Caller::internal(vigie_wire::ids::TOWER_TENANT, "majordomo")
 }
 
 /// A call the referee has not answered for this long is forgotten.
@@ -158,30 +160,14 @@ impl Door {
                     idem,
                 },
             ) => {
-                let (effect, subscribe) =
-                    self.calls
-                        .call(&op, routing_id.clone(), id, call, tenant, watch, idem);
-                if let Some(topic) = subscribe {
-                    self.sub.set_subscribe(&topic)?;
-                }
-                match effect {
-                    Effect::Forward(req) => {
-                        if let Err(e) = self.api.send(vigie_wire::encode(&req)?, zmq::DONTWAIT) {
-                            tracing::warn!(event = "call_deferred", operator = %who, error = %e);
-                            let fault = vigie_wire::tower::ApiFault::new(
-                                vigie_wire::tower::ApiFaultKind::Storage,
-                                "the referee is not reachable: try again",
-                            );
-                            let reply = ApiReply {
-                                id,
-                                body: Err(fault),
-                            };
-                            self.send(&routing_id, &FrontOut::Reply(reply));
-                        }
-                    }
-                    Effect::Answer(reply) => self.send(&routing_id, &FrontOut::Reply(reply)),
-                }
-                Ok(())
+                let asked = OperatorCall {
+                    id,
+                    call,
+                    tenant,
+                    watch,
+                    idem,
+                };
+                self.operator_call(&op, routing_id, &who, asked)
             }
             (Peer::Agent(_), _) => {
                 self.refuse(
@@ -196,6 +182,55 @@ impl Door {
                 Ok(())
             }
         }
+    }
+
+    /// Once a ping interval: the knocks batched to the referee, agents
+    /// not heard from for 30 s forgotten, expired calls' watches dropped,
+    /// and a ping to every agent.
+    fn every_ping(&mut self) -> Result<(), MajordomoError> {
+        self.send_knocks()?;
+        self.agents
+            .retain(|_, a| a.last_seen.elapsed() < Duration::from_secs(30));
+        for topic in self.calls.expire(CALL_EXPIRY) {
+            self.sub.set_unsubscribe(&topic)?;
+        }
+        for a in self.agents.values() {
+            self.send(&a.routing_id, &FrontOut::Ping);
+        }
+        Ok(())
+    }
+
+    /// An operator's call: forwarded to the referee, or answered here.
+    fn operator_call(
+        &mut self,
+        op: &OperatorRecord,
+        routing_id: Vec<u8>,
+        who: &str,
+        asked: OperatorCall,
+    ) -> Result<(), MajordomoError> {
+        let id = asked.id;
+        let (effect, subscribe) = self.calls.call(op, routing_id.clone(), asked);
+        if let Some(topic) = subscribe {
+            self.sub.set_subscribe(&topic)?;
+        }
+        match effect {
+            Effect::Forward(req) => {
+                if let Err(e) = self.api.send(vigie_wire::encode(&req)?, zmq::DONTWAIT) {
+                    tracing::warn!(event = "call_deferred", operator = %who, error = %e);
+                    let fault = vigie_wire::tower::ApiFault::new(
+                        vigie_wire::tower::ApiFaultKind::Storage,
+                        "the referee is not reachable: try again",
+                    );
+                    let reply = ApiReply {
+                        id,
+                        body: Err(fault),
+                    };
+                    self.send(&routing_id, &FrontOut::Reply(reply));
+                }
+            }
+            Effect::Answer(reply) => self.send(&routing_id, &FrontOut::Reply(reply)),
+        }
+        Ok(())
     }
 
     /// An agent's heartbeat or report, for its own host only.
@@ -402,6 +437,57 @@ fn drain(mut handle: impl FnMut() -> Result<(), MajordomoError>) -> Result<(), M
 /// Connections waiting to be accepted (`listen(2)`'s backlog).
 const ACCEPT_BACKLOG: i32 = 4_096;
 
+/// The CURVE ROUTER remote peers connect to (keys checked by ZAP).
+fn front_door(
+    ctx: &zmq::Context,
+    secret: &[u8],
+    bind: &str,
+) -> Result<zmq::Socket, MajordomoError> {
+    let router = ctx.socket(zmq::ROUTER)?;
+    router.set_curve_server(true)?;
+    router.set_curve_secretkey(secret)?;
+    router.set_zap_domain(crate::ZAP_DOMAIN)?;
+    router.set_maxmsgsize(vigie_wire::limits::MAX_FRAME as i64)?;
+    // No ZMTP heartbeats from the door: libzmq 4.3 keeps an I/O thread's
+    // timers in one multimap whose cancel is a linear scan, and a
+    // heartbeat cancels one timer per peer and interval — peers² steps a
+    // second (the majordomo's top symbol at 3,000 agents, its wall at
+    // 10,000; BENCHMARKS.md). The kernel's keepalive finds a dead peer
+    // instead, agents still ping the door (answered without a timer), and
+    // an agent silent for 30 s is forgotten.
+    router.set_tcp_keepalive(1)?;
+    router.set_tcp_keepalive_idle(10)?;
+    router.set_tcp_keepalive_intvl(2)?;
+    router.set_tcp_keepalive_cnt(3)?;
+    router.set_sndhwm(100_000)?;
+    router.set_linger(0)?;
+    // libzmq listens with a backlog of 100: a fleet reconnecting at once
+    // (a tower restart) overflows it, and every dropped SYN waits for
+    // the kernel's retransmission (1 s, 3 s, 7 s...). The kernel caps it
+    // at net.core.somaxconn.
+    router.set_backlog(ACCEPT_BACKLOG)?;
+    router.bind(bind)?;
+    Ok(router)
+}
+
+/// The referee's sockets: its PUB (key changes), its PULL (agents'
+/// events relayed) and its API (operators' calls relayed).
+fn referee_sockets(
+    ctx: &zmq::Context,
+    cfg: &MajordomoConfig,
+) -> Result<(zmq::Socket, zmq::Socket, zmq::Socket), MajordomoError> {
+    let sub = ctx.socket(zmq::SUB)?;
+    sub.set_subscribe(KEYS_TOPIC)?;
+    sub.connect(&cfg.orders)?;
+    let push = ctx.socket(zmq::PUSH)?;
+    push.set_sndhwm(100_000)?;
+    push.connect(&cfg.events)?;
+    let api = ctx.socket(zmq::DEALER)?;
+    api.set_linger(0)?;
+    api.connect(&cfg.api)?;
+    Ok((sub, push, api))
+}
+
 pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), MajordomoError> {
     let keys = crate::keys::read_secret(&cfg.secret_key)?;
     let db = vigie_escalator::Client::connect(&cfg.escalator)?.create("tower")?;
@@ -414,30 +500,8 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
         let (registry, stop) = (registry.clone(), shutdown.clone());
         std::thread::spawn(move || crate::zap::run(rep, registry, knock_tx, stop))
     };
-    let router = ctx.socket(zmq::ROUTER)?;
-    router.set_curve_server(true)?;
-    router.set_curve_secretkey(&keys.secret)?;
-    router.set_zap_domain(crate::ZAP_DOMAIN)?;
-    router.set_maxmsgsize(vigie_wire::limits::MAX_FRAME as i64)?;
-    router.set_heartbeat_ivl(1_000)?;
-    router.set_heartbeat_timeout(5_000)?;
-    router.set_sndhwm(100_000)?;
-    router.set_linger(0)?;
-    // libzmq listens with a backlog of 100: a fleet reconnecting at once
-    // (a tower restart) overflows it, and every dropped SYN waits for
-    // the kernel's retransmission (1 s, 3 s, 7 s...). The kernel caps it
-    // at net.core.somaxconn.
-    router.set_backlog(ACCEPT_BACKLOG)?;
-    router.bind(&cfg.bind)?;
-    let sub = ctx.socket(zmq::SUB)?;
-    sub.set_subscribe(KEYS_TOPIC)?;
-    sub.connect(&cfg.orders)?;
-    let push = ctx.socket(zmq::PUSH)?;
-    push.set_sndhwm(100_000)?;
-    push.connect(&cfg.events)?;
-    let api = ctx.socket(zmq::DEALER)?;
-    api.set_linger(0)?;
-    api.connect(&cfg.api)?;
+    let router = front_door(&ctx, &keys.secret, &cfg.bind)?;
+    let (sub, push, api) = referee_sockets(&ctx, &cfg)?;
     tracing::info!(event = "majordomo_started", bind = %cfg.bind, public = %keys.public_z85());
 
     let mut door = Door {
@@ -493,15 +557,7 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
         door.roll_limits();
         if Instant::now() >= next_ping {
             next_ping = Instant::now() + PING;
-            door.send_knocks()?;
-            door.agents
-                .retain(|_, a| a.last_seen.elapsed() < Duration::from_secs(30));
-            for topic in door.calls.expire(CALL_EXPIRY) {
-                door.sub.set_unsubscribe(&topic)?;
-            }
-            for a in door.agents.values() {
-                door.send(&a.routing_id, &FrontOut::Ping);
-            }
+            door.every_ping()?;
         }
     }
     let _ = zap.join();

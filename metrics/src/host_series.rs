@@ -3,7 +3,7 @@
 //! a host without a current sample has none) and Escalator's commit
 //! histograms (buckets kept by Escalator, read with its `Stats`).
 
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
@@ -11,7 +11,11 @@ use prometheus_client::registry::Unit;
 use vigie_wire::escalator::Histogram;
 use vigie_wire::observe::HostSample;
 
-use crate::tower_metrics::HostLabels;
+/// A series of one host.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HostLabels {
+    pub host: String,
+}
 
 type Read = fn(&HostSample) -> f64;
 
@@ -85,9 +89,32 @@ const COUNTERS: &[(&str, &str, Read)] = &[
     ),
 ];
 
+/// Counters without a unit (`_total` added by the encoder).
+const EVENT_COUNTERS: &[(&str, &str, Read)] = &[
+    (
+        "host_replica_restarts",
+        "Replicas the host's health watch restarted since its agent started",
+        |s| s.replica_restarts as f64,
+    ),
+    (
+        "host_replicas_given_up",
+        "Replicas restarted too often, stopped and left stopped, since the agent started",
+        |s| f64::from(s.replicas_given_up),
+    ),
+];
+
 pub fn encode(samples: &[HostSample], encoder: &mut DescriptorEncoder) -> std::fmt::Result {
     if samples.is_empty() {
         return Ok(());
+    }
+    for (name, help, read) in EVENT_COUNTERS {
+        let mut m = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for s in samples {
+            let labels = HostLabels {
+                host: s.host.clone(),
+            };
+            ConstCounter::new(read(s)).encode(m.encode_family(&labels)?)?;
+        }
     }
     for (name, help, unit, read) in GAUGES {
         let mut m = encoder.encode_descriptor(name, help, unit.as_ref(), MetricType::Gauge)?;

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use vigie_referee::ApiClient;
+use vigie_client::{calls, ApiClient};
 use vigie_wire::escalator::Stats;
 use vigie_wire::observe::HostSample;
-use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, HostView};
+use vigie_wire::tower::{Caller, HostView};
 
 /// How long a scrape waits for each daemon.
 const READ_TIMEOUT: Duration = Duration::from_millis(1_000);
@@ -96,26 +96,21 @@ impl Sources {
     }
 
     fn hosts_of(&mut self, tenant: &str) -> Option<Vec<HostView>> {
-        match self.client(tenant)?.call(ApiCall::Hosts) {
-            Ok(ApiAnswer::Hosts(h)) => Some(h),
-            _ => None,
-        }
+        self.client(tenant)?.ask(calls::Hosts).ok()
     }
 
     /// The current (not stale) samples of a tenant's hosts.
     fn samples_of(&mut self, tenant: &str) -> Option<Vec<HostSample>> {
-        match self
+        let all = self
             .client(tenant)?
-            .call(ApiCall::HostMetrics { host: None })
-        {
-            Ok(ApiAnswer::HostMetrics(v)) => Some(
-                v.into_iter()
-                    .filter(|m| !m.stale)
-                    .filter_map(|m| m.sample)
-                    .collect(),
-            ),
-            _ => None,
-        }
+            .ask(calls::HostMetrics { host: None })
+            .ok()?;
+        Some(
+            all.into_iter()
+                .filter(|m| !m.stale)
+                .filter_map(|m| m.sample)
+                .collect(),
+        )
     }
 
     fn fleet(&mut self, tenants: &[String]) -> Option<(Fleet, Vec<HostSample>)> {

@@ -15,6 +15,7 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::host_series::HostLabels;
 use crate::observed::Observed;
 use crate::snapshot::Snapshot;
 
@@ -58,11 +59,6 @@ pub struct ChildStateLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
     pub state: String,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct HostLabels {
-    pub host: String,
 }
 
 /// The single-valued scrape-time series: constants encoded on each
@@ -205,89 +201,99 @@ impl TowerMetrics {
             queue_deepest: Family::default(),
             escalator_up: Gauge::default(),
             snapshot: Arc::default(),
-            tenants: Mutex::new(BTreeSet::from([vigie_referee::TOWER_TENANT.to_owned()])),
+            tenants: Mutex::new(BTreeSet::from([vigie_wire::ids::TOWER_TENANT.to_owned()])),
             registry: Registry::default(),
         };
-        let r = &mut registry;
+        m.register_changes(&mut registry);
+        m.register_tower(&mut registry);
+        registry.register_collector(Box::new(SnapshotSeries(m.snapshot.clone())));
+        Self { registry, ..m }
+    }
+
+    /// The series of changes and their steps.
+    fn register_changes(&self, r: &mut Registry) {
         r.register(
             "changes",
             "Changes that entered a state: queued at submission, then their final state",
-            m.changes.clone(),
+            self.changes.clone(),
         );
         r.register_with_unit(
             "dispatch_latency",
             "From a change's submission to its order's first sending",
             Unit::Seconds,
-            m.dispatch_latency.clone(),
+            self.dispatch_latency.clone(),
         );
         r.register_with_unit(
             "change_duration",
             "From a change's submission to its final state",
             Unit::Seconds,
-            m.change_duration.clone(),
+            self.change_duration.clone(),
         );
         r.register(
             "steps",
             "Steps and undos that ended, by step kind and outcome",
-            m.steps.clone(),
+            self.steps.clone(),
         );
         r.register(
             "rollbacks",
             "Changes that ended in a rollback: rolled_back or rollback_failed",
-            m.rollbacks.clone(),
+            self.rollbacks.clone(),
         );
+    }
+
+    /// The series of the tower's daemons: the door, the launcher's
+    /// children, the referee and Escalator.
+    fn register_tower(&self, r: &mut Registry) {
         r.register(
             "handshakes_refused",
             "CURVE handshakes the majordomo refused (unknown, pending or revoked keys)",
-            m.handshakes_refused.clone(),
+            self.handshakes_refused.clone(),
         );
         r.register(
             "agents_connected",
             "Remote agents the majordomo relays for",
-            m.agents_connected.clone(),
+            self.agents_connected.clone(),
         );
         r.register(
             "calls",
             "Operators' calls at the front door, by verb and outcome (forbidden included)",
-            m.calls.clone(),
+            self.calls.clone(),
         );
         r.register(
             "child_restarts",
             "Children the launcher restarted after a crash",
-            m.child_restarts.clone(),
+            self.child_restarts.clone(),
         );
         r.register(
             "child_state",
             "Each child of the launcher: 1 for the state it is in (running, starting, backing_off, stopped), 0 for the others",
-            m.child_state.clone(),
+            self.child_state.clone(),
         );
         r.register(
             "metrics_events",
             "Lifecycle events that moved a metric",
-            m.events.clone(),
+            self.events.clone(),
         );
         r.register(
             "referee_up",
             "1 when the referee answered this scrape; 0 and no host or queue series otherwise",
-            m.referee_up.clone(),
+            self.referee_up.clone(),
         );
         r.register(
             "hosts",
             "Hosts known to the tower, by state (online, offline)",
-            m.hosts.clone(),
+            self.hosts.clone(),
         );
         r.register(
             "queue_deepest",
             "The deepest host queue (changes not final), labelled with its host",
-            m.queue_deepest.clone(),
+            self.queue_deepest.clone(),
         );
         r.register(
             "escalator_up",
             "1 when Escalator answered this scrape",
-            m.escalator_up.clone(),
+            self.escalator_up.clone(),
         );
-        r.register_collector(Box::new(SnapshotSeries(m.snapshot.clone())));
-        Self { registry, ..m }
     }
 
     /// Counts one event.
@@ -533,6 +539,8 @@ fn sample(host: &str) -> vigie_wire::observe::HostSample {
             replica: "1".into(),
             running: true,
         }],
+        replica_restarts: 2,
+        replicas_given_up: 1,
         ..Default::default()
     }
 }
@@ -577,6 +585,8 @@ mod host_and_commit_series {
             r#"vigie_host_cpu_busy_seconds_total{host="web-1"} 1.5"#,
             r#"vigie_host_uptime_seconds{host="web-1"} 90"#,
             r#"vigie_host_services_running{host="web-1"} 1"#,
+            r#"vigie_host_replica_restarts_total{host="web-1"} 2"#,
+            r#"vigie_host_replicas_given_up_total{host="web-1"} 1"#,
             r#"vigie_escalator_commit_seconds_bucket{le="0.001"} 1"#,
             r#"vigie_escalator_commit_seconds_bucket{le="+Inf"} 2"#,
             "vigie_escalator_commit_seconds_count 2",

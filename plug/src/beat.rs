@@ -46,6 +46,14 @@ impl HeartbeatSnapshot {
         }
     }
 
+    /// A change runs on the host (from `Accepted` to `Finished`).
+    pub fn busy(&self) -> bool {
+        matches!(
+            &*self.0.lock().unwrap_or_else(|p| p.into_inner()),
+            PlugEvent::Heartbeat { busy: Some(_), .. }
+        )
+    }
+
     /// The heartbeat to send now; `stopping` (SIGTERM) is said at once,
     /// even while a step runs, unless the plug already refuses for its
     /// own reason.

@@ -161,7 +161,7 @@ pub fn sample(host: &str, root: &Path, interval_ms: u64) -> HostSample {
         .collect();
     HostSample {
         host: host.to_owned(),
-        at_ms: crate::plug::now_ms(),
+        at_ms: crate::clock::now_ms(),
         interval_ms,
         cpus: parse_cpus(&stat),
         cpu_busy_ms,
@@ -174,6 +174,9 @@ pub fn sample(host: &str, root: &Path, interval_ms: u64) -> HostSample {
         uptime_ms: parse_uptime(&read("/proc/uptime")),
         services,
         services_omitted: u32::try_from(omitted).unwrap_or(u32::MAX),
+        // The health watch's counts: the observer adds them.
+        replica_restarts: 0,
+        replicas_given_up: 0,
     }
 }
 

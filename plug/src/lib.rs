@@ -6,10 +6,12 @@
 //! interrupted — never half-applied, never a step run twice.
 
 mod beat;
+mod clock;
 mod collect;
 mod drive;
 mod error;
 mod fleet;
+pub mod heal;
 pub mod host_metrics;
 mod journal;
 pub mod log_budget;
@@ -22,6 +24,7 @@ pub use beat::HeartbeatSnapshot;
 pub use drive::{drive, Handler, FLUSH_FOR};
 pub use error::PlugError;
 pub use fleet::{run_fleet, FleetConfig};
+pub use heal::HealStats;
 pub use journal::{FileJournal, Journal, JournalRecord, MemJournal};
 pub use log_budget::LogBudget;
 pub use logs::LogStore;

@@ -24,6 +24,11 @@ pub const MIN_MAX_BYTES: u64 = 64 * 1024;
 pub const CHECK_EVERY: u64 = 256 * 1024;
 /// A source's file is never rotated below this size.
 const MIN_ROTATE_BYTES: u64 = 32 * 1024;
+/// A source's file is rotated past this size at most (an eighth of the
+/// budget on a small one, see `LogBudget::rotate_bytes`).
+pub const ROTATE_BYTES: u64 = 1024 * 1024;
+/// Files kept per source (the one being written included).
+pub const KEEP_FILES: u64 = 8;
 
 /// The store's limits (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,8 +62,7 @@ impl LogBudget {
     /// source keeps several files and drops the oldest in small steps), at
     /// most `ROTATE_BYTES`.
     pub fn rotate_bytes(&self) -> u64 {
-        (self.max_bytes / crate::logs::KEEP_FILES)
-            .clamp(MIN_ROTATE_BYTES, crate::logs::ROTATE_BYTES)
+        (self.max_bytes / KEEP_FILES).clamp(MIN_ROTATE_BYTES, ROTATE_BYTES)
     }
 }
 
@@ -123,7 +127,7 @@ mod tests {
         let big = LogBudget::sized(100 * 1024 * MIB, None, None);
         assert_eq!(big.max_bytes, DEFAULT_MAX_BYTES);
         assert_eq!(big.reserve_bytes, DEFAULT_RESERVE_BYTES);
-        assert_eq!(big.rotate_bytes(), crate::logs::ROTATE_BYTES);
+        assert_eq!(big.rotate_bytes(), ROTATE_BYTES);
         let small = LogBudget::sized(4 * MIB, None, None);
         assert_eq!(small.max_bytes, MIB);
         assert_eq!(small.reserve_bytes, MIB);

@@ -27,11 +27,7 @@ use crate::log_budget::{self, LogBudget};
 
 use vigie_wire::observe::{LogCursor, LogSource, LogsPage, LogsQuery, MAX_LOG_CHUNK};
 
-/// A source's file is rotated past this size at most (an eighth of the
-/// budget on a small one, see `LogBudget::rotate_bytes`).
-pub const ROTATE_BYTES: u64 = 1024 * 1024;
-/// Files kept per source (the one being written included).
-pub const KEEP_FILES: u64 = 8;
+pub use crate::log_budget::{KEEP_FILES, ROTATE_BYTES};
 /// Services whose output a store keeps: an app in the host root cannot
 /// make the plug keep a source per directory `auto-…` it makes (their
 /// bytes are bounded by the store's budget anyway).
@@ -294,7 +290,7 @@ impl LogStore {
         };
         let record = format!(
             "{}\t{}\t{}\t{}\t{stream}\t{}\n",
-            crate::plug::now_ms(),
+            crate::clock::now_ms(),
             ctx.change,
             ctx.step,
             ctx.phase,
@@ -481,7 +477,7 @@ impl LogStore {
         let source = format!("service-{service}");
         let record = format!(
             "{}\t{instance}\t{replica}\t-\tout\t{}\n",
-            crate::plug::now_ms(),
+            crate::clock::now_ms(),
             String::from_utf8_lossy(line).trim_end_matches('\r')
         );
         let mut inner = self.lock();
@@ -497,6 +493,27 @@ impl LogStore {
         Some(BufReader::new(f))
     }
 
+    /// Where a read starts: the caller's cursor, or the oldest file kept
+    /// (said in the page when the cursor's was rotated away).
+    fn start(&self, cursor: Option<LogCursor>, oldest: u64, page: &mut LogsPage) -> LogCursor {
+        let from_oldest = LogCursor {
+            generation: oldest,
+            offset: 0,
+        };
+        match cursor {
+            Some(c) if c.generation < oldest => {
+                page.beyond_retention = Some(format!(
+                    "logs from where the last read stopped were rotated away ({}): showing \
+                     from the oldest kept",
+                    self.retention()
+                ));
+                from_oldest
+            }
+            Some(c) => c,
+            None => from_oldest,
+        }
+    }
+
     pub fn read(&self, q: &LogsQuery) -> Result<LogsPage, String> {
         let source = source_of(&q.source)?;
         let change = match &q.source {
@@ -510,21 +527,7 @@ impl LogStore {
         };
         let rotated_away = oldest > 1;
         let mut page = LogsPage::default();
-        let mut start = q.cursor.unwrap_or(LogCursor {
-            generation: oldest,
-            offset: 0,
-        });
-        if start.generation < oldest {
-            page.beyond_retention = Some(format!(
-                "logs from where the last read stopped were rotated away ({}): showing from the \
-                 oldest kept",
-                self.retention()
-            ));
-            start = LogCursor {
-                generation: oldest,
-                offset: 0,
-            };
-        }
+        let start = self.start(q.cursor, oldest, &mut page);
         page.cursor = start;
         let mut first_at: Option<u64> = None;
         'files: for &g in gens.iter().filter(|g| **g >= start.generation) {

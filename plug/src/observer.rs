@@ -1,7 +1,8 @@
 //! What a plug or agent does besides changes: samples the host's metrics
 //! every `metrics_every` (`PlugEvent::HostMetrics`, the first at once),
 //! copies the services' output into the log store every two seconds, and
-//! answers the referee's logs requests from the store. No sockets here:
+//! answers the referee's logs requests from the store; a sample also
+//! says what the health watch (`heal`) did, at once when it acts. No sockets here:
 //! the plug's runner drives it from a thread of its own, the agent from
 //! the thread that owns its DEALER (not the plug's): logs and metrics
 //! flow while a step runs.
@@ -25,6 +26,8 @@ pub struct ObserverConfig {
     pub root: PathBuf,
     pub logs: Arc<LogStore>,
     pub metrics_every: Duration,
+    /// What the health watch did (`heal`), told in every sample.
+    pub heal: Arc<crate::heal::HealStats>,
 }
 
 impl std::fmt::Debug for ObserverConfig {
@@ -33,6 +36,7 @@ impl std::fmt::Debug for ObserverConfig {
             .field("root", &self.root)
             .field("logs", &self.logs.dir())
             .field("metrics_every", &self.metrics_every)
+            .field("heal", &self.heal)
             .finish()
     }
 }
@@ -63,16 +67,20 @@ impl Observer {
             self.collector.collect(&self.cfg.logs);
             self.next_collect = now + COLLECT_EVERY;
         }
-        if now < self.next_sample {
+        // A restart or a replica given up is told at once.
+        let healed = self.cfg.heal.take_changed();
+        if now < self.next_sample && !healed {
             return None;
         }
         self.next_sample = now + self.cfg.metrics_every;
         let every = u64::try_from(self.cfg.metrics_every.as_millis()).unwrap_or(u64::MAX);
-        Some(PlugEvent::HostMetrics(crate::host_metrics::sample(
-            &self.host,
-            &self.cfg.root,
-            every,
-        )))
+        let mut sample = crate::host_metrics::sample(&self.host, &self.cfg.root, every);
+        sample.replica_restarts = self.cfg.heal.restarts();
+        sample.replicas_given_up = self.cfg.heal.given_up();
+        if healed {
+            tracing::info!(event = "host_sample_sent", host = %self.host, replica_restarts = sample.replica_restarts, replicas_given_up = sample.replicas_given_up);
+        }
+        Some(PlugEvent::HostMetrics(sample))
     }
 
     /// The answer to a logs request for this host (`None`: not ours).

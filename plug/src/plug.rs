@@ -73,14 +73,6 @@ enum Cut {
     Stopped,
 }
 
-/// Wall-clock Unix milliseconds, for records and reports (never to order
-/// anything).
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// A change id names directories of the stash: letters, digits, `-`, `_`.
 fn safe_id(id: &str) -> bool {
     !id.is_empty()
@@ -373,7 +365,7 @@ impl Plug {
             incarnation: self.incarnation,
             seq: self.next_seq,
             change: change.to_owned(),
-            at_ms: now_ms(),
+            at_ms: crate::clock::now_ms(),
             kind,
         };
         // Journaled before it is sent, and before the step it announces
@@ -421,23 +413,32 @@ impl Plug {
         }
     }
 
-    fn run_order(&mut self, order: Order, out: Sink) -> Result<(), PlugError> {
+    /// Whether to run `order`: a refused one is only logged
+    /// (`order_refused`, with why).
+    fn admits(&self, order: &Order) -> bool {
         if order.host != self.host {
             tracing::warn!(event = "order_refused", host = %self.host, change = %order.change, reason = "misaddressed", to = %order.host);
-            return Ok(());
+            return false;
         }
         if self.incarnation == 0 {
             // Reports need an incarnation; the referee does not dispatch
             // before it handed one out, so this is a stray order.
             tracing::warn!(event = "order_refused", host = %self.host, change = %order.change, reason = "no_incarnation");
-            return Ok(());
+            return false;
         }
         if !safe_id(&order.change) {
             tracing::warn!(event = "order_refused", host = %self.host, reason = "bad_change_id");
-            return Ok(());
+            return false;
         }
         if self.seen.contains(&order.change) {
             tracing::info!(event = "order_refused", host = %self.host, change = %order.change, reason = "replay");
+            return false;
+        }
+        true
+    }
+
+    fn run_order(&mut self, order: Order, out: Sink) -> Result<(), PlugError> {
+        if !self.admits(&order) {
             return Ok(());
         }
         let (change, spec) = (order.change, order.spec);

@@ -133,6 +133,17 @@ pub fn run(cfg: PlugConfig, plug: Plug, shutdown: Arc<AtomicBool>) -> Result<(),
         .observe
         .clone()
         .map(|o| spawn_observer(&ctx, &cfg, &host, o, done.clone()));
+    let healer = cfg.observe.as_ref().map(|o| {
+        let beat = beat.clone();
+        crate::heal::spawn(
+            &host,
+            &o.root,
+            o.logs.clone(),
+            o.heal.clone(),
+            move || beat.busy(),
+            done.clone(),
+        )
+    });
 
     tracing::info!(event = "plug_started", host = %host, orders = %cfg.orders, events = %cfg.events);
     let inbox = |handle: Handler<'_>| {
@@ -147,6 +158,9 @@ pub fn run(cfg: PlugConfig, plug: Plug, shutdown: Arc<AtomicBool>) -> Result<(),
     let _ = heart.join();
     if let Some(o) = observer {
         let _ = o.join();
+    }
+    if let Some(h) = healer {
+        let _ = h.join();
     }
     tracing::info!(event = "plug_stopped", host = %host, unacked = plug.unacked());
     Ok(())

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
-use vigie_referee::ApiClient;
-use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ServerRecord};
-use vigie_wire::tower::{ApiAnswer, ApiCall, Caller};
+use vigie_client::{calls, ApiClient};
+use vigie_wire::catalog::ServerRecord;
+use vigie_wire::tower::Caller;
 
 use crate::error::ProvisionError;
 use crate::job::{self, Context, OPERATOR};
@@ -30,12 +30,7 @@ pub struct ProvisionerConfig {
 }
 
 fn waiting(client: &mut ApiClient) -> Result<Vec<ServerRecord>, ProvisionError> {
-    match client.call(ApiCall::Catalog(CatalogCall::Provisioning))? {
-        ApiAnswer::Catalog(CatalogAnswer::Servers(v)) => Ok(v),
-        other => Err(ProvisionError::Referee(
-            vigie_referee::ClientError::Unexpected(format!("{other:?}")),
-        )),
-    }
+    Ok(client.ask(calls::catalog::Provisioning)?)
 }
 
 /// Runs until `shutdown`; jobs in flight are left to finish or to be
@@ -45,7 +40,7 @@ pub fn run(cfg: ProvisionerConfig, shutdown: Arc<AtomicBool>) -> Result<(), Prov
     let mut client = ApiClient::direct(
         &cfg.ctx.api,
         &cfg.ctx.orders,
-        Caller::internal(vigie_referee::TOWER_TENANT, OPERATOR),
+        Caller::internal(vigie_wire::ids::TOWER_TENANT, OPERATOR),
     )?;
     client.set_timeout(Duration::from_secs(5));
     let parallel = cfg.parallel.max(1);

@@ -29,7 +29,7 @@ pub enum ProvisionError {
     #[error("{what} took more than {secs} s")]
     Timeout { what: String, secs: u64 },
     #[error("the referee: {0}")]
-    Referee(#[from] vigie_referee::ClientError),
+    Referee(#[from] vigie_client::ClientError),
     #[error("{0}")]
     Config(String),
     #[error("{}: {source}", path.display())]

@@ -11,9 +11,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
-use vigie_referee::{ApiClient, ClientError};
-use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ServerRecord};
-use vigie_wire::tower::{ApiAnswer, ApiCall, Caller};
+use vigie_client::calls::catalog::{Enrol, HostKeySeen, ProvisionFailed};
+use vigie_client::{ApiClient, ClientError};
+use vigie_wire::catalog::ServerRecord;
+use vigie_wire::tower::Caller;
 
 use crate::agent_bin::AgentBinary;
 use crate::error::ProvisionError;
@@ -50,13 +51,12 @@ pub const OPERATOR: &str = "provisioner";
 /// How long one script or copy may take.
 const STEP_LIMIT: Duration = Duration::from_secs(300);
 
-fn catalog(client: &mut ApiClient, call: CatalogCall) -> Result<CatalogAnswer, ProvisionError> {
-    match client.call(ApiCall::Catalog(call))? {
-        ApiAnswer::Catalog(a) => Ok(a),
-        other => Err(ProvisionError::Referee(
-            vigie_referee::ClientError::Unexpected(format!("{other:?}")),
-        )),
-    }
+/// A catalog call: the server as the tower has it now.
+fn catalog<C>(client: &mut ApiClient, call: C) -> Result<Vec<ServerRecord>, ProvisionError>
+where
+    C: vigie_client::Call<Answer = Vec<ServerRecord>>,
+{
+    Ok(client.ask(call)?)
 }
 
 /// Provisions `server`; records the outcome with the referee. Returns
@@ -99,7 +99,7 @@ pub fn provision(ctx: &Context, server: &ServerRecord) -> Result<bool, Provision
             );
             catalog(
                 &mut client,
-                CatalogCall::ProvisionFailed {
+                ProvisionFailed {
                     name: name.clone(),
                     reason,
                 },
@@ -149,7 +149,7 @@ fn connect(
             // Recorded (audited) before we trust it: from now on it is the pin.
             catalog(
                 client,
-                CatalogCall::HostKeySeen {
+                HostKeySeen {
                     name: name.to_owned(),
                     key: k.line(),
                 },
@@ -207,6 +207,41 @@ fn ship(
 }
 
 /// Everything up to and including enrolment and the agent's start.
+/// What the server says of itself before anything is copied, checked:
+/// its answers, and whether commands need sudo.
+fn preflight(ssh: &Ssh, user: &str) -> Result<(remote::Preflight, bool), ProvisionError> {
+    let pre = ssh.script("preflight", &remote::preflight(), false, STEP_LIMIT)?;
+    let pre = remote::read_preflight(&pre.stdout).ok_or_else(|| ProvisionError::Install {
+        step: "preflight",
+        detail: "the server's shell printed no answer".into(),
+    })?;
+    let sudo = pre.sudo(user)?;
+    if pre.arch != std::env::consts::ARCH {
+        return Err(ProvisionError::Install {
+            step: "preflight",
+            detail: format!(
+                "the server is {}, this tower's binary is {}",
+                pre.arch,
+                std::env::consts::ARCH
+            ),
+        });
+    }
+    Ok((pre, sudo))
+}
+
+/// The agent's public key, as the install script printed it.
+fn agent_key(stdout: &str) -> Result<String, ProvisionError> {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(KEY_MARK))
+        .map(|k| k.trim().to_owned())
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| ProvisionError::Install {
+            step: "install",
+            detail: "the agent's public key was not printed".into(),
+        })
+}
+
 fn attempt(
     ctx: &Context,
     server: &ServerRecord,
@@ -223,22 +258,7 @@ fn attempt(
     };
     let ssh = connect(ctx, server, client)?;
     step(name, "preflight");
-    let pre = ssh.script("preflight", &remote::preflight(), false, STEP_LIMIT)?;
-    let pre = remote::read_preflight(&pre.stdout).ok_or_else(|| ProvisionError::Install {
-        step: "preflight",
-        detail: "the server's shell printed no answer".into(),
-    })?;
-    let sudo = pre.sudo(&s.ssh_user)?;
-    if pre.arch != std::env::consts::ARCH {
-        return Err(ProvisionError::Install {
-            step: "preflight",
-            detail: format!(
-                "the server is {}, this tower's binary is {}",
-                pre.arch,
-                std::env::consts::ARCH
-            ),
-        });
-    }
+    let (pre, sudo) = preflight(&ssh, &s.ssh_user)?;
     step(name, "copy");
     let upload = ship(ctx, &ssh, name, &pre.home, sudo)?;
     let binary = match &upload {
@@ -261,16 +281,7 @@ fn attempt(
         sudo,
         STEP_LIMIT,
     )?;
-    let public = out
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(KEY_MARK))
-        .map(|k| k.trim().to_owned())
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| ProvisionError::Install {
-            step: "install",
-            detail: "the agent's public key was not printed".into(),
-        })?;
+    let public = agent_key(&out.stdout)?;
     // The agent starts before the enrolment: it knocks, pending, until
     // enrolled. So a crash, a stop or a lost answer after `Enrol` leaves a
     // host whose agent already runs (it comes online), and a failure to
@@ -285,7 +296,7 @@ fn attempt(
     step(name, "enrol");
     let enrolled = catalog(
         client,
-        CatalogCall::Enrol {
+        Enrol {
             name: name.to_owned(),
             public,
         },

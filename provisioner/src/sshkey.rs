@@ -17,7 +17,7 @@ pub fn dir(data_dir: &Path) -> PathBuf {
 /// Makes the tower's own tenant's pair unless it exists; returns the
 /// secret key's path.
 pub fn ensure(data_dir: &Path) -> Result<PathBuf, ProvisionError> {
-    vigie_referee::ssh_keys::ensure(&dir(data_dir), vigie_referee::TOWER_TENANT)
+    vigie_referee::ssh_keys::ensure(&dir(data_dir), vigie_wire::ids::TOWER_TENANT)
         .map(|k| k.secret)
         .map_err(|e| ProvisionError::Config(e.to_string()))
 }
@@ -26,7 +26,7 @@ pub fn ensure(data_dir: &Path) -> Result<PathBuf, ProvisionError> {
 /// (`ssh-ed25519 AAAA… vigie-default`); an older tower's key where the
 /// provisioner has not started since.
 pub fn public(data_dir: &Path) -> Result<String, ProvisionError> {
-    let tenant = vigie_referee::ssh_keys::tenant_dir(&dir(data_dir), vigie_referee::TOWER_TENANT)
+    let tenant = vigie_referee::ssh_keys::tenant_dir(&dir(data_dir), vigie_wire::ids::TOWER_TENANT)
         .map_err(|e| ProvisionError::Config(e.to_string()))?;
     let p = tenant.join("id_ed25519.pub");
     let p = if p.exists() {

@@ -5,27 +5,39 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use vigie_changes::Selector;
-use vigie_escalator::{Database, RangeSpec};
 use vigie_wire::change::ChangeSpec;
 use vigie_wire::tower::{
     ApiAnswer, ApiCall, ApiFault, ApiFaultKind, AuditRecord, Caller, ChangeState, ChangeView,
-    HostView, Labels, Origin, Waiting,
+    HostView, Labels, Origin, StepView, Waiting,
 };
 
+use crate::audit::AuditAction;
 use crate::audit::{self, verify_chain, AuditChain};
 use crate::audit_query::AuditQuery;
+use crate::clock::now_ms;
+use crate::codec::decode;
+use crate::fetch::Fetched;
 use crate::keys::KeyCall;
-use crate::labels::Register;
+use crate::labels::{show, Register};
 use crate::model::{change_id, change_key, queue_key, spec_key, ChangeRecord};
 use crate::operators::OperatorCall;
 use crate::scope::Visible;
-use crate::tower::{decode, now_ms, HostState, Tower};
+use crate::submission::MAX_SUBMIT_HOSTS;
+use crate::tower::{HostState, Tower};
 use crate::turn::{Log, Turn};
 
-/// Most hosts one submission may target: one turn stores them all.
-pub const MAX_SUBMIT_HOSTS: usize = 5_000;
 /// Most entries one answer lists.
 pub const MAX_LIST: u32 = 1_000;
+
+/// What every change of one submission shares.
+#[derive(Clone, Copy)]
+struct Queued<'a> {
+    spec: &'a ChangeSpec,
+    steps: &'a [StepView],
+    spec_id: &'a str,
+    /// A bound on one change record's size (`Turn::dirty_change`).
+    record: usize,
+}
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
@@ -40,7 +52,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         call: ApiCall,
-        db: &Database,
+        db: &Fetched,
         now: Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
@@ -54,49 +66,15 @@ impl Tower {
             ApiCall::Status {
                 change: None,
                 limit,
-            } => Ok(ApiAnswer::Changes(
-                self.latest(caller, limit)
-                    .into_iter()
-                    .map(|v| self.with_waiting(v))
-                    .collect(),
-            )),
+            } => Ok(self.latest_views(caller, limit)),
             ApiCall::Queue { host } => self.queue(caller, &host),
             ApiCall::Cancel { change } => self.cancel(caller, &change, db, turn),
-            ApiCall::Audit {
-                host,
-                change,
-                limit,
-                filter,
-            } => {
-                let query = AuditQuery {
-                    host,
-                    change,
-                    filter: *filter,
-                    limit: limit.min(MAX_LIST) as usize,
-                };
-                Ok(ApiAnswer::Audit(self.audit_records(caller, &query, db)?))
-            }
+            c @ ApiCall::Audit { .. } => self.audit_list(caller, c, db),
             ApiCall::Page { call, page } => {
                 let whole = self.whole_list(caller, *call, db, now, turn)?;
                 crate::paging::page(whole, &page)
             }
-            ApiCall::AuditVerify => {
-                let head = match db.get(audit::HEAD_KEY).map_err(storage)? {
-                    Some(v) => AuditChain::decode_head(&v).ok_or_else(|| {
-                        fault(ApiFaultKind::Tampered, "the audit head is unreadable")
-                    })?,
-                    None => AuditChain::default(),
-                };
-                let all = read_audit(db)?;
-                // The whole chain is checked; the count is the caller's
-                // tenant's records only (the chain holds every tenant's).
-                let mine = all.iter().filter(|r| r.tenant == caller.tenant).count();
-                let at = verify_chain(all, &head).map_err(|e| fault(ApiFaultKind::Tampered, e))?;
-                Ok(ApiAnswer::AuditVerified {
-                    records: mine as u64,
-                    head: at.last_hash,
-                })
-            }
+            ApiCall::AuditVerify => self.audit_verify(caller, db),
             ApiCall::HostAdd { host, labels } => {
                 self.host_add(caller, &host, Register::New(labels), turn)
             }
@@ -107,58 +85,18 @@ impl Tower {
             ApiCall::HostRelease { host } => self.host_release(caller, &host, now, turn),
             ApiCall::Abandon { change, hold } => self.abandon(caller, &change, hold, db, now, turn),
             ApiCall::Retry { change } => self.retry(caller, &change, db, now, turn),
-            ApiCall::KeyReadmit { host, public } => {
-                self.key_call(caller, KeyCall::Readmit { host, public }, turn)
-            }
-            ApiCall::Keys => self.key_call(caller, KeyCall::List, turn),
-            ApiCall::KeysPending { knocks, dropped } => {
-                self.key_call(caller, KeyCall::Pending { knocks, dropped }, turn)
-            }
-            ApiCall::KeyAdd { host, public } => {
-                self.key_call(caller, KeyCall::Add { host, public }, turn)
-            }
-            ApiCall::KeyAccept { host, public } => {
-                self.key_call(caller, KeyCall::Accept { host, public }, turn)
-            }
-            ApiCall::KeyRevoke { host } => self.key_call(caller, KeyCall::Revoke { host }, turn),
-            ApiCall::Operators => self.operator_call(caller, OperatorCall::List, turn),
-            ApiCall::OperatorAdd {
-                name,
-                public,
-                grants,
-            } => self.operator_call(
-                caller,
-                OperatorCall::Add {
-                    name,
-                    public,
-                    grants,
-                },
-                turn,
-            ),
-            ApiCall::OperatorRotateKey { name, public } => {
-                self.operator_call(caller, OperatorCall::RotateKey { name, public }, turn)
-            }
-            ApiCall::OperatorRevoke { name } => {
-                self.operator_call(caller, OperatorCall::Revoke { name }, turn)
-            }
-            ApiCall::OperatorGrant { name, grant } => self.operator_call(
-                caller,
-                OperatorCall::Regrant {
-                    name,
-                    grant,
-                    give: true,
-                },
-                turn,
-            ),
-            ApiCall::OperatorUngrant { name, grant } => self.operator_call(
-                caller,
-                OperatorCall::Regrant {
-                    name,
-                    grant,
-                    give: false,
-                },
-                turn,
-            ),
+            c @ (ApiCall::KeyReadmit { .. }
+            | ApiCall::Keys
+            | ApiCall::KeysPending { .. }
+            | ApiCall::KeyAdd { .. }
+            | ApiCall::KeyAccept { .. }
+            | ApiCall::KeyRevoke { .. }) => self.key_api(caller, c, turn),
+            c @ (ApiCall::Operators
+            | ApiCall::OperatorAdd { .. }
+            | ApiCall::OperatorRotateKey { .. }
+            | ApiCall::OperatorRevoke { .. }
+            | ApiCall::OperatorGrant { .. }
+            | ApiCall::OperatorUngrant { .. }) => self.operator_api(caller, c, turn),
             ApiCall::Deploy(call) => self.deploy_call(caller, call, db, turn),
             ApiCall::Catalog(c) => self.catalog_call(caller, c, now, turn),
             ApiCall::HostMetrics { host } => self.host_metrics(caller, host, now),
@@ -168,37 +106,148 @@ impl Tower {
                 "a logs call is answered by the referee's loop",
             )),
             ApiCall::TowerStatus => self.tower_status(caller),
-            ApiCall::Hosts => {
-                let vis = Visible::of(caller);
-                Ok(ApiAnswer::Hosts(
-                    self.hosts
-                        .values()
-                        .filter(|h| vis.host(&h.rec.tenant, &h.rec.id, &h.rec.labels))
-                        .map(|h| HostView {
-                            id: h.rec.id.clone(),
-                            tenant: h.rec.tenant.clone(),
-                            labels: h.rec.labels.clone(),
-                            reported: h.reported.clone(),
-                            online: h.online,
-                            refusing: h.refusing.clone(),
-                            queued: u32::try_from(h.queue.len()).unwrap_or(u32::MAX),
-                            in_flight: h
-                                .queue
-                                .values()
-                                .next()
-                                .filter(|id| {
-                                    self.changes
-                                        .get(*id)
-                                        .is_some_and(|c| c.view.state != ChangeState::Queued)
-                                })
-                                .cloned(),
-                            held: h.rec.held,
-                            plug_down: (!h.online).then(|| self.plug_down(&h.rec.id)).flatten(),
-                        })
-                        .collect(),
-                ))
-            }
+            ApiCall::Hosts => Ok(self.hosts_view(caller)),
         }
+    }
+
+    /// The caller's latest changes (`status` without an id).
+    fn latest_views(&self, caller: &Caller, limit: u32) -> ApiAnswer {
+        ApiAnswer::Changes(
+            self.latest(caller, limit)
+                .into_iter()
+                .map(|v| self.with_waiting(v))
+                .collect(),
+        )
+    }
+
+    /// `audit`: the records a query picks, at most `MAX_LIST`.
+    fn audit_list(
+        &self,
+        caller: &Caller,
+        call: ApiCall,
+        db: &Fetched,
+    ) -> Result<ApiAnswer, ApiFault> {
+        let ApiCall::Audit {
+            host,
+            change,
+            limit,
+            filter,
+        } = call
+        else {
+            return Err(fault(ApiFaultKind::Invalid, "not an audit call"));
+        };
+        let query = AuditQuery {
+            host,
+            change,
+            filter: *filter,
+            limit: limit.min(MAX_LIST) as usize,
+        };
+        Ok(ApiAnswer::Audit(self.audit_records(caller, &query, db)?))
+    }
+
+    /// The whole chain checked against its head; the count is the
+    /// caller's tenant's records only.
+    fn audit_verify(&self, caller: &Caller, db: &Fetched) -> Result<ApiAnswer, ApiFault> {
+        let head = match db.get(audit::HEAD_KEY).map_err(storage)? {
+            Some(v) => AuditChain::decode_head(v)
+                .ok_or_else(|| fault(ApiFaultKind::Tampered, "the audit head is unreadable"))?,
+            None => AuditChain::default(),
+        };
+        let all = read_audit(db)?;
+        // The whole chain is checked; the count is the caller's
+        // tenant's records only (the chain holds every tenant's).
+        let mine = all.iter().filter(|r| r.tenant == caller.tenant).count();
+        let at = verify_chain(all, &head).map_err(|e| fault(ApiFaultKind::Tampered, e))?;
+        Ok(ApiAnswer::AuditVerified {
+            records: mine as u64,
+            head: at.last_hash,
+        })
+    }
+
+    /// The hosts of the caller's tenant and scope.
+    fn hosts_view(&self, caller: &Caller) -> ApiAnswer {
+        let vis = Visible::of(caller);
+        ApiAnswer::Hosts(
+            self.hosts
+                .values()
+                .filter(|h| vis.host(&h.rec.tenant, &h.rec.id, &h.rec.labels))
+                .map(|h| HostView {
+                    id: h.rec.id.clone(),
+                    tenant: h.rec.tenant.clone(),
+                    labels: h.rec.labels.clone(),
+                    reported: h.reported.clone(),
+                    online: h.online,
+                    refusing: h.refusing.clone(),
+                    queued: u32::try_from(h.queue.len()).unwrap_or(u32::MAX),
+                    in_flight: h
+                        .queue
+                        .values()
+                        .next()
+                        .filter(|id| {
+                            self.changes
+                                .get(*id)
+                                .is_some_and(|c| c.view.state != ChangeState::Queued)
+                        })
+                        .cloned(),
+                    held: h.rec.held,
+                    plug_down: (!h.online).then(|| self.plug_down(&h.rec.id)).flatten(),
+                })
+                .collect(),
+        )
+    }
+
+    /// The key registry's calls.
+    fn key_api(
+        &mut self,
+        caller: &Caller,
+        call: ApiCall,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        let call = match call {
+            ApiCall::KeyReadmit { host, public } => KeyCall::Readmit { host, public },
+            ApiCall::Keys => KeyCall::List,
+            ApiCall::KeysPending { knocks, dropped } => KeyCall::Pending { knocks, dropped },
+            ApiCall::KeyAdd { host, public } => KeyCall::Add { host, public },
+            ApiCall::KeyAccept { host, public } => KeyCall::Accept { host, public },
+            ApiCall::KeyRevoke { host } => KeyCall::Revoke { host },
+            _ => return Err(fault(ApiFaultKind::Invalid, "not a key call")),
+        };
+        self.key_call(caller, call, turn)
+    }
+
+    /// The operators' calls.
+    fn operator_api(
+        &mut self,
+        caller: &Caller,
+        call: ApiCall,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        let call = match call {
+            ApiCall::Operators => OperatorCall::List,
+            ApiCall::OperatorAdd {
+                name,
+                public,
+                grants,
+            } => OperatorCall::Add {
+                name,
+                public,
+                grants,
+            },
+            ApiCall::OperatorRotateKey { name, public } => OperatorCall::RotateKey { name, public },
+            ApiCall::OperatorRevoke { name } => OperatorCall::Revoke { name },
+            ApiCall::OperatorGrant { name, grant } => OperatorCall::Regrant {
+                name,
+                grant,
+                give: true,
+            },
+            ApiCall::OperatorUngrant { name, grant } => OperatorCall::Regrant {
+                name,
+                grant,
+                give: false,
+            },
+            _ => return Err(fault(ApiFaultKind::Invalid, "not an operator call")),
+        };
+        self.operator_call(caller, call, turn)
     }
 
     /// A list call's whole answer, for [`crate::paging`] to cut (the
@@ -207,7 +256,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         call: ApiCall,
-        db: &Database,
+        db: &Fetched,
         now: Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
@@ -252,7 +301,7 @@ impl Tower {
         &self,
         caller: &Caller,
         query: &AuditQuery,
-        db: &Database,
+        db: &Fetched,
     ) -> Result<Vec<vigie_wire::tower::AuditRecord>, ApiFault> {
         let vis = Visible::of(caller);
         let mine = read_audit(db)?
@@ -278,6 +327,48 @@ impl Tower {
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         crate::submission::check_shape(&spec)?;
+        let matched = self.submit_targets(caller, target)?;
+        let crate::submission::Sized {
+            steps,
+            spec_bytes,
+            record,
+        } = crate::submission::check(&spec, &caller.tenant, &caller.operator, &matched)?;
+        self.check_changes_share(&caller.tenant, matched.len())?;
+        // One copy of the program for the whole submission.
+        let spec_id = change_id(self.next_seq);
+        let program = crate::tower::Program {
+            spec: Arc::new(spec.clone()),
+            users: matched.len(),
+            bytes: spec_bytes.len(),
+        };
+        turn.put(spec_key(&spec_id), spec_bytes);
+        self.specs.insert(spec_id.clone(), program);
+        let mut views = Vec::with_capacity(matched.len());
+        let queued = Queued {
+            spec: &spec,
+            steps: &steps,
+            spec_id: &spec_id,
+            record,
+        };
+        for host in matched {
+            let view = self.enqueue(caller, &host, &queued, turn);
+            views.push((host, view));
+        }
+        self.persist_next_seq(turn);
+        for (host, _) in &views {
+            self.pump(host, now, turn);
+        }
+        Ok(ApiAnswer::Submitted(
+            views
+                .into_iter()
+                .map(|(_, v)| self.with_waiting(v))
+                .collect(),
+        ))
+    }
+
+    /// The hosts of the caller's tenant a submission's target names, all
+    /// inside the caller's scope and at most `MAX_SUBMIT_HOSTS`.
+    fn submit_targets(&self, caller: &Caller, target: &str) -> Result<Vec<String>, ApiFault> {
         let selector =
             Selector::parse(target).map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
         let mine = |h: &&HostState| h.rec.tenant == caller.tenant;
@@ -333,72 +424,61 @@ impl Tower {
                 ),
             ));
         }
-        let crate::submission::Sized {
+        Ok(matched)
+    }
+
+    /// One change of a submission queued on `host`, audited `submitted`.
+    fn enqueue(
+        &mut self,
+        caller: &Caller,
+        host: &str,
+        program: &Queued,
+        turn: &mut Turn,
+    ) -> ChangeView {
+        let Queued {
+            spec,
             steps,
-            spec_bytes,
+            spec_id,
             record,
-        } = crate::submission::check(&spec, &caller.tenant, &caller.operator, &matched)?;
-        self.check_changes_share(&caller.tenant, matched.len())?;
-        // One copy of the program for the whole submission.
-        let spec_id = change_id(self.next_seq);
-        let program = crate::tower::Program {
-            spec: Arc::new(spec.clone()),
-            users: matched.len(),
-            bytes: spec_bytes.len(),
+        } = *program;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let id = change_id(seq);
+        let view = ChangeView {
+            id: id.clone(),
+            host: host.to_owned(),
+            seq,
+            tenant: caller.tenant.clone(),
+            operator: caller.operator.clone(),
+            title: spec.title.clone(),
+            state: ChangeState::Queued,
+            steps: steps.to_vec(),
+            submitted_ms: now_ms(),
+            updated_ms: now_ms(),
+            waiting: None,
         };
-        turn.put(spec_key(&spec_id), spec_bytes);
-        self.specs.insert(spec_id.clone(), program);
-        let mut views = Vec::with_capacity(matched.len());
-        for host in matched {
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            let id = change_id(seq);
-            let view = ChangeView {
-                id: id.clone(),
-                host: host.clone(),
-                seq,
-                tenant: caller.tenant.clone(),
-                operator: caller.operator.clone(),
-                title: spec.title.clone(),
-                state: ChangeState::Queued,
-                steps: steps.clone(),
-                submitted_ms: now_ms(),
-                updated_ms: now_ms(),
-                waiting: None,
-            };
-            turn.put(queue_key(&host, seq), id.clone().into_bytes());
-            if let Some(h) = self.hosts.get_mut(&host) {
-                h.queue.insert(seq, id.clone());
-            }
-            self.busy.insert(host.clone());
-            self.audit(turn, &view, None, "submitted", None);
-            turn.logs.push(Log::ChangeQueued {
-                change: id.clone(),
-                host: host.clone(),
-                seq,
-                tenant: view.tenant.clone(),
-            });
-            turn.dirty_change(&id, record);
-            self.changes.insert(
-                id,
-                ChangeRecord {
-                    view: view.clone(),
-                    accepted: false,
-                    spec_id: spec_id.clone(),
-                },
-            );
-            views.push((host, view));
+        turn.put(queue_key(host, seq), id.clone().into_bytes());
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.queue.insert(seq, id.clone());
         }
-        self.persist_next_seq(turn);
-        for (host, _) in &views {
-            self.pump(host, now, turn);
-        }
-        Ok(ApiAnswer::Submitted(
-            views
-                .into_iter()
-                .map(|(_, v)| self.with_waiting(v))
-                .collect(),
-        ))
+        self.busy.insert(host.to_owned());
+        self.audit(turn, &view, None, AuditAction::Submitted, None);
+        turn.logs.push(Log::ChangeQueued {
+            change: id.clone(),
+            host: host.to_owned(),
+            seq,
+            tenant: view.tenant.clone(),
+        });
+        turn.dirty_change(&id, record);
+        self.changes.insert(
+            id,
+            ChangeRecord {
+                view: view.clone(),
+                accepted: false,
+                spec_id: spec_id.to_owned(),
+            },
+        );
+        view
     }
 
     /// A queued change's view, saying what it waits for: its host offline
@@ -433,7 +513,7 @@ impl Tower {
         &self,
         caller: &Caller,
         id: &str,
-        db: &Database,
+        db: &Fetched,
     ) -> Result<ChangeView, ApiFault> {
         let view = if let Some(rec) = self.changes.get(id) {
             Some(rec.view.clone())
@@ -442,7 +522,7 @@ impl Tower {
         } else {
             let key = change_key(id);
             match db.get(&key).map_err(storage)? {
-                Some(bytes) => Some(decode::<ChangeRecord>(&key, &bytes).map_err(storage)?.view),
+                Some(bytes) => Some(decode::<ChangeRecord>(&key, bytes).map_err(storage)?.view),
                 None => None,
             }
         };
@@ -491,7 +571,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         id: &str,
-        db: &Database,
+        db: &Fetched,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         let view = self.find(caller, id, db)?;
@@ -574,27 +654,18 @@ impl Tower {
             .map(|h| show(&h.rec.labels))
             .unwrap_or_default();
         let summary = format!("host {host} registered [{labels}]");
-        self.audit_host(turn, caller, host, "host_registered", summary);
+        self.audit_host(turn, caller, host, AuditAction::HostRegistered, summary);
         Ok(ApiAnswer::Done)
     }
 }
 
-/// Labels as `k=v,k=v` for audit summaries.
-pub(crate) fn show(labels: &Labels) -> String {
-    let text: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    text.join(",")
-}
-
 /// Every audit record, in sequence order.
-pub(crate) fn read_audit(db: &Database) -> Result<Vec<AuditRecord>, ApiFault> {
-    let spec = RangeSpec {
-        prefix: Some(audit::PREFIX.to_vec()),
-        ..RangeSpec::default()
-    };
-    db.iter(spec)
-        .map(|e| {
-            let e = e.map_err(storage)?;
-            decode::<AuditRecord>(&e.key, &e.value.unwrap_or_default())
+pub(crate) fn read_audit(db: &Fetched) -> Result<Vec<AuditRecord>, ApiFault> {
+    db.scan(audit::PREFIX)
+        .map_err(storage)?
+        .iter()
+        .map(|(key, value)| {
+            decode::<AuditRecord>(key, value)
                 .map_err(|err| fault(ApiFaultKind::Tampered, err.to_string()))
         })
         .collect()

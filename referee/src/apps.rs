@@ -6,9 +6,13 @@
 use vigie_wire::catalog::{AppRecord, AppSpec, CatalogAnswer};
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 
-use crate::catalog::{app_key, CatalogLog};
+use crate::audit::AuditAction;
+use crate::catalog::app_key;
+use crate::catalog_log::CatalogLog;
+use crate::clock::now_ms;
+use crate::codec::encode;
 use crate::servers::fault;
-use crate::tower::{encode, now_ms, Tower};
+use crate::tower::Tower;
 use crate::turn::{Log, Turn};
 
 impl Tower {
@@ -50,7 +54,7 @@ impl Tower {
             turn,
             caller,
             "",
-            "app_added",
+            AuditAction::AppAdded,
             format!(
                 "application {} {} ({})",
                 rec.spec.name, rec.spec.version, rec.spec.repository

@@ -8,7 +8,101 @@
 //! disagrees with `audit/head`.
 
 use sha2::{Digest, Sha256};
-use vigie_wire::tower::AuditRecord;
+use vigie_wire::tower::{AuditRecord, ChangeState};
+
+/// What an audit record says was done. The stored words are stable: the
+/// chain holds them, and operators filter on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    Submitted,
+    HostRegistered,
+    Deployed,
+    HostReset,
+    Finished,
+    StepApplied,
+    StepFailed,
+    StepUndone,
+    UndoFailed,
+    LabelsSet,
+    Retried,
+    HostHeld,
+    HostReleased,
+    HostRemoved,
+    OperatorRefused,
+    OperatorAdded,
+    OperatorKeyRotated,
+    OperatorRevoked,
+    OperatorGranted,
+    OperatorUngranted,
+    KeyAdded,
+    KeyAccepted,
+    KeyReadmitted,
+    KeyRevoked,
+    KeysPending,
+    AppAdded,
+    PoolAdded,
+    IpsAllocated,
+    IpsReleased,
+    ServersProvisioning,
+    ServerUnhosted,
+    ServerEnrolled,
+    ProvisionFailed,
+    HostKeySet,
+    HostKeyPinned,
+    ServersImported,
+    ServerEdited,
+    ServersRemoved,
+    SessionUndone,
+    /// A change ended by the tower (cancelled, abandoned): its state's word.
+    Ended(ChangeState),
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Submitted => "submitted",
+            Self::HostRegistered => "host_registered",
+            Self::Deployed => "deployed",
+            Self::HostReset => "host_reset",
+            Self::Finished => "finished",
+            Self::StepApplied => "step_applied",
+            Self::StepFailed => "step_failed",
+            Self::StepUndone => "step_undone",
+            Self::UndoFailed => "undo_failed",
+            Self::LabelsSet => "labels_set",
+            Self::Retried => "retried",
+            Self::HostHeld => "host_held",
+            Self::HostReleased => "host_released",
+            Self::HostRemoved => "host_removed",
+            Self::OperatorRefused => "operator_refused",
+            Self::OperatorAdded => "operator_added",
+            Self::OperatorKeyRotated => "operator_key_rotated",
+            Self::OperatorRevoked => "operator_revoked",
+            Self::OperatorGranted => "operator_granted",
+            Self::OperatorUngranted => "operator_ungranted",
+            Self::KeyAdded => "key_added",
+            Self::KeyAccepted => "key_accepted",
+            Self::KeyReadmitted => "key_readmitted",
+            Self::KeyRevoked => "key_revoked",
+            Self::KeysPending => "keys_pending",
+            Self::AppAdded => "app_added",
+            Self::PoolAdded => "pool_added",
+            Self::IpsAllocated => "ips_allocated",
+            Self::IpsReleased => "ips_released",
+            Self::ServersProvisioning => "servers_provisioning",
+            Self::ServerUnhosted => "server_unhosted",
+            Self::ServerEnrolled => "server_enrolled",
+            Self::ProvisionFailed => "provision_failed",
+            Self::HostKeySet => "host_key_set",
+            Self::HostKeyPinned => "host_key_pinned",
+            Self::ServersImported => "servers_imported",
+            Self::ServerEdited => "server_edited",
+            Self::ServersRemoved => "servers_removed",
+            Self::SessionUndone => "session_undone",
+            Self::Ended(state) => state.word(),
+        }
+    }
+}
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 pub const HEAD_KEY: &[u8] = b"audit/head";
@@ -185,6 +279,28 @@ pub fn verify_chain(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_actions_keep_their_stored_words() {
+        use vigie_wire::tower::ChangeState;
+        let words = [
+            AuditAction::Submitted.as_str(),
+            AuditAction::StepApplied.as_str(),
+            AuditAction::KeyRevoked.as_str(),
+            AuditAction::Ended(ChangeState::Cancelled).as_str(),
+            AuditAction::Ended(ChangeState::Abandoned).as_str(),
+        ];
+        assert_eq!(
+            words,
+            [
+                "submitted",
+                "step_applied",
+                "key_revoked",
+                "cancelled",
+                "abandoned"
+            ]
+        );
+    }
 
     fn rec(action: &str) -> AuditRecord {
         AuditRecord {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ImportRow, Owner, PoolSpec};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller};
 
+use crate::store::Store;
 use crate::tower::{Timing, Tower};
 use crate::turn::Turn;
 
@@ -43,18 +44,18 @@ impl Fixture {
         let out = calls
             .into_iter()
             .map(|c| {
-                self.tower
-                    .api(
-                        caller,
-                        ApiCall::Catalog(c),
-                        &self.store.db,
-                        Instant::now(),
-                        &mut t,
-                    )
-                    .map(|a| match a {
-                        ApiAnswer::Catalog(c) => c,
-                        other => panic!("{other:?}"),
-                    })
+                crate::fetch::api(
+                    &mut self.tower,
+                    caller,
+                    ApiCall::Catalog(c),
+                    &self.store.db,
+                    Instant::now(),
+                    &mut t,
+                )
+                .map(|a| match a {
+                    ApiAnswer::Catalog(c) => c,
+                    other => panic!("{other:?}"),
+                })
             })
             .collect();
         self.store.commit(&mut self.tower, &mut t);
@@ -66,13 +67,7 @@ impl Fixture {
     }
 
     fn keys(&self, prefix: &str) -> usize {
-        self.store
-            .db
-            .iter(vigie_escalator::RangeSpec {
-                prefix: Some(prefix.as_bytes().to_vec()),
-                ..Default::default()
-            })
-            .count()
+        self.store.db.scan(prefix.as_bytes(), None).count()
     }
 }
 
@@ -472,18 +467,18 @@ fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_k
     assert!(!f.tower.catalog.servers["a"].fresh_key);
     let audit_before = f.keys("audit/rec/");
     let mut t = Turn::default();
-    f.tower
-        .api(
-            &acme(),
-            ApiCall::HostRemove {
-                host: "a".into(),
-                force: false,
-            },
-            &f.store.db,
-            Instant::now(),
-            &mut t,
-        )
-        .unwrap();
+    crate::fetch::api(
+        &mut f.tower,
+        &acme(),
+        ApiCall::HostRemove {
+            host: "a".into(),
+            force: false,
+        },
+        &f.store.db,
+        Instant::now(),
+        &mut t,
+    )
+    .unwrap();
     f.store.commit(&mut f.tower, &mut t);
     let s = &f.tower.catalog.servers["a"];
     assert_eq!(s.state, vigie_wire::catalog::ServerState::New);
@@ -531,21 +526,21 @@ fn an_agent_started_before_its_enrolment_knocks_pending_and_is_enrolled() {
     f.one(&acme(), provision(&["a"], None)).unwrap();
     let public = "3".repeat(40);
     let mut t = Turn::default();
-    f.tower
-        .api(
-            &Caller::internal("default", "majordomo"),
-            ApiCall::KeysPending {
-                knocks: vec![vigie_wire::front::Knock {
-                    public: public.clone(),
-                    address: "10.9.0.1".into(),
-                }],
-                dropped: 0,
-            },
-            &f.store.db,
-            Instant::now(),
-            &mut t,
-        )
-        .unwrap();
+    crate::fetch::api(
+        &mut f.tower,
+        &Caller::internal("default", "majordomo"),
+        ApiCall::KeysPending {
+            knocks: vec![vigie_wire::front::Knock {
+                public: public.clone(),
+                address: "10.9.0.1".into(),
+            }],
+            dropped: 0,
+        },
+        &f.store.db,
+        Instant::now(),
+        &mut t,
+    )
+    .unwrap();
     f.tower.finish_turn(&mut t);
     assert_eq!(
         f.tower.keys[&public].state,

@@ -17,29 +17,29 @@
 //! whole-or-nothing rule leaks least.
 
 use vigie_deployer::{may_record, EnvRecord, Part};
-use vigie_escalator::Database;
 use vigie_wire::deploy::{DeployAnswer, DeployCall, Deployment};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
 
+use crate::audit::AuditAction;
+use crate::codec::{decode, encode};
+use crate::fetch::Fetched;
+use crate::model::deployment_key;
 use crate::scope::Visible;
-use crate::tower::{decode, encode, scan_all, Tower};
+use crate::tower::Tower;
 use crate::turn::Turn;
-
-pub fn deployment_key(tenant: &str, app: &str, environment: &str) -> Vec<u8> {
-    format!("deploy/{tenant}/{app}/{environment}").into_bytes()
-}
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
 }
 
 /// The stored value of `key`, counting this turn's writes not yet stored.
-fn current(db: &Database, turn: &Turn, key: &[u8]) -> Result<Option<Vec<u8>>, ApiFault> {
+fn current(db: &Fetched, turn: &Turn, key: &[u8]) -> Result<Option<Vec<u8>>, ApiFault> {
     if let Some((_, value)) = turn.writes.iter().rev().find(|(k, _)| k == key) {
         return Ok(value.clone());
     }
     db.get(key)
-        .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))
+        .map(|v| v.map(<[u8]>::to_vec))
+        .map_err(|e| fault(ApiFaultKind::Storage, e))
 }
 
 /// Every host a deployment names: where it runs and where any of its
@@ -65,108 +65,152 @@ impl Tower {
         &mut self,
         caller: &Caller,
         call: DeployCall,
-        db: &Database,
+        db: &Fetched,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         match call {
-            DeployCall::List => {
-                let prefix = format!("deploy/{}/", caller.tenant);
-                let mut all: Vec<Deployment> = scan_all(db, prefix.as_bytes())?;
-                // This turn's writes too, so a list right after a record sees it.
-                for (key, value) in &turn.writes {
-                    if let (true, Some(value)) = (key.starts_with(prefix.as_bytes()), value) {
-                        let d: Deployment = decode(key, value)
-                            .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?;
-                        all.retain(|o| (&o.app, &o.environment) != (&d.app, &d.environment));
-                        all.push(d);
-                    }
-                }
-                let vis = Visible::of(caller);
-                if !vis.unscoped() {
-                    all.retain(|d| self.deployment_visible(&vis, d));
-                }
-                Ok(ApiAnswer::Deploy(DeployAnswer::Deployments(all)))
-            }
+            DeployCall::List => self.deploy_list(caller, db, turn),
             DeployCall::Record {
                 app,
                 environment,
                 expected,
                 record,
-            } => {
-                // An environment spans hosts: recording where it runs needs
-                // `changes.submit` over every host, not a narrower scope.
-                if !Visible::of(caller).unscoped() {
-                    return Err(ApiFault::new(
-                        ApiFaultKind::Forbidden,
-                        format!(
-                            "operator {} may not record deployments: needs changes.submit over every host",
-                            caller.operator
-                        ),
-                    ));
-                }
-                let parsed = EnvRecord::from_json(&record)
-                    .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
-                let names_ok = Part::parse(&app).is_ok_and(|a| a == parsed.key.app)
-                    && Part::parse(&environment).is_ok_and(|e| e == parsed.key.environment);
-                if !names_ok {
-                    return Err(fault(
-                        ApiFaultKind::Invalid,
-                        format!("the record is not that of {app}/{environment}"),
-                    ));
-                }
-                let key = deployment_key(&caller.tenant, &app, &environment);
-                let stored = match current(db, turn, &key)? {
-                    Some(bytes) => {
-                        let d: Deployment = decode(&key, &bytes)
-                            .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?;
-                        Some(
-                            EnvRecord::from_json(&d.record)
-                                .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?,
-                        )
-                    }
-                    None => None,
-                };
-                if let Err(c) = may_record(stored.as_ref(), expected, &parsed) {
-                    return Err(fault(
-                        ApiFaultKind::Conflict,
-                        format!(
-                            "{app}/{environment} has {} deploys recorded, this one was planned after {}: another deploy ran meanwhile; plan again",
-                            c.stored, c.expected
-                        ),
-                    ));
-                }
-                let summary = match parsed.history.last() {
-                    Some(last) => {
-                        let bumped: Vec<String> = last
-                            .bumped
-                            .iter()
-                            .map(|(c, n)| format!("{c} → {n}"))
-                            .collect();
-                        format!(
-                            "{app}/{environment} deploy #{} {:?}: {}",
-                            last.number,
-                            last.outcome,
-                            if bumped.is_empty() {
-                                "nothing bumped".into()
-                            } else {
-                                bumped.join(", ")
-                            }
-                        )
-                    }
-                    None => format!("{app}/{environment}"),
-                };
-                turn.put(
-                    key,
-                    encode(&Deployment {
-                        app,
-                        environment,
-                        record,
-                    }),
-                );
-                self.audit_host(turn, caller, "", "deployed", summary);
-                Ok(ApiAnswer::Deploy(DeployAnswer::Recorded))
+            } => self.deploy_record(
+                caller,
+                Deployment {
+                    app,
+                    environment,
+                    record,
+                },
+                expected,
+                db,
+                turn,
+            ),
+        }
+    }
+
+    /// The tenant's deployments the caller may see, this turn's included.
+    fn deploy_list(
+        &self,
+        caller: &Caller,
+        db: &Fetched,
+        turn: &Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        let prefix = format!("deploy/{}/", caller.tenant);
+        let mut all: Vec<Deployment> = db
+            .scan(prefix.as_bytes())
+            .map_err(|e| fault(ApiFaultKind::Storage, e))?
+            .iter()
+            .map(|(k, v)| decode(k, v).map_err(|e| fault(ApiFaultKind::Storage, e.to_string())))
+            .collect::<Result<_, _>>()?;
+        // This turn's writes too, so a list right after a record sees it.
+        for (key, value) in &turn.writes {
+            if let (true, Some(value)) = (key.starts_with(prefix.as_bytes()), value) {
+                let d: Deployment =
+                    decode(key, value).map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?;
+                all.retain(|o| (&o.app, &o.environment) != (&d.app, &d.environment));
+                all.push(d);
             }
         }
+        let vis = Visible::of(caller);
+        if !vis.unscoped() {
+            all.retain(|d| self.deployment_visible(&vis, d));
+        }
+        Ok(ApiAnswer::Deploy(DeployAnswer::Deployments(all)))
+    }
+
+    /// Stores a deploy's record if the environment's history did not move
+    /// since it was planned (`may_record`), audited `deployed`.
+    fn deploy_record(
+        &mut self,
+        caller: &Caller,
+        deployment: Deployment,
+        expected: u32,
+        db: &Fetched,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        let Deployment {
+            app,
+            environment,
+            record,
+        } = deployment;
+        // An environment spans hosts: recording where it runs needs
+        // `changes.submit` over every host, not a narrower scope.
+        if !Visible::of(caller).unscoped() {
+            return Err(ApiFault::new(
+                ApiFaultKind::Forbidden,
+                format!(
+                    "operator {} may not record deployments: needs changes.submit over every host",
+                    caller.operator
+                ),
+            ));
+        }
+        let parsed = EnvRecord::from_json(&record)
+            .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
+        let names_ok = Part::parse(&app).is_ok_and(|a| a == parsed.key.app)
+            && Part::parse(&environment).is_ok_and(|e| e == parsed.key.environment);
+        if !names_ok {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                format!("the record is not that of {app}/{environment}"),
+            ));
+        }
+        let key = deployment_key(&caller.tenant, &app, &environment);
+        let stored = match current(db, turn, &key)? {
+            Some(bytes) => {
+                let d: Deployment = decode(&key, &bytes)
+                    .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?;
+                Some(
+                    EnvRecord::from_json(&d.record)
+                        .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?,
+                )
+            }
+            None => None,
+        };
+        if let Err(c) = may_record(stored.as_ref(), expected, &parsed) {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!(
+                    "{app}/{environment} has {} deploys recorded, this one was planned after {}: another deploy ran meanwhile; plan again",
+                    c.stored, c.expected
+                ),
+            ));
+        }
+        let summary = deploy_summary(&app, &environment, &parsed);
+        turn.put(
+            key,
+            encode(&Deployment {
+                app,
+                environment,
+                record,
+            }),
+        );
+        self.audit_host(turn, caller, "", AuditAction::Deployed, summary);
+        Ok(ApiAnswer::Deploy(DeployAnswer::Recorded))
+    }
+}
+
+/// A recorded deploy as its audit record says it.
+fn deploy_summary(app: &str, environment: &str, parsed: &EnvRecord) -> String {
+    match parsed.history.last() {
+        Some(last) => {
+            let bumped: Vec<String> = last
+                .bumped
+                .iter()
+                .map(|(c, n)| format!("{c} → {n}"))
+                .collect();
+            format!(
+                "{app}/{environment} deploy #{} {:?}: {}",
+                last.number,
+                last.outcome,
+                if bumped.is_empty() {
+                    "nothing bumped".into()
+                } else {
+                    bumped.join(", ")
+                }
+            )
+        }
+        None => format!("{app}/{environment}"),
     }
 }
 
@@ -203,6 +247,18 @@ mod tests {
         }
     }
 
+    /// A deployments call as the referee's loop answers it.
+    fn deploy(
+        tower: &mut Tower,
+        who: &Caller,
+        call: DeployCall,
+        db: &crate::mem_store::MemStore,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, vigie_wire::tower::ApiFault> {
+        let call = vigie_wire::tower::ApiCall::Deploy(call);
+        crate::fetch::api(tower, who, call, db, std::time::Instant::now(), turn)
+    }
+
     #[test]
     fn records_are_per_tenant_checked_and_never_overwritten_by_a_stale_deploy() {
         let s = crate::test_store::store();
@@ -213,23 +269,15 @@ mod tests {
         let mut turn = Turn::default();
 
         let r1 = record("v1", None);
-        tower
-            .deploy_call(&alice, call(&r1, 0, "shop"), db, &mut turn)
-            .unwrap();
+        deploy(&mut tower, &alice, call(&r1, 0, "shop"), db, &mut turn).unwrap();
         // Two deploys planned on the same state: the second is refused.
         let r2 = record("v2", Some(&r1));
-        tower
-            .deploy_call(&alice, call(&r2, 1, "shop"), db, &mut turn)
-            .unwrap();
+        deploy(&mut tower, &alice, call(&r2, 1, "shop"), db, &mut turn).unwrap();
         let stale = record("v3", Some(&r1));
-        let err = tower
-            .deploy_call(&alice, call(&stale, 1, "shop"), db, &mut turn)
-            .unwrap_err();
+        let err = deploy(&mut tower, &alice, call(&stale, 1, "shop"), db, &mut turn).unwrap_err();
         assert_eq!(err.kind, ApiFaultKind::Conflict, "{err}");
         // A record under another environment's name, or not a record at all.
-        let err = tower
-            .deploy_call(&alice, call(&r1, 0, "other"), db, &mut turn)
-            .unwrap_err();
+        let err = deploy(&mut tower, &alice, call(&r1, 0, "other"), db, &mut turn).unwrap_err();
         assert_eq!(err.kind, ApiFaultKind::Invalid, "{err}");
         let garbage = DeployCall::Record {
             app: "shop".into(),
@@ -237,14 +285,17 @@ mod tests {
             expected: 2,
             record: b"{".to_vec(),
         };
-        let err = tower
-            .deploy_call(&alice, garbage, db, &mut turn)
-            .unwrap_err();
+        let err = deploy(&mut tower, &alice, garbage, db, &mut turn).unwrap_err();
         assert_eq!(err.kind, ApiFaultKind::Invalid, "{err}");
 
-        let list = |tower: &mut Tower, who: &Caller, turn: &mut Turn| match tower
-            .deploy_call(who, DeployCall::List, db, turn)
-            .unwrap()
+        let list = |tower: &mut Tower, who: &Caller, turn: &mut Turn| match deploy(
+            tower,
+            who,
+            DeployCall::List,
+            db,
+            turn,
+        )
+        .unwrap()
         {
             ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => all,
             other => panic!("{other:?}"),
@@ -283,20 +334,29 @@ mod tests {
                 host: host.into(),
                 labels: [("role".to_string(), role.to_string())].into(),
             };
-            tower
-                .api(&admin, add, db, std::time::Instant::now(), &mut turn)
-                .unwrap();
+            crate::fetch::api(
+                &mut tower,
+                &admin,
+                add,
+                db,
+                std::time::Instant::now(),
+                &mut turn,
+            )
+            .unwrap();
         }
         // shop runs on web-1 only; crm runs on web-1 now but ran on db-1.
-        tower
-            .deploy_call(&admin, call(&record("v1", None), 0, "shop"), db, &mut turn)
-            .unwrap();
+        deploy(
+            &mut tower,
+            &admin,
+            call(&record("v1", None), 0, "shop"),
+            db,
+            &mut turn,
+        )
+        .unwrap();
         let mut crm = record("v1", None);
         crm.key.app = vigie_deployer::Part::parse("crm").unwrap();
         crm.history[0].changes.insert("db-1".into(), "c0".into());
-        tower
-            .deploy_call(&admin, call(&crm, 0, "crm"), db, &mut turn)
-            .unwrap();
+        deploy(&mut tower, &admin, call(&crm, 0, "crm"), db, &mut turn).unwrap();
 
         let reader = |scope: &str| Caller {
             scope: Scope::Only(vec![scope.to_owned()]),
@@ -306,10 +366,7 @@ mod tests {
             ..Caller::internal("alice", "reader")
         };
         let mut apps = |who: &Caller| -> Vec<String> {
-            match tower
-                .deploy_call(who, DeployCall::List, db, &mut turn)
-                .unwrap()
-            {
+            match deploy(&mut tower, who, DeployCall::List, db, &mut turn).unwrap() {
                 ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => {
                     let mut v: Vec<String> = all.into_iter().map(|d| d.app).collect();
                     v.sort();

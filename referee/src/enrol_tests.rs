@@ -22,7 +22,8 @@ fn one_key_cannot_be_enrolled_for_two_hosts_even_in_one_turn() {
     let caller = Caller::internal("default", "t");
     let mut turn = Turn::default();
     let mut add = |host: &str, turn: &mut Turn| {
-        tower.api(
+        crate::fetch::api(
+            &mut tower,
             &caller,
             ApiCall::KeyAdd {
                 host: host.into(),

@@ -8,6 +8,9 @@ pub enum RefereeError {
     Zmq(#[from] zmq::Error),
     #[error(transparent)]
     Wire(#[from] vigie_wire::WireError),
+    /// A batch the store refuses (see `store::MemStore`).
+    #[error("store: {0}")]
+    Store(String),
     #[error("stored record {key} is unreadable: {reason}")]
     Corrupt { key: String, reason: String },
     #[error("cannot make the admin operator: {0}")]

@@ -6,7 +6,10 @@ use std::time::Instant;
 use vigie_wire::change::StepResult;
 use vigie_wire::tower::{ChangeState, Labels, Report, ReportKind, StepStatus, StepView};
 
-use crate::tower::{now_ms, Tower};
+use crate::audit::AuditAction;
+use crate::clock::now_ms;
+use crate::model::ChangeRecord;
+use crate::tower::Tower;
 use crate::turn::{Log, Turn};
 
 /// Longest text kept from a plug's report (summaries, output tails): a
@@ -48,13 +51,16 @@ pub fn bound(r: &mut Report) {
     }
 }
 
+/// An audit record a report makes: its step, action and result.
+type Audited = (Option<u32>, AuditAction, Option<StepResult>);
+
 /// Records a step's result, or its undo's; returns the audit action.
-fn record_result(s: &mut StepView, result: &StepResult, undo: bool) -> &'static str {
+fn record_result(s: &mut StepView, result: &StepResult, undo: bool) -> AuditAction {
     let (status, action) = match (undo, result.ok) {
-        (false, true) => (StepStatus::Succeeded, "step_applied"),
-        (false, false) => (StepStatus::Failed, "step_failed"),
-        (true, true) => (StepStatus::Undone, "step_undone"),
-        (true, false) => (StepStatus::UndoFailed, "undo_failed"),
+        (false, true) => (StepStatus::Succeeded, AuditAction::StepApplied),
+        (false, false) => (StepStatus::Failed, AuditAction::StepFailed),
+        (true, true) => (StepStatus::Undone, AuditAction::StepUndone),
+        (true, false) => (StepStatus::UndoFailed, AuditAction::UndoFailed),
     };
     s.status = status;
     let slot = if undo { &mut s.undo } else { &mut s.result };
@@ -135,7 +141,7 @@ impl Tower {
                 let r = vigie_wire::change::StepResult::failed(
                     "the host's journal was lost: outcome unknown",
                 );
-                self.audit(turn, &view, None, "host_reset", Some(&r));
+                self.audit(turn, &view, None, AuditAction::HostReset, Some(&r));
                 self.dequeue(host, view.seq, turn);
                 self.pump(host, now, turn);
             }
@@ -175,40 +181,60 @@ impl Tower {
         };
         h.reported = labels;
         if incarnation == 0 {
-            // A new journal: hand it the next incarnation (again, if the
-            // first hand-out was lost). It is not online before it uses it.
-            let next = if h.rec.issued > h.rec.incarnation {
-                h.rec.issued
-            } else {
-                h.rec.issued.max(h.rec.incarnation) + 1
-            };
-            if next != h.rec.issued {
-                h.rec.issued = next;
-                turn.dirty_hosts.insert(host.to_owned());
-                turn.logs.push(Log::IncarnationIssued {
-                    host: host.to_owned(),
-                    incarnation: next,
-                });
-            }
-            if h.online {
-                h.online = false;
-                turn.logs.push(Log::HostOffline {
-                    host: host.to_owned(),
-                });
-            }
-            turn.publish.push((
-                vec![vigie_wire::tower::host_topic(host)],
-                vigie_wire::tower::Published::Incarnation {
-                    host: host.to_owned(),
-                    incarnation: next,
-                },
-            ));
+            self.issue_incarnation(host, turn);
             return;
         }
         h.last_seen = Some(now);
         if !self.incarnation(host, incarnation, now, turn) {
             return;
         }
+        self.beat_alive(host, refusing, busy, now, turn);
+    }
+
+    /// A plug with a new journal: hand it the next incarnation (again, if
+    /// the first hand-out was lost). It is not online before it uses it.
+    fn issue_incarnation(&mut self, host: &str, turn: &mut Turn) {
+        let Some(h) = self.hosts.get_mut(host) else {
+            return;
+        };
+        let next = if h.rec.issued > h.rec.incarnation {
+            h.rec.issued
+        } else {
+            h.rec.issued.max(h.rec.incarnation) + 1
+        };
+        if next != h.rec.issued {
+            h.rec.issued = next;
+            turn.dirty_hosts.insert(host.to_owned());
+            turn.logs.push(Log::IncarnationIssued {
+                host: host.to_owned(),
+                incarnation: next,
+            });
+        }
+        if h.online {
+            h.online = false;
+            turn.logs.push(Log::HostOffline {
+                host: host.to_owned(),
+            });
+        }
+        turn.publish.push((
+            vec![vigie_wire::tower::host_topic(host)],
+            vigie_wire::tower::Published::Incarnation {
+                host: host.to_owned(),
+                incarnation: next,
+            },
+        ));
+    }
+
+    /// A beat of the host's current incarnation: its refusal, coming
+    /// online, and the change it says it runs.
+    fn beat_alive(
+        &mut self,
+        host: &str,
+        refusing: Option<String>,
+        busy: Option<&str>,
+        now: Instant,
+        turn: &mut Turn,
+    ) {
         let Some(h) = self.hosts.get_mut(host) else {
             return;
         };
@@ -287,78 +313,17 @@ impl Tower {
         if rec.view.host != r.host || rec.view.state == ChangeState::Queued {
             return reject(turn, "not_in_flight");
         }
-        let (host, change) = (r.host.clone(), r.change.clone());
-        let view = &mut rec.view;
-        view.updated_ms = now_ms();
-        let step_ok = |step: u32, n: usize| (step as usize) < n;
-        let mut audit = None;
-        match r.kind {
-            ReportKind::Accepted => {
-                rec.accepted = true;
-                turn.logs.push(Log::ChangeAccepted { change, host });
-            }
-            ReportKind::StepStarted { step } if step_ok(step, view.steps.len()) => {
-                view.state = ChangeState::Running { step };
-                view.steps[step as usize].status = StepStatus::Running;
-                turn.logs.push(Log::StepStarted { change, host, step });
-            }
-            ReportKind::StepFinished { step, result } if step_ok(step, view.steps.len()) => {
-                let action = record_result(&mut view.steps[step as usize], &result, false);
-                turn.logs.push(Log::StepResult {
-                    change,
-                    host,
-                    step,
-                    undo: false,
-                    ok: result.ok,
-                    summary: result.summary.clone(),
-                    kind: view.steps[step as usize].kind.clone(),
-                });
-                audit = Some((Some(step), action, Some(result)));
-            }
-            ReportKind::UndoStarted { step } if step_ok(step, view.steps.len()) => {
-                view.state = ChangeState::RollingBack { step };
-                view.steps[step as usize].status = StepStatus::Undoing;
-            }
-            ReportKind::UndoFinished { step, result } if step_ok(step, view.steps.len()) => {
-                let action = record_result(&mut view.steps[step as usize], &result, true);
-                turn.logs.push(Log::StepResult {
-                    change,
-                    host,
-                    step,
-                    undo: true,
-                    ok: result.ok,
-                    summary: result.summary.clone(),
-                    kind: view.steps[step as usize].kind.clone(),
-                });
-                audit = Some((Some(step), action, Some(result)));
-            }
-            ReportKind::Finished { outcome } => {
-                view.state = outcome.into();
-                for s in view
-                    .steps
-                    .iter_mut()
-                    .filter(|s| s.status == StepStatus::Pending)
-                {
-                    s.status = StepStatus::Skipped;
-                }
-                turn.logs.push(Log::ChangeFinished {
-                    change,
-                    host,
-                    state: view.state.word(),
-                    tenant: view.tenant.clone(),
-                    took_ms: view.updated_ms.saturating_sub(view.submitted_ms),
-                });
-                audit = Some((None, "finished", None));
-            }
-            _ => return reject(turn, "bad_step_index"),
-        }
-        let view = view.clone();
+        let audit = match apply(rec, r.kind, (&r.host, &r.change), turn) {
+            Ok(audit) => audit,
+            Err(reason) => return reject(turn, reason),
+        };
+        let view = rec.view.clone();
         // Its record grows by this report's result within the turn: that
         // much is counted by the audit record below, which holds it too.
         turn.dirty_change(&view.id, rec.size_bound());
         if let Some((step, action, result)) = audit {
             let mut result = result;
-            if action == "finished" {
+            if action == AuditAction::Finished {
                 result = Some(vigie_wire::change::StepResult::ok(view.state.word()));
             }
             self.audit(turn, &view, step, action, result.as_ref());
@@ -368,4 +333,80 @@ impl Tower {
             self.pump(&view.host, now, turn);
         }
     }
+}
+
+/// What one in-order report of a change in flight does to its record;
+/// the audit record it makes, or why it is rejected.
+fn apply(
+    rec: &mut ChangeRecord,
+    kind: ReportKind,
+    (host, change): (&str, &str),
+    turn: &mut Turn,
+) -> Result<Option<Audited>, &'static str> {
+    let (host, change) = (host.to_owned(), change.to_owned());
+    let view = &mut rec.view;
+    view.updated_ms = now_ms();
+    let step_ok = |step: u32, n: usize| (step as usize) < n;
+    let mut audit = None;
+    match kind {
+        ReportKind::Accepted => {
+            rec.accepted = true;
+            turn.logs.push(Log::ChangeAccepted { change, host });
+        }
+        ReportKind::StepStarted { step } if step_ok(step, view.steps.len()) => {
+            view.state = ChangeState::Running { step };
+            view.steps[step as usize].status = StepStatus::Running;
+            turn.logs.push(Log::StepStarted { change, host, step });
+        }
+        ReportKind::StepFinished { step, result } if step_ok(step, view.steps.len()) => {
+            let action = record_result(&mut view.steps[step as usize], &result, false);
+            turn.logs.push(Log::StepResult {
+                change,
+                host,
+                step,
+                undo: false,
+                ok: result.ok,
+                summary: result.summary.clone(),
+                kind: view.steps[step as usize].kind.clone(),
+            });
+            audit = Some((Some(step), action, Some(result)));
+        }
+        ReportKind::UndoStarted { step } if step_ok(step, view.steps.len()) => {
+            view.state = ChangeState::RollingBack { step };
+            view.steps[step as usize].status = StepStatus::Undoing;
+        }
+        ReportKind::UndoFinished { step, result } if step_ok(step, view.steps.len()) => {
+            let action = record_result(&mut view.steps[step as usize], &result, true);
+            turn.logs.push(Log::StepResult {
+                change,
+                host,
+                step,
+                undo: true,
+                ok: result.ok,
+                summary: result.summary.clone(),
+                kind: view.steps[step as usize].kind.clone(),
+            });
+            audit = Some((Some(step), action, Some(result)));
+        }
+        ReportKind::Finished { outcome } => {
+            view.state = outcome.into();
+            for s in view
+                .steps
+                .iter_mut()
+                .filter(|s| s.status == StepStatus::Pending)
+            {
+                s.status = StepStatus::Skipped;
+            }
+            turn.logs.push(Log::ChangeFinished {
+                change,
+                host,
+                state: view.state.word(),
+                tenant: view.tenant.clone(),
+                took_ms: view.updated_ms.saturating_sub(view.submitted_ms),
+            });
+            audit = Some((None, AuditAction::Finished, None));
+        }
+        _ => return Err("bad_step_index"),
+    }
+    Ok(audit)
 }

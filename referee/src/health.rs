@@ -11,8 +11,9 @@
 use vigie_wire::lifecycle::{DaemonState, LifecycleEvent, TowerHealth, HEALTH_TOPIC};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
 
+use crate::clock::now_ms;
 use crate::scope::Visible;
-use crate::tower::{now_ms, Tower};
+use crate::tower::Tower;
 
 impl Tower {
     /// `ApiCall::TowerStatus`.

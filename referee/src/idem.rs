@@ -9,11 +9,13 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use vigie_escalator::{Database, RangeSpec};
-use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller, ChangeId, IdemKey};
+use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeId, IdemKey};
 
+use crate::clock::now_ms;
+use crate::codec::{decode, encode};
 use crate::error::RefereeError;
-use crate::tower::{decode, encode, now_ms, Tower};
+use crate::store::Store;
+use crate::table::Table;
 use crate::turn::Turn;
 
 /// How long a key is remembered.
@@ -50,7 +52,7 @@ pub fn idem_key(caller: &Caller, key: &IdemKey) -> Vec<u8> {
     .into_bytes()
 }
 
-fn digest(caller: &Caller, call: &ApiCall) -> String {
+pub fn digest(caller: &Caller, call: &ApiCall) -> String {
     let mut h = Sha256::new();
     h.update(caller.tenant.as_bytes());
     h.update([0]);
@@ -61,24 +63,20 @@ fn digest(caller: &Caller, call: &ApiCall) -> String {
 /// The remembered keys, loaded at start.
 #[derive(Debug)]
 pub struct Remembered {
-    pub records: std::collections::HashMap<Vec<u8>, IdemRecord>,
+    pub records: Table<Vec<u8>, IdemRecord>,
     pruned: Instant,
 }
 
 impl Remembered {
-    pub fn load(db: &Database) -> Result<Self, RefereeError> {
+    pub fn load(db: &dyn Store) -> Result<Self, RefereeError> {
         let mut records = std::collections::HashMap::new();
-        let spec = RangeSpec {
-            prefix: Some(PREFIX.as_bytes().to_vec()),
-            ..RangeSpec::default()
-        };
-        for e in db.iter(spec) {
-            let e = e?;
-            let rec: IdemRecord = decode(&e.key, &e.value.unwrap_or_default())?;
-            records.insert(e.key, rec);
+        for e in db.scan(PREFIX.as_bytes(), None) {
+            let (key, value) = e?;
+            let rec: IdemRecord = decode(&key, &value)?;
+            records.insert(key, rec);
         }
         Ok(Self {
-            records,
+            records: Table::loaded(records, Vec::clone),
             // The first tick prunes what aged while the referee was down.
             pruned: Instant::now() - PRUNE_EVERY,
         })
@@ -98,57 +96,7 @@ impl Remembered {
             .map(|(k, _)| k.clone())
             .collect();
         for k in old {
-            self.records.remove(&k);
-            turn.delete(k);
+            self.records.remove(turn, &k);
         }
-    }
-}
-
-impl Tower {
-    /// An operator's call, answered once per idempotency key.
-    pub fn idempotent(
-        &mut self,
-        caller: &Caller,
-        call: ApiCall,
-        idem: Option<IdemKey>,
-        db: &Database,
-        now: Instant,
-        turn: &mut Turn,
-    ) -> Result<ApiAnswer, ApiFault> {
-        let Some(key) = idem.filter(|_| call.mutates()) else {
-            return self.api(caller, call, db, now, turn);
-        };
-        let at = idem_key(caller, &key);
-        let digest = digest(caller, &call);
-        if let Some(rec) = self.idem.records.get(&at) {
-            if rec.digest != digest {
-                return Err(ApiFault::new(
-                    ApiFaultKind::Conflict,
-                    format!("idempotency key {} was used for another call", key.as_str()),
-                ));
-            }
-            tracing::info!(event = "call_replayed", operator = %caller.operator, key = key.as_str());
-            return match rec.answer.clone() {
-                Stored::Answer(a) => Ok(a),
-                Stored::Changes(ids) => Ok(ApiAnswer::Submitted(
-                    ids.iter()
-                        .map(|id| self.find(caller, id, db))
-                        .collect::<Result<_, _>>()?,
-                )),
-            };
-        }
-        let answer = self.api(caller, call, db, now, turn)?;
-        let stored = match &answer {
-            ApiAnswer::Submitted(v) => Stored::Changes(v.iter().map(|c| c.id.clone()).collect()),
-            other => Stored::Answer(other.clone()),
-        };
-        let rec = IdemRecord {
-            at_ms: now_ms(),
-            digest,
-            answer: stored,
-        };
-        turn.put(at.clone(), encode(&rec));
-        self.idem.records.insert(at, rec);
-        Ok(answer)
     }
 }

@@ -14,9 +14,13 @@ use std::net::IpAddr;
 use vigie_wire::catalog::{Allocation, CatalogAnswer, Owner, PoolSpec, PoolView};
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 
-use crate::catalog::{ip_key, pool_key, CatalogLog};
+use crate::audit::AuditAction;
+use crate::catalog::{ip_key, pool_key};
+use crate::catalog_log::CatalogLog;
+use crate::clock::now_ms;
+use crate::codec::encode;
 use crate::servers::fault;
-use crate::tower::{encode, now_ms, Tower};
+use crate::tower::Tower;
 use crate::turn::{Log, Turn};
 
 /// Most ranges an audit record lists; the rest are counted.
@@ -102,7 +106,7 @@ impl Tower {
             turn,
             caller,
             "",
-            "pool_added",
+            AuditAction::PoolAdded,
             format!("pool {} {}", spec.name, spec.cidr),
         );
         turn.logs.push(Log::Catalog(CatalogLog::PoolAdded {
@@ -220,7 +224,7 @@ impl Tower {
             turn,
             caller,
             "",
-            "ips_allocated",
+            AuditAction::IpsAllocated,
             format!("pool {pool}: {} for {owner}", ranges(&list)),
         );
         turn.logs.push(Log::Catalog(CatalogLog::IpsAllocated {
@@ -296,7 +300,7 @@ impl Tower {
             turn,
             caller,
             "",
-            "ips_released",
+            AuditAction::IpsReleased,
             format!("pool {pool}: {}", ranges(&gone)),
         );
         turn.logs.push(Log::Catalog(CatalogLog::IpsReleased {

@@ -6,13 +6,10 @@
 use vigie_wire::front::{KeyRecord, KeyState, KEYS_TOPIC};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Published};
 
+use crate::audit::AuditAction;
 use crate::scope::Visible;
-use crate::tower::{encode, Tower};
+use crate::tower::Tower;
 use crate::turn::Turn;
-
-pub fn key_key(public: &str) -> Vec<u8> {
-    format!("key/{public}").into_bytes()
-}
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
@@ -80,8 +77,7 @@ impl Tower {
                 state: KeyState::Pending,
                 address: k.address,
             };
-            turn.put(key_key(&rec.public), encode(&rec));
-            self.keys.insert(rec.public.clone(), rec.clone());
+            self.keys.put(turn, rec.public.clone(), rec.clone());
             turn.publish
                 .push((vec![KEYS_TOPIC.to_vec()], Published::Key(rec)));
         }
@@ -100,7 +96,7 @@ impl Tower {
             turn,
             caller,
             "",
-            "keys_pending",
+            AuditAction::KeysPending,
             format!(
                 "{stored} unknown key(s) recorded as pending, {over} dropped by the limits; from {}",
                 from.join(", ")
@@ -113,10 +109,9 @@ impl Tower {
         turn: &mut Turn,
         caller: &Caller,
         rec: KeyRecord,
-        action: &str,
+        action: AuditAction,
     ) {
-        turn.put(key_key(&rec.public), encode(&rec));
-        self.keys.insert(rec.public.clone(), rec.clone());
+        self.keys.put(turn, rec.public.clone(), rec.clone());
         let summary = format!("key {} {}", rec.public, rec.state.word());
         self.audit_host(turn, caller, &rec.host, action, summary);
         turn.logs.push(crate::turn::Log::KeyChanged {
@@ -134,16 +129,6 @@ impl Tower {
         call: KeyCall,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
-        let operator_key = |public: &str| -> Result<(), ApiFault> {
-            let taken = self.operators.iter().any(|o| o.public == public);
-            if taken {
-                return Err(fault(
-                    ApiFaultKind::Conflict,
-                    "this key belongs to an operator: an agent needs its own key",
-                ));
-            }
-            Ok(())
-        };
         match call {
             KeyCall::List => {
                 let vis = Visible::of(caller);
@@ -160,117 +145,161 @@ impl Tower {
                 self.knocks(caller, knocks, dropped, turn);
                 Ok(ApiAnswer::Done)
             }
-            KeyCall::Add { host, public } => {
-                check_public(&public)?;
-                operator_key(&public)?;
-                vigie_changes::validate_host_id(&host)
-                    .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
-                if let Some(k) = self.keys.get(&public) {
-                    if k.host == host && k.tenant == caller.tenant && k.state == KeyState::Revoked {
-                        return Err(readmit_hint(&host, &public));
-                    }
-                    if k.host != host || k.tenant != caller.tenant || k.state == KeyState::Revoked {
-                        // Says nothing of which host or tenant has it.
-                        return Err(fault(
-                            ApiFaultKind::Conflict,
-                            "this key cannot be used for this host: make a new one on the \
-                             agent (`vigie keys gen`)",
-                        ));
-                    }
-                }
-                self.host_add(caller, &host, crate::labels::Register::Ensure, turn)?;
-                let rec = KeyRecord {
-                    public,
-                    host,
-                    tenant: caller.tenant.clone(),
-                    state: KeyState::Accepted,
-                    address: String::new(),
-                };
-                self.store_key(turn, caller, rec, "key_added");
-                Ok(ApiAnswer::Done)
+            KeyCall::Add { host, public } => self.key_add(caller, host, public, turn),
+            KeyCall::Accept { host, public } => self.key_accept(caller, host, public, turn),
+            KeyCall::Readmit { host, public } => self.key_readmit(caller, host, public, turn),
+            KeyCall::Revoke { host } => self.key_revoke(caller, host, turn),
+        }
+    }
+
+    /// An agent's key must not be an operator's.
+    fn check_not_operator(&self, public: &str) -> Result<(), ApiFault> {
+        let taken = self.operators.iter().any(|o| o.public == public);
+        if taken {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                "this key belongs to an operator: an agent needs its own key",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `keys add HOST KEY`: an agent's key accepted for a host, made if new.
+    fn key_add(
+        &mut self,
+        caller: &Caller,
+        host: String,
+        public: String,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        check_public(&public)?;
+        self.check_not_operator(&public)?;
+        vigie_changes::validate_host_id(&host)
+            .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
+        if let Some(k) = self.keys.get(&public) {
+            if k.host == host && k.tenant == caller.tenant && k.state == KeyState::Revoked {
+                return Err(readmit_hint(&host, &public));
             }
-            KeyCall::Accept { host, public } => {
-                operator_key(&public)?;
-                vigie_changes::validate_host_id(&host)
-                    .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
-                if self.keys.get(&public).is_some_and(|k| {
-                    k.host == host && k.tenant == caller.tenant && k.state == KeyState::Revoked
-                }) {
-                    return Err(readmit_hint(&host, &public));
-                }
-                let Some(mut rec) = self
-                    .keys
-                    .get(&public)
-                    .filter(|k| k.state == KeyState::Pending)
-                    .cloned()
-                else {
-                    return Err(fault(
-                        ApiFaultKind::NotFound,
-                        format!("no pending key {public}"),
-                    ));
-                };
-                self.host_add(caller, &host, crate::labels::Register::Ensure, turn)?;
-                rec.host = host;
-                rec.tenant = caller.tenant.clone();
-                rec.state = KeyState::Accepted;
-                self.store_key(turn, caller, rec, "key_accepted");
-                Ok(ApiAnswer::Done)
-            }
-            KeyCall::Readmit { host, public } => {
-                operator_key(&public)?;
-                vigie_changes::validate_host_id(&host)
-                    .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
-                self.check_host(caller, &host)?;
-                let Some(mut rec) = self
-                    .keys
-                    .get(&public)
-                    .filter(|k| {
-                        k.host == host && k.tenant == caller.tenant && k.state == KeyState::Revoked
-                    })
-                    .cloned()
-                else {
-                    return Err(fault(
-                        ApiFaultKind::NotFound,
-                        format!("no revoked key {public} for host {host}"),
-                    ));
-                };
-                self.host_add(caller, &host, crate::labels::Register::Ensure, turn)?;
-                rec.state = KeyState::Accepted;
-                self.store_key(turn, caller, rec, "key_readmitted");
-                Ok(ApiAnswer::Done)
-            }
-            KeyCall::Revoke { host } => {
-                self.check_host(caller, &host)?;
-                let live: Vec<KeyRecord> = self
-                    .keys
-                    .values()
-                    .filter(|k| {
-                        k.host == host && k.tenant == caller.tenant && k.state != KeyState::Revoked
-                    })
-                    .cloned()
-                    .collect();
-                if live.is_empty() {
-                    return Err(fault(
-                        ApiFaultKind::NotFound,
-                        format!("no key for host {host}"),
-                    ));
-                }
-                for mut rec in live {
-                    rec.state = KeyState::Revoked;
-                    self.store_key(turn, caller, rec, "key_revoked");
-                }
-                // Cut off now: nothing new is dispatched to it; its queue waits.
-                if let Some(h) = self.hosts.get_mut(&host) {
-                    if h.online {
-                        h.online = false;
-                        turn.logs
-                            .push(crate::turn::Log::HostOffline { host: host.clone() });
-                    }
-                    h.last_seen = None;
-                }
-                Ok(ApiAnswer::Done)
+            if k.host != host || k.tenant != caller.tenant || k.state == KeyState::Revoked {
+                // Says nothing of which host or tenant has it.
+                return Err(fault(
+                    ApiFaultKind::Conflict,
+                    "this key cannot be used for this host: make a new one on the \
+                     agent (`vigie keys gen`)",
+                ));
             }
         }
+        self.host_add(caller, &host, crate::labels::Register::Ensure, turn)?;
+        let rec = KeyRecord {
+            public,
+            host,
+            tenant: caller.tenant.clone(),
+            state: KeyState::Accepted,
+            address: String::new(),
+        };
+        self.store_key(turn, caller, rec, AuditAction::KeyAdded);
+        Ok(ApiAnswer::Done)
+    }
+
+    /// `keys accept HOST KEY`: a pending key accepted for a host.
+    fn key_accept(
+        &mut self,
+        caller: &Caller,
+        host: String,
+        public: String,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        self.check_not_operator(&public)?;
+        vigie_changes::validate_host_id(&host)
+            .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
+        if self.keys.get(&public).is_some_and(|k| {
+            k.host == host && k.tenant == caller.tenant && k.state == KeyState::Revoked
+        }) {
+            return Err(readmit_hint(&host, &public));
+        }
+        let Some(mut rec) = self
+            .keys
+            .get(&public)
+            .filter(|k| k.state == KeyState::Pending)
+            .cloned()
+        else {
+            return Err(fault(
+                ApiFaultKind::NotFound,
+                format!("no pending key {public}"),
+            ));
+        };
+        self.host_add(caller, &host, crate::labels::Register::Ensure, turn)?;
+        rec.host = host;
+        rec.tenant = caller.tenant.clone();
+        rec.state = KeyState::Accepted;
+        self.store_key(turn, caller, rec, AuditAction::KeyAccepted);
+        Ok(ApiAnswer::Done)
+    }
+
+    /// `keys readmit HOST KEY`: a revoked key of the host accepted again.
+    fn key_readmit(
+        &mut self,
+        caller: &Caller,
+        host: String,
+        public: String,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        self.check_not_operator(&public)?;
+        vigie_changes::validate_host_id(&host)
+            .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
+        self.check_host(caller, &host)?;
+        let Some(mut rec) = self
+            .keys
+            .get(&public)
+            .filter(|k| k.host == host && k.tenant == caller.tenant && k.state == KeyState::Revoked)
+            .cloned()
+        else {
+            return Err(fault(
+                ApiFaultKind::NotFound,
+                format!("no revoked key {public} for host {host}"),
+            ));
+        };
+        self.host_add(caller, &host, crate::labels::Register::Ensure, turn)?;
+        rec.state = KeyState::Accepted;
+        self.store_key(turn, caller, rec, AuditAction::KeyReadmitted);
+        Ok(ApiAnswer::Done)
+    }
+
+    /// `keys revoke HOST`: every live key of the host revoked, the host
+    /// cut off at once.
+    fn key_revoke(
+        &mut self,
+        caller: &Caller,
+        host: String,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        self.check_host(caller, &host)?;
+        let live: Vec<KeyRecord> = self
+            .keys
+            .values()
+            .filter(|k| k.host == host && k.tenant == caller.tenant && k.state != KeyState::Revoked)
+            .cloned()
+            .collect();
+        if live.is_empty() {
+            return Err(fault(
+                ApiFaultKind::NotFound,
+                format!("no key for host {host}"),
+            ));
+        }
+        for mut rec in live {
+            rec.state = KeyState::Revoked;
+            self.store_key(turn, caller, rec, AuditAction::KeyRevoked);
+        }
+        // Cut off now: nothing new is dispatched to it; its queue waits.
+        if let Some(h) = self.hosts.get_mut(&host) {
+            if h.online {
+                h.online = false;
+                turn.logs
+                    .push(crate::turn::Log::HostOffline { host: host.clone() });
+            }
+            h.last_seen = None;
+        }
+        Ok(ApiAnswer::Done)
     }
 }
 

@@ -5,12 +5,7 @@
 //! labels of a host that exists.
 
 use vigie_changes::Selector;
-use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Labels};
-
-use crate::api::show;
-use crate::model::HostRecord;
-use crate::tower::{HostState, Tower};
-use crate::turn::{Log, Turn};
+use vigie_wire::tower::Labels;
 
 /// A setup rule: hosts the selector matches get these labels.
 #[derive(Debug, Clone)]
@@ -39,6 +34,12 @@ pub fn with_rules(rules: &[LabelRule], id: &str, mut labels: Labels) -> Labels {
     labels
 }
 
+/// Labels as `k=v,k=v` for audit summaries.
+pub(crate) fn show(labels: &Labels) -> String {
+    let text: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    text.join(",")
+}
+
 /// What registering a host does when the id exists.
 pub enum Register {
     /// An operator's `hosts add`: an existing host is a conflict (its
@@ -49,85 +50,6 @@ pub enum Register {
     Ensure,
     /// The setup file: an existing host gets the setup's labels.
     Setup(Labels),
-}
-
-impl Tower {
-    /// A new host in `tenant`, the rules applied to `labels`.
-    pub(crate) fn new_host(&mut self, tenant: &str, id: &str, labels: Labels, turn: &mut Turn) {
-        let labels = with_rules(&self.rules, id, labels);
-        self.hosts.insert(
-            id.to_owned(),
-            HostState::new(HostRecord::new(id, tenant, labels)),
-        );
-        turn.logs.push(Log::HostRegistered {
-            host: id.to_owned(),
-        });
-        turn.dirty_hosts.insert(id.to_owned());
-    }
-
-    /// Replaces a host's labels, audited with before and after; nothing
-    /// when they are the same.
-    pub(crate) fn set_labels(
-        &mut self,
-        caller: &Caller,
-        host: &str,
-        labels: Labels,
-        turn: &mut Turn,
-    ) -> Result<ApiAnswer, ApiFault> {
-        let Some(h) = self.hosts.get_mut(host) else {
-            return Err(ApiFault::new(
-                ApiFaultKind::NotFound,
-                format!("no host {host}"),
-            ));
-        };
-        if h.rec.labels == labels {
-            return Ok(ApiAnswer::Done);
-        }
-        let before = std::mem::replace(&mut h.rec.labels, labels);
-        let summary = format!(
-            "host {host} labels [{}] -> [{}]",
-            show(&before),
-            show(&h.rec.labels)
-        );
-        turn.dirty_hosts.insert(host.to_owned());
-        self.audit_host(turn, caller, host, "labels_set", summary);
-        Ok(ApiAnswer::Done)
-    }
-
-    /// `hosts label ID k=v -k`: sets and removes labels of a host of the
-    /// caller's tenant and scope.
-    pub(crate) fn host_label(
-        &mut self,
-        caller: &Caller,
-        host: &str,
-        set: Labels,
-        remove: Vec<String>,
-        turn: &mut Turn,
-    ) -> Result<ApiAnswer, ApiFault> {
-        let Some(h) = self
-            .hosts
-            .get(host)
-            .filter(|h| h.rec.tenant == caller.tenant)
-        else {
-            return Err(ApiFault::new(
-                ApiFaultKind::NotFound,
-                format!("no host {host}"),
-            ));
-        };
-        self.check_host(caller, host)?;
-        if let Some(k) = set.keys().find(|k| k.is_empty() || remove.contains(k)) {
-            return Err(ApiFault::new(
-                ApiFaultKind::Invalid,
-                format!("label {k:?}: set and removed at once, or empty"),
-            ));
-        }
-        let mut labels = h.rec.labels.clone();
-        for k in &remove {
-            labels.remove(k);
-        }
-        labels.extend(set);
-        self.set_labels(caller, host, labels, turn)
-    }
 }
 
 #[cfg(test)]

@@ -11,15 +11,18 @@
 
 use std::time::Instant;
 
-use vigie_escalator::Database;
 use vigie_wire::change::{ChangeSpec, StepResult};
 use vigie_wire::front::KeyState;
 use vigie_wire::tower::{
     ApiAnswer, ApiFault, ApiFaultKind, Caller, ChangeState, ChangeView, StepStatus,
 };
 
+use crate::audit::AuditAction;
+use crate::clock::now_ms;
+use crate::codec::decode;
+use crate::fetch::Fetched;
 use crate::model::{change_key, host_key, spec_key, ChangeRecord};
-use crate::tower::{decode, now_ms, Tower};
+use crate::tower::Tower;
 use crate::turn::{Log, Turn};
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
@@ -66,7 +69,13 @@ impl Tower {
         });
         let mut by = view.clone();
         by.operator = caller.operator.clone();
-        self.audit(turn, &by, None, state.word(), Some(&StepResult::ok(why)));
+        self.audit(
+            turn,
+            &by,
+            None,
+            AuditAction::Ended(state),
+            Some(&StepResult::ok(why)),
+        );
         self.dequeue(&view.host, view.seq, turn);
         Some(view)
     }
@@ -78,7 +87,7 @@ impl Tower {
         caller: &Caller,
         id: &str,
         hold: bool,
-        db: &Database,
+        db: &Fetched,
         now: Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
@@ -128,10 +137,13 @@ impl Tower {
             held,
         });
         let (action, summary) = if held {
-            ("host_held", format!("the queue of host {host} is held"))
+            (
+                AuditAction::HostHeld,
+                format!("the queue of host {host} is held"),
+            )
         } else {
             (
-                "host_released",
+                AuditAction::HostReleased,
                 format!("the queue of host {host} moves on"),
             )
         };
@@ -165,7 +177,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         id: &str,
-        db: &Database,
+        db: &Fetched,
         now: Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
@@ -181,7 +193,7 @@ impl Tower {
         }
         let key = change_key(id);
         let rec: ChangeRecord = match db.get(&key).map_err(storage)? {
-            Some(bytes) => decode(&key, &bytes).map_err(storage)?,
+            Some(bytes) => decode(&key, bytes).map_err(storage)?,
             // Final in this very turn: stored with it, a moment from now.
             None => {
                 return Err(fault(
@@ -198,7 +210,7 @@ impl Tower {
                     .get(&sk)
                     .map_err(storage)?
                     .ok_or_else(|| storage(format!("the program of change {id} is missing")))?;
-                decode(&sk, &bytes).map_err(storage)?
+                decode(&sk, bytes).map_err(storage)?
             }
         };
         let answer = self.submit(caller, spec, &view.host, now, turn)?;
@@ -208,7 +220,7 @@ impl Tower {
         };
         for v in &new {
             let r = StepResult::ok(format!("retry of {id} ({})", view.state.word()));
-            self.audit(turn, v, None, "retried", Some(&r));
+            self.audit(turn, v, None, AuditAction::Retried, Some(&r));
         }
         Ok(answer)
     }
@@ -277,7 +289,7 @@ impl Tower {
         let mut revoked = 0;
         for mut rec in live {
             rec.state = KeyState::Revoked;
-            self.store_key(turn, caller, rec, "key_revoked");
+            self.store_key(turn, caller, rec, AuditAction::KeyRevoked);
             revoked += 1;
         }
         self.hosts.remove(host);
@@ -292,7 +304,7 @@ impl Tower {
             "host {host} removed: {} change(s) ended, {revoked} key(s) revoked",
             pending.len()
         );
-        self.audit_host(turn, caller, host, "host_removed", summary);
+        self.audit_host(turn, caller, host, AuditAction::HostRemoved, summary);
         self.server_unhosted(caller, host, turn);
         Ok(ApiAnswer::Done)
     }

@@ -96,6 +96,16 @@ impl ChangeRecord {
     }
 }
 
+/// A tenant's environment's deployment record (`deployments`).
+pub fn deployment_key(tenant: &str, app: &str, environment: &str) -> Vec<u8> {
+    format!("deploy/{tenant}/{app}/{environment}").into_bytes()
+}
+
+/// An agent's key in the registry, by its public key.
+pub fn key_key(public: &str) -> Vec<u8> {
+    format!("key/{public}").into_bytes()
+}
+
 pub fn host_key(id: &str) -> Vec<u8> {
     format!("host/{id}").into_bytes()
 }

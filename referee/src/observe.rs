@@ -13,87 +13,17 @@
 //! call's reply. A host offline, or silent past [`LOGS_TIMEOUT`], is a
 //! clear `Unavailable`.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use vigie_wire::observe::{HostMetricsView, HostSample, LogsChunk, LogsQuery, LogsRequest};
 use vigie_wire::tower::{
     host_topic, ApiAnswer, ApiFault, ApiFaultKind, ApiReply, Caller, HostId, Published,
 };
 
+use crate::observed::{bounded, cut, stale, unavailable, Pending, LOGS_TIMEOUT, MAX_NOTE};
 use crate::scope::Visible;
 use crate::tower::Tower;
 use crate::turn::Turn;
-
-/// How long a host has to answer a logs request.
-pub const LOGS_TIMEOUT: Duration = Duration::from_secs(10);
-/// A sample older than this many of its intervals is stale.
-pub const STALE_AFTER_INTERVALS: u64 = 3;
-
-struct Pending {
-    /// Who asked: `(tenant, operator)`.
-    asker: (String, String),
-    ident: Vec<u8>,
-    reply_id: u64,
-    host: HostId,
-    /// What the caller asked for at most (capped at `MAX_LOG_CHUNK`).
-    max_bytes: usize,
-    deadline: Instant,
-}
-
-/// The interval a sample may claim: a lying host cannot keep a sample
-/// fresh for ever (`u64::MAX`) nor make every sample stale at once.
-const INTERVAL_MS: std::ops::RangeInclusive<u64> = 1_000..=3_600_000;
-/// Longest name, instance or replica of a service a sample may carry.
-const MAX_SERVICE_FIELD: usize = 128;
-/// Longest error or retention note relayed from a host's logs answer.
-const MAX_NOTE: usize = 1_024;
-
-/// What a host sends is checked before it is kept: bounded strings, a
-/// plausible interval. Fields that do not pass are dropped, not relayed.
-fn bounded(mut sample: HostSample) -> HostSample {
-    sample.interval_ms = sample
-        .interval_ms
-        .clamp(*INTERVAL_MS.start(), *INTERVAL_MS.end());
-    let ok = |f: &str| !f.is_empty() && f.len() <= MAX_SERVICE_FIELD;
-    let before = sample.services.len();
-    sample
-        .services
-        .retain(|s| ok(&s.name) && ok(&s.instance) && ok(&s.replica));
-    sample.services.truncate(vigie_wire::observe::MAX_SERVICES);
-    let dropped = before - sample.services.len();
-    sample.services_omitted = sample.services_omitted.saturating_add(dropped as u32);
-    sample
-}
-
-/// `text` cut to at most `max` bytes, on a character boundary.
-fn cut(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-    text
-}
-
-#[derive(Default)]
-pub struct Observed {
-    samples: HashMap<HostId, (HostSample, Instant)>,
-    pending: HashMap<u64, Pending>,
-    next_request: u64,
-}
-
-/// Whether a sample that arrived `age` ago is no longer current (no I/O).
-pub fn stale(sample: &HostSample, age: Duration) -> bool {
-    let every = sample.interval_ms.max(1_000);
-    age.as_millis() as u64 > every.saturating_mul(STALE_AFTER_INTERVALS)
-}
-
-fn unavailable(message: String) -> ApiFault {
-    ApiFault::new(ApiFaultKind::Unavailable, message)
-}
 
 impl Tower {
     /// A host's sample, kept if the host is registered (a plug may only
@@ -318,6 +248,7 @@ impl Tower {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use vigie_wire::observe::{LogSource, LogsPage};
 
     fn online_tower(store: &crate::test_store::TestStore, now: Instant) -> Tower {

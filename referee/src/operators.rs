@@ -3,13 +3,14 @@
 //! `KEYS_TOPIC` after it is stored: the majordomo admits operators' keys
 //! and checks their grants from its copy.
 
-use vigie_escalator::Database;
 use vigie_wire::front::{Grant, KeyState, OperatorRecord, Verb, KEYS_TOPIC};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin, Published};
 
+use crate::audit::AuditAction;
+use crate::codec::encode;
 use crate::grants::Over;
 use crate::keys::check_public;
-use crate::tower::{encode, scan_all, Tower};
+use crate::tower::Tower;
 use crate::turn::Turn;
 
 /// The operator made at the tower's first start.
@@ -24,10 +25,6 @@ pub fn operator_key(tenant: &str, name: &str) -> Vec<u8> {
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
-}
-
-pub fn all_operators(db: &Database) -> Result<Vec<OperatorRecord>, ApiFault> {
-    scan_all(db, b"operator/")
 }
 
 /// Operator names and tenant names follow the host id rules.
@@ -138,7 +135,7 @@ impl Tower {
             list.join(" ")
         );
         tracing::warn!(event = "operator_refused", tenant = %caller.tenant, operator = %caller.operator, reason = %msg);
-        self.audit_host(turn, caller, "", "operator_refused", msg.clone());
+        self.audit_host(turn, caller, "", AuditAction::OperatorRefused, msg.clone());
         Err(forbidden(msg))
     }
 
@@ -162,7 +159,7 @@ impl Tower {
         turn: &mut Turn,
         caller: &Caller,
         rec: OperatorRecord,
-        action: &str,
+        action: AuditAction,
     ) {
         turn.put(operator_key(&rec.tenant, &rec.name), encode(&rec));
         match self
@@ -239,7 +236,7 @@ impl Tower {
                     grants,
                     revoked: false,
                 };
-                self.store_operator(turn, caller, rec, "operator_added");
+                self.store_operator(turn, caller, rec, AuditAction::OperatorAdded);
                 Ok(ApiAnswer::Done)
             }
             OperatorCall::RotateKey { name, public } => {
@@ -252,7 +249,7 @@ impl Tower {
                 check_key_free(&public, &operators, &self.keys)?;
                 let mut rec = rec.clone();
                 rec.public = public;
-                self.store_operator(turn, caller, rec, "operator_key_rotated");
+                self.store_operator(turn, caller, rec, AuditAction::OperatorKeyRotated);
                 Ok(ApiAnswer::Done)
             }
             OperatorCall::Revoke { name } => self.revoke(turn, caller, &operators, &name),
@@ -294,7 +291,7 @@ impl Tower {
         }
         let mut rec = rec.clone();
         rec.revoked = true;
-        self.store_operator(turn, caller, rec, "operator_revoked");
+        self.store_operator(turn, caller, rec, AuditAction::OperatorRevoked);
         Ok(ApiAnswer::Done)
     }
 

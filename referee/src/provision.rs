@@ -20,7 +20,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use vigie_catalog::servers::normal_address;
 use vigie_changes::Selector;
 use vigie_wire::catalog::{
@@ -30,30 +29,15 @@ use vigie_wire::change::ChangeSpec;
 use vigie_wire::front::{Grant, KeyRecord, KeyState, Verb};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Labels, Origin};
 
-use crate::catalog::{server_key, CatalogLog};
+use crate::audit::AuditAction;
+use crate::catalog::{provision_key, server_key, ProvisionRecord};
+use crate::catalog_log::CatalogLog;
+use crate::clock::now_ms;
+use crate::codec::encode;
 use crate::labels::Register;
 use crate::servers::fault;
-use crate::tower::{encode, now_ms, Tower};
+use crate::tower::Tower;
 use crate::turn::{Log, Turn};
-
-pub fn provision_key(name: &str) -> Vec<u8> {
-    format!("provision/{name}").into_bytes()
-}
-
-/// What a provisioning request asked for, kept until the server is a host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProvisionRecord {
-    pub name: String,
-    pub operator: String,
-    pub at_ms: u64,
-    /// Queued as the new host's first change.
-    pub init: Option<ChangeSpec>,
-    /// The tenant of the operator's own record (`Origin::Operator`);
-    /// `None` when the tower asked. Its grants are checked again when the
-    /// init change is queued.
-    #[serde(default)]
-    pub home: Option<String>,
-}
 
 /// Longest failure reason kept (the provisioner's reasons are short; an
 /// SSH error's tail is cut).
@@ -227,7 +211,7 @@ impl Tower {
             turn,
             caller,
             "",
-            "servers_provisioning",
+            AuditAction::ServersProvisioning,
             format!(
                 "{} server(s) to provision ({retries} retried, {not} not queued), init change \
                  {title:?}: {}{}",
@@ -479,7 +463,7 @@ impl Tower {
             turn,
             caller,
             name,
-            "server_unhosted",
+            AuditAction::ServerUnhosted,
             format!("server {name} is new again (its host removed): a new provisioning makes its agent a new key"),
         );
     }
@@ -550,7 +534,7 @@ impl Tower {
             tenant: caller.tenant.clone(),
             server: name.to_owned(),
         };
-        Ok(self.store_host_key(caller, s, "host_key_set", detail, log, turn))
+        Ok(self.store_host_key(caller, s, AuditAction::HostKeySet, detail, log, turn))
     }
 
     /// Pins the host key first seen on a server that had none. A key once
@@ -580,7 +564,7 @@ impl Tower {
             tenant: caller.tenant.clone(),
             server: name.to_owned(),
         };
-        Ok(self.store_host_key(caller, s, "host_key_pinned", detail, log, turn))
+        Ok(self.store_host_key(caller, s, AuditAction::HostKeyPinned, detail, log, turn))
     }
 
     /// A server's new host key in the turn, with its audit record.
@@ -588,7 +572,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         s: ServerRecord,
-        action: &str,
+        action: AuditAction,
         detail: String,
         log: CatalogLog,
         turn: &mut Turn,
@@ -627,27 +611,7 @@ impl Tower {
                 }
                 r => r?,
             };
-        crate::keys::check_public(&public)?;
-        // The provisioner starts the agent before enrolling it, so its
-        // key may have knocked and wait as pending: enrolment accepts it.
-        // Any other known key (accepted, revoked, an operator's) is refused.
-        if self.operators.iter().any(|o| o.public == public)
-            || self
-                .keys
-                .get(&public)
-                .is_some_and(|k| k.state != KeyState::Pending)
-        {
-            return Err(fault(
-                ApiFaultKind::Conflict,
-                format!("the agent key of {name} is already known to this tower: make a new one"),
-            ));
-        }
-        if self.hosts.contains_key(name) {
-            return Err(fault(
-                ApiFaultKind::Conflict,
-                format!("a host {name} exists already: remove it, then provision again"),
-            ));
-        }
+        self.check_enrol_key(name, &public)?;
         let (init, submitter) = self.enrol_checks(caller, &s)?;
         // Every check is done: from here on, writes only.
         self.host_add(caller, name, Register::New(s.spec.labels.clone()), turn)?;
@@ -658,7 +622,7 @@ impl Tower {
             state: KeyState::Accepted,
             address: s.spec.address.to_string(),
         };
-        self.store_key(turn, caller, rec, "key_added");
+        self.store_key(turn, caller, rec, AuditAction::KeyAdded);
         let change = match init {
             Some(spec) => match self.submit(&submitter, spec, name, now, turn)? {
                 ApiAnswer::Submitted(v) => v.first().map(|c| c.id.clone()),
@@ -677,7 +641,7 @@ impl Tower {
             turn,
             caller,
             name,
-            "server_enrolled",
+            AuditAction::ServerEnrolled,
             format!(
                 "server {name} is a host; first change {}",
                 change.as_deref().unwrap_or("(none)")
@@ -689,6 +653,33 @@ impl Tower {
             change: change.unwrap_or_default(),
         }));
         Ok(CatalogAnswer::Servers(vec![s]))
+    }
+
+    /// The agent key is new (or waits as pending) and no host has the
+    /// server's name yet.
+    fn check_enrol_key(&self, name: &str, public: &str) -> Result<(), ApiFault> {
+        crate::keys::check_public(public)?;
+        // The provisioner starts the agent before enrolling it, so its
+        // key may have knocked and wait as pending: enrolment accepts it.
+        // Any other known key (accepted, revoked, an operator's) is refused.
+        if self.operators.iter().any(|o| o.public == public)
+            || self
+                .keys
+                .get(public)
+                .is_some_and(|k| k.state != KeyState::Pending)
+        {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!("the agent key of {name} is already known to this tower: make a new one"),
+            ));
+        }
+        if self.hosts.contains_key(name) {
+            return Err(fault(
+                ApiFaultKind::Conflict,
+                format!("a host {name} exists already: remove it, then provision again"),
+            ));
+        }
+        Ok(())
     }
 
     /// The caller's tenant's SSH public key, made at its first use.
@@ -787,7 +778,7 @@ impl Tower {
             turn,
             caller,
             name,
-            "provision_failed",
+            AuditAction::ProvisionFailed,
             format!("server {name}: {reason}"),
         );
         turn.logs.push(Log::Catalog(CatalogLog::ProvisionFailed {

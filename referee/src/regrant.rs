@@ -7,6 +7,7 @@
 use vigie_wire::front::{Grant, OperatorRecord};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
 
+use crate::audit::AuditAction;
 use crate::grants::{self, Over};
 use crate::operators::{check_grants, powers};
 use crate::tower::Tower;
@@ -45,7 +46,7 @@ impl Tower {
                 return Ok(ApiAnswer::Done);
             }
             changed.grants.push(grant);
-            self.store_operator(turn, caller, changed, "operator_granted");
+            self.store_operator(turn, caller, changed, AuditAction::OperatorGranted);
             return Ok(ApiAnswer::Done);
         }
         self.check_over(turn, caller, held, rec, Over::Ungrant)?;
@@ -66,7 +67,7 @@ impl Tower {
                 ),
             ));
         }
-        self.store_operator(turn, caller, changed, "operator_ungranted");
+        self.store_operator(turn, caller, changed, AuditAction::OperatorUngranted);
         Ok(ApiAnswer::Done)
     }
 }

@@ -8,13 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vigie_escalator::{Client, Database};
+use vigie_escalator::Client;
 use vigie_wire::tower::{
     ApiCall, ApiFault, ApiFaultKind, ApiReply, ApiRequest, PlugEvent, Published,
 };
 
 use crate::error::RefereeError;
 use crate::model::DB;
+use crate::store::Store;
 use crate::tower::{Timing, Tower};
 use crate::turn::Turn;
 
@@ -113,31 +114,7 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
         }
         None => None,
     };
-    // Before `referee_started`: the majordomo, started after it, must
-    // find the admin in the registry it loads, and plugs their labels.
-    let mut turn = Turn::default();
-    let made = match &cfg.admin_key {
-        Some(public) => tower
-            .bootstrap_admin(public, &mut turn)
-            .map_err(RefereeError::Admin)?,
-        None => false,
-    };
-    tower.apply_setup_hosts(&cfg.setup_hosts, &mut turn);
-    tower.finish_turn(&mut turn);
-    commit(&db, &mut turn)?;
-    release(&s, turn)?;
-    if made {
-        tracing::info!(event = "admin_created", operator = crate::ADMIN);
-    }
-    tracing::info!(
-        event = "referee_started",
-        api = cfg.api,
-        events = cfg.events,
-        orders = cfg.orders,
-        hosts = tower.hosts.len(),
-        pending = tower.changes.len(),
-        next_seq = tower.next_seq,
-    );
+    first_turn(&cfg, &mut tower, &db, &s)?;
     let mut last_tick = Instant::now();
     while !shutdown.load(Ordering::Relaxed) {
         let mut items = vec![
@@ -153,34 +130,82 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
         if let Some(sock) = &health {
             crate::health::drain(sock, &mut tower)?;
         }
-        let now = Instant::now();
-        let mut turn = Turn::default();
-        let calls = drain_api(&s.api, &mut tower, &db, now, &mut turn)?;
-        let events = drain_events(&s.events, &mut tower, now, &mut turn)?;
-        if now.duration_since(last_tick) >= TICK {
-            tower.tick(now, &mut turn);
-            last_tick = now;
-        }
-        tower.finish_turn(&mut turn);
-        let (writes, publish) = (turn.writes.len(), turn.publish.len());
-        let applied = now.elapsed();
-        commit(&db, &mut turn)?;
-        let committed = now.elapsed();
-        release(&s, turn)?;
-        if calls + events > 0 {
-            tracing::debug!(
-                event = "turn",
-                calls,
-                events,
-                writes,
-                publish,
-                apply_us = applied.as_micros() as u64,
-                commit_us = (committed - applied).as_micros() as u64,
-                release_us = (now.elapsed() - committed).as_micros() as u64,
-            );
-        }
+        one_turn(&s, &mut tower, &db, &mut last_tick)?;
     }
     tracing::info!(event = "referee_stopped");
+    Ok(())
+}
+
+/// The start's own turn, stored before `referee_started`: the admin made
+/// at the first start, the setup's hosts.
+fn first_turn(
+    cfg: &RefereeConfig,
+    tower: &mut Tower,
+    db: &dyn Store,
+    s: &Sockets,
+) -> Result<(), RefereeError> {
+    // Before `referee_started`: the majordomo, started after it, must
+    // find the admin in the registry it loads, and plugs their labels.
+    let mut turn = Turn::default();
+    let made = match &cfg.admin_key {
+        Some(public) => tower
+            .bootstrap_admin(public, &mut turn)
+            .map_err(RefereeError::Admin)?,
+        None => false,
+    };
+    tower.apply_setup_hosts(&cfg.setup_hosts, &mut turn);
+    tower.finish_turn(&mut turn);
+    commit(db, &mut turn)?;
+    release(s, turn)?;
+    if made {
+        tracing::info!(event = "admin_created", operator = crate::operators::ADMIN);
+    }
+    tracing::info!(
+        event = "referee_started",
+        api = cfg.api,
+        events = cfg.events,
+        orders = cfg.orders,
+        hosts = tower.hosts.len(),
+        pending = tower.changes.len(),
+        next_seq = tower.next_seq,
+    );
+    Ok(())
+}
+
+/// One turn of the loop: the calls and events waiting, the tick when due,
+/// the turn's writes stored, then what it produced sent.
+fn one_turn(
+    s: &Sockets,
+    tower: &mut Tower,
+    db: &dyn Store,
+    last_tick: &mut Instant,
+) -> Result<(), RefereeError> {
+    let now = Instant::now();
+    let mut turn = Turn::default();
+    let calls = drain_api(&s.api, tower, db, now, &mut turn)?;
+    let events = drain_events(&s.events, tower, now, &mut turn)?;
+    if now.duration_since(*last_tick) >= TICK {
+        tower.tick(now, &mut turn);
+        *last_tick = now;
+    }
+    tower.finish_turn(&mut turn);
+    let (writes, publish) = (turn.writes.len(), turn.publish.len());
+    let applied = now.elapsed();
+    commit(db, &mut turn)?;
+    let committed = now.elapsed();
+    release(s, turn)?;
+    if calls + events > 0 {
+        tracing::debug!(
+            event = "turn",
+            calls,
+            events,
+            writes,
+            publish,
+            apply_us = applied.as_micros() as u64,
+            commit_us = (committed - applied).as_micros() as u64,
+            release_us = (now.elapsed() - committed).as_micros() as u64,
+        );
+    }
     Ok(())
 }
 
@@ -206,7 +231,7 @@ fn drain(
 fn drain_api(
     sock: &zmq::Socket,
     tower: &mut Tower,
-    db: &Database,
+    db: &dyn Store,
     now: Instant,
     turn: &mut Turn,
 ) -> Result<usize, RefereeError> {
@@ -231,7 +256,7 @@ fn drain_api(
             },
             Ok(req) => ApiReply {
                 id: req.id,
-                body: tower.idempotent(&req.caller, req.call, req.idem, db, now, turn),
+                body: crate::fetch::answer(tower, db, &req.caller, req.call, req.idem, now, turn),
             },
             Err(e) => ApiReply {
                 id: 0,
@@ -279,18 +304,11 @@ fn drain_events(
 
 /// Stores the turn's writes in one durable batch: a turn is stored whole
 /// or not at all (its size is bounded by `Turn::full`).
-pub(crate) fn commit(db: &Database, turn: &mut Turn) -> Result<(), RefereeError> {
+pub(crate) fn commit(db: &dyn Store, turn: &mut Turn) -> Result<(), RefereeError> {
     if turn.writes.is_empty() {
         return Ok(());
     }
-    let mut batch = db.batch();
-    for (k, v) in turn.writes.drain(..) {
-        match v {
-            Some(v) => batch.put(&k, &v),
-            None => batch.delete(&k),
-        };
-    }
-    batch.write()?;
+    db.write(&mut turn.writes)?;
     Ok(())
 }
 

@@ -16,9 +16,13 @@ use vigie_wire::catalog::{
 };
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 
-use crate::catalog::{server_key, session_key, CatalogLog};
+use crate::audit::AuditAction;
+use crate::catalog::{server_key, session_key};
+use crate::catalog_log::CatalogLog;
+use crate::clock::now_ms;
+use crate::codec::encode;
 use crate::scope::Visible;
-use crate::tower::{encode, now_ms, Tower};
+use crate::tower::Tower;
 use crate::turn::{Log, Turn, WORK_MAX_BYTES};
 
 pub(crate) fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
@@ -35,27 +39,7 @@ impl Tower {
         dry_run: bool,
         turn: &mut Turn,
     ) -> Result<CatalogAnswer, ApiFault> {
-        if rows.is_empty() {
-            return Err(fault(ApiFaultKind::Invalid, format!("{file}: no rows")));
-        }
-        if rows.len() > vigie_catalog::servers::MAX_ROWS {
-            return Err(fault(
-                ApiFaultKind::Invalid,
-                format!(
-                    "{file}: {} rows, at most {} per import",
-                    rows.len(),
-                    vigie_catalog::servers::MAX_ROWS
-                ),
-            ));
-        }
-        self.check_servers_share(&caller.tenant, &file, rows.len())?;
-        let digest_ok = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit());
-        if file.trim().is_empty() || file.len() > 255 || !digest_ok {
-            return Err(fault(
-                ApiFaultKind::Invalid,
-                "an import names its file and carries its SHA-256 digest (64 hex)",
-            ));
-        }
+        self.check_import(caller, &file, &digest, rows.len())?;
         // One spelling per machine (`::ffff:192.0.2.1` is 192.0.2.1), the
         // one stored and dialled: a client may send any.
         let mut rows = rows;
@@ -75,6 +59,95 @@ impl Tower {
             .next_back()
             .map_or(1, |((_, id), _)| id + 1);
         let at_ms = now_ms();
+        let recs = self.import_records(caller, &file, (id, at_ms), rows)?;
+        if dry_run {
+            return Ok(CatalogAnswer::Imported {
+                session: None,
+                servers: count,
+            });
+        }
+        let mut names = Vec::with_capacity(recs.len());
+        for (rec, bytes) in recs {
+            names.push(rec.spec.name.clone());
+            turn.put(server_key(&rec.spec.name), bytes);
+            self.catalog.servers.insert(rec.spec.name.clone(), rec);
+        }
+        let session = SessionRecord {
+            id,
+            tenant: caller.tenant.clone(),
+            operator: caller.operator.clone(),
+            at_ms,
+            file: file.clone(),
+            digest: digest.clone(),
+            rows: count,
+            servers: names,
+            undone_ms: None,
+        };
+        turn.put(session_key(&caller.tenant, id), encode(&session));
+        self.catalog
+            .sessions
+            .insert((caller.tenant.clone(), id), session.clone());
+        self.audit_host(
+            turn,
+            caller,
+            "",
+            AuditAction::ServersImported,
+            format!("session {id}: {count} server(s) from {file} (sha256 {digest})"),
+        );
+        turn.logs.push(Log::Catalog(CatalogLog::ServersImported {
+            tenant: caller.tenant.clone(),
+            session: id,
+            servers: count,
+        }));
+        Ok(CatalogAnswer::Imported {
+            session: Some(session),
+            servers: count,
+        })
+    }
+
+    /// An import's size within bounds and the tenant's share, its file
+    /// named and its digest given.
+    fn check_import(
+        &self,
+        caller: &Caller,
+        file: &str,
+        digest: &str,
+        rows: usize,
+    ) -> Result<(), ApiFault> {
+        if rows == 0 {
+            return Err(fault(ApiFaultKind::Invalid, format!("{file}: no rows")));
+        }
+        if rows > vigie_catalog::servers::MAX_ROWS {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                format!(
+                    "{file}: {} rows, at most {} per import",
+                    rows,
+                    vigie_catalog::servers::MAX_ROWS
+                ),
+            ));
+        }
+        self.check_servers_share(&caller.tenant, file, rows)?;
+        let digest_ok = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit());
+        if file.trim().is_empty() || file.len() > 255 || !digest_ok {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                "an import names its file and carries its SHA-256 digest (64 hex)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The servers of an import's session `id` made at `at_ms`, each
+    /// encoded once, if they fit the one batch they must be stored in.
+    fn import_records(
+        &self,
+        caller: &Caller,
+        file: &str,
+        (id, at_ms): (u64, u64),
+        rows: Vec<ImportRow>,
+    ) -> Result<Vec<(ServerRecord, Vec<u8>)>, ApiFault> {
+        let count = rows.len() as u64;
         // Encoded once, here: the size decides before anything is written
         // whether the import fits the one batch it must be stored in.
         let recs: Vec<(ServerRecord, Vec<u8>)> = rows
@@ -109,49 +182,7 @@ impl Tower {
                 ),
             ));
         }
-        if dry_run {
-            return Ok(CatalogAnswer::Imported {
-                session: None,
-                servers: count,
-            });
-        }
-        let mut names = Vec::with_capacity(recs.len());
-        for (rec, bytes) in recs {
-            names.push(rec.spec.name.clone());
-            turn.put(server_key(&rec.spec.name), bytes);
-            self.catalog.servers.insert(rec.spec.name.clone(), rec);
-        }
-        let session = SessionRecord {
-            id,
-            tenant: caller.tenant.clone(),
-            operator: caller.operator.clone(),
-            at_ms,
-            file: file.clone(),
-            digest: digest.clone(),
-            rows: count,
-            servers: names,
-            undone_ms: None,
-        };
-        turn.put(session_key(&caller.tenant, id), encode(&session));
-        self.catalog
-            .sessions
-            .insert((caller.tenant.clone(), id), session.clone());
-        self.audit_host(
-            turn,
-            caller,
-            "",
-            "servers_imported",
-            format!("session {id}: {count} server(s) from {file} (sha256 {digest})"),
-        );
-        turn.logs.push(Log::Catalog(CatalogLog::ServersImported {
-            tenant: caller.tenant.clone(),
-            session: id,
-            servers: count,
-        }));
-        Ok(CatalogAnswer::Imported {
-            session: Some(session),
-            servers: count,
-        })
+        Ok(recs)
     }
 
     /// Every problem of an import's rows the tower sees: against the other

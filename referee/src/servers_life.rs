@@ -20,11 +20,14 @@ use vigie_changes::Selector;
 use vigie_wire::catalog::{Allocation, CatalogAnswer, Owner, ServerEdit, ServerState, EXPORT_PAGE};
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 
-use crate::catalog::{ip_key, server_key, session_key, CatalogLog};
-use crate::provision::provision_key;
+use crate::audit::AuditAction;
+use crate::catalog::{ip_key, provision_key, server_key, session_key};
+use crate::catalog_log::CatalogLog;
+use crate::clock::now_ms;
+use crate::codec::encode;
 use crate::scope::Visible;
 use crate::servers::fault;
-use crate::tower::{encode, now_ms, Tower};
+use crate::tower::Tower;
 use crate::turn::{Log, Turn};
 
 /// Most problems or names one answer or audit record lists.
@@ -102,7 +105,7 @@ impl Tower {
             turn,
             caller,
             name,
-            "server_edited",
+            AuditAction::ServerEdited,
             format!("server {name}: {}", said.join("; ")),
         );
         turn.logs.push(Log::Catalog(CatalogLog::ServerEdited {
@@ -184,7 +187,7 @@ impl Tower {
             turn,
             caller,
             "",
-            "servers_removed",
+            AuditAction::ServersRemoved,
             format!(
                 "{} server(s) removed{}: {}",
                 names.len(),
@@ -304,7 +307,7 @@ impl Tower {
                 turn,
                 caller,
                 "",
-                "ips_released",
+                AuditAction::IpsReleased,
                 format!(
                     "pool {pool}: {} (their servers removed)",
                     crate::ips::ranges(&addresses)
@@ -340,7 +343,7 @@ impl Tower {
             turn,
             caller,
             "",
-            "session_undone",
+            AuditAction::SessionUndone,
             format!(
                 "session {id} ({}, sha256 {}) undone: {} server(s) removed{}",
                 session.file,

@@ -30,7 +30,7 @@ impl Tower {
     /// tower's tenant. A host id another tenant registered first is left
     /// alone (with an event): the setup does not move hosts across tenants.
     pub fn apply_setup_hosts(&mut self, hosts: &[(HostId, Labels)], turn: &mut Turn) {
-        let caller = Caller::internal(crate::TOWER_TENANT, SETUP_OPERATOR);
+        let caller = Caller::internal(crate::operators::TOWER_TENANT, SETUP_OPERATOR);
         for (id, labels) in hosts {
             if let Err(f) = self.host_add(
                 &caller,

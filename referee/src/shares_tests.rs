@@ -9,6 +9,7 @@ use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ImportRow, Owner, PoolSpec
 use vigie_wire::limits::Shares;
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, AuditRecord, Caller};
 
+use crate::store::Store;
 use crate::tower::Tower;
 use crate::turn::Turn;
 
@@ -36,9 +37,14 @@ impl Fixture {
     /// One call in its own turn, the turn stored.
     fn call(&mut self, caller: &Caller, call: ApiCall) -> Result<ApiAnswer, ApiFault> {
         let mut t = Turn::default();
-        let out = self
-            .tower
-            .api(caller, call, &self.store.db, Instant::now(), &mut t);
+        let out = crate::fetch::api(
+            &mut self.tower,
+            caller,
+            call,
+            &self.store.db,
+            Instant::now(),
+            &mut t,
+        );
         self.store.commit(&mut self.tower, &mut t);
         out
     }
@@ -51,26 +57,14 @@ impl Fixture {
     }
 
     fn keys(&self, prefix: &str) -> usize {
-        self.store
-            .db
-            .iter(vigie_escalator::RangeSpec {
-                prefix: Some(prefix.as_bytes().to_vec()),
-                ..Default::default()
-            })
-            .count()
+        self.store.db.scan(prefix.as_bytes(), None).count()
     }
 
     fn audit(&self) -> Vec<AuditRecord> {
         self.store
             .db
-            .iter(vigie_escalator::RangeSpec {
-                prefix: Some(crate::audit::PREFIX.to_vec()),
-                ..Default::default()
-            })
-            .map(|e| {
-                let e = e.unwrap();
-                vigie_wire::decode(&e.value.unwrap()).unwrap()
-            })
+            .scan(crate::audit::PREFIX, None)
+            .map(|e| vigie_wire::decode(&e.unwrap().1).unwrap())
             .collect()
     }
 }

@@ -14,10 +14,13 @@ use vigie_wire::change::ChangeSpec;
 use vigie_wire::limits::MAX_VALUE;
 use vigie_wire::tower::{ApiFault, ApiFaultKind, ChangeState, ChangeView, StepStatus, StepView};
 
-use crate::api::MAX_SUBMIT_HOSTS;
+use crate::codec::encode;
 use crate::model::{change_id, ChangeRecord};
-use crate::tower::{encode, Tower};
+use crate::tower::Tower;
 use crate::turn::{WORK_MAX_BYTES, WORK_MAX_WRITES};
+
+/// Most hosts one submission may target: one turn stores them all.
+pub const MAX_SUBMIT_HOSTS: usize = 5_000;
 
 /// A submission that fits: what `submit` then stores.
 pub struct Sized {

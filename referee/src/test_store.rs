@@ -1,11 +1,11 @@
-//! For the referee's own tests: a real Escalator (in-process, durable) in
-//! a temp dir, the tower's database on it, and towers loaded from it.
+//! For the referee's own tests: the tower's records in memory (a
+//! `MemStore`, with Escalator's batch limits) and towers loaded from them,
+//! as a start rebuilds one. No Escalator is started.
 
 use std::time::Duration;
 
-use vigie_escalator::bench::LocalServer;
-use vigie_escalator::Database;
-
+use crate::mem_store::MemStore;
+use crate::store::Store;
 use crate::tower::{Timing, Tower};
 
 pub const TIMING: Timing = Timing {
@@ -14,43 +14,46 @@ pub const TIMING: Timing = Timing {
 };
 
 pub struct TestStore {
-    /// Kept for the store's life: the data dir and its server.
-    _dir: tempfile::TempDir,
-    _server: LocalServer,
-    pub db: Database,
+    pub db: MemStore,
 }
 
 pub fn store() -> TestStore {
-    let dir = tempfile::tempdir().unwrap();
-    let server = LocalServer::start(dir.path(), true).unwrap();
-    let db = vigie_escalator::Client::connect(&server.endpoint)
-        .unwrap()
-        .create(crate::model::DB)
-        .unwrap();
     TestStore {
-        _dir: dir,
-        _server: server,
-        db,
+        db: MemStore::default(),
     }
 }
 
 impl TestStore {
     /// A tower as a start rebuilds it from what is stored.
     pub fn tower(&self) -> Tower {
-        Tower::load(&self.db, TIMING).unwrap()
+        let tower = Tower::load(&self.db, TIMING).unwrap();
+        if let Err(broken) = tower.check() {
+            panic!("as loaded: {broken}");
+        }
+        tower
+    }
+
+    /// Every audit record, in sequence order, as stored.
+    pub fn audit(
+        &self,
+    ) -> Result<Vec<vigie_wire::tower::AuditRecord>, vigie_wire::tower::ApiFault> {
+        Ok(self
+            .db
+            .scan(crate::audit::PREFIX, None)
+            .map(|e| {
+                let (key, value) = e.unwrap();
+                crate::codec::decode(&key, &value).unwrap()
+            })
+            .collect())
     }
 
     /// Ends `turn` on `tower` and stores its writes in one batch, as the
     /// referee's loop does after every turn.
     pub fn commit(&self, tower: &mut Tower, turn: &mut crate::turn::Turn) {
         tower.finish_turn(turn);
-        let mut b = self.db.batch();
-        for (k, v) in turn.writes.drain(..) {
-            match v {
-                Some(v) => b.put(&k, &v),
-                None => b.delete(&k),
-            };
+        if let Err(broken) = tower.check() {
+            panic!("after a turn: {broken}");
         }
-        b.write().unwrap();
+        self.db.write(&mut turn.writes).unwrap();
     }
 }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use vigie_wire::change::StepResult;
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, Published, Report, ReportKind};
 
+use crate::store::Store;
 use crate::tower::Tower;
 use crate::turn::Turn;
 
@@ -50,10 +51,15 @@ impl Fixture {
             spec: spec(),
             target: target.into(),
         };
-        let answer = self
-            .tower
-            .api(&caller(), call, &self.store.db, self.now, &mut t)
-            .unwrap();
+        let answer = crate::fetch::api(
+            &mut self.tower,
+            &caller(),
+            call,
+            &self.store.db,
+            self.now,
+            &mut t,
+        )
+        .unwrap();
         self.store(t);
         match answer {
             ApiAnswer::Submitted(v) => v.into_iter().map(|v| v.id).collect(),
@@ -230,9 +236,14 @@ impl Fixture {
     /// A call, its turn finished and stored as the server would.
     fn call(&mut self, call: ApiCall) -> (Result<ApiAnswer, vigie_wire::tower::ApiFault>, Turn) {
         let mut t = Turn::default();
-        let r = self
-            .tower
-            .api(&caller(), call, &self.store.db, self.now, &mut t);
+        let r = crate::fetch::api(
+            &mut self.tower,
+            &caller(),
+            call,
+            &self.store.db,
+            self.now,
+            &mut t,
+        );
         let t = self.store(t);
         (r, t)
     }
@@ -416,9 +427,7 @@ fn add_hosts(f: &mut Fixture, n: usize) -> Vec<String> {
             host: h.clone(),
             labels: [("fleet".to_owned(), "all".to_owned())].into(),
         };
-        f.tower
-            .api(&caller(), call, &f.store.db, f.now, &mut t)
-            .unwrap();
+        crate::fetch::api(&mut f.tower, &caller(), call, &f.store.db, f.now, &mut t).unwrap();
     }
     f.tower.finish_turn(&mut t);
     crate::server::commit(&f.store.db, &mut t).unwrap();
@@ -436,7 +445,7 @@ fn submit_stored(
         spec,
         target: "fleet=all".into(),
     };
-    let answer = f.tower.api(&caller(), call, &f.store.db, f.now, &mut t);
+    let answer = crate::fetch::api(&mut f.tower, &caller(), call, &f.store.db, f.now, &mut t);
     let answer = answer.map(|a| match a {
         ApiAnswer::Submitted(v) => {
             // The answer goes back in one frame.
@@ -461,7 +470,7 @@ fn submit_stored(
 #[test]
 fn the_largest_submissions_the_limits_allow_are_stored_in_one_batch_or_refused_whole() {
     let mut f = fixture();
-    let hosts = add_hosts(&mut f, crate::api::MAX_SUBMIT_HOSTS);
+    let hosts = add_hosts(&mut f, crate::submission::MAX_SUBMIT_HOSTS);
     // The largest program: a file step whose content fills the value
     // limit, to every host.
     let big = vigie_wire::limits::MAX_VALUE - 4 * 1024;
@@ -475,7 +484,7 @@ fn the_largest_submissions_the_limits_allow_are_stored_in_one_batch_or_refused_w
     assert_eq!(stored, hosts.len());
     // What a turn counts for a change record is a bound on its size.
     for rec in f.tower.changes.values().take(10) {
-        assert!(crate::tower::encode(rec).len() <= rec.size_bound());
+        assert!(crate::codec::encode(rec).len() <= rec.size_bound());
     }
     // A title (copied into every change and its audit record) as big as
     // the value limit allows: never a batch Escalator refuses.
@@ -533,9 +542,7 @@ fn a_large_program_to_many_online_hosts_goes_out_over_several_turns() {
         spec: vigie_changes::parse_change("big.yml", &yaml).unwrap(),
         target: "on-*".into(),
     };
-    f.tower
-        .api(&caller(), call, &f.store.db, f.now, &mut t)
-        .unwrap();
+    crate::fetch::api(&mut f.tower, &caller(), call, &f.store.db, f.now, &mut t).unwrap();
     let first = orders(&t);
     assert!(first > 0, "some go out at once");
     assert!(
@@ -647,7 +654,8 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
         }
         if turn_no < 120 && next(3) == 0 {
             let target = ["h1", "h2", "h3", "h*"][next(4) as usize];
-            if let Ok(ApiAnswer::Submitted(v)) = f.tower.api(
+            if let Ok(ApiAnswer::Submitted(v)) = crate::fetch::api(
+                &mut f.tower,
                 &caller(),
                 ApiCall::Submit {
                     spec: spec(),
@@ -668,7 +676,8 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
             let h = hosts[next(3) as usize];
             let last = f.tower.hosts[h].queue.values().last().cloned();
             if let Some(id) = last {
-                let _ = f.tower.api(
+                let _ = crate::fetch::api(
+                    &mut f.tower,
                     &caller(),
                     ApiCall::Cancel { change: id },
                     &f.store.db,
@@ -777,7 +786,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
             "{h} ran out of sequence order: {seqs:?}"
         );
     }
-    let records = crate::api::read_audit(&f.store.db).unwrap();
+    let records = f.store.audit().unwrap();
     let head = f.tower.audit.clone();
     crate::audit::verify_chain(records, &head).unwrap();
 }
@@ -796,20 +805,36 @@ fn operator_calls_in_one_turn_see_each_other() {
     };
     let mut t = Turn::default();
     for (name, key) in [("alice", 'a'), ("bob", 'b')] {
-        f.tower
-            .api(&acme, add(name, key), &f.store.db, f.now, &mut t)
-            .unwrap();
+        crate::fetch::api(
+            &mut f.tower,
+            &acme,
+            add(name, key),
+            &f.store.db,
+            f.now,
+            &mut t,
+        )
+        .unwrap();
     }
     f.store(t);
     let mut t = Turn::default();
     let revoke = |name: &str| ApiCall::OperatorRevoke { name: name.into() };
-    let first = f
-        .tower
-        .api(&acme, revoke("alice"), &f.store.db, f.now, &mut t);
+    let first = crate::fetch::api(
+        &mut f.tower,
+        &acme,
+        revoke("alice"),
+        &f.store.db,
+        f.now,
+        &mut t,
+    );
     assert!(first.is_ok(), "{first:?}");
-    let second = f
-        .tower
-        .api(&acme, revoke("bob"), &f.store.db, f.now, &mut t);
+    let second = crate::fetch::api(
+        &mut f.tower,
+        &acme,
+        revoke("bob"),
+        &f.store.db,
+        f.now,
+        &mut t,
+    );
     assert_eq!(
         second.unwrap_err().kind,
         vigie_wire::tower::ApiFaultKind::Conflict,
@@ -819,7 +844,7 @@ fn operator_calls_in_one_turn_see_each_other() {
         name: "alice".into(),
         public: "c".repeat(40),
     };
-    let revived = f.tower.api(&acme, rotate, &f.store.db, f.now, &mut t);
+    let revived = crate::fetch::api(&mut f.tower, &acme, rotate, &f.store.db, f.now, &mut t);
     assert!(
         revived.is_err(),
         "a revoked operator's key is not rotated back to life"
@@ -853,14 +878,18 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
     let mut t = Turn::default();
     let tower = Caller::internal("acme", "t");
     let maker = add("maker", 'm', &["operators.admin", "changes.submit"]);
-    f.tower
-        .api(&tower, maker, &f.store.db, f.now, &mut t)
-        .unwrap();
+    crate::fetch::api(&mut f.tower, &tower, maker, &f.store.db, f.now, &mut t).unwrap();
     // The maker mints a peer with operators.admin only.
     let minted = add("minted", 'p', &["operators.admin"]);
-    f.tower
-        .api(&as_op("maker"), minted, &f.store.db, f.now, &mut t)
-        .unwrap();
+    crate::fetch::api(
+        &mut f.tower,
+        &as_op("maker"),
+        minted,
+        &f.store.db,
+        f.now,
+        &mut t,
+    )
+    .unwrap();
     f.store(t);
 
     let mut t = Turn::default();
@@ -868,20 +897,16 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
     let revoke = ApiCall::OperatorRevoke {
         name: "maker".into(),
     };
-    let err = f
-        .tower
-        .api(&peer, revoke, &f.store.db, f.now, &mut t)
-        .unwrap_err();
+    let err =
+        crate::fetch::api(&mut f.tower, &peer, revoke, &f.store.db, f.now, &mut t).unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Forbidden, "{err}");
     assert!(err.message.contains("changes.submit"), "{err}");
     let rotate = ApiCall::OperatorRotateKey {
         name: "maker".into(),
         public: "x".repeat(40),
     };
-    let err = f
-        .tower
-        .api(&peer, rotate, &f.store.db, f.now, &mut t)
-        .unwrap_err();
+    let err =
+        crate::fetch::api(&mut f.tower, &peer, rotate, &f.store.db, f.now, &mut t).unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Forbidden, "{err}");
     // Nothing changed: the maker is still active with its own key...
     f.store(t);
@@ -889,7 +914,9 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
     let maker = again.operators.iter().find(|o| o.name == "maker").unwrap();
     assert!(!maker.revoked && maker.public == "m".repeat(40));
     // ...and both refusals are in acme's audit, naming who tried what.
-    let refused: Vec<_> = crate::api::read_audit(&f.store.db)
+    let refused: Vec<_> = f
+        .store
+        .audit()
         .unwrap()
         .into_iter()
         .filter(|r| r.action == "operator_refused")
@@ -904,7 +931,33 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
     let revoke = ApiCall::OperatorRevoke {
         name: "minted".into(),
     };
-    f.tower
-        .api(&as_op("maker"), revoke, &f.store.db, f.now, &mut t)
-        .unwrap();
+    crate::fetch::api(
+        &mut f.tower,
+        &as_op("maker"),
+        revoke,
+        &f.store.db,
+        f.now,
+        &mut t,
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_queue_check_sees_a_change_out_of_its_queue_or_a_miscounted_program() {
+    let mut f = fixture();
+    f.beat("h", 1, None);
+    let ids = f.submit("h");
+    assert_eq!(f.tower.check(), Ok(()));
+    let spec_id = f.tower.changes[&ids[0]].spec_id.clone();
+    if let Some(p) = f.tower.specs.get_mut(&spec_id) {
+        p.users += 1;
+    }
+    assert!(f.tower.check().is_err(), "a program counted once too many");
+    if let Some(p) = f.tower.specs.get_mut(&spec_id) {
+        p.users -= 1;
+    }
+    if let Some(h) = f.tower.hosts.get_mut("h") {
+        h.queue.clear();
+    }
+    assert!(f.tower.check().is_err(), "a change in no queue");
 }

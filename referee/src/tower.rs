@@ -7,17 +7,21 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vigie_escalator::{Database, RangeSpec};
 use vigie_wire::change::ChangeSpec;
 use vigie_wire::tower::{
     host_topic, AuditRecord, ChangeId, ChangeState, ChangeView, HostId, Order, Published,
 };
 
-use crate::audit::{self, AuditChain};
+use crate::audit::{self, AuditAction, AuditChain};
+use crate::clock::now_ms;
+use crate::codec::{corrupt, decode, encode};
 use crate::error::RefereeError;
 use crate::model::{
-    change_key, done_key, host_key, queue_key, spec_key, ChangeRecord, HostRecord, NEXT_SEQ_KEY,
+    change_key, done_key, host_key, key_key, queue_key, spec_key, ChangeRecord, HostRecord,
+    NEXT_SEQ_KEY,
 };
+use crate::store::{scan_all, Store};
+use crate::table::Table;
 use crate::turn::{Log, Turn};
 
 /// How many finished changes `status` lists from memory.
@@ -76,7 +80,7 @@ pub struct Tower {
     /// The key registry by public key, read once at start and kept
     /// current by `keys.rs` (a scan per registration made enrolment
     /// quadratic).
-    pub keys: HashMap<String, vigie_wire::front::KeyRecord>,
+    pub keys: Table<String, vigie_wire::front::KeyRecord>,
     /// The operators, read once at start and kept current by
     /// `operators.rs`: every call of a turn sees the ones before it.
     pub operators: Vec<vigie_wire::front::OperatorRecord>,
@@ -87,7 +91,7 @@ pub struct Tower {
     /// Each tenant's last audit number (`AuditRecord::tenant_seq`).
     pub tenant_seqs: HashMap<String, u64>,
     /// Host metrics and waiting logs requests: memory only (`observe.rs`).
-    pub observed: crate::observe::Observed,
+    pub observed: crate::observed::Observed,
     /// The shares of bounded resources (the setup's `limits:`).
     pub limits: vigie_wire::limits::Shares,
     /// The launcher's latest word on every daemon (`health.rs`); `None`
@@ -111,57 +115,9 @@ pub struct Program {
 /// of it in memory at once.
 pub const TURN_MAX_ORDER_BYTES: usize = 64 << 20;
 
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn corrupt(key: &[u8], e: impl std::fmt::Display) -> RefereeError {
-    RefereeError::Corrupt {
-        key: String::from_utf8_lossy(key).into_owned(),
-        reason: e.to_string(),
-    }
-}
-
-pub fn decode<T: serde::de::DeserializeOwned>(key: &[u8], v: &[u8]) -> Result<T, RefereeError> {
-    vigie_wire::decode(v).map_err(|e| corrupt(key, e))
-}
-
-pub fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
-    // Our own records always encode: the limits are far above their size.
-    vigie_wire::encode(v).unwrap_or_default()
-}
-
-/// Every record under `prefix`, decoded (small registries: keys, operators).
-pub fn scan_all<T: serde::de::DeserializeOwned>(
-    db: &Database,
-    prefix: &[u8],
-) -> Result<Vec<T>, vigie_wire::tower::ApiFault> {
-    let storage =
-        |e: String| vigie_wire::tower::ApiFault::new(vigie_wire::tower::ApiFaultKind::Storage, e);
-    let spec = RangeSpec {
-        prefix: Some(prefix.to_vec()),
-        ..RangeSpec::default()
-    };
-    db.iter(spec)
-        .map(|e| {
-            let e = e.map_err(|e| storage(e.to_string()))?;
-            decode::<T>(&e.key, &e.value.unwrap_or_default()).map_err(|e| storage(e.to_string()))
-        })
-        .collect()
-}
-
-fn prefix(p: &str) -> RangeSpec {
-    RangeSpec {
-        prefix: Some(p.as_bytes().to_vec()),
-        ..RangeSpec::default()
-    }
-}
-
 impl Tower {
     /// Rebuilds the state from what Escalator holds.
-    pub fn load(db: &Database, timing: Timing) -> Result<Self, RefereeError> {
+    pub fn load(db: &dyn Store, timing: Timing) -> Result<Self, RefereeError> {
         let mut t = Tower {
             hosts: BTreeMap::new(),
             changes: HashMap::new(),
@@ -172,9 +128,8 @@ impl Tower {
             audit: AuditChain::default(),
             timing,
             idem: crate::idem::Remembered::load(db)?,
-            keys: HashMap::new(),
-            operators: crate::operators::all_operators(db)
-                .map_err(|f| corrupt(b"operator/", f.message))?,
+            keys: Table::loaded(HashMap::new(), |public| key_key(public)),
+            operators: scan_all(db, b"operator/").map_err(|f| corrupt(b"operator/", f.message))?,
             catalog: crate::catalog::Catalog::load(db)?,
             rules: Vec::new(),
             tenant_seqs: HashMap::new(),
@@ -182,86 +137,99 @@ impl Tower {
             limits: Default::default(),
             health: None,
         };
-        for e in db.iter(RangeSpec {
-            prefix: Some(audit::TENANT_PREFIX.to_vec()),
-            ..RangeSpec::default()
-        }) {
-            let e = e?;
-            let bytes: [u8; 8] = e
-                .value
-                .unwrap_or_default()
+        t.load_counters(db)?;
+        let mut keys = HashMap::new();
+        for e in db.scan(b"key/", None) {
+            let (key, value) = e?;
+            let rec: vigie_wire::front::KeyRecord = decode(&key, &value)?;
+            keys.insert(rec.public.clone(), rec);
+        }
+        t.keys = Table::loaded(keys, |public| key_key(public));
+        for e in db.scan(b"host/", None) {
+            let (key, value) = e?;
+            let rec: HostRecord = decode(&key, &value)?;
+            t.hosts.insert(rec.id.clone(), HostState::new(rec));
+        }
+        for e in db.scan(b"queue/", None) {
+            let (key, value) = e?;
+            t.load_queued(db, &key, value)?;
+        }
+        t.load_recent(db)?;
+        Ok(t)
+    }
+
+    /// Each tenant's last audit number, the next sequence, the audit head.
+    fn load_counters(&mut self, db: &dyn Store) -> Result<(), RefereeError> {
+        for e in db.scan(audit::TENANT_PREFIX, None) {
+            let (key, value) = e?;
+            let bytes: [u8; 8] = value
                 .as_slice()
                 .try_into()
-                .map_err(|_| corrupt(&e.key, "not 8 bytes"))?;
-            let tenant = String::from_utf8_lossy(&e.key[audit::TENANT_PREFIX.len()..]).into_owned();
-            t.tenant_seqs.insert(tenant, u64::from_be_bytes(bytes));
-        }
-        for e in db.iter(prefix("key/")) {
-            let e = e?;
-            let rec: vigie_wire::front::KeyRecord = decode(&e.key, &e.value.unwrap_or_default())?;
-            t.keys.insert(rec.public.clone(), rec);
+                .map_err(|_| corrupt(&key, "not 8 bytes"))?;
+            let tenant = String::from_utf8_lossy(&key[audit::TENANT_PREFIX.len()..]).into_owned();
+            self.tenant_seqs.insert(tenant, u64::from_be_bytes(bytes));
         }
         if let Some(v) = db.get(NEXT_SEQ_KEY)? {
             let bytes: [u8; 8] = v
                 .as_slice()
                 .try_into()
                 .map_err(|_| corrupt(NEXT_SEQ_KEY, "not 8 bytes"))?;
-            t.next_seq = u64::from_be_bytes(bytes);
+            self.next_seq = u64::from_be_bytes(bytes);
         }
         if let Some(v) = db.get(audit::HEAD_KEY)? {
-            t.audit =
+            self.audit =
                 AuditChain::decode_head(&v).ok_or_else(|| corrupt(audit::HEAD_KEY, "bad head"))?;
         }
-        for e in db.iter(prefix("host/")) {
-            let e = e?;
-            let rec: HostRecord = decode(&e.key, &e.value.unwrap_or_default())?;
-            t.hosts.insert(rec.id.clone(), HostState::new(rec));
+        Ok(())
+    }
+
+    /// A queued change (`queue/` entry `key` naming change `value`): its
+    /// record, its program, its place in its host's queue.
+    fn load_queued(
+        &mut self,
+        db: &dyn Store,
+        key: &[u8],
+        value: Vec<u8>,
+    ) -> Result<(), RefereeError> {
+        let id = String::from_utf8(value).map_err(|err| corrupt(key, err))?;
+        let ck = change_key(&id);
+        let rec: ChangeRecord = decode(&ck, &db.get(&ck)?.ok_or_else(|| corrupt(&ck, "missing"))?)?;
+        if !self.specs.contains_key(&rec.spec_id) {
+            let sk = spec_key(&rec.spec_id);
+            let bytes = db.get(&sk)?.ok_or_else(|| corrupt(&sk, "missing"))?;
+            let spec: ChangeSpec = decode(&sk, &bytes)?;
+            let program = Program {
+                spec: Arc::new(spec),
+                users: 0,
+                bytes: bytes.len(),
+            };
+            self.specs.insert(rec.spec_id.clone(), program);
         }
-        for e in db.iter(prefix("queue/")) {
-            let e = e?;
-            let id = String::from_utf8(e.value.unwrap_or_default())
-                .map_err(|err| corrupt(&e.key, err))?;
-            let ck = change_key(&id);
-            let rec: ChangeRecord =
-                decode(&ck, &db.get(&ck)?.ok_or_else(|| corrupt(&ck, "missing"))?)?;
-            if !t.specs.contains_key(&rec.spec_id) {
-                let sk = spec_key(&rec.spec_id);
-                let bytes = db.get(&sk)?.ok_or_else(|| corrupt(&sk, "missing"))?;
-                let spec: ChangeSpec = decode(&sk, &bytes)?;
-                let program = Program {
-                    spec: Arc::new(spec),
-                    users: 0,
-                    bytes: bytes.len(),
-                };
-                t.specs.insert(rec.spec_id.clone(), program);
-            }
-            if let Some(entry) = t.specs.get_mut(&rec.spec_id) {
-                entry.users += 1;
-            }
-            let host = rec.view.host.clone();
-            let h = t
-                .hosts
-                .get_mut(&host)
-                .ok_or_else(|| corrupt(&e.key, "queued for an unknown host"))?;
-            h.queue.insert(rec.view.seq, id.clone());
-            t.busy.insert(host);
-            t.changes.insert(id, rec);
+        if let Some(entry) = self.specs.get_mut(&rec.spec_id) {
+            entry.users += 1;
         }
-        // The most recent final changes, for `status` without an id.
-        let from = done_key(t.next_seq.saturating_sub(RECENT as u64));
-        let spec = RangeSpec {
-            prefix: Some(b"done/".to_vec()),
-            start: Some(from[b"done/".len()..].to_vec()),
-            ..RangeSpec::default()
-        };
-        for e in db.iter(spec) {
-            let e = e?;
-            let ck = change_key(&String::from_utf8_lossy(&e.value.unwrap_or_default()));
+        let host = rec.view.host.clone();
+        let h = self
+            .hosts
+            .get_mut(&host)
+            .ok_or_else(|| corrupt(key, "queued for an unknown host"))?;
+        h.queue.insert(rec.view.seq, id.clone());
+        self.busy.insert(host);
+        self.changes.insert(id, rec);
+        Ok(())
+    }
+
+    /// The most recent final changes, for `status` without an id.
+    fn load_recent(&mut self, db: &dyn Store) -> Result<(), RefereeError> {
+        let from = done_key(self.next_seq.saturating_sub(RECENT as u64));
+        for e in db.scan(b"done/", Some(&from[b"done/".len()..])) {
+            let (_, value) = e?;
+            let ck = change_key(&String::from_utf8_lossy(&value));
             if let Some(v) = db.get(&ck)? {
-                t.recent.push_back(decode::<ChangeRecord>(&ck, &v)?.view);
+                self.recent.push_back(decode::<ChangeRecord>(&ck, &v)?.view);
             }
         }
-        Ok(t)
+        Ok(())
     }
 
     /// Appends an audit record for `change` to the chain and the turn.
@@ -270,7 +238,7 @@ impl Tower {
         turn: &mut Turn,
         change: &ChangeView,
         step: Option<u32>,
-        action: &str,
+        action: AuditAction,
         result: Option<&vigie_wire::change::StepResult>,
     ) {
         let r = result.cloned().unwrap_or_default();
@@ -289,7 +257,7 @@ impl Tower {
                 host: change.host.clone(),
                 change: change.id.clone(),
                 step,
-                action: action.to_owned(),
+                action: action.as_str().to_owned(),
                 summary: if r.summary.is_empty() {
                     change.title.clone()
                 } else {
@@ -324,7 +292,7 @@ impl Tower {
         turn: &mut Turn,
         caller: &vigie_wire::tower::Caller,
         host: &str,
-        action: &str,
+        action: AuditAction,
         summary: String,
     ) {
         self.append_audit(
@@ -337,7 +305,7 @@ impl Tower {
                 host: host.to_owned(),
                 change: String::new(),
                 step: None,
-                action: action.to_owned(),
+                action: action.as_str().to_owned(),
                 summary,
                 exit_code: None,
                 before_digest: None,
@@ -475,6 +443,50 @@ impl Tower {
                 turn.publish.push((vec![host_topic(&host)], ack));
             }
         }
+    }
+
+    /// The queues' invariants, as they hold between turns: each change not
+    /// final is in its host's queue at its sequence and nowhere else,
+    /// `busy` is exactly the hosts with a queue, each program is counted by
+    /// the changes that run it, and `next_seq` is above every sequence.
+    /// The referee's tests check them after every stored turn.
+    #[cfg(test)]
+    pub fn check(&self) -> Result<(), String> {
+        let mut queued = 0;
+        for (host, h) in &self.hosts {
+            for (seq, id) in &h.queue {
+                let rec = self
+                    .changes
+                    .get(id)
+                    .ok_or_else(|| format!("{host} queues {id}, unknown"))?;
+                if (&rec.view.host, rec.view.seq) != (host, *seq) {
+                    return Err(format!("{id} is queued on {host} at {seq}, not its own"));
+                }
+                if *seq >= self.next_seq {
+                    return Err(format!("{id} has {seq}, next_seq is {}", self.next_seq));
+                }
+                queued += 1;
+            }
+            if h.queue.is_empty() == self.busy.contains(host) {
+                return Err(format!("{host}: busy is not whether it has a queue"));
+            }
+        }
+        if queued != self.changes.len() || self.busy.iter().any(|h| !self.hosts.contains_key(h)) {
+            return Err("a change not final is in no queue, or a busy host is unknown".into());
+        }
+        let mut users: HashMap<&str, usize> = HashMap::new();
+        for rec in self.changes.values() {
+            *users.entry(rec.spec_id.as_str()).or_default() += 1;
+        }
+        for (id, p) in &self.specs {
+            if users.get(id.as_str()) != Some(&p.users) {
+                return Err(format!("program {id} counts {} users", p.users));
+            }
+        }
+        if users.keys().any(|id| !self.specs.contains_key(*id)) {
+            return Err("a change runs a program not held".into());
+        }
+        Ok(())
     }
 
     /// One change fewer uses this program: forget it when none does.

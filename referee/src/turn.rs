@@ -187,7 +187,7 @@ pub enum Log {
         seq: u64,
         reason: &'static str,
     },
-    Catalog(crate::catalog::CatalogLog),
+    Catalog(crate::catalog_log::CatalogLog),
 }
 
 impl Log {
@@ -228,51 +228,13 @@ impl Log {
             } => {
                 info!(event = "change_queued", change, host, seq, tenant)
             }
-            Log::ChangeDispatched {
-                change,
-                host,
-                seq,
-                resent,
-                waited_ms,
-            } => {
-                info!(
-                    event = "change_dispatched",
-                    change, host, seq, resent, waited_ms
-                )
-            }
+            Log::ChangeDispatched { .. } => self.emit_dispatched(),
             Log::ChangeAccepted { change, host } => info!(event = "change_accepted", change, host),
             Log::StepStarted { change, host, step } => {
                 info!(event = "step_started", change, host, step)
             }
-            Log::StepResult {
-                change,
-                host,
-                step,
-                undo,
-                ok,
-                summary,
-                kind,
-            } => {
-                let event = match (undo, ok) {
-                    (false, true) => "step_succeeded",
-                    (false, false) => "step_failed",
-                    (true, true) => "step_undone",
-                    (true, false) => "undo_failed",
-                };
-                info!(event, change, host, step, summary, kind)
-            }
-            Log::ChangeFinished {
-                change,
-                host,
-                state,
-                tenant,
-                took_ms,
-            } => {
-                info!(
-                    event = "change_finished",
-                    change, host, state, tenant, took_ms
-                )
-            }
+            Log::StepResult { .. } => self.emit_step(),
+            Log::ChangeFinished { .. } => self.emit_finished(),
             Log::ChangeCancelled {
                 change,
                 host,
@@ -290,5 +252,64 @@ impl Log {
             }
             Log::Catalog(c) => c.emit(),
         }
+    }
+
+    fn emit_dispatched(&self) {
+        use tracing::info;
+        let Log::ChangeDispatched {
+            change,
+            host,
+            seq,
+            resent,
+            waited_ms,
+        } = self
+        else {
+            return;
+        };
+        info!(
+            event = "change_dispatched",
+            change, host, seq, resent, waited_ms
+        )
+    }
+
+    fn emit_step(&self) {
+        use tracing::info;
+        let Log::StepResult {
+            change,
+            host,
+            step,
+            undo,
+            ok,
+            summary,
+            kind,
+        } = self
+        else {
+            return;
+        };
+        let event = match (undo, ok) {
+            (false, true) => "step_succeeded",
+            (false, false) => "step_failed",
+            (true, true) => "step_undone",
+            (true, false) => "undo_failed",
+        };
+        info!(event, change, host, step, summary, kind)
+    }
+
+    fn emit_finished(&self) {
+        use tracing::info;
+        let Log::ChangeFinished {
+            change,
+            host,
+            state,
+            tenant,
+            took_ms,
+        } = self
+        else {
+            return;
+        };
+        info!(
+            event = "change_finished",
+            change, host, state, tenant, took_ms
+        )
     }
 }

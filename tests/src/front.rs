@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use vigie_client::ApiClient;
 use vigie_majordomo::keys::{write_new, KeyPair};
 use vigie_majordomo::operator::{FrontLink, OperatorConfig};
-use vigie_referee::ApiClient;
 use vigie_wire::front::Grant;
 use vigie_wire::tower::ApiCall;
 
@@ -74,10 +74,10 @@ pub fn grants(texts: &[&str]) -> anyhow::Result<Vec<Grant>> {
 
 /// The kind of fault a call was refused with, if it was refused.
 pub fn fault(
-    r: Result<vigie_wire::tower::ApiAnswer, vigie_referee::ClientError>,
+    r: Result<vigie_wire::tower::ApiAnswer, vigie_client::ClientError>,
 ) -> Option<vigie_wire::tower::ApiFaultKind> {
     match r {
-        Err(vigie_referee::ClientError::Refused(f)) => Some(f.kind),
+        Err(vigie_client::ClientError::Refused(f)) => Some(f.kind),
         _ => None,
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use vigie_referee::ApiClient;
+use vigie_client::ApiClient;
 use vigie_wire::tower::{Caller, ChangeView};
 
 use crate::daemon::{vigie_bin, Daemon, Witness, START_TIMEOUT};

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::process::Output;
 
-use vigie_referee::ClientError;
+use vigie_client::ClientError;
 use vigie_tests::front::{add_operator, admin, client_with, grants};
 use vigie_tests::{Launcher, Setup};
 use vigie_wire::catalog::{CatalogAnswer, CatalogCall, Owner, PoolSpec};

@@ -139,7 +139,7 @@ fn a_step_s_whole_output_is_read_back_and_permissions_apply() -> anyhow::Result<
         &grants(&["logs.read", "hosts.read"])?,
     )?;
     match client_with(&t, &other, None)?.call(logs_query("web-1")) {
-        Err(vigie_referee::ClientError::Refused(f)) => {
+        Err(vigie_client::ClientError::Refused(f)) => {
             assert_eq!(f.kind, ApiFaultKind::NotFound);
             assert!(f.message.contains("no host web-1"), "{}", f.message);
         }

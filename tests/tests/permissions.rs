@@ -7,8 +7,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use vigie_client::{ApiClient, ClientError};
 use vigie_majordomo::keys::{write_new, KeyPair};
-use vigie_referee::{ApiClient, ClientError};
 use vigie_tests::front::{add_operator, admin, client_with, fault, spec};
 use vigie_tests::{Launcher, Setup};
 use vigie_wire::front::{Grant, Verb};

@@ -26,7 +26,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use anyhow::Context;
-use vigie_referee::ApiClient;
+use vigie_client::ApiClient;
 use vigie_tests::front::grants;
 use vigie_tests::sshd::{unavailable, SshMachines};
 use vigie_tests::{Launcher, Setup};

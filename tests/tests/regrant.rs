@@ -4,7 +4,7 @@
 //! the granter's own, never taken by someone weaker, never leaving the
 //! tower without a `tenants.admin`.
 
-use vigie_referee::ApiClient;
+use vigie_client::ApiClient;
 use vigie_tests::front::{add_operator, admin, client_with, fault, grants, spec};
 use vigie_tests::{Launcher, Setup};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFaultKind, AuditRecord, Labels};
@@ -134,7 +134,7 @@ fn grants_never_widen_never_strip_the_stronger_never_orphan_the_tower() -> anyho
         name: "maker".into(),
         grant: grants(&["operators.admin"])?.remove(0),
     });
-    let Err(vigie_referee::ClientError::Refused(f)) = strip else {
+    let Err(vigie_client::ClientError::Refused(f)) = strip else {
         anyhow::bail!("expected a refusal, got {strip:?}")
     };
     assert_eq!(f.kind, ApiFaultKind::Forbidden, "{f}");

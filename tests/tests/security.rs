@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
+use vigie_client::{ApiClient, ClientError, Incoming, Link};
 use vigie_majordomo::keys::KeyPair;
-use vigie_referee::{ApiClient, ClientError, Incoming, Link};
 use vigie_tests::front::{add_operator, admin, client_with, fault, grants, spec, tower_key};
 use vigie_tests::{Launcher, Setup};
 use vigie_wire::front::{FrontIn, FrontOut};

@@ -379,7 +379,7 @@ fn fill_acme(t: &Launcher) -> anyhow::Result<(Load, std::sync::mpsc::Receiver<()
 
 /// The tenant's whole share of servers (one import) and of addresses
 /// (a call's worth at a time).
-fn fill_catalog(acme: &mut vigie_referee::ApiClient) -> anyhow::Result<()> {
+fn fill_catalog(acme: &mut vigie_client::ApiClient) -> anyhow::Result<()> {
     let limits = vigie_wire::limits::Shares::default();
     let mut csv =
         String::from("name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels\n");

@@ -1,6 +1,26 @@
 //! The conventions, enforced (rust-analyzer's tidy test): every source file
 //! starts with its module doc, every crate of the workspace has its
-//! paragraph in ARCHITECTURE.md, and every module is named there.
+//! paragraph in ARCHITECTURE.md, and every module is named there. And the
+//! architecture: which crate may depend on which, the referee's core does
+//! no I/O, no import circle inside a crate, no function over 80 lines, no
+//! `too_many_arguments` allowance. The allow-lists (`tidy/allowed.rs`)
+//! fail when stale, so they only shrink; each check has a unit test that
+//! plants the fault it catches.
+
+#[path = "tidy/allowed.rs"]
+mod allowed;
+#[path = "tidy/checks.rs"]
+mod checks;
+#[path = "tidy/deps.rs"]
+mod deps;
+#[path = "tidy/fnlen.rs"]
+mod fnlen;
+#[path = "tidy/modgraph.rs"]
+mod modgraph;
+#[path = "tidy/planted.rs"]
+mod planted;
+#[path = "tidy/source.rs"]
+mod source;
 
 use std::path::{Path, PathBuf};
 
@@ -98,4 +118,34 @@ fn architecture_maps_every_crate_and_module() {
         }
     }
     assert!(missing.is_empty(), "not in ARCHITECTURE.md: {missing:#?}");
+}
+
+#[test]
+fn crates_depend_only_as_the_table_allows() {
+    let problems = checks::crate_deps(&root(), &members(), allowed::CRATE_DEPS);
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn referee_core_does_no_io() {
+    let problems = checks::core_io(&root());
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn no_import_circle_inside_a_crate() {
+    let problems = checks::circles(&root(), &members(), allowed::CIRCLES);
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn no_production_function_over_80_lines() {
+    let problems = checks::long_fns(&root(), &members(), allowed::LONG_FNS);
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn no_too_many_arguments_allowance() {
+    let problems = checks::allowances(&root(), &members());
+    assert!(problems.is_empty(), "{problems:#?}");
 }

@@ -177,7 +177,7 @@ fn a_crash_looping_plug_is_never_given_up_and_its_host_says_why_it_is_offline() 
 fn tower_status_shows_plugs_only_to_those_who_may_read_their_host() -> anyhow::Result<()> {
     let tower = Launcher::start(setup("statusgrants"))?;
     let dir = tempfile::tempdir()?;
-    let tenant = vigie_referee::TOWER_TENANT;
+    let tenant = vigie_wire::ids::TOWER_TENANT;
     let names = |keys| -> anyhow::Result<Vec<String>> {
         let ApiAnswer::TowerStatus(h) =
             client_with(&tower, keys, None)?.call(ApiCall::TowerStatus)?

@@ -256,7 +256,7 @@ fn label_rules_reach_hosts_registered_later_and_hosts_add_never_relabels() -> an
 }
 
 fn audit(
-    c: &mut vigie_referee::ApiClient,
+    c: &mut vigie_client::ApiClient,
     limit: u32,
     filter: AuditFilter,
 ) -> anyhow::Result<Vec<AuditRecord>> {
@@ -291,7 +291,7 @@ fn the_audit_filters_pages_and_numbers_each_tenants_records_apart() -> anyhow::R
     })?;
     let ann = add_operator(&t, &dir, "acme", "ann", &grants(&["changes.submit"])?)?;
     let mut ann = client_with(&t, &ann, None)?;
-    let submit = |c: &mut vigie_referee::ApiClient| -> anyhow::Result<ChangeView> {
+    let submit = |c: &mut vigie_client::ApiClient| -> anyhow::Result<ChangeView> {
         Ok(c.changes(ApiCall::Submit {
             spec: spec("title: s\nsteps:\n  - run: \"true\"\n")?,
             target: "a-1".into(),

@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::front::Verb;
-use crate::tower::Labels;
+use crate::access::Verb;
+use crate::ids::Labels;
 
 /// A server as a supplier lists it (one CSV row, validated).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,12 +5,14 @@
 //! MessagePack body. Decoding never panics: garbage, truncated, oversized and
 //! wrong-version frames each give a typed [`WireError`].
 
+pub mod access;
 pub mod catalog;
 pub mod change;
 pub mod deploy;
 mod envelope;
 pub mod escalator;
 pub mod front;
+pub mod ids;
 pub mod lifecycle;
 pub mod limits;
 pub mod observe;

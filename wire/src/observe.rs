@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::tower::{ChangeId, HostId};
+use crate::ids::{ChangeId, HostId};
 
 /// Most services a sample lists (the rest are counted in
 /// [`HostSample::services_omitted`]): a sample stays small.
@@ -41,6 +41,68 @@ pub struct HostSample {
     /// The deployer's instances found on the host, at most [`MAX_SERVICES`].
     pub services: Vec<ServiceState>,
     pub services_omitted: u32,
+    /// Replicas the host's health watch restarted since its agent started
+    /// (absent from an older agent's samples: zero).
+    #[serde(default)]
+    pub replica_restarts: u64,
+    /// Replicas it restarted too often, stopped and left stopped.
+    #[serde(default)]
+    pub replicas_given_up: u32,
+}
+
+/// The file of a deployed instance (`INSTANCE_DIR/health_watch`) that asks
+/// the host's agent to keep checking its replicas after the rollout:
+/// written by the deployer, read by the plug's health watch.
+pub const HEALTH_WATCH_FILE: &str = "health_watch";
+
+/// What [`HEALTH_WATCH_FILE`] says, one `key=value` a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthWatch {
+    /// The URL path GET on the replica's own address and port.
+    pub path: String,
+    pub every_ms: u64,
+    pub timeout_ms: u64,
+    /// Failed checks in a row that restart the replica (0: never).
+    pub restart_after: u32,
+    /// How long a (re)started replica has before its failures count.
+    pub start_ms: u64,
+}
+
+impl HealthWatch {
+    pub fn render(&self) -> String {
+        format!(
+            "# Written by the Vigie deployer: the agent's health watch of this instance.\n\
+             path={}\nevery_ms={}\ntimeout_ms={}\nrestart_after={}\nstart_ms={}\n",
+            self.path, self.every_ms, self.timeout_ms, self.restart_after, self.start_ms
+        )
+    }
+
+    /// `None` unless every key is there, once, with a valid value: the
+    /// file sits where the deployed app could write.
+    pub fn parse(text: &str) -> Option<HealthWatch> {
+        let mut keys = std::collections::BTreeMap::new();
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let (k, v) = line.split_once('=')?;
+            if keys.insert(k, v).is_some() {
+                return None;
+            }
+        }
+        let num = |k: &str| keys.get(k).and_then(|v| v.parse::<u64>().ok());
+        let path = keys.get("path")?;
+        if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return None;
+        }
+        Some(HealthWatch {
+            path: (*path).to_owned(),
+            every_ms: num("every_ms")?,
+            timeout_ms: num("timeout_ms")?,
+            restart_after: u32::try_from(num("restart_after")?).ok()?,
+            start_ms: num("start_ms")?,
+        })
+    }
 }
 
 /// One replica of one instance the deployer runs on a host
@@ -133,4 +195,76 @@ pub struct LogsPage {
     /// `since_ms`.
     #[serde(default)]
     pub skipped_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_health_watch_reads_back_and_a_tampered_one_is_refused() {
+        let w = HealthWatch {
+            path: "/health".into(),
+            every_ms: 200,
+            timeout_ms: 1_000,
+            restart_after: 3,
+            start_ms: 6_000,
+        };
+        assert_eq!(HealthWatch::parse(&w.render()), Some(w.clone()));
+        let text = w.render();
+        // Written where the app can write: anything odd is no watch at all.
+        for bad in [
+            text.replace("path=/health", "path=http://elsewhere/"),
+            text.replace("path=/health", "path=/a b"),
+            format!("{text}every_ms=1\n"),
+            text.replace("every_ms=200", "every_ms=-1"),
+            text.replace("restart_after=3\n", ""),
+            format!("{text}garbage\n"),
+        ] {
+            assert_eq!(HealthWatch::parse(&bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_sample_from_an_older_agent_has_no_health_watch_counts() {
+        #[derive(Serialize)]
+        struct Old {
+            host: String,
+            at_ms: u64,
+            interval_ms: u64,
+            cpus: u32,
+            cpu_busy_ms: u64,
+            cpu_idle_ms: u64,
+            load_centi: [u32; 3],
+            memory_total_bytes: u64,
+            memory_available_bytes: u64,
+            disk_total_bytes: u64,
+            disk_available_bytes: u64,
+            uptime_ms: u64,
+            services: Vec<ServiceState>,
+            services_omitted: u32,
+        }
+        let old = Old {
+            host: "h".into(),
+            at_ms: 1,
+            interval_ms: 2,
+            cpus: 3,
+            cpu_busy_ms: 4,
+            cpu_idle_ms: 5,
+            load_centi: [6, 7, 8],
+            memory_total_bytes: 9,
+            memory_available_bytes: 10,
+            disk_total_bytes: 11,
+            disk_available_bytes: 12,
+            uptime_ms: 13,
+            services: Vec::new(),
+            services_omitted: 0,
+        };
+        let bytes = rmp_serde::to_vec(&old).unwrap();
+        let new: HostSample = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(
+            (new.cpus, new.replica_restarts, new.replicas_given_up),
+            (3, 0, 0)
+        );
+    }
 }

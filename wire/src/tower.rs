@@ -6,15 +6,10 @@
 //!   [`host_topic`], [`change_topic`]) then a [`Published`] message;
 //! - operator → referee: DEALER → ROUTER, [`ApiRequest`] / [`ApiReply`].
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::change::{ChangeSpec, StepResult};
-
-pub type HostId = String;
-pub type ChangeId = String;
-pub type Labels = BTreeMap<String, String>;
+pub use crate::ids::{ChangeId, HostId, Labels};
 
 /// The PUB topic of one host. The trailing NUL makes SUB's prefix filter an
 /// exact match: `web-1\0` is not a prefix of `web-10\0`.
@@ -143,9 +138,9 @@ pub enum Published {
     Update(ChangeView),
     /// A key of the registry changed (topic `KEYS_TOPIC`), after it was
     /// durably stored.
-    Key(crate::front::KeyRecord),
+    Key(crate::access::KeyRecord),
     /// An operator was added, changed or revoked (topic `KEYS_TOPIC`).
-    Operator(crate::front::OperatorRecord),
+    Operator(crate::access::OperatorRecord),
     /// The incarnation a plug with a new journal numbers its reports in,
     /// handed out by the referee (never a clock: a host whose clock is
     /// behind must still come back).
@@ -517,7 +512,7 @@ pub enum ApiCall {
     /// majordomo, a batch per interval, already rate-limited; recorded as
     /// pending within a bound, audited as one record).
     KeysPending {
-        knocks: Vec<crate::front::Knock>,
+        knocks: Vec<crate::access::Knock>,
         /// Knocks the door dropped by its rate limits since the last batch.
         dropped: u64,
     },
@@ -542,7 +537,7 @@ pub enum ApiCall {
     OperatorAdd {
         name: String,
         public: String,
-        grants: Vec<crate::front::Grant>,
+        grants: Vec<crate::access::Grant>,
     },
     /// Gives an operator of the caller's tenant a new key: the old one
     /// stops getting in at once.
@@ -558,7 +553,7 @@ pub enum ApiCall {
     /// (its key stays): no wider than the caller's own grants.
     OperatorGrant {
         name: String,
-        grant: crate::front::Grant,
+        grant: crate::access::Grant,
     },
     /// Takes one grant (exactly as held) from an operator of the caller's
     /// tenant in place: refused for an operator holding a grant the caller
@@ -566,7 +561,7 @@ pub enum ApiCall {
     /// `operators.admin`.
     OperatorUngrant {
         name: String,
-        grant: crate::front::Grant,
+        grant: crate::access::Grant,
     },
     Operators,
     /// The deployer's inventory (`deploy.rs`).
@@ -622,8 +617,8 @@ impl ApiCall {
 
     /// The permission a call needs at the front door; `None` for calls only
     /// the tower itself makes.
-    pub fn verb(&self) -> Option<crate::front::Verb> {
-        use crate::front::Verb;
+    pub fn verb(&self) -> Option<crate::access::Verb> {
+        use crate::access::Verb;
         Some(match self {
             ApiCall::Submit { .. } | ApiCall::Retry { .. } => Verb::ChangesSubmit,
             ApiCall::Cancel { .. } | ApiCall::Abandon { .. } => Verb::ChangesCancel,
@@ -674,8 +669,8 @@ pub enum ApiAnswer {
         records: u64,
         head: String,
     },
-    Keys(Vec<crate::front::KeyRecord>),
-    Operators(Vec<crate::front::OperatorRecord>),
+    Keys(Vec<crate::access::KeyRecord>),
+    Operators(Vec<crate::access::OperatorRecord>),
     Done,
     Deploy(crate::deploy::DeployAnswer),
     Catalog(crate::catalog::CatalogAnswer),

@@ -62,6 +62,8 @@ fn a_rolling_update_starts_checks_and_switches_each_replica_before_stopping_old_
         "fetch web #2 (v2)",
         "start command of web #2",
         "grace period of web #2",
+        // What the agent checks once the rollout is over.
+        "health watch of web #2",
         "systemd unit of web #2",
         "install web #2",
         "environment of web #2 replica 1",
@@ -197,4 +199,65 @@ fn detached_processes_are_handed_over_to_the_local_driver() {
     assert!(crate::scripts::PROXY.contains("env -u VIGIE_STEP /bin/sh -c"));
     assert!(crate::scripts::PROXY.contains(handover));
     assert!(crate::scripts::PROXY.contains(r#"cat "$P/run/nginx.pid" >>"$VIGIE_SERVICE_PIDS""#));
+}
+
+#[test]
+fn each_web_instance_asks_its_agent_to_keep_checking_it_after_the_rollout() {
+    let v1 = parse_environment("e", ENV).unwrap();
+    let hosts = [target("web-1", Some("127.0.0.2"))];
+    let p1 = plan(&v1, None, &hosts, &[]).unwrap();
+    let change = compile_host(&v1, &p1, &p1.hosts[0], Default::default());
+    let watch = change
+        .steps
+        .iter()
+        .find(|s| s.name == "health watch of web #1")
+        .expect("a watch file for the web service");
+    let Action::File { path, content, .. } = &watch.action else {
+        panic!("{watch:?}");
+    };
+    assert!(path.ends_with("/1/health_watch"), "{path}");
+    let read = vigie_wire::observe::HealthWatch::parse(std::str::from_utf8(content).unwrap());
+    // The defaults: every 10 s, 3 failures in a row; the start window is
+    // what the rollout gives (30 × (500 ms + 2 s)).
+    assert_eq!(
+        read,
+        Some(vigie_wire::observe::HealthWatch {
+            path: "/health".into(),
+            every_ms: 10_000,
+            timeout_ms: 2_000,
+            restart_after: 3,
+            start_ms: 75_000,
+        })
+    );
+    // A worker has no HTTP check: nothing to watch.
+    assert!(!change
+        .steps
+        .iter()
+        .any(|s| s.name == "health watch of jobs #1"));
+
+    // Written: `every` and `restart_after` are read (0: watch only) ...
+    let tuned = ENV.replace(
+        "      http: /health\n",
+        "      http: /health\n      every: 2s\n      restart_after: 0\n",
+    );
+    let health = parse_environment("e", &tuned).unwrap().services
+        [&crate::Part::parse("web").unwrap()]
+        .health
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (health.watch_every_ms(), health.restarts_after()),
+        (2_000, 0)
+    );
+    // ... absent, they leave a spec's digest as it was before they existed
+    // (no instance bumped by an upgrade of the deployer).
+    let before = parse_environment("e", ENV).unwrap().services[&crate::Part::parse("web").unwrap()]
+        .health
+        .clone()
+        .unwrap();
+    let json = serde_json::to_string(&before).unwrap();
+    assert_eq!(
+        json,
+        r#"{"path":"/health","retries":30,"interval_ms":500,"timeout_ms":2000}"#
+    );
 }

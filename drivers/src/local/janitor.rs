@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
-use super::reap::STEP_MARK_ENV;
+use super::procfs::STEP_MARK_ENV;
 
 /// Waits for end-of-file, then kills the step cgroups under `$2` (if
 /// given) and the carriers of marks that start with `$1-`, until two

@@ -28,7 +28,7 @@ use std::sync::{Mutex, OnceLock};
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 
-use super::reap::stat;
+use super::procfs::stat;
 
 /// The environment variable naming the file a process hands itself over in.
 pub const SERVICE_ENV: &str = "VIGIE_SERVICE_PIDS";

@@ -11,6 +11,7 @@ mod inspect;
 mod janitor;
 mod keep;
 mod paths;
+mod procfs;
 mod reap;
 mod remove;
 mod run;
@@ -27,7 +28,7 @@ use vigie_wire::change::{Action, Command, StepResult};
 
 pub use inspect::RootDir;
 pub use keep::SERVICE_ENV;
-pub use reap::STEP_MARK_ENV;
+pub use procfs::STEP_MARK_ENV;
 pub use run::HOST_ROOT_ENV;
 
 use crate::{Driver, DriverError, OutputSink};

@@ -34,12 +34,10 @@ use nix::unistd::Pid;
 
 use super::cgroup::{self, StepCgroup};
 use super::keep::{self, Handover, SERVICE_ENV};
+use super::procfs::{stat, Stat, STEP_MARK_ENV};
 use super::stash::{read_record, write_record_unsynced};
 use crate::DriverError;
 use vigie_wire::change::Command;
-
-/// The environment variable that marks a step's processes.
-pub const STEP_MARK_ENV: &str = "VIGIE_STEP";
 
 /// Forces a way to contain steps (`subreaper`, `marks`) instead of the
 /// best this host allows: for tests of the fallbacks.
@@ -322,26 +320,6 @@ impl<'a> Contained<'a> {
             }
         }
     }
-}
-
-/// What `/proc/PID/stat` says of a process.
-pub(super) struct Stat {
-    pub state: char,
-    pub ppid: i32,
-    /// Clock ticks since boot.
-    pub start: u64,
-}
-
-pub(super) fn stat(pid: i32) -> Option<Stat> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: fields follow the last ')'.
-    let (_, rest) = text.rsplit_once(')')?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(Stat {
-        state: f.first()?.chars().next()?,
-        ppid: f.get(1)?.parse().ok()?,
-        start: f.get(19)?.parse().ok()?,
-    })
 }
 
 /// This process's descendants (it is their subreaper, so orphans are

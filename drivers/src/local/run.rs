@@ -16,7 +16,8 @@ use nix::unistd::Pid;
 use vigie_wire::change::{Command, StepResult};
 use wait_timeout::ChildExt;
 
-use super::reap::{Contained, StepMark, STEP_MARK_ENV};
+use super::procfs::STEP_MARK_ENV;
+use super::reap::{Contained, StepMark};
 use super::tail::TailReader;
 
 /// After the command ended, how long its output may take to drain. A

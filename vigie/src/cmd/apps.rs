@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use vigie_wire::catalog::{CatalogAnswer, CatalogCall};
-use vigie_wire::tower::{ApiAnswer, ApiCall};
+use vigie_client::calls::catalog;
+use vigie_wire::catalog::AppSpec;
 
 use super::conn::Conn;
 use super::escape;
@@ -40,46 +40,41 @@ enum Action {
     },
 }
 
+/// The application file, or the exit code of a bad one (said on stderr).
+fn read_spec(file: &std::path::Path) -> Result<AppSpec, ExitCode> {
+    let name = file.display().to_string();
+    std::fs::read_to_string(file)
+        .map_err(|e| vigie_catalog::CatalogError::Io {
+            file: name.clone(),
+            source: e,
+        })
+        .and_then(|text| vigie_catalog::apps::parse_app(&name, &text))
+        .map_err(|e| {
+            out::warn(&format!("vigie apps add: {e}"));
+            ExitCode::from(crate::runtime::EXIT_CONFIG)
+        })
+}
+
 pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
     let json = format == Format::Json;
-    let mut page = None;
-    let (call, detail) = match a.action {
+    let (v, info, detail) = match a.action {
         Action::Add { file } => {
-            let name = file.display().to_string();
-            let spec = std::fs::read_to_string(&file)
-                .map_err(|e| vigie_catalog::CatalogError::Io {
-                    file: name.clone(),
-                    source: e,
-                })
-                .and_then(|text| vigie_catalog::apps::parse_app(&name, &text));
-            match spec {
-                Ok(spec) => (CatalogCall::AppAdd { spec }, false),
-                Err(e) => {
-                    out::warn(&format!("vigie apps add: {e}"));
-                    return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
-                }
-            }
+            let spec = match read_spec(&file) {
+                Ok(spec) => spec,
+                Err(code) => return Ok(code),
+            };
+            (a.conn.client()?.ask(catalog::AppAdd { spec })?, None, false)
         }
-        Action::List { page: p } => {
-            page = Some(p);
-            (CatalogCall::Apps, false)
+        Action::List { page } => {
+            let mut tower = a.conn.client()?;
+            let (v, info) = super::page::call(&mut tower, catalog::Apps, page.ask())?;
+            (v, Some(info), false)
         }
-        Action::Show { name } => (CatalogCall::App { name }, true),
-    };
-    let mut tower = a.conn.client()?;
-    let (answer, info) = match &page {
-        Some(p) => {
-            let (answer, info) = super::page::call(&mut tower, ApiCall::Catalog(call), p.ask())?;
-            (answer, Some(info))
-        }
-        None => (tower.call(ApiCall::Catalog(call))?, None),
+        Action::Show { name } => (a.conn.client()?.ask(catalog::App { name })?, None, true),
     };
     let footer = |format| match &info {
         Some(i) => super::page::footer(i, format, "applications"),
         None => Ok(()),
-    };
-    let ApiAnswer::Catalog(CatalogAnswer::Apps(v)) = answer else {
-        anyhow::bail!("unexpected answer: {answer:?}");
     };
     if json {
         for app in &v {

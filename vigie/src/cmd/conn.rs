@@ -13,9 +13,9 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use vigie_client::{ApiClient, Call, ClientError};
 use vigie_majordomo::operator::OperatorConfig;
-use vigie_referee::{ApiClient, ClientError};
-use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFaultKind, ChangeView};
+use vigie_wire::tower::{ApiFaultKind, ChangeView};
 
 use super::failure::{Cause, Failure};
 
@@ -367,18 +367,15 @@ impl Tower {
         self.client.set_timeouts(read.max(d), change.max(d));
     }
 
-    pub fn call(&mut self, call: ApiCall) -> anyhow::Result<ApiAnswer> {
-        self.client.call(call).map_err(|e| self.explain(e))
+    /// A call: its answer, typed, or one message saying what went wrong.
+    pub fn ask<C: Call>(&mut self, call: C) -> anyhow::Result<C::Answer> {
+        self.client.ask(call).map_err(|e| self.explain(e))
     }
 
-    /// Like `call`, keeping the client's error (`audit verify` shows a
+    /// Like `ask`, keeping the client's error (`audit verify` shows a
     /// refusal as the verdict, not as a failure to ask).
-    pub fn call_raw(&mut self, call: ApiCall) -> Result<ApiAnswer, ClientError> {
-        self.client.call(call)
-    }
-
-    pub fn changes(&mut self, call: ApiCall) -> anyhow::Result<Vec<ChangeView>> {
-        self.client.changes(call).map_err(|e| self.explain(e))
+    pub fn ask_raw<C: Call>(&mut self, call: C) -> Result<C::Answer, ClientError> {
+        self.client.ask(call)
     }
 
     pub fn follow(

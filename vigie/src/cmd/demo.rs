@@ -9,10 +9,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use vigie_client::{calls, ApiClient};
 use vigie_launcher::LaunchOptions;
-use vigie_referee::ApiClient;
 use vigie_wire::lifecycle::LifecycleEvent;
-use vigie_wire::tower::{ApiCall, ChangeState};
+use vigie_wire::tower::ChangeState;
 
 use crate::runtime::shutdown_flag;
 
@@ -93,14 +93,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let hello = vigie_changes::parse_change("examples/changes/hello.yml", HELLO)?;
     let fails = vigie_changes::parse_change("examples/changes/fails.yml", FAILS)?;
     println!("$ vigie submit examples/changes/hello.yml --target '*' --wait");
-    let views = client.changes(ApiCall::Submit {
+    let views = client.ask(calls::Submit {
         spec: hello,
         target: "*".into(),
     })?;
     let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
     let first = super::tower::follow(super::out::Format::Text, &mut client, &ids, None)?;
     println!("\n$ vigie submit examples/changes/fails.yml --target db-1 --wait");
-    let views = client.changes(ApiCall::Submit {
+    let views = client.ask(calls::Submit {
         spec: fails,
         target: "db-1".into(),
     })?;

@@ -4,7 +4,7 @@
 //! the CLI's own causes (no tower listening, no answer in time, a key the
 //! door turned down) are added here. Pure: no I/O.
 
-use vigie_referee::ClientError;
+use vigie_client::ClientError;
 use vigie_wire::tower::ApiFaultKind;
 
 /// The cause of a failed command. `code` is its exit status.

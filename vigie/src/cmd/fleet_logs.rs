@@ -11,9 +11,8 @@ use std::process::ExitCode;
 use regex::Regex;
 use serde::Serialize;
 use vigie_changes::Selector;
-use vigie_referee::ClientError;
+use vigie_client::{calls, ClientError};
 use vigie_wire::observe::{LogCursor, LogSource, LogsQuery};
-use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::conn::Tower;
 use super::escape;
@@ -62,9 +61,7 @@ pub fn read(tower: &mut Tower, ask: Ask, format: Format) -> anyhow::Result<ExitC
             format!("--target {}: {e}", escape::field(ask.selector)),
         )
     })?;
-    let ApiAnswer::Hosts(hosts) = tower.call(ApiCall::Hosts)? else {
-        anyhow::bail!("unexpected answer");
-    };
+    let hosts = tower.ask(calls::Hosts)?;
     let mut ids: Vec<String> = hosts
         .iter()
         .filter(|h| selector.matches(&h.id, &h.labels))
@@ -108,7 +105,7 @@ pub fn read(tower: &mut Tower, ask: Ask, format: Format) -> anyhow::Result<ExitC
             Format::Text => out::line(&format!(
                 "{} {}",
                 escape::field(&l.host),
-                super::observe::line_text(&l.line, ask.one_change)
+                line_text(&l.line, ask.one_change)
             ))?,
         }
     }
@@ -143,9 +140,8 @@ fn read_host(
             cursor,
             max_bytes: pace::CHUNK,
         };
-        let page = match tower.call_raw(ApiCall::Logs(query)) {
-            Ok(ApiAnswer::Logs(page)) => page,
-            Ok(_) => anyhow::bail!("unexpected answer"),
+        let page = match tower.ask_raw(calls::Logs { query }) {
+            Ok(page) => page,
             Err(ClientError::Refused(f)) => return Ok(Read::Refused(f.message)),
             Err(e) => return Err(tower.explain(e)),
         };
@@ -187,4 +183,39 @@ fn keep(host: &str, record: &str, ask: &Ask, into: &mut Vec<Line>) {
         host: host.to_owned(),
         line,
     });
+}
+
+/// A record as a line: time, where it came from (each field escaped: a
+/// forged record cannot forge a prefix), ` | `, then its text (its
+/// controls shown by `out::line`).
+pub(super) fn line_text(l: &LogLineJson, one_change: bool) -> String {
+    let f = |s: Option<&str>| escape::field(s.unwrap_or("-")).into_owned();
+    let at = escape::field(l.at.get(11..23).unwrap_or(&l.at)).into_owned();
+    match (&l.service, &l.change) {
+        (Some(_), _) => format!(
+            "{at} {}/{} | {}",
+            f(l.instance.as_deref()),
+            f(l.replica.as_deref()),
+            l.text
+        ),
+        (None, Some(c)) => {
+            let step = l.step.map_or("-".into(), |s| s.to_string());
+            let undo = if l.phase.as_deref() == Some("undo") {
+                " undo"
+            } else {
+                ""
+            };
+            let who = if one_change {
+                String::new()
+            } else {
+                format!("{} ", escape::field(c))
+            };
+            format!(
+                "{at} {who}step {step}{undo} {} | {}",
+                f(l.stream.as_deref()),
+                l.text
+            )
+        }
+        (None, None) => l.text.clone(),
+    }
 }

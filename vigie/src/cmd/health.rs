@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use serde::Serialize;
+use vigie_client::calls;
 use vigie_wire::lifecycle::{short_duration, DaemonHealth, DaemonState};
-use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::conn::Conn;
 use super::json::rfc3339;
@@ -71,9 +71,7 @@ fn state_text(d: &DaemonHealth, now_ms: u64) -> String {
 pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
     let TowerCmd::Status = a.cmd;
     let mut tower = a.conn.client()?;
-    let ApiAnswer::TowerStatus(health) = tower.call(ApiCall::TowerStatus)? else {
-        anyhow::bail!("unexpected answer");
-    };
+    let health = tower.ask(calls::TowerStatus)?;
     if format == Format::Json {
         for d in &health.daemons {
             out::json(&DaemonJson {

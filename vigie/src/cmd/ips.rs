@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use ipnet::IpNet;
-use vigie_wire::catalog::{CatalogAnswer, CatalogCall, Owner, PoolSpec};
-use vigie_wire::tower::{ApiAnswer, ApiCall};
+use vigie_client::calls::catalog;
+use vigie_wire::catalog::{Allocation, Owner, PoolSpec, PoolView};
 
 use super::conn::Conn;
 use super::json_catalog::{AllocationJson, PoolJson};
@@ -80,17 +80,24 @@ enum PoolAction {
     },
 }
 
-fn catalog(answer: ApiAnswer) -> anyhow::Result<CatalogAnswer> {
-    match answer {
-        ApiAnswer::Catalog(c) => Ok(c),
-        other => anyhow::bail!("unexpected answer: {other:?}"),
-    }
+/// What an `ips` command shows.
+enum Shown {
+    Pools(Vec<PoolView>),
+    Allocations(Vec<Allocation>),
 }
 
 pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
-    let json = format == Format::Json;
-    let mut page = None;
-    let call = match a.action {
+    if let Action::Release {
+        address: None,
+        owner: None,
+        ..
+    } = &a.action
+    {
+        eprintln!("vigie ips release: name an ADDRESS or --for OWNER");
+        return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
+    }
+    let mut tower = a.conn.client()?;
+    let (shown, info) = match a.action {
         Action::Pool {
             action:
                 PoolAction::Add {
@@ -99,59 +106,60 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
                     gateway,
                     reserved,
                 },
-        } => CatalogCall::PoolAdd {
-            spec: PoolSpec {
+        } => {
+            let spec = PoolSpec {
                 name,
                 cidr,
                 gateway,
                 reserved,
-            },
-        },
-        Action::Pools { page: p } => {
-            page = Some(p);
-            CatalogCall::Pools
+            };
+            (Shown::Pools(tower.ask(catalog::PoolAdd { spec })?), None)
         }
-        Action::Allocate { pool, owner, count } => CatalogCall::Allocate { pool, owner, count },
+        Action::Pools { page } => {
+            let (v, info) = super::page::call(&mut tower, catalog::Pools, page.ask())?;
+            (Shown::Pools(v), Some(info))
+        }
+        Action::Allocate { pool, owner, count } => {
+            let call = catalog::Allocate { pool, owner, count };
+            (Shown::Allocations(tower.ask(call)?), None)
+        }
         Action::Release {
             pool,
             address,
             owner,
         } => {
-            if address.is_none() && owner.is_none() {
-                eprintln!("vigie ips release: name an ADDRESS or --for OWNER");
-                return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
-            }
-            CatalogCall::Release {
+            let call = catalog::Release {
                 pool,
                 address,
                 owner,
-            }
+            };
+            (Shown::Allocations(tower.ask(call)?), None)
         }
-        Action::List { pool, page: p } => {
-            page = Some(p);
-            CatalogCall::Allocations { pool }
+        Action::List { pool, page } => {
+            let call = catalog::Allocations { pool };
+            let (v, info) = super::page::call(&mut tower, call, page.ask())?;
+            (Shown::Allocations(v), Some(info))
         }
     };
-    let mut tower = a.conn.client()?;
-    let (answer, info) = match page {
-        Some(p) => {
-            let (answer, info) = super::page::call(&mut tower, ApiCall::Catalog(call), p.ask())?;
-            (answer, Some(info))
-        }
-        None => (tower.call(ApiCall::Catalog(call))?, None),
+    let things = match shown {
+        Shown::Pools(_) => "pools",
+        Shown::Allocations(_) => "addresses allocated",
     };
-    let things = if matches!(answer, ApiAnswer::Catalog(CatalogAnswer::Pools(_))) {
-        "pools"
-    } else {
-        "addresses allocated"
-    };
-    match catalog(answer)? {
-        CatalogAnswer::Pools(v) if json => {
+    show(shown, format == Format::Json)?;
+    if let Some(info) = info {
+        super::page::footer(&info, format, things)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(shown: Shown, json: bool) -> anyhow::Result<()> {
+    match shown {
+        Shown::Pools(v) if json => {
             for p in &v {
                 out::json(&PoolJson::from(p))?;
             }
         }
-        CatalogAnswer::Pools(v) => {
+        Shown::Pools(v) => {
             let mut t = Table::new(&["POOL", "CIDR", "ALLOCATED", "USABLE", "GATEWAY"]);
             for p in v {
                 t.row(vec![
@@ -166,12 +174,12 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
                 t.print()?;
             }
         }
-        CatalogAnswer::Allocations(v) if json => {
+        Shown::Allocations(v) if json => {
             for al in &v {
                 out::json(&AllocationJson::from(al))?;
             }
         }
-        CatalogAnswer::Allocations(v) => {
+        Shown::Allocations(v) => {
             let mut t = Table::new(&["ADDRESS", "FOR", "BY"]);
             for al in v {
                 t.row(vec![
@@ -184,10 +192,6 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
                 t.print()?;
             }
         }
-        other => anyhow::bail!("unexpected answer: {other:?}"),
     }
-    if let Some(info) = info {
-        super::page::footer(&info, format, things)?;
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

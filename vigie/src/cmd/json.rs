@@ -566,6 +566,10 @@ pub struct HostMetricsJson {
     pub services: Vec<ServiceJson>,
     /// Services beyond the list's bound, not listed.
     pub services_omitted: u32,
+    /// Replicas the host's health watch restarted since its agent started.
+    pub replica_restarts: u64,
+    /// Replicas it restarted too often and left stopped.
+    pub replicas_given_up: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -608,6 +612,8 @@ impl From<&vigie_wire::observe::HostMetricsView> for HostMetricsJson {
                 })
                 .unwrap_or_default(),
             services_omitted: s.map_or(0, |s| s.services_omitted),
+            replica_restarts: s.map_or(0, |s| s.replica_restarts),
+            replicas_given_up: s.map_or(0, |s| s.replicas_given_up),
         }
     }
 }

@@ -154,24 +154,7 @@ pub fn run(args: Args, format: super::out::Format) -> anyhow::Result<ExitCode> {
                 limit,
                 keys_only,
             };
-            for e in client.connect_db(&db)?.iter(spec) {
-                let e = e?;
-                let value = e.value.as_deref().map(text);
-                if json {
-                    super::out::json(&serde_json::json!({ "key": text(&e.key), "value": value }))?;
-                } else {
-                    // One record a line, key and value apart by a tab:
-                    // neither can forge one.
-                    let key = text(&e.key);
-                    let key = super::escape::field(&key);
-                    match value {
-                        Some(v) => {
-                            super::out::line(&format!("{key}\t{}", super::escape::field(&v)))?
-                        }
-                        None => super::out::line(&key)?,
-                    }
-                }
-            }
+            range(&client, &db, spec, json)?;
         }
         Op::Stats => {
             let s = client.stats()?;
@@ -182,4 +165,24 @@ pub fn run(args: Args, format: super::out::Format) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A range's records, one a line (key and value apart by a tab: neither
+/// can forge one), or one JSON object each.
+fn range(client: &Client, db: &str, spec: RangeSpec, json: bool) -> anyhow::Result<()> {
+    for e in client.connect_db(db)?.iter(spec) {
+        let e = e?;
+        let value = e.value.as_deref().map(text);
+        if json {
+            super::out::json(&serde_json::json!({ "key": text(&e.key), "value": value }))?;
+            continue;
+        }
+        let key = text(&e.key);
+        let key = super::escape::field(&key);
+        match value {
+            Some(v) => super::out::line(&format!("{key}\t{}", super::escape::field(&v)))?,
+            None => super::out::line(&key)?,
+        }
+    }
+    Ok(())
 }

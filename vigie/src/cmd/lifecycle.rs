@@ -5,7 +5,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use vigie_wire::tower::{ApiCall, ChangeState};
+use vigie_client::calls;
+use vigie_wire::tower::ChangeState;
 
 use super::conn::Conn;
 use super::out::Format;
@@ -26,11 +27,11 @@ pub struct AbandonArgs {
 }
 
 pub fn abandon(a: AbandonArgs, format: Format) -> anyhow::Result<ExitCode> {
-    let call = ApiCall::Abandon {
+    let call = calls::Abandon {
         change: a.id,
         hold: a.hold,
     };
-    let views = a.conn.client()?.changes(call)?;
+    let views = a.conn.client()?.ask(call)?;
     print_changes(&views, format)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -54,7 +55,7 @@ pub struct RetryArgs {
 
 pub fn retry(a: RetryArgs, format: Format) -> anyhow::Result<ExitCode> {
     let mut tower = a.conn.client()?;
-    let views = tower.changes(ApiCall::Retry { change: a.id })?;
+    let views = tower.ask(calls::Retry { change: a.id })?;
     print_changes(&views, format)?;
     print_waiting(&views, format)?;
     if !a.wait {

@@ -1,16 +1,14 @@
 //! The command line: one subcommand per daemon, plus the operator's client.
 
 mod apps;
-mod bench;
-mod bench_agents;
-mod bench_agents_sim;
-mod bench_catalog;
-mod bench_changes;
-mod bench_tower;
+mod change_text;
 mod completions;
 pub mod conn;
 mod demo;
 mod deploy;
+mod deploy_plan;
+mod deploy_run;
+mod deployments;
 mod escalator;
 pub mod escape;
 pub mod failure;
@@ -167,7 +165,7 @@ pub enum Command {
     /// Deploy an environment (environment.yml): `--plan` shows what would change.
     Deploy(deploy::DeployArgs),
     /// What the deployer deployed: `deployments list|show APP/ENV`.
-    Deployments(deploy::DeploymentsArgs),
+    Deployments(deployments::DeploymentsArgs),
     /// The server catalog: `servers import FILE.csv`, sessions, list, show.
     Servers(servers::Args),
     /// IP pools: `ips pool add`, pools, allocate, release, list.
@@ -177,7 +175,7 @@ pub enum Command {
     /// Start a throwaway tower and show it working.
     Demo(demo::Args),
     /// Benchmarks (not tests): print figures and ratios.
-    Bench(bench::Args),
+    Bench(vigie_bench::Args),
     /// Print a shell completion script: `vigie completions bash`.
     Completions(completions::Args),
     /// Write man pages (vigie.1, vigie-submit.1, …) into a directory.
@@ -252,12 +250,12 @@ pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(a) => observe::logs(a, format),
         Command::Operators(a) => operators::run(a, format),
         Command::Deploy(a) => deploy::deploy(a, format),
-        Command::Deployments(a) => deploy::deployments(a, format),
+        Command::Deployments(a) => deployments::deployments(a, format),
         Command::Servers(a) => servers::run(a, format),
         Command::Ips(a) => ips::run(a, format),
         Command::Apps(a) => apps::run(a, format),
         Command::Demo(a) => demo::run(a),
-        Command::Bench(a) => bench::run(a),
+        Command::Bench(a) => vigie_bench::run(a),
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
     }

@@ -6,11 +6,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use vigie_client::calls;
 use vigie_wire::observe::{HostMetricsView, LogCursor, LogSource, LogsPage, LogsQuery};
-use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::conn::{Conn, Tower};
-use super::escape;
 use super::json::{HostMetricsJson, LogLineJson};
 use super::out::{self, Format, Table};
 use super::pace::{self, Next, Pace};
@@ -23,11 +22,8 @@ pub fn host_metrics(
     format: Format,
     page: &super::page::PageArgs,
 ) -> anyhow::Result<ExitCode> {
-    let call = ApiCall::HostMetrics { host: None };
-    let (answer, info) = super::page::call(tower, call, page.ask())?;
-    let ApiAnswer::HostMetrics(views) = answer else {
-        anyhow::bail!("unexpected answer");
-    };
+    let call = calls::HostMetrics { host: None };
+    let (views, info) = super::page::call(tower, call, page.ask())?;
     if format == Format::Json {
         for v in &views {
             out::json(&HostMetricsJson::from(v))?;
@@ -68,6 +64,18 @@ fn used(total: u64, available: u64) -> String {
     format!("{pct:.0}% of {}", gib(total))
 }
 
+/// The replicas running, and what the health watch did when it did.
+fn services_cell(running: usize, listed: usize, s: &vigie_wire::observe::HostSample) -> String {
+    let mut cell = format!("{running}/{listed} running");
+    if s.replica_restarts > 0 {
+        cell.push_str(&format!(", {} restarted", s.replica_restarts));
+    }
+    if s.replicas_given_up > 0 {
+        cell.push_str(&format!(", {} given up", s.replicas_given_up));
+    }
+    cell
+}
+
 fn metrics_row(v: &HostMetricsView) -> Vec<String> {
     let Some(s) = &v.sample else {
         let none = || "-".to_string();
@@ -99,7 +107,7 @@ fn metrics_row(v: &HostMetricsView) -> Vec<String> {
         used(s.memory_total_bytes, s.memory_available_bytes),
         used(s.disk_total_bytes, s.disk_available_bytes),
         humantime::format_duration(Duration::from_secs(s.uptime_ms / 1000)).to_string(),
-        format!("{running}/{listed} running"),
+        services_cell(running, listed, s),
     ]
 }
 
@@ -191,9 +199,7 @@ pub fn logs(a: LogsArgs, format: Format) -> anyhow::Result<ExitCode> {
             cursor,
             max_bytes: pace::CHUNK,
         };
-        let ApiAnswer::Logs(page) = tower.call(ApiCall::Logs(query))? else {
-            anyhow::bail!("unexpected answer");
-        };
+        let page = tower.ask(calls::Logs { query })?;
         tracing::debug!(
             event = "logs_page",
             bytes = page.text.len(),
@@ -255,43 +261,8 @@ fn print_page(
         match shape {
             Shape::Json => out::json(&l)?,
             Shape::Raw => out::raw(&l.text)?,
-            Shape::Text => out::line(&line_text(&l, one_change))?,
+            Shape::Text => out::line(&super::fleet_logs::line_text(&l, one_change))?,
         }
     }
     Ok(())
-}
-
-/// A record as a line: time, where it came from (each field escaped: a
-/// forged record cannot forge a prefix), ` | `, then its text (its
-/// controls shown by `out::line`).
-pub(super) fn line_text(l: &LogLineJson, one_change: bool) -> String {
-    let f = |s: Option<&str>| escape::field(s.unwrap_or("-")).into_owned();
-    let at = escape::field(l.at.get(11..23).unwrap_or(&l.at)).into_owned();
-    match (&l.service, &l.change) {
-        (Some(_), _) => format!(
-            "{at} {}/{} | {}",
-            f(l.instance.as_deref()),
-            f(l.replica.as_deref()),
-            l.text
-        ),
-        (None, Some(c)) => {
-            let step = l.step.map_or("-".into(), |s| s.to_string());
-            let undo = if l.phase.as_deref() == Some("undo") {
-                " undo"
-            } else {
-                ""
-            };
-            let who = if one_change {
-                String::new()
-            } else {
-                format!("{} ", escape::field(c))
-            };
-            format!(
-                "{at} {who}step {step}{undo} {} | {}",
-                f(l.stream.as_deref()),
-                l.text
-            )
-        }
-        (None, None) => l.text.clone(),
-    }
 }

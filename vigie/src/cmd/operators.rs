@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use vigie_client::calls;
 use vigie_wire::front::Grant;
-use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::conn::Conn;
 use super::json::OperatorJson;
@@ -85,7 +85,7 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
     let mut tower = a.conn.client()?;
     match a.action {
         Some(Action::Add { name, key, grants }) => {
-            tower.call(ApiCall::OperatorAdd {
+            tower.ask(calls::OperatorAdd {
                 name: name.clone(),
                 public: key,
                 grants,
@@ -93,7 +93,7 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             super::json::done(format, "operators add", format!("operator {name} added"))
         }
         Some(Action::RotateKey { name, key }) => {
-            tower.call(ApiCall::OperatorRotateKey {
+            tower.ask(calls::OperatorRotateKey {
                 name: name.clone(),
                 public: key,
             })?;
@@ -104,7 +104,7 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             )
         }
         Some(Action::Revoke { name }) => {
-            tower.call(ApiCall::OperatorRevoke { name: name.clone() })?;
+            tower.ask(calls::OperatorRevoke { name: name.clone() })?;
             super::json::done(
                 format,
                 "operators revoke",
@@ -113,19 +113,16 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
         }
         Some(Action::Grant { name, grant }) => {
             let said = format!("operator {name} holds {grant}");
-            tower.call(ApiCall::OperatorGrant { name, grant })?;
+            tower.ask(calls::OperatorGrant { name, grant })?;
             super::json::done(format, "operators grant", said)
         }
         Some(Action::Ungrant { name, grant }) => {
             let said = format!("operator {name} no longer holds {grant}");
-            tower.call(ApiCall::OperatorUngrant { name, grant })?;
+            tower.ask(calls::OperatorUngrant { name, grant })?;
             super::json::done(format, "operators ungrant", said)
         }
         None => {
-            let (answer, info) = super::page::call(&mut tower, ApiCall::Operators, a.page.ask())?;
-            let ApiAnswer::Operators(ops) = answer else {
-                anyhow::bail!("unexpected answer");
-            };
+            let (ops, info) = super::page::call(&mut tower, calls::Operators, a.page.ask())?;
             if format == Format::Json {
                 for o in &ops {
                     out::json(&OperatorJson::from(o))?;

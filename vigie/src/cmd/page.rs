@@ -6,8 +6,9 @@
 //! `{"next":…,"more":…,"total":…}` (`next` null on the last page). Rows
 //! alone on stdout: a script's `| wc -l` or `| jq` sees only them.
 
+use vigie_client::calls::Paged;
+use vigie_client::Call;
 use vigie_wire::page::{PageAsk, PageInfo, DEFAULT_PAGE, MAX_PAGE};
-use vigie_wire::tower::{ApiAnswer, ApiCall};
 
 use super::conn::Tower;
 use super::out::Format;
@@ -37,18 +38,12 @@ impl PageArgs {
 }
 
 /// One page of a list call: the list's own answer, and what it leaves out.
-pub fn call(
+pub fn call<C: Call>(
     tower: &mut Tower,
-    call: ApiCall,
-    ask: PageAsk,
-) -> anyhow::Result<(ApiAnswer, PageInfo)> {
-    match tower.call(ApiCall::Page {
-        call: Box::new(call),
-        page: ask,
-    })? {
-        ApiAnswer::Page { answer, page } => Ok((*answer, page)),
-        other => anyhow::bail!("unexpected answer: {other:?}"),
-    }
+    call: C,
+    page: PageAsk,
+) -> anyhow::Result<(C::Answer, PageInfo)> {
+    tower.ask(Paged { call, page })
 }
 
 /// What follows a page's rows, on stderr: `things` names the list's

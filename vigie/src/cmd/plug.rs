@@ -77,6 +77,7 @@ pub fn observe(
         root: root.to_path_buf(),
         logs,
         metrics_every: Duration::from_millis(metrics_every_ms.max(100)),
+        heal: Default::default(),
     })
 }
 

@@ -13,10 +13,10 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use vigie_wire::tower::{ChangeState, ChangeView, StepStatus};
 
+use super::change_text::progress_lines;
 use super::escape;
 use super::json::ChangeJson;
 use super::out::{self, Format};
-use super::tower::progress_lines;
 
 /// How many of the followed changes are where.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

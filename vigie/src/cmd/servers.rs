@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ServerRecord, ServerState};
-use vigie_wire::tower::{ApiAnswer, ApiCall};
+use vigie_client::calls::catalog;
+use vigie_wire::catalog::{ServerRecord, ServerState, SessionRecord};
 
 use super::conn::Conn;
 use super::json_catalog::{ServerJson, SessionJson};
@@ -136,22 +136,6 @@ fn when(ms: u64) -> String {
     super::json::rfc3339(ms)
 }
 
-/// One page of a list call.
-fn paged(
-    conn: &Conn,
-    call: ApiCall,
-    page: &PageArgs,
-) -> anyhow::Result<(ApiAnswer, vigie_wire::page::PageInfo)> {
-    super::page::call(&mut conn.client()?, call, page.ask())
-}
-
-fn catalog(answer: ApiAnswer) -> anyhow::Result<CatalogAnswer> {
-    match answer {
-        ApiAnswer::Catalog(c) => Ok(c),
-        other => anyhow::bail!("unexpected answer: {other:?}"),
-    }
-}
-
 fn state(s: &ServerState) -> String {
     match s {
         // The reason may quote what a server's ssh said.
@@ -180,47 +164,16 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             init,
         } => provision(&a.conn, names, target, init, json),
         Action::Pin { name, host_key } => {
-            let call = ApiCall::Catalog(CatalogCall::Pin { name, host_key });
-            let CatalogAnswer::Servers(v) = catalog(a.conn.client()?.call(call)?)? else {
-                anyhow::bail!("unexpected answer");
-            };
-            for s in v {
-                if json {
-                    out::json(&ServerJson::from(&s))?;
-                } else {
-                    out::line(&format!(
-                        "{}: host key pinned: {}",
-                        super::escape::field(&s.spec.name),
-                        super::escape::field(s.spec.host_key.as_deref().unwrap_or(""))
-                    ))?;
-                }
-            }
-            Ok(ExitCode::SUCCESS)
+            let pinned = a.conn.client()?.ask(catalog::Pin { name, host_key })?;
+            print_pinned(&pinned, json)
         }
         Action::SshKey { data_dir: None } => {
-            let call = ApiCall::Catalog(CatalogCall::SshKey);
-            let CatalogAnswer::SshKey(k) = catalog(a.conn.client()?.call(call)?)? else {
-                anyhow::bail!("unexpected answer");
-            };
-            out::line(&k)?;
+            out::line(&a.conn.client()?.ask(catalog::SshKey)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Action::SshKey {
             data_dir: Some(data_dir),
-        } => match vigie_provisioner::sshkey::public(&data_dir) {
-            Ok(k) => {
-                println!("{k}");
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(e) => {
-                eprintln!(
-                    "vigie servers ssh-key: {e} (the tower makes it at its first start: \
-                     is {} its data dir?)",
-                    data_dir.display()
-                );
-                Ok(ExitCode::from(crate::runtime::EXIT_CONFIG))
-            }
-        },
+        } => local_ssh_key(&data_dir),
         Action::Edit { name, set } => super::servers_life::edit(&a.conn, name, &set, json),
         Action::Remove { names, force } => super::servers_life::remove(&a.conn, names, force, json),
         Action::Export { target } => super::servers_life::export(&a.conn, target),
@@ -229,32 +182,9 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             ..
         } => super::servers_life::session(&a.conn, action, json),
         Action::Sessions { action: None, page } => {
-            let call = ApiCall::Catalog(CatalogCall::Sessions);
-            let (answer, info) = paged(&a.conn, call, &page)?;
-            let CatalogAnswer::Sessions(v) = catalog(answer)? else {
-                anyhow::bail!("unexpected answer");
-            };
-            if json {
-                for s in &v {
-                    out::json(&SessionJson::from(s))?;
-                }
-                super::page::footer(&info, format, "import sessions")?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            let mut t = Table::new(&["SESSION", "AT", "SERVERS", "BY", "FILE", "SHA256"]);
-            for s in v {
-                t.row(vec![
-                    s.id.to_string(),
-                    when(s.at_ms),
-                    s.rows.to_string(),
-                    s.operator,
-                    s.file,
-                    s.digest[..s.digest.len().min(12)].to_owned(),
-                ]);
-            }
-            if !t.is_empty() {
-                t.print()?;
-            }
+            let (v, info) =
+                super::page::call(&mut a.conn.client()?, catalog::Sessions, page.ask())?;
+            print_sessions(v, json)?;
             super::page::footer(&info, format, "import sessions")?;
             Ok(ExitCode::SUCCESS)
         }
@@ -263,70 +193,129 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             session,
             target,
         } => {
-            let call = ApiCall::Catalog(CatalogCall::Servers { session, target });
-            let (answer, info) = paged(&a.conn, call, &page)?;
-            let CatalogAnswer::Servers(v) = catalog(answer)? else {
-                anyhow::bail!("unexpected answer");
-            };
-            if json {
-                for s in &v {
-                    out::json(&ServerJson::from(s))?;
-                }
-                super::page::footer(&info, format, "servers")?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            let mut t = Table::new(&["NAME", "ADDRESS", "STATE", "SESSION", "LABELS"]);
-            for s in &v {
-                t.row(vec![
-                    s.spec.name.clone(),
-                    s.spec.address.to_string(),
-                    state(&s.state),
-                    s.session.to_string(),
-                    labels(s),
-                ]);
-            }
-            if !t.is_empty() {
-                t.print()?;
-            }
+            let call = catalog::Servers { session, target };
+            let (v, info) = super::page::call(&mut a.conn.client()?, call, page.ask())?;
+            print_servers(&v, json)?;
             super::page::footer(&info, format, "servers")?;
             Ok(ExitCode::SUCCESS)
         }
         Action::Show { name } => {
-            let call = ApiCall::Catalog(CatalogCall::Server { name });
-            let CatalogAnswer::Servers(v) = catalog(a.conn.client()?.call(call)?)? else {
-                anyhow::bail!("unexpected answer");
-            };
-            for s in v {
+            for s in a.conn.client()?.ask(catalog::Server { name })? {
                 if json {
                     out::json(&ServerJson::from(&s))?;
-                    continue;
+                } else {
+                    print_server(&s);
                 }
-                let p = &s.spec;
-                out::say!("name:      {}", super::escape::field(&p.name));
-                out::say!("state:     {}", state(&s.state));
-                out::say!(
-                    "address:   {} port {} user {}",
-                    p.address,
-                    p.ssh_port,
-                    super::escape::field(&p.ssh_user)
-                );
-                out::say!("provider:  {}", super::escape::field(&p.provider));
-                out::say!(
-                    "size:      {} cpu, {} GB RAM, {} GB disk",
-                    p.cpu,
-                    p.ram_gb,
-                    p.disk_gb
-                );
-                out::say!("labels:    {}", super::escape::field(&labels(&s)));
-                out::say!(
-                    "host key:  {}",
-                    super::escape::field(p.host_key.as_deref().unwrap_or("(not pinned yet)"))
-                );
-                out::say!("session:   {} ({})", s.session, when(s.added_ms));
             }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn print_pinned(pinned: &[ServerRecord], json: bool) -> anyhow::Result<ExitCode> {
+    for s in pinned {
+        if json {
+            out::json(&ServerJson::from(s))?;
+        } else {
+            out::line(&format!(
+                "{}: host key pinned: {}",
+                super::escape::field(&s.spec.name),
+                super::escape::field(s.spec.host_key.as_deref().unwrap_or(""))
+            ))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The tower tenant's SSH key, read on the tower's machine.
+fn local_ssh_key(data_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    match vigie_provisioner::sshkey::public(data_dir) {
+        Ok(k) => {
+            println!("{k}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!(
+                "vigie servers ssh-key: {e} (the tower makes it at its first start: \
+                 is {} its data dir?)",
+                data_dir.display()
+            );
+            Ok(ExitCode::from(crate::runtime::EXIT_CONFIG))
+        }
+    }
+}
+
+fn print_sessions(v: Vec<SessionRecord>, json: bool) -> anyhow::Result<()> {
+    if json {
+        for s in &v {
+            out::json(&SessionJson::from(s))?;
+        }
+        return Ok(());
+    }
+    let mut t = Table::new(&["SESSION", "AT", "SERVERS", "BY", "FILE", "SHA256"]);
+    for s in v {
+        t.row(vec![
+            s.id.to_string(),
+            when(s.at_ms),
+            s.rows.to_string(),
+            s.operator,
+            s.file,
+            s.digest[..s.digest.len().min(12)].to_owned(),
+        ]);
+    }
+    if !t.is_empty() {
+        t.print()?;
+    }
+    Ok(())
+}
+
+fn print_servers(v: &[ServerRecord], json: bool) -> anyhow::Result<()> {
+    if json {
+        for s in v {
+            out::json(&ServerJson::from(s))?;
+        }
+        return Ok(());
+    }
+    let mut t = Table::new(&["NAME", "ADDRESS", "STATE", "SESSION", "LABELS"]);
+    for s in v {
+        t.row(vec![
+            s.spec.name.clone(),
+            s.spec.address.to_string(),
+            state(&s.state),
+            s.session.to_string(),
+            labels(s),
+        ]);
+    }
+    if !t.is_empty() {
+        t.print()?;
+    }
+    Ok(())
+}
+
+/// One server, a field a line.
+fn print_server(s: &ServerRecord) {
+    let p = &s.spec;
+    out::say!("name:      {}", super::escape::field(&p.name));
+    out::say!("state:     {}", state(&s.state));
+    out::say!(
+        "address:   {} port {} user {}",
+        p.address,
+        p.ssh_port,
+        super::escape::field(&p.ssh_user)
+    );
+    out::say!("provider:  {}", super::escape::field(&p.provider));
+    out::say!(
+        "size:      {} cpu, {} GB RAM, {} GB disk",
+        p.cpu,
+        p.ram_gb,
+        p.disk_gb
+    );
+    out::say!("labels:    {}", super::escape::field(&labels(s)));
+    out::say!(
+        "host key:  {}",
+        super::escape::field(p.host_key.as_deref().unwrap_or("(not pinned yet)"))
+    );
+    out::say!("session:   {} ({})", s.session, when(s.added_ms));
 }
 
 fn import(
@@ -369,14 +358,14 @@ fn import(
     let file_name = file
         .file_name()
         .map_or(name.clone(), |f| f.to_string_lossy().into_owned());
-    let call = ApiCall::Catalog(CatalogCall::Import {
+    let call = catalog::Import {
         file: file_name,
         digest,
         rows,
         dry_run,
-    });
+    };
     let mut tower = conn.client()?;
-    let answer = tower.call_raw(call);
+    let answer = tower.ask_raw(call);
     if tty {
         eprint!("\r\x1b[K");
     }
@@ -384,16 +373,14 @@ fn import(
         Ok(a) => a,
         // The tower's problems with the rows: the same words, format and
         // exit code as the file's own.
-        Err(vigie_referee::ClientError::Refused(f))
+        Err(vigie_client::ClientError::Refused(f))
             if f.kind == vigie_wire::tower::ApiFaultKind::Invalid =>
         {
             return refused(&f.message)
         }
         Err(e) => return Err(tower.explain(e)),
     };
-    let CatalogAnswer::Imported { session, servers } = catalog(answer)? else {
-        anyhow::bail!("unexpected answer");
-    };
+    let catalog::Imported { session, servers } = answer;
     match session {
         Some(s) if json => out::json(&SessionJson::from(&s))?,
         Some(s) => out::say!(
@@ -425,9 +412,9 @@ fn refused_with_tower(
     let mut hidden = 0;
     let mut note = None;
     if !parsed.rows.is_empty() {
-        let call = ApiCall::Catalog(CatalogCall::ImportCheck { rows: parsed.rows });
-        match conn.client().and_then(|mut t| t.call(call)) {
-            Ok(ApiAnswer::Catalog(CatalogAnswer::ImportChecked { problems, total })) => {
+        let call = catalog::ImportCheck { rows: parsed.rows };
+        match conn.client().and_then(|mut t| t.ask(call)) {
+            Ok(catalog::ImportChecked { problems, total }) => {
                 hidden = (total as usize).saturating_sub(problems.len());
                 errors.extend(problems.into_iter().map(|p| vigie_catalog::RowError {
                     line: p.line,
@@ -435,7 +422,6 @@ fn refused_with_tower(
                     message: p.message,
                 }));
             }
-            Ok(other) => anyhow::bail!("unexpected answer: {other:?}"),
             Err(e) => note = Some(format!("(the tower did not check the other rows: {e})")),
         }
     }
@@ -468,10 +454,10 @@ fn provision(
             return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
         }
     };
-    let call = ApiCall::Catalog(CatalogCall::Provision {
+    let call = catalog::Provision {
         names,
         target,
         init,
-    });
-    super::servers_life::provisioned(catalog(conn.client()?.call(call)?)?, json)
+    };
+    super::servers_life::provisioned(conn.client()?.ask(call)?, json)
 }

@@ -7,8 +7,8 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ProvisionOutcome, ProvisionResult};
-use vigie_wire::tower::{ApiAnswer, ApiCall};
+use vigie_client::calls::catalog;
+use vigie_wire::catalog::{ProvisionOutcome, ProvisionResult};
 
 use super::conn::Conn;
 use super::escape::field;
@@ -29,13 +29,6 @@ pub enum SessionAction {
     },
 }
 
-fn call(conn: &Conn, c: CatalogCall) -> anyhow::Result<CatalogAnswer> {
-    match conn.client()?.call(ApiCall::Catalog(c))? {
-        ApiAnswer::Catalog(a) => Ok(a),
-        other => anyhow::bail!("unexpected answer: {other:?}"),
-    }
-}
-
 pub fn edit(conn: &Conn, name: String, set: &[String], json: bool) -> anyhow::Result<ExitCode> {
     let edit = match vigie_catalog::edit::parse_edit(set) {
         Ok(e) => e,
@@ -49,9 +42,7 @@ pub fn edit(conn: &Conn, name: String, set: &[String], json: bool) -> anyhow::Re
             return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
         }
     };
-    let CatalogAnswer::Servers(v) = call(conn, CatalogCall::Edit { name, edit })? else {
-        anyhow::bail!("unexpected answer");
-    };
+    let v = conn.client()?.ask(catalog::Edit { name, edit })?;
     for s in &v {
         if json {
             out::json(&ServerJson::from(s))?;
@@ -62,10 +53,8 @@ pub fn edit(conn: &Conn, name: String, set: &[String], json: bool) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
-fn removed(answer: CatalogAnswer, json: bool) -> anyhow::Result<ExitCode> {
-    let CatalogAnswer::Removed { servers, released } = answer else {
-        anyhow::bail!("unexpected answer");
-    };
+fn removed(answer: catalog::Removed, json: bool) -> anyhow::Result<ExitCode> {
+    let catalog::Removed { servers, released } = answer;
     if json {
         let released: Vec<AllocationJson> = released.iter().map(AllocationJson::from).collect();
         out::json(&serde_json::json!({ "removed": servers, "released": released }))?;
@@ -89,13 +78,14 @@ pub fn remove(
     force: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    removed(call(conn, CatalogCall::Remove { names, force })?, json)
+    removed(conn.client()?.ask(catalog::Remove { names, force })?, json)
 }
 
 pub fn session(conn: &Conn, action: SessionAction, json: bool) -> anyhow::Result<ExitCode> {
     match action {
         SessionAction::Undo { id, force } => {
-            removed(call(conn, CatalogCall::Undo { session: id, force })?, json)
+            let undo = catalog::Undo { session: id, force };
+            removed(conn.client()?.ask(undo)?, json)
         }
     }
 }
@@ -106,16 +96,11 @@ pub fn export(conn: &Conn, target: Option<String>) -> anyhow::Result<ExitCode> {
     let mut text = vigie_catalog::export::header();
     let mut after = None;
     loop {
-        let c = CatalogCall::Export {
+        let c = catalog::Export {
             target: target.clone(),
             after: after.take(),
         };
-        let CatalogAnswer::Exported { servers, next } = (match client.call(ApiCall::Catalog(c))? {
-            ApiAnswer::Catalog(a) => a,
-            other => anyhow::bail!("unexpected answer: {other:?}"),
-        }) else {
-            anyhow::bail!("unexpected answer");
-        };
+        let catalog::Exported { servers, next } = client.ask(c)?;
         text.push_str(&vigie_catalog::export::rows(
             servers.iter().map(|s| &s.spec),
         ));
@@ -137,10 +122,7 @@ pub fn export(conn: &Conn, target: Option<String>) -> anyhow::Result<ExitCode> {
 
 /// What `servers provision` prints: each server once, with its result;
 /// the exit status fails when one was refused (the others are queued).
-pub fn provisioned(answer: CatalogAnswer, json: bool) -> anyhow::Result<ExitCode> {
-    let CatalogAnswer::Provisioned(results) = answer else {
-        anyhow::bail!("unexpected answer");
-    };
+pub fn provisioned(results: Vec<ProvisionResult>, json: bool) -> anyhow::Result<ExitCode> {
     let count = |f: fn(&ProvisionOutcome) -> bool| results.iter().filter(|r| f(&r.outcome)).count();
     let queued = count(|o| *o == ProvisionOutcome::Queued);
     let refused = count(|o| matches!(o, ProvisionOutcome::Refused { .. }));

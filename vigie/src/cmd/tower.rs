@@ -8,42 +8,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Subcommand;
-use vigie_wire::change::StepResult;
-use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeState, ChangeView, StepStatus};
+use vigie_client::calls;
+use vigie_wire::tower::{ChangeState, ChangeView, StepStatus};
 
+use super::change_text::{seconds, state_text};
 use super::conn::{Conn, Tower};
 use super::escape;
 use super::json::{self, ChangeJson};
 use super::out::{self, Format, Table};
 use super::progress::Progress;
-
-pub fn state_text(s: &ChangeState) -> String {
-    match s {
-        ChangeState::Running { step } => format!("running step {}", json::step_number(*step)),
-        ChangeState::RollingBack { step } => {
-            format!("rolling back step {}", json::step_number(*step))
-        }
-        ChangeState::RolledBack {
-            stopped: true,
-            failed_step: None,
-            ..
-        } => "rolled back (stopped with the tower before its next step)".into(),
-        ChangeState::RolledBack {
-            failed_step,
-            interrupted,
-            ..
-        } => match (failed_step, interrupted) {
-            (_, true) => "rolled back (interrupted)".into(),
-            (Some(s), false) => format!("rolled back (step {} failed)", json::step_number(*s)),
-            (None, false) => "rolled back".into(),
-        },
-        ChangeState::RollbackFailed { stopped: true, .. } => {
-            "ROLLBACK FAILED (stopped with the tower)".into()
-        }
-        ChangeState::RollbackFailed { .. } => "ROLLBACK FAILED".into(),
-        other => other.word().into(),
-    }
-}
 
 /// Changes as a table (text) or one object a line (JSON).
 pub(super) fn print_changes(views: &[ChangeView], format: Format) -> anyhow::Result<()> {
@@ -86,88 +59,6 @@ pub(super) fn print_waiting(views: &[ChangeView], format: Format) -> anyhow::Res
         }
     }
     Ok(())
-}
-
-/// A step's duration: milliseconds under a second, else seconds.
-fn seconds(ms: u64) -> String {
-    if ms < 1_000 {
-        format!("{ms}ms")
-    } else {
-        format!("{:.1}s", Duration::from_millis(ms).as_secs_f64())
-    }
-}
-
-/// What a step's result says in one line: its summary and duration, and
-/// for a failure the last line of its error output.
-fn result_text(r: Option<&StepResult>) -> String {
-    let Some(r) = r else { return String::new() };
-    let err = r.stderr_tail.lines().rev().find(|l| !l.trim().is_empty());
-    let summary = escape::field(&r.summary);
-    match err {
-        Some(e) if !r.ok => format!(
-            ": {summary} in {} ({})",
-            seconds(r.duration_ms),
-            escape::field(e.trim())
-        ),
-        _ => format!(": {summary} in {}", seconds(r.duration_ms)),
-    }
-}
-
-/// Lines describing what changed between two views of a change: forward
-/// steps in order, then undone steps in the order they were undone.
-pub fn progress_lines(prev: Option<&ChangeView>, now: &ChangeView) -> Vec<String> {
-    let total = now.steps.len();
-    let mut forward = Vec::new();
-    let mut backward = Vec::new();
-    for (i, s) in now.steps.iter().enumerate() {
-        let before = prev.and_then(|p| p.steps.get(i)).map(|p| p.status);
-        if before == Some(s.status) || matches!(s.status, StepStatus::Pending | StepStatus::Skipped)
-        {
-            continue;
-        }
-        let (word, detail) = match s.status {
-            StepStatus::Running => ("started", String::new()),
-            StepStatus::Succeeded => ("succeeded", result_text(s.result.as_ref())),
-            StepStatus::Failed => ("FAILED", result_text(s.result.as_ref())),
-            StepStatus::Undoing => ("undoing", String::new()),
-            StepStatus::Undone => ("undone", result_text(s.undo.as_ref())),
-            StepStatus::UndoFailed => ("UNDO FAILED", result_text(s.undo.as_ref())),
-            StepStatus::Pending | StepStatus::Skipped => continue,
-        };
-        let line = format!(
-            "{} {}: step {}/{} {} ({}) {word}{detail}",
-            escape::field(&now.id),
-            escape::field(&now.host),
-            i + 1,
-            total,
-            escape::field(&s.name),
-            escape::field(&s.kind)
-        );
-        if matches!(
-            s.status,
-            StepStatus::Undoing | StepStatus::Undone | StepStatus::UndoFailed
-        ) {
-            backward.push(line);
-        } else {
-            forward.push(line);
-        }
-    }
-    backward.reverse();
-    let mut lines = forward;
-    lines.extend(backward);
-    if prev.is_none_or(|p| p.state != now.state) && (now.state.is_final() || prev.is_none()) {
-        lines.push(final_line(now));
-    }
-    lines
-}
-
-fn final_line(v: &ChangeView) -> String {
-    format!(
-        "{} {}: {}",
-        escape::field(&v.id),
-        escape::field(&v.host),
-        state_text(&v.state)
-    )
 }
 
 /// Follows changes until all are final, printing their progress: each
@@ -222,7 +113,7 @@ pub fn submit(a: SubmitArgs, format: Format) -> anyhow::Result<ExitCode> {
         }
     };
     let mut tower = a.conn.client()?;
-    let views = tower.changes(ApiCall::Submit {
+    let views = tower.ask(calls::Submit {
         spec,
         target: a.target,
     })?;
@@ -359,20 +250,17 @@ pub fn status(a: StatusArgs, format: Format) -> anyhow::Result<ExitCode> {
             before: a.before,
             newest: true,
         };
-        let call = ApiCall::Status {
+        let call = calls::Status {
             change: None,
             limit: a.limit,
         };
-        let (answer, info) = super::page::call(&mut tower, call, ask)?;
-        let ApiAnswer::Changes(views) = answer else {
-            anyhow::bail!("unexpected answer");
-        };
+        let (views, info) = super::page::call(&mut tower, call, ask)?;
         print_changes(&views, format)?;
         print_waiting(&views, format)?;
         super::page::footer(&info, format, "changes")?;
         return Ok(ExitCode::SUCCESS);
     }
-    let views = tower.changes(ApiCall::Status {
+    let views = tower.ask(calls::Status {
         change: a.id.clone(),
         limit: a.limit,
     })?;
@@ -418,13 +306,10 @@ pub struct QueueArgs {
 }
 
 pub fn queue(a: QueueArgs, format: Format) -> anyhow::Result<ExitCode> {
-    let call = ApiCall::Queue {
+    let call = calls::Queue {
         host: a.host.clone(),
     };
-    let (answer, info) = super::page::call(&mut a.conn.client()?, call, a.page.ask())?;
-    let ApiAnswer::Changes(views) = answer else {
-        anyhow::bail!("unexpected answer");
-    };
+    let (views, info) = super::page::call(&mut a.conn.client()?, call, a.page.ask())?;
     if views.is_empty() && format == Format::Text {
         out::line(&format!("no change queued for {}", escape::field(&a.host)))?;
         return Ok(ExitCode::SUCCESS);
@@ -444,7 +329,7 @@ pub struct CancelArgs {
 }
 
 pub fn cancel(a: CancelArgs, format: Format) -> anyhow::Result<ExitCode> {
-    let views = a.conn.client()?.changes(ApiCall::Cancel { change: a.id })?;
+    let views = a.conn.client()?.ask(calls::Cancel { change: a.id })?;
     print_changes(&views, format)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -511,8 +396,8 @@ enum AuditVerify {
 pub fn audit(a: AuditArgs, format: Format) -> anyhow::Result<ExitCode> {
     let mut tower = a.conn.client()?;
     if a.verify.is_some() {
-        return match tower.call_raw(ApiCall::AuditVerify) {
-            Ok(ApiAnswer::AuditVerified { records, head }) => {
+        return match tower.ask_raw(calls::AuditVerify) {
+            Ok(calls::Verified { records, head }) => {
                 if format == Format::Json {
                     out::json(
                         &serde_json::json!({ "ok": true, "records": records, "head": head }),
@@ -522,8 +407,7 @@ pub fn audit(a: AuditArgs, format: Format) -> anyhow::Result<ExitCode> {
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            Ok(other) => anyhow::bail!("unexpected answer {other:?}"),
-            Err(vigie_referee::ClientError::Refused(f)) => {
+            Err(vigie_client::ClientError::Refused(f)) => {
                 if format == Format::Json {
                     out::json(&serde_json::json!({ "ok": false, "error": f.message }))?;
                 } else {
@@ -534,7 +418,7 @@ pub fn audit(a: AuditArgs, format: Format) -> anyhow::Result<ExitCode> {
             Err(e) => Err(tower.explain(e)),
         };
     }
-    let call = ApiCall::Audit {
+    let call = calls::Audit {
         host: a.host,
         change: a.change,
         limit: a.limit,
@@ -552,10 +436,7 @@ pub fn audit(a: AuditArgs, format: Format) -> anyhow::Result<ExitCode> {
         before: a.before.map(|n| n.to_string()),
         newest: true,
     };
-    let (answer, info) = super::page::call(&mut tower, call, ask)?;
-    let ApiAnswer::Audit(records) = answer else {
-        anyhow::bail!("unexpected answer");
-    };
+    let (records, info) = super::page::call(&mut tower, call, ask)?;
     if format == Format::Json {
         for r in &records {
             out::json(&json::AuditJson::from(r))?;
@@ -673,18 +554,38 @@ enum HostsAdd {
 
 pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
     let mut tower = a.conn.client()?;
-    match a.add {
-        Some(HostsAdd::Add { id, labels, key }) => {
+    if let Some(action) = a.add {
+        return host_admin(&mut tower, action, format);
+    }
+    if a.metrics {
+        return super::observe::host_metrics(&mut tower, format, &a.page);
+    }
+    let (hosts, info) = super::page::call(&mut tower, calls::Hosts, a.page.ask())?;
+    if format == Format::Json {
+        for h in &hosts {
+            out::json(&json::HostJson::from(h))?;
+        }
+    } else {
+        print_hosts(&hosts)?;
+    }
+    super::page::footer(&info, format, "hosts")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hosts add|pending|accept|label|remove|release|revoke`.
+fn host_admin(tower: &mut Tower, action: HostsAdd, format: Format) -> anyhow::Result<ExitCode> {
+    match action {
+        HostsAdd::Add { id, labels, key } => {
             // A key alone registers the host if needed, and may be for a
             // host the setup already declared.
             if key.is_none() || !labels.is_empty() {
-                tower.call(ApiCall::HostAdd {
+                tower.ask(calls::HostAdd {
                     host: id.clone(),
                     labels: labels.into_iter().collect(),
                 })?;
             }
             if let Some(public) = key {
-                tower.call(ApiCall::KeyAdd {
+                tower.ask(calls::KeyAdd {
                     host: id.clone(),
                     public,
                 })?;
@@ -694,73 +595,61 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
                     format!("host {id} registered, its agent key authorised"),
                 );
             }
-            return super::json::done(format, "hosts add", format!("host {id} registered"));
+            super::json::done(format, "hosts add", format!("host {id} registered"))
         }
-        Some(HostsAdd::Pending) => return pending(&mut tower, format),
-        Some(HostsAdd::Accept { id, key, readmit }) => {
+        HostsAdd::Pending => pending(tower, format),
+        HostsAdd::Accept { id, key, readmit } => {
             let host = id.clone();
-            tower.call(if readmit {
-                ApiCall::KeyReadmit { host, public: key }
+            if readmit {
+                tower.ask(calls::KeyReadmit { host, public: key })?;
             } else {
-                ApiCall::KeyAccept { host, public: key }
-            })?;
-            return super::json::done(
+                tower.ask(calls::KeyAccept { host, public: key })?;
+            }
+            super::json::done(
                 format,
                 "hosts accept",
                 format!("the key of {id} is accepted"),
-            );
+            )
         }
-        Some(HostsAdd::Label { id, set, remove }) => {
-            tower.call(ApiCall::HostLabel {
+        HostsAdd::Label { id, set, remove } => {
+            tower.ask(calls::HostLabel {
                 host: id.clone(),
                 set: set.into_iter().collect(),
                 remove,
             })?;
-            return super::json::done(format, "hosts label", format!("labels of {id} set"));
+            super::json::done(format, "hosts label", format!("labels of {id} set"))
         }
-        Some(HostsAdd::Remove { id, force }) => {
-            tower.call(ApiCall::HostRemove {
+        HostsAdd::Remove { id, force } => {
+            tower.ask(calls::HostRemove {
                 host: id.clone(),
                 force,
             })?;
-            return super::json::done(
+            super::json::done(
                 format,
                 "hosts remove",
                 format!("host {id} removed, its keys revoked"),
-            );
+            )
         }
-        Some(HostsAdd::Release { id }) => {
-            tower.call(ApiCall::HostRelease { host: id.clone() })?;
-            return super::json::done(
+        HostsAdd::Release { id } => {
+            tower.ask(calls::HostRelease { host: id.clone() })?;
+            super::json::done(
                 format,
                 "hosts release",
                 format!("the queue of {id} moves on"),
-            );
+            )
         }
-        Some(HostsAdd::Revoke { id }) => {
-            tower.call(ApiCall::KeyRevoke { host: id.clone() })?;
-            return super::json::done(
+        HostsAdd::Revoke { id } => {
+            tower.ask(calls::KeyRevoke { host: id.clone() })?;
+            super::json::done(
                 format,
                 "hosts revoke",
                 format!("the key of {id} is revoked: its agent is cut off"),
-            );
+            )
         }
-        None => {}
     }
-    if a.metrics {
-        return super::observe::host_metrics(&mut tower, format, &a.page);
-    }
-    let (answer, info) = super::page::call(&mut tower, ApiCall::Hosts, a.page.ask())?;
-    let ApiAnswer::Hosts(hosts) = answer else {
-        anyhow::bail!("unexpected answer");
-    };
-    if format == Format::Json {
-        for h in &hosts {
-            out::json(&json::HostJson::from(h))?;
-        }
-        super::page::footer(&info, format, "hosts")?;
-        return Ok(ExitCode::SUCCESS);
-    }
+}
+
+fn print_hosts(hosts: &[vigie_wire::tower::HostView]) -> anyhow::Result<()> {
     let labels = |l: &vigie_wire::tower::Labels| {
         l.iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -770,7 +659,7 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
     let mut t = Table::new(&[
         "HOST", "STATE", "QUEUED", "RUNNING", "LABELS", "REPORTED", "REFUSING",
     ]);
-    for h in &hosts {
+    for h in hosts {
         // What the host says of itself is shown apart: never trusted.
         let reported = if h.reported == h.labels {
             String::new()
@@ -790,8 +679,7 @@ pub fn hosts(a: HostsArgs, format: Format) -> anyhow::Result<ExitCode> {
     if !t.is_empty() {
         t.print()?;
     }
-    super::page::footer(&info, format, "hosts")?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// A host's state in one word: its queue held by an operator, its plug
@@ -818,10 +706,7 @@ fn all_keys(tower: &mut Tower) -> anyhow::Result<Vec<vigie_wire::front::KeyRecor
             after,
             ..Default::default()
         };
-        let (answer, info) = super::page::call(tower, ApiCall::Keys, ask)?;
-        let ApiAnswer::Keys(keys) = answer else {
-            anyhow::bail!("unexpected answer");
-        };
+        let (keys, info) = super::page::call(tower, calls::Keys, ask)?;
         all.extend(keys);
         match info.next {
             Some(n) => after = Some(n),

@@ -18,8 +18,8 @@ use vigie_majordomo::keys::KeyPair;
 use vigie_referee::ApiClient;
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, Published, ALL_CHANGES_TOPIC};
 
-use super::bench_agents_sim::{write_keys, FDS_PER_AGENT};
-pub(super) use super::bench_tower::{cpu_ticks, rss_kib, BenchTower};
+use crate::agents_sim::{write_keys, FDS_PER_AGENT};
+pub(super) use crate::tower::{cpu_ticks, rss_kib, BenchTower};
 
 /// What `vigie bench agents` is asked.
 #[derive(Debug, Clone, Copy)]
@@ -123,6 +123,7 @@ fn wait_online(
     let t = Instant::now();
     let deadline = t + Duration::from_secs(60 + hosts as u64 / 200);
     let mut online = 0;
+    let mut said = t;
     loop {
         if let ApiAnswer::Hosts(h) = api.call(ApiCall::Hosts)? {
             online = h.iter().filter(|h| h.online).count();
@@ -130,6 +131,14 @@ fn wait_online(
         let seen = tower.heard.connected.load(Ordering::Relaxed);
         if online >= hosts && seen >= connected {
             return Ok(t.elapsed());
+        }
+        // The curve, not only its end: where a fleet stalls shows here.
+        if said.elapsed() >= Duration::from_secs(5) {
+            said = Instant::now();
+            println!(
+                "  {:>5.1} s: {seen} connected, {online} online",
+                t.elapsed().as_secs_f64()
+            );
         }
         anyhow::ensure!(
             Instant::now() < deadline,

@@ -11,7 +11,7 @@ use vigie_referee::ApiClient;
 use vigie_wire::catalog::{CatalogCall, Owner, PoolSpec};
 use vigie_wire::tower::{ApiCall, Caller};
 
-use super::bench_agents::{rss_kib, BenchTower};
+use crate::agents::{rss_kib, BenchTower};
 
 /// Enrols `keys` keys with `clients` clients at once, each its own
 /// connection; returns the time taken.

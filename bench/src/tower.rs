@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::escalator::free_port;
 use anyhow::Context;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
-use vigie_escalator::bench::free_port;
 
 /// Resident memory of a process, in KiB.
 pub(super) fn rss_kib(pid: u32) -> u64 {

@@ -1,10 +1,21 @@
-//! `vigie bench escalator`: prints figures and the ratios the issues target;
-//! `vigie bench crashpoints`: the storage's crash-point sweep, longer.
+//! Vigie's benchmarks (not tests), run as `vigie bench …`: the `vigie`
+//! binary hands its `bench` subcommand's [`Args`] to [`run`], so no library
+//! crate of the tower carries benchmark code or the Redis client.
+//! `vigie bench escalator` prints figures and the ratios the issues target;
+//! `vigie bench crashpoints` is the storage's crash-point sweep, longer;
+//! `agents`, `catalog` and `changes` drive a whole tower.
+
+mod agents;
+mod agents_sim;
+mod catalog;
+mod changes;
+pub mod escalator;
+mod tower;
 
 use std::process::{Command, ExitCode};
 
+use crate::escalator::{self as bench, bench_server, Figure, Redis};
 use clap::Subcommand;
-use vigie_escalator::bench::{self, Figure, LocalServer, Redis};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -82,33 +93,7 @@ enum What {
         allocations: usize,
     },
     /// Change requests: dispatch latency, one-host throughput, fan-out.
-    Changes {
-        /// Simulated hosts (noop driver) in the fleet.
-        #[arg(long, default_value_t = 1_000)]
-        hosts: usize,
-        /// Dispatch latency samples.
-        #[arg(long, default_value_t = 200)]
-        samples: usize,
-        /// One-step changes submitted back to back to one host.
-        #[arg(long, default_value_t = 500)]
-        back_to_back: usize,
-        /// Also run the metrics daemon and scrape it every second (its
-        /// cost on dispatch).
-        #[arg(long)]
-        scrape_metrics: bool,
-        /// Alternate N rounds without and with the metrics daemon scraped
-        /// every second, in this run, and print the medians' ratios.
-        #[arg(long, default_value_t = 0, value_name = "N")]
-        compare_metrics: usize,
-        /// Keep Escalator's databases in this etcd (client URL; run it with
-        /// --max-txn-ops 100000 --max-request-bytes 67108864).
-        #[arg(long, value_name = "URL")]
-        etcd: Option<String>,
-        /// With --etcd: alternate N rounds on LevelDB and on etcd, in this
-        /// run, and print the medians' ratios.
-        #[arg(long, default_value_t = 0, value_name = "N", requires = "etcd")]
-        compare_etcd: usize,
-    },
+    Changes(crate::changes::Args),
 }
 
 fn crashpoints(writes: usize, seed: u64, every: u64) -> anyhow::Result<ExitCode> {
@@ -185,7 +170,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             beat_ms,
             ..
         } => {
-            super::bench_agents_sim::simulate(&file, sim_first, sim_count, beat_ms)?;
+            crate::agents_sim::simulate(&file, sim_first, sim_count, beat_ms)?;
             return Ok(ExitCode::SUCCESS);
         }
         What::Agents {
@@ -195,7 +180,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             beat_ms,
             ..
         } => {
-            super::bench_agents::run(super::bench_agents::Args {
+            crate::agents::run(crate::agents::Args {
                 hosts: hosts.max(1),
                 per_process,
                 restart,
@@ -209,7 +194,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             rows,
             allocations,
         } => {
-            super::bench_catalog::run(keys, clients, rows, allocations)?;
+            crate::catalog::run(keys, clients, rows, allocations)?;
             return Ok(ExitCode::SUCCESS);
         }
         What::Escalator { ops, no_redis } => (ops, no_redis),
@@ -218,25 +203,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             seed,
             every,
         } => return crashpoints(writes, seed, every),
-        What::Changes {
-            hosts,
-            samples,
-            back_to_back,
-            scrape_metrics,
-            compare_metrics,
-            etcd,
-            compare_etcd,
-        } => {
-            let a = super::bench_changes::Args {
-                hosts: hosts.max(1),
-                samples,
-                back_to_back,
-                scrape_metrics,
-                compare_metrics,
-                etcd,
-                compare_etcd,
-            };
-            super::bench_changes::run(a)?;
+        What::Changes(a) => {
+            crate::changes::run(a)?;
             return Ok(ExitCode::SUCCESS);
         }
     };
@@ -246,7 +214,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("# vigie bench escalator --ops {ops}  (100-byte values; one run, same machine)");
 
     let (lp, lg) = bench::inprocess(&dir.path().join("inproc"), ops)?;
-    let server = LocalServer::start(&dir.path().join("grouped"), true)?;
+    let server = bench_server(&dir.path().join("grouped"), true)?;
     let (np, ng) = bench::lockstep(&server.endpoint, ops)?;
     let (pp, pg) = bench::pipelined(&server.endpoint, 16, 32, ops / 4)?;
     let d1 = bench::durable(&server.endpoint, 1, 1, ops / 10, "group commit")?;
@@ -265,7 +233,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         st.durable_writes as f64 / st.syncs.max(1) as f64
     );
     drop(server);
-    let naive = LocalServer::start(&dir.path().join("naive"), false)?;
+    let naive = bench_server(&dir.path().join("naive"), false)?;
     let n1 = bench::durable(&naive.endpoint, 1, 1, ops / 10, "one fdatasync per write")?;
     let n64 = bench::durable(
         &naive.endpoint,

@@ -1,167 +1,17 @@
-//! The operator's side of the tower's API. An [`ApiClient`] makes calls
-//! and follows changes over a [`Link`]: [`Direct`] to the referee (inside
-//! the tower: the majordomo, tests, benchmarks), or through the majordomo
-//! (the operator's CLI; see `vigie_majordomo::operator`).
+//! The client: one call at a time, each waiting for its answer (resent
+//! while unanswered when that is harmless), and changes followed to
+//! their end.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use vigie_wire::tower::{
-    change_topic, ApiAnswer, ApiCall, ApiFault, ApiReply, ApiRequest, Caller, ChangeView, IdemKey,
-    Published, ALL_CHANGES_TOPIC,
-};
+use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeView, IdemKey};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("zeromq: {0}")]
-    Zmq(#[from] zmq::Error),
-    #[error(transparent)]
-    Wire(#[from] vigie_wire::WireError),
-    #[error("{0}")]
-    Refused(#[from] ApiFault),
-    #[error("no answer from the tower at {endpoint} within {after:?}")]
-    Timeout { endpoint: String, after: Duration },
-    #[error("unexpected answer: {0}")]
-    Unexpected(String),
-    #[error("after {after:?}, {count} changes are not final: {open}")]
-    NotFinal {
-        after: Duration,
-        count: usize,
-        open: String,
-    },
-    /// The front door turned the connection down (key, handshake).
-    #[error("{0}")]
-    Door(String),
-}
+use vigie_wire::tower::Caller;
 
-/// What comes back over a link.
-#[derive(Debug)]
-pub enum Incoming {
-    Reply(ApiReply),
-    Update(ChangeView),
-}
-
-/// How calls reach the tower.
-pub trait Link {
-    /// Sends a call. `watch`, for `Status` of one change: also deliver that
-    /// change's updates from now on. `idem`: the call's idempotency key.
-    fn send(
-        &mut self,
-        id: u64,
-        call: &ApiCall,
-        watch: bool,
-        idem: Option<&IdemKey>,
-    ) -> Result<(), ClientError>;
-    /// The next reply or watched update, or `None` after `timeout`.
-    fn recv(&mut self, timeout: Duration) -> Result<Option<Incoming>, ClientError>;
-    /// Where the calls go, for messages.
-    fn endpoint(&self) -> &str;
-}
-
-/// Waits at most `left` for one of `items`; an interrupted wait is a short one.
-pub fn poll_for(items: &mut [zmq::PollItem], left: Duration) -> Result<(), ClientError> {
-    let ms = i64::try_from(left.as_millis()).unwrap_or(i64::MAX).max(1);
-    match zmq::poll(items, ms) {
-        Ok(_) | Err(zmq::Error::EINTR) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn rcvtimeo(sock: &zmq::Socket, left: Duration) -> Result<(), zmq::Error> {
-    sock.set_rcvtimeo(i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1))
-}
-
-/// Straight to the referee's sockets, stating the caller: only for what
-/// runs inside the tower.
-pub struct Direct {
-    _ctx: zmq::Context,
-    api: zmq::Socket,
-    endpoint: String,
-    orders: String,
-    caller: Caller,
-    watcher: Option<Watcher>,
-}
-
-impl Direct {
-    pub fn connect(api: &str, orders: &str, caller: Caller) -> Result<Self, ClientError> {
-        let ctx = zmq::Context::new();
-        let sock = ctx.socket(zmq::DEALER)?;
-        sock.set_linger(0)?;
-        sock.connect(api)?;
-        Ok(Self {
-            _ctx: ctx,
-            api: sock,
-            endpoint: api.to_owned(),
-            orders: orders.to_owned(),
-            caller,
-            watcher: None,
-        })
-    }
-}
-
-impl Link for Direct {
-    fn send(
-        &mut self,
-        id: u64,
-        call: &ApiCall,
-        watch: bool,
-        idem: Option<&IdemKey>,
-    ) -> Result<(), ClientError> {
-        if let (
-            true,
-            ApiCall::Status {
-                change: Some(c), ..
-            },
-        ) = (watch, call)
-        {
-            match &self.watcher {
-                Some(w) => w.subscribe(c)?,
-                None => {
-                    self.watcher = Some(Watcher::connect(&self.orders, std::slice::from_ref(c))?)
-                }
-            }
-        }
-        let req = ApiRequest {
-            id,
-            caller: self.caller.clone(),
-            call: call.clone(),
-            idem: idem.cloned(),
-        };
-        self.api.send(vigie_wire::encode(&req)?, 0)?;
-        Ok(())
-    }
-
-    fn recv(&mut self, timeout: Duration) -> Result<Option<Incoming>, ClientError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(None);
-            }
-            let mut items = vec![self.api.as_poll_item(zmq::POLLIN)];
-            if let Some(w) = &self.watcher {
-                items.push(w.sock.as_poll_item(zmq::POLLIN));
-            }
-            poll_for(&mut items, left)?;
-            if let Ok(frame) = self.api.recv_bytes(zmq::DONTWAIT) {
-                return Ok(Some(Incoming::Reply(vigie_wire::decode(&frame)?)));
-            }
-            if let Some(v) = self
-                .watcher
-                .as_ref()
-                .map(Watcher::try_next)
-                .transpose()?
-                .flatten()
-            {
-                return Ok(Some(Incoming::Update(v)));
-            }
-        }
-    }
-
-    fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-}
+use crate::calls::{Call, Status};
+use crate::link::{Direct, Incoming, Link};
+use crate::ClientError;
 
 /// An unanswered call is sent again after this long.
 const RESEND_AFTER: Duration = Duration::from_secs(5);
@@ -235,6 +85,21 @@ impl ApiClient {
         key: &IdemKey,
     ) -> Result<ApiAnswer, ClientError> {
         self.call_with(call, false, Some(key))
+    }
+
+    /// A typed call: its answer, or an error (an answer of another type
+    /// included).
+    pub fn ask<C: Call>(&mut self, call: C) -> Result<C::Answer, ClientError> {
+        typed::<C>(self.call(call.into())?)
+    }
+
+    /// A typed call with the caller's own idempotency key.
+    pub fn ask_idempotent<C: Call>(
+        &mut self,
+        call: C,
+        key: &IdemKey,
+    ) -> Result<C::Answer, ClientError> {
+        typed::<C>(self.call_idempotent(call.into(), key)?)
     }
 
     fn call_watching(&mut self, call: ApiCall, watch: bool) -> Result<ApiAnswer, ClientError> {
@@ -333,16 +198,11 @@ impl ApiClient {
         };
         loop {
             for id in open(&views) {
-                let answer = self.call_watching(
-                    ApiCall::Status {
-                        change: Some(id),
-                        limit: 1,
-                    },
-                    true,
-                )?;
-                let ApiAnswer::Changes(got) = answer else {
-                    return Err(ClientError::Unexpected(format!("{answer:?}")));
+                let status = Status {
+                    change: Some(id),
+                    limit: 1,
                 };
+                let got = typed::<Status>(self.call_watching(status.into(), true)?)?;
                 for v in got {
                     take(v, &mut views);
                 }
@@ -391,71 +251,13 @@ impl ApiClient {
     }
 }
 
-/// Change updates as the referee publishes them (after storing them).
-pub struct Watcher {
-    _ctx: zmq::Context,
-    sock: zmq::Socket,
-}
-
-impl Watcher {
-    /// Watches the given changes, or every change when `changes` is empty.
-    /// Subscribe before reading the current state, so nothing is missed.
-    pub fn connect(orders: &str, changes: &[String]) -> Result<Self, ClientError> {
-        let ctx = zmq::Context::new();
-        let sock = ctx.socket(zmq::SUB)?;
-        sock.set_rcvhwm(1_000_000)?;
-        if changes.is_empty() {
-            sock.set_subscribe(ALL_CHANGES_TOPIC)?;
-        }
-        for c in changes {
-            sock.set_subscribe(&change_topic(c))?;
-        }
-        sock.connect(orders)?;
-        Ok(Self { _ctx: ctx, sock })
-    }
-
-    pub fn subscribe(&self, change: &str) -> Result<(), ClientError> {
-        Ok(self.sock.set_subscribe(&change_topic(change))?)
-    }
-
-    /// The next update, or `None` after `timeout`.
-    pub fn next(&self, timeout: Duration) -> Result<Option<ChangeView>, ClientError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(None);
-            }
-            rcvtimeo(&self.sock, left)?;
-            let parts = match self.sock.recv_multipart(0) {
-                Ok(p) => p,
-                Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            if let Some(v) = update_of(&parts)? {
-                return Ok(Some(v));
-            }
-        }
-    }
-
-    /// The next update already received, without waiting.
-    pub fn try_next(&self) -> Result<Option<ChangeView>, ClientError> {
-        while let Ok(parts) = self.sock.recv_multipart(zmq::DONTWAIT) {
-            if let Some(v) = update_of(&parts)? {
-                return Ok(Some(v));
-            }
-        }
-        Ok(None)
-    }
-}
-
-/// The change update in a published message (topic, message), if it is one.
-fn update_of(parts: &[Vec<u8>]) -> Result<Option<ChangeView>, ClientError> {
-    let Some(frame) = parts.get(1) else {
-        return Ok(None);
-    };
-    match vigie_wire::decode::<Published>(frame)? {
-        Published::Update(v) => Ok(Some(v)),
-        _ => Ok(None),
-    }
+/// `answer` as `C`'s, or the error saying whose it was instead.
+fn typed<C: Call>(answer: ApiAnswer) -> Result<C::Answer, ClientError> {
+    C::answer(answer).map_err(|other| {
+        let call = std::any::type_name::<C>()
+            .rsplit("::")
+            .next()
+            .unwrap_or("a call");
+        ClientError::Unexpected(format!("to {call}: {other:?}"))
+    })
 }

@@ -7,27 +7,41 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::escalator::free_port;
 use anyhow::Context;
-use vigie_escalator::bench::{free_port, LocalServer};
+use vigie_escalator::LocalServer;
 use vigie_plug::{FleetConfig, PlugConfig};
 use vigie_referee::{ApiClient, RefereeConfig, Watcher};
 use vigie_wire::tower::{
     host_topic, ApiAnswer, ApiCall, Caller, ChangeState, ChangeView, StepStatus,
 };
 
+#[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Simulated hosts (noop driver) in the fleet.
+    #[arg(long, default_value_t = 1_000)]
     pub hosts: usize,
+    /// Dispatch latency samples.
+    #[arg(long, default_value_t = 200)]
     pub samples: usize,
+    /// One-step changes submitted back to back to one host.
+    #[arg(long, default_value_t = 500)]
     pub back_to_back: usize,
-    /// Run the metrics daemon, scraped every second.
+    /// Also run the metrics daemon and scrape it every second (its
+    /// cost on dispatch).
+    #[arg(long)]
     pub scrape_metrics: bool,
-    /// Rounds of without / with metrics alternated in this run (0: one
-    /// measurement, as `scrape_metrics` says).
+    /// Alternate N rounds without and with the metrics daemon scraped
+    /// every second, in this run, and print the medians' ratios.
+    #[arg(long, default_value_t = 0, value_name = "N")]
     pub compare_metrics: usize,
-    /// An etcd (client URL, run with `--max-txn-ops 100000
-    /// --max-request-bytes 67108864`): alternate `compare_etcd` rounds with
-    /// Escalator's databases in LevelDB and in it.
+    /// Keep Escalator's databases in this etcd (client URL; run it with
+    /// --max-txn-ops 100000 --max-request-bytes 67108864).
+    #[arg(long, value_name = "URL")]
     pub etcd: Option<String>,
+    /// With --etcd: alternate N rounds on LevelDB and on etcd, in this
+    /// run, and print the medians' ratios.
+    #[arg(long, default_value_t = 0, value_name = "N", requires = "etcd")]
     pub compare_etcd: usize,
 }
 
@@ -77,6 +91,26 @@ impl Drop for EtcdEscalator {
     }
 }
 
+/// The escalator a measurement runs on (over LevelDB, or `etcd`) and its
+/// endpoint; it stops when the box is dropped.
+fn escalator(
+    data: &std::path::Path,
+    etcd: Option<&str>,
+) -> anyhow::Result<(Box<dyn std::any::Any>, String)> {
+    Ok(match etcd {
+        Some(url) => {
+            let e = EtcdEscalator::start(data, url)?;
+            let ep = e.endpoint.clone();
+            (Box::new(e), ep)
+        }
+        None => {
+            let l = LocalServer::start(data, true)?;
+            let ep = l.endpoint.clone();
+            (Box::new(l), ep)
+        }
+    })
+}
+
 /// Alternates LevelDB and etcd rounds and prints the medians' ratios.
 fn compare_etcd(a: &Args, etcd: &str) -> anyhow::Result<()> {
     let (mut leveldb, mut in_etcd) = (Vec::new(), Vec::new());
@@ -104,6 +138,10 @@ struct Figures {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let a = Args {
+        hosts: a.hosts.max(1),
+        ..a
+    };
     if let (Some(etcd), true) = (&a.etcd, a.compare_etcd > 0) {
         return compare_etcd(&a, etcd);
     }
@@ -276,19 +314,7 @@ fn wait_for(
 
 fn measure(a: &Args, scrape_metrics: bool, etcd: Option<&str>) -> anyhow::Result<Figures> {
     let dir = tempfile::Builder::new().prefix("vigie-bench-").tempdir()?;
-    let data = dir.path().join("escalator");
-    let (esc, endpoint): (Box<dyn std::any::Any>, String) = match etcd {
-        Some(url) => {
-            let e = EtcdEscalator::start(&data, url)?;
-            let ep = e.endpoint.clone();
-            (Box::new(e), ep)
-        }
-        None => {
-            let l = LocalServer::start(&data, true)?;
-            let ep = l.endpoint.clone();
-            (Box::new(l), ep)
-        }
-    };
+    let (esc, endpoint) = escalator(&dir.path().join("escalator"), etcd)?;
     let (api, events, orders) = (tcp()?, tcp()?, tcp()?);
     let stop = Arc::new(AtomicBool::new(false));
     let cfg = RefereeConfig::new(&endpoint, &api, &events, &orders);
@@ -342,8 +368,7 @@ fn measure(a: &Args, scrape_metrics: bool, etcd: Option<&str>) -> anyhow::Result
         }
     );
     println!(
-        "(escalator{}, referee and a fleet of {} noop plugs on threads of one process, TCP loopback)",
-        if etcd.is_some() { " over etcd" } else { "" },
+        "(escalator, referee and a fleet of {} noop plugs on threads of one process, TCP loopback)",
         a.hosts
     );
 

@@ -100,12 +100,15 @@ fn connect(
     Ok(SimAgent { sock, plug })
 }
 
-/// One poll over every agent; each readable one drains its socket into
-/// its plug.
-fn pump(agents: &mut [SimAgent], wait_ms: i64) -> anyhow::Result<()> {
-    let mut items: Vec<zmq::PollItem> = agents
+/// One `poll(2)` over every agent's `ZMQ_FD`, then only the agents whose
+/// descriptor woke drain their sockets. `zmq::poll` over the sockets
+/// themselves asks each socket's mailbox for its events before and after
+/// waiting — two system calls an agent a pass, the simulator's top cost
+/// at 3,000 agents (BENCHMARKS.md).
+fn pump(agents: &mut [SimAgent], fds: &[std::os::fd::RawFd], wait_ms: i64) -> anyhow::Result<()> {
+    let mut items: Vec<zmq::PollItem> = fds
         .iter()
-        .map(|a| a.sock.as_poll_item(zmq::POLLIN))
+        .map(|fd| zmq::PollItem::from_fd(*fd, zmq::POLLIN))
         .collect();
     zmq::poll(&mut items, wait_ms)?;
     let ready: Vec<usize> = items
@@ -116,22 +119,32 @@ fn pump(agents: &mut [SimAgent], wait_ms: i64) -> anyhow::Result<()> {
         .collect();
     drop(items);
     for n in ready {
-        let a = &mut agents[n];
-        while let Ok(frame) = a.sock.recv_bytes(zmq::DONTWAIT) {
-            let sock = &a.sock;
-            let mut out = |ev| send(sock, ev);
-            match vigie_wire::decode::<FrontOut>(&frame) {
-                Ok(FrontOut::Published(Published::Order(o))) => a.plug.on_order(o, &mut out)?,
-                Ok(FrontOut::Published(Published::ReportAck { upto, .. })) => {
-                    a.plug.on_ack(upto)?
-                }
-                // A new journal numbers its reports in the incarnation
-                // the referee hands out; until then it is not online.
-                Ok(FrontOut::Published(Published::Incarnation { host, incarnation })) => {
-                    a.plug.on_incarnation(&host, incarnation)?;
-                }
-                _ => {}
+        if let Some(a) = agents.get_mut(n) {
+            drain(a)?;
+        }
+    }
+    Ok(())
+}
+
+/// Everything waiting on one agent's socket, into its plug. `ZMQ_FD` is
+/// edge-triggered: it says "look", and only `ZMQ_EVENTS` says what is
+/// there; a send may take the edge, so every send is followed by this too.
+fn drain(a: &mut SimAgent) -> anyhow::Result<()> {
+    while a.sock.get_events()?.contains(zmq::POLLIN) {
+        let Ok(frame) = a.sock.recv_bytes(zmq::DONTWAIT) else {
+            break;
+        };
+        let sock = &a.sock;
+        let mut out = |ev| send(sock, ev);
+        match vigie_wire::decode::<FrontOut>(&frame) {
+            Ok(FrontOut::Published(Published::Order(o))) => a.plug.on_order(o, &mut out)?,
+            Ok(FrontOut::Published(Published::ReportAck { upto, .. })) => a.plug.on_ack(upto)?,
+            // A new journal numbers its reports in the incarnation
+            // the referee hands out; until then it is not online.
+            Ok(FrontOut::Published(Published::Incarnation { host, incarnation })) => {
+                a.plug.on_incarnation(&host, incarnation)?;
             }
+            _ => {}
         }
     }
     Ok(())
@@ -204,15 +217,20 @@ fn run_agents(
             running: true,
         });
     }
+    let fds = agents
+        .iter()
+        .map(|a| a.sock.get_fd())
+        .collect::<Result<Vec<_>, _>>()?;
     let start = Instant::now();
     let mut next_beat = 0usize;
     let mut sampling: Option<(Instant, u64, usize)> = None;
     while !stop.load(Ordering::Relaxed) {
-        pump(agents, 5)?;
+        pump(agents, &fds, 5)?;
         let due = (start.elapsed().as_secs_f64() / beat.as_secs_f64() * n as f64) as usize;
         while next_beat < due {
-            let a = &agents[next_beat % n];
+            let a = &mut agents[next_beat % n];
             send(&a.sock, a.plug.heartbeat());
+            drain(a)?;
             next_beat += 1;
         }
         let every = samples_ms.load(Ordering::Relaxed);
@@ -224,10 +242,11 @@ fn run_agents(
         if let Some((t, e, next)) = sampling.as_mut() {
             let due = (t.elapsed().as_millis() as f64 / *e as f64 * n as f64) as usize;
             while *next < due {
-                let a = &agents[*next % n];
+                let a = &mut agents[*next % n];
                 let mut s = sample.clone();
                 s.host = a.plug.host().to_owned();
                 send(&a.sock, PlugEvent::HostMetrics(s));
+                drain(a)?;
                 *next += 1;
             }
         }

@@ -6,13 +6,12 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::engine::{Engine, LevelDbEngine, LevelDbOptions};
-use crate::{Client, EscalatorError, ServerConfig};
+use anyhow::Context;
+use vigie_escalator::engine::{Engine, LevelDbEngine, LevelDbOptions};
+use vigie_escalator::{Client, LocalServer};
 use vigie_wire::escalator::BatchOp;
 
 /// Operations per second of one workload.
@@ -44,51 +43,19 @@ fn key(i: u64) -> Vec<u8> {
 const VALUE: [u8; 100] = [b'v'; 100];
 
 /// A free loopback TCP port (bound then released: fine for a benchmark).
-pub fn free_port() -> Result<u16, EscalatorError> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| EscalatorError::io("127.0.0.1:0", e))?;
-    let port = l
-        .local_addr()
-        .map_err(|e| EscalatorError::io("127.0.0.1:0", e))?
-        .port();
-    Ok(port)
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0").context("127.0.0.1:0")?;
+    Ok(l.local_addr().context("127.0.0.1:0")?.port())
 }
 
-/// An Escalator running on a thread of this process, stopped on drop.
-pub struct LocalServer {
-    pub endpoint: String,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<(), EscalatorError>>>,
+/// An Escalator on a thread of this process with the benchmark's database.
+pub fn bench_server(data: &Path, group_commit: bool) -> anyhow::Result<LocalServer> {
+    let server = LocalServer::start(data, group_commit)?;
+    Client::connect(&server.endpoint)?.create("bench")?;
+    Ok(server)
 }
 
-impl LocalServer {
-    pub fn start(data: &Path, group_commit: bool) -> Result<Self, EscalatorError> {
-        let endpoint = format!("tcp://127.0.0.1:{}", free_port()?);
-        let mut cfg = ServerConfig::new(data, vec![endpoint.clone()]);
-        cfg.group_commit = group_commit;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || crate::serve(cfg, flag, None));
-        let c = Client::connect(&endpoint)?;
-        c.ping()?;
-        c.create("bench")?;
-        Ok(Self {
-            endpoint,
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for LocalServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-pub fn inprocess(dir: &Path, n: u64) -> Result<(Figure, Figure), EscalatorError> {
+pub fn inprocess(dir: &Path, n: u64) -> anyhow::Result<(Figure, Figure)> {
     let mut e = LevelDbEngine::open(dir, LevelDbOptions::default())?;
     let t = Instant::now();
     for i in 0..n {
@@ -107,7 +74,7 @@ pub fn inprocess(dir: &Path, n: u64) -> Result<(Figure, Figure), EscalatorError>
 }
 
 /// One client, one request at a time.
-pub fn lockstep(endpoint: &str, n: u64) -> Result<(Figure, Figure), EscalatorError> {
+pub fn lockstep(endpoint: &str, n: u64) -> anyhow::Result<(Figure, Figure)> {
     let db = Client::connect(endpoint)?
         .connect_db("bench")?
         .durable(false);
@@ -126,9 +93,9 @@ pub fn lockstep(endpoint: &str, n: u64) -> Result<(Figure, Figure), EscalatorErr
 
 /// Runs `work(thread index)` on `threads` threads started together; returns
 /// the wall time of the slowest.
-fn parallel<F>(threads: usize, work: F) -> Result<Duration, EscalatorError>
+fn parallel<F>(threads: usize, work: F) -> anyhow::Result<Duration>
 where
-    F: Fn(usize, &Barrier) -> Result<(), EscalatorError> + Send + Sync + 'static,
+    F: Fn(usize, &Barrier) -> anyhow::Result<()> + Send + Sync + 'static,
 {
     let barrier = Arc::new(Barrier::new(threads + 1));
     let work = Arc::new(work);
@@ -142,7 +109,7 @@ where
     let t = Instant::now();
     for h in handles {
         h.join()
-            .map_err(|_| EscalatorError::Bench("benchmark thread panicked".into()))??;
+            .map_err(|_| anyhow::anyhow!("benchmark thread panicked"))??;
     }
     Ok(t.elapsed())
 }
@@ -153,7 +120,7 @@ pub fn pipelined(
     clients: usize,
     window: usize,
     per_client: u64,
-) -> Result<(Figure, Figure), EscalatorError> {
+) -> anyhow::Result<(Figure, Figure)> {
     let mut out = Vec::new();
     for get in [false, true] {
         let ep = endpoint.to_owned();
@@ -190,8 +157,7 @@ pub fn pipelined(
     }
     let get = out.pop();
     let put = out.pop();
-    put.zip(get)
-        .ok_or_else(|| EscalatorError::Bench("no figures".into()))
+    put.zip(get).ok_or_else(|| anyhow::anyhow!("no figures"))
 }
 
 /// `writers` concurrent writers of durable puts, each on its own connection
@@ -203,7 +169,7 @@ pub fn durable(
     threads: usize,
     per_writer: u64,
     label: &str,
-) -> Result<Figure, EscalatorError> {
+) -> anyhow::Result<Figure> {
     let ep = endpoint.to_owned();
     let threads = threads.clamp(1, writers);
     let elapsed = parallel(threads, move |t, barrier| {
@@ -233,7 +199,7 @@ pub fn durable(
 }
 
 /// The floor libzmq sets: a bare DEALER/ROUTER echo, lock-step, on loopback.
-pub fn zmq_echo_floor(n: u64) -> Result<Figure, EscalatorError> {
+pub fn zmq_echo_floor(n: u64) -> anyhow::Result<Figure> {
     let endpoint = format!("tcp://127.0.0.1:{}", free_port()?);
     let ctx = zmq::Context::new();
     let server = ctx.socket(zmq::ROUTER)?;
@@ -256,7 +222,7 @@ pub fn zmq_echo_floor(n: u64) -> Result<Figure, EscalatorError> {
     }
     let f = Figure::new("bare libzmq DEALER/ROUTER echo, lock-step", n, t.elapsed());
     echo.join()
-        .map_err(|_| EscalatorError::Bench("echo thread panicked".into()))??;
+        .map_err(|_| anyhow::anyhow!("echo thread panicked"))??;
     Ok(f)
 }
 
@@ -268,11 +234,11 @@ pub struct Redis {
 }
 
 impl Redis {
-    pub fn start(dir: &Path, fsync_always: bool) -> Result<Self, EscalatorError> {
+    pub fn start(dir: &Path, fsync_always: bool) -> anyhow::Result<Self> {
         let bin = which("redis-server").ok_or_else(|| {
-            EscalatorError::Redis("redis-server not found (apt-get install redis-server)".into())
+            anyhow::anyhow!("redis-server not found (apt-get install redis-server)")
         })?;
-        std::fs::create_dir_all(dir).map_err(|e| EscalatorError::io(dir, e))?;
+        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
         let port = free_port()?.to_string();
         let mut cmd = Command::new(bin);
         cmd.args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
@@ -286,7 +252,7 @@ impl Redis {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| EscalatorError::io("redis-server", e))?;
+            .context("redis-server")?;
         let url = format!("redis://127.0.0.1:{port}/");
         let r = Self {
             child,
@@ -302,16 +268,16 @@ impl Redis {
                 }
             }
             if Instant::now() > deadline {
-                return Err(EscalatorError::Redis("redis-server did not start".into()));
+                return Err(anyhow::anyhow!("redis-server did not start"));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    fn connection(&self) -> Result<redis::Connection, EscalatorError> {
+    fn connection(&self) -> anyhow::Result<redis::Connection> {
         redis::Client::open(self.url.as_str())
             .and_then(|c| c.get_connection())
-            .map_err(|e| EscalatorError::Redis(e.to_string()))
+            .map_err(anyhow::Error::from)
     }
 }
 
@@ -330,11 +296,11 @@ fn which(bin: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn rerr(e: redis::RedisError) -> EscalatorError {
-    EscalatorError::Redis(e.to_string())
+fn rerr(e: redis::RedisError) -> anyhow::Error {
+    anyhow::Error::new(e).context("redis")
 }
 
-pub fn redis_lockstep(r: &Redis, n: u64) -> Result<(Figure, Figure), EscalatorError> {
+pub fn redis_lockstep(r: &Redis, n: u64) -> anyhow::Result<(Figure, Figure)> {
     let mut c = r.connection()?;
     let t = Instant::now();
     for i in 0..n {
@@ -361,7 +327,7 @@ pub fn redis_pipelined(
     clients: usize,
     window: usize,
     per_client: u64,
-) -> Result<(Figure, Figure), EscalatorError> {
+) -> anyhow::Result<(Figure, Figure)> {
     let mut out = Vec::new();
     for get in [false, true] {
         let url = r.url.clone();
@@ -395,12 +361,11 @@ pub fn redis_pipelined(
     }
     let get = out.pop();
     let put = out.pop();
-    put.zip(get)
-        .ok_or_else(|| EscalatorError::Bench("no figures".into()))
+    put.zip(get).ok_or_else(|| anyhow::anyhow!("no figures"))
 }
 
 /// Redis with `appendfsync always`: `writers` lock-step SET clients.
-pub fn redis_durable(r: &Redis, writers: usize, per_writer: u64) -> Result<Figure, EscalatorError> {
+pub fn redis_durable(r: &Redis, writers: usize, per_writer: u64) -> anyhow::Result<Figure> {
     let url = r.url.clone();
     let elapsed = parallel(writers, move |w, barrier| {
         let mut c = redis::Client::open(url.as_str())

@@ -1,0 +1,221 @@
+//! The architecture checks: each gathers what it judges from the
+//! workspace, then judges it in a function of its inputs alone (so the
+//! planted tests can hand it a fault).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use super::{deps, fnlen, modgraph, source};
+
+/// The longest a production function may be.
+pub const MAX_FN_LINES: usize = 80;
+
+/// What the referee's core may not name: sockets, the store, the clock.
+pub const CORE_BANNED: &[&str] = &["zmq", "vigie_escalator", "SystemTime", "Instant::now"];
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+fn rel(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+/// Each member's manifest against the table (crate → its workspace
+/// dependencies, then its dev ones): exactly as listed, every member in it.
+pub fn crate_deps(
+    root: &Path,
+    members: &[String],
+    table: &[(&str, &[&str], &[&str])],
+) -> Vec<String> {
+    let manifests: Vec<deps::Manifest> = members
+        .iter()
+        .map(|m| deps::manifest(&read(&root.join(m).join("Cargo.toml"))))
+        .collect();
+    judge_deps(&manifests, table)
+}
+
+pub fn judge_deps(manifests: &[deps::Manifest], table: &[(&str, &[&str], &[&str])]) -> Vec<String> {
+    let set = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    let mut problems = Vec::new();
+    for m in manifests {
+        let Some((_, normal, dev)) = table.iter().find(|(n, _, _)| *n == m.name) else {
+            problems.push(format!("{}: not in the dependency table", m.name));
+            continue;
+        };
+        for (kind, got, want) in [("", &m.deps, set(normal)), ("dev-", &m.dev, set(dev))] {
+            for extra in got.difference(&want) {
+                problems.push(format!(
+                    "{}: {kind}depends on {extra}, which the table does not allow",
+                    m.name
+                ));
+            }
+            for gone in want.difference(got) {
+                problems.push(format!(
+                    "{}: the table lists {kind}dependency {gone}, no longer used (remove it)",
+                    m.name
+                ));
+            }
+        }
+    }
+    for (name, _, _) in table {
+        if !manifests.iter().any(|m| m.name == *name) {
+            problems.push(format!(
+                "{name}: in the table but no workspace crate (remove it)"
+            ));
+        }
+    }
+    problems
+}
+
+/// `referee/src/core/**` against [`CORE_BANNED`] (nothing to check until
+/// the core exists).
+pub fn core_io(root: &Path) -> Vec<String> {
+    let files: Vec<(String, String)> = source::rust_files(&root.join("referee/src/core"))
+        .iter()
+        .map(|f| (rel(root, f), read(f)))
+        .collect();
+    judge_core(&files)
+}
+
+pub fn judge_core(files: &[(String, String)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (path, text) in files {
+        let code = source::production(text);
+        for banned in CORE_BANNED {
+            for (n, line) in code.lines().enumerate() {
+                if names(line, banned) {
+                    problems.push(format!("{path}:{}: the core names `{banned}`", n + 1));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Whether `line` holds `word` as a whole path segment run.
+fn names(line: &str, word: &str) -> bool {
+    let ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    line.match_indices(word).any(|(i, _)| {
+        !ident(line[..i].chars().next_back()) && !ident(line[i + word.len()..].chars().next())
+    })
+}
+
+/// Every member's production modules (test files left out), by module path.
+fn modules(root: &Path, member: &str) -> BTreeMap<modgraph::ModPath, (String, String)> {
+    let src = root.join(member).join("src");
+    let mut out = BTreeMap::new();
+    for f in source::rust_files(&src) {
+        let in_src = rel(&src, &f);
+        if source::is_test_file(Path::new(&in_src)) {
+            continue;
+        }
+        let code = source::production(&read(&f));
+        out.insert(modgraph::module_of(&in_src), (rel(root, &f), code));
+    }
+    out
+}
+
+/// The circles of every member against the allow-list (crate dir, its
+/// circle's modules sorted).
+pub fn circles(root: &Path, members: &[String], allowed: &[(&str, &[&str])]) -> Vec<String> {
+    let mut found = Vec::new();
+    for m in members {
+        let files = modules(root, m)
+            .into_iter()
+            .map(|(k, (_, code))| (k, code))
+            .collect();
+        for c in modgraph::circles(&modgraph::graph(&files)) {
+            found.push((m.clone(), c));
+        }
+    }
+    judge_circles(&found, allowed)
+}
+
+pub fn judge_circles(found: &[(String, Vec<String>)], allowed: &[(&str, &[&str])]) -> Vec<String> {
+    let same = |(m, c): &(String, Vec<String>), (am, ac): &(&str, &[&str])| m == am && c == ac;
+    let mut problems = Vec::new();
+    for f in found {
+        if !allowed.iter().any(|a| same(f, a)) {
+            problems.push(format!("{}: import circle {:?}", f.0, f.1));
+        }
+    }
+    for a in allowed {
+        if !found.iter().any(|f| same(f, a)) {
+            problems.push(format!(
+                "{}: allowed circle {:?} is gone or changed (update the allow-list)",
+                a.0, a.1
+            ));
+        }
+    }
+    problems
+}
+
+/// Every production function's length (`path::fn`, lines; the longest of
+/// a name in a file). The test kit (`tests`) is test code whole.
+pub fn measure(root: &Path, members: &[String]) -> BTreeMap<String, usize> {
+    let mut out: BTreeMap<String, usize> = BTreeMap::new();
+    for m in members.iter().filter(|m| *m != "tests") {
+        for (_, (path, code)) in modules(root, m) {
+            for (name, len) in fnlen::lengths(&code) {
+                let e = out.entry(format!("{path}::{name}")).or_default();
+                *e = (*e).max(len);
+            }
+        }
+    }
+    out
+}
+
+pub fn long_fns(root: &Path, members: &[String], allowed: &[(&str, usize)]) -> Vec<String> {
+    judge_lengths(&measure(root, members), allowed)
+}
+
+/// Over [`MAX_FN_LINES`] only when allowed, and no longer than allowed;
+/// an allowed one now short or gone is a stale entry.
+pub fn judge_lengths(measured: &BTreeMap<String, usize>, allowed: &[(&str, usize)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (key, len) in measured.iter().filter(|(_, l)| **l > MAX_FN_LINES) {
+        match allowed.iter().find(|(k, _)| k == key) {
+            None => problems.push(format!("(\"{key}\", {len}), over {MAX_FN_LINES} lines")),
+            Some((_, most)) if len > most => {
+                problems.push(format!("{key}: {len} lines, grew past its allowed {most}"))
+            }
+            Some(_) => {}
+        }
+    }
+    for (key, most) in allowed {
+        match measured.get(*key) {
+            Some(len) if *len > MAX_FN_LINES => {}
+            Some(len) => problems.push(format!(
+                "{key}: now {len} lines, remove it from the allow-list (was {most})"
+            )),
+            None => problems.push(format!("{key}: gone, remove it from the allow-list")),
+        }
+    }
+    problems
+}
+
+/// Every `.rs` of every member, and clippy.toml: no allowance of clippy's
+/// `too_many_arguments` (a function with that many arguments wants a type).
+pub fn allowances(root: &Path, members: &[String]) -> Vec<String> {
+    let mut files: Vec<(String, String)> = members
+        .iter()
+        .flat_map(|m| source::rust_files(&root.join(m)))
+        .filter(|f| !f.components().any(|c| c.as_os_str() == "target"))
+        .map(|f| (rel(root, &f), source::blank(&read(&f))))
+        .collect();
+    files.push(("clippy.toml".into(), read(&root.join("clippy.toml"))));
+    judge_allowances(&files)
+}
+
+pub fn judge_allowances(files: &[(String, String)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (path, code) in files {
+        for (n, line) in code.lines().enumerate() {
+            if line.contains("clippy::too_many_arguments") || line.contains("too-many-arguments") {
+                problems.push(format!("{path}:{}: allows too_many_arguments", n + 1));
+            }
+        }
+    }
+    problems
+}
