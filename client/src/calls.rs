@@ -6,7 +6,7 @@
 
 use vigie_wire::access::{Grant, KeyRecord, Knock, OperatorRecord};
 use vigie_wire::change::ChangeSpec;
-use vigie_wire::deploy::{DeployAnswer, DeployCall, Deployment};
+use vigie_wire::deploy::{DeployAnswer, DeployCall, Deployment, Rollout, RolloutEnd};
 use vigie_wire::lifecycle::TowerHealth;
 use vigie_wire::observe::{HostMetricsView, LogsPage, LogsQuery};
 use vigie_wire::page::{PageAsk, PageInfo};
@@ -204,6 +204,35 @@ call!(
     /// when the deploy was planned).
     DeployRecord { app: String, environment: String, expected: u32, record: Vec<u8> }
         => ApiCall::Deploy(DeployCall::Record { app, environment, expected, record }),
+        (), ApiAnswer::Deploy(DeployAnswer::Recorded) => ()
+);
+call!(
+    /// Starts a deploy the tower runs: its rollout's id (refused while
+    /// another deploy of the environment runs, unless `force_unlock`).
+    DeployStart { file: String, text: String, parallel: u32, from_maintenance: bool, force_unlock: bool }
+        => ApiCall::Deploy(DeployCall::Start { file, text, parallel, from_maintenance, force_unlock }),
+        String, ApiAnswer::Deploy(DeployAnswer::Started { id }) => id
+);
+call!(
+    /// An environment's current or last rollout (its lines).
+    DeployRollout { app: String, environment: String }
+        => ApiCall::Deploy(DeployCall::Rollout { app, environment }),
+        Option<Box<Rollout>>, ApiAnswer::Deploy(DeployAnswer::Rollout(r)) => r
+);
+call!(
+    /// The deploy daemon's: every rollout not ended, every tenant's.
+    DeployRollouts => ApiCall::Deploy(DeployCall::Rollouts), Vec<Rollout>,
+        ApiAnswer::Deploy(DeployAnswer::Rollouts(v)) => v
+);
+call!(
+    /// The deploy daemon's: a rollout's state, new lines and end.
+    DeployProgress {
+        tenant: String, app: String, environment: String, id: String,
+        state: Vec<u8>, said_before: u64, lines: Vec<String>, end: Option<RolloutEnd>
+    }
+        => ApiCall::Deploy(DeployCall::Progress {
+            tenant, app, environment, id, state, said_before, lines, end
+        }),
         (), ApiAnswer::Deploy(DeployAnswer::Recorded) => ()
 );
 

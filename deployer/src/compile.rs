@@ -199,12 +199,16 @@ pub(crate) fn fetch_steps(key: &EnvKey, service: &ServicePlan) -> Vec<Step> {
     let dir = key.instance_dir(&service.name, service.instance);
     let qdir = host_path(&dir);
     let label = format!("{} #{}", service.name, service.instance);
+    let supervise = host_path(&format!("{BIN_DIR}/supervise"));
     let mut steps = vec![
         run(
             format!("fetch {label} ({})", spec.revision),
             format!(
-                // A failed step is not undone: it cleans up after itself.
-                "rm -rf {qdir} && mkdir -p {qdir} && git clone -q --no-checkout {repo} {qdir}/src && git -C {qdir}/src checkout -q --detach {rev} || {{ status=$?; rm -rf {qdir}; exit $status; }}",
+                // An instance that runs is never replaced (its directory
+                // would go); a failed step is not undone: it cleans up
+                // after itself.
+                "if {supervise} running {qdir} 0; then echo 'instance {label} is running: a deploy never replaces a running instance' >&2; exit 75; fi; \
+                 rm -rf {qdir} && mkdir -p {qdir} && git clone -q --no-checkout {repo} {qdir}/src && git -C {qdir}/src checkout -q --detach {rev} || {{ status=$?; rm -rf {qdir}; exit $status; }}",
                 repo = sh_quote(&spec.repository),
                 rev = sh_quote(&format!("{}^{{commit}}", spec.revision)),
             ),
@@ -378,10 +382,12 @@ pub(crate) fn prune_step(key: &EnvKey, service: &ServicePlan) -> Step {
     // On a systemd host the instance's unit was linked from /etc: its
     // link goes with it (the unit itself was disabled when it stopped).
     let unit_stem = dir.rsplit('/').next().unwrap_or_default();
+    let supervise = host_path(&format!("{BIN_DIR}/supervise"));
     run(
         format!("prune old instances of {}", service.name),
         format!(
             "cd {qdir} && for d in *; do case \"$d\" in ''|*[!0-9]*) continue;; esac; \
+             if {supervise} running \"$PWD/$d\" 0; then echo \"instance $d runs: kept\"; continue; fi; \
              case ' {keep} ' in *\" $d \"*) ;; *) rm -rf \"./$d\" && echo \"removed instance $d\"; \
              link=\"/etc/systemd/system/{unit_stem}-$d@.service\"; \
              [ -z \"${{VIGIE_HOST_ROOT%/}}\" ] && [ -L \"$link\" ] && rm -f \"$link\";; esac; done; true",

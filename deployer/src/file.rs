@@ -15,6 +15,11 @@ use crate::spec::{build, Environment, RawEnvironment};
 pub const MAX_ENV_FILE: usize = 256 * 1024;
 
 pub fn load_environment(path: &Path) -> Result<Environment, DeployError> {
+    read_environment(path).map(|(env, _)| env)
+}
+
+/// The environment in `path` and its text (what a deploy sends the tower).
+pub fn read_environment(path: &Path) -> Result<(Environment, String), DeployError> {
     let file = path.display().to_string();
     let read_error = |source| DeployError::Read {
         file: file.clone(),
@@ -29,7 +34,7 @@ pub fn load_environment(path: &Path) -> Result<Environment, DeployError> {
         });
     }
     let text = fs::read_to_string(path).map_err(read_error)?;
-    parse_environment(&file, &text)
+    parse_environment(&file, &text).map(|env| (env, text))
 }
 
 pub fn parse_environment(file: &str, text: &str) -> Result<Environment, DeployError> {

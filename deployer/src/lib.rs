@@ -4,6 +4,7 @@
 //! change request per host. Everything here is pure: the I/O (reading the
 //! inventory, submitting the changes) is the caller's.
 
+mod check;
 mod compile;
 mod error;
 mod file;
@@ -13,14 +14,16 @@ mod names;
 mod plan;
 mod ports;
 mod recovery;
+pub mod rollout;
 mod scripts;
 mod spec;
 mod systemd;
 mod values;
 
+pub use check::{compile_check, findings, Finding, Verdict, CHECK_STEP};
 pub use compile::{compile_host, env_file, sh_quote, site_conf, Duties, MIGRATE_STEP};
 pub use error::{DeployError, Location};
-pub use file::{load_environment, parse_environment, MAX_ENV_FILE};
+pub use file::{load_environment, parse_environment, read_environment, MAX_ENV_FILE};
 pub use inventory::{
     may_record, Component, ComponentState, Conflict, DeployRecord, EnvRecord, HostState, Outcome,
     Placement,
@@ -36,6 +39,7 @@ pub use plan::{
 };
 pub use ports::allocate;
 pub use recovery::{migrations_committed, recovery, MigrateRun, Recovery};
+pub use rollout::Rollout;
 pub use scripts::{maintenance_conf, DATABASE, RETRY_AFTER_S};
 pub use spec::{
     connections, Cache, CacheEngine, Database, DbEngine, Environment, Health, Migrations, Role,

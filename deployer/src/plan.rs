@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::DeployError;
@@ -43,7 +43,7 @@ pub struct ServicePlan {
 /// bind to: the host's `address` label, else loopback. Hosts that share a
 /// network (local hosts of one machine) are told apart by address, since
 /// each allocates its ports on its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     pub id: String,
     pub address: Ipv4Addr,
@@ -363,6 +363,13 @@ pub fn settle(
         },
         maintenance: false,
         run: None,
+        at_ms: None,
+        operator: None,
+        revisions: env
+            .services
+            .iter()
+            .map(|(name, s)| (name.to_string(), s.revision.clone()))
+            .collect(),
     });
     record
 }

@@ -4,7 +4,8 @@
 //! instance running outside the agent's process tree, and the proxy
 //! switch that tests nginx's configuration before a graceful reload.
 
-/// `supervise start|stop|run INSTANCE_DIR REPLICA`.
+/// `supervise start|stop|run|running INSTANCE_DIR REPLICA` (`running`:
+/// exit 0 when a replica of the instance runs, whatever REPLICA).
 ///
 /// The supervisor and nginx are the processes a step means to leave
 /// running: each hands itself over to the local driver as a service
@@ -142,8 +143,17 @@ run)
   echo "$(date -u +%FT%TZ) app stopped"
   rm -f "$rep/app.pid" "$pidf"
   ;;
+running)
+  # Whether a replica of this instance runs: a deploy never replaces nor
+  # prunes the directory of one that does (issue 19: a re-run planned on
+  # a stale inventory deleted the instance that served).
+  for p in "$dir"/replica-*/supervisor.pid; do
+    [ -s "$p" ] && ! gone "$(cat "$p")" && exit 0
+  done
+  exit 1
+  ;;
 *)
-  echo "usage: supervise start|stop|run INSTANCE_DIR REPLICA" >&2; exit 64
+  echo "usage: supervise start|stop|run|running INSTANCE_DIR REPLICA" >&2; exit 64
   ;;
 esac
 "#;

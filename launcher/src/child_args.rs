@@ -128,6 +128,12 @@ pub(crate) fn metrics(setup: &Setup) -> Vec<String> {
     ])
 }
 
+/// The deploy daemon: the referee it records every rollout's phase in.
+pub(crate) fn deployd(setup: &Setup) -> Vec<String> {
+    let e = &setup.endpoints;
+    strings(&["deployd", "--api", &e.api, "--orders", &e.orders])
+}
+
 pub(crate) fn provisioner(setup: &Setup) -> Vec<String> {
     let (e, pr) = (&setup.endpoints, &setup.provisioner);
     let mut args = strings(&[

@@ -175,8 +175,9 @@ fn children(setup: &Setup, lease: Option<i64>) -> Vec<Vec<Child>> {
             "referee_started",
         )],
         // The front door (without it no operator reaches the tower), and
-        // the provisioner, after the referee it talks to: what it was
-        // doing resumes when it is back after a crash.
+        // the provisioner and the deploy daemon, after the referee they
+        // talk to: what they were doing resumes when it is back after a
+        // crash.
         vec![
             child(
                 "majordomo".into(),
@@ -187,6 +188,11 @@ fn children(setup: &Setup, lease: Option<i64>) -> Vec<Vec<Child>> {
                 "provisioner".into(),
                 child_args::provisioner(setup),
                 "provisioner_started",
+            ),
+            child(
+                "deployd".into(),
+                child_args::deployd(setup),
+                "deployd_started",
             ),
         ],
         setup.hosts.iter().map(plug).collect(),

@@ -53,6 +53,10 @@ pub enum AuditAction {
     ServerEdited,
     ServersRemoved,
     SessionUndone,
+    /// A deploy run by the tower: started, its lock taken over, ended.
+    DeployStarted,
+    DeployUnlocked,
+    DeployEnded,
     /// A change ended by the tower (cancelled, abandoned): its state's word.
     Ended(ChangeState),
 }
@@ -99,6 +103,9 @@ impl AuditAction {
             Self::ServerEdited => "server_edited",
             Self::ServersRemoved => "servers_removed",
             Self::SessionUndone => "session_undone",
+            Self::DeployStarted => "deploy_started",
+            Self::DeployUnlocked => "deploy_unlocked",
+            Self::DeployEnded => "deploy_ended",
             Self::Ended(state) => state.word(),
         }
     }

@@ -33,7 +33,7 @@ fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
 }
 
 /// The stored value of `key`, counting this turn's writes not yet stored.
-fn current(db: &Fetched, turn: &Turn, key: &[u8]) -> Result<Option<Vec<u8>>, ApiFault> {
+pub(crate) fn current(db: &Fetched, turn: &Turn, key: &[u8]) -> Result<Option<Vec<u8>>, ApiFault> {
     if let Some((_, value)) = turn.writes.iter().rev().find(|(k, _)| k == key) {
         return Ok(value.clone());
     }
@@ -69,6 +69,10 @@ impl Tower {
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         match call {
+            c @ (DeployCall::Start { .. }
+            | DeployCall::Rollout { .. }
+            | DeployCall::Rollouts
+            | DeployCall::Progress { .. }) => self.rollout_call(caller, c, db, turn),
             DeployCall::List => self.deploy_list(caller, db, turn),
             DeployCall::Record {
                 app,

@@ -9,12 +9,15 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use vigie_deployer::parse_environment;
 use vigie_wire::deploy::DeployCall;
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, Caller, IdemKey};
 
 use crate::codec::decode;
 use crate::idem::{idem_key, Stored};
-use crate::model::{change_key, deployment_key, spec_key, ChangeRecord};
+use crate::model::{
+    change_key, deployment_key, rollout_key, spec_key, ChangeRecord, ROLLOUT_PREFIX,
+};
 use crate::store::{Entry, Store};
 use crate::tower::Tower;
 use crate::turn::Turn;
@@ -124,7 +127,30 @@ fn call_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched)
         ApiCall::Deploy(DeployCall::Record {
             app, environment, ..
         }) => vec![Read::Key(deployment_key(&caller.tenant, app, environment))],
+        ApiCall::Deploy(c) => rollout_reads(caller, c),
         _ => Vec::new(),
+    }
+}
+
+/// What a rollout call reads of the store.
+fn rollout_reads(caller: &Caller, call: &DeployCall) -> Vec<Read> {
+    let key = |tenant: &str, app: &str, env: &str| Read::Key(rollout_key(tenant, app, env));
+    match call {
+        DeployCall::Start { file, text, .. } => parse_environment(file, text)
+            .map(|e| {
+                let (app, env) = (e.key.app.to_string(), e.key.environment.to_string());
+                vec![key(&caller.tenant, &app, &env)]
+            })
+            .unwrap_or_default(),
+        DeployCall::Rollout { app, environment } => vec![key(&caller.tenant, app, environment)],
+        DeployCall::Rollouts => vec![Read::Prefix(ROLLOUT_PREFIX.as_bytes().to_vec())],
+        DeployCall::Progress {
+            tenant,
+            app,
+            environment,
+            ..
+        } => vec![key(tenant, app, environment)],
+        DeployCall::List | DeployCall::Record { .. } => Vec::new(),
     }
 }
 

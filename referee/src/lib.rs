@@ -36,6 +36,7 @@ mod paging;
 mod provision;
 mod regrant;
 mod replay;
+mod rollouts;
 mod scope;
 mod server;
 mod servers;

@@ -13,6 +13,9 @@
 //! - `idem/<tenant>/<operator>/<key>` → a call's first answer (`idem.rs`)
 //! - `deploy/<tenant>/<app>/<environment>` → the deployer's record of an
 //!   environment (`deployments.rs`)
+//! - `rollout/<tenant>/<app>/<environment>` → the deploy the tower runs
+//!   (or ran last) for that environment: its lock while not ended, its
+//!   lines, the deploy daemon's state (`rollouts.rs`).
 //! - `audit/rec/<seq>`, `audit/head` → the audit chain (see `audit.rs`)
 //! - `server/`, `session/`, `pool/`, `ip/`, `app/` → the catalogs
 //!   (`catalog.rs`)
@@ -97,6 +100,13 @@ impl ChangeRecord {
 }
 
 /// A tenant's environment's deployment record (`deployments`).
+/// Where the deploys the tower runs are kept, one per environment.
+pub const ROLLOUT_PREFIX: &str = "rollout/";
+
+pub fn rollout_key(tenant: &str, app: &str, environment: &str) -> Vec<u8> {
+    format!("{ROLLOUT_PREFIX}{tenant}/{app}/{environment}").into_bytes()
+}
+
 pub fn deployment_key(tenant: &str, app: &str, environment: &str) -> Vec<u8> {
     format!("deploy/{tenant}/{app}/{environment}").into_bytes()
 }

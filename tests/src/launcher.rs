@@ -235,6 +235,7 @@ impl Launcher {
             "escalator" => "escalator_started",
             "referee" => "referee_started",
             "majordomo" => "majordomo_started",
+            "deployd" => "deployd_started",
             _ => "plug_started",
         };
         let before = self.count_from(name, ready);

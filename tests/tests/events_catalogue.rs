@@ -160,6 +160,7 @@ fn the_catalogue_has_one_line_per_event_with_its_daemon_and_meaning() {
         "launcher",
         "metrics",
         "provisioner",
+        "deployd",
         "cli",
     ];
     for line in text.lines().filter(|l| l.starts_with("| `")) {

@@ -182,6 +182,9 @@ fn every_list_verb_pages_and_reaches_every_row() -> anyhow::Result<()> {
             outcome: vigie_deployer::Outcome::Succeeded,
             maintenance: false,
             run: None,
+            at_ms: None,
+            operator: None,
+            revisions: Default::default(),
         });
         api.call(ApiCall::Deploy(DeployCall::Record {
             app: "shop".into(),

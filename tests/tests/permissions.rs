@@ -543,6 +543,9 @@ fn deployment(app: &str, hosts: &[&str]) -> anyhow::Result<ApiCall> {
         outcome: Outcome::Succeeded,
         maintenance: false,
         run: None,
+        at_ms: None,
+        operator: None,
+        revisions: Default::default(),
     });
     Ok(ApiCall::Deploy(vigie_wire::deploy::DeployCall::Record {
         app: app.into(),

@@ -135,6 +135,7 @@ fn a_crash_looping_plug_is_never_given_up_and_its_host_says_why_it_is_offline() 
         "majordomo",
         "metrics",
         "provisioner",
+        "deployd",
         "plug:web-1",
     ] {
         let row = text.lines().find(|l| l.starts_with(name)).unwrap_or("");
@@ -192,6 +193,7 @@ fn tower_status_shows_plugs_only_to_those_who_may_read_their_host() -> anyhow::R
         "referee",
         "majordomo",
         "provisioner",
+        "deployd",
     ];
     // Scoped to web-1: the tower's daemons and web-1's plug, not web-2's.
     let one = add_operator(

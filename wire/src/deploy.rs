@@ -23,12 +23,114 @@ pub enum DeployCall {
         #[serde(with = "serde_bytes")]
         record: Vec<u8>,
     },
+    /// Starts a deploy in the tower: the deploy daemon runs it; refused
+    /// while another deploy of the environment runs (naming who and since
+    /// when), unless `force_unlock` (audited) for a tower that lost track.
+    Start {
+        /// The environment file's name, for messages.
+        file: String,
+        /// Its text (`environment.yml`), checked again by the referee.
+        text: String,
+        parallel: u32,
+        from_maintenance: bool,
+        force_unlock: bool,
+    },
+    /// The environment's current or last rollout (`watch`).
+    Rollout { app: String, environment: String },
+    /// The tower's deploy daemon only: every rollout not ended.
+    Rollouts,
+    /// The tower's deploy daemon only: a rollout's state recorded before
+    /// it acts, its new lines, and its end. Refused unless the rollout is
+    /// `id` and not ended (a force-unlocked rollout's daemon stops).
+    Progress {
+        tenant: String,
+        app: String,
+        environment: String,
+        id: String,
+        #[serde(with = "serde_bytes")]
+        state: Vec<u8>,
+        /// Lines said before these: lines already recorded (a call
+        /// retried after a lost answer) are not recorded twice.
+        said_before: u64,
+        lines: Vec<String>,
+        end: Option<RolloutEnd>,
+    },
 }
 
 impl DeployCall {
     pub fn mutates(&self) -> bool {
-        matches!(self, DeployCall::Record { .. })
+        matches!(
+            self,
+            DeployCall::Record { .. } | DeployCall::Start { .. } | DeployCall::Progress { .. }
+        )
     }
+}
+
+/// How a rollout ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutEnd {
+    Succeeded,
+    RolledBack,
+    InMaintenance,
+    Failed,
+    Refused,
+    /// An operator's `--force-unlock` took the environment from it.
+    Unlocked,
+}
+
+impl RolloutEnd {
+    pub fn word(self) -> &'static str {
+        match self {
+            RolloutEnd::Succeeded => "succeeded",
+            RolloutEnd::RolledBack => "rolled back",
+            RolloutEnd::InMaintenance => "failed, hosts left in maintenance",
+            RolloutEnd::Failed => "failed",
+            RolloutEnd::Refused => "refused",
+            RolloutEnd::Unlocked => "unlocked by an operator",
+        }
+    }
+}
+
+/// One line a rollout said, with when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutLine {
+    pub at_ms: u64,
+    pub text: String,
+}
+
+/// A deploy run by the tower: the environment's lock while `end` is
+/// `None`, what its operator follows, and the daemon's recorded state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub id: String,
+    pub tenant: String,
+    pub app: String,
+    pub environment: String,
+    /// Who started it.
+    pub operator: String,
+    pub started_ms: u64,
+    pub file: String,
+    pub text: String,
+    pub parallel: u32,
+    pub from_maintenance: bool,
+    /// The deploy daemon's state (`vigie_deployer::rollout::State`, JSON);
+    /// empty until it took the rollout, and in answers to operators.
+    #[serde(with = "serde_bytes")]
+    pub state: Vec<u8>,
+    /// The lines said so far (the last `MAX_LINES`).
+    pub lines: Vec<RolloutLine>,
+    /// Lines said in all (a follower knows what it missed).
+    pub said: u64,
+    pub end: Option<RolloutEnd>,
+    pub ended_ms: Option<u64>,
+    /// Who force-unlocked it.
+    pub unlocked_by: Option<String>,
+}
+
+impl Rollout {
+    /// Lines kept per rollout (older ones are dropped; `said` counts all).
+    pub const MAX_LINES: usize = 1_000;
 }
 
 /// One environment's record as stored.
@@ -44,4 +146,54 @@ pub struct Deployment {
 pub enum DeployAnswer {
     Deployments(Vec<Deployment>),
     Recorded,
+    /// A deploy was started: its rollout's id.
+    Started {
+        id: String,
+    },
+    Rollout(Option<Box<Rollout>>),
+    Rollouts(Vec<Rollout>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::front::Verb;
+    use crate::tower::ApiCall;
+
+    /// The deploy daemon's calls have no verb: the front door refuses them
+    /// to every operator, whatever their grants (the referee refuses them
+    /// to an operator's caller too).
+    #[test]
+    fn only_the_tower_lists_rollouts_or_records_their_progress() {
+        let daemon = [
+            DeployCall::Rollouts,
+            DeployCall::Progress {
+                tenant: "acme".into(),
+                app: "shop".into(),
+                environment: "prod".into(),
+                id: "d1".into(),
+                state: Vec::new(),
+                said_before: 0,
+                lines: Vec::new(),
+                end: Some(RolloutEnd::Succeeded),
+            },
+        ];
+        for call in daemon {
+            assert_eq!(ApiCall::Deploy(call).verb(), None);
+        }
+        let start = DeployCall::Start {
+            file: "e.yml".into(),
+            text: String::new(),
+            parallel: 1,
+            from_maintenance: false,
+            force_unlock: true,
+        };
+        assert!(start.mutates());
+        assert_eq!(ApiCall::Deploy(start).verb(), Some(Verb::ChangesSubmit));
+        let watch = DeployCall::Rollout {
+            app: "shop".into(),
+            environment: "prod".into(),
+        };
+        assert_eq!(ApiCall::Deploy(watch).verb(), Some(Verb::ChangesRead));
+    }
 }

@@ -645,8 +645,13 @@ impl ApiCall {
             | ApiCall::Operators => Verb::OperatorsAdmin,
             ApiCall::KeysPending { .. } => return None,
             // Recording a deploy follows its changes: the same verb.
-            ApiCall::Deploy(crate::deploy::DeployCall::Record { .. }) => Verb::ChangesSubmit,
-            ApiCall::Deploy(crate::deploy::DeployCall::List) => Verb::ChangesRead,
+            ApiCall::Deploy(crate::deploy::DeployCall::Record { .. })
+            | ApiCall::Deploy(crate::deploy::DeployCall::Start { .. }) => Verb::ChangesSubmit,
+            ApiCall::Deploy(crate::deploy::DeployCall::List)
+            | ApiCall::Deploy(crate::deploy::DeployCall::Rollout { .. }) => Verb::ChangesRead,
+            // The deploy daemon's: never through the front door.
+            ApiCall::Deploy(crate::deploy::DeployCall::Rollouts)
+            | ApiCall::Deploy(crate::deploy::DeployCall::Progress { .. }) => return None,
             ApiCall::Catalog(c) => c.verb(),
             ApiCall::Page { call, .. } => return call.verb(),
         })

@@ -201,6 +201,109 @@ fn detached_processes_are_handed_over_to_the_local_driver() {
     assert!(crate::scripts::PROXY.contains(r#"cat "$P/run/nginx.pid" >>"$VIGIE_SERVICE_PIDS""#));
 }
 
+/// The shell text of step `name` of `spec`.
+fn command_of(spec: &vigie_wire::change::ChangeSpec, name: &str) -> String {
+    spec.steps
+        .iter()
+        .find(|s| s.name.starts_with(name))
+        .and_then(|s| match &s.action {
+            Action::Run {
+                command: Command::Shell(c),
+                ..
+            } => Some(c.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no step {name}"))
+}
+
+/// Runs `line` with `sh` on the host root `root`.
+fn on_host(root: &std::path::Path, line: &str) -> std::process::Output {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(line)
+        .env("VIGIE_HOST_ROOT", root)
+        .output()
+        .unwrap()
+}
+
+/// Issue 19: a deploy planned on a stale inventory fetched "its" new
+/// instance over the directory of the instance that served, and its
+/// rollback deleted it. On the host, an instance whose replica runs is
+/// never replaced nor pruned, whatever the plan says.
+#[test]
+fn a_running_instance_is_never_replaced_nor_pruned() {
+    let root = tempfile::tempdir().unwrap();
+    let bin = root.path().join("srv/services/auto-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("supervise"), crate::scripts::SUPERVISE).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        bin.join("supervise"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let service = root.path().join("srv/services/auto-shop-prod-web");
+    let mut serving = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    for (instance, pid) in [(1, serving.id()), (2, 0)] {
+        let rep = service.join(format!("{instance}/replica-1"));
+        std::fs::create_dir_all(&rep).unwrap();
+        if pid > 0 {
+            std::fs::write(rep.join("supervisor.pid"), format!("{pid}\n")).unwrap();
+        }
+    }
+    // A plan that believes nothing runs: instance 1 is "new" again.
+    let env = parse_environment("env.yml", ENV).unwrap();
+    let p = plan(&env, None, &[target("web-1", None)], &[]).unwrap();
+    let change = compile_host(&env, &p, &p.hosts[0], crate::Duties::default());
+    let fetched = on_host(root.path(), &command_of(&change, "fetch web #1"));
+    assert_eq!(fetched.status.code(), Some(75), "{fetched:?}");
+    assert!(String::from_utf8_lossy(&fetched.stderr).contains("is running"));
+    assert!(
+        service.join("1/replica-1/supervisor.pid").exists(),
+        "kept whole"
+    );
+    // Pruning around a new instance 3 that replaced 2: 1 runs, so it stays.
+    let r1 = settle(
+        None,
+        &p,
+        &env,
+        &[("web-1".into(), ("c1".into(), true))].into(),
+    );
+    let mut r2 = r1.clone();
+    r2.hosts
+        .get_mut("web-1")
+        .unwrap()
+        .services
+        .get_mut(&crate::Part::parse("web").unwrap())
+        .unwrap()
+        .instance = 2;
+    let code = crate::Component::Code(crate::Part::parse("web").unwrap());
+    r2.components.get_mut(&code).unwrap().instance = 2;
+    let v3 = parse_environment("env.yml", &ENV.replace("revision: v1", "revision: v3")).unwrap();
+    let p3 = plan(&v3, Some(&r2), &[target("web-1", None)], &[]).unwrap();
+    let change = compile_host(&v3, &p3, &p3.hosts[0], crate::Duties::default());
+    let pruned = on_host(
+        root.path(),
+        &command_of(&change, "prune old instances of web"),
+    );
+    assert!(pruned.status.success(), "{pruned:?}");
+    assert!(service.join("1").exists(), "{pruned:?}");
+    assert!(String::from_utf8_lossy(&pruned.stdout).contains("instance 1 runs: kept"));
+    // Once it stopped, it is an old instance like any other.
+    serving.kill().unwrap();
+    serving.wait().unwrap();
+    let pruned = on_host(
+        root.path(),
+        &command_of(&change, "prune old instances of web"),
+    );
+    assert!(pruned.status.success(), "{pruned:?}");
+    assert!(!service.join("1").exists(), "{pruned:?}");
+    assert!(service.join("2").exists(), "the one it replaces is kept");
+}
+
 #[test]
 fn each_web_instance_asks_its_agent_to_keep_checking_it_after_the_rollout() {
     let v1 = parse_environment("e", ENV).unwrap();

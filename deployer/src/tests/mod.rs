@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 use crate::plan::{plan, settle, DeployPlan};
 use crate::{parse_environment, EnvRecord, Environment, Target};
 
+mod check;
 mod compile;
 mod env_files;
 mod migrations;
 mod plans;
+mod rollout;
 
 fn env(text: &str) -> Environment {
     parse_environment("env.yml", text).unwrap()

@@ -71,6 +71,17 @@ pub const CRATE_DEPS: &[(&str, &[&str], &[&str])] = &[
         &["vigie-client", "vigie-referee", "vigie-wire"],
         &[],
     ),
+    // The deploy daemon: the deployer decides, the client carries it out.
+    (
+        "vigie-deployd",
+        &[
+            "vigie-changes",
+            "vigie-client",
+            "vigie-deployer",
+            "vigie-wire",
+        ],
+        &[],
+    ),
     // The benchmarks: they start the tower's daemons on threads of their
     // own process (`vigie bench`), so they link what they measure.
     (
@@ -98,6 +109,7 @@ pub const CRATE_DEPS: &[(&str, &[&str], &[&str])] = &[
             "vigie-catalog",
             "vigie-changes",
             "vigie-client",
+            "vigie-deployd",
             "vigie-deployer",
             "vigie-drivers",
             "vigie-escalator",

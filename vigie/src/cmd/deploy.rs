@@ -1,25 +1,19 @@
-//! `vigie deploy ENV.yml [--plan] [--parallel N]` and `vigie deployments
-//! list|show`: the deployer's operator side. A deploy reads the
-//! environment, the tenant's hosts and the deployer's inventory (through
-//! the referee), plans it (`vigie_deployer::plan`, pure), submits one
-//! change request per host — `--parallel` hosts at a time, one by default —
-//! follows them, stops at the first host that rolls back, and records the
-//! outcome in the inventory. A maintenance deploy is recorded in progress
-//! before it touches a host and after each phase; hosts it leaves in
-//! maintenance (migrations committed) block the next deploy until
-//! `--from-maintenance`.
+//! `vigie deploy ENV.yml [--plan] [--parallel N] [--from-maintenance]
+//! [--force-unlock]`: the deployer's operator side. A deploy is run by
+//! the tower's deploy daemon (`vigie_deployd`): the CLI checks the
+//! environment, sends it (`DeployStart`; refused while another deploy of
+//! the environment runs) and follows the rollout's lines (`rollout.rs`);
+//! Ctrl-C or a killed CLI leaves the deploy going. `--plan` plans here,
+//! from the inventory, and sends nothing (`deploy_plan.rs` says it).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use vigie_client::calls;
-use vigie_deployer::{
-    load_environment, migration_check, plan, EnvRecord, Environment, HostPlan, Outcome, Target,
-};
+use vigie_deployer::{plan, read_environment, EnvRecord, Environment, Target};
 
 use super::conn::{Conn, Tower};
-use super::deploy_run::Run;
-use super::out::{esay, say, Format};
+use super::out::{esay, say, sayio, Format};
 use crate::runtime::EXIT_CONFIG;
 
 #[derive(Debug, clap::Args)]
@@ -37,6 +31,10 @@ pub struct DeployArgs {
     /// restarts the previous version.
     #[arg(long)]
     from_maintenance: bool,
+    /// Take the environment from a deploy the tower lost track of (its
+    /// daemon gone for good): audited; that deploy's daemon stops acting.
+    #[arg(long)]
+    force_unlock: bool,
     #[command(flatten)]
     pub(super) conn: Conn,
 }
@@ -53,129 +51,59 @@ fn targets(client: &mut Tower, env: &Environment) -> anyhow::Result<Vec<Target>>
 }
 
 pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
-    let env = match load_environment(&a.file) {
-        Ok(env) => env,
+    let (env, text) = match read_environment(&a.file) {
+        Ok(read) => read,
         Err(e) => {
             esay!("vigie deploy: {e}");
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
     let mut client = a.conn.client()?;
-    let targets = targets(&mut client, &env)?;
-    let records = super::deployments::inventory(&mut client)?;
+    if a.plan {
+        return show_plan(&mut client, &env);
+    }
+    let stop = super::rollout::interrupt_flag()?;
+    let id = client.ask(calls::DeployStart {
+        file: a.file.display().to_string(),
+        text,
+        parallel: a.parallel,
+        from_maintenance: a.from_maintenance,
+        force_unlock: a.force_unlock,
+    })?;
+    if format != Format::Json {
+        say!(
+            "deploy of {} started in the tower (rollout {id}): Ctrl-C detaches, the deploy goes on",
+            env.key
+        );
+    }
+    super::rollout::follow(&mut client, &env.key, Some(&id), format, &stop)
+}
+
+/// `--plan`: what the deploy would do, planned here from the inventory,
+/// nothing sent.
+fn show_plan(client: &mut Tower, env: &Environment) -> anyhow::Result<ExitCode> {
+    let targets = targets(client, env)?;
+    let records = super::deployments::inventory(client)?;
     let previous = records.iter().find(|r| r.key == env.key);
     let others: Vec<EnvRecord> = records
         .iter()
         .filter(|r| r.key != env.key)
         .cloned()
         .collect();
-    let plan = match plan(&env, previous, &targets, &others) {
+    let plan = match plan(env, previous, &targets, &others) {
         Ok(plan) => plan,
         Err(e) => {
             esay!("vigie deploy: {e}");
             return Ok(ExitCode::FAILURE);
         }
     };
-    super::deploy_plan::print_plan(&env, &plan, a.plan);
+    super::deploy_plan::print_plan(env, &plan, true)?;
     let stuck = previous.map(EnvRecord::in_maintenance).unwrap_or_default();
-    if let Some(refused) = refuse_stuck(&a, &env, previous, &stuck) {
-        return Ok(refused);
-    }
-    if a.plan {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let busy: Vec<&HostPlan> = plan.busy_hosts().collect();
-    let check = migration_check(&env, &plan);
-    let mut run = Run::new(&mut client, format, &env, &plan, previous);
-    // Forced by hosts an earlier deploy left in maintenance: the schema
-    // may be ahead of their code, so they only ever get a new version.
-    let outcome = if !stuck.is_empty() && !busy.is_empty() {
-        say!(
-            "{} in maintenance since an earlier deploy: maintenance deploy, the previous version is never restarted",
+    if !stuck.is_empty() {
+        sayio!(
+            "  in maintenance: {} (the migrations of an earlier deploy may have been applied, so the previous version must not run again; fix the new version and deploy it with --from-maintenance)",
             stuck.join(", ")
         );
-        run.with_maintenance(&busy, true)
-    } else {
-        run.steps(&busy, check, a.parallel)
-    };
-    // Recorded whatever happened, a cut deploy too: the next deploy plans
-    // from what the hosts run and sees the hosts left in maintenance.
-    let recorded = run.write(true);
-    let in_maintenance = std::mem::take(&mut run.maintenance.in_maintenance);
-    report(&env, plan.number, outcome, recorded, &in_maintenance)
-}
-
-/// Hosts an earlier deploy left in maintenance: said with `--plan`, and
-/// the deploy refused unless `--from-maintenance`.
-fn refuse_stuck(
-    a: &DeployArgs,
-    env: &Environment,
-    previous: Option<&EnvRecord>,
-    stuck: &[String],
-) -> Option<ExitCode> {
-    if stuck.is_empty() {
-        return None;
     }
-    let hint = "the migrations of an earlier deploy may have been applied, so the previous version must not run again; fix the new version and deploy it with --from-maintenance";
-    if a.plan {
-        say!("  in maintenance: {} ({hint})", stuck.join(", "));
-        return None;
-    }
-    if a.from_maintenance {
-        return None;
-    }
-    let last = previous.and_then(|p| p.history.last());
-    esay!(
-        "vigie deploy: {} of {} in maintenance (503), left there by deploy #{}{}: {hint}",
-        stuck.join(", "),
-        env.key,
-        last.map_or(0, |d| d.number),
-        if last.is_some_and(|d| d.outcome == Outcome::InProgress) {
-            " (still in progress, or cut short)"
-        } else {
-            ""
-        }
-    );
-    Some(ExitCode::FAILURE)
-}
-
-/// The deploy's end in words, and its exit code.
-fn report(
-    env: &Environment,
-    number: u32,
-    outcome: anyhow::Result<bool>,
-    recorded: anyhow::Result<()>,
-    in_maintenance: &[String],
-) -> anyhow::Result<ExitCode> {
-    let failed = match outcome {
-        Ok(failed) => failed,
-        Err(e) => {
-            if !in_maintenance.is_empty() {
-                esay!(
-                    "vigie deploy: cut short; may be in maintenance: {}",
-                    in_maintenance.join(", ")
-                );
-            }
-            return Err(match recorded {
-                Ok(_) => e,
-                Err(r) => e.context(format!("and the deploy could not be recorded: {r:#}")),
-            });
-        }
-    };
-    recorded?;
-    say!(
-        "deploy {} #{}: {}",
-        env.key,
-        number,
-        match (failed, in_maintenance.is_empty()) {
-            (false, _) => "succeeded",
-            (true, true) => "rolled back",
-            (true, false) => "failed, hosts left in maintenance",
-        }
-    );
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(ExitCode::SUCCESS)
 }

@@ -8,49 +8,50 @@ use vigie_deployer::{
 };
 use vigie_wire::change::Action;
 
-use super::out::say;
+use super::out::sayio;
 
-pub(super) fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) {
-    say!("deploy {} #{}", env.key, plan.number);
+pub(super) fn print_plan(env: &Environment, plan: &DeployPlan, steps: bool) -> std::io::Result<()> {
+    sayio!("deploy {} #{}", env.key, plan.number);
     let first = plan.busy_hosts().next().map_or("-", |h| h.host.as_str());
     match migration_check(env, plan) {
         MigrationCheck::NotNeeded => {}
-        MigrationCheck::FirstDeploy => say!("  migrations: run on {first} before anything starts"),
-        MigrationCheck::Probe => say!(
+        MigrationCheck::FirstDeploy => sayio!("  migrations: run on {first} before anything starts"),
+        MigrationCheck::Probe => sayio!(
             "  migrations: {first} is asked whether any are pending; if so, maintenance on every host and migrations on {first}"
         ),
-        MigrationCheck::Pending => say!(
+        MigrationCheck::Pending => sayio!(
             "  migrations: pending (a new database): maintenance on every host and migrations on {first}"
         ),
     }
     if plan.bumps.is_empty() {
-        say!("  no component changed");
+        sayio!("  no component changed");
     }
     for bump in &plan.bumps {
         match bump.from {
-            Some(from) => say!("  {}: instance {from} → {}", bump.component, bump.to),
-            None => say!("  {}: instance {} (new)", bump.component, bump.to),
+            Some(from) => sayio!("  {}: instance {from} → {}", bump.component, bump.to),
+            None => sayio!("  {}: instance {} (new)", bump.component, bump.to),
         }
     }
     for host in &plan.hosts {
-        if print_host(host) && steps {
-            print_steps(env, plan, host);
+        if print_host(host)? && steps {
+            print_steps(env, plan, host)?;
         }
     }
+    Ok(())
 }
 
 /// One host's line and its services; whether the deploy touches it.
-fn print_host(host: &HostPlan) -> bool {
+fn print_host(host: &HostPlan) -> std::io::Result<bool> {
     if host.services.is_empty() && !host.maintenance {
-        say!(
+        sayio!(
             "  {}: up to date (proxy {}:{})",
             host.host,
             host.address,
             host.proxy_port
         );
-        return false;
+        return Ok(false);
     }
-    say!(
+    sayio!(
         "  {}: proxy {}:{}{}",
         host.host,
         host.address,
@@ -66,20 +67,20 @@ fn print_host(host: &HostPlan) -> bool {
             .previous
             .as_ref()
             .map_or("new".to_string(), |p| format!("replaces #{}", p.instance));
-        say!(
-            "    {} #{} ({}), {} replica(s), ports {:?}, {was}",
+        sayio!(
+            "    {} #{} ({}), {} replica(s), ports {}, {was}",
             s.name,
             s.instance,
             s.spec.revision,
             s.spec.replicas,
-            s.ports
+            super::deployments::ports_text(&s.ports)
         );
     }
-    true
+    Ok(true)
 }
 
 /// The steps `host` would run.
-fn print_steps(env: &Environment, plan: &DeployPlan, host: &HostPlan) {
+fn print_steps(env: &Environment, plan: &DeployPlan, host: &HostPlan) -> std::io::Result<()> {
     let index = plan
         .busy_hosts()
         .position(|h| h.host == host.host)
@@ -92,7 +93,7 @@ fn print_steps(env: &Environment, plan: &DeployPlan, host: &HostPlan) {
             .steps
             .extend(compile_upgrade(env, plan, host, Duties::of_host(env, index, true)).steps);
         if check == MigrationCheck::Probe {
-            say!("      if migrations are pending (else a rolling update):");
+            sayio!("      if migrations are pending (else a rolling update):");
         }
         upgrade
     } else {
@@ -106,6 +107,7 @@ fn print_steps(env: &Environment, plan: &DeployPlan, host: &HostPlan) {
             Action::Remove { .. } => "remove",
             Action::Check { .. } => "check",
         };
-        say!("      {:>3}. {kind:<6} {}", i + 1, step.name);
+        sayio!("      {:>3}. {kind:<6} {}", i + 1, step.name);
     }
+    Ok(())
 }

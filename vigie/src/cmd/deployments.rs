@@ -1,5 +1,7 @@
-//! `vigie deployments list|show`: what the deployer deployed, from its
-//! inventory (through the referee).
+//! `vigie deployments list|show|watch|check`: what the deployer
+//! deployed, from its inventory (through the referee); `watch` follows a
+//! deploy the tower runs (`rollout.rs`), `check` compares the inventory
+//! with what runs (`deploy_check.rs`).
 
 use std::process::ExitCode;
 
@@ -11,7 +13,7 @@ use vigie_wire::deploy::Deployment;
 
 use super::conn::{Conn, Tower};
 use super::escape::field;
-use super::out::{esay, say, Format};
+use super::out::{esay, sayio, Format};
 
 #[derive(Debug, clap::Args)]
 pub struct DeploymentsArgs {
@@ -31,6 +33,19 @@ enum DeploymentsCmd {
     },
     /// One environment: instance numbers, hosts, history.
     Show {
+        /// APP/ENVIRONMENT, e.g. shop/prod.
+        name: String,
+    },
+    /// Follow the environment's deploy running in the tower (or show the
+    /// last one) until it ends; Ctrl-C stops following, not the deploy.
+    Watch {
+        /// APP/ENVIRONMENT, e.g. shop/prod.
+        name: String,
+    },
+    /// The inventory against what runs on each host: instance dirs,
+    /// supervisors alive, ports listening, the nginx site (exit 1 when
+    /// something differs). Sends each host a change that only reads.
+    Check {
         /// APP/ENVIRONMENT, e.g. shop/prod.
         name: String,
     },
@@ -60,6 +75,16 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
     };
     match a.what.unwrap_or(default) {
         DeploymentsCmd::List { page } => list(&mut client, page, format),
+        DeploymentsCmd::Check { name } => {
+            let key = super::rollout::env_key(&name)?;
+            let records = inventory(&mut client)?;
+            super::deploy_check::check(&mut client, &key, &records, format)
+        }
+        DeploymentsCmd::Watch { name } => {
+            let key = super::rollout::env_key(&name)?;
+            let stop = super::rollout::interrupt_flag()?;
+            super::rollout::follow(&mut client, &key, None, format, &stop)
+        }
         DeploymentsCmd::Show { name } => {
             let records = inventory(&mut client)?;
             let Some(r) = records.iter().find(|r| r.key.to_string() == name) else {
@@ -69,7 +94,7 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
             if format == Format::Json {
                 super::out::json(&super::json::DeploymentJson::new(r, true))?;
             } else {
-                show(r);
+                show(r)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -93,7 +118,7 @@ fn list(
             .map(|(c, s)| format!("{c}#{}", s.instance))
             .collect();
         let hosts: Vec<String> = r.hosts.keys().map(|h| field(h).into_owned()).collect();
-        say!(
+        sayio!(
             "{:<24} {:>3} deploys  {}  on {}",
             r.key.to_string(),
             r.history.len(),
@@ -105,19 +130,19 @@ fn list(
     Ok(ExitCode::SUCCESS)
 }
 
-/// One environment in words. A record is what a deploying operator's CLI
-/// wrote: its app, component and service names are checked when it is
-/// read, its hosts and changes are shown one line each, whatever they hold.
-fn show(r: &EnvRecord) {
-    say!("{}", r.key);
+/// One environment in words. A record is what the deploy daemon wrote:
+/// its app, component and service names are checked when it is read,
+/// its hosts and changes are shown one line each, whatever they hold.
+fn show(r: &EnvRecord) -> std::io::Result<()> {
+    sayio!("{}", r.key);
     for (c, s) in &r.components {
-        say!("  {c}: instance {}", s.instance);
+        sayio!("  {c}: instance {}", s.instance);
     }
     for (host, state) in &r.hosts {
-        say!(
-            "  {}: proxy port {:?}{}",
+        sayio!(
+            "  {}: proxy port {}{}",
             field(host),
-            state.proxy_port,
+            state.proxy_port.map_or("-".to_string(), |p| p.to_string()),
             if state.maintenance {
                 ", in maintenance (deploy --from-maintenance)"
             } else {
@@ -125,29 +150,68 @@ fn show(r: &EnvRecord) {
             }
         );
         for (name, p) in &state.services {
-            say!(
-                "    {} #{}: {} replica(s), ports {:?}",
+            sayio!(
+                "    {} #{}: {} replica(s), ports {}",
                 name,
                 p.instance,
                 p.replicas,
-                p.ports
+                ports_text(&p.ports)
             );
         }
     }
     for d in &r.history {
-        let bumped: Vec<String> = d.bumped.iter().map(|(c, n)| format!("{c}#{n}")).collect();
-        let changes: Vec<String> = d
-            .changes
-            .iter()
-            .map(|(h, c)| format!("{}:{}", field(h), field(c)))
-            .collect();
-        say!(
-            "  #{} {:?}{} bumped [{}] changes [{}]",
-            d.number,
-            d.outcome,
-            if d.maintenance { " (maintenance)" } else { "" },
-            bumped.join(" "),
-            changes.join(" ")
-        );
+        sayio!("{}", history_line(d));
+    }
+    Ok(())
+}
+
+/// One deploy of the history: number, when and by whom, revisions,
+/// outcome, what it bumped, its changes.
+fn history_line(d: &vigie_deployer::DeployRecord) -> String {
+    let bumped: Vec<String> = d.bumped.iter().map(|(c, n)| format!("{c}#{n}")).collect();
+    let changes: Vec<String> = d
+        .changes
+        .iter()
+        .map(|(h, c)| format!("{}:{}", field(h), field(c)))
+        .collect();
+    let revisions: Vec<String> = d
+        .revisions
+        .iter()
+        .map(|(s, r)| format!("{s}@{}", field(r)))
+        .collect();
+    let when = d.at_ms.map_or(String::new(), |ms| {
+        format!(
+            " {} by {}",
+            super::json::rfc3339(ms),
+            field(d.operator.as_deref().unwrap_or("?"))
+        )
+    });
+    format!(
+        "  #{}{when} {} {}{} bumped [{}] changes [{}]",
+        d.number,
+        revisions.join(" "),
+        outcome_word(d.outcome),
+        if d.maintenance { " (maintenance)" } else { "" },
+        bumped.join(" "),
+        changes.join(" ")
+    )
+}
+
+/// Ports as `27100,27101`, `-` for none (a worker).
+pub(super) fn ports_text(ports: &[u16]) -> String {
+    if ports.is_empty() {
+        return "-".into();
+    }
+    let words: Vec<String> = ports.iter().map(u16::to_string).collect();
+    words.join(",")
+}
+
+fn outcome_word(o: vigie_deployer::Outcome) -> &'static str {
+    use vigie_deployer::Outcome;
+    match o {
+        Outcome::Succeeded => "succeeded",
+        Outcome::RolledBack => "rolled back",
+        Outcome::InMaintenance => "in maintenance",
+        Outcome::InProgress => "in progress",
     }
 }

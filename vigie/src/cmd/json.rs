@@ -422,6 +422,10 @@ pub struct DeployJson {
     pub bumped: Vec<ComponentJson>,
     /// The change sent last to each host.
     pub changes: std::collections::BTreeMap<String, String>,
+    /// When it started (RFC 3339), who started it, each service's revision.
+    pub at: Option<String>,
+    pub operator: Option<String>,
+    pub revisions: std::collections::BTreeMap<String, String>,
 }
 
 impl DeploymentJson {
@@ -480,6 +484,9 @@ impl DeploymentJson {
                             })
                             .collect(),
                         changes: d.changes.clone(),
+                        at: d.at_ms.map(rfc3339),
+                        operator: d.operator.clone(),
+                        revisions: d.revisions.clone(),
                     })
                     .collect()
             }),

@@ -6,8 +6,9 @@ mod completions;
 pub mod conn;
 mod demo;
 mod deploy;
+mod deploy_check;
 mod deploy_plan;
-mod deploy_run;
+mod deployd;
 mod deployments;
 mod escalator;
 pub mod escape;
@@ -31,6 +32,7 @@ mod plug;
 mod progress;
 mod provisioner;
 mod referee;
+mod rollout;
 mod servers;
 mod servers_life;
 mod start;
@@ -138,6 +140,8 @@ pub enum Command {
     Fleet(plug::FleetArgs),
     /// Run the provisioner: makes catalog servers hosts over SSH.
     Provisioner(provisioner::Args),
+    /// Run the deploy daemon: runs the deploys operators start, in the tower.
+    Deployd(deployd::Args),
     /// Submit a change request to the hosts a target matches.
     Submit(tower::SubmitArgs),
     /// Show a change, or the latest changes.
@@ -234,6 +238,7 @@ pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fleet(a) => plug::fleet(a),
         Command::Metrics(a) => metrics::run(a),
         Command::Provisioner(a) => provisioner::run(a),
+        Command::Deployd(a) => deployd::run(a),
         Command::Majordomo(a) => majordomo::run(a),
         Command::Agent(a) => majordomo::agent(a),
         Command::Keys(a) => majordomo::keys(a),

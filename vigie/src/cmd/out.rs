@@ -63,6 +63,15 @@ macro_rules! say {
 }
 pub(crate) use say;
 
+/// `say!` for output a reader may cut short (`| head`): a closed stdout
+/// comes back as an `io::Error` through `?` (a quiet exit), never a panic.
+macro_rules! sayio {
+    ($($arg:tt)*) => {
+        $crate::cmd::out::line(&format!($($arg)*))?
+    };
+}
+pub(crate) use sayio;
+
 /// `eprintln!`, escaped the same way.
 macro_rules! esay {
     ($($arg:tt)*) => {
