@@ -17,15 +17,116 @@ use vigie_wire::tower::{
     host_topic, ApiAnswer, ApiCall, Caller, ChangeState, ChangeView, StepStatus,
 };
 
+#[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Simulated hosts (noop driver) in the fleet.
+    #[arg(long, default_value_t = 1_000)]
     pub hosts: usize,
+    /// Dispatch latency samples.
+    #[arg(long, default_value_t = 200)]
     pub samples: usize,
+    /// One-step changes submitted back to back to one host.
+    #[arg(long, default_value_t = 500)]
     pub back_to_back: usize,
-    /// Run the metrics daemon, scraped every second.
+    /// Also run the metrics daemon and scrape it every second (its
+    /// cost on dispatch).
+    #[arg(long)]
     pub scrape_metrics: bool,
-    /// Rounds of without / with metrics alternated in this run (0: one
-    /// measurement, as `scrape_metrics` says).
+    /// Alternate N rounds without and with the metrics daemon scraped
+    /// every second, in this run, and print the medians' ratios.
+    #[arg(long, default_value_t = 0, value_name = "N")]
     pub compare_metrics: usize,
+    /// Keep Escalator's databases in this etcd (client URL; run it with
+    /// --max-txn-ops 100000 --max-request-bytes 67108864).
+    #[arg(long, value_name = "URL")]
+    pub etcd: Option<String>,
+    /// With --etcd: alternate N rounds on LevelDB and on etcd, in this
+    /// run, and print the medians' ratios.
+    #[arg(long, default_value_t = 0, value_name = "N", requires = "etcd")]
+    pub compare_etcd: usize,
+}
+
+/// An escalator whose databases live in etcd, on a thread, under a prefix
+/// of its own (each run starts empty).
+struct EtcdEscalator {
+    endpoint: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<(), vigie_escalator::EscalatorError>>>,
+}
+
+impl EtcdEscalator {
+    fn start(data: &std::path::Path, etcd: &str) -> anyhow::Result<Self> {
+        let endpoint = format!("tcp://127.0.0.1:{}", free_port()?);
+        let mut cfg = vigie_escalator::ServerConfig::new(data, vec![endpoint.clone()]);
+        let run = format!("bench/{}/{}/", std::process::id(), free_port()?);
+        cfg.etcd = Some(vigie_escalator::EtcdStore {
+            endpoints: vec![etcd.to_owned()],
+            prefix: run.into_bytes(),
+            limits: vigie_escalator::engine::TxnLimits {
+                ops: 100_000,
+                bytes: 64 << 20,
+            },
+            fence: None,
+            timeout: Duration::from_secs(30),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || vigie_escalator::serve(cfg, flag, None));
+        let c = vigie_escalator::Client::connect(&endpoint)?;
+        c.ping()?;
+        c.create("bench")?;
+        Ok(Self {
+            endpoint,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EtcdEscalator {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The escalator a measurement runs on (over LevelDB, or `etcd`) and its
+/// endpoint; it stops when the box is dropped.
+fn escalator(
+    data: &std::path::Path,
+    etcd: Option<&str>,
+) -> anyhow::Result<(Box<dyn std::any::Any>, String)> {
+    Ok(match etcd {
+        Some(url) => {
+            let e = EtcdEscalator::start(data, url)?;
+            let ep = e.endpoint.clone();
+            (Box::new(e), ep)
+        }
+        None => {
+            let l = LocalServer::start(data, true)?;
+            let ep = l.endpoint.clone();
+            (Box::new(l), ep)
+        }
+    })
+}
+
+/// Alternates LevelDB and etcd rounds and prints the medians' ratios.
+fn compare_etcd(a: &Args, etcd: &str) -> anyhow::Result<()> {
+    let (mut leveldb, mut in_etcd) = (Vec::new(), Vec::new());
+    for round in 0..a.compare_etcd {
+        println!("## round {} of {}: LevelDB", round + 1, a.compare_etcd);
+        leveldb.push(measure(a, false, None)?);
+        println!("## round {} of {}: etcd", round + 1, a.compare_etcd);
+        in_etcd.push(measure(a, false, Some(etcd))?);
+    }
+    println!(
+        "# medians of {} alternated rounds: LevelDB | etcd ({etcd}) | etcd / LevelDB",
+        a.compare_etcd
+    );
+    table(&leveldb, &in_etcd);
+    Ok(())
 }
 
 /// One measurement's figures.
@@ -38,8 +139,15 @@ struct Figures {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let a = Args {
+        hosts: a.hosts.max(1),
+        ..a
+    };
+    if let (Some(etcd), true) = (&a.etcd, a.compare_etcd > 0) {
+        return compare_etcd(&a, etcd);
+    }
     if a.compare_metrics == 0 {
-        return measure(&a, a.scrape_metrics).map(drop);
+        return measure(&a, a.scrape_metrics, a.etcd.as_deref()).map(drop);
     }
     // Alternated, so a machine that gets busier or quieter during the run
     // weighs on both sides alike.
@@ -51,23 +159,29 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             round + 1,
             a.compare_metrics
         );
-        without.push(measure(&a, false)?);
+        without.push(measure(&a, false, None)?);
         println!(
             "## round {} of {}: with metrics scraped every second",
             round + 1,
             a.compare_metrics
         );
-        with.push(measure(&a, true)?);
+        with.push(measure(&a, true, None)?);
     }
+    println!(
+        "# medians of {} alternated rounds: without metrics | with metrics scraped every 1 s | with / without",
+        a.compare_metrics
+    );
+    table(&without, &with);
+    Ok(())
+}
+
+/// The medians of two sides' rounds, and their ratios.
+fn table(without: &[Figures], with: &[Figures]) {
     fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
         v.sort_by(|x, y| x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal));
         v[v.len() / 2]
     }
     let pick = |v: &[Figures], f: fn(&Figures) -> f64| median(v.iter().map(f).collect());
-    println!(
-        "# medians of {} alternated rounds: without metrics | with metrics scraped every 1 s | with / without",
-        a.compare_metrics
-    );
     type Row = (&'static str, fn(&Figures) -> f64, &'static str);
     let rows: [Row; 4] = [
         (
@@ -88,13 +202,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         ("fan-out (hosts/s)", |f| f.fan_out, "higher is better"),
     ];
     for (name, f, better) in rows {
-        let (x, y) = (pick(&without, f), pick(&with, f));
+        let (x, y) = (pick(without, f), pick(with, f));
         println!(
             "{name:<28} {x:>10.2} | {y:>10.2} | ratio {:.3} ({better})",
             y / x
         );
     }
-    Ok(())
 }
 
 /// The metrics daemon on a thread, and a scraper asking it every second,
@@ -200,12 +313,12 @@ fn wait_for(
     anyhow::bail!("no update for {id} within 2 s")
 }
 
-fn measure(a: &Args, scrape_metrics: bool) -> anyhow::Result<Figures> {
+fn measure(a: &Args, scrape_metrics: bool, etcd: Option<&str>) -> anyhow::Result<Figures> {
     let dir = tempfile::Builder::new().prefix("vigie-bench-").tempdir()?;
-    let esc = LocalServer::start(&dir.path().join("escalator"), true)?;
+    let (esc, endpoint) = escalator(&dir.path().join("escalator"), etcd)?;
     let (api, events, orders) = (tcp()?, tcp()?, tcp()?);
     let stop = Arc::new(AtomicBool::new(false));
-    let cfg = RefereeConfig::new(&esc.endpoint, &api, &events, &orders);
+    let cfg = RefereeConfig::new(&endpoint, &api, &events, &orders);
     let flag = stop.clone();
     let referee = std::thread::spawn(move || vigie_referee::serve(cfg, flag));
     let fleet_cfg = FleetConfig {
@@ -226,7 +339,7 @@ fn measure(a: &Args, scrape_metrics: bool) -> anyhow::Result<Figures> {
     let metrics = if scrape_metrics {
         let ctx = zmq::Context::new();
         let (sock, threads) =
-            start_metrics(&ctx, dir.path(), &api, &orders, &esc.endpoint, stop.clone())?;
+            start_metrics(&ctx, dir.path(), &api, &orders, &endpoint, stop.clone())?;
         Some((ctx, sock, threads))
     } else {
         None

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use crate::escalator::free_port;
 use anyhow::Context;
+use vigie_client::ApiClient;
 use vigie_escalator::{Database, LocalServer};
 use vigie_plug::{FleetConfig, PlugConfig};
-use vigie_referee::{ApiClient, AuditChain, RefereeConfig, TOWER_TENANT};
+use vigie_referee::{AuditChain, RefereeConfig, TOWER_TENANT};
 use vigie_wire::tower::{
     host_topic, ApiAnswer, ApiCall, AuditFilter, AuditRecord, Caller, ChangeState, ChangeView,
     Published,

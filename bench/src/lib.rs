@@ -103,30 +103,13 @@ enum What {
         samples: usize,
     },
     /// Change requests: dispatch latency, one-host throughput, fan-out.
-    Changes {
-        /// Simulated hosts (noop driver) in the fleet.
-        #[arg(long, default_value_t = 1_000)]
-        hosts: usize,
-        /// Dispatch latency samples.
-        #[arg(long, default_value_t = 200)]
-        samples: usize,
-        /// One-step changes submitted back to back to one host.
-        #[arg(long, default_value_t = 500)]
-        back_to_back: usize,
-        /// Also run the metrics daemon and scrape it every second (its
-        /// cost on dispatch).
-        #[arg(long)]
-        scrape_metrics: bool,
-        /// Alternate N rounds without and with the metrics daemon scraped
-        /// every second, in this run, and print the medians' ratios.
-        #[arg(long, default_value_t = 0, value_name = "N")]
-        compare_metrics: usize,
-    },
+    Changes(crate::changes::Args),
 }
 
 fn crashpoints(writes: usize, seed: u64, every: u64) -> anyhow::Result<ExitCode> {
-    use vigie_escalator::engine::crashpoint;
     use vigie_escalator::engine::faults::FaultMode;
+    use vigie_escalator_tests::crashpoint;
+    use vigie_escalator_tests::leveldb_subject::LevelDbSubject;
     let dir = tempfile::Builder::new().prefix("vigie-crash-").tempdir()?;
     let turns = crashpoint::workload(seed, writes.max(1));
     println!(
@@ -134,8 +117,9 @@ fn crashpoints(writes: usize, seed: u64, every: u64) -> anyhow::Result<ExitCode>
         turns.len()
     );
     let t = std::time::Instant::now();
-    let s = crashpoint::sweep(dir.path(), &turns, &FaultMode::ALL, every)
-        .map_err(anyhow::Error::msg)?;
+    let mut make = |name: &str| crashpoint::fresh_dir(dir.path(), name).map(LevelDbSubject::new);
+    let s =
+        crashpoint::sweep(&mut make, &turns, &FaultMode::ALL, every).map_err(anyhow::Error::msg)?;
     println!(
         "{} write/sync calls, {} runs in {:.1} s: {} acknowledged writes checked, {} unacknowledged found whole, {} torn tails cut",
         s.ops,
@@ -230,20 +214,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             seed,
             every,
         } => return crashpoints(writes, seed, every),
-        What::Changes {
-            hosts,
-            samples,
-            back_to_back,
-            scrape_metrics,
-            compare_metrics,
-        } => {
-            let a = crate::changes::Args {
-                hosts: hosts.max(1),
-                samples,
-                back_to_back,
-                scrape_metrics,
-                compare_metrics,
-            };
+        What::Changes(a) => {
             crate::changes::run(a)?;
             return Ok(ExitCode::SUCCESS);
         }

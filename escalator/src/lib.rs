@@ -10,6 +10,7 @@
 mod client;
 pub mod engine;
 mod error;
+mod etcd_store;
 mod frame;
 mod keys;
 mod local;
@@ -20,6 +21,7 @@ mod store;
 
 pub use client::{Batch, Client, Database, RangeIter, Ticket};
 pub use error::EscalatorError;
+pub use etcd_store::EtcdStore;
 pub use local::LocalServer;
 pub use lock::lock_dir;
 pub use repair::{repair, RepairReport};

@@ -12,11 +12,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::engine::{Engine, LevelDbOptions, ScanLimit};
+use crate::engine::{LevelDbOptions, ScanLimit};
 use crate::error::EscalatorError;
+use crate::etcd_store::EtcdStore;
 use crate::frame::{self, BodyRef, DbRefRef};
 use crate::keys::bounds;
-use crate::store::Store;
+use crate::store::{Backend, Store};
 use vigie_wire::escalator::{
     BatchOp, DbRef, Entry, Fault, FaultKind, Histogram, RangeSpec, Reply, Request, RequestBody,
     RequestHead, Response, Stats,
@@ -34,6 +35,8 @@ pub struct ServerConfig {
     pub page_entries: usize,
     pub page_bytes: usize,
     pub leveldb: LevelDbOptions,
+    /// Keep the databases in etcd instead of LevelDB (an HA tower).
+    pub etcd: Option<EtcdStore>,
 }
 
 impl ServerConfig {
@@ -45,6 +48,7 @@ impl ServerConfig {
             page_entries: 1_000,
             page_bytes: 1 << 20,
             leveldb: LevelDbOptions::default(),
+            etcd: None,
         }
     }
 }
@@ -575,7 +579,11 @@ pub fn serve(
     shutdown: Arc<AtomicBool>,
     probe: Option<Probe>,
 ) -> Result<(), EscalatorError> {
-    let store = Store::open(&cfg.data_dir, cfg.leveldb)?;
+    let backend = match cfg.etcd.clone() {
+        Some(etcd) => Backend::Etcd(etcd),
+        None => Backend::LevelDb(cfg.leveldb),
+    };
+    let store = Store::open(&cfg.data_dir, backend)?;
     let ctx = zmq::Context::new();
     let sock = ctx.socket(zmq::ROUTER)?;
     sock.set_maxmsgsize(MAX_FRAME as i64)?;

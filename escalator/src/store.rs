@@ -1,5 +1,6 @@
 //! The data dir: private to the tower's user (0700), an exclusive lock,
-//! and one LevelDB per database under `db/`.
+//! and one LevelDB per database under `db/` — or, for an HA tower, every
+//! database in etcd ([`EtcdStore`]).
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -8,15 +9,23 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::Flock;
 
-use crate::engine::{Engine, LevelDbEngine, LevelDbOptions};
+use crate::engine::{LevelDbEngine, LevelDbOptions, Staging};
 use crate::error::EscalatorError;
+use crate::etcd_store::EtcdStore;
 use vigie_wire::escalator::{Fault, FaultKind};
 use vigie_wire::limits::MAX_DB_NAME;
 
+/// Where the databases live.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    LevelDb(LevelDbOptions),
+    Etcd(EtcdStore),
+}
+
 pub struct Store {
     root: PathBuf,
-    dbs: HashMap<String, LevelDbEngine>,
-    opts: LevelDbOptions,
+    dbs: HashMap<String, Box<dyn Staging>>,
+    backend: Backend,
     _lock: Flock<File>,
 }
 
@@ -95,7 +104,7 @@ fn create_durably(dir: &Path) -> Result<(), EscalatorError> {
 
 impl Store {
     /// Locks `root` (creating it, private) and opens every database in it.
-    pub fn open(root: &Path, opts: LevelDbOptions) -> Result<Self, EscalatorError> {
+    pub fn open(root: &Path, backend: Backend) -> Result<Self, EscalatorError> {
         // Created with its parents' entries synced, then made private.
         create_durably(root)?;
         ensure_private_dir(root).map_err(|e| EscalatorError::io(root, e))?;
@@ -105,8 +114,17 @@ impl Store {
         let mut store = Self {
             root: root.to_path_buf(),
             dbs: HashMap::new(),
-            opts,
+            backend: backend.clone(),
             _lock: lock,
+        };
+        let opts = match backend {
+            Backend::LevelDb(opts) => opts,
+            Backend::Etcd(etcd) => {
+                for name in etcd.names()? {
+                    store.dbs.insert(name.clone(), Box::new(etcd.open(&name)?));
+                }
+                return Ok(store);
+            }
         };
         for entry in fs::read_dir(&dbdir).map_err(|e| EscalatorError::io(&dbdir, e))? {
             let entry = entry.map_err(|e| EscalatorError::io(&dbdir, e))?;
@@ -115,7 +133,7 @@ impl Store {
             };
             if check_name(&name).is_ok() && entry.path().is_dir() {
                 let engine = LevelDbEngine::open(&entry.path(), opts)?;
-                store.dbs.insert(name, engine);
+                store.dbs.insert(name, Box::new(engine));
             }
         }
         Ok(store)
@@ -131,13 +149,16 @@ impl Store {
         v
     }
 
-    pub fn get_mut(&mut self, name: &str) -> Result<&mut LevelDbEngine, Fault> {
-        self.dbs.get_mut(name).ok_or_else(|| {
-            Fault::new(
-                FaultKind::UnknownDatabase,
-                format!("no database named {name:?}"),
-            )
-        })
+    pub fn get_mut(&mut self, name: &str) -> Result<&mut dyn Staging, Fault> {
+        self.dbs
+            .get_mut(name)
+            .map(|e| &mut **e as &mut dyn Staging)
+            .ok_or_else(|| {
+                Fault::new(
+                    FaultKind::UnknownDatabase,
+                    format!("no database named {name:?}"),
+                )
+            })
     }
 
     /// Creates a database; `exist_ok` makes an existing one a success.
@@ -153,9 +174,17 @@ impl Store {
                 ))
             };
         }
+        let storage = |e: crate::engine::EngineError| Fault::new(FaultKind::Storage, e.to_string());
+        let opts = match &self.backend {
+            Backend::LevelDb(opts) => *opts,
+            Backend::Etcd(etcd) => {
+                let engine = etcd.create(name).map_err(storage)?;
+                self.dbs.insert(name.to_owned(), Box::new(engine));
+                return Ok(());
+            }
+        };
         let dir = self.root.join("db").join(name);
-        let engine = LevelDbEngine::open(&dir, self.opts)
-            .map_err(|e| Fault::new(FaultKind::Storage, e.to_string()))?;
+        let engine = LevelDbEngine::open(&dir, opts).map_err(storage)?;
         // The new directory entry must survive power loss like the data in it.
         let parent = self.root.join("db");
         File::open(&parent)
@@ -166,7 +195,7 @@ impl Store {
                     format!("sync {}: {e}", parent.display()),
                 )
             })?;
-        self.dbs.insert(name.to_owned(), engine);
+        self.dbs.insert(name.to_owned(), Box::new(engine));
         Ok(())
     }
 

@@ -15,10 +15,15 @@ fn path(p: &Path) -> String {
     p.display().to_string()
 }
 
-pub(crate) fn escalator(setup: &Setup) -> Vec<String> {
+/// `lease`: an HA tower's, fencing its databases in etcd.
+pub(crate) fn escalator(setup: &Setup, lease: Option<i64>) -> Vec<String> {
     let e = &setup.endpoints;
     let db = path(&setup.data_dir.join("escalator"));
-    strings(&["escalator", "--data", &db, "--bind", &e.escalator])
+    let mut args = strings(&["escalator", "--data", &db, "--bind", &e.escalator]);
+    if let (Some(ha), Some(lease)) = (&setup.ha, lease) {
+        args.extend(ha.escalator_args(lease));
+    }
+    args
 }
 
 /// The referee binds these; the majordomo reaches the referee through them.

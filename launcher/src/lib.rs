@@ -14,6 +14,7 @@ pub mod endpoints;
 mod error;
 mod events;
 pub mod fdlimit;
+pub mod ha;
 mod keys;
 mod restart;
 pub mod setup;

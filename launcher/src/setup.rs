@@ -39,6 +39,8 @@ struct RawSetup {
     provisioner: RawProvisioner,
     #[serde(default)]
     limits: vigie_wire::limits::Shares,
+    /// Active/standby towers (see `ha.rs`).
+    ha: Option<crate::ha::RawHa>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -159,6 +161,8 @@ pub struct Setup {
     pub provisioner: ProvisionerSetup,
     /// The shares of the tower's bounded resources (`limits:`), checked.
     pub limits: vigie_wire::limits::Shares,
+    /// `ha:`: this tower is one of an active/standby group over etcd.
+    pub ha: Option<crate::ha::HaSetup>,
 }
 
 fn duration(
@@ -283,8 +287,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Setup, SetupError> {
     raw.limits
         .check()
         .map_err(|e| err(&file, format!("limits: {e}")))?;
+    let ha = crate::ha::check(raw.ha, &raw.name).map_err(|m| err(&file, m))?;
     Ok(Setup {
         provisioner,
+        ha,
         limits: raw.limits,
         name: raw.name,
         file: path.to_path_buf(),

@@ -137,7 +137,8 @@ fn status_fields(status: &ExitStatus) -> (Value, Value, String) {
     }
 }
 
-fn children(setup: &Setup) -> Vec<Vec<Child>> {
+/// The children of a tower; `lease`: an HA tower's, fencing its escalator.
+fn children(setup: &Setup, lease: Option<i64>) -> Vec<Vec<Child>> {
     let child = |name: String, args: Vec<String>, ready_event| Child {
         name,
         args,
@@ -165,7 +166,7 @@ fn children(setup: &Setup) -> Vec<Vec<Child>> {
         )],
         vec![child(
             "escalator".into(),
-            child_args::escalator(setup),
+            child_args::escalator(setup, lease),
             "escalator_started",
         )],
         vec![child(
@@ -214,11 +215,11 @@ struct Supervisor {
 impl Supervisor {
     /// The children in their start groups (`groups` holds indexes into
     /// `children`).
-    fn new(setup: Setup, opts: LaunchOptions, events: Events) -> Self {
+    fn new(setup: Setup, opts: LaunchOptions, events: Events, lease: Option<i64>) -> Self {
         let (tx, rx) = mpsc::channel();
         let mut all = Vec::new();
         let mut groups = Vec::new();
-        for g in children(&setup) {
+        for g in children(&setup, lease) {
             let mut idx = Vec::new();
             for c in g {
                 idx.push(all.len());
@@ -472,6 +473,35 @@ impl Supervisor {
 
     /// Stops the children in reverse start order: SIGTERM, a grace period,
     /// then SIGKILL. Returns whether every one stopped by itself.
+    /// The loop of a running tower, until `shutdown` — or, for an HA
+    /// tower, until its lease is lost (`tower_deposed`, returns true): then
+    /// it stops like on SIGTERM (its escalator's writes already refused by
+    /// etcd) and exits unclean, to come back as a standby.
+    fn supervise(
+        &mut self,
+        shutdown: &AtomicBool,
+        lead: Option<&crate::ha::Keeper>,
+    ) -> Result<bool, LauncherError> {
+        while !shutdown.load(Ordering::Relaxed) {
+            let wait = self.wait();
+            if self.events.health_wanted() {
+                self.publish_health();
+            }
+            match self.rx.recv_timeout(wait) {
+                Ok(msg) => self.handle(msg, false),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.restart_due()?;
+            if let Some(crate::ha::Deposed(why)) = lead.and_then(|k| k.deposed()) {
+                let f = fields([("reason", json!(why))]);
+                self.events.emit("launcher", "tower_deposed", f);
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn stop_all(&mut self) -> bool {
         let mut clean = true;
         let groups = self.groups.clone();
@@ -533,7 +563,15 @@ pub fn run(
         opts.quiet,
         opts.observer.clone(),
     )?;
-    let mut sup = Supervisor::new(setup, opts, events);
+    let lead = match &setup.ha {
+        None => None,
+        Some(ha) => match crate::ha::elect(ha, &events, &shutdown) {
+            Some(lead) => Some(lead.keep()),
+            // Stopped while standby: nothing was started.
+            None => return Ok(Outcome::Clean),
+        },
+    };
+    let mut sup = Supervisor::new(setup, opts, events, lead.as_ref().map(|k| k.lease));
     let f = fields([
         ("name", json!(sup.setup.name)),
         ("data_dir", json!(sup.setup.data_dir.display().to_string())),
@@ -561,20 +599,12 @@ pub fn run(
     ]);
     sup.events.emit("launcher", "tower_ready", f);
 
-    while !shutdown.load(Ordering::Relaxed) {
-        let wait = sup.wait();
-        if sup.events.health_wanted() {
-            sup.publish_health();
-        }
-        match sup.rx.recv_timeout(wait) {
-            Ok(msg) => sup.handle(msg, false),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        sup.restart_due()?;
-    }
+    let deposed = sup.supervise(&shutdown, lead.as_ref())?;
     sup.events.emit("launcher", "launcher_stopping", fields([]));
-    let clean = sup.stop_all();
+    let clean = sup.stop_all() && !deposed;
+    if let Some(k) = lead {
+        k.resign();
+    }
     sup.events.emit(
         "launcher",
         "launcher_stopped",

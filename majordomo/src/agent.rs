@@ -24,13 +24,14 @@ use vigie_plug::{HeartbeatSnapshot, Plug, PlugError};
 use vigie_wire::front::{FrontIn, FrontOut};
 use vigie_wire::tower::{PlugEvent, Published};
 
-use crate::door::{curve_dealer, read_monitor, Handshake};
+use crate::door::{connect_doors, curve_dealer, disconnect_doors, read_monitor, Handshake};
 use crate::error::MajordomoError;
 use crate::keys::KeyPair;
 
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// The majordomo, e.g. `tcp://192.0.2.1:7110`.
+    /// The majordomo, e.g. `tcp://192.0.2.1:7110`; a tower group's front
+    /// doors comma-separated.
     pub tower: String,
     /// The tower's public key (Z85 bytes decoded).
     pub tower_key: [u8; 32],
@@ -67,7 +68,7 @@ pub fn run(cfg: AgentConfig, plug: Plug, shutdown: Arc<AtomicBool>) -> Result<()
     let mut plug = plug.stop_on(shutdown.clone());
     let host = plug.host().to_owned();
     let (dealer, mon) = curve_dealer(&ctx, &cfg.tower_key, &cfg.keys)?;
-    dealer.connect(&cfg.tower)?;
+    connect_doors(&dealer, &cfg.tower)?;
     // Recovery first, before any heartbeat: they carry its incarnation.
     plug.recover(&mut |ev| send(&dealer, ev))?;
     let beat = HeartbeatSnapshot::new(&plug);
@@ -239,7 +240,7 @@ impl Door<'_> {
                         }
                         // Stop libzmq's own reconnecting (every 100 ms or so
                         // after a failed handshake): we knock again, later.
-                        let _ = dealer.disconnect(&cfg.tower);
+                        disconnect_doors(dealer, &cfg.tower);
                         let backoff = crate::backoff::knock_delay(refusals, rand::random::<f64>());
                         tracing::info!(event = "agent_backoff", host = %host, attempt = refusals, wait_ms = backoff.as_millis() as u64);
                         knock_again = Some(Instant::now() + backoff);
@@ -253,7 +254,7 @@ impl Door<'_> {
             self.tower_said(&mut observer)?;
             if knock_again.is_some_and(|t| Instant::now() >= t) {
                 knock_again = None;
-                dealer.connect(&cfg.tower)?;
+                connect_doors(dealer, &cfg.tower)?;
             }
             if let Some(ev) = observer.as_mut().and_then(|o| o.tick(Instant::now())) {
                 send(dealer, ev);

@@ -1,6 +1,10 @@
 //! The client's side of the front door, shared by agents and operators: a
 //! CURVE DEALER towards the majordomo, and a monitor that tells why a
-//! handshake failed (libzmq alone retries silently forever).
+//! handshake failed (libzmq alone retries silently forever). A tower group
+//! (active/standby) is given as its front doors, comma-separated: the
+//! DEALER connects to all of them and sends only through one whose
+//! handshake completed — the active tower's, since a standby runs no
+//! majordomo — so agents and operators move to whichever tower is active.
 
 use crate::error::MajordomoError;
 use crate::keys::KeyPair;
@@ -70,4 +74,48 @@ pub fn read_monitor(mon: &zmq::Socket) -> Option<Handshake> {
         | zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL => Handshake::TowerKeyWrong,
         _ => Handshake::Other,
     })
+}
+
+/// The front doors of `tower`: one endpoint, or a group's, comma-separated.
+pub fn front_doors(tower: &str) -> Vec<&str> {
+    tower
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect()
+}
+
+/// Connects `dealer` to every front door of `tower`; with more than one,
+/// messages wait for a door whose handshake completed (`ZMQ_IMMEDIATE`)
+/// rather than queue towards a tower that is not there.
+pub fn connect_doors(dealer: &zmq::Socket, tower: &str) -> Result<(), zmq::Error> {
+    let doors = front_doors(tower);
+    if doors.len() > 1 {
+        dealer.set_immediate(true)?;
+    }
+    for door in doors {
+        dealer.connect(door)?;
+    }
+    Ok(())
+}
+
+/// Stops libzmq's reconnecting to every front door of `tower`.
+pub fn disconnect_doors(dealer: &zmq::Socket, tower: &str) {
+    for door in front_doors(tower) {
+        let _ = dealer.disconnect(door);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_is_its_front_doors_comma_separated() {
+        assert_eq!(front_doors("tcp://a:7110"), ["tcp://a:7110"]);
+        assert_eq!(
+            front_doors("tcp://a:7110, tcp://b:7110,"),
+            ["tcp://a:7110", "tcp://b:7110"]
+        );
+    }
 }

@@ -19,7 +19,8 @@ use crate::keys::KeyPair;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorConfig {
-    /// The majordomo, e.g. `tcp://tower.example:7110`.
+    /// The majordomo, e.g. `tcp://tower.example:7110`; a tower group's
+    /// front doors comma-separated.
     pub tower: String,
     /// The tower's public key (Z85).
     pub tower_key: String,
@@ -91,7 +92,7 @@ impl FrontLink {
         let ctx = zmq::Context::new();
         let (dealer, monitor) = curve_dealer(&ctx, tower_key, keys)?;
         dealer.set_linger(0)?;
-        dealer.connect(tower)?;
+        crate::door::connect_doors(&dealer, tower)?;
         Ok(Self {
             _ctx: ctx,
             dealer,

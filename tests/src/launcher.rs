@@ -75,6 +75,33 @@ impl Launcher {
         Ok((l, w.context("witness")?))
     }
 
+    /// Starts a standby tower of an HA group: `keys` (the first tower's
+    /// `DATA/keys`: the group's front-door key and admin) copied into its
+    /// data dir first, as at set-up; in `netns` if given; returns once it
+    /// says `tower_standby`.
+    pub fn start_standby(setup: Setup, keys: &Path, netns: Option<&str>) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("vigie-tower-").tempdir()?;
+        let file = setup.write(dir.path())?;
+        let to = dir.path().join("data").join("keys");
+        std::fs::create_dir_all(&to)?;
+        for f in std::fs::read_dir(keys)? {
+            let f = f?;
+            std::fs::copy(f.path(), to.join(f.file_name()))?;
+        }
+        let daemon = Self::launch(&file, netns)?;
+        let l = Self {
+            dir,
+            setup,
+            file,
+            daemon,
+            standalone: BTreeMap::new(),
+            standalone_labels: HashMap::new(),
+            netns: netns.map(str::to_owned),
+        };
+        l.events().wait("tower_standby", START_TIMEOUT)?;
+        Ok(l)
+    }
+
     /// Writes the setup in a new temp dir, runs the launcher on it with
     /// `spawn` (given the setup file), and waits until the tower is ready.
     fn start_with(
@@ -130,6 +157,11 @@ impl Launcher {
         self.events().wait_n(&what, n, START_TIMEOUT, |e| {
             e.name == "host_online" && e.str("host") == Some(host)
         })
+    }
+
+    /// The network namespace the tower runs in, if not the test's.
+    pub fn netns(&self) -> Option<&str> {
+        self.netns.as_deref()
     }
 
     pub fn events(&self) -> &EventLog {

@@ -25,7 +25,10 @@ pub fn unavailable() -> Option<String> {
     if !nix::unistd::Uid::effective().is_root() {
         return Some("not root: network namespaces need it".into());
     }
-    let probe = format!("vigie-probe-{}", std::process::id());
+    // Tests of one process probe in parallel: each its own name.
+    static PROBES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = format!("vigie-probe-{}-{n}", std::process::id());
     if let Err(e) = ip(&["netns", "add", &probe]) {
         return Some(format!("cannot create a network namespace: {e}"));
     }
@@ -41,8 +44,11 @@ pub struct Machines {
 
 impl Machines {
     pub fn new() -> Self {
+        // Tests of one process run in parallel: each set has its own names.
+        static SETS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Self {
-            prefix: format!("vt{}", std::process::id()),
+            prefix: format!("vt{}{}", std::process::id(), n),
             names: Vec::new(),
         }
     }
@@ -75,6 +81,26 @@ impl Machines {
         ip(&["-n", a, "link", "set", &ia, "up"])?;
         ip(&["-n", b, "link", "set", &ib, "up"])?;
         Ok(ib)
+    }
+
+    /// Plugs machine `ns` into the switch `br0` of machine `lan` (made at
+    /// the first use) with address `addr` (`x.x.x.x/nn`): every machine
+    /// plugged in reaches every other. Returns the switch's port for it,
+    /// in `lan` (set it down to cut `ns` off, as a machine that died).
+    pub fn plug_in(&self, lan: &str, ns: &str, addr: &str, tag: &str) -> anyhow::Result<String> {
+        if ip(&["-n", lan, "link", "show", "br0"]).is_err() {
+            ip(&["-n", lan, "link", "add", "br0", "type", "bridge"])?;
+            ip(&["-n", lan, "link", "set", "br0", "up"])?;
+        }
+        let (port, nic) = (format!("sw{tag}"), format!("eth{tag}"));
+        ip(&[
+            "link", "add", &port, "netns", lan, "type", "veth", "peer", "name", &nic, "netns", ns,
+        ])?;
+        ip(&["-n", lan, "link", "set", &port, "master", "br0"])?;
+        ip(&["-n", ns, "addr", "add", addr, "dev", &nic])?;
+        ip(&["-n", lan, "link", "set", &port, "up"])?;
+        ip(&["-n", ns, "link", "set", &nic, "up"])?;
+        Ok(port)
     }
 
     /// Runs `ip -n NS ARGS…` on a machine (an address on its loopback, a

@@ -46,6 +46,8 @@ pub struct Setup {
     pub provisioner: BTreeMap<String, String>,
     /// `limits:` settings (the shares of bounded resources).
     pub limits: BTreeMap<String, u64>,
+    /// Top-level YAML added as is (an `ha:` section, say).
+    pub raw: String,
 }
 
 impl Setup {
@@ -58,7 +60,14 @@ impl Setup {
             majordomo: None,
             provisioner: BTreeMap::new(),
             limits: BTreeMap::new(),
+            raw: String::new(),
         }
+    }
+
+    /// Top-level YAML added as is, e.g. an `ha:` section.
+    pub fn raw(mut self, yaml: &str) -> Self {
+        self.raw.push_str(yaml);
+        self
     }
 
     /// A `limits:` setting, e.g. `("servers_per_tenant", 100)`.
@@ -169,6 +178,7 @@ impl Setup {
                 }
             }
         }
+        y.push_str(&self.raw);
         if !self.rules.is_empty() {
             let _ = writeln!(y, "rules:");
             for r in &self.rules {

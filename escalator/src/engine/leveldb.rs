@@ -17,7 +17,7 @@ use rusty_leveldb::{LdbIterator, Options, WriteBatch, DB};
 use super::faults::Faults;
 use super::recovery;
 use super::sync_env::{SyncEnv, SyncState};
-use super::{push_entry, Engine, EngineError, ScanEntries, ScanLimit};
+use super::{push_entry, Engine, EngineError, ScanEntries, ScanLimit, Staging};
 use crate::keys::Bounds;
 use vigie_wire::escalator::BatchOp;
 
@@ -258,5 +258,23 @@ impl Engine for LevelDbEngine {
             }
         }
         Ok(out)
+    }
+}
+
+impl Staging for LevelDbEngine {
+    fn stage(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), EngineError> {
+        LevelDbEngine::stage(self, key, value)
+    }
+
+    fn apply_staged(&mut self) -> Result<(), EngineError> {
+        LevelDbEngine::apply_staged(self)
+    }
+
+    fn generation(&self) -> u64 {
+        LevelDbEngine::generation(self)
+    }
+
+    fn close(self: Box<Self>) -> Result<(), EngineError> {
+        LevelDbEngine::close(*self)
     }
 }

@@ -30,7 +30,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default, clap::Args)]
 pub struct Conn {
-    /// The tower's front door (the majordomo), e.g. tcp://tower.example:7110.
+    /// The tower's front door (the majordomo), e.g. tcp://tower.example:7110;
+    /// a tower group's front doors comma-separated (the active one answers).
     #[arg(long, global = true, value_name = "ENDPOINT")]
     tower: Option<String>,
     /// The tower's public key, as `vigie start` printed it: @FILE, 64 hex
@@ -244,7 +245,13 @@ impl Conn {
 /// name that does not resolve, no answer within `PROBE_TIMEOUT` or another
 /// transport are left to the ZeroMQ call. The probe closes before ZeroMQ's
 /// greeting: the majordomo sees a connection that said nothing, never a key.
+/// A tower group's doors are refused when every one is.
 fn refused(endpoint: &str) -> bool {
+    let doors = vigie_majordomo::door::front_doors(endpoint);
+    !doors.is_empty() && doors.into_iter().all(refused_door)
+}
+
+fn refused_door(endpoint: &str) -> bool {
     let nobody = |e: std::io::Error| {
         matches!(
             e.kind(),

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use vigie_escalator::engine::EngineError;
-use vigie_escalator::{EscalatorError, ServerConfig};
+use vigie_escalator::engine::{EngineError, Fence, TxnLimits};
+use vigie_escalator::{EscalatorError, EtcdStore, ServerConfig};
 
 use crate::runtime::{shutdown_flag, EXIT_CONFIG};
 
@@ -26,6 +26,51 @@ pub struct Args {
     /// Most entries in one range reply page.
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..))]
     page_entries: u32,
+    /// Keep the databases in etcd, at this member's client URL
+    /// (http://HOST:PORT; repeatable), instead of LevelDB (an HA tower).
+    #[arg(long = "etcd", value_name = "URL")]
+    etcd: Vec<String>,
+    /// With --etcd: the tower group's prefix of every key.
+    #[arg(long, default_value = "vigie/")]
+    etcd_prefix: String,
+    /// With --etcd: the cluster's --max-txn-ops (a bigger batch is refused).
+    #[arg(long, default_value_t = 128)]
+    etcd_max_txn_ops: usize,
+    /// With --etcd: the cluster's --max-request-bytes.
+    #[arg(long, default_value_t = 1536 << 10)]
+    etcd_max_request_bytes: usize,
+    /// With --etcd: write only while this election key is held by
+    /// --fence-lease (the active tower's lease, hex).
+    #[arg(long, requires = "fence_lease")]
+    fence_key: Option<String>,
+    /// The lease of --fence-key (hex, as etcdctl shows it).
+    #[arg(long, requires = "fence_key")]
+    fence_lease: Option<String>,
+}
+
+/// The etcd store of `--etcd`, if given.
+fn etcd_store(args: &Args) -> anyhow::Result<Option<EtcdStore>> {
+    if args.etcd.is_empty() {
+        return Ok(None);
+    }
+    let fence = match (&args.fence_key, &args.fence_lease) {
+        (Some(key), Some(lease)) => Some(Fence {
+            key: key.as_bytes().to_vec(),
+            lease: i64::from_str_radix(lease.trim_start_matches("0x"), 16)
+                .with_context(|| format!("--fence-lease {lease:?} is not a hex lease id"))?,
+        }),
+        _ => None,
+    };
+    Ok(Some(EtcdStore {
+        endpoints: args.etcd.clone(),
+        prefix: args.etcd_prefix.as_bytes().to_vec(),
+        limits: TxnLimits {
+            ops: args.etcd_max_txn_ops,
+            bytes: args.etcd_max_request_bytes,
+        },
+        fence,
+        timeout: std::time::Duration::from_secs(10),
+    }))
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -43,8 +88,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(Action::Repair { data }) = args.action {
         return repair(&data);
     }
+    let etcd = etcd_store(&args)?;
     let data = args.data.context("--data is required")?;
     let mut cfg = ServerConfig::new(&data, args.binds);
+    cfg.etcd = etcd;
     cfg.group_commit = !args.no_group_commit;
     cfg.page_entries = args.page_entries as usize;
     let shutdown = shutdown_flag()?;

@@ -50,7 +50,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 
 #[derive(Debug, clap::Args)]
 pub struct AgentArgs {
-    /// The tower's majordomo, e.g. tcp://192.0.2.1:7110.
+    /// The tower's majordomo, e.g. tcp://192.0.2.1:7110; a tower group's front
+    /// doors comma-separated (the agent follows the active one).
     #[arg(long)]
     tower: String,
     /// The tower's public key: @FILE (a copy of DATA/keys/tower.public),

@@ -1,15 +1,12 @@
-//! The one conformance suite every `Engine` passes, with a randomized
-//! comparison against the `MemEngine` model.
-
-#![allow(clippy::unwrap_used)] // a test suite: a failure is a panic with its context
 //! The conformance suite every [`Engine`] passes. Each check takes a fresh,
 //! empty engine and panics with a description of the first divergence.
 //! The randomized check compares the engine to a `BTreeMap` model.
 
+#![allow(clippy::unwrap_used)] // a test suite: a failure is a panic with its context
+
 use std::collections::BTreeMap;
 
-use super::{Engine, ScanLimit};
-use crate::keys::{successor, Bounds};
+use vigie_escalator::engine::{successor, Bounds, Engine, ScanLimit};
 use vigie_wire::escalator::BatchOp;
 
 const ALL: ScanLimit = ScanLimit {
