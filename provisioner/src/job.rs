@@ -194,7 +194,17 @@ fn ship(
         info!(event = "agent_binary_kept", server = %name, sha256 = %ctx.agent.sha256);
         return Ok(None);
     }
-    let upload = format!("{}/.vigie-upload-{name}", home.trim_end_matches('/'));
+    // Named for this provisioner and this copy: two towers (or two tests)
+    // provisioning one user's servers at once never install or remove each
+    // other's upload.
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let upload = format!(
+        "{}/.vigie-upload-{name}-{}-{nonce}",
+        home.trim_end_matches('/'),
+        std::process::id()
+    );
     let started = Instant::now();
     ssh.copy(&ctx.agent.path, &upload, STEP_LIMIT)?;
     info!(

@@ -8,6 +8,7 @@
 //! of events seen so far.
 
 mod daemon;
+pub mod deploys;
 mod events;
 pub mod front;
 pub mod http_load;
@@ -19,6 +20,7 @@ pub mod sshd;
 pub mod steps;
 pub mod tmpfs;
 pub mod web;
+pub mod workspace;
 
 pub use daemon::{is_running, vigie_bin, wait_not_running, Daemon, Escalator, Witness};
 pub use events::{Event, EventLog};

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use vigie_deployer::{EnvRecord, Outcome, Part};
+use vigie_tests::deploys::{record, Leftovers};
 use vigie_tests::http_load::LoadLoop;
 use vigie_tests::servers::{Postgres, Redis};
 use vigie_tests::{Launcher, Setup};
@@ -26,37 +27,6 @@ const HOSTS: [(&str, Ipv4Addr); 2] = [
     ("crash-1", Ipv4Addr::new(127, 0, 0, 12)),
     ("crash-2", Ipv4Addr::new(127, 0, 0, 13)),
 ];
-
-/// Stops what the deploys left running when the test ends (detached on
-/// purpose: they outlive the tower).
-struct Leftovers(Vec<PathBuf>);
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        for root in &self.0 {
-            let script = format!(
-                "for p in {r}/srv/services/auto-*/*/replica-*/app.pid; do [ -f \"$p\" ] && kill -KILL -$(cat \"$p\"); done; \
-                 for p in {r}/srv/services/auto-*/*/replica-*/supervisor.pid; do [ -f \"$p\" ] && kill -KILL $(cat \"$p\"); done; \
-                 [ -f {r}/srv/services/auto-proxy/run/nginx.pid ] && kill -TERM $(cat {r}/srv/services/auto-proxy/run/nginx.pid); true",
-                r = root.display()
-            );
-            let _ = Command::new("sh").arg("-c").arg(script).status();
-        }
-    }
-}
-
-fn record(tower: &Launcher) -> anyhow::Result<EnvRecord> {
-    match tower.api()?.call(ApiCall::Deploy(DeployCall::List))? {
-        ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => {
-            let found = all
-                .iter()
-                .find(|d| d.app == "shop" && d.environment == "prod")
-                .context("shop/prod is in the inventory")?;
-            Ok(EnvRecord::from_json(&found.record)?)
-        }
-        other => anyhow::bail!("unexpected answer: {other:?}"),
-    }
-}
 
 /// `vigie deploy FILE` as the admin, left running (to be killed).
 fn spawn_deploy(tower: &Launcher, file: &Path) -> anyhow::Result<Child> {
@@ -307,7 +277,7 @@ fn deploys_go_on_through_kills_of_the_cli_the_deploy_daemon_and_the_referee() ->
         "{}",
         String::from_utf8_lossy(&first.stdout)
     );
-    let r2 = rolling_update_through_kills(&shop, &record(tower)?)?;
+    let r2 = rolling_update_through_kills(&shop, &record(tower, "shop", "prod")?)?;
     let r3 = two_deploys_at_once(&shop)?;
     let r4 = maintenance_deploy_through_kills(&shop, &r3)?;
     check_agrees_with_what_runs(&shop, &r4)?;
@@ -338,7 +308,7 @@ fn rolling_update_through_kills(shop: &Shop, r1: &EnvRecord) -> anyhow::Result<E
         "the restarted daemon resumed the rollout from its record"
     );
     no_failure(running, "shop v2");
-    let r2 = record(tower)?;
+    let r2 = record(tower, "shop", "prod")?;
     assert_eq!(r2.history.len(), 2);
     assert_eq!(r2.history[1].outcome, Outcome::Succeeded);
     serving_instances_exist(tower, &r2)?;
@@ -378,7 +348,7 @@ fn two_deploys_at_once(shop: &Shop) -> anyhow::Result<EnvRecord> {
     );
     let said = watch(tower)?;
     assert!(said.contains("#3: succeeded"), "{said}");
-    let r3 = record(tower)?;
+    let r3 = record(tower, "shop", "prod")?;
     assert_eq!(r3.history.len(), 3, "the refused deploy recorded nothing");
     Ok(r3)
 }
@@ -399,7 +369,7 @@ fn maintenance_deploy_through_kills(shop: &Shop, r3: &EnvRecord) -> anyhow::Resu
     assert!(said.contains("#4: succeeded"), "{said}");
     cli.wait()?;
     no_failure(running, "shop v4");
-    let r4 = record(tower)?;
+    let r4 = record(tower, "shop", "prod")?;
     assert!(r4.in_maintenance().is_empty(), "{r4:?}");
     serving_instances_exist(tower, &r4)?;
     assert_eq!(shop.migrations()?, "2", "the v4 migration ran once");
@@ -471,7 +441,7 @@ fn every_step_of_two_deploys(shop: &Shop, r4: &EnvRecord) -> anyhow::Result<()> 
     assert!(said.contains("#5: succeeded"), "{said}");
     cli.wait()?;
     no_failure(running, "shop v6");
-    let r5 = record(tower)?;
+    let r5 = record(tower, "shop", "prod")?;
     serving_instances_exist(tower, &r5)?;
     assert_eq!(shop.migrations()?, "3", "the v6 migration ran once");
     let text = std::fs::read_to_string(shop.file("v6"))?.replace("drain: 300ms", "drain: 200ms");
@@ -485,7 +455,7 @@ fn every_step_of_two_deploys(shop: &Shop, r4: &EnvRecord) -> anyhow::Result<()> 
     assert!(said.contains("#6: succeeded"), "{said}");
     cli.wait()?;
     no_failure(running, "shop v6");
-    let r6 = record(tower)?;
+    let r6 = record(tower, "shop", "prod")?;
     assert_eq!(r6.history.len(), 6);
     serving_instances_exist(tower, &r6)?;
     assert_eq!(changes_of(tower, 6, "crash-1")?, 2, "probe and update");

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use vigie_deployer::{Component, EnvRecord, Outcome, Part};
+use vigie_tests::deploys::{record, Leftovers};
 use vigie_tests::http_load::{get, LoadLoop, MAINTENANCE};
 use vigie_tests::servers::{Postgres, Redis};
 use vigie_tests::{Launcher, Setup};
@@ -20,24 +21,6 @@ const LONG: Duration = Duration::from_secs(90);
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop")
-}
-
-/// Stops what the deploys left running (supervisors, apps, nginx) when the
-/// test ends, pass or fail: they are detached on purpose.
-struct Leftovers(Vec<PathBuf>);
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        for root in &self.0 {
-            let script = format!(
-                "for p in {r}/srv/services/auto-*/*/replica-*/app.pid; do [ -f \"$p\" ] && kill -KILL -$(cat \"$p\"); done; \
-                 for p in {r}/srv/services/auto-*/*/replica-*/supervisor.pid; do [ -f \"$p\" ] && kill -KILL $(cat \"$p\"); done; \
-                 [ -f {r}/srv/services/auto-proxy/run/nginx.pid ] && kill -TERM $(cat {r}/srv/services/auto-proxy/run/nginx.pid); true",
-                r = root.display()
-            );
-            let _ = Command::new("sh").arg("-c").arg(script).status();
-        }
-    }
 }
 
 /// Runs `vigie deploy FILE` (through the majordomo, as the admin) and
@@ -56,7 +39,7 @@ fn deploy_with(
     args.extend(flags);
     let out = tower.cli(&args)?;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let record = record(tower)?;
+    let record = record(tower, "shop", "prod")?;
     let ids: Vec<String> = record
         .history
         .last()
@@ -94,21 +77,6 @@ fn change_ends(
             Ok((id, t))
         })
         .collect()
-}
-
-/// The deployer's record of shop/prod, read from the referee (the test's
-/// bookkeeping; the CLI's JSON contract is checked on its own).
-fn record(tower: &Launcher) -> anyhow::Result<EnvRecord> {
-    match tower.api()?.call(ApiCall::Deploy(DeployCall::List))? {
-        ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => {
-            let found = all
-                .iter()
-                .find(|d| d.app == "shop" && d.environment == "prod")
-                .context("shop/prod is in the inventory")?;
-            Ok(EnvRecord::from_json(&found.record)?)
-        }
-        other => anyhow::bail!("unexpected answer: {other:?}"),
-    }
 }
 
 /// Where a host's rolling update spent its time (BENCHMARKS.md): the
@@ -725,7 +693,11 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
         err.contains("shop-1, shop-2") && err.contains("--from-maintenance"),
         "{err}"
     );
-    assert_eq!(record(&tower)?, r6bad, "a refused deploy records nothing");
+    assert_eq!(
+        record(&tower, "shop", "prod")?,
+        r6bad,
+        "a refused deploy records nothing"
+    );
     let (r6, done) = deploy_with(&tower, &file("v6"), &["--from-maintenance"])?;
     assert!(
         done.iter().all(|c| c.state == ChangeState::Succeeded),
@@ -740,7 +712,7 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
     // maintenance (v7's migration pending) goes on in the tower: the
     // deploy daemon runs it to its end, and `deployments watch` follows
     // it there and exits with its outcome.
-    let before = record(&tower)?;
+    let before = record(&tower, "shop", "prod")?;
     let started = tower
         .events()
         .snapshot()
@@ -775,7 +747,7 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
     assert!(watched.status.success(), "{text}");
     let number = before.history.len() + 1;
     assert!(text.contains(&format!("#{number}: succeeded")), "{text}");
-    let r7 = record(&tower)?;
+    let r7 = record(&tower, "shop", "prod")?;
     assert!(r7.in_maintenance().is_empty(), "{r7:?}");
     assert_eq!(r7.history.len(), before.history.len() + 1);
     assert!(r7

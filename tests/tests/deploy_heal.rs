@@ -7,37 +7,20 @@
 //! service's log. Every wait is on the tower's structured events.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
-use vigie_deployer::EnvRecord;
+use vigie_tests::deploys::{record, Leftovers};
 use vigie_tests::http_load::{get, LoadLoop};
 use vigie_tests::Event;
 use vigie_tests::{Launcher, Setup};
-use vigie_wire::deploy::{DeployAnswer, DeployCall};
-use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeState};
+use vigie_wire::tower::ChangeState;
 
 const LONG: Duration = Duration::from_secs(120);
 const HOST: &str = "heal-1";
 const SERVICE: &str = "auto-shop-heal-web";
-
-/// Stops what the deploy left running (supervisors, apps, nginx), pass or
-/// fail: they are detached on purpose.
-struct Leftovers(PathBuf);
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        let script = format!(
-            "for p in {r}/srv/services/auto-*/*/replica-*/app.pid; do [ -f \"$p\" ] && kill -KILL -$(cat \"$p\"); done; \
-             for p in {r}/srv/services/auto-*/*/replica-*/supervisor.pid; do [ -f \"$p\" ] && kill -KILL $(cat \"$p\"); done; \
-             [ -f {r}/srv/services/auto-proxy/run/nginx.pid ] && kill -TERM $(cat {r}/srv/services/auto-proxy/run/nginx.pid); true",
-            r = self.0.display()
-        );
-        let _ = Command::new("sh").arg("-c").arg(script).status();
-    }
-}
 
 fn environment(repo: &str, sick: &Path) -> String {
     format!(
@@ -48,19 +31,6 @@ fn environment(repo: &str, sick: &Path) -> String {
          \x20   stop_grace: 2s\n    drain: 200ms\n    env:\n      SICK_DIR: {}\n",
         sick.display()
     )
-}
-
-fn record(tower: &Launcher) -> anyhow::Result<EnvRecord> {
-    match tower.api()?.call(ApiCall::Deploy(DeployCall::List))? {
-        ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => {
-            let found = all
-                .iter()
-                .find(|d| d.app == "shop" && d.environment == "heal")
-                .context("shop/heal is in the inventory")?;
-            Ok(EnvRecord::from_json(&found.record)?)
-        }
-        other => anyhow::bail!("unexpected answer: {other:?}"),
-    }
 }
 
 fn of_replica<'a>(name: &'a str, replica: &'a str) -> impl Fn(&Event) -> bool + 'a {
@@ -113,7 +83,7 @@ fn an_unhealthy_replica_is_restarted_under_load_and_one_that_stays_sick_is_left_
 
     let setup = Setup::new("heal").host(HOST, &[("role", "shop"), ("address", "127.0.0.4")]);
     let tower = Launcher::start(setup)?;
-    let _leftovers = Leftovers(tower.root(HOST));
+    let _leftovers = Leftovers(vec![tower.root(HOST)]);
     let out = tower.cli(&["deploy", &file.display().to_string()])?;
     anyhow::ensure!(
         out.status.success(),
@@ -121,7 +91,7 @@ fn an_unhealthy_replica_is_restarted_under_load_and_one_that_stays_sick_is_left_
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let r = record(&tower)?;
+    let r = record(&tower, "shop", "heal")?;
     let ids: Vec<String> = r
         .history
         .last()
@@ -323,7 +293,7 @@ fn an_agent_heals_its_replicas_with_the_tower_gone() -> anyhow::Result<()> {
     );
     let tower_key = std::fs::read_to_string(tower.data_dir().join("keys/tower.public"))?;
     let root = dir.join("far-root");
-    let _leftovers = Leftovers(root.clone());
+    let _leftovers = Leftovers(vec![root.clone()]);
     let agent = vigie_tests::Daemon::agent(
         &tower.endpoint("majordomo"),
         &tower_key,
@@ -340,7 +310,7 @@ fn an_agent_heals_its_replicas_with_the_tower_gone() -> anyhow::Result<()> {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let port = record(&tower)?
+    let port = record(&tower, "shop", "heal")?
         .hosts
         .get(FAR)
         .and_then(|h| h.proxy_port)

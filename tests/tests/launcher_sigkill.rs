@@ -9,8 +9,9 @@ use vigie_tests::{is_running, wait_not_running, Launcher, Setup};
 fn children_never_outlive_a_sigkilled_launcher() -> anyhow::Result<()> {
     let (mut tower, witness) = Launcher::start_witnessed(Setup::new("kill").host("web-1", &[]))?;
     let pids = tower.all_child_pids();
-    // metrics, escalator, referee, majordomo, provisioner, one plug.
-    assert_eq!(pids.len(), 6);
+    // metrics, escalator, referee, majordomo, provisioner, deployd, web,
+    // one plug.
+    assert_eq!(pids.len(), 8);
     assert!(pids.iter().all(|p| is_running(*p)));
     tower.kill()?;
     witness.wait_all_gone(Duration::from_secs(20))?;

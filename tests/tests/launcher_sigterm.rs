@@ -10,8 +10,9 @@ fn sigterm_stops_every_child_in_reverse_order_and_leaves_no_process() -> anyhow:
     let (mut tower, witness) =
         Launcher::start_witnessed(Setup::new("term").host("web-1", &[]).host("web-2", &[]))?;
     let pids = tower.all_child_pids();
-    // metrics, escalator, referee, majordomo, provisioner, two plugs.
-    assert_eq!(pids.len(), 7);
+    // metrics, escalator, referee, majordomo, provisioner, deployd, web,
+    // two plugs.
+    assert_eq!(pids.len(), 9);
     let status = tower.quit()?;
     assert_eq!(status.code(), Some(0), "{}", tower.daemon.stderr());
     witness.wait_all_gone(Duration::from_secs(20))?;
@@ -30,25 +31,31 @@ fn sigterm_stops_every_child_in_reverse_order_and_leaves_no_process() -> anyhow:
             )
         })
         .collect();
-    // Plugs first (any order between them), then the majordomo and the
-    // provisioner (one group, any order), the referee, escalator, and the
-    // metrics daemon last (it counted every stop).
-    assert_eq!(exits.len(), 7, "{exits:?}");
+    // Plugs first (any order between them), then the majordomo, the
+    // provisioner, the deploy daemon and the web console (one group, any
+    // order), the referee, escalator, and the metrics daemon last (it
+    // counted every stop).
+    assert_eq!(exits.len(), 9, "{exits:?}");
     assert!(
         exits[..2]
             .iter()
             .all(|e| e.starts_with("plug:") && e.ends_with("exit 0")),
         "{exits:?}"
     );
-    let mut front = exits[2..4].to_vec();
+    let mut front = exits[2..6].to_vec();
     front.sort();
     assert_eq!(
         front,
-        ["majordomo exit 0", "provisioner exit 0"],
+        [
+            "deployd exit 0",
+            "majordomo exit 0",
+            "provisioner exit 0",
+            "web exit 0"
+        ],
         "{exits:?}"
     );
     assert_eq!(
-        exits[4..],
+        exits[6..],
         ["referee exit 0", "escalator exit 0", "metrics exit 0"]
     );
     let stopped = tower

@@ -194,6 +194,7 @@ fn tower_status_shows_plugs_only_to_those_who_may_read_their_host() -> anyhow::R
         "majordomo",
         "provisioner",
         "deployd",
+        "web",
     ];
     // Scoped to web-1: the tower's daemons and web-1's plug, not web-2's.
     let one = add_operator(
