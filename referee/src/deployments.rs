@@ -55,6 +55,9 @@ impl Tower {
     /// scope. One naming no host (or unreadable) is only seen unscoped,
     /// like every record that names no host.
     fn deployment_visible(&self, vis: &Visible, d: &Deployment) -> bool {
+        if vis.env(&d.app, &d.environment) {
+            return true;
+        }
         match hosts_named(d) {
             Some(hosts) if !hosts.is_empty() => hosts.iter().all(|h| self.host_visible(vis, h)),
             _ => vis.unscoped(),

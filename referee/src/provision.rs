@@ -48,7 +48,7 @@ const MAX_REASON: usize = 1_000;
 fn holds_over(held: &[Grant], verb: Verb, id: &str, labels: &Labels) -> bool {
     held.iter().any(|g| {
         g.verb == verb
-            && vigie_changes::Selector::parse(&g.scope).is_ok_and(|s| s.matches(id, labels))
+            && vigie_changes::GrantScope::parse(&g.scope).is_ok_and(|s| s.matches_host(id, labels))
     })
 }
 

@@ -110,15 +110,12 @@ impl Tower {
                 self.start_rollout(caller, start, db, turn)?
             }
             DeployCall::Rollout { app, environment } => {
-                // Its lines name any host of the environment.
-                if !Visible::of(caller).unscoped() {
-                    return Err(fault(
-                        ApiFaultKind::Forbidden,
-                        format!(
-                            "operator {} may not follow deploys: needs changes.read over every host",
-                            caller.operator
-                        ),
-                    ));
+                // Its lines name any host of the environment: a scope
+                // over the environment by name, or over every host.
+                if !Visible::of(caller).env(&app, &environment) {
+                    let what = format!("follow the deploys of {app}/{environment}");
+                    let needs = format!("changes.read or deploy over every host, or @{app}/{environment}");
+                    return Err(self.refuse_scope(turn, caller, &what, &needs));
                 }
                 let key = rollout_key(&caller.tenant, &app, &environment);
                 let found = stored(db, turn, &key)?.map(|mut r| {
@@ -206,17 +203,6 @@ impl Tower {
         db: &Fetched,
         turn: &mut Turn,
     ) -> Result<DeployAnswer, ApiFault> {
-        // An environment spans hosts: deploying it needs `changes.submit`
-        // over every host, like recording it.
-        if !Visible::of(caller).unscoped() {
-            return Err(fault(
-                ApiFaultKind::Forbidden,
-                format!(
-                    "operator {} may not deploy: needs changes.submit over every host",
-                    caller.operator
-                ),
-            ));
-        }
         if s.text.len() > MAX_ENV_FILE || s.file.len() > 4096 {
             return Err(fault(
                 ApiFaultKind::Invalid,
@@ -226,6 +212,13 @@ impl Tower {
         let env = parse_environment(&s.file, &s.text)
             .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
         let (app, environment) = (env.key.app.to_string(), env.key.environment.to_string());
+        // An environment is deployed by name (`deploy@shop/prod`), or by
+        // whoever may run anything on every host (`changes.submit`).
+        if !Visible::of(caller).env(&app, &environment) {
+            let what = format!("deploy {app}/{environment}");
+            let needs = format!("deploy@{app}/{environment} (or deploy@{app}/*, deploy, changes.submit over every host)");
+            return Err(self.refuse_scope(turn, caller, &what, &needs));
+        }
         let key = rollout_key(&caller.tenant, &app, &environment);
         let now = now_ms();
         let last = stored(db, turn, &key)?;
@@ -474,6 +467,35 @@ mod tests {
             let err = deploy(&mut tower, &alice, call, db, &mut turn).unwrap_err();
             assert_eq!(err.kind, ApiFaultKind::Forbidden);
         }
+    }
+
+    /// Issue 25 item 2: `deploy@shop/staging` does not deploy shop/prod
+    /// (refused, audited), `deploy@shop/prod` and `deploy@shop/*` do and
+    /// follow it; a scope over the hosts alone does not name it.
+    #[test]
+    fn a_deploy_scope_names_the_environments_it_deploys_and_follows() {
+        let s = crate::test_store::store();
+        let mut tower = s.tower();
+        let db = &s.db;
+        let mut turn = Turn::default();
+        let scoped = |name: &str, scope: &str| Caller {
+            scope: vigie_wire::tower::Scope::Only(vec![scope.into()]),
+            ..operator(name)
+        };
+        let staging = scoped("stan", "shop/staging");
+        for call in [start(false), watch()] {
+            let err = deploy(&mut tower, &staging, call, db, &mut turn).unwrap_err();
+            assert_eq!(err.kind, ApiFaultKind::Forbidden);
+            assert!(err.message.contains("shop/prod"), "{err}");
+        }
+        assert_eq!(audits(&turn, "operator_refused"), 2, "each refusal audited");
+        let prod = scoped("pat", "shop/prod");
+        started(deploy(&mut tower, &prod, start(false), db, &mut turn));
+        let every = scoped("eve", "app=shop");
+        assert!(deploy(&mut tower, &every, watch(), db, &mut turn).is_ok());
+        let hosts = scoped("hal", "web-*");
+        let err = deploy(&mut tower, &hosts, watch(), db, &mut turn).unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::Forbidden);
     }
 
     #[test]

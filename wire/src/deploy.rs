@@ -189,7 +189,7 @@ mod tests {
             force_unlock: true,
         };
         assert!(start.mutates());
-        assert_eq!(ApiCall::Deploy(start).verb(), Some(Verb::ChangesSubmit));
+        assert_eq!(ApiCall::Deploy(start).verb(), Some(Verb::Deploy));
         let watch = DeployCall::Rollout {
             app: "shop".into(),
             environment: "prod".into(),
