@@ -24,6 +24,10 @@ struct File {
     services: Vec<Service>,
     #[serde(default)]
     extra: BTreeMap<String, String>,
+    /// Each environment as `environment.yml` says it, without `app` and
+    /// `environment` (the file's name and the key say them).
+    #[serde(default)]
+    environments: BTreeMap<String, serde_norway::Value>,
 }
 
 #[derive(Deserialize)]
@@ -73,9 +77,30 @@ pub fn parse_app(file: &str, text: &str) -> Result<AppSpec, CatalogError> {
             })
             .collect(),
         extra: f.extra,
+        environments: BTreeMap::new(),
     };
+    let mut spec = spec;
+    for (env, body) in f.environments {
+        let text = environment_text(&spec.name, &env, &body).map_err(err)?;
+        spec.environments.insert(env, text);
+    }
     check_app(&spec).map_err(err)?;
     Ok(spec)
+}
+
+/// One environment of an application file as the `environment.yml` the
+/// deployer reads (the referee parses it again with the deployer).
+fn environment_text(app: &str, env: &str, body: &serde_norway::Value) -> Result<String, String> {
+    let serde_norway::Value::Mapping(map) = body else {
+        return Err(format!("environments.{env}: a mapping, as in environment.yml"));
+    };
+    for key in ["app", "environment"] {
+        if map.contains_key(key) {
+            return Err(format!("environments.{env}: '{key}' is said by the file"));
+        }
+    }
+    let rest = serde_norway::to_string(body).map_err(|e| format!("environments.{env}: {e}"))?;
+    Ok(format!("app: {app}\nenvironment: {env}\n{rest}"))
 }
 
 /// The rules of an application record (the referee checks them again).

@@ -23,6 +23,8 @@ impl Tower {
         turn: &mut Turn,
     ) -> Result<CatalogAnswer, ApiFault> {
         vigie_catalog::apps::check_app(&spec).map_err(|m| fault(ApiFaultKind::Invalid, m))?;
+        crate::app_deploys::check_environments(&spec)
+            .map_err(|m| fault(ApiFaultKind::Invalid, m))?;
         let key = (
             caller.tenant.clone(),
             spec.name.clone(),

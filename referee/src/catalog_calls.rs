@@ -129,6 +129,13 @@ impl Tower {
             CatalogCall::Allocations { pool } => self.allocations(caller, &pool)?,
             CatalogCall::AppAdd { spec } => self.app_add(caller, spec, turn)?,
             CatalogCall::Apps => CatalogAnswer::Apps(self.apps(caller, None)),
+            // Answered with the deployments read for it (`api.rs`).
+            CatalogCall::AppRemove { .. } => {
+                return Err(fault(
+                    vigie_wire::tower::ApiFaultKind::Invalid,
+                    "apps remove is answered with what it reads",
+                ))
+            }
             CatalogCall::App { name } => {
                 let v = self.apps(caller, Some(&name));
                 if v.is_empty() {

@@ -14,7 +14,8 @@
 //! for them. Showing it whole would name hosts outside the scope (with
 //! their ports and change ids), and showing it cut down would be a record
 //! whose components and history speak for hosts it no longer shows: the
-//! whole-or-nothing rule leaks least.
+//! whole-or-nothing rule leaks least. A reader whose scope names the
+//! environment (`changes.read@shop/*`, `deploy@shop/prod`) sees it whole.
 
 use vigie_deployer::{may_record, EnvRecord, Part};
 use vigie_wire::deploy::{DeployAnswer, DeployCall, Deployment};
@@ -73,6 +74,7 @@ impl Tower {
     ) -> Result<ApiAnswer, ApiFault> {
         match call {
             c @ (DeployCall::Start { .. }
+            | DeployCall::StartVersion { .. }
             | DeployCall::Rollout { .. }
             | DeployCall::Rollouts
             | DeployCall::Progress { .. }) => self.rollout_call(caller, c, db, turn),

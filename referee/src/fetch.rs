@@ -167,6 +167,12 @@ fn call_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched)
             app, environment, ..
         }) => vec![Read::Key(deployment_key(&caller.tenant, app, environment))],
         ApiCall::Deploy(c) => rollout_reads(caller, c),
+        ApiCall::Catalog(vigie_wire::catalog::CatalogCall::AppRemove { name, .. }) => {
+            crate::app_deploys::app_prefixes(&caller.tenant, name)
+                .into_iter()
+                .map(Read::Prefix)
+                .collect()
+        }
         _ => Vec::new(),
     }
 }
@@ -181,7 +187,10 @@ fn rollout_reads(caller: &Caller, call: &DeployCall) -> Vec<Read> {
                 vec![key(&caller.tenant, &app, &env)]
             })
             .unwrap_or_default(),
-        DeployCall::Rollout { app, environment } => vec![key(&caller.tenant, app, environment)],
+        DeployCall::Rollout { app, environment }
+        | DeployCall::StartVersion {
+            app, environment, ..
+        } => vec![key(&caller.tenant, app, environment)],
         DeployCall::Rollouts => vec![Read::Prefix(ROLLOUT_PREFIX.as_bytes().to_vec())],
         DeployCall::Progress {
             tenant,

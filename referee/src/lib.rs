@@ -8,6 +8,7 @@
 //! assigns, at most one change in flight per host, all hosts in parallel.
 
 mod api;
+mod app_deploys;
 mod app_scope;
 mod apps;
 mod audit;

@@ -106,6 +106,26 @@ impl Tower {
                     parallel,
                     from_maintenance,
                     force_unlock,
+                    version: None,
+                };
+                self.start_rollout(caller, start, db, turn)?
+            }
+            DeployCall::StartVersion {
+                app,
+                environment,
+                version,
+                parallel,
+                from_maintenance,
+                force_unlock,
+            } => {
+                let text = self.catalog_environment(caller, &app, &environment, &version)?;
+                let start = Start {
+                    file: format!("{app} {version} (catalog)"),
+                    text,
+                    parallel,
+                    from_maintenance,
+                    force_unlock,
+                    version: Some(version),
                 };
                 self.start_rollout(caller, start, db, turn)?
             }
@@ -257,9 +277,11 @@ impl Tower {
             end: None,
             ended_ms: None,
             unlocked_by: None,
+            version: s.version,
         };
         turn.put(key, encode(&r));
-        let summary = format!("{app}/{environment}: rollout {id} started");
+        let of = r.version.as_ref().map(|v| format!(" of version {v}")).unwrap_or_default();
+        let summary = format!("{app}/{environment}: rollout {id}{of} started");
         self.audit_host(turn, caller, "", AuditAction::DeployStarted, summary);
         Ok(DeployAnswer::Started { id })
     }
@@ -271,6 +293,7 @@ struct Start {
     parallel: u32,
     from_maintenance: bool,
     force_unlock: bool,
+    version: Option<String>,
 }
 
 fn tower_only(caller: &Caller) -> Result<(), ApiFault> {

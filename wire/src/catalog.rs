@@ -173,6 +173,10 @@ pub struct AppSpec {
     pub services: Vec<AppService>,
     /// What the deployer will need beyond this (kept, not interpreted yet).
     pub extra: BTreeMap<String, String>,
+    /// This version's environments: each one's `environment.yml` text
+    /// (`vigie deploy APP/ENV --version V` deploys it).
+    #[serde(default)]
+    pub environments: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,6 +232,12 @@ pub enum CatalogCall {
     /// Every version of an application.
     App {
         name: String,
+    },
+    /// Removes one version of an application: refused while an
+    /// environment runs it or a deploy of it goes on.
+    AppRemove {
+        name: String,
+        version: String,
     },
     /// Asks the tower to make these servers hosts (named, or those
     /// `target` matches): they become `provisioning`, with the change to
@@ -359,6 +369,7 @@ impl CatalogCall {
                 | CatalogCall::Allocate { .. }
                 | CatalogCall::Release { .. }
                 | CatalogCall::AppAdd { .. }
+                | CatalogCall::AppRemove { .. }
                 | CatalogCall::Provision { .. }
                 | CatalogCall::HostKeySeen { .. }
                 | CatalogCall::Enrol { .. }
@@ -393,7 +404,7 @@ impl CatalogCall {
             | CatalogCall::Allocate { .. }
             | CatalogCall::Release { .. }
             | CatalogCall::Allocations { .. } => Verb::IpsAdmin,
-            CatalogCall::AppAdd { .. } => Verb::AppsAdmin,
+            CatalogCall::AppAdd { .. } | CatalogCall::AppRemove { .. } => Verb::AppsAdmin,
             CatalogCall::Apps | CatalogCall::App { .. } => Verb::AppsRead,
         }
     }

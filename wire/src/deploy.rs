@@ -35,6 +35,17 @@ pub enum DeployCall {
         from_maintenance: bool,
         force_unlock: bool,
     },
+    /// Starts a deploy of the environment the application catalog's
+    /// `version` holds (`vigie deploy APP/ENV --version V`): like `Start`,
+    /// its text taken by the referee from the catalog, never the caller.
+    StartVersion {
+        app: String,
+        environment: String,
+        version: String,
+        parallel: u32,
+        from_maintenance: bool,
+        force_unlock: bool,
+    },
     /// The environment's current or last rollout (`watch`).
     Rollout { app: String, environment: String },
     /// The tower's deploy daemon only: every rollout not ended.
@@ -61,7 +72,10 @@ impl DeployCall {
     pub fn mutates(&self) -> bool {
         matches!(
             self,
-            DeployCall::Record { .. } | DeployCall::Start { .. } | DeployCall::Progress { .. }
+            DeployCall::Record { .. }
+                | DeployCall::Start { .. }
+                | DeployCall::StartVersion { .. }
+                | DeployCall::Progress { .. }
         )
     }
 }
@@ -126,6 +140,9 @@ pub struct Rollout {
     pub ended_ms: Option<u64>,
     /// Who force-unlocked it.
     pub unlocked_by: Option<String>,
+    /// The application catalog's version it deploys (`None`: a file).
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 impl Rollout {

@@ -651,7 +651,10 @@ impl ApiCall {
             ApiCall::KeysPending { .. } => return None,
             // Recording a deploy follows its changes: the same verb.
             ApiCall::Deploy(crate::deploy::DeployCall::Record { .. }) => Verb::ChangesSubmit,
-            ApiCall::Deploy(crate::deploy::DeployCall::Start { .. }) => Verb::Deploy,
+            ApiCall::Deploy(
+                crate::deploy::DeployCall::Start { .. }
+                | crate::deploy::DeployCall::StartVersion { .. },
+            ) => Verb::Deploy,
             ApiCall::Deploy(crate::deploy::DeployCall::List)
             | ApiCall::Deploy(crate::deploy::DeployCall::Rollout { .. }) => Verb::ChangesRead,
             // The deploy daemon's: never through the front door.
@@ -673,7 +676,9 @@ impl ApiCall {
         use crate::access::Verb;
         use crate::deploy::DeployCall;
         match self {
-            ApiCall::Deploy(DeployCall::Start { .. }) => Some(Verb::ChangesSubmit),
+            ApiCall::Deploy(DeployCall::Start { .. } | DeployCall::StartVersion { .. }) => {
+                Some(Verb::ChangesSubmit)
+            }
             ApiCall::Deploy(DeployCall::List | DeployCall::Rollout { .. }) => Some(Verb::Deploy),
             ApiCall::Page { call, .. } => call.also(),
             _ => None,

@@ -134,6 +134,12 @@ call!(
         ApiAnswer::Catalog(CatalogAnswer::Apps(v)) => v
 );
 call!(
+    /// Removes one version (refused while an environment runs it).
+    AppRemove { name: String, version: String }
+        => ApiCall::Catalog(CatalogCall::AppRemove { name, version }), Vec<AppRecord>,
+        ApiAnswer::Catalog(CatalogAnswer::Apps(v)) => v
+);
+call!(
     Apps => ApiCall::Catalog(CatalogCall::Apps), Vec<AppRecord>,
         ApiAnswer::Catalog(CatalogAnswer::Apps(v)) => v
 );
