@@ -77,6 +77,7 @@ impl Tower {
             | DeployCall::StartVersion { .. }
             | DeployCall::Rollout { .. }
             | DeployCall::Rollouts
+            | DeployCall::Follow
             | DeployCall::Progress { .. }) => self.rollout_call(caller, c, db, turn),
             DeployCall::List => self.deploy_list(caller, db, turn),
             DeployCall::Record {

@@ -166,7 +166,7 @@ fn call_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched)
         ApiCall::Deploy(DeployCall::Record {
             app, environment, ..
         }) => vec![Read::Key(deployment_key(&caller.tenant, app, environment))],
-        ApiCall::Deploy(c) => rollout_reads(caller, c),
+        ApiCall::Deploy(c) => rollout_reads(caller, c, fetched),
         ApiCall::Catalog(vigie_wire::catalog::CatalogCall::AppRemove { name, .. }) => {
             crate::app_deploys::app_prefixes(&caller.tenant, name)
                 .into_iter()
@@ -178,7 +178,7 @@ fn call_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched)
 }
 
 /// What a rollout call reads of the store.
-fn rollout_reads(caller: &Caller, call: &DeployCall) -> Vec<Read> {
+fn rollout_reads(caller: &Caller, call: &DeployCall, fetched: &Fetched) -> Vec<Read> {
     let key = |tenant: &str, app: &str, env: &str| Read::Key(rollout_key(tenant, app, env));
     match call {
         DeployCall::Start { file, text, .. } => parse_environment(file, text)
@@ -192,6 +192,14 @@ fn rollout_reads(caller: &Caller, call: &DeployCall) -> Vec<Read> {
             app, environment, ..
         } => vec![key(&caller.tenant, app, environment)],
         DeployCall::Rollouts => vec![Read::Prefix(ROLLOUT_PREFIX.as_bytes().to_vec())],
+        DeployCall::Follow => {
+            let mut v = vec![
+                Read::Prefix(ROLLOUT_PREFIX.as_bytes().to_vec()),
+                Read::Prefix(crate::follow::DEPLOY_PREFIX.as_bytes().to_vec()),
+            ];
+            v.extend(crate::follow::follow_keys(fetched).into_iter().map(Read::Key));
+            v
+        }
         DeployCall::Progress {
             tenant,
             app,

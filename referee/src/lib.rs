@@ -24,6 +24,7 @@ mod deployments;
 mod error;
 mod events;
 mod fetch;
+mod follow;
 mod grants;
 mod health;
 mod host_labels;

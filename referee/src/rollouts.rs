@@ -107,6 +107,7 @@ impl Tower {
                     from_maintenance,
                     force_unlock,
                     version: None,
+                    joined: Vec::new(),
                 };
                 self.start_rollout(caller, start, db, turn)?
             }
@@ -126,6 +127,7 @@ impl Tower {
                     from_maintenance,
                     force_unlock,
                     version: Some(version),
+                    joined: Vec::new(),
                 };
                 self.start_rollout(caller, start, db, turn)?
             }
@@ -147,6 +149,10 @@ impl Tower {
             DeployCall::Rollouts => {
                 tower_only(caller)?;
                 DeployAnswer::Rollouts(open_rollouts(db, turn)?)
+            }
+            DeployCall::Follow => {
+                tower_only(caller)?;
+                self.follow(db, turn)?
             }
             p @ DeployCall::Progress { .. } => {
                 tower_only(caller)?;
@@ -216,7 +222,7 @@ impl Tower {
         Ok(DeployAnswer::Recorded)
     }
 
-    fn start_rollout(
+    pub(crate) fn start_rollout(
         &mut self,
         caller: &Caller,
         s: Start,
@@ -281,19 +287,27 @@ impl Tower {
         };
         turn.put(key, encode(&r));
         let of = r.version.as_ref().map(|v| format!(" of version {v}")).unwrap_or_default();
-        let summary = format!("{app}/{environment}: rollout {id}{of} started");
+        let joined = if s.joined.is_empty() {
+            String::new()
+        } else {
+            format!(" (follow: {} joined)", s.joined.join(", "))
+        };
+        let summary = format!("{app}/{environment}: rollout {id}{of} started{joined}");
         self.audit_host(turn, caller, "", AuditAction::DeployStarted, summary);
         Ok(DeployAnswer::Started { id })
     }
 }
 
-struct Start {
-    file: String,
-    text: String,
-    parallel: u32,
-    from_maintenance: bool,
-    force_unlock: bool,
-    version: Option<String>,
+/// A deploy to start, as asked (or as `follow.rs` repeats one).
+pub(crate) struct Start {
+    pub file: String,
+    pub text: String,
+    pub parallel: u32,
+    pub from_maintenance: bool,
+    pub force_unlock: bool,
+    pub version: Option<String>,
+    /// The hosts that joined, for a follow deploy (said in its audit).
+    pub joined: Vec<String>,
 }
 
 fn tower_only(caller: &Caller) -> Result<(), ApiFault> {

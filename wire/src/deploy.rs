@@ -50,6 +50,10 @@ pub enum DeployCall {
     Rollout { app: String, environment: String },
     /// The tower's deploy daemon only: every rollout not ended.
     Rollouts,
+    /// The tower's deploy daemon only: starts a deploy of every
+    /// environment saying `follow: true` that a host joined (online, its
+    /// selector matching, not in the inventory yet); answers them.
+    Follow,
     /// The tower's deploy daemon only: a rollout's state recorded before
     /// it acts, its new lines, and its end. Refused unless the rollout is
     /// `id` and not ended (a force-unlocked rollout's daemon stops).
@@ -75,6 +79,7 @@ impl DeployCall {
             DeployCall::Record { .. }
                 | DeployCall::Start { .. }
                 | DeployCall::StartVersion { .. }
+                | DeployCall::Follow
                 | DeployCall::Progress { .. }
         )
     }
@@ -184,6 +189,7 @@ mod tests {
     fn only_the_tower_lists_rollouts_or_records_their_progress() {
         let daemon = [
             DeployCall::Rollouts,
+            DeployCall::Follow,
             DeployCall::Progress {
                 tenant: "acme".into(),
                 app: "shop".into(),

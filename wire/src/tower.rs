@@ -659,6 +659,7 @@ impl ApiCall {
             | ApiCall::Deploy(crate::deploy::DeployCall::Rollout { .. }) => Verb::ChangesRead,
             // The deploy daemon's: never through the front door.
             ApiCall::Deploy(crate::deploy::DeployCall::Rollouts)
+            | ApiCall::Deploy(crate::deploy::DeployCall::Follow)
             | ApiCall::Deploy(crate::deploy::DeployCall::Progress { .. }) => return None,
             ApiCall::Catalog(c) => c.verb(),
             ApiCall::Page { call, .. } => return call.verb(),
