@@ -150,10 +150,11 @@ impl Tower {
                 names,
                 target,
                 init,
+                pool,
             } => {
                 // Accepted, the servers would wait `provisioning` in silence.
                 self.needs_daemon("provisioner", "provisioning")?;
-                self.provision(caller, names, target, init, turn)?
+                self.provision(caller, (names, target), init, pool, turn)?
             }
             CatalogCall::Provisioning => self.provisioning(caller)?,
             CatalogCall::HostKeySeen { name, key } => {

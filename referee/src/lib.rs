@@ -39,6 +39,7 @@ mod observed;
 mod operators;
 mod paging;
 mod provision;
+mod provision_pool;
 mod regrant;
 mod replay;
 mod rollouts;

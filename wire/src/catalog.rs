@@ -246,6 +246,11 @@ pub enum CatalogCall {
         names: Vec<String>,
         target: Option<String>,
         init: Option<crate::change::ChangeSpec>,
+        /// An IP pool each queued server without an address of it gets
+        /// one from, in the same decision; its host is labelled
+        /// `address=` with it (where the deployer binds).
+        #[serde(default)]
+        pool: Option<String>,
     },
     /// The tower's own (the provisioner's): every tenant's servers in
     /// `provisioning`.

@@ -76,8 +76,8 @@ call!(
 );
 call!(
     /// Makes servers hosts: each server's result once.
-    Provision { names: Vec<String>, target: Option<String>, init: Option<ChangeSpec> }
-        => ApiCall::Catalog(CatalogCall::Provision { names, target, init }), Vec<ProvisionResult>,
+    Provision { names: Vec<String>, target: Option<String>, init: Option<ChangeSpec>, pool: Option<String> }
+        => ApiCall::Catalog(CatalogCall::Provision { names, target, init, pool }), Vec<ProvisionResult>,
         ApiAnswer::Catalog(CatalogAnswer::Provisioned(v)) => v
 );
 call!(
