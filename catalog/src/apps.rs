@@ -92,7 +92,9 @@ pub fn parse_app(file: &str, text: &str) -> Result<AppSpec, CatalogError> {
 /// deployer reads (the referee parses it again with the deployer).
 fn environment_text(app: &str, env: &str, body: &serde_norway::Value) -> Result<String, String> {
     let serde_norway::Value::Mapping(map) = body else {
-        return Err(format!("environments.{env}: a mapping, as in environment.yml"));
+        return Err(format!(
+            "environments.{env}: a mapping, as in environment.yml"
+        ));
     };
     for key in ["app", "environment"] {
         if map.contains_key(key) {

@@ -106,7 +106,11 @@ impl GrantScope {
     }
 
     /// Whether a host with this id and these labels is inside.
-    pub fn matches_host(&self, id: &str, labels: &std::collections::BTreeMap<String, String>) -> bool {
+    pub fn matches_host(
+        &self,
+        id: &str,
+        labels: &std::collections::BTreeMap<String, String>,
+    ) -> bool {
         match self {
             GrantScope::Everything => true,
             GrantScope::Hosts(s) => s.matches(id, labels),
@@ -174,7 +178,14 @@ mod tests {
         assert!(matches!(p("role=db"), GrantScope::Hosts(_)));
         // A label value with a '/' stays a host label.
         assert!(matches!(p("team=a/b"), GrantScope::Hosts(_)));
-        for bad in ["app=shop,role=web", "Shop/prod", "shop/", "/prod", "shop/p--x", "app="] {
+        for bad in [
+            "app=shop,role=web",
+            "Shop/prod",
+            "shop/",
+            "/prod",
+            "shop/p--x",
+            "app=",
+        ] {
             assert!(GrantScope::parse(bad).is_err(), "{bad}");
         }
     }
@@ -187,8 +198,14 @@ mod tests {
         assert!(!staging.covers_env("shop", "prod"));
         assert!(!staging.covers_env("shop-x", "staging"));
         assert!(p("app=shop").covers_env("shop", "prod"));
-        assert!(!p("app=shop").covers_env("shop-x", "prod"), "no prefix match");
-        assert!(!p("app=shop").matches_host("web-1", &labels), "app= is never a label");
+        assert!(
+            !p("app=shop").covers_env("shop-x", "prod"),
+            "no prefix match"
+        );
+        assert!(
+            !p("app=shop").matches_host("web-1", &labels),
+            "app= is never a label"
+        );
         assert!(p("*").covers_env("blog", "prod"));
         assert!(!p("role=web").covers_env("shop", "prod"));
     }

@@ -150,7 +150,9 @@ pub fn authorize(
     let also = call.also();
     scopes.extend(also.map(|v| op.scopes(v)).unwrap_or_default());
     if scopes.is_empty() {
-        let or = also.map(|v| format!(" (or {})", v.word())).unwrap_or_default();
+        let or = also
+            .map(|v| format!(" (or {})", v.word()))
+            .unwrap_or_default();
         return Err(format!(
             "operator {who} lacks the {} permission{or}",
             verb.word()

@@ -46,11 +46,7 @@ pub fn running_version(rec: &EnvRecord) -> Option<&str> {
 
 /// Where `version` of `app` is in use, in words (`None`: nowhere), from
 /// the tenant's deployments and rollouts of that application.
-pub fn in_use(
-    version: &str,
-    deployments: &[Deployment],
-    rollouts: &[Rollout],
-) -> Option<String> {
+pub fn in_use(version: &str, deployments: &[Deployment], rollouts: &[Rollout]) -> Option<String> {
     let running = deployments.iter().find(|d| {
         EnvRecord::from_json(&d.record).is_ok_and(|r| running_version(&r) == Some(version))
     });
@@ -60,7 +56,12 @@ pub fn in_use(
     rollouts
         .iter()
         .find(|r| r.end.is_none() && r.version.as_deref() == Some(version))
-        .map(|r| format!("a deploy of {}/{} brings it (rollout {})", r.app, r.environment, r.id))
+        .map(|r| {
+            format!(
+                "a deploy of {}/{} brings it (rollout {})",
+                r.app, r.environment, r.id
+            )
+        })
 }
 
 /// The store prefixes of an application's deployments and rollouts.
@@ -71,7 +72,10 @@ pub fn app_prefixes(tenant: &str, app: &str) -> [Vec<u8>; 2] {
     ]
 }
 
-fn read_all<T: serde::de::DeserializeOwned>(db: &Fetched, prefix: &[u8]) -> Result<Vec<T>, ApiFault> {
+fn read_all<T: serde::de::DeserializeOwned>(
+    db: &Fetched,
+    prefix: &[u8],
+) -> Result<Vec<T>, ApiFault> {
     let storage = |e: String| fault(ApiFaultKind::Storage, e);
     db.scan(prefix)
         .map_err(storage)?
@@ -96,16 +100,24 @@ impl Tower {
                 format!("no version {version} of application {app} in the catalog (`vigie apps show {app}`)"),
             )
         })?;
-        rec.spec.environments.get(environment).cloned().ok_or_else(|| {
-            let known: Vec<&str> = rec.spec.environments.keys().map(String::as_str).collect();
-            fault(
-                ApiFaultKind::NotFound,
-                format!(
-                    "version {version} of {app} has no environment {environment} (it has: {})",
-                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
-                ),
-            )
-        })
+        rec.spec
+            .environments
+            .get(environment)
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<&str> = rec.spec.environments.keys().map(String::as_str).collect();
+                fault(
+                    ApiFaultKind::NotFound,
+                    format!(
+                        "version {version} of {app} has no environment {environment} (it has: {})",
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                )
+            })
     }
 
     /// Removes one version of an application, unless it is in use.
@@ -183,8 +195,18 @@ mod tests {
             deployment("prod", &[(ok, Some("1.0")), (back, Some("2.0"))]),
             deployment("staging", &[(ok, Some("1.0")), (ok, Some("2.0"))]),
         ];
-        assert_eq!(in_use("1.0", &all, &[]).as_deref(), Some("shop/prod runs it"));
-        assert_eq!(in_use("2.0", &all, &[]).as_deref(), Some("shop/staging runs it"));
-        assert_eq!(in_use("3.0", &all, &[]), None, "a rolled back version is not running");
+        assert_eq!(
+            in_use("1.0", &all, &[]).as_deref(),
+            Some("shop/prod runs it")
+        );
+        assert_eq!(
+            in_use("2.0", &all, &[]).as_deref(),
+            Some("shop/staging runs it")
+        );
+        assert_eq!(
+            in_use("3.0", &all, &[]),
+            None,
+            "a rolled back version is not running"
+        );
     }
 }

@@ -26,11 +26,9 @@ pub fn app_service(vis: &Visible, deployments: &[Deployment], host: &str, servic
         vis.env(&d.app, &d.environment)
             && EnvRecord::from_json(&d.record).is_ok_and(|rec| {
                 let stem = rec.key.stem();
-                rec.hosts.get(host).is_some_and(|h| {
-                    h.services
-                        .keys()
-                        .any(|s| format!("{stem}-{s}") == service)
-                })
+                rec.hosts
+                    .get(host)
+                    .is_some_and(|h| h.services.keys().any(|s| format!("{stem}-{s}") == service))
             })
     })
 }
@@ -45,10 +43,7 @@ impl Tower {
         what: &str,
         needs: &str,
     ) -> ApiFault {
-        let msg = format!(
-            "operator {} may not {what}: needs {needs}",
-            caller.operator
-        );
+        let msg = format!("operator {} may not {what}: needs {needs}", caller.operator);
         tracing::warn!(event = "operator_refused", tenant = %caller.tenant, operator = %caller.operator, reason = %msg);
         self.audit_host(turn, caller, "", AuditAction::OperatorRefused, msg.clone());
         ApiFault::new(ApiFaultKind::Forbidden, msg)
@@ -128,13 +123,21 @@ mod tests {
             deployment("shop", "prod", "web-1", "web"),
             deployment("shop-x", "prod", "web-1", "web"),
         ];
-        assert!(EnvRecord::from_json(&all[0].record).is_ok(), "the test's record parses");
+        assert!(
+            EnvRecord::from_json(&all[0].record).is_ok(),
+            "the test's record parses"
+        );
         let c = caller(&["app=shop"]);
         let vis = Visible::of(&c);
         assert!(app_service(&vis, &all, "web-1", "auto-shop-prod-web"));
         assert!(!app_service(&vis, &all, "web-1", "auto-shop-x-prod-web"));
         assert!(!app_service(&vis, &all, "web-2", "auto-shop-prod-web"));
         let c = caller(&["shop/staging"]);
-        assert!(!app_service(&Visible::of(&c), &all, "web-1", "auto-shop-prod-web"));
+        assert!(!app_service(
+            &Visible::of(&c),
+            &all,
+            "web-1",
+            "auto-shop-prod-web"
+        ));
     }
 }

@@ -990,7 +990,10 @@ fn a_pool_gives_provisioned_servers_their_addresses_and_their_hosts_bind_there()
     let ops = ops_with(&mut f, &["servers.admin", "hosts.admin", "ips.admin"]);
     // Two usable addresses in a /30: three servers are refused whole.
     let err = f.one(&ops, with_pool(&["a", "b", "c"])).unwrap_err();
-    assert!(err.message.contains("2 free address(es), 3 server(s)"), "{err}");
+    assert!(
+        err.message.contains("2 free address(es), 3 server(s)"),
+        "{err}"
+    );
     assert_eq!(f.keys("provision/"), 0, "nothing of the refused request");
     f.one(&ops, with_pool(&["a"])).unwrap();
     let given = f.tower.catalog.allocations[&("acme".to_string(), "lan".to_string())]

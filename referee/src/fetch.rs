@@ -197,7 +197,11 @@ fn rollout_reads(caller: &Caller, call: &DeployCall, fetched: &Fetched) -> Vec<R
                 Read::Prefix(ROLLOUT_PREFIX.as_bytes().to_vec()),
                 Read::Prefix(crate::follow::DEPLOY_PREFIX.as_bytes().to_vec()),
             ];
-            v.extend(crate::follow::follow_keys(fetched).into_iter().map(Read::Key));
+            v.extend(
+                crate::follow::follow_keys(fetched)
+                    .into_iter()
+                    .map(Read::Key),
+            );
             v
         }
         DeployCall::Progress {

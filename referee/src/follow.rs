@@ -63,9 +63,16 @@ fn stored(db: &Fetched) -> Result<(Vec<Rollout>, Vec<(String, Deployment)>), Api
 impl Tower {
     /// The environments to follow and their new hosts: no I/O, from the
     /// rollouts and deployments read and the hosts online now.
-    pub fn joined(&self, rollouts: &[Rollout], deployments: &[(String, Deployment)]) -> Vec<Joined> {
+    pub fn joined(
+        &self,
+        rollouts: &[Rollout],
+        deployments: &[(String, Deployment)],
+    ) -> Vec<Joined> {
         let mut out = Vec::new();
-        for r in rollouts.iter().filter(|r| r.end == Some(RolloutEnd::Succeeded)) {
+        for r in rollouts
+            .iter()
+            .filter(|r| r.end == Some(RolloutEnd::Succeeded))
+        {
             let Ok(env) = parse_environment(&r.file, &r.text) else {
                 continue;
             };

@@ -28,7 +28,12 @@ impl Tower {
         self.catalog
             .allocations
             .get(&(tenant.to_owned(), pool.to_owned()))
-            .map(|t| t.values().filter(|a| a.owner == owner).map(|a| a.address).collect())
+            .map(|t| {
+                t.values()
+                    .filter(|a| a.owner == owner)
+                    .map(|a| a.address)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

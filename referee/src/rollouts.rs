@@ -136,7 +136,8 @@ impl Tower {
                 // over the environment by name, or over every host.
                 if !Visible::of(caller).env(&app, &environment) {
                     let what = format!("follow the deploys of {app}/{environment}");
-                    let needs = format!("changes.read or deploy over every host, or @{app}/{environment}");
+                    let needs =
+                        format!("changes.read or deploy over every host, or @{app}/{environment}");
                     return Err(self.refuse_scope(turn, caller, &what, &needs));
                 }
                 let key = rollout_key(&caller.tenant, &app, &environment);
@@ -286,7 +287,11 @@ impl Tower {
             version: s.version,
         };
         turn.put(key, encode(&r));
-        let of = r.version.as_ref().map(|v| format!(" of version {v}")).unwrap_or_default();
+        let of = r
+            .version
+            .as_ref()
+            .map(|v| format!(" of version {v}"))
+            .unwrap_or_default();
         let joined = if s.joined.is_empty() {
             String::new()
         } else {

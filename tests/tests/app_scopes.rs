@@ -108,7 +108,10 @@ fn an_application_scope_deploys_and_reads_its_environment_and_nothing_else() -> 
     assert_eq!(ended.str("end"), Some("succeeded"), "{:?}", ended.fields);
 
     // prod is not his: refused, from the catalog or from a file, audited.
-    assert_eq!(fault(stan.call(start_version("prod"))), Some(ApiFaultKind::Forbidden));
+    assert_eq!(
+        fault(stan.call(start_version("prod"))),
+        Some(ApiFaultKind::Forbidden)
+    );
     let audit = ok(t.cli(&["audit", "--operator", "stan"])?)?;
     assert!(
         audit.contains("operator_refused") && audit.contains("deploy shop/prod"),
@@ -121,10 +124,16 @@ fn an_application_scope_deploys_and_reads_its_environment_and_nothing_else() -> 
     else {
         anyhow::bail!("deployments answer");
     };
-    let names: Vec<String> = seen.iter().map(|d| format!("{}/{}", d.app, d.environment)).collect();
+    let names: Vec<String> = seen
+        .iter()
+        .map(|d| format!("{}/{}", d.app, d.environment))
+        .collect();
     assert_eq!(names, vec!["shop/staging".to_string()]);
     let rec = record(&t, "shop", "staging")?;
-    assert_eq!(rec.history.last().and_then(|d| d.version.as_deref()), Some("1.0"));
+    assert_eq!(
+        rec.history.last().and_then(|d| d.version.as_deref()),
+        Some("1.0")
+    );
     let show = ok(t.cli(&["deployments", "show", "shop/staging"])?)?;
     assert!(show.contains("version 1.0"), "{show}");
 
@@ -142,11 +151,15 @@ fn an_application_scope_deploys_and_reads_its_environment_and_nothing_else() -> 
     // The version staging runs stays in the catalog, said so.
     let out = t.cli(&["apps", "remove", "shop", "1.0"])?;
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("shop/staging"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("shop/staging"),
+        "{err}"
+    );
     let mut boss = admin(&t, None)?;
-    let ApiAnswer::Catalog(_) = boss.call(ApiCall::Catalog(vigie_wire::catalog::CatalogCall::App {
-        name: "shop".into(),
-    }))?
+    let ApiAnswer::Catalog(_) =
+        boss.call(ApiCall::Catalog(vigie_wire::catalog::CatalogCall::App {
+            name: "shop".into(),
+        }))?
     else {
         anyhow::bail!("the version is still there");
     };

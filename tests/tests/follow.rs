@@ -48,14 +48,27 @@ fn a_host_that_joins_a_following_environment_is_deployed_to_and_serves() -> anyh
     assert_eq!(first.hosts.keys().collect::<Vec<_>>(), vec!["edge-1"]);
 
     // edge-2 is registered, then its plug comes online: nobody deploys.
-    ok(t.cli(&["hosts", "add", "edge-2", "--label", "role=edge", "--label", "address=127.0.0.59"])?)?;
+    ok(t.cli(&[
+        "hosts",
+        "add",
+        "edge-2",
+        "--label",
+        "role=edge",
+        "--label",
+        "address=127.0.0.59",
+    ])?)?;
     t.start_plug("edge-2", &[])?;
     let ended = t.events().wait_n("the follow deploy ended", 2, LONG, |e| {
         e.name == "rollout_ended" && e.str("environment") == Some("edge")
     })?;
     assert_eq!(ended.str("end"), Some("succeeded"), "{:?}", ended.fields);
     let followed = t.events().wait("deploy_followed", LONG)?;
-    assert_eq!(followed.str("hosts"), Some("edge-2"), "{:?}", followed.fields);
+    assert_eq!(
+        followed.str("hosts"),
+        Some("edge-2"),
+        "{:?}",
+        followed.fields
+    );
 
     let rec = record(&t, "shop", "edge")?;
     let last = rec.history.last().context("a history")?;

@@ -125,7 +125,10 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
         t.print()?;
         if !s.environments.is_empty() {
             let envs: Vec<&str> = s.environments.keys().map(String::as_str).collect();
-            out::line(&format!("  environments: {}", escape::field(&envs.join(", "))))?;
+            out::line(&format!(
+                "  environments: {}",
+                escape::field(&envs.join(", "))
+            ))?;
         }
     }
     Ok(ExitCode::SUCCESS)

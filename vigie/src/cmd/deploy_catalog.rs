@@ -31,7 +31,13 @@ fn env_key(text: &str) -> Result<EnvKey, String> {
     })
 }
 
-pub fn deploy(what: &str, version: String, f: Flags, conn: Conn, format: Format) -> anyhow::Result<ExitCode> {
+pub fn deploy(
+    what: &str,
+    version: String,
+    f: Flags,
+    conn: Conn,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
     let key = match env_key(what) {
         Ok(key) => key,
         Err(e) => {
@@ -49,7 +55,10 @@ pub fn deploy(what: &str, version: String, f: Flags, conn: Conn, format: Format)
             .find(|a| a.spec.version == version)
             .and_then(|a| a.spec.environments.get(key.environment.as_str()));
         let Some(text) = text else {
-            esay!("vigie deploy: the catalog has no {key} in version {version} of {}", key.app);
+            esay!(
+                "vigie deploy: the catalog has no {key} in version {version} of {}",
+                key.app
+            );
             return Ok(ExitCode::from(EXIT_CONFIG));
         };
         let env = parse_environment(&format!("{} {version}", key.app), text)?;
