@@ -153,6 +153,12 @@ fn a_server_provisioned_with_a_pool_over_ssh_is_deployed_to_and_serves() -> anyh
             "KNOWN LIMIT: the follow deploy on srv-0 ended {:?}",
             ended.str("end")
         );
+        let log =
+            std::fs::read_to_string(dir.path().join("srv-0").join("agent.log")).unwrap_or_default();
+        eprintln!("agent.log: {} lines", log.lines().count());
+        for l in log.lines().rev().take(40) {
+            eprintln!("agent: {}", &l[..l.len().min(300)]);
+        }
     }
     Ok(())
 }
