@@ -38,9 +38,12 @@ fn storage(e: impl std::fmt::Display) -> ApiFault {
     ApiFault::new(ApiFaultKind::Storage, e.to_string())
 }
 
-/// Every rollout stored, and every deployment with its tenant (from its
-/// key, `deploy/<tenant>/<app>/<environment>`).
-fn stored(db: &Fetched) -> Result<(Vec<Rollout>, Vec<(String, Deployment)>), ApiFault> {
+/// A deployment with its tenant (from its key,
+/// `deploy/<tenant>/<app>/<environment>`).
+pub type TenantDeployment = (String, Deployment);
+
+/// Every rollout stored, and every deployment with its tenant.
+fn stored(db: &Fetched) -> Result<(Vec<Rollout>, Vec<TenantDeployment>), ApiFault> {
     let rollouts = db
         .scan(ROLLOUT_PREFIX.as_bytes())
         .map_err(storage)?
