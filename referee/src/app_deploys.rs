@@ -14,6 +14,7 @@ use crate::audit::AuditAction;
 use crate::catalog::app_key;
 use crate::codec::decode;
 use crate::fetch::Fetched;
+use crate::model::app_prefixes;
 use crate::tower::Tower;
 use crate::turn::Turn;
 
@@ -64,12 +65,13 @@ pub fn in_use(version: &str, deployments: &[Deployment], rollouts: &[Rollout]) -
         })
 }
 
-/// The store prefixes of an application's deployments and rollouts.
-pub fn app_prefixes(tenant: &str, app: &str) -> [Vec<u8>; 2] {
-    [
-        format!("deploy/{tenant}/{app}/").into_bytes(),
-        format!("{}{tenant}/{app}/", crate::model::ROLLOUT_PREFIX).into_bytes(),
-    ]
+/// `apps remove` reached the catalog's dispatch, which reads nothing:
+/// it is answered by `app_remove`, with what the loop read for it.
+pub fn read_first() -> ApiFault {
+    fault(
+        ApiFaultKind::Invalid,
+        "apps remove is answered with what it reads",
+    )
 }
 
 fn read_all<T: serde::de::DeserializeOwned>(

@@ -71,6 +71,22 @@ impl Tower {
         Ok(CatalogAnswer::Apps(vec![rec]))
     }
 
+    /// Every version of one application of the tenant.
+    pub(crate) fn app_versions(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<CatalogAnswer, ApiFault> {
+        let v = self.apps(caller, Some(name));
+        if v.is_empty() {
+            return Err(fault(
+                ApiFaultKind::NotFound,
+                format!("no application {name}"),
+            ));
+        }
+        Ok(CatalogAnswer::Apps(v))
+    }
+
     /// The tenant's applications (every version), or one application's.
     pub(crate) fn apps(&self, caller: &Caller, name: Option<&str>) -> Vec<AppRecord> {
         self.catalog

@@ -130,22 +130,8 @@ impl Tower {
             CatalogCall::AppAdd { spec } => self.app_add(caller, spec, turn)?,
             CatalogCall::Apps => CatalogAnswer::Apps(self.apps(caller, None)),
             // Answered with the deployments read for it (`api.rs`).
-            CatalogCall::AppRemove { .. } => {
-                return Err(fault(
-                    vigie_wire::tower::ApiFaultKind::Invalid,
-                    "apps remove is answered with what it reads",
-                ))
-            }
-            CatalogCall::App { name } => {
-                let v = self.apps(caller, Some(&name));
-                if v.is_empty() {
-                    return Err(fault(
-                        vigie_wire::tower::ApiFaultKind::NotFound,
-                        format!("no application {name}"),
-                    ));
-                }
-                CatalogAnswer::Apps(v)
-            }
+            CatalogCall::AppRemove { .. } => return Err(crate::app_deploys::read_first()),
+            CatalogCall::App { name } => self.app_versions(caller, &name)?,
             CatalogCall::Provision {
                 names,
                 target,

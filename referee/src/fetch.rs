@@ -168,7 +168,7 @@ fn call_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched)
         }) => vec![Read::Key(deployment_key(&caller.tenant, app, environment))],
         ApiCall::Deploy(c) => rollout_reads(caller, c, fetched),
         ApiCall::Catalog(vigie_wire::catalog::CatalogCall::AppRemove { name, .. }) => {
-            crate::app_deploys::app_prefixes(&caller.tenant, name)
+            crate::model::app_prefixes(&caller.tenant, name)
                 .into_iter()
                 .map(Read::Prefix)
                 .collect()
@@ -195,13 +195,11 @@ fn rollout_reads(caller: &Caller, call: &DeployCall, fetched: &Fetched) -> Vec<R
         DeployCall::Follow => {
             let mut v = vec![
                 Read::Prefix(ROLLOUT_PREFIX.as_bytes().to_vec()),
-                Read::Prefix(crate::follow::DEPLOY_PREFIX.as_bytes().to_vec()),
+                Read::Prefix(crate::model::DEPLOY_PREFIX.as_bytes().to_vec()),
             ];
-            v.extend(
-                crate::follow::follow_keys(fetched)
-                    .into_iter()
-                    .map(Read::Key),
-            );
+            // `start_rollout` reads the key of each rollout it starts over.
+            let keys = fetched.scan(ROLLOUT_PREFIX.as_bytes()).unwrap_or_default();
+            v.extend(keys.iter().map(|(k, _)| Read::Key(k.clone())));
             v
         }
         DeployCall::Progress {

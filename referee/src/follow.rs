@@ -17,13 +17,10 @@ use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 
 use crate::codec::decode;
 use crate::fetch::Fetched;
-use crate::model::{rollout_key, ROLLOUT_PREFIX};
+use crate::model::{rollout_key, DEPLOY_PREFIX, ROLLOUT_PREFIX};
 use crate::rollouts::Start;
 use crate::tower::Tower;
 use crate::turn::Turn;
-
-/// Where every tenant's deployments are.
-pub const DEPLOY_PREFIX: &str = "deploy/";
 
 /// An environment to deploy again, and the hosts that joined it.
 #[derive(Debug, PartialEq, Eq)]
@@ -148,12 +145,4 @@ impl Tower {
         }
         Ok(DeployAnswer::Rollouts(started))
     }
-}
-
-/// The rollout keys a `Follow` may start over, once the prefixes are read
-/// (`start_rollout` reads its environment's key).
-pub fn follow_keys(db: &Fetched) -> Vec<Vec<u8>> {
-    db.scan(ROLLOUT_PREFIX.as_bytes())
-        .map(|v| v.iter().map(|(k, _)| k.clone()).collect())
-        .unwrap_or_default()
 }

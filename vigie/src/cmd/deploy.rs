@@ -63,7 +63,10 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
             force_unlock: a.force_unlock,
         };
         let what = a.file.display().to_string();
-        return super::deploy_catalog::deploy(&what, version, flags, a.conn, format);
+        return match super::deploy_catalog::deploy(&what, version, flags, a.conn, format)? {
+            super::deploy_catalog::Outcome::Done(code) => Ok(code),
+            super::deploy_catalog::Outcome::Plan(env, mut client) => show_plan(&mut client, &env),
+        };
     }
     let (env, text) = match read_environment(&a.file) {
         Ok(read) => read,
@@ -95,7 +98,7 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
 
 /// `--plan`: what the deploy would do, planned here from the inventory,
 /// nothing sent.
-pub(super) fn show_plan(client: &mut Tower, env: &Environment) -> anyhow::Result<ExitCode> {
+fn show_plan(client: &mut Tower, env: &Environment) -> anyhow::Result<ExitCode> {
     let targets = targets(client, env)?;
     let records = super::deployments::inventory(client)?;
     let previous = records.iter().find(|r| r.key == env.key);

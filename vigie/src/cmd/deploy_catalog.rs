@@ -8,9 +8,17 @@ use std::process::ExitCode;
 use vigie_client::calls::{self, catalog};
 use vigie_deployer::{parse_environment, EnvKey, Part};
 
-use super::conn::Conn;
+use super::conn::{Conn, Tower};
 use super::out::{esay, say, Format};
 use crate::runtime::EXIT_CONFIG;
+
+/// What `vigie deploy APP/ENV --version V` comes to: a deploy started
+/// and followed (its exit code), or `--plan`'s environment, which
+/// `deploy.rs` plans like a file's.
+pub enum Outcome {
+    Done(ExitCode),
+    Plan(Box<vigie_deployer::Environment>, Tower),
+}
 
 /// How the deploy goes, as `vigie deploy`'s flags say.
 pub struct Flags {
@@ -37,12 +45,12 @@ pub fn deploy(
     f: Flags,
     conn: Conn,
     format: Format,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Outcome> {
     let key = match env_key(what) {
         Ok(key) => key,
         Err(e) => {
             esay!("vigie deploy: {e}");
-            return Ok(ExitCode::from(EXIT_CONFIG));
+            return Ok(Outcome::Done(ExitCode::from(EXIT_CONFIG)));
         }
     };
     let mut client = conn.client()?;
@@ -59,10 +67,10 @@ pub fn deploy(
                 "vigie deploy: the catalog has no {key} in version {version} of {}",
                 key.app
             );
-            return Ok(ExitCode::from(EXIT_CONFIG));
+            return Ok(Outcome::Done(ExitCode::from(EXIT_CONFIG)));
         };
         let env = parse_environment(&format!("{} {version}", key.app), text)?;
-        return super::deploy::show_plan(&mut client, &env);
+        return Ok(Outcome::Plan(Box::new(env), client));
     }
     let stop = super::rollout::interrupt_flag()?;
     let id = client.ask(calls::DeployStartVersion {
@@ -78,5 +86,5 @@ pub fn deploy(
             "deploy of {key} version {version} (catalog) started in the tower (rollout {id}): Ctrl-C detaches, the deploy goes on"
         );
     }
-    super::rollout::follow(&mut client, &key, Some(&id), format, &stop)
+    super::rollout::follow(&mut client, &key, Some(&id), format, &stop).map(Outcome::Done)
 }
