@@ -159,6 +159,23 @@ mod tests {
         assert_eq!(a.extra.get("php").map(String::as_str), Some("8.2"));
     }
 
+    /// Issue 25 item 3: a version's environments become the texts the
+    /// deployer reads, named by the file; saying `app` again is refused.
+    #[test]
+    fn environments_read_as_environment_files_of_the_version() {
+        let with = format!("{APP}environments:\n  prod:\n    hosts: role=web\n    follow: true\n");
+        let a = parse_app("shop.yml", &with).unwrap();
+        let prod = &a.environments["prod"];
+        assert!(prod.starts_with("app: shop\nenvironment: prod\n"), "{prod}");
+        assert!(
+            prod.contains("hosts: role=web") && prod.contains("follow: true"),
+            "{prod}"
+        );
+        let twice = format!("{APP}environments:\n  prod:\n    app: blog\n");
+        let e = parse_app("shop.yml", &twice).unwrap_err();
+        assert!(e.to_string().contains("'app' is said by the file"), "{e}");
+    }
+
     #[test]
     fn the_shipped_example_reads() {
         let a = parse_app("app.yml", include_str!("../../examples/app.yml")).unwrap();
