@@ -7,7 +7,6 @@
 //! when something else fills that disk, the logs give their space back to
 //! the journal: the host recovers by itself, nobody deletes a file.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
