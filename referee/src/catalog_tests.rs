@@ -44,7 +44,7 @@ impl Fixture {
         let out = calls
             .into_iter()
             .map(|c| {
-                crate::core::fetch::api(
+                crate::shell::history::api(
                     &mut self.tower,
                     caller,
                     ApiCall::Catalog(c),
@@ -467,7 +467,7 @@ fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_k
     assert!(!f.tower.catalog.servers["a"].fresh_key);
     let audit_before = f.keys("audit/rec/");
     let mut t = Turn::default();
-    crate::core::fetch::api(
+    crate::shell::history::api(
         &mut f.tower,
         &acme(),
         ApiCall::HostRemove {
@@ -526,7 +526,7 @@ fn an_agent_started_before_its_enrolment_knocks_pending_and_is_enrolled() {
     f.one(&acme(), provision(&["a"], None)).unwrap();
     let public = "3".repeat(40);
     let mut t = Turn::default();
-    crate::core::fetch::api(
+    crate::shell::history::api(
         &mut f.tower,
         &Caller::internal("default", "majordomo"),
         ApiCall::KeysPending {

@@ -22,7 +22,7 @@ fn one_key_cannot_be_enrolled_for_two_hosts_even_in_one_turn() {
     let caller = Caller::internal("default", "t");
     let mut turn = Turn::default();
     let mut add = |host: &str, turn: &mut Turn| {
-        crate::core::fetch::api(
+        crate::shell::history::api(
             &mut tower,
             &caller,
             ApiCall::KeyAdd {

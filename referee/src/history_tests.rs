@@ -114,7 +114,7 @@ fn a_start_loads_only_the_recent_finished_changes_and_an_old_one_still_answers()
         limit: 0,
     };
     let mut turn = Turn::default();
-    let answer = crate::core::fetch::api(
+    let answer = crate::shell::history::api(
         &mut tower,
         &caller,
         status,
@@ -185,7 +185,7 @@ fn audit_numbers(
     };
     let caller = Caller::internal("default", "op");
     let mut turn = Turn::default();
-    match crate::core::fetch::api(&mut tower, &caller, call, store, Instant::now(), &mut turn) {
+    match crate::shell::history::api(&mut tower, &caller, call, store, Instant::now(), &mut turn) {
         Ok(ApiAnswer::Audit(v)) => (
             v.iter().map(|r| r.tenant_seq).collect(),
             store.scanned.get(),

@@ -37,7 +37,7 @@ impl Fixture {
     /// One call in its own turn, the turn stored.
     fn call(&mut self, caller: &Caller, call: ApiCall) -> Result<ApiAnswer, ApiFault> {
         let mut t = Turn::default();
-        let out = crate::core::fetch::api(
+        let out = crate::shell::history::api(
             &mut self.tower,
             caller,
             call,

@@ -51,7 +51,7 @@ impl Fixture {
             spec: spec(),
             target: target.into(),
         };
-        let answer = crate::core::fetch::api(
+        let answer = crate::shell::history::api(
             &mut self.tower,
             &caller(),
             call,
@@ -236,7 +236,7 @@ impl Fixture {
     /// A call, its turn finished and stored as the server would.
     fn call(&mut self, call: ApiCall) -> (Result<ApiAnswer, vigie_wire::tower::ApiFault>, Turn) {
         let mut t = Turn::default();
-        let r = crate::core::fetch::api(
+        let r = crate::shell::history::api(
             &mut self.tower,
             &caller(),
             call,
@@ -427,7 +427,8 @@ fn add_hosts(f: &mut Fixture, n: usize) -> Vec<String> {
             host: h.clone(),
             labels: [("fleet".to_owned(), "all".to_owned())].into(),
         };
-        crate::core::fetch::api(&mut f.tower, &caller(), call, &f.store.db, f.now, &mut t).unwrap();
+        crate::shell::history::api(&mut f.tower, &caller(), call, &f.store.db, f.now, &mut t)
+            .unwrap();
     }
     f.tower.finish_turn(&mut t);
     crate::shell::server::commit(&f.store.db, &mut t).unwrap();
@@ -445,7 +446,8 @@ fn submit_stored(
         spec,
         target: "fleet=all".into(),
     };
-    let answer = crate::core::fetch::api(&mut f.tower, &caller(), call, &f.store.db, f.now, &mut t);
+    let answer =
+        crate::shell::history::api(&mut f.tower, &caller(), call, &f.store.db, f.now, &mut t);
     let answer = answer.map(|a| match a {
         ApiAnswer::Submitted(v) => {
             // The answer goes back in one frame.
@@ -542,7 +544,7 @@ fn a_large_program_to_many_online_hosts_goes_out_over_several_turns() {
         spec: vigie_changes::parse_change("big.yml", &yaml).unwrap(),
         target: "on-*".into(),
     };
-    crate::core::fetch::api(&mut f.tower, &caller(), call, &f.store.db, f.now, &mut t).unwrap();
+    crate::shell::history::api(&mut f.tower, &caller(), call, &f.store.db, f.now, &mut t).unwrap();
     let first = orders(&t);
     assert!(first > 0, "some go out at once");
     assert!(
@@ -654,7 +656,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
         }
         if turn_no < 120 && next(3) == 0 {
             let target = ["h1", "h2", "h3", "h*"][next(4) as usize];
-            if let Ok(ApiAnswer::Submitted(v)) = crate::core::fetch::api(
+            if let Ok(ApiAnswer::Submitted(v)) = crate::shell::history::api(
                 &mut f.tower,
                 &caller(),
                 ApiCall::Submit {
@@ -676,7 +678,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
             let h = hosts[next(3) as usize];
             let last = f.tower.hosts[h].queue.values().last().cloned();
             if let Some(id) = last {
-                let _ = crate::core::fetch::api(
+                let _ = crate::shell::history::api(
                     &mut f.tower,
                     &caller(),
                     ApiCall::Cancel { change: id },
@@ -805,7 +807,7 @@ fn operator_calls_in_one_turn_see_each_other() {
     };
     let mut t = Turn::default();
     for (name, key) in [("alice", 'a'), ("bob", 'b')] {
-        crate::core::fetch::api(
+        crate::shell::history::api(
             &mut f.tower,
             &acme,
             add(name, key),
@@ -818,7 +820,7 @@ fn operator_calls_in_one_turn_see_each_other() {
     f.store(t);
     let mut t = Turn::default();
     let revoke = |name: &str| ApiCall::OperatorRevoke { name: name.into() };
-    let first = crate::core::fetch::api(
+    let first = crate::shell::history::api(
         &mut f.tower,
         &acme,
         revoke("alice"),
@@ -827,7 +829,7 @@ fn operator_calls_in_one_turn_see_each_other() {
         &mut t,
     );
     assert!(first.is_ok(), "{first:?}");
-    let second = crate::core::fetch::api(
+    let second = crate::shell::history::api(
         &mut f.tower,
         &acme,
         revoke("bob"),
@@ -844,7 +846,8 @@ fn operator_calls_in_one_turn_see_each_other() {
         name: "alice".into(),
         public: "c".repeat(40),
     };
-    let revived = crate::core::fetch::api(&mut f.tower, &acme, rotate, &f.store.db, f.now, &mut t);
+    let revived =
+        crate::shell::history::api(&mut f.tower, &acme, rotate, &f.store.db, f.now, &mut t);
     assert!(
         revived.is_err(),
         "a revoked operator's key is not rotated back to life"
@@ -878,10 +881,10 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
     let mut t = Turn::default();
     let tower = Caller::internal("acme", "t");
     let maker = add("maker", 'm', &["operators.admin", "changes.submit"]);
-    crate::core::fetch::api(&mut f.tower, &tower, maker, &f.store.db, f.now, &mut t).unwrap();
+    crate::shell::history::api(&mut f.tower, &tower, maker, &f.store.db, f.now, &mut t).unwrap();
     // The maker mints a peer with operators.admin only.
     let minted = add("minted", 'p', &["operators.admin"]);
-    crate::core::fetch::api(
+    crate::shell::history::api(
         &mut f.tower,
         &as_op("maker"),
         minted,
@@ -897,7 +900,7 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
     let revoke = ApiCall::OperatorRevoke {
         name: "maker".into(),
     };
-    let err = crate::core::fetch::api(&mut f.tower, &peer, revoke, &f.store.db, f.now, &mut t)
+    let err = crate::shell::history::api(&mut f.tower, &peer, revoke, &f.store.db, f.now, &mut t)
         .unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Forbidden, "{err}");
     assert!(err.message.contains("changes.submit"), "{err}");
@@ -905,7 +908,7 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
         name: "maker".into(),
         public: "x".repeat(40),
     };
-    let err = crate::core::fetch::api(&mut f.tower, &peer, rotate, &f.store.db, f.now, &mut t)
+    let err = crate::shell::history::api(&mut f.tower, &peer, rotate, &f.store.db, f.now, &mut t)
         .unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Forbidden, "{err}");
     // Nothing changed: the maker is still active with its own key...
@@ -931,7 +934,7 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
     let revoke = ApiCall::OperatorRevoke {
         name: "minted".into(),
     };
-    crate::core::fetch::api(
+    crate::shell::history::api(
         &mut f.tower,
         &as_op("maker"),
         revoke,

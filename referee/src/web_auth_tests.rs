@@ -45,7 +45,7 @@ impl F {
         let out = calls
             .into_iter()
             .map(|(c, w)| {
-                crate::core::fetch::api(
+                crate::shell::history::api(
                     &mut self.tower,
                     &c,
                     ApiCall::Web(w),

@@ -10,9 +10,9 @@ use vigie_wire::tower::{ApiFault, ApiFaultKind, AuditRecord, Caller};
 use crate::core::audit::record_key;
 use crate::core::audit_query::AuditQuery;
 use crate::core::codec::decode;
+use crate::core::codec::Entry;
 use crate::core::scope::Visible;
 use crate::core::tower::Tower;
-use crate::shell::store::Entry;
 
 /// Records in the newest page; each page back is twice the one after it.
 const FIRST: u64 = 256;

@@ -3,6 +3,9 @@
 
 use crate::error::RefereeError;
 
+/// A stored key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 pub fn corrupt(key: &[u8], e: impl std::fmt::Display) -> RefereeError {
     RefereeError::Corrupt {
         key: String::from_utf8_lossy(key).into_owned(),

@@ -260,7 +260,7 @@ mod tests {
         turn: &mut Turn,
     ) -> Result<ApiAnswer, vigie_wire::tower::ApiFault> {
         let call = vigie_wire::tower::ApiCall::Deploy(call);
-        crate::core::fetch::api(tower, who, call, db, std::time::Instant::now(), turn)
+        crate::shell::history::api(tower, who, call, db, std::time::Instant::now(), turn)
     }
 
     #[test]
@@ -338,7 +338,7 @@ mod tests {
                 host: host.into(),
                 labels: [("role".to_string(), role.to_string())].into(),
             };
-            crate::core::fetch::api(
+            crate::shell::history::api(
                 &mut tower,
                 &admin,
                 add,

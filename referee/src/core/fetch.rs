@@ -7,22 +7,19 @@
 //! program is known once its record is).
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Instant;
 
 use vigie_deployer::parse_environment;
 use vigie_wire::deploy::DeployCall;
-use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, Caller, IdemKey};
+use vigie_wire::tower::{ApiCall, Caller, IdemKey};
 
 use crate::core::audit_query::AuditQuery;
 use crate::core::audit_read;
-use crate::core::codec::decode;
+use crate::core::codec::{decode, Entry};
 use crate::core::idem::{idem_key, Stored};
 use crate::core::model::{
     change_key, deployment_key, rollout_key, spec_key, ChangeRecord, ROLLOUT_PREFIX,
 };
 use crate::core::tower::Tower;
-use crate::core::turn::Turn;
-use crate::shell::store::{Entry, Store};
 
 /// One read: a record, every record under a prefix, or a page of them
 /// (at most `limit` from the whole key `start`).
@@ -48,7 +45,8 @@ pub struct Fetched {
 }
 
 impl Fetched {
-    fn has(&self, read: &Read) -> bool {
+    /// Whether `read` was read already.
+    pub fn has(&self, read: &Read) -> bool {
         match read {
             Read::Key(k) => self.keys.contains_key(k),
             Read::Prefix(p) => self.prefixes.contains_key(p),
@@ -56,30 +54,19 @@ impl Fetched {
         }
     }
 
-    fn read(&mut self, store: &dyn Store, read: Read) {
-        match read {
-            Read::Key(k) => {
-                let v = store.get(&k).map_err(|e| e.to_string());
-                self.keys.insert(k, v);
-            }
-            Read::Prefix(p) => {
-                let v = store
-                    .scan(&p, None)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| e.to_string());
-                self.prefixes.insert(p, v);
-            }
-            Read::Page {
-                prefix,
-                start,
-                limit,
-            } => {
-                let v = store
-                    .page(&prefix, &start, limit)
-                    .map_err(|e| e.to_string());
-                self.pages.insert(start, v);
-            }
-        }
+    /// A record read (`None`: not stored), or the store's error.
+    pub fn key_read(&mut self, key: Vec<u8>, got: Result<Option<Vec<u8>>, String>) {
+        self.keys.insert(key, got);
+    }
+
+    /// The records under a prefix, or the store's error.
+    pub fn prefix_read(&mut self, prefix: Vec<u8>, got: Result<Vec<Entry>, String>) {
+        self.prefixes.insert(prefix, got);
+    }
+
+    /// A page read from its start key, or the store's error.
+    pub fn page_read(&mut self, start: Vec<u8>, got: Result<Vec<Entry>, String>) {
+        self.pages.insert(start, got);
     }
 
     /// How many pages under `prefix` were read.
@@ -257,48 +244,12 @@ fn retry_reads(tower: &Tower, id: &str, fetched: &Fetched) -> Vec<Read> {
     v
 }
 
-/// Reads what `call` needs, then answers it (once per idempotency key).
-pub fn answer(
-    tower: &mut Tower,
-    store: &dyn Store,
-    caller: &Caller,
-    call: ApiCall,
-    idem: Option<IdemKey>,
-    now: Instant,
-    turn: &mut Turn,
-) -> Result<ApiAnswer, ApiFault> {
-    let mut fetched = Fetched::default();
-    loop {
-        let new: Vec<Read> = reads(tower, caller, &call, idem.as_ref(), &fetched)
-            .into_iter()
-            .filter(|r| !fetched.has(r))
-            .collect();
-        if new.is_empty() {
-            break;
-        }
-        for r in new {
-            fetched.read(store, r);
-        }
-    }
-    tower.idempotent(caller, call, idem, &fetched, now, turn)
-}
-
-/// A call without an idempotency key, its history read first (tests).
-#[cfg(test)]
-pub fn api(
-    tower: &mut Tower,
-    caller: &Caller,
-    call: ApiCall,
-    store: &dyn Store,
-    now: Instant,
-    turn: &mut Turn,
-) -> Result<ApiAnswer, ApiFault> {
-    answer(tower, store, caller, call, None, now, turn)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::turn::Turn;
+    use crate::shell::history::answer;
+    use std::time::Instant;
     use vigie_wire::tower::ApiFaultKind;
 
     #[test]

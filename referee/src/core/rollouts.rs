@@ -328,7 +328,7 @@ mod tests {
         turn: &mut Turn,
     ) -> Result<ApiAnswer, vigie_wire::tower::ApiFault> {
         let call = vigie_wire::tower::ApiCall::Deploy(call);
-        crate::core::fetch::api(tower, who, call, db, std::time::Instant::now(), turn)
+        crate::shell::history::api(tower, who, call, db, std::time::Instant::now(), turn)
     }
 
     const ENV: &str = "app: shop\nenvironment: prod\nhosts: web-1\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health:\n      http: /h\n";

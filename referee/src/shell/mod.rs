@@ -5,6 +5,7 @@
 pub mod audit_verify;
 pub mod clock;
 pub mod health_feed;
+pub mod history;
 #[cfg(test)]
 pub mod mem_store;
 pub mod server;

@@ -277,7 +277,7 @@ fn drain_api(
             }) if s.verifier.ask(ident.clone(), id, &caller) => return,
             Ok(req) => ApiReply {
                 id: req.id,
-                body: crate::core::fetch::answer(
+                body: crate::shell::history::answer(
                     tower,
                     db,
                     &req.caller,

@@ -10,8 +10,7 @@ use vigie_wire::tower::{ApiFault, ApiFaultKind};
 use crate::core::codec::decode;
 use crate::error::RefereeError;
 
-/// A stored key and its value.
-pub type Entry = (Vec<u8>, Vec<u8>);
+pub use crate::core::codec::Entry;
 /// Batch operations: `None` deletes.
 pub type Writes = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 /// Records in key order, each read or failed.
