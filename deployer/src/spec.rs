@@ -39,6 +39,9 @@ pub struct Environment {
     pub databases: BTreeMap<Part, Database>,
     pub cache: Option<Cache>,
     pub migrations: Option<Migrations>,
+    /// The page nginx answers (503, `Retry-After`) while the environment
+    /// is in maintenance, instead of a line of text.
+    pub maintenance_page: Option<String>,
 }
 
 /// Serving requests behind the proxy, or working in the background.
@@ -155,6 +158,7 @@ pub(crate) struct RawEnvironment {
     pub databases: BTreeMap<NamePart, RawDatabase>,
     pub cache: Option<RawCache>,
     pub migrations: Option<RawMigrations>,
+    pub maintenance_page: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -311,6 +315,7 @@ pub(crate) fn build(raw: RawEnvironment) -> Result<Environment, (String, String)
             pending: m.pending.0,
             apply: m.apply.0,
         }),
+        maintenance_page: raw.maintenance_page,
     })
 }
 

@@ -70,6 +70,7 @@ impl Tower {
     ) -> Result<ApiAnswer, ApiFault> {
         match call {
             c @ (DeployCall::Start { .. }
+            | DeployCall::Verb { .. }
             | DeployCall::Rollout { .. }
             | DeployCall::Rollouts
             | DeployCall::Progress { .. }) => self.rollout_call(caller, c, db, turn),

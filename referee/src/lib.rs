@@ -18,6 +18,7 @@ mod catalog_calls;
 mod catalog_log;
 mod clock;
 mod codec;
+mod deploy_verbs;
 mod deployments;
 mod error;
 mod events;

@@ -21,7 +21,7 @@ use crate::scope::Visible;
 use crate::tower::Tower;
 use crate::turn::Turn;
 
-fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
+pub(crate) fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
 }
 
@@ -30,7 +30,7 @@ fn storage(e: impl std::fmt::Display) -> ApiFault {
 }
 
 /// The stored rollout of `key`, counting this turn's writes.
-fn stored(db: &Fetched, turn: &Turn, key: &[u8]) -> Result<Option<Rollout>, ApiFault> {
+pub(crate) fn stored(db: &Fetched, turn: &Turn, key: &[u8]) -> Result<Option<Rollout>, ApiFault> {
     crate::deployments::current(db, turn, key)?
         .map(|bytes| decode(key, &bytes).map_err(storage))
         .transpose()
@@ -59,7 +59,7 @@ pub(crate) fn utc(ms: u64) -> String {
 }
 
 /// Who holds a rollout's environment, for a refusal.
-fn holder(r: &Rollout) -> String {
+pub(crate) fn holder(r: &Rollout) -> String {
     format!(
         "{}/{} is being deployed by {} since {} (rollout {}): follow it with `vigie deployments watch {}/{}`; \
          if the tower lost track of it, deploy again with --force-unlock",
@@ -76,7 +76,7 @@ fn holder(r: &Rollout) -> String {
 /// A rollout's id: unique per environment and start, and never the id of
 /// the rollout it follows (chained to it: two starts in one millisecond,
 /// a force-unlock's, differ).
-fn rollout_id(tenant: &str, app: &str, environment: &str, at_ms: u64, before: &str) -> String {
+pub(crate) fn rollout_id(tenant: &str, app: &str, environment: &str, at_ms: u64, before: &str) -> String {
     use sha2::{Digest, Sha256};
     let text = format!("{tenant}/{app}/{environment}/{at_ms}/{before}");
     let sum = Sha256::digest(text.as_bytes());
@@ -108,6 +108,20 @@ impl Tower {
                     force_unlock,
                 };
                 self.start_rollout(caller, start, db, turn)?
+            }
+            DeployCall::Verb {
+                app,
+                environment,
+                verb,
+                force_unlock,
+            } => {
+                let asked = crate::deploy_verbs::Asked {
+                    app,
+                    environment,
+                    verb,
+                    force_unlock,
+                };
+                self.start_verb(caller, asked, db, turn)?
             }
             DeployCall::Rollout { app, environment } => {
                 // Its lines name any host of the environment.
@@ -264,6 +278,7 @@ impl Tower {
             end: None,
             ended_ms: None,
             unlocked_by: None,
+            verb: None,
         };
         turn.put(key, encode(&r));
         let summary = format!("{app}/{environment}: rollout {id} started");

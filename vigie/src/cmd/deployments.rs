@@ -1,4 +1,5 @@
-//! `vigie deployments list|show|watch|check`: what the deployer
+//! `vigie deployments list|show|watch|check` (and the verbs of
+//! `deploy_verbs.rs`): what the deployer
 //! deployed, from its inventory (through the referee); `watch` follows a
 //! deploy the tower runs (`rollout.rs`), `check` compares the inventory
 //! with what runs (`deploy_check.rs`).
@@ -49,6 +50,8 @@ enum DeploymentsCmd {
         /// APP/ENVIRONMENT, e.g. shop/prod.
         name: String,
     },
+    #[command(flatten)]
+    Verb(super::deploy_verbs::VerbCmd),
 }
 
 /// The deployer's inventory: every environment's record.
@@ -80,6 +83,7 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
             let records = inventory(&mut client)?;
             super::deploy_check::check(&mut client, &key, &records, format)
         }
+        DeploymentsCmd::Verb(cmd) => super::deploy_verbs::run(&mut client, cmd, format),
         DeploymentsCmd::Watch { name } => {
             let key = super::rollout::env_key(&name)?;
             let stop = super::rollout::interrupt_flag()?;

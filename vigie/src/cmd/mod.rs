@@ -8,6 +8,7 @@ mod demo;
 mod deploy;
 mod deploy_check;
 mod deploy_plan;
+mod deploy_verbs;
 mod deployd;
 mod deployments;
 mod escalator;
