@@ -49,6 +49,10 @@ pub struct VerbState {
     pub sent: Vec<Sent>,
     pub results: BTreeMap<String, (String, bool)>,
     pub keys: u32,
+    /// What the current host's change printed for the operator, said
+    /// with its end.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +73,7 @@ impl VerbRollout {
                 sent: Vec::new(),
                 results: BTreeMap::new(),
                 keys: 0,
+                notes: Vec::new(),
             },
         }
     }
@@ -121,7 +126,10 @@ impl VerbRollout {
             }
             Input::Ended { change, ended } => self.ended(&change, ended.ok),
             Input::SubmitRefused { key, why } => self.refused(&key, &why),
-            Input::Told { change, text } => self.told(&change, &text),
+            Input::Told { change, text } => {
+                self.told(&change, &text);
+                Vec::new()
+            }
             Input::Recorded { done: true } if self.state.phase == VerbPhase::Settle => {
                 self.finish()
             }
@@ -259,10 +267,11 @@ impl VerbRollout {
         self.state
             .results
             .insert(host.clone(), (change.to_owned(), ok));
-        let mut out = vec![Output::Say(format!(
+        let mut out: Vec<Output> = self.state.notes.drain(..).map(Output::Say).collect();
+        out.push(Output::Say(format!(
             "{host}: change {change} {}",
             if ok { "succeeded" } else { "rolled back" }
-        ))];
+        )));
         if ok {
             out.extend(self.host(index + 1));
         } else {
@@ -294,20 +303,23 @@ impl VerbRollout {
         out
     }
 
-    /// What a change printed for the operator (`clean`'s list).
-    fn told(&self, change: &str, text: &str) -> Vec<Output> {
+    /// What a change printed for the operator (`clean`'s list), kept
+    /// to be said with its end.
+    fn told(&mut self, change: &str, text: &str) {
         let Some(sent) = self
             .state
             .sent
             .iter()
-            .find(|s| s.change.as_deref() == Some(change))
+            .find(|s| s.change.as_deref() == Some(change) && s.ended.is_none())
         else {
-            return Vec::new();
+            return;
         };
-        text.lines()
+        let host = sent.host.clone();
+        self.state.notes = text
+            .lines()
             .filter_map(|l| l.strip_prefix("clean: "))
-            .map(|l| Output::Say(format!("{}: {l}", sent.host)))
-            .collect()
+            .map(|l| format!("{host}: {l}"))
+            .collect();
     }
 
     fn settle(&mut self) -> Vec<Output> {
