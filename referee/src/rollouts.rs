@@ -405,6 +405,52 @@ mod tests {
         }
     }
 
+    fn verb(force_unlock: bool) -> DeployCall {
+        DeployCall::Verb {
+            app: "shop".into(),
+            environment: "prod".into(),
+            verb: vigie_wire::deploy::EnvVerb::Rollback,
+            force_unlock,
+        }
+    }
+
+    /// Issue 19: a verb takes the deploy's lock — refused while a deploy
+    /// runs, naming who holds it; run from the last deploy's file once it
+    /// ended; audited `deploy_verb`; one of an environment never deployed
+    /// by the tower is refused.
+    #[test]
+    fn a_verb_takes_the_deploys_lock_and_is_audited() {
+        let s = crate::test_store::store();
+        let mut tower = s.tower();
+        let db = &s.db;
+        let mut turn = Turn::default();
+        let alice = operator("alice");
+        let err = deploy(&mut tower, &alice, verb(false), db, &mut turn).unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::NotFound, "{err}");
+        let first = started(deploy(&mut tower, &alice, start(false), db, &mut turn));
+        let bob = operator("bob");
+        let err = deploy(&mut tower, &bob, verb(false), db, &mut turn).unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::Conflict);
+        assert!(err.message.contains(&first), "{err}");
+        let daemon = Caller::internal(crate::TOWER_TENANT, "deployd");
+        let end = Some(RolloutEnd::Succeeded);
+        deploy(&mut tower, &daemon, progress(&first, 0, end), db, &mut turn).unwrap();
+        started(deploy(&mut tower, &bob, verb(false), db, &mut turn));
+        assert_eq!(audits(&turn, "deploy_verb"), 1);
+        match deploy(&mut tower, &daemon, DeployCall::Rollouts, db, &mut turn) {
+            Ok(ApiAnswer::Deploy(DeployAnswer::Rollouts(open))) => {
+                assert_eq!(open.len(), 1);
+                assert_eq!(open[0].verb, Some(vigie_wire::deploy::EnvVerb::Rollback));
+                assert_eq!(open[0].text, ENV, "the last deploy's file");
+                assert_eq!(open[0].operator, "bob");
+            }
+            other => panic!("{other:?}"),
+        }
+        // And a deploy now waits for the verb.
+        let err = deploy(&mut tower, &alice, start(false), db, &mut turn).unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::Conflict);
+    }
+
     /// Issue 19: two deploys of one environment at once — the second is
     /// refused, naming who holds it and since when; `--force-unlock`
     /// takes it over, audited, and the first one's daemon is refused.

@@ -250,6 +250,14 @@ mod tests {
         };
         assert!(start.mutates());
         assert_eq!(ApiCall::Deploy(start).verb(), Some(Verb::ChangesSubmit));
+        let verb = DeployCall::Verb {
+            app: "shop".into(),
+            environment: "prod".into(),
+            verb: EnvVerb::Undeploy { drop_data: None },
+            force_unlock: false,
+        };
+        assert!(verb.mutates());
+        assert_eq!(ApiCall::Deploy(verb).verb(), Some(Verb::ChangesSubmit));
         let watch = DeployCall::Rollout {
             app: "shop".into(),
             environment: "prod".into(),
