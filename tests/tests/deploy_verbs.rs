@@ -56,8 +56,8 @@ impl Shop {
             String::from_utf8_lossy(&made.stderr)
         );
         let setup = Setup::new("verbs")
-            .host("verbs-1", &[("role", "shop"), ("address", "127.0.0.16")])
-            .host("verbs-2", &[("role", "shop"), ("address", "127.0.0.17")]);
+            .host("verbs-1", &[("role", "web"), ("address", "127.0.0.16")])
+            .host("verbs-2", &[("role", "web"), ("address", "127.0.0.17")]);
         Ok(Shop {
             tower: Launcher::start(setup)?,
             pg,
