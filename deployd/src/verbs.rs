@@ -13,7 +13,8 @@ use crate::error::DeploydError;
 /// The machine of a stored verb rollout.
 pub fn build(env: Environment, stored: &Stored, verb: &EnvVerb) -> Result<Machine, DeploydError> {
     if stored.state.is_empty() {
-        let m = VerbRollout::new(env, stored.id.clone(), verb.clone());
+        let by = (stored.operator.clone(), stored.started_ms);
+        let m = VerbRollout::new(env, stored.id.clone(), verb.clone(), by);
         return Ok(Machine::Verb(m));
     }
     let state: VerbState =

@@ -48,12 +48,12 @@ pub use spec::{
     Service, DEFAULT_DRAIN_MS, DEFAULT_PORTS, DEFAULT_STOP_GRACE_MS, RESERVED_ENV,
 };
 pub use systemd::{unit_template, unit_text, Supervisor};
+pub use values::{PgServer, PortRange, RedisUrl, MAX_REPLICAS};
 pub use verb_rollout::{Machine, VerbRollout, VerbState};
 pub use verbs::{
     compile_verb, previous_instance, rollback_plan, verb_record, verb_refusal, Back, VerbHost,
     CLEAN_STEP,
 };
-pub use values::{PgServer, PortRange, RedisUrl, MAX_REPLICAS};
 
 #[cfg(test)]
 mod tests;

@@ -44,6 +44,11 @@ impl std::fmt::Display for VerbPhase {
 pub struct VerbState {
     pub token: String,
     pub verb: EnvVerb,
+    /// Who asked, and when (ms since the epoch): the history says so.
+    #[serde(default)]
+    pub operator: String,
+    #[serde(default)]
+    pub started_ms: u64,
     pub facts: Option<Facts>,
     pub phase: VerbPhase,
     pub sent: Vec<Sent>,
@@ -62,12 +67,15 @@ pub struct VerbRollout {
 }
 
 impl VerbRollout {
-    pub fn new(env: Environment, token: String, verb: EnvVerb) -> VerbRollout {
+    /// A verb not started yet; `token` is its id, `by` who asked and when.
+    pub fn new(env: Environment, token: String, verb: EnvVerb, by: (String, u64)) -> VerbRollout {
         VerbRollout {
             env,
             state: VerbState {
                 token,
                 verb,
+                operator: by.0,
+                started_ms: by.1,
                 facts: None,
                 phase: VerbPhase::Plan,
                 sent: Vec::new(),
@@ -122,7 +130,10 @@ impl VerbRollout {
                     return Vec::new();
                 }
                 sent.change = Some(change.clone());
-                vec![Output::Say(format!("{}: change {change} queued", sent.host))]
+                vec![Output::Say(format!(
+                    "{}: change {change} queued",
+                    sent.host
+                ))]
             }
             Input::Ended { change, ended } => self.ended(&change, ended.ok),
             Input::SubmitRefused { key, why } => self.refused(&key, &why),
@@ -134,7 +145,9 @@ impl VerbRollout {
                 self.finish()
             }
             Input::RecordRefused(why) => {
-                let mut out = vec![Output::Say(format!("the inventory refused the record: {why}"))];
+                let mut out = vec![Output::Say(format!(
+                    "the inventory refused the record: {why}"
+                ))];
                 out.extend(self.done(Finish::Failed));
                 out
             }
@@ -334,13 +347,17 @@ impl VerbRollout {
         if !self.state.verb.changes_hosts() {
             return self.finish();
         }
-        let next = verb_record(
+        let mut next = verb_record(
             &self.env,
             record,
             &self.state.verb,
             &self.state.results,
             &facts.others,
         );
+        if let Some(last) = next.history.last_mut() {
+            last.at_ms = Some(self.state.started_ms);
+            last.operator = Some(self.state.operator.clone());
+        }
         vec![Output::Record {
             record: next,
             expected: u32::try_from(record.history.len()).unwrap_or(u32::MAX),

@@ -339,7 +339,12 @@ fn restart_steps(
                 }
                 let tag = format!("restart-{name}-{r}-out");
                 let conf = site(env, record, at, &out);
-                steps.extend(switch_steps(env, &tag, format!("{name} without replica {r}"), conf));
+                steps.extend(switch_steps(
+                    env,
+                    &tag,
+                    format!("{name} without replica {r}"),
+                    conf,
+                ));
                 steps.push(stop_replica(env, name, p, r, drain));
             } else {
                 steps.push(stop_replica(env, name, p, r, 0));
@@ -348,7 +353,12 @@ fn restart_steps(
             if routed {
                 let tag = format!("restart-{name}-{r}-in");
                 let conf = site(env, record, at, &routes);
-                steps.extend(switch_steps(env, &tag, format!("{name} with replica {r}"), conf));
+                steps.extend(switch_steps(
+                    env,
+                    &tag,
+                    format!("{name} with replica {r}"),
+                    conf,
+                ));
             }
         }
     }
@@ -441,11 +451,21 @@ fn maintenance_steps(
         steps.extend(page_step(env));
         let conf = maintenance_conf(&env.key, at.address, listen, env.maintenance_page.is_some());
         let tag = format!("paused-{number}");
-        steps.extend(switch_steps(env, &tag, "maintenance (by hand)".into(), conf));
+        steps.extend(switch_steps(
+            env,
+            &tag,
+            "maintenance (by hand)".into(),
+            conf,
+        ));
     } else {
         let conf = site(env, record, at, &routes_now(env, record, at.host));
         let tag = format!("resumed-{number}");
-        steps.extend(switch_steps(env, &tag, "the replicas (maintenance ends)".into(), conf));
+        steps.extend(switch_steps(
+            env,
+            &tag,
+            "the replicas (maintenance ends)".into(),
+            conf,
+        ));
     }
     steps.push(forget_staged_step(&env.key));
     steps
@@ -486,7 +506,12 @@ fn undeploy_steps(
     }
     let page = host_path(&format!("{PROXY_DIR}/pages/{stem}.html"));
     let _ = write!(script, "rm -f {page}; true");
-    steps.push(run("remove the services' directories".into(), script, None, 600_000));
+    steps.push(run(
+        "remove the services' directories".into(),
+        script,
+        None,
+        600_000,
+    ));
     steps.push(forget_staged_step(&env.key));
     if drop_data && at.first {
         let helper = host_path(&format!("{BIN_DIR}/database"));
@@ -531,7 +556,8 @@ fn clean_step(env: &Environment, record: &EnvRecord, at: &VerbHost<'_>, dry_run:
         }
     };
     let sup = supervise();
-    let mut script = String::from("cd \"${VIGIE_HOST_ROOT%/}\"/srv/services 2>/dev/null || exit 0\n");
+    let mut script =
+        String::from("cd \"${VIGIE_HOST_ROOT%/}\"/srv/services 2>/dev/null || exit 0\n");
     let mut mine: BTreeSet<String> = BTreeSet::new();
     let hosts: Vec<&crate::inventory::HostState> = record.hosts.values().collect();
     let names: BTreeSet<&Part> = hosts.iter().flat_map(|h| h.services.keys()).collect();

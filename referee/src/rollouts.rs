@@ -76,7 +76,13 @@ pub(crate) fn holder(r: &Rollout) -> String {
 /// A rollout's id: unique per environment and start, and never the id of
 /// the rollout it follows (chained to it: two starts in one millisecond,
 /// a force-unlock's, differ).
-pub(crate) fn rollout_id(tenant: &str, app: &str, environment: &str, at_ms: u64, before: &str) -> String {
+pub(crate) fn rollout_id(
+    tenant: &str,
+    app: &str,
+    environment: &str,
+    at_ms: u64,
+    before: &str,
+) -> String {
     use sha2::{Digest, Sha256};
     let text = format!("{tenant}/{app}/{environment}/{at_ms}/{before}");
     let sum = Sha256::digest(text.as_bytes());

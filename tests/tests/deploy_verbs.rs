@@ -178,7 +178,8 @@ fn restart_and_rollback_lose_nothing(shop: &Shop, r2: &EnvRecord) -> anyhow::Res
         let placed = &r.hosts[host].services[&web()?];
         assert_eq!(placed.instance, 1, "{host} runs the previous instance");
         assert_ne!(
-            placed.ports, r2.hosts[host].services[&web()?].ports,
+            placed.ports,
+            r2.hosts[host].services[&web()?].ports,
             "fresh ports"
         );
     }
@@ -186,6 +187,9 @@ fn restart_and_rollback_lose_nothing(shop: &Shop, r2: &EnvRecord) -> anyhow::Res
         r.history.last().and_then(|d| d.verb.as_deref()),
         Some("rollback")
     );
+    let shown = shop.ok(&["deployments", "show", "shop/prod"])?;
+    assert!(shown.contains("by admin rollback succeeded"), "{shown}");
+    assert!(shown.contains("by admin restart succeeded"), "{shown}");
     shop.check()?;
     Ok(())
 }
@@ -248,14 +252,23 @@ fn clean_removes_only_orphans(shop: &Shop) -> anyhow::Result<()> {
         listed.contains("verbs-2: would remove auto-shop-prod-old"),
         "{listed}"
     );
-    assert!(stray_instance.exists() && stray_service.exists(), "a dry run removes nothing");
+    assert!(
+        stray_instance.exists() && stray_service.exists(),
+        "a dry run removes nothing"
+    );
     let r = record(&shop.tower, "shop", "prod")?;
     let running = loads(&r)?;
     let said = shop.ok(&["deployments", "clean", "shop/prod"])?;
     no_failure(running, "shop v1");
-    assert!(said.contains("verbs-2: removed auto-shop-prod-web/99"), "{said}");
+    assert!(
+        said.contains("verbs-2: removed auto-shop-prod-web/99"),
+        "{said}"
+    );
     assert!(!stray_instance.exists(), "{said}");
-    assert!(!root.join("srv/services/auto-shop-prod-old").exists(), "{said}");
+    assert!(
+        !root.join("srv/services/auto-shop-prod-old").exists(),
+        "{said}"
+    );
     for (host, _) in HOSTS {
         let owned = shop
             .root(host)
@@ -333,7 +346,11 @@ fn alive(pid: i32) -> bool {
 
 fn undeploy(shop: &Shop, typed: &str) -> anyhow::Result<std::process::Output> {
     let tower = &shop.tower;
-    let xdg = tower.data_dir().parent().context("the tower's dir")?.join("xdg");
+    let xdg = tower
+        .data_dir()
+        .parent()
+        .context("the tower's dir")?
+        .join("xdg");
     let mut child = Command::new(vigie_tests::vigie_bin())
         .args(["deployments", "undeploy", "shop/prod", "--drop-data"])
         .env("XDG_CONFIG_HOME", xdg)
@@ -373,9 +390,14 @@ fn undeploy_leaves_nothing(shop: &Shop) -> anyhow::Result<()> {
     }
     for (host, addr) in HOSTS {
         let root = shop.root(host);
-        assert!(!root.join("srv/services/auto-shop-prod-web").exists(), "{host}");
         assert!(
-            !root.join("srv/services/auto-proxy/sites/auto-shop-prod.conf").exists(),
+            !root.join("srv/services/auto-shop-prod-web").exists(),
+            "{host}"
+        );
+        assert!(
+            !root
+                .join("srv/services/auto-proxy/sites/auto-shop-prod.conf")
+                .exists(),
             "{host}"
         );
         assert!(
@@ -385,7 +407,10 @@ fn undeploy_leaves_nothing(shop: &Shop) -> anyhow::Result<()> {
     }
     let after = record(tower, "shop", "prod")?;
     assert!(after.hosts.is_empty(), "{after:?}");
-    let gone = shop.pg.query("postgres", "SELECT count(*) FROM pg_database WHERE datname = 'auto-shop-prod-main'")?;
+    let gone = shop.pg.query(
+        "postgres",
+        "SELECT count(*) FROM pg_database WHERE datname = 'auto-shop-prod-main'",
+    )?;
     assert_eq!(gone, "0", "--drop-data dropped the database");
     Ok(())
 }

@@ -86,18 +86,30 @@ pub enum EnvVerb {
     /// Services, proxy site and instance directories removed; databases
     /// only with `drop_data`: the environment's name (`app/env`) typed
     /// again by the operator, checked by the referee.
-    Undeploy { drop_data: Option<String> },
+    Undeploy {
+        drop_data: Option<String>,
+    },
     /// Every service's replicas, or one service's.
-    Stop { service: Option<String> },
-    Start { service: Option<String> },
+    Stop {
+        service: Option<String>,
+    },
+    Start {
+        service: Option<String>,
+    },
     /// Replica by replica, each out of the proxy while it restarts.
-    Restart { service: Option<String> },
+    Restart {
+        service: Option<String>,
+    },
     /// Back to the previous instance kept on disk (no fetch).
     Rollback,
     /// The maintenance page by hand (`on`), or the replicas again.
-    Maintenance { on: bool },
+    Maintenance {
+        on: bool,
+    },
     /// What the inventory does not own removed (`dry_run`: listed).
-    Clean { dry_run: bool },
+    Clean {
+        dry_run: bool,
+    },
 }
 
 impl EnvVerb {

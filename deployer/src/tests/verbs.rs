@@ -87,7 +87,10 @@ fn a_rollback_goes_to_the_instance_before_on_fresh_ports() {
     ]);
     let after = verb_record(&env(&v2()), &r, &EnvVerb::Rollback, &results, &[]);
     assert_eq!(after.hosts["web-1"].services[&web()], b.to);
-    assert_eq!(after.history.last().unwrap().verb.as_deref(), Some("rollback"));
+    assert_eq!(
+        after.history.last().unwrap().verb.as_deref(),
+        Some("rollback")
+    );
     let (p, _) = deploy(&env(&v2()), Some(&after));
     assert!(!p.bumps.is_empty(), "v2 again is a new instance");
 }
@@ -96,8 +99,12 @@ fn a_rollback_goes_to_the_instance_before_on_fresh_ports() {
 fn a_rollback_never_fetches_and_stops_the_current_instance_last() {
     let line = lines(&EnvVerb::Rollback, &deployed()).join("\n");
     assert!(!line.contains("git clone"), "{line}");
-    let start_old = line.find("start \"${VIGIE_HOST_ROOT%/}\"'/srv/services/auto-shop-prod-web/1'").unwrap();
-    let stop_new = line.find("stop \"${VIGIE_HOST_ROOT%/}\"'/srv/services/auto-shop-prod-web/2'").unwrap();
+    let start_old = line
+        .find("start \"${VIGIE_HOST_ROOT%/}\"'/srv/services/auto-shop-prod-web/1'")
+        .unwrap();
+    let stop_new = line
+        .find("stop \"${VIGIE_HOST_ROOT%/}\"'/srv/services/auto-shop-prod-web/2'")
+        .unwrap();
     assert!(start_old < stop_new, "{line}");
 }
 
@@ -127,14 +134,20 @@ fn stop_of_one_service_touches_only_it_and_the_record_says_so() {
     let after = verb_record(&env(&v2()), &r, &verb, &results, &[]);
     let jobs = Part::parse("jobs").unwrap();
     assert!(after.hosts["web-1"].stopped.contains(&jobs));
-    assert!(after.hosts["web-2"].stopped.is_empty(), "only hosts that succeeded");
+    assert!(
+        after.hosts["web-2"].stopped.is_empty(),
+        "only hosts that succeeded"
+    );
 }
 
 #[test]
 fn verbs_are_refused_before_any_host_is_asked() {
     let (_, r1) = deploy(&env(V1), None);
     let e = env(V1);
-    assert!(verb_refusal(&e, &r1, &EnvVerb::Rollback).is_some(), "one deploy so far");
+    assert!(
+        verb_refusal(&e, &r1, &EnvVerb::Rollback).is_some(),
+        "one deploy so far"
+    );
     let unknown = EnvVerb::Restart {
         service: Some("nope".into()),
     };
@@ -178,22 +191,35 @@ fn a_clean_dry_run_removes_nothing_and_a_clean_keeps_what_the_record_owns() {
     assert!(!dry.contains("rm -rf"), "{dry}");
     let wet = lines(&EnvVerb::Clean { dry_run: false }, &r).join("\n");
     assert!(wet.contains("rm -rf"), "{wet}");
-    assert!(wet.contains("case ' 2 1 '"), "current and kept owned: {wet}");
-    assert!(wet.contains("running"), "a running instance is never removed: {wet}");
+    assert!(
+        wet.contains("case ' 2 1 '"),
+        "current and kept owned: {wet}"
+    );
+    assert!(
+        wet.contains("running"),
+        "a running instance is never removed: {wet}"
+    );
 }
 
 #[test]
 fn the_maintenance_page_is_served_with_retry_after() {
     let text = format!("{}maintenance_page: \"<h1>back soon</h1>\"\n", v2());
     let e = env(&text);
-    let spec = compile_verb(&e, &deployed(), &EnvVerb::Maintenance { on: true }, &at("web-1"))
-        .unwrap();
+    let spec = compile_verb(
+        &e,
+        &deployed(),
+        &EnvVerb::Maintenance { on: true },
+        &at("web-1"),
+    )
+    .unwrap();
     let page = spec
         .steps
         .iter()
         .find(|s| s.name == "the maintenance page")
         .unwrap();
-    assert!(matches!(&page.action, Action::File { content, .. } if content == b"<h1>back soon</h1>"));
+    assert!(
+        matches!(&page.action, Action::File { content, .. } if content == b"<h1>back soon</h1>")
+    );
     let conf = sites(&EnvVerb::Maintenance { on: true }, &deployed());
     assert!(conf[0].contains("return 503") && conf[0].contains("Retry-After 30"));
 }
@@ -223,6 +249,10 @@ fn ended(ok: bool) -> Ended {
     }
 }
 
+fn by() -> (String, u64) {
+    ("alice".into(), 1_700_000_000_000)
+}
+
 fn resumed(m: &VerbRollout) -> VerbRollout {
     let json = serde_json::to_vec(m.state()).unwrap();
     let state: VerbState = serde_json::from_slice(&json).unwrap();
@@ -231,12 +261,21 @@ fn resumed(m: &VerbRollout) -> VerbRollout {
 
 #[test]
 fn a_verb_goes_one_host_at_a_time_and_a_resumed_one_asks_for_the_same_change() {
-    let mut m = VerbRollout::new(env(&v2()), "d1".into(), EnvVerb::Restart { service: None });
+    let mut m = VerbRollout::new(
+        env(&v2()),
+        "d1".into(),
+        EnvVerb::Restart { service: None },
+        by(),
+    );
     assert_eq!(m.start(), vec![Output::ReadFacts]);
     let out = m.step(Input::Facts(facts(deployed())));
     let first = submitted(&out);
     assert_eq!(first, vec![("web-1".to_string(), "d1-1".to_string())]);
-    assert_eq!(submitted(&resumed(&m).start()), first, "same key after a crash");
+    assert_eq!(
+        submitted(&resumed(&m).start()),
+        first,
+        "same key after a crash"
+    );
     m.step(Input::Submitted {
         key: "d1-1".into(),
         change: "c1".into(),
@@ -246,7 +285,10 @@ fn a_verb_goes_one_host_at_a_time_and_a_resumed_one_asks_for_the_same_change() {
         change: "c1".into(),
         ended: ended(true),
     });
-    assert_eq!(submitted(&out), vec![("web-2".to_string(), "d1-2".to_string())]);
+    assert_eq!(
+        submitted(&out),
+        vec![("web-2".to_string(), "d1-2".to_string())]
+    );
     m.step(Input::Submitted {
         key: "d1-2".into(),
         change: "c2".into(),
@@ -255,14 +297,20 @@ fn a_verb_goes_one_host_at_a_time_and_a_resumed_one_asks_for_the_same_change() {
         change: "c2".into(),
         ended: ended(true),
     });
-    assert!(matches!(out.last(), Some(Output::Record { done: true, .. })));
+    let Some(Output::Record { record, .. }) = out.last() else {
+        panic!("{out:?}")
+    };
+    let entry = record.history.last().unwrap();
+    assert_eq!(entry.verb.as_deref(), Some("restart"));
+    assert_eq!(entry.operator.as_deref(), Some("alice"), "who asked");
+    assert_eq!(entry.at_ms, Some(1_700_000_000_000));
     let out = m.step(Input::Recorded { done: true });
     assert_eq!(out.last(), Some(&Output::Done(Finish::Succeeded)));
 }
 
 #[test]
 fn a_host_that_rolls_back_stops_the_verb_and_only_the_others_change() {
-    let mut m = VerbRollout::new(env(&v2()), "d1".into(), EnvVerb::Rollback);
+    let mut m = VerbRollout::new(env(&v2()), "d1".into(), EnvVerb::Rollback, by());
     m.step(Input::Facts(facts(deployed())));
     m.step(Input::Submitted {
         key: "d1-1".into(),

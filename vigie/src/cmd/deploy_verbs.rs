@@ -12,7 +12,7 @@ use vigie_wire::deploy::EnvVerb;
 
 use super::conn::Tower;
 use super::failure::{Cause, Failure};
-use super::out::{say, Format};
+use super::out::{sayio, Format};
 
 /// On or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -107,7 +107,9 @@ pub enum VerbCmd {
 
 /// The name typed again on stdin, for `--drop-data`.
 fn typed_again(name: &str) -> anyhow::Result<String> {
-    say!("undeploy --drop-data drops the databases of {name} and their data: type {name} to go on");
+    sayio!(
+        "undeploy --drop-data drops the databases of {name} and their data: type {name} to go on"
+    );
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     let typed = line.trim_end_matches(['\n', '\r']).to_owned();
@@ -182,7 +184,7 @@ pub fn run(client: &mut Tower, cmd: VerbCmd, format: Format) -> anyhow::Result<E
         force_unlock,
     })?;
     if format != Format::Json {
-        say!("{word} of {key} started in the tower (rollout {id}): Ctrl-C detaches, it goes on");
+        sayio!("{word} of {key} started in the tower (rollout {id}): Ctrl-C detaches, it goes on");
     }
     super::rollout::follow(client, &key, Some(&id), format, &stop)
 }

@@ -149,17 +149,24 @@ fn show(r: &EnvRecord) -> std::io::Result<()> {
             state.proxy_port.map_or("-".to_string(), |p| p.to_string()),
             if state.maintenance {
                 ", in maintenance (deploy --from-maintenance)"
+            } else if state.paused {
+                ", maintenance page by hand (deployments maintenance APP/ENV off)"
             } else {
                 ""
             }
         );
         for (name, p) in &state.services {
             sayio!(
-                "    {} #{}: {} replica(s), ports {}",
+                "    {} #{}: {} replica(s), ports {}{}",
                 name,
                 p.instance,
                 p.replicas,
-                ports_text(&p.ports)
+                ports_text(&p.ports),
+                if state.stopped.contains(name) {
+                    ", stopped"
+                } else {
+                    ""
+                }
             );
         }
     }
@@ -190,10 +197,14 @@ fn history_line(d: &vigie_deployer::DeployRecord) -> String {
             field(d.operator.as_deref().unwrap_or("?"))
         )
     });
+    let what = match &d.verb {
+        Some(verb) => verb.clone(),
+        None => revisions.join(" "),
+    };
     format!(
         "  #{}{when} {} {}{} bumped [{}] changes [{}]",
         d.number,
-        revisions.join(" "),
+        what,
         outcome_word(d.outcome),
         if d.maintenance { " (maintenance)" } else { "" },
         bumped.join(" "),
