@@ -15,11 +15,11 @@ pub fn build(env: Environment, stored: &Stored, verb: &EnvVerb) -> Result<Machin
     if stored.state.is_empty() {
         let by = (stored.operator.clone(), stored.started_ms);
         let m = VerbRollout::new(env, stored.id.clone(), verb.clone(), by);
-        return Ok(Machine::Verb(m));
+        return Ok(Machine::Verb(Box::new(m)));
     }
     let state: VerbState =
         serde_json::from_slice(&stored.state).map_err(|e| DeploydError::State(e.to_string()))?;
-    Ok(Machine::Verb(VerbRollout::resume(env, state)))
+    Ok(Machine::Verb(Box::new(VerbRollout::resume(env, state))))
 }
 
 /// The output of a change's `clean` step, if it has one.

@@ -382,7 +382,7 @@ impl VerbRollout {
 #[derive(Debug, Clone)]
 pub enum Machine {
     Deploy(Box<Rollout>),
-    Verb(VerbRollout),
+    Verb(Box<VerbRollout>),
 }
 
 impl Machine {

@@ -607,6 +607,53 @@ fn clean_step(env: &Environment, record: &EnvRecord, at: &VerbHost<'_>, dry_run:
 /// The name of `clean`'s step: the daemon says what its output lists.
 pub const CLEAN_STEP: &str = "clean what the inventory does not own";
 
+/// What a verb that succeeded on `host` changes of the record `next`;
+/// the components a rollback made current.
+fn host_after(
+    env: &Environment,
+    record: &EnvRecord,
+    verb: &EnvVerb,
+    host: &str,
+    others: &[EnvRecord],
+    next: &mut EnvRecord,
+) -> Vec<(Component, u32)> {
+    let mut bumped = Vec::new();
+    let backs = if *verb == EnvVerb::Rollback {
+        rollback_plan(env, record, others, host)
+    } else {
+        Vec::new()
+    };
+    let Some(state) = next.hosts.get_mut(host) else {
+        return bumped;
+    };
+    let only = services_of(verb);
+    let names: Vec<Part> = state
+        .services
+        .keys()
+        .filter(|n| only.is_none_or(|o| n.as_str() == o))
+        .cloned()
+        .collect();
+    match verb {
+        EnvVerb::Stop { .. } => state.stopped.extend(names),
+        EnvVerb::Start { .. } | EnvVerb::Restart { .. } => {
+            state.stopped.retain(|n| !names.contains(n));
+        }
+        EnvVerb::Maintenance { on } => state.paused = *on,
+        EnvVerb::Rollback => {
+            for b in backs {
+                state.stopped.remove(&b.service);
+                state.services.insert(b.service.clone(), b.to.clone());
+                bumped.push((Component::Code(b.service), b.to.instance));
+            }
+        }
+        EnvVerb::Undeploy { .. } => {
+            next.hosts.remove(host);
+        }
+        EnvVerb::Clean { .. } => {}
+    }
+    bumped
+}
+
 /// The environment's record after a verb: `results` holds each host's
 /// change and whether it succeeded; only hosts that succeeded change.
 pub fn verb_record(
@@ -619,41 +666,8 @@ pub fn verb_record(
     let mut next = record.clone();
     let mut bumped = Vec::new();
     for (host, (_, ok)) in results {
-        if !*ok {
-            continue;
-        }
-        let backs = if *verb == EnvVerb::Rollback {
-            rollback_plan(env, record, others, host)
-        } else {
-            Vec::new()
-        };
-        let Some(state) = next.hosts.get_mut(host) else {
-            continue;
-        };
-        let only = services_of(verb);
-        let names: Vec<Part> = state
-            .services
-            .keys()
-            .filter(|n| only.is_none_or(|o| n.as_str() == o))
-            .cloned()
-            .collect();
-        match verb {
-            EnvVerb::Stop { .. } => state.stopped.extend(names),
-            EnvVerb::Start { .. } | EnvVerb::Restart { .. } => {
-                state.stopped.retain(|n| !names.contains(n));
-            }
-            EnvVerb::Maintenance { on } => state.paused = *on,
-            EnvVerb::Rollback => {
-                for b in backs {
-                    state.stopped.remove(&b.service);
-                    state.services.insert(b.service.clone(), b.to.clone());
-                    bumped.push((Component::Code(b.service), b.to.instance));
-                }
-            }
-            EnvVerb::Undeploy { .. } => {
-                next.hosts.remove(host);
-            }
-            EnvVerb::Clean { .. } => {}
+        if *ok {
+            bumped.extend(host_after(env, record, verb, host, others, &mut next));
         }
     }
     bumped.sort();

@@ -8,7 +8,7 @@
 //! works from the environment file of the environment's last rollout
 //! (the spec its instances were made from), carried over.
 
-use vigie_wire::deploy::{DeployAnswer, EnvVerb, Rollout, RolloutEnd};
+use vigie_wire::deploy::{DeployAnswer, DeployCall, EnvVerb, Rollout, RolloutEnd};
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 
 use crate::audit::AuditAction;
@@ -46,13 +46,29 @@ pub(crate) fn refusal(asked: &Asked) -> Option<String> {
 }
 
 impl Tower {
+    /// Starts the verb of a `DeployCall::Verb`.
     pub(crate) fn start_verb(
         &mut self,
         caller: &Caller,
-        asked: Asked,
+        call: DeployCall,
         db: &Fetched,
         turn: &mut Turn,
     ) -> Result<DeployAnswer, ApiFault> {
+        let DeployCall::Verb {
+            app,
+            environment,
+            verb,
+            force_unlock,
+        } = call
+        else {
+            return Err(fault(ApiFaultKind::Invalid, "not a verb call"));
+        };
+        let asked = Asked {
+            app,
+            environment,
+            verb,
+            force_unlock,
+        };
         let word = asked.verb.word();
         let (app, environment) = (asked.app.clone(), asked.environment.clone());
         if !Visible::of(caller).unscoped() {
@@ -98,29 +114,34 @@ impl Tower {
             self.audit_host(turn, caller, "", AuditAction::DeployUnlocked, summary);
         }
         let id = rollout_id(&caller.tenant, &app, &environment, now, &last.id);
-        let r = Rollout {
-            id: id.clone(),
-            tenant: caller.tenant.clone(),
-            app: app.clone(),
-            environment: environment.clone(),
-            operator: caller.operator.clone(),
-            started_ms: now,
-            file: last.file,
-            text: last.text,
-            parallel: 1,
-            from_maintenance: false,
-            state: Vec::new(),
-            lines: Vec::new(),
-            said: 0,
-            end: None,
-            ended_ms: None,
-            unlocked_by: None,
-            verb: Some(asked.verb),
-        };
+        let r = verb_rollout(caller, asked, last, id.clone(), now);
         turn.put(key, encode(&r));
         let summary = format!("{app}/{environment}: {word} (rollout {id})");
         self.audit_host(turn, caller, "", AuditAction::DeployVerb, summary);
         Ok(DeployAnswer::Started { id })
+    }
+}
+
+/// The rollout of a verb: the environment file of `last`, carried over.
+fn verb_rollout(caller: &Caller, asked: Asked, last: Rollout, id: String, now: u64) -> Rollout {
+    Rollout {
+        id,
+        tenant: caller.tenant.clone(),
+        app: asked.app,
+        environment: asked.environment,
+        operator: caller.operator.clone(),
+        started_ms: now,
+        file: last.file,
+        text: last.text,
+        parallel: 1,
+        from_maintenance: false,
+        state: Vec::new(),
+        lines: Vec::new(),
+        said: 0,
+        end: None,
+        ended_ms: None,
+        unlocked_by: None,
+        verb: Some(asked.verb),
     }
 }
 

@@ -115,20 +115,7 @@ impl Tower {
                 };
                 self.start_rollout(caller, start, db, turn)?
             }
-            DeployCall::Verb {
-                app,
-                environment,
-                verb,
-                force_unlock,
-            } => {
-                let asked = crate::deploy_verbs::Asked {
-                    app,
-                    environment,
-                    verb,
-                    force_unlock,
-                };
-                self.start_verb(caller, asked, db, turn)?
-            }
+            v @ DeployCall::Verb { .. } => self.start_verb(caller, v, db, turn)?,
             DeployCall::Rollout { app, environment } => {
                 // Its lines name any host of the environment.
                 if !Visible::of(caller).unscoped() {
