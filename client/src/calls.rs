@@ -6,7 +6,7 @@
 
 use vigie_wire::access::{Grant, KeyRecord, Knock, OperatorRecord};
 use vigie_wire::change::ChangeSpec;
-use vigie_wire::deploy::{DeployAnswer, DeployCall, Deployment, Rollout, RolloutEnd};
+use vigie_wire::deploy::{DeployAnswer, DeployCall, Deployment, EnvVerb, Rollout, RolloutEnd};
 use vigie_wire::lifecycle::TowerHealth;
 use vigie_wire::observe::{HostMetricsView, LogsPage, LogsQuery};
 use vigie_wire::page::{PageAsk, PageInfo};
@@ -222,6 +222,13 @@ call!(
     } => ApiCall::Deploy(DeployCall::StartVersion {
         app, environment, version, parallel, from_maintenance, force_unlock,
     }),
+        String, ApiAnswer::Deploy(DeployAnswer::Started { id }) => id
+);
+call!(
+    /// Runs a verb on a deployed environment in the tower (`undeploy`,
+    /// `rollback`...): its rollout's id, under the deploy's lock.
+    DeployVerb { app: String, environment: String, verb: EnvVerb, force_unlock: bool }
+        => ApiCall::Deploy(DeployCall::Verb { app, environment, verb, force_unlock }),
         String, ApiAnswer::Deploy(DeployAnswer::Started { id }) => id
 );
 call!(

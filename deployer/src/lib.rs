@@ -19,6 +19,8 @@ mod scripts;
 mod spec;
 mod systemd;
 mod values;
+mod verb_rollout;
+mod verbs;
 
 pub use check::{compile_check, findings, Finding, Verdict, CHECK_STEP};
 pub use compile::{compile_host, env_file, sh_quote, site_conf, Duties, MIGRATE_STEP};
@@ -47,6 +49,11 @@ pub use spec::{
 };
 pub use systemd::{unit_template, unit_text, Supervisor};
 pub use values::{PgServer, PortRange, RedisUrl, MAX_REPLICAS};
+pub use verb_rollout::{Machine, VerbRollout, VerbState};
+pub use verbs::{
+    compile_verb, previous_instance, rollback_plan, verb_record, verb_refusal, Back, VerbHost,
+    CLEAN_STEP,
+};
 
 #[cfg(test)]
 mod tests;

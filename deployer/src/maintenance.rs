@@ -190,11 +190,17 @@ fn routes_of<'a>(
 /// web replicas stop (drained, SIGTERM → grace → SIGKILL).
 pub fn compile_enter(env: &Environment, plan: &DeployPlan, host: &HostPlan) -> ChangeSpec {
     let mut steps = prelude(env);
+    steps.extend(crate::verbs::page_step(env));
     steps.extend(switch_steps(
         env,
         &format!("maintenance-{}", plan.number),
         "maintenance".into(),
-        maintenance_conf(&env.key, host.address, host.proxy_port),
+        maintenance_conf(
+            &env.key,
+            host.address,
+            host.proxy_port,
+            env.maintenance_page.is_some(),
+        ),
     ));
     for (name, placed) in running_before(env, host) {
         let Some(spec) = env.services.get(&name) else {

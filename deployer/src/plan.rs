@@ -331,7 +331,9 @@ pub fn settle(
         let state: &mut HostState = record.hosts.entry(host.host.clone()).or_default();
         state.proxy_port = Some(host.proxy_port);
         state.maintenance = false;
+        state.paused = false;
         for service in &host.services {
+            state.stopped.remove(&service.name);
             state.services.insert(
                 service.name.clone(),
                 Placement {
@@ -371,6 +373,7 @@ pub fn settle(
             .iter()
             .map(|(name, s)| (name.to_string(), s.revision.clone()))
             .collect(),
+        verb: None,
     });
     record
 }

@@ -43,6 +43,9 @@ pub struct Environment {
     /// time, not yet in the inventory) is deployed to by the tower, with
     /// the environment's current version (`follow: true`).
     pub follow: bool,
+    /// The page nginx answers (503, `Retry-After`) while the environment
+    /// is in maintenance, instead of a line of text.
+    pub maintenance_page: Option<String>,
 }
 
 /// Serving requests behind the proxy, or working in the background.
@@ -161,6 +164,7 @@ pub(crate) struct RawEnvironment {
     pub migrations: Option<RawMigrations>,
     #[serde(default)]
     pub follow: bool,
+    pub maintenance_page: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -318,6 +322,7 @@ pub(crate) fn build(raw: RawEnvironment) -> Result<Environment, (String, String)
             pending: m.pending.0,
             apply: m.apply.0,
         }),
+        maintenance_page: raw.maintenance_page,
     })
 }
 

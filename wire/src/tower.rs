@@ -653,7 +653,8 @@ impl ApiCall {
             ApiCall::Deploy(crate::deploy::DeployCall::Record { .. }) => Verb::ChangesSubmit,
             ApiCall::Deploy(
                 crate::deploy::DeployCall::Start { .. }
-                | crate::deploy::DeployCall::StartVersion { .. },
+                | crate::deploy::DeployCall::StartVersion { .. }
+                | crate::deploy::DeployCall::Verb { .. },
             ) => Verb::Deploy,
             ApiCall::Deploy(crate::deploy::DeployCall::List)
             | ApiCall::Deploy(crate::deploy::DeployCall::Rollout { .. }) => Verb::ChangesRead,

@@ -126,7 +126,7 @@ impl Rollout {
                 out.extend(self.done(Finish::Failed));
                 out
             }
-            Input::Facts(_) | Input::Recorded { .. } => Vec::new(),
+            Input::Facts(_) | Input::Recorded { .. } | Input::Told { .. } => Vec::new(),
         }
     }
 

@@ -204,6 +204,12 @@ pub enum Input {
         key: String,
         why: String,
     },
+    /// What an ended change's last step printed (a verb's `clean` lists
+    /// what it removed there).
+    Told {
+        change: String,
+        text: String,
+    },
     /// The inventory took a record asked for (`done`: the final one).
     Recorded {
         done: bool,

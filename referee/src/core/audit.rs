@@ -58,6 +58,8 @@ pub enum AuditAction {
     DeployStarted,
     DeployUnlocked,
     DeployEnded,
+    /// A verb run on a deployed environment (`undeploy`, `stop`, `rollback`...).
+    DeployVerb,
     /// The web console's credentials (`web_auth.rs`).
     TokenIssued,
     SessionIssued,
@@ -112,6 +114,7 @@ impl AuditAction {
             Self::DeployStarted => "deploy_started",
             Self::DeployUnlocked => "deploy_unlocked",
             Self::DeployEnded => "deploy_ended",
+            Self::DeployVerb => "deploy_verb",
             Self::TokenIssued => "token_issued",
             Self::SessionIssued => "session_issued",
             Self::CredentialRevoked => "credential_revoked",

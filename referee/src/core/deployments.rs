@@ -75,6 +75,7 @@ impl Tower {
         match call {
             c @ (DeployCall::Start { .. }
             | DeployCall::StartVersion { .. }
+            | DeployCall::Verb { .. }
             | DeployCall::Rollout { .. }
             | DeployCall::Rollouts
             | DeployCall::Follow

@@ -21,7 +21,7 @@ use crate::core::tower::Tower;
 use crate::core::turn::Turn;
 use crate::shell::clock::now_ms;
 
-fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
+pub(crate) fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
 }
 
@@ -30,7 +30,7 @@ fn storage(e: impl std::fmt::Display) -> ApiFault {
 }
 
 /// The stored rollout of `key`, counting this turn's writes.
-fn stored(db: &Fetched, turn: &Turn, key: &[u8]) -> Result<Option<Rollout>, ApiFault> {
+pub(crate) fn stored(db: &Fetched, turn: &Turn, key: &[u8]) -> Result<Option<Rollout>, ApiFault> {
     crate::core::deployments::current(db, turn, key)?
         .map(|bytes| decode(key, &bytes).map_err(storage))
         .transpose()
@@ -59,7 +59,7 @@ pub(crate) fn utc(ms: u64) -> String {
 }
 
 /// Who holds a rollout's environment, for a refusal.
-fn holder(r: &Rollout) -> String {
+pub(crate) fn holder(r: &Rollout) -> String {
     format!(
         "{}/{} is being deployed by {} since {} (rollout {}): follow it with `vigie deployments watch {}/{}`; \
          if the tower lost track of it, deploy again with --force-unlock",
@@ -76,7 +76,13 @@ fn holder(r: &Rollout) -> String {
 /// A rollout's id: unique per environment and start, and never the id of
 /// the rollout it follows (chained to it: two starts in one millisecond,
 /// a force-unlock's, differ).
-fn rollout_id(tenant: &str, app: &str, environment: &str, at_ms: u64, before: &str) -> String {
+pub(crate) fn rollout_id(
+    tenant: &str,
+    app: &str,
+    environment: &str,
+    at_ms: u64,
+    before: &str,
+) -> String {
     use sha2::{Digest, Sha256};
     let text = format!("{tenant}/{app}/{environment}/{at_ms}/{before}");
     let sum = Sha256::digest(text.as_bytes());
@@ -131,6 +137,7 @@ impl Tower {
                 };
                 self.start_rollout(caller, start, db, turn)?
             }
+            v @ DeployCall::Verb { .. } => self.start_verb(caller, v, db, turn)?,
             DeployCall::Rollout { app, environment } => {
                 // Its lines name any host of the environment: a scope
                 // over the environment by name, or over every host.
@@ -285,6 +292,7 @@ impl Tower {
             ended_ms: None,
             unlocked_by: None,
             version: s.version,
+            verb: None,
         };
         turn.put(key, encode(&r));
         let of = r
@@ -423,6 +431,52 @@ mod tests {
             lines: vec!["hello".into()],
             end,
         }
+    }
+
+    fn verb(force_unlock: bool) -> DeployCall {
+        DeployCall::Verb {
+            app: "shop".into(),
+            environment: "prod".into(),
+            verb: vigie_wire::deploy::EnvVerb::Rollback,
+            force_unlock,
+        }
+    }
+
+    /// Issue 19: a verb takes the deploy's lock — refused while a deploy
+    /// runs, naming who holds it; run from the last deploy's file once it
+    /// ended; audited `deploy_verb`; one of an environment never deployed
+    /// by the tower is refused.
+    #[test]
+    fn a_verb_takes_the_deploys_lock_and_is_audited() {
+        let s = crate::shell::test_store::store();
+        let mut tower = s.tower();
+        let db = &s.db;
+        let mut turn = Turn::default();
+        let alice = operator("alice");
+        let err = deploy(&mut tower, &alice, verb(false), db, &mut turn).unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::NotFound, "{err}");
+        let first = started(deploy(&mut tower, &alice, start(false), db, &mut turn));
+        let bob = operator("bob");
+        let err = deploy(&mut tower, &bob, verb(false), db, &mut turn).unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::Conflict);
+        assert!(err.message.contains(&first), "{err}");
+        let daemon = Caller::internal(crate::TOWER_TENANT, "deployd");
+        let end = Some(RolloutEnd::Succeeded);
+        deploy(&mut tower, &daemon, progress(&first, 0, end), db, &mut turn).unwrap();
+        started(deploy(&mut tower, &bob, verb(false), db, &mut turn));
+        assert_eq!(audits(&turn, "deploy_verb"), 1);
+        match deploy(&mut tower, &daemon, DeployCall::Rollouts, db, &mut turn) {
+            Ok(ApiAnswer::Deploy(DeployAnswer::Rollouts(open))) => {
+                assert_eq!(open.len(), 1);
+                assert_eq!(open[0].verb, Some(vigie_wire::deploy::EnvVerb::Rollback));
+                assert_eq!(open[0].text, ENV, "the last deploy's file");
+                assert_eq!(open[0].operator, "bob");
+            }
+            other => panic!("{other:?}"),
+        }
+        // And a deploy now waits for the verb.
+        let err = deploy(&mut tower, &alice, start(false), db, &mut turn).unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::Conflict);
     }
 
     /// Issue 19: two deploys of one environment at once — the second is

@@ -1,4 +1,5 @@
-//! `vigie deployments list|show|watch|check`: what the deployer
+//! `vigie deployments list|show|watch|check` (and the verbs of
+//! `deploy_verbs.rs`): what the deployer
 //! deployed, from its inventory (through the referee); `watch` follows a
 //! deploy the tower runs (`rollout.rs`), `check` compares the inventory
 //! with what runs (`deploy_check.rs`).
@@ -49,6 +50,8 @@ enum DeploymentsCmd {
         /// APP/ENVIRONMENT, e.g. shop/prod.
         name: String,
     },
+    #[command(flatten)]
+    Verb(super::deploy_verbs::VerbCmd),
 }
 
 /// The deployer's inventory: every environment's record.
@@ -80,6 +83,7 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
             let records = inventory(&mut client)?;
             super::deploy_check::check(&mut client, &key, &records, format)
         }
+        DeploymentsCmd::Verb(cmd) => super::deploy_verbs::run(&mut client, cmd, format),
         DeploymentsCmd::Watch { name } => {
             let key = super::rollout::env_key(&name)?;
             let stop = super::rollout::interrupt_flag()?;
@@ -145,17 +149,24 @@ fn show(r: &EnvRecord) -> std::io::Result<()> {
             state.proxy_port.map_or("-".to_string(), |p| p.to_string()),
             if state.maintenance {
                 ", in maintenance (deploy --from-maintenance)"
+            } else if state.paused {
+                ", maintenance page by hand (deployments maintenance APP/ENV off)"
             } else {
                 ""
             }
         );
         for (name, p) in &state.services {
             sayio!(
-                "    {} #{}: {} replica(s), ports {}",
+                "    {} #{}: {} replica(s), ports {}{}",
                 name,
                 p.instance,
                 p.replicas,
-                ports_text(&p.ports)
+                ports_text(&p.ports),
+                if state.stopped.contains(name) {
+                    ", stopped"
+                } else {
+                    ""
+                }
             );
         }
     }
@@ -190,10 +201,14 @@ fn history_line(d: &vigie_deployer::DeployRecord) -> String {
         .version
         .as_ref()
         .map_or(String::new(), |v| format!(" version {}", field(v)));
+    let what = match &d.verb {
+        Some(verb) => field(verb).into_owned(),
+        None => revisions.join(" "),
+    };
     format!(
         "  #{}{when}{version} {} {}{} bumped [{}] changes [{}]",
         d.number,
-        revisions.join(" "),
+        what,
         outcome_word(d.outcome),
         if d.maintenance { " (maintenance)" } else { "" },
         bumped.join(" "),

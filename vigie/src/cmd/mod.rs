@@ -9,6 +9,7 @@ mod deploy;
 mod deploy_catalog;
 mod deploy_check;
 mod deploy_plan;
+mod deploy_verbs;
 mod deployd;
 mod deployments;
 mod escalator;
