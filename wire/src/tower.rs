@@ -651,7 +651,8 @@ impl ApiCall {
             ApiCall::KeysPending { .. } => return None,
             // Recording a deploy follows its changes: the same verb.
             ApiCall::Deploy(crate::deploy::DeployCall::Record { .. })
-            | ApiCall::Deploy(crate::deploy::DeployCall::Start { .. }) => Verb::ChangesSubmit,
+            | ApiCall::Deploy(crate::deploy::DeployCall::Start { .. })
+            | ApiCall::Deploy(crate::deploy::DeployCall::Command { .. }) => Verb::ChangesSubmit,
             ApiCall::Deploy(crate::deploy::DeployCall::List)
             | ApiCall::Deploy(crate::deploy::DeployCall::Rollout { .. }) => Verb::ChangesRead,
             // The deploy daemon's: never through the front door.
