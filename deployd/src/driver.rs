@@ -98,6 +98,23 @@ impl Driver {
         &self.id
     }
 
+    /// An operator's word found in the stored rollout: the machine takes
+    /// it while it waits after its canary (and ignores it otherwise, so a
+    /// word read again at every poll is carried out once).
+    pub fn command(&mut self, stored: &Stored) {
+        let Some((command, by)) = &stored.command else {
+            return;
+        };
+        let waits = self
+            .machine
+            .as_ref()
+            .is_some_and(|m| matches!(m.state().phase, vigie_deployer::rollout::Phase::Wait(_)));
+        if waits && self.end.is_none() {
+            info!(event = "rollout_commanded", rollout = %self.id, command = command.word(), by = %by);
+            self.feed(Input::Command(*command));
+        }
+    }
+
     /// Records, carries out what it can, follows the open changes.
     pub fn tick(&mut self) -> Tick {
         loop {
@@ -359,6 +376,7 @@ fn build(stored: &Stored) -> Result<Rollout, DeploydError> {
             from_maintenance: stored.from_maintenance,
             operator: stored.operator.clone(),
             started_ms: stored.started_ms,
+            canary: stored.canary,
         };
         return Ok(Rollout::new(env, stored.id.clone(), options));
     }

@@ -57,6 +57,8 @@ pub enum AuditAction {
     DeployStarted,
     DeployUnlocked,
     DeployEnded,
+    /// An operator's `continue` or `abort` of a rollout after its canary.
+    DeployCommanded,
     /// The web console's credentials (`web_auth.rs`).
     TokenIssued,
     SessionIssued,
@@ -110,6 +112,7 @@ impl AuditAction {
             Self::DeployStarted => "deploy_started",
             Self::DeployUnlocked => "deploy_unlocked",
             Self::DeployEnded => "deploy_ended",
+            Self::DeployCommanded => "deploy_commanded",
             Self::TokenIssued => "token_issued",
             Self::SessionIssued => "session_issued",
             Self::CredentialRevoked => "credential_revoked",

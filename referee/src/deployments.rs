@@ -72,7 +72,8 @@ impl Tower {
             c @ (DeployCall::Start { .. }
             | DeployCall::Rollout { .. }
             | DeployCall::Rollouts
-            | DeployCall::Progress { .. }) => self.rollout_call(caller, c, db, turn),
+            | DeployCall::Progress { .. }
+            | DeployCall::Command { .. }) => self.rollout_call(caller, c, db, turn),
             DeployCall::List => self.deploy_list(caller, db, turn),
             DeployCall::Record {
                 app,

@@ -38,6 +38,7 @@ mod paging;
 mod provision;
 mod regrant;
 mod replay;
+mod rollout_command;
 mod rollouts;
 mod scope;
 mod server;

@@ -99,6 +99,7 @@ impl Tower {
                 parallel,
                 from_maintenance,
                 force_unlock,
+                canary,
             } => {
                 let start = Start {
                     file,
@@ -106,6 +107,7 @@ impl Tower {
                     parallel,
                     from_maintenance,
                     force_unlock,
+                    canary,
                 };
                 self.start_rollout(caller, start, db, turn)?
             }
@@ -127,6 +129,7 @@ impl Tower {
                 });
                 DeployAnswer::Rollout(found)
             }
+            c @ DeployCall::Command { .. } => self.rollout_command(caller, c, db, turn)?,
             DeployCall::Rollouts => {
                 tower_only(caller)?;
                 DeployAnswer::Rollouts(open_rollouts(db, turn)?)
@@ -173,6 +176,7 @@ impl Tower {
                 )
             })?;
         let now = now_ms();
+        r.waiting = vigie_deployer::rollout::waiting(&state);
         r.state = state;
         // Lines a retried call already brought are not said twice.
         let known = r.said.saturating_sub(said_before);
@@ -258,6 +262,9 @@ impl Tower {
             text: s.text,
             parallel: s.parallel.clamp(1, 1000),
             from_maintenance: s.from_maintenance,
+            canary: s.canary,
+            waiting: false,
+            command: None,
             state: Vec::new(),
             lines: Vec::new(),
             said: 0,
@@ -278,6 +285,7 @@ struct Start {
     parallel: u32,
     from_maintenance: bool,
     force_unlock: bool,
+    canary: u32,
 }
 
 fn tower_only(caller: &Caller) -> Result<(), ApiFault> {
@@ -288,6 +296,14 @@ fn tower_only(caller: &Caller) -> Result<(), ApiFault> {
             "only the tower's deploy daemon makes this call",
         )),
     }
+}
+
+pub(crate) fn stored_rollout(
+    db: &Fetched,
+    turn: &Turn,
+    key: &[u8],
+) -> Result<Option<Rollout>, ApiFault> {
+    stored(db, turn, key)
 }
 
 /// Every rollout not ended, all tenants, this turn's writes included.
@@ -340,6 +356,7 @@ mod tests {
             parallel: 1,
             from_maintenance: false,
             force_unlock,
+            canary: 0,
         }
     }
 

@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use vigie_client::calls;
 use vigie_deployer::EnvRecord;
-use vigie_wire::deploy::Deployment;
+use vigie_wire::deploy::{Deployment, RolloutCommand};
 
 use super::conn::{Conn, Tower};
 use super::escape::field;
@@ -49,6 +49,18 @@ enum DeploymentsCmd {
         /// APP/ENVIRONMENT, e.g. shop/prod.
         name: String,
     },
+    /// A deploy waiting after its canary (`deploy --canary N`): deploy
+    /// the other hosts, and follow it.
+    Continue {
+        /// APP/ENVIRONMENT, e.g. shop/prod.
+        name: String,
+    },
+    /// A deploy waiting after its canary: take the canary hosts back to
+    /// the previous version, and follow it (exit 0 once rolled back).
+    Abort {
+        /// APP/ENVIRONMENT, e.g. shop/prod.
+        name: String,
+    },
 }
 
 /// The deployer's inventory: every environment's record.
@@ -80,6 +92,12 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
             let records = inventory(&mut client)?;
             super::deploy_check::check(&mut client, &key, &records, format)
         }
+        DeploymentsCmd::Continue { name } => {
+            super::deploy_canary::command(&mut client, &name, RolloutCommand::Continue, format)
+        }
+        DeploymentsCmd::Abort { name } => {
+            super::deploy_canary::command(&mut client, &name, RolloutCommand::Abort, format)
+        }
         DeploymentsCmd::Watch { name } => {
             let key = super::rollout::env_key(&name)?;
             let stop = super::rollout::interrupt_flag()?;
@@ -95,6 +113,7 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
                 super::out::json(&super::json::DeploymentJson::new(r, true))?;
             } else {
                 show(r)?;
+                super::deploy_canary::show_waiting(&mut client, &r.key)?;
             }
             Ok(ExitCode::SUCCESS)
         }
