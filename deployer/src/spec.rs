@@ -39,6 +39,8 @@ pub struct Environment {
     pub databases: BTreeMap<Part, Database>,
     pub cache: Option<Cache>,
     pub migrations: Option<Migrations>,
+    /// Per-host and per-label settings (`overrides.rs`).
+    pub overrides: Vec<crate::overrides::Override>,
 }
 
 /// Serving requests behind the proxy, or working in the background.
@@ -155,6 +157,8 @@ pub(crate) struct RawEnvironment {
     pub databases: BTreeMap<NamePart, RawDatabase>,
     pub cache: Option<RawCache>,
     pub migrations: Option<RawMigrations>,
+    #[serde(default)]
+    pub overrides: Vec<crate::overrides::RawOverride>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -277,7 +281,9 @@ pub(crate) fn build(raw: RawEnvironment) -> Result<Environment, (String, String)
     }
     vigie_changes::Selector::parse(&raw.hosts.0)
         .map_err(|e| ("hosts".to_string(), e.to_string()))?;
+    let overrides = crate::overrides::build_overrides(raw.overrides, &services)?;
     Ok(Environment {
+        overrides,
         key: EnvKey {
             app: raw.app.0,
             environment: raw.environment.0,

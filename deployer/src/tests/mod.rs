@@ -10,6 +10,7 @@ mod check;
 mod compile;
 mod env_files;
 mod migrations;
+mod overrides;
 mod plans;
 mod rollout;
 mod rollout_canary;
