@@ -33,8 +33,8 @@ pub use maintenance::{
     compile_enter, compile_leave, compile_probe, compile_upgrade, migration_check, probe_answer,
     MigrationCheck,
 };
-pub use overrides::{overrides_of, service_on, Override};
 pub use names::{owned_names, EnvKey, Part, BIN_DIR, MAX_PART, PROXY_DIR};
+pub use overrides::Override;
 pub use plan::{
     components_of, kept_instances, plan, settle, Bump, DeployPlan, HostPlan, ServicePlan, Target,
     ADDRESS_LABEL,

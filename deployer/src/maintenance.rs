@@ -147,7 +147,11 @@ fn running_before(env: &Environment, host: &HostPlan) -> Vec<(Part, Placement)> 
 
 /// Starting replicas of instances that ran before (their `.env` is
 /// there), each checked when it is a web replica; undo stops them.
-pub(crate) fn start_placements(env: &Environment, host: &HostPlan, placed: &[(Part, Placement)]) -> Vec<Step> {
+pub(crate) fn start_placements(
+    env: &Environment,
+    host: &HostPlan,
+    placed: &[(Part, Placement)],
+) -> Vec<Step> {
     let supervise = host_path(&format!("{BIN_DIR}/supervise"));
     let mut steps = Vec::new();
     for (name, p) in placed {

@@ -10,12 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::names::Part;
-use crate::plan::Target;
-use crate::spec::{EnvVarName, Environment, Service};
-use crate::values::{NamePart, OneLine, Replicas};
 
 /// One entry of `overrides:`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,60 +25,28 @@ pub struct Override {
     pub env: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawOverride {
-    pub hosts: OneLine,
-    pub service: Option<NamePart>,
-    pub replicas: Option<Replicas>,
-    #[serde(default)]
-    pub env: BTreeMap<EnvVarName, OneLine>,
-}
-
-/// The file's overrides, checked against its services.
-pub(crate) fn build_overrides(
-    raw: Vec<RawOverride>,
-    services: &BTreeMap<Part, Service>,
-) -> Result<Vec<Override>, (String, String)> {
-    raw.into_iter()
-        .enumerate()
-        .map(|(i, o)| {
-            let field = |f: &str| format!("overrides[{i}].{f}");
-            vigie_changes::Selector::parse(&o.hosts.0)
-                .map_err(|e| (field("hosts"), e.to_string()))?;
-            if let Some(NamePart(name)) = &o.service {
-                if !services.contains_key(name) {
-                    return Err((
-                        field("service"),
-                        format!("{:?} is not one of this environment's services", name.as_str()),
-                    ));
-                }
-            }
-            if o.replicas.is_none() && o.env.is_empty() {
-                return Err((
-                    field("hosts"),
-                    "an override changes replicas, env or both".into(),
-                ));
-            }
-            Ok(Override {
-                hosts: o.hosts.0,
-                service: o.service.map(|n| n.0),
-                replicas: o.replicas.map(|r| r.0),
-                env: o.env.into_iter().map(|(k, v)| (k.0, v.0)).collect(),
-            })
-        })
-        .collect()
-}
-
 impl Override {
-    fn applies(&self, name: &Part, target: &Target) -> bool {
+    /// Whether it may change service `name` (part of its digest then).
+    pub fn concerns(&self, name: &Part) -> bool {
         self.service.as_ref().is_none_or(|s| s == name)
-            && vigie_changes::Selector::parse(&self.hosts)
-                .is_ok_and(|sel| sel.matches(&target.id, &target.labels))
+    }
+
+    /// Whether it changes service `name` on host `id` with `labels`.
+    pub fn applies(&self, name: &Part, id: &str, labels: &BTreeMap<String, String>) -> bool {
+        self.concerns(name)
+            && vigie_changes::Selector::parse(&self.hosts).is_ok_and(|sel| sel.matches(id, labels))
+    }
+
+    /// Its settings applied to a service's `replicas` and `env`.
+    pub fn apply(&self, replicas: &mut u32, env: &mut BTreeMap<String, String>) {
+        if let Some(n) = self.replicas {
+            *replicas = n;
+        }
+        env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
 
     /// What it does, for the plan.
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let mut what = Vec::new();
         if let Some(n) = self.replicas {
             what.push(format!("replicas {n}"));
@@ -92,32 +57,4 @@ impl Override {
         }
         format!("{} ({})", what.join(", "), self.hosts)
     }
-}
-
-/// Service `name` as it runs on `target`, and what changed it there.
-pub fn service_on(
-    env: &Environment,
-    name: &Part,
-    spec: &Service,
-    target: &Target,
-) -> (Service, Vec<String>) {
-    let mut spec = spec.clone();
-    let mut said = Vec::new();
-    for o in env.overrides.iter().filter(|o| o.applies(name, target)) {
-        if let Some(n) = o.replicas {
-            spec.replicas = n;
-        }
-        spec.env
-            .extend(o.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        said.push(format!("{name}: {}", o.describe()));
-    }
-    (spec, said)
-}
-
-/// The overrides that may change service `name`: part of its digest.
-pub fn overrides_of<'a>(env: &'a Environment, name: &Part) -> Vec<&'a Override> {
-    env.overrides
-        .iter()
-        .filter(|o| o.service.as_ref().is_none_or(|s| s == name))
-        .collect()
 }

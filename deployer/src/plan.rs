@@ -137,7 +137,7 @@ pub fn components_of(env: &Environment) -> BTreeMap<Component, String> {
         } else {
             digest(&(service, &connections))
         };
-        let overrides = crate::overrides::overrides_of(env, name);
+        let overrides: Vec<_> = env.overrides.iter().filter(|o| o.concerns(name)).collect();
         let of_code = if overrides.is_empty() {
             of_code
         } else {
@@ -250,8 +250,7 @@ fn plan_host(
     let mut steady = BTreeMap::new();
     let mut overrides = Vec::new();
     for (name, spec) in &env.services {
-        let (spec, said) = crate::overrides::service_on(env, name, spec, target);
-        overrides.extend(said);
+        let spec = service_on(env, name, spec, target, &mut overrides);
         let instance = components
             .get(&Component::Code(name.clone()))
             .map_or(1, |c| c.instance);
@@ -283,6 +282,27 @@ fn plan_host(
         maintenance: current.is_some_and(|c| c.maintenance),
         overrides,
     })
+}
+
+/// Service `name` as it runs on `target` (its `overrides:` applied, each
+/// said in `said`).
+fn service_on(
+    env: &Environment,
+    name: &Part,
+    spec: &Service,
+    target: &Target,
+    said: &mut Vec<String>,
+) -> Service {
+    let mut spec = spec.clone();
+    for o in env
+        .overrides
+        .iter()
+        .filter(|o| o.applies(name, &target.id, &target.labels))
+    {
+        o.apply(&mut spec.replicas, &mut spec.env);
+        said.push(format!("{name}: {}", o.describe()));
+    }
+    spec
 }
 
 fn check_collisions(env: &Environment, others: &[EnvRecord]) -> Result<(), DeployError> {

@@ -181,7 +181,10 @@ fn rollout_reads(caller: &Caller, call: &DeployCall) -> Vec<Read> {
                 vec![key(&caller.tenant, &app, &env)]
             })
             .unwrap_or_default(),
-        DeployCall::Rollout { app, environment } | DeployCall::Command { app, environment, .. } => {
+        DeployCall::Rollout { app, environment }
+        | DeployCall::Command {
+            app, environment, ..
+        } => {
             vec![key(&caller.tenant, app, environment)]
         }
         DeployCall::Rollouts => vec![Read::Prefix(ROLLOUT_PREFIX.as_bytes().to_vec())],

@@ -66,7 +66,11 @@ impl Tower {
             ));
         }
         r.command = Some((command, caller.operator.clone()));
-        let summary = format!("{app}/{environment}: rollout {} told {}", r.id, command.word());
+        let summary = format!(
+            "{app}/{environment}: rollout {} told {}",
+            r.id,
+            command.word()
+        );
         turn.put(key, encode(&r));
         self.audit_host(turn, caller, "", AuditAction::DeployCommanded, summary);
         Ok(DeployAnswer::Recorded)
@@ -155,9 +159,8 @@ mod tests {
             .iter()
             .filter(|(k, v)| {
                 k.starts_with(b"audit/rec/")
-                    && v.as_ref().is_some_and(|v| {
-                        String::from_utf8_lossy(v).contains("deploy_commanded")
-                    })
+                    && v.as_ref()
+                        .is_some_and(|v| String::from_utf8_lossy(v).contains("deploy_commanded"))
             })
             .count()
     }
@@ -188,11 +191,25 @@ mod tests {
             panic!("not started");
         };
         let daemon = Caller::internal(crate::TOWER_TENANT, "deployd");
-        call(&mut tower, &daemon, progress(&id, Phase::Wave(0)), db, &mut turn).unwrap();
+        call(
+            &mut tower,
+            &daemon,
+            progress(&id, Phase::Wave(0)),
+            db,
+            &mut turn,
+        )
+        .unwrap();
         let err = call(&mut tower, &alice, abort.clone(), db, &mut turn).unwrap_err();
         assert_eq!(err.kind, ApiFaultKind::Conflict);
         assert!(err.message.contains("not deployed its canary yet"), "{err}");
-        call(&mut tower, &daemon, progress(&id, Phase::Wait(1)), db, &mut turn).unwrap();
+        call(
+            &mut tower,
+            &daemon,
+            progress(&id, Phase::Wait(1)),
+            db,
+            &mut turn,
+        )
+        .unwrap();
         // A reader scoped to some hosts may not move a deploy of all.
         let scoped = Caller {
             scope: Scope::Only(vec!["web-1".into()]),

@@ -103,16 +103,20 @@ fn no_failure(loads: Vec<LoadLoop>, seen: [&[&str]; 2]) -> Vec<LoadReport> {
 fn a_canary_waits_through_restarts_then_abort_takes_it_back_and_continue_deploys_the_rest(
 ) -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
-    let made = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop/make-repo.sh"))
-        .arg(work.path())
-        .output()?;
+    let made =
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop/make-repo.sh"))
+            .arg(work.path())
+            .output()?;
     anyhow::ensure!(made.status.success(), "make-repo: {made:?}");
     let setup = Setup::new("canary")
         .host("canary-1", &[("role", "shop"), ("address", "127.0.0.21")])
         .host("canary-2", &[("role", "shop"), ("address", "127.0.0.22")]);
     let tower = Launcher::start(setup)?;
     let _leftovers = Leftovers(HOSTS.iter().map(|(h, _)| tower.root(h)).collect());
-    let (v1, v2) = (environment(work.path(), "v1")?, environment(work.path(), "v2")?);
+    let (v1, v2) = (
+        environment(work.path(), "v1")?,
+        environment(work.path(), "v2")?,
+    );
     let deploy = |file: &Path, canary: bool| {
         let file = file.display().to_string();
         let mut args = vec!["deploy", file.as_str()];
@@ -146,7 +150,10 @@ fn a_canary_waits_through_restarts_then_abort_takes_it_back_and_continue_deploys
     // v2 with a canary of one host: canary-1 only, then it waits.
     let running = loads(&r1)?;
     let said = deploy(&v2, true)?;
-    assert!(said.contains("waits in the tower after its canary"), "{said}");
+    assert!(
+        said.contains("waits in the tower after its canary"),
+        "{said}"
+    );
     let waiting = record(&tower, "shop", "prod")?;
     assert_eq!(
         waiting.history.last().map(|d| d.outcome),
@@ -154,7 +161,10 @@ fn a_canary_waits_through_restarts_then_abort_takes_it_back_and_continue_deploys
         "the inventory says what runs while it waits"
     );
     let now = answers(&waiting)?;
-    assert!(now[0].starts_with("shop v2") && now[1].starts_with("shop v1"), "{now:?}");
+    assert!(
+        now[0].starts_with("shop v2") && now[1].starts_with("shop v1"),
+        "{now:?}"
+    );
     let shown = stdout_ok(tower.cli(&["deployments", "show", "shop/prod"])?)?;
     assert!(shown.contains("waits after its canary"), "{shown}");
 
@@ -176,7 +186,10 @@ fn a_canary_waits_through_restarts_then_abort_takes_it_back_and_continue_deploys
     let r = record(&tower, "shop", "prod")?;
     assert_eq!(r.hosts, r1.hosts, "every host runs v1 again");
     assert_eq!(r.components, r1.components);
-    assert_eq!(r.history.last().map(|d| d.outcome), Some(Outcome::RolledBack));
+    assert_eq!(
+        r.history.last().map(|d| d.outcome),
+        Some(Outcome::RolledBack)
+    );
     assert!(answers(&r)?.iter().all(|a| a.starts_with("shop v1")));
     no_failure(running, [&["v1", "v2", "v1"], &["v1"]]);
     let again = tower.cli(&["deployments", "continue", "shop/prod"])?;
@@ -188,7 +201,10 @@ fn a_canary_waits_through_restarts_then_abort_takes_it_back_and_continue_deploys
     let went = stdout_ok(tower.cli(&["deployments", "continue", "shop/prod"])?)?;
     assert!(went.contains("succeeded"), "{went}");
     let r2 = record(&tower, "shop", "prod")?;
-    assert_eq!(r2.history.last().map(|d| d.outcome), Some(Outcome::Succeeded));
+    assert_eq!(
+        r2.history.last().map(|d| d.outcome),
+        Some(Outcome::Succeeded)
+    );
     assert!(answers(&r2)?.iter().all(|a| a.starts_with("shop v2")));
     no_failure(running, [&["v1", "v2"], &["v1", "v2"]]);
     Ok(())

@@ -179,7 +179,13 @@ pub(super) fn compile_abort(env: &Environment, plan: &DeployPlan, host: &HostPla
         } else {
             0
         };
-        steps.extend(stop_placement(&env.key, &service.name, &new, &service.spec, drain));
+        steps.extend(stop_placement(
+            &env.key,
+            &service.name,
+            &new,
+            &service.spec,
+            drain,
+        ));
     }
     ChangeSpec {
         title: format!(

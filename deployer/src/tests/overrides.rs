@@ -36,12 +36,33 @@ fn a_label_or_a_host_gets_its_own_replicas_and_env_the_last_entry_winning() {
         .collect();
     assert_eq!(replicas, [(2, 2), (4, 4), (1, 1)]);
     assert!(p.hosts[0].overrides.is_empty());
-    assert_eq!(p.hosts[1].overrides, ["web: replicas 4, env MODE, WORKERS (size=big)"]);
+    assert_eq!(
+        p.hosts[1].overrides,
+        ["web: replicas 4, env MODE, WORKERS (size=big)"]
+    );
     assert_eq!(p.hosts[2].overrides.len(), 2, "{:?}", p.hosts[2].overrides);
-    let big = env_file(&env, &p.hosts[1].services[0], hosts[1].address, 1, Some(21000));
-    assert!(big.contains("MODE='big'") && big.contains("WORKERS='8'"), "{big}");
-    let small = env_file(&env, &p.hosts[0].services[0], hosts[0].address, 1, Some(21000));
-    assert!(small.contains("MODE='normal'") && !small.contains("WORKERS"), "{small}");
+    let big = env_file(
+        &env,
+        &p.hosts[1].services[0],
+        hosts[1].address,
+        1,
+        Some(21000),
+    );
+    assert!(
+        big.contains("MODE='big'") && big.contains("WORKERS='8'"),
+        "{big}"
+    );
+    let small = env_file(
+        &env,
+        &p.hosts[0].services[0],
+        hosts[0].address,
+        1,
+        Some(21000),
+    );
+    assert!(
+        small.contains("MODE='normal'") && !small.contains("WORKERS"),
+        "{small}"
+    );
 
     // Adding an override restarts the service (its digest moves); an
     // environment without any keeps the digest it always had.
@@ -52,10 +73,19 @@ fn a_label_or_a_host_gets_its_own_replicas_and_env_the_last_entry_winning() {
 #[test]
 fn an_override_of_no_service_or_of_the_deployers_own_variables_is_refused() {
     for (extra, field) in [
-        ("  - hosts: web-1\n    service: api\n    replicas: 2\n", "overrides[0].service"),
-        ("  - hosts: web-1\n    env:\n      PORT: '80'\n", "overrides[0].env"),
+        (
+            "  - hosts: web-1\n    service: api\n    replicas: 2\n",
+            "overrides[0].service",
+        ),
+        (
+            "  - hosts: web-1\n    env:\n      PORT: '80'\n",
+            "overrides[0].env",
+        ),
         ("  - hosts: web-1\n", "overrides[0].hosts"),
-        ("  - hosts: web-1\n    replicas: 2\n    memory: 2G\n", "overrides[0]"),
+        (
+            "  - hosts: web-1\n    replicas: 2\n    memory: 2G\n",
+            "overrides[0]",
+        ),
     ] {
         let text = format!("{ENV}overrides:\n{extra}");
         let err = parse_environment("e", &text).unwrap_err().to_string();

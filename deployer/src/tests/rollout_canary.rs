@@ -84,7 +84,10 @@ fn abort_takes_the_canary_back_to_the_instance_it_ran_and_records_what_runs() {
     let start = names.iter().position(|n| *n == "start web #1 replica 1");
     let switch = names.iter().position(|n| n.starts_with("switch the proxy"));
     let stop = names.iter().position(|n| *n == "stop web #2 replica 1");
-    assert!(start < switch && switch < stop && start.is_some(), "{names:?}");
+    assert!(
+        start < switch && switch < stop && start.is_some(),
+        "{names:?}"
+    );
     let switches = names
         .iter()
         .filter(|n| n.starts_with("switch the proxy"))
@@ -97,7 +100,10 @@ fn abort_takes_the_canary_back_to_the_instance_it_ran_and_records_what_runs() {
     });
     let rec = records(&out);
     assert_eq!(rec[0].hosts, r1.hosts, "every host runs v1 again");
-    assert_eq!(rec[0].components, r1.components, "instance numbers as before");
+    assert_eq!(
+        rec[0].components, r1.components,
+        "instance numbers as before"
+    );
     let last = rec[0].history.last().unwrap();
     assert_eq!(last.outcome, Outcome::RolledBack);
     assert_eq!(last.changes["web-1"], ids[0], "the way back is named");

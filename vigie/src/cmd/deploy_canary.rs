@@ -32,15 +32,14 @@ pub fn waits(r: &Rollout, format: Format) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `continue` or `abort`, then the rollout followed to its end.
-pub fn command(
+/// Sends `continue` or `abort`; returns the end its following expects
+/// (`deployments.rs` follows it: an abort's end is rolled back).
+pub fn send(
     client: &mut Tower,
-    name: &str,
+    key: &EnvKey,
     command: RolloutCommand,
     format: Format,
-) -> anyhow::Result<ExitCode> {
-    let key = super::rollout::env_key(name)?;
-    let stop = super::rollout::interrupt_flag()?;
+) -> anyhow::Result<RolloutEnd> {
     client.ask(calls::DeployCommand {
         app: key.app.to_string(),
         environment: key.environment.to_string(),
@@ -52,11 +51,10 @@ pub fn command(
             command.word()
         );
     }
-    let expected = match command {
+    Ok(match command {
         RolloutCommand::Continue => RolloutEnd::Succeeded,
         RolloutCommand::Abort => RolloutEnd::RolledBack,
-    };
-    super::rollout::follow_to(client, &key, None, format, &stop, expected)
+    })
 }
 
 /// `deployments show`'s line about a deploy running now.

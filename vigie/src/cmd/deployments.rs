@@ -93,10 +93,10 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
             super::deploy_check::check(&mut client, &key, &records, format)
         }
         DeploymentsCmd::Continue { name } => {
-            super::deploy_canary::command(&mut client, &name, RolloutCommand::Continue, format)
+            command(&mut client, &name, RolloutCommand::Continue, format)
         }
         DeploymentsCmd::Abort { name } => {
-            super::deploy_canary::command(&mut client, &name, RolloutCommand::Abort, format)
+            command(&mut client, &name, RolloutCommand::Abort, format)
         }
         DeploymentsCmd::Watch { name } => {
             let key = super::rollout::env_key(&name)?;
@@ -118,6 +118,19 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `continue` or `abort` of a canary, then the rollout followed to its end.
+fn command(
+    client: &mut Tower,
+    name: &str,
+    command: RolloutCommand,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let key = super::rollout::env_key(name)?;
+    let stop = super::rollout::interrupt_flag()?;
+    let expected = super::deploy_canary::send(client, &key, command, format)?;
+    super::rollout::follow_to(client, &key, None, format, &stop, expected)
 }
 
 fn list(
