@@ -18,7 +18,7 @@ use vigie_tests::keepalive_load::{KeepAliveLoop, KeepAliveReport};
 use vigie_tests::{stdout_ok, Launcher, Setup};
 
 const LONG: Duration = Duration::from_secs(900);
-const DEPLOYS: usize = 10;
+const DEPLOYS: usize = 20;
 
 fn row(what: &str, reloads: usize, took: Duration, keep: &KeepAliveReport, new: &LoadReport) {
     println!(
