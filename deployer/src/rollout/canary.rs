@@ -143,7 +143,24 @@ impl Rollout {
 /// switched to it (one reload), then the new replicas drained and
 /// stopped. Undo (a failed check) leaves the new version serving.
 pub(super) fn compile_abort(env: &Environment, plan: &DeployPlan, host: &HostPlan) -> ChangeSpec {
+    let new_of = |service: &crate::plan::ServicePlan| crate::inventory::Placement {
+        instance: service.instance,
+        replicas: service.spec.replicas,
+        ports: service.ports.clone(),
+    };
     let mut steps = prelude(env);
+    // A worker has no proxy in front: the new one stops before the
+    // previous one starts, as in a rolling update.
+    let workers = host.services.iter().filter(|s| s.spec.role == Role::Worker);
+    for service in workers {
+        steps.extend(stop_placement(
+            &env.key,
+            &service.name,
+            &new_of(service),
+            &service.spec,
+            0,
+        ));
+    }
     let previous: Vec<_> = host
         .services
         .iter()
@@ -168,21 +185,13 @@ pub(super) fn compile_abort(env: &Environment, plan: &DeployPlan, host: &HostPla
             &route_list(env, &routes),
         ),
     ));
-    for service in &host.services {
-        let new = crate::inventory::Placement {
-            instance: service.instance,
-            replicas: service.spec.replicas,
-            ports: service.ports.clone(),
-        };
-        let drain = if service.spec.role == Role::Web {
-            service.spec.drain_ms
-        } else {
-            0
-        };
+    let web = host.services.iter().filter(|s| s.spec.role == Role::Web);
+    for service in web {
+        let drain = service.spec.drain_ms;
         steps.extend(stop_placement(
             &env.key,
             &service.name,
-            &new,
+            &new_of(service),
             &service.spec,
             drain,
         ));
