@@ -98,6 +98,23 @@ impl Driver {
         &self.id
     }
 
+    /// An operator's word found in the stored rollout: the machine takes
+    /// it while it waits after its canary (and ignores it otherwise, so a
+    /// word read again at every poll is carried out once).
+    pub fn command(&mut self, stored: &Stored) {
+        let Some((command, by)) = &stored.command else {
+            return;
+        };
+        let waits = self
+            .machine
+            .as_ref()
+            .is_some_and(|m| m.waits_for_a_word());
+        if waits && self.end.is_none() {
+            info!(event = "rollout_commanded", rollout = %self.id, command = command.word(), by = %by);
+            self.feed(Input::Command(*command));
+        }
+    }
+
     /// Records, carries out what it can, follows the open changes.
     pub fn tick(&mut self) -> Tick {
         loop {
@@ -369,6 +386,7 @@ fn build(stored: &Stored) -> Result<Machine, DeploydError> {
             operator: stored.operator.clone(),
             started_ms: stored.started_ms,
             version: stored.version.clone(),
+            canary: stored.canary,
         };
         let rollout = Rollout::new(env, stored.id.clone(), options);
         return Ok(Machine::Deploy(Box::new(rollout)));

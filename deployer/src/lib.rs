@@ -11,6 +11,7 @@ mod file;
 mod inventory;
 mod maintenance;
 mod names;
+mod overrides;
 mod plan;
 mod ports;
 mod recovery;
@@ -35,6 +36,7 @@ pub use maintenance::{
     MigrationCheck,
 };
 pub use names::{owned_names, EnvKey, Part, BIN_DIR, MAX_PART, PROXY_DIR};
+pub use overrides::Override;
 pub use plan::{
     components_of, kept_instances, plan, settle, Bump, DeployPlan, HostPlan, ServicePlan, Target,
     ADDRESS_LABEL,

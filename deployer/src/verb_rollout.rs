@@ -151,7 +151,8 @@ impl VerbRollout {
                 out.extend(self.done(Finish::Failed));
                 out
             }
-            Input::Facts(_) | Input::Recorded { .. } => Vec::new(),
+            // A verb never waits for a word: a continue or abort is not for it.
+            Input::Facts(_) | Input::Recorded { .. } | Input::Command(_) => Vec::new(),
         }
     }
 
@@ -386,6 +387,15 @@ pub enum Machine {
 }
 
 impl Machine {
+    /// Whether it waits after its canary for `continue` or `abort` (a
+    /// verb never does).
+    pub fn waits_for_a_word(&self) -> bool {
+        match self {
+            Machine::Deploy(m) => matches!(m.state().phase, crate::rollout::Phase::Wait(_)),
+            Machine::Verb(_) => false,
+        }
+    }
+
     pub fn start(&mut self) -> Vec<Output> {
         match self {
             Machine::Deploy(m) => m.start(),

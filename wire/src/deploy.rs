@@ -34,6 +34,17 @@ pub enum DeployCall {
         parallel: u32,
         from_maintenance: bool,
         force_unlock: bool,
+        /// Hosts deployed first, then the rollout waits for a
+        /// [`DeployCall::Command`] (0: no canary).
+        #[serde(default)]
+        canary: u32,
+    },
+    /// An operator's word to a rollout waiting after its canary: go on,
+    /// or take the canary hosts back (audited; refused unless waiting).
+    Command {
+        app: String,
+        environment: String,
+        command: RolloutCommand,
     },
     /// Starts a deploy of the environment the application catalog's
     /// `version` holds (`vigie deploy APP/ENV --version V`): like `Start`,
@@ -92,6 +103,7 @@ impl DeployCall {
                 | DeployCall::Follow
                 | DeployCall::Verb { .. }
                 | DeployCall::Progress { .. }
+                | DeployCall::Command { .. }
         )
     }
 }
@@ -151,6 +163,25 @@ impl EnvVerb {
     }
 }
 
+/// What an operator tells a rollout that waits after its canary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutCommand {
+    /// Deploy the remaining hosts.
+    Continue,
+    /// Take the canary hosts back to the previous version.
+    Abort,
+}
+
+impl RolloutCommand {
+    pub fn word(self) -> &'static str {
+        match self {
+            RolloutCommand::Continue => "continue",
+            RolloutCommand::Abort => "abort",
+        }
+    }
+}
+
 /// How a rollout ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -199,6 +230,16 @@ pub struct Rollout {
     pub text: String,
     pub parallel: u32,
     pub from_maintenance: bool,
+    /// Hosts deployed before the rollout waits (0: no canary).
+    #[serde(default)]
+    pub canary: u32,
+    /// Waiting after its canary for `continue` or `abort` (the referee
+    /// reads it from the daemon's state).
+    #[serde(default)]
+    pub waiting: bool,
+    /// What an operator told it while it waited, and who.
+    #[serde(default)]
+    pub command: Option<(RolloutCommand, String)>,
     /// The deploy daemon's state (`vigie_deployer::rollout::State`, JSON);
     /// empty until it took the rollout, and in answers to operators.
     #[serde(with = "serde_bytes")]
@@ -280,6 +321,7 @@ mod tests {
             parallel: 1,
             from_maintenance: false,
             force_unlock: true,
+            canary: 0,
         };
         assert!(start.mutates());
         assert_eq!(ApiCall::Deploy(start).verb(), Some(Verb::Deploy));

@@ -654,7 +654,8 @@ impl ApiCall {
             ApiCall::Deploy(
                 crate::deploy::DeployCall::Start { .. }
                 | crate::deploy::DeployCall::StartVersion { .. }
-                | crate::deploy::DeployCall::Verb { .. },
+                | crate::deploy::DeployCall::Verb { .. }
+                | crate::deploy::DeployCall::Command { .. },
             ) => Verb::Deploy,
             ApiCall::Deploy(crate::deploy::DeployCall::List)
             | ApiCall::Deploy(crate::deploy::DeployCall::Rollout { .. }) => Verb::ChangesRead,

@@ -60,6 +60,8 @@ pub enum AuditAction {
     DeployEnded,
     /// A verb run on a deployed environment (`undeploy`, `stop`, `rollback`...).
     DeployVerb,
+    /// An operator's `continue` or `abort` of a rollout after its canary.
+    DeployCommanded,
     /// The web console's credentials (`web_auth.rs`).
     TokenIssued,
     SessionIssued,
@@ -115,6 +117,7 @@ impl AuditAction {
             Self::DeployUnlocked => "deploy_unlocked",
             Self::DeployEnded => "deploy_ended",
             Self::DeployVerb => "deploy_verb",
+            Self::DeployCommanded => "deploy_commanded",
             Self::TokenIssued => "token_issued",
             Self::SessionIssued => "session_issued",
             Self::CredentialRevoked => "credential_revoked",

@@ -149,6 +149,9 @@ fn verb_rollout(caller: &Caller, asked: Asked, last: Rollout, id: String, now: u
             _ => last.version,
         },
         verb: Some(asked.verb),
+        canary: 0,
+        waiting: false,
+        command: None,
     }
 }
 

@@ -79,7 +79,8 @@ impl Tower {
             | DeployCall::Rollout { .. }
             | DeployCall::Rollouts
             | DeployCall::Follow
-            | DeployCall::Progress { .. }) => self.rollout_call(caller, c, db, turn),
+            | DeployCall::Progress { .. }
+            | DeployCall::Command { .. }) => self.rollout_call(caller, c, db, turn),
             DeployCall::List => self.deploy_list(caller, db, turn),
             DeployCall::Record {
                 app,

@@ -36,6 +36,7 @@ pub mod provision;
 pub mod provision_pool;
 pub mod regrant;
 pub mod replay;
+pub mod rollout_command;
 pub mod rollouts;
 pub mod scope;
 pub mod servers;

@@ -105,6 +105,7 @@ impl Tower {
                 parallel,
                 from_maintenance,
                 force_unlock,
+                canary,
             } => {
                 let start = Start {
                     file,
@@ -114,6 +115,7 @@ impl Tower {
                     force_unlock,
                     version: None,
                     joined: Vec::new(),
+                    canary,
                 };
                 self.start_rollout(caller, start, db, turn)?
             }
@@ -134,6 +136,7 @@ impl Tower {
                     force_unlock,
                     version: Some(version),
                     joined: Vec::new(),
+                    canary: 0,
                 };
                 self.start_rollout(caller, start, db, turn)?
             }
@@ -154,6 +157,7 @@ impl Tower {
                 });
                 DeployAnswer::Rollout(found)
             }
+            c @ DeployCall::Command { .. } => self.rollout_command(caller, c, db, turn)?,
             DeployCall::Rollouts => {
                 tower_only(caller)?;
                 DeployAnswer::Rollouts(open_rollouts(db, turn)?)
@@ -204,6 +208,7 @@ impl Tower {
                 )
             })?;
         let now = now_ms();
+        r.waiting = vigie_deployer::rollout::waiting(&state);
         r.state = state;
         // Lines a retried call already brought are not said twice.
         let known = r.said.saturating_sub(said_before);
@@ -285,6 +290,9 @@ impl Tower {
             text: s.text,
             parallel: s.parallel.clamp(1, 1000),
             from_maintenance: s.from_maintenance,
+            canary: s.canary,
+            waiting: false,
+            command: None,
             state: Vec::new(),
             lines: Vec::new(),
             said: 0,
@@ -321,6 +329,7 @@ pub(crate) struct Start {
     pub version: Option<String>,
     /// The hosts that joined, for a follow deploy (said in its audit).
     pub joined: Vec<String>,
+    pub canary: u32,
 }
 
 fn tower_only(caller: &Caller) -> Result<(), ApiFault> {
@@ -331,6 +340,14 @@ fn tower_only(caller: &Caller) -> Result<(), ApiFault> {
             "only the tower's deploy daemon makes this call",
         )),
     }
+}
+
+pub(crate) fn stored_rollout(
+    db: &Fetched,
+    turn: &Turn,
+    key: &[u8],
+) -> Result<Option<Rollout>, ApiFault> {
+    stored(db, turn, key)
 }
 
 /// Every rollout not ended, all tenants, this turn's writes included.
@@ -383,6 +400,7 @@ mod tests {
             parallel: 1,
             from_maintenance: false,
             force_unlock,
+            canary: 0,
         }
     }
 

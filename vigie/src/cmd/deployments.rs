@@ -10,7 +10,7 @@ use anyhow::Context;
 
 use vigie_client::calls;
 use vigie_deployer::EnvRecord;
-use vigie_wire::deploy::Deployment;
+use vigie_wire::deploy::{Deployment, RolloutCommand};
 
 use super::conn::{Conn, Tower};
 use super::escape::field;
@@ -52,6 +52,18 @@ enum DeploymentsCmd {
     },
     #[command(flatten)]
     Verb(super::deploy_verbs::VerbCmd),
+    /// A deploy waiting after its canary (`deploy --canary N`): deploy
+    /// the other hosts, and follow it.
+    Continue {
+        /// APP/ENVIRONMENT, e.g. shop/prod.
+        name: String,
+    },
+    /// A deploy waiting after its canary: take the canary hosts back to
+    /// the previous version, and follow it (exit 0 once rolled back).
+    Abort {
+        /// APP/ENVIRONMENT, e.g. shop/prod.
+        name: String,
+    },
 }
 
 /// The deployer's inventory: every environment's record.
@@ -84,6 +96,12 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
             super::deploy_check::check(&mut client, &key, &records, format)
         }
         DeploymentsCmd::Verb(cmd) => super::deploy_verbs::run(&mut client, cmd, format),
+        DeploymentsCmd::Continue { name } => {
+            command(&mut client, &name, RolloutCommand::Continue, format)
+        }
+        DeploymentsCmd::Abort { name } => {
+            command(&mut client, &name, RolloutCommand::Abort, format)
+        }
         DeploymentsCmd::Watch { name } => {
             let key = super::rollout::env_key(&name)?;
             let stop = super::rollout::interrupt_flag()?;
@@ -99,10 +117,24 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
                 super::out::json(&super::json::DeploymentJson::new(r, true))?;
             } else {
                 show(r)?;
+                super::deploy_canary::show_waiting(&mut client, &r.key)?;
             }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `continue` or `abort` of a canary, then the rollout followed to its end.
+fn command(
+    client: &mut Tower,
+    name: &str,
+    command: RolloutCommand,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let key = super::rollout::env_key(name)?;
+    let stop = super::rollout::interrupt_flag()?;
+    let expected = super::deploy_canary::send(client, &key, command, format)?;
+    super::rollout::follow_to(client, &key, None, format, &stop, expected)
 }
 
 fn list(

@@ -7,6 +7,7 @@ pub mod conn;
 mod demo;
 mod deploy;
 mod deploy_catalog;
+mod deploy_canary;
 mod deploy_check;
 mod deploy_plan;
 mod deploy_verbs;
