@@ -167,6 +167,7 @@ pub(crate) struct RawEnvironment {
     #[serde(default)]
     pub follow: bool,
     pub maintenance_page: Option<String>,
+    #[serde(default)]
     pub overrides: Vec<RawOverride>,
 }
 
