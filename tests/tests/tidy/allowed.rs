@@ -169,6 +169,5 @@ pub const LONG_FNS: &[(&str, usize)] = &[
     ),
     ("bench/src/agents.rs::run", 83),
     ("bench/src/catalog.rs::run", 107),
-    ("bench/src/changes.rs::measure", 195),
     ("bench/src/lib.rs::run", 137),
 ];
