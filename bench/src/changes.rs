@@ -14,7 +14,7 @@ use vigie_escalator::LocalServer;
 use vigie_plug::{FleetConfig, PlugConfig};
 use vigie_referee::RefereeConfig;
 use vigie_wire::tower::{
-    host_topic, ApiAnswer, ApiCall, Caller, ChangeState, ChangeView, StepStatus,
+    host_topic, ApiAnswer, ApiCall, Caller, ChangeState, ChangeView, Published, StepStatus,
 };
 
 #[derive(Debug, clap::Args)]
@@ -441,6 +441,14 @@ fn dispatch(rig: &mut Rig, watcher: &Watcher, a: &Args) -> anyhow::Result<(Durat
     let observer = ctx.socket(zmq::SUB)?;
     observer.connect(&rig.orders)?;
     observer.set_rcvtimeo(30_000)?;
+    // Every sampled host's topic at once, before the warm-up: a
+    // subscription made just before its sample could miss the order.
+    let hosts: Vec<String> = (0..a.samples.min(a.hosts))
+        .map(|i| format!("sim-{}", 1 + i))
+        .collect();
+    for host in &hosts {
+        observer.set_subscribe(&host_topic(host))?;
+    }
     let one = spec(1)?;
     let client = &mut rig.client;
     // A SUB socket misses what is published before its subscription reaches
@@ -454,12 +462,10 @@ fn dispatch(rig: &mut Rig, watcher: &Watcher, a: &Args) -> anyhow::Result<(Durat
     let mut to_order = Vec::new();
     let mut to_started = Vec::new();
     for i in 0..a.samples {
-        let host = format!("sim-{}", 1 + i % a.hosts);
-        observer.set_subscribe(&host_topic(&host))?;
-        std::thread::sleep(Duration::from_millis(5)); // let the subscription reach the publisher
+        let host = &hosts[i % hosts.len()];
         let t0 = Instant::now();
-        let id = submit_one(client, &one, &host)?;
-        observer.recv_multipart(0).context("no order seen")?;
+        let id = submit_one(client, &one, host)?;
+        order_seen(&observer, &id)?;
         to_order.push(t0.elapsed());
         // One update may say both "started" and "final": record the first
         // update showing the start, then wait for the end.
@@ -471,7 +477,6 @@ fn dispatch(rig: &mut Rig, watcher: &Watcher, a: &Args) -> anyhow::Result<(Durat
             v.state.is_final()
         })?;
         to_started.push(start.context("never started")?);
-        observer.set_unsubscribe(&host_topic(&host))?;
     }
     to_order.sort();
     to_started.sort();
@@ -487,6 +492,20 @@ fn dispatch(rig: &mut Rig, watcher: &Watcher, a: &Args) -> anyhow::Result<(Durat
         pct(&to_started, 0.99)
     );
     Ok((pct(&to_order, 0.5), pct(&to_order, 0.99)))
+}
+
+/// Waits for the order of change `id` on the wire (skipping what else the
+/// sampled hosts' topics carry: acknowledgements of earlier reports).
+fn order_seen(observer: &zmq::Socket, id: &str) -> anyhow::Result<()> {
+    loop {
+        let parts = observer.recv_multipart(0).context("no order seen")?;
+        let Some(frame) = parts.get(1) else { continue };
+        if let Ok(Published::Order(o)) = vigie_wire::decode::<Published>(frame) {
+            if o.change == id {
+                return Ok(());
+            }
+        }
+    }
 }
 
 /// Submits `spec` to one host: the change's id.
