@@ -395,3 +395,80 @@ impl Calls {
         (held, Some(change_topic(c)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use vigie_wire::front::{Grant, OperatorRecord, Verb};
+    use vigie_wire::tower::{ApiAnswer, ApiCall, ApiReply, ChangeState, ChangeView};
+
+    use super::{Calls, Effect, OperatorCall};
+
+    fn view(id: &str, state: ChangeState) -> ChangeView {
+        ChangeView {
+            id: id.into(),
+            host: "h".into(),
+            seq: 1,
+            tenant: "t".into(),
+            operator: "ann".into(),
+            title: "x".into(),
+            state,
+            steps: Vec::new(),
+            submitted_ms: 0,
+            updated_ms: 0,
+            waiting: None,
+        }
+    }
+
+    /// One `StatusOf` watch covers its list, but a change the referee did
+    /// not answer with (not the caller's) never reaches the peer.
+    #[test]
+    fn a_list_watch_relays_only_the_changes_the_referee_let_it_read() {
+        let mut calls = Calls::new(|_| true);
+        let ann = OperatorRecord {
+            name: "ann".into(),
+            tenant: "t".into(),
+            public: "k".into(),
+            grants: vec![Grant {
+                verb: Verb::ChangesRead,
+                scope: "*".into(),
+            }],
+            revoked: false,
+        };
+        let asked = OperatorCall {
+            id: 7,
+            call: ApiCall::StatusOf {
+                changes: vec!["c1".into(), "c2".into(), "c1".into()],
+            },
+            tenant: None,
+            watch: true,
+            idem: None,
+        };
+        let (effect, subscribe) = calls.call(&ann, b"peer".to_vec(), asked);
+        assert_eq!(subscribe.len(), 2, "one subscription per change, once");
+        let Effect::Forward(req) = effect else {
+            panic!("the call goes on to the referee")
+        };
+        // Both change while the referee answers: held until the answer.
+        assert!(calls
+            .update(&view("c1", ChangeState::Dispatched))
+            .0
+            .is_empty());
+        assert!(calls
+            .update(&view("c2", ChangeState::Dispatched))
+            .0
+            .is_empty());
+        let reply = ApiReply {
+            id: req.id,
+            body: Ok(ApiAnswer::Changes(vec![view("c1", ChangeState::Queued)])),
+        };
+        let a = calls.answer(reply).expect("a relayed answer");
+        assert_eq!(a.reply.id, 7);
+        assert!(a.held.iter().all(|v| v.id == "c1"), "{:?}", a.held);
+        assert_eq!(a.unsubscribe.len(), 1, "nobody watches c2 any more");
+        let (peers, _) = calls.update(&view("c2", ChangeState::Succeeded));
+        assert!(peers.is_empty(), "c2 was not the caller's to read");
+        let (peers, done) = calls.update(&view("c1", ChangeState::Succeeded));
+        assert_eq!(peers, vec![b"peer".to_vec()]);
+        assert!(done.is_some(), "a final state ends the watch");
+    }
+}
