@@ -14,7 +14,7 @@ use vigie_escalator::LocalServer;
 use vigie_plug::{FleetConfig, PlugConfig};
 use vigie_referee::RefereeConfig;
 use vigie_wire::tower::{
-    host_topic, ApiAnswer, ApiCall, Caller, ChangeState, ChangeView, StepStatus,
+    host_topic, ApiAnswer, ApiCall, Caller, ChangeState, ChangeView, Published, StepStatus,
 };
 
 #[derive(Debug, clap::Args)]
@@ -313,50 +313,102 @@ fn wait_for(
     anyhow::bail!("no update for {id} within 2 s")
 }
 
-fn measure(a: &Args, scrape_metrics: bool, etcd: Option<&str>) -> anyhow::Result<Figures> {
-    let dir = tempfile::Builder::new().prefix("vigie-bench-").tempdir()?;
-    let (esc, endpoint) = escalator(&dir.path().join("escalator"), etcd)?;
-    let (api, events, orders) = (tcp()?, tcp()?, tcp()?);
-    let stop = Arc::new(AtomicBool::new(false));
-    let cfg = RefereeConfig::new(&endpoint, &api, &events, &orders);
-    let flag = stop.clone();
-    let referee = std::thread::spawn(move || vigie_referee::serve(cfg, flag));
-    let fleet_cfg = FleetConfig {
-        plug: PlugConfig {
-            events: events.clone(),
-            orders: orders.clone(),
-            heartbeat: Duration::from_millis(500),
-            observe: None,
-        },
-        prefix: "sim-".into(),
-        hosts: a.hosts,
-        labels: Default::default(),
-        stash: dir.path().join("stash"),
-    };
-    let flag = stop.clone();
-    let fleet = std::thread::spawn(move || vigie_plug::run_fleet(fleet_cfg, flag));
+/// What one measurement runs: an escalator, the referee and the fleet on
+/// threads of this process (and the metrics daemon, scraped, if asked),
+/// with a client straight to the referee. Everything stops with `stop`.
+struct Rig {
+    dir: tempfile::TempDir,
+    esc: Box<dyn std::any::Any>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    metrics: Option<(zmq::Context, zmq::Socket)>,
+    orders: String,
+    client: ApiClient,
+}
 
-    let metrics = if scrape_metrics {
-        let ctx = zmq::Context::new();
-        let (sock, threads) =
-            start_metrics(&ctx, dir.path(), &api, &orders, &endpoint, stop.clone())?;
-        Some((ctx, sock, threads))
-    } else {
-        None
-    };
-    let caller = Caller::internal(vigie_wire::ids::TOWER_TENANT, "bench");
-    let mut client = ApiClient::direct(&api, &orders, caller)?;
-    // A benchmark may poll: wait until the referee counts every host online.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let ApiAnswer::Hosts(h) = client.call(ApiCall::Hosts)? {
-            if h.iter().filter(|h| h.online).count() == a.hosts {
-                break;
-            }
-        }
-        anyhow::ensure!(Instant::now() < deadline, "the fleet did not come online");
-        std::thread::sleep(Duration::from_millis(50));
+impl Rig {
+    fn start(a: &Args, scrape_metrics: bool, etcd: Option<&str>) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("vigie-bench-").tempdir()?;
+        let (esc, endpoint) = escalator(&dir.path().join("escalator"), etcd)?;
+        let (api, events, orders) = (tcp()?, tcp()?, tcp()?);
+        let stop = Arc::new(AtomicBool::new(false));
+        let cfg = RefereeConfig::new(&endpoint, &api, &events, &orders);
+        let flag = stop.clone();
+        let mut threads = vec![std::thread::spawn(move || {
+            let _ = vigie_referee::serve(cfg, flag);
+        })];
+        let fleet_cfg = FleetConfig {
+            plug: PlugConfig {
+                events,
+                orders: orders.clone(),
+                heartbeat: Duration::from_millis(500),
+                observe: None,
+            },
+            prefix: "sim-".into(),
+            hosts: a.hosts,
+            labels: Default::default(),
+            stash: dir.path().join("stash"),
+        };
+        let flag = stop.clone();
+        threads.push(std::thread::spawn(move || {
+            let _ = vigie_plug::run_fleet(fleet_cfg, flag);
+        }));
+        let metrics = if scrape_metrics {
+            let ctx = zmq::Context::new();
+            let (sock, t) =
+                start_metrics(&ctx, dir.path(), &api, &orders, &endpoint, stop.clone())?;
+            threads.extend(t);
+            Some((ctx, sock))
+        } else {
+            None
+        };
+        let caller = Caller::internal(vigie_wire::ids::TOWER_TENANT, "bench");
+        let client = ApiClient::direct(&api, &orders, caller)?;
+        Ok(Self {
+            dir,
+            esc,
+            stop,
+            threads,
+            metrics,
+            orders,
+            client,
+        })
     }
+
+    /// A benchmark may poll: waits until the referee counts every host online.
+    fn wait_online(&mut self, hosts: usize) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let ApiAnswer::Hosts(h) = self.client.call(ApiCall::Hosts)? {
+                if h.iter().filter(|h| h.online).count() == hosts {
+                    return Ok(());
+                }
+            }
+            anyhow::ensure!(Instant::now() < deadline, "the fleet did not come online");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+        drop(self.metrics);
+        drop(self.esc);
+        drop(self.dir);
+    }
+}
+
+fn measure(a: &Args, scrape_metrics: bool, etcd: Option<&str>) -> anyhow::Result<Figures> {
+    let mut rig = Rig::start(a, scrape_metrics, etcd)?;
+    let figures = measure_on(&mut rig, a, scrape_metrics);
+    rig.stop();
+    figures
+}
+
+fn measure_on(rig: &mut Rig, a: &Args, scrape_metrics: bool) -> anyhow::Result<Figures> {
+    rig.wait_online(a.hosts)?;
     println!(
         "# vigie bench changes --hosts {} --samples {} --back-to-back {}{}",
         a.hosts,
@@ -372,59 +424,62 @@ fn measure(a: &Args, scrape_metrics: bool, etcd: Option<&str>) -> anyhow::Result
         "(escalator, referee and a fleet of {} noop plugs on threads of one process, TCP loopback)",
         a.hosts
     );
+    let watcher = Watcher::connect(&rig.orders, &[])?;
+    let (order_p50, order_p99) = dispatch(rig, &watcher, a)?;
+    Ok(Figures {
+        order_p50,
+        order_p99,
+        back_to_back: back_to_back(&mut rig.client, &watcher, a.back_to_back)?,
+        fan_out: fan_out(&mut rig.client, &watcher)?,
+    })
+}
 
-    // 1. Dispatch latency on idle hosts.
-    let watcher = Watcher::connect(&orders, &[])?;
+/// Dispatch latency on idle hosts: submit to the order on the wire, and
+/// to the first step started, stored and published (p50, p99 of the first).
+fn dispatch(rig: &mut Rig, watcher: &Watcher, a: &Args) -> anyhow::Result<(Duration, Duration)> {
     let ctx = zmq::Context::new();
     let observer = ctx.socket(zmq::SUB)?;
-    observer.connect(&orders)?;
+    observer.connect(&rig.orders)?;
     observer.set_rcvtimeo(30_000)?;
+    // Every sampled host's topic at once, before the warm-up: a
+    // subscription made just before its sample could miss the order.
+    let hosts: Vec<String> = (0..a.samples.min(a.hosts))
+        .map(|i| format!("sim-{}", 1 + i))
+        .collect();
+    for host in &hosts {
+        observer.set_subscribe(&host_topic(host))?;
+    }
     let one = spec(1)?;
+    let client = &mut rig.client;
     // A SUB socket misses what is published before its subscription reaches
     // the publisher: warm up until the watcher sees a change end.
     loop {
-        let v = client.changes(ApiCall::Submit {
-            spec: one.clone(),
-            target: "sim-1".into(),
-        })?;
-        let id = v.first().context("no change")?.id.clone();
-        if wait_for(&watcher, &id, |v| v.state.is_final()).is_ok() {
+        let id = submit_one(client, &one, "sim-1")?;
+        if wait_for(watcher, &id, |v| v.state.is_final()).is_ok() {
             break;
         }
     }
     let mut to_order = Vec::new();
     let mut to_started = Vec::new();
     for i in 0..a.samples {
-        let host = format!("sim-{}", 1 + i % a.hosts);
-        observer.set_subscribe(&host_topic(&host))?;
-        std::thread::sleep(Duration::from_millis(5)); // let the subscription reach the publisher
+        let host = &hosts[i % hosts.len()];
         let t0 = Instant::now();
-        let v = client.changes(ApiCall::Submit {
-            spec: one.clone(),
-            target: host.clone(),
-        })?;
-        let id = v.first().context("no change")?.id.clone();
-        observer.recv_multipart(0).context("no order seen")?;
+        let id = submit_one(client, &one, host)?;
+        order_seen(&observer, &id)?;
         to_order.push(t0.elapsed());
         // One update may say both "started" and "final": record the first
         // update showing the start, then wait for the end.
         let mut start = None;
-        wait_for(&watcher, &id, |v| {
+        wait_for(watcher, &id, |v| {
             if start.is_none() && started(v) {
                 start = Some(t0.elapsed());
             }
             v.state.is_final()
         })?;
         to_started.push(start.context("never started")?);
-        observer.set_unsubscribe(&host_topic(&host))?;
     }
     to_order.sort();
     to_started.sort();
-    let mut figures = Figures {
-        order_p50: pct(&to_order, 0.5),
-        order_p99: pct(&to_order, 0.99),
-        ..Figures::default()
-    };
     println!(
         "submit -> order on the wire (idle host):        p50 {:>8.2?}  p99 {:>8.2?}  ({} samples)",
         pct(&to_order, 0.5),
@@ -436,34 +491,59 @@ fn measure(a: &Args, scrape_metrics: bool, etcd: Option<&str>) -> anyhow::Result
         pct(&to_started, 0.5),
         pct(&to_started, 0.99)
     );
+    Ok((pct(&to_order, 0.5), pct(&to_order, 0.99)))
+}
 
-    // 2. Back-to-back one-step changes on one host.
+/// Waits for the order of change `id` on the wire (skipping what else the
+/// sampled hosts' topics carry: acknowledgements of earlier reports).
+fn order_seen(observer: &zmq::Socket, id: &str) -> anyhow::Result<()> {
+    loop {
+        let parts = observer.recv_multipart(0).context("no order seen")?;
+        let Some(frame) = parts.get(1) else { continue };
+        if let Ok(Published::Order(o)) = vigie_wire::decode::<Published>(frame) {
+            if o.change == id {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Submits `spec` to one host: the change's id.
+fn submit_one(
+    client: &mut ApiClient,
+    spec: &vigie_wire::change::ChangeSpec,
+    host: &str,
+) -> anyhow::Result<String> {
+    let v = client.changes(ApiCall::Submit {
+        spec: spec.clone(),
+        target: host.into(),
+    })?;
+    Ok(v.first().context("no change")?.id.clone())
+}
+
+/// `n` one-step changes submitted back to back to one host: changes/s.
+fn back_to_back(client: &mut ApiClient, watcher: &Watcher, n: usize) -> anyhow::Result<f64> {
+    let one = spec(1)?;
     let t0 = Instant::now();
     let mut last = String::new();
-    for _ in 0..a.back_to_back {
-        let v = client.changes(ApiCall::Submit {
-            spec: one.clone(),
-            target: "sim-1".into(),
-        })?;
-        last = v.first().context("no change")?.id.clone();
+    for _ in 0..n {
+        last = submit_one(client, &one, "sim-1")?;
     }
     let submitted = t0.elapsed();
-    wait_for(&watcher, &last, |v| v.state.is_final())?;
+    wait_for(watcher, &last, |v| v.state.is_final())?;
     let e = t0.elapsed();
-    figures.back_to_back = a.back_to_back as f64 / e.as_secs_f64();
     println!(
-        "back-to-back one-step changes on one host:      {:>8.0} changes/s  ({} in {:.2?}; submitting took {:.2?})",
-        a.back_to_back as f64 / e.as_secs_f64(),
-        a.back_to_back,
-        e,
-        submitted
+        "back-to-back one-step changes on one host:      {:>8.0} changes/s  ({n} in {e:.2?}; submitting took {submitted:.2?})",
+        n as f64 / e.as_secs_f64(),
     );
+    Ok(n as f64 / e.as_secs_f64())
+}
 
-    // 3. One 3-step change to every host.
-    let three = spec(3)?;
+/// One 3-step change to every host: hosts/s until all are final.
+fn fan_out(client: &mut ApiClient, watcher: &Watcher) -> anyhow::Result<f64> {
     let t0 = Instant::now();
     let views = client.changes(ApiCall::Submit {
-        spec: three,
+        spec: spec(3)?,
         target: "sim-*".into(),
     })?;
     let submitted = t0.elapsed();
@@ -484,27 +564,11 @@ fn measure(a: &Args, scrape_metrics: bool, etcd: Option<&str>) -> anyhow::Result
         }
     }
     let e = t0.elapsed();
-    figures.fan_out = n as f64 / e.as_secs_f64();
+    let rate = n as f64 / e.as_secs_f64();
     println!(
-        "one 3-step change to {n} hosts:                 {:>8.2?} until all done, {:>8.0} hosts/s  ({ok} succeeded; the submit itself took {:.2?})",
-        e,
-        n as f64 / e.as_secs_f64(),
-        submitted
+        "one 3-step change to {n} hosts:                 {e:>8.2?} until all done, {rate:>8.0} hosts/s  ({ok} succeeded; the submit itself took {submitted:.2?})",
     );
     println!("peer reference: Choria, one RPC to 50,000 nodes in about 16 s = 3,125 nodes/s");
-    println!(
-        "  ratio vigie fan-out / choria: {:.2}x",
-        n as f64 / e.as_secs_f64() / 3_125.0
-    );
-
-    stop.store(true, Ordering::Relaxed);
-    let _ = referee.join();
-    let _ = fleet.join();
-    if let Some((_ctx, _sock, threads)) = metrics {
-        for t in threads {
-            let _ = t.join();
-        }
-    }
-    drop(esc);
-    Ok(figures)
+    println!("  ratio vigie fan-out / choria: {:.2}x", rate / 3_125.0);
+    Ok(rate)
 }

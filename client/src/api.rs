@@ -9,7 +9,7 @@ use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeView, IdemKey};
 
 use vigie_wire::tower::Caller;
 
-use crate::calls::{Call, Status};
+use crate::calls::{Call, StatusOf};
 use crate::link::{Direct, Incoming, Link};
 use crate::ClientError;
 
@@ -197,12 +197,12 @@ impl ApiClient {
                 .collect()
         };
         loop {
-            for id in open(&views) {
-                let status = Status {
-                    change: Some(id),
-                    limit: 1,
+            // One call (and one watch) for every open change, not one each.
+            for chunk in open(&views).chunks(vigie_wire::limits::MAX_STATUS_OF) {
+                let status = StatusOf {
+                    changes: chunk.to_vec(),
                 };
-                let got = typed::<Status>(self.call_watching(status.into(), true)?)?;
+                let got = typed::<StatusOf>(self.call_watching(status.into(), true)?)?;
                 for v in got {
                     take(v, &mut views);
                 }

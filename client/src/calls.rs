@@ -83,6 +83,12 @@ call!(
         => ApiCall::Status { change, limit }, Vec<ChangeView>, ApiAnswer::Changes(v) => v
 );
 call!(
+    /// Several changes at once (at most `limits::MAX_STATUS_OF`), each as
+    /// `Status` of it answers.
+    StatusOf { changes: Vec<ChangeId> }
+        => ApiCall::StatusOf { changes }, Vec<ChangeView>, ApiAnswer::Changes(v) => v
+);
+call!(
     /// A host's queue: in flight first, then queued in FIFO order.
     Queue { host: HostId }
         => ApiCall::Queue { host }, Vec<ChangeView>, ApiAnswer::Changes(v) => v

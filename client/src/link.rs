@@ -18,8 +18,8 @@ pub enum Incoming {
 
 /// How calls reach the tower.
 pub trait Link {
-    /// Sends a call. `watch`, for `Status` of one change: also deliver that
-    /// change's updates from now on. `idem`: the call's idempotency key.
+    /// Sends a call. `watch`, for `Status` of one change or `StatusOf` of
+    /// several: also deliver their updates from now on. `idem`: the call's idempotency key.
     fn send(
         &mut self,
         id: u64,
@@ -78,19 +78,26 @@ impl Link for Direct {
         watch: bool,
         idem: Option<&IdemKey>,
     ) -> Result<(), ClientError> {
-        if let (
-            true,
-            ApiCall::Status {
-                change: Some(c), ..
-            },
-        ) = (watch, call)
-        {
-            match &self.watcher {
-                Some(w) => w.subscribe(c)?,
-                None => {
-                    self.watcher = Some(Watcher::connect(&self.orders, std::slice::from_ref(c))?)
+        let watched = match (watch, call) {
+            (
+                true,
+                ApiCall::Status {
+                    change: Some(c), ..
+                },
+            ) => std::slice::from_ref(c),
+            (true, ApiCall::StatusOf { changes }) => changes.as_slice(),
+            _ => &[],
+        };
+        match &self.watcher {
+            Some(w) => {
+                for c in watched {
+                    w.subscribe(c)?;
                 }
             }
+            None if !watched.is_empty() => {
+                self.watcher = Some(Watcher::connect(&self.orders, watched)?)
+            }
+            None => {}
         }
         let req = ApiRequest {
             id,

@@ -3,7 +3,7 @@
 //! host scope for the call's verb), and its answer relayed back. Watched
 //! changes' updates go only to peers the referee let read them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use vigie_wire::front::{OperatorRecord, Verb};
@@ -19,8 +19,8 @@ struct InFlight {
     public: String,
     /// The operator's own request id.
     id: u64,
-    /// The change whose updates the peer asked for.
-    watch: Option<ChangeId>,
+    /// The changes whose updates the peer asked for.
+    watch: Vec<ChangeId>,
     /// What of the door's registry the call changes, if anything.
     registry: Option<crate::registry::Refresh>,
     sent: Instant,
@@ -49,7 +49,8 @@ pub struct OperatorCall {
     pub call: ApiCall,
     /// The tenant the operator acts in, when it may choose.
     pub tenant: Option<String>,
-    /// Also deliver the change's updates (`Status` of one change).
+    /// Also deliver the changes' updates (`Status` of one change,
+    /// `StatusOf` of several).
     pub watch: bool,
     pub idem: Option<IdemKey>,
 }
@@ -76,15 +77,37 @@ fn fault_word(kind: ApiFaultKind) -> &'static str {
     }
 }
 
+/// The changes a call asks to watch: `Status` of one, `StatusOf` of
+/// several (each once, at most the referee's limit: it refuses more).
+fn watched(call: &ApiCall, watch: bool) -> Vec<ChangeId> {
+    if !watch {
+        return Vec::new();
+    }
+    let mut ids: Vec<ChangeId> = match call {
+        ApiCall::Status {
+            change: Some(c), ..
+        } => vec![c.clone()],
+        ApiCall::StatusOf { changes } => changes
+            .iter()
+            .take(vigie_wire::limits::MAX_STATUS_OF)
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    };
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 /// The referee's answer to one operator's call, ready to relay.
 pub struct Answer {
     pub peer: Vec<u8>,
     /// With the operator's own request id.
     pub reply: ApiReply,
-    /// Updates of the watched change held while the referee answered.
+    /// Updates of the watched changes held while the referee answered.
     pub held: Vec<ChangeView>,
-    /// A change topic nobody watches any more.
-    pub unsubscribe: Option<Vec<u8>>,
+    /// Change topics nobody watches any more.
+    pub unsubscribe: Vec<Vec<u8>>,
     /// The call changed these records of the key registry or the
     /// operators: read them again before relaying the answer.
     pub refresh: Option<crate::registry::Refresh>,
@@ -216,13 +239,13 @@ impl Calls {
     }
 
     /// A call from `peer`, operator `op`. Returns what to do, and the change
-    /// topic to subscribe to (a watch that starts).
+    /// topics to subscribe to (watches that start).
     pub fn call(
         &mut self,
         op: &OperatorRecord,
         peer: Vec<u8>,
         asked: OperatorCall,
-    ) -> (Effect, Option<Vec<u8>>) {
+    ) -> (Effect, Vec<Vec<u8>>) {
         let OperatorCall {
             id,
             call,
@@ -235,22 +258,14 @@ impl Calls {
             Err(msg) => {
                 let verb = call.verb().map_or("none", Verb::word);
                 tracing::warn!(event = "call_forbidden", operator = %op.name, verb, reason = %msg);
-                return (forbidden(id, msg), None);
+                return (forbidden(id, msg), Vec::new());
             }
         };
-        let watch = match (&call, watch) {
-            (
-                ApiCall::Status {
-                    change: Some(c), ..
-                },
-                true,
-            ) => Some(c.clone()),
-            _ => None,
-        };
-        let mut subscribe = None;
-        if let Some(c) = &watch {
+        let watch = watched(&call, watch);
+        let mut subscribe = Vec::new();
+        for c in &watch {
             let w = self.watches.entry(c.clone()).or_insert_with(|| {
-                subscribe = Some(change_topic(c));
+                subscribe.push(change_topic(c));
                 Watch::default()
             });
             w.asking += 1;
@@ -288,13 +303,20 @@ impl Calls {
             Err(fault) => fault_word(fault.kind),
         };
         tracing::info!(event = "call_answered", verb = f.verb, outcome);
-        let (held, unsubscribe) = match &f.watch {
-            Some(c) => {
-                let readable = matches!(&reply.body, Ok(ApiAnswer::Changes(v)) if v.iter().any(|v| &v.id == c));
-                self.settle(c, readable.then(|| (f.peer.clone(), f.public.clone())))
-            }
-            None => (Vec::new(), None),
+        let mut held = Vec::new();
+        let mut unsubscribe = Vec::new();
+        let answered: HashSet<&str> = match &reply.body {
+            Ok(ApiAnswer::Changes(v)) => v.iter().map(|v| v.id.as_str()).collect(),
+            _ => HashSet::new(),
         };
+        for c in &f.watch {
+            let reader = answered
+                .contains(c.as_str())
+                .then(|| (f.peer.clone(), f.public.clone()));
+            let (h, topic) = self.settle(c, reader);
+            held.extend(h);
+            unsubscribe.extend(topic);
+        }
         let refresh = f.registry.filter(|_| reply.body.is_ok());
         let reply = ApiReply {
             id: f.id,
@@ -340,8 +362,9 @@ impl Calls {
             let Some(f) = self.in_flight.remove(&k) else {
                 continue;
             };
-            let Some(c) = f.watch else { continue };
-            unsubscribe.extend(self.settle(&c, None).1);
+            for c in f.watch {
+                unsubscribe.extend(self.settle(&c, None).1);
+            }
         }
         unsubscribe
     }
@@ -375,5 +398,82 @@ impl Calls {
         }
         self.watches.remove(c);
         (held, Some(change_topic(c)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vigie_wire::front::{Grant, OperatorRecord, Verb};
+    use vigie_wire::tower::{ApiAnswer, ApiCall, ApiReply, ChangeState, ChangeView};
+
+    use super::{Calls, Effect, OperatorCall};
+
+    fn view(id: &str, state: ChangeState) -> ChangeView {
+        ChangeView {
+            id: id.into(),
+            host: "h".into(),
+            seq: 1,
+            tenant: "t".into(),
+            operator: "ann".into(),
+            title: "x".into(),
+            state,
+            steps: Vec::new(),
+            submitted_ms: 0,
+            updated_ms: 0,
+            waiting: None,
+        }
+    }
+
+    /// One `StatusOf` watch covers its list, but a change the referee did
+    /// not answer with (not the caller's) never reaches the peer.
+    #[test]
+    fn a_list_watch_relays_only_the_changes_the_referee_let_it_read() {
+        let mut calls = Calls::new(|_| true);
+        let ann = OperatorRecord {
+            name: "ann".into(),
+            tenant: "t".into(),
+            public: "k".into(),
+            grants: vec![Grant {
+                verb: Verb::ChangesRead,
+                scope: "*".into(),
+            }],
+            revoked: false,
+        };
+        let asked = OperatorCall {
+            id: 7,
+            call: ApiCall::StatusOf {
+                changes: vec!["c1".into(), "c2".into(), "c1".into()],
+            },
+            tenant: None,
+            watch: true,
+            idem: None,
+        };
+        let (effect, subscribe) = calls.call(&ann, b"peer".to_vec(), asked);
+        assert_eq!(subscribe.len(), 2, "one subscription per change, once");
+        let Effect::Forward(req) = effect else {
+            panic!("the call goes on to the referee")
+        };
+        // Both change while the referee answers: held until the answer.
+        assert!(calls
+            .update(&view("c1", ChangeState::Dispatched))
+            .0
+            .is_empty());
+        assert!(calls
+            .update(&view("c2", ChangeState::Dispatched))
+            .0
+            .is_empty());
+        let reply = ApiReply {
+            id: req.id,
+            body: Ok(ApiAnswer::Changes(vec![view("c1", ChangeState::Queued)])),
+        };
+        let a = calls.answer(reply).expect("a relayed answer");
+        assert_eq!(a.reply.id, 7);
+        assert!(a.held.iter().all(|v| v.id == "c1"), "{:?}", a.held);
+        assert_eq!(a.unsubscribe.len(), 1, "nobody watches c2 any more");
+        let (peers, _) = calls.update(&view("c2", ChangeState::Succeeded));
+        assert!(peers.is_empty(), "c2 was not the caller's to read");
+        let (peers, done) = calls.update(&view("c1", ChangeState::Succeeded));
+        assert_eq!(peers, vec![b"peer".to_vec()]);
+        assert!(done.is_some(), "a final state ends the watch");
     }
 }

@@ -247,7 +247,7 @@ impl Door {
     ) -> Result<(), MajordomoError> {
         let id = asked.id;
         let (effect, subscribe) = self.calls.call(op, routing_id.clone(), asked);
-        if let Some(topic) = subscribe {
+        for topic in subscribe {
             self.sub.set_subscribe(&topic)?;
         }
         match effect {
@@ -336,7 +336,7 @@ impl Door {
         for v in a.held {
             self.send(&a.peer, &FrontOut::Update(v));
         }
-        if let Some(topic) = a.unsubscribe {
+        for topic in a.unsubscribe {
             self.sub.set_unsubscribe(&topic)?;
         }
         Ok(())

@@ -161,6 +161,23 @@ fn every_verb_with_and_without_permission_in_same_and_other_tenant() -> anyhow::
         matches!(&follow, Err(ClientError::Refused(f)) if f.kind == ApiFaultKind::NotFound),
         "another tenant cannot follow the change: {follow:?}"
     );
+    // Several changes in one call: each readable, or the call refused
+    // whole (one of acme's among globex's own reveals nothing).
+    let many = |c: &mut ApiClient, changes: Vec<String>| c.call(ApiCall::StatusOf { changes });
+    let answer = many(&mut r.with, vec![id.clone(), id.clone()])?;
+    assert!(matches!(&answer, ApiAnswer::Changes(v) if v.len() == 2 && v[1].id == id));
+    assert_eq!(fault(many(&mut r.without, vec![id.clone()])), forbidden);
+    let theirs = admin(&t, Some("globex"))?.changes(ApiCall::Submit {
+        spec: spec("g")?,
+        target: "g-1".into(),
+    })?;
+    let mixed = vec![theirs[0].id.clone(), id.clone()];
+    assert_eq!(fault(many(&mut r.other, mixed)), not_found);
+    let too_many = vec![id.clone(); vigie_wire::limits::MAX_STATUS_OF + 1];
+    assert_eq!(
+        fault(many(&mut r.with, too_many)),
+        Some(ApiFaultKind::Invalid)
+    );
 
     // hosts.read
     let mut r = row(&t, &dir, Verb::HostsRead)?;

@@ -22,8 +22,9 @@ pub enum FrontIn {
         call: ApiCall,
         /// Act in another tenant (needs `tenants.admin`).
         tenant: Option<String>,
-        /// For `Status` of one change: also send that change's updates
-        /// (`FrontOut::Update`) if the referee lets the caller read it.
+        /// For `Status` of one change or `StatusOf` of several: also send
+        /// their updates (`FrontOut::Update`), of each the referee lets the
+        /// caller read.
         watch: bool,
         /// See [`crate::tower::ApiRequest::idem`].
         idem: Option<crate::tower::IdemKey>,

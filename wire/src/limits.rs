@@ -9,6 +9,9 @@ pub const MAX_KEY: usize = 16 * 1024;
 pub const MAX_VALUE: usize = 4 * 1024 * 1024;
 /// Most operations in one atomic batch.
 pub const MAX_BATCH_OPS: usize = 100_000;
+/// Most changes one `StatusOf` call reads (a follow of more asks in
+/// several calls): its answer stays far below a frame.
+pub const MAX_STATUS_OF: usize = 1_000;
 /// Longest database name.
 pub const MAX_DB_NAME: usize = 64;
 

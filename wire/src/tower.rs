@@ -452,6 +452,12 @@ pub enum ApiCall {
         change: Option<ChangeId>,
         limit: u32,
     },
+    /// Several changes at once, each as `Status` of it would answer (all
+    /// or a fault): one call follows every change of a submission, and
+    /// one watch at the front door covers them all.
+    StatusOf {
+        changes: Vec<ChangeId>,
+    },
     /// A host's queue: in flight first, then queued in FIFO order.
     Queue {
         host: HostId,
@@ -608,6 +614,7 @@ impl ApiCall {
         !matches!(
             self,
             ApiCall::Status { .. }
+                | ApiCall::StatusOf { .. }
                 | ApiCall::Queue { .. }
                 | ApiCall::Audit { .. }
                 | ApiCall::AuditVerify
@@ -627,7 +634,9 @@ impl ApiCall {
         Some(match self {
             ApiCall::Submit { .. } | ApiCall::Retry { .. } => Verb::ChangesSubmit,
             ApiCall::Cancel { .. } | ApiCall::Abandon { .. } => Verb::ChangesCancel,
-            ApiCall::Status { .. } | ApiCall::Queue { .. } => Verb::ChangesRead,
+            ApiCall::Status { .. } | ApiCall::StatusOf { .. } | ApiCall::Queue { .. } => {
+                Verb::ChangesRead
+            }
             ApiCall::Audit { .. } | ApiCall::AuditVerify => Verb::AuditRead,
             // The tower's own daemons are no tenant's data; its plugs are
             // hosts, filtered like `Hosts`.

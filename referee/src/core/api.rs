@@ -64,6 +64,7 @@ impl Tower {
                 change: None,
                 limit,
             } => Ok(self.latest_views(caller, limit)),
+            ApiCall::StatusOf { changes } => self.status_of(caller, &changes, db),
             ApiCall::Queue { host } => self.queue(caller, &host),
             ApiCall::Cancel { change } => self.cancel(caller, &change, db, turn),
             c @ ApiCall::Audit { .. } => self.audit_list(caller, c, db),
@@ -476,6 +477,28 @@ impl Tower {
 
     /// A queued change's view, saying what it waits for: its host offline
     /// or held, or changes ahead of it.
+    /// `Status` of each of `changes`, in one answer (a fault if any one
+    /// is not the caller's to read).
+    fn status_of(
+        &self,
+        caller: &Caller,
+        changes: &[vigie_wire::tower::ChangeId],
+        db: &Fetched,
+    ) -> Result<ApiAnswer, ApiFault> {
+        let max = vigie_wire::limits::MAX_STATUS_OF;
+        if changes.len() > max {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                format!("at most {max} changes in one status call"),
+            ));
+        }
+        changes
+            .iter()
+            .map(|id| Ok(self.with_waiting(self.find(caller, id, db)?)))
+            .collect::<Result<_, ApiFault>>()
+            .map(ApiAnswer::Changes)
+    }
+
     pub(crate) fn with_waiting(&self, mut v: ChangeView) -> ChangeView {
         v.waiting = None;
         if v.state != ChangeState::Queued {

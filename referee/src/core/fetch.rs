@@ -140,6 +140,12 @@ fn call_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched)
         }
         | ApiCall::Cancel { change: id }
         | ApiCall::Abandon { change: id, .. } => find(tower, id).into_iter().collect(),
+        // Past the limit the call is refused: nothing more to read.
+        ApiCall::StatusOf { changes } => changes
+            .iter()
+            .take(vigie_wire::limits::MAX_STATUS_OF)
+            .filter_map(|id| find(tower, id))
+            .collect(),
         ApiCall::Retry { change: id } => retry_reads(tower, id, fetched),
         ApiCall::Audit { .. } => audit_reads(tower, caller, call, fetched),
         ApiCall::AuditVerify => vec![Read::Key(crate::core::audit::HEAD_KEY.to_vec()), audit()],

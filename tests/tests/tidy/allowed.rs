@@ -167,5 +167,4 @@ pub const LONG_FNS: &[(&str, usize)] = &[
         "drivers/src/conformance/race.rs::swapped_directory_never_leads_outside",
         96,
     ),
-    ("bench/src/changes.rs::measure", 195),
 ];
