@@ -16,6 +16,7 @@ mod ports;
 mod recovery;
 pub mod rollout;
 mod scripts;
+mod secrets;
 mod spec;
 mod systemd;
 mod values;
@@ -40,6 +41,7 @@ pub use plan::{
 pub use ports::allocate;
 pub use recovery::{migrations_committed, recovery, MigrateRun, Recovery};
 pub use rollout::Rollout;
+pub use secrets::EnvValue;
 pub use scripts::{maintenance_conf, DATABASE, RETRY_AFTER_S};
 pub use spec::{
     connections, Cache, CacheEngine, Database, DbEngine, Environment, Health, Migrations, Role,

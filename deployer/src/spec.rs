@@ -65,7 +65,7 @@ pub struct Service {
     pub path: Option<String>,
     pub stop_grace_ms: u64,
     pub drain_ms: u64,
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, crate::secrets::EnvValue>,
 }
 
 /// An HTTP check of one instance on its own port.
@@ -172,7 +172,7 @@ pub(crate) struct RawService {
     pub stop_grace: Option<Millis>,
     pub drain: Option<Millis>,
     #[serde(default)]
-    pub env: BTreeMap<EnvVarName, OneLine>,
+    pub env: BTreeMap<EnvVarName, crate::secrets::RawEnvValue>,
 }
 
 #[derive(Debug, Deserialize)]

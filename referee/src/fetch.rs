@@ -167,6 +167,10 @@ fn call_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched)
             app, environment, ..
         }) => vec![Read::Key(deployment_key(&caller.tenant, app, environment))],
         ApiCall::Deploy(c) => rollout_reads(caller, c),
+        // A secret set restarts the environment's last deploy.
+        ApiCall::Secrets(vigie_wire::secrets::SecretsCall::Set {
+            app, environment, ..
+        }) => vec![Read::Key(rollout_key(&caller.tenant, app, environment))],
         _ => Vec::new(),
     }
 }

@@ -40,6 +40,7 @@ mod regrant;
 mod replay;
 mod rollouts;
 mod scope;
+mod secrets;
 mod server;
 mod servers;
 mod servers_life;
@@ -50,6 +51,7 @@ mod submission;
 mod table;
 mod tower;
 mod turn;
+mod vault;
 mod web_auth;
 mod web_keys;
 

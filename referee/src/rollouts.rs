@@ -30,7 +30,7 @@ fn storage(e: impl std::fmt::Display) -> ApiFault {
 }
 
 /// The stored rollout of `key`, counting this turn's writes.
-fn stored(db: &Fetched, turn: &Turn, key: &[u8]) -> Result<Option<Rollout>, ApiFault> {
+pub(crate) fn stored(db: &Fetched, turn: &Turn, key: &[u8]) -> Result<Option<Rollout>, ApiFault> {
     crate::deployments::current(db, turn, key)?
         .map(|bytes| decode(key, &bytes).map_err(storage))
         .transpose()
@@ -199,7 +199,7 @@ impl Tower {
         Ok(DeployAnswer::Recorded)
     }
 
-    fn start_rollout(
+    pub(crate) fn start_rollout(
         &mut self,
         caller: &Caller,
         s: Start,
@@ -272,12 +272,12 @@ impl Tower {
     }
 }
 
-struct Start {
-    file: String,
-    text: String,
-    parallel: u32,
-    from_maintenance: bool,
-    force_unlock: bool,
+pub(crate) struct Start {
+    pub(crate) file: String,
+    pub(crate) text: String,
+    pub(crate) parallel: u32,
+    pub(crate) from_maintenance: bool,
+    pub(crate) force_unlock: bool,
 }
 
 fn tower_only(caller: &Caller) -> Result<(), ApiFault> {

@@ -74,10 +74,13 @@ pub enum Verb {
     AppsAdmin,
     /// Read hosts' logs (steps' output, services' stdout/stderr).
     LogsRead,
+    /// Set, list and remove the deploy secrets of the tenant's
+    /// environments (names and versions only are ever shown).
+    SecretsAdmin,
 }
 
 impl Verb {
-    pub const ALL: [Verb; 14] = [
+    pub const ALL: [Verb; 15] = [
         Verb::ChangesSubmit,
         Verb::ChangesCancel,
         Verb::ChangesRead,
@@ -92,6 +95,7 @@ impl Verb {
         Verb::AppsRead,
         Verb::AppsAdmin,
         Verb::LogsRead,
+        Verb::SecretsAdmin,
     ];
 
     /// The stable name: `changes.submit`, …
@@ -111,6 +115,7 @@ impl Verb {
             Verb::AppsRead => "apps.read",
             Verb::AppsAdmin => "apps.admin",
             Verb::LogsRead => "logs.read",
+            Verb::SecretsAdmin => "secrets.admin",
         }
     }
 

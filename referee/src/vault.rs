@@ -1,0 +1,184 @@
+//! Secrets at rest (issue 19): each value encrypted with the tower's key
+//! (`DATA/keys/secrets.key`, 32 random bytes, 0600, made at the first
+//! start) by XChaCha20-Poly1305, a fresh nonce per value, the record's
+//! place (`tenant/app/env/name/version`) as associated data — a
+//! ciphertext moved to another record does not open. The store (Escalator,
+//! LevelDB) only ever holds ciphertext; the value is clear only in the
+//! referee's memory while it seals it for a host.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use serde::{Deserialize, Serialize};
+use vigie_wire::secrets::Secret;
+
+use crate::error::RefereeError;
+
+/// The tower's key for secrets at rest.
+#[derive(Clone)]
+pub struct VaultKey(chacha20poly1305::Key);
+
+impl std::fmt::Debug for VaultKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VaultKey([redacted])")
+    }
+}
+
+impl VaultKey {
+    pub fn generate() -> Self {
+        Self(XChaCha20Poly1305::generate_key(&mut OsRng))
+    }
+
+    /// The key in `path`, made (0600, whole or not at all) when absent.
+    pub fn load_or_make(path: &Path) -> Result<Self, RefereeError> {
+        let bad = |e: &dyn std::fmt::Display| RefereeError::Vault(format!("{}: {e}", path.display()));
+        if !path.exists() {
+            let made = Self::generate();
+            let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(|e| bad(&e))?;
+            f.write_all(made.0.as_slice()).map_err(|e| bad(&e))?;
+            f.sync_all().map_err(|e| bad(&e))?;
+            // A link never replaces: two starts at once agree on one key.
+            let linked = std::fs::hard_link(&tmp, path);
+            let _ = std::fs::remove_file(&tmp);
+            if let Err(e) = linked {
+                if e.kind() != std::io::ErrorKind::AlreadyExists {
+                    return Err(bad(&e));
+                }
+            }
+        }
+        let bytes = std::fs::read(path).map_err(|e| bad(&e))?;
+        let key: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad(&"not a 32-byte key"))?;
+        Ok(Self(key.into()))
+    }
+}
+
+/// A secret as stored: who set which version when, and its ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSecret {
+    pub tenant: String,
+    pub app: String,
+    pub environment: String,
+    pub name: String,
+    pub version: u32,
+    pub set_ms: u64,
+    pub set_by: String,
+    #[serde(with = "serde_bytes")]
+    pub nonce: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    pub ciphertext: Vec<u8>,
+}
+
+impl StoredSecret {
+    fn place(&self) -> String {
+        format!(
+            "{}/{}/{}/{}/{}",
+            self.tenant, self.app, self.environment, self.name, self.version
+        )
+    }
+
+    /// Encrypts `value` into this record (its place fields already set).
+    pub fn seal_at_rest(&mut self, key: &VaultKey, value: &Secret) -> Result<(), RefereeError> {
+        let cipher = XChaCha20Poly1305::new(&key.0);
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let place = self.place();
+        self.ciphertext = cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: value.expose(),
+                    aad: place.as_bytes(),
+                },
+            )
+            .map_err(|_| RefereeError::Vault("encryption failed".into()))?;
+        self.nonce = nonce.to_vec();
+        Ok(())
+    }
+
+    /// The value, if this record opens with `key` at its own place.
+    pub fn open(&self, key: &VaultKey) -> Result<Secret, RefereeError> {
+        let cipher = XChaCha20Poly1305::new(&key.0);
+        if self.nonce.len() != 24 {
+            return Err(RefereeError::Vault(format!("{}: bad nonce", self.place())));
+        }
+        let place = self.place();
+        cipher
+            .decrypt(
+                XNonce::from_slice(&self.nonce),
+                Payload {
+                    msg: &self.ciphertext,
+                    aad: place.as_bytes(),
+                },
+            )
+            .map(Secret::new)
+            .map_err(|_| {
+                RefereeError::Vault(format!("{place}: does not open with the tower's key"))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> StoredSecret {
+        StoredSecret {
+            tenant: "acme".into(),
+            app: "shop".into(),
+            environment: "prod".into(),
+            name: "db_password".into(),
+            version: 1,
+            set_ms: 0,
+            set_by: "admin".into(),
+            nonce: Vec::new(),
+            ciphertext: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_value_at_rest_is_ciphertext_that_opens_only_with_the_key_at_its_place() {
+        let key = VaultKey::generate();
+        let mut rec = record();
+        rec.seal_at_rest(&key, &Secret::new(b"correct horse".to_vec()))
+            .expect("sealed");
+        let stored = crate::codec::encode(&rec);
+        assert!(!stored.windows(13).any(|w| w == b"correct horse"));
+        assert_eq!(
+            rec.open(&key).expect("opens").expose(),
+            b"correct horse"
+        );
+        assert!(rec.open(&VaultKey::generate()).is_err());
+        // Moved to another secret's place, it does not open.
+        let mut moved = rec.clone();
+        moved.name = "other".into();
+        assert!(moved.open(&key).is_err());
+        let mut older = rec;
+        older.version = 2;
+        assert!(older.open(&key).is_err());
+    }
+
+    #[test]
+    fn the_key_file_is_made_once_private_and_read_back() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("secrets.key");
+        let made = VaultKey::load_or_make(&path).expect("made");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let again = VaultKey::load_or_make(&path).expect("read");
+        assert_eq!(made.0, again.0);
+        let debug = format!("{made:?}");
+        assert_eq!(debug, "VaultKey([redacted])");
+    }
+}
