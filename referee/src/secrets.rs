@@ -79,6 +79,27 @@ impl Vault {
     }
 }
 
+/// The vault's key (made at the first start) and the setup hosts'
+/// sealing keys; a host whose key file is unreadable gets no secrets.
+pub(crate) fn configure(vault: &mut Vault, cfg: &crate::RefereeConfig) -> Result<(), RefereeError> {
+    if let Some(path) = &cfg.secrets_key {
+        vault.key = Some(VaultKey::load_or_make(path)?);
+    }
+    for (host, path) in &cfg.seal_keys {
+        let key = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| zmq::z85_decode(t.trim()).ok())
+            .and_then(|b| <[u8; 32]>::try_from(b).ok());
+        match key {
+            Some(k) => {
+                vault.host_keys.insert(host.clone(), k);
+            }
+            None => tracing::warn!(event = "seal_key_unreadable", host = %host, path = %path.display()),
+        }
+    }
+    Ok(())
+}
+
 fn check_names(app: &str, env: &str, name: Option<&str>) -> Result<(), ApiFault> {
     let invalid = |e: String| fault(ApiFaultKind::Invalid, e);
     vigie_deployer::Part::parse(app).map_err(invalid)?;

@@ -1,6 +1,7 @@
 //! The command line: one subcommand per daemon, plus the operator's client.
 
 mod apps;
+mod secrets;
 mod change_text;
 mod completions;
 pub mod conn;
@@ -181,6 +182,9 @@ pub enum Command {
     Ips(ips::Args),
     /// The application catalog: `apps add FILE.yml`, list, show.
     Apps(apps::Args),
+    /// An environment's deploy secrets: `secrets set APP/ENV NAME` (value
+    /// on stdin), list, remove.
+    Secrets(secrets::Args),
     /// Start a throwaway tower and show it working.
     Demo(demo::Args),
     /// Benchmarks (not tests): print figures and ratios.
@@ -210,6 +214,7 @@ fn conn_of(command: &mut Command) -> Option<&mut conn::Conn> {
         Command::Servers(a) => &mut a.conn,
         Command::Ips(a) => &mut a.conn,
         Command::Apps(a) => &mut a.conn,
+        Command::Secrets(a) => &mut a.conn,
         Command::Web(a) => &mut a.conn,
         Command::Tokens(a) => &mut a.conn,
         _ => return None,
@@ -268,6 +273,7 @@ pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Servers(a) => servers::run(a, format),
         Command::Ips(a) => ips::run(a, format),
         Command::Apps(a) => apps::run(a, format),
+        Command::Secrets(a) => secrets::run(a, format),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => vigie_bench::run(a),
         Command::Completions(a) => completions::completions(a),
