@@ -77,4 +77,6 @@ mod test_store;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod secrets_tests;
+#[cfg(test)]
 mod web_auth_tests;

@@ -12,6 +12,7 @@ mod env_files;
 mod migrations;
 mod plans;
 mod rollout;
+mod secrets;
 
 fn env(text: &str) -> Environment {
     parse_environment("env.yml", text).unwrap()

@@ -25,6 +25,7 @@ fn facts(previous: Option<EnvRecord>) -> Facts {
         previous,
         targets: hosts(),
         others: Vec::new(),
+        secrets: Default::default(),
     }
 }
 
