@@ -81,7 +81,7 @@ pub fn env_file(
     vars.extend(connections(env));
     // Secrets are not written here: the host's agent adds them.
     for (k, v) in &service.spec.env {
-        if let crate::secrets::EnvValue::Plain(v) = v {
+        if let crate::env_value::EnvValue::Plain(v) = v {
             vars.insert(k.clone(), v.clone());
         }
     }

@@ -6,6 +6,7 @@
 
 mod check;
 mod compile;
+mod env_value;
 mod error;
 mod file;
 mod inventory;
@@ -41,7 +42,7 @@ pub use plan::{
 pub use ports::allocate;
 pub use recovery::{migrations_committed, recovery, MigrateRun, Recovery};
 pub use rollout::Rollout;
-pub use secrets::EnvValue;
+pub use env_value::EnvValue;
 pub use scripts::{maintenance_conf, DATABASE, RETRY_AFTER_S};
 pub use spec::{
     connections, Cache, CacheEngine, Database, DbEngine, Environment, Health, Migrations, Role,

@@ -65,7 +65,7 @@ pub struct Service {
     pub path: Option<String>,
     pub stop_grace_ms: u64,
     pub drain_ms: u64,
-    pub env: BTreeMap<String, crate::secrets::EnvValue>,
+    pub env: BTreeMap<String, crate::env_value::EnvValue>,
 }
 
 /// An HTTP check of one instance on its own port.
@@ -172,7 +172,7 @@ pub(crate) struct RawService {
     pub stop_grace: Option<Millis>,
     pub drain: Option<Millis>,
     #[serde(default)]
-    pub env: BTreeMap<EnvVarName, crate::secrets::RawEnvValue>,
+    pub env: BTreeMap<EnvVarName, crate::env_value::RawEnvValue>,
 }
 
 #[derive(Debug, Deserialize)]

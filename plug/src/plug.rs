@@ -476,9 +476,13 @@ impl Plug {
                 break;
             }
             let stash = self.step_stash(&change, i)?;
-            let action = match crate::opener::for_apply(self.opener.as_ref(), &step.action) {
+            // A step's sealed secrets are opened here, for the driver only.
+            let prepared = crate::opener::for_apply(self.opener.as_ref(), &step.action)
+                .and_then(|a| self.driver.prepare(&a, &stash).map(|()| a).map_err(|e| e.to_string()));
+            let action = match prepared {
                 Ok(a) => a,
                 Err(e) => {
+                    // Not attempted: nothing to undo for this step.
                     let r = StepResult::failed(format!("not attempted: {e}"));
                     let kind = ReportKind::StepFinished { step: i, result: r };
                     self.report(&change, kind, out)?;
@@ -486,17 +490,6 @@ impl Plug {
                     break;
                 }
             };
-            if let Err(e) = self.driver.prepare(&action, &stash) {
-                // Not attempted: nothing to undo for this step.
-                let r = StepResult::failed(format!("not attempted: {e}"));
-                self.report(
-                    &change,
-                    ReportKind::StepFinished { step: i, result: r },
-                    out,
-                )?;
-                failed = Some(i);
-                break;
-            }
             self.report(&change, ReportKind::StepStarted { step: i }, out)?;
             self.begin_step(&change, i, "apply");
             let result = self.driver.apply(&action, &stash);

@@ -10,7 +10,7 @@
 //! rollout of that deploy: its services are bumped (their digest holds
 //! the version) and their replicas replaced.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use vigie_wire::change::{Action, ChangeSpec};
 use vigie_wire::deploy::{DeployAnswer, RolloutEnd};
@@ -20,84 +20,15 @@ use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin, Scope
 
 use crate::audit::AuditAction;
 use crate::clock::now_ms;
-use crate::codec::decode;
-use crate::error::RefereeError;
 use crate::fetch::Fetched;
 use crate::model::rollout_key;
 use crate::scope::Visible;
-use crate::store::Store;
-use crate::table::Table;
 use crate::tower::Tower;
 use crate::turn::Turn;
-use crate::vault::{StoredSecret, VaultKey};
-
-const PREFIX: &str = "secret/";
-
-fn secret_key(tenant: &str, app: &str, env: &str, name: &str) -> String {
-    format!("{PREFIX}{tenant}/{app}/{env}/{name}")
-}
+use crate::vault::{secret_key, StoredSecret};
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
-}
-
-/// The secrets the referee keeps: their records (ciphertext) and what it
-/// seals with.
-#[derive(Debug)]
-pub struct Vault {
-    /// `None`: the referee was started without `--secrets-key`.
-    pub key: Option<VaultKey>,
-    rows: Table<String, StoredSecret>,
-    /// The setup's local plugs' sealing keys (agents' are in the registry).
-    pub host_keys: HashMap<String, [u8; 32]>,
-}
-
-impl Vault {
-    pub fn load(db: &dyn Store) -> Result<Self, RefereeError> {
-        let mut rows = HashMap::new();
-        for e in db.scan(PREFIX.as_bytes(), None) {
-            let (key, value) = e?;
-            let rec: StoredSecret = decode(&key, &value)?;
-            rows.insert(String::from_utf8_lossy(&key).into_owned(), rec);
-        }
-        Ok(Self {
-            key: None,
-            rows: Table::loaded(rows, |k| k.as_bytes().to_vec()),
-            host_keys: HashMap::new(),
-        })
-    }
-
-    fn of_env<'a>(
-        &'a self,
-        tenant: &'a str,
-        app: &'a str,
-        env: &'a str,
-    ) -> impl Iterator<Item = &'a StoredSecret> + 'a {
-        self.rows
-            .values()
-            .filter(move |s| s.tenant == tenant && s.app == app && s.environment == env)
-    }
-}
-
-/// The vault's key (made at the first start) and the setup hosts'
-/// sealing keys; a host whose key file is unreadable gets no secrets.
-pub(crate) fn configure(vault: &mut Vault, cfg: &crate::RefereeConfig) -> Result<(), RefereeError> {
-    if let Some(path) = &cfg.secrets_key {
-        vault.key = Some(VaultKey::load_or_make(path)?);
-    }
-    for (host, path) in &cfg.seal_keys {
-        let key = std::fs::read_to_string(path)
-            .ok()
-            .and_then(|t| zmq::z85_decode(t.trim()).ok())
-            .and_then(|b| <[u8; 32]>::try_from(b).ok());
-        match key {
-            Some(k) => {
-                vault.host_keys.insert(host.clone(), k);
-            }
-            None => tracing::warn!(event = "seal_key_unreadable", host = %host, path = %path.display()),
-        }
-    }
-    Ok(())
 }
 
 fn check_names(app: &str, env: &str, name: Option<&str>) -> Result<(), ApiFault> {

@@ -98,7 +98,7 @@ pub struct Tower {
     /// until it comes, or without a launcher.
     pub health: Option<vigie_wire::lifecycle::TowerHealth>,
     /// Deploy secrets, encrypted (`secrets.rs`, `vault.rs`).
-    pub secrets: crate::secrets::Vault,
+    pub secrets: crate::vault::Vault,
 }
 
 /// A submission's program, shared by its changes.
@@ -138,7 +138,7 @@ impl Tower {
             observed: Default::default(),
             limits: Default::default(),
             health: None,
-            secrets: crate::secrets::Vault::load(db)?,
+            secrets: crate::vault::Vault::load(db)?,
         };
         t.load_counters(db)?;
         let mut keys = HashMap::new();

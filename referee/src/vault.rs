@@ -6,6 +6,7 @@
 //! LevelDB) only ever holds ciphertext; the value is clear only in the
 //! referee's memory while it seals it for a host.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -15,7 +16,17 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 use vigie_wire::secrets::Secret;
 
+use crate::codec::decode;
 use crate::error::RefereeError;
+use crate::store::Store;
+use crate::table::Table;
+
+const PREFIX: &str = "secret/";
+
+/// Where a secret is stored: `secret/<tenant>/<app>/<env>/<name>`.
+pub(crate) fn secret_key(tenant: &str, app: &str, env: &str, name: &str) -> String {
+    format!("{PREFIX}{tenant}/{app}/{env}/{name}")
+}
 
 /// The tower's key for secrets at rest.
 #[derive(Clone)]
@@ -126,6 +137,69 @@ impl StoredSecret {
                 RefereeError::Vault(format!("{place}: does not open with the tower's key"))
             })
     }
+}
+
+/// The secrets the referee keeps: their records (ciphertext) and what it
+/// seals with.
+#[derive(Debug)]
+pub struct Vault {
+    /// `None`: the referee was started without `--secrets-key`.
+    pub key: Option<VaultKey>,
+    pub(crate) rows: Table<String, StoredSecret>,
+    /// The setup's local plugs' sealing keys (agents' are in the registry).
+    pub host_keys: HashMap<String, [u8; 32]>,
+}
+
+impl Vault {
+    pub fn load(db: &dyn Store) -> Result<Self, RefereeError> {
+        let mut rows = HashMap::new();
+        for e in db.scan(PREFIX.as_bytes(), None) {
+            let (key, value) = e?;
+            let rec: StoredSecret = decode(&key, &value)?;
+            rows.insert(String::from_utf8_lossy(&key).into_owned(), rec);
+        }
+        Ok(Self {
+            key: None,
+            rows: Table::loaded(rows, |k| k.as_bytes().to_vec()),
+            host_keys: HashMap::new(),
+        })
+    }
+
+    pub(crate) fn of_env<'a>(
+        &'a self,
+        tenant: &'a str,
+        app: &'a str,
+        env: &'a str,
+    ) -> impl Iterator<Item = &'a StoredSecret> + 'a {
+        self.rows
+            .values()
+            .filter(move |s| s.tenant == tenant && s.app == app && s.environment == env)
+    }
+}
+
+/// The vault's key (made at the first start) and the setup hosts'
+/// sealing keys; a host whose key file is unreadable gets no secrets.
+pub(crate) fn configure(
+    vault: &mut Vault,
+    secrets_key: Option<&Path>,
+    seal_keys: &[(String, std::path::PathBuf)],
+) -> Result<(), RefereeError> {
+    if let Some(path) = secrets_key {
+        vault.key = Some(VaultKey::load_or_make(path)?);
+    }
+    for (host, path) in seal_keys {
+        let key = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| zmq::z85_decode(t.trim()).ok())
+            .and_then(|b| <[u8; 32]>::try_from(b).ok());
+        match key {
+            Some(k) => {
+                vault.host_keys.insert(host.clone(), k);
+            }
+            None => tracing::warn!(event = "seal_key_unreadable", host = %host, path = %path.display()),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
