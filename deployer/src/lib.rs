@@ -24,6 +24,7 @@ mod values;
 
 pub use check::{compile_check, findings, Finding, Verdict, CHECK_STEP};
 pub use compile::{compile_host, env_file, sh_quote, site_conf, Duties, MIGRATE_STEP};
+pub use env_value::EnvValue;
 pub use error::{DeployError, Location};
 pub use file::{load_environment, parse_environment, read_environment, MAX_ENV_FILE};
 pub use inventory::{
@@ -42,7 +43,6 @@ pub use plan::{
 pub use ports::allocate;
 pub use recovery::{migrations_committed, recovery, MigrateRun, Recovery};
 pub use rollout::Rollout;
-pub use env_value::EnvValue;
 pub use scripts::{maintenance_conf, DATABASE, RETRY_AFTER_S};
 pub use spec::{
     connections, Cache, CacheEngine, Database, DbEngine, Environment, Health, Migrations, Role,

@@ -37,12 +37,12 @@ impl Environment {
         for service in pinned.services.values_mut() {
             for value in service.env.values_mut() {
                 if let EnvValue::Secret { secret, version } = value {
-                    *version = *versions
-                        .get(secret.as_str())
-                        .ok_or_else(|| DeployError::SecretNotSet {
+                    *version = *versions.get(secret.as_str()).ok_or_else(|| {
+                        DeployError::SecretNotSet {
                             environment: self.key.to_string(),
                             name: secret.clone(),
-                        })?;
+                        }
+                    })?;
                 }
             }
         }

@@ -141,7 +141,10 @@ mod tests {
         let other = crypto_box::SecretKey::generate(&mut crypto_box::aead::OsRng);
         let step = sealed_step(&key.public_key().to_bytes(), "s3cret");
         let err = for_apply(Some(&Opener::new(other.to_bytes())), &step).expect_err("refused");
-        assert!(err.contains("db_password") && !err.contains("s3cret"), "{err}");
+        assert!(
+            err.contains("db_password") && !err.contains("s3cret"),
+            "{err}"
+        );
         assert!(for_apply(None, &step).is_err());
         let mut result = StepResult::ok("wrote 30 bytes");
         result.after_digest = Some("abc".into());

@@ -477,8 +477,13 @@ impl Plug {
             }
             let stash = self.step_stash(&change, i)?;
             // A step's sealed secrets are opened here, for the driver only.
-            let prepared = crate::opener::for_apply(self.opener.as_ref(), &step.action)
-                .and_then(|a| self.driver.prepare(&a, &stash).map(|()| a).map_err(|e| e.to_string()));
+            let prepared =
+                crate::opener::for_apply(self.opener.as_ref(), &step.action).and_then(|a| {
+                    self.driver
+                        .prepare(&a, &stash)
+                        .map(|()| a)
+                        .map_err(|e| e.to_string())
+                });
             let action = match prepared {
                 Ok(a) => a,
                 Err(e) => {
@@ -543,7 +548,9 @@ impl Plug {
             self.report(change, ReportKind::UndoStarted { step: i }, out)?;
             let stash = self.step_stash(change, i)?;
             self.begin_step(change, i, "undo");
-            let result = self.driver.undo(&crate::opener::for_undo(&step.action), &stash);
+            let result = self
+                .driver
+                .undo(&crate::opener::for_undo(&step.action), &stash);
             self.end_step();
             all_ok &= result.ok;
             self.report(change, ReportKind::UndoFinished { step: i, result }, out)?;

@@ -71,12 +71,12 @@ mod history_tests;
 #[cfg(test)]
 mod mem_store;
 #[cfg(test)]
+mod secrets_tests;
+#[cfg(test)]
 mod shares_tests;
 #[cfg(test)]
 mod test_store;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod secrets_tests;
 #[cfg(test)]
 mod web_auth_tests;

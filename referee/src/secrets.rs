@@ -143,7 +143,9 @@ impl Tower {
         if value.expose().len() > MAX_SECRET_BYTES || text.is_none_or(|t| t.contains('\0')) {
             return Err(fault(
                 ApiFaultKind::Invalid,
-                format!("a secret's value is UTF-8 text without NUL, at most {MAX_SECRET_BYTES} bytes"),
+                format!(
+                    "a secret's value is UTF-8 text without NUL, at most {MAX_SECRET_BYTES} bytes"
+                ),
             ));
         }
         let Some(vault_key) = self.secrets.key.clone() else {
@@ -174,10 +176,12 @@ impl Tower {
         let summary = format!("{app}/{environment}: secret {name} set (version {version})");
         self.audit_host(turn, caller, "", AuditAction::SecretSet, summary);
         let (restart, note) = match restart {
-            Rotation::Restart(start, deployer) => match self.start_rollout(&deployer, start, db, turn)? {
-                DeployAnswer::Started { id } => (Some(id), None),
-                _ => (None, None),
-            },
+            Rotation::Restart(start, deployer) => {
+                match self.start_rollout(&deployer, start, db, turn)? {
+                    DeployAnswer::Started { id } => (Some(id), None),
+                    _ => (None, None),
+                }
+            }
             Rotation::Note(note) => (None, Some(note)),
             Rotation::Unused => (None, None),
         };
@@ -299,7 +303,8 @@ impl Tower {
             } = &mut step.action
             {
                 for var in secrets.iter_mut() {
-                    let (value, version) = self.open_secret(&caller.tenant, environment, &var.name)?;
+                    let (value, version) =
+                        self.open_secret(&caller.tenant, environment, &var.name)?;
                     var.sealed = vigie_wire::secrets::seal(&public, &value)
                         .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?;
                     var.version = version;
@@ -327,9 +332,11 @@ impl Tower {
                     format!("secret {name} of {environment} is not set"),
                 )
             })?;
-        let key = self.secrets.key.as_ref().ok_or_else(|| {
-            fault(ApiFaultKind::Unavailable, "this tower keeps no secrets")
-        })?;
+        let key = self
+            .secrets
+            .key
+            .as_ref()
+            .ok_or_else(|| fault(ApiFaultKind::Unavailable, "this tower keeps no secrets"))?;
         let value = rec
             .open(key)
             .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?;

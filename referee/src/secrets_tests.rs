@@ -44,7 +44,9 @@ fn operator(name: &str) -> Caller {
 fn holds(turn: &Turn, needle: &[u8]) -> bool {
     turn.writes.iter().any(|(k, v)| {
         let v = v.as_deref().unwrap_or_default();
-        [k.as_slice(), v].iter().any(|b| b.windows(needle.len()).any(|w| w == needle))
+        [k.as_slice(), v]
+            .iter()
+            .any(|b| b.windows(needle.len()).any(|w| w == needle))
     })
 }
 
@@ -59,7 +61,11 @@ fn a_secret_is_stored_and_audited_without_its_value() {
     tower.secrets.key = Some(VaultKey::generate());
     for version in 1..=2 {
         match call(&mut tower, &alice, set(VALUE), &s.db, &mut turn) {
-            Ok(ApiAnswer::Secrets(SecretsAnswer::Set { version: v, restart: None, .. })) => {
+            Ok(ApiAnswer::Secrets(SecretsAnswer::Set {
+                version: v,
+                restart: None,
+                ..
+            })) => {
                 assert_eq!(v, version)
             }
             other => panic!("{other:?}"),
@@ -102,7 +108,11 @@ fn a_secret_is_stored_and_audited_without_its_value() {
     });
     let mallory = Caller::internal("evil", "mallory");
     let err = call(&mut tower, &mallory, remove, &s.db, &mut turn).unwrap_err();
-    assert_eq!(err.kind, ApiFaultKind::NotFound, "another tenant's: not there");
+    assert_eq!(
+        err.kind,
+        ApiFaultKind::NotFound,
+        "another tenant's: not there"
+    );
 }
 
 fn secret_change() -> ChangeSpec {
@@ -138,7 +148,9 @@ fn only_the_towers_deploys_get_secrets_sealed_for_their_hosts_key() {
         .seal_secrets(&operator("alice"), secret_change(), &hosts)
         .unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Forbidden);
-    let err = tower.seal_secrets(&daemon, secret_change(), &hosts).unwrap_err();
+    let err = tower
+        .seal_secrets(&daemon, secret_change(), &hosts)
+        .unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Unavailable, "{err}");
     let two = ["web-1".to_string(), "web-2".to_string()];
     assert!(tower.seal_secrets(&daemon, secret_change(), &two).is_err());
@@ -147,7 +159,9 @@ fn only_the_towers_deploys_get_secrets_sealed_for_their_hosts_key() {
         .secrets
         .host_keys
         .insert("web-1".into(), agent.public_key().to_bytes());
-    let sealed = tower.seal_secrets(&daemon, secret_change(), &hosts).unwrap();
+    let sealed = tower
+        .seal_secrets(&daemon, secret_change(), &hosts)
+        .unwrap();
     let Action::SecretFile { secrets, .. } = &sealed.steps[0].action else {
         panic!("{sealed:?}")
     };
@@ -156,7 +170,9 @@ fn only_the_towers_deploys_get_secrets_sealed_for_their_hosts_key() {
     assert_eq!(opened.expose(), VALUE);
     // Another tenant's deploy naming the same secret finds none.
     let other = Caller::internal("evil", "mallory");
-    let err = tower.seal_secrets(&other, secret_change(), &hosts).unwrap_err();
+    let err = tower
+        .seal_secrets(&other, secret_change(), &hosts)
+        .unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::NotFound);
 }
 
@@ -198,7 +214,9 @@ fn setting_a_secret_a_deployed_environment_reads_restarts_it_when_the_caller_may
     assert_eq!(err.kind, ApiFaultKind::Forbidden, "{err}");
     assert_eq!(turn.writes.len(), before);
     match call(&mut tower, &daemon, set(VALUE), &s.db, &mut turn) {
-        Ok(ApiAnswer::Secrets(SecretsAnswer::Set { restart: Some(_), .. })) => {}
+        Ok(ApiAnswer::Secrets(SecretsAnswer::Set {
+            restart: Some(_), ..
+        })) => {}
         other => panic!("{other:?}"),
     }
 }

@@ -109,7 +109,11 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
     tower.rules = cfg.label_rules.clone();
     tower.limits = cfg.limits.clone();
     tower.catalog.ssh_keys = cfg.ssh_keys.clone();
-    crate::vault::configure(&mut tower.secrets, cfg.secrets_key.as_deref(), &cfg.seal_keys)?;
+    crate::vault::configure(
+        &mut tower.secrets,
+        cfg.secrets_key.as_deref(),
+        &cfg.seal_keys,
+    )?;
     let ctx = zmq::Context::new();
     let s = Sockets {
         api: bind(&ctx, zmq::ROUTER, &cfg.api)?,

@@ -45,7 +45,8 @@ impl VaultKey {
 
     /// The key in `path`, made (0600, whole or not at all) when absent.
     pub fn load_or_make(path: &Path) -> Result<Self, RefereeError> {
-        let bad = |e: &dyn std::fmt::Display| RefereeError::Vault(format!("{}: {e}", path.display()));
+        let bad =
+            |e: &dyn std::fmt::Display| RefereeError::Vault(format!("{}: {e}", path.display()));
         if !path.exists() {
             let made = Self::generate();
             let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
@@ -196,7 +197,9 @@ pub(crate) fn configure(
             Some(k) => {
                 vault.host_keys.insert(host.clone(), k);
             }
-            None => tracing::warn!(event = "seal_key_unreadable", host = %host, path = %path.display()),
+            None => {
+                tracing::warn!(event = "seal_key_unreadable", host = %host, path = %path.display())
+            }
         }
     }
     Ok(())
@@ -228,10 +231,7 @@ mod tests {
             .expect("sealed");
         let stored = crate::codec::encode(&rec);
         assert!(!stored.windows(13).any(|w| w == b"correct horse"));
-        assert_eq!(
-            rec.open(&key).expect("opens").expose(),
-            b"correct horse"
-        );
+        assert_eq!(rec.open(&key).expect("opens").expose(), b"correct horse");
         assert!(rec.open(&VaultKey::generate()).is_err());
         // Moved to another secret's place, it does not open.
         let mut moved = rec.clone();

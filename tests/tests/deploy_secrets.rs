@@ -54,8 +54,23 @@ http.server.ThreadingHTTPServer((os.environ["BIND"], int(os.environ["PORT"])), H
         Ok(())
     };
     git(&["init", "-q"])?;
-    git(&["-c", "user.email=t@example.invalid", "-c", "user.name=t", "add", "app.py"])?;
-    git(&["-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-qm", "v1"])?;
+    git(&[
+        "-c",
+        "user.email=t@example.invalid",
+        "-c",
+        "user.name=t",
+        "add",
+        "app.py",
+    ])?;
+    git(&[
+        "-c",
+        "user.email=t@example.invalid",
+        "-c",
+        "user.name=t",
+        "commit",
+        "-qm",
+        "v1",
+    ])?;
     git(&["tag", "v1"])?;
     Ok(repo)
 }
@@ -130,12 +145,15 @@ fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them() -> anyhow:
     let env_file = work.path().join("vault.yml");
     std::fs::write(&env_file, environment(&repo))?;
     let env_arg = env_file.display().to_string();
-    let setup = Setup::new("secrets")
-        .host("vault-1", &[("role", "vault"), ("address", "127.0.0.5")]);
+    let setup =
+        Setup::new("secrets").host("vault-1", &[("role", "vault"), ("address", "127.0.0.5")]);
     let tower = Launcher::start(setup)?;
     let _leftovers = Leftovers(vec![tower.root("vault-1")]);
     let pid = std::process::id();
-    let first = format!("first-s3cret-{pid}-{}", work.path().display().to_string().len());
+    let first = format!(
+        "first-s3cret-{pid}-{}",
+        work.path().display().to_string().len()
+    );
     let second = format!("second-s3cret-{pid}-rotated");
 
     // A deploy naming a secret that is not set is refused at plan, by name.
@@ -148,12 +166,22 @@ fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them() -> anyhow:
     );
 
     // Set from stdin; listed by name, version, who: never the value.
-    let set = tower.cli_input(&["secrets", "set", "vault/prod", "db_password"], format!("{first}\n").as_bytes())?;
+    let set = tower.cli_input(
+        &["secrets", "set", "vault/prod", "db_password"],
+        format!("{first}\n").as_bytes(),
+    )?;
     assert!(set.status.success(), "{}", text(&set));
-    assert!(text(&set).contains("secret db_password set (version 1)"), "{}", text(&set));
+    assert!(
+        text(&set).contains("secret db_password set (version 1)"),
+        "{}",
+        text(&set)
+    );
     let list = tower.cli(&["secrets", "list", "vault/prod", "--json"])?;
     let listed = String::from_utf8_lossy(&list.stdout).to_string();
-    assert!(listed.contains("\"name\":\"db_password\"") && listed.contains("\"version\":1"), "{listed}");
+    assert!(
+        listed.contains("\"name\":\"db_password\"") && listed.contains("\"version\":1"),
+        "{listed}"
+    );
     assert!(listed.contains("\"set_by\":\"admin\""), "{listed}");
 
     let deployed = tower.cli(&["deploy", &env_arg])?;
@@ -163,17 +191,32 @@ fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them() -> anyhow:
         .root("vault-1")
         .join("srv/services/auto-vault-prod-web/1/replica-1/env");
     let meta = std::fs::metadata(&env_path)?;
-    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{}", env_path.display());
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "{}",
+        env_path.display()
+    );
     let env_text = std::fs::read_to_string(&env_path)?;
-    assert!(env_text.contains(&format!("DB_PASSWORD='{first}'")), "{env_text}");
+    assert!(
+        env_text.contains(&format!("DB_PASSWORD='{first}'")),
+        "{env_text}"
+    );
     assert!(env_text.contains("GREETING='hello'"), "{env_text}");
 
     // Rotation: the replicas are replaced by a rollout, recorded like a
     // deploy, and serve the new value.
-    let rotated = tower.cli_input(&["secrets", "set", "vault/prod", "db_password"], second.as_bytes())?;
+    let rotated = tower.cli_input(
+        &["secrets", "set", "vault/prod", "db_password"],
+        second.as_bytes(),
+    )?;
     assert!(rotated.status.success(), "{}", text(&rotated));
     assert!(text(&rotated).contains("(version 2)"), "{}", text(&rotated));
-    assert!(text(&rotated).contains("restarting the replicas"), "{}", text(&rotated));
+    assert!(
+        text(&rotated).contains("restarting the replicas"),
+        "{}",
+        text(&rotated)
+    );
     let watched = tower.cli(&["deployments", "watch", "vault/prod"])?;
     assert!(watched.status.success(), "{}", text(&watched));
     assert_eq!(served(&tower)?, sha256(&second));
@@ -186,14 +229,23 @@ fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them() -> anyhow:
     // (LevelDB, journals, logs, stashes), the audit, the deploy's changes
     // or any daemon's events.
     let audit = tower.cli(&["audit", "--json"])?;
-    assert!(text(&audit).contains("secret db_password set (version 2)"), "{}", text(&audit));
+    assert!(
+        text(&audit).contains("secret db_password set (version 2)"),
+        "{}",
+        text(&audit)
+    );
     let mut shown = text(&audit);
     for d in &r.history {
         for id in d.changes.values() {
             shown.push_str(&text(&tower.cli(&["status", id, "--json"])?));
         }
     }
-    let events: Vec<String> = tower.events().snapshot().iter().map(|e| format!("{e:?}")).collect();
+    let events: Vec<String> = tower
+        .events()
+        .snapshot()
+        .iter()
+        .map(|e| format!("{e:?}"))
+        .collect();
     shown.push_str(&events.join("\n"));
     shown.push_str(&text(&tower.cli(&["logs", "vault-1", "--json"])?));
     // The search finds it where it is: in the host's env files.
@@ -219,7 +271,13 @@ fn hostile(tower: &Launcher, dir: &Path) -> anyhow::Result<()> {
         name: "db_password".into(),
     };
     // Another tenant's operator with every grant sees no such secret.
-    let keys = add_operator(tower, dir, "other", "mallory", &grants(&["secrets.admin", "changes.submit", "changes.read"])?)?;
+    let keys = add_operator(
+        tower,
+        dir,
+        "other",
+        "mallory",
+        &grants(&["secrets.admin", "changes.submit", "changes.read"])?,
+    )?;
     let mut other = client_with(tower, &keys, None)?;
     match other.call(ApiCall::Secrets(list.clone()))? {
         vigie_wire::tower::ApiAnswer::Secrets(vigie_wire::secrets::SecretsAnswer::List(v)) => {
@@ -227,16 +285,40 @@ fn hostile(tower: &Launcher, dir: &Path) -> anyhow::Result<()> {
         }
         a => anyhow::bail!("{a:?}"),
     }
-    assert_eq!(fault(other.call(ApiCall::Secrets(remove.clone()))), Some(ApiFaultKind::NotFound));
+    assert_eq!(
+        fault(other.call(ApiCall::Secrets(remove.clone()))),
+        Some(ApiFaultKind::NotFound)
+    );
     // Our tenant's deployer without secrets.admin, or with it over some
     // hosts only: refused.
-    let keys = add_operator(tower, dir, "default", "deployer", &grants(&["changes.submit", "changes.read"])?)?;
+    let keys = add_operator(
+        tower,
+        dir,
+        "default",
+        "deployer",
+        &grants(&["changes.submit", "changes.read"])?,
+    )?;
     let mut deployer = client_with(tower, &keys, None)?;
-    assert_eq!(fault(deployer.call(ApiCall::Secrets(list.clone()))), Some(ApiFaultKind::Forbidden));
-    assert_eq!(fault(deployer.call(ApiCall::Secrets(remove.clone()))), Some(ApiFaultKind::Forbidden));
-    let keys = add_operator(tower, dir, "default", "scoped", &grants(&["secrets.admin@vault-*"])?)?;
+    assert_eq!(
+        fault(deployer.call(ApiCall::Secrets(list.clone()))),
+        Some(ApiFaultKind::Forbidden)
+    );
+    assert_eq!(
+        fault(deployer.call(ApiCall::Secrets(remove.clone()))),
+        Some(ApiFaultKind::Forbidden)
+    );
+    let keys = add_operator(
+        tower,
+        dir,
+        "default",
+        "scoped",
+        &grants(&["secrets.admin@vault-*"])?,
+    )?;
     let mut scoped = client_with(tower, &keys, None)?;
-    assert_eq!(fault(scoped.call(ApiCall::Secrets(list))), Some(ApiFaultKind::Forbidden));
+    assert_eq!(
+        fault(scoped.call(ApiCall::Secrets(list))),
+        Some(ApiFaultKind::Forbidden)
+    );
     // A change of its own asking the tower to write the secret on a host
     // it may submit to: refused (only the tower's deploys get secrets).
     let steal = ChangeSpec {
@@ -260,11 +342,21 @@ fn hostile(tower: &Launcher, dir: &Path) -> anyhow::Result<()> {
         spec: steal,
         target: "vault-1".into(),
     };
-    assert_eq!(fault(deployer.call(submit.clone())), Some(ApiFaultKind::Forbidden));
-    assert_eq!(fault(admin(tower, None)?.call(submit)), Some(ApiFaultKind::Forbidden));
+    assert_eq!(
+        fault(deployer.call(submit.clone())),
+        Some(ApiFaultKind::Forbidden)
+    );
+    assert_eq!(
+        fault(admin(tower, None)?.call(submit)),
+        Some(ApiFaultKind::Forbidden)
+    );
     assert!(!tower.root("vault-1").join("tmp/stolen").exists());
     // Nothing lost: the secret is still there, as the admin set it.
     let list = tower.cli(&["secrets", "list", "vault/prod", "--json"])?;
-    assert!(String::from_utf8_lossy(&list.stdout).contains("\"version\":2"), "{}", text(&list));
+    assert!(
+        String::from_utf8_lossy(&list.stdout).contains("\"version\":2"),
+        "{}",
+        text(&list)
+    );
     Ok(())
 }

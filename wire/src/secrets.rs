@@ -115,7 +115,10 @@ pub enum SecretsCall {
         name: String,
         value: Secret,
     },
-    List { app: String, environment: String },
+    List {
+        app: String,
+        environment: String,
+    },
     Remove {
         app: String,
         environment: String,

@@ -51,7 +51,11 @@ fn a_secret_not_set_refuses_the_plan_by_name() {
     let env = super::env(ENV);
     let e = env.pin_secrets(&BTreeMap::new()).unwrap_err();
     assert!(matches!(e, DeployError::SecretNotSet { ref name, .. } if name == "db_password"));
-    assert!(e.to_string().contains("vigie secrets set shop/prod db_password"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("vigie secrets set shop/prod db_password"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -93,9 +97,18 @@ fn the_env_step_names_the_secrets_and_holds_no_value() {
     assert!(path.ends_with("/replica-1/env"), "{path}");
     assert_eq!(environment, "shop/prod");
     let text = String::from_utf8_lossy(content);
-    assert!(text.contains("GREETING='hello'") && !text.contains("DB_PASSWORD"), "{text}");
+    assert!(
+        text.contains("GREETING='hello'") && !text.contains("DB_PASSWORD"),
+        "{text}"
+    );
     assert_eq!(secrets.len(), 1);
-    assert_eq!((secrets[0].var.as_str(), secrets[0].name.as_str()), ("DB_PASSWORD", "db_password"));
+    assert_eq!(
+        (secrets[0].var.as_str(), secrets[0].name.as_str()),
+        ("DB_PASSWORD", "db_password")
+    );
     assert_eq!(secrets[0].version, 3);
-    assert!(secrets[0].sealed.is_empty(), "sealed by the referee, not here");
+    assert!(
+        secrets[0].sealed.is_empty(),
+        "sealed by the referee, not here"
+    );
 }

@@ -1,7 +1,6 @@
 //! The command line: one subcommand per daemon, plus the operator's client.
 
 mod apps;
-mod secrets;
 mod change_text;
 mod completions;
 pub mod conn;
@@ -34,6 +33,7 @@ mod progress;
 mod provisioner;
 mod referee;
 mod rollout;
+mod secrets;
 mod servers;
 mod servers_life;
 mod start;
