@@ -222,6 +222,7 @@ fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them() -> anyhow:
     assert_eq!(served(&tower)?, sha256(&second));
     let r = record(&tower, "vault", "prod")?;
     assert_eq!(r.history.len(), 2, "{:?}", r.history);
+    eprintln!("{}", rollout_times(&tower)?);
 
     hostile(&tower, work.path())?;
 
@@ -257,6 +258,33 @@ fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them() -> anyhow:
         assert!(leaked.is_empty(), "{value} in {leaked:?}");
     }
     Ok(())
+}
+
+/// How long each rollout took, from the deploy daemon's own event
+/// timestamps (BENCHMARKS.md material, not a timed assertion).
+fn rollout_times(tower: &Launcher) -> anyhow::Result<String> {
+    let at = |name: &str| -> anyhow::Result<Vec<std::time::SystemTime>> {
+        tower
+            .events()
+            .snapshot()
+            .iter()
+            .filter(|e| e.name == name)
+            .map(|e| {
+                Ok(humantime::parse_rfc3339(
+                    e.str("timestamp").context("a timestamp")?,
+                )?)
+            })
+            .collect()
+    };
+    let (starts, ends) = (at("rollout_started")?, at("rollout_ended")?);
+    let took: Vec<String> = starts
+        .iter()
+        .zip(&ends)
+        .map(|(s, e)| format!("{:?}", e.duration_since(*s).unwrap_or_default()))
+        .collect();
+    Ok(format!(
+        "rollouts (refused, first deploy, rotation): {took:?}"
+    ))
 }
 
 /// Other tenants and operators without the grant: refused, nothing lost.
