@@ -263,28 +263,24 @@ fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them() -> anyhow:
 /// How long each rollout took, from the deploy daemon's own event
 /// timestamps (BENCHMARKS.md material, not a timed assertion).
 fn rollout_times(tower: &Launcher) -> anyhow::Result<String> {
-    let at = |name: &str| -> anyhow::Result<Vec<std::time::SystemTime>> {
-        tower
-            .events()
-            .snapshot()
-            .iter()
-            .filter(|e| e.name == name)
-            .map(|e| {
-                Ok(humantime::parse_rfc3339(
-                    e.str("timestamp").context("a timestamp")?,
-                )?)
-            })
-            .collect()
+    let events = tower.events().snapshot();
+    let at = |e: &vigie_tests::Event| -> anyhow::Result<std::time::SystemTime> {
+        Ok(humantime::parse_rfc3339(
+            e.str("timestamp").context("a timestamp")?,
+        )?)
     };
-    let (starts, ends) = (at("rollout_started")?, at("rollout_ended")?);
-    let took: Vec<String> = starts
-        .iter()
-        .zip(&ends)
-        .map(|(s, e)| format!("{:?}", e.duration_since(*s).unwrap_or_default()))
-        .collect();
-    Ok(format!(
-        "rollouts (refused, first deploy, rotation): {took:?}"
-    ))
+    let mut took = Vec::new();
+    for end in events.iter().filter(|e| e.name == "rollout_ended") {
+        let id = end.str("rollout");
+        let start = events
+            .iter()
+            .find(|e| e.name == "rollout_started" && e.str("rollout") == id);
+        if let Some(start) = start {
+            let d = at(end)?.duration_since(at(start)?).unwrap_or_default();
+            took.push(format!("{} {:?}", end.str("end").unwrap_or_default(), d));
+        }
+    }
+    Ok(format!("rollouts, in order: {took:?}"))
 }
 
 /// Other tenants and operators without the grant: refused, nothing lost.
