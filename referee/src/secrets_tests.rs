@@ -7,9 +7,9 @@ use vigie_wire::deploy::{DeployAnswer, DeployCall, RolloutEnd};
 use vigie_wire::secrets::{SealedVar, Secret, SecretsAnswer, SecretsCall};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller, Origin, Scope};
 
-use crate::tower::Tower;
-use crate::turn::Turn;
-use crate::vault::VaultKey;
+use crate::core::tower::Tower;
+use crate::core::turn::Turn;
+use crate::core::vault::VaultKey;
 
 const VALUE: &[u8] = b"pa55-w0rd-never-shown";
 
@@ -17,10 +17,10 @@ fn call(
     tower: &mut Tower,
     who: &Caller,
     call: ApiCall,
-    db: &crate::mem_store::MemStore,
+    db: &crate::shell::mem_store::MemStore,
     turn: &mut Turn,
 ) -> Result<ApiAnswer, ApiFault> {
-    crate::fetch::api(tower, who, call, db, std::time::Instant::now(), turn)
+    crate::core::fetch::api(tower, who, call, db, std::time::Instant::now(), turn)
 }
 
 fn set(value: &[u8]) -> ApiCall {
@@ -52,7 +52,7 @@ fn holds(turn: &Turn, needle: &[u8]) -> bool {
 
 #[test]
 fn a_secret_is_stored_and_audited_without_its_value() {
-    let s = crate::test_store::store();
+    let s = crate::shell::test_store::store();
     let mut tower = s.tower();
     let mut turn = Turn::default();
     let alice = operator("alice");
@@ -137,7 +137,7 @@ fn secret_change() -> ChangeSpec {
 
 #[test]
 fn only_the_towers_deploys_get_secrets_sealed_for_their_hosts_key() {
-    let s = crate::test_store::store();
+    let s = crate::shell::test_store::store();
     let mut tower = s.tower();
     let mut turn = Turn::default();
     tower.secrets.key = Some(VaultKey::generate());
@@ -178,7 +178,7 @@ fn only_the_towers_deploys_get_secrets_sealed_for_their_hosts_key() {
 
 #[test]
 fn setting_a_secret_a_deployed_environment_reads_restarts_it_when_the_caller_may_deploy() {
-    let s = crate::test_store::store();
+    let s = crate::shell::test_store::store();
     let mut tower = s.tower();
     let mut turn = Turn::default();
     tower.secrets.key = Some(VaultKey::generate());
