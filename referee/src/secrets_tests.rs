@@ -20,7 +20,7 @@ fn call(
     db: &crate::shell::mem_store::MemStore,
     turn: &mut Turn,
 ) -> Result<ApiAnswer, ApiFault> {
-    crate::core::fetch::api(tower, who, call, db, std::time::Instant::now(), turn)
+    crate::shell::history::api(tower, who, call, db, std::time::Instant::now(), turn)
 }
 
 fn set(value: &[u8]) -> ApiCall {
