@@ -241,6 +241,8 @@ impl Tower {
             parallel: last.parallel,
             from_maintenance: false,
             force_unlock: false,
+            version: last.version,
+            joined: Vec::new(),
         };
         let deployer = Caller {
             scope: Scope::All,
