@@ -308,6 +308,7 @@ impl<C: Call> Call for Paged<C> {
 }
 
 pub mod catalog;
+pub mod secrets;
 mod web;
 
 #[cfg(test)]

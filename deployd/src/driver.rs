@@ -309,6 +309,7 @@ impl Driver {
             return Err(DeploydError::State("no rollout".into()));
         };
         let key = machine_key(machine);
+        let env = machine.env().clone();
         let selector = vigie_changes::Selector::parse(&machine_hosts(machine))
             .map_err(|e| DeploydError::State(e.to_string()))?;
         let ApiAnswer::Hosts(mut hosts) = self.client.call(ApiCall::Hosts)? else {
@@ -327,11 +328,34 @@ impl Driver {
             .into_iter()
             .filter(|r| r.key.to_string() != key)
             .collect();
+        let secrets = self.secret_versions(&env)?;
         Ok(Facts {
             previous,
             targets,
             others,
+            secrets,
         })
+    }
+
+    /// The environment's secrets and their versions (names only: the
+    /// values stay in the referee, which seals them at submission).
+    fn secret_versions(
+        &mut self,
+        env: &vigie_deployer::Environment,
+    ) -> Result<std::collections::BTreeMap<String, u32>, DeploydError> {
+        use vigie_wire::secrets::{SecretsAnswer, SecretsCall};
+        if env.secret_names().is_empty() {
+            return Ok(Default::default());
+        }
+        let call = ApiCall::Secrets(SecretsCall::Versions {
+            tenant: self.tenant.clone(),
+            app: env.key.app.to_string(),
+            environment: env.key.environment.to_string(),
+        });
+        match self.client.call(call)? {
+            ApiAnswer::Secrets(SecretsAnswer::Versions(v)) => Ok(v),
+            other => Err(DeploydError::Unexpected(format!("{other:?}"))),
+        }
     }
 
     /// Reads the open changes; each one ended goes to the machine.

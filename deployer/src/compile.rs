@@ -79,8 +79,11 @@ pub fn env_file(
     vars.insert("INSTANCE".into(), service.instance.to_string());
     vars.insert("REPLICA".into(), replica.to_string());
     vars.extend(connections(env));
+    // Secrets are not written here: the host's agent adds them.
     for (k, v) in &service.spec.env {
-        vars.insert(k.clone(), v.clone());
+        if let crate::env_value::EnvValue::Plain(v) = v {
+            vars.insert(k.clone(), v.clone());
+        }
     }
     let mut out = String::from("# Written by the Vigie deployer.\n");
     for (k, v) in vars {
@@ -287,11 +290,12 @@ pub(crate) fn migrate_steps(
     let dir = env.key.instance_dir(&service.name, service.instance);
     let qdir = host_path(&dir);
     vec![
-        file(
+        crate::secrets::env_step(
             "environment of the migrations".into(),
             format!("{dir}/migrate.env"),
             env_file(env, service, address, 0, None),
-            0o600,
+            env,
+            service,
         ),
         run(
             MIGRATE_STEP.into(),
@@ -326,11 +330,12 @@ pub(crate) fn replica_steps(
     let label = format!("{} #{}", service.name, service.instance);
     let port = service.ports.get((r - 1) as usize).copied();
     let mut steps = vec![
-        file(
+        crate::secrets::env_step(
             format!("environment of {label} replica {r}"),
             format!("{dir}/replica-{r}/env"),
             env_file(env, service, address, r, port),
-            0o600,
+            env,
+            service,
         ),
         run(
             format!("start {label} replica {r}"),

@@ -46,6 +46,11 @@ pub enum DeployError {
     #[error("no host matches the environment's selector {selector:?}")]
     NoHosts { selector: String },
 
+    #[error(
+        "secret {name} of {environment} is not set: `vigie secrets set {environment} {name}` first"
+    )]
+    SecretNotSet { environment: String, name: String },
+
     #[error("the deployer's inventory record is unreadable: {0}")]
     Inventory(String),
 }

@@ -6,6 +6,7 @@
 
 mod check;
 mod compile;
+mod env_value;
 mod error;
 mod file;
 mod inventory;
@@ -17,6 +18,7 @@ mod ports;
 mod recovery;
 pub mod rollout;
 mod scripts;
+mod secrets;
 mod spec;
 mod systemd;
 mod values;
@@ -25,6 +27,7 @@ mod verbs;
 
 pub use check::{compile_check, findings, Finding, Verdict, CHECK_STEP};
 pub use compile::{compile_host, env_file, sh_quote, site_conf, Duties, MIGRATE_STEP};
+pub use env_value::EnvValue;
 pub use error::{DeployError, Location};
 pub use file::{load_environment, parse_environment, read_environment, MAX_ENV_FILE};
 pub use inventory::{

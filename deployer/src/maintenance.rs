@@ -99,11 +99,12 @@ pub fn compile_probe(env: &Environment, plan: &DeployPlan, host: &HostPlan) -> O
         .as_ref()
         .map_or(String::new(), |i| format!(" && {i}"));
     let steps = vec![
-        crate::compile::file(
+        crate::secrets::env_step(
             "environment of the migrations check".into(),
             format!("{dir}/migrate.env"),
             env_file(env, service, host.address, 0, None),
-            0o600,
+            env,
+            service,
         ),
         run(
             format!("check for pending migrations ({})", spec.revision),

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::env_value::EnvValue;
 use crate::names::Part;
 
 /// One entry of `overrides:`.
@@ -37,12 +38,18 @@ impl Override {
             && vigie_changes::Selector::parse(&self.hosts).is_ok_and(|sel| sel.matches(id, labels))
     }
 
-    /// Its settings applied to a service's `replicas` and `env`.
-    pub fn apply(&self, replicas: &mut u32, env: &mut BTreeMap<String, String>) {
+    /// Its settings applied to a service's `replicas` and `env` (an
+    /// override's values are plain text: a secret is named by the
+    /// service's own `env:`).
+    pub fn apply(&self, replicas: &mut u32, env: &mut BTreeMap<String, EnvValue>) {
         if let Some(n) = self.replicas {
             *replicas = n;
         }
-        env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env.extend(
+            self.env
+                .iter()
+                .map(|(k, v)| (k.clone(), EnvValue::Plain(v.clone()))),
+        );
     }
 
     /// What it does, for the plan.

@@ -74,7 +74,7 @@ pub struct Service {
     pub path: Option<String>,
     pub stop_grace_ms: u64,
     pub drain_ms: u64,
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, crate::env_value::EnvValue>,
 }
 
 /// An HTTP check of one instance on its own port.
@@ -186,7 +186,7 @@ pub(crate) struct RawService {
     pub stop_grace: Option<Millis>,
     pub drain: Option<Millis>,
     #[serde(default)]
-    pub env: BTreeMap<EnvVarName, OneLine>,
+    pub env: BTreeMap<EnvVarName, crate::env_value::RawEnvValue>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -42,21 +42,24 @@ pub(crate) struct OneLine(pub String);
 
 impl<'de> Deserialize<'de> for OneLine {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        checked_text(d, "a one-line string", |text| {
-            if text.is_empty() {
-                return Err("must not be empty".into());
-            }
-            if text.contains(['\n', '\r', '\0']) {
-                return Err(format!("{text:?} must be one line without NUL"));
-            }
-            if text.starts_with('-') {
-                return Err(format!(
-                    "{text:?} must not start with '-' (git would read an option)"
-                ));
-            }
-            Ok(OneLine(text.to_string()))
-        })
+        checked_text(d, "a one-line string", |text| one_line(text).map(OneLine))
     }
+}
+
+/// `text` if it is one line, not empty, without NUL and not an option.
+pub(crate) fn one_line(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if text.contains(['\n', '\r', '\0']) {
+        return Err(format!("{text:?} must be one line without NUL"));
+    }
+    if text.starts_with('-') {
+        return Err(format!(
+            "{text:?} must not start with '-' (git would read an option)"
+        ));
+    }
+    Ok(text.to_string())
 }
 
 /// A duration (`500ms`, `30s`, `2m`), in milliseconds.

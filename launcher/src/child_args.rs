@@ -73,6 +73,16 @@ pub(crate) fn referee(setup: &Setup) -> Vec<String> {
         args.extend(["--label-rule".into(), rule.to_string()]);
     }
     args.extend(["--limits".into(), limits(setup)]);
+    // Deploy secrets: the tower's key for them at rest (made by the
+    // referee at its first start), and each local plug's sealing key.
+    args.extend([
+        "--secrets-key".into(),
+        path(&data.join("keys").join("secrets.key")),
+    ]);
+    for h in &setup.hosts {
+        let public = vigie_majordomo::keys::public_path(&crate::keys::plug_seal_key(data, &h.id));
+        args.extend(["--seal-key".into(), format!("{}={}", h.id, path(&public))]);
+    }
     args
 }
 
@@ -85,6 +95,8 @@ pub(crate) fn plug(setup: &Setup, h: &HostSetup) -> Vec<String> {
     args.extend([
         "--state".into(),
         path(&setup.data_dir.join("plugs").join(&h.id)),
+        "--seal-key".into(),
+        path(&crate::keys::plug_seal_key(&setup.data_dir, &h.id)),
     ]);
     for (k, v) in &h.options {
         // Setup keys are snake_case, flags kebab-case.

@@ -19,6 +19,30 @@ pub struct TowerKeys {
     pub created: bool,
 }
 
+/// Where a setup host's plug keeps the key its secrets are sealed for
+/// (`DATA/plugs/<id>/seal.key`, 0600; the public key beside it, `.pub`).
+pub fn plug_seal_key(data: &Path, host: &str) -> PathBuf {
+    data.join("plugs").join(host).join("seal.key")
+}
+
+/// Makes each setup host's sealing key pair unless it exists: a local
+/// plug has no CURVE key of its own, and the referee seals deploy
+/// secrets for a host's key only (see `referee/src/secrets.rs`).
+pub fn ensure_plug_keys(data: &Path, hosts: &[String]) -> Result<(), LauncherError> {
+    for host in hosts {
+        let path = plug_seal_key(data, host);
+        let dir = path.parent().unwrap_or(data);
+        vigie_escalator::ensure_private_dir(dir).map_err(|e| LauncherError::io(dir, e))?;
+        if path.exists() && vigie_majordomo::keys::public_path(&path).exists() {
+            continue;
+        }
+        let _ = fs::remove_file(&path);
+        vigie_majordomo::keys::write_new(&path)
+            .map_err(|e| LauncherError::io(&path, std::io::Error::other(e.to_string())))?;
+    }
+    Ok(())
+}
+
 /// Creates the key pair under `data/keys` unless it exists; returns it.
 pub fn ensure_tower_keys(data: &Path) -> Result<TowerKeys, LauncherError> {
     let dir = data.join("keys");

@@ -571,6 +571,8 @@ pub fn run(
             None => return Ok(Outcome::Clean),
         },
     };
+    let hosts: Vec<String> = setup.hosts.iter().map(|h| h.id.clone()).collect();
+    crate::keys::ensure_plug_keys(&setup.data_dir, &hosts)?;
     let mut sup = Supervisor::new(setup, opts, events, lead.as_ref().map(|k| k.lease));
     let f = fields([
         ("name", json!(sup.setup.name)),

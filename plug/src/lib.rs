@@ -17,6 +17,7 @@ mod journal;
 pub mod log_budget;
 pub mod logs;
 mod observer;
+pub mod opener;
 mod plug;
 mod runner;
 

@@ -23,6 +23,8 @@ const RESEND_AFTER: Duration = Duration::from_secs(1);
 pub const RETRY_JOURNAL_AFTER: Duration = Duration::from_millis(500);
 
 pub struct Plug {
+    /// Opens the secrets sealed for this host (`None`: it gets none).
+    opener: Option<crate::opener::Opener>,
     host: HostId,
     labels: Labels,
     driver: Box<dyn Driver>,
@@ -87,7 +89,10 @@ fn safe_id(id: &str) -> bool {
 /// a failed command is not undone — its undo command is written for a
 /// command that succeeded.
 fn undoes_when_failed(action: &Action) -> bool {
-    matches!(action, Action::File { .. } | Action::Remove { .. })
+    matches!(
+        action,
+        Action::File { .. } | Action::Remove { .. } | Action::SecretFile { .. }
+    )
 }
 
 /// What the journal says about one change.
@@ -127,7 +132,14 @@ impl Plug {
             unjournaled: None,
             stop: Arc::new(AtomicBool::new(false)),
             logs: None,
+            opener: None,
         }
+    }
+
+    /// The key this host's secrets are sealed for (`opener.rs`).
+    pub fn with_opener(mut self, opener: crate::opener::Opener) -> Self {
+        self.opener = Some(opener);
+        self
     }
 
     /// Files the output the driver copies to `logs` under each step (the
@@ -464,20 +476,30 @@ impl Plug {
                 break;
             }
             let stash = self.step_stash(&change, i)?;
-            if let Err(e) = self.driver.prepare(&step.action, &stash) {
-                // Not attempted: nothing to undo for this step.
-                let r = StepResult::failed(format!("not attempted: {e}"));
-                self.report(
-                    &change,
-                    ReportKind::StepFinished { step: i, result: r },
-                    out,
-                )?;
-                failed = Some(i);
-                break;
-            }
+            // A step's sealed secrets are opened here, for the driver only.
+            let prepared =
+                crate::opener::for_apply(self.opener.as_ref(), &step.action).and_then(|a| {
+                    self.driver
+                        .prepare(&a, &stash)
+                        .map(|()| a)
+                        .map_err(|e| e.to_string())
+                });
+            let action = match prepared {
+                Ok(a) => a,
+                Err(e) => {
+                    // Not attempted: nothing to undo for this step.
+                    let r = StepResult::failed(format!("not attempted: {e}"));
+                    let kind = ReportKind::StepFinished { step: i, result: r };
+                    self.report(&change, kind, out)?;
+                    failed = Some(i);
+                    break;
+                }
+            };
             self.report(&change, ReportKind::StepStarted { step: i }, out)?;
             self.begin_step(&change, i, "apply");
-            let result = self.driver.apply(&step.action, &stash);
+            let result = self.driver.apply(&action, &stash);
+            drop(action);
+            let result = crate::opener::redact(&step.action, result);
             self.end_step();
             let ok = result.ok;
             self.report(&change, ReportKind::StepFinished { step: i, result }, out)?;
@@ -526,7 +548,9 @@ impl Plug {
             self.report(change, ReportKind::UndoStarted { step: i }, out)?;
             let stash = self.step_stash(change, i)?;
             self.begin_step(change, i, "undo");
-            let result = self.driver.undo(&step.action, &stash);
+            let result = self
+                .driver
+                .undo(&crate::opener::for_undo(&step.action), &stash);
             self.end_step();
             all_ok &= result.ok;
             self.report(change, ReportKind::UndoFinished { step: i, result }, out)?;

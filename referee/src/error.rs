@@ -15,6 +15,9 @@ pub enum RefereeError {
     Corrupt { key: String, reason: String },
     #[error("cannot make the admin operator: {0}")]
     Admin(vigie_wire::tower::ApiFault),
+    /// The secrets' key or a secret at rest (never its value).
+    #[error("secrets: {0}")]
+    Vault(String),
     #[error("the SSH key of tenant {tenant}: {reason}")]
     SshKey { tenant: String, reason: String },
 }

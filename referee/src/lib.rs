@@ -26,6 +26,8 @@ mod enrol_tests;
 #[cfg(test)]
 mod history_tests;
 #[cfg(test)]
+mod secrets_tests;
+#[cfg(test)]
 mod shares_tests;
 #[cfg(test)]
 mod tests;

@@ -376,6 +376,24 @@ impl Launcher {
             .context("running the vigie CLI")
     }
 
+    /// Like [`Launcher::cli`], with `input` on the CLI's stdin (a secret's
+    /// value: never on the command line).
+    pub fn cli_input(&self, args: &[&str], input: &[u8]) -> anyhow::Result<Output> {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = Command::new(vigie_bin())
+            .args(args)
+            .env("XDG_CONFIG_HOME", Self::xdg(self.dir.path()))
+            .env_remove("VIGIE_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("running the vigie CLI")?;
+        child.stdin.take().context("stdin")?.write_all(input)?;
+        child.wait_with_output().context("the vigie CLI's output")
+    }
+
     /// Waits until every change in `ids` is final, on the referee's
     /// published updates; fails after `timeout` listing those still open.
     pub fn wait_final(&self, ids: &[String], timeout: Duration) -> anyhow::Result<Vec<ChangeView>> {

@@ -76,10 +76,13 @@ pub enum Verb {
     LogsRead,
     /// Deploy an application's environments (`deploy@shop/prod`).
     Deploy,
+    /// Set, list and remove the deploy secrets of the tenant's
+    /// environments (names and versions only are ever shown).
+    SecretsAdmin,
 }
 
 impl Verb {
-    pub const ALL: [Verb; 15] = [
+    pub const ALL: [Verb; 16] = [
         Verb::ChangesSubmit,
         Verb::ChangesCancel,
         Verb::ChangesRead,
@@ -95,6 +98,7 @@ impl Verb {
         Verb::AppsAdmin,
         Verb::LogsRead,
         Verb::Deploy,
+        Verb::SecretsAdmin,
     ];
 
     /// The stable name: `changes.submit`, …
@@ -115,6 +119,7 @@ impl Verb {
             Verb::AppsAdmin => "apps.admin",
             Verb::LogsRead => "logs.read",
             Verb::Deploy => "deploy",
+            Verb::SecretsAdmin => "secrets.admin",
         }
     }
 

@@ -62,6 +62,19 @@ pub enum Action {
         interval_ms: u64,
         timeout_ms: u64,
     },
+    /// An env file: `content`, then one `VAR='value'` line per secret,
+    /// each value sealed by the tower for this host's agent key. The plug
+    /// opens them and writes the file like `File` (mode 0600 at most); a
+    /// driver never sees this variant, and its result never says what the
+    /// file holds (no digests).
+    SecretFile {
+        path: String,
+        /// The environment whose secrets these are (`app/environment`).
+        environment: String,
+        #[serde(with = "serde_bytes")]
+        content: Bytes,
+        secrets: Vec<crate::secrets::SealedVar>,
+    },
 }
 
 impl Action {
@@ -71,6 +84,7 @@ impl Action {
             Action::File { .. } => "file",
             Action::Remove { .. } => "remove",
             Action::Check { .. } => "check",
+            Action::SecretFile { .. } => "secret_file",
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod observe;
 pub mod page;
+pub mod secrets;
 pub mod tower;
 pub mod web;
 

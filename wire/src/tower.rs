@@ -593,6 +593,8 @@ pub enum ApiCall {
     },
     /// The web console's logins, sessions and API tokens.
     Web(crate::web::WebCall),
+    /// An environment's deploy secrets (`secrets.rs`).
+    Secrets(crate::secrets::SecretsCall),
 }
 
 impl ApiCall {
@@ -610,6 +612,9 @@ impl ApiCall {
         }
         if let ApiCall::Web(w) = self {
             return w.mutates();
+        }
+        if let ApiCall::Secrets(c) = self {
+            return c.mutates();
         }
         !matches!(
             self,
@@ -677,6 +682,9 @@ impl ApiCall {
             // An operator's own credentials need no grant (the door lets
             // `WebCall::own` through); the rest are the tower's.
             ApiCall::Web(_) => return None,
+            // The deploy daemon's: never through the front door.
+            ApiCall::Secrets(crate::secrets::SecretsCall::Versions { .. }) => return None,
+            ApiCall::Secrets(_) => Verb::SecretsAdmin,
         })
     }
 
@@ -728,6 +736,7 @@ pub enum ApiAnswer {
         page: crate::page::PageInfo,
     },
     Web(crate::web::WebAnswer),
+    Secrets(crate::secrets::SecretsAnswer),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

@@ -69,6 +69,10 @@ pub struct Facts {
     pub targets: Vec<Target>,
     /// The tenant's other environments (names and ports taken).
     pub others: Vec<EnvRecord>,
+    /// The environment's secrets and their current versions (pinned into
+    /// the plan: a rotation bumps the services that read them).
+    #[serde(default)]
+    pub secrets: std::collections::BTreeMap<String, u32>,
 }
 
 /// How a change of the current phase ended, as far as the rollout cares.
@@ -259,5 +263,6 @@ pub enum Output {
 
 /// The plan a state's facts give (the same every time).
 pub fn replan(env: &Environment, facts: &Facts) -> Result<DeployPlan, crate::DeployError> {
-    crate::plan::plan(env, facts.previous.as_ref(), &facts.targets, &facts.others)
+    let env = env.pin_secrets(&facts.secrets)?;
+    crate::plan::plan(&env, facts.previous.as_ref(), &facts.targets, &facts.others)
 }

@@ -15,6 +15,7 @@ mod plans;
 mod rollout;
 mod verbs;
 mod rollout_canary;
+mod secrets;
 
 fn env(text: &str) -> Environment {
     parse_environment("env.yml", text).unwrap()

@@ -27,6 +27,7 @@ pub(super) fn facts(previous: Option<EnvRecord>) -> Facts {
         previous,
         targets: hosts(),
         others: Vec::new(),
+        secrets: Default::default(),
     }
 }
 

@@ -229,6 +229,7 @@ fn facts(previous: EnvRecord) -> Facts {
         previous: Some(previous),
         targets: hosts(),
         others: Vec::new(),
+        secrets: Default::default(),
     }
 }
 

@@ -128,6 +128,10 @@ impl LocalDriver {
                 mode,
             } => files::apply(&self.dir, path, content, *mode, stash),
             Action::Remove { path } => remove::apply(&self.dir, path, stash),
+            // Its values are sealed: only the plug opens them (into a File).
+            Action::SecretFile { .. } => Err(DriverError::BadStep(
+                "a secret file is opened by the plug, never by a driver".into(),
+            )),
             Action::Check {
                 probe,
                 retries,
@@ -166,7 +170,9 @@ impl LocalDriver {
                 self.run_step(command, env, cwd.as_deref(), *timeout_ms, &mark)
             }
             Action::Run { undo: None, .. } => Ok(StepResult::ok("no undo command")),
-            Action::File { path, .. } => files::undo(&self.dir, path, stash),
+            Action::File { path, .. } | Action::SecretFile { path, .. } => {
+                files::undo(&self.dir, path, stash)
+            }
             Action::Remove { path } => remove::undo(&self.dir, path, stash),
             Action::Check { .. } => Ok(StepResult::ok("nothing to undo for a check")),
         }
@@ -216,7 +222,9 @@ impl Driver for LocalDriver {
                 let cwd = paths::confine(&self.root, cwd.as_deref().unwrap_or("/"))?;
                 paths::open_dir(&self.dir, &cwd).map(drop)
             }
-            Action::File { path, .. } => files::prepare(&self.dir, path, stash),
+            Action::File { path, .. } | Action::SecretFile { path, .. } => {
+                files::prepare(&self.dir, path, stash)
+            }
             Action::Remove { path } => remove::prepare(&self.dir, path, stash),
             Action::Check { probe, .. } => check::validate(probe),
         }

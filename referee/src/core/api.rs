@@ -108,6 +108,7 @@ impl Tower {
             )),
             ApiCall::TowerStatus => self.tower_status(caller),
             ApiCall::Web(w) => self.web_call(caller, w, db, turn),
+            ApiCall::Secrets(c) => self.secrets_call(caller, c, db, turn),
             ApiCall::Hosts => Ok(self.hosts_view(caller)),
         }
     }
@@ -322,6 +323,7 @@ impl Tower {
     ) -> Result<ApiAnswer, ApiFault> {
         crate::core::submission::check_shape(&spec)?;
         let matched = self.submit_targets(caller, target)?;
+        let spec = self.seal_secrets(caller, spec, &matched)?;
         let crate::core::submission::Sized {
             steps,
             spec_bytes,

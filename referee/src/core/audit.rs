@@ -66,6 +66,9 @@ pub enum AuditAction {
     TokenIssued,
     SessionIssued,
     CredentialRevoked,
+    /// A deploy secret set or removed (its name and version, never its value).
+    SecretSet,
+    SecretRemoved,
     /// A change ended by the tower (cancelled, abandoned): its state's word.
     Ended(ChangeState),
 }
@@ -114,6 +117,8 @@ impl AuditAction {
             Self::ServersRemoved => "servers_removed",
             Self::SessionUndone => "session_undone",
             Self::DeployStarted => "deploy_started",
+            Self::SecretSet => "secret_set",
+            Self::SecretRemoved => "secret_removed",
             Self::DeployUnlocked => "deploy_unlocked",
             Self::DeployEnded => "deploy_ended",
             Self::DeployVerb => "deploy_verb",

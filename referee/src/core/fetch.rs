@@ -166,6 +166,10 @@ fn call_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched)
                 .map(Read::Prefix)
                 .collect()
         }
+        // A secret set restarts the environment's last deploy.
+        ApiCall::Secrets(vigie_wire::secrets::SecretsCall::Set {
+            app, environment, ..
+        }) => vec![Read::Key(rollout_key(&caller.tenant, app, environment))],
         _ => Vec::new(),
     }
 }

@@ -97,6 +97,8 @@ pub struct Tower {
     /// The launcher's latest word on every daemon (`health.rs`); `None`
     /// until it comes, or without a launcher.
     pub health: Option<vigie_wire::lifecycle::TowerHealth>,
+    /// Deploy secrets, encrypted (`secrets.rs`, `vault.rs`).
+    pub secrets: crate::core::vault::Vault,
 }
 
 /// A submission's program, shared by its changes.
@@ -136,6 +138,7 @@ impl Tower {
             observed: Default::default(),
             limits: Default::default(),
             health: None,
+            secrets: crate::core::vault::Vault::load(db)?,
         };
         t.load_counters(db)?;
         let mut keys = HashMap::new();

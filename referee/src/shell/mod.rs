@@ -13,3 +13,4 @@ pub mod ssh_keys;
 pub mod store;
 #[cfg(test)]
 pub mod test_store;
+pub mod vault_files;

@@ -44,6 +44,11 @@ pub struct RefereeConfig {
     pub ssh_keys: Option<std::path::PathBuf>,
     /// The launcher's lifecycle PUB, for its daemons' states (`health.rs`).
     pub lifecycle: Option<String>,
+    /// The tower's key for secrets at rest, made here when absent.
+    pub secrets_key: Option<std::path::PathBuf>,
+    /// Setup hosts' public sealing keys (Z85 files): their plugs open
+    /// the secrets sealed for them.
+    pub seal_keys: Vec<(String, std::path::PathBuf)>,
 }
 
 impl RefereeConfig {
@@ -61,6 +66,8 @@ impl RefereeConfig {
             limits: Default::default(),
             ssh_keys: None,
             lifecycle: None,
+            secrets_key: None,
+            seal_keys: Vec::new(),
         }
     }
 }
@@ -102,6 +109,11 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
     tower.rules = cfg.label_rules.clone();
     tower.limits = cfg.limits.clone();
     tower.catalog.ssh_keys = cfg.ssh_keys.clone();
+    crate::shell::vault_files::configure(
+        &mut tower.secrets,
+        cfg.secrets_key.as_deref(),
+        &cfg.seal_keys,
+    )?;
     let ctx = zmq::Context::new();
     let s = Sockets {
         api: bind(&ctx, zmq::ROUTER, &cfg.api)?,

@@ -113,7 +113,9 @@ fn show_plan(client: &mut Tower, env: &Environment) -> anyhow::Result<ExitCode> 
         .filter(|r| r.key != env.key)
         .cloned()
         .collect();
-    let plan = match plan(env, previous, &targets, &others) {
+    // The tower pins each secret's version into its plan: so does this one.
+    let pinned = super::secrets::pinned(client, env);
+    let plan = match pinned.and_then(|env| plan(&env, previous, &targets, &others)) {
         Ok(plan) => plan,
         Err(e) => {
             esay!("vigie deploy: {e}");

@@ -106,7 +106,7 @@ fn print_steps(env: &Environment, plan: &DeployPlan, host: &HostPlan) -> std::io
     for (i, step) in spec.steps.iter().enumerate() {
         let kind = match &step.action {
             Action::Run { .. } => "run",
-            Action::File { .. } => "file",
+            Action::File { .. } | Action::SecretFile { .. } => "file",
             Action::Remove { .. } => "remove",
             Action::Check { .. } => "check",
         };

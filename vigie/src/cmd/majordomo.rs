@@ -121,7 +121,9 @@ pub fn agent(a: AgentArgs) -> anyhow::Result<ExitCode> {
         Box::new(journal),
         &a.state.join("stash"),
     )
-    .with_logs(observe.logs.clone());
+    .with_logs(observe.logs.clone())
+    // The agent's CURVE key is an X25519 key: its secrets are sealed for it.
+    .with_opener(vigie_plug::opener::Opener::new(pair.secret));
     let cfg = AgentConfig {
         tower: a.tower,
         tower_key,

@@ -36,6 +36,7 @@ mod progress;
 mod provisioner;
 mod referee;
 mod rollout;
+mod secrets;
 mod servers;
 mod servers_life;
 mod start;
@@ -184,6 +185,9 @@ pub enum Command {
     Ips(ips::Args),
     /// The application catalog: `apps add FILE.yml`, list, show.
     Apps(apps::Args),
+    /// An environment's deploy secrets: `secrets set APP/ENV NAME` (value
+    /// on stdin), list, remove.
+    Secrets(secrets::Args),
     /// Start a throwaway tower and show it working.
     Demo(demo::Args),
     /// Benchmarks (not tests): print figures and ratios.
@@ -213,6 +217,7 @@ fn conn_of(command: &mut Command) -> Option<&mut conn::Conn> {
         Command::Servers(a) => &mut a.conn,
         Command::Ips(a) => &mut a.conn,
         Command::Apps(a) => &mut a.conn,
+        Command::Secrets(a) => &mut a.conn,
         Command::Web(a) => &mut a.conn,
         Command::Tokens(a) => &mut a.conn,
         _ => return None,
@@ -271,6 +276,7 @@ pub fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Servers(a) => servers::run(a, format),
         Command::Ips(a) => ips::run(a, format),
         Command::Apps(a) => apps::run(a, format),
+        Command::Secrets(a) => secrets::run(a, format),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => vigie_bench::run(a),
         Command::Completions(a) => completions::completions(a),

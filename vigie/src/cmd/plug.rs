@@ -95,6 +95,10 @@ pub struct Args {
     /// The plug's own state: journal and undo stash (not inside the root).
     #[arg(long)]
     state: PathBuf,
+    /// The secret key (Z85 file) deploy secrets are sealed for: made by
+    /// the launcher for each setup host; without it, secrets are refused.
+    #[arg(long)]
+    seal_key: Option<PathBuf>,
     /// A label, `key=value` (repeatable).
     #[arg(long = "label", value_parser = parse_label)]
     labels: Vec<(String, String)>,
@@ -160,6 +164,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         Box::new(journal),
         &a.state.join("stash"),
     );
+    if let Some(path) = &a.seal_key {
+        match vigie_plug::opener::Opener::read(path) {
+            Ok(o) => plug = plug.with_opener(o),
+            Err(e) => {
+                super::out::esay!("vigie plug: --seal-key {e}");
+                return Ok(ExitCode::from(crate::runtime::EXIT_CONFIG));
+            }
+        }
+    }
     let mut cfg = a.endpoints.config();
     if let Some(o) = observe {
         plug = plug.with_logs(o.logs.clone());

@@ -45,6 +45,21 @@ pub struct Args {
     /// (`vigie tower status`, why a plug's host is offline).
     #[arg(long)]
     lifecycle: Option<String>,
+    /// The tower's key for deploy secrets at rest (DATA/keys/secrets.key),
+    /// made at the first start; without it, secrets are refused.
+    #[arg(long)]
+    secrets_key: Option<std::path::PathBuf>,
+    /// `HOST=FILE`: a setup host's public sealing key (Z85 file), its
+    /// secrets sealed for it (repeatable).
+    #[arg(long = "seal-key", value_parser = parse_seal_key)]
+    seal_keys: Vec<(String, std::path::PathBuf)>,
+}
+
+fn parse_seal_key(text: &str) -> Result<(String, std::path::PathBuf), String> {
+    let (host, path) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected HOST=FILE"))?;
+    Ok((host.to_owned(), path.into()))
 }
 
 fn parse_label_rule(text: &str) -> Result<vigie_referee::LabelRule, String> {
@@ -67,6 +82,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     cfg.limits = a.limits;
     cfg.ssh_keys = a.ssh_keys;
     cfg.lifecycle = a.lifecycle;
+    cfg.secrets_key = a.secrets_key;
+    cfg.seal_keys = a.seal_keys;
     if let Some(path) = &a.admin_key_file {
         match std::fs::read_to_string(path) {
             Ok(text) => cfg.admin_key = Some(text.trim().to_owned()),

@@ -1,0 +1,386 @@
+//! Deploy secrets end to end (issue 19): a real app behind real nginx,
+//! on a local host, reads a secret set with `vigie secrets set` (it
+//! serves the value's SHA-256); the value is nowhere in the tower's data
+//! dir, the audit, the deploy's changes or the logs; the replica's env
+//! file is 0600; setting it again restarts the replicas, which serve the
+//! new value; other tenants and operators without the grant are refused.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use vigie_tests::deploys::{record, Leftovers};
+use vigie_tests::front::{add_operator, admin, client_with, fault, grants};
+use vigie_tests::http_load::get;
+use vigie_tests::{Launcher, Setup};
+use vigie_wire::change::{Action, ChangeSpec, Step};
+use vigie_wire::secrets::{SealedVar, SecretsCall};
+use vigie_wire::tower::{ApiCall, ApiFaultKind};
+
+const ADDRESS: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 5);
+
+/// A git repository whose app serves the SHA-256 of `$DB_PASSWORD`.
+fn app_repo(dir: &Path) -> anyhow::Result<PathBuf> {
+    let repo = dir.join("vault.git");
+    std::fs::create_dir_all(&repo)?;
+    std::fs::write(
+        repo.join("app.py"),
+        r#"import hashlib, http.server, os
+DIGEST = hashlib.sha256(os.environ["DB_PASSWORD"].encode()).hexdigest()
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ("ok" if self.path == "/health" else DIGEST).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer((os.environ["BIND"], int(os.environ["PORT"])), Handler).serve_forever()
+"#,
+    )?;
+    let git = |args: &[&str]| -> anyhow::Result<()> {
+        let ok = Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(args)
+            .status()?
+            .success();
+        anyhow::ensure!(ok, "git {args:?}");
+        Ok(())
+    };
+    git(&["init", "-q"])?;
+    git(&[
+        "-c",
+        "user.email=t@example.invalid",
+        "-c",
+        "user.name=t",
+        "add",
+        "app.py",
+    ])?;
+    git(&[
+        "-c",
+        "user.email=t@example.invalid",
+        "-c",
+        "user.name=t",
+        "commit",
+        "-qm",
+        "v1",
+    ])?;
+    git(&["tag", "v1"])?;
+    Ok(repo)
+}
+
+fn environment(repo: &Path) -> String {
+    format!(
+        "app: vault\nenvironment: prod\nhosts: role=vault\nports: 27400-27499\nservices:\n  web:\n    \
+         repository: {}\n    revision: v1\n    start: exec python3 app.py\n    replicas: 2\n    \
+         health: {{ http: /health, retries: 100, interval: 100ms, timeout: 1s }}\n    drain: 100ms\n    \
+         env:\n      GREETING: hello\n      DB_PASSWORD: {{ secret: db_password }}\n",
+        repo.display()
+    )
+}
+
+fn sha256(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Every regular file under `dir` whose bytes hold `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            found.extend(files_holding(&path, needle));
+        } else if meta.is_file() {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+fn proxy(tower: &Launcher) -> anyhow::Result<SocketAddr> {
+    let r = record(tower, "vault", "prod")?;
+    let port = r
+        .hosts
+        .get("vault-1")
+        .and_then(|h| h.proxy_port)
+        .context("a proxy port")?;
+    Ok(SocketAddr::from((ADDRESS, port)))
+}
+
+/// What the app serves through nginx.
+fn served(tower: &Launcher) -> anyhow::Result<String> {
+    get(proxy(tower)?, "/", Duration::from_secs(5)).map_err(anyhow::Error::msg)
+}
+
+#[test]
+fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them() -> anyhow::Result<()> {
+    let work = tempfile::tempdir()?;
+    let repo = app_repo(work.path())?;
+    let env_file = work.path().join("vault.yml");
+    std::fs::write(&env_file, environment(&repo))?;
+    let env_arg = env_file.display().to_string();
+    let setup =
+        Setup::new("secrets").host("vault-1", &[("role", "vault"), ("address", "127.0.0.5")]);
+    let tower = Launcher::start(setup)?;
+    let _leftovers = Leftovers(vec![tower.root("vault-1")]);
+    let pid = std::process::id();
+    let first = format!(
+        "first-s3cret-{pid}-{}",
+        work.path().display().to_string().len()
+    );
+    let second = format!("second-s3cret-{pid}-rotated");
+
+    // A deploy naming a secret that is not set is refused at plan, by name.
+    let refused = tower.cli(&["deploy", &env_arg])?;
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("secret db_password of vault/prod is not set"),
+        "{}",
+        text(&refused)
+    );
+
+    // Set from stdin; listed by name, version, who: never the value.
+    let set = tower.cli_input(
+        &["secrets", "set", "vault/prod", "db_password"],
+        format!("{first}\n").as_bytes(),
+    )?;
+    assert!(set.status.success(), "{}", text(&set));
+    assert!(
+        text(&set).contains("secret db_password set (version 1)"),
+        "{}",
+        text(&set)
+    );
+    let list = tower.cli(&["secrets", "list", "vault/prod", "--json"])?;
+    let listed = String::from_utf8_lossy(&list.stdout).to_string();
+    assert!(
+        listed.contains("\"name\":\"db_password\"") && listed.contains("\"version\":1"),
+        "{listed}"
+    );
+    assert!(listed.contains("\"set_by\":\"admin\""), "{listed}");
+
+    let deployed = tower.cli(&["deploy", &env_arg])?;
+    assert!(deployed.status.success(), "{}", text(&deployed));
+    assert_eq!(served(&tower)?, sha256(&first));
+    let env_path = tower
+        .root("vault-1")
+        .join("srv/services/auto-vault-prod-web/1/replica-1/env");
+    let meta = std::fs::metadata(&env_path)?;
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "{}",
+        env_path.display()
+    );
+    let env_text = std::fs::read_to_string(&env_path)?;
+    assert!(
+        env_text.contains(&format!("DB_PASSWORD='{first}'")),
+        "{env_text}"
+    );
+    assert!(env_text.contains("GREETING='hello'"), "{env_text}");
+
+    // Rotation: the replicas are replaced by a rollout, recorded like a
+    // deploy, and serve the new value.
+    let rotated = tower.cli_input(
+        &["secrets", "set", "vault/prod", "db_password"],
+        second.as_bytes(),
+    )?;
+    assert!(rotated.status.success(), "{}", text(&rotated));
+    assert!(text(&rotated).contains("(version 2)"), "{}", text(&rotated));
+    assert!(
+        text(&rotated).contains("restarting the replicas"),
+        "{}",
+        text(&rotated)
+    );
+    let watched = tower.cli(&["deployments", "watch", "vault/prod"])?;
+    assert!(watched.status.success(), "{}", text(&watched));
+    assert_eq!(served(&tower)?, sha256(&second));
+    let r = record(&tower, "vault", "prod")?;
+    assert_eq!(r.history.len(), 2, "{:?}", r.history);
+    eprintln!("{}", rollout_times(&tower)?);
+
+    hostile(&tower, work.path())?;
+
+    // Nowhere but the replicas' env files: not in the tower's data dir
+    // (LevelDB, journals, logs, stashes), the audit, the deploy's changes
+    // or any daemon's events.
+    let audit = tower.cli(&["audit", "--json"])?;
+    assert!(
+        text(&audit).contains("secret db_password set (version 2)"),
+        "{}",
+        text(&audit)
+    );
+    let mut shown = text(&audit);
+    for d in &r.history {
+        for id in d.changes.values() {
+            shown.push_str(&text(&tower.cli(&["status", id, "--json"])?));
+        }
+    }
+    let events: Vec<String> = tower
+        .events()
+        .snapshot()
+        .iter()
+        .map(|e| format!("{e:?}"))
+        .collect();
+    shown.push_str(&events.join("\n"));
+    shown.push_str(&text(&tower.cli(&["logs", "vault-1", "--json"])?));
+    // The search finds it where it is: in the host's env files.
+    let on_host = files_holding(&tower.root("vault-1"), second.as_bytes());
+    assert!(!on_host.is_empty(), "the grep finds the value on the host");
+    for value in [&first, &second] {
+        assert!(!shown.contains(value.as_str()), "{value} shown");
+        let leaked = files_holding(&tower.data_dir(), value.as_bytes());
+        assert!(leaked.is_empty(), "{value} in {leaked:?}");
+    }
+    Ok(())
+}
+
+/// How long each rollout took, from the deploy daemon's own event
+/// timestamps (BENCHMARKS.md material, not a timed assertion).
+fn rollout_times(tower: &Launcher) -> anyhow::Result<String> {
+    let events = tower.events().snapshot();
+    let at = |e: &vigie_tests::Event| -> anyhow::Result<std::time::SystemTime> {
+        Ok(humantime::parse_rfc3339(
+            e.str("timestamp").context("a timestamp")?,
+        )?)
+    };
+    let mut took = Vec::new();
+    for end in events.iter().filter(|e| e.name == "rollout_ended") {
+        let id = end.str("rollout");
+        let start = events
+            .iter()
+            .find(|e| e.name == "rollout_started" && e.str("rollout") == id);
+        if let Some(start) = start {
+            let d = at(end)?.duration_since(at(start)?).unwrap_or_default();
+            took.push(format!("{} {:?}", end.str("end").unwrap_or_default(), d));
+        }
+    }
+    Ok(format!("rollouts, in order: {took:?}"))
+}
+
+/// Other tenants and operators without the grant: refused, nothing lost.
+fn hostile(tower: &Launcher, dir: &Path) -> anyhow::Result<()> {
+    let list = SecretsCall::List {
+        app: "vault".into(),
+        environment: "prod".into(),
+    };
+    let remove = SecretsCall::Remove {
+        app: "vault".into(),
+        environment: "prod".into(),
+        name: "db_password".into(),
+    };
+    // Another tenant's operator with every grant sees no such secret.
+    let keys = add_operator(
+        tower,
+        dir,
+        "other",
+        "mallory",
+        &grants(&["secrets.admin", "changes.submit", "changes.read"])?,
+    )?;
+    let mut other = client_with(tower, &keys, None)?;
+    match other.call(ApiCall::Secrets(list.clone()))? {
+        vigie_wire::tower::ApiAnswer::Secrets(vigie_wire::secrets::SecretsAnswer::List(v)) => {
+            assert!(v.is_empty(), "{v:?}")
+        }
+        a => anyhow::bail!("{a:?}"),
+    }
+    assert_eq!(
+        fault(other.call(ApiCall::Secrets(remove.clone()))),
+        Some(ApiFaultKind::NotFound)
+    );
+    // Our tenant's deployer without secrets.admin, or with it over some
+    // hosts only: refused.
+    let keys = add_operator(
+        tower,
+        dir,
+        "default",
+        "deployer",
+        &grants(&["changes.submit", "changes.read"])?,
+    )?;
+    let mut deployer = client_with(tower, &keys, None)?;
+    assert_eq!(
+        fault(deployer.call(ApiCall::Secrets(list.clone()))),
+        Some(ApiFaultKind::Forbidden)
+    );
+    assert_eq!(
+        fault(deployer.call(ApiCall::Secrets(remove.clone()))),
+        Some(ApiFaultKind::Forbidden)
+    );
+    let keys = add_operator(
+        tower,
+        dir,
+        "default",
+        "scoped",
+        &grants(&["secrets.admin@vault-*"])?,
+    )?;
+    let mut scoped = client_with(tower, &keys, None)?;
+    assert_eq!(
+        fault(scoped.call(ApiCall::Secrets(list))),
+        Some(ApiFaultKind::Forbidden)
+    );
+    // A change of its own asking the tower to write the secret on a host
+    // it may submit to: refused (only the tower's deploys get secrets).
+    let steal = ChangeSpec {
+        title: "steal".into(),
+        steps: vec![Step {
+            name: "write it".into(),
+            action: Action::SecretFile {
+                path: "/tmp/stolen".into(),
+                environment: "vault/prod".into(),
+                content: Vec::new(),
+                secrets: vec![SealedVar {
+                    var: "X".into(),
+                    name: "db_password".into(),
+                    version: 0,
+                    sealed: Vec::new(),
+                }],
+            },
+        }],
+    };
+    let submit = ApiCall::Submit {
+        spec: steal,
+        target: "vault-1".into(),
+    };
+    assert_eq!(
+        fault(deployer.call(submit.clone())),
+        Some(ApiFaultKind::Forbidden)
+    );
+    assert_eq!(
+        fault(admin(tower, None)?.call(submit)),
+        Some(ApiFaultKind::Forbidden)
+    );
+    assert!(!tower.root("vault-1").join("tmp/stolen").exists());
+    // Nothing lost: the secret is still there, as the admin set it.
+    let list = tower.cli(&["secrets", "list", "vault/prod", "--json"])?;
+    assert!(
+        String::from_utf8_lossy(&list.stdout).contains("\"version\":2"),
+        "{}",
+        text(&list)
+    );
+    Ok(())
+}
