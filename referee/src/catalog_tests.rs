@@ -171,7 +171,7 @@ fn an_import_is_all_or_nothing_and_lists_every_conflict() {
     assert_eq!(listed, CatalogAnswer::Servers(vec![]));
     // Sessions are numbered per tenant and survive a restart.
     f.one(&acme(), import(csv_rows(&["c"]), false)).unwrap();
-    f.tower = Tower::load(&f.store.db, TIMING).unwrap();
+    f.tower = crate::shell::load::tower(&f.store.db, TIMING).unwrap();
     let CatalogAnswer::Sessions(s) = f.one(&acme(), CatalogCall::Sessions).unwrap() else {
         panic!()
     };
@@ -221,7 +221,7 @@ fn allocations_in_one_turn_never_share_an_address_and_survive_a_restart() {
     unique.dedup();
     assert_eq!(unique.len(), 6, "{got:?}");
     // After a restart the table is the same: nothing more to hand out.
-    f.tower = Tower::load(&f.store.db, TIMING).unwrap();
+    f.tower = crate::shell::load::tower(&f.store.db, TIMING).unwrap();
     assert!(f.one(&acme(), alloc()).is_err());
     // Release one, get that one back.
     f.one(

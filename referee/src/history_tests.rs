@@ -13,7 +13,7 @@ use vigie_wire::tower::{
 use crate::core::audit::{self, AuditChain};
 use crate::core::codec::encode;
 use crate::core::model::{change_id, change_key, done_key, ChangeRecord, NEXT_SEQ_KEY};
-use crate::core::tower::{Tower, RECENT};
+use crate::core::tower::RECENT;
 use crate::core::turn::Turn;
 use crate::shell::mem_store::MemStore;
 use crate::shell::store::{Entries, Entry, Store, StoreError, Writes};
@@ -91,7 +91,7 @@ fn history(n: u64) -> Counted {
 fn a_start_loads_only_the_recent_finished_changes_and_an_old_one_still_answers() {
     let n = 20 * RECENT as u64;
     let store = history(n);
-    let mut tower = Tower::load(&store, TIMING).unwrap();
+    let mut tower = crate::shell::load::tower(&store, TIMING).unwrap();
     assert_eq!(tower.recent.len(), RECENT);
     assert_eq!(
         tower.recent.front().map(|v| v.seq),
@@ -175,7 +175,7 @@ fn audit_numbers(
     filter: AuditFilter,
     limit: u32,
 ) -> (Vec<u64>, usize) {
-    let mut tower = Tower::load(store, TIMING).unwrap();
+    let mut tower = crate::shell::load::tower(store, TIMING).unwrap();
     store.scanned.set(0);
     let call = ApiCall::Audit {
         host: host.map(str::to_owned),

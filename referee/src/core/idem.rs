@@ -11,18 +11,16 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeId, IdemKey};
 
-use crate::core::codec::{decode, encode};
+use crate::core::codec::encode;
 use crate::core::table::Table;
 use crate::core::turn::Turn;
-use crate::error::RefereeError;
 use crate::shell::clock::now_ms;
-use crate::shell::store::Store;
 
 /// How long a key is remembered.
 pub const IDEM_TTL: Duration = Duration::from_secs(24 * 3600);
 /// How often forgotten keys are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
-const PREFIX: &str = "idem/";
+pub const PREFIX: &str = "idem/";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdemRecord {
@@ -70,17 +68,12 @@ pub struct Remembered {
 }
 
 impl Remembered {
-    pub fn load(db: &dyn Store) -> Result<Self, RefereeError> {
-        let mut records = std::collections::HashMap::new();
-        for e in db.scan(PREFIX.as_bytes(), None) {
-            let (key, value) = e?;
-            let rec: IdemRecord = decode(&key, &value)?;
-            records.insert(key, rec);
-        }
-        Ok(Self {
+    /// The keys a start read (`idem/`, by their store key).
+    pub fn loaded(records: std::collections::HashMap<Vec<u8>, IdemRecord>) -> Self {
+        Self {
             records: Table::loaded(records, Vec::clone),
             pruned: None,
-        })
+        }
     }
 
     /// Forgets keys older than the TTL (at most once a minute).

@@ -13,7 +13,7 @@ use vigie_wire::tower::{
 };
 
 use crate::core::audit::{self, AuditAction, AuditChain};
-use crate::core::codec::{corrupt, decode, encode};
+use crate::core::codec::{corrupt, encode};
 use crate::core::model::{
     change_key, done_key, host_key, key_key, queue_key, spec_key, ChangeRecord, HostRecord,
     NEXT_SEQ_KEY,
@@ -22,7 +22,6 @@ use crate::core::table::Table;
 use crate::core::turn::{Log, Turn};
 use crate::error::RefereeError;
 use crate::shell::clock::now_ms;
-use crate::shell::store::{scan_all, Store};
 
 /// How many finished changes `status` lists from memory.
 pub const RECENT: usize = 1_000;
@@ -109,6 +108,26 @@ pub struct Program {
     pub bytes: usize,
 }
 
+/// What a start read of the store, decoded (`shell/load.rs`): the core
+/// is built from it and never reads the store itself.
+pub struct Loaded {
+    pub operators: Vec<vigie_wire::front::OperatorRecord>,
+    /// The key registry, by public key.
+    pub keys: HashMap<String, vigie_wire::front::KeyRecord>,
+    pub hosts: Vec<HostRecord>,
+    /// The changes not final, each with its `queue/` entry's key.
+    pub queued: Vec<(Vec<u8>, ChangeRecord)>,
+    /// Their programs by spec id, with their encoded size.
+    pub programs: HashMap<String, (Arc<ChangeSpec>, usize)>,
+    /// The most recent final changes, oldest first.
+    pub recent: Vec<ChangeView>,
+    pub tenant_seqs: HashMap<String, u64>,
+    pub next_seq: u64,
+    pub audit: AuditChain,
+    pub idem: HashMap<Vec<u8>, crate::core::idem::IdemRecord>,
+    pub catalog: crate::core::catalog::CatalogRecords,
+}
+
 /// Most bytes of orders one turn publishes: a large program to thousands
 /// of hosts goes out over several turns (the rest stays queued and is
 /// dispatched by the next ticks) instead of holding thousands of copies
@@ -116,123 +135,66 @@ pub struct Program {
 pub const TURN_MAX_ORDER_BYTES: usize = 64 << 20;
 
 impl Tower {
-    /// Rebuilds the state from what Escalator holds.
-    pub fn load(db: &dyn Store, timing: Timing) -> Result<Self, RefereeError> {
+    /// The state a start rebuilds from what it read (`shell/load.rs`).
+    pub fn from_loaded(l: Loaded, timing: Timing) -> Result<Self, RefereeError> {
         let mut t = Tower {
             hosts: BTreeMap::new(),
             changes: HashMap::new(),
             specs: HashMap::new(),
-            recent: VecDeque::new(),
+            recent: l.recent.into(),
             busy: BTreeSet::new(),
-            next_seq: 1,
-            audit: AuditChain::default(),
+            next_seq: l.next_seq,
+            audit: l.audit,
             timing,
-            idem: crate::core::idem::Remembered::load(db)?,
-            keys: Table::loaded(HashMap::new(), |public| key_key(public)),
-            operators: scan_all(db, b"operator/").map_err(|f| corrupt(b"operator/", f.message))?,
-            catalog: crate::core::catalog::Catalog::load(db)?,
+            idem: crate::core::idem::Remembered::loaded(l.idem),
+            keys: Table::loaded(l.keys, |public| key_key(public)),
+            operators: l.operators,
+            catalog: crate::core::catalog::Catalog::from_records(l.catalog),
             rules: Vec::new(),
-            tenant_seqs: HashMap::new(),
+            tenant_seqs: l.tenant_seqs,
             observed: Default::default(),
             limits: Default::default(),
             health: None,
         };
-        t.load_counters(db)?;
-        let mut keys = HashMap::new();
-        for e in db.scan(b"key/", None) {
-            let (key, value) = e?;
-            let rec: vigie_wire::front::KeyRecord = decode(&key, &value)?;
-            keys.insert(rec.public.clone(), rec);
-        }
-        t.keys = Table::loaded(keys, |public| key_key(public));
-        for e in db.scan(b"host/", None) {
-            let (key, value) = e?;
-            let rec: HostRecord = decode(&key, &value)?;
+        for rec in l.hosts {
             t.hosts.insert(rec.id.clone(), HostState::new(rec));
         }
-        for e in db.scan(b"queue/", None) {
-            let (key, value) = e?;
-            t.load_queued(db, &key, value)?;
+        for (key, rec) in l.queued {
+            t.load_queued(&key, rec, &l.programs)?;
         }
-        t.load_recent(db)?;
         Ok(t)
     }
 
-    /// Each tenant's last audit number, the next sequence, the audit head.
-    fn load_counters(&mut self, db: &dyn Store) -> Result<(), RefereeError> {
-        for e in db.scan(audit::TENANT_PREFIX, None) {
-            let (key, value) = e?;
-            let bytes: [u8; 8] = value
-                .as_slice()
-                .try_into()
-                .map_err(|_| corrupt(&key, "not 8 bytes"))?;
-            let tenant = String::from_utf8_lossy(&key[audit::TENANT_PREFIX.len()..]).into_owned();
-            self.tenant_seqs.insert(tenant, u64::from_be_bytes(bytes));
-        }
-        if let Some(v) = db.get(NEXT_SEQ_KEY)? {
-            let bytes: [u8; 8] = v
-                .as_slice()
-                .try_into()
-                .map_err(|_| corrupt(NEXT_SEQ_KEY, "not 8 bytes"))?;
-            self.next_seq = u64::from_be_bytes(bytes);
-        }
-        if let Some(v) = db.get(audit::HEAD_KEY)? {
-            self.audit =
-                AuditChain::decode_head(&v).ok_or_else(|| corrupt(audit::HEAD_KEY, "bad head"))?;
-        }
-        Ok(())
-    }
-
-    /// A queued change (`queue/` entry `key` naming change `value`): its
-    /// record, its program, its place in its host's queue.
+    /// A queued change (its `queue/` entry `key`): its program, its place
+    /// in its host's queue.
     fn load_queued(
         &mut self,
-        db: &dyn Store,
         key: &[u8],
-        value: Vec<u8>,
+        rec: ChangeRecord,
+        programs: &HashMap<String, (Arc<ChangeSpec>, usize)>,
     ) -> Result<(), RefereeError> {
-        let id = String::from_utf8(value).map_err(|err| corrupt(key, err))?;
-        let ck = change_key(&id);
-        let rec: ChangeRecord = decode(&ck, &db.get(&ck)?.ok_or_else(|| corrupt(&ck, "missing"))?)?;
-        if !self.specs.contains_key(&rec.spec_id) {
-            let sk = spec_key(&rec.spec_id);
-            let bytes = db.get(&sk)?.ok_or_else(|| corrupt(&sk, "missing"))?;
-            let spec: ChangeSpec = decode(&sk, &bytes)?;
-            let program = Program {
-                spec: Arc::new(spec),
-                users: 0,
-                bytes: bytes.len(),
-            };
-            self.specs.insert(rec.spec_id.clone(), program);
-        }
-        if let Some(entry) = self.specs.get_mut(&rec.spec_id) {
-            entry.users += 1;
-        }
+        let entry = match self.specs.entry(rec.spec_id.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let (spec, bytes) = programs
+                    .get(&rec.spec_id)
+                    .ok_or_else(|| corrupt(&spec_key(&rec.spec_id), "missing"))?;
+                e.insert(Program {
+                    spec: Arc::clone(spec),
+                    users: 0,
+                    bytes: *bytes,
+                })
+            }
+        };
+        entry.users += 1;
         let host = rec.view.host.clone();
         let h = self
             .hosts
             .get_mut(&host)
             .ok_or_else(|| corrupt(key, "queued for an unknown host"))?;
-        h.queue.insert(rec.view.seq, id.clone());
+        h.queue.insert(rec.view.seq, rec.view.id.clone());
         self.busy.insert(host);
-        self.changes.insert(id, rec);
-        Ok(())
-    }
-
-    /// The most recent final changes, for `status` without an id: only
-    /// those of the last `RECENT` sequence numbers, so a start reads a
-    /// bounded part of history (older ones are read when asked for, by
-    /// `fetch.rs`). The start is a whole key: one without its `done/`
-    /// prefix sorts below it and Escalator would scan every final change.
-    fn load_recent(&mut self, db: &dyn Store) -> Result<(), RefereeError> {
-        let from = done_key(self.next_seq.saturating_sub(RECENT as u64));
-        for e in db.scan(b"done/", Some(&from)) {
-            let (_, value) = e?;
-            let ck = change_key(&String::from_utf8_lossy(&value));
-            if let Some(v) = db.get(&ck)? {
-                self.recent.push_back(decode::<ChangeRecord>(&ck, &v)?.view);
-            }
-        }
+        self.changes.insert(rec.view.id.clone(), rec);
         Ok(())
     }
 

@@ -98,7 +98,7 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
         host_timeout: cfg.host_timeout,
         resend_after: cfg.resend_after,
     };
-    let mut tower = Tower::load(&db, timing)?;
+    let mut tower = crate::shell::load::tower(&db, timing)?;
     tower.rules = cfg.label_rules.clone();
     tower.limits = cfg.limits.clone();
     tower.catalog.ssh_keys = cfg.ssh_keys.clone();

@@ -26,7 +26,7 @@ pub fn store() -> TestStore {
 impl TestStore {
     /// A tower as a start rebuilds it from what is stored.
     pub fn tower(&self) -> Tower {
-        let tower = Tower::load(&self.db, TIMING).unwrap();
+        let tower = crate::shell::load::tower(&self.db, TIMING).unwrap();
         if let Err(broken) = tower.check() {
             panic!("as loaded: {broken}");
         }
