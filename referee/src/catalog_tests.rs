@@ -410,8 +410,8 @@ fn an_init_change_needs_changes_submit_over_the_new_hosts_and_runs_as_the_reques
     f.one(&submitter, provision(&["b"], Some(init()))).unwrap();
     let tower = Caller::internal("acme", "provisioner");
     f.one(&tower, enrol("b", &"2".repeat(40))).unwrap();
-    let first = f.tower.hosts["b"].queue.values().next().unwrap().clone();
-    assert_eq!(f.tower.changes[&first].view.operator, "ops");
+    let first = f.tower.queues.head("b").unwrap().clone();
+    assert_eq!(f.tower.queues.change(&first).unwrap().view.operator, "ops");
 
     // Revoked between the request and the enrolment: the init is not run
     // in its name; the enrolment is refused and writes nothing.
@@ -599,7 +599,11 @@ fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_tur
     f.one(&tower, enrol("a", &"1".repeat(40))).unwrap();
     let host = &f.tower.hosts["a"];
     assert_eq!(host.rec.labels.get("role").map(String::as_str), Some("web"));
-    assert_eq!(host.queue.len(), 1, "the init change is queued first");
+    assert_eq!(
+        f.tower.queues.len_of("a"),
+        1,
+        "the init change is queued first"
+    );
     assert_eq!(f.tower.keys[&"1".repeat(40)].host, "a");
     assert_eq!(
         f.tower.catalog.servers["a"].state,
@@ -663,7 +667,7 @@ fn a_refused_enrolment_leaves_nothing_and_a_failed_server_can_be_retried() {
     // A retry without --init keeps the first request's init change.
     f.one(&acme(), provision(&["b"], None)).unwrap();
     f.one(&tower, enrol("b", &"2".repeat(40))).unwrap();
-    assert_eq!(f.tower.hosts["b"].queue.len(), 1, "the init change kept");
+    assert_eq!(f.tower.queues.len_of("b"), 1, "the init change kept");
 }
 
 #[test]

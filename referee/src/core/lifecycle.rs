@@ -45,7 +45,7 @@ impl Tower {
         why: String,
         turn: &mut Turn,
     ) -> Option<ChangeView> {
-        let rec = self.changes.get_mut(id)?;
+        let rec = self.queues.change_mut(id)?;
         rec.view.state = state;
         rec.view.updated_ms = now_ms();
         for s in rec
@@ -202,7 +202,7 @@ impl Tower {
                 ))
             }
         };
-        let spec: ChangeSpec = match self.specs.get(&rec.spec_id) {
+        let spec: ChangeSpec = match self.queues.program(&rec.spec_id) {
             Some(program) => ChangeSpec::clone(&program.spec),
             None => {
                 let sk = spec_key(&rec.spec_id);
@@ -236,15 +236,15 @@ impl Tower {
         force: bool,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
-        let Some(h) = self
+        if self
             .hosts
             .get(host)
-            .filter(|h| h.rec.tenant == caller.tenant)
-        else {
+            .is_none_or(|h| h.rec.tenant != caller.tenant)
+        {
             return Err(fault(ApiFaultKind::NotFound, format!("no host {host}")));
-        };
+        }
         self.check_host(caller, host)?;
-        let pending: Vec<String> = h.queue.values().cloned().collect();
+        let pending: Vec<String> = self.queues.queue(host).map(|(_, id)| id.clone()).collect();
         if !pending.is_empty() && !force {
             let shown: Vec<&str> = pending.iter().take(10).map(String::as_str).collect();
             return Err(fault(
@@ -258,7 +258,7 @@ impl Tower {
             ));
         }
         for id in &pending {
-            let Some(state) = self.changes.get(id).map(|c| c.view.state) else {
+            let Some(state) = self.queues.change(id).map(|c| c.view.state) else {
                 continue;
             };
             let (end, why) = if state == ChangeState::Queued {
@@ -294,7 +294,7 @@ impl Tower {
         }
         self.hosts.remove(host);
         self.forget_sample(host);
-        self.busy.remove(host);
+        self.queues.forget_host(host);
         turn.dirty_hosts.remove(host);
         turn.delete(host_key(host));
         turn.logs.push(Log::HostRemoved {

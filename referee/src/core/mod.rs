@@ -29,6 +29,7 @@ pub mod observed;
 pub mod operators;
 pub mod paging;
 pub mod provision;
+pub mod queues;
 pub mod regrant;
 pub mod replay;
 pub mod rollouts;

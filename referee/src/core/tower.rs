@@ -3,28 +3,27 @@
 //! the writes, orders and events they imply; `finish_turn` turns dirty
 //! records into writes and updates.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vigie_wire::change::ChangeSpec;
 use vigie_wire::tower::{
-    host_topic, AuditRecord, ChangeId, ChangeState, ChangeView, HostId, Order, Published,
+    host_topic, AuditRecord, ChangeState, ChangeView, HostId, Order, Published,
 };
 
 use crate::core::audit::{self, AuditAction, AuditChain};
 use crate::core::codec::{corrupt, encode};
 use crate::core::model::{
-    change_key, done_key, host_key, key_key, queue_key, spec_key, ChangeRecord, HostRecord,
-    NEXT_SEQ_KEY,
+    change_key, done_key, host_key, key_key, spec_key, ChangeRecord, HostRecord,
 };
+use crate::core::queues::Queues;
 use crate::core::table::Table;
 use crate::core::turn::{Log, Turn};
 use crate::error::RefereeError;
 use crate::shell::clock::now_ms;
 
-/// How many finished changes `status` lists from memory.
-pub const RECENT: usize = 1_000;
+pub use crate::core::queues::RECENT;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -44,8 +43,6 @@ pub struct HostState {
     /// Why its plug refuses orders (it cannot journal), from its last
     /// heartbeat: nothing is dispatched to it meanwhile.
     pub refusing: Option<String>,
-    /// Changes not final, by sequence: the head is in flight or next.
-    pub queue: BTreeMap<u64, ChangeId>,
     pub last_order: Option<Instant>,
 }
 
@@ -57,7 +54,6 @@ impl HostState {
             last_seen: None,
             online: false,
             refusing: None,
-            queue: BTreeMap::new(),
             last_order: None,
         }
     }
@@ -65,13 +61,9 @@ impl HostState {
 
 pub struct Tower {
     pub hosts: BTreeMap<HostId, HostState>,
-    pub changes: HashMap<ChangeId, ChangeRecord>,
-    /// Programs of the changes not final, by spec id.
-    pub specs: HashMap<String, Program>,
-    pub recent: VecDeque<ChangeView>,
-    /// Hosts with a non-empty queue: the only ones a tick must look at.
-    pub busy: BTreeSet<HostId>,
-    pub next_seq: u64,
+    /// The changes not final in their hosts' queues, their programs,
+    /// the next sequence, the recent final changes (`queues.rs`).
+    pub queues: Queues,
     pub audit: AuditChain,
     pub timing: Timing,
     /// Idempotency keys of recent calls and their answers.
@@ -96,16 +88,6 @@ pub struct Tower {
     /// The launcher's latest word on every daemon (`health.rs`); `None`
     /// until it comes, or without a launcher.
     pub health: Option<vigie_wire::lifecycle::TowerHealth>,
-}
-
-/// A submission's program, shared by its changes.
-#[derive(Debug)]
-pub struct Program {
-    pub spec: Arc<ChangeSpec>,
-    /// How many changes not final run it.
-    pub users: usize,
-    /// Its encoded size: what an order for it weighs.
-    pub bytes: usize,
 }
 
 /// What a start read of the store, decoded (`shell/load.rs`): the core
@@ -139,11 +121,7 @@ impl Tower {
     pub fn from_loaded(l: Loaded, timing: Timing) -> Result<Self, RefereeError> {
         let mut t = Tower {
             hosts: BTreeMap::new(),
-            changes: HashMap::new(),
-            specs: HashMap::new(),
-            recent: l.recent.into(),
-            busy: BTreeSet::new(),
-            next_seq: l.next_seq,
+            queues: Queues::new(l.next_seq, l.recent),
             audit: l.audit,
             timing,
             idem: crate::core::idem::Remembered::loaded(l.idem),
@@ -165,37 +143,20 @@ impl Tower {
         Ok(t)
     }
 
-    /// A queued change (its `queue/` entry `key`): its program, its place
-    /// in its host's queue.
+    /// A queued change (its `queue/` entry `key`), for a known host.
     fn load_queued(
         &mut self,
         key: &[u8],
         rec: ChangeRecord,
         programs: &HashMap<String, (Arc<ChangeSpec>, usize)>,
     ) -> Result<(), RefereeError> {
-        let entry = match self.specs.entry(rec.spec_id.clone()) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let (spec, bytes) = programs
-                    .get(&rec.spec_id)
-                    .ok_or_else(|| corrupt(&spec_key(&rec.spec_id), "missing"))?;
-                e.insert(Program {
-                    spec: Arc::clone(spec),
-                    users: 0,
-                    bytes: *bytes,
-                })
-            }
-        };
-        entry.users += 1;
-        let host = rec.view.host.clone();
-        let h = self
-            .hosts
-            .get_mut(&host)
-            .ok_or_else(|| corrupt(key, "queued for an unknown host"))?;
-        h.queue.insert(rec.view.seq, rec.view.id.clone());
-        self.busy.insert(host);
-        self.changes.insert(rec.view.id.clone(), rec);
-        Ok(())
+        if !self.hosts.contains_key(&rec.view.host) {
+            return Err(corrupt(key, "queued for an unknown host"));
+        }
+        let sk = spec_key(&rec.spec_id);
+        self.queues
+            .load(rec, programs)
+            .map_err(|why| corrupt(&sk, why))
     }
 
     /// Appends an audit record for `change` to the chain and the turn.
@@ -293,13 +254,10 @@ impl Tower {
         if !h.online || h.rec.held || h.refusing.is_some() {
             return;
         }
-        let Some(id) = h.queue.values().next().cloned() else {
+        let Some(id) = self.queues.head(host).cloned() else {
             return;
         };
-        let Some(rec) = self.changes.get_mut(&id) else {
-            return;
-        };
-        let Some(program) = self.specs.get(&rec.spec_id) else {
+        let Some((rec, program)) = self.queues.change_and_program(&id) else {
             return;
         };
         if turn.order_bytes > 0 && turn.order_bytes + program.bytes > TURN_MAX_ORDER_BYTES {
@@ -363,7 +321,7 @@ impl Tower {
     pub fn tick_unjudged(&mut self, now: Instant, turn: &mut Turn) {
         self.idem.prune(now, turn);
         self.expire_logs(now, turn);
-        let busy: Vec<HostId> = self.busy.iter().cloned().collect();
+        let busy: Vec<HostId> = self.queues.busy().cloned().collect();
         for host in busy {
             self.pump(&host, now, turn);
         }
@@ -386,7 +344,7 @@ impl Tower {
             }
         }
         for id in std::mem::take(&mut turn.dirty_changes) {
-            let Some(rec) = self.changes.get(&id) else {
+            let Some(rec) = self.queues.change(&id) else {
                 continue;
             };
             turn.put(change_key(&id), encode(rec));
@@ -398,13 +356,7 @@ impl Tower {
             turn.publish.push((topics, Published::Update(view.clone())));
             if view.state.is_final() {
                 turn.put(done_key(view.seq), id.clone().into_bytes());
-                if let Some(rec) = self.changes.remove(&id) {
-                    self.release_spec(&rec.spec_id);
-                }
-                self.recent.push_back(view);
-                if self.recent.len() > RECENT {
-                    self.recent.pop_front();
-                }
+                self.queues.finish(&id, view);
             }
         }
         for host in std::mem::take(&mut turn.acks) {
@@ -418,73 +370,27 @@ impl Tower {
         }
     }
 
-    /// The queues' invariants, as they hold between turns: each change not
-    /// final is in its host's queue at its sequence and nowhere else,
-    /// `busy` is exactly the hosts with a queue, each program is counted by
-    /// the changes that run it, and `next_seq` is above every sequence.
-    /// The referee's tests check them after every stored turn.
+    /// The queues' invariants ([`Queues::check`]), and every host with
+    /// a queue known. The referee's tests check them after every stored
+    /// turn.
     #[cfg(test)]
     pub fn check(&self) -> Result<(), String> {
-        let mut queued = 0;
-        for (host, h) in &self.hosts {
-            for (seq, id) in &h.queue {
-                let rec = self
-                    .changes
-                    .get(id)
-                    .ok_or_else(|| format!("{host} queues {id}, unknown"))?;
-                if (&rec.view.host, rec.view.seq) != (host, *seq) {
-                    return Err(format!("{id} is queued on {host} at {seq}, not its own"));
-                }
-                if *seq >= self.next_seq {
-                    return Err(format!("{id} has {seq}, next_seq is {}", self.next_seq));
-                }
-                queued += 1;
-            }
-            if h.queue.is_empty() == self.busy.contains(host) {
-                return Err(format!("{host}: busy is not whether it has a queue"));
-            }
-        }
-        if queued != self.changes.len() || self.busy.iter().any(|h| !self.hosts.contains_key(h)) {
-            return Err("a change not final is in no queue, or a busy host is unknown".into());
-        }
-        let mut users: HashMap<&str, usize> = HashMap::new();
-        for rec in self.changes.values() {
-            *users.entry(rec.spec_id.as_str()).or_default() += 1;
-        }
-        for (id, p) in &self.specs {
-            if users.get(id.as_str()) != Some(&p.users) {
-                return Err(format!("program {id} counts {} users", p.users));
-            }
-        }
-        if users.keys().any(|id| !self.specs.contains_key(*id)) {
-            return Err("a change runs a program not held".into());
+        self.queues.check()?;
+        if self.queues.busy().any(|h| !self.hosts.contains_key(h)) {
+            return Err("a busy host is unknown".into());
         }
         Ok(())
-    }
-
-    /// One change fewer uses this program: forget it when none does.
-    fn release_spec(&mut self, spec_id: &str) {
-        if let Some(entry) = self.specs.get_mut(spec_id) {
-            entry.users = entry.users.saturating_sub(1);
-            if entry.users == 0 {
-                self.specs.remove(spec_id);
-            }
-        }
     }
 
     /// Removes a change that became final from its host's queue.
     pub fn dequeue(&mut self, host: &str, seq: u64, turn: &mut Turn) {
         if let Some(h) = self.hosts.get_mut(host) {
-            h.queue.remove(&seq);
             h.last_order = None;
-            if h.queue.is_empty() {
-                self.busy.remove(host);
-            }
         }
-        turn.delete(queue_key(host, seq));
+        self.queues.dequeue(host, seq, turn);
     }
 
     pub fn persist_next_seq(&self, turn: &mut Turn) {
-        turn.put(NEXT_SEQ_KEY.to_vec(), self.next_seq.to_be_bytes().to_vec());
+        self.queues.persist_next_seq(turn);
     }
 }
