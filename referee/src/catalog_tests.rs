@@ -40,7 +40,7 @@ impl Fixture {
         caller: &Caller,
         calls: Vec<CatalogCall>,
     ) -> Vec<Result<CatalogAnswer, ApiFault>> {
-        let mut t = Turn::default();
+        let mut t = Turn::started();
         let out = calls
             .into_iter()
             .map(|c| {
@@ -466,7 +466,7 @@ fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_k
     f.one(&tower, enrol("a", &"1".repeat(40))).unwrap();
     assert!(!f.tower.catalog.servers["a"].fresh_key);
     let audit_before = f.keys("audit/rec/");
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     crate::shell::history::api(
         &mut f.tower,
         &acme(),
@@ -487,7 +487,7 @@ fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_k
     assert_eq!(f.keys("audit/rec/"), audit_before + 3);
     // A beat its agent sent before the front door learnt of the removal
     // does not bring the host back (nor in the default tenant).
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     let beat = crate::core::events::Beat {
         incarnation: 1,
         labels: Default::default(),
@@ -525,7 +525,7 @@ fn an_agent_started_before_its_enrolment_knocks_pending_and_is_enrolled() {
     f.one(&acme(), import(csv_rows(&["a"]), false)).unwrap();
     f.one(&acme(), provision(&["a"], None)).unwrap();
     let public = "3".repeat(40);
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     crate::shell::history::api(
         &mut f.tower,
         &Caller::internal("default", "majordomo"),

@@ -113,7 +113,7 @@ fn a_start_loads_only_the_recent_finished_changes_and_an_old_one_still_answers()
         change: Some(change_id(1)),
         limit: 0,
     };
-    let mut turn = Turn::default();
+    let mut turn = Turn::started();
     let answer = crate::shell::history::api(
         &mut tower,
         &caller,
@@ -184,7 +184,7 @@ fn audit_numbers(
         filter: Box::new(filter),
     };
     let caller = Caller::internal("default", "op");
-    let mut turn = Turn::default();
+    let mut turn = Turn::started();
     match crate::shell::history::api(&mut tower, &caller, call, store, Instant::now(), &mut turn) {
         Ok(ApiAnswer::Audit(v)) => (
             v.iter().map(|r| r.tenant_seq).collect(),

@@ -36,7 +36,7 @@ fn globex() -> Caller {
 impl Fixture {
     /// One call in its own turn, the turn stored.
     fn call(&mut self, caller: &Caller, call: ApiCall) -> Result<ApiAnswer, ApiFault> {
-        let mut t = Turn::default();
+        let mut t = Turn::started();
         let out = crate::shell::history::api(
             &mut self.tower,
             caller,
@@ -261,7 +261,7 @@ fn changes_past_the_tenant_s_share_are_refused_and_others_still_submit() {
         changes_queued_per_tenant: 3,
         ..Shares::default()
     });
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     f.tower.new_host("acme", "a-1", Default::default(), &mut t);
     f.tower
         .new_host("globex", "g-1", Default::default(), &mut t);

@@ -34,7 +34,7 @@ fn fixture() -> Fixture {
 
 impl Fixture {
     fn beat(&mut self, host: &str, inc: u64, busy: Option<&str>) -> Turn {
-        let mut t = Turn::default();
+        let mut t = Turn::started();
         let beat = crate::core::events::Beat {
             incarnation: inc,
             labels: Default::default(),
@@ -46,7 +46,7 @@ impl Fixture {
     }
 
     fn submit(&mut self, target: &str) -> Vec<String> {
-        let mut t = Turn::default();
+        let mut t = Turn::started();
         let call = ApiCall::Submit {
             spec: spec(),
             target: target.into(),
@@ -68,7 +68,7 @@ impl Fixture {
     }
 
     fn report(&mut self, host: &str, inc: u64, seq: u64, change: &str, kind: ReportKind) -> Turn {
-        let mut t = Turn::default();
+        let mut t = Turn::started();
         let r = Report {
             host: host.into(),
             incarnation: inc,
@@ -152,12 +152,12 @@ fn a_heartbeat_showing_the_change_running_stops_order_resends() {
     f.beat("h", 1, None);
     let ids = f.submit("h");
     f.now += Duration::from_secs(2);
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     f.tower.tick(f.now, &mut t);
     assert_eq!(orders(&t), 1, "unacknowledged: sent again");
     f.beat("h", 1, Some(&ids[0]));
     f.now += Duration::from_secs(2);
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     f.tower.tick(f.now, &mut t);
     assert_eq!(orders(&t), 0, "the plug has it");
 }
@@ -235,7 +235,7 @@ fn a_reinstalled_host_whose_clock_is_behind_is_handed_an_incarnation_and_comes_b
 impl Fixture {
     /// A call, its turn finished and stored as the server would.
     fn call(&mut self, call: ApiCall) -> (Result<ApiAnswer, vigie_wire::tower::ApiFault>, Turn) {
-        let mut t = Turn::default();
+        let mut t = Turn::started();
         let r = crate::shell::history::api(
             &mut self.tower,
             &caller(),
@@ -299,7 +299,7 @@ fn an_abandoned_change_is_never_sent_again_and_its_late_reports_keep_the_numberi
     );
     f.now += Duration::from_secs(5);
     f.beat("h", 1, Some(&ids[0]));
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     f.tower.tick(f.now, &mut t);
     assert_eq!(order_for(&t), None, "held, even online");
 
@@ -421,7 +421,7 @@ fn a_finished_change_is_retried_as_a_new_one_and_a_host_with_work_is_removed_onl
 /// Registers `n` hosts (offline: their changes stay queued) in one stored
 /// turn.
 fn add_hosts(f: &mut Fixture, n: usize) -> Vec<String> {
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     let hosts: Vec<String> = (0..n).map(|i| format!("host-{i:05}")).collect();
     for h in &hosts {
         let call = ApiCall::HostAdd {
@@ -442,7 +442,7 @@ fn submit_stored(
     f: &mut Fixture,
     spec: vigie_wire::change::ChangeSpec,
 ) -> (Result<usize, vigie_wire::tower::ApiFault>, Turn) {
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     let call = ApiCall::Submit {
         spec,
         target: "fleet=all".into(),
@@ -540,7 +540,7 @@ fn a_large_program_to_many_online_hosts_goes_out_over_several_turns() {
         "title: big\nsteps:\n  - file: /big\n    content: \"{}\"\n",
         "x".repeat(vigie_wire::limits::MAX_VALUE - 4 * 1024)
     );
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     let call = ApiCall::Submit {
         spec: vigie_changes::parse_change("big.yml", &yaml).unwrap(),
         target: "on-*".into(),
@@ -558,7 +558,7 @@ fn a_large_program_to_many_online_hosts_goes_out_over_several_turns() {
         if sent == n {
             break;
         }
-        let mut t = Turn::default();
+        let mut t = Turn::started();
         f.now += Duration::from_millis(150);
         f.tower.tick(f.now, &mut t);
         sent += orders(&t);
@@ -649,7 +649,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
             before,
             "turn {turn_no}: rebuilt state differs"
         );
-        let mut t = Turn::default();
+        let mut t = Turn::started();
         for h in hosts {
             let busy = plugs[h].1.as_ref().map(|(c, _)| c.clone());
             let beat = crate::core::events::Beat {
@@ -811,7 +811,7 @@ fn operator_calls_in_one_turn_see_each_other() {
         public: key.to_string().repeat(40),
         grants: vec![vigie_wire::front::Grant::parse("operators.admin").unwrap()],
     };
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     for (name, key) in [("alice", 'a'), ("bob", 'b')] {
         crate::shell::history::api(
             &mut f.tower,
@@ -824,7 +824,7 @@ fn operator_calls_in_one_turn_see_each_other() {
         .unwrap();
     }
     f.store(t);
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     let revoke = |name: &str| ApiCall::OperatorRevoke { name: name.into() };
     let first = crate::shell::history::api(
         &mut f.tower,
@@ -884,7 +884,7 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
         },
         ..Caller::internal("acme", name)
     };
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     let tower = Caller::internal("acme", "t");
     let maker = add("maker", 'm', &["operators.admin", "changes.submit"]);
     crate::shell::history::api(&mut f.tower, &tower, maker, &f.store.db, f.now, &mut t).unwrap();
@@ -901,7 +901,7 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
     .unwrap();
     f.store(t);
 
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     let peer = as_op("minted");
     let revoke = ApiCall::OperatorRevoke {
         name: "maker".into(),
@@ -936,7 +936,7 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
         assert!(r.summary.contains("operator maker"), "{}", r.summary);
     }
     // The maker, holding every grant of its peer, may revoke it.
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     let revoke = ApiCall::OperatorRevoke {
         name: "minted".into(),
     };
@@ -977,13 +977,13 @@ fn a_referee_behind_on_its_events_does_not_take_its_lag_for_hosts_gone_silent() 
     // Past the host timeout with beats perhaps still unread: judged by
     // nothing it has not read.
     f.now += Duration::from_secs(10);
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     f.tower.tick_unjudged(f.now, &mut t);
     assert!(
         f.tower.hosts["h"].online,
         "kept while the referee is behind"
     );
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     f.tower.tick(f.now, &mut t);
     assert!(
         !f.tower.hosts["h"].online,

@@ -24,7 +24,6 @@ use crate::core::scope::Visible;
 use crate::core::submission::MAX_SUBMIT_HOSTS;
 use crate::core::tower::{HostState, Tower};
 use crate::core::turn::{Log, Turn};
-use crate::shell::clock::now_ms;
 
 /// What every change of one submission shares.
 #[derive(Clone, Copy)]
@@ -104,7 +103,7 @@ impl Tower {
             )),
             ApiCall::TowerStatus => self.tower_status(caller),
             ApiCall::Web(w) => self.web_call(caller, w, db, turn),
-            ApiCall::Hosts => Ok(self.hosts_view(caller)),
+            ApiCall::Hosts => Ok(self.hosts_view(caller, turn.now_ms)),
         }
     }
 
@@ -155,7 +154,7 @@ impl Tower {
     }
 
     /// The hosts of the caller's tenant and scope.
-    fn hosts_view(&self, caller: &Caller) -> ApiAnswer {
+    fn hosts_view(&self, caller: &Caller, now_ms: u64) -> ApiAnswer {
         let vis = Visible::of(caller);
         ApiAnswer::Hosts(
             self.hosts
@@ -179,7 +178,9 @@ impl Tower {
                         })
                         .cloned(),
                     held: h.rec.held,
-                    plug_down: (!h.online).then(|| self.plug_down(&h.rec.id)).flatten(),
+                    plug_down: (!h.online)
+                        .then(|| self.plug_down(&h.rec.id, now_ms))
+                        .flatten(),
                 })
                 .collect(),
         )
@@ -441,8 +442,8 @@ impl Tower {
             title: spec.title.clone(),
             state: ChangeState::Queued,
             steps: steps.to_vec(),
-            submitted_ms: now_ms(),
-            updated_ms: now_ms(),
+            submitted_ms: turn.now_ms,
+            updated_ms: turn.now_ms,
             waiting: None,
         };
         self.audit(turn, &view, None, AuditAction::Submitted, None);

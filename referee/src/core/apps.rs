@@ -13,7 +13,6 @@ use crate::core::codec::encode;
 use crate::core::servers::fault;
 use crate::core::tower::Tower;
 use crate::core::turn::{Log, Turn};
-use crate::shell::clock::now_ms;
 
 impl Tower {
     pub(crate) fn app_add(
@@ -44,7 +43,7 @@ impl Tower {
             spec,
             tenant: caller.tenant.clone(),
             operator: caller.operator.clone(),
-            at_ms: now_ms(),
+            at_ms: turn.now_ms,
         };
         turn.put(
             app_key(&caller.tenant, &rec.spec.name, &rec.spec.version),

@@ -270,7 +270,7 @@ mod tests {
         let db = &s.db;
         let alice = Caller::internal("alice", "op");
         let bob = Caller::internal("bob", "op");
-        let mut turn = Turn::default();
+        let mut turn = Turn::started();
 
         let r1 = record("v1", None);
         deploy(&mut tower, &alice, call(&r1, 0, "shop"), db, &mut turn).unwrap();
@@ -332,7 +332,7 @@ mod tests {
         let mut tower = s.tower();
         let db = &s.db;
         let admin = Caller::internal("alice", "op");
-        let mut turn = Turn::default();
+        let mut turn = Turn::started();
         for (host, role) in [("web-1", "web"), ("db-1", "db")] {
             let add = vigie_wire::tower::ApiCall::HostAdd {
                 host: host.into(),

@@ -10,7 +10,6 @@ use crate::core::audit::AuditAction;
 use crate::core::model::ChangeRecord;
 use crate::core::tower::Tower;
 use crate::core::turn::{Log, Turn};
-use crate::shell::clock::now_ms;
 
 /// Longest text kept from a plug's report (summaries, output tails): a
 /// change record holds every step's result and must stay well under
@@ -128,7 +127,7 @@ impl Tower {
                     interrupted: true,
                     stopped: false,
                 };
-                rec.view.updated_ms = now_ms();
+                rec.view.updated_ms = turn.now_ms;
                 let view = rec.view.clone();
                 turn.dirty_change(&id, rec.size_bound());
                 turn.logs.push(Log::ChangeFinished {
@@ -345,7 +344,7 @@ fn apply(
 ) -> Result<Option<Audited>, &'static str> {
     let (host, change) = (host.to_owned(), change.to_owned());
     let view = &mut rec.view;
-    view.updated_ms = now_ms();
+    view.updated_ms = turn.now_ms;
     let step_ok = |step: u32, n: usize| (step as usize) < n;
     let mut audit = None;
     match kind {

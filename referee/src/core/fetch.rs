@@ -273,7 +273,7 @@ mod tests {
                 Read::Prefix(crate::core::audit::PREFIX.to_vec())
             ]
         );
-        let mut turn = Turn::default();
+        let mut turn = Turn::started();
         let now = Instant::now();
         let r = answer(
             &mut tower,

@@ -13,7 +13,6 @@ use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
 
 use crate::core::scope::Visible;
 use crate::core::tower::Tower;
-use crate::shell::clock::now_ms;
 
 impl Tower {
     /// `ApiCall::TowerStatus`.
@@ -47,16 +46,16 @@ impl Tower {
 
     /// Why the launcher's plug of `host` does not serve, if it has one
     /// and it does not.
-    pub(crate) fn plug_down(&self, host: &str) -> Option<String> {
+    pub(crate) fn plug_down(&self, host: &str, now_ms: u64) -> Option<String> {
         let name = format!("plug:{host}");
         let d = self.health.as_ref()?.get(&name)?;
-        d.down_reason(now_ms()).map(|r| format!("plug {r}"))
+        d.down_reason(now_ms).map(|r| format!("plug {r}"))
     }
 
     /// Refuses a request that needs the daemon `name` while its launcher
     /// says it is not running (nothing is known without a launcher: the
     /// request is accepted as before).
-    pub(crate) fn needs_daemon(&self, name: &str, what: &str) -> Result<(), ApiFault> {
+    pub(crate) fn needs_daemon(&self, name: &str, what: &str, now_ms: u64) -> Result<(), ApiFault> {
         let Some(d) = self.health.as_ref().and_then(|h| h.get(name)) else {
             return Ok(());
         };
@@ -66,7 +65,7 @@ impl Tower {
         ) {
             return Ok(());
         }
-        let why = d.down_reason(now_ms()).unwrap_or_default();
+        let why = d.down_reason(now_ms).unwrap_or_default();
         Err(ApiFault::new(
             ApiFaultKind::Unavailable,
             format!(
@@ -94,6 +93,7 @@ mod tests {
     use vigie_wire::lifecycle::DaemonHealth;
 
     use super::*;
+    use crate::shell::clock::now_ms;
 
     fn daemon(name: &str, state: DaemonState) -> DaemonHealth {
         DaemonHealth {
@@ -110,7 +110,10 @@ mod tests {
     fn a_down_daemon_refuses_what_needs_it_and_a_running_one_does_not() {
         let store = crate::shell::test_store::store();
         let mut t = store.tower();
-        assert!(t.needs_daemon("provisioner", "x").is_ok(), "no launcher");
+        assert!(
+            t.needs_daemon("provisioner", "x", now_ms()).is_ok(),
+            "no launcher"
+        );
         let until_ms = now_ms() + 120_000;
         let snapshot = TowerHealth {
             at_ms: 1,
@@ -121,13 +124,15 @@ mod tests {
             name: HEALTH_TOPIC.into(),
             fields_json: serde_json::to_string(&snapshot).unwrap(),
         });
-        let f = t.needs_daemon("provisioner", "provisioning").unwrap_err();
+        let f = t
+            .needs_daemon("provisioner", "provisioning", now_ms())
+            .unwrap_err();
         assert_eq!(f.kind, ApiFaultKind::Unavailable);
         assert!(f.message.contains("exit 1, next try in"), "{}", f.message);
         t.health = Some(TowerHealth {
             at_ms: 2,
             daemons: vec![daemon("provisioner", DaemonState::Running)],
         });
-        assert!(t.needs_daemon("provisioner", "x").is_ok());
+        assert!(t.needs_daemon("provisioner", "x", now_ms()).is_ok());
     }
 }

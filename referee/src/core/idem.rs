@@ -14,7 +14,6 @@ use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeId, IdemKey};
 use crate::core::codec::encode;
 use crate::core::table::Table;
 use crate::core::turn::Turn;
-use crate::shell::clock::now_ms;
 
 /// How long a key is remembered.
 pub const IDEM_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -85,7 +84,7 @@ impl Remembered {
             return;
         }
         self.pruned = Some(now);
-        let cutoff = now_ms().saturating_sub(IDEM_TTL.as_millis() as u64);
+        let cutoff = turn.now_ms.saturating_sub(IDEM_TTL.as_millis() as u64);
         let old: Vec<Vec<u8>> = self
             .records
             .iter()

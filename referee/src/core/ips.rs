@@ -21,7 +21,6 @@ use crate::core::codec::encode;
 use crate::core::servers::fault;
 use crate::core::tower::Tower;
 use crate::core::turn::{Log, Turn};
-use crate::shell::clock::now_ms;
 
 /// Most ranges an audit record lists; the rest are counted.
 const AUDIT_RANGES: usize = 16;
@@ -202,7 +201,7 @@ impl Tower {
                 ),
             )
         })?;
-        let at_ms = now_ms();
+        let at_ms = turn.now_ms;
         let mut out = Vec::with_capacity(picked.len());
         for address in picked {
             let a = Allocation {

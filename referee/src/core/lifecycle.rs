@@ -23,7 +23,6 @@ use crate::core::fetch::Fetched;
 use crate::core::model::{change_key, host_key, spec_key, ChangeRecord};
 use crate::core::tower::Tower;
 use crate::core::turn::{Log, Turn};
-use crate::shell::clock::now_ms;
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
@@ -47,7 +46,7 @@ impl Tower {
     ) -> Option<ChangeView> {
         let rec = self.queues.change_mut(id)?;
         rec.view.state = state;
-        rec.view.updated_ms = now_ms();
+        rec.view.updated_ms = turn.now_ms;
         for s in rec
             .view
             .steps

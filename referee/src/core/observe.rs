@@ -259,7 +259,7 @@ mod tests {
             busy: None,
             refusing: None,
         };
-        tower.heartbeat("web-1", beat, now, &mut Turn::default());
+        tower.heartbeat("web-1", beat, now, &mut Turn::started());
         tower
     }
 
@@ -312,7 +312,7 @@ mod tests {
         let store = crate::shell::test_store::store();
         let now = Instant::now();
         let mut tower = online_tower(&store, now);
-        let mut turn = Turn::default();
+        let mut turn = Turn::started();
         tower
             .logs_call(&caller(), query("web-1"), b"id".to_vec(), 7, now, &mut turn)
             .unwrap();
@@ -399,7 +399,7 @@ mod tests {
         let store = crate::shell::test_store::store();
         let now = Instant::now();
         let mut tower = online_tower(&store, now);
-        let mut turn = Turn::default();
+        let mut turn = Turn::started();
         let ask = |tower: &mut Tower, turn: &mut Turn| {
             tower
                 .logs_call(&caller(), query("web-1"), b"id".to_vec(), 1, now, turn)
@@ -446,7 +446,7 @@ mod tests {
         let store = crate::shell::test_store::store();
         let now = Instant::now();
         let mut tower = online_tower(&store, now);
-        let mut turn = Turn::default();
+        let mut turn = Turn::started();
         for i in 0..u64::from(tower.limits.logs_waiting_per_operator) {
             tower
                 .logs_call(&caller(), query("web-1"), vec![1], i, now, &mut turn)
@@ -471,7 +471,7 @@ mod tests {
         let store = crate::shell::test_store::store();
         let now = Instant::now();
         let mut tower = online_tower(&store, now);
-        let mut turn = Turn::default();
+        let mut turn = Turn::started();
         let beat = || crate::core::events::Beat {
             incarnation: 1,
             labels: Default::default(),

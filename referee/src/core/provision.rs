@@ -37,7 +37,6 @@ use crate::core::labels::Register;
 use crate::core::servers::fault;
 use crate::core::tower::Tower;
 use crate::core::turn::{Log, Turn};
-use crate::shell::clock::now_ms;
 
 /// Longest failure reason kept (the provisioner's reasons are short; an
 /// SSH error's tail is cut).
@@ -149,7 +148,7 @@ impl Tower {
         if queued.is_empty() {
             return Err(nothing_queued(&results));
         }
-        let at_ms = now_ms();
+        let at_ms = turn.now_ms;
         let mut retries = 0;
         for n in &queued {
             // A retry without --init keeps the change the first request gave.

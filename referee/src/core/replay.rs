@@ -9,7 +9,6 @@ use crate::core::fetch::Fetched;
 use crate::core::idem::{digest, idem_key, IdemRecord, Stored};
 use crate::core::tower::Tower;
 use crate::core::turn::Turn;
-use crate::shell::clock::now_ms;
 
 impl Tower {
     /// An operator's call, answered once per idempotency key.
@@ -50,7 +49,7 @@ impl Tower {
             other => Stored::Answer(other.clone()),
         };
         let rec = IdemRecord {
-            at_ms: now_ms(),
+            at_ms: turn.now_ms,
             digest,
             answer: stored,
         };

@@ -19,7 +19,6 @@ use crate::core::model::{rollout_key, ROLLOUT_PREFIX as PREFIX};
 use crate::core::scope::Visible;
 use crate::core::tower::Tower;
 use crate::core::turn::Turn;
-use crate::shell::clock::now_ms;
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
@@ -172,7 +171,7 @@ impl Tower {
                     format!("rollout {id} of {app}/{environment} is not running"),
                 )
             })?;
-        let now = now_ms();
+        let now = turn.now_ms;
         r.state = state;
         // Lines a retried call already brought are not said twice.
         let known = r.said.saturating_sub(said_before);
@@ -227,7 +226,7 @@ impl Tower {
             .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
         let (app, environment) = (env.key.app.to_string(), env.key.environment.to_string());
         let key = rollout_key(&caller.tenant, &app, &environment);
-        let now = now_ms();
+        let now = turn.now_ms;
         let last = stored(db, turn, &key)?;
         let before = last.as_ref().map_or(String::new(), |r| r.id.clone());
         if let Some(mut held) = last.filter(|r| r.end.is_none()) {
@@ -398,7 +397,7 @@ mod tests {
         let s = crate::shell::test_store::store();
         let mut tower = s.tower();
         let db = &s.db;
-        let mut turn = Turn::default();
+        let mut turn = Turn::started();
         let alice = operator("alice");
         let first = started(deploy(&mut tower, &alice, start(false), db, &mut turn));
         let bob = operator("bob");
@@ -457,7 +456,7 @@ mod tests {
         let s = crate::shell::test_store::store();
         let mut tower = s.tower();
         let db = &s.db;
-        let mut turn = Turn::default();
+        let mut turn = Turn::started();
         let alice = operator("alice");
         let id = started(deploy(&mut tower, &alice, start(false), db, &mut turn));
         // A reader scoped to some hosts does not follow a deploy whose

@@ -21,7 +21,6 @@ use crate::core::queues::Queues;
 use crate::core::table::Table;
 use crate::core::turn::{Log, Turn};
 use crate::error::RefereeError;
-use crate::shell::clock::now_ms;
 
 pub use crate::core::queues::RECENT;
 
@@ -178,7 +177,7 @@ impl Tower {
             turn,
             AuditRecord {
                 seq: 0,
-                at_ms: now_ms(),
+                at_ms: turn.now_ms,
                 tenant: change.tenant.clone(),
                 operator: change.operator.clone(),
                 host: change.host.clone(),
@@ -226,7 +225,7 @@ impl Tower {
             turn,
             AuditRecord {
                 seq: 0,
-                at_ms: now_ms(),
+                at_ms: turn.now_ms,
                 tenant: caller.tenant.clone(),
                 operator: caller.operator.clone(),
                 host: host.to_owned(),
@@ -280,7 +279,7 @@ impl Tower {
         turn.order_bytes += program.bytes;
         let spec = &program.spec;
         rec.view.state = ChangeState::Dispatched;
-        rec.view.updated_ms = now_ms();
+        rec.view.updated_ms = turn.now_ms;
         h.last_order = Some(now);
         let order = Order {
             change: id.clone(),

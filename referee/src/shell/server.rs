@@ -17,6 +17,7 @@ use crate::core::model::DB;
 use crate::core::tower::{Timing, Tower};
 use crate::core::turn::Turn;
 use crate::error::RefereeError;
+use crate::shell::clock::now_ms;
 use crate::shell::store::Store;
 
 #[derive(Debug, Clone)]
@@ -153,7 +154,7 @@ fn first_turn(
 ) -> Result<(), RefereeError> {
     // Before `referee_started`: the majordomo, started after it, must
     // find the admin in the registry it loads, and plugs their labels.
-    let mut turn = Turn::default();
+    let mut turn = Turn::at(now_ms());
     let made = match &cfg.admin_key {
         Some(public) => tower
             .bootstrap_admin(public, &mut turn)
@@ -191,10 +192,11 @@ fn one_turn(
     last_tick: &mut Instant,
 ) -> Result<(), RefereeError> {
     let now = Instant::now();
-    let mut turn = Turn::default();
+    let mut turn = Turn::at(now_ms());
     let calls = drain_api(s, tower, db, now, &mut turn)?;
     let events = drain_events(&s.events, tower, now, &mut turn)?;
     if now.duration_since(*last_tick) >= TICK {
+        turn.now_ms = now_ms();
         // Events left unread may hold the beats a host is judged by.
         if events >= DRAIN_CAP || turn.full() {
             tower.tick_unjudged(now, &mut turn);
@@ -234,7 +236,11 @@ fn drain(
     let mut n = 0;
     while n < DRAIN_CAP && !turn.full() {
         match sock.recv_multipart(zmq::DONTWAIT) {
-            Ok(parts) => handle(parts, turn),
+            Ok(parts) => {
+                // Each input is stamped with the time it is decided at.
+                turn.now_ms = now_ms();
+                handle(parts, turn)
+            }
             Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
             Err(e) => return Err(e.into()),
         }

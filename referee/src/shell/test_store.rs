@@ -13,6 +13,14 @@ pub const TIMING: Timing = Timing {
     resend_after: Duration::from_secs(1),
 };
 
+impl crate::core::turn::Turn {
+    /// A turn stamped with the wall clock now, as the shell stamps each
+    /// input (tests).
+    pub fn started() -> Self {
+        Self::at(crate::shell::clock::now_ms())
+    }
+}
+
 pub struct TestStore {
     pub db: MemStore,
 }
