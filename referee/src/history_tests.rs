@@ -13,7 +13,7 @@ use vigie_wire::tower::{
 use crate::core::audit::{self, AuditChain};
 use crate::core::codec::encode;
 use crate::core::model::{change_id, change_key, done_key, ChangeRecord, NEXT_SEQ_KEY};
-use crate::core::tower::RECENT;
+use crate::core::state::RECENT;
 use crate::core::turn::Turn;
 use crate::shell::mem_store::MemStore;
 use crate::shell::store::{Entries, Entry, Store, StoreError, Writes};

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use vigie_wire::change::StepResult;
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, Published, Report, ReportKind};
 
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 use crate::shell::store::Store;
 
@@ -550,7 +550,7 @@ fn a_large_program_to_many_online_hosts_goes_out_over_several_turns() {
     assert!(first > 0, "some go out at once");
     assert!(
         first * vigie_wire::limits::MAX_VALUE
-            <= crate::core::tower::TURN_MAX_ORDER_BYTES + vigie_wire::limits::MAX_VALUE,
+            <= crate::core::state::TURN_MAX_ORDER_BYTES + vigie_wire::limits::MAX_VALUE,
         "{first} copies of a 4 MiB program in one turn"
     );
     let mut sent = first;

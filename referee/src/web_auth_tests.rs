@@ -5,7 +5,7 @@
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFaultKind, Caller, Origin, Scope};
 use vigie_wire::web::{CredentialKind, WebAnswer, WebCall};
 
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 
 fn admin() -> Caller {

@@ -15,14 +15,14 @@ use crate::core::audit::AuditAction;
 use crate::core::audit::{self, verify_chain, AuditChain};
 use crate::core::audit_query::AuditQuery;
 use crate::core::codec::decode;
-use crate::core::fetch::Fetched;
+use crate::core::fetched::Fetched;
 use crate::core::keys::KeyCall;
 use crate::core::labels::{show, Register};
 use crate::core::model::{change_id, change_key, spec_key, ChangeRecord};
 use crate::core::operators::OperatorCall;
 use crate::core::scope::Visible;
+use crate::core::state::{HostState, Tower};
 use crate::core::submission::MAX_SUBMIT_HOSTS;
-use crate::core::tower::{HostState, Tower};
 use crate::core::turn::{Log, Turn};
 
 /// What every change of one submission shares.

@@ -11,7 +11,7 @@ use crate::core::catalog::app_key;
 use crate::core::catalog_log::CatalogLog;
 use crate::core::codec::encode;
 use crate::core::servers::fault;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::{Log, Turn};
 
 impl Tower {

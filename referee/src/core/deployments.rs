@@ -22,10 +22,10 @@ use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
 
 use crate::core::audit::AuditAction;
 use crate::core::codec::{decode, encode};
-use crate::core::fetch::Fetched;
+use crate::core::fetched::Fetched;
 use crate::core::model::deployment_key;
 use crate::core::scope::Visible;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
@@ -225,7 +225,7 @@ mod tests {
     use vigie_wire::deploy::{DeployAnswer, DeployCall};
     use vigie_wire::tower::{ApiAnswer, ApiFaultKind, Caller, Origin, Scope};
 
-    use crate::core::tower::Tower;
+    use crate::core::state::Tower;
     use crate::core::turn::Turn;
 
     const ENV: &str = "app: shop\nenvironment: prod\nhosts: web-1\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health:\n      http: /h\n";

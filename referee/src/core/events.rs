@@ -4,11 +4,11 @@
 use std::time::Instant;
 
 use vigie_wire::change::StepResult;
-use vigie_wire::tower::{ChangeState, Labels, Report, ReportKind, StepStatus, StepView};
+use vigie_wire::tower::{ChangeState, Labels, PlugEvent, Report, ReportKind, StepStatus, StepView};
 
 use crate::core::audit::AuditAction;
 use crate::core::model::ChangeRecord;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::{Log, Turn};
 
 /// Longest text kept from a plug's report (summaries, output tails): a
@@ -87,6 +87,34 @@ pub struct Beat<'a> {
 pub const DEFAULT_TENANT: &str = "default";
 
 impl Tower {
+    /// A plug's event: a heartbeat, a report (bounded first), a metrics
+    /// sample, or the answer to a logs request.
+    pub fn plug_event(&mut self, ev: PlugEvent, now: Instant, turn: &mut Turn) {
+        match ev {
+            PlugEvent::Heartbeat {
+                host,
+                incarnation,
+                labels,
+                busy,
+                refusing,
+            } => {
+                let beat = Beat {
+                    incarnation,
+                    labels,
+                    busy: busy.as_deref(),
+                    refusing,
+                };
+                self.heartbeat(&host, beat, now, turn)
+            }
+            PlugEvent::Report(mut r) => {
+                bound(&mut r);
+                self.report(r, now, turn)
+            }
+            PlugEvent::HostMetrics(sample) => self.host_sample(sample, now),
+            PlugEvent::Logs(chunk) => self.logs_answer(chunk, turn),
+        }
+    }
+
     /// Adopts a plug's newer journal: numbering starts again, and the change
     /// it was running, if any, is over — its outcome on the host is unknown.
     /// Returns false for a message of an older journal (ignored).

@@ -12,7 +12,7 @@ use vigie_wire::lifecycle::{DaemonState, LifecycleEvent, TowerHealth, HEALTH_TOP
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
 
 use crate::core::scope::Visible;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 
 impl Tower {
     /// `ApiCall::TowerStatus`.

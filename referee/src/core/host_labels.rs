@@ -7,7 +7,7 @@ use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Labels};
 use crate::core::audit::AuditAction;
 use crate::core::labels::{show, with_rules};
 use crate::core::model::HostRecord;
-use crate::core::tower::{HostState, Tower};
+use crate::core::state::{HostState, Tower};
 use crate::core::turn::{Log, Turn};
 
 impl Tower {

@@ -19,7 +19,7 @@ use crate::core::catalog::{ip_key, pool_key};
 use crate::core::catalog_log::CatalogLog;
 use crate::core::codec::encode;
 use crate::core::servers::fault;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::{Log, Turn};
 
 /// Most ranges an audit record lists; the rest are counted.

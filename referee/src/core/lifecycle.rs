@@ -19,9 +19,9 @@ use vigie_wire::tower::{
 
 use crate::core::audit::AuditAction;
 use crate::core::codec::decode;
-use crate::core::fetch::Fetched;
+use crate::core::fetched::Fetched;
 use crate::core::model::{change_key, host_key, spec_key, ChangeRecord};
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::{Log, Turn};
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {

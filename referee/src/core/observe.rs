@@ -22,7 +22,7 @@ use vigie_wire::tower::{
 
 use crate::core::observed::{bounded, cut, stale, unavailable, Pending, LOGS_TIMEOUT, MAX_NOTE};
 use crate::core::scope::Visible;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 
 impl Tower {

@@ -35,7 +35,7 @@ use crate::core::catalog_log::CatalogLog;
 use crate::core::codec::encode;
 use crate::core::labels::Register;
 use crate::core::servers::fault;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::{Log, Turn};
 
 /// Longest failure reason kept (the provisioner's reasons are short; an

@@ -5,9 +5,9 @@ use std::time::Instant;
 
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller, IdemKey};
 
-use crate::core::fetch::Fetched;
+use crate::core::fetched::Fetched;
 use crate::core::idem::{digest, idem_key, IdemRecord, Stored};
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 
 impl Tower {

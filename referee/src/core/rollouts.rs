@@ -14,10 +14,10 @@ use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin};
 
 use crate::core::audit::AuditAction;
 use crate::core::codec::{decode, encode};
-use crate::core::fetch::Fetched;
+use crate::core::fetched::Fetched;
 use crate::core::model::{rollout_key, ROLLOUT_PREFIX as PREFIX};
 use crate::core::scope::Visible;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
@@ -315,7 +315,7 @@ mod tests {
     use vigie_wire::deploy::{DeployAnswer, DeployCall, RolloutEnd};
     use vigie_wire::tower::{ApiAnswer, ApiFaultKind, Caller, Origin};
 
-    use crate::core::tower::Tower;
+    use crate::core::state::Tower;
     use crate::core::turn::Turn;
 
     /// A deployments call as the referee's loop answers it.

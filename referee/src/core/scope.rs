@@ -4,7 +4,7 @@
 use vigie_changes::Selector;
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller, Labels, Scope};
 
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 
 pub struct Visible<'a> {
     tenant: &'a str,

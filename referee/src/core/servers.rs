@@ -21,7 +21,7 @@ use crate::core::catalog::{server_key, session_key};
 use crate::core::catalog_log::CatalogLog;
 use crate::core::codec::encode;
 use crate::core::scope::Visible;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::{Log, Turn, WORK_MAX_BYTES};
 
 pub(crate) fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {

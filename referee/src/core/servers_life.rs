@@ -26,7 +26,7 @@ use crate::core::catalog_log::CatalogLog;
 use crate::core::codec::encode;
 use crate::core::scope::Visible;
 use crate::core::servers::fault;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::{Log, Turn};
 
 /// Most problems or names one answer or audit record lists.

@@ -16,7 +16,7 @@ use vigie_wire::tower::{ApiFault, ApiFaultKind, ChangeState, ChangeView, StepSta
 
 use crate::core::codec::encode;
 use crate::core::model::{change_id, ChangeRecord};
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::{WORK_MAX_BYTES, WORK_MAX_WRITES};
 
 /// Most hosts one submission may target: one turn stores them all.

@@ -13,8 +13,8 @@ use vigie_wire::web::{CredentialKind, CredentialView, WebAnswer, WebCall};
 
 use crate::core::audit::AuditAction;
 use crate::core::codec::encode;
-use crate::core::fetch::Fetched;
-use crate::core::tower::Tower;
+use crate::core::fetched::Fetched;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 use crate::core::web_keys::{cred_key, id_of, PREFIX, URL_KEY};
 

@@ -4,7 +4,7 @@
 
 use vigie_wire::lifecycle::{LifecycleEvent, HEALTH_TOPIC};
 
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 
 /// The SUB socket on the launcher's lifecycle PUB, subscribed to the
 /// health snapshot only.

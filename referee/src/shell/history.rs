@@ -3,12 +3,17 @@
 //! change's program is known once its record is), then the core answers
 //! the call from there alone.
 
+#[cfg(test)]
 use std::time::Instant;
 
-use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, Caller, IdemKey};
+#[cfg(test)]
+use vigie_wire::tower::{ApiAnswer, ApiFault};
+use vigie_wire::tower::{ApiCall, Caller, IdemKey};
 
-use crate::core::fetch::{reads, Fetched, Read};
-use crate::core::tower::Tower;
+use crate::core::fetch::reads;
+use crate::core::fetched::{Fetched, Read};
+use crate::core::state::Tower;
+#[cfg(test)]
 use crate::core::turn::Turn;
 use crate::shell::store::Store;
 
@@ -40,7 +45,31 @@ fn read(fetched: &mut Fetched, store: &dyn Store, read: Read) {
     }
 }
 
+/// Reads what `call` needs of history, until nothing new is named.
+pub fn fetch(
+    tower: &Tower,
+    store: &dyn Store,
+    caller: &Caller,
+    call: &ApiCall,
+    idem: Option<&IdemKey>,
+) -> Fetched {
+    let mut fetched = Fetched::default();
+    loop {
+        let new: Vec<Read> = reads(tower, caller, call, idem, &fetched)
+            .into_iter()
+            .filter(|r| !fetched.has(r))
+            .collect();
+        if new.is_empty() {
+            return fetched;
+        }
+        for r in new {
+            read(&mut fetched, store, r);
+        }
+    }
+}
+
 /// Reads what `call` needs, then answers it (once per idempotency key).
+#[cfg(test)]
 pub fn answer(
     tower: &mut Tower,
     store: &dyn Store,
@@ -50,19 +79,7 @@ pub fn answer(
     now: Instant,
     turn: &mut Turn,
 ) -> Result<ApiAnswer, ApiFault> {
-    let mut fetched = Fetched::default();
-    loop {
-        let new: Vec<Read> = reads(tower, caller, &call, idem.as_ref(), &fetched)
-            .into_iter()
-            .filter(|r| !fetched.has(r))
-            .collect();
-        if new.is_empty() {
-            break;
-        }
-        for r in new {
-            read(&mut fetched, store, r);
-        }
-    }
+    let fetched = fetch(tower, store, caller, &call, idem.as_ref());
     tower.idempotent(caller, call, idem, &fetched, now, turn)
 }
 

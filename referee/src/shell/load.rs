@@ -15,7 +15,7 @@ use crate::core::catalog::CatalogRecords;
 use crate::core::codec::{corrupt, decode};
 use crate::core::idem;
 use crate::core::model::{change_key, done_key, spec_key, ChangeRecord, NEXT_SEQ_KEY};
-use crate::core::tower::{Loaded, Timing, Tower, RECENT};
+use crate::core::state::{Loaded, Timing, Tower, RECENT};
 use crate::error::RefereeError;
 use crate::shell::store::{scan_all, Store};
 

@@ -14,7 +14,7 @@ use vigie_wire::tower::{
 };
 
 use crate::core::model::DB;
-use crate::core::tower::{Timing, Tower};
+use crate::core::state::{Input, Timing, Tower};
 use crate::core::turn::Turn;
 use crate::error::RefereeError;
 use crate::shell::clock::now_ms;
@@ -198,11 +198,8 @@ fn one_turn(
     if now.duration_since(*last_tick) >= TICK {
         turn.now_ms = now_ms();
         // Events left unread may hold the beats a host is judged by.
-        if events >= DRAIN_CAP || turn.full() {
-            tower.tick_unjudged(now, &mut turn);
-        } else {
-            tower.tick(now, &mut turn);
-        }
+        let judge = events < DRAIN_CAP && !turn.full();
+        tower.handle(Input::Tick { judge }, now, &mut turn);
         *last_tick = now;
     }
     tower.finish_turn(&mut turn);
@@ -261,44 +258,33 @@ fn drain_api(
         if ident.is_empty() {
             return;
         }
-        let reply = match vigie_wire::decode::<ApiRequest>(&frame) {
-            Ok(ApiRequest {
-                id,
-                caller,
-                call: ApiCall::Logs(query),
-                ..
-            }) => match tower.logs_call(&caller, query, ident.clone(), id, now, turn) {
-                // Answered when the host answers (or the timeout).
-                Ok(()) => return,
-                Err(fault) => ApiReply {
-                    id,
-                    body: Err(fault),
-                },
-            },
+        match vigie_wire::decode::<ApiRequest>(&frame) {
             Ok(ApiRequest {
                 id,
                 caller,
                 call: ApiCall::AuditVerify,
                 ..
-            }) if s.verifier.ask(ident.clone(), id, &caller) => return,
-            Ok(req) => ApiReply {
-                id: req.id,
-                body: crate::shell::history::answer(
+            }) if s.verifier.ask(ident.clone(), id, &caller) => {}
+            Ok(req) => {
+                let fetched = crate::shell::history::fetch(
                     tower,
                     db,
                     &req.caller,
-                    req.call,
-                    req.idem,
-                    now,
-                    turn,
-                ),
-            },
-            Err(e) => ApiReply {
-                id: 0,
-                body: Err(ApiFault::new(ApiFaultKind::Malformed, e.to_string())),
-            },
-        };
-        turn.replies.push((ident, reply));
+                    &req.call,
+                    req.idem.as_ref(),
+                );
+                let input = Input::Call {
+                    to: ident,
+                    req,
+                    fetched: &fetched,
+                };
+                tower.handle(input, now, turn);
+            }
+            Err(e) => {
+                let body = Err(ApiFault::new(ApiFaultKind::Malformed, e.to_string()));
+                turn.replies.push((ident, ApiReply { id: 0, body }));
+            }
+        }
     })
 }
 
@@ -311,27 +297,7 @@ fn drain_events(
     drain(sock, turn, |parts, turn| {
         let Some(frame) = parts.first() else { return };
         match vigie_wire::decode::<PlugEvent>(frame) {
-            Ok(PlugEvent::Heartbeat {
-                host,
-                incarnation,
-                labels,
-                busy,
-                refusing,
-            }) => {
-                let beat = crate::core::events::Beat {
-                    incarnation,
-                    labels,
-                    busy: busy.as_deref(),
-                    refusing,
-                };
-                tower.heartbeat(&host, beat, now, turn)
-            }
-            Ok(PlugEvent::Report(mut r)) => {
-                crate::core::events::bound(&mut r);
-                tower.report(r, now, turn)
-            }
-            Ok(PlugEvent::HostMetrics(sample)) => tower.host_sample(sample, now),
-            Ok(PlugEvent::Logs(chunk)) => tower.logs_answer(chunk, turn),
+            Ok(ev) => tower.handle(Input::Plug(ev), now, turn),
             Err(e) => tracing::warn!(event = "event_rejected", reason = %e),
         }
     })

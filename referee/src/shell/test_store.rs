@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::core::tower::{Timing, Tower};
+use crate::core::state::{Timing, Tower};
 use crate::shell::mem_store::MemStore;
 use crate::shell::store::Store;
 

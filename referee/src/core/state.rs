@@ -1,7 +1,9 @@
-//! The referee's state: hosts, their FIFO queues, the changes not yet final,
-//! and the audit chain's head. Mutations go through a [`Turn`] that records
-//! the writes, orders and events they imply; `finish_turn` turns dirty
-//! records into writes and updates.
+//! The referee's core state, [`Core`]: hosts, their queues (`queues.rs`),
+//! the audit chain's head, and each concern's state; [`Input`] and
+//! [`Core::handle`], the one entry the shell's loop decides through.
+//! Mutations go through a [`Turn`] that records the writes, orders and
+//! events they imply; `finish_turn` turns dirty records into writes and
+//! updates.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -9,11 +11,13 @@ use std::time::{Duration, Instant};
 
 use vigie_wire::change::ChangeSpec;
 use vigie_wire::tower::{
-    host_topic, AuditRecord, ChangeState, ChangeView, HostId, Order, Published,
+    host_topic, ApiCall, ApiReply, ApiRequest, AuditRecord, ChangeState, ChangeView, HostId, Order,
+    PlugEvent, Published,
 };
 
 use crate::core::audit::{self, AuditAction, AuditChain};
 use crate::core::codec::{corrupt, encode};
+use crate::core::fetched::Fetched;
 use crate::core::model::{
     change_key, done_key, host_key, key_key, spec_key, ChangeRecord, HostRecord,
 };
@@ -58,7 +62,27 @@ impl HostState {
     }
 }
 
-pub struct Tower {
+/// What the shell hands the core, one at a time: a call (its history
+/// read already into `fetched`, its answer going to the ROUTER identity
+/// `to`), a plug's event, or the periodic tick (`judge`: whether hosts
+/// may be judged silent, false when plugs' events were left unread).
+pub enum Input<'a> {
+    Call {
+        to: Vec<u8>,
+        req: ApiRequest,
+        fetched: &'a Fetched,
+    },
+    Plug(PlugEvent),
+    Tick {
+        judge: bool,
+    },
+}
+
+/// The name the concern modules still use for [`Core`] (their `impl`
+/// blocks move into sub-states one by one).
+pub type Tower = Core;
+
+pub struct Core {
     pub hosts: BTreeMap<HostId, HostState>,
     /// The changes not final in their hosts' queues, their programs,
     /// the next sequence, the recent final changes (`queues.rs`).
@@ -115,10 +139,49 @@ pub struct Loaded {
 /// of it in memory at once.
 pub const TURN_MAX_ORDER_BYTES: usize = 64 << 20;
 
-impl Tower {
+impl Core {
+    /// Decides one input at `now` (the turn's monotonic time; the wall
+    /// clock is `turn.now_ms`): what it changes, stores, publishes and
+    /// answers goes into the turn.
+    pub fn handle(&mut self, input: Input, now: Instant, turn: &mut Turn) {
+        match input {
+            Input::Call { to, req, fetched } => self.call(to, req, fetched, now, turn),
+            Input::Plug(ev) => self.plug_event(ev, now, turn),
+            Input::Tick { judge: true } => self.tick(now, turn),
+            Input::Tick { judge: false } => self.tick_unjudged(now, turn),
+        }
+    }
+
+    /// A call, answered once per idempotency key; a logs request is
+    /// answered later, when its host answers (`observe.rs`).
+    fn call(
+        &mut self,
+        to: Vec<u8>,
+        req: ApiRequest,
+        fetched: &Fetched,
+        now: Instant,
+        turn: &mut Turn,
+    ) {
+        let ApiRequest {
+            id,
+            caller,
+            call,
+            idem,
+        } = req;
+        let body = match call {
+            ApiCall::Logs(query) => match self.logs_call(&caller, query, to.clone(), id, now, turn)
+            {
+                Ok(()) => return,
+                Err(fault) => Err(fault),
+            },
+            call => self.idempotent(&caller, call, idem, fetched, now, turn),
+        };
+        turn.replies.push((to, ApiReply { id, body }));
+    }
+
     /// The state a start rebuilds from what it read (`shell/load.rs`).
     pub fn from_loaded(l: Loaded, timing: Timing) -> Result<Self, RefereeError> {
-        let mut t = Tower {
+        let mut t = Core {
             hosts: BTreeMap::new(),
             queues: Queues::new(l.next_seq, l.recent),
             audit: l.audit,
