@@ -524,7 +524,7 @@ fn the_largest_submissions_the_limits_allow_are_stored_in_one_batch_or_refused_w
     assert!(submit_stored(&mut f, long).0.is_err());
     assert_eq!(submit_stored(&mut f, spec()).0, Ok(hosts.len()));
     // The referee goes on: what was stored is all there after a restart.
-    let timing = f.tower.timing;
+    let timing = f.tower.timing();
     let again = crate::shell::load::tower(&f.store.db, timing).unwrap();
     assert_eq!(again.queues.pending(), f.tower.queues.pending());
 }
@@ -643,7 +643,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
         }
         // A crash here, then a restart: the tower is what storage says.
         let before = stored(&f.tower);
-        f.tower = crate::shell::load::tower(&f.store.db, f.tower.timing).unwrap();
+        f.tower = crate::shell::load::tower(&f.store.db, f.tower.timing()).unwrap();
         assert_eq!(
             stored(&f.tower),
             before,
@@ -859,7 +859,7 @@ fn operator_calls_in_one_turn_see_each_other() {
         "a revoked operator's key is not rotated back to life"
     );
     f.store(t);
-    let again = crate::shell::load::tower(&f.store.db, f.tower.timing).unwrap();
+    let again = crate::shell::load::tower(&f.store.db, f.tower.timing()).unwrap();
     let alice = again.operators.iter().find(|o| o.name == "alice").unwrap();
     assert!(alice.revoked && alice.public == "a".repeat(40));
 }
@@ -919,7 +919,7 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
     assert_eq!(err.kind, ApiFaultKind::Forbidden, "{err}");
     // Nothing changed: the maker is still active with its own key...
     f.store(t);
-    let again = crate::shell::load::tower(&f.store.db, f.tower.timing).unwrap();
+    let again = crate::shell::load::tower(&f.store.db, f.tower.timing()).unwrap();
     let maker = again.operators.iter().find(|o| o.name == "maker").unwrap();
     assert!(!maker.revoked && maker.public == "m".repeat(40));
     // ...and both refusals are in acme's audit, naming who tried what.

@@ -88,7 +88,7 @@ pub struct Core {
     /// the next sequence, the recent final changes (`queues.rs`).
     pub queues: Queues,
     pub audit: AuditChain,
-    pub timing: Timing,
+    timing: Timing,
     /// Idempotency keys of recent calls and their answers.
     pub idem: crate::core::idem::Remembered,
     /// The key registry by public key, read once at start and kept
@@ -103,7 +103,7 @@ pub struct Core {
     /// The setup's label rules, applied to every host when it registers.
     pub rules: Vec<crate::core::labels::LabelRule>,
     /// Each tenant's last audit number (`AuditRecord::tenant_seq`).
-    pub tenant_seqs: HashMap<String, u64>,
+    tenant_seqs: HashMap<String, u64>,
     /// Host metrics and waiting logs requests: memory only (`observe.rs`).
     pub observed: crate::core::observed::Observed,
     /// The shares of bounded resources (the setup's `limits:`).
@@ -140,6 +140,12 @@ pub struct Loaded {
 pub const TURN_MAX_ORDER_BYTES: usize = 64 << 20;
 
 impl Core {
+    /// The host timeout and resend delay it was started with (tests).
+    #[cfg(test)]
+    pub fn timing(&self) -> Timing {
+        self.timing
+    }
+
     /// Decides one input at `now` (the turn's monotonic time; the wall
     /// clock is `turn.now_ms`): what it changes, stores, publishes and
     /// answers goes into the turn.

@@ -215,6 +215,4 @@ pub const CORE_PUB_FIELDS: &[&str] = &[
     "operators",
     "queues",
     "rules",
-    "tenant_seqs",
-    "timing",
 ];
