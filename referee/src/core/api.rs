@@ -94,7 +94,7 @@ impl Tower {
             | ApiCall::OperatorGrant { .. }
             | ApiCall::OperatorUngrant { .. }) => self.operator_api(caller, c, turn),
             ApiCall::Deploy(call) => self.deploy_call(caller, call, db, turn),
-            ApiCall::Catalog(c) => self.catalog_call(caller, c, now, turn),
+            ApiCall::Catalog(c) => self.catalog_call(caller, c, db, now, turn),
             ApiCall::HostMetrics { host } => self.host_metrics(caller, host, now),
             // Answered later, by the server loop (`observe.rs`).
             ApiCall::Logs(_) => Err(ApiFault::new(

@@ -4,6 +4,7 @@
 use vigie_wire::catalog::{CatalogAnswer, CatalogCall};
 use vigie_wire::tower::{ApiAnswer, ApiFault, Caller};
 
+use crate::core::fetched::Fetched;
 use crate::core::servers::fault;
 use crate::core::state::Tower;
 use crate::core::turn::Turn;
@@ -99,6 +100,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         call: CatalogCall,
+        db: &Fetched,
         now: std::time::Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
@@ -157,7 +159,7 @@ impl Tower {
                 self.provision_failed(caller, &name, reason, turn)?
             }
             CatalogCall::Pin { name, host_key } => self.pin(caller, &name, host_key, turn)?,
-            CatalogCall::SshKey => self.ssh_key(caller)?,
+            CatalogCall::SshKey => self.ssh_key(caller, db)?,
             CatalogCall::Edit { name, edit } => self.server_edit(caller, &name, edit, turn)?,
             CatalogCall::Remove { names, force } => {
                 self.servers_remove(caller, names, force, turn)?

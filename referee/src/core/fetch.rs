@@ -7,6 +7,7 @@
 //! program is known once its record is).
 
 use vigie_deployer::parse_environment;
+use vigie_wire::catalog::CatalogCall;
 use vigie_wire::deploy::DeployCall;
 use vigie_wire::tower::{ApiCall, Caller, IdemKey};
 
@@ -62,6 +63,9 @@ fn call_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched)
             app, environment, ..
         }) => vec![Read::Key(deployment_key(&caller.tenant, app, environment))],
         ApiCall::Deploy(c) => rollout_reads(caller, c),
+        ApiCall::Catalog(CatalogCall::SshKey) if tower.catalog.ssh_keys.is_some() => {
+            vec![Read::SshKey(caller.tenant.clone())]
+        }
         _ => Vec::new(),
     }
 }

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use crate::core::codec::Entry;
 
 /// One read: a record, every record under a prefix, or a page of them
-/// (at most `limit` from the whole key `start`).
+/// (at most `limit` from the whole key `start`); or a tenant's SSH public
+/// key, made at its first use (`shell/ssh_keys.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Read {
     Key(Vec<u8>),
@@ -17,6 +18,7 @@ pub enum Read {
         start: Vec<u8>,
         limit: usize,
     },
+    SshKey(String),
 }
 
 /// What was read for a call; a failed read keeps the store's error, which
@@ -27,6 +29,8 @@ pub struct Fetched {
     prefixes: HashMap<Vec<u8>, Result<Vec<Entry>, String>>,
     /// Pages read, by their start key.
     pages: BTreeMap<Vec<u8>, Result<Vec<Entry>, String>>,
+    /// Tenants' SSH public keys, or why one could not be made.
+    ssh_keys: HashMap<String, Result<String, String>>,
 }
 
 impl Fetched {
@@ -36,6 +40,7 @@ impl Fetched {
             Read::Key(k) => self.keys.contains_key(k),
             Read::Prefix(p) => self.prefixes.contains_key(p),
             Read::Page { start, .. } => self.pages.contains_key(start),
+            Read::SshKey(tenant) => self.ssh_keys.contains_key(tenant),
         }
     }
 
@@ -52,6 +57,22 @@ impl Fetched {
     /// A page read from its start key, or the store's error.
     pub fn page_read(&mut self, start: Vec<u8>, got: Result<Vec<Entry>, String>) {
         self.pages.insert(start, got);
+    }
+
+    /// A tenant's SSH public key, or why it could not be made.
+    pub fn ssh_key_read(&mut self, tenant: String, got: Result<String, String>) {
+        self.ssh_keys.insert(tenant, got);
+    }
+
+    /// The SSH public key of `tenant` read for the call.
+    pub fn ssh_key(&self, tenant: &str) -> Result<&str, String> {
+        match self.ssh_keys.get(tenant) {
+            Some(Ok(k)) => Ok(k),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(format!(
+                "the SSH key of tenant {tenant} was not read for this call"
+            )),
+        }
     }
 
     /// How many pages under `prefix` were read.

@@ -10,6 +10,8 @@ use std::time::Instant;
 use vigie_wire::tower::{ApiAnswer, ApiFault};
 use vigie_wire::tower::{ApiCall, Caller, IdemKey};
 
+use std::path::Path;
+
 use crate::core::fetch::reads;
 use crate::core::fetched::{Fetched, Read};
 use crate::core::state::Tower;
@@ -18,9 +20,19 @@ use crate::core::turn::Turn;
 use crate::shell::store::Store;
 
 /// Reads one thing `read` names into `fetched`, keeping a failure as the
-/// store's error (the call answers it as a storage fault).
-fn read(fetched: &mut Fetched, store: &dyn Store, read: Read) {
+/// store's error (the call answers it as a storage fault); a tenant's SSH
+/// key is made at its first use, in `keys` (the referee's `--ssh-keys`).
+fn read(fetched: &mut Fetched, store: &dyn Store, keys: Option<&Path>, read: Read) {
     match read {
+        Read::SshKey(tenant) => {
+            let got = match keys {
+                Some(dir) => crate::shell::ssh_keys::ensure(dir, &tenant)
+                    .map(|k| k.public)
+                    .map_err(|e| e.to_string()),
+                None => Err("this referee was started without a key dir".into()),
+            };
+            fetched.ssh_key_read(tenant, got);
+        }
         Read::Key(k) => {
             let v = store.get(&k).map_err(|e| e.to_string());
             fetched.key_read(k, v);
@@ -63,7 +75,7 @@ pub fn fetch(
             return fetched;
         }
         for r in new {
-            read(&mut fetched, store, r);
+            read(&mut fetched, store, tower.catalog.ssh_keys.as_deref(), r);
         }
     }
 }

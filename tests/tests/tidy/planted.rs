@@ -45,7 +45,8 @@ fn the_core_naming_a_socket_the_store_or_the_clock_is_caught() {
     let text = "//! zmq in a doc is fine\nuse vigie_escalator::Client;\n\
                 fn f() { let _ = std::time::Instant::now(); let s = \"zmq\"; }\n\
                 fn g(zmq_frames: u8) -> std::time::SystemTime { todo!() }\n\
-                #[cfg(test)]\nmod tests { use zmq::Socket; }\n";
+                use crate::shell::clock::now_ms;\n\
+                #[cfg(test)]\nmod tests { use zmq::Socket; use crate::shell::test_store; }\n";
     let problems = judge_core(&[("referee/src/core/x.rs".into(), text.into())]);
     assert_eq!(
         problems,
@@ -53,6 +54,7 @@ fn the_core_naming_a_socket_the_store_or_the_clock_is_caught() {
             "referee/src/core/x.rs:2: the core names `vigie_escalator`",
             "referee/src/core/x.rs:4: the core names `SystemTime`",
             "referee/src/core/x.rs:3: the core names `Instant::now`",
+            "referee/src/core/x.rs:5: the core names `crate::shell`",
         ]
     );
 }
