@@ -101,7 +101,14 @@ impl Tower {
                 ApiFaultKind::Invalid,
                 "a logs call is answered by the referee's loop",
             )),
-            ApiCall::TowerStatus => self.tower_status(caller),
+            ApiCall::TowerStatus => {
+                let vis = Visible::of(caller);
+                self.health().status(|id| {
+                    self.hosts
+                        .get(id)
+                        .is_some_and(|host| vis.host(&host.rec.tenant, id, &host.rec.labels))
+                })
+            }
             ApiCall::Web(w) => self.web_call(caller, w, db, turn),
             ApiCall::Hosts => Ok(self.hosts_view(caller, turn.now_ms)),
         }
@@ -179,7 +186,7 @@ impl Tower {
                         .cloned(),
                     held: h.rec.held,
                     plug_down: (!h.online)
-                        .then(|| self.plug_down(&h.rec.id, now_ms))
+                        .then(|| self.health().plug_down(&h.rec.id, now_ms))
                         .flatten(),
                 })
                 .collect(),

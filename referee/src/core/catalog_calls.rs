@@ -147,7 +147,8 @@ impl Tower {
                 init,
             } => {
                 // Accepted, the servers would wait `provisioning` in silence.
-                self.needs_daemon("provisioner", "provisioning", turn.now_ms)?;
+                self.health()
+                    .needs_daemon("provisioner", "provisioning", turn.now_ms)?;
                 self.provision(caller, names, target, init, turn)?
             }
             CatalogCall::Provisioning => self.provisioning(caller)?,

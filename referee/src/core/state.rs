@@ -18,6 +18,7 @@ use vigie_wire::tower::{
 use crate::core::audit::{self, AuditAction, AuditChain};
 use crate::core::codec::{corrupt, encode};
 use crate::core::fetched::Fetched;
+use crate::core::health::Health;
 use crate::core::model::{
     change_key, done_key, host_key, key_key, spec_key, ChangeRecord, HostRecord,
 };
@@ -110,7 +111,7 @@ pub struct Core {
     pub limits: vigie_wire::limits::Shares,
     /// The launcher's latest word on every daemon (`health.rs`); `None`
     /// until it comes, or without a launcher.
-    pub health: Option<vigie_wire::lifecycle::TowerHealth>,
+    health: Health,
 }
 
 /// What a start read of the store, decoded (`shell/load.rs`): the core
@@ -144,6 +145,16 @@ impl Core {
     #[cfg(test)]
     pub fn timing(&self) -> Timing {
         self.timing
+    }
+
+    /// The launcher's latest word on the tower's daemons (`health.rs`).
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Takes a lifecycle event from the launcher (`health_feed.rs`).
+    pub fn lifecycle_event(&mut self, ev: &vigie_wire::lifecycle::LifecycleEvent) {
+        self.health.lifecycle_event(ev);
     }
 
     /// Decides one input at `now` (the turn's monotonic time; the wall
@@ -200,7 +211,7 @@ impl Core {
             tenant_seqs: l.tenant_seqs,
             observed: Default::default(),
             limits: Default::default(),
-            health: None,
+            health: Health::default(),
         };
         for rec in l.hosts {
             t.hosts.insert(rec.id.clone(), HostState::new(rec));

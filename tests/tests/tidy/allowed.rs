@@ -182,7 +182,6 @@ pub const CORE_IMPLS: &[&str] = &[
     "referee/src/core/catalog_calls.rs",
     "referee/src/core/deployments.rs",
     "referee/src/core/events.rs",
-    "referee/src/core/health.rs",
     "referee/src/core/host_labels.rs",
     "referee/src/core/ips.rs",
     "referee/src/core/keys.rs",
@@ -206,7 +205,6 @@ pub const CORE_IMPLS: &[&str] = &[
 pub const CORE_PUB_FIELDS: &[&str] = &[
     "audit",
     "catalog",
-    "health",
     "hosts",
     "idem",
     "keys",
