@@ -21,7 +21,8 @@ struct Fixture {
 fn fixture(limits: Shares) -> Fixture {
     let store = crate::shell::test_store::store();
     let mut tower = store.tower();
-    tower.limits = limits;
+    let rules = tower.rules().to_vec();
+    tower.with_setup(rules, limits);
     Fixture { tower, store }
 }
 

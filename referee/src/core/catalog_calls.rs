@@ -22,7 +22,7 @@ impl Tower {
     ) -> Result<(), ApiFault> {
         let rows = rows as u64;
         let all = self.catalog.servers.len() as u64;
-        let theirs = if all + rows <= self.limits.servers_per_tenant {
+        let theirs = if all + rows <= self.limits().servers_per_tenant {
             all
         } else {
             self.catalog
@@ -31,7 +31,7 @@ impl Tower {
                 .filter(|s| s.tenant == tenant)
                 .count() as u64
         };
-        let l = &self.limits;
+        let l = &self.limits();
         let over = |held: u64, most: u64, whose: String, field: &str| {
             fault(
                 vigie_wire::tower::ApiFaultKind::Conflict,
@@ -63,7 +63,7 @@ impl Tower {
         let all = self.hosts.len() as u64;
         // One pass over the hosts per new id, skipped while the whole
         // tower is below a tenant's share.
-        let theirs = if all < self.limits.hosts_per_tenant {
+        let theirs = if all < self.limits().hosts_per_tenant {
             all
         } else {
             self.hosts
@@ -71,7 +71,7 @@ impl Tower {
                 .filter(|h| h.rec.tenant == tenant)
                 .count() as u64
         };
-        let l = &self.limits;
+        let l = &self.limits();
         let refuse = |held: u64, most: u64, whose: String, field: &str| {
             fault(
                 vigie_wire::tower::ApiFaultKind::Conflict,

@@ -13,7 +13,7 @@ use crate::core::turn::{Log, Turn};
 impl Tower {
     /// A new host in `tenant`, the rules applied to `labels`.
     pub(crate) fn new_host(&mut self, tenant: &str, id: &str, labels: Labels, turn: &mut Turn) {
-        let labels = with_rules(&self.rules, id, labels);
+        let labels = with_rules(self.rules(), id, labels);
         self.hosts.insert(
             id.to_owned(),
             HostState::new(HostRecord::new(id, tenant, labels)),

@@ -176,7 +176,7 @@ impl Tower {
         count: u32,
         turn: &mut Turn,
     ) -> Result<CatalogAnswer, ApiFault> {
-        let per_call = self.limits.allocate_per_call;
+        let per_call = self.limits().allocate_per_call;
         if count == 0 || count > per_call {
             return Err(fault(
                 ApiFaultKind::Invalid,
@@ -244,7 +244,7 @@ impl Tower {
             .filter(|((t, _), _)| t == tenant)
             .map(|(_, table)| table.len() as u64)
             .sum();
-        let share = self.limits.allocated_per_tenant;
+        let share = self.limits().allocated_per_tenant;
         if held + u64::from(count) > share {
             return Err(fault(
                 ApiFaultKind::Conflict,

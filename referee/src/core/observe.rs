@@ -147,7 +147,7 @@ impl Tower {
     /// checked before the tower's so that a tenant at its share is told
     /// so, and the others still have room.
     fn check_logs_share(&self, asker: &(String, String)) -> Result<(), ApiFault> {
-        let l = &self.limits;
+        let l = &self.limits();
         let (mut tenant, mut operator) = (0usize, 0usize);
         for p in self.observed.pending.values() {
             if p.asker.0 == asker.0 {
@@ -447,7 +447,7 @@ mod tests {
         let now = Instant::now();
         let mut tower = online_tower(&store, now);
         let mut turn = Turn::started();
-        for i in 0..u64::from(tower.limits.logs_waiting_per_operator) {
+        for i in 0..u64::from(tower.limits().logs_waiting_per_operator) {
             tower
                 .logs_call(&caller(), query("web-1"), vec![1], i, now, &mut turn)
                 .unwrap();
@@ -480,7 +480,7 @@ mod tests {
         };
         tower.new_host("acme", "silent-1", Default::default(), &mut turn);
         tower.heartbeat("silent-1", beat(), now, &mut turn);
-        let share = tower.limits.logs_waiting_per_tenant as usize;
+        let share = tower.limits().logs_waiting_per_tenant as usize;
         let mut waiting = 0;
         for op in 0..63 {
             let acme = Caller::internal("acme", &format!("op-{op}"));

@@ -102,13 +102,13 @@ pub struct Core {
     /// Servers, sessions, pools, applications (`catalog.rs`).
     pub catalog: crate::core::catalog::Catalog,
     /// The setup's label rules, applied to every host when it registers.
-    pub rules: Vec<crate::core::labels::LabelRule>,
+    rules: Vec<crate::core::labels::LabelRule>,
     /// Each tenant's last audit number (`AuditRecord::tenant_seq`).
     tenant_seqs: HashMap<String, u64>,
     /// Host metrics and waiting logs requests: memory only (`observe.rs`).
     pub observed: crate::core::observed::Observed,
     /// The shares of bounded resources (the setup's `limits:`).
-    pub limits: vigie_wire::limits::Shares,
+    limits: vigie_wire::limits::Shares,
     /// The launcher's latest word on every daemon (`health.rs`); `None`
     /// until it comes, or without a launcher.
     health: Health,
@@ -145,6 +145,26 @@ impl Core {
     #[cfg(test)]
     pub fn timing(&self) -> Timing {
         self.timing
+    }
+
+    /// The setup's label rules and shares, given at start.
+    pub fn with_setup(
+        &mut self,
+        rules: Vec<crate::core::labels::LabelRule>,
+        limits: vigie_wire::limits::Shares,
+    ) {
+        self.rules = rules;
+        self.limits = limits;
+    }
+
+    /// The setup's label rules, applied to every host when it registers.
+    pub fn rules(&self) -> &[crate::core::labels::LabelRule] {
+        &self.rules
+    }
+
+    /// The shares of bounded resources (the setup's `limits:`).
+    pub fn limits(&self) -> &vigie_wire::limits::Shares {
+        &self.limits
     }
 
     /// The launcher's latest word on the tower's daemons (`health.rs`).

@@ -137,7 +137,7 @@ impl Tower {
             }
         }
         let adding = adding as u64;
-        let l = &self.limits;
+        let l = &self.limits();
         let refuse = |held: u64, most: u64, whose: String, field: &str| {
             ApiFault::new(
                 ApiFaultKind::Unavailable,

@@ -100,8 +100,7 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
         resend_after: cfg.resend_after,
     };
     let mut tower = crate::shell::load::tower(&db, timing)?;
-    tower.rules = cfg.label_rules.clone();
-    tower.limits = cfg.limits.clone();
+    tower.with_setup(cfg.label_rules.clone(), cfg.limits.clone());
     tower.catalog.ssh_keys = cfg.ssh_keys.clone();
     let ctx = zmq::Context::new();
     let s = Sockets {

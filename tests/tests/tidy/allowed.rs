@@ -208,9 +208,7 @@ pub const CORE_PUB_FIELDS: &[&str] = &[
     "hosts",
     "idem",
     "keys",
-    "limits",
     "observed",
     "operators",
     "queues",
-    "rules",
 ];
