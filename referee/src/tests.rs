@@ -607,7 +607,7 @@ fn stored(t: &Tower) -> Stored {
         changes,
         hosts,
         next_seq: t.queues.next_seq(),
-        audit: (t.audit.last_seq, t.audit.last_hash.clone()),
+        audit: (t.audit_head().last_seq, t.audit_head().last_hash.clone()),
     }
 }
 
@@ -795,7 +795,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
         );
     }
     let records = f.store.audit().unwrap();
-    let head = f.tower.audit.clone();
+    let head = f.tower.audit_head().clone();
     crate::core::audit::verify_chain(records, &head).unwrap();
 }
 

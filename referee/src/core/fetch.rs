@@ -30,7 +30,7 @@ pub fn reads(
     fetched: &Fetched,
 ) -> Vec<Read> {
     if let Some(key) = idem.filter(|_| call.mutates()) {
-        if let Some(rec) = tower.idem.records.get(&idem_key(caller, key)) {
+        if let Some(rec) = tower.idem().get(&idem_key(caller, key)) {
             // A replay answers from the record, or fails: the call is not run.
             return match &rec.answer {
                 Stored::Changes(ids) => ids.iter().filter_map(|id| find(tower, id)).collect(),
@@ -125,7 +125,7 @@ fn audit_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched
             return Vec::new();
         }
     }
-    audit_read::page(k, tower.audit.last_seq)
+    audit_read::page(k, tower.audit_head().last_seq)
         .map(|(start, limit)| Read::Page {
             prefix: prefix.to_vec(),
             start,

@@ -60,7 +60,7 @@ pub fn digest(caller: &Caller, call: &ApiCall) -> String {
 /// The remembered keys, loaded at start.
 #[derive(Debug)]
 pub struct Remembered {
-    pub records: Table<Vec<u8>, IdemRecord>,
+    records: Table<Vec<u8>, IdemRecord>,
     /// When it last pruned; `None` until its first tick, which prunes
     /// what aged while the referee was down.
     pruned: Option<Instant>,
@@ -73,6 +73,16 @@ impl Remembered {
             records: Table::loaded(records, Vec::clone),
             pruned: None,
         }
+    }
+
+    /// The first answer given under the store key `at`, if remembered.
+    pub fn get(&self, at: &[u8]) -> Option<&IdemRecord> {
+        self.records.get(at)
+    }
+
+    /// Remembers a call's first answer under `at`, written with the turn.
+    pub fn remember(&mut self, turn: &mut Turn, at: Vec<u8>, rec: IdemRecord) {
+        self.records.put(turn, at, rec);
     }
 
     /// Forgets keys older than the TTL (at most once a minute).

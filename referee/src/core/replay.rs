@@ -26,7 +26,7 @@ impl Tower {
         };
         let at = idem_key(caller, &key);
         let digest = digest(caller, &call);
-        if let Some(rec) = self.idem.records.get(&at) {
+        if let Some(rec) = self.idem().get(&at) {
             if rec.digest != digest {
                 return Err(ApiFault::new(
                     ApiFaultKind::Conflict,
@@ -53,7 +53,7 @@ impl Tower {
             digest,
             answer: stored,
         };
-        self.idem.records.put(turn, at, rec);
+        self.remember(turn, at, rec);
         Ok(answer)
     }
 }

@@ -88,10 +88,10 @@ pub struct Core {
     /// The changes not final in their hosts' queues, their programs,
     /// the next sequence, the recent final changes (`queues.rs`).
     pub queues: Queues,
-    pub audit: AuditChain,
+    audit: AuditChain,
     timing: Timing,
     /// Idempotency keys of recent calls and their answers.
-    pub idem: crate::core::idem::Remembered,
+    idem: crate::core::idem::Remembered,
     /// The key registry by public key, read once at start and kept
     /// current by `keys.rs` (a scan per registration made enrolment
     /// quadratic).
@@ -165,6 +165,21 @@ impl Core {
     /// The shares of bounded resources (the setup's `limits:`).
     pub fn limits(&self) -> &vigie_wire::limits::Shares {
         &self.limits
+    }
+
+    /// The audit chain's head.
+    pub fn audit_head(&self) -> &AuditChain {
+        &self.audit
+    }
+
+    /// The idempotency keys remembered (`idem.rs`).
+    pub fn idem(&self) -> &crate::core::idem::Remembered {
+        &self.idem
+    }
+
+    /// Remembers a call's first answer under its idempotency key.
+    pub fn remember(&mut self, turn: &mut Turn, at: Vec<u8>, rec: crate::core::idem::IdemRecord) {
+        self.idem.remember(turn, at, rec);
     }
 
     /// The launcher's latest word on the tower's daemons (`health.rs`).

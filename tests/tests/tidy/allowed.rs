@@ -203,10 +203,8 @@ pub const CORE_IMPLS: &[&str] = &[
 /// `Core`'s fields still pub (each concern's state is to be private to
 /// its sub-state, reached through its methods).
 pub const CORE_PUB_FIELDS: &[&str] = &[
-    "audit",
     "catalog",
     "hosts",
-    "idem",
     "keys",
     "observed",
     "operators",
