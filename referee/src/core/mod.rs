@@ -4,6 +4,8 @@
 //! what they hold (`referee_core_does_no_io` in the tidy test).
 
 pub mod api;
+pub mod app_deploys;
+pub mod app_scope;
 pub mod apps;
 pub mod audit;
 pub mod audit_query;
@@ -16,6 +18,7 @@ pub mod deployments;
 pub mod events;
 pub mod fetch;
 pub mod fetched;
+pub mod follow;
 pub mod grants;
 pub mod health;
 pub mod host_labels;
@@ -30,6 +33,7 @@ pub mod observed;
 pub mod operators;
 pub mod paging;
 pub mod provision;
+pub mod provision_pool;
 pub mod queues;
 pub mod regrant;
 pub mod replay;

@@ -7,15 +7,14 @@
 use std::time::Instant;
 
 #[cfg(test)]
-use vigie_wire::tower::{ApiAnswer, ApiFault};
-use vigie_wire::tower::{ApiCall, Caller, IdemKey};
+use vigie_wire::tower::ApiAnswer;
+use vigie_wire::tower::{ApiCall, ApiFault, Caller, IdemKey};
 
 use std::path::Path;
 
 use crate::core::fetch::reads;
 use crate::core::fetched::{Fetched, Read};
 use crate::core::state::Tower;
-#[cfg(test)]
 use crate::core::turn::Turn;
 use crate::shell::store::Store;
 
@@ -93,6 +92,31 @@ pub fn answer(
 ) -> Result<ApiAnswer, ApiFault> {
     let fetched = fetch(tower, store, caller, &call, idem.as_ref());
     tower.idempotent(caller, call, idem, &fetched, now, turn)
+}
+
+/// The caller a logs call goes on as (`core/app_scope.rs`): the
+/// tenant's deployments are read only for a caller with an application
+/// scope.
+pub fn logs_caller(
+    tower: &mut Tower,
+    store: &dyn Store,
+    caller: Caller,
+    query: &vigie_wire::observe::LogsQuery,
+    turn: &mut Turn,
+) -> Result<Caller, ApiFault> {
+    let mut deployments = Vec::new();
+    if crate::core::scope::Visible::of(&caller).has_apps() {
+        let prefix = format!("deploy/{}/", caller.tenant);
+        for entry in store.scan(prefix.as_bytes(), None) {
+            let (k, v) = entry.map_err(|e| {
+                ApiFault::new(vigie_wire::tower::ApiFaultKind::Storage, e.to_string())
+            })?;
+            if let Ok(d) = crate::core::codec::decode(&k, &v) {
+                deployments.push(d);
+            }
+        }
+    }
+    tower.app_logs_caller(caller, query, &deployments, turn)
 }
 
 /// A call without an idempotency key, its history read first (tests).

@@ -261,6 +261,36 @@ fn drain_api(
             Ok(ApiRequest {
                 id,
                 caller,
+                call: ApiCall::Logs(query),
+                idem,
+            }) => {
+                // The caller it goes on as: its application scope read
+                // of the tenant's deployments (`history::logs_caller`).
+                match crate::shell::history::logs_caller(tower, db, caller, &query, turn) {
+                    Ok(caller) => {
+                        let req = ApiRequest {
+                            id,
+                            caller,
+                            call: ApiCall::Logs(query),
+                            idem,
+                        };
+                        let fetched = Default::default();
+                        let input = Input::Call {
+                            to: ident,
+                            req,
+                            fetched: &fetched,
+                        };
+                        tower.handle(input, now, turn);
+                    }
+                    Err(fault) => {
+                        let body = Err(fault);
+                        turn.replies.push((ident, ApiReply { id, body }));
+                    }
+                }
+            }
+            Ok(ApiRequest {
+                id,
+                caller,
                 call: ApiCall::AuditVerify,
                 ..
             }) if s.verifier.ask(ident.clone(), id, &caller) => {}

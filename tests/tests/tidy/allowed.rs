@@ -178,10 +178,13 @@ pub const LONG_FNS: &[(&str, usize)] = &[
 /// their own (issue 20; `queues.rs` was the first to move out).
 pub const CORE_IMPLS: &[&str] = &[
     "referee/src/core/api.rs",
+    "referee/src/core/app_deploys.rs",
+    "referee/src/core/app_scope.rs",
     "referee/src/core/apps.rs",
     "referee/src/core/catalog_calls.rs",
     "referee/src/core/deployments.rs",
     "referee/src/core/events.rs",
+    "referee/src/core/follow.rs",
     "referee/src/core/host_labels.rs",
     "referee/src/core/ips.rs",
     "referee/src/core/keys.rs",
@@ -189,6 +192,7 @@ pub const CORE_IMPLS: &[&str] = &[
     "referee/src/core/observe.rs",
     "referee/src/core/operators.rs",
     "referee/src/core/provision.rs",
+    "referee/src/core/provision_pool.rs",
     "referee/src/core/regrant.rs",
     "referee/src/core/replay.rs",
     "referee/src/core/rollouts.rs",
