@@ -105,10 +105,7 @@ impl Driver {
         let Some((command, by)) = &stored.command else {
             return;
         };
-        let waits = self
-            .machine
-            .as_ref()
-            .is_some_and(|m| m.waits_for_a_word());
+        let waits = self.machine.as_ref().is_some_and(|m| m.waits_for_a_word());
         if waits && self.end.is_none() {
             info!(event = "rollout_commanded", rollout = %self.id, command = command.word(), by = %by);
             self.feed(Input::Command(*command));

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ImportRow, Owner, PoolSpec};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller};
 
-use crate::core::tower::{Timing, Tower};
+use crate::core::state::{Timing, Tower};
 use crate::core::turn::Turn;
 use crate::shell::store::Store;
 
@@ -40,7 +40,7 @@ impl Fixture {
         caller: &Caller,
         calls: Vec<CatalogCall>,
     ) -> Vec<Result<CatalogAnswer, ApiFault>> {
-        let mut t = Turn::default();
+        let mut t = Turn::started();
         let out = calls
             .into_iter()
             .map(|c| {
@@ -171,7 +171,7 @@ fn an_import_is_all_or_nothing_and_lists_every_conflict() {
     assert_eq!(listed, CatalogAnswer::Servers(vec![]));
     // Sessions are numbered per tenant and survive a restart.
     f.one(&acme(), import(csv_rows(&["c"]), false)).unwrap();
-    f.tower = Tower::load(&f.store.db, TIMING).unwrap();
+    f.tower = crate::shell::load::tower(&f.store.db, TIMING).unwrap();
     let CatalogAnswer::Sessions(s) = f.one(&acme(), CatalogCall::Sessions).unwrap() else {
         panic!()
     };
@@ -221,7 +221,7 @@ fn allocations_in_one_turn_never_share_an_address_and_survive_a_restart() {
     unique.dedup();
     assert_eq!(unique.len(), 6, "{got:?}");
     // After a restart the table is the same: nothing more to hand out.
-    f.tower = Tower::load(&f.store.db, TIMING).unwrap();
+    f.tower = crate::shell::load::tower(&f.store.db, TIMING).unwrap();
     assert!(f.one(&acme(), alloc()).is_err());
     // Release one, get that one back.
     f.one(
@@ -411,8 +411,8 @@ fn an_init_change_needs_changes_submit_over_the_new_hosts_and_runs_as_the_reques
     f.one(&submitter, provision(&["b"], Some(init()))).unwrap();
     let tower = Caller::internal("acme", "provisioner");
     f.one(&tower, enrol("b", &"2".repeat(40))).unwrap();
-    let first = f.tower.hosts["b"].queue.values().next().unwrap().clone();
-    assert_eq!(f.tower.changes[&first].view.operator, "ops");
+    let first = f.tower.queues.head("b").unwrap().clone();
+    assert_eq!(f.tower.queues.change(&first).unwrap().view.operator, "ops");
 
     // Revoked between the request and the enrolment: the init is not run
     // in its name; the enrolment is refused and writes nothing.
@@ -467,7 +467,7 @@ fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_k
     f.one(&tower, enrol("a", &"1".repeat(40))).unwrap();
     assert!(!f.tower.catalog.servers["a"].fresh_key);
     let audit_before = f.keys("audit/rec/");
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     crate::shell::history::api(
         &mut f.tower,
         &acme(),
@@ -488,7 +488,7 @@ fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_k
     assert_eq!(f.keys("audit/rec/"), audit_before + 3);
     // A beat its agent sent before the front door learnt of the removal
     // does not bring the host back (nor in the default tenant).
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     let beat = crate::core::events::Beat {
         incarnation: 1,
         labels: Default::default(),
@@ -526,7 +526,7 @@ fn an_agent_started_before_its_enrolment_knocks_pending_and_is_enrolled() {
     f.one(&acme(), import(csv_rows(&["a"]), false)).unwrap();
     f.one(&acme(), provision(&["a"], None)).unwrap();
     let public = "3".repeat(40);
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     crate::shell::history::api(
         &mut f.tower,
         &Caller::internal("default", "majordomo"),
@@ -602,7 +602,11 @@ fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_tur
     f.one(&tower, enrol("a", &"1".repeat(40))).unwrap();
     let host = &f.tower.hosts["a"];
     assert_eq!(host.rec.labels.get("role").map(String::as_str), Some("web"));
-    assert_eq!(host.queue.len(), 1, "the init change is queued first");
+    assert_eq!(
+        f.tower.queues.len_of("a"),
+        1,
+        "the init change is queued first"
+    );
     assert_eq!(f.tower.keys[&"1".repeat(40)].host, "a");
     assert_eq!(
         f.tower.catalog.servers["a"].state,
@@ -668,7 +672,7 @@ fn a_refused_enrolment_leaves_nothing_and_a_failed_server_can_be_retried() {
     // A retry without --init keeps the first request's init change.
     f.one(&acme(), provision(&["b"], None)).unwrap();
     f.one(&tower, enrol("b", &"2".repeat(40))).unwrap();
-    assert_eq!(f.tower.hosts["b"].queue.len(), 1, "the init change kept");
+    assert_eq!(f.tower.queues.len_of("b"), 1, "the init change kept");
 }
 
 #[test]

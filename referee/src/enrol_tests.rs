@@ -20,7 +20,7 @@ fn one_key_cannot_be_enrolled_for_two_hosts_even_in_one_turn() {
     let mut tower = s.tower();
     let db = &s.db;
     let caller = Caller::internal("default", "t");
-    let mut turn = Turn::default();
+    let mut turn = Turn::started();
     let mut add = |host: &str, turn: &mut Turn| {
         crate::shell::history::api(
             &mut tower,

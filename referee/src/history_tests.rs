@@ -13,7 +13,7 @@ use vigie_wire::tower::{
 use crate::core::audit::{self, AuditChain};
 use crate::core::codec::encode;
 use crate::core::model::{change_id, change_key, done_key, ChangeRecord, NEXT_SEQ_KEY};
-use crate::core::tower::{Tower, RECENT};
+use crate::core::state::RECENT;
 use crate::core::turn::Turn;
 use crate::shell::mem_store::MemStore;
 use crate::shell::store::{Entries, Entry, Store, StoreError, Writes};
@@ -91,13 +91,13 @@ fn history(n: u64) -> Counted {
 fn a_start_loads_only_the_recent_finished_changes_and_an_old_one_still_answers() {
     let n = 20 * RECENT as u64;
     let store = history(n);
-    let mut tower = Tower::load(&store, TIMING).unwrap();
-    assert_eq!(tower.recent.len(), RECENT);
+    let mut tower = crate::shell::load::tower(&store, TIMING).unwrap();
+    assert_eq!(tower.queues.recent().len(), RECENT);
     assert_eq!(
-        tower.recent.front().map(|v| v.seq),
+        tower.queues.recent().front().map(|v| v.seq),
         Some(n + 1 - RECENT as u64)
     );
-    assert_eq!(tower.recent.back().map(|v| v.seq), Some(n));
+    assert_eq!(tower.queues.recent().back().map(|v| v.seq), Some(n));
     // What a start reads does not grow with the history behind it.
     let bound = 2 * RECENT + 100;
     assert!(store.gets.get() <= bound, "{} gets", store.gets.get());
@@ -113,7 +113,7 @@ fn a_start_loads_only_the_recent_finished_changes_and_an_old_one_still_answers()
         change: Some(change_id(1)),
         limit: 0,
     };
-    let mut turn = Turn::default();
+    let mut turn = Turn::started();
     let answer = crate::shell::history::api(
         &mut tower,
         &caller,
@@ -175,7 +175,7 @@ fn audit_numbers(
     filter: AuditFilter,
     limit: u32,
 ) -> (Vec<u64>, usize) {
-    let mut tower = Tower::load(store, TIMING).unwrap();
+    let mut tower = crate::shell::load::tower(store, TIMING).unwrap();
     store.scanned.set(0);
     let call = ApiCall::Audit {
         host: host.map(str::to_owned),
@@ -184,7 +184,7 @@ fn audit_numbers(
         filter: Box::new(filter),
     };
     let caller = Caller::internal("default", "op");
-    let mut turn = Turn::default();
+    let mut turn = Turn::started();
     match crate::shell::history::api(&mut tower, &caller, call, store, Instant::now(), &mut turn) {
         Ok(ApiAnswer::Audit(v)) => (
             v.iter().map(|r| r.tenant_seq).collect(),

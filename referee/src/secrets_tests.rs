@@ -7,7 +7,7 @@ use vigie_wire::deploy::{DeployAnswer, DeployCall, RolloutEnd};
 use vigie_wire::secrets::{SealedVar, Secret, SecretsAnswer, SecretsCall};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller, Origin, Scope};
 
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 use crate::core::vault::VaultKey;
 

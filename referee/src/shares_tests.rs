@@ -9,7 +9,7 @@ use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ImportRow, Owner, PoolSpec
 use vigie_wire::limits::Shares;
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, AuditRecord, Caller};
 
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 use crate::shell::store::Store;
 
@@ -21,7 +21,8 @@ struct Fixture {
 fn fixture(limits: Shares) -> Fixture {
     let store = crate::shell::test_store::store();
     let mut tower = store.tower();
-    tower.limits = limits;
+    let rules = tower.rules().to_vec();
+    tower.with_setup(rules, limits);
     Fixture { tower, store }
 }
 
@@ -36,7 +37,7 @@ fn globex() -> Caller {
 impl Fixture {
     /// One call in its own turn, the turn stored.
     fn call(&mut self, caller: &Caller, call: ApiCall) -> Result<ApiAnswer, ApiFault> {
-        let mut t = Turn::default();
+        let mut t = Turn::started();
         let out = crate::shell::history::api(
             &mut self.tower,
             caller,
@@ -261,7 +262,7 @@ fn changes_past_the_tenant_s_share_are_refused_and_others_still_submit() {
         changes_queued_per_tenant: 3,
         ..Shares::default()
     });
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     f.tower.new_host("acme", "a-1", Default::default(), &mut t);
     f.tower
         .new_host("globex", "g-1", Default::default(), &mut t);
@@ -272,7 +273,7 @@ fn changes_past_the_tenant_s_share_are_refused_and_others_still_submit() {
     for _ in 0..3 {
         f.call(&acme(), submit("a-1")).unwrap();
     }
-    let changes = f.tower.changes.len();
+    let changes = f.tower.queues.pending();
     let e = f.call(&acme(), submit("a-1")).unwrap_err();
     assert_eq!(e.kind, ApiFaultKind::Unavailable);
     assert!(
@@ -281,7 +282,7 @@ fn changes_past_the_tenant_s_share_are_refused_and_others_still_submit() {
         "{}",
         e.message
     );
-    assert_eq!(f.tower.changes.len(), changes, "nothing queued");
+    assert_eq!(f.tower.queues.pending(), changes, "nothing queued");
     f.call(&globex(), submit("g-1"))
         .expect("another tenant still submits");
 }

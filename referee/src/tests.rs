@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use vigie_wire::change::StepResult;
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, Published, Report, ReportKind};
 
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 use crate::shell::store::Store;
 
@@ -34,7 +34,7 @@ fn fixture() -> Fixture {
 
 impl Fixture {
     fn beat(&mut self, host: &str, inc: u64, busy: Option<&str>) -> Turn {
-        let mut t = Turn::default();
+        let mut t = Turn::started();
         let beat = crate::core::events::Beat {
             incarnation: inc,
             labels: Default::default(),
@@ -46,7 +46,7 @@ impl Fixture {
     }
 
     fn submit(&mut self, target: &str) -> Vec<String> {
-        let mut t = Turn::default();
+        let mut t = Turn::started();
         let call = ApiCall::Submit {
             spec: spec(),
             target: target.into(),
@@ -68,7 +68,7 @@ impl Fixture {
     }
 
     fn report(&mut self, host: &str, inc: u64, seq: u64, change: &str, kind: ReportKind) -> Turn {
-        let mut t = Turn::default();
+        let mut t = Turn::started();
         let r = Report {
             host: host.into(),
             incarnation: inc,
@@ -82,7 +82,7 @@ impl Fixture {
     }
 
     fn state(&self, id: &str) -> Option<ChangeState> {
-        self.tower.changes.get(id).map(|c| c.view.state)
+        self.tower.queues.change(id).map(|c| c.view.state)
     }
 }
 
@@ -128,7 +128,7 @@ fn a_host_with_a_new_journal_ends_its_running_change_and_numbers_from_one() {
     // The host was reinstalled: its new journal is a later incarnation.
     let t = f.beat("h", 20, None);
     assert_eq!(
-        f.tower.changes.get(&ids[0]).map(|c| c.view.state),
+        f.tower.queues.change(&ids[0]).map(|c| c.view.state),
         Some(ChangeState::RollbackFailed {
             failed_step: None,
             interrupted: true,
@@ -138,7 +138,7 @@ fn a_host_with_a_new_journal_ends_its_running_change_and_numbers_from_one() {
     assert_eq!(orders(&t), 1, "the next change is dispatched");
     f.report("h", 20, 1, &next[0], ReportKind::Accepted);
     assert!(
-        f.tower.changes.get(&next[0]).is_some_and(|c| c.accepted),
+        f.tower.queues.change(&next[0]).is_some_and(|c| c.accepted),
         "numbering restarted at 1"
     );
     // A late message of the old journal changes nothing.
@@ -152,12 +152,12 @@ fn a_heartbeat_showing_the_change_running_stops_order_resends() {
     f.beat("h", 1, None);
     let ids = f.submit("h");
     f.now += Duration::from_secs(2);
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     f.tower.tick(f.now, &mut t);
     assert_eq!(orders(&t), 1, "unacknowledged: sent again");
     f.beat("h", 1, Some(&ids[0]));
     f.now += Duration::from_secs(2);
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     f.tower.tick(f.now, &mut t);
     assert_eq!(orders(&t), 0, "the plug has it");
 }
@@ -227,7 +227,7 @@ fn a_reinstalled_host_whose_clock_is_behind_is_handed_an_incarnation_and_comes_b
     );
     assert_eq!(orders(&t), 1, "the next change is dispatched");
     f.report("h", given, 1, &next[0], ReportKind::Accepted);
-    assert!(f.tower.changes.get(&next[0]).is_some_and(|c| c.accepted));
+    assert!(f.tower.queues.change(&next[0]).is_some_and(|c| c.accepted));
     // Reinstalled once more: the next number, not the used one.
     assert_eq!(issued(&f.beat("h", 0, None)), Some(given + 1));
 }
@@ -235,7 +235,7 @@ fn a_reinstalled_host_whose_clock_is_behind_is_handed_an_incarnation_and_comes_b
 impl Fixture {
     /// A call, its turn finished and stored as the server would.
     fn call(&mut self, call: ApiCall) -> (Result<ApiAnswer, vigie_wire::tower::ApiFault>, Turn) {
-        let mut t = Turn::default();
+        let mut t = Turn::started();
         let r = crate::shell::history::api(
             &mut self.tower,
             &caller(),
@@ -299,7 +299,7 @@ fn an_abandoned_change_is_never_sent_again_and_its_late_reports_keep_the_numberi
     );
     f.now += Duration::from_secs(5);
     f.beat("h", 1, Some(&ids[0]));
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     f.tower.tick(f.now, &mut t);
     assert_eq!(order_for(&t), None, "held, even online");
 
@@ -327,7 +327,7 @@ fn an_abandoned_change_is_never_sent_again_and_its_late_reports_keep_the_numberi
     );
     f.report("h", 1, 4, &next[0], ReportKind::Accepted);
     assert!(
-        f.tower.changes.get(&next[0]).is_some_and(|c| c.accepted),
+        f.tower.queues.change(&next[0]).is_some_and(|c| c.accepted),
         "numbering continues without a gap"
     );
     let (r, _) = f.call(ApiCall::Audit {
@@ -399,7 +399,8 @@ fn a_finished_change_is_retried_as_a_new_one_and_a_host_with_work_is_removed_onl
         .iter()
         .map(|id| {
             f.tower
-                .recent
+                .queues
+                .recent()
                 .iter()
                 .find(|c| &c.id == *id)
                 .map(|c| c.state)
@@ -420,7 +421,7 @@ fn a_finished_change_is_retried_as_a_new_one_and_a_host_with_work_is_removed_onl
 /// Registers `n` hosts (offline: their changes stay queued) in one stored
 /// turn.
 fn add_hosts(f: &mut Fixture, n: usize) -> Vec<String> {
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     let hosts: Vec<String> = (0..n).map(|i| format!("host-{i:05}")).collect();
     for h in &hosts {
         let call = ApiCall::HostAdd {
@@ -441,7 +442,7 @@ fn submit_stored(
     f: &mut Fixture,
     spec: vigie_wire::change::ChangeSpec,
 ) -> (Result<usize, vigie_wire::tower::ApiFault>, Turn) {
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     let call = ApiCall::Submit {
         spec,
         target: "fleet=all".into(),
@@ -485,7 +486,7 @@ fn the_largest_submissions_the_limits_allow_are_stored_in_one_batch_or_refused_w
     let stored = answer.expect("a big program is stored once, whatever the hosts");
     assert_eq!(stored, hosts.len());
     // What a turn counts for a change record is a bound on its size.
-    for rec in f.tower.changes.values().take(10) {
+    for rec in f.tower.queues.changes().take(10) {
         assert!(crate::core::codec::encode(rec).len() <= rec.size_bound());
     }
     // A title (copied into every change and its audit record) as big as
@@ -493,14 +494,14 @@ fn the_largest_submissions_the_limits_allow_are_stored_in_one_batch_or_refused_w
     for title_len in [64 * 1024, 1024 * 1024, big] {
         let mut spec = spec();
         spec.title = "t".repeat(title_len);
-        let before = f.tower.changes.len();
+        let before = f.tower.queues.pending();
         let (answer, t) = submit_stored(&mut f, spec);
         match answer {
             Ok(n) => assert_eq!(n, hosts.len()),
             Err(e) => {
                 assert_eq!(e.kind, vigie_wire::tower::ApiFaultKind::Invalid, "{e}");
                 assert!(e.message.contains("bytes"), "{e}");
-                assert_eq!(f.tower.changes.len(), before, "nothing queued");
+                assert_eq!(f.tower.queues.pending(), before, "nothing queued");
                 assert!(t.publish.is_empty(), "nothing announced");
             }
         }
@@ -523,9 +524,9 @@ fn the_largest_submissions_the_limits_allow_are_stored_in_one_batch_or_refused_w
     assert!(submit_stored(&mut f, long).0.is_err());
     assert_eq!(submit_stored(&mut f, spec()).0, Ok(hosts.len()));
     // The referee goes on: what was stored is all there after a restart.
-    let timing = f.tower.timing;
-    let again = Tower::load(&f.store.db, timing).unwrap();
-    assert_eq!(again.changes.len(), f.tower.changes.len());
+    let timing = f.tower.timing();
+    let again = crate::shell::load::tower(&f.store.db, timing).unwrap();
+    assert_eq!(again.queues.pending(), f.tower.queues.pending());
 }
 
 #[test]
@@ -539,7 +540,7 @@ fn a_large_program_to_many_online_hosts_goes_out_over_several_turns() {
         "title: big\nsteps:\n  - file: /big\n    content: \"{}\"\n",
         "x".repeat(vigie_wire::limits::MAX_VALUE - 4 * 1024)
     );
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     let call = ApiCall::Submit {
         spec: vigie_changes::parse_change("big.yml", &yaml).unwrap(),
         target: "on-*".into(),
@@ -549,7 +550,7 @@ fn a_large_program_to_many_online_hosts_goes_out_over_several_turns() {
     assert!(first > 0, "some go out at once");
     assert!(
         first * vigie_wire::limits::MAX_VALUE
-            <= crate::core::tower::TURN_MAX_ORDER_BYTES + vigie_wire::limits::MAX_VALUE,
+            <= crate::core::state::TURN_MAX_ORDER_BYTES + vigie_wire::limits::MAX_VALUE,
         "{first} copies of a 4 MiB program in one turn"
     );
     let mut sent = first;
@@ -557,7 +558,7 @@ fn a_large_program_to_many_online_hosts_goes_out_over_several_turns() {
         if sent == n {
             break;
         }
-        let mut t = Turn::default();
+        let mut t = Turn::started();
         f.now += Duration::from_millis(150);
         f.tower.tick(f.now, &mut t);
         sent += orders(&t);
@@ -585,7 +586,12 @@ struct Stored {
 
 fn stored(t: &Tower) -> Stored {
     let mut changes = std::collections::BTreeMap::new();
-    for v in t.recent.iter().chain(t.changes.values().map(|c| &c.view)) {
+    for v in t
+        .queues
+        .recent()
+        .iter()
+        .chain(t.queues.changes().map(|c| &c.view))
+    {
         let steps = v.steps.iter().map(|s| s.status).collect();
         changes.insert(v.id.clone(), (v.state, steps));
     }
@@ -593,15 +599,15 @@ fn stored(t: &Tower) -> Stored {
         .hosts
         .iter()
         .map(|(id, h)| {
-            let queue = h.queue.iter().map(|(s, c)| (*s, c.clone())).collect();
+            let queue = t.queues.queue(id).map(|(s, c)| (*s, c.clone())).collect();
             (id.clone(), (h.rec.report_seq, h.rec.incarnation, queue))
         })
         .collect();
     Stored {
         changes,
         hosts,
-        next_seq: t.next_seq,
-        audit: (t.audit.last_seq, t.audit.last_hash.clone()),
+        next_seq: t.queues.next_seq(),
+        audit: (t.audit_head().last_seq, t.audit_head().last_hash.clone()),
     }
 }
 
@@ -632,18 +638,18 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
     let mut ran: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
     let mut submitted = 0;
     for turn_no in 0..600 {
-        if turn_no >= 120 && f.tower.changes.is_empty() {
+        if turn_no >= 120 && f.tower.queues.pending() == 0 {
             break;
         }
         // A crash here, then a restart: the tower is what storage says.
         let before = stored(&f.tower);
-        f.tower = Tower::load(&f.store.db, f.tower.timing).unwrap();
+        f.tower = crate::shell::load::tower(&f.store.db, f.tower.timing()).unwrap();
         assert_eq!(
             stored(&f.tower),
             before,
             "turn {turn_no}: rebuilt state differs"
         );
-        let mut t = Turn::default();
+        let mut t = Turn::started();
         for h in hosts {
             let busy = plugs[h].1.as_ref().map(|(c, _)| c.clone());
             let beat = crate::core::events::Beat {
@@ -676,7 +682,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
         if next(10) == 0 {
             // Cancel whatever is queued last on some host.
             let h = hosts[next(3) as usize];
-            let last = f.tower.hosts[h].queue.values().last().cloned();
+            let last = f.tower.queues.queue(h).last().map(|(_, id)| id.clone());
             if let Some(id) = last {
                 let _ = crate::shell::history::api(
                     &mut f.tower,
@@ -789,7 +795,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
         );
     }
     let records = f.store.audit().unwrap();
-    let head = f.tower.audit.clone();
+    let head = f.tower.audit_head().clone();
     crate::core::audit::verify_chain(records, &head).unwrap();
 }
 
@@ -805,7 +811,7 @@ fn operator_calls_in_one_turn_see_each_other() {
         public: key.to_string().repeat(40),
         grants: vec![vigie_wire::front::Grant::parse("operators.admin").unwrap()],
     };
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     for (name, key) in [("alice", 'a'), ("bob", 'b')] {
         crate::shell::history::api(
             &mut f.tower,
@@ -818,7 +824,7 @@ fn operator_calls_in_one_turn_see_each_other() {
         .unwrap();
     }
     f.store(t);
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     let revoke = |name: &str| ApiCall::OperatorRevoke { name: name.into() };
     let first = crate::shell::history::api(
         &mut f.tower,
@@ -853,7 +859,7 @@ fn operator_calls_in_one_turn_see_each_other() {
         "a revoked operator's key is not rotated back to life"
     );
     f.store(t);
-    let again = Tower::load(&f.store.db, f.tower.timing).unwrap();
+    let again = crate::shell::load::tower(&f.store.db, f.tower.timing()).unwrap();
     let alice = again.operators.iter().find(|o| o.name == "alice").unwrap();
     assert!(alice.revoked && alice.public == "a".repeat(40));
 }
@@ -878,7 +884,7 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
         },
         ..Caller::internal("acme", name)
     };
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     let tower = Caller::internal("acme", "t");
     let maker = add("maker", 'm', &["operators.admin", "changes.submit"]);
     crate::shell::history::api(&mut f.tower, &tower, maker, &f.store.db, f.now, &mut t).unwrap();
@@ -895,7 +901,7 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
     .unwrap();
     f.store(t);
 
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     let peer = as_op("minted");
     let revoke = ApiCall::OperatorRevoke {
         name: "maker".into(),
@@ -913,7 +919,7 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
     assert_eq!(err.kind, ApiFaultKind::Forbidden, "{err}");
     // Nothing changed: the maker is still active with its own key...
     f.store(t);
-    let again = Tower::load(&f.store.db, f.tower.timing).unwrap();
+    let again = crate::shell::load::tower(&f.store.db, f.tower.timing()).unwrap();
     let maker = again.operators.iter().find(|o| o.name == "maker").unwrap();
     assert!(!maker.revoked && maker.public == "m".repeat(40));
     // ...and both refusals are in acme's audit, naming who tried what.
@@ -930,7 +936,7 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
         assert!(r.summary.contains("operator maker"), "{}", r.summary);
     }
     // The maker, holding every grant of its peer, may revoke it.
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     let revoke = ApiCall::OperatorRevoke {
         name: "minted".into(),
     };
@@ -951,17 +957,15 @@ fn the_queue_check_sees_a_change_out_of_its_queue_or_a_miscounted_program() {
     f.beat("h", 1, None);
     let ids = f.submit("h");
     assert_eq!(f.tower.check(), Ok(()));
-    let spec_id = f.tower.changes[&ids[0]].spec_id.clone();
-    if let Some(p) = f.tower.specs.get_mut(&spec_id) {
+    let spec_id = f.tower.queues.change(&ids[0]).unwrap().spec_id.clone();
+    if let Some(p) = f.tower.queues.program_mut(&spec_id) {
         p.users += 1;
     }
     assert!(f.tower.check().is_err(), "a program counted once too many");
-    if let Some(p) = f.tower.specs.get_mut(&spec_id) {
+    if let Some(p) = f.tower.queues.program_mut(&spec_id) {
         p.users -= 1;
     }
-    if let Some(h) = f.tower.hosts.get_mut("h") {
-        h.queue.clear();
-    }
+    f.tower.queues.clear_queue("h");
     assert!(f.tower.check().is_err(), "a change in no queue");
 }
 
@@ -973,13 +977,13 @@ fn a_referee_behind_on_its_events_does_not_take_its_lag_for_hosts_gone_silent() 
     // Past the host timeout with beats perhaps still unread: judged by
     // nothing it has not read.
     f.now += Duration::from_secs(10);
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     f.tower.tick_unjudged(f.now, &mut t);
     assert!(
         f.tower.hosts["h"].online,
         "kept while the referee is behind"
     );
-    let mut t = Turn::default();
+    let mut t = Turn::started();
     f.tower.tick(f.now, &mut t);
     assert!(
         !f.tower.hosts["h"].online,

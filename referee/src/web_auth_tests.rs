@@ -5,7 +5,7 @@
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFaultKind, Caller, Origin, Scope};
 use vigie_wire::web::{CredentialKind, WebAnswer, WebCall};
 
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 
 fn admin() -> Caller {
@@ -32,7 +32,7 @@ impl F {
     fn new() -> Self {
         let store = crate::shell::test_store::store();
         let mut tower = store.tower();
-        let mut t = Turn::default();
+        let mut t = Turn::started();
         assert!(tower.bootstrap_admin(&"a".repeat(40), &mut t).unwrap());
         store.commit(&mut tower, &mut t);
         F { store, tower }
@@ -40,7 +40,7 @@ impl F {
 
     /// `calls` in one turn, then stored.
     fn turn(&mut self, calls: Vec<(Caller, WebCall)>) -> Vec<Result<ApiAnswer, ApiFaultKind>> {
-        let mut t = Turn::default();
+        let mut t = Turn::started();
         let now = std::time::Instant::now();
         let out = calls
             .into_iter()

@@ -2,7 +2,8 @@
 //! starts with its module doc, every crate of the workspace has its
 //! paragraph in ARCHITECTURE.md, and every module is named there. And the
 //! architecture: which crate may depend on which, the referee's core does
-//! no I/O, no import circle inside a crate, no function over 80 lines, no
+//! no I/O, only `core/state.rs` has `impl Core` and `Core` has no pub
+//! fields, no import circle inside a crate, no function over 80 lines, no
 //! `too_many_arguments` allowance. The allow-lists (`tidy/allowed.rs`)
 //! fail when stale, so they only shrink; each check has a unit test that
 //! plants the fault it catches.
@@ -94,6 +95,18 @@ fn crates_depend_only_as_the_table_allows() {
 #[test]
 fn referee_core_does_no_io() {
     let problems = checks::core_io(&root());
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn only_core_state_has_impl_core() {
+    let problems = checks::core_impls(&root(), allowed::CORE_IMPLS);
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn core_has_no_pub_fields() {
+    let problems = checks::core_pub_fields(&root(), allowed::CORE_PUB_FIELDS);
     assert!(problems.is_empty(), "{problems:#?}");
 }
 

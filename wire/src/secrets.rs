@@ -89,6 +89,12 @@ pub enum SealError {
 
 /// Seals `value` for the holder of the X25519 secret key matching
 /// `public` (a CURVE key: the same curve, the same bytes).
+/// An agent's CURVE public key (Z85 text, as the key registry holds it)
+/// as the X25519 key a value is sealed for; `None` when it is not one.
+pub fn decode_public(z85: &str) -> Option<[u8; 32]> {
+    z85::decode(z85.trim()).ok()?.try_into().ok()
+}
+
 pub fn seal(public: &[u8; 32], value: &Secret) -> Result<Vec<u8>, SealError> {
     let key = crypto_box::PublicKey::from(*public);
     key.seal(&mut crypto_box::aead::OsRng, value.expose())

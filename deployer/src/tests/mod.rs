@@ -13,9 +13,9 @@ mod migrations;
 mod overrides;
 mod plans;
 mod rollout;
-mod verbs;
 mod rollout_canary;
 mod secrets;
+mod verbs;
 
 fn env(text: &str) -> Environment {
     parse_environment("env.yml", text).unwrap()

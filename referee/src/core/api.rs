@@ -15,16 +15,15 @@ use crate::core::audit::AuditAction;
 use crate::core::audit::{self, verify_chain, AuditChain};
 use crate::core::audit_query::AuditQuery;
 use crate::core::codec::decode;
-use crate::core::fetch::Fetched;
+use crate::core::fetched::Fetched;
 use crate::core::keys::KeyCall;
 use crate::core::labels::{show, Register};
-use crate::core::model::{change_id, change_key, queue_key, spec_key, ChangeRecord};
+use crate::core::model::{change_id, change_key, spec_key, ChangeRecord};
 use crate::core::operators::OperatorCall;
 use crate::core::scope::Visible;
+use crate::core::state::{HostState, Tower};
 use crate::core::submission::MAX_SUBMIT_HOSTS;
-use crate::core::tower::{HostState, Tower};
 use crate::core::turn::{Log, Turn};
-use crate::shell::clock::now_ms;
 
 /// What every change of one submission shares.
 #[derive(Clone, Copy)]
@@ -99,17 +98,24 @@ impl Tower {
             ApiCall::Catalog(vigie_wire::catalog::CatalogCall::AppRemove { name, version }) => self
                 .app_remove(caller, &name, &version, db, turn)
                 .map(ApiAnswer::Catalog),
-            ApiCall::Catalog(c) => self.catalog_call(caller, c, now, turn),
+            ApiCall::Catalog(c) => self.catalog_call(caller, c, db, now, turn),
             ApiCall::HostMetrics { host } => self.host_metrics(caller, host, now),
             // Answered later, by the server loop (`observe.rs`).
             ApiCall::Logs(_) => Err(ApiFault::new(
                 ApiFaultKind::Invalid,
                 "a logs call is answered by the referee's loop",
             )),
-            ApiCall::TowerStatus => self.tower_status(caller),
+            ApiCall::TowerStatus => {
+                let vis = Visible::of(caller);
+                self.health().status(|id| {
+                    self.hosts
+                        .get(id)
+                        .is_some_and(|host| vis.host(&host.rec.tenant, id, &host.rec.labels))
+                })
+            }
             ApiCall::Web(w) => self.web_call(caller, w, db, turn),
             ApiCall::Secrets(c) => self.secrets_call(caller, c, db, turn),
-            ApiCall::Hosts => Ok(self.hosts_view(caller)),
+            ApiCall::Hosts => Ok(self.hosts_view(caller, turn.now_ms)),
         }
     }
 
@@ -160,7 +166,7 @@ impl Tower {
     }
 
     /// The hosts of the caller's tenant and scope.
-    fn hosts_view(&self, caller: &Caller) -> ApiAnswer {
+    fn hosts_view(&self, caller: &Caller, now_ms: u64) -> ApiAnswer {
         let vis = Visible::of(caller);
         ApiAnswer::Hosts(
             self.hosts
@@ -173,19 +179,20 @@ impl Tower {
                     reported: h.reported.clone(),
                     online: h.online,
                     refusing: h.refusing.clone(),
-                    queued: u32::try_from(h.queue.len()).unwrap_or(u32::MAX),
-                    in_flight: h
-                        .queue
-                        .values()
-                        .next()
+                    queued: u32::try_from(self.queues.len_of(&h.rec.id)).unwrap_or(u32::MAX),
+                    in_flight: self
+                        .queues
+                        .head(&h.rec.id)
                         .filter(|id| {
-                            self.changes
-                                .get(*id)
+                            self.queues
+                                .change(id)
                                 .is_some_and(|c| c.view.state != ChangeState::Queued)
                         })
                         .cloned(),
                     held: h.rec.held,
-                    plug_down: (!h.online).then(|| self.plug_down(&h.rec.id)).flatten(),
+                    plug_down: (!h.online)
+                        .then(|| self.health().plug_down(&h.rec.id, now_ms))
+                        .flatten(),
                 })
                 .collect(),
         )
@@ -331,14 +338,14 @@ impl Tower {
         } = crate::core::submission::check(&spec, &caller.tenant, &caller.operator, &matched)?;
         self.check_changes_share(&caller.tenant, matched.len())?;
         // One copy of the program for the whole submission.
-        let spec_id = change_id(self.next_seq);
-        let program = crate::core::tower::Program {
+        let spec_id = change_id(self.queues.next_seq());
+        let program = crate::core::queues::Program {
             spec: Arc::new(spec.clone()),
             users: matched.len(),
             bytes: spec_bytes.len(),
         };
         turn.put(spec_key(&spec_id), spec_bytes);
-        self.specs.insert(spec_id.clone(), program);
+        self.queues.add_program(spec_id.clone(), program);
         let mut views = Vec::with_capacity(matched.len());
         let queued = Queued {
             spec: &spec,
@@ -437,8 +444,7 @@ impl Tower {
             spec_id,
             record,
         } = *program;
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        let seq = self.queues.take_seq();
         let id = change_id(seq);
         let view = ChangeView {
             id: id.clone(),
@@ -449,15 +455,10 @@ impl Tower {
             title: spec.title.clone(),
             state: ChangeState::Queued,
             steps: steps.to_vec(),
-            submitted_ms: now_ms(),
-            updated_ms: now_ms(),
+            submitted_ms: turn.now_ms,
+            updated_ms: turn.now_ms,
             waiting: None,
         };
-        turn.put(queue_key(host, seq), id.clone().into_bytes());
-        if let Some(h) = self.hosts.get_mut(host) {
-            h.queue.insert(seq, id.clone());
-        }
-        self.busy.insert(host.to_owned());
         self.audit(turn, &view, None, AuditAction::Submitted, None);
         turn.logs.push(Log::ChangeQueued {
             change: id.clone(),
@@ -466,14 +467,12 @@ impl Tower {
             tenant: view.tenant.clone(),
         });
         turn.dirty_change(&id, record);
-        self.changes.insert(
-            id,
-            ChangeRecord {
-                view: view.clone(),
-                accepted: false,
-                spec_id: spec_id.to_owned(),
-            },
-        );
+        let rec = ChangeRecord {
+            view: view.clone(),
+            accepted: false,
+            spec_id: spec_id.to_owned(),
+        };
+        self.queues.enqueue(rec, turn);
         view
     }
 
@@ -509,7 +508,7 @@ impl Tower {
         let Some(h) = self.hosts.get(&v.host) else {
             return v;
         };
-        let ahead = h.queue.range(..v.seq).count();
+        let ahead = self.queues.ahead(&v.host, v.seq);
         v.waiting = Some(if h.rec.held {
             Waiting::HostHeld
         } else if !h.online {
@@ -533,9 +532,9 @@ impl Tower {
         id: &str,
         db: &Fetched,
     ) -> Result<ChangeView, ApiFault> {
-        let view = if let Some(rec) = self.changes.get(id) {
+        let view = if let Some(rec) = self.queues.change(id) {
             Some(rec.view.clone())
-        } else if let Some(v) = self.recent.iter().rev().find(|v| v.id == id) {
+        } else if let Some(v) = self.queues.recent().iter().rev().find(|v| v.id == id) {
             Some(v.clone())
         } else {
             let key = change_key(id);
@@ -555,10 +554,10 @@ impl Tower {
     /// finished ones, oldest first, at most `limit`.
     fn latest(&self, caller: &Caller, limit: u32) -> Vec<ChangeView> {
         let mut v: Vec<ChangeView> = self
-            .changes
-            .values()
+            .queues
+            .changes()
             .map(|c| c.view.clone())
-            .chain(self.recent.iter().cloned())
+            .chain(self.queues.recent().iter().cloned())
             .filter(|v| v.tenant == caller.tenant)
             .collect();
         let vis = Visible::of(caller);
@@ -576,10 +575,10 @@ impl Tower {
             .filter(|h| h.rec.tenant == caller.tenant)
             .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no host {host}")))?;
         self.check_host(caller, host)?;
-        let v = h
-            .queue
-            .values()
-            .filter_map(|id| self.changes.get(id))
+        let v = self
+            .queues
+            .queue(&h.rec.id)
+            .filter_map(|(_, id)| self.queues.change(id))
             .map(|c| self.with_waiting(c.view.clone()))
             .collect();
         Ok(ApiAnswer::Changes(v))

@@ -13,9 +13,9 @@ use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 use crate::core::audit::AuditAction;
 use crate::core::catalog::app_key;
 use crate::core::codec::decode;
-use crate::core::fetch::Fetched;
+use crate::core::fetched::Fetched;
 use crate::core::model::app_prefixes;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {

@@ -16,7 +16,7 @@ use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller, Scope};
 
 use crate::core::audit::AuditAction;
 use crate::core::scope::Visible;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 
 /// Whether `service` (an `auto-<app>-<env>-<service>` name) on `host` is

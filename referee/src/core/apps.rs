@@ -11,9 +11,8 @@ use crate::core::catalog::app_key;
 use crate::core::catalog_log::CatalogLog;
 use crate::core::codec::encode;
 use crate::core::servers::fault;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::{Log, Turn};
-use crate::shell::clock::now_ms;
 
 impl Tower {
     pub(crate) fn app_add(
@@ -46,7 +45,7 @@ impl Tower {
             spec,
             tenant: caller.tenant.clone(),
             operator: caller.operator.clone(),
-            at_ms: now_ms(),
+            at_ms: turn.now_ms,
         };
         turn.put(
             app_key(&caller.tenant, &rec.spec.name, &rec.spec.version),

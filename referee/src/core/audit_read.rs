@@ -12,7 +12,7 @@ use crate::core::audit_query::AuditQuery;
 use crate::core::codec::decode;
 use crate::core::codec::Entry;
 use crate::core::scope::Visible;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 
 /// Records in the newest page; each page back is twice the one after it.
 const FIRST: u64 = 256;

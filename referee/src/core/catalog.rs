@@ -22,10 +22,6 @@ use serde::{Deserialize, Serialize};
 use vigie_wire::catalog::{Allocation, AppRecord, PoolSpec, ServerRecord, SessionRecord};
 use vigie_wire::change::ChangeSpec;
 
-use crate::core::codec::decode;
-use crate::error::RefereeError;
-use crate::shell::store::Store;
-
 pub fn server_key(name: &str) -> Vec<u8> {
     format!("server/{name}").into_bytes()
 }
@@ -83,56 +79,52 @@ pub struct Catalog {
     pub ssh_keys: Option<std::path::PathBuf>,
 }
 
-fn load_all<T: serde::de::DeserializeOwned>(
-    db: &dyn Store,
-    prefix: &str,
-    mut f: impl FnMut(T),
-) -> Result<(), RefereeError> {
-    for e in db.scan(prefix.as_bytes(), None) {
-        let (key, value) = e?;
-        f(decode(&key, &value)?);
-    }
-    Ok(())
+/// The catalogs' records as a start read them (`shell/load.rs`).
+#[derive(Debug, Default)]
+pub struct CatalogRecords {
+    pub servers: Vec<ServerRecord>,
+    pub sessions: Vec<SessionRecord>,
+    /// (tenant, pool)
+    pub pools: Vec<(String, PoolSpec)>,
+    /// (tenant, allocation)
+    pub ips: Vec<(String, Allocation)>,
+    pub apps: Vec<AppRecord>,
+    pub provisions: Vec<ProvisionRecord>,
 }
 
 impl Catalog {
-    pub fn load(db: &dyn Store) -> Result<Self, RefereeError> {
+    /// The catalogs in memory, from what a start read.
+    pub fn from_records(r: CatalogRecords) -> Self {
         let mut c = Catalog::default();
-        load_all(db, "server/", |r: ServerRecord| {
-            c.servers.insert(r.spec.name.clone(), r);
-        })?;
-        load_all(db, "session/", |r: SessionRecord| {
-            c.sessions.insert((r.tenant.clone(), r.id), r);
-        })?;
-        let mut pools = Vec::new();
-        load_all(db, "pool/", |r: (String, PoolSpec)| pools.push(r))?;
-        for (tenant, spec) in pools {
+        for s in r.servers {
+            c.servers.insert(s.spec.name.clone(), s);
+        }
+        for s in r.sessions {
+            c.sessions.insert((s.tenant.clone(), s.id), s);
+        }
+        for (tenant, spec) in r.pools {
             c.allocations
                 .entry((tenant.clone(), spec.name.clone()))
                 .or_default();
             c.pools.insert((tenant, spec.name.clone()), spec);
         }
-        let mut ips = Vec::new();
-        load_all(db, "ip/", |r: (String, Allocation)| ips.push(r))?;
-        for (tenant, a) in ips {
+        for (tenant, a) in r.ips {
             c.allocations
                 .entry((tenant, a.pool.clone()))
                 .or_default()
                 .insert(a.address, a);
         }
-        load_all(db, "app/", |r: AppRecord| {
-            c.apps.insert(
-                (
-                    r.tenant.clone(),
-                    r.spec.name.clone(),
-                    r.spec.version.clone(),
-                ),
-                r,
+        for a in r.apps {
+            let key = (
+                a.tenant.clone(),
+                a.spec.name.clone(),
+                a.spec.version.clone(),
             );
-        })?;
-        load_all(db, "provision/", |r: ProvisionRecord| {
-            c.provisions.insert(r.name.clone(), r);
-        })?;
-        Ok(c)
+            c.apps.insert(key, a);
+        }
+        for p in r.provisions {
+            c.provisions.insert(p.name.clone(), p);
+        }
+        c
     }
 }

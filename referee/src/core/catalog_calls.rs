@@ -4,8 +4,9 @@
 use vigie_wire::catalog::{CatalogAnswer, CatalogCall};
 use vigie_wire::tower::{ApiAnswer, ApiFault, Caller};
 
+use crate::core::fetched::Fetched;
 use crate::core::servers::fault;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 
 impl Tower {
@@ -21,7 +22,7 @@ impl Tower {
     ) -> Result<(), ApiFault> {
         let rows = rows as u64;
         let all = self.catalog.servers.len() as u64;
-        let theirs = if all + rows <= self.limits.servers_per_tenant {
+        let theirs = if all + rows <= self.limits().servers_per_tenant {
             all
         } else {
             self.catalog
@@ -30,7 +31,7 @@ impl Tower {
                 .filter(|s| s.tenant == tenant)
                 .count() as u64
         };
-        let l = &self.limits;
+        let l = &self.limits();
         let over = |held: u64, most: u64, whose: String, field: &str| {
             fault(
                 vigie_wire::tower::ApiFaultKind::Conflict,
@@ -62,7 +63,7 @@ impl Tower {
         let all = self.hosts.len() as u64;
         // One pass over the hosts per new id, skipped while the whole
         // tower is below a tenant's share.
-        let theirs = if all < self.limits.hosts_per_tenant {
+        let theirs = if all < self.limits().hosts_per_tenant {
             all
         } else {
             self.hosts
@@ -70,7 +71,7 @@ impl Tower {
                 .filter(|h| h.rec.tenant == tenant)
                 .count() as u64
         };
-        let l = &self.limits;
+        let l = &self.limits();
         let refuse = |held: u64, most: u64, whose: String, field: &str| {
             fault(
                 vigie_wire::tower::ApiFaultKind::Conflict,
@@ -99,6 +100,7 @@ impl Tower {
         &mut self,
         caller: &Caller,
         call: CatalogCall,
+        db: &Fetched,
         now: std::time::Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
@@ -139,7 +141,8 @@ impl Tower {
                 pool,
             } => {
                 // Accepted, the servers would wait `provisioning` in silence.
-                self.needs_daemon("provisioner", "provisioning")?;
+                self.health()
+                    .needs_daemon("provisioner", "provisioning", turn.now_ms)?;
                 self.provision(caller, (names, target), init, pool, turn)?
             }
             CatalogCall::Provisioning => self.provisioning(caller)?,
@@ -151,7 +154,7 @@ impl Tower {
                 self.provision_failed(caller, &name, reason, turn)?
             }
             CatalogCall::Pin { name, host_key } => self.pin(caller, &name, host_key, turn)?,
-            CatalogCall::SshKey => self.ssh_key(caller)?,
+            CatalogCall::SshKey => self.ssh_key(caller, db)?,
             CatalogCall::Edit { name, edit } => self.server_edit(caller, &name, edit, turn)?,
             CatalogCall::Remove { names, force } => {
                 self.servers_remove(caller, names, force, turn)?

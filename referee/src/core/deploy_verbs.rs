@@ -8,18 +8,17 @@
 //! works from the environment file of the environment's last rollout
 //! (the spec its instances were made from), carried over.
 
-use vigie_wire::deploy::{DeployAnswer, DeployCall, EnvVerb, Rollout, RolloutEnd};
+use vigie_wire::deploy::{DeployAnswer, DeployCall, EnvVerb, Rollout};
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 
 use crate::core::audit::AuditAction;
 use crate::core::codec::encode;
-use crate::core::fetch::Fetched;
+use crate::core::fetched::Fetched;
 use crate::core::model::rollout_key;
-use crate::core::rollouts::{fault, holder, rollout_id, stored, utc};
+use crate::core::rollouts::{fault, holder, rollout_id, stored, unlocked};
 use crate::core::scope::Visible;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
-use crate::shell::clock::now_ms;
 
 /// An operator's verb, as asked.
 pub(crate) struct Asked {
@@ -91,28 +90,19 @@ impl Tower {
             return Err(fault(ApiFaultKind::Invalid, why));
         }
         let key = rollout_key(&caller.tenant, &app, &environment);
-        let now = now_ms();
+        let now = turn.now_ms;
         let Some(last) = stored(db, turn, &key)? else {
             return Err(fault(
                 ApiFaultKind::NotFound,
                 format!("{app}/{environment} was never deployed by the tower: nothing to {word}"),
             ));
         };
-        let mut held = last.clone();
         if last.end.is_none() {
             if !asked.force_unlock {
                 return Err(fault(ApiFaultKind::Conflict, holder(&last)));
             }
-            held.end = Some(RolloutEnd::Unlocked);
-            held.ended_ms = Some(now);
-            held.unlocked_by = Some(caller.operator.clone());
+            let (held, summary) = unlocked(last.clone(), &caller.operator, now);
             turn.put(key.clone(), encode(&held));
-            let summary = format!(
-                "{app}/{environment}: rollout {} of {} (since {}) unlocked",
-                held.id,
-                held.operator,
-                utc(held.started_ms)
-            );
             self.audit_host(turn, caller, "", AuditAction::DeployUnlocked, summary);
         }
         let id = rollout_id(&caller.tenant, &app, &environment, now, &last.id);

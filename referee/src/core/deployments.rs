@@ -23,10 +23,10 @@ use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
 
 use crate::core::audit::AuditAction;
 use crate::core::codec::{decode, encode};
-use crate::core::fetch::Fetched;
+use crate::core::fetched::Fetched;
 use crate::core::model::deployment_key;
 use crate::core::scope::Visible;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
@@ -233,7 +233,7 @@ mod tests {
     use vigie_wire::deploy::{DeployAnswer, DeployCall};
     use vigie_wire::tower::{ApiAnswer, ApiFaultKind, Caller, Origin, Scope};
 
-    use crate::core::tower::Tower;
+    use crate::core::state::Tower;
     use crate::core::turn::Turn;
 
     const ENV: &str = "app: shop\nenvironment: prod\nhosts: web-1\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health:\n      http: /h\n";
@@ -278,7 +278,7 @@ mod tests {
         let db = &s.db;
         let alice = Caller::internal("alice", "op");
         let bob = Caller::internal("bob", "op");
-        let mut turn = Turn::default();
+        let mut turn = Turn::started();
 
         let r1 = record("v1", None);
         deploy(&mut tower, &alice, call(&r1, 0, "shop"), db, &mut turn).unwrap();
@@ -340,7 +340,7 @@ mod tests {
         let mut tower = s.tower();
         let db = &s.db;
         let admin = Caller::internal("alice", "op");
-        let mut turn = Turn::default();
+        let mut turn = Turn::started();
         for (host, role) in [("web-1", "web"), ("db-1", "db")] {
             let add = vigie_wire::tower::ApiCall::HostAdd {
                 host: host.into(),

@@ -4,13 +4,12 @@
 use std::time::Instant;
 
 use vigie_wire::change::StepResult;
-use vigie_wire::tower::{ChangeState, Labels, Report, ReportKind, StepStatus, StepView};
+use vigie_wire::tower::{ChangeState, Labels, PlugEvent, Report, ReportKind, StepStatus, StepView};
 
 use crate::core::audit::AuditAction;
 use crate::core::model::ChangeRecord;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::{Log, Turn};
-use crate::shell::clock::now_ms;
 
 /// Longest text kept from a plug's report (summaries, output tails): a
 /// change record holds every step's result and must stay well under
@@ -88,6 +87,34 @@ pub struct Beat<'a> {
 pub const DEFAULT_TENANT: &str = "default";
 
 impl Tower {
+    /// A plug's event: a heartbeat, a report (bounded first), a metrics
+    /// sample, or the answer to a logs request.
+    pub fn plug_event(&mut self, ev: PlugEvent, now: Instant, turn: &mut Turn) {
+        match ev {
+            PlugEvent::Heartbeat {
+                host,
+                incarnation,
+                labels,
+                busy,
+                refusing,
+            } => {
+                let beat = Beat {
+                    incarnation,
+                    labels,
+                    busy: busy.as_deref(),
+                    refusing,
+                };
+                self.heartbeat(&host, beat, now, turn)
+            }
+            PlugEvent::Report(mut r) => {
+                bound(&mut r);
+                self.report(r, now, turn)
+            }
+            PlugEvent::HostMetrics(sample) => self.host_sample(sample, now),
+            PlugEvent::Logs(chunk) => self.logs_answer(chunk, turn),
+        }
+    }
+
     /// Adopts a plug's newer journal: numbering starts again, and the change
     /// it was running, if any, is over — its outcome on the host is unknown.
     /// Returns false for a message of an older journal (ignored).
@@ -112,10 +139,10 @@ impl Tower {
             host: host.to_owned(),
             incarnation: inc,
         });
-        let Some(id) = h.queue.values().next().cloned() else {
+        let Some(id) = self.queues.head(host).cloned() else {
             return true;
         };
-        let Some(rec) = self.changes.get_mut(&id) else {
+        let Some(rec) = self.queues.change_mut(&id) else {
             return true;
         };
         match rec.view.state {
@@ -128,7 +155,7 @@ impl Tower {
                     interrupted: true,
                     stopped: false,
                 };
-                rec.view.updated_ms = now_ms();
+                rec.view.updated_ms = turn.now_ms;
                 let view = rec.view.clone();
                 turn.dirty_change(&id, rec.size_bound());
                 turn.logs.push(Log::ChangeFinished {
@@ -266,7 +293,7 @@ impl Tower {
         // A plug running the head change has it, whether or not its
         // `Accepted` report got through: no need to send the order again.
         if let Some(busy) = busy {
-            if let Some(rec) = self.changes.get_mut(busy) {
+            if let Some(rec) = self.queues.change_mut(busy) {
                 if rec.view.host == host
                     && rec.view.state == ChangeState::Dispatched
                     && !rec.accepted
@@ -307,7 +334,7 @@ impl Tower {
         h.rec.report_seq = r.seq;
         turn.dirty_hosts.insert(r.host.clone());
         turn.acks.insert(r.host.clone());
-        let Some(rec) = self.changes.get_mut(&r.change) else {
+        let Some(rec) = self.queues.change_mut(&r.change) else {
             return reject(turn, "unknown_change");
         };
         if rec.view.host != r.host || rec.view.state == ChangeState::Queued {
@@ -345,7 +372,7 @@ fn apply(
 ) -> Result<Option<Audited>, &'static str> {
     let (host, change) = (host.to_owned(), change.to_owned());
     let view = &mut rec.view;
-    view.updated_ms = now_ms();
+    view.updated_ms = turn.now_ms;
     let step_ok = |step: u32, n: usize| (step as usize) < n;
     let mut audit = None;
     match kind {

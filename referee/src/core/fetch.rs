@@ -6,111 +6,20 @@
 //! the tower's memory and what was read so far (a retried change's
 //! program is known once its record is).
 
-use std::collections::{BTreeMap, HashMap};
-
 use vigie_deployer::parse_environment;
+use vigie_wire::catalog::CatalogCall;
 use vigie_wire::deploy::DeployCall;
 use vigie_wire::tower::{ApiCall, Caller, IdemKey};
 
 use crate::core::audit_query::AuditQuery;
 use crate::core::audit_read;
-use crate::core::codec::{decode, Entry};
+use crate::core::codec::decode;
+use crate::core::fetched::{Fetched, Read};
 use crate::core::idem::{idem_key, Stored};
 use crate::core::model::{
     change_key, deployment_key, rollout_key, spec_key, ChangeRecord, ROLLOUT_PREFIX,
 };
-use crate::core::tower::Tower;
-
-/// One read: a record, every record under a prefix, or a page of them
-/// (at most `limit` from the whole key `start`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Read {
-    Key(Vec<u8>),
-    Prefix(Vec<u8>),
-    Page {
-        prefix: Vec<u8>,
-        start: Vec<u8>,
-        limit: usize,
-    },
-}
-
-/// What was read for a call; a failed read keeps the store's error, which
-/// the call answers as a storage fault.
-#[derive(Debug, Default)]
-pub struct Fetched {
-    keys: HashMap<Vec<u8>, Result<Option<Vec<u8>>, String>>,
-    prefixes: HashMap<Vec<u8>, Result<Vec<Entry>, String>>,
-    /// Pages read, by their start key.
-    pages: BTreeMap<Vec<u8>, Result<Vec<Entry>, String>>,
-}
-
-impl Fetched {
-    /// Whether `read` was read already.
-    pub fn has(&self, read: &Read) -> bool {
-        match read {
-            Read::Key(k) => self.keys.contains_key(k),
-            Read::Prefix(p) => self.prefixes.contains_key(p),
-            Read::Page { start, .. } => self.pages.contains_key(start),
-        }
-    }
-
-    /// A record read (`None`: not stored), or the store's error.
-    pub fn key_read(&mut self, key: Vec<u8>, got: Result<Option<Vec<u8>>, String>) {
-        self.keys.insert(key, got);
-    }
-
-    /// The records under a prefix, or the store's error.
-    pub fn prefix_read(&mut self, prefix: Vec<u8>, got: Result<Vec<Entry>, String>) {
-        self.prefixes.insert(prefix, got);
-    }
-
-    /// A page read from its start key, or the store's error.
-    pub fn page_read(&mut self, start: Vec<u8>, got: Result<Vec<Entry>, String>) {
-        self.pages.insert(start, got);
-    }
-
-    /// How many pages under `prefix` were read.
-    pub fn pages_read(&self, prefix: &[u8]) -> usize {
-        self.pages.keys().filter(|k| k.starts_with(prefix)).count()
-    }
-
-    /// The records of every page read under `prefix`, in key order
-    /// (none when no page was).
-    pub fn pages(&self, prefix: &[u8]) -> Result<Vec<&Entry>, String> {
-        let mut v = Vec::new();
-        for (_, page) in self.pages.iter().filter(|(k, _)| k.starts_with(prefix)) {
-            v.extend(page.as_ref().map_err(String::clone)?);
-        }
-        Ok(v)
-    }
-
-    /// A record read for the call (`None`: not stored).
-    pub fn get(&self, key: &[u8]) -> Result<Option<&[u8]>, String> {
-        match self.keys.get(key) {
-            Some(Ok(v)) => Ok(v.as_deref()),
-            Some(Err(e)) => Err(e.clone()),
-            None => Err(not_read(key)),
-        }
-    }
-
-    /// The records under `prefix` read for the call, in key order.
-    pub fn scan(&self, prefix: &[u8]) -> Result<&[Entry], String> {
-        match self.prefixes.get(prefix) {
-            Some(Ok(v)) => Ok(v),
-            Some(Err(e)) => Err(e.clone()),
-            None => Err(not_read(prefix)),
-        }
-    }
-}
-
-/// A call looked for what [`reads`] did not name: a bug, answered as a
-/// storage fault rather than a guess.
-fn not_read(key: &[u8]) -> String {
-    format!(
-        "{} was not read for this call",
-        String::from_utf8_lossy(key)
-    )
-}
+use crate::core::state::Tower;
 
 /// What `call` reads of the store, given what was read so far.
 pub fn reads(
@@ -121,7 +30,7 @@ pub fn reads(
     fetched: &Fetched,
 ) -> Vec<Read> {
     if let Some(key) = idem.filter(|_| call.mutates()) {
-        if let Some(rec) = tower.idem.records.get(&idem_key(caller, key)) {
+        if let Some(rec) = tower.idem().get(&idem_key(caller, key)) {
             // A replay answers from the record, or fails: the call is not run.
             return match &rec.answer {
                 Stored::Changes(ids) => ids.iter().filter_map(|id| find(tower, id)).collect(),
@@ -160,7 +69,10 @@ fn call_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched)
             app, environment, ..
         }) => vec![Read::Key(deployment_key(&caller.tenant, app, environment))],
         ApiCall::Deploy(c) => rollout_reads(caller, c, fetched),
-        ApiCall::Catalog(vigie_wire::catalog::CatalogCall::AppRemove { name, .. }) => {
+        ApiCall::Catalog(CatalogCall::SshKey) if tower.catalog.ssh_keys.is_some() => {
+            vec![Read::SshKey(caller.tenant.clone())]
+        }
+        ApiCall::Catalog(CatalogCall::AppRemove { name, .. }) => {
             crate::core::model::app_prefixes(&caller.tenant, name)
                 .into_iter()
                 .map(Read::Prefix)
@@ -248,7 +160,7 @@ fn audit_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched
             return Vec::new();
         }
     }
-    audit_read::page(k, tower.audit.last_seq)
+    audit_read::page(k, tower.audit_head().last_seq)
         .map(|(start, limit)| Read::Page {
             prefix: prefix.to_vec(),
             start,
@@ -260,7 +172,8 @@ fn audit_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched
 
 /// A change's record, unless the tower still holds its view in memory.
 fn find(tower: &Tower, id: &str) -> Option<Read> {
-    let known = tower.changes.contains_key(id) || tower.recent.iter().any(|v| v.id == id);
+    let q = &tower.queues;
+    let known = q.change(id).is_some() || q.recent().iter().any(|v| v.id == id);
     (!known).then(|| Read::Key(change_key(id)))
 }
 
@@ -271,7 +184,7 @@ fn retry_reads(tower: &Tower, id: &str, fetched: &Fetched) -> Vec<Read> {
     let mut v = vec![Read::Key(key.clone())];
     if let Ok(Some(bytes)) = fetched.get(&key) {
         if let Ok(rec) = decode::<ChangeRecord>(&key, bytes) {
-            if !tower.specs.contains_key(&rec.spec_id) {
+            if tower.queues.program(&rec.spec_id).is_none() {
                 v.push(Read::Key(spec_key(&rec.spec_id)));
             }
         }
@@ -307,7 +220,7 @@ mod tests {
                 Read::Prefix(crate::core::audit::PREFIX.to_vec())
             ]
         );
-        let mut turn = Turn::default();
+        let mut turn = Turn::started();
         let now = Instant::now();
         let r = answer(
             &mut tower,

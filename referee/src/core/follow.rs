@@ -16,10 +16,10 @@ use vigie_wire::deploy::{DeployAnswer, Deployment, Rollout, RolloutEnd};
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 
 use crate::core::codec::decode;
-use crate::core::fetch::Fetched;
+use crate::core::fetched::Fetched;
 use crate::core::model::{rollout_key, DEPLOY_PREFIX, ROLLOUT_PREFIX};
 use crate::core::rollouts::Start;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 
 /// An environment to deploy again, and the hosts that joined it.

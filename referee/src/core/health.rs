@@ -9,34 +9,34 @@
 //! host, shown only to a caller of its tenant whose scope covers it.
 
 use vigie_wire::lifecycle::{DaemonState, LifecycleEvent, TowerHealth, HEALTH_TOPIC};
-use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
+use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind};
 
-use crate::core::scope::Visible;
-use crate::core::tower::Tower;
-use crate::shell::clock::now_ms;
+/// The launcher's latest word on every daemon; `None` until it comes,
+/// or without a launcher.
+#[derive(Debug, Default)]
+pub struct Health(Option<TowerHealth>);
 
-impl Tower {
-    /// `ApiCall::TowerStatus`.
-    pub(crate) fn tower_status(&self, caller: &Caller) -> Result<ApiAnswer, ApiFault> {
-        let Some(h) = &self.health else {
+impl Health {
+    /// Whether the launcher's snapshot came.
+    pub fn known(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// `ApiCall::TowerStatus`: the daemons, a plug only if `visible`
+    /// says its host is the caller's to see (a plug of a host the tower
+    /// does not know is nobody's to see).
+    pub fn status(&self, visible: impl Fn(&str) -> bool) -> Result<ApiAnswer, ApiFault> {
+        let Some(h) = &self.0 else {
             return Err(ApiFault::new(
                 ApiFaultKind::Unavailable,
                 "the referee has no news of the launcher yet (a tower run without \
                  `vigie start` has none)",
             ));
         };
-        let vis = Visible::of(caller);
         let daemons = h
             .daemons
             .iter()
-            .filter(|d| match d.host() {
-                None => true,
-                // A plug of a host the tower does not know is nobody's to see.
-                Some(id) => self
-                    .hosts
-                    .get(id)
-                    .is_some_and(|host| vis.host(&host.rec.tenant, id, &host.rec.labels)),
-            })
+            .filter(|d| d.host().is_none_or(&visible))
             .cloned()
             .collect();
         Ok(ApiAnswer::TowerStatus(TowerHealth {
@@ -47,17 +47,17 @@ impl Tower {
 
     /// Why the launcher's plug of `host` does not serve, if it has one
     /// and it does not.
-    pub(crate) fn plug_down(&self, host: &str) -> Option<String> {
+    pub fn plug_down(&self, host: &str, now_ms: u64) -> Option<String> {
         let name = format!("plug:{host}");
-        let d = self.health.as_ref()?.get(&name)?;
-        d.down_reason(now_ms()).map(|r| format!("plug {r}"))
+        let d = self.0.as_ref()?.get(&name)?;
+        d.down_reason(now_ms).map(|r| format!("plug {r}"))
     }
 
     /// Refuses a request that needs the daemon `name` while its launcher
     /// says it is not running (nothing is known without a launcher: the
     /// request is accepted as before).
-    pub(crate) fn needs_daemon(&self, name: &str, what: &str) -> Result<(), ApiFault> {
-        let Some(d) = self.health.as_ref().and_then(|h| h.get(name)) else {
+    pub fn needs_daemon(&self, name: &str, what: &str, now_ms: u64) -> Result<(), ApiFault> {
+        let Some(d) = self.0.as_ref().and_then(|h| h.get(name)) else {
             return Ok(());
         };
         if !matches!(
@@ -66,7 +66,7 @@ impl Tower {
         ) {
             return Ok(());
         }
-        let why = d.down_reason(now_ms()).unwrap_or_default();
+        let why = d.down_reason(now_ms).unwrap_or_default();
         Err(ApiFault::new(
             ApiFaultKind::Unavailable,
             format!(
@@ -77,13 +77,13 @@ impl Tower {
     }
 
     /// Takes a lifecycle event: only the health snapshot matters here.
-    pub(crate) fn lifecycle_event(&mut self, ev: &LifecycleEvent) {
+    pub fn lifecycle_event(&mut self, ev: &LifecycleEvent) {
         if ev.name != HEALTH_TOPIC {
             return;
         }
         match serde_json::from_str::<TowerHealth>(&ev.fields_json) {
             // Snapshots arrive in order on one socket; the latest wins.
-            Ok(h) => self.health = Some(h),
+            Ok(h) => self.0 = Some(h),
             Err(e) => tracing::warn!(event = "health_rejected", reason = %e),
         }
     }
@@ -94,6 +94,7 @@ mod tests {
     use vigie_wire::lifecycle::DaemonHealth;
 
     use super::*;
+    use crate::shell::clock::now_ms;
 
     fn daemon(name: &str, state: DaemonState) -> DaemonHealth {
         DaemonHealth {
@@ -108,9 +109,11 @@ mod tests {
 
     #[test]
     fn a_down_daemon_refuses_what_needs_it_and_a_running_one_does_not() {
-        let store = crate::shell::test_store::store();
-        let mut t = store.tower();
-        assert!(t.needs_daemon("provisioner", "x").is_ok(), "no launcher");
+        let mut t = Health::default();
+        assert!(
+            t.needs_daemon("provisioner", "x", now_ms()).is_ok(),
+            "no launcher"
+        );
         let until_ms = now_ms() + 120_000;
         let snapshot = TowerHealth {
             at_ms: 1,
@@ -121,13 +124,15 @@ mod tests {
             name: HEALTH_TOPIC.into(),
             fields_json: serde_json::to_string(&snapshot).unwrap(),
         });
-        let f = t.needs_daemon("provisioner", "provisioning").unwrap_err();
+        let f = t
+            .needs_daemon("provisioner", "provisioning", now_ms())
+            .unwrap_err();
         assert_eq!(f.kind, ApiFaultKind::Unavailable);
         assert!(f.message.contains("exit 1, next try in"), "{}", f.message);
-        t.health = Some(TowerHealth {
+        t = Health(Some(TowerHealth {
             at_ms: 2,
             daemons: vec![daemon("provisioner", DaemonState::Running)],
-        });
-        assert!(t.needs_daemon("provisioner", "x").is_ok());
+        }));
+        assert!(t.needs_daemon("provisioner", "x", now_ms()).is_ok());
     }
 }

@@ -7,13 +7,13 @@ use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Labels};
 use crate::core::audit::AuditAction;
 use crate::core::labels::{show, with_rules};
 use crate::core::model::HostRecord;
-use crate::core::tower::{HostState, Tower};
+use crate::core::state::{HostState, Tower};
 use crate::core::turn::{Log, Turn};
 
 impl Tower {
     /// A new host in `tenant`, the rules applied to `labels`.
     pub(crate) fn new_host(&mut self, tenant: &str, id: &str, labels: Labels, turn: &mut Turn) {
-        let labels = with_rules(&self.rules, id, labels);
+        let labels = with_rules(self.rules(), id, labels);
         self.hosts.insert(
             id.to_owned(),
             HostState::new(HostRecord::new(id, tenant, labels)),

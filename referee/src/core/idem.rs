@@ -11,18 +11,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeId, IdemKey};
 
-use crate::core::codec::{decode, encode};
+use crate::core::codec::encode;
 use crate::core::table::Table;
 use crate::core::turn::Turn;
-use crate::error::RefereeError;
-use crate::shell::clock::now_ms;
-use crate::shell::store::Store;
 
 /// How long a key is remembered.
 pub const IDEM_TTL: Duration = Duration::from_secs(24 * 3600);
 /// How often forgotten keys are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
-const PREFIX: &str = "idem/";
+pub const PREFIX: &str = "idem/";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdemRecord {
@@ -63,24 +60,29 @@ pub fn digest(caller: &Caller, call: &ApiCall) -> String {
 /// The remembered keys, loaded at start.
 #[derive(Debug)]
 pub struct Remembered {
-    pub records: Table<Vec<u8>, IdemRecord>,
+    records: Table<Vec<u8>, IdemRecord>,
     /// When it last pruned; `None` until its first tick, which prunes
     /// what aged while the referee was down.
     pruned: Option<Instant>,
 }
 
 impl Remembered {
-    pub fn load(db: &dyn Store) -> Result<Self, RefereeError> {
-        let mut records = std::collections::HashMap::new();
-        for e in db.scan(PREFIX.as_bytes(), None) {
-            let (key, value) = e?;
-            let rec: IdemRecord = decode(&key, &value)?;
-            records.insert(key, rec);
-        }
-        Ok(Self {
+    /// The keys a start read (`idem/`, by their store key).
+    pub fn loaded(records: std::collections::HashMap<Vec<u8>, IdemRecord>) -> Self {
+        Self {
             records: Table::loaded(records, Vec::clone),
             pruned: None,
-        })
+        }
+    }
+
+    /// The first answer given under the store key `at`, if remembered.
+    pub fn get(&self, at: &[u8]) -> Option<&IdemRecord> {
+        self.records.get(at)
+    }
+
+    /// Remembers a call's first answer under `at`, written with the turn.
+    pub fn remember(&mut self, turn: &mut Turn, at: Vec<u8>, rec: IdemRecord) {
+        self.records.put(turn, at, rec);
     }
 
     /// Forgets keys older than the TTL (at most once a minute).
@@ -92,7 +94,7 @@ impl Remembered {
             return;
         }
         self.pruned = Some(now);
-        let cutoff = now_ms().saturating_sub(IDEM_TTL.as_millis() as u64);
+        let cutoff = turn.now_ms.saturating_sub(IDEM_TTL.as_millis() as u64);
         let old: Vec<Vec<u8>> = self
             .records
             .iter()

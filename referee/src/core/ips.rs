@@ -19,9 +19,8 @@ use crate::core::catalog::{ip_key, pool_key};
 use crate::core::catalog_log::CatalogLog;
 use crate::core::codec::encode;
 use crate::core::servers::fault;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::{Log, Turn};
-use crate::shell::clock::now_ms;
 
 /// Most ranges an audit record lists; the rest are counted.
 const AUDIT_RANGES: usize = 16;
@@ -177,7 +176,7 @@ impl Tower {
         count: u32,
         turn: &mut Turn,
     ) -> Result<CatalogAnswer, ApiFault> {
-        let per_call = self.limits.allocate_per_call;
+        let per_call = self.limits().allocate_per_call;
         if count == 0 || count > per_call {
             return Err(fault(
                 ApiFaultKind::Invalid,
@@ -202,7 +201,7 @@ impl Tower {
                 ),
             )
         })?;
-        let at_ms = now_ms();
+        let at_ms = turn.now_ms;
         let mut out = Vec::with_capacity(picked.len());
         for address in picked {
             let a = Allocation {
@@ -245,7 +244,7 @@ impl Tower {
             .filter(|((t, _), _)| t == tenant)
             .map(|(_, table)| table.len() as u64)
             .sum();
-        let share = self.limits.allocated_per_tenant;
+        let share = self.limits().allocated_per_tenant;
         if held + u64::from(count) > share {
             return Err(fault(
                 ApiFaultKind::Conflict,

@@ -8,7 +8,7 @@ use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Published};
 
 use crate::core::audit::AuditAction;
 use crate::core::scope::Visible;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {

@@ -19,11 +19,10 @@ use vigie_wire::tower::{
 
 use crate::core::audit::AuditAction;
 use crate::core::codec::decode;
-use crate::core::fetch::Fetched;
+use crate::core::fetched::Fetched;
 use crate::core::model::{change_key, host_key, spec_key, ChangeRecord};
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::{Log, Turn};
-use crate::shell::clock::now_ms;
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
@@ -45,9 +44,9 @@ impl Tower {
         why: String,
         turn: &mut Turn,
     ) -> Option<ChangeView> {
-        let rec = self.changes.get_mut(id)?;
+        let rec = self.queues.change_mut(id)?;
         rec.view.state = state;
-        rec.view.updated_ms = now_ms();
+        rec.view.updated_ms = turn.now_ms;
         for s in rec
             .view
             .steps
@@ -202,7 +201,7 @@ impl Tower {
                 ))
             }
         };
-        let spec: ChangeSpec = match self.specs.get(&rec.spec_id) {
+        let spec: ChangeSpec = match self.queues.program(&rec.spec_id) {
             Some(program) => ChangeSpec::clone(&program.spec),
             None => {
                 let sk = spec_key(&rec.spec_id);
@@ -236,15 +235,15 @@ impl Tower {
         force: bool,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
-        let Some(h) = self
+        if self
             .hosts
             .get(host)
-            .filter(|h| h.rec.tenant == caller.tenant)
-        else {
+            .is_none_or(|h| h.rec.tenant != caller.tenant)
+        {
             return Err(fault(ApiFaultKind::NotFound, format!("no host {host}")));
-        };
+        }
         self.check_host(caller, host)?;
-        let pending: Vec<String> = h.queue.values().cloned().collect();
+        let pending: Vec<String> = self.queues.queue(host).map(|(_, id)| id.clone()).collect();
         if !pending.is_empty() && !force {
             let shown: Vec<&str> = pending.iter().take(10).map(String::as_str).collect();
             return Err(fault(
@@ -258,7 +257,7 @@ impl Tower {
             ));
         }
         for id in &pending {
-            let Some(state) = self.changes.get(id).map(|c| c.view.state) else {
+            let Some(state) = self.queues.change(id).map(|c| c.view.state) else {
                 continue;
             };
             let (end, why) = if state == ChangeState::Queued {
@@ -294,7 +293,7 @@ impl Tower {
         }
         self.hosts.remove(host);
         self.forget_sample(host);
-        self.busy.remove(host);
+        self.queues.forget_host(host);
         turn.dirty_hosts.remove(host);
         turn.delete(host_key(host));
         turn.logs.push(Log::HostRemoved {

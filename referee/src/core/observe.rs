@@ -22,7 +22,7 @@ use vigie_wire::tower::{
 
 use crate::core::observed::{bounded, cut, stale, unavailable, Pending, LOGS_TIMEOUT, MAX_NOTE};
 use crate::core::scope::Visible;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 
 impl Tower {
@@ -147,7 +147,7 @@ impl Tower {
     /// checked before the tower's so that a tenant at its share is told
     /// so, and the others still have room.
     fn check_logs_share(&self, asker: &(String, String)) -> Result<(), ApiFault> {
-        let l = &self.limits;
+        let l = &self.limits();
         let (mut tenant, mut operator) = (0usize, 0usize);
         for p in self.observed.pending.values() {
             if p.asker.0 == asker.0 {
@@ -259,7 +259,7 @@ mod tests {
             busy: None,
             refusing: None,
         };
-        tower.heartbeat("web-1", beat, now, &mut Turn::default());
+        tower.heartbeat("web-1", beat, now, &mut Turn::started());
         tower
     }
 
@@ -312,7 +312,7 @@ mod tests {
         let store = crate::shell::test_store::store();
         let now = Instant::now();
         let mut tower = online_tower(&store, now);
-        let mut turn = Turn::default();
+        let mut turn = Turn::started();
         tower
             .logs_call(&caller(), query("web-1"), b"id".to_vec(), 7, now, &mut turn)
             .unwrap();
@@ -399,7 +399,7 @@ mod tests {
         let store = crate::shell::test_store::store();
         let now = Instant::now();
         let mut tower = online_tower(&store, now);
-        let mut turn = Turn::default();
+        let mut turn = Turn::started();
         let ask = |tower: &mut Tower, turn: &mut Turn| {
             tower
                 .logs_call(&caller(), query("web-1"), b"id".to_vec(), 1, now, turn)
@@ -446,8 +446,8 @@ mod tests {
         let store = crate::shell::test_store::store();
         let now = Instant::now();
         let mut tower = online_tower(&store, now);
-        let mut turn = Turn::default();
-        for i in 0..u64::from(tower.limits.logs_waiting_per_operator) {
+        let mut turn = Turn::started();
+        for i in 0..u64::from(tower.limits().logs_waiting_per_operator) {
             tower
                 .logs_call(&caller(), query("web-1"), vec![1], i, now, &mut turn)
                 .unwrap();
@@ -471,7 +471,7 @@ mod tests {
         let store = crate::shell::test_store::store();
         let now = Instant::now();
         let mut tower = online_tower(&store, now);
-        let mut turn = Turn::default();
+        let mut turn = Turn::started();
         let beat = || crate::core::events::Beat {
             incarnation: 1,
             labels: Default::default(),
@@ -480,7 +480,7 @@ mod tests {
         };
         tower.new_host("acme", "silent-1", Default::default(), &mut turn);
         tower.heartbeat("silent-1", beat(), now, &mut turn);
-        let share = tower.limits.logs_waiting_per_tenant as usize;
+        let share = tower.limits().logs_waiting_per_tenant as usize;
         let mut waiting = 0;
         for op in 0..63 {
             let acme = Caller::internal("acme", &format!("op-{op}"));

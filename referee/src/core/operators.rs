@@ -10,7 +10,7 @@ use crate::core::audit::AuditAction;
 use crate::core::codec::encode;
 use crate::core::grants::Over;
 use crate::core::keys::check_public;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 
 /// The operator made at the tower's first start.

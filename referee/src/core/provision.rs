@@ -33,11 +33,11 @@ use crate::core::audit::AuditAction;
 use crate::core::catalog::{provision_key, server_key, ProvisionRecord};
 use crate::core::catalog_log::CatalogLog;
 use crate::core::codec::encode;
+use crate::core::fetched::Fetched;
 use crate::core::labels::Register;
 use crate::core::servers::fault;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::{Log, Turn};
-use crate::shell::clock::now_ms;
 
 /// Longest failure reason kept (the provisioner's reasons are short; an
 /// SSH error's tail is cut).
@@ -153,7 +153,7 @@ impl Tower {
             let queued: Vec<String> = queued.iter().map(|n| (*n).clone()).collect();
             self.provision_addresses(caller, pool, &queued, turn)?;
         }
-        let at_ms = now_ms();
+        let at_ms = turn.now_ms;
         let mut retries = 0;
         for n in &queued {
             // A retry without --init keeps the change the first request gave.
@@ -688,15 +688,16 @@ impl Tower {
     }
 
     /// The caller's tenant's SSH public key, made at its first use.
-    pub(crate) fn ssh_key(&self, caller: &Caller) -> Result<CatalogAnswer, ApiFault> {
-        let Some(dir) = &self.catalog.ssh_keys else {
+    pub(crate) fn ssh_key(&self, caller: &Caller, db: &Fetched) -> Result<CatalogAnswer, ApiFault> {
+        if self.catalog.ssh_keys.is_none() {
             return Err(fault(
                 ApiFaultKind::Unavailable,
                 "this referee was started without a key dir (--ssh-keys): it gives no SSH key",
             ));
-        };
-        match crate::shell::ssh_keys::ensure(dir, &caller.tenant) {
-            Ok(k) => Ok(CatalogAnswer::SshKey(k.public)),
+        }
+        // Read (made at its first use) by the shell before the call.
+        match db.ssh_key(&caller.tenant) {
+            Ok(k) => Ok(CatalogAnswer::SshKey(k.to_owned())),
             Err(e) => {
                 tracing::error!(event = "ssh_key_failed", tenant = %caller.tenant, error = %e);
                 Err(fault(

@@ -14,7 +14,7 @@ use vigie_wire::catalog::Owner;
 use vigie_wire::front::Verb;
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller, Labels, Origin};
 
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {

@@ -10,7 +10,7 @@ use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
 use crate::core::audit::AuditAction;
 use crate::core::grants::{self, Over};
 use crate::core::operators::{check_grants, powers};
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 
 impl Tower {

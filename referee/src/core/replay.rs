@@ -5,11 +5,10 @@ use std::time::Instant;
 
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller, IdemKey};
 
-use crate::core::fetch::Fetched;
+use crate::core::fetched::Fetched;
 use crate::core::idem::{digest, idem_key, IdemRecord, Stored};
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
-use crate::shell::clock::now_ms;
 
 impl Tower {
     /// An operator's call, answered once per idempotency key.
@@ -27,7 +26,7 @@ impl Tower {
         };
         let at = idem_key(caller, &key);
         let digest = digest(caller, &call);
-        if let Some(rec) = self.idem.records.get(&at) {
+        if let Some(rec) = self.idem().get(&at) {
             if rec.digest != digest {
                 return Err(ApiFault::new(
                     ApiFaultKind::Conflict,
@@ -50,11 +49,11 @@ impl Tower {
             other => Stored::Answer(other.clone()),
         };
         let rec = IdemRecord {
-            at_ms: now_ms(),
+            at_ms: turn.now_ms,
             digest,
             answer: stored,
         };
-        self.idem.records.put(turn, at, rec);
+        self.remember(turn, at, rec);
         Ok(answer)
     }
 }

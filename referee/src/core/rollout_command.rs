@@ -10,11 +10,11 @@ use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 
 use crate::core::audit::AuditAction;
 use crate::core::codec::encode;
-use crate::core::fetch::Fetched;
+use crate::core::fetched::Fetched;
 use crate::core::model::rollout_key;
 use crate::core::rollouts::stored_rollout;
 use crate::core::scope::Visible;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 
 impl Tower {
@@ -83,7 +83,7 @@ mod tests {
     use vigie_wire::deploy::{DeployAnswer, DeployCall, RolloutCommand};
     use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller, Origin, Scope};
 
-    use crate::core::tower::Tower;
+    use crate::core::state::Tower;
     use crate::core::turn::Turn;
 
     const ENV: &str = "app: shop\nenvironment: prod\nhosts: web-*\nservices:\n  web:\n    repository: /r\n    revision: v2\n    start: run\n    health:\n      http: /h\n";

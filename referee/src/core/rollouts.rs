@@ -14,12 +14,11 @@ use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin};
 
 use crate::core::audit::AuditAction;
 use crate::core::codec::{decode, encode};
-use crate::core::fetch::Fetched;
+use crate::core::fetched::Fetched;
 use crate::core::model::{rollout_key, ROLLOUT_PREFIX as PREFIX};
 use crate::core::scope::Visible;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
-use crate::shell::clock::now_ms;
 
 pub(crate) fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
@@ -99,46 +98,8 @@ impl Tower {
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         let answer = match call {
-            DeployCall::Start {
-                file,
-                text,
-                parallel,
-                from_maintenance,
-                force_unlock,
-                canary,
-            } => {
-                let start = Start {
-                    file,
-                    text,
-                    parallel,
-                    from_maintenance,
-                    force_unlock,
-                    version: None,
-                    joined: Vec::new(),
-                    canary,
-                };
-                self.start_rollout(caller, start, db, turn)?
-            }
-            DeployCall::StartVersion {
-                app,
-                environment,
-                version,
-                parallel,
-                from_maintenance,
-                force_unlock,
-            } => {
-                let text = self.catalog_environment(caller, &app, &environment, &version)?;
-                let start = Start {
-                    file: format!("{app} {version} (catalog)"),
-                    text,
-                    parallel,
-                    from_maintenance,
-                    force_unlock,
-                    version: Some(version),
-                    joined: Vec::new(),
-                    canary: 0,
-                };
-                self.start_rollout(caller, start, db, turn)?
+            c @ (DeployCall::Start { .. } | DeployCall::StartVersion { .. }) => {
+                self.start_call(caller, c, db, turn)?
             }
             v @ DeployCall::Verb { .. } => self.start_verb(caller, v, db, turn)?,
             DeployCall::Rollout { app, environment } => {
@@ -177,6 +138,58 @@ impl Tower {
         Ok(ApiAnswer::Deploy(answer))
     }
 
+    /// A deploy asked with its file (`Start`) or from the catalog
+    /// (`StartVersion`).
+    fn start_call(
+        &mut self,
+        caller: &Caller,
+        call: DeployCall,
+        db: &Fetched,
+        turn: &mut Turn,
+    ) -> Result<DeployAnswer, ApiFault> {
+        let start = match call {
+            DeployCall::Start {
+                file,
+                text,
+                parallel,
+                from_maintenance,
+                force_unlock,
+                canary,
+            } => Start {
+                file,
+                text,
+                parallel,
+                from_maintenance,
+                force_unlock,
+                version: None,
+                joined: Vec::new(),
+                canary,
+            },
+            DeployCall::StartVersion {
+                app,
+                environment,
+                version,
+                parallel,
+                from_maintenance,
+                force_unlock,
+            } => {
+                let text = self.catalog_environment(caller, &app, &environment, &version)?;
+                Start {
+                    file: format!("{app} {version} (catalog)"),
+                    text,
+                    parallel,
+                    from_maintenance,
+                    force_unlock,
+                    version: Some(version),
+                    joined: Vec::new(),
+                    canary: 0,
+                }
+            }
+            _ => return Err(fault(ApiFaultKind::Invalid, "not a deploy start")),
+        };
+        self.start_rollout(caller, start, db, turn)
+    }
+
     /// The deploy daemon's record of a running rollout: its state, its
     /// new lines, its end.
     fn rollout_progress(
@@ -207,7 +220,7 @@ impl Tower {
                     format!("rollout {id} of {app}/{environment} is not running"),
                 )
             })?;
-        let now = now_ms();
+        let now = turn.now_ms;
         r.waiting = vigie_deployer::rollout::waiting(&state);
         r.state = state;
         // Lines a retried call already brought are not said twice.
@@ -259,22 +272,14 @@ impl Tower {
             return Err(self.refuse_scope(turn, caller, &what, &needs));
         }
         let key = rollout_key(&caller.tenant, &app, &environment);
-        let now = now_ms();
+        let now = turn.now_ms;
         let last = stored(db, turn, &key)?;
         let before = last.as_ref().map_or(String::new(), |r| r.id.clone());
-        if let Some(mut held) = last.filter(|r| r.end.is_none()) {
+        if let Some(held) = last.filter(|r| r.end.is_none()) {
             if !s.force_unlock {
                 return Err(fault(ApiFaultKind::Conflict, holder(&held)));
             }
-            let summary = format!(
-                "{app}/{environment}: rollout {} of {} (since {}) unlocked",
-                held.id,
-                held.operator,
-                utc(held.started_ms)
-            );
-            held.end = Some(RolloutEnd::Unlocked);
-            held.ended_ms = Some(now);
-            held.unlocked_by = Some(caller.operator.clone());
+            let (held, summary) = unlocked(held, &caller.operator, now);
             turn.put(key.clone(), encode(&held));
             self.audit_host(turn, caller, "", AuditAction::DeployUnlocked, summary);
         }
@@ -317,6 +322,23 @@ impl Tower {
         self.audit_host(turn, caller, "", AuditAction::DeployStarted, summary);
         Ok(DeployAnswer::Started { id })
     }
+}
+
+/// `held`, a rollout not ended, unlocked by `by` at `now`, and the
+/// audit's words for it.
+pub(crate) fn unlocked(mut held: Rollout, by: &str, now: u64) -> (Rollout, String) {
+    let summary = format!(
+        "{}/{}: rollout {} of {} (since {}) unlocked",
+        held.app,
+        held.environment,
+        held.id,
+        held.operator,
+        utc(held.started_ms)
+    );
+    held.end = Some(RolloutEnd::Unlocked);
+    held.ended_ms = Some(now);
+    held.unlocked_by = Some(by.to_owned());
+    (held, summary)
 }
 
 /// A deploy to start, as asked (or as `follow.rs` repeats one).
@@ -376,7 +398,7 @@ mod tests {
     use vigie_wire::deploy::{DeployAnswer, DeployCall, RolloutEnd};
     use vigie_wire::tower::{ApiAnswer, ApiFaultKind, Caller, Origin};
 
-    use crate::core::tower::Tower;
+    use crate::core::state::Tower;
     use crate::core::turn::Turn;
 
     /// A deployments call as the referee's loop answers it.
@@ -505,7 +527,7 @@ mod tests {
         let s = crate::shell::test_store::store();
         let mut tower = s.tower();
         let db = &s.db;
-        let mut turn = Turn::default();
+        let mut turn = Turn::started();
         let alice = operator("alice");
         let first = started(deploy(&mut tower, &alice, start(false), db, &mut turn));
         let bob = operator("bob");
@@ -564,7 +586,7 @@ mod tests {
         let s = crate::shell::test_store::store();
         let mut tower = s.tower();
         let db = &s.db;
-        let mut turn = Turn::default();
+        let mut turn = Turn::started();
         let alice = operator("alice");
         let id = started(deploy(&mut tower, &alice, start(false), db, &mut turn));
         // A reader scoped to some hosts does not follow a deploy whose

@@ -5,7 +5,7 @@
 use vigie_changes::GrantScope;
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller, Labels, Scope};
 
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 
 pub struct Visible<'a> {
     tenant: &'a str,

@@ -19,13 +19,12 @@ use vigie_wire::secrets::{SecretInfo, SecretsAnswer, SecretsCall, MAX_SECRET_BYT
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin, Scope};
 
 use crate::core::audit::AuditAction;
-use crate::core::fetch::Fetched;
+use crate::core::fetched::Fetched;
 use crate::core::model::rollout_key;
 use crate::core::scope::Visible;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 use crate::core::vault::{secret_key, StoredSecret};
-use crate::shell::clock::now_ms;
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
@@ -165,7 +164,7 @@ impl Tower {
             environment: environment.clone(),
             name: name.clone(),
             version,
-            set_ms: now_ms(),
+            set_ms: turn.now_ms,
             set_by: caller.operator.clone(),
             nonce: Vec::new(),
             ciphertext: Vec::new(),
@@ -355,7 +354,7 @@ impl Tower {
         self.keys
             .values()
             .filter(|k| k.host == host && k.tenant == tenant && k.state == KeyState::Accepted)
-            .find_map(|k| crate::shell::vault_files::decode_public(&k.public))
+            .find_map(|k| vigie_wire::secrets::decode_public(&k.public))
     }
 }
 

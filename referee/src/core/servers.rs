@@ -21,9 +21,8 @@ use crate::core::catalog::{server_key, session_key};
 use crate::core::catalog_log::CatalogLog;
 use crate::core::codec::encode;
 use crate::core::scope::Visible;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::{Log, Turn, WORK_MAX_BYTES};
-use crate::shell::clock::now_ms;
 
 pub(crate) fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
@@ -58,7 +57,7 @@ impl Tower {
             .range((caller.tenant.clone(), 0)..=(caller.tenant.clone(), u64::MAX))
             .next_back()
             .map_or(1, |((_, id), _)| id + 1);
-        let at_ms = now_ms();
+        let at_ms = turn.now_ms;
         let recs = self.import_records(caller, &file, (id, at_ms), rows)?;
         if dry_run {
             return Ok(CatalogAnswer::Imported {

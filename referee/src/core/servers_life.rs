@@ -26,9 +26,8 @@ use crate::core::catalog_log::CatalogLog;
 use crate::core::codec::encode;
 use crate::core::scope::Visible;
 use crate::core::servers::fault;
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::{Log, Turn};
-use crate::shell::clock::now_ms;
 
 /// Most problems or names one answer or audit record lists.
 const LISTED: usize = 20;
@@ -336,7 +335,7 @@ impl Tower {
         }
         let names = self.undoable(caller, &session)?;
         let released = self.remove_servers(caller, &names, force, turn)?;
-        session.undone_ms = Some(now_ms());
+        session.undone_ms = Some(turn.now_ms);
         turn.put(session_key(&caller.tenant, id), encode(&session));
         self.catalog.sessions.insert(key, session.clone());
         self.audit_host(

@@ -5,7 +5,7 @@
 
 use vigie_wire::tower::{ApiFaultKind, Caller, HostId, Labels};
 
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 
 /// Who the audit says changed labels from the setup file.

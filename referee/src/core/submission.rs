@@ -16,7 +16,7 @@ use vigie_wire::tower::{ApiFault, ApiFaultKind, ChangeState, ChangeView, StepSta
 
 use crate::core::codec::encode;
 use crate::core::model::{change_id, ChangeRecord};
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 use crate::core::turn::{WORK_MAX_BYTES, WORK_MAX_WRITES};
 
 /// Most hosts one submission may target: one turn stores them all.
@@ -129,15 +129,15 @@ impl Tower {
     pub(crate) fn check_changes_share(&self, tenant: &str, adding: usize) -> Result<(), ApiFault> {
         let (mut all, mut theirs) = (0u64, 0u64);
         // Only hosts with a queue hold changes not final.
-        for h in self.busy.iter().filter_map(|id| self.hosts.get(id)) {
-            let n = h.queue.len() as u64;
+        for h in self.queues.busy().filter_map(|id| self.hosts.get(id)) {
+            let n = self.queues.len_of(&h.rec.id) as u64;
             all += n;
             if h.rec.tenant == tenant {
                 theirs += n;
             }
         }
         let adding = adding as u64;
-        let l = &self.limits;
+        let l = &self.limits();
         let refuse = |held: u64, most: u64, whose: String, field: &str| {
             ApiFault::new(
                 ApiFaultKind::Unavailable,

@@ -50,7 +50,7 @@ mod tests {
     fn a_write_changes_memory_and_the_turn_together() {
         let mut t: Table<String, u32> =
             Table::loaded(HashMap::new(), |k| format!("t/{k}").into_bytes());
-        let mut turn = Turn::default();
+        let mut turn = Turn::started();
         t.put(&mut turn, "a".into(), 1);
         assert_eq!(t.get("a"), Some(&1));
         assert_eq!(turn.writes, vec![(b"t/a".to_vec(), Some(encode(&1u32)))]);

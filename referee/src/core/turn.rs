@@ -33,6 +33,10 @@ pub struct Turn {
     pub audit_grew: bool,
     /// Tenants whose audit number moved: each written once, at the end.
     pub audit_tenants: BTreeSet<String>,
+    /// The wall clock, in ms since the epoch, when the input being
+    /// decided came: set by the shell for each one (the core reads no
+    /// clock), it stamps records and audit entries.
+    pub now_ms: u64,
 }
 
 /// A turn takes no more work past these: one Escalator batch must hold it
@@ -53,6 +57,14 @@ const _: () = assert!(
 );
 
 impl Turn {
+    /// A turn whose first input comes at `now_ms` (wall clock).
+    pub fn at(now_ms: u64) -> Self {
+        Self {
+            now_ms,
+            ..Self::default()
+        }
+    }
+
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.bytes += key.len() + value.len();
         self.writes.push((key, Some(value)));

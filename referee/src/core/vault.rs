@@ -13,12 +13,10 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 use vigie_wire::secrets::Secret;
 
-use crate::core::codec::decode;
 use crate::core::table::Table;
 use crate::error::RefereeError;
-use crate::shell::store::Store;
 
-const PREFIX: &str = "secret/";
+pub(crate) const PREFIX: &str = "secret/";
 
 /// Where a secret is stored: `secret/<tenant>/<app>/<env>/<name>`.
 pub(crate) fn secret_key(tenant: &str, app: &str, env: &str, name: &str) -> String {
@@ -125,18 +123,17 @@ pub struct Vault {
 }
 
 impl Vault {
-    pub fn load(db: &dyn Store) -> Result<Self, RefereeError> {
-        let mut rows = HashMap::new();
-        for e in db.scan(PREFIX.as_bytes(), None) {
-            let (key, value) = e?;
-            let rec: StoredSecret = decode(&key, &value)?;
-            rows.insert(String::from_utf8_lossy(&key).into_owned(), rec);
-        }
-        Ok(Self {
+    /// The vault a start rebuilt from its records (`shell/load.rs`).
+    pub fn loaded(records: HashMap<Vec<u8>, StoredSecret>) -> Self {
+        let rows = records
+            .into_iter()
+            .map(|(k, rec)| (String::from_utf8_lossy(&k).into_owned(), rec))
+            .collect();
+        Self {
             key: None,
             rows: Table::loaded(rows, |k| k.as_bytes().to_vec()),
             host_keys: HashMap::new(),
-        })
+        }
     }
 
     pub(crate) fn of_env<'a>(

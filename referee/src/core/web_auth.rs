@@ -13,11 +13,10 @@ use vigie_wire::web::{CredentialKind, CredentialView, WebAnswer, WebCall};
 
 use crate::core::audit::AuditAction;
 use crate::core::codec::encode;
-use crate::core::fetch::Fetched;
-use crate::core::tower::Tower;
+use crate::core::fetched::Fetched;
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 use crate::core::web_keys::{cred_key, id_of, PREFIX, URL_KEY};
-use crate::shell::clock::now_ms;
 
 /// How long a login ticket is valid.
 pub const TICKET_MS: u64 = 60_000;
@@ -120,7 +119,7 @@ impl Tower {
         db: &Fetched,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
-        let now = now_ms();
+        let now = turn.now_ms;
         let answer = match call {
             WebCall::Login => {
                 let url =
@@ -226,7 +225,7 @@ impl Tower {
                 format!("operator {} is not active", caller.operator),
             ));
         };
-        let now = now_ms();
+        let now = turn.now_ms;
         let mut live = 0;
         for r in self.own_credentials(caller, db)? {
             if r.view.expires_ms <= now {
@@ -310,7 +309,7 @@ impl Tower {
         valid_ms: u64,
     ) -> Result<WebAnswer, ApiFault> {
         tower_only(caller)?;
-        let rec = holder(db, turn, ticket, now_ms())?;
+        let rec = holder(db, turn, ticket, turn.now_ms)?;
         if rec.view.kind != CredentialKind::Ticket {
             return Err(not_signed_in());
         }

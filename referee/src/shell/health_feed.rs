@@ -4,7 +4,7 @@
 
 use vigie_wire::lifecycle::{LifecycleEvent, HEALTH_TOPIC};
 
-use crate::core::tower::Tower;
+use crate::core::state::Tower;
 
 /// The SUB socket on the launcher's lifecycle PUB, subscribed to the
 /// health snapshot only.
@@ -26,7 +26,7 @@ pub(crate) fn first_snapshot(
     within: std::time::Duration,
 ) -> Result<(), zmq::Error> {
     let deadline = std::time::Instant::now() + within;
-    while tower.health.is_none() {
+    while !tower.health().known() {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
             tracing::warn!(

@@ -3,19 +3,35 @@
 //! change's program is known once its record is), then the core answers
 //! the call from there alone.
 
+#[cfg(test)]
 use std::time::Instant;
 
-use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, Caller, IdemKey};
+#[cfg(test)]
+use vigie_wire::tower::ApiAnswer;
+use vigie_wire::tower::{ApiCall, ApiFault, Caller, IdemKey};
 
-use crate::core::fetch::{reads, Fetched, Read};
-use crate::core::tower::Tower;
+use std::path::Path;
+
+use crate::core::fetch::reads;
+use crate::core::fetched::{Fetched, Read};
+use crate::core::state::Tower;
 use crate::core::turn::Turn;
 use crate::shell::store::Store;
 
 /// Reads one thing `read` names into `fetched`, keeping a failure as the
-/// store's error (the call answers it as a storage fault).
-fn read(fetched: &mut Fetched, store: &dyn Store, read: Read) {
+/// store's error (the call answers it as a storage fault); a tenant's SSH
+/// key is made at its first use, in `keys` (the referee's `--ssh-keys`).
+fn read(fetched: &mut Fetched, store: &dyn Store, keys: Option<&Path>, read: Read) {
     match read {
+        Read::SshKey(tenant) => {
+            let got = match keys {
+                Some(dir) => crate::shell::ssh_keys::ensure(dir, &tenant)
+                    .map(|k| k.public)
+                    .map_err(|e| e.to_string()),
+                None => Err("this referee was started without a key dir".into()),
+            };
+            fetched.ssh_key_read(tenant, got);
+        }
         Read::Key(k) => {
             let v = store.get(&k).map_err(|e| e.to_string());
             fetched.key_read(k, v);
@@ -40,7 +56,31 @@ fn read(fetched: &mut Fetched, store: &dyn Store, read: Read) {
     }
 }
 
+/// Reads what `call` needs of history, until nothing new is named.
+pub fn fetch(
+    tower: &Tower,
+    store: &dyn Store,
+    caller: &Caller,
+    call: &ApiCall,
+    idem: Option<&IdemKey>,
+) -> Fetched {
+    let mut fetched = Fetched::default();
+    loop {
+        let new: Vec<Read> = reads(tower, caller, call, idem, &fetched)
+            .into_iter()
+            .filter(|r| !fetched.has(r))
+            .collect();
+        if new.is_empty() {
+            return fetched;
+        }
+        for r in new {
+            read(&mut fetched, store, tower.catalog.ssh_keys.as_deref(), r);
+        }
+    }
+}
+
 /// Reads what `call` needs, then answers it (once per idempotency key).
+#[cfg(test)]
 pub fn answer(
     tower: &mut Tower,
     store: &dyn Store,
@@ -50,19 +90,7 @@ pub fn answer(
     now: Instant,
     turn: &mut Turn,
 ) -> Result<ApiAnswer, ApiFault> {
-    let mut fetched = Fetched::default();
-    loop {
-        let new: Vec<Read> = reads(tower, caller, &call, idem.as_ref(), &fetched)
-            .into_iter()
-            .filter(|r| !fetched.has(r))
-            .collect();
-        if new.is_empty() {
-            break;
-        }
-        for r in new {
-            read(&mut fetched, store, r);
-        }
-    }
+    let fetched = fetch(tower, store, caller, &call, idem.as_ref());
     tower.idempotent(caller, call, idem, &fetched, now, turn)
 }
 

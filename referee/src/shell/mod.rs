@@ -6,6 +6,7 @@ pub mod audit_verify;
 pub mod clock;
 pub mod health_feed;
 pub mod history;
+pub mod load;
 #[cfg(test)]
 pub mod mem_store;
 pub mod server;

@@ -14,9 +14,10 @@ use vigie_wire::tower::{
 };
 
 use crate::core::model::DB;
-use crate::core::tower::{Timing, Tower};
+use crate::core::state::{Input, Timing, Tower};
 use crate::core::turn::Turn;
 use crate::error::RefereeError;
+use crate::shell::clock::now_ms;
 use crate::shell::store::Store;
 
 #[derive(Debug, Clone)]
@@ -105,9 +106,8 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
         host_timeout: cfg.host_timeout,
         resend_after: cfg.resend_after,
     };
-    let mut tower = Tower::load(&db, timing)?;
-    tower.rules = cfg.label_rules.clone();
-    tower.limits = cfg.limits.clone();
+    let mut tower = crate::shell::load::tower(&db, timing)?;
+    tower.with_setup(cfg.label_rules.clone(), cfg.limits.clone());
     tower.catalog.ssh_keys = cfg.ssh_keys.clone();
     crate::shell::vault_files::configure(
         &mut tower.secrets,
@@ -165,7 +165,7 @@ fn first_turn(
 ) -> Result<(), RefereeError> {
     // Before `referee_started`: the majordomo, started after it, must
     // find the admin in the registry it loads, and plugs their labels.
-    let mut turn = Turn::default();
+    let mut turn = Turn::at(now_ms());
     let made = match &cfg.admin_key {
         Some(public) => tower
             .bootstrap_admin(public, &mut turn)
@@ -188,8 +188,8 @@ fn first_turn(
         events = cfg.events,
         orders = cfg.orders,
         hosts = tower.hosts.len(),
-        pending = tower.changes.len(),
-        next_seq = tower.next_seq,
+        pending = tower.queues.pending(),
+        next_seq = tower.queues.next_seq(),
     );
     Ok(())
 }
@@ -203,16 +203,14 @@ fn one_turn(
     last_tick: &mut Instant,
 ) -> Result<(), RefereeError> {
     let now = Instant::now();
-    let mut turn = Turn::default();
+    let mut turn = Turn::at(now_ms());
     let calls = drain_api(s, tower, db, now, &mut turn)?;
     let events = drain_events(&s.events, tower, now, &mut turn)?;
     if now.duration_since(*last_tick) >= TICK {
+        turn.now_ms = now_ms();
         // Events left unread may hold the beats a host is judged by.
-        if events >= DRAIN_CAP || turn.full() {
-            tower.tick_unjudged(now, &mut turn);
-        } else {
-            tower.tick(now, &mut turn);
-        }
+        let judge = events < DRAIN_CAP && !turn.full();
+        tower.handle(Input::Tick { judge }, now, &mut turn);
         *last_tick = now;
     }
     tower.finish_turn(&mut turn);
@@ -246,7 +244,11 @@ fn drain(
     let mut n = 0;
     while n < DRAIN_CAP && !turn.full() {
         match sock.recv_multipart(zmq::DONTWAIT) {
-            Ok(parts) => handle(parts, turn),
+            Ok(parts) => {
+                // Each input is stamped with the time it is decided at.
+                turn.now_ms = now_ms();
+                handle(parts, turn)
+            }
             Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => break,
             Err(e) => return Err(e.into()),
         }
@@ -267,46 +269,63 @@ fn drain_api(
         if ident.is_empty() {
             return;
         }
-        let reply = match vigie_wire::decode::<ApiRequest>(&frame) {
+        match vigie_wire::decode::<ApiRequest>(&frame) {
             Ok(ApiRequest {
                 id,
                 caller,
                 call: ApiCall::Logs(query),
-                ..
-            }) => match crate::shell::history::logs_caller(tower, db, caller, &query, turn)
-                .and_then(|caller| tower.logs_call(&caller, query, ident.clone(), id, now, turn))
-            {
-                // Answered when the host answers (or the timeout).
-                Ok(()) => return,
-                Err(fault) => ApiReply {
-                    id,
-                    body: Err(fault),
-                },
-            },
+                idem,
+            }) => {
+                // The caller it goes on as: its application scope read
+                // of the tenant's deployments (`history::logs_caller`).
+                match crate::shell::history::logs_caller(tower, db, caller, &query, turn) {
+                    Ok(caller) => {
+                        let req = ApiRequest {
+                            id,
+                            caller,
+                            call: ApiCall::Logs(query),
+                            idem,
+                        };
+                        let fetched = Default::default();
+                        let input = Input::Call {
+                            to: ident,
+                            req,
+                            fetched: &fetched,
+                        };
+                        tower.handle(input, now, turn);
+                    }
+                    Err(fault) => {
+                        let body = Err(fault);
+                        turn.replies.push((ident, ApiReply { id, body }));
+                    }
+                }
+            }
             Ok(ApiRequest {
                 id,
                 caller,
                 call: ApiCall::AuditVerify,
                 ..
-            }) if s.verifier.ask(ident.clone(), id, &caller) => return,
-            Ok(req) => ApiReply {
-                id: req.id,
-                body: crate::shell::history::answer(
+            }) if s.verifier.ask(ident.clone(), id, &caller) => {}
+            Ok(req) => {
+                let fetched = crate::shell::history::fetch(
                     tower,
                     db,
                     &req.caller,
-                    req.call,
-                    req.idem,
-                    now,
-                    turn,
-                ),
-            },
-            Err(e) => ApiReply {
-                id: 0,
-                body: Err(ApiFault::new(ApiFaultKind::Malformed, e.to_string())),
-            },
-        };
-        turn.replies.push((ident, reply));
+                    &req.call,
+                    req.idem.as_ref(),
+                );
+                let input = Input::Call {
+                    to: ident,
+                    req,
+                    fetched: &fetched,
+                };
+                tower.handle(input, now, turn);
+            }
+            Err(e) => {
+                let body = Err(ApiFault::new(ApiFaultKind::Malformed, e.to_string()));
+                turn.replies.push((ident, ApiReply { id: 0, body }));
+            }
+        }
     })
 }
 
@@ -319,27 +338,7 @@ fn drain_events(
     drain(sock, turn, |parts, turn| {
         let Some(frame) = parts.first() else { return };
         match vigie_wire::decode::<PlugEvent>(frame) {
-            Ok(PlugEvent::Heartbeat {
-                host,
-                incarnation,
-                labels,
-                busy,
-                refusing,
-            }) => {
-                let beat = crate::core::events::Beat {
-                    incarnation,
-                    labels,
-                    busy: busy.as_deref(),
-                    refusing,
-                };
-                tower.heartbeat(&host, beat, now, turn)
-            }
-            Ok(PlugEvent::Report(mut r)) => {
-                crate::core::events::bound(&mut r);
-                tower.report(r, now, turn)
-            }
-            Ok(PlugEvent::HostMetrics(sample)) => tower.host_sample(sample, now),
-            Ok(PlugEvent::Logs(chunk)) => tower.logs_answer(chunk, turn),
+            Ok(ev) => tower.handle(Input::Plug(ev), now, turn),
             Err(e) => tracing::warn!(event = "event_rejected", reason = %e),
         }
     })

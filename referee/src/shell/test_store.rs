@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::core::tower::{Timing, Tower};
+use crate::core::state::{Timing, Tower};
 use crate::shell::mem_store::MemStore;
 use crate::shell::store::Store;
 
@@ -12,6 +12,14 @@ pub const TIMING: Timing = Timing {
     host_timeout: Duration::from_secs(3),
     resend_after: Duration::from_secs(1),
 };
+
+impl crate::core::turn::Turn {
+    /// A turn stamped with the wall clock now, as the shell stamps each
+    /// input (tests).
+    pub fn started() -> Self {
+        Self::at(crate::shell::clock::now_ms())
+    }
+}
 
 pub struct TestStore {
     pub db: MemStore,
@@ -26,7 +34,7 @@ pub fn store() -> TestStore {
 impl TestStore {
     /// A tower as a start rebuilds it from what is stored.
     pub fn tower(&self) -> Tower {
-        let tower = Tower::load(&self.db, TIMING).unwrap();
+        let tower = crate::shell::load::tower(&self.db, TIMING).unwrap();
         if let Err(broken) = tower.check() {
             panic!("as loaded: {broken}");
         }

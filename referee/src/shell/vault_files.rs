@@ -11,9 +11,7 @@ use crate::core::vault::{Vault, VaultKey};
 use crate::error::RefereeError;
 
 /// A CURVE public key (Z85, 40 characters) as its 32 bytes.
-pub(crate) fn decode_public(z85: &str) -> Option<[u8; 32]> {
-    zmq::z85_decode(z85.trim()).ok()?.try_into().ok()
-}
+pub(crate) use vigie_wire::secrets::decode_public;
 
 /// The key in `path`, made (0600, whole or not at all) when absent.
 pub fn load_or_make(path: &Path) -> Result<VaultKey, RefereeError> {

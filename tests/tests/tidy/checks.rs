@@ -10,8 +10,15 @@ use super::{deps, fnlen, modgraph, source};
 /// The longest a production function may be.
 pub const MAX_FN_LINES: usize = 80;
 
-/// What the referee's core may not name: sockets, the store, the clock.
-pub const CORE_BANNED: &[&str] = &["zmq", "vigie_escalator", "SystemTime", "Instant::now"];
+/// What the referee's core may not name: sockets, the store, the clock,
+/// and the shell that holds them.
+pub const CORE_BANNED: &[&str] = &[
+    "zmq",
+    "vigie_escalator",
+    "SystemTime",
+    "Instant::now",
+    "crate::shell",
+];
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
@@ -99,6 +106,120 @@ fn names(line: &str, word: &str) -> bool {
     line.match_indices(word).any(|(i, _)| {
         !ident(line[..i].chars().next_back()) && !ident(line[i + word.len()..].chars().next())
     })
+}
+
+/// The names the referee's `Core` goes by: `Tower` is its alias while
+/// the concern modules' methods move into their sub-states.
+pub const CORE_NAMES: &[&str] = &["Core", "Tower"];
+
+/// Where `Core`'s methods may be: its own file.
+pub const CORE_HOME: &str = "referee/src/core/state.rs";
+
+/// The referee's production files (test files and test code left out).
+fn referee_files(root: &Path) -> Vec<(String, String)> {
+    let src = root.join("referee/src");
+    source::rust_files(&src)
+        .iter()
+        .filter(|f| !source::is_test_file(Path::new(&rel(&src, f))))
+        .map(|f| (rel(root, f), source::production(&read(f))))
+        .collect()
+}
+
+/// Files with an `impl Core` block (or its alias) outside
+/// [`CORE_HOME`], against the allow-list of files not yet moved.
+pub fn core_impls(root: &Path, allowed: &[&str]) -> Vec<String> {
+    judge_core_impls(&referee_files(root), allowed)
+}
+
+/// `files`: (path, production text).
+pub fn judge_core_impls(files: &[(String, String)], allowed: &[&str]) -> Vec<String> {
+    let mut found = BTreeSet::new();
+    for (path, code) in files.iter().filter(|(p, _)| p != CORE_HOME) {
+        let b: Vec<char> = code.chars().collect();
+        for (i, _) in code.match_indices("impl") {
+            let i = code[..i].chars().count();
+            if impls_core(&b, i) {
+                found.insert(path.clone());
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    for f in &found {
+        if !allowed.contains(&f.as_str()) {
+            problems.push(format!(
+                "{f}: `impl Core` outside {CORE_HOME} (give the concern its own state and methods)"
+            ));
+        }
+    }
+    for a in allowed {
+        if !found.contains(*a) {
+            problems.push(format!(
+                "{a}: no `impl Core` left, remove it from the allow-list"
+            ));
+        }
+    }
+    problems
+}
+
+/// Whether the `impl` at `i` is an inherent block on `Core` (or alias).
+fn impls_core(b: &[char], i: usize) -> bool {
+    let ident = |c: &char| c.is_alphanumeric() || *c == '_';
+    if i > 0 && ident(&b[i - 1]) || b.get(i + 4).is_some_and(|c| !c.is_whitespace()) {
+        return false;
+    }
+    let rest: String = b[i + 4..].iter().collect();
+    let name: String = rest.trim_start().chars().take_while(ident).collect();
+    let after = rest.trim_start()[name.len()..].trim_start();
+    CORE_NAMES.contains(&name.as_str()) && after.starts_with('{')
+}
+
+/// `Core`'s pub fields, against the allow-list of those not yet made
+/// private.
+pub fn core_pub_fields(root: &Path, allowed: &[&str]) -> Vec<String> {
+    let code = source::production(&read(&root.join(CORE_HOME)));
+    judge_pub_fields(&code, allowed)
+}
+
+/// `code`: the production text of the file that defines `Core`.
+pub fn judge_pub_fields(code: &str, allowed: &[&str]) -> Vec<String> {
+    let Some(start) = code.find("pub struct Core") else {
+        return vec![format!("{CORE_HOME}: no `pub struct Core`")];
+    };
+    let b: Vec<char> = code.chars().collect();
+    let from = code[..start].chars().count();
+    let body: String = b[from..source::item_end(&b, from)].iter().collect();
+    let mut fields = BTreeSet::new();
+    for line in body.lines().skip(1) {
+        let line = line.trim_start();
+        let Some(rest) = line.strip_prefix("pub") else {
+            continue;
+        };
+        // `pub`, `pub(crate)`, `pub(super)`…
+        let rest = rest.trim_start();
+        let rest = match rest.strip_prefix('(') {
+            Some(r) => r.split_once(')').map_or("", |(_, r)| r),
+            None => rest,
+        };
+        if let Some((name, _)) = rest.trim_start().split_once(':') {
+            fields.insert(name.trim().to_owned());
+        }
+    }
+    let mut problems = Vec::new();
+    for f in &fields {
+        if !allowed.contains(&f.as_str()) {
+            problems.push(format!(
+                "Core::{f} is pub (keep it private to its sub-state)"
+            ));
+        }
+    }
+    for a in allowed {
+        if !fields.contains(*a) {
+            problems.push(format!(
+                "Core::{a} is no longer pub, remove it from the allow-list"
+            ));
+        }
+    }
+    problems
 }
 
 /// Every member's production modules (test files, and modules declared

@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use super::checks::{judge_allowances, judge_circles, judge_core, judge_deps, judge_lengths};
+use super::checks::{
+    judge_allowances, judge_circles, judge_core, judge_core_impls, judge_deps, judge_lengths,
+    judge_pub_fields,
+};
 use super::{deps, fnlen, modgraph, source};
 
 #[test]
@@ -42,7 +45,8 @@ fn the_core_naming_a_socket_the_store_or_the_clock_is_caught() {
     let text = "//! zmq in a doc is fine\nuse vigie_escalator::Client;\n\
                 fn f() { let _ = std::time::Instant::now(); let s = \"zmq\"; }\n\
                 fn g(zmq_frames: u8) -> std::time::SystemTime { todo!() }\n\
-                #[cfg(test)]\nmod tests { use zmq::Socket; }\n";
+                use crate::shell::clock::now_ms;\n\
+                #[cfg(test)]\nmod tests { use zmq::Socket; use crate::shell::test_store; }\n";
     let problems = judge_core(&[("referee/src/core/x.rs".into(), text.into())]);
     assert_eq!(
         problems,
@@ -50,6 +54,63 @@ fn the_core_naming_a_socket_the_store_or_the_clock_is_caught() {
             "referee/src/core/x.rs:2: the core names `vigie_escalator`",
             "referee/src/core/x.rs:4: the core names `SystemTime`",
             "referee/src/core/x.rs:3: the core names `Instant::now`",
+            "referee/src/core/x.rs:5: the core names `crate::shell`",
+        ]
+    );
+}
+
+#[test]
+fn an_impl_core_outside_its_file_is_caught_and_a_stale_entry_too() {
+    let prod = |t: &str| source::production(t);
+    let files = vec![
+        (
+            "referee/src/core/state.rs".to_string(),
+            prod("pub struct Core {}\nimpl Core {\n    fn a() {}\n}\n"),
+        ),
+        (
+            "referee/src/core/hosts.rs".to_string(),
+            prod("impl Tower {\n    fn b() {}\n}\n"),
+        ),
+        (
+            "referee/src/core/keys.rs".to_string(),
+            prod(
+                "// impl Core {\nimpl Display for Core {}\nimpl CoreX {}\n\
+                  #[cfg(test)]\nimpl Core {\n    fn t() {}\n}\n",
+            ),
+        ),
+        (
+            "referee/src/core/ips.rs".to_string(),
+            prod("impl  Core\n{\n}\n"),
+        ),
+    ];
+    let problems = judge_core_impls(
+        &files,
+        &["referee/src/core/ips.rs", "referee/src/core/gone.rs"],
+    );
+    assert_eq!(
+        problems,
+        [
+            "referee/src/core/hosts.rs: `impl Core` outside referee/src/core/state.rs \
+             (give the concern its own state and methods)",
+            "referee/src/core/gone.rs: no `impl Core` left, remove it from the allow-list",
+        ]
+    );
+}
+
+#[test]
+fn a_pub_field_of_core_is_caught_and_a_stale_entry_too() {
+    let code = source::production(
+        "pub struct Core {\n    /// pub doc: not a field\n    pub hosts: Map<K, V>,\n\
+         pub(crate) keys: Table,\n    queues: Queues,\n    pub  audit : Chain,\n}\n\
+         pub struct Loaded {\n    pub other: u8,\n}\n",
+    );
+    let problems = judge_pub_fields(&code, &["audit", "timing"]);
+    assert_eq!(
+        problems,
+        [
+            "Core::hosts is pub (keep it private to its sub-state)",
+            "Core::keys is pub (keep it private to its sub-state)",
+            "Core::timing is no longer pub, remove it from the allow-list",
         ]
     );
 }

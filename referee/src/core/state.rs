@@ -1,31 +1,33 @@
-//! The referee's state: hosts, their FIFO queues, the changes not yet final,
-//! and the audit chain's head. Mutations go through a [`Turn`] that records
-//! the writes, orders and events they imply; `finish_turn` turns dirty
-//! records into writes and updates.
+//! The referee's core state, [`Core`]: hosts, their queues (`queues.rs`),
+//! the audit chain's head, and each concern's state; [`Input`] and
+//! [`Core::handle`], the one entry the shell's loop decides through.
+//! Mutations go through a [`Turn`] that records the writes, orders and
+//! events they imply; `finish_turn` turns dirty records into writes and
+//! updates.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vigie_wire::change::ChangeSpec;
 use vigie_wire::tower::{
-    host_topic, AuditRecord, ChangeId, ChangeState, ChangeView, HostId, Order, Published,
+    host_topic, ApiCall, ApiReply, ApiRequest, AuditRecord, ChangeState, ChangeView, HostId, Order,
+    PlugEvent, Published,
 };
 
 use crate::core::audit::{self, AuditAction, AuditChain};
-use crate::core::codec::{corrupt, decode, encode};
+use crate::core::codec::{corrupt, encode};
+use crate::core::fetched::Fetched;
+use crate::core::health::Health;
 use crate::core::model::{
-    change_key, done_key, host_key, key_key, queue_key, spec_key, ChangeRecord, HostRecord,
-    NEXT_SEQ_KEY,
+    change_key, done_key, host_key, key_key, spec_key, ChangeRecord, HostRecord,
 };
+use crate::core::queues::Queues;
 use crate::core::table::Table;
 use crate::core::turn::{Log, Turn};
 use crate::error::RefereeError;
-use crate::shell::clock::now_ms;
-use crate::shell::store::{scan_all, Store};
 
-/// How many finished changes `status` lists from memory.
-pub const RECENT: usize = 1_000;
+pub use crate::core::queues::RECENT;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -45,8 +47,6 @@ pub struct HostState {
     /// Why its plug refuses orders (it cannot journal), from its last
     /// heartbeat: nothing is dispatched to it meanwhile.
     pub refusing: Option<String>,
-    /// Changes not final, by sequence: the head is in flight or next.
-    pub queue: BTreeMap<u64, ChangeId>,
     pub last_order: Option<Instant>,
 }
 
@@ -58,25 +58,40 @@ impl HostState {
             last_seen: None,
             online: false,
             refusing: None,
-            queue: BTreeMap::new(),
             last_order: None,
         }
     }
 }
 
-pub struct Tower {
+/// What the shell hands the core, one at a time: a call (its history
+/// read already into `fetched`, its answer going to the ROUTER identity
+/// `to`), a plug's event, or the periodic tick (`judge`: whether hosts
+/// may be judged silent, false when plugs' events were left unread).
+pub enum Input<'a> {
+    Call {
+        to: Vec<u8>,
+        req: ApiRequest,
+        fetched: &'a Fetched,
+    },
+    Plug(PlugEvent),
+    Tick {
+        judge: bool,
+    },
+}
+
+/// The name the concern modules still use for [`Core`] (their `impl`
+/// blocks move into sub-states one by one).
+pub type Tower = Core;
+
+pub struct Core {
     pub hosts: BTreeMap<HostId, HostState>,
-    pub changes: HashMap<ChangeId, ChangeRecord>,
-    /// Programs of the changes not final, by spec id.
-    pub specs: HashMap<String, Program>,
-    pub recent: VecDeque<ChangeView>,
-    /// Hosts with a non-empty queue: the only ones a tick must look at.
-    pub busy: BTreeSet<HostId>,
-    pub next_seq: u64,
-    pub audit: AuditChain,
-    pub timing: Timing,
+    /// The changes not final in their hosts' queues, their programs,
+    /// the next sequence, the recent final changes (`queues.rs`).
+    pub queues: Queues,
+    audit: AuditChain,
+    timing: Timing,
     /// Idempotency keys of recent calls and their answers.
-    pub idem: crate::core::idem::Remembered,
+    idem: crate::core::idem::Remembered,
     /// The key registry by public key, read once at start and kept
     /// current by `keys.rs` (a scan per registration made enrolment
     /// quadratic).
@@ -87,28 +102,40 @@ pub struct Tower {
     /// Servers, sessions, pools, applications (`catalog.rs`).
     pub catalog: crate::core::catalog::Catalog,
     /// The setup's label rules, applied to every host when it registers.
-    pub rules: Vec<crate::core::labels::LabelRule>,
+    rules: Vec<crate::core::labels::LabelRule>,
     /// Each tenant's last audit number (`AuditRecord::tenant_seq`).
-    pub tenant_seqs: HashMap<String, u64>,
+    tenant_seqs: HashMap<String, u64>,
     /// Host metrics and waiting logs requests: memory only (`observe.rs`).
     pub observed: crate::core::observed::Observed,
     /// The shares of bounded resources (the setup's `limits:`).
-    pub limits: vigie_wire::limits::Shares,
+    limits: vigie_wire::limits::Shares,
     /// The launcher's latest word on every daemon (`health.rs`); `None`
     /// until it comes, or without a launcher.
-    pub health: Option<vigie_wire::lifecycle::TowerHealth>,
+    health: Health,
     /// Deploy secrets, encrypted (`secrets.rs`, `vault.rs`).
     pub secrets: crate::core::vault::Vault,
 }
 
-/// A submission's program, shared by its changes.
-#[derive(Debug)]
-pub struct Program {
-    pub spec: Arc<ChangeSpec>,
-    /// How many changes not final run it.
-    pub users: usize,
-    /// Its encoded size: what an order for it weighs.
-    pub bytes: usize,
+/// What a start read of the store, decoded (`shell/load.rs`): the core
+/// is built from it and never reads the store itself.
+pub struct Loaded {
+    pub operators: Vec<vigie_wire::front::OperatorRecord>,
+    /// The key registry, by public key.
+    pub keys: HashMap<String, vigie_wire::front::KeyRecord>,
+    pub hosts: Vec<HostRecord>,
+    /// The changes not final, each with its `queue/` entry's key.
+    pub queued: Vec<(Vec<u8>, ChangeRecord)>,
+    /// Their programs by spec id, with their encoded size.
+    pub programs: HashMap<String, (Arc<ChangeSpec>, usize)>,
+    /// The most recent final changes, oldest first.
+    pub recent: Vec<ChangeView>,
+    pub tenant_seqs: HashMap<String, u64>,
+    pub next_seq: u64,
+    pub audit: AuditChain,
+    pub idem: HashMap<Vec<u8>, crate::core::idem::IdemRecord>,
+    pub catalog: crate::core::catalog::CatalogRecords,
+    /// Deploy secrets' records (ciphertext), by key.
+    pub secrets: HashMap<Vec<u8>, crate::core::vault::StoredSecret>,
 }
 
 /// Most bytes of orders one turn publishes: a large program to thousands
@@ -117,126 +144,138 @@ pub struct Program {
 /// of it in memory at once.
 pub const TURN_MAX_ORDER_BYTES: usize = 64 << 20;
 
-impl Tower {
-    /// Rebuilds the state from what Escalator holds.
-    pub fn load(db: &dyn Store, timing: Timing) -> Result<Self, RefereeError> {
-        let mut t = Tower {
+impl Core {
+    /// The host timeout and resend delay it was started with (tests).
+    #[cfg(test)]
+    pub fn timing(&self) -> Timing {
+        self.timing
+    }
+
+    /// The setup's label rules and shares, given at start.
+    pub fn with_setup(
+        &mut self,
+        rules: Vec<crate::core::labels::LabelRule>,
+        limits: vigie_wire::limits::Shares,
+    ) {
+        self.rules = rules;
+        self.limits = limits;
+    }
+
+    /// The setup's label rules, applied to every host when it registers.
+    pub fn rules(&self) -> &[crate::core::labels::LabelRule] {
+        &self.rules
+    }
+
+    /// The shares of bounded resources (the setup's `limits:`).
+    pub fn limits(&self) -> &vigie_wire::limits::Shares {
+        &self.limits
+    }
+
+    /// The audit chain's head.
+    pub fn audit_head(&self) -> &AuditChain {
+        &self.audit
+    }
+
+    /// The idempotency keys remembered (`idem.rs`).
+    pub fn idem(&self) -> &crate::core::idem::Remembered {
+        &self.idem
+    }
+
+    /// Remembers a call's first answer under its idempotency key.
+    pub fn remember(&mut self, turn: &mut Turn, at: Vec<u8>, rec: crate::core::idem::IdemRecord) {
+        self.idem.remember(turn, at, rec);
+    }
+
+    /// The launcher's latest word on the tower's daemons (`health.rs`).
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Takes a lifecycle event from the launcher (`health_feed.rs`).
+    pub fn lifecycle_event(&mut self, ev: &vigie_wire::lifecycle::LifecycleEvent) {
+        self.health.lifecycle_event(ev);
+    }
+
+    /// Decides one input at `now` (the turn's monotonic time; the wall
+    /// clock is `turn.now_ms`): what it changes, stores, publishes and
+    /// answers goes into the turn.
+    pub fn handle(&mut self, input: Input, now: Instant, turn: &mut Turn) {
+        match input {
+            Input::Call { to, req, fetched } => self.call(to, req, fetched, now, turn),
+            Input::Plug(ev) => self.plug_event(ev, now, turn),
+            Input::Tick { judge: true } => self.tick(now, turn),
+            Input::Tick { judge: false } => self.tick_unjudged(now, turn),
+        }
+    }
+
+    /// A call, answered once per idempotency key; a logs request is
+    /// answered later, when its host answers (`observe.rs`).
+    fn call(
+        &mut self,
+        to: Vec<u8>,
+        req: ApiRequest,
+        fetched: &Fetched,
+        now: Instant,
+        turn: &mut Turn,
+    ) {
+        let ApiRequest {
+            id,
+            caller,
+            call,
+            idem,
+        } = req;
+        let body = match call {
+            ApiCall::Logs(query) => match self.logs_call(&caller, query, to.clone(), id, now, turn)
+            {
+                Ok(()) => return,
+                Err(fault) => Err(fault),
+            },
+            call => self.idempotent(&caller, call, idem, fetched, now, turn),
+        };
+        turn.replies.push((to, ApiReply { id, body }));
+    }
+
+    /// The state a start rebuilds from what it read (`shell/load.rs`).
+    pub fn from_loaded(l: Loaded, timing: Timing) -> Result<Self, RefereeError> {
+        let mut t = Core {
             hosts: BTreeMap::new(),
-            changes: HashMap::new(),
-            specs: HashMap::new(),
-            recent: VecDeque::new(),
-            busy: BTreeSet::new(),
-            next_seq: 1,
-            audit: AuditChain::default(),
+            queues: Queues::new(l.next_seq, l.recent),
+            audit: l.audit,
             timing,
-            idem: crate::core::idem::Remembered::load(db)?,
-            keys: Table::loaded(HashMap::new(), |public| key_key(public)),
-            operators: scan_all(db, b"operator/").map_err(|f| corrupt(b"operator/", f.message))?,
-            catalog: crate::core::catalog::Catalog::load(db)?,
+            idem: crate::core::idem::Remembered::loaded(l.idem),
+            keys: Table::loaded(l.keys, |public| key_key(public)),
+            operators: l.operators,
+            catalog: crate::core::catalog::Catalog::from_records(l.catalog),
             rules: Vec::new(),
-            tenant_seqs: HashMap::new(),
+            tenant_seqs: l.tenant_seqs,
             observed: Default::default(),
             limits: Default::default(),
-            health: None,
-            secrets: crate::core::vault::Vault::load(db)?,
+            health: Health::default(),
+            secrets: crate::core::vault::Vault::loaded(l.secrets),
         };
-        t.load_counters(db)?;
-        let mut keys = HashMap::new();
-        for e in db.scan(b"key/", None) {
-            let (key, value) = e?;
-            let rec: vigie_wire::front::KeyRecord = decode(&key, &value)?;
-            keys.insert(rec.public.clone(), rec);
-        }
-        t.keys = Table::loaded(keys, |public| key_key(public));
-        for e in db.scan(b"host/", None) {
-            let (key, value) = e?;
-            let rec: HostRecord = decode(&key, &value)?;
+        for rec in l.hosts {
             t.hosts.insert(rec.id.clone(), HostState::new(rec));
         }
-        for e in db.scan(b"queue/", None) {
-            let (key, value) = e?;
-            t.load_queued(db, &key, value)?;
+        for (key, rec) in l.queued {
+            t.load_queued(&key, rec, &l.programs)?;
         }
-        t.load_recent(db)?;
         Ok(t)
     }
 
-    /// Each tenant's last audit number, the next sequence, the audit head.
-    fn load_counters(&mut self, db: &dyn Store) -> Result<(), RefereeError> {
-        for e in db.scan(audit::TENANT_PREFIX, None) {
-            let (key, value) = e?;
-            let bytes: [u8; 8] = value
-                .as_slice()
-                .try_into()
-                .map_err(|_| corrupt(&key, "not 8 bytes"))?;
-            let tenant = String::from_utf8_lossy(&key[audit::TENANT_PREFIX.len()..]).into_owned();
-            self.tenant_seqs.insert(tenant, u64::from_be_bytes(bytes));
-        }
-        if let Some(v) = db.get(NEXT_SEQ_KEY)? {
-            let bytes: [u8; 8] = v
-                .as_slice()
-                .try_into()
-                .map_err(|_| corrupt(NEXT_SEQ_KEY, "not 8 bytes"))?;
-            self.next_seq = u64::from_be_bytes(bytes);
-        }
-        if let Some(v) = db.get(audit::HEAD_KEY)? {
-            self.audit =
-                AuditChain::decode_head(&v).ok_or_else(|| corrupt(audit::HEAD_KEY, "bad head"))?;
-        }
-        Ok(())
-    }
-
-    /// A queued change (`queue/` entry `key` naming change `value`): its
-    /// record, its program, its place in its host's queue.
+    /// A queued change (its `queue/` entry `key`), for a known host.
     fn load_queued(
         &mut self,
-        db: &dyn Store,
         key: &[u8],
-        value: Vec<u8>,
+        rec: ChangeRecord,
+        programs: &HashMap<String, (Arc<ChangeSpec>, usize)>,
     ) -> Result<(), RefereeError> {
-        let id = String::from_utf8(value).map_err(|err| corrupt(key, err))?;
-        let ck = change_key(&id);
-        let rec: ChangeRecord = decode(&ck, &db.get(&ck)?.ok_or_else(|| corrupt(&ck, "missing"))?)?;
-        if !self.specs.contains_key(&rec.spec_id) {
-            let sk = spec_key(&rec.spec_id);
-            let bytes = db.get(&sk)?.ok_or_else(|| corrupt(&sk, "missing"))?;
-            let spec: ChangeSpec = decode(&sk, &bytes)?;
-            let program = Program {
-                spec: Arc::new(spec),
-                users: 0,
-                bytes: bytes.len(),
-            };
-            self.specs.insert(rec.spec_id.clone(), program);
+        if !self.hosts.contains_key(&rec.view.host) {
+            return Err(corrupt(key, "queued for an unknown host"));
         }
-        if let Some(entry) = self.specs.get_mut(&rec.spec_id) {
-            entry.users += 1;
-        }
-        let host = rec.view.host.clone();
-        let h = self
-            .hosts
-            .get_mut(&host)
-            .ok_or_else(|| corrupt(key, "queued for an unknown host"))?;
-        h.queue.insert(rec.view.seq, id.clone());
-        self.busy.insert(host);
-        self.changes.insert(id, rec);
-        Ok(())
-    }
-
-    /// The most recent final changes, for `status` without an id: only
-    /// those of the last `RECENT` sequence numbers, so a start reads a
-    /// bounded part of history (older ones are read when asked for, by
-    /// `fetch.rs`). The start is a whole key: one without its `done/`
-    /// prefix sorts below it and Escalator would scan every final change.
-    fn load_recent(&mut self, db: &dyn Store) -> Result<(), RefereeError> {
-        let from = done_key(self.next_seq.saturating_sub(RECENT as u64));
-        for e in db.scan(b"done/", Some(&from)) {
-            let (_, value) = e?;
-            let ck = change_key(&String::from_utf8_lossy(&value));
-            if let Some(v) = db.get(&ck)? {
-                self.recent.push_back(decode::<ChangeRecord>(&ck, &v)?.view);
-            }
-        }
-        Ok(())
+        let sk = spec_key(&rec.spec_id);
+        self.queues
+            .load(rec, programs)
+            .map_err(|why| corrupt(&sk, why))
     }
 
     /// Appends an audit record for `change` to the chain and the turn.
@@ -258,7 +297,7 @@ impl Tower {
             turn,
             AuditRecord {
                 seq: 0,
-                at_ms: now_ms(),
+                at_ms: turn.now_ms,
                 tenant: change.tenant.clone(),
                 operator: change.operator.clone(),
                 host: change.host.clone(),
@@ -306,7 +345,7 @@ impl Tower {
             turn,
             AuditRecord {
                 seq: 0,
-                at_ms: now_ms(),
+                at_ms: turn.now_ms,
                 tenant: caller.tenant.clone(),
                 operator: caller.operator.clone(),
                 host: host.to_owned(),
@@ -334,13 +373,10 @@ impl Tower {
         if !h.online || h.rec.held || h.refusing.is_some() {
             return;
         }
-        let Some(id) = h.queue.values().next().cloned() else {
+        let Some(id) = self.queues.head(host).cloned() else {
             return;
         };
-        let Some(rec) = self.changes.get_mut(&id) else {
-            return;
-        };
-        let Some(program) = self.specs.get(&rec.spec_id) else {
+        let Some((rec, program)) = self.queues.change_and_program(&id) else {
             return;
         };
         if turn.order_bytes > 0 && turn.order_bytes + program.bytes > TURN_MAX_ORDER_BYTES {
@@ -363,7 +399,7 @@ impl Tower {
         turn.order_bytes += program.bytes;
         let spec = &program.spec;
         rec.view.state = ChangeState::Dispatched;
-        rec.view.updated_ms = now_ms();
+        rec.view.updated_ms = turn.now_ms;
         h.last_order = Some(now);
         let order = Order {
             change: id.clone(),
@@ -404,7 +440,7 @@ impl Tower {
     pub fn tick_unjudged(&mut self, now: Instant, turn: &mut Turn) {
         self.idem.prune(now, turn);
         self.expire_logs(now, turn);
-        let busy: Vec<HostId> = self.busy.iter().cloned().collect();
+        let busy: Vec<HostId> = self.queues.busy().cloned().collect();
         for host in busy {
             self.pump(&host, now, turn);
         }
@@ -427,7 +463,7 @@ impl Tower {
             }
         }
         for id in std::mem::take(&mut turn.dirty_changes) {
-            let Some(rec) = self.changes.get(&id) else {
+            let Some(rec) = self.queues.change(&id) else {
                 continue;
             };
             turn.put(change_key(&id), encode(rec));
@@ -439,13 +475,7 @@ impl Tower {
             turn.publish.push((topics, Published::Update(view.clone())));
             if view.state.is_final() {
                 turn.put(done_key(view.seq), id.clone().into_bytes());
-                if let Some(rec) = self.changes.remove(&id) {
-                    self.release_spec(&rec.spec_id);
-                }
-                self.recent.push_back(view);
-                if self.recent.len() > RECENT {
-                    self.recent.pop_front();
-                }
+                self.queues.finish(&id, view);
             }
         }
         for host in std::mem::take(&mut turn.acks) {
@@ -459,73 +489,27 @@ impl Tower {
         }
     }
 
-    /// The queues' invariants, as they hold between turns: each change not
-    /// final is in its host's queue at its sequence and nowhere else,
-    /// `busy` is exactly the hosts with a queue, each program is counted by
-    /// the changes that run it, and `next_seq` is above every sequence.
-    /// The referee's tests check them after every stored turn.
+    /// The queues' invariants ([`Queues::check`]), and every host with
+    /// a queue known. The referee's tests check them after every stored
+    /// turn.
     #[cfg(test)]
     pub fn check(&self) -> Result<(), String> {
-        let mut queued = 0;
-        for (host, h) in &self.hosts {
-            for (seq, id) in &h.queue {
-                let rec = self
-                    .changes
-                    .get(id)
-                    .ok_or_else(|| format!("{host} queues {id}, unknown"))?;
-                if (&rec.view.host, rec.view.seq) != (host, *seq) {
-                    return Err(format!("{id} is queued on {host} at {seq}, not its own"));
-                }
-                if *seq >= self.next_seq {
-                    return Err(format!("{id} has {seq}, next_seq is {}", self.next_seq));
-                }
-                queued += 1;
-            }
-            if h.queue.is_empty() == self.busy.contains(host) {
-                return Err(format!("{host}: busy is not whether it has a queue"));
-            }
-        }
-        if queued != self.changes.len() || self.busy.iter().any(|h| !self.hosts.contains_key(h)) {
-            return Err("a change not final is in no queue, or a busy host is unknown".into());
-        }
-        let mut users: HashMap<&str, usize> = HashMap::new();
-        for rec in self.changes.values() {
-            *users.entry(rec.spec_id.as_str()).or_default() += 1;
-        }
-        for (id, p) in &self.specs {
-            if users.get(id.as_str()) != Some(&p.users) {
-                return Err(format!("program {id} counts {} users", p.users));
-            }
-        }
-        if users.keys().any(|id| !self.specs.contains_key(*id)) {
-            return Err("a change runs a program not held".into());
+        self.queues.check()?;
+        if self.queues.busy().any(|h| !self.hosts.contains_key(h)) {
+            return Err("a busy host is unknown".into());
         }
         Ok(())
-    }
-
-    /// One change fewer uses this program: forget it when none does.
-    fn release_spec(&mut self, spec_id: &str) {
-        if let Some(entry) = self.specs.get_mut(spec_id) {
-            entry.users = entry.users.saturating_sub(1);
-            if entry.users == 0 {
-                self.specs.remove(spec_id);
-            }
-        }
     }
 
     /// Removes a change that became final from its host's queue.
     pub fn dequeue(&mut self, host: &str, seq: u64, turn: &mut Turn) {
         if let Some(h) = self.hosts.get_mut(host) {
-            h.queue.remove(&seq);
             h.last_order = None;
-            if h.queue.is_empty() {
-                self.busy.remove(host);
-            }
         }
-        turn.delete(queue_key(host, seq));
+        self.queues.dequeue(host, seq, turn);
     }
 
     pub fn persist_next_seq(&self, turn: &mut Turn) {
-        turn.put(NEXT_SEQ_KEY.to_vec(), self.next_seq.to_be_bytes().to_vec());
+        self.queues.persist_next_seq(turn);
     }
 }
