@@ -61,10 +61,31 @@ pub fn router(app: Shared) -> Router {
         .route("/changes", get(pages::change::latest))
         .route("/changes/{id}", get(pages::change::page))
         .route("/changes/{id}/events", get(pages::change::events))
-        .route("/changes/{id}/cancel", post(pages::change::cancel))
+        .route(
+            "/changes/{id}/{verb}",
+            get(pages::change::confirm).post(pages::change::act),
+        )
+        .route("/deployments", get(pages::deploys::list))
+        .route("/deployments/{app}/{env}", get(pages::deploys::one))
+        .route("/deployments/{app}/{env}/events", get(pages::deploys::events))
+        .route(
+            "/deployments/{app}/{env}/{verb}",
+            get(pages::deploys::confirm).post(pages::deploys::act),
+        )
+        .route("/pools", get(pages::pools::list))
+        .route("/pools/{name}", get(pages::pools::one))
+        .route("/operators", get(pages::operators::operators))
+        .route("/tokens", get(pages::operators::tokens).post(pages::operators::create))
+        .route("/tokens/{id}/revoke", post(pages::operators::revoke))
         .route("/audit", get(pages::audit::page))
         .route("/audit/verify", get(pages::audit::verify))
         .route("/servers", get(pages::servers::page))
+        .route(
+            "/servers/import",
+            get(pages::import::page)
+                .post(pages::import::post)
+                .layer(axum::extract::DefaultBodyLimit::max(pages::import::MAX_UPLOAD)),
+        )
         .route("/login/{ticket}", get(pages::login::ticket))
         .route("/login", post(pages::login::redeem))
         .route("/logout", post(pages::login::logout))
