@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use vigie_tests::front::{add_operator, admin, client_with, grants, spec};
-use vigie_tests::web::{console, login_url, Http};
+use vigie_tests::web::{console, csrf_of, login_url, Http};
 use vigie_tests::{Launcher, Setup};
 use vigie_wire::tower::{ApiCall, Labels};
 
@@ -315,5 +315,186 @@ fn an_api_token_submits_once_per_idempotency_key_and_is_audited_and_revocable() 
     let cookie = http.sign_in(&login_url(&mut admin(&t, None)?)?)?;
     let by_cookie = http.get(&format!("{base}/api/hosts"), Some(&cookie), None)?;
     assert_eq!(by_cookie.status, 401);
+    Ok(())
+}
+
+/// A page's text as shown (the entities maud writes undone).
+fn shown(html: &str) -> String {
+    html.replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+const CSV_HEADER: &str = "name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels,host_key\n";
+
+#[test]
+fn a_csv_import_lists_every_error_as_the_cli_does_then_imports_after_a_dry_run(
+) -> anyhow::Result<()> {
+    let t = Launcher::start(Setup::new("web-import"))?;
+    let base = console(&t)?;
+    let http = Http::new();
+    let mut root = admin(&t, None)?;
+    let cookie = http.sign_in(&login_url(&mut root)?)?;
+    let form = http.get(&format!("{base}/servers/import"), Some(&cookie), None)?;
+    assert_eq!(form.status, 200, "{form:?}");
+    let csrf = csrf_of(&form.body).unwrap_or_default();
+    let url = format!("{base}/servers/import");
+
+    // Three errors, each on its own line and column.
+    let bad = format!(
+        "{CSV_HEADER}web-1,192.0.2.11,22,debian,ovh,4,8,80,role=web,\n\
+         web-2,not-an-ip,22,debian,ovh,4,8,80,role=web,\n\
+         web-3,192.0.2.13,99999,debian,ovh,4,8,80,role=web,\n\
+         web-4,192.0.2.14,22,debian,ovh,many,8,80,role=web,\n"
+    );
+    let file = t.dir.path().join("three-errors.csv");
+    std::fs::write(&file, &bad)?;
+    let cli = t.cli(&["servers", "import", &file.display().to_string()])?;
+    assert!(!cli.status.success());
+    let said = String::from_utf8(cli.stderr)?;
+    let cli_errors: Vec<&str> = said
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("line "))
+        .collect();
+    assert_eq!(cli_errors.len(), 3, "{said}");
+    let a = http.multipart(
+        &url,
+        Some(&cookie),
+        &[
+            ("csrf", None, csrf.as_bytes()),
+            ("action", None, b"dry"),
+            ("file", Some("three-errors.csv"), bad.as_bytes()),
+        ],
+    )?;
+    assert_eq!(a.status, 422, "{a:?}");
+    let page = shown(&a.body);
+    assert!(page.contains("3 error(s)"), "{page}");
+    for e in &cli_errors {
+        // "line 3, column 'address': MESSAGE" as the table's three cells.
+        let (line, rest) = e
+            .trim_start_matches("line ")
+            .split_once(", column '")
+            .unwrap_or_default();
+        let (column, message) = rest.split_once("': ").unwrap_or_default();
+        let row = format!("<td>{line}</td><td>{column}</td><td>{message}</td>");
+        assert!(page.contains(&row), "the CLI's {e:?} is not on the page: {page}");
+    }
+
+    // A dry run of a right file writes nothing; its form imports it.
+    let good = format!(
+        "{CSV_HEADER}web-1,192.0.2.11,22,debian,ovh,4,8,80,role=web,\n\
+         web-2,192.0.2.12,22,debian,ovh,4,8,80,role=web,\n"
+    );
+    let forged = http.multipart(
+        &url,
+        Some(&cookie),
+        &[
+            ("csrf", None, "0".repeat(64).as_bytes()),
+            ("action", None, b"import"),
+            ("file", Some("good.csv"), good.as_bytes()),
+        ],
+    )?;
+    assert_eq!(forged.status, 403, "{forged:?}");
+    let dry = http.multipart(
+        &url,
+        Some(&cookie),
+        &[
+            ("csrf", None, csrf.as_bytes()),
+            ("action", None, b"dry"),
+            ("file", Some("good.csv"), good.as_bytes()),
+        ],
+    )?;
+    assert_eq!(dry.status, 200, "{dry:?}");
+    assert!(dry.body.contains("2 server(s) would be imported"), "{}", dry.body);
+    let servers = cli_ok(&t, &["--json", "servers", "list"])?;
+    assert!(servers.trim().is_empty() || servers.trim() == "[]", "a dry run wrote: {servers}");
+    let data = dry
+        .body
+        .split("name=\"data\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
+    let done = http.multipart(
+        &url,
+        Some(&cookie),
+        &[
+            ("csrf", None, csrf.as_bytes()),
+            ("action", None, b"import"),
+            ("name", None, b"good.csv"),
+            ("data", None, data.as_bytes()),
+        ],
+    )?;
+    assert_eq!(done.status, 200, "{done:?}");
+    assert!(done.body.contains("2 server(s) imported from good.csv"), "{}", done.body);
+    let listed = http.get(&format!("{base}/servers"), Some(&cookie), None)?;
+    assert!(listed.body.contains("web-2"), "{}", listed.body);
+    Ok(())
+}
+
+#[test]
+fn every_string_from_a_host_or_a_file_is_text_on_the_new_pages() -> anyhow::Result<()> {
+    let t = Launcher::start(Setup::new("web-escape").host("web-1", &[("role", "web")]))?;
+    let base = console(&t)?;
+    let http = Http::new();
+    let mut root = admin(&t, None)?;
+    let cookie = http.sign_in(&login_url(&mut root)?)?;
+    let probe = "<script>alert(1)</script>";
+    let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;";
+    let page = |path: &str| -> anyhow::Result<String> {
+        let a = http.get(&format!("{base}{path}"), Some(&cookie), None)?;
+        assert!(!a.body.contains(probe), "{path} made markup of a probe: {}", a.body);
+        Ok(a.body)
+    };
+
+    // A step's output, in the host's logs tail.
+    let echo = vigie_changes::parse_change(
+        "echo.yml",
+        &format!("title: echo\nsteps:\n  - run: \"echo '{probe}'\"\n"),
+    )?;
+    let id = root.changes(ApiCall::Submit {
+        spec: echo,
+        target: "web-1".into(),
+    })?[0]
+        .id
+        .clone();
+    t.wait_final(&[id], WAIT)?;
+    let host = page("/hosts/web-1")?;
+    assert!(host.contains(escaped), "the logs tail lost the probe: {host}");
+    assert!(host.contains("id=\"metrics\"") || host.contains("No sample"), "{host}");
+
+    // A file's field, in the import's errors.
+    let csrf = csrf_of(&page("/servers/import")?).unwrap_or_default();
+    let csv = format!("{CSV_HEADER}web-9,{probe},22,debian,ovh,4,8,80,role=web,\n");
+    let a = http.multipart(
+        &format!("{base}/servers/import"),
+        Some(&cookie),
+        &[
+            ("csrf", None, csrf.as_bytes()),
+            ("action", None, b"dry"),
+            ("file", Some(&format!("{probe}.csv")), csv.as_bytes()),
+        ],
+    )?;
+    assert_eq!(a.status, 422);
+    assert!(a.body.contains(escaped) && !a.body.contains(probe), "{}", a.body);
+
+    // A token's label (pools, owners and operators have checked names:
+    // their pages are read for the frame's sake).
+    cli_ok(&t, &["ips", "pool", "add", "lan", "192.0.2.0/28"])?;
+    assert!(page("/pools")?.contains("192.0.2.0/28"));
+    assert!(page("/pools/lan")?.contains("0 addresses handed out"));
+    let made = http.form(
+        &format!("{base}/tokens"),
+        Some(&cookie),
+        &[("csrf", &csrf), ("label", probe), ("days", "30")],
+    )?;
+    assert_eq!(made.status, 200, "{made:?}");
+    assert!(made.body.contains("id=\"new-token\"") && !made.body.contains(probe));
+    assert!(page("/tokens")?.contains(escaped));
+    page("/operators")?;
+    page("/deployments")?;
     Ok(())
 }
