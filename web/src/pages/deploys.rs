@@ -386,3 +386,38 @@ pub async fn events(
         .keep_alive(KeepAlive::default())
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use vigie_wire::deploy::{Rollout, RolloutLine};
+
+    /// A rollout's lines and file name come from hosts and files: text.
+    #[test]
+    fn a_rollout_s_lines_are_text() {
+        let probe = "<script>alert(1)</script>";
+        let r = Rollout {
+            id: "d1".into(),
+            tenant: "t".into(),
+            app: "shop".into(),
+            environment: "prod".into(),
+            operator: "ann".into(),
+            started_ms: 0,
+            file: probe.into(),
+            text: String::new(),
+            parallel: 1,
+            from_maintenance: false,
+            state: Vec::new(),
+            lines: vec![RolloutLine {
+                at_ms: 0,
+                text: probe.into(),
+            }],
+            said: 1,
+            end: None,
+            ended_ms: None,
+            unlocked_by: Some(probe.into()),
+        };
+        let html = super::rollout(Some(&r)).into_string();
+        assert!(!html.contains(probe), "{html}");
+        assert_eq!(html.matches("&lt;script&gt;").count(), 3, "{html}");
+    }
+}
