@@ -498,3 +498,67 @@ fn every_string_from_a_host_or_a_file_is_text_on_the_new_pages() -> anyhow::Resu
     page("/deployments")?;
     Ok(())
 }
+
+/// `curl` run on the tower's machine (its network namespace).
+fn curl_in(ns: &str, args: &[&str]) -> anyhow::Result<std::process::Output> {
+    Ok(std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "curl", "-sS", "--max-time", "20"])
+        .args(args)
+        .output()?)
+}
+
+#[test]
+fn beyond_loopback_the_console_speaks_only_tls_with_the_certificate_it_made() -> anyhow::Result<()>
+{
+    if let Some(why) = vigie_tests::netns::unavailable() {
+        eprintln!("SKIPPED: {why}");
+        return Ok(());
+    }
+    // A machine of its own whose address is not loopback (192.0.2.10,
+    // outside 127.0.0.0/8): the rule, not a stand-in for it.
+    let mut m = vigie_tests::netns::Machines::new();
+    let ns = m.add("tower")?;
+    m.ip_in(&ns, &["addr", "add", "192.0.2.10/32", "dev", "lo"])?;
+    let t = Launcher::start_in_netns(
+        Setup::new("web-tls").web("https://192.0.2.10:0"),
+        &ns,
+    )?;
+    let base = console(&t)?;
+    anyhow::ensure!(base.starts_with("https://192.0.2.10:"), "{base}");
+    let keys = t.data_dir().join("keys");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(keys.join("web.key"))?.permissions());
+    assert_eq!(mode & 0o777, 0o600, "the certificate's key is readable by others");
+    let cert = keys.join("web.crt").display().to_string();
+
+    // With the made certificate pinned (the only one trusted): served.
+    let doc = curl_in(&ns, &["--cacert", &cert, &format!("{base}/api/openapi.json")])?;
+    assert!(doc.status.success(), "{doc:?}");
+    assert!(String::from_utf8(doc.stdout)?.contains("\"openapi\""));
+    // Without it the certificate is nobody's: refused by the client.
+    let untrusted = curl_in(&ns, &[&format!("{base}/api/openapi.json")])?;
+    assert!(!untrusted.status.success(), "a self-signed certificate passed unpinned");
+    // Plain HTTP on the same port gets no page.
+    let plain = base.replace("https://", "http://");
+    let clear = curl_in(&ns, &["-o", "/dev/null", "-w", "%{http_code}", &format!("{plain}/")])?;
+    assert!(
+        !clear.status.success() && !String::from_utf8_lossy(&clear.stdout).starts_with('2'),
+        "plain HTTP answered: {clear:?}"
+    );
+
+    // Signing in over TLS: the session cookie is Secure.
+    let mut root = admin(&t, None)?;
+    let url = login_url(&mut root)?;
+    anyhow::ensure!(url.starts_with(&base), "{url}");
+    let ticket = url.rsplit('/').next().unwrap_or_default();
+    let signed = curl_in(
+        &ns,
+        &["--cacert", &cert, "-i", "-d", &format!("ticket={ticket}"), &format!("{base}/login")],
+    )?;
+    let head = String::from_utf8(signed.stdout)?;
+    let cookie = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_default();
+    assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly"), "{head}");
+    Ok(())
+}
