@@ -610,7 +610,7 @@ mod tests {
     }
 
     #[test]
-    fn the_web_console_is_on_loopback_by_default_and_only_there() {
+    fn the_web_console_is_plain_http_on_loopback_by_default_and_https_elsewhere() {
         let s = setup("").unwrap();
         assert_eq!(s.endpoints.web, crate::endpoints::DEFAULT_WEB);
         assert!(setup("endpoints:\n  web: http://127.0.0.1:0\n").is_ok());

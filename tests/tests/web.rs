@@ -562,3 +562,59 @@ fn beyond_loopback_the_console_speaks_only_tls_with_the_certificate_it_made() ->
     assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly"), "{head}");
     Ok(())
 }
+
+/// A `vigie demo` run, interrupted (its temp dir removed) when dropped.
+struct Demo(std::process::Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn vigie_demo_prints_a_sign_in_url_whose_pages_show_its_changes() -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let xdg = tempfile::tempdir()?;
+    let mut demo = Demo(
+        std::process::Command::new(vigie_tests::vigie_bin())
+            .arg("demo")
+            .env("XDG_CONFIG_HOME", xdg.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()?,
+    );
+    let out = demo.0.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    // Its output read to the end on a thread of its own (the demo writes
+    // on after the URL: a closed pipe would end it).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The demo prints the URL once its changes ended.
+    let mut seen = Vec::new();
+    let url = loop {
+        let line = rx
+            .recv_timeout(WAIT)
+            .map_err(|_| anyhow::anyhow!("no sign-in URL in the demo's output: {seen:#?}"))?;
+        if line.trim().contains("/login/") {
+            break line.trim().to_owned();
+        }
+        seen.push(line);
+    };
+    let http = Http::new();
+    let cookie = http.sign_in(&url)?;
+    let base = url.split("/login/").next().unwrap_or_default();
+    let changes = http.get(&format!("{base}/changes"), Some(&cookie), None)?;
+    assert_eq!(changes.status, 200);
+    for shown in ["web-1", "web-2", "db-1", "succeeded", "rolled_back"] {
+        assert!(changes.body.contains(shown), "{shown} not on the changes page: {}", changes.body);
+    }
+    let fleet = http.get(&format!("{base}/"), Some(&cookie), None)?;
+    assert!(fleet.body.contains("3 hosts: 3 online"), "{}", fleet.body);
+    Ok(())
+}
