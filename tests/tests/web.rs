@@ -283,10 +283,11 @@ fn an_api_token_submits_once_per_idempotency_key_and_is_audited_and_revocable() 
     assert_eq!(change["final"], true);
 
     // Every documented path answers, none with a 5xx.
+    cli_ok(&t, &["ips", "pool", "add", "lan", "192.0.2.0/28"])?;
     let doc = http.get(&format!("{base}/api/openapi.json"), None, None)?;
     let doc: serde_json::Value = serde_json::from_str(&doc.body)?;
     for (path, _) in doc["paths"].as_object().into_iter().flatten() {
-        let path = path.replace("{id}", &id);
+        let path = path.replace("{id}", &id).replace("{pool}", "lan");
         let a = http.get(&format!("{base}{path}"), None, Some(&token))?;
         assert!(a.status < 500 && a.status != 404, "{path}: {a:?}");
     }
