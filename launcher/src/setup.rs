@@ -411,8 +411,13 @@ fn endpoints_of(file: &str, e: RawEndpoints, data_dir: &Path) -> Result<Endpoint
 /// before anything starts).
 fn check_web(file: &str, web: &str) -> Result<(), SetupError> {
     if let Some(rest) = web.strip_prefix("https://") {
-        return check_http(file, "web", &format!("http://{rest}"), crate::endpoints::DEFAULT_WEB)
-            .map(|_| ());
+        return check_http(
+            file,
+            "web",
+            &format!("http://{rest}"),
+            crate::endpoints::DEFAULT_WEB,
+        )
+        .map(|_| ());
     }
     let addr = check_http(file, "web", web, crate::endpoints::DEFAULT_WEB)?;
     if addr.ip().is_loopback() {
@@ -615,7 +620,8 @@ mod tests {
         assert_eq!(s.endpoints.web, crate::endpoints::DEFAULT_WEB);
         assert!(setup("endpoints:\n  web: http://127.0.0.1:0\n").is_ok());
         assert!(setup("endpoints:\n  web: https://192.0.2.1:7443\n").is_ok());
-        let e = setup("endpoints:\n  web: https://192.0.2.1:7443\n  web_cert: /c.pem\n").unwrap_err();
+        let e =
+            setup("endpoints:\n  web: https://192.0.2.1:7443\n  web_cert: /c.pem\n").unwrap_err();
         assert!(e.to_string().contains("go together"), "{e}");
         for bad in [
             "http://0.0.0.0:7180",

@@ -328,7 +328,8 @@ fn shown(html: &str) -> String {
         .replace("&amp;", "&")
 }
 
-const CSV_HEADER: &str = "name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels,host_key\n";
+const CSV_HEADER: &str =
+    "name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels,host_key\n";
 
 #[test]
 fn a_csv_import_lists_every_error_as_the_cli_does_then_imports_after_a_dry_run(
@@ -381,7 +382,10 @@ fn a_csv_import_lists_every_error_as_the_cli_does_then_imports_after_a_dry_run(
             .unwrap_or_default();
         let (column, message) = rest.split_once("': ").unwrap_or_default();
         let row = format!("<td>{line}</td><td>{column}</td><td>{message}</td>");
-        assert!(page.contains(&row), "the CLI's {e:?} is not on the page: {page}");
+        assert!(
+            page.contains(&row),
+            "the CLI's {e:?} is not on the page: {page}"
+        );
     }
 
     // A dry run of a right file writes nothing; its form imports it.
@@ -409,9 +413,16 @@ fn a_csv_import_lists_every_error_as_the_cli_does_then_imports_after_a_dry_run(
         ],
     )?;
     assert_eq!(dry.status, 200, "{dry:?}");
-    assert!(dry.body.contains("2 server(s) would be imported"), "{}", dry.body);
+    assert!(
+        dry.body.contains("2 server(s) would be imported"),
+        "{}",
+        dry.body
+    );
     let servers = cli_ok(&t, &["--json", "servers", "list"])?;
-    assert!(servers.trim().is_empty() || servers.trim() == "[]", "a dry run wrote: {servers}");
+    assert!(
+        servers.trim().is_empty() || servers.trim() == "[]",
+        "a dry run wrote: {servers}"
+    );
     let data = dry
         .body
         .split("name=\"data\" value=\"")
@@ -430,7 +441,11 @@ fn a_csv_import_lists_every_error_as_the_cli_does_then_imports_after_a_dry_run(
         ],
     )?;
     assert_eq!(done.status, 200, "{done:?}");
-    assert!(done.body.contains("2 server(s) imported from good.csv"), "{}", done.body);
+    assert!(
+        done.body.contains("2 server(s) imported from good.csv"),
+        "{}",
+        done.body
+    );
     let listed = http.get(&format!("{base}/servers"), Some(&cookie), None)?;
     assert!(listed.body.contains("web-2"), "{}", listed.body);
     Ok(())
@@ -447,7 +462,11 @@ fn every_string_from_a_host_or_a_file_is_text_on_the_new_pages() -> anyhow::Resu
     let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;";
     let page = |path: &str| -> anyhow::Result<String> {
         let a = http.get(&format!("{base}{path}"), Some(&cookie), None)?;
-        assert!(!a.body.contains(probe), "{path} made markup of a probe: {}", a.body);
+        assert!(
+            !a.body.contains(probe),
+            "{path} made markup of a probe: {}",
+            a.body
+        );
         Ok(a.body)
     };
 
@@ -464,8 +483,14 @@ fn every_string_from_a_host_or_a_file_is_text_on_the_new_pages() -> anyhow::Resu
         .clone();
     t.wait_final(&[id], WAIT)?;
     let host = page("/hosts/web-1")?;
-    assert!(host.contains(escaped), "the logs tail lost the probe: {host}");
-    assert!(host.contains("id=\"metrics\"") || host.contains("No sample"), "{host}");
+    assert!(
+        host.contains(escaped),
+        "the logs tail lost the probe: {host}"
+    );
+    assert!(
+        host.contains("id=\"metrics\"") || host.contains("No sample"),
+        "{host}"
+    );
 
     // A file's field, in the import's errors.
     let csrf = csrf_of(&page("/servers/import")?).unwrap_or_default();
@@ -480,7 +505,11 @@ fn every_string_from_a_host_or_a_file_is_text_on_the_new_pages() -> anyhow::Resu
         ],
     )?;
     assert_eq!(a.status, 422);
-    assert!(a.body.contains(escaped) && !a.body.contains(probe), "{}", a.body);
+    assert!(
+        a.body.contains(escaped) && !a.body.contains(probe),
+        "{}",
+        a.body
+    );
 
     // A token's label (pools, owners and operators have checked names:
     // their pages are read for the frame's sake).
@@ -520,27 +549,45 @@ fn beyond_loopback_the_console_speaks_only_tls_with_the_certificate_it_made() ->
     let mut m = vigie_tests::netns::Machines::new();
     let ns = m.add("tower")?;
     m.ip_in(&ns, &["addr", "add", "192.0.2.10/32", "dev", "lo"])?;
-    let t = Launcher::start_in_netns(
-        Setup::new("web-tls").web("https://192.0.2.10:0"),
-        &ns,
-    )?;
+    let t = Launcher::start_in_netns(Setup::new("web-tls").web("https://192.0.2.10:0"), &ns)?;
     let base = console(&t)?;
     anyhow::ensure!(base.starts_with("https://192.0.2.10:"), "{base}");
     let keys = t.data_dir().join("keys");
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(keys.join("web.key"))?.permissions());
-    assert_eq!(mode & 0o777, 0o600, "the certificate's key is readable by others");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(keys.join("web.key"))?.permissions(),
+    );
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the certificate's key is readable by others"
+    );
     let cert = keys.join("web.crt").display().to_string();
 
     // With the made certificate pinned (the only one trusted): served.
-    let doc = curl_in(&ns, &["--cacert", &cert, &format!("{base}/api/openapi.json")])?;
+    let doc = curl_in(
+        &ns,
+        &["--cacert", &cert, &format!("{base}/api/openapi.json")],
+    )?;
     assert!(doc.status.success(), "{doc:?}");
     assert!(String::from_utf8(doc.stdout)?.contains("\"openapi\""));
     // Without it the certificate is nobody's: refused by the client.
     let untrusted = curl_in(&ns, &[&format!("{base}/api/openapi.json")])?;
-    assert!(!untrusted.status.success(), "a self-signed certificate passed unpinned");
+    assert!(
+        !untrusted.status.success(),
+        "a self-signed certificate passed unpinned"
+    );
     // Plain HTTP on the same port gets no page.
     let plain = base.replace("https://", "http://");
-    let clear = curl_in(&ns, &["-o", "/dev/null", "-w", "%{http_code}", &format!("{plain}/")])?;
+    let clear = curl_in(
+        &ns,
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{plain}/"),
+        ],
+    )?;
     assert!(
         !clear.status.success() && !String::from_utf8_lossy(&clear.stdout).starts_with('2'),
         "plain HTTP answered: {clear:?}"
@@ -553,14 +600,24 @@ fn beyond_loopback_the_console_speaks_only_tls_with_the_certificate_it_made() ->
     let ticket = url.rsplit('/').next().unwrap_or_default();
     let signed = curl_in(
         &ns,
-        &["--cacert", &cert, "-i", "-d", &format!("ticket={ticket}"), &format!("{base}/login")],
+        &[
+            "--cacert",
+            &cert,
+            "-i",
+            "-d",
+            &format!("ticket={ticket}"),
+            &format!("{base}/login"),
+        ],
     )?;
     let head = String::from_utf8(signed.stdout)?;
     let cookie = head
         .lines()
         .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
         .unwrap_or_default();
-    assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly"), "{head}");
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{head}"
+    );
     Ok(())
 }
 
@@ -587,7 +644,11 @@ fn vigie_demo_prints_a_sign_in_url_whose_pages_show_its_changes() -> anyhow::Res
             .stderr(std::process::Stdio::null())
             .spawn()?,
     );
-    let out = demo.0.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let out = demo
+        .0
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
     // Its output read to the end on a thread of its own (the demo writes
     // on after the URL: a closed pipe would end it).
     let (tx, rx) = std::sync::mpsc::channel();
@@ -613,7 +674,11 @@ fn vigie_demo_prints_a_sign_in_url_whose_pages_show_its_changes() -> anyhow::Res
     let changes = http.get(&format!("{base}/changes"), Some(&cookie), None)?;
     assert_eq!(changes.status, 200);
     for shown in ["web-1", "web-2", "db-1", "succeeded", "rolled_back"] {
-        assert!(changes.body.contains(shown), "{shown} not on the changes page: {}", changes.body);
+        assert!(
+            changes.body.contains(shown),
+            "{shown} not on the changes page: {}",
+            changes.body
+        );
     }
     let fleet = http.get(&format!("{base}/"), Some(&cookie), None)?;
     assert!(fleet.body.contains("3 hosts: 3 online"), "{}", fleet.body);

@@ -70,7 +70,7 @@ async fn browser(driver: &Driver) -> anyhow::Result<Client> {
     caps.insert(
         "goog:chromeOptions".into(),
         json!({"binary": "/usr/bin/chromium", "args": ["--headless=new", "--no-sandbox",
-            "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,800"]}),
+            "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1024,720"]}),
     );
     // `implicit`: a find waits in the driver for its element (a page that
     // follows a form post), failing after it.
@@ -203,6 +203,9 @@ fn deployed() -> anyhow::Result<Vec<u8>> {
 /// tokens pages, each once, for the README.
 async fn other_pages(t: &Launcher, c: &Client, origin: &str) -> anyhow::Result<()> {
     let mut root = admin(t, None)?;
+    c.goto(&format!("{origin}/changes")).await?;
+    c.find(Locator::Css("table.changes")).await?;
+    shot(c, "changes").await?;
     c.goto(&format!("{origin}/hosts/web-1")).await?;
     c.find(Locator::Id("logs")).await?;
     shot(c, "host").await?;
@@ -217,7 +220,15 @@ async fn other_pages(t: &Launcher, c: &Client, origin: &str) -> anyhow::Result<(
     let verbs = c.find(Locator::Id("verbs")).await?.text().await?;
     assert!(verbs.contains("Check what runs"), "{verbs}");
     shot(c, "deployment").await?;
-    let out = t.cli(&["ips", "pool", "add", "lan", "192.0.2.0/28", "--gateway", "192.0.2.1"])?;
+    let out = t.cli(&[
+        "ips",
+        "pool",
+        "add",
+        "lan",
+        "192.0.2.0/28",
+        "--gateway",
+        "192.0.2.1",
+    ])?;
     anyhow::ensure!(out.status.success(), "{out:?}");
     c.goto(&format!("{origin}/pools")).await?;
     c.find(Locator::Id("pools")).await?;
@@ -230,9 +241,18 @@ async fn other_pages(t: &Launcher, c: &Client, origin: &str) -> anyhow::Result<(
         .await?
         .send_keys("ci")
         .await?;
-    c.find(Locator::Css("#token-create button")).await?.click().await?;
+    c.find(Locator::Css("#token-create button"))
+        .await?
+        .click()
+        .await?;
     let token = c.find(Locator::Id("new-token")).await?.text().await?;
     assert!(token.contains('.'), "{token}");
+    // The picture keeps the token's id, not its secret.
+    c.execute(
+        "const t = document.getElementById('new-token'); t.textContent = t.textContent.split('.')[0] + '.' + '•'.repeat(20)",
+        vec![],
+    )
+    .await?;
     shot(c, "tokens").await?;
     Ok(())
 }

@@ -219,7 +219,11 @@ async fn pools(State(app): State<Shared>, headers: HeaderMap) -> Response {
         Ok(w) => w,
         Err(r) => return r,
     };
-    match app.referee.ask(&who.operator, vigie_client::calls::catalog::Pools).await {
+    match app
+        .referee
+        .ask(&who.operator, vigie_client::calls::catalog::Pools)
+        .await
+    {
         Ok(v) => Json(v.iter().map(PoolJson::from).collect::<Vec<_>>()).into_response(),
         Err(f) => error(&f),
     }

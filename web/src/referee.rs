@@ -101,7 +101,10 @@ impl Referee {
     ) -> Result<C::Answer, ApiFault> {
         let answer = self.as_operator(op, call.into(), None).await?;
         C::answer(answer).map_err(|_| {
-            ApiFault::new(ApiFaultKind::Unavailable, "unexpected answer from the tower")
+            ApiFault::new(
+                ApiFaultKind::Unavailable,
+                "unexpected answer from the tower",
+            )
         })
     }
 

@@ -75,7 +75,10 @@ pub fn router(app: Shared) -> Router {
         )
         .route("/deployments", get(pages::deploys::list))
         .route("/deployments/{app}/{env}", get(pages::deploys::one))
-        .route("/deployments/{app}/{env}/events", get(pages::deploys::events))
+        .route(
+            "/deployments/{app}/{env}/events",
+            get(pages::deploys::events),
+        )
         .route(
             "/deployments/{app}/{env}/{verb}",
             get(pages::deploys::confirm).post(pages::deploys::act),
@@ -83,16 +86,19 @@ pub fn router(app: Shared) -> Router {
         .route("/pools", get(pages::pools::list))
         .route("/pools/{name}", get(pages::pools::one))
         .route("/operators", get(pages::operators::operators))
-        .route("/tokens", get(pages::operators::tokens).post(pages::operators::create))
+        .route(
+            "/tokens",
+            get(pages::operators::tokens).post(pages::operators::create),
+        )
         .route("/tokens/{id}/revoke", post(pages::operators::revoke))
         .route("/audit", get(pages::audit::page))
         .route("/audit/verify", get(pages::audit::verify))
         .route("/servers", get(pages::servers::page))
         .route(
             "/servers/import",
-            get(pages::import::page)
-                .post(pages::import::post)
-                .layer(axum::extract::DefaultBodyLimit::max(pages::import::MAX_UPLOAD)),
+            get(pages::import::page).post(pages::import::post).layer(
+                axum::extract::DefaultBodyLimit::max(pages::import::MAX_UPLOAD),
+            ),
         )
         .route("/login/{ticket}", get(pages::login::ticket))
         .route("/login", post(pages::login::redeem))
@@ -152,11 +158,10 @@ pub fn serve(cfg: WebConfig, stop: impl Fn() -> bool + Send + 'static) -> Result
     let tls = match (tls, &cfg.tls) {
         (false, _) => None,
         (true, Some(files)) => Some(crate::tls::server_config(files, addr)?),
-        (true, None) => {
-            return Err(WebError::Tls(
-                "an https:// endpoint needs a certificate (--keys DIR, or --tls-cert and --tls-key)".into(),
-            ))
-        }
+        (true, None) => return Err(WebError::Tls(
+            "an https:// endpoint needs a certificate (--keys DIR, or --tls-cert and --tls-key)"
+                .into(),
+        )),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

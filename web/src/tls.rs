@@ -88,7 +88,10 @@ pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
 }
 
 /// The server's TLS settings, the certificate made first if need be.
-pub fn server_config(files: &TlsFiles, addr: SocketAddr) -> Result<Arc<rustls::ServerConfig>, WebError> {
+pub fn server_config(
+    files: &TlsFiles,
+    addr: SocketAddr,
+) -> Result<Arc<rustls::ServerConfig>, WebError> {
     let (cert, key) = match files {
         TlsFiles::Own { cert, key } => (cert.clone(), key.clone()),
         TlsFiles::Made { keys } => {
@@ -148,7 +151,9 @@ impl TlsListener {
                         Ok(Err(e)) => {
                             tracing::debug!(event = "tls_refused", peer = %peer, error = %e);
                         }
-                        Err(_) => tracing::debug!(event = "tls_refused", peer = %peer, error = "handshake timeout"),
+                        Err(_) => {
+                            tracing::debug!(event = "tls_refused", peer = %peer, error = "handshake timeout")
+                        }
                     }
                 });
             }
@@ -189,11 +194,18 @@ mod tests {
         };
         server_config(&files, addr).unwrap();
         let keys = dir.path().join("keys");
-        let mode = std::fs::metadata(made_key(&keys)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(made_key(&keys))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let first = std::fs::read(made_cert(&keys)).unwrap();
         server_config(&files, addr).unwrap();
-        assert_eq!(std::fs::read(made_cert(&keys)).unwrap(), first, "made again");
+        assert_eq!(
+            std::fs::read(made_cert(&keys)).unwrap(),
+            first,
+            "made again"
+        );
     }
 
     #[test]
@@ -202,8 +214,11 @@ mod tests {
         let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
         std::fs::write(&cert, "not a certificate").unwrap();
         std::fs::write(&key, "nor a key").unwrap();
-        let e = server_config(&TlsFiles::Own { cert, key }, "10.0.0.1:443".parse().unwrap())
-            .unwrap_err();
+        let e = server_config(
+            &TlsFiles::Own { cert, key },
+            "10.0.0.1:443".parse().unwrap(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("c.pem"), "{e}");
     }
 }

@@ -294,7 +294,11 @@ pub async fn confirm(
     };
     respond(
         StatusCode::OK,
-        layout::page(&format!("{} change {}?", verb.label(), c.id), Some(&who), body),
+        layout::page(
+            &format!("{} change {}?", verb.label(), c.id),
+            Some(&who),
+            body,
+        ),
     )
 }
 

@@ -87,8 +87,16 @@ impl DeployVerb {
     }
 
     /// Makes the verb's calls: where to go after.
-    async fn run(self, referee: &Referee, op: &OperatorRecord, env: &Env) -> Result<String, ApiFault> {
-        let back = format!("/deployments/{}/{}", env.record.key.app, env.record.key.environment);
+    async fn run(
+        self,
+        referee: &Referee,
+        op: &OperatorRecord,
+        env: &Env,
+    ) -> Result<String, ApiFault> {
+        let back = format!(
+            "/deployments/{}/{}",
+            env.record.key.app, env.record.key.environment
+        );
         match self {
             DeployVerb::Check => {
                 let mut ids = Vec::new();
@@ -105,9 +113,16 @@ impl DeployVerb {
                 Ok(ids.first().map_or(back, |id| format!("/changes/{id}")))
             }
             DeployVerb::ForceUnlock => {
-                let r = env.rollout.as_ref().filter(|r| r.end.is_none()).ok_or_else(|| {
-                    ApiFault::new(ApiFaultKind::Conflict, "no rollout holds this environment now")
-                })?;
+                let r = env
+                    .rollout
+                    .as_ref()
+                    .filter(|r| r.end.is_none())
+                    .ok_or_else(|| {
+                        ApiFault::new(
+                            ApiFaultKind::Conflict,
+                            "no rollout holds this environment now",
+                        )
+                    })?;
                 referee.ask(op, redeploy(r)).await?;
                 Ok(back)
             }
@@ -188,7 +203,10 @@ pub async fn list(State(app): State<Shared>, headers: HeaderMap) -> Response {
             }
         }
     };
-    respond(StatusCode::OK, layout::page("Deployments", Some(&who), body))
+    respond(
+        StatusCode::OK,
+        layout::page("Deployments", Some(&who), body),
+    )
 }
 
 fn outcome(d: &vigie_deployer::DeployRecord) -> &'static str {
@@ -269,7 +287,10 @@ pub async fn one(
     };
     let verbs: Vec<DeployVerb> = DeployVerb::ALL
         .into_iter()
-        .filter(|v| v.call(&env).is_some_and(|c| Referee::may(&who.operator, &c)))
+        .filter(|v| {
+            v.call(&env)
+                .is_some_and(|c| Referee::may(&who.operator, &c))
+        })
         .collect();
     let body = html! {
         p #verbs { @for v in &verbs { a.button href={ "/deployments/" (a) "/" (e) "/" (v.slug()) } { (v.label()) } " " } }
@@ -284,7 +305,10 @@ pub async fn one(
 
 fn verb_of(who: &Signed, slug: &str) -> Result<DeployVerb, Response> {
     DeployVerb::of(slug).ok_or_else(|| {
-        refused(who, &ApiFault::new(ApiFaultKind::NotFound, format!("no deploy verb {slug}")))
+        refused(
+            who,
+            &ApiFault::new(ApiFaultKind::NotFound, format!("no deploy verb {slug}")),
+        )
     })
 }
 
@@ -374,7 +398,9 @@ pub async fn events(
             };
             shown.clone_from(&html);
             let data = serde_json::to_string(&html).unwrap_or_default();
-            let mut events = vec![Ok::<Event, Infallible>(Event::default().event("view").data(data))];
+            let mut events = vec![Ok::<Event, Infallible>(
+                Event::default().event("view").data(data),
+            )];
             if ended {
                 events.push(Ok(Event::default().event("end").data("{}")));
             }

@@ -26,14 +26,13 @@ pub async fn metrics(app: &Shared, op: &OperatorRecord, host: &str) -> Markup {
         Ok(v) => v,
         Err(f) => return html! { p.error { (f.message) } },
     };
-    let Some((s, v)) = views
-        .iter()
-        .find_map(|v| v.sample.as_ref().map(|s| (s, v)))
-    else {
+    let Some((s, v)) = views.iter().find_map(|v| v.sample.as_ref().map(|s| (s, v))) else {
         return html! { p { "No sample from this host yet." } };
     };
     let gib = |b: u64| format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30));
-    let mem_used = s.memory_total_bytes.saturating_sub(s.memory_available_bytes);
+    let mem_used = s
+        .memory_total_bytes
+        .saturating_sub(s.memory_available_bytes);
     let disk_used = s.disk_total_bytes.saturating_sub(s.disk_available_bytes);
     let [l1, l5, l15] = s.load_centi.map(u64::from);
     let cpus = u64::from(s.cpus.max(1)) * 100;

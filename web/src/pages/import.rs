@@ -125,10 +125,7 @@ fn file_name(given: &str) -> String {
 enum Outcome {
     /// Every problem of the file, in line order (at most `MAX_ERRORS`),
     /// and how many there were.
-    Rows {
-        errors: Vec<RowError>,
-        total: usize,
-    },
+    Rows { errors: Vec<RowError>, total: usize },
     /// The file as a whole, or the tower's refusal.
     Whole(ApiFault),
 }

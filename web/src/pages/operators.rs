@@ -53,7 +53,10 @@ async fn credentials(app: &Shared, who: &Signed) -> Result<Vec<CredentialView>, 
         .await?
     {
         ApiAnswer::Web(WebAnswer::Credentials(v)) => Ok(v),
-        _ => Err(ApiFault::new(ApiFaultKind::Unavailable, "unexpected answer")),
+        _ => Err(ApiFault::new(
+            ApiFaultKind::Unavailable,
+            "unexpected answer",
+        )),
     }
 }
 
@@ -101,7 +104,11 @@ pub async fn tokens(State(app): State<Shared>, headers: HeaderMap) -> Response {
     match credentials(&app, &who).await {
         Ok(v) => respond(
             StatusCode::OK,
-            layout::page("Sessions and tokens", Some(&who), tokens_body(&who, &v, None)),
+            layout::page(
+                "Sessions and tokens",
+                Some(&who),
+                tokens_body(&who, &v, None),
+            ),
         ),
         Err(f) => refused(&who, &f),
     }
