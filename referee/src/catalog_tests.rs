@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ImportRow, Owner, PoolSpec};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller};
 
-use crate::store::Store;
-use crate::tower::{Timing, Tower};
-use crate::turn::Turn;
+use crate::core::tower::{Timing, Tower};
+use crate::core::turn::Turn;
+use crate::shell::store::Store;
 
 const TIMING: Timing = Timing {
     host_timeout: Duration::from_secs(3),
@@ -17,12 +17,12 @@ const TIMING: Timing = Timing {
 };
 
 struct Fixture {
-    store: crate::test_store::TestStore,
+    store: crate::shell::test_store::TestStore,
     tower: Tower,
 }
 
 fn fixture() -> Fixture {
-    let store = crate::test_store::store();
+    let store = crate::shell::test_store::store();
     Fixture {
         tower: store.tower(),
         store,
@@ -44,7 +44,7 @@ impl Fixture {
         let out = calls
             .into_iter()
             .map(|c| {
-                crate::fetch::api(
+                crate::shell::history::api(
                     &mut self.tower,
                     caller,
                     ApiCall::Catalog(c),
@@ -467,7 +467,7 @@ fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_k
     assert!(!f.tower.catalog.servers["a"].fresh_key);
     let audit_before = f.keys("audit/rec/");
     let mut t = Turn::default();
-    crate::fetch::api(
+    crate::shell::history::api(
         &mut f.tower,
         &acme(),
         ApiCall::HostRemove {
@@ -488,7 +488,7 @@ fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_k
     // A beat its agent sent before the front door learnt of the removal
     // does not bring the host back (nor in the default tenant).
     let mut t = Turn::default();
-    let beat = crate::events::Beat {
+    let beat = crate::core::events::Beat {
         incarnation: 1,
         labels: Default::default(),
         busy: None,
@@ -526,7 +526,7 @@ fn an_agent_started_before_its_enrolment_knocks_pending_and_is_enrolled() {
     f.one(&acme(), provision(&["a"], None)).unwrap();
     let public = "3".repeat(40);
     let mut t = Turn::default();
-    crate::fetch::api(
+    crate::shell::history::api(
         &mut f.tower,
         &Caller::internal("default", "majordomo"),
         ApiCall::KeysPending {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use vigie_wire::tower::{ApiCall, ApiFaultKind, Caller};
 
-use crate::turn::Turn;
+use crate::core::turn::Turn;
 
 fn key(i: usize) -> String {
     // 40 characters of the Z85 alphabet, distinct per i.
@@ -16,13 +16,13 @@ fn key(i: usize) -> String {
 
 #[test]
 fn one_key_cannot_be_enrolled_for_two_hosts_even_in_one_turn() {
-    let s = crate::test_store::store();
+    let s = crate::shell::test_store::store();
     let mut tower = s.tower();
     let db = &s.db;
     let caller = Caller::internal("default", "t");
     let mut turn = Turn::default();
     let mut add = |host: &str, turn: &mut Turn| {
-        crate::fetch::api(
+        crate::shell::history::api(
             &mut tower,
             &caller,
             ApiCall::KeyAdd {

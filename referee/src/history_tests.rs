@@ -10,14 +10,14 @@ use vigie_wire::tower::{
     ApiAnswer, ApiCall, AuditFilter, AuditRecord, Caller, ChangeState, ChangeView,
 };
 
-use crate::audit::{self, AuditChain};
-use crate::codec::encode;
-use crate::mem_store::MemStore;
-use crate::model::{change_id, change_key, done_key, ChangeRecord, NEXT_SEQ_KEY};
-use crate::store::{Entries, Entry, Store, StoreError, Writes};
-use crate::test_store::TIMING;
-use crate::tower::{Tower, RECENT};
-use crate::turn::Turn;
+use crate::core::audit::{self, AuditChain};
+use crate::core::codec::encode;
+use crate::core::model::{change_id, change_key, done_key, ChangeRecord, NEXT_SEQ_KEY};
+use crate::core::tower::{Tower, RECENT};
+use crate::core::turn::Turn;
+use crate::shell::mem_store::MemStore;
+use crate::shell::store::{Entries, Entry, Store, StoreError, Writes};
+use crate::shell::test_store::TIMING;
 
 /// A store that counts what is read of it.
 #[derive(Default)]
@@ -114,7 +114,7 @@ fn a_start_loads_only_the_recent_finished_changes_and_an_old_one_still_answers()
         limit: 0,
     };
     let mut turn = Turn::default();
-    let answer = crate::fetch::api(
+    let answer = crate::shell::history::api(
         &mut tower,
         &caller,
         status,
@@ -185,7 +185,7 @@ fn audit_numbers(
     };
     let caller = Caller::internal("default", "op");
     let mut turn = Turn::default();
-    match crate::fetch::api(&mut tower, &caller, call, store, Instant::now(), &mut turn) {
+    match crate::shell::history::api(&mut tower, &caller, call, store, Instant::now(), &mut turn) {
         Ok(ApiAnswer::Audit(v)) => (
             v.iter().map(|r| r.tenant_seq).collect(),
             store.scanned.get(),

@@ -9,17 +9,17 @@ use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ImportRow, Owner, PoolSpec
 use vigie_wire::limits::Shares;
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, AuditRecord, Caller};
 
-use crate::store::Store;
-use crate::tower::Tower;
-use crate::turn::Turn;
+use crate::core::tower::Tower;
+use crate::core::turn::Turn;
+use crate::shell::store::Store;
 
 struct Fixture {
-    store: crate::test_store::TestStore,
+    store: crate::shell::test_store::TestStore,
     tower: Tower,
 }
 
 fn fixture(limits: Shares) -> Fixture {
-    let store = crate::test_store::store();
+    let store = crate::shell::test_store::store();
     let mut tower = store.tower();
     tower.limits = limits;
     Fixture { tower, store }
@@ -37,7 +37,7 @@ impl Fixture {
     /// One call in its own turn, the turn stored.
     fn call(&mut self, caller: &Caller, call: ApiCall) -> Result<ApiAnswer, ApiFault> {
         let mut t = Turn::default();
-        let out = crate::fetch::api(
+        let out = crate::shell::history::api(
             &mut self.tower,
             caller,
             call,
@@ -63,7 +63,7 @@ impl Fixture {
     fn audit(&self) -> Vec<AuditRecord> {
         self.store
             .db
-            .scan(crate::audit::PREFIX, None)
+            .scan(crate::core::audit::PREFIX, None)
             .map(|e| vigie_wire::decode(&e.unwrap().1).unwrap())
             .collect()
     }

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 use vigie_wire::change::StepResult;
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, Published, Report, ReportKind};
 
-use crate::store::Store;
-use crate::tower::Tower;
-use crate::turn::Turn;
+use crate::core::tower::Tower;
+use crate::core::turn::Turn;
+use crate::shell::store::Store;
 
 fn caller() -> Caller {
     Caller::internal("default", "t")
@@ -18,13 +18,13 @@ fn spec() -> vigie_wire::change::ChangeSpec {
 }
 
 struct Fixture {
-    store: crate::test_store::TestStore,
+    store: crate::shell::test_store::TestStore,
     tower: Tower,
     now: Instant,
 }
 
 fn fixture() -> Fixture {
-    let store = crate::test_store::store();
+    let store = crate::shell::test_store::store();
     Fixture {
         tower: store.tower(),
         store,
@@ -35,7 +35,7 @@ fn fixture() -> Fixture {
 impl Fixture {
     fn beat(&mut self, host: &str, inc: u64, busy: Option<&str>) -> Turn {
         let mut t = Turn::default();
-        let beat = crate::events::Beat {
+        let beat = crate::core::events::Beat {
             incarnation: inc,
             labels: Default::default(),
             busy,
@@ -51,7 +51,7 @@ impl Fixture {
             spec: spec(),
             target: target.into(),
         };
-        let answer = crate::fetch::api(
+        let answer = crate::shell::history::api(
             &mut self.tower,
             &caller(),
             call,
@@ -179,7 +179,7 @@ fn report_texts_are_bounded() {
             },
         },
     };
-    crate::events::bound(&mut r);
+    crate::core::events::bound(&mut r);
     let ReportKind::StepFinished { result, .. } = r.kind else {
         unreachable!()
     };
@@ -236,7 +236,7 @@ impl Fixture {
     /// A call, its turn finished and stored as the server would.
     fn call(&mut self, call: ApiCall) -> (Result<ApiAnswer, vigie_wire::tower::ApiFault>, Turn) {
         let mut t = Turn::default();
-        let r = crate::fetch::api(
+        let r = crate::shell::history::api(
             &mut self.tower,
             &caller(),
             call,
@@ -427,10 +427,11 @@ fn add_hosts(f: &mut Fixture, n: usize) -> Vec<String> {
             host: h.clone(),
             labels: [("fleet".to_owned(), "all".to_owned())].into(),
         };
-        crate::fetch::api(&mut f.tower, &caller(), call, &f.store.db, f.now, &mut t).unwrap();
+        crate::shell::history::api(&mut f.tower, &caller(), call, &f.store.db, f.now, &mut t)
+            .unwrap();
     }
     f.tower.finish_turn(&mut t);
-    crate::server::commit(&f.store.db, &mut t).unwrap();
+    crate::shell::server::commit(&f.store.db, &mut t).unwrap();
     hosts
 }
 
@@ -445,7 +446,8 @@ fn submit_stored(
         spec,
         target: "fleet=all".into(),
     };
-    let answer = crate::fetch::api(&mut f.tower, &caller(), call, &f.store.db, f.now, &mut t);
+    let answer =
+        crate::shell::history::api(&mut f.tower, &caller(), call, &f.store.db, f.now, &mut t);
     let answer = answer.map(|a| match a {
         ApiAnswer::Submitted(v) => {
             // The answer goes back in one frame.
@@ -459,7 +461,7 @@ fn submit_stored(
         other => panic!("{other:?}"),
     });
     f.tower.finish_turn(&mut t);
-    let stored = crate::server::commit(&f.store.db, &mut t);
+    let stored = crate::shell::server::commit(&f.store.db, &mut t);
     assert!(
         stored.is_ok(),
         "the turn's batch was refused, which stops the referee: {stored:?}"
@@ -470,7 +472,7 @@ fn submit_stored(
 #[test]
 fn the_largest_submissions_the_limits_allow_are_stored_in_one_batch_or_refused_whole() {
     let mut f = fixture();
-    let hosts = add_hosts(&mut f, crate::submission::MAX_SUBMIT_HOSTS);
+    let hosts = add_hosts(&mut f, crate::core::submission::MAX_SUBMIT_HOSTS);
     // The largest program: a file step whose content fills the value
     // limit, to every host.
     let big = vigie_wire::limits::MAX_VALUE - 4 * 1024;
@@ -484,7 +486,7 @@ fn the_largest_submissions_the_limits_allow_are_stored_in_one_batch_or_refused_w
     assert_eq!(stored, hosts.len());
     // What a turn counts for a change record is a bound on its size.
     for rec in f.tower.changes.values().take(10) {
-        assert!(crate::codec::encode(rec).len() <= rec.size_bound());
+        assert!(crate::core::codec::encode(rec).len() <= rec.size_bound());
     }
     // A title (copied into every change and its audit record) as big as
     // the value limit allows: never a batch Escalator refuses.
@@ -542,12 +544,12 @@ fn a_large_program_to_many_online_hosts_goes_out_over_several_turns() {
         spec: vigie_changes::parse_change("big.yml", &yaml).unwrap(),
         target: "on-*".into(),
     };
-    crate::fetch::api(&mut f.tower, &caller(), call, &f.store.db, f.now, &mut t).unwrap();
+    crate::shell::history::api(&mut f.tower, &caller(), call, &f.store.db, f.now, &mut t).unwrap();
     let first = orders(&t);
     assert!(first > 0, "some go out at once");
     assert!(
         first * vigie_wire::limits::MAX_VALUE
-            <= crate::tower::TURN_MAX_ORDER_BYTES + vigie_wire::limits::MAX_VALUE,
+            <= crate::core::tower::TURN_MAX_ORDER_BYTES + vigie_wire::limits::MAX_VALUE,
         "{first} copies of a 4 MiB program in one turn"
     );
     let mut sent = first;
@@ -644,7 +646,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
         let mut t = Turn::default();
         for h in hosts {
             let busy = plugs[h].1.as_ref().map(|(c, _)| c.clone());
-            let beat = crate::events::Beat {
+            let beat = crate::core::events::Beat {
                 incarnation: 1,
                 labels: Default::default(),
                 busy: busy.as_deref(),
@@ -654,7 +656,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
         }
         if turn_no < 120 && next(3) == 0 {
             let target = ["h1", "h2", "h3", "h*"][next(4) as usize];
-            if let Ok(ApiAnswer::Submitted(v)) = crate::fetch::api(
+            if let Ok(ApiAnswer::Submitted(v)) = crate::shell::history::api(
                 &mut f.tower,
                 &caller(),
                 ApiCall::Submit {
@@ -676,7 +678,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
             let h = hosts[next(3) as usize];
             let last = f.tower.hosts[h].queue.values().last().cloned();
             if let Some(id) = last {
-                let _ = crate::fetch::api(
+                let _ = crate::shell::history::api(
                     &mut f.tower,
                     &caller(),
                     ApiCall::Cancel { change: id },
@@ -715,7 +717,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
             .logs
             .iter()
             .filter_map(|l| match l {
-                crate::turn::Log::ReportRejected { reason, .. } => Some(reason.to_string()),
+                crate::core::turn::Log::ReportRejected { reason, .. } => Some(reason.to_string()),
                 _ => None,
             })
             .collect();
@@ -788,7 +790,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
     }
     let records = f.store.audit().unwrap();
     let head = f.tower.audit.clone();
-    crate::audit::verify_chain(records, &head).unwrap();
+    crate::core::audit::verify_chain(records, &head).unwrap();
 }
 
 /// Calls of one turn see each other's effects on the operators: two
@@ -805,7 +807,7 @@ fn operator_calls_in_one_turn_see_each_other() {
     };
     let mut t = Turn::default();
     for (name, key) in [("alice", 'a'), ("bob", 'b')] {
-        crate::fetch::api(
+        crate::shell::history::api(
             &mut f.tower,
             &acme,
             add(name, key),
@@ -818,7 +820,7 @@ fn operator_calls_in_one_turn_see_each_other() {
     f.store(t);
     let mut t = Turn::default();
     let revoke = |name: &str| ApiCall::OperatorRevoke { name: name.into() };
-    let first = crate::fetch::api(
+    let first = crate::shell::history::api(
         &mut f.tower,
         &acme,
         revoke("alice"),
@@ -827,7 +829,7 @@ fn operator_calls_in_one_turn_see_each_other() {
         &mut t,
     );
     assert!(first.is_ok(), "{first:?}");
-    let second = crate::fetch::api(
+    let second = crate::shell::history::api(
         &mut f.tower,
         &acme,
         revoke("bob"),
@@ -844,7 +846,8 @@ fn operator_calls_in_one_turn_see_each_other() {
         name: "alice".into(),
         public: "c".repeat(40),
     };
-    let revived = crate::fetch::api(&mut f.tower, &acme, rotate, &f.store.db, f.now, &mut t);
+    let revived =
+        crate::shell::history::api(&mut f.tower, &acme, rotate, &f.store.db, f.now, &mut t);
     assert!(
         revived.is_err(),
         "a revoked operator's key is not rotated back to life"
@@ -878,10 +881,10 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
     let mut t = Turn::default();
     let tower = Caller::internal("acme", "t");
     let maker = add("maker", 'm', &["operators.admin", "changes.submit"]);
-    crate::fetch::api(&mut f.tower, &tower, maker, &f.store.db, f.now, &mut t).unwrap();
+    crate::shell::history::api(&mut f.tower, &tower, maker, &f.store.db, f.now, &mut t).unwrap();
     // The maker mints a peer with operators.admin only.
     let minted = add("minted", 'p', &["operators.admin"]);
-    crate::fetch::api(
+    crate::shell::history::api(
         &mut f.tower,
         &as_op("maker"),
         minted,
@@ -897,16 +900,16 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
     let revoke = ApiCall::OperatorRevoke {
         name: "maker".into(),
     };
-    let err =
-        crate::fetch::api(&mut f.tower, &peer, revoke, &f.store.db, f.now, &mut t).unwrap_err();
+    let err = crate::shell::history::api(&mut f.tower, &peer, revoke, &f.store.db, f.now, &mut t)
+        .unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Forbidden, "{err}");
     assert!(err.message.contains("changes.submit"), "{err}");
     let rotate = ApiCall::OperatorRotateKey {
         name: "maker".into(),
         public: "x".repeat(40),
     };
-    let err =
-        crate::fetch::api(&mut f.tower, &peer, rotate, &f.store.db, f.now, &mut t).unwrap_err();
+    let err = crate::shell::history::api(&mut f.tower, &peer, rotate, &f.store.db, f.now, &mut t)
+        .unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Forbidden, "{err}");
     // Nothing changed: the maker is still active with its own key...
     f.store(t);
@@ -931,7 +934,7 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
     let revoke = ApiCall::OperatorRevoke {
         name: "minted".into(),
     };
-    crate::fetch::api(
+    crate::shell::history::api(
         &mut f.tower,
         &as_op("maker"),
         revoke,

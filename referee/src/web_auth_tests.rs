@@ -5,8 +5,8 @@
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFaultKind, Caller, Origin, Scope};
 use vigie_wire::web::{CredentialKind, WebAnswer, WebCall};
 
-use crate::tower::Tower;
-use crate::turn::Turn;
+use crate::core::tower::Tower;
+use crate::core::turn::Turn;
 
 fn admin() -> Caller {
     Caller {
@@ -24,13 +24,13 @@ fn tower_caller() -> Caller {
 }
 
 struct F {
-    store: crate::test_store::TestStore,
+    store: crate::shell::test_store::TestStore,
     tower: Tower,
 }
 
 impl F {
     fn new() -> Self {
-        let store = crate::test_store::store();
+        let store = crate::shell::test_store::store();
         let mut tower = store.tower();
         let mut t = Turn::default();
         assert!(tower.bootstrap_admin(&"a".repeat(40), &mut t).unwrap());
@@ -45,7 +45,7 @@ impl F {
         let out = calls
             .into_iter()
             .map(|(c, w)| {
-                crate::fetch::api(
+                crate::shell::history::api(
                     &mut self.tower,
                     &c,
                     ApiCall::Web(w),

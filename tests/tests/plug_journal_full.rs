@@ -3,32 +3,13 @@
 //! and once space returns it journals again and the queued change runs.
 //! The plug's state dir is a real tiny tmpfs filled by a real file.
 
-use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
-use vigie_tests::tmpfs::Tmpfs;
+use vigie_tests::tmpfs::{fill, Tmpfs};
 use vigie_tests::{Launcher, Setup};
 use vigie_wire::tower::{ApiCall, ChangeState};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Writes `path` until the filesystem is full.
-fn fill(path: &Path) -> anyhow::Result<u64> {
-    let mut f = std::fs::File::create(path)?;
-    let chunk = vec![0u8; 4096];
-    let mut written = 0u64;
-    loop {
-        match f.write(&chunk) {
-            Ok(0) => break,
-            Ok(n) => written += n as u64,
-            Err(e) if e.raw_os_error() == Some(28) => break,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    f.sync_all().ok();
-    Ok(written)
-}
 
 #[test]
 fn a_plug_that_cannot_journal_refuses_orders_and_runs_them_once_space_returns() -> anyhow::Result<()>

@@ -7,12 +7,11 @@
 //! when something else fills that disk, the logs give their space back to
 //! the journal: the host recovers by itself, nobody deletes a file.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use vigie_tests::tmpfs::Tmpfs;
+use vigie_tests::tmpfs::{fill, Tmpfs};
 use vigie_tests::{Launcher, Setup};
 use vigie_wire::tower::{ApiCall, ChangeState};
 
@@ -30,23 +29,6 @@ fn submit(tower: &Launcher, host: &str, yaml: &str) -> anyhow::Result<Vec<String
         target: host.into(),
     })?;
     Ok(views.into_iter().map(|v| v.id).collect())
-}
-
-/// Writes `path` until the filesystem is full.
-fn fill(path: &Path) -> anyhow::Result<u64> {
-    let mut f = std::fs::File::create(path)?;
-    let chunk = vec![0u8; 4096];
-    let mut written = 0u64;
-    loop {
-        match f.write(&chunk) {
-            Ok(0) => break,
-            Ok(n) => written += n as u64,
-            Err(e) if e.raw_os_error() == Some(28) => break,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    f.sync_all().ok();
-    Ok(written)
 }
 
 /// Every file of the plug's log store: name, size, mode.

@@ -412,21 +412,7 @@ fn follow_on_a_flood_is_paced_and_says_what_it_skipped() -> anyhow::Result<()> {
         }
     }
     let started = Instant::now();
-    let mut follow = Command::new(vigie_bin())
-        .args([
-            "--log-json",
-            "logs",
-            "web-1",
-            "--service",
-            "auto-shop-prod-web",
-            "--follow",
-        ])
-        .env("XDG_CONFIG_HOME", t.dir.path().join("xdg"))
-        .env("VIGIE_LOG", "warn,vigie=debug")
-        .env_remove("VIGIE_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+    let mut follow = follow_web_logs(&t)?;
     let printed = Arc::new(AtomicU64::new(0));
     let mut stdout = follow
         .stdout
@@ -550,21 +536,7 @@ fn bench_follow_on_a_flood_for_30_s() -> anyhow::Result<()> {
             Ok(())
         })
     };
-    let mut follow = Command::new(vigie_bin())
-        .args([
-            "--log-json",
-            "logs",
-            "web-1",
-            "--service",
-            "auto-shop-prod-web",
-            "--follow",
-        ])
-        .env("XDG_CONFIG_HOME", t.dir.path().join("xdg"))
-        .env("VIGIE_LOG", "warn,vigie=debug")
-        .env_remove("VIGIE_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+    let mut follow = follow_web_logs(&t)?;
     let mut stdout = follow
         .stdout
         .take()
@@ -624,4 +596,24 @@ fn bench_follow_on_a_flood_for_30_s() -> anyhow::Result<()> {
         mib(skipped)
     );
     Ok(())
+}
+
+/// `vigie logs web-1 --service auto-shop-prod-web --follow` with its
+/// events on stderr (JSON) and what it prints on stdout, both piped.
+fn follow_web_logs(t: &Launcher) -> std::io::Result<std::process::Child> {
+    Command::new(vigie_bin())
+        .args([
+            "--log-json",
+            "logs",
+            "web-1",
+            "--service",
+            "auto-shop-prod-web",
+            "--follow",
+        ])
+        .env("XDG_CONFIG_HOME", t.dir.path().join("xdg"))
+        .env("VIGIE_LOG", "warn,vigie=debug")
+        .env_remove("VIGIE_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
 }

@@ -200,6 +200,42 @@ fn signal_name(sig: i32) -> String {
 mod tests {
     use super::*;
 
+    /// Runs `line` in a shell as one step command rooted at `root`.
+    fn shell(root: &std::path::Path, line: &str, secs: u64, mark: &StepMark) -> StepResult {
+        run(&Invocation {
+            command: &Command::Shell(line.into()),
+            env: &[],
+            cwd: root,
+            pwd: root,
+            root,
+            timeout: Duration::from_secs(secs),
+            mark,
+            output: None,
+        })
+    }
+
+    /// Runs the test `name` again in a process of its own with
+    /// containment by subreaper (the mode is per process), and asserts it
+    /// passed there.
+    fn passes_under_a_subreaper(name: &str) {
+        if std::env::var_os(super::super::reap::CONTAIN_ENV).is_some() {
+            return;
+        }
+        let me = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(me)
+            .args(["--exact", name, "--nocapture"])
+            .env(super::super::reap::CONTAIN_ENV, "subreaper")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("1 passed"), "{text}");
+    }
+
     /// A command that leaves a process in the background (holding the
     /// output pipes) returns once it exits, and the process is killed
     /// with it: a step's commands never outlive the step.
@@ -208,25 +244,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let started = Instant::now();
         let mark = StepMark::fresh();
-        let result = run(&Invocation {
-            command: &Command::Shell("sleep 20 & echo $!".into()),
-            env: &[],
-            cwd: root.path(),
-            pwd: root.path(),
-            root: root.path(),
-            timeout: Duration::from_secs(30),
-            mark: &mark,
-            output: None,
-        });
+        let result = shell(root.path(), "sleep 20 & echo $!", 30, &mark);
         assert!(result.ok, "{}", result.summary);
         assert!(started.elapsed() < Duration::from_secs(10));
         let pid: u32 = result.stdout_tail.trim().parse().unwrap();
-        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = state.rsplit_once(')').map(|(_, rest)| rest.trim_start());
-        assert!(
-            state.is_none_or(|s| s.starts_with('Z') || s.starts_with('X')),
-            "still running: {state:?}"
-        );
+        assert!(dead(pid), "the background sleep {pid} is still running");
     }
 
     /// Whether `pid` is gone (or a zombie nobody reaped yet).
@@ -243,18 +265,8 @@ mod tests {
     fn a_process_escaping_the_mark_and_the_session_dies_with_the_step() {
         let root = tempfile::tempdir().unwrap();
         let mark = StepMark::fresh();
-        let result = run(&Invocation {
-            command: &Command::Shell(
-                "env -u VIGIE_STEP setsid -w sh -c 'sleep 100 & echo $!'".into(),
-            ),
-            env: &[],
-            cwd: root.path(),
-            pwd: root.path(),
-            root: root.path(),
-            timeout: Duration::from_secs(30),
-            mark: &mark,
-            output: None,
-        });
+        let line = "env -u VIGIE_STEP setsid -w sh -c 'sleep 100 & echo $!'";
+        let result = shell(root.path(), line, 30, &mark);
         assert!(result.ok, "{} {}", result.summary, result.stderr_tail);
         let pid: u32 = result.stdout_tail.trim().parse().unwrap();
         assert!(dead(pid), "the escaped sleep {pid} is still running");
@@ -264,26 +276,9 @@ mod tests {
     /// (in a process of its own, as a plug is: the mode is per process).
     #[test]
     fn a_process_escaping_the_mark_dies_with_the_step_under_a_subreaper() {
-        if std::env::var_os(super::super::reap::CONTAIN_ENV).is_some() {
-            return;
-        }
-        let me = std::env::current_exe().unwrap();
-        let out = std::process::Command::new(me)
-            .args([
-                "--exact",
-                "local::run::tests::a_process_escaping_the_mark_and_the_session_dies_with_the_step",
-                "--nocapture",
-            ])
-            .env(super::super::reap::CONTAIN_ENV, "subreaper")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{text}{}",
-            String::from_utf8_lossy(&out.stderr)
+        passes_under_a_subreaper(
+            "local::run::tests::a_process_escaping_the_mark_and_the_session_dies_with_the_step",
         );
-        assert!(text.contains("1 passed"), "{text}");
     }
 
     /// A service the step hands over (its pid in `VIGIE_SERVICE_PIDS`
@@ -296,16 +291,7 @@ mod tests {
         let line = r#"env -u VIGIE_STEP setsid -f sh -c 'echo $$ >>"$VIGIE_SERVICE_PIDS" && echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec sleep 100' "$PWD/kept" </dev/null >/dev/null 2>&1
 env -u VIGIE_STEP setsid -w sh -c 'sleep 100 >/dev/null 2>&1 & echo $!'
 until [ -s kept ]; do sleep 0.01; done; cat kept"#;
-        let result = run(&Invocation {
-            command: &Command::Shell(line.into()),
-            env: &[],
-            cwd: root.path(),
-            pwd: root.path(),
-            root: root.path(),
-            timeout: Duration::from_secs(60),
-            mark: &mark,
-            output: None,
-        });
+        let result = shell(root.path(), line, 60, &mark);
         assert!(result.ok, "{} {}", result.summary, result.stderr_tail);
         let pids: Vec<u32> = result
             .stdout_tail
@@ -328,16 +314,7 @@ until [ -s kept ]; do sleep 0.01; done; cat kept"#;
             use nix::sys::wait::{waitid, Id, WaitPidFlag};
             let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
             waitid(Id::Pid(Pid::from_raw(kept as i32)), flags).unwrap();
-            let next = run(&Invocation {
-                command: &Command::Shell("true".into()),
-                env: &[],
-                cwd: root.path(),
-                pwd: root.path(),
-                root: root.path(),
-                timeout: Duration::from_secs(60),
-                mark: &mark,
-                output: None,
-            });
+            let next = shell(root.path(), "true", 60, &mark);
             assert!(next.ok, "{}", next.summary);
             let left = std::path::Path::new(&format!("/proc/{kept}")).exists();
             assert!(!left, "the exited service {kept} was not reaped");
@@ -347,26 +324,9 @@ until [ -s kept ]; do sleep 0.01; done; cat kept"#;
     /// The same under a subreaper, in a process of its own.
     #[test]
     fn a_handed_over_service_outlives_the_step_under_a_subreaper() {
-        if std::env::var_os(super::super::reap::CONTAIN_ENV).is_some() {
-            return;
-        }
-        let me = std::env::current_exe().unwrap();
-        let out = std::process::Command::new(me)
-            .args([
-                "--exact",
-                "local::run::tests::a_handed_over_service_outlives_the_step_and_an_escape_does_not",
-                "--nocapture",
-            ])
-            .env(super::super::reap::CONTAIN_ENV, "subreaper")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{text}{}",
-            String::from_utf8_lossy(&out.stderr)
+        passes_under_a_subreaper(
+            "local::run::tests::a_handed_over_service_outlives_the_step_and_an_escape_does_not",
         );
-        assert!(text.contains("1 passed"), "{text}");
     }
 
     #[test]
@@ -389,16 +349,7 @@ until [ -s kept ]; do sleep 0.01; done; cat kept"#;
     #[test]
     fn a_killing_signal_is_reported() {
         let root = tempfile::tempdir().unwrap();
-        let result = run(&Invocation {
-            command: &Command::Shell("kill -TERM $$".into()),
-            env: &[],
-            cwd: root.path(),
-            pwd: root.path(),
-            root: root.path(),
-            timeout: Duration::from_secs(30),
-            mark: &StepMark::fresh(),
-            output: None,
-        });
+        let result = shell(root.path(), "kill -TERM $$", 30, &StepMark::fresh());
         assert!(!result.ok);
         assert_eq!(result.exit_code, None);
         assert_eq!(result.summary, "killed by signal SIGTERM");

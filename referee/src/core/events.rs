@@ -1,0 +1,412 @@
+//! Plugs' events: heartbeats (liveness, registration) and reports (the
+//! progress of a change, applied exactly once and in order).
+
+use std::time::Instant;
+
+use vigie_wire::change::StepResult;
+use vigie_wire::tower::{ChangeState, Labels, Report, ReportKind, StepStatus, StepView};
+
+use crate::core::audit::AuditAction;
+use crate::core::model::ChangeRecord;
+use crate::core::tower::Tower;
+use crate::core::turn::{Log, Turn};
+use crate::shell::clock::now_ms;
+
+/// Longest text kept from a plug's report (summaries, output tails): a
+/// change record holds every step's result and must stay well under
+/// Escalator's value limit.
+const MAX_TEXT: usize = 4 * 1024;
+/// Most labels a plug may announce, and the longest key or value.
+const MAX_LABELS: usize = 64;
+const MAX_LABEL_LEN: usize = 256;
+
+fn cut(s: &mut String) {
+    if s.len() > MAX_TEXT {
+        let mut at = s.len() - MAX_TEXT;
+        while !s.is_char_boundary(at) {
+            at += 1;
+        }
+        s.drain(..at);
+    }
+}
+
+/// Bounds what a report carries, whoever sent it: keeps the last bytes.
+pub fn bound(r: &mut Report) {
+    if let ReportKind::StepFinished { result, .. } | ReportKind::UndoFinished { result, .. } =
+        &mut r.kind
+    {
+        for s in [
+            &mut result.summary,
+            &mut result.stdout_tail,
+            &mut result.stderr_tail,
+        ] {
+            cut(s);
+        }
+        for d in [&mut result.before_digest, &mut result.after_digest]
+            .into_iter()
+            .flatten()
+        {
+            d.truncate(128);
+        }
+    }
+}
+
+/// An audit record a report makes: its step, action and result.
+type Audited = (Option<u32>, AuditAction, Option<StepResult>);
+
+/// Records a step's result, or its undo's; returns the audit action.
+fn record_result(s: &mut StepView, result: &StepResult, undo: bool) -> AuditAction {
+    let (status, action) = match (undo, result.ok) {
+        (false, true) => (StepStatus::Succeeded, AuditAction::StepApplied),
+        (false, false) => (StepStatus::Failed, AuditAction::StepFailed),
+        (true, true) => (StepStatus::Undone, AuditAction::StepUndone),
+        (true, false) => (StepStatus::UndoFailed, AuditAction::UndoFailed),
+    };
+    s.status = status;
+    let slot = if undo { &mut s.undo } else { &mut s.result };
+    *slot = Some(result.clone());
+    action
+}
+
+fn labels_ok(labels: &Labels) -> bool {
+    labels.len() <= MAX_LABELS
+        && labels
+            .iter()
+            .all(|(k, v)| k.len() <= MAX_LABEL_LEN && v.len() <= MAX_LABEL_LEN)
+}
+
+/// What a heartbeat says (see `PlugEvent::Heartbeat`).
+pub struct Beat<'a> {
+    pub incarnation: u64,
+    pub labels: Labels,
+    pub busy: Option<&'a str>,
+    pub refusing: Option<String>,
+}
+
+/// Tenant of hosts that register themselves (multi-tenancy comes with the
+/// majordomo, which will know the tenant of each agent's key).
+pub const DEFAULT_TENANT: &str = "default";
+
+impl Tower {
+    /// Adopts a plug's newer journal: numbering starts again, and the change
+    /// it was running, if any, is over — its outcome on the host is unknown.
+    /// Returns false for a message of an older journal (ignored).
+    fn incarnation(&mut self, host: &str, inc: u64, now: Instant, turn: &mut Turn) -> bool {
+        let Some(h) = self.hosts.get_mut(host) else {
+            return true;
+        };
+        if inc == h.rec.incarnation {
+            return true;
+        }
+        if inc < h.rec.incarnation {
+            return false;
+        }
+        let first = h.rec.incarnation == 0;
+        h.rec.incarnation = inc;
+        h.rec.report_seq = 0;
+        turn.dirty_hosts.insert(host.to_owned());
+        if first {
+            return true;
+        }
+        turn.logs.push(Log::HostReset {
+            host: host.to_owned(),
+            incarnation: inc,
+        });
+        let Some(id) = h.queue.values().next().cloned() else {
+            return true;
+        };
+        let Some(rec) = self.changes.get_mut(&id) else {
+            return true;
+        };
+        match rec.view.state {
+            // Never accepted by the old journal: the new plug gets it anew.
+            ChangeState::Queued => {}
+            ChangeState::Dispatched if !rec.accepted => {}
+            _ => {
+                rec.view.state = ChangeState::RollbackFailed {
+                    failed_step: None,
+                    interrupted: true,
+                    stopped: false,
+                };
+                rec.view.updated_ms = now_ms();
+                let view = rec.view.clone();
+                turn.dirty_change(&id, rec.size_bound());
+                turn.logs.push(Log::ChangeFinished {
+                    change: id,
+                    host: host.to_owned(),
+                    state: view.state.word(),
+                    tenant: view.tenant.clone(),
+                    took_ms: view.updated_ms.saturating_sub(view.submitted_ms),
+                });
+                let r = vigie_wire::change::StepResult::failed(
+                    "the host's journal was lost: outcome unknown",
+                );
+                self.audit(turn, &view, None, AuditAction::HostReset, Some(&r));
+                self.dequeue(host, view.seq, turn);
+                self.pump(host, now, turn);
+            }
+        }
+        true
+    }
+
+    pub fn heartbeat(&mut self, host: &str, beat: Beat, now: Instant, turn: &mut Turn) {
+        let Beat {
+            incarnation,
+            labels,
+            busy,
+            refusing,
+        } = beat;
+        let refusing = refusing.map(|mut r| {
+            cut(&mut r);
+            r
+        });
+        if vigie_changes::validate_host_id(host).is_err() || !labels_ok(&labels) {
+            tracing::warn!(event = "heartbeat_rejected", host);
+            return;
+        }
+        if !self.hosts.contains_key(host) {
+            if self.keys.values().any(|k| k.host == host) {
+                // A remote host removed by its tenant: a beat its agent sent
+                // before the front door learnt of the revocation must not
+                // bring it back (in another tenant, at that).
+                tracing::info!(event = "heartbeat_ignored", host, reason = "removed");
+                return;
+            }
+            // Labels are the tower's to give (operators, setup rules),
+            // never the host's: what it announces is only "reported".
+            self.new_host(DEFAULT_TENANT, host, Labels::new(), turn);
+        }
+        let Some(h) = self.hosts.get_mut(host) else {
+            return;
+        };
+        h.reported = labels;
+        if incarnation == 0 {
+            self.issue_incarnation(host, turn);
+            return;
+        }
+        h.last_seen = Some(now);
+        if !self.incarnation(host, incarnation, now, turn) {
+            return;
+        }
+        self.beat_alive(host, refusing, busy, now, turn);
+    }
+
+    /// A plug with a new journal: hand it the next incarnation (again, if
+    /// the first hand-out was lost). It is not online before it uses it.
+    fn issue_incarnation(&mut self, host: &str, turn: &mut Turn) {
+        let Some(h) = self.hosts.get_mut(host) else {
+            return;
+        };
+        let next = if h.rec.issued > h.rec.incarnation {
+            h.rec.issued
+        } else {
+            h.rec.issued.max(h.rec.incarnation) + 1
+        };
+        if next != h.rec.issued {
+            h.rec.issued = next;
+            turn.dirty_hosts.insert(host.to_owned());
+            turn.logs.push(Log::IncarnationIssued {
+                host: host.to_owned(),
+                incarnation: next,
+            });
+        }
+        if h.online {
+            h.online = false;
+            turn.logs.push(Log::HostOffline {
+                host: host.to_owned(),
+            });
+        }
+        turn.publish.push((
+            vec![vigie_wire::tower::host_topic(host)],
+            vigie_wire::tower::Published::Incarnation {
+                host: host.to_owned(),
+                incarnation: next,
+            },
+        ));
+    }
+
+    /// A beat of the host's current incarnation: its refusal, coming
+    /// online, and the change it says it runs.
+    fn beat_alive(
+        &mut self,
+        host: &str,
+        refusing: Option<String>,
+        busy: Option<&str>,
+        now: Instant,
+        turn: &mut Turn,
+    ) {
+        let Some(h) = self.hosts.get_mut(host) else {
+            return;
+        };
+        if h.refusing != refusing {
+            turn.logs.push(match &refusing {
+                Some(reason) => Log::HostRefusing {
+                    host: host.to_owned(),
+                    reason: reason.clone(),
+                },
+                None => Log::HostResumed {
+                    host: host.to_owned(),
+                },
+            });
+            h.refusing = refusing;
+            // An order it refused is sent again now, not after a resend delay.
+            h.last_order = None;
+            self.pump(host, now, turn);
+        }
+        let Some(h) = self.hosts.get_mut(host) else {
+            return;
+        };
+        if !h.online {
+            h.online = true;
+            turn.logs.push(Log::HostOnline {
+                host: host.to_owned(),
+            });
+            self.pump(host, now, turn);
+        }
+        // A plug running the head change has it, whether or not its
+        // `Accepted` report got through: no need to send the order again.
+        if let Some(busy) = busy {
+            if let Some(rec) = self.changes.get_mut(busy) {
+                if rec.view.host == host
+                    && rec.view.state == ChangeState::Dispatched
+                    && !rec.accepted
+                {
+                    rec.accepted = true;
+                    turn.dirty_change(busy, rec.size_bound());
+                }
+            }
+        }
+    }
+
+    pub fn report(&mut self, r: Report, now: Instant, turn: &mut Turn) {
+        let reject = |turn: &mut Turn, reason| {
+            turn.logs.push(Log::ReportRejected {
+                host: r.host.clone(),
+                seq: r.seq,
+                reason,
+            })
+        };
+        if !self.hosts.contains_key(&r.host) {
+            return reject(turn, "unknown_host");
+        }
+        if !self.incarnation(&r.host, r.incarnation, now, turn) {
+            return reject(turn, "old_incarnation");
+        }
+        let Some(h) = self.hosts.get_mut(&r.host) else {
+            return;
+        };
+        if r.seq <= h.rec.report_seq {
+            // Already applied: the plug missed our acknowledgement.
+            turn.acks.insert(r.host.clone());
+            return;
+        }
+        if r.seq != h.rec.report_seq + 1 {
+            // A gap: the plug resends everything unacknowledged, in order.
+            return reject(turn, "out_of_order");
+        }
+        h.rec.report_seq = r.seq;
+        turn.dirty_hosts.insert(r.host.clone());
+        turn.acks.insert(r.host.clone());
+        let Some(rec) = self.changes.get_mut(&r.change) else {
+            return reject(turn, "unknown_change");
+        };
+        if rec.view.host != r.host || rec.view.state == ChangeState::Queued {
+            return reject(turn, "not_in_flight");
+        }
+        let audit = match apply(rec, r.kind, (&r.host, &r.change), turn) {
+            Ok(audit) => audit,
+            Err(reason) => return reject(turn, reason),
+        };
+        let view = rec.view.clone();
+        // Its record grows by this report's result within the turn: that
+        // much is counted by the audit record below, which holds it too.
+        turn.dirty_change(&view.id, rec.size_bound());
+        if let Some((step, action, result)) = audit {
+            let mut result = result;
+            if action == AuditAction::Finished {
+                result = Some(vigie_wire::change::StepResult::ok(view.state.word()));
+            }
+            self.audit(turn, &view, step, action, result.as_ref());
+        }
+        if view.state.is_final() {
+            self.dequeue(&view.host, view.seq, turn);
+            self.pump(&view.host, now, turn);
+        }
+    }
+}
+
+/// What one in-order report of a change in flight does to its record;
+/// the audit record it makes, or why it is rejected.
+fn apply(
+    rec: &mut ChangeRecord,
+    kind: ReportKind,
+    (host, change): (&str, &str),
+    turn: &mut Turn,
+) -> Result<Option<Audited>, &'static str> {
+    let (host, change) = (host.to_owned(), change.to_owned());
+    let view = &mut rec.view;
+    view.updated_ms = now_ms();
+    let step_ok = |step: u32, n: usize| (step as usize) < n;
+    let mut audit = None;
+    match kind {
+        ReportKind::Accepted => {
+            rec.accepted = true;
+            turn.logs.push(Log::ChangeAccepted { change, host });
+        }
+        ReportKind::StepStarted { step } if step_ok(step, view.steps.len()) => {
+            view.state = ChangeState::Running { step };
+            view.steps[step as usize].status = StepStatus::Running;
+            turn.logs.push(Log::StepStarted { change, host, step });
+        }
+        ReportKind::StepFinished { step, result } if step_ok(step, view.steps.len()) => {
+            let action = record_result(&mut view.steps[step as usize], &result, false);
+            turn.logs.push(Log::StepResult {
+                change,
+                host,
+                step,
+                undo: false,
+                ok: result.ok,
+                summary: result.summary.clone(),
+                kind: view.steps[step as usize].kind.clone(),
+            });
+            audit = Some((Some(step), action, Some(result)));
+        }
+        ReportKind::UndoStarted { step } if step_ok(step, view.steps.len()) => {
+            view.state = ChangeState::RollingBack { step };
+            view.steps[step as usize].status = StepStatus::Undoing;
+        }
+        ReportKind::UndoFinished { step, result } if step_ok(step, view.steps.len()) => {
+            let action = record_result(&mut view.steps[step as usize], &result, true);
+            turn.logs.push(Log::StepResult {
+                change,
+                host,
+                step,
+                undo: true,
+                ok: result.ok,
+                summary: result.summary.clone(),
+                kind: view.steps[step as usize].kind.clone(),
+            });
+            audit = Some((Some(step), action, Some(result)));
+        }
+        ReportKind::Finished { outcome } => {
+            view.state = outcome.into();
+            for s in view
+                .steps
+                .iter_mut()
+                .filter(|s| s.status == StepStatus::Pending)
+            {
+                s.status = StepStatus::Skipped;
+            }
+            turn.logs.push(Log::ChangeFinished {
+                change,
+                host,
+                state: view.state.word(),
+                tenant: view.tenant.clone(),
+                took_ms: view.updated_ms.saturating_sub(view.submitted_ms),
+            });
+            audit = Some((None, AuditAction::Finished, None));
+        }
+        _ => return Err("bad_step_index"),
+    }
+    Ok(audit)
+}

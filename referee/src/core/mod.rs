@@ -1,0 +1,44 @@
+//! The referee's decisions and the state they decide on: what a call, a
+//! plug's event or a tick does, given the tower's memory and what the
+//! shell read for it. No socket, no store, no clock: the shell passes
+//! what they hold (`referee_core_does_no_io` in the tidy test).
+
+pub mod api;
+pub mod apps;
+pub mod audit;
+pub mod audit_query;
+pub mod audit_read;
+pub mod catalog;
+pub mod catalog_calls;
+pub mod catalog_log;
+pub mod codec;
+pub mod deployments;
+pub mod events;
+pub mod fetch;
+pub mod grants;
+pub mod health;
+pub mod host_labels;
+pub mod idem;
+pub mod ips;
+pub mod keys;
+pub mod labels;
+pub mod lifecycle;
+pub mod model;
+pub mod observe;
+pub mod observed;
+pub mod operators;
+pub mod paging;
+pub mod provision;
+pub mod regrant;
+pub mod replay;
+pub mod rollouts;
+pub mod scope;
+pub mod servers;
+pub mod servers_life;
+pub mod setup_hosts;
+pub mod submission;
+pub mod table;
+pub mod tower;
+pub mod turn;
+pub mod web_auth;
+pub mod web_keys;

@@ -1,0 +1,60 @@
+//! An operator's call answered once per idempotency key (see `idem`): a
+//! retry after a lost reply gets the first answer instead of acting twice.
+
+use std::time::Instant;
+
+use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller, IdemKey};
+
+use crate::core::fetch::Fetched;
+use crate::core::idem::{digest, idem_key, IdemRecord, Stored};
+use crate::core::tower::Tower;
+use crate::core::turn::Turn;
+use crate::shell::clock::now_ms;
+
+impl Tower {
+    /// An operator's call, answered once per idempotency key.
+    pub fn idempotent(
+        &mut self,
+        caller: &Caller,
+        call: ApiCall,
+        idem: Option<IdemKey>,
+        db: &Fetched,
+        now: Instant,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        let Some(key) = idem.filter(|_| call.mutates()) else {
+            return self.api(caller, call, db, now, turn);
+        };
+        let at = idem_key(caller, &key);
+        let digest = digest(caller, &call);
+        if let Some(rec) = self.idem.records.get(&at) {
+            if rec.digest != digest {
+                return Err(ApiFault::new(
+                    ApiFaultKind::Conflict,
+                    format!("idempotency key {} was used for another call", key.as_str()),
+                ));
+            }
+            tracing::info!(event = "call_replayed", operator = %caller.operator, key = key.as_str());
+            return match rec.answer.clone() {
+                Stored::Answer(a) => Ok(a),
+                Stored::Changes(ids) => Ok(ApiAnswer::Submitted(
+                    ids.iter()
+                        .map(|id| self.find(caller, id, db))
+                        .collect::<Result<_, _>>()?,
+                )),
+            };
+        }
+        let answer = self.api(caller, call, db, now, turn)?;
+        let stored = match &answer {
+            ApiAnswer::Submitted(v) => Stored::Changes(v.iter().map(|c| c.id.clone()).collect()),
+            other => Stored::Answer(other.clone()),
+        };
+        let rec = IdemRecord {
+            at_ms: now_ms(),
+            digest,
+            answer: stored,
+        };
+        self.idem.records.put(turn, at, rec);
+        Ok(answer)
+    }
+}

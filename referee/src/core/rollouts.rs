@@ -1,0 +1,485 @@
+//! Deploys run by the tower (issue 19): an operator's `Start` stores a
+//! rollout under `rollout/<tenant>/<app>/<environment>`, which is also
+//! the environment's lock — a second `Start` while it has not ended is a
+//! conflict naming who holds it and since when, unless `force_unlock`
+//! (audited `deploy_unlocked`, for a tower that lost track: the unlocked
+//! rollout's daemon finds its next `Progress` refused and stops). The
+//! deploy daemon lists the rollouts not ended (`Rollouts`) and records
+//! each one's state before it acts (`Progress`, checked against the
+//! rollout's id), with the lines its operator follows (`Rollout`).
+
+use vigie_deployer::{parse_environment, MAX_ENV_FILE};
+use vigie_wire::deploy::{DeployAnswer, DeployCall, Rollout, RolloutEnd, RolloutLine};
+use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin};
+
+use crate::core::audit::AuditAction;
+use crate::core::codec::{decode, encode};
+use crate::core::fetch::Fetched;
+use crate::core::model::{rollout_key, ROLLOUT_PREFIX as PREFIX};
+use crate::core::scope::Visible;
+use crate::core::tower::Tower;
+use crate::core::turn::Turn;
+use crate::shell::clock::now_ms;
+
+fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
+    ApiFault::new(kind, msg)
+}
+
+fn storage(e: impl std::fmt::Display) -> ApiFault {
+    fault(ApiFaultKind::Storage, e.to_string())
+}
+
+/// The stored rollout of `key`, counting this turn's writes.
+fn stored(db: &Fetched, turn: &Turn, key: &[u8]) -> Result<Option<Rollout>, ApiFault> {
+    crate::core::deployments::current(db, turn, key)?
+        .map(|bytes| decode(key, &bytes).map_err(storage))
+        .transpose()
+}
+
+/// `ms` since the epoch as RFC 3339 UTC, to the second.
+pub(crate) fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+/// Who holds a rollout's environment, for a refusal.
+fn holder(r: &Rollout) -> String {
+    format!(
+        "{}/{} is being deployed by {} since {} (rollout {}): follow it with `vigie deployments watch {}/{}`; \
+         if the tower lost track of it, deploy again with --force-unlock",
+        r.app,
+        r.environment,
+        r.operator,
+        utc(r.started_ms),
+        r.id,
+        r.app,
+        r.environment
+    )
+}
+
+/// A rollout's id: unique per environment and start, and never the id of
+/// the rollout it follows (chained to it: two starts in one millisecond,
+/// a force-unlock's, differ).
+fn rollout_id(tenant: &str, app: &str, environment: &str, at_ms: u64, before: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let text = format!("{tenant}/{app}/{environment}/{at_ms}/{before}");
+    let sum = Sha256::digest(text.as_bytes());
+    let hex: String = sum.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("d{hex}")
+}
+
+impl Tower {
+    pub(crate) fn rollout_call(
+        &mut self,
+        caller: &Caller,
+        call: DeployCall,
+        db: &Fetched,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, ApiFault> {
+        let answer = match call {
+            DeployCall::Start {
+                file,
+                text,
+                parallel,
+                from_maintenance,
+                force_unlock,
+            } => {
+                let start = Start {
+                    file,
+                    text,
+                    parallel,
+                    from_maintenance,
+                    force_unlock,
+                };
+                self.start_rollout(caller, start, db, turn)?
+            }
+            DeployCall::Rollout { app, environment } => {
+                // Its lines name any host of the environment.
+                if !Visible::of(caller).unscoped() {
+                    return Err(fault(
+                        ApiFaultKind::Forbidden,
+                        format!(
+                            "operator {} may not follow deploys: needs changes.read over every host",
+                            caller.operator
+                        ),
+                    ));
+                }
+                let key = rollout_key(&caller.tenant, &app, &environment);
+                let found = stored(db, turn, &key)?.map(|mut r| {
+                    r.state.clear();
+                    Box::new(r)
+                });
+                DeployAnswer::Rollout(found)
+            }
+            DeployCall::Rollouts => {
+                tower_only(caller)?;
+                DeployAnswer::Rollouts(open_rollouts(db, turn)?)
+            }
+            p @ DeployCall::Progress { .. } => {
+                tower_only(caller)?;
+                self.rollout_progress(p, db, turn)?
+            }
+            DeployCall::List | DeployCall::Record { .. } => {
+                return Err(fault(ApiFaultKind::Invalid, "not a rollout call"))
+            }
+        };
+        Ok(ApiAnswer::Deploy(answer))
+    }
+
+    /// The deploy daemon's record of a running rollout: its state, its
+    /// new lines, its end.
+    fn rollout_progress(
+        &mut self,
+        call: DeployCall,
+        db: &Fetched,
+        turn: &mut Turn,
+    ) -> Result<DeployAnswer, ApiFault> {
+        let DeployCall::Progress {
+            tenant,
+            app,
+            environment,
+            id,
+            state,
+            said_before,
+            lines,
+            end,
+        } = call
+        else {
+            return Err(fault(ApiFaultKind::Invalid, "not a progress call"));
+        };
+        let key = rollout_key(&tenant, &app, &environment);
+        let mut r = stored(db, turn, &key)?
+            .filter(|r| r.id == id && r.end.is_none())
+            .ok_or_else(|| {
+                fault(
+                    ApiFaultKind::Conflict,
+                    format!("rollout {id} of {app}/{environment} is not running"),
+                )
+            })?;
+        let now = now_ms();
+        r.state = state;
+        // Lines a retried call already brought are not said twice.
+        let known = r.said.saturating_sub(said_before);
+        let fresh: Vec<String> = lines
+            .into_iter()
+            .skip(usize::try_from(known).unwrap_or(usize::MAX))
+            .collect();
+        r.said += fresh.len() as u64;
+        r.lines.extend(
+            fresh
+                .into_iter()
+                .map(|text| RolloutLine { at_ms: now, text }),
+        );
+        let over = r.lines.len().saturating_sub(Rollout::MAX_LINES);
+        r.lines.drain(..over);
+        if let Some(end) = end {
+            r.end = Some(end);
+            r.ended_ms = Some(now);
+            let summary = format!("{app}/{environment} rollout {id}: {}", end.word());
+            let by = Caller::internal(&tenant, &r.operator);
+            self.audit_host(turn, &by, "", AuditAction::DeployEnded, summary);
+        }
+        turn.put(key, encode(&r));
+        Ok(DeployAnswer::Recorded)
+    }
+
+    fn start_rollout(
+        &mut self,
+        caller: &Caller,
+        s: Start,
+        db: &Fetched,
+        turn: &mut Turn,
+    ) -> Result<DeployAnswer, ApiFault> {
+        // An environment spans hosts: deploying it needs `changes.submit`
+        // over every host, like recording it.
+        if !Visible::of(caller).unscoped() {
+            return Err(fault(
+                ApiFaultKind::Forbidden,
+                format!(
+                    "operator {} may not deploy: needs changes.submit over every host",
+                    caller.operator
+                ),
+            ));
+        }
+        if s.text.len() > MAX_ENV_FILE || s.file.len() > 4096 {
+            return Err(fault(
+                ApiFaultKind::Invalid,
+                "the environment file is too large",
+            ));
+        }
+        let env = parse_environment(&s.file, &s.text)
+            .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
+        let (app, environment) = (env.key.app.to_string(), env.key.environment.to_string());
+        let key = rollout_key(&caller.tenant, &app, &environment);
+        let now = now_ms();
+        let last = stored(db, turn, &key)?;
+        let before = last.as_ref().map_or(String::new(), |r| r.id.clone());
+        if let Some(mut held) = last.filter(|r| r.end.is_none()) {
+            if !s.force_unlock {
+                return Err(fault(ApiFaultKind::Conflict, holder(&held)));
+            }
+            let summary = format!(
+                "{app}/{environment}: rollout {} of {} (since {}) unlocked",
+                held.id,
+                held.operator,
+                utc(held.started_ms)
+            );
+            held.end = Some(RolloutEnd::Unlocked);
+            held.ended_ms = Some(now);
+            held.unlocked_by = Some(caller.operator.clone());
+            turn.put(key.clone(), encode(&held));
+            self.audit_host(turn, caller, "", AuditAction::DeployUnlocked, summary);
+        }
+        let id = rollout_id(&caller.tenant, &app, &environment, now, &before);
+        let r = Rollout {
+            id: id.clone(),
+            tenant: caller.tenant.clone(),
+            app: app.clone(),
+            environment: environment.clone(),
+            operator: caller.operator.clone(),
+            started_ms: now,
+            file: s.file,
+            text: s.text,
+            parallel: s.parallel.clamp(1, 1000),
+            from_maintenance: s.from_maintenance,
+            state: Vec::new(),
+            lines: Vec::new(),
+            said: 0,
+            end: None,
+            ended_ms: None,
+            unlocked_by: None,
+        };
+        turn.put(key, encode(&r));
+        let summary = format!("{app}/{environment}: rollout {id} started");
+        self.audit_host(turn, caller, "", AuditAction::DeployStarted, summary);
+        Ok(DeployAnswer::Started { id })
+    }
+}
+
+struct Start {
+    file: String,
+    text: String,
+    parallel: u32,
+    from_maintenance: bool,
+    force_unlock: bool,
+}
+
+fn tower_only(caller: &Caller) -> Result<(), ApiFault> {
+    match caller.origin {
+        Origin::Tower => Ok(()),
+        Origin::Operator { .. } => Err(fault(
+            ApiFaultKind::Forbidden,
+            "only the tower's deploy daemon makes this call",
+        )),
+    }
+}
+
+/// Every rollout not ended, all tenants, this turn's writes included.
+fn open_rollouts(db: &Fetched, turn: &Turn) -> Result<Vec<Rollout>, ApiFault> {
+    let mut all: Vec<Rollout> = db
+        .scan(PREFIX.as_bytes())
+        .map_err(storage)?
+        .iter()
+        .map(|(k, v)| decode(k, v).map_err(storage))
+        .collect::<Result<_, _>>()?;
+    for (key, value) in &turn.writes {
+        if let (true, Some(value)) = (key.starts_with(PREFIX.as_bytes()), value) {
+            let r: Rollout = decode(key, value).map_err(storage)?;
+            all.retain(|o| {
+                (&o.tenant, &o.app, &o.environment) != (&r.tenant, &r.app, &r.environment)
+            });
+            all.push(r);
+        }
+    }
+    all.retain(|r| r.end.is_none());
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use vigie_wire::deploy::{DeployAnswer, DeployCall, RolloutEnd};
+    use vigie_wire::tower::{ApiAnswer, ApiFaultKind, Caller, Origin};
+
+    use crate::core::tower::Tower;
+    use crate::core::turn::Turn;
+
+    /// A deployments call as the referee's loop answers it.
+    fn deploy(
+        tower: &mut Tower,
+        who: &Caller,
+        call: DeployCall,
+        db: &crate::shell::mem_store::MemStore,
+        turn: &mut Turn,
+    ) -> Result<ApiAnswer, vigie_wire::tower::ApiFault> {
+        let call = vigie_wire::tower::ApiCall::Deploy(call);
+        crate::shell::history::api(tower, who, call, db, std::time::Instant::now(), turn)
+    }
+
+    const ENV: &str = "app: shop\nenvironment: prod\nhosts: web-1\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health:\n      http: /h\n";
+
+    fn start(force_unlock: bool) -> DeployCall {
+        DeployCall::Start {
+            file: "env.yml".into(),
+            text: ENV.into(),
+            parallel: 1,
+            from_maintenance: false,
+            force_unlock,
+        }
+    }
+
+    fn operator(name: &str) -> Caller {
+        Caller {
+            origin: Origin::Operator {
+                home: "acme".into(),
+            },
+            ..Caller::internal("acme", name)
+        }
+    }
+
+    fn audits(turn: &Turn, action: &str) -> usize {
+        turn.writes
+            .iter()
+            .filter(|(k, v)| {
+                k.starts_with(b"audit/rec/")
+                    && v.as_ref()
+                        .is_some_and(|v| String::from_utf8_lossy(v).contains(action))
+            })
+            .count()
+    }
+
+    fn started(answer: Result<ApiAnswer, vigie_wire::tower::ApiFault>) -> String {
+        match answer {
+            Ok(ApiAnswer::Deploy(DeployAnswer::Started { id })) => id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn watch() -> DeployCall {
+        DeployCall::Rollout {
+            app: "shop".into(),
+            environment: "prod".into(),
+        }
+    }
+
+    fn progress(id: &str, said_before: u64, end: Option<RolloutEnd>) -> DeployCall {
+        DeployCall::Progress {
+            tenant: "acme".into(),
+            app: "shop".into(),
+            environment: "prod".into(),
+            id: id.into(),
+            state: b"{}".to_vec(),
+            said_before,
+            lines: vec!["hello".into()],
+            end,
+        }
+    }
+
+    /// Issue 19: two deploys of one environment at once — the second is
+    /// refused, naming who holds it and since when; `--force-unlock`
+    /// takes it over, audited, and the first one's daemon is refused.
+    #[test]
+    fn one_deploy_at_a_time_per_environment_and_an_audited_force_unlock() {
+        let s = crate::shell::test_store::store();
+        let mut tower = s.tower();
+        let db = &s.db;
+        let mut turn = Turn::default();
+        let alice = operator("alice");
+        let first = started(deploy(&mut tower, &alice, start(false), db, &mut turn));
+        let bob = operator("bob");
+        let err = deploy(&mut tower, &bob, start(false), db, &mut turn).unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::Conflict);
+        assert!(
+            err.message.contains("by alice since 20") && err.message.contains(&first),
+            "{err}"
+        );
+        let second = started(deploy(&mut tower, &bob, start(true), db, &mut turn));
+        assert_ne!(first, second);
+        assert_eq!(audits(&turn, "deploy_unlocked"), 1);
+        let daemon = Caller::internal(crate::TOWER_TENANT, "deployd");
+        let err = deploy(
+            &mut tower,
+            &daemon,
+            progress(&first, 0, None),
+            db,
+            &mut turn,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::Conflict, "the unlocked one stops");
+        // A call retried after a lost answer does not say its lines twice.
+        for _ in 0..2 {
+            deploy(
+                &mut tower,
+                &daemon,
+                progress(&second, 0, None),
+                db,
+                &mut turn,
+            )
+            .unwrap();
+        }
+        match deploy(&mut tower, &alice, watch(), db, &mut turn) {
+            Ok(ApiAnswer::Deploy(DeployAnswer::Rollout(Some(r)))) => {
+                assert_eq!((r.said, r.lines.len()), (1, 1), "{r:?}");
+                assert!(r.state.is_empty(), "the daemon's state is its own");
+            }
+            other => panic!("{other:?}"),
+        }
+        let end = Some(RolloutEnd::Succeeded);
+        deploy(
+            &mut tower,
+            &daemon,
+            progress(&second, 1, end),
+            db,
+            &mut turn,
+        )
+        .unwrap();
+        // Ended: the environment is free again.
+        started(deploy(&mut tower, &alice, start(false), db, &mut turn));
+    }
+
+    #[test]
+    fn a_scoped_reader_and_an_operator_posing_as_the_daemon_are_refused() {
+        let s = crate::shell::test_store::store();
+        let mut tower = s.tower();
+        let db = &s.db;
+        let mut turn = Turn::default();
+        let alice = operator("alice");
+        let id = started(deploy(&mut tower, &alice, start(false), db, &mut turn));
+        // A reader scoped to some hosts does not follow a deploy whose
+        // lines name the others, nor start one.
+        let scoped = Caller {
+            scope: vigie_wire::tower::Scope::Only(vec!["web-1".into()]),
+            ..operator("carol")
+        };
+        for call in [watch(), start(true)] {
+            let err = deploy(&mut tower, &scoped, call, db, &mut turn).unwrap_err();
+            assert_eq!(err.kind, ApiFaultKind::Forbidden);
+        }
+        for call in [DeployCall::Rollouts, progress(&id, 0, None)] {
+            let err = deploy(&mut tower, &alice, call, db, &mut turn).unwrap_err();
+            assert_eq!(err.kind, ApiFaultKind::Forbidden);
+        }
+    }
+
+    #[test]
+    fn utc_times_read_as_rfc_3339() {
+        assert_eq!(super::utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::utc(1_765_059_662_000), "2025-12-06T22:21:02Z");
+        assert_eq!(super::utc(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+}
