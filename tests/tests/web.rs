@@ -145,6 +145,20 @@ fn a_narrow_operator_sees_only_her_hosts_and_gets_403_on_another_s_change() -> a
     // Her audit.read is missing: the audit page says the tower refused.
     let audit = http.get(&format!("{base}/audit"), Some(&cookie), None)?;
     assert_eq!(audit.status, 403);
+    // No servers.admin: her import is refused, nothing imported.
+    let form = http.get(&format!("{base}/servers/import"), Some(&cookie), None)?;
+    let csrf = csrf_of(&form.body).unwrap_or_default();
+    let csv = format!("{CSV_HEADER}web-7,192.0.2.17,22,debian,ovh,4,8,80,role=web,\n");
+    let import = http.multipart(
+        &format!("{base}/servers/import"),
+        Some(&cookie),
+        &[
+            ("csrf", None, csrf.as_bytes()),
+            ("action", None, b"import"),
+            ("file", Some("s.csv"), csv.as_bytes()),
+        ],
+    )?;
+    assert_eq!(import.status, 403, "{import:?}");
     Ok(())
 }
 

@@ -102,7 +102,7 @@ pub async fn post(State(app): State<Shared>, headers: HeaderMap, m: Multipart) -
     }
     let name = file_name(&p.name);
     let (status, body) = match check(&app, &who, &name, &p.bytes).await {
-        Err(o) => (StatusCode::UNPROCESSABLE_ENTITY, o.markup(&name, &who.csrf)),
+        Err(o) => (status_of(&o), o.markup(&name, &who.csrf)),
         Ok(rows) => match import(&app, &who, &name, &p.bytes, rows, p.dry_run).await {
             Ok(m) => (StatusCode::OK, m),
             Err(o) => (status_of(&o), o.markup(&name, &who.csrf)),
