@@ -97,7 +97,7 @@ impl ChangeVerb {
 
 /// The live part of a change's page: its state, steps, and the links to
 /// what may be done to it.
-pub fn steps(c: &ChangeJson, _csrf: &str) -> Markup {
+pub fn steps(c: &ChangeJson) -> Markup {
     html! {
         p #verbs {
             @for v in ChangeVerb::ALL.into_iter().filter(|v| v.offered(c)) {
@@ -185,10 +185,9 @@ pub async fn page(
         Ok(c) => c,
         Err(f) => return refused(&who, &f),
     };
-    let csrf = who.csrf.clone();
     let body = html! {
         p { "On " a href={ "/hosts/" (c.host) } { (c.host) } " · by " (c.operator) " · " (c.title) }
-        div #live data-events={ "/changes/" (c.id) "/events" } { (steps(&c, &csrf)) }
+        div #live data-events={ "/changes/" (c.id) "/events" } { (steps(&c)) }
     };
     respond(
         StatusCode::OK,
@@ -216,12 +215,10 @@ pub async fn events(
     if let Err(f) = app.referee.follow(&who.operator, id, tx) {
         return refused(&who, &f);
     }
-    let csrf = who.csrf.clone();
-    let shown = steps(&first, &csrf).into_string();
+    let shown = steps(&first).into_string();
     let stream = futures_util::stream::unfold(
         (rx, shown, first.is_final),
         move |(mut rx, mut shown, done)| {
-            let csrf = csrf.clone();
             async move {
                 if done {
                     return None;
@@ -230,7 +227,7 @@ pub async fn events(
                 // again (each round of following) is not sent twice.
                 let (html, last) = loop {
                     let c = ChangeJson::from(&rx.recv().await?);
-                    let html = steps(&c, &csrf).into_string();
+                    let html = steps(&c).into_string();
                     if html != shown {
                         break (html, c.is_final);
                     }
