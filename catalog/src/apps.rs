@@ -24,6 +24,10 @@ struct File {
     services: Vec<Service>,
     #[serde(default)]
     extra: BTreeMap<String, String>,
+    /// Each environment as `environment.yml` says it, without `app` and
+    /// `environment` (the file's name and the key say them).
+    #[serde(default)]
+    environments: BTreeMap<String, serde_norway::Value>,
 }
 
 #[derive(Deserialize)]
@@ -73,9 +77,32 @@ pub fn parse_app(file: &str, text: &str) -> Result<AppSpec, CatalogError> {
             })
             .collect(),
         extra: f.extra,
+        environments: BTreeMap::new(),
     };
+    let mut spec = spec;
+    for (env, body) in f.environments {
+        let text = environment_text(&spec.name, &env, &body).map_err(err)?;
+        spec.environments.insert(env, text);
+    }
     check_app(&spec).map_err(err)?;
     Ok(spec)
+}
+
+/// One environment of an application file as the `environment.yml` the
+/// deployer reads (the referee parses it again with the deployer).
+fn environment_text(app: &str, env: &str, body: &serde_norway::Value) -> Result<String, String> {
+    let serde_norway::Value::Mapping(map) = body else {
+        return Err(format!(
+            "environments.{env}: a mapping, as in environment.yml"
+        ));
+    };
+    for key in ["app", "environment"] {
+        if map.contains_key(key) {
+            return Err(format!("environments.{env}: '{key}' is said by the file"));
+        }
+    }
+    let rest = serde_norway::to_string(body).map_err(|e| format!("environments.{env}: {e}"))?;
+    Ok(format!("app: {app}\nenvironment: {env}\n{rest}"))
 }
 
 /// The rules of an application record (the referee checks them again).
@@ -130,6 +157,23 @@ mod tests {
         assert_eq!(a.services.len(), 2);
         assert_eq!(a.services[0].port, Some(8080));
         assert_eq!(a.extra.get("php").map(String::as_str), Some("8.2"));
+    }
+
+    /// Issue 25 item 3: a version's environments become the texts the
+    /// deployer reads, named by the file; saying `app` again is refused.
+    #[test]
+    fn environments_read_as_environment_files_of_the_version() {
+        let with = format!("{APP}environments:\n  prod:\n    hosts: role=web\n    follow: true\n");
+        let a = parse_app("shop.yml", &with).unwrap();
+        let prod = &a.environments["prod"];
+        assert!(prod.starts_with("app: shop\nenvironment: prod\n"), "{prod}");
+        assert!(
+            prod.contains("hosts: role=web") && prod.contains("follow: true"),
+            "{prod}"
+        );
+        let twice = format!("{APP}environments:\n  prod:\n    app: blog\n");
+        let e = parse_app("shop.yml", &twice).unwrap_err();
+        assert!(e.to_string().contains("'app' is said by the file"), "{e}");
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub enum ChangeError {
 
     #[error("invalid selector {selector:?}: {reason}")]
     Selector { selector: String, reason: String },
+
+    #[error("invalid scope {scope:?}: {reason}")]
+    Scope { scope: String, reason: String },
 }
 
 /// Where a change file breaks a rule, and which rule.

@@ -214,6 +214,17 @@ call!(
         String, ApiAnswer::Deploy(DeployAnswer::Started { id }) => id
 );
 call!(
+    /// Starts a deploy of the environment the catalog's `version` of
+    /// `app` holds (the referee takes its text from the catalog).
+    DeployStartVersion {
+        app: String, environment: String, version: String,
+        parallel: u32, from_maintenance: bool, force_unlock: bool,
+    } => ApiCall::Deploy(DeployCall::StartVersion {
+        app, environment, version, parallel, from_maintenance, force_unlock,
+    }),
+        String, ApiAnswer::Deploy(DeployAnswer::Started { id }) => id
+);
+call!(
     /// An environment's current or last rollout (its lines).
     DeployRollout { app: String, environment: String }
         => ApiCall::Deploy(DeployCall::Rollout { app, environment }),

@@ -20,6 +20,10 @@ use crate::error::DeploydError;
 /// The name the daemon's own calls are made under.
 pub const OPERATOR: &str = "deployd";
 
+/// How often the referee is asked whether hosts joined environments
+/// that follow them (each ask reads every rollout and deployment).
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone)]
 pub struct DeploydConfig {
     pub api: String,
@@ -46,8 +50,17 @@ pub fn run(cfg: DeploydConfig, shutdown: Arc<AtomicBool>) -> Result<(), DeploydE
         poll_ms = cfg.poll.as_millis() as u64
     );
     let mut drivers: BTreeMap<String, Driver> = BTreeMap::new();
+    let mut followed = Instant::now();
     while !shutdown.load(Ordering::Relaxed) {
         let started = Instant::now();
+        // Hosts that joined a `follow: true` environment: the referee
+        // starts their deploys, picked up below like any other.
+        if followed.elapsed() >= FOLLOW_EVERY {
+            followed = Instant::now();
+            if let Err(e) = client.call(ApiCall::Deploy(DeployCall::Follow)) {
+                warn!(event = "deployd_follow_failed", error = %e);
+            }
+        }
         match open_rollouts(&mut client) {
             Ok(list) => {
                 for r in list {

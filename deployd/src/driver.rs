@@ -359,6 +359,7 @@ fn build(stored: &Stored) -> Result<Rollout, DeploydError> {
             from_maintenance: stored.from_maintenance,
             operator: stored.operator.clone(),
             started_ms: stored.started_ms,
+            version: stored.version.clone(),
         };
         return Ok(Rollout::new(env, stored.id.clone(), options));
     }

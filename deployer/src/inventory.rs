@@ -113,6 +113,10 @@ pub struct DeployRecord {
     /// The revision of each service this deploy asked for.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub revisions: BTreeMap<String, String>,
+    /// The application catalog's version deployed (`vigie deploy
+    /// APP/ENV --version V`); `None` for an environment file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

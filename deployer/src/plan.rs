@@ -365,6 +365,7 @@ pub fn settle(
         run: None,
         at_ms: None,
         operator: None,
+        version: None,
         revisions: env
             .services
             .iter()

@@ -39,6 +39,10 @@ pub struct Environment {
     pub databases: BTreeMap<Part, Database>,
     pub cache: Option<Cache>,
     pub migrations: Option<Migrations>,
+    /// A host its selector matches that joins later (online for the first
+    /// time, not yet in the inventory) is deployed to by the tower, with
+    /// the environment's current version (`follow: true`).
+    pub follow: bool,
 }
 
 /// Serving requests behind the proxy, or working in the background.
@@ -155,6 +159,8 @@ pub(crate) struct RawEnvironment {
     pub databases: BTreeMap<NamePart, RawDatabase>,
     pub cache: Option<RawCache>,
     pub migrations: Option<RawMigrations>,
+    #[serde(default)]
+    pub follow: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -283,6 +289,7 @@ pub(crate) fn build(raw: RawEnvironment) -> Result<Environment, (String, String)
             environment: raw.environment.0,
         },
         hosts: raw.hosts.0,
+        follow: raw.follow,
         ports: raw.ports.unwrap_or(DEFAULT_PORTS),
         services,
         databases: raw

@@ -142,6 +142,8 @@ pub struct AppJson {
     pub description: Option<String>,
     pub services: Vec<AppServiceJson>,
     pub extra: BTreeMap<String, String>,
+    /// The environments this version deploys (`vigie deploy APP/ENV --version V`).
+    pub environments: Vec<String>,
     pub operator: String,
     pub added: String,
 }
@@ -175,6 +177,7 @@ impl From<&AppRecord> for AppJson {
             description: s.description.clone(),
             services: s.services.iter().map(AppServiceJson::from).collect(),
             extra: s.extra.clone(),
+            environments: s.environments.keys().cloned().collect(),
             operator: a.operator.clone(),
             added: rfc3339(a.at_ms),
         }

@@ -410,6 +410,8 @@ pub struct DeployJson {
     pub at: Option<String>,
     pub operator: Option<String>,
     pub revisions: std::collections::BTreeMap<String, String>,
+    /// The application catalog's version deployed (`None`: a file).
+    pub version: Option<String>,
 }
 
 impl DeploymentJson {
@@ -471,6 +473,7 @@ impl DeploymentJson {
                         at: d.at_ms.map(rfc3339),
                         operator: d.operator.clone(),
                         revisions: d.revisions.clone(),
+                        version: d.version.clone(),
                     })
                     .collect()
             }),

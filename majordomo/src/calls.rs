@@ -146,10 +146,15 @@ pub fn authorize(
             "operator {who} may not grant tenants.admin without holding it"
         ));
     }
-    let scopes = op.scopes(verb);
+    let mut scopes = op.scopes(verb);
+    let also = call.also();
+    scopes.extend(also.map(|v| op.scopes(v)).unwrap_or_default());
     if scopes.is_empty() {
+        let or = also
+            .map(|v| format!(" (or {})", v.word()))
+            .unwrap_or_default();
         return Err(format!(
-            "operator {who} lacks the {} permission",
+            "operator {who} lacks the {} permission{or}",
             verb.word()
         ));
     }

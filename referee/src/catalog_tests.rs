@@ -365,6 +365,7 @@ fn provision(names: &[&str], init: Option<vigie_wire::change::ChangeSpec>) -> Ca
         names: names.iter().map(|n| n.to_string()).collect(),
         target: None,
         init,
+        pool: None,
     }
 }
 
@@ -577,6 +578,7 @@ fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_tur
             names: vec!["a".into()],
             target: None,
             init: Some(init()),
+            pool: None,
         },
     )
     .unwrap();
@@ -589,6 +591,7 @@ fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_tur
                 names: vec!["a".into()],
                 target: None,
                 init: None,
+                pool: None,
             },
         )
         .unwrap_err();
@@ -621,6 +624,7 @@ fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_tur
                 names: vec!["a".into()],
                 target: None,
                 init: None,
+                pool: None,
             },
         )
         .unwrap_err();
@@ -637,6 +641,7 @@ fn a_refused_enrolment_leaves_nothing_and_a_failed_server_can_be_retried() {
             names: names.iter().map(|n| n.to_string()).collect(),
             target: None,
             init,
+            pool: None,
         };
     f.one(&acme(), provision(&["a", "b"], Some(init())))
         .unwrap();
@@ -676,6 +681,7 @@ fn a_host_key_once_pinned_is_replaced_only_by_an_operator_explicitly() {
             names: vec!["a".into()],
             target: None,
             init: None,
+            pool: None,
         },
     )
     .unwrap();
@@ -875,6 +881,7 @@ fn twenty_thousand_servers_are_provisioned_in_one_request_without_a_scan_each() 
         names: asked,
         target: None,
         init: None,
+        pool: None,
     };
     f.one(&ops, call).unwrap();
     let took = t.elapsed();
@@ -960,4 +967,43 @@ fn a_request_goes_server_by_server_and_a_hosts_row_is_kept() {
     )
     .unwrap();
     assert_eq!(f.store.tower().catalog.servers["a"].spec.ram_gb, 64);
+}
+
+/// Issue 25 item 4: `servers provision --pool` hands each queued server an
+/// address in the request's decision (all or nothing, `ips.admin` of the
+/// caller's own), and the host it becomes binds there (`address=`).
+#[test]
+fn a_pool_gives_provisioned_servers_their_addresses_and_their_hosts_bind_there() {
+    let mut f = fixture();
+    f.one(&acme(), import(csv_rows(&["a", "b", "c"]), false))
+        .unwrap();
+    f.one(&acme(), pool("lan", "192.0.2.0/30")).unwrap();
+    let with_pool = |names: &[&str]| CatalogCall::Provision {
+        names: names.iter().map(|n| n.to_string()).collect(),
+        target: None,
+        init: None,
+        pool: Some("lan".into()),
+    };
+    let no_ips = ops_with(&mut f, &["servers.admin", "hosts.admin"]);
+    let err = f.one(&no_ips, with_pool(&["a"])).unwrap_err();
+    assert_eq!(err.kind, ApiFaultKind::Forbidden, "{err}");
+    let ops = ops_with(&mut f, &["servers.admin", "hosts.admin", "ips.admin"]);
+    // Two usable addresses in a /30: three servers are refused whole.
+    let err = f.one(&ops, with_pool(&["a", "b", "c"])).unwrap_err();
+    assert!(
+        err.message.contains("2 free address(es), 3 server(s)"),
+        "{err}"
+    );
+    assert_eq!(f.keys("provision/"), 0, "nothing of the refused request");
+    f.one(&ops, with_pool(&["a"])).unwrap();
+    let given = f.tower.catalog.allocations[&("acme".to_string(), "lan".to_string())]
+        .values()
+        .map(|a| (a.owner.clone(), a.address.to_string()))
+        .collect::<Vec<_>>();
+    assert_eq!(given, vec![(Owner::Server("a".into()), "192.0.2.1".into())]);
+    let tower = Caller::internal("acme", "provisioner");
+    f.one(&tower, enrol("a", &"1".repeat(40))).unwrap();
+    let labels = &f.tower.hosts["a"].rec.labels;
+    assert_eq!(labels.get("address").map(String::as_str), Some("192.0.2.1"));
+    assert_eq!(labels.get("role").map(String::as_str), Some("web"));
 }

@@ -185,6 +185,7 @@ fn every_list_verb_pages_and_reaches_every_row() -> anyhow::Result<()> {
             at_ms: None,
             operator: None,
             revisions: Default::default(),
+            version: None,
         });
         api.call(ApiCall::Deploy(DeployCall::Record {
             app: "shop".into(),

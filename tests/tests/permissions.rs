@@ -546,6 +546,7 @@ fn deployment(app: &str, hosts: &[&str]) -> anyhow::Result<ApiCall> {
         at_ms: None,
         operator: None,
         revisions: Default::default(),
+        version: None,
     });
     Ok(ApiCall::Deploy(vigie_wire::deploy::DeployCall::Record {
         app: app.into(),

@@ -74,10 +74,12 @@ pub enum Verb {
     AppsAdmin,
     /// Read hosts' logs (steps' output, services' stdout/stderr).
     LogsRead,
+    /// Deploy an application's environments (`deploy@shop/prod`).
+    Deploy,
 }
 
 impl Verb {
-    pub const ALL: [Verb; 14] = [
+    pub const ALL: [Verb; 15] = [
         Verb::ChangesSubmit,
         Verb::ChangesCancel,
         Verb::ChangesRead,
@@ -92,6 +94,7 @@ impl Verb {
         Verb::AppsRead,
         Verb::AppsAdmin,
         Verb::LogsRead,
+        Verb::Deploy,
     ];
 
     /// The stable name: `changes.submit`, …
@@ -111,6 +114,7 @@ impl Verb {
             Verb::AppsRead => "apps.read",
             Verb::AppsAdmin => "apps.admin",
             Verb::LogsRead => "logs.read",
+            Verb::Deploy => "deploy",
         }
     }
 
@@ -119,9 +123,10 @@ impl Verb {
     }
 }
 
-/// A verb over the hosts a scope matches: a selector (`*`, `web-*`,
-/// `web-1,web-2`, `role=web`). Calls without a host (operators, tenants)
-/// only look at the verb.
+/// A verb over a scope: the hosts a selector matches (`*`, `web-*`,
+/// `web-1,web-2`, `role=web`) or an application's environments
+/// (`shop/prod`, `shop/*`, `app=shop`: `vigie_changes::GrantScope` reads
+/// it). Calls without a host (operators, tenants) only look at the verb.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     pub verb: Verb,

@@ -173,6 +173,10 @@ pub struct AppSpec {
     pub services: Vec<AppService>,
     /// What the deployer will need beyond this (kept, not interpreted yet).
     pub extra: BTreeMap<String, String>,
+    /// This version's environments: each one's `environment.yml` text
+    /// (`vigie deploy APP/ENV --version V` deploys it).
+    #[serde(default)]
+    pub environments: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,6 +233,12 @@ pub enum CatalogCall {
     App {
         name: String,
     },
+    /// Removes one version of an application: refused while an
+    /// environment runs it or a deploy of it goes on.
+    AppRemove {
+        name: String,
+        version: String,
+    },
     /// Asks the tower to make these servers hosts (named, or those
     /// `target` matches): they become `provisioning`, with the change to
     /// queue as each new host's first (`None`: a retry keeps the last one).
@@ -236,6 +246,11 @@ pub enum CatalogCall {
         names: Vec<String>,
         target: Option<String>,
         init: Option<crate::change::ChangeSpec>,
+        /// An IP pool each queued server without an address of it gets
+        /// one from, in the same decision; its host is labelled
+        /// `address=` with it (where the deployer binds).
+        #[serde(default)]
+        pool: Option<String>,
     },
     /// The tower's own (the provisioner's): every tenant's servers in
     /// `provisioning`.
@@ -359,6 +374,7 @@ impl CatalogCall {
                 | CatalogCall::Allocate { .. }
                 | CatalogCall::Release { .. }
                 | CatalogCall::AppAdd { .. }
+                | CatalogCall::AppRemove { .. }
                 | CatalogCall::Provision { .. }
                 | CatalogCall::HostKeySeen { .. }
                 | CatalogCall::Enrol { .. }
@@ -393,7 +409,7 @@ impl CatalogCall {
             | CatalogCall::Allocate { .. }
             | CatalogCall::Release { .. }
             | CatalogCall::Allocations { .. } => Verb::IpsAdmin,
-            CatalogCall::AppAdd { .. } => Verb::AppsAdmin,
+            CatalogCall::AppAdd { .. } | CatalogCall::AppRemove { .. } => Verb::AppsAdmin,
             CatalogCall::Apps | CatalogCall::App { .. } => Verb::AppsRead,
         }
     }

@@ -35,10 +35,25 @@ pub enum DeployCall {
         from_maintenance: bool,
         force_unlock: bool,
     },
+    /// Starts a deploy of the environment the application catalog's
+    /// `version` holds (`vigie deploy APP/ENV --version V`): like `Start`,
+    /// its text taken by the referee from the catalog, never the caller.
+    StartVersion {
+        app: String,
+        environment: String,
+        version: String,
+        parallel: u32,
+        from_maintenance: bool,
+        force_unlock: bool,
+    },
     /// The environment's current or last rollout (`watch`).
     Rollout { app: String, environment: String },
     /// The tower's deploy daemon only: every rollout not ended.
     Rollouts,
+    /// The tower's deploy daemon only: starts a deploy of every
+    /// environment saying `follow: true` that a host joined (online, its
+    /// selector matching, not in the inventory yet); answers them.
+    Follow,
     /// The tower's deploy daemon only: a rollout's state recorded before
     /// it acts, its new lines, and its end. Refused unless the rollout is
     /// `id` and not ended (a force-unlocked rollout's daemon stops).
@@ -61,7 +76,11 @@ impl DeployCall {
     pub fn mutates(&self) -> bool {
         matches!(
             self,
-            DeployCall::Record { .. } | DeployCall::Start { .. } | DeployCall::Progress { .. }
+            DeployCall::Record { .. }
+                | DeployCall::Start { .. }
+                | DeployCall::StartVersion { .. }
+                | DeployCall::Follow
+                | DeployCall::Progress { .. }
         )
     }
 }
@@ -126,6 +145,9 @@ pub struct Rollout {
     pub ended_ms: Option<u64>,
     /// Who force-unlocked it.
     pub unlocked_by: Option<String>,
+    /// The application catalog's version it deploys (`None`: a file).
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 impl Rollout {
@@ -167,6 +189,7 @@ mod tests {
     fn only_the_tower_lists_rollouts_or_records_their_progress() {
         let daemon = [
             DeployCall::Rollouts,
+            DeployCall::Follow,
             DeployCall::Progress {
                 tenant: "acme".into(),
                 app: "shop".into(),
@@ -189,7 +212,7 @@ mod tests {
             force_unlock: true,
         };
         assert!(start.mutates());
-        assert_eq!(ApiCall::Deploy(start).verb(), Some(Verb::ChangesSubmit));
+        assert_eq!(ApiCall::Deploy(start).verb(), Some(Verb::Deploy));
         let watch = DeployCall::Rollout {
             app: "shop".into(),
             environment: "prod".into(),

@@ -650,12 +650,16 @@ impl ApiCall {
             | ApiCall::Operators => Verb::OperatorsAdmin,
             ApiCall::KeysPending { .. } => return None,
             // Recording a deploy follows its changes: the same verb.
-            ApiCall::Deploy(crate::deploy::DeployCall::Record { .. })
-            | ApiCall::Deploy(crate::deploy::DeployCall::Start { .. }) => Verb::ChangesSubmit,
+            ApiCall::Deploy(crate::deploy::DeployCall::Record { .. }) => Verb::ChangesSubmit,
+            ApiCall::Deploy(
+                crate::deploy::DeployCall::Start { .. }
+                | crate::deploy::DeployCall::StartVersion { .. },
+            ) => Verb::Deploy,
             ApiCall::Deploy(crate::deploy::DeployCall::List)
             | ApiCall::Deploy(crate::deploy::DeployCall::Rollout { .. }) => Verb::ChangesRead,
             // The deploy daemon's: never through the front door.
             ApiCall::Deploy(crate::deploy::DeployCall::Rollouts)
+            | ApiCall::Deploy(crate::deploy::DeployCall::Follow)
             | ApiCall::Deploy(crate::deploy::DeployCall::Progress { .. }) => return None,
             ApiCall::Catalog(c) => c.verb(),
             ApiCall::Page { call, .. } => return call.verb(),
@@ -663,6 +667,23 @@ impl ApiCall {
             // `WebCall::own` through); the rest are the tower's.
             ApiCall::Web(_) => return None,
         })
+    }
+
+    /// A second verb whose grants count for this call too (the door
+    /// merges both scopes): a deploy also goes with `changes.submit` over
+    /// every host (the way before `deploy`), and whoever may deploy an
+    /// environment reads its deployment and follows its deploys.
+    pub fn also(&self) -> Option<crate::access::Verb> {
+        use crate::access::Verb;
+        use crate::deploy::DeployCall;
+        match self {
+            ApiCall::Deploy(DeployCall::Start { .. } | DeployCall::StartVersion { .. }) => {
+                Some(Verb::ChangesSubmit)
+            }
+            ApiCall::Deploy(DeployCall::List | DeployCall::Rollout { .. }) => Some(Verb::Deploy),
+            ApiCall::Page { call, .. } => call.also(),
+            _ => None,
+        }
     }
 }
 

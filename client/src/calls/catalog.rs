@@ -76,8 +76,8 @@ call!(
 );
 call!(
     /// Makes servers hosts: each server's result once.
-    Provision { names: Vec<String>, target: Option<String>, init: Option<ChangeSpec> }
-        => ApiCall::Catalog(CatalogCall::Provision { names, target, init }), Vec<ProvisionResult>,
+    Provision { names: Vec<String>, target: Option<String>, init: Option<ChangeSpec>, pool: Option<String> }
+        => ApiCall::Catalog(CatalogCall::Provision { names, target, init, pool }), Vec<ProvisionResult>,
         ApiAnswer::Catalog(CatalogAnswer::Provisioned(v)) => v
 );
 call!(
@@ -131,6 +131,12 @@ call!(
 call!(
     /// Adds an application version: the application after.
     AppAdd { spec: AppSpec } => ApiCall::Catalog(CatalogCall::AppAdd { spec }), Vec<AppRecord>,
+        ApiAnswer::Catalog(CatalogAnswer::Apps(v)) => v
+);
+call!(
+    /// Removes one version (refused while an environment runs it).
+    AppRemove { name: String, version: String }
+        => ApiCall::Catalog(CatalogCall::AppRemove { name, version }), Vec<AppRecord>,
         ApiAnswer::Catalog(CatalogAnswer::Apps(v)) => v
 );
 call!(

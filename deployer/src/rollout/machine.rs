@@ -563,6 +563,7 @@ impl Rollout {
             last.run = Some(self.state.token.clone());
             last.at_ms = Some(self.state.options.started_ms);
             last.operator = Some(self.state.options.operator.clone());
+            last.version = self.state.options.version.clone();
             if !done {
                 last.outcome = Outcome::InProgress;
             } else if !self.state.in_maintenance.is_empty() {

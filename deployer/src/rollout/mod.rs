@@ -46,6 +46,9 @@ pub struct Options {
     pub operator: String,
     #[serde(default)]
     pub started_ms: u64,
+    /// The application catalog's version deployed (`None`: a file).
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 /// What a deploy is planned from, read once by the daemon and kept in

@@ -36,3 +36,12 @@ fn deploy(env: &Environment, record: Option<&EnvRecord>) -> (DeployPlan, EnvReco
     let next = settle(record, &p, env, &results);
     (p, next)
 }
+
+/// Issue 25 item 4: `follow: true` says the tower deploys hosts that join.
+#[test]
+fn an_environment_follows_joining_hosts_only_when_it_says_so() {
+    let base = "app: shop\nenvironment: prod\nhosts: web-*\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health:\n      http: /h\n";
+    assert!(!env(base).follow);
+    assert!(env(&format!("{base}follow: true\n")).follow);
+    assert!(parse_environment("e.yml", &format!("{base}follow: sometimes\n")).is_err());
+}

@@ -18,6 +18,7 @@ const OPTS: Options = Options {
     from_maintenance: false,
     operator: String::new(),
     started_ms: 0,
+    version: None,
 };
 
 fn facts(previous: Option<EnvRecord>) -> Facts {

@@ -95,6 +95,9 @@ impl Tower {
             | ApiCall::OperatorGrant { .. }
             | ApiCall::OperatorUngrant { .. }) => self.operator_api(caller, c, turn),
             ApiCall::Deploy(call) => self.deploy_call(caller, call, db, turn),
+            ApiCall::Catalog(vigie_wire::catalog::CatalogCall::AppRemove { name, version }) => self
+                .app_remove(caller, &name, &version, db, turn)
+                .map(ApiAnswer::Catalog),
             ApiCall::Catalog(c) => self.catalog_call(caller, c, now, turn),
             ApiCall::HostMetrics { host } => self.host_metrics(caller, host, now),
             // Answered later, by the server loop (`observe.rs`).

@@ -23,6 +23,8 @@ impl Tower {
         turn: &mut Turn,
     ) -> Result<CatalogAnswer, ApiFault> {
         vigie_catalog::apps::check_app(&spec).map_err(|m| fault(ApiFaultKind::Invalid, m))?;
+        crate::core::app_deploys::check_environments(&spec)
+            .map_err(|m| fault(ApiFaultKind::Invalid, m))?;
         let key = (
             caller.tenant.clone(),
             spec.name.clone(),
@@ -67,6 +69,22 @@ impl Tower {
         }));
         self.catalog.apps.insert(key, rec.clone());
         Ok(CatalogAnswer::Apps(vec![rec]))
+    }
+
+    /// Every version of one application of the tenant.
+    pub(crate) fn app_versions(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<CatalogAnswer, ApiFault> {
+        let v = self.apps(caller, Some(name));
+        if v.is_empty() {
+            return Err(fault(
+                ApiFaultKind::NotFound,
+                format!("no application {name}"),
+            ));
+        }
+        Ok(CatalogAnswer::Apps(v))
     }
 
     /// The tenant's applications (every version), or one application's.

@@ -129,24 +129,18 @@ impl Tower {
             CatalogCall::Allocations { pool } => self.allocations(caller, &pool)?,
             CatalogCall::AppAdd { spec } => self.app_add(caller, spec, turn)?,
             CatalogCall::Apps => CatalogAnswer::Apps(self.apps(caller, None)),
-            CatalogCall::App { name } => {
-                let v = self.apps(caller, Some(&name));
-                if v.is_empty() {
-                    return Err(fault(
-                        vigie_wire::tower::ApiFaultKind::NotFound,
-                        format!("no application {name}"),
-                    ));
-                }
-                CatalogAnswer::Apps(v)
-            }
+            // Answered with the deployments read for it (`api.rs`).
+            CatalogCall::AppRemove { .. } => return Err(crate::core::app_deploys::read_first()),
+            CatalogCall::App { name } => self.app_versions(caller, &name)?,
             CatalogCall::Provision {
                 names,
                 target,
                 init,
+                pool,
             } => {
                 // Accepted, the servers would wait `provisioning` in silence.
                 self.needs_daemon("provisioner", "provisioning")?;
-                self.provision(caller, names, target, init, turn)?
+                self.provision(caller, (names, target), init, pool, turn)?
             }
             CatalogCall::Provisioning => self.provisioning(caller)?,
             CatalogCall::HostKeySeen { name, key } => {

@@ -14,7 +14,8 @@
 //! for them. Showing it whole would name hosts outside the scope (with
 //! their ports and change ids), and showing it cut down would be a record
 //! whose components and history speak for hosts it no longer shows: the
-//! whole-or-nothing rule leaks least.
+//! whole-or-nothing rule leaks least. A reader whose scope names the
+//! environment (`changes.read@shop/*`, `deploy@shop/prod`) sees it whole.
 
 use vigie_deployer::{may_record, EnvRecord, Part};
 use vigie_wire::deploy::{DeployAnswer, DeployCall, Deployment};
@@ -55,6 +56,9 @@ impl Tower {
     /// scope. One naming no host (or unreadable) is only seen unscoped,
     /// like every record that names no host.
     fn deployment_visible(&self, vis: &Visible, d: &Deployment) -> bool {
+        if vis.env(&d.app, &d.environment) {
+            return true;
+        }
         match hosts_named(d) {
             Some(hosts) if !hosts.is_empty() => hosts.iter().all(|h| self.host_visible(vis, h)),
             _ => vis.unscoped(),
@@ -70,8 +74,10 @@ impl Tower {
     ) -> Result<ApiAnswer, ApiFault> {
         match call {
             c @ (DeployCall::Start { .. }
+            | DeployCall::StartVersion { .. }
             | DeployCall::Rollout { .. }
             | DeployCall::Rollouts
+            | DeployCall::Follow
             | DeployCall::Progress { .. }) => self.rollout_call(caller, c, db, turn),
             DeployCall::List => self.deploy_list(caller, db, turn),
             DeployCall::Record {

@@ -153,13 +153,19 @@ fn call_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched)
         ApiCall::Deploy(DeployCall::Record {
             app, environment, ..
         }) => vec![Read::Key(deployment_key(&caller.tenant, app, environment))],
-        ApiCall::Deploy(c) => rollout_reads(caller, c),
+        ApiCall::Deploy(c) => rollout_reads(caller, c, fetched),
+        ApiCall::Catalog(vigie_wire::catalog::CatalogCall::AppRemove { name, .. }) => {
+            crate::core::model::app_prefixes(&caller.tenant, name)
+                .into_iter()
+                .map(Read::Prefix)
+                .collect()
+        }
         _ => Vec::new(),
     }
 }
 
 /// What a rollout call reads of the store.
-fn rollout_reads(caller: &Caller, call: &DeployCall) -> Vec<Read> {
+fn rollout_reads(caller: &Caller, call: &DeployCall, fetched: &Fetched) -> Vec<Read> {
     let key = |tenant: &str, app: &str, env: &str| Read::Key(rollout_key(tenant, app, env));
     match call {
         DeployCall::Start { file, text, .. } => parse_environment(file, text)
@@ -168,8 +174,21 @@ fn rollout_reads(caller: &Caller, call: &DeployCall) -> Vec<Read> {
                 vec![key(&caller.tenant, &app, &env)]
             })
             .unwrap_or_default(),
-        DeployCall::Rollout { app, environment } => vec![key(&caller.tenant, app, environment)],
+        DeployCall::Rollout { app, environment }
+        | DeployCall::StartVersion {
+            app, environment, ..
+        } => vec![key(&caller.tenant, app, environment)],
         DeployCall::Rollouts => vec![Read::Prefix(ROLLOUT_PREFIX.as_bytes().to_vec())],
+        DeployCall::Follow => {
+            let mut v = vec![
+                Read::Prefix(ROLLOUT_PREFIX.as_bytes().to_vec()),
+                Read::Prefix(crate::core::model::DEPLOY_PREFIX.as_bytes().to_vec()),
+            ];
+            // `start_rollout` reads the key of each rollout it starts over.
+            let keys = fetched.scan(ROLLOUT_PREFIX.as_bytes()).unwrap_or_default();
+            v.extend(keys.iter().map(|(k, _)| Read::Key(k.clone())));
+            v
+        }
         DeployCall::Progress {
             tenant,
             app,

@@ -69,7 +69,7 @@ pub fn holds(op: &OperatorRecord, verb: Verb) -> bool {
 pub fn may_submit_on(held: &[Grant], id: &str, labels: &Labels) -> bool {
     held.iter().any(|g| {
         g.verb == Verb::ChangesSubmit
-            && vigie_changes::Selector::parse(&g.scope).is_ok_and(|s| s.matches(id, labels))
+            && vigie_changes::GrantScope::parse(&g.scope).is_ok_and(|s| s.matches_host(id, labels))
     })
 }
 

@@ -146,7 +146,7 @@ impl Tower {
             .collect()
     }
 
-    fn pool(&self, caller: &Caller, name: &str) -> Result<PoolSpec, ApiFault> {
+    pub(crate) fn pool(&self, caller: &Caller, name: &str) -> Result<PoolSpec, ApiFault> {
         self.catalog
             .pools
             .get(&(caller.tenant.clone(), name.to_owned()))
@@ -237,7 +237,7 @@ impl Tower {
 
     /// Whether `tenant` may hold `count` more addresses, over all its
     /// pools (limits.allocated_per_tenant).
-    fn check_allocated_share(&self, tenant: &str, count: u32) -> Result<(), ApiFault> {
+    pub(crate) fn check_allocated_share(&self, tenant: &str, count: u32) -> Result<(), ApiFault> {
         let held: u64 = self
             .catalog
             .allocations

@@ -4,6 +4,8 @@
 //! what they hold (`referee_core_does_no_io` in the tidy test).
 
 pub mod api;
+pub mod app_deploys;
+pub mod app_scope;
 pub mod apps;
 pub mod audit;
 pub mod audit_query;
@@ -15,6 +17,7 @@ pub mod codec;
 pub mod deployments;
 pub mod events;
 pub mod fetch;
+pub mod follow;
 pub mod grants;
 pub mod health;
 pub mod host_labels;
@@ -29,6 +32,7 @@ pub mod observed;
 pub mod operators;
 pub mod paging;
 pub mod provision;
+pub mod provision_pool;
 pub mod regrant;
 pub mod replay;
 pub mod rollouts;

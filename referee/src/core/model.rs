@@ -103,6 +103,18 @@ impl ChangeRecord {
 /// Where the deploys the tower runs are kept, one per environment.
 pub const ROLLOUT_PREFIX: &str = "rollout/";
 
+/// Where every tenant's deployments are.
+pub const DEPLOY_PREFIX: &str = "deploy/";
+
+/// The store prefixes of an application's deployments and rollouts
+/// (what `apps remove` reads to know whether a version is in use).
+pub fn app_prefixes(tenant: &str, app: &str) -> [Vec<u8>; 2] {
+    [
+        format!("{DEPLOY_PREFIX}{tenant}/{app}/").into_bytes(),
+        format!("{ROLLOUT_PREFIX}{tenant}/{app}/").into_bytes(),
+    ]
+}
+
 pub fn rollout_key(tenant: &str, app: &str, environment: &str) -> Vec<u8> {
     format!("{ROLLOUT_PREFIX}{tenant}/{app}/{environment}").into_bytes()
 }

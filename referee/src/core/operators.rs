@@ -40,12 +40,15 @@ fn check_name(what: &str, name: &str) -> Result<(), ApiFault> {
 
 pub(crate) fn check_grants(grants: &[Grant]) -> Result<(), ApiFault> {
     for g in grants {
-        vigie_changes::Selector::parse(&g.scope).map_err(|e| {
+        let scope = vigie_changes::GrantScope::parse(&g.scope).map_err(|e| {
             fault(
                 ApiFaultKind::Invalid,
-                format!("grant {g}: the host scope is not a selector: {e}"),
+                format!("grant {g}: the scope is neither hosts nor an application: {e}"),
             )
         })?;
+        scope
+            .fits(g.verb)
+            .map_err(|e| fault(ApiFaultKind::Invalid, format!("grant {g}: {e}")))?;
     }
     Ok(())
 }

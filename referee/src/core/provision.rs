@@ -48,7 +48,7 @@ const MAX_REASON: usize = 1_000;
 fn holds_over(held: &[Grant], verb: Verb, id: &str, labels: &Labels) -> bool {
     held.iter().any(|g| {
         g.verb == verb
-            && vigie_changes::Selector::parse(&g.scope).is_ok_and(|s| s.matches(id, labels))
+            && vigie_changes::GrantScope::parse(&g.scope).is_ok_and(|s| s.matches_host(id, labels))
     })
 }
 
@@ -131,9 +131,9 @@ impl Tower {
     pub(crate) fn provision(
         &mut self,
         caller: &Caller,
-        names: Vec<String>,
-        target: Option<String>,
+        (names, target): (Vec<String>, Option<String>),
         init: Option<ChangeSpec>,
+        pool: Option<String>,
         turn: &mut Turn,
     ) -> Result<CatalogAnswer, ApiFault> {
         if let Some(i) = &init {
@@ -148,6 +148,10 @@ impl Tower {
             .collect();
         if queued.is_empty() {
             return Err(nothing_queued(&results));
+        }
+        if let Some(pool) = &pool {
+            let queued: Vec<String> = queued.iter().map(|n| (*n).clone()).collect();
+            self.provision_addresses(caller, pool, &queued, turn)?;
         }
         let at_ms = now_ms();
         let mut retries = 0;
@@ -614,7 +618,8 @@ impl Tower {
         self.check_enrol_key(name, &public)?;
         let (init, submitter) = self.enrol_checks(caller, &s)?;
         // Every check is done: from here on, writes only.
-        self.host_add(caller, name, Register::New(s.spec.labels.clone()), turn)?;
+        let labels = self.labels_with_address(&caller.tenant, name, &s.spec.labels);
+        self.host_add(caller, name, Register::New(labels), turn)?;
         let rec = KeyRecord {
             public,
             host: name.to_owned(),

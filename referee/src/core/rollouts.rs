@@ -106,19 +106,39 @@ impl Tower {
                     parallel,
                     from_maintenance,
                     force_unlock,
+                    version: None,
+                    joined: Vec::new(),
+                };
+                self.start_rollout(caller, start, db, turn)?
+            }
+            DeployCall::StartVersion {
+                app,
+                environment,
+                version,
+                parallel,
+                from_maintenance,
+                force_unlock,
+            } => {
+                let text = self.catalog_environment(caller, &app, &environment, &version)?;
+                let start = Start {
+                    file: format!("{app} {version} (catalog)"),
+                    text,
+                    parallel,
+                    from_maintenance,
+                    force_unlock,
+                    version: Some(version),
+                    joined: Vec::new(),
                 };
                 self.start_rollout(caller, start, db, turn)?
             }
             DeployCall::Rollout { app, environment } => {
-                // Its lines name any host of the environment.
-                if !Visible::of(caller).unscoped() {
-                    return Err(fault(
-                        ApiFaultKind::Forbidden,
-                        format!(
-                            "operator {} may not follow deploys: needs changes.read over every host",
-                            caller.operator
-                        ),
-                    ));
+                // Its lines name any host of the environment: a scope
+                // over the environment by name, or over every host.
+                if !Visible::of(caller).env(&app, &environment) {
+                    let what = format!("follow the deploys of {app}/{environment}");
+                    let needs =
+                        format!("changes.read or deploy over every host, or @{app}/{environment}");
+                    return Err(self.refuse_scope(turn, caller, &what, &needs));
                 }
                 let key = rollout_key(&caller.tenant, &app, &environment);
                 let found = stored(db, turn, &key)?.map(|mut r| {
@@ -130,6 +150,10 @@ impl Tower {
             DeployCall::Rollouts => {
                 tower_only(caller)?;
                 DeployAnswer::Rollouts(open_rollouts(db, turn)?)
+            }
+            DeployCall::Follow => {
+                tower_only(caller)?;
+                self.follow(db, turn)?
             }
             p @ DeployCall::Progress { .. } => {
                 tower_only(caller)?;
@@ -199,24 +223,13 @@ impl Tower {
         Ok(DeployAnswer::Recorded)
     }
 
-    fn start_rollout(
+    pub(crate) fn start_rollout(
         &mut self,
         caller: &Caller,
         s: Start,
         db: &Fetched,
         turn: &mut Turn,
     ) -> Result<DeployAnswer, ApiFault> {
-        // An environment spans hosts: deploying it needs `changes.submit`
-        // over every host, like recording it.
-        if !Visible::of(caller).unscoped() {
-            return Err(fault(
-                ApiFaultKind::Forbidden,
-                format!(
-                    "operator {} may not deploy: needs changes.submit over every host",
-                    caller.operator
-                ),
-            ));
-        }
         if s.text.len() > MAX_ENV_FILE || s.file.len() > 4096 {
             return Err(fault(
                 ApiFaultKind::Invalid,
@@ -226,6 +239,13 @@ impl Tower {
         let env = parse_environment(&s.file, &s.text)
             .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
         let (app, environment) = (env.key.app.to_string(), env.key.environment.to_string());
+        // An environment is deployed by name (`deploy@shop/prod`), or by
+        // whoever may run anything on every host (`changes.submit`).
+        if !Visible::of(caller).env(&app, &environment) {
+            let what = format!("deploy {app}/{environment}");
+            let needs = format!("deploy@{app}/{environment} (or deploy@{app}/*, deploy, changes.submit over every host)");
+            return Err(self.refuse_scope(turn, caller, &what, &needs));
+        }
         let key = rollout_key(&caller.tenant, &app, &environment);
         let now = now_ms();
         let last = stored(db, turn, &key)?;
@@ -264,20 +284,35 @@ impl Tower {
             end: None,
             ended_ms: None,
             unlocked_by: None,
+            version: s.version,
         };
         turn.put(key, encode(&r));
-        let summary = format!("{app}/{environment}: rollout {id} started");
+        let of = r
+            .version
+            .as_ref()
+            .map(|v| format!(" of version {v}"))
+            .unwrap_or_default();
+        let joined = if s.joined.is_empty() {
+            String::new()
+        } else {
+            format!(" (follow: {} joined)", s.joined.join(", "))
+        };
+        let summary = format!("{app}/{environment}: rollout {id}{of} started{joined}");
         self.audit_host(turn, caller, "", AuditAction::DeployStarted, summary);
         Ok(DeployAnswer::Started { id })
     }
 }
 
-struct Start {
-    file: String,
-    text: String,
-    parallel: u32,
-    from_maintenance: bool,
-    force_unlock: bool,
+/// A deploy to start, as asked (or as `follow.rs` repeats one).
+pub(crate) struct Start {
+    pub file: String,
+    pub text: String,
+    pub parallel: u32,
+    pub from_maintenance: bool,
+    pub force_unlock: bool,
+    pub version: Option<String>,
+    /// The hosts that joined, for a follow deploy (said in its audit).
+    pub joined: Vec<String>,
 }
 
 fn tower_only(caller: &Caller) -> Result<(), ApiFault> {
@@ -474,6 +509,35 @@ mod tests {
             let err = deploy(&mut tower, &alice, call, db, &mut turn).unwrap_err();
             assert_eq!(err.kind, ApiFaultKind::Forbidden);
         }
+    }
+
+    /// Issue 25 item 2: `deploy@shop/staging` does not deploy shop/prod
+    /// (refused, audited), `deploy@shop/prod` and `deploy@shop/*` do and
+    /// follow it; a scope over the hosts alone does not name it.
+    #[test]
+    fn a_deploy_scope_names_the_environments_it_deploys_and_follows() {
+        let s = crate::shell::test_store::store();
+        let mut tower = s.tower();
+        let db = &s.db;
+        let mut turn = Turn::default();
+        let scoped = |name: &str, scope: &str| Caller {
+            scope: vigie_wire::tower::Scope::Only(vec![scope.into()]),
+            ..operator(name)
+        };
+        let staging = scoped("stan", "shop/staging");
+        for call in [start(false), watch()] {
+            let err = deploy(&mut tower, &staging, call, db, &mut turn).unwrap_err();
+            assert_eq!(err.kind, ApiFaultKind::Forbidden);
+            assert!(err.message.contains("shop/prod"), "{err}");
+        }
+        assert_eq!(audits(&turn, "operator_refused"), 2, "each refusal audited");
+        let prod = scoped("pat", "shop/prod");
+        started(deploy(&mut tower, &prod, start(false), db, &mut turn));
+        let every = scoped("eve", "app=shop");
+        assert!(deploy(&mut tower, &every, watch(), db, &mut turn).is_ok());
+        let hosts = scoped("hal", "web-*");
+        let err = deploy(&mut tower, &hosts, watch(), db, &mut turn).unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::Forbidden);
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! What a call may see and touch: the caller's tenant, narrowed to the
-//! hosts the majordomo's grant scopes match (`Caller::scope`).
+//! hosts and the applications' environments the majordomo's grant scopes
+//! name (`Caller::scope`, read once here into `GrantScope`s).
 
-use vigie_changes::Selector;
+use vigie_changes::GrantScope;
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller, Labels, Scope};
 
 use crate::core::tower::Tower;
 
 pub struct Visible<'a> {
     tenant: &'a str,
-    /// `None`: every host of the tenant.
-    only: Option<Vec<Selector>>,
+    /// `None`: every host and environment of the tenant.
+    only: Option<Vec<GrantScope>>,
 }
 
 impl<'a> Visible<'a> {
@@ -21,7 +22,7 @@ impl<'a> Visible<'a> {
             Scope::Only(texts) => Some(
                 texts
                     .iter()
-                    .filter_map(|t| Selector::parse(t).ok())
+                    .filter_map(|t| GrantScope::parse(t).ok())
                     .collect(),
             ),
         };
@@ -37,7 +38,22 @@ impl<'a> Visible<'a> {
             && self
                 .only
                 .as_ref()
-                .is_none_or(|sel| sel.iter().any(|s| s.matches(id, labels)))
+                .is_none_or(|sel| sel.iter().any(|s| s.matches_host(id, labels)))
+    }
+
+    /// The environment `app/environment` of the tenant, by name: an
+    /// application scope over it (or no scope at all).
+    pub fn env(&self, app: &str, environment: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|sel| sel.iter().any(|s| s.covers_env(app, environment)))
+    }
+
+    /// Whether any application scope is granted (beyond hosts).
+    pub fn has_apps(&self) -> bool {
+        self.only
+            .as_ref()
+            .is_some_and(|sel| sel.iter().any(|s| matches!(s, GrantScope::App(_))))
     }
 
     /// Records that name no host (operators, pending keys) are only seen

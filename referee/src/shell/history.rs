@@ -66,6 +66,31 @@ pub fn answer(
     tower.idempotent(caller, call, idem, &fetched, now, turn)
 }
 
+/// The caller a logs call goes on as (`core/app_scope.rs`): the
+/// tenant's deployments are read only for a caller with an application
+/// scope.
+pub fn logs_caller(
+    tower: &mut Tower,
+    store: &dyn Store,
+    caller: Caller,
+    query: &vigie_wire::observe::LogsQuery,
+    turn: &mut Turn,
+) -> Result<Caller, ApiFault> {
+    let mut deployments = Vec::new();
+    if crate::core::scope::Visible::of(&caller).has_apps() {
+        let prefix = format!("deploy/{}/", caller.tenant);
+        for entry in store.scan(prefix.as_bytes(), None) {
+            let (k, v) = entry.map_err(|e| {
+                ApiFault::new(vigie_wire::tower::ApiFaultKind::Storage, e.to_string())
+            })?;
+            if let Ok(d) = crate::core::codec::decode(&k, &v) {
+                deployments.push(d);
+            }
+        }
+    }
+    tower.app_logs_caller(caller, query, &deployments, turn)
+}
+
 /// A call without an idempotency key, its history read first (tests).
 #[cfg(test)]
 pub fn api(

@@ -261,7 +261,9 @@ fn drain_api(
                 caller,
                 call: ApiCall::Logs(query),
                 ..
-            }) => match tower.logs_call(&caller, query, ident.clone(), id, now, turn) {
+            }) => match crate::shell::history::logs_caller(tower, db, caller, &query, turn)
+                .and_then(|caller| tower.logs_call(&caller, query, ident.clone(), id, now, turn))
+            {
                 // Answered when the host answers (or the timeout).
                 Ok(()) => return,
                 Err(fault) => ApiReply {

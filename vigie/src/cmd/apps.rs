@@ -33,10 +33,17 @@ enum Action {
         #[command(flatten)]
         page: super::page::PageArgs,
     },
-    /// One application, every version, with its services.
+    /// One application, every version, with its services and environments.
     Show {
         /// The application's name.
         name: String,
+    },
+    /// Remove one version (refused while an environment runs it, naming it).
+    Remove {
+        /// The application's name.
+        name: String,
+        /// The version to remove.
+        version: String,
     },
 }
 
@@ -71,6 +78,11 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             (v, Some(info), false)
         }
         Action::Show { name } => (a.conn.client()?.ask(catalog::App { name })?, None, true),
+        Action::Remove { name, version } => (
+            a.conn.client()?.ask(catalog::AppRemove { name, version })?,
+            None,
+            false,
+        ),
     };
     let footer = |format| match &info {
         Some(i) => super::page::footer(i, format, "applications"),
@@ -111,6 +123,13 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             ]);
         }
         t.print()?;
+        if !s.environments.is_empty() {
+            let envs: Vec<&str> = s.environments.keys().map(String::as_str).collect();
+            out::line(&format!(
+                "  environments: {}",
+                escape::field(&envs.join(", "))
+            ))?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

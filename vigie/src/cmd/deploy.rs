@@ -18,8 +18,12 @@ use crate::runtime::EXIT_CONFIG;
 
 #[derive(Debug, clap::Args)]
 pub struct DeployArgs {
-    /// The environment (environment.yml).
+    /// The environment (environment.yml), or APP/ENV with --version.
     file: PathBuf,
+    /// Deploy APP/ENV as this version of the application catalog holds it
+    /// (`vigie apps show APP`) instead of a file.
+    #[arg(long, value_name = "V")]
+    version: Option<String>,
     /// Print what would change (components bumped, steps per host) and stop.
     #[arg(long)]
     plan: bool,
@@ -51,6 +55,19 @@ fn targets(client: &mut Tower, env: &Environment) -> anyhow::Result<Vec<Target>>
 }
 
 pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
+    if let Some(version) = a.version {
+        let flags = super::deploy_catalog::Flags {
+            plan: a.plan,
+            parallel: a.parallel,
+            from_maintenance: a.from_maintenance,
+            force_unlock: a.force_unlock,
+        };
+        let what = a.file.display().to_string();
+        return match super::deploy_catalog::deploy(&what, version, flags, a.conn, format)? {
+            super::deploy_catalog::Outcome::Done(code) => Ok(code),
+            super::deploy_catalog::Outcome::Plan(env, mut client) => show_plan(&mut client, &env),
+        };
+    }
     let (env, text) = match read_environment(&a.file) {
         Ok(read) => read,
         Err(e) => {

@@ -186,8 +186,12 @@ fn history_line(d: &vigie_deployer::DeployRecord) -> String {
             field(d.operator.as_deref().unwrap_or("?"))
         )
     });
+    let version = d
+        .version
+        .as_ref()
+        .map_or(String::new(), |v| format!(" version {}", field(v)));
     format!(
-        "  #{}{when} {} {}{} bumped [{}] changes [{}]",
+        "  #{}{when}{version} {} {}{} bumped [{}] changes [{}]",
         d.number,
         revisions.join(" "),
         outcome_word(d.outcome),

@@ -6,6 +6,7 @@ mod completions;
 pub mod conn;
 mod demo;
 mod deploy;
+mod deploy_catalog;
 mod deploy_check;
 mod deploy_plan;
 mod deployd;

@@ -78,6 +78,11 @@ enum Action {
         /// the one given before.
         #[arg(long, value_name = "FILE")]
         init: Option<PathBuf>,
+        /// An IP pool each server gets an address from (if it holds none
+        /// of it yet), as part of the request; the new host is labelled
+        /// `address=` with it. Needs ips.admin.
+        #[arg(long, value_name = "NAME")]
+        pool: Option<String>,
     },
     /// Set the SSH host key a server must offer (the supplier's was
     /// wrong, the server was reinstalled): audited with the key it
@@ -162,7 +167,8 @@ pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
             names,
             target,
             init,
-        } => provision(&a.conn, names, target, init, json),
+            pool,
+        } => provision(&a.conn, (names, target), init, pool, json),
         Action::Pin { name, host_key } => {
             let pinned = a.conn.client()?.ask(catalog::Pin { name, host_key })?;
             print_pinned(&pinned, json)
@@ -438,9 +444,9 @@ fn refused_with_tower(
 
 fn provision(
     conn: &Conn,
-    names: Vec<String>,
-    target: Option<String>,
+    (names, target): (Vec<String>, Option<String>),
     init: Option<PathBuf>,
+    pool: Option<String>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     if names.is_empty() && target.is_none() {
@@ -458,6 +464,7 @@ fn provision(
         names,
         target,
         init,
+        pool,
     };
     super::servers_life::provisioned(conn.client()?.ask(call)?, json)
 }
