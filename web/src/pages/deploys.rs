@@ -441,6 +441,7 @@ mod tests {
             end: None,
             ended_ms: None,
             unlocked_by: Some(probe.into()),
+            version: None,
         };
         let html = super::rollout(Some(&r)).into_string();
         assert!(!html.contains(probe), "{html}");
