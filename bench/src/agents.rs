@@ -8,9 +8,10 @@
 //! `--restart` how long the fleet takes to come back after a tower restart.
 
 use std::collections::HashSet;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -19,7 +20,7 @@ use vigie_majordomo::keys::KeyPair;
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, Published, ALL_CHANGES_TOPIC};
 
 use crate::agents_sim::{write_keys, FDS_PER_AGENT};
-pub(super) use crate::tower::{cpu_ticks, rss_kib, BenchTower};
+pub(super) use crate::tower::{cpu_ticks, rss_kib, sched_ms, BenchTower};
 
 /// What `vigie bench agents` is asked.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +39,9 @@ pub struct Args {
 /// stdin would end them anyway): a benchmark that fails leaves none.
 struct Sims {
     children: Vec<(Child, Option<ChildStdin>)>,
+    /// Each simulator's latest `sim_progress`: agents that heard from the
+    /// tower, agents that took an incarnation.
+    progress: Arc<Mutex<Vec<[u64; 2]>>>,
 }
 
 impl Sims {
@@ -49,6 +53,7 @@ impl Sims {
     ) -> anyhow::Result<Self> {
         let mut sims = Self {
             children: Vec::new(),
+            progress: Arc::default(),
         };
         let mut outs = Vec::new();
         for first in (0..hosts).step_by(per.max(1)) {
@@ -77,15 +82,29 @@ impl Sims {
             outs.push(child.stdout.take().context("stdout")?);
             sims.children.push((child, stdin));
         }
+        if let Ok(mut p) = sims.progress.lock() {
+            p.resize(outs.len(), [0, 0]);
+        }
         // Each says its descriptor limit on its first line, once its
-        // agents are connecting.
+        // agents are connecting, then how far they got every 2 s.
         for (i, out) in outs.into_iter().enumerate() {
+            let mut out = BufReader::new(out);
             let mut line = String::new();
-            std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line)?;
+            out.read_line(&mut line)?;
             anyhow::ensure!(!line.is_empty(), "simulator {} ended early", i + 1);
             println!("simulator {}: {}", i + 1, line.trim());
+            let progress = sims.progress.clone();
+            std::thread::spawn(move || follow(out, i, &progress));
         }
         Ok(sims)
+    }
+
+    /// Agents that heard from the tower and agents that took an
+    /// incarnation, in all simulators.
+    fn progress(&self) -> [u64; 2] {
+        self.progress.lock().map_or([0, 0], |p| {
+            p.iter().fold([0, 0], |s, x| [s[0] + x[0], s[1] + x[1]])
+        })
     }
 
     fn pids(&self) -> Vec<u32> {
@@ -102,6 +121,21 @@ impl Sims {
     }
 }
 
+/// Reads a simulator's progress lines until it ends.
+fn follow(out: BufReader<std::process::ChildStdout>, i: usize, progress: &Mutex<Vec<[u64; 2]>>) {
+    for line in out.lines().map_while(Result::ok) {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        let (Some(heard), Some(inc)) = (v["heard"].as_u64(), v["incarnated"].as_u64()) else {
+            continue;
+        };
+        if let Ok(mut p) = progress.lock() {
+            if let Some(slot) = p.get_mut(i) {
+                *slot = [heard, inc];
+            }
+        }
+    }
+}
+
 impl Drop for Sims {
     fn drop(&mut self) {
         for (child, stdin) in &mut self.children {
@@ -112,11 +146,13 @@ impl Drop for Sims {
     }
 }
 
-/// Until the referee counts `hosts` agents online (and, when given, the
-/// majordomo has seen `connected` first messages).
+/// Until the referee counts `hosts` agents online (and the majordomo has
+/// seen `connected` first messages). Prints the curve every 5 s; on a
+/// timeout, says what the tower logged on the way.
 fn wait_online(
     api: &mut ApiClient,
     tower: &BenchTower,
+    sims: &Sims,
     hosts: usize,
     connected: u64,
 ) -> anyhow::Result<Duration> {
@@ -135,15 +171,19 @@ fn wait_online(
         // The curve, not only its end: where a fleet stalls shows here.
         if said.elapsed() >= Duration::from_secs(5) {
             said = Instant::now();
+            let [heard, incarnated] = sims.progress();
             println!(
-                "  {:>5.1} s: {seen} connected, {online} online",
-                t.elapsed().as_secs_f64()
+                "  {:>5.1} s: {seen} connected, {online} online; the agents: {heard} heard from the tower, {incarnated} took an incarnation; load {}",
+                t.elapsed().as_secs_f64(),
+                loadavg()
             );
         }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the agents did not all come online ({online} of {hosts}, {seen} connected)"
-        );
+        if Instant::now() >= deadline {
+            println!("tower events: {}", tower.heard.events_said());
+            anyhow::bail!(
+                "the agents did not all come online ({online} of {hosts}, {seen} connected)"
+            );
+        }
         // Each poll lists every host: at 10,000 a tenth of a second
         // apart it was a good part of the referee's work (BENCHMARKS.md).
         std::thread::sleep(Duration::from_millis((hosts as u64 / 10).clamp(100, 1_000)));
@@ -166,88 +206,155 @@ fn register(api: &mut ApiClient, hosts: usize) -> anyhow::Result<Vec<(String, Ke
     Ok(pairs)
 }
 
-pub fn run(a: Args) -> anyhow::Result<()> {
-    let hosts = a.hosts;
-    let mut tower = BenchTower::start()?;
-    let caller = Caller::internal(vigie_wire::ids::TOWER_TENANT, "bench");
-    let mut api = ApiClient::direct(&tower.ep("api"), &tower.ep("orders"), caller)?;
-    api.set_timeout(Duration::from_secs(120));
+/// Agents per simulator process: as many as our descriptor limit allows
+/// unless asked. Says the limits and the plan.
+fn plan(a: Args, tower: &BenchTower) -> anyhow::Result<usize> {
     let limit = vigie_launcher::fdlimit::raise();
     let per = match a.per_process {
         0 => usize::try_from(limit.agents_max(FDS_PER_AGENT))?.max(1),
         n => n,
     };
     println!(
-        "# vigie bench agents --hosts {hosts} --beat-ms {}",
-        a.beat_ms
+        "# vigie bench agents --hosts {} --beat-ms {}; load {}",
+        a.hosts,
+        a.beat_ms,
+        loadavg()
     );
     println!(
-        "(tower: launcher, escalator, referee, majordomo as processes; agents: {hosts} CURVE connections, each its own key, noop driver, in {} simulator processes of at most {per}: descriptor limit {} soft / {} hard, {FDS_PER_AGENT} per agent; the majordomo says it holds up to {} agents)",
-        hosts.div_ceil(per),
+        "(tower: launcher, escalator, referee, majordomo as processes; agents: {} CURVE connections, each its own key, noop driver, in {} simulator processes of at most {per}: descriptor limit {} soft / {} hard, {FDS_PER_AGENT} per agent; the majordomo says it holds up to {} agents)",
+        a.hosts,
+        a.hosts.div_ceil(per),
         limit.soft,
         limit.hard,
         tower.heard.agents_max.load(Ordering::Relaxed)
     );
-    let pairs = register(&mut api, hosts)?;
-    let keys = tower.dir.path().join("agents.keys");
-    let tower_key = std::fs::read_to_string(tower.dir.path().join("data/keys/tower.public"))?;
-    write_keys(&keys, &tower.majordomo, &tower_key, &pairs)?;
-    drop(pairs);
+    Ok(per)
+}
 
-    let tower_pids = |t: &BenchTower| -> Vec<(String, u32)> {
-        t.pids
-            .iter()
-            .map(|(n, p)| (n.clone(), *p))
-            .chain([("launcher".to_owned(), t.launcher_pid())])
-            .collect()
-    };
-    let rss_each = |p: &[(String, u32)]| -> Vec<(String, u64)> {
-        p.iter().map(|(n, p)| (n.clone(), rss_kib(*p))).collect()
-    };
-    let pids = tower_pids(&tower);
-    let each_before = rss_each(&pids);
-    let before: u64 = each_before.iter().map(|(_, k)| k).sum();
-    let t = Instant::now();
-    let mut sims = Sims::start(&keys, hosts, per, a.beat_ms)?;
-    wait_online(&mut api, &tower, hosts, hosts as u64)?;
-    println!(
-        "{hosts} agents connected (CURVE handshakes) and online in {:.2?}",
-        t.elapsed()
-    );
-    let each_after = rss_each(&pids);
-    let after: u64 = each_after.iter().map(|(_, k)| k).sum();
-    let grew: Vec<String> = each_after
+/// The tower's processes, the launcher among them.
+fn tower_pids(t: &BenchTower) -> Vec<(String, u32)> {
+    t.pids
         .iter()
-        .zip(&each_before)
+        .map(|(n, p)| (n.clone(), *p))
+        .chain([("launcher".to_owned(), t.launcher_pid())])
+        .collect()
+}
+
+fn rss_each(p: &[(String, u32)]) -> Vec<(String, u64)> {
+    p.iter().map(|(n, p)| (n.clone(), rss_kib(*p))).collect()
+}
+
+/// What the tower's processes and the simulators gained with the agents.
+fn memory(before: &[(String, u64)], pids: &[(String, u32)], sims: &[(String, u32)], hosts: usize) {
+    let after = rss_each(pids);
+    let sum = |v: &[(String, u64)]| -> u64 { v.iter().map(|(_, k)| k).sum() };
+    let (b, a) = (sum(before), sum(&after));
+    let grew: Vec<String> = after
+        .iter()
+        .zip(before)
         .map(|((n, a), (_, b))| format!("{n} +{} KiB", a.saturating_sub(*b)))
         .collect();
     println!(
-        "tower memory (launcher + daemons' RSS): {before} KiB before the agents, {after} KiB with {hosts} connected: {:.1} KiB per agent",
-        (after.saturating_sub(before)) as f64 / hosts as f64
+        "tower memory (launcher + daemons' RSS): {b} KiB before the agents, {a} KiB with {hosts} connected: {:.1} KiB per agent",
+        (a.saturating_sub(b)) as f64 / hosts as f64
     );
     println!(
         "memory each process gained with the agents: {}",
         grew.join(", ")
     );
+    let sim_rss: u64 = sims.iter().map(|(_, p)| rss_kib(*p)).sum();
+    println!(
+        "simulators' memory: {sim_rss} KiB ({:.1} KiB per agent, keys, sockets and plugs)",
+        sim_rss as f64 / hosts as f64
+    );
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let hosts = a.hosts;
+    let mut tower = BenchTower::start()?;
+    let mut api = bench_api(&tower)?;
+    let per = plan(a, &tower)?;
+    let pairs = register(&mut api, hosts)?;
+    let keys = tower.dir.path().join("agents.keys");
+    let tower_key = std::fs::read_to_string(tower.dir.path().join("data/keys/tower.public"))?;
+    write_keys(&keys, &tower.majordomo, &tower_key, &pairs)?;
+    drop(pairs);
+    let pids = tower_pids(&tower);
+    let before = rss_each(&pids);
+    let t = Instant::now();
+    let mut sims = Sims::start(&keys, hosts, per, a.beat_ms)?;
     let sim_pids: Vec<(String, u32)> = sims
         .pids()
         .into_iter()
         .enumerate()
         .map(|(i, p)| (format!("simulator {}", i + 1), p))
         .collect();
-    let sim_rss: u64 = sim_pids.iter().map(|(_, p)| rss_kib(*p)).sum();
+    let all: Vec<(String, u32)> = pids.iter().cloned().chain(sim_pids.clone()).collect();
+    let phase = Sched::now(&all);
+    let came = wait_online(&mut api, &tower, &sims, hosts, hosts as u64);
+    phase.say("connecting", &all);
+    came?;
     println!(
-        "simulators' memory: {sim_rss} KiB ({:.1} KiB per agent, keys, sockets and plugs)",
-        sim_rss as f64 / hosts as f64
+        "{hosts} agents connected (CURVE handshakes) and online in {:.2?}",
+        t.elapsed()
     );
-    let all: Vec<(String, u32)> = pids.iter().cloned().chain(sim_pids).collect();
+    memory(&before, &pids, &sim_pids, hosts);
     fan_out(&tower, &mut api, &all, hosts)?;
     host_metrics(&mut sims, &tower, hosts)?;
     if a.restart {
-        restart(&mut tower, &mut api, hosts)?;
+        restart(&mut tower, &mut api, &sims, hosts)?;
     }
+    println!("tower events: {}", tower.heard.events_said());
     drop(sims);
     tower.stop()
+}
+
+/// Every process's time on a CPU and waiting for one since a phase began.
+struct Sched {
+    at: Instant,
+    each: Vec<[u64; 2]>,
+}
+
+impl Sched {
+    fn now(all: &[(String, u32)]) -> Self {
+        Self {
+            at: Instant::now(),
+            each: all.iter().map(|(_, p)| sched_ms(*p)).collect(),
+        }
+    }
+
+    /// One line: on a CPU (% of one core over the phase) and runnable
+    /// but waiting for a CPU, per process.
+    fn say(&self, phase: &str, all: &[(String, u32)]) {
+        let secs = self.at.elapsed().as_secs_f64();
+        let each: Vec<String> = all
+            .iter()
+            .zip(&self.each)
+            .map(|((n, p), b)| {
+                let a = sched_ms(*p);
+                let (run, wait) = (
+                    a[0].saturating_sub(b[0]) as f64 / 1e3,
+                    a[1].saturating_sub(b[1]) as f64 / 1e3,
+                );
+                format!(
+                    "{n} {run:.1} s ({:.0}%) waited {wait:.1} s",
+                    run * 100.0 / secs
+                )
+            })
+            .collect();
+        println!(
+            "CPU while {phase} ({secs:.0} s; on a CPU, % of one core, then time runnable but waiting for a CPU): {}",
+            each.join(", ")
+        );
+    }
+}
+
+/// The benchmark's own client of the tower's API.
+fn bench_api(tower: &BenchTower) -> anyhow::Result<ApiClient> {
+    let caller = Caller::internal(vigie_wire::ids::TOWER_TENANT, "bench");
+    let mut api = ApiClient::direct(&tower.ep("api"), &tower.ep("orders"), caller)?;
+    api.set_timeout(Duration::from_secs(120));
+    Ok(api)
 }
 
 /// A 3-step change to every agent, through the majordomo.
@@ -372,17 +479,20 @@ fn host_metrics(sims: &mut Sims, tower: &BenchTower, hosts: usize) -> anyhow::Re
 /// how long until every agent is back (its first message through the new
 /// majordomo, and the referee counting it online), and whether the front
 /// door refused any of them.
-fn restart(tower: &mut BenchTower, api: &mut ApiClient, hosts: usize) -> anyhow::Result<()> {
+fn restart(
+    tower: &mut BenchTower,
+    api: &mut ApiClient,
+    sims: &Sims,
+    hosts: usize,
+) -> anyhow::Result<()> {
     let refused0 = tower.heard.refused.load(Ordering::Relaxed);
     let dropped0 = tower.heard.knocks_dropped.load(Ordering::Relaxed);
     let t = Instant::now();
     tower.connected_reset();
     tower.restart()?;
     let up = t.elapsed();
-    let caller = Caller::internal(vigie_wire::ids::TOWER_TENANT, "bench");
-    *api = ApiClient::direct(&tower.ep("api"), &tower.ep("orders"), caller)?;
-    api.set_timeout(Duration::from_secs(120));
-    let back = wait_online(api, tower, hosts, hosts as u64)?;
+    *api = bench_api(tower)?;
+    let back = wait_online(api, tower, sims, hosts, hosts as u64)?;
     println!(
         "tower restarted under {hosts} agents: ready again in {up:.2?}, every agent back (first message through the new majordomo, online at the referee) {back:.2?} later, {:.2?} in all; handshakes refused: {}, knock reports dropped: {}",
         up + back,

@@ -31,6 +31,10 @@ const SOCKETS_PER_CONTEXT: usize = 1_000;
 struct SimAgent {
     sock: zmq::Socket,
     plug: Plug,
+    /// Has received a frame from the tower (a ping, an incarnation...).
+    heard: bool,
+    /// Has taken the incarnation the referee handed out.
+    incarnated: bool,
 }
 
 fn send(sock: &zmq::Socket, ev: PlugEvent) {
@@ -97,7 +101,12 @@ fn connect(
     .without_stash_dirs();
     plug.recover(&mut |ev| send(&sock, ev))?;
     send(&sock, plug.heartbeat());
-    Ok(SimAgent { sock, plug })
+    Ok(SimAgent {
+        sock,
+        plug,
+        heard: false,
+        incarnated: false,
+    })
 }
 
 /// One `poll(2)` over every agent's `ZMQ_FD`, then only the agents whose
@@ -134,6 +143,7 @@ fn drain(a: &mut SimAgent) -> anyhow::Result<()> {
         let Ok(frame) = a.sock.recv_bytes(zmq::DONTWAIT) else {
             break;
         };
+        a.heard = true;
         let sock = &a.sock;
         let mut out = |ev| send(sock, ev);
         match vigie_wire::decode::<FrontOut>(&frame) {
@@ -142,7 +152,7 @@ fn drain(a: &mut SimAgent) -> anyhow::Result<()> {
             // A new journal numbers its reports in the incarnation
             // the referee hands out; until then it is not online.
             Ok(FrontOut::Published(Published::Incarnation { host, incarnation })) => {
-                a.plug.on_incarnation(&host, incarnation)?;
+                a.incarnated |= a.plug.on_incarnation(&host, incarnation)?;
             }
             _ => {}
         }
@@ -196,6 +206,23 @@ pub fn simulate(file: &Path, first: usize, count: usize, beat_ms: u64) -> anyhow
     run_agents(&mut agents, beat, &samples_ms, &stop, file)
 }
 
+/// How often a simulator says how far its agents got.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// One line on stdout for the benchmark: how many of this process's
+/// agents have heard from the tower and taken an incarnation — where a
+/// fleet that does not come online stalls (the front door, or the
+/// referee's per-host path) shows here.
+fn progress(agents: &[SimAgent]) {
+    let heard = agents.iter().filter(|a| a.heard).count();
+    let incarnated = agents.iter().filter(|a| a.incarnated).count();
+    println!(
+        "{}",
+        serde_json::json!({"event": "sim_progress", "agents": agents.len(),
+            "heard": heard, "incarnated": incarnated})
+    );
+}
+
 /// Heartbeats and samples staggered as real agents started at different
 /// times are: agent i beats at i/n of every beat interval. Beats sent all
 /// at once would let the majordomo drain thousands per wake-up, a cost no
@@ -222,10 +249,15 @@ fn run_agents(
         .map(|a| a.sock.get_fd())
         .collect::<Result<Vec<_>, _>>()?;
     let start = Instant::now();
+    let mut said = start;
     let mut next_beat = 0usize;
     let mut sampling: Option<(Instant, u64, usize)> = None;
     while !stop.load(Ordering::Relaxed) {
         pump(agents, &fds, 5)?;
+        if said.elapsed() >= PROGRESS_EVERY {
+            said = Instant::now();
+            progress(agents);
+        }
         let due = (start.elapsed().as_secs_f64() / beat.as_secs_f64() * n as f64) as usize;
         while next_beat < due {
             let a = &mut agents[next_beat % n];

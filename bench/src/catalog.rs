@@ -54,7 +54,6 @@ pub fn run(keys: usize, clients: usize, rows: usize, allocations: usize) -> anyh
     let caller = Caller::internal(vigie_wire::ids::TOWER_TENANT, "bench");
     let mut api = ApiClient::direct(&tower.ep("api"), &tower.ep("orders"), caller)?;
     api.set_timeout(std::time::Duration::from_secs(120));
-    let rss = |name: &str| tower.pids.get(name).map_or(0, |p| rss_kib(*p));
     println!(
         "# vigie bench catalog --keys {keys} --clients {clients} --rows {rows} --allocations {allocations}"
     );
@@ -64,16 +63,24 @@ pub fn run(keys: usize, clients: usize, rows: usize, allocations: usize) -> anyh
             "enrolled {keys} agent keys with {clients} clients at once in {e:.2?} ({:.0} µs each)",
             e.as_micros() as f64 / keys.max(1) as f64
         );
+    } else {
+        enrol(&mut api, keys)?;
     }
+    import(&tower, &mut api, rows)?;
+    allocate(&mut api, rows, allocations)?;
+    tower.stop()
+}
 
-    // Enrolment: one KeyAdd per agent, each its own stored turn.
+/// Enrolment in lock step: one KeyAdd per agent, each its own stored
+/// turn; the cost per key said at 1,000, 3,000, 10,000 and the end.
+fn enrol(api: &mut ApiClient, keys: usize) -> anyhow::Result<()> {
     let t = Instant::now();
     let mut lap = Instant::now();
     let mut marks = vec![1_000, 3_000, 10_000, keys];
     marks.retain(|m| *m <= keys);
     marks.dedup();
     let mut last = 0;
-    for i in (1..=keys).filter(|_| clients <= 1) {
+    for i in 1..=keys {
         let public = vigie_majordomo::keys::KeyPair::generate().public_z85();
         api.call(ApiCall::KeyAdd {
             host: format!("sim-{i}"),
@@ -90,8 +97,13 @@ pub fn run(keys: usize, clients: usize, rows: usize, allocations: usize) -> anyh
             lap = Instant::now();
         }
     }
+    Ok(())
+}
 
-    // Import: the CLI's check of the file, then the tower's (one call).
+/// A CSV of `rows` servers: the CLI's check of the file, then the
+/// tower's (one call), and the memory it added.
+fn import(tower: &BenchTower, api: &mut ApiClient, rows: usize) -> anyhow::Result<()> {
+    let rss = |name: &str| tower.pids.get(name).map_or(0, |p| rss_kib(*p));
     let mut csv =
         String::from("name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels\n");
     for i in 0..rows {
@@ -126,8 +138,11 @@ pub fn run(keys: usize, clients: usize, rows: usize, allocations: usize) -> anyh
         rss("referee").saturating_sub(referee0),
         rss("escalator").saturating_sub(escalator0)
     );
+    Ok(())
+}
 
-    // Allocations: one address per call, each its own stored turn.
+/// Single-address allocations, one call each, each its own stored turn.
+fn allocate(api: &mut ApiClient, rows: usize, allocations: usize) -> anyhow::Result<()> {
     api.call(ApiCall::Catalog(CatalogCall::PoolAdd {
         spec: PoolSpec {
             name: "bench".into(),
@@ -154,5 +169,5 @@ pub fn run(keys: usize, clients: usize, rows: usize, allocations: usize) -> anyh
         "{allocations} allocations one by one: {e:.2?} ({:.0} µs each)",
         e.as_micros() as f64 / allocations.max(1) as f64
     );
-    tower.stop()
+    Ok(())
 }

@@ -172,53 +172,46 @@ fn ensure_redis() -> bool {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (ops, no_redis) = match args.what {
+    match args.what {
         What::Agents {
             sim: Some(file),
             sim_first,
             sim_count,
             beat_ms,
             ..
-        } => {
-            crate::agents_sim::simulate(&file, sim_first, sim_count, beat_ms)?;
-            return Ok(ExitCode::SUCCESS);
-        }
+        } => crate::agents_sim::simulate(&file, sim_first, sim_count, beat_ms)?,
         What::Agents {
             hosts,
             per_process,
             restart,
             beat_ms,
             ..
-        } => {
-            crate::agents::run(crate::agents::Args {
-                hosts: hosts.max(1),
-                per_process,
-                restart,
-                beat_ms,
-            })?;
-            return Ok(ExitCode::SUCCESS);
-        }
+        } => crate::agents::run(crate::agents::Args {
+            hosts: hosts.max(1),
+            per_process,
+            restart,
+            beat_ms,
+        })?,
         What::Catalog {
             keys,
             clients,
             rows,
             allocations,
-        } => {
-            crate::catalog::run(keys, clients, rows, allocations)?;
-            return Ok(ExitCode::SUCCESS);
-        }
+        } => crate::catalog::run(keys, clients, rows, allocations)?,
         What::History { changes, samples } => return crate::history::run(changes, samples),
-        What::Escalator { ops, no_redis } => (ops, no_redis),
+        What::Escalator { ops, no_redis } => return escalator(ops, no_redis),
         What::Crashpoints {
             writes,
             seed,
             every,
         } => return crashpoints(writes, seed, every),
-        What::Changes(a) => {
-            crate::changes::run(a)?;
-            return Ok(ExitCode::SUCCESS);
-        }
-    };
+        What::Changes(a) => crate::changes::run(a)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `vigie bench escalator`: the Escalator's workloads, then Redis's.
+fn escalator(ops: u64, no_redis: bool) -> anyhow::Result<ExitCode> {
     // 64 writers on 4 driving threads: see `bench::durable`.
     let writer_threads = 4;
     let dir = tempfile::Builder::new().prefix("vigie-bench-").tempdir()?;

@@ -42,6 +42,27 @@ pub(super) fn cpu_ticks(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Time a process's threads spent on a CPU and waiting for one
+/// (runnable, not running), in ms, from the scheduler's own count
+/// (`/proc/PID/task/*/schedstat`): on a shared machine, the wait says how
+/// much of a phase a process was held back by the others.
+pub(super) fn sched_ms(pid: u32) -> [u64; 2] {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return [0, 0];
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .map(|s| {
+            let mut f = s.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
+            [
+                f.next().unwrap_or(0) / 1_000_000,
+                f.next().unwrap_or(0) / 1_000_000,
+            ]
+        })
+        .fold([0, 0], |a, b| [a[0] + b[0], a[1] + b[1]])
+}
+
 /// What the tower's logs said that a benchmark counts.
 #[derive(Default)]
 pub(super) struct Heard {
@@ -54,6 +75,30 @@ pub(super) struct Heard {
     /// `agent_connected` events: an agent's first message through this
     /// majordomo (again after a restart).
     pub connected: AtomicU64,
+    /// Every event the tower logged since it was ready, by name: what a
+    /// run that fails said on its way (relays deferred, hosts offline...).
+    pub events: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+impl Heard {
+    /// The events counted so far, most frequent first.
+    pub fn events_said(&self) -> String {
+        let Ok(events) = self.events.lock() else {
+            return String::new();
+        };
+        let mut v: Vec<(&String, &u64)> = events.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1));
+        v.iter()
+            .map(|(n, c)| format!("{n} {c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The event name of one log line, without parsing the whole line.
+fn event_name(line: &str) -> Option<&str> {
+    let rest = &line[line.find("\"event\":\"")? + 9..];
+    rest.get(..rest.find('"')?)
 }
 
 /// A tower for a benchmark. Dropping it stops it.
@@ -139,6 +184,9 @@ impl BenchTower {
         let heard = self.heard.clone();
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
+                if let (Some(name), Ok(mut events)) = (event_name(&line), heard.events.lock()) {
+                    *events.entry(name.to_owned()).or_default() += 1;
+                }
                 if line.contains("handshake_refused")
                     || line.contains("knocks_dropped")
                     || line.contains("fd_limit")

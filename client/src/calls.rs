@@ -6,7 +6,9 @@
 
 use vigie_wire::access::{Grant, KeyRecord, Knock, OperatorRecord};
 use vigie_wire::change::ChangeSpec;
-use vigie_wire::deploy::{DeployAnswer, DeployCall, Deployment, Rollout, RolloutEnd};
+use vigie_wire::deploy::{
+    DeployAnswer, DeployCall, Deployment, EnvVerb, Rollout, RolloutCommand, RolloutEnd,
+};
 use vigie_wire::lifecycle::TowerHealth;
 use vigie_wire::observe::{HostMetricsView, LogsPage, LogsQuery};
 use vigie_wire::page::{PageAsk, PageInfo};
@@ -209,8 +211,8 @@ call!(
 call!(
     /// Starts a deploy the tower runs: its rollout's id (refused while
     /// another deploy of the environment runs, unless `force_unlock`).
-    DeployStart { file: String, text: String, parallel: u32, from_maintenance: bool, force_unlock: bool }
-        => ApiCall::Deploy(DeployCall::Start { file, text, parallel, from_maintenance, force_unlock }),
+    DeployStart { file: String, text: String, parallel: u32, from_maintenance: bool, force_unlock: bool, canary: u32 }
+        => ApiCall::Deploy(DeployCall::Start { file, text, parallel, from_maintenance, force_unlock, canary }),
         String, ApiAnswer::Deploy(DeployAnswer::Started { id }) => id
 );
 call!(
@@ -223,6 +225,19 @@ call!(
         app, environment, version, parallel, from_maintenance, force_unlock,
     }),
         String, ApiAnswer::Deploy(DeployAnswer::Started { id }) => id
+);
+call!(
+    /// Runs a verb on a deployed environment in the tower (`undeploy`,
+    /// `rollback`...): its rollout's id, under the deploy's lock.
+    DeployVerb { app: String, environment: String, verb: EnvVerb, force_unlock: bool }
+        => ApiCall::Deploy(DeployCall::Verb { app, environment, verb, force_unlock }),
+        String, ApiAnswer::Deploy(DeployAnswer::Started { id }) => id
+);
+call!(
+    /// Tells a rollout waiting after its canary to go on or to abort.
+    DeployCommand { app: String, environment: String, command: RolloutCommand }
+        => ApiCall::Deploy(DeployCall::Command { app, environment, command }),
+        (), ApiAnswer::Deploy(DeployAnswer::Recorded) => ()
 );
 call!(
     /// An environment's current or last rollout (its lines).

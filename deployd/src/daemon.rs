@@ -64,7 +64,8 @@ pub fn run(cfg: DeploydConfig, shutdown: Arc<AtomicBool>) -> Result<(), DeploydE
         match open_rollouts(&mut client) {
             Ok(list) => {
                 for r in list {
-                    if drivers.contains_key(&r.id) {
+                    if let Some(d) = drivers.get_mut(&r.id) {
+                        d.command(&r);
                         continue;
                     }
                     match client_for(&cfg.api, &cfg.orders, &r) {

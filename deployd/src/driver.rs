@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use tracing::{info, warn};
 use vigie_client::ApiClient;
 use vigie_deployer::rollout::{Ended, Facts, Finish, Input, Options, Output, State};
-use vigie_deployer::{parse_environment, EnvRecord, Rollout, Target};
+use vigie_deployer::{parse_environment, EnvRecord, Machine, Rollout, Target};
 use vigie_wire::deploy::{DeployAnswer, DeployCall, Rollout as Stored, RolloutEnd};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFaultKind, Caller, IdemKey};
 
@@ -31,7 +31,7 @@ pub struct Driver {
     app: String,
     environment: String,
     id: String,
-    machine: Option<Rollout>,
+    machine: Option<Machine>,
     client: ApiClient,
     /// Outputs not carried out yet, in order.
     pending: VecDeque<Output>,
@@ -73,7 +73,7 @@ impl Driver {
         };
         match build(stored) {
             Ok(mut machine) => {
-                let phase = machine.state().phase.to_string();
+                let phase = machine.phase();
                 if stored.state.is_empty() {
                     info!(event = "rollout_started", rollout = %d.id, tenant = %d.tenant,
                         app = %d.app, environment = %d.environment, phase = %phase);
@@ -96,6 +96,20 @@ impl Driver {
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// An operator's word found in the stored rollout: the machine takes
+    /// it while it waits after its canary (and ignores it otherwise, so a
+    /// word read again at every poll is carried out once).
+    pub fn command(&mut self, stored: &Stored) {
+        let Some((command, by)) = &stored.command else {
+            return;
+        };
+        let waits = self.machine.as_ref().is_some_and(|m| m.waits_for_a_word());
+        if waits && self.end.is_none() {
+            info!(event = "rollout_commanded", rollout = %self.id, command = command.word(), by = %by);
+            self.feed(Input::Command(*command));
+        }
     }
 
     /// Records, carries out what it can, follows the open changes.
@@ -162,9 +176,9 @@ impl Driver {
     /// The rollout's state and new lines in the referee.
     fn record(&mut self) -> Result<(), DeploydError> {
         let state = match &self.machine {
-            Some(m) => {
-                serde_json::to_vec(m.state()).map_err(|e| DeploydError::State(e.to_string()))?
-            }
+            Some(m) => m
+                .state_json()
+                .map_err(|e| DeploydError::State(e.to_string()))?,
             None => Vec::new(),
         };
         let call = ApiCall::Deploy(DeployCall::Progress {
@@ -183,7 +197,7 @@ impl Driver {
         self.dirty = false;
         if let Some(m) = &self.machine {
             info!(event = "rollout_recorded", rollout = %self.id, app = %self.app,
-                environment = %self.environment, phase = %m.state().phase,
+                environment = %self.environment, phase = %m.phase(),
                 open = m.open_changes().len());
         }
         Ok(())
@@ -322,7 +336,7 @@ impl Driver {
         let open = self
             .machine
             .as_ref()
-            .map(Rollout::open_changes)
+            .map(Machine::open_changes)
             .unwrap_or_default();
         for change in open {
             let call = ApiCall::Status {
@@ -331,6 +345,12 @@ impl Driver {
             };
             let views = self.client.changes(call)?;
             if let Some(v) = views.iter().find(|v| v.id == change && v.state.is_final()) {
+                if let Some(text) = crate::verbs::told(v) {
+                    self.feed(Input::Told {
+                        change: change.clone(),
+                        text,
+                    });
+                }
                 self.feed(Input::Ended {
                     change,
                     ended: Ended::of(v),
@@ -341,18 +361,21 @@ impl Driver {
     }
 }
 
-fn machine_key(m: &Rollout) -> String {
+fn machine_key(m: &Machine) -> String {
     m.env().key.to_string()
 }
 
-fn machine_hosts(m: &Rollout) -> String {
+fn machine_hosts(m: &Machine) -> String {
     m.env().hosts.clone()
 }
 
 /// The machine of a stored rollout: new, or rebuilt from its state.
-fn build(stored: &Stored) -> Result<Rollout, DeploydError> {
+fn build(stored: &Stored) -> Result<Machine, DeploydError> {
     let env = parse_environment(&stored.file, &stored.text)
         .map_err(|e| DeploydError::State(e.to_string()))?;
+    if let Some(verb) = &stored.verb {
+        return crate::verbs::build(env, stored, verb);
+    }
     if stored.state.is_empty() {
         let options = Options {
             parallel: stored.parallel,
@@ -360,12 +383,16 @@ fn build(stored: &Stored) -> Result<Rollout, DeploydError> {
             operator: stored.operator.clone(),
             started_ms: stored.started_ms,
             version: stored.version.clone(),
+            canary: stored.canary,
         };
-        return Ok(Rollout::new(env, stored.id.clone(), options));
+        let rollout = Rollout::new(env, stored.id.clone(), options);
+        return Ok(Machine::Deploy(Box::new(rollout)));
     }
     let state: State =
         serde_json::from_slice(&stored.state).map_err(|e| DeploydError::State(e.to_string()))?;
-    Rollout::resume(env, state).map_err(|e| DeploydError::State(e.to_string()))
+    Rollout::resume(env, state)
+        .map(|r| Machine::Deploy(Box::new(r)))
+        .map_err(|e| DeploydError::State(e.to_string()))
 }
 
 /// The client a rollout acts through: inside its tenant, as the

@@ -6,11 +6,14 @@
 //! one rollout's outputs — the deployer's pure state machine
 //! (`vigie_deployer::rollout`) decides; the driver records its state in
 //! the referee before it acts, then submits, follows and records what
-//! the machine asks — and `error` is the crate's error.
+//! the machine asks — `verbs` builds the machine of a verb on a deployed
+//! environment (`undeploy`, `rollback`...: the same driver carries it out)
+//! and `error` is the crate's error.
 
 pub mod daemon;
 pub mod driver;
 pub mod error;
+pub mod verbs;
 
 pub use daemon::{run, DeploydConfig};
 pub use error::DeploydError;

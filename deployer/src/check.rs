@@ -54,7 +54,7 @@ pub fn compile_check(record: &EnvRecord, host: &str) -> Option<ChangeSpec> {
             script,
             "if [ -d {dir}/src ]; then say ok '{label}: instance directory'; else say bad '{label}: instance directory missing'; fi"
         );
-        if !state.maintenance {
+        if !state.maintenance && !state.stopped.contains(name) {
             replica_checks(&mut script, &dir, &label, p.replicas, &p.ports);
         }
         let service_dir = host_path(&record.key.service_dir(name));
@@ -104,7 +104,7 @@ fn proxy_checks(script: &mut String, record: &EnvRecord, state: &HostState) {
         script,
         "if [ -f {site} ]; then say ok 'proxy: site present'; else say bad 'proxy: site missing'; fi"
     );
-    if state.maintenance {
+    if state.maintenance || state.paused {
         let _ = writeln!(
             script,
             "if grep -q 'return 503' {site} 2>/dev/null; then say ok 'proxy: maintenance page, as recorded'; \

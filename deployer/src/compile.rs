@@ -474,20 +474,8 @@ fn routes_before(env: &Environment, host: &HostPlan) -> BTreeMap<Part, Vec<u16>>
     routes
 }
 
-/// Replica `r`'s new `port` replaces the old one of the same rank; the
-/// last replica cuts the old ones beyond the new count.
-fn switch_route(ports: &mut Vec<u16>, r: u32, port: u16, replicas: u32) {
-    let rank = (r - 1) as usize;
-    if rank < ports.len() {
-        ports[rank] = port;
-    } else {
-        ports.push(port);
-    }
-    if r == replicas {
-        ports.truncate(replicas as usize);
-    }
-}
-
+/// A rolling update on one host: new replicas beside the old, one proxy
+/// switch, then the old ones drained and stopped.
 pub fn compile_host(
     env: &Environment,
     plan: &DeployPlan,
@@ -500,17 +488,17 @@ pub fn compile_host(
         steps.extend(database_steps(env));
     }
 
-    // What the proxy routes to, service by service, updated as replicas switch.
+    // Every new web replica starts and is checked beside the old ones,
+    // then one proxy switch routes to them all: one nginx reload per host
+    // and deploy, since each reload closes idle keep-alive connections.
     let mut routes = routes_before(env, host);
-
-    let mut stops = Vec::new();
+    let mut switched = Vec::new();
     let web_first = host.services.iter().filter(|s| s.spec.role == Role::Web);
     let workers = host.services.iter().filter(|s| s.spec.role == Role::Worker);
     let mut migrated = !duties.migrate;
     for service in web_first.chain(workers) {
         let name = &service.name;
         let spec = &service.spec;
-        let label = format!("{name} #{}", service.instance);
         steps.extend(fetch_steps(key, service));
         if !migrated && env.migrations.as_ref().is_some_and(|m| &m.service == name) {
             // A first deploy: nothing serves yet, no maintenance needed.
@@ -522,33 +510,29 @@ pub fn compile_host(
         }
         for r in 1..=spec.replicas {
             steps.extend(replica_steps(env, service, host.address, r));
-            let Some(port) = service.ports.get((r - 1) as usize).copied() else {
-                continue;
-            };
-            if let Some(ports) = routes.get_mut(name) {
-                switch_route(ports, r, port, spec.replicas);
-            }
-            let tag = format!("{name}-{}-{r}", service.instance);
-            steps.extend(switch_steps(
-                env,
-                &tag,
-                format!("{label} replica {r}"),
-                site_conf(
-                    key,
-                    host.address,
-                    host.proxy_port,
-                    &route_list(env, &routes),
-                ),
-            ));
         }
-        if spec.role == Role::Web {
-            stops.push((service, spec.drain_ms));
+        if spec.role == Role::Web && !service.ports.is_empty() {
+            routes.insert(name.clone(), service.ports.clone());
+            switched.push(format!("{name} #{}", service.instance));
         }
     }
-    // Old web replicas go only once every new one serves: until then a
-    // rollback finds them running and the proxy switched back to them.
-    for (service, drain_ms) in stops {
-        steps.extend(stop_steps(key, service, drain_ms));
+    if !switched.is_empty() {
+        steps.extend(switch_steps(
+            env,
+            &format!("roll-{}", plan.number),
+            switched.join(", "),
+            site_conf(
+                key,
+                host.address,
+                host.proxy_port,
+                &route_list(env, &routes),
+            ),
+        ));
+    }
+    // Old web replicas go only once the proxy routes to the new ones:
+    // until then a rollback finds them running and switches back to them.
+    for service in host.services.iter().filter(|s| s.spec.role == Role::Web) {
+        steps.extend(stop_steps(key, service, service.spec.drain_ms));
     }
     steps.extend(host.services.iter().map(|s| prune_step(key, s)));
     steps.push(forget_staged_step(key));

@@ -53,11 +53,11 @@ pub fn parse_environment(file: &str, text: &str) -> Result<Environment, DeployEr
     };
     let tree: Value = serde_norway::from_str(text).map_err(|err| {
         let at = location(&err);
-        invalid(
-            at,
-            None,
-            format!("invalid YAML: {}", without_position(&err, at)),
-        )
+        let message = without_position(&err, at);
+        // The parser points at the mapping; the operator wants the
+        // second entry, the one to remove or rename.
+        let at = at.map(|at| duplicate_at(text, at, &message).unwrap_or(at));
+        invalid(at, None, format!("invalid YAML: {message}"))
     })?;
     if !matches!(tree, Value::Mapping(_)) {
         return Err(invalid(
@@ -93,6 +93,42 @@ pub fn parse_environment(file: &str, text: &str) -> Result<Environment, DeployEr
         invalid(at, field, message)
     })?;
     build(raw).map_err(|(field, message)| invalid(None, Some(field), message))
+}
+
+/// Where the second entry of a duplicate key is, for the parser's
+/// "duplicate entry with key" error at the mapping's start `at`: the next
+/// line of the same mapping (same indentation) that names the key again.
+pub(crate) fn duplicate_at(text: &str, at: Location, message: &str) -> Option<Location> {
+    let key = message
+        .split_once("duplicate entry with key \"")?
+        .1
+        .split_once('"')?
+        .0;
+    let indent = at.column.checked_sub(1)?;
+    let mut seen = 0;
+    for (n, line) in text.lines().enumerate().skip(at.line.checked_sub(1)?) {
+        let body = line.trim_start_matches(' ');
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let depth = line.len() - body.len();
+        if depth < indent {
+            return None;
+        }
+        let named = body
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with(':'));
+        if depth == indent && named {
+            seen += 1;
+            if seen == 2 {
+                return Some(Location {
+                    line: n + 1,
+                    column: at.column,
+                });
+            }
+        }
+    }
+    None
 }
 
 fn location(err: &serde_norway::Error) -> Option<Location> {

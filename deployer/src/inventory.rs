@@ -87,6 +87,14 @@ pub struct HostState {
     /// deploy was cut), and only a deploy `--from-maintenance` moves it.
     #[serde(default)]
     pub maintenance: bool,
+    /// The maintenance page put up by hand (`deployments maintenance on`):
+    /// the replicas still run; a deploy or `maintenance off` routes to them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
+    /// Services stopped by hand (`deployments stop`): their replicas are
+    /// not expected to run until `start` or a deploy of them.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub stopped: BTreeSet<Part>,
 }
 
 /// One deploy, as `vigie deployments show` lists it.
@@ -117,6 +125,10 @@ pub struct DeployRecord {
     /// APP/ENV --version V`); `None` for an environment file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The verb this entry records (`rollback`, `stop web`...), when it
+    /// is not a deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verb: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

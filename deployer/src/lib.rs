@@ -11,6 +11,7 @@ mod file;
 mod inventory;
 mod maintenance;
 mod names;
+mod overrides;
 mod plan;
 mod ports;
 mod recovery;
@@ -19,6 +20,8 @@ mod scripts;
 mod spec;
 mod systemd;
 mod values;
+mod verb_rollout;
+mod verbs;
 
 pub use check::{compile_check, findings, Finding, Verdict, CHECK_STEP};
 pub use compile::{compile_host, env_file, sh_quote, site_conf, Duties, MIGRATE_STEP};
@@ -33,6 +36,7 @@ pub use maintenance::{
     MigrationCheck,
 };
 pub use names::{owned_names, EnvKey, Part, BIN_DIR, MAX_PART, PROXY_DIR};
+pub use overrides::Override;
 pub use plan::{
     components_of, kept_instances, plan, settle, Bump, DeployPlan, HostPlan, ServicePlan, Target,
     ADDRESS_LABEL,
@@ -47,6 +51,11 @@ pub use spec::{
 };
 pub use systemd::{unit_template, unit_text, Supervisor};
 pub use values::{PgServer, PortRange, RedisUrl, MAX_REPLICAS};
+pub use verb_rollout::{Machine, VerbRollout, VerbState};
+pub use verbs::{
+    compile_verb, previous_instance, rollback_plan, verb_record, verb_refusal, Back, VerbHost,
+    CLEAN_STEP,
+};
 
 #[cfg(test)]
 mod tests;

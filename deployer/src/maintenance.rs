@@ -147,7 +147,11 @@ fn running_before(env: &Environment, host: &HostPlan) -> Vec<(Part, Placement)> 
 
 /// Starting replicas of instances that ran before (their `.env` is
 /// there), each checked when it is a web replica; undo stops them.
-fn start_placements(env: &Environment, host: &HostPlan, placed: &[(Part, Placement)]) -> Vec<Step> {
+pub(crate) fn start_placements(
+    env: &Environment,
+    host: &HostPlan,
+    placed: &[(Part, Placement)],
+) -> Vec<Step> {
     let supervise = host_path(&format!("{BIN_DIR}/supervise"));
     let mut steps = Vec::new();
     for (name, p) in placed {
@@ -176,7 +180,7 @@ fn start_placements(env: &Environment, host: &HostPlan, placed: &[(Part, Placeme
     steps
 }
 
-fn routes_of<'a>(
+pub(crate) fn routes_of<'a>(
     env: &Environment,
     placed: impl Iterator<Item = (&'a Part, &'a [u16])>,
 ) -> BTreeMap<Part, Vec<u16>> {
@@ -190,11 +194,17 @@ fn routes_of<'a>(
 /// web replicas stop (drained, SIGTERM → grace → SIGKILL).
 pub fn compile_enter(env: &Environment, plan: &DeployPlan, host: &HostPlan) -> ChangeSpec {
     let mut steps = prelude(env);
+    steps.extend(crate::verbs::page_step(env));
     steps.extend(switch_steps(
         env,
         &format!("maintenance-{}", plan.number),
         "maintenance".into(),
-        maintenance_conf(&env.key, host.address, host.proxy_port),
+        maintenance_conf(
+            &env.key,
+            host.address,
+            host.proxy_port,
+            env.maintenance_page.is_some(),
+        ),
     ));
     for (name, placed) in running_before(env, host) {
         let Some(spec) = env.services.get(&name) else {

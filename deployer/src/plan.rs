@@ -47,6 +47,9 @@ pub struct ServicePlan {
 pub struct Target {
     pub id: String,
     pub address: Ipv4Addr,
+    /// Its labels: what `overrides:` select on.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The label that gives a host's address to the deployer.
@@ -64,6 +67,7 @@ impl Target {
         Ok(Target {
             id: id.to_string(),
             address,
+            labels: labels.clone(),
         })
     }
 }
@@ -82,6 +86,8 @@ pub struct HostPlan {
     /// stopped: even with nothing new to roll, it has its steady services
     /// to start and its proxy to switch back (`compile_upgrade`).
     pub maintenance: bool,
+    /// The `overrides:` that apply here, in words.
+    pub overrides: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +136,12 @@ pub fn components_of(env: &Environment) -> BTreeMap<Component, String> {
             digest(service)
         } else {
             digest(&(service, &connections))
+        };
+        let overrides: Vec<_> = env.overrides.iter().filter(|o| o.concerns(name)).collect();
+        let of_code = if overrides.is_empty() {
+            of_code
+        } else {
+            digest(&(of_code, overrides))
         };
         out.insert(Component::Code(name.clone()), of_code);
     }
@@ -236,7 +248,9 @@ fn plan_host(
     };
     let mut services = Vec::new();
     let mut steady = BTreeMap::new();
+    let mut overrides = Vec::new();
     for (name, spec) in &env.services {
+        let spec = service_on(env, name, spec, target, &mut overrides);
         let instance = components
             .get(&Component::Code(name.clone()))
             .map_or(1, |c| c.instance);
@@ -253,7 +267,7 @@ fn plan_host(
         used.extend(&ports);
         services.push(ServicePlan {
             name: name.clone(),
-            spec: spec.clone(),
+            spec,
             instance,
             previous: placed.cloned(),
             ports,
@@ -266,7 +280,29 @@ fn plan_host(
         services,
         steady,
         maintenance: current.is_some_and(|c| c.maintenance),
+        overrides,
     })
+}
+
+/// Service `name` as it runs on `target` (its `overrides:` applied, each
+/// said in `said`).
+fn service_on(
+    env: &Environment,
+    name: &Part,
+    spec: &Service,
+    target: &Target,
+    said: &mut Vec<String>,
+) -> Service {
+    let mut spec = spec.clone();
+    for o in env
+        .overrides
+        .iter()
+        .filter(|o| o.applies(name, &target.id, &target.labels))
+    {
+        o.apply(&mut spec.replicas, &mut spec.env);
+        said.push(format!("{name}: {}", o.describe()));
+    }
+    spec
 }
 
 fn check_collisions(env: &Environment, others: &[EnvRecord]) -> Result<(), DeployError> {
@@ -331,7 +367,9 @@ pub fn settle(
         let state: &mut HostState = record.hosts.entry(host.host.clone()).or_default();
         state.proxy_port = Some(host.proxy_port);
         state.maintenance = false;
+        state.paused = false;
         for service in &host.services {
+            state.stopped.remove(&service.name);
             state.services.insert(
                 service.name.clone(),
                 Placement {
@@ -371,6 +409,7 @@ pub fn settle(
             .iter()
             .map(|(name, s)| (name.to_string(), s.revision.clone()))
             .collect(),
+        verb: None,
     });
     record
 }

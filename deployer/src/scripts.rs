@@ -249,8 +249,17 @@ apply|back)
   fi
   echo "proxy $2: $1 $3"
   ;;
+remove)
+  # An environment leaving the host (undeploy): its site goes, kept for
+  # the undo (`back SITE TAG`).
+  live="$P/sites/$2.conf" before="$P/staged/$2.$3.before"
+  mkdir -p "$P/staged" && rm -f "$before" "$before.absent"
+  if [ -f "$live" ]; then cp "$live" "$before" && rm -f "$live" || exit 1; else : >"$before.absent"; fi
+  if running; then reload || exit 1; fi
+  echo "proxy $2: removed"
+  ;;
 *)
-  echo "usage: proxy ensure | apply SITE TAG | back SITE TAG" >&2; exit 64
+  echo "usage: proxy ensure | apply SITE TAG | back SITE TAG | remove SITE TAG" >&2; exit 64
   ;;
 esac
 "#;
@@ -315,8 +324,15 @@ ensure)
 undo)
   undo
   ;;
+drop)
+  # `undeploy --drop-data`: the database and its role, whoever made them.
+  q "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" || exit 1
+  q "DROP ROLE IF EXISTS \"$name\"" || exit 1
+  rm -f "$marker"
+  echo "dropped database and role $name"
+  ;;
 *)
-  echo "usage: database ensure|undo ADMIN_URL NAME" >&2; exit 64
+  echo "usage: database ensure|undo|drop ADMIN_URL NAME" >&2; exit 64
   ;;
 esac
 "#;
@@ -325,8 +341,27 @@ esac
 pub const RETRY_AFTER_S: u32 = 30;
 
 /// The nginx site of an environment in maintenance: every request is
-/// answered 503 with `Retry-After`, no instance is reached.
-pub fn maintenance_conf(key: &crate::EnvKey, address: std::net::Ipv4Addr, listen: u16) -> String {
+/// answered 503 with `Retry-After`, no instance is reached; with `page`,
+/// the body is the environment's page (`pages/<stem>.html` under the
+/// proxy's prefix, `maintenance_page` in environment.yml).
+pub fn maintenance_conf(
+    key: &crate::EnvKey,
+    address: std::net::Ipv4Addr,
+    listen: u16,
+    page: bool,
+) -> String {
+    if page {
+        let stem = key.stem();
+        return format!(
+            "# Written by the Vigie deployer for {key}: maintenance.\n\
+             server {{\n    listen {address}:{listen};\n    \
+             error_page 503 /{stem}.html;\n    \
+             location / {{\n        return 503;\n    }}\n    \
+             location = /{stem}.html {{\n        root pages;\n        internal;\n        \
+             default_type text/html;\n        \
+             add_header Retry-After {RETRY_AFTER_S} always;\n    }}\n}}\n"
+        );
+    }
     format!(
         "# Written by the Vigie deployer for {key}: maintenance.\n\
          server {{\n    listen {address}:{listen};\n    location / {{\n        \

@@ -43,6 +43,11 @@ pub struct Environment {
     /// time, not yet in the inventory) is deployed to by the tower, with
     /// the environment's current version (`follow: true`).
     pub follow: bool,
+    /// The page nginx answers (503, `Retry-After`) while the environment
+    /// is in maintenance, instead of a line of text.
+    pub maintenance_page: Option<String>,
+    /// Per-host and per-label settings (`overrides.rs`).
+    pub overrides: Vec<crate::overrides::Override>,
 }
 
 /// Serving requests behind the proxy, or working in the background.
@@ -161,6 +166,8 @@ pub(crate) struct RawEnvironment {
     pub migrations: Option<RawMigrations>,
     #[serde(default)]
     pub follow: bool,
+    pub maintenance_page: Option<String>,
+    pub overrides: Vec<RawOverride>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,6 +221,55 @@ pub(crate) struct RawMigrations {
     pub service: NamePart,
     pub pending: ShellLine,
     pub apply: ShellLine,
+}
+
+/// One entry of `overrides:` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOverride {
+    pub hosts: OneLine,
+    pub service: Option<NamePart>,
+    pub replicas: Option<Replicas>,
+    #[serde(default)]
+    pub env: BTreeMap<EnvVarName, OneLine>,
+}
+
+/// The file's `overrides:` (`overrides.rs`), checked against its services.
+pub(crate) fn build_overrides(
+    raw: Vec<RawOverride>,
+    services: &BTreeMap<Part, Service>,
+) -> Result<Vec<crate::overrides::Override>, (String, String)> {
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let field = |f: &str| format!("overrides[{i}].{f}");
+            vigie_changes::Selector::parse(&o.hosts.0)
+                .map_err(|e| (field("hosts"), e.to_string()))?;
+            if let Some(NamePart(name)) = &o.service {
+                if !services.contains_key(name) {
+                    return Err((
+                        field("service"),
+                        format!(
+                            "{:?} is not one of this environment's services",
+                            name.as_str()
+                        ),
+                    ));
+                }
+            }
+            if o.replicas.is_none() && o.env.is_empty() {
+                return Err((
+                    field("hosts"),
+                    "an override changes replicas, env or both".into(),
+                ));
+            }
+            Ok(crate::overrides::Override {
+                hosts: o.hosts.0,
+                service: o.service.map(|n| n.0),
+                replicas: o.replicas.map(|r| r.0),
+                env: o.env.into_iter().map(|(k, v)| (k.0, v.0)).collect(),
+            })
+        })
+        .collect()
 }
 
 /// A variable a service's `env` sets. The deployer's own (`PORT`,
@@ -283,7 +339,9 @@ pub(crate) fn build(raw: RawEnvironment) -> Result<Environment, (String, String)
     }
     vigie_changes::Selector::parse(&raw.hosts.0)
         .map_err(|e| ("hosts".to_string(), e.to_string()))?;
+    let overrides = build_overrides(raw.overrides, &services)?;
     Ok(Environment {
+        overrides,
         key: EnvKey {
             app: raw.app.0,
             environment: raw.environment.0,
@@ -318,6 +376,7 @@ pub(crate) fn build(raw: RawEnvironment) -> Result<Environment, (String, String)
             pending: m.pending.0,
             apply: m.apply.0,
         }),
+        maintenance_page: raw.maintenance_page,
     })
 }
 

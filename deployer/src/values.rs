@@ -192,9 +192,8 @@ impl PgServer {
             .split_once('@')
             .ok_or_else(|| bad("the admin role is missing: ROLE@"))?;
         if user.contains(':') || params.contains("password") {
-            return Err(bad(
-                "no password here: the file travels in change requests; use the server's authentication or the host's .pgpass",
-            ));
+            // Never echoed back: the refusal lands in terminals and logs.
+            return Err("the PostgreSQL admin URL holds a password (not shown): no password here, the file travels in change requests; use the server's authentication or the host's .pgpass".into());
         }
         let ok = |s: &str, extra: &str| {
             s.chars()
@@ -241,9 +240,10 @@ impl RedisUrl {
             .strip_prefix("redis://")
             .ok_or_else(|| format!("{text:?} is not a Redis URL such as redis://127.0.0.1:6379"))?;
         if rest.contains('@') {
-            return Err(format!(
-                "{text:?}: no credentials here: the file travels in change requests"
-            ));
+            return Err(
+                "the Redis URL holds credentials (not shown): no credentials here, the file travels in change requests"
+                    .into(),
+            );
         }
         if rest.is_empty()
             || !rest

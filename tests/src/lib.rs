@@ -12,6 +12,7 @@ pub mod deploys;
 mod events;
 pub mod front;
 pub mod http_load;
+pub mod keepalive_load;
 mod launcher;
 pub mod netns;
 pub mod servers;

@@ -236,8 +236,8 @@ impl Shop {
         // Killed at every step, a child must not be backed off for minutes.
         let setup = Setup::new("crash")
             .supervise("backoff_max", "400ms")
-            .host("crash-1", &[("role", "shop"), ("address", "127.0.0.12")])
-            .host("crash-2", &[("role", "shop"), ("address", "127.0.0.13")]);
+            .host("crash-1", &[("role", "web"), ("address", "127.0.0.12")])
+            .host("crash-2", &[("role", "web"), ("address", "127.0.0.13")]);
         Ok(Shop {
             tower: Launcher::start(setup)?,
             pg,

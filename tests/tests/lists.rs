@@ -186,6 +186,7 @@ fn every_list_verb_pages_and_reaches_every_row() -> anyhow::Result<()> {
             operator: None,
             revisions: Default::default(),
             version: None,
+            verb: None,
         });
         api.call(ApiCall::Deploy(DeployCall::Record {
             app: "shop".into(),

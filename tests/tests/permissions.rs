@@ -547,6 +547,7 @@ fn deployment(app: &str, hosts: &[&str]) -> anyhow::Result<ApiCall> {
         operator: None,
         revisions: Default::default(),
         version: None,
+        verb: None,
     });
     Ok(ApiCall::Deploy(vigie_wire::deploy::DeployCall::Record {
         app: app.into(),

@@ -34,6 +34,17 @@ pub enum DeployCall {
         parallel: u32,
         from_maintenance: bool,
         force_unlock: bool,
+        /// Hosts deployed first, then the rollout waits for a
+        /// [`DeployCall::Command`] (0: no canary).
+        #[serde(default)]
+        canary: u32,
+    },
+    /// An operator's word to a rollout waiting after its canary: go on,
+    /// or take the canary hosts back (audited; refused unless waiting).
+    Command {
+        app: String,
+        environment: String,
+        command: RolloutCommand,
     },
     /// Starts a deploy of the environment the application catalog's
     /// `version` holds (`vigie deploy APP/ENV --version V`): like `Start`,
@@ -44,6 +55,16 @@ pub enum DeployCall {
         version: String,
         parallel: u32,
         from_maintenance: bool,
+        force_unlock: bool,
+    },
+    /// Runs a verb on a deployed environment in the tower (`undeploy`,
+    /// `stop`, `rollback`...): the deploy daemon carries it out like a
+    /// deploy, under the same lock (refused while a deploy or another
+    /// verb of the environment runs, unless `force_unlock`).
+    Verb {
+        app: String,
+        environment: String,
+        verb: EnvVerb,
         force_unlock: bool,
     },
     /// The environment's current or last rollout (`watch`).
@@ -80,8 +101,84 @@ impl DeployCall {
                 | DeployCall::Start { .. }
                 | DeployCall::StartVersion { .. }
                 | DeployCall::Follow
+                | DeployCall::Verb { .. }
                 | DeployCall::Progress { .. }
+                | DeployCall::Command { .. }
         )
+    }
+}
+
+/// What an operator asks of a deployed environment beside a deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvVerb {
+    /// Services, proxy site and instance directories removed; databases
+    /// only with `drop_data`: the environment's name (`app/env`) typed
+    /// again by the operator, checked by the referee.
+    Undeploy {
+        drop_data: Option<String>,
+    },
+    /// Every service's replicas, or one service's.
+    Stop {
+        service: Option<String>,
+    },
+    Start {
+        service: Option<String>,
+    },
+    /// Replica by replica, each out of the proxy while it restarts.
+    Restart {
+        service: Option<String>,
+    },
+    /// Back to the previous instance kept on disk (no fetch).
+    Rollback,
+    /// The maintenance page by hand (`on`), or the replicas again.
+    Maintenance {
+        on: bool,
+    },
+    /// What the inventory does not own removed (`dry_run`: listed).
+    Clean {
+        dry_run: bool,
+    },
+}
+
+impl EnvVerb {
+    /// The verb's name, as the CLI spells it.
+    pub fn word(&self) -> &'static str {
+        match self {
+            EnvVerb::Undeploy { .. } => "undeploy",
+            EnvVerb::Stop { .. } => "stop",
+            EnvVerb::Start { .. } => "start",
+            EnvVerb::Restart { .. } => "restart",
+            EnvVerb::Rollback => "rollback",
+            EnvVerb::Maintenance { on: true } => "maintenance on",
+            EnvVerb::Maintenance { on: false } => "maintenance off",
+            EnvVerb::Clean { dry_run: true } => "clean --dry-run",
+            EnvVerb::Clean { dry_run: false } => "clean",
+        }
+    }
+
+    /// Whether it changes hosts (a dry run only reads).
+    pub fn changes_hosts(&self) -> bool {
+        !matches!(self, EnvVerb::Clean { dry_run: true })
+    }
+}
+
+/// What an operator tells a rollout that waits after its canary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutCommand {
+    /// Deploy the remaining hosts.
+    Continue,
+    /// Take the canary hosts back to the previous version.
+    Abort,
+}
+
+impl RolloutCommand {
+    pub fn word(self) -> &'static str {
+        match self {
+            RolloutCommand::Continue => "continue",
+            RolloutCommand::Abort => "abort",
+        }
     }
 }
 
@@ -133,6 +230,16 @@ pub struct Rollout {
     pub text: String,
     pub parallel: u32,
     pub from_maintenance: bool,
+    /// Hosts deployed before the rollout waits (0: no canary).
+    #[serde(default)]
+    pub canary: u32,
+    /// Waiting after its canary for `continue` or `abort` (the referee
+    /// reads it from the daemon's state).
+    #[serde(default)]
+    pub waiting: bool,
+    /// What an operator told it while it waited, and who.
+    #[serde(default)]
+    pub command: Option<(RolloutCommand, String)>,
     /// The deploy daemon's state (`vigie_deployer::rollout::State`, JSON);
     /// empty until it took the rollout, and in answers to operators.
     #[serde(with = "serde_bytes")]
@@ -148,6 +255,10 @@ pub struct Rollout {
     /// The application catalog's version it deploys (`None`: a file).
     #[serde(default)]
     pub version: Option<String>,
+    /// A verb run on the deployed environment (`file`/`text`: its last
+    /// deploy's environment), rather than a deploy.
+    #[serde(default)]
+    pub verb: Option<EnvVerb>,
 }
 
 impl Rollout {
@@ -210,9 +321,18 @@ mod tests {
             parallel: 1,
             from_maintenance: false,
             force_unlock: true,
+            canary: 0,
         };
         assert!(start.mutates());
         assert_eq!(ApiCall::Deploy(start).verb(), Some(Verb::Deploy));
+        let verb = DeployCall::Verb {
+            app: "shop".into(),
+            environment: "prod".into(),
+            verb: EnvVerb::Undeploy { drop_data: None },
+            force_unlock: false,
+        };
+        assert!(verb.mutates());
+        assert_eq!(ApiCall::Deploy(verb).verb(), Some(Verb::Deploy));
         let watch = DeployCall::Rollout {
             app: "shop".into(),
             environment: "prod".into(),

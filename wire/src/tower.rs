@@ -653,7 +653,9 @@ impl ApiCall {
             ApiCall::Deploy(crate::deploy::DeployCall::Record { .. }) => Verb::ChangesSubmit,
             ApiCall::Deploy(
                 crate::deploy::DeployCall::Start { .. }
-                | crate::deploy::DeployCall::StartVersion { .. },
+                | crate::deploy::DeployCall::StartVersion { .. }
+                | crate::deploy::DeployCall::Verb { .. }
+                | crate::deploy::DeployCall::Command { .. },
             ) => Verb::Deploy,
             ApiCall::Deploy(crate::deploy::DeployCall::List)
             | ApiCall::Deploy(crate::deploy::DeployCall::Rollout { .. }) => Verb::ChangesRead,

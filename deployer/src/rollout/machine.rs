@@ -18,9 +18,9 @@ use crate::DeployError;
 /// in, and its recorded state.
 #[derive(Debug, Clone)]
 pub struct Rollout {
-    env: Environment,
-    plan: Option<DeployPlan>,
-    state: State,
+    pub(super) env: Environment,
+    pub(super) plan: Option<DeployPlan>,
+    pub(super) state: State,
 }
 
 impl Rollout {
@@ -87,6 +87,8 @@ impl Rollout {
         match self.state.phase {
             Phase::Plan => vec![Output::ReadFacts],
             Phase::Settle => vec![self.record(true)],
+            // The in-progress record may have been cut: written again.
+            Phase::Wait(_) => vec![self.record(false)],
             Phase::Done(_) => Vec::new(),
             _ => {
                 let mut out = Vec::new();
@@ -126,21 +128,22 @@ impl Rollout {
                 out.extend(self.done(Finish::Failed));
                 out
             }
-            Input::Facts(_) | Input::Recorded { .. } => Vec::new(),
+            Input::Command(command) => self.command(command),
+            Input::Facts(_) | Input::Recorded { .. } | Input::Told { .. } => Vec::new(),
         }
     }
 
-    fn plan(&self) -> Option<&DeployPlan> {
+    pub(super) fn plan(&self) -> Option<&DeployPlan> {
         self.plan.as_ref()
     }
 
-    fn busy(&self) -> Vec<HostPlan> {
+    pub(super) fn busy(&self) -> Vec<HostPlan> {
         self.plan()
             .map(|p| p.busy_hosts().cloned().collect())
             .unwrap_or_default()
     }
 
-    fn done(&mut self, finish: Finish) -> Vec<Output> {
+    pub(super) fn done(&mut self, finish: Finish) -> Vec<Output> {
         self.state.phase = Phase::Done(finish);
         self.state.sent.clear();
         vec![Output::Done(finish)]
@@ -168,6 +171,11 @@ impl Rollout {
         }
         let busy = plan.busy_hosts().count();
         let check = migration_check(&self.env, &plan);
+        if let Some(why) = self.canary_refusal(facts.previous.is_none(), check, &stuck) {
+            out.push(Output::Say(why));
+            out.extend(self.done(Finish::Refused));
+            return out;
+        }
         self.state.facts = Some(facts);
         self.plan = Some(plan);
         if busy == 0 {
@@ -189,7 +197,7 @@ impl Rollout {
     }
 
     /// Opens `phase` with one change per host of `hosts`.
-    fn open(&mut self, phase: Phase, hosts: &[String]) -> Vec<Output> {
+    pub(super) fn open(&mut self, phase: Phase, hosts: &[String]) -> Vec<Output> {
         self.state.phase = phase;
         self.state.sent = hosts
             .iter()
@@ -238,14 +246,15 @@ impl Rollout {
             Phase::Enter => compile_enter(env, plan, h),
             Phase::Upgrade(_) => compile_upgrade(env, plan, h, Duties::of_host(env, index, true)),
             Phase::Leave => compile_leave(env, plan, h),
-            Phase::Plan | Phase::Settle | Phase::Done(_) => return None,
+            Phase::Abort => super::canary::compile_abort(env, plan, h),
+            Phase::Plan | Phase::Settle | Phase::Wait(_) | Phase::Done(_) => return None,
         })
     }
 
     /// The waves of the rolling update: the first host alone when it makes
     /// what the others rely on (a new database, the first migrations),
     /// then `parallel` hosts at a time.
-    fn waves(&self) -> Vec<Vec<String>> {
+    pub(super) fn waves(&self) -> Vec<Vec<String>> {
         let Some(plan) = self.plan() else {
             return Vec::new();
         };
@@ -259,11 +268,17 @@ impl Rollout {
             &busy[..]
         };
         let parallel = self.state.options.parallel.max(1) as usize;
+        // The canary's hosts never share a wave with the others.
+        let canary = self
+            .canary_count(busy.len())
+            .saturating_sub(busy.len() - rest.len());
+        let (canary, rest) = rest.split_at(canary.min(rest.len()));
+        waves.extend(canary.chunks(parallel).map(<[String]>::to_vec));
         waves.extend(rest.chunks(parallel).map(<[String]>::to_vec));
         waves
     }
 
-    fn wave(&mut self, index: usize) -> Vec<Output> {
+    pub(super) fn wave(&mut self, index: usize) -> Vec<Output> {
         match self.waves().get(index).cloned() {
             Some(hosts) => self.open(Phase::Wave(index), &hosts),
             None => self.settle(),
@@ -375,7 +390,8 @@ impl Rollout {
             Phase::Enter => self.entered(&outcomes),
             Phase::Upgrade(i) => self.upgraded(i, &outcomes),
             Phase::Leave => self.left(&outcomes),
-            Phase::Plan | Phase::Settle | Phase::Done(_) => Vec::new(),
+            Phase::Abort => self.aborted(&outcomes),
+            Phase::Plan | Phase::Settle | Phase::Wait(_) | Phase::Done(_) => Vec::new(),
         }
     }
 
@@ -384,6 +400,11 @@ impl Rollout {
             return self.settle();
         };
         match (ended.ok, ended.probe) {
+            (true, Some(true)) if self.state.options.canary > 0 => {
+                let mut out = vec![Output::Say(super::canary::MAINTENANCE_REFUSAL.into())];
+                out.extend(self.done(Finish::Refused));
+                out
+            }
             (true, Some(true)) => {
                 let mut out = vec![Output::Say("migrations: pending".into())];
                 out.extend(self.enter(false));
@@ -419,6 +440,9 @@ impl Rollout {
             )];
             out.extend(self.settle());
             return out;
+        }
+        if self.canary_ends_at(index) {
+            return self.wait(index + 1);
         }
         self.wave(index + 1)
     }
@@ -524,7 +548,7 @@ impl Rollout {
         out
     }
 
-    fn settle(&mut self) -> Vec<Output> {
+    pub(super) fn settle(&mut self) -> Vec<Output> {
         self.state.phase = Phase::Settle;
         self.state.sent.clear();
         vec![self.record(true)]
@@ -573,7 +597,7 @@ impl Rollout {
         record
     }
 
-    fn record(&self, done: bool) -> Output {
+    pub(super) fn record(&self, done: bool) -> Output {
         let previous = self.state.facts.as_ref().and_then(|f| f.previous.as_ref());
         Output::Record {
             record: self.record_of(done),

@@ -18,6 +18,7 @@
 //! failure the hosts still in maintenance back to the previous version
 //! only when the migrations cannot have committed (`recovery`).
 
+mod canary;
 mod machine;
 
 use std::collections::BTreeMap;
@@ -32,7 +33,9 @@ use crate::plan::{DeployPlan, Target};
 use crate::recovery::MigrateRun;
 use crate::spec::Environment;
 
+pub use canary::waiting;
 pub use machine::Rollout;
+pub use vigie_wire::deploy::RolloutCommand as Command;
 
 /// What the operator asked of the deploy beside its environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +52,10 @@ pub struct Options {
     /// The application catalog's version deployed (`None`: a file).
     #[serde(default)]
     pub version: Option<String>,
+    /// Hosts deployed before the rollout waits for `continue` or `abort`
+    /// (0: no canary).
+    #[serde(default)]
+    pub canary: u32,
 }
 
 /// What a deploy is planned from, read once by the daemon and kept in
@@ -115,6 +122,11 @@ pub enum Phase {
     Upgrade(usize),
     /// Hosts going back to the previous version, maintenance off.
     Leave,
+    /// The canary deployed: waiting for the operator, then the wave of
+    /// this index.
+    Wait(usize),
+    /// The canary hosts going back to the previous version (aborted).
+    Abort,
     /// The outcome being written to the inventory.
     Settle,
     Done(Finish),
@@ -129,6 +141,8 @@ impl std::fmt::Display for Phase {
             Phase::Enter => f.write_str("enter"),
             Phase::Upgrade(i) => write!(f, "upgrade {}", i + 1),
             Phase::Leave => f.write_str("leave"),
+            Phase::Wait(_) => f.write_str("waiting for continue or abort"),
+            Phase::Abort => f.write_str("abort"),
             Phase::Settle => f.write_str("settle"),
             Phase::Done(end) => write!(f, "done: {}", end.word()),
         }
@@ -204,12 +218,20 @@ pub enum Input {
         key: String,
         why: String,
     },
+    /// What an ended change's last step printed (a verb's `clean` lists
+    /// what it removed there).
+    Told {
+        change: String,
+        text: String,
+    },
     /// The inventory took a record asked for (`done`: the final one).
     Recorded {
         done: bool,
     },
     /// The inventory refused it (another deploy wrote meanwhile).
     RecordRefused(String),
+    /// An operator's word to a rollout waiting after its canary.
+    Command(Command),
 }
 
 /// What the daemon must do, in order.

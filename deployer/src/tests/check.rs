@@ -62,7 +62,7 @@ fn a_check_tells_what_runs_from_what_the_inventory_says() {
     let state = HostState {
         proxy_port: Some(27100),
         services: BTreeMap::from([(web.clone(), placed)]),
-        maintenance: false,
+        ..HostState::default()
     };
     record.hosts.insert("web-1".into(), state);
     let mut supervisor = std::process::Command::new("sleep")

@@ -43,7 +43,7 @@ fn names(spec: &vigie_wire::change::ChangeSpec) -> Vec<String> {
 }
 
 #[test]
-fn a_rolling_update_starts_checks_and_switches_each_replica_before_stopping_old_ones() {
+fn a_rolling_update_starts_and_checks_every_replica_then_switches_once_before_stopping_old_ones() {
     let v1 = parse_environment("e", ENV).unwrap();
     let hosts = [target("web-1", Some("127.0.0.2"))];
     let p1 = plan(&v1, None, &hosts, &[]).unwrap();
@@ -69,13 +69,9 @@ fn a_rolling_update_starts_checks_and_switches_each_replica_before_stopping_old_
         "environment of web #2 replica 1",
         "start web #2 replica 1",
         "health of web #2 replica 1",
-        "proxy config for web #2 replica 1",
-        "switch the proxy to web #2 replica 1",
         "environment of web #2 replica 2",
         "start web #2 replica 2",
         "health of web #2 replica 2",
-        "proxy config for web #2 replica 2",
-        "switch the proxy to web #2 replica 2",
         // Workers: the old one stops before the new one starts.
         "fetch jobs #2 (v2)",
         "start command of jobs #2",
@@ -84,6 +80,9 @@ fn a_rolling_update_starts_checks_and_switches_each_replica_before_stopping_old_
         "stop jobs #1 replica 1",
         "environment of jobs #2 replica 1",
         "start jobs #2 replica 1",
+        // One nginx reload per host and deploy (keep-alive clients).
+        "proxy config for web #2",
+        "switch the proxy to web #2",
         // Old web replicas only once every new one serves.
         "stop web #1 replica 1",
         "stop web #1 replica 2",
@@ -99,7 +98,7 @@ fn a_rolling_update_starts_checks_and_switches_each_replica_before_stopping_old_
     for (name, undo_has) in [
         ("fetch web #2 (v2)", "rm -rf"),
         ("start web #2 replica 1", "supervise' stop"),
-        ("switch the proxy to web #2 replica 1", "proxy' back"),
+        ("switch the proxy to web #2", "proxy' back"),
         ("stop web #1 replica 2", "supervise' start"),
     ] {
         let Action::Run {
@@ -119,8 +118,8 @@ fn a_rolling_update_starts_checks_and_switches_each_replica_before_stopping_old_
         panic!()
     };
     assert!(stop.starts_with("sleep 0.250 && "), "drain first: {stop}");
-    // The first switch routes to new replica 1 and old replica 2.
-    let Action::File { content, .. } = step("proxy config for web #2 replica 1") else {
+    // The switch routes to every new replica, none of the old.
+    let Action::File { content, .. } = step("proxy config for web #2") else {
         panic!()
     };
     let conf = String::from_utf8(content.clone()).unwrap();
@@ -136,10 +135,11 @@ fn a_rolling_update_starts_checks_and_switches_each_replica_before_stopping_old_
         "{conf}"
     );
     assert!(
-        conf.contains(&format!("server 127.0.0.2:{} ", old[1])),
+        conf.contains(&format!("server 127.0.0.2:{} ", new[1])),
         "{conf}"
     );
     assert!(!conf.contains(&format!(":{} ", old[0])), "{conf}");
+    assert!(!conf.contains(&format!(":{} ", old[1])), "{conf}");
     assert!(
         conf.contains(&format!("listen 127.0.0.2:{};", p2.hosts[0].proxy_port)),
         "{conf}"

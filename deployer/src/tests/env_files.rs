@@ -162,3 +162,13 @@ fn syntax_errors_and_wrong_shapes() {
         Err(DeployError::TooLarge { .. })
     ));
 }
+
+/// Issue 19 item 8: a service named twice is refused pointing at the
+/// second one (the one to remove or rename), not at the first.
+#[test]
+fn a_duplicate_service_is_refused_where_it_is_repeated() {
+    let text = "app: shop\nenvironment: prod\nhosts: role=web\nservices:\n  jobs:\n    type: worker\n    repository: /r\n    revision: v1\n    start: w\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health: { http: /h }\n  # the same again\n  web:\n    repository: /r\n    revision: v2\n    start: run\n    health: { http: /h }\n";
+    let err = parse_environment("env.yml", text).unwrap_err().to_string();
+    assert!(err.starts_with("env.yml:16:3: "), "{err}");
+    assert!(err.contains("duplicate entry with key \"web\""), "{err}");
+}

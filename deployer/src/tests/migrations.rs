@@ -262,10 +262,15 @@ fn admin_connections_carry_no_password() {
             err.contains("field 'databases.main.server'"),
             "{bad}: {err}"
         );
+        // Issue 19 item 8: a refused password is never echoed back.
+        assert!(
+            !err.contains("secret") && !err.contains("password=x"),
+            "{err}"
+        );
     }
     let err = parse_environment(
         "env.yml",
-        &ENV.replace("redis://cache", "redis://u:p@cache"),
+        &ENV.replace("redis://cache", "redis://u:hunter2@cache"),
     )
     .unwrap_err()
     .to_string();
@@ -273,6 +278,7 @@ fn admin_connections_carry_no_password() {
         err.contains("field 'cache.url'") && err.contains("no credentials"),
         "{err}"
     );
+    assert!(!err.contains("hunter2"), "{err}");
     let err = parse_environment(
         "env.yml",
         &ENV.replace(

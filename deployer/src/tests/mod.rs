@@ -10,8 +10,11 @@ mod check;
 mod compile;
 mod env_files;
 mod migrations;
+mod overrides;
 mod plans;
 mod rollout;
+mod rollout_canary;
+mod verbs;
 
 fn env(text: &str) -> Environment {
     parse_environment("env.yml", text).unwrap()

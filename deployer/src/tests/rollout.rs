@@ -9,19 +9,20 @@ use crate::{EnvRecord, MigrateRun, Rollout};
 
 use super::{deploy, env, hosts};
 
-const WEB: &str = "app: shop\nenvironment: prod\nhosts: web-*\nports: 21000-21009\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    replicas: 2\n    health:\n      http: /h\n";
+pub(super) const WEB: &str = "app: shop\nenvironment: prod\nhosts: web-*\nports: 21000-21009\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    replicas: 2\n    health:\n      http: /h\n";
 
-const MIGRATING: &str = "app: shop\nenvironment: prod\nhosts: web-*\nports: 21000-21009\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health:\n      http: /h\ndatabases:\n  main:\n    engine: postgresql\n    server: postgresql://admin@db.internal/postgres\nmigrations:\n  service: web\n  pending: sh m pending\n  apply: sh m apply\n";
+pub(super) const MIGRATING: &str = "app: shop\nenvironment: prod\nhosts: web-*\nports: 21000-21009\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health:\n      http: /h\ndatabases:\n  main:\n    engine: postgresql\n    server: postgresql://admin@db.internal/postgres\nmigrations:\n  service: web\n  pending: sh m pending\n  apply: sh m apply\n";
 
-const OPTS: Options = Options {
+pub(super) const OPTS: Options = Options {
     parallel: 1,
     from_maintenance: false,
     operator: String::new(),
     started_ms: 0,
     version: None,
+    canary: 0,
 };
 
-fn facts(previous: Option<EnvRecord>) -> Facts {
+pub(super) fn facts(previous: Option<EnvRecord>) -> Facts {
     Facts {
         previous,
         targets: hosts(),
@@ -30,7 +31,7 @@ fn facts(previous: Option<EnvRecord>) -> Facts {
 }
 
 /// The hosts and keys of the submissions among `out`.
-fn submits(out: &[Output]) -> Vec<(String, String)> {
+pub(super) fn submits(out: &[Output]) -> Vec<(String, String)> {
     out.iter()
         .filter_map(|o| match o {
             Output::Submit { host, key, .. } => Some((host.clone(), key.clone())),
@@ -39,7 +40,7 @@ fn submits(out: &[Output]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn records(out: &[Output]) -> Vec<EnvRecord> {
+pub(super) fn records(out: &[Output]) -> Vec<EnvRecord> {
     out.iter()
         .filter_map(|o| match o {
             Output::Record { record, .. } => Some(record.clone()),
@@ -48,7 +49,7 @@ fn records(out: &[Output]) -> Vec<EnvRecord> {
         .collect()
 }
 
-fn ok() -> Ended {
+pub(super) fn ok() -> Ended {
     Ended {
         ok: true,
         migrate: MigrateRun::Succeeded,
@@ -66,7 +67,7 @@ fn failed(migrate: MigrateRun) -> Ended {
 
 /// Rebuilt from its state as the daemon records it (JSON), as after a
 /// crash at this very point.
-fn crashed(r: &Rollout, text: &str) -> Rollout {
+pub(super) fn crashed(r: &Rollout, text: &str) -> Rollout {
     let json = serde_json::to_vec(r.state()).unwrap();
     let state: State = serde_json::from_slice(&json).unwrap();
     Rollout::resume(env(text), state).unwrap()
@@ -74,7 +75,7 @@ fn crashed(r: &Rollout, text: &str) -> Rollout {
 
 /// Submits every change asked for (`cN` for key N), checking that a
 /// rollout rebuilt before the submission asks for the very same ones.
-fn submit_all(r: &mut Rollout, out: &[Output], text: &str) -> Vec<String> {
+pub(super) fn submit_all(r: &mut Rollout, out: &[Output], text: &str) -> Vec<String> {
     let asked = submits(out);
     assert_eq!(
         submits(&crashed(r, text).start()),

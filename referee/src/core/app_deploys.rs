@@ -180,6 +180,7 @@ mod tests {
                 operator: None,
                 revisions: Default::default(),
                 version: version.map(str::to_owned),
+                verb: None,
             });
         }
         Deployment {

@@ -58,6 +58,10 @@ pub enum AuditAction {
     DeployStarted,
     DeployUnlocked,
     DeployEnded,
+    /// A verb run on a deployed environment (`undeploy`, `stop`, `rollback`...).
+    DeployVerb,
+    /// An operator's `continue` or `abort` of a rollout after its canary.
+    DeployCommanded,
     /// The web console's credentials (`web_auth.rs`).
     TokenIssued,
     SessionIssued,
@@ -112,6 +116,8 @@ impl AuditAction {
             Self::DeployStarted => "deploy_started",
             Self::DeployUnlocked => "deploy_unlocked",
             Self::DeployEnded => "deploy_ended",
+            Self::DeployVerb => "deploy_verb",
+            Self::DeployCommanded => "deploy_commanded",
             Self::TokenIssued => "token_issued",
             Self::SessionIssued => "session_issued",
             Self::CredentialRevoked => "credential_revoked",

@@ -75,10 +75,12 @@ impl Tower {
         match call {
             c @ (DeployCall::Start { .. }
             | DeployCall::StartVersion { .. }
+            | DeployCall::Verb { .. }
             | DeployCall::Rollout { .. }
             | DeployCall::Rollouts
             | DeployCall::Follow
-            | DeployCall::Progress { .. }) => self.rollout_call(caller, c, db, turn),
+            | DeployCall::Progress { .. }
+            | DeployCall::Command { .. }) => self.rollout_call(caller, c, db, turn),
             DeployCall::List => self.deploy_list(caller, db, turn),
             DeployCall::Record {
                 app,

@@ -177,6 +177,12 @@ fn rollout_reads(caller: &Caller, call: &DeployCall, fetched: &Fetched) -> Vec<R
         DeployCall::Rollout { app, environment }
         | DeployCall::StartVersion {
             app, environment, ..
+        }
+        | DeployCall::Verb {
+            app, environment, ..
+        }
+        | DeployCall::Command {
+            app, environment, ..
         } => vec![key(&caller.tenant, app, environment)],
         DeployCall::Rollouts => vec![Read::Prefix(ROLLOUT_PREFIX.as_bytes().to_vec())],
         DeployCall::Follow => {

@@ -134,6 +134,7 @@ impl Tower {
                 force_unlock: false,
                 version: last.version.clone(),
                 joined: j.hosts.clone(),
+                canary: 0,
             };
             tracing::info!(event = "deploy_followed", tenant = %j.tenant, app = %j.app,
                 environment = %j.environment, hosts = %j.hosts.join(","));

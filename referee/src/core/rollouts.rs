@@ -21,7 +21,7 @@ use crate::core::tower::Tower;
 use crate::core::turn::Turn;
 use crate::shell::clock::now_ms;
 
-fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
+pub(crate) fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
 }
 
@@ -30,7 +30,7 @@ fn storage(e: impl std::fmt::Display) -> ApiFault {
 }
 
 /// The stored rollout of `key`, counting this turn's writes.
-fn stored(db: &Fetched, turn: &Turn, key: &[u8]) -> Result<Option<Rollout>, ApiFault> {
+pub(crate) fn stored(db: &Fetched, turn: &Turn, key: &[u8]) -> Result<Option<Rollout>, ApiFault> {
     crate::core::deployments::current(db, turn, key)?
         .map(|bytes| decode(key, &bytes).map_err(storage))
         .transpose()
@@ -59,7 +59,7 @@ pub(crate) fn utc(ms: u64) -> String {
 }
 
 /// Who holds a rollout's environment, for a refusal.
-fn holder(r: &Rollout) -> String {
+pub(crate) fn holder(r: &Rollout) -> String {
     format!(
         "{}/{} is being deployed by {} since {} (rollout {}): follow it with `vigie deployments watch {}/{}`; \
          if the tower lost track of it, deploy again with --force-unlock",
@@ -76,7 +76,13 @@ fn holder(r: &Rollout) -> String {
 /// A rollout's id: unique per environment and start, and never the id of
 /// the rollout it follows (chained to it: two starts in one millisecond,
 /// a force-unlock's, differ).
-fn rollout_id(tenant: &str, app: &str, environment: &str, at_ms: u64, before: &str) -> String {
+pub(crate) fn rollout_id(
+    tenant: &str,
+    app: &str,
+    environment: &str,
+    at_ms: u64,
+    before: &str,
+) -> String {
     use sha2::{Digest, Sha256};
     let text = format!("{tenant}/{app}/{environment}/{at_ms}/{before}");
     let sum = Sha256::digest(text.as_bytes());
@@ -99,6 +105,7 @@ impl Tower {
                 parallel,
                 from_maintenance,
                 force_unlock,
+                canary,
             } => {
                 let start = Start {
                     file,
@@ -108,6 +115,7 @@ impl Tower {
                     force_unlock,
                     version: None,
                     joined: Vec::new(),
+                    canary,
                 };
                 self.start_rollout(caller, start, db, turn)?
             }
@@ -128,9 +136,11 @@ impl Tower {
                     force_unlock,
                     version: Some(version),
                     joined: Vec::new(),
+                    canary: 0,
                 };
                 self.start_rollout(caller, start, db, turn)?
             }
+            v @ DeployCall::Verb { .. } => self.start_verb(caller, v, db, turn)?,
             DeployCall::Rollout { app, environment } => {
                 // Its lines name any host of the environment: a scope
                 // over the environment by name, or over every host.
@@ -147,6 +157,7 @@ impl Tower {
                 });
                 DeployAnswer::Rollout(found)
             }
+            c @ DeployCall::Command { .. } => self.rollout_command(caller, c, db, turn)?,
             DeployCall::Rollouts => {
                 tower_only(caller)?;
                 DeployAnswer::Rollouts(open_rollouts(db, turn)?)
@@ -197,6 +208,7 @@ impl Tower {
                 )
             })?;
         let now = now_ms();
+        r.waiting = vigie_deployer::rollout::waiting(&state);
         r.state = state;
         // Lines a retried call already brought are not said twice.
         let known = r.said.saturating_sub(said_before);
@@ -278,6 +290,9 @@ impl Tower {
             text: s.text,
             parallel: s.parallel.clamp(1, 1000),
             from_maintenance: s.from_maintenance,
+            canary: s.canary,
+            waiting: false,
+            command: None,
             state: Vec::new(),
             lines: Vec::new(),
             said: 0,
@@ -285,6 +300,7 @@ impl Tower {
             ended_ms: None,
             unlocked_by: None,
             version: s.version,
+            verb: None,
         };
         turn.put(key, encode(&r));
         let of = r
@@ -313,6 +329,7 @@ pub(crate) struct Start {
     pub version: Option<String>,
     /// The hosts that joined, for a follow deploy (said in its audit).
     pub joined: Vec<String>,
+    pub canary: u32,
 }
 
 fn tower_only(caller: &Caller) -> Result<(), ApiFault> {
@@ -323,6 +340,14 @@ fn tower_only(caller: &Caller) -> Result<(), ApiFault> {
             "only the tower's deploy daemon makes this call",
         )),
     }
+}
+
+pub(crate) fn stored_rollout(
+    db: &Fetched,
+    turn: &Turn,
+    key: &[u8],
+) -> Result<Option<Rollout>, ApiFault> {
+    stored(db, turn, key)
 }
 
 /// Every rollout not ended, all tenants, this turn's writes included.
@@ -375,6 +400,7 @@ mod tests {
             parallel: 1,
             from_maintenance: false,
             force_unlock,
+            canary: 0,
         }
     }
 
@@ -423,6 +449,52 @@ mod tests {
             lines: vec!["hello".into()],
             end,
         }
+    }
+
+    fn verb(force_unlock: bool) -> DeployCall {
+        DeployCall::Verb {
+            app: "shop".into(),
+            environment: "prod".into(),
+            verb: vigie_wire::deploy::EnvVerb::Rollback,
+            force_unlock,
+        }
+    }
+
+    /// Issue 19: a verb takes the deploy's lock — refused while a deploy
+    /// runs, naming who holds it; run from the last deploy's file once it
+    /// ended; audited `deploy_verb`; one of an environment never deployed
+    /// by the tower is refused.
+    #[test]
+    fn a_verb_takes_the_deploys_lock_and_is_audited() {
+        let s = crate::shell::test_store::store();
+        let mut tower = s.tower();
+        let db = &s.db;
+        let mut turn = Turn::default();
+        let alice = operator("alice");
+        let err = deploy(&mut tower, &alice, verb(false), db, &mut turn).unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::NotFound, "{err}");
+        let first = started(deploy(&mut tower, &alice, start(false), db, &mut turn));
+        let bob = operator("bob");
+        let err = deploy(&mut tower, &bob, verb(false), db, &mut turn).unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::Conflict);
+        assert!(err.message.contains(&first), "{err}");
+        let daemon = Caller::internal(crate::TOWER_TENANT, "deployd");
+        let end = Some(RolloutEnd::Succeeded);
+        deploy(&mut tower, &daemon, progress(&first, 0, end), db, &mut turn).unwrap();
+        started(deploy(&mut tower, &bob, verb(false), db, &mut turn));
+        assert_eq!(audits(&turn, "deploy_verb"), 1);
+        match deploy(&mut tower, &daemon, DeployCall::Rollouts, db, &mut turn) {
+            Ok(ApiAnswer::Deploy(DeployAnswer::Rollouts(open))) => {
+                assert_eq!(open.len(), 1);
+                assert_eq!(open[0].verb, Some(vigie_wire::deploy::EnvVerb::Rollback));
+                assert_eq!(open[0].text, ENV, "the last deploy's file");
+                assert_eq!(open[0].operator, "bob");
+            }
+            other => panic!("{other:?}"),
+        }
+        // And a deploy now waits for the verb.
+        let err = deploy(&mut tower, &alice, start(false), db, &mut turn).unwrap_err();
+        assert_eq!(err.kind, ApiFaultKind::Conflict);
     }
 
     /// Issue 19: two deploys of one environment at once — the second is

@@ -171,8 +171,5 @@ pub const LONG_FNS: &[(&str, usize)] = &[
         "drivers/src/conformance/race.rs::swapped_directory_never_leads_outside",
         96,
     ),
-    ("bench/src/agents.rs::run", 83),
-    ("bench/src/catalog.rs::run", 107),
     ("bench/src/changes.rs::measure", 195),
-    ("bench/src/lib.rs::run", 137),
 ];

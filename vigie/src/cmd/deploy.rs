@@ -39,6 +39,11 @@ pub struct DeployArgs {
     /// daemon gone for good): audited; that deploy's daemon stops acting.
     #[arg(long)]
     force_unlock: bool,
+    /// Deploy this many hosts first, then wait for `vigie deployments
+    /// continue APP/ENV` (the other hosts) or `abort` (the canary hosts
+    /// back to the previous version).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    canary: u32,
     #[command(flatten)]
     pub(super) conn: Conn,
 }
@@ -86,6 +91,7 @@ pub fn deploy(a: DeployArgs, format: Format) -> anyhow::Result<ExitCode> {
         parallel: a.parallel,
         from_maintenance: a.from_maintenance,
         force_unlock: a.force_unlock,
+        canary: a.canary,
     })?;
     if format != Format::Json {
         say!(

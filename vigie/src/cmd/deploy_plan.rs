@@ -76,6 +76,9 @@ fn print_host(host: &HostPlan) -> std::io::Result<bool> {
             super::deployments::ports_text(&s.ports)
         );
     }
+    for o in &host.overrides {
+        sayio!("    override {o}");
+    }
     Ok(true)
 }
 

@@ -1,4 +1,5 @@
-//! `vigie deployments list|show|watch|check`: what the deployer
+//! `vigie deployments list|show|watch|check` (and the verbs of
+//! `deploy_verbs.rs`): what the deployer
 //! deployed, from its inventory (through the referee); `watch` follows a
 //! deploy the tower runs (`rollout.rs`), `check` compares the inventory
 //! with what runs (`deploy_check.rs`).
@@ -9,7 +10,7 @@ use anyhow::Context;
 
 use vigie_client::calls;
 use vigie_deployer::EnvRecord;
-use vigie_wire::deploy::Deployment;
+use vigie_wire::deploy::{Deployment, RolloutCommand};
 
 use super::conn::{Conn, Tower};
 use super::escape::field;
@@ -49,6 +50,20 @@ enum DeploymentsCmd {
         /// APP/ENVIRONMENT, e.g. shop/prod.
         name: String,
     },
+    #[command(flatten)]
+    Verb(super::deploy_verbs::VerbCmd),
+    /// A deploy waiting after its canary (`deploy --canary N`): deploy
+    /// the other hosts, and follow it.
+    Continue {
+        /// APP/ENVIRONMENT, e.g. shop/prod.
+        name: String,
+    },
+    /// A deploy waiting after its canary: take the canary hosts back to
+    /// the previous version, and follow it (exit 0 once rolled back).
+    Abort {
+        /// APP/ENVIRONMENT, e.g. shop/prod.
+        name: String,
+    },
 }
 
 /// The deployer's inventory: every environment's record.
@@ -80,6 +95,13 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
             let records = inventory(&mut client)?;
             super::deploy_check::check(&mut client, &key, &records, format)
         }
+        DeploymentsCmd::Verb(cmd) => super::deploy_verbs::run(&mut client, cmd, format),
+        DeploymentsCmd::Continue { name } => {
+            command(&mut client, &name, RolloutCommand::Continue, format)
+        }
+        DeploymentsCmd::Abort { name } => {
+            command(&mut client, &name, RolloutCommand::Abort, format)
+        }
         DeploymentsCmd::Watch { name } => {
             let key = super::rollout::env_key(&name)?;
             let stop = super::rollout::interrupt_flag()?;
@@ -95,10 +117,24 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
                 super::out::json(&super::json::DeploymentJson::new(r, true))?;
             } else {
                 show(r)?;
+                super::deploy_canary::show_waiting(&mut client, &r.key)?;
             }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `continue` or `abort` of a canary, then the rollout followed to its end.
+fn command(
+    client: &mut Tower,
+    name: &str,
+    command: RolloutCommand,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let key = super::rollout::env_key(name)?;
+    let stop = super::rollout::interrupt_flag()?;
+    let expected = super::deploy_canary::send(client, &key, command, format)?;
+    super::rollout::follow_to(client, &key, None, format, &stop, expected)
 }
 
 fn list(
@@ -145,17 +181,24 @@ fn show(r: &EnvRecord) -> std::io::Result<()> {
             state.proxy_port.map_or("-".to_string(), |p| p.to_string()),
             if state.maintenance {
                 ", in maintenance (deploy --from-maintenance)"
+            } else if state.paused {
+                ", maintenance page by hand (deployments maintenance APP/ENV off)"
             } else {
                 ""
             }
         );
         for (name, p) in &state.services {
             sayio!(
-                "    {} #{}: {} replica(s), ports {}",
+                "    {} #{}: {} replica(s), ports {}{}",
                 name,
                 p.instance,
                 p.replicas,
-                ports_text(&p.ports)
+                ports_text(&p.ports),
+                if state.stopped.contains(name) {
+                    ", stopped"
+                } else {
+                    ""
+                }
             );
         }
     }
@@ -190,10 +233,14 @@ fn history_line(d: &vigie_deployer::DeployRecord) -> String {
         .version
         .as_ref()
         .map_or(String::new(), |v| format!(" version {}", field(v)));
+    let what = match &d.verb {
+        Some(verb) => field(verb).into_owned(),
+        None => revisions.join(" "),
+    };
     format!(
         "  #{}{when}{version} {} {}{} bumped [{}] changes [{}]",
         d.number,
-        revisions.join(" "),
+        what,
         outcome_word(d.outcome),
         if d.maintenance { " (maintenance)" } else { "" },
         bumped.join(" "),

@@ -64,9 +64,37 @@ fn used(total: u64, available: u64) -> String {
     format!("{pct:.0}% of {}", gib(total))
 }
 
+/// Replicas running, replicas that should, and replicas of instances
+/// kept stopped on purpose: an instance none of whose replicas runs while
+/// another instance of the same service does is the one a deploy keeps
+/// for a rollback, not a service down.
+fn count_services(services: &[vigie_wire::observe::ServiceState]) -> (usize, usize, usize) {
+    let live: std::collections::BTreeSet<(&str, &str)> = services
+        .iter()
+        .filter(|x| x.running)
+        .map(|x| (x.name.as_str(), x.instance.as_str()))
+        .collect();
+    let serving: std::collections::BTreeSet<&str> = live.iter().map(|(n, _)| *n).collect();
+    let kept = services
+        .iter()
+        .filter(|x| {
+            serving.contains(x.name.as_str())
+                && !live.contains(&(x.name.as_str(), x.instance.as_str()))
+        })
+        .count();
+    let running = services.iter().filter(|x| x.running).count();
+    (running, services.len() - kept, kept)
+}
+
 /// The replicas running, and what the health watch did when it did.
-fn services_cell(running: usize, listed: usize, s: &vigie_wire::observe::HostSample) -> String {
+fn services_cell(
+    (running, listed, kept): (usize, usize, usize),
+    s: &vigie_wire::observe::HostSample,
+) -> String {
     let mut cell = format!("{running}/{listed} running");
+    if kept > 0 {
+        cell.push_str(&format!(", {kept} kept for a rollback"));
+    }
     if s.replica_restarts > 0 {
         cell.push_str(&format!(", {} restarted", s.replica_restarts));
     }
@@ -96,8 +124,8 @@ fn metrics_row(v: &HostMetricsView) -> Vec<String> {
     } else {
         format!("{}s", v.age_ms / 1000)
     };
-    let running = s.services.iter().filter(|x| x.running).count();
-    let listed = s.services.len() + s.services_omitted as usize;
+    let (running, listed, kept) = count_services(&s.services);
+    let listed = listed + s.services_omitted as usize;
     vec![
         v.host.clone(),
         age,
@@ -107,7 +135,7 @@ fn metrics_row(v: &HostMetricsView) -> Vec<String> {
         used(s.memory_total_bytes, s.memory_available_bytes),
         used(s.disk_total_bytes, s.disk_available_bytes),
         humantime::format_duration(Duration::from_secs(s.uptime_ms / 1000)).to_string(),
-        services_cell(running, listed, s),
+        services_cell((running, listed, kept), s),
     ]
 }
 
@@ -265,4 +293,36 @@ fn print_page(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use vigie_wire::observe::ServiceState;
+
+    fn replica(instance: &str, replica: &str, running: bool) -> ServiceState {
+        ServiceState {
+            name: "auto-shop-prod-web".into(),
+            instance: instance.into(),
+            replica: replica.into(),
+            running,
+        }
+    }
+
+    /// Issue 19 item 8: the stopped instance a deploy keeps for a
+    /// rollback is not counted as replicas down; a replica of the serving
+    /// instance that stopped is.
+    #[test]
+    fn the_instance_kept_for_a_rollback_is_not_counted_as_down() {
+        let kept = [
+            replica("2", "1", false),
+            replica("2", "2", false),
+            replica("3", "1", true),
+            replica("3", "2", true),
+        ];
+        assert_eq!(super::count_services(&kept), (2, 2, 2));
+        let down = [replica("3", "1", true), replica("3", "2", false)];
+        assert_eq!(super::count_services(&down), (1, 2, 0));
+        let all_down = [replica("2", "1", false), replica("3", "1", false)];
+        assert_eq!(super::count_services(&all_down), (0, 2, 0));
+    }
 }

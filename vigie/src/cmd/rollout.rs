@@ -47,14 +47,26 @@ pub fn interrupt_flag() -> anyhow::Result<std::sync::Arc<std::sync::atomic::Atom
     crate::runtime::shutdown_flag()
 }
 
-/// Follows `key`'s rollout (`id`, or whichever is there) to its end;
-/// `stop` raised, it detaches.
+/// Follows `key`'s rollout (`id`, or whichever is there) to its end, or
+/// until it waits after its canary; `stop` raised, it detaches.
 pub fn follow(
     client: &mut Tower,
     key: &EnvKey,
     id: Option<&str>,
     format: Format,
     stop: &std::sync::atomic::AtomicBool,
+) -> anyhow::Result<ExitCode> {
+    follow_to(client, key, id, format, stop, RolloutEnd::Succeeded)
+}
+
+/// [`follow`], the end `expected` exiting 0 (an abort's is rolled back).
+pub fn follow_to(
+    client: &mut Tower,
+    key: &EnvKey,
+    id: Option<&str>,
+    format: Format,
+    stop: &std::sync::atomic::AtomicBool,
+    expected: RolloutEnd,
 ) -> anyhow::Result<ExitCode> {
     let mut said: u64 = 0;
     let mut quiet_since: Option<Instant> = None;
@@ -89,7 +101,10 @@ pub fn follow(
         };
         said = print_new(&r, said, format)?;
         if let Some(end) = r.end {
-            return Ok(ended(&r, end, format));
+            return Ok(ended(&r, end, format, expected));
+        }
+        if r.waiting && r.command.is_none() {
+            return super::deploy_canary::waits(&r, format);
         }
         pause(stop);
     }
@@ -118,7 +133,7 @@ fn print_new(r: &Rollout, said: u64, format: Format) -> std::io::Result<u64> {
     Ok(r.said)
 }
 
-fn ended(r: &Rollout, end: RolloutEnd, format: Format) -> ExitCode {
+fn ended(r: &Rollout, end: RolloutEnd, format: Format, expected: RolloutEnd) -> ExitCode {
     if format == Format::Json {
         let v = serde_json::json!({
             "rollout": r.id,
@@ -129,7 +144,7 @@ fn ended(r: &Rollout, end: RolloutEnd, format: Format) -> ExitCode {
         });
         let _ = super::out::json(&v);
     }
-    if end == RolloutEnd::Succeeded {
+    if end == expected {
         return ExitCode::SUCCESS;
     }
     let last = r.lines.last().map_or("", |l| l.text.as_str());

@@ -137,6 +137,7 @@ fn redeploy(r: &Rollout) -> DeployStart {
         parallel: r.parallel,
         from_maintenance: r.from_maintenance,
         force_unlock: true,
+        canary: r.canary,
     }
 }
 
@@ -442,6 +443,10 @@ mod tests {
             ended_ms: None,
             unlocked_by: Some(probe.into()),
             version: None,
+            canary: 0,
+            waiting: false,
+            command: None,
+            verb: None,
         };
         let html = super::rollout(Some(&r)).into_string();
         assert!(!html.contains(probe), "{html}");
