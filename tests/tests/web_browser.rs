@@ -191,7 +191,7 @@ fn deployed() -> anyhow::Result<Vec<u8>> {
     use vigie_deployer::{parse_environment, plan, settle, Target};
     let env = parse_environment(
         "environment.yml",
-        "app: shop\nenvironment: prod\nhosts: web-1\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health:\n      http: /h\n",
+        "app: shop\nenvironment: prod\nhosts: web-1\noverrides: []\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health:\n      http: /h\n",
     )?;
     let targets = [Target::from_labels("web-1", &Labels::new())?];
     let p = plan(&env, None, &targets, &[])?;
