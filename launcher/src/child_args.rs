@@ -178,7 +178,12 @@ pub(crate) fn provisioner(setup: &Setup) -> Vec<String> {
 
 pub(crate) fn web(setup: &Setup) -> Vec<String> {
     let e = &setup.endpoints;
-    strings(&[
+    let mut args = strings(&[
         "web", "--bind", &e.web, "--api", &e.api, "--orders", &e.orders,
-    ])
+    ]);
+    match &e.web_tls {
+        Some((cert, key)) => args.extend(strings(&["--tls-cert", cert, "--tls-key", key])),
+        None => args.extend(["--keys".into(), path(&setup.data_dir.join("keys"))]),
+    }
+    args
 }

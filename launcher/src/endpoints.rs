@@ -39,9 +39,13 @@ pub struct Endpoints {
     pub majordomo: String,
     /// HTTP, read-only: the Prometheus metrics (`http://HOST:PORT`).
     pub metrics: String,
-    /// HTTP: the web console and API (`http://HOST:PORT`), every call
-    /// authenticated and made as its operator.
+    /// The web console and API (`http://IP:PORT` on loopback, or
+    /// `https://IP:PORT` anywhere), every call authenticated and made as
+    /// its operator.
     pub web: String,
+    /// The operator's own certificate and key (PEM) for an `https://` web
+    /// endpoint; without them one is made into `DATA/keys/`.
+    pub web_tls: Option<(String, String)>,
 }
 
 /// The directory of the default internal sockets inside a data dir.
@@ -63,6 +67,7 @@ impl Endpoints {
             majordomo: DEFAULT_MAJORDOMO.into(),
             metrics: DEFAULT_METRICS.into(),
             web: DEFAULT_WEB.into(),
+            web_tls: None,
         }
     }
 

@@ -86,6 +86,10 @@ struct RawEndpoints {
     majordomo: Option<String>,
     metrics: Option<String>,
     web: Option<String>,
+    /// The operator's own certificate (PEM) of an `https://` web endpoint.
+    web_cert: Option<String>,
+    /// Its key (PEM).
+    web_key: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -340,6 +344,16 @@ fn endpoints_of(file: &str, e: RawEndpoints, data_dir: &Path) -> Result<Endpoint
         majordomo: e.majordomo.unwrap_or(d.majordomo),
         metrics: e.metrics.unwrap_or(d.metrics),
         web: e.web.unwrap_or(d.web),
+        web_tls: match (e.web_cert, e.web_key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                return Err(err(
+                    file,
+                    "endpoints.web_cert and endpoints.web_key go together".into(),
+                ))
+            }
+        },
     };
     check_web(file, &endpoints.web)?;
     // Metrics are read-only HTTP, not an internal socket: any address, but
@@ -391,10 +405,20 @@ fn endpoints_of(file: &str, e: RawEndpoints, data_dir: &Path) -> Result<Endpoint
     Ok(endpoints)
 }
 
-/// The web console's endpoint: a literal `http://IP:PORT` on loopback,
-/// since plain HTTP carries its cookies and tokens in clear (the web
-/// daemon refuses it too; said here before anything starts).
+/// The web console's endpoint: a literal `http://IP:PORT` on loopback
+/// (plain HTTP carries its cookies and tokens in clear), or
+/// `https://IP:PORT` anywhere (the web daemon refuses the same; said here
+/// before anything starts).
 fn check_web(file: &str, web: &str) -> Result<(), SetupError> {
+    if let Some(rest) = web.strip_prefix("https://") {
+        return check_http(
+            file,
+            "web",
+            &format!("http://{rest}"),
+            crate::endpoints::DEFAULT_WEB,
+        )
+        .map(|_| ());
+    }
     let addr = check_http(file, "web", web, crate::endpoints::DEFAULT_WEB)?;
     if addr.ip().is_loopback() {
         return Ok(());
@@ -402,8 +426,10 @@ fn check_web(file: &str, web: &str) -> Result<(), SetupError> {
     Err(err(
         file,
         format!(
-            "endpoints.web: {web:?} is not a loopback address: the console has no TLS yet \
-             (put a TLS proxy on this machine in front of a loopback address)"
+            "endpoints.web: {web:?} is not a loopback address: plain HTTP would carry \
+             sessions and tokens in clear; use https://{} (a certificate is made into \
+             DATA/keys/ at the first start, or give endpoints.web_cert and web_key)",
+            web.trim_start_matches("http://")
         ),
     ))
 }
@@ -589,10 +615,14 @@ mod tests {
     }
 
     #[test]
-    fn the_web_console_is_on_loopback_by_default_and_only_there() {
+    fn the_web_console_is_plain_http_on_loopback_by_default_and_https_elsewhere() {
         let s = setup("").unwrap();
         assert_eq!(s.endpoints.web, crate::endpoints::DEFAULT_WEB);
         assert!(setup("endpoints:\n  web: http://127.0.0.1:0\n").is_ok());
+        assert!(setup("endpoints:\n  web: https://192.0.2.1:7443\n").is_ok());
+        let e =
+            setup("endpoints:\n  web: https://192.0.2.1:7443\n  web_cert: /c.pem\n").unwrap_err();
+        assert!(e.to_string().contains("go together"), "{e}");
         for bad in [
             "http://0.0.0.0:7180",
             "http://192.0.2.1:7180",

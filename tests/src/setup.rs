@@ -48,6 +48,8 @@ pub struct Setup {
     pub limits: BTreeMap<String, u64>,
     /// Top-level YAML added as is (an `ha:` section, say).
     pub raw: String,
+    /// The web console's endpoint (`http://127.0.0.1:0` by default).
+    pub web: Option<String>,
 }
 
 impl Setup {
@@ -61,7 +63,14 @@ impl Setup {
             provisioner: BTreeMap::new(),
             limits: BTreeMap::new(),
             raw: String::new(),
+            web: None,
         }
+    }
+
+    /// Where the web console listens, e.g. `https://192.0.2.10:0`.
+    pub fn web(mut self, endpoint: &str) -> Self {
+        self.web = Some(endpoint.into());
+        self
     }
 
     /// Top-level YAML added as is, e.g. an `ha:` section.
@@ -132,7 +141,8 @@ impl Setup {
         // bound address is in the `metrics_started` event.
         let _ = writeln!(y, "  metrics: http://127.0.0.1:0");
         // The web console too (`web_started` says where).
-        let _ = writeln!(y, "  web: http://127.0.0.1:0");
+        let web = self.web.as_deref().unwrap_or("http://127.0.0.1:0");
+        let _ = writeln!(y, "  web: {web}");
         if !self.supervision.is_empty() {
             let _ = writeln!(y, "supervision:");
             for (k, v) in &self.supervision {

@@ -49,6 +49,16 @@ pub fn login_url(client: &mut ApiClient) -> anyhow::Result<String> {
     }
 }
 
+/// The CSRF token a page's forms carry (the first one).
+pub fn csrf_of(page: &str) -> Option<String> {
+    let token = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)?
+        .split('"')
+        .next()?;
+    Some(token.to_owned())
+}
+
 #[derive(Debug)]
 pub struct Http {
     agent: ureq::Agent,
@@ -137,6 +147,37 @@ impl Http {
             r = r.set(k, v);
         }
         Self::answer(r.send_form(fields))
+    }
+
+    /// POST of a `multipart/form-data` form (a file upload): each part a
+    /// name, a file name when it is a file, and its bytes.
+    pub fn multipart(
+        &self,
+        url: &str,
+        cookie: Option<&str>,
+        parts: &[(&str, Option<&str>, &[u8])],
+    ) -> anyhow::Result<Answer> {
+        let boundary = "vigie-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (name, file, bytes) in parts {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            let disposition = match file {
+                Some(f) => format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: text/csv\r\n\r\n"),
+                None => format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n"),
+            };
+            body.extend_from_slice(disposition.as_bytes());
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let mut r = self.agent.post(url).set(
+            "Content-Type",
+            &format!("multipart/form-data; boundary={boundary}"),
+        );
+        if let Some(c) = cookie {
+            r = r.set("Cookie", c);
+        }
+        Self::answer(r.send_bytes(&body))
     }
 
     /// POST of a JSON body with an API token and optional headers.

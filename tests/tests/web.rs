@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use vigie_tests::front::{add_operator, admin, client_with, grants, spec};
-use vigie_tests::web::{console, login_url, Http};
+use vigie_tests::web::{console, csrf_of, login_url, Http};
 use vigie_tests::{Launcher, Setup};
 use vigie_wire::tower::{ApiCall, Labels};
 
@@ -145,6 +145,20 @@ fn a_narrow_operator_sees_only_her_hosts_and_gets_403_on_another_s_change() -> a
     // Her audit.read is missing: the audit page says the tower refused.
     let audit = http.get(&format!("{base}/audit"), Some(&cookie), None)?;
     assert_eq!(audit.status, 403);
+    // No servers.admin: her import is refused, nothing imported.
+    let form = http.get(&format!("{base}/servers/import"), Some(&cookie), None)?;
+    let csrf = csrf_of(&form.body).unwrap_or_default();
+    let csv = format!("{CSV_HEADER}web-7,192.0.2.17,22,debian,ovh,4,8,80,role=web,\n");
+    let import = http.multipart(
+        &format!("{base}/servers/import"),
+        Some(&cookie),
+        &[
+            ("csrf", None, csrf.as_bytes()),
+            ("action", None, b"import"),
+            ("file", Some("s.csv"), csv.as_bytes()),
+        ],
+    )?;
+    assert_eq!(import.status, 403, "{import:?}");
     Ok(())
 }
 
@@ -283,10 +297,11 @@ fn an_api_token_submits_once_per_idempotency_key_and_is_audited_and_revocable() 
     assert_eq!(change["final"], true);
 
     // Every documented path answers, none with a 5xx.
+    cli_ok(&t, &["ips", "pool", "add", "lan", "192.0.2.0/28"])?;
     let doc = http.get(&format!("{base}/api/openapi.json"), None, None)?;
     let doc: serde_json::Value = serde_json::from_str(&doc.body)?;
     for (path, _) in doc["paths"].as_object().into_iter().flatten() {
-        let path = path.replace("{id}", &id);
+        let path = path.replace("{id}", &id).replace("{pool}", "lan");
         let a = http.get(&format!("{base}{path}"), None, Some(&token))?;
         assert!(a.status < 500 && a.status != 404, "{path}: {a:?}");
     }
@@ -315,5 +330,371 @@ fn an_api_token_submits_once_per_idempotency_key_and_is_audited_and_revocable() 
     let cookie = http.sign_in(&login_url(&mut admin(&t, None)?)?)?;
     let by_cookie = http.get(&format!("{base}/api/hosts"), Some(&cookie), None)?;
     assert_eq!(by_cookie.status, 401);
+    Ok(())
+}
+
+/// A page's text as shown (the entities maud writes undone).
+fn shown(html: &str) -> String {
+    html.replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+const CSV_HEADER: &str =
+    "name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels,host_key\n";
+
+#[test]
+fn a_csv_import_lists_every_error_as_the_cli_does_then_imports_after_a_dry_run(
+) -> anyhow::Result<()> {
+    let t = Launcher::start(Setup::new("web-import"))?;
+    let base = console(&t)?;
+    let http = Http::new();
+    let mut root = admin(&t, None)?;
+    let cookie = http.sign_in(&login_url(&mut root)?)?;
+    let form = http.get(&format!("{base}/servers/import"), Some(&cookie), None)?;
+    assert_eq!(form.status, 200, "{form:?}");
+    let csrf = csrf_of(&form.body).unwrap_or_default();
+    let url = format!("{base}/servers/import");
+
+    // Three errors, each on its own line and column.
+    let bad = format!(
+        "{CSV_HEADER}web-1,192.0.2.11,22,debian,ovh,4,8,80,role=web,\n\
+         web-2,not-an-ip,22,debian,ovh,4,8,80,role=web,\n\
+         web-3,192.0.2.13,99999,debian,ovh,4,8,80,role=web,\n\
+         web-4,192.0.2.14,22,debian,ovh,many,8,80,role=web,\n"
+    );
+    let file = t.dir.path().join("three-errors.csv");
+    std::fs::write(&file, &bad)?;
+    let cli = t.cli(&["servers", "import", &file.display().to_string()])?;
+    assert!(!cli.status.success());
+    let said = String::from_utf8(cli.stderr)?;
+    let cli_errors: Vec<&str> = said
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("line "))
+        .collect();
+    assert_eq!(cli_errors.len(), 3, "{said}");
+    let a = http.multipart(
+        &url,
+        Some(&cookie),
+        &[
+            ("csrf", None, csrf.as_bytes()),
+            ("action", None, b"dry"),
+            ("file", Some("three-errors.csv"), bad.as_bytes()),
+        ],
+    )?;
+    assert_eq!(a.status, 422, "{a:?}");
+    let page = shown(&a.body);
+    assert!(page.contains("3 error(s)"), "{page}");
+    for e in &cli_errors {
+        // "line 3, column 'address': MESSAGE" as the table's three cells.
+        let (line, rest) = e
+            .trim_start_matches("line ")
+            .split_once(", column '")
+            .unwrap_or_default();
+        let (column, message) = rest.split_once("': ").unwrap_or_default();
+        let row = format!("<td>{line}</td><td>{column}</td><td>{message}</td>");
+        assert!(
+            page.contains(&row),
+            "the CLI's {e:?} is not on the page: {page}"
+        );
+    }
+
+    // A dry run of a right file writes nothing; its form imports it.
+    let good = format!(
+        "{CSV_HEADER}web-1,192.0.2.11,22,debian,ovh,4,8,80,role=web,\n\
+         web-2,192.0.2.12,22,debian,ovh,4,8,80,role=web,\n"
+    );
+    let forged = http.multipart(
+        &url,
+        Some(&cookie),
+        &[
+            ("csrf", None, "0".repeat(64).as_bytes()),
+            ("action", None, b"import"),
+            ("file", Some("good.csv"), good.as_bytes()),
+        ],
+    )?;
+    assert_eq!(forged.status, 403, "{forged:?}");
+    let dry = http.multipart(
+        &url,
+        Some(&cookie),
+        &[
+            ("csrf", None, csrf.as_bytes()),
+            ("action", None, b"dry"),
+            ("file", Some("good.csv"), good.as_bytes()),
+        ],
+    )?;
+    assert_eq!(dry.status, 200, "{dry:?}");
+    assert!(
+        dry.body.contains("2 server(s) would be imported"),
+        "{}",
+        dry.body
+    );
+    let servers = cli_ok(&t, &["--json", "servers", "list"])?;
+    assert!(
+        servers.trim().is_empty() || servers.trim() == "[]",
+        "a dry run wrote: {servers}"
+    );
+    let data = dry
+        .body
+        .split("name=\"data\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
+    let done = http.multipart(
+        &url,
+        Some(&cookie),
+        &[
+            ("csrf", None, csrf.as_bytes()),
+            ("action", None, b"import"),
+            ("name", None, b"good.csv"),
+            ("data", None, data.as_bytes()),
+        ],
+    )?;
+    assert_eq!(done.status, 200, "{done:?}");
+    assert!(
+        done.body.contains("2 server(s) imported from good.csv"),
+        "{}",
+        done.body
+    );
+    let listed = http.get(&format!("{base}/servers"), Some(&cookie), None)?;
+    assert!(listed.body.contains("web-2"), "{}", listed.body);
+    Ok(())
+}
+
+#[test]
+fn every_string_from_a_host_or_a_file_is_text_on_the_new_pages() -> anyhow::Result<()> {
+    let t = Launcher::start(Setup::new("web-escape").host("web-1", &[("role", "web")]))?;
+    let base = console(&t)?;
+    let http = Http::new();
+    let mut root = admin(&t, None)?;
+    let cookie = http.sign_in(&login_url(&mut root)?)?;
+    let probe = "<script>alert(1)</script>";
+    let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;";
+    let page = |path: &str| -> anyhow::Result<String> {
+        let a = http.get(&format!("{base}{path}"), Some(&cookie), None)?;
+        assert!(
+            !a.body.contains(probe),
+            "{path} made markup of a probe: {}",
+            a.body
+        );
+        Ok(a.body)
+    };
+
+    // A step's output, in the host's logs tail.
+    let echo = vigie_changes::parse_change(
+        "echo.yml",
+        &format!("title: echo\nsteps:\n  - run: \"echo '{probe}'\"\n"),
+    )?;
+    let id = root.changes(ApiCall::Submit {
+        spec: echo,
+        target: "web-1".into(),
+    })?[0]
+        .id
+        .clone();
+    t.wait_final(&[id], WAIT)?;
+    let host = page("/hosts/web-1")?;
+    assert!(
+        host.contains(escaped),
+        "the logs tail lost the probe: {host}"
+    );
+    assert!(
+        host.contains("id=\"metrics\"") || host.contains("No sample"),
+        "{host}"
+    );
+
+    // A file's field, in the import's errors.
+    let csrf = csrf_of(&page("/servers/import")?).unwrap_or_default();
+    let csv = format!("{CSV_HEADER}web-9,{probe},22,debian,ovh,4,8,80,role=web,\n");
+    let a = http.multipart(
+        &format!("{base}/servers/import"),
+        Some(&cookie),
+        &[
+            ("csrf", None, csrf.as_bytes()),
+            ("action", None, b"dry"),
+            ("file", Some(&format!("{probe}.csv")), csv.as_bytes()),
+        ],
+    )?;
+    assert_eq!(a.status, 422);
+    assert!(
+        a.body.contains(escaped) && !a.body.contains(probe),
+        "{}",
+        a.body
+    );
+
+    // A token's label (pools, owners and operators have checked names:
+    // their pages are read for the frame's sake).
+    cli_ok(&t, &["ips", "pool", "add", "lan", "192.0.2.0/28"])?;
+    assert!(page("/pools")?.contains("192.0.2.0/28"));
+    assert!(page("/pools/lan")?.contains("0 addresses handed out"));
+    let made = http.form(
+        &format!("{base}/tokens"),
+        Some(&cookie),
+        &[("csrf", &csrf), ("label", probe), ("days", "30")],
+    )?;
+    assert_eq!(made.status, 200, "{made:?}");
+    assert!(made.body.contains("id=\"new-token\"") && !made.body.contains(probe));
+    assert!(page("/tokens")?.contains(escaped));
+    page("/operators")?;
+    page("/deployments")?;
+    Ok(())
+}
+
+/// `curl` run on the tower's machine (its network namespace).
+fn curl_in(ns: &str, args: &[&str]) -> anyhow::Result<std::process::Output> {
+    Ok(std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "curl", "-sS", "--max-time", "20"])
+        .args(args)
+        .output()?)
+}
+
+#[test]
+fn beyond_loopback_the_console_speaks_only_tls_with_the_certificate_it_made() -> anyhow::Result<()>
+{
+    if let Some(why) = vigie_tests::netns::unavailable() {
+        eprintln!("SKIPPED: {why}");
+        return Ok(());
+    }
+    // A machine of its own whose address is not loopback (192.0.2.10,
+    // outside 127.0.0.0/8): the rule, not a stand-in for it.
+    let mut m = vigie_tests::netns::Machines::new();
+    let ns = m.add("tower")?;
+    m.ip_in(&ns, &["addr", "add", "192.0.2.10/32", "dev", "lo"])?;
+    let t = Launcher::start_in_netns(Setup::new("web-tls").web("https://192.0.2.10:0"), &ns)?;
+    let base = console(&t)?;
+    anyhow::ensure!(base.starts_with("https://192.0.2.10:"), "{base}");
+    let keys = t.data_dir().join("keys");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(keys.join("web.key"))?.permissions(),
+    );
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the certificate's key is readable by others"
+    );
+    let cert = keys.join("web.crt").display().to_string();
+
+    // With the made certificate pinned (the only one trusted): served.
+    let doc = curl_in(
+        &ns,
+        &["--cacert", &cert, &format!("{base}/api/openapi.json")],
+    )?;
+    assert!(doc.status.success(), "{doc:?}");
+    assert!(String::from_utf8(doc.stdout)?.contains("\"openapi\""));
+    // Without it the certificate is nobody's: refused by the client.
+    let untrusted = curl_in(&ns, &[&format!("{base}/api/openapi.json")])?;
+    assert!(
+        !untrusted.status.success(),
+        "a self-signed certificate passed unpinned"
+    );
+    // Plain HTTP on the same port gets no page.
+    let plain = base.replace("https://", "http://");
+    let clear = curl_in(
+        &ns,
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{plain}/"),
+        ],
+    )?;
+    assert!(
+        !clear.status.success() && !String::from_utf8_lossy(&clear.stdout).starts_with('2'),
+        "plain HTTP answered: {clear:?}"
+    );
+
+    // Signing in over TLS: the session cookie is Secure.
+    let mut root = admin(&t, None)?;
+    let url = login_url(&mut root)?;
+    anyhow::ensure!(url.starts_with(&base), "{url}");
+    let ticket = url.rsplit('/').next().unwrap_or_default();
+    let signed = curl_in(
+        &ns,
+        &[
+            "--cacert",
+            &cert,
+            "-i",
+            "-d",
+            &format!("ticket={ticket}"),
+            &format!("{base}/login"),
+        ],
+    )?;
+    let head = String::from_utf8(signed.stdout)?;
+    let cookie = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_default();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{head}"
+    );
+    Ok(())
+}
+
+/// A `vigie demo` run, interrupted (its temp dir removed) when dropped.
+struct Demo(std::process::Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn vigie_demo_prints_a_sign_in_url_whose_pages_show_its_changes() -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let xdg = tempfile::tempdir()?;
+    let mut demo = Demo(
+        std::process::Command::new(vigie_tests::vigie_bin())
+            .arg("demo")
+            .env("XDG_CONFIG_HOME", xdg.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()?,
+    );
+    let out = demo
+        .0
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    // Its output read to the end on a thread of its own (the demo writes
+    // on after the URL: a closed pipe would end it).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The demo prints the URL once its changes ended.
+    let mut seen = Vec::new();
+    let url = loop {
+        let line = rx
+            .recv_timeout(WAIT)
+            .map_err(|_| anyhow::anyhow!("no sign-in URL in the demo's output: {seen:#?}"))?;
+        if line.trim().contains("/login/") {
+            break line.trim().to_owned();
+        }
+        seen.push(line);
+    };
+    let http = Http::new();
+    let cookie = http.sign_in(&url)?;
+    let base = url.split("/login/").next().unwrap_or_default();
+    let changes = http.get(&format!("{base}/changes"), Some(&cookie), None)?;
+    assert_eq!(changes.status, 200);
+    for shown in ["web-1", "web-2", "db-1", "succeeded", "rolled_back"] {
+        assert!(
+            changes.body.contains(shown),
+            "{shown} not on the changes page: {}",
+            changes.body
+        );
+    }
+    let fleet = http.get(&format!("{base}/"), Some(&cookie), None)?;
+    assert!(fleet.body.contains("3 hosts: 3 online"), "{}", fleet.body);
     Ok(())
 }

@@ -70,7 +70,7 @@ async fn browser(driver: &Driver) -> anyhow::Result<Client> {
     caps.insert(
         "goog:chromeOptions".into(),
         json!({"binary": "/usr/bin/chromium", "args": ["--headless=new", "--no-sandbox",
-            "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,800"]}),
+            "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1024,720"]}),
     );
     // `implicit`: a find waits in the driver for its element (a page that
     // follows a form post), failing after it.
@@ -148,6 +148,113 @@ async fn the_console_in_chromium() -> anyhow::Result<()> {
     let r = scenario(&t, &c).await;
     c.close().await?;
     r
+}
+
+/// A CSV with three errors uploaded from the file input: all three
+/// listed, by line and column; nothing imported.
+async fn import_three_errors(t: &Launcher, c: &Client, origin: &str) -> anyhow::Result<()> {
+    let file = t.dir.path().join("supplier.csv");
+    std::fs::write(
+        &file,
+        "name,address,ssh_port,ssh_user,provider,cpu,ram_gb,disk_gb,labels,host_key\n\
+         web-7,192.0.2.17,22,debian,ovh,4,8,80,role=web,\n\
+         web-8,not-an-ip,22,debian,ovh,4,8,80,role=web,\n\
+         web-9,192.0.2.19,99999,debian,ovh,4,8,80,role=web,\n\
+         web-10,192.0.2.20,22,debian,ovh,many,8,80,role=web,\n",
+    )?;
+    c.goto(&format!("{origin}/servers")).await?;
+    c.find(Locator::Id("import-link")).await?.click().await?;
+    c.find(Locator::Id("csv"))
+        .await?
+        .send_keys(&file.display().to_string())
+        .await?;
+    c.find(Locator::Id("dryrun")).await?.click().await?;
+    c.find(Locator::Id("import-errors")).await?;
+    let rows = c
+        .execute(
+            "return Array.from(document.querySelectorAll('#import-errors tbody tr')).map(r => Array.from(r.cells).slice(0, 2).map(c => c.textContent).join(':'))",
+            vec![],
+        )
+        .await?;
+    assert_eq!(rows, json!(["3:address", "4:ssh_port", "5:cpu"]));
+    shot(c, "import").await?;
+    c.goto(&format!("{origin}/servers")).await?;
+    let servers = c.find(Locator::Id("servers")).await?.text().await?;
+    assert!(!servers.contains("web-7"), "a refused file was imported");
+    shot(c, "servers").await?;
+    Ok(())
+}
+
+/// The record of a deploy of a small environment on web-1, as the
+/// deployer stores it.
+fn deployed() -> anyhow::Result<Vec<u8>> {
+    use vigie_deployer::{parse_environment, plan, settle, Target};
+    let env = parse_environment(
+        "environment.yml",
+        "app: shop\nenvironment: prod\nhosts: web-1\noverrides: []\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health:\n      http: /h\n",
+    )?;
+    let targets = [Target::from_labels("web-1", &Labels::new())?];
+    let p = plan(&env, None, &targets, &[])?;
+    let ok = [("web-1".to_owned(), ("c1".to_owned(), true))].into();
+    Ok(settle(None, &p, &env, &ok).to_json()?)
+}
+
+/// The host (metrics, logs), deployments, IP pools, operators and
+/// tokens pages, each once, for the README.
+async fn other_pages(t: &Launcher, c: &Client, origin: &str) -> anyhow::Result<()> {
+    let mut root = admin(t, None)?;
+    c.goto(&format!("{origin}/changes")).await?;
+    c.find(Locator::Css("table.changes")).await?;
+    shot(c, "changes").await?;
+    c.goto(&format!("{origin}/hosts/web-1")).await?;
+    c.find(Locator::Id("logs")).await?;
+    shot(c, "host").await?;
+    root.call(ApiCall::Deploy(vigie_wire::deploy::DeployCall::Record {
+        app: "shop".into(),
+        environment: "prod".into(),
+        expected: 0,
+        record: deployed()?,
+    }))?;
+    c.goto(&format!("{origin}/deployments/shop/prod")).await?;
+    c.find(Locator::Id("instances")).await?;
+    let verbs = c.find(Locator::Id("verbs")).await?.text().await?;
+    assert!(verbs.contains("Check what runs"), "{verbs}");
+    shot(c, "deployment").await?;
+    let out = t.cli(&[
+        "ips",
+        "pool",
+        "add",
+        "lan",
+        "192.0.2.0/28",
+        "--gateway",
+        "192.0.2.1",
+    ])?;
+    anyhow::ensure!(out.status.success(), "{out:?}");
+    c.goto(&format!("{origin}/pools")).await?;
+    c.find(Locator::Id("pools")).await?;
+    shot(c, "pools").await?;
+    c.goto(&format!("{origin}/operators")).await?;
+    c.find(Locator::Id("operators")).await?;
+    shot(c, "operators").await?;
+    c.goto(&format!("{origin}/tokens")).await?;
+    c.find(Locator::Css("#token-create input[name=label]"))
+        .await?
+        .send_keys("ci")
+        .await?;
+    c.find(Locator::Css("#token-create button"))
+        .await?
+        .click()
+        .await?;
+    let token = c.find(Locator::Id("new-token")).await?.text().await?;
+    assert!(token.contains('.'), "{token}");
+    // The picture keeps the token's id, not its secret.
+    c.execute(
+        "const t = document.getElementById('new-token'); t.textContent = t.textContent.split('.')[0] + '.' + '•'.repeat(20)",
+        vec![],
+    )
+    .await?;
+    shot(c, "tokens").await?;
+    Ok(())
 }
 
 async fn scenario(t: &Launcher, c: &Client) -> anyhow::Result<()> {
@@ -233,7 +340,14 @@ async fn scenario(t: &Launcher, c: &Client) -> anyhow::Result<()> {
         .id
         .clone();
     let origin = c.current_url().await?.origin().ascii_serialization();
+    // Cancel is a link to its confirmation page, whose form acts.
     c.goto(&format!("{origin}/changes/{queued}")).await?;
+    c.find(Locator::Css("#verbs a[href$='/cancel']"))
+        .await?
+        .click()
+        .await?;
+    c.find(Locator::Css("main form.inline")).await?;
+    shot(c, "change-confirm").await?;
     c.execute(
         "document.querySelector('main input[name=csrf]').value = 'f'.repeat(64)",
         vec![],
@@ -259,8 +373,8 @@ async fn scenario(t: &Launcher, c: &Client) -> anyhow::Result<()> {
     c.goto(&format!("{origin}/audit")).await?;
     c.find(Locator::Css("table.audit")).await?;
     shot(c, "audit").await?;
-    c.goto(&format!("{origin}/servers")).await?;
-    shot(c, "servers").await?;
+    import_three_errors(t, c, &origin).await?;
+    other_pages(t, c, &origin).await?;
 
     // A narrow operator: her hosts only, 403 on db-1's change.
     let db = root.changes(ApiCall::Submit {

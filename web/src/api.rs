@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use vigie_json::catalog::ServerJson;
+use vigie_json::catalog::{AllocationJson, PoolJson, ServerJson};
 use vigie_json::{AuditJson, ChangeJson, HostJson};
 use vigie_wire::catalog::CatalogAnswer;
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, IdemKey};
@@ -35,6 +35,8 @@ pub fn routes() -> Router<Shared> {
         .route("/api/changes/{id}", get(change))
         .route("/api/audit", get(audit))
         .route("/api/servers", get(servers))
+        .route("/api/pools", get(pools))
+        .route("/api/pools/{pool}/allocations", get(allocations))
 }
 
 /// A refusal as the CLI's `--json` error object.
@@ -209,5 +211,36 @@ async fn servers(State(app): State<Shared>, headers: HeaderMap) -> Response {
         }
         Ok(_) => unexpected(),
         Err(r) => r,
+    }
+}
+
+async fn pools(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    let who = match signed(&app, &headers).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    match app
+        .referee
+        .ask(&who.operator, vigie_client::calls::catalog::Pools)
+        .await
+    {
+        Ok(v) => Json(v.iter().map(PoolJson::from).collect::<Vec<_>>()).into_response(),
+        Err(f) => error(&f),
+    }
+}
+
+async fn allocations(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Path(pool): Path<String>,
+) -> Response {
+    let who = match signed(&app, &headers).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let call = vigie_client::calls::catalog::Allocations { pool };
+    match app.referee.ask(&who.operator, call).await {
+        Ok(v) => Json(v.iter().map(AllocationJson::from).collect::<Vec<_>>()).into_response(),
+        Err(f) => error(&f),
     }
 }

@@ -7,10 +7,12 @@ pub enum WebError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("the web endpoint {0:?} is not http://IP:PORT")]
+    #[error("the web endpoint {0:?} is not http://IP:PORT (loopback) or https://IP:PORT")]
     Endpoint(String),
-    #[error("the web endpoint {0:?} is not a loopback address: the console has no TLS yet (put a TLS proxy on this machine in front of a loopback address)")]
+    #[error("the web endpoint {0:?} is not a loopback address: plain HTTP would carry sessions and tokens in clear; use https://")]
     NotLoopback(String),
+    #[error("tls: {0}")]
+    Tls(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -1,5 +1,6 @@
 //! The web console and HTTP API, `vigie web`: pages for operators and
-//! JSON for scripts over HTTP, on loopback by default.
+//! JSON for scripts over HTTP, on loopback by default, over TLS anywhere
+//! else.
 //!
 //! **No decision here.** Every page and API call is made to the referee
 //! as the signed-in operator: the caller is built by the majordomo's own
@@ -19,6 +20,8 @@ pub mod openapi;
 pub mod pages;
 pub mod referee;
 pub mod server;
+pub mod tls;
 
 pub use error::WebError;
 pub use server::{router, serve, WebConfig};
+pub use tls::TlsFiles;

@@ -67,6 +67,11 @@ fn schemas() -> Value {
             ("ram_gb", int()), ("disk_gb", int()), ("labels", map()), ("host_key", ns()),
             ("session", int()), ("added", s())]),
         "Submit": object(&[("target", s()), ("change", s())]),
+        "Pool": object(&[("name", s()), ("cidr", s()), ("gateway", ns()),
+            ("reserved", json!({"type": "array", "items": s()})), ("usable", int()),
+            ("allocated", int())]),
+        "Allocation": object(&[("pool", s()), ("address", s()), ("owner", s()),
+            ("operator", s()), ("at", s())]),
     })
 }
 
@@ -136,6 +141,13 @@ pub fn document() -> Value {
         {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
         {"name": "before", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0}}
     ]);
+    let mut allocations = op(
+        "The addresses of a pool handed out, and to whom (`vigie ips list POOL --json`)",
+        answer("allocations", array_of("Allocation")),
+        &with(&["404"]),
+    );
+    allocations["parameters"] =
+        json!([{"name": "pool", "in": "path", "required": true, "schema": {"type": "string"}}]);
     json!({
         "openapi": "3.0.3",
         "info": {"title": "Vigie tower API", "version": env!("CARGO_PKG_VERSION"),
@@ -153,6 +165,9 @@ pub fn document() -> Value {
             "/api/audit": {"get": audit},
             "/api/servers": {"get": op("The server catalog in scope (`vigie servers list --json`)",
                 answer("servers", array_of("Server")), &common)},
+            "/api/pools": {"get": op("IP pools (`vigie ips pools --json`)",
+                answer("pools", array_of("Pool")), &common)},
+            "/api/pools/{pool}/allocations": {"get": allocations},
         }
     })
 }

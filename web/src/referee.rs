@@ -92,6 +92,28 @@ impl Referee {
         .await
     }
 
+    /// A typed call (`vigie_client::calls`) made as operator `op`: its
+    /// own answer, or the refusal.
+    pub async fn ask<C: vigie_client::Call + Send + 'static>(
+        &self,
+        op: &OperatorRecord,
+        call: C,
+    ) -> Result<C::Answer, ApiFault> {
+        let answer = self.as_operator(op, call.into(), None).await?;
+        C::answer(answer).map_err(|_| {
+            ApiFault::new(
+                ApiFaultKind::Unavailable,
+                "unexpected answer from the tower",
+            )
+        })
+    }
+
+    /// Whether `op` may make `call` (the door's own answer): what shows an
+    /// action's button. The referee still decides when it is pressed.
+    pub fn may(op: &OperatorRecord, call: &ApiCall) -> bool {
+        vigie_majordomo::authorize(op, call, None).is_ok()
+    }
+
     /// Follows one change as `op`, sending every new view to `tx` until
     /// it is final, the receiver is gone, or the referee refuses (the same
     /// `Status` check the CLI's `watch` passes).

@@ -83,12 +83,16 @@ pub const CRATE_DEPS: &[(&str, &[&str], &[&str])] = &[
     // The CLI's `--json` objects, shared with the web API.
     ("vigie-json", &["vigie-deployer", "vigie-wire"], &[]),
     // The web console: the referee's client, and the majordomo's own
-    // `authorize`, so a page is allowed exactly when the CLI call is.
+    // `authorize`, so a page is allowed exactly when the CLI call is; the
+    // catalog's CSV reader and the deployer's records, as the CLI reads
+    // them (pure libraries).
     (
         "vigie-web",
         &[
+            "vigie-catalog",
             "vigie-changes",
             "vigie-client",
+            "vigie-deployer",
             "vigie-json",
             "vigie-majordomo",
             "vigie-wire",

@@ -4,6 +4,7 @@
 //! secrets are made and kept (hashed) by the tower, asked for as the
 //! operator through the majordomo like every other call.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -24,10 +25,22 @@ pub const DEFAULT_WEB: &str = "http://127.0.0.1:7180";
 pub struct Args {
     #[command(subcommand)]
     action: Option<Action>,
-    /// (The daemon) where to serve the console and API: http://IP:PORT
-    /// (port 0: any free port, said in `web_started`).
+    /// (The daemon) where to serve the console and API: http://IP:PORT on
+    /// loopback, or https://IP:PORT anywhere (port 0: any free port, said
+    /// in `web_started`).
     #[arg(long, default_value = DEFAULT_WEB)]
     bind: String,
+    /// (The daemon, https) the directory where a self-signed certificate
+    /// is made at the first start and kept (web.crt, web.key).
+    #[arg(long)]
+    keys: Option<PathBuf>,
+    /// (The daemon, https) the operator's own certificate chain (PEM),
+    /// instead of a made one.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// (The daemon, https) the key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// (The daemon) the referee's API socket.
     #[arg(long, default_value = super::DEFAULT_API)]
     api: String,
@@ -111,7 +124,18 @@ impl CredentialJson {
 
 pub fn run(a: Args, format: Format) -> anyhow::Result<ExitCode> {
     let Some(action) = a.action else {
-        return daemon(a.bind, a.api, a.orders);
+        let tls = match (a.tls_cert, a.tls_key, a.keys) {
+            (Some(cert), Some(key), _) => Some(vigie_web::TlsFiles::Own { cert, key }),
+            (_, _, Some(keys)) => Some(vigie_web::TlsFiles::Made { keys }),
+            _ => None,
+        };
+        let cfg = vigie_web::WebConfig {
+            bind: a.bind,
+            api: a.api,
+            orders: a.orders,
+            tls,
+        };
+        return daemon(cfg);
     };
     let mut tower = a.conn.client()?;
     match action {
@@ -207,14 +231,14 @@ fn revoke(tower: &mut super::conn::Tower, format: Format, id: String) -> anyhow:
     Ok(())
 }
 
-fn daemon(bind: String, api: String, orders: String) -> anyhow::Result<ExitCode> {
+fn daemon(cfg: vigie_web::WebConfig) -> anyhow::Result<ExitCode> {
     let stop = shutdown_flag()?;
-    let cfg = vigie_web::WebConfig { bind, api, orders };
     match vigie_web::serve(cfg, move || stop.load(std::sync::atomic::Ordering::Relaxed)) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(
             e @ (vigie_web::WebError::Endpoint(_)
             | vigie_web::WebError::NotLoopback(_)
+            | vigie_web::WebError::Tls(_)
             | vigie_web::WebError::Bind { .. }),
         ) => {
             out::esay!("vigie web: {e}");

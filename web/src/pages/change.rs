@@ -35,12 +35,74 @@ pub fn list(changes: &[ChangeJson]) -> Markup {
     }
 }
 
-/// The live part of a change's page: its state, steps, and while it is
-/// not final the form that cancels it (with the session's CSRF token).
-pub fn steps(c: &ChangeJson, csrf: &str) -> Markup {
+/// What an operator may do to a change, each behind a confirmation page
+/// (GET) whose form posts the call with the session's CSRF token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeVerb {
+    Cancel,
+    Abandon,
+    Retry,
+}
+
+impl ChangeVerb {
+    pub const ALL: [ChangeVerb; 3] = [ChangeVerb::Cancel, ChangeVerb::Abandon, ChangeVerb::Retry];
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            ChangeVerb::Cancel => "cancel",
+            ChangeVerb::Abandon => "abandon",
+            ChangeVerb::Retry => "retry",
+        }
+    }
+
+    fn of(slug: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.slug() == slug)
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            ChangeVerb::Cancel => "Cancel",
+            ChangeVerb::Abandon => "Abandon",
+            ChangeVerb::Retry => "Retry",
+        }
+    }
+
+    fn says(self) -> &'static str {
+        match self {
+            ChangeVerb::Cancel => "Cancels the change: a queued one never runs; a running one stops after its step and undoes what it did.",
+            ChangeVerb::Abandon => "Declares the host lost for this change: it ends abandoned, nothing is undone, and the host's queue is held until released.",
+            ChangeVerb::Retry => "Submits the change's program again, to the same host, as a new change.",
+        }
+    }
+
+    /// Whether the verb applies to a change in this state (the referee
+    /// decides; this only spares a button that would be refused).
+    fn offered(self, c: &ChangeJson) -> bool {
+        match self {
+            ChangeVerb::Cancel => !c.is_final,
+            ChangeVerb::Abandon => !c.is_final && c.state != "queued",
+            ChangeVerb::Retry => c.is_final,
+        }
+    }
+
+    fn call(self, id: &str) -> ApiCall {
+        let change = id.to_owned();
+        match self {
+            ChangeVerb::Cancel => ApiCall::Cancel { change },
+            ChangeVerb::Abandon => ApiCall::Abandon { change, hold: true },
+            ChangeVerb::Retry => ApiCall::Retry { change },
+        }
+    }
+}
+
+/// The live part of a change's page: its state, steps, and the links to
+/// what may be done to it.
+pub fn steps(c: &ChangeJson) -> Markup {
     html! {
-        @if !c.is_final {
-            p { (layout::action(&format!("/changes/{}/cancel", c.id), csrf, "Cancel")) }
+        p #verbs {
+            @for v in ChangeVerb::ALL.into_iter().filter(|v| v.offered(c)) {
+                a.button href={ "/changes/" (c.id) "/" (v.slug()) } { (v.label()) } " "
+            }
         }
         p { "State: " strong #state class={ "state-" (c.state) } { (c.state) }
             @if let Some(s) = c.step { " (step " (s) ")" } }
@@ -123,10 +185,9 @@ pub async fn page(
         Ok(c) => c,
         Err(f) => return refused(&who, &f),
     };
-    let csrf = who.csrf.clone();
     let body = html! {
         p { "On " a href={ "/hosts/" (c.host) } { (c.host) } " · by " (c.operator) " · " (c.title) }
-        div #live data-events={ "/changes/" (c.id) "/events" } { (steps(&c, &csrf)) }
+        div #live data-events={ "/changes/" (c.id) "/events" } { (steps(&c)) }
     };
     respond(
         StatusCode::OK,
@@ -154,12 +215,10 @@ pub async fn events(
     if let Err(f) = app.referee.follow(&who.operator, id, tx) {
         return refused(&who, &f);
     }
-    let csrf = who.csrf.clone();
-    let shown = steps(&first, &csrf).into_string();
+    let shown = steps(&first).into_string();
     let stream = futures_util::stream::unfold(
         (rx, shown, first.is_final),
         move |(mut rx, mut shown, done)| {
-            let csrf = csrf.clone();
             async move {
                 if done {
                     return None;
@@ -168,7 +227,7 @@ pub async fn events(
                 // again (each round of following) is not sent twice.
                 let (html, last) = loop {
                     let c = ChangeJson::from(&rx.recv().await?);
-                    let html = steps(&c, &csrf).into_string();
+                    let html = steps(&c).into_string();
                     if html != shown {
                         break (html, c.is_final);
                     }
@@ -197,10 +256,53 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
-pub async fn cancel(
+fn verb_of(who: &crate::auth::Signed, slug: &str) -> Result<ChangeVerb, Response> {
+    ChangeVerb::of(slug).ok_or_else(|| {
+        refused(
+            who,
+            &ApiFault::new(ApiFaultKind::NotFound, format!("no change verb {slug}")),
+        )
+    })
+}
+
+/// A verb's confirmation page: what it does, the change, its form.
+pub async fn confirm(
     State(app): State<Shared>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path((id, slug)): Path<(String, String)>,
+) -> Response {
+    let who = match signed(&app, &headers).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let verb = match verb_of(&who, &slug) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let c = match one(&app, &who.operator, &id).await {
+        Ok(c) => c,
+        Err(f) => return refused(&who, &f),
+    };
+    let body = html! {
+        p { (verb.says()) }
+        p { "Change " a href={ "/changes/" (c.id) } { (c.id) } " on " (c.host) ": " (c.title) " (" (c.state) ")" }
+        p { (layout::action(&format!("/changes/{}/{}", c.id, verb.slug()), &who.csrf, verb.label()))
+            " " a href={ "/changes/" (c.id) } { "Back" } }
+    };
+    respond(
+        StatusCode::OK,
+        layout::page(
+            &format!("{} change {}?", verb.label(), c.id),
+            Some(&who),
+            body,
+        ),
+    )
+}
+
+pub async fn act(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Path((id, slug)): Path<(String, String)>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
     let who = match signed(&app, &headers).await {
@@ -210,11 +312,19 @@ pub async fn cancel(
     if !app.csrf.check(&who.credential.id, &f.csrf) {
         return super::csrf_refused(&who);
     }
+    let verb = match verb_of(&who, &slug) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     match app
         .referee
-        .as_operator(&who.operator, ApiCall::Cancel { change: id.clone() }, None)
+        .as_operator(&who.operator, verb.call(&id), None)
         .await
     {
+        Ok(ApiAnswer::Changes(v) | ApiAnswer::Submitted(v)) if verb == ChangeVerb::Retry => {
+            let to = v.first().map_or(id, |c| c.id.clone());
+            Redirect::to(&format!("/changes/{to}")).into_response()
+        }
         Ok(_) => Redirect::to(&format!("/changes/{id}")).into_response(),
         Err(f) => refused(&who, &f),
     }

@@ -1,6 +1,7 @@
-//! The fleet: every host the operator may read, online or not, its queue
-//! and labels, filtered by a selector (presentation only: the referee
-//! already left out what the operator may not see).
+//! The fleet: every host the operator may read, online or not, its queue,
+//! labels and memory and disk use as small charts, filtered by a selector
+//! (presentation only: the referee already left out what the operator may
+//! not see).
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -9,7 +10,9 @@ use maud::{html, Markup};
 use vigie_json::HostJson;
 use vigie_wire::tower::{ApiAnswer, ApiCall};
 
-use super::{layout, refused, respond, signed, unexpected};
+use std::collections::BTreeMap;
+
+use super::{charts, layout, refused, respond, signed, unexpected};
 use crate::app::Shared;
 
 #[derive(Debug, serde::Deserialize)]
@@ -52,13 +55,51 @@ pub async fn page(
         .collect();
     hosts.sort_by(|a, b| a.id.cmp(&b.id));
     let error = filter.err().map(|e| e.to_string());
-    let body = body(&hosts, selector, error.as_deref());
+    let usage = usage(&app, &who.operator).await;
+    let body = body(&hosts, selector, error.as_deref(), &usage);
     respond(StatusCode::OK, layout::page("Fleet", Some(&who), body))
+}
+
+/// A host's memory and disk, used and total, from its last sample that is
+/// not stale.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    pub memory: (u64, u64),
+    pub disk: (u64, u64),
+}
+
+/// Every host's usage the operator may read (none when refused: the
+/// charts are left out, the fleet stands).
+async fn usage(app: &Shared, op: &vigie_wire::front::OperatorRecord) -> BTreeMap<String, Usage> {
+    let call = vigie_client::calls::HostMetrics { host: None };
+    let Ok(views) = app.referee.ask(op, call).await else {
+        return BTreeMap::new();
+    };
+    views
+        .iter()
+        .filter(|v| !v.stale)
+        .filter_map(|v| {
+            let s = v.sample.as_ref()?;
+            let used = |total: u64, free: u64| (total.saturating_sub(free), total);
+            Some((
+                v.host.clone(),
+                Usage {
+                    memory: used(s.memory_total_bytes, s.memory_available_bytes),
+                    disk: used(s.disk_total_bytes, s.disk_available_bytes),
+                },
+            ))
+        })
+        .collect()
 }
 
 /// The fleet page's body for `hosts` (sorted), pure: what the benchmark
 /// renders.
-pub fn body(hosts: &[HostJson], selector: &str, error: Option<&str>) -> Markup {
+pub fn body(
+    hosts: &[HostJson],
+    selector: &str,
+    error: Option<&str>,
+    usage: &BTreeMap<String, Usage>,
+) -> Markup {
     let online = hosts.iter().filter(|h| h.online).count();
     html! {
         form method="get" action="/" {
@@ -68,7 +109,7 @@ pub fn body(hosts: &[HostJson], selector: &str, error: Option<&str>) -> Markup {
         @if let Some(e) = error { p.error { (e) } }
         p { (hosts.len()) " hosts: " (online) " online, " (hosts.len() - online) " offline" }
         table #hosts {
-            thead { tr { th { "Host" } th { "State" } th { "Queued" } th { "Running" } th { "Labels" } } }
+            thead { tr { th { "Host" } th { "State" } th { "Queued" } th { "Running" } th { "Memory" } th { "Disk" } th { "Labels" } } }
             tbody {
                 @for h in hosts {
                     tr {
@@ -80,6 +121,10 @@ pub fn body(hosts: &[HostJson], selector: &str, error: Option<&str>) -> Markup {
                         }
                         td { (h.queued) }
                         td { @if let Some(c) = &h.running { a href={ "/changes/" (c) } { (c) } } }
+                        @match usage.get(&h.id) {
+                            Some(u) => { td { (charts::bar(u.memory.0, u.memory.1)) } td { (charts::bar(u.disk.0, u.disk.1)) } }
+                            None => { td {} td {} }
+                        }
                         td { (layout::labels(&h.labels)) }
                     }
                 }

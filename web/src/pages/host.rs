@@ -1,5 +1,5 @@
-//! One host: its state and labels, its queue, and its latest audit
-//! records.
+//! One host: its state and labels, its latest metrics as small charts,
+//! its queue, its latest audit records, and the tail of its steps' logs.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -53,12 +53,16 @@ pub async fn page(
         Ok(_) => return unexpected(&who),
         Err(f) => Err(f.message),
     };
+    let metrics = super::host_obs::metrics(&app, op, &id).await;
+    let logs = super::host_obs::logs(&app, op, &id, host.online).await;
     let body = html! {
         p {
             @if host.online { span.online { "online" } } @else { span.offline { "offline" } }
             " · " (layout::labels(&host.labels))
         }
         @if let Some(why) = &host.plug_down { p.error { (why) } }
+        h2 { "Metrics" }
+        (metrics)
         h2 { "Queue" }
         (super::change::list(&queue))
         h2 { "History" }
@@ -66,6 +70,8 @@ pub async fn page(
             Ok(h) => (super::audit::table(h)),
             Err(m) => p.error { (m) },
         }
+        h2 { "Logs" }
+        (logs)
     };
     respond(
         StatusCode::OK,

@@ -23,8 +23,12 @@ pub fn page(title: &str, who: Option<&Signed>, body: Markup) -> Markup {
                     @if who.is_some() {
                         a href="/" { "Fleet" }
                         a href="/changes" { "Changes" }
-                        a href="/audit" { "Audit" }
+                        a href="/deployments" { "Deployments" }
                         a href="/servers" { "Servers" }
+                        a href="/pools" { "IP pools" }
+                        a href="/audit" { "Audit" }
+                        a href="/operators" { "Operators" }
+                        a href="/tokens" { "Tokens" }
                     }
                     @if let Some(s) = who {
                         span.who { (s.operator.name) " @ " (s.operator.tenant) }

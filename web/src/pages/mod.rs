@@ -3,10 +3,16 @@
 
 pub mod audit;
 pub mod change;
+pub mod charts;
+pub mod deploys;
 pub mod fleet;
 pub mod host;
+pub mod host_obs;
+pub mod import;
 pub mod layout;
 pub mod login;
+pub mod operators;
+pub mod pools;
 pub mod servers;
 
 use axum::http::{HeaderMap, StatusCode};
@@ -17,6 +23,11 @@ use vigie_wire::tower::ApiFault;
 use crate::app::App;
 use crate::auth::{self, Signed};
 use crate::headers::status_of;
+
+/// A time (ms since the epoch) as the JSON objects write it.
+pub fn when(ms: u64) -> String {
+    vigie_json::rfc3339(ms)
+}
 
 /// A page's HTML with a status.
 pub fn respond(status: StatusCode, m: Markup) -> Response {

@@ -33,7 +33,7 @@ pub async fn page(State(app): State<Shared>, headers: HeaderMap) -> Response {
         Err(f) => return refused(&who, &f),
     };
     let body = html! {
-        p { (servers.len()) " servers" }
+        p { (servers.len()) " servers · " a #import-link href="/servers/import" { "Import a supplier's CSV" } }
         table #servers {
             thead { tr { th { "Name" } th { "State" } th { "Address" } th { "Provider" } th { "CPU" } th { "RAM (GB)" } th { "Labels" } } }
             tbody {
