@@ -38,19 +38,9 @@ fn app_file(repo: &str) -> String {
     )
 }
 
-/// `GET url` from inside network namespace `ns` (where the tower is).
-fn get_in(ns: &str, url: &str) -> anyhow::Result<String> {
-    let script = format!(
-        "import urllib.request; print(urllib.request.urlopen('{url}', timeout=5).read().decode())"
-    );
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "python3", "-c", &script])
-        .output()?;
-    ok(out)
-}
-
 #[test]
-fn a_server_provisioned_with_a_pool_over_ssh_is_deployed_to_and_serves() -> anyhow::Result<()> {
+fn a_server_provisioned_with_a_pool_over_ssh_gets_its_address_and_is_deployed_to(
+) -> anyhow::Result<()> {
     if let Some(why) = unavailable() {
         eprintln!("SKIPPED: {why}");
         return Ok(());
@@ -113,7 +103,7 @@ fn a_server_provisioned_with_a_pool_over_ssh_is_deployed_to_and_serves() -> anyh
         "{:?}",
         followed.fields
     );
-    let ended = events.wait_n("the follow deploy ended", 2, WAIT, |e| {
+    events.wait_n("the follow deploy ended", 2, WAIT, |e| {
         e.name == "rollout_ended" && e.str("environment") == Some("edge")
     })?;
 
@@ -137,28 +127,9 @@ fn a_server_provisioned_with_a_pool_over_ssh_is_deployed_to_and_serves() -> anyh
     // The server ran it: its own nginx started there, the code fetched.
     let status = ok(tower.cli(&["--json", "status", change])?)?;
     assert!(status.contains("nginx started"), "{status}");
-    if ended.str("end") == Some("succeeded") {
-        let port = rec
-            .hosts
-            .get("srv-0")
-            .and_then(|h| h.proxy_port)
-            .context("srv-0 has a proxy port")?;
-        let body = get_in(&net.tower_ns, &format!("http://192.0.2.2:{port}/"))?;
-        assert!(body.contains("v1"), "served by srv-0's nginx: {body}");
-    } else {
-        // Known limit (ARCHITECTURE.md): on the simulated server the
-        // replica never answers its health check, so the change rolls
-        // back there; serving is proven on a local host (`follow.rs`).
-        eprintln!(
-            "KNOWN LIMIT: the follow deploy on srv-0 ended {:?}",
-            ended.str("end")
-        );
-        let log =
-            std::fs::read_to_string(dir.path().join("srv-0").join("agent.log")).unwrap_or_default();
-        eprintln!("agent.log: {} lines", log.lines().count());
-        for l in log.lines().rev().take(40) {
-            eprintln!("agent: {}", &l[..l.len().min(300)]);
-        }
-    }
+    // Not asserted: that it then serves. On the simulated server the
+    // replica never answers its health check and the change rolls back
+    // there (a known limit in ARCHITECTURE.md); serving by a host that
+    // joins is proven on a local host (`follow.rs`).
     Ok(())
 }
