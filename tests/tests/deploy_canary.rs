@@ -109,8 +109,8 @@ fn a_canary_waits_through_restarts_then_abort_takes_it_back_and_continue_deploys
             .output()?;
     anyhow::ensure!(made.status.success(), "make-repo: {made:?}");
     let setup = Setup::new("canary")
-        .host("canary-1", &[("role", "shop"), ("address", "127.0.0.21")])
-        .host("canary-2", &[("role", "shop"), ("address", "127.0.0.22")]);
+        .host("canary-1", &[("role", "web"), ("address", "127.0.0.21")])
+        .host("canary-2", &[("role", "web"), ("address", "127.0.0.22")]);
     let tower = Launcher::start(setup)?;
     let _leftovers = Leftovers(HOSTS.iter().map(|(h, _)| tower.root(h)).collect());
     let (v1, v2) = (

@@ -43,8 +43,7 @@ fn keep_alive_and_new_connection_clients_during_rolling_updates_and_bare_reloads
             .arg(work.path())
             .output()?;
     anyhow::ensure!(made.status.success(), "make-repo: {made:?}");
-    let setup =
-        Setup::new("keepalive").host("ka-1", &[("role", "shop"), ("address", "127.0.0.23")]);
+    let setup = Setup::new("keepalive").host("ka-1", &[("role", "web"), ("address", "127.0.0.23")]);
     let tower = Launcher::start(setup)?;
     let _leftovers = Leftovers(vec![tower.root("ka-1")]);
     // The shop without database, cache or migrations: the rollout alone.

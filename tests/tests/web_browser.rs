@@ -219,6 +219,12 @@ async fn other_pages(t: &Launcher, c: &Client, origin: &str) -> anyhow::Result<(
     c.find(Locator::Id("instances")).await?;
     let verbs = c.find(Locator::Id("verbs")).await?.text().await?;
     assert!(verbs.contains("Check what runs"), "{verbs}");
+    // The tower's verbs, for an admin, while no rollout holds the
+    // environment; no canary word while none waits.
+    for v in ["Restart", "Roll back", "Maintenance on", "Undeploy"] {
+        assert!(verbs.contains(v), "{v} missing: {verbs}");
+    }
+    assert!(!verbs.contains("Continue after the canary"), "{verbs}");
     shot(c, "deployment").await?;
     let out = t.cli(&[
         "ips",

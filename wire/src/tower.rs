@@ -696,9 +696,12 @@ impl ApiCall {
         use crate::access::Verb;
         use crate::deploy::DeployCall;
         match self {
-            ApiCall::Deploy(DeployCall::Start { .. } | DeployCall::StartVersion { .. }) => {
-                Some(Verb::ChangesSubmit)
-            }
+            ApiCall::Deploy(
+                DeployCall::Start { .. }
+                | DeployCall::StartVersion { .. }
+                | DeployCall::Verb { .. }
+                | DeployCall::Command { .. },
+            ) => Some(Verb::ChangesSubmit),
             ApiCall::Deploy(DeployCall::List | DeployCall::Rollout { .. }) => Some(Verb::Deploy),
             ApiCall::Page { call, .. } => call.also(),
             _ => None,

@@ -11,9 +11,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
-use vigie_client::calls::{DeployList, DeployRollout, DeployStart, Submit};
+use vigie_client::calls::{
+    DeployCommand, DeployList, DeployRollout, DeployStart, DeployVerb as VerbCall, Submit,
+};
 use vigie_deployer::{compile_check, EnvRecord};
-use vigie_wire::deploy::Rollout;
+use vigie_wire::deploy::{EnvVerb, Rollout, RolloutCommand};
 use vigie_wire::front::OperatorRecord;
 use vigie_wire::tower::{ApiCall, ApiFault, ApiFaultKind};
 
@@ -34,15 +36,51 @@ pub enum DeployVerb {
     Check,
     /// `vigie deploy --force-unlock` of the last rollout's own file.
     ForceUnlock,
+    /// The verbs the tower runs on a deployed environment (`vigie
+    /// deployments restart|rollback|maintenance|stop|start|clean|undeploy`).
+    Restart,
+    Rollback,
+    MaintenanceOn,
+    MaintenanceOff,
+    Stop,
+    Start,
+    Clean,
+    Undeploy,
+    /// The word a rollout waiting after its canary takes.
+    Continue,
+    Abort,
 }
 
 impl DeployVerb {
-    pub const ALL: [DeployVerb; 2] = [DeployVerb::Check, DeployVerb::ForceUnlock];
+    pub const ALL: [DeployVerb; 12] = [
+        DeployVerb::Check,
+        DeployVerb::ForceUnlock,
+        DeployVerb::Continue,
+        DeployVerb::Abort,
+        DeployVerb::Restart,
+        DeployVerb::Rollback,
+        DeployVerb::MaintenanceOn,
+        DeployVerb::MaintenanceOff,
+        DeployVerb::Stop,
+        DeployVerb::Start,
+        DeployVerb::Clean,
+        DeployVerb::Undeploy,
+    ];
 
     pub fn slug(self) -> &'static str {
         match self {
             DeployVerb::Check => "check",
             DeployVerb::ForceUnlock => "force-unlock",
+            DeployVerb::Restart => "restart",
+            DeployVerb::Rollback => "rollback",
+            DeployVerb::MaintenanceOn => "maintenance-on",
+            DeployVerb::MaintenanceOff => "maintenance-off",
+            DeployVerb::Stop => "stop",
+            DeployVerb::Start => "start",
+            DeployVerb::Clean => "clean",
+            DeployVerb::Undeploy => "undeploy",
+            DeployVerb::Continue => "continue",
+            DeployVerb::Abort => "abort",
         }
     }
 
@@ -50,6 +88,16 @@ impl DeployVerb {
         match self {
             DeployVerb::Check => "Check what runs",
             DeployVerb::ForceUnlock => "Force unlock and deploy again",
+            DeployVerb::Restart => "Restart",
+            DeployVerb::Rollback => "Roll back",
+            DeployVerb::MaintenanceOn => "Maintenance on",
+            DeployVerb::MaintenanceOff => "Maintenance off",
+            DeployVerb::Stop => "Stop",
+            DeployVerb::Start => "Start",
+            DeployVerb::Clean => "Clean",
+            DeployVerb::Undeploy => "Undeploy",
+            DeployVerb::Continue => "Continue after the canary",
+            DeployVerb::Abort => "Abort the canary",
         }
     }
 
@@ -57,11 +105,77 @@ impl DeployVerb {
         match self {
             DeployVerb::Check => "Sends each host of the environment a change that only reads: instance directories, supervisors, ports, the proxy site.",
             DeployVerb::ForceUnlock => "Takes the environment from the rollout that holds it (audited) and deploys the same environment file again.",
+            DeployVerb::Restart => "Restarts every service, one replica at a time, each out of the proxy until its health check passes again.",
+            DeployVerb::Rollback => "Starts the previous instance kept on disk on fresh ports, switches the proxy to it, then stops the current one. Nothing is fetched.",
+            DeployVerb::MaintenanceOn => "Every host answers the maintenance page (503, Retry-After) until maintenance is switched off or the next deploy.",
+            DeployVerb::MaintenanceOff => "The proxy routes to the replicas again.",
+            DeployVerb::Stop => "Stops every service's replicas; the proxy answers 502 until they are started.",
+            DeployVerb::Start => "Starts every service's replicas again, each checked.",
+            DeployVerb::Clean => "Removes from each host what the inventory does not own (never an instance that runs).",
+            DeployVerb::Undeploy => "Removes the replicas, the proxy site and the instance directories from every host. Databases are kept (dropping them needs the CLI, with the environment's name typed again).",
+            DeployVerb::Continue => "Deploys the hosts the canary left, wave by wave.",
+            DeployVerb::Abort => "Takes the canary hosts back to the instance they ran before; the deploy ends rolled back.",
         }
     }
 
     fn of(slug: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|v| v.slug() == slug)
+    }
+
+    /// The verb a deployed environment's rollout carries out.
+    fn env_verb(self) -> Option<EnvVerb> {
+        Some(match self {
+            DeployVerb::Restart => EnvVerb::Restart { service: None },
+            DeployVerb::Rollback => EnvVerb::Rollback,
+            DeployVerb::MaintenanceOn => EnvVerb::Maintenance { on: true },
+            DeployVerb::MaintenanceOff => EnvVerb::Maintenance { on: false },
+            DeployVerb::Stop => EnvVerb::Stop { service: None },
+            DeployVerb::Start => EnvVerb::Start { service: None },
+            DeployVerb::Clean => EnvVerb::Clean { dry_run: false },
+            DeployVerb::Undeploy => EnvVerb::Undeploy { drop_data: None },
+            _ => return None,
+        })
+    }
+
+    /// The word for a rollout waiting after its canary.
+    fn command(self) -> Option<RolloutCommand> {
+        match self {
+            DeployVerb::Continue => Some(RolloutCommand::Continue),
+            DeployVerb::Abort => Some(RolloutCommand::Abort),
+            _ => None,
+        }
+    }
+
+    /// A verb or a word as its typed call, when the environment's state
+    /// lets it act: a verb while no rollout holds the environment, a
+    /// word while its rollout waits after its canary, told nothing yet.
+    fn tower_call(self, env: &Env) -> Option<ApiCall> {
+        let (app, environment) = (
+            env.record.key.app.to_string(),
+            env.record.key.environment.to_string(),
+        );
+        let running = env.rollout.as_ref().filter(|r| r.end.is_none());
+        if let Some(verb) = self.env_verb() {
+            return running.is_none().then(|| {
+                VerbCall {
+                    app,
+                    environment,
+                    verb,
+                    force_unlock: false,
+                }
+                .into()
+            });
+        }
+        let command = self.command()?;
+        running.filter(|r| r.waiting && r.command.is_none())?;
+        Some(
+            DeployCommand {
+                app,
+                environment,
+                command,
+            }
+            .into(),
+        )
     }
 
     /// The call the verb makes first, to ask the door whether to offer
@@ -83,6 +197,7 @@ impl DeployVerb {
                 let r = env.rollout.as_ref().filter(|r| r.end.is_none())?;
                 Some(redeploy(r).into())
             }
+            v => v.tower_call(env),
         }
     }
 
@@ -124,6 +239,17 @@ impl DeployVerb {
                         )
                     })?;
                 referee.ask(op, redeploy(r)).await?;
+                Ok(back)
+            }
+            v => {
+                let not_now = || {
+                    ApiFault::new(
+                        ApiFaultKind::Conflict,
+                        "not now: a rollout holds this environment, or none waits for a word",
+                    )
+                };
+                let call = v.tower_call(env).ok_or_else(not_now)?;
+                referee.as_operator(op, call, None).await?;
                 Ok(back)
             }
         }
