@@ -271,13 +271,25 @@ mod tests {
         crate::shell::history::api(tower, who, call, db, std::time::Instant::now(), turn)
     }
 
+    /// Every deployment `who` may list.
+    fn listed(
+        tower: &mut Tower,
+        who: &Caller,
+        db: &crate::shell::mem_store::MemStore,
+        turn: &mut Turn,
+    ) -> Vec<vigie_wire::deploy::Deployment> {
+        match deploy(tower, who, DeployCall::List, db, turn).unwrap() {
+            ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => all,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
-    fn records_are_per_tenant_checked_and_never_overwritten_by_a_stale_deploy() {
+    fn a_stale_deploy_never_overwrites_a_record_and_a_record_must_be_its_environments() {
         let s = crate::shell::test_store::store();
         let mut tower = s.tower();
         let db = &s.db;
         let alice = Caller::internal("alice", "op");
-        let bob = Caller::internal("bob", "op");
         let mut turn = Turn::started();
 
         let r1 = record("v1", None);
@@ -299,27 +311,29 @@ mod tests {
         };
         let err = deploy(&mut tower, &alice, garbage, db, &mut turn).unwrap_err();
         assert_eq!(err.kind, ApiFaultKind::Invalid, "{err}");
-
-        let list = |tower: &mut Tower, who: &Caller, turn: &mut Turn| match deploy(
-            tower,
-            who,
-            DeployCall::List,
-            db,
-            turn,
-        )
-        .unwrap()
-        {
-            ApiAnswer::Deploy(DeployAnswer::Deployments(all)) => all,
-            other => panic!("{other:?}"),
-        };
-        let seen = list(&mut tower, &alice, &mut turn);
+        let seen = listed(&mut tower, &alice, db, &mut turn);
         assert_eq!(seen.len(), 1);
         assert_eq!(
             vigie_deployer::EnvRecord::from_json(&seen[0].record).unwrap(),
             r2
         );
+    }
+
+    #[test]
+    fn records_are_per_tenant_and_each_is_audited() {
+        let s = crate::shell::test_store::store();
+        let mut tower = s.tower();
+        let db = &s.db;
+        let alice = Caller::internal("alice", "op");
+        let bob = Caller::internal("bob", "op");
+        let mut turn = Turn::started();
+        let r1 = record("v1", None);
+        deploy(&mut tower, &alice, call(&r1, 0, "shop"), db, &mut turn).unwrap();
+        let r2 = record("v2", Some(&r1));
+        deploy(&mut tower, &alice, call(&r2, 1, "shop"), db, &mut turn).unwrap();
+        assert_eq!(listed(&mut tower, &alice, db, &mut turn).len(), 1);
         assert!(
-            list(&mut tower, &bob, &mut turn).is_empty(),
+            listed(&mut tower, &bob, db, &mut turn).is_empty(),
             "another tenant sees nothing"
         );
         assert_eq!(
