@@ -379,6 +379,25 @@ async fn scenario(t: &Launcher, c: &Client) -> anyhow::Result<()> {
     c.goto(&format!("{origin}/audit")).await?;
     c.find(Locator::Css("table.audit")).await?;
     shot(c, "audit").await?;
+    // Filtered by host through the page's own form: web-1's records only.
+    c.find(Locator::Css("#audit-filters input[name=host]"))
+        .await?
+        .send_keys("web-1")
+        .await?;
+    c.find(Locator::Css("#audit-filters button"))
+        .await?
+        .click()
+        .await?;
+    c.find(Locator::Css("table.audit")).await?;
+    let mut hosts = Vec::new();
+    for cell in c
+        .find_all(Locator::Css("table.audit tbody tr td:nth-child(4)"))
+        .await?
+    {
+        hosts.push(cell.text().await?);
+    }
+    assert!(!hosts.is_empty(), "web-1 has records");
+    assert!(hosts.iter().all(|h| h == "web-1"), "{hosts:?}");
     import_three_errors(t, c, &origin).await?;
     other_pages(t, c, &origin).await?;
 

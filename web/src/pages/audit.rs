@@ -35,22 +35,76 @@ pub fn table(records: &[AuditJson]) -> Markup {
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
+/// A page's place (`before`) and the filters the page's form sends (an
+/// empty field filters nothing).
+#[derive(Debug, Default, serde::Deserialize)]
 pub struct AuditQuery {
     pub before: Option<u64>,
+    pub host: Option<String>,
+    pub change: Option<String>,
+    pub operator: Option<String>,
 }
 
-/// The call of one page of the audit, newest first.
-pub fn call(limit: u32, before: Option<u64>) -> ApiCall {
-    ApiCall::Audit {
-        host: None,
-        change: None,
-        limit,
-        filter: Box::new(AuditFilter {
-            before,
-            ..AuditFilter::default()
-        }),
+impl AuditQuery {
+    fn field(v: &Option<String>) -> Option<String> {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
     }
+
+    /// The call of one page of `limit` records, newest first, filtered.
+    pub fn call(&self, limit: u32) -> ApiCall {
+        ApiCall::Audit {
+            host: Self::field(&self.host),
+            change: Self::field(&self.change),
+            limit,
+            filter: Box::new(AuditFilter {
+                before: self.before,
+                operator: Self::field(&self.operator),
+                ..AuditFilter::default()
+            }),
+        }
+    }
+
+    /// The query of the page of records older than `before`, the same
+    /// filters kept.
+    pub fn older(&self, before: u64) -> String {
+        let mut pairs = vec![("before", before.to_string())];
+        for (name, v) in [
+            ("host", &self.host),
+            ("change", &self.change),
+            ("operator", &self.operator),
+        ] {
+            pairs.extend(Self::field(v).map(|v| (name, v)));
+        }
+        serde_urlencoded::to_string(&pairs).unwrap_or_default()
+    }
+}
+
+/// The filters' form (GET: a filtered page is a link like any other).
+fn filters(q: &AuditQuery) -> Markup {
+    let value = |v: &Option<String>| AuditQuery::field(v).unwrap_or_default();
+    html! {
+        form #audit-filters method="get" action="/audit" {
+            label { "Host " input name="host" value=(value(&q.host)); }
+            " "
+            label { "Change " input name="change" value=(value(&q.change)); }
+            " "
+            label { "Operator " input name="operator" value=(value(&q.operator)); }
+            " "
+            button type="submit" { "Filter" }
+        }
+    }
+}
+
+/// The call of one page of the audit, newest first, unfiltered.
+pub fn call(limit: u32, before: Option<u64>) -> ApiCall {
+    AuditQuery {
+        before,
+        ..AuditQuery::default()
+    }
+    .call(limit)
 }
 
 pub async fn page(
@@ -64,7 +118,7 @@ pub async fn page(
     };
     let mut records: Vec<AuditJson> = match app
         .referee
-        .as_operator(&who.operator, call(PAGE, q.before), None)
+        .as_operator(&who.operator, q.call(PAGE), None)
         .await
     {
         Ok(ApiAnswer::Audit(v)) => v.iter().map(AuditJson::from).collect(),
@@ -75,8 +129,9 @@ pub async fn page(
     let older = records.last().map(|r| r.tenant_seq).filter(|n| *n > 1);
     let body = html! {
         p { a href="/audit/verify" { "Verify the chain" } }
+        (filters(&q))
         (table(&records))
-        @if let Some(n) = older { p { a href={ "/audit?before=" (n) } { "Older" } } }
+        @if let Some(n) = older { p { a href={ "/audit?" (q.older(n)) } { "Older" } } }
     };
     respond(StatusCode::OK, layout::page("Audit", Some(&who), body))
 }
@@ -101,5 +156,35 @@ pub async fn verify(State(app): State<Shared>, headers: HeaderMap) -> Response {
         ),
         Ok(_) => unexpected(&who),
         Err(f) => refused(&who, &f),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_forms_filters_reach_the_call_and_the_older_page_keeps_them() {
+        let q = AuditQuery {
+            before: Some(90),
+            host: Some(" web-1 ".into()),
+            change: Some(String::new()),
+            operator: Some("a&b".into()),
+        };
+        let ApiCall::Audit {
+            host,
+            change,
+            limit,
+            filter,
+        } = q.call(PAGE)
+        else {
+            panic!("not an audit call");
+        };
+        assert_eq!(host.as_deref(), Some("web-1"));
+        assert_eq!(change, None, "an empty field filters nothing");
+        assert_eq!(limit, PAGE);
+        assert_eq!(filter.operator.as_deref(), Some("a&b"));
+        assert_eq!(filter.before, Some(90));
+        assert_eq!(q.older(40), "before=40&host=web-1&operator=a%26b");
     }
 }
