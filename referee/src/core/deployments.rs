@@ -307,7 +307,7 @@ mod tests {
             app: "shop".into(),
             environment: "prod".into(),
             expected: 2,
-            record: b"{".to_vec(),
+            record: b"not a record".to_vec(),
         };
         let err = deploy(&mut tower, &alice, garbage, db, &mut turn).unwrap_err();
         assert_eq!(err.kind, ApiFaultKind::Invalid, "{err}");
