@@ -330,3 +330,40 @@ fn a_host_that_rolls_back_stops_the_verb_and_only_the_others_change() {
     let out = m.step(Input::Recorded { done: true });
     assert_eq!(out.last(), Some(&Output::Done(Finish::RolledBack)));
 }
+
+/// The catalog version a verb leaves running (what keeps a version from
+/// being removed from the catalog): the last deploy's after a restart,
+/// the one before after a rollback, none after an undeploy.
+#[test]
+fn a_verb_records_the_catalog_version_it_leaves_running() {
+    let mut r = deployed();
+    let n = r.history.len();
+    r.history[n - 2].version = Some("1.0".into());
+    r.history[n - 1].version = Some("2.0".into());
+    let results = BTreeMap::from([
+        ("web-1".to_string(), ("c1".to_string(), true)),
+        ("web-2".to_string(), ("c2".to_string(), true)),
+    ]);
+    let version = |verb: &EnvVerb, r: &EnvRecord| {
+        let after = verb_record(&env(&v2()), r, verb, &results, &[]);
+        after.history.last().unwrap().version.clone()
+    };
+    let restarted = verb_record(
+        &env(&v2()),
+        &r,
+        &EnvVerb::Restart { service: None },
+        &results,
+        &[],
+    );
+    assert_eq!(
+        restarted.history.last().unwrap().version.as_deref(),
+        Some("2.0")
+    );
+    // A verb's own entry is not a deploy: the next verb still finds 2.0.
+    assert_eq!(
+        version(&EnvVerb::Maintenance { on: true }, &restarted).as_deref(),
+        Some("2.0")
+    );
+    assert_eq!(version(&EnvVerb::Rollback, &r).as_deref(), Some("1.0"));
+    assert_eq!(version(&EnvVerb::Undeploy { drop_data: None }, &r), None);
+}
