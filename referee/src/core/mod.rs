@@ -21,6 +21,7 @@ pub mod fetch;
 pub mod fetched;
 pub mod follow;
 pub mod grants;
+pub mod handlers;
 pub mod health;
 pub mod host_labels;
 pub mod idem;
