@@ -2,7 +2,8 @@
 //! it gets its addresses → it is set up → the application is deployed on
 //! it". An environment of the catalog's shop says `follow: true` and runs
 //! on the tower's own host; a catalog server is provisioned with
-//! `--pool` (its address from an IP pool, its host labelled with it),
+//! `--pool` (its address from an IP pool, put on its interface, its host
+//! labelled with it),
 //! over SSH to its own machine (a network namespace with a real sshd,
 //! see `vigie_tests::sshd`); once its agent is online the tower deploys
 //! the environment's current version to it, and the app answers through
@@ -75,16 +76,21 @@ fn a_server_provisioned_with_a_pool_over_ssh_is_served_through_its_nginx() -> an
     ok(tower.cli(&["apps", "add", &app.display().to_string()])?)?;
     ok(tower.cli(&["deploy", "shop/edge", "--version", "1.0"])?)?;
 
-    // The server's address comes from the pool (its link's /30: the
-    // tower's end is the gateway), as part of provisioning.
+    // The server's address comes from a pool the supplier's network
+    // routes to it (through its link), an address the server does not
+    // have yet: provisioning puts it on the server's interface.
+    net.machines().ip_in(
+        &net.tower_ns,
+        &["route", "add", "203.0.113.0/29", "via", &net.servers[0].ip],
+    )?;
     ok(tower.cli(&[
         "ips",
         "pool",
         "add",
         "lan",
-        "192.0.2.0/30",
+        "203.0.113.0/29",
         "--gateway",
-        "192.0.2.1",
+        "203.0.113.1",
     ])?)?;
     ok(tower.cli(&["servers", "provision", "srv-0", "--pool", "lan"])?)?;
     let events = tower.events();
@@ -93,6 +99,9 @@ fn a_server_provisioned_with_a_pool_over_ssh_is_served_through_its_nginx() -> an
             && e.str("server") == Some("srv-0")
     })?;
     anyhow::ensure!(e.name == "server_enrolled", "{e:?}");
+    let put = events.wait("address_configured", WAIT)?;
+    assert_eq!(put.str("address"), Some("203.0.113.2"), "{:?}", put.fields);
+    assert_eq!(put.str("outcome"), Some("added"), "{:?}", put.fields);
     let followed = events.wait_n("srv-0 followed", 1, WAIT, |e| e.name == "deploy_followed")?;
     assert_eq!(
         followed.str("hosts"),
@@ -111,7 +120,7 @@ fn a_server_provisioned_with_a_pool_over_ssh_is_served_through_its_nginx() -> an
         .find(|l| l.contains("\"srv-0\""))
         .context("srv-0 is a host")?;
     assert!(
-        srv.contains("192.0.2.2"),
+        srv.contains("203.0.113.2"),
         "labelled with its pool address: {srv}"
     );
     let rec = record(&tower, "shop", "edge")?;
@@ -123,7 +132,7 @@ fn a_server_provisioned_with_a_pool_over_ssh_is_served_through_its_nginx() -> an
     assert!(audit.contains("follow: srv-0 joined"), "{audit}");
 
     // Served through the server's own nginx, at its pool address, as a
-    // client on the tower's machine reaches it.
+    // client beyond the server (on the tower's machine) reaches it.
     let port = rec
         .hosts
         .get("srv-0")
@@ -139,7 +148,7 @@ fn a_server_provisioned_with_a_pool_over_ssh_is_served_through_its_nginx() -> an
             "--max-time",
             "10",
         ])
-        .arg(format!("http://192.0.2.2:{port}/"))
+        .arg(format!("http://203.0.113.2:{port}/"))
         .output()?;
     let body = String::from_utf8_lossy(&got.stdout);
     assert!(

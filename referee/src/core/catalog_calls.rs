@@ -146,6 +146,7 @@ impl Tower {
                 self.provision(caller, (names, target), init, pool, turn)?
             }
             CatalogCall::Provisioning => self.provisioning(caller)?,
+            CatalogCall::ServerAddresses { name } => self.server_addresses(caller, &name)?,
             CatalogCall::HostKeySeen { name, key } => {
                 self.host_key_seen(caller, &name, key, turn)?
             }

@@ -5,12 +5,13 @@
 //! deployer binds its proxy and replicas), unless its catalog labels say
 //! an address already. Checked whole before anything is allocated: the
 //! caller's own `ips.admin`, the pool, its free addresses, the tenant's
-//! share.
+//! share. The provisioner asks for a server's addresses
+//! (`ServerAddresses`) to put them on the server before it sets it up.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use vigie_wire::catalog::Owner;
+use vigie_wire::catalog::{CatalogAnswer, GivenAddress, Owner};
 use vigie_wire::front::Verb;
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller, Labels, Origin};
 
@@ -91,6 +92,44 @@ impl Tower {
             self.allocate(caller, pool, Owner::Server(n.clone()), 1, turn)?;
         }
         Ok(())
+    }
+
+    /// The provisioner's: every address a pool of the caller's tenant
+    /// gave server `name`, with the pool's prefix length and gateway.
+    pub(crate) fn server_addresses(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<CatalogAnswer, ApiFault> {
+        if !matches!(caller.origin, Origin::Tower) {
+            return Err(fault(
+                ApiFaultKind::Forbidden,
+                "only the tower's provisioner makes this call",
+            ));
+        }
+        self.server(caller, name)?;
+        let owner = Owner::Server(name.to_owned());
+        let mut out = Vec::new();
+        for ((tenant, pool), table) in &self.catalog.allocations {
+            if *tenant != caller.tenant {
+                continue;
+            }
+            let Some(spec) = self.catalog.pools.get(&(tenant.clone(), pool.clone())) else {
+                continue;
+            };
+            out.extend(
+                table
+                    .values()
+                    .filter(|a| a.owner == owner)
+                    .map(|a| GivenAddress {
+                        pool: pool.clone(),
+                        address: a.address,
+                        prefix: spec.cidr.prefix_len(),
+                        gateway: spec.gateway,
+                    }),
+            );
+        }
+        Ok(CatalogAnswer::Given(out))
     }
 
     /// The labels server `name`'s host is registered with: its catalog
