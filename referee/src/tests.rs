@@ -207,7 +207,7 @@ fn a_reinstalled_host_whose_clock_is_behind_is_handed_an_incarnation_and_comes_b
     let given = issued(&t).expect("an incarnation is handed out");
     assert!(given > 1_900_000_000_000, "above every earlier one");
     assert!(
-        !f.tower.hosts["h"].online,
+        !f.tower.hosts()["h"].online,
         "nothing is dispatched to it yet"
     );
     assert_eq!(orders(&t), 0);
@@ -215,7 +215,7 @@ fn a_reinstalled_host_whose_clock_is_behind_is_handed_an_incarnation_and_comes_b
     assert_eq!(issued(&f.beat("h", 0, None)), Some(given));
     let next = f.submit("h");
     let t = f.beat("h", given, None);
-    assert!(f.tower.hosts["h"].online, "back online with it");
+    assert!(f.tower.hosts()["h"].online, "back online with it");
     assert_eq!(
         f.state(&ids[0]),
         Some(ChangeState::RollbackFailed {
@@ -315,7 +315,7 @@ fn an_abandoned_change_is_never_sent_again_and_its_late_reports_keep_the_numberi
         },
     );
     assert!(t.acks.contains("h"));
-    assert_eq!(f.tower.hosts["h"].rec.report_seq, 3);
+    assert_eq!(f.tower.hosts()["h"].rec.report_seq, 3);
     assert!(f.state(&ids[0]).is_none(), "not in flight any more");
 
     let (r, t) = f.call(ApiCall::HostRelease { host: "h".into() });
@@ -392,9 +392,9 @@ fn a_finished_change_is_retried_as_a_new_one_and_a_host_with_work_is_removed_onl
         force,
     };
     assert_eq!(f.fault(remove(false)), ApiFaultKind::Conflict);
-    assert!(f.tower.hosts.contains_key("h"), "refused: nothing changed");
+    assert!(f.tower.hosts().contains("h"), "refused: nothing changed");
     f.call(remove(true)).0.unwrap();
-    assert!(!f.tower.hosts.contains_key("h"));
+    assert!(!f.tower.hosts().contains("h"));
     let ended: Vec<ChangeState> = [&v[0].id, &queued[0]]
         .iter()
         .map(|id| {
@@ -596,7 +596,7 @@ fn stored(t: &Tower) -> Stored {
         changes.insert(v.id.clone(), (v.state, steps));
     }
     let hosts = t
-        .hosts
+        .hosts()
         .iter()
         .map(|(id, h)| {
             let queue = t.queues.queue(id).map(|(s, c)| (*s, c.clone())).collect();
@@ -973,20 +973,20 @@ fn the_queue_check_sees_a_change_out_of_its_queue_or_a_miscounted_program() {
 fn a_referee_behind_on_its_events_does_not_take_its_lag_for_hosts_gone_silent() {
     let mut f = fixture();
     f.beat("h", 1, None);
-    assert!(f.tower.hosts["h"].online);
+    assert!(f.tower.hosts()["h"].online);
     // Past the host timeout with beats perhaps still unread: judged by
     // nothing it has not read.
     f.now += Duration::from_secs(10);
     let mut t = Turn::started();
     f.tower.tick_unjudged(f.now, &mut t);
     assert!(
-        f.tower.hosts["h"].online,
+        f.tower.hosts()["h"].online,
         "kept while the referee is behind"
     );
     let mut t = Turn::started();
     f.tower.tick(f.now, &mut t);
     assert!(
-        !f.tower.hosts["h"].online,
+        !f.tower.hosts()["h"].online,
         "silent once the referee caught up"
     );
 }

@@ -108,7 +108,7 @@ impl Tower {
             ApiCall::TowerStatus => {
                 let vis = Visible::of(caller);
                 self.health().status(|id| {
-                    self.hosts
+                    self.hosts()
                         .get(id)
                         .is_some_and(|host| vis.host(&host.rec.tenant, id, &host.rec.labels))
                 })
@@ -169,7 +169,7 @@ impl Tower {
     fn hosts_view(&self, caller: &Caller, now_ms: u64) -> ApiAnswer {
         let vis = Visible::of(caller);
         ApiAnswer::Hosts(
-            self.hosts
+            self.hosts()
                 .values()
                 .filter(|h| vis.host(&h.rec.tenant, &h.rec.id, &h.rec.labels))
                 .map(|h| HostView {
@@ -378,7 +378,7 @@ impl Tower {
         if let Some(ids) = selector.exact_ids() {
             let unknown: Vec<&str> = ids
                 .iter()
-                .filter(|id| !self.hosts.get(*id).is_some_and(|h| mine(&h)))
+                .filter(|id| self.hosts().of_tenant(id, &caller.tenant).is_none())
                 .map(String::as_str)
                 .collect();
             if !unknown.is_empty() {
@@ -389,7 +389,7 @@ impl Tower {
             }
         }
         let matched: Vec<String> = self
-            .hosts
+            .hosts()
             .values()
             .filter(mine)
             .filter(|h| selector.matches(&h.rec.id, &h.rec.labels))
@@ -505,7 +505,7 @@ impl Tower {
         if v.state != ChangeState::Queued {
             return v;
         }
-        let Some(h) = self.hosts.get(&v.host) else {
+        let Some(h) = self.hosts().get(&v.host) else {
             return v;
         };
         let ahead = self.queues.ahead(&v.host, v.seq);
@@ -570,9 +570,8 @@ impl Tower {
 
     fn queue(&self, caller: &Caller, host: &str) -> Result<ApiAnswer, ApiFault> {
         let h = self
-            .hosts
-            .get(host)
-            .filter(|h| h.rec.tenant == caller.tenant)
+            .hosts()
+            .of_tenant(host, &caller.tenant)
             .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no host {host}")))?;
         self.check_host(caller, host)?;
         let v = self
@@ -625,7 +624,7 @@ impl Tower {
         vigie_changes::validate_host_id(host)
             .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
         if self
-            .hosts
+            .hosts()
             .get(host)
             .is_some_and(|h| h.rec.tenant != caller.tenant)
         {
@@ -637,7 +636,7 @@ impl Tower {
             ));
         }
         self.check_host(caller, host)?;
-        let exists = self.hosts.contains_key(host);
+        let exists = self.hosts().contains(host);
         if !exists {
             self.check_hosts_share(&caller.tenant)?;
         }
@@ -666,7 +665,7 @@ impl Tower {
     ) -> Result<ApiAnswer, ApiFault> {
         self.new_host(&caller.tenant, host, labels, turn);
         let labels = self
-            .hosts
+            .hosts()
             .get(host)
             .map(|h| show(&h.rec.labels))
             .unwrap_or_default();

@@ -119,7 +119,7 @@ impl Tower {
     /// it was running, if any, is over — its outcome on the host is unknown.
     /// Returns false for a message of an older journal (ignored).
     fn incarnation(&mut self, host: &str, inc: u64, now: Instant, turn: &mut Turn) -> bool {
-        let Some(h) = self.hosts.get_mut(host) else {
+        let Some(h) = self.hosts_mut().get_mut(host) else {
             return true;
         };
         if inc == h.rec.incarnation {
@@ -191,7 +191,7 @@ impl Tower {
             tracing::warn!(event = "heartbeat_rejected", host);
             return;
         }
-        if !self.hosts.contains_key(host) {
+        if !self.hosts().contains(host) {
             if self.keys.values().any(|k| k.host == host) {
                 // A remote host removed by its tenant: a beat its agent sent
                 // before the front door learnt of the revocation must not
@@ -203,7 +203,7 @@ impl Tower {
             // never the host's: what it announces is only "reported".
             self.new_host(DEFAULT_TENANT, host, Labels::new(), turn);
         }
-        let Some(h) = self.hosts.get_mut(host) else {
+        let Some(h) = self.hosts_mut().get_mut(host) else {
             return;
         };
         h.reported = labels;
@@ -221,7 +221,7 @@ impl Tower {
     /// A plug with a new journal: hand it the next incarnation (again, if
     /// the first hand-out was lost). It is not online before it uses it.
     fn issue_incarnation(&mut self, host: &str, turn: &mut Turn) {
-        let Some(h) = self.hosts.get_mut(host) else {
+        let Some(h) = self.hosts_mut().get_mut(host) else {
             return;
         };
         let next = if h.rec.issued > h.rec.incarnation {
@@ -237,12 +237,7 @@ impl Tower {
                 incarnation: next,
             });
         }
-        if h.online {
-            h.online = false;
-            turn.logs.push(Log::HostOffline {
-                host: host.to_owned(),
-            });
-        }
+        h.set_offline(turn);
         turn.publish.push((
             vec![vigie_wire::tower::host_topic(host)],
             vigie_wire::tower::Published::Incarnation {
@@ -262,7 +257,7 @@ impl Tower {
         now: Instant,
         turn: &mut Turn,
     ) {
-        let Some(h) = self.hosts.get_mut(host) else {
+        let Some(h) = self.hosts_mut().get_mut(host) else {
             return;
         };
         if h.refusing != refusing {
@@ -280,14 +275,10 @@ impl Tower {
             h.last_order = None;
             self.pump(host, now, turn);
         }
-        let Some(h) = self.hosts.get_mut(host) else {
+        let Some(h) = self.hosts_mut().get_mut(host) else {
             return;
         };
-        if !h.online {
-            h.online = true;
-            turn.logs.push(Log::HostOnline {
-                host: host.to_owned(),
-            });
+        if h.set_online(turn) {
             self.pump(host, now, turn);
         }
         // A plug running the head change has it, whether or not its
@@ -313,13 +304,13 @@ impl Tower {
                 reason,
             })
         };
-        if !self.hosts.contains_key(&r.host) {
+        if !self.hosts().contains(&r.host) {
             return reject(turn, "unknown_host");
         }
         if !self.incarnation(&r.host, r.incarnation, now, turn) {
             return reject(turn, "old_incarnation");
         }
-        let Some(h) = self.hosts.get_mut(&r.host) else {
+        let Some(h) = self.hosts_mut().get_mut(&r.host) else {
             return;
         };
         if r.seq <= h.rec.report_seq {

@@ -291,7 +291,7 @@ impl Tower {
             self.store_key(turn, caller, rec, AuditAction::KeyRevoked);
         }
         // Cut off now: nothing new is dispatched to it; its queue waits.
-        if let Some(h) = self.hosts.get_mut(&host) {
+        if let Some(h) = self.hosts_mut().get_mut(&host) {
             if h.online {
                 h.online = false;
                 turn.logs

@@ -123,7 +123,7 @@ impl Tower {
     }
 
     fn set_held(&mut self, caller: &Caller, host: &str, held: bool, turn: &mut Turn) {
-        let Some(h) = self.hosts.get_mut(host) else {
+        let Some(h) = self.hosts_mut().get_mut(host) else {
             return;
         };
         if h.rec.held == held {
@@ -157,11 +157,7 @@ impl Tower {
         now: Instant,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
-        if self
-            .hosts
-            .get(host)
-            .is_none_or(|h| h.rec.tenant != caller.tenant)
-        {
+        if self.hosts().of_tenant(host, &caller.tenant).is_none() {
             return Err(fault(ApiFaultKind::NotFound, format!("no host {host}")));
         }
         self.check_host(caller, host)?;
@@ -235,11 +231,7 @@ impl Tower {
         force: bool,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
-        if self
-            .hosts
-            .get(host)
-            .is_none_or(|h| h.rec.tenant != caller.tenant)
-        {
+        if self.hosts().of_tenant(host, &caller.tenant).is_none() {
             return Err(fault(ApiFaultKind::NotFound, format!("no host {host}")));
         }
         self.check_host(caller, host)?;
@@ -291,7 +283,7 @@ impl Tower {
             self.store_key(turn, caller, rec, AuditAction::KeyRevoked);
             revoked += 1;
         }
-        self.hosts.remove(host);
+        self.hosts_mut().remove(host);
         self.forget_sample(host);
         self.queues.forget_host(host);
         turn.dirty_hosts.remove(host);

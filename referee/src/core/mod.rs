@@ -24,6 +24,7 @@ pub mod grants;
 pub mod handlers;
 pub mod health;
 pub mod host_labels;
+pub mod hosts;
 pub mod idem;
 pub mod ips;
 pub mod keys;

@@ -29,7 +29,7 @@ impl Tower {
     /// A host's sample, kept if the host is registered (a plug may only
     /// speak for itself: the majordomo checked an agent's key).
     pub fn host_sample(&mut self, sample: HostSample, now: Instant) {
-        if !self.hosts.contains_key(&sample.host) {
+        if !self.hosts().contains(&sample.host) {
             return;
         }
         let sample = bounded(sample);
@@ -53,7 +53,7 @@ impl Tower {
         }
         let vis = Visible::of(caller);
         let views = self
-            .hosts
+            .hosts()
             .values()
             .filter(|h| host.as_ref().is_none_or(|want| *want == h.rec.id))
             .filter(|h| vis.host(&h.rec.tenant, &h.rec.id, &h.rec.labels))
@@ -87,7 +87,7 @@ impl Tower {
     /// Scope first (another tenant's host does not exist), then existence.
     fn check_known_host(&self, caller: &Caller, host: &str) -> Result<(), ApiFault> {
         self.check_host(caller, host)?;
-        if !self.hosts.contains_key(host) {
+        if !self.hosts().contains(host) {
             return Err(ApiFault::new(
                 ApiFaultKind::NotFound,
                 format!("no host {host}"),
@@ -108,7 +108,7 @@ impl Tower {
         turn: &mut Turn,
     ) -> Result<(), ApiFault> {
         self.check_known_host(caller, &query.host)?;
-        let online = self.hosts.get(&query.host).is_some_and(|h| h.online);
+        let online = self.hosts().get(&query.host).is_some_and(|h| h.online);
         if !online {
             return Err(unavailable(format!(
                 "host {} is offline: its logs stay on it (within its retention) and can be read \

@@ -323,7 +323,7 @@ impl Tower {
                                 "its address {address} is another server's in this tower \
                                  (provisioned or being provisioned)"
                             )))
-                        } else if self.hosts.contains_key(n) {
+                        } else if self.hosts().contains(n) {
                             Err(conflict(format!(
                                 "a host of that id exists (remove it first: \
                                  `vigie hosts remove {n}`)"
@@ -678,7 +678,7 @@ impl Tower {
                 format!("the agent key of {name} is already known to this tower: make a new one"),
             ));
         }
-        if self.hosts.contains_key(name) {
+        if self.hosts().contains(name) {
             return Err(fault(
                 ApiFaultKind::Conflict,
                 format!("a host {name} exists already: remove it, then provision again"),

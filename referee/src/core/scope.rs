@@ -67,7 +67,7 @@ impl Tower {
     /// Whether a host id of the caller's tenant is inside the scope; an id
     /// the tower does not know yet is judged on its name alone.
     pub fn host_visible(&self, v: &Visible, id: &str) -> bool {
-        match self.hosts.get(id) {
+        match self.hosts().get(id) {
             Some(h) => v.host(&h.rec.tenant, id, &h.rec.labels),
             None => v.host(v.tenant, id, &Labels::new()),
         }
@@ -87,7 +87,7 @@ impl Tower {
     /// caller); forbidden unless the caller's scope covers `host`.
     pub fn check_host(&self, caller: &Caller, host: &str) -> Result<(), ApiFault> {
         if self
-            .hosts
+            .hosts()
             .get(host)
             .is_some_and(|h| h.rec.tenant != caller.tenant)
         {

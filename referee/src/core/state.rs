@@ -5,7 +5,7 @@
 //! events they imply; `finish_turn` turns dirty records into writes and
 //! updates.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,9 +19,9 @@ use crate::core::audit::{self, AuditAction, AuditChain};
 use crate::core::codec::{corrupt, encode};
 use crate::core::fetched::Fetched;
 use crate::core::health::Health;
-use crate::core::model::{
-    change_key, done_key, host_key, key_key, spec_key, ChangeRecord, HostRecord,
-};
+pub use crate::core::hosts::HostState;
+use crate::core::hosts::Hosts;
+use crate::core::model::{change_key, done_key, key_key, spec_key, ChangeRecord, HostRecord};
 use crate::core::queues::Queues;
 use crate::core::table::Table;
 use crate::core::turn::{Log, Turn};
@@ -35,32 +35,6 @@ pub struct Timing {
     pub host_timeout: Duration,
     /// An order not acknowledged after this long is sent again.
     pub resend_after: Duration,
-}
-
-#[derive(Debug)]
-pub struct HostState {
-    pub rec: HostRecord,
-    /// The labels its plug announces: shown, never used to target.
-    pub reported: vigie_wire::tower::Labels,
-    pub last_seen: Option<Instant>,
-    pub online: bool,
-    /// Why its plug refuses orders (it cannot journal), from its last
-    /// heartbeat: nothing is dispatched to it meanwhile.
-    pub refusing: Option<String>,
-    pub last_order: Option<Instant>,
-}
-
-impl HostState {
-    pub fn new(rec: HostRecord) -> Self {
-        Self {
-            rec,
-            reported: Default::default(),
-            last_seen: None,
-            online: false,
-            refusing: None,
-            last_order: None,
-        }
-    }
 }
 
 /// What the shell hands the core, one at a time: a call (its history
@@ -84,7 +58,8 @@ pub enum Input<'a> {
 pub type Tower = Core;
 
 pub struct Core {
-    pub hosts: BTreeMap<HostId, HostState>,
+    /// Every known host and its liveness (`hosts.rs`).
+    hosts: Hosts,
     /// The changes not final in their hosts' queues, their programs,
     /// the next sequence, the recent final changes (`queues.rs`).
     pub queues: Queues,
@@ -149,6 +124,15 @@ impl Core {
     #[cfg(test)]
     pub fn timing(&self) -> Timing {
         self.timing
+    }
+
+    /// Every known host (`hosts.rs`).
+    pub fn hosts(&self) -> &Hosts {
+        &self.hosts
+    }
+
+    pub fn hosts_mut(&mut self) -> &mut Hosts {
+        &mut self.hosts
     }
 
     /// The setup's label rules and shares, given at start.
@@ -238,7 +222,7 @@ impl Core {
     /// The state a start rebuilds from what it read (`shell/load.rs`).
     pub fn from_loaded(l: Loaded, timing: Timing) -> Result<Self, RefereeError> {
         let mut t = Core {
-            hosts: BTreeMap::new(),
+            hosts: Hosts::loaded(l.hosts),
             queues: Queues::new(l.next_seq, l.recent),
             audit: l.audit,
             timing,
@@ -253,9 +237,6 @@ impl Core {
             health: Health::default(),
             secrets: crate::core::vault::Vault::loaded(l.secrets),
         };
-        for rec in l.hosts {
-            t.hosts.insert(rec.id.clone(), HostState::new(rec));
-        }
         for (key, rec) in l.queued {
             t.load_queued(&key, rec, &l.programs)?;
         }
@@ -269,7 +250,7 @@ impl Core {
         rec: ChangeRecord,
         programs: &HashMap<String, (Arc<ChangeSpec>, usize)>,
     ) -> Result<(), RefereeError> {
-        if !self.hosts.contains_key(&rec.view.host) {
+        if !self.hosts.contains(&rec.view.host) {
             return Err(corrupt(key, "queued for an unknown host"));
         }
         let sk = spec_key(&rec.spec_id);
@@ -370,7 +351,7 @@ impl Core {
         let Some(h) = self.hosts.get_mut(host) else {
             return;
         };
-        if !h.online || h.rec.held || h.refusing.is_some() {
+        if !h.takes_orders() {
             return;
         }
         let Some(id) = self.queues.head(host).cloned() else {
@@ -423,14 +404,7 @@ impl Core {
 
     /// Periodic work: liveness transitions, dispatch and resends.
     pub fn tick(&mut self, now: Instant, turn: &mut Turn) {
-        let timeout = self.timing.host_timeout;
-        for (id, h) in self.hosts.iter_mut() {
-            let alive = h.last_seen.is_some_and(|t| now.duration_since(t) < timeout);
-            if h.online && !alive {
-                h.online = false;
-                turn.logs.push(Log::HostOffline { host: id.clone() });
-            }
-        }
+        self.hosts.judge_silent(now, self.timing.host_timeout, turn);
         self.tick_unjudged(now, turn);
     }
 
@@ -457,11 +431,7 @@ impl Core {
                 turn.put(audit::tenant_key(&tenant), n.to_be_bytes().to_vec());
             }
         }
-        for id in std::mem::take(&mut turn.dirty_hosts) {
-            if let Some(h) = self.hosts.get(&id) {
-                turn.put(host_key(&id), encode(&h.rec));
-            }
-        }
+        self.hosts.persist_dirty(turn);
         for id in std::mem::take(&mut turn.dirty_changes) {
             let Some(rec) = self.queues.change(&id) else {
                 continue;
@@ -478,15 +448,7 @@ impl Core {
                 self.queues.finish(&id, view);
             }
         }
-        for host in std::mem::take(&mut turn.acks) {
-            if let Some(h) = self.hosts.get(&host) {
-                let ack = Published::ReportAck {
-                    host: host.clone(),
-                    upto: h.rec.report_seq,
-                };
-                turn.publish.push((vec![host_topic(&host)], ack));
-            }
-        }
+        self.hosts.publish_acks(turn);
     }
 
     /// The queues' invariants ([`Queues::check`]), and every host with
@@ -495,7 +457,7 @@ impl Core {
     #[cfg(test)]
     pub fn check(&self) -> Result<(), String> {
         self.queues.check()?;
-        if self.queues.busy().any(|h| !self.hosts.contains_key(h)) {
+        if self.queues.busy().any(|h| !self.hosts.contains(h)) {
             return Err("a busy host is unknown".into());
         }
         Ok(())

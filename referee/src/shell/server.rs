@@ -187,7 +187,7 @@ fn first_turn(
         api = cfg.api,
         events = cfg.events,
         orders = cfg.orders,
-        hosts = tower.hosts.len(),
+        hosts = tower.hosts().len(),
         pending = tower.queues.pending(),
         next_seq = tower.queues.next_seq(),
     );

@@ -209,7 +209,6 @@ pub const CORE_IMPLS: &[&str] = &[
 /// its sub-state, reached through its methods).
 pub const CORE_PUB_FIELDS: &[&str] = &[
     "catalog",
-    "hosts",
     "keys",
     "observed",
     "operators",

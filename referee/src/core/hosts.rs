@@ -1,0 +1,166 @@
+//! The hosts the tower knows, [`Hosts`]: each one's stored record and
+//! what its plug said last (labels it reports, when it was heard,
+//! whether it is online or refusing orders). Only this sub-state
+//! changes a host's liveness; queues live in `queues.rs`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use vigie_wire::tower::{host_topic, HostId, Published};
+
+use crate::core::codec::encode;
+use crate::core::model::{host_key, HostRecord};
+use crate::core::turn::{Log, Turn};
+
+#[derive(Debug)]
+pub struct HostState {
+    pub rec: HostRecord,
+    /// The labels its plug announces: shown, never used to target.
+    pub reported: vigie_wire::tower::Labels,
+    pub last_seen: Option<Instant>,
+    pub online: bool,
+    /// Why its plug refuses orders (it cannot journal), from its last
+    /// heartbeat: nothing is dispatched to it meanwhile.
+    pub refusing: Option<String>,
+    pub last_order: Option<Instant>,
+}
+
+impl HostState {
+    pub fn new(rec: HostRecord) -> Self {
+        Self {
+            rec,
+            reported: Default::default(),
+            last_seen: None,
+            online: false,
+            refusing: None,
+            last_order: None,
+        }
+    }
+
+    /// Whether an order may go to it now: online, not held, not refusing.
+    pub fn takes_orders(&self) -> bool {
+        self.online && !self.rec.held && self.refusing.is_none()
+    }
+
+    /// Marks it offline, logged once.
+    pub fn set_offline(&mut self, turn: &mut Turn) {
+        if self.online {
+            self.online = false;
+            turn.logs.push(Log::HostOffline {
+                host: self.rec.id.clone(),
+            });
+        }
+    }
+
+    /// Marks it online, logged once; true when it was offline.
+    pub fn set_online(&mut self, turn: &mut Turn) -> bool {
+        if self.online {
+            return false;
+        }
+        self.online = true;
+        turn.logs.push(Log::HostOnline {
+            host: self.rec.id.clone(),
+        });
+        true
+    }
+}
+
+/// Every known host by id.
+#[derive(Default)]
+pub struct Hosts {
+    by_id: BTreeMap<HostId, HostState>,
+}
+
+impl Hosts {
+    /// The hosts a start read from the store, none heard yet.
+    pub fn loaded(recs: Vec<HostRecord>) -> Self {
+        let by_id = recs
+            .into_iter()
+            .map(|rec| (rec.id.clone(), HostState::new(rec)))
+            .collect();
+        Self { by_id }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&HostState> {
+        self.by_id.get(id)
+    }
+
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut HostState> {
+        self.by_id.get_mut(id)
+    }
+
+    /// The host `id` if it is `tenant`'s (another tenant's does not exist
+    /// for the caller).
+    pub fn of_tenant(&self, id: &str, tenant: &str) -> Option<&HostState> {
+        self.by_id.get(id).filter(|h| h.rec.tenant == tenant)
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Every host, by id.
+    pub fn values(&self) -> impl Iterator<Item = &HostState> {
+        self.by_id.values()
+    }
+
+    /// Every host with its id, by id.
+    pub fn iter(&self) -> impl Iterator<Item = (&HostId, &HostState)> {
+        self.by_id.iter()
+    }
+
+    /// A new host (or one replaced), not heard yet.
+    pub fn insert(&mut self, host: HostState) {
+        self.by_id.insert(host.rec.id.clone(), host);
+    }
+
+    pub fn remove(&mut self, id: &str) -> Option<HostState> {
+        self.by_id.remove(id)
+    }
+
+    /// Marks offline every online host not heard for `timeout`.
+    pub fn judge_silent(&mut self, now: Instant, timeout: Duration, turn: &mut Turn) {
+        for h in self.by_id.values_mut() {
+            let alive = h.last_seen.is_some_and(|t| now.duration_since(t) < timeout);
+            if !alive {
+                h.set_offline(turn);
+            }
+        }
+    }
+
+    /// Writes the turn's changed host records.
+    pub fn persist_dirty(&self, turn: &mut Turn) {
+        for id in std::mem::take(&mut turn.dirty_hosts) {
+            if let Some(h) = self.by_id.get(&id) {
+                turn.put(host_key(&id), encode(&h.rec));
+            }
+        }
+    }
+
+    /// Publishes the turn's report acknowledgements, each up to its
+    /// host's last applied report.
+    pub fn publish_acks(&self, turn: &mut Turn) {
+        for host in std::mem::take(&mut turn.acks) {
+            if let Some(h) = self.by_id.get(&host) {
+                let ack = Published::ReportAck {
+                    host: host.clone(),
+                    upto: h.rec.report_seq,
+                };
+                turn.publish.push((vec![host_topic(&host)], ack));
+            }
+        }
+    }
+}
+
+impl std::ops::Index<&str> for Hosts {
+    type Output = HostState;
+
+    /// The host `id`; panics if unknown (tests).
+    fn index(&self, id: &str) -> &HostState {
+        &self.by_id[id]
+    }
+}
