@@ -411,8 +411,11 @@ fn an_init_change_needs_changes_submit_over_the_new_hosts_and_runs_as_the_reques
     f.one(&submitter, provision(&["b"], Some(init()))).unwrap();
     let tower = Caller::internal("acme", "provisioner");
     f.one(&tower, enrol("b", &"2".repeat(40))).unwrap();
-    let first = f.tower.queues.head("b").unwrap().clone();
-    assert_eq!(f.tower.queues.change(&first).unwrap().view.operator, "ops");
+    let first = f.tower.queues().head("b").unwrap().clone();
+    assert_eq!(
+        f.tower.queues().change(&first).unwrap().view.operator,
+        "ops"
+    );
 
     // Revoked between the request and the enrolment: the init is not run
     // in its name; the enrolment is refused and writes nothing.
@@ -603,7 +606,7 @@ fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_tur
     let host = &f.tower.hosts()["a"];
     assert_eq!(host.rec.labels.get("role").map(String::as_str), Some("web"));
     assert_eq!(
-        f.tower.queues.len_of("a"),
+        f.tower.queues().len_of("a"),
         1,
         "the init change is queued first"
     );
@@ -672,7 +675,7 @@ fn a_refused_enrolment_leaves_nothing_and_a_failed_server_can_be_retried() {
     // A retry without --init keeps the first request's init change.
     f.one(&acme(), provision(&["b"], None)).unwrap();
     f.one(&tower, enrol("b", &"2".repeat(40))).unwrap();
-    assert_eq!(f.tower.queues.len_of("b"), 1, "the init change kept");
+    assert_eq!(f.tower.queues().len_of("b"), 1, "the init change kept");
 }
 
 #[test]

@@ -179,12 +179,12 @@ impl Tower {
                     reported: h.reported.clone(),
                     online: h.online,
                     refusing: h.refusing.clone(),
-                    queued: u32::try_from(self.queues.len_of(&h.rec.id)).unwrap_or(u32::MAX),
+                    queued: u32::try_from(self.queues().len_of(&h.rec.id)).unwrap_or(u32::MAX),
                     in_flight: self
-                        .queues
+                        .queues()
                         .head(&h.rec.id)
                         .filter(|id| {
-                            self.queues
+                            self.queues()
                                 .change(id)
                                 .is_some_and(|c| c.view.state != ChangeState::Queued)
                         })
@@ -338,14 +338,14 @@ impl Tower {
         } = crate::core::submission::check(&spec, &caller.tenant, &caller.operator, &matched)?;
         self.check_changes_share(&caller.tenant, matched.len())?;
         // One copy of the program for the whole submission.
-        let spec_id = change_id(self.queues.next_seq());
+        let spec_id = change_id(self.queues().next_seq());
         let program = crate::core::queues::Program {
             spec: Arc::new(spec.clone()),
             users: matched.len(),
             bytes: spec_bytes.len(),
         };
         turn.put(spec_key(&spec_id), spec_bytes);
-        self.queues.add_program(spec_id.clone(), program);
+        self.queues_mut().add_program(spec_id.clone(), program);
         let mut views = Vec::with_capacity(matched.len());
         let queued = Queued {
             spec: &spec,
@@ -444,7 +444,7 @@ impl Tower {
             spec_id,
             record,
         } = *program;
-        let seq = self.queues.take_seq();
+        let seq = self.queues_mut().take_seq();
         let id = change_id(seq);
         let view = ChangeView {
             id: id.clone(),
@@ -472,7 +472,7 @@ impl Tower {
             accepted: false,
             spec_id: spec_id.to_owned(),
         };
-        self.queues.enqueue(rec, turn);
+        self.queues_mut().enqueue(rec, turn);
         view
     }
 
@@ -508,7 +508,7 @@ impl Tower {
         let Some(h) = self.hosts().get(&v.host) else {
             return v;
         };
-        let ahead = self.queues.ahead(&v.host, v.seq);
+        let ahead = self.queues().ahead(&v.host, v.seq);
         v.waiting = Some(if h.rec.held {
             Waiting::HostHeld
         } else if !h.online {
@@ -532,9 +532,9 @@ impl Tower {
         id: &str,
         db: &Fetched,
     ) -> Result<ChangeView, ApiFault> {
-        let view = if let Some(rec) = self.queues.change(id) {
+        let view = if let Some(rec) = self.queues().change(id) {
             Some(rec.view.clone())
-        } else if let Some(v) = self.queues.recent().iter().rev().find(|v| v.id == id) {
+        } else if let Some(v) = self.queues().recent().iter().rev().find(|v| v.id == id) {
             Some(v.clone())
         } else {
             let key = change_key(id);
@@ -554,10 +554,10 @@ impl Tower {
     /// finished ones, oldest first, at most `limit`.
     fn latest(&self, caller: &Caller, limit: u32) -> Vec<ChangeView> {
         let mut v: Vec<ChangeView> = self
-            .queues
+            .queues()
             .changes()
             .map(|c| c.view.clone())
-            .chain(self.queues.recent().iter().cloned())
+            .chain(self.queues().recent().iter().cloned())
             .filter(|v| v.tenant == caller.tenant)
             .collect();
         let vis = Visible::of(caller);
@@ -575,9 +575,9 @@ impl Tower {
             .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no host {host}")))?;
         self.check_host(caller, host)?;
         let v = self
-            .queues
+            .queues()
             .queue(&h.rec.id)
-            .filter_map(|(_, id)| self.queues.change(id))
+            .filter_map(|(_, id)| self.queues().change(id))
             .map(|c| self.with_waiting(c.view.clone()))
             .collect();
         Ok(ApiAnswer::Changes(v))

@@ -139,10 +139,10 @@ impl Tower {
             host: host.to_owned(),
             incarnation: inc,
         });
-        let Some(id) = self.queues.head(host).cloned() else {
+        let Some(id) = self.queues().head(host).cloned() else {
             return true;
         };
-        let Some(rec) = self.queues.change_mut(&id) else {
+        let Some(rec) = self.queues_mut().change_mut(&id) else {
             return true;
         };
         match rec.view.state {
@@ -284,7 +284,7 @@ impl Tower {
         // A plug running the head change has it, whether or not its
         // `Accepted` report got through: no need to send the order again.
         if let Some(busy) = busy {
-            if let Some(rec) = self.queues.change_mut(busy) {
+            if let Some(rec) = self.queues_mut().change_mut(busy) {
                 if rec.view.host == host
                     && rec.view.state == ChangeState::Dispatched
                     && !rec.accepted
@@ -325,7 +325,7 @@ impl Tower {
         h.rec.report_seq = r.seq;
         turn.dirty_hosts.insert(r.host.clone());
         turn.acks.insert(r.host.clone());
-        let Some(rec) = self.queues.change_mut(&r.change) else {
+        let Some(rec) = self.queues_mut().change_mut(&r.change) else {
             return reject(turn, "unknown_change");
         };
         if rec.view.host != r.host || rec.view.state == ChangeState::Queued {

@@ -44,7 +44,7 @@ impl Tower {
         why: String,
         turn: &mut Turn,
     ) -> Option<ChangeView> {
-        let rec = self.queues.change_mut(id)?;
+        let rec = self.queues_mut().change_mut(id)?;
         rec.view.state = state;
         rec.view.updated_ms = turn.now_ms;
         for s in rec
@@ -197,7 +197,7 @@ impl Tower {
                 ))
             }
         };
-        let spec: ChangeSpec = match self.queues.program(&rec.spec_id) {
+        let spec: ChangeSpec = match self.queues().program(&rec.spec_id) {
             Some(program) => ChangeSpec::clone(&program.spec),
             None => {
                 let sk = spec_key(&rec.spec_id);
@@ -235,7 +235,11 @@ impl Tower {
             return Err(fault(ApiFaultKind::NotFound, format!("no host {host}")));
         }
         self.check_host(caller, host)?;
-        let pending: Vec<String> = self.queues.queue(host).map(|(_, id)| id.clone()).collect();
+        let pending: Vec<String> = self
+            .queues()
+            .queue(host)
+            .map(|(_, id)| id.clone())
+            .collect();
         if !pending.is_empty() && !force {
             let shown: Vec<&str> = pending.iter().take(10).map(String::as_str).collect();
             return Err(fault(
@@ -249,7 +253,7 @@ impl Tower {
             ));
         }
         for id in &pending {
-            let Some(state) = self.queues.change(id).map(|c| c.view.state) else {
+            let Some(state) = self.queues().change(id).map(|c| c.view.state) else {
                 continue;
             };
             let (end, why) = if state == ChangeState::Queued {
@@ -285,7 +289,7 @@ impl Tower {
         }
         self.hosts_mut().remove(host);
         self.forget_sample(host);
-        self.queues.forget_host(host);
+        self.queues_mut().forget_host(host);
         turn.dirty_hosts.remove(host);
         turn.delete(host_key(host));
         turn.logs.push(Log::HostRemoved {

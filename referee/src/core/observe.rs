@@ -34,7 +34,10 @@ impl Tower {
         }
         let sample = bounded(sample);
         let host = sample.host.clone();
-        let first = self.observed.samples.insert(host.clone(), (sample, now));
+        let first = self
+            .observed_mut()
+            .samples
+            .insert(host.clone(), (sample, now));
         if first.is_none() {
             // Once per host and start, not per sample.
             tracing::info!(event = "host_sampled", host = %host);
@@ -57,7 +60,7 @@ impl Tower {
             .values()
             .filter(|h| host.as_ref().is_none_or(|want| *want == h.rec.id))
             .filter(|h| vis.host(&h.rec.tenant, &h.rec.id, &h.rec.labels))
-            .map(|h| match self.observed.samples.get(&h.rec.id) {
+            .map(|h| match self.observed().samples.get(&h.rec.id) {
                 Some((s, at)) => {
                     let age = now.duration_since(*at);
                     HostMetricsView {
@@ -81,7 +84,7 @@ impl Tower {
     /// A removed host's sample goes with it: a host registered later
     /// under the same id (another tenant's, maybe) starts without one.
     pub fn forget_sample(&mut self, host: &str) {
-        self.observed.samples.remove(host);
+        self.observed_mut().samples.remove(host);
     }
 
     /// Scope first (another tenant's host does not exist), then existence.
@@ -118,15 +121,15 @@ impl Tower {
         }
         let asker = (caller.tenant.clone(), caller.operator.clone());
         self.check_logs_share(&asker)?;
-        self.observed.next_request += 1;
-        let request = self.observed.next_request;
+        self.observed_mut().next_request += 1;
+        let request = self.observed().next_request;
         let host = query.host.clone();
         let max_bytes = query.max_bytes.clamp(1, vigie_wire::observe::MAX_LOG_CHUNK) as usize;
         turn.publish.push((
             vec![host_topic(&host)],
             Published::LogsRequest(LogsRequest { request, query }),
         ));
-        self.observed.pending.insert(
+        self.observed_mut().pending.insert(
             request,
             Pending {
                 asker,
@@ -149,7 +152,7 @@ impl Tower {
     fn check_logs_share(&self, asker: &(String, String)) -> Result<(), ApiFault> {
         let l = &self.limits();
         let (mut tenant, mut operator) = (0usize, 0usize);
-        for p in self.observed.pending.values() {
+        for p in self.observed().pending.values() {
             if p.asker.0 == asker.0 {
                 tenant += 1;
                 operator += usize::from(p.asker.1 == asker.1);
@@ -168,7 +171,7 @@ impl Tower {
                 asker.0
             )));
         }
-        if self.observed.pending.len() >= l.logs_waiting as usize {
+        if self.observed().pending.len() >= l.logs_waiting as usize {
             return Err(unavailable(
                 "too many logs requests are waiting for their hosts: try again".into(),
             ));
@@ -180,14 +183,14 @@ impl Tower {
     /// answer from another host than asked is dropped).
     pub fn logs_answer(&mut self, chunk: LogsChunk, turn: &mut Turn) {
         let ours = self
-            .observed
+            .observed()
             .pending
             .get(&chunk.request)
             .is_some_and(|p| p.host == chunk.host);
         if !ours {
             return;
         }
-        let Some(p) = self.observed.pending.remove(&chunk.request) else {
+        let Some(p) = self.observed_mut().pending.remove(&chunk.request) else {
             return;
         };
         // A host answers at most what was asked; a lying one is refused
@@ -219,14 +222,14 @@ impl Tower {
     /// Requests whose host did not answer in time get a clear error.
     pub fn expire_logs(&mut self, now: Instant, turn: &mut Turn) {
         let late: Vec<u64> = self
-            .observed
+            .observed()
             .pending
             .iter()
             .filter(|(_, p)| now >= p.deadline)
             .map(|(id, _)| *id)
             .collect();
         for id in late {
-            if let Some(p) = self.observed.pending.remove(&id) {
+            if let Some(p) = self.observed_mut().pending.remove(&id) {
                 let fault = unavailable(format!(
                     "host {} did not answer within {} s (busy with a long step, or going \
                      offline): try again",

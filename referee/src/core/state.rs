@@ -62,7 +62,7 @@ pub struct Core {
     hosts: Hosts,
     /// The changes not final in their hosts' queues, their programs,
     /// the next sequence, the recent final changes (`queues.rs`).
-    pub queues: Queues,
+    queues: Queues,
     audit: AuditChain,
     timing: Timing,
     /// Idempotency keys of recent calls and their answers.
@@ -81,7 +81,7 @@ pub struct Core {
     /// Each tenant's last audit number (`AuditRecord::tenant_seq`).
     tenant_seqs: HashMap<String, u64>,
     /// Host metrics and waiting logs requests: memory only (`observe.rs`).
-    pub observed: crate::core::observed::Observed,
+    observed: crate::core::observed::Observed,
     /// The shares of bounded resources (the setup's `limits:`).
     limits: vigie_wire::limits::Shares,
     /// The launcher's latest word on every daemon (`health.rs`); `None`
@@ -133,6 +133,24 @@ impl Core {
 
     pub fn hosts_mut(&mut self) -> &mut Hosts {
         &mut self.hosts
+    }
+
+    /// The hosts' queues and the changes in them (`queues.rs`).
+    pub fn queues(&self) -> &Queues {
+        &self.queues
+    }
+
+    pub fn queues_mut(&mut self) -> &mut Queues {
+        &mut self.queues
+    }
+
+    /// Host metrics and waiting logs requests (`observed.rs`).
+    pub fn observed(&self) -> &crate::core::observed::Observed {
+        &self.observed
+    }
+
+    pub fn observed_mut(&mut self) -> &mut crate::core::observed::Observed {
+        &mut self.observed
     }
 
     /// The setup's label rules and shares, given at start.

@@ -129,8 +129,8 @@ impl Tower {
     pub(crate) fn check_changes_share(&self, tenant: &str, adding: usize) -> Result<(), ApiFault> {
         let (mut all, mut theirs) = (0u64, 0u64);
         // Only hosts with a queue hold changes not final.
-        for h in self.queues.busy().filter_map(|id| self.hosts().get(id)) {
-            let n = self.queues.len_of(&h.rec.id) as u64;
+        for h in self.queues().busy().filter_map(|id| self.hosts().get(id)) {
+            let n = self.queues().len_of(&h.rec.id) as u64;
             all += n;
             if h.rec.tenant == tenant {
                 theirs += n;

@@ -188,8 +188,8 @@ fn first_turn(
         events = cfg.events,
         orders = cfg.orders,
         hosts = tower.hosts().len(),
-        pending = tower.queues.pending(),
-        next_seq = tower.queues.next_seq(),
+        pending = tower.queues().pending(),
+        next_seq = tower.queues().next_seq(),
     );
     Ok(())
 }

@@ -207,11 +207,4 @@ pub const CORE_IMPLS: &[&str] = &[
 
 /// `Core`'s fields still pub (each concern's state is to be private to
 /// its sub-state, reached through its methods).
-pub const CORE_PUB_FIELDS: &[&str] = &[
-    "catalog",
-    "keys",
-    "observed",
-    "operators",
-    "queues",
-    "secrets",
-];
+pub const CORE_PUB_FIELDS: &[&str] = &["catalog", "keys", "operators", "secrets"];
