@@ -16,6 +16,7 @@ use crate::core::audit::{self, verify_chain, AuditChain};
 use crate::core::audit_query::AuditQuery;
 use crate::core::codec::decode;
 use crate::core::fetched::Fetched;
+use crate::core::handlers;
 use crate::core::keys::KeyCall;
 use crate::core::labels::{show, Register};
 use crate::core::model::{change_id, change_key, spec_key, ChangeRecord};
@@ -99,7 +100,9 @@ impl Tower {
                 .app_remove(caller, &name, &version, db, turn)
                 .map(ApiAnswer::Catalog),
             ApiCall::Catalog(c) => self.catalog_call(caller, c, db, now, turn),
-            ApiCall::HostMetrics { host } => self.host_metrics(caller, host, now),
+            ApiCall::HostMetrics { host } => {
+                handlers::observe::host_metrics(self, caller, host, now)
+            }
             // Answered later, by the server loop (`observe.rs`).
             ApiCall::Logs(_) => Err(ApiFault::new(
                 ApiFaultKind::Invalid,

@@ -7,6 +7,7 @@ use vigie_wire::change::StepResult;
 use vigie_wire::tower::{ChangeState, Labels, PlugEvent, Report, ReportKind, StepStatus, StepView};
 
 use crate::core::audit::AuditAction;
+use crate::core::handlers;
 use crate::core::model::ChangeRecord;
 use crate::core::state::Tower;
 use crate::core::turn::{Log, Turn};
@@ -110,8 +111,8 @@ impl Tower {
                 bound(&mut r);
                 self.report(r, now, turn)
             }
-            PlugEvent::HostMetrics(sample) => self.host_sample(sample, now),
-            PlugEvent::Logs(chunk) => self.logs_answer(chunk, turn),
+            PlugEvent::HostMetrics(sample) => handlers::observe::host_sample(self, sample, now),
+            PlugEvent::Logs(chunk) => self.observed_mut().logs_answer(chunk, turn),
         }
     }
 

@@ -288,7 +288,7 @@ impl Tower {
             revoked += 1;
         }
         self.hosts_mut().remove(host);
-        self.forget_sample(host);
+        self.observed_mut().forget_sample(host);
         self.queues_mut().forget_host(host);
         turn.dirty_hosts.remove(host);
         turn.delete(host_key(host));

@@ -31,7 +31,6 @@ pub mod keys;
 pub mod labels;
 pub mod lifecycle;
 pub mod model;
-pub mod observe;
 pub mod observed;
 pub mod operators;
 pub mod paging;

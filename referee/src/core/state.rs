@@ -18,6 +18,7 @@ use vigie_wire::tower::{
 use crate::core::audit::{self, AuditAction, AuditChain};
 use crate::core::codec::{corrupt, encode};
 use crate::core::fetched::Fetched;
+use crate::core::handlers;
 use crate::core::health::Health;
 pub use crate::core::hosts::HostState;
 use crate::core::hosts::Hosts;
@@ -227,11 +228,13 @@ impl Core {
             idem,
         } = req;
         let body = match call {
-            ApiCall::Logs(query) => match self.logs_call(&caller, query, to.clone(), id, now, turn)
-            {
-                Ok(()) => return,
-                Err(fault) => Err(fault),
-            },
+            ApiCall::Logs(query) => {
+                match handlers::observe::logs_call(self, &caller, query, to.clone(), id, now, turn)
+                {
+                    Ok(()) => return,
+                    Err(fault) => Err(fault),
+                }
+            }
             call => self.idempotent(&caller, call, idem, fetched, now, turn),
         };
         turn.replies.push((to, ApiReply { id, body }));
@@ -431,7 +434,7 @@ impl Core {
     /// an overloaded referee must not take its own lag for a fleet gone.
     pub fn tick_unjudged(&mut self, now: Instant, turn: &mut Turn) {
         self.idem.prune(now, turn);
-        self.expire_logs(now, turn);
+        self.observed.expire_logs(now, turn);
         let busy: Vec<HostId> = self.queues.busy().cloned().collect();
         for host in busy {
             self.pump(&host, now, turn);

@@ -188,7 +188,6 @@ pub const CORE_IMPLS: &[&str] = &[
     "referee/src/core/ips.rs",
     "referee/src/core/keys.rs",
     "referee/src/core/lifecycle.rs",
-    "referee/src/core/observe.rs",
     "referee/src/core/operators.rs",
     "referee/src/core/provision.rs",
     "referee/src/core/provision_pool.rs",
