@@ -16,7 +16,7 @@ use crate::core::audit::{self, verify_chain, AuditChain};
 use crate::core::audit_query::AuditQuery;
 use crate::core::codec::decode;
 use crate::core::fetched::Fetched;
-use crate::core::handlers;
+use crate::core::handlers::{lifecycle, observe};
 use crate::core::keys::KeyCall;
 use crate::core::labels::{show, Register};
 use crate::core::model::{change_id, change_key, spec_key, ChangeRecord};
@@ -79,10 +79,16 @@ impl Tower {
             ApiCall::HostLabel { host, set, remove } => {
                 self.host_label(caller, &host, set, remove, turn)
             }
-            ApiCall::HostRemove { host, force } => self.host_remove(caller, &host, force, turn),
-            ApiCall::HostRelease { host } => self.host_release(caller, &host, now, turn),
-            ApiCall::Abandon { change, hold } => self.abandon(caller, &change, hold, db, now, turn),
-            ApiCall::Retry { change } => self.retry(caller, &change, db, now, turn),
+            ApiCall::HostRemove { host, force } => {
+                lifecycle::host_remove(self, caller, &host, force, turn)
+            }
+            ApiCall::HostRelease { host } => {
+                lifecycle::host_release(self, caller, &host, now, turn)
+            }
+            ApiCall::Abandon { change, hold } => {
+                lifecycle::abandon(self, caller, &change, hold, db, now, turn)
+            }
+            ApiCall::Retry { change } => lifecycle::retry(self, caller, &change, db, now, turn),
             c @ (ApiCall::KeyReadmit { .. }
             | ApiCall::Keys
             | ApiCall::KeysPending { .. }
@@ -100,9 +106,7 @@ impl Tower {
                 .app_remove(caller, &name, &version, db, turn)
                 .map(ApiAnswer::Catalog),
             ApiCall::Catalog(c) => self.catalog_call(caller, c, db, now, turn),
-            ApiCall::HostMetrics { host } => {
-                handlers::observe::host_metrics(self, caller, host, now)
-            }
+            ApiCall::HostMetrics { host } => observe::host_metrics(self, caller, host, now),
             // Answered later, by the server loop (`observe.rs`).
             ApiCall::Logs(_) => Err(ApiFault::new(
                 ApiFaultKind::Invalid,
@@ -339,7 +343,13 @@ impl Tower {
             spec_bytes,
             record,
         } = crate::core::submission::check(&spec, &caller.tenant, &caller.operator, &matched)?;
-        self.check_changes_share(&caller.tenant, matched.len())?;
+        crate::core::submission::check_changes_share(
+            self.hosts(),
+            self.queues(),
+            self.limits(),
+            &caller.tenant,
+            matched.len(),
+        )?;
         // One copy of the program for the whole submission.
         let spec_id = change_id(self.queues().next_seq());
         let program = crate::core::queues::Program {
@@ -609,8 +619,7 @@ impl Tower {
             ));
         }
         let why = format!("cancelled by {} while queued", caller.operator);
-        let view = self
-            .end_change(caller, id, ChangeState::Cancelled, why, turn)
+        let view = lifecycle::end_change(self, caller, id, ChangeState::Cancelled, why, turn)
             .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no change {id}")))?;
         Ok(ApiAnswer::Changes(vec![view]))
     }

@@ -42,6 +42,20 @@ impl HostState {
         self.online && !self.rec.held && self.refusing.is_none()
     }
 
+    /// Holds or releases its queue; false when it already was.
+    pub fn set_held(&mut self, held: bool, turn: &mut Turn) -> bool {
+        if self.rec.held == held {
+            return false;
+        }
+        self.rec.held = held;
+        turn.dirty_hosts.insert(self.rec.id.clone());
+        turn.logs.push(Log::HostHeld {
+            host: self.rec.id.clone(),
+            held,
+        });
+        true
+    }
+
     /// Marks it offline, logged once.
     pub fn set_offline(&mut self, turn: &mut Turn) {
         if self.online {

@@ -29,7 +29,7 @@ pub mod idem;
 pub mod ips;
 pub mod keys;
 pub mod labels;
-pub mod lifecycle;
+
 pub mod model;
 pub mod observed;
 pub mod operators;

@@ -187,7 +187,6 @@ pub const CORE_IMPLS: &[&str] = &[
     "referee/src/core/host_labels.rs",
     "referee/src/core/ips.rs",
     "referee/src/core/keys.rs",
-    "referee/src/core/lifecycle.rs",
     "referee/src/core/operators.rs",
     "referee/src/core/provision.rs",
     "referee/src/core/provision_pool.rs",
@@ -200,7 +199,6 @@ pub const CORE_IMPLS: &[&str] = &[
     "referee/src/core/servers.rs",
     "referee/src/core/servers_life.rs",
     "referee/src/core/setup_hosts.rs",
-    "referee/src/core/submission.rs",
     "referee/src/core/web_auth.rs",
 ];
 

@@ -6,4 +6,5 @@
 //!
 //! [`Core`]: crate::core::state::Core
 
+pub mod lifecycle;
 pub mod observe;
