@@ -492,13 +492,13 @@ fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_k
     // A beat its agent sent before the front door learnt of the removal
     // does not bring the host back (nor in the default tenant).
     let mut t = Turn::started();
-    let beat = crate::core::events::Beat {
+    let beat = crate::core::handlers::events::Beat {
         incarnation: 1,
         labels: Default::default(),
         busy: None,
         refusing: None,
     };
-    f.tower.heartbeat("a", beat, Instant::now(), &mut t);
+    crate::core::handlers::events::heartbeat(&mut f.tower, "a", beat, Instant::now(), &mut t);
     f.store.commit(&mut f.tower, &mut t);
     assert!(
         !f.tower.hosts().contains("a"),

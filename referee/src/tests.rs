@@ -35,13 +35,13 @@ fn fixture() -> Fixture {
 impl Fixture {
     fn beat(&mut self, host: &str, inc: u64, busy: Option<&str>) -> Turn {
         let mut t = Turn::started();
-        let beat = crate::core::events::Beat {
+        let beat = crate::core::handlers::events::Beat {
             incarnation: inc,
             labels: Default::default(),
             busy,
             refusing: None,
         };
-        self.tower.heartbeat(host, beat, self.now, &mut t);
+        crate::core::handlers::events::heartbeat(&mut self.tower, host, beat, self.now, &mut t);
         t
     }
 
@@ -77,7 +77,7 @@ impl Fixture {
             at_ms: 0,
             kind,
         };
-        self.tower.report(r, self.now, &mut t);
+        crate::core::handlers::events::report(&mut self.tower, r, self.now, &mut t);
         t
     }
 
@@ -182,7 +182,7 @@ fn report_texts_are_bounded() {
             },
         },
     };
-    crate::core::events::bound(&mut r);
+    crate::core::handlers::events::bound(&mut r);
     let ReportKind::StepFinished { result, .. } = r.kind else {
         unreachable!()
     };
@@ -662,13 +662,13 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
         let mut t = Turn::started();
         for h in hosts {
             let busy = plugs[h].1.as_ref().map(|(c, _)| c.clone());
-            let beat = crate::core::events::Beat {
+            let beat = crate::core::handlers::events::Beat {
                 incarnation: 1,
                 labels: Default::default(),
                 busy: busy.as_deref(),
                 refusing: None,
             };
-            f.tower.heartbeat(h, beat, f.now, &mut t);
+            crate::core::handlers::events::heartbeat(&mut f.tower, h, beat, f.now, &mut t);
         }
         if turn_no < 120 && next(3) == 0 {
             let target = ["h1", "h2", "h3", "h*"][next(4) as usize];
@@ -720,7 +720,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
                 kind,
             };
             *seq += 1;
-            f.tower.report(r, f.now, &mut t);
+            crate::core::handlers::events::report(&mut f.tower, r, f.now, &mut t);
             if left.is_empty() {
                 *running = None;
             }

@@ -42,6 +42,93 @@ impl HostState {
         self.online && !self.rec.held && self.refusing.is_none()
     }
 
+    /// Adopts a plug's journal numbered `inc`: numbering starts again.
+    pub fn adopt_incarnation(&mut self, inc: u64, turn: &mut Turn) -> Incarnation {
+        if inc == self.rec.incarnation {
+            return Incarnation::Current;
+        }
+        if inc < self.rec.incarnation {
+            return Incarnation::Older;
+        }
+        let first = self.rec.incarnation == 0;
+        self.rec.incarnation = inc;
+        self.rec.report_seq = 0;
+        turn.dirty_hosts.insert(self.rec.id.clone());
+        if first {
+            return Incarnation::First;
+        }
+        turn.logs.push(Log::HostReset {
+            host: self.rec.id.clone(),
+            incarnation: inc,
+        });
+        Incarnation::Reset
+    }
+
+    /// A plug with a new journal: hand it the next incarnation (again, if
+    /// the first hand-out was lost). It is not online before it uses it.
+    pub fn issue_incarnation(&mut self, turn: &mut Turn) {
+        let host = self.rec.id.clone();
+        let next = if self.rec.issued > self.rec.incarnation {
+            self.rec.issued
+        } else {
+            self.rec.issued.max(self.rec.incarnation) + 1
+        };
+        if next != self.rec.issued {
+            self.rec.issued = next;
+            turn.dirty_hosts.insert(host.clone());
+            turn.logs.push(Log::IncarnationIssued {
+                host: host.clone(),
+                incarnation: next,
+            });
+        }
+        self.set_offline(turn);
+        turn.publish.push((
+            vec![host_topic(&host)],
+            Published::Incarnation {
+                host,
+                incarnation: next,
+            },
+        ));
+    }
+
+    /// Why its plug refuses orders now, if it does; true when that
+    /// changed (an order it refused is then sent again at once, not
+    /// after a resend delay).
+    pub fn set_refusing(&mut self, refusing: Option<String>, turn: &mut Turn) -> bool {
+        if self.refusing == refusing {
+            return false;
+        }
+        let host = self.rec.id.clone();
+        turn.logs.push(match &refusing {
+            Some(reason) => Log::HostRefusing {
+                host,
+                reason: reason.clone(),
+            },
+            None => Log::HostResumed { host },
+        });
+        self.refusing = refusing;
+        self.last_order = None;
+        true
+    }
+
+    /// Numbers a report `seq`: `Ok(true)` the next one (taken, to be
+    /// acknowledged), `Ok(false)` one already applied (acknowledged
+    /// again: the plug missed it), `Err` a gap (the plug resends
+    /// everything unacknowledged, in order).
+    pub fn take_report(&mut self, seq: u64, turn: &mut Turn) -> Result<bool, &'static str> {
+        if seq <= self.rec.report_seq {
+            turn.acks.insert(self.rec.id.clone());
+            return Ok(false);
+        }
+        if seq != self.rec.report_seq + 1 {
+            return Err("out_of_order");
+        }
+        self.rec.report_seq = seq;
+        turn.dirty_hosts.insert(self.rec.id.clone());
+        turn.acks.insert(self.rec.id.clone());
+        Ok(true)
+    }
+
     /// Holds or releases its queue; false when it already was.
     pub fn set_held(&mut self, held: bool, turn: &mut Turn) -> bool {
         if self.rec.held == held {
@@ -77,6 +164,19 @@ impl HostState {
         });
         true
     }
+}
+
+/// What a plug's journal number is to its host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Incarnation {
+    /// The one it has: nothing changes.
+    Current,
+    /// An older journal's: its message is ignored.
+    Older,
+    /// Its first: adopted.
+    First,
+    /// A newer journal: adopted, the change it ran is over.
+    Reset,
 }
 
 /// Every known host by id.

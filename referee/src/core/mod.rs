@@ -16,7 +16,7 @@ pub mod catalog_log;
 pub mod codec;
 pub mod deploy_verbs;
 pub mod deployments;
-pub mod events;
+
 pub mod fetch;
 pub mod fetched;
 pub mod follow;

@@ -205,7 +205,7 @@ impl Core {
     pub fn handle(&mut self, input: Input, now: Instant, turn: &mut Turn) {
         match input {
             Input::Call { to, req, fetched } => self.call(to, req, fetched, now, turn),
-            Input::Plug(ev) => self.plug_event(ev, now, turn),
+            Input::Plug(ev) => handlers::events::plug_event(self, ev, now, turn),
             Input::Tick { judge: true } => self.tick(now, turn),
             Input::Tick { judge: false } => self.tick_unjudged(now, turn),
         }

@@ -182,7 +182,6 @@ pub const CORE_IMPLS: &[&str] = &[
     "referee/src/core/catalog_calls.rs",
     "referee/src/core/deploy_verbs.rs",
     "referee/src/core/deployments.rs",
-    "referee/src/core/events.rs",
     "referee/src/core/follow.rs",
     "referee/src/core/host_labels.rs",
     "referee/src/core/ips.rs",

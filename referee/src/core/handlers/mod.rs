@@ -6,5 +6,6 @@
 //!
 //! [`Core`]: crate::core::state::Core
 
+pub mod events;
 pub mod lifecycle;
 pub mod observe;

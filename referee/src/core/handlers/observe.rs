@@ -132,13 +132,19 @@ mod tests {
 
     fn online_tower(store: &crate::shell::test_store::TestStore, now: Instant) -> Core {
         let mut tower = store.tower();
-        let beat = crate::core::events::Beat {
+        let beat = crate::core::handlers::events::Beat {
             incarnation: 1,
             labels: Default::default(),
             busy: None,
             refusing: None,
         };
-        tower.heartbeat("web-1", beat, now, &mut Turn::started());
+        crate::core::handlers::events::heartbeat(
+            &mut tower,
+            "web-1",
+            beat,
+            now,
+            &mut Turn::started(),
+        );
         tower
     }
 
@@ -410,14 +416,14 @@ mod tests {
         let now = Instant::now();
         let mut tower = online_tower(&store, now);
         let mut turn = Turn::started();
-        let beat = || crate::core::events::Beat {
+        let beat = || crate::core::handlers::events::Beat {
             incarnation: 1,
             labels: Default::default(),
             busy: None,
             refusing: None,
         };
         tower.new_host("acme", "silent-1", Default::default(), &mut turn);
-        tower.heartbeat("silent-1", beat(), now, &mut turn);
+        crate::core::handlers::events::heartbeat(&mut tower, "silent-1", beat(), now, &mut turn);
         let share = tower.limits().logs_waiting_per_tenant as usize;
         let mut waiting = 0;
         for op in 0..63 {
