@@ -189,7 +189,13 @@ impl Tower {
                 ));
             }
         }
-        self.host_add(caller, &host, crate::core::labels::Register::Ensure, turn)?;
+        crate::core::handlers::host_calls::host_add(
+            self,
+            caller,
+            &host,
+            crate::core::labels::Register::Ensure,
+            turn,
+        )?;
         let rec = KeyRecord {
             public,
             host,
@@ -228,7 +234,13 @@ impl Tower {
                 format!("no pending key {public}"),
             ));
         };
-        self.host_add(caller, &host, crate::core::labels::Register::Ensure, turn)?;
+        crate::core::handlers::host_calls::host_add(
+            self,
+            caller,
+            &host,
+            crate::core::labels::Register::Ensure,
+            turn,
+        )?;
         rec.host = host;
         rec.tenant = caller.tenant.clone();
         rec.state = KeyState::Accepted;
@@ -259,7 +271,13 @@ impl Tower {
                 format!("no revoked key {public} for host {host}"),
             ));
         };
-        self.host_add(caller, &host, crate::core::labels::Register::Ensure, turn)?;
+        crate::core::handlers::host_calls::host_add(
+            self,
+            caller,
+            &host,
+            crate::core::labels::Register::Ensure,
+            turn,
+        )?;
         rec.state = KeyState::Accepted;
         self.store_key(turn, caller, rec, AuditAction::KeyReadmitted);
         Ok(ApiAnswer::Done)

@@ -3,7 +3,6 @@
 //! shell read for it. No socket, no store, no clock: the shell passes
 //! what they hold (`referee_core_does_no_io` in the tidy test).
 
-pub mod api;
 pub mod app_deploys;
 pub mod app_scope;
 pub mod apps;

@@ -619,7 +619,13 @@ impl Tower {
         let (init, submitter) = self.enrol_checks(caller, &s)?;
         // Every check is done: from here on, writes only.
         let labels = self.labels_with_address(&caller.tenant, name, &s.spec.labels);
-        self.host_add(caller, name, Register::New(labels), turn)?;
+        crate::core::handlers::host_calls::host_add(
+            self,
+            caller,
+            name,
+            Register::New(labels),
+            turn,
+        )?;
         let rec = KeyRecord {
             public,
             host: name.to_owned(),
@@ -629,10 +635,14 @@ impl Tower {
         };
         self.store_key(turn, caller, rec, AuditAction::KeyAdded);
         let change = match init {
-            Some(spec) => match self.submit(&submitter, spec, name, now, turn)? {
-                ApiAnswer::Submitted(v) => v.first().map(|c| c.id.clone()),
-                _ => None,
-            },
+            Some(spec) => {
+                match crate::core::handlers::changes::submit(
+                    self, &submitter, spec, name, now, turn,
+                )? {
+                    ApiAnswer::Submitted(v) => v.first().map(|c| c.id.clone()),
+                    _ => None,
+                }
+            }
             None => None,
         };
         let mut s = s;

@@ -22,7 +22,7 @@ impl Tower {
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         let Some(key) = idem.filter(|_| call.mutates()) else {
-            return self.api(caller, call, db, now, turn);
+            return crate::core::handlers::api::api(self, caller, call, db, now, turn);
         };
         let at = idem_key(caller, &key);
         let digest = digest(caller, &call);
@@ -38,12 +38,12 @@ impl Tower {
                 Stored::Answer(a) => Ok(a),
                 Stored::Changes(ids) => Ok(ApiAnswer::Submitted(
                     ids.iter()
-                        .map(|id| self.find(caller, id, db))
+                        .map(|id| crate::core::handlers::changes::find(self, caller, id, db))
                         .collect::<Result<_, _>>()?,
                 )),
             };
         }
-        let answer = self.api(caller, call, db, now, turn)?;
+        let answer = crate::core::handlers::api::api(self, caller, call, db, now, turn)?;
         let stored = match &answer {
             ApiAnswer::Submitted(v) => Stored::Changes(v.iter().map(|c| c.id.clone()).collect()),
             other => Stored::Answer(other.clone()),

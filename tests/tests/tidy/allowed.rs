@@ -175,7 +175,6 @@ pub const LONG_FNS: &[(&str, usize)] = &[(
 /// concerns whose methods still sit on `Core` instead of a sub-state of
 /// their own (issue 20; `queues.rs` was the first to move out).
 pub const CORE_IMPLS: &[&str] = &[
-    "referee/src/core/api.rs",
     "referee/src/core/app_deploys.rs",
     "referee/src/core/app_scope.rs",
     "referee/src/core/apps.rs",

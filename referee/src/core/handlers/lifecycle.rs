@@ -89,7 +89,7 @@ pub(crate) fn abandon(
     now: Instant,
     turn: &mut Turn,
 ) -> Result<ApiAnswer, ApiFault> {
-    let view = core.find(caller, id, db)?;
+    let view = super::changes::find(core, caller, id, db)?;
     if view.state.is_final() {
         return Err(fault(
             ApiFaultKind::Conflict,
@@ -169,7 +169,7 @@ pub(crate) fn retry(
     now: Instant,
     turn: &mut Turn,
 ) -> Result<ApiAnswer, ApiFault> {
-    let view = core.find(caller, id, db)?;
+    let view = super::changes::find(core, caller, id, db)?;
     if !view.state.is_final() {
         return Err(fault(
             ApiFaultKind::Conflict,
@@ -201,7 +201,7 @@ pub(crate) fn retry(
             decode(&sk, bytes).map_err(storage)?
         }
     };
-    let answer = core.submit(caller, spec, &view.host, now, turn)?;
+    let answer = super::changes::submit(core, caller, spec, &view.host, now, turn)?;
     let new: Vec<ChangeView> = match &answer {
         ApiAnswer::Submitted(views) => views.clone(),
         _ => Vec::new(),
@@ -295,4 +295,33 @@ pub(crate) fn host_remove(
     core.audit_host(turn, caller, host, AuditAction::HostRemoved, summary);
     core.server_unhosted(caller, host, turn);
     Ok(ApiAnswer::Done)
+}
+
+/// `vigie cancel ID`: a queued change taken out of its host's queue.
+pub(crate) fn cancel(
+    core: &mut Core,
+    caller: &Caller,
+    id: &str,
+    db: &Fetched,
+    turn: &mut Turn,
+) -> Result<ApiAnswer, ApiFault> {
+    let view = super::changes::find(core, caller, id, db)?;
+    if view.state != ChangeState::Queued {
+        let hint = if view.state.is_final() {
+            String::new()
+        } else {
+            format!("; if its host is lost for good, `vigie abandon {id}`")
+        };
+        return Err(fault(
+            ApiFaultKind::Conflict,
+            format!(
+                "change {id} is {}: only a queued change can be cancelled{hint}",
+                view.state.word()
+            ),
+        ));
+    }
+    let why = format!("cancelled by {} while queued", caller.operator);
+    let view = end_change(core, caller, id, ChangeState::Cancelled, why, turn)
+        .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no change {id}")))?;
+    Ok(ApiAnswer::Changes(vec![view]))
 }

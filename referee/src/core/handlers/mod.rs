@@ -6,6 +6,9 @@
 //!
 //! [`Core`]: crate::core::state::Core
 
+pub mod api;
+pub mod changes;
 pub mod events;
+pub mod host_calls;
 pub mod lifecycle;
 pub mod observe;
