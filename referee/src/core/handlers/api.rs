@@ -1,5 +1,9 @@
-//! The operator's calls. Every call is scoped to the caller's tenant: a
-//! host, change or audit record of another tenant does not exist for them.
+//! The operator's calls, dispatched (model: rust-analyzer's
+//! `handlers/dispatch.rs`): one `match` from each `ApiCall` to the
+//! handler or sub-state method that answers it, and the list calls'
+//! whole answers for `paging.rs`. Every call is scoped to the caller's
+//! tenant: a host, change or audit record of another tenant does not
+//! exist for them.
 
 use std::time::Instant;
 
@@ -25,6 +29,7 @@ fn storage(e: impl std::fmt::Display) -> ApiFault {
     fault(ApiFaultKind::Storage, e.to_string())
 }
 
+/// Answers one call (its idempotency already handled by `replay.rs`).
 pub fn api(
     core: &mut Core,
     caller: &Caller,

@@ -39,6 +39,9 @@ struct Queued<'a> {
     record: usize,
 }
 
+/// `vigie submit`: the program queued on every host its target names,
+/// one change per host, the whole submission checked before anything
+/// is stored.
 pub(crate) fn submit(
     core: &mut Core,
     caller: &Caller,
