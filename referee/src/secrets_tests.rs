@@ -58,7 +58,7 @@ fn a_secret_is_stored_and_audited_without_its_value() {
     let alice = operator("alice");
     let err = call(&mut tower, &alice, set(VALUE), &s.db, &mut turn).unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Unavailable, "no key, no secrets");
-    tower.secrets.key = Some(VaultKey::generate());
+    tower.secrets_mut().key = Some(VaultKey::generate());
     for version in 1..=2 {
         match call(&mut tower, &alice, set(VALUE), &s.db, &mut turn) {
             Ok(ApiAnswer::Secrets(SecretsAnswer::Set {
@@ -140,28 +140,35 @@ fn only_the_towers_deploys_get_secrets_sealed_for_their_hosts_key() {
     let s = crate::shell::test_store::store();
     let mut tower = s.tower();
     let mut turn = Turn::default();
-    tower.secrets.key = Some(VaultKey::generate());
+    tower.secrets_mut().key = Some(VaultKey::generate());
     let daemon = Caller::internal("acme", "alice");
     call(&mut tower, &daemon, set(VALUE), &s.db, &mut turn).unwrap();
     let hosts = ["web-1".to_string()];
-    let err = tower
-        .seal_secrets(&operator("alice"), secret_change(), &hosts)
-        .unwrap_err();
+    let err = crate::core::handlers::secrets::seal_secrets(
+        &tower,
+        &operator("alice"),
+        secret_change(),
+        &hosts,
+    )
+    .unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Forbidden);
-    let err = tower
-        .seal_secrets(&daemon, secret_change(), &hosts)
-        .unwrap_err();
+    let err =
+        crate::core::handlers::secrets::seal_secrets(&tower, &daemon, secret_change(), &hosts)
+            .unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Unavailable, "{err}");
     let two = ["web-1".to_string(), "web-2".to_string()];
-    assert!(tower.seal_secrets(&daemon, secret_change(), &two).is_err());
+    assert!(
+        crate::core::handlers::secrets::seal_secrets(&tower, &daemon, secret_change(), &two)
+            .is_err()
+    );
     let agent = crypto_box::SecretKey::generate(&mut crypto_box::aead::OsRng);
     tower
-        .secrets
+        .secrets_mut()
         .host_keys
         .insert("web-1".into(), agent.public_key().to_bytes());
-    let sealed = tower
-        .seal_secrets(&daemon, secret_change(), &hosts)
-        .unwrap();
+    let sealed =
+        crate::core::handlers::secrets::seal_secrets(&tower, &daemon, secret_change(), &hosts)
+            .unwrap();
     let Action::SecretFile { secrets, .. } = &sealed.steps[0].action else {
         panic!("{sealed:?}")
     };
@@ -170,8 +177,7 @@ fn only_the_towers_deploys_get_secrets_sealed_for_their_hosts_key() {
     assert_eq!(opened.expose(), VALUE);
     // Another tenant's deploy naming the same secret finds none.
     let other = Caller::internal("evil", "mallory");
-    let err = tower
-        .seal_secrets(&other, secret_change(), &hosts)
+    let err = crate::core::handlers::secrets::seal_secrets(&tower, &other, secret_change(), &hosts)
         .unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::NotFound);
 }
@@ -181,7 +187,7 @@ fn setting_a_secret_a_deployed_environment_reads_restarts_it_when_the_caller_may
     let s = crate::shell::test_store::store();
     let mut tower = s.tower();
     let mut turn = Turn::default();
-    tower.secrets.key = Some(VaultKey::generate());
+    tower.secrets_mut().key = Some(VaultKey::generate());
     let env = "app: shop\nenvironment: prod\nhosts: web-1\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health:\n      http: /h\n    env:\n      P: { secret: db_password }\n";
     let start = ApiCall::Deploy(DeployCall::Start {
         file: "env.yml".into(),

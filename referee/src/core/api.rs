@@ -113,8 +113,10 @@ impl Tower {
                         .is_some_and(|host| vis.host(&host.rec.tenant, id, &host.rec.labels))
                 })
             }
-            ApiCall::Web(w) => self.web_call(caller, w, db, turn),
-            ApiCall::Secrets(c) => self.secrets_call(caller, c, db, turn),
+            ApiCall::Web(w) => crate::core::handlers::web_auth::web_call(self, caller, w, db, turn),
+            ApiCall::Secrets(c) => {
+                crate::core::handlers::secrets::secrets_call(self, caller, c, db, turn)
+            }
             ApiCall::Hosts => Ok(self.hosts_view(caller, turn.now_ms)),
         }
     }
@@ -214,7 +216,7 @@ impl Tower {
             ApiCall::KeyRevoke { host } => KeyCall::Revoke { host },
             _ => return Err(fault(ApiFaultKind::Invalid, "not a key call")),
         };
-        self.key_call(caller, call, turn)
+        crate::core::handlers::keys::key_call(self, caller, call, turn)
     }
 
     /// The operators' calls.
@@ -249,7 +251,7 @@ impl Tower {
             },
             _ => return Err(fault(ApiFaultKind::Invalid, "not an operator call")),
         };
-        self.operator_call(caller, call, turn)
+        crate::core::handlers::operators::operator_call(self, caller, call, turn)
     }
 
     /// A list call's whole answer, for [`crate::core::paging`] to cut (the
@@ -330,7 +332,7 @@ impl Tower {
     ) -> Result<ApiAnswer, ApiFault> {
         crate::core::submission::check_shape(&spec)?;
         let matched = self.submit_targets(caller, target)?;
-        let spec = self.seal_secrets(caller, spec, &matched)?;
+        let spec = crate::core::handlers::secrets::seal_secrets(self, caller, spec, &matched)?;
         let crate::core::submission::Sized {
             steps,
             spec_bytes,
@@ -404,7 +406,7 @@ impl Tower {
         let vis = Visible::of(caller);
         let outside: Vec<&str> = matched
             .iter()
-            .filter(|h| !self.host_visible(&vis, h))
+            .filter(|h| !crate::core::handlers::scope::host_visible(self, &vis, h))
             .map(String::as_str)
             .take(20)
             .collect();
@@ -546,7 +548,7 @@ impl Tower {
         let view = view
             .filter(|v| v.tenant == caller.tenant)
             .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no change {id}")))?;
-        self.check_host(caller, &view.host)?;
+        crate::core::handlers::scope::check_host(self, caller, &view.host)?;
         Ok(view)
     }
 
@@ -561,7 +563,7 @@ impl Tower {
             .filter(|v| v.tenant == caller.tenant)
             .collect();
         let vis = Visible::of(caller);
-        v.retain(|c| self.host_visible(&vis, &c.host));
+        v.retain(|c| crate::core::handlers::scope::host_visible(self, &vis, &c.host));
         v.sort_by_key(|v| v.seq);
         let skip = v.len().saturating_sub(limit as usize);
         v.drain(..skip);
@@ -574,7 +576,7 @@ impl Tower {
             .get(host)
             .filter(|h| h.rec.tenant == caller.tenant)
             .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no host {host}")))?;
-        self.check_host(caller, host)?;
+        crate::core::handlers::scope::check_host(self, caller, host)?;
         let v = self
             .queues
             .queue(&h.rec.id)
@@ -636,7 +638,7 @@ impl Tower {
                 format!("host id {host} cannot be registered: choose another id"),
             ));
         }
-        self.check_host(caller, host)?;
+        crate::core::handlers::scope::check_host(self, caller, host)?;
         let exists = self.hosts.contains_key(host);
         if !exists {
             self.check_hosts_share(&caller.tenant)?;

@@ -192,7 +192,7 @@ impl Tower {
             return;
         }
         if !self.hosts.contains_key(host) {
-            if self.keys.values().any(|k| k.host == host) {
+            if self.access().host_has_key(host) {
                 // A remote host removed by its tenant: a beat its agent sent
                 // before the front door learnt of the revocation must not
                 // bring it back (in another tenant, at that).

@@ -20,6 +20,7 @@ use vigie_wire::tower::{
 use crate::core::audit::AuditAction;
 use crate::core::codec::decode;
 use crate::core::fetched::Fetched;
+use crate::core::handlers::keys::store_key;
 use crate::core::model::{change_key, host_key, spec_key, ChangeRecord};
 use crate::core::state::Tower;
 use crate::core::turn::{Log, Turn};
@@ -164,7 +165,7 @@ impl Tower {
         {
             return Err(fault(ApiFaultKind::NotFound, format!("no host {host}")));
         }
-        self.check_host(caller, host)?;
+        crate::core::handlers::scope::check_host(self, caller, host)?;
         self.set_held(caller, host, false, turn);
         self.pump(host, now, turn);
         Ok(ApiAnswer::Done)
@@ -242,7 +243,7 @@ impl Tower {
         {
             return Err(fault(ApiFaultKind::NotFound, format!("no host {host}")));
         }
-        self.check_host(caller, host)?;
+        crate::core::handlers::scope::check_host(self, caller, host)?;
         let pending: Vec<String> = self.queues.queue(host).map(|(_, id)| id.clone()).collect();
         if !pending.is_empty() && !force {
             let shown: Vec<&str> = pending.iter().take(10).map(String::as_str).collect();
@@ -279,16 +280,11 @@ impl Tower {
             self.end_change(caller, id, end, why, turn);
         }
         // The registry in memory: it holds keys added earlier in this turn.
-        let live: Vec<_> = self
-            .keys
-            .values()
-            .filter(|k| k.host == host && k.tenant == caller.tenant && k.state != KeyState::Revoked)
-            .cloned()
-            .collect();
+        let live = self.access().live_keys(&caller.tenant, host);
         let mut revoked = 0;
         for mut rec in live {
             rec.state = KeyState::Revoked;
-            self.store_key(turn, caller, rec, AuditAction::KeyRevoked);
+            store_key(self, turn, caller, rec, AuditAction::KeyRevoked);
             revoked += 1;
         }
         self.hosts.remove(host);

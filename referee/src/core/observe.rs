@@ -86,7 +86,7 @@ impl Tower {
 
     /// Scope first (another tenant's host does not exist), then existence.
     fn check_known_host(&self, caller: &Caller, host: &str) -> Result<(), ApiFault> {
-        self.check_host(caller, host)?;
+        crate::core::handlers::scope::check_host(self, caller, host)?;
         if !self.hosts.contains_key(host) {
             return Err(ApiFault::new(
                 ApiFaultKind::NotFound,

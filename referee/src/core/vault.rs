@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use vigie_wire::secrets::Secret;
 
 use crate::core::table::Table;
+use crate::core::turn::Turn;
 use crate::error::RefereeError;
 
 pub(crate) const PREFIX: &str = "secret/";
@@ -111,13 +112,22 @@ impl StoredSecret {
     }
 }
 
+/// Why a secret did not open.
+#[derive(Debug)]
+pub enum OpenError {
+    NotSet,
+    /// The referee was started without `--secrets-key`.
+    NoKey,
+    Vault(RefereeError),
+}
+
 /// The secrets the referee keeps: their records (ciphertext) and what it
 /// seals with.
 #[derive(Debug)]
 pub struct Vault {
     /// `None`: the referee was started without `--secrets-key`.
     pub key: Option<VaultKey>,
-    pub(crate) rows: Table<String, StoredSecret>,
+    rows: Table<String, StoredSecret>,
     /// The setup's local plugs' sealing keys (agents' are in the registry).
     pub host_keys: HashMap<String, [u8; 32]>,
 }
@@ -134,6 +144,39 @@ impl Vault {
             rows: Table::loaded(rows, |k| k.as_bytes().to_vec()),
             host_keys: HashMap::new(),
         }
+    }
+
+    /// The secret stored at `key` (`secret_key`).
+    pub fn get(&self, key: &str) -> Option<&StoredSecret> {
+        self.rows.get(key)
+    }
+
+    /// Stores a secret (a new version) at `key`.
+    pub fn put(&mut self, turn: &mut Turn, key: String, rec: StoredSecret) {
+        self.rows.put(turn, key, rec);
+    }
+
+    /// Forgets the secret at `key`, if any.
+    pub fn remove(&mut self, turn: &mut Turn, key: &str) -> Option<StoredSecret> {
+        self.rows.remove(turn, &key.to_owned())
+    }
+
+    /// The current value and version of secret `name` of `app/env` in
+    /// `tenant`.
+    pub fn open_secret(
+        &self,
+        tenant: &str,
+        app: &str,
+        env: &str,
+        name: &str,
+    ) -> Result<(Secret, u32), OpenError> {
+        let rec = self
+            .rows
+            .get(&secret_key(tenant, app, env, name))
+            .ok_or(OpenError::NotSet)?;
+        let key = self.key.as_ref().ok_or(OpenError::NoKey)?;
+        let value = rec.open(key).map_err(OpenError::Vault)?;
+        Ok((value, rec.version))
     }
 
     pub(crate) fn of_env<'a>(

@@ -5,3 +5,14 @@
 //! methods (`queues.rs`, `catalog.rs`…), never here.
 //!
 //! [`Core`]: crate::core::state::Core
+
+pub mod app_scope;
+pub mod input;
+pub mod keys;
+pub mod operator_change;
+pub mod operators;
+pub mod regrant;
+pub mod replay;
+pub mod scope;
+pub mod secrets;
+pub mod web_auth;
