@@ -115,6 +115,77 @@ fn a_secret_is_stored_and_audited_without_its_value() {
     );
 }
 
+/// `secrets.admin@shop/prod` (issue 19): the grant is taken, and its
+/// holder sets shop/prod's secrets; shop/staging's are refused, the
+/// refusal audited in its tenant, nothing stored.
+#[test]
+fn secrets_admin_over_one_environment_reaches_that_environment_only() {
+    let s = crate::shell::test_store::store();
+    let mut tower = s.tower();
+    tower.secrets_mut().key = Some(VaultKey::generate());
+    let mut turn = Turn::started();
+    let add = ApiCall::OperatorAdd {
+        name: "sam".into(),
+        public: "s".repeat(40),
+        grants: vec![vigie_wire::front::Grant::parse("secrets.admin@shop/prod").unwrap()],
+    };
+    let tower_caller = Caller::internal("acme", "tower");
+    call(&mut tower, &tower_caller, add, &s.db, &mut turn).expect("the grant is taken");
+    s.commit(&mut tower, &mut turn);
+    let sam = Caller {
+        scope: Scope::Only(vec!["shop/prod".into()]),
+        ..operator("sam")
+    };
+    let mut turn = Turn::started();
+    match call(&mut tower, &sam, set(VALUE), &s.db, &mut turn) {
+        Ok(ApiAnswer::Secrets(SecretsAnswer::Set { version: 1, .. })) => {}
+        other => panic!("{other:?}"),
+    }
+    s.commit(&mut tower, &mut turn);
+    let staging = ApiCall::Secrets(SecretsCall::Set {
+        app: "shop".into(),
+        environment: "staging".into(),
+        name: "db_password".into(),
+        value: Secret::new(VALUE.to_vec()),
+    });
+    let mut turn = Turn::started();
+    let err = call(&mut tower, &sam, staging, &s.db, &mut turn).unwrap_err();
+    assert_eq!(err.kind, ApiFaultKind::Forbidden, "{err}");
+    assert!(err.message.contains("shop/staging"), "{err}");
+    assert!(!holds(&turn, b"secret/acme/shop/staging"), "nothing stored");
+    s.commit(&mut tower, &mut turn);
+    let refused: Vec<_> = s
+        .audit()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "operator_refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(
+        (refused[0].tenant.as_str(), refused[0].operator.as_str()),
+        ("acme", "sam")
+    );
+    assert!(
+        refused[0].summary.contains("shop/staging"),
+        "{}",
+        refused[0].summary
+    );
+    // Its list of shop/prod answers; staging's is refused too.
+    let list = |env: &str| {
+        ApiCall::Secrets(SecretsCall::List {
+            app: "shop".into(),
+            environment: env.into(),
+        })
+    };
+    let mut turn = Turn::started();
+    match call(&mut tower, &sam, list("prod"), &s.db, &mut turn) {
+        Ok(ApiAnswer::Secrets(SecretsAnswer::List(v))) => assert_eq!(v.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    let err = call(&mut tower, &sam, list("staging"), &s.db, &mut turn).unwrap_err();
+    assert_eq!(err.kind, ApiFaultKind::Forbidden);
+}
+
 fn secret_change() -> ChangeSpec {
     ChangeSpec {
         title: "env".into(),

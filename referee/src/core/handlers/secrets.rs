@@ -1,5 +1,7 @@
 //! Deploy secrets (issue 19), the referee's half: `set`, `list`, `remove`
-//! (verb `secrets.admin`, over every host: an environment spans hosts),
+//! (verb `secrets.admin`, over the environment by name — `@shop/prod`,
+//! `@shop/*` — or over everything: an environment spans hosts, a host
+//! scope reaches none; a refusal is audited),
 //! each value encrypted at rest (`vault.rs`) under
 //! `secret/<tenant>/<app>/<env>/<name>`, audited by name and version,
 //! never by value. A change holding a `SecretFile` step gets its values
@@ -19,6 +21,7 @@ use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin, Scope
 
 use crate::core::audit::AuditAction;
 use crate::core::fetched::Fetched;
+use crate::core::handlers::app_scope::refuse_scope;
 use crate::core::model::rollout_key;
 use crate::core::scope::Visible;
 use crate::core::state::Core;
@@ -39,18 +42,24 @@ fn check_names(app: &str, env: &str, name: Option<&str>) -> Result<(), ApiFault>
     Ok(())
 }
 
-/// An environment spans hosts: its secrets need the verb over all.
-fn unscoped(caller: &Caller) -> Result<(), ApiFault> {
-    if Visible::of(caller).unscoped() {
+/// An environment's secrets need `secrets.admin` over it by name
+/// (`@shop/prod`, `@shop/*`, `@app=shop`) or over everything: a host
+/// scope reaches none (an environment spans hosts). Refused, audited in
+/// the caller's tenant, like a deploy's.
+fn check_reach(
+    core: &mut Core,
+    turn: &mut Turn,
+    caller: &Caller,
+    app: &str,
+    env: &str,
+    what: &str,
+) -> Result<(), ApiFault> {
+    if Visible::of(caller).env(app, env) {
         return Ok(());
     }
-    Err(fault(
-        ApiFaultKind::Forbidden,
-        format!(
-            "operator {} may not manage secrets: needs secrets.admin over every host",
-            caller.operator
-        ),
-    ))
+    let what = format!("{what} the secrets of {app}/{env}");
+    let needs = format!("secrets.admin@{app}/{env} (or @{app}/*, or over everything)");
+    Err(refuse_scope(core, turn, caller, &what, &needs))
 }
 
 pub(crate) fn secrets_call(
@@ -80,7 +89,7 @@ pub(crate) fn secrets_call(
             SecretsAnswer::Versions(versions)
         }
         SecretsCall::List { app, environment } => {
-            unscoped(caller)?;
+            check_reach(core, turn, caller, &app, &environment, "list")?;
             check_names(&app, &environment, None)?;
             let mut list: Vec<SecretInfo> = core
                 .secrets()
@@ -100,7 +109,7 @@ pub(crate) fn secrets_call(
             environment,
             name,
         } => {
-            unscoped(caller)?;
+            check_reach(core, turn, caller, &app, &environment, "remove")?;
             check_names(&app, &environment, Some(&name))?;
             let key = secret_key(&caller.tenant, &app, &environment, &name);
             if core.secrets_mut().remove(turn, &key).is_none() {
@@ -134,7 +143,7 @@ fn secret_set(
     else {
         return Err(fault(ApiFaultKind::Invalid, "not a set call"));
     };
-    unscoped(caller)?;
+    check_reach(core, turn, caller, &app, &environment, "set")?;
     check_names(&app, &environment, Some(&name))?;
     let text = std::str::from_utf8(value.expose()).ok();
     if value.expose().len() > MAX_SECRET_BYTES || text.is_none_or(|t| t.contains('\0')) {
