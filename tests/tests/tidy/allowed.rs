@@ -199,9 +199,4 @@ pub const CORE_IMPLS: &[&str] = &[
 
 /// `Core`'s fields still pub (each concern's state is to be private to
 /// its sub-state, reached through its methods).
-pub const CORE_PUB_FIELDS: &[&str] = &[
-    "catalog",
-    "hosts",
-    "observed",
-    "queues",
-];
+pub const CORE_PUB_FIELDS: &[&str] = &["catalog", "hosts", "observed", "queues"];
