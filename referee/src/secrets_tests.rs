@@ -58,7 +58,7 @@ fn a_secret_is_stored_and_audited_without_its_value() {
     let alice = operator("alice");
     let err = call(&mut tower, &alice, set(VALUE), &s.db, &mut turn).unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Unavailable, "no key, no secrets");
-    tower.secrets_mut().key = Some(VaultKey::generate());
+    tower.secrets_mut().set_key(VaultKey::generate());
     for version in 1..=2 {
         match call(&mut tower, &alice, set(VALUE), &s.db, &mut turn) {
             Ok(ApiAnswer::Secrets(SecretsAnswer::Set {
@@ -122,7 +122,7 @@ fn a_secret_is_stored_and_audited_without_its_value() {
 fn secrets_admin_over_one_environment_reaches_that_environment_only() {
     let s = crate::shell::test_store::store();
     let mut tower = s.tower();
-    tower.secrets_mut().key = Some(VaultKey::generate());
+    tower.secrets_mut().set_key(VaultKey::generate());
     let mut turn = Turn::started();
     let add = ApiCall::OperatorAdd {
         name: "sam".into(),
@@ -211,7 +211,7 @@ fn only_the_towers_deploys_get_secrets_sealed_for_their_hosts_key() {
     let s = crate::shell::test_store::store();
     let mut tower = s.tower();
     let mut turn = Turn::default();
-    tower.secrets_mut().key = Some(VaultKey::generate());
+    tower.secrets_mut().set_key(VaultKey::generate());
     let daemon = Caller::internal("acme", "alice");
     call(&mut tower, &daemon, set(VALUE), &s.db, &mut turn).unwrap();
     let hosts = ["web-1".to_string()];
@@ -235,8 +235,7 @@ fn only_the_towers_deploys_get_secrets_sealed_for_their_hosts_key() {
     let agent = crypto_box::SecretKey::generate(&mut crypto_box::aead::OsRng);
     tower
         .secrets_mut()
-        .host_keys
-        .insert("web-1".into(), agent.public_key().to_bytes());
+        .set_host_key("web-1".into(), agent.public_key().to_bytes());
     let sealed =
         crate::core::handlers::secrets::seal_secrets(&tower, &daemon, secret_change(), &hosts)
             .unwrap();
@@ -258,7 +257,7 @@ fn setting_a_secret_a_deployed_environment_reads_restarts_it_when_the_caller_may
     let s = crate::shell::test_store::store();
     let mut tower = s.tower();
     let mut turn = Turn::default();
-    tower.secrets_mut().key = Some(VaultKey::generate());
+    tower.secrets_mut().set_key(VaultKey::generate());
     let env = "app: shop\nenvironment: prod\nhosts: web-1\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health:\n      http: /h\n    env:\n      P: { secret: db_password }\n";
     let start = ApiCall::Deploy(DeployCall::Start {
         file: "env.yml".into(),

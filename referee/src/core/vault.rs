@@ -126,10 +126,10 @@ pub enum OpenError {
 #[derive(Debug)]
 pub struct Vault {
     /// `None`: the referee was started without `--secrets-key`.
-    pub key: Option<VaultKey>,
+    key: Option<VaultKey>,
     rows: Table<String, StoredSecret>,
     /// The setup's local plugs' sealing keys (agents' are in the registry).
-    pub host_keys: HashMap<String, [u8; 32]>,
+    host_keys: HashMap<String, [u8; 32]>,
 }
 
 impl Vault {
@@ -144,6 +144,26 @@ impl Vault {
             rows: Table::loaded(rows, |k| k.as_bytes().to_vec()),
             host_keys: HashMap::new(),
         }
+    }
+
+    /// The tower's key for secrets at rest (`None`: it keeps none).
+    pub fn key(&self) -> Option<&VaultKey> {
+        self.key.as_ref()
+    }
+
+    /// Gives the vault the tower's key (`shell/vault_files.rs`, at start).
+    pub fn set_key(&mut self, key: VaultKey) {
+        self.key = Some(key);
+    }
+
+    /// A setup host's sealing key (a local plug's, from the setup).
+    pub fn host_key(&self, host: &str) -> Option<[u8; 32]> {
+        self.host_keys.get(host).copied()
+    }
+
+    /// Takes a setup host's sealing key (`--seal-key HOST=FILE`).
+    pub fn set_host_key(&mut self, host: String, key: [u8; 32]) {
+        self.host_keys.insert(host, key);
     }
 
     /// The secret stored at `key` (`secret_key`).

@@ -152,7 +152,7 @@ fn secret_set(
             format!("a secret's value is UTF-8 text without NUL, at most {MAX_SECRET_BYTES} bytes"),
         ));
     }
-    let Some(vault_key) = core.secrets().key.clone() else {
+    let Some(vault_key) = core.secrets().key().cloned() else {
         return Err(fault(
             ApiFaultKind::Unavailable,
             "this tower keeps no secrets (the referee has no --secrets-key)",
@@ -331,8 +331,8 @@ fn open_secret(
 /// The X25519 key `host`'s agent opens sealed values with: a local
 /// plug's from the setup, else its accepted agent key.
 fn sealing_key(core: &Core, tenant: &str, host: &str) -> Option<[u8; 32]> {
-    if let Some(k) = core.secrets().host_keys.get(host) {
-        return Some(*k);
+    if let Some(k) = core.secrets().host_key(host) {
+        return Some(k);
     }
     core.access()
         .accepted_keys(tenant, host)
