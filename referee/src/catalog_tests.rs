@@ -341,17 +341,23 @@ fn init() -> vigie_wire::change::ChangeSpec {
 
 /// acme's operator `ops`, stored with these grants, as it calls.
 fn ops_with(f: &mut Fixture, grants: &[&str]) -> Caller {
-    f.tower.operators.retain(|o| o.name != "ops");
-    f.tower.operators.push(vigie_wire::front::OperatorRecord {
-        name: "ops".into(),
-        tenant: "acme".into(),
-        public: "o".repeat(40),
-        grants: grants
-            .iter()
-            .map(|g| vigie_wire::front::Grant::parse(g).unwrap())
-            .collect(),
-        revoked: false,
-    });
+    f.tower
+        .access_mut()
+        .operators_mut()
+        .retain(|o| o.name != "ops");
+    f.tower
+        .access_mut()
+        .operators_mut()
+        .push(vigie_wire::front::OperatorRecord {
+            name: "ops".into(),
+            tenant: "acme".into(),
+            public: "o".repeat(40),
+            grants: grants
+                .iter()
+                .map(|g| vigie_wire::front::Grant::parse(g).unwrap())
+                .collect(),
+            revoked: false,
+        });
     Caller {
         origin: vigie_wire::tower::Origin::Operator {
             home: "acme".into(),
@@ -421,7 +427,11 @@ fn an_init_change_needs_changes_submit_over_the_new_hosts_and_runs_as_the_reques
     // in its name; the enrolment is refused and writes nothing.
     f.one(&acme(), import(csv_rows(&["c"]), false)).unwrap();
     f.one(&submitter, provision(&["c"], Some(init()))).unwrap();
-    f.tower.operators.iter_mut().for_each(|o| o.revoked = true);
+    f.tower
+        .access_mut()
+        .operators_mut()
+        .iter_mut()
+        .for_each(|o| o.revoked = true);
     let audit_before = f.keys("audit/rec/");
     let refused = f.one(&tower, enrol("c", &"4".repeat(40))).unwrap_err();
     assert_eq!(refused.kind, ApiFaultKind::Forbidden, "{refused:?}");
@@ -456,7 +466,10 @@ fn an_oversize_init_is_refused_when_asked_and_an_enrolment_that_cannot_queue_it_
     let err = f.one(&tower, enrol("a", &"1".repeat(40))).unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Invalid, "{err:?}");
     assert!(!f.tower.hosts().contains("a"), "no host");
-    assert!(!f.tower.keys.contains_key(&"1".repeat(40)), "no key");
+    assert!(
+        !f.tower.access().keys().contains_key(&"1".repeat(40)),
+        "no key"
+    );
     assert_eq!(f.keys("host/"), 0);
     assert_eq!(f.keys("audit/rec/"), audit_before, "no trace");
 }
@@ -547,12 +560,12 @@ fn an_agent_started_before_its_enrolment_knocks_pending_and_is_enrolled() {
     .unwrap();
     f.tower.finish_turn(&mut t);
     assert_eq!(
-        f.tower.keys[&public].state,
+        f.tower.access().keys()[&public].state,
         vigie_wire::front::KeyState::Pending
     );
     let tower = Caller::internal("acme", "provisioner");
     f.one(&tower, enrol("a", &public)).unwrap();
-    let k = &f.tower.keys[&public];
+    let k = &f.tower.access().keys()[&public];
     assert_eq!(k.state, vigie_wire::front::KeyState::Accepted);
     assert_eq!((k.host.as_str(), k.tenant.as_str()), ("a", "acme"));
     assert!(f.tower.hosts().contains("a"));
@@ -610,7 +623,7 @@ fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_tur
         1,
         "the init change is queued first"
     );
-    assert_eq!(f.tower.keys[&"1".repeat(40)].host, "a");
+    assert_eq!(f.tower.access().keys()[&"1".repeat(40)].host, "a");
     assert_eq!(
         f.tower.catalog.servers["a"].state,
         vigie_wire::catalog::ServerState::Host
@@ -814,7 +827,10 @@ fn servers_admin_without_hosts_admin_registers_no_host() {
     let refused = f.one(&tower, enrol("a", &"3".repeat(40))).unwrap_err();
     assert_eq!(refused.kind, ApiFaultKind::Forbidden, "{refused:?}");
     assert!(!f.tower.hosts().contains("a"));
-    assert!(f.tower.keys.is_empty() || !f.tower.keys.values().any(|k| k.host == "a"));
+    assert!(
+        f.tower.access().keys().is_empty()
+            || !f.tower.access().keys().values().any(|k| k.host == "a")
+    );
 }
 
 #[test]

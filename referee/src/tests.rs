@@ -870,7 +870,12 @@ fn operator_calls_in_one_turn_see_each_other() {
     );
     f.store(t);
     let again = crate::shell::load::tower(&f.store.db, f.tower.timing()).unwrap();
-    let alice = again.operators.iter().find(|o| o.name == "alice").unwrap();
+    let alice = again
+        .access()
+        .operators()
+        .iter()
+        .find(|o| o.name == "alice")
+        .unwrap();
     assert!(alice.revoked && alice.public == "a".repeat(40));
 }
 
@@ -930,7 +935,12 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
     // Nothing changed: the maker is still active with its own key...
     f.store(t);
     let again = crate::shell::load::tower(&f.store.db, f.tower.timing()).unwrap();
-    let maker = again.operators.iter().find(|o| o.name == "maker").unwrap();
+    let maker = again
+        .access()
+        .operators()
+        .iter()
+        .find(|o| o.name == "maker")
+        .unwrap();
     assert!(!maker.revoked && maker.public == "m".repeat(40));
     // ...and both refusals are in acme's audit, naming who tried what.
     let refused: Vec<_> = f

@@ -237,7 +237,9 @@ mod tests {
             "read: not stored"
         );
         // What was not read first is a storage fault, never a read.
-        let r = tower.idempotent(&caller, status, None, &none, now, &mut turn);
+        let r = crate::core::handlers::replay::idempotent(
+            &mut tower, &caller, status, None, &none, now, &mut turn,
+        );
         assert_eq!(r.unwrap_err().kind, ApiFaultKind::Storage);
     }
 }

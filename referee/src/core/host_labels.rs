@@ -71,7 +71,7 @@ impl Tower {
                 format!("no host {host}"),
             ));
         };
-        self.check_host(caller, host)?;
+        crate::core::handlers::scope::check_host(self, caller, host)?;
         if let Some(k) = set.keys().find(|k| k.is_empty() || remove.contains(k)) {
             return Err(ApiFault::new(
                 ApiFaultKind::Invalid,

@@ -3,8 +3,8 @@
 //! shell read for it. No socket, no store, no clock: the shell passes
 //! what they hold (`referee_core_does_no_io` in the tidy test).
 
+pub mod access;
 pub mod app_deploys;
-pub mod app_scope;
 pub mod apps;
 pub mod audit;
 pub mod audit_query;
@@ -36,12 +36,9 @@ pub mod paging;
 pub mod provision;
 pub mod provision_pool;
 pub mod queues;
-pub mod regrant;
-pub mod replay;
 pub mod rollout_command;
 pub mod rollouts;
 pub mod scope;
-pub mod secrets;
 pub mod servers;
 pub mod servers_life;
 pub mod setup_hosts;
@@ -51,5 +48,4 @@ pub mod table;
 
 pub mod turn;
 pub mod vault;
-pub mod web_auth;
 pub mod web_keys;

@@ -420,7 +420,8 @@ impl Tower {
             return Ok(());
         }
         let Some(me) = self
-            .operators
+            .access()
+            .operators()
             .iter()
             .find(|o| o.tenant == *home && o.name == caller.operator && !o.revoked)
         else {
@@ -605,7 +606,8 @@ impl Tower {
                     if self.catalog.servers.get(name).is_some_and(|s| {
                         s.tenant == caller.tenant && s.state == ServerState::Host
                     }) && self
-                        .keys
+                        .access()
+                        .keys()
                         .get(&public)
                         .is_some_and(|k| k.host == name && k.state == KeyState::Accepted) =>
                 {
@@ -633,7 +635,7 @@ impl Tower {
             state: KeyState::Accepted,
             address: s.spec.address.to_string(),
         };
-        self.store_key(turn, caller, rec, AuditAction::KeyAdded);
+        crate::core::handlers::keys::store_key(self, turn, caller, rec, AuditAction::KeyAdded);
         let change = match init {
             Some(spec) => {
                 match crate::core::handlers::changes::submit(
@@ -677,9 +679,10 @@ impl Tower {
         // The provisioner starts the agent before enrolling it, so its
         // key may have knocked and wait as pending: enrolment accepts it.
         // Any other known key (accepted, revoked, an operator's) is refused.
-        if self.operators.iter().any(|o| o.public == public)
+        if self.access().operators().iter().any(|o| o.public == public)
             || self
-                .keys
+                .access()
+                .keys()
                 .get(public)
                 .is_some_and(|k| k.state != KeyState::Pending)
         {

@@ -1,6 +1,6 @@
 //! The referee's core state, [`Core`]: hosts, their queues (`queues.rs`),
-//! the audit chain's head, and each concern's state; [`Input`] and
-//! [`Core::handle`], the one entry the shell's loop decides through.
+//! the audit chain's head, and each concern's state; [`Input`], what the
+//! shell's loop decides through (`handlers/input.rs`).
 //! Mutations go through a [`Turn`] that records the writes, orders and
 //! events they imply; `finish_turn` turns dirty records into writes and
 //! updates.
@@ -11,20 +11,19 @@ use std::time::{Duration, Instant};
 
 use vigie_wire::change::ChangeSpec;
 use vigie_wire::tower::{
-    host_topic, ApiCall, ApiReply, ApiRequest, AuditRecord, ChangeState, ChangeView, HostId, Order,
-    PlugEvent, Published,
+    host_topic, ApiRequest, AuditRecord, ChangeState, ChangeView, HostId, Order, PlugEvent,
+    Published,
 };
 
+use crate::core::access::Access;
 use crate::core::audit::{self, AuditAction, AuditChain};
 use crate::core::codec::{corrupt, encode};
 use crate::core::fetched::Fetched;
-use crate::core::handlers;
 use crate::core::health::Health;
 pub use crate::core::hosts::HostState;
 use crate::core::hosts::Hosts;
-use crate::core::model::{change_key, done_key, key_key, spec_key, ChangeRecord, HostRecord};
+use crate::core::model::{change_key, done_key, spec_key, ChangeRecord, HostRecord};
 use crate::core::queues::Queues;
-use crate::core::table::Table;
 use crate::core::turn::{Log, Turn};
 use crate::error::RefereeError;
 
@@ -68,13 +67,8 @@ pub struct Core {
     timing: Timing,
     /// Idempotency keys of recent calls and their answers.
     idem: crate::core::idem::Remembered,
-    /// The key registry by public key, read once at start and kept
-    /// current by `keys.rs` (a scan per registration made enrolment
-    /// quadratic).
-    pub keys: Table<String, vigie_wire::front::KeyRecord>,
-    /// The operators, read once at start and kept current by
-    /// `operators.rs`: every call of a turn sees the ones before it.
-    pub operators: Vec<vigie_wire::front::OperatorRecord>,
+    /// The agents' key registry and the operators (`access.rs`).
+    access: Access,
     /// Servers, sessions, pools, applications (`catalog.rs`).
     pub catalog: crate::core::catalog::Catalog,
     /// The setup's label rules, applied to every host when it registers.
@@ -88,8 +82,8 @@ pub struct Core {
     /// The launcher's latest word on every daemon (`health.rs`); `None`
     /// until it comes, or without a launcher.
     health: Health,
-    /// Deploy secrets, encrypted (`secrets.rs`, `vault.rs`).
-    pub secrets: crate::core::vault::Vault,
+    /// Deploy secrets, encrypted (`vault.rs`).
+    secrets: crate::core::vault::Vault,
 }
 
 /// What a start read of the store, decoded (`shell/load.rs`): the core
@@ -189,6 +183,24 @@ impl Core {
         self.idem.remember(turn, at, rec);
     }
 
+    /// The agents' keys and the operators (`access.rs`).
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    pub fn access_mut(&mut self) -> &mut Access {
+        &mut self.access
+    }
+
+    /// Deploy secrets, encrypted (`vault.rs`).
+    pub fn secrets(&self) -> &crate::core::vault::Vault {
+        &self.secrets
+    }
+
+    pub fn secrets_mut(&mut self) -> &mut crate::core::vault::Vault {
+        &mut self.secrets
+    }
+
     /// The launcher's latest word on the tower's daemons (`health.rs`).
     pub fn health(&self) -> &Health {
         &self.health
@@ -199,47 +211,6 @@ impl Core {
         self.health.lifecycle_event(ev);
     }
 
-    /// Decides one input at `now` (the turn's monotonic time; the wall
-    /// clock is `turn.now_ms`): what it changes, stores, publishes and
-    /// answers goes into the turn.
-    pub fn handle(&mut self, input: Input, now: Instant, turn: &mut Turn) {
-        match input {
-            Input::Call { to, req, fetched } => self.call(to, req, fetched, now, turn),
-            Input::Plug(ev) => handlers::events::plug_event(self, ev, now, turn),
-            Input::Tick { judge: true } => self.tick(now, turn),
-            Input::Tick { judge: false } => self.tick_unjudged(now, turn),
-        }
-    }
-
-    /// A call, answered once per idempotency key; a logs request is
-    /// answered later, when its host answers (`observe.rs`).
-    fn call(
-        &mut self,
-        to: Vec<u8>,
-        req: ApiRequest,
-        fetched: &Fetched,
-        now: Instant,
-        turn: &mut Turn,
-    ) {
-        let ApiRequest {
-            id,
-            caller,
-            call,
-            idem,
-        } = req;
-        let body = match call {
-            ApiCall::Logs(query) => {
-                match handlers::observe::logs_call(self, &caller, query, to.clone(), id, now, turn)
-                {
-                    Ok(()) => return,
-                    Err(fault) => Err(fault),
-                }
-            }
-            call => self.idempotent(&caller, call, idem, fetched, now, turn),
-        };
-        turn.replies.push((to, ApiReply { id, body }));
-    }
-
     /// The state a start rebuilds from what it read (`shell/load.rs`).
     pub fn from_loaded(l: Loaded, timing: Timing) -> Result<Self, RefereeError> {
         let mut t = Core {
@@ -248,8 +219,7 @@ impl Core {
             audit: l.audit,
             timing,
             idem: crate::core::idem::Remembered::loaded(l.idem),
-            keys: Table::loaded(l.keys, |public| key_key(public)),
-            operators: l.operators,
+            access: Access::loaded(l.operators, l.keys),
             catalog: crate::core::catalog::Catalog::from_records(l.catalog),
             rules: Vec::new(),
             tenant_seqs: l.tenant_seqs,

@@ -104,8 +104,8 @@ pub fn api(
                     .is_some_and(|host| vis.host(&host.rec.tenant, id, &host.rec.labels))
             })
         }
-        ApiCall::Web(w) => core.web_call(caller, w, db, turn),
-        ApiCall::Secrets(c) => core.secrets_call(caller, c, db, turn),
+        ApiCall::Web(w) => super::web_auth::web_call(core, caller, w, db, turn),
+        ApiCall::Secrets(c) => super::secrets::secrets_call(core, caller, c, db, turn),
         ApiCall::Hosts => Ok(host_calls::hosts_view(core, caller, turn.now_ms)),
     }
 }
@@ -172,7 +172,7 @@ fn key_api(
         ApiCall::KeyRevoke { host } => KeyCall::Revoke { host },
         _ => return Err(fault(ApiFaultKind::Invalid, "not a key call")),
     };
-    core.key_call(caller, call, turn)
+    super::keys::key_call(core, caller, call, turn)
 }
 
 /// The operators' calls.
@@ -207,7 +207,7 @@ fn operator_api(
         },
         _ => return Err(fault(ApiFaultKind::Invalid, "not an operator call")),
     };
-    core.operator_call(caller, call, turn)
+    super::operators::operator_call(core, caller, call, turn)
 }
 
 /// A list call's whole answer, for [`crate::core::paging`] to cut (the

@@ -52,7 +52,7 @@ pub(crate) fn submit(
 ) -> Result<ApiAnswer, ApiFault> {
     crate::core::submission::check_shape(&spec)?;
     let matched = submit_targets(core, caller, target)?;
-    let spec = core.seal_secrets(caller, spec, &matched)?;
+    let spec = super::secrets::seal_secrets(core, caller, spec, &matched)?;
     let crate::core::submission::Sized {
         steps,
         spec_bytes,
@@ -132,7 +132,7 @@ fn submit_targets(core: &Core, caller: &Caller, target: &str) -> Result<Vec<Stri
     let vis = Visible::of(caller);
     let outside: Vec<&str> = matched
         .iter()
-        .filter(|h| !core.host_visible(&vis, h))
+        .filter(|h| !super::scope::host_visible(core, &vis, h))
         .map(String::as_str)
         .take(20)
         .collect();
@@ -274,7 +274,7 @@ pub(crate) fn find(
     let view = view
         .filter(|v| v.tenant == caller.tenant)
         .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no change {id}")))?;
-    core.check_host(caller, &view.host)?;
+    super::scope::check_host(core, caller, &view.host)?;
     Ok(view)
 }
 
@@ -289,7 +289,7 @@ pub(crate) fn latest(core: &Core, caller: &Caller, limit: u32) -> Vec<ChangeView
         .filter(|v| v.tenant == caller.tenant)
         .collect();
     let vis = Visible::of(caller);
-    v.retain(|c| core.host_visible(&vis, &c.host));
+    v.retain(|c| super::scope::host_visible(core, &vis, &c.host));
     v.sort_by_key(|v| v.seq);
     let skip = v.len().saturating_sub(limit as usize);
     v.drain(..skip);
@@ -302,7 +302,7 @@ pub(crate) fn queue(core: &Core, caller: &Caller, host: &str) -> Result<ApiAnswe
         .hosts()
         .of_tenant(host, &caller.tenant)
         .ok_or_else(|| fault(ApiFaultKind::NotFound, format!("no host {host}")))?;
-    core.check_host(caller, host)?;
+    super::scope::check_host(core, caller, host)?;
     let v = core
         .queues()
         .queue(&h.rec.id)

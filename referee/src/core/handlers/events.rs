@@ -7,7 +7,6 @@ use vigie_wire::change::StepResult;
 use vigie_wire::tower::{ChangeState, Labels, PlugEvent, Report, ReportKind, StepStatus, StepView};
 
 use crate::core::audit::AuditAction;
-use crate::core::handlers;
 use crate::core::hosts::Incarnation;
 use crate::core::model::ChangeRecord;
 use crate::core::state::Core;
@@ -111,7 +110,7 @@ pub fn plug_event(core: &mut Core, ev: PlugEvent, now: Instant, turn: &mut Turn)
             bound(&mut r);
             report(core, r, now, turn)
         }
-        PlugEvent::HostMetrics(sample) => handlers::observe::host_sample(core, sample, now),
+        PlugEvent::HostMetrics(sample) => super::observe::host_sample(core, sample, now),
         PlugEvent::Logs(chunk) => core.observed_mut().logs_answer(chunk, turn),
     }
 }
@@ -188,7 +187,7 @@ pub fn heartbeat(core: &mut Core, host: &str, beat: Beat, now: Instant, turn: &m
         return;
     }
     if !core.hosts().contains(host) {
-        if core.keys.values().any(|k| k.host == host) {
+        if core.access().host_has_key(host) {
             // A remote host removed by its tenant: a beat its agent sent
             // before the front door learnt of the revocation must not
             // bring it back (in another tenant, at that).

@@ -70,7 +70,7 @@ pub(crate) fn host_add(
             format!("host id {host} cannot be registered: choose another id"),
         ));
     }
-    core.check_host(caller, host)?;
+    super::scope::check_host(core, caller, host)?;
     let exists = core.hosts().contains(host);
     if !exists {
         core.check_hosts_share(&caller.tenant)?;

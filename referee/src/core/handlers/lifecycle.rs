@@ -153,7 +153,7 @@ pub(crate) fn host_release(
     if core.hosts().of_tenant(host, &caller.tenant).is_none() {
         return Err(fault(ApiFaultKind::NotFound, format!("no host {host}")));
     }
-    core.check_host(caller, host)?;
+    super::scope::check_host(core, caller, host)?;
     set_held(core, caller, host, false, turn);
     core.pump(host, now, turn);
     Ok(ApiAnswer::Done)
@@ -227,7 +227,7 @@ pub(crate) fn host_remove(
     if core.hosts().of_tenant(host, &caller.tenant).is_none() {
         return Err(fault(ApiFaultKind::NotFound, format!("no host {host}")));
     }
-    core.check_host(caller, host)?;
+    super::scope::check_host(core, caller, host)?;
     let pending: Vec<String> = core
         .queues()
         .queue(host)
@@ -268,16 +268,11 @@ pub(crate) fn host_remove(
         end_change(core, caller, id, end, why, turn);
     }
     // The registry in memory: it holds keys added earlier in this turn.
-    let live: Vec<_> = core
-        .keys
-        .values()
-        .filter(|k| k.host == host && k.tenant == caller.tenant && k.state != KeyState::Revoked)
-        .cloned()
-        .collect();
+    let live = core.access().live_keys(&caller.tenant, host);
     let mut revoked = 0;
     for mut rec in live {
         rec.state = KeyState::Revoked;
-        core.store_key(turn, caller, rec, AuditAction::KeyRevoked);
+        super::keys::store_key(core, turn, caller, rec, AuditAction::KeyRevoked);
         revoked += 1;
     }
     core.hosts_mut().remove(host);

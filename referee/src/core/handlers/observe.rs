@@ -70,7 +70,7 @@ pub fn host_metrics(
 
 /// Scope first (another tenant's host does not exist), then existence.
 fn check_known_host(core: &Core, caller: &Caller, host: &str) -> Result<(), ApiFault> {
-    core.check_host(caller, host)?;
+    super::scope::check_host(core, caller, host)?;
     if !core.hosts().contains(host) {
         return Err(ApiFault::new(
             ApiFaultKind::NotFound,
