@@ -76,7 +76,9 @@ impl Tower {
                 self.host_add(caller, &host, Register::New(labels), turn)
             }
             ApiCall::HostLabel { host, set, remove } => {
-                self.host_label(caller, &host, set, remove, turn)
+                crate::core::handlers::host_labels::host_label(
+                    self, caller, &host, set, remove, turn,
+                )
             }
             ApiCall::HostRemove { host, force } => self.host_remove(caller, &host, force, turn),
             ApiCall::HostRelease { host } => self.host_release(caller, &host, now, turn),
@@ -98,7 +100,9 @@ impl Tower {
             ApiCall::Catalog(vigie_wire::catalog::CatalogCall::AppRemove { name, version }) => self
                 .app_remove(caller, &name, &version, db, turn)
                 .map(ApiAnswer::Catalog),
-            ApiCall::Catalog(c) => self.catalog_call(caller, c, db, now, turn),
+            ApiCall::Catalog(c) => {
+                crate::core::handlers::catalog_calls::catalog_call(self, caller, c, db, now, turn)
+            }
             ApiCall::HostMetrics { host } => self.host_metrics(caller, host, now),
             // Answered later, by the server loop (`observe.rs`).
             ApiCall::Logs(_) => Err(ApiFault::new(
@@ -639,7 +643,7 @@ impl Tower {
         self.check_host(caller, host)?;
         let exists = self.hosts.contains_key(host);
         if !exists {
-            self.check_hosts_share(&caller.tenant)?;
+            crate::core::handlers::shares::check_hosts_share(self, &caller.tenant)?;
         }
         match how {
             Register::Ensure if exists => Ok(ApiAnswer::Done),
@@ -649,7 +653,9 @@ impl Tower {
                     "host {host} exists: its labels change with `vigie hosts label {host} k=v`"
                 ),
             )),
-            Register::Setup(labels) if exists => self.set_labels(caller, host, labels, turn),
+            Register::Setup(labels) if exists => {
+                crate::core::handlers::host_labels::set_labels(self, caller, host, labels, turn)
+            }
             Register::New(labels) | Register::Setup(labels) => {
                 self.register(caller, host, labels, turn)
             }
@@ -664,7 +670,7 @@ impl Tower {
         labels: Labels,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
-        self.new_host(&caller.tenant, host, labels, turn);
+        crate::core::handlers::host_labels::new_host(self, &caller.tenant, host, labels, turn);
         let labels = self
             .hosts
             .get(host)

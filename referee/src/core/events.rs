@@ -201,7 +201,13 @@ impl Tower {
             }
             // Labels are the tower's to give (operators, setup rules),
             // never the host's: what it announces is only "reported".
-            self.new_host(DEFAULT_TENANT, host, Labels::new(), turn);
+            crate::core::handlers::host_labels::new_host(
+                self,
+                DEFAULT_TENANT,
+                host,
+                Labels::new(),
+                turn,
+            );
         }
         let Some(h) = self.hosts.get_mut(host) else {
             return;

@@ -304,7 +304,7 @@ impl Tower {
             pending.len()
         );
         self.audit_host(turn, caller, host, AuditAction::HostRemoved, summary);
-        self.server_unhosted(caller, host, turn);
+        crate::core::handlers::provision::server_unhosted(self, caller, host, turn);
         Ok(ApiAnswer::Done)
     }
 }

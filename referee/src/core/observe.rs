@@ -478,7 +478,13 @@ mod tests {
             busy: None,
             refusing: None,
         };
-        tower.new_host("acme", "silent-1", Default::default(), &mut turn);
+        crate::core::handlers::host_labels::new_host(
+            &mut tower,
+            "acme",
+            "silent-1",
+            Default::default(),
+            &mut turn,
+        );
         tower.heartbeat("silent-1", beat(), now, &mut turn);
         let share = tower.limits().logs_waiting_per_tenant as usize;
         let mut waiting = 0;

@@ -100,7 +100,7 @@ pub struct Core {
     /// `operators.rs`: every call of a turn sees the ones before it.
     pub operators: Vec<vigie_wire::front::OperatorRecord>,
     /// Servers, sessions, pools, applications (`catalog.rs`).
-    pub catalog: crate::core::catalog::Catalog,
+    catalog: crate::core::catalog::Catalog,
     /// The setup's label rules, applied to every host when it registers.
     rules: Vec<crate::core::labels::LabelRule>,
     /// Each tenant's last audit number (`AuditRecord::tenant_seq`).
@@ -159,6 +159,15 @@ impl Core {
     ) {
         self.rules = rules;
         self.limits = limits;
+    }
+
+    /// Servers, sessions, pools, applications (`catalog.rs`).
+    pub fn catalog(&self) -> &crate::core::catalog::Catalog {
+        &self.catalog
+    }
+
+    pub fn catalog_mut(&mut self) -> &mut crate::core::catalog::Catalog {
+        &mut self.catalog
     }
 
     /// The setup's label rules, applied to every host when it registers.

@@ -3,39 +3,70 @@
 //! call, so memory and the store cannot differ. Reads go through the map
 //! (`Deref`); there is no other way to write.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
+use std::marker::PhantomData;
 use std::ops::Deref;
 
 use crate::core::codec::encode;
 use crate::core::turn::Turn;
 
-#[derive(Debug)]
-pub struct Table<K, V> {
-    rows: HashMap<K, V>,
-    /// The store key of a row.
-    key: fn(&K) -> Vec<u8>,
+/// The map a table keeps its rows in: a `HashMap` by default, a
+/// `BTreeMap` where the rows are listed in order or by range.
+pub trait Rows<K, V> {
+    fn insert_row(&mut self, k: K, v: V) -> Option<V>;
+    fn remove_row(&mut self, k: &K) -> Option<V>;
 }
 
-impl<K: Hash + Eq, V: serde::Serialize> Table<K, V> {
+impl<K: Hash + Eq, V> Rows<K, V> for HashMap<K, V> {
+    fn insert_row(&mut self, k: K, v: V) -> Option<V> {
+        self.insert(k, v)
+    }
+    fn remove_row(&mut self, k: &K) -> Option<V> {
+        self.remove(k)
+    }
+}
+
+impl<K: Ord, V> Rows<K, V> for BTreeMap<K, V> {
+    fn insert_row(&mut self, k: K, v: V) -> Option<V> {
+        self.insert(k, v)
+    }
+    fn remove_row(&mut self, k: &K) -> Option<V> {
+        self.remove(k)
+    }
+}
+
+#[derive(Debug)]
+pub struct Table<K, V, M = HashMap<K, V>> {
+    rows: M,
+    /// The store key of a row.
+    key: fn(&K) -> Vec<u8>,
+    row: PhantomData<fn() -> V>,
+}
+
+impl<K, V: serde::Serialize, M: Rows<K, V>> Table<K, V, M> {
     /// The rows as loaded from the store.
-    pub fn loaded(rows: HashMap<K, V>, key: fn(&K) -> Vec<u8>) -> Self {
-        Self { rows, key }
+    pub fn loaded(rows: M, key: fn(&K) -> Vec<u8>) -> Self {
+        Self {
+            rows,
+            key,
+            row: PhantomData,
+        }
     }
 
     pub fn put(&mut self, turn: &mut Turn, k: K, v: V) {
         turn.put((self.key)(&k), encode(&v));
-        self.rows.insert(k, v);
+        self.rows.insert_row(k, v);
     }
 
     pub fn remove(&mut self, turn: &mut Turn, k: &K) -> Option<V> {
         turn.delete((self.key)(k));
-        self.rows.remove(k)
+        self.rows.remove_row(k)
     }
 }
 
-impl<K, V> Deref for Table<K, V> {
-    type Target = HashMap<K, V>;
+impl<K, V, M> Deref for Table<K, V, M> {
+    type Target = M;
 
     fn deref(&self) -> &Self::Target {
         &self.rows

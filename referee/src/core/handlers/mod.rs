@@ -5,3 +5,15 @@
 //! methods (`queues.rs`, `catalog.rs`…), never here.
 //!
 //! [`Core`]: crate::core::state::Core
+
+pub mod apps;
+pub mod catalog_calls;
+pub mod enrol;
+pub mod host_labels;
+pub mod ips;
+pub mod provision;
+pub mod provision_pool;
+pub mod servers;
+pub mod servers_life;
+pub mod setup_hosts;
+pub mod shares;
