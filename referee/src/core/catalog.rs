@@ -506,3 +506,54 @@ impl Catalog {
         Ok(CatalogAnswer::Apps(v))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(name: &str) -> ServerRecord {
+        ServerRecord {
+            spec: vigie_wire::catalog::ServerSpec {
+                name: name.into(),
+                address: "192.0.2.1".parse().unwrap(),
+                ssh_port: 22,
+                ssh_user: "root".into(),
+                provider: "p".into(),
+                cpu: 1,
+                ram_gb: 1,
+                disk_gb: 1,
+                labels: Labels::new(),
+                host_key: None,
+            },
+            tenant: "acme".into(),
+            session: 1,
+            state: ServerState::Failed { reason: "x".into() },
+            added_ms: 0,
+            fresh_key: false,
+        }
+    }
+
+    #[test]
+    fn a_removed_server_takes_its_provisioning_request_with_it_in_memory_and_store() {
+        let mut c = Catalog::from_records(CatalogRecords::default());
+        let mut turn = Turn::started();
+        c.put_server(&mut turn, server("a"));
+        c.put_provision(
+            &mut turn,
+            ProvisionRecord {
+                name: "a".into(),
+                operator: "ops".into(),
+                at_ms: 0,
+                init: None,
+                home: None,
+            },
+        );
+        let mut turn = Turn::started();
+        c.remove_server(&mut turn, "a");
+        assert!(c.server_named("a").is_none() && c.provision("a").is_none());
+        assert_eq!(
+            turn.writes,
+            vec![(server_key("a"), None), (provision_key("a"), None)]
+        );
+    }
+}

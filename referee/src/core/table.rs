@@ -89,4 +89,22 @@ mod tests {
         assert!(t.is_empty());
         assert_eq!(turn.writes[1], (b"t/a".to_vec(), None));
     }
+
+    #[test]
+    fn an_ordered_table_lists_its_rows_by_key_and_writes_each() {
+        let mut t: Table<String, u32, BTreeMap<String, u32>> =
+            Table::loaded(BTreeMap::new(), |k| format!("t/{k}").into_bytes());
+        let mut turn = Turn::started();
+        for (k, v) in [("b", 2), ("c", 3), ("a", 1)] {
+            t.put(&mut turn, k.into(), v);
+        }
+        assert_eq!(t.values().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(turn.writes.len(), 3);
+        assert_eq!(t.remove(&mut turn, &"z".to_owned()), None);
+        assert_eq!(
+            turn.writes[3],
+            (b"t/z".to_vec(), None),
+            "a delete all the same"
+        );
+    }
 }
