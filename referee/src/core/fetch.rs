@@ -69,7 +69,7 @@ fn call_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched)
             app, environment, ..
         }) => vec![Read::Key(deployment_key(&caller.tenant, app, environment))],
         ApiCall::Deploy(c) => rollout_reads(caller, c, fetched),
-        ApiCall::Catalog(CatalogCall::SshKey) if tower.catalog.ssh_keys.is_some() => {
+        ApiCall::Catalog(CatalogCall::SshKey) if tower.catalog().ssh_keys().is_some() => {
             vec![Read::SshKey(caller.tenant.clone())]
         }
         ApiCall::Catalog(CatalogCall::AppRemove { name, .. }) => {

@@ -70,7 +70,7 @@ pub struct Core {
     /// The agents' key registry and the operators (`access.rs`).
     access: Access,
     /// Servers, sessions, pools, applications (`catalog.rs`).
-    pub catalog: crate::core::catalog::Catalog,
+    catalog: crate::core::catalog::Catalog,
     /// The setup's label rules, applied to every host when it registers.
     rules: Vec<crate::core::labels::LabelRule>,
     /// Each tenant's last audit number (`AuditRecord::tenant_seq`).
@@ -156,6 +156,15 @@ impl Core {
     ) {
         self.rules = rules;
         self.limits = limits;
+    }
+
+    /// Servers, sessions, pools, applications (`catalog.rs`).
+    pub fn catalog(&self) -> &crate::core::catalog::Catalog {
+        &self.catalog
+    }
+
+    pub fn catalog_mut(&mut self) -> &mut crate::core::catalog::Catalog {
+        &mut self.catalog
     }
 
     /// The setup's label rules, applied to every host when it registers.

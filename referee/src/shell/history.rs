@@ -74,7 +74,7 @@ pub fn fetch(
             return fetched;
         }
         for r in new {
-            read(&mut fetched, store, tower.catalog.ssh_keys.as_deref(), r);
+            read(&mut fetched, store, tower.catalog().ssh_keys(), r);
         }
     }
 }

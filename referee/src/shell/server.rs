@@ -108,7 +108,7 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
     };
     let mut tower = crate::shell::load::tower(&db, timing)?;
     tower.with_setup(cfg.label_rules.clone(), cfg.limits.clone());
-    tower.catalog.ssh_keys = cfg.ssh_keys.clone();
+    tower.catalog_mut().set_ssh_keys(cfg.ssh_keys.clone());
     crate::shell::vault_files::configure(
         tower.secrets_mut(),
         cfg.secrets_key.as_deref(),
@@ -171,7 +171,7 @@ fn first_turn(
             .map_err(RefereeError::Admin)?,
         None => false,
     };
-    tower.apply_setup_hosts(&cfg.setup_hosts, &mut turn);
+    crate::core::handlers::setup_hosts::apply_setup_hosts(tower, &cfg.setup_hosts, &mut turn);
     tower.finish_turn(&mut turn);
     commit(db, &mut turn)?;
     release(s, turn)?;

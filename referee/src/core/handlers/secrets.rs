@@ -19,9 +19,9 @@ use vigie_wire::deploy::{DeployAnswer, RolloutEnd};
 use vigie_wire::secrets::{SecretInfo, SecretsAnswer, SecretsCall, MAX_SECRET_BYTES};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin, Scope};
 
+use super::app_scope::refuse_scope;
 use crate::core::audit::AuditAction;
 use crate::core::fetched::Fetched;
-use crate::core::handlers::app_scope::refuse_scope;
 use crate::core::model::rollout_key;
 use crate::core::scope::Visible;
 use crate::core::state::Core;
