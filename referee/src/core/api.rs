@@ -95,9 +95,12 @@ impl Tower {
             | ApiCall::OperatorGrant { .. }
             | ApiCall::OperatorUngrant { .. }) => self.operator_api(caller, c, turn),
             ApiCall::Deploy(call) => self.deploy_call(caller, call, db, turn),
-            ApiCall::Catalog(vigie_wire::catalog::CatalogCall::AppRemove { name, version }) => self
-                .app_remove(caller, &name, &version, db, turn)
-                .map(ApiAnswer::Catalog),
+            ApiCall::Catalog(vigie_wire::catalog::CatalogCall::AppRemove { name, version }) => {
+                crate::core::handlers::app_deploys::app_remove(
+                    self, caller, &name, &version, db, turn,
+                )
+                .map(ApiAnswer::Catalog)
+            }
             ApiCall::Catalog(c) => self.catalog_call(caller, c, db, now, turn),
             ApiCall::HostMetrics { host } => self.host_metrics(caller, host, now),
             // Answered later, by the server loop (`observe.rs`).

@@ -173,7 +173,9 @@ impl Tower {
                 from_maintenance,
                 force_unlock,
             } => {
-                let text = self.catalog_environment(caller, &app, &environment, &version)?;
+                let text =
+                    self.catalog
+                        .app_environment(&caller.tenant, &app, &environment, &version)?;
                 Start {
                     file: format!("{app} {version} (catalog)"),
                     text,

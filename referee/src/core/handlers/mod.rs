@@ -5,3 +5,5 @@
 //! methods (`queues.rs`, `catalog.rs`…), never here.
 //!
 //! [`Core`]: crate::core::state::Core
+
+pub mod app_deploys;
