@@ -94,7 +94,9 @@ impl Tower {
             | ApiCall::OperatorRevoke { .. }
             | ApiCall::OperatorGrant { .. }
             | ApiCall::OperatorUngrant { .. }) => self.operator_api(caller, c, turn),
-            ApiCall::Deploy(call) => self.deploy_call(caller, call, db, turn),
+            ApiCall::Deploy(call) => {
+                crate::core::handlers::deployments::deploy_call(self, caller, call, db, turn)
+            }
             ApiCall::Catalog(vigie_wire::catalog::CatalogCall::AppRemove { name, version }) => {
                 crate::core::handlers::app_deploys::app_remove(
                     self, caller, &name, &version, db, turn,

@@ -138,9 +138,9 @@ impl Tower {
             };
             tracing::info!(event = "deploy_followed", tenant = %j.tenant, app = %j.app,
                 environment = %j.environment, hosts = %j.hosts.join(","));
-            self.start_rollout(&by, start, db, turn)?;
+            crate::core::handlers::rollouts::start_rollout(self, &by, start, db, turn)?;
             let key = rollout_key(&j.tenant, &j.app, &j.environment);
-            if let Some(bytes) = crate::core::deployments::current(db, turn, &key)? {
+            if let Some(bytes) = crate::core::rollouts::current(db, turn, &key)? {
                 started.push(decode(&key, &bytes).map_err(storage)?);
             }
         }

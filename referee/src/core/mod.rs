@@ -15,7 +15,6 @@ pub mod catalog_calls;
 pub mod catalog_log;
 pub mod codec;
 pub mod deploy_verbs;
-pub mod deployments;
 pub mod events;
 pub mod fetch;
 pub mod fetched;

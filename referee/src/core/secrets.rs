@@ -176,7 +176,9 @@ impl Tower {
         self.audit_host(turn, caller, "", AuditAction::SecretSet, summary);
         let (restart, note) = match restart {
             Rotation::Restart(start, deployer) => {
-                match self.start_rollout(&deployer, start, db, turn)? {
+                match crate::core::handlers::rollouts::start_rollout(
+                    self, &deployer, start, db, turn,
+                )? {
                     DeployAnswer::Started { id } => (Some(id), None),
                     _ => (None, None),
                 }

@@ -7,3 +7,5 @@
 //! [`Core`]: crate::core::state::Core
 
 pub mod app_deploys;
+pub mod deployments;
+pub mod rollouts;
