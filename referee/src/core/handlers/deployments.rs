@@ -24,7 +24,7 @@ use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
 use crate::core::audit::AuditAction;
 use crate::core::codec::{decode, encode};
 use crate::core::fetched::Fetched;
-use crate::core::handlers::rollouts;
+use crate::core::handlers::{deploy_verbs, follow, rollout_command, rollouts};
 use crate::core::model::deployment_key;
 use crate::core::rollouts::{current, open_rollouts, tower_only};
 use crate::core::scope::Visible;
@@ -84,18 +84,20 @@ pub fn deploy_call(
         c @ (DeployCall::Start { .. } | DeployCall::StartVersion { .. }) => {
             rollouts::start_call(core, caller, c, db, turn)?
         }
-        v @ DeployCall::Verb { .. } => core.start_verb(caller, v, db, turn)?,
+        v @ DeployCall::Verb { .. } => deploy_verbs::start_verb(core, caller, v, db, turn)?,
         DeployCall::Rollout { app, environment } => {
             rollouts::watch(core, caller, &app, &environment, db, turn)?
         }
-        c @ DeployCall::Command { .. } => core.rollout_command(caller, c, db, turn)?,
+        c @ DeployCall::Command { .. } => {
+            rollout_command::rollout_command(core, caller, c, db, turn)?
+        }
         DeployCall::Rollouts => {
             tower_only(caller)?;
             DeployAnswer::Rollouts(open_rollouts(db, turn)?)
         }
         DeployCall::Follow => {
             tower_only(caller)?;
-            core.follow(db, turn)?
+            follow::follow(core, db, turn)?
         }
         p @ DeployCall::Progress { .. } => {
             tower_only(caller)?;

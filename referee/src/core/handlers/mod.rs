@@ -7,5 +7,8 @@
 //! [`Core`]: crate::core::state::Core
 
 pub mod app_deploys;
+pub mod deploy_verbs;
 pub mod deployments;
+pub mod follow;
+pub mod rollout_command;
 pub mod rollouts;
