@@ -109,6 +109,10 @@ pub fn read(tower: &mut Tower, ask: Ask, format: Format) -> anyhow::Result<ExitC
             ))?,
         }
     }
+    if let (true, LogSource::Service { name }) = (lines.is_empty(), &ask.source) {
+        let filtered = ask.since_ms.is_some() || ask.grep.is_some();
+        super::observe::quiet_note(ask.selector, name, filtered);
+    }
     if missed > 0 {
         return Err(Failure::error(
             Cause::Unavailable,
