@@ -159,10 +159,8 @@ fn a_step_s_whole_output_is_read_back_and_permissions_apply() -> anyhow::Result<
 
 /// Runs one change of `run` on `host`; fails unless it succeeded.
 fn run_on(t: &Launcher, host: &str, run: &str) -> anyhow::Result<String> {
-    let spec = vigie_changes::parse_change(
-        "t.yml",
-        &format!("title: t\nsteps:\n  - run: \"{run}\"\n"),
-    )?;
+    let spec =
+        vigie_changes::parse_change("t.yml", &format!("title: t\nsteps:\n  - run: \"{run}\"\n"))?;
     let c = t.api()?.changes(ApiCall::Submit {
         spec,
         target: host.into(),
@@ -287,7 +285,13 @@ fn a_service_s_output_is_read_and_follow_shows_what_comes_next() -> anyhow::Resu
     // line, exit 0, a note on stderr; the same through --target.
     for args in [
         &["logs", "web-1", "--service", "auto-shop-prod-quiet"][..],
-        &["logs", "--target", "web-*", "--service", "auto-shop-prod-quiet"],
+        &[
+            "logs",
+            "--target",
+            "web-*",
+            "--service",
+            "auto-shop-prod-quiet",
+        ],
     ] {
         let out = t.cli(args)?;
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
