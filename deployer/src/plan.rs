@@ -75,7 +75,9 @@ impl Target {
 
     /// The address its `address` label gives (`None`: loopback, its own).
     pub fn known_address(&self) -> Option<Ipv4Addr> {
-        self.labels.contains_key(ADDRESS_LABEL).then_some(self.address)
+        self.labels
+            .contains_key(ADDRESS_LABEL)
+            .then_some(self.address)
     }
 }
 
@@ -184,7 +186,14 @@ pub fn plan(
     let mut host_plans: Vec<HostPlan> = Vec::with_capacity(hosts.len());
     for target in hosts {
         let taken = shared_ports(target, hosts, &host_plans, previous, others);
-        host_plans.push(plan_host(env, target, previous, others, &components, &taken)?);
+        host_plans.push(plan_host(
+            env,
+            target,
+            previous,
+            others,
+            &components,
+            &taken,
+        )?);
     }
     check_shared_addresses(env, hosts, &host_plans)?;
 
@@ -277,7 +286,10 @@ fn check_shared_addresses(
         let Some(target) = hosts.iter().find(|t| t.id == a.host) else {
             continue;
         };
-        for b in plans[i + 1..].iter().filter(|b| peers(target, hosts).any(|p| p.id == b.host)) {
+        for b in plans[i + 1..]
+            .iter()
+            .filter(|b| peers(target, hosts).any(|p| p.id == b.host))
+        {
             if let Some(port) = listening(a).intersection(&listening(b)).next() {
                 return Err(DeployError::SharedAddress {
                     first: a.host.clone(),

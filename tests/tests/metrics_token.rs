@@ -101,10 +101,17 @@ fn a_fresh_tower_exports_rollbacks_changes_and_restarts_at_zero() -> anyhow::Res
     ] {
         assert!(has(line), "{line} not in:\n{body}");
     }
-    for state in ["queued", "succeeded", "rolled_back", "rollback_failed", "cancelled"] {
+    for state in [
+        "queued",
+        "succeeded",
+        "rolled_back",
+        "rollback_failed",
+        "cancelled",
+    ] {
         let head = format!(r#"vigie_changes_total{{state="{state}",tenant="#);
         assert!(
-            body.lines().any(|l| l.starts_with(&head) && l.ends_with("} 0")),
+            body.lines()
+                .any(|l| l.starts_with(&head) && l.ends_with("} 0")),
             "{head} at 0 not in:\n{body}"
         );
     }
