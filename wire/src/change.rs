@@ -140,7 +140,7 @@ impl StepResult {
         };
         let from = said
             .iter()
-            .position(|l| names_error(l))
+            .position(names_error)
             .unwrap_or(said.len().saturating_sub(1));
         said.into_iter().skip(from).take(max).collect()
     }

@@ -227,7 +227,7 @@ pub fn logs(a: LogsArgs, format: Format) -> anyhow::Result<ExitCode> {
     let shown = read_host(&mut tower, &read)?;
     if shown == 0 && !a.follow {
         if let LogSource::Service { name } = &source {
-            quiet_note(&host, name, a.since.is_some() || grep.is_some());
+            super::fleet_logs::quiet_note(&host, name, a.since.is_some() || grep.is_some());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -297,20 +297,6 @@ fn read_host(tower: &mut Tower, r: &HostRead) -> anyhow::Result<usize> {
                 return Ok(shown);
             }
         }
-    }
-}
-
-/// Said on stderr when a service's read printed no line: a service that
-/// printed nothing yet is not an error (stdout stays empty, exit 0).
-pub(super) fn quiet_note(host: &str, service: &str, filtered: bool) {
-    if filtered {
-        out::warn(&format!(
-            "vigie logs: {host}: no line of {service} matches --since/--grep"
-        ));
-    } else {
-        out::warn(&format!(
-            "vigie logs: {host}: {service} has printed no line yet"
-        ));
     }
 }
 
