@@ -11,7 +11,6 @@ use vigie_wire::deploy::{Deployment, Rollout};
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 
 use crate::core::audit::AuditAction;
-use crate::core::catalog::app_key;
 use crate::core::codec::decode;
 use crate::core::fetched::Fetched;
 use crate::core::model::app_prefixes;
@@ -96,7 +95,7 @@ impl Tower {
         version: &str,
     ) -> Result<String, ApiFault> {
         let key = (caller.tenant.clone(), app.to_owned(), version.to_owned());
-        let rec = self.catalog.apps.get(&key).ok_or_else(|| {
+        let rec = self.catalog().app(&key).ok_or_else(|| {
             fault(
                 ApiFaultKind::NotFound,
                 format!("no version {version} of application {app} in the catalog (`vigie apps show {app}`)"),
@@ -132,7 +131,7 @@ impl Tower {
         turn: &mut Turn,
     ) -> Result<CatalogAnswer, ApiFault> {
         let key = (caller.tenant.clone(), name.to_owned(), version.to_owned());
-        let Some(rec) = self.catalog.apps.get(&key).cloned() else {
+        let Some(rec) = self.catalog().app(&key).cloned() else {
             return Err(fault(
                 ApiFaultKind::NotFound,
                 format!("no version {version} of application {name}"),
@@ -149,8 +148,7 @@ impl Tower {
                 ),
             ));
         }
-        turn.delete(app_key(&caller.tenant, name, version));
-        self.catalog.apps.remove(&key);
+        self.catalog_mut().remove_app(turn, &key);
         let summary = format!("application {name} {version}");
         self.audit_host(turn, caller, "", AuditAction::AppRemoved, summary);
         Ok(CatalogAnswer::Apps(vec![rec]))

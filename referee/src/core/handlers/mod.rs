@@ -5,3 +5,31 @@
 //! methods (`queues.rs`, `catalog.rs`…), never here.
 //!
 //! [`Core`]: crate::core::state::Core
+
+pub mod api;
+pub mod app_scope;
+pub mod apps;
+pub mod catalog_calls;
+pub mod changes;
+pub mod enrol;
+pub mod events;
+pub mod host_calls;
+pub mod host_labels;
+pub mod input;
+pub mod ips;
+pub mod keys;
+pub mod lifecycle;
+pub mod observe;
+pub mod operator_change;
+pub mod operators;
+pub mod provision;
+pub mod provision_pool;
+pub mod regrant;
+pub mod replay;
+pub mod scope;
+pub mod secrets;
+pub mod servers;
+pub mod servers_life;
+pub mod setup_hosts;
+pub mod shares;
+pub mod web_auth;
