@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ImportRow, Owner, PoolSpec};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller};
 
-use crate::core::state::{Timing, Tower};
+use crate::core::state::{Core, Timing};
 use crate::core::turn::Turn;
 use crate::shell::store::Store;
 
@@ -18,7 +18,7 @@ const TIMING: Timing = Timing {
 
 struct Fixture {
     store: crate::shell::test_store::TestStore,
-    tower: Tower,
+    tower: Core,
 }
 
 fn fixture() -> Fixture {

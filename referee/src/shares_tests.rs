@@ -10,13 +10,13 @@ use vigie_wire::limits::Shares;
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, AuditRecord, Caller};
 
 use crate::core::handlers::host_labels::new_host;
-use crate::core::state::Tower;
+use crate::core::state::Core;
 use crate::core::turn::Turn;
 use crate::shell::store::Store;
 
 struct Fixture {
     store: crate::shell::test_store::TestStore,
-    tower: Tower,
+    tower: Core,
 }
 
 fn fixture(limits: Shares) -> Fixture {

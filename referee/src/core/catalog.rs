@@ -507,6 +507,44 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// The catalog's text of `app/environment` in `version`, for a deploy
+    /// of the tenant's (`DeployCall::StartVersion`, `app_deploys.rs`).
+    pub fn app_environment(
+        &self,
+        tenant: &str,
+        app: &str,
+        environment: &str,
+        version: &str,
+    ) -> Result<String, ApiFault> {
+        let key = (tenant.to_owned(), app.to_owned(), version.to_owned());
+        let rec = self.apps.get(&key).ok_or_else(|| {
+            ApiFault::new(
+                ApiFaultKind::NotFound,
+                format!("no version {version} of application {app} in the catalog (`vigie apps show {app}`)"),
+            )
+        })?;
+        rec.spec
+            .environments
+            .get(environment)
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<&str> = rec.spec.environments.keys().map(String::as_str).collect();
+                ApiFault::new(
+                    ApiFaultKind::NotFound,
+                    format!(
+                        "version {version} of {app} has no environment {environment} (it has: {})",
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                )
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,10 +53,6 @@ pub enum Input<'a> {
     },
 }
 
-/// The name the concern modules still use for [`Core`] (their `impl`
-/// blocks move into sub-states one by one).
-pub type Tower = Core;
-
 pub struct Core {
     /// Every known host and its liveness (`hosts.rs`).
     hosts: Hosts,

@@ -85,10 +85,11 @@ pub fn api(
         | ApiCall::OperatorRevoke { .. }
         | ApiCall::OperatorGrant { .. }
         | ApiCall::OperatorUngrant { .. }) => operator_api(core, caller, c, turn),
-        ApiCall::Deploy(call) => core.deploy_call(caller, call, db, turn),
-        ApiCall::Catalog(vigie_wire::catalog::CatalogCall::AppRemove { name, version }) => core
-            .app_remove(caller, &name, &version, db, turn)
-            .map(ApiAnswer::Catalog),
+        ApiCall::Deploy(call) => super::deployments::deploy_call(core, caller, call, db, turn),
+        ApiCall::Catalog(vigie_wire::catalog::CatalogCall::AppRemove { name, version }) => {
+            super::app_deploys::app_remove(core, caller, &name, &version, db, turn)
+                .map(ApiAnswer::Catalog)
+        }
         ApiCall::Catalog(c) => super::catalog_calls::catalog_call(core, caller, c, db, now, turn),
         ApiCall::HostMetrics { host } => observe::host_metrics(core, caller, host, now),
         // Answered later, by the server loop (`observe.rs`).

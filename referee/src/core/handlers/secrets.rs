@@ -181,7 +181,7 @@ fn secret_set(
     core.audit_host(turn, caller, "", AuditAction::SecretSet, summary);
     let (restart, note) = match restart {
         Rotation::Restart(start, deployer) => {
-            match core.start_rollout(&deployer, start, db, turn)? {
+            match super::rollouts::start_rollout(core, &deployer, start, db, turn)? {
                 DeployAnswer::Started { id } => (Some(id), None),
                 _ => (None, None),
             }
