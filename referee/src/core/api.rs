@@ -8,7 +8,7 @@ use vigie_changes::Selector;
 use vigie_wire::change::ChangeSpec;
 use vigie_wire::tower::{
     ApiAnswer, ApiCall, ApiFault, ApiFaultKind, AuditRecord, Caller, ChangeState, ChangeView,
-    HostView, Labels, Origin, StepView, Waiting,
+    HostView, Labels, StepView, Waiting,
 };
 
 use crate::core::audit::AuditAction;
@@ -309,15 +309,7 @@ impl Tower {
         query: &AuditQuery,
         records: Vec<AuditRecord>,
     ) -> Vec<AuditRecord> {
-        let mine = crate::core::audit_read::visible(self, caller, records);
-        let mut v = query.select(mine);
-        if caller.origin != Origin::Tower {
-            // The chain's own numbers count every tenant's records.
-            for r in &mut v {
-                r.seq = 0;
-            }
-        }
-        v
+        crate::core::audit_read::Sight::of(self, caller).answer(query, records)
     }
 
     pub(crate) fn submit(
