@@ -1,7 +1,7 @@
 //! The plug's logic, independent of sockets: orders in, events out through
 //! a sink, the journal written before anything is sent or touched.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,6 +12,10 @@ use vigie_wire::change::{Action, ChangeSpec, StepResult};
 use vigie_wire::tower::{ChangeId, HostId, Labels, Order, Outcome, PlugEvent, Report, ReportKind};
 
 use crate::error::PlugError;
+
+mod compact;
+#[cfg(test)]
+pub(crate) use compact::COMPACT_EVERY;
 use crate::journal::{Journal, JournalRecord};
 
 /// Where a plug's events go (a PUSH socket, or a test's vector).
@@ -35,8 +39,17 @@ pub struct Plug {
     make_stash: bool,
     next_seq: u64,
     outbox: VecDeque<Report>,
-    /// Every change this plug ever accepted: an order for one is a replay.
+    /// Every change this plug accepted since the journal's last
+    /// compaction (and those of an old journal it could not fold): an
+    /// order for one is a replay.
     seen: HashSet<ChangeId>,
+    /// The compaction's fold: an order of the referee's sequence up to
+    /// this one is a replay (`compact.rs`).
+    seen_below: u64,
+    /// The sequence of each change in `seen` accepted with one.
+    seqs: HashMap<ChangeId, u64>,
+    /// Changes ended since the journal's last compaction.
+    ended: usize,
     busy: Option<ChangeId>,
     last_resend: Option<Instant>,
     /// This journal's incarnation (set by `recover`).
@@ -123,6 +136,9 @@ impl Plug {
             next_seq: 1,
             outbox: VecDeque::new(),
             seen: HashSet::new(),
+            seen_below: 0,
+            seqs: HashMap::new(),
+            ended: 0,
             busy: None,
             last_resend: None,
             incarnation: 0,
@@ -252,6 +268,7 @@ impl Plug {
         self.next_seq = 1;
         self.outbox.clear();
         self.seen.clear();
+        self.seqs.clear();
         self.busy = None;
         self.last_resend = None;
         if let Err(e) = self.recover(out) {
@@ -292,6 +309,21 @@ impl Plug {
                     self.seen.insert(change.clone());
                     order.push(change.clone());
                     changes.entry(change).or_default().spec = Some(spec);
+                }
+                JournalRecord::OrderAt { change, seq, spec } => {
+                    self.seen.insert(change.clone());
+                    self.seqs.insert(change.clone(), seq);
+                    order.push(change.clone());
+                    changes.entry(change).or_default().spec = Some(spec);
+                }
+                JournalRecord::Seen {
+                    below,
+                    changes: folded,
+                    next_seq,
+                } => {
+                    self.seen_below = self.seen_below.max(below);
+                    self.seen.extend(folded);
+                    self.next_seq = self.next_seq.max(next_seq);
                 }
                 JournalRecord::Report(r) => {
                     self.next_seq = self.next_seq.max(r.seq + 1);
@@ -421,6 +453,10 @@ impl Plug {
                 self.stall(&e);
                 Ok(())
             }
+            Ok(()) => {
+                self.maybe_compact();
+                Ok(())
+            }
             r => r,
         }
     }
@@ -442,7 +478,7 @@ impl Plug {
             tracing::warn!(event = "order_refused", host = %self.host, reason = "bad_change_id");
             return false;
         }
-        if self.seen.contains(&order.change) {
+        if self.seen.contains(&order.change) || order.seq <= self.seen_below {
             tracing::info!(event = "order_refused", host = %self.host, change = %order.change, reason = "replay");
             return false;
         }
@@ -455,8 +491,10 @@ impl Plug {
         }
         let (change, spec) = (order.change, order.spec);
         self.seen.insert(change.clone());
-        let rec = JournalRecord::Order {
+        self.seqs.insert(change.clone(), order.seq);
+        let rec = JournalRecord::OrderAt {
             change: change.clone(),
+            seq: order.seq,
             spec: spec.clone(),
         };
         self.journal.append(&rec, true)?;
@@ -575,6 +613,7 @@ impl Plug {
 
     fn end(&mut self, change: &str) {
         self.busy = None;
+        self.ended += 1;
         // The stash is only needed until the change is final (journaled above).
         let dir = self.stash.join(change);
         if self.make_stash && dir.exists() {

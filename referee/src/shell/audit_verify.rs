@@ -108,9 +108,14 @@ impl Verifier {
 /// Answers one job on the reader's thread and hands the reply to the loop.
 fn answer(db: &dyn Store, out: &zmq::Socket, job: Job) {
     let t0 = std::time::Instant::now();
-    let (what, body) = match &job.work {
-        Work::Verify { tenant } => ("verify", verify(db, tenant)),
-        Work::List { sight, call } => ("list", crate::shell::audit_list::list(db, sight, call)),
+    let what = match &job.work {
+        Work::Verify { .. } => "verify",
+        Work::List { .. } => "list",
+    };
+    tracing::info!(event = "audit_reading", id = job.id, what);
+    let body = match &job.work {
+        Work::Verify { tenant } => verify(db, tenant),
+        Work::List { sight, call } => crate::shell::audit_list::list(db, sight, call),
     };
     tracing::info!(
         event = "audit_read",
