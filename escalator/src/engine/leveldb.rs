@@ -144,6 +144,15 @@ impl LevelDbEngine {
         self.mutate(|o| o.db.write(wb, false).map_err(ldb))
     }
 
+    /// Compacts every key (keys up to 64 bytes of 0xff) down the levels
+    /// now: rusty-leveldb has no background thread, it compacts inside the
+    /// write or the read that triggers it, so a bulk load leaves that work
+    /// to the reads that follow (`vigie bench history --compact`).
+    pub fn compact_all(&mut self) -> Result<(), EngineError> {
+        self.apply_staged()?;
+        self.mutate(|o| o.db.compact_range(b"", &[0xff; 64]).map_err(ldb))
+    }
+
     /// Flushes LevelDB's buffers and closes the database.
     pub fn close(mut self) -> Result<(), EngineError> {
         self.apply_staged()?;
