@@ -118,6 +118,25 @@ struct Progress {
     finished: bool,
 }
 
+impl Progress {
+    /// What a journaled report says of its change.
+    fn note(&mut self, kind: &ReportKind) {
+        match kind {
+            ReportKind::StepStarted { step } => {
+                self.started.insert(*step);
+            }
+            ReportKind::StepFinished { step, result } if !result.ok => {
+                self.failed.insert(*step);
+            }
+            ReportKind::UndoFinished { step, .. } => {
+                self.undone.insert(*step);
+            }
+            ReportKind::Finished { .. } => self.finished = true,
+            _ => {}
+        }
+    }
+}
+
 impl Plug {
     pub fn new(
         host: &str,
@@ -311,38 +330,21 @@ impl Plug {
                     changes.entry(change).or_default().spec = Some(spec);
                 }
                 JournalRecord::OrderAt { change, seq, spec } => {
-                    self.seen.insert(change.clone());
                     self.seqs.insert(change.clone(), seq);
+                    self.seen.insert(change.clone());
                     order.push(change.clone());
                     changes.entry(change).or_default().spec = Some(spec);
                 }
-                JournalRecord::Seen {
-                    below,
-                    changes: folded,
-                    next_seq,
-                } => {
-                    self.seen_below = self.seen_below.max(below);
-                    self.seen.extend(folded);
-                    self.next_seq = self.next_seq.max(next_seq);
-                }
                 JournalRecord::Report(r) => {
                     self.next_seq = self.next_seq.max(r.seq + 1);
-                    let p = changes.entry(r.change.clone()).or_default();
-                    match &r.kind {
-                        ReportKind::StepStarted { step } => {
-                            p.started.insert(*step);
-                        }
-                        ReportKind::StepFinished { step, result } if !result.ok => {
-                            p.failed.insert(*step);
-                        }
-                        ReportKind::UndoFinished { step, .. } => {
-                            p.undone.insert(*step);
-                        }
-                        ReportKind::Finished { .. } => p.finished = true,
-                        _ => {}
-                    }
+                    changes.entry(r.change.clone()).or_default().note(&r.kind);
                     self.outbox.push_back(r);
                 }
+                JournalRecord::Seen {
+                    below,
+                    changes,
+                    next_seq,
+                } => self.fold_seen(below, changes, next_seq),
                 JournalRecord::Acked { upto } => acked = acked.max(upto),
             }
         }
@@ -485,20 +487,27 @@ impl Plug {
         true
     }
 
+    /// Journals an accepted order (with its sequence, for the journal's
+    /// compaction); from here it is a replay if sent again.
+    fn accept(&mut self, change: &str, seq: u64, spec: &ChangeSpec) -> Result<(), PlugError> {
+        self.seen.insert(change.to_owned());
+        self.seqs.insert(change.to_owned(), seq);
+        let rec = JournalRecord::OrderAt {
+            change: change.to_owned(),
+            seq,
+            spec: spec.clone(),
+        };
+        self.journal.append(&rec, true)?;
+        self.busy = Some(change.to_owned());
+        Ok(())
+    }
+
     fn run_order(&mut self, order: Order, out: Sink) -> Result<(), PlugError> {
         if !self.admits(&order) {
             return Ok(());
         }
         let (change, spec) = (order.change, order.spec);
-        self.seen.insert(change.clone());
-        self.seqs.insert(change.clone(), order.seq);
-        let rec = JournalRecord::OrderAt {
-            change: change.clone(),
-            seq: order.seq,
-            spec: spec.clone(),
-        };
-        self.journal.append(&rec, true)?;
-        self.busy = Some(change.clone());
+        self.accept(&change, order.seq, &spec)?;
         self.report(&change, ReportKind::Accepted, out)?;
         let mut done = Vec::new();
         let mut failed = None;

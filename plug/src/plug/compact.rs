@@ -35,6 +35,13 @@ impl Plug {
         }
     }
 
+    /// A `Seen` record replayed: the changes it folded are replays.
+    pub(super) fn fold_seen(&mut self, below: u64, changes: Vec<String>, next_seq: u64) {
+        self.seen_below = self.seen_below.max(below);
+        self.seen.extend(changes);
+        self.next_seq = self.next_seq.max(next_seq);
+    }
+
     fn compact(&mut self) -> Result<(), crate::PlugError> {
         let mut below = self.seen_below;
         let mut unnumbered: Vec<_> = Vec::new();
