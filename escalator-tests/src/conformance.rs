@@ -198,8 +198,16 @@ pub fn reverse_pages(e: &mut dyn Engine) {
             model.insert(k, b"new".to_vec());
         }
     }
-    let want: Vec<_> = model.iter().rev().map(|(k, v)| (k.clone(), v.clone())).collect();
-    assert_eq!(page_back(e, 7), want, "reverse pages, nothing past the range");
+    let want: Vec<_> = model
+        .iter()
+        .rev()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert_eq!(
+        page_back(e, 7),
+        want,
+        "reverse pages, nothing past the range"
+    );
     e.write(&[put(b"s", b"past"), put(b"z", b"past")]).unwrap();
     assert_eq!(page_back(e, 7), want, "reverse pages, keys past the range");
     assert_eq!(page_back(e, 1), want, "reverse pages of one");
@@ -208,7 +216,12 @@ pub fn reverse_pages(e: &mut dyn Engine) {
         bytes: 200,
     };
     let r = between(b"r", Some(b"s"));
-    let got: Vec<_> = e.scan(&r, true, bytes, false).unwrap().into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect();
+    let got: Vec<_> = e
+        .scan(&r, true, bytes, false)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect();
     let mut sum = 0;
     let fits = want.iter().take_while(|(k, v)| {
         let under = sum < 200;
@@ -227,8 +240,14 @@ fn page_back(e: &mut dyn Engine, n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut upper = b"s".to_vec();
     let mut out = Vec::new();
     loop {
-        let page = e.scan(&between(b"r", Some(&upper)), true, limit, false).unwrap();
-        assert!(page.len() <= n, "a page of {} over a limit of {n}", page.len());
+        let page = e
+            .scan(&between(b"r", Some(&upper)), true, limit, false)
+            .unwrap();
+        assert!(
+            page.len() <= n,
+            "a page of {} over a limit of {n}",
+            page.len()
+        );
         let Some((last, _)) = page.last() else {
             return out;
         };

@@ -92,9 +92,17 @@ fn leveldb_reverse_page_costs_its_page() -> anyhow::Result<()> {
     let before = e.entries_visited();
     let got = e.scan(&audit, true, page, true)?;
     let visited = e.entries_visited() - before;
-    let keys: Vec<_> = got.iter().map(|(k, _)| String::from_utf8_lossy(k).into_owned()).collect();
-    let want: Vec<_> = (0..10u32).map(|j| format!("audit/{:08}", 39_999 - 2 * j)).collect();
+    let keys: Vec<_> = got
+        .iter()
+        .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    let want: Vec<_> = (0..10u32)
+        .map(|j| format!("audit/{:08}", 39_999 - 2 * j))
+        .collect();
     assert_eq!(keys, want, "the newest live keys, newest first");
-    assert!(visited < 1_000, "a reverse page of 10 stepped over {visited} entries");
+    assert!(
+        visited < 1_000,
+        "a reverse page of 10 stepped over {visited} entries"
+    );
     Ok(())
 }

@@ -14,9 +14,9 @@ use vigie_wire::tower::{ChangeId, HostId, Labels, Order, Outcome, PlugEvent, Rep
 use crate::error::PlugError;
 
 mod compact;
+use crate::journal::{Journal, JournalRecord};
 #[cfg(test)]
 pub(crate) use compact::COMPACT_EVERY;
-use crate::journal::{Journal, JournalRecord};
 
 /// Where a plug's events go (a PUSH socket, or a test's vector).
 pub type Sink<'a> = &'a mut dyn FnMut(PlugEvent);

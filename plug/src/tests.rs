@@ -597,7 +597,13 @@ fn a_compacted_journal_stays_small_and_still_refuses_a_replay() {
     let rec = Recorder::default();
     let open = || {
         let j = crate::journal::FileJournal::open(&path).unwrap();
-        Plug::new("h", Default::default(), Box::new(rec.clone()), Box::new(j), dir.path())
+        Plug::new(
+            "h",
+            Default::default(),
+            Box::new(rec.clone()),
+            Box::new(j),
+            dir.path(),
+        )
     };
     let numbered = |seq: u64| {
         let mut o = order(&format!("c{seq}"), vec![run("ok")]);
@@ -647,7 +653,8 @@ fn a_compacted_journal_stays_small_and_still_refuses_a_replay() {
     p.on_order(numbered(changes), &mut |e| out.push(e)).unwrap();
     assert!(out.is_empty(), "after a restart too: {out:?}");
     assert_eq!(applied(&rec), changes as usize, "nothing ran again");
-    p.on_order(numbered(changes + 1), &mut |e| out.push(e)).unwrap();
+    p.on_order(numbered(changes + 1), &mut |e| out.push(e))
+        .unwrap();
     assert_eq!(applied(&rec), changes as usize + 1, "a new change runs");
     let seqs: Vec<u64> = out
         .iter()

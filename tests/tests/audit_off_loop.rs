@@ -61,7 +61,10 @@ fn seed(tower: &Launcher) -> anyhow::Result<()> {
             std::mem::replace(&mut batch, db.batch()).write()?;
         }
     }
-    batch.put(b"audit/head", format!("{} seeded", last + SEEDED).as_bytes());
+    batch.put(
+        b"audit/head",
+        format!("{} seeded", last + SEEDED).as_bytes(),
+    );
     batch.put(tenant_key, &(mine + SEEDED).to_be_bytes());
     batch.write()?;
     tower.kill_child("referee")
@@ -85,9 +88,11 @@ fn a_dispatch_does_not_wait_behind_an_audit_that_reads_the_whole_chain() -> anyh
             }),
         })?)
     });
-    let reading = tower.events().wait_n("audit_reading", 1, Duration::from_secs(60), |e| {
-        e.name == "audit_reading" && e.str("what") == Some("list")
-    })?;
+    let reading = tower
+        .events()
+        .wait_n("audit_reading", 1, Duration::from_secs(60), |e| {
+            e.name == "audit_reading" && e.str("what") == Some("list")
+        })?;
     let spec = vigie_changes::parse_change("t.yml", "title: t\nsteps:\n  - run: true\n")?;
     let v = tower.api()?.changes(ApiCall::Submit {
         spec,
@@ -95,10 +100,14 @@ fn a_dispatch_does_not_wait_behind_an_audit_that_reads_the_whole_chain() -> anyh
     })?;
     anyhow::ensure!(v.len() == 1, "one change: {v:?}");
     let finished = tower.until_changes_finished(1, Duration::from_secs(120))?;
-    let read = tower.events().wait_n("audit_read", 1, Duration::from_secs(600), |e| {
-        e.name == "audit_read" && e.str("what") == Some("list")
-    })?;
-    let answer = audit.join().map_err(|_| anyhow::anyhow!("audit thread"))??;
+    let read = tower
+        .events()
+        .wait_n("audit_read", 1, Duration::from_secs(600), |e| {
+            e.name == "audit_read" && e.str("what") == Some("list")
+        })?;
+    let answer = audit
+        .join()
+        .map_err(|_| anyhow::anyhow!("audit thread"))??;
     anyhow::ensure!(
         matches!(&answer, ApiAnswer::Audit(v) if v.is_empty()),
         "nobody's records: {answer:?}"

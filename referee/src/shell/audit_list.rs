@@ -42,7 +42,9 @@ pub fn list(db: &dyn Store, sight: &Sight, call: &ApiCall) -> Result<ApiAnswer, 
         c => {
             let query = AuditQuery::of(c)
                 .ok_or_else(|| ApiFault::new(ApiFaultKind::Invalid, "not an audit call"))?;
-            Ok(ApiAnswer::Audit(sight.answer(&query, newest(db, sight, &query)?)))
+            Ok(ApiAnswer::Audit(
+                sight.answer(&query, newest(db, sight, &query)?),
+            ))
         }
     }
 }
@@ -51,9 +53,11 @@ pub fn list(db: &dyn Store, sight: &Sight, call: &ApiCall) -> Result<ApiAnswer, 
 /// query's answer or the chain's start is reached.
 fn newest(db: &dyn Store, sight: &Sight, query: &AuditQuery) -> Result<Vec<AuditRecord>, ApiFault> {
     let last = match db.get(audit::HEAD_KEY).map_err(storage)? {
-        Some(v) => AuditChain::decode_head(&v)
-            .ok_or_else(|| tampered("the audit head is unreadable"))?
-            .last_seq,
+        Some(v) => {
+            AuditChain::decode_head(&v)
+                .ok_or_else(|| tampered("the audit head is unreadable"))?
+                .last_seq
+        }
         None => 0,
     };
     let mut pages: Vec<Vec<AuditRecord>> = Vec::new();
@@ -82,7 +86,10 @@ fn whole(db: &dyn Store, sight: &Sight, call: &ApiCall) -> Result<Vec<AuditRecor
         ..
     } = call
     else {
-        return Err(ApiFault::new(ApiFaultKind::Invalid, "only a list call is paged"));
+        return Err(ApiFault::new(
+            ApiFaultKind::Invalid,
+            "only a list call is paged",
+        ));
     };
     let query = AuditQuery {
         host: host.clone(),

@@ -308,9 +308,19 @@ fn drain_api(
             }) if s.verifier.ask(ident.clone(), id, &caller) => {}
             Ok(req) if crate::shell::audit_list::off_loop(&req.call) => {
                 let sight = crate::core::audit_read::Sight::of(tower, &req.caller);
-                let ApiRequest { id, caller, call, idem } = req;
+                let ApiRequest {
+                    id,
+                    caller,
+                    call,
+                    idem,
+                } = req;
                 if let Err((ident, call)) = s.verifier.ask_list(ident, id, sight, call) {
-                    let req = ApiRequest { id, caller, call, idem };
+                    let req = ApiRequest {
+                        id,
+                        caller,
+                        call,
+                        idem,
+                    };
                     in_loop(tower, db, ident, req, now, turn);
                 }
             }
