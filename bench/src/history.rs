@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::escalator::free_port;
-use crate::history_probe::{compact_all, recent_reads, sample, slow_line, tables, Reads, Sample};
+use crate::history_probe::{
+    compact_all, ended, recent_reads, sample, slow_line, tables, waited_ms, Reads, Sample,
+};
 use anyhow::Context;
 use vigie_client::ApiClient;
 use vigie_escalator::{Database, LocalServer};
@@ -37,7 +39,9 @@ struct Figures {
     audit_p50: Duration,
     audit_p99: Duration,
     restart: Duration,
-    /// Each `status` and `audit` sample, with whether LevelDB compacted.
+    /// Each dispatch, `status` and `audit` sample, with whether LevelDB
+    /// compacted meanwhile.
+    dispatch_samples: Vec<Sample>,
     status_samples: Vec<Sample>,
     audit_samples: Vec<Sample>,
     /// Whether LevelDB compacted during the restart's start-up.
@@ -109,6 +113,10 @@ pub fn run(history: u64, samples: usize, settle: Settle) -> anyhow::Result<std::
 /// The measurements behind a tower's figures.
 fn explain(name: &str, f: &Figures) {
     let over = Duration::from_millis(20);
+    println!(
+        "{name}: {}",
+        slow_line("dispatch", &f.dispatch_samples, over)
+    );
     println!("{name}: {}", slow_line("status", &f.status_samples, over));
     println!("{name}: {}", slow_line("audit", &f.audit_samples, over));
     let r = &f.recent;
@@ -359,6 +367,8 @@ fn figures(
     let mut to_order = Vec::new();
     for i in 0..samples {
         let host = format!("sim-{}", 1 + i % HOSTS);
+        let before = tables(db_dir);
+        let wait0 = waited_ms();
         let t0 = Instant::now();
         let v = client.changes(ApiCall::Submit {
             spec: spec.clone(),
@@ -375,6 +385,7 @@ fn figures(
             }
         }
         to_order.push(t0.elapsed());
+        f.dispatch_samples.push(ended(db_dir, t0, &before, wait0));
         first.get_or_insert(id);
         // The host runs one change at a time: let this one end.
         std::thread::sleep(Duration::from_millis(20));

@@ -29,6 +29,25 @@ pub fn tables(db_dir: &Path) -> BTreeSet<String> {
 pub struct Sample {
     pub took: Duration,
     pub compacted: bool,
+    /// How long this process's threads (escalator, referee, plugs, the
+    /// bench) waited for a CPU meanwhile, runnable but not running, in
+    /// ms: what the machine's other work held them back.
+    pub waited_ms: u64,
+}
+
+/// This process's threads' total wait for a CPU so far, in ms.
+pub fn waited_ms() -> u64 {
+    crate::tower::sched_ms(std::process::id())[1]
+}
+
+/// Times a sample that started at `t0`, with `before` the tables and
+/// `wait0` the wait then.
+pub fn ended(db_dir: &Path, t0: Instant, before: &BTreeSet<String>, wait0: u64) -> Sample {
+    Sample {
+        took: t0.elapsed(),
+        compacted: tables(db_dir) != *before,
+        waited_ms: waited_ms().saturating_sub(wait0),
+    }
 }
 
 /// Runs `f`, timed, watching `db_dir`'s tables.
@@ -37,25 +56,29 @@ pub fn sample<T>(
     f: impl FnOnce() -> anyhow::Result<T>,
 ) -> anyhow::Result<(T, Sample)> {
     let before = tables(db_dir);
+    let wait0 = waited_ms();
     let t0 = Instant::now();
     let v = f()?;
-    let took = t0.elapsed();
-    let compacted = tables(db_dir) != before;
-    Ok((v, Sample { took, compacted }))
+    Ok((v, ended(db_dir, t0, &before, wait0)))
 }
 
 /// One line on the slow samples of a figure: how many, and how many ran
 /// while LevelDB compacted.
 pub fn slow_line(name: &str, samples: &[Sample], over: Duration) -> String {
-    let slow: Vec<&Sample> = samples.iter().filter(|s| s.took > over).collect();
-    let during = slow.iter().filter(|s| s.compacted).count();
+    let slow: Vec<(usize, u64)> = (0..samples.len())
+        .filter(|i| samples[*i].took > over)
+        .map(|i| (i, samples[i].waited_ms))
+        .collect();
+    let during = slow.iter().filter(|(i, _)| samples[*i].compacted).count();
     let all_during = samples.iter().filter(|s| s.compacted).count();
     let worst = samples.iter().map(|s| s.took).max().unwrap_or_default();
     format!(
-        "{name}: {} of {} samples over {over:?} ({during} of them while LevelDB compacted); \
-         LevelDB compacted during {all_during} samples; worst {worst:.2?}",
+        "{name}: {} of {} samples over {over:?} ((sample, ms its threads waited for a CPU): \
+         {:?}; {during} of them while LevelDB compacted); LevelDB compacted during \
+         {all_during} samples; worst {worst:.2?}",
         slow.len(),
-        samples.len()
+        samples.len(),
+        &slow[..slow.len().min(12)]
     )
 }
 
