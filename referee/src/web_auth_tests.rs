@@ -5,7 +5,7 @@
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFaultKind, Caller, Origin, Scope};
 use vigie_wire::web::{CredentialKind, WebAnswer, WebCall};
 
-use crate::core::state::Tower;
+use crate::core::state::Core;
 use crate::core::turn::Turn;
 
 fn admin() -> Caller {
@@ -25,7 +25,7 @@ fn tower_caller() -> Caller {
 
 struct F {
     store: crate::shell::test_store::TestStore,
-    tower: Tower,
+    tower: Core,
 }
 
 impl F {
@@ -33,7 +33,12 @@ impl F {
         let store = crate::shell::test_store::store();
         let mut tower = store.tower();
         let mut t = Turn::started();
-        assert!(tower.bootstrap_admin(&"a".repeat(40), &mut t).unwrap());
+        assert!(crate::core::handlers::operators::bootstrap_admin(
+            &mut tower,
+            &"a".repeat(40),
+            &mut t
+        )
+        .unwrap());
         store.commit(&mut tower, &mut t);
         F { store, tower }
     }
@@ -159,7 +164,7 @@ fn a_revoked_token_or_a_rotated_key_holds_nothing() {
             label: String::new(),
         },
     );
-    f.tower.operators[0].public = "b".repeat(40);
+    f.tower.access_mut().operators_mut()[0].public = "b".repeat(40);
     assert_eq!(
         f.one(tower_caller(), auth(&other)),
         Err(ApiFaultKind::Forbidden)

@@ -14,7 +14,7 @@ use crate::core::audit_query::AuditQuery;
 use crate::core::codec::decode;
 use crate::core::codec::Entry;
 use crate::core::scope::Visible;
-use crate::core::state::Tower;
+use crate::core::state::Core;
 
 /// Records in the newest page; each page back is twice the one after it.
 const FIRST: u64 = 256;
@@ -53,10 +53,10 @@ pub struct Sight {
 }
 
 impl Sight {
-    pub fn of(tower: &Tower, caller: &Caller) -> Self {
+    pub fn of(core: &Core, caller: &Caller) -> Self {
         let vis = Visible::of(caller);
-        let known = tower
-            .hosts
+        let known = core
+            .hosts()
             .iter()
             .map(|(id, h)| (id.clone(), vis.host(&h.rec.tenant, id, &h.rec.labels)))
             .collect();

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use crate::core::fetch::reads;
 use crate::core::fetched::{Fetched, Read};
-use crate::core::state::Tower;
+use crate::core::state::Core;
 use crate::core::turn::Turn;
 use crate::shell::store::Store;
 
@@ -58,7 +58,7 @@ fn read(fetched: &mut Fetched, store: &dyn Store, keys: Option<&Path>, read: Rea
 
 /// Reads what `call` needs of history, until nothing new is named.
 pub fn fetch(
-    tower: &Tower,
+    tower: &Core,
     store: &dyn Store,
     caller: &Caller,
     call: &ApiCall,
@@ -74,7 +74,7 @@ pub fn fetch(
             return fetched;
         }
         for r in new {
-            read(&mut fetched, store, tower.catalog.ssh_keys.as_deref(), r);
+            read(&mut fetched, store, tower.catalog().ssh_keys(), r);
         }
     }
 }
@@ -82,7 +82,7 @@ pub fn fetch(
 /// Reads what `call` needs, then answers it (once per idempotency key).
 #[cfg(test)]
 pub fn answer(
-    tower: &mut Tower,
+    tower: &mut Core,
     store: &dyn Store,
     caller: &Caller,
     call: ApiCall,
@@ -91,14 +91,14 @@ pub fn answer(
     turn: &mut Turn,
 ) -> Result<ApiAnswer, ApiFault> {
     let fetched = fetch(tower, store, caller, &call, idem.as_ref());
-    tower.idempotent(caller, call, idem, &fetched, now, turn)
+    crate::core::handlers::replay::idempotent(tower, caller, call, idem, &fetched, now, turn)
 }
 
 /// The caller a logs call goes on as (`core/app_scope.rs`): the
 /// tenant's deployments are read only for a caller with an application
 /// scope.
 pub fn logs_caller(
-    tower: &mut Tower,
+    tower: &mut Core,
     store: &dyn Store,
     caller: Caller,
     query: &vigie_wire::observe::LogsQuery,
@@ -116,13 +116,13 @@ pub fn logs_caller(
             }
         }
     }
-    tower.app_logs_caller(caller, query, &deployments, turn)
+    crate::core::handlers::app_scope::app_logs_caller(tower, caller, query, &deployments, turn)
 }
 
 /// A call without an idempotency key, its history read first (tests).
 #[cfg(test)]
 pub fn api(
-    tower: &mut Tower,
+    tower: &mut Core,
     caller: &Caller,
     call: ApiCall,
     store: &dyn Store,

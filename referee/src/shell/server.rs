@@ -14,7 +14,7 @@ use vigie_wire::tower::{
 };
 
 use crate::core::model::DB;
-use crate::core::state::{Input, Timing, Tower};
+use crate::core::state::{Core, Input, Timing};
 use crate::core::turn::Turn;
 use crate::error::RefereeError;
 use crate::shell::clock::now_ms;
@@ -108,9 +108,9 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
     };
     let mut tower = crate::shell::load::tower(&db, timing)?;
     tower.with_setup(cfg.label_rules.clone(), cfg.limits.clone());
-    tower.catalog.ssh_keys = cfg.ssh_keys.clone();
+    tower.catalog_mut().set_ssh_keys(cfg.ssh_keys.clone());
     crate::shell::vault_files::configure(
-        &mut tower.secrets,
+        tower.secrets_mut(),
         cfg.secrets_key.as_deref(),
         &cfg.seal_keys,
     )?;
@@ -159,7 +159,7 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
 /// at the first start, the setup's hosts.
 fn first_turn(
     cfg: &RefereeConfig,
-    tower: &mut Tower,
+    tower: &mut Core,
     db: &dyn Store,
     s: &Sockets,
 ) -> Result<(), RefereeError> {
@@ -167,12 +167,11 @@ fn first_turn(
     // find the admin in the registry it loads, and plugs their labels.
     let mut turn = Turn::at(now_ms());
     let made = match &cfg.admin_key {
-        Some(public) => tower
-            .bootstrap_admin(public, &mut turn)
+        Some(public) => crate::core::handlers::operators::bootstrap_admin(tower, public, &mut turn)
             .map_err(RefereeError::Admin)?,
         None => false,
     };
-    tower.apply_setup_hosts(&cfg.setup_hosts, &mut turn);
+    crate::core::handlers::setup_hosts::apply_setup_hosts(tower, &cfg.setup_hosts, &mut turn);
     tower.finish_turn(&mut turn);
     commit(db, &mut turn)?;
     release(s, turn)?;
@@ -187,9 +186,9 @@ fn first_turn(
         api = cfg.api,
         events = cfg.events,
         orders = cfg.orders,
-        hosts = tower.hosts.len(),
-        pending = tower.queues.pending(),
-        next_seq = tower.queues.next_seq(),
+        hosts = tower.hosts().len(),
+        pending = tower.queues().pending(),
+        next_seq = tower.queues().next_seq(),
     );
     Ok(())
 }
@@ -198,7 +197,7 @@ fn first_turn(
 /// the turn's writes stored, then what it produced sent.
 fn one_turn(
     s: &Sockets,
-    tower: &mut Tower,
+    tower: &mut Core,
     db: &dyn Store,
     last_tick: &mut Instant,
 ) -> Result<(), RefereeError> {
@@ -210,7 +209,7 @@ fn one_turn(
         turn.now_ms = now_ms();
         // Events left unread may hold the beats a host is judged by.
         let judge = events < DRAIN_CAP && !turn.full();
-        tower.handle(Input::Tick { judge }, now, &mut turn);
+        crate::core::handlers::input::handle(tower, Input::Tick { judge }, now, &mut turn);
         *last_tick = now;
     }
     tower.finish_turn(&mut turn);
@@ -259,7 +258,7 @@ fn drain(
 
 fn drain_api(
     s: &Sockets,
-    tower: &mut Tower,
+    tower: &mut Core,
     db: &dyn Store,
     now: Instant,
     turn: &mut Turn,
@@ -292,7 +291,7 @@ fn drain_api(
                             req,
                             fetched: &fetched,
                         };
-                        tower.handle(input, now, turn);
+                        crate::core::handlers::input::handle(tower, input, now, turn);
                     }
                     Err(fault) => {
                         let body = Err(fault);
@@ -335,7 +334,7 @@ fn drain_api(
 
 /// A call decided in the loop, its history read first.
 fn in_loop(
-    tower: &mut Tower,
+    tower: &mut Core,
     db: &dyn Store,
     ident: Vec<u8>,
     req: ApiRequest,
@@ -349,19 +348,19 @@ fn in_loop(
         req,
         fetched: &fetched,
     };
-    tower.handle(input, now, turn);
+    crate::core::handlers::input::handle(tower, input, now, turn);
 }
 
 fn drain_events(
     sock: &zmq::Socket,
-    tower: &mut Tower,
+    tower: &mut Core,
     now: Instant,
     turn: &mut Turn,
 ) -> Result<usize, RefereeError> {
     drain(sock, turn, |parts, turn| {
         let Some(frame) = parts.first() else { return };
         match vigie_wire::decode::<PlugEvent>(frame) {
-            Ok(ev) => tower.handle(Input::Plug(ev), now, turn),
+            Ok(ev) => crate::core::handlers::input::handle(tower, Input::Plug(ev), now, turn),
             Err(e) => tracing::warn!(event = "event_rejected", reason = %e),
         }
     })
