@@ -25,7 +25,10 @@ enum Work {
     /// `audit verify` for a tenant.
     Verify { tenant: String },
     /// An `audit` list (paged or not), seen as `sight` saw it.
-    List { sight: Box<Sight>, call: ApiCall },
+    List {
+        sight: Box<Sight>,
+        call: Box<ApiCall>,
+    },
 }
 
 /// A call to answer: the caller's ROUTER identity, its request id, what
@@ -85,8 +88,8 @@ impl Verifier {
         id: u64,
         sight: Sight,
         call: ApiCall,
-    ) -> Result<(), (Vec<u8>, ApiCall)> {
-        let sight = Box::new(sight);
+    ) -> Result<(), (Vec<u8>, Box<ApiCall>)> {
+        let (sight, call) = (Box::new(sight), Box::new(call));
         match self.send(ident, id, Work::List { sight, call }) {
             Ok(()) => Ok(()),
             Err(Job {
@@ -94,7 +97,7 @@ impl Verifier {
                 work: Work::List { call, .. },
                 ..
             }) => Err((ident, call)),
-            Err(Job { ident, .. }) => Err((ident, ApiCall::AuditVerify)),
+            Err(Job { ident, .. }) => Err((ident, Box::new(ApiCall::AuditVerify))),
         }
     }
 

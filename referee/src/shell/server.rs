@@ -317,7 +317,7 @@ fn drain_api(
                     let req = ApiRequest {
                         id,
                         caller,
-                        call,
+                        call: *call,
                         idem,
                     };
                     in_loop(tower, db, ident, req, now, turn);
