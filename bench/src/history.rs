@@ -12,6 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::escalator::free_port;
+use crate::history_probe::{
+    compact_all, ended, recent_reads, sample, slow_line, tables, waited_ms, Reads, Sample,
+};
 use anyhow::Context;
 use vigie_client::ApiClient;
 use vigie_escalator::{Database, LocalServer};
@@ -36,14 +39,36 @@ struct Figures {
     audit_p50: Duration,
     audit_p99: Duration,
     restart: Duration,
+    /// Each dispatch, `status` and `audit` sample, with whether LevelDB
+    /// compacted meanwhile.
+    dispatch_samples: Vec<Sample>,
+    status_samples: Vec<Sample>,
+    audit_samples: Vec<Sample>,
+    /// Whether LevelDB compacted during the restart's start-up.
+    restart_compacted: bool,
+    /// What a start reads of finished changes, straight from Escalator.
+    recent: Reads,
 }
 
-pub fn run(history: u64, samples: usize) -> anyhow::Result<std::process::ExitCode> {
+/// What to do between the seeding and the referee's start.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Settle {
+    /// Seconds to pause (Escalator idle).
+    pub pause: u64,
+    /// Compact the whole database (Escalator stopped meanwhile).
+    pub compact: bool,
+}
+
+pub fn run(history: u64, samples: usize, settle: Settle) -> anyhow::Result<std::process::ExitCode> {
     let samples = samples.max(1);
-    println!("# vigie bench history --changes {history} --samples {samples}");
+    println!(
+        "# vigie bench history --changes {history} --samples {samples} --pause {}{}",
+        settle.pause,
+        if settle.compact { " --compact" } else { "" }
+    );
     println!("(escalator, referee and {HOSTS} noop plugs on threads of one process, TCP loopback)");
-    let empty = measure(0, samples)?;
-    let seeded = measure(history, samples)?;
+    let empty = measure(0, samples, settle)?;
+    let seeded = measure(history, samples, settle)?;
     println!(
         "{:<36} {:>12} {:>14} {:>8}",
         "figure", "empty", "seeded", "ratio"
@@ -80,7 +105,27 @@ pub fn run(history: u64, samples: usize) -> anyhow::Result<std::process::ExitCod
         empty.restart,
         seeded.restart,
     );
+    explain("empty", &empty);
+    explain("seeded", &seeded);
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The measurements behind a tower's figures.
+fn explain(name: &str, f: &Figures) {
+    let over = Duration::from_millis(20);
+    println!(
+        "{name}: {}",
+        slow_line("dispatch", &f.dispatch_samples, over)
+    );
+    println!("{name}: {}", slow_line("status", &f.status_samples, over));
+    println!("{name}: {}", slow_line("audit", &f.audit_samples, over));
+    let r = &f.recent;
+    println!(
+        "{name}: a start's reads of the last finished changes, straight from Escalator: \
+         done/ scan {:.2?}, {} change records {:.2?} one get each, {:.2?} pipelined; \
+         LevelDB compacted during the restart: {}",
+        r.scanned, r.n, r.gets, r.pipelined, f.restart_compacted
+    );
 }
 
 fn tcp() -> anyhow::Result<String> {
@@ -191,15 +236,18 @@ fn first_answer(client: &mut ApiClient, t0: Instant) -> anyhow::Result<Duration>
     Ok(t0.elapsed())
 }
 
-fn measure(history: u64, samples: usize) -> anyhow::Result<Figures> {
+fn measure(history: u64, samples: usize, settle: Settle) -> anyhow::Result<Figures> {
     let dir = tempfile::Builder::new().prefix("vigie-bench-").tempdir()?;
-    let esc = LocalServer::start(&dir.path().join("escalator"), true)?;
+    let data = dir.path().join("escalator");
+    let db_dir = data.join("db").join("tower");
+    let mut esc = LocalServer::start(&data, true)?;
     if history > 0 {
         let client = vigie_escalator::Client::connect(&esc.endpoint)?;
         // A large batch may wait behind the storage's compactions.
         client.set_timeouts(Duration::from_secs(10), Duration::from_secs(600));
         let db = client.create("tower")?.durable(false);
         seed(&db, history)?;
+        esc = settled(esc, &data, &db_dir, settle)?;
     }
     let (api, events, orders) = (tcp()?, tcp()?, tcp()?);
     let cfg = RefereeConfig::new(&esc.endpoint, &api, &events, &orders);
@@ -224,13 +272,16 @@ fn measure(history: u64, samples: usize) -> anyhow::Result<Figures> {
     };
     let flag = stop_fleet.clone();
     let fleet = std::thread::spawn(move || vigie_plug::run_fleet(fleet_cfg, flag));
-    let result = figures(&mut client, &orders, samples, &mut f);
+    let result = figures(&mut client, &orders, &db_dir, samples, &mut f);
     let restart = result.and_then(|()| {
         referee.stop();
+        f.recent = recent_of(&esc.endpoint)?;
+        let before = tables(&db_dir);
         let t0 = Instant::now();
         let referee = Referee::start(cfg);
         let mut client = ApiClient::direct(&api, &orders, caller)?;
         f.restart = first_answer(&mut client, t0)?;
+        f.restart_compacted = tables(&db_dir) != before;
         referee.stop();
         Ok(())
     });
@@ -241,10 +292,52 @@ fn measure(history: u64, samples: usize) -> anyhow::Result<Figures> {
     Ok(f)
 }
 
+/// What a start reads of finished changes, read straight from Escalator.
+fn recent_of(endpoint: &str) -> anyhow::Result<Reads> {
+    let db = vigie_escalator::Client::connect(endpoint)?.create("tower")?;
+    let next = db
+        .get(b"meta/next_seq")?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map_or(1, u64::from_be_bytes);
+    recent_reads(&db, next, 1_000)
+}
+
+/// The pause and the compaction asked for after the seeding: Escalator
+/// runs again on the same data when it returns.
+fn settled(
+    esc: LocalServer,
+    data: &std::path::Path,
+    db_dir: &std::path::Path,
+    settle: Settle,
+) -> anyhow::Result<LocalServer> {
+    if settle.pause > 0 {
+        let before = tables(db_dir);
+        std::thread::sleep(Duration::from_secs(settle.pause));
+        let changed = tables(db_dir) != before;
+        println!(
+            "paused {}s after seeding: LevelDB's tables changed meanwhile: {changed} ({} tables)",
+            settle.pause,
+            before.len()
+        );
+    }
+    if !settle.compact {
+        return Ok(esc);
+    }
+    drop(esc);
+    let before = tables(db_dir).len();
+    let took = compact_all(db_dir)?;
+    println!(
+        "compacted the seeded database in {took:.2?} ({before} tables before, {} after)",
+        tables(db_dir).len()
+    );
+    Ok(LocalServer::start(data, true)?)
+}
+
 /// Dispatch, status and audit latencies on a started tower.
 fn figures(
     client: &mut ApiClient,
     orders: &str,
+    db_dir: &std::path::Path,
     samples: usize,
     f: &mut Figures,
 ) -> anyhow::Result<()> {
@@ -274,6 +367,8 @@ fn figures(
     let mut to_order = Vec::new();
     for i in 0..samples {
         let host = format!("sim-{}", 1 + i % HOSTS);
+        let before = tables(db_dir);
+        let wait0 = waited_ms();
         let t0 = Instant::now();
         let v = client.changes(ApiCall::Submit {
             spec: spec.clone(),
@@ -290,6 +385,7 @@ fn figures(
             }
         }
         to_order.push(t0.elapsed());
+        f.dispatch_samples.push(ended(db_dir, t0, &before, wait0));
         first.get_or_insert(id);
         // The host runs one change at a time: let this one end.
         std::thread::sleep(Duration::from_millis(20));
@@ -297,13 +393,14 @@ fn figures(
     to_order.sort();
     f.dispatch_p50 = pct(&to_order, 0.5);
     f.dispatch_p99 = pct(&to_order, 0.99);
-    reads(client, first, samples, f)
+    reads(client, first, db_dir, samples, f)
 }
 
 /// `status` of the oldest change and `audit --limit 100`, `samples` each.
 fn reads(
     client: &mut ApiClient,
     first: Option<String>,
+    db_dir: &std::path::Path,
     samples: usize,
     f: &mut Figures,
 ) -> anyhow::Result<()> {
@@ -318,21 +415,25 @@ fn reads(
     let mut status = Vec::new();
     let mut audit = Vec::new();
     for _ in 0..samples {
-        let t0 = Instant::now();
-        let v = client.changes(ApiCall::Status {
-            change: Some(oldest.clone()),
-            limit: 0,
+        let (v, s) = sample(db_dir, || {
+            Ok(client.changes(ApiCall::Status {
+                change: Some(oldest.clone()),
+                limit: 0,
+            })?)
         })?;
-        status.push(t0.elapsed());
+        status.push(s.took);
+        f.status_samples.push(s);
         anyhow::ensure!(v.len() == 1, "status of {oldest}: {v:?}");
-        let t0 = Instant::now();
-        let a = client.call(ApiCall::Audit {
-            host: None,
-            change: None,
-            limit: 100,
-            filter: Box::new(AuditFilter::default()),
+        let (a, s) = sample(db_dir, || {
+            Ok(client.call(ApiCall::Audit {
+                host: None,
+                change: None,
+                limit: 100,
+                filter: Box::new(AuditFilter::default()),
+            })?)
         })?;
-        audit.push(t0.elapsed());
+        audit.push(s.took);
+        f.audit_samples.push(s);
         anyhow::ensure!(
             matches!(&a, ApiAnswer::Audit(v) if !v.is_empty() && v.len() <= 100),
             "audit --limit 100: {a:?}"

@@ -11,6 +11,7 @@ mod catalog;
 mod changes;
 pub mod escalator;
 mod history;
+mod history_probe;
 mod tower;
 
 use std::process::{Command, ExitCode};
@@ -101,6 +102,12 @@ enum What {
         /// Samples of each latency.
         #[arg(long, default_value_t = 200)]
         samples: usize,
+        /// Seconds to pause after seeding, before the referee starts.
+        #[arg(long, default_value_t = 0)]
+        pause: u64,
+        /// Compact the seeded database whole before the referee starts.
+        #[arg(long)]
+        compact: bool,
     },
     /// Change requests: dispatch latency, one-host throughput, fan-out.
     Changes(crate::changes::Args),
@@ -198,7 +205,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             rows,
             allocations,
         } => crate::catalog::run(keys, clients, rows, allocations)?,
-        What::History { changes, samples } => return crate::history::run(changes, samples),
+        What::History {
+            changes,
+            samples,
+            pause,
+            compact,
+        } => {
+            let settle = crate::history::Settle { pause, compact };
+            return crate::history::run(changes, samples, settle);
+        }
         What::Escalator { ops, no_redis } => return escalator(ops, no_redis),
         What::Crashpoints {
             writes,

@@ -46,6 +46,7 @@ pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Engine>) {
     batches_are_atomic_and_ordered(fresh().as_mut());
     scan_edges(fresh().as_mut());
     scan_limits(fresh().as_mut());
+    reverse_pages(fresh().as_mut());
     matches_model(fresh().as_mut(), 0x5eed, 3_000);
 }
 
@@ -169,6 +170,90 @@ pub fn scan_limits(e: &mut dyn Engine) {
         1,
         "at least one"
     );
+}
+
+/// Paging back through a range, a page at a time, after deletes and
+/// overwrites newer than most of the range (in LevelDB: deletion markers in
+/// the memtable over keys in tables): every live key once, in order, none
+/// deleted; with a key past the range and without.
+pub fn reverse_pages(e: &mut dyn Engine) {
+    let mut model = BTreeMap::new();
+    for chunk in (0..3_000u32).collect::<Vec<_>>().chunks(100) {
+        let ops: Vec<_> = chunk
+            .iter()
+            .map(|i| put(format!("r{i:05}").as_bytes(), &[b'v'; 40]))
+            .collect();
+        e.write(&ops).unwrap();
+    }
+    (0..3_000u32).for_each(|i| {
+        model.insert(format!("r{i:05}").into_bytes(), vec![b'v'; 40]);
+    });
+    for i in (2_000..3_000u32).filter(|i| i % 3 != 1) {
+        let k = format!("r{i:05}").into_bytes();
+        if i % 3 == 0 {
+            e.write(&[del(&k)]).unwrap();
+            model.remove(&k);
+        } else {
+            e.write(&[put(&k, b"new")]).unwrap();
+            model.insert(k, b"new".to_vec());
+        }
+    }
+    let want: Vec<_> = model
+        .iter()
+        .rev()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert_eq!(
+        page_back(e, 7),
+        want,
+        "reverse pages, nothing past the range"
+    );
+    e.write(&[put(b"s", b"past"), put(b"z", b"past")]).unwrap();
+    assert_eq!(page_back(e, 7), want, "reverse pages, keys past the range");
+    assert_eq!(page_back(e, 1), want, "reverse pages of one");
+    let bytes = ScanLimit {
+        entries: usize::MAX,
+        bytes: 200,
+    };
+    let r = between(b"r", Some(b"s"));
+    let got: Vec<_> = e
+        .scan(&r, true, bytes, false)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect();
+    let mut sum = 0;
+    let fits = want.iter().take_while(|(k, v)| {
+        let under = sum < 200;
+        sum += k.len() + v.len();
+        under
+    });
+    assert_eq!(got, fits.cloned().collect::<Vec<_>>(), "reverse byte limit");
+}
+
+/// Every entry of the `r` range, read back `n` at a time from its end.
+fn page_back(e: &mut dyn Engine, n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let limit = ScanLimit {
+        entries: n,
+        bytes: usize::MAX,
+    };
+    let mut upper = b"s".to_vec();
+    let mut out = Vec::new();
+    loop {
+        let page = e
+            .scan(&between(b"r", Some(&upper)), true, limit, false)
+            .unwrap();
+        assert!(
+            page.len() <= n,
+            "a page of {} over a limit of {n}",
+            page.len()
+        );
+        let Some((last, _)) = page.last() else {
+            return out;
+        };
+        upper = last.clone();
+        out.extend(page.into_iter().map(|(k, v)| (k, v.unwrap_or_default())));
+    }
 }
 
 /// A deterministic random workload of puts, deletes and batches, checked

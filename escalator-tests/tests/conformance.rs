@@ -8,6 +8,7 @@ use vigie_escalator::engine::{
     Bounds, Engine, LevelDbEngine, LevelDbOptions, MemEngine, ScanLimit,
 };
 use vigie_escalator_tests::conformance;
+use vigie_wire::escalator::BatchOp;
 
 /// A tiny memtable so the suite also runs over tables and compactions.
 const SMALL: LevelDbOptions = LevelDbOptions {
@@ -49,6 +50,59 @@ fn leveldb_reopen_keeps_everything() -> anyhow::Result<()> {
     assert_eq!(
         e.scan(&all, false, lim, false)?,
         model.scan(&all, false, lim, false)?
+    );
+    Ok(())
+}
+
+/// A reverse page steps over about its page, not its range: 40,000 keys
+/// in tables, recent deletes and overwrites in the memtable, and a page of
+/// 10 from the end reads well under a thousand entries (the range walked
+/// forward would read 40,000).
+#[test]
+fn leveldb_reverse_page_costs_its_page() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut e = LevelDbEngine::open(dir.path(), LevelDbOptions::default())?;
+    for chunk in (0..40_000u32).collect::<Vec<_>>().chunks(1_000) {
+        let ops: Vec<_> = chunk
+            .iter()
+            .map(|i| BatchOp::Put {
+                key: format!("audit/{i:08}").into_bytes(),
+                value: vec![b'v'; 100],
+            })
+            .collect();
+        e.write(&ops)?;
+    }
+    e.write(&[BatchOp::Put {
+        key: b"change/1".to_vec(),
+        value: b"x".to_vec(),
+    }])?;
+    for i in (39_900..40_000u32).step_by(2) {
+        e.write(&[BatchOp::Delete {
+            key: format!("audit/{i:08}").into_bytes(),
+        }])?;
+    }
+    let page = ScanLimit {
+        entries: 10,
+        bytes: usize::MAX,
+    };
+    let audit = Bounds {
+        lower: b"audit/".to_vec(),
+        upper: Some(b"audit0".to_vec()),
+    };
+    let before = e.entries_visited();
+    let got = e.scan(&audit, true, page, true)?;
+    let visited = e.entries_visited() - before;
+    let keys: Vec<_> = got
+        .iter()
+        .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    let want: Vec<_> = (0..10u32)
+        .map(|j| format!("audit/{:08}", 39_999 - 2 * j))
+        .collect();
+    assert_eq!(keys, want, "the newest live keys, newest first");
+    assert!(
+        visited < 1_000,
+        "a reverse page of 10 stepped over {visited} entries"
     );
     Ok(())
 }

@@ -295,6 +295,29 @@ impl Database {
         }
     }
 
+    /// The values of `keys`, in their order, pipelined: `window` gets
+    /// sent, then their answers awaited, window after window.
+    pub fn get_many(
+        &self,
+        keys: &[Vec<u8>],
+        window: usize,
+    ) -> Result<Vec<Option<Vec<u8>>>, EscalatorError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(window.max(1)) {
+            let tickets = chunk
+                .iter()
+                .map(|k| self.get_async(k))
+                .collect::<Result<Vec<_>, _>>()?;
+            for t in tickets {
+                match self.client.wait(t)? {
+                    Response::Value(v) => out.push(v),
+                    other => return Err(unexpected("get", other)),
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub fn get_async(&self, key: &[u8]) -> Result<Ticket, EscalatorError> {
         let body = frame::BodyRef::Get {
             db: frame::DbRefRef::of(&self.db),

@@ -24,6 +24,22 @@ pub enum JournalRecord {
     Report(Report),
     /// The referee acknowledged every report up to `upto`.
     Acked { upto: u64 },
+    /// What a compaction folded: every order of the referee's sequence
+    /// `below` or lower, and the `changes` named, were accepted and are
+    /// final (an order for one again is a replay); reports go on from
+    /// `next_seq`.
+    Seen {
+        below: u64,
+        changes: Vec<ChangeId>,
+        next_seq: u64,
+    },
+    /// An order accepted, with its place in the referee's sequence (what
+    /// a compaction folds it into): written before its first report.
+    OrderAt {
+        change: ChangeId,
+        seq: u64,
+        spec: ChangeSpec,
+    },
 }
 
 pub trait Journal: Send {
@@ -31,6 +47,13 @@ pub trait Journal: Send {
     fn append(&mut self, rec: &JournalRecord, durable: bool) -> Result<(), PlugError>;
     /// Every record appended so far (a torn last record is dropped).
     fn load(&mut self) -> Result<Vec<JournalRecord>, PlugError>;
+    /// Replaces every record with `records`, atomically and durably (a
+    /// crash leaves the old journal or the new one); false when this
+    /// journal is not compacted.
+    fn rewrite(&mut self, records: &[JournalRecord]) -> Result<bool, PlugError> {
+        let _ = records;
+        Ok(false)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -46,6 +69,11 @@ impl Journal for MemJournal {
 
     fn load(&mut self) -> Result<Vec<JournalRecord>, PlugError> {
         Ok(self.records.clone())
+    }
+
+    fn rewrite(&mut self, records: &[JournalRecord]) -> Result<bool, PlugError> {
+        self.records = records.to_vec();
+        Ok(true)
     }
 }
 
@@ -74,6 +102,9 @@ pub struct FileJournal {
     end: u64,
     /// A failed append may have left bytes past `end`.
     tail_dirty: bool,
+    /// A rewrite renamed a new file over `path` but could not open it:
+    /// `file` is the old one, reopened before anything else.
+    stale: bool,
 }
 
 impl FileJournal {
@@ -109,6 +140,7 @@ impl FileJournal {
             end: 0,
             // Until `load` checked it, the tail may be torn.
             tail_dirty: true,
+            stale: false,
         };
         let mut start = [0u8; MAGIC.len()];
         let len = j.file.metadata().map_err(err)?.len();
@@ -153,12 +185,21 @@ impl FileJournal {
             records.push(rec);
             at += 4 + len;
         }
-        let tmp = self.path.with_extension("migrating");
+        self.replace_with(&records, "migrating")?;
+        tracing::info!(event = "journal_migrated", path = %self.path.display(), records = records.len());
+        Ok(())
+    }
+
+    /// Writes `records` to a new file beside the journal, synced, then
+    /// renames it over the journal (and syncs the directory): the old
+    /// journal or the new one, whatever the crash.
+    fn replace_with(&mut self, records: &[JournalRecord], ext: &str) -> Result<(), PlugError> {
+        let tmp = self.path.with_extension(ext);
         let mut out = MAGIC.to_vec();
-        for rec in &records {
+        for rec in records {
             out.extend_from_slice(&record_bytes(rec)?);
         }
-        let write = || -> std::io::Result<File> {
+        let write = || -> std::io::Result<()> {
             let mut f = OpenOptions::new()
                 .create(true)
                 .truncate(true)
@@ -167,14 +208,29 @@ impl FileJournal {
                 .open(&tmp)?;
             f.write_all(&out)?;
             f.sync_all()?;
-            std::fs::rename(&tmp, &self.path)?;
+            std::fs::rename(&tmp, &self.path)
+        };
+        write().map_err(|e| self.err(e))?;
+        // From here the file is the new one, whatever fails next.
+        self.stale = true;
+        self.reopen()?;
+        self.end = out.len() as u64;
+        Ok(())
+    }
+
+    /// Opens the journal's file again (after a rewrite), its directory
+    /// entry synced first.
+    fn reopen(&mut self) -> Result<(), PlugError> {
+        let open = || -> std::io::Result<File> {
             if let Some(dir) = self.path.parent() {
                 File::open(dir)?.sync_all()?;
             }
             OpenOptions::new().read(true).append(true).open(&self.path)
         };
-        self.file = write().map_err(|e| self.err(e))?;
-        tracing::info!(event = "journal_migrated", path = %self.path.display(), records = records.len());
+        self.file = open().map_err(|e| self.err(e))?;
+        self.end = self.file.metadata().map_err(|e| self.err(e))?.len();
+        self.stale = false;
+        self.tail_dirty = false;
         Ok(())
     }
 
@@ -218,6 +274,9 @@ fn record_bytes(rec: &JournalRecord) -> Result<Vec<u8>, PlugError> {
 impl Journal for FileJournal {
     fn append(&mut self, rec: &JournalRecord, durable: bool) -> Result<(), PlugError> {
         let buf = record_bytes(rec)?;
+        if self.stale {
+            self.reopen()?;
+        }
         if self.tail_dirty {
             self.cut_tail()?;
         }
@@ -240,7 +299,15 @@ impl Journal for FileJournal {
         Ok(())
     }
 
+    fn rewrite(&mut self, records: &[JournalRecord]) -> Result<bool, PlugError> {
+        self.replace_with(records, "compacting")?;
+        Ok(true)
+    }
+
     fn load(&mut self) -> Result<Vec<JournalRecord>, PlugError> {
+        if self.stale {
+            self.reopen()?;
+        }
         let mut bytes = Vec::new();
         File::open(&self.path)
             .and_then(|mut f| f.read_to_end(&mut bytes))

@@ -1,7 +1,7 @@
 //! The plug's logic, independent of sockets: orders in, events out through
 //! a sink, the journal written before anything is sent or touched.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,7 +12,11 @@ use vigie_wire::change::{Action, ChangeSpec, StepResult};
 use vigie_wire::tower::{ChangeId, HostId, Labels, Order, Outcome, PlugEvent, Report, ReportKind};
 
 use crate::error::PlugError;
+
+mod compact;
 use crate::journal::{Journal, JournalRecord};
+#[cfg(test)]
+pub(crate) use compact::COMPACT_EVERY;
 
 /// Where a plug's events go (a PUSH socket, or a test's vector).
 pub type Sink<'a> = &'a mut dyn FnMut(PlugEvent);
@@ -35,8 +39,17 @@ pub struct Plug {
     make_stash: bool,
     next_seq: u64,
     outbox: VecDeque<Report>,
-    /// Every change this plug ever accepted: an order for one is a replay.
+    /// Every change this plug accepted since the journal's last
+    /// compaction (and those of an old journal it could not fold): an
+    /// order for one is a replay.
     seen: HashSet<ChangeId>,
+    /// The compaction's fold: an order of the referee's sequence up to
+    /// this one is a replay (`compact.rs`).
+    seen_below: u64,
+    /// The sequence of each change in `seen` accepted with one.
+    seqs: HashMap<ChangeId, u64>,
+    /// Changes ended since the journal's last compaction.
+    ended: usize,
     busy: Option<ChangeId>,
     last_resend: Option<Instant>,
     /// This journal's incarnation (set by `recover`).
@@ -105,6 +118,25 @@ struct Progress {
     finished: bool,
 }
 
+impl Progress {
+    /// What a journaled report says of its change.
+    fn note(&mut self, kind: &ReportKind) {
+        match kind {
+            ReportKind::StepStarted { step } => {
+                self.started.insert(*step);
+            }
+            ReportKind::StepFinished { step, result } if !result.ok => {
+                self.failed.insert(*step);
+            }
+            ReportKind::UndoFinished { step, .. } => {
+                self.undone.insert(*step);
+            }
+            ReportKind::Finished { .. } => self.finished = true,
+            _ => {}
+        }
+    }
+}
+
 impl Plug {
     pub fn new(
         host: &str,
@@ -123,6 +155,9 @@ impl Plug {
             next_seq: 1,
             outbox: VecDeque::new(),
             seen: HashSet::new(),
+            seen_below: 0,
+            seqs: HashMap::new(),
+            ended: 0,
             busy: None,
             last_resend: None,
             incarnation: 0,
@@ -252,6 +287,7 @@ impl Plug {
         self.next_seq = 1;
         self.outbox.clear();
         self.seen.clear();
+        self.seqs.clear();
         self.busy = None;
         self.last_resend = None;
         if let Err(e) = self.recover(out) {
@@ -293,24 +329,22 @@ impl Plug {
                     order.push(change.clone());
                     changes.entry(change).or_default().spec = Some(spec);
                 }
+                JournalRecord::OrderAt { change, seq, spec } => {
+                    self.seqs.insert(change.clone(), seq);
+                    self.seen.insert(change.clone());
+                    order.push(change.clone());
+                    changes.entry(change).or_default().spec = Some(spec);
+                }
                 JournalRecord::Report(r) => {
                     self.next_seq = self.next_seq.max(r.seq + 1);
-                    let p = changes.entry(r.change.clone()).or_default();
-                    match &r.kind {
-                        ReportKind::StepStarted { step } => {
-                            p.started.insert(*step);
-                        }
-                        ReportKind::StepFinished { step, result } if !result.ok => {
-                            p.failed.insert(*step);
-                        }
-                        ReportKind::UndoFinished { step, .. } => {
-                            p.undone.insert(*step);
-                        }
-                        ReportKind::Finished { .. } => p.finished = true,
-                        _ => {}
-                    }
+                    changes.entry(r.change.clone()).or_default().note(&r.kind);
                     self.outbox.push_back(r);
                 }
+                JournalRecord::Seen {
+                    below,
+                    changes,
+                    next_seq,
+                } => self.fold_seen(below, changes, next_seq),
                 JournalRecord::Acked { upto } => acked = acked.max(upto),
             }
         }
@@ -421,6 +455,10 @@ impl Plug {
                 self.stall(&e);
                 Ok(())
             }
+            Ok(()) => {
+                self.maybe_compact();
+                Ok(())
+            }
             r => r,
         }
     }
@@ -442,11 +480,26 @@ impl Plug {
             tracing::warn!(event = "order_refused", host = %self.host, reason = "bad_change_id");
             return false;
         }
-        if self.seen.contains(&order.change) {
+        if self.seen.contains(&order.change) || order.seq <= self.seen_below {
             tracing::info!(event = "order_refused", host = %self.host, change = %order.change, reason = "replay");
             return false;
         }
         true
+    }
+
+    /// Journals an accepted order (with its sequence, for the journal's
+    /// compaction); from here it is a replay if sent again.
+    fn accept(&mut self, change: &str, seq: u64, spec: &ChangeSpec) -> Result<(), PlugError> {
+        self.seen.insert(change.to_owned());
+        self.seqs.insert(change.to_owned(), seq);
+        let rec = JournalRecord::OrderAt {
+            change: change.to_owned(),
+            seq,
+            spec: spec.clone(),
+        };
+        self.journal.append(&rec, true)?;
+        self.busy = Some(change.to_owned());
+        Ok(())
     }
 
     fn run_order(&mut self, order: Order, out: Sink) -> Result<(), PlugError> {
@@ -454,13 +507,7 @@ impl Plug {
             return Ok(());
         }
         let (change, spec) = (order.change, order.spec);
-        self.seen.insert(change.clone());
-        let rec = JournalRecord::Order {
-            change: change.clone(),
-            spec: spec.clone(),
-        };
-        self.journal.append(&rec, true)?;
-        self.busy = Some(change.clone());
+        self.accept(&change, order.seq, &spec)?;
         self.report(&change, ReportKind::Accepted, out)?;
         let mut done = Vec::new();
         let mut failed = None;
@@ -575,6 +622,7 @@ impl Plug {
 
     fn end(&mut self, change: &str) {
         self.busy = None;
+        self.ended += 1;
         // The stash is only needed until the change is final (journaled above).
         let dir = self.stash.join(change);
         if self.make_stash && dir.exists() {

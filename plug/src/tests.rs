@@ -583,3 +583,88 @@ fn drive_ends_with_the_inbox_s_error() {
         "{r:?}"
     );
 }
+
+/// The journal is compacted every `COMPACT_EVERY` changes: over many
+/// changes its file stays about the size it had before the first
+/// compaction, and an order of a change folded long ago is still refused
+/// as a replay — by the running plug and after a restart — while a new
+/// one runs.
+#[test]
+fn a_compacted_journal_stays_small_and_still_refuses_a_replay() {
+    use crate::plug::COMPACT_EVERY;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let rec = Recorder::default();
+    let open = || {
+        let j = crate::journal::FileJournal::open(&path).unwrap();
+        Plug::new(
+            "h",
+            Default::default(),
+            Box::new(rec.clone()),
+            Box::new(j),
+            dir.path(),
+        )
+    };
+    let numbered = |seq: u64| {
+        let mut o = order(&format!("c{seq}"), vec![run("ok")]);
+        o.seq = seq;
+        o
+    };
+    let mut p = open();
+    p.recover(&mut |_| {}).unwrap();
+    assert!(p.on_incarnation("h", 7).unwrap());
+    let changes = 3 * COMPACT_EVERY as u64;
+    let mut sizes = Vec::new();
+    for seq in 1..=changes {
+        let mut last = 0;
+        p.on_order(numbered(seq), &mut |e| {
+            if let PlugEvent::Report(r) = e {
+                last = r.seq;
+            }
+        })
+        .unwrap();
+        p.on_ack(last).unwrap();
+        sizes.push(std::fs::metadata(&path).unwrap().len());
+    }
+    let applied = |rec: &Recorder| rec.0.lock().unwrap().len();
+    assert_eq!(applied(&rec), changes as usize, "every change ran once");
+    let first_cycle = sizes[..COMPACT_EVERY].iter().max().copied().unwrap();
+    let worst = sizes.iter().max().copied().unwrap();
+    // Longer ids and numbers later on: a little more, never a cycle more.
+    assert!(
+        worst <= first_cycle + first_cycle / 4,
+        "the journal grew past its first cycle's size: {worst} > {first_cycle} bytes"
+    );
+    assert!(
+        *sizes.last().unwrap() < first_cycle / 4 || sizes.len() % COMPACT_EVERY != 0,
+        "just compacted, the journal is small: {} bytes",
+        sizes.last().unwrap()
+    );
+    // Replays of folded changes, then after a restart.
+    let mut out = Vec::new();
+    p.on_order(numbered(5), &mut |e| out.push(e)).unwrap();
+    p.on_order(numbered(changes), &mut |e| out.push(e)).unwrap();
+    assert!(out.is_empty(), "a replay is refused: {out:?}");
+    assert_eq!(applied(&rec), changes as usize, "nothing ran again");
+    drop(p);
+    let mut p = open();
+    p.recover(&mut |e| out.push(e)).unwrap();
+    p.on_order(numbered(7), &mut |e| out.push(e)).unwrap();
+    p.on_order(numbered(changes), &mut |e| out.push(e)).unwrap();
+    assert!(out.is_empty(), "after a restart too: {out:?}");
+    assert_eq!(applied(&rec), changes as usize, "nothing ran again");
+    p.on_order(numbered(changes + 1), &mut |e| out.push(e))
+        .unwrap();
+    assert_eq!(applied(&rec), changes as usize + 1, "a new change runs");
+    let seqs: Vec<u64> = out
+        .iter()
+        .filter_map(|e| match e {
+            PlugEvent::Report(r) => Some(r.seq),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        seqs.first().is_some_and(|s| *s > 3 * changes),
+        "reports go on numbered after the compacted ones: {seqs:?}"
+    );
+}

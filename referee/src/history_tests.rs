@@ -224,3 +224,84 @@ fn audit_reads_its_page_not_the_chain_and_answers_as_the_whole_chain_would() {
     assert!(none.is_empty());
     assert_eq!(read, n as usize);
 }
+
+/// The audit reader off the loop (`shell/audit_list.rs`) answers every
+/// `audit` call — filtered, paged back and forward, paged by cursor, for
+/// a scoped operator — exactly as the loop would, from the same store.
+#[test]
+fn the_audit_reader_answers_audit_calls_as_the_loop_would() {
+    use crate::core::audit_read::Sight;
+    use vigie_wire::page::PageAsk;
+    use vigie_wire::tower::{Origin, Scope};
+    let n = 5_000;
+    let store = audit_history(n);
+    let mut tower = crate::shell::load::tower(&store, TIMING).unwrap();
+    let audit = |host: Option<&str>, filter: AuditFilter, limit| ApiCall::Audit {
+        host: host.map(str::to_owned),
+        change: None,
+        limit,
+        filter: Box::new(filter),
+    };
+    let page = |after: Option<String>| ApiCall::Page {
+        call: Box::new(audit(Some("web-3"), AuditFilter::default(), 0)),
+        page: PageAsk {
+            limit: 50,
+            after,
+            before: None,
+            newest: false,
+        },
+    };
+    let calls = [
+        audit(None, AuditFilter::default(), 100),
+        audit(
+            None,
+            AuditFilter {
+                before: Some(n - 99),
+                ..Default::default()
+            },
+            100,
+        ),
+        audit(
+            None,
+            AuditFilter {
+                after: Some(n - 1_000),
+                ..Default::default()
+            },
+            3,
+        ),
+        audit(Some("web-3"), AuditFilter::default(), 300),
+        audit(Some("web-99"), AuditFilter::default(), 10),
+        audit(
+            None,
+            AuditFilter {
+                operator: Some("nobody".into()),
+                ..Default::default()
+            },
+            10,
+        ),
+        page(None),
+        page(Some("4000".into())),
+    ];
+    let mut scoped = Caller::internal("default", "reader");
+    scoped.scope = Scope::Only(vec!["web-3".into()]);
+    scoped.origin = Origin::Operator {
+        home: "default".into(),
+    };
+    for caller in [Caller::internal("default", "op"), scoped] {
+        for call in &calls {
+            let off = crate::shell::audit_list::list(&store, &Sight::of(&tower, &caller), call);
+            let mut turn = Turn::started();
+            let now = Instant::now();
+            let looped = crate::shell::history::api(
+                &mut tower,
+                &caller,
+                call.clone(),
+                &store,
+                now,
+                &mut turn,
+            );
+            assert_eq!(off, looped, "{call:?} for {caller:?}");
+            assert!(off.is_ok(), "{off:?}");
+        }
+    }
+}

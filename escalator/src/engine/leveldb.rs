@@ -8,16 +8,15 @@
 //! is cut and every acknowledged write is back. [`LevelDbEngine::generation`]
 //! tells the server which writes of its turn went with the dropped instance.
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use rusty_leveldb::{LdbIterator, Options, WriteBatch, DB};
+use rusty_leveldb::{Options, WriteBatch, DB};
 
 use super::faults::Faults;
 use super::recovery;
 use super::sync_env::{SyncEnv, SyncState};
-use super::{push_entry, Engine, EngineError, ScanEntries, ScanLimit, Staging};
+use super::{leveldb_scan, Engine, EngineError, ScanEntries, ScanLimit, Staging};
 use crate::keys::Bounds;
 use vigie_wire::escalator::BatchOp;
 
@@ -51,6 +50,8 @@ pub struct LevelDbEngine {
     /// Puts and deletes waiting for [`LevelDbEngine::apply_staged`].
     staged: WriteBatch,
     staged_bytes: usize,
+    /// Entries the scans have stepped over (see [`LevelDbEngine::entries_visited`]).
+    visited: u64,
 }
 
 /// Staged bytes past which a stage applies at once: the batch copies what
@@ -100,6 +101,7 @@ impl LevelDbEngine {
             generation: 0,
             staged: WriteBatch::default(),
             staged_bytes: 0,
+            visited: 0,
         })
     }
 
@@ -107,6 +109,13 @@ impl LevelDbEngine {
     /// generation and not synced before the next was lost with it.
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// How many entries this engine's scans have stepped over, forward or
+    /// back, since it opened: what a scan cost, whatever the clock says
+    /// (a reverse page reads about its page, not its range).
+    pub fn entries_visited(&self) -> u64 {
+        self.visited
     }
 
     /// Stages a put (`Some` value) or a delete: the writes of one server
@@ -133,6 +142,15 @@ impl LevelDbEngine {
         let wb = std::mem::take(&mut self.staged);
         self.staged_bytes = 0;
         self.mutate(|o| o.db.write(wb, false).map_err(ldb))
+    }
+
+    /// Compacts every key (keys up to 64 bytes of 0xff) down the levels
+    /// now: rusty-leveldb has no background thread, it compacts inside the
+    /// write or the read that triggers it, so a bulk load leaves that work
+    /// to the reads that follow (`vigie bench history --compact`).
+    pub fn compact_all(&mut self) -> Result<(), EngineError> {
+        self.apply_staged()?;
+        self.mutate(|o| o.db.compact_range(b"", &[0xff; 64]).map_err(ldb))
     }
 
     /// Flushes LevelDB's buffers and closes the database.
@@ -216,48 +234,15 @@ impl Engine for LevelDbEngine {
         keys_only: bool,
     ) -> Result<ScanEntries, EngineError> {
         self.apply_staged()?;
-        let mut out = Vec::new();
-        if bounds.is_empty() {
-            return Ok(out);
-        }
-        let mut it = self.ready()?.db.new_iter().map_err(ldb)?;
-        it.seek(&bounds.lower);
-        let in_range = |k: &[u8]| bounds.upper.as_deref().is_none_or(|u| k < u);
-        let mut bytes = 0;
-        if reverse {
-            // rusty-leveldb's backward iteration (`prev`) can yield deleted
-            // keys, so a reverse scan walks forward and keeps the last page.
-            let mut tail = VecDeque::new();
-            let mut tail_bytes = 0;
-            while let Some((k, v)) = it.valid().then(|| it.current()).flatten() {
-                if !in_range(&k) {
-                    break;
-                }
-                tail_bytes += k.len() + if keys_only { 0 } else { v.len() };
-                tail.push_back((k, v));
-                while tail.len() > limit.entries || (tail.len() > 1 && tail_bytes > limit.bytes) {
-                    if let Some((k, v)) = tail.pop_front() {
-                        tail_bytes -= k.len() + if keys_only { 0 } else { v.len() };
-                    }
-                }
-                if !it.advance() {
-                    break;
-                }
-            }
-            for (k, v) in tail.iter().rev() {
-                push_entry(&mut out, &mut bytes, limit, k, v, keys_only);
-            }
+        let mut visited = 0;
+        let db = &mut self.ready()?.db;
+        let out = if reverse {
+            leveldb_scan::reverse(db, bounds, limit, keys_only, &mut visited)
         } else {
-            while let Some((k, v)) = it.valid().then(|| it.current()).flatten() {
-                if !in_range(&k) || push_entry(&mut out, &mut bytes, limit, &k, &v, keys_only) {
-                    break;
-                }
-                if !it.advance() {
-                    break;
-                }
-            }
-        }
-        Ok(out)
+            leveldb_scan::forward(db, bounds, limit, keys_only, &mut visited).map(|(e, _)| e)
+        };
+        self.visited += visited;
+        out
     }
 }
 

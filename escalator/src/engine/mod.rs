@@ -5,6 +5,7 @@
 mod etcd;
 pub mod faults;
 mod leveldb;
+mod leveldb_scan;
 pub mod logfile;
 mod memory;
 pub mod recovery;

@@ -5,7 +5,9 @@
 //! so it costs its own records whatever the chain's length. No I/O:
 //! `fetch.rs` reads the pages this names.
 
-use vigie_wire::tower::{ApiFault, ApiFaultKind, AuditRecord, Caller};
+use std::collections::HashMap;
+
+use vigie_wire::tower::{ApiFault, ApiFaultKind, AuditRecord, Caller, Labels, Origin};
 
 use crate::core::audit::record_key;
 use crate::core::audit_query::AuditQuery;
@@ -39,32 +41,73 @@ pub fn decode_all(entries: Vec<&Entry>) -> Result<Vec<AuditRecord>, ApiFault> {
         .collect()
 }
 
-/// The records of the caller's tenant whose host its scope covers.
-pub fn visible<'a>(
-    tower: &'a Core,
-    caller: &'a Caller,
-    records: Vec<AuditRecord>,
-) -> impl Iterator<Item = AuditRecord> + 'a {
-    let vis = Visible::of(caller);
-    records.into_iter().filter(move |r| {
-        r.tenant == caller.tenant
-            && crate::core::handlers::scope::record_visible(tower, &vis, &r.host)
-    })
+/// What a caller sees of the chain, taken from the tower when the call
+/// arrives: its tenant's records whose host its scope covers (a host the
+/// tower does not know judged on its name alone), so that a reader off the
+/// decision loop filters as the loop would.
+#[derive(Debug, Clone)]
+pub struct Sight {
+    caller: Caller,
+    /// Every host the tower knows: whether the caller sees it.
+    known: HashMap<String, bool>,
+}
+
+impl Sight {
+    pub fn of(core: &Core, caller: &Caller) -> Self {
+        let vis = Visible::of(caller);
+        let known = core
+            .hosts()
+            .iter()
+            .map(|(id, h)| (id.clone(), vis.host(&h.rec.tenant, id, &h.rec.labels)))
+            .collect();
+        Self {
+            caller: caller.clone(),
+            known,
+        }
+    }
+
+    /// The records of `records` the caller sees.
+    pub fn filter<'a, R: std::borrow::Borrow<AuditRecord> + 'a>(
+        &'a self,
+        records: impl IntoIterator<Item = R> + 'a,
+    ) -> impl Iterator<Item = R> + 'a {
+        let vis = Visible::of(&self.caller);
+        let none = Labels::new();
+        records.into_iter().filter(move |r| {
+            let r = r.borrow();
+            r.tenant == self.caller.tenant
+                && if r.host.is_empty() {
+                    vis.unscoped()
+                } else {
+                    match self.known.get(&r.host) {
+                        Some(seen) => *seen,
+                        None => vis.host(&self.caller.tenant, &r.host, &none),
+                    }
+                }
+        })
+    }
+
+    /// The answer to `query` from `records` (oldest first): the records
+    /// it picks, the chain's own numbers hidden from all but the tower
+    /// (they count every tenant's records).
+    pub fn answer(&self, query: &AuditQuery, records: Vec<AuditRecord>) -> Vec<AuditRecord> {
+        let mut v = query.select(self.filter(records));
+        if self.caller.origin != Origin::Tower {
+            for r in &mut v {
+                r.seq = 0;
+            }
+        }
+        v
+    }
 }
 
 /// Whether `records`, the newest of the chain, hold the query's whole
 /// answer: `limit` matches when it pages back (the newest), or a record
 /// of the tenant at or before `after` when it pages forward (the
 /// tenant's numbers grow along the chain, so none older can match).
-pub fn answered(
-    tower: &Core,
-    caller: &Caller,
-    query: &AuditQuery,
-    records: Vec<AuditRecord>,
-) -> bool {
-    let mine = visible(tower, caller, records);
+pub fn answered(sight: &Sight, query: &AuditQuery, records: &[AuditRecord]) -> bool {
+    let mut mine = sight.filter(records);
     if let Some(after) = query.filter.after {
-        let mut mine = mine;
         return mine.any(|r| r.tenant_seq <= after);
     }
     mine.filter(|r| query.matches(r)).count() >= query.limit

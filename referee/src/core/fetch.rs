@@ -156,7 +156,7 @@ fn audit_reads(tower: &Core, caller: &Caller, call: &ApiCall, fetched: &Fetched)
         let Ok(Ok(read)) = fetched.pages(prefix).map(audit_read::decode_all) else {
             return Vec::new();
         };
-        if audit_read::answered(tower, caller, &query, read) {
+        if audit_read::answered(&audit_read::Sight::of(tower, caller), &query, &read) {
             return Vec::new();
         }
     }

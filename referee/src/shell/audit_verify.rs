@@ -1,6 +1,6 @@
-//! `audit verify` off the decision loop: the whole chain is read and
-//! checked by a thread with its own Escalator client, so no dispatch waits
-//! behind it. The loop hands it the call and forwards its reply when it
+//! `audit verify` and `audit` lists off the decision loop: the chain is
+//! read (and for verify checked) by a thread with its own Escalator
+//! client, so no dispatch waits behind it (a list: `audit_list.rs`). The loop hands it the call and forwards its reply when it
 //! comes (an inproc socket the loop polls). Records written once never
 //! change, and a turn stores its records with the head that covers them,
 //! so the chain up to the head read first is a consistent view while turns
@@ -10,18 +10,33 @@
 use std::sync::mpsc;
 
 use vigie_escalator::Client;
-use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, ApiReply, AuditRecord, Caller};
+use vigie_wire::tower::{
+    ApiAnswer, ApiCall, ApiFault, ApiFaultKind, ApiReply, AuditRecord, Caller,
+};
 
 use crate::core::audit::{self, record_key, verify_chain, AuditChain};
+use crate::core::audit_read::Sight;
 use crate::core::codec::decode;
 use crate::error::RefereeError;
 use crate::shell::store::Store;
 
-/// A call to answer: the caller's ROUTER identity, its request id, tenant.
+/// What a call asks of the reader.
+enum Work {
+    /// `audit verify` for a tenant.
+    Verify { tenant: String },
+    /// An `audit` list (paged or not), seen as `sight` saw it.
+    List {
+        sight: Box<Sight>,
+        call: Box<ApiCall>,
+    },
+}
+
+/// A call to answer: the caller's ROUTER identity, its request id, what
+/// it asks.
 struct Job {
     ident: Vec<u8>,
     id: u64,
-    tenant: String,
+    work: Work,
 }
 
 /// The loop's end: where to hand calls, and the replies to forward.
@@ -43,7 +58,7 @@ impl Verifier {
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::spawn(move || {
             // Its own client (a client stays on its thread); without one,
-            // the loop answers verify itself, as `ask` fails.
+            // the loop answers these calls itself, as `ask` fails.
             let db =
                 match Client::connect(&escalator).and_then(|c| c.create(crate::core::model::DB)) {
                     Ok(db) => db,
@@ -53,31 +68,73 @@ impl Verifier {
                     }
                 };
             for job in rx {
-                let reply = ApiReply {
-                    id: job.id,
-                    body: verify(&db, &job.tenant),
-                };
-                match vigie_wire::encode(&reply) {
-                    Ok(frame) => {
-                        if let Err(e) = out.send_multipart([job.ident, frame], 0) {
-                            tracing::error!(event = "verify_unsent", error = %e);
-                        }
-                    }
-                    Err(e) => tracing::error!(event = "verify_unsent", error = %e),
-                }
+                answer(&db, &out, job);
             }
         });
         Ok(Self { jobs, replies })
     }
 
-    /// Hands `caller`'s call over; false when the thread is gone.
+    /// Hands `caller`'s `audit verify` over; false when the thread is gone.
     pub fn ask(&self, ident: Vec<u8>, id: u64, caller: &Caller) -> bool {
-        let job = Job {
-            ident,
-            id,
-            tenant: caller.tenant.clone(),
-        };
-        self.jobs.send(job).is_ok()
+        let tenant = caller.tenant.clone();
+        self.send(ident, id, Work::Verify { tenant }).is_ok()
+    }
+
+    /// Hands an `audit` list over (`audit_list::off_loop`), or gives the
+    /// call back when the thread is gone (the loop then answers it).
+    pub fn ask_list(
+        &self,
+        ident: Vec<u8>,
+        id: u64,
+        sight: Sight,
+        call: ApiCall,
+    ) -> Result<(), (Vec<u8>, Box<ApiCall>)> {
+        let (sight, call) = (Box::new(sight), Box::new(call));
+        match self.send(ident, id, Work::List { sight, call }) {
+            Ok(()) => Ok(()),
+            Err(Job {
+                ident,
+                work: Work::List { call, .. },
+                ..
+            }) => Err((ident, call)),
+            Err(Job { ident, .. }) => Err((ident, Box::new(ApiCall::AuditVerify))),
+        }
+    }
+
+    fn send(&self, ident: Vec<u8>, id: u64, work: Work) -> Result<(), Job> {
+        self.jobs
+            .send(Job { ident, id, work })
+            .map_err(|mpsc::SendError(job)| job)
+    }
+}
+
+/// Answers one job on the reader's thread and hands the reply to the loop.
+fn answer(db: &dyn Store, out: &zmq::Socket, job: Job) {
+    let t0 = std::time::Instant::now();
+    let what = match &job.work {
+        Work::Verify { .. } => "verify",
+        Work::List { .. } => "list",
+    };
+    tracing::info!(event = "audit_reading", id = job.id, what);
+    let body = match &job.work {
+        Work::Verify { tenant } => verify(db, tenant),
+        Work::List { sight, call } => crate::shell::audit_list::list(db, sight, call),
+    };
+    tracing::info!(
+        event = "audit_read",
+        id = job.id,
+        what,
+        ok = body.is_ok(),
+        elapsed_ms = t0.elapsed().as_millis() as u64
+    );
+    let reply = ApiReply { id: job.id, body };
+    match vigie_wire::encode(&reply) {
+        Ok(frame) => {
+            if let Err(e) = out.send_multipart([job.ident, frame], 0) {
+                tracing::error!(event = "verify_unsent", error = %e);
+            }
+        }
+        Err(e) => tracing::error!(event = "verify_unsent", error = %e),
     }
 }
 

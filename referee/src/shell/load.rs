@@ -132,12 +132,15 @@ fn recent(
     next_seq: u64,
 ) -> Result<Vec<vigie_wire::tower::ChangeView>, RefereeError> {
     let from = done_key(next_seq.saturating_sub(RECENT as u64));
-    let mut out = Vec::new();
+    let mut keys = Vec::new();
     for e in db.scan(b"done/", Some(&from)) {
         let (_, value) = e?;
-        let ck = change_key(&String::from_utf8_lossy(&value));
-        if let Some(v) = db.get(&ck)? {
-            out.push(decode::<ChangeRecord>(&ck, &v)?.view);
+        keys.push(change_key(&String::from_utf8_lossy(&value)));
+    }
+    let mut out = Vec::new();
+    for (ck, v) in keys.iter().zip(db.get_many(&keys)?) {
+        if let Some(v) = v {
+            out.push(decode::<ChangeRecord>(ck, &v)?.view);
         }
     }
     Ok(out)

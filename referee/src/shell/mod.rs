@@ -2,6 +2,7 @@
 //! call's history before the core decides, committing a turn's writes,
 //! publishing, the queries answered off the loop, and the only clock.
 
+pub mod audit_list;
 pub mod audit_verify;
 pub mod clock;
 pub mod health_feed;

@@ -305,27 +305,50 @@ fn drain_api(
                 call: ApiCall::AuditVerify,
                 ..
             }) if s.verifier.ask(ident.clone(), id, &caller) => {}
-            Ok(req) => {
-                let fetched = crate::shell::history::fetch(
-                    tower,
-                    db,
-                    &req.caller,
-                    &req.call,
-                    req.idem.as_ref(),
-                );
-                let input = Input::Call {
-                    to: ident,
-                    req,
-                    fetched: &fetched,
-                };
-                crate::core::handlers::input::handle(tower, input, now, turn);
+            Ok(req) if crate::shell::audit_list::off_loop(&req.call) => {
+                let sight = crate::core::audit_read::Sight::of(tower, &req.caller);
+                let ApiRequest {
+                    id,
+                    caller,
+                    call,
+                    idem,
+                } = req;
+                if let Err((ident, call)) = s.verifier.ask_list(ident, id, sight, call) {
+                    let req = ApiRequest {
+                        id,
+                        caller,
+                        call: *call,
+                        idem,
+                    };
+                    in_loop(tower, db, ident, req, now, turn);
+                }
             }
+            Ok(req) => in_loop(tower, db, ident, req, now, turn),
             Err(e) => {
                 let body = Err(ApiFault::new(ApiFaultKind::Malformed, e.to_string()));
                 turn.replies.push((ident, ApiReply { id: 0, body }));
             }
         }
     })
+}
+
+/// A call decided in the loop, its history read first.
+fn in_loop(
+    tower: &mut Core,
+    db: &dyn Store,
+    ident: Vec<u8>,
+    req: ApiRequest,
+    now: Instant,
+    turn: &mut Turn,
+) {
+    let fetched =
+        crate::shell::history::fetch(tower, db, &req.caller, &req.call, req.idem.as_ref());
+    let input = Input::Call {
+        to: ident,
+        req,
+        fetched: &fetched,
+    };
+    crate::core::handlers::input::handle(tower, input, now, turn);
 }
 
 fn drain_events(

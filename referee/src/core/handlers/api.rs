@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, AuditRecord, Caller, Origin};
+use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, AuditRecord, Caller};
 
 use crate::core::audit::{self, verify_chain, AuditChain};
 use crate::core::audit_query::AuditQuery;
@@ -269,15 +269,7 @@ fn audit_records(
     query: &AuditQuery,
     records: Vec<AuditRecord>,
 ) -> Vec<AuditRecord> {
-    let mine = crate::core::audit_read::visible(core, caller, records);
-    let mut v = query.select(mine);
-    if caller.origin != Origin::Tower {
-        // The chain's own numbers count every tenant's records.
-        for r in &mut v {
-            r.seq = 0;
-        }
-    }
-    v
+    crate::core::audit_read::Sight::of(core, caller).answer(query, records)
 }
 
 /// Every audit record, in sequence order.
