@@ -40,27 +40,27 @@ pub(crate) fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
 }
 
-pub fn server_key(name: &str) -> Vec<u8> {
+fn server_key(name: &str) -> Vec<u8> {
     format!("server/{name}").into_bytes()
 }
 
-pub fn session_key(tenant: &str, id: u64) -> Vec<u8> {
+fn session_key(tenant: &str, id: u64) -> Vec<u8> {
     format!("session/{tenant}/{id:020}").into_bytes()
 }
 
-pub fn pool_key(tenant: &str, name: &str) -> Vec<u8> {
+fn pool_key(tenant: &str, name: &str) -> Vec<u8> {
     format!("pool/{tenant}/{name}").into_bytes()
 }
 
-pub fn ip_key(tenant: &str, pool: &str, address: &IpAddr) -> Vec<u8> {
+fn ip_key(tenant: &str, pool: &str, address: &IpAddr) -> Vec<u8> {
     format!("ip/{tenant}/{pool}/{address}").into_bytes()
 }
 
-pub fn app_key(tenant: &str, name: &str, version: &str) -> Vec<u8> {
+fn app_key(tenant: &str, name: &str, version: &str) -> Vec<u8> {
     format!("app/{tenant}/{name}/{version}").into_bytes()
 }
 
-pub fn provision_key(name: &str) -> Vec<u8> {
+fn provision_key(name: &str) -> Vec<u8> {
     format!("provision/{name}").into_bytes()
 }
 
