@@ -607,8 +607,9 @@ fn stored(t: &Core) -> Stored {
     }
     let hosts = t
         .hosts()
-        .iter()
-        .map(|(id, h)| {
+        .values()
+        .map(|h| {
+            let id = &h.rec.id;
             let queue = t.queues().queue(id).map(|(s, c)| (*s, c.clone())).collect();
             (id.clone(), (h.rec.report_seq, h.rec.incarnation, queue))
         })

@@ -238,9 +238,19 @@ impl Hosts {
         self.by_id.values()
     }
 
-    /// Every host with its id, by id.
-    pub fn iter(&self) -> impl Iterator<Item = (&HostId, &HostState)> {
-        self.by_id.iter()
+    /// The tenant's hosts online now that `selector` matches (by their
+    /// stored labels): where a `follow: true` environment may deploy.
+    pub fn online_matching<'a>(
+        &'a self,
+        tenant: &'a str,
+        selector: &'a vigie_changes::Selector,
+    ) -> impl Iterator<Item = &'a HostId> + 'a {
+        self.by_id
+            .iter()
+            .filter(move |(id, h)| {
+                h.online && h.rec.tenant == tenant && selector.matches(id, &h.rec.labels)
+            })
+            .map(|(id, _)| id)
     }
 
     /// A new host (or one replaced), not heard yet.

@@ -18,6 +18,7 @@ use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
 use super::rollouts::start_rollout;
 use crate::core::codec::decode;
 use crate::core::fetched::Fetched;
+use crate::core::hosts::Hosts;
 use crate::core::model::{rollout_key, DEPLOY_PREFIX, ROLLOUT_PREFIX};
 use crate::core::rollouts::{current, Start};
 use crate::core::state::Core;
@@ -64,7 +65,7 @@ fn stored(db: &Fetched) -> Result<(Vec<Rollout>, Vec<TenantDeployment>), ApiFaul
 /// The environments to follow and their new hosts: no I/O, from the
 /// rollouts and deployments read and the hosts online now.
 pub fn joined(
-    core: &Core,
+    hosts: &Hosts,
     rollouts: &[Rollout],
     deployments: &[(String, Deployment)],
 ) -> Vec<Joined> {
@@ -87,16 +88,10 @@ pub fn joined(
             .find(|(t, d)| *t == r.tenant && d.app == r.app && d.environment == r.environment)
             .and_then(|(_, d)| EnvRecord::from_json(&d.record).ok());
         let Some(record) = record else { continue };
-        let hosts: Vec<String> = core
-            .hosts()
-            .iter()
-            .filter(|(id, h)| {
-                h.online
-                    && h.rec.tenant == r.tenant
-                    && selector.matches(id, &h.rec.labels)
-                    && !record.hosts.contains_key(*id)
-            })
-            .map(|(id, _)| id.clone())
+        let hosts: Vec<String> = hosts
+            .online_matching(&r.tenant, &selector)
+            .filter(|id| !record.hosts.contains_key(*id))
+            .cloned()
             .collect();
         if !hosts.is_empty() {
             out.push(Joined {
@@ -115,7 +110,7 @@ pub fn joined(
 pub fn follow(core: &mut Core, db: &Fetched, turn: &mut Turn) -> Result<DeployAnswer, ApiFault> {
     let (rollouts, deployments) = stored(db)?;
     let mut started = Vec::new();
-    for j in joined(core, &rollouts, &deployments) {
+    for j in joined(core.hosts(), &rollouts, &deployments) {
         let Some(last) = rollouts
             .iter()
             .find(|r| (&r.tenant, &r.app, &r.environment) == (&j.tenant, &j.app, &j.environment))
