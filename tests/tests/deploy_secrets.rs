@@ -1,9 +1,13 @@
 //! Deploy secrets end to end (issue 19): a real app behind real nginx,
 //! on a local host, reads a secret set with `vigie secrets set` (it
 //! serves the value's SHA-256); the value is nowhere in the tower's data
-//! dir, the audit, the deploy's changes or the logs; the replica's env
-//! file is 0600; setting it again restarts the replicas, which serve the
-//! new value; other tenants and operators without the grant are refused.
+//! dir, the audit, the deploy's and verbs' changes or the logs; the
+//! replica's env file is 0600; setting it again restarts the replicas in
+//! place under HTTP load (no request lost, no fetch, same instance
+//! directory), which serve the new value; a rollback to the previous
+//! instance brings back its code with the current value, never the one
+//! it was deployed with; other tenants and operators without the grant
+//! are refused.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
@@ -15,7 +19,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 use vigie_tests::deploys::{record, Leftovers};
 use vigie_tests::front::{add_operator, admin, client_with, fault, grants};
-use vigie_tests::http_load::get;
+use vigie_tests::http_load::{get, LoadLoop};
 use vigie_tests::{Launcher, Setup};
 use vigie_wire::change::{Action, ChangeSpec, Step};
 use vigie_wire::secrets::{SealedVar, SecretsCall};
@@ -72,13 +76,26 @@ http.server.ThreadingHTTPServer((os.environ["BIND"], int(os.environ["PORT"])), H
         "v1",
     ])?;
     git(&["tag", "v1"])?;
+    let mut app = std::fs::read_to_string(repo.join("app.py"))?;
+    app.push_str("# v2: the same app, another instance\n");
+    std::fs::write(repo.join("app.py"), app)?;
+    git(&[
+        "-c",
+        "user.email=t@example.invalid",
+        "-c",
+        "user.name=t",
+        "commit",
+        "-qam",
+        "v2",
+    ])?;
+    git(&["tag", "v2"])?;
     Ok(repo)
 }
 
-fn environment(repo: &Path) -> String {
+fn environment(repo: &Path, revision: &str) -> String {
     format!(
         "app: vault\nenvironment: prod\nhosts: role=vault\nports: 27400-27499\nservices:\n  web:\n    \
-         repository: {}\n    revision: v1\n    start: exec python3 app.py\n    replicas: 2\n    \
+         repository: {}\n    revision: {revision}\n    start: exec python3 app.py\n    replicas: 2\n    \
          health: {{ http: /health, retries: 100, interval: 100ms, timeout: 1s }}\n    drain: 100ms\n    \
          env:\n      GREETING: hello\n      DB_PASSWORD: {{ secret: db_password }}\n",
         repo.display()
@@ -139,11 +156,12 @@ fn served(tower: &Launcher) -> anyhow::Result<String> {
 }
 
 #[test]
-fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them() -> anyhow::Result<()> {
+fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them_in_place() -> anyhow::Result<()>
+{
     let work = tempfile::tempdir()?;
     let repo = app_repo(work.path())?;
     let env_file = work.path().join("vault.yml");
-    std::fs::write(&env_file, environment(&repo))?;
+    std::fs::write(&env_file, environment(&repo, "v1"))?;
     let env_arg = env_file.display().to_string();
     let setup =
         Setup::new("secrets").host("vault-1", &[("role", "vault"), ("address", "127.0.0.5")]);
@@ -204,24 +222,16 @@ fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them() -> anyhow:
     );
     assert!(env_text.contains("GREETING='hello'"), "{env_text}");
 
-    // Rotation: the replicas are replaced by a rollout, recorded like a
-    // deploy, and serve the new value.
-    let rotated = tower.cli_input(
-        &["secrets", "set", "vault/prod", "db_password"],
-        second.as_bytes(),
-    )?;
-    assert!(rotated.status.success(), "{}", text(&rotated));
-    assert!(text(&rotated).contains("(version 2)"), "{}", text(&rotated));
-    assert!(
-        text(&rotated).contains("restarting the replicas"),
-        "{}",
-        text(&rotated)
-    );
-    let watched = tower.cli(&["deployments", "watch", "vault/prod"])?;
-    assert!(watched.status.success(), "{}", text(&watched));
-    assert_eq!(served(&tower)?, sha256(&second));
+    // v2: a second instance, reading the same value.
+    std::fs::write(&env_file, environment(&repo, "v2"))?;
+    let deployed = tower.cli(&["deploy", &env_arg])?;
+    assert!(deployed.status.success(), "{}", text(&deployed));
+    assert_eq!(served(&tower)?, sha256(&first));
+
+    rotation_restarts_in_place(&tower, &second, &env_arg)?;
+    rollback_reads_the_current_value(&tower, &first, &second)?;
     let r = record(&tower, "vault", "prod")?;
-    assert_eq!(r.history.len(), 2, "{:?}", r.history);
+    assert_eq!(r.history.len(), 4, "{:?}", r.history);
     eprintln!("{}", rollout_times(&tower)?);
 
     hostile(&tower, work.path())?;
@@ -258,6 +268,139 @@ fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them() -> anyhow:
         assert!(leaked.is_empty(), "{value} in {leaked:?}");
     }
     Ok(())
+}
+
+fn web() -> anyhow::Result<vigie_deployer::Part> {
+    vigie_deployer::Part::parse("web").map_err(anyhow::Error::msg)
+}
+
+/// Each replica of `instance`, asked directly, serves the digest of
+/// `value`; its env file holds `value` (and not `not`), mode 0600, and
+/// nothing of the rewrite is left beside it.
+fn replicas_read(tower: &Launcher, instance: u32, value: &str, not: &str) -> anyhow::Result<()> {
+    let r = record(tower, "vault", "prod")?;
+    let placed = &r.hosts["vault-1"].services[&web()?];
+    assert_eq!(placed.instance, instance, "{r:?}");
+    for port in &placed.ports {
+        let body = get(
+            SocketAddr::from((ADDRESS, *port)),
+            "/",
+            Duration::from_secs(5),
+        )
+        .map_err(anyhow::Error::msg)?;
+        assert_eq!(body, sha256(value), "replica on port {port}");
+    }
+    let dir = tower
+        .root("vault-1")
+        .join(format!("srv/services/auto-vault-prod-web/{instance}"));
+    for replica in 1..=placed.replicas {
+        let replica = dir.join(format!("replica-{replica}"));
+        let env = std::fs::read_to_string(replica.join("env"))?;
+        assert!(env.contains(&format!("DB_PASSWORD='{value}'")), "{env}");
+        assert!(
+            !env.contains(not) && env.contains("GREETING='hello'"),
+            "{env}"
+        );
+        let mode = std::fs::metadata(replica.join("env"))?.permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", replica.display());
+        for left in ["env.secrets", "env.was", "env.new"] {
+            assert!(!replica.join(left).exists(), "{left} left");
+        }
+    }
+    Ok(())
+}
+
+/// `vigie secrets set` on a name the replicas read, under HTTP load:
+/// the verb `rotate` restarts them in place, one at a time (0 failed),
+/// with the new value, no fetch, in the same instance directory;
+/// recorded and audited like a verb.
+fn rotation_restarts_in_place(tower: &Launcher, value: &str, file: &str) -> anyhow::Result<()> {
+    let before = record(tower, "vault", "prod")?;
+    let load = LoadLoop::start(proxy(tower)?, Duration::from_secs(120));
+    let rotated = tower.cli_input(
+        &["secrets", "set", "vault/prod", "db_password"],
+        value.as_bytes(),
+    )?;
+    assert!(rotated.status.success(), "{}", text(&rotated));
+    assert!(text(&rotated).contains("(version 2)"), "{}", text(&rotated));
+    assert!(
+        text(&rotated).contains("restarting the replicas"),
+        "{}",
+        text(&rotated)
+    );
+    let watched = tower.cli(&["deployments", "watch", "vault/prod"])?;
+    assert!(
+        text(&watched).contains("rotate vault/prod: succeeded"),
+        "{}",
+        text(&watched)
+    );
+    let report = load.stop();
+    eprintln!(
+        "rotation: {} served, {} failed",
+        report.served,
+        report.failures.len()
+    );
+    assert!(report.served > 0, "nothing served");
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(
+        report.answers.last(),
+        Some(&sha256(value)),
+        "{:?}",
+        report.answers
+    );
+    let after = record(tower, "vault", "prod")?;
+    assert_eq!(after.hosts, before.hosts, "same instance, same ports");
+    replicas_read(tower, 2, value, "first-s3cret")?;
+    let entry = after.history.last().context("an entry")?;
+    assert_eq!(entry.verb.as_deref(), Some("rotate db_password"));
+    let change = entry.changes.get("vault-1").context("its change")?;
+    let status = text(&tower.cli(&["status", change, "--json"])?);
+    assert!(
+        status.contains("current secrets of web #2 replica 2"),
+        "{status}"
+    );
+    assert!(!status.contains("fetch web"), "no fetch: {status}");
+    let audit = text(&tower.cli(&["audit", "--json"])?);
+    assert!(audit.contains("vault/prod: rotate (rollout"), "{audit}");
+    // The same file deployed again is up to date: the replicas already
+    // read version 2, nothing is replaced.
+    let again = tower.cli(&["deploy", "--plan", file])?;
+    assert!(
+        text(&again).contains("no component changed"),
+        "{}",
+        text(&again)
+    );
+    Ok(())
+}
+
+/// A rollback returns code, not an old credential: the previous instance
+/// (deployed with the first value) starts with the current one.
+fn rollback_reads_the_current_value(
+    tower: &Launcher,
+    first: &str,
+    second: &str,
+) -> anyhow::Result<()> {
+    let load = LoadLoop::start(proxy(tower)?, Duration::from_secs(120));
+    let said = tower.cli(&["deployments", "rollback", "vault/prod"])?;
+    assert!(
+        text(&said).contains("rollback vault/prod: succeeded"),
+        "{}",
+        text(&said)
+    );
+    let report = load.stop();
+    eprintln!(
+        "rollback: {} served, {} failed",
+        report.served,
+        report.failures.len()
+    );
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(
+        report.answers.last(),
+        Some(&sha256(second)),
+        "{:?}",
+        report.answers
+    );
+    replicas_read(tower, 1, second, first)
 }
 
 /// How long each rollout took, from the deploy daemon's own event
