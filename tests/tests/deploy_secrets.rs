@@ -173,6 +173,7 @@ fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them_in_place() -
         work.path().display().to_string().len()
     );
     let second = format!("second-s3cret-{pid}-rotated");
+    let third = format!("third-s3cret-{pid}-while-stopped");
 
     // A deploy naming a secret that is not set is refused at plan, by name.
     let refused = tower.cli(&["deploy", &env_arg])?;
@@ -230,8 +231,10 @@ fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them_in_place() -
 
     rotation_restarts_in_place(&tower, &second, &env_arg)?;
     rollback_reads_the_current_value(&tower, &first, &second)?;
+    a_stopped_service_reads_the_value_when_started(&tower, &second, &third)?;
     let r = record(&tower, "vault", "prod")?;
-    assert_eq!(r.history.len(), 4, "{:?}", r.history);
+    // v1, v2, rotate, rollback, stop, start.
+    assert_eq!(r.history.len(), 6, "{:?}", r.history);
     eprintln!("{}", rollout_times(&tower)?);
 
     hostile(&tower, work.path())?;
@@ -262,7 +265,7 @@ fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them_in_place() -
     // The search finds it where it is: in the host's env files.
     let on_host = files_holding(&tower.root("vault-1"), second.as_bytes());
     assert!(!on_host.is_empty(), "the grep finds the value on the host");
-    for value in [&first, &second] {
+    for value in [&first, &second, &third] {
         assert!(!shown.contains(value.as_str()), "{value} shown");
         let leaked = files_holding(&tower.data_dir(), value.as_bytes());
         assert!(leaked.is_empty(), "{value} in {leaked:?}");
@@ -403,6 +406,42 @@ fn rollback_reads_the_current_value(
     replicas_read(tower, 1, second, first)
 }
 
+/// A secret set while its service is stopped restarts nothing (the
+/// rotation says why); `start` gives the replicas the current value.
+fn a_stopped_service_reads_the_value_when_started(
+    tower: &Launcher,
+    was: &str,
+    value: &str,
+) -> anyhow::Result<()> {
+    let stopped = tower.cli(&["deployments", "stop", "vault/prod"])?;
+    assert!(stopped.status.success(), "{}", text(&stopped));
+    let set = tower.cli_input(
+        &["secrets", "set", "vault/prod", "db_password"],
+        value.as_bytes(),
+    )?;
+    assert!(text(&set).contains("(version 3)"), "{}", text(&set));
+    let watched = text(&tower.cli(&["deployments", "watch", "vault/prod"])?);
+    assert!(
+        watched.contains("no running replica of vault/prod reads secret db_password"),
+        "{watched}"
+    );
+    let env = tower
+        .root("vault-1")
+        .join("srv/services/auto-vault-prod-web/1/replica-1/env");
+    let text_now = std::fs::read_to_string(env)?;
+    assert!(
+        text_now.contains(was),
+        "a stopped replica's file is not touched"
+    );
+    let started = tower.cli(&["deployments", "start", "vault/prod"])?;
+    assert!(
+        text(&started).contains("start vault/prod: succeeded"),
+        "{}",
+        text(&started)
+    );
+    replicas_read(tower, 1, value, was)
+}
+
 /// How long each rollout took, from the deploy daemon's own event
 /// timestamps (BENCHMARKS.md material, not a timed assertion).
 fn rollout_times(tower: &Launcher) -> anyhow::Result<String> {
@@ -521,7 +560,7 @@ fn hostile(tower: &Launcher, dir: &Path) -> anyhow::Result<()> {
     // Nothing lost: the secret is still there, as the admin set it.
     let list = tower.cli(&["secrets", "list", "vault/prod", "--json"])?;
     assert!(
-        String::from_utf8_lossy(&list.stdout).contains("\"version\":2"),
+        String::from_utf8_lossy(&list.stdout).contains("\"version\":3"),
         "{}",
         text(&list)
     );
