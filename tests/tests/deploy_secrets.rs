@@ -184,24 +184,7 @@ fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them_in_place() -
         text(&refused)
     );
 
-    // Set from stdin; listed by name, version, who: never the value.
-    let set = tower.cli_input(
-        &["secrets", "set", "vault/prod", "db_password"],
-        format!("{first}\n").as_bytes(),
-    )?;
-    assert!(set.status.success(), "{}", text(&set));
-    assert!(
-        text(&set).contains("secret db_password set (version 1)"),
-        "{}",
-        text(&set)
-    );
-    let list = tower.cli(&["secrets", "list", "vault/prod", "--json"])?;
-    let listed = String::from_utf8_lossy(&list.stdout).to_string();
-    assert!(
-        listed.contains("\"name\":\"db_password\"") && listed.contains("\"version\":1"),
-        "{listed}"
-    );
-    assert!(listed.contains("\"set_by\":\"admin\""), "{listed}");
+    set_and_listed(&tower, &first)?;
 
     let deployed = tower.cli(&["deploy", &env_arg])?;
     assert!(deployed.status.success(), "{}", text(&deployed));
@@ -239,12 +222,21 @@ fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them_in_place() -
 
     hostile(&tower, work.path())?;
 
-    // Nowhere but the replicas' env files: not in the tower's data dir
-    // (LevelDB, journals, logs, stashes), the audit, the deploy's changes
-    // or any daemon's events.
+    nowhere_but_on_the_host(&tower, &r, &third, &[&first, &second, &third])
+}
+
+/// Nowhere but the replicas' env files: not in the tower's data dir
+/// (LevelDB, journals, logs, stashes), the audit, the changes of the
+/// deploys and verbs (`status`) or any daemon's events.
+fn nowhere_but_on_the_host(
+    tower: &Launcher,
+    r: &vigie_deployer::EnvRecord,
+    current: &str,
+    values: &[&str],
+) -> anyhow::Result<()> {
     let audit = tower.cli(&["audit", "--json"])?;
     assert!(
-        text(&audit).contains("secret db_password set (version 2)"),
+        text(&audit).contains("secret db_password set (version 3)"),
         "{}",
         text(&audit)
     );
@@ -263,13 +255,35 @@ fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them_in_place() -
     shown.push_str(&events.join("\n"));
     shown.push_str(&text(&tower.cli(&["logs", "vault-1", "--json"])?));
     // The search finds it where it is: in the host's env files.
-    let on_host = files_holding(&tower.root("vault-1"), second.as_bytes());
+    let on_host = files_holding(&tower.root("vault-1"), current.as_bytes());
     assert!(!on_host.is_empty(), "the grep finds the value on the host");
-    for value in [&first, &second, &third] {
-        assert!(!shown.contains(value.as_str()), "{value} shown");
+    for value in values {
+        assert!(!shown.contains(value), "{value} shown");
         let leaked = files_holding(&tower.data_dir(), value.as_bytes());
         assert!(leaked.is_empty(), "{value} in {leaked:?}");
     }
+    Ok(())
+}
+
+/// Set from stdin; listed by name, version, who: never the value.
+fn set_and_listed(tower: &Launcher, value: &str) -> anyhow::Result<()> {
+    let set = tower.cli_input(
+        &["secrets", "set", "vault/prod", "db_password"],
+        format!("{value}\n").as_bytes(),
+    )?;
+    assert!(set.status.success(), "{}", text(&set));
+    assert!(
+        text(&set).contains("secret db_password set (version 1)"),
+        "{}",
+        text(&set)
+    );
+    let list = tower.cli(&["secrets", "list", "vault/prod", "--json"])?;
+    let listed = String::from_utf8_lossy(&list.stdout).to_string();
+    assert!(
+        listed.contains("\"name\":\"db_password\"") && listed.contains("\"version\":1"),
+        "{listed}"
+    );
+    assert!(listed.contains("\"set_by\":\"admin\""), "{listed}");
     Ok(())
 }
 
