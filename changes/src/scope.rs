@@ -47,8 +47,14 @@ pub enum GrantScope {
 }
 
 /// The verbs an application scope means something for: the environments
-/// one may deploy, whose deployments one reads, whose services' logs.
-pub const APP_VERBS: [Verb; 3] = [Verb::Deploy, Verb::ChangesRead, Verb::LogsRead];
+/// one may deploy, whose deployments one reads, whose services' logs,
+/// whose deploy secrets one manages.
+pub const APP_VERBS: [Verb; 4] = [
+    Verb::Deploy,
+    Verb::ChangesRead,
+    Verb::LogsRead,
+    Verb::SecretsAdmin,
+];
 
 impl GrantScope {
     pub fn parse(text: &str) -> Result<GrantScope, ChangeError> {
@@ -215,6 +221,7 @@ mod tests {
         assert!(p("shop/*").fits(Verb::Deploy).is_ok());
         assert!(p("app=shop").fits(Verb::LogsRead).is_ok());
         assert!(p("shop/prod").fits(Verb::ChangesRead).is_ok());
+        assert!(p("shop/prod").fits(Verb::SecretsAdmin).is_ok());
         assert!(p("shop/*").fits(Verb::ChangesSubmit).is_err());
         assert!(p("shop/*").fits(Verb::HostsAdmin).is_err());
         assert!(p("web-*").fits(Verb::Deploy).is_err());

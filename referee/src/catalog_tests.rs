@@ -341,17 +341,23 @@ fn init() -> vigie_wire::change::ChangeSpec {
 
 /// acme's operator `ops`, stored with these grants, as it calls.
 fn ops_with(f: &mut Fixture, grants: &[&str]) -> Caller {
-    f.tower.operators.retain(|o| o.name != "ops");
-    f.tower.operators.push(vigie_wire::front::OperatorRecord {
-        name: "ops".into(),
-        tenant: "acme".into(),
-        public: "o".repeat(40),
-        grants: grants
-            .iter()
-            .map(|g| vigie_wire::front::Grant::parse(g).unwrap())
-            .collect(),
-        revoked: false,
-    });
+    f.tower
+        .access_mut()
+        .operators_mut()
+        .retain(|o| o.name != "ops");
+    f.tower
+        .access_mut()
+        .operators_mut()
+        .push(vigie_wire::front::OperatorRecord {
+            name: "ops".into(),
+            tenant: "acme".into(),
+            public: "o".repeat(40),
+            grants: grants
+                .iter()
+                .map(|g| vigie_wire::front::Grant::parse(g).unwrap())
+                .collect(),
+            revoked: false,
+        });
     Caller {
         origin: vigie_wire::tower::Origin::Operator {
             home: "acme".into(),
@@ -411,18 +417,25 @@ fn an_init_change_needs_changes_submit_over_the_new_hosts_and_runs_as_the_reques
     f.one(&submitter, provision(&["b"], Some(init()))).unwrap();
     let tower = Caller::internal("acme", "provisioner");
     f.one(&tower, enrol("b", &"2".repeat(40))).unwrap();
-    let first = f.tower.queues.head("b").unwrap().clone();
-    assert_eq!(f.tower.queues.change(&first).unwrap().view.operator, "ops");
+    let first = f.tower.queues().head("b").unwrap().clone();
+    assert_eq!(
+        f.tower.queues().change(&first).unwrap().view.operator,
+        "ops"
+    );
 
     // Revoked between the request and the enrolment: the init is not run
     // in its name; the enrolment is refused and writes nothing.
     f.one(&acme(), import(csv_rows(&["c"]), false)).unwrap();
     f.one(&submitter, provision(&["c"], Some(init()))).unwrap();
-    f.tower.operators.iter_mut().for_each(|o| o.revoked = true);
+    f.tower
+        .access_mut()
+        .operators_mut()
+        .iter_mut()
+        .for_each(|o| o.revoked = true);
     let audit_before = f.keys("audit/rec/");
     let refused = f.one(&tower, enrol("c", &"4".repeat(40))).unwrap_err();
     assert_eq!(refused.kind, ApiFaultKind::Forbidden, "{refused:?}");
-    assert!(!f.tower.hosts.contains_key("c"));
+    assert!(!f.tower.hosts().contains("c"));
     assert_eq!(f.keys("audit/rec/"), audit_before, "no trace");
 }
 
@@ -452,8 +465,11 @@ fn an_oversize_init_is_refused_when_asked_and_an_enrolment_that_cannot_queue_it_
     let tower = Caller::internal("acme", "provisioner");
     let err = f.one(&tower, enrol("a", &"1".repeat(40))).unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Invalid, "{err:?}");
-    assert!(!f.tower.hosts.contains_key("a"), "no host");
-    assert!(!f.tower.keys.contains_key(&"1".repeat(40)), "no key");
+    assert!(!f.tower.hosts().contains("a"), "no host");
+    assert!(
+        !f.tower.access().keys().contains_key(&"1".repeat(40)),
+        "no key"
+    );
     assert_eq!(f.keys("host/"), 0);
     assert_eq!(f.keys("audit/rec/"), audit_before, "no trace");
 }
@@ -489,16 +505,16 @@ fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_k
     // A beat its agent sent before the front door learnt of the removal
     // does not bring the host back (nor in the default tenant).
     let mut t = Turn::started();
-    let beat = crate::core::events::Beat {
+    let beat = crate::core::handlers::events::Beat {
         incarnation: 1,
         labels: Default::default(),
         busy: None,
         refusing: None,
     };
-    f.tower.heartbeat("a", beat, Instant::now(), &mut t);
+    crate::core::handlers::events::heartbeat(&mut f.tower, "a", beat, Instant::now(), &mut t);
     f.store.commit(&mut f.tower, &mut t);
     assert!(
-        !f.tower.hosts.contains_key("a"),
+        !f.tower.hosts().contains("a"),
         "a removed host stays removed"
     );
     let reloaded = f.store.tower();
@@ -516,7 +532,7 @@ fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_k
     let old = f.one(&tower, enrol("a", &"1".repeat(40))).unwrap_err();
     assert_eq!(old.kind, ApiFaultKind::Conflict);
     f.one(&tower, enrol("a", &"2".repeat(40))).unwrap();
-    assert!(f.tower.hosts.contains_key("a"));
+    assert!(f.tower.hosts().contains("a"));
     assert!(!f.tower.catalog.servers["a"].fresh_key);
 }
 
@@ -544,15 +560,15 @@ fn an_agent_started_before_its_enrolment_knocks_pending_and_is_enrolled() {
     .unwrap();
     f.tower.finish_turn(&mut t);
     assert_eq!(
-        f.tower.keys[&public].state,
+        f.tower.access().keys()[&public].state,
         vigie_wire::front::KeyState::Pending
     );
     let tower = Caller::internal("acme", "provisioner");
     f.one(&tower, enrol("a", &public)).unwrap();
-    let k = &f.tower.keys[&public];
+    let k = &f.tower.access().keys()[&public];
     assert_eq!(k.state, vigie_wire::front::KeyState::Accepted);
     assert_eq!((k.host.as_str(), k.tenant.as_str()), ("a", "acme"));
-    assert!(f.tower.hosts.contains_key("a"));
+    assert!(f.tower.hosts().contains("a"));
 }
 
 fn enrol(name: &str, public: &str) -> CatalogCall {
@@ -600,14 +616,14 @@ fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_tur
 
     let tower = Caller::internal("acme", "provisioner");
     f.one(&tower, enrol("a", &"1".repeat(40))).unwrap();
-    let host = &f.tower.hosts["a"];
+    let host = &f.tower.hosts()["a"];
     assert_eq!(host.rec.labels.get("role").map(String::as_str), Some("web"));
     assert_eq!(
-        f.tower.queues.len_of("a"),
+        f.tower.queues().len_of("a"),
         1,
         "the init change is queued first"
     );
-    assert_eq!(f.tower.keys[&"1".repeat(40)].host, "a");
+    assert_eq!(f.tower.access().keys()[&"1".repeat(40)].host, "a");
     assert_eq!(
         f.tower.catalog.servers["a"].state,
         vigie_wire::catalog::ServerState::Host
@@ -615,7 +631,7 @@ fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_tur
     assert_eq!(f.keys("provision/"), 0);
     // The state is stored: a restarted referee sees the same.
     let reloaded = f.store.tower();
-    assert!(reloaded.hosts.contains_key("a"));
+    assert!(reloaded.hosts().contains("a"));
     assert_eq!(
         reloaded.catalog.servers["a"].state,
         vigie_wire::catalog::ServerState::Host
@@ -655,7 +671,7 @@ fn a_refused_enrolment_leaves_nothing_and_a_failed_server_can_be_retried() {
     // b's agent key is a's: refused, nothing registered for b.
     let dup = f.one(&tower, enrol("b", &"1".repeat(40))).unwrap_err();
     assert_eq!(dup.kind, ApiFaultKind::Conflict);
-    assert!(!f.tower.hosts.contains_key("b"));
+    assert!(!f.tower.hosts().contains("b"));
     assert_eq!(f.keys("audit/rec/"), audit_before, "no trace");
     f.one(
         &tower,
@@ -672,7 +688,7 @@ fn a_refused_enrolment_leaves_nothing_and_a_failed_server_can_be_retried() {
     // A retry without --init keeps the first request's init change.
     f.one(&acme(), provision(&["b"], None)).unwrap();
     f.one(&tower, enrol("b", &"2".repeat(40))).unwrap();
-    assert_eq!(f.tower.queues.len_of("b"), 1, "the init change kept");
+    assert_eq!(f.tower.queues().len_of("b"), 1, "the init change kept");
 }
 
 #[test]
@@ -810,8 +826,11 @@ fn servers_admin_without_hosts_admin_registers_no_host() {
     let tower = Caller::internal("acme", "provisioner");
     let refused = f.one(&tower, enrol("a", &"3".repeat(40))).unwrap_err();
     assert_eq!(refused.kind, ApiFaultKind::Forbidden, "{refused:?}");
-    assert!(!f.tower.hosts.contains_key("a"));
-    assert!(f.tower.keys.is_empty() || !f.tower.keys.values().any(|k| k.host == "a"));
+    assert!(!f.tower.hosts().contains("a"));
+    assert!(
+        f.tower.access().keys().is_empty()
+            || !f.tower.access().keys().values().any(|k| k.host == "a")
+    );
 }
 
 #[test]
@@ -1007,7 +1026,7 @@ fn a_pool_gives_provisioned_servers_their_addresses_and_their_hosts_bind_there()
     assert_eq!(given, vec![(Owner::Server("a".into()), "192.0.2.1".into())]);
     let tower = Caller::internal("acme", "provisioner");
     f.one(&tower, enrol("a", &"1".repeat(40))).unwrap();
-    let labels = &f.tower.hosts["a"].rec.labels;
+    let labels = &f.tower.hosts()["a"].rec.labels;
     assert_eq!(labels.get("address").map(String::as_str), Some("192.0.2.1"));
     assert_eq!(labels.get("role").map(String::as_str), Some("web"));
 }

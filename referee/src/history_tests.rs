@@ -92,12 +92,12 @@ fn a_start_loads_only_the_recent_finished_changes_and_an_old_one_still_answers()
     let n = 20 * RECENT as u64;
     let store = history(n);
     let mut tower = crate::shell::load::tower(&store, TIMING).unwrap();
-    assert_eq!(tower.queues.recent().len(), RECENT);
+    assert_eq!(tower.queues().recent().len(), RECENT);
     assert_eq!(
-        tower.queues.recent().front().map(|v| v.seq),
+        tower.queues().recent().front().map(|v| v.seq),
         Some(n + 1 - RECENT as u64)
     );
-    assert_eq!(tower.queues.recent().back().map(|v| v.seq), Some(n));
+    assert_eq!(tower.queues().recent().back().map(|v| v.seq), Some(n));
     // What a start reads does not grow with the history behind it.
     let bound = 2 * RECENT + 100;
     assert!(store.gets.get() <= bound, "{} gets", store.gets.get());

@@ -58,7 +58,7 @@ fn a_secret_is_stored_and_audited_without_its_value() {
     let alice = operator("alice");
     let err = call(&mut tower, &alice, set(VALUE), &s.db, &mut turn).unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Unavailable, "no key, no secrets");
-    tower.secrets.key = Some(VaultKey::generate());
+    tower.secrets_mut().set_key(VaultKey::generate());
     for version in 1..=2 {
         match call(&mut tower, &alice, set(VALUE), &s.db, &mut turn) {
             Ok(ApiAnswer::Secrets(SecretsAnswer::Set {
@@ -115,6 +115,77 @@ fn a_secret_is_stored_and_audited_without_its_value() {
     );
 }
 
+/// `secrets.admin@shop/prod` (issue 19): the grant is taken, and its
+/// holder sets shop/prod's secrets; shop/staging's are refused, the
+/// refusal audited in its tenant, nothing stored.
+#[test]
+fn secrets_admin_over_one_environment_reaches_that_environment_only() {
+    let s = crate::shell::test_store::store();
+    let mut tower = s.tower();
+    tower.secrets_mut().set_key(VaultKey::generate());
+    let mut turn = Turn::started();
+    let add = ApiCall::OperatorAdd {
+        name: "sam".into(),
+        public: "s".repeat(40),
+        grants: vec![vigie_wire::front::Grant::parse("secrets.admin@shop/prod").unwrap()],
+    };
+    let tower_caller = Caller::internal("acme", "tower");
+    call(&mut tower, &tower_caller, add, &s.db, &mut turn).expect("the grant is taken");
+    s.commit(&mut tower, &mut turn);
+    let sam = Caller {
+        scope: Scope::Only(vec!["shop/prod".into()]),
+        ..operator("sam")
+    };
+    let mut turn = Turn::started();
+    match call(&mut tower, &sam, set(VALUE), &s.db, &mut turn) {
+        Ok(ApiAnswer::Secrets(SecretsAnswer::Set { version: 1, .. })) => {}
+        other => panic!("{other:?}"),
+    }
+    s.commit(&mut tower, &mut turn);
+    let staging = ApiCall::Secrets(SecretsCall::Set {
+        app: "shop".into(),
+        environment: "staging".into(),
+        name: "db_password".into(),
+        value: Secret::new(VALUE.to_vec()),
+    });
+    let mut turn = Turn::started();
+    let err = call(&mut tower, &sam, staging, &s.db, &mut turn).unwrap_err();
+    assert_eq!(err.kind, ApiFaultKind::Forbidden, "{err}");
+    assert!(err.message.contains("shop/staging"), "{err}");
+    assert!(!holds(&turn, b"secret/acme/shop/staging"), "nothing stored");
+    s.commit(&mut tower, &mut turn);
+    let refused: Vec<_> = s
+        .audit()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "operator_refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(
+        (refused[0].tenant.as_str(), refused[0].operator.as_str()),
+        ("acme", "sam")
+    );
+    assert!(
+        refused[0].summary.contains("shop/staging"),
+        "{}",
+        refused[0].summary
+    );
+    // Its list of shop/prod answers; staging's is refused too.
+    let list = |env: &str| {
+        ApiCall::Secrets(SecretsCall::List {
+            app: "shop".into(),
+            environment: env.into(),
+        })
+    };
+    let mut turn = Turn::started();
+    match call(&mut tower, &sam, list("prod"), &s.db, &mut turn) {
+        Ok(ApiAnswer::Secrets(SecretsAnswer::List(v))) => assert_eq!(v.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    let err = call(&mut tower, &sam, list("staging"), &s.db, &mut turn).unwrap_err();
+    assert_eq!(err.kind, ApiFaultKind::Forbidden);
+}
+
 fn secret_change() -> ChangeSpec {
     ChangeSpec {
         title: "env".into(),
@@ -140,28 +211,34 @@ fn only_the_towers_deploys_get_secrets_sealed_for_their_hosts_key() {
     let s = crate::shell::test_store::store();
     let mut tower = s.tower();
     let mut turn = Turn::default();
-    tower.secrets.key = Some(VaultKey::generate());
+    tower.secrets_mut().set_key(VaultKey::generate());
     let daemon = Caller::internal("acme", "alice");
     call(&mut tower, &daemon, set(VALUE), &s.db, &mut turn).unwrap();
     let hosts = ["web-1".to_string()];
-    let err = tower
-        .seal_secrets(&operator("alice"), secret_change(), &hosts)
-        .unwrap_err();
+    let err = crate::core::handlers::secrets::seal_secrets(
+        &tower,
+        &operator("alice"),
+        secret_change(),
+        &hosts,
+    )
+    .unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Forbidden);
-    let err = tower
-        .seal_secrets(&daemon, secret_change(), &hosts)
-        .unwrap_err();
+    let err =
+        crate::core::handlers::secrets::seal_secrets(&tower, &daemon, secret_change(), &hosts)
+            .unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::Unavailable, "{err}");
     let two = ["web-1".to_string(), "web-2".to_string()];
-    assert!(tower.seal_secrets(&daemon, secret_change(), &two).is_err());
+    assert!(
+        crate::core::handlers::secrets::seal_secrets(&tower, &daemon, secret_change(), &two)
+            .is_err()
+    );
     let agent = crypto_box::SecretKey::generate(&mut crypto_box::aead::OsRng);
     tower
-        .secrets
-        .host_keys
-        .insert("web-1".into(), agent.public_key().to_bytes());
-    let sealed = tower
-        .seal_secrets(&daemon, secret_change(), &hosts)
-        .unwrap();
+        .secrets_mut()
+        .set_host_key("web-1".into(), agent.public_key().to_bytes());
+    let sealed =
+        crate::core::handlers::secrets::seal_secrets(&tower, &daemon, secret_change(), &hosts)
+            .unwrap();
     let Action::SecretFile { secrets, .. } = &sealed.steps[0].action else {
         panic!("{sealed:?}")
     };
@@ -170,8 +247,7 @@ fn only_the_towers_deploys_get_secrets_sealed_for_their_hosts_key() {
     assert_eq!(opened.expose(), VALUE);
     // Another tenant's deploy naming the same secret finds none.
     let other = Caller::internal("evil", "mallory");
-    let err = tower
-        .seal_secrets(&other, secret_change(), &hosts)
+    let err = crate::core::handlers::secrets::seal_secrets(&tower, &other, secret_change(), &hosts)
         .unwrap_err();
     assert_eq!(err.kind, ApiFaultKind::NotFound);
 }
@@ -181,7 +257,7 @@ fn setting_a_secret_a_deployed_environment_reads_restarts_it_when_the_caller_may
     let s = crate::shell::test_store::store();
     let mut tower = s.tower();
     let mut turn = Turn::default();
-    tower.secrets.key = Some(VaultKey::generate());
+    tower.secrets_mut().set_key(VaultKey::generate());
     let env = "app: shop\nenvironment: prod\nhosts: web-1\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health:\n      http: /h\n    env:\n      P: { secret: db_password }\n";
     let start = ApiCall::Deploy(DeployCall::Start {
         file: "env.yml".into(),

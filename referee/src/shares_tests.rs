@@ -273,7 +273,7 @@ fn changes_past_the_tenant_s_share_are_refused_and_others_still_submit() {
     for _ in 0..3 {
         f.call(&acme(), submit("a-1")).unwrap();
     }
-    let changes = f.tower.queues.pending();
+    let changes = f.tower.queues().pending();
     let e = f.call(&acme(), submit("a-1")).unwrap_err();
     assert_eq!(e.kind, ApiFaultKind::Unavailable);
     assert!(
@@ -282,7 +282,7 @@ fn changes_past_the_tenant_s_share_are_refused_and_others_still_submit() {
         "{}",
         e.message
     );
-    assert_eq!(f.tower.queues.pending(), changes, "nothing queued");
+    assert_eq!(f.tower.queues().pending(), changes, "nothing queued");
     f.call(&globex(), submit("g-1"))
         .expect("another tenant still submits");
 }

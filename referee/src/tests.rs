@@ -35,13 +35,13 @@ fn fixture() -> Fixture {
 impl Fixture {
     fn beat(&mut self, host: &str, inc: u64, busy: Option<&str>) -> Turn {
         let mut t = Turn::started();
-        let beat = crate::core::events::Beat {
+        let beat = crate::core::handlers::events::Beat {
             incarnation: inc,
             labels: Default::default(),
             busy,
             refusing: None,
         };
-        self.tower.heartbeat(host, beat, self.now, &mut t);
+        crate::core::handlers::events::heartbeat(&mut self.tower, host, beat, self.now, &mut t);
         t
     }
 
@@ -77,12 +77,12 @@ impl Fixture {
             at_ms: 0,
             kind,
         };
-        self.tower.report(r, self.now, &mut t);
+        crate::core::handlers::events::report(&mut self.tower, r, self.now, &mut t);
         t
     }
 
     fn state(&self, id: &str) -> Option<ChangeState> {
-        self.tower.queues.change(id).map(|c| c.view.state)
+        self.tower.queues().change(id).map(|c| c.view.state)
     }
 }
 
@@ -128,7 +128,7 @@ fn a_host_with_a_new_journal_ends_its_running_change_and_numbers_from_one() {
     // The host was reinstalled: its new journal is a later incarnation.
     let t = f.beat("h", 20, None);
     assert_eq!(
-        f.tower.queues.change(&ids[0]).map(|c| c.view.state),
+        f.tower.queues().change(&ids[0]).map(|c| c.view.state),
         Some(ChangeState::RollbackFailed {
             failed_step: None,
             interrupted: true,
@@ -138,7 +138,10 @@ fn a_host_with_a_new_journal_ends_its_running_change_and_numbers_from_one() {
     assert_eq!(orders(&t), 1, "the next change is dispatched");
     f.report("h", 20, 1, &next[0], ReportKind::Accepted);
     assert!(
-        f.tower.queues.change(&next[0]).is_some_and(|c| c.accepted),
+        f.tower
+            .queues()
+            .change(&next[0])
+            .is_some_and(|c| c.accepted),
         "numbering restarted at 1"
     );
     // A late message of the old journal changes nothing.
@@ -179,7 +182,7 @@ fn report_texts_are_bounded() {
             },
         },
     };
-    crate::core::events::bound(&mut r);
+    crate::core::handlers::events::bound(&mut r);
     let ReportKind::StepFinished { result, .. } = r.kind else {
         unreachable!()
     };
@@ -207,7 +210,7 @@ fn a_reinstalled_host_whose_clock_is_behind_is_handed_an_incarnation_and_comes_b
     let given = issued(&t).expect("an incarnation is handed out");
     assert!(given > 1_900_000_000_000, "above every earlier one");
     assert!(
-        !f.tower.hosts["h"].online,
+        !f.tower.hosts()["h"].online,
         "nothing is dispatched to it yet"
     );
     assert_eq!(orders(&t), 0);
@@ -215,7 +218,7 @@ fn a_reinstalled_host_whose_clock_is_behind_is_handed_an_incarnation_and_comes_b
     assert_eq!(issued(&f.beat("h", 0, None)), Some(given));
     let next = f.submit("h");
     let t = f.beat("h", given, None);
-    assert!(f.tower.hosts["h"].online, "back online with it");
+    assert!(f.tower.hosts()["h"].online, "back online with it");
     assert_eq!(
         f.state(&ids[0]),
         Some(ChangeState::RollbackFailed {
@@ -227,7 +230,11 @@ fn a_reinstalled_host_whose_clock_is_behind_is_handed_an_incarnation_and_comes_b
     );
     assert_eq!(orders(&t), 1, "the next change is dispatched");
     f.report("h", given, 1, &next[0], ReportKind::Accepted);
-    assert!(f.tower.queues.change(&next[0]).is_some_and(|c| c.accepted));
+    assert!(f
+        .tower
+        .queues()
+        .change(&next[0])
+        .is_some_and(|c| c.accepted));
     // Reinstalled once more: the next number, not the used one.
     assert_eq!(issued(&f.beat("h", 0, None)), Some(given + 1));
 }
@@ -315,7 +322,7 @@ fn an_abandoned_change_is_never_sent_again_and_its_late_reports_keep_the_numberi
         },
     );
     assert!(t.acks.contains("h"));
-    assert_eq!(f.tower.hosts["h"].rec.report_seq, 3);
+    assert_eq!(f.tower.hosts()["h"].rec.report_seq, 3);
     assert!(f.state(&ids[0]).is_none(), "not in flight any more");
 
     let (r, t) = f.call(ApiCall::HostRelease { host: "h".into() });
@@ -327,7 +334,10 @@ fn an_abandoned_change_is_never_sent_again_and_its_late_reports_keep_the_numberi
     );
     f.report("h", 1, 4, &next[0], ReportKind::Accepted);
     assert!(
-        f.tower.queues.change(&next[0]).is_some_and(|c| c.accepted),
+        f.tower
+            .queues()
+            .change(&next[0])
+            .is_some_and(|c| c.accepted),
         "numbering continues without a gap"
     );
     let (r, _) = f.call(ApiCall::Audit {
@@ -392,14 +402,14 @@ fn a_finished_change_is_retried_as_a_new_one_and_a_host_with_work_is_removed_onl
         force,
     };
     assert_eq!(f.fault(remove(false)), ApiFaultKind::Conflict);
-    assert!(f.tower.hosts.contains_key("h"), "refused: nothing changed");
+    assert!(f.tower.hosts().contains("h"), "refused: nothing changed");
     f.call(remove(true)).0.unwrap();
-    assert!(!f.tower.hosts.contains_key("h"));
+    assert!(!f.tower.hosts().contains("h"));
     let ended: Vec<ChangeState> = [&v[0].id, &queued[0]]
         .iter()
         .map(|id| {
             f.tower
-                .queues
+                .queues()
                 .recent()
                 .iter()
                 .find(|c| &c.id == *id)
@@ -486,7 +496,7 @@ fn the_largest_submissions_the_limits_allow_are_stored_in_one_batch_or_refused_w
     let stored = answer.expect("a big program is stored once, whatever the hosts");
     assert_eq!(stored, hosts.len());
     // What a turn counts for a change record is a bound on its size.
-    for rec in f.tower.queues.changes().take(10) {
+    for rec in f.tower.queues().changes().take(10) {
         assert!(crate::core::codec::encode(rec).len() <= rec.size_bound());
     }
     // A title (copied into every change and its audit record) as big as
@@ -494,14 +504,14 @@ fn the_largest_submissions_the_limits_allow_are_stored_in_one_batch_or_refused_w
     for title_len in [64 * 1024, 1024 * 1024, big] {
         let mut spec = spec();
         spec.title = "t".repeat(title_len);
-        let before = f.tower.queues.pending();
+        let before = f.tower.queues().pending();
         let (answer, t) = submit_stored(&mut f, spec);
         match answer {
             Ok(n) => assert_eq!(n, hosts.len()),
             Err(e) => {
                 assert_eq!(e.kind, vigie_wire::tower::ApiFaultKind::Invalid, "{e}");
                 assert!(e.message.contains("bytes"), "{e}");
-                assert_eq!(f.tower.queues.pending(), before, "nothing queued");
+                assert_eq!(f.tower.queues().pending(), before, "nothing queued");
                 assert!(t.publish.is_empty(), "nothing announced");
             }
         }
@@ -526,7 +536,7 @@ fn the_largest_submissions_the_limits_allow_are_stored_in_one_batch_or_refused_w
     // The referee goes on: what was stored is all there after a restart.
     let timing = f.tower.timing();
     let again = crate::shell::load::tower(&f.store.db, timing).unwrap();
-    assert_eq!(again.queues.pending(), f.tower.queues.pending());
+    assert_eq!(again.queues().pending(), f.tower.queues().pending());
 }
 
 #[test]
@@ -587,26 +597,26 @@ struct Stored {
 fn stored(t: &Tower) -> Stored {
     let mut changes = std::collections::BTreeMap::new();
     for v in t
-        .queues
+        .queues()
         .recent()
         .iter()
-        .chain(t.queues.changes().map(|c| &c.view))
+        .chain(t.queues().changes().map(|c| &c.view))
     {
         let steps = v.steps.iter().map(|s| s.status).collect();
         changes.insert(v.id.clone(), (v.state, steps));
     }
     let hosts = t
-        .hosts
+        .hosts()
         .iter()
         .map(|(id, h)| {
-            let queue = t.queues.queue(id).map(|(s, c)| (*s, c.clone())).collect();
+            let queue = t.queues().queue(id).map(|(s, c)| (*s, c.clone())).collect();
             (id.clone(), (h.rec.report_seq, h.rec.incarnation, queue))
         })
         .collect();
     Stored {
         changes,
         hosts,
-        next_seq: t.queues.next_seq(),
+        next_seq: t.queues().next_seq(),
         audit: (t.audit_head().last_seq, t.audit_head().last_hash.clone()),
     }
 }
@@ -638,7 +648,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
     let mut ran: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
     let mut submitted = 0;
     for turn_no in 0..600 {
-        if turn_no >= 120 && f.tower.queues.pending() == 0 {
+        if turn_no >= 120 && f.tower.queues().pending() == 0 {
             break;
         }
         // A crash here, then a restart: the tower is what storage says.
@@ -652,13 +662,13 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
         let mut t = Turn::started();
         for h in hosts {
             let busy = plugs[h].1.as_ref().map(|(c, _)| c.clone());
-            let beat = crate::core::events::Beat {
+            let beat = crate::core::handlers::events::Beat {
                 incarnation: 1,
                 labels: Default::default(),
                 busy: busy.as_deref(),
                 refusing: None,
             };
-            f.tower.heartbeat(h, beat, f.now, &mut t);
+            crate::core::handlers::events::heartbeat(&mut f.tower, h, beat, f.now, &mut t);
         }
         if turn_no < 120 && next(3) == 0 {
             let target = ["h1", "h2", "h3", "h*"][next(4) as usize];
@@ -682,7 +692,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
         if next(10) == 0 {
             // Cancel whatever is queued last on some host.
             let h = hosts[next(3) as usize];
-            let last = f.tower.queues.queue(h).last().map(|(_, id)| id.clone());
+            let last = f.tower.queues().queue(h).last().map(|(_, id)| id.clone());
             if let Some(id) = last {
                 let _ = crate::shell::history::api(
                     &mut f.tower,
@@ -710,7 +720,7 @@ fn the_referees_state_survives_a_crash_at_every_turn_boundary() {
                 kind,
             };
             *seq += 1;
-            f.tower.report(r, f.now, &mut t);
+            crate::core::handlers::events::report(&mut f.tower, r, f.now, &mut t);
             if left.is_empty() {
                 *running = None;
             }
@@ -860,7 +870,12 @@ fn operator_calls_in_one_turn_see_each_other() {
     );
     f.store(t);
     let again = crate::shell::load::tower(&f.store.db, f.tower.timing()).unwrap();
-    let alice = again.operators.iter().find(|o| o.name == "alice").unwrap();
+    let alice = again
+        .access()
+        .operators()
+        .iter()
+        .find(|o| o.name == "alice")
+        .unwrap();
     assert!(alice.revoked && alice.public == "a".repeat(40));
 }
 
@@ -920,7 +935,12 @@ fn a_weaker_operator_neither_revokes_nor_takes_over_a_stronger_one() {
     // Nothing changed: the maker is still active with its own key...
     f.store(t);
     let again = crate::shell::load::tower(&f.store.db, f.tower.timing()).unwrap();
-    let maker = again.operators.iter().find(|o| o.name == "maker").unwrap();
+    let maker = again
+        .access()
+        .operators()
+        .iter()
+        .find(|o| o.name == "maker")
+        .unwrap();
     assert!(!maker.revoked && maker.public == "m".repeat(40));
     // ...and both refusals are in acme's audit, naming who tried what.
     let refused: Vec<_> = f
@@ -957,15 +977,15 @@ fn the_queue_check_sees_a_change_out_of_its_queue_or_a_miscounted_program() {
     f.beat("h", 1, None);
     let ids = f.submit("h");
     assert_eq!(f.tower.check(), Ok(()));
-    let spec_id = f.tower.queues.change(&ids[0]).unwrap().spec_id.clone();
-    if let Some(p) = f.tower.queues.program_mut(&spec_id) {
+    let spec_id = f.tower.queues().change(&ids[0]).unwrap().spec_id.clone();
+    if let Some(p) = f.tower.queues_mut().program_mut(&spec_id) {
         p.users += 1;
     }
     assert!(f.tower.check().is_err(), "a program counted once too many");
-    if let Some(p) = f.tower.queues.program_mut(&spec_id) {
+    if let Some(p) = f.tower.queues_mut().program_mut(&spec_id) {
         p.users -= 1;
     }
-    f.tower.queues.clear_queue("h");
+    f.tower.queues_mut().clear_queue("h");
     assert!(f.tower.check().is_err(), "a change in no queue");
 }
 
@@ -973,20 +993,20 @@ fn the_queue_check_sees_a_change_out_of_its_queue_or_a_miscounted_program() {
 fn a_referee_behind_on_its_events_does_not_take_its_lag_for_hosts_gone_silent() {
     let mut f = fixture();
     f.beat("h", 1, None);
-    assert!(f.tower.hosts["h"].online);
+    assert!(f.tower.hosts()["h"].online);
     // Past the host timeout with beats perhaps still unread: judged by
     // nothing it has not read.
     f.now += Duration::from_secs(10);
     let mut t = Turn::started();
     f.tower.tick_unjudged(f.now, &mut t);
     assert!(
-        f.tower.hosts["h"].online,
+        f.tower.hosts()["h"].online,
         "kept while the referee is behind"
     );
     let mut t = Turn::started();
     f.tower.tick(f.now, &mut t);
     assert!(
-        !f.tower.hosts["h"].online,
+        !f.tower.hosts()["h"].online,
         "silent once the referee caught up"
     );
 }

@@ -33,7 +33,12 @@ impl F {
         let store = crate::shell::test_store::store();
         let mut tower = store.tower();
         let mut t = Turn::started();
-        assert!(tower.bootstrap_admin(&"a".repeat(40), &mut t).unwrap());
+        assert!(crate::core::handlers::operators::bootstrap_admin(
+            &mut tower,
+            &"a".repeat(40),
+            &mut t
+        )
+        .unwrap());
         store.commit(&mut tower, &mut t);
         F { store, tower }
     }
@@ -159,7 +164,7 @@ fn a_revoked_token_or_a_rotated_key_holds_nothing() {
             label: String::new(),
         },
     );
-    f.tower.operators[0].public = "b".repeat(40);
+    f.tower.access_mut().operators_mut()[0].public = "b".repeat(40);
     assert_eq!(
         f.one(tower_caller(), auth(&other)),
         Err(ApiFaultKind::Forbidden)

@@ -22,8 +22,8 @@ use vigie_tests::front::{add_operator, admin, client_with, fault, grants};
 use vigie_tests::http_load::{get, LoadLoop};
 use vigie_tests::{Launcher, Setup};
 use vigie_wire::change::{Action, ChangeSpec, Step};
-use vigie_wire::secrets::{SealedVar, SecretsCall};
-use vigie_wire::tower::{ApiCall, ApiFaultKind};
+use vigie_wire::secrets::{SealedVar, Secret, SecretsAnswer, SecretsCall};
+use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFaultKind};
 
 const ADDRESS: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 5);
 
@@ -221,6 +221,7 @@ fn a_secret_reaches_only_its_replicas_and_rotating_it_restarts_them_in_place() -
     eprintln!("{}", rollout_times(&tower)?);
 
     hostile(&tower, work.path())?;
+    one_environment(&tower, work.path())?;
 
     nowhere_but_on_the_host(&tower, &r, &third, &[&first, &second, &third])
 }
@@ -577,6 +578,52 @@ fn hostile(tower: &Launcher, dir: &Path) -> anyhow::Result<()> {
         String::from_utf8_lossy(&list.stdout).contains("\"version\":3"),
         "{}",
         text(&list)
+    );
+    Ok(())
+}
+
+/// `secrets.admin@vault/prod`: that environment's secrets (one the deploy
+/// does not read, so nothing restarts), never another's — refused,
+/// audited as the deploy's refusals are.
+fn one_environment(tower: &Launcher, dir: &Path) -> anyhow::Result<()> {
+    let keys = add_operator(
+        tower,
+        dir,
+        "default",
+        "envadmin",
+        &grants(&["secrets.admin@vault/prod"])?,
+    )?;
+    let mut envadmin = client_with(tower, &keys, None)?;
+    let set = |env: &str| {
+        ApiCall::Secrets(SecretsCall::Set {
+            app: "vault".into(),
+            environment: env.into(),
+            name: "api_token".into(),
+            value: Secret::new(b"t0ken".to_vec()),
+        })
+    };
+    match envadmin.call(set("prod"))? {
+        ApiAnswer::Secrets(SecretsAnswer::Set {
+            version: 1,
+            restart: None,
+            ..
+        }) => {}
+        a => anyhow::bail!("{a:?}"),
+    }
+    assert_eq!(
+        fault(envadmin.call(set("staging"))),
+        Some(ApiFaultKind::Forbidden)
+    );
+    let staging = tower.cli(&["secrets", "list", "vault/staging", "--json"])?;
+    assert!(
+        !String::from_utf8_lossy(&staging.stdout).contains("api_token"),
+        "{}",
+        text(&staging)
+    );
+    let audit = text(&tower.cli(&["audit", "--operator", "envadmin"])?);
+    assert!(
+        audit.contains("operator_refused") && audit.contains("vault/staging"),
+        "{audit}"
     );
     Ok(())
 }

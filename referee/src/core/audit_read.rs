@@ -46,9 +46,10 @@ pub fn visible<'a>(
     records: Vec<AuditRecord>,
 ) -> impl Iterator<Item = AuditRecord> + 'a {
     let vis = Visible::of(caller);
-    records
-        .into_iter()
-        .filter(move |r| r.tenant == caller.tenant && tower.record_visible(&vis, &r.host))
+    records.into_iter().filter(move |r| {
+        r.tenant == caller.tenant
+            && crate::core::handlers::scope::record_visible(tower, &vis, &r.host)
+    })
 }
 
 /// Whether `records`, the newest of the chain, hold the query's whole

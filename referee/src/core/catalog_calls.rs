@@ -60,13 +60,13 @@ impl Tower {
     /// ids are tower-wide (orders are routed by exact id), so this bounds
     /// the ids one tenant can take from the others too.
     pub(crate) fn check_hosts_share(&self, tenant: &str) -> Result<(), ApiFault> {
-        let all = self.hosts.len() as u64;
+        let all = self.hosts().len() as u64;
         // One pass over the hosts per new id, skipped while the whole
         // tower is below a tenant's share.
         let theirs = if all < self.limits().hosts_per_tenant {
             all
         } else {
-            self.hosts
+            self.hosts()
                 .values()
                 .filter(|h| h.rec.tenant == tenant)
                 .count() as u64

@@ -60,7 +60,9 @@ impl Tower {
             return true;
         }
         match hosts_named(d) {
-            Some(hosts) if !hosts.is_empty() => hosts.iter().all(|h| self.host_visible(vis, h)),
+            Some(hosts) if !hosts.is_empty() => hosts
+                .iter()
+                .all(|h| crate::core::handlers::scope::host_visible(self, vis, h)),
             _ => vis.unscoped(),
         }
     }

@@ -172,7 +172,7 @@ fn audit_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched
 
 /// A change's record, unless the tower still holds its view in memory.
 fn find(tower: &Tower, id: &str) -> Option<Read> {
-    let q = &tower.queues;
+    let q = &tower.queues();
     let known = q.change(id).is_some() || q.recent().iter().any(|v| v.id == id);
     (!known).then(|| Read::Key(change_key(id)))
 }
@@ -184,7 +184,7 @@ fn retry_reads(tower: &Tower, id: &str, fetched: &Fetched) -> Vec<Read> {
     let mut v = vec![Read::Key(key.clone())];
     if let Ok(Some(bytes)) = fetched.get(&key) {
         if let Ok(rec) = decode::<ChangeRecord>(&key, bytes) {
-            if tower.queues.program(&rec.spec_id).is_none() {
+            if tower.queues().program(&rec.spec_id).is_none() {
                 v.push(Read::Key(spec_key(&rec.spec_id)));
             }
         }
@@ -237,7 +237,9 @@ mod tests {
             "read: not stored"
         );
         // What was not read first is a storage fault, never a read.
-        let r = tower.idempotent(&caller, status, None, &none, now, &mut turn);
+        let r = crate::core::handlers::replay::idempotent(
+            &mut tower, &caller, status, None, &none, now, &mut turn,
+        );
         assert_eq!(r.unwrap_err().kind, ApiFaultKind::Storage);
     }
 }

@@ -88,7 +88,7 @@ impl Tower {
                 .and_then(|(_, d)| EnvRecord::from_json(&d.record).ok());
             let Some(record) = record else { continue };
             let hosts: Vec<String> = self
-                .hosts
+                .hosts()
                 .iter()
                 .filter(|(id, h)| {
                     h.online

@@ -14,10 +14,8 @@ impl Tower {
     /// A new host in `tenant`, the rules applied to `labels`.
     pub(crate) fn new_host(&mut self, tenant: &str, id: &str, labels: Labels, turn: &mut Turn) {
         let labels = with_rules(self.rules(), id, labels);
-        self.hosts.insert(
-            id.to_owned(),
-            HostState::new(HostRecord::new(id, tenant, labels)),
-        );
+        self.hosts_mut()
+            .insert(HostState::new(HostRecord::new(id, tenant, labels)));
         turn.logs.push(Log::HostRegistered {
             host: id.to_owned(),
         });
@@ -33,7 +31,7 @@ impl Tower {
         labels: Labels,
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
-        let Some(h) = self.hosts.get_mut(host) else {
+        let Some(h) = self.hosts_mut().get_mut(host) else {
             return Err(ApiFault::new(
                 ApiFaultKind::NotFound,
                 format!("no host {host}"),
@@ -64,7 +62,7 @@ impl Tower {
         turn: &mut Turn,
     ) -> Result<ApiAnswer, ApiFault> {
         let Some(h) = self
-            .hosts
+            .hosts()
             .get(host)
             .filter(|h| h.rec.tenant == caller.tenant)
         else {
@@ -73,7 +71,7 @@ impl Tower {
                 format!("no host {host}"),
             ));
         };
-        self.check_host(caller, host)?;
+        crate::core::handlers::scope::check_host(self, caller, host)?;
         if let Some(k) = set.keys().find(|k| k.is_empty() || remove.contains(k)) {
             return Err(ApiFault::new(
                 ApiFaultKind::Invalid,

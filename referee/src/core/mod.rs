@@ -3,9 +3,8 @@
 //! shell read for it. No socket, no store, no clock: the shell passes
 //! what they hold (`referee_core_does_no_io` in the tidy test).
 
-pub mod api;
+pub mod access;
 pub mod app_deploys;
-pub mod app_scope;
 pub mod apps;
 pub mod audit;
 pub mod audit_query;
@@ -16,7 +15,7 @@ pub mod catalog_log;
 pub mod codec;
 pub mod deploy_verbs;
 pub mod deployments;
-pub mod events;
+
 pub mod fetch;
 pub mod fetched;
 pub mod follow;
@@ -24,25 +23,22 @@ pub mod grants;
 pub mod handlers;
 pub mod health;
 pub mod host_labels;
+pub mod hosts;
 pub mod idem;
 pub mod ips;
 pub mod keys;
 pub mod labels;
-pub mod lifecycle;
+
 pub mod model;
-pub mod observe;
 pub mod observed;
 pub mod operators;
 pub mod paging;
 pub mod provision;
 pub mod provision_pool;
 pub mod queues;
-pub mod regrant;
-pub mod replay;
 pub mod rollout_command;
 pub mod rollouts;
 pub mod scope;
-pub mod secrets;
 pub mod servers;
 pub mod servers_life;
 pub mod setup_hosts;
@@ -52,5 +48,4 @@ pub mod table;
 
 pub mod turn;
 pub mod vault;
-pub mod web_auth;
 pub mod web_keys;

@@ -323,7 +323,7 @@ impl Tower {
                                 "its address {address} is another server's in this tower \
                                  (provisioned or being provisioned)"
                             )))
-                        } else if self.hosts.contains_key(n) {
+                        } else if self.hosts().contains(n) {
                             Err(conflict(format!(
                                 "a host of that id exists (remove it first: \
                                  `vigie hosts remove {n}`)"
@@ -420,7 +420,8 @@ impl Tower {
             return Ok(());
         }
         let Some(me) = self
-            .operators
+            .access()
+            .operators()
             .iter()
             .find(|o| o.tenant == *home && o.name == caller.operator && !o.revoked)
         else {
@@ -605,7 +606,8 @@ impl Tower {
                     if self.catalog.servers.get(name).is_some_and(|s| {
                         s.tenant == caller.tenant && s.state == ServerState::Host
                     }) && self
-                        .keys
+                        .access()
+                        .keys()
                         .get(&public)
                         .is_some_and(|k| k.host == name && k.state == KeyState::Accepted) =>
                 {
@@ -619,7 +621,13 @@ impl Tower {
         let (init, submitter) = self.enrol_checks(caller, &s)?;
         // Every check is done: from here on, writes only.
         let labels = self.labels_with_address(&caller.tenant, name, &s.spec.labels);
-        self.host_add(caller, name, Register::New(labels), turn)?;
+        crate::core::handlers::host_calls::host_add(
+            self,
+            caller,
+            name,
+            Register::New(labels),
+            turn,
+        )?;
         let rec = KeyRecord {
             public,
             host: name.to_owned(),
@@ -627,12 +635,16 @@ impl Tower {
             state: KeyState::Accepted,
             address: s.spec.address.to_string(),
         };
-        self.store_key(turn, caller, rec, AuditAction::KeyAdded);
+        crate::core::handlers::keys::store_key(self, turn, caller, rec, AuditAction::KeyAdded);
         let change = match init {
-            Some(spec) => match self.submit(&submitter, spec, name, now, turn)? {
-                ApiAnswer::Submitted(v) => v.first().map(|c| c.id.clone()),
-                _ => None,
-            },
+            Some(spec) => {
+                match crate::core::handlers::changes::submit(
+                    self, &submitter, spec, name, now, turn,
+                )? {
+                    ApiAnswer::Submitted(v) => v.first().map(|c| c.id.clone()),
+                    _ => None,
+                }
+            }
             None => None,
         };
         let mut s = s;
@@ -667,9 +679,10 @@ impl Tower {
         // The provisioner starts the agent before enrolling it, so its
         // key may have knocked and wait as pending: enrolment accepts it.
         // Any other known key (accepted, revoked, an operator's) is refused.
-        if self.operators.iter().any(|o| o.public == public)
+        if self.access().operators().iter().any(|o| o.public == public)
             || self
-                .keys
+                .access()
+                .keys()
                 .get(public)
                 .is_some_and(|k| k.state != KeyState::Pending)
         {
@@ -678,7 +691,7 @@ impl Tower {
                 format!("the agent key of {name} is already known to this tower: make a new one"),
             ));
         }
-        if self.hosts.contains_key(name) {
+        if self.hosts().contains(name) {
             return Err(fault(
                 ApiFaultKind::Conflict,
                 format!("a host {name} exists already: remove it, then provision again"),

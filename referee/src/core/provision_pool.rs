@@ -46,7 +46,7 @@ impl Tower {
         turn: &mut Turn,
     ) -> Result<(), ApiFault> {
         if let Origin::Operator { home } = &caller.origin {
-            let holds = self.operators.iter().any(|o| {
+            let holds = self.access().operators().iter().any(|o| {
                 o.tenant == *home
                     && o.name == caller.operator
                     && !o.revoked

@@ -109,7 +109,9 @@ impl Tower {
                     let what = format!("follow the deploys of {app}/{environment}");
                     let needs =
                         format!("changes.read or deploy over every host, or @{app}/{environment}");
-                    return Err(self.refuse_scope(turn, caller, &what, &needs));
+                    return Err(crate::core::handlers::app_scope::refuse_scope(
+                        self, turn, caller, &what, &needs,
+                    ));
                 }
                 let key = rollout_key(&caller.tenant, &app, &environment);
                 let found = stored(db, turn, &key)?.map(|mut r| {
@@ -269,7 +271,9 @@ impl Tower {
         if !Visible::of(caller).env(&app, &environment) {
             let what = format!("deploy {app}/{environment}");
             let needs = format!("deploy@{app}/{environment} (or deploy@{app}/*, deploy, changes.submit over every host)");
-            return Err(self.refuse_scope(turn, caller, &what, &needs));
+            return Err(crate::core::handlers::app_scope::refuse_scope(
+                self, turn, caller, &what, &needs,
+            ));
         }
         let key = rollout_key(&caller.tenant, &app, &environment);
         let now = turn.now_ms;

@@ -3,9 +3,7 @@
 //! name (`Caller::scope`, read once here into `GrantScope`s).
 
 use vigie_changes::GrantScope;
-use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller, Labels, Scope};
-
-use crate::core::state::Tower;
+use vigie_wire::tower::{Caller, Labels, Scope};
 
 pub struct Visible<'a> {
     tenant: &'a str,
@@ -30,6 +28,11 @@ impl<'a> Visible<'a> {
             tenant: &caller.tenant,
             only,
         }
+    }
+
+    /// The caller's tenant.
+    pub fn tenant(&self) -> &'a str {
+        self.tenant
     }
 
     /// A host of the tenant (with these labels) inside the scope.
@@ -60,51 +63,5 @@ impl<'a> Visible<'a> {
     /// with a scope over every host.
     pub fn unscoped(&self) -> bool {
         self.only.is_none()
-    }
-}
-
-impl Tower {
-    /// Whether a host id of the caller's tenant is inside the scope; an id
-    /// the tower does not know yet is judged on its name alone.
-    pub fn host_visible(&self, v: &Visible, id: &str) -> bool {
-        match self.hosts.get(id) {
-            Some(h) => v.host(&h.rec.tenant, id, &h.rec.labels),
-            None => v.host(v.tenant, id, &Labels::new()),
-        }
-    }
-
-    /// A record that may name no host (audit, keys): those without one are
-    /// only seen with a scope over every host.
-    pub fn record_visible(&self, v: &Visible, host: &str) -> bool {
-        if host.is_empty() {
-            v.unscoped()
-        } else {
-            self.host_visible(v, host)
-        }
-    }
-
-    /// Not found for a host of another tenant (it does not exist for the
-    /// caller); forbidden unless the caller's scope covers `host`.
-    pub fn check_host(&self, caller: &Caller, host: &str) -> Result<(), ApiFault> {
-        if self
-            .hosts
-            .get(host)
-            .is_some_and(|h| h.rec.tenant != caller.tenant)
-        {
-            return Err(ApiFault::new(
-                ApiFaultKind::NotFound,
-                format!("no host {host}"),
-            ));
-        }
-        if self.host_visible(&Visible::of(caller), host) {
-            return Ok(());
-        }
-        Err(ApiFault::new(
-            ApiFaultKind::Forbidden,
-            format!(
-                "operator {} is not permitted this on host {host}",
-                caller.operator
-            ),
-        ))
     }
 }

@@ -289,7 +289,7 @@ impl Tower {
                 format!("{name:?} is in use in this tower: choose another name")
             });
         }
-        self.hosts
+        self.hosts()
             .get(name)
             .is_some_and(|h| h.rec.tenant != caller.tenant)
             .then(|| format!("{name:?} is in use in this tower: choose another name"))

@@ -32,7 +32,8 @@ impl Tower {
     pub fn apply_setup_hosts(&mut self, hosts: &[(HostId, Labels)], turn: &mut Turn) {
         let caller = Caller::internal(crate::core::operators::TOWER_TENANT, SETUP_OPERATOR);
         for (id, labels) in hosts {
-            if let Err(f) = self.host_add(
+            if let Err(f) = crate::core::handlers::host_calls::host_add(
+                self,
                 &caller,
                 id,
                 crate::core::labels::Register::Setup(labels.clone()),

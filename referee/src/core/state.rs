@@ -1,29 +1,29 @@
 //! The referee's core state, [`Core`]: hosts, their queues (`queues.rs`),
-//! the audit chain's head, and each concern's state; [`Input`] and
-//! [`Core::handle`], the one entry the shell's loop decides through.
+//! the audit chain's head, and each concern's state; [`Input`], what the
+//! shell's loop decides through (`handlers/input.rs`).
 //! Mutations go through a [`Turn`] that records the writes, orders and
 //! events they imply; `finish_turn` turns dirty records into writes and
 //! updates.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vigie_wire::change::ChangeSpec;
 use vigie_wire::tower::{
-    host_topic, ApiCall, ApiReply, ApiRequest, AuditRecord, ChangeState, ChangeView, HostId, Order,
-    PlugEvent, Published,
+    host_topic, ApiRequest, AuditRecord, ChangeState, ChangeView, HostId, Order, PlugEvent,
+    Published,
 };
 
+use crate::core::access::Access;
 use crate::core::audit::{self, AuditAction, AuditChain};
 use crate::core::codec::{corrupt, encode};
 use crate::core::fetched::Fetched;
 use crate::core::health::Health;
-use crate::core::model::{
-    change_key, done_key, host_key, key_key, spec_key, ChangeRecord, HostRecord,
-};
+pub use crate::core::hosts::HostState;
+use crate::core::hosts::Hosts;
+use crate::core::model::{change_key, done_key, spec_key, ChangeRecord, HostRecord};
 use crate::core::queues::Queues;
-use crate::core::table::Table;
 use crate::core::turn::{Log, Turn};
 use crate::error::RefereeError;
 
@@ -35,32 +35,6 @@ pub struct Timing {
     pub host_timeout: Duration,
     /// An order not acknowledged after this long is sent again.
     pub resend_after: Duration,
-}
-
-#[derive(Debug)]
-pub struct HostState {
-    pub rec: HostRecord,
-    /// The labels its plug announces: shown, never used to target.
-    pub reported: vigie_wire::tower::Labels,
-    pub last_seen: Option<Instant>,
-    pub online: bool,
-    /// Why its plug refuses orders (it cannot journal), from its last
-    /// heartbeat: nothing is dispatched to it meanwhile.
-    pub refusing: Option<String>,
-    pub last_order: Option<Instant>,
-}
-
-impl HostState {
-    pub fn new(rec: HostRecord) -> Self {
-        Self {
-            rec,
-            reported: Default::default(),
-            last_seen: None,
-            online: false,
-            refusing: None,
-            last_order: None,
-        }
-    }
 }
 
 /// What the shell hands the core, one at a time: a call (its history
@@ -84,21 +58,17 @@ pub enum Input<'a> {
 pub type Tower = Core;
 
 pub struct Core {
-    pub hosts: BTreeMap<HostId, HostState>,
+    /// Every known host and its liveness (`hosts.rs`).
+    hosts: Hosts,
     /// The changes not final in their hosts' queues, their programs,
     /// the next sequence, the recent final changes (`queues.rs`).
-    pub queues: Queues,
+    queues: Queues,
     audit: AuditChain,
     timing: Timing,
     /// Idempotency keys of recent calls and their answers.
     idem: crate::core::idem::Remembered,
-    /// The key registry by public key, read once at start and kept
-    /// current by `keys.rs` (a scan per registration made enrolment
-    /// quadratic).
-    pub keys: Table<String, vigie_wire::front::KeyRecord>,
-    /// The operators, read once at start and kept current by
-    /// `operators.rs`: every call of a turn sees the ones before it.
-    pub operators: Vec<vigie_wire::front::OperatorRecord>,
+    /// The agents' key registry and the operators (`access.rs`).
+    access: Access,
     /// Servers, sessions, pools, applications (`catalog.rs`).
     pub catalog: crate::core::catalog::Catalog,
     /// The setup's label rules, applied to every host when it registers.
@@ -106,14 +76,14 @@ pub struct Core {
     /// Each tenant's last audit number (`AuditRecord::tenant_seq`).
     tenant_seqs: HashMap<String, u64>,
     /// Host metrics and waiting logs requests: memory only (`observe.rs`).
-    pub observed: crate::core::observed::Observed,
+    observed: crate::core::observed::Observed,
     /// The shares of bounded resources (the setup's `limits:`).
     limits: vigie_wire::limits::Shares,
     /// The launcher's latest word on every daemon (`health.rs`); `None`
     /// until it comes, or without a launcher.
     health: Health,
-    /// Deploy secrets, encrypted (`secrets.rs`, `vault.rs`).
-    pub secrets: crate::core::vault::Vault,
+    /// Deploy secrets, encrypted (`vault.rs`).
+    secrets: crate::core::vault::Vault,
 }
 
 /// What a start read of the store, decoded (`shell/load.rs`): the core
@@ -151,6 +121,33 @@ impl Core {
         self.timing
     }
 
+    /// Every known host (`hosts.rs`).
+    pub fn hosts(&self) -> &Hosts {
+        &self.hosts
+    }
+
+    pub fn hosts_mut(&mut self) -> &mut Hosts {
+        &mut self.hosts
+    }
+
+    /// The hosts' queues and the changes in them (`queues.rs`).
+    pub fn queues(&self) -> &Queues {
+        &self.queues
+    }
+
+    pub fn queues_mut(&mut self) -> &mut Queues {
+        &mut self.queues
+    }
+
+    /// Host metrics and waiting logs requests (`observed.rs`).
+    pub fn observed(&self) -> &crate::core::observed::Observed {
+        &self.observed
+    }
+
+    pub fn observed_mut(&mut self) -> &mut crate::core::observed::Observed {
+        &mut self.observed
+    }
+
     /// The setup's label rules and shares, given at start.
     pub fn with_setup(
         &mut self,
@@ -186,6 +183,24 @@ impl Core {
         self.idem.remember(turn, at, rec);
     }
 
+    /// The agents' keys and the operators (`access.rs`).
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    pub fn access_mut(&mut self) -> &mut Access {
+        &mut self.access
+    }
+
+    /// Deploy secrets, encrypted (`vault.rs`).
+    pub fn secrets(&self) -> &crate::core::vault::Vault {
+        &self.secrets
+    }
+
+    pub fn secrets_mut(&mut self) -> &mut crate::core::vault::Vault {
+        &mut self.secrets
+    }
+
     /// The launcher's latest word on the tower's daemons (`health.rs`).
     pub fn health(&self) -> &Health {
         &self.health
@@ -196,55 +211,15 @@ impl Core {
         self.health.lifecycle_event(ev);
     }
 
-    /// Decides one input at `now` (the turn's monotonic time; the wall
-    /// clock is `turn.now_ms`): what it changes, stores, publishes and
-    /// answers goes into the turn.
-    pub fn handle(&mut self, input: Input, now: Instant, turn: &mut Turn) {
-        match input {
-            Input::Call { to, req, fetched } => self.call(to, req, fetched, now, turn),
-            Input::Plug(ev) => self.plug_event(ev, now, turn),
-            Input::Tick { judge: true } => self.tick(now, turn),
-            Input::Tick { judge: false } => self.tick_unjudged(now, turn),
-        }
-    }
-
-    /// A call, answered once per idempotency key; a logs request is
-    /// answered later, when its host answers (`observe.rs`).
-    fn call(
-        &mut self,
-        to: Vec<u8>,
-        req: ApiRequest,
-        fetched: &Fetched,
-        now: Instant,
-        turn: &mut Turn,
-    ) {
-        let ApiRequest {
-            id,
-            caller,
-            call,
-            idem,
-        } = req;
-        let body = match call {
-            ApiCall::Logs(query) => match self.logs_call(&caller, query, to.clone(), id, now, turn)
-            {
-                Ok(()) => return,
-                Err(fault) => Err(fault),
-            },
-            call => self.idempotent(&caller, call, idem, fetched, now, turn),
-        };
-        turn.replies.push((to, ApiReply { id, body }));
-    }
-
     /// The state a start rebuilds from what it read (`shell/load.rs`).
     pub fn from_loaded(l: Loaded, timing: Timing) -> Result<Self, RefereeError> {
         let mut t = Core {
-            hosts: BTreeMap::new(),
+            hosts: Hosts::loaded(l.hosts),
             queues: Queues::new(l.next_seq, l.recent),
             audit: l.audit,
             timing,
             idem: crate::core::idem::Remembered::loaded(l.idem),
-            keys: Table::loaded(l.keys, |public| key_key(public)),
-            operators: l.operators,
+            access: Access::loaded(l.operators, l.keys),
             catalog: crate::core::catalog::Catalog::from_records(l.catalog),
             rules: Vec::new(),
             tenant_seqs: l.tenant_seqs,
@@ -253,9 +228,6 @@ impl Core {
             health: Health::default(),
             secrets: crate::core::vault::Vault::loaded(l.secrets),
         };
-        for rec in l.hosts {
-            t.hosts.insert(rec.id.clone(), HostState::new(rec));
-        }
         for (key, rec) in l.queued {
             t.load_queued(&key, rec, &l.programs)?;
         }
@@ -269,7 +241,7 @@ impl Core {
         rec: ChangeRecord,
         programs: &HashMap<String, (Arc<ChangeSpec>, usize)>,
     ) -> Result<(), RefereeError> {
-        if !self.hosts.contains_key(&rec.view.host) {
+        if !self.hosts.contains(&rec.view.host) {
             return Err(corrupt(key, "queued for an unknown host"));
         }
         let sk = spec_key(&rec.spec_id);
@@ -370,7 +342,7 @@ impl Core {
         let Some(h) = self.hosts.get_mut(host) else {
             return;
         };
-        if !h.online || h.rec.held || h.refusing.is_some() {
+        if !h.takes_orders() {
             return;
         }
         let Some(id) = self.queues.head(host).cloned() else {
@@ -423,14 +395,7 @@ impl Core {
 
     /// Periodic work: liveness transitions, dispatch and resends.
     pub fn tick(&mut self, now: Instant, turn: &mut Turn) {
-        let timeout = self.timing.host_timeout;
-        for (id, h) in self.hosts.iter_mut() {
-            let alive = h.last_seen.is_some_and(|t| now.duration_since(t) < timeout);
-            if h.online && !alive {
-                h.online = false;
-                turn.logs.push(Log::HostOffline { host: id.clone() });
-            }
-        }
+        self.hosts.judge_silent(now, self.timing.host_timeout, turn);
         self.tick_unjudged(now, turn);
     }
 
@@ -439,7 +404,7 @@ impl Core {
     /// an overloaded referee must not take its own lag for a fleet gone.
     pub fn tick_unjudged(&mut self, now: Instant, turn: &mut Turn) {
         self.idem.prune(now, turn);
-        self.expire_logs(now, turn);
+        self.observed.expire_logs(now, turn);
         let busy: Vec<HostId> = self.queues.busy().cloned().collect();
         for host in busy {
             self.pump(&host, now, turn);
@@ -457,11 +422,7 @@ impl Core {
                 turn.put(audit::tenant_key(&tenant), n.to_be_bytes().to_vec());
             }
         }
-        for id in std::mem::take(&mut turn.dirty_hosts) {
-            if let Some(h) = self.hosts.get(&id) {
-                turn.put(host_key(&id), encode(&h.rec));
-            }
-        }
+        self.hosts.persist_dirty(turn);
         for id in std::mem::take(&mut turn.dirty_changes) {
             let Some(rec) = self.queues.change(&id) else {
                 continue;
@@ -478,15 +439,7 @@ impl Core {
                 self.queues.finish(&id, view);
             }
         }
-        for host in std::mem::take(&mut turn.acks) {
-            if let Some(h) = self.hosts.get(&host) {
-                let ack = Published::ReportAck {
-                    host: host.clone(),
-                    upto: h.rec.report_seq,
-                };
-                turn.publish.push((vec![host_topic(&host)], ack));
-            }
-        }
+        self.hosts.publish_acks(turn);
     }
 
     /// The queues' invariants ([`Queues::check`]), and every host with
@@ -495,7 +448,7 @@ impl Core {
     #[cfg(test)]
     pub fn check(&self) -> Result<(), String> {
         self.queues.check()?;
-        if self.queues.busy().any(|h| !self.hosts.contains_key(h)) {
+        if self.queues.busy().any(|h| !self.hosts.contains(h)) {
             return Err("a busy host is unknown".into());
         }
         Ok(())

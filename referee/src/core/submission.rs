@@ -11,12 +11,13 @@
 //! without bound nor takes the room of the others.
 
 use vigie_wire::change::ChangeSpec;
-use vigie_wire::limits::MAX_VALUE;
+use vigie_wire::limits::{Shares, MAX_VALUE};
 use vigie_wire::tower::{ApiFault, ApiFaultKind, ChangeState, ChangeView, StepStatus, StepView};
 
 use crate::core::codec::encode;
+use crate::core::hosts::Hosts;
 use crate::core::model::{change_id, ChangeRecord};
-use crate::core::state::Tower;
+use crate::core::queues::Queues;
 use crate::core::turn::{WORK_MAX_BYTES, WORK_MAX_WRITES};
 
 /// Most hosts one submission may target: one turn stores them all.
@@ -122,49 +123,52 @@ pub fn check(
     })
 }
 
-impl Tower {
-    /// Whether `adding` more changes fit `tenant`'s share of changes not
-    /// yet final (queued, or in flight: a host's queue holds both) and the
-    /// tower's. Refused whole, naming the limit, before anything is stored.
-    pub(crate) fn check_changes_share(&self, tenant: &str, adding: usize) -> Result<(), ApiFault> {
-        let (mut all, mut theirs) = (0u64, 0u64);
-        // Only hosts with a queue hold changes not final.
-        for h in self.queues.busy().filter_map(|id| self.hosts.get(id)) {
-            let n = self.queues.len_of(&h.rec.id) as u64;
-            all += n;
-            if h.rec.tenant == tenant {
-                theirs += n;
-            }
+/// Whether `adding` more changes fit `tenant`'s share of changes not
+/// yet final (queued, or in flight: a host's queue holds both) and the
+/// tower's. Refused whole, naming the limit, before anything is stored.
+pub fn check_changes_share(
+    hosts: &Hosts,
+    queues: &Queues,
+    l: &Shares,
+    tenant: &str,
+    adding: usize,
+) -> Result<(), ApiFault> {
+    let (mut all, mut theirs) = (0u64, 0u64);
+    // Only hosts with a queue hold changes not final.
+    for h in queues.busy().filter_map(|id| hosts.get(id)) {
+        let n = queues.len_of(&h.rec.id) as u64;
+        all += n;
+        if h.rec.tenant == tenant {
+            theirs += n;
         }
-        let adding = adding as u64;
-        let l = &self.limits();
-        let refuse = |held: u64, most: u64, whose: String, field: &str| {
-            ApiFault::new(
-                ApiFaultKind::Unavailable,
-                format!(
-                    "{whose} has {held} change(s) not yet final: {adding} more would pass \
-                     {most} (limits.{field}); nothing queued, try again when some have ended"
-                ),
-            )
-        };
-        if theirs + adding > l.changes_queued_per_tenant {
-            return Err(refuse(
-                theirs,
-                l.changes_queued_per_tenant,
-                format!("tenant {tenant}"),
-                "changes_queued_per_tenant",
-            ));
-        }
-        if all + adding > l.changes_queued {
-            return Err(refuse(
-                all,
-                l.changes_queued,
-                "the tower".into(),
-                "changes_queued",
-            ));
-        }
-        Ok(())
     }
+    let adding = adding as u64;
+    let refuse = |held: u64, most: u64, whose: String, field: &str| {
+        ApiFault::new(
+            ApiFaultKind::Unavailable,
+            format!(
+                "{whose} has {held} change(s) not yet final: {adding} more would pass \
+                 {most} (limits.{field}); nothing queued, try again when some have ended"
+            ),
+        )
+    };
+    if theirs + adding > l.changes_queued_per_tenant {
+        return Err(refuse(
+            theirs,
+            l.changes_queued_per_tenant,
+            format!("tenant {tenant}"),
+            "changes_queued_per_tenant",
+        ));
+    }
+    if all + adding > l.changes_queued {
+        return Err(refuse(
+            all,
+            l.changes_queued,
+            "the tower".into(),
+            "changes_queued",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

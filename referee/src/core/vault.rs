@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use vigie_wire::secrets::Secret;
 
 use crate::core::table::Table;
+use crate::core::turn::Turn;
 use crate::error::RefereeError;
 
 pub(crate) const PREFIX: &str = "secret/";
@@ -111,15 +112,24 @@ impl StoredSecret {
     }
 }
 
+/// Why a secret did not open.
+#[derive(Debug)]
+pub enum OpenError {
+    NotSet,
+    /// The referee was started without `--secrets-key`.
+    NoKey,
+    Vault(RefereeError),
+}
+
 /// The secrets the referee keeps: their records (ciphertext) and what it
 /// seals with.
 #[derive(Debug)]
 pub struct Vault {
     /// `None`: the referee was started without `--secrets-key`.
-    pub key: Option<VaultKey>,
-    pub(crate) rows: Table<String, StoredSecret>,
+    key: Option<VaultKey>,
+    rows: Table<String, StoredSecret>,
     /// The setup's local plugs' sealing keys (agents' are in the registry).
-    pub host_keys: HashMap<String, [u8; 32]>,
+    host_keys: HashMap<String, [u8; 32]>,
 }
 
 impl Vault {
@@ -134,6 +144,59 @@ impl Vault {
             rows: Table::loaded(rows, |k| k.as_bytes().to_vec()),
             host_keys: HashMap::new(),
         }
+    }
+
+    /// The tower's key for secrets at rest (`None`: it keeps none).
+    pub fn key(&self) -> Option<&VaultKey> {
+        self.key.as_ref()
+    }
+
+    /// Gives the vault the tower's key (`shell/vault_files.rs`, at start).
+    pub fn set_key(&mut self, key: VaultKey) {
+        self.key = Some(key);
+    }
+
+    /// A setup host's sealing key (a local plug's, from the setup).
+    pub fn host_key(&self, host: &str) -> Option<[u8; 32]> {
+        self.host_keys.get(host).copied()
+    }
+
+    /// Takes a setup host's sealing key (`--seal-key HOST=FILE`).
+    pub fn set_host_key(&mut self, host: String, key: [u8; 32]) {
+        self.host_keys.insert(host, key);
+    }
+
+    /// The secret stored at `key` (`secret_key`).
+    pub fn get(&self, key: &str) -> Option<&StoredSecret> {
+        self.rows.get(key)
+    }
+
+    /// Stores a secret (a new version) at `key`.
+    pub fn put(&mut self, turn: &mut Turn, key: String, rec: StoredSecret) {
+        self.rows.put(turn, key, rec);
+    }
+
+    /// Forgets the secret at `key`, if any.
+    pub fn remove(&mut self, turn: &mut Turn, key: &str) -> Option<StoredSecret> {
+        self.rows.remove(turn, &key.to_owned())
+    }
+
+    /// The current value and version of secret `name` of `app/env` in
+    /// `tenant`.
+    pub fn open_secret(
+        &self,
+        tenant: &str,
+        app: &str,
+        env: &str,
+        name: &str,
+    ) -> Result<(Secret, u32), OpenError> {
+        let rec = self
+            .rows
+            .get(&secret_key(tenant, app, env, name))
+            .ok_or(OpenError::NotSet)?;
+        let key = self.key.as_ref().ok_or(OpenError::NoKey)?;
+        let value = rec.open(key).map_err(OpenError::Vault)?;
+        Ok((value, rec.version))
     }
 
     pub(crate) fn of_env<'a>(

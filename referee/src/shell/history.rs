@@ -91,7 +91,7 @@ pub fn answer(
     turn: &mut Turn,
 ) -> Result<ApiAnswer, ApiFault> {
     let fetched = fetch(tower, store, caller, &call, idem.as_ref());
-    tower.idempotent(caller, call, idem, &fetched, now, turn)
+    crate::core::handlers::replay::idempotent(tower, caller, call, idem, &fetched, now, turn)
 }
 
 /// The caller a logs call goes on as (`core/app_scope.rs`): the
@@ -116,7 +116,7 @@ pub fn logs_caller(
             }
         }
     }
-    tower.app_logs_caller(caller, query, &deployments, turn)
+    crate::core::handlers::app_scope::app_logs_caller(tower, caller, query, &deployments, turn)
 }
 
 /// A call without an idempotency key, its history read first (tests).

@@ -110,7 +110,7 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
     tower.with_setup(cfg.label_rules.clone(), cfg.limits.clone());
     tower.catalog.ssh_keys = cfg.ssh_keys.clone();
     crate::shell::vault_files::configure(
-        &mut tower.secrets,
+        tower.secrets_mut(),
         cfg.secrets_key.as_deref(),
         &cfg.seal_keys,
     )?;
@@ -167,8 +167,7 @@ fn first_turn(
     // find the admin in the registry it loads, and plugs their labels.
     let mut turn = Turn::at(now_ms());
     let made = match &cfg.admin_key {
-        Some(public) => tower
-            .bootstrap_admin(public, &mut turn)
+        Some(public) => crate::core::handlers::operators::bootstrap_admin(tower, public, &mut turn)
             .map_err(RefereeError::Admin)?,
         None => false,
     };
@@ -187,9 +186,9 @@ fn first_turn(
         api = cfg.api,
         events = cfg.events,
         orders = cfg.orders,
-        hosts = tower.hosts.len(),
-        pending = tower.queues.pending(),
-        next_seq = tower.queues.next_seq(),
+        hosts = tower.hosts().len(),
+        pending = tower.queues().pending(),
+        next_seq = tower.queues().next_seq(),
     );
     Ok(())
 }
@@ -210,7 +209,7 @@ fn one_turn(
         turn.now_ms = now_ms();
         // Events left unread may hold the beats a host is judged by.
         let judge = events < DRAIN_CAP && !turn.full();
-        tower.handle(Input::Tick { judge }, now, &mut turn);
+        crate::core::handlers::input::handle(tower, Input::Tick { judge }, now, &mut turn);
         *last_tick = now;
     }
     tower.finish_turn(&mut turn);
@@ -292,7 +291,7 @@ fn drain_api(
                             req,
                             fetched: &fetched,
                         };
-                        tower.handle(input, now, turn);
+                        crate::core::handlers::input::handle(tower, input, now, turn);
                     }
                     Err(fault) => {
                         let body = Err(fault);
@@ -319,7 +318,7 @@ fn drain_api(
                     req,
                     fetched: &fetched,
                 };
-                tower.handle(input, now, turn);
+                crate::core::handlers::input::handle(tower, input, now, turn);
             }
             Err(e) => {
                 let body = Err(ApiFault::new(ApiFaultKind::Malformed, e.to_string()));
@@ -338,7 +337,7 @@ fn drain_events(
     drain(sock, turn, |parts, turn| {
         let Some(frame) = parts.first() else { return };
         match vigie_wire::decode::<PlugEvent>(frame) {
-            Ok(ev) => tower.handle(Input::Plug(ev), now, turn),
+            Ok(ev) => crate::core::handlers::input::handle(tower, Input::Plug(ev), now, turn),
             Err(e) => tracing::warn!(event = "event_rejected", reason = %e),
         }
     })

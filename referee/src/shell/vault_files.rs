@@ -52,16 +52,14 @@ pub(crate) fn configure(
     seal_keys: &[(String, std::path::PathBuf)],
 ) -> Result<(), RefereeError> {
     if let Some(path) = secrets_key {
-        vault.key = Some(load_or_make(path)?);
+        vault.set_key(load_or_make(path)?);
     }
     for (host, path) in seal_keys {
         let key = std::fs::read_to_string(path)
             .ok()
             .and_then(|t| decode_public(&t));
         match key {
-            Some(k) => {
-                vault.host_keys.insert(host.clone(), k);
-            }
+            Some(k) => vault.set_host_key(host.clone(), k),
             None => {
                 tracing::warn!(event = "seal_key_unreadable", host = %host, path = %path.display())
             }

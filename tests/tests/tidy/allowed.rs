@@ -175,44 +175,23 @@ pub const LONG_FNS: &[(&str, usize)] = &[(
 /// concerns whose methods still sit on `Core` instead of a sub-state of
 /// their own (issue 20; `queues.rs` was the first to move out).
 pub const CORE_IMPLS: &[&str] = &[
-    "referee/src/core/api.rs",
     "referee/src/core/app_deploys.rs",
-    "referee/src/core/app_scope.rs",
     "referee/src/core/apps.rs",
     "referee/src/core/catalog_calls.rs",
     "referee/src/core/deploy_verbs.rs",
     "referee/src/core/deployments.rs",
-    "referee/src/core/events.rs",
     "referee/src/core/follow.rs",
     "referee/src/core/host_labels.rs",
     "referee/src/core/ips.rs",
-    "referee/src/core/keys.rs",
-    "referee/src/core/lifecycle.rs",
-    "referee/src/core/observe.rs",
-    "referee/src/core/operators.rs",
     "referee/src/core/provision.rs",
     "referee/src/core/provision_pool.rs",
-    "referee/src/core/regrant.rs",
-    "referee/src/core/replay.rs",
     "referee/src/core/rollout_command.rs",
     "referee/src/core/rollouts.rs",
-    "referee/src/core/scope.rs",
-    "referee/src/core/secrets.rs",
     "referee/src/core/servers.rs",
     "referee/src/core/servers_life.rs",
     "referee/src/core/setup_hosts.rs",
-    "referee/src/core/submission.rs",
-    "referee/src/core/web_auth.rs",
 ];
 
 /// `Core`'s fields still pub (each concern's state is to be private to
 /// its sub-state, reached through its methods).
-pub const CORE_PUB_FIELDS: &[&str] = &[
-    "catalog",
-    "hosts",
-    "keys",
-    "observed",
-    "operators",
-    "queues",
-    "secrets",
-];
+pub const CORE_PUB_FIELDS: &[&str] = &["catalog"];

@@ -5,3 +5,20 @@
 //! methods (`queues.rs`, `catalog.rs`…), never here.
 //!
 //! [`Core`]: crate::core::state::Core
+
+pub mod api;
+pub mod app_scope;
+pub mod changes;
+pub mod events;
+pub mod host_calls;
+pub mod input;
+pub mod keys;
+pub mod lifecycle;
+pub mod observe;
+pub mod operator_change;
+pub mod operators;
+pub mod regrant;
+pub mod replay;
+pub mod scope;
+pub mod secrets;
+pub mod web_auth;

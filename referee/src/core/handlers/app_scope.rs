@@ -15,8 +15,9 @@ use vigie_wire::observe::{LogSource, LogsQuery};
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller, Scope};
 
 use crate::core::audit::AuditAction;
+use crate::core::handlers::scope::host_visible;
 use crate::core::scope::Visible;
-use crate::core::state::Tower;
+use crate::core::state::Core;
 use crate::core::turn::Turn;
 
 /// Whether `service` (an `auto-<app>-<env>-<service>` name) on `host` is
@@ -33,58 +34,57 @@ pub fn app_service(vis: &Visible, deployments: &[Deployment], host: &str, servic
     })
 }
 
-impl Tower {
-    /// Refuses, audited in the caller's tenant, what its grants do not
-    /// reach: `what` is what it tried, `needs` the grant it lacks.
-    pub(crate) fn refuse_scope(
-        &mut self,
-        turn: &mut Turn,
-        caller: &Caller,
-        what: &str,
-        needs: &str,
-    ) -> ApiFault {
-        let msg = format!("operator {} may not {what}: needs {needs}", caller.operator);
-        tracing::warn!(event = "operator_refused", tenant = %caller.tenant, operator = %caller.operator, reason = %msg);
-        self.audit_host(turn, caller, "", AuditAction::OperatorRefused, msg.clone());
-        ApiFault::new(ApiFaultKind::Forbidden, msg)
-    }
+/// Refuses, audited in the caller's tenant, what its grants do not
+/// reach: `what` is what it tried, `needs` the grant it lacks.
+pub(crate) fn refuse_scope(
+    core: &mut Core,
+    turn: &mut Turn,
+    caller: &Caller,
+    what: &str,
+    needs: &str,
+) -> ApiFault {
+    let msg = format!("operator {} may not {what}: needs {needs}", caller.operator);
+    tracing::warn!(event = "operator_refused", tenant = %caller.tenant, operator = %caller.operator, reason = %msg);
+    core.audit_host(turn, caller, "", AuditAction::OperatorRefused, msg.clone());
+    ApiFault::new(ApiFaultKind::Forbidden, msg)
+}
 
-    /// The caller a logs call goes on as: itself when its host scope
-    /// covers the host (or it has no application scope: the host check
-    /// answers it); narrowed to that one host when an application scope
-    /// reaches the service asked for there; refused, audited, otherwise.
-    pub(crate) fn app_logs_caller(
-        &mut self,
-        caller: Caller,
-        query: &LogsQuery,
-        deployments: &[Deployment],
-        turn: &mut Turn,
-    ) -> Result<Caller, ApiFault> {
-        let vis = Visible::of(&caller);
-        if !vis.has_apps() || self.host_visible(&vis, &query.host) {
-            return Ok(caller);
-        }
-        let reached = match &query.source {
-            LogSource::Service { name } => app_service(&vis, deployments, &query.host, name),
-            LogSource::Steps { .. } => false,
-        };
-        if reached {
-            return Ok(Caller {
-                scope: Scope::Only(vec![query.host.clone()]),
-                ..caller
-            });
-        }
-        let what = match &query.source {
-            LogSource::Service { name } => format!("read {name}'s logs on {}", query.host),
-            LogSource::Steps { .. } => format!("read the steps' logs of {}", query.host),
-        };
-        Err(self.refuse_scope(
-            turn,
-            &caller,
-            &what,
-            "logs.read over the host, or over an application deployed there (its services only)",
-        ))
+/// The caller a logs call goes on as: itself when its host scope
+/// covers the host (or it has no application scope: the host check
+/// answers it); narrowed to that one host when an application scope
+/// reaches the service asked for there; refused, audited, otherwise.
+pub(crate) fn app_logs_caller(
+    core: &mut Core,
+    caller: Caller,
+    query: &LogsQuery,
+    deployments: &[Deployment],
+    turn: &mut Turn,
+) -> Result<Caller, ApiFault> {
+    let vis = Visible::of(&caller);
+    if !vis.has_apps() || host_visible(core, &vis, &query.host) {
+        return Ok(caller);
     }
+    let reached = match &query.source {
+        LogSource::Service { name } => app_service(&vis, deployments, &query.host, name),
+        LogSource::Steps { .. } => false,
+    };
+    if reached {
+        return Ok(Caller {
+            scope: Scope::Only(vec![query.host.clone()]),
+            ..caller
+        });
+    }
+    let what = match &query.source {
+        LogSource::Service { name } => format!("read {name}'s logs on {}", query.host),
+        LogSource::Steps { .. } => format!("read the steps' logs of {}", query.host),
+    };
+    Err(refuse_scope(
+        core,
+        turn,
+        &caller,
+        &what,
+        "logs.read over the host, or over an application deployed there (its services only)",
+    ))
 }
 
 #[cfg(test)]
