@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ImportRow, Owner, PoolSpec};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller};
 
-use crate::core::state::{Timing, Tower};
+use crate::core::state::{Core, Timing};
 use crate::core::turn::Turn;
 use crate::shell::store::Store;
 
@@ -18,7 +18,7 @@ const TIMING: Timing = Timing {
 
 struct Fixture {
     store: crate::shell::test_store::TestStore,
-    tower: Tower,
+    tower: Core,
 }
 
 fn fixture() -> Fixture {
@@ -393,7 +393,7 @@ fn an_init_change_needs_changes_submit_over_the_new_hosts_and_runs_as_the_reques
     );
     assert_eq!(f.keys(""), writes_before, "nothing written");
     assert_eq!(
-        f.tower.catalog.servers["a"].state,
+        f.tower.catalog().server_named("a").unwrap().state,
         vigie_wire::catalog::ServerState::New
     );
     // A grant over other hosts is not enough either.
@@ -460,7 +460,12 @@ fn an_oversize_init_is_refused_when_asked_and_an_enrolment_that_cannot_queue_it_
     // One stored before this check existed: the enrolment refuses before
     // registering the host or accepting its key.
     f.one(&acme(), provision(&["a"], None)).unwrap();
-    f.tower.catalog.provisions.get_mut("a").unwrap().init = Some(big);
+    let mut kept = f.tower.catalog().provision("a").unwrap().clone();
+    kept.init = Some(big);
+    // In memory only, as a record stored before this check existed is.
+    f.tower
+        .catalog_mut()
+        .put_provision(&mut Turn::started(), kept);
     let audit_before = f.keys("audit/rec/");
     let tower = Caller::internal("acme", "provisioner");
     let err = f.one(&tower, enrol("a", &"1".repeat(40))).unwrap_err();
@@ -481,7 +486,7 @@ fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_k
     f.one(&acme(), provision(&["a"], None)).unwrap();
     let tower = Caller::internal("acme", "provisioner");
     f.one(&tower, enrol("a", &"1".repeat(40))).unwrap();
-    assert!(!f.tower.catalog.servers["a"].fresh_key);
+    assert!(!f.tower.catalog().server_named("a").unwrap().fresh_key);
     let audit_before = f.keys("audit/rec/");
     let mut t = Turn::started();
     crate::shell::history::api(
@@ -497,7 +502,7 @@ fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_k
     )
     .unwrap();
     f.store.commit(&mut f.tower, &mut t);
-    let s = &f.tower.catalog.servers["a"];
+    let s = &f.tower.catalog().server_named("a").unwrap();
     assert_eq!(s.state, vigie_wire::catalog::ServerState::New);
     assert!(s.fresh_key, "its old agent key is revoked");
     // host_removed, key_revoked and server_unhosted, in the removal's batch.
@@ -519,7 +524,7 @@ fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_k
     );
     let reloaded = f.store.tower();
     assert_eq!(
-        reloaded.catalog.servers["a"].state,
+        reloaded.catalog().server_named("a").unwrap().state,
         vigie_wire::catalog::ServerState::New
     );
     // Provisioned again: the provisioner is told to make a fresh key, and
@@ -533,7 +538,7 @@ fn a_removed_hosts_server_is_new_again_and_its_next_provisioning_makes_a_fresh_k
     assert_eq!(old.kind, ApiFaultKind::Conflict);
     f.one(&tower, enrol("a", &"2".repeat(40))).unwrap();
     assert!(f.tower.hosts().contains("a"));
-    assert!(!f.tower.catalog.servers["a"].fresh_key);
+    assert!(!f.tower.catalog().server_named("a").unwrap().fresh_key);
 }
 
 #[test]
@@ -625,7 +630,7 @@ fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_tur
     );
     assert_eq!(f.tower.access().keys()[&"1".repeat(40)].host, "a");
     assert_eq!(
-        f.tower.catalog.servers["a"].state,
+        f.tower.catalog().server_named("a").unwrap().state,
         vigie_wire::catalog::ServerState::Host
     );
     assert_eq!(f.keys("provision/"), 0);
@@ -633,7 +638,7 @@ fn enrolment_makes_the_host_accepts_its_key_and_queues_the_init_first_in_one_tur
     let reloaded = f.store.tower();
     assert!(reloaded.hosts().contains("a"));
     assert_eq!(
-        reloaded.catalog.servers["a"].state,
+        reloaded.catalog().server_named("a").unwrap().state,
         vigie_wire::catalog::ServerState::Host
     );
     // A host is not provisioned again.
@@ -682,7 +687,7 @@ fn a_refused_enrolment_leaves_nothing_and_a_failed_server_can_be_retried() {
     )
     .unwrap();
     assert!(matches!(
-        &f.tower.catalog.servers["b"].state,
+        &f.tower.catalog().server_named("b").unwrap().state,
         vigie_wire::catalog::ServerState::Failed { reason } if reason.contains("unreachable")
     ));
     // A retry without --init keeps the first request's init change.
@@ -716,7 +721,13 @@ fn a_host_key_once_pinned_is_replaced_only_by_an_operator_explicitly() {
     let replaced = f.one(&tower, seen(k2)).unwrap_err();
     assert_eq!(replaced.kind, ApiFaultKind::Conflict);
     assert_eq!(
-        f.tower.catalog.servers["a"].spec.host_key.as_deref(),
+        f.tower
+            .catalog()
+            .server_named("a")
+            .unwrap()
+            .spec
+            .host_key
+            .as_deref(),
         Some(k1)
     );
     // Only an operator replaces a pin, explicitly, and not while the
@@ -740,7 +751,13 @@ fn a_host_key_once_pinned_is_replaced_only_by_an_operator_explicitly() {
     assert_eq!(bad.kind, ApiFaultKind::Invalid);
     f.one(&acme(), pin(k2)).unwrap();
     assert_eq!(
-        f.tower.catalog.servers["a"].spec.host_key.as_deref(),
+        f.tower
+            .catalog()
+            .server_named("a")
+            .unwrap()
+            .spec
+            .host_key
+            .as_deref(),
         Some(k2)
     );
     assert_eq!(f.keys("audit/rec/"), audit_before + 1, "audited");
@@ -854,7 +871,13 @@ fn an_address_is_one_machine_however_spelt_and_the_first_host_claims_it_tower_wi
     theirs[0].server.address = "::ffff:192.0.2.2".parse().unwrap();
     f.one(&bravo(), import(theirs, false)).unwrap();
     assert_eq!(
-        f.tower.catalog.servers["b-0"].spec.address.to_string(),
+        f.tower
+            .catalog()
+            .server_named("b-0")
+            .unwrap()
+            .spec
+            .address
+            .to_string(),
         "192.0.2.2"
     );
     // ... but once acme's server is a host, bravo's provisioning of that
@@ -875,7 +898,7 @@ fn an_address_is_one_machine_however_spelt_and_the_first_host_claims_it_tower_wi
         assert!(!refused.message.contains(secret), "{}", refused.message);
     }
     assert_eq!(
-        f.tower.catalog.servers["b-0"].state,
+        f.tower.catalog().server_named("b-0").unwrap().state,
         vigie_wire::catalog::ServerState::New
     );
 }
@@ -989,7 +1012,16 @@ fn a_request_goes_server_by_server_and_a_hosts_row_is_kept() {
         },
     )
     .unwrap();
-    assert_eq!(f.store.tower().catalog.servers["a"].spec.ram_gb, 64);
+    assert_eq!(
+        f.store
+            .tower()
+            .catalog()
+            .server_named("a")
+            .unwrap()
+            .spec
+            .ram_gb,
+        64
+    );
 }
 
 /// Issue 25 item 4: `servers provision --pool` hands each queued server an
@@ -1019,8 +1051,11 @@ fn a_pool_gives_provisioned_servers_their_addresses_and_their_hosts_bind_there()
     );
     assert_eq!(f.keys("provision/"), 0, "nothing of the refused request");
     f.one(&ops, with_pool(&["a"])).unwrap();
-    let given = f.tower.catalog.allocations[&("acme".to_string(), "lan".to_string())]
-        .values()
+    let given = f
+        .tower
+        .catalog()
+        .pool_allocations("acme", "lan")
+        .iter()
         .map(|a| (a.owner.clone(), a.address.to_string()))
         .collect::<Vec<_>>();
     assert_eq!(given, vec![(Owner::Server("a".into()), "192.0.2.1".into())]);

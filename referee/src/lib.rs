@@ -12,9 +12,9 @@ mod error;
 mod shell;
 
 pub use crate::core::audit::{verify_chain, AuditChain};
+pub use crate::core::handlers::setup_hosts::parse_setup_host;
 pub use crate::core::labels::LabelRule;
 pub use crate::core::operators::{ADMIN, TOWER_TENANT};
-pub use crate::core::setup_hosts::parse_setup_host;
 pub use crate::shell::clock::now_ms;
 pub use crate::shell::server::{serve, RefereeConfig};
 pub use crate::shell::ssh_keys;

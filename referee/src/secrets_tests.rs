@@ -7,14 +7,14 @@ use vigie_wire::deploy::{DeployAnswer, DeployCall, RolloutEnd};
 use vigie_wire::secrets::{SealedVar, Secret, SecretsAnswer, SecretsCall};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller, Origin, Scope};
 
-use crate::core::state::Tower;
+use crate::core::state::Core;
 use crate::core::turn::Turn;
 use crate::core::vault::VaultKey;
 
 const VALUE: &[u8] = b"pa55-w0rd-never-shown";
 
 fn call(
-    tower: &mut Tower,
+    tower: &mut Core,
     who: &Caller,
     call: ApiCall,
     db: &crate::shell::mem_store::MemStore,

@@ -9,13 +9,14 @@ use vigie_wire::catalog::{CatalogAnswer, CatalogCall, ImportRow, Owner, PoolSpec
 use vigie_wire::limits::Shares;
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, AuditRecord, Caller};
 
-use crate::core::state::Tower;
+use crate::core::handlers::host_labels::new_host;
+use crate::core::state::Core;
 use crate::core::turn::Turn;
 use crate::shell::store::Store;
 
 struct Fixture {
     store: crate::shell::test_store::TestStore,
-    tower: Tower,
+    tower: Core,
 }
 
 fn fixture(limits: Shares) -> Fixture {
@@ -117,7 +118,7 @@ fn an_import_past_the_tenant_s_row_share_is_refused_whole_and_others_keep_theirs
         before,
         "nothing stored, not even an audit record"
     );
-    assert_eq!(f.tower.catalog.servers.len(), 3);
+    assert_eq!(f.tower.catalog().server_count(), 3);
     // Another tenant has its own share, within the tower's.
     f.catalog(&globex(), import(rows("g", 5))).unwrap();
     let e = f.catalog(&acme(), import(rows("c", 1))).unwrap_err();
@@ -263,9 +264,8 @@ fn changes_past_the_tenant_s_share_are_refused_and_others_still_submit() {
         ..Shares::default()
     });
     let mut t = Turn::started();
-    f.tower.new_host("acme", "a-1", Default::default(), &mut t);
-    f.tower
-        .new_host("globex", "g-1", Default::default(), &mut t);
+    new_host(&mut f.tower, "acme", "a-1", Default::default(), &mut t);
+    new_host(&mut f.tower, "globex", "g-1", Default::default(), &mut t);
     let submit = |target: &str| ApiCall::Submit {
         spec: vigie_changes::parse_change("t.yml", "title: t\nsteps:\n  - run: a\n").unwrap(),
         target: target.into(),

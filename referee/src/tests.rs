@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use vigie_wire::change::StepResult;
 use vigie_wire::tower::{ApiAnswer, ApiCall, Caller, ChangeState, Published, Report, ReportKind};
 
-use crate::core::state::Tower;
+use crate::core::state::Core;
 use crate::core::turn::Turn;
 use crate::shell::store::Store;
 
@@ -19,7 +19,7 @@ fn spec() -> vigie_wire::change::ChangeSpec {
 
 struct Fixture {
     store: crate::shell::test_store::TestStore,
-    tower: Tower,
+    tower: Core,
     now: Instant,
 }
 
@@ -594,7 +594,7 @@ struct Stored {
     audit: (u64, String),
 }
 
-fn stored(t: &Tower) -> Stored {
+fn stored(t: &Core) -> Stored {
     let mut changes = std::collections::BTreeMap::new();
     for v in t
         .queues()

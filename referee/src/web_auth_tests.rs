@@ -5,7 +5,7 @@
 use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFaultKind, Caller, Origin, Scope};
 use vigie_wire::web::{CredentialKind, WebAnswer, WebCall};
 
-use crate::core::state::Tower;
+use crate::core::state::Core;
 use crate::core::turn::Turn;
 
 fn admin() -> Caller {
@@ -25,7 +25,7 @@ fn tower_caller() -> Caller {
 
 struct F {
     store: crate::shell::test_store::TestStore,
-    tower: Tower,
+    tower: Core,
 }
 
 impl F {

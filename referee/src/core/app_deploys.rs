@@ -3,20 +3,17 @@
 //! deployer when the version is added; `vigie deploy APP/ENV --version V`
 //! deploys the catalog's text (never one the caller sends), and a version
 //! an environment runs — or a deploy not ended is bringing — cannot be
-//! removed from the catalog.
+//! removed from the catalog. Here the rules, without the core: the
+//! catalog's text is `Catalog::app_environment`, the removal
+//! `handlers/app_deploys.rs`.
 
 use vigie_deployer::{parse_environment, EnvRecord, Outcome};
-use vigie_wire::catalog::{AppSpec, CatalogAnswer};
+use vigie_wire::catalog::AppSpec;
 use vigie_wire::deploy::{Deployment, Rollout};
-use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller};
+use vigie_wire::tower::{ApiFault, ApiFaultKind};
 
-use crate::core::audit::AuditAction;
-use crate::core::catalog::app_key;
 use crate::core::codec::decode;
 use crate::core::fetched::Fetched;
-use crate::core::model::app_prefixes;
-use crate::core::state::Tower;
-use crate::core::turn::Turn;
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
@@ -74,7 +71,9 @@ pub fn read_first() -> ApiFault {
     )
 }
 
-fn read_all<T: serde::de::DeserializeOwned>(
+/// Every record under `prefix` (`app_remove` reads the application's
+/// deployments and rollouts).
+pub(crate) fn read_all<T: serde::de::DeserializeOwned>(
     db: &Fetched,
     prefix: &[u8],
 ) -> Result<Vec<T>, ApiFault> {
@@ -84,77 +83,6 @@ fn read_all<T: serde::de::DeserializeOwned>(
         .iter()
         .map(|(k, v)| decode(k, v).map_err(|e| storage(e.to_string())))
         .collect()
-}
-
-impl Tower {
-    /// The catalog's text of `app/environment` in `version`.
-    pub(crate) fn catalog_environment(
-        &self,
-        caller: &Caller,
-        app: &str,
-        environment: &str,
-        version: &str,
-    ) -> Result<String, ApiFault> {
-        let key = (caller.tenant.clone(), app.to_owned(), version.to_owned());
-        let rec = self.catalog.apps.get(&key).ok_or_else(|| {
-            fault(
-                ApiFaultKind::NotFound,
-                format!("no version {version} of application {app} in the catalog (`vigie apps show {app}`)"),
-            )
-        })?;
-        rec.spec
-            .environments
-            .get(environment)
-            .cloned()
-            .ok_or_else(|| {
-                let known: Vec<&str> = rec.spec.environments.keys().map(String::as_str).collect();
-                fault(
-                    ApiFaultKind::NotFound,
-                    format!(
-                        "version {version} of {app} has no environment {environment} (it has: {})",
-                        if known.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            known.join(", ")
-                        }
-                    ),
-                )
-            })
-    }
-
-    /// Removes one version of an application, unless it is in use.
-    pub(crate) fn app_remove(
-        &mut self,
-        caller: &Caller,
-        name: &str,
-        version: &str,
-        db: &Fetched,
-        turn: &mut Turn,
-    ) -> Result<CatalogAnswer, ApiFault> {
-        let key = (caller.tenant.clone(), name.to_owned(), version.to_owned());
-        let Some(rec) = self.catalog.apps.get(&key).cloned() else {
-            return Err(fault(
-                ApiFaultKind::NotFound,
-                format!("no version {version} of application {name}"),
-            ));
-        };
-        let [deploys, rollouts] = app_prefixes(&caller.tenant, name);
-        let deployments: Vec<Deployment> = read_all(db, &deploys)?;
-        let rollouts: Vec<Rollout> = read_all(db, &rollouts)?;
-        if let Some(place) = in_use(version, &deployments, &rollouts) {
-            return Err(fault(
-                ApiFaultKind::Conflict,
-                format!(
-                    "version {version} of {name} is in use: {place}; deploy another version there first"
-                ),
-            ));
-        }
-        turn.delete(app_key(&caller.tenant, name, version));
-        self.catalog.apps.remove(&key);
-        let summary = format!("application {name} {version}");
-        self.audit_host(turn, caller, "", AuditAction::AppRemoved, summary);
-        Ok(CatalogAnswer::Apps(vec![rec]))
-    }
 }
 
 #[cfg(test)]

@@ -414,6 +414,63 @@ mod tests {
         assert_eq!(bounded(small.clone()), small);
     }
 
+    /// A record without a host or change, as `audit_host` seals it, and
+    /// one made before tenant numbers: their hash and stored bytes, pinned.
+    /// Any change to the record's type (an `Option` host, a version field)
+    /// must keep chains already stored verifying and decoding.
+    #[test]
+    fn records_already_sealed_keep_their_hash_and_bytes() {
+        let hostless = AuditRecord {
+            host: String::new(),
+            change: String::new(),
+            step: None,
+            tenant_seq: 3,
+            ..rec("key_added")
+        };
+        let mut c = AuditChain::default();
+        let sealed = c.seal(hostless);
+        assert_eq!(
+            sealed.hash,
+            "84dd1860fcb90c276e7d063096d4c5b6abd6666eef3b2fe1e56092f38390276f"
+        );
+        let bytes = vigie_wire::encode(&sealed).unwrap();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        // MessagePack, fields by position (no names).
+        let expected = concat!(
+            "56470001", // envelope: VG, version 1
+            "dc0010", // 16 fields, in order
+            "01", // seq
+            "01", // at_ms
+            "a174", // tenant
+            "a26f70", // operator
+            "a0", // host: empty
+            "a0", // change: empty
+            "c0", // step: none
+            "a96b65795f6164646564", // action
+            "ad77726f74652033206279746573", // summary
+            "c0", // exit_code
+            "c0", // before_digest
+            "a26162", // after_digest
+            "a0", // output_tail
+            "d94030303030303030303030303030303030303030303030303030303030303030303030303030303030303030303030303030303030303030303030303030303030", // prev_hash
+            "d94038346464313836306663623930633237366537643036333039366434633562366162643636363665656633623266653165353630393266333833393032373666", // hash
+            "03", // tenant_seq
+        );
+        assert_eq!(hex, expected);
+        let stored: Vec<u8> = (0..expected.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&expected[i..i + 2], 16).unwrap())
+            .collect();
+        let read: AuditRecord = vigie_wire::decode(&stored).unwrap();
+        assert_eq!(read, sealed, "the stored bytes decode to the record");
+        let old = c.seal(rec("step_applied"));
+        assert_eq!(
+            old.hash,
+            "2a9ee95d095c5ab002b10effc02005116751454da4b5b9c373f9f47062e48cdb"
+        );
+        assert_eq!(verify_chain([read, old], &c), Ok(c.clone()));
+    }
+
     #[test]
     fn head_roundtrip() {
         let (_, head) = chain(3);

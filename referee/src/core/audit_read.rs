@@ -12,7 +12,7 @@ use crate::core::audit_query::AuditQuery;
 use crate::core::codec::decode;
 use crate::core::codec::Entry;
 use crate::core::scope::Visible;
-use crate::core::state::Tower;
+use crate::core::state::Core;
 
 /// Records in the newest page; each page back is twice the one after it.
 const FIRST: u64 = 256;
@@ -41,7 +41,7 @@ pub fn decode_all(entries: Vec<&Entry>) -> Result<Vec<AuditRecord>, ApiFault> {
 
 /// The records of the caller's tenant whose host its scope covers.
 pub fn visible<'a>(
-    tower: &'a Tower,
+    tower: &'a Core,
     caller: &'a Caller,
     records: Vec<AuditRecord>,
 ) -> impl Iterator<Item = AuditRecord> + 'a {
@@ -57,7 +57,7 @@ pub fn visible<'a>(
 /// of the tenant at or before `after` when it pages forward (the
 /// tenant's numbers grow along the chain, so none older can match).
 pub fn answered(
-    tower: &Tower,
+    tower: &Core,
     caller: &Caller,
     query: &AuditQuery,
     records: Vec<AuditRecord>,

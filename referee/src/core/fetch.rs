@@ -19,11 +19,11 @@ use crate::core::idem::{idem_key, Stored};
 use crate::core::model::{
     change_key, deployment_key, rollout_key, spec_key, ChangeRecord, ROLLOUT_PREFIX,
 };
-use crate::core::state::Tower;
+use crate::core::state::Core;
 
 /// What `call` reads of the store, given what was read so far.
 pub fn reads(
-    tower: &Tower,
+    tower: &Core,
     caller: &Caller,
     call: &ApiCall,
     idem: Option<&IdemKey>,
@@ -41,7 +41,7 @@ pub fn reads(
     call_reads(tower, caller, call, fetched)
 }
 
-fn call_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched) -> Vec<Read> {
+fn call_reads(tower: &Core, caller: &Caller, call: &ApiCall, fetched: &Fetched) -> Vec<Read> {
     let audit = || Read::Prefix(crate::core::audit::PREFIX.to_vec());
     match call {
         ApiCall::Status {
@@ -69,7 +69,7 @@ fn call_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched)
             app, environment, ..
         }) => vec![Read::Key(deployment_key(&caller.tenant, app, environment))],
         ApiCall::Deploy(c) => rollout_reads(caller, c, fetched),
-        ApiCall::Catalog(CatalogCall::SshKey) if tower.catalog.ssh_keys.is_some() => {
+        ApiCall::Catalog(CatalogCall::SshKey) if tower.catalog().ssh_keys().is_some() => {
             vec![Read::SshKey(caller.tenant.clone())]
         }
         ApiCall::Catalog(CatalogCall::AppRemove { name, .. }) => {
@@ -145,7 +145,7 @@ fn web_reads(call: &vigie_wire::web::WebCall) -> Vec<Read> {
 
 /// The next page back of the audit chain, until those read hold the
 /// call's answer (`audit_read.rs`).
-fn audit_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched) -> Vec<Read> {
+fn audit_reads(tower: &Core, caller: &Caller, call: &ApiCall, fetched: &Fetched) -> Vec<Read> {
     let Some(query) = AuditQuery::of(call) else {
         return Vec::new();
     };
@@ -171,7 +171,7 @@ fn audit_reads(tower: &Tower, caller: &Caller, call: &ApiCall, fetched: &Fetched
 }
 
 /// A change's record, unless the tower still holds its view in memory.
-fn find(tower: &Tower, id: &str) -> Option<Read> {
+fn find(tower: &Core, id: &str) -> Option<Read> {
     let q = &tower.queues();
     let known = q.change(id).is_some() || q.recent().iter().any(|v| v.id == id);
     (!known).then(|| Read::Key(change_key(id)))
@@ -179,7 +179,7 @@ fn find(tower: &Tower, id: &str) -> Option<Read> {
 
 /// A retried change's stored record, and its program once the record says
 /// which (unless a change not final still runs it).
-fn retry_reads(tower: &Tower, id: &str, fetched: &Fetched) -> Vec<Read> {
+fn retry_reads(tower: &Core, id: &str, fetched: &Fetched) -> Vec<Read> {
     let key = change_key(id);
     let mut v = vec![Read::Key(key.clone())];
     if let Ok(Some(bytes)) = fetched.get(&key) {

@@ -7,17 +7,15 @@
 //! deploy daemon lists the rollouts not ended (`Rollouts`) and records
 //! each one's state before it acts (`Progress`, checked against the
 //! rollout's id), with the lines its operator follows (`Rollout`).
+//! Here the rollout records' rules and reads, without the core; the
+//! calls are `handlers/rollouts.rs`'s.
 
-use vigie_deployer::{parse_environment, MAX_ENV_FILE};
-use vigie_wire::deploy::{DeployAnswer, DeployCall, Rollout, RolloutEnd, RolloutLine};
-use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin};
+use vigie_wire::deploy::{Rollout, RolloutEnd};
+use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller, Origin};
 
-use crate::core::audit::AuditAction;
-use crate::core::codec::{decode, encode};
+use crate::core::codec::decode;
 use crate::core::fetched::Fetched;
-use crate::core::model::{rollout_key, ROLLOUT_PREFIX as PREFIX};
-use crate::core::scope::Visible;
-use crate::core::state::Tower;
+use crate::core::model::ROLLOUT_PREFIX as PREFIX;
 use crate::core::turn::Turn;
 
 pub(crate) fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
@@ -28,9 +26,19 @@ fn storage(e: impl std::fmt::Display) -> ApiFault {
     fault(ApiFaultKind::Storage, e.to_string())
 }
 
+/// The stored value of `key`, counting this turn's writes not yet stored.
+pub(crate) fn current(db: &Fetched, turn: &Turn, key: &[u8]) -> Result<Option<Vec<u8>>, ApiFault> {
+    if let Some((_, value)) = turn.writes.iter().rev().find(|(k, _)| k == key) {
+        return Ok(value.clone());
+    }
+    db.get(key)
+        .map(|v| v.map(<[u8]>::to_vec))
+        .map_err(|e| fault(ApiFaultKind::Storage, e))
+}
+
 /// The stored rollout of `key`, counting this turn's writes.
 pub(crate) fn stored(db: &Fetched, turn: &Turn, key: &[u8]) -> Result<Option<Rollout>, ApiFault> {
-    crate::core::deployments::current(db, turn, key)?
+    current(db, turn, key)?
         .map(|bytes| decode(key, &bytes).map_err(storage))
         .transpose()
 }
@@ -89,245 +97,6 @@ pub(crate) fn rollout_id(
     format!("d{hex}")
 }
 
-impl Tower {
-    pub(crate) fn rollout_call(
-        &mut self,
-        caller: &Caller,
-        call: DeployCall,
-        db: &Fetched,
-        turn: &mut Turn,
-    ) -> Result<ApiAnswer, ApiFault> {
-        let answer = match call {
-            c @ (DeployCall::Start { .. } | DeployCall::StartVersion { .. }) => {
-                self.start_call(caller, c, db, turn)?
-            }
-            v @ DeployCall::Verb { .. } => self.start_verb(caller, v, db, turn)?,
-            DeployCall::Rollout { app, environment } => {
-                // Its lines name any host of the environment: a scope
-                // over the environment by name, or over every host.
-                if !Visible::of(caller).env(&app, &environment) {
-                    let what = format!("follow the deploys of {app}/{environment}");
-                    let needs =
-                        format!("changes.read or deploy over every host, or @{app}/{environment}");
-                    return Err(crate::core::handlers::app_scope::refuse_scope(
-                        self, turn, caller, &what, &needs,
-                    ));
-                }
-                let key = rollout_key(&caller.tenant, &app, &environment);
-                let found = stored(db, turn, &key)?.map(|mut r| {
-                    r.state.clear();
-                    Box::new(r)
-                });
-                DeployAnswer::Rollout(found)
-            }
-            c @ DeployCall::Command { .. } => self.rollout_command(caller, c, db, turn)?,
-            DeployCall::Rollouts => {
-                tower_only(caller)?;
-                DeployAnswer::Rollouts(open_rollouts(db, turn)?)
-            }
-            DeployCall::Follow => {
-                tower_only(caller)?;
-                self.follow(db, turn)?
-            }
-            p @ DeployCall::Progress { .. } => {
-                tower_only(caller)?;
-                self.rollout_progress(p, db, turn)?
-            }
-            DeployCall::List | DeployCall::Record { .. } => {
-                return Err(fault(ApiFaultKind::Invalid, "not a rollout call"))
-            }
-        };
-        Ok(ApiAnswer::Deploy(answer))
-    }
-
-    /// A deploy asked with its file (`Start`) or from the catalog
-    /// (`StartVersion`).
-    fn start_call(
-        &mut self,
-        caller: &Caller,
-        call: DeployCall,
-        db: &Fetched,
-        turn: &mut Turn,
-    ) -> Result<DeployAnswer, ApiFault> {
-        let start = match call {
-            DeployCall::Start {
-                file,
-                text,
-                parallel,
-                from_maintenance,
-                force_unlock,
-                canary,
-            } => Start {
-                file,
-                text,
-                parallel,
-                from_maintenance,
-                force_unlock,
-                version: None,
-                joined: Vec::new(),
-                canary,
-            },
-            DeployCall::StartVersion {
-                app,
-                environment,
-                version,
-                parallel,
-                from_maintenance,
-                force_unlock,
-            } => {
-                let text = self.catalog_environment(caller, &app, &environment, &version)?;
-                Start {
-                    file: format!("{app} {version} (catalog)"),
-                    text,
-                    parallel,
-                    from_maintenance,
-                    force_unlock,
-                    version: Some(version),
-                    joined: Vec::new(),
-                    canary: 0,
-                }
-            }
-            _ => return Err(fault(ApiFaultKind::Invalid, "not a deploy start")),
-        };
-        self.start_rollout(caller, start, db, turn)
-    }
-
-    /// The deploy daemon's record of a running rollout: its state, its
-    /// new lines, its end.
-    fn rollout_progress(
-        &mut self,
-        call: DeployCall,
-        db: &Fetched,
-        turn: &mut Turn,
-    ) -> Result<DeployAnswer, ApiFault> {
-        let DeployCall::Progress {
-            tenant,
-            app,
-            environment,
-            id,
-            state,
-            said_before,
-            lines,
-            end,
-        } = call
-        else {
-            return Err(fault(ApiFaultKind::Invalid, "not a progress call"));
-        };
-        let key = rollout_key(&tenant, &app, &environment);
-        let mut r = stored(db, turn, &key)?
-            .filter(|r| r.id == id && r.end.is_none())
-            .ok_or_else(|| {
-                fault(
-                    ApiFaultKind::Conflict,
-                    format!("rollout {id} of {app}/{environment} is not running"),
-                )
-            })?;
-        let now = turn.now_ms;
-        r.waiting = vigie_deployer::rollout::waiting(&state);
-        r.state = state;
-        // Lines a retried call already brought are not said twice.
-        let known = r.said.saturating_sub(said_before);
-        let fresh: Vec<String> = lines
-            .into_iter()
-            .skip(usize::try_from(known).unwrap_or(usize::MAX))
-            .collect();
-        r.said += fresh.len() as u64;
-        r.lines.extend(
-            fresh
-                .into_iter()
-                .map(|text| RolloutLine { at_ms: now, text }),
-        );
-        let over = r.lines.len().saturating_sub(Rollout::MAX_LINES);
-        r.lines.drain(..over);
-        if let Some(end) = end {
-            r.end = Some(end);
-            r.ended_ms = Some(now);
-            let summary = format!("{app}/{environment} rollout {id}: {}", end.word());
-            let by = Caller::internal(&tenant, &r.operator);
-            self.audit_host(turn, &by, "", AuditAction::DeployEnded, summary);
-        }
-        turn.put(key, encode(&r));
-        Ok(DeployAnswer::Recorded)
-    }
-
-    pub(crate) fn start_rollout(
-        &mut self,
-        caller: &Caller,
-        s: Start,
-        db: &Fetched,
-        turn: &mut Turn,
-    ) -> Result<DeployAnswer, ApiFault> {
-        if s.text.len() > MAX_ENV_FILE || s.file.len() > 4096 {
-            return Err(fault(
-                ApiFaultKind::Invalid,
-                "the environment file is too large",
-            ));
-        }
-        let env = parse_environment(&s.file, &s.text)
-            .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
-        let (app, environment) = (env.key.app.to_string(), env.key.environment.to_string());
-        // An environment is deployed by name (`deploy@shop/prod`), or by
-        // whoever may run anything on every host (`changes.submit`).
-        if !Visible::of(caller).env(&app, &environment) {
-            let what = format!("deploy {app}/{environment}");
-            let needs = format!("deploy@{app}/{environment} (or deploy@{app}/*, deploy, changes.submit over every host)");
-            return Err(crate::core::handlers::app_scope::refuse_scope(
-                self, turn, caller, &what, &needs,
-            ));
-        }
-        let key = rollout_key(&caller.tenant, &app, &environment);
-        let now = turn.now_ms;
-        let last = stored(db, turn, &key)?;
-        let before = last.as_ref().map_or(String::new(), |r| r.id.clone());
-        if let Some(held) = last.filter(|r| r.end.is_none()) {
-            if !s.force_unlock {
-                return Err(fault(ApiFaultKind::Conflict, holder(&held)));
-            }
-            let (held, summary) = unlocked(held, &caller.operator, now);
-            turn.put(key.clone(), encode(&held));
-            self.audit_host(turn, caller, "", AuditAction::DeployUnlocked, summary);
-        }
-        let id = rollout_id(&caller.tenant, &app, &environment, now, &before);
-        let r = Rollout {
-            id: id.clone(),
-            tenant: caller.tenant.clone(),
-            app: app.clone(),
-            environment: environment.clone(),
-            operator: caller.operator.clone(),
-            started_ms: now,
-            file: s.file,
-            text: s.text,
-            parallel: s.parallel.clamp(1, 1000),
-            from_maintenance: s.from_maintenance,
-            canary: s.canary,
-            waiting: false,
-            command: None,
-            state: Vec::new(),
-            lines: Vec::new(),
-            said: 0,
-            end: None,
-            ended_ms: None,
-            unlocked_by: None,
-            version: s.version,
-            verb: None,
-        };
-        turn.put(key, encode(&r));
-        let of = r
-            .version
-            .as_ref()
-            .map(|v| format!(" of version {v}"))
-            .unwrap_or_default();
-        let joined = if s.joined.is_empty() {
-            String::new()
-        } else {
-            format!(" (follow: {} joined)", s.joined.join(", "))
-        };
-        let summary = format!("{app}/{environment}: rollout {id}{of} started{joined}");
-        self.audit_host(turn, caller, "", AuditAction::DeployStarted, summary);
-        Ok(DeployAnswer::Started { id })
-    }
-}
-
 /// `held`, a rollout not ended, unlocked by `by` at `now`, and the
 /// audit's words for it.
 pub(crate) fn unlocked(mut held: Rollout, by: &str, now: u64) -> (Rollout, String) {
@@ -358,7 +127,7 @@ pub(crate) struct Start {
     pub canary: u32,
 }
 
-fn tower_only(caller: &Caller) -> Result<(), ApiFault> {
+pub(crate) fn tower_only(caller: &Caller) -> Result<(), ApiFault> {
     match caller.origin {
         Origin::Tower => Ok(()),
         Origin::Operator { .. } => Err(fault(
@@ -377,7 +146,7 @@ pub(crate) fn stored_rollout(
 }
 
 /// Every rollout not ended, all tenants, this turn's writes included.
-fn open_rollouts(db: &Fetched, turn: &Turn) -> Result<Vec<Rollout>, ApiFault> {
+pub(crate) fn open_rollouts(db: &Fetched, turn: &Turn) -> Result<Vec<Rollout>, ApiFault> {
     let mut all: Vec<Rollout> = db
         .scan(PREFIX.as_bytes())
         .map_err(storage)?
@@ -399,245 +168,6 @@ fn open_rollouts(db: &Fetched, turn: &Turn) -> Result<Vec<Rollout>, ApiFault> {
 
 #[cfg(test)]
 mod tests {
-    use vigie_wire::deploy::{DeployAnswer, DeployCall, RolloutEnd};
-    use vigie_wire::tower::{ApiAnswer, ApiFaultKind, Caller, Origin};
-
-    use crate::core::state::Tower;
-    use crate::core::turn::Turn;
-
-    /// A deployments call as the referee's loop answers it.
-    fn deploy(
-        tower: &mut Tower,
-        who: &Caller,
-        call: DeployCall,
-        db: &crate::shell::mem_store::MemStore,
-        turn: &mut Turn,
-    ) -> Result<ApiAnswer, vigie_wire::tower::ApiFault> {
-        let call = vigie_wire::tower::ApiCall::Deploy(call);
-        crate::shell::history::api(tower, who, call, db, std::time::Instant::now(), turn)
-    }
-
-    const ENV: &str = "app: shop\nenvironment: prod\nhosts: web-1\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health:\n      http: /h\n";
-
-    fn start(force_unlock: bool) -> DeployCall {
-        DeployCall::Start {
-            file: "env.yml".into(),
-            text: ENV.into(),
-            parallel: 1,
-            from_maintenance: false,
-            force_unlock,
-            canary: 0,
-        }
-    }
-
-    fn operator(name: &str) -> Caller {
-        Caller {
-            origin: Origin::Operator {
-                home: "acme".into(),
-            },
-            ..Caller::internal("acme", name)
-        }
-    }
-
-    fn audits(turn: &Turn, action: &str) -> usize {
-        turn.writes
-            .iter()
-            .filter(|(k, v)| {
-                k.starts_with(b"audit/rec/")
-                    && v.as_ref()
-                        .is_some_and(|v| String::from_utf8_lossy(v).contains(action))
-            })
-            .count()
-    }
-
-    fn started(answer: Result<ApiAnswer, vigie_wire::tower::ApiFault>) -> String {
-        match answer {
-            Ok(ApiAnswer::Deploy(DeployAnswer::Started { id })) => id,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    fn watch() -> DeployCall {
-        DeployCall::Rollout {
-            app: "shop".into(),
-            environment: "prod".into(),
-        }
-    }
-
-    fn progress(id: &str, said_before: u64, end: Option<RolloutEnd>) -> DeployCall {
-        DeployCall::Progress {
-            tenant: "acme".into(),
-            app: "shop".into(),
-            environment: "prod".into(),
-            id: id.into(),
-            state: b"{}".to_vec(),
-            said_before,
-            lines: vec!["hello".into()],
-            end,
-        }
-    }
-
-    fn verb(force_unlock: bool) -> DeployCall {
-        DeployCall::Verb {
-            app: "shop".into(),
-            environment: "prod".into(),
-            verb: vigie_wire::deploy::EnvVerb::Rollback,
-            force_unlock,
-        }
-    }
-
-    /// Issue 19: a verb takes the deploy's lock — refused while a deploy
-    /// runs, naming who holds it; run from the last deploy's file once it
-    /// ended; audited `deploy_verb`; one of an environment never deployed
-    /// by the tower is refused.
-    #[test]
-    fn a_verb_takes_the_deploys_lock_and_is_audited() {
-        let s = crate::shell::test_store::store();
-        let mut tower = s.tower();
-        let db = &s.db;
-        let mut turn = Turn::default();
-        let alice = operator("alice");
-        let err = deploy(&mut tower, &alice, verb(false), db, &mut turn).unwrap_err();
-        assert_eq!(err.kind, ApiFaultKind::NotFound, "{err}");
-        let first = started(deploy(&mut tower, &alice, start(false), db, &mut turn));
-        let bob = operator("bob");
-        let err = deploy(&mut tower, &bob, verb(false), db, &mut turn).unwrap_err();
-        assert_eq!(err.kind, ApiFaultKind::Conflict);
-        assert!(err.message.contains(&first), "{err}");
-        let daemon = Caller::internal(crate::TOWER_TENANT, "deployd");
-        let end = Some(RolloutEnd::Succeeded);
-        deploy(&mut tower, &daemon, progress(&first, 0, end), db, &mut turn).unwrap();
-        started(deploy(&mut tower, &bob, verb(false), db, &mut turn));
-        assert_eq!(audits(&turn, "deploy_verb"), 1);
-        match deploy(&mut tower, &daemon, DeployCall::Rollouts, db, &mut turn) {
-            Ok(ApiAnswer::Deploy(DeployAnswer::Rollouts(open))) => {
-                assert_eq!(open.len(), 1);
-                assert_eq!(open[0].verb, Some(vigie_wire::deploy::EnvVerb::Rollback));
-                assert_eq!(open[0].text, ENV, "the last deploy's file");
-                assert_eq!(open[0].operator, "bob");
-            }
-            other => panic!("{other:?}"),
-        }
-        // And a deploy now waits for the verb.
-        let err = deploy(&mut tower, &alice, start(false), db, &mut turn).unwrap_err();
-        assert_eq!(err.kind, ApiFaultKind::Conflict);
-    }
-
-    /// Issue 19: two deploys of one environment at once — the second is
-    /// refused, naming who holds it and since when; `--force-unlock`
-    /// takes it over, audited, and the first one's daemon is refused.
-    #[test]
-    fn one_deploy_at_a_time_per_environment_and_an_audited_force_unlock() {
-        let s = crate::shell::test_store::store();
-        let mut tower = s.tower();
-        let db = &s.db;
-        let mut turn = Turn::started();
-        let alice = operator("alice");
-        let first = started(deploy(&mut tower, &alice, start(false), db, &mut turn));
-        let bob = operator("bob");
-        let err = deploy(&mut tower, &bob, start(false), db, &mut turn).unwrap_err();
-        assert_eq!(err.kind, ApiFaultKind::Conflict);
-        assert!(
-            err.message.contains("by alice since 20") && err.message.contains(&first),
-            "{err}"
-        );
-        let second = started(deploy(&mut tower, &bob, start(true), db, &mut turn));
-        assert_ne!(first, second);
-        assert_eq!(audits(&turn, "deploy_unlocked"), 1);
-        let daemon = Caller::internal(crate::TOWER_TENANT, "deployd");
-        let err = deploy(
-            &mut tower,
-            &daemon,
-            progress(&first, 0, None),
-            db,
-            &mut turn,
-        )
-        .unwrap_err();
-        assert_eq!(err.kind, ApiFaultKind::Conflict, "the unlocked one stops");
-        // A call retried after a lost answer does not say its lines twice.
-        for _ in 0..2 {
-            deploy(
-                &mut tower,
-                &daemon,
-                progress(&second, 0, None),
-                db,
-                &mut turn,
-            )
-            .unwrap();
-        }
-        match deploy(&mut tower, &alice, watch(), db, &mut turn) {
-            Ok(ApiAnswer::Deploy(DeployAnswer::Rollout(Some(r)))) => {
-                assert_eq!((r.said, r.lines.len()), (1, 1), "{r:?}");
-                assert!(r.state.is_empty(), "the daemon's state is its own");
-            }
-            other => panic!("{other:?}"),
-        }
-        let end = Some(RolloutEnd::Succeeded);
-        deploy(
-            &mut tower,
-            &daemon,
-            progress(&second, 1, end),
-            db,
-            &mut turn,
-        )
-        .unwrap();
-        // Ended: the environment is free again.
-        started(deploy(&mut tower, &alice, start(false), db, &mut turn));
-    }
-
-    #[test]
-    fn a_scoped_reader_and_an_operator_posing_as_the_daemon_are_refused() {
-        let s = crate::shell::test_store::store();
-        let mut tower = s.tower();
-        let db = &s.db;
-        let mut turn = Turn::started();
-        let alice = operator("alice");
-        let id = started(deploy(&mut tower, &alice, start(false), db, &mut turn));
-        // A reader scoped to some hosts does not follow a deploy whose
-        // lines name the others, nor start one.
-        let scoped = Caller {
-            scope: vigie_wire::tower::Scope::Only(vec!["web-1".into()]),
-            ..operator("carol")
-        };
-        for call in [watch(), start(true)] {
-            let err = deploy(&mut tower, &scoped, call, db, &mut turn).unwrap_err();
-            assert_eq!(err.kind, ApiFaultKind::Forbidden);
-        }
-        for call in [DeployCall::Rollouts, progress(&id, 0, None)] {
-            let err = deploy(&mut tower, &alice, call, db, &mut turn).unwrap_err();
-            assert_eq!(err.kind, ApiFaultKind::Forbidden);
-        }
-    }
-
-    /// Issue 25 item 2: `deploy@shop/staging` does not deploy shop/prod
-    /// (refused, audited), `deploy@shop/prod` and `deploy@shop/*` do and
-    /// follow it; a scope over the hosts alone does not name it.
-    #[test]
-    fn a_deploy_scope_names_the_environments_it_deploys_and_follows() {
-        let s = crate::shell::test_store::store();
-        let mut tower = s.tower();
-        let db = &s.db;
-        let mut turn = Turn::default();
-        let scoped = |name: &str, scope: &str| Caller {
-            scope: vigie_wire::tower::Scope::Only(vec![scope.into()]),
-            ..operator(name)
-        };
-        let staging = scoped("stan", "shop/staging");
-        for call in [start(false), watch()] {
-            let err = deploy(&mut tower, &staging, call, db, &mut turn).unwrap_err();
-            assert_eq!(err.kind, ApiFaultKind::Forbidden);
-            assert!(err.message.contains("shop/prod"), "{err}");
-        }
-        assert_eq!(audits(&turn, "operator_refused"), 2, "each refusal audited");
-        let prod = scoped("pat", "shop/prod");
-        started(deploy(&mut tower, &prod, start(false), db, &mut turn));
-        let every = scoped("eve", "app=shop");
-        assert!(deploy(&mut tower, &every, watch(), db, &mut turn).is_ok());
-        let hosts = scoped("hal", "web-*");
-        let err = deploy(&mut tower, &hosts, watch(), db, &mut turn).unwrap_err();
-        assert_eq!(err.kind, ApiFaultKind::Forbidden);
-    }
-
     #[test]
     fn utc_times_read_as_rfc_3339() {
         assert_eq!(super::utc(0), "1970-01-01T00:00:00Z");

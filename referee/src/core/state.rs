@@ -53,10 +53,6 @@ pub enum Input<'a> {
     },
 }
 
-/// The name the concern modules still use for [`Core`] (their `impl`
-/// blocks move into sub-states one by one).
-pub type Tower = Core;
-
 pub struct Core {
     /// Every known host and its liveness (`hosts.rs`).
     hosts: Hosts,
@@ -70,7 +66,7 @@ pub struct Core {
     /// The agents' key registry and the operators (`access.rs`).
     access: Access,
     /// Servers, sessions, pools, applications (`catalog.rs`).
-    pub catalog: crate::core::catalog::Catalog,
+    catalog: crate::core::catalog::Catalog,
     /// The setup's label rules, applied to every host when it registers.
     rules: Vec<crate::core::labels::LabelRule>,
     /// Each tenant's last audit number (`AuditRecord::tenant_seq`).
@@ -156,6 +152,15 @@ impl Core {
     ) {
         self.rules = rules;
         self.limits = limits;
+    }
+
+    /// Servers, sessions, pools, applications (`catalog.rs`).
+    pub fn catalog(&self) -> &crate::core::catalog::Catalog {
+        &self.catalog
+    }
+
+    pub fn catalog_mut(&mut self) -> &mut crate::core::catalog::Catalog {
+        &mut self.catalog
     }
 
     /// The setup's label rules, applied to every host when it registers.

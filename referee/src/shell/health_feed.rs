@@ -4,7 +4,7 @@
 
 use vigie_wire::lifecycle::{LifecycleEvent, HEALTH_TOPIC};
 
-use crate::core::state::Tower;
+use crate::core::state::Core;
 
 /// The SUB socket on the launcher's lifecycle PUB, subscribed to the
 /// health snapshot only.
@@ -22,7 +22,7 @@ pub(crate) fn subscribe(ctx: &zmq::Context, endpoint: &str) -> Result<zmq::Socke
 /// within its 100 ms loop.
 pub(crate) fn first_snapshot(
     sock: &zmq::Socket,
-    tower: &mut Tower,
+    tower: &mut Core,
     within: std::time::Duration,
 ) -> Result<(), zmq::Error> {
     let deadline = std::time::Instant::now() + within;
@@ -46,7 +46,7 @@ pub(crate) fn first_snapshot(
 }
 
 /// Applies every snapshot the socket holds, without waiting.
-pub(crate) fn drain(sock: &zmq::Socket, tower: &mut Tower) -> Result<(), zmq::Error> {
+pub(crate) fn drain(sock: &zmq::Socket, tower: &mut Core) -> Result<(), zmq::Error> {
     loop {
         match sock.recv_multipart(zmq::DONTWAIT) {
             Ok(parts) => {

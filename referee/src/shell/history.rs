@@ -14,7 +14,7 @@ use std::path::Path;
 
 use crate::core::fetch::reads;
 use crate::core::fetched::{Fetched, Read};
-use crate::core::state::Tower;
+use crate::core::state::Core;
 use crate::core::turn::Turn;
 use crate::shell::store::Store;
 
@@ -58,7 +58,7 @@ fn read(fetched: &mut Fetched, store: &dyn Store, keys: Option<&Path>, read: Rea
 
 /// Reads what `call` needs of history, until nothing new is named.
 pub fn fetch(
-    tower: &Tower,
+    tower: &Core,
     store: &dyn Store,
     caller: &Caller,
     call: &ApiCall,
@@ -74,7 +74,7 @@ pub fn fetch(
             return fetched;
         }
         for r in new {
-            read(&mut fetched, store, tower.catalog.ssh_keys.as_deref(), r);
+            read(&mut fetched, store, tower.catalog().ssh_keys(), r);
         }
     }
 }
@@ -82,7 +82,7 @@ pub fn fetch(
 /// Reads what `call` needs, then answers it (once per idempotency key).
 #[cfg(test)]
 pub fn answer(
-    tower: &mut Tower,
+    tower: &mut Core,
     store: &dyn Store,
     caller: &Caller,
     call: ApiCall,
@@ -98,7 +98,7 @@ pub fn answer(
 /// tenant's deployments are read only for a caller with an application
 /// scope.
 pub fn logs_caller(
-    tower: &mut Tower,
+    tower: &mut Core,
     store: &dyn Store,
     caller: Caller,
     query: &vigie_wire::observe::LogsQuery,
@@ -122,7 +122,7 @@ pub fn logs_caller(
 /// A call without an idempotency key, its history read first (tests).
 #[cfg(test)]
 pub fn api(
-    tower: &mut Tower,
+    tower: &mut Core,
     caller: &Caller,
     call: ApiCall,
     store: &dyn Store,

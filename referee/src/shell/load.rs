@@ -2,7 +2,7 @@
 //! keeps in memory — counters, the audit head, operators, keys, hosts,
 //! the changes not final with their programs, the last `RECENT` finished
 //! changes, idempotency keys, the catalogs — and the core is built from
-//! it (`Tower::from_loaded`), never reading the store itself.
+//! it (`Core::from_loaded`), never reading the store itself.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,12 +15,12 @@ use crate::core::catalog::CatalogRecords;
 use crate::core::codec::{corrupt, decode};
 use crate::core::idem;
 use crate::core::model::{change_key, done_key, spec_key, ChangeRecord, NEXT_SEQ_KEY};
-use crate::core::state::{Loaded, Timing, Tower, RECENT};
+use crate::core::state::{Core, Loaded, Timing, RECENT};
 use crate::error::RefereeError;
 use crate::shell::store::{scan_all, Store};
 
 /// Rebuilds the tower from what the store holds.
-pub fn tower(db: &dyn Store, timing: Timing) -> Result<Tower, RefereeError> {
+pub fn tower(db: &dyn Store, timing: Timing) -> Result<Core, RefereeError> {
     let (tenant_seqs, next_seq, audit) = counters(db)?;
     let mut keys = HashMap::new();
     for rec in all::<vigie_wire::front::KeyRecord>(db, b"key/")? {
@@ -41,7 +41,7 @@ pub fn tower(db: &dyn Store, timing: Timing) -> Result<Tower, RefereeError> {
         catalog: catalog(db)?,
         secrets: by_key(db, crate::core::vault::PREFIX.as_bytes())?,
     };
-    Tower::from_loaded(loaded, timing)
+    Core::from_loaded(loaded, timing)
 }
 
 /// Every record under `prefix`, decoded, in key order.

@@ -14,7 +14,7 @@ use vigie_wire::tower::{
 };
 
 use crate::core::model::DB;
-use crate::core::state::{Input, Timing, Tower};
+use crate::core::state::{Core, Input, Timing};
 use crate::core::turn::Turn;
 use crate::error::RefereeError;
 use crate::shell::clock::now_ms;
@@ -108,7 +108,7 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
     };
     let mut tower = crate::shell::load::tower(&db, timing)?;
     tower.with_setup(cfg.label_rules.clone(), cfg.limits.clone());
-    tower.catalog.ssh_keys = cfg.ssh_keys.clone();
+    tower.catalog_mut().set_ssh_keys(cfg.ssh_keys.clone());
     crate::shell::vault_files::configure(
         tower.secrets_mut(),
         cfg.secrets_key.as_deref(),
@@ -159,7 +159,7 @@ pub fn serve(cfg: RefereeConfig, shutdown: Arc<AtomicBool>) -> Result<(), Refere
 /// at the first start, the setup's hosts.
 fn first_turn(
     cfg: &RefereeConfig,
-    tower: &mut Tower,
+    tower: &mut Core,
     db: &dyn Store,
     s: &Sockets,
 ) -> Result<(), RefereeError> {
@@ -171,7 +171,7 @@ fn first_turn(
             .map_err(RefereeError::Admin)?,
         None => false,
     };
-    tower.apply_setup_hosts(&cfg.setup_hosts, &mut turn);
+    crate::core::handlers::setup_hosts::apply_setup_hosts(tower, &cfg.setup_hosts, &mut turn);
     tower.finish_turn(&mut turn);
     commit(db, &mut turn)?;
     release(s, turn)?;
@@ -197,7 +197,7 @@ fn first_turn(
 /// the turn's writes stored, then what it produced sent.
 fn one_turn(
     s: &Sockets,
-    tower: &mut Tower,
+    tower: &mut Core,
     db: &dyn Store,
     last_tick: &mut Instant,
 ) -> Result<(), RefereeError> {
@@ -258,7 +258,7 @@ fn drain(
 
 fn drain_api(
     s: &Sockets,
-    tower: &mut Tower,
+    tower: &mut Core,
     db: &dyn Store,
     now: Instant,
     turn: &mut Turn,
@@ -330,7 +330,7 @@ fn drain_api(
 
 fn drain_events(
     sock: &zmq::Socket,
-    tower: &mut Tower,
+    tower: &mut Core,
     now: Instant,
     turn: &mut Turn,
 ) -> Result<usize, RefereeError> {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::core::state::{Timing, Tower};
+use crate::core::state::{Core, Timing};
 use crate::shell::mem_store::MemStore;
 use crate::shell::store::Store;
 
@@ -33,7 +33,7 @@ pub fn store() -> TestStore {
 
 impl TestStore {
     /// A tower as a start rebuilds it from what is stored.
-    pub fn tower(&self) -> Tower {
+    pub fn tower(&self) -> Core {
         let tower = crate::shell::load::tower(&self.db, TIMING).unwrap();
         if let Err(broken) = tower.check() {
             panic!("as loaded: {broken}");
@@ -57,7 +57,7 @@ impl TestStore {
 
     /// Ends `turn` on `tower` and stores its writes in one batch, as the
     /// referee's loop does after every turn.
-    pub fn commit(&self, tower: &mut Tower, turn: &mut crate::core::turn::Turn) {
+    pub fn commit(&self, tower: &mut Core, turn: &mut crate::core::turn::Turn) {
         tower.finish_turn(turn);
         if let Err(broken) = tower.check() {
             panic!("after a turn: {broken}");

@@ -174,24 +174,8 @@ pub const LONG_FNS: &[(&str, usize)] = &[(
 /// Referee files with an `impl Core` block outside `core/state.rs`: the
 /// concerns whose methods still sit on `Core` instead of a sub-state of
 /// their own (issue 20; `queues.rs` was the first to move out).
-pub const CORE_IMPLS: &[&str] = &[
-    "referee/src/core/app_deploys.rs",
-    "referee/src/core/apps.rs",
-    "referee/src/core/catalog_calls.rs",
-    "referee/src/core/deploy_verbs.rs",
-    "referee/src/core/deployments.rs",
-    "referee/src/core/follow.rs",
-    "referee/src/core/host_labels.rs",
-    "referee/src/core/ips.rs",
-    "referee/src/core/provision.rs",
-    "referee/src/core/provision_pool.rs",
-    "referee/src/core/rollout_command.rs",
-    "referee/src/core/rollouts.rs",
-    "referee/src/core/servers.rs",
-    "referee/src/core/servers_life.rs",
-    "referee/src/core/setup_hosts.rs",
-];
+pub const CORE_IMPLS: &[&str] = &[];
 
 /// `Core`'s fields still pub (each concern's state is to be private to
 /// its sub-state, reached through its methods).
-pub const CORE_PUB_FIELDS: &[&str] = &["catalog"];
+pub const CORE_PUB_FIELDS: &[&str] = &[];

@@ -63,7 +63,7 @@ pub fn api(
             host_calls::host_add(core, caller, &host, Register::New(labels), turn)
         }
         ApiCall::HostLabel { host, set, remove } => {
-            core.host_label(caller, &host, set, remove, turn)
+            super::host_labels::host_label(core, caller, &host, set, remove, turn)
         }
         ApiCall::HostRemove { host, force } => {
             lifecycle::host_remove(core, caller, &host, force, turn)
@@ -85,11 +85,12 @@ pub fn api(
         | ApiCall::OperatorRevoke { .. }
         | ApiCall::OperatorGrant { .. }
         | ApiCall::OperatorUngrant { .. }) => operator_api(core, caller, c, turn),
-        ApiCall::Deploy(call) => core.deploy_call(caller, call, db, turn),
-        ApiCall::Catalog(vigie_wire::catalog::CatalogCall::AppRemove { name, version }) => core
-            .app_remove(caller, &name, &version, db, turn)
-            .map(ApiAnswer::Catalog),
-        ApiCall::Catalog(c) => core.catalog_call(caller, c, db, now, turn),
+        ApiCall::Deploy(call) => super::deployments::deploy_call(core, caller, call, db, turn),
+        ApiCall::Catalog(vigie_wire::catalog::CatalogCall::AppRemove { name, version }) => {
+            super::app_deploys::app_remove(core, caller, &name, &version, db, turn)
+                .map(ApiAnswer::Catalog)
+        }
+        ApiCall::Catalog(c) => super::catalog_calls::catalog_call(core, caller, c, db, now, turn),
         ApiCall::HostMetrics { host } => observe::host_metrics(core, caller, host, now),
         // Answered later, by the server loop (`observe.rs`).
         ApiCall::Logs(_) => Err(ApiFault::new(

@@ -14,8 +14,8 @@ use vigie_wire::deploy::Deployment;
 use vigie_wire::observe::{LogSource, LogsQuery};
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller, Scope};
 
+use super::scope::host_visible;
 use crate::core::audit::AuditAction;
-use crate::core::handlers::scope::host_visible;
 use crate::core::scope::Visible;
 use crate::core::state::Core;
 use crate::core::turn::Turn;

@@ -196,7 +196,7 @@ pub fn heartbeat(core: &mut Core, host: &str, beat: Beat, now: Instant, turn: &m
         }
         // Labels are the tower's to give (operators, setup rules),
         // never the host's: what it announces is only "reported".
-        core.new_host(DEFAULT_TENANT, host, Labels::new(), turn);
+        super::host_labels::new_host(core, DEFAULT_TENANT, host, Labels::new(), turn);
     }
     let Some(h) = core.hosts_mut().get_mut(host) else {
         return;

@@ -73,7 +73,7 @@ pub(crate) fn host_add(
     super::scope::check_host(core, caller, host)?;
     let exists = core.hosts().contains(host);
     if !exists {
-        core.check_hosts_share(&caller.tenant)?;
+        super::shares::check_hosts_share(core, &caller.tenant)?;
     }
     match how {
         Register::Ensure if exists => Ok(ApiAnswer::Done),
@@ -81,7 +81,9 @@ pub(crate) fn host_add(
             ApiFaultKind::Conflict,
             format!("host {host} exists: its labels change with `vigie hosts label {host} k=v`"),
         )),
-        Register::Setup(labels) if exists => core.set_labels(caller, host, labels, turn),
+        Register::Setup(labels) if exists => {
+            super::host_labels::set_labels(core, caller, host, labels, turn)
+        }
         Register::New(labels) | Register::Setup(labels) => {
             register(core, caller, host, labels, turn)
         }
@@ -96,7 +98,7 @@ fn register(
     labels: Labels,
     turn: &mut Turn,
 ) -> Result<ApiAnswer, ApiFault> {
-    core.new_host(&caller.tenant, host, labels, turn);
+    super::host_labels::new_host(core, &caller.tenant, host, labels, turn);
     let labels = core
         .hosts()
         .get(host)

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use vigie_wire::tower::{ApiCall, ApiReply, ApiRequest};
 
+use super::replay::idempotent;
 use crate::core::fetched::Fetched;
-use crate::core::handlers::replay::idempotent;
 use crate::core::state::{Core, Input};
 use crate::core::turn::Turn;
 

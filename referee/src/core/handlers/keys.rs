@@ -6,8 +6,8 @@
 use vigie_wire::front::{KeyRecord, KeyState, KEYS_TOPIC};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Published};
 
+use super::scope::{check_host, record_visible};
 use crate::core::audit::AuditAction;
-use crate::core::handlers::scope::{check_host, record_visible};
 use crate::core::keys::{check_public, KeyCall, MAX_PENDING};
 use crate::core::scope::Visible;
 use crate::core::state::Core;

@@ -288,7 +288,7 @@ pub(crate) fn host_remove(
         pending.len()
     );
     core.audit_host(turn, caller, host, AuditAction::HostRemoved, summary);
-    core.server_unhosted(caller, host, turn);
+    super::provision::server_unhosted(core, caller, host, turn);
     Ok(ApiAnswer::Done)
 }
 

@@ -422,7 +422,13 @@ mod tests {
             busy: None,
             refusing: None,
         };
-        tower.new_host("acme", "silent-1", Default::default(), &mut turn);
+        crate::core::handlers::host_labels::new_host(
+            &mut tower,
+            "acme",
+            "silent-1",
+            Default::default(),
+            &mut turn,
+        );
         crate::core::handlers::events::heartbeat(&mut tower, "silent-1", beat(), now, &mut turn);
         let share = tower.limits().logs_waiting_per_tenant as usize;
         let mut waiting = 0;

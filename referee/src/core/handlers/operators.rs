@@ -6,9 +6,9 @@
 use vigie_wire::front::{Grant, OperatorRecord, Verb};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
 
+use super::operator_change::{check_over, refuse_beyond, store_operator};
 use crate::core::audit::AuditAction;
 use crate::core::grants::Over;
-use crate::core::handlers::operator_change::{check_over, refuse_beyond, store_operator};
 use crate::core::keys::check_public;
 use crate::core::operators::{check_grants, check_name, OperatorCall, ADMIN, TOWER_TENANT};
 use crate::core::state::Core;

@@ -7,9 +7,9 @@
 use vigie_wire::front::Grant;
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
 
+use super::operator_change::{check_over, refuse_beyond, store_operator};
 use crate::core::audit::AuditAction;
 use crate::core::grants::{self, Over};
-use crate::core::handlers::operator_change::{check_over, refuse_beyond, store_operator};
 use crate::core::operators::check_grants;
 use crate::core::state::Core;
 use crate::core::turn::Turn;

@@ -20,9 +20,9 @@ use vigie_wire::deploy::{DeployAnswer, DeployCall, EnvVerb, RolloutEnd};
 use vigie_wire::secrets::{SecretInfo, SecretsAnswer, SecretsCall, MAX_SECRET_BYTES};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin, Scope};
 
+use super::app_scope::refuse_scope;
 use crate::core::audit::AuditAction;
 use crate::core::fetched::Fetched;
-use crate::core::handlers::app_scope::refuse_scope;
 use crate::core::model::rollout_key;
 use crate::core::scope::Visible;
 use crate::core::state::Core;
@@ -188,7 +188,7 @@ fn secret_set(
                 verb: EnvVerb::Rotate { secret: name },
                 force_unlock: false,
             };
-            match core.start_verb(&deployer, rotate, db, turn)? {
+            match super::deploy_verbs::start_verb(core, &deployer, rotate, db, turn)? {
                 DeployAnswer::Started { id } => (Some(id), None),
                 _ => (None, None),
             }

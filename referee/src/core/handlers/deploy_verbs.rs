@@ -17,7 +17,7 @@ use crate::core::fetched::Fetched;
 use crate::core::model::rollout_key;
 use crate::core::rollouts::{fault, holder, rollout_id, stored, unlocked};
 use crate::core::scope::Visible;
-use crate::core::state::Tower;
+use crate::core::state::Core;
 use crate::core::turn::Turn;
 
 /// An operator's verb, as asked.
@@ -44,74 +44,72 @@ pub(crate) fn refusal(asked: &Asked) -> Option<String> {
     None
 }
 
-impl Tower {
-    /// Starts the verb of a `DeployCall::Verb`.
-    pub(crate) fn start_verb(
-        &mut self,
-        caller: &Caller,
-        call: DeployCall,
-        db: &Fetched,
-        turn: &mut Turn,
-    ) -> Result<DeployAnswer, ApiFault> {
-        let DeployCall::Verb {
-            app,
-            environment,
-            verb,
-            force_unlock,
-        } = call
-        else {
-            return Err(fault(ApiFaultKind::Invalid, "not a verb call"));
-        };
-        let asked = Asked {
-            app,
-            environment,
-            verb,
-            force_unlock,
-        };
-        let word = asked.verb.word();
-        let (app, environment) = (asked.app.clone(), asked.environment.clone());
-        // The same grant as a deploy of the environment: by name
-        // (`deploy@shop/prod`), or over every host.
-        if !Visible::of(caller).env(&app, &environment) {
-            let why = format!(
-                "operator {} may not {word} {app}/{environment}: needs deploy@{app}/{environment} (or deploy@{app}/*, deploy, changes.submit over every host)",
-                caller.operator
-            );
-            self.audit_host(
-                turn,
-                caller,
-                "",
-                AuditAction::DeployVerb,
-                format!("refused: {why}"),
-            );
-            return Err(fault(ApiFaultKind::Forbidden, why));
-        }
-        if let Some(why) = refusal(&asked) {
-            return Err(fault(ApiFaultKind::Invalid, why));
-        }
-        let key = rollout_key(&caller.tenant, &app, &environment);
-        let now = turn.now_ms;
-        let Some(last) = stored(db, turn, &key)? else {
-            return Err(fault(
-                ApiFaultKind::NotFound,
-                format!("{app}/{environment} was never deployed by the tower: nothing to {word}"),
-            ));
-        };
-        if last.end.is_none() {
-            if !asked.force_unlock {
-                return Err(fault(ApiFaultKind::Conflict, holder(&last)));
-            }
-            let (held, summary) = unlocked(last.clone(), &caller.operator, now);
-            turn.put(key.clone(), encode(&held));
-            self.audit_host(turn, caller, "", AuditAction::DeployUnlocked, summary);
-        }
-        let id = rollout_id(&caller.tenant, &app, &environment, now, &last.id);
-        let r = verb_rollout(caller, asked, last, id.clone(), now);
-        turn.put(key, encode(&r));
-        let summary = format!("{app}/{environment}: {word} (rollout {id})");
-        self.audit_host(turn, caller, "", AuditAction::DeployVerb, summary);
-        Ok(DeployAnswer::Started { id })
+/// Starts the verb of a `DeployCall::Verb`.
+pub fn start_verb(
+    core: &mut Core,
+    caller: &Caller,
+    call: DeployCall,
+    db: &Fetched,
+    turn: &mut Turn,
+) -> Result<DeployAnswer, ApiFault> {
+    let DeployCall::Verb {
+        app,
+        environment,
+        verb,
+        force_unlock,
+    } = call
+    else {
+        return Err(fault(ApiFaultKind::Invalid, "not a verb call"));
+    };
+    let asked = Asked {
+        app,
+        environment,
+        verb,
+        force_unlock,
+    };
+    let word = asked.verb.word();
+    let (app, environment) = (asked.app.clone(), asked.environment.clone());
+    // The same grant as a deploy of the environment: by name
+    // (`deploy@shop/prod`), or over every host.
+    if !Visible::of(caller).env(&app, &environment) {
+        let why = format!(
+            "operator {} may not {word} {app}/{environment}: needs deploy@{app}/{environment} (or deploy@{app}/*, deploy, changes.submit over every host)",
+            caller.operator
+        );
+        core.audit_host(
+            turn,
+            caller,
+            "",
+            AuditAction::DeployVerb,
+            format!("refused: {why}"),
+        );
+        return Err(fault(ApiFaultKind::Forbidden, why));
     }
+    if let Some(why) = refusal(&asked) {
+        return Err(fault(ApiFaultKind::Invalid, why));
+    }
+    let key = rollout_key(&caller.tenant, &app, &environment);
+    let now = turn.now_ms;
+    let Some(last) = stored(db, turn, &key)? else {
+        return Err(fault(
+            ApiFaultKind::NotFound,
+            format!("{app}/{environment} was never deployed by the tower: nothing to {word}"),
+        ));
+    };
+    if last.end.is_none() {
+        if !asked.force_unlock {
+            return Err(fault(ApiFaultKind::Conflict, holder(&last)));
+        }
+        let (held, summary) = unlocked(last.clone(), &caller.operator, now);
+        turn.put(key.clone(), encode(&held));
+        core.audit_host(turn, caller, "", AuditAction::DeployUnlocked, summary);
+    }
+    let id = rollout_id(&caller.tenant, &app, &environment, now, &last.id);
+    let r = verb_rollout(caller, asked, last, id.clone(), now);
+    turn.put(key, encode(&r));
+    let summary = format!("{app}/{environment}: {word} (rollout {id})");
+    core.audit_host(turn, caller, "", AuditAction::DeployVerb, summary);
+    Ok(DeployAnswer::Started { id })
 }
 
 /// The rollout of a verb: the environment file of `last`, carried over.

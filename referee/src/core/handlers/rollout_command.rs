@@ -14,67 +14,66 @@ use crate::core::fetched::Fetched;
 use crate::core::model::rollout_key;
 use crate::core::rollouts::stored_rollout;
 use crate::core::scope::Visible;
-use crate::core::state::Tower;
+use crate::core::state::Core;
 use crate::core::turn::Turn;
 
-impl Tower {
-    pub(crate) fn rollout_command(
-        &mut self,
-        caller: &Caller,
-        call: DeployCall,
-        db: &Fetched,
-        turn: &mut Turn,
-    ) -> Result<DeployAnswer, ApiFault> {
-        let DeployCall::Command {
-            app,
-            environment,
-            command,
-        } = call
-        else {
-            return Err(ApiFault::new(ApiFaultKind::Invalid, "not a command"));
-        };
-        if !Visible::of(caller).env(&app, &environment) {
-            return Err(ApiFault::new(
-                ApiFaultKind::Forbidden,
-                format!(
-                    "operator {} may not {} a deploy of {app}/{environment}: needs deploy@{app}/{environment} (or deploy@{app}/*, deploy, changes.submit over every host)",
-                    caller.operator,
-                    command.word()
-                ),
-            ));
-        }
-        let key = rollout_key(&caller.tenant, &app, &environment);
-        let running = stored_rollout(db, turn, &key)?.filter(|r| r.end.is_none());
-        let Some(mut r) = running else {
-            return Err(ApiFault::new(
-                ApiFaultKind::NotFound,
-                format!("no deploy of {app}/{environment} is running"),
-            ));
-        };
-        if !r.waiting || r.command.is_some() {
-            let why = match &r.command {
-                Some((c, by)) => format!("{by} already said {}", c.word()),
-                None if r.canary == 0 => "it has no canary".into(),
-                None => "it has not deployed its canary yet".into(),
-            };
-            return Err(ApiFault::new(
-                ApiFaultKind::Conflict,
-                format!(
-                    "the deploy of {app}/{environment} (rollout {}) is not waiting: {why}",
-                    r.id
-                ),
-            ));
-        }
-        r.command = Some((command, caller.operator.clone()));
-        let summary = format!(
-            "{app}/{environment}: rollout {} told {}",
-            r.id,
-            command.word()
-        );
-        turn.put(key, encode(&r));
-        self.audit_host(turn, caller, "", AuditAction::DeployCommanded, summary);
-        Ok(DeployAnswer::Recorded)
+/// An operator's `continue` or `abort` to a rollout that waits.
+pub fn rollout_command(
+    core: &mut Core,
+    caller: &Caller,
+    call: DeployCall,
+    db: &Fetched,
+    turn: &mut Turn,
+) -> Result<DeployAnswer, ApiFault> {
+    let DeployCall::Command {
+        app,
+        environment,
+        command,
+    } = call
+    else {
+        return Err(ApiFault::new(ApiFaultKind::Invalid, "not a command"));
+    };
+    if !Visible::of(caller).env(&app, &environment) {
+        return Err(ApiFault::new(
+            ApiFaultKind::Forbidden,
+            format!(
+                "operator {} may not {} a deploy of {app}/{environment}: needs deploy@{app}/{environment} (or deploy@{app}/*, deploy, changes.submit over every host)",
+                caller.operator,
+                command.word()
+            ),
+        ));
     }
+    let key = rollout_key(&caller.tenant, &app, &environment);
+    let running = stored_rollout(db, turn, &key)?.filter(|r| r.end.is_none());
+    let Some(mut r) = running else {
+        return Err(ApiFault::new(
+            ApiFaultKind::NotFound,
+            format!("no deploy of {app}/{environment} is running"),
+        ));
+    };
+    if !r.waiting || r.command.is_some() {
+        let why = match &r.command {
+            Some((c, by)) => format!("{by} already said {}", c.word()),
+            None if r.canary == 0 => "it has no canary".into(),
+            None => "it has not deployed its canary yet".into(),
+        };
+        return Err(ApiFault::new(
+            ApiFaultKind::Conflict,
+            format!(
+                "the deploy of {app}/{environment} (rollout {}) is not waiting: {why}",
+                r.id
+            ),
+        ));
+    }
+    r.command = Some((command, caller.operator.clone()));
+    let summary = format!(
+        "{app}/{environment}: rollout {} told {}",
+        r.id,
+        command.word()
+    );
+    turn.put(key, encode(&r));
+    core.audit_host(turn, caller, "", AuditAction::DeployCommanded, summary);
+    Ok(DeployAnswer::Recorded)
 }
 
 #[cfg(test)]
@@ -83,13 +82,13 @@ mod tests {
     use vigie_wire::deploy::{DeployAnswer, DeployCall, RolloutCommand};
     use vigie_wire::tower::{ApiAnswer, ApiCall, ApiFault, ApiFaultKind, Caller, Origin, Scope};
 
-    use crate::core::state::Tower;
+    use crate::core::state::Core;
     use crate::core::turn::Turn;
 
     const ENV: &str = "app: shop\nenvironment: prod\nhosts: web-*\nservices:\n  web:\n    repository: /r\n    revision: v2\n    start: run\n    health:\n      http: /h\n";
 
     fn call(
-        tower: &mut Tower,
+        tower: &mut Core,
         who: &Caller,
         call: DeployCall,
         db: &crate::shell::mem_store::MemStore,

@@ -24,23 +24,15 @@ use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller};
 use crate::core::audit::AuditAction;
 use crate::core::codec::{decode, encode};
 use crate::core::fetched::Fetched;
+use crate::core::handlers::{deploy_verbs, follow, rollout_command, rollouts};
 use crate::core::model::deployment_key;
+use crate::core::rollouts::{current, open_rollouts, tower_only};
 use crate::core::scope::Visible;
-use crate::core::state::Tower;
+use crate::core::state::Core;
 use crate::core::turn::Turn;
 
 fn fault(kind: ApiFaultKind, msg: impl Into<String>) -> ApiFault {
     ApiFault::new(kind, msg)
-}
-
-/// The stored value of `key`, counting this turn's writes not yet stored.
-pub(crate) fn current(db: &Fetched, turn: &Turn, key: &[u8]) -> Result<Option<Vec<u8>>, ApiFault> {
-    if let Some((_, value)) = turn.writes.iter().rev().find(|(k, _)| k == key) {
-        return Ok(value.clone());
-    }
-    db.get(key)
-        .map(|v| v.map(<[u8]>::to_vec))
-        .map_err(|e| fault(ApiFaultKind::Storage, e))
 }
 
 /// Every host a deployment names: where it runs and where any of its
@@ -51,157 +43,170 @@ fn hosts_named(d: &Deployment) -> Option<std::collections::BTreeSet<String>> {
     Some(rec.hosts.keys().chain(past).cloned().collect())
 }
 
-impl Tower {
-    /// Whether a scoped reader sees `d`: every host it names is inside the
-    /// scope. One naming no host (or unreadable) is only seen unscoped,
-    /// like every record that names no host.
-    fn deployment_visible(&self, vis: &Visible, d: &Deployment) -> bool {
-        if vis.env(&d.app, &d.environment) {
-            return true;
-        }
-        match hosts_named(d) {
-            Some(hosts) if !hosts.is_empty() => hosts
-                .iter()
-                .all(|h| crate::core::handlers::scope::host_visible(self, vis, h)),
-            _ => vis.unscoped(),
-        }
+/// Whether a scoped reader sees `d`: every host it names is inside the
+/// scope. One naming no host (or unreadable) is only seen unscoped,
+/// like every record that names no host.
+fn deployment_visible(core: &Core, vis: &Visible, d: &Deployment) -> bool {
+    if vis.env(&d.app, &d.environment) {
+        return true;
     }
+    match hosts_named(d) {
+        Some(hosts) if !hosts.is_empty() => hosts
+            .iter()
+            .all(|h| super::scope::host_visible(core, vis, h)),
+        _ => vis.unscoped(),
+    }
+}
 
-    pub(crate) fn deploy_call(
-        &mut self,
-        caller: &Caller,
-        call: DeployCall,
-        db: &Fetched,
-        turn: &mut Turn,
-    ) -> Result<ApiAnswer, ApiFault> {
-        match call {
-            c @ (DeployCall::Start { .. }
-            | DeployCall::StartVersion { .. }
-            | DeployCall::Verb { .. }
-            | DeployCall::Rollout { .. }
-            | DeployCall::Rollouts
-            | DeployCall::Follow
-            | DeployCall::Progress { .. }
-            | DeployCall::Command { .. }) => self.rollout_call(caller, c, db, turn),
-            DeployCall::List => self.deploy_list(caller, db, turn),
-            DeployCall::Record {
+/// A deployments call: the inventory's (`List`, `Record`) here, the
+/// rollouts' in `rollouts.rs`, `deploy_verbs.rs`, `rollout_command.rs`
+/// and `follow.rs`; the deploy daemon's own calls only from the tower.
+pub fn deploy_call(
+    core: &mut Core,
+    caller: &Caller,
+    call: DeployCall,
+    db: &Fetched,
+    turn: &mut Turn,
+) -> Result<ApiAnswer, ApiFault> {
+    let answer = match call {
+        DeployCall::List => return deploy_list(core, caller, db, turn),
+        DeployCall::Record {
+            app,
+            environment,
+            expected,
+            record,
+        } => {
+            let d = Deployment {
                 app,
                 environment,
-                expected,
                 record,
-            } => self.deploy_record(
-                caller,
-                Deployment {
-                    app,
-                    environment,
-                    record,
-                },
-                expected,
-                db,
-                turn,
+            };
+            return deploy_record(core, caller, d, expected, db, turn);
+        }
+        c @ (DeployCall::Start { .. } | DeployCall::StartVersion { .. }) => {
+            rollouts::start_call(core, caller, c, db, turn)?
+        }
+        v @ DeployCall::Verb { .. } => deploy_verbs::start_verb(core, caller, v, db, turn)?,
+        DeployCall::Rollout { app, environment } => {
+            rollouts::watch(core, caller, &app, &environment, db, turn)?
+        }
+        c @ DeployCall::Command { .. } => {
+            rollout_command::rollout_command(core, caller, c, db, turn)?
+        }
+        DeployCall::Rollouts => {
+            tower_only(caller)?;
+            DeployAnswer::Rollouts(open_rollouts(db, turn)?)
+        }
+        DeployCall::Follow => {
+            tower_only(caller)?;
+            follow::follow(core, db, turn)?
+        }
+        p @ DeployCall::Progress { .. } => {
+            tower_only(caller)?;
+            rollouts::rollout_progress(core, p, db, turn)?
+        }
+    };
+    Ok(ApiAnswer::Deploy(answer))
+}
+
+/// The tenant's deployments the caller may see, this turn's included.
+fn deploy_list(
+    core: &Core,
+    caller: &Caller,
+    db: &Fetched,
+    turn: &Turn,
+) -> Result<ApiAnswer, ApiFault> {
+    let prefix = format!("deploy/{}/", caller.tenant);
+    let mut all: Vec<Deployment> = db
+        .scan(prefix.as_bytes())
+        .map_err(|e| fault(ApiFaultKind::Storage, e))?
+        .iter()
+        .map(|(k, v)| decode(k, v).map_err(|e| fault(ApiFaultKind::Storage, e.to_string())))
+        .collect::<Result<_, _>>()?;
+    // This turn's writes too, so a list right after a record sees it.
+    for (key, value) in &turn.writes {
+        if let (true, Some(value)) = (key.starts_with(prefix.as_bytes()), value) {
+            let d: Deployment =
+                decode(key, value).map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?;
+            all.retain(|o| (&o.app, &o.environment) != (&d.app, &d.environment));
+            all.push(d);
+        }
+    }
+    let vis = Visible::of(caller);
+    if !vis.unscoped() {
+        all.retain(|d| deployment_visible(core, &vis, d));
+    }
+    Ok(ApiAnswer::Deploy(DeployAnswer::Deployments(all)))
+}
+
+/// Stores a deploy's record if the environment's history did not move
+/// since it was planned (`may_record`), audited `deployed`.
+fn deploy_record(
+    core: &mut Core,
+    caller: &Caller,
+    deployment: Deployment,
+    expected: u32,
+    db: &Fetched,
+    turn: &mut Turn,
+) -> Result<ApiAnswer, ApiFault> {
+    let Deployment {
+        app,
+        environment,
+        record,
+    } = deployment;
+    // An environment spans hosts: recording where it runs needs
+    // `changes.submit` over every host, not a narrower scope.
+    if !Visible::of(caller).unscoped() {
+        return Err(ApiFault::new(
+            ApiFaultKind::Forbidden,
+            format!(
+                "operator {} may not record deployments: needs changes.submit over every host",
+                caller.operator
             ),
-        }
+        ));
     }
-
-    /// The tenant's deployments the caller may see, this turn's included.
-    fn deploy_list(
-        &self,
-        caller: &Caller,
-        db: &Fetched,
-        turn: &Turn,
-    ) -> Result<ApiAnswer, ApiFault> {
-        let prefix = format!("deploy/{}/", caller.tenant);
-        let mut all: Vec<Deployment> = db
-            .scan(prefix.as_bytes())
-            .map_err(|e| fault(ApiFaultKind::Storage, e))?
-            .iter()
-            .map(|(k, v)| decode(k, v).map_err(|e| fault(ApiFaultKind::Storage, e.to_string())))
-            .collect::<Result<_, _>>()?;
-        // This turn's writes too, so a list right after a record sees it.
-        for (key, value) in &turn.writes {
-            if let (true, Some(value)) = (key.starts_with(prefix.as_bytes()), value) {
-                let d: Deployment =
-                    decode(key, value).map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?;
-                all.retain(|o| (&o.app, &o.environment) != (&d.app, &d.environment));
-                all.push(d);
-            }
-        }
-        let vis = Visible::of(caller);
-        if !vis.unscoped() {
-            all.retain(|d| self.deployment_visible(&vis, d));
-        }
-        Ok(ApiAnswer::Deploy(DeployAnswer::Deployments(all)))
+    let parsed =
+        EnvRecord::from_json(&record).map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
+    let names_ok = Part::parse(&app).is_ok_and(|a| a == parsed.key.app)
+        && Part::parse(&environment).is_ok_and(|e| e == parsed.key.environment);
+    if !names_ok {
+        return Err(fault(
+            ApiFaultKind::Invalid,
+            format!("the record is not that of {app}/{environment}"),
+        ));
     }
-
-    /// Stores a deploy's record if the environment's history did not move
-    /// since it was planned (`may_record`), audited `deployed`.
-    fn deploy_record(
-        &mut self,
-        caller: &Caller,
-        deployment: Deployment,
-        expected: u32,
-        db: &Fetched,
-        turn: &mut Turn,
-    ) -> Result<ApiAnswer, ApiFault> {
-        let Deployment {
+    let key = deployment_key(&caller.tenant, &app, &environment);
+    let stored = match current(db, turn, &key)? {
+        Some(bytes) => {
+            let d: Deployment =
+                decode(&key, &bytes).map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?;
+            Some(
+                EnvRecord::from_json(&d.record)
+                    .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+    if let Err(c) = may_record(stored.as_ref(), expected, &parsed) {
+        return Err(fault(
+            ApiFaultKind::Conflict,
+            format!(
+                "{app}/{environment} has {} deploys recorded, this one was planned after {}: another deploy ran meanwhile; plan again",
+                c.stored, c.expected
+            ),
+        ));
+    }
+    let summary = deploy_summary(&app, &environment, &parsed);
+    turn.put(
+        key,
+        encode(&Deployment {
             app,
             environment,
             record,
-        } = deployment;
-        // An environment spans hosts: recording where it runs needs
-        // `changes.submit` over every host, not a narrower scope.
-        if !Visible::of(caller).unscoped() {
-            return Err(ApiFault::new(
-                ApiFaultKind::Forbidden,
-                format!(
-                    "operator {} may not record deployments: needs changes.submit over every host",
-                    caller.operator
-                ),
-            ));
-        }
-        let parsed = EnvRecord::from_json(&record)
-            .map_err(|e| fault(ApiFaultKind::Invalid, e.to_string()))?;
-        let names_ok = Part::parse(&app).is_ok_and(|a| a == parsed.key.app)
-            && Part::parse(&environment).is_ok_and(|e| e == parsed.key.environment);
-        if !names_ok {
-            return Err(fault(
-                ApiFaultKind::Invalid,
-                format!("the record is not that of {app}/{environment}"),
-            ));
-        }
-        let key = deployment_key(&caller.tenant, &app, &environment);
-        let stored = match current(db, turn, &key)? {
-            Some(bytes) => {
-                let d: Deployment = decode(&key, &bytes)
-                    .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?;
-                Some(
-                    EnvRecord::from_json(&d.record)
-                        .map_err(|e| fault(ApiFaultKind::Storage, e.to_string()))?,
-                )
-            }
-            None => None,
-        };
-        if let Err(c) = may_record(stored.as_ref(), expected, &parsed) {
-            return Err(fault(
-                ApiFaultKind::Conflict,
-                format!(
-                    "{app}/{environment} has {} deploys recorded, this one was planned after {}: another deploy ran meanwhile; plan again",
-                    c.stored, c.expected
-                ),
-            ));
-        }
-        let summary = deploy_summary(&app, &environment, &parsed);
-        turn.put(
-            key,
-            encode(&Deployment {
-                app,
-                environment,
-                record,
-            }),
-        );
-        self.audit_host(turn, caller, "", AuditAction::Deployed, summary);
-        Ok(ApiAnswer::Deploy(DeployAnswer::Recorded))
-    }
+        }),
+    );
+    core.audit_host(turn, caller, "", AuditAction::Deployed, summary);
+    Ok(ApiAnswer::Deploy(DeployAnswer::Recorded))
 }
 
 /// A recorded deploy as its audit record says it.
@@ -235,7 +240,7 @@ mod tests {
     use vigie_wire::deploy::{DeployAnswer, DeployCall};
     use vigie_wire::tower::{ApiAnswer, ApiFaultKind, Caller, Origin, Scope};
 
-    use crate::core::state::Tower;
+    use crate::core::state::Core;
     use crate::core::turn::Turn;
 
     const ENV: &str = "app: shop\nenvironment: prod\nhosts: web-1\nservices:\n  web:\n    repository: /r\n    revision: v1\n    start: run\n    health:\n      http: /h\n";
@@ -263,7 +268,7 @@ mod tests {
 
     /// A deployments call as the referee's loop answers it.
     fn deploy(
-        tower: &mut Tower,
+        tower: &mut Core,
         who: &Caller,
         call: DeployCall,
         db: &crate::shell::mem_store::MemStore,
@@ -275,7 +280,7 @@ mod tests {
 
     /// Every deployment `who` may list.
     fn listed(
-        tower: &mut Tower,
+        tower: &mut Core,
         who: &Caller,
         db: &crate::shell::mem_store::MemStore,
         turn: &mut Turn,

@@ -5,7 +5,7 @@
 
 use vigie_wire::tower::{ApiFaultKind, Caller, HostId, Labels};
 
-use crate::core::state::Tower;
+use crate::core::state::Core;
 use crate::core::turn::Turn;
 
 /// Who the audit says changed labels from the setup file.
@@ -25,23 +25,21 @@ pub fn parse_setup_host(text: &str) -> Result<(HostId, Labels), String> {
     Ok((id.to_owned(), out))
 }
 
-impl Tower {
-    /// Makes the setup's hosts exist with the setup's labels, in the
-    /// tower's tenant. A host id another tenant registered first is left
-    /// alone (with an event): the setup does not move hosts across tenants.
-    pub fn apply_setup_hosts(&mut self, hosts: &[(HostId, Labels)], turn: &mut Turn) {
-        let caller = Caller::internal(crate::core::operators::TOWER_TENANT, SETUP_OPERATOR);
-        for (id, labels) in hosts {
-            if let Err(f) = crate::core::handlers::host_calls::host_add(
-                self,
-                &caller,
-                id,
-                crate::core::labels::Register::Setup(labels.clone()),
-                turn,
-            ) {
-                let conflict = f.kind == ApiFaultKind::Conflict;
-                tracing::warn!(event = "setup_host_refused", host = %id, conflict, reason = %f.message);
-            }
+/// Makes the setup's hosts exist with the setup's labels, in the
+/// tower's tenant. A host id another tenant registered first is left
+/// alone (with an event): the setup does not move hosts across tenants.
+pub fn apply_setup_hosts(core: &mut Core, hosts: &[(HostId, Labels)], turn: &mut Turn) {
+    let caller = Caller::internal(crate::core::operators::TOWER_TENANT, SETUP_OPERATOR);
+    for (id, labels) in hosts {
+        if let Err(f) = super::host_calls::host_add(
+            core,
+            &caller,
+            id,
+            crate::core::labels::Register::Setup(labels.clone()),
+            turn,
+        ) {
+            let conflict = f.kind == ApiFaultKind::Conflict;
+            tracing::warn!(event = "setup_host_refused", host = %id, conflict, reason = %f.message);
         }
     }
 }
