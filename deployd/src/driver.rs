@@ -369,6 +369,13 @@ impl Driver {
             };
             let views = self.client.changes(call)?;
             if let Some(v) = views.iter().find(|v| v.id == change && v.state.is_final()) {
+                let lines = vigie_deployer::rollout::failure_lines(v);
+                if !lines.is_empty() {
+                    self.feed(Input::Failed {
+                        change: change.clone(),
+                        lines,
+                    });
+                }
                 if let Some(text) = crate::verbs::told(v) {
                     self.feed(Input::Told {
                         change: change.clone(),

@@ -43,6 +43,22 @@ pub enum DeployError {
     #[error("host {host}: label address={value:?} is not an IPv4 address")]
     Address { host: String, value: String },
 
+    /// Two hosts of the environment at one address (local hosts of one
+    /// machine) would listen on the same port: ports an earlier deploy
+    /// placed there, which this one keeps.
+    #[error(
+        "hosts {first} and {second} share the address {address} and would both listen on port {port} \
+         (placed there by an earlier deploy, before their ports were kept apart): give each host its own \
+         `address` label, or undeploy {environment} (`vigie deployments undeploy {environment}`) and deploy it again"
+    )]
+    SharedAddress {
+        first: String,
+        second: String,
+        address: std::net::Ipv4Addr,
+        port: u16,
+        environment: String,
+    },
+
     #[error("no host matches the environment's selector {selector:?}")]
     NoHosts { selector: String },
 

@@ -41,8 +41,10 @@ pub struct ServicePlan {
 
 /// A host a deploy targets, with the address its instances and proxy
 /// bind to: the host's `address` label, else loopback. Hosts that share a
-/// network (local hosts of one machine) are told apart by address, since
-/// each allocates its ports on its own.
+/// network (local hosts of one machine) are told apart by address; two
+/// hosts whose labels give the same address take ports apart
+/// (`shared_ports`). Hosts without the label (each its own loopback) are
+/// not compared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     pub id: String,
@@ -69,6 +71,13 @@ impl Target {
             address,
             labels: labels.clone(),
         })
+    }
+
+    /// The address its `address` label gives (`None`: loopback, its own).
+    pub fn known_address(&self) -> Option<Ipv4Addr> {
+        self.labels
+            .contains_key(ADDRESS_LABEL)
+            .then_some(self.address)
     }
 }
 
@@ -174,10 +183,19 @@ pub fn plan(
     let empty = EnvRecord::new(env.key.clone());
     let previous = previous.unwrap_or(&empty);
     let (bumps, components) = bump_components(env, previous);
-    let host_plans = hosts
-        .iter()
-        .map(|target| plan_host(env, target, previous, others, &components))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut host_plans: Vec<HostPlan> = Vec::with_capacity(hosts.len());
+    for target in hosts {
+        let taken = shared_ports(target, hosts, &host_plans, previous, others);
+        host_plans.push(plan_host(
+            env,
+            target,
+            previous,
+            others,
+            &components,
+            &taken,
+        )?);
+    }
+    check_shared_addresses(env, hosts, &host_plans)?;
 
     Ok(DeployPlan {
         number: u32::try_from(previous.history.len()).unwrap_or(u32::MAX - 1) + 1,
@@ -217,19 +235,91 @@ fn bump_components(
     (bumps, components)
 }
 
+/// The other hosts at `target`'s address (its `address` label's), in
+/// `hosts`: none for a host without the label.
+fn peers<'a>(target: &'a Target, hosts: &'a [Target]) -> impl Iterator<Item = &'a Target> {
+    let at = target.known_address();
+    hosts
+        .iter()
+        .filter(move |h| at.is_some() && h.id != target.id && h.known_address() == at)
+}
+
+/// The ports the other hosts at `target`'s address hold or will: what
+/// the inventory places on them (this environment's and the others'),
+/// and what this plan gave those planned before it. Two hosts of one
+/// machine share its ports: they must never be handed the same one.
+fn shared_ports(
+    target: &Target,
+    hosts: &[Target],
+    planned: &[HostPlan],
+    previous: &EnvRecord,
+    others: &[EnvRecord],
+) -> BTreeSet<u16> {
+    let mut taken = BTreeSet::new();
+    for peer in peers(target, hosts) {
+        taken.extend(others.iter().flat_map(|o| o.ports_on(&peer.id)));
+        taken.extend(previous.ports_on(&peer.id));
+        if let Some(p) = planned.iter().find(|p| p.host == peer.id) {
+            taken.extend(listening(p));
+        }
+    }
+    taken
+}
+
+/// Every port a host's plan has it listen on: its proxy, the new
+/// replicas' and those of the services left alone.
+fn listening(p: &HostPlan) -> BTreeSet<u16> {
+    let new = p.services.iter().flat_map(|s| s.ports.iter().copied());
+    let steady = p.steady.values().flat_map(|s| s.ports.iter().copied());
+    new.chain(steady).chain([p.proxy_port]).collect()
+}
+
+/// Refuses a plan in which two hosts at one address would listen on one
+/// port: only ports an earlier deploy placed (and this one keeps) can,
+/// since new ones are taken apart.
+fn check_shared_addresses(
+    env: &Environment,
+    hosts: &[Target],
+    plans: &[HostPlan],
+) -> Result<(), DeployError> {
+    for (i, a) in plans.iter().enumerate() {
+        let Some(target) = hosts.iter().find(|t| t.id == a.host) else {
+            continue;
+        };
+        for b in plans[i + 1..]
+            .iter()
+            .filter(|b| peers(target, hosts).any(|p| p.id == b.host))
+        {
+            if let Some(port) = listening(a).intersection(&listening(b)).next() {
+                return Err(DeployError::SharedAddress {
+                    first: a.host.clone(),
+                    second: b.host.clone(),
+                    address: a.address,
+                    port: *port,
+                    environment: env.key.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One host's part of the plan: its proxy port, and the services whose
-/// instance changes there, with ports no other environment holds.
+/// instance changes there, with ports no other environment holds, nor
+/// (`taken`) the other hosts at its address.
 fn plan_host(
     env: &Environment,
     target: &Target,
     previous: &EnvRecord,
     others: &[EnvRecord],
     components: &BTreeMap<Component, ComponentState>,
+    taken: &BTreeSet<u16>,
 ) -> Result<HostPlan, DeployError> {
     let host = &target.id;
     let current = previous.hosts.get(host);
     let mut used: BTreeSet<u16> = others.iter().flat_map(|o| o.ports_on(host)).collect();
     used.extend(previous.ports_on(host));
+    used.extend(taken);
     let exhausted = |used: &BTreeSet<u16>, wanted: usize| DeployError::PortsExhausted {
         host: host.clone(),
         range: env.ports.to_string(),

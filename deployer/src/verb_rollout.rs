@@ -136,6 +136,9 @@ impl VerbRollout {
                 ))]
             }
             Input::Ended { change, ended } => self.ended(&change, ended.ok),
+            Input::Failed { change, lines } => {
+                crate::rollout::say_failure(&self.state.sent, &change, &lines)
+            }
             Input::SubmitRefused { key, why } => self.refused(&key, &why),
             Input::Told { change, text } => {
                 self.told(&change, &text);

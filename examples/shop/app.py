@@ -17,6 +17,7 @@ and finishes the requests in flight, then exits: a graceful stop.
 import os
 import signal
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -96,6 +97,15 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = False  # server_close() waits for requests in flight
     request_queue_size = 128
+
+    def server_bind(self):
+        # http.server's own looks up the bound address's name (reverse
+        # DNS) between bind() and listen(): on a host whose resolver is
+        # slow or out of reach (a server just provisioned) the app would
+        # refuse connections, and fail its health check, for the
+        # resolver's whole timeout. The name serves CGI only.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
 
 
 server = Server((os.environ.get("BIND", "127.0.0.1"), int(os.environ["PORT"])), Handler)

@@ -369,6 +369,56 @@ pub struct DeploymentJson {
     pub deploys: usize,
     /// Every deploy, oldest first (`show` only; `null` in `list`).
     pub history: Option<Vec<DeployJson>>,
+    /// The deploy or verb the tower runs on it now (`null`: none).
+    pub running: Option<RunningJson>,
+}
+
+/// A deploy or a verb the tower runs on an environment, until it ends.
+#[derive(Debug, Serialize)]
+pub struct RunningJson {
+    pub rollout: String,
+    /// `deploy`, or the verb: `rollback`, `stop`, `maintenance on`, …
+    pub verb: &'static str,
+    /// The one service a `stop`, `start` or `restart` acts on.
+    pub service: Option<String>,
+    pub operator: String,
+    /// When it started (RFC 3339).
+    pub since: String,
+    /// Hosts a canary deploys before it waits (0: no canary).
+    pub canary: u32,
+    /// Waiting after its canary for `vigie deployments continue` or
+    /// `abort`.
+    pub waiting: bool,
+    /// The word an operator gave it (`continue`, `abort`), being carried out.
+    pub command: Option<&'static str>,
+}
+
+impl RunningJson {
+    /// `r` while it runs (`None` once it ended).
+    pub fn of(r: &vigie_wire::deploy::Rollout) -> Option<Self> {
+        use vigie_wire::deploy::EnvVerb;
+        if r.end.is_some() {
+            return None;
+        }
+        let service = match &r.verb {
+            Some(
+                EnvVerb::Stop { service }
+                | EnvVerb::Start { service }
+                | EnvVerb::Restart { service },
+            ) => service.clone(),
+            _ => None,
+        };
+        Some(Self {
+            rollout: r.id.clone(),
+            verb: r.verb.as_ref().map_or("deploy", EnvVerb::word),
+            service,
+            operator: r.operator.clone(),
+            since: rfc3339(r.started_ms),
+            canary: r.canary,
+            waiting: r.waiting && r.command.is_none(),
+            command: r.command.as_ref().map(|(c, _)| c.word()),
+        })
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -415,7 +465,13 @@ pub struct DeployJson {
 }
 
 impl DeploymentJson {
-    pub fn new(r: &vigie_deployer::EnvRecord, with_history: bool) -> Self {
+    /// `r` as the deployer recorded it, and what runs on it now (its
+    /// current rollout, if it has not ended).
+    pub fn new(
+        r: &vigie_deployer::EnvRecord,
+        with_history: bool,
+        rollout: Option<&vigie_wire::deploy::Rollout>,
+    ) -> Self {
         use vigie_deployer::Outcome;
         Self {
             name: r.key.to_string(),
@@ -477,7 +533,85 @@ impl DeploymentJson {
                     })
                     .collect()
             }),
+            running: rollout.and_then(RunningJson::of),
         }
+    }
+}
+
+#[cfg(test)]
+mod running_tests {
+    use vigie_wire::deploy::{EnvVerb, Rollout, RolloutCommand, RolloutEnd};
+
+    use super::{DeploymentJson, RunningJson};
+
+    fn rollout(verb: Option<EnvVerb>) -> Rollout {
+        Rollout {
+            id: "r-7".into(),
+            tenant: "default".into(),
+            app: "shop".into(),
+            environment: "prod".into(),
+            operator: "alice".into(),
+            started_ms: 1_000,
+            file: "environment.yml".into(),
+            text: String::new(),
+            parallel: 1,
+            from_maintenance: false,
+            canary: 0,
+            waiting: false,
+            command: None,
+            state: Vec::new(),
+            lines: Vec::new(),
+            said: 0,
+            end: None,
+            ended_ms: None,
+            unlocked_by: None,
+            version: None,
+            verb,
+        }
+    }
+
+    /// Issue 19: `deployments list|show --json` say what runs on the
+    /// environment: a verb (with its service), a canary waiting for
+    /// `continue` or `abort`, nothing once it ended.
+    #[test]
+    fn what_runs_is_the_verb_or_a_canary_waiting_for_a_word() -> anyhow::Result<()> {
+        let stop = rollout(Some(EnvVerb::Stop {
+            service: Some("web".into()),
+        }));
+        let v = serde_json::to_value(RunningJson::of(&stop))?;
+        assert_eq!(v["verb"], "stop");
+        assert_eq!(v["service"], "web");
+        assert_eq!(v["operator"], "alice");
+        assert_eq!(v["since"], "1970-01-01T00:00:01.000Z");
+        assert_eq!(v["waiting"], false);
+        let mut canary = Rollout {
+            canary: 1,
+            waiting: true,
+            ..rollout(None)
+        };
+        let v = serde_json::to_value(RunningJson::of(&canary))?;
+        assert_eq!(
+            (&v["verb"], &v["canary"], &v["waiting"]),
+            (&"deploy".into(), &1.into(), &true.into())
+        );
+        canary.command = Some((RolloutCommand::Abort, "bob".into()));
+        let v = serde_json::to_value(RunningJson::of(&canary))?;
+        assert_eq!(
+            (&v["waiting"], &v["command"]),
+            (&false.into(), &"abort".into())
+        );
+        canary.end = Some(RolloutEnd::RolledBack);
+        assert!(RunningJson::of(&canary).is_none());
+        let key = vigie_deployer::EnvKey {
+            app: vigie_deployer::Part::parse("shop").map_err(anyhow::Error::msg)?,
+            environment: vigie_deployer::Part::parse("prod").map_err(anyhow::Error::msg)?,
+        };
+        let record = vigie_deployer::EnvRecord::new(key);
+        let v = serde_json::to_value(DeploymentJson::new(&record, false, Some(&stop)))?;
+        assert_eq!(v["running"]["rollout"], "r-7");
+        let v = serde_json::to_value(DeploymentJson::new(&record, false, None))?;
+        assert!(v["running"].is_null());
+        Ok(())
     }
 }
 

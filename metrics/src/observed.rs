@@ -79,6 +79,19 @@ fn ms(f: &Map<String, Value>, k: &str) -> Option<f64> {
 }
 
 /// `plug:web-1` is child `plug` of host `web-1`; others have no host.
+/// The values of the `state` label of `vigie_changes_total`: each is
+/// exported at 0 for every tenant known, before its first change.
+pub const CHANGE_STATES: [&str; 5] = [
+    "queued",
+    "succeeded",
+    "rolled_back",
+    "rollback_failed",
+    "cancelled",
+];
+
+/// The values of the `outcome` label of `vigie_rollbacks_total`.
+pub const ROLLBACK_OUTCOMES: [&str; 2] = ["rolled_back", "rollback_failed"];
+
 /// The values of the `state` label of `vigie_child_state`.
 pub const CHILD_STATES: [&str; 4] = ["running", "starting", "backing_off", "stopped"];
 

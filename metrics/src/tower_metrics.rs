@@ -206,8 +206,35 @@ impl TowerMetrics {
         };
         m.register_changes(&mut registry);
         m.register_tower(&mut registry);
+        m.zeros_from_start();
         registry.register_collector(Box::new(SnapshotSeries(m.snapshot.clone())));
         Self { registry, ..m }
+    }
+
+    /// Series that would exist only once non-zero, exported at 0 from
+    /// the start (a Grafana panel over them shows 0, not "No data"; a
+    /// `rate` or `increase` sees their first event): rollbacks by
+    /// outcome, changes by state for each tenant known (the others once
+    /// their tenant is seen, `remember_tenant`), and each child's
+    /// restarts once its state is known (`child_states`).
+    fn zeros_from_start(&self) {
+        for outcome in crate::observed::ROLLBACK_OUTCOMES {
+            let _ = self.rollbacks.get_or_create(&OutcomeLabels {
+                outcome: outcome.into(),
+            });
+        }
+        for tenant in self.tenants() {
+            self.changes_at_zero(&tenant);
+        }
+    }
+
+    fn changes_at_zero(&self, tenant: &str) {
+        for state in crate::observed::CHANGE_STATES {
+            let _ = self.changes.get_or_create(&ChangeLabels {
+                state: state.into(),
+                tenant: tenant.into(),
+            });
+        }
     }
 
     /// The series of changes and their steps.
@@ -371,6 +398,10 @@ impl TowerMetrics {
     /// others, so a state left is never reported still held.
     fn child_states(&self, states: &[(String, String, &'static str)]) {
         for (child, host, now) in states {
+            let _ = self.child_restarts.get_or_create(&ChildLabels {
+                child: child.clone(),
+                host: host.clone(),
+            });
             for state in crate::observed::CHILD_STATES {
                 let labels = ChildStateLabels {
                     child: child.clone(),
@@ -388,6 +419,8 @@ impl TowerMetrics {
         let mut t = self.tenants.lock().unwrap_or_else(PoisonError::into_inner);
         if !t.contains(tenant) {
             t.insert(tenant.to_owned());
+            drop(t);
+            self.changes_at_zero(tenant);
         }
     }
 
@@ -487,6 +520,37 @@ mod tests {
             "{t}"
         );
         assert!(line(&t, "vigie_change_duration_seconds_count 2").is_some());
+    }
+
+    /// Issue 19: what the dashboard's Rollbacks, Changes and Child
+    /// restarts panels query exists at 0 before its first event.
+    #[test]
+    fn rare_series_are_exported_at_zero_before_their_first_event() {
+        let m = TowerMetrics::new();
+        let t = m.encode().unwrap_or_default();
+        for want in [
+            r#"vigie_rollbacks_total{outcome="rolled_back"} 0"#,
+            r#"vigie_rollbacks_total{outcome="rollback_failed"} 0"#,
+            r#"vigie_changes_total{state="queued",tenant="default"} 0"#,
+            r#"vigie_changes_total{state="cancelled",tenant="default"} 0"#,
+        ] {
+            assert!(line(&t, want).is_some(), "{want} not in:\n{t}");
+        }
+        let health = r#"{"at_ms":1,"daemons":[{"name":"plug:h","state":"running","since_ms":1,"restarts":0,"last_exit":null,"last_exit_ms":null}]}"#;
+        let tenant = r#"{"tenant":"acme"}"#;
+        for (name, f) in [("tower_health", health), ("change_queued", tenant)] {
+            if let Some(o) = parse(name, f) {
+                m.observe(&o);
+            }
+        }
+        let t = m.encode().unwrap_or_default();
+        for want in [
+            r#"vigie_child_restarts_total{child="plug",host="h"} 0"#,
+            r#"vigie_changes_total{state="queued",tenant="acme"} 1"#,
+            r#"vigie_changes_total{state="rolled_back",tenant="acme"} 0"#,
+        ] {
+            assert!(line(&t, want).is_some(), "{want} not in:\n{t}");
+        }
     }
 
     #[test]

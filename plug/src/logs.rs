@@ -523,7 +523,8 @@ impl LogStore {
         let max = q.max_bytes.clamp(1, MAX_LOG_CHUNK) as usize;
         let gens = generations(&self.dir, &source);
         let Some(&oldest) = gens.first() else {
-            return nothing_yet(q);
+            let deployed = self.lock().sources.contains_key(&source);
+            return nothing_yet(q, deployed);
         };
         let rotated_away = oldest > 1;
         let mut page = LogsPage::default();
@@ -585,10 +586,15 @@ impl LogStore {
     }
 }
 
-/// The answer of a store with no file of the source yet.
-fn nothing_yet(q: &LogsQuery) -> Result<LogsPage, String> {
-    if let LogSource::Service { name } = &q.source {
-        return Err(format!("no logs of service {name} on this host"));
+/// The answer of a store with no file of the source yet. A service the
+/// collector found deployed here (`deployed`) that printed nothing is
+/// quiet, not missing: an empty page, like the steps' before the first
+/// step. A name no replica here bears is the caller's mistake.
+fn nothing_yet(q: &LogsQuery, deployed: bool) -> Result<LogsPage, String> {
+    if let (LogSource::Service { name }, false) = (&q.source, deployed) {
+        return Err(format!(
+            "no logs of service {name} on this host: no replica of it was found here"
+        ));
     }
     // Nothing yet: go on from the first file that will be written.
     Ok(LogsPage {
@@ -902,5 +908,27 @@ mod tests {
             name: "../journal".into(),
         };
         assert!(store.read(&q).unwrap_err().contains("not a deployed"));
+    }
+
+    /// Issue 19: a service deployed here that printed nothing yet reads
+    /// as an empty page, and reads on from there once it prints; a name
+    /// no replica here bears is still an error.
+    #[test]
+    fn a_quiet_service_is_an_empty_page_and_an_absent_one_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path()).unwrap();
+        let mut q = query(None, None);
+        q.source = LogSource::Service {
+            name: "auto-shop-prod-web".into(),
+        };
+        assert!(store.read(&q).unwrap_err().contains("no replica of it"));
+        // What the collector does for each replica it finds.
+        assert!(store.accepts_service("auto-shop-prod-web"));
+        let page = store.read(&q).unwrap();
+        assert_eq!((page.text.as_str(), page.more), ("", false));
+        store.service_line("auto-shop-prod-web", "1", "1", b"listening");
+        q.cursor = Some(page.cursor);
+        let next = store.read(&q).unwrap();
+        assert!(next.text.ends_with("\tlistening\n"), "{:?}", next.text);
     }
 }

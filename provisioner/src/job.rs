@@ -1,6 +1,7 @@
 //! Provisioning one server, start to end: probe its SSH port, see its
 //! host keys and decide against the pin (pinning the first seen through
-//! the referee), connect trusting only that key, check sudo, copy the
+//! the referee), connect trusting only that key, check sudo, put the
+//! addresses pools gave it on its interface, copy the
 //! binary, install and make the agent's key on the server, start the
 //! agent (it knocks, pending), enrol (the last and only step that
 //! registers anything; a refused one stops the agent again). A failure
@@ -11,11 +12,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
-use vigie_client::calls::catalog::{Enrol, HostKeySeen, ProvisionFailed};
+use vigie_client::calls::catalog::{Enrol, HostKeySeen, ProvisionFailed, ServerAddresses};
 use vigie_client::{ApiClient, ClientError};
 use vigie_wire::catalog::ServerRecord;
 use vigie_wire::tower::Caller;
 
+use crate::addresses;
 use crate::agent_bin::AgentBinary;
 use crate::error::ProvisionError;
 use crate::hostkey::{decide, Decision};
@@ -239,6 +241,36 @@ fn preflight(ssh: &Ssh, user: &str) -> Result<(remote::Preflight, bool), Provisi
     Ok((pre, sudo))
 }
 
+/// The addresses pools gave the server, put on it before anything is
+/// installed (`addresses`): a server is set up with the address it
+/// will be served at.
+fn put_addresses(
+    ssh: &Ssh,
+    name: &str,
+    client: &mut ApiClient,
+    sudo: bool,
+) -> Result<(), ProvisionError> {
+    let given = client.ask(ServerAddresses {
+        name: name.to_owned(),
+    })?;
+    if given.is_empty() {
+        return Ok(());
+    }
+    step(name, "addresses");
+    let script = addresses::configure(&ssh.target.address, &given);
+    let out = ssh.script("addresses", &script, sudo, STEP_LIMIT)?;
+    for c in addresses::read(&out.stdout) {
+        info!(
+            event = "address_configured",
+            server = %name,
+            address = %c.address,
+            outcome = %c.outcome,
+            interface = c.interface.as_deref().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
 /// The agent's public key, as the install script printed it.
 fn agent_key(stdout: &str) -> Result<String, ProvisionError> {
     stdout
@@ -269,6 +301,7 @@ fn attempt(
     let ssh = connect(ctx, server, client)?;
     step(name, "preflight");
     let (pre, sudo) = preflight(&ssh, &s.ssh_user)?;
+    put_addresses(&ssh, name, client, sudo)?;
     step(name, "copy");
     let upload = ship(ctx, &ssh, name, &pre.home, sudo)?;
     let binary = match &upload {

@@ -1059,7 +1059,25 @@ fn a_pool_gives_provisioned_servers_their_addresses_and_their_hosts_bind_there()
         .map(|a| (a.owner.clone(), a.address.to_string()))
         .collect::<Vec<_>>();
     assert_eq!(given, vec![(Owner::Server("a".into()), "192.0.2.1".into())]);
+    // The provisioner learns it with the pool's prefix, to put it on the
+    // server; an operator may not ask (nothing of the tower's own work).
     let tower = Caller::internal("acme", "provisioner");
+    let ask = || CatalogCall::ServerAddresses { name: "a".into() };
+    match f.one(&tower, ask()).unwrap() {
+        CatalogAnswer::Given(v) => {
+            let got: Vec<_> = v
+                .iter()
+                .map(|g| (g.address.to_string(), g.prefix))
+                .collect();
+            assert_eq!(got, vec![("192.0.2.1".to_string(), 30)]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let refused = f.one(&ops, ask()).unwrap_err();
+    assert_eq!(refused.kind, ApiFaultKind::Forbidden, "{refused:?}");
+    let elsewhere = Caller::internal("globex", "provisioner");
+    let err = f.one(&elsewhere, ask()).unwrap_err();
+    assert_eq!(err.kind, ApiFaultKind::NotFound, "another tenant's server");
     f.one(&tower, enrol("a", &"1".repeat(40))).unwrap();
     let labels = &f.tower.hosts()["a"].rec.labels;
     assert_eq!(labels.get("address").map(String::as_str), Some("192.0.2.1"));

@@ -167,6 +167,28 @@ fn a_canary_waits_through_restarts_then_abort_takes_it_back_and_continue_deploys
     );
     let shown = stdout_ok(tower.cli(&["deployments", "show", "shop/prod"])?)?;
     assert!(shown.contains("waits after its canary"), "{shown}");
+    // Issue 19: list and show say it too, in text and in JSON.
+    let listed = stdout_ok(tower.cli(&["deployments", "list"])?)?;
+    assert!(
+        listed.contains("deploy running: rollout ")
+            && listed.contains("waits after its canary of 1 host(s)"),
+        "{listed}"
+    );
+    for args in [
+        &["--json", "deployments", "show", "shop/prod"][..],
+        &["--json", "deployments", "list"],
+    ] {
+        let out = stdout_ok(tower.cli(args)?)?;
+        let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap_or_default())?;
+        let running = &v["running"];
+        assert_eq!(running["verb"], "deploy", "{args:?}: {out}");
+        assert_eq!(running["canary"], 1, "{args:?}: {out}");
+        assert_eq!(running["waiting"], true, "{args:?}: {out}");
+        assert!(
+            running["operator"].is_string() && running["since"].is_string(),
+            "{out}"
+        );
+    }
 
     // It waits through a restart of the deploy daemon and of the referee.
     tower.kill_child("deployd")?;
@@ -194,6 +216,9 @@ fn a_canary_waits_through_restarts_then_abort_takes_it_back_and_continue_deploys
     no_failure(running, [&["v1", "v2", "v1"], &["v1"]]);
     let again = tower.cli(&["deployments", "continue", "shop/prod"])?;
     assert!(!again.status.success(), "nothing waits any more");
+    let out = stdout_ok(tower.cli(&["--json", "deployments", "show", "shop/prod"])?)?;
+    let v: serde_json::Value = serde_json::from_str(out.trim())?;
+    assert!(v["running"].is_null(), "nothing runs any more: {out}");
 
     // Again, and continue: both hosts on v2, not a request lost.
     let running = loads(&r)?;

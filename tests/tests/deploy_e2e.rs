@@ -34,6 +34,15 @@ fn deploy_with(
     file: &Path,
     flags: &[&str],
 ) -> anyhow::Result<(EnvRecord, Vec<ChangeView>)> {
+    deploy_said(tower, file, flags).map(|(r, v, _)| (r, v))
+}
+
+/// [`deploy_with`], with what the CLI printed (the rollout's lines).
+fn deploy_said(
+    tower: &Launcher,
+    file: &Path,
+    flags: &[&str],
+) -> anyhow::Result<(EnvRecord, Vec<ChangeView>, String)> {
     let file = file.display().to_string();
     let mut args = vec!["deploy", file.as_str()];
     args.extend(flags);
@@ -53,7 +62,7 @@ fn deploy_with(
         "exit status vs changes: {text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Ok((record, views))
+    Ok((record, views, text))
 }
 
 /// The changes that ended on `host`, in order: each id with the time its
@@ -425,7 +434,24 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
     // back (its transaction too), both hosts go back to v2 and leave
     // maintenance; clients saw v2 and the maintenance page, no failure.
     let loads = start_loads(&r, &hosts)?;
-    let (rbad, done) = deploy(&tower, &file("v4-bad"))?;
+    let (rbad, done, said) = deploy_said(&tower, &file("v4-bad"), &[])?;
+    // Issue 19: the SQL error is said live, in the rollout's lines, before
+    // the deploy's end; not psql's lone caret.
+    let error = said
+        .lines()
+        .position(|l| {
+            l.starts_with("shop-1:   ")
+                && l.contains(
+                    "ERROR:  column \"missing_column\" of relation \"notes\" does not exist",
+                )
+        })
+        .with_context(|| format!("no SQL error among the rollout's lines:\n{said}"))?;
+    let failed_step = said.lines().position(|l| {
+        l.starts_with("shop-1: step ") && l.contains("(run the pending migrations) failed")
+    });
+    let end = said.lines().position(|l| l.ends_with(": rolled back"));
+    assert!(failed_step < Some(error) && Some(error) < end, "{said}");
+    assert!(said.lines().all(|l| !l.ends_with("^")), "{said}");
     let by_host = |h: &str| {
         done.iter()
             .find(|c| c.host == h)

@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
+
 use vigie_tests::front::{add_operator, client_with, fault, grants};
 use vigie_tests::{Daemon, Launcher, Setup};
 use vigie_wire::observe::{LogSource, LogsQuery};
@@ -155,24 +157,121 @@ fn a_step_s_whole_output_is_read_back_and_permissions_apply() -> anyhow::Result<
     Ok(())
 }
 
-#[test]
-fn a_service_s_output_is_read_and_follow_shows_what_comes_next() -> anyhow::Result<()> {
-    use std::io::BufRead;
-    let t = Launcher::start(Setup::new("svc").host("web-1", &[]))?;
-    // What the deployer's supervisor writes for a replica.
-    let rep = "srv/services/auto-shop-prod-web/1/replica-1";
-    let spec = vigie_changes::parse_change(
-        "t.yml",
-        &format!(
-            "title: svc\nsteps:\n  - run: \"mkdir -p {rep} && printf 'listening on 8080\\nGET / 200\\n' > {rep}/app.log\"\n"
-        ),
-    )?;
+/// Runs one change of `run` on `host`; fails unless it succeeded.
+fn run_on(t: &Launcher, host: &str, run: &str) -> anyhow::Result<String> {
+    let spec =
+        vigie_changes::parse_change("t.yml", &format!("title: t\nsteps:\n  - run: \"{run}\"\n"))?;
     let c = t.api()?.changes(ApiCall::Submit {
         spec,
-        target: "web-1".into(),
+        target: host.into(),
     })?;
     let done = t.wait_final(&[c[0].id.clone()], WAIT)?;
-    assert_eq!(done[0].state, ChangeState::Succeeded, "{:?}", done[0]);
+    anyhow::ensure!(done[0].state == ChangeState::Succeeded, "{:?}", done[0]);
+    Ok(c[0].id.clone())
+}
+
+/// A `vigie --log-json logs ARGS --follow` running: its stdout lines on a
+/// channel, its events (`logs_page`, one per call) in an [`EventLog`].
+struct Following {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    events: vigie_tests::EventLog,
+    /// Every stderr line, events and notes.
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Following {
+    fn start(t: &Launcher, args: &[&str]) -> anyhow::Result<Self> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(vigie_tests::vigie_bin())
+            .args(["--log-json", "logs"])
+            .args(args)
+            .arg("--follow")
+            .env("XDG_CONFIG_HOME", t.dir.path().join("xdg"))
+            .env("VIGIE_LOG", "warn,vigie=debug")
+            .env_remove("VIGIE_CONFIG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let stderr = child.stderr.take().context("stderr")?;
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let events = vigie_tests::EventLog::default();
+        let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (log, all) = (events.clone(), said.clone());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                log.push_line(&line);
+                all.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        });
+        Ok(Self {
+            child,
+            lines,
+            events,
+            stderr: said,
+        })
+    }
+
+    /// Waits until its first call was answered: it follows from there.
+    fn first_page(&self) -> anyhow::Result<vigie_tests::Event> {
+        self.events
+            .wait_n("logs_page", 1, WAIT, |e| e.name == "logs_page")
+    }
+
+    /// The lines it printed until one ending with `marker` (that one
+    /// last), or fails with those seen (one deadline for the whole wait).
+    fn until(&self, marker: &str) -> anyhow::Result<Vec<String>> {
+        let deadline = std::time::Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.ends_with(marker) => {
+                    seen.push(l);
+                    return Ok(seen);
+                }
+                Ok(l) => seen.push(l),
+                Err(_) => anyhow::bail!("follow never showed {marker:?}: {seen:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_service_s_output_is_read_and_follow_shows_what_comes_next() -> anyhow::Result<()> {
+    let t = Launcher::start(Setup::new("svc").host("web-1", &[]))?;
+    // What the deployer's supervisor writes for a replica; and a replica
+    // of another service that has printed nothing yet.
+    let rep = "srv/services/auto-shop-prod-web/1/replica-1";
+    let quiet = "srv/services/auto-shop-prod-quiet/1/replica-1";
+    run_on(
+        &t,
+        "web-1",
+        &format!(
+            "mkdir -p {rep} {quiet} && : > {quiet}/app.log && printf 'listening on 8080\\nGET / 200\\n' > {rep}/app.log; echo earlier-marker"
+        ),
+    )?;
     let out = t.cli(&["logs", "web-1", "--service", "auto-shop-prod-web"])?;
     anyhow::ensure!(out.status.success(), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
@@ -182,56 +281,49 @@ fn a_service_s_output_is_read_and_follow_shows_what_comes_next() -> anyhow::Resu
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("no logs of service auto-none-prod-web"));
 
-    // --follow: what a later change prints shows up without asking again.
-    let mut follow = std::process::Command::new(vigie_tests::vigie_bin())
-        .args(["logs", "web-1", "--follow"])
-        .env("XDG_CONFIG_HOME", t.dir.path().join("xdg"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    let stdout = follow
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("stdout"))?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let spec = vigie_changes::parse_change(
-        "t.yml",
-        "title: later\nsteps:\n  - run: echo later-marker\n",
-    )?;
-    let c = t.api()?.changes(ApiCall::Submit {
-        spec,
-        target: "web-1".into(),
-    })?;
-    let mut seen = Vec::new();
-    // One deadline for the whole wait: a chatty stream cannot extend it.
-    let deadline = std::time::Instant::now() + WAIT;
-    let found = loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
-            Ok(l) if l.ends_with("stdout | later-marker") => break Some(l),
-            Ok(l) => seen.push(l),
-            Err(_) => break None,
-        }
-    };
-    let _ = follow.kill();
-    let _ = follow.wait();
-    let mut err = String::new();
-    if let Some(mut e) = follow.stderr.take() {
-        std::io::Read::read_to_string(&mut e, &mut err)?;
+    // Issue 19: a service that printed nothing yet is not an error: no
+    // line, exit 0, a note on stderr; the same through --target.
+    for args in [
+        &["logs", "web-1", "--service", "auto-shop-prod-quiet"][..],
+        &[
+            "logs",
+            "--target",
+            "web-*",
+            "--service",
+            "auto-shop-prod-quiet",
+        ],
+    ] {
+        let out = t.cli(args)?;
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "", "{args:?}");
+        assert!(
+            text(&out.stderr).contains("auto-shop-prod-quiet has printed no line yet"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
     }
+
+    // --follow starts at the end, like `tail -f`: what a later change
+    // prints shows up without asking again, what was there before does not.
+    let follow = Following::start(&t, &["web-1"])?;
+    let first = follow.first_page()?;
+    assert_eq!(first.fields["from_end"], true, "{first:?}");
+    let later = run_on(&t, "web-1", "echo later-marker")?;
+    let seen = follow.until("stdout | later-marker")?;
+    assert!(
+        seen.iter().all(|l| !l.contains("earlier-marker")),
+        "--follow replayed the history: {seen:?}"
+    );
+    assert!(seen.iter().any(|l| l.contains(&later)), "{seen:?}");
     // Following from an empty store is not "beyond retention".
-    assert!(!err.contains("rotated away"), "{err}");
-    let line = found.ok_or_else(|| anyhow::anyhow!("follow never showed the marker: {seen:?}"))?;
-    assert!(line.contains(&c[0].id), "{line}");
+    let said = follow.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+    assert!(said.iter().all(|l| !l.contains("rotated away")), "{said:?}");
+    drop(follow);
+    // With --since, it starts there.
+    let since = Following::start(&t, &["web-1", "--since", "1h"])?;
+    let seen = since.until("stdout | earlier-marker")?;
+    assert!(seen.iter().all(|l| !l.contains("later-marker")), "{seen:?}");
+    since.until("stdout | later-marker")?;
     Ok(())
 }
 

@@ -81,6 +81,57 @@ fn a_scrape_without_the_tower_s_bearer_token_gets_a_bare_401() -> anyhow::Result
     Ok(())
 }
 
+/// Issue 19: the series a dashboard panel shows that would exist only
+/// once non-zero (rollbacks, changes by state, each child's restarts)
+/// are exported at 0 by a fresh tower, so the panels show 0, not
+/// "No data".
+#[test]
+fn a_fresh_tower_exports_rollbacks_changes_and_restarts_at_zero() -> anyhow::Result<()> {
+    let tower = Launcher::start(Setup::new("zeros").host("web-1", &[]))?;
+    let (base, token) = endpoint(&tower)?;
+    tower.events().wait_n("host_sampled web-1", 1, LONG, |e| {
+        e.name == "host_sampled" && e.str("host") == Some("web-1")
+    })?;
+    let (code, body) = get(&format!("{base}/metrics"), Some(&format!("Bearer {token}")))?;
+    assert_eq!(code, 200, "{body}");
+    let has = |line: &str| body.lines().any(|l| l == line);
+    for line in [
+        r#"vigie_rollbacks_total{outcome="rolled_back"} 0"#,
+        r#"vigie_rollbacks_total{outcome="rollback_failed"} 0"#,
+    ] {
+        assert!(has(line), "{line} not in:\n{body}");
+    }
+    for state in [
+        "queued",
+        "succeeded",
+        "rolled_back",
+        "rollback_failed",
+        "cancelled",
+    ] {
+        let head = format!(r#"vigie_changes_total{{state="{state}",tenant="#);
+        assert!(
+            body.lines()
+                .any(|l| l.starts_with(&head) && l.ends_with("} 0")),
+            "{head} at 0 not in:\n{body}"
+        );
+    }
+    // Each child the launcher runs: its restarts at 0 beside its state.
+    let children: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("vigie_child_state{"))
+        .filter_map(|l| l.split_once(r#",state="running"}"#).map(|(who, _)| who))
+        .collect();
+    assert!(
+        children.iter().any(|c| c.starts_with(r#"child="referee""#)),
+        "{body}"
+    );
+    for who in children {
+        let line = format!("vigie_child_restarts_total{{{who}}} 0");
+        assert!(has(&line), "{line} not in:\n{body}");
+    }
+    Ok(())
+}
+
 #[test]
 fn a_scrape_loop_does_not_grow_the_tower_s_log() -> anyhow::Result<()> {
     let tower = Launcher::start(Setup::new("loop").host("web-1", &[]))?;

@@ -598,7 +598,8 @@ fn bench_follow_on_a_flood_for_30_s() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `vigie logs web-1 --service auto-shop-prod-web --follow` with its
+/// `vigie logs web-1 --service auto-shop-prod-web --since 1h --follow`
+/// (the history first: `--follow` alone starts at the end) with its
 /// events on stderr (JSON) and what it prints on stdout, both piped.
 fn follow_web_logs(t: &Launcher) -> std::io::Result<std::process::Child> {
     Command::new(vigie_bin())
@@ -608,6 +609,8 @@ fn follow_web_logs(t: &Launcher) -> std::io::Result<std::process::Child> {
             "web-1",
             "--service",
             "auto-shop-prod-web",
+            "--since",
+            "1h",
             "--follow",
         ])
         .env("XDG_CONFIG_HOME", t.dir.path().join("xdg"))

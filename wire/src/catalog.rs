@@ -255,6 +255,12 @@ pub enum CatalogCall {
     /// The tower's own (the provisioner's): every tenant's servers in
     /// `provisioning`.
     Provisioning,
+    /// The tower's own (the provisioner's): the addresses pools gave
+    /// server `name`, each with its pool's prefix and gateway: what
+    /// provisioning configures on the server.
+    ServerAddresses {
+        name: String,
+    },
     /// The tower's own: the SSH host key first seen on a server that had
     /// none pinned (`ssh-ed25519 AAAA…`), pinned from now on.
     HostKeySeen {
@@ -397,6 +403,7 @@ impl CatalogCall {
             | CatalogCall::ImportCheck { .. }
             | CatalogCall::Provision { .. }
             | CatalogCall::Provisioning
+            | CatalogCall::ServerAddresses { .. }
             | CatalogCall::HostKeySeen { .. }
             | CatalogCall::Enrol { .. }
             | CatalogCall::ProvisionFailed { .. }
@@ -448,6 +455,18 @@ pub enum CatalogAnswer {
         problems: Vec<ImportProblem>,
         total: u64,
     },
+    /// `ServerAddresses`' answer.
+    Given(Vec<GivenAddress>),
+}
+
+/// An address a pool gave a server, as the server's interface carries
+/// it: `address/prefix` (the pool's prefix length), the pool's gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GivenAddress {
+    pub pool: String,
+    pub address: IpAddr,
+    pub prefix: u8,
+    pub gateway: Option<IpAddr>,
 }
 
 /// One problem of an import row, as the tower sees it.

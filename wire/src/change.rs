@@ -121,4 +121,63 @@ impl StepResult {
             ..Self::default()
         }
     }
+
+    /// At most `max` lines of the error output that say what went wrong,
+    /// as the host wrote them (a reader escapes them): from the first line
+    /// naming an error (`ERROR:`, `error`, `fatal`, `panic`), else from
+    /// the last line; only lines with a letter or a digit, so psql's
+    /// `LINE 1: …` comes after its `ERROR:`, its lone `^` never alone.
+    pub fn error_lines(&self, max: usize) -> Vec<&str> {
+        let said: Vec<&str> = self
+            .stderr_tail
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.chars().any(char::is_alphanumeric))
+            .collect();
+        let names_error = |l: &&str| {
+            let l = l.to_ascii_lowercase();
+            ["error", "fatal", "panic"].iter().any(|w| l.contains(w))
+        };
+        let from = said
+            .iter()
+            .position(names_error)
+            .unwrap_or(said.len().saturating_sub(1));
+        said.into_iter().skip(from).take(max).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StepResult;
+
+    fn failed(stderr: &str) -> StepResult {
+        StepResult {
+            stderr_tail: stderr.into(),
+            ..StepResult::failed("exit 2")
+        }
+    }
+
+    /// Issue 19: a failed SQL migration reads as psql's error, not as the
+    /// caret that ends its output; other output as its last line.
+    #[test]
+    fn the_lines_that_say_the_error_come_first() {
+        let psql = failed(
+            "NOTICE:  table created\n\
+             psql:migrations/002_notes.sql:3: ERROR:  column \"missing_column\" does not exist\n\
+             LINE 1: INSERT INTO notes (missing_column) VALUES ('x');\n\
+             \x20                          ^\n",
+        );
+        assert_eq!(
+            psql.error_lines(2),
+            [
+                "psql:migrations/002_notes.sql:3: ERROR:  column \"missing_column\" does not exist",
+                "LINE 1: INSERT INTO notes (missing_column) VALUES ('x');"
+            ]
+        );
+        assert_eq!(psql.error_lines(1).len(), 1);
+        let plain = failed("starting\nno such file: app.py\n\n");
+        assert_eq!(plain.error_lines(3), ["no such file: app.py"]);
+        assert!(failed("").error_lines(3).is_empty());
+        assert!(failed("   ^\n").error_lines(3).is_empty());
+    }
 }

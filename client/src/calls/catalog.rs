@@ -4,8 +4,8 @@
 use std::net::IpAddr;
 
 use vigie_wire::catalog::{
-    Allocation, AppRecord, AppSpec, CatalogAnswer, CatalogCall, ImportProblem, ImportRow, Owner,
-    PoolSpec, PoolView, ProvisionResult, ServerEdit, ServerRecord, SessionRecord,
+    Allocation, AppRecord, AppSpec, CatalogAnswer, CatalogCall, GivenAddress, ImportProblem,
+    ImportRow, Owner, PoolSpec, PoolView, ProvisionResult, ServerEdit, ServerRecord, SessionRecord,
 };
 use vigie_wire::change::ChangeSpec;
 use vigie_wire::tower::{ApiAnswer, ApiCall};
@@ -96,6 +96,12 @@ call!(
     Enrol { name: String, public: String }
         => ApiCall::Catalog(CatalogCall::Enrol { name, public }), Vec<ServerRecord>,
         ApiAnswer::Catalog(CatalogAnswer::Servers(v)) => v
+);
+call!(
+    /// The provisioner's: the addresses pools gave this server.
+    ServerAddresses { name: String }
+        => ApiCall::Catalog(CatalogCall::ServerAddresses { name }), Vec<GivenAddress>,
+        ApiAnswer::Catalog(CatalogAnswer::Given(v)) => v
 );
 call!(
     /// The provisioner's: provisioning this server failed.

@@ -119,6 +119,9 @@ impl Rollout {
                 ))]
             }
             Input::Ended { change, ended } => self.ended(&change, ended),
+            Input::Failed { change, lines } => {
+                super::say_failure(&self.state.sent, &change, &lines)
+            }
             Input::SubmitRefused { key, why } => self.refused(&key, &why),
             Input::Recorded { done: true } if self.state.phase == Phase::Settle => self.settled(),
             Input::RecordRefused(why) => {

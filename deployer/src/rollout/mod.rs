@@ -19,6 +19,7 @@
 //! only when the migrations cannot have committed (`recovery`).
 
 mod canary;
+mod failure;
 mod machine;
 
 use std::collections::BTreeMap;
@@ -34,6 +35,7 @@ use crate::recovery::MigrateRun;
 use crate::spec::Environment;
 
 pub use canary::waiting;
+pub use failure::{failure_lines, ERROR_LINES};
 pub use machine::Rollout;
 pub use vigie_wire::deploy::RolloutCommand as Command;
 
@@ -222,6 +224,13 @@ pub enum Input {
         key: String,
         why: String,
     },
+    /// Why a change of the phase failed, in words (`failure_lines`: its
+    /// failed step and its error's first lines), given before its
+    /// `Ended` so the operator reads it live.
+    Failed {
+        change: String,
+        lines: Vec<String>,
+    },
     /// What an ended change's last step printed (a verb's `clean` lists
     /// what it removed there).
     Told {
@@ -265,4 +274,19 @@ pub enum Output {
 pub fn replan(env: &Environment, facts: &Facts) -> Result<DeployPlan, crate::DeployError> {
     let env = env.pin_secrets(&facts.secrets)?;
     crate::plan::plan(&env, facts.previous.as_ref(), &facts.targets, &facts.others)
+}
+
+/// What a change of `sent` that is still open says of its failure: each
+/// line after its host (nothing for a change not open in this phase).
+pub(crate) fn say_failure(sent: &[Sent], change: &str, lines: &[String]) -> Vec<Output> {
+    let Some(s) = sent
+        .iter()
+        .find(|s| s.change.as_deref() == Some(change) && s.ended.is_none())
+    else {
+        return Vec::new();
+    };
+    lines
+        .iter()
+        .map(|l| Output::Say(format!("{}: {l}", s.host)))
+        .collect()
 }

@@ -249,3 +249,96 @@ fn only_the_run_that_wrote_an_in_progress_entry_may_rewrite_it() {
     assert_eq!(may_record(None, 0, &r1), Ok(()));
     assert!(may_record(None, 1, &r1).is_err());
 }
+
+/// `web-1`, `web-2` and `web-3`: the first two at 127.0.0.2 (their
+/// `address` label), the third at 127.0.0.3.
+fn local_hosts() -> Vec<crate::Target> {
+    [
+        ("web-1", "127.0.0.2"),
+        ("web-2", "127.0.0.2"),
+        ("web-3", "127.0.0.3"),
+    ]
+    .map(|(id, at)| {
+        let labels = BTreeMap::from([("address".to_owned(), at.to_owned())]);
+        crate::Target::from_labels(id, &labels).unwrap()
+    })
+    .to_vec()
+}
+
+/// Every port a host plan listens on.
+fn ports_of(h: &crate::HostPlan) -> std::collections::BTreeSet<u16> {
+    h.services
+        .iter()
+        .flat_map(|s| s.ports.clone())
+        .chain(h.steady.values().flat_map(|p| p.ports.clone()))
+        .chain([h.proxy_port])
+        .collect()
+}
+
+/// Issue 19: two local hosts of one machine got the same ports. Hosts
+/// whose `address` label is the same take ports apart, on a first deploy
+/// and on the next (the old instance's ports still held while the new
+/// starts); a host at another address, or hosts without the label (each
+/// its own loopback), may reuse them.
+#[test]
+fn hosts_at_one_address_take_ports_apart() {
+    let v1 = env(BASE);
+    let hosts = local_hosts();
+    let p = plan(&v1, None, &hosts, &[]).unwrap();
+    let (a, b, c) = (
+        ports_of(&p.hosts[0]),
+        ports_of(&p.hosts[1]),
+        ports_of(&p.hosts[2]),
+    );
+    assert_eq!(a.len(), 3, "proxy and two replicas: {a:?}");
+    assert!(
+        a.is_disjoint(&b),
+        "web-1 {a:?} and web-2 {b:?} share 127.0.0.2"
+    );
+    assert_eq!(a, c, "web-3 is at another address: the lowest ports");
+    let results: BTreeMap<String, (String, bool)> = p
+        .hosts
+        .iter()
+        .map(|h| (h.host.clone(), (format!("c-{}", h.host), true)))
+        .collect();
+    let r1 = settle(None, &p, &v1, &results);
+    let v2 = env(&BASE.replace("v1", "v2"));
+    let p2 = plan(&v2, Some(&r1), &hosts, &[]).unwrap();
+    let (a2, b2) = (ports_of(&p2.hosts[0]), ports_of(&p2.hosts[1]));
+    assert!(a2.is_disjoint(&b2), "{a2:?} {b2:?}");
+    assert!(
+        a2.is_disjoint(&b) && b2.is_disjoint(&a),
+        "the old instances still listen"
+    );
+    // Without the label, two hosts are two machines: ports are reused.
+    let p = plan(&v1, None, &super::hosts(), &[]).unwrap();
+    assert_eq!(ports_of(&p.hosts[0]), ports_of(&p.hosts[1]));
+}
+
+/// Issue 19: an inventory from before, where two hosts at one address
+/// were placed on one port, is refused at plan, naming both hosts, the
+/// address and the port; nothing is planned over it.
+#[test]
+fn hosts_at_one_address_placed_on_one_port_are_refused_by_name() {
+    let v1 = env(BASE);
+    let (_, r1) = deploy(&v1, None);
+    let hosts: Vec<_> = local_hosts().into_iter().take(2).collect();
+    let r1_proxy = r1.hosts["web-1"].proxy_port.unwrap();
+    assert_eq!(
+        r1.hosts["web-2"].proxy_port,
+        Some(r1_proxy),
+        "placed on one port"
+    );
+    let e = plan(&env(&BASE.replace("v1", "v2")), Some(&r1), &hosts, &[]).unwrap_err();
+    assert!(
+        matches!(&e, DeployError::SharedAddress { first, second, port, .. }
+            if first == "web-1" && second == "web-2" && *port == r1_proxy),
+        "{e:?}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("hosts web-1 and web-2 share the address 127.0.0.2")
+            && text.contains(&format!("port {r1_proxy}")),
+        "{text}"
+    );
+}

@@ -152,11 +152,38 @@ fn a_host_that_rolls_back_stops_the_rollout_and_the_others_keep_what_they_ran() 
     r.start();
     let out = r.step(Input::Facts(facts(Some(r1.clone()))));
     let ids = submit_all(&mut r, &out, &text);
+    // Why it failed is said first, after its host (issue 19: live, not
+    // only in `vigie status`); a change not open says nothing.
+    let why = vec![
+        "step 4/9 (start) failed: exit 1".to_owned(),
+        "  boom".to_owned(),
+    ];
+    let said = r.step(Input::Failed {
+        change: ids[0].clone(),
+        lines: why.clone(),
+    });
+    assert_eq!(
+        said,
+        [
+            Output::Say("web-1: step 4/9 (start) failed: exit 1".into()),
+            Output::Say("web-1:   boom".into())
+        ]
+    );
+    let other = Input::Failed {
+        change: "someone-else".into(),
+        lines: why.clone(),
+    };
+    assert!(r.step(other).is_empty());
     let out = r.step(Input::Ended {
         change: ids[0].clone(),
         ended: failed(MigrateRun::NotRun),
     });
     assert!(submits(&out).is_empty(), "web-2 is never sent: {out:?}");
+    let late = Input::Failed {
+        change: ids[0].clone(),
+        lines: why,
+    };
+    assert!(r.step(late).is_empty(), "an ended change is not said again");
     let rec = records(&out);
     assert_eq!(rec[0].hosts, r1.hosts, "what runs is what ran");
     assert_eq!(rec[0].history[1].outcome, Outcome::RolledBack);

@@ -26,8 +26,8 @@ use std::ops::Bound;
 use serde::{Deserialize, Serialize};
 use vigie_catalog::servers::normal_address;
 use vigie_wire::catalog::{
-    Allocation, AppRecord, CatalogAnswer, Owner, PoolSpec, PoolView, ServerRecord, ServerState,
-    SessionRecord,
+    Allocation, AppRecord, CatalogAnswer, GivenAddress, Owner, PoolSpec, PoolView, ServerRecord,
+    ServerState, SessionRecord,
 };
 use vigie_wire::change::ChangeSpec;
 use vigie_wire::tower::{ApiFault, ApiFaultKind, Caller, Labels};
@@ -439,6 +439,30 @@ impl Catalog {
             .flat_map(|((_, pool), table)| table.values().map(move |a| (pool.clone(), a)))
             .filter(|(_, a)| matches!(&a.owner, Owner::Server(n) if names.contains(n)))
             .map(|(p, a)| (p, a.clone()))
+            .collect()
+    }
+
+    /// Every address a pool of `tenant` gave server `name`, with the
+    /// pool's prefix length and gateway: what provisioning puts on the
+    /// server.
+    pub fn given_addresses(&self, tenant: &str, name: &str) -> Vec<GivenAddress> {
+        let owner = Owner::Server(name.to_owned());
+        self.allocations
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .filter_map(|(key, table)| Some((key, self.pools.get(key)?, table)))
+            .flat_map(|((_, pool), spec, table)| {
+                table
+                    .values()
+                    .filter(|a| a.owner == owner)
+                    .map(|a| GivenAddress {
+                        pool: pool.clone(),
+                        address: a.address,
+                        prefix: spec.cidr.prefix_len(),
+                        gateway: spec.gateway,
+                    })
+                    .collect::<Vec<_>>()
+            })
             .collect()
     }
 

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use vigie_wire::tower::{host_topic, HostId, Published};
+use vigie_wire::tower::{host_topic, HostId, Labels, Published};
 
 use crate::core::codec::encode;
 use crate::core::model::{host_key, HostRecord};
@@ -141,6 +141,22 @@ impl HostState {
             held,
         });
         true
+    }
+
+    /// Its agent's key revoked: offline at once, and not alive again
+    /// before a beat of a key it still has.
+    pub fn cut_off(&mut self, turn: &mut Turn) {
+        self.set_offline(turn);
+        self.last_seen = None;
+    }
+
+    /// Its labels replaced; the ones before, if they differ.
+    pub fn relabel(&mut self, labels: Labels, turn: &mut Turn) -> Option<Labels> {
+        if self.rec.labels == labels {
+            return None;
+        }
+        turn.dirty_hosts.insert(self.rec.id.clone());
+        Some(std::mem::replace(&mut self.rec.labels, labels))
     }
 
     /// Marks it offline, logged once.

@@ -48,10 +48,11 @@ pub(super) fn seconds(ms: u64) -> String {
 }
 
 /// What a step's result says in one line: its summary and duration, and
-/// for a failure the last line of its error output.
+/// for a failure the line of its error output that names the error
+/// (`StepResult::error_lines`: psql's `ERROR:`, not its `^`).
 fn result_text(r: Option<&StepResult>) -> String {
     let Some(r) = r else { return String::new() };
-    let err = r.stderr_tail.lines().rev().find(|l| !l.trim().is_empty());
+    let err = r.error_lines(1).into_iter().next();
     let summary = escape::field(&r.summary);
     match err {
         Some(e) if !r.ok => format!(

@@ -113,11 +113,17 @@ pub fn deployments(a: DeploymentsArgs, format: Format) -> anyhow::Result<ExitCod
                 esay!("vigie deployments: no environment {name} (write APP/ENVIRONMENT)");
                 return Ok(ExitCode::FAILURE);
             };
+            let running = match super::deploy_canary::rollout_of(&mut client, &r.key) {
+                Ok(found) => found,
+                Err(None) => None,
+                Err(Some(e)) => return Err(e),
+            };
             if format == Format::Json {
-                super::out::json(&super::json::DeploymentJson::new(r, true))?;
+                let json = super::json::DeploymentJson::new(r, true, running.as_ref());
+                super::out::json(&json)?;
             } else {
                 show(r)?;
-                super::deploy_canary::show_waiting(&mut client, &r.key)?;
+                super::deploy_canary::show_running(running.as_ref(), &r.key)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -143,9 +149,21 @@ fn list(
     format: Format,
 ) -> anyhow::Result<ExitCode> {
     let (all, info) = super::page::call(client, calls::DeployList, page.ask())?;
+    // Asked per environment, until the caller's grants do not reach one.
+    let mut ask = true;
     for r in &records(&all)? {
+        let running = match ask.then(|| super::deploy_canary::rollout_of(client, &r.key)) {
+            Some(Ok(found)) => found,
+            Some(Err(None)) => {
+                ask = false;
+                None
+            }
+            Some(Err(Some(e))) => return Err(e),
+            None => None,
+        };
         if format == Format::Json {
-            super::out::json(&super::json::DeploymentJson::new(r, false))?;
+            let json = super::json::DeploymentJson::new(r, false, running.as_ref());
+            super::out::json(&json)?;
             continue;
         }
         let instances: Vec<String> = r
@@ -161,6 +179,9 @@ fn list(
             instances.join(" "),
             hosts.join(",")
         );
+        if let Some(line) = running.and_then(|x| super::deploy_canary::running_text(&x, &r.key)) {
+            sayio!("  {line}");
+        }
     }
     super::page::footer(&info, format, "deployments")?;
     Ok(ExitCode::SUCCESS)

@@ -109,6 +109,10 @@ pub fn read(tower: &mut Tower, ask: Ask, format: Format) -> anyhow::Result<ExitC
             ))?,
         }
     }
+    if let (true, LogSource::Service { name }) = (lines.is_empty(), &ask.source) {
+        let filtered = ask.since_ms.is_some() || ask.grep.is_some();
+        quiet_note(ask.selector, name, filtered);
+    }
     if missed > 0 {
         return Err(Failure::error(
             Cause::Unavailable,
@@ -183,6 +187,20 @@ fn keep(host: &str, record: &str, ask: &Ask, into: &mut Vec<Line>) {
         host: host.to_owned(),
         line,
     });
+}
+
+/// Said on stderr when a service's read printed no line: a service that
+/// printed nothing yet is not an error (stdout stays empty, exit 0).
+pub(super) fn quiet_note(host: &str, service: &str, filtered: bool) {
+    if filtered {
+        out::warn(&format!(
+            "vigie logs: {host}: no line of {service} matches --since/--grep"
+        ));
+    } else {
+        out::warn(&format!(
+            "vigie logs: {host}: {service} has printed no line yet"
+        ));
+    }
 }
 
 /// A record as a line: time, where it came from (each field escaped: a

@@ -162,7 +162,8 @@ pub struct LogsArgs {
     /// Only what was written in the last DURATION, e.g. 10m, 2h.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     since: Option<Duration>,
-    /// Keep printing what comes next, until interrupted (at most 256 KiB a
+    /// Keep printing what comes next, until interrupted, like `tail -f`:
+    /// from the end, or from --since when given (at most 256 KiB a
     /// second: a host writing faster is skipped ahead, saying how much).
     #[arg(long)]
     follow: bool,
@@ -215,15 +216,53 @@ pub fn logs(a: LogsArgs, format: Format) -> anyhow::Result<ExitCode> {
         }
         (None, None) => anyhow::bail!("a HOST or --target is needed"),
     };
+    let read = HostRead {
+        host: &host,
+        source: &source,
+        since_ms,
+        follow: a.follow,
+        only: (a.change.is_some(), grep),
+        shape,
+    };
+    let shown = read_host(&mut tower, &read)?;
+    if shown == 0 && !a.follow {
+        if let LogSource::Service { name } = &source {
+            super::fleet_logs::quiet_note(&host, name, a.since.is_some() || grep.is_some());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `vigie logs HOST` reads and how it prints it.
+struct HostRead<'a> {
+    host: &'a str,
+    source: &'a LogSource,
+    since_ms: Option<u64>,
+    follow: bool,
+    /// Whether one change is shown, and `--grep`.
+    only: (bool, Option<&'a regex::Regex>),
+    shape: Shape,
+}
+
+/// Reads and prints one host's records, paced; returns how many lines it
+/// printed. `--follow` starts at the end, like `tail -f`: only what comes
+/// next, unless `--since` says from when.
+fn read_host(tower: &mut Tower, r: &HostRead) -> anyhow::Result<usize> {
     let mut cursor: Option<LogCursor> = None;
-    let mut pace = Pace::new(a.follow);
+    let mut pace = Pace::new(r.follow);
+    let mut from_end = r.follow && r.since_ms.is_none();
     let mut skip = false;
+    let mut shown = 0;
     loop {
         let query = LogsQuery {
-            host: host.clone(),
-            source: source.clone(),
+            host: r.host.to_owned(),
+            source: r.source.clone(),
             // Records older than the end of time: none, the cursor to the end.
-            since_ms: if skip { Some(u64::MAX) } else { since_ms },
+            since_ms: if skip || from_end {
+                Some(u64::MAX)
+            } else {
+                r.since_ms
+            },
             cursor,
             max_bytes: pace::CHUNK,
         };
@@ -232,7 +271,8 @@ pub fn logs(a: LogsArgs, format: Format) -> anyhow::Result<ExitCode> {
             event = "logs_page",
             bytes = page.text.len(),
             more = page.more,
-            skipped = page.skipped_bytes
+            skipped = page.skipped_bytes,
+            from_end
         );
         if skip {
             out::warn(&format!(
@@ -240,21 +280,21 @@ pub fn logs(a: LogsArgs, format: Format) -> anyhow::Result<ExitCode> {
                 page.skipped_bytes
             ));
         }
-        print_page(&page, &source, (a.change.is_some(), grep), shape)?;
+        shown += print_page(&page, r.source, r.only, r.shape)?;
         cursor = Some(page.cursor);
-        skip = false;
+        (skip, from_end) = (false, false);
         match pace.after(page.text.len(), page.more) {
             Next::Now => {}
             Next::After(d) => std::thread::sleep(d),
             Next::SkipToEnd => skip = true,
-            Next::Done => return Ok(ExitCode::SUCCESS),
+            Next::Done => return Ok(shown),
             Next::Outrun => {
                 out::warn(&format!(
                     "vigie logs: stopped after {} MiB: the host writes faster than this reads \
                      (--follow skips ahead)",
                     pace::BURST_BYTES >> 20
                 ));
-                return Ok(ExitCode::SUCCESS);
+                return Ok(shown);
             }
         }
     }
@@ -268,14 +308,16 @@ fn source(service: Option<String>, change: Option<String>) -> LogSource {
     }
 }
 
-/// `only`: whether one change is shown, and `--grep`.
+/// `only`: whether one change is shown, and `--grep`. Returns the lines
+/// printed.
 fn print_page(
     page: &LogsPage,
     source: &LogSource,
     only: (bool, Option<&regex::Regex>),
     shape: Shape,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<usize> {
     let (one_change, grep) = only;
+    let mut printed = 0;
     if let Some(why) = &page.beyond_retention {
         out::warn(&format!("vigie logs: {why}"));
     }
@@ -291,8 +333,9 @@ fn print_page(
             Shape::Raw => out::raw(&l.text)?,
             Shape::Text => out::line(&super::fleet_logs::line_text(&l, one_change))?,
         }
+        printed += 1;
     }
-    Ok(())
+    Ok(printed)
 }
 
 #[cfg(test)]

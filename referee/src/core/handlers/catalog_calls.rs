@@ -60,6 +60,7 @@ pub fn catalog_call(
             pool,
         } => provision::provision(core, caller, (names, target), init, pool, turn)?,
         CatalogCall::Provisioning => enrol::provisioning(catalog, caller)?,
+        CatalogCall::ServerAddresses { name } => enrol::server_addresses(catalog, caller, &name)?,
         CatalogCall::HostKeySeen { name, key } => {
             enrol::host_key_seen(core, caller, &name, key, turn)?
         }

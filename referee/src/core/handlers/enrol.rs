@@ -1,8 +1,9 @@
 //! Provisioning servers into hosts, the provisioner's half (see
 //! `provision.rs` for the operator's request): the provisioner daemon (a
 //! tower-internal caller, never an operator) lists the servers waiting,
-//! pins a host key seen first, and ends each attempt with `Enrol` or
-//! `ProvisionFailed`. An operator may set a server's pin (`Pin`) while it
+//! pins a host key seen first, learns the addresses pools gave a server
+//! (`ServerAddresses`, to put them on it), and ends each attempt with
+//! `Enrol` or `ProvisionFailed`. An operator may set a server's pin (`Pin`) while it
 //! is not a host nor being provisioned: explicit and audited with the key
 //! it replaces.
 //!
@@ -62,6 +63,20 @@ fn checked_host_key(spec: &ServerSpec, key: String) -> Result<String, ApiFault> 
 pub fn provisioning(catalog: &Catalog, caller: &Caller) -> Result<CatalogAnswer, ApiFault> {
     tower_only(caller)?;
     Ok(CatalogAnswer::Servers(catalog.provisioning()))
+}
+
+/// The addresses pools gave server `name` of the caller's tenant: the
+/// provisioner puts them on the server before setting it up.
+pub fn server_addresses(
+    catalog: &Catalog,
+    caller: &Caller,
+    name: &str,
+) -> Result<CatalogAnswer, ApiFault> {
+    tower_only(caller)?;
+    super::servers::server(catalog, caller, name)?;
+    Ok(CatalogAnswer::Given(
+        catalog.given_addresses(&caller.tenant, name),
+    ))
 }
 
 /// The server `name` of the caller's tenant, in `provisioning`.

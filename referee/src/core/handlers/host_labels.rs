@@ -36,16 +36,14 @@ pub fn set_labels(
             format!("no host {host}"),
         ));
     };
-    if h.rec.labels == labels {
+    let Some(before) = h.relabel(labels, turn) else {
         return Ok(ApiAnswer::Done);
-    }
-    let before = std::mem::replace(&mut h.rec.labels, labels);
+    };
     let summary = format!(
         "host {host} labels [{}] -> [{}]",
         show(&before),
         show(&h.rec.labels)
     );
-    turn.dirty_hosts.insert(host.to_owned());
     core.audit_host(turn, caller, host, AuditAction::LabelsSet, summary);
     Ok(ApiAnswer::Done)
 }

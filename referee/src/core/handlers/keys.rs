@@ -279,11 +279,7 @@ fn key_revoke(
     }
     // Cut off now: nothing new is dispatched to it; its queue waits.
     if let Some(h) = core.hosts_mut().get_mut(&host) {
-        if h.online {
-            h.online = false;
-            turn.logs.push(Log::HostOffline { host: host.clone() });
-        }
-        h.last_seen = None;
+        h.cut_off(turn);
     }
     Ok(ApiAnswer::Done)
 }
