@@ -23,6 +23,7 @@ mod spec;
 mod systemd;
 mod values;
 mod verb_rollout;
+mod verb_secrets;
 mod verbs;
 
 pub use check::{compile_check, findings, Finding, Verdict, CHECK_STEP};

@@ -178,7 +178,12 @@ impl VerbRollout {
             out.extend(self.done(Finish::Refused));
             return out;
         };
-        if let Some(why) = verb_refusal(&self.env, &record, &self.state.verb) {
+        let unset = self
+            .writes_secrets()
+            .then(|| self.env.pin_secrets(&facts.secrets).err())
+            .flatten()
+            .map(|e| e.to_string());
+        if let Some(why) = verb_refusal(&self.env, &record, &self.state.verb).or(unset) {
             let mut out = vec![Output::Say(why)];
             out.extend(self.done(Finish::Refused));
             return out;
@@ -192,6 +197,18 @@ impl VerbRollout {
         ))];
         out.extend(self.host(0));
         out
+    }
+
+    /// Whether the verb writes the current secrets into env files (a
+    /// secret that is not set refuses it before any host is asked).
+    fn writes_secrets(&self) -> bool {
+        matches!(
+            self.state.verb,
+            EnvVerb::Start { .. }
+                | EnvVerb::Restart { .. }
+                | EnvVerb::Rollback
+                | EnvVerb::Rotate { .. }
+        )
     }
 
     /// The hosts the verb changes, in order: where the record places the
@@ -361,6 +378,10 @@ impl VerbRollout {
         if let Some(last) = next.history.last_mut() {
             last.at_ms = Some(self.state.started_ms);
             last.operator = Some(self.state.operator.clone());
+        }
+        let all_ok = self.state.results.values().all(|(_, ok)| *ok);
+        if let (EnvVerb::Rotate { secret }, true) = (&self.state.verb, all_ok) {
+            crate::verb_secrets::rotated_digests(&self.env, secret, &facts.secrets, &mut next);
         }
         vec![Output::Record {
             record: next,

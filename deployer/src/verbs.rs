@@ -11,11 +11,16 @@
 //! - `rollback`: the previous instance kept on disk started on fresh
 //!   ports, checked, switched to replica by replica, then the current one
 //!   drained and stopped — a rolling update without a fetch;
+//! - `start`, `restart` and `rollback` write the environment's current
+//!   secrets into the env files of the replicas they start
+//!   (`verb_secrets`): never an older credential;
 //! - `maintenance on|off` by hand: the site answers 503 with
 //!   `Retry-After` (the environment's page when it has one), replicas
 //!   keep running; `off` routes to them again;
 //! - `undeploy`: the site removed, every replica stopped, the service
 //!   directories removed, and the databases only with `--drop-data`;
+//! - `rotate` (a secret set again): `restart` of the running replicas
+//!   that read it, each with the new value (`verb_secrets`);
 //! - `clean`: instance directories the inventory does not own (neither
 //!   the current instance nor the one kept for a rollback) and service
 //!   directories of this environment no service owns, removed (listed
@@ -87,6 +92,19 @@ pub fn verb_refusal(env: &Environment, record: &EnvRecord, verb: &EnvVerb) -> Op
         if !any {
             return Some(format!(
                 "{}: no previous instance to roll back to (one deploy so far)",
+                record.key
+            ));
+        }
+    }
+    if let EnvVerb::Rotate { secret } = verb {
+        let reads = record.hosts.values().any(|h| {
+            h.services
+                .keys()
+                .any(|n| crate::verb_secrets::reads(env, n, secret) && !h.stopped.contains(n))
+        });
+        if !reads {
+            return Some(format!(
+                "no running replica of {} reads secret {secret}: its services read it when they next start",
                 record.key
             ));
         }
@@ -187,6 +205,9 @@ pub fn compile_verb(
         EnvVerb::Stop { .. } => stop_start(env, record, verb, at, false),
         EnvVerb::Start { .. } => stop_start(env, record, verb, at, true),
         EnvVerb::Restart { .. } => restart_steps(env, record, verb, at),
+        // A host where no running replica reads the secret has nothing to do.
+        EnvVerb::Rotate { .. } if chosen(env, record, verb, at.host).is_empty() => return None,
+        EnvVerb::Rotate { .. } => restart_steps(env, record, verb, at),
         EnvVerb::Rollback => rollback_steps(env, record, at),
         EnvVerb::Maintenance { on } => maintenance_steps(env, record, at, *on),
         EnvVerb::Undeploy { drop_data } => undeploy_steps(env, record, at, drop_data.is_some()),
@@ -222,7 +243,13 @@ fn chosen<'a>(
     let mut all: Vec<(&Part, &Placement)> = state
         .services
         .iter()
-        .filter(|(n, _)| only.is_none_or(|o| n.as_str() == o))
+        .filter(|(n, _)| match verb {
+            // A stopped service stays stopped: it reads the value when started.
+            EnvVerb::Rotate { secret } => {
+                crate::verb_secrets::reads(env, n, secret) && !state.stopped.contains(*n)
+            }
+            _ => only.is_none_or(|o| n.as_str() == o),
+        })
         .collect();
     let is_web = |n: &Part| env.services.get(n).is_some_and(|s| s.role == Role::Web);
     all.sort_by_key(|(n, _)| (is_web(n), (*n).clone()));
@@ -279,14 +306,22 @@ fn stop_start(
     start: bool,
 ) -> Vec<Step> {
     let mut steps = if start { prelude(env) } else { Vec::new() };
+    let mut placed = Vec::new();
     for (name, p) in chosen(env, record, verb, at.host) {
         for r in 1..=p.replicas {
             if start {
+                // A replica that runs already keeps what it read; one
+                // that starts reads the current secrets.
+                steps.extend(crate::verb_secrets::rewrite_steps(env, name, p.instance, r));
                 steps.extend(start_replica(env, name, p, r, at.address));
             } else {
                 steps.push(stop_replica(env, name, p, r, 0));
             }
         }
+        placed.push((name.clone(), p.instance));
+    }
+    if start {
+        steps.extend(crate::verb_secrets::forget_step(env, &placed));
     }
     steps
 }
@@ -327,7 +362,9 @@ fn restart_steps(
     let mut steps = prelude(env);
     let routes = routes_now(env, record, at.host);
     let paused = record.hosts.get(at.host).is_some_and(|s| s.paused);
+    let mut placed = Vec::new();
     for (name, p) in chosen(env, record, verb, at.host) {
+        placed.push((name.clone(), p.instance));
         let drain = env.services.get(name).map_or(0, |s| s.drain_ms);
         for r in 1..=p.replicas {
             let port = p.ports.get((r - 1) as usize).copied();
@@ -349,6 +386,7 @@ fn restart_steps(
             } else {
                 steps.push(stop_replica(env, name, p, r, 0));
             }
+            steps.extend(crate::verb_secrets::rewrite_steps(env, name, p.instance, r));
             steps.extend(start_replica(env, name, p, r, at.address));
             if routed {
                 let tag = format!("restart-{name}-{r}-in");
@@ -363,20 +401,33 @@ fn restart_steps(
         }
     }
     steps.push(forget_staged_step(&env.key));
+    steps.extend(crate::verb_secrets::forget_step(env, &placed));
     steps
 }
 
 /// The previous instance's replica `r` gets its `.env` back with `port`
 /// (the one it had is another's by now); replica 1's serves a replica
 /// the instance did not have.
+/// A service that reads secrets gets their current values (the fragment
+/// `verb_secrets::fragment_step` wrote) in place of the ones the
+/// instance was deployed with.
 fn env_for_port(env: &Environment, name: &Part, instance: u32, r: u32, port: u16) -> Step {
     let dir = host_path(&env.key.instance_dir(name, instance));
+    let (plain, secrets) = if crate::verb_secrets::reads_any(env, name) {
+        (
+            format!("{} \"$src\" | ", crate::verb_secrets::plain_part(env, name)),
+            format!(" && cat {dir}/replica-{r}/env.secrets >>{dir}/replica-{r}/env.new && rm -f {dir}/replica-{r}/env.secrets"),
+        )
+    } else {
+        (String::new(), String::new())
+    };
+    let input = if plain.is_empty() { " \"$src\"" } else { "" };
     run(
         format!("environment of {name} #{instance} replica {r} (port {port})"),
         format!(
-            "[ -d {dir}/src ] || {{ echo 'instance {name} #{instance} is no longer on this host: nothing to roll back to' >&2; exit 1; }}; \
+            "umask 077; [ -d {dir}/src ] || {{ echo 'instance {name} #{instance} is no longer on this host: nothing to roll back to' >&2; exit 1; }}; \
              src={dir}/replica-{r}/env; [ -f \"$src\" ] || src={dir}/replica-1/env; mkdir -p {dir}/replica-{r} && \
-             sed -e \"s/^PORT=.*/PORT='{port}'/\" -e \"s/^REPLICA=.*/REPLICA='{r}'/\" \"$src\" >{dir}/replica-{r}/env.new && \
+             {plain}sed -e \"s/^PORT=.*/PORT='{port}'/\" -e \"s/^REPLICA=.*/REPLICA='{r}'/\"{input} >{dir}/replica-{r}/env.new{secrets} && \
              chmod 600 {dir}/replica-{r}/env.new && mv {dir}/replica-{r}/env.new {dir}/replica-{r}/env"
         ),
         None,
@@ -404,7 +455,20 @@ fn rollback_steps(env: &Environment, record: &EnvRecord, at: &VerbHost<'_>) -> V
         for r in 1..=b.to.replicas {
             let port = b.to.ports.get((r - 1) as usize).copied();
             if let Some(port) = port {
+                steps.extend(crate::verb_secrets::fragment_step(
+                    env,
+                    name,
+                    b.to.instance,
+                    r,
+                ));
                 steps.push(env_for_port(env, name, b.to.instance, r, port));
+            } else {
+                steps.extend(crate::verb_secrets::rewrite_steps(
+                    env,
+                    name,
+                    b.to.instance,
+                    r,
+                ));
             }
             steps.extend(start_replica(env, name, &b.to, r, at.address));
             if let (Some(port), Some(ports)) = (port, routes.get_mut(name)) {
@@ -431,6 +495,11 @@ fn rollback_steps(env: &Environment, record: &EnvRecord, at: &VerbHost<'_>) -> V
         }
     }
     steps.push(forget_staged_step(&env.key));
+    let placed: Vec<(Part, u32)> = backs
+        .iter()
+        .map(|b| (b.service.clone(), b.to.instance))
+        .collect();
+    steps.extend(crate::verb_secrets::forget_step(env, &placed));
     steps
 }
 
@@ -649,7 +718,7 @@ fn host_after(
         EnvVerb::Undeploy { .. } => {
             next.hosts.remove(host);
         }
-        EnvVerb::Clean { .. } => {}
+        EnvVerb::Clean { .. } | EnvVerb::Rotate { .. } => {}
     }
     bumped
 }
@@ -721,9 +790,10 @@ pub fn verb_record(
         operator: None,
         revisions: BTreeMap::new(),
         version: version_after(record, verb),
-        verb: Some(match services_of(verb) {
-            Some(s) => format!("{} {s}", verb.word()),
-            None => verb.word().to_owned(),
+        verb: Some(match (services_of(verb), verb) {
+            (Some(s), _) => format!("{} {s}", verb.word()),
+            (None, EnvVerb::Rotate { secret }) => format!("{} {secret}", verb.word()),
+            (None, _) => verb.word().to_owned(),
         }),
     });
     next

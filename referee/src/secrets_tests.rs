@@ -296,4 +296,20 @@ fn setting_a_secret_a_deployed_environment_reads_restarts_it_when_the_caller_may
         })) => {}
         other => panic!("{other:?}"),
     }
+    // The restart is the verb `rotate` of that secret (in place, no
+    // fetch), not a new deploy.
+    let deployd = Caller::internal(crate::TOWER_TENANT, "deployd");
+    let rollouts = ApiCall::Deploy(DeployCall::Rollouts);
+    let Ok(ApiAnswer::Deploy(DeployAnswer::Rollouts(open))) =
+        call(&mut tower, &deployd, rollouts, &s.db, &mut turn)
+    else {
+        panic!("the open rollouts")
+    };
+    let verbs: Vec<_> = open.iter().map(|r| r.verb.clone()).collect();
+    assert_eq!(
+        verbs,
+        [Some(vigie_wire::deploy::EnvVerb::Rotate {
+            secret: "db_password".into()
+        })]
+    );
 }

@@ -6,8 +6,10 @@
 //! maintenance by hand answers 503 with `Retry-After` and the
 //! environment's own page; `clean` removes planted orphans and nothing
 //! the inventory owns; an operator without the grant over every host is
-//! refused, audited; `undeploy` leaves no process, no site, no directory
-//! (and the database only with `--drop-data` and the name typed again).
+//! refused, audited; `undeploy` leaves no process, no site, no directory,
+//! and the database with its rows (PostgreSQL asked) — dropped, with its
+//! role, only by `--drop-data` and the name typed again (a wrong name,
+//! from the CLI or straight to the tower, is refused, nothing removed).
 
 use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -344,15 +346,21 @@ fn alive(pid: i32) -> bool {
         .is_ok_and(|s| s.rsplit(") ").next().is_some_and(|r| !r.starts_with('Z')))
 }
 
-fn undeploy(shop: &Shop, typed: &str) -> anyhow::Result<std::process::Output> {
+/// `vigie deployments undeploy shop/prod`, with `--drop-data` and
+/// `typed` on stdin when given.
+fn undeploy(shop: &Shop, typed: Option<&str>) -> anyhow::Result<std::process::Output> {
     let tower = &shop.tower;
     let xdg = tower
         .data_dir()
         .parent()
         .context("the tower's dir")?
         .join("xdg");
+    let mut args = vec!["deployments", "undeploy", "shop/prod"];
+    if typed.is_some() {
+        args.push("--drop-data");
+    }
     let mut child = Command::new(vigie_tests::vigie_bin())
-        .args(["deployments", "undeploy", "shop/prod", "--drop-data"])
+        .args(args)
         .env("XDG_CONFIG_HOME", xdg)
         .env_remove("VIGIE_CONFIG")
         .stdin(Stdio::piped())
@@ -363,28 +371,87 @@ fn undeploy(shop: &Shop, typed: &str) -> anyhow::Result<std::process::Output> {
         .stdin
         .take()
         .context("stdin")?
-        .write_all(format!("{typed}\n").as_bytes())?;
+        .write_all(format!("{}\n", typed.unwrap_or_default()).as_bytes())?;
     Ok(child.wait_with_output()?)
 }
 
-fn undeploy_leaves_nothing(shop: &Shop) -> anyhow::Result<()> {
-    let tower = &shop.tower;
-    let r = record(tower, "shop", "prod")?;
-    let wrong = undeploy(shop, "shop/staging")?;
-    assert!(!wrong.status.success(), "a wrong name is refused");
-    assert_eq!(record(tower, "shop", "prod")?, r, "nothing was touched");
-    let mut running = Vec::new();
-    for (host, _) in HOSTS {
-        running.extend(pids(&shop.root(host))?);
-    }
-    assert!(running.len() >= 4, "{running:?}");
-    let out = undeploy(shop, "shop/prod")?;
-    assert!(
+/// How many databases and roles PostgreSQL has named `auto-shop-prod-main`,
+/// and the rows of its `items` (none when the database is gone).
+fn data(shop: &Shop) -> anyhow::Result<(String, String, Option<String>)> {
+    const NAME: &str = "auto-shop-prod-main";
+    let dbs = shop.pg.query(
+        "postgres",
+        &format!("SELECT count(*) FROM pg_database WHERE datname = '{NAME}'"),
+    )?;
+    let roles = shop.pg.query(
+        "postgres",
+        &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{NAME}'"),
+    )?;
+    let rows = if dbs == "1" {
+        Some(
+            shop.pg
+                .query(NAME, "SELECT string_agg(name, ',') FROM items")?,
+        )
+    } else {
+        None
+    };
+    Ok((dbs, roles, rows))
+}
+
+fn succeeded(out: &std::process::Output) -> anyhow::Result<()> {
+    anyhow::ensure!(
         out.status.success(),
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    Ok(())
+}
+
+/// `--drop-data` with a wrong name: refused by the CLI, and by the tower
+/// for a caller that skips the CLI; nothing removed.
+fn a_wrong_name_drops_nothing(
+    shop: &Shop,
+    kept: &(String, String, Option<String>),
+) -> anyhow::Result<()> {
+    let tower = &shop.tower;
+    let r = record(tower, "shop", "prod")?;
+    let wrong = undeploy(shop, Some("shop/staging"))?;
+    assert!(!wrong.status.success(), "a wrong name is refused");
+    let call = ApiCall::Deploy(DeployCall::Verb {
+        app: "shop".into(),
+        environment: "prod".into(),
+        verb: EnvVerb::Undeploy {
+            drop_data: Some("shop/staging".into()),
+        },
+        force_unlock: false,
+    });
+    assert_eq!(
+        fault(admin(tower, None)?.call(call)),
+        Some(ApiFaultKind::Invalid)
+    );
+    assert_eq!(record(tower, "shop", "prod")?, r, "nothing was touched");
+    assert_eq!(&data(shop)?, kept, "the data is all there");
+    Ok(())
+}
+
+fn undeploy_leaves_nothing(shop: &Shop) -> anyhow::Result<()> {
+    let tower = &shop.tower;
+    shop.pg.query(
+        "auto-shop-prod-main",
+        "INSERT INTO items (name) VALUES ('kept')",
+    )?;
+    let kept = data(shop)?;
+    assert_eq!(kept, ("1".into(), "1".into(), Some("kept".into())));
+    a_wrong_name_drops_nothing(shop, &kept)?;
+    let r = record(tower, "shop", "prod")?;
+    let mut running = Vec::new();
+    for (host, _) in HOSTS {
+        running.extend(pids(&shop.root(host))?);
+    }
+    assert!(running.len() >= 4, "{running:?}");
+    // Without --drop-data: services, sites and directories go, the data stays.
+    succeeded(&undeploy(shop, None)?)?;
     for pid in running {
         assert!(!alive(pid), "process {pid} still runs");
     }
@@ -407,10 +474,22 @@ fn undeploy_leaves_nothing(shop: &Shop) -> anyhow::Result<()> {
     }
     let after = record(tower, "shop", "prod")?;
     assert!(after.hosts.is_empty(), "{after:?}");
-    let gone = shop.pg.query(
-        "postgres",
-        "SELECT count(*) FROM pg_database WHERE datname = 'auto-shop-prod-main'",
-    )?;
-    assert_eq!(gone, "0", "--drop-data dropped the database");
+    assert_eq!(
+        data(shop)?,
+        kept,
+        "undeploy keeps the database and its rows"
+    );
+
+    // Deployed again, it finds its data; --drop-data with the name typed
+    // again drops the database and its role.
+    shop.ok(&["deploy", &shop.file("v1")?.display().to_string()])?;
+    assert_eq!(data(shop)?, kept, "the same database, found again");
+    succeeded(&undeploy(shop, Some("shop/prod"))?)?;
+    assert_eq!(
+        data(shop)?,
+        ("0".into(), "0".into(), None),
+        "--drop-data dropped the database and its role"
+    );
+    assert!(record(tower, "shop", "prod")?.hosts.is_empty());
     Ok(())
 }

@@ -139,6 +139,12 @@ pub enum EnvVerb {
     Clean {
         dry_run: bool,
     },
+    /// A secret set again (`vigie secrets set`): the replicas that read
+    /// it restarted in place, one at a time, with its new value (no
+    /// fetch; stopped services stay stopped and read it when started).
+    Rotate {
+        secret: String,
+    },
 }
 
 impl EnvVerb {
@@ -154,6 +160,7 @@ impl EnvVerb {
             EnvVerb::Maintenance { on: false } => "maintenance off",
             EnvVerb::Clean { dry_run: true } => "clean --dry-run",
             EnvVerb::Clean { dry_run: false } => "clean",
+            EnvVerb::Rotate { .. } => "rotate",
         }
     }
 

@@ -15,6 +15,7 @@ mod plans;
 mod rollout;
 mod rollout_canary;
 mod secrets;
+mod verb_secrets;
 mod verbs;
 
 fn env(text: &str) -> Environment {

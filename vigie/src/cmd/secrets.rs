@@ -23,8 +23,9 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Action {
-    /// Set (or rotate) a secret; its value is read from stdin. A deployed
-    /// environment whose services read it is restarted (a rollout).
+    /// Set (or rotate) a secret; its value is read from stdin. In a
+    /// deployed environment, the running replicas that read it are
+    /// restarted in place with the new value (a rollout, no fetch).
     Set {
         /// APP/ENVIRONMENT, e.g. shop/prod.
         env: String,

@@ -8,14 +8,15 @@
 //! sealed here, at submission, for its one host's agent key — only for
 //! the tower's deploy daemon, and only its own environment's secrets —
 //! so no operator's change can ask for a secret to be written anywhere.
-//! Setting a secret an environment's last deploy reads starts a new
-//! rollout of that deploy: its services are bumped (their digest holds
-//! the version) and their replicas replaced.
+//! Setting a secret an environment's last deploy reads starts a verb
+//! rollout, `rotate`: the running replicas that read it restarted in
+//! place, one at a time, with the new value (no fetch), audited
+//! `deploy_verb` like any verb.
 
 use std::collections::BTreeMap;
 
 use vigie_wire::change::{Action, ChangeSpec};
-use vigie_wire::deploy::{DeployAnswer, RolloutEnd};
+use vigie_wire::deploy::{DeployAnswer, DeployCall, EnvVerb, RolloutEnd};
 use vigie_wire::secrets::{SecretInfo, SecretsAnswer, SecretsCall, MAX_SECRET_BYTES};
 use vigie_wire::tower::{ApiAnswer, ApiFault, ApiFaultKind, Caller, Origin, Scope};
 
@@ -180,8 +181,14 @@ fn secret_set(
     let summary = format!("{app}/{environment}: secret {name} set (version {version})");
     core.audit_host(turn, caller, "", AuditAction::SecretSet, summary);
     let (restart, note) = match restart {
-        Rotation::Restart(start, deployer) => {
-            match super::rollouts::start_rollout(core, &deployer, start, db, turn)? {
+        Rotation::Restart(deployer) => {
+            let rotate = DeployCall::Verb {
+                app: app.clone(),
+                environment: environment.clone(),
+                verb: EnvVerb::Rotate { secret: name },
+                force_unlock: false,
+            };
+            match super::deploy_verbs::start_verb(core, &deployer, rotate, db, turn)? {
                 DeployAnswer::Started { id } => (Some(id), None),
                 _ => (None, None),
             }
@@ -217,6 +224,11 @@ fn rotation(
     if !reads {
         return Ok(Rotation::Unused);
     }
+    if matches!(last.verb, Some(EnvVerb::Undeploy { .. })) {
+        return Ok(Rotation::Note(format!(
+            "{app}/{env} is undeployed: its replicas read the new value from the next deploy"
+        )));
+    }
     match last.end {
         None => {
             return Ok(Rotation::Note(format!(
@@ -239,21 +251,11 @@ fn rotation(
             ),
         ));
     }
-    let start = crate::core::rollouts::Start {
-        file: last.file,
-        text: last.text,
-        parallel: last.parallel,
-        from_maintenance: false,
-        force_unlock: false,
-        version: last.version,
-        joined: Vec::new(),
-        canary: 0,
-    };
     let deployer = Caller {
         scope: Scope::All,
         ..caller.clone()
     };
-    Ok(Rotation::Restart(start, deployer))
+    Ok(Rotation::Restart(deployer))
 }
 
 /// `spec` with every `SecretFile`'s values sealed for `hosts`' one
@@ -340,7 +342,7 @@ fn sealing_key(core: &Core, tenant: &str, host: &str) -> Option<[u8; 32]> {
 }
 
 enum Rotation {
-    Restart(crate::core::rollouts::Start, Caller),
+    Restart(Caller),
     Note(String),
     Unused,
 }
