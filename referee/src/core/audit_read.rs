@@ -57,8 +57,11 @@ impl Sight {
         let vis = Visible::of(caller);
         let known = core
             .hosts()
-            .iter()
-            .map(|(id, h)| (id.clone(), vis.host(&h.rec.tenant, id, &h.rec.labels)))
+            .values()
+            .map(|h| {
+                let id = &h.rec.id;
+                (id.clone(), vis.host(&h.rec.tenant, id, &h.rec.labels))
+            })
             .collect();
         Self {
             caller: caller.clone(),
