@@ -15,7 +15,7 @@ use vigie_wire::secrets::SealedVar;
 use crate::env_value::EnvValue;
 use crate::error::DeployError;
 use crate::plan::ServicePlan;
-use crate::spec::Environment;
+use crate::spec::{Environment, Service};
 
 impl Environment {
     /// Every secret its services read.
@@ -50,18 +50,10 @@ impl Environment {
     }
 }
 
-/// The step writing an env file of `service` (a replica's, the
-/// migrations'): `text` (its plain variables) as a `File` when the
-/// service reads no secret, else a `SecretFile` naming the secrets.
-pub(crate) fn env_step(
-    name: String,
-    path: String,
-    text: String,
-    env: &Environment,
-    service: &ServicePlan,
-) -> Step {
-    let secrets: Vec<SealedVar> = service
-        .spec
+/// The variables of `service` that are secrets, each naming its secret
+/// (sealed by the referee at submission: empty here).
+pub(crate) fn secret_vars(service: &Service) -> Vec<SealedVar> {
+    service
         .env
         .iter()
         .filter_map(|(var, value)| match value {
@@ -73,7 +65,20 @@ pub(crate) fn env_step(
             }),
             EnvValue::Plain(_) => None,
         })
-        .collect();
+        .collect()
+}
+
+/// The step writing an env file of `service` (a replica's, the
+/// migrations'): `text` (its plain variables) as a `File` when the
+/// service reads no secret, else a `SecretFile` naming the secrets.
+pub(crate) fn env_step(
+    name: String,
+    path: String,
+    text: String,
+    env: &Environment,
+    service: &ServicePlan,
+) -> Step {
+    let secrets = secret_vars(&service.spec);
     if secrets.is_empty() {
         return Step {
             name,

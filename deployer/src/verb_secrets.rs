@@ -21,30 +21,17 @@ use vigie_wire::change::{Action, Step};
 use vigie_wire::secrets::SealedVar;
 
 use crate::compile::{host_path, run, sh_quote};
-use crate::env_value::EnvValue;
 use crate::inventory::EnvRecord;
 use crate::names::Part;
 use crate::spec::Environment;
 
-/// The variables of `name` that are secrets, each naming its secret
-/// (sealed by the referee: empty here).
+/// The variables of `name` that are secrets (none for a service the
+/// environment does not have).
 fn secret_vars(env: &Environment, name: &Part) -> Vec<SealedVar> {
-    let Some(service) = env.services.get(name) else {
-        return Vec::new();
-    };
-    service
-        .env
-        .iter()
-        .filter_map(|(var, value)| match value {
-            EnvValue::Secret { secret, version } => Some(SealedVar {
-                var: var.clone(),
-                name: secret.clone(),
-                version: *version,
-                sealed: Vec::new(),
-            }),
-            EnvValue::Plain(_) => None,
-        })
-        .collect()
+    env.services
+        .get(name)
+        .map(crate::secrets::secret_vars)
+        .unwrap_or_default()
 }
 
 /// Whether service `name` reads `secret`.
