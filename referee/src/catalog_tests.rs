@@ -1,6 +1,7 @@
-//! The catalogs against a real (in-process) Escalator: an import is all
-//! or nothing, an address is decided once even within one turn, and both
-//! survive a restart of the referee's state.
+//! The catalogs on the in-memory store (`shell/mem_store.rs`, with
+//! Escalator's batch limits): an import is all or nothing, an address is
+//! decided once even within one turn, and both survive a restart of the
+//! referee's state.
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,4 @@
-//! Enrolment against a real (in-process) Escalator: the referee keeps the
+//! Enrolment on the in-memory store (`shell/mem_store.rs`): the referee keeps the
 //! key registry in memory, so a registration sees every earlier one — in
 //! the same turn too. (That it costs the same however many keys exist is
 //! measured by `vigie bench catalog`, not timed here.)

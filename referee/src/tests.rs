@@ -1,4 +1,4 @@
-//! The referee's state machine against a real (in-process) Escalator.
+//! The referee's state machine on the in-memory store (`shell/mem_store.rs`, no Escalator started).
 
 use std::time::{Duration, Instant};
 
@@ -622,7 +622,7 @@ fn stored(t: &Core) -> Stored {
     }
 }
 
-/// The referee's state on top of Escalator, checked at every crash point
+/// The referee's state on the store, checked at every crash point
 /// a referee has (a turn is one batch: a crash keeps the turns stored
 /// before it, loses the one in progress). A workload of submissions,
 /// cancellations and plug reports (failures and rollbacks included) runs
