@@ -383,11 +383,21 @@ fn fan_out(
     let cpu_before = cpu(all);
     let load_before = loadavg();
     let t = Instant::now();
-    let views = api.changes(ApiCall::Submit {
-        spec,
-        target: "sim-*".into(),
-    })?;
-    let mut open: HashSet<String> = views.into_iter().map(|v| v.id).collect();
+    // A submission matches at most 5,000 hosts: one per first digit
+    // (`sim-1*` ... `sim-9*` split sim-1..sim-N, at most 1,112 each up to
+    // 10,000).
+    let mut open: HashSet<String> = HashSet::new();
+    for d in 1..=9 {
+        let target = format!("sim-{d}*");
+        if d > hosts {
+            break;
+        }
+        let views = api.changes(ApiCall::Submit {
+            spec: spec.clone(),
+            target,
+        })?;
+        open.extend(views.into_iter().map(|v| v.id));
+    }
     let n = open.len();
     let mut ok = 0;
     let deadline = Instant::now() + Duration::from_secs(120 + hosts as u64 / 100);
