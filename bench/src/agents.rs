@@ -31,6 +31,8 @@ pub struct Args {
     pub per_process: usize,
     /// Also restart the tower under the connected fleet.
     pub restart: bool,
+    /// How long the fleet may take to come back after the restart.
+    pub back_within: Duration,
     /// Between two heartbeats of one agent.
     pub beat_ms: u64,
 }
@@ -155,9 +157,10 @@ fn wait_online(
     sims: &Sims,
     hosts: usize,
     connected: u64,
+    within: Duration,
 ) -> anyhow::Result<Duration> {
     let t = Instant::now();
-    let deadline = t + Duration::from_secs(60 + hosts as u64 / 200);
+    let deadline = t + within;
     let mut online = 0;
     let mut said = t;
     loop {
@@ -291,7 +294,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .collect();
     let all: Vec<(String, u32)> = pids.iter().cloned().chain(sim_pids.clone()).collect();
     let phase = Sched::now(&all);
-    let came = wait_online(&mut api, &tower, &sims, hosts, hosts as u64);
+    let within = Duration::from_secs(60 + hosts as u64 / 200);
+    let came = wait_online(&mut api, &tower, &sims, hosts, hosts as u64, within);
     phase.say("connecting", &all);
     came?;
     println!(
@@ -302,7 +306,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     fan_out(&tower, &mut api, &all, hosts)?;
     host_metrics(&mut sims, &tower, hosts)?;
     if a.restart {
-        restart(&mut tower, &mut api, &sims, hosts)?;
+        restart(&mut tower, &mut api, &sims, hosts, a.back_within)?;
     }
     println!("tower events: {}", tower.heard.events_said());
     drop(sims);
@@ -379,11 +383,21 @@ fn fan_out(
     let cpu_before = cpu(all);
     let load_before = loadavg();
     let t = Instant::now();
-    let views = api.changes(ApiCall::Submit {
-        spec,
-        target: "sim-*".into(),
-    })?;
-    let mut open: HashSet<String> = views.into_iter().map(|v| v.id).collect();
+    // A submission matches at most 5,000 hosts: one per first digit
+    // (`sim-1*` ... `sim-9*` split sim-1..sim-N, at most 1,112 each up to
+    // 10,000).
+    let mut open: HashSet<String> = HashSet::new();
+    for d in 1..=9 {
+        let target = format!("sim-{d}*");
+        if d > hosts {
+            break;
+        }
+        let views = api.changes(ApiCall::Submit {
+            spec: spec.clone(),
+            target,
+        })?;
+        open.extend(views.into_iter().map(|v| v.id));
+    }
     let n = open.len();
     let mut ok = 0;
     let deadline = Instant::now() + Duration::from_secs(120 + hosts as u64 / 100);
@@ -484,6 +498,7 @@ fn restart(
     api: &mut ApiClient,
     sims: &Sims,
     hosts: usize,
+    within: Duration,
 ) -> anyhow::Result<()> {
     let refused0 = tower.heard.refused.load(Ordering::Relaxed);
     let dropped0 = tower.heard.knocks_dropped.load(Ordering::Relaxed);
@@ -491,8 +506,19 @@ fn restart(
     tower.connected_reset();
     tower.restart()?;
     let up = t.elapsed();
+    anyhow::ensure!(
+        up < within,
+        "the tower took {up:.2?} to start again: the fleet cannot be back within {within:?}"
+    );
     *api = bench_api(tower)?;
-    let back = wait_online(api, tower, sims, hosts, hosts as u64)?;
+    let back = wait_online(
+        api,
+        tower,
+        sims,
+        hosts,
+        hosts as u64,
+        within.saturating_sub(up),
+    )?;
     println!(
         "tower restarted under {hosts} agents: ready again in {up:.2?}, every agent back (first message through the new majordomo, online at the referee) {back:.2?} later, {:.2?} in all; handshakes refused: {}, knock reports dropped: {}",
         up + back,

@@ -536,6 +536,13 @@ fn referee_sockets(
     cfg: &MajordomoConfig,
 ) -> Result<(zmq::Socket, zmq::Socket, zmq::Socket), MajordomoError> {
     let sub = ctx.socket(zmq::SUB)?;
+    // One subscription per connected agent (its host's topic), all sent
+    // again whenever the link to the referee is made anew: libzmq drops a
+    // subscription silently once ZMQ_SNDHWM (1,000 by default) are
+    // waiting, and an agent whose topic was dropped never hears its
+    // incarnation — 495 of 3,000 stayed offline so (BENCHMARKS.md). No
+    // limit: their number is bounded by the agents the door holds.
+    sub.set_sndhwm(0)?;
     sub.set_subscribe(KEYS_TOPIC)?;
     sub.connect(&cfg.orders)?;
     let push = ctx.socket(zmq::PUSH)?;
@@ -627,6 +634,56 @@ pub fn serve(cfg: MajordomoConfig, shutdown: Arc<AtomicBool>) -> Result<(), Majo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The mechanism behind agents that never took their incarnation at
+    /// 3,000 (BENCHMARKS.md): libzmq drops a SUB's subscription when the
+    /// pipe to its publisher holds `ZMQ_SNDHWM` messages, silently, and the
+    /// door subscribes once per agent. A fleet connecting (or coming back
+    /// after a restart) faster than the subscriptions leave — here, before
+    /// the referee is even listening — must still have every agent's topic
+    /// subscribed, or the incarnations and orders for the agents past the
+    /// limit never reach them.
+    #[test]
+    fn every_agents_subscription_reaches_the_referee_however_many_at_once(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let orders = format!("ipc://{}/orders.sock", dir.path().display());
+        let cfg = MajordomoConfig {
+            bind: String::new(),
+            escalator: String::new(),
+            api: format!("ipc://{}/api.sock", dir.path().display()),
+            events: format!("ipc://{}/events.sock", dir.path().display()),
+            orders: orders.clone(),
+            secret_key: PathBuf::new(),
+            knocks_per_minute: 0,
+            knocks_per_source: 0,
+        };
+        let ctx = zmq::Context::new();
+        let (sub, _push, _api) = referee_sockets(&ctx, &cfg)?;
+        let agents = 5_000;
+        for i in 0..agents {
+            sub.set_subscribe(&host_topic(&format!("sim-{i}")))?;
+        }
+        // The referee comes up only now: everything above is queued.
+        let xpub = ctx.socket(zmq::XPUB)?;
+        xpub.set_rcvhwm(0)?;
+        xpub.bind(&orders)?;
+        let mut seen = std::collections::HashSet::new();
+        while seen.len() < agents {
+            // Waits on the subscriptions themselves; 5 s without one
+            // means the rest were dropped.
+            assert!(
+                xpub.poll(zmq::POLLIN, 5_000)? > 0,
+                "{} of {agents} agents' subscriptions reached the referee",
+                seen.len()
+            );
+            let m = xpub.recv_bytes(0)?;
+            if m.first() == Some(&1) && m[1..] != *KEYS_TOPIC {
+                seen.insert(m[1..].to_vec());
+            }
+        }
+        Ok(())
+    }
 
     #[test]
     fn a_beat_that_says_nothing_new_is_relayed_once_a_second() {
