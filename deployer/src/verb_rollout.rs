@@ -319,20 +319,10 @@ impl VerbRollout {
     }
 
     fn refused(&mut self, key: &str, why: &str) -> Vec<Output> {
-        let Some(sent) = self
-            .state
-            .sent
-            .iter_mut()
-            .find(|s| s.key == key && s.change.is_none())
-        else {
+        let Some((refused, said)) = crate::rollout::refuse(&mut self.state.sent, key, why) else {
             return Vec::new();
         };
-        let refused = format!("refused-{key}");
-        sent.change = Some(refused.clone());
-        let mut out = vec![Output::Say(format!(
-            "{}: the tower refused its change: {why}",
-            sent.host
-        ))];
+        let mut out = vec![said];
         out.extend(self.ended(&refused, false));
         out
     }

@@ -112,6 +112,19 @@ pub struct Sent {
     pub ended: Option<Ended>,
 }
 
+/// Marks the change submitted under `key` as refused by the tower, under
+/// a made-up id that ends it like any change: that id and the line that
+/// says so (`None`: no change waits under `key`). Deploys and verbs alike.
+pub(crate) fn refuse(sent: &mut [Sent], key: &str, why: &str) -> Option<(String, Output)> {
+    let sent = sent
+        .iter_mut()
+        .find(|s| s.key == key && s.change.is_none())?;
+    let refused = format!("refused-{key}");
+    sent.change = Some(refused.clone());
+    let line = format!("{}: the tower refused its change: {why}", sent.host);
+    Some((refused, Output::Say(line)))
+}
+
 /// Where a rollout is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

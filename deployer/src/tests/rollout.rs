@@ -191,6 +191,42 @@ fn a_host_that_rolls_back_stops_the_rollout_and_the_others_keep_what_they_ran() 
     assert!(out.contains(&Output::Done(Finish::RolledBack)), "{out:?}");
 }
 
+/// The tower refusing a submission (its host removed, the program too
+/// large) ends that host as a rollback at once, said with the reason; a
+/// refusal under a key already answered, or unknown, changes nothing.
+#[test]
+fn a_submission_the_tower_refuses_rolls_that_host_back_and_says_why() {
+    let (_, r1) = deploy(&env(WEB), None);
+    let text = WEB.replace("v1", "v2");
+    let mut r = Rollout::new(env(&text), "d2".into(), OPTS);
+    r.start();
+    let out = r.step(Input::Facts(facts(Some(r1.clone()))));
+    let (host, key) = submits(&out)[0].clone();
+    let out = r.step(Input::SubmitRefused {
+        key: key.clone(),
+        why: "no host web-1".into(),
+    });
+    assert_eq!(
+        out.first(),
+        Some(&Output::Say(format!(
+            "{host}: the tower refused its change: no host web-1"
+        ))),
+        "{out:?}"
+    );
+    assert!(submits(&out).is_empty(), "web-2 is never sent: {out:?}");
+    assert_eq!(records(&out)[0].hosts, r1.hosts, "what runs is what ran");
+    let again = Input::SubmitRefused {
+        key,
+        why: "twice".into(),
+    };
+    assert!(r.step(again).is_empty(), "a refusal is taken once");
+    let unknown = Input::SubmitRefused {
+        key: "no-such-key".into(),
+        why: "?".into(),
+    };
+    assert!(r.step(unknown).is_empty());
+}
+
 /// Runs a maintenance deploy (a new database: migrations pending) until
 /// the first host's upgrade ends as `first`; returns the outputs.
 fn maintenance_until_first_upgrade(first: Ended) -> (Rollout, Vec<Output>, String) {
