@@ -938,7 +938,7 @@ fn twenty_thousand_servers_are_provisioned_in_one_request_without_a_scan_each() 
 
 #[test]
 fn a_request_goes_server_by_server_and_a_hosts_row_is_kept() {
-    use vigie_wire::catalog::{ProvisionOutcome, ServerEdit};
+    use vigie_wire::catalog::ProvisionOutcome;
     let mut f = fixture();
     f.one(&acme(), import(csv_rows(&["a", "b"]), false))
         .unwrap();
@@ -960,7 +960,13 @@ fn a_request_goes_server_by_server_and_a_hosts_row_is_kept() {
         ]
     );
     assert_eq!(f.keys("provision/"), 1, "b's request only");
-    // A host's machine and labels stay; its inventory facts may change.
+    a_hosts_machine_stays_and_its_facts_may_change(&mut f);
+}
+
+/// A host's machine and labels stay (edit, remove, undo refused, with no
+/// trace); its inventory facts may change.
+fn a_hosts_machine_stays_and_its_facts_may_change(f: &mut Fixture) {
+    use vigie_wire::catalog::ServerEdit;
     let audit_before = f.keys("audit/rec/");
     let moved = ServerEdit {
         address: Some("10.99.0.1".parse().unwrap()),

@@ -191,22 +191,25 @@ mod tests {
         assert_eq!(e.kind, ApiFaultKind::NotFound);
     }
 
+    /// The operator's logs request for `host`, answered to `ident` under `id`.
+    fn ask(
+        tower: &mut Core,
+        host: &str,
+        ident: Vec<u8>,
+        id: u64,
+        now: Instant,
+        turn: &mut Turn,
+    ) -> Result<(), ApiFault> {
+        logs_call(tower, &caller(), query(host), ident, id, now, turn)
+    }
+
     #[test]
     fn a_logs_call_is_answered_by_its_host_or_the_timeout() {
         let store = crate::shell::test_store::store();
         let now = Instant::now();
         let mut tower = online_tower(&store, now);
         let mut turn = Turn::started();
-        logs_call(
-            &mut tower,
-            &caller(),
-            query("web-1"),
-            b"id".to_vec(),
-            7,
-            now,
-            &mut turn,
-        )
-        .unwrap();
+        ask(&mut tower, "web-1", b"id".to_vec(), 7, now, &mut turn).unwrap();
         let Some((topics, Published::LogsRequest(req))) = turn.publish.pop() else {
             panic!("no request published")
         };
@@ -225,16 +228,7 @@ mod tests {
         assert!(matches!(reply.body, Ok(ApiAnswer::Logs(_))));
 
         // Silent host: a clear error after the timeout, not before.
-        logs_call(
-            &mut tower,
-            &caller(),
-            query("web-1"),
-            b"id".to_vec(),
-            8,
-            now,
-            &mut turn,
-        )
-        .unwrap();
+        ask(&mut tower, "web-1", b"id".to_vec(), 8, now, &mut turn).unwrap();
         tower
             .observed_mut()
             .expire_logs(now + Duration::from_secs(5), &mut turn);
@@ -248,28 +242,10 @@ mod tests {
         assert!(fault.message.contains("did not answer"), "{fault:?}");
 
         // Unknown host, offline host.
-        let e = logs_call(
-            &mut tower,
-            &caller(),
-            query("nosuch"),
-            vec![1],
-            9,
-            now,
-            &mut turn,
-        )
-        .unwrap_err();
+        let e = ask(&mut tower, "nosuch", vec![1], 9, now, &mut turn).unwrap_err();
         assert_eq!(e.kind, ApiFaultKind::NotFound);
         tower.tick(now + Duration::from_secs(10), &mut turn);
-        let e = logs_call(
-            &mut tower,
-            &caller(),
-            query("web-1"),
-            vec![1],
-            9,
-            now,
-            &mut turn,
-        )
-        .unwrap_err();
+        let e = ask(&mut tower, "web-1", vec![1], 9, now, &mut turn).unwrap_err();
         assert_eq!(e.kind, ApiFaultKind::Unavailable);
         assert!(e.message.contains("offline"), "{e:?}");
     }
