@@ -1,7 +1,8 @@
-//! What the deploy tests share: stopping what a deploy left running, and
-//! reading an environment's record from the referee.
+//! What the deploy tests share: the shop example's repository, stopping
+//! what a deploy left running, and reading an environment's record from
+//! the referee.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context;
@@ -43,4 +44,21 @@ pub fn record(tower: &Launcher, app: &str, environment: &str) -> anyhow::Result<
         }
         other => anyhow::bail!("unexpected answer: {other:?}"),
     }
+}
+
+/// Makes the shop example's git repository and environment files in
+/// `dir` (`examples/shop/make-repo.sh`), with `vars` in its environment
+/// (`PG_ADMIN_URL`, `REDIS_URL`); returns the repository's path.
+pub fn shop_repo(dir: &Path, vars: &[(&str, &str)]) -> anyhow::Result<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop/make-repo.sh");
+    let made = Command::new(script)
+        .arg(dir)
+        .envs(vars.iter().copied())
+        .output()?;
+    anyhow::ensure!(
+        made.status.success(),
+        "make-repo: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    Ok(String::from_utf8_lossy(&made.stdout).trim().to_string())
 }

@@ -7,12 +7,10 @@
 //! names the catalog version deployed, and that version cannot be removed
 //! from the catalog while staging runs it.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use vigie_client::{ApiClient, ClientError};
-use vigie_tests::deploys::{record, Leftovers};
+use vigie_tests::deploys::{record, shop_repo, Leftovers};
 use vigie_tests::front::{add_operator, admin, client_with, fault, grants};
 use vigie_tests::{stdout_ok as ok, Launcher, Setup};
 use vigie_wire::deploy::{DeployAnswer, DeployCall};
@@ -73,12 +71,7 @@ fn service(name: &str) -> LogSource {
 #[test]
 fn an_application_scope_deploys_and_reads_its_environment_and_nothing_else() -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
-    let made =
-        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop/make-repo.sh"))
-            .arg(work.path())
-            .output()?;
-    anyhow::ensure!(made.status.success(), "make-repo: {made:?}");
-    let repo = String::from_utf8_lossy(&made.stdout).trim().to_string();
+    let repo = shop_repo(work.path(), &[])?;
     let app = work.path().join("shop.yml");
     std::fs::write(&app, app_file(&repo))?;
 

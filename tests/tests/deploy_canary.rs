@@ -7,12 +7,11 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
 use vigie_deployer::{EnvRecord, Outcome, Part};
-use vigie_tests::deploys::{record, Leftovers};
+use vigie_tests::deploys::{record, shop_repo, Leftovers};
 use vigie_tests::http_load::{get, LoadLoop, LoadReport};
 use vigie_tests::{stdout_ok, Launcher, Setup};
 
@@ -103,11 +102,7 @@ fn no_failure(loads: Vec<LoadLoop>, seen: [&[&str]; 2]) -> Vec<LoadReport> {
 fn a_canary_waits_through_restarts_then_abort_takes_it_back_and_continue_deploys_the_rest(
 ) -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
-    let made =
-        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop/make-repo.sh"))
-            .arg(work.path())
-            .output()?;
-    anyhow::ensure!(made.status.success(), "make-repo: {made:?}");
+    shop_repo(work.path(), &[])?;
     let setup = Setup::new("canary")
         .host("canary-1", &[("role", "web"), ("address", "127.0.0.21")])
         .host("canary-2", &[("role", "web"), ("address", "127.0.0.22")]);

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use vigie_deployer::{EnvRecord, Outcome, Part};
-use vigie_tests::deploys::{record, Leftovers};
+use vigie_tests::deploys::{record, shop_repo, Leftovers};
 use vigie_tests::http_load::LoadLoop;
 use vigie_tests::servers::{Postgres, Redis};
 use vigie_tests::{Launcher, Setup};
@@ -222,17 +222,11 @@ impl Shop {
         let work = tempfile::tempdir()?;
         let pg = Postgres::start()?;
         let redis = Redis::start()?;
-        let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
-        let made = Command::new(shop.join("make-repo.sh"))
-            .arg(work.path())
-            .env("PG_ADMIN_URL", pg.admin_url())
-            .env("REDIS_URL", redis.url())
-            .output()?;
-        anyhow::ensure!(
-            made.status.success(),
-            "make-repo: {}",
-            String::from_utf8_lossy(&made.stderr)
-        );
+        let (admin, cache) = (pg.admin_url(), redis.url());
+        shop_repo(
+            work.path(),
+            &[("PG_ADMIN_URL", &admin), ("REDIS_URL", &cache)],
+        )?;
         // Killed at every step, a child must not be backed off for minutes.
         let setup = Setup::new("crash")
             .supervise("backoff_max", "400ms")

@@ -4,13 +4,13 @@
 //! cache on a real Redis; HTTP load through nginx during the updates.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
 use vigie_deployer::{Component, EnvRecord, Outcome, Part};
-use vigie_tests::deploys::{record, Leftovers};
+use vigie_tests::deploys::{record, shop_repo, Leftovers};
 use vigie_tests::http_load::{get, LoadLoop, MAINTENANCE};
 use vigie_tests::servers::{Postgres, Redis};
 use vigie_tests::{Launcher, Setup};
@@ -18,10 +18,6 @@ use vigie_wire::deploy::{DeployAnswer, DeployCall};
 use vigie_wire::tower::{ApiAnswer, ApiCall, ChangeState, ChangeView};
 
 const LONG: Duration = Duration::from_secs(90);
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop")
-}
 
 /// Runs `vigie deploy FILE` (through the majordomo, as the admin) and
 /// returns the environment's record and the changes of this deploy.
@@ -192,16 +188,11 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
     let work = tempfile::tempdir()?;
     let pg = Postgres::start()?;
     let redis = Redis::start()?;
-    let made = Command::new(examples().join("make-repo.sh"))
-        .arg(work.path())
-        .env("PG_ADMIN_URL", pg.admin_url())
-        .env("REDIS_URL", redis.url())
-        .output()?;
-    assert!(
-        made.status.success(),
-        "make-repo: {}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let (admin, cache) = (pg.admin_url(), redis.url());
+    shop_repo(
+        work.path(),
+        &[("PG_ADMIN_URL", &admin), ("REDIS_URL", &cache)],
+    )?;
     let setup = Setup::new("deploy")
         .host("shop-1", &[("role", "web"), ("address", "127.0.0.2")])
         .host("shop-2", &[("role", "web"), ("address", "127.0.0.3")]);
@@ -797,10 +788,7 @@ fn rolling_updates_behind_nginx_lose_no_request_and_a_broken_version_rolls_back(
 #[ignore = "a benchmark: prints BENCHMARKS.md's rolling-update table"]
 fn rolling_update_costs() -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
-    let made = Command::new(examples().join("make-repo.sh"))
-        .arg(work.path())
-        .output()?;
-    anyhow::ensure!(made.status.success(), "make-repo failed");
+    shop_repo(work.path(), &[])?;
     let setup = Setup::new("bench").host("bench-1", &[("role", "web"), ("address", "127.0.0.4")]);
     let tower = Launcher::start(setup)?;
     let _leftovers = Leftovers(vec![tower.root("bench-1")]);

@@ -8,11 +8,10 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
-use vigie_tests::deploys::{record, Leftovers};
+use vigie_tests::deploys::{record, shop_repo, Leftovers};
 use vigie_tests::http_load::{get, LoadLoop};
 use vigie_tests::Event;
 use vigie_tests::{Launcher, Setup};
@@ -66,16 +65,7 @@ fn metrics_when(
 fn an_unhealthy_replica_is_restarted_under_load_and_one_that_stays_sick_is_left_stopped(
 ) -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
-    let made =
-        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop/make-repo.sh"))
-            .arg(work.path())
-            .output()?;
-    anyhow::ensure!(
-        made.status.success(),
-        "make-repo: {}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let repo = String::from_utf8_lossy(&made.stdout).trim().to_string();
+    let repo = shop_repo(work.path(), &[])?;
     let sick = work.path().join("sick");
     std::fs::create_dir_all(&sick)?;
     let file = work.path().join("environment-heal.yml");
@@ -260,12 +250,7 @@ fn an_unhealthy_replica_is_restarted_under_load_and_one_that_stays_sick_is_left_
 fn an_agent_heals_its_replicas_with_the_tower_gone() -> anyhow::Result<()> {
     const FAR: &str = "far-heal";
     let work = tempfile::tempdir()?;
-    let made =
-        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop/make-repo.sh"))
-            .arg(work.path())
-            .output()?;
-    anyhow::ensure!(made.status.success(), "make-repo failed");
-    let repo = String::from_utf8_lossy(&made.stdout).trim().to_string();
+    let repo = shop_repo(work.path(), &[])?;
     let sick = work.path().join("sick");
     std::fs::create_dir_all(&sick)?;
     let file = work.path().join("environment-heal.yml");

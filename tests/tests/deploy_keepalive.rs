@@ -7,12 +7,11 @@
 //! `cargo test -p vigie-tests --test deploy_keepalive -- --ignored --nocapture`.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use vigie_tests::deploys::{record, Leftovers};
+use vigie_tests::deploys::{record, shop_repo, Leftovers};
 use vigie_tests::http_load::{LoadLoop, LoadReport};
 use vigie_tests::keepalive_load::{KeepAliveLoop, KeepAliveReport};
 use vigie_tests::{stdout_ok, Launcher, Setup};
@@ -38,11 +37,7 @@ fn row(what: &str, reloads: usize, took: Duration, keep: &KeepAliveReport, new: 
 fn keep_alive_and_new_connection_clients_during_rolling_updates_and_bare_reloads(
 ) -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
-    let made =
-        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop/make-repo.sh"))
-            .arg(work.path())
-            .output()?;
-    anyhow::ensure!(made.status.success(), "make-repo: {made:?}");
+    shop_repo(work.path(), &[])?;
     let setup = Setup::new("keepalive").host("ka-1", &[("role", "web"), ("address", "127.0.0.23")]);
     let tower = Launcher::start(setup)?;
     let _leftovers = Leftovers(vec![tower.root("ka-1")]);

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use vigie_deployer::{EnvRecord, Part};
-use vigie_tests::deploys::{record, Leftovers};
+use vigie_tests::deploys::{record, shop_repo, Leftovers};
 use vigie_tests::front::{add_operator, admin, client_with, fault, grants};
 use vigie_tests::http_load::{request, LoadLoop};
 use vigie_tests::servers::{Postgres, Redis};
@@ -46,17 +46,11 @@ impl Shop {
         let work = tempfile::tempdir()?;
         let pg = Postgres::start()?;
         let redis = Redis::start()?;
-        let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
-        let made = Command::new(shop.join("make-repo.sh"))
-            .arg(work.path())
-            .env("PG_ADMIN_URL", pg.admin_url())
-            .env("REDIS_URL", redis.url())
-            .output()?;
-        anyhow::ensure!(
-            made.status.success(),
-            "make-repo: {}",
-            String::from_utf8_lossy(&made.stderr)
-        );
+        let (admin, cache) = (pg.admin_url(), redis.url());
+        shop_repo(
+            work.path(),
+            &[("PG_ADMIN_URL", &admin), ("REDIS_URL", &cache)],
+        )?;
         let setup = Setup::new("verbs")
             .host("verbs-1", &[("role", "web"), ("address", "127.0.0.16")])
             .host("verbs-2", &[("role", "web"), ("address", "127.0.0.17")]);

@@ -6,12 +6,10 @@
 //! the app through its own nginx. Every wait is on the tower's events.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
-use vigie_tests::deploys::{record, Leftovers};
+use vigie_tests::deploys::{record, shop_repo, Leftovers};
 use vigie_tests::http_load::get;
 use vigie_tests::{stdout_ok as ok, Launcher, Setup};
 
@@ -30,12 +28,7 @@ fn app_file(repo: &str) -> String {
 #[test]
 fn a_host_that_joins_a_following_environment_is_deployed_to_and_serves() -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
-    let made =
-        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop/make-repo.sh"))
-            .arg(work.path())
-            .output()?;
-    anyhow::ensure!(made.status.success(), "make-repo: {made:?}");
-    let repo = String::from_utf8_lossy(&made.stdout).trim().to_string();
+    let repo = shop_repo(work.path(), &[])?;
     let app = work.path().join("shop.yml");
     std::fs::write(&app, app_file(&repo))?;
 

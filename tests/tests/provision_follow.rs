@@ -15,12 +15,11 @@
 //! waits on a DNS lookup before it listens fails its health check there,
 //! as it would on a real server in that state (the shop does none).
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
-use vigie_tests::deploys::{record, Leftovers};
+use vigie_tests::deploys::{record, shop_repo, Leftovers};
 use vigie_tests::sshd::{unavailable, SshMachines};
 use vigie_tests::{stdout_ok as ok, Launcher};
 
@@ -44,12 +43,7 @@ fn a_server_provisioned_with_a_pool_over_ssh_is_served_through_its_nginx() -> an
         return Ok(());
     }
     let dir = tempfile::tempdir()?;
-    let made =
-        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop/make-repo.sh"))
-            .arg(dir.path().join("repo"))
-            .output()?;
-    anyhow::ensure!(made.status.success(), "make-repo: {made:?}");
-    let repo = String::from_utf8_lossy(&made.stdout).trim().to_string();
+    let repo = shop_repo(&dir.path().join("repo"), &[])?;
     let app = dir.path().join("shop.yml");
     std::fs::write(&app, app_file(&repo))?;
 
