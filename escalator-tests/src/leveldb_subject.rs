@@ -1,12 +1,14 @@
-//! The LevelDB engine as a crash-point [`Subject`]: faults at its write(2)
-//! and fdatasync calls (through `SyncEnv`), a torn tail cut by `recovery`
-//! before the reopen.
+//! The LevelDB engine as the server runs it (behind its row cache) as a
+//! crash-point [`Subject`]: faults at its write(2) and fdatasync calls
+//! (through `SyncEnv`), a torn tail cut by `recovery` before the reopen.
 
 use std::path::PathBuf;
 use std::rc::Rc;
 
 use vigie_escalator::engine::faults::{FaultPoint, Faults};
-use vigie_escalator::engine::{recovery, LevelDbEngine, LevelDbOptions};
+use vigie_escalator::engine::{
+    recovery, LevelDbEngine, LevelDbOptions, RowCache, Staging, ROW_CACHE_BYTES,
+};
 
 use crate::crashpoint::Subject;
 
@@ -40,11 +42,12 @@ impl Drop for LevelDbSubject {
 }
 
 impl Subject for LevelDbSubject {
-    type Engine = LevelDbEngine;
+    type Engine = RowCache<LevelDbEngine>;
 
-    fn open(&mut self, point: Option<FaultPoint>) -> Result<LevelDbEngine, String> {
+    fn open(&mut self, point: Option<FaultPoint>) -> Result<Self::Engine, String> {
         self.faults = point.map_or_else(Faults::counting, Faults::at);
         LevelDbEngine::open_with_faults(&self.dir, OPTIONS, Some(self.faults.clone()))
+            .map(|e| RowCache::new(e, ROW_CACHE_BYTES))
             .map_err(|e| e.to_string())
     }
 
@@ -56,7 +59,7 @@ impl Subject for LevelDbSubject {
         self.faults.ops()
     }
 
-    fn epoch(engine: &LevelDbEngine) -> u64 {
+    fn epoch(engine: &Self::Engine) -> u64 {
         engine.generation()
     }
 
@@ -70,7 +73,9 @@ impl Subject for LevelDbSubject {
             .map_err(|e| format!("reopen refused: {e}"))
     }
 
-    fn reopen(&mut self) -> Result<LevelDbEngine, String> {
-        LevelDbEngine::open(&self.dir, OPTIONS).map_err(|e| e.to_string())
+    fn reopen(&mut self) -> Result<Self::Engine, String> {
+        LevelDbEngine::open(&self.dir, OPTIONS)
+            .map(|e| RowCache::new(e, ROW_CACHE_BYTES))
+            .map_err(|e| e.to_string())
     }
 }

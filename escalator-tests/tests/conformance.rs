@@ -1,11 +1,13 @@
 //! Every engine passes the one conformance suite: the in-memory model,
-//! LevelDB (over a tiny memtable, so tables and compactions are exercised)
-//! and LevelDB reopened.
+//! LevelDB (over a tiny memtable, so tables and compactions are exercised),
+//! LevelDB behind the row cache the server puts in front of it (with a
+//! budget small enough that rows are evicted and read again) and LevelDB
+//! reopened.
 
 use std::cell::RefCell;
 
 use vigie_escalator::engine::{
-    Bounds, Engine, LevelDbEngine, LevelDbOptions, MemEngine, ScanLimit,
+    Bounds, Engine, LevelDbEngine, LevelDbOptions, MemEngine, RowCache, ScanLimit,
 };
 use vigie_escalator_tests::conformance;
 use vigie_wire::escalator::BatchOp;
@@ -29,6 +31,36 @@ fn leveldb_engine_conforms() {
         dirs.borrow_mut().push(dir);
         Box::new(e)
     });
+}
+
+#[test]
+fn row_cached_leveldb_engine_conforms() {
+    let dirs = RefCell::new(Vec::new());
+    conformance::run_all(&mut || {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let e = LevelDbEngine::open(dir.path(), SMALL).expect("open");
+        dirs.borrow_mut().push(dir);
+        Box::new(RowCache::new(e, 64 << 10))
+    });
+}
+
+/// The cache keeps about its budget: the most recent rows, the others
+/// read again from LevelDB.
+#[test]
+fn the_row_cache_keeps_its_budget() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let budget = 10 * (112 + 2 + 100);
+    let mut c = RowCache::new(LevelDbEngine::open(dir.path(), SMALL)?, budget);
+    for i in 0..100u8 {
+        c.write(&[BatchOp::Put {
+            key: vec![b'k', i],
+            value: vec![i; 100],
+        }])?;
+    }
+    assert_eq!(c.len(), 10, "the ten most recent rows");
+    assert_eq!(c.get(&[b'k', 0])?, Some(vec![0; 100]), "read from LevelDB");
+    assert_eq!(c.len(), 10);
+    Ok(())
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::Flock;
 
-use crate::engine::{LevelDbEngine, LevelDbOptions, Staging};
+use crate::engine::{LevelDbEngine, LevelDbOptions, RowCache, Staging, ROW_CACHE_BYTES};
 use crate::error::EscalatorError;
 use crate::etcd_store::EtcdStore;
 use vigie_wire::escalator::{Fault, FaultKind};
@@ -133,7 +133,9 @@ impl Store {
             };
             if check_name(&name).is_ok() && entry.path().is_dir() {
                 let engine = LevelDbEngine::open(&entry.path(), opts)?;
-                store.dbs.insert(name, Box::new(engine));
+                store
+                    .dbs
+                    .insert(name, Box::new(RowCache::new(engine, ROW_CACHE_BYTES)));
             }
         }
         Ok(store)
@@ -195,6 +197,7 @@ impl Store {
                     format!("sync {}: {e}", parent.display()),
                 )
             })?;
+        let engine = RowCache::new(engine, ROW_CACHE_BYTES);
         self.dbs.insert(name.to_owned(), Box::new(engine));
         Ok(())
     }

@@ -5,8 +5,13 @@
 //! subscription is news to the launcher, which answers it with the
 //! health snapshot (`HEALTH_TOPIC`), published on the socket only.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::sync::mpsc::Sender;
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use vigie_wire::lifecycle::{LifecycleEvent, TowerHealth, HEALTH_TOPIC};
 
@@ -15,10 +20,18 @@ pub struct Events {
     json: bool,
     quiet: bool,
     observer: Option<Sender<LifecycleEvent>>,
+    /// Lines for stderr not written yet: the supervisor flushes when no
+    /// message waits (one write(2) for a burst, not one or more a line).
+    out: RefCell<Vec<u8>>,
 }
 
-/// Fields a child's log line carries that are not the event's own.
-const ENVELOPE: [&str; 4] = ["timestamp", "level", "target", "event"];
+/// Buffered bytes past which the lines are written at once.
+const OUT_FLUSH_BYTES: usize = 64 << 10;
+
+/// Fields a child's log line carries that are not the event's own, and
+/// `source`, which names the child in the launcher's line (no daemon's
+/// event has a field of that name).
+const OMITTED: [&str; 5] = ["timestamp", "level", "target", "event", "source"];
 
 /// RFC 3339 in UTC to the millisecond, as the children's own lines (and
 /// every time `--json` prints): one format for every line of a log.
@@ -46,7 +59,28 @@ impl Events {
             json,
             quiet,
             observer,
+            out: RefCell::new(Vec::with_capacity(OUT_FLUSH_BYTES)),
         })
+    }
+
+    /// Writes the buffered lines to stderr.
+    pub fn flush(&self) {
+        let mut out = self.out.borrow_mut();
+        if !out.is_empty() {
+            // Nowhere to say that stderr is gone.
+            let _ = std::io::stderr().lock().write_all(&out);
+            out.clear();
+        }
+    }
+
+    fn line(&self, write: impl FnOnce(&mut Vec<u8>)) {
+        let mut out = self.out.borrow_mut();
+        write(&mut out);
+        out.push(b'\n');
+        if out.len() >= OUT_FLUSH_BYTES {
+            drop(out);
+            self.flush();
+        }
     }
 
     /// Publishes an event on the socket only.
@@ -84,53 +118,106 @@ impl Events {
         wanted
     }
 
+    /// The launcher's own events (few, and waited for) are written at once.
     pub fn emit(&self, source: &str, name: &str, fields: Map<String, Value>) {
-        let fields_json = Value::Object(fields.clone()).to_string();
+        let fields_json = Value::Object(fields).to_string();
+        self.send(source, name, fields_json);
+        self.flush();
+    }
+
+    /// Publishes an event whose fields are one JSON object's text, hands
+    /// it to the observer and writes its line.
+    fn send(&self, source: &str, name: &str, fields_json: String) {
         let ev = LifecycleEvent {
             source: source.to_owned(),
             name: name.to_owned(),
             fields_json,
         };
         self.publish(&ev);
+        if !self.quiet {
+            self.write_line(&ev);
+        }
         if let Some(o) = &self.observer {
             let _ = o.send(ev);
         }
-        if self.quiet {
-            return;
-        }
-        if self.json {
-            let mut line = Map::new();
-            line.insert(
-                "timestamp".into(),
-                Value::String(rfc3339(std::time::SystemTime::now())),
-            );
-            line.insert("event".into(), Value::String(name.to_owned()));
-            line.insert("source".into(), Value::String(source.to_owned()));
-            line.extend(fields);
-            eprintln!("{}", Value::Object(line));
-        } else {
-            let rest: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            eprintln!("{:<14} {:<18} {}", source, name, rest.join(" "));
-        }
     }
 
-    /// Forwards one stderr line of a child: an event keeps its fields; any
-    /// other line (a panic, an error message) becomes `child_output`.
-    pub fn forward(&self, source: &str, line: &str) -> Option<String> {
-        if let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(line) {
-            if let Some(Value::String(name)) = m.get("event").cloned() {
-                for k in ENVELOPE {
-                    m.remove(k);
+    /// `--log-json`: the time, the event, its source, then its fields;
+    /// otherwise `source event key=value...`.
+    fn write_line(&self, ev: &LifecycleEvent) {
+        let fields = ev.fields_json.trim();
+        let body = fields
+            .strip_prefix('{')
+            .and_then(|f| f.strip_suffix('}'))
+            .unwrap_or_default()
+            .trim();
+        if self.json {
+            let head = serde_json::json!({
+                "timestamp": rfc3339(std::time::SystemTime::now()),
+                "event": ev.name,
+                "source": ev.source,
+            })
+            .to_string();
+            self.line(|out| {
+                out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+                if !body.is_empty() {
+                    out.push(b',');
+                    out.extend_from_slice(body.as_bytes());
                 }
-                self.emit(source, &name, m);
-                return Some(name);
-            }
+                out.push(b'}');
+            });
+            return;
         }
-        let mut m = Map::new();
-        m.insert("line".into(), Value::String(line.to_owned()));
-        self.emit(source, "child_output", m);
+        let rest = serde_json::from_str::<BTreeMap<Cow<str>, &RawValue>>(fields)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={}", v.get()))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        self.line(|out| {
+            let _ = write!(out, "{:<14} {:<18} {}", ev.source, ev.name, rest);
+        });
+    }
+
+    /// Forwards one stderr line of a child: an event keeps its fields, as
+    /// the child wrote them (not parsed into values and printed again);
+    /// any other line (a panic, an error message) becomes `child_output`.
+    pub fn forward(&self, source: &str, line: &str) -> Option<String> {
+        if let Some((name, fields_json)) = event_of(line) {
+            self.send(source, &name, fields_json);
+            return Some(name);
+        }
+        let m = Value::Object(fields([("line", Value::String(line.to_owned()))]));
+        self.send(source, "child_output", m.to_string());
         None
     }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// A child's event line: its name, and its fields (envelope and `source`
+/// left out) as one JSON object's text.
+fn event_of(line: &str) -> Option<(String, String)> {
+    let m: BTreeMap<Cow<str>, &RawValue> = serde_json::from_str(line).ok()?;
+    let name: String = serde_json::from_str(m.get("event")?.get()).ok()?;
+    let mut fields = String::with_capacity(line.len());
+    fields.push('{');
+    for (k, v) in m.iter().filter(|(k, _)| !OMITTED.contains(&k.as_ref())) {
+        if fields.len() > 1 {
+            fields.push(',');
+        }
+        fields.push_str(&serde_json::to_string(k).ok()?);
+        fields.push(':');
+        fields.push_str(v.get());
+    }
+    fields.push('}');
+    Some((name, fields))
 }
 
 /// Builds a field map from pairs.
@@ -146,5 +233,24 @@ mod tests {
     fn timestamps_are_rfc3339() {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_764_950_400_250);
         assert_eq!(super::rfc3339(t), "2025-12-05T16:00:00.250Z");
+    }
+
+    /// A child's event reaches subscribers with its own fields as it
+    /// wrote them (nested values, escapes, numbers), without the envelope.
+    #[test]
+    fn a_childs_event_keeps_its_fields_and_loses_its_envelope() {
+        let line = r#"{"timestamp":"2026-12-07T09:00:00.000Z","level":"INFO","event":"change_queued","target":"vigie_referee::core::turn","host":"h\u001b[2J","seq":7,"labels":{"a":"b"},"say\"s":[1,2.5]}"#;
+        let (name, fields) = super::event_of(line).expect("an event");
+        assert_eq!(name, "change_queued");
+        let v: serde_json::Value = serde_json::from_str(&fields).expect("one JSON object");
+        assert_eq!(
+            v,
+            serde_json::json!({"host": "h\u{1b}[2J", "seq": 7, "labels": {"a": "b"}, "say\"s": [1, 2.5]})
+        );
+        assert!(super::event_of("thread 'main' panicked at src/x.rs:1:1").is_none());
+        assert!(
+            super::event_of(r#"{"event":7}"#).is_none(),
+            "a name is a string"
+        );
     }
 }

@@ -431,7 +431,7 @@ impl Supervisor {
             if self.events.health_wanted() {
                 self.publish_health();
             }
-            match self.rx.recv_timeout(left.min(Duration::from_millis(100))) {
+            match self.next(left.min(Duration::from_millis(100))) {
                 Ok(Msg::Exit { idx, gen, status })
                     if gen == self.children[idx].gen && members.contains(&idx) =>
                 {
@@ -448,6 +448,18 @@ impl Supervisor {
             }
         }
         Ok(())
+    }
+
+    /// The next message, waiting at most `wait`; the buffered log lines
+    /// are written before the loop waits.
+    fn next(&mut self, wait: Duration) -> Result<Msg, RecvTimeoutError> {
+        match self.rx.try_recv() {
+            Ok(msg) => return Ok(msg),
+            Err(mpsc::TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
+        self.events.flush();
+        self.rx.recv_timeout(wait)
     }
 
     fn restart_due(&mut self) -> Result<(), LauncherError> {
@@ -487,7 +499,7 @@ impl Supervisor {
             if self.events.health_wanted() {
                 self.publish_health();
             }
-            match self.rx.recv_timeout(wait) {
+            match self.next(wait) {
                 Ok(msg) => self.handle(msg, false),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -532,7 +544,7 @@ impl Supervisor {
                     clean = false;
                 }
                 let wait = if killed { Duration::from_secs(5) } else { left };
-                match self.rx.recv_timeout(wait) {
+                match self.next(wait) {
                     Ok(Msg::Exit { idx, gen, status }) if gen == self.children[idx].gen => {
                         clean &= status.success();
                         self.exited(idx, status, true);

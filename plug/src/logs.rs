@@ -372,7 +372,7 @@ impl LogStore {
             return false;
         }
         inner.total = inner.total.saturating_sub(f.len);
-        tracing::debug!(event = "log_file_dropped", source = %f.source, generation = f.generation, bytes = f.len);
+        tracing::debug!(event = "log_file_dropped", log = %f.source, generation = f.generation, bytes = f.len);
         true
     }
 

@@ -165,6 +165,43 @@ fn a_heartbeat_showing_the_change_running_stops_order_resends() {
     assert_eq!(orders(&t), 0, "the plug has it");
 }
 
+/// A fleet too busy to acknowledge its orders is not sent more of them:
+/// each resend waits twice as long as the one before (1, 2, 4, 8 s, then
+/// 16 s), and a host back from silence gets its order after the first
+/// delay again.
+#[test]
+fn unacknowledged_orders_are_resent_less_and_less_often() {
+    let mut f = fixture();
+    f.beat("h", 1, None);
+    f.submit("h");
+    let mut sent_at = Vec::new();
+    let mut second = |f: &mut Fixture, n: u64, beat: bool| {
+        f.now += Duration::from_secs(1);
+        let b = if beat {
+            orders(&f.beat("h", 1, None))
+        } else {
+            0
+        };
+        let mut t = Turn::started();
+        f.tower.tick(f.now, &mut t);
+        if b + orders(&t) > 0 {
+            sent_at.push(n);
+        }
+    };
+    for n in 1..=16 {
+        second(&mut f, n, true);
+    }
+    // Silent past the host timeout (offline), then beating again.
+    for n in 17..=24 {
+        second(&mut f, n, n > 21);
+    }
+    assert_eq!(
+        sent_at,
+        [1, 3, 7, 15, 22, 24],
+        "resent after 1, 2, 4, 8 s; back from silence, after 1 s (not 16), then 2 s"
+    );
+}
+
 #[test]
 fn report_texts_are_bounded() {
     let mut r = Report {

@@ -9,11 +9,13 @@ mod leveldb_scan;
 pub mod logfile;
 mod memory;
 pub mod recovery;
+mod row_cache;
 mod sync_env;
 
 pub use self::etcd::{Election, EtcdEngine, EtcdOptions, Fence, Leader, TooLarge, TxnLimits};
 pub use self::leveldb::{LevelDbEngine, LevelDbOptions};
 pub use memory::MemEngine;
+pub use row_cache::{RowCache, ROW_CACHE_BYTES};
 
 pub use crate::keys::{successor, Bounds};
 use vigie_wire::escalator::BatchOp;

@@ -23,6 +23,16 @@ pub struct HostState {
     /// heartbeat: nothing is dispatched to it meanwhile.
     pub refusing: Option<String>,
     pub last_order: Option<Instant>,
+    /// Times its unacknowledged order was sent again: each resend waits
+    /// twice as long as the one before ([`resend_delay`]), so a fleet
+    /// too busy to read its orders is not sent more of them.
+    pub resends: u32,
+}
+
+/// The wait before an unacknowledged order goes again after `resends`
+/// resends: `first`, doubling, at most 16 times `first`.
+pub fn resend_delay(first: Duration, resends: u32) -> Duration {
+    first.saturating_mul(1 << resends.min(4))
 }
 
 impl HostState {
@@ -34,6 +44,7 @@ impl HostState {
             online: false,
             refusing: None,
             last_order: None,
+            resends: 0,
         }
     }
 
@@ -108,6 +119,7 @@ impl HostState {
         });
         self.refusing = refusing;
         self.last_order = None;
+        self.resends = 0;
         true
     }
 
@@ -175,6 +187,8 @@ impl HostState {
             return false;
         }
         self.online = true;
+        // Back from silence: what it missed goes again after the first delay.
+        self.resends = 0;
         turn.logs.push(Log::HostOnline {
             host: self.rec.id.clone(),
         });

@@ -21,7 +21,7 @@ use crate::core::codec::{corrupt, encode};
 use crate::core::fetched::Fetched;
 use crate::core::health::Health;
 pub use crate::core::hosts::HostState;
-use crate::core::hosts::Hosts;
+use crate::core::hosts::{resend_delay, Hosts};
 use crate::core::model::{change_key, done_key, spec_key, ChangeRecord, HostRecord};
 use crate::core::queues::Queues;
 use crate::core::turn::{Log, Turn};
@@ -363,9 +363,8 @@ impl Core {
         let resend = match rec.view.state {
             ChangeState::Queued => false,
             ChangeState::Dispatched if !rec.accepted => {
-                let due = h
-                    .last_order
-                    .is_none_or(|t| now.duration_since(t) >= self.timing.resend_after);
+                let wait = resend_delay(self.timing.resend_after, h.resends);
+                let due = h.last_order.is_none_or(|t| now.duration_since(t) >= wait);
                 if !due {
                     return;
                 }
@@ -378,6 +377,11 @@ impl Core {
         rec.view.state = ChangeState::Dispatched;
         rec.view.updated_ms = turn.now_ms;
         h.last_order = Some(now);
+        h.resends = if resend {
+            h.resends.saturating_add(1)
+        } else {
+            0
+        };
         let order = Order {
             change: id.clone(),
             host: host.to_owned(),
@@ -463,6 +467,7 @@ impl Core {
     pub fn dequeue(&mut self, host: &str, seq: u64, turn: &mut Turn) {
         if let Some(h) = self.hosts.get_mut(host) {
             h.last_order = None;
+            h.resends = 0;
         }
         self.queues.dequeue(host, seq, turn);
     }
