@@ -199,7 +199,8 @@ fn containment() -> &'static Containment {
             "subreaper" => subreaper(),
             _ => cgroup::detect().map_or_else(subreaper, Containment::Cgroup),
         };
-        tracing::info!(event = "steps_contained", how = ?chosen);
+        let favordynmods = matches!(chosen, Containment::Cgroup(_)) && cgroup::favors_dynmods();
+        tracing::info!(event = "steps_contained", how = ?chosen, favordynmods);
         chosen
     })
 }
