@@ -22,26 +22,25 @@ fn memory_engine_conforms() {
     conformance::run_all(&mut || Box::new(MemEngine::default()));
 }
 
-#[test]
-fn leveldb_engine_conforms() {
+/// The suite over fresh LevelDB databases, each as `wrap` makes it.
+fn leveldb_conforms(wrap: fn(LevelDbEngine) -> Box<dyn Engine>) {
     let dirs = RefCell::new(Vec::new());
     conformance::run_all(&mut || {
         let dir = tempfile::tempdir().expect("tempdir");
         let e = LevelDbEngine::open(dir.path(), SMALL).expect("open");
         dirs.borrow_mut().push(dir);
-        Box::new(e)
+        wrap(e)
     });
 }
 
 #[test]
+fn leveldb_engine_conforms() {
+    leveldb_conforms(|e| Box::new(e));
+}
+
+#[test]
 fn row_cached_leveldb_engine_conforms() {
-    let dirs = RefCell::new(Vec::new());
-    conformance::run_all(&mut || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let e = LevelDbEngine::open(dir.path(), SMALL).expect("open");
-        dirs.borrow_mut().push(dir);
-        Box::new(RowCache::new(e, 64 << 10))
-    });
+    leveldb_conforms(|e| Box::new(RowCache::new(e, 64 << 10)));
 }
 
 /// The cache keeps about its budget: the most recent rows, the others

@@ -97,11 +97,12 @@ fn safe_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Whether a failed step is part of its rollback. A failed file or remove
-/// step may have half-happened and its undo restores exactly what was there;
-/// a failed command is not undone — its undo command is written for a
-/// command that succeeded.
-fn undoes_when_failed(action: &Action) -> bool {
+/// Whether a step's stash keeps a host file's previous state, not only
+/// the mark of a command's processes. Such a step, failed, is part of its
+/// rollback: it may have half-happened and its undo restores exactly what
+/// was there; a failed command is not undone — its undo command is
+/// written for a command that succeeded.
+fn keeps_host_state(action: &Action) -> bool {
     matches!(
         action,
         Action::File { .. } | Action::Remove { .. } | Action::SecretFile { .. }
@@ -373,7 +374,7 @@ impl Plug {
                         || spec
                             .steps
                             .get(**s as usize)
-                            .is_some_and(|st| undoes_when_failed(&st.action))
+                            .is_some_and(|st| keeps_host_state(&st.action))
                 })
                 .copied()
                 .collect();
@@ -522,7 +523,7 @@ impl Plug {
                 stopped = true;
                 break;
             }
-            let stash = self.step_stash(&change, i)?;
+            let stash = self.step_stash(&change, i, &step.action)?;
             // A step's sealed secrets are opened here, for the driver only.
             let prepared =
                 crate::opener::for_apply(self.opener.as_ref(), &step.action).and_then(|a| {
@@ -551,7 +552,7 @@ impl Plug {
             let ok = result.ok;
             self.report(&change, ReportKind::StepFinished { step: i, result }, out)?;
             if !ok {
-                if undoes_when_failed(&step.action) {
+                if keeps_host_state(&step.action) {
                     done.push(i);
                 }
                 failed = Some(i);
@@ -593,7 +594,7 @@ impl Plug {
                 continue;
             };
             self.report(change, ReportKind::UndoStarted { step: i }, out)?;
-            let stash = self.step_stash(change, i)?;
+            let stash = self.step_stash(change, i, &step.action)?;
             self.begin_step(change, i, "undo");
             let result = self
                 .driver
@@ -632,7 +633,7 @@ impl Plug {
         }
     }
 
-    fn step_stash(&self, change: &str, step: u32) -> Result<PathBuf, PlugError> {
+    fn step_stash(&self, change: &str, step: u32, action: &Action) -> Result<PathBuf, PlugError> {
         let dir = self.stash.join(change).join(step.to_string());
         if !self.make_stash {
             return Ok(dir);
@@ -646,8 +647,14 @@ impl Plug {
         std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
             .create(&dir)
             .map_err(err)?;
-        // The step's stash must outlive a power loss as its StepStarted
-        // record does: sync the new directory entries up to the stash root.
+        // A stash holding a host file's previous state must outlive a power
+        // loss as its StepStarted record does: sync the new directory
+        // entries up to the stash root. A command's stash holds only the
+        // mark of its processes, which a power loss ends with them (the
+        // mark is written unsynced): two fsyncs a step saved.
+        if !keeps_host_state(action) {
+            return Ok(dir);
+        }
         let change_dir = self.stash.join(change);
         for d in [&change_dir, &self.stash] {
             std::fs::File::open(d)
