@@ -24,49 +24,21 @@ pub const PREFIX: &str = "vigie-step-";
 /// The longest wait on `cgroup.events` before reading it again.
 const RELOOK: Duration = Duration::from_millis(50);
 
-/// The cgroup2 mount: its mount point, and whether it was mounted with
-/// `favordynmods`.
-///
-/// Why that matters: moving a process into a cgroup (the step's shell
-/// writing `cgroup.procs`) takes the kernel's `cgroup_threadgroup_rwsem`
-/// for writing, which waits for an RCU grace period unless another
-/// migration took it moments before — 10 to 25 ms on this machine for a
-/// step after a second of quiet, against 1 ms back to back
-/// (BENCHMARKS.md, issue 23, item 0). `favordynmods` keeps that lock on its
-/// slow reader path so that migrations never wait.
-fn mount() -> Option<(String, bool)> {
-    parse_mount(&fs::read_to_string("/proc/self/mountinfo").ok()?)
-}
-
-fn parse_mount(mountinfo: &str) -> Option<(String, bool)> {
-    // Field 5 is the mount point; the file system type, the source and
-    // the super block's options follow " - ".
-    mountinfo.lines().find_map(|line| {
-        let (left, right) = line.split_once(" - ")?;
-        let mut fields = right.split(' ');
-        if fields.next() != Some("cgroup2") {
-            return None;
-        }
-        let favors = fields
-            .nth(1)
-            .is_some_and(|opts| opts.split(',').any(|o| o == "favordynmods"));
-        Some((left.split(' ').nth(4)?.to_owned(), favors))
-    })
-}
-
-/// Whether cgroup2 is mounted with `favordynmods` (see [`mount`]): a
-/// step's cgroup then costs it no wait. Said at the plug's start.
-pub fn favors_dynmods() -> bool {
-    mount().is_some_and(|(_, favors)| favors)
-}
-
 /// The cgroup2 directory this process is in, if it can make step cgroups
 /// there: a probe child is made, must have `cgroup.kill`, and is removed.
 pub fn detect() -> Option<PathBuf> {
-    let (mount, _) = mount()?;
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    // Field 5 is the mount point; the file system type follows " - ".
+    let mount = mountinfo.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        if right.split(' ').next() != Some("cgroup2") {
+            return None;
+        }
+        left.split(' ').nth(4)
+    })?;
     let own = fs::read_to_string("/proc/self/cgroup").ok()?;
     let rel = own.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let parent = Path::new(&mount).join(rel.trim_start_matches('/'));
+    let parent = Path::new(mount).join(rel.trim_start_matches('/'));
     let probe = parent.join(format!("{PREFIX}probe-{}", std::process::id()));
     fs::create_dir(&probe).ok()?;
     let usable = probe.join("cgroup.kill").exists();
@@ -160,20 +132,6 @@ fn wait_empty(dir: &Path, deadline: Instant) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_cgroup2_mount_and_its_favordynmods_are_read_from_mountinfo() {
-        let hybrid = "30 25 0:26 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
-                      41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
-        assert_eq!(
-            parse_mount(hybrid),
-            Some(("/sys/fs/cgroup/unified".into(), false))
-        );
-        let favoring =
-            "35 24 0:30 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate,favordynmods\n";
-        assert_eq!(parse_mount(favoring), Some(("/sys/fs/cgroup".into(), true)));
-        assert_eq!(parse_mount("22 1 8:1 / / rw - ext4 /dev/vda rw\n"), None);
-    }
 
     /// Where this machine lets us make cgroups, a process that left its
     /// session in one is killed with the cgroup, which is then removed.

@@ -199,8 +199,7 @@ fn containment() -> &'static Containment {
             "subreaper" => subreaper(),
             _ => cgroup::detect().map_or_else(subreaper, Containment::Cgroup),
         };
-        let favordynmods = matches!(chosen, Containment::Cgroup(_)) && cgroup::favors_dynmods();
-        tracing::info!(event = "steps_contained", how = ?chosen, favordynmods);
+        tracing::info!(event = "steps_contained", how = ?chosen);
         chosen
     })
 }
