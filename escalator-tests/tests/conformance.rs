@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 
 use vigie_escalator::engine::{
-    Bounds, Engine, LevelDbEngine, LevelDbOptions, MemEngine, RowCache, ScanLimit,
+    row_cost, Bounds, Engine, LevelDbEngine, LevelDbOptions, MemEngine, RowCache, ScanLimit,
 };
 use vigie_escalator_tests::conformance;
 use vigie_wire::escalator::BatchOp;
@@ -44,11 +44,12 @@ fn row_cached_leveldb_engine_conforms() {
 }
 
 /// The cache keeps about its budget: the most recent rows, the others
-/// read again from LevelDB.
+/// read again from LevelDB; a value too large for it is read from
+/// LevelDB every time rather than evicting the rows it holds.
 #[test]
 fn the_row_cache_keeps_its_budget() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let budget = 10 * (112 + 2 + 100);
+    let budget = 20 * row_cost(b"k0", Some(&[0; 100]));
     let mut c = RowCache::new(LevelDbEngine::open(dir.path(), SMALL)?, budget);
     for i in 0..100u8 {
         c.write(&[BatchOp::Put {
@@ -56,9 +57,22 @@ fn the_row_cache_keeps_its_budget() -> anyhow::Result<()> {
             value: vec![i; 100],
         }])?;
     }
-    assert_eq!(c.len(), 10, "the ten most recent rows");
+    assert_eq!(c.len(), 20, "the twenty most recent rows");
     assert_eq!(c.get(&[b'k', 0])?, Some(vec![0; 100]), "read from LevelDB");
-    assert_eq!(c.len(), 10);
+    assert_eq!(c.len(), 20);
+    let big = vec![7; budget / 2];
+    c.write(&[BatchOp::Put {
+        key: b"big".to_vec(),
+        value: big.clone(),
+    }])?;
+    assert_eq!(c.get(b"big")?, Some(big), "read from LevelDB");
+    assert_eq!(c.len(), 20, "no row evicted for it");
+    // Overwritten small, it is kept again.
+    c.write(&[BatchOp::Put {
+        key: b"big".to_vec(),
+        value: b"small".to_vec(),
+    }])?;
+    assert_eq!(c.get(b"big")?, Some(b"small".to_vec()));
     Ok(())
 }
 

@@ -15,7 +15,7 @@ mod sync_env;
 pub use self::etcd::{Election, EtcdEngine, EtcdOptions, Fence, Leader, TooLarge, TxnLimits};
 pub use self::leveldb::{LevelDbEngine, LevelDbOptions};
 pub use memory::MemEngine;
-pub use row_cache::{RowCache, ROW_CACHE_BYTES};
+pub use row_cache::{row_cost, RowCache, ROW_CACHE_BYTES};
 
 pub use crate::keys::{successor, Bounds};
 use vigie_wire::escalator::BatchOp;

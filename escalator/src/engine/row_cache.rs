@@ -30,9 +30,14 @@ pub struct RowCache<E> {
     generation: u64,
 }
 
-fn cost(key: &[u8], value: Option<&[u8]>) -> usize {
+/// What a row counts against the budget.
+pub fn row_cost(key: &[u8], value: Option<&[u8]>) -> usize {
     key.len() + value.map_or(0, <[u8]>::len) + ROW_OVERHEAD
 }
+
+/// A row dearer than this share of the budget is not kept: noting it
+/// would evict most of the others for one value.
+const LARGEST_SHARE: usize = 16;
 
 impl<E: Staging> RowCache<E> {
     /// `inner` behind a cache of at most about `budget` bytes.
@@ -70,8 +75,14 @@ impl<E: Staging> RowCache<E> {
 
     /// Notes what the engine now holds for `key`.
     fn note(&mut self, key: &[u8], value: Option<&[u8]>) {
+        if row_cost(key, value) > self.budget / LARGEST_SHARE {
+            if let Some(old) = self.rows.pop(key) {
+                self.bytes -= row_cost(key, old.as_deref());
+            }
+            return;
+        }
         if let Some(row) = self.rows.get_mut(key) {
-            self.bytes -= cost(key, row.as_deref());
+            self.bytes -= row_cost(key, row.as_deref());
             match (row.as_mut(), value) {
                 // Reuses the row's buffer: an overwrite allocates nothing.
                 (Some(buf), Some(v)) => {
@@ -83,13 +94,13 @@ impl<E: Staging> RowCache<E> {
         } else {
             self.rows.put(key.to_vec(), value.map(<[u8]>::to_vec));
         }
-        self.bytes += cost(key, value);
+        self.bytes += row_cost(key, value);
         while self.bytes > self.budget {
             let Some((k, v)) = self.rows.pop_lru() else {
                 self.bytes = 0;
                 break;
             };
-            self.bytes -= cost(&k, v.as_deref());
+            self.bytes -= row_cost(&k, v.as_deref());
         }
     }
 }
